@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+// Runs every test file under test/ (or the folders named as arguments) with node's own
+// test runner and ends with the plain "N passed, N failed" line CI reads.
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const testRoot = join(root, 'test');
+const wanted = process.argv.slice(2);
+const dirs = wanted.length > 0 ? wanted.map((d) => join(testRoot, d)) : [testRoot];
+
+function collect(dir, out) {
+  for (const name of readdirSync(dir).sort()) {
+    const path = join(dir, name);
+    if (name === 'node_modules' || name === 'artifacts' || name === 'fixtures') continue;
+    if (statSync(path).isDirectory()) collect(path, out);
+    else if (name.endsWith('.test.ts')) out.push(relative(root, path));
+  }
+  return out;
+}
+
+const files = dirs.flatMap((d) => collect(d, []));
+if (files.length === 0) {
+  console.error(`no test files under ${dirs.map((d) => relative(root, d)).join(', ')}`);
+  process.exit(2);
+}
+
+const child = spawn(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files],
+  { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },
+);
+let tail = '';
+child.stdout.on('data', (chunk) => {
+  process.stdout.write(chunk);
+  tail = (tail + chunk.toString()).slice(-4000);
+});
+child.on('close', (code) => {
+  const count = (label) => Number(new RegExp(`ℹ ${label} (\\d+)`).exec(tail)?.[1] ?? 0);
+  const passed = count('pass');
+  const failed = count('fail') + count('cancelled');
+  const failedRun = code !== 0 && failed === 0 ? 1 : failed;
+  console.log(`${passed} passed, ${failedRun} failed`);
+  process.exit(code ?? 1);
+});
