@@ -1,0 +1,325 @@
+// The HIP endpoint: one local Host Identity, many associations. It decodes and screens every
+// packet once, answers I1 without keeping state, turns a verified I2 into an association,
+// routes everything else by HIT pair, and counts every packet it refuses by reason. Sans-IO:
+// the engine feeds it bytes and time, and polls it for packets to send and events.
+
+import type { CryptoProvider } from './crypto/provider.js';
+import { SUPPORTED_DH_GROUPS } from './crypto/dh.js';
+import { compareHits } from './crypto/keymat.js';
+import { decodePacket, getParam, unknownCriticalTypes } from './wire/codec.js';
+import { HipCipher, HitSuite, NotifyType, PacketType } from './wire/constants.js';
+import type { DecodedPacket } from './wire/params.js';
+import { hasOrchidPrefix } from './identity/hit.js';
+import type { LocalHostIdentity } from './identity/host-identity.js';
+import { PREFERRED_ESP_SUITES } from '../esp/suites.js';
+import {
+  Association, type AssociationContext, type AssociationSnapshot, type AssociationState, type Endpoint, type HostEvent,
+} from './association.js';
+import { Responder, hex, type ResponderSnapshot } from './responder.js';
+import { buildNotify, checkShape, unsupportedCriticalData } from './messages.js';
+import { DEFAULT_PUZZLE_POLICY, DEFAULT_TIMERS, type HipTimers, type PuzzlePolicy } from './timers.js';
+
+export type { AssociationSnapshot, AssociationState, Endpoint, HostEvent, SaKeys } from './association.js';
+
+export interface HostConfig {
+  identity: LocalHostIdentity;
+  crypto: CryptoProvider;
+  /** DH groups in preference order (default P-256, P-384). */
+  dhGroups?: number[];
+  /** HIP_CIPHERs in preference order (default AES-256-CBC, AES-128-CBC; NULL only if listed). */
+  hipCiphers?: number[];
+  /** ESP suites in preference order (default PREFERRED_ESP_SUITES). */
+  espSuites?: number[];
+  /** The daemon's allow-list; a refused I1/I2 is counted as 'policy'. Default: everyone. */
+  allowPeer?: (hit: Uint8Array) => boolean;
+  timers?: Partial<HipTimers>;
+  puzzle?: Partial<PuzzlePolicy>;
+  /** Fresh inbound SPIs; must never return 0. Default: random, above the reserved 1..255. */
+  allocateSpi?: () => number;
+  /** Tell peers why we refused them (BLOCKED_BY_POLICY). Default true. */
+  notifyBlocked?: boolean;
+}
+
+export interface Transmit {
+  bytes: Uint8Array; // the HIP packet (the engine adds the RFC 9028 zero marker)
+  to: Endpoint;
+  from?: Endpoint; // local locator to send from; undefined = any
+}
+
+export interface HostCounters { received: number; sent: number; dropped: Record<string, number> }
+
+/** HIT suites we can verify, ours first: what R1's HIT_SUITE_LIST offers. */
+function hitSuitesFor(own: number): number[] {
+  const all = [HitSuite.ECDSA_SHA384, HitSuite.EDDSA_CSHAKE128, HitSuite.RSA_DSA_SHA256];
+  return [own, ...all.filter((s) => s !== own)];
+}
+
+
+function isZero(b: Uint8Array): boolean {
+  return b.every((x) => x === 0);
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** Negotiation failures worth telling the initiator about (RFC 7401 §5.2.19); crypto failures stay silent. */
+const I2_NOTIFY: Record<string, number> = {
+  'hip-cipher': NotifyType.INVALID_HIP_CIPHER_CHOSEN,
+  'esp-transform': NotifyType.INVALID_ESP_TRANSFORM_CHOSEN,
+  'dh-group': NotifyType.INVALID_DH_CHOSEN,
+};
+
+export class HipHost {
+  readonly hit: Uint8Array;
+  readonly counters: HostCounters = { received: 0, sent: 0, dropped: {} };
+  private readonly ctx: AssociationContext;
+  private readonly responder: Responder;
+  private readonly assocs = new Map<string, Association>();
+  private readonly transmits: Transmit[] = [];
+  private readonly events: HostEvent[] = [];
+  private readonly allowPeer: (hit: Uint8Array) => boolean;
+  private readonly notifyBlocked: boolean;
+  /** Solutions of I2s accepted recently: a replayed old I2 must not reset a newer association. */
+  private readonly acceptedI2 = new Map<string, number>();
+  private lastNotifyAt = Number.NEGATIVE_INFINITY;
+  /** Last unexpected exception, for debugging; packets that cause one are counted 'internal-error'. */
+  lastError: unknown;
+
+  constructor(config: HostConfig, now: number) {
+    const timers = { ...DEFAULT_TIMERS, ...config.timers };
+    const puzzle = { ...DEFAULT_PUZZLE_POLICY, ...config.puzzle };
+    const crypto = config.crypto;
+    const identity = config.identity;
+    this.hit = identity.hit;
+    this.allowPeer = config.allowPeer ?? (() => true);
+    this.notifyBlocked = config.notifyBlocked ?? true;
+    const dhGroups = config.dhGroups ?? [...SUPPORTED_DH_GROUPS];
+    const hipCiphers = config.hipCiphers ?? [HipCipher.AES_256_CBC, HipCipher.AES_128_CBC];
+    const espSuites = config.espSuites ?? [...PREFERRED_ESP_SUITES];
+    const allocateSpi = config.allocateSpi ?? (() => {
+      const b = crypto.randomBytes(4);
+      const spi = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
+      return spi < 256 ? spi + 256 : spi;
+    });
+    this.ctx = {
+      crypto, identity, timers, puzzle, dhGroups, hipCiphers, espSuites, allocateSpi,
+      send: (bytes, to, from) => this.transmit(bytes, to, from),
+      emit: (event) => this.events.push(event),
+      drop: (reason) => this.drop(reason),
+    };
+    this.responder = new Responder(
+      { crypto, identity, dhGroups, hipCiphers, espSuites, hitSuites: hitSuitesFor(identity.suite), timers, puzzle }, now,
+    );
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Engine-facing API
+
+  connect(now: number, peerHit: Uint8Array, remote: Endpoint, local?: Endpoint): void {
+    if (equalBytes(peerHit, this.hit) || peerHit.length !== 16) {
+      this.events.push({ type: 'failed', peerHit, reason: 'invalid-peer-hit' });
+      return;
+    }
+    const existing = this.assocs.get(hex(peerHit));
+    const busy: AssociationState[] = ['I1-SENT', 'I2-SENT', 'R2-SENT', 'ESTABLISHED'];
+    if (existing !== undefined && busy.includes(existing.state)) return;
+    this.assocs.set(hex(peerHit), Association.initiate(this.ctx, now, peerHit.slice(), remote, local));
+  }
+
+  close(now: number, peerHit: Uint8Array): void {
+    this.withAssoc(peerHit, (a) => a.close(now));
+  }
+
+  rekey(now: number, peerHit: Uint8Array): void {
+    this.withAssoc(peerHit, (a) => a.startRekey(now));
+  }
+
+  espAuthenticated(now: number, peerHit: Uint8Array): void {
+    this.withAssoc(peerHit, (a) => a.espAuthenticated(now));
+  }
+
+  handlePacket(now: number, bytes: Uint8Array, from: Endpoint, to: Endpoint): void {
+    this.counters.received++;
+    try {
+      this.receive(now, bytes, from, to);
+    } catch (err) {
+      // A bug, not input: counted so tests and operators see it, never thrown into the event loop.
+      this.lastError = err;
+      this.drop('internal-error');
+    }
+    this.sweep();
+  }
+
+  handleTimeout(now: number): void {
+    for (const a of [...this.assocs.values()]) {
+      const t = a.nextTimeout();
+      if (t !== undefined && t <= now) {
+        try {
+          a.onTimeout(now);
+        } catch (err) {
+          this.lastError = err;
+          this.drop('internal-error');
+        }
+      }
+    }
+    this.sweep();
+    this.pruneAcceptedI2(now);
+  }
+
+  nextTimeout(): number | undefined {
+    let next: number | undefined;
+    for (const a of this.assocs.values()) {
+      const t = a.nextTimeout();
+      if (t !== undefined && (next === undefined || t < next)) next = t;
+    }
+    return next;
+  }
+
+  pollTransmit(): Transmit | undefined {
+    return this.transmits.shift();
+  }
+
+  pollEvent(): HostEvent | undefined {
+    return this.events.shift();
+  }
+
+  associations(): AssociationSnapshot[] {
+    return [...this.assocs.values()].map((a) => a.snapshot());
+  }
+
+  /** Puzzle difficulty, R1 generation and load, for status output and tests. */
+  responderStatus(now: number): ResponderSnapshot {
+    return this.responder.snapshot(now);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Internals
+
+  private transmit(bytes: Uint8Array, to: Endpoint, from: Endpoint | undefined): void {
+    this.counters.sent++;
+    this.transmits.push(from === undefined ? { bytes, to } : { bytes, to, from });
+  }
+
+  private drop(reason: string): void {
+    this.counters.dropped[reason] = (this.counters.dropped[reason] ?? 0) + 1;
+  }
+
+  private withAssoc(peerHit: Uint8Array, f: (a: Association) => void): void {
+    const a = this.assocs.get(hex(peerHit));
+    if (a !== undefined) f(a);
+    this.sweep();
+  }
+
+  private sweep(): void {
+    for (const [key, a] of this.assocs) if (a.gone) this.assocs.delete(key);
+  }
+
+  private pruneAcceptedI2(now: number): void {
+    const horizon = this.ctx.timers.r1RefreshMs + this.ctx.timers.r1GraceMs;
+    for (const [id, at] of this.acceptedI2) if (now - at > horizon) this.acceptedI2.delete(id);
+  }
+
+  /** Signed NOTIFY, at most one per notifyMinIntervalMs: junk must not buy signatures. */
+  private sendNotify(now: number, peerHit: Uint8Array, to: Endpoint, from: Endpoint, notifyType: number, data: Uint8Array): void {
+    if (now - this.lastNotifyAt < this.ctx.timers.notifyMinIntervalMs) return;
+    this.lastNotifyAt = now;
+    this.transmit(buildNotify(this.ctx, this.hit, peerHit, notifyType, data), to, from);
+  }
+
+  private receive(now: number, bytes: Uint8Array, from: Endpoint, to: Endpoint): void {
+    const decoded = decodePacket(bytes);
+    if (!decoded.ok) return this.drop(`decode-${decoded.reason}`);
+    const pkt = decoded.packet;
+    const peerHit = pkt.senderHit;
+    if (equalBytes(peerHit, this.hit)) return this.drop('own-hit');
+    if (!hasOrchidPrefix(peerHit)) return this.drop('bad-sender-hit');
+    const opportunisticI1 = pkt.packetType === PacketType.I1 && isZero(pkt.receiverHit);
+    if (!opportunisticI1 && !equalBytes(pkt.receiverHit, this.hit)) return this.drop('wrong-receiver-hit');
+
+    const unknown = unknownCriticalTypes(pkt);
+    if (unknown.length > 0) {
+      // RFC 7401 §5.2.1: refuse the packet and say which type; never answer a NOTIFY with one.
+      if (pkt.packetType !== PacketType.NOTIFY) {
+        this.sendNotify(now, peerHit, from, to, NotifyType.UNSUPPORTED_CRITICAL_PARAMETER_TYPE, unsupportedCriticalData(unknown[0]!));
+      }
+      return this.drop('unknown-critical-param');
+    }
+    const shape = checkShape(pkt);
+    if (!shape.ok) {
+      if (pkt.packetType === PacketType.I1 || pkt.packetType === PacketType.I2) {
+        this.sendNotify(now, peerHit, from, to, NotifyType.INVALID_SYNTAX, new Uint8Array(0));
+      }
+      return this.drop(shape.reason);
+    }
+
+    const assoc = this.assocs.get(hex(peerHit));
+    switch (pkt.packetType) {
+      case PacketType.I1:
+        return this.onI1(now, pkt, assoc, from, to);
+      case PacketType.I2:
+        return this.onI2(now, pkt, assoc, from, to);
+      default:
+        break;
+    }
+    if (assoc === undefined) return this.drop('no-association');
+    switch (pkt.packetType) {
+      case PacketType.R1: return assoc.onR1(now, pkt, from, to);
+      case PacketType.R2: return assoc.onR2(now, pkt, from, to);
+      case PacketType.UPDATE: return assoc.onUpdate(now, pkt);
+      case PacketType.CLOSE: return assoc.onClose(now, pkt, from);
+      case PacketType.CLOSE_ACK: return assoc.onCloseAck(now, pkt);
+      case PacketType.NOTIFY: return assoc.onNotify(now, pkt);
+      default: return this.drop('unsupported-packet-type');
+    }
+  }
+
+  private refusedByPolicy(now: number, pkt: DecodedPacket, from: Endpoint, to: Endpoint): boolean {
+    if (this.allowPeer(pkt.senderHit)) return false;
+    if (this.notifyBlocked) this.sendNotify(now, pkt.senderHit, from, to, NotifyType.BLOCKED_BY_POLICY, new Uint8Array(0));
+    this.drop('policy');
+    return true;
+  }
+
+  /**
+   * I1 (RFC 7401 §6.7): answered with a pre-signed R1 and forgotten. In I1-SENT both sides are
+   * initiating; only the host with the larger HIT answers, so one exchange survives (§4.4.2).
+   */
+  private onI1(now: number, pkt: DecodedPacket, assoc: Association | undefined, from: Endpoint, to: Endpoint): void {
+    this.responder.noteLoad(now);
+    if (this.refusedByPolicy(now, pkt, from, to)) return;
+    if (assoc?.state === 'I1-SENT' && compareHits(this.hit, pkt.senderHit) < 0) return this.drop('simultaneous-i1-lower-hit');
+    this.transmit(this.responder.r1For(now, pkt), from, to);
+  }
+
+  /**
+   * I2 (RFC 7401 §6.9). A byte-for-byte retransmission of the I2 that made the current
+   * association is answered with the same R2; an old I2 replayed is dropped; anything else is
+   * verified in full before any state is touched.
+   */
+  private onI2(now: number, pkt: DecodedPacket, assoc: Association | undefined, from: Endpoint, to: Endpoint): void {
+    this.responder.noteLoad(now);
+    if (this.refusedByPolicy(now, pkt, from, to)) return;
+    const solution = getParam(pkt, 'SOLUTION')!;
+    const solutionId = `${hex(solution.i)}:${hex(solution.j)}`;
+    if (assoc !== undefined && assoc.solutionId === solutionId && (assoc.state === 'R2-SENT' || assoc.state === 'ESTABLISHED')) {
+      assoc.resendR2(from, to);
+      return this.drop('i2-replay');
+    }
+    if (this.acceptedI2.has(solutionId)) return this.drop('i2-replay');
+    // Both sent I2: the larger HIT acts as responder, the other waits for its R2 (§4.4.2).
+    if (assoc?.state === 'I2-SENT' && compareHits(this.hit, pkt.senderHit) < 0) return this.drop('simultaneous-i2-lower-hit');
+
+    const verdict = this.responder.acceptI2(now, pkt);
+    if (!verdict.ok) {
+      const notifyType = I2_NOTIFY[verdict.reason];
+      if (notifyType !== undefined) this.sendNotify(now, pkt.senderHit, from, to, notifyType, new Uint8Array(0));
+      return this.drop(verdict.reason);
+    }
+    this.acceptedI2.set(solutionId, now);
+    const peerHit = pkt.senderHit.slice();
+    const created = Association.fromI2(this.ctx, now, verdict.accepted, peerHit, from, to, assoc?.state ?? 'UNASSOCIATED');
+    this.assocs.set(hex(peerHit), created);
+  }
+}
+

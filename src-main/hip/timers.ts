@@ -1,0 +1,108 @@
+// Every timer and limit of the HIP host, in one place, each named for what it protects and
+// carrying its reason. The protocol code never reads a clock: it compares these durations
+// against the `now` it is handed.
+
+export interface HipTimers {
+  /**
+   * First wait before re-sending an unanswered I1, I2, UPDATE or CLOSE. RFC 7401 leaves the
+   * value to the implementation; one second is above any sane path RTT yet short enough that a
+   * lost first packet costs the user about a second, not a noticeable stall.
+   */
+  initialRetransmitMs: number;
+  /**
+   * Ceiling for the doubling back-off. Without it a host that lost several packets in a row
+   * would wait minutes; with it, a path that comes back is noticed within this bound.
+   */
+  maxRetransmitMs: number;
+  /** I1 re-sends before the attempt is E-FAILED (RFC 7401 I1_RETRIES_MAX): a dead peer must not be probed forever. */
+  i1RetriesMax: number;
+  /** I2 re-sends before E-FAILED (RFC 7401 I2_RETRIES_MAX); each one costs the responder a DH and a signature check. */
+  i2RetriesMax: number;
+  /** UPDATE re-sends before the rekey is abandoned and the association reported failed. */
+  updateRetriesMax: number;
+  /** CLOSE re-sends before the closing side gives up and forgets the association anyway. */
+  closeRetriesMax: number;
+  /**
+   * How long a responder stays in R2-SENT when neither ESP nor an UPDATE confirms that the
+   * initiator got R2 (RFC 7401 §4.4.2: R2-SENT times out into ESTABLISHED). Long enough to
+   * answer every I2 retransmission of a peer whose R2 was lost.
+   */
+  r2SentHoldMs: number;
+  /**
+   * How long CLOSED keeps the keys so a re-sent CLOSE (our CLOSE_ACK was lost) still gets an
+   * authenticated CLOSE_ACK. Stands in for the RFC's UAL + MSL, scaled to a desktop client.
+   */
+  closedHoldMs: number;
+  /** How long an E-FAILED association lingers, so a flood of retries from the app does not hammer a dead peer. */
+  failedHoldMs: number;
+  /**
+   * Age at which the responder signs a new R1 generation (new DH key, new puzzle secret,
+   * R1_COUNTER + 1). Limits how long one DH key is shared by many initiators.
+   */
+  r1RefreshMs: number;
+  /**
+   * How long an I2 answering an older R1 generation is still accepted. Covers an initiator that
+   * solved a puzzle just before the refresh, plus its I2 retransmissions.
+   */
+  r1GraceMs: number;
+  /**
+   * Minimum spacing of the NOTIFYs we send in answer to bad packets. Each one is signed, so
+   * without a limit a flood of junk would turn into a flood of signatures.
+   */
+  notifyMinIntervalMs: number;
+}
+
+export const DEFAULT_TIMERS: HipTimers = {
+  initialRetransmitMs: 1000,
+  maxRetransmitMs: 8000,
+  i1RetriesMax: 5,
+  i2RetriesMax: 5,
+  updateRetriesMax: 5,
+  closeRetriesMax: 5,
+  r2SentHoldMs: 30_000,
+  closedHoldMs: 30_000,
+  failedHoldMs: 5_000,
+  r1RefreshMs: 120_000,
+  r1GraceMs: 60_000,
+  notifyMinIntervalMs: 100,
+};
+
+/**
+ * Puzzle difficulty policy (RFC 7401 §4.1.1, §6.3): K is what an initiator must pay per I2.
+ * It rises when I1s or I2s arrive faster than a legitimate population would send them, so an
+ * attacker's cost grows with the load it causes, and falls back once the flood is over.
+ */
+export interface PuzzlePolicy {
+  /** K when idle. Low: honest initiators, often phones, should not notice the puzzle. */
+  baseK: number;
+  /** Highest K the responder will ask for; beyond this, honest initiators time out too. */
+  maxK: number;
+  /** Highest K this host will solve as initiator; a larger K from a forged R1 would burn CPU. */
+  maxSolvableK: number;
+  /** Length of one load-measurement window. */
+  windowMs: number;
+  /** I1s + I2s per window above which K rises by `stepUp`. */
+  highWater: number;
+  /** Per window below which K falls by one toward `baseK`. */
+  lowWater: number;
+  stepUp: number;
+  /** PUZZLE lifetime field: the solution is good for 2^(lifetime - 32) seconds (RFC 7401 §5.2.4). */
+  lifetimeExponent: number;
+}
+
+export const DEFAULT_PUZZLE_POLICY: PuzzlePolicy = {
+  baseK: 1,
+  maxK: 20,
+  maxSolvableK: 24,
+  windowMs: 1000,
+  highWater: 64,
+  lowWater: 16,
+  stepUp: 2,
+  lifetimeExponent: 37, // 32 s
+};
+
+/** Wait before retransmission number `attempt` (0 = after the first send): doubling, capped. */
+export function retransmitDelay(timers: HipTimers, attempt: number): number {
+  const doubled = timers.initialRetransmitMs * 2 ** Math.min(attempt, 30);
+  return Math.min(doubled, timers.maxRetransmitMs);
+}
