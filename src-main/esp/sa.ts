@@ -87,6 +87,7 @@ export class EspOutboundSa {
   private lastSeq: number;
   private sealedPackets = 0;
   private sealedBytes = 0;
+  private lastSealed: number | null = null;
 
   constructor(opts: EspOutboundSaOptions) {
     this.spi = spiOrThrow(opts.spi);
@@ -114,6 +115,11 @@ export class EspOutboundSa {
     return this.sealedBytes;
   }
 
+  /** When the last packet was sealed (null before the first): NAT keepalives are skipped while ESP flows. */
+  get lastSealedAt(): number | null {
+    return this.lastSealed;
+  }
+
   /** Octets an ESP packet adds to a payload of this length (header, IV, padding, trailer, ICV). */
   overhead(payloadLength: number): number {
     return this.packetLength(payloadLength) - payloadLength;
@@ -128,7 +134,7 @@ export class EspOutboundSa {
    * One ESP packet carrying `payload` with the trailer's Next Header. Throws once the sequence
    * number space is used up: the engine must have installed a new SA before that.
    */
-  seal(payload: Uint8Array, nextHeader: number, _now: number): Uint8Array {
+  seal(payload: Uint8Array, nextHeader: number, now: number): Uint8Array {
     if (!Number.isInteger(nextHeader) || nextHeader < 0 || nextHeader > 255) throw new RangeError(`bad next header ${nextHeader}`);
     if (this.lastSeq >= ESP_SEQ_MAX) throw new Error(`ESP SA ${this.spi}: sequence numbers exhausted, rekey required`);
     const seq = this.lastSeq + 1;
@@ -155,6 +161,7 @@ export class EspOutboundSa {
     this.lastSeq = seq;
     this.sealedPackets++;
     this.sealedBytes += payload.length;
+    this.lastSealed = now;
     return packet;
   }
 

@@ -34,6 +34,11 @@ export function createEspTransform(info: EspSuiteInfo, keys: EspKeyMaterial, imp
   return impl === 'node' ? new NodeCbcHmac(info, keys) : new NobleCbcHmac(info, keys);
 }
 
+/** A plain Uint8Array view of a Buffer, so callers' deep equality and typing see one type. */
+function plain(b: Buffer): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset, b.length);
+}
+
 function asBuffer(u: Uint8Array, start: number, end: number): Buffer {
   return Buffer.from(u.buffer, u.byteOffset + start, end - start);
 }
@@ -80,7 +85,7 @@ class NodeCbcHmac implements EspTransform {
       const decipher = createDecipheriv(this.alg, this.enc, asBuffer(packet, ESP_HEADER_LENGTH, ctStart)).setAutoPadding(false);
       const pt = decipher.update(asBuffer(packet, ctStart, ctEnd));
       decipher.final();
-      return pt;
+      return plain(pt);
     } catch {
       return null; // ciphertext not a whole number of blocks
     }
@@ -118,7 +123,7 @@ class NodeGcm implements EspTransform {
       decipher.setAuthTag(asBuffer(packet, ctEnd, packet.length));
       const pt = decipher.update(asBuffer(packet, ctStart, ctEnd));
       decipher.final(); // throws when the tag does not verify
-      return pt;
+      return plain(pt);
     } catch {
       return null;
     }

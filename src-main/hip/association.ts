@@ -417,7 +417,9 @@ export class Association {
 
   /** Starts a rekey (RFC 7402 §6.9): a new inbound SPI, keys from the next KEYMAT index. */
   startRekey(now: number): boolean {
-    if (this.state !== 'ESTABLISHED' || this.rekey !== undefined || this.retransmit !== undefined) return false;
+    // R2-SENT counts: the responder holds keys, and the peer accepts UPDATE once it has R2.
+    const keyed = this.state === 'ESTABLISHED' || this.state === 'R2-SENT';
+    if (!keyed || this.rekey !== undefined || this.retransmit !== undefined) return false;
     const localNewSpi = this.ctx.allocateSpi();
     this.rekey = { role: 'initiator', localNewSpi, localIndex: this.nextKeymatIndex, acked: false };
     const seq = this.nextUpdateId++;

@@ -148,7 +148,7 @@ test('I2\'s HIP_SIGNATURE verifies over the received bytes; a changed octet does
     const initiator = identityOf(i2, provider);
     const input = coveredBytes(i2, sigIndex);
     assert.equal(verifyWith(provider, initiator, input, sig.signature), true, provider.name);
-    input[input.length - 1] ^= 1; // inside HIP_MAC
+    input[input.length - 1] = input[input.length - 1]! ^ 1; // inside HIP_MAC
     assert.equal(verifyWith(provider, initiator, input, sig.signature), false, provider.name);
   }
 });

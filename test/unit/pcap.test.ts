@@ -31,7 +31,7 @@ test('IPv4/UDP packets carry correct IP and UDP checksums and parse back', () =>
   assert.equal(p.protocol, 17);
   assert.deepEqual(p.udp && { ...p.udp, payload: toHex(p.udp.payload) }, { sport: 10500, dport: 40000, payload: toHex(udpHip()), checksumOk: true });
   const corrupt = ip.slice();
-  corrupt[corrupt.length - 1] ^= 0x10;
+  corrupt[corrupt.length - 1] = corrupt[corrupt.length - 1]! ^ 0x10;
   assert.equal(parsed(corrupt).udp?.checksumOk, false);
 });
 
@@ -156,7 +156,7 @@ test('tshark decodes the writer\'s HIP captures with good checksums', (t) => {
       ], { encoding: 'utf8' });
       assert.equal(out.status, 0, out.stderr);
       // status 1 = good; IPv6 has no header checksum, raw HIP has no UDP
-      const hit = Buffer.from(HIT_I).toString('hex').match(/../g)!.join(':');
+      const hit = toHex(HIT_I);
       assert.deepEqual(out.stdout.trim().split('\n'), [`1,1,1,1,${hit}`, `,1,1,1,${hit}`, `1,,1,1,${hit}`]);
     }
   } finally {

@@ -65,7 +65,7 @@ test('a signature made over our outgoing bytes verifies over the received bytes,
   const sigIndex = spanIndexOf(pkt, ParamType.HIP_SIGNATURE);
   assert.equal(verifyWith(nodeCrypto, id, coveredBytes(pkt, sigIndex), signature), true);
   const tampered = wire.slice();
-  tampered[pkt.spans[0]!.start + 7] ^= 1; // SEQ's update ID
+  tampered[pkt.spans[0]!.start + 7] = tampered[pkt.spans[0]!.start + 7]! ^ 1; // SEQ's update ID
   assert.equal(verifyWith(nodeCrypto, id, coveredBytes(decode(tampered), sigIndex), signature), false);
 });
 

@@ -51,8 +51,8 @@ test('broken headers are refused with the reason a peer log should show', () => 
   assert.equal(reason(mutate((b) => { b[0] = 6; })), 'bad-next-header');
   assert.equal(reason(mutate((b) => { b[1] = 3; })), 'bad-header-length');
   assert.equal(reason(Uint8Array.from([...good, 0, 0, 0, 0, 0, 0, 0, 0])), 'bad-header-length');
-  assert.equal(reason(mutate((b) => { b[2] |= 0x80; })), 'bad-fixed-bit');
-  assert.equal(reason(mutate((b) => { b[3] &= 0xfe; })), 'bad-fixed-bit');
+  assert.equal(reason(mutate((b) => { b[2] = b[2]! | 0x80; })), 'bad-fixed-bit');
+  assert.equal(reason(mutate((b) => { b[3] = b[3]! & 0xfe; })), 'bad-fixed-bit');
   assert.equal(reason(mutate((b) => { b[3] = 0x11; })), 'bad-version');
   assert.equal(reason(mutate((b) => { b[43] = 0x40; })), 'bad-param-length'); // DH_GROUP_LIST length 64
 });
@@ -70,7 +70,7 @@ test('a nonzero checksum over UDP, or a wrong one over raw IP, is reported', () 
   const udp = decodePacket(b, { udp: true });
   assert.ok(udp.ok);
   assert.deepEqual(udp.packet.deviations.map((d) => d.code), ['header-checksum']);
-  b[5] ^= 1;
+  b[5] = b[5]! ^ 1;
   const wrong = decodePacket(b, { srcAddr: src, dstAddr: dst });
   assert.ok(wrong.ok);
   assert.deepEqual(wrong.packet.deviations.map((d) => d.code), ['header-checksum']);

@@ -78,18 +78,18 @@ test('layouts match the RFC figures octet for octet', () => {
     locators: [{ trafficType: 0, locatorType: 2, preferred: true, lifetime: 0x78, port: 10500, protocol: 17, candidateKind: 1, priority: 0x7e0000ff, spi: 0x0badcafe, address: mapped(203, 0, 113, 9) }],
   });
   assert.equal(toHex(loc), '00c10024' + '00' + '02' + '07' + '01' + '00000078' + '2904' + '11' + '01' + '7e0000ff' + '0badcafe' + '00000000000000000000ffffcb007109');
-  // RFC 9028 §5.3/§5.12: Port, Protocol, Reserved, Address
+  // RFC 9028 §5 (RELAY_TO, REG_FROM, ...): Port, Protocol, Reserved, Address
   assert.equal(toHex(encodeParam({ kind: 'RELAY_TO', port: 10500, protocol: 17, address: mapped(1, 2, 3, 4) })),
     'fa020014' + '2904' + '11' + '00' + '00000000000000000000ffff01020304');
-  // RFC 9028 §5.13: Port, Protocol, Reserved, Address, Peer HIT, Connected SPI
+  // RFC 9028 §5 PEER_PERMISSION: Port, Protocol, Reserved, Address, Peer HIT, Connected SPI
   const pp = encodeParam({ kind: 'PEER_PERMISSION', port: 1, protocol: 17, address: mapped(1, 2, 3, 4), peerHit: HIT_R, connectedSpi: 5 });
   assert.equal(toHex(pp.subarray(0, 8)), '12480028' + '0001' + '1100');
   assert.equal(toHex(pp.subarray(40, 44)), '00000005');
-  // RFC 9028 §5.4: Reserved then mode IDs
+  // RFC 9028 §5 NAT_TRAVERSAL_MODE: Reserved then mode IDs
   assert.equal(toHex(encodeParam({ kind: 'NAT_TRAVERSAL_MODE', modes: [3] })), '02600004' + '0000' + '0003');
   // RFC 7401 §5.2.5: #K, Reserved, Opaque, #I, #J
   assert.equal(toHex(encodeParam({ kind: 'SOLUTION', k: 1, opaque: 2, i: hex('aa'), j: hex('bb') })), '01410006' + '01000002' + 'aabb' + '000000000000');
-  // RFC 8003 §4.1: Min Lifetime, Max Lifetime, Reg Types
+  // RFC 8003 REG_INFO: Min Lifetime, Max Lifetime, Reg Types
   assert.equal(toHex(encodeParam({ kind: 'REG_INFO', minLifetime: 1, maxLifetime: 2, regTypes: [3] })), '03a20003' + '010203' + '00');
 });
 

@@ -20,11 +20,11 @@ const TLV_HEADER = 4;
  * Parameters that may legitimately appear more than once in one packet. Everything else
  * repeating is reported as 'param-duplicate'.
  * - ESP_INFO: one per SA being rekeyed or created (RFC 8047 multihoming).
- * - CERT: a certificate chain or group (RFC 7401 §5.2.12, RFC 8002).
+ * - CERT: the certificates of one group, each in its own parameter (RFC 8002).
  * - NOTIFICATION: several notices in one NOTIFY (RFC 7401 §5.2.19).
  * - ECHO_*_UNSIGNED: each middlebox may add its own request (RFC 7401 §5.2.21).
- * - REG_RESPONSE, REG_FAILED: one per granted lifetime / failure type (RFC 8003 §4.3).
- * - PEER_PERMISSION: one per permitted peer (RFC 9028 §5.13).
+ * - REG_RESPONSE, REG_FAILED: one per granted lifetime / failure type (RFC 8003).
+ * - PEER_PERMISSION: one per permitted peer (RFC 9028 §5).
  * - Unknown types: we cannot know their rules, so we do not judge them.
  */
 const REPEATABLE = new Set<number>([
