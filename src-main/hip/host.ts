@@ -70,6 +70,8 @@ const I2_NOTIFY: Record<string, number> = {
   'dh-group': NotifyType.INVALID_DH_CHOSEN,
 };
 
+const STRICT_DEVIATIONS = new Set(['header-checksum', 'param-order', 'nonzero-padding']);
+
 export class HipHost {
   readonly hit: Uint8Array;
   readonly counters: HostCounters = { received: 0, sent: 0, dropped: {} };
@@ -228,9 +230,15 @@ export class HipHost {
   }
 
   private receive(now: number, bytes: Uint8Array, from: Endpoint, to: Endpoint): void {
-    const decoded = decodePacket(bytes);
+    // Every HipHost packet arrives over UDP (RFC 9028 §5.1), where the checksum must be zero.
+    const decoded = decodePacket(bytes, { udp: true });
     if (!decoded.ok) return this.drop(`decode-${decoded.reason}`);
     const pkt = decoded.packet;
+    // Checksum and the signature's own padding are covered by neither MAC nor signature, so they
+    // could be changed at will; parameters out of order would make what HIP_MAC covers ambiguous
+    // (RFC 7401 §5.2.1). A packet that is not exactly as sent is refused.
+    const refused = pkt.deviations.find((d) => STRICT_DEVIATIONS.has(d.code));
+    if (refused !== undefined) return this.drop(`decode-${refused.code}`);
     const peerHit = pkt.senderHit;
     if (equalBytes(peerHit, this.hit)) return this.drop('own-hit');
     if (!hasOrchidPrefix(peerHit)) return this.drop('bad-sender-hit');

@@ -17,7 +17,7 @@ import { nobleCrypto, nodeCrypto } from '../../src-main/hip/crypto/index.js';
 import { verifySolution } from '../../src-main/hip/crypto/puzzle.js';
 import { identityFromHostId, verifyWith, type HostIdentityPublic } from '../../src-main/hip/identity/host-identity.js';
 
-const CAPTURE = new URL('../../../shared/vectors/cutehip-hipv2-bex-esp.pcap', import.meta.url);
+const CAPTURE = new URL('../fixtures/cutehip-hipv2-bex-esp.pcap', import.meta.url);
 const providers = [nodeCrypto, nobleCrypto];
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 

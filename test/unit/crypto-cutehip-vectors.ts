@@ -1,4 +1,4 @@
-// Known answers taken from the cutehip HIPv2 capture (../shared/vectors/cutehip-hipv2-bex-esp.pcap),
+// Known answers taken from the cutehip HIPv2 capture (test/fixtures/cutehip-hipv2-bex-esp.pcap, a copy of shared/vectors/),
 // an independent Python implementation with RSA host keys. Extracted once with a throwaway script:
 // the HOST_ID Host Identity fields, the HITs in the HIP headers, and the HIP_SIGNATURE(_2) values
 // with the octets they sign (header length cut to end before the signature, checksum zeroed; for

@@ -5,7 +5,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { ParamType } from '../../src-main/hip/wire/constants.js';
@@ -30,14 +30,12 @@ function mulberry32(seed: number): () => number {
 
 function loadBases(): Uint8Array[] {
   const bases = SAMPLE_PACKETS.map(encodePacket);
-  // real packets from another implementation make good seeds too, when the vector is present
-  const capture = new URL('../../../shared/vectors/cutehip-hipv2-bex-esp.pcap', import.meta.url);
-  if (existsSync(capture)) {
-    for (const r of readPcap(readFileSync(capture)).records) {
-      const frame = ipFromFrame(r.linkType, r.data);
-      const ip = frame && parseIpPacket(frame);
-      if (ip && ip.ok && ip.packet.protocol === 139) bases.push(ip.packet.payload);
-    }
+  // real packets from another implementation make good seeds too
+  const capture = new URL('../fixtures/cutehip-hipv2-bex-esp.pcap', import.meta.url);
+  for (const r of readPcap(readFileSync(capture)).records) {
+    const frame = ipFromFrame(r.linkType, r.data);
+    const ip = frame && parseIpPacket(frame);
+    if (ip && ip.ok && ip.packet.protocol === 139) bases.push(ip.packet.payload);
   }
   return bases;
 }
