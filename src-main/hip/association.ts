@@ -37,7 +37,11 @@ export type HostEvent =
   | { type: 'rekeyed'; peerHit: Uint8Array; sa: SaKeys; oldInboundSpi: number; oldOutboundSpi: number }
   | { type: 'closed'; peerHit: Uint8Array; byPeer: boolean }
   | { type: 'failed'; peerHit: Uint8Array; reason: string }
-  | { type: 'notify'; peerHit: Uint8Array; notifyType: number; data: Uint8Array; authenticated: boolean };
+  | { type: 'notify'; peerHit: Uint8Array; notifyType: number; data: Uint8Array; authenticated: boolean }
+  /** Our probe's echo came back: `local`/`remote` is the locator pair the answer used. */
+  | { type: 'probe-answered'; peerHit: Uint8Array; nonce: Uint8Array; local: Endpoint; remote: Endpoint; retransmissions: number }
+  /** Our probe was abandoned: retries exhausted, or a rekey or CLOSE took its place. */
+  | { type: 'probe-lost'; peerHit: Uint8Array; nonce: Uint8Array; reason: 'retries-exceeded' | 'superseded' | 'cancelled' };
 
 export interface AssociationSnapshot {
   peerHit: Uint8Array;
@@ -77,7 +81,13 @@ export interface AssociationContext extends Sealer {
  */
 const UPDATE_ID_WINDOW = 1024;
 
-type Sent = 'I1' | 'I2' | 'UPDATE' | 'CLOSE';
+type Sent = 'I1' | 'I2' | 'UPDATE' | 'PROBE' | 'CLOSE';
+
+/** Octets of a probe nonce: enough that guessing one is hopeless, small enough to echo cheaply. */
+const PROBE_NONCE_LENGTH = 16;
+
+/** A liveness probe in flight: UPDATE with SEQ + ECHO_REQUEST_SIGNED (RFC 8046 §5.3). */
+interface Probe { nonce: Uint8Array; updateId: number; attempts: number }
 
 interface Retransmit { what: Sent; bytes: Uint8Array; attempt: number; max: number; deadline: number }
 
@@ -134,6 +144,7 @@ export class Association {
   private lastUpdateReply: Uint8Array | undefined;
   private pendingUpdateId: number | undefined;
   private rekey: Rekey | undefined;
+  private probe: Probe | undefined;
   private closeNonce: Uint8Array | undefined;
 
   private constructor(
@@ -214,9 +225,19 @@ export class Association {
     this.ctx.send(bytes, this.remote, this.local);
   }
 
+  /**
+   * The engine's liveness probe went unanswered: the peer has likely restarted and forgotten
+   * our SAs. Failed locally, like a failed exchange, so a new base exchange may replace it.
+   */
+  abandon(now: number, reason: string): void {
+    if (this.state !== 'ESTABLISHED' && this.state !== 'R2-SENT') return;
+    this.fail(now, reason);
+  }
+
   private fail(now: number, reason: string): void {
     this.retransmit = undefined;
     this.rekey = undefined;
+    this.endProbe('superseded');
     this.setState('E-FAILED');
     this.holdDeadline = now + this.ctx.timers.failedHoldMs;
     this.ctx.emit({ type: 'failed', peerHit: this.peerHit, reason });
@@ -247,12 +268,21 @@ export class Association {
           this.ctx.emit({ type: 'closed', peerHit: this.peerHit, byPeer: false });
           return;
         }
+        if (r.what === 'PROBE') {
+          // An unanswered probe is a measurement, not a verdict: whether the path or the peer
+          // is gone is for failure detection to decide, so the association stays as it is.
+          this.retransmit = undefined;
+          this.pendingUpdateId = undefined;
+          this.endProbe('retries-exceeded');
+          return;
+        }
         this.fail(now, `${r.what.toLowerCase()}-retries-exceeded`);
         return;
       }
       r.attempt++;
       r.deadline = now + retransmitDelay(this.ctx.timers, r.attempt);
       this.retransmissions++;
+      if (r.what === 'PROBE' && this.probe !== undefined) this.probe.attempts++;
       this.ctx.send(r.bytes, this.remote, this.local);
     }
     if (this.holdDeadline !== undefined && this.holdDeadline <= now) {
@@ -419,7 +449,15 @@ export class Association {
   startRekey(now: number): boolean {
     // R2-SENT counts: the responder holds keys, and the peer accepts UPDATE once it has R2.
     const keyed = this.state === 'ESTABLISHED' || this.state === 'R2-SENT';
-    if (!keyed || this.rekey !== undefined || this.retransmit !== undefined) return false;
+    if (!keyed || this.rekey !== undefined) return false;
+    // Only one UPDATE may be unacknowledged at a time; a probe yields, since fresh keys matter
+    // more than one measurement and the engine asks for a rekey only once.
+    if (this.retransmit?.what === 'PROBE') {
+      this.retransmit = undefined;
+      this.pendingUpdateId = undefined;
+      this.endProbe('superseded');
+    }
+    if (this.retransmit !== undefined) return false;
     const localNewSpi = this.ctx.allocateSpi();
     this.rekey = { role: 'initiator', localNewSpi, localIndex: this.nextKeymatIndex, acked: false };
     const seq = this.nextUpdateId++;
@@ -431,12 +469,20 @@ export class Association {
     return true;
   }
 
-  /** UPDATE (RFC 7401 §6.12; RFC 7402 §6.9 for ESP_INFO). */
-  onUpdate(now: number, pkt: DecodedPacket): void {
+  /** UPDATE (RFC 7401 §6.12; RFC 7402 §6.9 for ESP_INFO; RFC 8046 §5.3 for the echo). */
+  onUpdate(now: number, pkt: DecodedPacket, from: Endpoint, to: Endpoint): void {
     if (this.state !== 'ESTABLISHED' && this.state !== 'R2-SENT') return this.ctx.drop('update-out-of-state');
     const seq = getParam(pkt, 'SEQ');
     const ack = getParam(pkt, 'ACK');
     const espInfo = getParam(pkt, 'ESP_INFO');
+    const echoResponse = getParam(pkt, 'ECHO_RESPONSE_SIGNED');
+    const echoMatches = echoResponse !== undefined && this.probe !== undefined && equalBytes(echoResponse.opaque, this.probe.nonce);
+    if (echoResponse !== undefined && !echoMatches) {
+      // A replayed or forged answer to a probe we no longer have. Without a SEQ there is nothing
+      // else in it to act on, so it is refused before any MAC or signature work.
+      this.ctx.drop('echo-mismatch');
+      if (seq === undefined) return;
+    }
     if (seq !== undefined && this.lastPeerUpdateId !== undefined) {
       const id = seq.updateId;
       if (id < this.lastPeerUpdateId) return this.ctx.drop('update-replay');
@@ -458,8 +504,15 @@ export class Association {
     }
     if (ack !== undefined && this.pendingUpdateId !== undefined && ack.updateIds.includes(this.pendingUpdateId)) {
       this.pendingUpdateId = undefined;
-      if (this.retransmit?.what === 'UPDATE') this.retransmit = undefined;
+      if (this.retransmit?.what === 'UPDATE' || this.retransmit?.what === 'PROBE') this.retransmit = undefined;
       if (this.rekey !== undefined) this.rekey.acked = true;
+    }
+    const probe = this.probe;
+    if (echoMatches && probe !== undefined && ack?.updateIds.includes(probe.updateId) === true) {
+      this.probe = undefined;
+      this.ctx.emit({
+        type: 'probe-answered', peerHit: this.peerHit, nonce: probe.nonce, local: to, remote: from, retransmissions: probe.attempts,
+      });
     }
     if (seq !== undefined) {
       if (!isNewSeq) {
@@ -467,13 +520,16 @@ export class Association {
         if (this.lastUpdateReply !== undefined) this.ctx.send(this.lastUpdateReply, this.remote, this.local);
       } else {
         this.lastPeerUpdateId = seq.updateId;
-        this.answerSeq(now, seq.updateId, espInfo);
+        // RFC 7401 §6.12.1: an ECHO_REQUEST_SIGNED is returned in the UPDATE that acknowledges its SEQ.
+        this.answerSeq(now, seq.updateId, espInfo, getParam(pkt, 'ECHO_REQUEST_SIGNED')?.opaque);
       }
     }
     this.completeRekey();
   }
 
-  private answerSeq(now: number, id: number, espInfo: { keymatIndex: number; newSpi: number } | undefined): void {
+  private answerSeq(
+    now: number, id: number, espInfo: { keymatIndex: number; newSpi: number } | undefined, echoRequest: Uint8Array | undefined,
+  ): void {
     const macKey = this.hipKeys!.outInt;
     if (espInfo !== undefined && this.rekey === undefined) {
       // The peer rekeys: our own new SPI goes back with the ACK, under our own SEQ.
@@ -485,6 +541,7 @@ export class Association {
       const seq = this.nextUpdateId++;
       const reply = buildUpdate(this.ctx, this.rhash!, macKey, this.localHit, this.peerHit, {
         seq, ack: [id], espInfo: { keymatIndex: this.nextKeymatIndex, oldSpi: this.inboundSpi!, newSpi: localNewSpi },
+        echoResponse: echoRequest,
       });
       this.lastUpdateReply = reply;
       if (this.retransmit === undefined) {
@@ -500,7 +557,7 @@ export class Association {
       this.rekey.peerNewSpi = espInfo.newSpi;
       this.rekey.peerIndex = espInfo.keymatIndex;
     }
-    const reply = buildUpdate(this.ctx, this.rhash!, macKey, this.localHit, this.peerHit, { ack: [id] });
+    const reply = buildUpdate(this.ctx, this.rhash!, macKey, this.localHit, this.peerHit, { ack: [id], echoResponse: echoRequest });
     this.lastUpdateReply = reply;
     this.ctx.send(reply, this.remote, this.local);
   }
@@ -537,6 +594,41 @@ export class Association {
   }
 
   // -------------------------------------------------------------------------------------------
+  // Probe: a HIP-level ping (UPDATE with SEQ + ECHO_REQUEST_SIGNED, answered by ACK +
+  // ECHO_RESPONSE_SIGNED, both under HIP_MAC and signature). It proves the peer holds the
+  // association's keys and shows which locator pair carries its answer.
+
+  /** Sends a probe; the nonce it carries, or why it cannot be sent now. */
+  startProbe(now: number): { ok: true; nonce: Uint8Array } | { ok: false; reason: 'not-established' | 'busy' } {
+    if (this.state !== 'ESTABLISHED' && this.state !== 'R2-SENT') return { ok: false, reason: 'not-established' };
+    if (this.retransmit !== undefined || this.rekey !== undefined) return { ok: false, reason: 'busy' };
+    const nonce = this.ctx.crypto.randomBytes(PROBE_NONCE_LENGTH);
+    const updateId = this.nextUpdateId++;
+    this.probe = { nonce, updateId, attempts: 0 };
+    this.pendingUpdateId = updateId;
+    const bytes = buildUpdate(this.ctx, this.rhash!, this.hipKeys!.outInt, this.localHit, this.peerHit, { seq: updateId, echoRequest: nonce });
+    this.sendTracked(now, 'PROBE', bytes, this.ctx.timers.updateRetriesMax);
+    return { ok: true, nonce };
+  }
+
+  /** Stops re-sending the probe (the caller gave up waiting); a late answer is then refused. */
+  cancelProbe(): void {
+    if (this.probe === undefined) return;
+    if (this.retransmit?.what === 'PROBE') {
+      this.retransmit = undefined;
+      this.pendingUpdateId = undefined;
+    }
+    this.endProbe('cancelled');
+  }
+
+  private endProbe(reason: 'retries-exceeded' | 'superseded' | 'cancelled'): void {
+    const probe = this.probe;
+    if (probe === undefined) return;
+    this.probe = undefined;
+    this.ctx.emit({ type: 'probe-lost', peerHit: this.peerHit, nonce: probe.nonce, reason });
+  }
+
+  // -------------------------------------------------------------------------------------------
   // CLOSE
 
   close(now: number): void {
@@ -547,6 +639,7 @@ export class Association {
         this.closeNonce = this.ctx.crypto.randomBytes(16);
         this.rekey = undefined;
         this.pendingUpdateId = undefined;
+        this.endProbe('superseded');
         this.holdDeadline = undefined;
         const bytes = buildClose(this.ctx, this.rhash!, this.hipKeys!.outInt, this.localHit, this.peerHit, this.closeNonce);
         this.setState('CLOSING');
@@ -576,6 +669,7 @@ export class Association {
     if (this.state === 'CLOSED') return;
     this.retransmit = undefined;
     this.rekey = undefined;
+    this.endProbe('superseded');
     this.setState('CLOSED');
     this.holdDeadline = now + this.ctx.timers.closedHoldMs;
     this.ctx.emit({ type: 'closed', peerHit: this.peerHit, byPeer: true });

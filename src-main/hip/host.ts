@@ -137,6 +137,25 @@ export class HipHost {
     this.withAssoc(peerHit, (a) => a.startRekey(now));
   }
 
+  /**
+   * Sends a HIP-level probe to an established peer. Its outcome arrives as a 'probe-answered'
+   * or 'probe-lost' event; only one probe (or other UPDATE) is in flight per association.
+   */
+  probe(now: number, peerHit: Uint8Array): { ok: true; nonce: Uint8Array } | { ok: false; reason: 'no-association' | 'not-established' | 'busy' } {
+    const a = this.assocs.get(hex(peerHit));
+    if (a === undefined) return { ok: false, reason: 'no-association' };
+    return a.startProbe(now);
+  }
+
+  cancelProbe(_now: number, peerHit: Uint8Array): void {
+    this.withAssoc(peerHit, (a) => a.cancelProbe());
+  }
+
+  /** Gives up on a peer that stopped answering (see Association.abandon). */
+  abandon(now: number, peerHit: Uint8Array, reason: string): void {
+    this.withAssoc(peerHit, (a) => a.abandon(now, reason));
+  }
+
   espAuthenticated(now: number, peerHit: Uint8Array): void {
     this.withAssoc(peerHit, (a) => a.espAuthenticated(now));
   }
@@ -274,7 +293,7 @@ export class HipHost {
     switch (pkt.packetType) {
       case PacketType.R1: return assoc.onR1(now, pkt, from, to);
       case PacketType.R2: return assoc.onR2(now, pkt, from, to);
-      case PacketType.UPDATE: return assoc.onUpdate(now, pkt);
+      case PacketType.UPDATE: return assoc.onUpdate(now, pkt, from, to);
       case PacketType.CLOSE: return assoc.onClose(now, pkt, from);
       case PacketType.CLOSE_ACK: return assoc.onCloseAck(now, pkt);
       case PacketType.NOTIFY: return assoc.onNotify(now, pkt);

@@ -220,6 +220,10 @@ export interface UpdateContents {
   seq?: number;
   ack?: number[];
   espInfo?: { keymatIndex: number; oldSpi: number; newSpi: number };
+  /** Opaque nonce the peer must return (RFC 7401 §5.2.20); covered by HIP_MAC and the signature. */
+  echoRequest?: Uint8Array;
+  /** The peer's ECHO_REQUEST_SIGNED returned unchanged, beside the ACK of its SEQ (RFC 8046 §5.3). */
+  echoResponse?: Uint8Array;
 }
 
 export function buildUpdate(
@@ -229,6 +233,8 @@ export function buildUpdate(
   if (c.espInfo !== undefined) params.push({ kind: 'ESP_INFO', ...c.espInfo });
   if (c.seq !== undefined) params.push({ kind: 'SEQ', updateId: c.seq });
   if (c.ack !== undefined && c.ack.length > 0) params.push({ kind: 'ACK', updateIds: [...c.ack] });
+  if (c.echoRequest !== undefined) params.push({ kind: 'ECHO_REQUEST_SIGNED', opaque: c.echoRequest });
+  if (c.echoResponse !== undefined) params.push({ kind: 'ECHO_RESPONSE_SIGNED', opaque: c.echoResponse });
   return sealMacAndSignature(s, rhash, macKey, header(PacketType.UPDATE, localHit, peerHit, params));
 }
 

@@ -1,0 +1,337 @@
+// `hipvpn`: the headless daemon and its command line. `serve` runs the engine in the
+// foreground; every other command talks to it over the control socket in the state dir, or,
+// for the peer list, edits peers.json when no daemon runs. Every failure ends in one line on
+// stderr that says what to do, and a non-zero exit status (see daemon/errors.ts).
+
+import { chown, readFile } from 'node:fs/promises';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { nodeCrypto } from '../hip/crypto/index.js';
+import { loadOrCreateIdentity } from '../platform/key-store.js';
+import { hitToText } from '../hip/wire/address.js';
+import { ownLsiFor } from '../engine/peers.js';
+import { peerConfig, type ControlError, type PeerConfig } from '../../src-shared/control-api.js';
+import { endpointText, formatStatus } from '../../src-shared/status-format.js';
+import { ControlClient, ControlRequestError } from '../daemon/control-client.js';
+import { Daemon } from '../daemon/daemon.js';
+import { ExitCode, UserError, errorText, usageError } from '../daemon/errors.js';
+import { logLine } from '../daemon/event-log.js';
+import { defaultListenAddresses } from '../daemon/listen-addresses.js';
+import { DEFAULT_PORT, canonicalHit, findPeer, normalizePeer, parseLocator, withPeer } from '../daemon/peer-input.js';
+import { loadPeers, savePeers } from '../daemon/peer-store.js';
+import { ensureStateDir, stateDir, type StateDir } from '../daemon/state-dir.js';
+
+const USAGE = `usage:
+  hipvpn identity --state DIR
+  hipvpn serve --state DIR [--port ${DEFAULT_PORT}] [--listen ADDR ...] [--tun NAME|none] [--accept-any]
+  hipvpn peer add NAME --hit HIT [--locator IP[:PORT] ...] --state DIR
+  hipvpn peer remove NAME --state DIR
+  hipvpn peer list --state DIR [--json]
+  hipvpn status --state DIR [--json]
+  hipvpn ping PEER --state DIR [--count N] [--timeout MS]
+  hipvpn setup --state DIR --tun NAME --user UID[:GID]      (root, once)
+
+  --tun none runs the control plane only: base exchanges, status and ping, no traffic.
+  Exit status: 0 ok, 1 failure, 2 bad command line, 3 daemon not running.`;
+
+const SEE_HELP = '; run `hipvpn help` for usage';
+
+/** The TUN `serve` attaches to when none is named. */
+const DEFAULT_TUN = 'hip0';
+/** Linux interface names: IFNAMSIZ - 1 characters, no slashes or spaces. */
+const TUN_NAME = /^[A-Za-z0-9_.-]{1,15}$/;
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+const STATE = { state: { type: 'string' } } as const;
+
+function parse<O extends Options>(args: string[], options: O, positionals: number) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options, strict: true, allowPositionals: true });
+  } catch (err) {
+    throw usageError(`${errorText(err).replace(/\. To specify a positional argument.*$/, '')}${SEE_HELP}`);
+  }
+  if (parsed.positionals.length > positionals) throw usageError(`unexpected argument ${JSON.stringify(parsed.positionals[positionals])}${SEE_HELP}`);
+  return parsed;
+}
+
+function requireState(value: unknown): StateDir {
+  const dir = typeof value === 'string' && value !== '' ? value : process.env.HIPVPN_STATE;
+  if (!dir) throw usageError('missing --state DIR (the directory holding this host\'s identity and peers)');
+  return stateDir(dir);
+}
+
+function positiveInt(flag: string, value: unknown, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const text = String(value);
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > max) throw usageError(`--${flag} must be a whole number 1..${max}, not ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+async function withDaemon<T>(dir: StateDir, f: (c: ControlClient) => Promise<T>): Promise<T> {
+  const client = await ControlClient.connect(dir.socket, dir.root);
+  try {
+    return await f(client);
+  } finally {
+    client.close();
+  }
+}
+
+async function daemonIfRunning(dir: StateDir): Promise<ControlClient | undefined> {
+  try {
+    return await ControlClient.connect(dir.socket, dir.root);
+  } catch (err) {
+    if (err instanceof UserError && err.exitCode === ExitCode.notRunning) return undefined;
+    throw err;
+  }
+}
+
+const print = (text: string): void => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+
+async function identity(args: string[]): Promise<void> {
+  const { values } = parse(args, STATE, 0);
+  const dir = requireState(values.state);
+  await ensureStateDir(dir);
+  const id = await loadOrCreateIdentity(dir.root, nodeCrypto);
+  print(`{"hit": ${JSON.stringify(hitToText(id.hit))}, "lsi": ${JSON.stringify(ownLsiFor(id.hit))}}`);
+}
+
+async function serve(args: string[]): Promise<void> {
+  const { values } = parse(args, {
+    ...STATE, port: { type: 'string' }, listen: { type: 'string', multiple: true }, tun: { type: 'string' }, 'accept-any': { type: 'boolean' },
+  }, 0);
+  const dir = requireState(values.state);
+  const portText = values.port ?? String(DEFAULT_PORT);
+  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) throw usageError(`--port must be 0..65535, not ${JSON.stringify(portText)}`);
+  const tunArg = values.tun ?? DEFAULT_TUN;
+  if (tunArg !== 'none' && !TUN_NAME.test(tunArg)) throw usageError(`--tun ${JSON.stringify(tunArg)} is not an interface name (up to 15 letters, digits, "_", ".", "-"), or none`);
+  const listen = values.listen ?? defaultListenAddresses().map((a) => a.address);
+  for (const a of listen) {
+    const l = parseLocator(a);
+    if (!l.ok || l.value.address !== a) throw usageError(`--listen ${JSON.stringify(a)} is not an IP address`);
+  }
+  if (listen.length === 0) throw new UserError('no local address to listen on; name one with --listen ADDR');
+
+  const log = (line: string): void => print(line);
+  const daemon = await Daemon.start({
+    stateDir: dir.root,
+    port: Number(portText),
+    listen,
+    listenIsDefault: values.listen === undefined,
+    tun: tunArg === 'none' ? null : tunArg,
+    createTun: process.getuid?.() === 0,
+    acceptAny: values['accept-any'] === true,
+    log,
+  });
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (++signals > 1) {
+      log(logLine('forced-exit', { signal }));
+      process.exit(ExitCode.failure);
+    }
+    void daemon.stop(signal).then(() => process.exit(ExitCode.ok));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+async function peer(args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  switch (sub) {
+    case 'add': return peerAdd(rest);
+    case 'remove': return peerRemove(rest);
+    case 'list': return peerList(rest);
+    default: throw usageError(`hipvpn peer needs add, remove or list${sub ? `, not ${JSON.stringify(sub)}` : ''}${SEE_HELP}`);
+  }
+}
+
+function describePeer(p: PeerConfig): string {
+  return `${p.name} (${p.hit}) ${p.locators.length ? `at ${p.locators.map(endpointText).join(', ')}` : 'with no locator: it contacts us'}`;
+}
+
+async function peerAdd(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, { ...STATE, hit: { type: 'string' }, locator: { type: 'string', multiple: true } }, 1);
+  const dir = requireState(values.state);
+  const name = positionals[0];
+  if (!name) throw usageError(`hipvpn peer add needs a NAME${SEE_HELP}`);
+  if (!values.hit) throw usageError(`hipvpn peer add ${name} needs --hit HIT (the peer's \`hipvpn identity\` prints it)`);
+  const hit = canonicalHit(values.hit);
+  if (!hit.ok) throw usageError(hit.error);
+  const locators = (values.locator ?? []).map((text) => {
+    const l = parseLocator(text);
+    if (!l.ok) throw usageError(l.error);
+    return l.value;
+  });
+  const checked = normalizePeer({ name, hit: hit.value, locators });
+  if (!checked.ok) throw usageError(checked.error);
+  const shape = peerConfig.check(checked.value);
+  if (!shape.ok) throw usageError(`bad peer name ${JSON.stringify(name)}: use up to 63 letters, digits, ".", "_" or "-", starting with a letter or digit`);
+
+  const client = await daemonIfRunning(dir);
+  if (client) {
+    try {
+      const r = await client.request('peer.add', checked.value);
+      print(`${r.replaced ? 'updated' : 'added'} peer ${describePeer(r.peer)}; the daemon applied it`);
+    } finally {
+      client.close();
+    }
+    return;
+  }
+  await ensureStateDir(dir);
+  const own = await loadOrCreateIdentity(dir.root, nodeCrypto);
+  if (hitToText(own.hit) === hit.value) throw usageError(`${hit.value} is this host's own HIT`);
+  const next = withPeer(await loadPeers(dir.peers), checked.value);
+  if (!next.ok) throw new UserError(next.error);
+  await savePeers(dir.peers, next.value.peers);
+  print(`${next.value.replaced ? 'updated' : 'added'} peer ${describePeer(checked.value)}; saved to ${dir.peers} for when hipvpn serve starts`);
+}
+
+async function peerRemove(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, STATE, 1);
+  const dir = requireState(values.state);
+  const name = positionals[0];
+  if (!name) throw usageError(`hipvpn peer remove needs a NAME${SEE_HELP}`);
+  const client = await daemonIfRunning(dir);
+  if (client) {
+    try {
+      const r = await client.request('peer.remove', { name });
+      print(`removed peer ${describePeer(r.removed)}; the daemon applied it`);
+    } finally {
+      client.close();
+    }
+    return;
+  }
+  const peers = await loadPeers(dir.peers);
+  const removed = peers.find((p) => p.name === name);
+  if (!removed) {
+    const known = peers.map((p) => p.name);
+    throw new UserError(`unknown peer ${JSON.stringify(name)}${known.length ? ` (known: ${known.join(', ')})` : ' (no peers configured)'}`);
+  }
+  await savePeers(dir.peers, peers.filter((p) => p !== removed));
+  print(`removed peer ${describePeer(removed)}; saved to ${dir.peers}`);
+}
+
+async function peerList(args: string[]): Promise<void> {
+  const { values } = parse(args, { ...STATE, json: { type: 'boolean' } }, 0);
+  const dir = requireState(values.state);
+  const client = await daemonIfRunning(dir);
+  let peers: PeerConfig[];
+  if (client) {
+    try {
+      peers = (await client.request('peer.list', {})).peers;
+    } finally {
+      client.close();
+    }
+  } else {
+    peers = await loadPeers(dir.peers);
+  }
+  if (values.json) print(JSON.stringify({ peers }, null, 2));
+  else print(peers.length ? peers.map(describePeer).join('\n') : 'no peers');
+}
+
+async function status(args: string[]): Promise<void> {
+  const { values } = parse(args, { ...STATE, json: { type: 'boolean' } }, 0);
+  const dir = requireState(values.state);
+  const s = await withDaemon(dir, (c) => c.request('status', {}));
+  print(values.json ? JSON.stringify(s, null, 2) : formatStatus(s));
+}
+
+async function ping(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, { ...STATE, count: { type: 'string' }, timeout: { type: 'string' }, interval: { type: 'string' } }, 1);
+  const dir = requireState(values.state);
+  const target = positionals[0];
+  if (!target) throw usageError(`hipvpn ping needs a PEER (name or HIT)${SEE_HELP}`);
+  const count = positiveInt('count', values.count, 100_000) ?? 1;
+  const timeoutMs = positiveInt('timeout', values.timeout, 60_000) ?? 5000;
+  const intervalMs = positiveInt('interval', values.interval, 60_000) ?? 1000;
+  await withDaemon(dir, async (c) => {
+    const rtts: number[] = [];
+    let lastError: ControlRequestError | undefined;
+    for (let i = 0; i < count; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, intervalMs));
+      try {
+        const r = await c.request('ping', { peer: target, timeoutMs }, timeoutMs + 5000);
+        rtts.push(r.rttMs);
+        print(`pong from ${r.name ?? '(unlisted)'} (${r.hit}) via ${endpointText(r.local)} <-> ${endpointText(r.remote)} in ${r.rttMs.toFixed(2)}ms`);
+      } catch (err) {
+        if (!(err instanceof ControlRequestError) || err.code !== 'ping-failed' || count === 1) throw err;
+        lastError = err;
+        print(`no pong: ${err.message}`);
+      }
+    }
+    if (count > 1) {
+      const stats = rtts.length
+        ? `, rtt min/avg/max ${Math.min(...rtts).toFixed(2)}/${(rtts.reduce((a, b) => a + b, 0) / rtts.length).toFixed(2)}/${Math.max(...rtts).toFixed(2)} ms`
+        : '';
+      print(`${count} sent, ${rtts.length} answered${stats}`);
+    }
+    if (rtts.length === 0 && lastError) throw lastError;
+  });
+}
+
+/** UID[:GID]; without a GID, the user's primary group from /etc/passwd (else GID = UID). */
+async function parseOwner(text: string): Promise<{ uid: number; gid: number }> {
+  const m = /^(\d+)(?::(\d+))?$/.exec(text);
+  if (!m) throw usageError(`--user ${JSON.stringify(text)} must be UID or UID:GID (numbers, as \`id -u\` and \`id -g\` print them)`);
+  const uid = Number(m[1]);
+  if (m[2] !== undefined) return { uid, gid: Number(m[2]) };
+  const passwd = await readFile('/etc/passwd', 'utf8').catch(() => '');
+  const line = passwd.split('\n').map((l) => l.split(':')).find((f) => f[2] === String(uid));
+  return { uid, gid: line?.[3] !== undefined ? Number(line[3]) : uid };
+}
+
+async function setup(args: string[]): Promise<void> {
+  const { values } = parse(args, { ...STATE, tun: { type: 'string' }, user: { type: 'string' }, mtu: { type: 'string' } }, 0);
+  const dir = requireState(values.state);
+  if (!values.tun || values.tun === 'none' || !TUN_NAME.test(values.tun)) throw usageError('hipvpn setup needs --tun NAME (an interface name of up to 15 characters)');
+  if (!values.user) throw usageError('hipvpn setup needs --user UID[:GID], the user who will run `hipvpn serve`');
+  const owner = await parseOwner(values.user);
+  const mtu = positiveInt('mtu', values.mtu, 65535) ?? 1400;
+  if (process.getuid?.() !== 0) throw new UserError(`hipvpn setup creates a network device and needs root: run it with sudo`);
+  await ensureStateDir(dir);
+  const id = await loadOrCreateIdentity(dir.root, nodeCrypto);
+  // The state dir and key belong to the user who will serve, not to root.
+  for (const path of [dir.root, dir.hostKey]) await chown(path, owner.uid, owner.gid);
+  const { createPersistentTun, assignTunAddresses } = await import('../platform/tun.js');
+  const lsi = ownLsiFor(id.hit);
+  try {
+    createPersistentTun(values.tun, owner);
+    assignTunAddresses(values.tun, id.hit, lsi, mtu);
+  } catch (err) {
+    throw new UserError(`cannot set up TUN ${values.tun}: ${errorText(err)}`);
+  }
+  print(`TUN ${values.tun} ready for uid ${owner.uid}: HIT ${hitToText(id.hit)}, LSI ${lsi}, MTU ${mtu}; now run \`hipvpn serve --state ${dir.root} --tun ${values.tun}\` as that user`);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { identity, serve, peer, status, ping, setup };
+
+/** Exit status for a refusal from the daemon: bad input is a usage error, the rest failures. */
+function exitCodeFor(code: ControlError['code']): ExitCode {
+  return code === 'invalid-params' ? ExitCode.usage : ExitCode.failure;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...args] = argv;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    print(USAGE);
+    if (command === undefined) process.exitCode = ExitCode.usage;
+    return;
+  }
+  const run = COMMANDS[command];
+  if (!run) throw usageError(`unknown command ${JSON.stringify(command)}${SEE_HELP}`);
+  await run(args);
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  let code: ExitCode = ExitCode.failure;
+  let message = errorText(err);
+  if (err instanceof UserError) code = err.exitCode;
+  else if (err instanceof ControlRequestError) code = exitCodeFor(err.code);
+  else if (!(err instanceof Error) || err.stack === undefined) message = String(err);
+  process.stderr.write(`hipvpn: ${message}\n`);
+  process.exit(code);
+});

@@ -1,0 +1,352 @@
+// `hipvpn serve`: one host's engine with its identity and peer list from the state dir, the
+// control socket that the CLI (and later the Electron UI) drive it through, and a log line for
+// everything that happens. The daemon owns the peer list: changes arriving over the socket are
+// applied to the engine at once and written to peers.json before they are acknowledged.
+
+import { HipEngine, PingError, type EngineEvent, type PeerConfig as EnginePeer } from '../engine/engine.js';
+import { nodeCrypto } from '../hip/crypto/index.js';
+import { loadOrCreateIdentity } from '../platform/key-store.js';
+import type { LocalHostIdentity } from '../hip/identity/host-identity.js';
+import {
+  CONTROL_API_VERSION,
+  type ControlEvent, type ControlRequest, type DaemonStatus, type PeerConfig, type PeerStatus, type ResultOf,
+  type AssociationState,
+} from '../../src-shared/control-api.js';
+import { endpointText } from '../../src-shared/status-format.js';
+import { ControlFailure, ControlServer, type ControlConnection } from './control-server.js';
+import { UserError, errorText } from './errors.js';
+import { eventLine, logLine } from './event-log.js';
+import { canonicalHit, findPeer, normalizePeer, parseHit, withPeer } from './peer-input.js';
+import { loadPeers, savePeers } from './peer-store.js';
+import { ensureStateDir, stateDir, type StateDir } from './state-dir.js';
+import { devicesFor } from './listen-addresses.js';
+
+export interface DaemonOptions {
+  stateDir: string;
+  /** UDP port for HIP and ESP; 0 picks a free one (tests). */
+  port: number;
+  /** Local addresses to listen on, one socket each. */
+  listen: string[];
+  /**
+   * The addresses were picked from the interfaces, not named by the user: one that cannot be
+   * bound yet (an IPv6 address still in duplicate address detection) is skipped with a warning.
+   */
+  listenIsDefault?: boolean;
+  /** TUN device to carry traffic through; null runs the control plane only (no traffic, no root). */
+  tun: string | null;
+  /** Create the TUN if it does not exist (needs root); otherwise attach to one `hipvpn setup` made. */
+  createTun: boolean;
+  acceptAny: boolean;
+  log(line: string): void;
+}
+
+/** How long `ping` waits for a base exchange it had to start before it sends the probe. */
+const PING_DEFAULT_TIMEOUT_MS = 5000;
+const KEYED_STATES: readonly string[] = ['ESTABLISHED', 'R2-SENT'];
+
+function toEnginePeer(p: PeerConfig): EnginePeer {
+  const hit = parseHit(p.hit);
+  if (!hit.ok) throw new Error(`peer ${p.name}: ${hit.error}`); // normalizePeer ran before; cannot happen
+  return { name: p.name, hit: hit.value, locators: p.locators.map((l) => ({ address: l.address, port: l.port })) };
+}
+
+export class Daemon {
+  private peers: PeerConfig[];
+  private readonly startedAt = performance.now();
+  /** When each peer last proved itself on the control plane (ESP liveness comes from the engine). */
+  private readonly heardAt = new Map<string, number>();
+  private stopping: Promise<void> | undefined;
+
+  private constructor(
+    private readonly opts: DaemonOptions,
+    private readonly dir: StateDir,
+    private readonly engine: HipEngine,
+    peers: PeerConfig[],
+    private readonly control: ControlServer,
+  ) {
+    this.peers = peers;
+  }
+
+  static async start(opts: DaemonOptions): Promise<Daemon> {
+    const dir = stateDir(opts.stateDir);
+    await ensureStateDir(dir);
+    const identity = await loadOrCreateIdentity(dir.root, nodeCrypto);
+    const peers = await loadPeers(dir.peers);
+    // The control socket comes first: it is also the lock that keeps a second daemon on this
+    // identity from starting an engine and running base exchanges that would replace the
+    // first one's associations.
+    let daemon: Daemon | undefined;
+    const control = await ControlServer.listen(
+      dir.socket,
+      (req, conn) => (daemon ? daemon.handle(req, conn) : Promise.reject(new ControlFailure('internal', 'the daemon is still starting; try again'))),
+      (err) => opts.log(logLine('control-error', { error: errorText(err) })),
+    );
+    let engine: HipEngine;
+    try {
+      engine = await startEngineOnUsableAddresses(opts, identity);
+    } catch (err) {
+      await control.close();
+      throw err;
+    }
+    const ready = new Daemon(opts, dir, engine, peers, control);
+    engine.on('event', (e: EngineEvent) => ready.onEngineEvent(e));
+    // Right after start, before the event loop turns: no HIP packet has been handled yet, so
+    // the allow-list governs the very first base exchange. (Without a TUN the engine admits
+    // everyone until setPeers; with several --listen addresses a packet on the first socket
+    // could in principle arrive while later ones bind. EngineOptions taking the initial peers
+    // would close that gap.)
+    engine.setPeers(peers.map(toEnginePeer));
+    daemon = ready;
+    opts.log(logLine('listening', {
+      hit: engine.hitText, lsi: engine.lsi,
+      udp: engine.locals().map(endpointText).join(','),
+      tun: opts.tun ?? 'none', acceptAny: opts.acceptAny, peers: peers.length, control: dir.socket,
+    }));
+    return daemon;
+  }
+
+  /** Closes every association (the peers see CLOSE), then the sockets. Safe to call twice. */
+  stop(reason: string): Promise<void> {
+    this.stopping ??= (async () => {
+      this.opts.log(logLine('stopping', { reason }));
+      await this.engine.stop();
+      await this.control.close();
+      this.opts.log(logLine('stopped'));
+    })();
+    return this.stopping;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Events
+
+  private nameOf(hit: string): string | null {
+    return this.peers.find((p) => p.hit === hit)?.name ?? null;
+  }
+
+  private emitEvent(e: ControlEvent): void {
+    this.opts.log(eventLine(e));
+    this.control.broadcast(e);
+  }
+
+  private onEngineEvent(e: EngineEvent): void {
+    if (e.type === 'payload') return; // data, not an event: the tunnel carries it
+    if (e.type === 'warning') {
+      this.opts.log(logLine('warning', { message: e.message }));
+      return;
+    }
+    const ref = { peer: this.nameOf(e.peer), hit: e.peer };
+    switch (e.type) {
+      case 'association':
+        this.emitEvent({ type: 'association', ...ref, from: e.from as AssociationState, to: e.to as AssociationState });
+        return;
+      case 'established':
+        this.heardAt.set(e.peer, performance.now());
+        this.emitEvent({ type: 'established', ...ref, local: e.local, remote: e.remote, initiator: e.initiator });
+        return;
+      case 'rekeyed':
+        this.heardAt.set(e.peer, performance.now());
+        this.emitEvent({ type: 'rekeyed', ...ref });
+        return;
+      case 'closed':
+        this.emitEvent({ type: 'closed', ...ref, byPeer: e.byPeer });
+        return;
+      case 'failed':
+        this.emitEvent({ type: 'failed', ...ref, reason: e.reason });
+        return;
+      case 'notify':
+        this.emitEvent({ type: 'notify', ...ref, notifyType: e.notifyType, authenticated: e.authenticated });
+        return;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Control API
+
+  private async handle(req: ControlRequest, conn: ControlConnection): Promise<unknown> {
+    switch (req.method) {
+      case 'status': return this.status();
+      case 'peer.list': return { peers: this.peers } satisfies ResultOf<'peer.list'>;
+      case 'peer.add': return this.addPeer(req.params);
+      case 'peer.remove': return this.removePeer(req.params.name);
+      case 'ping': return this.ping(req.params.peer, req.params.timeoutMs ?? PING_DEFAULT_TIMEOUT_MS);
+      case 'subscribe':
+        conn.subscribe();
+        return { subscribed: true } satisfies ResultOf<'subscribe'>;
+    }
+  }
+
+  private async setPeers(next: PeerConfig[]): Promise<void> {
+    // Persist first: a change the daemon acknowledged must survive a crash right after.
+    await savePeers(this.dir.peers, next);
+    this.peers = next;
+    this.engine.setPeers(next.map(toEnginePeer));
+    this.emitEvent({ type: 'peers', peers: next });
+  }
+
+  private async addPeer(raw: PeerConfig): Promise<ResultOf<'peer.add'>> {
+    const peer = normalizePeer(raw);
+    if (!peer.ok) throw new ControlFailure('invalid-params', peer.error);
+    if (peer.value.hit === this.engine.hitText) throw new ControlFailure('invalid-params', `${peer.value.hit} is this host's own HIT`);
+    const next = withPeer(this.peers, peer.value);
+    if (!next.ok) throw new ControlFailure('conflict', next.error);
+    await this.setPeers(next.value.peers);
+    return { peer: peer.value, replaced: next.value.replaced };
+  }
+
+  private async removePeer(name: string): Promise<ResultOf<'peer.remove'>> {
+    const removed = this.peers.find((p) => p.name === name);
+    if (!removed) throw new ControlFailure('unknown-peer', unknownPeerMessage(name, this.peers));
+    await this.setPeers(this.peers.filter((p) => p !== removed));
+    // Off the allow-list means no tunnel either: close what is up rather than wait for it to age out.
+    const hit = parseHit(removed.hit);
+    if (hit.ok) this.engine.close(hit.value);
+    return { removed };
+  }
+
+  private status(): DaemonStatus {
+    const snap = this.engine.snapshot();
+    const now = performance.now();
+    const byHit = new Map(snap.associations.map((a) => [a.peer, a]));
+    const rows: PeerStatus[] = [];
+    const row = (hit: string, config: PeerConfig | undefined): PeerStatus => {
+      const a = byHit.get(hit);
+      const heard = this.heardAt.get(hit);
+      const ages = [a?.lastHeardMs, heard === undefined ? undefined : now - heard].filter((x): x is number => x !== undefined);
+      const parsed = parseHit(hit);
+      const lsi = a?.lsi ?? (parsed.ok ? this.engine.lsiOf(parsed.value) : null);
+      const status: PeerStatus = {
+        name: config?.name ?? null,
+        hit,
+        lsi,
+        state: (a?.state ?? 'UNASSOCIATED') as AssociationState,
+        counters: {
+          espPacketsIn: a?.espPacketsIn ?? 0, espPacketsOut: a?.espPacketsOut ?? 0,
+          espBytesIn: a?.espBytesIn ?? 0, espBytesOut: a?.espBytesOut ?? 0,
+        },
+        configuredLocators: config?.locators ?? [],
+      };
+      if (a?.local && a.remote) {
+        status.local = a.local;
+        status.remote = a.remote;
+      }
+      if (ages.length > 0) status.lastHeardMs = Math.max(0, Math.round(Math.min(...ages)));
+      return status;
+    };
+    for (const p of this.peers) rows.push(row(p.hit, p));
+    for (const a of snap.associations) if (!this.peers.some((p) => p.hit === a.peer)) rows.push(row(a.peer, undefined));
+    return {
+      version: CONTROL_API_VERSION,
+      identity: { hit: this.engine.hitText, lsi: this.engine.lsi },
+      listening: snap.locals,
+      tun: this.opts.tun,
+      acceptAny: this.opts.acceptAny,
+      uptimeMs: Math.round(now - this.startedAt),
+      peers: rows,
+      counters: snap.counters,
+    };
+  }
+
+  /** Resolves a peer by name or HIT: configured peers first, then unlisted associations. */
+  private resolvePeer(nameOrHit: string): { name: string | null; hit: string; config: PeerConfig | undefined } {
+    const config = findPeer(this.peers, nameOrHit);
+    if (config) return { name: config.name, hit: config.hit, config };
+    const hit = canonicalHit(nameOrHit);
+    if (hit.ok && this.engine.snapshot().associations.some((a) => a.peer === hit.value)) return { name: null, hit: hit.value, config: undefined };
+    throw new ControlFailure('unknown-peer', unknownPeerMessage(nameOrHit, this.peers));
+  }
+
+  private async ping(nameOrHit: string, timeoutMs: number): Promise<ResultOf<'ping'>> {
+    const { name, hit, config } = this.resolvePeer(nameOrHit);
+    const label = name ?? hit;
+    const hitBytes = parseHit(hit);
+    if (!hitBytes.ok) throw new ControlFailure('invalid-params', hitBytes.error);
+    const deadline = performance.now() + timeoutMs;
+    const stateOf = (): string | undefined => this.engine.snapshot().associations.find((a) => a.peer === hit)?.state;
+    if (!KEYED_STATES.includes(stateOf() ?? '')) {
+      const remote = config?.locators[0];
+      if (!remote) {
+        throw new ControlFailure('not-connected', `peer ${label} has no association and no locator; it has to contact us first, or add one with \`hipvpn peer add ${label} --hit ${hit} --locator IP[:PORT]\``);
+      }
+      const s = stateOf();
+      if (s === undefined || s === 'UNASSOCIATED' || s === 'CLOSED' || s === 'E-FAILED' || s === 'CLOSING') this.engine.connect(hitBytes.value, remote);
+      await this.waitForKeys(hit, deadline);
+      if (!KEYED_STATES.includes(stateOf() ?? '')) {
+        throw new ControlFailure('ping-failed', `no base exchange with ${label} at ${config!.locators.map(endpointText).join(', ')} within ${timeoutMs} ms; check the locator and that hipvpn serve runs there with this host on its peer list`);
+      }
+    }
+    try {
+      const r = await this.engine.ping(hitBytes.value, Math.max(1, Math.round(deadline - performance.now())));
+      this.heardAt.set(hit, performance.now());
+      return { name, hit, rttMs: r.rttMs, local: r.local, remote: r.remote };
+    } catch (err) {
+      if (err instanceof PingError) {
+        const why = err.reason === 'timeout' ? `no answer from ${label} within ${timeoutMs} ms` : `ping to ${label} failed: ${err.reason}`;
+        throw new ControlFailure('ping-failed', why);
+      }
+      throw err;
+    }
+  }
+
+  private waitForKeys(hit: string, deadline: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.engine.off('event', listener);
+        resolve();
+      };
+      const listener = (e: EngineEvent): void => {
+        if (e.type !== 'payload' && e.type !== 'warning' && e.peer === hit && (e.type === 'established' || e.type === 'failed')) done();
+      };
+      const timer = setTimeout(done, Math.max(0, deadline - performance.now()));
+      this.engine.on('event', listener);
+    });
+  }
+}
+
+function unknownPeerMessage(nameOrHit: string, peers: readonly PeerConfig[]): string {
+  const known = peers.map((p) => p.name);
+  return `unknown peer ${JSON.stringify(nameOrHit)}${known.length ? ` (known: ${known.join(', ')})` : ' (no peers configured)'}; add it with \`hipvpn peer add NAME --hit HIT\``;
+}
+
+async function startEngineOnUsableAddresses(opts: DaemonOptions, identity: LocalHostIdentity): Promise<HipEngine> {
+  let listen = opts.listen;
+  for (;;) {
+    try {
+      return await startEngine({ ...opts, listen }, identity);
+    } catch (err) {
+      const message = errorText(err);
+      const notYet = opts.listenIsDefault === true && /EADDRNOTAVAIL|cannot assign requested address/i.test(message);
+      const address = notYet ? [...listen].sort((x, y) => y.length - x.length).find((a) => message.includes(a)) : undefined;
+      if (address === undefined || listen.length === 1) throw err;
+      opts.log(logLine('warning', { message: `not listening on ${address}: it cannot be bound yet` }));
+      listen = listen.filter((a) => a !== address);
+    }
+  }
+}
+
+async function startEngine(opts: DaemonOptions, identity: LocalHostIdentity): Promise<HipEngine> {
+  try {
+    return await HipEngine.start({
+      identity,
+      crypto: nodeCrypto,
+      addresses: opts.listen,
+      port: opts.port,
+      acceptAny: opts.acceptAny,
+      ...(opts.tun === null ? {} : { tun: { name: opts.tun, create: opts.createTun }, devices: devicesFor(opts.listen) }),
+    });
+  } catch (err) {
+    const message = errorText(err);
+    if (/cannot bind UDP/.test(message)) {
+      throw new UserError(`${message}; is another hipvpn serving on that port? choose another with --port, or other addresses with --listen`);
+    }
+    if (opts.tun !== null) {
+      // The platform's reason only; the advice that follows names this state dir.
+      const detail = message.replace(/^cannot open TUN \S+: /, '').split(';')[0]!.trim();
+      const advice = opts.createTun
+        ? 'pick a --tun name no other device uses, or use --tun none (control plane only)'
+        : `create it once with \`sudo hipvpn setup --state ${opts.stateDir} --tun ${opts.tun} --user $(id -u)\`, run serve as root, or use --tun none (control plane only)`;
+      throw new UserError(`cannot open TUN ${opts.tun}: ${detail}; ${advice}`);
+    }
+    throw err;
+  }
+}

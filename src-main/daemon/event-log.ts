@@ -1,0 +1,38 @@
+// The daemon's log: one line per event, timestamped, `key=value` fields, so `grep` and `awk`
+// work on it and a test can wait for a line. What the line says comes from the same event the
+// control API sends subscribers.
+
+import type { ControlEvent, Endpoint } from '../../src-shared/control-api.js';
+import { endpointText } from '../../src-shared/status-format.js';
+
+function field(key: string, value: string | number | boolean | null): string {
+  const text = value === null ? '-' : String(value);
+  return `${key}=${/[\s"=]/.test(text) ? JSON.stringify(text) : text}`;
+}
+
+function pair(local: Endpoint, remote: Endpoint): string {
+  return `${field('local', endpointText(local))} ${field('remote', endpointText(remote))}`;
+}
+
+export function eventFields(e: ControlEvent): string {
+  if (e.type === 'peers') return `${e.type} ${field('count', e.peers.length)} ${field('names', e.peers.map((p) => p.name).join(',') || null)}`;
+  const who = `${field('peer', e.peer)} ${field('hit', e.hit)}`;
+  switch (e.type) {
+    case 'association': return `association ${who} ${field('from', e.from)} ${field('to', e.to)}`;
+    case 'established': return `established ${who} ${pair(e.local, e.remote)} ${field('initiator', e.initiator)}`;
+    case 'rekeyed': return `rekeyed ${who}`;
+    case 'closed': return `closed ${who} ${field('byPeer', e.byPeer)}`;
+    case 'failed': return `failed ${who} ${field('reason', e.reason)}`;
+    case 'notify': return `notify ${who} ${field('type', e.notifyType)} ${field('authenticated', e.authenticated)}`;
+  }
+}
+
+/** A log line: ISO time, what happened, then fields. */
+export function logLine(what: string, fields: Record<string, string | number | boolean | null> = {}, at = new Date()): string {
+  const rest = Object.entries(fields).map(([k, v]) => field(k, v)).join(' ');
+  return `${at.toISOString()} ${what}${rest ? ` ${rest}` : ''}`;
+}
+
+export function eventLine(e: ControlEvent, at = new Date()): string {
+  return `${at.toISOString()} ${eventFields(e)}`;
+}

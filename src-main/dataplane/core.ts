@@ -1,0 +1,316 @@
+// The data plane's packet logic, without I/O: a TUN packet is routed by its inner destination
+// (a peer's HIT or the LSI we gave it) to that peer's outbound SA and sealed; an ESP datagram
+// is demultiplexed by SPI, opened, and its inner packet rebuilt (BEET, RFC 7402) or rewritten
+// (LSI) for our TUN; HIP control datagrams go to the control plane untouched.
+// The caller supplies the sink the outputs go to and the time; the core never blocks or throws
+// on packet input.
+
+import { EspInboundSa, EspOutboundSa, type EspKeyMaterial } from '../esp/index.js';
+import type { UdpEndpoint } from '../platform/udp.js';
+import { fromAddr16 } from './addr16.js';
+import {
+  IPPROTO_IPIP, IPPROTO_NONE, IPV6_HEADER_LENGTH, beetPayload, innerDestination, ipv4PacketLength, readU32,
+  rewriteIpv4Addresses, writeBeetPacket,
+} from './packet.js';
+
+export interface SaSpec { spi: number; suite: number; keys: EspKeyMaterial }
+
+export interface PeerRoute {
+  hit: Uint8Array;
+  /** The LSI this host gave the peer (numeric IPv4). */
+  lsi: number;
+}
+
+export interface SaInstall extends PeerRoute {
+  outbound: SaSpec;
+  inbound: SaSpec;
+  remote: UdpEndpoint;
+  remoteAddr16: Uint8Array;
+  /** Local address whose socket the SA sends from. */
+  local: string;
+}
+
+export type CoreEvent =
+  /** A packet for a known peer without an SA: the control plane may want to connect. */
+  | { type: 'need-connect'; peerHit: Uint8Array }
+  /** The outbound SA is near its sequence limit or old: the control plane should rekey. */
+  | { type: 'rekey-needed'; peerHit: Uint8Array }
+  /** First authenticated packet on an inbound SA: the peer has our keys (R2-SENT → ESTABLISHED). */
+  | { type: 'esp-heard'; peerHit: Uint8Array };
+
+export interface CoreSink {
+  /** Queues a sealed datagram on the socket bound to `local`. False when there is none. */
+  udp(local: string, datagram: Uint8Array, addr16: Uint8Array, port: number): boolean;
+  /** A writable view of `length` octets in the TUN write batch (flushing first if full). */
+  tunReserve(length: number): Uint8Array | null;
+  tunCommit(length: number): void;
+  hip(packet: Uint8Array, from: UdpEndpoint, to: UdpEndpoint): void;
+  event(e: CoreEvent): void;
+}
+
+export interface PeerStats {
+  hit: Uint8Array;
+  packetsIn: number;
+  bytesIn: number;
+  packetsOut: number;
+  bytesOut: number;
+  /** Monotonic ms of the last authenticated packet from the peer. */
+  lastHeardAt: number | null;
+}
+
+interface OutboundState { sa: EspOutboundSa; remote: UdpEndpoint; remoteAddr16: Uint8Array; local: string; rekeyAsked: boolean }
+
+interface PeerState extends PeerStats {
+  lsi: number;
+  out: OutboundState | undefined;
+  connectAskedAt: number;
+}
+
+interface InboundState { sa: EspInboundSa; peer: PeerState; heard: boolean; retireAt: number }
+
+/** A packet for a peer without an SA asks the control plane to connect at most this often. */
+const CONNECT_ASK_INTERVAL_MS = 1000;
+
+/** Map key of a HIT: its low 48 bits, all hash output (RFC 7343), so collisions are rare; checked. */
+function hitKey(b: Uint8Array, at: number): number {
+  return readU32(b, at + 10) * 65536 + ((b[at + 14]! << 8) | b[at + 15]!);
+}
+
+function sameHit(a: Uint8Array, b: Uint8Array, at: number): boolean {
+  for (let i = 0; i < 16; i++) if (a[i] !== b[at + i]) return false;
+  return true;
+}
+
+export class DataplaneCore {
+  readonly drops: Record<string, number> = {};
+  private readonly byHit = new Map<number, PeerState[]>();
+  private readonly byLsi = new Map<number, PeerState>();
+  private readonly inbound = new Map<number, InboundState>();
+
+  constructor(private readonly ownHit: Uint8Array, private readonly ownLsi: number, private readonly sink: CoreSink) {}
+
+  // ------------------------------------------------------------------------------------------
+  // configuration from the control plane
+
+  /** Makes the peers routable (so their packets can trigger a connect); keeps installed SAs. */
+  setRoutes(routes: PeerRoute[]): void {
+    const keep = new Set<PeerState>();
+    for (const r of routes) keep.add(this.peerFor(r.hit, r.lsi));
+    for (const list of this.byHit.values()) {
+      for (const p of list) if (!keep.has(p) && !p.out) this.forget(p);
+    }
+  }
+
+  installSa(i: SaInstall, now: number): void {
+    const peer = this.peerFor(i.hit, i.lsi);
+    peer.out = {
+      sa: new EspOutboundSa({ spi: i.outbound.spi, suite: i.outbound.suite, keys: i.outbound.keys, createdAt: now }),
+      remote: { ...i.remote },
+      remoteAddr16: i.remoteAddr16.slice(),
+      local: i.local,
+      rekeyAsked: false,
+    };
+    this.inbound.set(i.inbound.spi, {
+      sa: new EspInboundSa({ spi: i.inbound.spi, suite: i.inbound.suite, keys: i.inbound.keys, createdAt: now }),
+      peer,
+      heard: false,
+      retireAt: Infinity,
+    });
+  }
+
+  /** Moves a peer's outbound traffic to another locator pair (mobility). */
+  setPath(hit: Uint8Array, remote: UdpEndpoint, remoteAddr16: Uint8Array, local: string): void {
+    const peer = this.find(hit);
+    if (!peer?.out) return;
+    peer.out.remote = { ...remote };
+    peer.out.remoteAddr16 = remoteAddr16.slice();
+    peer.out.local = local;
+  }
+
+  /** An inbound SA replaced by a rekey keeps accepting stragglers until `at`. */
+  retireInbound(spi: number, at: number): void {
+    const entry = this.inbound.get(spi);
+    if (entry) entry.retireAt = at;
+  }
+
+  /** Drops the peer's SAs (association closed or failed); its route stays if it is configured. */
+  dropSas(hit: Uint8Array): void {
+    const peer = this.find(hit);
+    if (!peer) return;
+    peer.out = undefined;
+    for (const [spi, e] of this.inbound) if (e.peer === peer) this.inbound.delete(spi);
+  }
+
+  /** Periodic housekeeping: retires replaced inbound SAs. */
+  tick(now: number): void {
+    for (const [spi, e] of this.inbound) if (e.retireAt <= now) this.inbound.delete(spi);
+  }
+
+  stats(): PeerStats[] {
+    const out: PeerStats[] = [];
+    for (const list of this.byHit.values()) {
+      for (const p of list) {
+        out.push({ hit: p.hit, packetsIn: p.packetsIn, bytesIn: p.bytesIn, packetsOut: p.packetsOut, bytesOut: p.bytesOut, lastHeardAt: p.lastHeardAt });
+      }
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // packets
+
+  /** One packet the host's stack wrote into the TUN. */
+  fromTun(p: Uint8Array, now: number): void {
+    const dest = innerDestination(p, p.length);
+    let peer: PeerState | undefined;
+    if (dest.kind === 'hit') peer = this.findAt(p, dest.at);
+    else if (dest.kind === 'lsi') peer = this.byLsi.get(dest.lsi);
+    else return this.drop(`tun-${dest.reason}`);
+    if (!peer) return this.drop('tun-no-peer');
+    const out = peer.out;
+    if (!out) {
+      if (now - peer.connectAskedAt >= CONNECT_ASK_INTERVAL_MS) {
+        peer.connectAskedAt = now;
+        this.sink.event({ type: 'need-connect', peerHit: peer.hit });
+      }
+      return this.drop('tun-no-sa');
+    }
+    let payload: Uint8Array;
+    let nextHeader: number;
+    if (dest.kind === 'hit') {
+      const beet = beetPayload(p, p.length);
+      if (!beet) return this.drop('tun-malformed');
+      payload = beet.payload;
+      nextHeader = beet.nextHeader;
+    } else {
+      const total = ipv4PacketLength(p, p.length);
+      if (total === null) return this.drop('tun-malformed');
+      payload = p.subarray(0, total);
+      nextHeader = IPPROTO_IPIP;
+    }
+    this.sealTo(peer, out, payload, nextHeader, now);
+  }
+
+  /** Sends a payload to a peer through its SA (the engine's send() in TUN mode). */
+  sendPayload(hit: Uint8Array, payload: Uint8Array, nextHeader: number, now: number): boolean {
+    const peer = this.find(hit);
+    if (!peer?.out) {
+      this.drop('esp-out-no-sa');
+      return false;
+    }
+    this.sealTo(peer, peer.out, payload, nextHeader, now);
+    return true;
+  }
+
+  /**
+   * One UDP datagram received on the socket bound to `to`, from the 16-octet address at
+   * fromAddrs16[fromAt] (converted to text only for control packets).
+   */
+  fromUdp(d: Uint8Array, fromAddrs16: Uint8Array, fromAt: number, fromPort: number, to: UdpEndpoint, now: number): void {
+    if (d.length < 8) return this.drop('udp-runt');
+    const spi = readU32(d, 0);
+    if (spi === 0) {
+      this.sink.hip(d.subarray(4), { address: fromAddr16(fromAddrs16, fromAt), port: fromPort }, to);
+      return;
+    }
+    const entry = this.inbound.get(spi);
+    if (!entry) return this.drop('esp-unknown-spi');
+    if (entry.retireAt <= now) return this.drop('esp-retired-spi');
+    const r = entry.sa.open(d, now);
+    if (!r.ok) return this.drop(`esp-${r.reason}`);
+    const peer = entry.peer;
+    peer.packetsIn++;
+    peer.bytesIn += r.payload.length;
+    peer.lastHeardAt = now;
+    if (!entry.heard) {
+      entry.heard = true;
+      this.sink.event({ type: 'esp-heard', peerHit: peer.hit });
+    }
+    this.deliver(peer, r.payload, r.nextHeader);
+  }
+
+  private deliver(peer: PeerState, payload: Uint8Array, nextHeader: number): void {
+    if (nextHeader === IPPROTO_NONE) return; // dummy packet (RFC 4303 §2.6)
+    if (nextHeader === IPPROTO_IPIP) {
+      const total = ipv4PacketLength(payload, payload.length);
+      if (total === null) return this.drop('esp-bad-inner');
+      const view = this.sink.tunReserve(total);
+      if (!view) return this.drop('tun-full');
+      view.set(payload.subarray(0, total));
+      // LSIs mean something only on the host that gave them out: the packet now comes from the
+      // LSI we gave this peer and goes to ours.
+      rewriteIpv4Addresses(view, peer.lsi, this.ownLsi);
+      this.sink.tunCommit(total);
+      return;
+    }
+    const length = IPV6_HEADER_LENGTH + payload.length;
+    if (payload.length > 0xffff) return this.drop('esp-bad-inner');
+    const view = this.sink.tunReserve(length);
+    if (!view) return this.drop('tun-full');
+    writeBeetPacket(view, peer.hit, this.ownHit, nextHeader, payload);
+    this.sink.tunCommit(length);
+  }
+
+  private sealTo(peer: PeerState, out: OutboundState, payload: Uint8Array, nextHeader: number, now: number): void {
+    let packet: Uint8Array;
+    try {
+      packet = out.sa.seal(payload, nextHeader, now);
+    } catch {
+      // Sequence numbers exhausted: the rekey we asked for has not landed yet.
+      return this.drop('esp-seq-exhausted');
+    }
+    if (!this.sink.udp(out.local, packet, out.remoteAddr16, out.remote.port)) return this.drop('udp-no-socket');
+    peer.packetsOut++;
+    peer.bytesOut += payload.length;
+    if (!out.rekeyAsked && out.sa.needsRekey(now)) {
+      out.rekeyAsked = true;
+      this.sink.event({ type: 'rekey-needed', peerHit: peer.hit });
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // peer table
+
+  private drop(reason: string): void {
+    this.drops[reason] = (this.drops[reason] ?? 0) + 1;
+  }
+
+  private find(hit: Uint8Array): PeerState | undefined {
+    return hit.length === 16 ? this.findAt(hit, 0) : undefined;
+  }
+
+  private findAt(b: Uint8Array, at: number): PeerState | undefined {
+    const list = this.byHit.get(hitKey(b, at));
+    if (!list) return undefined;
+    for (const p of list) if (sameHit(p.hit, b, at)) return p;
+    return undefined;
+  }
+
+  private peerFor(hit: Uint8Array, lsi: number): PeerState {
+    let peer = this.find(hit);
+    if (!peer) {
+      peer = {
+        hit: hit.slice(), lsi, out: undefined, connectAskedAt: -Infinity,
+        packetsIn: 0, bytesIn: 0, packetsOut: 0, bytesOut: 0, lastHeardAt: null,
+      };
+      const key = hitKey(hit, 0);
+      const list = this.byHit.get(key);
+      if (list) list.push(peer);
+      else this.byHit.set(key, [peer]);
+    } else if (peer.lsi !== lsi) {
+      if (this.byLsi.get(peer.lsi) === peer) this.byLsi.delete(peer.lsi);
+      peer.lsi = lsi;
+    }
+    this.byLsi.set(lsi, peer);
+    return peer;
+  }
+
+  private forget(peer: PeerState): void {
+    const key = hitKey(peer.hit, 0);
+    const list = this.byHit.get(key)?.filter((p) => p !== peer) ?? [];
+    if (list.length > 0) this.byHit.set(key, list);
+    else this.byHit.delete(key);
+    if (this.byLsi.get(peer.lsi) === peer) this.byLsi.delete(peer.lsi);
+    for (const [spi, e] of this.inbound) if (e.peer === peer) this.inbound.delete(spi);
+  }
+}

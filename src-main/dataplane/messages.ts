@@ -1,0 +1,60 @@
+// Messages between the engine (main thread) and the data-plane worker. Everything here
+// survives structured cloning: plain objects, numbers, strings and Uint8Arrays.
+// Times cross as durations, because each thread's performance.now() has its own origin.
+
+import type { UdpEndpoint } from '../platform/udp.js';
+import type { CoreEvent, PeerRoute, SaInstall } from './core.js';
+
+/** 'native': the addon's batched I/O. 'node': node:dgram and a node:fs TUN reader (slow). */
+export type DataplaneIoMode = 'native' | 'node';
+
+export interface DataplaneInit {
+  ownHit: Uint8Array;
+  /** Our own LSI, numeric. */
+  ownLsi: number;
+  tun: { name: string; mtu: number };
+  addresses: string[];
+  port: number;
+  /** Interface to bind each address's socket to (SO_BINDTODEVICE), by address. */
+  devices: Record<string, string>;
+  io: DataplaneIoMode | 'auto';
+  statsIntervalMs: number;
+}
+
+export type ToWorker =
+  | { type: 'routes'; routes: PeerRoute[] }
+  | { type: 'install-sa'; sa: SaInstall }
+  | { type: 'drop-sas'; hit: Uint8Array }
+  | { type: 'retire-inbound'; spi: number; afterMs: number }
+  | { type: 'set-path'; hit: Uint8Array; remote: UdpEndpoint; remoteAddr16: Uint8Array; local: string }
+  | { type: 'send-datagram'; datagram: Uint8Array; to: UdpEndpoint; toAddr16: Uint8Array; from: string }
+  | { type: 'send-payload'; hit: Uint8Array; payload: Uint8Array; nextHeader: number }
+  | { type: 'stop' };
+
+export interface WirePeerStats {
+  hit: Uint8Array;
+  packetsIn: number;
+  bytesIn: number;
+  packetsOut: number;
+  bytesOut: number;
+  /** How long ago the peer was last heard, when the stats were taken; null if never. */
+  lastHeardAgoMs: number | null;
+}
+
+export interface DataplaneStats {
+  peers: WirePeerStats[];
+  drops: Record<string, number>;
+  tunPacketsIn: number;
+  tunPacketsOut: number;
+  udpPacketsIn: number;
+  udpPacketsOut: number;
+}
+
+export type FromWorker =
+  | { type: 'ready'; locals: UdpEndpoint[]; io: DataplaneIoMode; tunName: string }
+  | { type: 'fatal'; message: string }
+  | { type: 'warning'; message: string }
+  | { type: 'hip'; packet: Uint8Array; from: UdpEndpoint; to: UdpEndpoint }
+  | { type: 'event'; event: CoreEvent }
+  | { type: 'stats'; stats: DataplaneStats }
+  | { type: 'stopped' };

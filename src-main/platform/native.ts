@@ -1,0 +1,145 @@
+// Loads the data-plane addon (native/, built by node-gyp on `npm install`). It is N-API only,
+// so the same binary loads in Node and in Electron's main process or a worker of either.
+
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { constants as osConstants } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Opaque handle owning one fd (TUN queue or UDP socket); closed by `close` or env teardown. */
+export type NativeHandle = { readonly __nativeHandle: unique symbol };
+
+export interface NativeErrorReport {
+  errno: number;
+  /** SO_EE_ORIGIN_*: 2 = ICMP, 3 = ICMPv6, 1 = local, 0 = plain socket error. */
+  origin: number;
+  icmpType: number;
+  icmpCode: number;
+  /** Destination of the packet that caused it (16 bytes, IPv4 mapped), when known. */
+  address?: Uint8Array;
+  port: number;
+}
+
+export interface NativeIo {
+  readonly abiVersion: number;
+  tunOpen(name: string, multiQueue: boolean): { handle: NativeHandle; name: string };
+  tunIoctl(handle: NativeHandle, what: 'persist' | 'owner' | 'group', value: number): void;
+  linkConfigure(name: string, up: boolean, mtu: number): void;
+  adoptFd(fd: number, kind: 'tun' | 'udp'): NativeHandle;
+  udpOpen(
+    address16: Uint8Array, family: 4 | 6, port: number, device: string,
+    rcvbuf: number, sndbuf: number, recvErr: boolean, scopeId: number,
+  ): { handle: NativeHandle; port: number };
+  udpSend(
+    handle: NativeHandle, buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array,
+    addrs16: Uint8Array, ports: Uint16Array, count: number, gso: boolean, waitMs: number,
+  ): { sent: number; lastErrno: number; gso: number };
+  writeBatch(
+    handle: NativeHandle, buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number,
+  ): { written: number; lastErrno: number };
+  startReading(
+    handle: NativeHandle, buf: Uint8Array, lengths: Uint32Array, slotSize: number,
+    onBatch: (count: number) => void, onError: ((report: NativeErrorReport) => void) | undefined,
+    addrs16?: Uint8Array, ports?: Uint16Array,
+  ): void;
+  stopReading(handle: NativeHandle): void;
+  setRef(handle: NativeHandle, referenced: boolean): void;
+  close(handle: NativeHandle): void;
+  fdOf(handle: NativeHandle): number;
+  detachFd(handle: NativeHandle): number;
+  setBlocking(fd: number, blocking: boolean): void;
+  inetNtop(address16: Uint8Array): string;
+  inetPton(address: string): { address: Uint8Array; family: 4 | 6 } | null;
+  ifIndex(name: string): number;
+}
+
+const ADDON_FILE = 'hipvpn_io.node';
+const EXPECTED_ABI = 1;
+
+let cached: NativeIo | undefined;
+let loadError: Error | undefined;
+
+// Works from the source tree (tsx), from dist/ and from an unpacked Electron asar, so walk up
+// to the first folder holding native/build/Release.
+function findAddon(): string[] {
+  const tried: string[] = [];
+  const override = process.env['HIPVPN_NATIVE_IO'];
+  if (override) return [override];
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    for (const variant of ['Release', 'Debug']) tried.push(join(dir, 'native', 'build', variant, ADDON_FILE));
+    const parent = dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  return tried;
+}
+
+/** The addon, or throws an Error saying how to build it. */
+export function loadNativeIo(): NativeIo {
+  if (cached) return cached;
+  if (loadError) throw loadError;
+  if (process.platform !== 'linux') {
+    loadError = new Error(`hipvpn native I/O: no backend for ${process.platform} yet (Linux only)`);
+    throw loadError;
+  }
+  const candidates = findAddon();
+  const path = candidates.find((p) => existsSync(p));
+  if (!path) {
+    loadError = new Error(
+      'hipvpn native I/O addon is not built: run `npm run build:native` ' +
+        '(node-gyp rebuild --directory native; needs g++ and node headers). Looked for ' +
+        candidates.slice(0, 2).join(', '),
+    );
+    throw loadError;
+  }
+  const require = createRequire(import.meta.url);
+  let mod: NativeIo;
+  try {
+    mod = require(path) as NativeIo;
+  } catch (err) {
+    loadError = new Error(`hipvpn native I/O addon at ${path} failed to load: ${(err as Error).message}`);
+    throw loadError;
+  }
+  if (mod.abiVersion !== EXPECTED_ABI) {
+    loadError = new Error(
+      `hipvpn native I/O addon at ${path} is stale (abi ${String(mod.abiVersion)}, want ${EXPECTED_ABI}): ` +
+        'run `npm run build:native`',
+    );
+    throw loadError;
+  }
+  cached = mod;
+  return mod;
+}
+
+/** Whether the addon loads; the reason when it does not. */
+export function nativeIoStatus(): { available: true } | { available: false; reason: string } {
+  try {
+    loadNativeIo();
+    return { available: true };
+  } catch (err) {
+    return { available: false, reason: (err as Error).message };
+  }
+}
+
+/** An Error carrying the errno name, as node's own I/O errors do. */
+export function errnoError(errno: number, what: string): NodeJS.ErrnoException {
+  const name = errnoName(errno);
+  const err: NodeJS.ErrnoException = new Error(`${what}: ${name}`);
+  err.code = name;
+  err.errno = errno;
+  return err;
+}
+
+let errnoNames: Map<number, string> | undefined;
+
+export function errnoName(errno: number): string {
+  if (!errnoNames) {
+    errnoNames = new Map();
+    for (const [name, value] of Object.entries(osConstants.errno)) {
+      if (!errnoNames.has(value)) errnoNames.set(value, name);
+    }
+  }
+  return errnoNames.get(errno) ?? `errno ${errno}`;
+}

@@ -1,0 +1,55 @@
+// Human text for the daemon's status, in the manner of `tailscale status`: this host first,
+// then one aligned line per peer (LSI, name, HIT, state, active locator pair, last heard), and
+// a last line of counters. Pure, so the CLI and the renderer print the same thing.
+
+import type { DaemonStatus, Endpoint, PeerStatus } from './control-api.js';
+
+export function endpointText(e: Endpoint): string {
+  return e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
+}
+
+/** "850ms", "4.2s", "3m10s", "2h05m", "3d04h": short enough for a column. */
+export function ageText(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(Math.floor(s % 60)).padStart(2, '0')}s`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return `${h}h${String(m % 60).padStart(2, '0')}m`;
+  return `${Math.floor(h / 24)}d${String(h % 24).padStart(2, '0')}h`;
+}
+
+function pairText(p: PeerStatus): string {
+  if (p.local === undefined || p.remote === undefined) {
+    return p.configuredLocators.length > 0 ? `-> ${p.configuredLocators.map(endpointText).join(', ')}` : 'waits for the peer';
+  }
+  return `${endpointText(p.local)} <-> ${endpointText(p.remote)}`;
+}
+
+function heardText(p: PeerStatus): string {
+  return p.lastHeardMs === undefined ? '-' : `heard ${ageText(p.lastHeardMs)} ago`;
+}
+
+function table(rows: string[][]): string[] {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd());
+}
+
+export function formatStatus(s: DaemonStatus): string {
+  const self = [s.identity.lsi, '(this host)', s.identity.hit, `tun ${s.tun ?? 'none'}`, `listening ${s.listening.map(endpointText).join(', ') || '-'}`];
+  const rows = [self, ...s.peers.map((p) => [
+    p.lsi ?? '-', p.name ?? '(unlisted)', p.hit, p.state, pairText(p), heardText(p),
+    `tx ${p.counters.espPacketsOut} rx ${p.counters.espPacketsIn}`,
+  ])];
+  const lines = table(rows);
+  if (s.peers.length === 0) lines.push('no peers yet: add one with `hipvpn peer add NAME --hit HIT [--locator IP[:PORT]]`');
+  const c = s.counters;
+  const drops = Object.entries(c.dropped).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k} ${v}`).join(', ');
+  lines.push(
+    `HIP in ${c.hipIn} out ${c.hipOut}, ESP in ${c.espIn} out ${c.espOut}, dropped ${c.droppedTotal}${drops ? ` (${drops})` : ''}` +
+      `${s.acceptAny ? '; accepting any HIT' : ''}`,
+  );
+  return `${lines.join('\n')}\n`;
+}

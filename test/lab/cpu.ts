@@ -1,0 +1,66 @@
+// CPU accounting for benchmarks: the whole machine (softirq work of veth and the kernel's
+// network stack counts, which per-process numbers miss) and chosen processes (tunnel daemons).
+
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+
+const TICKS_PER_SECOND = 100; // USER_HZ, fixed at 100 on Linux for /proc interfaces
+
+interface SystemSample {
+  readonly busy: number;
+  readonly total: number;
+}
+
+function sampleSystem(): SystemSample {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  const fields = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is already inside user).
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = fields;
+  const busy = user + nice + system + irq + softirq + steal;
+  return { busy, total: busy + idle + iowait };
+}
+
+/** CPU seconds (user + system) a process has used so far; 0 when it is gone. */
+function processCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return 0;
+  }
+}
+
+export interface CpuUsage {
+  /** Machine-wide busy share over the interval, in percent of all cores together. */
+  readonly systemPercent: number;
+  /** CPU the watched processes used, in percent of one core. */
+  readonly processPercent: number;
+  readonly cores: number;
+}
+
+export class CpuMeter {
+  private readonly startSystem = sampleSystem();
+  private readonly startProcesses: number;
+  private readonly startedAt = performance.now();
+
+  constructor(private readonly pids: readonly number[] = []) {
+    this.startProcesses = this.processTotal();
+  }
+
+  stop(): CpuUsage {
+    const system = sampleSystem();
+    const seconds = (performance.now() - this.startedAt) / 1000;
+    const total = system.total - this.startSystem.total;
+    return {
+      systemPercent: total > 0 ? (100 * (system.busy - this.startSystem.busy)) / total : 0,
+      processPercent: seconds > 0 ? (100 * (this.processTotal() - this.startProcesses)) / seconds : 0,
+      cores: availableParallelism(),
+    };
+  }
+
+  private processTotal(): number {
+    return this.pids.reduce((sum, pid) => sum + processCpuSeconds(pid), 0);
+  }
+}

@@ -1,0 +1,153 @@
+// hipvpn inside a lab host, driven exactly as a user would: the `hipvpn` CLI for identity,
+// peers and serve, and the daemon's control socket (the API the CLI and the UI use) for status.
+
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { DaemonStatus, PeerStatus } from '../../src-shared/control-api.js';
+import { ControlClient } from '../../src-main/daemon/control-client.js';
+import { stateDir } from '../../src-main/daemon/state-dir.js';
+import type { CommandResult, RunOptions } from './command.js';
+import type { Host } from './host.js';
+import type { LabProcess } from './process.js';
+
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** How to start the CLI: the package's bin once it exists, the TypeScript entry until then. */
+export function hipvpnCommand(): { cmd: string; args: string[] } {
+  const bin = `${REPO_ROOT}bin/hipvpn.mjs`;
+  if (existsSync(bin)) return { cmd: process.execPath, args: [bin] };
+  return { cmd: process.execPath, args: ['--import', 'tsx', `${REPO_ROOT}src-main/cli/hipvpn.ts`] };
+}
+
+export interface HipvpnIdentity {
+  readonly hit: string;
+  readonly lsi: string;
+}
+
+export interface ServeOptions {
+  readonly port?: number;
+  /** TUN device to create in the host (default hip0); null for control-plane only. */
+  readonly tun?: string | null;
+  readonly acceptAny?: boolean;
+  /** Called with each daemon log line as it arrives. */
+  readonly onLine?: (line: string) => void;
+}
+
+export class HipvpnNode {
+  readonly stateDir: string;
+  daemon: LabProcess | undefined;
+  private identityCache: HipvpnIdentity | undefined;
+  private lastServe: ServeOptions = {};
+
+  constructor(
+    readonly host: Host,
+    readonly port = 10500,
+  ) {
+    this.stateDir = `${host.scratchDir}/hipvpn`;
+  }
+
+  /** Run `hipvpn ARGS --state DIR` inside the host. */
+  cli(args: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
+    const { cmd, args: prefix } = hipvpnCommand();
+    return this.host.exec(cmd, [...prefix, ...args, '--state', this.stateDir], { cwd: REPO_ROOT, timeoutMs: 30_000, ...options });
+  }
+
+  async identity(): Promise<HipvpnIdentity> {
+    if (this.identityCache) return this.identityCache;
+    const result = await this.cli(['identity']);
+    const parsed = JSON.parse(result.stdout) as Partial<HipvpnIdentity>;
+    if (typeof parsed.hit !== 'string' || typeof parsed.lsi !== 'string') {
+      throw new Error(`hipvpn identity printed ${result.stdout.trim()}, expected {"hit","lsi"}`);
+    }
+    this.identityCache = { hit: parsed.hit, lsi: parsed.lsi };
+    return this.identityCache;
+  }
+
+  /** `hipvpn peer add`; locators are "IP" or "IP:PORT". */
+  async addPeer(name: string, hit: string, locators: readonly string[] = []): Promise<void> {
+    await this.cli(['peer', 'add', name, '--hit', hit, ...locators.flatMap((locator) => ['--locator', locator])]);
+  }
+
+  async removePeer(name: string): Promise<void> {
+    await this.cli(['peer', 'remove', name]);
+  }
+
+  /** Start `hipvpn serve` and wait until its control socket answers. */
+  async serve(options: ServeOptions = {}): Promise<LabProcess> {
+    if (this.daemon?.running) throw new Error(`hipvpn already serving on ${this.host.name}`);
+    this.lastServe = options;
+    const { cmd, args } = hipvpnCommand();
+    const serveArgs = [...args, 'serve', '--state', this.stateDir, '--port', String(options.port ?? this.port)];
+    if (options.tun !== null) serveArgs.push('--tun', options.tun ?? 'hip0');
+    if (options.acceptAny) serveArgs.push('--accept-any');
+    this.daemon = this.host.spawn(cmd, serveArgs, {
+      label: `${this.host.name}:hipvpn`,
+      cwd: REPO_ROOT,
+      onLine: options.onLine,
+    });
+    await this.waitUntilAnswering(this.daemon, 30_000);
+    return this.daemon;
+  }
+
+  /** SIGTERM the daemon (a clean shutdown that closes associations) and wait for it to exit. */
+  async stop(): Promise<void> {
+    await this.daemon?.stop(5_000);
+  }
+
+  /** Stop and start again with the options of the last serve(). */
+  async restart(): Promise<LabProcess> {
+    await this.stop();
+    return this.serve(this.lastServe);
+  }
+
+  /** One status request over the control socket. */
+  async status(timeoutMs = 5_000): Promise<DaemonStatus> {
+    const client = await ControlClient.connect(stateDir(this.stateDir).socket, this.stateDir);
+    try {
+      return await client.request('status', {}, timeoutMs);
+    } finally {
+      client.close();
+    }
+  }
+
+  async peer(name: string): Promise<PeerStatus | undefined> {
+    return (await this.status()).peers.find((peer) => peer.name === name);
+  }
+
+  /**
+   * Poll status until the named peer's association can carry data: ESTABLISHED, or R2-SENT on
+   * the responder, which stays there until the initiator's first packet (RFC 7401 §4.4.2).
+   */
+  async waitForEstablished(name: string, timeoutMs = 20_000): Promise<PeerStatus> {
+    const deadline = performance.now() + timeoutMs;
+    let last: PeerStatus | undefined;
+    while (performance.now() < deadline) {
+      last = await this.peer(name).catch(() => undefined);
+      if (last?.state === 'ESTABLISHED' || last?.state === 'R2-SENT') return last;
+      await sleep(100);
+    }
+    throw new Error(
+      `${this.host.name}: peer ${name} not ESTABLISHED within ${timeoutMs} ms (state ${last?.state ?? 'unknown'})\n${this.daemon?.tail() ?? ''}`,
+    );
+  }
+
+  private async waitUntilAnswering(daemon: LabProcess, timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    let lastError: unknown;
+    while (performance.now() < deadline) {
+      if (!daemon.running) throw new Error(`hipvpn serve on ${this.host.name} exited early\n${daemon.tail()}`);
+      try {
+        await this.status(2_000);
+        return;
+      } catch (error) {
+        lastError = error;
+        await sleep(100);
+      }
+    }
+    throw new Error(`hipvpn serve on ${this.host.name} did not answer within ${timeoutMs} ms: ${String(lastError)}\n${daemon.tail()}`);
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

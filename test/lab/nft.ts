@@ -1,0 +1,71 @@
+// nftables rulesets the lab loads into a host's namespace. Each feature lives in a table of its
+// own, so switching one (loss on wifi0) never disturbs another (NAT on the router).
+
+export type Direction = 'ingress' | 'egress' | 'both';
+
+function identifier(text: string): string {
+  return text.replace(/[^A-Za-z0-9_]/g, '_');
+}
+
+/** A script that replaces table `family name` with `body` (or removes it when body is null). */
+function replaceTable(family: string, name: string, body: string | null): string {
+  // `add` first makes the `delete` safe when the table does not exist yet (nft 1.0.6 has no
+  // `destroy`); the whole script is one transaction.
+  const lines = [`add table ${family} ${name}`, `delete table ${family} ${name}`];
+  if (body !== null) lines.push(`table ${family} ${name} {`, body, '}');
+  return `${lines.join('\n')}\n`;
+}
+
+// Only ingress hooks: a packet dropped on its sender's egress hook comes back to the sending
+// socket as ENOBUFS (ping even retries it), which no real lossy or dead link does. Dropping at
+// the receiving end is invisible to both hosts.
+function ingressChain(ifname: string, rule: string): string {
+  return [
+    '  chain ingress {',
+    `    type filter hook ingress device "${ifname}" priority 0;`,
+    `    ${rule}`,
+    '  }',
+  ].join('\n');
+}
+
+export function lossTableName(ifname: string): string {
+  return `lab_loss_${identifier(ifname)}`;
+}
+
+/** Random drop of `percent` % of the packets arriving on the device (each packet drawn alone). */
+export function ingressLossRuleset(ifname: string, percent: number): string {
+  if (!Number.isInteger(percent) || percent < 0 || percent > 100) {
+    throw new Error(`loss must be a whole percentage 0..100, got ${percent}`);
+  }
+  const body = percent === 0 ? null : ingressChain(ifname, `numgen random mod 100 < ${percent} drop`);
+  return replaceTable('netdev', lossTableName(ifname), body);
+}
+
+export function blackholeTableName(ifname: string): string {
+  return `lab_blackhole_${identifier(ifname)}`;
+}
+
+/** Drop everything arriving on the device, which stays up with its address. */
+export function ingressBlackholeRuleset(ifname: string, enabled: boolean): string {
+  return replaceTable('netdev', blackholeTableName(ifname), enabled ? ingressChain(ifname, 'drop') : null);
+}
+
+export interface MasqueradeOptions {
+  /** Randomise the source port mapping (a NAT that does not preserve ports). */
+  readonly fullyRandom?: boolean;
+}
+
+export function natTableName(ifname: string): string {
+  return `lab_nat_${identifier(ifname)}`;
+}
+
+/** Source NAT of everything leaving through `ifname` to that interface's address. */
+export function masqueradeRuleset(ifname: string, options: MasqueradeOptions, enabled: boolean): string {
+  const body = [
+    '  chain postrouting {',
+    '    type nat hook postrouting priority srcnat;',
+    `    oifname "${ifname}" masquerade${options.fullyRandom ? ' fully-random' : ''}`,
+    '  }',
+  ].join('\n');
+  return replaceTable('ip', natTableName(ifname), enabled ? body : null);
+}

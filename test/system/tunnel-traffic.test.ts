@@ -1,0 +1,94 @@
+// Real traffic through the hipvpn tunnel between two namespaces: ping by LSI and by HIT, and a
+// 50 MB TCP transfer that must arrive byte-identical. Needs root.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { REPO_ROOT } from '../lab/hipvpn.js';
+import type { Host } from '../lab/host.js';
+import { tunnelPair, type TunnelPair } from '../lab/scenarios.js';
+
+const TRANSFER_TOOL = `${REPO_ROOT}test/lab/tools/tcp-transfer.ts`;
+
+interface TransferReport {
+  bytes: number;
+  sha256: string;
+  seconds: number;
+}
+
+async function ping(from: Host, target: string, count = 3): Promise<{ ok: boolean; output: string }> {
+  const result = await from.exec('ping', ['-n', '-c', String(count), '-i', '0.2', '-W', '2', target], { allowFailure: true, timeoutMs: 20_000 });
+  return { ok: result.code === 0 && / 0% packet loss/.test(result.stdout), output: result.stdout + result.stderr };
+}
+
+/** Send `bytes` from `from` to `to` at `target` over TCP; returns both ends' reports. */
+async function transfer(from: Host, to: Host, target: string, bytes: number, port: number): Promise<[TransferReport, TransferReport]> {
+  const sink = to.spawn(process.execPath, ['--import', 'tsx', TRANSFER_TOOL, 'sink', '--port', String(port)], { cwd: REPO_ROOT, label: `${to.name}:sink` });
+  try {
+    await sink.waitForLine(/^listening/, 20_000);
+    const sent = await from.exec(
+      process.execPath,
+      ['--import', 'tsx', TRANSFER_TOOL, 'source', '--host', target, '--port', String(port), '--bytes', String(bytes)],
+      { cwd: REPO_ROOT, timeoutMs: 60_000 },
+    );
+    const received = await sink.waitForLine(/^\{/, 10_000);
+    return [JSON.parse(sent.stdout.trim()) as TransferReport, JSON.parse(received) as TransferReport];
+  } finally {
+    await sink.stop(1_000);
+  }
+}
+
+describe('hipvpn tunnel between two namespaces', () => {
+  let pair: TunnelPair;
+  /** The LSI alice gave bob (LSIs are local to each host). */
+  let bobLsiAtAlice: string;
+
+  before(async () => {
+    pair = await tunnelPair();
+    const bob = await pair.aliceVpn.peer('bob');
+    assert.ok(bob?.lsi, `alice's status has no LSI for bob: ${JSON.stringify(bob)}`);
+    bobLsiAtAlice = bob.lsi;
+  });
+  after(async () => {
+    await pair?.lab.teardown();
+  });
+
+  test('ping by LSI crosses the tunnel both ways', async () => {
+    const forward = await ping(pair.alice, bobLsiAtAlice);
+    assert.ok(forward.ok, `alice -> bob LSI ${bobLsiAtAlice} failed:\n${forward.output}`);
+    const alice = await pair.bobVpn.peer('alice');
+    assert.ok(alice?.lsi, 'bob has no LSI for alice');
+    const back = await ping(pair.bob, alice.lsi);
+    assert.ok(back.ok, `bob -> alice LSI ${alice.lsi} failed:\n${back.output}`);
+  });
+
+  test('ping by HIT crosses the tunnel both ways', async () => {
+    const forward = await ping(pair.alice, pair.bobId.hit);
+    assert.ok(forward.ok, `alice -> bob HIT ${pair.bobId.hit} failed:\n${forward.output}`);
+    const back = await ping(pair.bob, pair.aliceId.hit);
+    assert.ok(back.ok, `bob -> alice HIT ${pair.aliceId.hit} failed:\n${back.output}`);
+  });
+
+  test('pings really travel as ESP: the peer counters grow', async () => {
+    const before = await pair.aliceVpn.peer('bob');
+    await ping(pair.alice, bobLsiAtAlice, 5);
+    const after = await pair.aliceVpn.peer('bob');
+    assert.ok(before && after, 'bob missing from status');
+    assert.ok(after.counters.espPacketsOut >= before.counters.espPacketsOut + 5, `ESP out ${before.counters.espPacketsOut} -> ${after.counters.espPacketsOut}`);
+    assert.ok(after.counters.espPacketsIn >= before.counters.espPacketsIn + 5, `ESP in ${before.counters.espPacketsIn} -> ${after.counters.espPacketsIn}`);
+  });
+
+  test('50 MB over TCP to the LSI arrive byte-identical', async () => {
+    const size = 50 * 1024 * 1024;
+    const [sent, received] = await transfer(pair.alice, pair.bob, bobLsiAtAlice, size, 7001);
+    assert.equal(sent.bytes, size, 'source did not send everything');
+    assert.equal(received.bytes, size, `sink got ${received.bytes} of ${size} bytes`);
+    assert.equal(received.sha256, sent.sha256, 'received bytes differ from the sent ones');
+  });
+
+  test('10 MB over TCP to the HIT (IPv6) arrive byte-identical', async () => {
+    const size = 10 * 1024 * 1024;
+    const [sent, received] = await transfer(pair.bob, pair.alice, pair.aliceId.hit, size, 7002);
+    assert.equal(received.bytes, size, `sink got ${received.bytes} of ${size} bytes`);
+    assert.equal(received.sha256, sent.sha256, 'received bytes differ from the sent ones');
+  });
+});

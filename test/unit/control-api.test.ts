@@ -1,0 +1,104 @@
+// The control API schema at the boundary: what a client may send, what the daemon may answer,
+// and the one-line reasons for refusing anything else. Strictness is the point: a misspelt
+// field or a wrong type must be refused by name, never half-applied.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  checkResult, decodeRequest, decodeServerFrame, encodeFrame, type ControlRequest, type DaemonStatus,
+} from '../../src-shared/control-api.js';
+import { formatStatus, ageText } from '../../src-shared/status-format.js';
+
+const HIT = '2001:22:9184:d55f:7016:8deb:7eb1:bf70';
+
+function refused(line: string): { code: string; message: string; id: number | null } {
+  const d = decodeRequest(line);
+  assert.ok(!d.ok, `expected ${line} to be refused`);
+  return { ...d.error, id: d.id };
+}
+
+test('well-formed requests decode to typed requests, and frames round-trip through encodeFrame', () => {
+  const add: ControlRequest = { id: 7, method: 'peer.add', params: { name: 'bob', hit: HIT, locators: [{ address: '127.0.0.1', port: 10500 }] } };
+  const d = decodeRequest(encodeFrame(add).trim());
+  assert.ok(d.ok, 'peer.add must decode');
+  assert.deepEqual(d.request, add);
+  const status = decodeRequest('{"id":1,"method":"status"}');
+  assert.ok(status.ok, 'params may be left out when a method takes none');
+  assert.deepEqual(status.request.params, {});
+  const ping = decodeRequest('{"id":2,"method":"ping","params":{"peer":"bob","timeoutMs":1500}}');
+  assert.ok(ping.ok && ping.request.method === 'ping' && ping.request.params.timeoutMs === 1500, 'ping with a timeout');
+});
+
+test('malformed frames, unknown methods and bad params are refused with a code and a message naming the field', () => {
+  assert.deepEqual(refused('not json'), { code: 'bad-frame', message: 'frame is not JSON', id: null });
+  assert.equal(refused('[1,2]').code, 'bad-frame');
+  assert.equal(refused('{"method":"status"}').message, 'id: missing (expected an integer 0..9007199254740991)');
+  const unknown = refused('{"id":3,"method":"reboot"}');
+  assert.equal(unknown.code, 'unknown-method');
+  assert.equal(unknown.id, 3, 'the id is echoed so the client can match the refusal');
+  assert.match(unknown.message, /known: status, peer\.add/);
+
+  const extra = refused(`{"id":4,"method":"peer.add","params":{"name":"bob","hit":"${HIT}","locators":[],"locator":"x"}}`);
+  assert.equal(extra.code, 'invalid-params');
+  assert.equal(extra.message, 'params.locator: unknown field (expected name, hit, locators)');
+  const wrongType = refused(`{"id":5,"method":"peer.add","params":{"name":"bob","hit":"${HIT}","locators":[{"address":"127.0.0.1","port":"10500"}]}}`);
+  assert.equal(wrongType.message, 'params.locators[0].port: expected an integer 0..65535, got "10500"');
+  const missing = refused('{"id":6,"method":"peer.remove","params":{}}');
+  assert.match(missing.message, /^params\.name: missing/);
+  const badName = refused('{"id":7,"method":"peer.remove","params":{"name":"a b"}}');
+  assert.match(badName.message, /^params\.name: expected a peer name/);
+  const bigTimeout = refused('{"id":8,"method":"ping","params":{"peer":"bob","timeoutMs":1e9}}');
+  assert.equal(bigTimeout.message, 'params.timeoutMs: expected an integer 1..60000, got 1000000000');
+  assert.equal(refused('{"id":9,"method":"status","params":{"verbose":true}}').message, 'params.verbose: unknown field');
+});
+
+test('clients check responses and events against the schema too', () => {
+  const ok = decodeServerFrame('{"id":1,"ok":true,"result":{"subscribed":true}}');
+  assert.ok(ok.ok && ok.kind === 'response' && ok.response.ok, 'a good response');
+  assert.ok(checkResult('subscribe', { subscribed: true }).ok, 'subscribe result');
+  const bad = checkResult('ping', { name: 'bob', hit: HIT, rttMs: -1, local: { address: '127.0.0.1', port: 1 }, remote: { address: '127.0.0.1', port: 2 } });
+  assert.ok(!bad.ok && bad.error === 'result.rttMs: expected a finite number ≥ 0, got -1', 'negative RTT refused');
+
+  const failed = decodeServerFrame('{"id":2,"ok":false,"error":{"code":"unknown-peer","message":"unknown peer \\"x\\""}}');
+  assert.ok(failed.ok && failed.kind === 'response' && !failed.response.ok && failed.response.error.code === 'unknown-peer', 'an error response');
+  const badCode = decodeServerFrame('{"id":2,"ok":false,"error":{"code":"oops","message":"x"}}');
+  assert.ok(!badCode.ok && /error\.code: expected one of/.test(badCode.error), 'unknown error codes are refused');
+  assert.ok(!decodeServerFrame('{"id":3,"ok":true}').ok, 'success without a result');
+  assert.ok(!decodeServerFrame('{"id":3,"ok":false,"result":{},"error":{"code":"internal","message":"x"}}').ok, 'both result and error');
+
+  const event = decodeServerFrame(`{"event":{"type":"closed","peer":"bob","hit":"${HIT}","byPeer":true}}`);
+  assert.ok(event.ok && event.kind === 'event' && event.event.type === 'closed' && event.event.byPeer, 'a closed event');
+  const badEvent = decodeServerFrame(`{"event":{"type":"teleported","peer":"bob","hit":"${HIT}"}}`);
+  assert.ok(!badEvent.ok && /event\.type: expected "association"/.test(badEvent.error), 'unknown event types are refused');
+});
+
+const STATUS: DaemonStatus = {
+  version: 1,
+  identity: { hit: '2001:22:9028:1416:2d73:4c1a:abc:6021', lsi: '1.237.150.247' },
+  listening: [{ address: '127.0.0.1', port: 10500 }],
+  tun: 'hip0',
+  acceptAny: false,
+  uptimeMs: 5000,
+  peers: [
+    {
+      name: 'bob', hit: HIT, lsi: '1.30.79.19', state: 'ESTABLISHED', configuredLocators: [{ address: '127.0.0.1', port: 10501 }],
+      local: { address: '127.0.0.1', port: 10500 }, remote: { address: '127.0.0.1', port: 10501 }, lastHeardMs: 1234,
+      counters: { espPacketsIn: 5, espPacketsOut: 3 },
+    },
+    { name: 'carol', hit: '2001:20::1', lsi: '1.0.0.9', state: 'UNASSOCIATED', configuredLocators: [], counters: { espPacketsIn: 0, espPacketsOut: 0 } },
+  ],
+  counters: { hipIn: 4, hipOut: 4, espIn: 5, espOut: 3, dropped: { 'hip-policy': 2 }, droppedTotal: 2 },
+};
+
+test('status reads like tailscale status: this host, then one aligned line per peer, then counters', () => {
+  assert.ok(checkResult('status', STATUS).ok, 'the sample is a valid status');
+  const lines = formatStatus(STATUS).trimEnd().split('\n');
+  assert.equal(lines.length, 4);
+  assert.match(lines[0]!, /^1\.237\.150\.247 +\(this host\) +2001:22:9028:1416:2d73:4c1a:abc:6021 +tun hip0 +listening 127\.0\.0\.1:10500$/);
+  assert.match(lines[1]!, /^1\.30\.79\.19 +bob +2001:22:9184:d55f:7016:8deb:7eb1:bf70 +ESTABLISHED +127\.0\.0\.1:10500 <-> 127\.0\.0\.1:10501 +heard 1\.2s ago +tx 3 rx 5$/);
+  assert.match(lines[2]!, /^1\.0\.0\.9 +carol +2001:20::1 +UNASSOCIATED +waits for the peer +- +tx 0 rx 0$/);
+  assert.equal(lines[3], 'HIP in 4 out 4, ESP in 5 out 3, dropped 2 (hip-policy 2)');
+  // Columns line up: the HIT column starts at the same offset on every peer line.
+  assert.equal(lines[1]!.indexOf('2001:'), lines[2]!.indexOf('2001:'));
+  assert.deepEqual([850, 4200, 190_000, 7_500_000, 300_000_000].map(ageText), ['850ms', '4.2s', '3m10s', '2h05m', '3d11h']);
+});
