@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs every test file under test/ (or the folders named as arguments) with node's own
 // test runner and ends with the plain "N passed, N failed" line CI reads.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,15 @@ const files = dirs.flatMap((d) => collect(d, []));
 if (files.length === 0) {
   console.error(`no test files under ${dirs.map((d) => relative(root, d)).join(', ')}`);
   process.exit(2);
+}
+
+// The system tests run the installed `hipvpn` command, which runs the compiled CLI: build it
+// first, so what is tested is what is in the tree.
+const build = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
+if (build.status !== 0) {
+  console.error('test/run: `tsc -p tsconfig.build.json` failed; fix the build first');
+  console.log('0 passed, 1 failed');
+  process.exit(1);
 }
 
 const child = spawn(
