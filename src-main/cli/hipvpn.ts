@@ -5,17 +5,13 @@
 
 import { chown, readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { nodeCrypto } from '../hip/crypto/index.js';
-import { loadOrCreateIdentity } from '../platform/key-store.js';
 import { hitToText } from '../hip/wire/address.js';
 import { ownLsiFor } from '../engine/peers.js';
 import { peerConfig, type ControlError, type PeerConfig } from '../../src-shared/control-api.js';
 import { endpointText, formatStatus } from '../../src-shared/status-format.js';
 import { ControlClient, ControlRequestError } from '../daemon/control-client.js';
-import { Daemon } from '../daemon/daemon.js';
 import { ExitCode, UserError, errorText, usageError } from '../daemon/errors.js';
 import { logLine } from '../daemon/event-log.js';
-import { defaultListenAddresses } from '../daemon/listen-addresses.js';
 import { DEFAULT_PORT, canonicalHit, findPeer, normalizePeer, parseLocator, withPeer } from '../daemon/peer-input.js';
 import { loadPeers, savePeers } from '../daemon/peer-store.js';
 import { ensureStateDir, stateDir, type StateDir } from '../daemon/state-dir.js';
@@ -67,6 +63,18 @@ function positiveInt(flag: string, value: unknown, max: number): number | undefi
   return Number(text);
 }
 
+/**
+ * The host identity, created on first use. Imported on demand with the daemon: `status` and
+ * `ping` only talk to the socket, and a user waits for every module a command loads.
+ */
+async function localIdentity(root: string) {
+  const [{ loadOrCreateIdentity }, { nodeCrypto }] = await Promise.all([
+    import('../platform/key-store.js'),
+    import('../hip/crypto/index.js'),
+  ]);
+  return loadOrCreateIdentity(root, nodeCrypto);
+}
+
 async function withDaemon<T>(dir: StateDir, f: (c: ControlClient) => Promise<T>): Promise<T> {
   const client = await ControlClient.connect(dir.socket, dir.root);
   try {
@@ -94,7 +102,7 @@ async function identity(args: string[]): Promise<void> {
   const { values } = parse(args, STATE, 0);
   const dir = requireState(values.state);
   await ensureStateDir(dir);
-  const id = await loadOrCreateIdentity(dir.root, nodeCrypto);
+  const id = await localIdentity(dir.root);
   print(`{"hit": ${JSON.stringify(hitToText(id.hit))}, "lsi": ${JSON.stringify(ownLsiFor(id.hit))}}`);
 }
 
@@ -107,7 +115,7 @@ async function serve(args: string[]): Promise<void> {
   if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) throw usageError(`--port must be 0..65535, not ${JSON.stringify(portText)}`);
   const tunArg = values.tun ?? DEFAULT_TUN;
   if (tunArg !== 'none' && !TUN_NAME.test(tunArg)) throw usageError(`--tun ${JSON.stringify(tunArg)} is not an interface name (up to 15 letters, digits, "_", ".", "-"), or none`);
-  const listen = values.listen ?? defaultListenAddresses().map((a) => a.address);
+  const listen = values.listen ?? (await import('../daemon/listen-addresses.js')).defaultListenAddresses().map((a) => a.address);
   for (const a of listen) {
     const l = parseLocator(a);
     if (!l.ok || l.value.address !== a) throw usageError(`--listen ${JSON.stringify(a)} is not an IP address`);
@@ -115,6 +123,7 @@ async function serve(args: string[]): Promise<void> {
   if (listen.length === 0) throw new UserError('no local address to listen on; name one with --listen ADDR');
 
   const log = (line: string): void => print(line);
+  const { Daemon } = await import('../daemon/daemon.js');
   const daemon = await Daemon.start({
     stateDir: dir.root,
     port: Number(portText),
@@ -180,7 +189,7 @@ async function peerAdd(args: string[]): Promise<void> {
     return;
   }
   await ensureStateDir(dir);
-  const own = await loadOrCreateIdentity(dir.root, nodeCrypto);
+  const own = await localIdentity(dir.root);
   if (hitToText(own.hit) === hit.value) throw usageError(`${hit.value} is this host's own HIT`);
   const next = withPeer(await loadPeers(dir.peers), checked.value);
   if (!next.ok) throw new UserError(next.error);
@@ -291,7 +300,7 @@ async function setup(args: string[]): Promise<void> {
   const mtu = positiveInt('mtu', values.mtu, 65535) ?? 1400;
   if (process.getuid?.() !== 0) throw new UserError(`hipvpn setup creates a network device and needs root: run it with sudo`);
   await ensureStateDir(dir);
-  const id = await loadOrCreateIdentity(dir.root, nodeCrypto);
+  const id = await localIdentity(dir.root);
   // The state dir and key belong to the user who will serve, not to root.
   for (const path of [dir.root, dir.hostKey]) await chown(path, owner.uid, owner.gid);
   const { createPersistentTun, assignTunAddresses } = await import('../platform/tun.js');

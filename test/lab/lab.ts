@@ -111,6 +111,9 @@ export class Lab implements TeardownTarget, HostOwner {
       await end.host.ip(['link', 'set', 'dev', end.ifname, 'up']);
       end.host.ends.push(end);
     }
+    // A link is ready when it carries packets, as a plugged-in cable would be: software that
+    // lists usable interfaces (getifaddrs skips those without carrier) must see it.
+    await Promise.all([a.waitOperational(), b.waitOperational()]);
     this.links.push(link);
     this.log(`link ${link} (${link.subnet})`);
 
