@@ -23,6 +23,15 @@ import {
 } from './messages.js';
 import { retransmitDelay, type HipTimers, type PuzzlePolicy } from './timers.js';
 import type { AcceptedI2 } from './responder.js';
+import type { LocatorSet } from './wire/params.js';
+import { compareHits } from './crypto/keymat.js';
+import { UpdateIdWindow } from './update-window.js';
+import { buildLocatorSet, parseLocatorSet, preferredOf, type AnnouncedEntry, type LocalLocator } from './local-locators.js';
+import { listingFingerprint, nextLocatorStep, type InboundSa, type MultihomingMode } from './locator-plan.js';
+import { decodeProbeReport, encodeProbeReport, probeIdFromOpaque, probeIdOpaque } from './pair-probe.js';
+import {
+  CreditAccount, PeerLocatorTable, sameLocator, type AnnouncedLocator, type CreditPolicy, type PeerLocator,
+} from '../mobility/peer-locators.js';
 
 export interface Endpoint { address: string /* IP text, v4 or v6 */; port: number }
 
@@ -41,7 +50,35 @@ export type HostEvent =
   /** Our probe's echo came back: `local`/`remote` is the locator pair the answer used. */
   | { type: 'probe-answered'; peerHit: Uint8Array; nonce: Uint8Array; local: Endpoint; remote: Endpoint; retransmissions: number }
   /** Our probe was abandoned: retries exhausted, or a rekey or CLOSE took its place. */
-  | { type: 'probe-lost'; peerHit: Uint8Array; nonce: Uint8Array; reason: 'retries-exceeded' | 'superseded' | 'cancelled' };
+  | { type: 'probe-lost'; peerHit: Uint8Array; nonce: Uint8Array; reason: 'retries-exceeded' | 'superseded' | 'cancelled' }
+  /** Everything we know of the peer's locators, after any change; `current` carries our traffic. */
+  | { type: 'peer-locators'; peerHit: Uint8Array; locators: PeerLocator[]; current: Endpoint }
+  /** A further SA pair (simultaneous multihoming), keyed from KEYMAT; `ifname` is our interface it serves. */
+  | { type: 'sa-added'; peerHit: Uint8Array; sa: SaKeys; ifname: string | undefined; createdBy: 'us' | 'peer' }
+  | { type: 'sa-removed'; peerHit: Uint8Array; inboundSpi: number; outboundSpi: number; ifname: string | undefined }
+  /** An echo sent to this peer address came back under the association's keys: it may carry data. */
+  | { type: 'locator-verified'; peerHit: Uint8Array; locator: Endpoint }
+  /**
+   * Our traffic to the peer should now go to `to`. Until `verified`, what is sent there is bounded
+   * by credit (HipHost.authorizeSend); a 'locator-verified' for `to` lifts that.
+   */
+  | { type: 'address-changed'; peerHit: Uint8Array; from: Endpoint; to: Endpoint; verified: boolean; cause: AddressChangeCause }
+  | { type: 'pair-probe-received'; peerHit: Uint8Array; pair: LocatorPair; probeId: number; report: number[] }
+  | { type: 'pair-probe-answered'; peerHit: Uint8Array; pair: LocatorPair; probeId: number; rttMs: number };
+
+/** Why the address our traffic goes to changed. */
+export type AddressChangeCause =
+  | 'peer-preferred' // the peer's LOCATOR_SET named a new preferred locator (RFC 8047 §6.4)
+  | 'locator-deprecated' // the address in use was withdrawn; another was picked
+  | 'peer-source-changed' // the peer's packets now come from a new, verified address (seed 000 §3.3)
+  | 'verified' // a better address finished verification
+  | 'selected'; // the engine chose this pair (pair selection, manual failover)
+
+/** A local and a remote locator: one path between the hosts. */
+export interface LocatorPair { local: Endpoint; remote: Endpoint }
+
+/** One SA pair with the peer beyond the base exchange's (simultaneous multihoming). */
+export interface SaPairView { inboundSpi: number; outboundSpi: number; ifname: string | undefined; createdBy: 'base' | 'us' | 'peer' }
 
 export interface AssociationSnapshot {
   peerHit: Uint8Array;
@@ -58,6 +95,10 @@ export interface AssociationSnapshot {
   /** Packets re-sent because an answer did not come in time, over the association's life. */
   retransmissions: number;
   rekeys: number;
+  multihoming: MultihomingMode;
+  /** Every SA pair, the base exchange's (or its rekeyed successor) first. */
+  saPairs: SaPairView[];
+  peerLocators: PeerLocator[];
 }
 
 /** What an association may use of its host. */
@@ -70,16 +111,21 @@ export interface AssociationContext extends Sealer {
   hipCiphers: readonly number[];
   espSuites: readonly number[];
   allocateSpi(): number;
+  multihoming: MultihomingMode;
+  credit: CreditPolicy;
+  /** Our locators as last configured, already filtered to those we may announce. */
+  localLocators(): readonly LocalLocator[];
   send(bytes: Uint8Array, to: Endpoint, from: Endpoint | undefined): void;
   emit(event: HostEvent): void;
   drop(reason: string): void;
 }
 
 /**
- * How far ahead of the last processed Update ID a new one may be (RFC 7401 §6.12.1). Peers
- * re-send rather than skip IDs, so a large jump means something other than loss.
+ * How far ahead of the highest processed Update ID a new one may be (RFC 7401 §6.12.1). Pair
+ * probes are never re-sent, so a peer probing a dead path for a long time skips many IDs; the
+ * bound only keeps a corrupted ID from being taken for a real one before the MAC is checked.
  */
-const UPDATE_ID_WINDOW = 1024;
+const UPDATE_ID_WINDOW = 1 << 20;
 
 type Sent = 'I1' | 'I2' | 'UPDATE' | 'PROBE' | 'CLOSE';
 
@@ -90,6 +136,47 @@ const PROBE_NONCE_LENGTH = 16;
 interface Probe { nonce: Uint8Array; updateId: number; attempts: number }
 
 interface Retransmit { what: Sent; bytes: Uint8Array; attempt: number; max: number; deadline: number }
+
+/** Octets of an address-check nonce. */
+const VERIFY_NONCE_LENGTH = 16;
+/** Pair probes are never re-sent (pair selection re-probes); one unanswered this long is forgotten. */
+const PAIR_PROBE_TTL_MS = 10_000;
+/** Bound on pair probes awaiting an answer, so a caller probing dead paths cannot grow memory. */
+const MAX_OUTSTANDING_PROBES = 64;
+
+/** A mobility UPDATE of ours awaiting its ACK. */
+interface Outstanding {
+  purpose: 'locators' | 'verify' | 'pair-probe';
+  bytes: Uint8Array;
+  to: Endpoint;
+  from: Endpoint | undefined;
+  attempt: number;
+  /** Re-sends allowed; 0 for pair probes. */
+  max: number;
+  deadline: number;
+  sentAt: number;
+  /** The ECHO_REQUEST_SIGNED opaque the answer must return. */
+  echo?: Uint8Array;
+  /** verify: the peer address being checked; pair-probe: the pair probed. */
+  target?: Endpoint;
+  pair?: LocatorPair;
+  probeId?: number;
+}
+
+/** Our LOCATOR_SET UPDATE in flight and what its ACK completes. */
+type Announcing =
+  | { updateId: number; kind: 'gratuitous'; listing: AnnouncedEntry[] }
+  | { updateId: number; kind: 'new-sa'; listing: AnnouncedEntry[]; ifname: string; newSpi: number; keymatIndex: number }
+  | { updateId: number; kind: 'deprecate'; listing: AnnouncedEntry[]; spi: number };
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** What an ESP_INFO in an UPDATE asks for (RFC 8047 §6.2). */
+type EspInfoCase = 'gratuitous' | 'rekey' | 'new-sa' | 'new-sa-answer' | 'deprecate';
+
+function sameEndpoint(a: Endpoint | undefined, b: Endpoint | undefined): boolean {
+  return a !== undefined && b !== undefined && a.address === b.address && a.port === b.port;
+}
 
 /** A rekey in progress (RFC 7402 §6.9): ours, the peer's, or both at once. */
 interface Rekey {
@@ -139,13 +226,34 @@ export class Association {
   private retransmissions = 0;
   private rekeys = 0;
   private nextUpdateId = 0;
-  private lastPeerUpdateId: number | undefined;
-  /** What we answered the peer's last SEQ with, re-sent verbatim when that UPDATE is re-sent. */
-  private lastUpdateReply: Uint8Array | undefined;
+  /** The peer's Update IDs processed, and our answers, re-sent verbatim when an UPDATE is re-sent. */
+  private readonly peerUpdates = new UpdateIdWindow(UPDATE_ID_WINDOW);
   private pendingUpdateId: number | undefined;
   private rekey: Rekey | undefined;
   private probe: Probe | undefined;
   private closeNonce: Uint8Array | undefined;
+
+  // Mobility and multihoming (RFC 8046, RFC 8047).
+  /** The peer's locators; exists once keys do. */
+  private peerLocators: PeerLocatorTable | undefined;
+  private credit: CreditAccount | undefined;
+  /** Our interface the base SA pair serves (simultaneous multihoming). */
+  private baseIfname: string | undefined;
+  private readonly extraSas: SaPairView[] = [];
+  /** UPDATEs of ours awaiting an ACK besides `retransmit`: locator announcements, address checks, pair probes. */
+  private readonly outstanding = new Map<number, Outstanding>();
+  /** Our locator UPDATE in flight, at most one: each is a complete listing and the next builds on it. */
+  private announcing: Announcing | undefined;
+  /** The listing the peer last acknowledged. */
+  private announced: AnnouncedEntry[] | undefined;
+  /** Update ID of the newest peer LOCATOR_SET applied: an older one arriving late must not undo it. */
+  private lastLocatorSetId: number | undefined;
+  /** A rekey was asked for while a new SA pair was being keyed. */
+  private rekeyDeferred = false;
+  /** What our I2 listed: the peer's starting view of our locators once the exchange completes. */
+  private i2Announced: AnnouncedEntry[] = [];
+  /** Locators the responder listed in R1, checked once the base exchange completes. */
+  private r1Locators: AnnouncedLocator[] = [];
 
   private constructor(
     private readonly ctx: AssociationContext,
@@ -207,6 +315,8 @@ export class Association {
       type: 'established', peerHit, peer: acc.peer, local: to, remote: from, initiator: false,
       sa: { suite: acc.espSuite, inboundSpi: a.inboundSpi, outboundSpi: a.outboundSpi, inbound: esp.inbound, outbound: esp.outbound },
     });
+    const listed = acc.locatorSet === undefined ? [] : parseLocatorSet(acc.locatorSet, from.port, acc.peerSpi).locators;
+    a.startMobility(now, listed, from);
     return a;
   }
 
@@ -237,6 +347,8 @@ export class Association {
   private fail(now: number, reason: string): void {
     this.retransmit = undefined;
     this.rekey = undefined;
+    this.outstanding.clear();
+    this.announcing = undefined;
     this.endProbe('superseded');
     this.setState('E-FAILED');
     this.holdDeadline = now + this.ctx.timers.failedHoldMs;
@@ -251,11 +363,14 @@ export class Association {
   }
 
   nextTimeout(): number | undefined {
-    const a = this.retransmit?.deadline;
-    const b = this.holdDeadline;
-    if (a === undefined) return b;
-    if (b === undefined) return a;
-    return Math.min(a, b);
+    let next: number | undefined;
+    const consider = (t: number | undefined): void => {
+      if (t !== undefined && (next === undefined || t < next)) next = t;
+    };
+    consider(this.retransmit?.deadline);
+    consider(this.holdDeadline);
+    for (const o of this.outstanding.values()) consider(o.deadline);
+    return next;
   }
 
   onTimeout(now: number): void {
@@ -289,6 +404,32 @@ export class Association {
       this.holdDeadline = undefined;
       if (this.state === 'R2-SENT') this.setState('ESTABLISHED');
       else if (this.state === 'CLOSED' || this.state === 'E-FAILED') this.forget();
+    }
+    this.retransmitOutstanding(now);
+  }
+
+  /** Re-sends mobility UPDATEs whose ACK is late; gives up on those out of attempts. */
+  private retransmitOutstanding(now: number): void {
+    for (const [id, o] of this.outstanding) {
+      if (o.deadline > now) continue;
+      if (o.attempt >= o.max) {
+        this.outstanding.delete(id);
+        // An announcement the peer never acknowledged: start over, under a new SEQ, from what it
+        // last acknowledged. A peer that is gone for good is the liveness check's to declare.
+        if (o.purpose === 'locators' && this.announcing?.updateId === id) {
+          this.announcing = undefined;
+          if (this.rekeyDeferred) {
+            this.rekeyDeferred = false;
+            this.startRekey(now);
+          }
+          this.announceNext(now);
+        }
+        continue;
+      }
+      o.attempt++;
+      o.deadline = now + retransmitDelay(this.ctx.timers, o.attempt);
+      this.retransmissions++;
+      this.ctx.send(o.bytes, o.to, o.from);
     }
   }
 
@@ -368,6 +509,11 @@ export class Association {
     const keymat = new Keymat(crypto, rhash, kij, this.localHit, this.peerHit, puzzle.i, j);
     const hipKeys = drawHipKeys(keymat, hipCipher, rhash, this.localHit, this.peerHit);
     this.inboundSpi ??= this.ctx.allocateSpi();
+    // The responder's locators (RFC 8047 §4.5): a new preferred one gets the I2 directly, the
+    // others are checked once the exchange completes.
+    const r1Set = getParam(pkt, 'LOCATOR_SET');
+    const r1Locators = r1Set === undefined ? [] : parseLocatorSet(r1Set, from.port, 0).locators;
+    const redirect = r1Locators.find((l) => l.preferred && !sameLocator(l, from));
 
     const i2 = buildI2(this.ctx, rhash, hipKeys.outInt, {
       localHit: this.localHit,
@@ -383,6 +529,7 @@ export class Association {
       espSuite,
       echoSigned: getParams(pkt, 'ECHO_REQUEST_SIGNED').map((e) => e.opaque),
       echoUnsigned: getParams(pkt, 'ECHO_REQUEST_UNSIGNED').map((e) => e.opaque),
+      locatorSet: this.i2Listing(to),
     });
     this.peer = peer;
     this.peerHostIdTlv = encodeParam(hostId);
@@ -393,7 +540,8 @@ export class Association {
     this.espSuite = espSuite;
     this.espKeymatIndex = hipKeys.nextIndex;
     this.r1CounterAnswered = counter ?? 0n;
-    this.remote = from;
+    this.remote = redirect !== undefined ? { address: redirect.address, port: redirect.port } : from;
+    this.r1Locators = r1Locators.filter((l) => !sameLocator(l, this.remote));
     this.local = to;
     this.setState('I2-SENT');
     this.sendTracked(now, 'I2', i2, this.ctx.timers.i2RetriesMax);
@@ -424,6 +572,7 @@ export class Association {
       type: 'established', peerHit: this.peerHit, peer: this.peer!, local: to, remote: from, initiator: true,
       sa: this.saKeys(this.espSuite!, this.inboundSpi!, this.outboundSpi, esp),
     });
+    this.startMobility(now, this.r1Locators, from);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -434,12 +583,19 @@ export class Association {
     if (this.r2Bytes !== undefined) this.ctx.send(this.r2Bytes, from, to);
   }
 
-  /** The engine opened ESP from this peer with our keys: the initiator has R2. */
-  espAuthenticated(_now: number): void {
+  /**
+   * The engine opened ESP from this peer with our keys: the initiator has R2. With `packet`, its
+   * size earns credit for unverified addresses, and a source address we did not know is checked
+   * (site multihoming: the peer's site or NAT changed paths).
+   */
+  espAuthenticated(now: number, packet?: { bytes: number; from: Endpoint }): void {
     if (this.state === 'R2-SENT') {
       this.holdDeadline = undefined;
       this.setState('ESTABLISHED');
     }
+    if (packet === undefined || this.state !== 'ESTABLISHED') return;
+    this.credit?.received(now, packet.bytes);
+    this.noticeSource(now, packet.from);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -450,6 +606,12 @@ export class Association {
     // R2-SENT counts: the responder holds keys, and the peer accepts UPDATE once it has R2.
     const keyed = this.state === 'ESTABLISHED' || this.state === 'R2-SENT';
     if (!keyed || this.rekey !== undefined) return false;
+    // One SA change at a time: a new SA pair being keyed draws from KEYMAT too. The rekey
+    // starts as soon as that pair is done, since the engine asks for it only once.
+    if (this.announcing?.kind === 'new-sa') {
+      this.rekeyDeferred = true;
+      return false;
+    }
     // Only one UPDATE may be unacknowledged at a time; a probe yields, since fresh keys matter
     // more than one measurement and the engine asks for a rekey only once.
     if (this.retransmit?.what === 'PROBE') {
@@ -469,30 +631,33 @@ export class Association {
     return true;
   }
 
-  /** UPDATE (RFC 7401 §6.12; RFC 7402 §6.9 for ESP_INFO; RFC 8046 §5.3 for the echo). */
+  /**
+   * UPDATE (RFC 7401 §6.12; RFC 7402 §6.9 and RFC 8047 §6.2 for ESP_INFO; RFC 8046 §5.3–5.4 for
+   * LOCATOR_SET and the echo). Everything that can be refused without keys is refused first;
+   * nothing moves before HIP_MAC and the signature hold.
+   */
   onUpdate(now: number, pkt: DecodedPacket, from: Endpoint, to: Endpoint): void {
     if (this.state !== 'ESTABLISHED' && this.state !== 'R2-SENT') return this.ctx.drop('update-out-of-state');
     const seq = getParam(pkt, 'SEQ');
     const ack = getParam(pkt, 'ACK');
+    const acked = ack?.updateIds ?? [];
     const espInfo = getParam(pkt, 'ESP_INFO');
     const echoResponse = getParam(pkt, 'ECHO_RESPONSE_SIGNED');
-    const echoMatches = echoResponse !== undefined && this.probe !== undefined && equalBytes(echoResponse.opaque, this.probe.nonce);
-    if (echoResponse !== undefined && !echoMatches) {
-      // A replayed or forged answer to a probe we no longer have. Without a SEQ there is nothing
+    if (echoResponse !== undefined && !this.expectsEcho(echoResponse.opaque, acked)) {
+      // A replayed or forged answer to an echo we no longer have. Without a SEQ there is nothing
       // else in it to act on, so it is refused before any MAC or signature work.
       this.ctx.drop('echo-mismatch');
       if (seq === undefined) return;
     }
-    if (seq !== undefined && this.lastPeerUpdateId !== undefined) {
-      const id = seq.updateId;
-      if (id < this.lastPeerUpdateId) return this.ctx.drop('update-replay');
-      if (id > this.lastPeerUpdateId + UPDATE_ID_WINDOW) return this.ctx.drop('update-seq-window');
-    }
-    const isNewSeq = seq !== undefined && seq.updateId !== this.lastPeerUpdateId;
+    const verdict = seq === undefined ? undefined : this.peerUpdates.classify(seq.updateId);
+    if (verdict === 'replay') return this.ctx.drop('update-replay');
+    if (verdict === 'too-far') return this.ctx.drop('update-seq-window');
+    const isNewSeq = verdict === 'new';
+    let espCase: EspInfoCase | undefined;
     if (isNewSeq && espInfo !== undefined) {
-      // The SA being replaced is the one we send on; a new SPI of zero would name no SA.
-      if (espInfo.oldSpi !== this.outboundSpi || espInfo.newSpi === 0) return this.ctx.drop('esp-info');
-      if (this.rekey?.peerNewSpi !== undefined) return this.ctx.drop('rekey-in-progress');
+      espCase = this.classifyEspInfo(espInfo, acked);
+      if (espCase === undefined) return this.ctx.drop('esp-info');
+      if (espCase === 'rekey' && this.rekey?.peerNewSpi !== undefined) return this.ctx.drop('rekey-in-progress');
     }
     const authFailure = this.authenticate(pkt);
     if (authFailure !== undefined) return this.ctx.drop(authFailure);
@@ -502,71 +667,134 @@ export class Association {
       this.holdDeadline = undefined;
       this.setState('ESTABLISHED');
     }
-    if (ack !== undefined && this.pendingUpdateId !== undefined && ack.updateIds.includes(this.pendingUpdateId)) {
+    this.credit?.received(now, pkt.raw.length);
+    if (espCase !== undefined && espCase !== 'new-sa-answer' && this.yieldsSaChange(espCase)) {
+      // Both sides are changing SAs at once: the larger HIT's change goes first (it refuses
+      // ours until then), so no two SAs are ever keyed from the same KEYMAT octets.
+      return this.ctx.drop('sa-change-in-progress');
+    }
+    if (ack !== undefined && this.pendingUpdateId !== undefined && acked.includes(this.pendingUpdateId)) {
       this.pendingUpdateId = undefined;
       if (this.retransmit?.what === 'UPDATE' || this.retransmit?.what === 'PROBE') this.retransmit = undefined;
       if (this.rekey !== undefined) this.rekey.acked = true;
     }
     const probe = this.probe;
-    if (echoMatches && probe !== undefined && ack?.updateIds.includes(probe.updateId) === true) {
+    if (echoResponse !== undefined && probe !== undefined && equalBytes(echoResponse.opaque, probe.nonce) && acked.includes(probe.updateId)) {
       this.probe = undefined;
       this.ctx.emit({
         type: 'probe-answered', peerHit: this.peerHit, nonce: probe.nonce, local: to, remote: from, retransmissions: probe.attempts,
       });
     }
+    if (acked.length > 0) this.onMobilityAck(now, acked, echoResponse?.opaque, espCase === 'new-sa-answer' ? espInfo : undefined);
     if (seq !== undefined) {
       if (!isNewSeq) {
         // A re-sent UPDATE: our answer was lost. Re-send it; process nothing twice.
-        if (this.lastUpdateReply !== undefined) this.ctx.send(this.lastUpdateReply, this.remote, this.local);
+        const kept = this.peerUpdates.replyFor<Endpoint>(seq.updateId);
+        if (kept !== undefined) this.ctx.send(kept.bytes, kept.to, kept.from);
       } else {
-        this.lastPeerUpdateId = seq.updateId;
-        // RFC 7401 §6.12.1: an ECHO_REQUEST_SIGNED is returned in the UPDATE that acknowledges its SEQ.
-        this.answerSeq(now, seq.updateId, espInfo, getParam(pkt, 'ECHO_REQUEST_SIGNED')?.opaque);
+        this.peerUpdates.record(seq.updateId);
+        this.answerSeq(now, pkt, seq.updateId, espInfo, espCase, from, to);
       }
     }
-    this.completeRekey();
+    this.noticeSource(now, from);
+    this.completeRekey(now);
   }
 
+  /** Whether an echo answer matches something we sent: the ping probe, an address check, a pair probe. */
+  private expectsEcho(opaque: Uint8Array, acked: readonly number[]): boolean {
+    if (this.probe !== undefined && equalBytes(opaque, this.probe.nonce)) return true;
+    return acked.some((id) => {
+      const o = this.outstanding.get(id);
+      return o?.echo !== undefined && equalBytes(o.echo, opaque);
+    });
+  }
+
+  /** RFC 8047 §6.2: the four meanings of OLD SPI / NEW SPI, or undefined for a protocol error. */
+  private classifyEspInfo(e: { oldSpi: number; newSpi: number }, acked: readonly number[]): EspInfoCase | undefined {
+    const known = (spi: number): boolean => spi === this.outboundSpi || this.extraSas.some((sa) => sa.outboundSpi === spi);
+    if (e.oldSpi !== 0 && e.oldSpi === e.newSpi) return known(e.oldSpi) ? 'gratuitous' : undefined;
+    if (e.oldSpi === 0) {
+      if (e.newSpi === 0 || known(e.newSpi)) return undefined;
+      const a = this.announcing;
+      return a?.kind === 'new-sa' && acked.includes(a.updateId) ? 'new-sa-answer' : 'new-sa';
+    }
+    if (e.newSpi === 0) return known(e.oldSpi) && this.extraSas.length > 0 ? 'deprecate' : undefined;
+    // Only the base pair is ever rekeyed; further pairs are replaced rather than rekeyed.
+    return e.oldSpi === this.outboundSpi && !known(e.newSpi) ? 'rekey' : undefined;
+  }
+
+  /** We have our own SA change in flight and ours goes first (larger HIT). Rekey meeting rekey merges instead. */
+  private yieldsSaChange(peerCase: EspInfoCase): boolean {
+    if (peerCase !== 'new-sa' && peerCase !== 'rekey') return false;
+    const ownRekey = this.rekey?.role === 'initiator';
+    const ownNewSa = this.announcing?.kind === 'new-sa';
+    if (peerCase === 'rekey' && ownRekey) return false;
+    if (!ownRekey && !ownNewSa) return false;
+    return compareHits(this.localHit, this.peerHit) > 0;
+  }
+
+  /**
+   * Answers a new SEQ: an ACK (with the echo, if asked), plus our own SEQ and ESP_INFO when the
+   * peer's asks us for a new inbound SA. The answer goes back on the pair the UPDATE came on.
+   */
   private answerSeq(
-    now: number, id: number, espInfo: { keymatIndex: number; newSpi: number } | undefined, echoRequest: Uint8Array | undefined,
+    now: number, pkt: DecodedPacket, id: number, espInfo: { keymatIndex: number; oldSpi: number; newSpi: number } | undefined,
+    espCase: EspInfoCase | undefined, from: Endpoint, to: Endpoint,
   ): void {
     const macKey = this.hipKeys!.outInt;
-    if (espInfo !== undefined && this.rekey === undefined) {
-      // The peer rekeys: our own new SPI goes back with the ACK, under our own SEQ.
-      const localNewSpi = this.ctx.allocateSpi();
-      this.rekey = {
-        role: 'responder', localNewSpi, localIndex: this.nextKeymatIndex, acked: false,
-        peerNewSpi: espInfo.newSpi, peerIndex: espInfo.keymatIndex,
-      };
-      const seq = this.nextUpdateId++;
-      const reply = buildUpdate(this.ctx, this.rhash!, macKey, this.localHit, this.peerHit, {
-        seq, ack: [id], espInfo: { keymatIndex: this.nextKeymatIndex, oldSpi: this.inboundSpi!, newSpi: localNewSpi },
-        echoResponse: echoRequest,
-      });
-      this.lastUpdateReply = reply;
-      if (this.retransmit === undefined) {
-        this.pendingUpdateId = seq;
-        this.sendTracked(now, 'UPDATE', reply, this.ctx.timers.updateRetriesMax);
+    const echoRequest = getParam(pkt, 'ECHO_REQUEST_SIGNED')?.opaque;
+    const locatorSet = getParam(pkt, 'LOCATOR_SET');
+    // ESP_INFO before LOCATOR_SET: a listing may reference the SPI the ESP_INFO introduces.
+    let defaultSpi = this.outboundSpi!;
+    let reply: Parameters<typeof buildUpdate>[5] = { ack: [id], echoResponse: echoRequest };
+    let track = false;
+    if (espCase === 'rekey' && espInfo !== undefined) {
+      defaultSpi = espInfo.newSpi;
+      if (this.rekey === undefined) {
+        // The peer rekeys: our own new SPI goes back with the ACK, under our own SEQ.
+        const localNewSpi = this.ctx.allocateSpi();
+        this.rekey = {
+          role: 'responder', localNewSpi, localIndex: this.nextKeymatIndex, acked: false,
+          peerNewSpi: espInfo.newSpi, peerIndex: espInfo.keymatIndex,
+        };
+        reply = { ...reply, seq: this.nextUpdateId++, espInfo: { keymatIndex: this.nextKeymatIndex, oldSpi: this.inboundSpi!, newSpi: localNewSpi } };
+        track = true;
       } else {
-        this.ctx.send(reply, this.remote, this.local);
+        // Both sides rekey at once: each side's ESP_INFO rides on its own SEQ; just acknowledge.
+        this.rekey.peerNewSpi = espInfo.newSpi;
+        this.rekey.peerIndex = espInfo.keymatIndex;
       }
-      return;
+    } else if (espCase === 'new-sa' && espInfo !== undefined) {
+      const created = this.acceptNewSa(espInfo, to);
+      if (created === undefined) return this.ctx.drop('keymat-exhausted');
+      defaultSpi = espInfo.newSpi;
+      reply = { ...reply, seq: this.nextUpdateId++, espInfo: { keymatIndex: created.proposedIndex, oldSpi: 0, newSpi: created.inboundSpi } };
+    } else if (espCase === 'deprecate' && espInfo !== undefined) {
+      this.removeSaPair(now, (sa) => sa.outboundSpi === espInfo.oldSpi);
     }
-    if (espInfo !== undefined && this.rekey !== undefined) {
-      // Both sides rekey at once: each side's ESP_INFO rides on its own SEQ; just acknowledge.
-      this.rekey.peerNewSpi = espInfo.newSpi;
-      this.rekey.peerIndex = espInfo.keymatIndex;
+    if (locatorSet !== undefined && (this.lastLocatorSetId === undefined || id > this.lastLocatorSetId)) {
+      this.lastLocatorSetId = id;
+      this.applyPeerLocatorSet(now, locatorSet, from, defaultSpi);
     }
-    const reply = buildUpdate(this.ctx, this.rhash!, macKey, this.localHit, this.peerHit, { ack: [id], echoResponse: echoRequest });
-    this.lastUpdateReply = reply;
-    this.ctx.send(reply, this.remote, this.local);
+    const report = echoRequest === undefined ? undefined : decodeProbeReport(pkt.params);
+    const probeId = echoRequest === undefined ? undefined : probeIdFromOpaque(echoRequest);
+    if (report !== undefined && probeId !== undefined) {
+      this.ctx.emit({ type: 'pair-probe-received', peerHit: this.peerHit, pair: { local: to, remote: from }, probeId, report });
+    }
+    const bytes = buildUpdate(this.ctx, this.rhash!, macKey, this.localHit, this.peerHit, reply);
+    this.peerUpdates.keepReply(id, bytes, from, to);
+    if (track && this.retransmit === undefined) {
+      this.pendingUpdateId = reply.seq;
+      this.retransmit = { what: 'UPDATE', bytes, attempt: 0, max: this.ctx.timers.updateRetriesMax, deadline: now + retransmitDelay(this.ctx.timers, 0) };
+    }
+    this.ctx.send(bytes, from, to);
   }
 
   /**
    * Both new SPIs known and our side confirmed: draw the new ESP keys. Both hosts start from the
    * larger of the two proposed KEYMAT indexes, so they draw the same octets (RFC 7402 §6.9).
    */
-  private completeRekey(): void {
+  private completeRekey(now: number): void {
     const r = this.rekey;
     if (r === undefined || r.peerNewSpi === undefined || r.peerIndex === undefined) return;
     if (!r.acked && r.role !== 'responder') return;
@@ -587,10 +815,362 @@ export class Association {
     this.nextKeymatIndex = esp.nextIndex;
     this.rekey = undefined;
     this.rekeys++;
+    // Locators follow their SA to its new SPI on both sides (RFC 8047 §6.2 case 2).
+    this.peerLocators?.rebindSpi(oldOutboundSpi, this.outboundSpi);
+    if (this.announced !== undefined) {
+      this.announced = this.announced.map((e) => (e.spi === oldInboundSpi ? { ...e, spi: this.inboundSpi! } : e));
+    }
     this.ctx.emit({
       type: 'rekeyed', peerHit: this.peerHit, oldInboundSpi, oldOutboundSpi,
       sa: this.saKeys(this.espSuite!, this.inboundSpi, this.outboundSpi, esp),
     });
+    this.announceNext(now);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Mobility and multihoming: telling the peer where we are (RFC 8046 §5.1, RFC 8047 §6.1),
+  // learning and checking where it is (RFC 8046 §5.4–5.6, RFC 8047 §6.2–6.4), probing pairs.
+
+  /** Keys exist: the peer is known at the address the exchange ran over, plus what it listed. */
+  private startMobility(now: number, listed: readonly AnnouncedLocator[], remote: Endpoint): void {
+    this.peerLocators = new PeerLocatorTable(now, remote, this.outboundSpi!);
+    this.credit = new CreditAccount(now, this.ctx.credit);
+    const own = this.ctx.localLocators();
+    this.baseIfname = this.baseInterface(own);
+    if (this.initiator && this.i2Announced.length > 0) this.announced = this.i2Announced;
+    if (listed.length > 0) {
+      // Addresses listed in R1 or I2 are checked like any other (RFC 8047 §4.5).
+      const outbound = this.outboundSpi!;
+      const outcome = this.peerLocators.applyLocatorSet(listed.map((l) => ({ ...l, spi: l.spi === 0 ? outbound : l.spi })), remote);
+      for (const l of outcome.toVerify) this.startVerify(now, l);
+      if (outcome.changed) this.emitPeerLocators();
+    }
+    this.announceNext(now);
+  }
+
+  /** Our locators for the I2 (RFC 8047 §4.5): the P bit on the address the exchange runs over. */
+  private i2Entries(via: Endpoint | undefined): AnnouncedEntry[] {
+    const own = this.ctx.localLocators();
+    const spi = this.inboundSpi;
+    if (own.length === 0 || spi === undefined) return [];
+    // In simultaneous multihoming the base SA serves one interface; the others get SAs of their own.
+    const ifname = own.find((l) => l.address === via?.address)?.ifname ?? preferredOf(own)!.ifname;
+    const listed = this.ctx.multihoming === 'simultaneous' ? own.filter((l) => l.ifname === ifname) : own;
+    return listed.map((l) => ({ locator: { address: l.address, port: l.port }, spi, preferred: sameEndpoint(l, via) }));
+  }
+
+  private i2Listing(via: Endpoint): LocatorSet | undefined {
+    const entries = this.i2Entries(via);
+    this.i2Announced = entries;
+    return entries.length === 0 ? undefined : buildLocatorSet(entries);
+  }
+
+  /**
+   * The interface the base exchange ran over: the one holding our local address. Unknown (and so
+   * treated as gone) when that address is no longer ours; the preferred one when we never knew.
+   */
+  private baseInterface(own: readonly LocalLocator[]): string | undefined {
+    if (this.local === undefined) return preferredOf(own)?.ifname;
+    return own.find((l) => l.address === this.local!.address)?.ifname;
+  }
+
+  /** Our inbound SAs the planner may bind our interfaces to: the base pair and those we created. */
+  private inboundSas(): InboundSa[] {
+    const sas: InboundSa[] = [{ inboundSpi: this.inboundSpi!, ifname: this.baseIfname }];
+    for (const sa of this.extraSas) if (sa.createdBy === 'us') sas.push({ inboundSpi: sa.inboundSpi, ifname: sa.ifname });
+    return sas;
+  }
+
+  /** The host's locators changed (HipHost.setLocalLocators): tell the peer. */
+  localLocatorsChanged(now: number): void {
+    if ((this.state !== 'ESTABLISHED' && this.state !== 'R2-SENT') || this.peerLocators === undefined) return;
+    const own = this.ctx.localLocators();
+    const preferred = preferredOf(own);
+    if (preferred === undefined) return; // nowhere to be reached: wait for an address (break before make)
+    this.baseIfname ??= this.baseInterface(own);
+    const stillOurs = (e: Endpoint | undefined): boolean => e !== undefined && own.some((l) => sameEndpoint(l, e));
+    // Control traffic leaves from an address we still have.
+    if (!stillOurs(this.local)) this.local = { address: preferred.address, port: preferred.port };
+    // UPDATEs in flight from an address now gone would be re-sent into the void: move them.
+    for (const o of this.outstanding.values()) {
+      if (o.purpose === 'pair-probe' || stillOurs(o.from)) continue;
+      o.from = this.local;
+      o.deadline = now + retransmitDelay(this.ctx.timers, o.attempt);
+      this.ctx.send(o.bytes, o.to, o.from);
+    }
+    this.announceNext(now);
+  }
+
+  /** Sends the next LOCATOR_SET UPDATE the plan calls for, if none is in flight. */
+  private announceNext(now: number): void {
+    if (this.announcing !== undefined || this.peerLocators === undefined) return;
+    if (this.state !== 'ESTABLISHED' && this.state !== 'R2-SENT') return;
+    const own = this.ctx.localLocators();
+    const announced = this.announced === undefined ? undefined : listingFingerprint(this.announced);
+    const step = nextLocatorStep(this.ctx.multihoming, own, this.inboundSas(), announced);
+    const keymatIndex = this.nextKeymatIndex;
+    switch (step.kind) {
+      case 'none':
+        return;
+      case 'gratuitous':
+        this.sendAnnouncement(now, { kind: 'gratuitous', listing: step.listing }, { keymatIndex, oldSpi: step.spi, newSpi: step.spi }, this.local);
+        return;
+      case 'deprecate':
+        this.sendAnnouncement(now, { kind: 'deprecate', listing: step.listing, spi: step.spi }, { keymatIndex, oldSpi: step.spi, newSpi: 0 }, this.local);
+        return;
+      case 'new-sa': {
+        if (this.rekey !== undefined) return; // one SA change at a time; resumed when the rekey completes
+        const newSpi = this.ctx.allocateSpi();
+        const listing = step.listing(newSpi);
+        // RFC 8047 §6.1: sent from the new interface, so the peer learns the pair it will use.
+        const from = { address: step.from.address, port: step.from.port };
+        this.sendAnnouncement(now, { kind: 'new-sa', listing, ifname: step.ifname, newSpi, keymatIndex }, { keymatIndex, oldSpi: 0, newSpi }, from);
+        return;
+      }
+    }
+  }
+
+  private sendAnnouncement(
+    now: number, what: DistributiveOmit<Announcing, 'updateId'>, espInfo: { keymatIndex: number; oldSpi: number; newSpi: number },
+    from: Endpoint | undefined,
+  ): void {
+    const updateId = this.nextUpdateId++;
+    const bytes = buildUpdate(this.ctx, this.rhash!, this.hipKeys!.outInt, this.localHit, this.peerHit, {
+      seq: updateId, espInfo, locatorSet: buildLocatorSet(what.listing),
+    });
+    const to = this.remote;
+    this.outstanding.set(updateId, {
+      purpose: 'locators', bytes, to, from, attempt: 0, max: this.ctx.timers.updateRetriesMax,
+      deadline: now + retransmitDelay(this.ctx.timers, 0), sentAt: now,
+    });
+    this.announcing = { ...what, updateId } as Announcing;
+    this.ctx.send(bytes, to, from);
+  }
+
+  /** ACKs of our mobility UPDATEs: announcements done, addresses verified, probes answered. */
+  private onMobilityAck(
+    now: number, acked: readonly number[], echo: Uint8Array | undefined, newSaAnswer: { keymatIndex: number; newSpi: number } | undefined,
+  ): void {
+    for (const id of acked) {
+      const o = this.outstanding.get(id);
+      if (o === undefined) continue;
+      // An ACK without our echo does not prove the peer got what we sent to that address.
+      if (o.echo !== undefined && (echo === undefined || !equalBytes(echo, o.echo))) continue;
+      this.outstanding.delete(id);
+      if (o.purpose === 'verify') {
+        this.onVerified(now, o.target!);
+      } else if (o.purpose === 'pair-probe') {
+        this.ctx.emit({ type: 'pair-probe-answered', peerHit: this.peerHit, pair: o.pair!, probeId: o.probeId!, rttMs: now - o.sentAt });
+        this.onVerified(now, o.pair!.remote);
+      } else if (this.announcing?.updateId === id) {
+        this.completeAnnouncement(now, newSaAnswer);
+      }
+    }
+  }
+
+  private completeAnnouncement(now: number, newSaAnswer: { keymatIndex: number; newSpi: number } | undefined): void {
+    const a = this.announcing!;
+    this.announcing = undefined;
+    if (this.rekeyDeferred) {
+      this.rekeyDeferred = false;
+      this.startRekey(now);
+    }
+    if (a.kind === 'new-sa') {
+      if (newSaAnswer === undefined) {
+        // Acknowledged without an SA of its own: the peer does not do simultaneous multihoming.
+        // Our locators stay announced on the SAs it has; the next change tries again.
+        this.ctx.drop('new-sa-refused');
+        this.announced = a.listing.filter((e) => e.spi !== a.newSpi);
+        return;
+      }
+      // Both sides draw from the larger of the two proposed indexes (as in RFC 7402 §6.9).
+      const index = Math.max(a.keymatIndex, newSaAnswer.keymatIndex);
+      let esp: ReturnType<typeof drawEspKeys>;
+      try {
+        esp = drawEspKeys(this.keymat!, index, this.espSuite!, this.localHit, this.peerHit);
+      } catch {
+        this.ctx.drop('keymat-exhausted');
+        return;
+      }
+      this.nextKeymatIndex = Math.max(this.nextKeymatIndex, esp.nextIndex);
+      this.extraSas.push({ inboundSpi: a.newSpi, outboundSpi: newSaAnswer.newSpi, ifname: a.ifname, createdBy: 'us' });
+      this.ctx.emit({
+        type: 'sa-added', peerHit: this.peerHit, ifname: a.ifname, createdBy: 'us',
+        sa: this.saKeys(this.espSuite!, a.newSpi, newSaAnswer.newSpi, esp),
+      });
+    } else if (a.kind === 'deprecate') {
+      this.removeSaPair(now, (sa) => sa.inboundSpi === a.spi);
+    }
+    this.announced = a.listing;
+    this.announceNext(now);
+  }
+
+  /** The peer asks for a new SA pair (ESP_INFO OLD SPI 0): key it and name our inbound SPI. */
+  private acceptNewSa(espInfo: { keymatIndex: number; newSpi: number }, to: Endpoint): { inboundSpi: number; proposedIndex: number } | undefined {
+    const proposedIndex = this.nextKeymatIndex;
+    let esp: ReturnType<typeof drawEspKeys>;
+    try {
+      esp = drawEspKeys(this.keymat!, Math.max(proposedIndex, espInfo.keymatIndex), this.espSuite!, this.localHit, this.peerHit);
+    } catch {
+      return undefined;
+    }
+    this.nextKeymatIndex = esp.nextIndex;
+    const inboundSpi = this.ctx.allocateSpi();
+    // RFC 8047 §4.1: the UPDATE's destination is the local address the new SA is meant for.
+    const ifname = this.ctx.localLocators().find((l) => l.address === to.address)?.ifname;
+    this.extraSas.push({ inboundSpi, outboundSpi: espInfo.newSpi, ifname, createdBy: 'peer' });
+    this.ctx.emit({
+      type: 'sa-added', peerHit: this.peerHit, ifname, createdBy: 'peer', sa: this.saKeys(this.espSuite!, inboundSpi, espInfo.newSpi, esp),
+    });
+    return { inboundSpi, proposedIndex };
+  }
+
+  /** Removes one SA pair; if it was the base pair, the next takes its place. The last pair stays. */
+  private removeSaPair(now: number, match: (sa: { inboundSpi: number; outboundSpi: number }) => boolean): void {
+    let removed: SaPairView;
+    if (match({ inboundSpi: this.inboundSpi!, outboundSpi: this.outboundSpi! })) {
+      const next = this.extraSas.shift();
+      if (next === undefined) return;
+      removed = { inboundSpi: this.inboundSpi!, outboundSpi: this.outboundSpi!, ifname: this.baseIfname, createdBy: 'base' };
+      this.inboundSpi = next.inboundSpi;
+      this.outboundSpi = next.outboundSpi;
+      this.baseIfname = next.ifname;
+    } else {
+      const at = this.extraSas.findIndex(match);
+      if (at < 0) return;
+      removed = this.extraSas.splice(at, 1)[0]!;
+    }
+    // Peer addresses still listed stay reachable over the remaining SAs; the peer's complete
+    // listing, processed next, deprecates those it withdrew.
+    this.peerLocators?.rebindSpi(removed.outboundSpi, this.outboundSpi!);
+    this.ctx.emit({ type: 'sa-removed', peerHit: this.peerHit, inboundSpi: removed.inboundSpi, outboundSpi: removed.outboundSpi, ifname: removed.ifname });
+    this.emitPeerLocators();
+    this.reselect(now, 'locator-deprecated');
+  }
+
+  /** A LOCATOR_SET from the peer, authenticated (RFC 8047 §6.2). */
+  private applyPeerLocatorSet(now: number, param: LocatorSet, from: Endpoint, defaultSpi: number): void {
+    const table = this.peerLocators;
+    if (table === undefined) return;
+    const parsed = parseLocatorSet(param, from.port, defaultSpi);
+    for (let i = 0; i < parsed.refused; i++) this.ctx.drop('locator-refused');
+    // A locator must name an SA we have (or the one this UPDATE creates or rekeys to).
+    const known = (spi: number): boolean => spi === defaultSpi || spi === this.outboundSpi || this.extraSas.some((sa) => sa.outboundSpi === spi);
+    const usable = parsed.locators.filter((l) => known(l.spi));
+    for (let i = usable.length; i < parsed.locators.length; i++) this.ctx.drop('locator-unknown-spi');
+    const outcome = table.applyLocatorSet(usable, from);
+    for (const l of outcome.toVerify) this.startVerify(now, l);
+    if (outcome.changed) this.emitPeerLocators();
+    // Following the peer's preference, or falling back because the address in use was withdrawn.
+    const choice = table.choose();
+    const toPreferred = choice !== undefined && table.get(choice.locator)?.preferred === true;
+    this.reselect(now, toPreferred ? 'peer-preferred' : 'locator-deprecated');
+  }
+
+  /** Address verification (RFC 8046 §5.4): an UPDATE with SEQ and a fresh echo, sent to that address. */
+  private startVerify(now: number, target: Endpoint): void {
+    for (const o of this.outstanding.values()) if (o.purpose === 'verify' && sameEndpoint(o.target, target)) return;
+    const echo = this.ctx.crypto.randomBytes(VERIFY_NONCE_LENGTH);
+    const updateId = this.nextUpdateId++;
+    const bytes = buildUpdate(this.ctx, this.rhash!, this.hipKeys!.outInt, this.localHit, this.peerHit, { seq: updateId, echoRequest: echo });
+    const to = { address: target.address, port: target.port };
+    this.outstanding.set(updateId, {
+      purpose: 'verify', bytes, to, from: this.local, attempt: 0, max: this.ctx.timers.updateRetriesMax,
+      deadline: now + retransmitDelay(this.ctx.timers, 0), sentAt: now, echo, target: to,
+    });
+    this.ctx.send(bytes, to, this.local);
+  }
+
+  private onVerified(now: number, target: Endpoint): void {
+    const table = this.peerLocators;
+    if (table === undefined || !table.markVerified(now, target)) return;
+    const loc = table.get(target)!;
+    this.ctx.emit({ type: 'locator-verified', peerHit: this.peerHit, locator: { address: target.address, port: target.port } });
+    if (loc.source === 'observed') {
+      // The peer's packets come from here now (its site or NAT changed paths): follow them.
+      this.moveTo(now, target, true, 'peer-source-changed');
+    } else {
+      this.reselect(now, loc.preferred ? 'peer-preferred' : 'verified');
+    }
+    this.emitPeerLocators();
+  }
+
+  /** An authenticated packet from an address the peer never listed: check it (seed 000 §3.3). */
+  private noticeSource(now: number, from: Endpoint): void {
+    const table = this.peerLocators;
+    if (table === undefined || this.state !== 'ESTABLISHED') return;
+    if (!table.observe(from, this.outboundSpi!)) return;
+    this.emitPeerLocators();
+    this.startVerify(now, from);
+  }
+
+  /** Applies the change-of-preferred-locator procedure (RFC 8047 §6.4) to where our traffic goes. */
+  private reselect(now: number, cause: AddressChangeCause): void {
+    const choice = this.peerLocators?.choose();
+    if (choice === undefined || sameEndpoint(choice.locator, this.remote)) return;
+    this.moveTo(now, choice.locator, choice.verified, cause);
+  }
+
+  private moveTo(_now: number, to: Endpoint, verified: boolean, cause: AddressChangeCause): void {
+    if (sameEndpoint(to, this.remote)) return;
+    this.peerLocators?.setCurrent(to);
+    const from = this.remote;
+    this.remote = { address: to.address, port: to.port };
+    this.ctx.emit({ type: 'address-changed', peerHit: this.peerHit, from, to: this.remote, verified, cause });
+  }
+
+  private emitPeerLocators(): void {
+    const table = this.peerLocators;
+    if (table === undefined) return;
+    this.ctx.emit({ type: 'peer-locators', peerHit: this.peerHit, locators: table.list(), current: this.remote });
+  }
+
+  /**
+   * A locator-pair probe (pair selection): UPDATE with SEQ + ECHO_REQUEST_SIGNED carrying the
+   * probe id, and the report of probe ids we recently received, sent from `local` to `remote`.
+   * Never re-sent; its answer becomes 'pair-probe-answered'.
+   */
+  probePair(now: number, local: Endpoint, remote: Endpoint, probeId: number, report: readonly number[]): { ok: true } | { ok: false; reason: string } {
+    if ((this.state !== 'ESTABLISHED' && this.state !== 'R2-SENT') || this.peerLocators === undefined) return { ok: false, reason: 'not-established' };
+    // Only addresses the peer gave us or used: a probe must not be aimed at an arbitrary host.
+    if (this.peerLocators.get(remote) === undefined) return { ok: false, reason: 'unknown-locator' };
+    const probes = [...this.outstanding.entries()].filter(([, o]) => o.purpose === 'pair-probe');
+    if (probes.length >= MAX_OUTSTANDING_PROBES) this.outstanding.delete(probes[0]![0]);
+    const echo = probeIdOpaque(probeId);
+    const updateId = this.nextUpdateId++;
+    const bytes = buildUpdate(this.ctx, this.rhash!, this.hipKeys!.outInt, this.localHit, this.peerHit, {
+      seq: updateId, echoRequest: echo, extra: [encodeProbeReport(report)],
+    });
+    const pair = { local: { address: local.address, port: local.port }, remote: { address: remote.address, port: remote.port } };
+    this.outstanding.set(updateId, {
+      purpose: 'pair-probe', bytes, to: pair.remote, from: pair.local, attempt: 0, max: 0,
+      deadline: now + PAIR_PROBE_TTL_MS, sentAt: now, echo, pair, probeId,
+    });
+    this.ctx.send(bytes, pair.remote, pair.local);
+    return { ok: true };
+  }
+
+  /**
+   * Credit-based authorization (RFC 8046 §5.5): may `bytes` of data go to `to` now? Always for
+   * an ACTIVE address; for an UNVERIFIED one only within the credit the peer's own traffic
+   * earned (and then charged); never for a DEPRECATED or unknown one.
+   */
+  authorizeSend(now: number, to: Endpoint, bytes: number): boolean {
+    const table = this.peerLocators;
+    if (table === undefined) return sameEndpoint(to, this.remote);
+    const loc = table.get(to);
+    if (loc === undefined || loc.state === 'DEPRECATED') return false;
+    if (loc.state === 'ACTIVE') return true;
+    return this.credit?.trySpend(now, bytes) ?? false;
+  }
+
+  /** Pair selection or a manual failover chose this pair: control traffic follows it too. */
+  setActivePair(now: number, local: Endpoint | undefined, remote: Endpoint): boolean {
+    const loc = this.peerLocators?.get(remote);
+    if (loc === undefined || loc.state === 'DEPRECATED') return false;
+    if (local !== undefined) this.local = { address: local.address, port: local.port };
+    this.moveTo(now, remote, loc.state === 'ACTIVE', 'selected');
+    return true;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -638,6 +1218,8 @@ export class Association {
       case 'ESTABLISHED': {
         this.closeNonce = this.ctx.crypto.randomBytes(16);
         this.rekey = undefined;
+        this.outstanding.clear();
+        this.announcing = undefined;
         this.pendingUpdateId = undefined;
         this.endProbe('superseded');
         this.holdDeadline = undefined;
@@ -669,6 +1251,8 @@ export class Association {
     if (this.state === 'CLOSED') return;
     this.retransmit = undefined;
     this.rekey = undefined;
+    this.outstanding.clear();
+    this.announcing = undefined;
     this.endProbe('superseded');
     this.setState('CLOSED');
     this.holdDeadline = now + this.ctx.timers.closedHoldMs;
@@ -723,6 +1307,12 @@ export class Association {
       establishedAt: this.establishedAt,
       retransmissions: this.retransmissions,
       rekeys: this.rekeys,
+      multihoming: this.ctx.multihoming,
+      saPairs: this.inboundSpi === undefined || this.outboundSpi === undefined ? [] : [
+        { inboundSpi: this.inboundSpi, outboundSpi: this.outboundSpi, ifname: this.baseIfname, createdBy: 'base' },
+        ...this.extraSas.map((sa) => ({ ...sa })),
+      ],
+      peerLocators: this.peerLocators?.list() ?? [],
     };
   }
 }

@@ -18,8 +18,15 @@ import {
 import { Responder, hex, type ResponderSnapshot } from './responder.js';
 import { buildNotify, checkShape, unsupportedCriticalData } from './messages.js';
 import { DEFAULT_PUZZLE_POLICY, DEFAULT_TIMERS, type HipTimers, type PuzzlePolicy } from './timers.js';
+import { announceable, buildLocatorSet, type LocalLocator } from './local-locators.js';
+import type { MultihomingMode } from './locator-plan.js';
+import { DEFAULT_CREDIT_POLICY, type CreditPolicy } from '../mobility/peer-locators.js';
 
-export type { AssociationSnapshot, AssociationState, Endpoint, HostEvent, SaKeys } from './association.js';
+export type {
+  AddressChangeCause, AssociationSnapshot, AssociationState, Endpoint, HostEvent, LocatorPair, SaKeys, SaPairView,
+} from './association.js';
+export type { LocalLocator } from './local-locators.js';
+export type { MultihomingMode } from './locator-plan.js';
 
 export interface HostConfig {
   identity: LocalHostIdentity;
@@ -38,6 +45,13 @@ export interface HostConfig {
   allocateSpi?: () => number;
   /** Tell peers why we refused them (BLOCKED_BY_POLICY). Default true. */
   notifyBlocked?: boolean;
+  /**
+   * How several local locators are used (seed 000 §4, RFC 8047 §4.1): 'fault-tolerance' (one SA,
+   * one pair in use at a time; the default) or 'simultaneous' (an SA pair per interface).
+   */
+  multihoming?: MultihomingMode;
+  /** Credit-based authorization for unverified peer addresses (RFC 8046 §5.5). */
+  credit?: Partial<CreditPolicy>;
 }
 
 export interface Transmit {
@@ -85,6 +99,7 @@ export class HipHost {
   /** Solutions of I2s accepted recently: a replayed old I2 must not reset a newer association. */
   private readonly acceptedI2 = new Map<string, number>();
   private lastNotifyAt = Number.NEGATIVE_INFINITY;
+  private localLocators: LocalLocator[] = [];
   /** Last unexpected exception, for debugging; packets that cause one are counted 'internal-error'. */
   lastError: unknown;
 
@@ -106,6 +121,9 @@ export class HipHost {
     });
     this.ctx = {
       crypto, identity, timers, puzzle, dhGroups, hipCiphers, espSuites, allocateSpi,
+      multihoming: config.multihoming ?? 'fault-tolerance',
+      credit: { ...DEFAULT_CREDIT_POLICY, ...config.credit },
+      localLocators: () => this.localLocators,
       send: (bytes, to, from) => this.transmit(bytes, to, from),
       emit: (event) => this.events.push(event),
       drop: (reason) => this.drop(reason),
@@ -156,8 +174,52 @@ export class HipHost {
     this.withAssoc(peerHit, (a) => a.abandon(now, reason));
   }
 
-  espAuthenticated(now: number, peerHit: Uint8Array): void {
-    this.withAssoc(peerHit, (a) => a.espAuthenticated(now));
+  /**
+   * The engine opened an ESP packet from this peer. With `packet` (its size and source), it also
+   * earns credit for sending to unverified addresses, and a new source address gets verified.
+   */
+  espAuthenticated(now: number, peerHit: Uint8Array, packet?: { bytes: number; from: Endpoint }): void {
+    this.withAssoc(peerHit, (a) => a.espAuthenticated(now, packet));
+  }
+
+  /**
+   * Our locators now: a complete listing (the interface monitor's view). Link-local, multicast,
+   * broadcast and unspecified addresses are never announced. Every association tells its peer
+   * (UPDATE with LOCATOR_SET), and R1s list them from now on.
+   */
+  setLocalLocators(now: number, locators: readonly LocalLocator[]): void {
+    const previous = this.localLocators;
+    this.localLocators = announceable(locators);
+    const listing = (ls: readonly LocalLocator[]): string => ls.map((l) => `${l.address}|${l.port}`).join(',');
+    // R1s are signed ahead of time: re-sign only when what they would list changed.
+    if (listing(previous) !== listing(this.localLocators)) {
+      this.responder.setLocatorSet(
+        this.localLocators.length === 0 ? undefined
+          : buildLocatorSet(this.localLocators.map((l) => ({ locator: { address: l.address, port: l.port }, spi: 0, preferred: false }))),
+      );
+    }
+    for (const a of [...this.assocs.values()]) this.guarded(() => a.localLocatorsChanged(now));
+    this.sweep();
+  }
+
+  /** Probes one locator pair of an established peer (pair selection); see Association.probePair. */
+  probePair(
+    now: number, peerHit: Uint8Array, local: Endpoint, remote: Endpoint, probeId: number, report: readonly number[],
+  ): { ok: true } | { ok: false; reason: string } {
+    const a = this.assocs.get(hex(peerHit));
+    if (a === undefined) return { ok: false, reason: 'no-association' };
+    return a.probePair(now, local, remote, probeId, report);
+  }
+
+  /** Credit-based authorization: may `bytes` of ESP go to `to` now? (RFC 8046 §5.5) */
+  authorizeSend(now: number, peerHit: Uint8Array, to: Endpoint, bytes: number): boolean {
+    return this.assocs.get(hex(peerHit))?.authorizeSend(now, to, bytes) ?? false;
+  }
+
+  /** Moves a peer's traffic (and its control packets) to this pair: pair selection, manual failover. */
+  setActivePair(now: number, peerHit: Uint8Array, local: Endpoint | undefined, remote: Endpoint): boolean {
+    const a = this.assocs.get(hex(peerHit));
+    return a === undefined ? false : a.setActivePair(now, local, remote);
   }
 
   handlePacket(now: number, bytes: Uint8Array, from: Endpoint, to: Endpoint): void {
@@ -224,6 +286,16 @@ export class HipHost {
 
   private drop(reason: string): void {
     this.counters.dropped[reason] = (this.counters.dropped[reason] ?? 0) + 1;
+  }
+
+  /** Runs association code outside packet handling; a bug is counted, never thrown at the engine. */
+  private guarded(f: () => void): void {
+    try {
+      f();
+    } catch (err) {
+      this.lastError = err;
+      this.drop('internal-error');
+    }
   }
 
   private withAssoc(peerHit: Uint8Array, f: (a: Association) => void): void {

@@ -6,7 +6,7 @@
 import { PacketType, ParamType } from './wire/constants.js';
 import { encodePacket, encodeParam, getParam, getParams, sortParams } from './wire/codec.js';
 import { coveredBytesForOutgoing, mac2InputForOutgoing, signature2InputForOutgoing } from './wire/covered.js';
-import type { DecodedPacket, HipPacket, Param, HostId } from './wire/params.js';
+import type { DecodedPacket, HipPacket, Param, HostId, LocatorSet } from './wire/params.js';
 import type { CryptoProvider, HashName } from './crypto/provider.js';
 import { hostIdParam, signWith, signatureAlgorithm, type LocalHostIdentity } from './identity/host-identity.js';
 
@@ -138,6 +138,8 @@ export interface R1Offer {
   dhGroups: readonly number[];
   espSuites: readonly number[];
   rhashLength: number;
+  /** Our locators, covered by the R1 signature (RFC 8047 §4.5). */
+  locatorSet?: LocatorSet;
 }
 
 /**
@@ -156,6 +158,7 @@ export function buildSignedR1(s: Sealer, offer: R1Offer): HipPacket {
     { kind: 'DH_GROUP_LIST', groups: [...offer.dhGroups] },
     { kind: 'TRANSPORT_FORMAT_LIST', formats: [TRANSPORT_FORMAT_ESP] },
     { kind: 'ESP_TRANSFORM', suites: [...offer.espSuites] },
+    ...(offer.locatorSet !== undefined && offer.locatorSet.locators.length > 0 ? [offer.locatorSet] : []),
   ]);
   const template = header(PacketType.R1, s.identity.hit, ZERO_HIT, params);
   const signature = signWith(s.crypto, s.identity, signature2InputForOutgoing(template, params));
@@ -181,6 +184,8 @@ export interface I2Contents {
   espSuite: number;
   echoSigned: Uint8Array[];
   echoUnsigned: Uint8Array[];
+  /** Our locators, signed with the I2 (RFC 8047 §4.5); absent when we have none configured. */
+  locatorSet?: LocatorSet;
 }
 
 export function buildI2(s: Sealer, rhash: HashName, macKey: Uint8Array, c: I2Contents): Uint8Array {
@@ -195,6 +200,7 @@ export function buildI2(s: Sealer, rhash: HashName, macKey: Uint8Array, c: I2Con
     ...c.echoSigned.map((opaque): Param => ({ kind: 'ECHO_RESPONSE_SIGNED', opaque })),
   ];
   if (c.r1Counter !== undefined) params.push({ kind: 'R1_COUNTER', counter: c.r1Counter });
+  if (c.locatorSet !== undefined && c.locatorSet.locators.length > 0) params.push(c.locatorSet);
   const trailers = c.echoUnsigned.map((opaque): Param => ({ kind: 'ECHO_RESPONSE_UNSIGNED', opaque }));
   return sealMacAndSignature(s, rhash, macKey, header(PacketType.I2, c.localHit, c.peerHit, params), trailers);
 }
@@ -224,6 +230,10 @@ export interface UpdateContents {
   echoRequest?: Uint8Array;
   /** The peer's ECHO_REQUEST_SIGNED returned unchanged, beside the ACK of its SEQ (RFC 8046 §5.3). */
   echoResponse?: Uint8Array;
+  /** A complete listing of our locators (RFC 8046 §4, RFC 8047 §6.1). */
+  locatorSet?: LocatorSet;
+  /** Non-critical extras (the pair-probe report); sorted into place by type. */
+  extra?: Param[];
 }
 
 export function buildUpdate(
@@ -235,6 +245,8 @@ export function buildUpdate(
   if (c.ack !== undefined && c.ack.length > 0) params.push({ kind: 'ACK', updateIds: [...c.ack] });
   if (c.echoRequest !== undefined) params.push({ kind: 'ECHO_REQUEST_SIGNED', opaque: c.echoRequest });
   if (c.echoResponse !== undefined) params.push({ kind: 'ECHO_RESPONSE_SIGNED', opaque: c.echoResponse });
+  if (c.locatorSet !== undefined) params.push(c.locatorSet);
+  if (c.extra !== undefined) params.push(...c.extra);
   return sealMacAndSignature(s, rhash, macKey, header(PacketType.UPDATE, localHit, peerHit, params));
 }
 

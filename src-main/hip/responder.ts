@@ -11,7 +11,7 @@ import { decryptParam } from './crypto/encrypted.js';
 import { decodeParams, getParam, spanIndexOf } from './wire/codec.js';
 import { coveredBytes } from './wire/covered.js';
 import { ParamType } from './wire/constants.js';
-import type { DecodedPacket, HipPacket, HostId } from './wire/params.js';
+import type { DecodedPacket, HipPacket, HostId, LocatorSet } from './wire/params.js';
 import {
   hostIdParam, identityFromHostId, verifyWith, type HostIdentityPublic, type LocalHostIdentity,
 } from './identity/host-identity.js';
@@ -53,6 +53,8 @@ export interface AcceptedI2 {
   /** Identifies this exact I2, so a retransmission is answered with the same R2. */
   solutionId: string;
   r1Counter: bigint;
+  /** The initiator's locators, covered by the I2 signature (RFC 8047 §4.5). */
+  locatorSet: LocatorSet | undefined;
 }
 
 export type I2Verdict = { ok: true; accepted: AcceptedI2 } | { ok: false; reason: string; detail: string };
@@ -78,6 +80,7 @@ export class Responder {
   private k: number;
   private windowStart: number;
   private windowCount = 0;
+  private locatorSet: LocatorSet | undefined;
   readonly rhash: HashName;
 
   constructor(private readonly cfg: ResponderConfig, now: number) {
@@ -96,6 +99,15 @@ export class Responder {
       this.windowStart = now;
       this.windowCount = 0;
     }
+  }
+
+  /**
+   * Our locators to list in every R1 from now on. R1s are signed ahead of time, so the ones
+   * already signed are dropped and re-signed on demand; a puzzle issued before stays solvable.
+   */
+  setLocatorSet(locatorSet: LocatorSet | undefined): void {
+    this.locatorSet = locatorSet;
+    for (const gen of this.generations) gen.signed.clear();
   }
 
   /** Current difficulty; quiet windows since the last look bring it down one step each. */
@@ -169,6 +181,7 @@ export class Responder {
       dhGroups: this.cfg.dhGroups,
       espSuites: this.cfg.espSuites,
       rhashLength: hashLength(this.rhash),
+      locatorSet: this.locatorSet,
     });
     gen.signed.set(key, signed);
     return signed;
@@ -280,6 +293,7 @@ export class Responder {
         keymatIndex: espInfo.keymatIndex,
         solutionId: `${hex(solution.i)}:${hex(solution.j)}`,
         r1Counter: gen.counter,
+        locatorSet: getParam(i2, 'LOCATOR_SET'),
       },
     };
   }

@@ -11,15 +11,22 @@ import { PacketType } from '../../src-main/hip/wire/constants.js';
 import type { HostEvent } from '../../src-main/hip/host.js';
 import { Prng, SimNetwork, type SimEndpoint } from '../support/sim-network.js';
 import { EP_A, EP_B, TestHost, established, makePair } from '../support/hip-hosts.js';
+import { A_CELL, A_WIFI, B_MAIN, cell, connected, mobileWorld, wifi } from './sim-mobility-harness.js';
 
 const TOTAL = 100_000;
 const SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) >>> 0 : (Date.now() ^ (process.pid << 8)) >>> 0;
 console.log(`fuzz-association: FUZZ_SEED=${SEED}`);
 
 /** Events that would mean the association moved: only an authentic packet may cause them. */
-const MOVING: HostEvent['type'][] = ['established', 'rekeyed', 'closed'];
+const MOVING: HostEvent['type'][] = [
+  'established', 'rekeyed', 'closed', 'address-changed', 'sa-added', 'sa-removed', 'locator-verified', 'peer-locators', 'pair-probe-received',
+];
 
-interface Fingerprint { state: string | undefined; inboundSpi?: number; outboundSpi?: number; moves: number; associations: number }
+interface Fingerprint {
+  state: string | undefined; inboundSpi?: number; outboundSpi?: number; moves: number; associations: number;
+  /** Where traffic goes, every SA pair, every peer locator's state: none may move without authentication. */
+  remote?: string; saPairs?: string; locators?: string;
+}
 
 function fingerprint(h: TestHost, peer: TestHost): Fingerprint {
   const s = h.host.associations().find((x) => equal(x.peerHit, peer.host.hit));
@@ -29,6 +36,9 @@ function fingerprint(h: TestHost, peer: TestHost): Fingerprint {
     outboundSpi: s?.outboundSpi,
     moves: h.events.filter((e) => MOVING.includes(e.type)).length,
     associations: h.host.associations().length,
+    remote: s === undefined ? undefined : `${s.remote.address}|${s.remote.port}`,
+    saPairs: s?.saPairs.map((p) => `${p.inboundSpi}/${p.outboundSpi}`).join(','),
+    locators: s?.peerLocators.map((l) => `${l.address}|${l.port}|${l.state}|${l.spi}|${l.preferred}`).join(','),
   };
 }
 
@@ -120,6 +130,24 @@ const scenarios: Scenario[] = [
       assert.ok(net.runUntil(() => b.eventsOf('rekeyed').length === 1 && a.eventsOf('rekeyed').length === 1, net.now + 5_000), 'rekey');
       net.runFor(1_000);
       return { net, victim: b, peer: a, from: EP_A, to: EP_B, packets: packetsOf(net) };
+    },
+    replays: true,
+  },
+  {
+    name: 'both ESTABLISHED, after LOCATOR_SETs, new and deprecated SA pairs, address checks and pair probes',
+    setup(seed) {
+      const mode = { multihoming: 'simultaneous' as const };
+      const { net, a, b } = connected(mobileWorld(seed, mode, mode));
+      a.act((h) => h.setLocalLocators(net.now, [wifi(true), cell(false)]));
+      assert.ok(net.runUntil(() => b.eventsOf('sa-added').length === 1 && b.eventsOf('locator-verified').length === 1, net.now + 5_000), 'new SA pair');
+      a.act((h) => h.probePair(net.now, b.host.hit, A_CELL, B_MAIN, 1, [9]));
+      b.act((h) => h.probePair(net.now, a.host.hit, B_MAIN, A_CELL, 2, [1]));
+      net.runFor(500);
+      a.act((h) => h.setLocalLocators(net.now, [wifi(true)]));
+      assert.ok(net.runUntil(() => b.eventsOf('sa-removed').length === 1, net.now + 5_000), 'SA pair deprecated');
+      a.act((h) => h.setLocalLocators(net.now, [cell(true), wifi(false)]));
+      net.runFor(2_000);
+      return { net, victim: b, peer: a, from: A_WIFI, to: B_MAIN, packets: packetsOf(net) };
     },
     replays: true,
   },

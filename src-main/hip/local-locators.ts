@@ -1,0 +1,128 @@
+// Our own locators as the HIP core sees them, and their conversion to and from LOCATOR_SET.
+// We run HIP and ESP over UDP (RFC 9028), so a locator is an address and a port: every
+// LOCATOR_SET we send uses type 2 locators (transport address, protocol UDP, host candidate)
+// bound to the SPI the peer must use to reach that address (RFC 8046 §4, RFC 9028 §5.7).
+
+import { ipToBytes16, bytes16ToIp, isIpv4Mapped } from './wire/address.js';
+import { LocatorType, CandidateKind } from './wire/constants.js';
+import type { Locator, LocatorSet } from './wire/params.js';
+import type { AnnouncedLocator, LocatorAddress } from '../mobility/peer-locators.js';
+
+export type InterfaceKind = 'ethernet' | 'wifi' | 'cellular' | 'virtual' | 'other';
+
+export interface LocalLocator {
+  address: string;
+  port: number;
+  /** The interface it lives on: in simultaneous-multihoming mode each interface gets its own SA pair. */
+  ifname: string;
+  kind: InterfaceKind | string;
+  /** Where we would rather receive traffic; at most one is announced with the P bit. */
+  preferred: boolean;
+}
+
+const IPPROTO_UDP = 17;
+
+/** Lifetime we announce, in seconds; locators are re-announced on every change well before this. */
+export const LOCATOR_LIFETIME_S = 3600;
+
+/**
+ * Addresses a peer could never reach us at, or must never be sent to (RFC 8047 §6.1, §6.2):
+ * unspecified, multicast, limited broadcast, and link-local (we cannot know the peer shares the
+ * link). Loopback stays: hosts on one machine (tests, the lab) talk over it.
+ */
+export function unusableLocatorReason(address: string): string | undefined {
+  const b = ipToBytes16(address);
+  if (b === null) return 'not-an-address';
+  if (isIpv4Mapped(b)) {
+    const [a0, a1] = [b[12]!, b[13]!];
+    if (a0 === 0) return 'unspecified';
+    if (a0 >= 224 && a0 <= 239) return 'multicast';
+    if (a0 === 255 && a1 === 255 && b[14] === 255 && b[15] === 255) return 'broadcast';
+    if (a0 === 169 && a1 === 254) return 'link-local';
+    return undefined;
+  }
+  if (b.every((x) => x === 0)) return 'unspecified';
+  if (b[0] === 0xff) return 'multicast';
+  if (b[0] === 0xfe && (b[1]! & 0xc0) === 0x80) return 'link-local';
+  return undefined;
+}
+
+/** The locators we may announce, in the order given, without duplicates. */
+export function announceable(locators: readonly LocalLocator[]): LocalLocator[] {
+  const seen = new Set<string>();
+  const out: LocalLocator[] = [];
+  for (const l of locators) {
+    if (unusableLocatorReason(l.address) !== undefined) continue;
+    if (!Number.isInteger(l.port) || l.port <= 0 || l.port > 0xffff) continue;
+    const key = `${l.address}|${l.port}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ ...l });
+  }
+  return out;
+}
+
+/** The one locator to carry the P bit: the first marked preferred, else the first. */
+export function preferredOf(locators: readonly LocalLocator[]): LocalLocator | undefined {
+  return locators.find((l) => l.preferred) ?? locators[0];
+}
+
+export interface AnnouncedEntry { locator: LocatorAddress; spi: number; preferred: boolean }
+
+/** A LOCATOR_SET parameter listing exactly these entries (SPI 0 where no SA exists yet, as in R1). */
+export function buildLocatorSet(entries: readonly AnnouncedEntry[]): LocatorSet {
+  const locators: Locator[] = [];
+  for (const e of entries) {
+    const address = ipToBytes16(e.locator.address);
+    if (address === null) continue;
+    locators.push({
+      trafficType: 0, locatorType: LocatorType.TRANSPORT, preferred: e.preferred, lifetime: LOCATOR_LIFETIME_S,
+      address, port: e.locator.port, protocol: IPPROTO_UDP, candidateKind: CandidateKind.HOST, priority: 0, spi: e.spi,
+    });
+  }
+  return { kind: 'LOCATOR_SET', locators };
+}
+
+export interface ParsedLocatorSet { locators: AnnouncedLocator[]; refused: number }
+
+/**
+ * The usable locators of a received LOCATOR_SET. Type 1 locators (no port) are taken at the
+ * port the packet came from; type 0 locators (R1, no SA yet) at `defaultSpi`. Anything
+ * multicast, broadcast, link-local, not UDP, or of a type we do not know is refused and counted.
+ */
+export function parseLocatorSet(param: LocatorSet, packetPort: number, defaultSpi: number): ParsedLocatorSet {
+  const locators: AnnouncedLocator[] = [];
+  let refused = 0;
+  for (const l of param.locators) {
+    if (l.raw !== undefined || l.address.length !== 16) {
+      refused++;
+      continue;
+    }
+    const address = bytes16ToIp(l.address);
+    if (unusableLocatorReason(address) !== undefined) {
+      refused++;
+      continue;
+    }
+    let port: number;
+    let spi: number;
+    if (l.locatorType === LocatorType.TRANSPORT) {
+      if (l.protocol !== IPPROTO_UDP || l.port === undefined || l.port === 0) {
+        refused++;
+        continue;
+      }
+      port = l.port;
+      spi = l.spi !== undefined && l.spi !== 0 ? l.spi : defaultSpi;
+    } else if (l.locatorType === LocatorType.ESP_SPI_ADDRESS) {
+      port = packetPort;
+      spi = l.spi ?? defaultSpi;
+    } else if (l.locatorType === LocatorType.ADDRESS) {
+      port = packetPort;
+      spi = defaultSpi;
+    } else {
+      refused++;
+      continue;
+    }
+    locators.push({ address, port, spi, preferred: l.preferred, lifetimeS: l.lifetime });
+  }
+  return { locators, refused };
+}

@@ -1,0 +1,247 @@
+// What we know of one peer's locators (RFC 8046 §5.4–5.6, RFC 8047 §6.2–6.4): every address
+// the peer announced or we saw it use, the SPI each is bound to, and its state — UNVERIFIED until
+// an echo sent there comes back under the association's keys, ACTIVE after, DEPRECATED once the
+// peer stops listing it. Which one carries our traffic follows the change-of-preferred-locator
+// procedure. Plus the credit that bounds what may be sent to an address not yet verified.
+// Pure: no clock, no I/O; the association feeds it authenticated facts.
+
+export type PeerLocatorState = 'UNVERIFIED' | 'ACTIVE' | 'DEPRECATED';
+
+/** How we learned of a locator: it matters for what a later LOCATOR_SET may remove. */
+export type LocatorSource = 'base-exchange' | 'locator-set' | 'observed';
+
+export interface LocatorAddress { address: string; port: number }
+
+export interface PeerLocator extends LocatorAddress {
+  /** The SPI we send on to reach the peer at this address (the peer's inbound SPI). */
+  spi: number;
+  state: PeerLocatorState;
+  /** The peer set the P bit on it in its latest LOCATOR_SET. */
+  preferred: boolean;
+  source: LocatorSource;
+  lifetimeS: number;
+  /** When it became ACTIVE, for status output. */
+  verifiedAt: number | undefined;
+}
+
+/** One locator of a received LOCATOR_SET, already checked to be a usable unicast address. */
+export interface AnnouncedLocator extends LocatorAddress { spi: number; preferred: boolean; lifetimeS: number }
+
+export interface LocatorSetOutcome {
+  /** Locators new to us or back from DEPRECATED: each needs an address check. */
+  toVerify: LocatorAddress[];
+  /** Whether anything a status display would show changed. */
+  changed: boolean;
+}
+
+export const locatorKey = (l: LocatorAddress): string => `${l.address}|${l.port}`;
+
+export const sameLocator = (a: LocatorAddress, b: LocatorAddress): boolean => a.address === b.address && a.port === b.port;
+
+/** Where to send, and whether that address is verified (if not, credit limits what we send). */
+export interface CurrentChoice { locator: LocatorAddress; verified: boolean }
+
+export class PeerLocatorTable {
+  private readonly byKey = new Map<string, PeerLocator>();
+  /** The address our traffic to the peer uses now. */
+  private currentKey: string;
+
+  /** The address the base exchange ran over: verified by the exchange itself. */
+  constructor(now: number, initial: LocatorAddress, spi: number, source: LocatorSource = 'base-exchange') {
+    const loc: PeerLocator = {
+      address: initial.address, port: initial.port, spi, state: 'ACTIVE', preferred: true, source, lifetimeS: 0, verifiedAt: now,
+    };
+    this.byKey.set(locatorKey(loc), loc);
+    this.currentKey = locatorKey(loc);
+  }
+
+  get(l: LocatorAddress): PeerLocator | undefined {
+    return this.byKey.get(locatorKey(l));
+  }
+
+  list(): PeerLocator[] {
+    return [...this.byKey.values()].map((l) => ({ ...l }));
+  }
+
+  current(): CurrentChoice {
+    const loc = this.byKey.get(this.currentKey)!;
+    return { locator: { address: loc.address, port: loc.port }, verified: loc.state === 'ACTIVE' };
+  }
+
+  /**
+   * A complete listing from the peer (RFC 8047 §6.2), authenticated. Listed addresses are bound
+   * to the SPI given and become UNVERIFIED unless already ACTIVE; the peer's P bit moves to the
+   * listed preferred one. Unlisted locators are DEPRECATED, except the source of the very packet
+   * that carried the listing: a peer behind a NAT cannot list the address we see it at, and
+   * that address just proved it works.
+   */
+  applyLocatorSet(announced: readonly AnnouncedLocator[], carriedFrom: LocatorAddress): LocatorSetOutcome {
+    const toVerify: LocatorAddress[] = [];
+    let changed = false;
+    const listed = new Set<string>();
+    const anyPreferred = announced.some((a) => a.preferred);
+    for (const a of announced) {
+      const key = locatorKey(a);
+      if (listed.has(key)) continue; // listed twice: the first entry counts
+      listed.add(key);
+      const existing = this.byKey.get(key);
+      if (existing === undefined) {
+        this.byKey.set(key, {
+          address: a.address, port: a.port, spi: a.spi, state: 'UNVERIFIED', preferred: a.preferred,
+          source: 'locator-set', lifetimeS: a.lifetimeS, verifiedAt: undefined,
+        });
+        toVerify.push({ address: a.address, port: a.port });
+        changed = true;
+        continue;
+      }
+      if (existing.state === 'DEPRECATED') {
+        existing.state = 'UNVERIFIED';
+        toVerify.push({ address: a.address, port: a.port });
+        changed = true;
+      } else if (existing.state === 'UNVERIFIED') {
+        toVerify.push({ address: a.address, port: a.port });
+      }
+      if (existing.spi !== a.spi || existing.preferred !== a.preferred || existing.source !== 'locator-set') changed = true;
+      existing.spi = a.spi;
+      existing.preferred = a.preferred;
+      existing.lifetimeS = a.lifetimeS;
+      existing.source = 'locator-set';
+    }
+    const sourceKey = locatorKey(carriedFrom);
+    for (const [key, loc] of this.byKey) {
+      if (listed.has(key)) continue;
+      if (anyPreferred && loc.preferred) {
+        loc.preferred = false;
+        changed = true;
+      }
+      if (key === sourceKey || loc.state === 'DEPRECATED') continue;
+      loc.state = 'DEPRECATED';
+      changed = true;
+    }
+    return { toVerify, changed };
+  }
+
+  /**
+   * An authenticated packet came from an address we did not know (site multihoming, NAT
+   * rebinding): added UNVERIFIED. A known address, even a DEPRECATED one sending late packets,
+   * is left as it is.
+   */
+  observe(l: LocatorAddress, spi: number): boolean {
+    const key = locatorKey(l);
+    if (this.byKey.has(key)) return false;
+    this.byKey.set(key, {
+      address: l.address, port: l.port, spi, state: 'UNVERIFIED', preferred: false, source: 'observed', lifetimeS: 0, verifiedAt: undefined,
+    });
+    return true;
+  }
+
+  /** The peer answered an echo we sent to this address: it is reachable there. */
+  markVerified(now: number, l: LocatorAddress): boolean {
+    const loc = this.byKey.get(locatorKey(l));
+    if (loc === undefined || loc.state !== 'UNVERIFIED') return false;
+    loc.state = 'ACTIVE';
+    loc.verifiedAt = now;
+    return true;
+  }
+
+  /** ESP_INFO rekeyed an SA: locators on the old SPI now reference the new one (RFC 8047 §6.2 case 2). */
+  rebindSpi(oldSpi: number, newSpi: number): void {
+    for (const loc of this.byKey.values()) if (loc.spi === oldSpi) loc.spi = newSpi;
+  }
+
+  /** ESP_INFO deprecated an SA: every locator bound to it is DEPRECATED (RFC 8047 §6.2 case 4). */
+  deprecateSpi(spi: number): boolean {
+    let changed = false;
+    for (const loc of this.byKey.values()) {
+      if (loc.spi === spi && loc.state !== 'DEPRECATED') {
+        loc.state = 'DEPRECATED';
+        changed = true;
+      }
+    }
+    return changed;
+  }
+
+  /** Use this locator for our traffic from now on (pair selection or the procedure below decided). */
+  setCurrent(l: LocatorAddress): boolean {
+    const key = locatorKey(l);
+    if (!this.byKey.has(key) || key === this.currentKey) return false;
+    this.currentKey = key;
+    return true;
+  }
+
+  /**
+   * The change-of-preferred-locator procedure (RFC 8047 §6.4): which address our traffic should
+   * use now. The peer's preferred one if ACTIVE; while it is being verified, keep an ACTIVE one
+   * (the current if it still is); with no ACTIVE address left, the preferred one even though
+   * unverified — its use is then bounded by credit. A DEPRECATED preference, or none, falls back
+   * to a non-deprecated address, ACTIVE ones first.
+   */
+  choose(): CurrentChoice | undefined {
+    const all = [...this.byKey.values()];
+    const current = this.byKey.get(this.currentKey)!;
+    const preferred = all.find((l) => l.preferred && l.state !== 'DEPRECATED');
+    const active = all.filter((l) => l.state === 'ACTIVE');
+    let pick: PeerLocator | undefined;
+    if (preferred?.state === 'ACTIVE') pick = preferred;
+    else if (current.state === 'ACTIVE') pick = current;
+    else if (active.length > 0) pick = active[0];
+    else if (preferred !== undefined) pick = preferred;
+    else pick = current.state === 'UNVERIFIED' ? current : all.find((l) => l.state === 'UNVERIFIED');
+    if (pick === undefined) return undefined;
+    return { locator: { address: pick.address, port: pick.port }, verified: pick.state === 'ACTIVE' };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Credit-based authorization (RFC 8046 §5.5 / §3.3.2 of its model): before an address is
+// verified, we may send there only as many bytes as the peer has recently sent us, so a forged
+// or mistaken locator cannot turn us into a flooding tool aimed at a third party.
+
+export interface CreditPolicy {
+  /** Credit is multiplied by this at every aging interval, so old traffic stops buying new sends. */
+  agingFactor: number;
+  agingIntervalMs: number;
+}
+
+/** RFC 8046's suggested aging: 7/8 every 5 s (recalled; documented in docs/design-notes.md). */
+export const DEFAULT_CREDIT_POLICY: CreditPolicy = { agingFactor: 7 / 8, agingIntervalMs: 5_000 };
+
+export class CreditAccount {
+  private credit = 0;
+  private agedAt: number;
+
+  constructor(now: number, private readonly policy: CreditPolicy = DEFAULT_CREDIT_POLICY) {
+    this.agedAt = now;
+  }
+
+  private age(now: number): void {
+    if (now < this.agedAt) {
+      this.agedAt = now; // the clock went back: restart the interval, keep the credit
+      return;
+    }
+    const intervals = Math.floor((now - this.agedAt) / this.policy.agingIntervalMs);
+    if (intervals <= 0) return;
+    this.credit *= this.policy.agingFactor ** intervals;
+    if (this.credit < 1) this.credit = 0;
+    this.agedAt += intervals * this.policy.agingIntervalMs;
+  }
+
+  /** Bytes of an authenticated packet received from the peer (at any address). */
+  received(now: number, bytes: number): void {
+    this.age(now);
+    this.credit += Math.max(0, bytes);
+  }
+
+  /** Whether `bytes` may go to an unverified address now; if so they are charged. */
+  trySpend(now: number, bytes: number): boolean {
+    this.age(now);
+    if (bytes > this.credit) return false;
+    this.credit -= bytes;
+    return true;
+  }
+
+  balance(now: number): number {
+    this.age(now);
+    return Math.floor(this.credit);
+  }
+}

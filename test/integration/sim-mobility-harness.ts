@@ -1,0 +1,100 @@
+// Shared scaffolding of the sim-mobility tests: a mobile host A with a wifi and a cellular
+// address, a peer B with a main and an alternate address, on the deterministic simulated
+// network; plus readers for what went over the wire.
+
+import assert from 'node:assert/strict';
+import { decodePacket, getParam } from '../../src-main/hip/wire/codec.js';
+import { PacketType } from '../../src-main/hip/wire/constants.js';
+import { bytes16ToIp } from '../../src-main/hip/wire/address.js';
+import type { HostConfig, LocalLocator } from '../../src-main/hip/host.js';
+import { decodeProbeReport } from '../../src-main/hip/pair-probe.js';
+import { PERFECT_LINK, SimNetwork, type SimEndpoint } from '../support/sim-network.js';
+import { EP_A, EP_B, TestHost, established, identity, seededCrypto } from '../support/hip-hosts.js';
+
+export const A_WIFI: SimEndpoint = EP_A;
+export const A_CELL: SimEndpoint = { address: '203.0.113.7', port: 10500 };
+export const B_MAIN: SimEndpoint = EP_B;
+export const B_ALT: SimEndpoint = { address: '198.51.100.77', port: 10500 };
+
+export const DEAD = { ...PERFECT_LINK, loss: 1 };
+
+export function wifi(preferred = true): LocalLocator {
+  return { ...A_WIFI, ifname: 'wifi0', kind: 'wifi', preferred };
+}
+export function cell(preferred = false): LocalLocator {
+  return { ...A_CELL, ifname: 'cell0', kind: 'cellular', preferred };
+}
+
+export interface World { net: SimNetwork; a: TestHost; b: TestHost }
+
+/** A (wifi + cell addresses) and B (main + alternate), each host reachable at both of its addresses. */
+export function mobileWorld(seed: number, a: Partial<HostConfig> = {}, b: Partial<HostConfig> = {}): World {
+  const net = new SimNetwork(seed);
+  const ha = new TestHost({ identity: identity('ecdsa-p256', 0), crypto: seededCrypto(seed ^ 0xa), ...a }, net.now, A_WIFI);
+  const hb = new TestHost({ identity: identity('ecdsa-p256', 1), crypto: seededCrypto(seed ^ 0xb), ...b }, net.now, B_MAIN);
+  net.addNode('A-wifi', A_WIFI, ha);
+  net.addNode('A-cell', A_CELL, ha);
+  net.addNode('B-main', B_MAIN, hb);
+  net.addNode('B-alt', B_ALT, hb);
+  return { net, a: ha, b: hb };
+}
+
+/** A connects to B over wifi; both ESTABLISHED and quiet afterwards. */
+export function connected(w: World): World {
+  w.a.act((h) => h.connect(w.net.now, w.b.host.hit, B_MAIN, A_WIFI));
+  assert.ok(w.net.runUntil(() => established(w.a) && established(w.b), 5_000), 'base exchange did not complete');
+  w.net.runFor(200);
+  return w;
+}
+
+/** Both directions between these endpoints lose everything (or work again with `profile`). */
+export function setPath(net: SimNetwork, x: SimEndpoint, y: SimEndpoint, profile = DEAD): void {
+  net.setLink(x, y, profile);
+  net.setLink(y, x, profile);
+}
+
+export interface UpdateView {
+  seq?: number;
+  ack: number[];
+  espInfo?: { oldSpi: number; newSpi: number; keymatIndex: number };
+  locators?: { address: string; port?: number; spi?: number; preferred: boolean }[];
+  echoRequest?: Uint8Array;
+  echoResponse?: Uint8Array;
+  report?: number[];
+}
+
+export function updateOf(bytes: Uint8Array): UpdateView | undefined {
+  const d = decodePacket(bytes);
+  if (!d.ok || d.packet.packetType !== PacketType.UPDATE) return undefined;
+  const p = d.packet;
+  return {
+    seq: getParam(p, 'SEQ')?.updateId,
+    ack: getParam(p, 'ACK')?.updateIds ?? [],
+    espInfo: getParam(p, 'ESP_INFO'),
+    locators: getParam(p, 'LOCATOR_SET')?.locators.map((l) => ({ address: bytes16ToIp(l.address), port: l.port, spi: l.spi, preferred: l.preferred })),
+    echoRequest: getParam(p, 'ECHO_REQUEST_SIGNED')?.opaque,
+    echoResponse: getParam(p, 'ECHO_RESPONSE_SIGNED')?.opaque,
+    report: decodeProbeReport(p.params),
+  };
+}
+
+/** Every UPDATE sent so far, with where it went. */
+export function updatesSent(net: SimNetwork): { u: UpdateView; from: SimEndpoint; to: SimEndpoint; sentAt: number; bytes: Uint8Array }[] {
+  return net.trace.flatMap((t) => {
+    const u = updateOf(t.bytes);
+    return u === undefined || t.duplicate ? [] : [{ u, from: t.from, to: t.to, sentAt: t.sentAt, bytes: t.bytes }];
+  });
+}
+
+export const same = (x: { address: string; port: number } | undefined, y: { address: string; port: number }): boolean =>
+  x !== undefined && x.address === y.address && x.port === y.port;
+
+/** B's view of A's locator at `ep`. */
+export function locatorState(h: TestHost, peer: TestHost, ep: SimEndpoint): string | undefined {
+  const s = h.host.associations().find((x) => x.peerHit.every((v, i) => v === peer.host.hit[i]));
+  return s?.peerLocators.find((l) => same(l, ep))?.state;
+}
+
+export function remoteOf(h: TestHost, peer: TestHost): SimEndpoint | undefined {
+  return h.host.associations().find((x) => x.peerHit.every((v, i) => v === peer.host.hit[i]))?.remote;
+}

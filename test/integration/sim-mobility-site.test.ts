@@ -1,0 +1,75 @@
+// Site multihoming (seed 000 §3.3): the peer's packets start arriving from a source address it
+// never announced — its site router or NAT moved to another uplink. The new address is reported,
+// checked with an echo under the association's keys, and used only once that succeeds.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildUpdate } from '../../src-main/hip/messages.js';
+import { seedFromEnv } from '../support/sim-network.js';
+import { identity, seededCrypto } from '../support/hip-hosts.js';
+import { A_WIFI, B_ALT, B_MAIN, connected, locatorState, mobileWorld, remoteOf, same, setPath, updatesSent } from './sim-mobility-harness.js';
+
+const SEED = seedFromEnv('SIM_SEED', 0x0b11_e004);
+console.log(`sim-mobility-site seed ${SEED} (set SIM_SEED to replay)`);
+
+test('ESP from a new source address: reported UNVERIFIED, checked, then traffic follows it', () => {
+  const { net, a, b } = connected(mobileWorld(SEED));
+  const start = net.now;
+  a.act((h) => h.espAuthenticated(net.now, b.host.hit, { bytes: 120, from: B_ALT }));
+  assert.equal(locatorState(a, b, B_ALT), 'UNVERIFIED', 'reported at once');
+  const reported = a.eventsOf('peer-locators').at(-1)!;
+  assert.equal(reported.locators.find((l) => same(l, B_ALT))?.source, 'observed');
+  assert.ok(same(remoteOf(a, b), B_MAIN), 'not used before it is verified');
+  assert.ok(net.runUntil(() => a.eventsOf('address-changed').length === 1, start + 1_000), 'never moved');
+  const moved = a.eventsOf('address-changed')[0]!;
+  assert.deepEqual([moved.from, moved.to, moved.verified, moved.cause], [B_MAIN, B_ALT, true, 'peer-source-changed']);
+  assert.equal(net.now - start, 20, 'one round trip');
+  const check = updatesSent(net).find((x) => x.u.echoRequest !== undefined && same(x.to, B_ALT))!;
+  assert.ok(same(check.from, A_WIFI), 'the check went to the new address');
+  assert.deepEqual(a.eventsOf('locator-verified')[0]!.locator, B_ALT);
+  assert.equal(locatorState(a, b, B_MAIN), 'ACTIVE', 'the old address is not withdrawn, just no longer used');
+});
+
+test('an authenticated UPDATE from a new source (the NAT rebound) is followed the same way', () => {
+  const { net, a, b } = connected(mobileWorld(SEED + 1));
+  // B's site now sends everything out through another uplink: its packets reach A from B_ALT.
+  net.filter = ({ bytes, from, to }) => {
+    if (same(from, B_MAIN)) {
+      net.inject(B_ALT, to, bytes, 10);
+      return undefined;
+    }
+    return bytes;
+  };
+  b.act((h) => { h.probe(net.now, a.host.hit); });
+  assert.ok(net.runUntil(() => a.eventsOf('address-changed').length === 1, net.now + 1_000), 'never moved');
+  assert.deepEqual(a.eventsOf('address-changed')[0]!.to, B_ALT);
+  assert.ok(net.runUntil(() => b.eventsOf('probe-answered').length === 1, net.now + 5_000), 'B\'s probe answered');
+});
+
+test('a new source address that does not answer the check is never used', () => {
+  const { net, a, b } = connected(mobileWorld(SEED + 2));
+  setPath(net, A_WIFI, B_ALT);
+  a.act((h) => h.espAuthenticated(net.now, b.host.hit, { bytes: 120, from: B_ALT }));
+  net.runFor(60_000);
+  assert.equal(locatorState(a, b, B_ALT), 'UNVERIFIED');
+  assert.equal(a.eventsOf('address-changed').length, 0);
+  assert.ok(same(remoteOf(a, b), B_MAIN));
+  assert.equal(a.host.authorizeSend(net.now, b.host.hit, B_ALT, 1), true, 'credit earned by the peer\'s 120 bytes');
+  assert.equal(a.host.authorizeSend(net.now, b.host.hit, B_ALT, 1_000), false, 'but no more than that');
+  const checks = updatesSent(net).filter((x) => x.u.echoRequest !== undefined && same(x.to, B_ALT));
+  assert.equal(checks.length, 6, 'the check is re-sent five times, then given up');
+  assert.equal(a.state(b), 'ESTABLISHED');
+});
+
+test('a forged packet from a new address reveals nothing and changes nothing', () => {
+  const { net, a, b } = connected(mobileWorld(SEED + 3));
+  const forged = buildUpdate({ crypto: seededCrypto(SEED), identity: identity('ecdsa-p256', 9) }, 'sha384', new Uint8Array(48), b.host.hit, a.host.hit, {
+    seq: 5, echoRequest: new Uint8Array(16),
+  });
+  net.inject(B_ALT, A_WIFI, forged);
+  net.runFor(1_000);
+  assert.equal(a.dropped('bad-mac'), 1);
+  assert.equal(locatorState(a, b, B_ALT), undefined);
+  assert.equal(a.eventsOf('peer-locators').length, 0);
+  assert.equal(updatesSent(net).filter((x) => same(x.to, B_ALT)).length, 0, 'nothing sent to the forger\'s address');
+});

@@ -1,0 +1,142 @@
+// The peer-locator table (RFC 8047 §6.2–6.4) and credit-based authorization (RFC 8046 §5.5):
+// every state transition, the change-of-preferred-locator procedure, and credit aging.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CreditAccount, PeerLocatorTable, type AnnouncedLocator } from '../../src-main/mobility/peer-locators.js';
+
+const BASE = { address: '192.0.2.1', port: 10500 };
+const WIFI = { address: '192.0.2.1', port: 10500 };
+const CELL = { address: '203.0.113.7', port: 10500 };
+const ETH = { address: '198.51.100.9', port: 10500 };
+const SPI = 0x1000;
+
+const listed = (l: { address: string; port: number }, preferred = false, spi = SPI): AnnouncedLocator => ({ ...l, spi, preferred, lifetimeS: 3600 });
+const stateOf = (t: PeerLocatorTable, l: { address: string; port: number }): string | undefined => t.get(l)?.state;
+
+test('the base exchange address starts ACTIVE, preferred and current', () => {
+  const t = new PeerLocatorTable(5, BASE, SPI);
+  assert.equal(stateOf(t, BASE), 'ACTIVE');
+  assert.deepEqual(t.current(), { locator: BASE, verified: true });
+  assert.equal(t.get(BASE)?.verifiedAt, 5);
+  assert.equal(t.get(BASE)?.source, 'base-exchange');
+});
+
+test('a listing adds new locators UNVERIFIED, keeps ACTIVE ones, and deprecates those left out', () => {
+  const t = new PeerLocatorTable(0, WIFI, SPI);
+  const first = t.applyLocatorSet([listed(WIFI, true), listed(CELL)], WIFI);
+  assert.deepEqual(first.toVerify, [CELL]);
+  assert.equal(first.changed, true);
+  assert.equal(stateOf(t, WIFI), 'ACTIVE');
+  assert.equal(stateOf(t, CELL), 'UNVERIFIED');
+  assert.equal(t.markVerified(10, CELL), true);
+  assert.equal(stateOf(t, CELL), 'ACTIVE');
+  assert.equal(t.markVerified(11, CELL), false, 'only UNVERIFIED becomes ACTIVE');
+  // Wifi is left out and the listing comes from cell: wifi is deprecated.
+  const second = t.applyLocatorSet([listed(CELL, true)], CELL);
+  assert.deepEqual(second.toVerify, []);
+  assert.equal(stateOf(t, WIFI), 'DEPRECATED');
+  assert.equal(t.get(CELL)?.preferred, true);
+  assert.equal(t.get(WIFI)?.preferred, false, 'the P bit moved');
+  // Listed again: back to UNVERIFIED, to be checked again.
+  const third = t.applyLocatorSet([listed(CELL, true), listed(WIFI)], CELL);
+  assert.deepEqual(third.toVerify, [WIFI]);
+  assert.equal(stateOf(t, WIFI), 'UNVERIFIED');
+  // The same listing again changes nothing, and asks to keep checking what is still unverified.
+  const again = t.applyLocatorSet([listed(CELL, true), listed(WIFI)], CELL);
+  assert.equal(again.changed, false);
+  assert.deepEqual(again.toVerify, [WIFI]);
+});
+
+test('the address the listing came from is never deprecated by it (a peer behind a NAT cannot list it)', () => {
+  const t = new PeerLocatorTable(0, BASE, SPI);
+  t.applyLocatorSet([listed({ address: '10.0.0.5', port: 10500 }, true)], BASE);
+  assert.equal(stateOf(t, BASE), 'ACTIVE');
+  assert.equal(stateOf(t, { address: '10.0.0.5', port: 10500 }), 'UNVERIFIED');
+});
+
+test('change of preferred locator: ACTIVE preferred at once; UNVERIFIED waits while another is ACTIVE', () => {
+  const t = new PeerLocatorTable(0, WIFI, SPI);
+  t.applyLocatorSet([listed(WIFI), listed(CELL, true)], WIFI);
+  assert.deepEqual(t.choose(), { locator: WIFI, verified: true }, 'case 2: keep an ACTIVE one while the preferred is checked');
+  t.markVerified(1, CELL);
+  assert.deepEqual(t.choose(), { locator: CELL, verified: true }, 'case 1: preferred and ACTIVE');
+});
+
+test('change of preferred locator: with nothing ACTIVE left, the preferred one is used unverified (credit applies)', () => {
+  const t = new PeerLocatorTable(0, WIFI, SPI);
+  t.applyLocatorSet([listed(CELL, true)], CELL);
+  assert.equal(stateOf(t, WIFI), 'DEPRECATED');
+  assert.deepEqual(t.choose(), { locator: CELL, verified: false });
+});
+
+test('change of preferred locator: a deprecated or absent preference falls back to a non-deprecated address', () => {
+  const t = new PeerLocatorTable(0, WIFI, SPI);
+  t.applyLocatorSet([listed(WIFI), listed(CELL), listed(ETH)], WIFI); // no P bit at all: case 3
+  t.markVerified(1, ETH);
+  t.setCurrent(ETH);
+  assert.deepEqual(t.choose(), { locator: ETH, verified: true }, 'the current ACTIVE one stays');
+  t.deprecateSpi(SPI);
+  assert.equal(t.choose(), undefined, 'nothing usable at all');
+  t.applyLocatorSet([listed(CELL)], CELL); // case 4: only cell left, unverified
+  assert.deepEqual(t.choose(), { locator: CELL, verified: false });
+});
+
+test('SPIs: a rekey rebinds locators to the new SPI; deprecating an SPI deprecates its locators only', () => {
+  const t = new PeerLocatorTable(0, WIFI, SPI);
+  t.applyLocatorSet([listed(WIFI, true), listed(CELL, false, 0x2000)], WIFI);
+  t.rebindSpi(SPI, 0x3000);
+  assert.equal(t.get(WIFI)?.spi, 0x3000);
+  assert.equal(t.get(CELL)?.spi, 0x2000);
+  assert.equal(t.deprecateSpi(0x2000), true);
+  assert.equal(stateOf(t, CELL), 'DEPRECATED');
+  assert.equal(stateOf(t, WIFI), 'ACTIVE');
+  assert.equal(t.deprecateSpi(0x2000), false, 'already deprecated');
+});
+
+test('an observed source address is added once, UNVERIFIED; a known one, even deprecated, is left alone', () => {
+  const t = new PeerLocatorTable(0, WIFI, SPI);
+  assert.equal(t.observe(ETH, SPI), true);
+  assert.equal(t.get(ETH)?.source, 'observed');
+  assert.equal(stateOf(t, ETH), 'UNVERIFIED');
+  assert.equal(t.observe(ETH, SPI), false);
+  assert.equal(t.observe(WIFI, SPI), false);
+  t.applyLocatorSet([listed(CELL, true)], CELL);
+  assert.equal(t.observe(WIFI, SPI), false, 'late packets from a withdrawn address do not revive it');
+  assert.equal(stateOf(t, WIFI), 'DEPRECATED');
+});
+
+test('setCurrent only accepts known locators, and list() hands out copies', () => {
+  const t = new PeerLocatorTable(0, WIFI, SPI);
+  assert.equal(t.setCurrent(CELL), false);
+  t.observe(CELL, SPI);
+  assert.equal(t.setCurrent(CELL), true);
+  assert.deepEqual(t.current(), { locator: CELL, verified: false });
+  t.list()[0]!.state = 'DEPRECATED';
+  assert.equal(stateOf(t, WIFI), 'ACTIVE');
+});
+
+test('credit: what may go to an unverified address is bounded by what the peer sent us', () => {
+  const c = new CreditAccount(0);
+  assert.equal(c.trySpend(0, 1), false, 'no credit before anything is received');
+  c.received(0, 1000);
+  assert.equal(c.trySpend(1, 600), true);
+  assert.equal(c.trySpend(2, 600), false, 'only 400 left');
+  assert.equal(c.trySpend(3, 400), true);
+  assert.equal(c.balance(3), 0);
+});
+
+test('credit ages: multiplied by 7/8 every 5 s, so old traffic stops buying new sends', () => {
+  const c = new CreditAccount(0);
+  c.received(0, 8000);
+  assert.equal(c.balance(4_999), 8000);
+  assert.equal(c.balance(5_000), 7000);
+  assert.equal(c.balance(10_000), 6125);
+  assert.equal(c.balance(1_000_000), 0, 'decays to nothing');
+  const custom = new CreditAccount(0, { agingFactor: 0.5, agingIntervalMs: 1000 });
+  custom.received(0, 100);
+  assert.equal(custom.balance(2000), 25);
+  // A clock that steps back restarts the interval instead of minting credit.
+  custom.received(500, 0);
+  assert.equal(custom.balance(500), 25);
+});
