@@ -1,0 +1,794 @@
+// Choosing, per peer, the locator pair our packets leave on, and keeping it working: the pair
+// selection state machine of seed 003 §5.2 (NO PRIMARY, TESTING PRIMARY, PRIMARY OPERATIONAL)
+// with the Poll protocol of §5.4 for its reachability tests.
+//
+// Sans-IO: fed events and `now`, it queues actions (send this probe, the primary changed, a
+// pair's state changed) for `pollAction()` and says when it next wants `handleTimeout()`.
+//
+// The events of seed 003 and where they enter:
+//   connect            connect()
+//   test OK / fail     probeAnswered(), probeReceived() (reports), and probe timeouts
+//   ULP feedback       dataReceived(): authenticated inbound ESP from the peer
+//   ICMP               icmpError(): a hint to test the primary, never a reason to leave it
+//   timer              handleTimeout(): keepalives, silence detection, probe pacing
+//   add / delete pair  setLocalLocators(), setPeerLocators()
+//   policy change      the same, when a locator's rank or Preferred bit changes; failover()
+//
+// The search when the primary is in doubt (a "round") probes the primary first (unless a probe
+// of it just failed), then the other candidates in search order (pair-order.ts), one at a time:
+// the first few 50 ms apart (RFC 9028 Ta), then with the gap doubling up to 2 s. Sequential, as
+// seed 003 §5.3 requires against signalling storms, but bounded: 16 pairs are all tried within
+// 20 s, not the 3,200 s that seed 003 warns of; a pair that appears is probed at once whatever
+// the back-off reached, and so is the reverse of a pair a peer's probe just arrived on.
+//
+// Each side chooses its own outbound pair (seed 003 §5.2): a pair the peer's reports prove to
+// carry our packets is usable even if nothing comes back on it, so A→B and B→A may use pairs
+// that are not the reverse of each other.
+//
+// Make-before-break: while the primary works, pairs the policy prefers and a spare through each
+// other interface and to each other peer locator are tested in the background; a preferred pair
+// that passes becomes primary at once (nothing was broken, so nothing is lost), and when the
+// primary's interface goes away a recently tested spare takes over without waiting for a test.
+
+import type { Candidate, InterfaceKind, LocalLocator, LocatorPair, PeerLocator, TestHistory } from './pair-order.js';
+import { buildCandidates, comparePreference, compareSearch, pairKey, testTier } from './pair-order.js';
+import type { DetectionPolicy, RttPolicy } from './failure-detection.js';
+import { DEFAULT_DETECTION, DEFAULT_RTT_POLICY, FailureDetector, RttEstimator } from './failure-detection.js';
+import type { PollOptions, SentProbe } from './poll.js';
+import { DEFAULT_POLL, PollSession } from './poll.js';
+
+export type SelectionState = 'no-primary' | 'testing-primary' | 'primary-operational';
+
+/** A pair's test result, as status shows it. */
+export type PairTestState = 'untested' | 'testing' | 'operational' | 'failed';
+
+/** Which directions the last successful test proved. */
+export type PairDirection = 'bidirectional' | 'outbound';
+
+/** Why probing started, and so why the primary moved. */
+export type SelectionCause =
+  | 'connect'
+  | 'data-silence' // outbound data, no authenticated inbound for the silence threshold
+  | 'keepalive' // the idle keepalive went unanswered
+  | 'icmp' // an ICMP error hinted, and a test confirmed it
+  | 'peer-poll' // the peer is testing, and our direction proved dead too
+  | 'pair-added'
+  | 'pair-deleted'
+  | 'better-pair' // a preferred pair passed its background test (make-before-break)
+  | 'policy' // the interface order or the peer's preference changed
+  | 'manual';
+
+export type SelectionAction =
+  | { type: 'probe'; pair: LocatorPair; probeId: number; report: number[] }
+  | {
+      type: 'primary-changed';
+      old: LocatorPair | undefined;
+      new: LocatorPair | undefined;
+      cause: SelectionCause;
+      /** From the moment the failure was detected (or the move decided) to this switch. */
+      gapMs: number;
+      detectedAt: number;
+      /** The last authenticated packet from the peer before the move: `at` minus this bounds the outage. */
+      lastHeardAt: number;
+      at: number;
+    }
+  | { type: 'pair-state'; pair: LocatorPair; state: PairTestState; direction: PairDirection | undefined; rttMs: number | undefined }
+  | { type: 'state'; from: SelectionState; to: SelectionState; cause: SelectionCause };
+
+export interface PairStatus {
+  pair: LocatorPair;
+  ifname: string;
+  kind: InterfaceKind;
+  state: PairTestState;
+  direction: PairDirection | undefined;
+  primary: boolean;
+  rttMs: number | undefined;
+  lastOkAt: number | undefined;
+  lastFailAt: number | undefined;
+  /** Last authenticated packet from the peer that arrived on the reverse of this pair. */
+  lastHeardAt: number | undefined;
+}
+
+export interface SelectionStatus {
+  state: SelectionState;
+  primary: LocatorPair | undefined;
+  /** The pair the peer's packets last arrived on (ours → theirs): may differ from `primary`. */
+  inbound: LocatorPair | undefined;
+  pairs: PairStatus[];
+}
+
+export interface SelectionTiming {
+  /** Gap between the first probes of a search (RFC 9028 Ta). */
+  paceMs: number;
+  /** How many probes go out at `paceMs` before the gap starts doubling. */
+  quickProbes: number;
+  /** The gap between probes never grows beyond this: a path that heals is found this fast. */
+  maxPaceMs: number;
+  /** First retry of a failed background test; doubles up to `backgroundMaxMs`. */
+  backgroundMinMs: number;
+  backgroundMaxMs: number;
+  /** Spare pairs (one per other interface) are re-tested this often; 0 = cold backup. */
+  backupProbeMs: number;
+  /** A pair that passed within this long may take over without a new test. */
+  freshOkMs: number;
+  /** A pair that failed within this long is tried after all others. */
+  failMemoryMs: number;
+  /** A peer's test does not make us re-test a primary confirmed this recently. */
+  peerTriggerFreshMs: number;
+  rtt: RttPolicy;
+  detection: DetectionPolicy;
+  poll: PollOptions;
+}
+
+export const DEFAULT_TIMING: SelectionTiming = {
+  paceMs: 50,
+  quickProbes: 4,
+  maxPaceMs: 2_000,
+  backgroundMinMs: 1_000,
+  backgroundMaxMs: 30_000,
+  backupProbeMs: 30_000,
+  freshOkMs: 60_000,
+  failMemoryMs: 30_000,
+  peerTriggerFreshMs: 2_000,
+  rtt: DEFAULT_RTT_POLICY,
+  detection: DEFAULT_DETECTION,
+  poll: DEFAULT_POLL,
+};
+
+type ProbePurpose = 'round' | 'verify' | 'background' | 'report';
+
+interface ProbeTag {
+  purpose: ProbePurpose;
+  /** For 'verify': what made us check the primary. */
+  cause?: SelectionCause;
+}
+
+interface PairRecord {
+  cand: Candidate;
+  rtt: RttEstimator;
+  history: TestHistory;
+  state: PairTestState;
+  direction: PairDirection | undefined;
+  lastAnsweredAt: number | undefined;
+  lastHeardAt: number | undefined;
+  /** Next background test, when this pair is on the background plan. */
+  backgroundAt: number | undefined;
+  backgroundIntervalMs: number;
+}
+
+interface Round {
+  cause: SelectionCause;
+  startedAt: number;
+  detectedAt: number;
+  probesSent: number;
+  nextAt: number;
+  /** Pairs probed in the current pass over the candidates. */
+  probedThisPass: Set<string>;
+  /** Pairs that appeared during the search: probed before anything else. */
+  fresh: string[];
+}
+
+const UNKNOWN_LOCAL_RANK = 1_000;
+
+export class PairSelection {
+  private readonly timing: SelectionTiming;
+  private readonly poll: PollSession<ProbeTag>;
+  private readonly detector: FailureDetector;
+  private readonly pairs = new Map<string, PairRecord>();
+  private readonly actions: SelectionAction[] = [];
+  private locals: LocalLocator[] | undefined;
+  private remotes: PeerLocator[] | undefined;
+  /** The connect pair stands in for locator lists not reported yet. */
+  private seedPair: LocatorPair | undefined;
+  private current: SelectionState = 'no-primary';
+  /** Nothing is probed before the association exists: there is no one to answer. */
+  private connected = false;
+  private primaryKey: string | undefined;
+  /** Kept apart from the pair records: a deleted primary must still be named in the event. */
+  private primaryPair: LocatorPair | undefined;
+  private primaryConfirmedAt = Number.NEGATIVE_INFINITY;
+  private round: Round | undefined;
+  /** A manual choice is not undone by the background tests; a failure search lifts it. */
+  private pinned = false;
+  private inboundPair: LocatorPair | undefined;
+  private lastBackgroundAt = Number.NEGATIVE_INFINITY;
+
+  constructor(now: number, timing: Partial<SelectionTiming> = {}) {
+    this.timing = { ...DEFAULT_TIMING, ...timing };
+    this.poll = new PollSession<ProbeTag>(this.timing.poll);
+    this.detector = new FailureDetector(this.timing.detection, now);
+  }
+
+  // ---- inputs ----
+
+  /**
+   * The association is up. With `pair`, the base exchange ran over it, which is a test passed
+   * both ways (seed 003 §5.2: the test is embedded in the connection setup); without, search.
+   */
+  connect(now: number, pair?: LocatorPair, rttMs?: number): void {
+    this.connected = true;
+    if (pair !== undefined) {
+      this.seedPair = { ...pair };
+      this.recompute(now);
+      const key = pairKey(pair);
+      if (this.pairs.has(key)) {
+        this.switchPrimary(now, key, 'connect', now);
+        this.setState('primary-operational', 'connect');
+        this.pairOk(now, key, 'bidirectional', rttMs, now);
+        return;
+      }
+    }
+    this.startRound(now, 'connect', now);
+  }
+
+  /** Our usable locators (a complete list), from the local-address tracker. */
+  setLocalLocators(now: number, locators: readonly LocalLocator[]): void {
+    this.locals = locators.map((l) => ({ ...l }));
+    this.recompute(now);
+  }
+
+  /** The peer's locators we may send to (a complete list: verified or in their credit window). */
+  setPeerLocators(now: number, locators: readonly PeerLocator[]): void {
+    this.remotes = locators.map((r) => ({ ...r }));
+    this.recompute(now);
+  }
+
+  /** We sent ESP to this peer: `packets` of them since the last call (call per batch). */
+  dataSent(now: number, packets = 1): void {
+    if (this.primaryKey !== undefined) this.detector.dataSent(now, packets);
+  }
+
+  /**
+   * Authenticated inbound ESP from the peer (`pair`: our address, their source): upper-layer
+   * feedback. It ends a search that the lack of inbound traffic started; it does not end one
+   * that a failed test started, because the peer's packets arriving say nothing about whether
+   * ours get through (the peer's own tests will tell us, through the Poll reports).
+   */
+  dataReceived(now: number, pair?: LocatorPair): void {
+    this.detector.dataReceived(now);
+    if (pair !== undefined) this.noteInbound(now, pair);
+    const r = this.round;
+    if (r !== undefined && r.cause === 'data-silence' && this.primaryKey !== undefined) {
+      this.endRound(now, r);
+      this.setState('primary-operational', r.cause);
+    }
+  }
+
+  /** An ICMP error about a pair: only a hint to test it (seed 003 §3.3). */
+  icmpError(now: number, pair: LocatorPair): void {
+    if (pairKey(pair) === this.primaryKey && this.round === undefined) this.verifyPrimary(now, 'icmp');
+  }
+
+  /** Our probe on `pair` was answered on the same pair (both directions work). */
+  probeAnswered(now: number, probeId: number, rttMs: number): void {
+    // The identifier names the pair; answers come back on the pair the probe went out on.
+    const probe = this.poll.answered(probeId);
+    if (probe === undefined) return;
+    this.pairOk(now, probe.key, 'bidirectional', rttMs, probe.sentAt);
+  }
+
+  /**
+   * A probe of the peer's arrived on `pair` (our local address, their source address). Its
+   * report may confirm our own probes; if it asks for a reply, the peer must learn we got it,
+   * even if the answer the HIP layer sends back on `pair` is lost.
+   */
+  probeReceived(now: number, pair: LocatorPair, probeId: number, report: readonly number[]): void {
+    this.noteInbound(now, pair);
+    const res = this.poll.received(now, probeId, report);
+    // Newest first, so each pair is credited with its most recent evidence.
+    const byKey = new Set<string>();
+    for (const probe of [...res.confirmed].sort((x, y) => y.sentAt - x.sentAt)) {
+      if (!byKey.has(probe.key)) {
+        byKey.add(probe.key);
+        this.pairOk(now, probe.key, 'outbound', undefined, probe.sentAt);
+      }
+      // Reported after its answer was already overdue: the pair works our way only.
+      if (probe.expired) this.oneWayOnly(probe);
+    }
+    if (res.duplicate || !res.replyWanted) return;
+    const arrivalKey = pairKey(pair);
+    if (this.round !== undefined) {
+      // A triggered check (as ICE does, RFC 8445 §7.3.1.4): the peer's packets come in on
+      // this pair, so its reverse is the likeliest way out; test it now, out of turn. It
+      // carries the report too. One probe per probe of the peer's at most: no storm.
+      if (this.pairs.has(arrivalKey) && !this.poll.pendingOn(arrivalKey, (t) => t.purpose !== 'report')) {
+        this.round.probedThisPass.add(arrivalKey);
+        this.sendProbe(now, arrivalKey, { purpose: 'round' });
+        return;
+      }
+    }
+    if (this.primaryKey === undefined) return;
+    const primaryFresh = now - this.primaryConfirmedAt < this.timing.peerTriggerFreshMs;
+    if (this.round === undefined && this.current === 'primary-operational' && !primaryFresh) {
+      // The peer doubts the path; our direction may be the broken one (packets arriving say
+      // nothing about ours). The verification probe carries the report as well.
+      this.verifyPrimary(now, 'peer-poll');
+    } else if (arrivalKey !== this.primaryKey) {
+      // The HIP answer goes back on `pair`, which may be dead that way: report on our primary.
+      this.sendProbe(now, this.primaryKey, { purpose: 'report' });
+    }
+  }
+
+  /** Move now: to `to`, or to the best alternative. False when there is nowhere to go. */
+  failover(now: number, to?: LocatorPair): boolean {
+    let key: string | undefined;
+    if (to !== undefined) {
+      key = pairKey(to);
+      if (!this.pairs.has(key)) return false;
+    } else {
+      key = this.searchOrder(now).find((k) => k !== this.primaryKey);
+    }
+    if (key === undefined) return false;
+    if (this.round !== undefined) this.endRound(now, this.round);
+    if (key !== this.primaryKey) this.switchPrimary(now, key, 'manual', now);
+    this.startRound(now, 'manual', now);
+    this.pinned = true;
+    return true;
+  }
+
+  handleTimeout(now: number): void {
+    const expired = this.poll.expire(now);
+    for (const probe of expired.oneWay) this.oneWayOnly(probe);
+    for (const probe of expired.timedOut) this.probeTimedOut(now, probe);
+    if (this.round === undefined && this.primaryKey !== undefined && this.current === 'primary-operational') {
+      const verdict = this.detector.check(now, this.primaryRecord()?.rtt.srtt);
+      if (verdict === 'suspect') this.startRound(now, 'data-silence', now);
+      else if (verdict === 'keepalive') this.verifyPrimary(now, 'keepalive');
+    }
+    if (this.round !== undefined) this.runRound(now);
+    else if (this.current === 'primary-operational') this.runBackground(now);
+  }
+
+  nextTimeout(): number | undefined {
+    let next = this.poll.nextDeadline() ?? Number.POSITIVE_INFINITY;
+    if (this.round !== undefined) next = Math.min(next, this.round.nextAt);
+    else if (this.current === 'primary-operational' && this.primaryKey !== undefined) {
+      next = Math.min(next, this.detector.nextDeadline(this.primaryRecord()?.rtt.srtt));
+      for (const rec of this.pairs.values()) {
+        if (rec.backgroundAt !== undefined) next = Math.min(next, Math.max(rec.backgroundAt, this.lastBackgroundAt + this.timing.paceMs));
+      }
+    }
+    return Number.isFinite(next) ? next : undefined;
+  }
+
+  pollAction(): SelectionAction | undefined {
+    return this.actions.shift();
+  }
+
+  // ---- views ----
+
+  get state(): SelectionState {
+    return this.current;
+  }
+
+  /** The pair outbound packets use; kept in NO PRIMARY as the best guess while it exists. */
+  get primary(): LocatorPair | undefined {
+    return this.primaryPair && { ...this.primaryPair };
+  }
+
+  status(): SelectionStatus {
+    const pairs = [...this.pairs.values()]
+      .sort((a, b) => comparePreference(a.cand, b.cand))
+      .map((rec) => ({
+        pair: { ...rec.cand.pair },
+        ifname: rec.cand.local.ifname,
+        kind: rec.cand.local.kind,
+        state: rec.state,
+        direction: rec.direction,
+        primary: pairKey(rec.cand.pair) === this.primaryKey,
+        rttMs: rec.rtt.srtt,
+        lastOkAt: rec.history.lastOkAt,
+        lastFailAt: rec.history.lastFailAt,
+        lastHeardAt: rec.lastHeardAt,
+      }));
+    return { state: this.current, primary: this.primary, inbound: this.inboundPair && { ...this.inboundPair }, pairs };
+  }
+
+  // ---- candidates ----
+
+  private recompute(now: number): void {
+    const seed = this.seedPair;
+    const locals = this.locals ?? (seed ? [{ address: seed.local, ifname: '', kind: 'other' as const, operational: true, preferenceRank: UNKNOWN_LOCAL_RANK }] : []);
+    const remotes = this.remotes ?? (seed ? [{ address: seed.remote, preferred: false }] : []);
+    const next = new Map(buildCandidates(locals, remotes).map((c) => [pairKey(c.pair), c] as const));
+
+    let primaryGone = false;
+    for (const key of [...this.pairs.keys()]) {
+      if (next.has(key)) continue;
+      this.pairs.delete(key);
+      if (key === this.primaryKey) primaryGone = true;
+    }
+    const added: string[] = [];
+    let policyChanged = false;
+    for (const [key, cand] of next) {
+      const rec = this.pairs.get(key);
+      if (rec === undefined) {
+        this.pairs.set(key, {
+          cand, rtt: new RttEstimator(), history: {}, state: 'untested', direction: undefined,
+          lastAnsweredAt: undefined, lastHeardAt: undefined, backgroundAt: undefined,
+          backgroundIntervalMs: this.timing.backgroundMinMs,
+        });
+        added.push(key);
+      } else {
+        if (rec.cand.local.preferenceRank !== cand.local.preferenceRank || rec.cand.remote.preferred !== cand.remote.preferred) {
+          policyChanged = true;
+        }
+        rec.cand = cand;
+      }
+    }
+
+    if (primaryGone) this.primaryDeleted(now);
+    if (added.length > 0) this.pairsAdded(now, added);
+    if (policyChanged) this.policyChanged(now);
+    this.planBackground(now, added.length > 0 || policyChanged);
+  }
+
+  /** Seed 003: delete pair. A recent spare takes over at once; otherwise test the best guess. */
+  private primaryDeleted(now: number): void {
+    this.pinned = false;
+    if (this.round !== undefined) this.endRound(now, this.round);
+    const fresh = [...this.pairs.entries()]
+      .filter(([, rec]) => testTier(rec.history, now, this.searchOpts()) === 0)
+      .sort(([, a], [, b]) => comparePreference(a.cand, b.cand));
+    const next = fresh[0]?.[0] ?? this.searchOrder(now)[0];
+    this.switchPrimary(now, next, 'pair-deleted', now);
+    this.startRound(now, 'pair-deleted', now);
+  }
+
+  /** Seed 003: add pair. Acts at once only while we lack a working primary. */
+  private pairsAdded(now: number, keys: string[]): void {
+    if (this.round === undefined && this.current === 'no-primary' && this.connected) this.startRound(now, 'pair-added', now);
+    const r = this.round;
+    if (r === undefined) return;
+    // Whatever the back-off reached, a new pair is worth a probe now, before the others.
+    r.fresh.push(...keys);
+    r.nextAt = now;
+    r.probesSent = 0;
+    this.runRound(now);
+  }
+
+  /** Seed 003: policy change. Move now to a preferred pair known to work; test the others. */
+  private policyChanged(now: number): void {
+    if (this.current !== 'primary-operational' || this.pinned) return;
+    const best = this.bestFreshOk(now);
+    if (best !== undefined && best !== this.primaryKey && this.prefers(best, this.primaryKey)) {
+      this.switchPrimary(now, best, 'policy', now);
+    }
+  }
+
+  // ---- the search ----
+
+  /** `primaryJustFailed`: its probe timed out a moment ago, so start with the alternatives. */
+  private startRound(now: number, cause: SelectionCause, detectedAt: number, primaryJustFailed = false): void {
+    if (this.round !== undefined) return;
+    this.pinned = false;
+    this.round = { cause, startedAt: now, detectedAt, probesSent: 0, nextAt: now, probedThisPass: new Set(), fresh: [] };
+    if (primaryJustFailed && this.primaryKey !== undefined) this.round.probedThisPass.add(this.primaryKey);
+    if (this.primaryKey !== undefined) this.setState('testing-primary', cause);
+    this.runRound(now);
+  }
+
+  private endRound(now: number, round: Round): void {
+    if (this.round !== round) return;
+    this.round = undefined;
+    if (round.cause === 'data-silence') this.detector.suspicionCleared(round.startedAt);
+    this.planBackground(now, false);
+  }
+
+  private runRound(now: number): void {
+    const r = this.round;
+    if (r === undefined || now < r.nextAt) return;
+    const key = this.nextToProbe(now, r);
+    if (key === undefined) {
+      // Nothing to probe right now (no pairs, or all waiting on answers): look again later.
+      r.nextAt = now + this.pace(r.probesSent);
+      return;
+    }
+    r.probedThisPass.add(key);
+    r.probesSent++;
+    r.nextAt = now + this.pace(r.probesSent);
+    this.sendProbe(now, key, { purpose: 'round' });
+  }
+
+  /** The primary first, then candidates in search order; each once per pass. */
+  private nextToProbe(now: number, r: Round): string | undefined {
+    const busy = (k: string): boolean => this.poll.pendingOn(k, (t) => t.purpose !== 'report');
+    while (r.fresh.length > 0) {
+      const key = r.fresh.shift()!;
+      if (this.pairs.has(key) && !busy(key)) return key;
+    }
+    const pick = (): string | undefined => {
+      if (this.primaryKey !== undefined && !r.probedThisPass.has(this.primaryKey) && !busy(this.primaryKey)) return this.primaryKey;
+      return this.searchOrder(now).find((k) => !r.probedThisPass.has(k) && !busy(k));
+    };
+    let key = pick();
+    if (key === undefined && r.probedThisPass.size > 0) {
+      r.probedThisPass.clear();
+      key = pick();
+    }
+    return key;
+  }
+
+  /** Probe gaps: `quickProbes` at the base pace, then doubling, capped. */
+  private pace(probesSent: number): number {
+    const t = this.timing;
+    if (probesSent < t.quickProbes) return t.paceMs;
+    return Math.min(t.maxPaceMs, t.paceMs * 2 ** (probesSent - t.quickProbes + 1));
+  }
+
+  // ---- probes and their outcomes ----
+
+  private sendProbe(now: number, key: string, tag: ProbeTag): void {
+    const rec = this.pairs.get(key);
+    if (rec === undefined) return;
+    const replyWanted = tag.purpose !== 'report';
+    const { probeId, report } = this.poll.send(now, rec.cand.pair, replyWanted, rec.rtt.rto(this.timing.rtt), tag);
+    this.actions.push({ type: 'probe', pair: { ...rec.cand.pair }, probeId, report });
+    if (key === this.primaryKey) this.detector.primaryProbed(now);
+    if (replyWanted && (rec.state === 'untested' || rec.state === 'failed')) this.setPairState(rec, 'testing', rec.direction);
+  }
+
+  private verifyPrimary(now: number, cause: SelectionCause): void {
+    const key = this.primaryKey;
+    if (key === undefined) return;
+    if (this.poll.pendingOn(key, (t) => t.purpose === 'verify')) {
+      this.detector.primaryProbed(now); // one check at a time; it counts as this keepalive
+      return;
+    }
+    this.sendProbe(now, key, { purpose: 'verify', cause });
+  }
+
+  /**
+   * A test passed. `evidenceAt` is when the proof was sent: a report may name a probe sent
+   * seconds ago, which says the pair worked then, not that it works now.
+   */
+  private pairOk(now: number, key: string, direction: PairDirection, rttMs: number | undefined, evidenceAt: number): void {
+    const rec = this.pairs.get(key);
+    if (rec === undefined) return;
+    if ((rec.history.lastOkAt ?? Number.NEGATIVE_INFINITY) > evidenceAt && direction !== 'bidirectional') return; // nothing new
+    rec.history.lastOkAt = Math.max(rec.history.lastOkAt ?? Number.NEGATIVE_INFINITY, evidenceAt);
+    if (rttMs !== undefined) rec.rtt.sample(rttMs);
+    if (direction === 'bidirectional') rec.lastAnsweredAt = now;
+    // A report proves our direction only; until an answer fails to follow it (oneWayOnly),
+    // what an earlier answer proved still stands.
+    this.setPairState(rec, 'operational', direction === 'bidirectional' ? direction : rec.direction ?? 'outbound');
+    if (rec.backgroundAt !== undefined) {
+      rec.backgroundIntervalMs = this.timing.backgroundMinMs;
+      rec.backgroundAt = this.timing.backupProbeMs > 0 ? now + this.timing.backupProbeMs : undefined;
+    }
+    if (key === this.primaryKey) {
+      this.primaryConfirmedAt = Math.max(this.primaryConfirmedAt, evidenceAt);
+      this.detector.primaryConfirmed(evidenceAt);
+    }
+    // Proof older than the search it would end is no proof for that search.
+    if (this.round !== undefined && evidenceAt < this.round.startedAt) return;
+    this.afterOk(now, key);
+  }
+
+  /** Seed 003 "test OK" in each state. */
+  private afterOk(now: number, key: string): void {
+    const r = this.round;
+    if (this.current === 'primary-operational' && r === undefined) {
+      // Make-before-break: a preferred pair passed while the primary works.
+      if (key !== this.primaryKey && !this.pinned && this.prefers(key, this.primaryKey)) this.switchPrimary(now, key, 'better-pair', now);
+      this.planBackground(now, false);
+      return;
+    }
+    if (r === undefined) return;
+    if (key === this.primaryKey) {
+      this.endRound(now, r);
+      this.setState('primary-operational', r.cause);
+      return;
+    }
+    const primaryPending = this.primaryKey !== undefined && this.poll.pendingOn(this.primaryKey, (t) => t.purpose !== 'report');
+    const better = !this.pinned && this.prefers(key, this.primaryKey);
+    if (this.primaryKey === undefined || !primaryPending || better) {
+      // Either the primary already failed this round (or is gone), or this pair is better
+      // anyway: move. While the primary's own probe may still come back, a worse pair waits.
+      this.adopt(now, this.bestOkSince(r.startedAt) ?? key, r);
+    }
+  }
+
+  /** Reported by the peer, but its answer never came back on the pair. */
+  private oneWayOnly(probe: SentProbe<ProbeTag>): void {
+    const rec = this.pairs.get(probe.key);
+    if (rec === undefined || (rec.lastAnsweredAt ?? Number.NEGATIVE_INFINITY) >= probe.sentAt) return;
+    this.setPairState(rec, rec.state, 'outbound');
+  }
+
+  private probeTimedOut(now: number, probe: SentProbe<ProbeTag>): void {
+    if (probe.tag.purpose === 'report') return; // reports ask for nothing; silence proves nothing
+    const rec = this.pairs.get(probe.key);
+    if (rec === undefined) return;
+    // A later success overrides an older probe's timeout.
+    if ((rec.history.lastOkAt ?? Number.NEGATIVE_INFINITY) > probe.sentAt) return;
+    rec.history.lastFailAt = probe.sentAt;
+    this.setPairState(rec, 'failed', rec.direction);
+    if (probe.tag.purpose === 'background') {
+      rec.backgroundIntervalMs = Math.min(this.timing.backgroundMaxMs, rec.backgroundIntervalMs * 2);
+      if (rec.backgroundAt !== undefined) rec.backgroundAt = now + rec.backgroundIntervalMs;
+      return;
+    }
+    const r = this.round;
+    if (probe.key === this.primaryKey) {
+      if (r === undefined) {
+        // A keepalive, ICMP hint or peer test found the primary silent: search the others
+        // (the primary just had its chance).
+        this.startRound(now, probe.tag.cause ?? 'keepalive', now, true);
+        return;
+      }
+      const best = this.bestOkSince(r.startedAt);
+      if (best !== undefined) {
+        this.adopt(now, best, r);
+        return;
+      }
+    }
+    if (r !== undefined && this.current !== 'no-primary' && this.allFailedSince(r.startedAt)) {
+      // Seed 003: "last" pair failed. Keep the old primary as the best guess for sending.
+      this.setState('no-primary', r.cause);
+    }
+  }
+
+  private adopt(now: number, key: string, r: Round): void {
+    if (key !== this.primaryKey) this.switchPrimary(now, key, r.cause, r.detectedAt);
+    this.endRound(now, r);
+    this.setState('primary-operational', r.cause);
+  }
+
+  private switchPrimary(now: number, key: string | undefined, cause: SelectionCause, detectedAt: number): void {
+    const old = this.primary;
+    const lastHeardAt = this.detector.heardAt;
+    this.primaryKey = key;
+    this.primaryPair = key === undefined ? undefined : { ...this.pairs.get(key)!.cand.pair };
+    this.primaryConfirmedAt = Number.NEGATIVE_INFINITY;
+    this.detector.restart(now);
+    this.pinned = false;
+    const next = this.primary;
+    this.actions.push({ type: 'primary-changed', old, new: next, cause, gapMs: now - detectedAt, detectedAt, lastHeardAt, at: now });
+    if (next === undefined) this.setState('no-primary', cause);
+    this.planBackground(now, true);
+  }
+
+  // ---- background tests (make-before-break) ----
+
+  /**
+   * Which pairs to test while the primary works: those the policy prefers to it (so we move
+   * up as soon as one works) and spares (a hot backup, seed 000 §3.2.1, so losing the
+   * primary's interface or the peer's address needs no test before moving).
+   */
+  private planBackground(now: number, restart: boolean): void {
+    const wanted = new Set<string>();
+    const primary = this.primaryRecord();
+    if (primary !== undefined) {
+      // Spares: the best pair through each other local interface, and to each other peer
+      // locator, so that losing either end of the primary leaves a tested way out.
+      const spareIfs = new Set<string>([primary.cand.local.ifname]);
+      const spareRemotes = new Set<string>([primary.cand.remote.address]);
+      const byPref = [...this.pairs.entries()].sort(([, a], [, b]) => comparePreference(a.cand, b.cand));
+      for (const [key, rec] of byPref) {
+        if (key === this.primaryKey) continue;
+        if (this.prefers(key, this.primaryKey)) {
+          wanted.add(key);
+          continue;
+        }
+        if (this.timing.backupProbeMs <= 0) continue;
+        const newIf = !spareIfs.has(rec.cand.local.ifname);
+        const newRemote = !spareRemotes.has(rec.cand.remote.address);
+        if (newIf || newRemote) wanted.add(key);
+        spareIfs.add(rec.cand.local.ifname);
+        spareRemotes.add(rec.cand.remote.address);
+      }
+    }
+    for (const [key, rec] of this.pairs) {
+      if (!wanted.has(key)) {
+        rec.backgroundAt = undefined;
+      } else if (rec.backgroundAt === undefined || restart) {
+        // A spare that passed recently is next due a backup interval after that pass; anything
+        // else is tested now.
+        const fresh = testTier(rec.history, now, this.searchOpts()) === 0 && !this.prefers(key, this.primaryKey);
+        rec.backgroundAt = fresh ? Math.max(now, rec.history.lastOkAt! + this.timing.backupProbeMs) : now;
+        if (restart) rec.backgroundIntervalMs = this.timing.backgroundMinMs;
+      }
+    }
+  }
+
+  private runBackground(now: number): void {
+    if (now < this.lastBackgroundAt + this.timing.paceMs) return;
+    const due: [string, PairRecord][] = [];
+    for (const [k, rec] of this.pairs) {
+      if (rec.backgroundAt === undefined || rec.backgroundAt > now) continue;
+      // Already being probed (a search left a probe out): look again once that one is done.
+      if (this.poll.pendingOn(k)) rec.backgroundAt = now + rec.rtt.rto(this.timing.rtt);
+      else due.push([k, rec]);
+    }
+    due.sort(([, a], [, b]) => comparePreference(a.cand, b.cand));
+    const first = due[0];
+    if (first === undefined) return;
+    const [key, rec] = first;
+    this.lastBackgroundAt = now;
+    // Until the outcome reschedules it, wait as long as the probe may take.
+    rec.backgroundAt = now + rec.rtt.rto(this.timing.rtt);
+    this.sendProbe(now, key, { purpose: 'background' });
+  }
+
+  // ---- helpers ----
+
+  private prefers(key: string, than: string | undefined): boolean {
+    if (than === undefined) return true;
+    const a = this.pairs.get(key);
+    const b = this.pairs.get(than);
+    if (a === undefined) return false;
+    if (b === undefined) return true;
+    return comparePreference(a.cand, b.cand) < 0;
+  }
+
+  private bestOkSince(since: number): string | undefined {
+    let best: string | undefined;
+    for (const [key, rec] of this.pairs) {
+      const ok = rec.history.lastOkAt;
+      if (ok === undefined || ok < since || (rec.history.lastFailAt ?? Number.NEGATIVE_INFINITY) > ok) continue;
+      if (best === undefined || this.prefers(key, best)) best = key;
+    }
+    return best;
+  }
+
+  private bestFreshOk(now: number): string | undefined {
+    return this.bestOkSince(now - this.timing.freshOkMs);
+  }
+
+  private allFailedSince(since: number): boolean {
+    for (const rec of this.pairs.values()) {
+      const fail = rec.history.lastFailAt ?? Number.NEGATIVE_INFINITY;
+      if (fail < since || (rec.history.lastOkAt ?? Number.NEGATIVE_INFINITY) > fail) return false;
+    }
+    return true;
+  }
+
+  private searchOpts(): { freshOkMs: number; failMemoryMs: number } {
+    return { freshOkMs: this.timing.freshOkMs, failMemoryMs: this.timing.failMemoryMs };
+  }
+
+  private searchOrder(now: number): string[] {
+    const opts = this.searchOpts();
+    return [...this.pairs.entries()]
+      .map(([key, rec]) => ({ key, ...rec.cand, history: rec.history }))
+      .sort((a, b) => compareSearch(a, b, now, opts))
+      .map((c) => c.key);
+  }
+
+  private primaryRecord(): PairRecord | undefined {
+    return this.primaryKey === undefined ? undefined : this.pairs.get(this.primaryKey);
+  }
+
+  /**
+   * The peer's packets arrived on `pair`. When that way in had been quiet, something changed
+   * on the path (it healed, or the peer found it): a search that has backed off starts its
+   * quick probes again. A pair heard steadily never does this, so two hosts probing dead paths
+   * cannot keep resetting each other.
+   */
+  private noteInbound(now: number, pair: LocatorPair): void {
+    this.inboundPair = { ...pair };
+    const rec = this.pairs.get(pairKey(pair));
+    if (rec === undefined) return;
+    const quietFor = now - (rec.lastHeardAt ?? Number.NEGATIVE_INFINITY);
+    rec.lastHeardAt = now;
+    const r = this.round;
+    if (r !== undefined && quietFor > 2 * this.timing.maxPaceMs && r.probesSent > this.timing.quickProbes) {
+      r.probesSent = 0;
+      r.nextAt = Math.min(r.nextAt, now + this.timing.paceMs);
+    }
+  }
+
+  private setState(to: SelectionState, cause: SelectionCause): void {
+    if (to === this.current) return;
+    this.actions.push({ type: 'state', from: this.current, to, cause });
+    this.current = to;
+  }
+
+  private setPairState(rec: PairRecord, state: PairTestState, direction: PairDirection | undefined): void {
+    if (rec.state === state && rec.direction === direction) return;
+    rec.state = state;
+    rec.direction = direction;
+    this.actions.push({ type: 'pair-state', pair: { ...rec.cand.pair }, state, direction, rttMs: rec.rtt.srtt });
+  }
+}
