@@ -4,7 +4,9 @@
 // the boundary and the types in the code cannot drift apart.
 //
 // Transport-neutral: over the daemon's Unix socket each frame is one line of JSON
-// (newline-delimited); over Electron IPC the same objects travel as they are.
+// (newline-delimited); over the WebSocket of `hipvpn web` each frame is one text message; over
+// Electron IPC the same objects travel as they are (structured clone), checked by the same
+// validators on both sides.
 //
 //   client → daemon  { "id": 1, "method": "peer.add", "params": { ... } }
 //   daemon → client  { "id": 1, "ok": true, "result": { ... } }
@@ -12,7 +14,7 @@
 //   daemon → client  { "event": { "type": "established", ... } }   (after "subscribe")
 
 import {
-  array, boolean, integer, literal, nullable, number, object, oneOf, record, string, variants,
+  array, boolean, integer, literal, nullable, number, object, oneOf, record, refine, string, variants,
   type Checked, type Infer, type Validator,
 } from './validate.js';
 
@@ -46,6 +48,179 @@ export const peerConfig = object({
   locators: array(endpoint, { maxItems: 64 }),
 });
 export type PeerConfig = Infer<typeof peerConfig>;
+
+// ---------------------------------------------------------------------------------------------
+// Mobility: uplinks, locator pairs, handovers, flow bindings (issue 4 fills these in).
+//
+// Every field below that the engine reports is OPTIONAL in status, so a daemon without
+// mobility still validates; the UI shows "not reported by this engine" where they are absent.
+
+/** Linux interface names (IFNAMSIZ - 1); other systems' names fit too. */
+export const interfaceName = string({ pattern: /^[A-Za-z0-9_.:-]{1,15}$/, expected: 'an interface name (up to 15 letters, digits, "_", ".", ":", "-")' });
+
+export const INTERFACE_KINDS = ['ethernet', 'wifi', 'cellular', 'virtual', 'other'] as const;
+export const interfaceKind = oneOf(INTERFACE_KINDS);
+export type InterfaceKind = Infer<typeof interfaceKind>;
+
+/** Address verification state of a locator (RFC 8046 §5.4 / RFC 7401 UPDATE reachability). */
+export const locatorState = oneOf(['ACTIVE', 'UNVERIFIED', 'DEPRECATED'] as const);
+export type LocatorState = Infer<typeof locatorState>;
+
+/** Whether a locator pair carries traffic: proven, being probed, or given up on. */
+export const pairState = oneOf(['operational', 'testing', 'failed'] as const);
+export type PairState = Infer<typeof pairState>;
+
+const spi = integer({ min: 0, max: 0xffff_ffff });
+
+/** One local × peer locator pair of an association. Filled by the engine once mobility lands. */
+export const locatorPair = object(
+  {
+    local: endpoint,
+    remote: endpoint,
+    /** The uplink the local locator sits on; null when the engine cannot tell. */
+    interface: nullable(interfaceName),
+    kind: interfaceKind,
+    /** The peer locator's verification state. */
+    remoteState: locatorState,
+    state: pairState,
+    /** The pair traffic goes over now (exactly one per established association). */
+    primary: boolean,
+  },
+  {
+    spiIn: spi,
+    spiOut: spi,
+    rttMs: number({ min: 0 }),
+    lastHeardMs: number({ min: 0 }),
+    /** ESP bytes over this pair, for the per-pair throughput chart. */
+    bytesIn: integer({ min: 0 }),
+    bytesOut: integer({ min: 0 }),
+  },
+);
+export type LocatorPair = Infer<typeof locatorPair>;
+
+export const interfaceAddress = object({ address: string({ minLength: 2, maxLength: 45, expected: 'an IP address' }), prefixLength: integer({ min: 0, max: 128 }), state: locatorState });
+
+/** One uplink as the engine sees it. Filled by the engine once mobility lands. */
+export const uplink = object(
+  {
+    name: interfaceName,
+    kind: interfaceKind,
+    up: boolean,
+    addresses: array(interfaceAddress, { maxItems: 64 }),
+    /** 0 = most preferred; from the user's interface order, then the kind preference. */
+    preference: integer({ min: 0 }),
+  },
+  { metered: boolean },
+);
+export type Uplink = Infer<typeof uplink>;
+
+export const HANDOVER_CAUSES = ['interface-down', 'address-lost', 'pair-failed', 'peer-moved', 'better-path', 'user', 'policy'] as const;
+export const handoverCause = oneOf(HANDOVER_CAUSES);
+export type HandoverCause = Infer<typeof handoverCause>;
+
+export const pairRef = object({ local: endpoint, remote: endpoint, interface: nullable(interfaceName), kind: interfaceKind });
+export type PairRef = Infer<typeof pairRef>;
+
+/** One move of a peer's traffic from one pair to another. Filled by the engine once mobility lands. */
+export const handoverRecord = object(
+  {
+    /** Increasing per daemon run; `handover.list` pages by it. */
+    seq: integer({ min: 0 }),
+    /** Wall-clock time (ms since the epoch) the new pair took over. */
+    at: number({ min: 0 }),
+    peer: nullable(peerName),
+    hit: hitText,
+    cause: handoverCause,
+    /** null for the first pair of an association. */
+    from: nullable(pairRef),
+    to: pairRef,
+    /** Time between the last packet on the old pair and the first on the new; null until measured. */
+    gapMs: nullable(number({ min: 0 })),
+  },
+  { packetsLost: integer({ min: 0 }) },
+);
+export type HandoverRecord = Infer<typeof handoverRecord>;
+
+export const TRAFFIC_PROTOCOLS = ['any', 'tcp', 'udp', 'icmp'] as const;
+
+export const portRange = refine(
+  object({ from: integer({ min: 1, max: 65535 }), to: integer({ min: 1, max: 65535 }) }),
+  (r) => (r.from <= r.to ? null : `port range ends (${r.to}) before it starts (${r.from})`),
+);
+
+/** Which packets a flow is (seed 002 §1, after RFC 6089): protocol and ports towards the peer. */
+export const trafficSelector = object(
+  { protocol: oneOf(TRAFFIC_PROTOCOLS) },
+  { localPorts: portRange, remotePorts: portRange },
+);
+export type TrafficSelector = Infer<typeof trafficSelector>;
+
+/** A flow binding: the flow with FID `fid` to `peer` goes over `interface` (seed 002 §3.1). */
+export const flowBinding = object({
+  /** Flow identifier carried in E-LOCATOR's flow mobility option. */
+  fid: integer({ min: 1, max: 65535 }),
+  peer: peerName,
+  selector: trafficSelector,
+  /** null = follow the peer's primary pair. */
+  interface: nullable(interfaceName),
+});
+export type FlowBinding = Infer<typeof flowBinding>;
+
+/** A binding as the engine applies it. Filled by the engine once mobility lands. */
+export const flowStatus = object(
+  {
+    binding: flowBinding,
+    /** bound: on the named uplink; fallback: that uplink is gone, so on the primary; pending: E-LOCATOR not yet acknowledged. */
+    state: oneOf(['bound', 'fallback', 'pending'] as const),
+  },
+  { local: endpoint, remote: endpoint },
+);
+export type FlowStatus = Infer<typeof flowStatus>;
+
+// ---------------------------------------------------------------------------------------------
+// Settings: persisted with the state dir, every field checked; a patch changes only what it names.
+
+export const FAILURE_DETECTION = ['relaxed', 'normal', 'aggressive'] as const;
+export const MULTIHOMING_MODES = ['failover', 'load-sharing'] as const;
+
+const noDuplicates = <T>(what: string) => (list: readonly T[]): string | null => {
+  const seen = new Set<T>();
+  for (const x of list) {
+    if (seen.has(x)) return `${what} ${JSON.stringify(x)} is listed twice`;
+    seen.add(x);
+  }
+  return null;
+};
+
+const settingsFields = {
+  /** Seconds between keepalives on an idle association (RFC 9028 §5.4 suggests ≤ 15 s behind NAT). */
+  keepaliveIntervalS: integer({ min: 1, max: 300 }),
+  /** How quickly a silent pair is declared failed: relaxed waits longer, aggressive flaps more. */
+  failureDetection: oneOf(FAILURE_DETECTION),
+  multihomingMode: oneOf(MULTIHOMING_MODES),
+  /** Kinds of uplink, most preferred first. */
+  interfacePreference: refine(array(interfaceKind, { maxItems: INTERFACE_KINDS.length }), noDuplicates('interface kind')),
+  /** Named uplinks, most preferred first; ahead of the kind preference. */
+  interfaceOrder: refine(array(interfaceName, { maxItems: 64 }), noDuplicates('interface')),
+  startAtLogin: boolean,
+  notifications: boolean,
+};
+
+export const settings = object(settingsFields);
+export type Settings = Infer<typeof settings>;
+/** Any subset of the settings; at least one field. */
+export const settingsPatch = refine(object({}, settingsFields), (p) => (Object.keys(p).length > 0 ? null : 'names no setting to change'));
+export type SettingsPatch = Infer<typeof settingsPatch>;
+
+export const DEFAULT_SETTINGS: Settings = {
+  keepaliveIntervalS: 15,
+  failureDetection: 'normal',
+  multihomingMode: 'failover',
+  interfacePreference: ['ethernet', 'wifi', 'cellular', 'virtual', 'other'],
+  interfaceOrder: [],
+  startAtLogin: false,
+  notifications: true,
+};
 
 export const engineCounters = object({
   hipIn: integer({ min: 0 }),
@@ -88,27 +263,40 @@ export const peerStatus = object(
     lastHeardMs: number({ min: 0 }),
     /** Time since the association reached ESTABLISHED (or R2-SENT). */
     upMs: number({ min: 0 }),
+    /** Every local × peer locator pair (filled by the engine once mobility lands). */
+    pairs: array(locatorPair, { maxItems: 1024 }),
   },
 );
 export type PeerStatus = Infer<typeof peerStatus>;
 
-export const daemonStatus = object({
-  version: integer({ min: 1 }),
-  identity: object({ hit: hitText, lsi: string({ maxLength: 15 }) }),
-  listening: array(endpoint),
-  /** TUN device name, or null in control-plane-only mode (`--tun none`). */
-  tun: nullable(string({ maxLength: 15 })),
-  acceptAny: boolean,
-  uptimeMs: number({ min: 0 }),
-  peers: array(peerStatus),
-  counters: engineCounters,
-});
+export const daemonStatus = object(
+  {
+    version: integer({ min: 1 }),
+    identity: object({ hit: hitText, lsi: string({ maxLength: 15 }) }),
+    listening: array(endpoint),
+    /** TUN device name, or null in control-plane-only mode (`--tun none`). */
+    tun: nullable(string({ maxLength: 15 })),
+    acceptAny: boolean,
+    uptimeMs: number({ min: 0 }),
+    peers: array(peerStatus),
+    counters: engineCounters,
+  },
+  {
+    /** false after `tunnel.set {up:false}`: associations closed, none started (engine: tunnel switch). */
+    tunnelUp: boolean,
+    /** Uplinks (filled by the engine once mobility lands). */
+    interfaces: array(uplink, { maxItems: 64 }),
+    /** Flow bindings as applied (filled by the engine once mobility lands). */
+    flows: array(flowStatus, { maxItems: 4096 }),
+  },
+);
 export type DaemonStatus = Infer<typeof daemonStatus>;
 
 // ---------------------------------------------------------------------------------------------
 // Methods: params and result of each request
 
 const empty = object({});
+const peerTarget = string({ minLength: 1, maxLength: 63, expected: 'a peer name or HIT' });
 
 export const CONTROL_METHODS = {
   /** Identity, listening sockets, every peer's association and counters. */
@@ -124,6 +312,24 @@ export const CONTROL_METHODS = {
   },
   /** Asks for events on this connection until it closes. */
   subscribe: { params: empty, result: object({ subscribed: literal(true) }) },
+
+  // --- Desktop app (issue 5). Methods the engine does not implement yet answer 'not-supported'.
+  /** The connect/disconnect switch: up starts base exchanges to every peer with a locator; down closes all. */
+  'tunnel.set': { params: object({ up: boolean }), result: object({ up: boolean }) },
+  /** Make this pair the peer's primary (user choice; cause "user" in the handover). */
+  'pair.use': { params: object({ peer: peerTarget, local: endpoint, remote: endpoint }), result: object({ handover: nullable(handoverRecord) }) },
+  /** Move the peer (or every peer) off its primary pair to the best other operational one, now. */
+  failover: { params: object({}, { peer: peerTarget }), result: object({ handovers: array(handoverRecord) }) },
+  /** Handovers after `afterSeq` (all kept ones without it), oldest first. */
+  'handover.list': { params: object({}, { afterSeq: integer({ min: 0 }) }), result: object({ handovers: array(handoverRecord, { maxItems: 10_000 }) }) },
+  /** Adds a binding or replaces the one with its FID ("move to interface" = set with another interface). */
+  'flow.set': { params: flowBinding, result: object({ flow: flowBinding, replaced: boolean }) },
+  'flow.remove': { params: object({ fid: integer({ min: 1, max: 65535 }) }), result: object({ removed: flowBinding }) },
+  /** Re-read the interfaces now (after resume, or when the user asks). */
+  'interfaces.recheck': { params: empty, result: object({ interfaces: array(uplink, { maxItems: 64 }) }) },
+  'settings.get': { params: empty, result: settings },
+  /** Applies and persists a patch; a bad value refuses the whole patch. */
+  'settings.set': { params: settingsPatch, result: settings },
 } as const satisfies Record<string, { params: Validator<unknown>; result: Validator<unknown> }>;
 
 export type ControlMethod = keyof typeof CONTROL_METHODS;
@@ -138,6 +344,9 @@ export const ERROR_CODES = [
   'conflict', // e.g. a HIT already configured under another name
   'not-connected', // ping: no association and no locator to start one
   'ping-failed', // ping: no answer, or the association went away
+  'not-supported', // a method of the schema this daemon does not implement yet
+  'unauthorized', // WebSocket: missing or wrong token
+  'unavailable', // the daemon behind a bridge (web, Electron) is not running
   'internal',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -158,6 +367,11 @@ export const controlEvent = variants('type', {
   failed: object({ type: literal('failed'), ...peerRef, reason: string({ maxLength: 200 }) }),
   notify: object({ type: literal('notify'), ...peerRef, notifyType: integer({ min: 0, max: 65535 }), authenticated: boolean }),
   peers: object({ type: literal('peers'), peers: array(peerConfig) }),
+  /** Filled by the engine once mobility lands. */
+  handover: object({ type: literal('handover'), handover: handoverRecord }),
+  settings: object({ type: literal('settings'), settings }),
+  /** Bridges (web, Electron) only: the daemon behind them went away or came back. */
+  daemon: object({ type: literal('daemon'), running: boolean }),
 });
 export type ControlEvent = Infer<typeof controlEvent>;
 
@@ -192,7 +406,12 @@ export type DecodedRequest = { ok: true; request: ControlRequest } | { ok: false
 export function decodeRequest(line: string): DecodedRequest {
   const json = parseJson(line);
   if (!json.ok) return { ok: false, id: null, error: { code: 'bad-frame', message: json.error } };
-  const env = requestEnvelope.check(json.value);
+  return decodeRequestValue(json.value);
+}
+
+/** A request that arrived as a value (Electron IPC, a parsed WebSocket message). Never throws. */
+export function decodeRequestValue(value: unknown): DecodedRequest {
+  const env = requestEnvelope.check(value);
   if (!env.ok) return { ok: false, id: null, error: { code: 'bad-frame', message: env.error } };
   const { id, method } = env.value;
   if (!isControlMethod(method)) {
@@ -235,6 +454,19 @@ export function decodeServerFrame(line: string): DecodedServerFrame {
   }
   if (error === undefined || result !== undefined) return { ok: false, error: 'a failed response carries "error" and no "result"' };
   return { ok: true, kind: 'response', id, response: { ok: false, error } };
+}
+
+/** A response that arrived as a value (IPC, WebSocket): its envelope only; see checkResult. Never throws. */
+export function checkResponseValue(value: unknown): Checked<{ ok: true; result: unknown } | { ok: false; error: ControlError }> {
+  const r = responseEnvelope.check(value);
+  if (!r.ok) return r;
+  const { ok, result, error } = r.value;
+  if (ok) return result === undefined || error !== undefined ? { ok: false, error: 'a successful response carries "result" and no "error"' } : { ok: true, value: { ok: true, result } };
+  return error === undefined || result !== undefined ? { ok: false, error: 'a failed response carries "error" and no "result"' } : { ok: true, value: { ok: false, error } };
+}
+
+export function isControlMethodName(m: string): m is ControlMethod {
+  return isControlMethod(m);
 }
 
 export function checkResult<M extends ControlMethod>(method: M, result: unknown): Checked<ResultOf<M>> {

@@ -169,3 +169,16 @@ export function variants<K extends string, V extends Record<string, Validator<Re
     return byTag[t]!.check(v, path) as Checked<never>;
   });
 }
+
+/**
+ * `inner`, plus a rule its shape cannot say (no duplicates, a range that ends after it starts).
+ * `rule` returns null when the value is fine, else what is wrong with it.
+ */
+export function refine<T>(inner: Validator<T>, rule: (value: T) => string | null): Validator<T> {
+  return validator(inner.expected, (v, path) => {
+    const r = inner.check(v, path);
+    if (!r.ok) return r;
+    const problem = rule(r.value);
+    return problem === null ? r : { ok: false, error: `${path || 'value'}: ${problem}` };
+  });
+}

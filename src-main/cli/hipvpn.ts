@@ -25,6 +25,8 @@ const USAGE = `usage:
   hipvpn status --state DIR [--json]
   hipvpn ping PEER --state DIR [--count N] [--timeout MS]
   hipvpn setup --state DIR --tun NAME --user UID[:GID]      (root, once)
+  hipvpn web --state DIR [--port 7777] [--ui DIR] [--serve [--tun NAME|none]]
+                                      (the UI for a browser on 127.0.0.1; --serve hosts the engine)
 
   --tun none runs the control plane only: base exchanges, status and ping, no traffic.
   Exit status: 0 ok, 1 failure, 2 bad command line, 3 daemon not running.`;
@@ -314,9 +316,29 @@ async function setup(args: string[]): Promise<void> {
   print(`TUN ${values.tun} ready for uid ${owner.uid}: HIT ${hitToText(id.hit)}, LSI ${lsi}, MTU ${mtu}; now run \`hipvpn serve --state ${dir.root} --tun ${values.tun}\` as that user`);
 }
 
+/** The browser UI; imported on demand like the daemon (it brings an HTTP and WebSocket server). */
+async function web(args: string[]): Promise<void> {
+  const { values } = parse(args, { ...STATE, port: { type: 'string' }, ui: { type: 'string' }, serve: { type: 'boolean' }, tun: { type: 'string' } }, 0);
+  const dir = requireState(values.state);
+  const portText = values.port ?? '7777';
+  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) throw usageError(`--port must be 0..65535, not ${JSON.stringify(portText)}`);
+  const tunArg = values.tun ?? DEFAULT_TUN;
+  if (values.tun !== undefined && !values.serve) throw usageError('--tun goes with --serve (hipvpn web hosts the engine only then)');
+  if (tunArg !== 'none' && !TUN_NAME.test(tunArg)) throw usageError(`--tun ${JSON.stringify(tunArg)} is not an interface name (up to 15 letters, digits, "_", ".", "-"), or none`);
+  const { runWeb } = await import('../web/web-command.js');
+  const running = await runWeb({
+    state: dir.root, port: Number(portText), print,
+    ...(values.ui ? { uiDir: values.ui } : {}),
+    ...(values.serve ? { serve: { tun: tunArg === 'none' ? null : tunArg } } : {}),
+  });
+  const stop = (): void => void running.stop().then(() => process.exit(ExitCode.ok));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
 // ---------------------------------------------------------------------------------------------
 
-const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { identity, serve, peer, status, ping, setup };
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { identity, serve, peer, status, ping, setup, web };
 
 /** Exit status for a refusal from the daemon: bad input is a usage error, the rest failures. */
 function exitCodeFor(code: ControlError['code']): ExitCode {

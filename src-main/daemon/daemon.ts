@@ -172,6 +172,8 @@ export class Daemon {
       case 'subscribe':
         conn.subscribe();
         return { subscribed: true } satisfies ResultOf<'subscribe'>;
+      default:
+        throw new ControlFailure('not-supported', `${req.method} is not implemented by this engine yet`);
     }
   }
 

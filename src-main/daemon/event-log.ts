@@ -16,6 +16,13 @@ function pair(local: Endpoint, remote: Endpoint): string {
 
 export function eventFields(e: ControlEvent): string {
   if (e.type === 'peers') return `${e.type} ${field('count', e.peers.length)} ${field('names', e.peers.map((p) => p.name).join(',') || null)}`;
+  if (e.type === 'settings') return `settings ${Object.entries(e.settings).map(([k, v]) => field(k, Array.isArray(v) ? v.join(',') : v)).join(' ')}`;
+  if (e.type === 'daemon') return `daemon ${field('running', e.running)}`;
+  if (e.type === 'handover') {
+    const h = e.handover;
+    const from = h.from ? endpointText(h.from.local) : null;
+    return `handover ${field('peer', h.peer)} ${field('hit', h.hit)} ${field('cause', h.cause)} ${field('from', from)} ${field('to', endpointText(h.to.local))} ${field('gapMs', h.gapMs)}`;
+  }
   const who = `${field('peer', e.peer)} ${field('hit', e.hit)}`;
   switch (e.type) {
     case 'association': return `association ${who} ${field('from', e.from)} ${field('to', e.to)}`;

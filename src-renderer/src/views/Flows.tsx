@@ -1,0 +1,116 @@
+import { useState, type FormEvent } from 'react';
+import { useControl, errorMessage } from '../store.js';
+import { Badge, Field, Notice, stateTone } from '../components.js';
+import { checkFlowForm, type FlowField, type FlowForm } from '../../../src-shared/forms.js';
+import { TRAFFIC_PROTOCOLS, type FlowBinding, type TrafficSelector } from '../../../src-shared/control-api.js';
+import { endpointText } from '../../../src-shared/status-format.js';
+
+const EMPTY: FlowForm = { fid: '', peer: '', protocol: 'any', remotePorts: '', interface: '' };
+
+function selectorText(s: TrafficSelector): string {
+  const ports = (r: { from: number; to: number } | undefined): string => (r ? (r.from === r.to ? `${r.from}` : `${r.from}-${r.to}`) : 'any');
+  return `${s.protocol}${s.localPorts ? ` from port ${ports(s.localPorts)}` : ''}${s.remotePorts ? ` to port ${ports(s.remotePorts)}` : ''}`;
+}
+
+export function Flows() {
+  const c = useControl();
+  const [form, setForm] = useState<FlowForm>(EMPTY);
+  const [errors, setErrors] = useState<Partial<Record<FlowField, string>>>({});
+  const [serverError, setServerError] = useState<string | null>(null);
+  const peers = (c.status?.peers ?? []).filter((p) => p.name !== null);
+  const uplinks = c.status?.interfaces ?? [];
+  const flows = c.status?.flows;
+
+  const submit = async (e: FormEvent): Promise<void> => {
+    e.preventDefault();
+    setServerError(null);
+    const checked = checkFlowForm(form);
+    if (!checked.ok) {
+      setErrors(checked.errors);
+      return;
+    }
+    setErrors({});
+    try {
+      const r = await c.api.call('flow.set', checked.value);
+      setForm(EMPTY);
+      await c.act(async () => undefined, `${r.replaced ? 'Updated' : 'Added'} flow ${r.flow.fid}`);
+    } catch (err) {
+      setServerError(errorMessage(err));
+    }
+  };
+  const move = (b: FlowBinding, iface: string): void => void c.act(() => c.api.call('flow.set', { ...b, interface: iface === '' ? null : iface }), `Flow ${b.fid} moved`);
+  const set = (k: FlowField) => (v: string) => setForm((f) => ({ ...f, [k]: v }));
+
+  return (
+    <>
+      <section aria-labelledby="flows-h">
+        <h2 id="flows-h" className="visually-hidden">Flow bindings</h2>
+        {flows === undefined ? <Notice>This engine does not report flow bindings yet; bindings you add are kept once it does.</Notice> : flows.length === 0 ? <Notice>No flow bindings: every flow follows its peer's primary pair.</Notice> : (
+          <div className="table-wrap">
+            <table>
+              <thead><tr><th scope="col">FID</th><th scope="col">Peer</th><th scope="col">Traffic</th><th scope="col">Bound to</th><th scope="col">State</th><th scope="col">Pair</th><th scope="col"><span className="visually-hidden">Actions</span></th></tr></thead>
+              <tbody>
+                {flows.map((f) => (
+                  <tr key={f.binding.fid}>
+                    <th scope="row">{f.binding.fid}</th>
+                    <td>{f.binding.peer}</td>
+                    <td>{selectorText(f.binding.selector)}</td>
+                    <td>
+                      <label className="visually-hidden" htmlFor={`move-${f.binding.fid}`}>Move flow {f.binding.fid} to interface</label>
+                      <select id={`move-${f.binding.fid}`} value={f.binding.interface ?? ''} onChange={(e) => move(f.binding, e.target.value)}>
+                        <option value="">primary pair</option>
+                        {uplinks.map((u) => <option key={u.name} value={u.name}>{u.name} ({u.kind})</option>)}
+                      </select>
+                    </td>
+                    <td><Badge tone={stateTone(f.state)}>{f.state}</Badge></td>
+                    <td>{f.local && f.remote ? `${endpointText(f.local)} ⇄ ${endpointText(f.remote)}` : '–'}</td>
+                    <td>
+                      <button type="button" onClick={() => setForm({ fid: String(f.binding.fid), peer: f.binding.peer, protocol: f.binding.selector.protocol, remotePorts: f.binding.selector.remotePorts ? `${f.binding.selector.remotePorts.from}-${f.binding.selector.remotePorts.to}` : '', interface: f.binding.interface ?? '' })}>Edit</button>
+                      <button type="button" className="danger" onClick={() => void c.act(() => c.api.call('flow.remove', { fid: f.binding.fid }), `Removed flow ${f.binding.fid}`)}>Remove</button>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </section>
+      <section aria-labelledby="flow-form-h" className="card">
+        <h2 id="flow-form-h">Add or change a flow binding</h2>
+        <form onSubmit={(e) => void submit(e)} noValidate className="grid-form">
+          <Field label="Flow ID (FID)" error={errors.fid}>
+            {(a) => <input id={a.id} inputMode="numeric" value={form.fid} onChange={(e) => set('fid')(e.target.value)} aria-invalid={a.invalid} aria-describedby={a.describedBy} />}
+          </Field>
+          <Field label="Peer" error={errors.peer}>
+            {(a) => (
+              <select id={a.id} value={form.peer} onChange={(e) => set('peer')(e.target.value)} aria-invalid={a.invalid} aria-describedby={a.describedBy}>
+                <option value="">Choose…</option>
+                {peers.map((p) => <option key={p.hit} value={p.name!}>{p.name}</option>)}
+              </select>
+            )}
+          </Field>
+          <Field label="Protocol" error={errors.protocol}>
+            {(a) => (
+              <select id={a.id} value={form.protocol} onChange={(e) => set('protocol')(e.target.value)} aria-invalid={a.invalid} aria-describedby={a.describedBy}>
+                {TRAFFIC_PROTOCOLS.map((p) => <option key={p} value={p}>{p}</option>)}
+              </select>
+            )}
+          </Field>
+          <Field label="Peer ports" error={errors.remotePorts} hint="A port or range, e.g. 443 or 8000-8080; empty for all.">
+            {(a) => <input id={a.id} value={form.remotePorts} onChange={(e) => set('remotePorts')(e.target.value)} aria-invalid={a.invalid} aria-describedby={a.describedBy} />}
+          </Field>
+          <Field label="Interface" error={errors.interface}>
+            {(a) => (
+              <select id={a.id} value={form.interface} onChange={(e) => set('interface')(e.target.value)} aria-describedby={a.describedBy}>
+                <option value="">primary pair</option>
+                {uplinks.map((u) => <option key={u.name} value={u.name}>{u.name} ({u.kind})</option>)}
+              </select>
+            )}
+          </Field>
+          {serverError && <p className="form-error" role="alert">{serverError}</p>}
+          <div className="buttons"><button type="submit" className="primary">Save binding</button></div>
+        </form>
+      </section>
+    </>
+  );
+}

@@ -1,0 +1,109 @@
+import { useState, type FormEvent } from 'react';
+import { useControl, errorMessage } from '../store.js';
+import { Badge, Field, Notice, stateTone } from '../components.js';
+import { checkPeerForm, peerFormOf, type PeerField, type PeerForm } from '../../../src-shared/forms.js';
+import { peerRow } from '../../../src-shared/view-models.js';
+
+const EMPTY: PeerForm = { name: '', hit: '', locators: '' };
+
+export function Peers() {
+  const c = useControl();
+  const [form, setForm] = useState<PeerForm>(EMPTY);
+  const [editing, setEditing] = useState<string | null>(null);
+  const [errors, setErrors] = useState<Partial<Record<PeerField, string>>>({});
+  const [serverError, setServerError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const peers = c.status?.peers ?? [];
+
+  const submit = async (e: FormEvent): Promise<void> => {
+    e.preventDefault();
+    setServerError(null);
+    const checked = checkPeerForm(form);
+    if (!checked.ok) {
+      setErrors(checked.errors);
+      return;
+    }
+    setErrors({});
+    setBusy(true);
+    try {
+      if (editing && editing !== checked.value.name) await c.api.call('peer.remove', { name: editing });
+      const r = await c.api.call('peer.add', checked.value);
+      setForm(EMPTY);
+      setEditing(null);
+      await c.act(async () => undefined, `${r.replaced || editing ? 'Updated' : 'Added'} peer ${r.peer.name}`);
+    } catch (err) {
+      setServerError(errorMessage(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const set = (k: PeerField) => (v: string) => setForm((f) => ({ ...f, [k]: v }));
+
+  return (
+    <>
+      <section aria-labelledby="peers-h">
+        <h2 id="peers-h" className="visually-hidden">Peer list</h2>
+        {peers.length === 0 ? <Notice>No peers yet: add one below.</Notice> : (
+          <div className="table-wrap">
+            <table data-testid="peers-table">
+              <thead>
+                <tr><th scope="col">Name</th><th scope="col">HIT</th><th scope="col">LSI</th><th scope="col">State</th><th scope="col">Active pair</th><th scope="col">RTT</th><th scope="col">Received</th><th scope="col">Sent</th><th scope="col">Last heard</th><th scope="col"><span className="visually-hidden">Actions</span></th></tr>
+              </thead>
+              <tbody>
+                {peers.map((p) => {
+                  const r = peerRow(p);
+                  return (
+                    <tr key={r.key} data-peer={r.name}>
+                      <th scope="row">{r.name}</th>
+                      <td><code className="hit">{r.hit}</code></td>
+                      <td>{r.lsi}</td>
+                      <td><Badge tone={stateTone(r.state)}>{r.state}</Badge></td>
+                      <td>{r.pair}</td>
+                      <td>{r.rtt}</td>
+                      <td data-testid="rx">{r.rx}</td>
+                      <td data-testid="tx">{r.tx}</td>
+                      <td>{r.heard}</td>
+                      <td className="actions">
+                        {p.name && (
+                          <>
+                            <button type="button" onClick={() => void c.act(() => c.api.call('ping', { peer: p.name! }), `${p.name} answered`)}>Ping</button>
+                            <button type="button" onClick={() => { setEditing(p.name); setForm(peerFormOf({ name: p.name!, hit: p.hit, locators: p.configuredLocators })); setErrors({}); setServerError(null); }}>Edit</button>
+                            <button
+                              type="button"
+                              className="danger"
+                              onClick={() => { if (confirm(`Remove peer ${p.name}? Its tunnel closes.`)) void c.act(() => c.api.call('peer.remove', { name: p.name! }), `Removed ${p.name}`); }}
+                            >Remove</button>
+                          </>
+                        )}
+                      </td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </section>
+      <section aria-labelledby="peer-form-h" className="card">
+        <h2 id="peer-form-h">{editing ? `Edit ${editing}` : 'Add a peer'}</h2>
+        <form onSubmit={(e) => void submit(e)} noValidate aria-describedby={serverError ? 'peer-server-error' : undefined}>
+          <Field label="Name" error={errors.name}>
+            {(a) => <input id={a.id} name="name" value={form.name} onChange={(e) => set('name')(e.target.value)} aria-invalid={a.invalid} aria-describedby={a.describedBy} autoComplete="off" />}
+          </Field>
+          <Field label="HIT" error={errors.hit} hint="The peer's `hipvpn identity` prints it: 2001:2x:…">
+            {(a) => <input id={a.id} name="hit" value={form.hit} onChange={(e) => set('hit')(e.target.value)} aria-invalid={a.invalid} aria-describedby={a.describedBy} autoComplete="off" spellCheck={false} />}
+          </Field>
+          <Field label="Locators" error={errors.locators} hint="IP or IP:PORT, one per line; empty if the peer contacts you.">
+            {(a) => <textarea id={a.id} name="locators" rows={2} value={form.locators} onChange={(e) => set('locators')(e.target.value)} aria-invalid={a.invalid} aria-describedby={a.describedBy} spellCheck={false} />}
+          </Field>
+          {serverError && <p id="peer-server-error" className="form-error" role="alert">{serverError}</p>}
+          <div className="buttons">
+            <button type="submit" className="primary" disabled={busy}>{editing ? 'Save' : 'Add peer'}</button>
+            {editing && <button type="button" onClick={() => { setEditing(null); setForm(EMPTY); setErrors({}); setServerError(null); }}>Cancel</button>}
+          </div>
+        </form>
+      </section>
+    </>
+  );
+}

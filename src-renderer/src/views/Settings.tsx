@@ -1,0 +1,83 @@
+import { useEffect, useState, type FormEvent } from 'react';
+import { useControl, errorMessage } from '../store.js';
+import { Field, Notice } from '../components.js';
+import { checkSettingsForm, settingsFormOf, type SettingsField, type SettingsForm } from '../../../src-shared/forms.js';
+import { FAILURE_DETECTION, INTERFACE_KINDS, MULTIHOMING_MODES, type InterfaceKind } from '../../../src-shared/control-api.js';
+import { moveInOrder } from '../../../src-shared/view-models.js';
+
+const FAILURE_TEXT: Record<string, string> = { relaxed: 'Relaxed (fewer false alarms)', normal: 'Normal', aggressive: 'Aggressive (fastest failover)' };
+const MODE_TEXT: Record<string, string> = { failover: 'Failover: one pair at a time', 'load-sharing': 'Load sharing: flows spread over uplinks' };
+
+export function SettingsView() {
+  const c = useControl();
+  const [form, setForm] = useState<SettingsForm | null>(null);
+  const [errors, setErrors] = useState<Partial<Record<SettingsField, string>>>({});
+  const [serverError, setServerError] = useState<string | null>(null);
+  useEffect(() => {
+    if (c.settings && form === null) setForm(settingsFormOf(c.settings));
+  }, [c.settings, form]);
+  if (!c.settings || !form) return <Notice>Loading settings…</Notice>;
+  const kinds = c.settings.interfacePreference;
+
+  const submit = async (e: FormEvent): Promise<void> => {
+    e.preventDefault();
+    setServerError(null);
+    const checked = checkSettingsForm(form);
+    if (!checked.ok) {
+      setErrors(checked.errors);
+      return;
+    }
+    setErrors({});
+    try {
+      const saved = await c.api.call('settings.set', checked.value);
+      setForm(settingsFormOf(saved));
+      await c.act(async () => undefined, 'Settings saved');
+    } catch (err) {
+      setServerError(errorMessage(err));
+    }
+  };
+  const moveKind = (k: InterfaceKind, by: -1 | 1): void => void c.saveSettings({ interfacePreference: moveInOrder(kinds, k, by) as InterfaceKind[] }, 'Interface preference saved');
+  const missingKinds = INTERFACE_KINDS.filter((k) => !kinds.includes(k));
+
+  return (
+    <>
+      <form className="card" onSubmit={(e) => void submit(e)} noValidate aria-labelledby="settings-h">
+        <h2 id="settings-h">Connection</h2>
+        <Field label="Keepalive interval (seconds)" error={errors.keepaliveIntervalS} hint="1..300; keeps NAT bindings open on idle tunnels.">
+          {(a) => <input id={a.id} name="keepalive" inputMode="numeric" value={form.keepaliveIntervalS} onChange={(e) => setForm({ ...form, keepaliveIntervalS: e.target.value })} aria-invalid={a.invalid} aria-describedby={a.describedBy} />}
+        </Field>
+        <Field label="Failure detection" error={errors.failureDetection}>
+          {(a) => (
+            <select id={a.id} value={form.failureDetection} onChange={(e) => setForm({ ...form, failureDetection: e.target.value })} aria-describedby={a.describedBy}>
+              {FAILURE_DETECTION.map((f) => <option key={f} value={f}>{FAILURE_TEXT[f]}</option>)}
+            </select>
+          )}
+        </Field>
+        <Field label="Multihoming" error={errors.multihomingMode}>
+          {(a) => (
+            <select id={a.id} value={form.multihomingMode} onChange={(e) => setForm({ ...form, multihomingMode: e.target.value })} aria-describedby={a.describedBy}>
+              {MULTIHOMING_MODES.map((m) => <option key={m} value={m}>{MODE_TEXT[m]}</option>)}
+            </select>
+          )}
+        </Field>
+        <div className="check"><input id="s-login" type="checkbox" checked={form.startAtLogin} onChange={(e) => setForm({ ...form, startAtLogin: e.target.checked })} /><label htmlFor="s-login">Start at login</label></div>
+        <div className="check"><input id="s-notify" type="checkbox" checked={form.notifications} onChange={(e) => setForm({ ...form, notifications: e.target.checked })} /><label htmlFor="s-notify">Notify me of handovers</label></div>
+        {serverError && <p className="form-error" role="alert">{serverError}</p>}
+        <div className="buttons"><button type="submit" className="primary">Save settings</button></div>
+      </form>
+      <section className="card" aria-labelledby="kinds-h">
+        <h2 id="kinds-h">Preferred kinds of uplink</h2>
+        <ol className="kinds">
+          {kinds.map((k, i) => (
+            <li key={k}>
+              {k}
+              <button type="button" aria-label={`Prefer ${k} more`} disabled={i === 0} onClick={() => moveKind(k, -1)}>↑</button>
+              <button type="button" aria-label={`Prefer ${k} less`} disabled={i === kinds.length - 1} onClick={() => moveKind(k, 1)}>↓</button>
+            </li>
+          ))}
+        </ol>
+        {missingKinds.length > 0 && <p className="hint">Not used: {missingKinds.join(', ')}</p>}
+      </section>
+    </>
+  );
+}

@@ -1,0 +1,135 @@
+// What a person types into the UI's forms, checked field by field before anything is sent, so
+// each message sits next to the field it is about. The daemon checks again (it is the authority:
+// own HIT, duplicate HITs, addresses the platform cannot use); those refusals are shown too.
+
+import {
+  DEFAULT_SETTINGS, TRAFFIC_PROTOCOLS, flowBinding, peerConfig, settingsPatch,
+  type Endpoint, type FlowBinding, type PeerConfig, type SettingsPatch,
+} from './control-api.js';
+import { isOrchidV2, parseIPv4, parseIPv6 } from './ip-text.js';
+
+export type FormResult<T, F extends string> = { ok: true; value: T } | { ok: false; errors: Partial<Record<F, string>> };
+
+/** RFC 9028 §5.1: the HIP-over-UDP port, as the CLI assumes too. */
+export const DEFAULT_HIP_PORT = 10500;
+
+export function hitProblem(text: string): string | null {
+  const t = text.trim();
+  if (t === '') return 'Enter the peer\'s HIT (its `hipvpn identity` prints it).';
+  const bytes = parseIPv6(t);
+  if (!bytes) return `"${t}" is not a HIT: expected IPv6 text such as 2001:2x:…`;
+  if (!isOrchidV2(bytes)) return `${t} is not a HIPv2 HIT: HITs start with 2001:2 (2001:20::/28).`;
+  return null;
+}
+
+/** "192.0.2.1", "192.0.2.1:10500", "2001:db8::1", "[2001:db8::1]:10500". */
+export function parseLocatorText(text: string): { ok: true; value: Endpoint } | { ok: false; error: string } {
+  const t = text.trim();
+  const bad = (why: string) => ({ ok: false as const, error: `"${t}": ${why} (expected IP or IP:PORT, IPv6 as [ADDR]:PORT)` });
+  let address = t;
+  let portText: string | undefined;
+  const bracketed = /^\[([^\]]+)\](?::(.*))?$/.exec(t);
+  if (bracketed) {
+    address = bracketed[1]!;
+    portText = bracketed[2];
+  } else if (!parseIPv6(t) && t.includes(':')) {
+    const colon = t.lastIndexOf(':');
+    address = t.slice(0, colon);
+    portText = t.slice(colon + 1);
+  }
+  if (!parseIPv4(address) && !parseIPv6(address)) return bad('not an IP address');
+  let port = DEFAULT_HIP_PORT;
+  if (portText !== undefined) {
+    if (!/^\d{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) return bad(`port "${portText}" is not 1..65535`);
+    port = Number(portText);
+  }
+  return { ok: true, value: { address, port } };
+}
+
+export interface PeerForm { name: string; hit: string; locators: string }
+export type PeerField = keyof PeerForm;
+
+/** Locators: one per line or comma-separated; empty for a peer that contacts us. */
+export function checkPeerForm(form: PeerForm): FormResult<PeerConfig, PeerField> {
+  const errors: Partial<Record<PeerField, string>> = {};
+  const name = form.name.trim();
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name)) {
+    errors.name = name === '' ? 'Enter a name for the peer.' : 'Use up to 63 letters, digits, ".", "_" or "-", starting with a letter or digit.';
+  }
+  const hit = hitProblem(form.hit);
+  if (hit) errors.hit = hit;
+  const locators: Endpoint[] = [];
+  for (const part of form.locators.split(/[\s,]+/).filter((x) => x !== '')) {
+    const l = parseLocatorText(part);
+    if (!l.ok) {
+      errors.locators = l.error;
+      break;
+    }
+    locators.push(l.value);
+  }
+  if (Object.keys(errors).length > 0) return { ok: false, errors };
+  const value = { name, hit: form.hit.trim(), locators };
+  const shape = peerConfig.check(value);
+  return shape.ok ? { ok: true, value: shape.value } : { ok: false, errors: { name: shape.error } };
+}
+
+export function peerFormOf(p: PeerConfig): PeerForm {
+  return { name: p.name, hit: p.hit, locators: p.locators.map((l) => (l.address.includes(':') ? `[${l.address}]:${l.port}` : `${l.address}:${l.port}`)).join('\n') };
+}
+
+export interface FlowForm { fid: string; peer: string; protocol: string; remotePorts: string; interface: string }
+export type FlowField = keyof FlowForm;
+
+function portRangeText(text: string): { from: number; to: number } | string | null {
+  const t = text.trim();
+  if (t === '') return null;
+  const m = /^(\d{1,5})(?:\s*-\s*(\d{1,5}))?$/.exec(t);
+  if (!m) return 'Enter a port or a range such as 8000-8080.';
+  const from = Number(m[1]);
+  const to = m[2] === undefined ? from : Number(m[2]);
+  if (from < 1 || to > 65535 || from > to) return 'Ports are 1..65535 and a range ends after it starts.';
+  return { from, to };
+}
+
+export function checkFlowForm(form: FlowForm): FormResult<FlowBinding, FlowField> {
+  const errors: Partial<Record<FlowField, string>> = {};
+  const fid = Number(form.fid);
+  if (!/^\d{1,5}$/.test(form.fid.trim()) || fid < 1 || fid > 65535) errors.fid = 'The flow ID is a whole number 1..65535.';
+  if (form.peer === '') errors.peer = 'Choose the peer this flow goes to.';
+  if (!(TRAFFIC_PROTOCOLS as readonly string[]).includes(form.protocol)) errors.protocol = 'Choose a protocol.';
+  const ports = portRangeText(form.remotePorts);
+  if (typeof ports === 'string') errors.remotePorts = ports;
+  if (Object.keys(errors).length > 0) return { ok: false, errors };
+  const selector = { protocol: form.protocol, ...(ports && typeof ports === 'object' ? { remotePorts: ports } : {}) };
+  const value = { fid, peer: form.peer, selector, interface: form.interface === '' ? null : form.interface };
+  const shape = flowBinding.check(value);
+  return shape.ok ? { ok: true, value: shape.value } : { ok: false, errors: { fid: shape.error } };
+}
+
+export interface SettingsForm {
+  keepaliveIntervalS: string;
+  failureDetection: string;
+  multihomingMode: string;
+  startAtLogin: boolean;
+  notifications: boolean;
+}
+export type SettingsField = keyof SettingsForm;
+
+export function settingsFormOf(s: typeof DEFAULT_SETTINGS): SettingsForm {
+  return { keepaliveIntervalS: String(s.keepaliveIntervalS), failureDetection: s.failureDetection, multihomingMode: s.multihomingMode, startAtLogin: s.startAtLogin, notifications: s.notifications };
+}
+
+export function checkSettingsForm(form: SettingsForm): FormResult<SettingsPatch, SettingsField> {
+  const keepalive = form.keepaliveIntervalS.trim();
+  if (!/^\d+$/.test(keepalive) || Number(keepalive) < 1 || Number(keepalive) > 300) {
+    return { ok: false, errors: { keepaliveIntervalS: 'The keepalive interval is a whole number of seconds, 1..300.' } };
+  }
+  const patch = {
+    keepaliveIntervalS: Number(keepalive), failureDetection: form.failureDetection, multihomingMode: form.multihomingMode,
+    startAtLogin: form.startAtLogin, notifications: form.notifications,
+  };
+  const checked = settingsPatch.check(patch);
+  if (checked.ok) return { ok: true, value: checked.value };
+  const field = (/^(\w+):/.exec(checked.error)?.[1] ?? 'keepaliveIntervalS') as SettingsField;
+  return { ok: false, errors: { [field]: checked.error } };
+}

@@ -1,0 +1,212 @@
+// What the UI shows, computed from status snapshots and events: pure functions the renderer,
+// the tray and the tests share. Nothing here knows about React or Electron.
+
+import type { DaemonStatus, HandoverRecord, LocatorPair, PairRef, PeerStatus, Uplink } from './control-api.js';
+import { ageText, endpointText } from './status-format.js';
+
+/** The one word the Overview, the tray icon and its tooltip agree on. */
+export type TunnelState = 'disconnected' | 'connecting' | 'connected' | 'degraded';
+
+const KEYED = new Set(['ESTABLISHED', 'R2-SENT']);
+const IN_PROGRESS = new Set(['I1-SENT', 'I2-SENT']);
+
+export function isKeyed(p: PeerStatus): boolean {
+  return KEYED.has(p.state);
+}
+
+/** The pair traffic uses now: the engine's primary, else the one active pair status names. */
+export function primaryPair(p: PeerStatus): LocatorPair | undefined {
+  return p.pairs?.find((x) => x.primary);
+}
+
+/**
+ * connected: every peer we can reach (has a locator, or has an association) is keyed and its
+ * primary pair, where reported, is operational. degraded: some are, others are not, or a primary
+ * pair is being tested or failed. connecting: none keyed yet, a base exchange under way.
+ */
+export function tunnelState(s: DaemonStatus | null): TunnelState {
+  if (!s || s.tunnelUp === false) return 'disconnected';
+  const reachable = s.peers.filter((p) => p.configuredLocators.length > 0 || p.state !== 'UNASSOCIATED');
+  const keyed = reachable.filter(isKeyed);
+  if (keyed.length === 0) return reachable.some((p) => IN_PROGRESS.has(p.state)) ? 'connecting' : 'disconnected';
+  const unhealthy = keyed.some((p) => {
+    const primary = primaryPair(p);
+    return primary !== undefined && primary.state !== 'operational';
+  });
+  return unhealthy || keyed.length < reachable.length ? 'degraded' : 'connected';
+}
+
+export const TUNNEL_STATE_TEXT: Record<TunnelState, string> = {
+  disconnected: 'Disconnected',
+  connecting: 'Connecting…',
+  connected: 'Connected',
+  degraded: 'Degraded',
+};
+
+export function bytesText(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+}
+
+/** Bits per second as people read link speeds. */
+export function rateText(bytesPerSecond: number): string {
+  const bits = bytesPerSecond * 8;
+  if (bits < 1000) return `${Math.round(bits)} bit/s`;
+  if (bits < 1e6) return `${(bits / 1e3).toFixed(1)} kbit/s`;
+  if (bits < 1e9) return `${(bits / 1e6).toFixed(1)} Mbit/s`;
+  return `${(bits / 1e9).toFixed(2)} Gbit/s`;
+}
+
+export function msText(ms: number | undefined | null): string {
+  if (ms === undefined || ms === null) return '–';
+  return ms < 10 ? `${ms.toFixed(1)} ms` : `${Math.round(ms)} ms`;
+}
+
+export function pairText(p: { local: PairRef['local']; remote: PairRef['remote'] }): string {
+  return `${endpointText(p.local)} ⇄ ${endpointText(p.remote)}`;
+}
+
+export interface PeerRow {
+  key: string;
+  name: string;
+  hit: string;
+  lsi: string;
+  state: string;
+  pair: string;
+  via: string;
+  rtt: string;
+  rx: string;
+  tx: string;
+  heard: string;
+  configured: boolean;
+}
+
+export function peerRow(p: PeerStatus): PeerRow {
+  const primary = primaryPair(p);
+  const active = p.local && p.remote ? pairText({ local: p.local, remote: p.remote }) : null;
+  return {
+    key: p.hit,
+    name: p.name ?? '(unlisted)',
+    hit: p.hit,
+    lsi: p.lsi ?? '–',
+    state: p.state,
+    pair: primary ? pairText(primary) : active ?? (p.configuredLocators.length ? 'not connected' : 'waits for the peer'),
+    via: primary ? `${primary.interface ?? '?'} (${primary.kind})` : '–',
+    rtt: msText(primary?.rttMs),
+    rx: `${p.counters.espPacketsIn} pkts${p.counters.espBytesIn === undefined ? '' : ` · ${bytesText(p.counters.espBytesIn)}`}`,
+    tx: `${p.counters.espPacketsOut} pkts${p.counters.espBytesOut === undefined ? '' : ` · ${bytesText(p.counters.espBytesOut)}`}`,
+    heard: p.lastHeardMs === undefined ? 'never' : `${ageText(p.lastHeardMs)} ago`,
+    configured: p.name !== null,
+  };
+}
+
+/** Pairs as the Locator pairs view lists them: primary first, then working, testing, failed. */
+export function sortedPairs(pairs: readonly LocatorPair[]): LocatorPair[] {
+  const rank = { operational: 0, testing: 1, failed: 2 } as const;
+  return [...pairs].sort((a, b) => Number(b.primary) - Number(a.primary) || rank[a.state] - rank[b.state] || (a.rttMs ?? Infinity) - (b.rttMs ?? Infinity));
+}
+
+export function pairKey(p: { local: PairRef['local']; remote: PairRef['remote'] }): string {
+  return `${endpointText(p.local)}>${endpointText(p.remote)}`;
+}
+
+/** Uplinks in the user's order: named ones first as ordered, then by the engine's preference. */
+export function orderedUplinks(uplinks: readonly Uplink[], order: readonly string[]): Uplink[] {
+  const pos = (u: Uplink): number => {
+    const i = order.indexOf(u.name);
+    return i < 0 ? order.length + u.preference : i;
+  };
+  return [...uplinks].sort((a, b) => pos(a) - pos(b) || a.name.localeCompare(b.name));
+}
+
+/** The order after moving `name` one place up (-1) or down (+1); the list as the user sees it. */
+export function moveInOrder(names: readonly string[], name: string, by: -1 | 1): string[] {
+  const out = [...names];
+  const i = out.indexOf(name);
+  const j = i + by;
+  if (i < 0 || j < 0 || j >= out.length) return out;
+  [out[i], out[j]] = [out[j]!, out[i]!];
+  return out;
+}
+
+/** "moved to cellular (wwan0), 140 ms gap": the timeline's and the notification's words. */
+export function handoverText(h: HandoverRecord): string {
+  const where = `${h.to.kind}${h.to.interface ? ` (${h.to.interface})` : ''}`;
+  const gap = h.gapMs === null ? '' : `, ${Math.round(h.gapMs)} ms`;
+  return `${h.peer ?? h.hit}: moved to ${where}${gap}`;
+}
+
+export const HANDOVER_CAUSE_TEXT: Record<HandoverRecord['cause'], string> = {
+  'interface-down': 'uplink went down',
+  'address-lost': 'address lost',
+  'pair-failed': 'path stopped answering',
+  'peer-moved': 'peer moved',
+  'better-path': 'better path available',
+  user: 'you chose it',
+  policy: 'policy',
+};
+
+// ---------------------------------------------------------------------------------------------
+// Live chart: rates from successive counter samples
+
+export interface Sample { atMs: number; bytesIn: number; bytesOut: number; rttMs?: number }
+export interface RatePoint { atMs: number; inBps: number; outBps: number; rttMs?: number }
+
+/**
+ * Rates per series (a peer, or a pair) from cumulative byte counters. A counter that went down
+ * (daemon restart, new association) starts the series again rather than showing a negative rate.
+ */
+export class RateSeries {
+  private last = new Map<string, Sample>();
+  private points = new Map<string, RatePoint[]>();
+
+  constructor(private readonly keep = 120) {}
+
+  add(key: string, s: Sample): void {
+    const prev = this.last.get(key);
+    this.last.set(key, s);
+    if (!prev || s.atMs <= prev.atMs) return;
+    const list = this.points.get(key) ?? [];
+    if (s.bytesIn < prev.bytesIn || s.bytesOut < prev.bytesOut) {
+      this.points.set(key, []);
+      return;
+    }
+    const dt = (s.atMs - prev.atMs) / 1000;
+    const point: RatePoint = { atMs: s.atMs, inBps: (s.bytesIn - prev.bytesIn) / dt, outBps: (s.bytesOut - prev.bytesOut) / dt };
+    if (s.rttMs !== undefined) point.rttMs = s.rttMs;
+    list.push(point);
+    if (list.length > this.keep) list.splice(0, list.length - this.keep);
+    this.points.set(key, list);
+  }
+
+  series(key: string): readonly RatePoint[] {
+    return this.points.get(key) ?? [];
+  }
+
+  keys(): string[] {
+    return [...this.points.keys()];
+  }
+}
+
+/** Feeds one status snapshot into the series: one per peer, one per reported pair. */
+export function sampleStatus(series: RateSeries, s: DaemonStatus, atMs: number): void {
+  for (const p of s.peers) {
+    const primary = primaryPair(p);
+    const sample: Sample = { atMs, bytesIn: p.counters.espBytesIn ?? 0, bytesOut: p.counters.espBytesOut ?? 0 };
+    if (primary?.rttMs !== undefined) sample.rttMs = primary.rttMs;
+    series.add(`peer:${p.hit}`, sample);
+    for (const pair of p.pairs ?? []) {
+      if (pair.bytesIn === undefined || pair.bytesOut === undefined) continue;
+      const ps: Sample = { atMs, bytesIn: pair.bytesIn, bytesOut: pair.bytesOut };
+      if (pair.rttMs !== undefined) ps.rttMs = pair.rttMs;
+      series.add(`pair:${p.hit}:${pairKey(pair)}`, ps);
+    }
+  }
+}

@@ -1,0 +1,110 @@
+// What the UI and the tray compute from status: the one-word tunnel state, peer rows, pair
+// order, the live rate series and the interface order a person edits.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { DaemonStatus, HandoverRecord, LocatorPair, PeerStatus, Uplink } from '../../src-shared/control-api.js';
+import {
+  RateSeries, handoverText, moveInOrder, orderedUplinks, peerRow, rateText, sampleStatus, sortedPairs, tunnelState,
+} from '../../src-shared/view-models.js';
+
+const A = { address: '10.1.0.1', port: 10500 };
+const B = { address: '10.1.0.2', port: 10500 };
+const C = { address: '10.2.0.1', port: 10500 };
+
+function peer(name: string, state: PeerStatus['state'], extra: Partial<PeerStatus> = {}): PeerStatus {
+  return { name, hit: `2001:20::${name.length}${name.charCodeAt(0)}`, lsi: '1.0.0.2', state, configuredLocators: [B], counters: { espPacketsIn: 0, espPacketsOut: 0 }, ...extra };
+}
+
+function status(peers: PeerStatus[], extra: Partial<DaemonStatus> = {}): DaemonStatus {
+  return {
+    version: 1, identity: { hit: '2001:20::1', lsi: '1.0.0.1' }, listening: [A], tun: 'hip0', acceptAny: false, uptimeMs: 1, peers,
+    counters: { hipIn: 0, hipOut: 0, espIn: 0, espOut: 0, dropped: {}, droppedTotal: 0 }, ...extra,
+  };
+}
+
+function pair(over: Partial<LocatorPair>): LocatorPair {
+  return { local: A, remote: B, interface: 'wlan0', kind: 'wifi', remoteState: 'ACTIVE', state: 'operational', primary: false, ...over };
+}
+
+test('tunnel state: disconnected, connecting, connected, degraded', () => {
+  assert.equal(tunnelState(null), 'disconnected', 'no status yet');
+  assert.equal(tunnelState(status([])), 'disconnected', 'no peers');
+  assert.equal(tunnelState(status([peer('bob', 'UNASSOCIATED')])), 'disconnected', 'nothing started');
+  assert.equal(tunnelState(status([peer('bob', 'I1-SENT')])), 'connecting', 'base exchange under way');
+  assert.equal(tunnelState(status([peer('bob', 'ESTABLISHED')])), 'connected');
+  assert.equal(tunnelState(status([peer('bob', 'R2-SENT')])), 'connected', 'the responder is keyed in R2-SENT');
+  assert.equal(tunnelState(status([peer('bob', 'ESTABLISHED'), peer('carol', 'I1-SENT')])), 'degraded', 'one of two reachable peers is down');
+  assert.equal(tunnelState(status([peer('bob', 'ESTABLISHED'), peer('dave', 'UNASSOCIATED', { configuredLocators: [] })])), 'connected', 'a peer that waits to be contacted does not degrade');
+  assert.equal(tunnelState(status([peer('bob', 'ESTABLISHED', { pairs: [pair({ primary: true, state: 'testing' })] })])), 'degraded', 'the primary pair is in doubt');
+  assert.equal(tunnelState(status([peer('bob', 'ESTABLISHED')], { tunnelUp: false })), 'disconnected', 'the switch is off');
+});
+
+test('peer rows show the primary pair, its uplink and RTT, and byte counts when reported', () => {
+  const p = peer('bob', 'ESTABLISHED', {
+    local: A, remote: B, lastHeardMs: 1500,
+    counters: { espPacketsIn: 12, espPacketsOut: 10, espBytesIn: 2048, espBytesOut: 100 },
+    pairs: [pair({ primary: false, local: C, interface: 'wwan0', kind: 'cellular' }), pair({ primary: true, rttMs: 3.25 })],
+  });
+  const row = peerRow(p);
+  assert.equal(row.pair, '10.1.0.1:10500 ⇄ 10.1.0.2:10500');
+  assert.equal(row.via, 'wlan0 (wifi)');
+  assert.equal(row.rtt, '3.3 ms');
+  assert.equal(row.rx, '12 pkts · 2.0 KiB');
+  assert.equal(row.tx, '10 pkts · 100 B');
+  assert.equal(row.heard, '1.5s ago');
+  assert.equal(peerRow(peer('carol', 'UNASSOCIATED', { configuredLocators: [] })).pair, 'waits for the peer');
+  assert.equal(peerRow({ ...peer('x', 'ESTABLISHED'), name: null }).name, '(unlisted)');
+});
+
+test('pairs list primary first, then working, testing, failed, faster first', () => {
+  const list = sortedPairs([
+    pair({ state: 'failed', local: { address: '10.9.0.1', port: 1 } }),
+    pair({ state: 'operational', rttMs: 40, local: { address: '10.3.0.1', port: 1 } }),
+    pair({ state: 'testing', local: { address: '10.4.0.1', port: 1 } }),
+    pair({ state: 'operational', rttMs: 5, local: { address: '10.5.0.1', port: 1 } }),
+    pair({ state: 'operational', primary: true, rttMs: 50, local: { address: '10.6.0.1', port: 1 } }),
+  ]);
+  assert.deepEqual(list.map((p) => p.local.address), ['10.6.0.1', '10.5.0.1', '10.3.0.1', '10.4.0.1', '10.9.0.1']);
+});
+
+test('rate series turn counters into bit rates, restart on a counter reset and stay bounded', () => {
+  const s = new RateSeries(3);
+  s.add('k', { atMs: 0, bytesIn: 0, bytesOut: 0 });
+  s.add('k', { atMs: 1000, bytesIn: 125_000, bytesOut: 1250 });
+  assert.deepEqual(s.series('k').map((p) => [p.inBps, p.outBps]), [[125_000, 1250]]);
+  assert.equal(rateText(125_000), '1.0 Mbit/s');
+  assert.equal(rateText(1250), '10.0 kbit/s');
+  s.add('k', { atMs: 2000, bytesIn: 100, bytesOut: 0 });
+  assert.equal(s.series('k').length, 0, 'a counter that went down (new association) restarts the series');
+  for (let i = 3; i < 10; i++) s.add('k', { atMs: i * 1000, bytesIn: i * 1000, bytesOut: 0 });
+  assert.equal(s.series('k').length, 3, 'only the last `keep` points are kept');
+
+  const rs = new RateSeries();
+  const p = peer('bob', 'ESTABLISHED', { counters: { espPacketsIn: 1, espPacketsOut: 1, espBytesIn: 0, espBytesOut: 0 }, pairs: [pair({ primary: true, rttMs: 7, bytesIn: 0, bytesOut: 0 })] });
+  sampleStatus(rs, status([p]), 0);
+  p.counters.espBytesIn = 500;
+  p.pairs![0]!.bytesIn = 500;
+  sampleStatus(rs, status([p]), 500);
+  assert.deepEqual(rs.keys().sort(), [`pair:${p.hit}:10.1.0.1:10500>10.1.0.2:10500`, `peer:${p.hit}`]);
+  assert.equal(rs.series(`peer:${p.hit}`)[0]?.inBps, 1000, 'per peer');
+  assert.equal(rs.series(`peer:${p.hit}`)[0]?.rttMs, 7, 'the primary pair\'s RTT rides along');
+});
+
+test('interface order: named first as the user ordered them, then by preference; moves stay in bounds', () => {
+  const up = (name: string, preference: number): Uplink => ({ name, kind: 'ethernet', up: true, addresses: [], preference });
+  const list = orderedUplinks([up('eth0', 0), up('wlan0', 1), up('wwan0', 2)], ['wwan0']);
+  assert.deepEqual(list.map((u) => u.name), ['wwan0', 'eth0', 'wlan0']);
+  assert.deepEqual(moveInOrder(['a', 'b', 'c'], 'c', -1), ['a', 'c', 'b']);
+  assert.deepEqual(moveInOrder(['a', 'b', 'c'], 'a', -1), ['a', 'b', 'c'], 'the first cannot move up');
+  assert.deepEqual(moveInOrder(['a', 'b', 'c'], 'x', 1), ['a', 'b', 'c'], 'unknown names change nothing');
+});
+
+test('handover text names where traffic went and the gap', () => {
+  const h: HandoverRecord = {
+    seq: 1, at: 0, peer: 'bob', hit: '2001:20::1', cause: 'interface-down', gapMs: 140.4,
+    from: { local: A, remote: B, interface: 'wlan0', kind: 'wifi' }, to: { local: C, remote: B, interface: 'wwan0', kind: 'cellular' },
+  };
+  assert.equal(handoverText(h), 'bob: moved to cellular (wwan0), 140 ms');
+  assert.equal(handoverText({ ...h, gapMs: null, peer: null }), '2001:20::1: moved to cellular (wwan0)');
+});
