@@ -1,6 +1,7 @@
 // iperf3 TCP through the hipvpn tunnel between two namespaces, with the raw veth as anchor:
 //   node --import tsx bench/dataplane-throughput.ts [seconds]      (root)
-// Set HIPVPN_DATAPLANE_IO=node to measure the pure-node fallback instead of the addon.
+// Set HIPVPN_DATAPLANE_IO=node to measure the pure-node fallback instead of the addon, or
+// HIPVPN_LIBCRYPTO=none to keep the addon's I/O but seal and open ESP in JS.
 
 import { spawn } from 'node:child_process';
 import { DataplaneLab, inNs } from '../test/support/dataplane-lab.js';
@@ -25,7 +26,9 @@ try {
   const [a] = await lab.startHosts();
   const veth = await iperf(lab, lab.addrB);
   const tunnel = await iperf(lab, a.peerLsi);
-  const mode = process.env['HIPVPN_DATAPLANE_IO'] === 'node' ? 'pure-node' : 'native';
+  const mode = process.env['HIPVPN_DATAPLANE_IO'] === 'node'
+    ? 'pure-node'
+    : process.env['HIPVPN_LIBCRYPTO'] === 'none' ? 'native I/O, ESP in JS' : 'native fast path';
   console.log(`raw veth:            ${veth.toFixed(0)} Mbit/s`);
   console.log(`hipvpn (${mode}): ${tunnel.toFixed(0)} Mbit/s`);
 } finally {

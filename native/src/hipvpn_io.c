@@ -30,6 +30,8 @@
 #include <node_api.h>
 #include <uv.h>
 
+#include "hipvpn_io.h"
+
 #define KIND_TUN 1
 #define KIND_UDP 2
 #define MAX_SLOTS 1024
@@ -67,7 +69,7 @@ typedef struct io_handle {
 // ---------------------------------------------------------------------------------------------
 // small N-API helpers
 
-static napi_value throw_errno(napi_env env, const char *what, int err) {
+napi_value throw_errno(napi_env env, const char *what, int err) {
   char msg[256];
   snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
   napi_value code, message, error;
@@ -95,34 +97,34 @@ static napi_value throw_errno(napi_env env, const char *what, int err) {
   return NULL;
 }
 
-static napi_value throw_type(napi_env env, const char *msg) {
+napi_value throw_type(napi_env env, const char *msg) {
   napi_throw_type_error(env, NULL, msg);
   return NULL;
 }
 
-static int get_i32(napi_env env, napi_value v, int32_t *out) {
+int get_i32(napi_env env, napi_value v, int32_t *out) {
   return napi_get_value_int32(env, v, out) == napi_ok;
 }
 
-static int get_u32(napi_env env, napi_value v, uint32_t *out) {
+int get_u32(napi_env env, napi_value v, uint32_t *out) {
   return napi_get_value_uint32(env, v, out) == napi_ok;
 }
 
-static int get_bool(napi_env env, napi_value v, int *out) {
+int get_bool(napi_env env, napi_value v, int *out) {
   bool b;
   if (napi_get_value_bool(env, v, &b) != napi_ok) return 0;
   *out = b;
   return 1;
 }
 
-static int get_string(napi_env env, napi_value v, char *out, size_t cap) {
+int get_string(napi_env env, napi_value v, char *out, size_t cap) {
   size_t len;
   if (napi_get_value_string_utf8(env, v, out, cap, &len) != napi_ok) return 0;
   return 1;
 }
 
 // Any Uint8Array/Buffer, or any typed array with the element size asked for.
-static int get_typed(napi_env env, napi_value v, size_t elem, void **data, size_t *count) {
+int get_typed(napi_env env, napi_value v, size_t elem, void **data, size_t *count) {
   bool is_typed;
   if (napi_is_typedarray(env, v, &is_typed) != napi_ok || !is_typed) return 0;
   napi_typedarray_type type;
@@ -142,13 +144,13 @@ static int get_typed(napi_env env, napi_value v, size_t elem, void **data, size_
   return 1;
 }
 
-static napi_value make_i32(napi_env env, int32_t v) {
+napi_value make_i32(napi_env env, int32_t v) {
   napi_value out;
   napi_create_int32(env, v, &out);
   return out;
 }
 
-static napi_value make_undefined(napi_env env) {
+napi_value make_undefined(napi_env env) {
   napi_value out;
   napi_get_undefined(env, &out);
   return out;
@@ -164,7 +166,7 @@ static int set_nonblock(int fd, int on) {
 // ---------------------------------------------------------------------------------------------
 // addresses: 16-byte form (IPv4 as ::ffff:a.b.c.d) <-> sockaddr
 
-static void sockaddr_to16(const struct sockaddr_storage *ss, uint8_t out[16], uint16_t *port) {
+void sockaddr_to16(const struct sockaddr_storage *ss, uint8_t out[16], uint16_t *port) {
   if (ss->ss_family == AF_INET) {
     const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
     memset(out, 0, 10);
@@ -182,7 +184,7 @@ static void sockaddr_to16(const struct sockaddr_storage *ss, uint8_t out[16], ui
   }
 }
 
-static socklen_t sockaddr_from16(int family, const uint8_t in[16], uint16_t port,
+socklen_t sockaddr_from16(int family, const uint8_t in[16], uint16_t port,
                                  struct sockaddr_storage *ss) {
   memset(ss, 0, sizeof *ss);
   if (family == AF_INET) {
@@ -1101,8 +1103,9 @@ NAPI_MODULE_INIT() {
     napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].cb, NULL, &fn);
     napi_set_named_property(env, exports, fns[i].name, fn);
   }
+  fastpath_register(env, exports);
   napi_value abi;
-  napi_create_int32(env, 1, &abi);
+  napi_create_int32(env, HIPVPN_ABI_VERSION, &abi);
   napi_set_named_property(env, exports, "abiVersion", abi);
   return exports;
 }

@@ -7,7 +7,7 @@ import { isIPv6 } from 'node:net';
 import type { UdpDatagram, UdpEndpoint } from '../platform/udp.js';
 import { toAddr16 } from './addr16.js';
 import type { CoreEvent, PeerRoute, SaSpec } from './core.js';
-import type { DataplaneInit, DataplaneIoMode, DataplaneStats, FromWorker, ToWorker } from './messages.js';
+import type { DataplaneEspMode, DataplaneInit, DataplaneIoMode, DataplaneStats, FromWorker, ToWorker } from './messages.js';
 
 export interface DataplaneStartOptions extends Omit<DataplaneInit, 'statsIntervalMs' | 'devices' | 'io'> {
   devices?: Record<string, string>;
@@ -16,6 +16,8 @@ export interface DataplaneStartOptions extends Omit<DataplaneInit, 'statsInterva
   onDatagram(d: UdpDatagram): void;
   onEvent(e: CoreEvent): void;
   onWarning(message: string): void;
+  /** Fresh counters arrived (every statsIntervalMs): failure detection reads them at once. */
+  onStats?(): void;
 }
 
 const START_TIMEOUT_MS = 10_000;
@@ -39,10 +41,15 @@ export class DataplaneClient {
   private latest: { stats: DataplaneStats; at: number } | undefined;
   private stopping: Promise<void> | undefined;
 
+  /** Called with the sockets after each open-socket/close-socket (set by the owner). */
+  onLocals: ((locals: UdpEndpoint[], error?: string) => void) | undefined;
+
   private constructor(
     private readonly worker: Worker,
-    private readonly localEndpoints: UdpEndpoint[],
+    private localEndpoints: UdpEndpoint[],
     readonly io: DataplaneIoMode,
+    /** Where ESP for AES-GCM SAs is sealed and opened. */
+    readonly esp: DataplaneEspMode,
     readonly tunName: string,
   ) {}
 
@@ -69,7 +76,7 @@ export class DataplaneClient {
         switch (m.type) {
           case 'ready':
             clearTimeout(timer);
-            client = new DataplaneClient(worker, m.locals, m.io, m.tunName);
+            client = new DataplaneClient(worker, m.locals, m.io, m.esp, m.tunName);
             resolve(client);
             return;
           case 'fatal':
@@ -88,6 +95,12 @@ export class DataplaneClient {
             return;
           case 'stats':
             if (client) client.latest = { stats: m.stats, at: performance.now() };
+            opts.onStats?.();
+            return;
+          case 'locals':
+            if (!client) return;
+            client.localEndpoints = m.locals;
+            client.onLocals?.(m.locals, m.error);
             return;
           case 'stopped':
             return;
@@ -137,6 +150,22 @@ export class DataplaneClient {
 
   dropSas(hit: Uint8Array): void {
     this.post({ type: 'drop-sas', hit });
+  }
+
+  /** Moves a peer's outbound ESP to another locator pair (same SA): mobility. */
+  setPath(hit: Uint8Array, remote: UdpEndpoint, local: UdpEndpoint): void {
+    const remoteAddr16 = toAddr16(remote.address);
+    if (!remoteAddr16) return;
+    this.post({ type: 'set-path', hit, remote, remoteAddr16, local: local.address });
+  }
+
+  /** Opens a socket for a new local address (bound to `device`); `locals` follows via onLocals. */
+  openSocket(address: string, device?: string): void {
+    this.post(device ? { type: 'open-socket', address, device } : { type: 'open-socket', address });
+  }
+
+  closeSocket(address: string): void {
+    this.post({ type: 'close-socket', address });
   }
 
   retireInbound(spi: number, afterMs: number): void {

@@ -58,7 +58,24 @@ export interface PeerStats {
   lastHeardAt: number | null;
 }
 
-interface OutboundState { sa: EspOutboundSa; remote: UdpEndpoint; remoteAddr16: Uint8Array; local: string; rekeyAsked: boolean }
+/**
+ * What seals a peer's outbound packets: a JS EspOutboundSa, or a handle on an SA the native
+ * fast path holds (so packets sealed here take that SA's sequence numbers too).
+ */
+export interface OutboundSealer {
+  /** Throws SealDropError (or any Error: sequence numbers exhausted) when it cannot seal. */
+  seal(payload: Uint8Array, nextHeader: number, now: number): Uint8Array;
+  needsRekey(now: number): boolean;
+}
+
+/** A seal refused for a reason the drop counters should name. */
+export class SealDropError extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
+
+interface OutboundState { sa: OutboundSealer; remote: UdpEndpoint; remoteAddr16: Uint8Array; local: string; rekeyAsked: boolean }
 
 interface PeerState extends PeerStats {
   lsi: number;
@@ -101,15 +118,24 @@ export class DataplaneCore {
     }
   }
 
-  installSa(i: SaInstall, now: number): void {
+  /**
+   * Installs an SA pair. With `offloaded`, the native fast path holds both SAs: outbound
+   * packets sealed here go through its sealer, and its inbound SA never reaches this table.
+   */
+  installSa(i: SaInstall, now: number, offloaded?: OutboundSealer): void {
     const peer = this.peerFor(i.hit, i.lsi);
     peer.out = {
-      sa: new EspOutboundSa({ spi: i.outbound.spi, suite: i.outbound.suite, keys: i.outbound.keys, createdAt: now }),
+      sa: offloaded ?? new EspOutboundSa({ spi: i.outbound.spi, suite: i.outbound.suite, keys: i.outbound.keys, createdAt: now }),
       remote: { ...i.remote },
       remoteAddr16: i.remoteAddr16.slice(),
       local: i.local,
       rekeyAsked: false,
     };
+    if (offloaded) {
+      // A stale JS entry under the same SPI must not shadow the fast path's.
+      this.inbound.delete(i.inbound.spi);
+      return;
+    }
     this.inbound.set(i.inbound.spi, {
       sa: new EspInboundSa({ spi: i.inbound.spi, suite: i.inbound.suite, keys: i.inbound.keys, createdAt: now }),
       peer,
@@ -255,9 +281,9 @@ export class DataplaneCore {
     let packet: Uint8Array;
     try {
       packet = out.sa.seal(payload, nextHeader, now);
-    } catch {
-      // Sequence numbers exhausted: the rekey we asked for has not landed yet.
-      return this.drop('esp-seq-exhausted');
+    } catch (err) {
+      // Usually sequence numbers exhausted: the rekey we asked for has not landed yet.
+      return this.drop(err instanceof SealDropError ? err.reason : 'esp-seq-exhausted');
     }
     if (!this.sink.udp(out.local, packet, out.remoteAddr16, out.remote.port)) return this.drop('udp-no-socket');
     peer.packetsOut++;

@@ -8,6 +8,9 @@ import type { CoreEvent, PeerRoute, SaInstall } from './core.js';
 /** 'native': the addon's batched I/O. 'node': node:dgram and a node:fs TUN reader (slow). */
 export type DataplaneIoMode = 'native' | 'node';
 
+/** 'native': established AES-GCM SAs are sealed and opened by the addon's threads. 'js': all in JS. */
+export type DataplaneEspMode = 'native' | 'js';
+
 export interface DataplaneInit {
   ownHit: Uint8Array;
   /** Our own LSI, numeric. */
@@ -29,6 +32,10 @@ export type ToWorker =
   | { type: 'set-path'; hit: Uint8Array; remote: UdpEndpoint; remoteAddr16: Uint8Array; local: string }
   | { type: 'send-datagram'; datagram: Uint8Array; to: UdpEndpoint; toAddr16: Uint8Array; from: string }
   | { type: 'send-payload'; hit: Uint8Array; payload: Uint8Array; nextHeader: number }
+  /** Mobility: a local address appeared; open its socket (bound to `device` when given). */
+  | { type: 'open-socket'; address: string; device?: string }
+  /** Mobility: a local address went away; stop using its socket. */
+  | { type: 'close-socket'; address: string }
   | { type: 'stop' };
 
 export interface WirePeerStats {
@@ -51,10 +58,12 @@ export interface DataplaneStats {
 }
 
 export type FromWorker =
-  | { type: 'ready'; locals: UdpEndpoint[]; io: DataplaneIoMode; tunName: string }
+  | { type: 'ready'; locals: UdpEndpoint[]; io: DataplaneIoMode; esp: DataplaneEspMode; tunName: string }
   | { type: 'fatal'; message: string }
   | { type: 'warning'; message: string }
   | { type: 'hip'; packet: Uint8Array; from: UdpEndpoint; to: UdpEndpoint }
   | { type: 'event'; event: CoreEvent }
   | { type: 'stats'; stats: DataplaneStats }
+  /** The sockets now, after an open-socket or close-socket (or its failure, with `error`). */
+  | { type: 'locals'; locals: UdpEndpoint[]; error?: string }
   | { type: 'stopped' };

@@ -3,11 +3,13 @@
 // are opened into one TUN write batch. One wakeup, one crossing in each direction.
 
 import type { DatagramSocket } from '../platform/fast-udp.js';
+import { errnoName, type FastPathEvent, type NativeIo } from '../platform/native.js';
 import type { TunDevice } from '../platform/tun.js';
 import type { UdpEndpoint } from '../platform/udp.js';
-import { rxPacket, TRUNCATED_FLAG, TxBatch, UdpTxBatch } from './batch.js';
-import { DataplaneCore, type CoreEvent } from './core.js';
-import type { DataplaneStats } from './messages.js';
+import { newRxBatch, newUdpRxBatch, rxPacket, TRUNCATED_FLAG, TxBatch, UdpTxBatch } from './batch.js';
+import { DataplaneCore, type CoreEvent, type PeerRoute, type SaInstall } from './core.js';
+import { NativeFastPath, type FastPathTuning } from './fastpath.js';
+import type { DataplaneStats, WirePeerStats } from './messages.js';
 
 export interface RunnerOptions {
   ownHit: Uint8Array;
@@ -18,14 +20,32 @@ export interface RunnerOptions {
   onHip(packet: Uint8Array, from: UdpEndpoint, to: UdpEndpoint): void;
   onEvent(e: CoreEvent): void;
   onWarning(message: string): void;
+  /**
+   * Run established AES-GCM SAs in the native fast path (its own threads on the TUN and the
+   * sockets, which then need native fds). Absent: every packet goes through the JS core.
+   */
+  fastPath?: { io: NativeIo; slotSize: number } & FastPathTuning;
 }
 
 const TX_PACKETS = 128;
 const TX_BYTES = TX_PACKETS * 1600;
 /** A socket error is reported at most this often: an ICMP storm must not flood the log. */
 const WARN_INTERVAL_MS = 5000;
+/** Packets handed up by the fast path, taken per call. */
+const PUNT_SLOTS = 64;
+/** Punt batches one wake-up handles before yielding to the event loop. */
+const PUNT_BATCHES_PER_WAKE = 16;
+/** Socket index telling the fast path to hand a peer's packets to JS (native FP_SOCK_PUNT). */
+const FAST_PATH_PUNT = -2;
 
 interface SocketOut { socket: DatagramSocket; batch: UdpTxBatch }
+
+/** A HIT as a map key: the JS core and the fast path hand out distinct arrays for one peer. */
+function hitKeyText(hit: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < hit.length; i++) s += hit[i]!.toString(16).padStart(2, '0');
+  return s;
+}
 
 export class DataplaneRunner {
   readonly core: DataplaneCore;
@@ -34,8 +54,17 @@ export class DataplaneRunner {
   private readonly counts = { tunPacketsIn: 0, tunPacketsOut: 0, udpPacketsIn: 0, udpPacketsOut: 0 };
   private lastWarnAt = -Infinity;
   private stopped = false;
+  private fast: NativeFastPath | undefined;
+  private wakeScheduled = false;
+  /** Every socket by local address: the initial ones and those opened at run time (mobility). */
+  private readonly sockets: DatagramSocket[];
+  /** Sockets the fast path's threads poll (fixed at its start); JS reads all others. */
+  private fastSockets: readonly DatagramSocket[] = [];
+  /** Initial sockets withdrawn while the fast path still polls their fds: closed at stop(). */
+  private readonly retired: DatagramSocket[] = [];
 
   constructor(private readonly opts: RunnerOptions) {
+    this.sockets = [...opts.sockets];
     for (const socket of opts.sockets) {
       this.out.set(socket.local.address, { socket, batch: new UdpTxBatch(TX_PACKETS, TX_BYTES) });
     }
@@ -56,10 +85,19 @@ export class DataplaneRunner {
   }
 
   locals(): UdpEndpoint[] {
-    return this.opts.sockets.map((s) => s.local);
+    return this.sockets.map((s) => s.local);
+  }
+
+  /** Whether established AES-GCM SAs run in the native fast path. */
+  get fastPathActive(): boolean {
+    return this.fast !== undefined;
   }
 
   start(): void {
+    if (this.opts.fastPath) {
+      this.startFastPath(this.opts.fastPath);
+      return;
+    }
     this.opts.tun.start(
       (batch) => {
         if (this.stopped) return;
@@ -70,27 +108,202 @@ export class DataplaneRunner {
       },
       (message) => this.warn(message),
     );
-    for (const socket of this.opts.sockets) {
-      const to = socket.local;
-      socket.start(
-        (batch) => {
-          if (this.stopped) return;
-          const now = this.opts.now();
-          this.counts.udpPacketsIn += batch.count;
-          for (let i = 0; i < batch.count; i++) {
-            if (batch.lengths[i]! & TRUNCATED_FLAG) {
-              this.core.drops['udp-truncated'] = (this.core.drops['udp-truncated'] ?? 0) + 1;
-              continue;
-            }
-            this.core.fromUdp(rxPacket(batch, i), batch.addrs16, i * 16, batch.ports[i]!, to, now);
-          }
-          this.flushTun();
-          // Control replies or queued packets sealed while handling the batch.
-          this.flushUdp();
-        },
-        (message) => this.warn(`UDP ${to.address}:${to.port}: ${message}`),
-      );
+    for (const socket of this.sockets) this.readFromJs(socket);
+  }
+
+  /**
+   * A socket for a local address that appeared at run time (mobility). Its packets are read
+   * here; with the fast path running, ESP on its SAs is still opened by the fast path's tables
+   * (fpProcessUdp), and a peer whose path uses this socket is sealed through fpSeal.
+   */
+  addSocket(socket: DatagramSocket): void {
+    const address = socket.local.address;
+    if (this.out.has(address)) {
+      socket.close();
+      return;
     }
+    const revived = this.retired.findIndex((s) => s.local.address === address);
+    if (revived >= 0) {
+      // Still polled by the fast path: use it again rather than a second socket.
+      socket.close();
+      const [again] = this.retired.splice(revived, 1);
+      this.sockets.push(again!);
+      this.out.set(address, { socket: again!, batch: new UdpTxBatch(TX_PACKETS, TX_BYTES) });
+      return;
+    }
+    this.sockets.push(socket);
+    this.out.set(address, { socket, batch: new UdpTxBatch(TX_PACKETS, TX_BYTES) });
+    if (!this.stopped) this.readFromJs(socket);
+  }
+
+  /** The address went away: stop sending from it. False when no socket had it. */
+  removeSocket(address: string): boolean {
+    const index = this.sockets.findIndex((s) => s.local.address === address);
+    if (index < 0) return false;
+    const [socket] = this.sockets.splice(index, 1);
+    this.out.delete(address);
+    // The fast path's threads poll its fd: closing it under them could hand the number to
+    // another file. It is closed with the rest at stop().
+    if (this.fastSockets.includes(socket!)) this.retired.push(socket!);
+    else socket!.close();
+    return true;
+  }
+
+  private readFromJs(socket: DatagramSocket): void {
+    const to = socket.local;
+    socket.start(
+      (batch) => {
+        if (this.stopped) return;
+        const now = this.opts.now();
+        this.counts.udpPacketsIn += batch.count;
+        for (let i = 0; i < batch.count; i++) {
+          if (batch.lengths[i]! & TRUNCATED_FLAG) {
+            this.core.drops['udp-truncated'] = (this.core.drops['udp-truncated'] ?? 0) + 1;
+            continue;
+          }
+          const packet = rxPacket(batch, i);
+          if (this.fast && this.openOnFastPath(packet)) continue;
+          this.core.fromUdp(packet, batch.addrs16, i * 16, batch.ports[i]!, to, now);
+        }
+        this.flushTun();
+        // Control replies or queued packets sealed while handling the batch.
+        this.flushUdp();
+      },
+      (message) => this.warn(`UDP ${to.address}:${to.port}: ${message}`),
+    );
+  }
+
+  /** ESP on an SA the fast path holds, arriving on a socket JS reads: true when handled there. */
+  private openOnFastPath(packet: Uint8Array): boolean {
+    if (packet.length < 8 || (packet[0]! | packet[1]! | packet[2]! | packet[3]!) === 0) return false;
+    const r = this.opts.fastPath!.io.fpProcessUdp(this.fast!.handle, packet);
+    if ('punt' in r) return false;
+    if ('drop' in r) {
+      this.core.drops[r.drop] = (this.core.drops[r.drop] ?? 0) + 1;
+      return true;
+    }
+    if ('inner' in r) {
+      let view = this.tunTx.reserve(r.inner.length);
+      if (!view) {
+        this.flushTun();
+        view = this.tunTx.reserve(r.inner.length);
+      }
+      if (!view) this.core.drops['tun-full'] = (this.core.drops['tun-full'] ?? 0) + 1;
+      else {
+        view.set(r.inner);
+        this.tunTx.commit(r.inner.length);
+      }
+    }
+    return true;
+  }
+
+  /**
+   * The fast path reads the TUN and the sockets itself; what it cannot handle (HIP control,
+   * unknown SPIs, peers without a fast SA) comes up here through onWake and goes through the
+   * same JS core as without it.
+   */
+  private startFastPath(cfg: NonNullable<RunnerOptions['fastPath']>): void {
+    const tunFd = this.opts.tun.nativeFd;
+    this.fastSockets = [...this.sockets];
+    const socketFds = this.fastSockets.map((s) => s.nativeFd);
+    if (tunFd === undefined || socketFds.some((fd) => fd === undefined)) {
+      throw new Error('the native fast path needs the native TUN and sockets');
+    }
+    const tunPunts = newRxBatch(PUNT_SLOTS, cfg.slotSize);
+    const udpPunts = { ...newUdpRxBatch(PUNT_SLOTS, cfg.slotSize), sockets: new Uint8Array(PUNT_SLOTS) };
+    const wake = (): void => {
+      this.wakeScheduled = false;
+      if (this.stopped || !this.fast) return;
+      const fast = this.fast;
+      for (const e of fast.poll()) this.onFastPathEvent(e);
+      const now = this.opts.now();
+      let batches = 0;
+      for (; batches < PUNT_BATCHES_PER_WAKE; batches++) {
+        const nt = cfg.io.fpTakeTun(fast.handle, tunPunts.buf, tunPunts.lengths, tunPunts.slotSize);
+        tunPunts.count = nt;
+        for (let i = 0; i < nt; i++) this.core.fromTun(rxPacket(tunPunts, i), now);
+        const nu = cfg.io.fpTakeUdp(
+          fast.handle, udpPunts.buf, udpPunts.lengths, udpPunts.slotSize, udpPunts.addrs16, udpPunts.ports, udpPunts.sockets,
+        );
+        udpPunts.count = nu;
+        for (let i = 0; i < nu; i++) {
+          const to = this.fastSockets[udpPunts.sockets[i]!]?.local;
+          if (to) this.core.fromUdp(rxPacket(udpPunts, i), udpPunts.addrs16, i * 16, udpPunts.ports[i]!, to, now);
+        }
+        this.flushTun();
+        this.flushUdp();
+        if (nt < PUNT_SLOTS && nu < PUNT_SLOTS) break;
+      }
+      // Still more queued: continue after other work rather than hog the loop.
+      if (batches === PUNT_BATCHES_PER_WAKE && !this.wakeScheduled) {
+        this.wakeScheduled = true;
+        setImmediate(wake);
+      }
+    };
+    this.fast = NativeFastPath.create(cfg.io, {
+      ...cfg, tunFd, socketFds: socketFds as number[], ownHit: this.opts.ownHit, ownLsi: this.opts.ownLsi, onWake: wake,
+    });
+  }
+
+  private onFastPathEvent(e: FastPathEvent): void {
+    switch (e.type) {
+      case 'esp-heard':
+      case 'rekey-needed':
+        this.opts.onEvent({ type: e.type, peerHit: new Uint8Array(e.hit) });
+        return;
+      case 'socket-error': {
+        const local = this.fastSockets[e.socket]?.local;
+        const icmp = e.origin >= 2 ? ` (ICMP type ${e.icmpType} code ${e.icmpCode})` : '';
+        this.warn(`UDP ${local ? `${local.address}:${local.port}` : '?'}: ${errnoName(e.errno)}${icmp}`);
+        return;
+      }
+      case 'tun-error':
+        this.warn(`TUN ${this.opts.tun.name}: ${errnoName(e.errno)}`);
+        return;
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // configuration from the control plane: the JS core always, the fast path when it can
+
+  setRoutes(routes: PeerRoute[]): void {
+    this.core.setRoutes(routes);
+    this.fast?.setRoutes(routes);
+  }
+
+  installSa(i: SaInstall, now: number): void {
+    const sealer = this.fast?.install(i, this.socketIndex(i.local));
+    this.core.installSa(i, now, sealer);
+  }
+
+  setPath(hit: Uint8Array, remote: UdpEndpoint, remoteAddr16: Uint8Array, local: string): void {
+    this.core.setPath(hit, remote, remoteAddr16, local);
+    this.fast?.setPath(hit, remoteAddr16, remote.port, this.socketIndex(local));
+  }
+
+  retireInbound(spi: number, afterMs: number, now: number): void {
+    this.core.retireInbound(spi, now + afterMs);
+    this.fast?.retireInbound(spi, afterMs);
+  }
+
+  dropSas(hit: Uint8Array): void {
+    this.core.dropSas(hit);
+    this.fast?.dropSas(hit);
+  }
+
+  tick(now: number): void {
+    this.core.tick(now);
+    this.fast?.tick();
+  }
+
+  /**
+   * Index of the fast path's socket bound to `local`; a socket only JS reads makes the fast
+   * path hand the peer's packets up (FAST_PATH_PUNT); -1 lets it pick one of the family.
+   */
+  private socketIndex(local: string): number {
+    const index = this.fastSockets.findIndex((s) => s.local.address === local);
+    if (index >= 0 && this.out.get(local)?.socket === this.fastSockets[index]) return index;
+    return this.out.has(local) ? FAST_PATH_PUNT : -1;
   }
 
   /** Sends one ready datagram (a HIP control packet from the engine) at once. */
@@ -100,22 +313,50 @@ export class DataplaneRunner {
     return true;
   }
 
+  /** Counters of the JS core and, added in, the fast path's. */
   stats(now: number): DataplaneStats {
-    return {
-      peers: this.core.stats().map((p) => ({
+    const peers = new Map<string, WirePeerStats>();
+    for (const p of this.core.stats()) {
+      peers.set(hitKeyText(p.hit), {
         hit: p.hit, packetsIn: p.packetsIn, bytesIn: p.bytesIn, packetsOut: p.packetsOut, bytesOut: p.bytesOut,
         lastHeardAgoMs: p.lastHeardAt === null ? null : Math.max(0, now - p.lastHeardAt),
-      })),
-      drops: { ...this.core.drops },
-      ...this.counts,
-    };
+      });
+    }
+    const drops = { ...this.core.drops };
+    const counts = { ...this.counts };
+    if (this.fast) {
+      const f = this.fast.stats();
+      for (const p of f.peers) {
+        const key = hitKeyText(p.hit);
+        const js = peers.get(key);
+        if (!js) {
+          peers.set(key, { ...p, hit: new Uint8Array(p.hit) });
+          continue;
+        }
+        js.packetsIn += p.packetsIn;
+        js.bytesIn += p.bytesIn;
+        js.packetsOut += p.packetsOut;
+        js.bytesOut += p.bytesOut;
+        if (p.lastHeardAgoMs !== null && (js.lastHeardAgoMs === null || p.lastHeardAgoMs < js.lastHeardAgoMs)) {
+          js.lastHeardAgoMs = p.lastHeardAgoMs;
+        }
+      }
+      for (const [k, v] of Object.entries(f.drops)) drops[k] = (drops[k] ?? 0) + v;
+      counts.tunPacketsIn += f.tunPacketsIn;
+      counts.tunPacketsOut += f.tunPacketsOut;
+      counts.udpPacketsIn += f.udpPacketsIn;
+      counts.udpPacketsOut += f.udpPacketsOut;
+    }
+    return { peers: [...peers.values()], drops, ...counts };
   }
 
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
+    // The fast path's threads use the fds: join them before the fds close.
+    this.fast?.stop();
     this.opts.tun.close();
-    for (const s of this.opts.sockets) s.close();
+    for (const s of [...this.sockets, ...this.retired]) s.close();
   }
 
   private queueUdp(local: string, datagram: Uint8Array, addr16: Uint8Array, port: number): boolean {

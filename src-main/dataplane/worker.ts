@@ -7,8 +7,9 @@ import { performance } from 'node:perf_hooks';
 import { openDgramDatagramSocket, openNativeDatagramSocket, type DatagramSocket } from '../platform/fast-udp.js';
 import { loadNativeIo, type NativeIo } from '../platform/native.js';
 import { openFsTun, openNativeTun, type TunDevice } from '../platform/tun.js';
+import { fastPathUnavailable } from './fastpath.js';
 import { DataplaneRunner } from './runner.js';
-import type { DataplaneInit, DataplaneIoMode, FromWorker, ToWorker } from './messages.js';
+import type { DataplaneEspMode, DataplaneInit, DataplaneIoMode, FromWorker, ToWorker } from './messages.js';
 
 const port = parentPort;
 if (!port) throw new Error('dataplane worker must run in a worker thread');
@@ -26,7 +27,31 @@ function pickIo(): { io: NativeIo | undefined; mode: DataplaneIoMode } {
   return { io, mode: init.io === 'node' ? 'node' : 'native' };
 }
 
-async function open(): Promise<{ runner: DataplaneRunner; mode: DataplaneIoMode }> {
+/** Slot size of the fast path's packet buffers: an MTU-sized packet plus ESP head- and tailroom. */
+function fastPathSlotSize(mtu: number): number {
+  return Math.max(2048, mtu + 256);
+}
+
+/** Whether established AES-GCM SAs can run in the native fast path; warns when they cannot. */
+function pickEsp(io: NativeIo | undefined, mode: DataplaneIoMode): DataplaneEspMode {
+  if (!io || mode !== 'native') return 'js';
+  const reason = fastPathUnavailable(io);
+  if (reason === null) return 'native';
+  post({ type: 'warning', message: `native ESP fast path unavailable: ${reason}; sealing and opening ESP in JS (slower)` });
+  return 'js';
+}
+
+let ioInUse: { io: NativeIo; mode: DataplaneIoMode } | undefined;
+
+/** One socket for `address` on the data plane's port, bound to `device` when given. */
+async function openSocket(io: NativeIo, mode: DataplaneIoMode, address: string, device: string | undefined): Promise<DatagramSocket> {
+  const opts = { address, port: init.port, ...(device ? { device } : {}) };
+  if (mode === 'native') return openNativeDatagramSocket(io, opts);
+  if (device) post({ type: 'warning', message: `node:dgram cannot bind ${address} to ${device}; binding the address only` });
+  return openDgramDatagramSocket(opts);
+}
+
+async function open(): Promise<{ runner: DataplaneRunner; mode: DataplaneIoMode; esp: DataplaneEspMode }> {
   const { io, mode } = pickIo();
   let tun: TunDevice;
   if (!io) {
@@ -38,21 +63,16 @@ async function open(): Promise<{ runner: DataplaneRunner; mode: DataplaneIoMode 
   tun = mode === 'native' ? openNativeTun(io, init.tun) : openFsTun(io, init.tun);
   const sockets: DatagramSocket[] = [];
   try {
-    for (const address of init.addresses) {
-      const device = init.devices[address];
-      const opts = { address, port: init.port, ...(device ? { device } : {}) };
-      if (mode === 'native') sockets.push(openNativeDatagramSocket(io, opts));
-      else {
-        if (device) post({ type: 'warning', message: `node:dgram cannot bind ${address} to ${device}; binding the address only` });
-        sockets.push(await openDgramDatagramSocket(opts));
-      }
-    }
+    for (const address of init.addresses) sockets.push(await openSocket(io, mode, address, init.devices[address]));
   } catch (err) {
     tun.close();
     for (const s of sockets) s.close();
     throw err;
   }
+  ioInUse = { io, mode };
+  const esp = pickEsp(io, mode);
   const runner = new DataplaneRunner({
+    ...(esp === 'native' ? { fastPath: { io, slotSize: fastPathSlotSize(init.tun.mtu) } } : {}),
     ownHit: init.ownHit,
     ownLsi: init.ownLsi,
     tun,
@@ -62,21 +82,21 @@ async function open(): Promise<{ runner: DataplaneRunner; mode: DataplaneIoMode 
     onEvent: (event) => post({ type: 'event', event }),
     onWarning: (message) => post({ type: 'warning', message }),
   });
-  return { runner, mode };
+  return { runner, mode, esp };
 }
 
 async function main(): Promise<void> {
-  let opened: { runner: DataplaneRunner; mode: DataplaneIoMode };
+  let opened: { runner: DataplaneRunner; mode: DataplaneIoMode; esp: DataplaneEspMode };
   try {
     opened = await open();
   } catch (err) {
     post({ type: 'fatal', message: (err as Error).message });
     return;
   }
-  const { runner, mode } = opened;
+  const { runner, mode, esp } = opened;
   const now = (): number => performance.now();
   const statsTimer = setInterval(() => {
-    runner.core.tick(now());
+    runner.tick(now());
     post({ type: 'stats', stats: runner.stats(now()) });
   }, init.statsIntervalMs);
 
@@ -91,25 +111,40 @@ async function main(): Promise<void> {
   const handle = (m: ToWorker): void => {
     switch (m.type) {
       case 'routes':
-        runner.core.setRoutes(m.routes);
+        runner.setRoutes(m.routes);
         return;
       case 'install-sa':
-        runner.core.installSa(m.sa, now());
+        runner.installSa(m.sa, now());
         return;
       case 'drop-sas':
-        runner.core.dropSas(m.hit);
+        runner.dropSas(m.hit);
         return;
       case 'retire-inbound':
-        runner.core.retireInbound(m.spi, now() + m.afterMs);
+        runner.retireInbound(m.spi, m.afterMs, now());
         return;
       case 'set-path':
-        runner.core.setPath(m.hit, m.remote, m.remoteAddr16, m.local);
+        runner.setPath(m.hit, m.remote, m.remoteAddr16, m.local);
         return;
       case 'send-datagram':
         runner.sendDatagram(m.from, m.datagram, m.toAddr16, m.to.port);
         return;
       case 'send-payload':
         runner.core.sendPayload(m.hit, m.payload, m.nextHeader, now());
+        return;
+      case 'open-socket': {
+        const { io, mode: ioMode } = ioInUse!;
+        openSocket(io, ioMode, m.address, m.device).then(
+          (socket) => {
+            runner.addSocket(socket);
+            post({ type: 'locals', locals: runner.locals() });
+          },
+          (err: unknown) => post({ type: 'locals', locals: runner.locals(), error: `cannot open a socket on ${m.address}: ${(err as Error).message}` }),
+        );
+        return;
+      }
+      case 'close-socket':
+        runner.removeSocket(m.address);
+        post({ type: 'locals', locals: runner.locals() });
         return;
       case 'stop':
         clearInterval(statsTimer);
@@ -120,8 +155,14 @@ async function main(): Promise<void> {
         return;
     }
   };
-  runner.start();
-  post({ type: 'ready', locals: runner.locals(), io: mode, tunName: init.tun.name });
+  try {
+    runner.start();
+  } catch (err) {
+    runner.stop();
+    post({ type: 'fatal', message: `data plane: ${(err as Error).message}` });
+    return;
+  }
+  post({ type: 'ready', locals: runner.locals(), io: mode, esp, tunName: init.tun.name });
 }
 
 void main();

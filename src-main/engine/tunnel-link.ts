@@ -24,6 +24,12 @@ export interface TunnelLinkOptions {
   onRekeyNeeded(peerHit: Uint8Array): void;
   onNeedConnect(peerHit: Uint8Array): void;
   onWarning(message: string): void;
+  /** How often the data plane reports counters (failure detection reads them). */
+  statsIntervalMs?: number;
+  /** Fresh counters arrived. */
+  onStats?(): void;
+  /** The data plane's sockets changed (mobility), or opening one failed (`error`). */
+  onLocals?(locals: UdpEndpoint[], error?: string): void;
 }
 
 export interface TunnelPeerStats { packetsIn: number; bytesIn: number; packetsOut: number; bytesOut: number; lastHeardMs: number | null }
@@ -38,6 +44,20 @@ export class TunnelLink {
   private constructor(private readonly client: DataplaneClient, private readonly peers: PeerDirectory) {}
 
   static async start(opts: TunnelLinkOptions): Promise<TunnelLink> {
+    // Whoever starts the engine can listen only once start() has returned, so warnings raised
+    // while starting (no fast path, slow I/O) are held and delivered right after that.
+    const held: string[] = [];
+    let holding = true;
+    const warn = (message: string): void => {
+      if (holding) held.push(message);
+      else opts.onWarning(message);
+    };
+    const release = (): void => {
+      setImmediate(() => {
+        for (const m of held.splice(0)) opts.onWarning(m);
+        holding = false;
+      });
+    };
     const client = await DataplaneClient.start({
       ownHit: opts.hit,
       ownLsi: lsiNumber(opts.lsi),
@@ -53,8 +73,11 @@ export class TunnelLink {
           case 'need-connect': return opts.onNeedConnect(e.peerHit);
         }
       },
-      onWarning: opts.onWarning,
+      onWarning: warn,
+      ...(opts.statsIntervalMs === undefined ? {} : { statsIntervalMs: opts.statsIntervalMs }),
+      ...(opts.onStats ? { onStats: opts.onStats } : {}),
     });
+    client.onLocals = opts.onLocals;
     if (opts.tun.create) {
       // Root, device of our own: give it the HIT and LSI as `hipvpn setup` would have.
       try {
@@ -64,9 +87,10 @@ export class TunnelLink {
         throw err;
       }
     }
-    if (client.io === 'node') opts.onWarning('data plane runs on the slow pure-node path (node:dgram, node:fs TUN reads)');
+    if (client.io === 'node') warn('data plane runs on the slow pure-node path (node:dgram, node:fs TUN reads)');
     const link = new TunnelLink(client, opts.peers);
     link.setRoutes();
+    release();
     return link;
   }
 
@@ -94,6 +118,20 @@ export class TunnelLink {
       remote,
       local,
     );
+  }
+
+  /** Moves a peer's outbound ESP to another locator pair, on the same SA (mobility). */
+  setPath(peerHit: Uint8Array, remote: UdpEndpoint, local: UdpEndpoint): void {
+    this.client.setPath(peerHit, remote, local);
+  }
+
+  /** Opens a socket for a local address that appeared, bound to its device. */
+  openSocket(address: string, device: string | undefined): void {
+    this.client.openSocket(address, device);
+  }
+
+  closeSocket(address: string): void {
+    this.client.closeSocket(address);
   }
 
   dropSas(peer: string): void {

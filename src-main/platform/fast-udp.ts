@@ -14,6 +14,8 @@ import { errnoName, type NativeHandle, type NativeIo } from './native.js';
 export interface DatagramSocket {
   readonly local: UdpEndpoint;
   readonly family: 4 | 6;
+  /** The socket fd when the addon owns it, for the native ESP fast path to send and receive on. */
+  readonly nativeFd?: number;
   /** Delivers received datagrams in batches; the batch is reused once the callback returns. */
   start(onBatch: (batch: UdpRxBatch) => void, onError: (message: string) => void): void;
   /** Sends a whole batch; returns how many left (the rest was dropped as a full queue would). */
@@ -51,6 +53,10 @@ class NativeDatagramSocket implements DatagramSocket {
     readonly local: UdpEndpoint,
     readonly family: 4 | 6,
   ) {}
+
+  get nativeFd(): number {
+    return this.io.fdOf(this.handle);
+  }
 
   start(onBatch: (batch: UdpRxBatch) => void, onError: (message: string) => void): void {
     this.io.startReading(

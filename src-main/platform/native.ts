@@ -10,6 +10,53 @@ import { fileURLToPath } from 'node:url';
 /** Opaque handle owning one fd (TUN queue or UDP socket); closed by `close` or env teardown. */
 export type NativeHandle = { readonly __nativeHandle: unique symbol };
 
+/** Opaque handle of the native ESP fast path (its SA tables and packet threads). */
+export type FastPathHandle = { readonly __fastPathHandle: unique symbol };
+
+export type FastPathEvent =
+  | { type: 'esp-heard' | 'rekey-needed'; hit: Uint8Array }
+  | { type: 'socket-error' | 'tun-error'; errno: number; socket: number; origin: number; icmpType: number; icmpCode: number };
+
+export interface FastPathStats {
+  peers: Array<{
+    hit: Uint8Array; packetsIn: number; bytesIn: number; packetsOut: number; bytesOut: number; lastHeardAgoMs: number | null;
+  }>;
+  drops: Record<string, number>;
+  tunPacketsIn: number;
+  tunPacketsOut: number;
+  udpPacketsIn: number;
+  udpPacketsOut: number;
+}
+
+/** The addon's ESP fast path (native/src/fastpath.c); AES-GCM through a dlopened libcrypto. */
+export interface NativeFastPathApi {
+  cryptoStatus(): { available: boolean; library: string; reason: string };
+  /** tunFd < 0: tables only, no threads (the synchronous process* calls, for tests). */
+  fpCreate(tunFd: number, socketFds: Int32Array, ownHit: Uint8Array, ownLsi: number, slotSize: number, onWake: () => void): FastPathHandle;
+  fpInstall(
+    fp: FastPathHandle, hit: Uint8Array, lsi: number, icvLength: number,
+    outSpi: number, outKey: Uint8Array, outSalt: Uint8Array, inSpi: number, inKey: Uint8Array, inSalt: Uint8Array,
+    remote16: Uint8Array, port: number, socket: number, lifetimeMs: number, seqRekeyThreshold: number, nextSeq: number,
+  ): boolean;
+  fpDropOutbound(fp: FastPathHandle, hit: Uint8Array): void;
+  fpDropSas(fp: FastPathHandle, hit: Uint8Array): void;
+  fpRetireInbound(fp: FastPathHandle, spi: number, afterMs: number): boolean;
+  fpTick(fp: FastPathHandle): void;
+  fpSetPath(fp: FastPathHandle, hit: Uint8Array, remote16: Uint8Array, port: number, socket: number): void;
+  fpSetLsi(fp: FastPathHandle, hit: Uint8Array, lsi: number): void;
+  /** The sealed ESP packet, or the drop reason. */
+  fpSeal(fp: FastPathHandle, hit: Uint8Array, payload: Uint8Array, nextHeader: number): Uint8Array | string;
+  fpProcessTun(fp: FastPathHandle, packet: Uint8Array): { datagram: Uint8Array; socket: number } | { punt: true } | { drop: string };
+  fpProcessUdp(fp: FastPathHandle, datagram: Uint8Array): { inner: Uint8Array } | { none: true } | { punt: true } | { drop: string };
+  fpPoll(fp: FastPathHandle): FastPathEvent[];
+  fpTakeTun(fp: FastPathHandle, buf: Uint8Array, lengths: Uint32Array, slotSize: number): number;
+  fpTakeUdp(
+    fp: FastPathHandle, buf: Uint8Array, lengths: Uint32Array, slotSize: number, addrs16: Uint8Array, ports: Uint16Array, sockets: Uint8Array,
+  ): number;
+  fpStats(fp: FastPathHandle): FastPathStats;
+  fpStop(fp: FastPathHandle): void;
+}
+
 export interface NativeErrorReport {
   errno: number;
   /** SO_EE_ORIGIN_*: 2 = ICMP, 3 = ICMPv6, 1 = local, 0 = plain socket error. */
@@ -21,7 +68,7 @@ export interface NativeErrorReport {
   port: number;
 }
 
-export interface NativeIo {
+export interface NativeIo extends NativeFastPathApi {
   readonly abiVersion: number;
   tunOpen(name: string, multiQueue: boolean): { handle: NativeHandle; name: string };
   tunIoctl(handle: NativeHandle, what: 'persist' | 'owner' | 'group', value: number): void;
@@ -55,7 +102,7 @@ export interface NativeIo {
 }
 
 const ADDON_FILE = 'hipvpn_io.node';
-const EXPECTED_ABI = 1;
+const EXPECTED_ABI = 2;
 
 let cached: NativeIo | undefined;
 let loadError: Error | undefined;

@@ -11,6 +11,8 @@ import { errnoName, loadNativeIo, type NativeHandle, type NativeIo } from './nat
 
 export interface TunDevice {
   readonly name: string;
+  /** The device fd when the addon owns it, for the native ESP fast path to read and write. */
+  readonly nativeFd?: number;
   /** Delivers packets read from the device in batches; the batch is reused after the callback. */
   start(onBatch: (batch: RxBatch) => void, onError: (message: string) => void): void;
   /** Writes a batch of IP packets to the device; returns how many it took. */
@@ -34,6 +36,10 @@ class NativeTun implements TunDevice {
 
   constructor(private readonly io: NativeIo, readonly handle: NativeHandle, readonly name: string, mtu: number) {
     this.rx = newRxBatch(RX_SLOTS, slotSizeFor(mtu));
+  }
+
+  get nativeFd(): number {
+    return this.io.fdOf(this.handle);
   }
 
   start(onBatch: (batch: RxBatch) => void, onError: (message: string) => void): void {

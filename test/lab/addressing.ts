@@ -50,3 +50,9 @@ export function defaultLinkSubnet(linkIndex: number): Ipv4Subnet {
   if (linkIndex < 1 || linkIndex > 250) throw new Error(`too many lab links (${linkIndex})`);
   return { network: parseIpv4(`10.${linkIndex}.0.0`), prefixLength: 24 };
 }
+
+/** The subnet (CIDR text) an address with this prefix length belongs to. */
+export function subnetOf(address: string, prefixLength: number): string {
+  const size = 2 ** (32 - prefixLength);
+  return formatSubnet({ network: Math.floor(parseIpv4(address) / size) * size, prefixLength });
+}

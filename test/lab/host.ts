@@ -2,7 +2,8 @@
 
 import { run, type CommandResult, type RunOptions } from './command.js';
 import type { LinkEnd } from './link.js';
-import { masqueradeRuleset, type MasqueradeOptions } from './nft.js';
+import { subnetOf } from './addressing.js';
+import { masqueradeRuleset, sourceValidationRuleset, type MasqueradeOptions } from './nft.js';
 import { LabProcess, type SpawnOptions } from './process.js';
 
 export interface Route {
@@ -98,6 +99,12 @@ export class Host {
 
   async removeMasquerade(ifname: string): Promise<void> {
     await this.nft(masqueradeRuleset(ifname, {}, false));
+  }
+
+  /** Drop forwarded packets from `ifname` whose source is not on that link (BCP 38). */
+  async validateSources(ifname: string): Promise<void> {
+    const end = this.iface(ifname);
+    await this.nft(sourceValidationRuleset(ifname, subnetOf(end.address, end.prefixLength), true));
   }
 
   /** Per-host scratch folder for state files (created by the lab). */

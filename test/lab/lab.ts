@@ -39,8 +39,8 @@ export interface ConnectOptions {
   /** IPv4 subnet of the link (default 10.<n>.0.0/24). */
   readonly subnet?: string;
   /**
-   * Give a non-router end a default route through a router at the other end. Default: yes when
-   * the other end is a router and this host has no default route yet.
+   * Give the non-router end a default route through the router at the other end (never the
+   * router end). Default: yes when this host has no default route yet.
    */
   readonly defaultRoute?: boolean;
   /** Metric of that default route (a second uplink gets a higher one). */
@@ -118,7 +118,9 @@ export class Lab implements TeardownTarget, HostOwner {
     this.log(`link ${link} (${link.subnet})`);
 
     for (const [end, gatewaySide] of [[a, secondIsGateway], [b, firstIsGateway]] as const) {
-      const wanted = options.defaultRoute ?? (gatewaySide && !this.defaultRoutes.has(end.host));
+      // Only a host whose other end is a router gets one: `defaultRoute: true` must not also
+      // point the router's default route back at the host.
+      const wanted = gatewaySide && (options.defaultRoute ?? !this.defaultRoutes.has(end.host));
       if (!wanted) continue;
       await end.host.addRoute({ destination: 'default', via: end.peer.address, dev: end.ifname, metric: options.metric });
       this.defaultRoutes.add(end.host);

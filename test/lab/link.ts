@@ -3,7 +3,7 @@
 // (nftables random drop).
 
 import type { Host } from './host.js';
-import { ingressBlackholeRuleset, ingressLossRuleset, type Direction } from './nft.js';
+import { ingressBlackholeRuleset, ingressLossRuleset, ingressOneWayBlockRuleset, type Direction } from './nft.js';
 
 export type CutMode =
   /** `ip link set down`: the host sees the interface go away (and its routes with it). */
@@ -16,6 +16,13 @@ export type CutMode =
    */
   | 'silent';
 
+export interface InterfaceCounters {
+  readonly rxPackets: number;
+  readonly txPackets: number;
+  readonly rxBytes: number;
+  readonly txBytes: number;
+}
+
 export interface RateLimit {
   readonly mbit: number;
   /** Queue limit expressed as the longest a packet may wait in the token bucket. */
@@ -25,14 +32,22 @@ export interface RateLimit {
 export class LinkEnd {
   peer!: LinkEnd;
   private cut: CutMode | undefined;
+  private blockedArrivals = false;
+  private currentAddress: string;
 
   constructor(
     readonly host: Host,
     readonly ifname: string,
-    /** The IPv4 address of this end, without prefix length. */
-    readonly address: string,
+    address: string,
     readonly prefixLength: number,
-  ) {}
+  ) {
+    this.currentAddress = address;
+  }
+
+  /** The IPv4 address of this end, without prefix length (changes with renumber()). */
+  get address(): string {
+    return this.currentAddress;
+  }
 
   /** How this end is cut right now, if it is. */
   get cutMode(): CutMode | undefined {
@@ -77,6 +92,44 @@ export class LinkEnd {
     this.cut = undefined;
     // The kernel drops routes through an interface that went down or lost its address.
     if (mode !== 'silent') await this.host.reinstallRoutes(this.ifname);
+  }
+
+  /**
+   * Give this end a new address in the same subnet (a new DHCP lease): the old one is removed
+   * first, then the new one added and the routes through the interface put back.
+   */
+  async renumber(newAddress: string): Promise<void> {
+    if (this.cut === 'address') throw new Error(`${this} has no address to change (cut by address); restore it first`);
+    await this.host.ip(['addr', 'del', `${this.currentAddress}/${this.prefixLength}`, 'dev', this.ifname]);
+    await this.host.ip(['addr', 'add', `${newAddress}/${this.prefixLength}`, 'dev', this.ifname]);
+    this.currentAddress = newAddress;
+    await this.host.reinstallRoutes(this.ifname);
+  }
+
+  /**
+   * Drop every IP packet arriving at this end while packets leaving it still go through: one
+   * direction of the path is dead. Neither host can see it (ARP still works).
+   */
+  async blockArrivals(enabled: boolean): Promise<void> {
+    await this.host.nft(ingressOneWayBlockRuleset(this.ifname, enabled));
+    this.blockedArrivals = enabled;
+  }
+
+  get arrivalsBlocked(): boolean {
+    return this.blockedArrivals;
+  }
+
+  /** Packets and bytes the kernel counted on this interface so far. */
+  async counters(): Promise<InterfaceCounters> {
+    const shown = await this.host.ip(['-j', '-s', 'link', 'show', 'dev', this.ifname]);
+    const [info] = JSON.parse(shown.stdout) as Array<{ stats64?: { rx?: { packets?: number; bytes?: number }; tx?: { packets?: number; bytes?: number } } }>;
+    const stats = info?.stats64;
+    return {
+      rxPackets: stats?.rx?.packets ?? 0,
+      txPackets: stats?.tx?.packets ?? 0,
+      rxBytes: stats?.rx?.bytes ?? 0,
+      txBytes: stats?.tx?.bytes ?? 0,
+    };
   }
 
   /** Token-bucket rate limit on packets leaving through this end. */

@@ -50,6 +50,38 @@ export function ingressBlackholeRuleset(ifname: string, enabled: boolean): strin
   return replaceTable('netdev', blackholeTableName(ifname), enabled ? ingressChain(ifname, 'drop') : null);
 }
 
+export function oneWayBlockTableName(ifname: string): string {
+  return `lab_oneway_${identifier(ifname)}`;
+}
+
+/**
+ * Drop every IP packet arriving on the device; ARP still passes, so the neighbours stay
+ * resolved and only the one direction of the IP path is dead, for as long as the test wants.
+ * A table of its own: a one-way block and a silent cut of the same link are independent.
+ */
+export function ingressOneWayBlockRuleset(ifname: string, enabled: boolean): string {
+  return replaceTable('netdev', oneWayBlockTableName(ifname), enabled ? ingressChain(ifname, 'meta protocol { ip, ip6 } drop') : null);
+}
+
+export function sourceValidationTableName(ifname: string): string {
+  return `lab_bcp38_${identifier(ifname)}`;
+}
+
+/**
+ * Ingress filtering as access networks do it (BCP 38): a router drops packets that arrive from a
+ * customer link with a source address outside that link's subnet. A host that sends one uplink's
+ * address out of another uplink is then cut off, as it would be in the field.
+ */
+export function sourceValidationRuleset(ifname: string, subnet: string, enabled: boolean): string {
+  const body = [
+    '  chain forward {',
+    '    type filter hook forward priority 0;',
+    `    iifname "${ifname}" ip saddr != ${subnet} counter drop`,
+    '  }',
+  ].join('\n');
+  return replaceTable('inet', sourceValidationTableName(ifname), enabled ? body : null);
+}
+
 export interface MasqueradeOptions {
   /** Randomise the source port mapping (a NAT that does not preserve ports). */
   readonly fullyRandom?: boolean;
@@ -68,4 +100,29 @@ export function masqueradeRuleset(ifname: string, options: MasqueradeOptions, en
     '  }',
   ].join('\n');
   return replaceTable('ip', natTableName(ifname), enabled ? body : null);
+}
+
+export const HIP_WATCH_TABLE = 'lab_hip_watch';
+
+/**
+ * Counters, on a router's forward path, of HIP-over-UDP packets to and from one transport
+ * address: control packets (the 32 zero bits of the non-ESP marker after the UDP header) and
+ * ESP. Shows whether a host checked a new address with HIP before and while using it.
+ */
+export function hipWatchRuleset(address: string, port: number): string {
+  const marker = '@th,64,32 0';
+  const body = [
+    '  counter hip_to { }',
+    '  counter hip_from { }',
+    '  counter esp_to { }',
+    '  counter esp_from { }',
+    '  chain forward {',
+    '    type filter hook forward priority -10;',
+    `    ip daddr ${address} udp dport ${port} ${marker} counter name "hip_to"`,
+    `    ip daddr ${address} udp dport ${port} ${marker.replace(' 0', ' != 0')} counter name "esp_to"`,
+    `    ip saddr ${address} udp sport ${port} ${marker} counter name "hip_from"`,
+    `    ip saddr ${address} udp sport ${port} ${marker.replace(' 0', ' != 0')} counter name "esp_from"`,
+    '  }',
+  ].join('\n');
+  return replaceTable('inet', HIP_WATCH_TABLE, body);
 }

@@ -16,6 +16,8 @@ export interface SpawnOptions {
   readonly cwd?: string;
   /** Called with every output line as it arrives (the demo prints them live). */
   readonly onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
+  /** Keep the process's stdin open for send() (for tools driven by commands). */
+  readonly stdin?: boolean;
 }
 
 const MAX_KEPT_LINES = 20_000;
@@ -35,8 +37,10 @@ export class LabProcess {
     this.child = spawn(cmd, args, {
       env: options.env ?? process.env,
       cwd: options.cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     });
+    // A tool that exits while we write to it must not take the test down with EPIPE.
+    this.child.stdin?.on('error', () => {});
     this.exited = new Promise((resolve) => {
       this.child.once('error', (error) => {
         this.push(`spawn error: ${error.message}`, 'stderr', options.onLine);
@@ -122,6 +126,12 @@ export class LabProcess {
     const result = await this.exited;
     clearTimeout(timer);
     return result;
+  }
+
+  /** Write one line to the process's stdin (spawned with `stdin: true`). */
+  send(line: string): void {
+    if (!this.child.stdin) throw new Error(`${this.label} was not started with stdin: true`);
+    if (this.exit === undefined) this.child.stdin.write(`${line}\n`);
   }
 
   signal(signal: NodeJS.Signals): void {

@@ -27,6 +27,12 @@ export interface WireguardPair {
 export interface WireguardOptions {
   /** Persistent keepalive in seconds (the handover bench uses 1 s, wireguard's best case). */
   readonly keepaliveSeconds?: number;
+  /**
+   * The address each side sends to, first's then second's (default: the other's `via` address).
+   * null leaves that side without an endpoint: it learns one from the other's handshake and
+   * follows it when the other roams, as a server does for road warriors.
+   */
+  readonly endpoints?: readonly [string | null, string | null];
 }
 
 async function keyPair(): Promise<{ privateKey: string; publicKey: string }> {
@@ -35,7 +41,10 @@ async function keyPair(): Promise<{ privateKey: string; publicKey: string }> {
   return { privateKey, publicKey };
 }
 
-/** wireguard-go on `first` and `second`, peered over the addresses of their `via` interfaces. */
+/**
+ * wireguard-go on `first` and `second`, peered over the addresses of their `via` interfaces
+ * (or over `options.endpoints`).
+ */
 export async function startWireguard(
   lab: Lab,
   first: Host,
@@ -62,11 +71,9 @@ export async function startWireguard(
       const other = sides[1 - index]!;
       const keyFile = `${side.host.scratchDir}/wg-private-key`;
       writeFileSync(keyFile, `${keys[index]!.privateKey}\n`, { mode: 0o600 });
-      const peerArgs = [
-        'peer', keys[1 - index]!.publicKey,
-        'endpoint', `${other.host.address(via)}:${WIREGUARD_PORT}`,
-        'allowed-ips', `${other.innerAddress}/32`,
-      ];
+      const endpoint = options.endpoints ? options.endpoints[index] : other.host.address(via);
+      const peerArgs = ['peer', keys[1 - index]!.publicKey, 'allowed-ips', `${other.innerAddress}/32`];
+      if (endpoint) peerArgs.push('endpoint', `${endpoint}:${WIREGUARD_PORT}`);
       if (options.keepaliveSeconds !== undefined) peerArgs.push('persistent-keepalive', String(options.keepaliveSeconds));
       await side.host.exec('wg', ['set', side.ifname, 'private-key', keyFile, 'listen-port', String(WIREGUARD_PORT), ...peerArgs]);
       await side.host.ip(['addr', 'add', `${side.innerAddress}/24`, 'dev', side.ifname]);

@@ -26,6 +26,15 @@ async function reachable(from: Host, target: string): Promise<boolean> {
   return result.code === 0;
 }
 
+/** A restored link may first need neighbour discovery to recover from the failures of the cut. */
+async function reachableWithin(from: Host, target: string, ms: number): Promise<boolean> {
+  const deadline = performance.now() + ms;
+  do {
+    if (await reachable(from, target)) return true;
+  } while (performance.now() < deadline);
+  return false;
+}
+
 describe('lab: a host behind a router reaches another', () => {
   let lab: Lab;
   let mobile: Host;
@@ -96,7 +105,7 @@ describe('lab: a host behind a router reaches another', () => {
       } finally {
         await wifi.restore();
       }
-      assert.ok(await reachable(server, wifi.address), `wifi0 unreachable after restoring a ${mode} cut`);
+      assert.ok(await reachableWithin(server, wifi.address, 3_000), `wifi0 unreachable 3 s after restoring a ${mode} cut`);
       const route = await mobile.ip(['route', 'show', 'default']);
       assert.match(route.stdout, /default via 10\.1\.0\.1 dev wifi0/, `default route via wifi0 missing after restore:\n${route.stdout}`);
     });

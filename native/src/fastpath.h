@@ -1,0 +1,202 @@
+// The native ESP fast path: SA tables plus one thread per direction moving packets between the
+// TUN and the UDP sockets without touching JS (see fastpath.c).
+
+#ifndef HIPVPN_FASTPATH_H
+#define HIPVPN_FASTPATH_H
+
+#include <pthread.h>
+#include <time.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <node_api.h>
+
+#include "esp_packet.h"
+
+#define FP_MAX_SOCKETS 16
+/** An SA's socket index meaning "hand this peer's packets to JS": its socket is one JS opened later. */
+#define FP_SOCK_PUNT (-2)
+#define FP_BATCH 64
+/** Room before a packet in a slot: ESP header + IV when sealing, the IPv6 header when rebuilding. */
+#define FP_HEADROOM 64
+
+// Drop reasons, named as the JS data plane names them so the engine's counters read the same.
+#define FP_DROP_REASONS(X)                                                              \
+  X(TUN_NOT_IP, "tun-not-ip") X(TUN_TRUNCATED, "tun-truncated") X(TUN_NOT_HIP, "tun-not-hip") \
+  X(TUN_MALFORMED, "tun-malformed") X(SEQ_EXHAUSTED, "esp-seq-exhausted")               \
+  X(NO_SOCKET, "udp-no-socket") X(SEND_FULL, "udp-send-full") X(SEND_FAILED, "udp-send-failed") \
+  X(UDP_RUNT, "udp-runt") X(UDP_TRUNCATED, "udp-truncated") X(RETIRED_SPI, "esp-retired-spi") \
+  X(ESP_TRUNCATED, "esp-truncated") X(ESP_REPLAY, "esp-replay") X(ESP_TOO_OLD, "esp-too-old") \
+  X(ESP_AUTH_FAILED, "esp-auth-failed") X(ESP_BAD_PADDING, "esp-bad-padding")           \
+  X(ESP_BAD_INNER, "esp-bad-inner") X(CRYPTO_FAILED, "esp-crypto-failed")               \
+  X(TUN_WRITE_FAILED, "tun-write-failed") X(PUNT_FULL, "fastpath-punt-full")            \
+  X(EVENT_OVERFLOW, "fastpath-event-overflow")
+
+#define FP_ENUM(id, name) DROP_##id,
+typedef enum { FP_DROP_REASONS(FP_ENUM) DROP_COUNT } fp_drop;
+#undef FP_ENUM
+
+typedef struct fp_peer {
+  uint8_t hit[16];
+  uint32_t lsi;
+  struct fp_out_sa *out;  // NULL: this peer's packets go up to JS
+  // Written by one packet thread each, read by stats: relaxed atomics.
+  uint64_t packets_in, bytes_in, packets_out, bytes_out;
+  int64_t last_heard_ms;  // -1: never
+} fp_peer;
+
+typedef struct fp_out_sa {
+  uint32_t spi;
+  uint64_t seq;  // last sequence number used (64-bit so exhaustion is a plain compare)
+  uint64_t seq_rekey_threshold;
+  int64_t created_ms, lifetime_ms;
+  int rekey_asked;
+  size_t icv_len;
+  gcm_key *key;
+  int sock;  // index into the socket table; -1: none of the right family
+  struct sockaddr_storage remote;
+  socklen_t remote_len;
+} fp_out_sa;
+
+typedef struct fp_in_sa {
+  uint32_t spi;
+  fp_peer *peer;
+  size_t icv_len;
+  gcm_key *key;
+  replay_window window;
+  int heard;
+  int64_t retire_at_ms;  // INT64_MAX: current
+} fp_in_sa;
+
+/** A copy queue of packets handed up to JS (bounded; mutex-protected, as punts are rare). */
+typedef struct {
+  pthread_mutex_t lock;
+  uint32_t cap, slot, head, count;
+  uint8_t *buf;
+  uint32_t *lens;
+  uint8_t *addrs;  // UDP only: 16 octets per entry
+  uint16_t *ports;
+  uint8_t *socks;
+} fp_punt_ring;
+
+typedef enum { EV_ESP_HEARD = 1, EV_REKEY_NEEDED, EV_SOCKET_ERROR, EV_TUN_ERROR } fp_event_type;
+
+typedef struct {
+  fp_event_type type;
+  uint8_t hit[16];
+  int err;
+  int sock;
+  int origin, icmp_type, icmp_code;
+} fp_event;
+
+#define FP_EVENT_CAP 256
+
+typedef struct {
+  int fd;
+  int family;
+  int gso_ok;
+} fp_socket;
+
+typedef struct fastpath {
+  napi_env env;
+  napi_threadsafe_function wake_js;
+  int hook_added;
+  int threads_running;
+  int stopped;
+  int stop_flag;  // atomic
+  int notified;   // atomic: a wake-up is pending in JS
+  int wake_fd;    // eventfd, written once at stop
+  int tun_fd;
+  uint32_t slot_size;
+  fp_socket socks[FP_MAX_SOCKETS];
+  int nsocks;
+  uint8_t own_hit[16];
+  uint32_t own_lsi;
+
+  // Lock order: out_lock, then in_lock. The TX thread holds out_lock over a batch; the RX
+  // thread holds in_lock over a batch; table changes from JS hold both.
+  pthread_mutex_t out_lock, in_lock;
+  fp_peer **peers;
+  int npeers, peers_cap;
+  fp_peer *tx_last;  // the TX thread's last hit; most batches go to one peer
+  fp_in_sa **in_sas;
+  int nin, in_cap;
+
+  fp_punt_ring tun_punts, udp_punts;
+  pthread_mutex_t ev_lock;
+  fp_event events[FP_EVENT_CAP];
+  int ev_head, ev_count;
+
+  uint64_t drops[DROP_COUNT];
+  uint64_t tun_in, tun_out, udp_in, udp_out;
+
+  pthread_t tx_thread, rx_thread;
+} fastpath;
+
+/** Packets one punt queue holds for JS before further ones are dropped. */
+#define PUNT_CAP 512
+
+extern const char *const FP_DROP_NAMES[DROP_COUNT];
+
+static inline int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static inline void count(uint64_t *c, uint64_t n) { __atomic_fetch_add(c, n, __ATOMIC_RELAXED); }
+static inline uint64_t load64(const uint64_t *c) { return __atomic_load_n(c, __ATOMIC_RELAXED); }
+static inline void drop(fastpath *fp, fp_drop why) { count(&fp->drops[why], 1); }
+
+// ---- fastpath.c: wake-ups, events, punt queues, tables, the per-packet work, teardown ------
+
+void notify_js(fastpath *fp);
+void post_event(fastpath *fp, const fp_event *e);
+void post_peer_event(fastpath *fp, fp_event_type type, const fp_peer *peer);
+int ring_init(fp_punt_ring *r, uint32_t cap, uint32_t slot, int udp);
+void ring_free(fp_punt_ring *r);
+/** Copies a packet (at most a slot) into the queue; 0 when full (the caller counts the drop). */
+int ring_push(fp_punt_ring *r, const uint8_t *p, size_t len, const uint8_t *addr16, uint16_t port, int sock);
+
+fp_peer *find_peer_hit(fastpath *fp, const uint8_t *hit);  // either lock
+fp_peer *find_peer_lsi(fastpath *fp, uint32_t lsi);        // either lock
+fp_in_sa *find_in(fastpath *fp, uint32_t spi);             // in_lock
+void out_sa_free(fp_out_sa *o);
+void in_sa_free(fp_in_sa *s);
+void remove_in_at(fastpath *fp, int i);  // both locks
+void set_remote(fastpath *fp, fp_out_sa *o, const uint8_t remote16[16], uint16_t port, int sock);
+
+/** A sealed datagram ready for sendmmsg. */
+typedef struct {
+  uint8_t *data;
+  size_t len;
+  int sock;
+  struct sockaddr_storage *dest;
+  socklen_t dest_len;
+} tx_item;
+
+typedef enum { TX_SEND, TX_PUNT, TX_DROP } tx_verdict;
+typedef enum { RX_TUN, RX_NONE, RX_PUNT, RX_DROP } rx_verdict;
+
+/** Seals a payload on the peer's SA; out_lock held. The ESP length, or 0 with *why. */
+size_t seal_on(fastpath *fp, fp_peer *peer, uint8_t *payload, size_t len, uint8_t nh, int64_t now, fp_drop *why);
+/** One TUN packet at p (FP_HEADROOM before it, ESP_GCM_TAILROOM after); out_lock held. */
+tx_verdict tx_one(fastpath *fp, uint8_t *p, size_t len, int64_t now, tx_item *item, fp_drop *why);
+/**
+ * One datagram at d, opened in place; in_lock held. On RX_TUN the inner packet for the TUN is
+ * hdr[0, *hdr_len) (a rebuilt IPv6 header, or nothing for an LSI packet) followed by
+ * *body, *body_len octets inside the datagram.
+ */
+rx_verdict rx_one(fastpath *fp, uint8_t *d, size_t len, int64_t now, uint8_t hdr[IPV6_HEADER_LEN], size_t *hdr_len,
+                  uint8_t **body, size_t *body_len, fp_drop *why);
+/** Stops the threads and frees everything. */
+void fp_destroy(fastpath *fp);
+
+// ---- fastpath_io.c: the packet threads ----------------------------------------------------
+
+/** Starts the TX and RX threads; 0 or an errno. */
+int start_threads(fastpath *fp);
+/** Stops and joins them (no-op when not running). */
+void stop_threads(fastpath *fp);
+
+#endif

@@ -1,0 +1,460 @@
+// The fast path's two packet threads and their batched I/O (see fastpath.c for the design):
+//   TX: TUN read batch -> tx_one (route, encapsulate, seal) -> sendmmsg with UDP GSO
+//   RX: recvmmsg with UDP GRO -> rx_one (SPI, replay, open, rebuild) -> TUN writes
+
+#include "fastpath.h"
+
+#include <errno.h>
+#include <linux/errqueue.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "hipvpn_io.h"
+
+#define MAX_GSO_SEGMENTS 64
+#define MAX_GSO_BYTES 65000
+/** A full socket buffer holds the TX thread back this long before the rest of a batch is dropped. */
+#define SEND_WAIT_MS 100
+/** Batches one wake-up may drain before the thread looks at the stop flag again. */
+#define ROUNDS_PER_WAKEUP 16
+/**
+ * Nice increment of the packet threads: under full load they yield a little to the control
+ * plane and to short interactive commands (hipvpn status), which must stay responsive.
+ */
+#define PACKET_THREAD_NICE 2
+
+
+// ---------------------------------------------------------------------------------------------
+// sending
+
+static int wait_writable(int fd, int ms) {
+  struct pollfd p = {fd, POLLOUT, 0};
+  int r;
+  do r = poll(&p, 1, ms); while (r < 0 && errno == EINTR);
+  return r > 0 && (p.revents & POLLOUT);
+}
+
+static int same_dest(const tx_item *a, const tx_item *b) {
+  return a->sock == b->sock && a->dest_len == b->dest_len && memcmp(a->dest, b->dest, a->dest_len) == 0;
+}
+
+/** Sends items[0, n), all on one socket; GSO for runs of equal-size packets to one peer. */
+static void send_items(fastpath *fp, tx_item *items, uint32_t n) {
+  fp_socket *s = &fp->socks[items[0].sock];
+  struct mmsghdr msgs[FP_BATCH];
+  struct iovec iovs[FP_BATCH];
+  union { char buf[CMSG_SPACE(sizeof(uint16_t))]; struct cmsghdr align; } ctrl[FP_BATCH];
+  uint32_t first[FP_BATCH], npk[FP_BATCH];
+  uint32_t i = 0;
+  while (i < n) {
+    uint32_t nmsg = 0, j = i;
+    while (j < n) {
+      uint32_t run = 1;
+      if (s->gso_ok) {
+        size_t seg = items[j].len, bytes = seg;
+        // Equal sizes to one destination; only the last of a run may be shorter.
+        while (j + run < n && run < MAX_GSO_SEGMENTS && same_dest(&items[j], &items[j + run]) &&
+               items[j + run].len <= seg && bytes + items[j + run].len <= MAX_GSO_BYTES) {
+          bytes += items[j + run].len;
+          run++;
+          if (items[j + run - 1].len < seg) break;
+        }
+      }
+      struct msghdr *m = &msgs[nmsg].msg_hdr;
+      memset(m, 0, sizeof *m);
+      for (uint32_t k = 0; k < run; k++) {
+        iovs[j + k - i].iov_base = items[j + k].data;
+        iovs[j + k - i].iov_len = items[j + k].len;
+      }
+      m->msg_iov = &iovs[j - i];
+      m->msg_iovlen = run;
+      m->msg_name = items[j].dest;
+      m->msg_namelen = items[j].dest_len;
+      if (run > 1) {
+        m->msg_control = ctrl[nmsg].buf;
+        m->msg_controllen = sizeof ctrl[nmsg].buf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(m);
+        c->cmsg_level = SOL_UDP;
+        c->cmsg_type = UDP_SEGMENT;
+        c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+        uint16_t seg = (uint16_t)items[j].len;
+        memcpy(CMSG_DATA(c), &seg, sizeof seg);
+      }
+      first[nmsg] = j;
+      npk[nmsg] = run;
+      nmsg++;
+      j += run;
+    }
+    uint32_t done = 0;
+    int retried = 0, resend_from = -1;
+    while (done < nmsg) {
+      int r = sendmmsg(s->fd, msgs + done, nmsg - done, MSG_DONTWAIT);
+      if (r > 0) {
+        for (int k = 0; k < r; k++) count(&fp->udp_out, npk[done + k]);
+        done += (uint32_t)r;
+        retried = 0;
+        continue;
+      }
+      int err = errno;
+      if (err == EINTR) continue;
+      if (err == EAGAIN || err == EWOULDBLOCK) {
+        // Backpressure: this thread has nothing better to do than wait for the socket.
+        if (wait_writable(s->fd, SEND_WAIT_MS)) continue;
+        for (uint32_t k = done; k < nmsg; k++) count(&fp->drops[DROP_SEND_FULL], npk[k]);
+        return;
+      }
+      if (npk[done] > 1 && (err == EIO || err == EINVAL || err == ENOPROTOOPT || err == EOPNOTSUPP)) {
+        // The route's device cannot segment: no GSO on this socket from now on.
+        s->gso_ok = 0;
+        resend_from = (int)first[done];
+        break;
+      }
+      if (!retried) {
+        retried = 1;  // a stale asynchronous ICMP error fails one send; try again
+        continue;
+      }
+      count(&fp->drops[DROP_SEND_FAILED], npk[done]);
+      done++;
+      retried = 0;
+    }
+    i = resend_from >= 0 ? (uint32_t)resend_from : j;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// threads
+
+typedef struct {
+  uint8_t *slots;
+  uint32_t lens[FP_BATCH];
+  tx_item items[FP_BATCH];
+  struct sockaddr_storage dests[FP_BATCH];
+} tx_state;
+
+static void tx_batch(fastpath *fp, tx_state *st, uint32_t n) {
+  int64_t now = now_ms();
+  uint32_t nsend = 0, punted = 0;
+  count(&fp->tun_in, n);
+  pthread_mutex_lock(&fp->out_lock);
+  for (uint32_t i = 0; i < n; i++) {
+    uint8_t *p = st->slots + (size_t)i * fp->slot_size + FP_HEADROOM;
+    fp_drop why = DROP_COUNT;
+    tx_item *item = &st->items[nsend];
+    item->dest = &st->dests[nsend];
+    switch (tx_one(fp, p, st->lens[i], now, item, &why)) {
+      case TX_SEND: nsend++; break;
+      case TX_DROP: drop(fp, why); break;
+      case TX_PUNT:
+        if (ring_push(&fp->tun_punts, p, st->lens[i], NULL, 0, 0)) punted++;
+        else drop(fp, DROP_PUNT_FULL);
+        break;
+    }
+  }
+  pthread_mutex_unlock(&fp->out_lock);
+  if (punted) notify_js(fp);
+  // Runs per socket, in order (one socket in the common case).
+  uint32_t i = 0;
+  while (i < nsend) {
+    uint32_t j = i + 1;
+    while (j < nsend && st->items[j].sock == st->items[i].sock) j++;
+    send_items(fp, st->items + i, j - i);
+    i = j;
+  }
+}
+
+static void report_tun_error(fastpath *fp, int err) {
+  fp_event e = {.type = EV_TUN_ERROR, .err = err, .sock = -1};
+  post_event(fp, &e);
+}
+
+static void lower_priority(void) {
+  pid_t tid = (pid_t)syscall(SYS_gettid);
+  errno = 0;
+  int nice = getpriority(PRIO_PROCESS, (id_t)tid);
+  if (errno == 0) setpriority(PRIO_PROCESS, (id_t)tid, nice + PACKET_THREAD_NICE);
+}
+
+static void *tx_main(void *arg) {
+  fastpath *fp = arg;
+  lower_priority();
+  tx_state *st = calloc(1, sizeof *st);
+  if (st) st->slots = malloc((size_t)FP_BATCH * fp->slot_size);
+  if (!st || !st->slots) {
+    report_tun_error(fp, ENOMEM);
+    if (st) free(st);
+    return NULL;
+  }
+  size_t room = fp->slot_size - FP_HEADROOM - ESP_GCM_TAILROOM;
+  struct pollfd pfd[2] = {{fp->tun_fd, POLLIN, 0}, {fp->wake_fd, POLLIN, 0}};
+  while (!__atomic_load_n(&fp->stop_flag, __ATOMIC_ACQUIRE)) {
+    int r = poll(pfd, 2, -1);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      report_tun_error(fp, errno);
+      break;
+    }
+    if (pfd[1].revents) break;
+    int fatal = 0;
+    for (int round = 0; round < ROUNDS_PER_WAKEUP && !fatal; round++) {
+      uint32_t n = 0;
+      while (n < FP_BATCH) {
+        ssize_t got = read(fp->tun_fd, st->slots + (size_t)n * fp->slot_size + FP_HEADROOM, room);
+        if (got < 0) {
+          if (errno == EINTR) continue;
+          // A deleted device reads EBADFD forever: say so and stop, as the JS reader does.
+          if (errno != EAGAIN && errno != EWOULDBLOCK) fatal = errno;
+          break;
+        }
+        if (got == 0) break;
+        st->lens[n++] = (uint32_t)got;
+      }
+      if (n > 0) tx_batch(fp, st, n);
+      if (n < FP_BATCH) break;
+    }
+    if (fatal) {
+      report_tun_error(fp, fatal);
+      break;
+    }
+  }
+  free(st->slots);
+  free(st);
+  return NULL;
+}
+
+/**
+ * Receive slots are big enough for a whole UDP GRO super-datagram (the kernel hands a burst of
+ * same-size datagrams from one peer over as one buffer plus their size), so a GSO burst from
+ * the peer costs one skb and one copy here instead of one per packet.
+ */
+#define RX_SLOTS 32
+#define RX_SLOT_SIZE (65536 + FP_HEADROOM)
+/** Datagrams one receive batch may carry: every slot full of minimum-size GRO segments. */
+#define RX_MAX_OUT (RX_SLOTS * 64)
+
+typedef struct {
+  uint8_t *slots;
+  struct mmsghdr msgs[RX_SLOTS];
+  struct iovec iovs[RX_SLOTS];
+  struct sockaddr_storage names[RX_SLOTS];
+  union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } ctrl[RX_SLOTS];
+  // Inner packets for the TUN: a rebuilt IPv6 header (BEET) apart from the payload, because
+  // in a GRO buffer the octets before a datagram belong to the one before it.
+  struct iovec out[RX_MAX_OUT][2];
+  int out_parts[RX_MAX_OUT];
+  uint8_t headers[RX_MAX_OUT][IPV6_HEADER_LEN];
+} rx_state;
+
+/** The GRO segment size of a received message, or 0 when it is a single datagram. */
+static size_t gro_size(struct msghdr *m) {
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+    if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+      int v;
+      memcpy(&v, CMSG_DATA(c), sizeof v);
+      return v > 0 ? (size_t)v : 0;
+    }
+  }
+  return 0;
+}
+
+/** Writes the inner packets gathered so far to the TUN. */
+static void rx_flush_tun(fastpath *fp, rx_state *st, uint32_t *nout) {
+  // TUN has no batched write; the per-packet syscall is what remains of the cost here.
+  for (uint32_t k = 0; k < *nout; k++) {
+    ssize_t r;
+    do r = writev(fp->tun_fd, st->out[k], st->out_parts[k]); while (r < 0 && errno == EINTR);
+    if (r < 0) drop(fp, DROP_TUN_WRITE_FAILED);
+    else count(&fp->tun_out, 1);
+  }
+  *nout = 0;
+}
+
+/** One datagram of a received message; in_lock held. Returns 1 when JS must be woken. */
+static int rx_datagram(fastpath *fp, rx_state *st, int sock, uint32_t msg, uint8_t *d, size_t len, int64_t now,
+                       uint32_t *nout) {
+  // Only tiny GRO segments could fill the table; the table must never overflow.
+  if (*nout == RX_MAX_OUT) rx_flush_tun(fp, st, nout);
+  uint32_t k = *nout;
+  uint8_t *body = NULL;
+  size_t hdr_len = 0, body_len = 0;
+  fp_drop why = DROP_COUNT;
+  switch (rx_one(fp, d, len, now, st->headers[k], &hdr_len, &body, &body_len, &why)) {
+    case RX_TUN: {
+      int parts = 0;
+      if (hdr_len) st->out[k][parts++] = (struct iovec){st->headers[k], hdr_len};
+      st->out[k][parts++] = (struct iovec){body, body_len};
+      st->out_parts[k] = parts;
+      (*nout)++;
+      return 0;
+    }
+    case RX_NONE: return 0;
+    case RX_DROP: drop(fp, why); return 0;
+    case RX_PUNT: {
+      if (len > fp->udp_punts.slot) {
+        drop(fp, DROP_UDP_TRUNCATED);  // what JS would have received cut short, as without us
+        return 0;
+      }
+      uint8_t addr16[16];
+      uint16_t port;
+      sockaddr_to16(&st->names[msg], addr16, &port);
+      if (ring_push(&fp->udp_punts, d, len, addr16, port, sock)) return 1;
+      drop(fp, DROP_PUNT_FULL);
+      return 0;
+    }
+  }
+  return 0;
+}
+
+static void rx_batch(fastpath *fp, rx_state *st, int sock, uint32_t n) {
+  int64_t now = now_ms();
+  uint32_t nout = 0;
+  int punted = 0;
+  pthread_mutex_lock(&fp->in_lock);
+  for (uint32_t i = 0; i < n; i++) {
+    struct msghdr *m = &st->msgs[i].msg_hdr;
+    uint8_t *d = st->slots + (size_t)i * RX_SLOT_SIZE + FP_HEADROOM;
+    size_t len = st->msgs[i].msg_len;
+    if (m->msg_flags & MSG_TRUNC) {
+      count(&fp->udp_in, 1);
+      drop(fp, DROP_UDP_TRUNCATED);
+      continue;
+    }
+    size_t seg = gro_size(m);
+    if (seg == 0 || seg >= len) seg = len;
+    // A GRO buffer: datagrams of `seg` octets back to back (the last may be shorter).
+    for (size_t at = 0; at < len; at += seg) {
+      size_t l = len - at < seg ? len - at : seg;
+      count(&fp->udp_in, 1);
+      punted |= rx_datagram(fp, st, sock, i, d + at, l, now, &nout);
+    }
+  }
+  pthread_mutex_unlock(&fp->in_lock);
+  if (punted) notify_js(fp);
+  rx_flush_tun(fp, st, &nout);
+}
+
+/** ICMP errors queued by IP_RECVERR: hints about a path for JS to log, never fatal. */
+static void rx_drain_errors(fastpath *fp, int sock) {
+  int fd = fp->socks[sock].fd;
+  for (int guard = 0; guard < 64; guard++) {
+    char data[64], control[512];
+    struct sockaddr_storage name;
+    struct iovec iov = {data, sizeof data};
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    memset(&name, 0, sizeof name);
+    msg.msg_name = &name;
+    msg.msg_namelen = sizeof name;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t r = recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+      if ((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
+          (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR)) {
+        struct sock_extended_err ee;
+        memcpy(&ee, CMSG_DATA(c), sizeof ee);
+        fp_event e = {.type = EV_SOCKET_ERROR, .err = (int)ee.ee_errno, .sock = sock, .origin = ee.ee_origin,
+                      .icmp_type = ee.ee_type, .icmp_code = ee.ee_code};
+        post_event(fp, &e);
+      }
+    }
+  }
+  int soerr = 0;
+  socklen_t sl = sizeof soerr;
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);  // clears a pending error
+}
+
+static void *rx_main(void *arg) {
+  fastpath *fp = arg;
+  lower_priority();
+  rx_state *st = calloc(1, sizeof *st);
+  if (st) st->slots = malloc((size_t)RX_SLOTS * RX_SLOT_SIZE);
+  if (!st || !st->slots) {
+    report_tun_error(fp, ENOMEM);
+    if (st) free(st);
+    return NULL;
+  }
+  struct pollfd pfd[FP_MAX_SOCKETS + 1];
+  for (int s = 0; s < fp->nsocks; s++) pfd[s] = (struct pollfd){fp->socks[s].fd, POLLIN, 0};
+  pfd[fp->nsocks] = (struct pollfd){fp->wake_fd, POLLIN, 0};
+  while (!__atomic_load_n(&fp->stop_flag, __ATOMIC_ACQUIRE)) {
+    int r = poll(pfd, (nfds_t)fp->nsocks + 1, -1);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (pfd[fp->nsocks].revents) break;
+    for (int s = 0; s < fp->nsocks; s++) {
+      short ev = pfd[s].revents;
+      if (!ev) continue;
+      if (ev & POLLERR) rx_drain_errors(fp, s);
+      if (!(ev & POLLIN)) continue;
+      for (int round = 0; round < ROUNDS_PER_WAKEUP; round++) {
+        for (uint32_t i = 0; i < RX_SLOTS; i++) {
+          st->iovs[i].iov_base = st->slots + (size_t)i * RX_SLOT_SIZE + FP_HEADROOM;
+          st->iovs[i].iov_len = RX_SLOT_SIZE - FP_HEADROOM;
+          struct msghdr *m = &st->msgs[i].msg_hdr;
+          memset(m, 0, sizeof *m);
+          m->msg_iov = &st->iovs[i];
+          m->msg_iovlen = 1;
+          m->msg_name = &st->names[i];
+          m->msg_namelen = sizeof st->names[i];
+          m->msg_control = st->ctrl[i].buf;
+          m->msg_controllen = sizeof st->ctrl[i].buf;
+        }
+        int got = recvmmsg(fp->socks[s].fd, st->msgs, RX_SLOTS, MSG_DONTWAIT, NULL);
+        if (got < 0) {
+          if (errno == EINTR) continue;
+          // A pending ICMP error surfaces here too (IP_RECVERR); drain it and carry on.
+          if (errno != EAGAIN && errno != EWOULDBLOCK) rx_drain_errors(fp, s);
+          break;
+        }
+        if (got > 0) rx_batch(fp, st, s, (uint32_t)got);
+        if (got < RX_SLOTS) break;
+      }
+    }
+  }
+  free(st->slots);
+  free(st);
+  return NULL;
+}
+
+void stop_threads(fastpath *fp) {
+  if (!fp->threads_running) return;
+  __atomic_store_n(&fp->stop_flag, 1, __ATOMIC_RELEASE);
+  uint64_t one = 1;
+  ssize_t w = write(fp->wake_fd, &one, sizeof one);
+  (void)w;
+  pthread_join(fp->tx_thread, NULL);
+  pthread_join(fp->rx_thread, NULL);
+  fp->threads_running = 0;
+}
+
+
+int start_threads(fastpath *fp) {
+  int err = pthread_create(&fp->tx_thread, NULL, tx_main, fp);
+  if (err) return err;
+  err = pthread_create(&fp->rx_thread, NULL, rx_main, fp);
+  if (err) {
+    __atomic_store_n(&fp->stop_flag, 1, __ATOMIC_RELEASE);
+    uint64_t one = 1;
+    ssize_t w = write(fp->wake_fd, &one, sizeof one);
+    (void)w;
+    pthread_join(fp->tx_thread, NULL);
+    return err;
+  }
+  fp->threads_running = 1;
+  return 0;
+}

@@ -1,0 +1,647 @@
+// N-API bindings of the fast path: argument checking, and table changes under the locks the
+// packet threads respect (see fastpath.c).
+
+#include "fastpath.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "hipvpn_io.h"
+
+// ---------------------------------------------------------------------------------------------
+// lifetime
+
+static void fp_env_cleanup(void *arg) {
+  fastpath *fp = arg;
+  fp->hook_added = 0;
+  // The environment finalizes the thread-safe function itself; only the threads are ours.
+  stop_threads(fp);
+  fp->stopped = 1;
+}
+
+static void fp_finalize(napi_env env, void *data, void *hint) {
+  fastpath *fp = data;
+  if (fp->hook_added) napi_remove_env_cleanup_hook(env, fp_env_cleanup, fp);
+  fp_destroy(fp);
+}
+
+static fastpath *unwrap_fp(napi_env env, napi_value v) {
+  void *data = NULL;
+  if (napi_get_value_external(env, v, &data) != napi_ok || !data) {
+    throw_type(env, "expected a fast-path handle");
+    return NULL;
+  }
+  return data;
+}
+
+// ---------------------------------------------------------------------------------------------
+// N-API helpers
+
+#define ARGS(n)              \
+  size_t argc = (n);         \
+  napi_value argv[(n) > 0 ? (n) : 1]; \
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL)
+
+static int get_hit(napi_env env, napi_value v, const uint8_t **hit) {
+  size_t n;
+  return get_typed(env, v, 1, (void **)hit, &n) && n == 16;
+}
+
+static int get_double(napi_env env, napi_value v, double *out) { return napi_get_value_double(env, v, out) == napi_ok; }
+
+static napi_value make_double(napi_env env, double v) {
+  napi_value out;
+  napi_create_double(env, v, &out);
+  return out;
+}
+
+static napi_value make_bool(napi_env env, int v) {
+  napi_value out;
+  napi_get_boolean(env, v, &out);
+  return out;
+}
+
+static napi_value make_string(napi_env env, const char *s) {
+  napi_value out;
+  napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &out);
+  return out;
+}
+
+static napi_value make_bytes(napi_env env, const uint8_t *p, size_t n) {
+  napi_value out;
+  void *copy;
+  napi_create_buffer_copy(env, n, p, &copy, &out);
+  return out;
+}
+
+static void lock_both(fastpath *fp) {
+  pthread_mutex_lock(&fp->out_lock);
+  pthread_mutex_lock(&fp->in_lock);
+}
+
+static void unlock_both(fastpath *fp) {
+  pthread_mutex_unlock(&fp->in_lock);
+  pthread_mutex_unlock(&fp->out_lock);
+}
+
+// ---------------------------------------------------------------------------------------------
+// exported
+
+// cryptoStatus() -> { available, library, reason }
+static napi_value crypto_status(napi_env env, napi_callback_info info) {
+  const char *lib, *reason;
+  int ok = gcm_available(&lib, &reason);
+  napi_value out;
+  napi_create_object(env, &out);
+  napi_set_named_property(env, out, "available", make_bool(env, ok));
+  napi_set_named_property(env, out, "library", make_string(env, lib));
+  napi_set_named_property(env, out, "reason", make_string(env, reason));
+  return out;
+}
+
+// fpCreate(tunFd, socketFds: Int32Array, ownHit, ownLsi, slotSize, onWake) -> handle.
+// tunFd < 0 creates tables without threads, for the synchronous entry points (tests).
+static napi_value fp_create(napi_env env, napi_callback_info info) {
+  ARGS(6);
+  int32_t tun_fd;
+  int32_t *fds;
+  size_t nfds;
+  const uint8_t *hit;
+  uint32_t lsi, slot_size;
+  napi_valuetype t;
+  if (argc < 6 || !get_i32(env, argv[0], &tun_fd) || !get_typed(env, argv[1], 4, (void **)&fds, &nfds) ||
+      !get_hit(env, argv[2], &hit) || !get_u32(env, argv[3], &lsi) || !get_u32(env, argv[4], &slot_size) ||
+      napi_typeof(env, argv[5], &t) != napi_ok || t != napi_function)
+    return throw_type(env, "fpCreate(tunFd, socketFds, ownHit, ownLsi, slotSize, onWake)");
+  const char *lib, *reason;
+  if (!gcm_available(&lib, &reason)) return throw_errno(env, reason, ENOSYS);
+  if (nfds > FP_MAX_SOCKETS) return throw_type(env, "too many sockets for the fast path");
+  if (slot_size < 2048 || slot_size > 65536 + FP_HEADROOM + ESP_GCM_TAILROOM) return throw_type(env, "bad slot size");
+  fastpath *fp = calloc(1, sizeof *fp);
+  if (!fp) return throw_errno(env, "out of memory", ENOMEM);
+  fp->env = env;
+  fp->tun_fd = tun_fd;
+  fp->slot_size = slot_size;
+  fp->wake_fd = -1;
+  memcpy(fp->own_hit, hit, 16);
+  fp->own_lsi = lsi;
+  pthread_mutex_init(&fp->out_lock, NULL);
+  pthread_mutex_init(&fp->in_lock, NULL);
+  pthread_mutex_init(&fp->ev_lock, NULL);
+  int ok = ring_init(&fp->tun_punts, PUNT_CAP, slot_size, 0) & ring_init(&fp->udp_punts, PUNT_CAP, slot_size, 1);
+  for (size_t i = 0; i < nfds; i++) {
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(fds[i], (struct sockaddr *)&ss, &sl) < 0) {
+      int err = errno;
+      fp_destroy(fp);
+      return throw_errno(env, "getsockname", err);
+    }
+    fp->socks[i] = (fp_socket){fds[i], ss.ss_family, 1};
+    if (tun_fd >= 0) {
+      // Coalesced receive (Linux 5.0+); without it every datagram simply arrives alone.
+      int one = 1;
+      setsockopt(fds[i], SOL_UDP, UDP_GRO, &one, sizeof one);
+    }
+  }
+  fp->nsocks = (int)nfds;
+  fp->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (!ok || fp->wake_fd < 0) {
+    fp_destroy(fp);
+    return throw_errno(env, "fast path setup", ENOMEM);
+  }
+  napi_value name = make_string(env, "hipvpn.fastpath");
+  if (napi_create_threadsafe_function(env, argv[5], NULL, name, 0, 1, NULL, NULL, NULL, NULL, &fp->wake_js) != napi_ok) {
+    fp_destroy(fp);
+    return throw_errno(env, "napi_create_threadsafe_function", EINVAL);
+  }
+  // The data plane's own handles keep the loop alive; the wake-up must not.
+  napi_unref_threadsafe_function(env, fp->wake_js);
+  napi_value ext;
+  if (napi_create_external(env, fp, fp_finalize, NULL, &ext) != napi_ok) {
+    napi_release_threadsafe_function(fp->wake_js, napi_tsfn_abort);
+    fp_destroy(fp);
+    return NULL;
+  }
+  if (napi_add_env_cleanup_hook(env, fp_env_cleanup, fp) == napi_ok) fp->hook_added = 1;
+  if (tun_fd >= 0) {
+    int err = start_threads(fp);
+    if (err) return throw_errno(env, "pthread_create", err);
+  }
+  return ext;
+}
+
+static fp_peer *peer_for(fastpath *fp, const uint8_t *hit, uint32_t lsi) {  // both locks
+  fp_peer *peer = find_peer_hit(fp, hit);
+  if (peer) {
+    peer->lsi = lsi;
+    return peer;
+  }
+  if (fp->npeers == fp->peers_cap) {
+    int cap = fp->peers_cap ? fp->peers_cap * 2 : 8;
+    fp_peer **grown = realloc(fp->peers, (size_t)cap * sizeof *grown);
+    if (!grown) return NULL;
+    fp->peers = grown;
+    fp->peers_cap = cap;
+  }
+  peer = calloc(1, sizeof *peer);
+  if (!peer) return NULL;
+  memcpy(peer->hit, hit, 16);
+  peer->lsi = lsi;
+  peer->last_heard_ms = -1;
+  fp->peers[fp->npeers++] = peer;
+  return peer;
+}
+
+// fpInstall(fp, hit, lsi, icvLength, outSpi, outKey, outSalt, inSpi, inKey, inSalt, remote16,
+//           port, socketIndex, lifetimeMs, seqRekeyThreshold, nextSeq) -> boolean
+// Replaces the peer's outbound SA and adds the inbound one (the one it replaces stays until
+// retired). False when the keys do not fit AES-GCM.
+static napi_value fp_install(napi_env env, napi_callback_info info) {
+  ARGS(16);
+  const uint8_t *hit, *out_key, *out_salt, *in_key, *in_salt, *remote16;
+  size_t out_key_len, out_salt_len, in_key_len, in_salt_len, rn;
+  uint32_t lsi, icv, out_spi, in_spi, port;
+  int32_t sock;
+  double lifetime, threshold, next_seq;
+  if (argc < 16 || !get_hit(env, argv[1], &hit) || !get_u32(env, argv[2], &lsi) || !get_u32(env, argv[3], &icv) ||
+      !get_u32(env, argv[4], &out_spi) || !get_typed(env, argv[5], 1, (void **)&out_key, &out_key_len) ||
+      !get_typed(env, argv[6], 1, (void **)&out_salt, &out_salt_len) || !get_u32(env, argv[7], &in_spi) ||
+      !get_typed(env, argv[8], 1, (void **)&in_key, &in_key_len) ||
+      !get_typed(env, argv[9], 1, (void **)&in_salt, &in_salt_len) ||
+      !get_typed(env, argv[10], 1, (void **)&remote16, &rn) || rn != 16 || !get_u32(env, argv[11], &port) ||
+      !get_i32(env, argv[12], &sock) || !get_double(env, argv[13], &lifetime) ||
+      !get_double(env, argv[14], &threshold) || !get_double(env, argv[15], &next_seq))
+    return throw_type(env, "fpInstall(fp, hit, lsi, icv, outSpi, outKey, outSalt, inSpi, inKey, inSalt, remote16, port, sock, lifetimeMs, seqRekeyThreshold, nextSeq)");
+  fastpath *fp = unwrap_fp(env, argv[0]);
+  if (!fp) return NULL;
+  if (fp->stopped || out_salt_len != 4 || in_salt_len != 4 || next_seq < 1 || next_seq > ESP_SEQ_MAX + 1.0)
+    return make_bool(env, 0);
+  fp_out_sa *o = calloc(1, sizeof *o);
+  fp_in_sa *s = calloc(1, sizeof *s);
+  if (o) o->key = gcm_key_new(out_key, out_key_len, out_salt, icv, 1);
+  if (s) s->key = gcm_key_new(in_key, in_key_len, in_salt, icv, 0);
+  if (!o || !s || !o->key || !s->key) {
+    out_sa_free(o);
+    in_sa_free(s);
+    return make_bool(env, 0);
+  }
+  int64_t now = now_ms();
+  o->spi = out_spi;
+  o->seq = (uint64_t)next_seq - 1;
+  o->seq_rekey_threshold = (uint64_t)threshold;
+  o->created_ms = now;
+  o->lifetime_ms = (int64_t)lifetime;
+  o->icv_len = icv;
+  s->spi = in_spi;
+  s->icv_len = icv;
+  s->retire_at_ms = INT64_MAX;
+  lock_both(fp);
+  fp_peer *peer = peer_for(fp, hit, lsi);
+  int placed = 0;
+  if (peer) {
+    set_remote(fp, o, remote16, (uint16_t)port, sock);
+    out_sa_free(peer->out);
+    peer->out = o;
+    s->peer = peer;
+    for (int i = 0; i < fp->nin; i++)
+      if (fp->in_sas[i]->spi == in_spi) remove_in_at(fp, i--);
+    if (fp->nin == fp->in_cap) {
+      int cap = fp->in_cap ? fp->in_cap * 2 : 8;
+      fp_in_sa **grown = realloc(fp->in_sas, (size_t)cap * sizeof *grown);
+      if (grown) {
+        fp->in_sas = grown;
+        fp->in_cap = cap;
+      }
+    }
+    if (fp->nin < fp->in_cap) {
+      fp->in_sas[fp->nin++] = s;
+      placed = 1;
+    }
+  }
+  unlock_both(fp);
+  if (!peer) out_sa_free(o);
+  if (!placed) in_sa_free(s);
+  return make_bool(env, peer && placed);
+}
+
+// fpDropOutbound(fp, hit): the peer's traffic goes up to JS again (e.g. its new SA is CBC).
+static napi_value fp_drop_outbound(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  const uint8_t *hit;
+  if (argc < 2 || !get_hit(env, argv[1], &hit)) return throw_type(env, "fpDropOutbound(fp, hit)");
+  fastpath *fp = unwrap_fp(env, argv[0]);
+  if (!fp) return NULL;
+  lock_both(fp);
+  fp_peer *peer = find_peer_hit(fp, hit);
+  if (peer) {
+    out_sa_free(peer->out);
+    peer->out = NULL;
+  }
+  unlock_both(fp);
+  return make_undefined(env);
+}
+
+// fpDropSas(fp, hit): association closed or failed. The peer (and its counters) stay.
+static napi_value fp_drop_sas(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  const uint8_t *hit;
+  if (argc < 2 || !get_hit(env, argv[1], &hit)) return throw_type(env, "fpDropSas(fp, hit)");
+  fastpath *fp = unwrap_fp(env, argv[0]);
+  if (!fp) return NULL;
+  lock_both(fp);
+  fp_peer *peer = find_peer_hit(fp, hit);
+  if (peer) {
+    out_sa_free(peer->out);
+    peer->out = NULL;
+    for (int i = 0; i < fp->nin; i++)
+      if (fp->in_sas[i]->peer == peer) remove_in_at(fp, i--);
+  }
+  unlock_both(fp);
+  return make_undefined(env);
+}
+
+// fpRetireInbound(fp, spi, afterMs) -> boolean (whether the fast path holds that SPI)
+static napi_value fp_retire_inbound(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  uint32_t spi;
+  double after;
+  if (argc < 3 || !get_u32(env, argv[1], &spi) || !get_double(env, argv[2], &after))
+    return throw_type(env, "fpRetireInbound(fp, spi, afterMs)");
+  fastpath *fp = unwrap_fp(env, argv[0]);
+  if (!fp) return NULL;
+  pthread_mutex_lock(&fp->in_lock);
+  fp_in_sa *s = find_in(fp, spi);
+  if (s) s->retire_at_ms = now_ms() + (int64_t)(after < 0 ? 0 : after);
+  pthread_mutex_unlock(&fp->in_lock);
+  return make_bool(env, s != NULL);
+}
+
+// fpTick(fp): frees inbound SAs whose grace period is over.
+static napi_value fp_tick(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  fastpath *fp = unwrap_fp(env, argv[0]);
+  if (!fp) return NULL;
+  int64_t now = now_ms();
+  lock_both(fp);
+  for (int i = 0; i < fp->nin; i++)
+    if (fp->in_sas[i]->retire_at_ms <= now) remove_in_at(fp, i--);
+  unlock_both(fp);
+  return make_undefined(env);
+}
+
+// fpSetPath(fp, hit, remote16, port, socketIndex): mobility moved the peer.
+static napi_value fp_set_path(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  const uint8_t *hit, *remote16;
+  size_t rn;
+  uint32_t port;
+  int32_t sock;
+  if (argc < 5 || !get_hit(env, argv[1], &hit) || !get_typed(env, argv[2], 1, (void **)&remote16, &rn) || rn != 16 ||
+      !get_u32(env, argv[3], &port) || !get_i32(env, argv[4], &sock))
+    return throw_type(env, "fpSetPath(fp, hit, remote16, port, sock)");
+  fastpath *fp = unwrap_fp(env, argv[0]);
+  if (!fp) return NULL;
+  lock_both(fp);
+  fp_peer *peer = find_peer_hit(fp, hit);
+  if (peer && peer->out) set_remote(fp, peer->out, remote16, (uint16_t)port, sock);
+  unlock_both(fp);
+  return make_undefined(env);
+}
+
+// fpSetLsi(fp, hit, lsi): the LSI we give a peer changed.
+static napi_value fp_set_lsi(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  const uint8_t *hit;
+  uint32_t lsi;
+  if (argc < 3 || !get_hit(env, argv[1], &hit) || !get_u32(env, argv[2], &lsi))
+    return throw_type(env, "fpSetLsi(fp, hit, lsi)");
+  fastpath *fp = unwrap_fp(env, argv[0]);
+  if (!fp) return NULL;
+  lock_both(fp);
+  fp_peer *peer = find_peer_hit(fp, hit);
+  if (peer) peer->lsi = lsi;
+  unlock_both(fp);
+  return make_undefined(env);
+}
+
+// fpSeal(fp, hit, payload, nextHeader) -> Uint8Array | string (drop reason): JS-originated
+// packets on a fast-path SA take its sequence numbers, so no nonce is ever used twice.
+static napi_value fp_seal(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  const uint8_t *hit;
+  uint8_t *payload;
+  size_t pl;
+  uint32_t nh;
+  if (argc < 4 || !get_hit(env, argv[1], &hit) || !get_typed(env, argv[2], 1, (void **)&payload, &pl) ||
+      !get_u32(env, argv[3], &nh) || nh > 255)
+    return throw_type(env, "fpSeal(fp, hit, payload, nextHeader)");
+  fastpath *fp = unwrap_fp(env, argv[0]);
+  if (!fp) return NULL;
+  if (pl > 65535) return make_string(env, "esp-too-big");
+  uint8_t *buf = malloc(ESP_GCM_OVERHEAD_HEAD + pl + ESP_GCM_TAILROOM);
+  if (!buf) return throw_errno(env, "out of memory", ENOMEM);
+  memcpy(buf + ESP_GCM_OVERHEAD_HEAD, payload, pl);
+  fp_drop why = DROP_COUNT;
+  size_t n = 0;
+  pthread_mutex_lock(&fp->out_lock);
+  fp_peer *peer = find_peer_hit(fp, hit);
+  int has_sa = peer && peer->out;
+  if (has_sa) n = seal_on(fp, peer, buf + ESP_GCM_OVERHEAD_HEAD, pl, (uint8_t)nh, now_ms(), &why);
+  pthread_mutex_unlock(&fp->out_lock);
+  napi_value out = !has_sa ? make_string(env, "esp-out-no-sa")
+                   : n ? make_bytes(env, buf, n) : make_string(env, FP_DROP_NAMES[why]);
+  free(buf);
+  return out;
+}
+
+// fpProcessTun(fp, packet) -> { datagram, socket } | { punt: true } | { drop: reason }
+// The TX thread's per-packet path, run synchronously (tests cross-check it against JS).
+static napi_value fp_process_tun(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  uint8_t *p;
+  size_t len;
+  if (argc < 2 || !get_typed(env, argv[1], 1, (void **)&p, &len)) return throw_type(env, "fpProcessTun(fp, packet)");
+  fastpath *fp = unwrap_fp(env, argv[0]);
+  if (!fp) return NULL;
+  if (len > fp->slot_size - FP_HEADROOM - ESP_GCM_TAILROOM) return throw_type(env, "packet larger than a slot");
+  uint8_t *slot = malloc(fp->slot_size);
+  if (!slot) return throw_errno(env, "out of memory", ENOMEM);
+  memcpy(slot + FP_HEADROOM, p, len);
+  struct sockaddr_storage dest;
+  tx_item item = {.dest = &dest};
+  fp_drop why = DROP_COUNT;
+  pthread_mutex_lock(&fp->out_lock);
+  tx_verdict v = tx_one(fp, slot + FP_HEADROOM, len, now_ms(), &item, &why);
+  pthread_mutex_unlock(&fp->out_lock);
+  napi_value out;
+  napi_create_object(env, &out);
+  if (v == TX_SEND) {
+    napi_set_named_property(env, out, "datagram", make_bytes(env, item.data, item.len));
+    napi_set_named_property(env, out, "socket", make_i32(env, item.sock));
+  } else if (v == TX_PUNT) {
+    napi_set_named_property(env, out, "punt", make_bool(env, 1));
+  } else {
+    napi_set_named_property(env, out, "drop", make_string(env, FP_DROP_NAMES[why]));
+  }
+  free(slot);
+  return out;
+}
+
+// fpProcessUdp(fp, datagram) -> { inner } | { none: true } | { punt: true } | { drop: reason }
+// The RX thread's per-packet path, run synchronously.
+static napi_value fp_process_udp(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  uint8_t *d;
+  size_t len;
+  if (argc < 2 || !get_typed(env, argv[1], 1, (void **)&d, &len)) return throw_type(env, "fpProcessUdp(fp, datagram)");
+  fastpath *fp = unwrap_fp(env, argv[0]);
+  if (!fp) return NULL;
+  if (len > fp->slot_size - FP_HEADROOM) return throw_type(env, "datagram larger than a slot");
+  uint8_t *slot = malloc(fp->slot_size);
+  if (!slot) return throw_errno(env, "out of memory", ENOMEM);
+  memcpy(slot + FP_HEADROOM, d, len);
+  uint8_t hdr[IPV6_HEADER_LEN];
+  uint8_t *body = NULL;
+  size_t hdr_len = 0, body_len = 0;
+  fp_drop why = DROP_COUNT;
+  pthread_mutex_lock(&fp->in_lock);
+  rx_verdict v = rx_one(fp, slot + FP_HEADROOM, len, now_ms(), hdr, &hdr_len, &body, &body_len, &why);
+  pthread_mutex_unlock(&fp->in_lock);
+  napi_value out;
+  napi_create_object(env, &out);
+  if (v == RX_TUN) {
+    // The same two parts the RX thread hands to writev, joined.
+    uint8_t *inner = slot + FP_HEADROOM + ESP_GCM_OVERHEAD_HEAD - hdr_len;
+    memmove(inner + hdr_len, body, body_len);
+    memcpy(inner, hdr, hdr_len);
+    napi_set_named_property(env, out, "inner", make_bytes(env, inner, hdr_len + body_len));
+  }
+  else if (v == RX_NONE) napi_set_named_property(env, out, "none", make_bool(env, 1));
+  else if (v == RX_PUNT) napi_set_named_property(env, out, "punt", make_bool(env, 1));
+  else napi_set_named_property(env, out, "drop", make_string(env, FP_DROP_NAMES[why]));
+  free(slot);
+  return out;
+}
+
+static const char *event_name(fp_event_type t) {
+  switch (t) {
+    case EV_ESP_HEARD: return "esp-heard";
+    case EV_REKEY_NEEDED: return "rekey-needed";
+    case EV_SOCKET_ERROR: return "socket-error";
+    case EV_TUN_ERROR: return "tun-error";
+  }
+  return "unknown";
+}
+
+// fpPoll(fp) -> events: the wake-up handler calls this first, then drains the punt queues.
+static napi_value fp_poll(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  fastpath *fp = unwrap_fp(env, argv[0]);
+  if (!fp) return NULL;
+  // Cleared before draining, so anything queued from here on wakes JS again.
+  __atomic_store_n(&fp->notified, 0, __ATOMIC_RELEASE);
+  fp_event evs[FP_EVENT_CAP];
+  pthread_mutex_lock(&fp->ev_lock);
+  int n = fp->ev_count;
+  for (int i = 0; i < n; i++) evs[i] = fp->events[(fp->ev_head + i) % FP_EVENT_CAP];
+  fp->ev_head = 0;
+  fp->ev_count = 0;
+  pthread_mutex_unlock(&fp->ev_lock);
+  napi_value arr;
+  napi_create_array_with_length(env, (size_t)n, &arr);
+  for (int i = 0; i < n; i++) {
+    napi_value o;
+    napi_create_object(env, &o);
+    napi_set_named_property(env, o, "type", make_string(env, event_name(evs[i].type)));
+    if (evs[i].type == EV_ESP_HEARD || evs[i].type == EV_REKEY_NEEDED) {
+      napi_set_named_property(env, o, "hit", make_bytes(env, evs[i].hit, 16));
+    } else {
+      napi_set_named_property(env, o, "errno", make_i32(env, evs[i].err));
+      napi_set_named_property(env, o, "socket", make_i32(env, evs[i].sock));
+      napi_set_named_property(env, o, "origin", make_i32(env, evs[i].origin));
+      napi_set_named_property(env, o, "icmpType", make_i32(env, evs[i].icmp_type));
+      napi_set_named_property(env, o, "icmpCode", make_i32(env, evs[i].icmp_code));
+    }
+    napi_set_element(env, arr, (uint32_t)i, o);
+  }
+  return arr;
+}
+
+static uint32_t take(fp_punt_ring *r, uint8_t *buf, size_t blen, uint32_t *lens, size_t nlens, uint32_t slot,
+                     uint8_t *addrs, uint16_t *ports, uint8_t *socks) {
+  uint32_t n = 0;
+  pthread_mutex_lock(&r->lock);
+  while (r->count > 0 && n < nlens && (size_t)(n + 1) * slot <= blen) {
+    uint32_t i = r->head;
+    uint32_t len = r->lens[i] < slot ? r->lens[i] : slot;
+    memcpy(buf + (size_t)n * slot, r->buf + (size_t)i * r->slot, len);
+    lens[n] = len;
+    if (addrs) {
+      memcpy(addrs + (size_t)n * 16, r->addrs + (size_t)i * 16, 16);
+      ports[n] = r->ports[i];
+      socks[n] = r->socks[i];
+    }
+    r->head = (r->head + 1) % r->cap;
+    r->count--;
+    n++;
+  }
+  pthread_mutex_unlock(&r->lock);
+  return n;
+}
+
+// fpTakeTun(fp, buf, lengths, slotSize) -> count of TUN packets handed up
+static napi_value fp_take_tun(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  uint8_t *buf;
+  uint32_t *lens, slot;
+  size_t blen, nl;
+  if (argc < 4 || !get_typed(env, argv[1], 1, (void **)&buf, &blen) ||
+      !get_typed(env, argv[2], 4, (void **)&lens, &nl) || !get_u32(env, argv[3], &slot) || slot == 0)
+    return throw_type(env, "fpTakeTun(fp, buf, lengths, slotSize)");
+  fastpath *fp = unwrap_fp(env, argv[0]);
+  if (!fp) return NULL;
+  return make_i32(env, (int32_t)take(&fp->tun_punts, buf, blen, lens, nl, slot, NULL, NULL, NULL));
+}
+
+// fpTakeUdp(fp, buf, lengths, slotSize, addrs16, ports, sockets: Uint8Array) -> count
+static napi_value fp_take_udp(napi_env env, napi_callback_info info) {
+  ARGS(7);
+  uint8_t *buf, *addrs, *socks;
+  uint32_t *lens, slot;
+  uint16_t *ports;
+  size_t blen, nl, an, pn, sn;
+  if (argc < 7 || !get_typed(env, argv[1], 1, (void **)&buf, &blen) ||
+      !get_typed(env, argv[2], 4, (void **)&lens, &nl) || !get_u32(env, argv[3], &slot) || slot == 0 ||
+      !get_typed(env, argv[4], 1, (void **)&addrs, &an) || !get_typed(env, argv[5], 2, (void **)&ports, &pn) ||
+      !get_typed(env, argv[6], 1, (void **)&socks, &sn))
+    return throw_type(env, "fpTakeUdp(fp, buf, lengths, slotSize, addrs16, ports, sockets)");
+  fastpath *fp = unwrap_fp(env, argv[0]);
+  if (!fp) return NULL;
+  size_t cap = nl;
+  if (an / 16 < cap) cap = an / 16;
+  if (pn < cap) cap = pn;
+  if (sn < cap) cap = sn;
+  return make_i32(env, (int32_t)take(&fp->udp_punts, buf, blen, lens, cap, slot, addrs, ports, socks));
+}
+
+// fpStats(fp) -> { peers: [...], drops: {...}, tunPacketsIn, tunPacketsOut, udpPacketsIn, udpPacketsOut }
+static napi_value fp_stats(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  fastpath *fp = unwrap_fp(env, argv[0]);
+  if (!fp) return NULL;
+  int64_t now = now_ms();
+  napi_value out, peers, drops;
+  napi_create_object(env, &out);
+  napi_create_array(env, &peers);
+  napi_create_object(env, &drops);
+  // Only the peer list needs the lock (it may grow); the counters are relaxed atomics.
+  pthread_mutex_lock(&fp->in_lock);
+  for (int i = 0; i < fp->npeers; i++) {
+    fp_peer *p = fp->peers[i];
+    napi_value o, heard;
+    napi_create_object(env, &o);
+    napi_set_named_property(env, o, "hit", make_bytes(env, p->hit, 16));
+    napi_set_named_property(env, o, "packetsIn", make_double(env, (double)load64(&p->packets_in)));
+    napi_set_named_property(env, o, "bytesIn", make_double(env, (double)load64(&p->bytes_in)));
+    napi_set_named_property(env, o, "packetsOut", make_double(env, (double)load64(&p->packets_out)));
+    napi_set_named_property(env, o, "bytesOut", make_double(env, (double)load64(&p->bytes_out)));
+    int64_t last = __atomic_load_n(&p->last_heard_ms, __ATOMIC_RELAXED);
+    if (last < 0) napi_get_null(env, &heard);
+    else heard = make_double(env, (double)(now > last ? now - last : 0));
+    napi_set_named_property(env, o, "lastHeardAgoMs", heard);
+    napi_set_element(env, peers, (uint32_t)i, o);
+  }
+  pthread_mutex_unlock(&fp->in_lock);
+  for (int d = 0; d < DROP_COUNT; d++) {
+    uint64_t v = load64(&fp->drops[d]);
+    if (v) napi_set_named_property(env, drops, FP_DROP_NAMES[d], make_double(env, (double)v));
+  }
+  napi_set_named_property(env, out, "peers", peers);
+  napi_set_named_property(env, out, "drops", drops);
+  napi_set_named_property(env, out, "tunPacketsIn", make_double(env, (double)load64(&fp->tun_in)));
+  napi_set_named_property(env, out, "tunPacketsOut", make_double(env, (double)load64(&fp->tun_out)));
+  napi_set_named_property(env, out, "udpPacketsIn", make_double(env, (double)load64(&fp->udp_in)));
+  napi_set_named_property(env, out, "udpPacketsOut", make_double(env, (double)load64(&fp->udp_out)));
+  return out;
+}
+
+// fpStop(fp): joins the threads; the tables stay readable (stats) until the handle is collected.
+static napi_value fp_stop(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  fastpath *fp = unwrap_fp(env, argv[0]);
+  if (!fp) return NULL;
+  if (fp->stopped) return make_undefined(env);
+  stop_threads(fp);
+  fp->stopped = 1;
+  if (fp->wake_js) {
+    napi_release_threadsafe_function(fp->wake_js, napi_tsfn_abort);
+    fp->wake_js = NULL;
+  }
+  if (fp->hook_added) {
+    napi_remove_env_cleanup_hook(env, fp_env_cleanup, fp);
+    fp->hook_added = 0;
+  }
+  return make_undefined(env);
+}
+
+void fastpath_register(napi_env env, napi_value exports) {
+  struct { const char *name; napi_callback cb; } fns[] = {
+      {"cryptoStatus", crypto_status},  {"fpCreate", fp_create},         {"fpInstall", fp_install},
+      {"fpDropOutbound", fp_drop_outbound}, {"fpDropSas", fp_drop_sas},  {"fpRetireInbound", fp_retire_inbound},
+      {"fpTick", fp_tick},              {"fpSetPath", fp_set_path},      {"fpSetLsi", fp_set_lsi},
+      {"fpSeal", fp_seal},              {"fpProcessTun", fp_process_tun}, {"fpProcessUdp", fp_process_udp},
+      {"fpPoll", fp_poll},              {"fpTakeTun", fp_take_tun},      {"fpTakeUdp", fp_take_udp},
+      {"fpStats", fp_stats},            {"fpStop", fp_stop},
+  };
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    napi_value fn;
+    napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].cb, NULL, &fn);
+    napi_set_named_property(env, exports, fns[i].name, fn);
+  }
+}
