@@ -55,10 +55,11 @@ function runPhase({ files: phaseFiles, concurrency }) {
     let tail = '';
     child.stdout.on('data', (chunk) => {
       process.stdout.write(chunk);
-      tail = (tail + chunk.toString()).slice(-4000);
+      tail = (tail + chunk.toString()).slice(-1_000_000);
     });
     child.on('close', (code) => {
-      const count = (label) => Number(new RegExp(`ℹ ${label} (\\d+)`).exec(tail)?.[1] ?? 0);
+      // The summary comes before the list of failures, which can be long: search the whole output.
+      const count = (label) => Number(new RegExp(`^ℹ ${label} (\\d+)$`, 'm').exec(tail)?.[1] ?? 0);
       const passed = count('pass');
       const failed = count('fail') + count('cancelled');
       resolve({ passed, failed: code !== 0 && failed === 0 ? 1 : failed, code: code ?? 1 });
