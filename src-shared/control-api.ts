@@ -265,6 +265,8 @@ export const peerStatus = object(
     upMs: number({ min: 0 }),
     /** Every local × peer locator pair (filled by the engine once mobility lands). */
     pairs: array(locatorPair, { maxItems: 1024 }),
+    /** How several local locators are used with this peer (seed 000 §4, RFC 8047 §4.1). */
+    multihoming: oneOf(['fault-tolerance', 'simultaneous'] as const),
   },
 );
 export type PeerStatus = Infer<typeof peerStatus>;

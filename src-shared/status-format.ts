@@ -53,3 +53,26 @@ export function formatStatus(s: DaemonStatus): string {
   );
   return `${lines.join('\n')}\n`;
 }
+
+/**
+ * Every locator pair per peer (mobility): which is primary, its state, RTT and last heard, and
+ * the peer's multihoming mode. Empty when the engine reports no pairs.
+ */
+export function formatPairs(s: DaemonStatus): string {
+  const lines: string[] = [];
+  for (const p of s.peers) {
+    if (p.pairs === undefined || p.pairs.length === 0) continue;
+    lines.push(`${p.name ?? p.hit}: ${p.multihoming ?? 'fault-tolerance'}, ${p.pairs.length} pair${p.pairs.length === 1 ? '' : 's'}`);
+    const rows = p.pairs.map((x) => [
+      x.primary ? '*' : ' ',
+      `${endpointText(x.local)} -> ${endpointText(x.remote)}`,
+      `${x.interface ?? '-'}/${x.kind}`,
+      x.state,
+      `peer ${x.remoteState}`,
+      x.rttMs === undefined ? 'rtt -' : `rtt ${x.rttMs.toFixed(1)}ms`,
+      x.lastHeardMs === undefined ? 'heard -' : `heard ${ageText(x.lastHeardMs)} ago`,
+    ]);
+    lines.push(...table(rows).map((r) => `  ${r}`));
+  }
+  return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
+}

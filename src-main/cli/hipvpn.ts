@@ -8,7 +8,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { hitToText } from '../hip/wire/address.js';
 import { ownLsiFor } from '../engine/peers.js';
 import { peerConfig, type ControlError, type PeerConfig } from '../../src-shared/control-api.js';
-import { endpointText, formatStatus } from '../../src-shared/status-format.js';
+import { endpointText, formatPairs, formatStatus } from '../../src-shared/status-format.js';
 import { ControlClient, ControlRequestError } from '../daemon/control-client.js';
 import { ExitCode, UserError, errorText, usageError } from '../daemon/errors.js';
 import { logLine } from '../daemon/event-log.js';
@@ -19,16 +19,21 @@ import { ensureStateDir, stateDir, type StateDir } from '../daemon/state-dir.js'
 const USAGE = `usage:
   hipvpn identity --state DIR
   hipvpn serve --state DIR [--port ${DEFAULT_PORT}] [--listen ADDR ...] [--tun NAME|none] [--accept-any]
+               [--multihoming fault-tolerance|simultaneous]
   hipvpn peer add NAME --hit HIT [--locator IP[:PORT] ...] --state DIR
   hipvpn peer remove NAME --state DIR
   hipvpn peer list --state DIR [--json]
   hipvpn status --state DIR [--json]
   hipvpn ping PEER --state DIR [--count N] [--timeout MS]
+  hipvpn failover PEER --state DIR [--to LOCAL,REMOTE]
+                                      (move PEER's traffic off its locator pair now, or onto that one)
   hipvpn setup --state DIR --tun NAME --user UID[:GID]      (root, once)
   hipvpn web --state DIR [--port 7777] [--ui DIR] [--serve [--tun NAME|none]]
                                       (the UI for a browser on 127.0.0.1; --serve hosts the engine)
 
   --tun none runs the control plane only: base exchanges, status and ping, no traffic.
+  Without --listen, serve follows the interfaces: addresses that appear become locators and
+  every peer is moved to a working pair when an uplink goes away or goes silent.
   Exit status: 0 ok, 1 failure, 2 bad command line, 3 daemon not running.`;
 
 const SEE_HELP = '; run `hipvpn help` for usage';
@@ -111,7 +116,12 @@ async function identity(args: string[]): Promise<void> {
 async function serve(args: string[]): Promise<void> {
   const { values } = parse(args, {
     ...STATE, port: { type: 'string' }, listen: { type: 'string', multiple: true }, tun: { type: 'string' }, 'accept-any': { type: 'boolean' },
+    multihoming: { type: 'string' },
   }, 0);
+  const multihoming = values.multihoming ?? 'fault-tolerance';
+  if (multihoming !== 'fault-tolerance' && multihoming !== 'simultaneous') {
+    throw usageError(`--multihoming must be fault-tolerance or simultaneous, not ${JSON.stringify(multihoming)}`);
+  }
   const dir = requireState(values.state);
   const portText = values.port ?? String(DEFAULT_PORT);
   if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) throw usageError(`--port must be 0..65535, not ${JSON.stringify(portText)}`);
@@ -134,6 +144,7 @@ async function serve(args: string[]): Promise<void> {
     tun: tunArg === 'none' ? null : tunArg,
     createTun: process.getuid?.() === 0,
     acceptAny: values['accept-any'] === true,
+    multihoming,
     log,
   });
   let signals = 0;
@@ -246,7 +257,33 @@ async function status(args: string[]): Promise<void> {
   const { values } = parse(args, { ...STATE, json: { type: 'boolean' } }, 0);
   const dir = requireState(values.state);
   const s = await withDaemon(dir, (c) => c.request('status', {}));
-  print(values.json ? JSON.stringify(s, null, 2) : formatStatus(s));
+  print(values.json ? JSON.stringify(s, null, 2) : `${formatStatus(s)}${formatPairs(s)}`.trimEnd());
+}
+
+async function failover(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, { ...STATE, to: { type: 'string' } }, 1);
+  const dir = requireState(values.state);
+  const target = positionals[0];
+  if (!target) throw usageError(`hipvpn failover needs a PEER (name or HIT)${SEE_HELP}`);
+  let to: { local: string; remote: string } | undefined;
+  if (values.to !== undefined) {
+    const parts = values.to.split(',');
+    const [local, remote] = parts.map((p) => parseLocator(p.trim()));
+    if (parts.length !== 2 || !local?.ok || !remote?.ok) {
+      throw usageError(`--to ${JSON.stringify(values.to)} must be LOCAL,REMOTE: our address and the peer's (see \`hipvpn status\`)`);
+    }
+    to = { local: local.value.address, remote: remote.value.address };
+  }
+  await withDaemon(dir, async (c) => {
+    const moved = to === undefined
+      ? (await c.request('failover', { peer: target })).handovers
+      : [(await c.request('pair.use', { peer: target, local: { address: to.local, port: 0 }, remote: { address: to.remote, port: 0 } })).handover];
+    const done = moved.filter((h) => h !== null);
+    if (done.length === 0) print(`${target}: already on that pair; it is pinned there and being re-checked`);
+    for (const h of done) {
+      print(`${h.peer ?? h.hit}: ${h.from ? `${endpointText(h.from.local)} -> ${endpointText(h.from.remote)}` : '-'} => ${endpointText(h.to.local)} -> ${endpointText(h.to.remote)} (${h.to.interface ?? h.to.kind})`);
+    }
+  });
 }
 
 async function ping(args: string[]): Promise<void> {
@@ -338,7 +375,7 @@ async function web(args: string[]): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------
 
-const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { identity, serve, peer, status, ping, setup, web };
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { identity, serve, peer, status, ping, failover, setup, web };
 
 /** Exit status for a refusal from the daemon: bad input is a usage error, the rest failures. */
 function exitCodeFor(code: ControlError['code']): ExitCode {

@@ -3,14 +3,19 @@
 // everything that happens. The daemon owns the peer list: changes arriving over the socket are
 // applied to the engine at once and written to peers.json before they are acknowledged.
 
-import { HipEngine, PingError, type EngineEvent, type PeerConfig as EnginePeer } from '../engine/engine.js';
+import {
+  FailoverError, HipEngine, PingError, type EngineEvent, type LocalLocatorInput, type PathView, type PeerConfig as EnginePeer,
+} from '../engine/engine.js';
+import type { MultihomingMode } from '../hip/host.js';
+import type { LocalLocator as MonitoredLocator } from '../mobility/local-addresses.js';
+import { InterfaceMonitor } from '../platform/interface-monitor.js';
 import { nodeCrypto } from '../hip/crypto/index.js';
 import { loadOrCreateIdentity } from '../platform/key-store.js';
 import type { LocalHostIdentity } from '../hip/identity/host-identity.js';
 import {
   CONTROL_API_VERSION,
   type ControlEvent, type ControlRequest, type DaemonStatus, type PeerConfig, type PeerStatus, type ResultOf,
-  type AssociationState,
+  type AssociationState, type HandoverCause, type HandoverRecord, type LocatorPair as ApiLocatorPair, type PairRef, type Uplink,
 } from '../../src-shared/control-api.js';
 import { endpointText } from '../../src-shared/status-format.js';
 import { ControlFailure, ControlServer, type ControlConnection } from './control-server.js';
@@ -20,6 +25,7 @@ import { canonicalHit, findPeer, normalizePeer, parseHit, withPeer } from './pee
 import { loadPeers, savePeers } from './peer-store.js';
 import { ensureStateDir, stateDir, type StateDir } from './state-dir.js';
 import { devicesFor } from './listen-addresses.js';
+import { SettingsControl } from './settings-control.js';
 
 export interface DaemonOptions {
   stateDir: string;
@@ -37,8 +43,18 @@ export interface DaemonOptions {
   /** Create the TUN if it does not exist (needs root); otherwise attach to one `hipvpn setup` made. */
   createTun: boolean;
   acceptAny: boolean;
+  /**
+   * Follow the interfaces (rtnetlink): locators and their sockets come and go with the
+   * addresses. Default: when the addresses were not named (`listenIsDefault`).
+   */
+  monitorInterfaces?: boolean;
+  /** How several local locators are used (default fault tolerance). */
+  multihoming?: MultihomingMode;
   log(line: string): void;
 }
+
+/** Handovers kept for `handover.list`. */
+const HANDOVER_HISTORY = 1_000;
 
 /** How long `ping` waits for a base exchange it had to start before it sends the probe. */
 const PING_DEFAULT_TIMEOUT_MS = 5000;
@@ -56,6 +72,10 @@ export class Daemon {
   /** When each peer last proved itself on the control plane (ESP liveness comes from the engine). */
   private readonly heardAt = new Map<string, number>();
   private stopping: Promise<void> | undefined;
+  private readonly handovers: HandoverRecord[] = [];
+  private handoverSeq = 0;
+  /** Settings, flow bindings and the tunnel switch (settings-control.ts); set in start(). */
+  private settingsControl!: SettingsControl;
 
   private constructor(
     private readonly opts: DaemonOptions,
@@ -63,6 +83,7 @@ export class Daemon {
     private readonly engine: HipEngine,
     peers: PeerConfig[],
     private readonly control: ControlServer,
+    private readonly monitor: InterfaceMonitor | undefined,
   ) {
     this.peers = peers;
   }
@@ -82,20 +103,61 @@ export class Daemon {
       (err) => opts.log(logLine('control-error', { error: errorText(err) })),
     );
     let engine: HipEngine;
+    let monitor: InterfaceMonitor | undefined;
+    let initial: readonly MonitoredLocator[] = [];
+    let settingsControl: SettingsControl;
     try {
-      engine = await startEngineOnUsableAddresses(opts, identity);
+      settingsControl = await SettingsControl.open(dir.root, opts.log);
+      if (opts.monitorInterfaces ?? opts.listenIsDefault === true) {
+        monitor = new InterfaceMonitor({ policy: { ownTunnels: opts.tun === null ? ['hip0'] : [opts.tun, 'hip0'] } });
+        initial = (await monitor.start()).filter((l) => l.available);
+        if (initial.length === 0) {
+          // Nothing but loopback (a bare namespace): serve it, as before, without following changes.
+          opts.log(logLine('warning', { message: 'no network interface with a usable address; listening on the default addresses without following interface changes' }));
+          await monitor.stop();
+          monitor = undefined;
+        }
+      }
+      engine = monitor === undefined
+        ? await startEngineOnUsableAddresses(opts, identity)
+        : await startEngine({ ...opts, listen: initial.map((l) => l.address) }, identity, Object.fromEntries(initial.map((l) => [l.address, l.ifname])));
     } catch (err) {
+      await monitor?.stop();
       await control.close();
       throw err;
     }
-    const ready = new Daemon(opts, dir, engine, peers, control);
+    const ready = new Daemon(opts, dir, engine, peers, control, monitor);
+    ready.settingsControl = settingsControl;
+    settingsControl.attach({
+      emit: (e) => ready.emitEvent(e),
+      peerNames: () => ready.peers.map((p) => p.name),
+      // Off = the engine knows no peer: nothing to connect to (on demand or not), none admitted.
+      applyPeers: () => engine.setPeers(settingsControl.tunnel.peersForEngine(ready.peers).map(toEnginePeer)),
+      closeAll: () => {
+        for (const a of engine.snapshot().associations) {
+          const hit = parseHit(a.peer);
+          if (hit.ok) engine.close(hit.value);
+        }
+      },
+    });
     engine.on('event', (e: EngineEvent) => ready.onEngineEvent(e));
+    if (monitor !== undefined) {
+      engine.setLocalLocators(monitor.locators().map(locatorInput));
+      monitor.on('change', (change) => {
+        opts.log(logLine('locators', {
+          causes: change.causes.map((c) => `${c.type}:${c.address}@${c.ifname}${c.detail ? `(${c.detail})` : ''}`).join(','),
+          now: change.locators.filter((l) => l.operational).map((l) => `${l.address}@${l.ifname}`).join(',') || null,
+        }));
+        engine.setLocalLocators(change.locators.map(locatorInput));
+      });
+      monitor.on('warning', (message) => opts.log(logLine('warning', { message })));
+    }
     // Right after start, before the event loop turns: no HIP packet has been handled yet, so
     // the allow-list governs the very first base exchange. (Without a TUN the engine admits
     // everyone until setPeers; with several --listen addresses a packet on the first socket
     // could in principle arrive while later ones bind. EngineOptions taking the initial peers
     // would close that gap.)
-    engine.setPeers(peers.map(toEnginePeer));
+    engine.setPeers(settingsControl.tunnel.peersForEngine(peers).map(toEnginePeer));
     daemon = ready;
     opts.log(logLine('listening', {
       hit: engine.hitText, lsi: engine.lsi,
@@ -109,6 +171,7 @@ export class Daemon {
   stop(reason: string): Promise<void> {
     this.stopping ??= (async () => {
       this.opts.log(logLine('stopping', { reason }));
+      await this.monitor?.stop();
       await this.engine.stop();
       await this.control.close();
       this.opts.log(logLine('stopped'));
@@ -142,6 +205,11 @@ export class Daemon {
       case 'established':
         this.heardAt.set(e.peer, performance.now());
         this.emitEvent({ type: 'established', ...ref, local: e.local, remote: e.remote, initiator: e.initiator });
+        // The tunnel is off (an --accept-any stranger, or an exchange that was under way): close it again.
+        if (this.settingsControl.tunnel.closeWhileDown) {
+          const hit = parseHit(e.peer);
+          if (hit.ok) this.engine.close(hit.value);
+        }
         return;
       case 'rekeyed':
         this.heardAt.set(e.peer, performance.now());
@@ -156,6 +224,16 @@ export class Daemon {
       case 'notify':
         this.emitEvent({ type: 'notify', ...ref, notifyType: e.notifyType, authenticated: e.authenticated });
         return;
+      case 'handover': {
+        const record: HandoverRecord = {
+          seq: ++this.handoverSeq, at: Date.now(), peer: ref.peer, hit: e.peer, cause: handoverCause(e.cause),
+          from: e.from === null ? null : pairRef(e.from), to: pairRef(e.to), gapMs: Math.max(0, Math.round(e.gapMs)),
+        };
+        this.handovers.push(record);
+        if (this.handovers.length > HANDOVER_HISTORY) this.handovers.shift();
+        this.emitEvent({ type: 'handover', handover: record });
+        return;
+      }
     }
   }
 
@@ -169,11 +247,25 @@ export class Daemon {
       case 'peer.add': return this.addPeer(req.params);
       case 'peer.remove': return this.removePeer(req.params.name);
       case 'ping': return this.ping(req.params.peer, req.params.timeoutMs ?? PING_DEFAULT_TIMEOUT_MS);
+      case 'failover': return this.failover(req.params.peer, undefined);
+      case 'pair.use': return this.usePair(req.params.peer, req.params.local, req.params.remote);
+      case 'interfaces.recheck':
+        if (!this.monitor) throw new ControlFailure('not-supported', 'this daemon listens on fixed addresses (--listen); it does not follow the interfaces');
+        this.monitor.recheck('recheck');
+        return { interfaces: this.interfaces() } satisfies ResultOf<'interfaces.recheck'>;
+      case 'handover.list': return { handovers: this.handovers.filter((h) => h.seq > (req.params.afterSeq ?? 0)) } satisfies ResultOf<'handover.list'>;
       case 'subscribe':
         conn.subscribe();
         return { subscribed: true } satisfies ResultOf<'subscribe'>;
+      case 'settings.get':
+      case 'settings.set':
+      case 'flow.set':
+      case 'flow.remove':
+      case 'tunnel.set':
+        return this.settingsControl.handle(req);
       default:
-        throw new ControlFailure('not-supported', `${req.method} is not implemented by this engine yet`);
+        // Every method is handled today; a method added to the schema later lands here.
+        throw new ControlFailure('not-supported', `${(req as { method: string }).method} is not implemented by this engine yet`);
     }
   }
 
@@ -181,7 +273,7 @@ export class Daemon {
     // Persist first: a change the daemon acknowledged must survive a crash right after.
     await savePeers(this.dir.peers, next);
     this.peers = next;
-    this.engine.setPeers(next.map(toEnginePeer));
+    this.engine.setPeers(this.settingsControl.tunnel.peersForEngine(next).map(toEnginePeer));
     this.emitEvent({ type: 'peers', peers: next });
   }
 
@@ -231,12 +323,27 @@ export class Daemon {
         status.local = a.local;
         status.remote = a.remote;
       }
+      if (a?.multihoming !== undefined) status.multihoming = a.multihoming === 'simultaneous' ? 'simultaneous' : 'fault-tolerance';
+      if (a?.paths) {
+        status.pairs = a.paths.pairs.map((p) => {
+          const row: ApiLocatorPair = {
+            local: p.local, remote: p.remote, interface: interfaceOrNull(p.ifname), kind: p.kind,
+            // Not tried yet shows as testing: it is next in line for a probe.
+            remoteState: p.remoteState, state: p.state === 'untested' ? 'testing' : p.state, primary: p.primary,
+          };
+          if (p.rttMs !== undefined) row.rttMs = Math.round(p.rttMs * 10) / 10;
+          if (p.lastHeardMs !== undefined) row.lastHeardMs = Math.round(p.lastHeardMs);
+          return row;
+        });
+      }
       if (ages.length > 0) status.lastHeardMs = Math.max(0, Math.round(Math.min(...ages)));
       return status;
     };
     for (const p of this.peers) rows.push(row(p.hit, p));
     for (const a of snap.associations) if (!this.peers.some((p) => p.hit === a.peer)) rows.push(row(a.peer, undefined));
+    const uplinks = this.monitor ? this.interfaces() : undefined;
     return {
+      ...this.settingsControl.statusFields(rows, uplinks),
       version: CONTROL_API_VERSION,
       identity: { hit: this.engine.hitText, lsi: this.engine.lsi },
       listening: snap.locals,
@@ -245,7 +352,27 @@ export class Daemon {
       uptimeMs: Math.round(now - this.startedAt),
       peers: rows,
       counters: snap.counters,
+      ...(uplinks ? { interfaces: uplinks } : {}),
     };
+  }
+
+  /** Our uplinks as the interface monitor sees them, best first. */
+  private interfaces(): Uplink[] {
+    const byName = new Map<string, Uplink>();
+    for (const l of this.monitor?.locators() ?? []) {
+      const name = interfaceOrNull(l.ifname);
+      if (name === null) continue;
+      let uplink = byName.get(name);
+      if (!uplink) {
+        uplink = { name, kind: l.kind, up: false, addresses: [], preference: l.preferenceRank };
+        byName.set(name, uplink);
+      }
+      uplink.up ||= l.operational;
+      uplink.preference = Math.min(uplink.preference, l.preferenceRank);
+      const state = !l.available || l.deprecated ? 'DEPRECATED' : l.operational ? 'ACTIVE' : 'UNVERIFIED';
+      uplink.addresses.push({ address: l.address, prefixLength: l.prefixLength, state });
+    }
+    return [...byName.values()].sort((a, b) => a.preference - b.preference);
   }
 
   /** Resolves a peer by name or HIT: configured peers first, then unlisted associations. */
@@ -260,6 +387,7 @@ export class Daemon {
   private async ping(nameOrHit: string, timeoutMs: number): Promise<ResultOf<'ping'>> {
     const { name, hit, config } = this.resolvePeer(nameOrHit);
     const label = name ?? hit;
+    if (!this.settingsControl.tunnel.up) throw new ControlFailure('not-connected', `the tunnel is off, so there is no association with ${label}; turn it on first (tunnel.set {"up": true})`);
     const hitBytes = parseHit(hit);
     if (!hitBytes.ok) throw new ControlFailure('invalid-params', hitBytes.error);
     const deadline = performance.now() + timeoutMs;
@@ -287,6 +415,34 @@ export class Daemon {
       }
       throw err;
     }
+  }
+
+  /** Moves one peer (or, without `nameOrHit`, every established one) off its primary pair. */
+  private failover(nameOrHit: string | undefined, to: { local: string; remote: string } | undefined): ResultOf<'failover'> {
+    const targets = nameOrHit === undefined
+      ? this.engine.snapshot().associations.filter((a) => a.state === 'ESTABLISHED').map((a) => a.peer)
+      : [this.resolvePeer(nameOrHit).hit];
+    const before = this.handoverSeq;
+    const errors: string[] = [];
+    for (const hit of targets) {
+      const bytes = parseHit(hit);
+      if (!bytes.ok) continue;
+      try {
+        this.engine.failover(bytes.value, to);
+      } catch (err) {
+        if (!(err instanceof FailoverError)) throw err;
+        if (nameOrHit !== undefined) throw new ControlFailure(err.reason === 'no-association' ? 'not-connected' : 'invalid-params', err.message);
+        errors.push(err.message);
+      }
+    }
+    if (nameOrHit === undefined && targets.length === 0) throw new ControlFailure('not-connected', 'no established association to move');
+    if (nameOrHit === undefined && errors.length === targets.length) throw new ControlFailure('invalid-params', errors.join('; '));
+    return { handovers: this.handovers.filter((h) => h.seq > before) };
+  }
+
+  private usePair(nameOrHit: string, local: { address: string }, remote: { address: string }): ResultOf<'pair.use'> {
+    const result = this.failover(nameOrHit, { local: local.address, remote: remote.address });
+    return { handover: result.handovers[result.handovers.length - 1] ?? null };
   }
 
   private waitForKeys(hit: string, deadline: number): Promise<void> {
@@ -326,7 +482,33 @@ async function startEngineOnUsableAddresses(opts: DaemonOptions, identity: Local
   }
 }
 
-async function startEngine(opts: DaemonOptions, identity: LocalHostIdentity): Promise<HipEngine> {
+function locatorInput(l: MonitoredLocator): LocalLocatorInput {
+  return {
+    address: l.address, ifname: l.ifname, kind: l.kind, available: l.available, operational: l.operational,
+    preferenceRank: l.preferenceRank, defaultRoute: l.defaultRoute, prefixLength: l.prefixLength,
+  };
+}
+
+const HANDOVER_CAUSE: Record<string, HandoverCause> = {
+  'data-silence': 'pair-failed', keepalive: 'pair-failed', icmp: 'pair-failed', 'peer-poll': 'pair-failed',
+  // 'pair-added' moves traffic only when no pair was left: the old one's interface went away.
+  'pair-deleted': 'address-lost', 'pair-added': 'interface-down', 'better-pair': 'better-path', policy: 'policy',
+  manual: 'user', 'peer-moved': 'peer-moved', connect: 'better-path',
+};
+
+function handoverCause(cause: string): HandoverCause {
+  return HANDOVER_CAUSE[cause] ?? 'policy';
+}
+
+function interfaceOrNull(ifname: string | null): string | null {
+  return ifname !== null && /^[A-Za-z0-9_.:-]{1,15}$/.test(ifname) ? ifname : null;
+}
+
+function pairRef(p: PathView): PairRef {
+  return { local: p.local, remote: p.remote, interface: interfaceOrNull(p.ifname), kind: p.kind };
+}
+
+async function startEngine(opts: DaemonOptions, identity: LocalHostIdentity, devices?: Record<string, string>): Promise<HipEngine> {
   try {
     return await HipEngine.start({
       identity,
@@ -334,10 +516,13 @@ async function startEngine(opts: DaemonOptions, identity: LocalHostIdentity): Pr
       addresses: opts.listen,
       port: opts.port,
       acceptAny: opts.acceptAny,
-      ...(opts.tun === null ? {} : { tun: { name: opts.tun, create: opts.createTun }, devices: devicesFor(opts.listen) }),
+      ...(devices === undefined ? {} : { locators: 'monitor' as const }),
+      ...(opts.multihoming === undefined ? {} : { host: { multihoming: opts.multihoming } }),
+      ...(opts.tun === null ? {} : { tun: { name: opts.tun, create: opts.createTun }, devices: devices ?? devicesFor(opts.listen) }),
     });
   } catch (err) {
     const message = errorText(err);
+    if (/simultaneous multihoming is not supported/.test(message)) throw new UserError(`--multihoming simultaneous: ${message}`);
     if (/cannot bind UDP/.test(message)) {
       throw new UserError(`${message}; is another hipvpn serving on that port? choose another with --port, or other addresses with --listen`);
     }

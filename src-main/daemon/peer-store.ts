@@ -2,11 +2,12 @@
 // renamed over the old one, so a crash leaves either the old list or the new, never half.
 // Read strictly: a hand-edited file with a typo is refused with the field it got wrong.
 
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { array, object, integer, type Infer } from '../../src-shared/validate.js';
 import { peerConfig, type PeerConfig } from '../../src-shared/control-api.js';
 import { UserError, errorText } from './errors.js';
 import { normalizePeer, withPeer } from './peer-input.js';
+import { writeJsonAtomic } from './state-file.js';
 
 const PEERS_FILE_VERSION = 1;
 const peersFile = object({ version: integer({ min: 1, max: PEERS_FILE_VERSION }), peers: array(peerConfig) });
@@ -42,18 +43,5 @@ export async function loadPeers(path: string): Promise<PeerConfig[]> {
 
 export async function savePeers(path: string, peers: readonly PeerConfig[]): Promise<void> {
   const body: PeersFile = { version: PEERS_FILE_VERSION, peers: peers.map((p) => ({ name: p.name, hit: p.hit, locators: p.locators })) };
-  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
-  const handle = await open(tmp, 'wx', 0o600);
-  try {
-    await handle.writeFile(`${JSON.stringify(body, null, 2)}\n`);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
+  await writeJsonAtomic(path, body);
 }

@@ -42,7 +42,7 @@ export class DataplaneClient {
   private stopping: Promise<void> | undefined;
 
   /** Called with the sockets after each open-socket/close-socket (set by the owner). */
-  onLocals: ((locals: UdpEndpoint[], error?: string) => void) | undefined;
+  onLocals: ((locals: UdpEndpoint[], failure?: { address: string; error: string }) => void) | undefined;
 
   private constructor(
     private readonly worker: Worker,
@@ -100,7 +100,7 @@ export class DataplaneClient {
           case 'locals':
             if (!client) return;
             client.localEndpoints = m.locals;
-            client.onLocals?.(m.locals, m.error);
+            client.onLocals?.(m.locals, m.failed === undefined ? undefined : { address: m.failed, error: m.error ?? 'failed' });
             return;
           case 'stopped':
             return;

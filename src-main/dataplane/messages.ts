@@ -64,6 +64,6 @@ export type FromWorker =
   | { type: 'hip'; packet: Uint8Array; from: UdpEndpoint; to: UdpEndpoint }
   | { type: 'event'; event: CoreEvent }
   | { type: 'stats'; stats: DataplaneStats }
-  /** The sockets now, after an open-socket or close-socket (or its failure, with `error`). */
-  | { type: 'locals'; locals: UdpEndpoint[]; error?: string }
+  /** The sockets now, after an open-socket or close-socket (or its failure: `failed`, `error`). */
+  | { type: 'locals'; locals: UdpEndpoint[]; failed?: string; error?: string }
   | { type: 'stopped' };

@@ -138,7 +138,9 @@ async function main(): Promise<void> {
             runner.addSocket(socket);
             post({ type: 'locals', locals: runner.locals() });
           },
-          (err: unknown) => post({ type: 'locals', locals: runner.locals(), error: `cannot open a socket on ${m.address}: ${(err as Error).message}` }),
+          (err: unknown) => post({
+            type: 'locals', locals: runner.locals(), failed: m.address, error: `cannot open a socket on ${m.address}: ${(err as Error).message}`,
+          }),
         );
         return;
       }

@@ -13,9 +13,13 @@ import { monotonicClock, type Clock } from '../platform/clock.js';
 import { EngineCounters } from './counters.js';
 import { PeerDirectory, type PeerConfig } from './peers.js';
 import { TunnelLink } from './tunnel-link.js';
-import { DEFAULT_LIVENESS, LivenessMonitor, type LivenessPolicy } from './liveness.js';
+import { DEFAULT_PATH_POLICY, PathManager, type EngineLocator, type Handover, type PathPolicy, type PeerPathsView } from './paths.js';
+import { LocalSockets, type LocalLocatorInput } from './local-sockets.js';
+import type { LocatorPair } from '../mobility/pair-order.js';
 
 export type { PeerConfig } from './peers.js';
+export type { EngineLocator, Handover, PathView, PairView, PeerPathsView } from './paths.js';
+export type { LocalLocatorInput } from './local-sockets.js';
 
 export interface EngineOptions {
   identity: LocalHostIdentity;
@@ -40,8 +44,17 @@ export interface EngineOptions {
   devices?: Record<string, string>;
   /** Accept base exchanges from any HIT, not only configured peers (default false). */
   acceptAny?: boolean;
-  /** When a peer we send to has gone quiet, probe it and rebuild the association (false: never). */
-  liveness?: LivenessPolicy | false;
+  /**
+   * Pair selection and failure detection (timing), and how long a peer may have every pair
+   * failed before its association is given up and built again (a restarted peer has forgotten
+   * our SAs). `abandonAfterMs: Infinity` never gives up.
+   */
+  paths?: Partial<PathPolicy>;
+  /**
+   * 'static' (default): the addresses listened on are our locators for good. 'monitor': the
+   * owner reports them as they change (setLocalLocators), and sockets open and close with them.
+   */
+  locators?: 'static' | 'monitor';
 }
 
 export type EngineEvent =
@@ -52,6 +65,8 @@ export type EngineEvent =
   | { type: 'failed'; peer: string; reason: string }
   | { type: 'notify'; peer: string; notifyType: number; authenticated: boolean }
   | { type: 'payload'; peer: string; peerHit: Uint8Array; nextHeader: number; payload: Uint8Array }
+  /** A peer's traffic moved to another locator pair. */
+  | ({ type: 'handover' } & Handover)
   /** Something an operator should know that is not an association event (TUN mode: the data plane). */
   | { type: 'warning'; message: string };
 
@@ -76,12 +91,23 @@ export interface AssociationView {
   lastHeardMs?: number;
   espBytesIn: number;
   espBytesOut: number;
+  /** How several local locators are used with this peer. */
+  multihoming?: string;
+  /** Every locator pair, its test state, and which one is primary. */
+  paths?: PeerPathsView;
 }
 
 /** What `ping` reports: the round trip and the locator pair the peer's answer came over. */
 export interface PingResult { rttMs: number; local: UdpEndpoint; remote: UdpEndpoint }
 
 export type PingFailure = 'no-association' | 'not-established' | 'busy' | 'in-flight' | 'timeout' | 'lost';
+
+export class FailoverError extends Error {
+  constructor(readonly reason: 'no-association' | 'unknown-pair' | 'no-alternative', message: string) {
+    super(message);
+    this.name = 'FailoverError';
+  }
+}
 
 export class PingError extends Error {
   constructor(readonly reason: PingFailure, message: string) {
@@ -99,8 +125,13 @@ export interface EngineSnapshot {
   counters: ReturnType<EngineCounters['snapshot']>;
 }
 
-/** How often liveness looks at the data plane's counters (they arrive every 250 ms). */
-const LIVENESS_CHECK_MS = 500;
+/**
+ * How often the data plane reports counters in TUN mode. Failure detection reads them: a
+ * silent path is suspect after 150 ms without inbound, so the counters must be finer than that.
+ */
+const DATAPLANE_STATS_MS = 40;
+/** Authenticated inbound ESP is reported to HIP with its source at most this often per peer. */
+const ESP_SOURCE_SAMPLE_MS = 100;
 
 export class HipEngine extends EventEmitter {
   readonly hit: Uint8Array;
@@ -119,8 +150,10 @@ export class HipEngine extends EventEmitter {
   private readonly pings = new Map<string, PendingPing>();
   private stopped = false;
   private peersConfigured = false;
-  private readonly liveness: LivenessMonitor | undefined;
-  private livenessTimer: NodeJS.Timeout | undefined;
+  private readonly paths: PathManager;
+  private sockets!: LocalSockets;
+  /** Per peer: ESP counters last fed to failure detection (TUN mode), and the source sample. */
+  private readonly traffic = new Map<string, { packetsOut: number; packetsIn: number; sampledAt: number; from: string; bytes: number }>();
 
   private constructor(private readonly opts: EngineOptions) {
     super();
@@ -138,12 +171,27 @@ export class HipEngine extends EventEmitter {
     this.hit = this.host.hit;
     this.hitText = hitToText(this.hit);
     this.peers = new PeerDirectory(this.hit);
-    if (opts.liveness !== false) this.liveness = new LivenessMonitor(opts.liveness ?? DEFAULT_LIVENESS);
+    this.paths = new PathManager(
+      {
+        probePair: (hit, local, remote, probeId, report) => void this.host.probePair(this.clock.now(), hit, local, remote, probeId, report),
+        setActivePair: (hit, local, remote) => this.host.setActivePair(this.clock.now(), hit, local, remote),
+        setDataPath: (hit, local, remote) => this.setDataPath(hit, local, remote),
+        handover: (h) => this.emit('event', { type: 'handover', ...h } satisfies EngineEvent),
+        unreachable: (hit) => this.giveUpIfReconnectable(hit),
+      },
+      { ...DEFAULT_PATH_POLICY, ...opts.paths },
+    );
   }
 
   static async start(opts: EngineOptions): Promise<HipEngine> {
+    if (opts.host?.multihoming === 'simultaneous') {
+      // Each interface's SA pair would need its own outbound SA per peer at once; the data
+      // plane (and the engine's ESP path) hold exactly one per peer.
+      throw new Error(
+        "simultaneous multihoming is not supported yet: the data plane holds one outbound SA per peer; use 'fault-tolerance'",
+      );
+    }
     const engine = new HipEngine(opts);
-    if (engine.liveness) engine.livenessTimer = setInterval(() => engine.checkLiveness(), LIVENESS_CHECK_MS).unref();
     if (opts.tun) {
       engine.tunnel = await TunnelLink.start({
         hit: engine.hit,
@@ -161,17 +209,100 @@ export class HipEngine extends EventEmitter {
         onRekeyNeeded: (peerHit) => engine.rekey(peerHit),
         onNeedConnect: (peerHit) => engine.connectConfigured(peerHit),
         onWarning: (message) => engine.emit('event', { type: 'warning', message } satisfies EngineEvent),
+        statsIntervalMs: DATAPLANE_STATS_MS,
+        onStats: () => engine.onDataplaneStats(),
+        onLocals: (_locals, failure) => {
+          if (failure === undefined) return engine.sockets.changed();
+          engine.emit('event', { type: 'warning', message: failure.error } satisfies EngineEvent);
+          engine.sockets.openFailed(failure.address);
+        },
       });
       engine.transport = engine.tunnel.transport;
-      return engine;
+      const tunnel = engine.tunnel;
+      engine.sockets = new LocalSockets({
+        locals: () => tunnel.transport.locals(),
+        open: (address, device) => tunnel.openSocket(address, device),
+        close: (address) => tunnel.closeSocket(address),
+        apply: (locators) => engine.applyLocalLocators(locators),
+      });
+    } else {
+      const udp = await UdpTransport.open({
+        addresses: opts.addresses,
+        port: opts.port ?? 10500,
+        onDatagram: (d) => engine.onDatagram(d),
+        onError: () => engine.counters.count('udp-error'),
+      });
+      engine.transport = udp;
+      engine.sockets = new LocalSockets({
+        locals: () => udp.locals(),
+        open: (address) => {
+          udp.addAddress(address).then(
+            () => engine.sockets.changed(),
+            (err: unknown) => {
+              engine.emit('event', { type: 'warning', message: (err as Error).message } satisfies EngineEvent);
+              engine.sockets.openFailed(address);
+            },
+          );
+        },
+        close: (address) => udp.removeAddress(address),
+        apply: (locators) => engine.applyLocalLocators(locators),
+      });
     }
-    engine.transport = await UdpTransport.open({
-      addresses: opts.addresses,
-      port: opts.port ?? 10500,
-      onDatagram: (d) => engine.onDatagram(d),
-      onError: () => engine.counters.count('udp-error'),
-    });
+    if ((opts.locators ?? 'static') === 'static') {
+      engine.sockets.setStatic(opts.addresses.map((address, i) => ({ address, ifname: opts.devices?.[address] ?? address, kind: 'other', rank: i })));
+    }
     return engine;
+  }
+
+  /**
+   * Our locators as the interface monitor reports them (complete list, best first). Sockets
+   * open for new addresses and close for vanished ones; once open, the peers are told and
+   * every association's pair selection sees the new pairs.
+   */
+  setLocalLocators(locators: readonly LocalLocatorInput[]): void {
+    if (this.stopped) return;
+    this.sockets.setDesired(locators);
+  }
+
+  /** The locators that have a socket now, as pair selection uses them. */
+  localLocators(): readonly EngineLocator[] {
+    return this.paths.localLocators();
+  }
+
+  private applyLocalLocators(locators: EngineLocator[]): void {
+    if (this.stopped) return;
+    const now = this.clock.now();
+    // Pair selection first: a peer whose pair just lost its address moves to a spare before
+    // the (signed) UPDATE telling the peer is even built, and that UPDATE then leaves from the
+    // new pair. The UPDATE goes out before the pair probes: the peer moves on it.
+    this.paths.setLocalLocators(now, locators);
+    // Announced only where a peer can be reached from (see paths.ts `reaches`).
+    const announce = locators.filter((l) => l.operational && this.paths.reachesAnyPeer(l));
+    // One fixed address is the one every exchange runs over: there is nothing to tell a peer.
+    const fixedSingle = (this.opts.locators ?? 'static') === 'static' && announce.length <= 1;
+    if (!fixedSingle) {
+      this.host.setLocalLocators(now, announce.map((l, i) => ({ address: l.address, port: l.port, ifname: l.ifname, kind: l.kind, preferred: i === 0 })));
+    }
+    this.drive();
+    this.paths.releaseProbes();
+    this.drive();
+  }
+
+  /**
+   * Moves a peer's traffic off its primary pair now: to `to` (our address, the peer's), or to
+   * the best other pair. Throws with a message naming what is wrong.
+   */
+  failover(peerHit: Uint8Array, to?: LocatorPair): void {
+    const r = this.paths.failover(this.clock.now(), peerHit, to);
+    this.drive();
+    if (r.ok) return;
+    const peer = hitToText(peerHit);
+    const known = (): string => (this.paths.status(this.clock.now(), peerHit)?.pairs ?? []).map((p) => `${p.local.address},${p.remote.address}`).join('; ') || 'none';
+    switch (r.reason) {
+      case 'no-association': throw new FailoverError(r.reason, `no established association with ${peer}`);
+      case 'unknown-pair': throw new FailoverError(r.reason, `${to!.local},${to!.remote} is not a locator pair of ${peer} (pairs: ${known()})`);
+      case 'no-alternative': throw new FailoverError(r.reason, `${peer} has no other locator pair to move to (pairs: ${known()})`);
+    }
   }
 
   locals(): UdpEndpoint[] {
@@ -252,6 +383,7 @@ export class HipEngine extends EventEmitter {
     const packet = path.sa.seal(payload, nextHeader, now);
     this.emitDatagram(packet, path.remote, path.local);
     this.counters.espOut++;
+    this.paths.dataSent(now, peerHit, 1);
     if (!path.rekeyRequested && path.sa.needsRekey(now)) {
       path.rekeyRequested = true;
       this.host.rekey(now, peerHit);
@@ -281,37 +413,18 @@ export class HipEngine extends EventEmitter {
   }
 
   /**
-   * Probes every established peer we send to that has gone quiet, and gives up on those that do
-   * not answer: their association is failed locally and, where we know a locator, built again.
+   * A peer whose every pair failed for a while: with a locator to reach it at, the association
+   * is failed locally and built afresh (a restarted peer has forgotten our SAs and swallows our
+   * traffic). Without one nobody could rebuild it, so it is kept: the peer comes back to us with
+   * an UPDATE (it moved) or an I1 (it restarted), and either works with the association kept.
    */
-  private checkLiveness(): void {
-    if (this.stopped || !this.liveness) return;
-    const now = this.clock.now();
-    for (const a of this.host.associations()) {
-      if (a.state !== 'ESTABLISHED') continue;
-      const peer = hitToText(a.peerHit);
-      const traffic = this.tunnel?.peerStats(a.peerHit);
-      const path = this.outbound.get(peer);
-      const inEntry = a.inboundSpi === undefined ? undefined : this.inbound.get(a.inboundSpi);
-      const packetsOut = traffic?.packetsOut ?? path?.sa.packets ?? 0;
-      const heardAgo = traffic?.lastHeardMs ?? (inEntry?.sa.lastAcceptedAt != null ? now - inEntry.sa.lastAcceptedAt : null);
-      const heardAt = Math.max(a.establishedAt ?? now, heardAgo === null ? Number.NEGATIVE_INFINITY : now - heardAgo);
-      if (!this.liveness.observe(peer, now, packetsOut, heardAt) || this.pings.has(peer)) continue;
-      const peerHit = a.peerHit;
-      this.ping(peerHit, this.liveness.policy.probeWindowMs).then(
-        () => this.liveness?.heard(peer, this.clock.now()),
-        (err: unknown) => {
-          if (err instanceof PingError && (err.reason === 'timeout' || err.reason === 'lost')) this.giveUp(peerHit);
-        },
-      );
-    }
-  }
-
-  private giveUp(peerHit: Uint8Array): void {
-    if (this.stopped) return;
+  private giveUpIfReconnectable(peerHit: Uint8Array): boolean {
+    if (this.stopped) return false;
+    if ((this.peers.get(hitToText(peerHit))?.locators.length ?? 0) === 0) return false;
     this.host.abandon(this.clock.now(), peerHit, 'peer-unresponsive');
     this.drive();
     this.connectConfigured(peerHit);
+    return true;
   }
 
   private settlePing(now: number, e: Extract<HostEvent, { type: 'probe-answered' | 'probe-lost' }>): void {
@@ -332,6 +445,7 @@ export class HipEngine extends EventEmitter {
       const inEntry = inboundSpi === undefined ? undefined : this.inbound.get(inboundSpi);
       const traffic = this.tunnel?.peerStats(a.peerHit);
       const config = this.peers.get(peer);
+      const paths = this.paths.status(this.clock.now(), a.peerHit);
       return {
         peer,
         state: a.state,
@@ -347,6 +461,8 @@ export class HipEngine extends EventEmitter {
         ...(config ? { name: config.name } : {}),
         lsi: this.peers.lsiOf(a.peerHit),
         ...this.lastHeard(traffic?.lastHeardMs, inEntry?.sa.lastAcceptedAt ?? null),
+        multihoming: a.multihoming,
+        ...(paths ? { paths } : {}),
       };
     });
     const counters = this.counters.snapshot(this.host.counters);
@@ -375,7 +491,6 @@ export class HipEngine extends EventEmitter {
     }
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    if (this.livenessTimer) clearInterval(this.livenessTimer);
     this.transport.close();
     await this.tunnel?.stop();
   }
@@ -395,12 +510,12 @@ export class HipEngine extends EventEmitter {
         return;
       case 'esp':
         this.opts.tap?.('in', d.packet, d.from, d.to);
-        this.onEsp(now, d.packet);
+        this.onEsp(now, d.packet, d.from, d.to);
         return;
     }
   }
 
-  private onEsp(now: number, packet: Uint8Array): void {
+  private onEsp(now: number, packet: Uint8Array, from: UdpEndpoint, to: UdpEndpoint): void {
     this.counters.espIn++;
     const spi = espSpi(packet);
     const entry = spi === null ? undefined : this.inbound.get(spi);
@@ -413,7 +528,8 @@ export class HipEngine extends EventEmitter {
       this.counters.count(`esp-${result.reason}`);
       return;
     }
-    this.host.espAuthenticated(now, entry.peerHit);
+    this.espHeard(now, entry.peerHit, packet.length, from);
+    this.paths.dataReceived(now, entry.peerHit, { local: to.address, remote: from.address });
     this.drive();
     this.emit('event', {
       type: 'payload',
@@ -424,16 +540,82 @@ export class HipEngine extends EventEmitter {
     } satisfies EngineEvent);
   }
 
-  /** Runs the host until it has nothing more to say, then re-arms the one timer. */
+  /**
+   * Authenticated ESP from a peer reaches HIP: every packet completes R2-SENT, and a sample
+   * (a new source at once, otherwise at most every ESP_SOURCE_SAMPLE_MS, with the bytes since)
+   * carries its source and size, for credit and for following a peer whose source changed.
+   */
+  private espHeard(now: number, peerHit: Uint8Array, bytes: number, from: UdpEndpoint): void {
+    const key = hitToText(peerHit);
+    const t = this.trafficOf(key);
+    t.bytes += bytes;
+    const source = `${from.address}|${from.port}`;
+    if (source === t.from && now - t.sampledAt < ESP_SOURCE_SAMPLE_MS) {
+      this.host.espAuthenticated(now, peerHit);
+      return;
+    }
+    this.host.espAuthenticated(now, peerHit, { bytes: t.bytes, from });
+    t.from = source;
+    t.sampledAt = now;
+    t.bytes = 0;
+  }
+
+  private trafficOf(key: string): { packetsOut: number; packetsIn: number; sampledAt: number; from: string; bytes: number } {
+    let t = this.traffic.get(key);
+    if (t === undefined) {
+      t = { packetsOut: 0, packetsIn: 0, sampledAt: Number.NEGATIVE_INFINITY, from: '', bytes: 0 };
+      this.traffic.set(key, t);
+    }
+    return t;
+  }
+
+  /** TUN mode: the data plane's counters arrived; failure detection gets what changed. */
+  private onDataplaneStats(): void {
+    if (this.stopped || !this.tunnel) return;
+    const now = this.clock.now();
+    for (const a of this.host.associations()) {
+      if (a.state !== 'ESTABLISHED') continue;
+      const stats = this.tunnel.peerStats(a.peerHit);
+      if (!stats) continue;
+      const t = this.trafficOf(hitToText(a.peerHit));
+      const sent = stats.packetsOut - t.packetsOut;
+      const received = stats.packetsIn - t.packetsIn;
+      t.packetsOut = stats.packetsOut;
+      t.packetsIn = stats.packetsIn;
+      if (received > 0) this.paths.dataReceived(stats.lastHeardMs === null ? now : now - stats.lastHeardMs, a.peerHit);
+      if (sent > 0) this.paths.dataSent(now, a.peerHit, sent);
+    }
+    this.paths.handleTimeout(now);
+    this.drive();
+  }
+
+  /** Pair selection (or HIP) moved a peer: its outbound ESP follows, on the same SA. */
+  private setDataPath(peerHit: Uint8Array, local: UdpEndpoint, remote: UdpEndpoint): void {
+    const path = this.outbound.get(hitToText(peerHit));
+    if (!path) return;
+    path.local = this.transport.localFor(remote, local) ?? local;
+    path.remote = { ...remote };
+    this.tunnel?.setPath(peerHit, path.remote, path.local);
+  }
+
+  /** Runs the host (and pair selection) until nothing more is said, then re-arms the one timer. */
   private drive(): void {
     const now = this.clock.now();
     this.retireInbound(now);
-    for (let t = this.host.pollTransmit(); t; t = this.host.pollTransmit()) {
-      const from = t.from ?? this.transport.localFor(t.to);
-      this.emitDatagram(frameHip(t.bytes), t.to, from);
-      this.counters.hipOut++;
+    for (let round = 0; round < 64; round++) {
+      let progressed = false;
+      for (let t = this.host.pollTransmit(); t; t = this.host.pollTransmit()) {
+        const from = t.from ?? this.transport.localFor(t.to);
+        this.emitDatagram(frameHip(t.bytes), t.to, from);
+        this.counters.hipOut++;
+        progressed = true;
+      }
+      for (let e = this.host.pollEvent(); e; e = this.host.pollEvent()) {
+        this.onHostEvent(now, e);
+        progressed = true;
+      }
+      if (!progressed) break;
     }
-    for (let e = this.host.pollEvent(); e; e = this.host.pollEvent()) this.onHostEvent(now, e);
     this.arm();
   }
 
@@ -454,6 +636,8 @@ export class HipEngine extends EventEmitter {
         return;
       case 'established':
         this.installSa(now, e.peerHit, e.sa, e.remote, e.local);
+        this.traffic.delete(peer);
+        this.paths.onHostEvent(now, e, () => this.host.associations().find((a) => hitToText(a.peerHit) === peer)?.peerLocators ?? []);
         this.emit('event', {
           type: 'established', peer, local: e.local, remote: e.remote, initiator: e.initiator, suite: e.sa.suite,
         } satisfies EngineEvent);
@@ -471,7 +655,8 @@ export class HipEngine extends EventEmitter {
       case 'closed':
       case 'failed':
         this.dropSas(peer);
-        this.liveness?.forget(peer);
+        this.traffic.delete(peer);
+        this.paths.onHostEvent(now, e, () => []);
         this.emit('event', e.type === 'closed'
           ? ({ type: 'closed', peer, byPeer: e.byPeer } satisfies EngineEvent)
           : ({ type: 'failed', peer, reason: e.reason } satisfies EngineEvent));
@@ -482,6 +667,14 @@ export class HipEngine extends EventEmitter {
       case 'probe-answered':
       case 'probe-lost':
         this.settlePing(now, e);
+        return;
+      case 'peer-locators':
+      case 'pair-probe-received':
+      case 'pair-probe-answered':
+      case 'address-changed':
+        this.paths.onHostEvent(now, e, () => []);
+        return;
+      default:
         return;
     }
   }
@@ -523,7 +716,9 @@ export class HipEngine extends EventEmitter {
 
   private arm(): void {
     if (this.stopped) return;
-    const next = this.host.nextTimeout();
+    const hostNext = this.host.nextTimeout();
+    const pathsNext = this.paths.nextTimeout();
+    const next = hostNext === undefined ? pathsNext : pathsNext === undefined ? hostNext : Math.min(hostNext, pathsNext);
     if (next === undefined) {
       if (this.timer) clearTimeout(this.timer);
       this.timer = undefined;
@@ -536,7 +731,9 @@ export class HipEngine extends EventEmitter {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.timerDeadline = Infinity;
-      this.host.handleTimeout(this.clock.now());
+      const now = this.clock.now();
+      this.host.handleTimeout(now);
+      this.paths.handleTimeout(now);
       this.drive();
     }, Math.max(0, next - this.clock.now()));
   }

@@ -28,8 +28,8 @@ export interface TunnelLinkOptions {
   statsIntervalMs?: number;
   /** Fresh counters arrived. */
   onStats?(): void;
-  /** The data plane's sockets changed (mobility), or opening one failed (`error`). */
-  onLocals?(locals: UdpEndpoint[], error?: string): void;
+  /** The data plane's sockets changed (mobility), or opening one failed. */
+  onLocals?(locals: UdpEndpoint[], failure?: { address: string; error: string }): void;
 }
 
 export interface TunnelPeerStats { packetsIn: number; bytesIn: number; packetsOut: number; bytesOut: number; lastHeardMs: number | null }

@@ -61,8 +61,15 @@ export interface InterfaceMonitorEvents {
 
 /** Kernel events come in bursts (a link going down is a dozen messages within a millisecond). */
 const BURST_SETTLE_MS = 2;
-/** At most one read per this many milliseconds while events keep coming (a read costs ~10 ms). */
-const MIN_DUMP_SPACING_MS = 25;
+/**
+ * Reads that follow each other: the first few at once (a clean change often comes in steps a
+ * few ms apart: an address, then its route), and once events keep coming, at most half the time
+ * spent reading (after a read, the next waits as long as that one took), so a storm costs little.
+ */
+const MIN_DUMP_SPACING_MS = 2;
+const QUICK_FOLLOW_UP_DUMPS = 3;
+/** A read starting this long after the previous one ended is not part of a burst. */
+const QUIET_MS = 250;
 const DUMP_TIMEOUT_MS = 5_000;
 const RETRY_MS = 1_000;
 /** One extra read shortly after start: `ip monitor` subscribes a moment after it is spawned. */
@@ -93,6 +100,9 @@ export class InterfaceMonitor extends EventEmitter<InterfaceMonitorEvents> {
   private readonly sysfsCache = new Map<string, SysfsFacts>();
   private readonly seenInterfaces = new Set<string>();
   private lastDumpAt: number | undefined;
+  private lastDumpMs = 0;
+  /** Reads in the current burst (each starting soon after the previous one). */
+  private burstDumps = 0;
   private lastMono = 0;
   private lastWall = 0;
 
@@ -220,7 +230,13 @@ export class InterfaceMonitor extends EventEmitter<InterfaceMonitorEvents> {
   /** One read at a time; reads that follow each other are spaced so an event storm costs little. */
   private scheduleDump(minimumDelayMs: number): void {
     if (this.dumping || this.dumpTimer !== undefined || this.stopped) return;
-    const spacing = this.lastDumpAt === undefined ? 0 : this.lastDumpAt + MIN_DUMP_SPACING_MS - this.clock.now();
+    let spacing = 0;
+    if (this.lastDumpAt !== undefined) {
+      const lastEnd = this.lastDumpAt + this.lastDumpMs;
+      if (this.clock.now() - lastEnd > QUIET_MS) this.burstDumps = 0;
+      const rest = this.burstDumps < QUICK_FOLLOW_UP_DUMPS ? 0 : this.lastDumpMs;
+      spacing = lastEnd + rest + MIN_DUMP_SPACING_MS - this.clock.now();
+    }
     this.dumpTimer = setTimeout(() => {
       this.dumpTimer = undefined;
       void this.dumpQueued();
@@ -235,8 +251,10 @@ export class InterfaceMonitor extends EventEmitter<InterfaceMonitorEvents> {
     this.unreadEventAt = undefined;
     this.dumping = true;
     this.lastDumpAt = this.clock.now();
+    this.burstDumps++;
     try {
       const snapshot = await this.readSnapshot();
+      this.lastDumpMs = this.clock.now() - this.lastDumpAt;
       if (this.stopped) return;
       this.feed({ type: 'snapshot', snapshot, trigger }, kernelEventAt === undefined ? {} : { kernelEventAt });
     } catch (error) {

@@ -1,16 +1,17 @@
 // The daemon's control API offered again to a UI (the WebSocket of `hipvpn web`, Electron's
-// IPC): every request checked against the schema, settings answered here, everything else
-// forwarded over the daemon's Unix socket, and the daemon's events (plus "daemon went away /
-// came back") passed on. Transport-free: each transport hands in values and sends out values.
+// IPC): every request checked against the schema and forwarded over the daemon's Unix socket
+// (settings too: the daemon owns them; only while it is down are they read from its file), and
+// the daemon's events (plus "daemon went away / came back") passed on. Transport-free: each
+// transport hands in values and sends out values.
 
 import {
   checkResult, decodeRequestValue,
-  type ControlError, type ControlEvent, type ControlMethod, type ControlRequest, type ControlResponse, type ParamsOf,
+  type ControlError, type ControlEvent, type ControlMethod, type ControlRequest, type ControlResponse, type ParamsOf, type Settings,
 } from '../../src-shared/control-api.js';
 import { ControlClient, ControlRequestError } from '../daemon/control-client.js';
 import { errorText } from '../daemon/errors.js';
 import { stateDir, type StateDir } from '../daemon/state-dir.js';
-import { SettingsStore } from './settings-store.js';
+import { SettingsMirror } from '../daemon/settings-mirror.js';
 
 export interface BridgeOptions {
   stateDir: string;
@@ -29,11 +30,12 @@ export class ControlBridge {
   private timer: NodeJS.Timeout | undefined;
   private readonly listeners = new Set<Listener>();
 
-  private constructor(private readonly dir: StateDir, readonly settings: SettingsStore, private readonly opts: BridgeOptions) {}
+  /** The daemon owns the settings; `settings` is the last copy it sent (Electron reads it at start). */
+  private constructor(private readonly dir: StateDir, readonly settings: SettingsMirror, private readonly opts: BridgeOptions) {}
 
   static async start(opts: BridgeOptions): Promise<ControlBridge> {
     const dir = stateDir(opts.stateDir);
-    const settings = await SettingsStore.open(dir.root, (m) => opts.log(`warning: ${m}`));
+    const settings = await SettingsMirror.open(dir.root, (m) => opts.log(`warning: ${m}`));
     const bridge = new ControlBridge(dir, settings, opts);
     await bridge.ensureClient();
     bridge.scheduleReconnect();
@@ -71,20 +73,16 @@ export class ControlBridge {
   private async dispatch(req: ControlRequest): Promise<ControlResponse> {
     const fail = (error: ControlError): ControlResponse => ({ id: req.id, ok: false, error });
     try {
-      if (req.method === 'settings.get') return { id: req.id, ok: true, result: this.settings.get() };
-      if (req.method === 'settings.set') {
-        const r = await this.settings.set(req.params);
-        if (!r.ok) return fail({ code: 'invalid-params', message: r.error });
-        this.emit({ type: 'settings', settings: r.value });
-        return { id: req.id, ok: true, result: r.value };
-      }
       // Every connection of the bridge is subscribed already; a UI's subscribe just says so.
       if (req.method === 'subscribe') return { id: req.id, ok: true, result: { subscribed: true } };
       const client = await this.ensureClient();
+      // Settings belong to the daemon; without one they can still be shown (from its file), not changed.
+      if (!client && req.method === 'settings.get') return { id: req.id, ok: true, result: await this.settings.reread() };
       if (!client) return fail({ code: 'unavailable', message: `hipvpn is not running for ${this.dir.root}; start it with \`hipvpn serve --state ${this.dir.root}\`` });
       const result = await client.request(req.method, req.params as never);
       const checked = checkResult(req.method, result);
       if (!checked.ok) return fail({ code: 'internal', message: checked.error });
+      if (req.method === 'settings.get' || req.method === 'settings.set') this.settings.update(checked.value as Settings);
       return { id: req.id, ok: true, result: checked.value } as ControlResponse;
     } catch (err) {
       if (err instanceof ControlRequestError) return fail({ code: err.code, message: err.message });
@@ -123,7 +121,10 @@ export class ControlBridge {
     this.connecting ??= (async () => {
       try {
         const client = await ControlClient.connect(this.dir.socket, this.dir.root);
-        client.onEvent((e) => this.emit(e));
+        client.onEvent((e) => {
+          if (e.type === 'settings') this.settings.update(e.settings);
+          this.emit(e);
+        });
         await client.request('subscribe', {}, 5000);
         if (this.closed) {
           client.close();

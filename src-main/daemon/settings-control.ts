@@ -1,0 +1,96 @@
+// What the user decides, held by the daemon and changed over the control API: the settings
+// (`settings.get` / `settings.set`), the flow bindings (`flow.set` / `flow.remove`) and the tunnel
+// switch (`tunnel.set`), each in its own file in the state dir. The daemon routes those methods
+// here and adds `tunnelUp` and `flows` to its status; everything else about the engine stays in
+// daemon.ts.
+
+import type { ControlEvent, ControlRequest, FlowStatus, PeerStatus, ResultOf, Settings, Uplink } from '../../src-shared/control-api.js';
+import { FlowService, flowWorld } from '../flows/flow-service.js';
+import { ControlFailure } from './control-server.js';
+import { logLine } from './event-log.js';
+import { SettingsStore } from './settings-store.js';
+import { TunnelToggle, type TunnelTarget } from './tunnel-toggle.js';
+
+export const SETTINGS_CONTROL_METHODS = ['settings.get', 'settings.set', 'flow.set', 'flow.remove', 'tunnel.set'] as const;
+export type SettingsControlMethod = (typeof SETTINGS_CONTROL_METHODS)[number];
+
+/** What the daemon lends once its engine runs. */
+export interface SettingsControlHost extends TunnelTarget {
+  /** Broadcasts an event to subscribers (and logs it). */
+  emit(e: ControlEvent): void;
+  /** The configured peers' names: a flow must go to one of them. */
+  peerNames(): string[];
+}
+
+export class SettingsControl {
+  private host: SettingsControlHost | undefined;
+
+  private constructor(
+    readonly settings: SettingsStore,
+    readonly flows: FlowService,
+    readonly tunnel: TunnelToggle,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  /** Reads the three files; before the engine starts, since the tunnel switch decides what it may do. */
+  static async open(stateDirRoot: string, log: (line: string) => void): Promise<SettingsControl> {
+    const warn = (message: string): void => log(logLine('warning', { message }));
+    const [settings, flows, tunnel] = await Promise.all([
+      SettingsStore.open(stateDirRoot, warn),
+      FlowService.open(stateDirRoot, warn),
+      TunnelToggle.open(stateDirRoot, warn),
+    ]);
+    const control = new SettingsControl(settings, flows, tunnel, log);
+    settings.subscribe((next: Settings) => control.host?.emit({ type: 'settings', settings: next }));
+    return control;
+  }
+
+  attach(host: SettingsControlHost): void {
+    this.host = host;
+  }
+
+  handles(method: string): method is SettingsControlMethod {
+    return (SETTINGS_CONTROL_METHODS as readonly string[]).includes(method);
+  }
+
+  /** One of SETTINGS_CONTROL_METHODS, already checked against the schema. Refusals throw ControlFailure. */
+  async handle(req: ControlRequest): Promise<unknown> {
+    switch (req.method) {
+      case 'settings.get': return this.settings.get() satisfies ResultOf<'settings.get'>;
+      case 'settings.set': {
+        const r = await this.settings.set(req.params);
+        if (!r.ok) throw new ControlFailure('invalid-params', r.error);
+        return r.value.settings satisfies ResultOf<'settings.set'>;
+      }
+      case 'flow.set': {
+        const r = await this.flows.set(req.params, this.requireHost().peerNames());
+        if (!r.ok) throw new ControlFailure(r.error.code === 'unknown-flow' ? 'invalid-params' : r.error.code, r.error.message);
+        this.log(logLine('flow', { fid: r.value.flow.fid, peer: r.value.flow.peer, interface: r.value.flow.interface, replaced: r.value.replaced }));
+        return r.value satisfies ResultOf<'flow.set'>;
+      }
+      case 'flow.remove': {
+        const r = await this.flows.remove(req.params.fid);
+        if (!r.ok) throw new ControlFailure('invalid-params', r.error.message);
+        this.log(logLine('flow-removed', { fid: r.value.removed.fid, peer: r.value.removed.peer }));
+        return r.value satisfies ResultOf<'flow.remove'>;
+      }
+      case 'tunnel.set': {
+        const r = await this.tunnel.set(req.params.up, this.requireHost());
+        if (r.changed) this.log(logLine('tunnel', { up: r.up }));
+        return { up: r.up } satisfies ResultOf<'tunnel.set'>;
+      }
+      default:
+        throw new ControlFailure('internal', `${req.method} is not a settings method`);
+    }
+  }
+
+  /** The status fields this part of the daemon owns. */
+  statusFields(peers: readonly PeerStatus[], uplinks: readonly Uplink[] | undefined): { tunnelUp: boolean; flows: FlowStatus[] } {
+    return { tunnelUp: this.tunnel.up, flows: this.flows.status(flowWorld(peers, uplinks)) };
+  }
+
+  private requireHost(): SettingsControlHost {
+    if (!this.host) throw new ControlFailure('internal', 'the daemon is still starting; try again');
+    return this.host;
+  }
+}

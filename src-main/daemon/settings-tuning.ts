@@ -1,0 +1,80 @@
+// The settings the engine applies, in the engine's own terms: keepalive in milliseconds, the
+// failure detector's thresholds, the HIP multihoming mode, and the interface preferences. Pure;
+// the daemon hands the result to the engine whenever the settings change.
+//
+// Failure-detection sensitivity scales the silence detector (mobility/failure-detection.ts):
+// "normal" is its default, tuned to leave a silent failure within about 1 s. The others move
+// the trade-off between probes spent on false alarms and time to notice:
+//   relaxed     floor 400 ms, 4 × SRTT, at most 1.5 s, 3 packets into the silence: for links
+//               with long latency spikes (congested cellular), where "normal" probes often for
+//               nothing; a silent failure is left within about 2 s.
+//   aggressive  floor 100 ms, 2 × SRTT, at most 300 ms: fails over within about 0.5 s on short
+//               paths, at the price of more probes on bursty ones. Still 2 packets: one
+//               unanswered packet ends every exchange (see failure-detection.ts).
+
+import type { InterfaceKind as ApiInterfaceKind, Settings } from '../../src-shared/control-api.js';
+import { DEFAULT_DETECTION, type DetectionPolicy } from '../mobility/failure-detection.js';
+import type { MultihomingMode } from '../hip/locator-plan.js';
+import type { InterfaceKind } from '../mobility/local-interface-kind.js';
+
+export type FailureDetectionSetting = Settings['failureDetection'];
+
+export interface EngineTuning {
+  /** Idle keepalive interval on the primary pair. */
+  keepaliveMs: number;
+  /** The failure detector's policy; its keepaliveMs equals the one above. */
+  detection: DetectionPolicy;
+  /** failover → fault tolerance (one pair at a time); load-sharing → simultaneous (RFC 8047 §4.1). */
+  multihoming: MultihomingMode;
+  /** Uplink names, most preferred first; ahead of the kind preference. */
+  interfaceOrder: string[];
+  /** Kinds of uplink, most preferred first, every kind the engine knows listed once. */
+  kindPreference: InterfaceKind[];
+}
+
+const SENSITIVITY: Record<FailureDetectionSetting, Omit<DetectionPolicy, 'keepaliveMs'>> = {
+  relaxed: { silenceFloorMs: 400, silenceRttFactor: 4, silenceMaxMs: 1_500, silencePackets: 3 },
+  normal: {
+    silenceFloorMs: DEFAULT_DETECTION.silenceFloorMs,
+    silenceRttFactor: DEFAULT_DETECTION.silenceRttFactor,
+    silenceMaxMs: DEFAULT_DETECTION.silenceMaxMs,
+    silencePackets: DEFAULT_DETECTION.silencePackets,
+  },
+  aggressive: { silenceFloorMs: 100, silenceRttFactor: 2, silenceMaxMs: 300, silencePackets: 2 },
+};
+
+const ENGINE_KINDS: readonly InterfaceKind[] = ['ethernet', 'wifi', 'cellular', 'virtual'];
+
+export function detectionPolicy(sensitivity: FailureDetectionSetting, keepaliveMs: number): DetectionPolicy {
+  return { keepaliveMs, ...SENSITIVITY[sensitivity] };
+}
+
+/**
+ * The user's kind order completed for the engine: kinds the user left out keep the engine's
+ * default order after the listed ones; "other" is not a kind the engine ranks.
+ */
+export function kindPreference(order: readonly ApiInterfaceKind[]): InterfaceKind[] {
+  const listed = order.filter((k): k is InterfaceKind => (ENGINE_KINDS as readonly string[]).includes(k));
+  return [...listed, ...ENGINE_KINDS.filter((k) => !listed.includes(k))];
+}
+
+export function engineTuning(s: Settings): EngineTuning {
+  const keepaliveMs = s.keepaliveIntervalS * 1000;
+  return {
+    keepaliveMs,
+    detection: detectionPolicy(s.failureDetection, keepaliveMs),
+    multihoming: s.multihomingMode === 'load-sharing' ? 'simultaneous' : 'fault-tolerance',
+    interfaceOrder: [...s.interfaceOrder],
+    kindPreference: kindPreference(s.interfacePreference),
+  };
+}
+
+/** Which parts changed, so the engine re-applies only those (a new order re-ranks pairs; a new keepalive does not). */
+export function tuningChanges(next: EngineTuning, previous: EngineTuning): Array<'keepalive' | 'detection' | 'multihoming' | 'interfaces'> {
+  const out: Array<'keepalive' | 'detection' | 'multihoming' | 'interfaces'> = [];
+  if (next.keepaliveMs !== previous.keepaliveMs) out.push('keepalive');
+  if (JSON.stringify(next.detection) !== JSON.stringify(previous.detection)) out.push('detection');
+  if (next.multihoming !== previous.multihoming) out.push('multihoming');
+  if (JSON.stringify([next.interfaceOrder, next.kindPreference]) !== JSON.stringify([previous.interfaceOrder, previous.kindPreference])) out.push('interfaces');
+  return out;
+}

@@ -1,0 +1,394 @@
+// Which locator pair each peer's traffic takes, kept working: one PairSelection (seed 003 §5.2)
+// per established association, fed by the engine with our locators, the peer's locators, probe
+// outcomes and data counters, and turned back into HIP calls (pair probes, the active pair) and
+// data plane path changes. Sans-IO like the selections it holds: the engine owns the clock,
+// the sockets and the HipHost, and reaches them through `PathSink`.
+
+import type { Endpoint, HostEvent } from '../hip/host.js';
+import { hitToText } from '../hip/wire/address.js';
+import { toAddr16 } from '../dataplane/addr16.js';
+import type { PeerLocator as HipPeerLocator } from '../mobility/peer-locators.js';
+import type { InterfaceKind, LocalLocator as PairLocal, LocatorPair } from '../mobility/pair-order.js';
+import {
+  PairSelection, type PairTestState, type SelectionAction, type SelectionCause, type SelectionState, type SelectionTiming,
+} from '../mobility/pair-selection.js';
+
+/** One of our locators as the engine uses it: where its socket is, and what the monitor says. */
+export interface EngineLocator {
+  address: string;
+  port: number;
+  ifname: string;
+  kind: InterfaceKind;
+  /** Packets may leave from it now (interface up, a route out). */
+  operational: boolean;
+  /** 0 is the most preferred. */
+  preferenceRank: number;
+  /** A default route leaves through its interface: it reaches beyond its own subnet. */
+  defaultRoute: boolean;
+  prefixLength: number;
+}
+
+/**
+ * Whether packets from `l` can reach `remote`: through a default route, or on its own subnet.
+ * An address whose default route is not installed yet (DHCP sets the address first, the route
+ * a moment later) must not carry a probe or an UPDATE that could only fail (ENETUNREACH) and
+ * then wait a whole retransmission timeout.
+ */
+export function reaches(l: Pick<EngineLocator, 'address' | 'defaultRoute' | 'prefixLength'>, remote: string): boolean {
+  if (l.defaultRoute) return true;
+  const a = toAddr16(l.address);
+  const b = toAddr16(remote);
+  if (a === null || b === null) return false;
+  const v4 = (x: Uint8Array): boolean => x[10] === 0xff && x[11] === 0xff && x.subarray(0, 10).every((o) => o === 0);
+  if (v4(a) !== v4(b)) return false;
+  const bits = (v4(a) ? 96 : 0) + l.prefixLength;
+  for (let i = 0; i < bits; i++) {
+    const mask = 0x80 >> (i & 7);
+    if ((a[i >> 3]! & mask) !== (b[i >> 3]! & mask)) return false;
+  }
+  return true;
+}
+
+/** A pair as events and status name it: endpoints plus the uplink our end sits on. */
+export interface PathView { local: Endpoint; remote: Endpoint; ifname: string | null; kind: InterfaceKind }
+
+export type HandoverCause = SelectionCause | 'peer-moved';
+
+export interface Handover { peer: string; cause: HandoverCause; from: PathView | null; to: PathView; gapMs: number }
+
+export interface PairView extends PathView {
+  state: PairTestState;
+  primary: boolean;
+  remoteState: HipPeerLocator['state'];
+  rttMs?: number;
+  lastHeardMs?: number;
+}
+
+export interface PeerPathsView { state: SelectionState; primary: PathView | undefined; pairs: PairView[] }
+
+/** What the path manager needs from the engine. */
+export interface PathSink {
+  probePair(peerHit: Uint8Array, local: Endpoint, remote: Endpoint, probeId: number, report: readonly number[]): void;
+  /** Tell HIP the pair changed (its control packets follow); false when HIP refused it. */
+  setActivePair(peerHit: Uint8Array, local: Endpoint, remote: Endpoint): boolean;
+  /** Move the peer's outbound ESP (the same SA) to this pair. */
+  setDataPath(peerHit: Uint8Array, local: Endpoint, remote: Endpoint): void;
+  handover(h: Handover): void;
+  /**
+   * Every pair failed for `abandonAfterMs` while we had pairs to try: the peer likely restarted
+   * and forgot our SAs. True when the association was given up (the peer is forgotten here);
+   * false keeps trying (nobody could build a new one: we do not know where the peer is).
+   */
+  unreachable(peerHit: Uint8Array): boolean;
+}
+
+export interface PathPolicy {
+  timing?: Partial<SelectionTiming>;
+  /** How long a peer may stay with every pair failed before its association is given up. */
+  abandonAfterMs: number;
+}
+
+/**
+ * Long enough for a laptop between uplinks (while we have no locator the clock does not run at
+ * all), short enough that a restarted peer is rebuilt well within a TCP retransmission budget.
+ */
+export const DEFAULT_PATH_POLICY: PathPolicy = { abandonAfterMs: 8_000 };
+
+interface PeerTrack {
+  hit: Uint8Array;
+  sel: PairSelection;
+  /** Peer address → the port it listens on, from its locators. */
+  remotePorts: Map<string, number>;
+  peerLocators: HipPeerLocator[];
+  /** The pair our ESP leaves on now. */
+  path: { local: Endpoint; remote: Endpoint };
+  noPrimarySince: number | undefined;
+  /** The last packet heard before the primary went away (no pair left at all). */
+  lostAt: number;
+  state: SelectionState;
+}
+
+/** Causes that mean the old pair stopped carrying traffic (the others move a working flow). */
+const OUTAGE_CAUSES: ReadonlySet<SelectionCause> = new Set(['data-silence', 'keepalive', 'icmp', 'peer-poll', 'pair-deleted']);
+/** Last heard longer ago than this before the failure was noticed: the peer was idle, not cut off. */
+const IDLE_BEFORE_DETECTION_MS = 2_000;
+
+/**
+ * The gap a handover cost: from the last packet heard from the peer to the switch when traffic
+ * was flowing; from detection to switch when the tunnel was idle; 0 for a move off a working pair.
+ */
+function outageMs(a: Extract<SelectionAction, { type: 'primary-changed' }>, searching: boolean): number {
+  if (!OUTAGE_CAUSES.has(a.cause) && !searching) return 0;
+  // A search already running (silence noticed, every pair failed) says traffic was cut off.
+  const flowing = searching || a.detectedAt - a.lastHeardAt <= IDLE_BEFORE_DETECTION_MS;
+  return Math.max(0, flowing ? a.at - a.lastHeardAt : a.gapMs);
+}
+
+export class PathManager {
+  private readonly peers = new Map<string, PeerTrack>();
+  private locals: EngineLocator[] = [];
+  /** Probes held back while something more urgent (the peer's UPDATE) goes out first. */
+  private heldProbes: Array<() => void> | undefined;
+
+  constructor(private readonly sink: PathSink, private readonly policy: PathPolicy = DEFAULT_PATH_POLICY) {}
+
+  /**
+   * Our locators changed (complete list; only those with a socket). Data paths move at once;
+   * the probes this causes are held until `releaseProbes()`, so that the UPDATE telling each
+   * peer of our new locators (signed, and what the peer needs to move its own traffic) can go
+   * out before them.
+   */
+  setLocalLocators(now: number, locators: readonly EngineLocator[]): void {
+    this.locals = locators.map((l) => ({ ...l }));
+    this.heldProbes ??= [];
+    for (const t of this.peers.values()) {
+      t.sel.setLocalLocators(now, this.pairLocals(t));
+      this.drain(now, t);
+      this.tryNewPair(now, t);
+    }
+  }
+
+  /** Whether some established peer can be reached from `l` (or there is none yet to ask). */
+  reachesAnyPeer(l: EngineLocator): boolean {
+    if (this.peers.size === 0) return true;
+    for (const t of this.peers.values()) if (this.remotesOf(t).some((r) => reaches(l, r))) return true;
+    return false;
+  }
+
+  releaseProbes(): void {
+    const held = this.heldProbes ?? [];
+    this.heldProbes = undefined;
+    for (const send of held) send();
+  }
+
+  localLocators(): readonly EngineLocator[] {
+    return this.locals;
+  }
+
+  /** The HIP host said something about a peer: the events that concern its paths. */
+  onHostEvent(now: number, e: HostEvent, peerLocators: () => HipPeerLocator[]): void {
+    const key = hitToText(e.peerHit);
+    if (e.type === 'established') {
+      const track: PeerTrack = {
+        hit: e.peerHit.slice(), sel: new PairSelection(now, this.policy.timing), remotePorts: new Map(), peerLocators: [],
+        path: { local: { ...e.local }, remote: { ...e.remote } }, noPrimarySince: undefined, lostAt: now, state: 'no-primary',
+      };
+      this.peers.set(key, track);
+      this.applyPeerLocators(now, track, peerLocators());
+      track.sel.setLocalLocators(now, this.pairLocals(track));
+      track.sel.connect(now, { local: e.local.address, remote: e.remote.address });
+      this.drain(now, track);
+      return;
+    }
+    if (e.type === 'closed' || e.type === 'failed') {
+      this.peers.delete(key);
+      return;
+    }
+    const t = this.peers.get(key);
+    if (t === undefined) return;
+    switch (e.type) {
+      case 'peer-locators':
+        this.applyPeerLocators(now, t, e.locators);
+        this.drain(now, t);
+        this.tryNewPair(now, t);
+        break;
+      case 'pair-probe-received':
+        t.sel.probeReceived(now, { local: e.pair.local.address, remote: e.pair.remote.address }, e.probeId, e.report);
+        break;
+      case 'pair-probe-answered':
+        t.sel.probeAnswered(now, e.probeId, e.rttMs);
+        break;
+      case 'address-changed':
+        // HIP moved the peer on its own (the peer's preferred locator, its new source address):
+        // the data follows; pair selection hears of it through the peer's locators.
+        if (e.cause !== 'selected' && e.to.address !== t.path.remote.address) {
+          const from = this.view(t.path.local, t.path.remote);
+          const local = this.locals.some((l) => l.address === t.path.local.address) ? t.path.local : this.bestLocalFor(e.to) ?? t.path.local;
+          this.moveData(t, local, e.to);
+          this.sink.handover({ peer: key, cause: 'peer-moved', from, to: this.view(local, e.to), gapMs: 0 });
+        }
+        break;
+      default:
+        return;
+    }
+    this.drain(now, t);
+  }
+
+  /** Our ESP to the peer: `packets` since the last call. */
+  dataSent(now: number, peerHit: Uint8Array, packets: number): void {
+    this.peers.get(hitToText(peerHit))?.sel.dataSent(now, packets);
+  }
+
+  /** Authenticated ESP from the peer; `pair` (ours → theirs) when the data plane knows it. */
+  dataReceived(now: number, peerHit: Uint8Array, pair?: LocatorPair): void {
+    const t = this.peers.get(hitToText(peerHit));
+    if (t === undefined) return;
+    t.sel.dataReceived(now, pair);
+    this.drain(now, t);
+  }
+
+  /** Forces a move: to `to` or the best alternative. Why not, when it cannot. */
+  failover(now: number, peerHit: Uint8Array, to?: LocatorPair): { ok: true } | { ok: false; reason: 'no-association' | 'unknown-pair' | 'no-alternative' } {
+    const t = this.peers.get(hitToText(peerHit));
+    if (t === undefined) return { ok: false, reason: 'no-association' };
+    if (to !== undefined && !t.sel.status().pairs.some((p) => p.pair.local === to.local && p.pair.remote === to.remote)) {
+      return { ok: false, reason: 'unknown-pair' };
+    }
+    const moved = t.sel.failover(now, to);
+    this.drain(now, t);
+    return moved ? { ok: true } : { ok: false, reason: 'no-alternative' };
+  }
+
+  handleTimeout(now: number): void {
+    for (const t of [...this.peers.values()]) {
+      const due = t.sel.nextTimeout();
+      if (due !== undefined && due <= now) t.sel.handleTimeout(now);
+      this.drain(now, t);
+      // Without a single pair we are the one offline, not the peer: that is no reason to give up.
+      if (t.noPrimarySince !== undefined && t.sel.status().pairs.length === 0) t.noPrimarySince = now;
+      if (t.noPrimarySince !== undefined && now - t.noPrimarySince >= this.policy.abandonAfterMs) {
+        if (this.sink.unreachable(t.hit)) this.peers.delete(hitToText(t.hit));
+        else t.noPrimarySince = now;
+      }
+    }
+  }
+
+  nextTimeout(): number | undefined {
+    let next = Number.POSITIVE_INFINITY;
+    for (const t of this.peers.values()) {
+      next = Math.min(next, t.sel.nextTimeout() ?? Number.POSITIVE_INFINITY);
+      if (t.noPrimarySince !== undefined) next = Math.min(next, t.noPrimarySince + this.policy.abandonAfterMs);
+    }
+    return Number.isFinite(next) ? next : undefined;
+  }
+
+  /** The pair each peer's ESP leaves on, as the data plane was told. */
+  path(peerHit: Uint8Array): { local: Endpoint; remote: Endpoint } | undefined {
+    const t = this.peers.get(hitToText(peerHit));
+    return t && { local: { ...t.path.local }, remote: { ...t.path.remote } };
+  }
+
+  view(local: Endpoint, remote: Endpoint): PathView {
+    const l = this.locals.find((x) => x.address === local.address);
+    return { local: { ...local }, remote: { ...remote }, ifname: l?.ifname ?? null, kind: l?.kind ?? 'other' };
+  }
+
+  status(now: number, peerHit: Uint8Array): PeerPathsView | undefined {
+    const t = this.peers.get(hitToText(peerHit));
+    if (t === undefined) return undefined;
+    const s = t.sel.status();
+    const stateOf = (address: string): HipPeerLocator['state'] => t.peerLocators.find((l) => l.address === address)?.state ?? 'ACTIVE';
+    const pairs = s.pairs.map((p) => {
+      const view: PairView = {
+        ...this.view(this.localEndpoint(p.pair.local), this.remoteEndpoint(t, p.pair.remote)),
+        state: p.state, primary: p.primary, remoteState: stateOf(p.pair.remote),
+      };
+      if (p.rttMs !== undefined) view.rttMs = p.rttMs;
+      if (p.lastHeardAt !== undefined) view.lastHeardMs = Math.max(0, now - p.lastHeardAt);
+      return view;
+    });
+    return { state: s.state, primary: this.view(t.path.local, t.path.remote), pairs };
+  }
+
+  // ---- internals ----
+
+  /** Our locators as this peer's pair selection sees them: operational only where they reach it. */
+  private pairLocals(t: PeerTrack): PairLocal[] {
+    const remotes = this.remotesOf(t);
+    return this.locals.map((l) => ({
+      address: l.address, ifname: l.ifname, kind: l.kind, preferenceRank: l.preferenceRank,
+      operational: l.operational && remotes.some((r) => reaches(l, r)),
+    }));
+  }
+
+  private remotesOf(t: PeerTrack): string[] {
+    const listed = t.peerLocators.filter((l) => l.state !== 'DEPRECATED').map((l) => l.address);
+    return listed.length > 0 ? listed : [t.path.remote.address];
+  }
+
+  private applyPeerLocators(now: number, t: PeerTrack, locators: readonly HipPeerLocator[]): void {
+    const before = this.remotesOf(t).join(',');
+    t.peerLocators = locators.map((l) => ({ ...l }));
+    for (const l of locators) t.remotePorts.set(l.address, l.port);
+    const usable = locators.filter((l) => l.state !== 'DEPRECATED').map((l) => ({ address: l.address, preferred: l.preferred }));
+    // Which of our locators reach the peer depends on where the peer is.
+    if (this.remotesOf(t).join(',') !== before) t.sel.setLocalLocators(now, this.pairLocals(t));
+    t.sel.setPeerLocators(now, usable);
+  }
+
+  private localEndpoint(address: string): Endpoint {
+    const l = this.locals.find((x) => x.address === address);
+    return { address, port: l?.port ?? 0 };
+  }
+
+  private remoteEndpoint(t: PeerTrack, address: string): Endpoint {
+    return { address, port: t.remotePorts.get(address) ?? t.path.remote.port };
+  }
+
+  private bestLocalFor(remote: Endpoint): Endpoint | undefined {
+    const v6 = remote.address.includes(':');
+    const l = [...this.locals].filter((x) => x.operational && x.address.includes(':') === v6).sort((a, b) => a.preferenceRank - b.preferenceRank)[0];
+    return l && { address: l.address, port: l.port };
+  }
+
+  /**
+   * Break before make: with no primary at all (every pair of ours or the peer's went away), the
+   * best pair that just appeared carries the data at once, while pair selection still tests it;
+   * nothing works otherwise, so nothing is lost by trying, and a round trip is won.
+   */
+  private tryNewPair(now: number, t: PeerTrack): void {
+    if (t.sel.primary !== undefined) return;
+    const best = t.sel.status().pairs[0]?.pair;
+    if (best === undefined || (best.local === t.path.local.address && best.remote === t.path.remote.address)) return;
+    if (!this.locals.some((l) => l.address === best.local && l.operational)) return;
+    const local = this.localEndpoint(best.local);
+    const remote = this.remoteEndpoint(t, best.remote);
+    const from = this.view(t.path.local, t.path.remote);
+    this.sink.setActivePair(t.hit, local, remote);
+    this.moveData(t, local, remote);
+    this.sink.handover({ peer: hitToText(t.hit), cause: 'pair-added', from, to: this.view(local, remote), gapMs: Math.max(0, now - t.lostAt) });
+  }
+
+  private moveData(t: PeerTrack, local: Endpoint, remote: Endpoint): void {
+    t.path = { local: { ...local }, remote: { ...remote } };
+    this.sink.setDataPath(t.hit, t.path.local, t.path.remote);
+  }
+
+  private drain(now: number, t: PeerTrack): void {
+    for (let a = t.sel.pollAction(); a !== undefined; a = t.sel.pollAction()) this.act(now, t, a);
+  }
+
+  private act(now: number, t: PeerTrack, a: SelectionAction): void {
+    switch (a.type) {
+      case 'probe': {
+        const send = (): void => this.sink.probePair(t.hit, this.localEndpoint(a.pair.local), this.remoteEndpoint(t, a.pair.remote), a.probeId, a.report);
+        if (this.heldProbes) this.heldProbes.push(send);
+        else send();
+        return;
+      }
+      case 'primary-changed': {
+        if (a.new === undefined) {
+          // Nowhere to go: keep sending on the old pair as the best guess until a pair appears.
+          t.lostAt = a.lastHeardAt;
+          return;
+        }
+        const local = this.localEndpoint(a.new.local);
+        const remote = this.remoteEndpoint(t, a.new.remote);
+        const from = this.view(t.path.local, t.path.remote);
+        const same = from.local.address === local.address && from.remote.address === remote.address;
+        this.sink.setActivePair(t.hit, local, remote);
+        this.moveData(t, local, remote);
+        if (!same && a.cause !== 'connect') {
+          this.sink.handover({ peer: hitToText(t.hit), cause: a.cause, from, to: this.view(local, remote), gapMs: outageMs(a, t.state !== 'primary-operational') });
+        }
+        return;
+      }
+      case 'state':
+        t.state = a.to;
+        t.noPrimarySince = a.to === 'no-primary' ? (t.noPrimarySince ?? now) : undefined;
+        return;
+      case 'pair-state':
+        return;
+    }
+  }
+}

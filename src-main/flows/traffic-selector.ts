@@ -1,0 +1,172 @@
+// Which packets a flow is (seed 002 §1: "a set of IP packets matching a traffic selector", after
+// RFC 6088/6089): transport protocol, port ranges and address prefixes, always seen from this
+// host — "local" is our side of the conversation, "remote" the peer's. Pure.
+//
+// The control API's selector (src-shared) names protocol and ports; the prefixes are this
+// model's addition, optional, in the same JSON shape so the schema can take them over as is.
+
+import { TRAFFIC_PROTOCOLS, type TrafficSelector } from '../../src-shared/control-api.js';
+import { parseIPv4, parseIPv6 } from '../../src-shared/ip-text.js';
+import { hitToText } from '../hip/wire/address.js';
+import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, type PacketTuple } from './packet-tuple.js';
+
+export type FlowProtocol = TrafficSelector['protocol'];
+export interface PortRange { from: number; to: number }
+
+export interface FlowSelector {
+  /** "any" with a port range selects every transport that has ports (TCP, UDP, SCTP, DCCP, UDP-Lite). */
+  protocol: FlowProtocol;
+  localPorts?: PortRange;
+  remotePorts?: PortRange;
+  /** "ADDR" or "ADDR/LEN"; the inner address on our side (our LSI or HIT). */
+  localPrefix?: string;
+  /** The inner address on the peer's side (its LSI or HIT as we know it). */
+  remotePrefix?: string;
+}
+
+export interface IpPrefix {
+  family: 4 | 6;
+  /** The network address: host bits are zero. */
+  bytes: Uint8Array;
+  length: number;
+}
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
+
+/** "192.0.2.0/24", "2001:20::/28", or one address ("192.0.2.7" = /32). Host bits must be zero. */
+export function parsePrefix(text: string): Parsed<IpPrefix> {
+  const slash = text.indexOf('/');
+  const addressText = slash < 0 ? text : text.slice(0, slash);
+  const v4 = parseIPv4(addressText);
+  const bytes = v4 ? Uint8Array.from(v4) : parseIPv6(addressText);
+  if (!bytes) return { ok: false, error: `"${text}" is not an address or prefix (expected ADDR or ADDR/LEN, e.g. 1.0.0.0/8 or 2001:20::/28)` };
+  const family = v4 ? 4 : 6;
+  const max = bytes.length * 8;
+  let length = max;
+  if (slash >= 0) {
+    const lengthText = text.slice(slash + 1);
+    if (!/^(0|[1-9]\d{0,2})$/.test(lengthText) || Number(lengthText) > max) {
+      return { ok: false, error: `"${text}": the prefix length is 0..${max} for IPv${family}` };
+    }
+    length = Number(lengthText);
+  }
+  const network = masked(bytes, length);
+  if (!network.every((b, i) => b === bytes[i])) {
+    return { ok: false, error: `"${text}" has bits set past its /${length}; did you mean ${prefixText({ family, bytes: network, length })}?` };
+  }
+  return { ok: true, value: { family, bytes: network, length } };
+}
+
+export function prefixText(p: IpPrefix): string {
+  const address = p.family === 4 ? Array.from(p.bytes).join('.') : hitToText(p.bytes);
+  return p.length === p.bytes.length * 8 ? address : `${address}/${p.length}`;
+}
+
+function masked(bytes: Uint8Array, length: number): Uint8Array {
+  const out = new Uint8Array(bytes.length);
+  for (let i = 0; i < bytes.length; i++) {
+    const bits = Math.max(0, Math.min(8, length - 8 * i));
+    out[i] = bytes[i]! & ((0xff << (8 - bits)) & 0xff);
+  }
+  return out;
+}
+
+function inPrefix(address: Uint8Array, p: IpPrefix): boolean {
+  if (address.length !== p.bytes.length) return false;
+  for (let i = 0; i * 8 < p.length; i++) {
+    const bits = Math.min(8, p.length - 8 * i);
+    const mask = (0xff << (8 - bits)) & 0xff;
+    if ((address[i]! & mask) !== p.bytes[i]) return false;
+  }
+  return true;
+}
+
+function portRangeProblem(what: string, r: PortRange): string | null {
+  const ok = (n: number) => Number.isInteger(n) && n >= 1 && n <= 65535;
+  if (!ok(r.from) || !ok(r.to)) return `${what} are 1..65535, got ${r.from}-${r.to}`;
+  if (r.from > r.to) return `${what}: the range ends (${r.to}) before it starts (${r.from})`;
+  return null;
+}
+
+/** What is wrong with a selector, in words a user can act on; null when it is usable. */
+export function selectorProblem(s: FlowSelector): string | null {
+  if (!(TRAFFIC_PROTOCOLS as readonly string[]).includes(s.protocol)) return `protocol is one of ${TRAFFIC_PROTOCOLS.join(', ')}, not ${JSON.stringify(s.protocol)}`;
+  if (s.protocol === 'icmp' && (s.localPorts || s.remotePorts)) return 'ICMP has no ports: remove the port range, or choose tcp or udp';
+  for (const [what, r] of [['local ports', s.localPorts], ['peer ports', s.remotePorts]] as const) {
+    const problem = r ? portRangeProblem(what, r) : null;
+    if (problem) return problem;
+  }
+  const families = new Set<number>();
+  for (const text of [s.localPrefix, s.remotePrefix]) {
+    if (text === undefined) continue;
+    const p = parsePrefix(text);
+    if (!p.ok) return p.error;
+    families.add(p.value.family);
+  }
+  if (families.size > 1) return 'the local and peer prefixes are of different address families (one IPv4, one IPv6), so no packet can match both';
+  return null;
+}
+
+/** The selector's fields in a fixed order, for comparing two selectors. */
+export function selectorKey(s: FlowSelector): string {
+  const ports = (r: PortRange | undefined) => (r ? `${r.from}-${r.to}` : '*');
+  const prefix = (t: string | undefined) => {
+    if (t === undefined) return '*';
+    const p = parsePrefix(t);
+    return p.ok ? prefixText(p.value) : t;
+  };
+  return [s.protocol, ports(s.localPorts), ports(s.remotePorts), prefix(s.localPrefix), prefix(s.remotePrefix)].join('|');
+}
+
+/** "tcp to port 443", "udp from port 5004 to 1.0.0.2 ports 5004-5010", "any": the words messages use. */
+export function selectorText(s: FlowSelector): string {
+  const ports = (r: PortRange | undefined) => (r === undefined ? undefined : r.from === r.to ? `port ${r.from}` : `ports ${r.from}-${r.to}`);
+  const side = (word: string, prefix: string | undefined, r: PortRange | undefined) => {
+    const what = [prefix, ports(r)].filter((x) => x !== undefined);
+    return what.length > 0 ? [`${word} ${what.join(' ')}`] : [];
+  };
+  return [s.protocol, ...side('from', s.localPrefix, s.localPorts), ...side('to', s.remotePrefix, s.remotePorts)].join(' ');
+}
+
+/** A valid selector with its prefixes parsed once, for matching packets. */
+export interface CompiledSelector {
+  protocol: FlowProtocol;
+  localPorts: PortRange | undefined;
+  remotePorts: PortRange | undefined;
+  localPrefix: IpPrefix | undefined;
+  remotePrefix: IpPrefix | undefined;
+}
+
+/** Compiles a selector; throws on one that selectorProblem refuses (callers validate first). */
+export function compileSelector(s: FlowSelector): CompiledSelector {
+  const problem = selectorProblem(s);
+  if (problem) throw new RangeError(problem);
+  const prefix = (t: string | undefined) => (t === undefined ? undefined : (parsePrefix(t) as { ok: true; value: IpPrefix }).value);
+  return { protocol: s.protocol, localPorts: s.localPorts, remotePorts: s.remotePorts, localPrefix: prefix(s.localPrefix), remotePrefix: prefix(s.remotePrefix) };
+}
+
+/** Outbound: we send it (our side is the source). Inbound: the peer sent it. */
+export type PacketDirection = 'outbound' | 'inbound';
+
+function protocolMatches(p: FlowProtocol, t: PacketTuple): boolean {
+  switch (p) {
+    case 'any': return true;
+    case 'tcp': return t.protocol === IPPROTO_TCP;
+    case 'udp': return t.protocol === IPPROTO_UDP;
+    case 'icmp': return t.protocol === (t.family === 4 ? IPPROTO_ICMP : IPPROTO_ICMPV6);
+  }
+}
+
+function portMatches(r: PortRange | undefined, port: number | undefined): boolean {
+  return r === undefined || (port !== undefined && port >= r.from && port <= r.to);
+}
+
+export function selectorMatches(c: CompiledSelector, t: PacketTuple, direction: PacketDirection): boolean {
+  if (!protocolMatches(c.protocol, t)) return false;
+  const outbound = direction === 'outbound';
+  const [local, remote] = outbound ? [t.src, t.dst] : [t.dst, t.src];
+  const [localPort, remotePort] = outbound ? [t.srcPort, t.dstPort] : [t.dstPort, t.srcPort];
+  if (c.localPrefix && !inPrefix(local, c.localPrefix)) return false;
+  if (c.remotePrefix && !inPrefix(remote, c.remotePrefix)) return false;
+  return portMatches(c.localPorts, localPort) && portMatches(c.remotePorts, remotePort);
+}
