@@ -331,6 +331,9 @@ export class Daemon {
             // Not tried yet shows as testing: it is next in line for a probe.
             remoteState: p.remoteState, state: p.state === 'untested' ? 'testing' : p.state, primary: p.primary,
           };
+          // Fault tolerance: one SA pair serves every locator pair (seed 000 §4).
+          if (a.inboundSpi !== undefined) row.spiIn = a.inboundSpi;
+          if (a.outboundSpi !== undefined) row.spiOut = a.outboundSpi;
           if (p.rttMs !== undefined) row.rttMs = Math.round(p.rttMs * 10) / 10;
           if (p.lastHeardMs !== undefined) row.lastHeardMs = Math.round(p.lastHeardMs);
           return row;

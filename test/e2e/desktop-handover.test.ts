@@ -131,6 +131,13 @@ describe('handover in the desktop UI against the real mobile daemon', { timeout:
     assert.ok(rows[0]!.includes('primary'), `the primary pair leads the table: ${JSON.stringify(rows)}`);
     const daemon = await tunnel.mobileVpn.peer('server');
     assert.equal(daemon?.pairs?.find((p) => p.primary)?.local.address, wifi, 'the daemon agrees wifi0 is primary');
+    // One SA serves both pairs (fault tolerance): the page shows its SPIs on every row.
+    const spis = daemon?.pairs?.map((p) => [p.spiIn, p.spiOut]) ?? [];
+    assert.ok(spis.length === 2 && spis.every(([i, o]) => typeof i === 'number' && i > 255 && typeof o === 'number' && o > 255), `SPIs on every pair: ${JSON.stringify(spis)}`);
+    for (const [i] of spis) {
+      const hex = `0x${i!.toString(16).padStart(8, '0')}`;
+      assert.ok(rows.every((r) => r.includes(hex)), `every row shows SPI ${hex}: ${JSON.stringify(rows)}`);
+    }
     await page.screenshot({ path: `${ARTIFACTS}/ui-handover-pairs.png`, fullPage: true });
   });
 
