@@ -311,6 +311,7 @@ void fp_destroy(fastpath *fp) {
   free(fp->in_sas);
   ring_free(&fp->tun_punts);
   ring_free(&fp->udp_punts);
+  ring_free(&fp->stranded);
   pthread_mutex_destroy(&fp->out_lock);
   pthread_mutex_destroy(&fp->in_lock);
   pthread_mutex_destroy(&fp->ev_lock);

@@ -123,6 +123,11 @@ typedef struct fastpath {
   int nin, in_cap;
 
   fp_punt_ring tun_punts, udp_punts;
+  /**
+   * Sealed datagrams whose send failed because the socket's interface or route went away:
+   * JS re-sends them on the peer's next pair once it moves (addrs/ports: the old destination).
+   */
+  fp_punt_ring stranded;
   pthread_mutex_t ev_lock;
   fp_event events[FP_EVENT_CAP];
   int ev_head, ev_count;
@@ -135,6 +140,8 @@ typedef struct fastpath {
 
 /** Packets one punt queue holds for JS before further ones are dropped. */
 #define PUNT_CAP 512
+/** Sealed datagrams held for a re-send after their interface went down (about 0.5 s at 500 packets/s). */
+#define STRANDED_CAP 256
 
 extern const char *const FP_DROP_NAMES[DROP_COUNT];
 

@@ -45,6 +45,27 @@ static int same_dest(const tx_item *a, const tx_item *b) {
   return a->sock == b->sock && a->dest_len == b->dest_len && memcmp(a->dest, b->dest, a->dest_len) == 0;
 }
 
+/**
+ * Local errors saying the socket's interface or route is gone (not a full buffer, not a bad
+ * packet): another pair may still carry the datagram.
+ */
+static int path_gone(int err) {
+  return err == ENETDOWN || err == ENETUNREACH || err == EHOSTUNREACH || err == ENODEV || err == EADDRNOTAVAIL;
+}
+
+/** Keeps the datagrams of one failed message for JS to re-send once the peer moves. */
+static void strand(fastpath *fp, int sock, const struct msghdr *m) {
+  uint8_t addr16[16];
+  uint16_t port;
+  sockaddr_to16((const struct sockaddr_storage *)m->msg_name, addr16, &port);
+  uint32_t kept = 0;
+  for (size_t k = 0; k < m->msg_iovlen; k++) {
+    if (ring_push(&fp->stranded, m->msg_iov[k].iov_base, m->msg_iov[k].iov_len, addr16, port, sock)) kept++;
+    else drop(fp, DROP_SEND_FAILED);
+  }
+  if (kept) notify_js(fp);
+}
+
 /** Sends items[0, n), all on one socket; GSO for runs of equal-size packets to one peer. */
 static void send_items(fastpath *fp, tx_item *items, uint32_t n) {
   fp_socket *s = &fp->socks[items[0].sock];
@@ -120,7 +141,8 @@ static void send_items(fastpath *fp, tx_item *items, uint32_t n) {
         retried = 1;  // a stale asynchronous ICMP error fails one send; try again
         continue;
       }
-      count(&fp->drops[DROP_SEND_FAILED], npk[done]);
+      if (path_gone(err)) strand(fp, items[first[done]].sock, &msgs[done].msg_hdr);
+      else count(&fp->drops[DROP_SEND_FAILED], npk[done]);
       done++;
       retried = 0;
     }

@@ -133,7 +133,8 @@ static napi_value fp_create(napi_env env, napi_callback_info info) {
   pthread_mutex_init(&fp->out_lock, NULL);
   pthread_mutex_init(&fp->in_lock, NULL);
   pthread_mutex_init(&fp->ev_lock, NULL);
-  int ok = ring_init(&fp->tun_punts, PUNT_CAP, slot_size, 0) & ring_init(&fp->udp_punts, PUNT_CAP, slot_size, 1);
+  int ok = ring_init(&fp->tun_punts, PUNT_CAP, slot_size, 0) & ring_init(&fp->udp_punts, PUNT_CAP, slot_size, 1) &
+           ring_init(&fp->stranded, STRANDED_CAP, slot_size, 1);
   for (size_t i = 0; i < nfds; i++) {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
@@ -570,6 +571,28 @@ static napi_value fp_take_udp(napi_env env, napi_callback_info info) {
   return make_i32(env, (int32_t)take(&fp->udp_punts, buf, blen, lens, cap, slot, addrs, ports, socks));
 }
 
+// fpTakeStranded(fp, buf, lengths, slotSize, addrs16, ports, sockets: Uint8Array) -> count of
+// sealed datagrams whose send failed with the interface down (their old destination and socket)
+static napi_value fp_take_stranded(napi_env env, napi_callback_info info) {
+  ARGS(7);
+  uint8_t *buf, *addrs, *socks;
+  uint32_t *lens, slot;
+  uint16_t *ports;
+  size_t blen, nl, an, pn, sn;
+  if (argc < 7 || !get_typed(env, argv[1], 1, (void **)&buf, &blen) ||
+      !get_typed(env, argv[2], 4, (void **)&lens, &nl) || !get_u32(env, argv[3], &slot) || slot == 0 ||
+      !get_typed(env, argv[4], 1, (void **)&addrs, &an) || !get_typed(env, argv[5], 2, (void **)&ports, &pn) ||
+      !get_typed(env, argv[6], 1, (void **)&socks, &sn))
+    return throw_type(env, "fpTakeStranded(fp, buf, lengths, slotSize, addrs16, ports, sockets)");
+  fastpath *fp = unwrap_fp(env, argv[0]);
+  if (!fp) return NULL;
+  size_t cap = nl;
+  if (an / 16 < cap) cap = an / 16;
+  if (pn < cap) cap = pn;
+  if (sn < cap) cap = sn;
+  return make_i32(env, (int32_t)take(&fp->stranded, buf, blen, lens, cap, slot, addrs, ports, socks));
+}
+
 // fpStats(fp) -> { peers: [...], drops: {...}, tunPacketsIn, tunPacketsOut, udpPacketsIn, udpPacketsOut }
 static napi_value fp_stats(napi_env env, napi_callback_info info) {
   ARGS(1);
@@ -637,7 +660,7 @@ void fastpath_register(napi_env env, napi_value exports) {
       {"fpTick", fp_tick},              {"fpSetPath", fp_set_path},      {"fpSetLsi", fp_set_lsi},
       {"fpSeal", fp_seal},              {"fpProcessTun", fp_process_tun}, {"fpProcessUdp", fp_process_udp},
       {"fpPoll", fp_poll},              {"fpTakeTun", fp_take_tun},      {"fpTakeUdp", fp_take_udp},
-      {"fpStats", fp_stats},            {"fpStop", fp_stop},
+      {"fpStats", fp_stats},            {"fpStop", fp_stop},             {"fpTakeStranded", fp_take_stranded},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value fn;

@@ -26,6 +26,7 @@ import { loadPeers, savePeers } from './peer-store.js';
 import { ensureStateDir, stateDir, type StateDir } from './state-dir.js';
 import { devicesFor } from './listen-addresses.js';
 import { SettingsControl } from './settings-control.js';
+import { engineTuning, tuningChanges, type EngineTuning } from './settings-tuning.js';
 
 export interface DaemonOptions {
   stateDir: string;
@@ -141,6 +142,16 @@ export class Daemon {
       },
     });
     engine.on('event', (e: EngineEvent) => ready.onEngineEvent(e));
+    // The user's settings steer the engine from the start, and again whenever they change.
+    const applyTuning = (t: EngineTuning, changed: ReturnType<typeof tuningChanges> | 'all'): void => {
+      if (changed === 'all' || changed.includes('keepalive') || changed.includes('detection')) engine.setDetectionPolicy(t.detection);
+      if (changed === 'all' || changed.includes('interfaces')) monitor?.setPolicy({ preference: t.kindPreference });
+    };
+    applyTuning(engineTuning(settingsControl.settings.get()), 'all');
+    settingsControl.settings.subscribe((next, previous) => {
+      const t = engineTuning(next);
+      applyTuning(t, tuningChanges(t, engineTuning(previous)));
+    });
     if (monitor !== undefined) {
       engine.setLocalLocators(monitor.locators().map(locatorInput));
       monitor.on('change', (change) => {

@@ -153,6 +153,12 @@ export class DataplaneCore {
     peer.out.local = local;
   }
 
+  /** The pair a peer's outbound traffic takes now. */
+  pathOf(hit: Uint8Array): { local: string; addr16: Uint8Array; port: number } | undefined {
+    const out = this.find(hit)?.out;
+    return out && { local: out.local, addr16: out.remoteAddr16.slice(), port: out.remote.port };
+  }
+
   /** An inbound SA replaced by a rekey keeps accepting stragglers until `at`. */
   retireInbound(spi: number, at: number): void {
     const entry = this.inbound.get(spi);

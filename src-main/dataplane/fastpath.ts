@@ -18,6 +18,20 @@ export interface FastPathTuning {
   nextSeq?: number;
 }
 
+/**
+ * The addon's queue of sealed datagrams whose send failed with the interface gone
+ * (native fastpath_napi.c fpTakeStranded); addons built before it lack the call.
+ */
+export interface StrandedIo {
+  fpTakeStranded(
+    fp: FastPathHandle, buf: Uint8Array, lengths: Uint32Array, slotSize: number, addrs16: Uint8Array, ports: Uint16Array, sockets: Uint8Array,
+  ): number;
+}
+
+export function takesStranded(io: NativeIo): io is NativeIo & StrandedIo {
+  return typeof (io as Partial<StrandedIo>).fpTakeStranded === 'function';
+}
+
 /** Why the fast path cannot run here, or null when it can. */
 export function fastPathUnavailable(io: NativeIo): string | null {
   const status = io.cryptoStatus();

@@ -8,7 +8,8 @@ import type { TunDevice } from '../platform/tun.js';
 import type { UdpEndpoint } from '../platform/udp.js';
 import { newRxBatch, newUdpRxBatch, rxPacket, TRUNCATED_FLAG, TxBatch, UdpTxBatch } from './batch.js';
 import { DataplaneCore, type CoreEvent, type PeerRoute, type SaInstall } from './core.js';
-import { NativeFastPath, type FastPathTuning } from './fastpath.js';
+import { NativeFastPath, takesStranded, type FastPathTuning } from './fastpath.js';
+import { StrandedDatagrams } from './stranded.js';
 import type { DataplaneStats, WirePeerStats } from './messages.js';
 
 export interface RunnerOptions {
@@ -62,6 +63,8 @@ export class DataplaneRunner {
   private fastSockets: readonly DatagramSocket[] = [];
   /** Initial sockets withdrawn while the fast path still polls their fds: closed at stop(). */
   private readonly retired: DatagramSocket[] = [];
+  /** The fast path's datagrams whose interface went down, re-sent once their peer moves. */
+  private readonly stranded = new StrandedDatagrams();
 
   constructor(private readonly opts: RunnerOptions) {
     this.sockets = [...opts.sockets];
@@ -211,12 +214,32 @@ export class DataplaneRunner {
     }
     const tunPunts = newRxBatch(PUNT_SLOTS, cfg.slotSize);
     const udpPunts = { ...newUdpRxBatch(PUNT_SLOTS, cfg.slotSize), sockets: new Uint8Array(PUNT_SLOTS) };
+    const stranded = { ...newUdpRxBatch(PUNT_SLOTS, cfg.slotSize), sockets: new Uint8Array(PUNT_SLOTS) };
+    const io = cfg.io;
+    const takeStranded = takesStranded(io)
+      ? (fast: NativeFastPath): number => io.fpTakeStranded(
+        fast.handle, stranded.buf, stranded.lengths, stranded.slotSize, stranded.addrs16, stranded.ports, stranded.sockets,
+      )
+      : undefined;
     const wake = (): void => {
       this.wakeScheduled = false;
       if (this.stopped || !this.fast) return;
       const fast = this.fast;
       for (const e of fast.poll()) this.onFastPathEvent(e);
       const now = this.opts.now();
+      // First, so they go out before newer packets on the pair they move to.
+      if (takeStranded) {
+        for (let n = takeStranded(fast); n > 0; n = n < PUNT_SLOTS ? 0 : takeStranded(fast)) {
+          stranded.count = n;
+          for (let i = 0; i < n; i++) {
+            const local = this.fastSockets[stranded.sockets[i]!]?.local.address;
+            if (local === undefined) continue;
+            const addr16 = stranded.addrs16.subarray(i * 16, i * 16 + 16);
+            this.strand(rxPacket(stranded, i), { local, addr16, port: stranded.ports[i]! }, now);
+          }
+        }
+        this.flushUdp();
+      }
       let batches = 0;
       for (; batches < PUNT_BATCHES_PER_WAKE; batches++) {
         const nt = cfg.io.fpTakeTun(fast.handle, tunPunts.buf, tunPunts.lengths, tunPunts.slotSize);
@@ -277,8 +300,23 @@ export class DataplaneRunner {
   }
 
   setPath(hit: Uint8Array, remote: UdpEndpoint, remoteAddr16: Uint8Array, local: string): void {
+    const from = this.core.pathOf(hit);
     this.core.setPath(hit, remote, remoteAddr16, local);
     this.fast?.setPath(hit, remoteAddr16, remote.port, this.socketIndex(local));
+    if (from === undefined) return;
+    const resend = this.stranded.moved(from, { local, addr16: remoteAddr16, port: remote.port }, this.opts.now());
+    for (const d of resend) this.sendOrDrop(local, d, remoteAddr16, remote.port);
+    if (resend.length > 0) this.flushUdp();
+  }
+
+  /** A sealed datagram the fast path could not send (its interface went down): follows its peer. */
+  private strand(datagram: Uint8Array, path: { local: string; addr16: Uint8Array; port: number }, now: number): void {
+    const to = this.stranded.strand(datagram, path, now);
+    if (to) this.sendOrDrop(to.local, datagram, to.addr16, to.port);
+  }
+
+  private sendOrDrop(local: string, datagram: Uint8Array, addr16: Uint8Array, port: number): void {
+    if (!this.queueUdp(local, datagram, addr16, port)) this.core.drops['udp-send-failed'] = (this.core.drops['udp-send-failed'] ?? 0) + 1;
   }
 
   retireInbound(spi: number, afterMs: number, now: number): void {
@@ -323,6 +361,7 @@ export class DataplaneRunner {
       });
     }
     const drops = { ...this.core.drops };
+    if (this.stranded.expired > 0) drops['udp-send-failed'] = (drops['udp-send-failed'] ?? 0) + this.stranded.expired;
     const counts = { ...this.counts };
     if (this.fast) {
       const f = this.fast.stats();

@@ -16,6 +16,7 @@ import { TunnelLink } from './tunnel-link.js';
 import { DEFAULT_PATH_POLICY, PathManager, type EngineLocator, type Handover, type PathPolicy, type PeerPathsView } from './paths.js';
 import { LocalSockets, type LocalLocatorInput } from './local-sockets.js';
 import type { LocatorPair } from '../mobility/pair-order.js';
+import type { DetectionPolicy } from '../mobility/failure-detection.js';
 
 export type { PeerConfig } from './peers.js';
 export type { EngineLocator, Handover, PathView, PairView, PeerPathsView } from './paths.js';
@@ -285,6 +286,12 @@ export class HipEngine extends EventEmitter {
     }
     this.drive();
     this.paths.releaseProbes();
+    this.drive();
+  }
+
+  /** Keepalive interval and failure-detection sensitivity (the user's settings), for every peer. */
+  setDetectionPolicy(detection: DetectionPolicy): void {
+    this.paths.setDetectionPolicy(this.clock.now(), detection);
     this.drive();
   }
 

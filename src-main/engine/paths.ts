@@ -9,6 +9,7 @@ import { hitToText } from '../hip/wire/address.js';
 import { toAddr16 } from '../dataplane/addr16.js';
 import type { PeerLocator as HipPeerLocator } from '../mobility/peer-locators.js';
 import type { InterfaceKind, LocalLocator as PairLocal, LocatorPair } from '../mobility/pair-order.js';
+import type { DetectionPolicy } from '../mobility/failure-detection.js';
 import {
   PairSelection, type PairTestState, type SelectionAction, type SelectionCause, type SelectionState, type SelectionTiming,
 } from '../mobility/pair-selection.js';
@@ -130,7 +131,13 @@ export class PathManager {
   /** Probes held back while something more urgent (the peer's UPDATE) goes out first. */
   private heldProbes: Array<() => void> | undefined;
 
-  constructor(private readonly sink: PathSink, private readonly policy: PathPolicy = DEFAULT_PATH_POLICY) {}
+  constructor(private readonly sink: PathSink, private policy: PathPolicy = DEFAULT_PATH_POLICY) {}
+
+  /** New keepalive / detection settings: for every peer now and every association to come. */
+  setDetectionPolicy(now: number, detection: DetectionPolicy): void {
+    this.policy = { ...this.policy, timing: { ...this.policy.timing, detection } };
+    for (const t of this.peers.values()) t.sel.setDetectionPolicy(now, detection);
+  }
 
   /**
    * Our locators changed (complete list; only those with a socket). Data paths move at once;

@@ -171,9 +171,9 @@ interface Round {
 const UNKNOWN_LOCAL_RANK = 1_000;
 
 export class PairSelection {
-  private readonly timing: SelectionTiming;
+  private timing: SelectionTiming;
   private readonly poll: PollSession<ProbeTag>;
-  private readonly detector: FailureDetector;
+  private detector: FailureDetector;
   private readonly pairs = new Map<string, PairRecord>();
   private readonly actions: SelectionAction[] = [];
   private locals: LocalLocator[] | undefined;
@@ -192,6 +192,15 @@ export class PairSelection {
   private pinned = false;
   private inboundPair: LocatorPair | undefined;
   private lastBackgroundAt = Number.NEGATIVE_INFINITY;
+
+  /**
+   * The user changed keepalive or detection sensitivity: later decisions use the new policy. The
+   * detector starts afresh, as after a quiet spell: nothing it measured says the path is bad.
+   */
+  setDetectionPolicy(now: number, detection: DetectionPolicy): void {
+    this.timing = { ...this.timing, detection };
+    this.detector = new FailureDetector(detection, now);
+  }
 
   constructor(now: number, timing: Partial<SelectionTiming> = {}) {
     this.timing = { ...DEFAULT_TIMING, ...timing };
