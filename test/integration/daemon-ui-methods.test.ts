@@ -143,7 +143,9 @@ describe('the UI\'s methods on a real daemon', () => {
     const events: ControlEvent[] = [];
     watcher.onEvent((e) => events.push(e));
     await watcher.request('subscribe', {});
-    const saved = await a.request('settings.set', { keepaliveIntervalS: 25, multihomingMode: 'load-sharing', interfaceOrder: ['wlan0', 'eth0'] });
+    // Load sharing needs an SA per uplink in the data plane: refused with what to use instead.
+    await assert.rejects(a.request('settings.set', { multihomingMode: 'load-sharing' }), /load-sharing is not supported.*use failover/);
+    const saved = await a.request('settings.set', { keepaliveIntervalS: 25, interfaceOrder: ['wlan0', 'eth0'] });
     assert.equal(saved.keepaliveIntervalS, 25);
     const event = await until('settings event', () => events.find((e) => e.type === 'settings'));
     assert.deepEqual(event, { type: 'settings', settings: saved }, 'subscribers (the UI, the tray) hear the change');
