@@ -550,8 +550,11 @@ static napi_value fp_take_tun(napi_env env, napi_callback_info info) {
   return make_i32(env, (int32_t)take(&fp->tun_punts, buf, blen, lens, nl, slot, NULL, NULL, NULL));
 }
 
-// fpTakeUdp(fp, buf, lengths, slotSize, addrs16, ports, sockets: Uint8Array) -> count
-static napi_value fp_take_udp(napi_env env, napi_callback_info info) {
+// Datagrams queued with where they were headed: copied out with their address, port and socket.
+// The queue is picked after the handle is checked, so a bad handle never reads a queue.
+typedef enum { ADDRESSED_UDP_PUNTS, ADDRESSED_STRANDED } addressed_queue;
+
+static napi_value take_addressed(napi_env env, napi_callback_info info, addressed_queue which, const char *usage) {
   ARGS(7);
   uint8_t *buf, *addrs, *socks;
   uint32_t *lens, slot;
@@ -561,36 +564,26 @@ static napi_value fp_take_udp(napi_env env, napi_callback_info info) {
       !get_typed(env, argv[2], 4, (void **)&lens, &nl) || !get_u32(env, argv[3], &slot) || slot == 0 ||
       !get_typed(env, argv[4], 1, (void **)&addrs, &an) || !get_typed(env, argv[5], 2, (void **)&ports, &pn) ||
       !get_typed(env, argv[6], 1, (void **)&socks, &sn))
-    return throw_type(env, "fpTakeUdp(fp, buf, lengths, slotSize, addrs16, ports, sockets)");
+    return throw_type(env, usage);
   fastpath *fp = unwrap_fp(env, argv[0]);
   if (!fp) return NULL;
   size_t cap = nl;
   if (an / 16 < cap) cap = an / 16;
   if (pn < cap) cap = pn;
   if (sn < cap) cap = sn;
-  return make_i32(env, (int32_t)take(&fp->udp_punts, buf, blen, lens, cap, slot, addrs, ports, socks));
+  return make_i32(env, (int32_t)take(which == ADDRESSED_STRANDED ? &fp->stranded : &fp->udp_punts, buf, blen, lens, cap, slot,
+                                     addrs, ports, socks));
+}
+
+// fpTakeUdp(fp, buf, lengths, slotSize, addrs16, ports, sockets: Uint8Array) -> count
+static napi_value fp_take_udp(napi_env env, napi_callback_info info) {
+  return take_addressed(env, info, ADDRESSED_UDP_PUNTS, "fpTakeUdp(fp, buf, lengths, slotSize, addrs16, ports, sockets)");
 }
 
 // fpTakeStranded(fp, buf, lengths, slotSize, addrs16, ports, sockets: Uint8Array) -> count of
 // sealed datagrams whose send failed with the interface down (their old destination and socket)
 static napi_value fp_take_stranded(napi_env env, napi_callback_info info) {
-  ARGS(7);
-  uint8_t *buf, *addrs, *socks;
-  uint32_t *lens, slot;
-  uint16_t *ports;
-  size_t blen, nl, an, pn, sn;
-  if (argc < 7 || !get_typed(env, argv[1], 1, (void **)&buf, &blen) ||
-      !get_typed(env, argv[2], 4, (void **)&lens, &nl) || !get_u32(env, argv[3], &slot) || slot == 0 ||
-      !get_typed(env, argv[4], 1, (void **)&addrs, &an) || !get_typed(env, argv[5], 2, (void **)&ports, &pn) ||
-      !get_typed(env, argv[6], 1, (void **)&socks, &sn))
-    return throw_type(env, "fpTakeStranded(fp, buf, lengths, slotSize, addrs16, ports, sockets)");
-  fastpath *fp = unwrap_fp(env, argv[0]);
-  if (!fp) return NULL;
-  size_t cap = nl;
-  if (an / 16 < cap) cap = an / 16;
-  if (pn < cap) cap = pn;
-  if (sn < cap) cap = sn;
-  return make_i32(env, (int32_t)take(&fp->stranded, buf, blen, lens, cap, slot, addrs, ports, socks));
+  return take_addressed(env, info, ADDRESSED_STRANDED, "fpTakeStranded(fp, buf, lengths, slotSize, addrs16, ports, sockets)");
 }
 
 // fpStats(fp) -> { peers: [...], drops: {...}, tunPacketsIn, tunPacketsOut, udpPacketsIn, udpPacketsOut }

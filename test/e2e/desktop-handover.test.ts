@@ -17,7 +17,7 @@ import type { Page } from 'playwright-core';
 import { REPO_ROOT } from '../lab/hipvpn.js';
 import type { LinkEnd } from '../lab/link.js';
 import { MobilityLab, startMobilityHipvpn, type MobilityTunnel } from '../lab/scenarios.js';
-import { launchChromium, type Session } from './browser.js';
+import { eventually, launchChromium, openView, type Session } from './browser.js';
 import { buildRenderer, startWebUi, type WebUi } from './ui-server.js';
 
 const ARTIFACTS = `${REPO_ROOT}test/artifacts`;
@@ -36,22 +36,8 @@ describe('handover in the desktop UI against the real mobile daemon', { timeout:
   const pairRows = (): ReturnType<Page['locator']> => page.locator('section[data-peer="server"] tbody tr');
   const timelineItems = (): ReturnType<Page['locator']> => page.locator('[data-testid="handover-timeline"] li');
 
-  async function view(id: 'peers' | 'pairs' | 'timeline'): Promise<void> {
-    await page.click(`nav a[href="#/${id}"]`);
-    await page.waitForSelector(`nav a[href="#/${id}"][aria-current="page"]`, { timeout: 5_000 });
-  }
+  const view = (id: 'peers' | 'pairs' | 'timeline'): Promise<void> => openView(page, id);
 
-  /** Polls `read` until `ok` holds (the UI refreshes each second); returns the last value. */
-  async function eventually<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
-    const deadline = performance.now() + timeoutMs;
-    let last = await read();
-    while (!ok(last)) {
-      if (performance.now() > deadline) assert.fail(`${what}: still ${JSON.stringify(last)} after ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 100));
-      last = await read();
-    }
-    return last;
-  }
 
   /** The pairs table as the page shows it: per row its cells joined by " | ", primary first. */
   async function shownPairs(): Promise<string[]> {

@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { REPO_ROOT } from '../lab/hipvpn.js';
 import { tunnelPair, type TunnelPair } from '../lab/scenarios.js';
-import { launchChromium, type Session } from './browser.js';
+import { eventually, launchChromium, openView, type Session } from './browser.js';
 import { buildRenderer, startWebUi, type WebUi } from './ui-server.js';
 
 const ARTIFACTS = `${REPO_ROOT}test/artifacts`;
@@ -25,22 +25,8 @@ describe('desktop UI in Chromium against hipvpn web and real daemons', { timeout
   let page: Page;
   const pageErrors: string[] = [];
 
-  async function view(id: (typeof VIEWS)[number]): Promise<void> {
-    await page.click(`nav a[href="#/${id}"]`);
-    await page.waitForSelector(`nav a[href="#/${id}"][aria-current="page"]`, { timeout: 5_000 });
-  }
+  const view = (id: (typeof VIEWS)[number]): Promise<void> => openView(page, id);
 
-  /** Polls `read` until `ok` holds (the UI refreshes each second); returns the last value. */
-  async function eventually<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
-    const deadline = performance.now() + timeoutMs;
-    let last = await read();
-    while (!ok(last)) {
-      if (performance.now() > deadline) assert.fail(`${what}: still ${JSON.stringify(last)} after ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 100));
-      last = await read();
-    }
-    return last;
-  }
 
   const text = (selector: string) => async (): Promise<string> => (await page.locator(selector).first().textContent({ timeout: 5_000 }).catch(() => null)) ?? '';
 

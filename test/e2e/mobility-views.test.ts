@@ -16,7 +16,7 @@ import {
   type ControlRequest, type DaemonStatus, type HandoverRecord, type Settings,
 } from '../../src-shared/control-api.js';
 import { REPO_ROOT } from '../lab/hipvpn.js';
-import { launchChromium, type Session } from './browser.js';
+import { launchChromium, openView, type Session } from './browser.js';
 import { buildRenderer, startWebUi, type WebUi } from './ui-server.js';
 
 const ARTIFACTS = `${REPO_ROOT}test/artifacts`;
@@ -108,10 +108,7 @@ describe('mobility views against a scripted engine', { timeout: 60_000 }, () => 
   const engine = new FakeEngine();
   const pageErrors: string[] = [];
 
-  async function view(id: string): Promise<void> {
-    await page.click(`nav a[href="#/${id}"]`);
-    await page.waitForSelector(`nav a[href="#/${id}"][aria-current="page"]`, { timeout: 5_000 });
-  }
+  const view = (id: string): Promise<void> => openView(page, id);
   async function until(what: string, ok: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
     const deadline = performance.now() + timeoutMs;
     while (!(await ok())) {

@@ -5,28 +5,13 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodePacket, getParam } from '../../src-main/hip/wire/codec.js';
-import { PacketType } from '../../src-main/hip/wire/constants.js';
 import { buildUpdate } from '../../src-main/hip/messages.js';
 import { seedFromEnv } from '../support/sim-network.js';
 import { EP_A, EP_B, equalBytes, established, identity, makePair, seededCrypto, type TestHost } from '../support/hip-hosts.js';
+import { updateOf } from './sim-mobility-harness.js';
 
 const SEED = seedFromEnv('SIM_SEED', 0x5eed_0a11);
 console.log(`sim-probe seed ${SEED} (set SIM_SEED to replay)`);
-
-interface UpdateView { seq?: number; ack: number[]; echoRequest?: Uint8Array; echoResponse?: Uint8Array }
-
-function updateOf(bytes: Uint8Array): UpdateView | undefined {
-  const d = decodePacket(bytes);
-  if (!d.ok || d.packet.packetType !== PacketType.UPDATE) return undefined;
-  const p = d.packet;
-  return {
-    seq: getParam(p, 'SEQ')?.updateId,
-    ack: getParam(p, 'ACK')?.updateIds ?? [],
-    echoRequest: getParam(p, 'ECHO_REQUEST_SIGNED')?.opaque,
-    echoResponse: getParam(p, 'ECHO_RESPONSE_SIGNED')?.opaque,
-  };
-}
 
 const isProbe = (bytes: Uint8Array): boolean => updateOf(bytes)?.echoRequest !== undefined;
 const isProbeAnswer = (bytes: Uint8Array): boolean => updateOf(bytes)?.echoResponse !== undefined;

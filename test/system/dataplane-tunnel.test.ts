@@ -6,6 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { DataplaneLab, inNs, type LabHost } from '../support/dataplane-lab.js';
+import { tcpTransfer } from '../support/dataplane-transfer.js';
 
 const lab = new DataplaneLab();
 let a: LabHost;
@@ -45,61 +46,10 @@ test('ping by HIT works both ways', () => {
   assert.deepEqual(ping(lab.nsB, a.hit, true), { sent: 5, received: 5 });
 });
 
-const SERVER = `
-const { createHash } = require('node:crypto');
-const net = require('node:net');
-const srv = net.createServer((s) => {
-  const h = createHash('sha256'); let n = 0;
-  s.on('data', (d) => { h.update(d); n += d.length; });
-  s.on('end', () => { process.stdout.write(JSON.stringify({ bytes: n, sha256: h.digest('hex') }) + '\\n'); s.end(); srv.close(); });
-});
-srv.listen(7000, '0.0.0.0', () => process.stdout.write('listening\\n'));
-`;
-
-const CLIENT = `
-const { createHash, randomBytes } = require('node:crypto');
-const net = require('node:net');
-const total = 50 * 1024 * 1024; const chunk = 1 << 20;
-const h = createHash('sha256'); let sent = 0;
-const s = net.connect(7000, process.argv[1], () => {
-  const pump = () => {
-    while (sent < total) {
-      const b = randomBytes(chunk); h.update(b); sent += b.length;
-      if (!s.write(b)) return s.once('drain', pump);
-    }
-    s.end();
-  };
-  pump();
-});
-s.on('close', () => process.stdout.write(JSON.stringify({ bytes: sent, sha256: h.digest('hex') }) + '\\n'));
-`;
-
-function runNode(ns: string, script: string, args: string[], onLine?: (line: string) => void): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    const timer = setTimeout(() => { p.kill('SIGKILL'); reject(new Error(`${ns}: node script timed out`)); }, 120_000);
-    p.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      for (const line of d.toString().split('\n')) if (line) onLine?.(line);
-    });
-    p.on('exit', (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out);
-      else reject(new Error(`${ns}: node script exited with ${code}: ${out}`));
-    });
-  });
-}
-
 test('50 MB of TCP over the LSIs arrives byte-identical', async () => {
-  let listening!: () => void;
-  const up = new Promise<void>((r) => (listening = r));
-  const server = runNode(lab.nsB, SERVER, [], (line) => { if (line === 'listening') listening(); });
-  await up;
-  const client = JSON.parse(await runNode(lab.nsA, CLIENT, [a.peerLsi])) as { bytes: number; sha256: string };
-  const received = JSON.parse((await server).split('\n').find((l) => l.startsWith('{'))!) as { bytes: number; sha256: string };
-  assert.equal(client.bytes, 50 * 1024 * 1024);
-  assert.deepEqual(received, client, 'the server received exactly what the client sent');
+  const { sent, received } = await tcpTransfer(lab.nsB, lab.nsA, a.peerLsi, 50 * 1024 * 1024);
+  assert.equal(sent.bytes, 50 * 1024 * 1024);
+  assert.deepEqual(received, sent, 'the server received exactly what the client sent');
 });
 
 test('the engine answers within 200 ms while iperf3 saturates the tunnel', async () => {
