@@ -283,6 +283,17 @@ export class Association {
   }
 
   /**
+   * The peer's own I1 arrived while ours waits (simultaneous opening) and the HIT rule says the
+   * peer answers ours. If it came from somewhere we are not sending to (the peer restarted on
+   * another port, or we know it by an old address), ours may never reach it: send it there too,
+   * once per I1 of the peer's, so the exchange cannot wait out every retransmission.
+   */
+  peerInitiatingFrom(from: Endpoint, to: Endpoint): void {
+    if (this.state !== 'I1-SENT' || this.retransmit === undefined || sameEndpoint(from, this.remote)) return;
+    this.ctx.send(this.retransmit.bytes, from, to);
+  }
+
+  /**
    * A fully verified I2 (see Responder.acceptI2): create the SAs, answer with R2 and wait in
    * R2-SENT. `replacing` is the state of an association this one supersedes (a peer that lost
    * its state and ran a new base exchange), so the state event says where we came from.

@@ -387,7 +387,10 @@ export class HipHost {
   private onI1(now: number, pkt: DecodedPacket, assoc: Association | undefined, from: Endpoint, to: Endpoint): void {
     this.responder.noteLoad(now);
     if (this.refusedByPolicy(now, pkt, from, to)) return;
-    if (assoc?.state === 'I1-SENT' && compareHits(this.hit, pkt.senderHit) < 0) return this.drop('simultaneous-i1-lower-hit');
+    if (assoc?.state === 'I1-SENT' && compareHits(this.hit, pkt.senderHit) < 0) {
+      assoc.peerInitiatingFrom(from, to);
+      return this.drop('simultaneous-i1-lower-hit');
+    }
     this.transmit(this.responder.r1For(now, pkt), from, to);
   }
 

@@ -224,6 +224,9 @@ export class PairSelection {
         this.switchPrimary(now, key, 'connect', now);
         this.setState('primary-operational', 'connect');
         this.pairOk(now, key, 'bidirectional', rttMs, now);
+        // Without a measured RTT, one probe at once: status shows an RTT from the start, and a
+        // responder waiting in R2-SENT learns from the UPDATE that its R2 arrived (RFC 7401 §4.4.2).
+        if (rttMs === undefined) this.verifyPrimary(now, 'connect');
         return;
       }
     }

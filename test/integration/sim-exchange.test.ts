@@ -131,6 +131,24 @@ test('simultaneous opening converges to one association, the larger HIT answerin
   }
 });
 
+test('simultaneous opening where the smaller HIT knows the larger by a stale port: its I1 follows the peer\'s, no waiting out retransmissions', () => {
+  for (let s = 0; s < 4; s++) {
+    const { net, a, b } = makePair({ seed: SEED + 150 + s });
+    const aLarger = Buffer.compare(Buffer.from(a.host.hit), Buffer.from(b.host.hit)) > 0;
+    const [small, large] = aLarger ? [b, a] : [a, b];
+    // The larger HIT restarted on another port; the smaller still has the old one.
+    const stale = { ...large.endpoint, port: large.endpoint.port + 1 };
+    const start = net.now;
+    small.act((h) => h.connect(net.now, large.host.hit, stale));
+    large.act((h) => h.connect(net.now, small.host.hit, small.endpoint));
+    assert.ok(net.runUntil(() => established(a) && established(b), 60_000), `seed ${SEED + 150 + s}: never established`);
+    const took = net.now - start;
+    assert.ok(took < 500, `established ${took} ms after both began: the smaller HIT's I1 should go where the peer's came from (seed ${SEED + 150 + s})`);
+    assertMirrored(only(a.eventsOf('established'), 'established at A'), only(b.eventsOf('established'), 'established at B'));
+    assert.equal(only(small.eventsOf('established'), 'established').initiator, true, 'the smaller HIT initiates');
+  }
+});
+
 test('20% loss with duplication and reordering still converges, on both sides, to one association', () => {
   for (let s = 0; s < 16; s++) {
     const seed = SEED + 200 + s;
