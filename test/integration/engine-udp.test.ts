@@ -80,7 +80,10 @@ test('two engines complete a base exchange over UDP and carry ESP both ways', as
   const fields = execFileSync('tshark', ['-r', pcapPath, ...decodeArgs, '-T', 'fields', '-e', 'hip.packet_type'], { encoding: 'utf8' });
   const types = fields.split('\n').map((l) => l.split('\t')[0]).filter((t): t is string => !!t);
   for (const t of ['1', '2', '3', '4', '18', '19']) assert.ok(types.includes(t), `capture has HIP packet type ${t}: ${types.join(',')}`);
-  const malformed = execFileSync('tshark', ['-r', pcapPath, ...decodeArgs, '-Y', '_ws.malformed || _ws.expert.severity >= "error"'], { encoding: 'utf8' });
+  // Only HIP frames are judged: tshark has no dissector for ESP on a HIP port, so an ESP frame
+  // falls through to whatever protocol owns the other ephemeral port number (DNS, once) and
+  // reads as malformed there.
+  const malformed = execFileSync('tshark', ['-r', pcapPath, ...decodeArgs, '-Y', 'hip && (_ws.malformed || _ws.expert.severity >= "error")'], { encoding: 'utf8' });
   assert.equal(malformed.trim(), '', `tshark found malformed packets:\n${malformed}`);
 });
 
@@ -96,6 +99,8 @@ test('forged, replayed and garbage datagrams are dropped, counted, and change no
   const attacker = dgram.createSocket('udp4');
   try {
     const atB = collectPayloads(b);
+    // The initiator's first RTT probe confirms R2 at once, with no data sent yet.
+    await until(() => b.snapshot().associations[0]?.state === 'ESTABLISHED', 3000, 'the responder to leave R2-SENT');
     const before = b.snapshot();
     const target = b.locals()[0]!;
     const send = (data: Uint8Array): Promise<void> =>
