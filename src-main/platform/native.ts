@@ -73,6 +73,10 @@ export interface NativeFastPathApi {
   fpTakeUdp(
     fp: FastPathHandle, buf: Uint8Array, lengths: Uint32Array, slotSize: number, addrs16: Uint8Array, ports: Uint16Array, sockets: Uint8Array,
   ): number;
+  /** Sealed datagrams whose send failed with their interface gone, with their old destination and socket. */
+  fpTakeStranded(
+    fp: FastPathHandle, buf: Uint8Array, lengths: Uint32Array, slotSize: number, addrs16: Uint8Array, ports: Uint16Array, sockets: Uint8Array,
+  ): number;
   fpStats(fp: FastPathHandle): FastPathStats;
   fpStop(fp: FastPathHandle): void;
 }
