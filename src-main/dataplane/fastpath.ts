@@ -160,9 +160,12 @@ export class NativeFastPath {
   }
 
   /**
-   * Starts polling and sending on a socket opened after the fast path started (a new uplink).
-   * Returns its socket index (for setPath / setSpare / install), or -1 when the table is full
-   * (or the fast path stopped). The same fd added twice keeps its index.
+   * Starts polling and sending on a socket opened after the fast path started (a new uplink);
+   * from now on JS must not read it (the RX thread does, handing up what it cannot open). UDP
+   * GRO is enabled on it, GSO is tried as on the initial sockets, and ICMP errors come as
+   * 'socket-error' events as theirs do. Returns its socket index (for setPath / setSpare /
+   * install), or -1 when the table is full (or the fast path stopped). The same fd added twice
+   * keeps its index.
    */
   addSocket(fd: number): number {
     return this.stopped ? -1 : this.io.fpAddSocket(this.handle, fd);
@@ -173,7 +176,9 @@ export class NativeFastPath {
    * more, so the caller may close it right after. Peers whose SA pointed at it are left with
    * socket -1 (the fast path picks one of the right family) until setPath moves them; a spare
    * sending from it ends. The index is not handed out again while fresh ones remain, but
-   * datagrams already queued for JS may still name it.
+   * datagrams already queued for JS may still name it. It blocks for at most the packet
+   * threads' current batch (the RX thread is woken at once; a TX batch stalled on a full socket
+   * buffer can hold it up to about 100 ms per send).
    */
   removeSocket(index: number): void {
     if (!this.stopped) this.io.fpRemoveSocket(this.handle, index);
