@@ -136,6 +136,44 @@ if (!IN_NAMESPACE) {
     }
   });
 
+  test('sockets added and removed 40 times under traffic in both directions: every removal returns promptly and the threads carry on', async () => {
+    const peer = await PeerEnd.open();
+    const rig = await startRig(peer);
+    let flood: NodeJS.Timeout | undefined;
+    try {
+      let target = rig.sockets[0]!.local.port;
+      let n = 0;
+      flood = setInterval(() => {
+        rig.sendApp(8, n);
+        for (let i = 0; i < 8; i++) peer.send(espForApp(rig, (n + i) & 0xff), target);
+        n += 8;
+      }, 1);
+      let slowest = 0;
+      for (let cycle = 0; cycle < 40; cycle++) {
+        const s = openNativeDatagramSocket(rig.io, { address: '127.0.0.1', port: 0 });
+        const index = rig.fast.addSocket(s.nativeFd!);
+        assert.ok(index > 0, `cycle ${cycle}: a slot for the new socket (got ${index})`);
+        rig.fast.setPath(PEER_HIT, LOOPBACK, peer.port, index);
+        rig.fast.setSpare(PEER_HIT, LOOPBACK, peer.port, 0, 1000);
+        target = s.local.port;
+        await sleep(5);
+        const t0 = process.hrtime.bigint();
+        rig.fast.removeSocket(index);
+        slowest = Math.max(slowest, Number(process.hrtime.bigint() - t0) / 1e6);
+        s.close();
+        target = rig.sockets[0]!.local.port;
+      }
+      const before = peer.got.length;
+      const inBefore = peerStats(rig).packetsIn;
+      await until(() => peer.got.length > before + 50 && peerStats(rig).packetsIn > inBefore + 50, 'traffic still flows both ways after the churn');
+      assert.ok(slowest < 250, `the slowest removal took ${slowest.toFixed(1)} ms`);
+    } finally {
+      if (flood) clearInterval(flood);
+      rig.close();
+      peer.close();
+    }
+  });
+
   test('a spare destination gets the very same datagrams for its window, none after, and its failures cost the path nothing', async () => {
     const path = await PeerEnd.open();
     const spare = await PeerEnd.open();
