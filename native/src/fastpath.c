@@ -51,8 +51,8 @@ void post_event(fastpath *fp, const fp_event *e) {
   notify_js(fp);
 }
 
-void post_peer_event(fastpath *fp, fp_event_type type, const fp_peer *peer) {
-  fp_event e = {.type = type, .sock = -1};
+void post_peer_event(fastpath *fp, fp_event_type type, const fp_peer *peer, uint32_t spi) {
+  fp_event e = {.type = type, .sock = -1, .spi = spi};
   memcpy(e.hit, peer->hit, 16);
   post_event(fp, &e);
 }
@@ -149,15 +149,32 @@ void remove_in_at(fastpath *fp, int i) {  // both locks
   fp->in_sas[i] = fp->in_sas[--fp->nin];
 }
 
-/** The socket an SA sends from: the one bound to its local address, else any of the family. */
-static int pick_socket(fastpath *fp, int wanted, const uint8_t remote16[16]) {
+/** The socket an SA sends from: the one bound to its local address, else any live one of the family. */
+int pick_socket(fastpath *fp, int wanted, const uint8_t remote16[16]) {
   if (wanted == FP_SOCK_PUNT) return FP_SOCK_PUNT;
-  if (wanted >= 0 && wanted < fp->nsocks) return wanted;
+  if (wanted >= 0 && wanted < fp->nsocks && fp->socks[wanted].live) return wanted;
   static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
   int family = memcmp(remote16, mapped, 12) == 0 ? AF_INET : AF_INET6;
   for (int i = 0; i < fp->nsocks; i++)
-    if (fp->socks[i].family == family) return i;
+    if (fp->socks[i].live && fp->socks[i].family == family) return i;
   return -1;
+}
+
+void peer_drop_outbound_all(fp_peer *peer) {
+  out_sa_free(peer->base);
+  for (int i = 0; i < peer->nextra; i++) out_sa_free(peer->extra[i]);
+  free(peer->extra);
+  peer->base = peer->out = NULL;
+  peer->extra = NULL;
+  peer->nextra = peer->extra_cap = 0;
+  peer->spare.until_ms = 0;
+}
+
+fp_out_sa *peer_out_by_spi(fp_peer *peer, uint32_t spi) {
+  if (peer->base && peer->base->spi == spi) return peer->base;
+  for (int i = 0; i < peer->nextra; i++)
+    if (peer->extra[i]->spi == spi) return peer->extra[i];
+  return NULL;
 }
 
 void set_remote(fastpath *fp, fp_out_sa *o, const uint8_t remote16[16], uint16_t port, int sock) {
@@ -187,13 +204,30 @@ size_t seal_on(fastpath *fp, fp_peer *peer, uint8_t *payload, size_t len, uint8_
   o->seq = seq;
   if (!o->rekey_asked && (seq >= o->seq_rekey_threshold || now - o->created_ms >= o->lifetime_ms)) {
     o->rekey_asked = 1;
-    post_peer_event(fp, EV_REKEY_NEEDED, peer);
+    post_peer_event(fp, EV_REKEY_NEEDED, peer, o->spi);
   }
   return n;
 }
 
+/** The spare's copy of a datagram just sealed; 0 when the spare has ended (then it is cleared). */
+static int spare_copy(fp_peer *peer, int64_t now, const tx_item *item, tx_item *copy) {
+  fp_spare *sp = &peer->spare;
+  if (now >= sp->until_ms) {
+    sp->until_ms = 0;
+    return 0;
+  }
+  if (sp->sock < 0) return 0;  // no socket of its family here, or one only JS uses
+  copy->data = item->data;
+  copy->len = item->len;
+  copy->sock = sp->sock;
+  memcpy(copy->dest, &sp->remote, sp->remote_len);
+  copy->dest_len = sp->remote_len;
+  return 1;
+}
+
 /** One TUN packet at p (FP_HEADROOM before it, ESP_GCM_TAILROOM after); out_lock held. */
-tx_verdict tx_one(fastpath *fp, uint8_t *p, size_t len, int64_t now, tx_item *item, fp_drop *why) {
+tx_verdict tx_one(fastpath *fp, uint8_t *p, size_t len, int64_t now, tx_item *item, tx_item *copy, int *copied,
+                  fp_drop *why) {
   uint32_t lsi = 0;
   dest_kind kind = inner_destination(p, len, &lsi);
   switch (kind) {
@@ -227,6 +261,7 @@ tx_verdict tx_one(fastpath *fp, uint8_t *p, size_t len, int64_t now, tx_item *it
   item->sock = o->sock;
   memcpy(item->dest, &o->remote, o->remote_len);
   item->dest_len = o->remote_len;
+  *copied = __builtin_expect(peer->spare.until_ms != 0, 0) ? spare_copy(peer, now, item, copy) : 0;
   return TX_SEND;
 }
 
@@ -268,7 +303,7 @@ rx_verdict rx_one(fastpath *fp, uint8_t *d, size_t len, int64_t now, uint8_t hdr
   if (!sa->heard) {
     // The peer has our keys: for the engine, R2-SENT becomes ESTABLISHED.
     sa->heard = 1;
-    post_peer_event(fp, EV_ESP_HEARD, peer);
+    post_peer_event(fp, EV_ESP_HEARD, peer, sa->spi);
   }
   uint8_t *payload = d + ESP_GCM_OVERHEAD_HEAD;
   if (nh == IPPROTO_NONE_) return RX_NONE;  // dummy packet (RFC 4303 §2.6)
@@ -303,7 +338,7 @@ rx_verdict rx_one(fastpath *fp, uint8_t *d, size_t len, int64_t now, uint8_t hdr
 void fp_destroy(fastpath *fp) {
   stop_threads(fp);
   for (int i = 0; i < fp->npeers; i++) {
-    out_sa_free(fp->peers[i]->out);
+    peer_drop_outbound_all(fp->peers[i]);
     free(fp->peers[i]);
   }
   for (int i = 0; i < fp->nin; i++) in_sa_free(fp->in_sas[i]);
@@ -315,6 +350,10 @@ void fp_destroy(fastpath *fp) {
   pthread_mutex_destroy(&fp->out_lock);
   pthread_mutex_destroy(&fp->in_lock);
   pthread_mutex_destroy(&fp->ev_lock);
+  pthread_mutex_destroy(&fp->sock_mu);
+  pthread_cond_destroy(&fp->sock_cond);
+  pthread_mutex_destroy(&fp->tx_io_lock);
   if (fp->wake_fd >= 0) close(fp->wake_fd);
+  if (fp->rx_wake_fd >= 0) close(fp->rx_wake_fd);
   free(fp);
 }

@@ -36,10 +36,29 @@
 typedef enum { FP_DROP_REASONS(FP_ENUM) DROP_COUNT } fp_drop;
 #undef FP_ENUM
 
+/**
+ * A second destination every datagram sealed for a peer also goes to, for a bounded time
+ * (make-before-break): the same bytes, so the receiver's anti-replay window drops the later copy.
+ */
+typedef struct {
+  int64_t until_ms;  // 0: none
+  int sock;          // resolved socket index; < 0: no copies can be sent
+  struct sockaddr_storage remote;
+  socklen_t remote_len;
+} fp_spare;
+
 typedef struct fp_peer {
   uint8_t hit[16];
   uint32_t lsi;
-  struct fp_out_sa *out;  // NULL: this peer's packets go up to JS
+  /**
+   * The outbound SA carrying the peer's traffic: `base` or one of `extra`. NULL: this peer's
+   * packets go up to JS. The packet threads only ever look at this one.
+   */
+  struct fp_out_sa *out;
+  struct fp_out_sa *base;    // the install()ed SA (replaced on rekey)
+  struct fp_out_sa **extra;  // further SAs (RFC 8047: one pair per interface)
+  int nextra, extra_cap;
+  fp_spare spare;
   // Written by one packet thread each, read by stats: relaxed atomics.
   uint64_t packets_in, bytes_in, packets_out, bytes_out;
   int64_t last_heard_ms;  // -1: never
@@ -84,6 +103,7 @@ typedef enum { EV_ESP_HEARD = 1, EV_REKEY_NEEDED, EV_SOCKET_ERROR, EV_TUN_ERROR 
 typedef struct {
   fp_event_type type;
   uint8_t hit[16];
+  uint32_t spi;  // esp-heard: the inbound SA heard; rekey-needed: the outbound SA to replace
   int err;
   int sock;
   int origin, icmp_type, icmp_code;
@@ -91,10 +111,15 @@ typedef struct {
 
 #define FP_EVENT_CAP 256
 
+/**
+ * A slot of the socket table. A socket being removed is first marked not live (under both
+ * locks: no new batch picks it), and its fd is forgotten only once neither thread can use it.
+ */
 typedef struct {
-  int fd;
+  int fd;      // -1: free slot
+  int live;
   int family;
-  int gso_ok;
+  int gso_ok;  // written by the TX thread only
 } fp_socket;
 
 typedef struct fastpath {
@@ -106,10 +131,23 @@ typedef struct fastpath {
   int stop_flag;  // atomic
   int notified;   // atomic: a wake-up is pending in JS
   int wake_fd;    // eventfd, written once at stop
+  int rx_wake_fd; // eventfd: the socket table changed, the RX thread rebuilds its poll set
   int tun_fd;
   uint32_t slot_size;
   fp_socket socks[FP_MAX_SOCKETS];
-  int nsocks;
+  int nsocks;  // slots ever used (some may be free again)
+  /**
+   * Socket-table generation, bumped under both locks on every add or remove. The RX thread
+   * acknowledges the generation its poll set reflects (rx_gen_ack, under sock_mu); a removal
+   * waits for that, and for the TX thread's tx_io_lock (held over a batch's seal and send), so
+   * it returns only when neither thread can use the fd.
+   */
+  uint64_t sock_gen;
+  uint64_t rx_gen_ack;
+  int rx_exited;
+  pthread_mutex_t sock_mu;
+  pthread_cond_t sock_cond;
+  pthread_mutex_t tx_io_lock;
   uint8_t own_hit[16];
   uint32_t own_lsi;
 
@@ -134,6 +172,7 @@ typedef struct fastpath {
 
   uint64_t drops[DROP_COUNT];
   uint64_t tun_in, tun_out, udp_in, udp_out;
+  uint64_t spare_copies, spare_failed;  // copies sent to spares; copies whose send failed
 
   pthread_t tx_thread, rx_thread;
 } fastpath;
@@ -159,7 +198,7 @@ static inline void drop(fastpath *fp, fp_drop why) { count(&fp->drops[why], 1); 
 
 void notify_js(fastpath *fp);
 void post_event(fastpath *fp, const fp_event *e);
-void post_peer_event(fastpath *fp, fp_event_type type, const fp_peer *peer);
+void post_peer_event(fastpath *fp, fp_event_type type, const fp_peer *peer, uint32_t spi);
 int ring_init(fp_punt_ring *r, uint32_t cap, uint32_t slot, int udp);
 void ring_free(fp_punt_ring *r);
 /** Copies a packet (at most a slot) into the queue; 0 when full (the caller counts the drop). */
@@ -172,6 +211,12 @@ void out_sa_free(fp_out_sa *o);
 void in_sa_free(fp_in_sa *s);
 void remove_in_at(fastpath *fp, int i);  // both locks
 void set_remote(fastpath *fp, fp_out_sa *o, const uint8_t remote16[16], uint16_t port, int sock);
+/** The socket an SA or spare sends from (FP_SOCK_PUNT, a live index, or -1); both locks. */
+int pick_socket(fastpath *fp, int wanted, const uint8_t remote16[16]);
+/** Frees every outbound SA of the peer and ends its spare; both locks. */
+void peer_drop_outbound_all(fp_peer *peer);
+/** The peer's outbound SA with this SPI (base or further), or NULL; either lock. */
+fp_out_sa *peer_out_by_spi(fp_peer *peer, uint32_t spi);
 
 /** A sealed datagram ready for sendmmsg. */
 typedef struct {
@@ -187,8 +232,12 @@ typedef enum { RX_TUN, RX_NONE, RX_PUNT, RX_DROP } rx_verdict;
 
 /** Seals a payload on the peer's SA; out_lock held. The ESP length, or 0 with *why. */
 size_t seal_on(fastpath *fp, fp_peer *peer, uint8_t *payload, size_t len, uint8_t nh, int64_t now, fp_drop *why);
-/** One TUN packet at p (FP_HEADROOM before it, ESP_GCM_TAILROOM after); out_lock held. */
-tx_verdict tx_one(fastpath *fp, uint8_t *p, size_t len, int64_t now, tx_item *item, fp_drop *why);
+/**
+ * One TUN packet at p (FP_HEADROOM before it, ESP_GCM_TAILROOM after); out_lock held. On
+ * TX_SEND, *copied says whether `copy` was filled in too (the same bytes to the peer's spare).
+ */
+tx_verdict tx_one(fastpath *fp, uint8_t *p, size_t len, int64_t now, tx_item *item, tx_item *copy, int *copied,
+                  fp_drop *why);
 /**
  * One datagram at d, opened in place; in_lock held. On RX_TUN the inner packet for the TUN is
  * hdr[0, *hdr_len) (a rebuilt IPv6 header, or nothing for an LSI packet) followed by

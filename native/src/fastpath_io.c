@@ -66,8 +66,12 @@ static void strand(fastpath *fp, int sock, const struct msghdr *m) {
   if (kept) notify_js(fp);
 }
 
-/** Sends items[0, n), all on one socket; GSO for runs of equal-size packets to one peer. */
-static void send_items(fastpath *fp, tx_item *items, uint32_t n) {
+/**
+ * Sends items[0, n), all on one socket; GSO for runs of equal-size packets to one peer.
+ * Spare copies (`copies`) are extras: a failed one is counted apart and never stranded, as the
+ * datagram itself went (or failed) on the peer's path.
+ */
+static void send_items(fastpath *fp, tx_item *items, uint32_t n, int copies) {
   fp_socket *s = &fp->socks[items[0].sock];
   struct mmsghdr msgs[FP_BATCH];
   struct iovec iovs[FP_BATCH];
@@ -118,7 +122,7 @@ static void send_items(fastpath *fp, tx_item *items, uint32_t n) {
     while (done < nmsg) {
       int r = sendmmsg(s->fd, msgs + done, nmsg - done, MSG_DONTWAIT);
       if (r > 0) {
-        for (int k = 0; k < r; k++) count(&fp->udp_out, npk[done + k]);
+        for (int k = 0; k < r; k++) count(copies ? &fp->spare_copies : &fp->udp_out, npk[done + k]);
         done += (uint32_t)r;
         retried = 0;
         continue;
@@ -128,7 +132,7 @@ static void send_items(fastpath *fp, tx_item *items, uint32_t n) {
       if (err == EAGAIN || err == EWOULDBLOCK) {
         // Backpressure: this thread has nothing better to do than wait for the socket.
         if (wait_writable(s->fd, SEND_WAIT_MS)) continue;
-        for (uint32_t k = done; k < nmsg; k++) count(&fp->drops[DROP_SEND_FULL], npk[k]);
+        for (uint32_t k = done; k < nmsg; k++) count(copies ? &fp->spare_failed : &fp->drops[DROP_SEND_FULL], npk[k]);
         return;
       }
       if (npk[done] > 1 && (err == EIO || err == EINVAL || err == ENOPROTOOPT || err == EOPNOTSUPP)) {
@@ -141,7 +145,8 @@ static void send_items(fastpath *fp, tx_item *items, uint32_t n) {
         retried = 1;  // a stale asynchronous ICMP error fails one send; try again
         continue;
       }
-      if (path_gone(err)) strand(fp, items[first[done]].sock, &msgs[done].msg_hdr);
+      if (copies) count(&fp->spare_failed, npk[done]);
+      else if (path_gone(err)) strand(fp, items[first[done]].sock, &msgs[done].msg_hdr);
       else count(&fp->drops[DROP_SEND_FAILED], npk[done]);
       done++;
       retried = 0;
@@ -158,20 +163,42 @@ typedef struct {
   uint32_t lens[FP_BATCH];
   tx_item items[FP_BATCH];
   struct sockaddr_storage dests[FP_BATCH];
+  // Copies for peers' spares: sent after the batch's own datagrams, so those keep their GSO runs.
+  tx_item copies[FP_BATCH];
+  struct sockaddr_storage copy_dests[FP_BATCH];
 } tx_state;
+
+/** Sends items[0, n) in runs per socket, in order (one socket in the common case). */
+static void send_runs(fastpath *fp, tx_item *items, uint32_t n, int copies) {
+  uint32_t i = 0;
+  while (i < n) {
+    uint32_t j = i + 1;
+    while (j < n && items[j].sock == items[i].sock) j++;
+    send_items(fp, items + i, j - i, copies);
+    i = j;
+  }
+}
 
 static void tx_batch(fastpath *fp, tx_state *st, uint32_t n) {
   int64_t now = now_ms();
-  uint32_t nsend = 0, punted = 0;
+  uint32_t nsend = 0, ncopy = 0, punted = 0;
   count(&fp->tun_in, n);
+  // Held until the batch is sent: a socket removal waits for it before the fd may be closed.
+  pthread_mutex_lock(&fp->tx_io_lock);
   pthread_mutex_lock(&fp->out_lock);
   for (uint32_t i = 0; i < n; i++) {
     uint8_t *p = st->slots + (size_t)i * fp->slot_size + FP_HEADROOM;
     fp_drop why = DROP_COUNT;
     tx_item *item = &st->items[nsend];
     item->dest = &st->dests[nsend];
-    switch (tx_one(fp, p, st->lens[i], now, item, &why)) {
-      case TX_SEND: nsend++; break;
+    tx_item *copy = &st->copies[ncopy];
+    copy->dest = &st->copy_dests[ncopy];
+    int copied = 0;
+    switch (tx_one(fp, p, st->lens[i], now, item, copy, &copied, &why)) {
+      case TX_SEND:
+        nsend++;
+        ncopy += (uint32_t)copied;
+        break;
       case TX_DROP: drop(fp, why); break;
       case TX_PUNT:
         if (ring_push(&fp->tun_punts, p, st->lens[i], NULL, 0, 0)) punted++;
@@ -181,14 +208,9 @@ static void tx_batch(fastpath *fp, tx_state *st, uint32_t n) {
   }
   pthread_mutex_unlock(&fp->out_lock);
   if (punted) notify_js(fp);
-  // Runs per socket, in order (one socket in the common case).
-  uint32_t i = 0;
-  while (i < nsend) {
-    uint32_t j = i + 1;
-    while (j < nsend && st->items[j].sock == st->items[i].sock) j++;
-    send_items(fp, st->items + i, j - i);
-    i = j;
-  }
+  send_runs(fp, st->items, nsend, 0);
+  if (ncopy) send_runs(fp, st->copies, ncopy, 1);
+  pthread_mutex_unlock(&fp->tx_io_lock);
 }
 
 static void report_tun_error(fastpath *fp, int err) {
@@ -362,8 +384,7 @@ static void rx_batch(fastpath *fp, rx_state *st, int sock, uint32_t n) {
 }
 
 /** ICMP errors queued by IP_RECVERR: hints about a path for JS to log, never fatal. */
-static void rx_drain_errors(fastpath *fp, int sock) {
-  int fd = fp->socks[sock].fd;
+static void rx_drain_errors(fastpath *fp, int sock, int fd) {
   for (int guard = 0; guard < 64; guard++) {
     char data[64], control[512];
     struct sockaddr_storage name;
@@ -398,58 +419,107 @@ static void rx_drain_errors(fastpath *fp, int sock) {
   getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);  // clears a pending error
 }
 
+/** The RX thread's poll set: the live sockets (index and fd), then the stop and table-change eventfds. */
+typedef struct {
+  struct pollfd pfd[FP_MAX_SOCKETS + 2];
+  int index[FP_MAX_SOCKETS];
+  int n;
+  uint64_t gen;
+} rx_poll_set;
+
+/** Rebuilds the poll set from the socket table and tells a waiting removal it is done. */
+static void rx_rebuild(fastpath *fp, rx_poll_set *ps) {
+  pthread_mutex_lock(&fp->in_lock);
+  ps->n = 0;
+  for (int s = 0; s < fp->nsocks; s++) {
+    if (!fp->socks[s].live) continue;
+    ps->pfd[ps->n] = (struct pollfd){fp->socks[s].fd, POLLIN, 0};
+    ps->index[ps->n++] = s;
+  }
+  ps->gen = fp->sock_gen;
+  pthread_mutex_unlock(&fp->in_lock);
+  ps->pfd[ps->n] = (struct pollfd){fp->wake_fd, POLLIN, 0};
+  ps->pfd[ps->n + 1] = (struct pollfd){fp->rx_wake_fd, POLLIN, 0};
+  pthread_mutex_lock(&fp->sock_mu);
+  fp->rx_gen_ack = ps->gen;
+  pthread_cond_broadcast(&fp->sock_cond);
+  pthread_mutex_unlock(&fp->sock_mu);
+}
+
+/** Receives what one socket holds, a bounded number of rounds. */
+static void rx_socket(fastpath *fp, rx_state *st, int sock, int fd) {
+  for (int round = 0; round < ROUNDS_PER_WAKEUP; round++) {
+    for (uint32_t i = 0; i < RX_SLOTS; i++) {
+      st->iovs[i].iov_base = st->slots + (size_t)i * RX_SLOT_SIZE + FP_HEADROOM;
+      st->iovs[i].iov_len = RX_SLOT_SIZE - FP_HEADROOM;
+      struct msghdr *m = &st->msgs[i].msg_hdr;
+      memset(m, 0, sizeof *m);
+      m->msg_iov = &st->iovs[i];
+      m->msg_iovlen = 1;
+      m->msg_name = &st->names[i];
+      m->msg_namelen = sizeof st->names[i];
+      m->msg_control = st->ctrl[i].buf;
+      m->msg_controllen = sizeof st->ctrl[i].buf;
+    }
+    int got = recvmmsg(fd, st->msgs, RX_SLOTS, MSG_DONTWAIT, NULL);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      // A pending ICMP error surfaces here too (IP_RECVERR); drain it and carry on.
+      if (errno != EAGAIN && errno != EWOULDBLOCK) rx_drain_errors(fp, sock, fd);
+      break;
+    }
+    if (got > 0) rx_batch(fp, st, sock, (uint32_t)got);
+    if (got < RX_SLOTS) break;
+  }
+}
+
+static void rx_exit(fastpath *fp) {
+  pthread_mutex_lock(&fp->sock_mu);
+  fp->rx_exited = 1;
+  pthread_cond_broadcast(&fp->sock_cond);
+  pthread_mutex_unlock(&fp->sock_mu);
+}
+
 static void *rx_main(void *arg) {
   fastpath *fp = arg;
   lower_priority();
   rx_state *st = calloc(1, sizeof *st);
   if (st) st->slots = malloc((size_t)RX_SLOTS * RX_SLOT_SIZE);
-  if (!st || !st->slots) {
+  rx_poll_set *ps = calloc(1, sizeof *ps);
+  if (!st || !st->slots || !ps) {
     report_tun_error(fp, ENOMEM);
-    if (st) free(st);
+    if (st) free(st->slots);
+    free(st);
+    free(ps);
+    rx_exit(fp);
     return NULL;
   }
-  struct pollfd pfd[FP_MAX_SOCKETS + 1];
-  for (int s = 0; s < fp->nsocks; s++) pfd[s] = (struct pollfd){fp->socks[s].fd, POLLIN, 0};
-  pfd[fp->nsocks] = (struct pollfd){fp->wake_fd, POLLIN, 0};
+  rx_rebuild(fp, ps);
   while (!__atomic_load_n(&fp->stop_flag, __ATOMIC_ACQUIRE)) {
-    int r = poll(pfd, (nfds_t)fp->nsocks + 1, -1);
+    // Only here, between polls, does the set of fds this thread uses change.
+    if (__atomic_load_n(&fp->sock_gen, __ATOMIC_ACQUIRE) != ps->gen) rx_rebuild(fp, ps);
+    int r = poll(ps->pfd, (nfds_t)ps->n + 2, -1);
     if (r < 0) {
       if (errno == EINTR) continue;
       break;
     }
-    if (pfd[fp->nsocks].revents) break;
-    for (int s = 0; s < fp->nsocks; s++) {
-      short ev = pfd[s].revents;
+    if (ps->pfd[ps->n].revents) break;
+    if (ps->pfd[ps->n + 1].revents) {
+      uint64_t v;
+      ssize_t rd = read(fp->rx_wake_fd, &v, sizeof v);
+      (void)rd;
+    }
+    for (int k = 0; k < ps->n; k++) {
+      short ev = ps->pfd[k].revents;
       if (!ev) continue;
-      if (ev & POLLERR) rx_drain_errors(fp, s);
-      if (!(ev & POLLIN)) continue;
-      for (int round = 0; round < ROUNDS_PER_WAKEUP; round++) {
-        for (uint32_t i = 0; i < RX_SLOTS; i++) {
-          st->iovs[i].iov_base = st->slots + (size_t)i * RX_SLOT_SIZE + FP_HEADROOM;
-          st->iovs[i].iov_len = RX_SLOT_SIZE - FP_HEADROOM;
-          struct msghdr *m = &st->msgs[i].msg_hdr;
-          memset(m, 0, sizeof *m);
-          m->msg_iov = &st->iovs[i];
-          m->msg_iovlen = 1;
-          m->msg_name = &st->names[i];
-          m->msg_namelen = sizeof st->names[i];
-          m->msg_control = st->ctrl[i].buf;
-          m->msg_controllen = sizeof st->ctrl[i].buf;
-        }
-        int got = recvmmsg(fp->socks[s].fd, st->msgs, RX_SLOTS, MSG_DONTWAIT, NULL);
-        if (got < 0) {
-          if (errno == EINTR) continue;
-          // A pending ICMP error surfaces here too (IP_RECVERR); drain it and carry on.
-          if (errno != EAGAIN && errno != EWOULDBLOCK) rx_drain_errors(fp, s);
-          break;
-        }
-        if (got > 0) rx_batch(fp, st, s, (uint32_t)got);
-        if (got < RX_SLOTS) break;
-      }
+      if (ev & POLLERR) rx_drain_errors(fp, ps->index[k], ps->pfd[k].fd);
+      if (ev & POLLIN) rx_socket(fp, st, ps->index[k], ps->pfd[k].fd);
     }
   }
   free(st->slots);
   free(st);
+  free(ps);
+  rx_exit(fp);
   return NULL;
 }
 

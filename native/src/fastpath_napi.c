@@ -79,6 +79,18 @@ static napi_value make_bytes(napi_env env, const uint8_t *p, size_t n) {
   return out;
 }
 
+/** Coalesced receive (Linux 5.0+); without it every datagram simply arrives alone. */
+static void enable_gro(int fd) {
+  int one = 1;
+  setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one);
+}
+
+static void wake_rx(fastpath *fp) {
+  uint64_t one = 1;
+  ssize_t w = write(fp->rx_wake_fd, &one, sizeof one);
+  (void)w;
+}
+
 static void lock_both(fastpath *fp) {
   pthread_mutex_lock(&fp->out_lock);
   pthread_mutex_lock(&fp->in_lock);
@@ -128,11 +140,16 @@ static napi_value fp_create(napi_env env, napi_callback_info info) {
   fp->tun_fd = tun_fd;
   fp->slot_size = slot_size;
   fp->wake_fd = -1;
+  fp->rx_wake_fd = -1;
   memcpy(fp->own_hit, hit, 16);
   fp->own_lsi = lsi;
   pthread_mutex_init(&fp->out_lock, NULL);
   pthread_mutex_init(&fp->in_lock, NULL);
   pthread_mutex_init(&fp->ev_lock, NULL);
+  pthread_mutex_init(&fp->sock_mu, NULL);
+  pthread_cond_init(&fp->sock_cond, NULL);
+  pthread_mutex_init(&fp->tx_io_lock, NULL);
+  for (int i = 0; i < FP_MAX_SOCKETS; i++) fp->socks[i].fd = -1;
   int ok = ring_init(&fp->tun_punts, PUNT_CAP, slot_size, 0) & ring_init(&fp->udp_punts, PUNT_CAP, slot_size, 1) &
            ring_init(&fp->stranded, STRANDED_CAP, slot_size, 1);
   for (size_t i = 0; i < nfds; i++) {
@@ -143,16 +160,13 @@ static napi_value fp_create(napi_env env, napi_callback_info info) {
       fp_destroy(fp);
       return throw_errno(env, "getsockname", err);
     }
-    fp->socks[i] = (fp_socket){fds[i], ss.ss_family, 1};
-    if (tun_fd >= 0) {
-      // Coalesced receive (Linux 5.0+); without it every datagram simply arrives alone.
-      int one = 1;
-      setsockopt(fds[i], SOL_UDP, UDP_GRO, &one, sizeof one);
-    }
+    fp->socks[i] = (fp_socket){.fd = fds[i], .live = 1, .family = ss.ss_family, .gso_ok = 1};
+    if (tun_fd >= 0) enable_gro(fds[i]);
   }
   fp->nsocks = (int)nfds;
   fp->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (!ok || fp->wake_fd < 0) {
+  fp->rx_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (!ok || fp->wake_fd < 0 || fp->rx_wake_fd < 0) {
     fp_destroy(fp);
     return throw_errno(env, "fast path setup", ENOMEM);
   }
@@ -199,10 +213,63 @@ static fp_peer *peer_for(fastpath *fp, const uint8_t *hit, uint32_t lsi) {  // b
   return peer;
 }
 
+/** Adds an inbound SA for the peer, replacing one with its SPI; both locks. 0 when out of memory. */
+static int place_inbound(fastpath *fp, fp_peer *peer, fp_in_sa *s) {
+  s->peer = peer;
+  for (int i = 0; i < fp->nin; i++)
+    if (fp->in_sas[i]->spi == s->spi) remove_in_at(fp, i--);
+  if (fp->nin == fp->in_cap) {
+    int cap = fp->in_cap ? fp->in_cap * 2 : 8;
+    fp_in_sa **grown = realloc(fp->in_sas, (size_t)cap * sizeof *grown);
+    if (!grown) return 0;
+    fp->in_sas = grown;
+    fp->in_cap = cap;
+  }
+  fp->in_sas[fp->nin++] = s;
+  return 1;
+}
+
+static fp_out_sa *new_out_sa(uint32_t spi, uint32_t icv, const uint8_t *key, size_t key_len, const uint8_t *salt,
+                             double lifetime, double threshold, double next_seq) {
+  fp_out_sa *o = calloc(1, sizeof *o);
+  if (!o) return NULL;
+  o->key = gcm_key_new(key, key_len, salt, icv, 1);
+  if (!o->key) {
+    free(o);
+    return NULL;
+  }
+  o->spi = spi;
+  o->seq = (uint64_t)next_seq - 1;
+  o->seq_rekey_threshold = (uint64_t)threshold;
+  o->created_ms = now_ms();
+  o->lifetime_ms = (int64_t)lifetime;
+  o->icv_len = icv;
+  o->sock = -1;  // no path until setPath names it (further SAs) or install gives one
+  return o;
+}
+
+static fp_in_sa *new_in_sa(uint32_t spi, uint32_t icv, const uint8_t *key, size_t key_len, const uint8_t *salt) {
+  fp_in_sa *s = calloc(1, sizeof *s);
+  if (!s) return NULL;
+  s->key = gcm_key_new(key, key_len, salt, icv, 0);
+  if (!s->key) {
+    free(s);
+    return NULL;
+  }
+  s->spi = spi;
+  s->icv_len = icv;
+  s->retire_at_ms = INT64_MAX;
+  return s;
+}
+
+/** Whether a sequence number a new outbound SA may start at. */
+static int next_seq_ok(double next_seq) { return next_seq >= 1 && next_seq <= ESP_SEQ_MAX + 1.0; }
+
 // fpInstall(fp, hit, lsi, icvLength, outSpi, outKey, outSalt, inSpi, inKey, inSalt, remote16,
 //           port, socketIndex, lifetimeMs, seqRekeyThreshold, nextSeq) -> boolean
-// Replaces the peer's outbound SA and adds the inbound one (the one it replaces stays until
-// retired). False when the keys do not fit AES-GCM.
+// Replaces the peer's base outbound SA and adds the inbound one (the one it replaces stays until
+// retired). Further SAs stay; the new base SA carries the traffic only when the old one did (or
+// none did). False when the keys do not fit AES-GCM.
 static napi_value fp_install(napi_env env, napi_callback_info info) {
   ARGS(16);
   const uint8_t *hit, *out_key, *out_salt, *in_key, *in_salt, *remote16;
@@ -221,49 +288,23 @@ static napi_value fp_install(napi_env env, napi_callback_info info) {
     return throw_type(env, "fpInstall(fp, hit, lsi, icv, outSpi, outKey, outSalt, inSpi, inKey, inSalt, remote16, port, sock, lifetimeMs, seqRekeyThreshold, nextSeq)");
   fastpath *fp = unwrap_fp(env, argv[0]);
   if (!fp) return NULL;
-  if (fp->stopped || out_salt_len != 4 || in_salt_len != 4 || next_seq < 1 || next_seq > ESP_SEQ_MAX + 1.0)
-    return make_bool(env, 0);
-  fp_out_sa *o = calloc(1, sizeof *o);
-  fp_in_sa *s = calloc(1, sizeof *s);
-  if (o) o->key = gcm_key_new(out_key, out_key_len, out_salt, icv, 1);
-  if (s) s->key = gcm_key_new(in_key, in_key_len, in_salt, icv, 0);
-  if (!o || !s || !o->key || !s->key) {
+  if (fp->stopped || out_salt_len != 4 || in_salt_len != 4 || !next_seq_ok(next_seq)) return make_bool(env, 0);
+  fp_out_sa *o = new_out_sa(out_spi, icv, out_key, out_key_len, out_salt, lifetime, threshold, next_seq);
+  fp_in_sa *s = new_in_sa(in_spi, icv, in_key, in_key_len, in_salt);
+  if (!o || !s) {
     out_sa_free(o);
     in_sa_free(s);
     return make_bool(env, 0);
   }
-  int64_t now = now_ms();
-  o->spi = out_spi;
-  o->seq = (uint64_t)next_seq - 1;
-  o->seq_rekey_threshold = (uint64_t)threshold;
-  o->created_ms = now;
-  o->lifetime_ms = (int64_t)lifetime;
-  o->icv_len = icv;
-  s->spi = in_spi;
-  s->icv_len = icv;
-  s->retire_at_ms = INT64_MAX;
   lock_both(fp);
   fp_peer *peer = peer_for(fp, hit, lsi);
   int placed = 0;
   if (peer) {
     set_remote(fp, o, remote16, (uint16_t)port, sock);
-    out_sa_free(peer->out);
-    peer->out = o;
-    s->peer = peer;
-    for (int i = 0; i < fp->nin; i++)
-      if (fp->in_sas[i]->spi == in_spi) remove_in_at(fp, i--);
-    if (fp->nin == fp->in_cap) {
-      int cap = fp->in_cap ? fp->in_cap * 2 : 8;
-      fp_in_sa **grown = realloc(fp->in_sas, (size_t)cap * sizeof *grown);
-      if (grown) {
-        fp->in_sas = grown;
-        fp->in_cap = cap;
-      }
-    }
-    if (fp->nin < fp->in_cap) {
-      fp->in_sas[fp->nin++] = s;
-      placed = 1;
-    }
+    if (peer->out == peer->base) peer->out = o;
+    out_sa_free(peer->base);
+    peer->base = o;
+    placed = place_inbound(fp, peer, s);
   }
   unlock_both(fp);
   if (!peer) out_sa_free(o);
@@ -271,7 +312,8 @@ static napi_value fp_install(napi_env env, napi_callback_info info) {
   return make_bool(env, peer && placed);
 }
 
-// fpDropOutbound(fp, hit): the peer's traffic goes up to JS again (e.g. its new SA is CBC).
+// fpDropOutbound(fp, hit): forgets the base outbound SA (e.g. its rekeyed successor is CBC, which
+// JS holds); when it carried the traffic, the peer's traffic goes up to JS again.
 static napi_value fp_drop_outbound(napi_env env, napi_callback_info info) {
   ARGS(2);
   const uint8_t *hit;
@@ -281,14 +323,16 @@ static napi_value fp_drop_outbound(napi_env env, napi_callback_info info) {
   lock_both(fp);
   fp_peer *peer = find_peer_hit(fp, hit);
   if (peer) {
-    out_sa_free(peer->out);
-    peer->out = NULL;
+    if (peer->out == peer->base) peer->out = NULL;
+    out_sa_free(peer->base);
+    peer->base = NULL;
   }
   unlock_both(fp);
   return make_undefined(env);
 }
 
-// fpDropSas(fp, hit): association closed or failed. The peer (and its counters) stay.
+// fpDropSas(fp, hit): association closed or failed: every SA of the peer (base and further) and
+// its spare go. The peer (and its counters) stay.
 static napi_value fp_drop_sas(napi_env env, napi_callback_info info) {
   ARGS(2);
   const uint8_t *hit;
@@ -298,8 +342,7 @@ static napi_value fp_drop_sas(napi_env env, napi_callback_info info) {
   lock_both(fp);
   fp_peer *peer = find_peer_hit(fp, hit);
   if (peer) {
-    out_sa_free(peer->out);
-    peer->out = NULL;
+    peer_drop_outbound_all(peer);
     for (int i = 0; i < fp->nin; i++)
       if (fp->in_sas[i]->peer == peer) remove_in_at(fp, i--);
   }
@@ -336,21 +379,251 @@ static napi_value fp_tick(napi_env env, napi_callback_info info) {
   return make_undefined(env);
 }
 
-// fpSetPath(fp, hit, remote16, port, socketIndex): mobility moved the peer.
+static int same_destination(const fp_spare *sp, const fp_out_sa *o) {
+  return sp->sock == o->sock && sp->remote_len == o->remote_len && memcmp(&sp->remote, &o->remote, o->remote_len) == 0;
+}
+
+// fpSetPath(fp, hit, remote16, port, socketIndex, outboundSpi?): mobility moved the peer. With
+// outboundSpi, that one of the peer's outbound SAs carries its traffic from now on (an SPI the
+// peer has no SA for switches nothing). Moving onto the spare's destination ends the spare.
 static napi_value fp_set_path(napi_env env, napi_callback_info info) {
-  ARGS(5);
+  ARGS(6);
   const uint8_t *hit, *remote16;
   size_t rn;
+  uint32_t port, spi = 0;
+  int32_t sock;
+  napi_valuetype t = napi_undefined;
+  if (argc < 5 || !get_hit(env, argv[1], &hit) || !get_typed(env, argv[2], 1, (void **)&remote16, &rn) || rn != 16 ||
+      !get_u32(env, argv[3], &port) || !get_i32(env, argv[4], &sock) ||
+      (argc > 5 && (napi_typeof(env, argv[5], &t) != napi_ok || (t != napi_undefined && !get_u32(env, argv[5], &spi)))))
+    return throw_type(env, "fpSetPath(fp, hit, remote16, port, sock, outboundSpi?)");
+  fastpath *fp = unwrap_fp(env, argv[0]);
+  if (!fp) return NULL;
+  int has_spi = argc > 5 && t != napi_undefined;
+  lock_both(fp);
+  fp_peer *peer = find_peer_hit(fp, hit);
+  if (peer && has_spi) {
+    fp_out_sa *o = peer_out_by_spi(peer, spi);
+    if (o) peer->out = o;
+  }
+  if (peer && peer->out) {
+    set_remote(fp, peer->out, remote16, (uint16_t)port, sock);
+    if (peer->spare.until_ms && same_destination(&peer->spare, peer->out)) peer->spare.until_ms = 0;
+  }
+  unlock_both(fp);
+  return make_undefined(env);
+}
+
+// fpSetSpare(fp, hit, remote16 | null, port, socketIndex, forMs): for forMs from now every
+// datagram sealed for the peer also goes to this destination (0 ms or null: no more copies).
+static napi_value fp_set_spare(napi_env env, napi_callback_info info) {
+  ARGS(6);
+  const uint8_t *hit, *remote16 = NULL;
+  size_t rn = 0;
   uint32_t port;
   int32_t sock;
-  if (argc < 5 || !get_hit(env, argv[1], &hit) || !get_typed(env, argv[2], 1, (void **)&remote16, &rn) || rn != 16 ||
-      !get_u32(env, argv[3], &port) || !get_i32(env, argv[4], &sock))
-    return throw_type(env, "fpSetPath(fp, hit, remote16, port, sock)");
+  double for_ms;
+  napi_valuetype t;
+  if (argc < 6 || !get_hit(env, argv[1], &hit) || napi_typeof(env, argv[2], &t) != napi_ok ||
+      (t != napi_null && (!get_typed(env, argv[2], 1, (void **)&remote16, &rn) || rn != 16)) ||
+      !get_u32(env, argv[3], &port) || !get_i32(env, argv[4], &sock) || !get_double(env, argv[5], &for_ms))
+    return throw_type(env, "fpSetSpare(fp, hit, remote16 | null, port, sock, forMs)");
   fastpath *fp = unwrap_fp(env, argv[0]);
   if (!fp) return NULL;
   lock_both(fp);
   fp_peer *peer = find_peer_hit(fp, hit);
-  if (peer && peer->out) set_remote(fp, peer->out, remote16, (uint16_t)port, sock);
+  if (peer) {
+    fp_spare *sp = &peer->spare;
+    sp->until_ms = 0;
+    if (remote16 && for_ms >= 1) {
+      sp->sock = pick_socket(fp, sock, remote16);
+      int family = sp->sock >= 0 ? fp->socks[sp->sock].family : AF_INET6;
+      sp->remote_len = sockaddr_from16(family, remote16, (uint16_t)port, &sp->remote);
+      // A copy to where the datagram goes anyway would only be dropped by the receiver.
+      if (!peer->out || !same_destination(sp, peer->out)) sp->until_ms = now_ms() + (int64_t)for_ms;
+    }
+  }
+  unlock_both(fp);
+  return make_undefined(env);
+}
+
+// fpAddOutbound(fp, hit, spi, icvLength, key, salt, lifetimeMs, seqRekeyThreshold, nextSeq) -> boolean
+// A further outbound SA of a peer the fast path has an install() for; it carries the peer's
+// traffic once fpSetPath names it. One with the SPI of a further SA replaces it (keeping its path
+// and whether it is the active one). False for the base SA's SPI or an unknown peer.
+static napi_value fp_add_outbound(napi_env env, napi_callback_info info) {
+  ARGS(9);
+  const uint8_t *hit, *key, *salt;
+  size_t key_len, salt_len;
+  uint32_t spi, icv;
+  double lifetime, threshold, next_seq;
+  if (argc < 9 || !get_hit(env, argv[1], &hit) || !get_u32(env, argv[2], &spi) || !get_u32(env, argv[3], &icv) ||
+      !get_typed(env, argv[4], 1, (void **)&key, &key_len) || !get_typed(env, argv[5], 1, (void **)&salt, &salt_len) ||
+      !get_double(env, argv[6], &lifetime) || !get_double(env, argv[7], &threshold) || !get_double(env, argv[8], &next_seq))
+    return throw_type(env, "fpAddOutbound(fp, hit, spi, icv, key, salt, lifetimeMs, seqRekeyThreshold, nextSeq)");
+  fastpath *fp = unwrap_fp(env, argv[0]);
+  if (!fp) return NULL;
+  if (fp->stopped || salt_len != 4 || !next_seq_ok(next_seq)) return make_bool(env, 0);
+  fp_out_sa *o = new_out_sa(spi, icv, key, key_len, salt, lifetime, threshold, next_seq);
+  if (!o) return make_bool(env, 0);
+  int placed = 0;
+  lock_both(fp);
+  fp_peer *peer = find_peer_hit(fp, hit);
+  fp_out_sa *same = peer ? peer_out_by_spi(peer, spi) : NULL;
+  if (peer && same && same != peer->base) {
+    for (int i = 0; i < peer->nextra; i++) {
+      if (peer->extra[i] != same) continue;
+      o->sock = same->sock;
+      o->remote = same->remote;
+      o->remote_len = same->remote_len;
+      peer->extra[i] = o;
+      if (peer->out == same) peer->out = o;
+      out_sa_free(same);
+      placed = 1;
+      break;
+    }
+  } else if (peer && !same) {
+    if (peer->nextra == peer->extra_cap) {
+      int cap = peer->extra_cap ? peer->extra_cap * 2 : 2;
+      fp_out_sa **grown = realloc(peer->extra, (size_t)cap * sizeof *grown);
+      if (grown) {
+        peer->extra = grown;
+        peer->extra_cap = cap;
+      }
+    }
+    if (peer->nextra < peer->extra_cap) {
+      peer->extra[peer->nextra++] = o;
+      placed = 1;
+    }
+  }
+  unlock_both(fp);
+  if (!placed) out_sa_free(o);
+  return make_bool(env, placed);
+}
+
+// fpAddInbound(fp, hit, spi, icvLength, key, salt) -> boolean: a further inbound SA, opening
+// packets for the peer at once (it is retired with fpRetireInbound like any other).
+static napi_value fp_add_inbound(napi_env env, napi_callback_info info) {
+  ARGS(6);
+  const uint8_t *hit, *key, *salt;
+  size_t key_len, salt_len;
+  uint32_t spi, icv;
+  if (argc < 6 || !get_hit(env, argv[1], &hit) || !get_u32(env, argv[2], &spi) || !get_u32(env, argv[3], &icv) ||
+      !get_typed(env, argv[4], 1, (void **)&key, &key_len) || !get_typed(env, argv[5], 1, (void **)&salt, &salt_len))
+    return throw_type(env, "fpAddInbound(fp, hit, spi, icv, key, salt)");
+  fastpath *fp = unwrap_fp(env, argv[0]);
+  if (!fp) return NULL;
+  if (fp->stopped || salt_len != 4) return make_bool(env, 0);
+  fp_in_sa *s = new_in_sa(spi, icv, key, key_len, salt);
+  if (!s) return make_bool(env, 0);
+  lock_both(fp);
+  fp_peer *peer = find_peer_hit(fp, hit);
+  int placed = peer && place_inbound(fp, peer, s);
+  unlock_both(fp);
+  if (!placed) in_sa_free(s);
+  return make_bool(env, placed);
+}
+
+// fpRemoveOutbound(fp, hit, spi): forgets a further outbound SA; when it carried the traffic,
+// the base SA takes over on the path it last had. The base SA's SPI is left alone (install
+// and fpDropOutbound own it).
+static napi_value fp_remove_outbound(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  const uint8_t *hit;
+  uint32_t spi;
+  if (argc < 3 || !get_hit(env, argv[1], &hit) || !get_u32(env, argv[2], &spi))
+    return throw_type(env, "fpRemoveOutbound(fp, hit, spi)");
+  fastpath *fp = unwrap_fp(env, argv[0]);
+  if (!fp) return NULL;
+  lock_both(fp);
+  fp_peer *peer = find_peer_hit(fp, hit);
+  for (int i = 0; peer && i < peer->nextra; i++) {
+    fp_out_sa *o = peer->extra[i];
+    if (o->spi != spi) continue;
+    if (peer->out == o) peer->out = peer->base;
+    peer->extra[i] = peer->extra[--peer->nextra];
+    out_sa_free(o);
+    break;
+  }
+  unlock_both(fp);
+  return make_undefined(env);
+}
+
+// fpAddSocket(fp, fd) -> socket index, or -1 when the table is full. The RX thread polls it
+// from its next loop (woken at once); SAs may name it in fpSetPath / fpSetSpare right away.
+static napi_value fp_add_socket(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int32_t fd;
+  if (argc < 2 || !get_i32(env, argv[1], &fd) || fd < 0) return throw_type(env, "fpAddSocket(fp, fd)");
+  fastpath *fp = unwrap_fp(env, argv[0]);
+  if (!fp) return NULL;
+  if (fp->stopped) return make_i32(env, -1);
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) return throw_errno(env, "getsockname", errno);
+  lock_both(fp);
+  int index = -1;
+  for (int i = 0; i < fp->nsocks && index < 0; i++)
+    if (fp->socks[i].live && fp->socks[i].fd == fd) index = i;
+  int known = index >= 0;
+  // A fresh slot while there is one: an index that was used before may still be named by
+  // datagrams queued for JS under it.
+  if (index < 0 && fp->nsocks < FP_MAX_SOCKETS) index = fp->nsocks++;
+  for (int i = 0; i < fp->nsocks && index < 0; i++)
+    if (fp->socks[i].fd < 0) index = i;
+  if (index >= 0 && !known) {
+    if (fp->tun_fd >= 0) enable_gro(fd);
+    fp->socks[index] = (fp_socket){.fd = fd, .live = 1, .family = ss.ss_family, .gso_ok = 1};
+    __atomic_store_n(&fp->sock_gen, fp->sock_gen + 1, __ATOMIC_RELEASE);
+  }
+  unlock_both(fp);
+  if (index >= 0 && !known) wake_rx(fp);
+  return make_i32(env, index);
+}
+
+// fpRemoveSocket(fp, index): returns once neither packet thread can touch the fd, so JS may
+// close it right after (no fd-number reuse race). SAs sending from it fall back to another
+// socket of their family (-1 when none); a spare sending from it ends.
+static napi_value fp_remove_socket(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int32_t index;
+  if (argc < 2 || !get_i32(env, argv[1], &index)) return throw_type(env, "fpRemoveSocket(fp, index)");
+  fastpath *fp = unwrap_fp(env, argv[0]);
+  if (!fp) return NULL;
+  if (index < 0 || index >= FP_MAX_SOCKETS) return make_undefined(env);
+  lock_both(fp);
+  if (!fp->socks[index].live) {
+    unlock_both(fp);
+    return make_undefined(env);
+  }
+  // From here no batch picks the socket: tx_one and the RX poll set see only live ones.
+  fp->socks[index].live = 0;
+  for (int p = 0; p < fp->npeers; p++) {
+    fp_peer *peer = fp->peers[p];
+    for (int k = -1; k < peer->nextra; k++) {
+      fp_out_sa *o = k < 0 ? peer->base : peer->extra[k];
+      if (!o || o->sock != index) continue;
+      uint8_t a16[16];
+      uint16_t port;
+      sockaddr_to16(&o->remote, a16, &port);
+      set_remote(fp, o, a16, port, -1);
+    }
+    if (peer->spare.sock == index) peer->spare.until_ms = 0;
+  }
+  uint64_t gen = fp->sock_gen + 1;
+  __atomic_store_n(&fp->sock_gen, gen, __ATOMIC_RELEASE);
+  unlock_both(fp);
+  if (fp->threads_running) {
+    wake_rx(fp);
+    pthread_mutex_lock(&fp->sock_mu);
+    while (fp->rx_gen_ack < gen && !fp->rx_exited) pthread_cond_wait(&fp->sock_cond, &fp->sock_mu);
+    pthread_mutex_unlock(&fp->sock_mu);
+    // A TX batch that picked the socket before it was marked is sent by the time this is ours.
+    pthread_mutex_lock(&fp->tx_io_lock);
+    pthread_mutex_unlock(&fp->tx_io_lock);
+  }
+  lock_both(fp);
+  fp->socks[index].fd = -1;
   unlock_both(fp);
   return make_undefined(env);
 }
@@ -414,17 +687,19 @@ static napi_value fp_process_tun(napi_env env, napi_callback_info info) {
   uint8_t *slot = malloc(fp->slot_size);
   if (!slot) return throw_errno(env, "out of memory", ENOMEM);
   memcpy(slot + FP_HEADROOM, p, len);
-  struct sockaddr_storage dest;
-  tx_item item = {.dest = &dest};
+  struct sockaddr_storage dest, copy_dest;
+  tx_item item = {.dest = &dest}, copy = {.dest = &copy_dest};
+  int copied = 0;
   fp_drop why = DROP_COUNT;
   pthread_mutex_lock(&fp->out_lock);
-  tx_verdict v = tx_one(fp, slot + FP_HEADROOM, len, now_ms(), &item, &why);
+  tx_verdict v = tx_one(fp, slot + FP_HEADROOM, len, now_ms(), &item, &copy, &copied, &why);
   pthread_mutex_unlock(&fp->out_lock);
   napi_value out;
   napi_create_object(env, &out);
   if (v == TX_SEND) {
     napi_set_named_property(env, out, "datagram", make_bytes(env, item.data, item.len));
     napi_set_named_property(env, out, "socket", make_i32(env, item.sock));
+    if (copied) napi_set_named_property(env, out, "spareSocket", make_i32(env, copy.sock));
   } else if (v == TX_PUNT) {
     napi_set_named_property(env, out, "punt", make_bool(env, 1));
   } else {
@@ -502,6 +777,7 @@ static napi_value fp_poll(napi_env env, napi_callback_info info) {
     napi_set_named_property(env, o, "type", make_string(env, event_name(evs[i].type)));
     if (evs[i].type == EV_ESP_HEARD || evs[i].type == EV_REKEY_NEEDED) {
       napi_set_named_property(env, o, "hit", make_bytes(env, evs[i].hit, 16));
+      napi_set_named_property(env, o, "spi", make_double(env, evs[i].spi));
     } else {
       napi_set_named_property(env, o, "errno", make_i32(env, evs[i].err));
       napi_set_named_property(env, o, "socket", make_i32(env, evs[i].sock));
@@ -611,6 +887,10 @@ static napi_value fp_stats(napi_env env, napi_callback_info info) {
     if (last < 0) napi_get_null(env, &heard);
     else heard = make_double(env, (double)(now > last ? now - last : 0));
     napi_set_named_property(env, o, "lastHeardAgoMs", heard);
+    napi_value active;
+    if (p->out) active = make_double(env, p->out->spi);
+    else napi_get_null(env, &active);
+    napi_set_named_property(env, o, "outboundSpi", active);
     napi_set_element(env, peers, (uint32_t)i, o);
   }
   pthread_mutex_unlock(&fp->in_lock);
@@ -624,6 +904,8 @@ static napi_value fp_stats(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, out, "tunPacketsOut", make_double(env, (double)load64(&fp->tun_out)));
   napi_set_named_property(env, out, "udpPacketsIn", make_double(env, (double)load64(&fp->udp_in)));
   napi_set_named_property(env, out, "udpPacketsOut", make_double(env, (double)load64(&fp->udp_out)));
+  napi_set_named_property(env, out, "spareCopies", make_double(env, (double)load64(&fp->spare_copies)));
+  napi_set_named_property(env, out, "spareCopiesFailed", make_double(env, (double)load64(&fp->spare_failed)));
   return out;
 }
 
@@ -654,6 +936,8 @@ void fastpath_register(napi_env env, napi_value exports) {
       {"fpSeal", fp_seal},              {"fpProcessTun", fp_process_tun}, {"fpProcessUdp", fp_process_udp},
       {"fpPoll", fp_poll},              {"fpTakeTun", fp_take_tun},      {"fpTakeUdp", fp_take_udp},
       {"fpStats", fp_stats},            {"fpStop", fp_stop},             {"fpTakeStranded", fp_take_stranded},
+      {"fpSetSpare", fp_set_spare},     {"fpAddOutbound", fp_add_outbound}, {"fpAddInbound", fp_add_inbound},
+      {"fpRemoveOutbound", fp_remove_outbound}, {"fpAddSocket", fp_add_socket}, {"fpRemoveSocket", fp_remove_socket},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value fn;

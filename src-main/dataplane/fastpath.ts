@@ -3,7 +3,7 @@
 // it sends itself on such an SA. The packet threads live in C; this is configuration only.
 
 import { EspSuite } from '../hip/wire/constants.js';
-import { DEFAULT_OUTBOUND_LIFETIME_MS, ESP_SEQ_REKEY_THRESHOLD, espSuiteInfo } from '../esp/index.js';
+import { DEFAULT_OUTBOUND_LIFETIME_MS, ESP_SEQ_REKEY_THRESHOLD, espSuiteInfo, type EspKeyMaterial } from '../esp/index.js';
 import type { FastPathEvent, FastPathHandle, FastPathStats, NativeIo } from '../platform/native.js';
 import { SealDropError, type OutboundSealer, type PeerRoute, type SaInstall } from './core.js';
 
@@ -38,6 +38,13 @@ export function fastPathUnavailable(io: NativeIo): string | null {
   return status.available ? null : status.reason;
 }
 
+/** One half of a further SA pair (addSas). */
+export interface FurtherSa {
+  spi: number;
+  suite: number;
+  keys: EspKeyMaterial;
+}
+
 export class NativeFastPath {
   private stopped = false;
 
@@ -63,6 +70,9 @@ export class NativeFastPath {
   /**
    * Takes over an SA pair when its suite allows; returns the sealer the JS core must use for
    * it, or undefined (the JS core keeps the pair, and this peer's traffic comes up to JS).
+   * This is the peer's base pair (replaced on rekey): further SAs (addSas) stay, and the new
+   * outbound SA carries the traffic only when the one it replaces did. The sealer seals on
+   * whichever of the peer's outbound SAs carries its traffic at the time.
    */
   install(i: SaInstall, socketIndex: number): OutboundSealer | undefined {
     const info = espSuiteInfo(i.outbound.suite);
@@ -95,10 +105,94 @@ export class NativeFastPath {
     };
   }
 
+  /**
+   * A further SA for the peer beside the one install() set (simultaneous multihoming, RFC 8047:
+   * an SA pair per interface). The outbound one keeps its own sequence numbers (from 1, or the
+   * tuning's nextSeq) and rekey triggers, and carries the peer's traffic only while setPath
+   * names its SPI; the inbound one opens packets at once. Either half may be omitted. False
+   * when a suite is not one the fast path runs, or the peer has no install()ed pair here (the
+   * JS core then keeps the pair, and the runner routes the peer's traffic up to JS); then
+   * neither half was added.
+   */
+  addSas(hit: Uint8Array, outbound: FurtherSa | undefined, inbound: FurtherSa | undefined): boolean {
+    if (this.stopped) return false;
+    const outInfo = outbound && espSuiteInfo(outbound.suite);
+    const inInfo = inbound && espSuiteInfo(inbound.suite);
+    if ((outbound && (!outInfo || !NativeFastPath.handles(outbound.suite))) || (inbound && (!inInfo || !NativeFastPath.handles(inbound.suite)))) {
+      return false;
+    }
+    if (outbound && outInfo) {
+      const ok = this.io.fpAddOutbound(
+        this.handle, hit, outbound.spi, outInfo.icvLength, outbound.keys.encKey, outbound.keys.salt,
+        this.tuning.lifetimeMs ?? DEFAULT_OUTBOUND_LIFETIME_MS,
+        this.tuning.seqRekeyThreshold ?? ESP_SEQ_REKEY_THRESHOLD,
+        this.tuning.nextSeq ?? 1,
+      );
+      if (!ok) return false;
+    }
+    if (inbound && inInfo && !this.io.fpAddInbound(this.handle, hit, inbound.spi, inInfo.icvLength, inbound.keys.encKey, inbound.keys.salt)) {
+      if (outbound) this.io.fpRemoveOutbound(this.handle, hit, outbound.spi);
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * Forgets a further outbound SA. If it was carrying traffic, the install()ed one takes over
+   * (on the path it last had, until setPath moves it). The install()ed SA's own SPI is ignored.
+   */
+  removeOutbound(hit: Uint8Array, spi: number): void {
+    if (!this.stopped) this.io.fpRemoveOutbound(this.handle, hit, spi);
+  }
+
+  /**
+   * For `forMs` milliseconds from now, every datagram sealed for this peer by the fast path's
+   * TX thread is also sent to this second destination: the same bytes (same SA, same sequence
+   * number, no second seal), so the receiver's anti-replay window drops whichever copy arrives
+   * second. `forMs` 0 (or remoteAddr16 null) stops it; so does setPath to the very same
+   * destination, and removeSocket of its socket. A destination equal to the current path, or a
+   * socket only JS uses, sends no copies. Copies are counted in FastPathStats.spareCopies (not
+   * in packetsOut or udpPacketsOut); a copy whose send fails is counted in spareCopiesFailed,
+   * never stranded. Packets JS seals with the install() sealer are not copied.
+   */
+  setSpare(hit: Uint8Array, remoteAddr16: Uint8Array | null, port: number, socketIndex: number, forMs: number): void {
+    if (!this.stopped) this.io.fpSetSpare(this.handle, hit, remoteAddr16, port, socketIndex, Math.max(0, forMs));
+  }
+
+  /**
+   * Starts polling and sending on a socket opened after the fast path started (a new uplink);
+   * from now on JS must not read it (the RX thread does, handing up what it cannot open). UDP
+   * GRO is enabled on it, GSO is tried as on the initial sockets, and ICMP errors come as
+   * 'socket-error' events as theirs do. Returns its socket index (for setPath / setSpare /
+   * install), or -1 when the table is full (or the fast path stopped). The same fd added twice
+   * keeps its index.
+   */
+  addSocket(fd: number): number {
+    return this.stopped ? -1 : this.io.fpAddSocket(this.handle, fd);
+  }
+
+  /**
+   * Stops using socket `index`. Returns only once neither packet thread can touch its fd any
+   * more, so the caller may close it right after. Peers whose SA pointed at it are left with
+   * socket -1 (the fast path picks one of the right family) until setPath moves them; a spare
+   * sending from it ends. The index is not handed out again while fresh ones remain, but
+   * datagrams already queued for JS may still name it. It blocks for at most the packet
+   * threads' current batch (the RX thread is woken at once; a TX batch stalled on a full socket
+   * buffer can hold it up to about 100 ms per send).
+   */
+  removeSocket(index: number): void {
+    if (!this.stopped) this.io.fpRemoveSocket(this.handle, index);
+  }
+
+  /**
+   * Forgets the install()ed outbound SA (its successor is one JS runs). When it carried the
+   * traffic, the peer's traffic goes up to JS; a further SA carrying it keeps doing so.
+   */
   dropOutbound(hit: Uint8Array): void {
     if (!this.stopped) this.io.fpDropOutbound(this.handle, hit);
   }
 
+  /** Forgets every SA of the peer (install()ed and further ones) and its spare. */
   dropSas(hit: Uint8Array): void {
     if (!this.stopped) this.io.fpDropSas(this.handle, hit);
   }
@@ -107,8 +201,14 @@ export class NativeFastPath {
     if (!this.stopped) this.io.fpRetireInbound(this.handle, spi, afterMs);
   }
 
-  setPath(hit: Uint8Array, remoteAddr16: Uint8Array, port: number, socketIndex: number): void {
-    if (!this.stopped) this.io.fpSetPath(this.handle, hit, remoteAddr16, port, socketIndex);
+  /**
+   * Moves the peer's outbound ESP to this pair; `outboundSpi`, when given, names which of the
+   * peer's outbound SAs (install()ed or addSas()ed) carries it from now (an SPI the peer has no
+   * SA for switches nothing; the path still applies to the current one). Moving onto the
+   * spare's destination ends the spare.
+   */
+  setPath(hit: Uint8Array, remoteAddr16: Uint8Array, port: number, socketIndex: number, outboundSpi?: number): void {
+    if (!this.stopped) this.io.fpSetPath(this.handle, hit, remoteAddr16, port, socketIndex, outboundSpi);
   }
 
   setRoutes(routes: PeerRoute[]): void {

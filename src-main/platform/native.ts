@@ -14,18 +14,25 @@ export type NativeHandle = { readonly __nativeHandle: unique symbol };
 export type FastPathHandle = { readonly __fastPathHandle: unique symbol };
 
 export type FastPathEvent =
-  | { type: 'esp-heard' | 'rekey-needed'; hit: Uint8Array }
+  /** spi: the inbound SA first heard (esp-heard), or the outbound SA due for a rekey (rekey-needed). */
+  | { type: 'esp-heard' | 'rekey-needed'; hit: Uint8Array; spi: number }
   | { type: 'socket-error' | 'tun-error'; errno: number; socket: number; origin: number; icmpType: number; icmpCode: number };
 
 export interface FastPathStats {
   peers: Array<{
     hit: Uint8Array; packetsIn: number; bytesIn: number; packetsOut: number; bytesOut: number; lastHeardAgoMs: number | null;
+    /** The outbound SA carrying the peer's traffic; null: it goes up to JS. */
+    outboundSpi: number | null;
   }>;
   drops: Record<string, number>;
   tunPacketsIn: number;
   tunPacketsOut: number;
   udpPacketsIn: number;
   udpPacketsOut: number;
+  /** Datagrams also sent to a peer's spare destination (not in udpPacketsOut nor packetsOut). */
+  spareCopies: number;
+  /** Spare copies whose send failed (never stranded, never counted as drops). */
+  spareCopiesFailed: number;
 }
 
 /** The addon's ESP fast path (native/src/fastpath.c); AES-GCM through a dlopened libcrypto. */
@@ -42,15 +49,32 @@ export interface NativeFastPathApi {
   fpDropSas(fp: FastPathHandle, hit: Uint8Array): void;
   fpRetireInbound(fp: FastPathHandle, spi: number, afterMs: number): boolean;
   fpTick(fp: FastPathHandle): void;
-  fpSetPath(fp: FastPathHandle, hit: Uint8Array, remote16: Uint8Array, port: number, socket: number): void;
+  fpSetPath(fp: FastPathHandle, hit: Uint8Array, remote16: Uint8Array, port: number, socket: number, outboundSpi?: number): void;
+  fpSetSpare(fp: FastPathHandle, hit: Uint8Array, remote16: Uint8Array | null, port: number, socket: number, forMs: number): void;
+  fpAddOutbound(
+    fp: FastPathHandle, hit: Uint8Array, spi: number, icvLength: number, key: Uint8Array, salt: Uint8Array,
+    lifetimeMs: number, seqRekeyThreshold: number, nextSeq: number,
+  ): boolean;
+  fpAddInbound(fp: FastPathHandle, hit: Uint8Array, spi: number, icvLength: number, key: Uint8Array, salt: Uint8Array): boolean;
+  fpRemoveOutbound(fp: FastPathHandle, hit: Uint8Array, spi: number): void;
+  /** The new socket's index, or -1 when the table is full. */
+  fpAddSocket(fp: FastPathHandle, fd: number): number;
+  /** Returns once neither packet thread can use the fd. */
+  fpRemoveSocket(fp: FastPathHandle, index: number): void;
   fpSetLsi(fp: FastPathHandle, hit: Uint8Array, lsi: number): void;
   /** The sealed ESP packet, or the drop reason. */
   fpSeal(fp: FastPathHandle, hit: Uint8Array, payload: Uint8Array, nextHeader: number): Uint8Array | string;
-  fpProcessTun(fp: FastPathHandle, packet: Uint8Array): { datagram: Uint8Array; socket: number } | { punt: true } | { drop: string };
+  fpProcessTun(
+    fp: FastPathHandle, packet: Uint8Array,
+  ): { datagram: Uint8Array; socket: number; spareSocket?: number } | { punt: true } | { drop: string };
   fpProcessUdp(fp: FastPathHandle, datagram: Uint8Array): { inner: Uint8Array } | { none: true } | { punt: true } | { drop: string };
   fpPoll(fp: FastPathHandle): FastPathEvent[];
   fpTakeTun(fp: FastPathHandle, buf: Uint8Array, lengths: Uint32Array, slotSize: number): number;
   fpTakeUdp(
+    fp: FastPathHandle, buf: Uint8Array, lengths: Uint32Array, slotSize: number, addrs16: Uint8Array, ports: Uint16Array, sockets: Uint8Array,
+  ): number;
+  /** Sealed datagrams whose send failed with their interface gone, with their old destination and socket. */
+  fpTakeStranded(
     fp: FastPathHandle, buf: Uint8Array, lengths: Uint32Array, slotSize: number, addrs16: Uint8Array, ports: Uint16Array, sockets: Uint8Array,
   ): number;
   fpStats(fp: FastPathHandle): FastPathStats;
@@ -102,7 +126,7 @@ export interface NativeIo extends NativeFastPathApi {
 }
 
 const ADDON_FILE = 'hipvpn_io.node';
-const EXPECTED_ABI = 2;
+const EXPECTED_ABI = 3;
 
 let cached: NativeIo | undefined;
 let loadError: Error | undefined;
