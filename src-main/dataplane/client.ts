@@ -159,6 +159,13 @@ export class DataplaneClient {
     this.post({ type: 'set-path', hit, remote, remoteAddr16, local: local.address });
   }
 
+  /** For `forMs`, every ESP packet to the peer is also sent on this pair (same bytes); 0 stops. */
+  setSpare(hit: Uint8Array, remote: UdpEndpoint, local: UdpEndpoint, forMs: number): void {
+    const remoteAddr16 = toAddr16(remote.address);
+    if (!remoteAddr16) return;
+    this.post({ type: 'set-spare', hit, remote, remoteAddr16, local: local.address, forMs });
+  }
+
   /** Opens a socket for a new local address (bound to `device`); `locals` follows via onLocals. */
   openSocket(address: string, device?: string): void {
     this.post(device ? { type: 'open-socket', address, device } : { type: 'open-socket', address });

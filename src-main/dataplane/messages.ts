@@ -30,6 +30,8 @@ export type ToWorker =
   | { type: 'drop-sas'; hit: Uint8Array }
   | { type: 'retire-inbound'; spi: number; afterMs: number }
   | { type: 'set-path'; hit: Uint8Array; remote: UdpEndpoint; remoteAddr16: Uint8Array; local: string }
+  /** Make-before-break: copies of the peer's ESP also go to this pair for `forMs` (0 stops). */
+  | { type: 'set-spare'; hit: Uint8Array; remote: UdpEndpoint; remoteAddr16: Uint8Array; local: string; forMs: number }
   | { type: 'send-datagram'; datagram: Uint8Array; to: UdpEndpoint; toAddr16: Uint8Array; from: string }
   | { type: 'send-payload'; hit: Uint8Array; payload: Uint8Array; nextHeader: number }
   /** Mobility: a local address appeared; open its socket (bound to `device` when given). */
@@ -55,6 +57,8 @@ export interface DataplaneStats {
   tunPacketsOut: number;
   udpPacketsIn: number;
   udpPacketsOut: number;
+  /** ESP datagrams also sent on a spare pair (make-before-break copies; not in packetsOut). */
+  spareCopies: number;
 }
 
 export type FromWorker =

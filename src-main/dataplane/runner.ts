@@ -11,6 +11,7 @@ import { DataplaneCore, type CoreEvent, type PeerRoute, type SaInstall } from '.
 import { NativeFastPath, takesStranded, type FastPathTuning } from './fastpath.js';
 import { StrandedDatagrams } from './stranded.js';
 import type { DataplaneStats, WirePeerStats } from './messages.js';
+import type { EspKeyMaterial } from '../esp/index.js';
 
 export interface RunnerOptions {
   ownHit: Uint8Array;
@@ -41,6 +42,29 @@ const FAST_PATH_PUNT = -2;
 
 interface SocketOut { socket: DatagramSocket; batch: UdpTxBatch }
 
+/**
+ * The fast path's run-time calls (sockets opened after its start, spare copies, further SAs):
+ * addons built before them lack these, and the runner then keeps the older behaviour (JS reads
+ * such sockets; the JS core sends the copies and carries further SAs).
+ */
+interface FastPathRuntime {
+  addSocket(fd: number): number;
+  removeSocket(index: number): void;
+  setSpare(hit: Uint8Array, remoteAddr16: Uint8Array | null, port: number, socketIndex: number, forMs: number): void;
+  addSas(
+    hit: Uint8Array,
+    outbound: { spi: number; suite: number; keys: EspKeyMaterial } | undefined,
+    inbound: { spi: number; suite: number; keys: EspKeyMaterial } | undefined,
+  ): boolean;
+  removeOutbound(hit: Uint8Array, spi: number): void;
+  setPath(hit: Uint8Array, remoteAddr16: Uint8Array, port: number, socketIndex: number, outboundSpi?: number): void;
+}
+
+function runtimeCall<K extends keyof FastPathRuntime>(fast: NativeFastPath | undefined, name: K): FastPathRuntime[K] | undefined {
+  const f = (fast as Partial<Record<K, unknown>> | undefined)?.[name];
+  return typeof f === 'function' ? (f.bind(fast) as FastPathRuntime[K]) : undefined;
+}
+
 /** A HIT as a map key: the JS core and the fast path hand out distinct arrays for one peer. */
 function hitKeyText(hit: Uint8Array): string {
   let s = '';
@@ -59,8 +83,10 @@ export class DataplaneRunner {
   private wakeScheduled = false;
   /** Every socket by local address: the initial ones and those opened at run time (mobility). */
   private readonly sockets: DatagramSocket[];
-  /** Sockets the fast path's threads poll (fixed at its start); JS reads all others. */
-  private fastSockets: readonly DatagramSocket[] = [];
+  /** Sockets the fast path's threads poll, by its socket index; JS reads all others. */
+  private fastSockets: (DatagramSocket | undefined)[] = [];
+  /** Peers whose spare copies the JS core sends: their packets come up from the fast path meanwhile. */
+  private readonly jsSpares = new Map<string, Uint8Array>();
   /** Initial sockets withdrawn while the fast path still polls their fds: closed at stop(). */
   private readonly retired: DatagramSocket[] = [];
   /** The fast path's datagrams whose interface went down, re-sent once their peer moves. */
@@ -136,7 +162,12 @@ export class DataplaneRunner {
     }
     this.sockets.push(socket);
     this.out.set(address, { socket, batch: new UdpTxBatch(TX_PACKETS, TX_BYTES) });
-    if (!this.stopped) this.readFromJs(socket);
+    if (this.stopped) return;
+    // In the fast path's poll set, the peers on this new uplink stay in C.
+    const add = runtimeCall(this.fast, 'addSocket');
+    const index = add && socket.nativeFd !== undefined ? add(socket.nativeFd) : -1;
+    if (index >= 0) this.fastSockets[index] = socket;
+    else this.readFromJs(socket);
   }
 
   /** The address went away: stop sending from it. False when no socket had it. */
@@ -145,10 +176,20 @@ export class DataplaneRunner {
     if (index < 0) return false;
     const [socket] = this.sockets.splice(index, 1);
     this.out.delete(address);
-    // The fast path's threads poll its fd: closing it under them could hand the number to
-    // another file. It is closed with the rest at stop().
-    if (this.fastSockets.includes(socket!)) this.retired.push(socket!);
-    else socket!.close();
+    const fastIndex = this.fastSockets.indexOf(socket!);
+    const remove = runtimeCall(this.fast, 'removeSocket');
+    if (fastIndex >= 0 && remove) {
+      // Returns once neither packet thread can touch the fd: it may close now.
+      remove(fastIndex);
+      this.fastSockets[fastIndex] = undefined;
+      socket!.close();
+    } else if (fastIndex >= 0) {
+      // The fast path's threads poll its fd: closing it under them could hand the number to
+      // another file. It is closed with the rest at stop().
+      this.retired.push(socket!);
+    } else {
+      socket!.close();
+    }
     return true;
   }
 
@@ -208,7 +249,7 @@ export class DataplaneRunner {
   private startFastPath(cfg: NonNullable<RunnerOptions['fastPath']>): void {
     const tunFd = this.opts.tun.nativeFd;
     this.fastSockets = [...this.sockets];
-    const socketFds = this.fastSockets.map((s) => s.nativeFd);
+    const socketFds = this.sockets.map((s) => s.nativeFd);
     if (tunFd === undefined || socketFds.some((fd) => fd === undefined)) {
       throw new Error('the native fast path needs the native TUN and sockets');
     }
@@ -302,11 +343,46 @@ export class DataplaneRunner {
   setPath(hit: Uint8Array, remote: UdpEndpoint, remoteAddr16: Uint8Array, local: string): void {
     const from = this.core.pathOf(hit);
     this.core.setPath(hit, remote, remoteAddr16, local);
-    this.fast?.setPath(hit, remoteAddr16, remote.port, this.socketIndex(local));
+    this.fast?.setPath(hit, remoteAddr16, remote.port, this.fastSocketFor(hit, local));
     if (from === undefined) return;
     const resend = this.stranded.moved(from, { local, addr16: remoteAddr16, port: remote.port }, this.opts.now());
     for (const d of resend) this.sendOrDrop(local, d, remoteAddr16, remote.port);
     if (resend.length > 0) this.flushUdp();
+  }
+
+  /**
+   * For `forMs`, every datagram sealed for the peer also goes to this second pair (the same
+   * bytes: the peer's anti-replay window drops the later copy); 0 stops. The fast path sends
+   * the copies of what it seals when it can; otherwise (an addon without setSpare, or a spare
+   * socket only JS reads) the peer's packets come up to the JS core for the window.
+   */
+  setSpare(hit: Uint8Array, remote: UdpEndpoint, remoteAddr16: Uint8Array, local: string, forMs: number, now: number): void {
+    this.core.setSpare(hit, remote, remoteAddr16, local, now + forMs, now);
+    if (!this.fast) return;
+    const key = hitKeyText(hit);
+    const index = this.socketIndex(local);
+    const setSpare = runtimeCall(this.fast, 'setSpare');
+    if (setSpare && index !== FAST_PATH_PUNT) {
+      setSpare(hit, forMs > 0 ? remoteAddr16 : null, remote.port, index, forMs);
+      if (this.jsSpares.delete(key)) this.restoreFastPath(hit);
+      return;
+    }
+    if (forMs > 0 && this.core.spareOf(hit, now)) {
+      this.jsSpares.set(key, hit.slice());
+      this.restoreFastPath(hit);
+    } else if (this.jsSpares.delete(key)) {
+      this.restoreFastPath(hit);
+    }
+  }
+
+  /** Where the fast path sends the peer's packets: up to JS while the JS core copies them. */
+  private fastSocketFor(hit: Uint8Array, local: string): number {
+    return this.jsSpares.has(hitKeyText(hit)) ? FAST_PATH_PUNT : this.socketIndex(local);
+  }
+
+  private restoreFastPath(hit: Uint8Array): void {
+    const path = this.core.pathOf(hit);
+    if (path) this.fast?.setPath(hit, path.addr16, path.port, this.fastSocketFor(hit, path.local));
   }
 
   /** A sealed datagram the fast path could not send (its interface went down): follows its peer. */
@@ -332,6 +408,12 @@ export class DataplaneRunner {
   tick(now: number): void {
     this.core.tick(now);
     this.fast?.tick();
+    // A spare window the JS core served is over: the peer's packets go back to the fast path.
+    for (const [key, hit] of this.jsSpares) {
+      if (this.core.spareOf(hit, now)) continue;
+      this.jsSpares.delete(key);
+      this.restoreFastPath(hit);
+    }
   }
 
   /**
@@ -339,8 +421,9 @@ export class DataplaneRunner {
    * path hand the peer's packets up (FAST_PATH_PUNT); -1 lets it pick one of the family.
    */
   private socketIndex(local: string): number {
-    const index = this.fastSockets.findIndex((s) => s.local.address === local);
-    if (index >= 0 && this.out.get(local)?.socket === this.fastSockets[index]) return index;
+    const socket = this.out.get(local)?.socket;
+    const index = socket === undefined ? -1 : this.fastSockets.indexOf(socket);
+    if (index >= 0) return index;
     return this.out.has(local) ? FAST_PATH_PUNT : -1;
   }
 
@@ -361,6 +444,7 @@ export class DataplaneRunner {
       });
     }
     const drops = { ...this.core.drops };
+    let spareCopies = this.core.spareCopies;
     if (this.stranded.expired > 0) drops['udp-send-failed'] = (drops['udp-send-failed'] ?? 0) + this.stranded.expired;
     const counts = { ...this.counts };
     if (this.fast) {
@@ -381,12 +465,13 @@ export class DataplaneRunner {
         }
       }
       for (const [k, v] of Object.entries(f.drops)) drops[k] = (drops[k] ?? 0) + v;
+      spareCopies += (f as { spareCopies?: number }).spareCopies ?? 0;
       counts.tunPacketsIn += f.tunPacketsIn;
       counts.tunPacketsOut += f.tunPacketsOut;
       counts.udpPacketsIn += f.udpPacketsIn;
       counts.udpPacketsOut += f.udpPacketsOut;
     }
-    return { peers: [...peers.values()], drops, ...counts };
+    return { peers: [...peers.values()], drops, ...counts, spareCopies };
   }
 
   stop(): void {

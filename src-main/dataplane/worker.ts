@@ -125,6 +125,9 @@ async function main(): Promise<void> {
       case 'set-path':
         runner.setPath(m.hit, m.remote, m.remoteAddr16, m.local);
         return;
+      case 'set-spare':
+        runner.setSpare(m.hit, m.remote, m.remoteAddr16, m.local, m.forMs, now());
+        return;
       case 'send-datagram':
         runner.sendDatagram(m.from, m.datagram, m.toAddr16, m.to.port);
         return;

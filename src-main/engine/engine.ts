@@ -71,7 +71,15 @@ export type EngineEvent =
   /** Something an operator should know that is not an association event (TUN mode: the data plane). */
   | { type: 'warning'; message: string };
 
-interface OutboundPath { sa: EspOutboundSa; suite: number; remote: UdpEndpoint; local: UdpEndpoint; rekeyRequested: boolean }
+interface OutboundPath {
+  sa: EspOutboundSa;
+  suite: number;
+  remote: UdpEndpoint;
+  local: UdpEndpoint;
+  rekeyRequested: boolean;
+  /** Make-before-break: every packet also goes here (same bytes) until `until`. */
+  spare?: { local: UdpEndpoint; remote: UdpEndpoint; until: number };
+}
 interface InboundEntry { sa: EspInboundSa; peerHit: Uint8Array; retireAt?: number }
 
 export interface AssociationView {
@@ -177,6 +185,7 @@ export class HipEngine extends EventEmitter {
         probePair: (hit, local, remote, probeId, report) => void this.host.probePair(this.clock.now(), hit, local, remote, probeId, report),
         setActivePair: (hit, local, remote) => this.host.setActivePair(this.clock.now(), hit, local, remote),
         setDataPath: (hit, local, remote) => this.setDataPath(hit, local, remote),
+        setSparePath: (hit, local, remote, forMs) => this.setSparePath(hit, local, remote, forMs),
         handover: (h) => this.emit('event', { type: 'handover', ...h } satisfies EngineEvent),
         unreachable: (hit) => this.giveUpIfReconnectable(hit),
       },
@@ -390,6 +399,10 @@ export class HipEngine extends EventEmitter {
     const packet = path.sa.seal(payload, nextHeader, now);
     this.emitDatagram(packet, path.remote, path.local);
     this.counters.espOut++;
+    if (path.spare !== undefined && path.spare.until > now) {
+      this.emitDatagram(packet, path.spare.remote, path.spare.local);
+      this.counters.espSpareCopies++;
+    }
     this.paths.dataSent(now, peerHit, 1);
     if (!path.rekeyRequested && path.sa.needsRekey(now)) {
       path.rekeyRequested = true;
@@ -602,7 +615,25 @@ export class HipEngine extends EventEmitter {
     if (!path) return;
     path.local = this.transport.localFor(remote, local) ?? local;
     path.remote = { ...remote };
+    if (path.spare && path.spare.local.address === path.local.address && path.spare.remote.address === path.remote.address && path.spare.remote.port === path.remote.port) {
+      path.spare = undefined;
+    }
     this.tunnel?.setPath(peerHit, path.remote, path.local);
+  }
+
+  /**
+   * Pair selection found a spare worth copying the data onto for a while (fault tolerance only:
+   * with one SA the peer's anti-replay window drops the later copy; simultaneous multihoming
+   * has an SA per pair, and copies there would be delivered twice).
+   */
+  private setSparePath(peerHit: Uint8Array, local: UdpEndpoint, remote: UdpEndpoint, forMs: number): void {
+    const peer = hitToText(peerHit);
+    const path = this.outbound.get(peer);
+    if (!path) return;
+    if (this.host.associations().find((a) => hitToText(a.peerHit) === peer)?.multihoming === 'simultaneous') return;
+    const from = this.transport.localFor(remote, local) ?? local;
+    path.spare = forMs > 0 ? { local: from, remote: { ...remote }, until: this.clock.now() + forMs } : undefined;
+    this.tunnel?.setSpare(peerHit, remote, from, forMs);
   }
 
   /** Runs the host (and pair selection) until nothing more is said, then re-arms the one timer. */

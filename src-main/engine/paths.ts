@@ -11,7 +11,7 @@ import type { PeerLocator as HipPeerLocator } from '../mobility/peer-locators.js
 import type { InterfaceKind, LocalLocator as PairLocal, LocatorPair } from '../mobility/pair-order.js';
 import type { DetectionPolicy } from '../mobility/failure-detection.js';
 import {
-  PairSelection, type PairTestState, type SelectionAction, type SelectionCause, type SelectionState, type SelectionTiming,
+  PairSelection, type PairTestState, type SelectionAction, type SelectionCause, type SelectionState, type SelectionTiming, type SpareCause,
 } from '../mobility/pair-selection.js';
 
 /** One of our locators as the engine uses it: where its socket is, and what the monitor says. */
@@ -74,6 +74,11 @@ export interface PathSink {
   setActivePair(peerHit: Uint8Array, local: Endpoint, remote: Endpoint): boolean;
   /** Move the peer's outbound ESP (the same SA) to this pair. */
   setDataPath(peerHit: Uint8Array, local: Endpoint, remote: Endpoint): void;
+  /**
+   * For `forMs`, send a copy of every ESP packet to the peer on this pair too (the same SA and
+   * sequence number: the peer's anti-replay window drops the later copy). 0 stops the copies.
+   */
+  setSparePath(peerHit: Uint8Array, local: Endpoint, remote: Endpoint, forMs: number): void;
   handover(h: Handover): void;
   /**
    * Every pair failed for `abandonAfterMs` while we had pairs to try: the peer likely restarted
@@ -87,13 +92,18 @@ export interface PathPolicy {
   timing?: Partial<SelectionTiming>;
   /** How long a peer may stay with every pair failed before its association is given up. */
   abandonAfterMs: number;
+  /**
+   * How long a spare pair carries a copy of the data once it qualifies (a new uplink passed its
+   * first test, or the primary is in doubt); 0 never copies.
+   */
+  spareWindowMs: number;
 }
 
 /**
  * Long enough for a laptop between uplinks (while we have no locator the clock does not run at
  * all), short enough that a restarted peer is rebuilt well within a TCP retransmission budget.
  */
-export const DEFAULT_PATH_POLICY: PathPolicy = { abandonAfterMs: 8_000 };
+export const DEFAULT_PATH_POLICY: PathPolicy = { abandonAfterMs: 8_000, spareWindowMs: 5_000 };
 
 interface PeerTrack {
   hit: Uint8Array;
@@ -107,6 +117,8 @@ interface PeerTrack {
   /** The last packet heard before the primary went away (no pair left at all). */
   lostAt: number;
   state: SelectionState;
+  /** The pair copies go to now, why, and until when. */
+  spare: { local: Endpoint; remote: Endpoint; cause: SpareCause; until: number } | undefined;
 }
 
 /** Causes that mean the old pair stopped carrying traffic (the others move a working flow). */
@@ -123,6 +135,10 @@ function outageMs(a: Extract<SelectionAction, { type: 'primary-changed' }>, sear
   // A search already running (silence noticed, every pair failed) says traffic was cut off.
   const flowing = searching || a.detectedAt - a.lastHeardAt <= IDLE_BEFORE_DETECTION_MS;
   return Math.max(0, flowing ? a.at - a.lastHeardAt : a.gapMs);
+}
+
+function sameEndpoints(a: { local: Endpoint; remote: Endpoint }, b: { local: Endpoint; remote: Endpoint }): boolean {
+  return a.local.address === b.local.address && a.remote.address === b.remote.address && a.remote.port === b.remote.port;
 }
 
 export class PathManager {
@@ -179,6 +195,7 @@ export class PathManager {
       const track: PeerTrack = {
         hit: e.peerHit.slice(), sel: new PairSelection(now, this.policy.timing), remotePorts: new Map(), peerLocators: [],
         path: { local: { ...e.local }, remote: { ...e.remote } }, noPrimarySince: undefined, lostAt: now, state: 'no-primary',
+        spare: undefined,
       };
       this.peers.set(key, track);
       this.applyPeerLocators(now, track, peerLocators());
@@ -358,7 +375,26 @@ export class PathManager {
 
   private moveData(t: PeerTrack, local: Endpoint, remote: Endpoint): void {
     t.path = { local: { ...local }, remote: { ...remote } };
+    // Moving onto the spare ends its copies (the data plane does the same).
+    if (t.spare !== undefined && sameEndpoints(t.spare, t.path)) t.spare = undefined;
     this.sink.setDataPath(t.hit, t.path.local, t.path.remote);
+  }
+
+  private setSpare(now: number, t: PeerTrack, a: Extract<SelectionAction, { type: 'spare' }>): void {
+    if (a.pair === undefined) {
+      // Only the copies this cause began: a new uplink's window outlives a check of the primary.
+      const s = t.spare;
+      if (s === undefined || s.cause !== a.cause) return;
+      t.spare = undefined;
+      if (s.until > now) this.sink.setSparePath(t.hit, s.local, s.remote, 0);
+      return;
+    }
+    const forMs = this.policy.spareWindowMs;
+    if (forMs <= 0 || !this.locals.some((l) => l.address === a.pair!.local && l.operational)) return;
+    const spare = { local: this.localEndpoint(a.pair.local), remote: this.remoteEndpoint(t, a.pair.remote) };
+    if (sameEndpoints(spare, t.path)) return;
+    t.spare = { ...spare, cause: a.cause, until: now + forMs };
+    this.sink.setSparePath(t.hit, spare.local, spare.remote, forMs);
   }
 
   private drain(now: number, t: PeerTrack): void {
@@ -393,6 +429,9 @@ export class PathManager {
       case 'state':
         t.state = a.to;
         t.noPrimarySince = a.to === 'no-primary' ? (t.noPrimarySince ?? now) : undefined;
+        return;
+      case 'spare':
+        this.setSpare(now, t, a);
         return;
       case 'pair-state':
         return;

@@ -125,6 +125,11 @@ export class TunnelLink {
     this.client.setPath(peerHit, remote, local);
   }
 
+  /** For `forMs`, every ESP packet to the peer also goes out on this pair (0 stops it). */
+  setSpare(peerHit: Uint8Array, remote: UdpEndpoint, local: UdpEndpoint, forMs: number): void {
+    this.client.setSpare(peerHit, remote, local, forMs);
+  }
+
   /** Opens a socket for a local address that appeared, bound to its device. */
   openSocket(address: string, device: string | undefined): void {
     this.client.openSocket(address, device);
@@ -160,9 +165,10 @@ export class TunnelLink {
   }
 
   /** Adds the data plane's packet counts and drops (prefixed "dp-") to the engine's counters. */
-  addCounters(c: { espIn: number; espOut: number; dropped: Record<string, number>; droppedTotal: number }): void {
+  addCounters(c: { espIn: number; espOut: number; espSpareCopies: number; dropped: Record<string, number>; droppedTotal: number }): void {
     const latest = this.client.stats();
     if (!latest) return;
+    c.espSpareCopies += latest.stats.spareCopies;
     for (const p of latest.stats.peers) {
       c.espIn += p.packetsIn;
       c.espOut += p.packetsOut;
