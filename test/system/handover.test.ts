@@ -76,14 +76,7 @@ async function activePair(tunnel: MobilityTunnel, side: 'mobile' | 'server'): Pr
   return `${peer?.local?.address ?? '?'} -> ${peer?.remote?.address ?? '?'}`;
 }
 
-// Known gap (issue 4 stays open): the mobile now re-sends what it could not send on wifi0 (0 lost
-// that way), but the server's 1–2 packets in flight to the Wi-Fi address are lost at the Wi-Fi
-// router; zero needs the server to send on both pairs while a freshly checked one is spare.
-// Reported as a todo until then, never hidden.
-test('make-before-break: cell0 comes up, then wifi0 goes down: nothing lost, TCP carries on', {
-  timeout: 90_000,
-  todo: 'server → mobile loses 1–2 packets in flight to the Wi-Fi address (see comment above)',
-}, async () => {
+test('make-before-break: cell0 comes up, then wifi0 goes down: nothing lost, TCP carries on', { timeout: 90_000 }, async () => {
   await runScenario('make-before-break', async ({ mobility, tunnel, result }) => {
     assertRecovered(result);
     assert.equal(result.lost, 0, `packets lost: ${summary(result)}`);
