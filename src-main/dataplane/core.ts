@@ -79,7 +79,13 @@ export class SealDropError extends Error {
 export interface SparePath { local: string; remote: UdpEndpoint; remoteAddr16: Uint8Array; until: number }
 
 interface OutboundState {
+  /** The SA the peer's traffic is sealed with now, and its SPI. */
   sa: OutboundSealer;
+  spi: number;
+  /** The SA install() set (the base exchange's or its rekey). */
+  baseSpi: number;
+  /** Every outbound SA of the peer by SPI: the base one and further ones (simultaneous multihoming). */
+  sealers: Map<number, OutboundSealer>;
   remote: UdpEndpoint;
   remoteAddr16: Uint8Array;
   local: string;
@@ -142,9 +148,19 @@ export class DataplaneCore {
   installSa(i: SaInstall, now: number, offloaded?: OutboundSealer): void {
     const peer = this.peerFor(i.hit, i.lsi);
     // A rekey keeps the copies going: the spare is a property of the paths, not of the SA.
-    const spare = peer.out?.spare;
+    const prev = peer.out;
+    const spare = prev?.spare;
+    const base = offloaded ?? new EspOutboundSa({ spi: i.outbound.spi, suite: i.outbound.suite, keys: i.outbound.keys, createdAt: now });
+    // Further SAs stay; the one in use stays unless it was the base one being replaced.
+    const sealers = new Map(prev?.sealers ?? []);
+    if (prev) sealers.delete(prev.baseSpi);
+    sealers.set(i.outbound.spi, base);
+    const keep = prev !== undefined && prev.spi !== prev.baseSpi && sealers.has(prev.spi);
     peer.out = {
-      sa: offloaded ?? new EspOutboundSa({ spi: i.outbound.spi, suite: i.outbound.suite, keys: i.outbound.keys, createdAt: now }),
+      sa: keep ? prev.sa : base,
+      spi: keep ? prev.spi : i.outbound.spi,
+      baseSpi: i.outbound.spi,
+      sealers,
       remote: { ...i.remote },
       remoteAddr16: i.remoteAddr16.slice(),
       local: i.local,
@@ -164,10 +180,54 @@ export class DataplaneCore {
     });
   }
 
-  /** Moves a peer's outbound traffic to another locator pair (mobility). */
-  setPath(hit: Uint8Array, remote: UdpEndpoint, remoteAddr16: Uint8Array, local: string): void {
+  /**
+   * A further SA pair of the peer (simultaneous multihoming, RFC 8047: one per interface);
+   * either half may be absent. The outbound one carries traffic only once setPath names it.
+   * With `offloaded`, the native fast path holds both.
+   */
+  addSas(hit: Uint8Array, outbound: SaSpec | undefined, inbound: SaSpec | undefined, now: number, offloaded?: OutboundSealer): void {
     const peer = this.find(hit);
     if (!peer?.out) return;
+    if (outbound) {
+      peer.out.sealers.set(outbound.spi, offloaded ?? new EspOutboundSa({ spi: outbound.spi, suite: outbound.suite, keys: outbound.keys, createdAt: now }));
+    }
+    if (!inbound) return;
+    if (offloaded) this.inbound.delete(inbound.spi);
+    else {
+      this.inbound.set(inbound.spi, {
+        sa: new EspInboundSa({ spi: inbound.spi, suite: inbound.suite, keys: inbound.keys, createdAt: now }), peer, heard: false, retireAt: Infinity,
+      });
+    }
+  }
+
+  /** Forgets a further outbound SA; if it carried the traffic, the base one takes over. */
+  removeOutbound(hit: Uint8Array, spi: number): void {
+    const out = this.find(hit)?.out;
+    if (!out || spi === out.baseSpi) return;
+    out.sealers.delete(spi);
+    if (out.spi === spi) {
+      out.spi = out.baseSpi;
+      out.sa = out.sealers.get(out.baseSpi)!;
+    }
+  }
+
+  /** The SPI of the SA the peer's traffic is sealed with now. */
+  outboundSpiOf(hit: Uint8Array): number | undefined {
+    return this.find(hit)?.out?.spi;
+  }
+
+  /**
+   * Moves a peer's outbound traffic to another locator pair (mobility); `outboundSpi`, when
+   * given, names the SA that carries it from now (an unknown one means the base SA).
+   */
+  setPath(hit: Uint8Array, remote: UdpEndpoint, remoteAddr16: Uint8Array, local: string, outboundSpi?: number): void {
+    const peer = this.find(hit);
+    if (!peer?.out) return;
+    if (outboundSpi !== undefined) {
+      const spi = peer.out.sealers.has(outboundSpi) ? outboundSpi : peer.out.baseSpi;
+      peer.out.spi = spi;
+      peer.out.sa = peer.out.sealers.get(spi)!;
+    }
     peer.out.remote = { ...remote };
     peer.out.remoteAddr16 = remoteAddr16.slice();
     peer.out.local = local;

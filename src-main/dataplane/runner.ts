@@ -7,7 +7,7 @@ import { errnoName, type FastPathEvent, type NativeIo } from '../platform/native
 import type { TunDevice } from '../platform/tun.js';
 import type { UdpEndpoint } from '../platform/udp.js';
 import { newRxBatch, newUdpRxBatch, rxPacket, TRUNCATED_FLAG, TxBatch, UdpTxBatch } from './batch.js';
-import { DataplaneCore, type CoreEvent, type PeerRoute, type SaInstall } from './core.js';
+import { DataplaneCore, type CoreEvent, type OutboundSealer, type PeerRoute, type SaInstall, type SaSpec } from './core.js';
 import { NativeFastPath, takesStranded, type FastPathTuning } from './fastpath.js';
 import { StrandedDatagrams } from './stranded.js';
 import type { DataplaneStats, WirePeerStats } from './messages.js';
@@ -87,6 +87,10 @@ export class DataplaneRunner {
   private fastSockets: (DatagramSocket | undefined)[] = [];
   /** Peers whose spare copies the JS core sends: their packets come up from the fast path meanwhile. */
   private readonly jsSpares = new Map<string, Uint8Array>();
+  /** The fast path's sealer of each peer whose base SA it holds (its further SAs share it). */
+  private readonly offloaded = new Map<string, OutboundSealer>();
+  /** Further outbound SAs the JS core holds while the fast path runs, by SPI → peer. */
+  private readonly jsOutbound = new Map<number, string>();
   /** Initial sockets withdrawn while the fast path still polls their fds: closed at stop(). */
   private readonly retired: DatagramSocket[] = [];
   /** The fast path's datagrams whose interface went down, re-sent once their peer moves. */
@@ -337,13 +341,38 @@ export class DataplaneRunner {
 
   installSa(i: SaInstall, now: number): void {
     const sealer = this.fast?.install(i, this.socketIndex(i.local));
+    const key = hitKeyText(i.hit);
+    if (sealer) this.offloaded.set(key, sealer);
+    else this.offloaded.delete(key);
     this.core.installSa(i, now, sealer);
+    // A further SA in use, or copies to a spare, outlive the new base SA.
+    this.syncFastPath(i.hit);
   }
 
-  setPath(hit: Uint8Array, remote: UdpEndpoint, remoteAddr16: Uint8Array, local: string): void {
+  /**
+   * A further SA pair of the peer (simultaneous multihoming). The fast path takes it when it
+   * can (addSas); otherwise the JS core keeps it, and while it carries the peer's traffic the
+   * fast path hands that traffic up (its inbound ESP, unknown there, comes up anyway).
+   */
+  addSas(hit: Uint8Array, outbound: SaSpec | undefined, inbound: SaSpec | undefined, now: number): void {
+    const key = hitKeyText(hit);
+    const base = this.offloaded.get(key);
+    const add = runtimeCall(this.fast, 'addSas');
+    const inFastPath = base !== undefined && add !== undefined && add(hit, outbound, inbound);
+    this.core.addSas(hit, outbound, inbound, now, inFastPath ? base : undefined);
+    if (this.fast && !inFastPath && outbound) this.jsOutbound.set(outbound.spi, key);
+  }
+
+  removeOutbound(hit: Uint8Array, spi: number): void {
+    this.core.removeOutbound(hit, spi);
+    if (!this.jsOutbound.delete(spi)) runtimeCall(this.fast, 'removeOutbound')?.(hit, spi);
+    this.syncFastPath(hit);
+  }
+
+  setPath(hit: Uint8Array, remote: UdpEndpoint, remoteAddr16: Uint8Array, local: string, outboundSpi?: number): void {
     const from = this.core.pathOf(hit);
-    this.core.setPath(hit, remote, remoteAddr16, local);
-    this.fast?.setPath(hit, remoteAddr16, remote.port, this.fastSocketFor(hit, local));
+    this.core.setPath(hit, remote, remoteAddr16, local, outboundSpi);
+    this.syncFastPath(hit);
     if (from === undefined) return;
     const resend = this.stranded.moved(from, { local, addr16: remoteAddr16, port: remote.port }, this.opts.now());
     for (const d of resend) this.sendOrDrop(local, d, remoteAddr16, remote.port);
@@ -364,25 +393,28 @@ export class DataplaneRunner {
     const setSpare = runtimeCall(this.fast, 'setSpare');
     if (setSpare && index !== FAST_PATH_PUNT) {
       setSpare(hit, forMs > 0 ? remoteAddr16 : null, remote.port, index, forMs);
-      if (this.jsSpares.delete(key)) this.restoreFastPath(hit);
+      if (this.jsSpares.delete(key)) this.syncFastPath(hit);
       return;
     }
     if (forMs > 0 && this.core.spareOf(hit, now)) {
       this.jsSpares.set(key, hit.slice());
-      this.restoreFastPath(hit);
+      this.syncFastPath(hit);
     } else if (this.jsSpares.delete(key)) {
-      this.restoreFastPath(hit);
+      this.syncFastPath(hit);
     }
   }
 
-  /** Where the fast path sends the peer's packets: up to JS while the JS core copies them. */
-  private fastSocketFor(hit: Uint8Array, local: string): number {
-    return this.jsSpares.has(hitKeyText(hit)) ? FAST_PATH_PUNT : this.socketIndex(local);
-  }
-
-  private restoreFastPath(hit: Uint8Array): void {
+  /**
+   * Tells the fast path the peer's pair and SA as the JS core has them; its packets come up to
+   * JS instead while the JS core sends copies or seals with an SA only it holds.
+   */
+  private syncFastPath(hit: Uint8Array): void {
     const path = this.core.pathOf(hit);
-    if (path) this.fast?.setPath(hit, path.addr16, path.port, this.fastSocketFor(hit, path.local));
+    const spi = this.core.outboundSpiOf(hit);
+    if (!this.fast || !path || spi === undefined) return;
+    const setPath = runtimeCall(this.fast, 'setPath')!;
+    if (this.jsSpares.has(hitKeyText(hit)) || this.jsOutbound.has(spi)) setPath(hit, path.addr16, path.port, FAST_PATH_PUNT);
+    else setPath(hit, path.addr16, path.port, this.socketIndex(path.local), spi);
   }
 
   /** A sealed datagram the fast path could not send (its interface went down): follows its peer. */
@@ -401,6 +433,10 @@ export class DataplaneRunner {
   }
 
   dropSas(hit: Uint8Array): void {
+    const key = hitKeyText(hit);
+    this.offloaded.delete(key);
+    this.jsSpares.delete(key);
+    for (const [spi, k] of this.jsOutbound) if (k === key) this.jsOutbound.delete(spi);
     this.core.dropSas(hit);
     this.fast?.dropSas(hit);
   }
@@ -412,7 +448,7 @@ export class DataplaneRunner {
     for (const [key, hit] of this.jsSpares) {
       if (this.core.spareOf(hit, now)) continue;
       this.jsSpares.delete(key);
-      this.restoreFastPath(hit);
+      this.syncFastPath(hit);
     }
   }
 

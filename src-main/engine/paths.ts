@@ -63,6 +63,9 @@ export interface PairView extends PathView {
   remoteState: HipPeerLocator['state'];
   rttMs?: number;
   lastHeardMs?: number;
+  /** Simultaneous multihoming: the SA pair this pair's traffic uses (the engine fills these in). */
+  spiIn?: number;
+  spiOut?: number;
 }
 
 export interface PeerPathsView { state: SelectionState; primary: PathView | undefined; pairs: PairView[] }

@@ -120,9 +120,22 @@ export class TunnelLink {
     );
   }
 
-  /** Moves a peer's outbound ESP to another locator pair, on the same SA (mobility). */
-  setPath(peerHit: Uint8Array, remote: UdpEndpoint, local: UdpEndpoint): void {
-    this.client.setPath(peerHit, remote, local);
+  /** Moves a peer's outbound ESP to another locator pair (mobility), on `outboundSpi`'s SA when given. */
+  setPath(peerHit: Uint8Array, remote: UdpEndpoint, local: UdpEndpoint, outboundSpi?: number): void {
+    this.client.setPath(peerHit, remote, local, outboundSpi);
+  }
+
+  /** A further SA pair with the peer (simultaneous multihoming). */
+  addSas(peerHit: Uint8Array, sa: SaKeys): void {
+    this.client.addSas(
+      peerHit,
+      { spi: sa.outboundSpi, suite: sa.suite, keys: sa.outbound },
+      { spi: sa.inboundSpi, suite: sa.suite, keys: sa.inbound },
+    );
+  }
+
+  removeOutbound(peerHit: Uint8Array, spi: number): void {
+    this.client.removeOutbound(peerHit, spi);
   }
 
   /** For `forMs`, every ESP packet to the peer also goes out on this pair (0 stops it). */

@@ -1,7 +1,8 @@
-// Make-before-break copies in the pure-node data plane (node:dgram sockets on loopback, memory
-// TUNs, JS ESP): while a spare pair is set, every datagram sealed for the peer also leaves on it,
-// byte for byte the same (same SA, same sequence number), the receiver delivers each packet
-// once (its anti-replay window drops the second copy), and the copies stop when the window ends.
+// Paths in the pure-node data plane (node:dgram sockets on loopback, memory TUNs, JS ESP).
+// Make-before-break copies: while a spare pair is set, every datagram sealed for the peer also
+// leaves on it, byte for byte the same (same SA, same sequence number), the receiver delivers
+// each packet once (its anti-replay window drops the second copy), and the copies stop when the
+// window ends. Simultaneous multihoming: further SAs carry the traffic when setPath names them.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -125,5 +126,47 @@ test('moving the data onto the spare ends the copies at once', async () => {
     a.stop();
     wifiB.close();
     cellB.close();
+  }
+});
+
+test('further SAs: setPath naming an SPI seals with that SA (its own sequence numbers), removing it falls back to the base SA', async () => {
+  const hitA = hit(1);
+  const hitB = hit(2);
+  const sockA = await openDgramDatagramSocket({ address: '127.0.0.1', port: 0 });
+  const sockB = new RecordingSocket(await openDgramDatagramSocket({ address: '127.0.0.2', port: 0 }));
+  const tunA = new MemoryTun('a');
+  const tunB = new MemoryTun('b');
+  const quiet = { onHip: () => undefined, onEvent: () => undefined, onWarning: () => undefined };
+  const a = new DataplaneRunner({ ownHit: hitA, ownLsi: ipv4ToNumber('1.0.0.10')!, tun: tunA, sockets: [sockA], now: () => performance.now(), ...quiet });
+  const b = new DataplaneRunner({ ownHit: hitB, ownLsi: ipv4ToNumber('1.0.0.20')!, tun: tunB, sockets: [sockB], now: () => performance.now(), ...quiet });
+  const AB2: SaSpec = { spi: 0x3000, suite: GCM_128, keys: { encKey: new Uint8Array(16).fill(5), authKey: new Uint8Array(0), salt: new Uint8Array(4).fill(6) } };
+  const BA2: SaSpec = { spi: 0x4000, suite: GCM_128, keys: { encKey: new Uint8Array(16).fill(7), authKey: new Uint8Array(0), salt: new Uint8Array(4).fill(8) } };
+  try {
+    a.start();
+    b.start();
+    const toB = { remote: sockB.local, remoteAddr16: toAddr16('127.0.0.2')!, local: '127.0.0.1' };
+    a.installSa({ hit: hitB, lsi: ipv4ToNumber('1.5.5.5')!, outbound: AB, inbound: BA, ...toB }, 0);
+    b.installSa({ hit: hitA, lsi: ipv4ToNumber('1.6.6.6')!, outbound: BA, inbound: AB, remote: sockA.local, remoteAddr16: toAddr16('127.0.0.1')!, local: '127.0.0.2' }, 0);
+    a.addSas(hitB, AB2, BA2, 0);
+    b.addSas(hitA, BA2, AB2, 0);
+    let n = 0;
+    const send = async (count: number): Promise<number[]> => {
+      const from = sockB.received.length;
+      for (let i = 0; i < count; i++, n++) tunA.inject(ipv4Packet('1.0.0.10', '1.5.5.5', IPPROTO_UDP, new TextEncoder().encode(`packet ${n}`)));
+      await until(() => sockB.received.length >= from + count, `${count} datagrams at B (have ${sockB.received.length - from})`);
+      return sockB.received.slice(from).map((d) => ((d[0]! << 24) | (d[1]! << 16) | (d[2]! << 8) | d[3]!) >>> 0);
+    };
+    assert.deepEqual(new Set(await send(5)), new Set([AB.spi]), 'the base SA until a path names another');
+    a.setPath(hitB, toB.remote, toB.remoteAddr16, toB.local, AB2.spi);
+    assert.deepEqual(new Set(await send(5)), new Set([AB2.spi]), 'the further SA once setPath names it');
+    a.removeOutbound(hitB, AB2.spi);
+    assert.deepEqual(new Set(await send(5)), new Set([AB.spi]), 'the base SA again once the further one is removed');
+    await tunB.waitForWritten(15);
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(tunB.written.length, 15, `B delivered ${tunB.written.length} of 15 packets`);
+    assert.deepEqual(b.core.drops, {}, 'nothing dropped: each SA has its own sequence numbers and replay window');
+  } finally {
+    a.stop();
+    b.stop();
   }
 });
