@@ -11,7 +11,7 @@ import type { PeerLocator as HipPeerLocator } from '../mobility/peer-locators.js
 import type { InterfaceKind, LocalLocator as PairLocal, LocatorPair } from '../mobility/pair-order.js';
 import type { DetectionPolicy } from '../mobility/failure-detection.js';
 import {
-  PairSelection, type PairTestState, type SelectionAction, type SelectionCause, type SelectionState, type SelectionTiming, type SpareCause,
+  PairSelection, type PairTestState, type SelectionAction, type SelectionCause, type SelectionState, type SelectionTiming,
 } from '../mobility/pair-selection.js';
 
 /** One of our locators as the engine uses it: where its socket is, and what the monitor says. */
@@ -96,8 +96,8 @@ export interface PathPolicy {
   /** How long a peer may stay with every pair failed before its association is given up. */
   abandonAfterMs: number;
   /**
-   * How long a spare pair carries a copy of the data once it qualifies (a new uplink passed its
-   * first test, or the primary is in doubt); 0 never copies.
+   * How long a spare pair carries a copy of the data once it qualifies (a new uplink or peer
+   * address passed its first test while the primary works); 0 never copies.
    */
   spareWindowMs: number;
 }
@@ -120,8 +120,6 @@ interface PeerTrack {
   /** The last packet heard before the primary went away (no pair left at all). */
   lostAt: number;
   state: SelectionState;
-  /** The pair copies go to now, why, and until when. */
-  spare: { local: Endpoint; remote: Endpoint; cause: SpareCause; until: number } | undefined;
 }
 
 /** Causes that mean the old pair stopped carrying traffic (the others move a working flow). */
@@ -198,7 +196,6 @@ export class PathManager {
       const track: PeerTrack = {
         hit: e.peerHit.slice(), sel: new PairSelection(now, this.policy.timing), remotePorts: new Map(), peerLocators: [],
         path: { local: { ...e.local }, remote: { ...e.remote } }, noPrimarySince: undefined, lostAt: now, state: 'no-primary',
-        spare: undefined,
       };
       this.peers.set(key, track);
       this.applyPeerLocators(now, track, peerLocators());
@@ -378,25 +375,15 @@ export class PathManager {
 
   private moveData(t: PeerTrack, local: Endpoint, remote: Endpoint): void {
     t.path = { local: { ...local }, remote: { ...remote } };
-    // Moving onto the spare ends its copies (the data plane does the same).
-    if (t.spare !== undefined && sameEndpoints(t.spare, t.path)) t.spare = undefined;
     this.sink.setDataPath(t.hit, t.path.local, t.path.remote);
   }
 
-  private setSpare(now: number, t: PeerTrack, a: Extract<SelectionAction, { type: 'spare' }>): void {
-    if (a.pair === undefined) {
-      // Only the copies this cause began: a new uplink's window outlives a check of the primary.
-      const s = t.spare;
-      if (s === undefined || s.cause !== a.cause) return;
-      t.spare = undefined;
-      if (s.until > now) this.sink.setSparePath(t.hit, s.local, s.remote, 0);
-      return;
-    }
+  /** Moving the data onto the spare later ends its copies (the data plane sees to that). */
+  private setSpare(t: PeerTrack, a: Extract<SelectionAction, { type: 'spare' }>): void {
     const forMs = this.policy.spareWindowMs;
-    if (forMs <= 0 || !this.locals.some((l) => l.address === a.pair!.local && l.operational)) return;
+    if (forMs <= 0 || !this.locals.some((l) => l.address === a.pair.local && l.operational)) return;
     const spare = { local: this.localEndpoint(a.pair.local), remote: this.remoteEndpoint(t, a.pair.remote) };
     if (sameEndpoints(spare, t.path)) return;
-    t.spare = { ...spare, cause: a.cause, until: now + forMs };
     this.sink.setSparePath(t.hit, spare.local, spare.remote, forMs);
   }
 
@@ -434,7 +421,7 @@ export class PathManager {
         t.noPrimarySince = a.to === 'no-primary' ? (t.noPrimarySince ?? now) : undefined;
         return;
       case 'spare':
-        this.setSpare(now, t, a);
+        this.setSpare(t, a);
         return;
       case 'pair-state':
         return;

@@ -29,10 +29,12 @@
 // other interface and to each other peer locator are tested in the background; a preferred pair
 // that passes becomes primary at once (nothing was broken, so nothing is lost), and when the
 // primary's interface goes away a recently tested spare takes over without waiting for a test.
-// A spare also carries a copy of the data for a while (the 'spare' action): when it appeared
-// while the primary works (a new uplink or peer address is the sign that the old one may be
-// going: phones bring cellular up as Wi-Fi fades) and passed its first test, and while the
-// primary is in doubt. Packets in flight on the primary when it dies then arrive on the spare.
+// A spare that appeared while the primary works (a new uplink or peer address is the sign that
+// the old one may be going: phones bring cellular up as Wi-Fi fades) also carries a copy of the
+// data for a while once it passes its first test (the 'spare' action): packets in flight on the
+// primary when it dies then arrive on the spare. Not while the primary is merely in doubt: the
+// copies reaching the peer would hide the failure from the peer's own detection, which must
+// move its direction too.
 
 import type { Candidate, InterfaceKind, LocalLocator, LocatorPair, PeerLocator, TestHistory } from './pair-order.js';
 import { buildCandidates, comparePreference, compareSearch, pairKey, testTier } from './pair-order.js';
@@ -45,9 +47,6 @@ export type SelectionState = 'no-primary' | 'testing-primary' | 'primary-operati
 
 /** A pair's test result, as status shows it. */
 export type PairTestState = 'untested' | 'testing' | 'operational' | 'failed';
-
-/** Why a spare carries copies: it just appeared and passed, or the primary is being checked. */
-export type SpareCause = 'new-pair' | 'primary-in-doubt';
 
 /** Which directions the last successful test proved. */
 export type PairDirection = 'bidirectional' | 'outbound';
@@ -80,8 +79,8 @@ export type SelectionAction =
       at: number;
     }
   | { type: 'pair-state'; pair: LocatorPair; state: PairTestState; direction: PairDirection | undefined; rttMs: number | undefined }
-  /** Copy data onto `pair` as well (for a bounded while), or stop the copies this cause began (`pair` undefined). */
-  | { type: 'spare'; pair: LocatorPair | undefined; cause: SpareCause }
+  /** Copy data onto `pair` as well, for a bounded while. */
+  | { type: 'spare'; pair: LocatorPair }
   | { type: 'state'; from: SelectionState; to: SelectionState; cause: SelectionCause };
 
 export interface PairStatus {
@@ -203,8 +202,6 @@ export class PairSelection {
   private pinned = false;
   private inboundPair: LocatorPair | undefined;
   private lastBackgroundAt = Number.NEGATIVE_INFINITY;
-  /** The spare copying data while the current search checks the primary. */
-  private doubtSpare: string | undefined;
 
   /**
    * The user changed keepalive or detection sensitivity: later decisions use the new policy. The
@@ -490,29 +487,14 @@ export class PairSelection {
     this.pinned = false;
     this.round = { cause, startedAt: now, detectedAt, probesSent: 0, nextAt: now, probedThisPass: new Set(), fresh: [] };
     if (primaryJustFailed && this.primaryKey !== undefined) this.round.probedThisPass.add(this.primaryKey);
-    if (this.primaryKey !== undefined) {
-      this.setState('testing-primary', cause);
-      this.copyWhileInDoubt(now);
-    }
+    if (this.primaryKey !== undefined) this.setState('testing-primary', cause);
     this.runRound(now);
-  }
-
-  /** While the primary is checked, a pair that passed recently gets a copy of the data. */
-  private copyWhileInDoubt(now: number): void {
-    const spare = this.bestOkSince(now - this.timing.freshOkMs, this.primaryKey);
-    if (spare === undefined) return;
-    this.doubtSpare = spare;
-    this.actions.push({ type: 'spare', pair: { ...this.pairs.get(spare)!.cand.pair }, cause: 'primary-in-doubt' });
   }
 
   private endRound(now: number, round: Round): void {
     if (this.round !== round) return;
     this.round = undefined;
     if (round.cause === 'data-silence') this.detector.suspicionCleared(round.startedAt);
-    if (this.doubtSpare !== undefined) {
-      this.doubtSpare = undefined;
-      this.actions.push({ type: 'spare', pair: undefined, cause: 'primary-in-doubt' });
-    }
     this.planBackground(now, false);
   }
 
@@ -607,7 +589,7 @@ export class PairSelection {
     if (this.round !== undefined && evidenceAt < this.round.startedAt) return;
     this.afterOk(now, key);
     if (firstPassAsSpare && this.round === undefined && this.current === 'primary-operational' && this.isSpare(key)) {
-      this.actions.push({ type: 'spare', pair: { ...rec.cand.pair }, cause: 'new-pair' });
+      this.actions.push({ type: 'spare', pair: { ...rec.cand.pair } });
     }
   }
 
@@ -776,10 +758,9 @@ export class PairSelection {
     return comparePreference(a.cand, b.cand) < 0;
   }
 
-  private bestOkSince(since: number, except?: string): string | undefined {
+  private bestOkSince(since: number): string | undefined {
     let best: string | undefined;
     for (const [key, rec] of this.pairs) {
-      if (key === except) continue;
       const ok = rec.history.lastOkAt;
       if (ok === undefined || ok < since || (rec.history.lastFailAt ?? Number.NEGATIVE_INFINITY) > ok) continue;
       if (best === undefined || this.prefers(key, best)) best = key;
