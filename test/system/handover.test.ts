@@ -84,6 +84,10 @@ test('make-before-break: cell0 comes up, then wifi0 goes down: nothing lost, TCP
     assert.ok(result.tcp !== null && result.tcp.longestStallMs < TCP_CONTINUES_MS, `TCP stalled: ${summary(result)}`);
     const pair = await activePair(tunnel, 'mobile');
     assert.ok(pair.startsWith(`${mobility.cell.address} `), `the mobile's active pair is ${pair}, not from cell0 (${mobility.cell.address})`);
+    // What made it lossless, as status shows it: the server copied its packets to cell0's
+    // freshly tested address while wifi0 still worked.
+    const copies = (await tunnel.serverVpn.status()).counters.espSpareCopies ?? 0;
+    assert.ok(copies > 0, `the server's status shows ${copies} copies on a spare pair`);
   });
 });
 
