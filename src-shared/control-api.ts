@@ -230,6 +230,9 @@ export const engineCounters = object({
   /** Packets refused, by reason ("hip-policy" = a base exchange from a HIT not on the peer list). */
   dropped: record(integer({ min: 0 })),
   droppedTotal: integer({ min: 0 }),
+}, {
+  /** Make-before-break: ESP packets also sent on a spare pair while a new uplink or a doubted primary settled. */
+  espSpareCopies: integer({ min: 0 }),
 });
 export type EngineCounters = Infer<typeof engineCounters>;
 

@@ -109,6 +109,9 @@ export class Daemon {
     let settingsControl: SettingsControl;
     try {
       settingsControl = await SettingsControl.open(dir.root, opts.log);
+      // The command line's mode wins; otherwise the user's setting (load-sharing → an SA pair per
+      // uplink, RFC 8047 §4.1). The host takes its mode at start: a change applies from the next.
+      opts = { ...opts, multihoming: opts.multihoming ?? engineTuning(settingsControl.settings.get()).multihoming };
       if (opts.monitorInterfaces ?? opts.listenIsDefault === true) {
         monitor = new InterfaceMonitor({ policy: { ownTunnels: opts.tun === null ? ['hip0'] : [opts.tun, 'hip0'] } });
         initial = (await monitor.start()).filter((l) => l.available);
@@ -342,9 +345,12 @@ export class Daemon {
             // Not tried yet shows as testing: it is next in line for a probe.
             remoteState: p.remoteState, state: p.state === 'untested' ? 'testing' : p.state, primary: p.primary,
           };
-          // Fault tolerance: one SA pair serves every locator pair (seed 000 §4).
-          if (a.inboundSpi !== undefined) row.spiIn = a.inboundSpi;
-          if (a.outboundSpi !== undefined) row.spiOut = a.outboundSpi;
+          // Fault tolerance: one SA pair serves every locator pair (seed 000 §4); simultaneous
+          // multihoming: the engine names each pair's own SAs (RFC 8047 §4.1).
+          const spiIn = p.spiIn ?? a.inboundSpi;
+          const spiOut = p.spiOut ?? a.outboundSpi;
+          if (spiIn !== undefined) row.spiIn = spiIn;
+          if (spiOut !== undefined) row.spiOut = spiOut;
           if (p.rttMs !== undefined) row.rttMs = Math.round(p.rttMs * 10) / 10;
           if (p.lastHeardMs !== undefined) row.lastHeardMs = Math.round(p.lastHeardMs);
           return row;
@@ -536,7 +542,6 @@ async function startEngine(opts: DaemonOptions, identity: LocalHostIdentity, dev
     });
   } catch (err) {
     const message = errorText(err);
-    if (/simultaneous multihoming is not supported/.test(message)) throw new UserError(`--multihoming simultaneous: ${message}`);
     if (/cannot bind UDP/.test(message)) {
       throw new UserError(`${message}; is another hipvpn serving on that port? choose another with --port, or other addresses with --listen`);
     }

@@ -58,11 +58,6 @@ export class SettingsStore {
     if (!checked.ok) return checked;
     const next = settingsSchema.check({ ...this.current, ...checked.value });
     if (!next.ok) return next;
-    // The data plane holds one outbound SA per peer: load sharing (an SA per uplink, RFC 8047
-    // §4.1) would be stored and silently not done. Refuse it until the data plane can.
-    if (next.value.multihomingMode === 'load-sharing' && this.current.multihomingMode !== 'load-sharing') {
-      return { ok: false, error: 'params.multihomingMode: load-sharing is not supported by this version yet (its data plane keeps one SA per peer); use failover' };
-    }
     const previous = this.current;
     if (JSON.stringify(next.value) === JSON.stringify(previous)) return { ok: true, value: { settings: this.get(), changed: false } };
     await writeJsonAtomic(this.path, next.value);

@@ -24,7 +24,12 @@ export interface EngineTuning {
   keepaliveMs: number;
   /** The failure detector's policy; its keepaliveMs equals the one above. */
   detection: DetectionPolicy;
-  /** failover → fault tolerance (one pair at a time); load-sharing → simultaneous (RFC 8047 §4.1). */
+  /**
+   * failover → fault tolerance (one SA, one pair at a time); load-sharing → simultaneous
+   * multihoming (RFC 8047 §4.1: an SA pair per uplink, so traffic can move between uplinks
+   * without tripping the anti-replay window). Each peer's traffic still takes one pair at a
+   * time: spreading flows over uplinks is not done.
+   */
   multihoming: MultihomingMode;
   /** Uplink names, most preferred first; ahead of the kind preference. */
   interfaceOrder: string[];

@@ -152,11 +152,30 @@ export class DataplaneClient {
     this.post({ type: 'drop-sas', hit });
   }
 
-  /** Moves a peer's outbound ESP to another locator pair (same SA): mobility. */
-  setPath(hit: Uint8Array, remote: UdpEndpoint, local: UdpEndpoint): void {
+  /**
+   * Moves a peer's outbound ESP to another locator pair (mobility); `outboundSpi` names the SA
+   * that carries it there (simultaneous multihoming), else it stays on the same SA.
+   */
+  setPath(hit: Uint8Array, remote: UdpEndpoint, local: UdpEndpoint, outboundSpi?: number): void {
     const remoteAddr16 = toAddr16(remote.address);
     if (!remoteAddr16) return;
-    this.post({ type: 'set-path', hit, remote, remoteAddr16, local: local.address });
+    this.post({ type: 'set-path', hit, remote, remoteAddr16, local: local.address, ...(outboundSpi === undefined ? {} : { outboundSpi }) });
+  }
+
+  /** A further SA pair of the peer (simultaneous multihoming). */
+  addSas(hit: Uint8Array, outbound: SaSpec | undefined, inbound: SaSpec | undefined): void {
+    this.post({ type: 'add-sas', hit, ...(outbound ? { outbound } : {}), ...(inbound ? { inbound } : {}) });
+  }
+
+  removeOutbound(hit: Uint8Array, spi: number): void {
+    this.post({ type: 'remove-outbound', hit, spi });
+  }
+
+  /** For `forMs`, every ESP packet to the peer is also sent on this pair (same bytes); 0 stops. */
+  setSpare(hit: Uint8Array, remote: UdpEndpoint, local: UdpEndpoint, forMs: number): void {
+    const remoteAddr16 = toAddr16(remote.address);
+    if (!remoteAddr16) return;
+    this.post({ type: 'set-spare', hit, remote, remoteAddr16, local: local.address, forMs });
   }
 
   /** Opens a socket for a new local address (bound to `device`); `locals` follows via onLocals. */

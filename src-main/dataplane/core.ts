@@ -75,7 +75,23 @@ export class SealDropError extends Error {
   }
 }
 
-interface OutboundState { sa: OutboundSealer; remote: UdpEndpoint; remoteAddr16: Uint8Array; local: string; rekeyAsked: boolean }
+/** A second pair each sealed datagram also goes to, until `until` (make-before-break). */
+export interface SparePath { local: string; remote: UdpEndpoint; remoteAddr16: Uint8Array; until: number }
+
+interface OutboundState {
+  /** The SA the peer's traffic is sealed with now, and its SPI. */
+  sa: OutboundSealer;
+  spi: number;
+  /** The SA install() set (the base exchange's or its rekey). */
+  baseSpi: number;
+  /** Every outbound SA of the peer by SPI: the base one and further ones (simultaneous multihoming). */
+  sealers: Map<number, OutboundSealer>;
+  remote: UdpEndpoint;
+  remoteAddr16: Uint8Array;
+  local: string;
+  rekeyAsked: boolean;
+  spare: SparePath | undefined;
+}
 
 interface PeerState extends PeerStats {
   lsi: number;
@@ -93,6 +109,11 @@ function hitKey(b: Uint8Array, at: number): number {
   return readU32(b, at + 10) * 65536 + ((b[at + 14]! << 8) | b[at + 15]!);
 }
 
+function sameAddr16(a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 0; i < 16; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 function sameHit(a: Uint8Array, b: Uint8Array, at: number): boolean {
   for (let i = 0; i < 16; i++) if (a[i] !== b[at + i]) return false;
   return true;
@@ -100,6 +121,8 @@ function sameHit(a: Uint8Array, b: Uint8Array, at: number): boolean {
 
 export class DataplaneCore {
   readonly drops: Record<string, number> = {};
+  /** Datagrams also sent on a peer's spare pair (not in its packetsOut). */
+  spareCopies = 0;
   private readonly byHit = new Map<number, PeerState[]>();
   private readonly byLsi = new Map<number, PeerState>();
   private readonly inbound = new Map<number, InboundState>();
@@ -124,12 +147,25 @@ export class DataplaneCore {
    */
   installSa(i: SaInstall, now: number, offloaded?: OutboundSealer): void {
     const peer = this.peerFor(i.hit, i.lsi);
+    // A rekey keeps the copies going: the spare is a property of the paths, not of the SA.
+    const prev = peer.out;
+    const spare = prev?.spare;
+    const base = offloaded ?? new EspOutboundSa({ spi: i.outbound.spi, suite: i.outbound.suite, keys: i.outbound.keys, createdAt: now });
+    // Further SAs stay; the one in use stays unless it was the base one being replaced.
+    const sealers = new Map(prev?.sealers ?? []);
+    if (prev) sealers.delete(prev.baseSpi);
+    sealers.set(i.outbound.spi, base);
+    const keep = prev !== undefined && prev.spi !== prev.baseSpi && sealers.has(prev.spi);
     peer.out = {
-      sa: offloaded ?? new EspOutboundSa({ spi: i.outbound.spi, suite: i.outbound.suite, keys: i.outbound.keys, createdAt: now }),
+      sa: keep ? prev.sa : base,
+      spi: keep ? prev.spi : i.outbound.spi,
+      baseSpi: i.outbound.spi,
+      sealers,
       remote: { ...i.remote },
       remoteAddr16: i.remoteAddr16.slice(),
       local: i.local,
       rekeyAsked: false,
+      spare,
     };
     if (offloaded) {
       // A stale JS entry under the same SPI must not shadow the fast path's.
@@ -144,13 +180,76 @@ export class DataplaneCore {
     });
   }
 
-  /** Moves a peer's outbound traffic to another locator pair (mobility). */
-  setPath(hit: Uint8Array, remote: UdpEndpoint, remoteAddr16: Uint8Array, local: string): void {
+  /**
+   * A further SA pair of the peer (simultaneous multihoming, RFC 8047: one per interface);
+   * either half may be absent. The outbound one carries traffic only once setPath names it.
+   * With `offloaded`, the native fast path holds both.
+   */
+  addSas(hit: Uint8Array, outbound: SaSpec | undefined, inbound: SaSpec | undefined, now: number, offloaded?: OutboundSealer): void {
     const peer = this.find(hit);
     if (!peer?.out) return;
+    if (outbound) {
+      peer.out.sealers.set(outbound.spi, offloaded ?? new EspOutboundSa({ spi: outbound.spi, suite: outbound.suite, keys: outbound.keys, createdAt: now }));
+    }
+    if (!inbound) return;
+    if (offloaded) this.inbound.delete(inbound.spi);
+    else {
+      this.inbound.set(inbound.spi, {
+        sa: new EspInboundSa({ spi: inbound.spi, suite: inbound.suite, keys: inbound.keys, createdAt: now }), peer, heard: false, retireAt: Infinity,
+      });
+    }
+  }
+
+  /** Forgets a further outbound SA; if it carried the traffic, the base one takes over. */
+  removeOutbound(hit: Uint8Array, spi: number): void {
+    const out = this.find(hit)?.out;
+    if (!out || spi === out.baseSpi) return;
+    out.sealers.delete(spi);
+    if (out.spi === spi) {
+      out.spi = out.baseSpi;
+      out.sa = out.sealers.get(out.baseSpi)!;
+    }
+  }
+
+  /** The SPI of the SA the peer's traffic is sealed with now. */
+  outboundSpiOf(hit: Uint8Array): number | undefined {
+    return this.find(hit)?.out?.spi;
+  }
+
+  /**
+   * Moves a peer's outbound traffic to another locator pair (mobility); `outboundSpi`, when
+   * given, names the SA that carries it from now (an unknown one means the base SA).
+   */
+  setPath(hit: Uint8Array, remote: UdpEndpoint, remoteAddr16: Uint8Array, local: string, outboundSpi?: number): void {
+    const peer = this.find(hit);
+    if (!peer?.out) return;
+    if (outboundSpi !== undefined) {
+      const spi = peer.out.sealers.has(outboundSpi) ? outboundSpi : peer.out.baseSpi;
+      peer.out.spi = spi;
+      peer.out.sa = peer.out.sealers.get(spi)!;
+    }
     peer.out.remote = { ...remote };
     peer.out.remoteAddr16 = remoteAddr16.slice();
     peer.out.local = local;
+    const s = peer.out.spare;
+    if (s && s.local === local && s.remote.port === remote.port && sameAddr16(s.remoteAddr16, remoteAddr16)) peer.out.spare = undefined;
+  }
+
+  /**
+   * Until `until`, every datagram sealed for the peer is also sent to this second pair: the
+   * same bytes, so the peer's anti-replay window drops whichever copy arrives second.
+   * `until` ≤ now stops it.
+   */
+  setSpare(hit: Uint8Array, remote: UdpEndpoint, remoteAddr16: Uint8Array, local: string, until: number, now: number): void {
+    const peer = this.find(hit);
+    if (!peer?.out) return;
+    peer.out.spare = until > now ? { local, remote: { ...remote }, remoteAddr16: remoteAddr16.slice(), until } : undefined;
+  }
+
+  /** The peer's spare pair while it is in use. */
+  spareOf(hit: Uint8Array, now: number): SparePath | undefined {
+    const s = this.find(hit)?.out?.spare;
+    return s !== undefined && s.until > now ? s : undefined;
   }
 
   /** The pair a peer's outbound traffic takes now. */
@@ -291,7 +390,13 @@ export class DataplaneCore {
       // Usually sequence numbers exhausted: the rekey we asked for has not landed yet.
       return this.drop(err instanceof SealDropError ? err.reason : 'esp-seq-exhausted');
     }
-    if (!this.sink.udp(out.local, packet, out.remoteAddr16, out.remote.port)) return this.drop('udp-no-socket');
+    const sent = this.sink.udp(out.local, packet, out.remoteAddr16, out.remote.port);
+    const spare = out.spare;
+    if (spare !== undefined) {
+      if (spare.until <= now) out.spare = undefined;
+      else if (this.sink.udp(spare.local, packet, spare.remoteAddr16, spare.remote.port)) this.spareCopies++;
+    }
+    if (!sent) return this.drop('udp-no-socket');
     peer.packetsOut++;
     peer.bytesOut += payload.length;
     if (!out.rekeyAsked && out.sa.needsRekey(now)) {

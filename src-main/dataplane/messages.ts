@@ -3,7 +3,7 @@
 // Times cross as durations, because each thread's performance.now() has its own origin.
 
 import type { UdpEndpoint } from '../platform/udp.js';
-import type { CoreEvent, PeerRoute, SaInstall } from './core.js';
+import type { CoreEvent, PeerRoute, SaInstall, SaSpec } from './core.js';
 
 /** 'native': the addon's batched I/O. 'node': node:dgram and a node:fs TUN reader (slow). */
 export type DataplaneIoMode = 'native' | 'node';
@@ -29,7 +29,13 @@ export type ToWorker =
   | { type: 'install-sa'; sa: SaInstall }
   | { type: 'drop-sas'; hit: Uint8Array }
   | { type: 'retire-inbound'; spi: number; afterMs: number }
-  | { type: 'set-path'; hit: Uint8Array; remote: UdpEndpoint; remoteAddr16: Uint8Array; local: string }
+  /** `outboundSpi`: which of the peer's outbound SAs carries its traffic from now (simultaneous multihoming). */
+  | { type: 'set-path'; hit: Uint8Array; remote: UdpEndpoint; remoteAddr16: Uint8Array; local: string; outboundSpi?: number }
+  /** A further SA pair of the peer (simultaneous multihoming); either half may be absent. */
+  | { type: 'add-sas'; hit: Uint8Array; outbound?: SaSpec; inbound?: SaSpec }
+  | { type: 'remove-outbound'; hit: Uint8Array; spi: number }
+  /** Make-before-break: copies of the peer's ESP also go to this pair for `forMs` (0 stops). */
+  | { type: 'set-spare'; hit: Uint8Array; remote: UdpEndpoint; remoteAddr16: Uint8Array; local: string; forMs: number }
   | { type: 'send-datagram'; datagram: Uint8Array; to: UdpEndpoint; toAddr16: Uint8Array; from: string }
   | { type: 'send-payload'; hit: Uint8Array; payload: Uint8Array; nextHeader: number }
   /** Mobility: a local address appeared; open its socket (bound to `device` when given). */
@@ -55,6 +61,8 @@ export interface DataplaneStats {
   tunPacketsOut: number;
   udpPacketsIn: number;
   udpPacketsOut: number;
+  /** ESP datagrams also sent on a spare pair (make-before-break copies; not in packetsOut). */
+  spareCopies: number;
 }
 
 export type FromWorker =

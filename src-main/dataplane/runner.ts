@@ -7,10 +7,11 @@ import { errnoName, type FastPathEvent, type NativeIo } from '../platform/native
 import type { TunDevice } from '../platform/tun.js';
 import type { UdpEndpoint } from '../platform/udp.js';
 import { newRxBatch, newUdpRxBatch, rxPacket, TRUNCATED_FLAG, TxBatch, UdpTxBatch } from './batch.js';
-import { DataplaneCore, type CoreEvent, type PeerRoute, type SaInstall } from './core.js';
+import { DataplaneCore, type CoreEvent, type OutboundSealer, type PeerRoute, type SaInstall, type SaSpec } from './core.js';
 import { NativeFastPath, takesStranded, type FastPathTuning } from './fastpath.js';
 import { StrandedDatagrams } from './stranded.js';
 import type { DataplaneStats, WirePeerStats } from './messages.js';
+import type { EspKeyMaterial } from '../esp/index.js';
 
 export interface RunnerOptions {
   ownHit: Uint8Array;
@@ -41,6 +42,29 @@ const FAST_PATH_PUNT = -2;
 
 interface SocketOut { socket: DatagramSocket; batch: UdpTxBatch }
 
+/**
+ * The fast path's run-time calls (sockets opened after its start, spare copies, further SAs):
+ * addons built before them lack these, and the runner then keeps the older behaviour (JS reads
+ * such sockets; the JS core sends the copies and carries further SAs).
+ */
+interface FastPathRuntime {
+  addSocket(fd: number): number;
+  removeSocket(index: number): void;
+  setSpare(hit: Uint8Array, remoteAddr16: Uint8Array | null, port: number, socketIndex: number, forMs: number): void;
+  addSas(
+    hit: Uint8Array,
+    outbound: { spi: number; suite: number; keys: EspKeyMaterial } | undefined,
+    inbound: { spi: number; suite: number; keys: EspKeyMaterial } | undefined,
+  ): boolean;
+  removeOutbound(hit: Uint8Array, spi: number): void;
+  setPath(hit: Uint8Array, remoteAddr16: Uint8Array, port: number, socketIndex: number, outboundSpi?: number): void;
+}
+
+function runtimeCall<K extends keyof FastPathRuntime>(fast: NativeFastPath | undefined, name: K): FastPathRuntime[K] | undefined {
+  const f = (fast as Partial<Record<K, unknown>> | undefined)?.[name];
+  return typeof f === 'function' ? (f.bind(fast) as FastPathRuntime[K]) : undefined;
+}
+
 /** A HIT as a map key: the JS core and the fast path hand out distinct arrays for one peer. */
 function hitKeyText(hit: Uint8Array): string {
   let s = '';
@@ -59,8 +83,14 @@ export class DataplaneRunner {
   private wakeScheduled = false;
   /** Every socket by local address: the initial ones and those opened at run time (mobility). */
   private readonly sockets: DatagramSocket[];
-  /** Sockets the fast path's threads poll (fixed at its start); JS reads all others. */
-  private fastSockets: readonly DatagramSocket[] = [];
+  /** Sockets the fast path's threads poll, by its socket index; JS reads all others. */
+  private fastSockets: (DatagramSocket | undefined)[] = [];
+  /** Peers whose spare copies the JS core sends: their packets come up from the fast path meanwhile. */
+  private readonly jsSpares = new Map<string, Uint8Array>();
+  /** The fast path's sealer of each peer whose base SA it holds (its further SAs share it). */
+  private readonly offloaded = new Map<string, OutboundSealer>();
+  /** Further outbound SAs the JS core holds while the fast path runs, by SPI → peer. */
+  private readonly jsOutbound = new Map<number, string>();
   /** Initial sockets withdrawn while the fast path still polls their fds: closed at stop(). */
   private readonly retired: DatagramSocket[] = [];
   /** The fast path's datagrams whose interface went down, re-sent once their peer moves. */
@@ -136,7 +166,12 @@ export class DataplaneRunner {
     }
     this.sockets.push(socket);
     this.out.set(address, { socket, batch: new UdpTxBatch(TX_PACKETS, TX_BYTES) });
-    if (!this.stopped) this.readFromJs(socket);
+    if (this.stopped) return;
+    // In the fast path's poll set, the peers on this new uplink stay in C.
+    const add = runtimeCall(this.fast, 'addSocket');
+    const index = add && socket.nativeFd !== undefined ? add(socket.nativeFd) : -1;
+    if (index >= 0) this.fastSockets[index] = socket;
+    else this.readFromJs(socket);
   }
 
   /** The address went away: stop sending from it. False when no socket had it. */
@@ -145,10 +180,20 @@ export class DataplaneRunner {
     if (index < 0) return false;
     const [socket] = this.sockets.splice(index, 1);
     this.out.delete(address);
-    // The fast path's threads poll its fd: closing it under them could hand the number to
-    // another file. It is closed with the rest at stop().
-    if (this.fastSockets.includes(socket!)) this.retired.push(socket!);
-    else socket!.close();
+    const fastIndex = this.fastSockets.indexOf(socket!);
+    const remove = runtimeCall(this.fast, 'removeSocket');
+    if (fastIndex >= 0 && remove) {
+      // Returns once neither packet thread can touch the fd: it may close now.
+      remove(fastIndex);
+      this.fastSockets[fastIndex] = undefined;
+      socket!.close();
+    } else if (fastIndex >= 0) {
+      // The fast path's threads poll its fd: closing it under them could hand the number to
+      // another file. It is closed with the rest at stop().
+      this.retired.push(socket!);
+    } else {
+      socket!.close();
+    }
     return true;
   }
 
@@ -208,7 +253,7 @@ export class DataplaneRunner {
   private startFastPath(cfg: NonNullable<RunnerOptions['fastPath']>): void {
     const tunFd = this.opts.tun.nativeFd;
     this.fastSockets = [...this.sockets];
-    const socketFds = this.fastSockets.map((s) => s.nativeFd);
+    const socketFds = this.sockets.map((s) => s.nativeFd);
     if (tunFd === undefined || socketFds.some((fd) => fd === undefined)) {
       throw new Error('the native fast path needs the native TUN and sockets');
     }
@@ -296,17 +341,80 @@ export class DataplaneRunner {
 
   installSa(i: SaInstall, now: number): void {
     const sealer = this.fast?.install(i, this.socketIndex(i.local));
+    const key = hitKeyText(i.hit);
+    if (sealer) this.offloaded.set(key, sealer);
+    else this.offloaded.delete(key);
     this.core.installSa(i, now, sealer);
+    // A further SA in use, or copies to a spare, outlive the new base SA.
+    this.syncFastPath(i.hit);
   }
 
-  setPath(hit: Uint8Array, remote: UdpEndpoint, remoteAddr16: Uint8Array, local: string): void {
+  /**
+   * A further SA pair of the peer (simultaneous multihoming). The fast path takes it when it
+   * can (addSas); otherwise the JS core keeps it, and while it carries the peer's traffic the
+   * fast path hands that traffic up (its inbound ESP, unknown there, comes up anyway).
+   */
+  addSas(hit: Uint8Array, outbound: SaSpec | undefined, inbound: SaSpec | undefined, now: number): void {
+    const key = hitKeyText(hit);
+    const base = this.offloaded.get(key);
+    const add = runtimeCall(this.fast, 'addSas');
+    const inFastPath = base !== undefined && add !== undefined && add(hit, outbound, inbound);
+    this.core.addSas(hit, outbound, inbound, now, inFastPath ? base : undefined);
+    if (this.fast && !inFastPath && outbound) this.jsOutbound.set(outbound.spi, key);
+  }
+
+  removeOutbound(hit: Uint8Array, spi: number): void {
+    this.core.removeOutbound(hit, spi);
+    if (!this.jsOutbound.delete(spi)) runtimeCall(this.fast, 'removeOutbound')?.(hit, spi);
+    this.syncFastPath(hit);
+  }
+
+  setPath(hit: Uint8Array, remote: UdpEndpoint, remoteAddr16: Uint8Array, local: string, outboundSpi?: number): void {
     const from = this.core.pathOf(hit);
-    this.core.setPath(hit, remote, remoteAddr16, local);
-    this.fast?.setPath(hit, remoteAddr16, remote.port, this.socketIndex(local));
+    this.core.setPath(hit, remote, remoteAddr16, local, outboundSpi);
+    this.syncFastPath(hit);
     if (from === undefined) return;
     const resend = this.stranded.moved(from, { local, addr16: remoteAddr16, port: remote.port }, this.opts.now());
     for (const d of resend) this.sendOrDrop(local, d, remoteAddr16, remote.port);
     if (resend.length > 0) this.flushUdp();
+  }
+
+  /**
+   * For `forMs`, every datagram sealed for the peer also goes to this second pair (the same
+   * bytes: the peer's anti-replay window drops the later copy); 0 stops. The fast path sends
+   * the copies of what it seals when it can; otherwise (an addon without setSpare, or a spare
+   * socket only JS reads) the peer's packets come up to the JS core for the window.
+   */
+  setSpare(hit: Uint8Array, remote: UdpEndpoint, remoteAddr16: Uint8Array, local: string, forMs: number, now: number): void {
+    this.core.setSpare(hit, remote, remoteAddr16, local, now + forMs, now);
+    if (!this.fast) return;
+    const key = hitKeyText(hit);
+    const index = this.socketIndex(local);
+    const setSpare = runtimeCall(this.fast, 'setSpare');
+    if (setSpare && index !== FAST_PATH_PUNT) {
+      setSpare(hit, forMs > 0 ? remoteAddr16 : null, remote.port, index, forMs);
+      if (this.jsSpares.delete(key)) this.syncFastPath(hit);
+      return;
+    }
+    if (forMs > 0 && this.core.spareOf(hit, now)) {
+      this.jsSpares.set(key, hit.slice());
+      this.syncFastPath(hit);
+    } else if (this.jsSpares.delete(key)) {
+      this.syncFastPath(hit);
+    }
+  }
+
+  /**
+   * Tells the fast path the peer's pair and SA as the JS core has them; its packets come up to
+   * JS instead while the JS core sends copies or seals with an SA only it holds.
+   */
+  private syncFastPath(hit: Uint8Array): void {
+    const path = this.core.pathOf(hit);
+    const spi = this.core.outboundSpiOf(hit);
+    if (!this.fast || !path || spi === undefined) return;
+    const setPath = runtimeCall(this.fast, 'setPath')!;
+    if (this.jsSpares.has(hitKeyText(hit)) || this.jsOutbound.has(spi)) setPath(hit, path.addr16, path.port, FAST_PATH_PUNT);
+    else setPath(hit, path.addr16, path.port, this.socketIndex(path.local), spi);
   }
 
   /** A sealed datagram the fast path could not send (its interface went down): follows its peer. */
@@ -325,6 +433,10 @@ export class DataplaneRunner {
   }
 
   dropSas(hit: Uint8Array): void {
+    const key = hitKeyText(hit);
+    this.offloaded.delete(key);
+    this.jsSpares.delete(key);
+    for (const [spi, k] of this.jsOutbound) if (k === key) this.jsOutbound.delete(spi);
     this.core.dropSas(hit);
     this.fast?.dropSas(hit);
   }
@@ -332,6 +444,12 @@ export class DataplaneRunner {
   tick(now: number): void {
     this.core.tick(now);
     this.fast?.tick();
+    // A spare window the JS core served is over: the peer's packets go back to the fast path.
+    for (const [key, hit] of this.jsSpares) {
+      if (this.core.spareOf(hit, now)) continue;
+      this.jsSpares.delete(key);
+      this.syncFastPath(hit);
+    }
   }
 
   /**
@@ -339,8 +457,9 @@ export class DataplaneRunner {
    * path hand the peer's packets up (FAST_PATH_PUNT); -1 lets it pick one of the family.
    */
   private socketIndex(local: string): number {
-    const index = this.fastSockets.findIndex((s) => s.local.address === local);
-    if (index >= 0 && this.out.get(local)?.socket === this.fastSockets[index]) return index;
+    const socket = this.out.get(local)?.socket;
+    const index = socket === undefined ? -1 : this.fastSockets.indexOf(socket);
+    if (index >= 0) return index;
     return this.out.has(local) ? FAST_PATH_PUNT : -1;
   }
 
@@ -361,6 +480,7 @@ export class DataplaneRunner {
       });
     }
     const drops = { ...this.core.drops };
+    let spareCopies = this.core.spareCopies;
     if (this.stranded.expired > 0) drops['udp-send-failed'] = (drops['udp-send-failed'] ?? 0) + this.stranded.expired;
     const counts = { ...this.counts };
     if (this.fast) {
@@ -381,12 +501,13 @@ export class DataplaneRunner {
         }
       }
       for (const [k, v] of Object.entries(f.drops)) drops[k] = (drops[k] ?? 0) + v;
+      spareCopies += (f as { spareCopies?: number }).spareCopies ?? 0;
       counts.tunPacketsIn += f.tunPacketsIn;
       counts.tunPacketsOut += f.tunPacketsOut;
       counts.udpPacketsIn += f.udpPacketsIn;
       counts.udpPacketsOut += f.udpPacketsOut;
     }
-    return { peers: [...peers.values()], drops, ...counts };
+    return { peers: [...peers.values()], drops, ...counts, spareCopies };
   }
 
   stop(): void {

@@ -123,7 +123,16 @@ async function main(): Promise<void> {
         runner.retireInbound(m.spi, m.afterMs, now());
         return;
       case 'set-path':
-        runner.setPath(m.hit, m.remote, m.remoteAddr16, m.local);
+        runner.setPath(m.hit, m.remote, m.remoteAddr16, m.local, m.outboundSpi);
+        return;
+      case 'add-sas':
+        runner.addSas(m.hit, m.outbound, m.inbound, now());
+        return;
+      case 'remove-outbound':
+        runner.removeOutbound(m.hit, m.spi);
+        return;
+      case 'set-spare':
+        runner.setSpare(m.hit, m.remote, m.remoteAddr16, m.local, m.forMs, now());
         return;
       case 'send-datagram':
         runner.sendDatagram(m.from, m.datagram, m.toAddr16, m.to.port);

@@ -15,6 +15,7 @@ import { PeerDirectory, type PeerConfig } from './peers.js';
 import { TunnelLink } from './tunnel-link.js';
 import { DEFAULT_PATH_POLICY, PathManager, type EngineLocator, type Handover, type PathPolicy, type PeerPathsView } from './paths.js';
 import { LocalSockets, type LocalLocatorInput } from './local-sockets.js';
+import { pairSpis } from './sa-choice.js';
 import type { LocatorPair } from '../mobility/pair-order.js';
 import type { DetectionPolicy } from '../mobility/failure-detection.js';
 
@@ -71,7 +72,20 @@ export type EngineEvent =
   /** Something an operator should know that is not an association event (TUN mode: the data plane). */
   | { type: 'warning'; message: string };
 
-interface OutboundPath { sa: EspOutboundSa; suite: number; remote: UdpEndpoint; local: UdpEndpoint; rekeyRequested: boolean }
+interface OutboundPath {
+  /** The base SA (the base exchange's, or its rekey). */
+  sa: EspOutboundSa;
+  /** Further outbound SAs by SPI (simultaneous multihoming: one per interface, RFC 8047 §4.1). */
+  extra: Map<number, EspOutboundSa>;
+  /** The SPI the traffic is sealed with now: the one the peer listed with the locator sent to. */
+  activeSpi: number;
+  suite: number;
+  remote: UdpEndpoint;
+  local: UdpEndpoint;
+  rekeyRequested: boolean;
+  /** Make-before-break: every packet also goes here (same bytes) until `until`. */
+  spare?: { local: UdpEndpoint; remote: UdpEndpoint; until: number };
+}
 interface InboundEntry { sa: EspInboundSa; peerHit: Uint8Array; retireAt?: number }
 
 export interface AssociationView {
@@ -177,6 +191,7 @@ export class HipEngine extends EventEmitter {
         probePair: (hit, local, remote, probeId, report) => void this.host.probePair(this.clock.now(), hit, local, remote, probeId, report),
         setActivePair: (hit, local, remote) => this.host.setActivePair(this.clock.now(), hit, local, remote),
         setDataPath: (hit, local, remote) => this.setDataPath(hit, local, remote),
+        setSparePath: (hit, local, remote, forMs) => this.setSparePath(hit, local, remote, forMs),
         handover: (h) => this.emit('event', { type: 'handover', ...h } satisfies EngineEvent),
         unreachable: (hit) => this.giveUpIfReconnectable(hit),
       },
@@ -185,13 +200,6 @@ export class HipEngine extends EventEmitter {
   }
 
   static async start(opts: EngineOptions): Promise<HipEngine> {
-    if (opts.host?.multihoming === 'simultaneous') {
-      // Each interface's SA pair would need its own outbound SA per peer at once; the data
-      // plane (and the engine's ESP path) hold exactly one per peer.
-      throw new Error(
-        "simultaneous multihoming is not supported yet: the data plane holds one outbound SA per peer; use 'fault-tolerance'",
-      );
-    }
     const engine = new HipEngine(opts);
     if (opts.tun) {
       engine.tunnel = await TunnelLink.start({
@@ -387,9 +395,13 @@ export class HipEngine extends EventEmitter {
       return true;
     }
     const now = this.clock.now();
-    const packet = path.sa.seal(payload, nextHeader, now);
+    const packet = (path.extra.get(path.activeSpi) ?? path.sa).seal(payload, nextHeader, now);
     this.emitDatagram(packet, path.remote, path.local);
     this.counters.espOut++;
+    if (path.spare !== undefined && path.spare.until > now) {
+      this.emitDatagram(packet, path.spare.remote, path.spare.local);
+      this.counters.espSpareCopies++;
+    }
     this.paths.dataSent(now, peerHit, 1);
     if (!path.rekeyRequested && path.sa.needsRekey(now)) {
       path.rekeyRequested = true;
@@ -452,7 +464,7 @@ export class HipEngine extends EventEmitter {
       const inEntry = inboundSpi === undefined ? undefined : this.inbound.get(inboundSpi);
       const traffic = this.tunnel?.peerStats(a.peerHit);
       const config = this.peers.get(peer);
-      const paths = this.paths.status(this.clock.now(), a.peerHit);
+      const paths = this.withSpis(a, path, this.paths.status(this.clock.now(), a.peerHit));
       return {
         peer,
         state: a.state,
@@ -475,6 +487,21 @@ export class HipEngine extends EventEmitter {
     const counters = this.counters.snapshot(this.host.counters);
     this.tunnel?.addCounters(counters);
     return { hit: this.hitText, locals: this.locals(), associations, counters };
+  }
+
+  /**
+   * Simultaneous multihoming: each pair's SAs, the outbound one the peer listed with the remote
+   * locator, the inbound one serving our interface (the one we listed with our locator).
+   */
+  private withSpis(a: ReturnType<HipHost['associations']>[number], path: OutboundPath | undefined, view: PeerPathsView | undefined): PeerPathsView | undefined {
+    if (view === undefined || path === undefined || a.multihoming !== 'simultaneous') return view;
+    return {
+      ...view,
+      pairs: view.pairs.map((p) => {
+        const inbound = pairSpis(a, p.ifname, p.remote).spiIn;
+        return { ...p, spiOut: this.outboundSpiFor(a.peerHit, path, p.local, p.remote), ...(inbound === undefined ? {} : { spiIn: inbound }) };
+      }),
+    };
   }
 
   private lastHeard(fromTunnel: number | null | undefined, acceptedAt: number | null): { lastHeardMs?: number } {
@@ -602,7 +629,52 @@ export class HipEngine extends EventEmitter {
     if (!path) return;
     path.local = this.transport.localFor(remote, local) ?? local;
     path.remote = { ...remote };
-    this.tunnel?.setPath(peerHit, path.remote, path.local);
+    if (path.spare && path.spare.local.address === path.local.address && path.spare.remote.address === path.remote.address && path.spare.remote.port === path.remote.port) {
+      path.spare = undefined;
+    }
+    path.activeSpi = this.outboundSpiFor(peerHit, path, path.local, path.remote);
+    this.tunnel?.setPath(peerHit, path.remote, path.local, path.activeSpi);
+  }
+
+  /**
+   * The SA to send on from `local` towards `remote`: in simultaneous multihoming the one of
+   * that pair (sa-choice.ts), when installed; the base SA otherwise.
+   */
+  private outboundSpiFor(peerHit: Uint8Array, path: OutboundPath, local: UdpEndpoint, remote: UdpEndpoint): number {
+    const peer = hitToText(peerHit);
+    const a = this.host.associations().find((x) => x.peerHitText === peer);
+    if (a?.multihoming !== 'simultaneous') return path.sa.spi;
+    const installed = (spi: number | undefined): spi is number => spi !== undefined && (spi === path.sa.spi || path.extra.has(spi));
+    const ifname = this.paths.localLocators().find((l) => l.address === local.address)?.ifname;
+    const spi = pairSpis(a, ifname, remote).spiOut;
+    if (installed(spi)) return spi;
+    // The association's base pair (after a deprecation, the pair that took the base's place).
+    return installed(a.outboundSpi) ? a.outboundSpi : path.sa.spi;
+  }
+
+  /** The SAs or the peer's locators changed: the traffic takes the SA its locator names now. */
+  private reselectOutboundSa(peerHit: Uint8Array): void {
+    const path = this.outbound.get(hitToText(peerHit));
+    if (!path) return;
+    const spi = this.outboundSpiFor(peerHit, path, path.local, path.remote);
+    if (spi === path.activeSpi) return;
+    path.activeSpi = spi;
+    this.tunnel?.setPath(peerHit, path.remote, path.local, spi);
+  }
+
+  /**
+   * Pair selection found a spare worth copying the data onto for a while (fault tolerance only:
+   * with one SA the peer's anti-replay window drops the later copy; simultaneous multihoming
+   * has an SA per pair, and copies there would be delivered twice).
+   */
+  private setSparePath(peerHit: Uint8Array, local: UdpEndpoint, remote: UdpEndpoint, forMs: number): void {
+    const peer = hitToText(peerHit);
+    const path = this.outbound.get(peer);
+    if (!path) return;
+    if (this.host.associations().find((a) => hitToText(a.peerHit) === peer)?.multihoming === 'simultaneous') return;
+    const from = this.transport.localFor(remote, local) ?? local;
+    path.spare = forMs > 0 ? { local: from, remote: { ...remote }, until: this.clock.now() + forMs } : undefined;
+    this.tunnel?.setSpare(peerHit, remote, from, forMs);
   }
 
   /** Runs the host (and pair selection) until nothing more is said, then re-arms the one timer. */
@@ -675,7 +747,16 @@ export class HipEngine extends EventEmitter {
       case 'probe-lost':
         this.settlePing(now, e);
         return;
+      case 'sa-added':
+        this.addSas(now, e.peerHit, e.sa);
+        return;
+      case 'sa-removed':
+        this.removeSas(now, e.peerHit, e.inboundSpi, e.outboundSpi);
+        return;
       case 'peer-locators':
+        this.paths.onHostEvent(now, e, () => []);
+        this.reselectOutboundSa(e.peerHit);
+        return;
       case 'pair-probe-received':
       case 'pair-probe-answered':
       case 'address-changed':
@@ -688,8 +769,14 @@ export class HipEngine extends EventEmitter {
 
   private installSa(now: number, peerHit: Uint8Array, sa: SaKeys, remote: UdpEndpoint, local: UdpEndpoint): void {
     const peer = hitToText(peerHit);
+    const prev = this.outbound.get(peer);
+    // A rekey replaces the base SA; further SAs stay, and so does one of them in use.
+    const keepActive = prev !== undefined && prev.extra.has(prev.activeSpi);
     this.outbound.set(peer, {
       sa: new EspOutboundSa({ spi: sa.outboundSpi, suite: sa.suite, keys: sa.outbound, createdAt: now }),
+      extra: prev?.extra ?? new Map(),
+      activeSpi: keepActive ? prev.activeSpi : sa.outboundSpi,
+      ...(prev?.spare ? { spare: prev.spare } : {}),
       suite: sa.suite,
       remote,
       local: this.transport.localFor(remote, local) ?? local,
@@ -700,6 +787,33 @@ export class HipEngine extends EventEmitter {
       peerHit,
     });
     this.tunnel?.installSa(peerHit, sa, remote, this.outbound.get(peer)!.local);
+  }
+
+  /** A further SA pair (simultaneous multihoming): installed beside the base one. */
+  private addSas(now: number, peerHit: Uint8Array, sa: SaKeys): void {
+    const path = this.outbound.get(hitToText(peerHit));
+    if (!path) return;
+    path.extra.set(sa.outboundSpi, new EspOutboundSa({ spi: sa.outboundSpi, suite: sa.suite, keys: sa.outbound, createdAt: now }));
+    this.inbound.set(sa.inboundSpi, {
+      sa: new EspInboundSa({ spi: sa.inboundSpi, suite: sa.suite, keys: sa.inbound, createdAt: now }),
+      peerHit,
+    });
+    this.tunnel?.addSas(peerHit, sa);
+    this.reselectOutboundSa(peerHit);
+  }
+
+  /** An SA pair was deprecated: its outbound half goes now, its inbound half after the overlap. */
+  private removeSas(now: number, peerHit: Uint8Array, inboundSpi: number, outboundSpi: number): void {
+    const path = this.outbound.get(hitToText(peerHit));
+    const overlap = this.opts.rekeyOverlapMs ?? 5000;
+    const entry = this.inbound.get(inboundSpi);
+    if (entry) entry.retireAt = now + overlap;
+    this.tunnel?.retireInbound(inboundSpi, overlap);
+    if (!path) return;
+    // The base exchange's own pair stays installed when deprecated (only a rekey replaces it);
+    // outboundSpiFor no longer picks it, as the association's next pair took its place.
+    if (path.extra.delete(outboundSpi)) this.tunnel?.removeOutbound(peerHit, outboundSpi);
+    this.reselectOutboundSa(peerHit);
   }
 
   private dropSas(peer: string): void {

@@ -63,6 +63,9 @@ export interface PairView extends PathView {
   remoteState: HipPeerLocator['state'];
   rttMs?: number;
   lastHeardMs?: number;
+  /** Simultaneous multihoming: the SA pair this pair's traffic uses (the engine fills these in). */
+  spiIn?: number;
+  spiOut?: number;
 }
 
 export interface PeerPathsView { state: SelectionState; primary: PathView | undefined; pairs: PairView[] }
@@ -74,6 +77,11 @@ export interface PathSink {
   setActivePair(peerHit: Uint8Array, local: Endpoint, remote: Endpoint): boolean;
   /** Move the peer's outbound ESP (the same SA) to this pair. */
   setDataPath(peerHit: Uint8Array, local: Endpoint, remote: Endpoint): void;
+  /**
+   * For `forMs`, send a copy of every ESP packet to the peer on this pair too (the same SA and
+   * sequence number: the peer's anti-replay window drops the later copy). 0 stops the copies.
+   */
+  setSparePath(peerHit: Uint8Array, local: Endpoint, remote: Endpoint, forMs: number): void;
   handover(h: Handover): void;
   /**
    * Every pair failed for `abandonAfterMs` while we had pairs to try: the peer likely restarted
@@ -87,13 +95,18 @@ export interface PathPolicy {
   timing?: Partial<SelectionTiming>;
   /** How long a peer may stay with every pair failed before its association is given up. */
   abandonAfterMs: number;
+  /**
+   * How long a spare pair carries a copy of the data once it qualifies (a new uplink or peer
+   * address passed its first test while the primary works); 0 never copies.
+   */
+  spareWindowMs: number;
 }
 
 /**
  * Long enough for a laptop between uplinks (while we have no locator the clock does not run at
  * all), short enough that a restarted peer is rebuilt well within a TCP retransmission budget.
  */
-export const DEFAULT_PATH_POLICY: PathPolicy = { abandonAfterMs: 8_000 };
+export const DEFAULT_PATH_POLICY: PathPolicy = { abandonAfterMs: 8_000, spareWindowMs: 5_000 };
 
 interface PeerTrack {
   hit: Uint8Array;
@@ -123,6 +136,10 @@ function outageMs(a: Extract<SelectionAction, { type: 'primary-changed' }>, sear
   // A search already running (silence noticed, every pair failed) says traffic was cut off.
   const flowing = searching || a.detectedAt - a.lastHeardAt <= IDLE_BEFORE_DETECTION_MS;
   return Math.max(0, flowing ? a.at - a.lastHeardAt : a.gapMs);
+}
+
+function sameEndpoints(a: { local: Endpoint; remote: Endpoint }, b: { local: Endpoint; remote: Endpoint }): boolean {
+  return a.local.address === b.local.address && a.remote.address === b.remote.address && a.remote.port === b.remote.port;
 }
 
 export class PathManager {
@@ -361,6 +378,15 @@ export class PathManager {
     this.sink.setDataPath(t.hit, t.path.local, t.path.remote);
   }
 
+  /** Moving the data onto the spare later ends its copies (the data plane sees to that). */
+  private setSpare(t: PeerTrack, a: Extract<SelectionAction, { type: 'spare' }>): void {
+    const forMs = this.policy.spareWindowMs;
+    if (forMs <= 0 || !this.locals.some((l) => l.address === a.pair.local && l.operational)) return;
+    const spare = { local: this.localEndpoint(a.pair.local), remote: this.remoteEndpoint(t, a.pair.remote) };
+    if (sameEndpoints(spare, t.path)) return;
+    this.sink.setSparePath(t.hit, spare.local, spare.remote, forMs);
+  }
+
   private drain(now: number, t: PeerTrack): void {
     for (let a = t.sel.pollAction(); a !== undefined; a = t.sel.pollAction()) this.act(now, t, a);
   }
@@ -393,6 +419,9 @@ export class PathManager {
       case 'state':
         t.state = a.to;
         t.noPrimarySince = a.to === 'no-primary' ? (t.noPrimarySince ?? now) : undefined;
+        return;
+      case 'spare':
+        this.setSpare(t, a);
         return;
       case 'pair-state':
         return;

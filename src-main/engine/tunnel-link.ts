@@ -120,9 +120,27 @@ export class TunnelLink {
     );
   }
 
-  /** Moves a peer's outbound ESP to another locator pair, on the same SA (mobility). */
-  setPath(peerHit: Uint8Array, remote: UdpEndpoint, local: UdpEndpoint): void {
-    this.client.setPath(peerHit, remote, local);
+  /** Moves a peer's outbound ESP to another locator pair (mobility), on `outboundSpi`'s SA when given. */
+  setPath(peerHit: Uint8Array, remote: UdpEndpoint, local: UdpEndpoint, outboundSpi?: number): void {
+    this.client.setPath(peerHit, remote, local, outboundSpi);
+  }
+
+  /** A further SA pair with the peer (simultaneous multihoming). */
+  addSas(peerHit: Uint8Array, sa: SaKeys): void {
+    this.client.addSas(
+      peerHit,
+      { spi: sa.outboundSpi, suite: sa.suite, keys: sa.outbound },
+      { spi: sa.inboundSpi, suite: sa.suite, keys: sa.inbound },
+    );
+  }
+
+  removeOutbound(peerHit: Uint8Array, spi: number): void {
+    this.client.removeOutbound(peerHit, spi);
+  }
+
+  /** For `forMs`, every ESP packet to the peer also goes out on this pair (0 stops it). */
+  setSpare(peerHit: Uint8Array, remote: UdpEndpoint, local: UdpEndpoint, forMs: number): void {
+    this.client.setSpare(peerHit, remote, local, forMs);
   }
 
   /** Opens a socket for a local address that appeared, bound to its device. */
@@ -160,9 +178,10 @@ export class TunnelLink {
   }
 
   /** Adds the data plane's packet counts and drops (prefixed "dp-") to the engine's counters. */
-  addCounters(c: { espIn: number; espOut: number; dropped: Record<string, number>; droppedTotal: number }): void {
+  addCounters(c: { espIn: number; espOut: number; espSpareCopies: number; dropped: Record<string, number>; droppedTotal: number }): void {
     const latest = this.client.stats();
     if (!latest) return;
+    c.espSpareCopies += latest.stats.spareCopies;
     for (const p of latest.stats.peers) {
       c.espIn += p.packetsIn;
       c.espOut += p.packetsOut;

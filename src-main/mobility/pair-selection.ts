@@ -29,6 +29,12 @@
 // other interface and to each other peer locator are tested in the background; a preferred pair
 // that passes becomes primary at once (nothing was broken, so nothing is lost), and when the
 // primary's interface goes away a recently tested spare takes over without waiting for a test.
+// A spare that appeared while the primary works (a new uplink or peer address is the sign that
+// the old one may be going: phones bring cellular up as Wi-Fi fades) also carries a copy of the
+// data for a while once it passes its first test (the 'spare' action): packets in flight on the
+// primary when it dies then arrive on the spare. Not while the primary is merely in doubt: the
+// copies reaching the peer would hide the failure from the peer's own detection, which must
+// move its direction too.
 
 import type { Candidate, InterfaceKind, LocalLocator, LocatorPair, PeerLocator, TestHistory } from './pair-order.js';
 import { buildCandidates, comparePreference, compareSearch, pairKey, testTier } from './pair-order.js';
@@ -73,6 +79,8 @@ export type SelectionAction =
       at: number;
     }
   | { type: 'pair-state'; pair: LocatorPair; state: PairTestState; direction: PairDirection | undefined; rttMs: number | undefined }
+  /** Copy data onto `pair` as well, for a bounded while. */
+  | { type: 'spare'; pair: LocatorPair }
   | { type: 'state'; from: SelectionState; to: SelectionState; cause: SelectionCause };
 
 export interface PairStatus {
@@ -154,6 +162,8 @@ interface PairRecord {
   /** Next background test, when this pair is on the background plan. */
   backgroundAt: number | undefined;
   backgroundIntervalMs: number;
+  /** Appeared while a primary worked and has not passed a test yet: its first pass makes it a spare. */
+  appearedAsSpare: boolean;
 }
 
 interface Round {
@@ -419,6 +429,7 @@ export class PairSelection {
           cand, rtt: new RttEstimator(), history: {}, state: 'untested', direction: undefined,
           lastAnsweredAt: undefined, lastHeardAt: undefined, backgroundAt: undefined,
           backgroundIntervalMs: this.timing.backgroundMinMs,
+          appearedAsSpare: this.connected && this.primaryKey !== undefined && this.current === 'primary-operational',
         });
         added.push(key);
       } else {
@@ -572,9 +583,22 @@ export class PairSelection {
       this.primaryConfirmedAt = Math.max(this.primaryConfirmedAt, evidenceAt);
       this.detector.primaryConfirmed(evidenceAt);
     }
+    const firstPassAsSpare = rec.appearedAsSpare;
+    rec.appearedAsSpare = false;
     // Proof older than the search it would end is no proof for that search.
     if (this.round !== undefined && evidenceAt < this.round.startedAt) return;
     this.afterOk(now, key);
+    if (firstPassAsSpare && this.round === undefined && this.current === 'primary-operational' && this.isSpare(key)) {
+      this.actions.push({ type: 'spare', pair: { ...rec.cand.pair } });
+    }
+  }
+
+  /** A pair that leaves the primary's interface or reaches another peer locator (not the primary). */
+  private isSpare(key: string): boolean {
+    const rec = this.pairs.get(key);
+    const primary = this.primaryRecord();
+    if (rec === undefined || primary === undefined || key === this.primaryKey) return false;
+    return rec.cand.local.ifname !== primary.cand.local.ifname || rec.cand.remote.address !== primary.cand.remote.address;
   }
 
   /** Seed 003 "test OK" in each state. */

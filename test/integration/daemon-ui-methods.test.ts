@@ -143,10 +143,10 @@ describe('the UI\'s methods on a real daemon', () => {
     const events: ControlEvent[] = [];
     watcher.onEvent((e) => events.push(e));
     await watcher.request('subscribe', {});
-    // Load sharing needs an SA per uplink in the data plane: refused with what to use instead.
-    await assert.rejects(a.request('settings.set', { multihomingMode: 'load-sharing' }), /load-sharing is not supported.*use failover/);
-    const saved = await a.request('settings.set', { keepaliveIntervalS: 25, interfaceOrder: ['wlan0', 'eth0'] });
+    // Load sharing (an SA pair per uplink: simultaneous multihoming) is stored like the rest.
+    const saved = await a.request('settings.set', { keepaliveIntervalS: 25, interfaceOrder: ['wlan0', 'eth0'], multihomingMode: 'load-sharing' });
     assert.equal(saved.keepaliveIntervalS, 25);
+    assert.equal(saved.multihomingMode, 'load-sharing');
     const event = await until('settings event', () => events.find((e) => e.type === 'settings'));
     assert.deepEqual(event, { type: 'settings', settings: saved }, 'subscribers (the UI, the tray) hear the change');
     const file = join(aliceState, 'settings.json');

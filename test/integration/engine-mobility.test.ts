@@ -110,9 +110,72 @@ test('an address that goes away: traffic moves to the one left, both ways, witho
   }
 });
 
-test('simultaneous multihoming is refused at start with a reason, not half-run', async () => {
-  await assert.rejects(
-    startEngine(A1, { host: { multihoming: 'simultaneous' } }),
-    /simultaneous multihoming is not supported yet: the data plane holds one outbound SA per peer/,
-  );
+test('simultaneous multihoming: an SA pair per interface; each direction uses a different SPI per path, and nothing is dropped as a replay', async () => {
+  const SIMULTANEOUS = { multihoming: 'simultaneous' as const };
+  /** SPI of each ESP datagram an engine receives, by the pair it came over. */
+  const spisAt = (log: Array<{ from: string; to: string; spi: number }>, from: string, to: string): Set<number> =>
+    new Set(log.filter((d) => d.from === from && d.to === to).map((d) => d.spi));
+  const tapInto = (log: Array<{ from: string; to: string; spi: number }>) =>
+    (dir: 'in' | 'out', d: Uint8Array, from: { address: string }, to: { address: string }): void => {
+      const spi = ((d[0]! << 24) | (d[1]! << 16) | (d[2]! << 8) | d[3]!) >>> 0;
+      if (dir === 'in' && spi !== 0) log.push({ from: from.address, to: to.address, spi });
+    };
+  const atA: Array<{ from: string; to: string; spi: number }> = [];
+  const atB: Array<{ from: string; to: string; spi: number }> = [];
+  const a = await startEngine(A1, { addresses: [A1, A2], locators: 'monitor', host: SIMULTANEOUS, tap: tapInto(atA) });
+  const b = await startEngine(B, { host: SIMULTANEOUS, tap: tapInto(atB) });
+  const gotA = collectPayloads(a);
+  const gotB = collectPayloads(b);
+  try {
+    a.setLocalLocators([
+      { address: A1, ifname: 'wifi0', kind: 'wifi', available: true, operational: true, preferenceRank: 0 },
+      { address: A2, ifname: 'cell0', kind: 'cellular', available: true, operational: true, preferenceRank: 1 },
+    ]);
+    const up = Promise.all([waitForEvent(a, 'established'), waitForEvent(b, 'established')]);
+    a.connect(b.hit, b.locals()[0]!, a.locals().find((l) => l.address === A1));
+    await up;
+    const view = () => a.snapshot().associations[0];
+    assert.equal(view()?.multihoming, 'simultaneous');
+    // The cell0 SA pair (ESP_INFO OLD SPI 0) and both pairs tested.
+    await until(() => {
+      const pairs = view()?.paths?.pairs ?? [];
+      return pairs.length === 2 && pairs.every((p) => p.state === 'operational') && new Set(pairs.map((p) => p.spiIn)).size === 2;
+    }, 5000, 'two tested pairs, each with its own inbound SA');
+
+    let n = 0;
+    const exchange = async (count: number): Promise<void> => {
+      const [beforeA, beforeB] = [gotA.length, gotB.length];
+      for (let i = 0; i < count; i++, n++) {
+        assert.ok(a.send(b.hit, payload(`a${n}`), PROTO_UDP_PAYLOAD), 'A sends');
+        assert.ok(b.send(a.hit, payload(`b${n}`), PROTO_UDP_PAYLOAD), 'B sends');
+      }
+      await until(() => gotB.length - beforeB === count && gotA.length - beforeA === count, 2000,
+        `${count} payloads each way (B got ${gotB.length - beforeB}, A got ${gotA.length - beforeA})`);
+    };
+    await exchange(20); // on wifi0's pair
+    a.failover(b.hit, { local: A2, remote: B });
+    b.failover(a.hit, { local: B, remote: A2 });
+    await exchange(20); // on cell0's pair
+    a.failover(b.hit, { local: A1, remote: B });
+    b.failover(a.hit, { local: B, remote: A1 });
+    await exchange(20); // and back
+
+    const upWifi = spisAt(atB, A1, B);
+    const upCell = spisAt(atB, A2, B);
+    const downWifi = spisAt(atA, B, A1);
+    const downCell = spisAt(atA, B, A2);
+    for (const [name, spis] of [['A→B over wifi0', upWifi], ['A→B over cell0', upCell], ['B→A to wifi0', downWifi], ['B→A to cell0', downCell]] as const) {
+      assert.equal(spis.size, 1, `${name} used SPIs ${[...spis].map((x) => x.toString(16)).join(', ') || 'none'}: one SA per path expected`);
+    }
+    assert.notDeepEqual([...upWifi], [...upCell], 'A→B uses a different SA on each path');
+    assert.notDeepEqual([...downWifi], [...downCell], 'B→A uses a different SA on each path');
+    const pairs = view()!.paths!.pairs;
+    assert.deepEqual(new Set(pairs.map((p) => p.spiOut)), new Set([...upWifi, ...upCell]), 'status names the SPI each pair sends on');
+    for (const e of [a, b]) {
+      const replays = Object.entries(e.snapshot().counters.dropped).filter(([k]) => /replay|esp-/.test(k));
+      assert.deepEqual(replays, [], `ESP dropped: ${JSON.stringify(replays)}`);
+    }
+  } finally {
+    await Promise.all([a.stop(200), b.stop(200)]);
+  }
 });

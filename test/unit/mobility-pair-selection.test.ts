@@ -19,6 +19,7 @@ const onEth: LocatorPair = { local: ETH.address, remote: B1 };
 
 type Probe = Extract<SelectionAction, { type: 'probe' }>;
 type Change = Extract<SelectionAction, { type: 'primary-changed' }>;
+type Spare = Extract<SelectionAction, { type: 'spare' }>;
 
 /** One host and a scripted network: `rtt(pair)` says whether (and how fast) a probe is answered. */
 class Harness {
@@ -27,6 +28,7 @@ class Harness {
   readonly probes: (Probe & { at: number })[] = [];
   readonly changes: Change[] = [];
   readonly states: string[] = [];
+  readonly spares: (Spare & { at: number })[] = [];
   private answers: { at: number; probeId: number; rtt: number }[] = [];
   rtt: (pair: LocatorPair) => number | undefined = () => 10;
 
@@ -42,6 +44,7 @@ class Harness {
         if (rtt !== undefined) this.answers.push({ at: this.now + rtt, probeId: a.probeId, rtt });
       } else if (a.type === 'primary-changed') this.changes.push(a);
       else if (a.type === 'state') this.states.push(a.to);
+      else if (a.type === 'spare') this.spares.push({ ...a, at: this.now });
     }
   }
 
@@ -355,4 +358,63 @@ test('a peer\'s test while our primary is unconfirmed makes us test our own dire
   h.run(6_000);
   assert.equal(h.sel.state, 'primary-operational', 'the peer\'s report proved our direction');
   assert.equal(h.sel.status().pairs.find((p) => p.primary)?.direction, 'outbound');
+});
+
+test('spare copies: a new uplink that passes its first background test is named a spare once; pairs known at connect are not', () => {
+  const h = connectedOnWifi();
+  h.run(5_000);
+  assert.deepEqual(h.spares, [], 'the cell pair existed at connect: no reason to expect wifi0 to go');
+  const g = connectedOnWifi([WIFI]);
+  g.run(1_000);
+  g.sel.setLocalLocators(1_000, [WIFI, CELL]);
+  g.run(1_100);
+  assert.equal(g.spares.length, 1, `spares: ${JSON.stringify(g.spares)}`);
+  assert.deepEqual(g.spares[0]!.pair, onCell);
+  assert.equal(g.spares[0]!.at, 1_010, 'as soon as its test passed, one RTT after the uplink appeared');
+  assert.deepEqual(g.sel.primary, onWifi, 'the primary stays');
+  g.run(70_000); // re-tested twice as a hot backup
+  assert.equal(g.spares.length, 1, 'a re-test of a known spare starts no copies');
+});
+
+test('spare copies: a new peer locator that passes is a spare; a preferred uplink is taken instead', () => {
+  const h = connectedOnWifi([WIFI]);
+  h.run(1_000);
+  h.sel.setPeerLocators(1_000, [peer(B1), peer('192.0.2.9')]);
+  h.run(1_100);
+  assert.deepEqual(h.spares.map((s) => s.pair), [{ local: WIFI.address, remote: '192.0.2.9' }]);
+  const g = connectedOnWifi([WIFI]);
+  g.run(1_000);
+  g.sel.setLocalLocators(1_000, [WIFI, ETH]);
+  g.run(1_100);
+  assert.deepEqual(g.sel.primary, onEth, 'ethernet is preferred: it becomes primary');
+  assert.deepEqual(g.spares, [], 'and nothing is copied');
+});
+
+test('spare copies: a new pair failing its first test is a spare once it passes, not before', () => {
+  const h = connectedOnWifi([WIFI]);
+  let cellWorks = false;
+  h.rtt = (p) => (p.local === CELL.address && !cellWorks ? undefined : 10);
+  h.run(1_000);
+  h.sel.setLocalLocators(1_000, [WIFI, CELL]);
+  h.run(2_500);
+  assert.equal(h.spares.length, 0, `spares before the test passed: ${JSON.stringify(h.spares)}`);
+  cellWorks = true;
+  h.run(6_000);
+  assert.equal(h.spares.length, 1, `spares: ${JSON.stringify(h.spares)}`);
+  assert.ok(h.spares[0]!.at > 2_500, `named at ${h.spares[0]!.at} ms, before its test passed`);
+});
+
+test('no copies while the primary is merely in doubt: they would hide the failure from the peer\'s own detection', () => {
+  const h = connectedOnWifi([WIFI]);
+  h.run(1_000);
+  h.sel.setLocalLocators(1_000, [WIFI, CELL]);
+  h.run(5_000); // cell0 passed and was named a spare once
+  assert.equal(h.spares.length, 1);
+  h.spares.length = 0;
+  h.rtt = () => undefined;
+  h.sel.dataSent(5_000);
+  h.sel.dataSent(5_010);
+  h.run(5_160);
+  assert.equal(h.sel.state, 'testing-primary');
+  assert.deepEqual(h.spares, []);
 });

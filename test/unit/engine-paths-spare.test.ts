@@ -1,0 +1,86 @@
+// The path manager turns pair selection's spare decisions into data-plane calls: a new uplink
+// whose pair passes its first test gets copies of the data for the policy's window, moving the
+// data onto the spare needs no separate stop, and a spare window of 0 turns copying off.
+// Virtual clock; the sink records what the data plane would be told.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PathManager, type EngineLocator, type PathSink } from '../../src-main/engine/paths.js';
+import type { Endpoint, HostEvent } from '../../src-main/hip/host.js';
+
+const HIT = Uint8Array.from({ length: 16 }, (_, i) => (i === 0 ? 0x20 : i));
+const PEER: Endpoint = { address: '192.0.2.1', port: 10500 };
+
+function locator(address: string, ifname: string, kind: EngineLocator['kind'], rank: number): EngineLocator {
+  return { address, port: 10500, ifname, kind, operational: true, preferenceRank: rank, defaultRoute: true, prefixLength: 24 };
+}
+const WIFI = locator('10.1.0.2', 'wifi0', 'wifi', 1);
+const CELL = locator('10.2.0.2', 'cell0', 'cellular', 2);
+
+interface Probe { local: string; remote: string; probeId: number }
+
+class Recorder implements PathSink {
+  readonly probes: Probe[] = [];
+  readonly spares: { local: string; remote: string; forMs: number }[] = [];
+  readonly paths: { local: string; remote: string }[] = [];
+  probePair(_hit: Uint8Array, local: Endpoint, remote: Endpoint, probeId: number): void {
+    this.probes.push({ local: local.address, remote: remote.address, probeId });
+  }
+  setActivePair(): boolean { return true; }
+  setDataPath(_hit: Uint8Array, local: Endpoint, remote: Endpoint): void {
+    this.paths.push({ local: local.address, remote: remote.address });
+  }
+  setSparePath(_hit: Uint8Array, local: Endpoint, remote: Endpoint, forMs: number): void {
+    this.spares.push({ local: local.address, remote: remote.address, forMs });
+  }
+  handover(): void {}
+  unreachable(): boolean { return false; }
+}
+
+/** Established over wifi0 only; each probe sent is answered `rttMs` later. */
+function established(spareWindowMs = 5_000): { pm: PathManager; sink: Recorder; answer(now: number): void } {
+  const sink = new Recorder();
+  const pm = new PathManager(sink, { abandonAfterMs: 8_000, spareWindowMs });
+  pm.setLocalLocators(0, [WIFI]);
+  pm.releaseProbes();
+  const e = { type: 'established', peerHit: HIT, local: { address: WIFI.address, port: 10500 }, remote: PEER, initiator: true } as unknown as HostEvent;
+  const listed = [{ ...PEER, spi: 0x1234, state: 'ACTIVE' as const, preferred: true, source: 'base-exchange' as const, lifetimeS: 0xffffffff, verifiedAt: 0 }];
+  pm.onHostEvent(0, e, () => listed);
+  let answered = 0;
+  return {
+    pm,
+    sink,
+    answer(now: number): void {
+      for (const p of sink.probes.slice(answered)) {
+        pm.onHostEvent(now, { type: 'pair-probe-answered', peerHit: HIT, pair: { local: { address: p.local, port: 10500 }, remote: { address: p.remote, port: PEER.port } }, probeId: p.probeId, rttMs: 10 }, () => []);
+      }
+      answered = sink.probes.length;
+    },
+  };
+}
+
+test('a new uplink that passes its test carries copies for the spare window; the data then moves onto it without a stop', () => {
+  const { pm, sink, answer } = established();
+  answer(10);
+  pm.setLocalLocators(1_000, [WIFI, CELL]);
+  pm.releaseProbes();
+  pm.handleTimeout(1_000); // the background test
+  assert.ok(sink.probes.some((p) => p.local === CELL.address), `cell0's pair was not tested: ${JSON.stringify(sink.probes)}`);
+  assert.deepEqual(sink.spares, [], 'no copies before the test passes');
+  answer(1_010);
+  assert.deepEqual(sink.spares, [{ local: CELL.address, remote: PEER.address, forMs: 5_000 }]);
+  pm.setLocalLocators(2_000, [CELL]); // wifi0 goes down
+  assert.deepEqual(sink.paths.at(-1), { local: CELL.address, remote: PEER.address }, 'the data moved to the spare');
+  assert.equal(sink.spares.length, 1, `moving onto the spare ended its copies without another call: ${JSON.stringify(sink.spares)}`);
+});
+
+test('a spare window of 0 never copies', () => {
+  const { pm, sink, answer } = established(0);
+  answer(10);
+  pm.setLocalLocators(1_000, [WIFI, CELL]);
+  pm.releaseProbes();
+  pm.handleTimeout(1_000); // the background test
+  answer(1_010);
+  assert.ok(sink.probes.some((p) => p.local === CELL.address), 'cell0 is still tested as a spare');
+  assert.deepEqual(sink.spares, []);
+});
