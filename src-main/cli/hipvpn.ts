@@ -118,8 +118,9 @@ async function serve(args: string[]): Promise<void> {
     ...STATE, port: { type: 'string' }, listen: { type: 'string', multiple: true }, tun: { type: 'string' }, 'accept-any': { type: 'boolean' },
     multihoming: { type: 'string' },
   }, 0);
-  const multihoming = values.multihoming ?? 'fault-tolerance';
-  if (multihoming !== 'fault-tolerance' && multihoming !== 'simultaneous') {
+  // Absent, the daemon takes the mode from the user's settings (failover or load sharing).
+  const multihoming = values.multihoming;
+  if (multihoming !== undefined && multihoming !== 'fault-tolerance' && multihoming !== 'simultaneous') {
     throw usageError(`--multihoming must be fault-tolerance or simultaneous, not ${JSON.stringify(multihoming)}`);
   }
   const dir = requireState(values.state);
@@ -144,7 +145,7 @@ async function serve(args: string[]): Promise<void> {
     tun: tunArg === 'none' ? null : tunArg,
     createTun: process.getuid?.() === 0,
     acceptAny: values['accept-any'] === true,
-    multihoming,
+    ...(multihoming === undefined ? {} : { multihoming }),
     log,
   });
   let signals = 0;

@@ -6,7 +6,7 @@ import { FAILURE_DETECTION, INTERFACE_KINDS, MULTIHOMING_MODES, type InterfaceKi
 import { moveInOrder } from '../../../src-shared/view-models.js';
 
 const FAILURE_TEXT: Record<string, string> = { relaxed: 'Relaxed (fewer false alarms)', normal: 'Normal', aggressive: 'Aggressive (fastest failover)' };
-const MODE_TEXT: Record<string, string> = { failover: 'Failover: one pair at a time', 'load-sharing': 'Load sharing: flows spread over uplinks' };
+const MODE_TEXT: Record<string, string> = { failover: 'Failover: one pair at a time', 'load-sharing': 'Load sharing: an SA pair per uplink (traffic uses one uplink at a time; applies at next start)' };
 
 export function SettingsView() {
   const c = useControl();
