@@ -29,6 +29,8 @@ export interface ServeOptions {
   /** TUN device to create in the host (default hip0); null for control-plane only. */
   readonly tun?: string | null;
   readonly acceptAny?: boolean;
+  /** `--multihoming`; absent, the daemon's settings decide. */
+  readonly multihoming?: 'fault-tolerance' | 'simultaneous';
   /** Called with each daemon log line as it arrives. */
   readonly onLine?: (line: string) => void;
 }
@@ -80,6 +82,7 @@ export class HipvpnNode {
     const serveArgs = [...args, 'serve', '--state', this.stateDir, '--port', String(options.port ?? this.port)];
     if (options.tun !== null) serveArgs.push('--tun', options.tun ?? 'hip0');
     if (options.acceptAny) serveArgs.push('--accept-any');
+    if (options.multihoming) serveArgs.push('--multihoming', options.multihoming);
     this.daemon = this.host.spawn(cmd, serveArgs, {
       label: `${this.host.name}:hipvpn`,
       cwd: REPO_ROOT,

@@ -94,6 +94,8 @@ export interface MobilityTunnelOptions {
    */
   readonly initiator?: 'mobile' | 'server';
   readonly onDaemonLine?: (host: string, line: string) => void;
+  /** Both daemons' `--multihoming`. */
+  readonly multihoming?: 'fault-tolerance' | 'simultaneous';
 }
 
 export interface MobilityTunnel extends PathUnderTest {
@@ -114,6 +116,7 @@ export async function startMobilityHipvpn(mobility: MobilityLab, options: Mobili
   ]);
   const serve = (node: HipvpnNode): ServeOptions => ({
     onLine: options.onDaemonLine ? (line) => options.onDaemonLine?.(node.host.name, line) : undefined,
+    ...(options.multihoming ? { multihoming: options.multihoming } : {}),
   });
   const [responder, initiator] = mobileStarts ? [serverVpn, mobileVpn] : [mobileVpn, serverVpn];
   await responder.serve(serve(responder));
