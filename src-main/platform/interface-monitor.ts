@@ -2,10 +2,11 @@
 // (mobility/local-addresses.ts) fed with what the OS says, at once.
 //
 // Linux: `ip monitor link address route` is the trigger; each burst of kernel events is answered
-// by a full re-read (`ip -json -batch`: links, addresses and routes of both families from one
-// small process, a few milliseconds). Re-reading instead of applying each event keeps one code path
-// and needs no trust in event completeness: the kernel flushes IPv4 routes of a downed interface
-// without announcing it, and a re-read sees that.
+// by a full re-read (links, addresses and routes of both families, asked of a long-lived
+// `ip -json -batch` child: under a millisecond, where spawning `ip` per read took 2–6 ms on the
+// path from a new default route to the handover). Re-reading instead of applying each event keeps
+// one code path and needs no trust in event completeness: the kernel flushes IPv4 routes of a
+// downed interface without announcing it, and a re-read sees that.
 //
 // Everything runs in the caller's network namespace (so under `ip netns exec NS` it watches NS),
 // or in `netns` through `ip -n` (tests; sysfs and systeminformation then describe the wrong
@@ -15,7 +16,7 @@
 // resume; independently, a once-a-second check compares the monotonic clock (which stops during
 // suspend) with the wall clock (which does not, and which NTP may step) and re-reads on a jump.
 
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import {
   LocalAddresses,
@@ -30,6 +31,7 @@ import {
 import { monotonicClock, type Clock } from './clock.js';
 import { readSysfsFacts, systemInformationMetadata, type SysfsFacts } from './interface-metadata.js';
 import { parseSnapshot } from './interface-snapshot.js';
+import { IpBatch } from './ip-batch.js';
 
 export interface InterfaceMonitorOptions {
   readonly policy?: Partial<LocalAddressPolicy>;
@@ -59,8 +61,12 @@ export interface InterfaceMonitorEvents {
   warning: [string];
 }
 
-/** Kernel events come in bursts (a link going down is a dozen messages within a millisecond). */
-const BURST_SETTLE_MS = 2;
+/**
+ * Kernel events come in bursts (a link going down is a dozen messages within a millisecond), but
+ * `ip monitor` writes them at once and one pipe read usually holds the whole burst; the rest is
+ * caught by the quick follow-up reads. Waiting longer only delays a clean change.
+ */
+const BURST_SETTLE_MS = 0;
 /**
  * Reads that follow each other: the first few at once (a clean change often comes in steps a
  * few ms apart: an address, then its route), and once events keep coming, at most half the time
@@ -84,20 +90,23 @@ export class InterfaceMonitor extends EventEmitter<InterfaceMonitorEvents> {
   private readonly nsArgs: string[];
   private readonly metadataEnabled: boolean;
   private monitorProcess: ChildProcess | undefined;
-  private readonly aborter = new AbortController();
   private running = false;
   private stopped = false;
   private dumping = false;
   private queuedTrigger: SnapshotTrigger | undefined;
   /** Arrival of the first kernel notification that no finished read reflects yet. */
   private unreadEventAt: number | undefined;
-  private dumpTimer: NodeJS.Timeout | undefined;
+  /** A read is scheduled; calling it cancels it. */
+  private cancelDump: (() => void) | undefined;
   private startupTimer: NodeJS.Timeout | undefined;
   private stateTimer: NodeJS.Timeout | undefined;
   private clockTimer: NodeJS.Timeout | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
   private metadataTimer: NodeJS.Timeout | undefined;
   private readonly sysfsCache = new Map<string, SysfsFacts>();
+  private readonly batch: IpBatch;
+  /** Interface names by index as last read: a rename makes the batch child's name cache stale. */
+  private linkNames = new Map<number, string>();
   private readonly seenInterfaces = new Set<string>();
   private lastDumpAt: number | undefined;
   private lastDumpMs = 0;
@@ -114,6 +123,7 @@ export class InterfaceMonitor extends EventEmitter<InterfaceMonitorEvents> {
     this.ip = options.ipCommand ?? 'ip';
     this.nsArgs = options.netns !== undefined ? ['-n', options.netns] : [];
     this.metadataEnabled = options.interfaceMetadata ?? options.netns === undefined;
+    this.batch = new IpBatch({ ipCommand: this.ip, prefixArgs: this.nsArgs, timeoutMs: DUMP_TIMEOUT_MS });
   }
 
   /** Starts watching; resolves with the locators once the first read is done. */
@@ -144,9 +154,10 @@ export class InterfaceMonitor extends EventEmitter<InterfaceMonitorEvents> {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    for (const timer of [this.dumpTimer, this.startupTimer, this.stateTimer, this.restartTimer, this.metadataTimer]) clearTimeout(timer);
+    this.cancelDump?.();
+    for (const timer of [this.startupTimer, this.stateTimer, this.restartTimer, this.metadataTimer]) clearTimeout(timer);
     clearInterval(this.clockTimer);
-    this.aborter.abort();
+    this.batch.close();
     const child = this.monitorProcess;
     this.monitorProcess = undefined;
     if (child && child.exitCode === null && child.signalCode === null) {
@@ -229,7 +240,7 @@ export class InterfaceMonitor extends EventEmitter<InterfaceMonitorEvents> {
 
   /** One read at a time; reads that follow each other are spaced so an event storm costs little. */
   private scheduleDump(minimumDelayMs: number): void {
-    if (this.dumping || this.dumpTimer !== undefined || this.stopped) return;
+    if (this.dumping || this.cancelDump !== undefined || this.stopped) return;
     let spacing = 0;
     if (this.lastDumpAt !== undefined) {
       const lastEnd = this.lastDumpAt + this.lastDumpMs;
@@ -237,10 +248,19 @@ export class InterfaceMonitor extends EventEmitter<InterfaceMonitorEvents> {
       const rest = this.burstDumps < QUICK_FOLLOW_UP_DUMPS ? 0 : this.lastDumpMs;
       spacing = lastEnd + rest + MIN_DUMP_SPACING_MS - this.clock.now();
     }
-    this.dumpTimer = setTimeout(() => {
-      this.dumpTimer = undefined;
+    const run = (): void => {
+      this.cancelDump = undefined;
       void this.dumpQueued();
-    }, Math.max(minimumDelayMs, spacing));
+    };
+    const delay = Math.max(minimumDelayMs, spacing);
+    // A timer waits at least 1 ms; with nothing to wait for, read as soon as the event loop turns.
+    if (delay <= 0) {
+      const immediate = setImmediate(run);
+      this.cancelDump = () => clearImmediate(immediate);
+    } else {
+      const timer = setTimeout(run, delay);
+      this.cancelDump = () => clearTimeout(timer);
+    }
   }
 
   private async dumpQueued(): Promise<void> {
@@ -273,16 +293,31 @@ export class InterfaceMonitor extends EventEmitter<InterfaceMonitorEvents> {
   }
 
   private async readSnapshot(): Promise<InterfaceSnapshot> {
-    // One process, three answers, one JSON document per line.
-    const output = await this.runIp(['-json', '-d', '-batch', '-'], 'link show\naddr show\nroute show table all\n');
-    const documents = output.split('\n').filter((line) => line.trim() !== '');
-    if (documents.length !== 3) throw new Error(`ip printed ${documents.length} documents, expected 3`);
-    const [links = '', addresses = '', routes = ''] = documents;
+    let parsed = await this.readOnce();
+    // `ip` names a route's device from a cache it keeps for its life; after a rename (udev renames
+    // new interfaces right after they appear) that name is stale, so ask a fresh child.
+    if (this.renamed(parsed.links)) {
+      this.batch.restart();
+      parsed = await this.readOnce();
+    }
+    this.linkNames = new Map(parsed.links.map((link) => [link.ifindex, link.ifname]));
+    if (!this.metadataEnabled) return parsed;
+    const described = await Promise.all(parsed.links.map((link) => this.describe(link)));
+    return { ...parsed, links: described };
+  }
+
+  private async readOnce(): Promise<InterfaceSnapshot> {
+    const [links = '', addresses = '', routes = ''] = await this.batch.run(['link show', 'addr show', 'route show table all']);
     const parsed = parseSnapshot({ links, addresses, routes });
     if (!parsed.ok) throw new Error(parsed.error);
-    if (!this.metadataEnabled) return parsed.value;
-    const described = await Promise.all(parsed.value.links.map((link) => this.describe(link)));
-    return { ...parsed.value, links: described };
+    return parsed.value;
+  }
+
+  private renamed(links: readonly LinkRecord[]): boolean {
+    return links.some((link) => {
+      const before = this.linkNames.get(link.ifindex);
+      return before !== undefined && before !== link.ifname;
+    });
   }
 
   /** A link with its sysfs facts, read once per interface. */
@@ -299,23 +334,6 @@ export class InterfaceMonitor extends EventEmitter<InterfaceMonitorEvents> {
       this.sysfsCache.set(cacheKey, facts);
     }
     return { ...link, ...facts };
-  }
-
-  private runIp(args: readonly string[], input?: string): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const child = execFile(
-        this.ip,
-        [...this.nsArgs, ...args],
-        { timeout: DUMP_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024, signal: this.aborter.signal, killSignal: 'SIGKILL' },
-        (error, stdout, stderr) => {
-          if (error) reject(new Error(`${this.ip} ${args.join(' ')}: ${stderr.trim() || error.message}`));
-          else resolve(stdout);
-        },
-      );
-      // If ip dies before reading its input, the callback reports it; the pipe error is noise.
-      child.stdin?.on('error', () => undefined);
-      if (input !== undefined) child.stdin?.end(input);
-    });
   }
 
   private scheduleMetadata(): void {
@@ -365,3 +383,4 @@ export class InterfaceMonitor extends EventEmitter<InterfaceMonitorEvents> {
     }, Math.max(0, next - this.clock.now()));
   }
 }
+

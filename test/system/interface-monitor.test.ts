@@ -4,6 +4,7 @@
 // stamp, so the time from a kernel change to its report is measured. Needs root.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { run } from '../lab/command.js';
 import { Lab } from '../lab/lab.js';
@@ -263,10 +264,11 @@ describe('interface monitor in-process, watching a namespace through ip -n', () 
     monitor.on('warning', (message) => warnings.push(message));
     try {
       await monitor.start();
-      // The only process in the namespace is our ip monitor.
+      // Our processes in the namespace: ip monitor and the ip -batch reader.
       const pids = (await run('ip', ['netns', 'pids', host.netns])).stdout.trim().split('\n').filter(Boolean);
-      assert.equal(pids.length, 1, `expected one process in ${host.netns}, got ${pids.join(', ')}`);
-      process.kill(Number(pids[0]), 'SIGKILL');
+      const monitorPids = pids.filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('monitor'));
+      assert.equal(monitorPids.length, 1, `expected one ip monitor in ${host.netns}, got ${monitorPids.length} of processes ${pids.join(', ')}`);
+      process.kill(Number(monitorPids[0]), 'SIGKILL');
       const deadline = performance.now() + 5_000;
       while (warnings.length === 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
       assert.match(warnings[0] ?? '', /ip monitor exited \(SIGKILL\).*restarting/);
@@ -283,6 +285,32 @@ describe('interface monitor in-process, watching a namespace through ip -n', () 
       });
       await host.ip(['addr', 'add', '10.99.0.9/24', 'dev', 'eth0']);
       assert.equal(await seen, true, `the added address was not reported after the restart; warnings: ${warnings.join(' | ')}`);
+    } finally {
+      await monitor.stop();
+    }
+  });
+
+  test('a renamed interface keeps its locator operational under the new name (its routes are still seen)', async () => {
+    const monitor = new InterfaceMonitor({ netns: host.netns });
+    try {
+      const [before] = await monitor.start();
+      assert.ok(before?.operational, `eth0's locator is not operational at the start: ${JSON.stringify(before)}`);
+      const renamed = new Promise<LocalLocator | undefined>((resolve) => {
+        const timer = setTimeout(() => resolve(undefined), 3_000);
+        monitor.on('change', (change) => {
+          const now = change.locators.find((l) => l.address === before.address);
+          if (now?.ifname === 'lan9' && now.operational) {
+            clearTimeout(timer);
+            resolve(now);
+          }
+        });
+      });
+      // udev does this to every new interface: down, a new name, up.
+      await host.ip(['link', 'set', 'dev', 'eth0', 'down']);
+      await host.ip(['link', 'set', 'dev', 'eth0', 'name', 'lan9']);
+      await host.ip(['link', 'set', 'dev', 'lan9', 'up']);
+      const after = await renamed;
+      assert.ok(after, `${before.address} not reported operational on lan9 within 3 s; now: ${JSON.stringify(monitor.locators())}`);
     } finally {
       await monitor.stop();
     }
