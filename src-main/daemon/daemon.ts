@@ -9,13 +9,14 @@ import {
 import type { MultihomingMode } from '../hip/host.js';
 import type { LocalLocator as MonitoredLocator } from '../mobility/local-addresses.js';
 import { InterfaceMonitor } from '../platform/interface-monitor.js';
+import { HandoverCauses } from './handover-cause.js';
 import { nodeCrypto } from '../hip/crypto/index.js';
 import { loadOrCreateIdentity } from '../platform/key-store.js';
 import type { LocalHostIdentity } from '../hip/identity/host-identity.js';
 import {
   CONTROL_API_VERSION,
   type ControlEvent, type ControlRequest, type DaemonStatus, type PeerConfig, type PeerStatus, type ResultOf,
-  type AssociationState, type HandoverCause, type HandoverRecord, type LocatorPair as ApiLocatorPair, type PairRef, type Uplink,
+  type AssociationState, type HandoverRecord, type LocatorPair as ApiLocatorPair, type PairRef, type Uplink,
 } from '../../src-shared/control-api.js';
 import { endpointText } from '../../src-shared/status-format.js';
 import { ControlFailure, ControlServer, type ControlConnection } from './control-server.js';
@@ -75,6 +76,7 @@ export class Daemon {
   private stopping: Promise<void> | undefined;
   private readonly handovers: HandoverRecord[] = [];
   private handoverSeq = 0;
+  private readonly causes = new HandoverCauses();
   /** Settings, flow bindings and the tunnel switch (settings-control.ts); set in start(). */
   private settingsControl!: SettingsControl;
 
@@ -158,6 +160,7 @@ export class Daemon {
     if (monitor !== undefined) {
       engine.setLocalLocators(monitor.locators().map(locatorInput));
       monitor.on('change', (change) => {
+        ready.causes.noteLocatorCauses(change.causes, performance.now());
         opts.log(logLine('locators', {
           causes: change.causes.map((c) => `${c.type}:${c.address}@${c.ifname}${c.detail ? `(${c.detail})` : ''}`).join(','),
           now: change.locators.filter((l) => l.operational).map((l) => `${l.address}@${l.ifname}`).join(',') || null,
@@ -240,7 +243,7 @@ export class Daemon {
         return;
       case 'handover': {
         const record: HandoverRecord = {
-          seq: ++this.handoverSeq, at: Date.now(), peer: ref.peer, hit: e.peer, cause: handoverCause(e.cause),
+          seq: ++this.handoverSeq, at: Date.now(), peer: ref.peer, hit: e.peer, cause: this.causes.causeOf(e.cause, e.from?.local.address, performance.now()),
           from: e.from === null ? null : pairRef(e.from), to: pairRef(e.to), gapMs: Math.max(0, Math.round(e.gapMs)),
         };
         this.handovers.push(record);
@@ -507,17 +510,6 @@ function locatorInput(l: MonitoredLocator): LocalLocatorInput {
     address: l.address, ifname: l.ifname, kind: l.kind, available: l.available, operational: l.operational,
     preferenceRank: l.preferenceRank, defaultRoute: l.defaultRoute, prefixLength: l.prefixLength,
   };
-}
-
-const HANDOVER_CAUSE: Record<string, HandoverCause> = {
-  'data-silence': 'pair-failed', keepalive: 'pair-failed', icmp: 'pair-failed', 'peer-poll': 'pair-failed',
-  // 'pair-added' moves traffic only when no pair was left: the old one's interface went away.
-  'pair-deleted': 'address-lost', 'pair-added': 'interface-down', 'better-pair': 'better-path', policy: 'policy',
-  manual: 'user', 'peer-moved': 'peer-moved', connect: 'better-path',
-};
-
-function handoverCause(cause: string): HandoverCause {
-  return HANDOVER_CAUSE[cause] ?? 'policy';
 }
 
 function interfaceOrNull(ifname: string | null): string | null {

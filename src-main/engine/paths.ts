@@ -129,10 +129,14 @@ const IDLE_BEFORE_DETECTION_MS = 2_000;
 
 /**
  * The gap a handover cost: from the last packet heard from the peer to the switch when traffic
- * was flowing; from detection to switch when the tunnel was idle; 0 for a move off a working pair.
+ * was flowing; from detection to switch when the tunnel was idle or the loss was reported by the
+ * interface monitor; 0 for a move off a working pair.
  */
 function outageMs(a: Extract<SelectionAction, { type: 'primary-changed' }>, searching: boolean): number {
   if (!OUTAGE_CAUSES.has(a.cause) && !searching) return 0;
+  // The monitor reports a pair's interface or address going away within milliseconds: the
+  // failure began at detection, not at the last packet heard (which may be seconds older).
+  if (a.cause === 'pair-deleted' && !searching) return Math.max(0, a.gapMs);
   // A search already running (silence noticed, every pair failed) says traffic was cut off.
   const flowing = searching || a.detectedAt - a.lastHeardAt <= IDLE_BEFORE_DETECTION_MS;
   return Math.max(0, flowing ? a.at - a.lastHeardAt : a.gapMs);

@@ -135,7 +135,7 @@ describe('handover in the desktop UI against the real mobile daemon', { timeout:
     const entry = await eventually('the newest handover', newestHandover, (t) => /\| wifi0 → cell0 \|/.test(t), 5_000);
     t.diagnostic(`timeline: ${entry}`);
     assert.match(entry, /\| server \|/, `the entry names the peer: ${entry}`);
-    assert.match(entry, /uplink went down|address lost|path stopped answering/, `the entry gives a cause that fits wifi0 going down: ${entry}`);
+    assert.match(entry, /uplink went down/, `wifi0 went down (link down), and the entry says so: ${entry}`);
     assert.match(entry, new RegExp(`${mobility.wifi.address.replace(/\./g, '\\.')}:\\d+ ⇄ \\S+ → ${mobility.cell.address.replace(/\./g, '\\.')}:\\d+ ⇄ `), `the entry shows the pairs: ${entry}`);
     await page.screenshot({ path: `${ARTIFACTS}/ui-handover-timeline.png`, fullPage: true });
 

@@ -5,7 +5,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PathManager, type EngineLocator, type PathSink } from '../../src-main/engine/paths.js';
+import { PathManager, type EngineLocator, type Handover, type PathSink } from '../../src-main/engine/paths.js';
 import type { Endpoint, HostEvent } from '../../src-main/hip/host.js';
 
 const HIT = Uint8Array.from({ length: 16 }, (_, i) => (i === 0 ? 0x20 : i));
@@ -33,7 +33,8 @@ class Recorder implements PathSink {
   setSparePath(_hit: Uint8Array, local: Endpoint, remote: Endpoint, forMs: number): void {
     this.spares.push({ local: local.address, remote: remote.address, forMs });
   }
-  handover(): void {}
+  readonly handovers: Handover[] = [];
+  handover(h: Handover): void { this.handovers.push(h); }
   unreachable(): boolean { return false; }
 }
 
@@ -83,4 +84,20 @@ test('a spare window of 0 never copies', () => {
   answer(1_010);
   assert.ok(sink.probes.some((p) => p.local === CELL.address), 'cell0 is still tested as a spare');
   assert.deepEqual(sink.spares, []);
+});
+
+test('an uplink the monitor reports gone costs the time to switch, not the time since the peer was last heard', () => {
+  const { pm, sink, answer } = established();
+  answer(10);
+  pm.setLocalLocators(1_000, [WIFI, CELL]);
+  pm.releaseProbes();
+  pm.handleTimeout(1_000);
+  answer(1_010);
+  // The tunnel idles: the peer was last heard 1.5 s before wifi0 goes down.
+  pm.dataReceived(1_500, HIT);
+  pm.setLocalLocators(3_000, [CELL]);
+  const h = sink.handovers.at(-1);
+  assert.equal(h?.cause, 'pair-deleted', `handovers: ${JSON.stringify(sink.handovers)}`);
+  assert.equal(h?.to.local.address, CELL.address);
+  assert.ok(h!.gapMs < 100, `the switch to a tested spare was immediate, yet the gap reads ${h!.gapMs} ms`);
 });
