@@ -176,7 +176,9 @@ describe('handover in the desktop UI against the real mobile daemon', { timeout:
     await page.screenshot({ path: `${ARTIFACTS}/ui-handover-pairs-after-failover.png`, fullPage: true });
 
     await view('timeline');
-    await eventually('the failover on the timeline', () => timelineItems().count(), (n) => n === entriesBefore + 1, 5_000);
+    // The entries themselves, so a second, unexpected handover (the choice undone) shows its cause.
+    const texts = async (): Promise<string[]> => (await timelineItems().allTextContents()).map((x) => x.replace(/\s+/g, ' ').trim());
+    await eventually(`the failover on the timeline (${entriesBefore} entries before)`, texts, (all) => all.length === entriesBefore + 1, 5_000);
     const entry = await newestHandover();
     t.diagnostic(`timeline: ${entry}`);
     assert.match(entry, /\| server \| you chose it \| wifi0 → cell0 \|/, `the failover is recorded as the user's choice: ${entry}`);

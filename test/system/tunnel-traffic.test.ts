@@ -71,7 +71,12 @@ describe('hipvpn tunnel between two namespaces', () => {
   test('pings really travel as ESP: the peer counters grow', async () => {
     const before = await pair.aliceVpn.peer('bob');
     await ping(pair.alice, bobLsiAtAlice, 5);
-    const after = await pair.aliceVpn.peer('bob');
+    // The data plane reports its counters periodically: give the next report a moment to land.
+    let after = await pair.aliceVpn.peer('bob');
+    for (const deadline = performance.now() + 2_000; performance.now() < deadline && before && after && (after.counters.espPacketsIn < before.counters.espPacketsIn + 5 || after.counters.espPacketsOut < before.counters.espPacketsOut + 5);) {
+      await new Promise((r) => setTimeout(r, 100));
+      after = await pair.aliceVpn.peer('bob');
+    }
     assert.ok(before && after, 'bob missing from status');
     assert.ok(after.counters.espPacketsOut >= before.counters.espPacketsOut + 5, `ESP out ${before.counters.espPacketsOut} -> ${after.counters.espPacketsOut}`);
     assert.ok(after.counters.espPacketsIn >= before.counters.espPacketsIn + 5, `ESP in ${before.counters.espPacketsIn} -> ${after.counters.espPacketsIn}`);
