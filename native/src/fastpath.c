@@ -220,6 +220,7 @@ static int spare_copy(fp_peer *peer, int64_t now, const tx_item *item, tx_item *
   copy->data = item->data;
   copy->len = item->len;
   copy->sock = sp->sock;
+  copy->held = 0;
   memcpy(copy->dest, &sp->remote, sp->remote_len);
   copy->dest_len = sp->remote_len;
   return 1;
@@ -261,6 +262,7 @@ tx_verdict tx_one(fastpath *fp, uint8_t *p, size_t len, int64_t now, tx_item *it
   item->sock = o->sock;
   memcpy(item->dest, &o->remote, o->remote_len);
   item->dest_len = o->remote_len;
+  item->held = peer->held;
   *copied = __builtin_expect(peer->spare.until_ms != 0, 0) ? spare_copy(peer, now, item, copy) : 0;
   return TX_SEND;
 }

@@ -59,6 +59,11 @@ typedef struct fp_peer {
   struct fp_out_sa **extra;  // further SAs (RFC 8047: one pair per interface)
   int nextra, extra_cap;
   fp_spare spare;
+  /**
+   * The control plane doubts the peer's path: a copy of every datagram sealed for it also goes
+   * to the stranded ring (flagged FP_STRANDED_HELD), so that JS can re-send it on the next pair.
+   */
+  int held;
   // Written by one packet thread each, read by stats: relaxed atomics.
   uint64_t packets_in, bytes_in, packets_out, bytes_out;
   int64_t last_heard_ms;  // -1: never
@@ -173,6 +178,7 @@ typedef struct fastpath {
   uint64_t drops[DROP_COUNT];
   uint64_t tun_in, tun_out, udp_in, udp_out;
   uint64_t spare_copies, spare_failed;  // copies sent to spares; copies whose send failed
+  uint64_t held_copies, held_lost;      // copies of held peers' datagrams queued for JS; not queued (ring full)
 
   pthread_t tx_thread, rx_thread;
 } fastpath;
@@ -181,6 +187,8 @@ typedef struct fastpath {
 #define PUNT_CAP 512
 /** Sealed datagrams held for a re-send after their interface went down (about 0.5 s at 500 packets/s). */
 #define STRANDED_CAP 256
+/** Set in a stranded entry's socket index: a copy of a datagram that was sent (its peer is held), not a failed send. */
+#define FP_STRANDED_HELD 0x80
 
 extern const char *const FP_DROP_NAMES[DROP_COUNT];
 
@@ -223,6 +231,7 @@ typedef struct {
   uint8_t *data;
   size_t len;
   int sock;
+  int held;  // its peer is held: a copy goes to the stranded ring once it is sent
   struct sockaddr_storage *dest;
   socklen_t dest_len;
 } tx_item;

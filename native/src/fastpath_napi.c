@@ -447,6 +447,24 @@ static napi_value fp_set_spare(napi_env env, napi_callback_info info) {
   return make_undefined(env);
 }
 
+// fpSetHeld(fp, hit, on): while on, a copy of every datagram sealed for the peer is queued for
+// fpTakeStranded (flagged FP_STRANDED_HELD) after it is sent: its path is in doubt, and JS
+// re-sends the copies on the pair the peer moves to.
+static napi_value fp_set_held(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  const uint8_t *hit;
+  bool on;
+  if (argc < 3 || !get_hit(env, argv[1], &hit) || napi_get_value_bool(env, argv[2], &on) != napi_ok)
+    return throw_type(env, "fpSetHeld(fp, hit, on)");
+  fastpath *fp = unwrap_fp(env, argv[0]);
+  if (!fp) return NULL;
+  lock_both(fp);
+  fp_peer *peer = find_peer_hit(fp, hit);
+  if (peer) peer->held = on ? 1 : 0;
+  unlock_both(fp);
+  return make_undefined(env);
+}
+
 // fpAddOutbound(fp, hit, spi, icvLength, key, salt, lifetimeMs, seqRekeyThreshold, nextSeq) -> boolean
 // A further outbound SA of a peer the fast path has an install() for; it carries the peer's
 // traffic once fpSetPath names it. One with the SPI of a further SA replaces it (keeping its path
@@ -906,6 +924,8 @@ static napi_value fp_stats(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, out, "udpPacketsOut", make_double(env, (double)load64(&fp->udp_out)));
   napi_set_named_property(env, out, "spareCopies", make_double(env, (double)load64(&fp->spare_copies)));
   napi_set_named_property(env, out, "spareCopiesFailed", make_double(env, (double)load64(&fp->spare_failed)));
+  napi_set_named_property(env, out, "heldCopies", make_double(env, (double)load64(&fp->held_copies)));
+  napi_set_named_property(env, out, "heldCopiesLost", make_double(env, (double)load64(&fp->held_lost)));
   return out;
 }
 
@@ -937,7 +957,7 @@ void fastpath_register(napi_env env, napi_value exports) {
       {"fpPoll", fp_poll},              {"fpTakeTun", fp_take_tun},      {"fpTakeUdp", fp_take_udp},
       {"fpStats", fp_stats},            {"fpStop", fp_stop},             {"fpTakeStranded", fp_take_stranded},
       {"fpSetSpare", fp_set_spare},     {"fpAddOutbound", fp_add_outbound}, {"fpAddInbound", fp_add_inbound},
-      {"fpRemoveOutbound", fp_remove_outbound}, {"fpAddSocket", fp_add_socket}, {"fpRemoveSocket", fp_remove_socket},
+      {"fpRemoveOutbound", fp_remove_outbound}, {"fpSetHeld", fp_set_held}, {"fpAddSocket", fp_add_socket}, {"fpRemoveSocket", fp_remove_socket},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value fn;

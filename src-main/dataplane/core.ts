@@ -46,6 +46,8 @@ export interface CoreSink {
   tunCommit(length: number): void;
   hip(packet: Uint8Array, from: UdpEndpoint, to: UdpEndpoint): void;
   event(e: CoreEvent): void;
+  /** A datagram just queued for a held peer (setHeld): keep a copy for a re-send on its next pair. */
+  hold?(local: string, datagram: Uint8Array, addr16: Uint8Array, port: number): void;
 }
 
 export interface PeerStats {
@@ -91,6 +93,8 @@ interface OutboundState {
   local: string;
   rekeyAsked: boolean;
   spare: SparePath | undefined;
+  /** The control plane doubts the pair: copies of what is sent go to the sink's hold. */
+  held: boolean;
 }
 
 interface PeerState extends PeerStats {
@@ -166,6 +170,7 @@ export class DataplaneCore {
       local: i.local,
       rekeyAsked: false,
       spare,
+      held: prev?.held ?? false,
     };
     if (offloaded) {
       // A stale JS entry under the same SPI must not shadow the fast path's.
@@ -244,6 +249,12 @@ export class DataplaneCore {
     const peer = this.find(hit);
     if (!peer?.out) return;
     peer.out.spare = until > now ? { local, remote: { ...remote }, remoteAddr16: remoteAddr16.slice(), until } : undefined;
+  }
+
+  /** While on, every datagram sealed for the peer is also handed to the sink's hold. */
+  setHeld(hit: Uint8Array, on: boolean): void {
+    const out = this.find(hit)?.out;
+    if (out) out.held = on;
   }
 
   /** The peer's spare pair while it is in use. */
@@ -397,6 +408,7 @@ export class DataplaneCore {
       else if (this.sink.udp(spare.local, packet, spare.remoteAddr16, spare.remote.port)) this.spareCopies++;
     }
     if (!sent) return this.drop('udp-no-socket');
+    if (out.held) this.sink.hold?.(out.local, packet, out.remoteAddr16, out.remote.port);
     peer.packetsOut++;
     peer.bytesOut += payload.length;
     if (!out.rekeyAsked && out.sa.needsRekey(now)) {

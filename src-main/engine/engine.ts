@@ -193,6 +193,8 @@ export class HipEngine extends EventEmitter {
         setDataPath: (hit, local, remote) => this.setDataPath(hit, local, remote),
         setSparePath: (hit, local, remote, forMs) => this.setSparePath(hit, local, remote, forMs),
         handover: (h) => this.emit('event', { type: 'handover', ...h } satisfies EngineEvent),
+        // Only the data plane keeps copies; without a tunnel (send()) nothing is held.
+        holdForPeer: (hit, on) => this.tunnel?.setHeld(hit, on),
         unreachable: (hit) => this.giveUpIfReconnectable(hit),
       },
       { ...DEFAULT_PATH_POLICY, ...opts.paths },

@@ -143,6 +143,11 @@ export class TunnelLink {
     this.client.setSpare(peerHit, remote, local, forMs);
   }
 
+  /** The peer's pair is in doubt (on): its ESP is kept for a re-send on the next pair; off discards it. */
+  setHeld(peerHit: Uint8Array, on: boolean): void {
+    this.client.setHeld(peerHit, on);
+  }
+
   /** Opens a socket for a local address that appeared, bound to its device. */
   openSocket(address: string, device: string | undefined): void {
     this.client.openSocket(address, device);
@@ -178,10 +183,14 @@ export class TunnelLink {
   }
 
   /** Adds the data plane's packet counts and drops (prefixed "dp-") to the engine's counters. */
-  addCounters(c: { espIn: number; espOut: number; espSpareCopies: number; dropped: Record<string, number>; droppedTotal: number }): void {
+  addCounters(c: {
+    espIn: number; espOut: number; espSpareCopies: number; espHeldCopies: number; espHeldResent: number; dropped: Record<string, number>; droppedTotal: number;
+  }): void {
     const latest = this.client.stats();
     if (!latest) return;
     c.espSpareCopies += latest.stats.spareCopies;
+    c.espHeldCopies += latest.stats.heldCopies ?? 0;
+    c.espHeldResent += latest.stats.heldResent ?? 0;
     for (const p of latest.stats.peers) {
       c.espIn += p.packetsIn;
       c.espOut += p.packetsOut;
