@@ -90,6 +90,9 @@ typedef struct fp_in_sa {
   replay_window window;
   int heard;
   int64_t retire_at_ms;  // INT64_MAX: current
+  /** The last source of authenticated ESP reported as new (esp-source): once per SA per address. */
+  uint8_t source16[16];
+  uint16_t source_port;
 } fp_in_sa;
 
 /** A copy queue of packets handed up to JS (bounded; mutex-protected, as punts are rare). */
@@ -103,14 +106,17 @@ typedef struct {
   uint8_t *socks;
 } fp_punt_ring;
 
-typedef enum { EV_ESP_HEARD = 1, EV_REKEY_NEEDED, EV_SOCKET_ERROR, EV_TUN_ERROR } fp_event_type;
+typedef enum { EV_ESP_HEARD = 1, EV_REKEY_NEEDED, EV_SOCKET_ERROR, EV_TUN_ERROR, EV_ESP_SOURCE } fp_event_type;
 
 typedef struct {
   fp_event_type type;
   uint8_t hit[16];
-  uint32_t spi;  // esp-heard: the inbound SA heard; rekey-needed: the outbound SA to replace
+  uint32_t spi;  // esp-heard, esp-source: the inbound SA; rekey-needed: the outbound SA to replace
+  uint8_t addr16[16];  // esp-source: where the peer's authenticated ESP came from
+  uint16_t port;
+  uint32_t bytes;      // esp-source: that datagram's length (credit, RFC 8046 §5.5)
   int err;
-  int sock;
+  int sock;           // esp-source: the socket it arrived on
   int origin, icmp_type, icmp_code;
 } fp_event;
 
@@ -250,10 +256,12 @@ tx_verdict tx_one(fastpath *fp, uint8_t *p, size_t len, int64_t now, tx_item *it
 /**
  * One datagram at d, opened in place; in_lock held. On RX_TUN the inner packet for the TUN is
  * hdr[0, *hdr_len) (a rebuilt IPv6 header, or nothing for an LSI packet) followed by
- * *body, *body_len octets inside the datagram.
+ * *body, *body_len octets inside the datagram. With `src` (its source, received on socket
+ * `sock`): authenticated ESP from elsewhere than where the peer's traffic goes posts
+ * 'esp-source', once per SA per new address.
  */
 rx_verdict rx_one(fastpath *fp, uint8_t *d, size_t len, int64_t now, uint8_t hdr[IPV6_HEADER_LEN], size_t *hdr_len,
-                  uint8_t **body, size_t *body_len, fp_drop *why);
+                  uint8_t **body, size_t *body_len, fp_drop *why, const struct sockaddr_storage *src, int sock);
 /** Stops the threads and frees everything. */
 void fp_destroy(fastpath *fp);
 

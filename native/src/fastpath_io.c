@@ -357,7 +357,7 @@ static int rx_datagram(fastpath *fp, rx_state *st, int sock, uint32_t msg, uint8
   uint8_t *body = NULL;
   size_t hdr_len = 0, body_len = 0;
   fp_drop why = DROP_COUNT;
-  switch (rx_one(fp, d, len, now, st->headers[k], &hdr_len, &body, &body_len, &why)) {
+  switch (rx_one(fp, d, len, now, st->headers[k], &hdr_len, &body, &body_len, &why, &st->names[msg], sock)) {
     case RX_TUN: {
       int parts = 0;
       if (hdr_len) st->out[k][parts++] = (struct iovec){st->headers[k], hdr_len};

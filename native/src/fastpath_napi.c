@@ -745,7 +745,7 @@ static napi_value fp_process_udp(napi_env env, napi_callback_info info) {
   size_t hdr_len = 0, body_len = 0;
   fp_drop why = DROP_COUNT;
   pthread_mutex_lock(&fp->in_lock);
-  rx_verdict v = rx_one(fp, slot + FP_HEADROOM, len, now_ms(), hdr, &hdr_len, &body, &body_len, &why);
+  rx_verdict v = rx_one(fp, slot + FP_HEADROOM, len, now_ms(), hdr, &hdr_len, &body, &body_len, &why, NULL, -1);
   pthread_mutex_unlock(&fp->in_lock);
   napi_value out;
   napi_create_object(env, &out);
@@ -769,6 +769,7 @@ static const char *event_name(fp_event_type t) {
     case EV_REKEY_NEEDED: return "rekey-needed";
     case EV_SOCKET_ERROR: return "socket-error";
     case EV_TUN_ERROR: return "tun-error";
+    case EV_ESP_SOURCE: return "esp-source";
   }
   return "unknown";
 }
@@ -796,6 +797,13 @@ static napi_value fp_poll(napi_env env, napi_callback_info info) {
     if (evs[i].type == EV_ESP_HEARD || evs[i].type == EV_REKEY_NEEDED) {
       napi_set_named_property(env, o, "hit", make_bytes(env, evs[i].hit, 16));
       napi_set_named_property(env, o, "spi", make_double(env, evs[i].spi));
+    } else if (evs[i].type == EV_ESP_SOURCE) {
+      napi_set_named_property(env, o, "hit", make_bytes(env, evs[i].hit, 16));
+      napi_set_named_property(env, o, "spi", make_double(env, evs[i].spi));
+      napi_set_named_property(env, o, "address", make_bytes(env, evs[i].addr16, 16));
+      napi_set_named_property(env, o, "port", make_i32(env, evs[i].port));
+      napi_set_named_property(env, o, "socket", make_i32(env, evs[i].sock));
+      napi_set_named_property(env, o, "bytes", make_double(env, evs[i].bytes));
     } else {
       napi_set_named_property(env, o, "errno", make_i32(env, evs[i].err));
       napi_set_named_property(env, o, "socket", make_i32(env, evs[i].sock));

@@ -36,7 +36,12 @@ export type CoreEvent =
   /** The outbound SA is near its sequence limit or old: the control plane should rekey. */
   | { type: 'rekey-needed'; peerHit: Uint8Array }
   /** First authenticated packet on an inbound SA: the peer has our keys (R2-SENT → ESTABLISHED). */
-  | { type: 'esp-heard'; peerHit: Uint8Array };
+  | { type: 'esp-heard'; peerHit: Uint8Array }
+  /**
+   * Authenticated ESP from the peer arrived from `from` (on our socket `to`), not where its
+   * traffic goes: the peer may have moved. Once per inbound SA per new source.
+   */
+  | { type: 'esp-source'; peerHit: Uint8Array; from: UdpEndpoint; to: UdpEndpoint; bytes: number };
 
 export interface CoreSink {
   /** Queues a sealed datagram on the socket bound to `local`. False when there is none. */
@@ -103,7 +108,11 @@ interface PeerState extends PeerStats {
   connectAskedAt: number;
 }
 
-interface InboundState { sa: EspInboundSa; peer: PeerState; heard: boolean; retireAt: number }
+interface InboundState {
+  sa: EspInboundSa; peer: PeerState; heard: boolean; retireAt: number;
+  /** The last source reported in an 'esp-source' event (address|port). */
+  reportedSource?: string;
+}
 
 /** A packet for a peer without an SA asks the control plane to connect at most this often. */
 const CONNECT_ASK_INTERVAL_MS = 1000;
@@ -115,6 +124,11 @@ function hitKey(b: Uint8Array, at: number): number {
 
 function sameAddr16(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < 16; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function sameAddr16At(b: Uint8Array, at: number, a: Uint8Array): boolean {
+  for (let i = 0; i < 16; i++) if (a[i] !== b[at + i]) return false;
   return true;
 }
 
@@ -368,7 +382,19 @@ export class DataplaneCore {
       entry.heard = true;
       this.sink.event({ type: 'esp-heard', peerHit: peer.hit });
     }
+    const out = peer.out;
+    if (out !== undefined && (fromPort !== out.remote.port || !sameAddr16At(fromAddrs16, fromAt, out.remoteAddr16))) {
+      this.noteSource(entry, fromAddrs16, fromAt, fromPort, to, d.length);
+    }
     this.deliver(peer, r.payload, r.nextHeader);
+  }
+
+  private noteSource(entry: InboundState, addrs16: Uint8Array, at: number, port: number, to: UdpEndpoint, bytes: number): void {
+    const from = { address: fromAddr16(addrs16, at), port };
+    const key = `${from.address}|${port}`;
+    if (entry.reportedSource === key) return;
+    entry.reportedSource = key;
+    this.sink.event({ type: 'esp-source', peerHit: entry.peer.hit, from, to, bytes });
   }
 
   private deliver(peer: PeerState, payload: Uint8Array, nextHeader: number): void {

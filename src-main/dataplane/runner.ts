@@ -10,6 +10,7 @@ import { newRxBatch, newUdpRxBatch, rxPacket, TRUNCATED_FLAG, TxBatch, UdpTxBatc
 import { DataplaneCore, type CoreEvent, type OutboundSealer, type PeerRoute, type SaInstall, type SaSpec } from './core.js';
 import { NativeFastPath, STRANDED_HELD_FLAG, takesStranded, type FastPathTuning } from './fastpath.js';
 import { StrandedDatagrams } from './stranded.js';
+import { fromAddr16 } from './addr16.js';
 import type { DataplaneStats, WirePeerStats } from './messages.js';
 import type { EspKeyMaterial } from '../esp/index.js';
 
@@ -328,6 +329,13 @@ export class DataplaneRunner {
       case 'rekey-needed':
         this.opts.onEvent({ type: e.type, peerHit: new Uint8Array(e.hit) });
         return;
+      case 'esp-source': {
+        const to = this.fastSockets[e.socket]?.local;
+        if (!to) return;
+        const from = { address: fromAddr16(new Uint8Array(e.address), 0), port: e.port };
+        this.opts.onEvent({ type: 'esp-source', peerHit: new Uint8Array(e.hit), from, to, bytes: e.bytes });
+        return;
+      }
       case 'socket-error': {
         const local = this.fastSockets[e.socket]?.local;
         const icmp = e.origin >= 2 ? ` (ICMP type ${e.icmpType} code ${e.icmpCode})` : '';

@@ -21,6 +21,8 @@ export interface TunnelLinkOptions {
   peers: PeerDirectory;
   onDatagram(d: UdpDatagram): void;
   onEspHeard(peerHit: Uint8Array): void;
+  /** Authenticated ESP from the peer came from somewhere its traffic does not go (`bytes`: that datagram). */
+  onEspSource(peerHit: Uint8Array, from: UdpEndpoint, bytes: number): void;
   onRekeyNeeded(peerHit: Uint8Array): void;
   onNeedConnect(peerHit: Uint8Array): void;
   onWarning(message: string): void;
@@ -69,6 +71,7 @@ export class TunnelLink {
       onEvent: (e) => {
         switch (e.type) {
           case 'esp-heard': return opts.onEspHeard(e.peerHit);
+          case 'esp-source': return opts.onEspSource(e.peerHit, e.from, e.bytes);
           case 'rekey-needed': return opts.onRekeyNeeded(e.peerHit);
           case 'need-connect': return opts.onNeedConnect(e.peerHit);
         }
@@ -183,14 +186,10 @@ export class TunnelLink {
   }
 
   /** Adds the data plane's packet counts and drops (prefixed "dp-") to the engine's counters. */
-  addCounters(c: {
-    espIn: number; espOut: number; espSpareCopies: number; espHeldCopies: number; espHeldResent: number; dropped: Record<string, number>; droppedTotal: number;
-  }): void {
+  addCounters(c: { espIn: number; espOut: number; espSpareCopies: number; dropped: Record<string, number>; droppedTotal: number }): void {
     const latest = this.client.stats();
     if (!latest) return;
     c.espSpareCopies += latest.stats.spareCopies;
-    c.espHeldCopies += latest.stats.heldCopies ?? 0;
-    c.espHeldResent += latest.stats.heldResent ?? 0;
     for (const p of latest.stats.peers) {
       c.espIn += p.packetsIn;
       c.espOut += p.packetsOut;

@@ -16,7 +16,12 @@ export type FastPathHandle = { readonly __fastPathHandle: unique symbol };
 export type FastPathEvent =
   /** spi: the inbound SA first heard (esp-heard), or the outbound SA due for a rekey (rekey-needed). */
   | { type: 'esp-heard' | 'rekey-needed'; hit: Uint8Array; spi: number }
-  | { type: 'socket-error' | 'tun-error'; errno: number; socket: number; origin: number; icmpType: number; icmpCode: number };
+  | { type: 'socket-error' | 'tun-error'; errno: number; socket: number; origin: number; icmpType: number; icmpCode: number }
+  /**
+   * Authenticated ESP on inbound SA `spi` came from `address` (16 octets, IPv4 mapped):`port`,
+   * not where the peer's traffic goes; once per SA per new address. `bytes`: that datagram's size.
+   */
+  | { type: 'esp-source'; hit: Uint8Array; spi: number; address: Uint8Array; port: number; socket: number; bytes: number };
 
 export interface FastPathStats {
   peers: Array<{
