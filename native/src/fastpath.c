@@ -17,6 +17,7 @@
 
 #include "fastpath.h"
 
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
