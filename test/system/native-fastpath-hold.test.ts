@@ -96,7 +96,7 @@ if (!IN_NAMESPACE) {
       assert.ok(r.bytes > 0, 'its size, for credit');
       // Forged ESP from yet another source: not authenticated, not reported.
       const forged = esp(99);
-      forged[forged.length - 1] ^= 1;
+      forged[forged.length - 1] = forged.at(-1)! ^ 1;
       third.send(forged, ours);
       await sleep(50);
       assert.equal(rig.fast.poll().filter((e) => e.type === 'esp-source').length, 0, 'a forged datagram was reported');
