@@ -17,6 +17,7 @@
 
 #include "fastpath.h"
 
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -220,6 +221,7 @@ static int spare_copy(fp_peer *peer, int64_t now, const tx_item *item, tx_item *
   copy->data = item->data;
   copy->len = item->len;
   copy->sock = sp->sock;
+  copy->held = 0;
   memcpy(copy->dest, &sp->remote, sp->remote_len);
   copy->dest_len = sp->remote_len;
   return 1;
@@ -261,8 +263,33 @@ tx_verdict tx_one(fastpath *fp, uint8_t *p, size_t len, int64_t now, tx_item *it
   item->sock = o->sock;
   memcpy(item->dest, &o->remote, o->remote_len);
   item->dest_len = o->remote_len;
+  item->held = peer->held;
   *copied = __builtin_expect(peer->spare.until_ms != 0, 0) ? spare_copy(peer, now, item, copy) : 0;
   return TX_SEND;
+}
+
+/** Whether a received source is the endpoint an outbound SA sends to (same family, address and port). */
+static int is_remote(const struct sockaddr_storage *src, const fp_out_sa *o) {
+  if (src->ss_family != o->remote.ss_family) return 0;
+  if (src->ss_family == AF_INET) {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)src, *b = (const struct sockaddr_in *)&o->remote;
+    return a->sin_port == b->sin_port && a->sin_addr.s_addr == b->sin_addr.s_addr;
+  }
+  const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)src, *b = (const struct sockaddr_in6 *)&o->remote;
+  return a->sin6_port == b->sin6_port && memcmp(&a->sin6_addr, &b->sin6_addr, 16) == 0;
+}
+
+static void note_source(fastpath *fp, fp_in_sa *sa, const struct sockaddr_storage *src, int sock, size_t len) {
+  fp_peer *peer = sa->peer;
+  // The common case: the peer sends from where we send to. out is changed under both locks.
+  if (__builtin_expect(!peer->out || is_remote(src, peer->out), 1)) return;
+  fp_event e = {.type = EV_ESP_SOURCE, .spi = sa->spi, .sock = sock, .bytes = (uint32_t)len};
+  sockaddr_to16(src, e.addr16, &e.port);
+  if (e.port == sa->source_port && memcmp(e.addr16, sa->source16, 16) == 0) return;
+  memcpy(sa->source16, e.addr16, 16);
+  sa->source_port = e.port;
+  memcpy(e.hit, peer->hit, 16);
+  post_event(fp, &e);
 }
 
 static const fp_drop OPEN_DROPS[] = {
@@ -276,7 +303,8 @@ static const fp_drop OPEN_DROPS[] = {
  * *body, *body_len octets inside the datagram.
  */
 rx_verdict rx_one(fastpath *fp, uint8_t *d, size_t len, int64_t now, uint8_t hdr[IPV6_HEADER_LEN],
-                         size_t *hdr_len, uint8_t **body, size_t *body_len, fp_drop *why) {
+                         size_t *hdr_len, uint8_t **body, size_t *body_len, fp_drop *why,
+                         const struct sockaddr_storage *src, int sock) {
   if (len < 8) {
     *why = DROP_UDP_RUNT;
     return RX_DROP;
@@ -305,6 +333,7 @@ rx_verdict rx_one(fastpath *fp, uint8_t *d, size_t len, int64_t now, uint8_t hdr
     sa->heard = 1;
     post_peer_event(fp, EV_ESP_HEARD, peer, sa->spi);
   }
+  if (src) note_source(fp, sa, src, sock, len);
   uint8_t *payload = d + ESP_GCM_OVERHEAD_HEAD;
   if (nh == IPPROTO_NONE_) return RX_NONE;  // dummy packet (RFC 4303 §2.6)
   if (nh == IPPROTO_IPIP_) {

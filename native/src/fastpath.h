@@ -59,6 +59,11 @@ typedef struct fp_peer {
   struct fp_out_sa **extra;  // further SAs (RFC 8047: one pair per interface)
   int nextra, extra_cap;
   fp_spare spare;
+  /**
+   * The control plane doubts the peer's path: a copy of every datagram sealed for it also goes
+   * to the stranded ring (flagged FP_STRANDED_HELD), so that JS can re-send it on the next pair.
+   */
+  int held;
   // Written by one packet thread each, read by stats: relaxed atomics.
   uint64_t packets_in, bytes_in, packets_out, bytes_out;
   int64_t last_heard_ms;  // -1: never
@@ -85,6 +90,9 @@ typedef struct fp_in_sa {
   replay_window window;
   int heard;
   int64_t retire_at_ms;  // INT64_MAX: current
+  /** The last source of authenticated ESP reported as new (esp-source): once per SA per address. */
+  uint8_t source16[16];
+  uint16_t source_port;
 } fp_in_sa;
 
 /** A copy queue of packets handed up to JS (bounded; mutex-protected, as punts are rare). */
@@ -98,14 +106,17 @@ typedef struct {
   uint8_t *socks;
 } fp_punt_ring;
 
-typedef enum { EV_ESP_HEARD = 1, EV_REKEY_NEEDED, EV_SOCKET_ERROR, EV_TUN_ERROR } fp_event_type;
+typedef enum { EV_ESP_HEARD = 1, EV_REKEY_NEEDED, EV_SOCKET_ERROR, EV_TUN_ERROR, EV_ESP_SOURCE } fp_event_type;
 
 typedef struct {
   fp_event_type type;
   uint8_t hit[16];
-  uint32_t spi;  // esp-heard: the inbound SA heard; rekey-needed: the outbound SA to replace
+  uint32_t spi;  // esp-heard, esp-source: the inbound SA; rekey-needed: the outbound SA to replace
+  uint8_t addr16[16];  // esp-source: where the peer's authenticated ESP came from
+  uint16_t port;
+  uint32_t bytes;      // esp-source: that datagram's length (credit, RFC 8046 §5.5)
   int err;
-  int sock;
+  int sock;           // esp-source: the socket it arrived on
   int origin, icmp_type, icmp_code;
 } fp_event;
 
@@ -173,6 +184,7 @@ typedef struct fastpath {
   uint64_t drops[DROP_COUNT];
   uint64_t tun_in, tun_out, udp_in, udp_out;
   uint64_t spare_copies, spare_failed;  // copies sent to spares; copies whose send failed
+  uint64_t held_copies, held_lost;      // copies of held peers' datagrams queued for JS; not queued (ring full)
 
   pthread_t tx_thread, rx_thread;
 } fastpath;
@@ -181,6 +193,8 @@ typedef struct fastpath {
 #define PUNT_CAP 512
 /** Sealed datagrams held for a re-send after their interface went down (about 0.5 s at 500 packets/s). */
 #define STRANDED_CAP 256
+/** Set in a stranded entry's socket index: a copy of a datagram that was sent (its peer is held), not a failed send. */
+#define FP_STRANDED_HELD 0x80
 
 extern const char *const FP_DROP_NAMES[DROP_COUNT];
 
@@ -223,6 +237,7 @@ typedef struct {
   uint8_t *data;
   size_t len;
   int sock;
+  int held;  // its peer is held: a copy goes to the stranded ring once it is sent
   struct sockaddr_storage *dest;
   socklen_t dest_len;
 } tx_item;
@@ -241,10 +256,12 @@ tx_verdict tx_one(fastpath *fp, uint8_t *p, size_t len, int64_t now, tx_item *it
 /**
  * One datagram at d, opened in place; in_lock held. On RX_TUN the inner packet for the TUN is
  * hdr[0, *hdr_len) (a rebuilt IPv6 header, or nothing for an LSI packet) followed by
- * *body, *body_len octets inside the datagram.
+ * *body, *body_len octets inside the datagram. With `src` (its source, received on socket
+ * `sock`): authenticated ESP from elsewhere than where the peer's traffic goes posts
+ * 'esp-source', once per SA per new address.
  */
 rx_verdict rx_one(fastpath *fp, uint8_t *d, size_t len, int64_t now, uint8_t hdr[IPV6_HEADER_LEN], size_t *hdr_len,
-                  uint8_t **body, size_t *body_len, fp_drop *why);
+                  uint8_t **body, size_t *body_len, fp_drop *why, const struct sockaddr_storage *src, int sock);
 /** Stops the threads and frees everything. */
 void fp_destroy(fastpath *fp);
 

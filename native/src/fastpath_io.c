@@ -53,17 +53,45 @@ static int path_gone(int err) {
   return err == ENETDOWN || err == ENETUNREACH || err == EHOSTUNREACH || err == ENODEV || err == EADDRNOTAVAIL;
 }
 
-/** Keeps the datagrams of one failed message for JS to re-send once the peer moves. */
-static void strand(fastpath *fp, int sock, const struct msghdr *m) {
+/** Queues one sealed datagram for JS with its destination (`flags`: FP_STRANDED_HELD or 0); 0 when full. */
+static int push_stranded(fastpath *fp, const tx_item *it, int flags) {
   uint8_t addr16[16];
   uint16_t port;
-  sockaddr_to16((const struct sockaddr_storage *)m->msg_name, addr16, &port);
+  sockaddr_to16(it->dest, addr16, &port);
+  return ring_push(&fp->stranded, it->data, it->len, addr16, port, it->sock | flags);
+}
+
+/**
+ * Keeps the datagrams of one failed message for JS to re-send once the peer moves. Those of a
+ * held peer are queued after the send anyway (hold_copies), so not twice.
+ */
+static void strand(fastpath *fp, const tx_item *items, uint32_t n) {
   uint32_t kept = 0;
-  for (size_t k = 0; k < m->msg_iovlen; k++) {
-    if (ring_push(&fp->stranded, m->msg_iov[k].iov_base, m->msg_iov[k].iov_len, addr16, port, sock)) kept++;
+  for (uint32_t k = 0; k < n; k++) {
+    if (items[k].held) continue;
+    if (push_stranded(fp, &items[k], 0)) kept++;
     else drop(fp, DROP_SEND_FAILED);
   }
   if (kept) notify_js(fp);
+}
+
+/**
+ * Copies of what was just sent to peers whose path is in doubt: JS re-sends them on the pair
+ * the peer moves to (the receiver's anti-replay window drops any it already got). Only peers
+ * the control plane holds pay for this; the common case is one flag test per datagram.
+ */
+static void hold_copies(fastpath *fp, const tx_item *items, uint32_t n) {
+  uint32_t kept = 0, lost = 0;
+  for (uint32_t k = 0; k < n; k++) {
+    if (__builtin_expect(!items[k].held, 1)) continue;
+    if (push_stranded(fp, &items[k], FP_STRANDED_HELD)) kept++;
+    else lost++;
+  }
+  if (kept) {
+    count(&fp->held_copies, kept);
+    notify_js(fp);
+  }
+  if (lost) count(&fp->held_lost, lost);
 }
 
 /**
@@ -146,7 +174,7 @@ static void send_items(fastpath *fp, tx_item *items, uint32_t n, int copies) {
         continue;
       }
       if (copies) count(&fp->spare_failed, npk[done]);
-      else if (path_gone(err)) strand(fp, items[first[done]].sock, &msgs[done].msg_hdr);
+      else if (path_gone(err)) strand(fp, &items[first[done]], npk[done]);
       else count(&fp->drops[DROP_SEND_FAILED], npk[done]);
       done++;
       retried = 0;
@@ -210,6 +238,7 @@ static void tx_batch(fastpath *fp, tx_state *st, uint32_t n) {
   if (punted) notify_js(fp);
   send_runs(fp, st->items, nsend, 0);
   if (ncopy) send_runs(fp, st->copies, ncopy, 1);
+  hold_copies(fp, st->items, nsend);
   pthread_mutex_unlock(&fp->tx_io_lock);
 }
 
@@ -328,7 +357,7 @@ static int rx_datagram(fastpath *fp, rx_state *st, int sock, uint32_t msg, uint8
   uint8_t *body = NULL;
   size_t hdr_len = 0, body_len = 0;
   fp_drop why = DROP_COUNT;
-  switch (rx_one(fp, d, len, now, st->headers[k], &hdr_len, &body, &body_len, &why)) {
+  switch (rx_one(fp, d, len, now, st->headers[k], &hdr_len, &body, &body_len, &why, &st->names[msg], sock)) {
     case RX_TUN: {
       int parts = 0;
       if (hdr_len) st->out[k][parts++] = (struct iovec){st->headers[k], hdr_len};

@@ -447,6 +447,24 @@ static napi_value fp_set_spare(napi_env env, napi_callback_info info) {
   return make_undefined(env);
 }
 
+// fpSetHeld(fp, hit, on): while on, a copy of every datagram sealed for the peer is queued for
+// fpTakeStranded (flagged FP_STRANDED_HELD) after it is sent: its path is in doubt, and JS
+// re-sends the copies on the pair the peer moves to.
+static napi_value fp_set_held(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  const uint8_t *hit;
+  bool on;
+  if (argc < 3 || !get_hit(env, argv[1], &hit) || napi_get_value_bool(env, argv[2], &on) != napi_ok)
+    return throw_type(env, "fpSetHeld(fp, hit, on)");
+  fastpath *fp = unwrap_fp(env, argv[0]);
+  if (!fp) return NULL;
+  lock_both(fp);
+  fp_peer *peer = find_peer_hit(fp, hit);
+  if (peer) peer->held = on ? 1 : 0;
+  unlock_both(fp);
+  return make_undefined(env);
+}
+
 // fpAddOutbound(fp, hit, spi, icvLength, key, salt, lifetimeMs, seqRekeyThreshold, nextSeq) -> boolean
 // A further outbound SA of a peer the fast path has an install() for; it carries the peer's
 // traffic once fpSetPath names it. One with the SPI of a further SA replaces it (keeping its path
@@ -727,7 +745,7 @@ static napi_value fp_process_udp(napi_env env, napi_callback_info info) {
   size_t hdr_len = 0, body_len = 0;
   fp_drop why = DROP_COUNT;
   pthread_mutex_lock(&fp->in_lock);
-  rx_verdict v = rx_one(fp, slot + FP_HEADROOM, len, now_ms(), hdr, &hdr_len, &body, &body_len, &why);
+  rx_verdict v = rx_one(fp, slot + FP_HEADROOM, len, now_ms(), hdr, &hdr_len, &body, &body_len, &why, NULL, -1);
   pthread_mutex_unlock(&fp->in_lock);
   napi_value out;
   napi_create_object(env, &out);
@@ -751,6 +769,7 @@ static const char *event_name(fp_event_type t) {
     case EV_REKEY_NEEDED: return "rekey-needed";
     case EV_SOCKET_ERROR: return "socket-error";
     case EV_TUN_ERROR: return "tun-error";
+    case EV_ESP_SOURCE: return "esp-source";
   }
   return "unknown";
 }
@@ -778,6 +797,13 @@ static napi_value fp_poll(napi_env env, napi_callback_info info) {
     if (evs[i].type == EV_ESP_HEARD || evs[i].type == EV_REKEY_NEEDED) {
       napi_set_named_property(env, o, "hit", make_bytes(env, evs[i].hit, 16));
       napi_set_named_property(env, o, "spi", make_double(env, evs[i].spi));
+    } else if (evs[i].type == EV_ESP_SOURCE) {
+      napi_set_named_property(env, o, "hit", make_bytes(env, evs[i].hit, 16));
+      napi_set_named_property(env, o, "spi", make_double(env, evs[i].spi));
+      napi_set_named_property(env, o, "address", make_bytes(env, evs[i].addr16, 16));
+      napi_set_named_property(env, o, "port", make_i32(env, evs[i].port));
+      napi_set_named_property(env, o, "socket", make_i32(env, evs[i].sock));
+      napi_set_named_property(env, o, "bytes", make_double(env, evs[i].bytes));
     } else {
       napi_set_named_property(env, o, "errno", make_i32(env, evs[i].err));
       napi_set_named_property(env, o, "socket", make_i32(env, evs[i].sock));
@@ -906,6 +932,8 @@ static napi_value fp_stats(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, out, "udpPacketsOut", make_double(env, (double)load64(&fp->udp_out)));
   napi_set_named_property(env, out, "spareCopies", make_double(env, (double)load64(&fp->spare_copies)));
   napi_set_named_property(env, out, "spareCopiesFailed", make_double(env, (double)load64(&fp->spare_failed)));
+  napi_set_named_property(env, out, "heldCopies", make_double(env, (double)load64(&fp->held_copies)));
+  napi_set_named_property(env, out, "heldCopiesLost", make_double(env, (double)load64(&fp->held_lost)));
   return out;
 }
 
@@ -937,7 +965,7 @@ void fastpath_register(napi_env env, napi_value exports) {
       {"fpPoll", fp_poll},              {"fpTakeTun", fp_take_tun},      {"fpTakeUdp", fp_take_udp},
       {"fpStats", fp_stats},            {"fpStop", fp_stop},             {"fpTakeStranded", fp_take_stranded},
       {"fpSetSpare", fp_set_spare},     {"fpAddOutbound", fp_add_outbound}, {"fpAddInbound", fp_add_inbound},
-      {"fpRemoveOutbound", fp_remove_outbound}, {"fpAddSocket", fp_add_socket}, {"fpRemoveSocket", fp_remove_socket},
+      {"fpRemoveOutbound", fp_remove_outbound}, {"fpSetHeld", fp_set_held}, {"fpAddSocket", fp_add_socket}, {"fpRemoveSocket", fp_remove_socket},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value fn;

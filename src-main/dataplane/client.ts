@@ -178,6 +178,11 @@ export class DataplaneClient {
     this.post({ type: 'set-spare', hit, remote, remoteAddr16, local: local.address, forMs });
   }
 
+  /** While on, copies of the peer's ESP are kept and re-sent on the pair setPath moves it to; off discards them. */
+  setHeld(hit: Uint8Array, on: boolean): void {
+    this.post({ type: 'set-held', hit, on });
+  }
+
   /** Opens a socket for a new local address (bound to `device`); `locals` follows via onLocals. */
   openSocket(address: string, device?: string): void {
     this.post(device ? { type: 'open-socket', address, device } : { type: 'open-socket', address });

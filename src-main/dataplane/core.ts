@@ -36,7 +36,12 @@ export type CoreEvent =
   /** The outbound SA is near its sequence limit or old: the control plane should rekey. */
   | { type: 'rekey-needed'; peerHit: Uint8Array }
   /** First authenticated packet on an inbound SA: the peer has our keys (R2-SENT → ESTABLISHED). */
-  | { type: 'esp-heard'; peerHit: Uint8Array };
+  | { type: 'esp-heard'; peerHit: Uint8Array }
+  /**
+   * Authenticated ESP from the peer arrived from `from` (on our socket `to`), not where its
+   * traffic goes: the peer may have moved. Once per inbound SA per new source.
+   */
+  | { type: 'esp-source'; peerHit: Uint8Array; from: UdpEndpoint; to: UdpEndpoint; bytes: number };
 
 export interface CoreSink {
   /** Queues a sealed datagram on the socket bound to `local`. False when there is none. */
@@ -46,6 +51,8 @@ export interface CoreSink {
   tunCommit(length: number): void;
   hip(packet: Uint8Array, from: UdpEndpoint, to: UdpEndpoint): void;
   event(e: CoreEvent): void;
+  /** A datagram just queued for a held peer (setHeld): keep a copy for a re-send on its next pair. */
+  hold?(local: string, datagram: Uint8Array, addr16: Uint8Array, port: number): void;
 }
 
 export interface PeerStats {
@@ -91,6 +98,8 @@ interface OutboundState {
   local: string;
   rekeyAsked: boolean;
   spare: SparePath | undefined;
+  /** The control plane doubts the pair: copies of what is sent go to the sink's hold. */
+  held: boolean;
 }
 
 interface PeerState extends PeerStats {
@@ -99,7 +108,11 @@ interface PeerState extends PeerStats {
   connectAskedAt: number;
 }
 
-interface InboundState { sa: EspInboundSa; peer: PeerState; heard: boolean; retireAt: number }
+interface InboundState {
+  sa: EspInboundSa; peer: PeerState; heard: boolean; retireAt: number;
+  /** The last source reported in an 'esp-source' event (address|port). */
+  reportedSource?: string;
+}
 
 /** A packet for a peer without an SA asks the control plane to connect at most this often. */
 const CONNECT_ASK_INTERVAL_MS = 1000;
@@ -111,6 +124,11 @@ function hitKey(b: Uint8Array, at: number): number {
 
 function sameAddr16(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < 16; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function sameAddr16At(b: Uint8Array, at: number, a: Uint8Array): boolean {
+  for (let i = 0; i < 16; i++) if (a[i] !== b[at + i]) return false;
   return true;
 }
 
@@ -166,6 +184,7 @@ export class DataplaneCore {
       local: i.local,
       rekeyAsked: false,
       spare,
+      held: prev?.held ?? false,
     };
     if (offloaded) {
       // A stale JS entry under the same SPI must not shadow the fast path's.
@@ -244,6 +263,12 @@ export class DataplaneCore {
     const peer = this.find(hit);
     if (!peer?.out) return;
     peer.out.spare = until > now ? { local, remote: { ...remote }, remoteAddr16: remoteAddr16.slice(), until } : undefined;
+  }
+
+  /** While on, every datagram sealed for the peer is also handed to the sink's hold. */
+  setHeld(hit: Uint8Array, on: boolean): void {
+    const out = this.find(hit)?.out;
+    if (out) out.held = on;
   }
 
   /** The peer's spare pair while it is in use. */
@@ -357,7 +382,19 @@ export class DataplaneCore {
       entry.heard = true;
       this.sink.event({ type: 'esp-heard', peerHit: peer.hit });
     }
+    const out = peer.out;
+    if (out !== undefined && (fromPort !== out.remote.port || !sameAddr16At(fromAddrs16, fromAt, out.remoteAddr16))) {
+      this.noteSource(entry, fromAddrs16, fromAt, fromPort, to, d.length);
+    }
     this.deliver(peer, r.payload, r.nextHeader);
+  }
+
+  private noteSource(entry: InboundState, addrs16: Uint8Array, at: number, port: number, to: UdpEndpoint, bytes: number): void {
+    const from = { address: fromAddr16(addrs16, at), port };
+    const key = `${from.address}|${port}`;
+    if (entry.reportedSource === key) return;
+    entry.reportedSource = key;
+    this.sink.event({ type: 'esp-source', peerHit: entry.peer.hit, from, to, bytes });
   }
 
   private deliver(peer: PeerState, payload: Uint8Array, nextHeader: number): void {
@@ -397,6 +434,7 @@ export class DataplaneCore {
       else if (this.sink.udp(spare.local, packet, spare.remoteAddr16, spare.remote.port)) this.spareCopies++;
     }
     if (!sent) return this.drop('udp-no-socket');
+    if (out.held) this.sink.hold?.(out.local, packet, out.remoteAddr16, out.remote.port);
     peer.packetsOut++;
     peer.bytesOut += payload.length;
     if (!out.rekeyAsked && out.sa.needsRekey(now)) {

@@ -28,6 +28,9 @@ export interface StrandedIo {
   ): number;
 }
 
+/** In a stranded entry's socket index: a copy of a datagram that was sent (its peer is held), not a failed send. */
+export const STRANDED_HELD_FLAG = 0x80;
+
 export function takesStranded(io: NativeIo): io is NativeIo & StrandedIo {
   return typeof (io as Partial<StrandedIo>).fpTakeStranded === 'function';
 }
@@ -157,6 +160,18 @@ export class NativeFastPath {
    */
   setSpare(hit: Uint8Array, remoteAddr16: Uint8Array | null, port: number, socketIndex: number, forMs: number): void {
     if (!this.stopped) this.io.fpSetSpare(this.handle, hit, remoteAddr16, port, socketIndex, Math.max(0, forMs));
+  }
+
+  /**
+   * While on, the TX thread queues a copy of every datagram it sends to this peer for
+   * fpTakeStranded (socket index | STRANDED_HELD_FLAG): the peer's path is in doubt, and the
+   * copies are re-sent on the pair it moves to. Counted in FastPathStats.heldCopies (and
+   * heldCopiesLost when the queue was full). False when the addon lacks the call.
+   */
+  setHeld(hit: Uint8Array, on: boolean): boolean {
+    if (this.stopped || this.io.fpSetHeld === undefined) return false;
+    this.io.fpSetHeld(this.handle, hit, on);
+    return true;
   }
 
   /**

@@ -36,6 +36,8 @@ export type ToWorker =
   | { type: 'remove-outbound'; hit: Uint8Array; spi: number }
   /** Make-before-break: copies of the peer's ESP also go to this pair for `forMs` (0 stops). */
   | { type: 'set-spare'; hit: Uint8Array; remote: UdpEndpoint; remoteAddr16: Uint8Array; local: string; forMs: number }
+  /** The peer's pair is in doubt (on): keep copies of its ESP for a re-send on the next pair; off discards them. */
+  | { type: 'set-held'; hit: Uint8Array; on: boolean }
   | { type: 'send-datagram'; datagram: Uint8Array; to: UdpEndpoint; toAddr16: Uint8Array; from: string }
   | { type: 'send-payload'; hit: Uint8Array; payload: Uint8Array; nextHeader: number }
   /** Mobility: a local address appeared; open its socket (bound to `device` when given). */
@@ -63,6 +65,12 @@ export interface DataplaneStats {
   udpPacketsOut: number;
   /** ESP datagrams also sent on a spare pair (make-before-break copies; not in packetsOut). */
   spareCopies: number;
+  /** Copies kept of datagrams sent while the peer's pair was in doubt (set-held). */
+  heldCopies: number;
+  /** Datagrams re-sent on a peer's new pair: held copies and sends that failed with the interface gone. */
+  heldResent: number;
+  /** Held copies dropped unused: too old, too many, or the fast path's queue was full. */
+  heldDropped: number;
 }
 
 export type FromWorker =

@@ -8,8 +8,9 @@ import type { TunDevice } from '../platform/tun.js';
 import type { UdpEndpoint } from '../platform/udp.js';
 import { newRxBatch, newUdpRxBatch, rxPacket, TRUNCATED_FLAG, TxBatch, UdpTxBatch } from './batch.js';
 import { DataplaneCore, type CoreEvent, type OutboundSealer, type PeerRoute, type SaInstall, type SaSpec } from './core.js';
-import { NativeFastPath, takesStranded, type FastPathTuning } from './fastpath.js';
+import { NativeFastPath, STRANDED_HELD_FLAG, takesStranded, type FastPathTuning } from './fastpath.js';
 import { StrandedDatagrams } from './stranded.js';
+import { fromAddr16 } from './addr16.js';
 import type { DataplaneStats, WirePeerStats } from './messages.js';
 import type { EspKeyMaterial } from '../esp/index.js';
 
@@ -93,8 +94,13 @@ export class DataplaneRunner {
   private readonly jsOutbound = new Map<number, string>();
   /** Initial sockets withdrawn while the fast path still polls their fds: closed at stop(). */
   private readonly retired: DatagramSocket[] = [];
-  /** The fast path's datagrams whose interface went down, re-sent once their peer moves. */
+  /**
+   * The fast path's datagrams whose interface went down, and copies of what was sent to held
+   * peers (both paths), re-sent once their peer moves.
+   */
   private readonly stranded = new StrandedDatagrams();
+  /** Datagrams re-sent on a peer's new pair (stranded or held copies). */
+  private resent = 0;
 
   constructor(private readonly opts: RunnerOptions) {
     this.sockets = [...opts.sockets];
@@ -114,6 +120,7 @@ export class DataplaneRunner {
       tunCommit: (length) => void this.tunTx.commit(length),
       hip: (packet, from, to) => opts.onHip(packet, from, to),
       event: (e) => opts.onEvent(e),
+      hold: (local, datagram, addr16, port) => this.keepCopy(datagram, { local, addr16, port }, this.opts.now()),
     });
   }
 
@@ -277,10 +284,13 @@ export class DataplaneRunner {
         for (let n = takeStranded(fast); n > 0; n = n < PUNT_SLOTS ? 0 : takeStranded(fast)) {
           stranded.count = n;
           for (let i = 0; i < n; i++) {
-            const local = this.fastSockets[stranded.sockets[i]!]?.local.address;
+            const flags = stranded.sockets[i]!;
+            const local = this.fastSockets[flags & ~STRANDED_HELD_FLAG]?.local.address;
             if (local === undefined) continue;
             const addr16 = stranded.addrs16.subarray(i * 16, i * 16 + 16);
-            this.strand(rxPacket(stranded, i), { local, addr16, port: stranded.ports[i]! }, now);
+            const path = { local, addr16, port: stranded.ports[i]! };
+            if (flags & STRANDED_HELD_FLAG) this.keepCopy(rxPacket(stranded, i), path, now);
+            else this.strand(rxPacket(stranded, i), path, now);
           }
         }
         this.flushUdp();
@@ -319,6 +329,13 @@ export class DataplaneRunner {
       case 'rekey-needed':
         this.opts.onEvent({ type: e.type, peerHit: new Uint8Array(e.hit) });
         return;
+      case 'esp-source': {
+        const to = this.fastSockets[e.socket]?.local;
+        if (!to) return;
+        const from = { address: fromAddr16(new Uint8Array(e.address), 0), port: e.port };
+        this.opts.onEvent({ type: 'esp-source', peerHit: new Uint8Array(e.hit), from, to, bytes: e.bytes });
+        return;
+      }
       case 'socket-error': {
         const local = this.fastSockets[e.socket]?.local;
         const icmp = e.origin >= 2 ? ` (ICMP type ${e.icmpType} code ${e.icmpCode})` : '';
@@ -375,8 +392,21 @@ export class DataplaneRunner {
     this.syncFastPath(hit);
     if (from === undefined) return;
     const resend = this.stranded.moved(from, { local, addr16: remoteAddr16, port: remote.port }, this.opts.now());
-    for (const d of resend) this.sendOrDrop(local, d, remoteAddr16, remote.port);
+    for (const d of resend) this.resend(local, d, remoteAddr16, remote.port);
     if (resend.length > 0) this.flushUdp();
+  }
+
+  /**
+   * While on, the peer's pair is in doubt: copies of what is sent to it are kept, and re-sent
+   * on the pair setPath moves it to. Off (the peer answered on the same pair) discards them.
+   */
+  setHeld(hit: Uint8Array, on: boolean): void {
+    this.core.setHeld(hit, on);
+    // An addon without the call: its peers' sent datagrams are not copied (failed ones still are).
+    this.fast?.setHeld(hit, on);
+    if (on) return;
+    const path = this.core.pathOf(hit);
+    if (path) this.stranded.release(path);
   }
 
   /**
@@ -420,7 +450,18 @@ export class DataplaneRunner {
   /** A sealed datagram the fast path could not send (its interface went down): follows its peer. */
   private strand(datagram: Uint8Array, path: { local: string; addr16: Uint8Array; port: number }, now: number): void {
     const to = this.stranded.strand(datagram, path, now);
-    if (to) this.sendOrDrop(to.local, datagram, to.addr16, to.port);
+    if (to) this.resend(to.local, datagram, to.addr16, to.port);
+  }
+
+  /** A copy of a datagram sent to a held peer: kept, or re-sent at once when the peer already moved. */
+  private keepCopy(datagram: Uint8Array, path: { local: string; addr16: Uint8Array; port: number }, now: number): void {
+    const to = this.stranded.hold(datagram, path, now);
+    if (to) this.resend(to.local, datagram, to.addr16, to.port);
+  }
+
+  private resend(local: string, datagram: Uint8Array, addr16: Uint8Array, port: number): void {
+    this.resent++;
+    this.sendOrDrop(local, datagram, addr16, port);
   }
 
   private sendOrDrop(local: string, datagram: Uint8Array, addr16: Uint8Array, port: number): void {
@@ -507,7 +548,9 @@ export class DataplaneRunner {
       counts.udpPacketsIn += f.udpPacketsIn;
       counts.udpPacketsOut += f.udpPacketsOut;
     }
-    return { peers: [...peers.values()], drops, ...counts, spareCopies };
+    const held = { heldCopies: this.stranded.copiesHeld, heldResent: this.resent, heldDropped: this.stranded.copiesDropped };
+    if (this.fast) held.heldDropped += this.fast.stats().heldCopiesLost ?? 0;
+    return { peers: [...peers.values()], drops, ...counts, spareCopies, ...held };
   }
 
   stop(): void {

@@ -134,6 +134,9 @@ async function main(): Promise<void> {
       case 'set-spare':
         runner.setSpare(m.hit, m.remote, m.remoteAddr16, m.local, m.forMs, now());
         return;
+      case 'set-held':
+        runner.setHeld(m.hit, m.on);
+        return;
       case 'send-datagram':
         runner.sendDatagram(m.from, m.datagram, m.toAddr16, m.to.port);
         return;

@@ -193,6 +193,11 @@ export class HipEngine extends EventEmitter {
         setDataPath: (hit, local, remote) => this.setDataPath(hit, local, remote),
         setSparePath: (hit, local, remote, forMs) => this.setSparePath(hit, local, remote, forMs),
         handover: (h) => this.emit('event', { type: 'handover', ...h } satisfies EngineEvent),
+        // Only the data plane keeps copies; without a tunnel (send()) nothing is held.
+        holdForPeer: (hit, on) => {
+          this.tunnel?.setHeld(hit, on);
+          this.host.setPathInDoubt(hit, on);
+        },
         unreachable: (hit) => this.giveUpIfReconnectable(hit),
       },
       { ...DEFAULT_PATH_POLICY, ...opts.paths },
@@ -213,6 +218,11 @@ export class HipEngine extends EventEmitter {
         onDatagram: (d) => engine.onDatagram(d),
         onEspHeard: (peerHit) => {
           engine.host.espAuthenticated(engine.clock.now(), peerHit);
+          engine.drive();
+        },
+        // The peer's ESP from a new source: HIP checks it, and follows at once when our pair is in doubt.
+        onEspSource: (peerHit, from, bytes) => {
+          engine.host.espAuthenticated(engine.clock.now(), peerHit, { bytes, from });
           engine.drive();
         },
         onRekeyNeeded: (peerHit) => engine.rekey(peerHit),

@@ -84,6 +84,12 @@ export interface PathSink {
   setSparePath(peerHit: Uint8Array, local: Endpoint, remote: Endpoint, forMs: number): void;
   handover(h: Handover): void;
   /**
+   * The peer's pair is in doubt (on: no primary, or a search for one, e.g. data silence was
+   * noticed): the data plane keeps copies of the ESP it sends the peer and re-sends them at once
+   * on the pair `setDataPath` moves it to. Off (the pair proved itself) discards the copies.
+   */
+  holdForPeer(peerHit: Uint8Array, on: boolean): void;
+  /**
    * Every pair failed for `abandonAfterMs` while we had pairs to try: the peer likely restarted
    * and forgot our SAs. True when the association was given up (the peer is forgotten here);
    * false keeps trying (nobody could build a new one: we do not know where the peer is).
@@ -120,6 +126,8 @@ interface PeerTrack {
   /** The last packet heard before the primary went away (no pair left at all). */
   lostAt: number;
   state: SelectionState;
+  /** What the data plane was last told by holdForPeer. */
+  held: boolean;
 }
 
 /** Causes that mean the old pair stopped carrying traffic (the others move a working flow). */
@@ -200,6 +208,7 @@ export class PathManager {
       const track: PeerTrack = {
         hit: e.peerHit.slice(), sel: new PairSelection(now, this.policy.timing), remotePorts: new Map(), peerLocators: [],
         path: { local: { ...e.local }, remote: { ...e.remote } }, noPrimarySince: undefined, lostAt: now, state: 'no-primary',
+        held: false,
       };
       this.peers.set(key, track);
       this.applyPeerLocators(now, track, peerLocators());
@@ -391,6 +400,17 @@ export class PathManager {
     this.sink.setSparePath(t.hit, spare.local, spare.remote, forMs);
   }
 
+  /**
+   * Any state but PRIMARY OPERATIONAL means the pair in use is in doubt. The state action comes
+   * after the move it goes with ('primary-changed' first), so copies reach the new pair before
+   * leaving the hold discards what is left.
+   */
+  private setHeld(t: PeerTrack, on: boolean): void {
+    if (t.held === on) return;
+    t.held = on;
+    this.sink.holdForPeer(t.hit, on);
+  }
+
   private drain(now: number, t: PeerTrack): void {
     for (let a = t.sel.pollAction(); a !== undefined; a = t.sel.pollAction()) this.act(now, t, a);
   }
@@ -423,6 +443,7 @@ export class PathManager {
       case 'state':
         t.state = a.to;
         t.noPrimarySince = a.to === 'no-primary' ? (t.noPrimarySince ?? now) : undefined;
+        this.setHeld(t, a.to !== 'primary-operational');
         return;
       case 'spare':
         this.setSpare(t, a);

@@ -21,6 +21,8 @@ export interface TunnelLinkOptions {
   peers: PeerDirectory;
   onDatagram(d: UdpDatagram): void;
   onEspHeard(peerHit: Uint8Array): void;
+  /** Authenticated ESP from the peer came from somewhere its traffic does not go (`bytes`: that datagram). */
+  onEspSource(peerHit: Uint8Array, from: UdpEndpoint, bytes: number): void;
   onRekeyNeeded(peerHit: Uint8Array): void;
   onNeedConnect(peerHit: Uint8Array): void;
   onWarning(message: string): void;
@@ -69,6 +71,7 @@ export class TunnelLink {
       onEvent: (e) => {
         switch (e.type) {
           case 'esp-heard': return opts.onEspHeard(e.peerHit);
+          case 'esp-source': return opts.onEspSource(e.peerHit, e.from, e.bytes);
           case 'rekey-needed': return opts.onRekeyNeeded(e.peerHit);
           case 'need-connect': return opts.onNeedConnect(e.peerHit);
         }
@@ -141,6 +144,11 @@ export class TunnelLink {
   /** For `forMs`, every ESP packet to the peer also goes out on this pair (0 stops it). */
   setSpare(peerHit: Uint8Array, remote: UdpEndpoint, local: UdpEndpoint, forMs: number): void {
     this.client.setSpare(peerHit, remote, local, forMs);
+  }
+
+  /** The peer's pair is in doubt (on): its ESP is kept for a re-send on the next pair; off discards it. */
+  setHeld(peerHit: Uint8Array, on: boolean): void {
+    this.client.setHeld(peerHit, on);
   }
 
   /** Opens a socket for a local address that appeared, bound to its device. */

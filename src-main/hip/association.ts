@@ -237,6 +237,8 @@ export class Association {
   /** The peer's locators; exists once keys do. */
   private peerLocators: PeerLocatorTable | undefined;
   private credit: CreditAccount | undefined;
+  /** Pair selection doubts the pair in use (setPathInDoubt). */
+  private pathInDoubt = false;
   /** Our interface the base SA pair serves (simultaneous multihoming). */
   private baseIfname: string | undefined;
   private readonly extraSas: SaPairView[] = [];
@@ -1106,13 +1108,35 @@ export class Association {
     this.emitPeerLocators();
   }
 
-  /** An authenticated packet from an address the peer never listed: check it (seed 000 §3.3). */
+  /**
+   * Whether the pair our traffic takes is in doubt (pair selection has no primary, or is
+   * searching because the peer fell silent): then the peer's authenticated packets from
+   * elsewhere say where it is now.
+   */
+  setPathInDoubt(inDoubt: boolean): void {
+    this.pathInDoubt = inDoubt;
+  }
+
+  /**
+   * An authenticated packet from an address the peer never listed: check it (seed 000 §3.3).
+   * While our pair works, the address carries data only once checked (site multihoming: the
+   * peer is still reachable where it was). While it is in doubt, the data follows the peer's
+   * packets at once, as an UNVERIFIED address under credit-based authorization (RFC 8046 §5.5):
+   * the old address is most likely dead, and the check still runs.
+   */
   private noticeSource(now: number, from: Endpoint): void {
     const table = this.peerLocators;
     if (table === undefined || this.state !== 'ESTABLISHED') return;
-    if (!table.observe(from, this.outboundSpi!)) return;
+    if (table.observe(from, this.outboundSpi!)) {
+      this.emitPeerLocators();
+      this.startVerify(now, from);
+    }
+    if (!this.pathInDoubt || sameEndpoint(from, this.remote)) return;
+    const loc = table.get(from);
+    if (loc === undefined || loc.state === 'DEPRECATED') return;
+    if (loc.state === 'UNVERIFIED') this.startVerify(now, from);
+    this.moveTo(now, from, loc.state === 'ACTIVE', 'peer-source-changed');
     this.emitPeerLocators();
-    this.startVerify(now, from);
   }
 
   /** Applies the change-of-preferred-locator procedure (RFC 8047 §6.4) to where our traffic goes. */

@@ -183,6 +183,15 @@ export class HipHost {
   }
 
   /**
+   * Pair selection doubts the pair our traffic to this peer takes (no primary, or searching):
+   * authenticated ESP from a new source of the peer's is then followed at once, under credit,
+   * rather than after its address check (see Association.setPathInDoubt).
+   */
+  setPathInDoubt(peerHit: Uint8Array, inDoubt: boolean): void {
+    this.withAssoc(peerHit, (a) => a.setPathInDoubt(inDoubt));
+  }
+
+  /**
    * Our locators now: a complete listing (the interface monitor's view). Link-local, multicast,
    * broadcast and unspecified addresses are never announced. Every association tells its peer
    * (UPDATE with LOCATOR_SET), and R1s list them from now on.

@@ -16,7 +16,12 @@ export type FastPathHandle = { readonly __fastPathHandle: unique symbol };
 export type FastPathEvent =
   /** spi: the inbound SA first heard (esp-heard), or the outbound SA due for a rekey (rekey-needed). */
   | { type: 'esp-heard' | 'rekey-needed'; hit: Uint8Array; spi: number }
-  | { type: 'socket-error' | 'tun-error'; errno: number; socket: number; origin: number; icmpType: number; icmpCode: number };
+  | { type: 'socket-error' | 'tun-error'; errno: number; socket: number; origin: number; icmpType: number; icmpCode: number }
+  /**
+   * Authenticated ESP on inbound SA `spi` came from `address` (16 octets, IPv4 mapped):`port`,
+   * not where the peer's traffic goes; once per SA per new address. `bytes`: that datagram's size.
+   */
+  | { type: 'esp-source'; hit: Uint8Array; spi: number; address: Uint8Array; port: number; socket: number; bytes: number };
 
 export interface FastPathStats {
   peers: Array<{
@@ -33,6 +38,10 @@ export interface FastPathStats {
   spareCopies: number;
   /** Spare copies whose send failed (never stranded, never counted as drops). */
   spareCopiesFailed: number;
+  /** Copies of held peers' datagrams queued for JS (fpSetHeld); absent from addons before it. */
+  heldCopies?: number;
+  /** Such copies the full queue could not take. */
+  heldCopiesLost?: number;
 }
 
 /** The addon's ESP fast path (native/src/fastpath.c); AES-GCM through a dlopened libcrypto. */
@@ -57,6 +66,11 @@ export interface NativeFastPathApi {
   ): boolean;
   fpAddInbound(fp: FastPathHandle, hit: Uint8Array, spi: number, icvLength: number, key: Uint8Array, salt: Uint8Array): boolean;
   fpRemoveOutbound(fp: FastPathHandle, hit: Uint8Array, spi: number): void;
+  /**
+   * While on, a copy of every datagram sealed for the peer is queued for fpTakeStranded after
+   * it is sent, its socket index flagged with FP_STRANDED_HELD (0x80).
+   */
+  fpSetHeld?(fp: FastPathHandle, hit: Uint8Array, on: boolean): void;
   /** The new socket's index, or -1 when the table is full. */
   fpAddSocket(fp: FastPathHandle, fd: number): number;
   /** Returns once neither packet thread can use the fd. */

@@ -30,6 +30,38 @@ test('ESP from a new source address: reported UNVERIFIED, checked, then traffic 
   assert.equal(locatorState(a, b, B_MAIN), 'ACTIVE', 'the old address is not withdrawn, just no longer used');
 });
 
+test('our pair in doubt: ESP from a new source moves the traffic there at once, under credit, and the check still runs', () => {
+  const { net, a, b } = connected(mobileWorld(SEED + 4));
+  setPath(net, A_WIFI, B_MAIN); // the old address is dead
+  a.act((h) => h.setPathInDoubt(b.host.hit, true));
+  const start = net.now;
+  a.act((h) => h.espAuthenticated(net.now, b.host.hit, { bytes: 1_200, from: B_ALT }));
+  const moved = a.eventsOf('address-changed');
+  assert.equal(moved.length, 1, `no immediate move while the pair was in doubt: ${JSON.stringify(moved)}`);
+  assert.deepEqual([moved[0]!.from, moved[0]!.to, moved[0]!.verified, moved[0]!.cause], [B_MAIN, B_ALT, false, 'peer-source-changed']);
+  assert.ok(same(remoteOf(a, b), B_ALT), 'traffic goes to the new source before any round trip');
+  assert.equal(locatorState(a, b, B_ALT), 'UNVERIFIED', 'sent to under credit, not yet verified');
+  assert.equal(a.host.authorizeSend(net.now, b.host.hit, B_ALT, 1_000), true, 'the peer\'s 1200 bytes earned credit for sending there');
+  assert.ok(net.runUntil(() => locatorState(a, b, B_ALT) === 'ACTIVE', start + 1_000), 'the check never completed');
+  const check = updatesSent(net).find((x) => x.u.echoRequest !== undefined && same(x.to, B_ALT));
+  assert.ok(check !== undefined && check.sentAt === start, `the new address was not checked at once (${check?.sentAt} vs ${start})`);
+  assert.equal(a.eventsOf('address-changed').length, 1, 'verification does not move the traffic a second time');
+});
+
+test('our pair in doubt, then answered again: a new source is verified before it carries traffic, as when healthy', () => {
+  const { net, a, b } = connected(mobileWorld(SEED + 5));
+  a.act((h) => h.setPathInDoubt(b.host.hit, true));
+  a.act((h) => h.setPathInDoubt(b.host.hit, false));
+  const start = net.now;
+  a.act((h) => h.espAuthenticated(net.now, b.host.hit, { bytes: 1_200, from: B_ALT }));
+  assert.equal(a.eventsOf('address-changed').length, 0, 'moved before the check while our pair works');
+  assert.ok(same(remoteOf(a, b), B_MAIN));
+  assert.ok(net.runUntil(() => a.eventsOf('address-changed').length === 1, start + 1_000), 'never moved');
+  const moved = a.eventsOf('address-changed')[0]!;
+  assert.deepEqual([moved.to, moved.verified], [B_ALT, true]);
+  assert.equal(net.now - start, 20, 'after one round trip (the check)');
+});
+
 test('an authenticated UPDATE from a new source (the NAT rebound) is followed the same way', () => {
   const { net, a, b } = connected(mobileWorld(SEED + 1));
   // B's site now sends everything out through another uplink: its packets reach A from B_ALT.

@@ -35,6 +35,7 @@ class Recorder implements PathSink {
   }
   readonly handovers: Handover[] = [];
   handover(h: Handover): void { this.handovers.push(h); }
+  holdForPeer(): void {}
   unreachable(): boolean { return false; }
 }
 
