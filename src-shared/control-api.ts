@@ -231,8 +231,10 @@ export const engineCounters = object({
   dropped: record(integer({ min: 0 })),
   droppedTotal: integer({ min: 0 }),
 }, {
-  /** Make-before-break: ESP packets also sent on a spare pair while a new uplink or a doubted primary settled. */
+  /** Make-before-break: ESP packets also sent on a spare pair while a new uplink settled. */
   espSpareCopies: integer({ min: 0 }),
+  /** ESP packets sent while the path was in doubt, sent again on the pair traffic moved to. */
+  espResent: integer({ min: 0 }),
 });
 export type EngineCounters = Infer<typeof engineCounters>;
 

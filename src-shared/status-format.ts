@@ -49,7 +49,7 @@ export function formatStatus(s: DaemonStatus): string {
   const drops = Object.entries(c.dropped).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k} ${v}`).join(', ');
   lines.push(
     `HIP in ${c.hipIn} out ${c.hipOut}, ESP in ${c.espIn} out ${c.espOut}` +
-      `${c.espSpareCopies ? ` (+${c.espSpareCopies} copies on a spare pair)` : ''}, dropped ${c.droppedTotal}${drops ? ` (${drops})` : ''}` +
+      `${c.espSpareCopies ? ` (+${c.espSpareCopies} copies on a spare pair)` : ''}${c.espResent ? ` (${c.espResent} re-sent after a move)` : ''}, dropped ${c.droppedTotal}${drops ? ` (${drops})` : ''}` +
       `${s.acceptAny ? '; accepting any HIT' : ''}`,
   );
   return `${lines.join('\n')}\n`;

@@ -8,6 +8,8 @@ export class EngineCounters {
   espOut = 0;
   /** Make-before-break: ESP packets also sent on a spare pair (copies, not in espOut). */
   espSpareCopies = 0;
+  /** Sent while the path was in doubt and sent again on the new pair (not in espOut). */
+  espResent = 0;
   private readonly drops = new Map<string, number>();
 
   count(reason: string): void {
@@ -16,12 +18,12 @@ export class EngineCounters {
 
   /** Merges the engine's own drops with the protocol host's (prefixed "hip-"). */
   snapshot(host: { received: number; sent: number; dropped: Record<string, number> }): {
-    hipIn: number; hipOut: number; espIn: number; espOut: number; espSpareCopies: number; dropped: Record<string, number>; droppedTotal: number;
+    hipIn: number; hipOut: number; espIn: number; espOut: number; espSpareCopies: number; espResent: number; dropped: Record<string, number>; droppedTotal: number;
   } {
     const dropped: Record<string, number> = {};
     for (const [k, v] of this.drops) dropped[k] = v;
     for (const [k, v] of Object.entries(host.dropped)) if (v > 0) dropped[`hip-${k}`] = v;
     const droppedTotal = Object.values(dropped).reduce((a, b) => a + b, 0);
-    return { hipIn: this.hipIn, hipOut: this.hipOut, espIn: this.espIn, espOut: this.espOut, espSpareCopies: this.espSpareCopies, dropped, droppedTotal };
+    return { hipIn: this.hipIn, hipOut: this.hipOut, espIn: this.espIn, espOut: this.espOut, espSpareCopies: this.espSpareCopies, espResent: this.espResent, dropped, droppedTotal };
   }
 }

@@ -186,10 +186,11 @@ export class TunnelLink {
   }
 
   /** Adds the data plane's packet counts and drops (prefixed "dp-") to the engine's counters. */
-  addCounters(c: { espIn: number; espOut: number; espSpareCopies: number; dropped: Record<string, number>; droppedTotal: number }): void {
+  addCounters(c: { espIn: number; espOut: number; espSpareCopies: number; espResent: number; dropped: Record<string, number>; droppedTotal: number }): void {
     const latest = this.client.stats();
     if (!latest) return;
     c.espSpareCopies += latest.stats.spareCopies;
+    c.espResent += latest.stats.heldResent;
     for (const p of latest.stats.peers) {
       c.espIn += p.packetsIn;
       c.espOut += p.packetsOut;
