@@ -271,6 +271,11 @@ export class DataplaneCore {
     if (out) out.held = on;
   }
 
+  /** Whether the peer's pair is in doubt (setHeld). */
+  isHeld(hit: Uint8Array): boolean {
+    return this.find(hit)?.out?.held === true;
+  }
+
   /** The peer's spare pair while it is in use. */
   spareOf(hit: Uint8Array, now: number): SparePath | undefined {
     const s = this.find(hit)?.out?.spare;

@@ -10,7 +10,7 @@ import { newRxBatch, newUdpRxBatch, rxPacket, TRUNCATED_FLAG, TxBatch, UdpTxBatc
 import { DataplaneCore, type CoreEvent, type OutboundSealer, type PeerRoute, type SaInstall, type SaSpec } from './core.js';
 import { NativeFastPath, STRANDED_HELD_FLAG, takesStranded, type FastPathTuning } from './fastpath.js';
 import { StrandedDatagrams } from './stranded.js';
-import { fromAddr16 } from './addr16.js';
+import { fromAddr16, toAddr16 } from './addr16.js';
 import type { DataplaneStats, WirePeerStats } from './messages.js';
 import type { EspKeyMaterial } from '../esp/index.js';
 
@@ -119,7 +119,10 @@ export class DataplaneRunner {
       },
       tunCommit: (length) => void this.tunTx.commit(length),
       hip: (packet, from, to) => opts.onHip(packet, from, to),
-      event: (e) => opts.onEvent(e),
+      event: (e) => {
+        if (e.type === 'esp-source') this.followHeld(e.peerHit, e.from, e.to);
+        opts.onEvent(e);
+      },
       hold: (local, datagram, addr16, port) => this.keepCopy(datagram, { local, addr16, port }, this.opts.now()),
     });
   }
@@ -333,6 +336,7 @@ export class DataplaneRunner {
         const to = this.fastSockets[e.socket]?.local;
         if (!to) return;
         const from = { address: fromAddr16(new Uint8Array(e.address), 0), port: e.port };
+        this.followHeld(e.hit, from, to);
         this.opts.onEvent({ type: 'esp-source', peerHit: new Uint8Array(e.hit), from, to, bytes: e.bytes });
         return;
       }
@@ -407,6 +411,19 @@ export class DataplaneRunner {
     if (on) return;
     const path = this.core.pathOf(hit);
     if (path) this.stranded.release(path);
+  }
+
+  /**
+   * A held peer's authenticated ESP came from an address we are not sending to: its traffic and
+   * what was held for it go there now, without the round trip through the engine, which moves
+   * the same way while the pair is in doubt (RFC 8046 credit, HipHost.setPathInDoubt) and whose
+   * next setPath confirms or corrects this one.
+   */
+  private followHeld(hit: Uint8Array, from: UdpEndpoint, to: UdpEndpoint): void {
+    if (!this.core.isHeld(hit)) return;
+    const addr16 = toAddr16(from.address);
+    if (addr16 === null) return;
+    this.setPath(hit, from, addr16, to.address);
   }
 
   /**

@@ -224,6 +224,10 @@ export class HipEngine extends EventEmitter {
         onEspSource: (peerHit, from, bytes) => {
           engine.host.espAuthenticated(engine.clock.now(), peerHit, { bytes, from });
           engine.drive();
+          // A data plane holding this peer already followed the new source; if HIP did not
+          // (the address is deprecated or unusable), our path stands and the data plane is told.
+          const path = engine.paths.path(peerHit);
+          if (path && (path.remote.address !== from.address || path.remote.port !== from.port)) engine.tunnel?.setPath(peerHit, path.remote, path.local);
         },
         onRekeyNeeded: (peerHit) => engine.rekey(peerHit),
         onNeedConnect: (peerHit) => engine.connectConfigured(peerHit),

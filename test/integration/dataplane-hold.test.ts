@@ -52,8 +52,11 @@ async function until(cond: () => boolean, what: string, ms = 3_000): Promise<voi
 
 
 interface Setup {
-  a: DataplaneRunner; b: DataplaneRunner; tunA: MemoryTun; tunB: MemoryTun; wifiB: RecordingSocket; cellB: RecordingSocket; hitB: Uint8Array;
+  a: DataplaneRunner; b: DataplaneRunner; tunA: MemoryTun; tunB: MemoryTun; wifiB: RecordingSocket; cellB: RecordingSocket; hitA: Uint8Array; hitB: Uint8Array;
+  sockA: DatagramSocket;
   send(n: number, from: number): void;
+  /** B sends `n` packets to A through the tunnel. */
+  reply(n: number): void;
 }
 
 async function setup(): Promise<Setup> {
@@ -75,7 +78,10 @@ async function setup(): Promise<Setup> {
   const send = (n: number, from: number): void => {
     for (let i = from; i < from + n; i++) tunA.inject(ipv4Packet('1.0.0.10', '1.5.5.5', IPPROTO_UDP, new TextEncoder().encode(`packet ${i}`)));
   };
-  return { a, b, tunA, tunB, wifiB, cellB, hitB, send };
+  const reply = (n: number): void => {
+    for (let i = 0; i < n; i++) tunB.inject(ipv4Packet('1.0.0.20', '1.6.6.6', IPPROTO_UDP, new TextEncoder().encode(`reply ${i}`)));
+  };
+  return { a, b, tunA, tunB, wifiB, cellB, hitA, hitB, sockA, send, reply };
 }
 
 test('what was sent while the pair was in doubt is re-sent at once on the pair the peer moves to, and delivered once', async () => {
@@ -119,6 +125,44 @@ test('when the peer answers on the same pair, the copies are discarded: a later 
     const st = a.stats(performance.now());
     assert.equal(st.heldCopies, 10);
     assert.equal(st.heldResent, 0, `re-sent after release: ${st.heldResent}`);
+  } finally {
+    a.stop();
+    b.stop();
+  }
+});
+
+test('a held peer\'s ESP from a new address moves its traffic and what was held there at once, before the engine says so', async () => {
+  const { a, b, tunA, tunB, wifiB, cellB, hitA, hitB, sockA, send, reply } = await setup();
+  try {
+    a.setHeld(hitB, true);
+    send(10, 0);
+    await until(() => wifiB.received.length >= 10, `10 datagrams while held (have ${wifiB.received.length})`);
+    await tunB.waitForWritten(10);
+    // B comes back from its other address: its ESP now leaves from cellB.
+    b.setPath(hitA, sockA.local, toAddr16('127.0.0.1')!, '127.0.0.3');
+    reply(1);
+    await until(() => cellB.received.length >= 10, `the held datagrams following B to its new address (have ${cellB.received.length})`);
+    await tunA.waitForWritten(1);
+    send(1, 10);
+    await until(() => cellB.received.length >= 11, 'the next packet on the new pair');
+    assert.equal(wifiB.received.length, 10, 'nothing more went to the old address');
+    assert.equal(tunB.written.length, 11, `B delivered ${tunB.written.length} packets for 11: the re-sent ones were dropped as replays`);
+  } finally {
+    a.stop();
+    b.stop();
+  }
+});
+
+test('a peer whose pair is not in doubt is not moved by ESP from a new address: the engine verifies it first', async () => {
+  const { a, b, tunA, wifiB, cellB, hitA, sockA, send, reply } = await setup();
+  try {
+    b.setPath(hitA, sockA.local, toAddr16('127.0.0.1')!, '127.0.0.3');
+    reply(1);
+    await tunA.waitForWritten(1);
+    send(1, 0);
+    await until(() => wifiB.received.length >= 1, 'the next packet, on the old pair');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(cellB.received.length, 0, 'nothing went to the unverified address');
   } finally {
     a.stop();
     b.stop();
