@@ -169,6 +169,8 @@ void peer_drop_outbound_all(fp_peer *peer) {
   peer->extra = NULL;
   peer->nextra = peer->extra_cap = 0;
   peer->spare.until_ms = 0;
+  // A new association must not inherit the old one's doubt.
+  peer->held = 0;
 }
 
 fp_out_sa *peer_out_by_spi(fp_peer *peer, uint32_t spi) {

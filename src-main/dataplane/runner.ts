@@ -495,6 +495,8 @@ export class DataplaneRunner {
     this.offloaded.delete(key);
     this.jsSpares.delete(key);
     for (const [spi, k] of this.jsOutbound) if (k === key) this.jsOutbound.delete(spi);
+    // What was held for the association goes with it; the next one starts without doubt.
+    this.setHeld(hit, false);
     this.core.dropSas(hit);
     this.fast?.dropSas(hit);
   }

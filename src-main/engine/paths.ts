@@ -205,6 +205,7 @@ export class PathManager {
   onHostEvent(now: number, e: HostEvent, peerLocators: () => HipPeerLocator[]): void {
     const key = hitToText(e.peerHit);
     if (e.type === 'established') {
+      this.forget(key); // a new association replacing one that was in doubt
       const track: PeerTrack = {
         hit: e.peerHit.slice(), sel: new PairSelection(now, this.policy.timing), remotePorts: new Map(), peerLocators: [],
         path: { local: { ...e.local }, remote: { ...e.remote } }, noPrimarySince: undefined, lostAt: now, state: 'no-primary',
@@ -218,7 +219,7 @@ export class PathManager {
       return;
     }
     if (e.type === 'closed' || e.type === 'failed') {
-      this.peers.delete(key);
+      this.forget(key);
       return;
     }
     const t = this.peers.get(key);
@@ -238,7 +239,7 @@ export class PathManager {
       case 'address-changed':
         // HIP moved the peer on its own (the peer's preferred locator, its new source address):
         // the data follows; pair selection hears of it through the peer's locators.
-        if (e.cause !== 'selected' && e.to.address !== t.path.remote.address) {
+        if (e.cause !== 'selected' && (e.to.address !== t.path.remote.address || e.to.port !== t.path.remote.port)) {
           const from = this.view(t.path.local, t.path.remote);
           const local = this.locals.some((l) => l.address === t.path.local.address) ? t.path.local : this.bestLocalFor(e.to) ?? t.path.local;
           this.moveData(t, local, e.to);
@@ -284,7 +285,7 @@ export class PathManager {
       // Without a single pair we are the one offline, not the peer: that is no reason to give up.
       if (t.noPrimarySince !== undefined && t.sel.status().pairs.length === 0) t.noPrimarySince = now;
       if (t.noPrimarySince !== undefined && now - t.noPrimarySince >= this.policy.abandonAfterMs) {
-        if (this.sink.unreachable(t.hit)) this.peers.delete(hitToText(t.hit));
+        if (this.sink.unreachable(t.hit)) this.forget(hitToText(t.hit));
         else t.noPrimarySince = now;
       }
     }
@@ -409,6 +410,14 @@ export class PathManager {
     if (t.held === on) return;
     t.held = on;
     this.sink.holdForPeer(t.hit, on);
+  }
+
+  /** The association is gone: so is its hold, which a new one must not inherit. */
+  private forget(key: string): void {
+    const t = this.peers.get(key);
+    if (t === undefined) return;
+    this.setHeld(t, false);
+    this.peers.delete(key);
   }
 
   private drain(now: number, t: PeerTrack): void {

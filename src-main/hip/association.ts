@@ -608,7 +608,8 @@ export class Association {
     }
     if (packet === undefined || this.state !== 'ESTABLISHED') return;
     this.credit?.received(now, packet.bytes);
-    this.noticeSource(now, packet.from);
+    // The data plane's anti-replay window ran before it reported this packet: it is fresh.
+    this.noticeSource(now, packet.from, true);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -709,7 +710,8 @@ export class Association {
         this.answerSeq(now, pkt, seq.updateId, espInfo, espCase, from, to);
       }
     }
-    this.noticeSource(now, from);
+    // Only a new SEQ is fresh: an ACK-only or re-sent UPDATE may be a replay from anywhere.
+    this.noticeSource(now, from, seq !== undefined && isNewSeq);
     this.completeRekey(now);
   }
 
@@ -1122,16 +1124,18 @@ export class Association {
    * While our pair works, the address carries data only once checked (site multihoming: the
    * peer is still reachable where it was). While it is in doubt, the data follows the peer's
    * packets at once, as an UNVERIFIED address under credit-based authorization (RFC 8046 §5.5):
-   * the old address is most likely dead, and the check still runs.
+   * the old address is most likely dead, and the check still runs. Only a packet that cannot be
+   * a replay (`fresh`) moves traffic: a replayed one, sent from a spoofed address, would
+   * otherwise aim our data at a victim.
    */
-  private noticeSource(now: number, from: Endpoint): void {
+  private noticeSource(now: number, from: Endpoint, fresh: boolean): void {
     const table = this.peerLocators;
     if (table === undefined || this.state !== 'ESTABLISHED') return;
     if (table.observe(from, this.outboundSpi!)) {
       this.emitPeerLocators();
       this.startVerify(now, from);
     }
-    if (!this.pathInDoubt || sameEndpoint(from, this.remote)) return;
+    if (!fresh || !this.pathInDoubt || sameEndpoint(from, this.remote)) return;
     const loc = table.get(from);
     if (loc === undefined || loc.state === 'DEPRECATED') return;
     if (loc.state === 'UNVERIFIED') this.startVerify(now, from);

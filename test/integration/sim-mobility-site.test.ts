@@ -62,6 +62,24 @@ test('our pair in doubt, then answered again: a new source is verified before it
   assert.equal(net.now - start, 20, 'after one round trip (the check)');
 });
 
+test('our pair in doubt: a replayed UPDATE from a spoofed address moves nothing (only fresh packets move traffic)', () => {
+  const { net, a, b } = connected(mobileWorld(SEED + 6));
+  let captured: Uint8Array | undefined;
+  net.filter = ({ bytes, from }) => {
+    if (same(from, B_MAIN) && captured === undefined) captured = bytes.slice();
+    return bytes;
+  };
+  b.act((h) => { h.probe(net.now, a.host.hit); });
+  assert.ok(net.runUntil(() => b.eventsOf('probe-answered').length === 1, net.now + 5_000), 'B\'s probe answered');
+  net.filter = ({ bytes }) => bytes;
+  a.act((h) => h.setPathInDoubt(b.host.hit, true));
+  const victim = { address: '203.0.113.66', port: 10500 }; // not B: nobody answers a check there
+  net.inject(victim, A_WIFI, captured!, 1);
+  net.runFor(100);
+  assert.equal(a.eventsOf('address-changed').length, 0, `a replayed UPDATE moved our traffic: ${JSON.stringify(a.eventsOf('address-changed'))}`);
+  assert.ok(same(remoteOf(a, b), B_MAIN), 'traffic still goes where it went');
+});
+
 test('an authenticated UPDATE from a new source (the NAT rebound) is followed the same way', () => {
   const { net, a, b } = connected(mobileWorld(SEED + 1));
   // B's site now sends everything out through another uplink: its packets reach A from B_ALT.

@@ -18,7 +18,7 @@ function locator(address: string, ifname: string, kind: EngineLocator['kind'], r
 const WIFI = locator('10.1.0.2', 'wifi0', 'wifi', 1);
 const CELL = locator('10.2.0.2', 'cell0', 'cellular', 2);
 
-type Call = { call: 'hold'; on: boolean; at: number } | { call: 'path'; local: string; at: number };
+type Call = { call: 'hold'; on: boolean; at: number } | { call: 'path'; local: string; remotePort?: number; at: number };
 
 class Recorder implements PathSink {
   now = 0;
@@ -28,7 +28,7 @@ class Recorder implements PathSink {
     this.probes.push({ local: local.address, remote: remote.address, probeId });
   }
   setActivePair(): boolean { return true; }
-  setDataPath(_hit: Uint8Array, local: Endpoint): void { this.calls.push({ call: 'path', local: local.address, at: this.now }); }
+  setDataPath(_hit: Uint8Array, local: Endpoint, remote: Endpoint): void { this.calls.push({ call: 'path', local: local.address, remotePort: remote.port, at: this.now }); }
   setSparePath(): void {}
   handover(): void {}
   holdForPeer(_hit: Uint8Array, on: boolean): void { this.calls.push({ call: 'hold', on, at: this.now }); }
@@ -106,4 +106,27 @@ test('losing the uplink holds the data; the move to the new uplink comes before 
   answerAll(3_020);
   pm.handleTimeout(3_020);
   assert.deepEqual(sink.holds().at(-1), { on: false, at: 3_020 }, `cell0's pair passed its test, yet the hold stayed: ${JSON.stringify(sink.calls)}`);
+});
+
+test('an association that ends while held releases the hold: the next one does not inherit the doubt', () => {
+  const { pm, sink, answerAll } = established();
+  answerAll(10);
+  sink.now = 1_000;
+  pm.setLocalLocators(1_000, []); // wifi0 goes down: held
+  pm.releaseProbes();
+  pm.handleTimeout(1_000);
+  assert.deepEqual(sink.holds(), [{ on: true, at: 1_000 }]);
+  sink.now = 1_500;
+  pm.onHostEvent(1_500, { type: 'failed', peerHit: HIT, reason: 'peer forgot us' } as HostEvent, () => []);
+  assert.deepEqual(sink.holds().at(-1), { on: false, at: 1_500 }, `the hold outlived its association: ${JSON.stringify(sink.calls)}`);
+});
+
+test('HIP moving the peer to another port of the same address (its NAT rebound) moves the data too', () => {
+  const { pm, sink, answerAll } = established();
+  answerAll(10);
+  sink.now = 500;
+  const rebound = { address: PEER.address, port: 40_001 };
+  pm.onHostEvent(500, { type: 'address-changed', peerHit: HIT, from: PEER, to: rebound, verified: false, cause: 'peer-source-changed' } as HostEvent, () => []);
+  const last = sink.calls.filter((c) => c.call === 'path').at(-1);
+  assert.equal(last?.call === 'path' ? last.remotePort : undefined, 40_001, `the data stayed on port ${PEER.port}: ${JSON.stringify(sink.calls)}`);
 });
