@@ -52,7 +52,13 @@ static int get_hit(napi_env env, napi_value v, const uint8_t **hit) {
   return get_typed(env, v, 1, (void **)hit, &n) && n == 16;
 }
 
-static int get_double(napi_env env, napi_value v, double *out) { return napi_get_value_double(env, v, out) == napi_ok; }
+// Every number passed as a double is a count, a sequence number or a duration: finite,
+// non-negative and exact (≤ 2^53), or the call throws before it reaches an integer cast.
+static int get_double(napi_env env, napi_value v, double *out) {
+  return napi_get_value_double(env, v, out) == napi_ok && *out >= 0 && *out <= 9007199254740992.0;
+}
+
+static int get_port(napi_env env, napi_value v, uint32_t *out) { return get_u32(env, v, out) && *out <= 65535; }
 
 static napi_value make_double(napi_env env, double v) {
   napi_value out;
@@ -282,7 +288,7 @@ static napi_value fp_install(napi_env env, napi_callback_info info) {
       !get_typed(env, argv[6], 1, (void **)&out_salt, &out_salt_len) || !get_u32(env, argv[7], &in_spi) ||
       !get_typed(env, argv[8], 1, (void **)&in_key, &in_key_len) ||
       !get_typed(env, argv[9], 1, (void **)&in_salt, &in_salt_len) ||
-      !get_typed(env, argv[10], 1, (void **)&remote16, &rn) || rn != 16 || !get_u32(env, argv[11], &port) ||
+      !get_typed(env, argv[10], 1, (void **)&remote16, &rn) || rn != 16 || !get_port(env, argv[11], &port) ||
       !get_i32(env, argv[12], &sock) || !get_double(env, argv[13], &lifetime) ||
       !get_double(env, argv[14], &threshold) || !get_double(env, argv[15], &next_seq))
     return throw_type(env, "fpInstall(fp, hit, lsi, icv, outSpi, outKey, outSalt, inSpi, inKey, inSalt, remote16, port, sock, lifetimeMs, seqRekeyThreshold, nextSeq)");
@@ -394,7 +400,7 @@ static napi_value fp_set_path(napi_env env, napi_callback_info info) {
   int32_t sock;
   napi_valuetype t = napi_undefined;
   if (argc < 5 || !get_hit(env, argv[1], &hit) || !get_typed(env, argv[2], 1, (void **)&remote16, &rn) || rn != 16 ||
-      !get_u32(env, argv[3], &port) || !get_i32(env, argv[4], &sock) ||
+      !get_port(env, argv[3], &port) || !get_i32(env, argv[4], &sock) ||
       (argc > 5 && (napi_typeof(env, argv[5], &t) != napi_ok || (t != napi_undefined && !get_u32(env, argv[5], &spi)))))
     return throw_type(env, "fpSetPath(fp, hit, remote16, port, sock, outboundSpi?)");
   fastpath *fp = unwrap_fp(env, argv[0]);
@@ -426,7 +432,7 @@ static napi_value fp_set_spare(napi_env env, napi_callback_info info) {
   napi_valuetype t;
   if (argc < 6 || !get_hit(env, argv[1], &hit) || napi_typeof(env, argv[2], &t) != napi_ok ||
       (t != napi_null && (!get_typed(env, argv[2], 1, (void **)&remote16, &rn) || rn != 16)) ||
-      !get_u32(env, argv[3], &port) || !get_i32(env, argv[4], &sock) || !get_double(env, argv[5], &for_ms))
+      !get_port(env, argv[3], &port) || !get_i32(env, argv[4], &sock) || !get_double(env, argv[5], &for_ms))
     return throw_type(env, "fpSetSpare(fp, hit, remote16 | null, port, sock, forMs)");
   fastpath *fp = unwrap_fp(env, argv[0]);
   if (!fp) return NULL;
@@ -579,6 +585,12 @@ static napi_value fp_add_socket(napi_env env, napi_callback_info info) {
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
   if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) return throw_errno(env, "getsockname", errno);
+  int type = 0;
+  socklen_t tl = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0) return throw_errno(env, "getsockopt(SO_TYPE)", errno);
+  if (type != SOCK_DGRAM || (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)) {
+    return throw_type(env, "fpAddSocket: fd is not a UDP socket of IPv4 or IPv6");
+  }
   lock_both(fp);
   int index = -1;
   for (int i = 0; i < fp->nsocks && index < 0; i++)

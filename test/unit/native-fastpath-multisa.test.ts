@@ -178,3 +178,33 @@ test('a further pair of a suite the fast path does not run, or for a peer it has
     t.close();
   }
 });
+
+test('malformed calls from JS throw and change nothing: a port beyond 65535, a negative or non-finite duration, an fd that is not a UDP socket', async () => {
+  const t = twin(SUITE);
+  const { openSync, closeSync } = await import('node:fs');
+  const net = await import('node:net');
+  try {
+    const { io, fast } = t;
+    assert.throws(() => io.fpSetPath(fast.handle, PEER_HIT, CELL_ADDR, 70_000, -1), TypeError, 'port 70000');
+    assert.throws(() => io.fpSetSpare(fast.handle, PEER_HIT, CELL_ADDR, 10500, -1, -5), TypeError, 'a negative spare window');
+    assert.throws(() => io.fpSetSpare(fast.handle, PEER_HIT, CELL_ADDR, 10500, -1, Number.NaN), TypeError, 'a NaN spare window');
+    assert.throws(() => io.fpRetireInbound(fast.handle, 1, Number.POSITIVE_INFINITY), TypeError, 'an infinite retirement delay');
+    const file = openSync('/dev/null', 'r');
+    try {
+      assert.throws(() => io.fpAddSocket(fast.handle, file), /not a UDP socket|non-socket/, '/dev/null is no socket');
+    } finally {
+      closeSync(file);
+    }
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const tcp = (server as unknown as { _handle: { fd: number } })._handle.fd;
+      assert.throws(() => io.fpAddSocket(fast.handle, tcp), /not a UDP socket/, 'a TCP listener is refused');
+    } finally {
+      server.close();
+    }
+    assert.equal(sealNext(t).spi, OUT_SPI, 'the peer still seals on its SA after the refusals');
+  } finally {
+    t.close();
+  }
+});
