@@ -44,6 +44,9 @@ export interface MarkedWindow {
   readonly largestGap: ArrivalGap | null;
 }
 
+/** Packets remembered for a late mark: many seconds of any stream rate the lab uses. */
+export const RECENT_PACKETS = 2048;
+
 export class StreamReceiver {
   private readonly seen = new Set<number>();
   private duplicates = 0;
@@ -58,6 +61,8 @@ export class StreamReceiver {
   private markMs: number | null = null;
   private receivedSinceMark = 0;
   private largestGapSinceMark: ArrivalGap | null = null;
+  /** Send times of the latest packets: a mark that reaches us late still counts them. */
+  private readonly recentSentAt: number[] = [];
 
   /** @param gapThresholdMs gaps longer than this are listed (the tool uses 3 × the send period). */
   constructor(private readonly gapThresholdMs: number) {}
@@ -80,7 +85,9 @@ export class StreamReceiver {
    */
   mark(markMs: number): void {
     this.markMs = markMs;
-    this.receivedSinceMark = 0;
+    // The mark reaches each process a little late; what arrived meanwhile but was sent at or
+    // after the instant still counts, as the sender's count does.
+    this.receivedSinceMark = this.recentSentAt.filter((t) => t >= markMs).length;
     this.largestGapSinceMark = null;
   }
 
@@ -94,6 +101,8 @@ export class StreamReceiver {
     else this.highestSeq = seq;
     if (this.newestSentAtMs === null || sentAtMs > this.newestSentAtMs) this.newestSentAtMs = sentAtMs;
     if (this.markMs !== null && sentAtMs >= this.markMs) this.receivedSinceMark++;
+    this.recentSentAt.push(sentAtMs);
+    if (this.recentSentAt.length > RECENT_PACKETS) this.recentSentAt.shift();
 
     if (this.lastArrivalMs !== null) {
       const ms = arrivedAtMs - this.lastArrivalMs;

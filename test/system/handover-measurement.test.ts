@@ -46,6 +46,16 @@ describe('stream analysis', () => {
     assert.equal(marked?.largestGap?.ms, 20, 'the gap before the mark ended before it was set');
   });
 
+  test('a mark that reaches the receiver late still counts what was sent from its instant on', () => {
+    const receiver = new StreamReceiver(30);
+    receiver.onPacket(0, 90, 91);
+    receiver.onPacket(1, 100, 101); // sent at the mark's instant, arrived before the mark command
+    receiver.onPacket(2, 110, 111);
+    receiver.mark(100);
+    receiver.onPacket(3, 120, 121);
+    assert.equal(receiver.report().sinceMark?.received, 3, 'packets 1–3 were sent at or after the mark: none may count as lost');
+  });
+
   test('stream packets round-trip; strangers are ignored, not thrown at', () => {
     const packet = encodeStreamPacket(77, 1_234.5, 200);
     assert.equal(packet.length, 200, 'padded to the asked size');

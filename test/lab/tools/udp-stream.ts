@@ -17,7 +17,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { StreamReceiver, decodeStreamPacket, encodeStreamPacket, epochMs } from '../stream-analysis.js';
+import { RECENT_PACKETS, StreamReceiver, decodeStreamPacket, encodeStreamPacket, epochMs } from '../stream-analysis.js';
 
 const PROGRESS_INTERVAL_MS = 100;
 
@@ -32,6 +32,7 @@ class PacedSender {
   private sent = 0;
   private sentSinceMark = 0;
   private markMs = Number.POSITIVE_INFINITY;
+  private readonly recentSentAt: number[] = [];
   private sendErrors = 0;
   private lastError: string | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -59,7 +60,8 @@ class PacedSender {
 
   mark(markMs: number): void {
     this.markMs = markMs;
-    this.sentSinceMark = 0;
+    // Packets sent between the instant and this command reaching us count, as they do at the receiver.
+    this.sentSinceMark = this.recentSentAt.filter((t) => t >= markMs).length;
   }
 
   stop(): void {
@@ -88,6 +90,8 @@ class PacedSender {
       });
       this.sent++;
       if (sentAt >= this.markMs) this.sentSinceMark++;
+      this.recentSentAt.push(sentAt);
+      if (this.recentSentAt.length > RECENT_PACKETS) this.recentSentAt.shift();
     }
     const nextDue = this.startedAt + this.sent * this.periodMs;
     this.timer = setTimeout(() => this.tick(), Math.max(0, nextDue - epochMs()));
