@@ -54,7 +54,7 @@ static int get_hit(napi_env env, napi_value v, const uint8_t **hit) {
 
 // Every number passed as a double is a count, a sequence number or a duration: finite,
 // non-negative and exact (≤ 2^53), or the call throws before it reaches an integer cast.
-static int get_double(napi_env env, napi_value v, double *out) {
+static int get_amount(napi_env env, napi_value v, double *out) {
   return napi_get_value_double(env, v, out) == napi_ok && *out >= 0 && *out <= 9007199254740992.0;
 }
 
@@ -289,8 +289,8 @@ static napi_value fp_install(napi_env env, napi_callback_info info) {
       !get_typed(env, argv[8], 1, (void **)&in_key, &in_key_len) ||
       !get_typed(env, argv[9], 1, (void **)&in_salt, &in_salt_len) ||
       !get_typed(env, argv[10], 1, (void **)&remote16, &rn) || rn != 16 || !get_port(env, argv[11], &port) ||
-      !get_i32(env, argv[12], &sock) || !get_double(env, argv[13], &lifetime) ||
-      !get_double(env, argv[14], &threshold) || !get_double(env, argv[15], &next_seq))
+      !get_i32(env, argv[12], &sock) || !get_amount(env, argv[13], &lifetime) ||
+      !get_amount(env, argv[14], &threshold) || !get_amount(env, argv[15], &next_seq))
     return throw_type(env, "fpInstall(fp, hit, lsi, icv, outSpi, outKey, outSalt, inSpi, inKey, inSalt, remote16, port, sock, lifetimeMs, seqRekeyThreshold, nextSeq)");
   fastpath *fp = unwrap_fp(env, argv[0]);
   if (!fp) return NULL;
@@ -361,7 +361,7 @@ static napi_value fp_retire_inbound(napi_env env, napi_callback_info info) {
   ARGS(3);
   uint32_t spi;
   double after;
-  if (argc < 3 || !get_u32(env, argv[1], &spi) || !get_double(env, argv[2], &after))
+  if (argc < 3 || !get_u32(env, argv[1], &spi) || !get_amount(env, argv[2], &after))
     return throw_type(env, "fpRetireInbound(fp, spi, afterMs)");
   fastpath *fp = unwrap_fp(env, argv[0]);
   if (!fp) return NULL;
@@ -432,7 +432,7 @@ static napi_value fp_set_spare(napi_env env, napi_callback_info info) {
   napi_valuetype t;
   if (argc < 6 || !get_hit(env, argv[1], &hit) || napi_typeof(env, argv[2], &t) != napi_ok ||
       (t != napi_null && (!get_typed(env, argv[2], 1, (void **)&remote16, &rn) || rn != 16)) ||
-      !get_port(env, argv[3], &port) || !get_i32(env, argv[4], &sock) || !get_double(env, argv[5], &for_ms))
+      !get_port(env, argv[3], &port) || !get_i32(env, argv[4], &sock) || !get_amount(env, argv[5], &for_ms))
     return throw_type(env, "fpSetSpare(fp, hit, remote16 | null, port, sock, forMs)");
   fastpath *fp = unwrap_fp(env, argv[0]);
   if (!fp) return NULL;
@@ -483,7 +483,7 @@ static napi_value fp_add_outbound(napi_env env, napi_callback_info info) {
   double lifetime, threshold, next_seq;
   if (argc < 9 || !get_hit(env, argv[1], &hit) || !get_u32(env, argv[2], &spi) || !get_u32(env, argv[3], &icv) ||
       !get_typed(env, argv[4], 1, (void **)&key, &key_len) || !get_typed(env, argv[5], 1, (void **)&salt, &salt_len) ||
-      !get_double(env, argv[6], &lifetime) || !get_double(env, argv[7], &threshold) || !get_double(env, argv[8], &next_seq))
+      !get_amount(env, argv[6], &lifetime) || !get_amount(env, argv[7], &threshold) || !get_amount(env, argv[8], &next_seq))
     return throw_type(env, "fpAddOutbound(fp, hit, spi, icv, key, salt, lifetimeMs, seqRekeyThreshold, nextSeq)");
   fastpath *fp = unwrap_fp(env, argv[0]);
   if (!fp) return NULL;

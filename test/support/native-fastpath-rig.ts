@@ -3,7 +3,10 @@
 // (2001:20::/28 routes into it), an app socket on that HIT sends the traffic the TX thread
 // seals, and plain dgram sockets play the peer's ends.
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import dgram from 'node:dgram';
 import { EspInboundSa, EspOutboundSa } from '../../src-main/esp/index.js';
 import { EspSuite } from '../../src-main/hip/wire/constants.js';
@@ -18,15 +21,25 @@ export const SUITE = EspSuite.AES_GCM_16;
 export const APP_PORT = 7000;
 export const LOOPBACK = toAddr16('127.0.0.1')!;
 
-export async function until(cond: () => boolean, what: string, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+export { sleep, until } from './wait.js';
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/**
+ * Whether this test file runs inside its own private network namespace. When not, it registers
+ * one test, `title`, that re-runs the file (`fileUrl`, its import.meta.url) under `unshare -n`
+ * and passes when that run passes; the caller then defines its real tests only when this is true.
+ */
+export function inPrivateNetns(title: string, fileUrl: string): boolean {
+  if (process.env['HIPVPN_FP_NETNS'] === '1') return true;
+  test(title, () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, HIPVPN_FP_NETNS: '1' };
+    delete env['NODE_TEST_CONTEXT'];
+    const r = spawnSync('unshare', ['-n', process.execPath, '--import', 'tsx', fileURLToPath(fileUrl)], {
+      env, encoding: 'utf8', timeout: 120_000,
+    });
+    assert.equal(r.status, 0, `the namespaced run failed (status ${r.status}):\n${r.stdout}\n${r.stderr}`);
+  });
+  return false;
+}
 
 /** A UDP socket standing for one of the peer's ends: what arrived there, with the sender's port. */
 export class PeerEnd {

@@ -6,26 +6,13 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { IPPROTO_UDP } from '../../src-main/dataplane/packet.js';
 import { STRANDED_HELD_FLAG } from '../../src-main/dataplane/fastpath.js';
 import type { FastPathEvent } from '../../src-main/platform/native.js';
 import { OWN_HIT, PEER_HIT } from '../support/dataplane-fastpath.js';
-import { APP_PORT, LOOPBACK, PeerEnd, sleep, spiSeq, startRig, udpSegment, until, type Rig } from '../support/native-fastpath-rig.js';
+import { APP_PORT, LOOPBACK, PeerEnd, inPrivateNetns, sleep, spiSeq, startRig, udpSegment, until, type Rig } from '../support/native-fastpath-rig.js';
 
-const IN_NAMESPACE = process.env['HIPVPN_FP_NETNS'] === '1';
-
-if (!IN_NAMESPACE) {
-  test('native fast path: held peers and new ESP sources (re-run in a private network namespace)', () => {
-    const env: NodeJS.ProcessEnv = { ...process.env, HIPVPN_FP_NETNS: '1' };
-    delete env['NODE_TEST_CONTEXT'];
-    const r = spawnSync('unshare', ['-n', process.execPath, '--import', 'tsx', fileURLToPath(import.meta.url)], {
-      env, encoding: 'utf8', timeout: 120_000,
-    });
-    assert.equal(r.status, 0, `the namespaced run failed (status ${r.status}):\n${r.stdout}\n${r.stderr}`);
-  });
-} else {
+if (inPrivateNetns('native fast path: held peers and new ESP sources (re-run in a private network namespace)', import.meta.url)) {
   function takeStranded(rig: Rig): Array<{ data: Uint8Array; addr16: Uint8Array; port: number; socket: number }> {
     const buf = new Uint8Array(64 * 2048);
     const lens = new Uint32Array(64);

@@ -6,26 +6,13 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { IPPROTO_UDP } from '../../src-main/dataplane/packet.js';
 import { openNativeDatagramSocket, type DatagramSocket } from '../../src-main/platform/fast-udp.js';
 import { rxPacket, type UdpRxBatch } from '../../src-main/dataplane/batch.js';
 import { OWN_HIT, OUT_SPI, PEER_HIT } from '../support/dataplane-fastpath.js';
-import { APP_PORT, LOOPBACK, PeerEnd, sleep, spiSeq, startRig, udpSegment, until, type Rig } from '../support/native-fastpath-rig.js';
+import { APP_PORT, LOOPBACK, PeerEnd, inPrivateNetns, sleep, spiSeq, startRig, udpSegment, until, type Rig } from '../support/native-fastpath-rig.js';
 
-const IN_NAMESPACE = process.env['HIPVPN_FP_NETNS'] === '1';
-
-if (!IN_NAMESPACE) {
-  test('native fast path at run time (re-run in a private network namespace)', () => {
-    const env: NodeJS.ProcessEnv = { ...process.env, HIPVPN_FP_NETNS: '1' };
-    delete env['NODE_TEST_CONTEXT'];
-    const r = spawnSync('unshare', ['-n', process.execPath, '--import', 'tsx', fileURLToPath(import.meta.url)], {
-      env, encoding: 'utf8', timeout: 120_000,
-    });
-    assert.equal(r.status, 0, `the namespaced run failed (status ${r.status}):\n${r.stdout}\n${r.stderr}`);
-  });
-} else {
+if (inPrivateNetns('native fast path at run time (re-run in a private network namespace)', import.meta.url)) {
   /** ESP the peer sealed towards our base inbound SA, carrying a UDP segment for the app. */
   function espForApp(rig: Rig, n: number): Uint8Array {
     return rig.peerOut.seal(udpSegment(PEER_HIT, OWN_HIT, 9000, APP_PORT, Uint8Array.of(n, 0xee)), IPPROTO_UDP, 0);

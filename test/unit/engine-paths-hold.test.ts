@@ -6,17 +6,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PathManager, type EngineLocator, type PathSink } from '../../src-main/engine/paths.js';
+import type { PathManager, PathSink } from '../../src-main/engine/paths.js';
 import type { Endpoint, HostEvent } from '../../src-main/hip/host.js';
-
-const HIT = Uint8Array.from({ length: 16 }, (_, i) => (i === 0 ? 0x20 : i));
-const PEER: Endpoint = { address: '192.0.2.1', port: 10500 };
-
-function locator(address: string, ifname: string, kind: EngineLocator['kind'], rank: number): EngineLocator {
-  return { address, port: 10500, ifname, kind, operational: true, preferenceRank: rank, defaultRoute: true, prefixLength: 24 };
-}
-const WIFI = locator('10.1.0.2', 'wifi0', 'wifi', 1);
-const CELL = locator('10.2.0.2', 'cell0', 'cellular', 2);
+import { CELL, HIT, PEER, WIFI, establishedOverWifi } from '../support/path-manager.js';
 
 type Call = { call: 'hold'; on: boolean; at: number } | { call: 'path'; local: string; remotePort?: number; at: number };
 
@@ -40,23 +32,8 @@ class Recorder implements PathSink {
 
 function established(): { pm: PathManager; sink: Recorder; answerAll(now: number): void } {
   const sink = new Recorder();
-  const pm = new PathManager(sink, { abandonAfterMs: 8_000, spareWindowMs: 0 });
-  pm.setLocalLocators(0, [WIFI]);
-  pm.releaseProbes();
-  const e = { type: 'established', peerHit: HIT, local: { address: WIFI.address, port: 10500 }, remote: PEER, initiator: true } as unknown as HostEvent;
-  const listed = [{ ...PEER, spi: 0x1234, state: 'ACTIVE' as const, preferred: true, source: 'base-exchange' as const, lifetimeS: 0xffffffff, verifiedAt: 0 }];
-  pm.onHostEvent(0, e, () => listed);
-  let answered = 0;
-  return {
-    pm,
-    sink,
-    answerAll(now: number): void {
-      for (const p of sink.probes.slice(answered)) {
-        pm.onHostEvent(now, { type: 'pair-probe-answered', peerHit: HIT, pair: { local: { address: p.local, port: 10500 }, remote: { address: p.remote, port: PEER.port } }, probeId: p.probeId, rttMs: 10 }, () => []);
-      }
-      answered = sink.probes.length;
-    },
-  };
+  const { pm, answer } = establishedOverWifi(sink, 0);
+  return { pm, sink, answerAll: answer };
 }
 
 test('data silence on a working pair holds the data; the peer answering on that pair releases it without a move', () => {

@@ -5,17 +5,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PathManager, type EngineLocator, type Handover, type PathSink } from '../../src-main/engine/paths.js';
+import type { Handover, PathManager, PathSink } from '../../src-main/engine/paths.js';
 import type { Endpoint, HostEvent } from '../../src-main/hip/host.js';
-
-const HIT = Uint8Array.from({ length: 16 }, (_, i) => (i === 0 ? 0x20 : i));
-const PEER: Endpoint = { address: '192.0.2.1', port: 10500 };
-
-function locator(address: string, ifname: string, kind: EngineLocator['kind'], rank: number): EngineLocator {
-  return { address, port: 10500, ifname, kind, operational: true, preferenceRank: rank, defaultRoute: true, prefixLength: 24 };
-}
-const WIFI = locator('10.1.0.2', 'wifi0', 'wifi', 1);
-const CELL = locator('10.2.0.2', 'cell0', 'cellular', 2);
+import { CELL, HIT, PEER, WIFI, establishedOverWifi } from '../support/path-manager.js';
 
 interface Probe { local: string; remote: string; probeId: number }
 
@@ -39,26 +31,10 @@ class Recorder implements PathSink {
   unreachable(): boolean { return false; }
 }
 
-/** Established over wifi0 only; each probe sent is answered `rttMs` later. */
+/** Established over wifi0 only; each probe sent is answered when the test says. */
 function established(spareWindowMs = 5_000): { pm: PathManager; sink: Recorder; answer(now: number): void } {
   const sink = new Recorder();
-  const pm = new PathManager(sink, { abandonAfterMs: 8_000, spareWindowMs });
-  pm.setLocalLocators(0, [WIFI]);
-  pm.releaseProbes();
-  const e = { type: 'established', peerHit: HIT, local: { address: WIFI.address, port: 10500 }, remote: PEER, initiator: true } as unknown as HostEvent;
-  const listed = [{ ...PEER, spi: 0x1234, state: 'ACTIVE' as const, preferred: true, source: 'base-exchange' as const, lifetimeS: 0xffffffff, verifiedAt: 0 }];
-  pm.onHostEvent(0, e, () => listed);
-  let answered = 0;
-  return {
-    pm,
-    sink,
-    answer(now: number): void {
-      for (const p of sink.probes.slice(answered)) {
-        pm.onHostEvent(now, { type: 'pair-probe-answered', peerHit: HIT, pair: { local: { address: p.local, port: 10500 }, remote: { address: p.remote, port: PEER.port } }, probeId: p.probeId, rttMs: 10 }, () => []);
-      }
-      answered = sink.probes.length;
-    },
-  };
+  return { sink, ...establishedOverWifi(sink, spareWindowMs) };
 }
 
 test('a new uplink that passes its test carries copies for the spare window; the data then moves onto it without a stop', () => {
