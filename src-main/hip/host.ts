@@ -404,9 +404,9 @@ export class HipHost {
   }
 
   /**
-   * I2 (RFC 7401 §6.9). A byte-for-byte retransmission of the I2 that made the current
-   * association is answered with the same R2; an old I2 replayed is dropped; anything else is
-   * verified in full before any state is touched.
+   * I2 (RFC 7401 §6.9). A retransmission of the I2 that made the current association is
+   * answered with the same R2, from where that I2 came only and rate-limited; an old I2
+   * replayed is dropped; anything else is verified in full before any state is touched.
    */
   private onI2(now: number, pkt: DecodedPacket, assoc: Association | undefined, from: Endpoint, to: Endpoint): void {
     this.responder.noteLoad(now);
@@ -414,7 +414,7 @@ export class HipHost {
     const solution = getParam(pkt, 'SOLUTION')!;
     const solutionId = `${hex(solution.i)}:${hex(solution.j)}`;
     if (assoc !== undefined && assoc.solutionId === solutionId && (assoc.state === 'R2-SENT' || assoc.state === 'ESTABLISHED')) {
-      assoc.resendR2(from, to);
+      assoc.resendR2(now, from);
       return this.drop('i2-replay');
     }
     if (this.acceptedI2.has(solutionId)) return this.drop('i2-replay');
