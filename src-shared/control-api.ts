@@ -287,12 +287,14 @@ export type PeerStatus = Infer<typeof peerStatus>;
 /** The HIP puzzle (RFC 7401 §4.1.1) this host's responder asks of new initiators. */
 export const puzzleStatus = object(
   {
-    /** K a new initiator must solve now: it rises under a flood of I1/I2 and decays when quiet. */
+    /** K a new initiator from a quiet prefix must solve now: it rises under a flood of I1/I2 from many prefixes and decays when quiet. */
     difficulty: integer({ min: 0, max: 255 }),
   },
   {
     /** K when idle: how far `difficulty` stands above it is the flood defence at work. */
     baseDifficulty: integer({ min: 0, max: 255 }),
+    /** The highest K any one source prefix (/24, /56) is asked for now: a flood from there. */
+    busiestPrefixDifficulty: integer({ min: 0, max: 255 }),
   },
 );
 export type PuzzleStatus = Infer<typeof puzzleStatus>;

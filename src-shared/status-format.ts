@@ -58,9 +58,15 @@ export function formatStatus(s: DaemonStatus): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** "puzzle difficulty 5 (1 when idle)": above the idle K means the flood defence is raising the price. */
+/**
+ * "puzzle difficulty 5 (1 when idle), 11 for the busiest source prefix": above the idle K means
+ * the flood defence is raising the price, for everyone or for one prefix.
+ */
 function puzzleText(p: PuzzleStatus): string {
-  return `puzzle difficulty ${p.difficulty}${p.baseDifficulty === undefined ? '' : ` (${p.baseDifficulty} when idle)`}`;
+  const idle = p.baseDifficulty === undefined ? '' : ` (${p.baseDifficulty} when idle)`;
+  const busiest = p.busiestPrefixDifficulty === undefined || p.busiestPrefixDifficulty <= p.difficulty ? ''
+    : `, ${p.busiestPrefixDifficulty} for the busiest source prefix`;
+  return `puzzle difficulty ${p.difficulty}${idle}${busiest}`;
 }
 
 /**

@@ -140,7 +140,7 @@ export interface EngineSnapshot {
   associations: AssociationView[];
   counters: ReturnType<EngineCounters['snapshot']>;
   /** K a new initiator must solve now, and the K the responder falls back to when idle. */
-  puzzle: { difficulty: number; baseDifficulty: number };
+  puzzle: { difficulty: number; baseDifficulty: number; busiestPrefixDifficulty: number };
 }
 
 /**
@@ -503,9 +503,10 @@ export class HipEngine extends EventEmitter {
     });
     const counters = this.counters.snapshot(this.host.counters);
     this.tunnel?.addCounters(counters);
-    const difficulty = this.host.responderStatus(this.clock.now()).k;
+    const responder = this.host.responderStatus(this.clock.now());
     const baseDifficulty = this.opts.host?.puzzle?.baseK ?? DEFAULT_PUZZLE_POLICY.baseK;
-    return { hit: this.hitText, locals: this.locals(), associations, counters, puzzle: { difficulty, baseDifficulty } };
+    const puzzle = { difficulty: responder.k, baseDifficulty, busiestPrefixDifficulty: responder.busiestPrefixK };
+    return { hit: this.hitText, locals: this.locals(), associations, counters, puzzle };
   }
 
   /**

@@ -121,7 +121,8 @@ describe('what an operator sees on a real daemon', () => {
 
   test('status shows the puzzle difficulty: the base K while nobody floods us', async () => {
     const s = await statusJson(aliceState);
-    assert.deepEqual(s.puzzle, { difficulty: DEFAULT_PUZZLE_POLICY.baseK, baseDifficulty: DEFAULT_PUZZLE_POLICY.baseK });
+    const idle = DEFAULT_PUZZLE_POLICY.baseK;
+    assert.deepEqual(s.puzzle, { difficulty: idle, baseDifficulty: idle, busiestPrefixDifficulty: idle });
     const text = await statusText(aliceState);
     assert.match(text, new RegExp(`^puzzle difficulty ${DEFAULT_PUZZLE_POLICY.baseK} \\(${DEFAULT_PUZZLE_POLICY.baseK} when idle\\)$`, 'm'), text);
   });

@@ -111,6 +111,8 @@ test('status shows the puzzle difficulty and the kernel\'s socket drops, one lin
   const lines = formatStatus(s).trimEnd().split('\n');
   assert.equal(lines[4], 'puzzle difficulty 5 (1 when idle)');
   assert.equal(lines[5], 'socket drops 50213 (datagrams the kernel dropped: our receive buffers were full)');
+  const flooded = formatStatus({ ...s, puzzle: { difficulty: 1, baseDifficulty: 1, busiestPrefixDifficulty: 11 } }).split('\n');
+  assert.ok(flooded.includes('puzzle difficulty 1 (1 when idle), 11 for the busiest source prefix'), 'a flood from one prefix shows');
 });
 
 test('a handover is one log line naming the peer, both pairs (local->remote) and the cause', () => {
