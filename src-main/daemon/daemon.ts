@@ -25,6 +25,7 @@ import { eventLine, logLine } from './event-log.js';
 import { canonicalHit, findPeer, normalizePeer, parseHit, withPeer } from './peer-input.js';
 import { loadPeers, savePeers } from './peer-store.js';
 import { ensureStateDir, stateDir, type StateDir } from './state-dir.js';
+import { refuseUnsafeStateDir } from './state-dir-modes.js';
 import { devicesFor } from './listen-addresses.js';
 import { SettingsControl } from './settings-control.js';
 import { engineTuning, tuningChanges, type EngineTuning } from './settings-tuning.js';
@@ -94,6 +95,8 @@ export class Daemon {
   static async start(opts: DaemonOptions): Promise<Daemon> {
     const dir = stateDir(opts.stateDir);
     await ensureStateDir(dir);
+    // Before anything is read from it: the peer list is the allow-list.
+    await refuseUnsafeStateDir(dir.root);
     const identity = await loadOrCreateIdentity(dir.root, nodeCrypto);
     const peers = await loadPeers(dir.peers);
     // The control socket comes first: it is also the lock that keeps a second daemon on this
