@@ -3,8 +3,8 @@
 // for the peer list, edits peers.json when no daemon runs. Every failure ends in one line on
 // stderr that says what to do, and a non-zero exit status (see daemon/errors.ts).
 
-import { chown, readFile } from 'node:fs/promises';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { chmod, chown, lchown, readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { hitToText } from '../hip/wire/address.js';
 import { ownLsiFor } from '../engine/peers.js';
 import { peerConfig, type ControlError, type PeerConfig } from '../../src-shared/control-api.js';
@@ -12,50 +12,18 @@ import { endpointText, formatPairs, formatStatus } from '../../src-shared/status
 import { ControlClient, ControlRequestError } from '../daemon/control-client.js';
 import { ExitCode, UserError, errorText, usageError } from '../daemon/errors.js';
 import { logLine } from '../daemon/event-log.js';
-import { DEFAULT_PORT, canonicalHit, findPeer, normalizePeer, parseLocator, withPeer } from '../daemon/peer-input.js';
+import { DEFAULT_PORT, canonicalHit, normalizePeer, parseLocator, parsePeerName, parsePeerRef, withPeer } from '../daemon/peer-input.js';
 import { loadPeers, savePeers } from '../daemon/peer-store.js';
 import { ensureStateDir, stateDir, type StateDir } from '../daemon/state-dir.js';
-
-const USAGE = `usage:
-  hipvpn identity --state DIR
-  hipvpn serve --state DIR [--port ${DEFAULT_PORT}] [--listen ADDR ...] [--tun NAME|none] [--accept-any]
-               [--multihoming fault-tolerance|simultaneous]
-  hipvpn peer add NAME --hit HIT [--locator IP[:PORT] ...] --state DIR
-  hipvpn peer remove NAME --state DIR
-  hipvpn peer list --state DIR [--json]
-  hipvpn status --state DIR [--json]
-  hipvpn ping PEER --state DIR [--count N] [--timeout MS]
-  hipvpn failover PEER --state DIR [--to LOCAL,REMOTE]
-                                      (move PEER's traffic off its locator pair now, or onto that one)
-  hipvpn setup --state DIR --tun NAME --user UID[:GID]      (root, once)
-  hipvpn web --state DIR [--port 7777] [--ui DIR] [--serve [--tun NAME|none]]
-                                      (the UI for a browser on 127.0.0.1; --serve hosts the engine)
-
-  --tun none runs the control plane only: base exchanges, status and ping, no traffic.
-  Without --listen, serve follows the interfaces: addresses that appear become locators and
-  every peer is moved to a working pair when an uplink goes away or goes silent.
-  Exit status: 0 ok, 1 failure, 2 bad command line, 3 daemon not running.`;
-
-const SEE_HELP = '; run `hipvpn help` for usage';
+import { SEE_HELP, parse, wantsHelp, wholeNumber } from './args.js';
+import { DEFAULT_WEB_PORT, LIMITS, commandHelp, overview } from './usage.js';
 
 /** The TUN `serve` attaches to when none is named. */
 const DEFAULT_TUN = 'hip0';
 /** Linux interface names: IFNAMSIZ - 1 characters, no slashes or spaces. */
 const TUN_NAME = /^[A-Za-z0-9_.-]{1,15}$/;
 
-type Options = NonNullable<ParseArgsConfig['options']>;
 const STATE = { state: { type: 'string' } } as const;
-
-function parse<O extends Options>(args: string[], options: O, positionals: number) {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, options, strict: true, allowPositionals: true });
-  } catch (err) {
-    throw usageError(`${errorText(err).replace(/\. To specify a positional argument.*$/, '')}${SEE_HELP}`);
-  }
-  if (parsed.positionals.length > positionals) throw usageError(`unexpected argument ${JSON.stringify(parsed.positionals[positionals])}${SEE_HELP}`);
-  return parsed;
-}
 
 function requireState(value: unknown): StateDir {
   const dir = typeof value === 'string' && value !== '' ? value : process.env.HIPVPN_STATE;
@@ -63,11 +31,12 @@ function requireState(value: unknown): StateDir {
   return stateDir(dir);
 }
 
-function positiveInt(flag: string, value: unknown, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const text = String(value);
-  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > max) throw usageError(`--${flag} must be a whole number 1..${max}, not ${JSON.stringify(text)}`);
-  return Number(text);
+/** A name or HIT as every command that takes a PEER reads it (one parser: one message, exit 2). */
+function requirePeerRef(command: string, text: string | undefined): string {
+  if (!text) throw usageError(`hipvpn ${command} needs a PEER (name or HIT)${SEE_HELP}`);
+  const ref = parsePeerRef(text);
+  if (!ref.ok) throw usageError(ref.error);
+  return text;
 }
 
 /**
@@ -124,8 +93,7 @@ async function serve(args: string[]): Promise<void> {
     throw usageError(`--multihoming must be fault-tolerance or simultaneous, not ${JSON.stringify(multihoming)}`);
   }
   const dir = requireState(values.state);
-  const portText = values.port ?? String(DEFAULT_PORT);
-  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) throw usageError(`--port must be 0..65535, not ${JSON.stringify(portText)}`);
+  const port = wholeNumber('port', values.port, LIMITS.port, DEFAULT_PORT);
   const tunArg = values.tun ?? DEFAULT_TUN;
   if (tunArg !== 'none' && !TUN_NAME.test(tunArg)) throw usageError(`--tun ${JSON.stringify(tunArg)} is not an interface name (up to 15 letters, digits, "_", ".", "-"), or none`);
   const listen = values.listen ?? (await import('../daemon/listen-addresses.js')).defaultListenAddresses().map((a) => a.address);
@@ -139,7 +107,7 @@ async function serve(args: string[]): Promise<void> {
   const { Daemon } = await import('../daemon/daemon.js');
   const daemon = await Daemon.start({
     stateDir: dir.root,
-    port: Number(portText),
+    port,
     listen,
     listenIsDefault: values.listen === undefined,
     tun: tunArg === 'none' ? null : tunArg,
@@ -179,6 +147,8 @@ async function peerAdd(args: string[]): Promise<void> {
   const dir = requireState(values.state);
   const name = positionals[0];
   if (!name) throw usageError(`hipvpn peer add needs a NAME${SEE_HELP}`);
+  const checkedName = parsePeerName(name);
+  if (!checkedName.ok) throw usageError(checkedName.error);
   if (!values.hit) throw usageError(`hipvpn peer add ${name} needs --hit HIT (the peer's \`hipvpn identity\` prints it)`);
   const hit = canonicalHit(values.hit);
   if (!hit.ok) throw usageError(hit.error);
@@ -190,7 +160,7 @@ async function peerAdd(args: string[]): Promise<void> {
   const checked = normalizePeer({ name, hit: hit.value, locators });
   if (!checked.ok) throw usageError(checked.error);
   const shape = peerConfig.check(checked.value);
-  if (!shape.ok) throw usageError(`bad peer name ${JSON.stringify(name)}: use up to 63 letters, digits, ".", "_" or "-", starting with a letter or digit`);
+  if (!shape.ok) throw usageError(`peer ${name}: ${shape.error}`);
 
   const client = await daemonIfRunning(dir);
   if (client) {
@@ -216,6 +186,8 @@ async function peerRemove(args: string[]): Promise<void> {
   const dir = requireState(values.state);
   const name = positionals[0];
   if (!name) throw usageError(`hipvpn peer remove needs a NAME${SEE_HELP}`);
+  const checkedName = parsePeerName(name);
+  if (!checkedName.ok) throw usageError(checkedName.error);
   const client = await daemonIfRunning(dir);
   if (client) {
     try {
@@ -264,8 +236,7 @@ async function status(args: string[]): Promise<void> {
 async function failover(args: string[]): Promise<void> {
   const { values, positionals } = parse(args, { ...STATE, to: { type: 'string' } }, 1);
   const dir = requireState(values.state);
-  const target = positionals[0];
-  if (!target) throw usageError(`hipvpn failover needs a PEER (name or HIT)${SEE_HELP}`);
+  const target = requirePeerRef('failover', positionals[0]);
   let to: { local: string; remote: string } | undefined;
   if (values.to !== undefined) {
     const parts = values.to.split(',');
@@ -290,11 +261,10 @@ async function failover(args: string[]): Promise<void> {
 async function ping(args: string[]): Promise<void> {
   const { values, positionals } = parse(args, { ...STATE, count: { type: 'string' }, timeout: { type: 'string' }, interval: { type: 'string' } }, 1);
   const dir = requireState(values.state);
-  const target = positionals[0];
-  if (!target) throw usageError(`hipvpn ping needs a PEER (name or HIT)${SEE_HELP}`);
-  const count = positiveInt('count', values.count, 100_000) ?? 1;
-  const timeoutMs = positiveInt('timeout', values.timeout, 60_000) ?? 5000;
-  const intervalMs = positiveInt('interval', values.interval, 60_000) ?? 1000;
+  const target = requirePeerRef('ping', positionals[0]);
+  const count = wholeNumber('count', values.count, LIMITS.count, 1);
+  const timeoutMs = wholeNumber('timeout', values.timeout, LIMITS.timeoutMs, 5000);
+  const intervalMs = wholeNumber('interval', values.interval, LIMITS.intervalMs, 1000);
   await withDaemon(dir, async (c) => {
     const rtts: number[] = [];
     let lastError: ControlRequestError | undefined;
@@ -323,12 +293,26 @@ async function ping(args: string[]): Promise<void> {
 /** UID[:GID]; without a GID, the user's primary group from /etc/passwd (else GID = UID). */
 async function parseOwner(text: string): Promise<{ uid: number; gid: number }> {
   const m = /^(\d+)(?::(\d+))?$/.exec(text);
-  if (!m) throw usageError(`--user ${JSON.stringify(text)} must be UID or UID:GID (numbers, as \`id -u\` and \`id -g\` print them)`);
+  const inRange = (n: string | undefined): boolean => n === undefined || Number(n) <= LIMITS.id.max;
+  if (!m || !inRange(m[1]) || !inRange(m[2])) {
+    throw usageError(`--user ${JSON.stringify(text)} must be UID or UID:GID, whole numbers ${LIMITS.id.min}..${LIMITS.id.max} (as \`id -u\` and \`id -g\` print them)`);
+  }
   const uid = Number(m[1]);
   if (m[2] !== undefined) return { uid, gid: Number(m[2]) };
   const passwd = await readFile('/etc/passwd', 'utf8').catch(() => '');
   const line = passwd.split('\n').map((l) => l.split(':')).find((f) => f[2] === String(uid));
   return { uid, gid: line?.[3] !== undefined ? Number(line[3]) : uid };
+}
+
+/**
+ * The state dir and everything in it become the serving user's, writable by nobody else, as
+ * serve's ownership check wants them. lchown: a link planted in the dir is never followed by
+ * root to chown the file it points at.
+ */
+async function handOverStateDir(dir: StateDir, owner: { uid: number; gid: number }): Promise<void> {
+  await chown(dir.root, owner.uid, owner.gid);
+  await chmod(dir.root, (await stat(dir.root)).mode & 0o755);
+  for (const name of await readdir(dir.root)) await lchown(join(dir.root, name), owner.uid, owner.gid);
 }
 
 async function setup(args: string[]): Promise<void> {
@@ -337,12 +321,11 @@ async function setup(args: string[]): Promise<void> {
   if (!values.tun || values.tun === 'none' || !TUN_NAME.test(values.tun)) throw usageError('hipvpn setup needs --tun NAME (an interface name of up to 15 characters)');
   if (!values.user) throw usageError('hipvpn setup needs --user UID[:GID], the user who will run `hipvpn serve`');
   const owner = await parseOwner(values.user);
-  const mtu = positiveInt('mtu', values.mtu, 65535) ?? 1400;
+  const mtu = wholeNumber('mtu', values.mtu, LIMITS.mtu, 1400);
   if (process.getuid?.() !== 0) throw new UserError(`hipvpn setup creates a network device and needs root: run it with sudo`);
   await ensureStateDir(dir);
   const id = await localIdentity(dir.root);
-  // The state dir and key belong to the user who will serve, not to root.
-  for (const path of [dir.root, dir.hostKey]) await chown(path, owner.uid, owner.gid);
+  await handOverStateDir(dir, owner);
   const { createPersistentTun, assignTunAddresses } = await import('../platform/tun.js');
   const lsi = ownLsiFor(id.hit);
   try {
@@ -358,14 +341,13 @@ async function setup(args: string[]): Promise<void> {
 async function web(args: string[]): Promise<void> {
   const { values } = parse(args, { ...STATE, port: { type: 'string' }, ui: { type: 'string' }, serve: { type: 'boolean' }, tun: { type: 'string' } }, 0);
   const dir = requireState(values.state);
-  const portText = values.port ?? '7777';
-  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) throw usageError(`--port must be 0..65535, not ${JSON.stringify(portText)}`);
+  const port = wholeNumber('port', values.port, LIMITS.port, DEFAULT_WEB_PORT);
   const tunArg = values.tun ?? DEFAULT_TUN;
   if (values.tun !== undefined && !values.serve) throw usageError('--tun goes with --serve (hipvpn web hosts the engine only then)');
   if (tunArg !== 'none' && !TUN_NAME.test(tunArg)) throw usageError(`--tun ${JSON.stringify(tunArg)} is not an interface name (up to 15 letters, digits, "_", ".", "-"), or none`);
   const { runWeb } = await import('../web/web-command.js');
   const running = await runWeb({
-    state: dir.root, port: Number(portText), print,
+    state: dir.root, port, print,
     ...(values.ui ? { uiDir: values.ui } : {}),
     ...(values.serve ? { serve: { tun: tunArg === 'none' ? null : tunArg } } : {}),
   });
@@ -383,15 +365,25 @@ function exitCodeFor(code: ControlError['code']): ExitCode {
   return code === 'invalid-params' ? ExitCode.usage : ExitCode.failure;
 }
 
+/** The help for `hipvpn COMMAND [SUBCOMMAND]`: a peer subcommand's own, else the command's. */
+function helpFor(command: string, args: readonly string[]): string {
+  const sub = command === 'peer' && args[0] !== undefined ? commandHelp(`peer ${args[0]}`) : undefined;
+  const help = sub ?? commandHelp(command);
+  if (help === undefined) throw usageError(`unknown command ${JSON.stringify(command)}${SEE_HELP}`);
+  return help;
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...args] = argv;
+  if (command === 'help' && args[0] !== undefined) return print(helpFor(args[0], args.slice(1)));
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
-    print(USAGE);
+    print(overview());
     if (command === undefined) process.exitCode = ExitCode.usage;
     return;
   }
   const run = COMMANDS[command];
   if (!run) throw usageError(`unknown command ${JSON.stringify(command)}${SEE_HELP}`);
+  if (wantsHelp(args)) return print(helpFor(command, args));
   await run(args);
 }
 

@@ -23,9 +23,10 @@ import { endpointText } from '../../src-shared/status-format.js';
 import { ControlFailure, ControlServer, type ControlConnection } from './control-server.js';
 import { UserError, errorText } from './errors.js';
 import { eventLine, logLine } from './event-log.js';
-import { canonicalHit, findPeer, normalizePeer, parseHit, withPeer } from './peer-input.js';
+import { findPeer, normalizePeer, parseHit, parsePeerRef, withPeer } from './peer-input.js';
 import { loadPeers, savePeers } from './peer-store.js';
 import { ensureStateDir, stateDir, type StateDir } from './state-dir.js';
+import { refuseUnsafeStateDir } from './state-dir-modes.js';
 import { devicesFor } from './listen-addresses.js';
 import { SettingsControl } from './settings-control.js';
 import { engineTuning, tuningChanges, type EngineTuning } from './settings-tuning.js';
@@ -96,6 +97,8 @@ export class Daemon {
   static async start(opts: DaemonOptions): Promise<Daemon> {
     const dir = stateDir(opts.stateDir);
     await ensureStateDir(dir);
+    // Before anything is read from it: the peer list is the allow-list.
+    await refuseUnsafeStateDir(dir.root);
     const identity = await loadOrCreateIdentity(dir.root, nodeCrypto);
     const peers = await loadPeers(dir.peers);
     // The control socket comes first: it is also the lock that keeps a second daemon on this
@@ -408,10 +411,12 @@ export class Daemon {
 
   /** Resolves a peer by name or HIT: configured peers first, then unlisted associations. */
   private resolvePeer(nameOrHit: string): { name: string | null; hit: string; config: PeerConfig | undefined } {
+    const ref = parsePeerRef(nameOrHit);
+    if (!ref.ok) throw new ControlFailure('invalid-params', ref.error);
     const config = findPeer(this.peers, nameOrHit);
     if (config) return { name: config.name, hit: config.hit, config };
-    const hit = canonicalHit(nameOrHit);
-    if (hit.ok && this.engine.snapshot().associations.some((a) => a.peer === hit.value)) return { name: null, hit: hit.value, config: undefined };
+    const hit = ref.value.kind === 'hit' ? ref.value.hit : undefined;
+    if (hit !== undefined && this.engine.snapshot().associations.some((a) => a.peer === hit)) return { name: null, hit, config: undefined };
     throw new ControlFailure('unknown-peer', unknownPeerMessage(nameOrHit, this.peers));
   }
 

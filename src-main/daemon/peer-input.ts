@@ -5,7 +5,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { hasOrchidPrefix } from '../hip/identity/hit.js';
 import { hitToText, textToHit } from '../hip/wire/address.js';
-import type { Endpoint, PeerConfig } from '../../src-shared/control-api.js';
+import { peerName, type Endpoint, type PeerConfig } from '../../src-shared/control-api.js';
 
 /** RFC 9028 §5.1: the HIP-over-UDP port. */
 export const DEFAULT_PORT = 10500;
@@ -17,6 +17,28 @@ export function parseHit(text: string): Parsed<Uint8Array> {
   if (bytes === null) return { ok: false, error: `malformed HIT ${JSON.stringify(text)}: expected IPv6 text such as 2001:2x:...; \`hipvpn identity\` prints a host's HIT` };
   if (!hasOrchidPrefix(bytes)) return { ok: false, error: `${text} is not a HIT: HIPv2 HITs start with 2001:2 (ORCHIDv2, 2001:20::/28)` };
   return { ok: true, value: bytes };
+}
+
+/** A peer name as `peer add` takes it (control-api's peerName). */
+export function parsePeerName(text: string): Parsed<string> {
+  if (!peerName.check(text).ok) return { ok: false, error: `bad peer name ${JSON.stringify(text)}: use up to 63 letters, digits, ".", "_" or "-", starting with a letter or digit` };
+  return { ok: true, value: text };
+}
+
+export type PeerRef = { kind: 'name'; name: string } | { kind: 'hit'; hit: string };
+
+/**
+ * What a user types to mean a peer (ping, failover, ...): its name, or its HIT in any IPv6
+ * spelling (canonical in the result). Names cannot hold ":", so text with one is a HIT and is
+ * held to the HIT rules: `ping 2001:zz::1` is the same malformed HIT as `peer add --hit 2001:zz::1`.
+ */
+export function parsePeerRef(text: string): Parsed<PeerRef> {
+  if (text.includes(':')) {
+    const hit = canonicalHit(text);
+    return hit.ok ? { ok: true, value: { kind: 'hit', hit: hit.value } } : hit;
+  }
+  const name = parsePeerName(text);
+  return name.ok ? { ok: true, value: { kind: 'name', name: name.value } } : name;
 }
 
 /** "192.0.2.1", "192.0.2.1:10500", "2001:db8::1", "[2001:db8::1]:10500". */
@@ -78,8 +100,8 @@ export function withPeer(peers: readonly PeerConfig[], peer: PeerConfig): Parsed
 
 /** A peer by name, or by HIT in any spelling. */
 export function findPeer(peers: readonly PeerConfig[], nameOrHit: string): PeerConfig | undefined {
-  const byName = peers.find((p) => p.name === nameOrHit);
-  if (byName) return byName;
-  const hit = canonicalHit(nameOrHit);
-  return hit.ok ? peers.find((p) => p.hit === hit.value) : undefined;
+  const ref = parsePeerRef(nameOrHit);
+  if (!ref.ok) return undefined;
+  const wanted = ref.value;
+  return wanted.kind === 'name' ? peers.find((p) => p.name === wanted.name) : peers.find((p) => p.hit === wanted.hit);
 }

@@ -1,6 +1,10 @@
-// Where a hipvpn host keeps its state. One directory per host identity, created 0700:
-//   host-key.pem   the Host Identity private key (0600, see platform/key-store.ts)
-//   peers.json     the peer list (allow-list and locators), replaced atomically
+// Where a hipvpn host keeps its state. One directory per host identity, created 0700, owned by
+// the user the daemon runs as and writable by nobody else (state-dir-modes.ts refuses it
+// otherwise). Every file is written 0600 and atomically (platform/private-file.ts):
+//   host-key.pem   the Host Identity private key (see platform/key-store.ts)
+//   peers.json     the peer list (allow-list and locators)
+//   settings.json, flows.json, tunnel.json   the user's settings, flow bindings, tunnel switch
+//   web-token      the access token of `hipvpn web`
 //   hipvpn.sock    the control socket of a running daemon (0600)
 
 import { mkdir, stat } from 'node:fs/promises';

@@ -1,26 +1,14 @@
-// The daemon's small JSON state files (settings.json, flows.json, tunnel.json): written whole to
-// a temporary file (0600), flushed, and renamed over the old one, so a crash leaves the old
-// contents or the new, never half; read back with "missing" and "unreadable" told apart, and an
-// unreadable file moved aside rather than overwritten by the next save.
+// The daemon's small JSON state files (peers.json, settings.json, flows.json, tunnel.json):
+// written atomically and 0600 (platform/private-file.ts); read back with "missing" and
+// "unreadable" told apart, and an unreadable file moved aside rather than overwritten by the
+// next save.
 
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { readFile, rename } from 'node:fs/promises';
+import { writePrivateFile } from '../platform/private-file.js';
 import { errorText } from './errors.js';
 
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
-  const handle = await open(tmp, 'wx', 0o600);
-  try {
-    await handle.writeFile(`${JSON.stringify(value, null, 2)}\n`);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
+  await writePrivateFile(path, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 export type JsonRead = { kind: 'missing' } | { kind: 'json'; value: unknown } | { kind: 'unreadable'; reason: string; keptAt: string | null };

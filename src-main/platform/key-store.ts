@@ -4,10 +4,11 @@
 // read is refused rather than silently fixed, so the user learns it was exposed.
 
 import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { chmod, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { curveFieldLength, type CryptoProvider, type SigningKey, type SigningKeyKind } from '../hip/crypto/provider.js';
 import { generateIdentity, identityFromSigningKey, type LocalHostIdentity } from '../hip/identity/host-identity.js';
+import { writePrivateFile } from './private-file.js';
 
 export const HOST_KEY_FILE = 'host-key.pem';
 
@@ -75,25 +76,10 @@ export function signingKeyFromPem(pem: string): SigningKey {
   }
 }
 
-/** Writes the key atomically (temp file, then rename) so a crash never leaves half a key. */
+/** Writes the key atomically and 0600 (private-file.ts) so a crash never leaves half a key. */
 export async function saveIdentity(stateDir: string, identity: LocalHostIdentity): Promise<void> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  const path = hostKeyPath(stateDir);
-  const tmp = `${path}.${process.pid}.tmp`;
-  const handle = await open(tmp, 'wx', 0o600);
-  try {
-    await handle.writeFile(signingKeyToPem(identity.signingKey));
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await chmod(tmp, 0o600); // open()'s mode went through the umask; make it exactly 0600
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
+  await writePrivateFile(hostKeyPath(stateDir), signingKeyToPem(identity.signingKey));
 }
 
 /** Loads the stored identity; refuses a key file that group or others can read or write. */

@@ -10,8 +10,6 @@ import { WebServer, tokenFileIn } from './web-server.js';
 import { ensureStateDir, stateDir } from '../daemon/state-dir.js';
 import { logLine } from '../daemon/event-log.js';
 
-export const DEFAULT_WEB_PORT = 7777;
-
 /** dist/renderer from the source tree and from the compiled CLI (dist/src-main/web) alike. */
 export function defaultUiDir(): string {
   const candidates = ['../../dist/renderer', '../../renderer', '../../../dist/renderer'].map((p) => fileURLToPath(new URL(p, import.meta.url)));

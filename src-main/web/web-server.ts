@@ -4,7 +4,6 @@
 
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -12,6 +11,7 @@ import { MAX_FRAME_BYTES, type ControlEvent } from '../../src-shared/control-api
 import type { ControlBridge } from './control-bridge.js';
 import { staticFile, contentSecurityPolicy } from './static-files.js';
 import { WS_PROTOCOL, checkUpgrade, hostAllowed } from './web-auth.js';
+import { writePrivateFile } from '../platform/private-file.js';
 
 export interface WebServerOptions {
   bridge: ControlBridge;
@@ -59,7 +59,7 @@ export class WebServer {
       }
       wss.handleUpgrade(req, socket, head, (ws) => server.attach(ws, opts.bridge, opts.log));
     });
-    if (opts.tokenFile) await writeFile(opts.tokenFile, `${token}\n`, { mode: 0o600 });
+    if (opts.tokenFile) await writePrivateFile(opts.tokenFile, `${token}\n`);
     return server;
   }
 

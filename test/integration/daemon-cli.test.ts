@@ -6,7 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +26,13 @@ function cli(...args: string[]): Promise<Run> {
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** Runs every command line, a few at a time: dozens of CLI start-ups at once would outlast `cli`'s timeout. */
+async function cliEach(lines: string[][], atOnce = 4): Promise<Run[]> {
+  const results: Run[] = [];
+  for (let i = 0; i < lines.length; i += atOnce) results.push(...await Promise.all(lines.slice(i, i + atOnce).map((args) => cli(...args))));
+  return results;
 }
 
 /** A `hipvpn serve` subprocess and its log lines. */
@@ -154,7 +161,7 @@ test('bad input gets one clear line and a non-zero exit status', async () => {
     { args: ['status', '--state', state], code: 3, message: new RegExp(`^hipvpn: hipvpn is not running for state dir ${state}; start it with \`hipvpn serve --state ${state}\`$`) },
     { args: ['ping', 'bob', '--state', state], code: 3, message: /^hipvpn: hipvpn is not running for state dir / },
     { args: ['ping', 'bob', '--count', 'many', '--state', state], code: 2, message: /^hipvpn: --count must be a whole number/ },
-    { args: ['serve', '--state', state, '--port', '70000', '--tun', 'none'], code: 2, message: /^hipvpn: --port must be 0\.\.65535/ },
+    { args: ['serve', '--state', state, '--port', '70000', '--tun', 'none'], code: 2, message: /^hipvpn: --port must be a whole number 0\.\.65535, not "70000"$/ },
     { args: ['serve', '--state', state, '--tun', 'a/b'], code: 2, message: /^hipvpn: --tun "a\/b" is not an interface name/ },
     { args: ['setup', '--state', state, '--tun', 'hip9'], code: 2, message: /^hipvpn: hipvpn setup needs --user UID\[:GID\]/ },
   ];
@@ -167,6 +174,109 @@ test('bad input gets one clear line and a non-zero exit status', async () => {
     assert.match(r.stderr.trimEnd(), c.message, label);
     assert.equal(r.stdout, '', `${label}: nothing on stdout`);
   });
+});
+
+/** Runs each command line; each must fail with exit 2 and exactly `message` as its one line. */
+async function assertUsageErrors(cases: Array<{ args: string[]; message: string }>): Promise<void> {
+  const results = await cliEach(cases.map((c) => c.args));
+  cases.forEach((c, i) => {
+    const r = results[i]!;
+    const label = `hipvpn ${c.args.join(' ')}`;
+    assert.equal(r.stderr, `hipvpn: ${c.message}\n`, label);
+    assert.equal(r.code, 2, `${label}: exit status`);
+    assert.equal(r.stdout, '', `${label}: nothing on stdout`);
+  });
+}
+
+test('a HIT or peer name gets the same message and exit 2 in every command that takes it', async () => {
+  const state = await stateDir('same-input');
+  const malformed = 'malformed HIT "2001:zz::1": expected IPv6 text such as 2001:2x:...; `hipvpn identity` prints a host\'s HIT';
+  const notOrchid = '2001:db8::1 is not a HIT: HIPv2 HITs start with 2001:2 (ORCHIDv2, 2001:20::/28)';
+  const badName = 'bad peer name "b b": use up to 63 letters, digits, ".", "_" or "-", starting with a letter or digit';
+  const cases: Array<{ args: string[]; message: string }> = [];
+  for (const [hit, message] of [['2001:zz::1', malformed], ['2001:db8::1', notOrchid]] as const) {
+    cases.push(
+      { args: ['peer', 'add', 'bob', '--hit', hit, '--state', state], message },
+      { args: ['ping', hit, '--state', state], message },
+      { args: ['failover', hit, '--state', state], message },
+    );
+  }
+  cases.push(
+    { args: ['peer', 'add', 'b b', '--hit', '2001:20::1', '--state', state], message: badName },
+    { args: ['peer', 'remove', 'b b', '--state', state], message: badName },
+    { args: ['ping', 'b b', '--state', state], message: badName },
+    { args: ['failover', 'b b', '--state', state], message: badName },
+  );
+  // Without a daemon the CLI decides; with one running, the answer must not change.
+  await assertUsageErrors(cases);
+  const d = await serve(state);
+  await assertUsageErrors(cases.filter((c) => c.args[0] !== 'peer' || c.args[1] !== 'add'));
+  // Another client of the control socket (the UI) gets the same refusal from the daemon itself.
+  const client = await ControlClient.connect(join(state, 'hipvpn.sock'), state);
+  await assert.rejects(client.request('ping', { peer: '2001:zz::1' }), { code: 'invalid-params', message: malformed });
+  client.close();
+  await d.stop();
+});
+
+test('a number out of range says the range it must be in', async () => {
+  const state = await stateDir('ranges');
+  await assertUsageErrors([
+    { args: ['serve', '--state', state, '--port', '-1'], message: '--port must be a whole number 0..65535, not "-1"' },
+    { args: ['serve', '--state', state, '--port=-1'], message: '--port must be a whole number 0..65535, not "-1"' },
+    { args: ['web', '--state', state, '--port', '-1'], message: '--port must be a whole number 0..65535, not "-1"' },
+    { args: ['web', '--state', state, '--port', '65536'], message: '--port must be a whole number 0..65535, not "65536"' },
+    { args: ['ping', 'bob', '--count', '0', '--state', state], message: '--count must be a whole number 1..100000, not "0"' },
+    { args: ['ping', 'bob', '--count', '-3', '--state', state], message: '--count must be a whole number 1..100000, not "-3"' },
+    { args: ['ping', 'bob', '--timeout', 'abc', '--state', state], message: '--timeout must be a whole number 1..60000, not "abc"' },
+    { args: ['ping', 'bob', '--interval', '1.5', '--state', state], message: '--interval must be a whole number 1..60000, not "1.5"' },
+    { args: ['setup', '--state', state, '--tun', 'hip9', '--user', '1000', '--mtu', '0'], message: '--mtu must be a whole number 1..65535, not "0"' },
+    {
+      args: ['setup', '--state', state, '--tun', 'hip9', '--user', '4294967296'],
+      message: '--user "4294967296" must be UID or UID:GID, whole numbers 0..4294967294 (as `id -u` and `id -g` print them)',
+    },
+  ]);
+});
+
+test('`hipvpn COMMAND --help` prints that command\'s usage and exits 0, for every command and subcommand', async () => {
+  const commands = [['identity'], ['serve'], ['peer'], ['peer', 'add'], ['peer', 'remove'], ['peer', 'list'], ['status'], ['ping'], ['failover'], ['setup'], ['web']];
+  const runs = [
+    ...commands.map((c) => ({ command: c, args: [...c, '--help'] })),
+    { command: ['ping'], args: ['ping', '-h'] },
+    { command: ['peer', 'remove'], args: ['help', 'peer', 'remove'] },
+    // Wherever it stands, and whatever else is on the line.
+    { command: ['peer', 'add'], args: ['peer', 'add', 'bob', '--hit', 'nonsense', '--help'] },
+    { command: ['serve'], args: ['serve', '--port', '-1', '--help'] },
+  ];
+  const results = await cliEach(runs.map((r) => r.args));
+  runs.forEach((run, i) => {
+    const r = results[i]!;
+    const label = `hipvpn ${run.args.join(' ')}`;
+    assert.equal(r.code, 0, `${label}: exit status (stderr: ${r.stderr})`);
+    assert.equal(r.stderr, '', label);
+    assert.ok(r.stdout.startsWith(`usage: hipvpn ${run.command.join(' ')} `), `${label}: ${r.stdout}`);
+  });
+  const serveHelp = results[1]!.stdout;
+  for (const flag of ['--state DIR', '--port N', '--listen ADDR', '--tun NAME|none', '--accept-any', '--multihoming MODE']) {
+    assert.match(serveHelp, new RegExp(`^  ${flag.replace(/[|]/g, '\\|')} +\\S`, 'm'), `serve --help explains ${flag}`);
+  }
+  assert.match(serveHelp, /UDP port for HIP and ESP, 0\.\.65535/);
+  const peerHelp = results[2]!.stdout;
+  assert.match(peerHelp, /^usage: hipvpn peer add NAME .*\n {7}hipvpn peer remove NAME .*\n {7}hipvpn peer list /);
+  const unknown = await cli('help', 'frob');
+  assert.equal(unknown.code, 2);
+  assert.equal(unknown.stderr, 'hipvpn: unknown command "frob"; run `hipvpn help` for usage\n');
+});
+
+test('serve refuses a state dir other users can write to, with the chmod that fixes it', async () => {
+  const state = await stateDir('strict');
+  await identity(state);
+  await chmod(state, 0o777);
+  const r = await cli('serve', '--state', state, '--port', '0', '--listen', '127.0.0.1', '--tun', 'none');
+  assert.equal(r.code, 1, r.stderr);
+  assert.equal(r.stderr, `hipvpn: state dir ${state} has mode 0777: its group and all users can replace the peer list (the allow-list) and the host key. Fix with \`chmod 700 ${state}\` and check its files\n`);
+  assert.equal(existsSync(join(state, 'hipvpn.sock')), false, 'it never listened');
+  await chmod(state, 0o700);
+  await (await serve(state)).stop();
 });
 
 test('a TUN the daemon may not open is one clear line and a non-zero exit', async () => {

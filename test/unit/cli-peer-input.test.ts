@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { canonicalHit, findPeer, parseLocator, withPeer } from '../../src-main/daemon/peer-input.js';
+import { canonicalHit, findPeer, parseLocator, parsePeerName, parsePeerRef, withPeer } from '../../src-main/daemon/peer-input.js';
 import { loadPeers, savePeers } from '../../src-main/daemon/peer-store.js';
 
 const HIT = '2001:22:9184:d55f:7016:8deb:7eb1:bf70';
@@ -28,6 +28,17 @@ test('HITs: any IPv6 spelling is accepted and made canonical; non-ORCHID address
   assert.ok(!notV6.ok && notV6.error.startsWith('malformed HIT "bob"'), 'not IPv6 at all');
   const notOrchid = canonicalHit('2001:db8::1');
   assert.ok(!notOrchid.ok && notOrchid.error === '2001:db8::1 is not a HIT: HIPv2 HITs start with 2001:2 (ORCHIDv2, 2001:20::/28)', 'documentation prefix');
+});
+
+test('a PEER is a name or a HIT: text with ":" is held to the HIT rules, anything else to the name rules', () => {
+  assert.deepEqual(parsePeerRef('bob'), { ok: true, value: { kind: 'name', name: 'bob' } });
+  assert.deepEqual(parsePeerRef('2001:0022:9184:D55F:7016:8DEB:7EB1:BF70'), { ok: true, value: { kind: 'hit', hit: HIT } });
+  // The same refusal `peer add --hit` gives, not "unknown peer".
+  assert.deepEqual(parsePeerRef('2001:zz::1'), canonicalHit('2001:zz::1'));
+  assert.deepEqual(parsePeerRef('2001:db8::1'), canonicalHit('2001:db8::1'));
+  assert.deepEqual(parsePeerRef('b b'), parsePeerName('b b'));
+  assert.deepEqual(parsePeerName('b b'), { ok: false, error: 'bad peer name "b b": use up to 63 letters, digits, ".", "_" or "-", starting with a letter or digit' });
+  assert.equal(parsePeerName('x'.repeat(64)).ok, false, 'at most 63 characters');
 });
 
 test('the peer list: names replace, a HIT is never listed twice, lookup by name or HIT', () => {

@@ -1,0 +1,149 @@
+// What `hipvpn help` and `hipvpn COMMAND --help` print. Each command's synopsis is written once,
+// here, and the overview is assembled from them, so the two never disagree. The ranges stated
+// are the ones the parser enforces (hipvpn.ts passes the same constants).
+
+import { DEFAULT_PORT } from '../daemon/peer-input.js';
+
+export const LIMITS = {
+  port: { min: 0, max: 65535 },
+  count: { min: 1, max: 100_000 },
+  timeoutMs: { min: 1, max: 60_000 },
+  intervalMs: { min: 1, max: 60_000 },
+  mtu: { min: 1, max: 65535 },
+  /** uid_t and gid_t are 32 bits; (uid_t)-1 means "unchanged" to chown(2). */
+  id: { min: 0, max: 4_294_967_294 },
+} as const;
+
+export const DEFAULT_WEB_PORT = 7777;
+
+interface CommandHelp {
+  /** Lines after "hipvpn ", the first being the command itself. */
+  synopsis: string[];
+  /** What the command does, in a sentence or two. */
+  about: string;
+  options: Array<[flag: string, meaning: string]>;
+}
+
+const STATE_OPTION: [string, string] = ['--state DIR', 'the directory holding this host\'s identity and peers (default: $HIPVPN_STATE)'];
+const range = (r: { min: number; max: number }): string => `${r.min}..${r.max}`;
+
+const COMMAND_HELP: Record<string, CommandHelp> = {
+  identity: {
+    synopsis: ['identity --state DIR'],
+    about: 'Prints this host\'s HIT and LSI as JSON; the host key is created on first use.',
+    options: [STATE_OPTION],
+  },
+  serve: {
+    synopsis: [
+      `serve --state DIR [--port ${DEFAULT_PORT}] [--listen ADDR ...] [--tun NAME|none] [--accept-any]`,
+      '      [--multihoming fault-tolerance|simultaneous]',
+    ],
+    about: 'Runs the engine in the foreground until SIGINT or SIGTERM. Without --listen it follows the interfaces: '
+      + 'addresses that appear become locators and every peer is moved to a working pair when an uplink goes away or goes silent.',
+    options: [
+      STATE_OPTION,
+      ['--port N', `UDP port for HIP and ESP, ${range(LIMITS.port)} (0 picks a free one; default ${DEFAULT_PORT})`],
+      ['--listen ADDR', 'a local IP address to listen on; repeat for several (default: follow the interfaces)'],
+      ['--tun NAME|none', 'the TUN device (default hip0); none runs the control plane only: base exchanges, status and ping, no traffic'],
+      ['--accept-any', 'admit a base exchange from any HIT, not only listed peers'],
+      ['--multihoming MODE', 'fault-tolerance (one SA, one pair at a time) or simultaneous (an SA pair per uplink); default: the settings'],
+    ],
+  },
+  peer: {
+    synopsis: [],
+    about: 'Edits the peer list (the allow-list): through the daemon when it runs, else in DIR/peers.json.',
+    options: [],
+  },
+  'peer add': {
+    synopsis: ['peer add NAME --hit HIT [--locator IP[:PORT] ...] --state DIR'],
+    about: 'Adds a peer, or replaces the one with that NAME. NAME: up to 63 letters, digits, ".", "_", "-", starting with a letter or digit.',
+    options: [
+      STATE_OPTION,
+      ['--hit HIT', 'the peer\'s HIT (IPv6 text in 2001:20::/28, as its `hipvpn identity` prints it)'],
+      ['--locator IP[:PORT]', `where to reach it (IPv6 with a port as [ADDR]:PORT; port 1..65535, default ${DEFAULT_PORT}); repeat for several; none: it contacts us`],
+    ],
+  },
+  'peer remove': {
+    synopsis: ['peer remove NAME --state DIR'],
+    about: 'Removes a peer; a running daemon closes its association at once.',
+    options: [STATE_OPTION],
+  },
+  'peer list': {
+    synopsis: ['peer list --state DIR [--json]'],
+    about: 'Lists the peers with their HITs and locators.',
+    options: [STATE_OPTION, ['--json', 'print {"peers": [...]} as JSON']],
+  },
+  status: {
+    synopsis: ['status --state DIR [--json]'],
+    about: 'Shows the running daemon: identity, listening sockets, every peer\'s association, locator pairs and counters.',
+    options: [STATE_OPTION, ['--json', 'print the control API\'s status object as JSON']],
+  },
+  ping: {
+    synopsis: ['ping PEER --state DIR [--count N] [--timeout MS] [--interval MS]'],
+    about: 'HIP-level ping of PEER (a name or a HIT), running a base exchange first if needed.',
+    options: [
+      STATE_OPTION,
+      ['--count N', `pings to send, ${range(LIMITS.count)} (default 1)`],
+      ['--timeout MS', `how long to wait for each, ${range(LIMITS.timeoutMs)} ms (default 5000)`],
+      ['--interval MS', `pause between pings, ${range(LIMITS.intervalMs)} ms (default 1000)`],
+    ],
+  },
+  failover: {
+    synopsis: ['failover PEER --state DIR [--to LOCAL,REMOTE]'],
+    about: 'Moves the traffic of PEER (a name or a HIT) off its locator pair now, to the best other one or onto the one named.',
+    options: [STATE_OPTION, ['--to LOCAL,REMOTE', 'our address and the peer\'s, as `hipvpn status` lists the pairs']],
+  },
+  setup: {
+    synopsis: ['setup --state DIR --tun NAME --user UID[:GID] [--mtu N]      (root, once)'],
+    about: 'Creates a persistent TUN owned by that user and hands the state dir to them; afterwards '
+      + '`hipvpn serve --state DIR --tun NAME` runs as that user, unprivileged.',
+    options: [
+      STATE_OPTION,
+      ['--tun NAME', 'the device to create (up to 15 letters, digits, "_", ".", "-")'],
+      ['--user UID[:GID]', `who will run serve, as \`id -u\` and \`id -g\` print them (${range(LIMITS.id)}); without GID, their primary group`],
+      ['--mtu N', `the device's MTU, ${range(LIMITS.mtu)} (default 1400)`],
+    ],
+  },
+  web: {
+    synopsis: [`web --state DIR [--port ${DEFAULT_WEB_PORT}] [--ui DIR] [--serve [--tun NAME|none]]`],
+    about: 'Serves the UI to a browser on 127.0.0.1 and prints its address with the access token (also kept in DIR/web-token).',
+    options: [
+      STATE_OPTION,
+      ['--port N', `TCP port, ${range(LIMITS.port)} (0 picks a free one; default ${DEFAULT_WEB_PORT})`],
+      ['--ui DIR', 'the built UI (default dist/renderer)'],
+      ['--serve', 'host the engine in this process when no `hipvpn serve` runs'],
+      ['--tun NAME|none', 'with --serve: the TUN device (default hip0)'],
+    ],
+  },
+};
+
+const PEER_SUBCOMMANDS = ['peer add', 'peer remove', 'peer list'];
+/** Commands in the order the overview lists them. */
+const OVERVIEW_ORDER = ['identity', 'serve', ...PEER_SUBCOMMANDS, 'status', 'ping', 'failover', 'setup', 'web'];
+
+export function overview(): string {
+  const lines = OVERVIEW_ORDER.flatMap((name) => COMMAND_HELP[name]!.synopsis.map((s, i) => `  ${i === 0 ? 'hipvpn ' : '       '}${s}`));
+  return [
+    'usage:',
+    ...lines,
+    '',
+    '  `hipvpn COMMAND --help` describes a command and its options.',
+    '  The state dir must belong to the user running the daemon and be writable by nobody else (chmod 700).',
+    '  Exit status: 0 ok, 1 failure, 2 bad command line, 3 daemon not running.',
+  ].join('\n');
+}
+
+/** `hipvpn NAME --help` for a command ("serve") or subcommand ("peer add"); undefined if unknown. */
+export function commandHelp(name: string): string | undefined {
+  const help = COMMAND_HELP[name];
+  if (!help) return undefined;
+  const width = Math.max(0, ...help.options.map(([flag]) => flag.length));
+  // `peer` alone has no synopsis of its own: its subcommands' are its usage.
+  const synopsis = name === 'peer' ? PEER_SUBCOMMANDS.map((s) => `hipvpn ${COMMAND_HELP[s]!.synopsis[0]!}`) : [`hipvpn ${help.synopsis[0]!}`, ...help.synopsis.slice(1).map((s) => `       ${s}`)];
+  return [
+    ...synopsis.map((s, i) => `${i === 0 ? 'usage: ' : '       '}${s}`),
+    '',
+    help.about,
+    ...(help.options.length ? ['', 'options:', ...help.options.map(([flag, meaning]) => `  ${flag.padEnd(width)}  ${meaning}`)] : []),
+  ].join('\n');
+}
