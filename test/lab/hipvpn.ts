@@ -33,6 +33,8 @@ export interface ServeOptions {
   readonly multihoming?: 'fault-tolerance' | 'simultaneous';
   /** Called with each daemon log line as it arrives. */
   readonly onLine?: (line: string) => void;
+  /** Added to the daemon's environment (HIPVPN_LIBCRYPTO=none: ESP in the JS core). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 export class HipvpnNode {
@@ -87,6 +89,7 @@ export class HipvpnNode {
       label: `${this.host.name}:hipvpn`,
       cwd: REPO_ROOT,
       onLine: options.onLine,
+      ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
     });
     await this.waitUntilAnswering(this.daemon, 30_000);
     return this.daemon;

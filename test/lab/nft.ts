@@ -126,3 +126,26 @@ export function hipWatchRuleset(address: string, port: number): string {
   ].join('\n');
   return replaceTable('inet', HIP_WATCH_TABLE, body);
 }
+
+export const ADDRESS_WATCH_TABLE = 'lab_address_watch';
+
+/**
+ * Counters, on a host's own input and output, of every IPv4 packet it receives from and sends to
+ * one address, whatever the protocol or port: what the host says to a stranger, by the kernel's
+ * count rather than by the host's own report.
+ */
+export function addressWatchRuleset(address: string): string {
+  const body = [
+    '  counter sent_to { }',
+    '  counter received_from { }',
+    '  chain output {',
+    '    type filter hook output priority -10;',
+    `    ip daddr ${address} counter name "sent_to"`,
+    '  }',
+    '  chain input {',
+    '    type filter hook input priority -10;',
+    `    ip saddr ${address} counter name "received_from"`,
+    '  }',
+  ].join('\n');
+  return replaceTable('inet', ADDRESS_WATCH_TABLE, body);
+}

@@ -96,6 +96,8 @@ export interface MobilityTunnelOptions {
   readonly onDaemonLine?: (host: string, line: string) => void;
   /** Both daemons' `--multihoming`. */
   readonly multihoming?: 'fault-tolerance' | 'simultaneous';
+  /** Added to both daemons' environment. */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 export interface MobilityTunnel extends PathUnderTest {
@@ -117,6 +119,7 @@ export async function startMobilityHipvpn(mobility: MobilityLab, options: Mobili
   const serve = (node: HipvpnNode): ServeOptions => ({
     onLine: options.onDaemonLine ? (line) => options.onDaemonLine?.(node.host.name, line) : undefined,
     ...(options.multihoming ? { multihoming: options.multihoming } : {}),
+    ...(options.env ? { env: options.env } : {}),
   });
   const [responder, initiator] = mobileStarts ? [serverVpn, mobileVpn] : [mobileVpn, serverVpn];
   await responder.serve(serve(responder));
