@@ -29,6 +29,8 @@ export interface ServeOptions {
   /** TUN device to create in the host (default hip0); null for control-plane only. */
   readonly tun?: string | null;
   readonly acceptAny?: boolean;
+  /** `--listen` addresses; absent, the daemon follows the host's interfaces. */
+  readonly listen?: readonly string[];
   /** `--multihoming`; absent, the daemon's settings decide. */
   readonly multihoming?: 'fault-tolerance' | 'simultaneous';
   /** Called with each daemon log line as it arrives. */
@@ -44,8 +46,10 @@ export class HipvpnNode {
   constructor(
     readonly host: Host,
     readonly port = 10500,
+    /** Names the state dir, so that several daemons can share one host (on its loopback). */
+    stateName = 'hipvpn',
   ) {
-    this.stateDir = `${host.scratchDir}/hipvpn`;
+    this.stateDir = `${host.scratchDir}/${stateName}`;
   }
 
   /** Run `hipvpn ARGS --state DIR` inside the host. */
@@ -80,11 +84,12 @@ export class HipvpnNode {
     this.lastServe = options;
     const { cmd, args } = hipvpnCommand();
     const serveArgs = [...args, 'serve', '--state', this.stateDir, '--port', String(options.port ?? this.port)];
-    if (options.tun !== null) serveArgs.push('--tun', options.tun ?? 'hip0');
+    serveArgs.push('--tun', options.tun === null ? 'none' : (options.tun ?? 'hip0'));
     if (options.acceptAny) serveArgs.push('--accept-any');
+    for (const address of options.listen ?? []) serveArgs.push('--listen', address);
     if (options.multihoming) serveArgs.push('--multihoming', options.multihoming);
     this.daemon = this.host.spawn(cmd, serveArgs, {
-      label: `${this.host.name}:hipvpn`,
+      label: `${this.host.name}:${this.stateDir.split('/').pop()}`,
       cwd: REPO_ROOT,
       onLine: options.onLine,
     });
