@@ -3,7 +3,7 @@
 
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { DaemonStatus, PeerStatus } from '../../src-shared/control-api.js';
+import type { ControlEvent, DaemonStatus, PeerConfig, PeerStatus } from '../../src-shared/control-api.js';
 import { ControlClient } from '../../src-main/daemon/control-client.js';
 import { stateDir } from '../../src-main/daemon/state-dir.js';
 import type { CommandResult, RunOptions } from './command.js';
@@ -113,6 +113,39 @@ export class HipvpnNode {
     const client = await ControlClient.connect(stateDir(this.stateDir).socket, this.stateDir);
     try {
       return await client.request('status', {}, timeoutMs);
+    } finally {
+      client.close();
+    }
+  }
+
+  /**
+   * Adds `peer` over the control API (as the UI does) and resolves with the milliseconds until
+   * the daemon reports the association established; the peer is removed again afterwards (which
+   * closes the association), so the next call measures a fresh base exchange.
+   */
+  async timeToEstablish(peer: PeerConfig, timeoutMs = 20_000): Promise<number> {
+    const client = await ControlClient.connect(stateDir(this.stateDir).socket, this.stateDir);
+    try {
+      await client.request('subscribe', {});
+      let onEstablished: () => void = () => {};
+      const established = new Promise<void>((resolve) => (onEstablished = resolve));
+      client.onEvent((event: ControlEvent) => {
+        if (event.type === 'established' && (event.peer === peer.name || event.hit === peer.hit)) onEstablished();
+      });
+      const started = performance.now();
+      await client.request('peer.add', peer);
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${this.host.name}: no association with ${peer.name} within ${timeoutMs} ms`)), timeoutMs);
+      });
+      try {
+        await Promise.race([established, timedOut]);
+      } finally {
+        clearTimeout(timer);
+      }
+      const elapsed = performance.now() - started;
+      await client.request('peer.remove', { name: peer.name });
+      return elapsed;
     } finally {
       client.close();
     }
