@@ -124,8 +124,9 @@ test('a replayed UPDATE leaves the association alone, is counted, and earns the 
     t.diagnostic(`from B's port: sent ${spoof.sent} in ${spoof.seconds.toFixed(2)} s, socket drops ${spoofDrops}, ${DUPLICATE} +${spoofCounted}, A's hipOut +${answers}`);
     assert.equal(spoof.sent, FAST_REPLAYS);
     assert.ok(spoofCounted >= spoof.sent - spoofDrops, `every forged replay delivered (${spoof.sent - spoofDrops}) counted as ${DUPLICATE}, got ${spoofCounted}`);
-    // A's own keepalive traffic in those seconds is part of the count, hence the slack of 5.
-    assert.ok(answers <= Math.ceil(spoofSeconds) + 5, `A sent ${answers} HIP packets in ${spoofSeconds.toFixed(1)} s of ${spoof.sent} replays from B's port`);
+    // About one answer a second (two allowed); A's own keepalive traffic in those seconds is
+    // part of the count, hence the slack of 5.
+    assert.ok(answers <= 2 * Math.ceil(spoofSeconds) + 5, `A sent ${answers} HIP packets in ${spoofSeconds.toFixed(1)} s of ${spoof.sent} replays from B's port`);
 
     // The hold: no probe of the replayer, no failure detection, no new base exchange.
     const holdEnd = performance.now() + HOLD_MS;
