@@ -126,6 +126,11 @@ export interface AssociationContext extends Sealer {
  * bound only keeps a corrupted ID from being taken for a real one before the MAC is checked.
  */
 const UPDATE_ID_WINDOW = 1 << 20;
+/**
+ * Our own Update IDs remembered until acknowledged. Above the probes and checks that can be in
+ * flight at once; an ACK of an older one is late and carries nothing to act on.
+ */
+const MAX_UNACKNOWLEDGED = 256;
 
 type Sent = 'I1' | 'I2' | 'UPDATE' | 'PROBE' | 'CLOSE';
 
@@ -226,8 +231,10 @@ export class Association {
   private retransmissions = 0;
   private rekeys = 0;
   private nextUpdateId = 0;
+  /** Our recent Update IDs not yet acknowledged: what an ACK-only UPDATE may fresh-ly confirm. */
+  private readonly unacknowledged = new Set<number>();
   /** The peer's Update IDs processed, and our answers, re-sent verbatim when an UPDATE is re-sent. */
-  private readonly peerUpdates = new UpdateIdWindow(UPDATE_ID_WINDOW);
+  private readonly peerUpdates: UpdateIdWindow;
   private pendingUpdateId: number | undefined;
   private rekey: Rekey | undefined;
   private probe: Probe | undefined;
@@ -267,6 +274,8 @@ export class Association {
     this.remote = remote;
     this.local = local;
     this.initiator = initiator;
+    // Half our own first retransmission delay at most, so a peer like us is answered every time.
+    this.peerUpdates = new UpdateIdWindow(UPDATE_ID_WINDOW, Math.min(ctx.timers.duplicateAnswerMinMs, ctx.timers.initialRetransmitMs / 2));
   }
 
   private get localHit(): Uint8Array {
@@ -609,7 +618,7 @@ export class Association {
     if (packet === undefined || this.state !== 'ESTABLISHED') return;
     this.credit?.received(now, packet.bytes);
     // The data plane's anti-replay window ran before it reported this packet: it is fresh.
-    this.noticeSource(now, packet.from, true);
+    this.noticeSource(now, packet.from);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -636,7 +645,7 @@ export class Association {
     if (this.retransmit !== undefined) return false;
     const localNewSpi = this.ctx.allocateSpi();
     this.rekey = { role: 'initiator', localNewSpi, localIndex: this.nextKeymatIndex, acked: false };
-    const seq = this.nextUpdateId++;
+    const seq = this.newUpdateId();
     this.pendingUpdateId = seq;
     const bytes = buildUpdate(this.ctx, this.rhash!, this.hipKeys!.outInt, this.localHit, this.peerHit, {
       seq, espInfo: { keymatIndex: this.nextKeymatIndex, oldSpi: this.inboundSpi!, newSpi: localNewSpi },
@@ -666,6 +675,10 @@ export class Association {
     const verdict = seq === undefined ? undefined : this.peerUpdates.classify(seq.updateId);
     if (verdict === 'replay') return this.ctx.drop('update-replay');
     if (verdict === 'too-far') return this.ctx.drop('update-seq-window');
+    if (verdict === 'duplicate') return this.onDuplicateUpdate(now, pkt, seq!.updateId, from);
+    // Without a SEQ, only an ACK of something we still wait for can be fresh; anything else is
+    // refused before the signature check, which is what a flood of recorded packets would buy.
+    if (seq === undefined && !this.awaitsAck(acked)) return this.ctx.drop('update-stale-ack');
     const isNewSeq = verdict === 'new';
     let espCase: EspInfoCase | undefined;
     if (isNewSeq && espInfo !== undefined) {
@@ -687,6 +700,7 @@ export class Association {
       // ours until then), so no two SAs are ever keyed from the same KEYMAT octets.
       return this.ctx.drop('sa-change-in-progress');
     }
+    for (const id of acked) this.unacknowledged.delete(id);
     if (ack !== undefined && this.pendingUpdateId !== undefined && acked.includes(this.pendingUpdateId)) {
       this.pendingUpdateId = undefined;
       if (this.retransmit?.what === 'UPDATE' || this.retransmit?.what === 'PROBE') this.retransmit = undefined;
@@ -700,19 +714,41 @@ export class Association {
       });
     }
     if (acked.length > 0) this.onMobilityAck(now, acked, echoResponse?.opaque, espCase === 'new-sa-answer' ? espInfo : undefined);
-    if (seq !== undefined) {
-      if (!isNewSeq) {
-        // A re-sent UPDATE: our answer was lost. Re-send it; process nothing twice.
-        const kept = this.peerUpdates.replyFor<Endpoint>(seq.updateId);
-        if (kept !== undefined) this.ctx.send(kept.bytes, kept.to, kept.from);
-      } else {
-        this.peerUpdates.record(seq.updateId);
-        this.answerSeq(now, pkt, seq.updateId, espInfo, espCase, from, to);
-      }
+    if (seq !== undefined && isNewSeq) {
+      this.peerUpdates.record(seq.updateId);
+      this.answerSeq(now, pkt, seq.updateId, espInfo, espCase, from, to);
     }
-    // Only a new SEQ is fresh: an ACK-only or re-sent UPDATE may be a replay from anywhere.
-    this.noticeSource(now, from, seq !== undefined && isNewSeq);
+    // Fresh: a new SEQ, or the first ACK of something we sent (both checked above).
+    this.noticeSource(now, from);
     this.completeRekey(now);
+  }
+
+  /**
+   * An UPDATE whose SEQ we processed already: our answer was lost, or someone replays a recorded
+   * packet. Nothing in it is processed again and its source is not news; only the address it
+   * first came from gets our kept answer again, rate-limited, and only for the packet we
+   * authenticated (the same HIP_MAC, or one that verifies: a peer may rebuild what it re-sends).
+   */
+  private onDuplicateUpdate(now: number, pkt: DecodedPacket, id: number, from: Endpoint): void {
+    this.ctx.drop('update-duplicate');
+    const mac = getParam(pkt, 'HIP_MAC')?.hmac;
+    const again = this.peerUpdates.reanswer<Endpoint>(
+      id, from, now, sameEndpoint, (kept) => mac !== undefined && (equalBytes(mac, kept) || this.verifyMac(pkt)),
+    );
+    if (again.send) this.ctx.send(again.bytes, again.to, again.from);
+  }
+
+  /** Whether any of these Update IDs is one of ours still waiting for its ACK. */
+  private awaitsAck(acked: readonly number[]): boolean {
+    return acked.some((id) => this.unacknowledged.has(id));
+  }
+
+  /** The next SEQ of ours, remembered until acknowledged (the oldest forgotten beyond a bound). */
+  private newUpdateId(): number {
+    const id = this.nextUpdateId++;
+    this.unacknowledged.add(id);
+    if (this.unacknowledged.size > MAX_UNACKNOWLEDGED) this.unacknowledged.delete(this.unacknowledged.values().next().value!);
+    return id;
   }
 
   /** Whether an echo answer matches something we sent: the ping probe, an address check, a pair probe. */
@@ -772,7 +808,7 @@ export class Association {
           role: 'responder', localNewSpi, localIndex: this.nextKeymatIndex, acked: false,
           peerNewSpi: espInfo.newSpi, peerIndex: espInfo.keymatIndex,
         };
-        reply = { ...reply, seq: this.nextUpdateId++, espInfo: { keymatIndex: this.nextKeymatIndex, oldSpi: this.inboundSpi!, newSpi: localNewSpi } };
+        reply = { ...reply, seq: this.newUpdateId(), espInfo: { keymatIndex: this.nextKeymatIndex, oldSpi: this.inboundSpi!, newSpi: localNewSpi } };
         track = true;
       } else {
         // Both sides rekey at once: each side's ESP_INFO rides on its own SEQ; just acknowledge.
@@ -783,7 +819,7 @@ export class Association {
       const created = this.acceptNewSa(espInfo, to);
       if (created === undefined) return this.ctx.drop('keymat-exhausted');
       defaultSpi = espInfo.newSpi;
-      reply = { ...reply, seq: this.nextUpdateId++, espInfo: { keymatIndex: created.proposedIndex, oldSpi: 0, newSpi: created.inboundSpi } };
+      reply = { ...reply, seq: this.newUpdateId(), espInfo: { keymatIndex: created.proposedIndex, oldSpi: 0, newSpi: created.inboundSpi } };
     } else if (espCase === 'deprecate' && espInfo !== undefined) {
       this.removeSaPair(now, (sa) => sa.outboundSpi === espInfo.oldSpi);
     }
@@ -797,7 +833,7 @@ export class Association {
       this.ctx.emit({ type: 'pair-probe-received', peerHit: this.peerHit, pair: { local: to, remote: from }, probeId, report });
     }
     const bytes = buildUpdate(this.ctx, this.rhash!, macKey, this.localHit, this.peerHit, reply);
-    this.peerUpdates.keepReply(id, bytes, from, to);
+    this.peerUpdates.keepReply(id, bytes, from, to, getParam(pkt, 'HIP_MAC')!.hmac, now);
     if (track && this.retransmit === undefined) {
       this.pendingUpdateId = reply.seq;
       this.retransmit = { what: 'UPDATE', bytes, attempt: 0, max: this.ctx.timers.updateRetriesMax, deadline: now + retransmitDelay(this.ctx.timers, 0) };
@@ -949,7 +985,7 @@ export class Association {
     now: number, what: DistributiveOmit<Announcing, 'updateId'>, espInfo: { keymatIndex: number; oldSpi: number; newSpi: number },
     from: Endpoint | undefined,
   ): void {
-    const updateId = this.nextUpdateId++;
+    const updateId = this.newUpdateId();
     const bytes = buildUpdate(this.ctx, this.rhash!, this.hipKeys!.outInt, this.localHit, this.peerHit, {
       seq: updateId, espInfo, locatorSet: buildLocatorSet(what.listing),
     });
@@ -1086,7 +1122,7 @@ export class Association {
   private startVerify(now: number, target: Endpoint): void {
     for (const o of this.outstanding.values()) if (o.purpose === 'verify' && sameEndpoint(o.target, target)) return;
     const echo = this.ctx.crypto.randomBytes(VERIFY_NONCE_LENGTH);
-    const updateId = this.nextUpdateId++;
+    const updateId = this.newUpdateId();
     const bytes = buildUpdate(this.ctx, this.rhash!, this.hipKeys!.outInt, this.localHit, this.peerHit, { seq: updateId, echoRequest: echo });
     const to = { address: target.address, port: target.port };
     this.outstanding.set(updateId, {
@@ -1128,14 +1164,14 @@ export class Association {
    * a replay (`fresh`) moves traffic: a replayed one, sent from a spoofed address, would
    * otherwise aim our data at a victim.
    */
-  private noticeSource(now: number, from: Endpoint, fresh: boolean): void {
+  private noticeSource(now: number, from: Endpoint): void {
     const table = this.peerLocators;
     if (table === undefined || this.state !== 'ESTABLISHED') return;
     if (table.observe(from, this.outboundSpi!)) {
       this.emitPeerLocators();
       this.startVerify(now, from);
     }
-    if (!fresh || !this.pathInDoubt || sameEndpoint(from, this.remote)) return;
+    if (!this.pathInDoubt || sameEndpoint(from, this.remote)) return;
     const loc = table.get(from);
     if (loc === undefined || loc.state === 'DEPRECATED') return;
     if (loc.state === 'UNVERIFIED') this.startVerify(now, from);
@@ -1176,7 +1212,7 @@ export class Association {
     const probes = [...this.outstanding.entries()].filter(([, o]) => o.purpose === 'pair-probe');
     if (probes.length >= MAX_OUTSTANDING_PROBES) this.outstanding.delete(probes[0]![0]);
     const echo = probeIdOpaque(probeId);
-    const updateId = this.nextUpdateId++;
+    const updateId = this.newUpdateId();
     const bytes = buildUpdate(this.ctx, this.rhash!, this.hipKeys!.outInt, this.localHit, this.peerHit, {
       seq: updateId, echoRequest: echo, extra: [encodeProbeReport(report)],
     });
@@ -1222,7 +1258,7 @@ export class Association {
     if (this.state !== 'ESTABLISHED' && this.state !== 'R2-SENT') return { ok: false, reason: 'not-established' };
     if (this.retransmit !== undefined || this.rekey !== undefined) return { ok: false, reason: 'busy' };
     const nonce = this.ctx.crypto.randomBytes(PROBE_NONCE_LENGTH);
-    const updateId = this.nextUpdateId++;
+    const updateId = this.newUpdateId();
     this.probe = { nonce, updateId, attempts: 0 };
     this.pendingUpdateId = updateId;
     const bytes = buildUpdate(this.ctx, this.rhash!, this.hipKeys!.outInt, this.localHit, this.peerHit, { seq: updateId, echoRequest: nonce });

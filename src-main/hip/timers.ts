@@ -50,6 +50,12 @@ export interface HipTimers {
    * without a limit a flood of junk would turn into a flood of signatures.
    */
   notifyMinIntervalMs: number;
+  /**
+   * Shortest spacing of two re-sent answers to one UPDATE whose SEQ we processed already. A
+   * peer re-sends after `initialRetransmitMs` or later, so it is always answered; a recorded
+   * UPDATE replayed at full speed from the peer's own address earns at most two answers a second.
+   */
+  duplicateAnswerMinMs: number;
 }
 
 export const DEFAULT_TIMERS: HipTimers = {
@@ -65,6 +71,7 @@ export const DEFAULT_TIMERS: HipTimers = {
   r1RefreshMs: 120_000,
   r1GraceMs: 60_000,
   notifyMinIntervalMs: 100,
+  duplicateAnswerMinMs: 500,
 };
 
 /**

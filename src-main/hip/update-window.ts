@@ -2,6 +2,12 @@
 // flight at once — a LOCATOR_SET, address checks, pair probes — and may arrive out of order or
 // twice, so a single "last ID" is not enough: an ID is new, a retransmission (answer again with
 // the same octets, process nothing twice), or too old to tell apart from a replay.
+//
+// A retransmission and a recorded packet replayed by someone else look the same, so an ID seen
+// before is never processed again: it can only earn our kept answer again, sent where the
+// original came from, at most once per `minResendMs`, and only when the packet is the one we
+// authenticated (the caller compares its HIP_MAC with the one kept, or checks the MAC), so a
+// replay costs a comparison instead of a signature check.
 
 export type UpdateIdVerdict = 'new' | 'duplicate' | 'replay' | 'too-far';
 
@@ -10,13 +16,31 @@ const WINDOW = 1024;
 /** How many of our answers we keep for re-sending; a peer re-sends only its recent UPDATEs. */
 const KEPT_REPLIES = 32;
 
+interface KeptReply {
+  bytes: Uint8Array;
+  /** Where the peer's UPDATE came from, and so where its answer goes. */
+  to: unknown;
+  from: unknown;
+  /** The HIP_MAC of the peer's UPDATE that earned this answer. */
+  fingerprint: Uint8Array;
+  resentAt: number;
+}
+
+/** Why a retransmitted UPDATE was not answered, or the answer to send again. */
+export type Reanswer<E> =
+  | { send: true; bytes: Uint8Array; to: E; from: E | undefined }
+  | { send: false; reason: 'no-kept-answer' | 'other-source' | 'unauthentic' | 'too-soon' };
+
 export class UpdateIdWindow {
   private highest: number | undefined;
   private readonly seen = new Set<number>();
-  private readonly replies = new Map<number, { bytes: Uint8Array; to: unknown; from: unknown }>();
+  private readonly replies = new Map<number, KeptReply>();
 
-  /** `maxJump`: how far beyond the highest ID a new one may be; peers re-send rather than skip far. */
-  constructor(private readonly maxJump: number) {}
+  /**
+   * `maxJump`: how far beyond the highest ID a new one may be; peers re-send rather than skip far.
+   * `minResendMs`: the shortest spacing of two re-sent answers to one ID.
+   */
+  constructor(private readonly maxJump: number, private readonly minResendMs: number) {}
 
   classify(id: number): UpdateIdVerdict {
     if (this.highest === undefined) return 'new';
@@ -37,12 +61,26 @@ export class UpdateIdWindow {
     return this.highest;
   }
 
-  keepReply<E>(id: number, bytes: Uint8Array, to: E, from: E | undefined): void {
-    this.replies.set(id, { bytes, to, from });
+  /** Keeps our answer to `id`; `fingerprint` identifies the UPDATE it answered. */
+  keepReply<E>(id: number, bytes: Uint8Array, to: E, from: E | undefined, fingerprint: Uint8Array, now: number): void {
+    this.replies.set(id, { bytes, to, from, fingerprint, resentAt: now });
     while (this.replies.size > KEPT_REPLIES) this.replies.delete(this.replies.keys().next().value!);
   }
 
-  replyFor<E>(id: number): { bytes: Uint8Array; to: E; from: E | undefined } | undefined {
-    return this.replies.get(id) as { bytes: Uint8Array; to: E; from: E | undefined } | undefined;
+  /**
+   * A duplicate of `id` arrived from `source`: whether our kept answer goes out again.
+   * `sameSource` compares endpoints (the window does not know their shape); `authentic` is
+   * asked last, with the fingerprint kept, since it may cost a MAC.
+   */
+  reanswer<E>(
+    id: number, source: E, now: number, sameSource: (a: E, b: E) => boolean, authentic: (kept: Uint8Array) => boolean,
+  ): Reanswer<E> {
+    const kept = this.replies.get(id);
+    if (kept === undefined) return { send: false, reason: 'no-kept-answer' };
+    if (!sameSource(kept.to as E, source)) return { send: false, reason: 'other-source' };
+    if (now - kept.resentAt < this.minResendMs) return { send: false, reason: 'too-soon' };
+    if (!authentic(kept.fingerprint)) return { send: false, reason: 'unauthentic' };
+    kept.resentAt = now;
+    return { send: true, bytes: kept.bytes, to: kept.to as E, from: kept.from as E | undefined };
   }
 }
