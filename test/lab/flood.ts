@@ -108,6 +108,11 @@ export class Flood {
     return JSON.parse(line.slice('burst '.length)) as BurstReport;
   }
 
+  /** Ends the current burst now (SIGTERM); the reports of what was sent still come. */
+  stop(): void {
+    this.process.signal('SIGTERM');
+  }
+
   async done(timeoutMs: number): Promise<FloodReport> {
     const line = await this.process.waitForLine(/^done \{/, timeoutMs);
     return JSON.parse(line.slice('done '.length)) as FloodReport;

@@ -14,13 +14,15 @@
 // Prints, flushed, one line per burst and one at the end:
 //   burst {"index":N,"sent":N,"errors":N,"bytes":N,"seconds":S}
 //   done {"sent":N,"errors":N,"bytes":N,"received":N,"receivedBytes":N}
-// Every loop is bounded by its count and by --max-seconds (default 120).
+// Every loop is bounded by its count and by --max-seconds (default 120). SIGTERM or SIGINT ends
+// the current burst early; its line and the last one are still printed.
 
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +87,12 @@ static uint8_t *read_file(const char *path, size_t *size) {
 }
 
 static long received = 0, received_bytes = 0;
+static volatile sig_atomic_t stopping = 0;
+
+static void on_stop(int signal) {
+  (void)signal;
+  stopping = 1;
+}
 
 // Counts what arrived on the (non-blocking) socket, without waiting.
 static void drain(int fd) {
@@ -166,6 +174,12 @@ int main(int argc, char **argv) {
   int sndbuf = 4 << 20;
   setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
 
+  struct sigaction stop_action;
+  memset(&stop_action, 0, sizeof stop_action);
+  stop_action.sa_handler = on_stop;
+  sigaction(SIGTERM, &stop_action, NULL);
+  sigaction(SIGINT, &stop_action, NULL);
+
   struct mmsghdr messages[BATCH];
   struct iovec iovecs[BATCH];
   const double started = now_seconds();
@@ -173,11 +187,11 @@ int main(int argc, char **argv) {
   long total_sent = 0, total_errors = 0, total_bytes = 0;
   size_t next = 0;
 
-  for (int b = 0; b < burst_count && now_seconds() < hard_stop; b++) {
+  for (int b = 0; b < burst_count && now_seconds() < hard_stop && !stopping; b++) {
     if (b > 0) sleep_seconds(gap_ms / 1000.0);
     const double burst_start = now_seconds();
     long sent = 0, errors = 0, bytes = 0;
-    while (sent + errors < bursts[b].count && now_seconds() < hard_stop) {
+    while (sent + errors < bursts[b].count && now_seconds() < hard_stop && !stopping) {
       long due = bursts[b].count - sent - errors;
       if (bursts[b].rate > 0) {
         long by_now = (long)((now_seconds() - burst_start) * (double)bursts[b].rate) + 1;
@@ -221,7 +235,7 @@ int main(int argc, char **argv) {
 
   if (!raw) {
     const double linger_end = now_seconds() + linger_ms / 1000.0;
-    while (now_seconds() < linger_end && now_seconds() < hard_stop) {
+    while (now_seconds() < linger_end && now_seconds() < hard_stop && !stopping) {
       struct pollfd p = {fd, POLLIN, 0};
       poll(&p, 1, 50);
       drain(fd);
