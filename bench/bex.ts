@@ -20,14 +20,15 @@ const count = Number(values.count);
 const kind = values.identity as 'ecdsa-p256' | 'ecdsa-p384' | 'ed25519';
 
 const RESPONDER: Endpoint = { address: '192.0.2.1', port: 10500 };
-const INITIATOR: Endpoint = { address: '192.0.2.2', port: 10500 };
+/** Initiator n's address: each in its own /24, as many hosts would be, so the responder's per-prefix R1 ration is no factor. */
+const initiatorAt = (n: number): Endpoint => ({ address: `10.${(n >> 8) & 0xff}.${n & 0xff}.2`, port: 10500 });
 
 /** Moves packets between the two hosts until neither has anything to send. */
-function pump(a: HipHost, b: HipHost, now: number): void {
+function pump(a: HipHost, initiator: Endpoint, b: HipHost, now: number): void {
   for (let moved = true; moved; ) {
     moved = false;
-    for (let t = a.pollTransmit(); t; t = a.pollTransmit()) { b.handlePacket(now, t.bytes, INITIATOR, RESPONDER); moved = true; }
-    for (let t = b.pollTransmit(); t; t = b.pollTransmit()) { a.handlePacket(now, t.bytes, RESPONDER, INITIATOR); moved = true; }
+    for (let t = a.pollTransmit(); t; t = a.pollTransmit()) { b.handlePacket(now, t.bytes, initiator, RESPONDER); moved = true; }
+    for (let t = b.pollTransmit(); t; t = b.pollTransmit()) { a.handlePacket(now, t.bytes, RESPONDER, initiator); moved = true; }
   }
 }
 
@@ -44,16 +45,17 @@ function bench(crypto: CryptoProvider, n: number): Result {
   const responder = new HipHost({ identity: generateIdentity(crypto, kind), crypto }, now);
   // Initiators are built up front: their own R1 pre-computation is not part of an exchange.
   const initiators = Array.from({ length: n + 1 }, () => new HipHost({ identity: generateIdentity(crypto, kind), crypto }, now));
-  const run = (h: HipHost): void => {
-    h.connect(now, responder.hit, RESPONDER, INITIATOR);
-    pump(h, responder, now);
+  const run = (h: HipHost, n: number): void => {
+    const initiator = initiatorAt(n);
+    h.connect(now, responder.hit, RESPONDER, initiator);
+    pump(h, initiator, responder, now);
     if (established(h) !== 1) throw new Error(`${crypto.name}: base exchange did not complete`);
   };
-  run(initiators[0]!); // warm-up: JIT and the responder's first R1
+  run(initiators[0]!, 0); // warm-up: JIT and the responder's first R1
   established(responder);
   const cpu0 = process.cpuUsage();
   const wall0 = performance.now();
-  for (const h of initiators.slice(1)) run(h);
+  initiators.slice(1).forEach((h, i) => run(h, i + 1));
   const wall = performance.now() - wall0;
   const cpu = process.cpuUsage(cpu0);
   if (established(responder) !== n) throw new Error(`${crypto.name}: responder did not establish every association`);

@@ -137,7 +137,15 @@ export const handoverRecord = object(
     /** Time between the last packet on the old pair and the first on the new; null until measured. */
     gapMs: nullable(number({ min: 0 })),
   },
-  { packetsLost: integer({ min: 0 }) },
+  {
+    packetsLost: integer({ min: 0 }),
+    /**
+     * The engine's finer reason where `cause` groups several: which detector found the pair
+     * failed (data-silence, keepalive, icmp, peer-poll), or why HIP moved to the peer's new
+     * address (peer-preferred, locator-deprecated, peer-source-changed, verified).
+     */
+    detail: string({ pattern: /^[a-z][a-z0-9-]{0,39}$/, expected: 'a reason word (a-z, 0-9, "-")' }),
+  },
 );
 export type HandoverRecord = Infer<typeof handoverRecord>;
 
@@ -276,6 +284,21 @@ export const peerStatus = object(
 );
 export type PeerStatus = Infer<typeof peerStatus>;
 
+/** The HIP puzzle (RFC 7401 §4.1.1) this host's responder asks of new initiators. */
+export const puzzleStatus = object(
+  {
+    /** K a new initiator from a quiet prefix must solve now: it rises under a flood of I1/I2 from many prefixes and decays when quiet. */
+    difficulty: integer({ min: 0, max: 255 }),
+  },
+  {
+    /** K when idle: how far `difficulty` stands above it is the flood defence at work. */
+    baseDifficulty: integer({ min: 0, max: 255 }),
+    /** The highest K any one source prefix (/24, /56) is asked for now: a flood from there. */
+    busiestPrefixDifficulty: integer({ min: 0, max: 255 }),
+  },
+);
+export type PuzzleStatus = Infer<typeof puzzleStatus>;
+
 export const daemonStatus = object(
   {
     version: integer({ min: 1 }),
@@ -295,6 +318,12 @@ export const daemonStatus = object(
     interfaces: array(uplink, { maxItems: 64 }),
     /** Flow bindings as applied (filled by the engine once mobility lands). */
     flows: array(flowStatus, { maxItems: 4096 }),
+    puzzle: puzzleStatus,
+    /**
+     * Datagrams the kernel dropped because one of our UDP sockets' receive buffers was full,
+     * summed over all of them since the daemon started: a flood, or a daemon too slow to read.
+     */
+    socketDrops: integer({ min: 0 }),
   },
 );
 export type DaemonStatus = Infer<typeof daemonStatus>;

@@ -1,8 +1,9 @@
 // Human text for the daemon's status, in the manner of `tailscale status`: this host first,
-// then one aligned line per peer (LSI, name, HIT, state, active locator pair, last heard), and
-// a last line of counters. Pure, so the CLI and the renderer print the same thing.
+// then one aligned line per peer (LSI, name, HIT, state, active locator pair, last heard), a
+// line of counters, and one line each for the puzzle difficulty and the kernel's socket drops.
+// Pure, so the CLI and the renderer print the same thing.
 
-import type { DaemonStatus, Endpoint, PeerStatus } from './control-api.js';
+import type { DaemonStatus, Endpoint, PeerStatus, PuzzleStatus } from './control-api.js';
 
 export function endpointText(e: Endpoint): string {
   return e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
@@ -52,7 +53,20 @@ export function formatStatus(s: DaemonStatus): string {
       `${c.espSpareCopies ? ` (+${c.espSpareCopies} copies on a spare pair)` : ''}${c.espResent ? ` (${c.espResent} re-sent after a move)` : ''}, dropped ${c.droppedTotal}${drops ? ` (${drops})` : ''}` +
       `${s.acceptAny ? '; accepting any HIT' : ''}`,
   );
+  if (s.puzzle !== undefined) lines.push(puzzleText(s.puzzle));
+  if (s.socketDrops !== undefined) lines.push(`socket drops ${s.socketDrops} (datagrams the kernel dropped: our receive buffers were full)`);
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * "puzzle difficulty 5 (1 when idle), 11 for the busiest source prefix": above the idle K means
+ * the flood defence is raising the price, for everyone or for one prefix.
+ */
+function puzzleText(p: PuzzleStatus): string {
+  const idle = p.baseDifficulty === undefined ? '' : ` (${p.baseDifficulty} when idle)`;
+  const busiest = p.busiestPrefixDifficulty === undefined || p.busiestPrefixDifficulty <= p.difficulty ? ''
+    : `, ${p.busiestPrefixDifficulty} for the busiest source prefix`;
+  return `puzzle difficulty ${p.difficulty}${idle}${busiest}`;
 }
 
 /**

@@ -9,6 +9,7 @@ import {
 import type { MultihomingMode } from '../hip/host.js';
 import type { LocalLocator as MonitoredLocator } from '../mobility/local-addresses.js';
 import { InterfaceMonitor } from '../platform/interface-monitor.js';
+import { SocketDrops } from '../platform/socket-drops.js';
 import { HandoverCauses } from './handover-cause.js';
 import { nodeCrypto } from '../hip/crypto/index.js';
 import { loadOrCreateIdentity } from '../platform/key-store.js';
@@ -77,6 +78,7 @@ export class Daemon {
   private readonly handovers: HandoverRecord[] = [];
   private handoverSeq = 0;
   private readonly causes = new HandoverCauses();
+  private readonly socketDrops = new SocketDrops();
   /** Settings, flow bindings and the tunnel switch (settings-control.ts); set in start(). */
   private settingsControl!: SettingsControl;
 
@@ -242,9 +244,13 @@ export class Daemon {
         this.emitEvent({ type: 'notify', ...ref, notifyType: e.notifyType, authenticated: e.authenticated });
         return;
       case 'handover': {
+        const cause = this.causes.causeOf(e.cause, e.from?.local.address, performance.now());
+        // Only where the cause groups several: which detector failed the pair, why HIP moved.
+        const detail = e.hipCause ?? (cause === 'pair-failed' ? e.cause : undefined);
         const record: HandoverRecord = {
-          seq: ++this.handoverSeq, at: Date.now(), peer: ref.peer, hit: e.peer, cause: this.causes.causeOf(e.cause, e.from?.local.address, performance.now()),
+          seq: ++this.handoverSeq, at: Date.now(), peer: ref.peer, hit: e.peer, cause,
           from: e.from === null ? null : pairRef(e.from), to: pairRef(e.to), gapMs: Math.max(0, Math.round(e.gapMs)),
+          ...(detail === undefined ? {} : { detail }),
         };
         this.handovers.push(record);
         if (this.handovers.length > HANDOVER_HISTORY) this.handovers.shift();
@@ -375,6 +381,8 @@ export class Daemon {
       uptimeMs: Math.round(now - this.startedAt),
       peers: rows,
       counters: snap.counters,
+      puzzle: snap.puzzle,
+      socketDrops: this.socketDrops.total(now),
       ...(uplinks ? { interfaces: uplinks } : {}),
     };
   }

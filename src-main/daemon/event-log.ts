@@ -14,14 +14,21 @@ function pair(local: Endpoint, remote: Endpoint): string {
   return `${field('local', endpointText(local))} ${field('remote', endpointText(remote))}`;
 }
 
+/** "local->remote", e.g. 127.0.0.2:10500->[2001:db8::1]:10500. */
+function pairArrow(p: { local: Endpoint; remote: Endpoint }): string {
+  return `${endpointText(p.local)}->${endpointText(p.remote)}`;
+}
+
 export function eventFields(e: ControlEvent): string {
   if (e.type === 'peers') return `${e.type} ${field('count', e.peers.length)} ${field('names', e.peers.map((p) => p.name).join(',') || null)}`;
   if (e.type === 'settings') return `settings ${Object.entries(e.settings).map(([k, v]) => field(k, Array.isArray(v) ? v.join(',') : v)).join(' ')}`;
   if (e.type === 'daemon') return `daemon ${field('running', e.running)}`;
   if (e.type === 'handover') {
+    // One line per move of a peer's traffic: both ends of the pair it left and the one it took.
     const h = e.handover;
-    const from = h.from ? endpointText(h.from.local) : null;
-    return `handover ${field('peer', h.peer)} ${field('hit', h.hit)} ${field('cause', h.cause)} ${field('from', from)} ${field('to', endpointText(h.to.local))} ${field('gapMs', h.gapMs)}`;
+    const from = h.from ? pairArrow(h.from) : null;
+    const detail = h.detail === undefined ? '' : ` ${field('detail', h.detail)}`;
+    return `handover ${field('peer', h.peer)} ${field('hit', h.hit)} ${field('from', from)} ${field('to', pairArrow(h.to))} ${field('cause', h.cause)}${detail} ${field('gapMs', h.gapMs)}`;
   }
   const who = `${field('peer', e.peer)} ${field('hit', e.hit)}`;
   switch (e.type) {

@@ -10,6 +10,7 @@ import { hitToText } from '../hip/wire/address.js';
 import { EspInboundSa, EspOutboundSa, espSpi } from '../esp/sa.js';
 import { UdpTransport, frameHip, type UdpDatagram, type UdpEndpoint } from '../platform/udp.js';
 import { monotonicClock, type Clock } from '../platform/clock.js';
+import { DEFAULT_PUZZLE_POLICY } from '../hip/timers.js';
 import { EngineCounters } from './counters.js';
 import { PeerDirectory, type PeerConfig } from './peers.js';
 import { TunnelLink } from './tunnel-link.js';
@@ -138,6 +139,8 @@ export interface EngineSnapshot {
   locals: UdpEndpoint[];
   associations: AssociationView[];
   counters: ReturnType<EngineCounters['snapshot']>;
+  /** K a new initiator must solve now, and the K the responder falls back to when idle. */
+  puzzle: { difficulty: number; baseDifficulty: number; busiestPrefixDifficulty: number };
 }
 
 /**
@@ -500,7 +503,10 @@ export class HipEngine extends EventEmitter {
     });
     const counters = this.counters.snapshot(this.host.counters);
     this.tunnel?.addCounters(counters);
-    return { hit: this.hitText, locals: this.locals(), associations, counters };
+    const responder = this.host.responderStatus(this.clock.now());
+    const baseDifficulty = this.opts.host?.puzzle?.baseK ?? DEFAULT_PUZZLE_POLICY.baseK;
+    const puzzle = { difficulty: responder.k, baseDifficulty, busiestPrefixDifficulty: responder.busiestPrefixK };
+    return { hit: this.hitText, locals: this.locals(), associations, counters, puzzle };
   }
 
   /**

@@ -55,7 +55,15 @@ export interface PathView { local: Endpoint; remote: Endpoint; ifname: string | 
 
 export type HandoverCause = SelectionCause | 'peer-moved';
 
-export interface Handover { peer: string; cause: HandoverCause; from: PathView | null; to: PathView; gapMs: number }
+export interface Handover {
+  peer: string;
+  cause: HandoverCause;
+  from: PathView | null;
+  to: PathView;
+  gapMs: number;
+  /** Why HIP moved on its own ('peer-moved'): the peer's preferred locator, its new source... */
+  hipCause?: string;
+}
 
 export interface PairView extends PathView {
   state: PairTestState;
@@ -243,7 +251,7 @@ export class PathManager {
           const from = this.view(t.path.local, t.path.remote);
           const local = this.locals.some((l) => l.address === t.path.local.address) ? t.path.local : this.bestLocalFor(e.to) ?? t.path.local;
           this.moveData(t, local, e.to);
-          this.sink.handover({ peer: key, cause: 'peer-moved', from, to: this.view(local, e.to), gapMs: 0 });
+          this.sink.handover({ peer: key, cause: 'peer-moved', from, to: this.view(local, e.to), gapMs: 0, hipCause: e.cause });
         }
         break;
       default:

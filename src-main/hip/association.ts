@@ -227,6 +227,8 @@ export class Association {
   private r2Bytes: Uint8Array | undefined;
   /** Identifies the I2 this responder-side association was created from. */
   solutionId: string | undefined;
+  /** Where that I2 came from, and when our R2 last went there. */
+  private i2: { from: Endpoint; to: Endpoint; answeredAt: number } | undefined;
   private establishedAt: number | undefined;
   private retransmissions = 0;
   private rekeys = 0;
@@ -322,6 +324,7 @@ export class Association {
     a.espSuite = acc.espSuite;
     a.espKeymatIndex = acc.keymatIndex;
     a.solutionId = acc.solutionId;
+    a.i2 = { from, to, answeredAt: now };
     a.inboundSpi = ctx.allocateSpi();
     a.outboundSpi = acc.peerSpi;
     const esp = drawEspKeys(acc.keymat, acc.keymatIndex, acc.espSuite, ctx.identity.hit, peerHit);
@@ -601,8 +604,12 @@ export class Association {
   // Responder side after R2
 
   /** The same I2 again: our R2 was lost. Answer with the very same R2, create nothing. */
-  resendR2(from: Endpoint, to: Endpoint): void {
-    if (this.r2Bytes !== undefined) this.ctx.send(this.r2Bytes, from, to);
+  resendR2(now: number, from: Endpoint): void {
+    // A recorded I2 replayed from elsewhere must not aim our R2 anywhere, nor many of them.
+    if (this.r2Bytes === undefined || this.i2 === undefined || !sameEndpoint(from, this.i2.from)) return;
+    if (now - this.i2.answeredAt < this.ctx.timers.duplicateAnswerMinMs) return;
+    this.i2.answeredAt = now;
+    this.ctx.send(this.r2Bytes, this.i2.from, this.i2.to);
   }
 
   /**

@@ -394,27 +394,30 @@ export class HipHost {
    * initiating; only the host with the larger HIT answers, so one exchange survives (§4.4.2).
    */
   private onI1(now: number, pkt: DecodedPacket, assoc: Association | undefined, from: Endpoint, to: Endpoint): void {
-    this.responder.noteLoad(now);
+    // A HIT we would refuse anyway neither raises the puzzle for others nor earns an R1.
     if (this.refusedByPolicy(now, pkt, from, to)) return;
+    this.responder.noteLoad(now, from.address);
     if (assoc?.state === 'I1-SENT' && compareHits(this.hit, pkt.senderHit) < 0) {
       assoc.peerInitiatingFrom(from, to);
       return this.drop('simultaneous-i1-lower-hit');
     }
-    this.transmit(this.responder.r1For(now, pkt), from, to);
+    const r1 = this.responder.r1For(now, pkt, from.address);
+    if (r1 === undefined) return this.drop('r1-rate-limited');
+    this.transmit(r1, from, to);
   }
 
   /**
-   * I2 (RFC 7401 §6.9). A byte-for-byte retransmission of the I2 that made the current
-   * association is answered with the same R2; an old I2 replayed is dropped; anything else is
-   * verified in full before any state is touched.
+   * I2 (RFC 7401 §6.9). A retransmission of the I2 that made the current association is
+   * answered with the same R2, from where that I2 came only and rate-limited; an old I2
+   * replayed is dropped; anything else is verified in full before any state is touched.
    */
   private onI2(now: number, pkt: DecodedPacket, assoc: Association | undefined, from: Endpoint, to: Endpoint): void {
-    this.responder.noteLoad(now);
     if (this.refusedByPolicy(now, pkt, from, to)) return;
+    this.responder.noteLoad(now, from.address);
     const solution = getParam(pkt, 'SOLUTION')!;
     const solutionId = `${hex(solution.i)}:${hex(solution.j)}`;
     if (assoc !== undefined && assoc.solutionId === solutionId && (assoc.state === 'R2-SENT' || assoc.state === 'ESTABLISHED')) {
-      assoc.resendR2(from, to);
+      assoc.resendR2(now, from);
       return this.drop('i2-replay');
     }
     if (this.acceptedI2.has(solutionId)) return this.drop('i2-replay');

@@ -17,6 +17,7 @@ import {
 } from './identity/host-identity.js';
 import { buildSignedR1, personalizeR1, TRANSPORT_FORMAT_ESP } from './messages.js';
 import type { HipTimers, PuzzlePolicy } from './timers.js';
+import { ResponderLoad, type ResponderLoadSnapshot } from './responder-load.js';
 
 export interface ResponderConfig {
   crypto: CryptoProvider;
@@ -72,33 +73,24 @@ export function hex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 }
 
-export interface ResponderSnapshot { r1Counter: bigint; k: number; generations: number; loadInWindow: number }
+export interface ResponderSnapshot extends ResponderLoadSnapshot { r1Counter: bigint; generations: number }
 
 export class Responder {
   private readonly generations: Generation[] = [];
   private nextCounter = 1n;
-  private k: number;
-  private windowStart: number;
-  private windowCount = 0;
+  private readonly load: ResponderLoad;
   private locatorSet: LocatorSet | undefined;
   readonly rhash: HashName;
 
   constructor(private readonly cfg: ResponderConfig, now: number) {
-    this.k = cfg.puzzle.baseK;
-    this.windowStart = now;
+    this.load = new ResponderLoad(cfg.puzzle, now);
     this.rhash = cfg.identity.rhash;
     this.newGeneration(now);
   }
 
-  /** Counts an I1 or I2 toward the load that sets K; a burst above high water raises K at once. */
-  noteLoad(now: number): void {
-    this.rollWindow(now);
-    this.windowCount++;
-    if (this.windowCount > this.cfg.puzzle.highWater) {
-      this.k = Math.min(this.cfg.puzzle.maxK, this.k + this.cfg.puzzle.stepUp);
-      this.windowStart = now;
-      this.windowCount = 0;
-    }
+  /** Counts an I1 or I2 from `address` toward the load that sets K (see ResponderLoad). */
+  noteLoad(now: number, address: string): void {
+    this.load.note(now, address);
   }
 
   /**
@@ -108,23 +100,6 @@ export class Responder {
   setLocatorSet(locatorSet: LocatorSet | undefined): void {
     this.locatorSet = locatorSet;
     for (const gen of this.generations) gen.signed.clear();
-  }
-
-  /** Current difficulty; quiet windows since the last look bring it down one step each. */
-  currentK(now: number): number {
-    this.rollWindow(now);
-    return this.k;
-  }
-
-  private rollWindow(now: number): void {
-    const { windowMs, lowWater, baseK } = this.cfg.puzzle;
-    if (now < this.windowStart + windowMs) return;
-    const windows = Math.floor((now - this.windowStart) / windowMs);
-    let fall = this.windowCount < lowWater ? 1 : 0;
-    fall += windows - 1; // every further window passed with no traffic at all
-    this.k = Math.max(baseK, this.k - fall);
-    this.windowStart += windows * windowMs;
-    this.windowCount = 0;
   }
 
   private newGeneration(now: number): Generation {
@@ -144,7 +119,8 @@ export class Responder {
     }
     this.generations.push(gen);
     // Pre-sign for today's K so the first I1s of the generation cost no signature.
-    for (const group of gen.dh.keys()) this.signedR1(gen, group, this.k);
+    const k = this.load.snapshot(now).k;
+    for (const group of gen.dh.keys()) this.signedR1(gen, group, k);
     return gen;
   }
 
@@ -197,15 +173,17 @@ export class Responder {
   }
 
   /**
-   * The R1 answering an I1: the DH group is the first of the initiator's DH_GROUP_LIST that we
-   * support (RFC 7401 §5.2.6); with none in common, our own first choice, which the initiator
-   * will refuse rather than be downgraded.
+   * The R1 answering an I1 from `address`, or undefined when that source's ration of R1s is
+   * spent. The DH group is the first of the initiator's DH_GROUP_LIST that we support (RFC 7401
+   * §5.2.6); with none in common, our own first choice, which the initiator will refuse rather
+   * than be downgraded. K is the source prefix's or the host's, whichever is higher.
    */
-  r1For(now: number, i1: DecodedPacket): Uint8Array {
+  r1For(now: number, i1: DecodedPacket, address: string): Uint8Array | undefined {
+    if (!this.load.mayAnswer(now, address)) return undefined;
     const gen = this.currentGeneration(now);
     const offered = getParam(i1, 'DH_GROUP_LIST')?.groups ?? [];
     const group = chooseDhGroup([...gen.dh.keys()], offered) ?? [...gen.dh.keys()][0]!;
-    const k = this.currentK(now);
+    const k = this.load.k(now, address);
     const signed = this.signedR1(gen, group, k);
     const i = this.puzzleI(gen, i1.senderHit, this.cfg.identity.hit, k);
     return personalizeR1(signed, i1.senderHit, Number(gen.counter & 0xffffn), i);
@@ -311,6 +289,6 @@ export class Responder {
 
   snapshot(now: number): ResponderSnapshot {
     const gen = this.generations[this.generations.length - 1]!;
-    return { r1Counter: gen.counter, k: this.currentK(now), generations: this.generations.length, loadInWindow: this.windowCount };
+    return { ...this.load.snapshot(now), r1Counter: gen.counter, generations: this.generations.length };
   }
 }

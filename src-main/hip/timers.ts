@@ -88,13 +88,30 @@ export interface PuzzlePolicy {
   maxSolvableK: number;
   /** Length of one load-measurement window. */
   windowMs: number;
-  /** I1s + I2s per window above which K rises by `stepUp`. */
+  /** I1s + I2s from one source prefix per window above which that prefix's K rises by `stepUp`. */
   highWater: number;
+  /**
+   * I1s + I2s per window, from all prefixes, above which K rises for everyone. Each prefix
+   * counts here up to its own `highWater` only, so it takes several busy prefixes: a flood
+   * from one prefix must not price honest peers elsewhere out.
+   */
+  hostHighWater: number;
   /** Per window below which K falls by one toward `baseK`. */
   lowWater: number;
   stepUp: number;
   /** PUZZLE lifetime field: the solution is good for 2^(lifetime - 32) seconds (RFC 7401 §5.2.4). */
   lifetimeExponent: number;
+  /**
+   * R1s per second to one source prefix, and the burst allowed. An R1 is several times the size
+   * of the I1 that earns it; rationed, a flooding or spoofed source gets back less than it sends,
+   * while an honest host (or a NAT full of them) rarely needs more than a few a second.
+   */
+  r1PerPrefixPerSecond: number;
+  r1PerPrefixBurst: number;
+  /** R1s per second in all: bounds what a flood from many spoofed prefixes can reflect. */
+  r1PerSecond: number;
+  /** Source prefixes tracked at once; the least recently seen is forgotten first. */
+  maxPrefixes: number;
 }
 
 export const DEFAULT_PUZZLE_POLICY: PuzzlePolicy = {
@@ -106,6 +123,11 @@ export const DEFAULT_PUZZLE_POLICY: PuzzlePolicy = {
   lowWater: 16,
   stepUp: 2,
   lifetimeExponent: 37, // 32 s
+  hostHighWater: 256,
+  r1PerPrefixPerSecond: 10,
+  r1PerPrefixBurst: 20,
+  r1PerSecond: 500,
+  maxPrefixes: 4096,
 };
 
 /** Wait before retransmission number `attempt` (0 = after the first send): doubling, capped. */

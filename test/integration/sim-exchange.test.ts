@@ -194,7 +194,7 @@ test('I2 is re-sent when R2 is lost, and fails after I2_RETRIES_MAX', () => {
   assert.equal(b.eventsOf('established').length, 1);
 });
 
-test('a replayed I2 gets the same R2 again and creates nothing new', () => {
+test('a replayed I2 gets the same R2 again where the I2 came from, rate-limited, nothing elsewhere, and creates nothing new', () => {
   const { net, a, b } = makePair({ seed: SEED });
   let i2: Uint8Array | undefined;
   const r2s: Uint8Array[] = [];
@@ -208,12 +208,16 @@ test('a replayed I2 gets the same R2 again and creates nothing new', () => {
   assert.ok(net.runUntil(() => established(a) && established(b), 5_000));
   b.act((h) => h.espAuthenticated(net.now, a.host.hit));
   const before = b.host.associations();
+  const replayer = { address: '192.0.2.66', port: 40_001 };
+  net.runFor(1_000);
   net.inject(EP_A, EP_B, i2!);
   net.inject(EP_A, EP_B, i2!, 5);
+  for (let i = 0; i < 100; i++) net.inject(replayer, EP_B, i2!, i);
   net.runFor(1_000);
-  assert.equal(r2s.length, 3);
+  assert.equal(r2s.length, 2, 'the original R2 and one more: the second re-send came too soon, the replayer got none');
   assert.deepEqual(r2s[1], r2s[0]);
-  assert.equal(b.dropped('i2-replay'), 2);
+  assert.equal(net.trace.filter((t) => t.to.address === replayer.address).length, 0, 'nothing sent to the replayer');
+  assert.equal(b.dropped('i2-replay'), 102);
   assert.deepEqual(b.host.associations(), before);
   assert.equal(b.eventsOf('established').length, 1);
   assert.equal(a.state(b), 'ESTABLISHED');

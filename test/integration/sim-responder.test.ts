@@ -1,5 +1,6 @@
 // The responder under attack and under protocol extension: puzzle difficulty that follows the
-// load of I1s (and falls back when the flood ends), and the critical bit of unknown parameters.
+// load of I1s per source prefix and for the host (and falls back when the flood ends), R1s
+// rationed so a flood gets back less than it sends, and the critical bit of unknown parameters.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,34 +29,96 @@ function r1PuzzleK(bytes: Uint8Array): number {
   return puzzle.k;
 }
 
-test('puzzle difficulty rises under an I1 flood, an honest initiator still gets through, and it falls back afterwards', () => {
-  const { net, a, b } = makePair({ seed: 0x9022 });
-  const prng = new Prng(0x9022);
-  const ks: number[] = [];
-  // 400 I1s from 400 forged HITs within one second: far above what honest peers send.
-  for (let n = 0; n < 400; n++) {
-    b.handlePacket(net.now + n * 2, buildI1(randomHit(prng, b.host.hit), b.host.hit, DH_GROUPS), { address: '203.0.113.9', port: 10500 + n }, EP_B);
-    for (let t = b.pollTransmit(); t !== undefined; t = b.pollTransmit()) ks.push(r1PuzzleK(t.bytes));
-  }
-  net.now += 800;
-  assert.equal(ks.length, 400, 'every I1 gets an R1 (the responder keeps no state for them)');
-  assert.equal(ks[0], 1, 'idle difficulty is low so honest peers do not notice');
-  const peak = Math.max(...ks);
-  assert.ok(peak >= 5, `K rose under the flood (peak ${peak})`);
-  assert.ok(ks.every((k, i) => i === 0 || k >= ks[i - 1]!), 'K never falls during the flood');
-  assert.equal(b.host.associations().length, 0, 'a flood of I1s creates no state');
+/** The puzzle K an honest initiator's I2 solved. */
+function solvedK(trace: { bytes: Uint8Array }[]): number {
+  const i2 = trace.find((t) => (t.bytes[2]! & 0x7f) === PacketType.I2);
+  const decoded = i2 && decodePacket(i2.bytes);
+  assert.ok(decoded?.ok, 'I2 was sent');
+  return getParam(decoded.packet, 'SOLUTION')!.k;
+}
 
-  // An honest initiator pays the raised price and completes the exchange.
+/** Feeds `count` I1s from forged HITs at `spacingMs`, the source of each from `source(n)`; what went back. */
+function floodI1s(
+  b: ReturnType<typeof makePair>['b'], start: number, count: number, spacingMs: number, source: (n: number) => { address: string; port: number },
+): { bytesIn: number; bytesOut: number; ks: number[] } {
+  const prng = new Prng(0x9022 + count);
+  let bytesIn = 0;
+  let bytesOut = 0;
+  const ks: number[] = [];
+  for (let n = 0; n < count; n++) {
+    const i1 = buildI1(randomHit(prng, b.host.hit), b.host.hit, DH_GROUPS);
+    bytesIn += i1.length;
+    b.handlePacket(start + n * spacingMs, i1, source(n), EP_B);
+    for (let t = b.pollTransmit(); t !== undefined; t = b.pollTransmit()) {
+      bytesOut += t.bytes.length;
+      ks.push(r1PuzzleK(t.bytes));
+    }
+  }
+  return { bytesIn, bytesOut, ks };
+}
+
+test('an I1 flood from one prefix raises K and spends R1s for that prefix only; an honest initiator elsewhere pays the idle price', () => {
+  const { net, a, b } = makePair({ seed: 0x9022 });
+  // 400 I1s within 0.8 s from one /24: far above what honest peers there send.
+  const flood = floodI1s(b, net.now, 400, 2, (n) => ({ address: `203.0.113.${n % 250}`, port: 10500 + n }));
+  net.now += 800;
+  assert.ok(flood.ks.length <= 20 + 10, `R1s are rationed per prefix (${flood.ks.length} of 400 answered)`);
+  assert.ok(flood.bytesOut < flood.bytesIn, `the flood gets back fewer bytes than it sends (${flood.bytesOut} of ${flood.bytesIn})`);
+  assert.equal(flood.ks[0], 1, 'idle difficulty is low so honest peers do not notice');
+  const status = b.host.responderStatus(net.now);
+  assert.ok(status.busiestPrefixK >= 5, `the flooding prefix's K rose (${status.busiestPrefixK})`);
+  assert.equal(status.k, 1, 'K for everyone else did not');
+  assert.equal(b.host.associations().length, 0, 'a flood of I1s creates no state');
+  assert.equal(b.dropped('r1-rate-limited'), 400 - flood.ks.length);
+
   a.act((h) => h.connect(net.now, b.host.hit, EP_B));
   assert.ok(net.runUntil(() => established(a) && established(b), net.now + 5_000), 'honest initiator establishes during the flood');
-  const i2 = net.trace.find((t) => (t.bytes[2]! & 0x7f) === PacketType.I2);
-  const solution = i2 && decodePacket(i2.bytes);
-  assert.ok(solution?.ok, 'I2 was sent');
-  assert.ok(getParam(solution.packet, 'SOLUTION')!.k >= 5, 'the I2 solved the raised puzzle');
+  assert.equal(solvedK(net.trace), 1, 'the honest initiator solved the idle puzzle');
+});
+
+test('a flood from many prefixes raises K for everyone; an honest initiator pays the raised price, and K falls back afterwards', () => {
+  const { net, a, b } = makePair({ seed: 0x9024 });
+  // 400 I1s within 0.8 s, each from its own /24.
+  const flood = floodI1s(b, net.now, 400, 2, (n) => ({ address: `10.${n >> 8}.${n & 0xff}.9`, port: 10500 }));
+  net.now += 800;
+  assert.equal(flood.ks.length, 400, 'no prefix exceeded its ration');
+  const peak = Math.max(...flood.ks);
+  assert.ok(peak >= 3, `K rose under the flood (peak ${peak})`);
+  assert.ok(flood.ks.every((k, i) => i === 0 || k >= flood.ks[i - 1]!), 'K never falls during the flood');
+
+  a.act((h) => h.connect(net.now, b.host.hit, EP_B));
+  assert.ok(net.runUntil(() => established(a) && established(b), net.now + 5_000), 'honest initiator establishes during the flood');
+  assert.ok(solvedK(net.trace) >= 3, 'the I2 solved the raised puzzle');
 
   // Quiet for a minute: K is back to its idle value.
   net.runFor(60_000);
   assert.equal(b.host.responderStatus(net.now).k, 1, 'K falls back once the flood is over');
+  assert.equal(b.host.responderStatus(net.now).busiestPrefixK, 1);
+});
+
+test('I1s from HITs not on the allow-list neither raise K nor earn an R1', () => {
+  const { net, a, b } = makePair({ seed: 0x9025, b: { allowPeer: (hit) => hit.every((x, i) => x === a.host.hit[i]) } });
+  let notifies = 0;
+  let other = 0;
+  const prng = new Prng(0x9025);
+  for (let n = 0; n < 1_000; n++) {
+    b.handlePacket(net.now + n, buildI1(randomHit(prng, b.host.hit), b.host.hit, DH_GROUPS), { address: '203.0.113.9', port: 10500 }, EP_B);
+    for (let t = b.pollTransmit(); t !== undefined; t = b.pollTransmit()) {
+      const d = decodePacket(t.bytes, { udp: true });
+      if (d.ok && d.packet.packetType === PacketType.NOTIFY) notifies++;
+      else other++;
+    }
+  }
+  net.now += 1_000;
+  assert.equal(other, 0, 'no R1 for a HIT we refuse');
+  assert.ok(notifies <= 11, `BLOCKED_BY_POLICY is rate-limited (${notifies})`);
+  assert.equal(b.dropped('policy'), 1_000);
+  const status = b.host.responderStatus(net.now);
+  assert.equal(status.k, 1, 'refused I1s are no load');
+  assert.equal(status.busiestPrefixK, 1, 'not even for their own prefix');
+  a.act((h) => h.connect(net.now, b.host.hit, EP_B));
+  assert.ok(net.runUntil(() => established(a) && established(b), net.now + 5_000));
+  assert.equal(solvedK(net.trace), 1);
 });
 
 test('an unknown critical parameter is refused with NOTIFY UNSUPPORTED_CRITICAL_PARAMETER_TYPE; an unknown non-critical one is ignored', () => {

@@ -5,9 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  checkResult, decodeRequest, decodeServerFrame, encodeFrame, type ControlRequest, type DaemonStatus,
+  checkResult, decodeRequest, decodeServerFrame, encodeFrame, type ControlRequest, type DaemonStatus, type HandoverRecord,
 } from '../../src-shared/control-api.js';
 import { formatStatus, ageText } from '../../src-shared/status-format.js';
+import { eventLine } from '../../src-main/daemon/event-log.js';
 
 const HIT = '2001:22:9184:d55f:7016:8deb:7eb1:bf70';
 
@@ -101,4 +102,33 @@ test('status reads like tailscale status: this host, then one aligned line per p
   // Columns line up: the HIT column starts at the same offset on every peer line.
   assert.equal(lines[1]!.indexOf('2001:'), lines[2]!.indexOf('2001:'));
   assert.deepEqual([850, 4200, 190_000, 7_500_000, 300_000_000].map(ageText), ['850ms', '4.2s', '3m10s', '2h05m', '3d11h']);
+});
+
+test('status shows the puzzle difficulty and the kernel\'s socket drops, one line each, when the engine reports them', () => {
+  const s: DaemonStatus = { ...STATUS, puzzle: { difficulty: 5, baseDifficulty: 1 }, socketDrops: 50_213 };
+  assert.ok(checkResult('status', s).ok, 'the fields are in the schema');
+  assert.ok(!checkResult('status', { ...s, socketDrops: -1 }).ok, 'a negative drop count is refused');
+  const lines = formatStatus(s).trimEnd().split('\n');
+  assert.equal(lines[4], 'puzzle difficulty 5 (1 when idle)');
+  assert.equal(lines[5], 'socket drops 50213 (datagrams the kernel dropped: our receive buffers were full)');
+  const flooded = formatStatus({ ...s, puzzle: { difficulty: 1, baseDifficulty: 1, busiestPrefixDifficulty: 11 } }).split('\n');
+  assert.ok(flooded.includes('puzzle difficulty 1 (1 when idle), 11 for the busiest source prefix'), 'a flood from one prefix shows');
+});
+
+test('a handover is one log line naming the peer, both pairs (local->remote) and the cause', () => {
+  const at = new Date('2026-01-02T03:04:05.000Z');
+  const pair = (local: string, remote: string): HandoverRecord['to'] => ({
+    local: { address: local, port: 10500 }, remote: { address: remote, port: 10500 }, interface: null, kind: 'other',
+  });
+  const record: HandoverRecord = {
+    seq: 1, at: 0, peer: 'bob', hit: HIT, cause: 'pair-failed', detail: 'keepalive',
+    from: pair('192.0.2.1', '2001:db8::2'), to: pair('198.51.100.1', '2001:db8::2'), gapMs: 420,
+  };
+  assert.ok(checkResult('handover.list', { handovers: [record] }).ok);
+  assert.equal(
+    eventLine({ type: 'handover', handover: record }, at),
+    `2026-01-02T03:04:05.000Z handover peer=bob hit=${HIT} from=192.0.2.1:10500->[2001:db8::2]:10500 to=198.51.100.1:10500->[2001:db8::2]:10500 cause=pair-failed detail=keepalive gapMs=420`,
+  );
+  const { detail: _, ...manual } = record;
+  assert.match(eventLine({ type: 'handover', handover: { ...manual, cause: 'user', from: null } }, at), / from=- to=\S+ cause=user gapMs=420$/);
 });
