@@ -21,7 +21,7 @@ function sampleSystem(): SystemSample {
 }
 
 /** CPU seconds (user + system) a process has used so far; 0 when it is gone. */
-function processCpuSeconds(pid: number): number {
+export function processCpuSeconds(pid: number): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.

@@ -1,8 +1,9 @@
 // Watching HIP on the wire from a router: how many control packets and ESP packets went to and
-// came from one transport address (see hipWatchRuleset).
+// came from one transport address (see hipWatchRuleset); and what a host sends to an attacker's
+// prefix (see egressWatchRuleset).
 
 import type { Host } from './host.js';
-import { HIP_WATCH_TABLE, hipWatchRuleset } from './nft.js';
+import { EGRESS_WATCH_TABLE, HIP_WATCH_TABLE, egressWatchRuleset, hipWatchRuleset } from './nft.js';
 
 export interface HipTraffic {
   /** Control packets (UPDATE, echo requests and responses, …) sent to the address. */
@@ -26,9 +27,38 @@ export class HipWatch {
   }
 
   async read(): Promise<HipTraffic> {
-    const listed = await this.router.exec('nft', ['-j', 'list', 'counters', 'table', 'inet', HIP_WATCH_TABLE]);
-    const json = JSON.parse(listed.stdout) as { nftables?: Array<{ counter?: { name: string; packets: number } }> };
-    const packets = (name: string): number => json.nftables?.find((entry) => entry.counter?.name === name)?.counter?.packets ?? 0;
+    const counters = await readCounters(this.router, HIP_WATCH_TABLE);
+    const packets = (name: string): number => counters.get(name)?.packets ?? 0;
     return { hipTo: packets('hip_to'), hipFrom: packets('hip_from'), espTo: packets('esp_to'), espFrom: packets('esp_from') };
   }
+}
+
+export interface PacketCount {
+  readonly packets: number;
+  /** IP packet octets, headers included. */
+  readonly bytes: number;
+}
+
+/** What a host sends to one prefix (see egressWatchRuleset), counted from start(). */
+export class EgressWatch {
+  private constructor(private readonly host: Host) {}
+
+  static async start(host: Host, prefix: string): Promise<EgressWatch> {
+    await host.nft(egressWatchRuleset(prefix));
+    return new EgressWatch(host);
+  }
+
+  async read(): Promise<PacketCount> {
+    return (await readCounters(this.host, EGRESS_WATCH_TABLE)).get('sent') ?? { packets: 0, bytes: 0 };
+  }
+}
+
+async function readCounters(host: Host, table: string): Promise<Map<string, PacketCount>> {
+  const listed = await host.exec('nft', ['-j', 'list', 'counters', 'table', 'inet', table]);
+  const json = JSON.parse(listed.stdout) as { nftables?: Array<{ counter?: { name: string; packets: number; bytes: number } }> };
+  const out = new Map<string, PacketCount>();
+  for (const entry of json.nftables ?? []) {
+    if (entry.counter) out.set(entry.counter.name, { packets: entry.counter.packets, bytes: entry.counter.bytes });
+  }
+  return out;
 }

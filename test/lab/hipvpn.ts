@@ -3,7 +3,7 @@
 
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { DaemonStatus, PeerStatus } from '../../src-shared/control-api.js';
+import type { ControlEvent, DaemonStatus, PeerConfig, PeerStatus } from '../../src-shared/control-api.js';
 import { ControlClient } from '../../src-main/daemon/control-client.js';
 import { stateDir } from '../../src-main/daemon/state-dir.js';
 import type { CommandResult, RunOptions } from './command.js';
@@ -29,6 +29,8 @@ export interface ServeOptions {
   /** TUN device to create in the host (default hip0); null for control-plane only. */
   readonly tun?: string | null;
   readonly acceptAny?: boolean;
+  /** `--listen` addresses; absent, the daemon follows the host's interfaces. */
+  readonly listen?: readonly string[];
   /** `--multihoming`; absent, the daemon's settings decide. */
   readonly multihoming?: 'fault-tolerance' | 'simultaneous';
   /** Called with each daemon log line as it arrives. */
@@ -46,8 +48,10 @@ export class HipvpnNode {
   constructor(
     readonly host: Host,
     readonly port = 10500,
+    /** Names the state dir, so that several daemons can share one host (on its loopback). */
+    stateName = 'hipvpn',
   ) {
-    this.stateDir = `${host.scratchDir}/hipvpn`;
+    this.stateDir = `${host.scratchDir}/${stateName}`;
   }
 
   /** Run `hipvpn ARGS --state DIR` inside the host. */
@@ -82,11 +86,12 @@ export class HipvpnNode {
     this.lastServe = options;
     const { cmd, args } = hipvpnCommand();
     const serveArgs = [...args, 'serve', '--state', this.stateDir, '--port', String(options.port ?? this.port)];
-    if (options.tun !== null) serveArgs.push('--tun', options.tun ?? 'hip0');
+    serveArgs.push('--tun', options.tun === null ? 'none' : (options.tun ?? 'hip0'));
     if (options.acceptAny) serveArgs.push('--accept-any');
+    for (const address of options.listen ?? []) serveArgs.push('--listen', address);
     if (options.multihoming) serveArgs.push('--multihoming', options.multihoming);
     this.daemon = this.host.spawn(cmd, serveArgs, {
-      label: `${this.host.name}:hipvpn`,
+      label: `${this.host.name}:${this.stateDir.split('/').pop()}`,
       cwd: REPO_ROOT,
       onLine: options.onLine,
       ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
@@ -111,6 +116,39 @@ export class HipvpnNode {
     const client = await ControlClient.connect(stateDir(this.stateDir).socket, this.stateDir);
     try {
       return await client.request('status', {}, timeoutMs);
+    } finally {
+      client.close();
+    }
+  }
+
+  /**
+   * Adds `peer` over the control API (as the UI does) and resolves with the milliseconds until
+   * the daemon reports the association established; the peer is removed again afterwards (which
+   * closes the association), so the next call measures a fresh base exchange.
+   */
+  async timeToEstablish(peer: PeerConfig, timeoutMs = 20_000): Promise<number> {
+    const client = await ControlClient.connect(stateDir(this.stateDir).socket, this.stateDir);
+    try {
+      await client.request('subscribe', {});
+      let onEstablished: () => void = () => {};
+      const established = new Promise<void>((resolve) => (onEstablished = resolve));
+      client.onEvent((event: ControlEvent) => {
+        if (event.type === 'established' && (event.peer === peer.name || event.hit === peer.hit)) onEstablished();
+      });
+      const started = performance.now();
+      await client.request('peer.add', peer);
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${this.host.name}: no association with ${peer.name} within ${timeoutMs} ms`)), timeoutMs);
+      });
+      try {
+        await Promise.race([established, timedOut]);
+      } finally {
+        clearTimeout(timer);
+      }
+      const elapsed = performance.now() - started;
+      await client.request('peer.remove', { name: peer.name });
+      return elapsed;
     } finally {
       client.close();
     }

@@ -149,3 +149,20 @@ export function addressWatchRuleset(address: string): string {
   ].join('\n');
   return replaceTable('inet', ADDRESS_WATCH_TABLE, body);
 }
+
+export const EGRESS_WATCH_TABLE = 'lab_egress_watch';
+
+/**
+ * A counter of every packet the host itself sends to `prefix` (output hook: what the host's own
+ * sockets emit, not what it forwards): how much an attacker at those addresses gets back.
+ */
+export function egressWatchRuleset(prefix: string): string {
+  const body = [
+    '  counter sent { }',
+    '  chain output {',
+    '    type filter hook output priority 0;',
+    `    ip daddr ${prefix} counter name "sent"`,
+    '  }',
+  ].join('\n');
+  return replaceTable('inet', EGRESS_WATCH_TABLE, body);
+}
