@@ -384,7 +384,11 @@ export class HipHost {
 
   private refusedByPolicy(now: number, pkt: DecodedPacket, from: Endpoint, to: Endpoint): boolean {
     if (this.allowPeer(pkt.senderHit)) return false;
-    if (this.notifyBlocked) this.sendNotify(now, pkt.senderHit, from, to, NotifyType.BLOCKED_BY_POLICY, new Uint8Array(0));
+    // The source is unauthenticated: the NOTIFY draws on the same per-prefix ration as R1s, so
+    // refused I1s forged from a victim's prefix reflect no more at it than an honest R1 would.
+    if (this.notifyBlocked && this.responder.mayAnswer(now, from.address)) {
+      this.sendNotify(now, pkt.senderHit, from, to, NotifyType.BLOCKED_BY_POLICY, new Uint8Array(0));
+    }
     this.drop('policy');
     return true;
   }

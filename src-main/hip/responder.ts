@@ -172,6 +172,11 @@ export class Responder {
     return this.cfg.crypto.hmac('sha384', gen.secret, input).subarray(0, hashLength(this.rhash));
   }
 
+  /** Whether an answer (an R1, or a NOTIFY to an I1) may go to `address` now: its ration of them. */
+  mayAnswer(now: number, address: string): boolean {
+    return this.load.mayAnswer(now, address);
+  }
+
   /**
    * The R1 answering an I1 from `address`, or undefined when that source's ration of R1s is
    * spent. The DH group is the first of the initiator's DH_GROUP_LIST that we support (RFC 7401
