@@ -21,7 +21,7 @@ import { drawEspKeys, type EspKeyMaterial } from '../esp/keys.js';
 import {
   buildClose, buildCloseAck, buildI1, buildI2, buildR2, buildUpdate, TRANSPORT_FORMAT_ESP, type Sealer,
 } from './messages.js';
-import { retransmitDelay, type HipTimers, type PuzzlePolicy } from './timers.js';
+import { duplicateAnswerSpacing, retransmitDelay, type HipTimers, type PuzzlePolicy } from './timers.js';
 import type { AcceptedI2 } from './responder.js';
 import type { LocatorSet } from './wire/params.js';
 import { compareHits } from './crypto/keymat.js';
@@ -276,8 +276,7 @@ export class Association {
     this.remote = remote;
     this.local = local;
     this.initiator = initiator;
-    // Half our own first retransmission delay at most, so a peer like us is answered every time.
-    this.peerUpdates = new UpdateIdWindow(UPDATE_ID_WINDOW, Math.min(ctx.timers.duplicateAnswerMinMs, ctx.timers.initialRetransmitMs / 2));
+    this.peerUpdates = new UpdateIdWindow(UPDATE_ID_WINDOW, duplicateAnswerSpacing(ctx.timers));
   }
 
   private get localHit(): Uint8Array {
@@ -607,7 +606,7 @@ export class Association {
   resendR2(now: number, from: Endpoint): void {
     // A recorded I2 replayed from elsewhere must not aim our R2 anywhere, nor many of them.
     if (this.r2Bytes === undefined || this.i2 === undefined || !sameEndpoint(from, this.i2.from)) return;
-    if (now - this.i2.answeredAt < this.ctx.timers.duplicateAnswerMinMs) return;
+    if (now - this.i2.answeredAt < duplicateAnswerSpacing(this.ctx.timers)) return;
     this.i2.answeredAt = now;
     this.ctx.send(this.r2Bytes, this.i2.from, this.i2.to);
   }
@@ -742,7 +741,7 @@ export class Association {
     const again = this.peerUpdates.reanswer<Endpoint>(
       id, from, now, sameEndpoint, (kept) => mac !== undefined && (equalBytes(mac, kept) || this.verifyMac(pkt)),
     );
-    if (again.send) this.ctx.send(again.bytes, again.to, again.from);
+    if (again !== undefined) this.ctx.send(again.bytes, again.to, again.from);
   }
 
   /** Whether any of these Update IDs is one of ours still waiting for its ACK. */

@@ -130,6 +130,15 @@ export const DEFAULT_PUZZLE_POLICY: PuzzlePolicy = {
   maxPrefixes: 4096,
 };
 
+/**
+ * Spacing of re-sent answers to a packet already processed (a duplicate UPDATE SEQ, a re-sent
+ * I2): `duplicateAnswerMinMs`, and at most half our own first retransmission delay, so a peer
+ * timed like us is answered every time it re-sends.
+ */
+export function duplicateAnswerSpacing(timers: HipTimers): number {
+  return Math.min(timers.duplicateAnswerMinMs, timers.initialRetransmitMs / 2);
+}
+
 /** Wait before retransmission number `attempt` (0 = after the first send): doubling, capped. */
 export function retransmitDelay(timers: HipTimers, attempt: number): number {
   const doubled = timers.initialRetransmitMs * 2 ** Math.min(attempt, 30);

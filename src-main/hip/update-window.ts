@@ -26,11 +26,6 @@ interface KeptReply {
   resentAt: number;
 }
 
-/** Why a retransmitted UPDATE was not answered, or the answer to send again. */
-export type Reanswer<E> =
-  | { send: true; bytes: Uint8Array; to: E; from: E | undefined }
-  | { send: false; reason: 'no-kept-answer' | 'other-source' | 'unauthentic' | 'too-soon' };
-
 export class UpdateIdWindow {
   private highest: number | undefined;
   private readonly seen = new Set<number>();
@@ -68,19 +63,18 @@ export class UpdateIdWindow {
   }
 
   /**
-   * A duplicate of `id` arrived from `source`: whether our kept answer goes out again.
-   * `sameSource` compares endpoints (the window does not know their shape); `authentic` is
-   * asked last, with the fingerprint kept, since it may cost a MAC.
+   * A duplicate of `id` arrived from `source`: our kept answer to send again, or undefined when
+   * none is kept, it came from elsewhere, too soon, or is not authentic. `sameSource` compares
+   * endpoints (the window does not know their shape); `authentic` is asked last, with the
+   * fingerprint kept, since it may cost a MAC.
    */
   reanswer<E>(
     id: number, source: E, now: number, sameSource: (a: E, b: E) => boolean, authentic: (kept: Uint8Array) => boolean,
-  ): Reanswer<E> {
+  ): { bytes: Uint8Array; to: E; from: E | undefined } | undefined {
     const kept = this.replies.get(id);
-    if (kept === undefined) return { send: false, reason: 'no-kept-answer' };
-    if (!sameSource(kept.to as E, source)) return { send: false, reason: 'other-source' };
-    if (now - kept.resentAt < this.minResendMs) return { send: false, reason: 'too-soon' };
-    if (!authentic(kept.fingerprint)) return { send: false, reason: 'unauthentic' };
+    if (kept === undefined || !sameSource(kept.to as E, source)) return undefined;
+    if (now - kept.resentAt < this.minResendMs || !authentic(kept.fingerprint)) return undefined;
     kept.resentAt = now;
-    return { send: true, bytes: kept.bytes, to: kept.to as E, from: kept.from as E | undefined };
+    return { bytes: kept.bytes, to: kept.to as E, from: kept.from as E | undefined };
   }
 }
