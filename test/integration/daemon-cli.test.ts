@@ -5,13 +5,14 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ControlClient } from '../../src-main/daemon/control-client.js';
+import { ServeProcess } from '../support/serve-process.js';
 import type { ControlEvent } from '../../src-shared/control-api.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -35,52 +36,7 @@ async function cliEach(lines: string[][], atOnce = 4): Promise<Run[]> {
   return results;
 }
 
-/** A `hipvpn serve` subprocess and its log lines. */
-class Daemon {
-  readonly lines: string[] = [];
-  private readonly waiters: Array<() => void> = [];
-  readonly exited: Promise<number | null>;
-  port = 0;
-
-  constructor(readonly state: string, readonly proc: ChildProcess) {
-    let partial = '';
-    proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      partial += chunk;
-      const parts = partial.split('\n');
-      partial = parts.pop()!;
-      this.lines.push(...parts);
-      for (const w of this.waiters.splice(0)) w();
-    });
-    proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => this.lines.push(`stderr: ${chunk.trim()}`));
-    this.exited = new Promise((resolve) => proc.on('exit', (code) => {
-      for (const w of this.waiters.splice(0)) w();
-      resolve(code);
-    }));
-  }
-
-  /** The first log line matching `re`, waiting up to `ms` for it. */
-  async line(re: RegExp, ms = 15_000): Promise<string> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const hit = this.lines.find((l) => re.test(l));
-      if (hit !== undefined) return hit;
-      if (Date.now() > deadline || this.proc.exitCode !== null) {
-        throw new Error(`no log line matching ${re} from the daemon of ${this.state}; log:\n${this.lines.join('\n')}`);
-      }
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, 200);
-        this.waiters.push(() => { clearTimeout(t); r(); });
-      });
-    }
-  }
-
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-    if (this.proc.exitCode === null) this.proc.kill(signal);
-    return this.exited;
-  }
-}
-
-const daemons: Daemon[] = [];
+const daemons: ServeProcess[] = [];
 const dirs: string[] = [];
 
 async function stateDir(name: string): Promise<string> {
@@ -89,15 +45,9 @@ async function stateDir(name: string): Promise<string> {
   return join(dir, 'state');
 }
 
-async function serve(state: string, ...extra: string[]): Promise<Daemon> {
-  const proc = spawn(process.execPath, [BIN, 'serve', '--state', state, '--port', '0', '--listen', '127.0.0.1', '--tun', 'none', ...extra], {
-    cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const d = new Daemon(state, proc);
+async function serve(state: string, ...extra: string[]): Promise<ServeProcess> {
+  const d = await ServeProcess.start(state, ['127.0.0.1'], extra);
   daemons.push(d);
-  const listening = await d.line(/ listening /);
-  d.port = Number(/udp=127\.0\.0\.1:(\d+)/.exec(listening)?.[1]);
-  assert.ok(d.port > 0, `daemon reported its UDP port: ${listening}`);
   return d;
 }
 
@@ -304,15 +254,15 @@ test('two daemons on loopback: allow-list, live peer changes, status, ping, and 
   const a = await serve(aState);
 
   // Live edits go through the socket and take effect at once: alice connects to bob.
-  const add = await cli('peer', 'add', 'bob', '--hit', bob.hit, '--locator', `127.0.0.1:${b.port}`, '--state', aState);
+  const add = await cli('peer', 'add', 'bob', '--hit', bob.hit, '--locator', `127.0.0.1:${b.port()}`, '--state', aState);
   assert.equal(add.code, 0, add.stderr);
   assert.match(add.stdout, /; the daemon applied it\n$/);
   const saved = JSON.parse(await readFile(join(aState, 'peers.json'), 'utf8')) as { peers: Array<{ name: string }> };
   assert.deepEqual(saved.peers.map((p) => p.name), ['bob'], 'persisted before it was acknowledged');
   await b.line(/ established peer=alice .* initiator=false/);
   const bobSeen = await waitForState(aState, 'bob', 'ESTABLISHED');
-  assert.deepEqual(bobSeen.local, { address: '127.0.0.1', port: a.port });
-  assert.deepEqual(bobSeen.remote, { address: '127.0.0.1', port: b.port });
+  assert.deepEqual(bobSeen.local, { address: '127.0.0.1', port: a.port() });
+  assert.deepEqual(bobSeen.remote, { address: '127.0.0.1', port: b.port() });
   assert.match(bobSeen.lsi ?? '', /^1\.\d+\.\d+\.\d+$/);
 
   const st = await statusJson(aState);
@@ -321,8 +271,8 @@ test('two daemons on loopback: allow-list, live peer changes, status, ping, and 
   const human = await cli('status', '--state', aState);
   assert.equal(human.code, 0, human.stderr);
   const lines = human.stdout.trimEnd().split('\n');
-  assert.match(lines[0]!, new RegExp(`^${alice.lsi.replace(/\./g, '\\.')} +\\(this host\\) +${alice.hit} +tun none +listening 127\\.0\\.0\\.1:${a.port}$`));
-  assert.match(lines[1]!, new RegExp(`^1\\.[\\d.]+ +bob +${bob.hit} +ESTABLISHED +127\\.0\\.0\\.1:${a.port} <-> 127\\.0\\.0\\.1:${b.port} +heard \\S+ ago +tx 0 rx 0$`));
+  assert.match(lines[0]!, new RegExp(`^${alice.lsi.replace(/\./g, '\\.')} +\\(this host\\) +${alice.hit} +tun none +listening 127\\.0\\.0\\.1:${a.port()}$`));
+  assert.match(lines[1]!, new RegExp(`^1\\.[\\d.]+ +bob +${bob.hit} +ESTABLISHED +127\\.0\\.0\\.1:${a.port()} <-> 127\\.0\\.0\\.1:${b.port()} +heard \\S+ ago +tx 0 rx 0$`));
 
   // HIP-level ping, by name and by HIT, reporting the pair and the RTT.
   const ping = await cli('ping', 'bob', '--count', '2', '--interval', '50', '--state', aState);
@@ -330,7 +280,7 @@ test('two daemons on loopback: allow-list, live peer changes, status, ping, and 
   const pongs = ping.stdout.trimEnd().split('\n');
   assert.equal(pongs.length, 3, ping.stdout);
   for (const line of pongs.slice(0, 2)) {
-    assert.match(line, new RegExp(`^pong from bob \\(${bob.hit}\\) via 127\\.0\\.0\\.1:${a.port} <-> 127\\.0\\.0\\.1:${b.port} in \\d+\\.\\d\\dms$`));
+    assert.match(line, new RegExp(`^pong from bob \\(${bob.hit}\\) via 127\\.0\\.0\\.1:${a.port()} <-> 127\\.0\\.0\\.1:${b.port()} in \\d+\\.\\d\\dms$`));
   }
   assert.match(pongs[2]!, /^2 sent, 2 answered, rtt min\/avg\/max [\d.]+\/[\d.]+\/[\d.]+ ms$/);
   const rtt = Number(/in ([\d.]+)ms/.exec(pongs[0]!)?.[1]);
@@ -358,7 +308,7 @@ test('two daemons on loopback: allow-list, live peer changes, status, ping, and 
   assert.deepEqual(await watcher.request('subscribe', {}), { subscribed: true });
 
   // Carol is not on bob's list: her base exchange is refused and counted ...
-  await cli('peer', 'add', 'bob', '--hit', bob.hit, '--locator', `127.0.0.1:${b.port}`, '--state', cState);
+  await cli('peer', 'add', 'bob', '--hit', bob.hit, '--locator', `127.0.0.1:${b.port()}`, '--state', cState);
   const c = await serve(cState);
   const deadline = Date.now() + 10_000;
   while (((await statusJson(bState)).counters.dropped['hip-policy'] ?? 0) === 0) {

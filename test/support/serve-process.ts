@@ -35,8 +35,8 @@ export class ServeProcess {
   private readonly proc: ChildProcess;
   private readonly waiters: Array<() => void> = [];
 
-  private constructor(readonly state: string, listen: readonly string[]) {
-    const args = [BIN, 'serve', '--state', state, '--port', '0', ...listen.flatMap((a) => ['--listen', a]), '--tun', 'none'];
+  private constructor(readonly state: string, listen: readonly string[], extra: readonly string[]) {
+    const args = [BIN, 'serve', '--state', state, '--port', '0', ...listen.flatMap((a) => ['--listen', a]), '--tun', 'none', ...extra];
     this.proc = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
     let partial = '';
     this.proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
@@ -52,10 +52,19 @@ export class ServeProcess {
     }));
   }
 
-  /** Starts a daemon listening on `listen` (one socket each) and waits for its `listening` line. */
-  static async start(state: string, listen: readonly string[] = ['127.0.0.1']): Promise<ServeProcess> {
-    const p = new ServeProcess(state, listen);
-    const line = await p.line(/ listening /, 20_000);
+  /**
+   * Starts a daemon listening on `listen` (one socket each), with `extra` serve flags, and waits
+   * for its `listening` line; a daemon that never says it listens is killed, not left behind.
+   */
+  static async start(state: string, listen: readonly string[] = ['127.0.0.1'], extra: readonly string[] = []): Promise<ServeProcess> {
+    const p = new ServeProcess(state, listen, extra);
+    let line: string;
+    try {
+      line = await p.line(/ listening /, 20_000);
+    } catch (err) {
+      p.signal('SIGKILL');
+      throw err;
+    }
     for (const m of /udp=(\S+)/.exec(line)![1]!.split(',')) {
       const at = m.lastIndexOf(':');
       p.ports.set(m.slice(0, at), Number(m.slice(at + 1)));
