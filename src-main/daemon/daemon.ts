@@ -10,7 +10,7 @@ import type { MultihomingMode } from '../hip/host.js';
 import type { LocalLocator as MonitoredLocator } from '../mobility/local-addresses.js';
 import { InterfaceMonitor } from '../platform/interface-monitor.js';
 import { SocketDrops } from '../platform/socket-drops.js';
-import { HandoverCauses } from './handover-cause.js';
+import { handoverCause } from './handover-cause.js';
 import { nodeCrypto } from '../hip/crypto/index.js';
 import { loadOrCreateIdentity } from '../platform/key-store.js';
 import type { LocalHostIdentity } from '../hip/identity/host-identity.js';
@@ -78,7 +78,6 @@ export class Daemon {
   private stopping: Promise<void> | undefined;
   private readonly handovers: HandoverRecord[] = [];
   private handoverSeq = 0;
-  private readonly causes = new HandoverCauses();
   private readonly socketDrops = new SocketDrops();
   /** Settings, flow bindings and the tunnel switch (settings-control.ts); set in start(). */
   private settingsControl!: SettingsControl;
@@ -165,12 +164,11 @@ export class Daemon {
     if (monitor !== undefined) {
       engine.setLocalLocators(monitor.locators().map(locatorInput));
       monitor.on('change', (change) => {
-        ready.causes.noteLocatorCauses(change.causes, performance.now());
         opts.log(logLine('locators', {
           causes: change.causes.map((c) => `${c.type}:${c.address}@${c.ifname}${c.detail ? `(${c.detail})` : ''}`).join(','),
           now: change.locators.filter((l) => l.operational).map((l) => `${l.address}@${l.ifname}`).join(',') || null,
         }));
-        engine.setLocalLocators(change.locators.map(locatorInput));
+        engine.setLocalLocators(change.locators.map(locatorInput), change.causes);
       });
       monitor.on('warning', (message) => opts.log(logLine('warning', { message })));
     }
@@ -247,7 +245,7 @@ export class Daemon {
         this.emitEvent({ type: 'notify', ...ref, notifyType: e.notifyType, authenticated: e.authenticated });
         return;
       case 'handover': {
-        const cause = this.causes.causeOf(e.cause, e.from?.local.address, performance.now());
+        const cause = handoverCause(e);
         // Only where the cause groups several: which detector failed the pair, why HIP moved.
         const detail = e.hipCause ?? (cause === 'pair-failed' ? e.cause : undefined);
         const record: HandoverRecord = {

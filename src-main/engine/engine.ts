@@ -1,12 +1,14 @@
-// The host engine: the one owner of HIP state. It drives the sans-IO HipHost with real UDP
-// sockets and a real clock, keeps the ESP security associations the base exchange produced,
-// and reports associations, counters and events. Nothing here decides protocol behaviour.
+// The host engine: drives the sans-IO HostCore (HIP, pair selection, failure detection) with
+// real UDP sockets, a real clock and one timer, carries out the data plane commands the core
+// polls out (on the TUN worker, or on the ESP SAs it keeps itself without a TUN), and reports
+// associations, counters and events. Nothing here decides protocol behaviour.
 
 import { EventEmitter } from 'node:events';
 import type { CryptoProvider } from '../hip/crypto/provider.js';
 import type { LocalHostIdentity } from '../hip/identity/host-identity.js';
-import { HipHost, type HostConfig, type HostEvent, type SaKeys } from '../hip/host.js';
+import type { HostConfig, SaKeys } from '../hip/host.js';
 import { hitToText } from '../hip/wire/address.js';
+import { HostCore, type CoreEvent, type DataplaneCommand } from '../core/host-core.js';
 import { EspInboundSa, EspOutboundSa, espSpi } from '../esp/sa.js';
 import { UdpTransport, frameHip, type UdpDatagram, type UdpEndpoint } from '../platform/udp.js';
 import { monotonicClock, type Clock } from '../platform/clock.js';
@@ -14,14 +16,14 @@ import { DEFAULT_PUZZLE_POLICY } from '../hip/timers.js';
 import { EngineCounters } from './counters.js';
 import { PeerDirectory, type PeerConfig } from './peers.js';
 import { TunnelLink } from './tunnel-link.js';
-import { DEFAULT_PATH_POLICY, PathManager, type EngineLocator, type Handover, type PathPolicy, type PeerPathsView } from './paths.js';
+import type { EngineLocator, Handover, PathPolicy, PeerPathsView } from './paths.js';
 import { LocalSockets, type LocalLocatorInput } from './local-sockets.js';
-import { pairSpis } from './sa-choice.js';
 import type { LocatorPair } from '../mobility/pair-order.js';
 import type { DetectionPolicy } from '../mobility/failure-detection.js';
+import type { LocatorCause } from '../mobility/local-addresses.js';
 
 export type { PeerConfig } from './peers.js';
-export type { EngineLocator, Handover, PathView, PairView, PeerPathsView } from './paths.js';
+export type { EngineLocator, Handover, LocalLossCause, PathView, PairView, PeerPathsView } from './paths.js';
 export type { LocalLocatorInput } from './local-sockets.js';
 
 export interface EngineOptions {
@@ -148,13 +150,11 @@ export interface EngineSnapshot {
  * silent path is suspect after 150 ms without inbound, so the counters must be finer than that.
  */
 const DATAPLANE_STATS_MS = 40;
-/** Authenticated inbound ESP is reported to HIP with its source at most this often per peer. */
-const ESP_SOURCE_SAMPLE_MS = 100;
 
 export class HipEngine extends EventEmitter {
   readonly hit: Uint8Array;
   readonly hitText: string;
-  private readonly host: HipHost;
+  private readonly core: HostCore;
   private readonly clock: Clock;
   private transport!: Pick<UdpTransport, 'locals' | 'localFor' | 'send' | 'close'>;
   /** TUN mode: the worker-thread data plane that owns the sockets and the SAs. */
@@ -168,43 +168,25 @@ export class HipEngine extends EventEmitter {
   private readonly pings = new Map<string, PendingPing>();
   private stopped = false;
   private peersConfigured = false;
-  private readonly paths: PathManager;
   private sockets!: LocalSockets;
-  /** Per peer: ESP counters last fed to failure detection (TUN mode), and the source sample. */
-  private readonly traffic = new Map<string, { packetsOut: number; packetsIn: number; sampledAt: number; from: string; bytes: number }>();
+  /** The interface monitor's causes for the locators being applied (empty for a socket that opened later). */
+  private pendingCauses: readonly LocatorCause[] = [];
 
   private constructor(private readonly opts: EngineOptions) {
     super();
     this.clock = opts.clock ?? monotonicClock;
-    this.host = new HipHost(
+    this.core = new HostCore(
       {
-        ...opts.host,
-        identity: opts.identity,
-        crypto: opts.crypto,
-        allowPeer: opts.allowPeer ?? ((hit) => this.admits(hit)),
-        allocateSpi: () => this.allocateSpi(),
+        host: { ...opts.host, identity: opts.identity, crypto: opts.crypto, allowPeer: opts.allowPeer ?? ((hit) => this.admits(hit)) },
+        ...(opts.paths ? { paths: opts.paths } : {}),
+        ...(opts.rekeyOverlapMs !== undefined ? { rekeyOverlapMs: opts.rekeyOverlapMs } : {}),
+        locators: opts.locators ?? 'static',
       },
       this.clock.now(),
     );
-    this.hit = this.host.hit;
+    this.hit = this.core.hit;
     this.hitText = hitToText(this.hit);
     this.peers = new PeerDirectory(this.hit);
-    this.paths = new PathManager(
-      {
-        probePair: (hit, local, remote, probeId, report) => void this.host.probePair(this.clock.now(), hit, local, remote, probeId, report),
-        setActivePair: (hit, local, remote) => this.host.setActivePair(this.clock.now(), hit, local, remote),
-        setDataPath: (hit, local, remote) => this.setDataPath(hit, local, remote),
-        setSparePath: (hit, local, remote, forMs) => this.setSparePath(hit, local, remote, forMs),
-        handover: (h) => this.emit('event', { type: 'handover', ...h } satisfies EngineEvent),
-        // Only the data plane keeps copies; without a tunnel (send()) nothing is held.
-        holdForPeer: (hit, on) => {
-          this.tunnel?.setHeld(hit, on);
-          this.host.setPathInDoubt(hit, on);
-        },
-        unreachable: (hit) => this.giveUpIfReconnectable(hit),
-      },
-      { ...DEFAULT_PATH_POLICY, ...opts.paths },
-    );
   }
 
   static async start(opts: EngineOptions): Promise<HipEngine> {
@@ -219,19 +201,9 @@ export class HipEngine extends EventEmitter {
         devices: opts.devices ?? {},
         peers: engine.peers,
         onDatagram: (d) => engine.onDatagram(d),
-        onEspHeard: (peerHit) => {
-          engine.host.espAuthenticated(engine.clock.now(), peerHit);
-          engine.drive();
-        },
+        onEspHeard: (peerHit) => engine.report({ type: 'esp-heard', peerHit }),
         // The peer's ESP from a new source: HIP checks it, and follows at once when our pair is in doubt.
-        onEspSource: (peerHit, from, bytes) => {
-          engine.host.espAuthenticated(engine.clock.now(), peerHit, { bytes, from });
-          engine.drive();
-          // A data plane holding this peer already followed the new source; if HIP did not
-          // (the address is deprecated or unusable), our path stands and the data plane is told.
-          const path = engine.paths.path(peerHit);
-          if (path && (path.remote.address !== from.address || path.remote.port !== from.port)) engine.tunnel?.setPath(peerHit, path.remote, path.local);
-        },
+        onEspSource: (peerHit, from, bytes) => engine.report({ type: 'esp-source', peerHit, from, bytes }),
         onRekeyNeeded: (peerHit) => engine.rekey(peerHit),
         onNeedConnect: (peerHit) => engine.connectConfigured(peerHit),
         onWarning: (message) => engine.emit('event', { type: 'warning', message } satisfies EngineEvent),
@@ -285,39 +257,32 @@ export class HipEngine extends EventEmitter {
    * open for new addresses and close for vanished ones; once open, the peers are told and
    * every association's pair selection sees the new pairs.
    */
-  setLocalLocators(locators: readonly LocalLocatorInput[]): void {
+  setLocalLocators(locators: readonly LocalLocatorInput[], causes: readonly LocatorCause[] = []): void {
     if (this.stopped) return;
-    this.sockets.setDesired(locators);
+    // The causes go with the locators they explain; a socket that opens later carries none.
+    this.pendingCauses = causes;
+    try {
+      this.sockets.setDesired(locators);
+    } finally {
+      this.pendingCauses = [];
+    }
   }
 
   /** The locators that have a socket now, as pair selection uses them. */
   localLocators(): readonly EngineLocator[] {
-    return this.paths.localLocators();
+    return this.core.localLocators();
   }
 
   private applyLocalLocators(locators: EngineLocator[]): void {
     if (this.stopped) return;
-    const now = this.clock.now();
-    // Pair selection first: a peer whose pair just lost its address moves to a spare before
-    // the (signed) UPDATE telling the peer is even built, and that UPDATE then leaves from the
-    // new pair. The UPDATE goes out before the pair probes: the peer moves on it.
-    this.paths.setLocalLocators(now, locators);
-    // Announced only where a peer can be reached from (see paths.ts `reaches`).
-    const announce = locators.filter((l) => l.operational && this.paths.reachesAnyPeer(l));
-    // One fixed address is the one every exchange runs over: there is nothing to tell a peer.
-    const fixedSingle = (this.opts.locators ?? 'static') === 'static' && announce.length <= 1;
-    if (!fixedSingle) {
-      this.host.setLocalLocators(now, announce.map((l, i) => ({ address: l.address, port: l.port, ifname: l.ifname, kind: l.kind, preferred: i === 0 })));
-    }
-    this.drive();
-    this.paths.releaseProbes();
-    this.drive();
+    this.core.handleInterfaces(this.clock.now(), locators, this.pendingCauses);
+    this.run();
   }
 
   /** Keepalive interval and failure-detection sensitivity (the user's settings), for every peer. */
   setDetectionPolicy(detection: DetectionPolicy): void {
-    this.paths.setDetectionPolicy(this.clock.now(), detection);
-    this.drive();
+    this.core.setDetectionPolicy(this.clock.now(), detection);
+    this.run();
   }
 
   /**
@@ -325,11 +290,11 @@ export class HipEngine extends EventEmitter {
    * the best other pair. Throws with a message naming what is wrong.
    */
   failover(peerHit: Uint8Array, to?: LocatorPair): void {
-    const r = this.paths.failover(this.clock.now(), peerHit, to);
-    this.drive();
+    const r = this.core.failover(this.clock.now(), peerHit, to);
+    this.run();
     if (r.ok) return;
     const peer = hitToText(peerHit);
-    const known = (): string => (this.paths.status(this.clock.now(), peerHit)?.pairs ?? []).map((p) => `${p.local.address},${p.remote.address}`).join('; ') || 'none';
+    const known = (): string => (this.core.pathsView(this.clock.now(), peerHit)?.pairs ?? []).map((p) => `${p.local.address},${p.remote.address}`).join('; ') || 'none';
     switch (r.reason) {
       case 'no-association': throw new FailoverError(r.reason, `no established association with ${peer}`);
       case 'unknown-pair': throw new FailoverError(r.reason, `${to!.local},${to!.remote} is not a locator pair of ${peer} (pairs: ${known()})`);
@@ -369,7 +334,7 @@ export class HipEngine extends EventEmitter {
     const peer = this.peers.get(hitToText(peerHit));
     const remote = peer?.locators[0];
     if (!remote) return;
-    const state = this.host.associations().find((a) => hitToText(a.peerHit) === hitToText(peerHit))?.state;
+    const state = this.core.association(peerHit)?.state;
     if (state && state !== 'UNASSOCIATED' && state !== 'CLOSED' && state !== 'E-FAILED') return;
     this.connect(peerHit, remote);
   }
@@ -384,18 +349,18 @@ export class HipEngine extends EventEmitter {
 
   /** Starts a base exchange with a peer we know by HIT at a locator. */
   connect(peerHit: Uint8Array, remote: UdpEndpoint, local?: UdpEndpoint): void {
-    this.host.connect(this.clock.now(), peerHit, remote, local ?? this.transport.localFor(remote));
-    this.drive();
+    this.core.connect(this.clock.now(), peerHit, remote, local ?? this.transport.localFor(remote));
+    this.run();
   }
 
   close(peerHit: Uint8Array): void {
-    this.host.close(this.clock.now(), peerHit);
-    this.drive();
+    this.core.close(this.clock.now(), peerHit);
+    this.run();
   }
 
   rekey(peerHit: Uint8Array): void {
-    this.host.rekey(this.clock.now(), peerHit);
-    this.drive();
+    this.core.rekey(this.clock.now(), peerHit);
+    this.run();
   }
 
   /** Protects a payload with the peer's outbound SA. False when there is no established path. */
@@ -419,12 +384,12 @@ export class HipEngine extends EventEmitter {
       this.emitDatagram(packet, path.spare.remote, path.spare.local);
       this.counters.espSpareCopies++;
     }
-    this.paths.dataSent(now, peerHit, 1);
+    this.core.handleDataplane(now, { type: 'sent', peerHit, packets: 1 });
     if (!path.rekeyRequested && path.sa.needsRekey(now)) {
       path.rekeyRequested = true;
-      this.host.rekey(now, peerHit);
-      this.drive();
+      this.core.handleDataplane(now, { type: 'rekey-needed', peerHit });
     }
+    this.run();
     return true;
   }
 
@@ -433,18 +398,18 @@ export class HipEngine extends EventEmitter {
     const peer = hitToText(peerHit);
     if (this.pings.has(peer)) return Promise.reject(new PingError('in-flight', `a ping to ${peer} is already in flight`));
     const sentAt = this.clock.now();
-    const sent = this.host.probe(sentAt, peerHit);
+    const sent = this.core.probe(sentAt, peerHit);
     if (!sent.ok) return Promise.reject(new PingError(sent.reason, `cannot ping ${peer}: ${sent.reason}`));
     const result = new Promise<PingResult>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pings.delete(peer);
-        this.host.cancelProbe(this.clock.now(), peerHit);
-        this.drive();
+        this.core.cancelProbe(this.clock.now(), peerHit);
+        this.run();
         reject(new PingError('timeout', `no answer from ${peer} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.pings.set(peer, { sentAt, timer, resolve, reject });
     });
-    this.drive();
+    this.run();
     return result;
   }
 
@@ -454,16 +419,15 @@ export class HipEngine extends EventEmitter {
    * traffic). Without one nobody could rebuild it, so it is kept: the peer comes back to us with
    * an UPDATE (it moved) or an I1 (it restarted), and either works with the association kept.
    */
-  private giveUpIfReconnectable(peerHit: Uint8Array): boolean {
-    if (this.stopped) return false;
-    if ((this.peers.get(hitToText(peerHit))?.locators.length ?? 0) === 0) return false;
-    this.host.abandon(this.clock.now(), peerHit, 'peer-unresponsive');
-    this.drive();
+  private giveUpIfReconnectable(peerHit: Uint8Array): void {
+    if (this.stopped) return;
+    if ((this.peers.get(hitToText(peerHit))?.locators.length ?? 0) === 0) return;
+    this.core.abandon(this.clock.now(), peerHit, 'peer-unresponsive');
+    this.run();
     this.connectConfigured(peerHit);
-    return true;
   }
 
-  private settlePing(now: number, e: Extract<HostEvent, { type: 'probe-answered' | 'probe-lost' }>): void {
+  private settlePing(now: number, e: Extract<CoreEvent, { type: 'probe-answered' | 'probe-lost' }>): void {
     const peer = hitToText(e.peerHit);
     const pending = this.pings.get(peer);
     if (!pending) return;
@@ -474,14 +438,14 @@ export class HipEngine extends EventEmitter {
   }
 
   snapshot(): EngineSnapshot {
-    const associations = this.host.associations().map((a) => {
+    const associations = this.core.associations().map((a) => {
       const peer = hitToText(a.peerHit);
       const path = this.outbound.get(peer);
       const inboundSpi = a.inboundSpi;
       const inEntry = inboundSpi === undefined ? undefined : this.inbound.get(inboundSpi);
       const traffic = this.tunnel?.peerStats(a.peerHit);
       const config = this.peers.get(peer);
-      const paths = this.withSpis(a, path, this.paths.status(this.clock.now(), a.peerHit));
+      const paths = path ? this.core.pathsView(this.clock.now(), a.peerHit) : undefined;
       return {
         peer,
         state: a.state,
@@ -501,27 +465,12 @@ export class HipEngine extends EventEmitter {
         ...(paths ? { paths } : {}),
       };
     });
-    const counters = this.counters.snapshot(this.host.counters);
+    const counters = this.counters.snapshot(this.core.counters);
     this.tunnel?.addCounters(counters);
-    const responder = this.host.responderStatus(this.clock.now());
+    const responder = this.core.responderStatus(this.clock.now());
     const baseDifficulty = this.opts.host?.puzzle?.baseK ?? DEFAULT_PUZZLE_POLICY.baseK;
     const puzzle = { difficulty: responder.k, baseDifficulty, busiestPrefixDifficulty: responder.busiestPrefixK };
     return { hit: this.hitText, locals: this.locals(), associations, counters, puzzle };
-  }
-
-  /**
-   * Simultaneous multihoming: each pair's SAs, the outbound one the peer listed with the remote
-   * locator, the inbound one serving our interface (the one we listed with our locator).
-   */
-  private withSpis(a: ReturnType<HipHost['associations']>[number], path: OutboundPath | undefined, view: PeerPathsView | undefined): PeerPathsView | undefined {
-    if (view === undefined || path === undefined || a.multihoming !== 'simultaneous') return view;
-    return {
-      ...view,
-      pairs: view.pairs.map((p) => {
-        const inbound = pairSpis(a, p.ifname, p.remote).spiIn;
-        return { ...p, spiOut: this.outboundSpiFor(a.peerHit, path, p.local, p.remote), ...(inbound === undefined ? {} : { spiIn: inbound }) };
-      }),
-    };
   }
 
   private lastHeard(fromTunnel: number | null | undefined, acceptedAt: number | null): { lastHeardMs?: number } {
@@ -533,13 +482,13 @@ export class HipEngine extends EventEmitter {
   /** Closes every association (waiting briefly for CLOSE_ACKs), then the sockets. */
   async stop(graceMs = 1000): Promise<void> {
     if (this.stopped) return;
-    const open = this.host.associations().filter((a) => a.state === 'ESTABLISHED' || a.state === 'R2-SENT');
-    for (const a of open) this.host.close(this.clock.now(), a.peerHit);
-    this.drive();
+    const open = this.core.associations().filter((a) => a.state === 'ESTABLISHED' || a.state === 'R2-SENT');
+    for (const a of open) this.core.close(this.clock.now(), a.peerHit);
+    this.run();
     const deadline = this.clock.now() + graceMs;
     while (
       this.clock.now() < deadline &&
-      this.host.associations().some((a) => a.state === 'CLOSING')
+      this.core.associations().some((a) => a.state === 'CLOSING')
     ) {
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -559,8 +508,8 @@ export class HipEngine extends EventEmitter {
       case 'hip':
         this.opts.tap?.('in', frameHip(d.packet), d.from, d.to);
         this.counters.hipIn++;
-        this.host.handlePacket(now, d.packet, d.from, d.to);
-        this.drive();
+        this.core.handleDatagram(now, d.packet, d.from, d.to);
+        this.run();
         return;
       case 'esp':
         this.opts.tap?.('in', d.packet, d.from, d.to);
@@ -582,9 +531,8 @@ export class HipEngine extends EventEmitter {
       this.counters.count(`esp-${result.reason}`);
       return;
     }
-    this.espHeard(now, entry.peerHit, packet.length, from);
-    this.paths.dataReceived(now, entry.peerHit, { local: to.address, remote: from.address });
-    this.drive();
+    this.core.handleDataplane(now, { type: 'esp', peerHit: entry.peerHit, bytes: packet.length, from, to });
+    this.run();
     this.emit('event', {
       type: 'payload',
       peer: hitToText(entry.peerHit),
@@ -594,123 +542,47 @@ export class HipEngine extends EventEmitter {
     } satisfies EngineEvent);
   }
 
-  /**
-   * Authenticated ESP from a peer reaches HIP: every packet completes R2-SENT, and a sample
-   * (a new source at once, otherwise at most every ESP_SOURCE_SAMPLE_MS, with the bytes since)
-   * carries its source and size, for credit and for following a peer whose source changed.
-   */
-  private espHeard(now: number, peerHit: Uint8Array, bytes: number, from: UdpEndpoint): void {
-    const key = hitToText(peerHit);
-    const t = this.trafficOf(key);
-    t.bytes += bytes;
-    const source = `${from.address}|${from.port}`;
-    if (source === t.from && now - t.sampledAt < ESP_SOURCE_SAMPLE_MS) {
-      this.host.espAuthenticated(now, peerHit);
-      return;
-    }
-    this.host.espAuthenticated(now, peerHit, { bytes: t.bytes, from });
-    t.from = source;
-    t.sampledAt = now;
-    t.bytes = 0;
-  }
 
-  private trafficOf(key: string): { packetsOut: number; packetsIn: number; sampledAt: number; from: string; bytes: number } {
-    let t = this.traffic.get(key);
-    if (t === undefined) {
-      t = { packetsOut: 0, packetsIn: 0, sampledAt: Number.NEGATIVE_INFINITY, from: '', bytes: 0 };
-      this.traffic.set(key, t);
-    }
-    return t;
+  /** A report of the TUN data plane's, fed to the core. */
+  private report(r: Parameters<HostCore['handleDataplane']>[1]): void {
+    if (this.stopped) return;
+    this.core.handleDataplane(this.clock.now(), r);
+    this.run();
   }
 
   /** TUN mode: the data plane's counters arrived; failure detection gets what changed. */
   private onDataplaneStats(): void {
     if (this.stopped || !this.tunnel) return;
-    const now = this.clock.now();
-    for (const a of this.host.associations()) {
-      if (a.state !== 'ESTABLISHED') continue;
-      const stats = this.tunnel.peerStats(a.peerHit);
-      if (!stats) continue;
-      const t = this.trafficOf(hitToText(a.peerHit));
-      const sent = stats.packetsOut - t.packetsOut;
-      const received = stats.packetsIn - t.packetsIn;
-      t.packetsOut = stats.packetsOut;
-      t.packetsIn = stats.packetsIn;
-      if (received > 0) this.paths.dataReceived(stats.lastHeardMs === null ? now : now - stats.lastHeardMs, a.peerHit);
-      if (sent > 0) this.paths.dataSent(now, a.peerHit, sent);
-    }
-    this.paths.handleTimeout(now);
-    this.drive();
-  }
-
-  /** Pair selection (or HIP) moved a peer: its outbound ESP follows, on the same SA. */
-  private setDataPath(peerHit: Uint8Array, local: UdpEndpoint, remote: UdpEndpoint): void {
-    const path = this.outbound.get(hitToText(peerHit));
-    if (!path) return;
-    path.local = this.transport.localFor(remote, local) ?? local;
-    path.remote = { ...remote };
-    if (path.spare && path.spare.local.address === path.local.address && path.spare.remote.address === path.remote.address && path.spare.remote.port === path.remote.port) {
-      path.spare = undefined;
-    }
-    path.activeSpi = this.outboundSpiFor(peerHit, path, path.local, path.remote);
-    this.tunnel?.setPath(peerHit, path.remote, path.local, path.activeSpi);
+    const tunnel = this.tunnel;
+    const peers = this.core.associations().flatMap((a) => {
+      const stats = tunnel.peerStats(a.peerHit);
+      return stats ? [{ peerHit: a.peerHit, packetsOut: stats.packetsOut, packetsIn: stats.packetsIn, lastHeardMs: stats.lastHeardMs }] : [];
+    });
+    this.report({ type: 'stats', peers });
   }
 
   /**
-   * The SA to send on from `local` towards `remote`: in simultaneous multihoming the one of
-   * that pair (sa-choice.ts), when installed; the base SA otherwise.
+   * Carries out what the core has to say until it has nothing more: data plane commands first
+   * (a path moves before the UPDATE telling the peer leaves), HIP datagrams, then events (which
+   * may ask the core for more). Then re-arms the one timer.
    */
-  private outboundSpiFor(peerHit: Uint8Array, path: OutboundPath, local: UdpEndpoint, remote: UdpEndpoint): number {
-    const peer = hitToText(peerHit);
-    const a = this.host.associations().find((x) => x.peerHitText === peer);
-    if (a?.multihoming !== 'simultaneous') return path.sa.spi;
-    const installed = (spi: number | undefined): spi is number => spi !== undefined && (spi === path.sa.spi || path.extra.has(spi));
-    const ifname = this.paths.localLocators().find((l) => l.address === local.address)?.ifname;
-    const spi = pairSpis(a, ifname, remote).spiOut;
-    if (installed(spi)) return spi;
-    // The association's base pair (after a deprecation, the pair that took the base's place).
-    return installed(a.outboundSpi) ? a.outboundSpi : path.sa.spi;
-  }
-
-  /** The SAs or the peer's locators changed: the traffic takes the SA its locator names now. */
-  private reselectOutboundSa(peerHit: Uint8Array): void {
-    const path = this.outbound.get(hitToText(peerHit));
-    if (!path) return;
-    const spi = this.outboundSpiFor(peerHit, path, path.local, path.remote);
-    if (spi === path.activeSpi) return;
-    path.activeSpi = spi;
-    this.tunnel?.setPath(peerHit, path.remote, path.local, spi);
-  }
-
-  /**
-   * Pair selection found a spare worth copying the data onto for a while (fault tolerance only:
-   * with one SA the peer's anti-replay window drops the later copy; simultaneous multihoming
-   * has an SA per pair, and copies there would be delivered twice).
-   */
-  private setSparePath(peerHit: Uint8Array, local: UdpEndpoint, remote: UdpEndpoint, forMs: number): void {
-    const peer = hitToText(peerHit);
-    const path = this.outbound.get(peer);
-    if (!path) return;
-    if (this.host.associations().find((a) => hitToText(a.peerHit) === peer)?.multihoming === 'simultaneous') return;
-    const from = this.transport.localFor(remote, local) ?? local;
-    path.spare = forMs > 0 ? { local: from, remote: { ...remote }, until: this.clock.now() + forMs } : undefined;
-    this.tunnel?.setSpare(peerHit, remote, from, forMs);
-  }
-
-  /** Runs the host (and pair selection) until nothing more is said, then re-arms the one timer. */
-  private drive(): void {
-    const now = this.clock.now();
-    this.retireInbound(now);
-    for (let round = 0; round < 64; round++) {
+  private run(): void {
+    this.retireInbound(this.clock.now());
+    for (;;) {
       let progressed = false;
-      for (let t = this.host.pollTransmit(); t; t = this.host.pollTransmit()) {
+      for (let c = this.core.pollCommand(); c; c = this.core.pollCommand()) {
+        this.execute(c);
+        progressed = true;
+      }
+      for (let t = this.core.pollTransmit(); t; t = this.core.pollTransmit()) {
         const from = t.from ?? this.transport.localFor(t.to);
         this.emitDatagram(frameHip(t.bytes), t.to, from);
         this.counters.hipOut++;
         progressed = true;
       }
-      for (let e = this.host.pollEvent(); e; e = this.host.pollEvent()) {
-        this.onHostEvent(now, e);
+      const e = this.core.pollEvent();
+      if (e) {
+        this.onCoreEvent(e);
         progressed = true;
       }
       if (!progressed) break;
@@ -727,75 +599,108 @@ export class HipEngine extends EventEmitter {
     this.opts.tap?.('out', datagram, local, to);
   }
 
-  private onHostEvent(now: number, e: HostEvent): void {
-    const peer = hitToText(e.peerHit);
+  private onCoreEvent(e: CoreEvent): void {
     switch (e.type) {
-      case 'state':
-        this.emit('event', { type: 'association', peer, from: e.from, to: e.to } satisfies EngineEvent);
+      case 'association':
+        this.emit('event', { type: 'association', peer: e.peer, from: e.from, to: e.to } satisfies EngineEvent);
         return;
       case 'established':
-        this.installSa(now, e.peerHit, e.sa, e.remote, e.local);
-        this.traffic.delete(peer);
-        this.paths.onHostEvent(now, e, () => this.host.associations().find((a) => hitToText(a.peerHit) === peer)?.peerLocators ?? []);
         this.emit('event', {
-          type: 'established', peer, local: e.local, remote: e.remote, initiator: e.initiator, suite: e.sa.suite,
+          type: 'established', peer: e.peer, local: e.local, remote: e.remote, initiator: e.initiator, suite: e.suite,
         } satisfies EngineEvent);
         return;
-      case 'rekeyed': {
-        const path = this.outbound.get(peer);
-        if (!path) return;
-        const old = this.inbound.get(e.oldInboundSpi);
-        if (old) old.retireAt = now + (this.opts.rekeyOverlapMs ?? 5000);
-        this.tunnel?.retireInbound(e.oldInboundSpi, this.opts.rekeyOverlapMs ?? 5000);
-        this.installSa(now, e.peerHit, e.sa, path.remote, path.local);
-        this.emit('event', { type: 'rekeyed', peer, inboundSpi: e.sa.inboundSpi, outboundSpi: e.sa.outboundSpi } satisfies EngineEvent);
+      case 'rekeyed':
+        this.emit('event', { type: 'rekeyed', peer: e.peer, inboundSpi: e.inboundSpi, outboundSpi: e.outboundSpi } satisfies EngineEvent);
         return;
-      }
       case 'closed':
+        this.emit('event', { type: 'closed', peer: e.peer, byPeer: e.byPeer } satisfies EngineEvent);
+        return;
       case 'failed':
-        this.dropSas(peer);
-        this.traffic.delete(peer);
-        this.paths.onHostEvent(now, e, () => []);
-        this.emit('event', e.type === 'closed'
-          ? ({ type: 'closed', peer, byPeer: e.byPeer } satisfies EngineEvent)
-          : ({ type: 'failed', peer, reason: e.reason } satisfies EngineEvent));
+        this.emit('event', { type: 'failed', peer: e.peer, reason: e.reason } satisfies EngineEvent);
         return;
       case 'notify':
-        this.emit('event', { type: 'notify', peer, notifyType: e.notifyType, authenticated: e.authenticated } satisfies EngineEvent);
+        this.emit('event', { type: 'notify', peer: e.peer, notifyType: e.notifyType, authenticated: e.authenticated } satisfies EngineEvent);
         return;
       case 'probe-answered':
       case 'probe-lost':
-        this.settlePing(now, e);
+        this.settlePing(this.clock.now(), e);
         return;
-      case 'sa-added':
-        this.addSas(now, e.peerHit, e.sa);
+      case 'handover': {
+        const { type: _type, ...h } = e;
+        this.emit('event', { type: 'handover', ...h } satisfies EngineEvent);
         return;
-      case 'sa-removed':
-        this.removeSas(now, e.peerHit, e.inboundSpi, e.outboundSpi);
-        return;
-      case 'peer-locators':
-        this.paths.onHostEvent(now, e, () => []);
-        this.reselectOutboundSa(e.peerHit);
-        return;
-      case 'pair-probe-received':
-      case 'pair-probe-answered':
-      case 'address-changed':
-        this.paths.onHostEvent(now, e, () => []);
-        return;
-      default:
+      }
+      case 'unreachable':
+        this.giveUpIfReconnectable(e.peerHit);
         return;
     }
   }
 
-  private installSa(now: number, peerHit: Uint8Array, sa: SaKeys, remote: UdpEndpoint, local: UdpEndpoint): void {
+  /** One data plane command: on the TUN worker, and on the SAs kept here (send() without a TUN). */
+  private execute(c: DataplaneCommand): void {
+    const now = this.clock.now();
+    switch (c.type) {
+      case 'install-sa':
+        this.installSa(now, c.peerHit, c.sa, c.remote, c.local, c.activeSpi);
+        return;
+      case 'add-sas':
+        this.addSas(now, c.peerHit, c.sa);
+        return;
+      case 'remove-outbound':
+        this.outbound.get(hitToText(c.peerHit))?.extra.delete(c.spi);
+        this.tunnel?.removeOutbound(c.peerHit, c.spi);
+        return;
+      case 'retire-inbound': {
+        const entry = this.inbound.get(c.spi);
+        if (entry) entry.retireAt = now + c.afterMs;
+        this.tunnel?.retireInbound(c.spi, c.afterMs);
+        return;
+      }
+      case 'drop-sas':
+        this.dropSas(hitToText(c.peerHit));
+        return;
+      case 'set-path':
+        this.setDataPath(c.peerHit, c.local, c.remote, c.spi);
+        return;
+      case 'set-spare':
+        this.setSparePath(c.peerHit, c.local, c.remote, c.forMs);
+        return;
+      case 'set-held':
+        // Only the data plane keeps copies; without a tunnel (send()) nothing is held.
+        this.tunnel?.setHeld(c.peerHit, c.on);
+        return;
+    }
+  }
+
+  /** Pair selection (or HIP) moved a peer: its outbound ESP follows, on the SA the core chose. */
+  private setDataPath(peerHit: Uint8Array, local: UdpEndpoint, remote: UdpEndpoint, spi: number): void {
+    const path = this.outbound.get(hitToText(peerHit));
+    if (!path) return;
+    path.local = this.transport.localFor(remote, local) ?? local;
+    path.remote = { ...remote };
+    if (path.spare && path.spare.local.address === path.local.address && path.spare.remote.address === path.remote.address && path.spare.remote.port === path.remote.port) {
+      path.spare = undefined;
+    }
+    path.activeSpi = spi;
+    this.tunnel?.setPath(peerHit, path.remote, path.local, path.activeSpi);
+  }
+
+  /** Make-before-break copies of every ESP packet to the peer, on this pair, for `forMs`. */
+  private setSparePath(peerHit: Uint8Array, local: UdpEndpoint, remote: UdpEndpoint, forMs: number): void {
+    const path = this.outbound.get(hitToText(peerHit));
+    if (!path) return;
+    const from = this.transport.localFor(remote, local) ?? local;
+    path.spare = forMs > 0 ? { local: from, remote: { ...remote }, until: this.clock.now() + forMs } : undefined;
+    this.tunnel?.setSpare(peerHit, remote, from, forMs);
+  }
+
+  private installSa(now: number, peerHit: Uint8Array, sa: SaKeys, remote: UdpEndpoint, local: UdpEndpoint, activeSpi: number): void {
     const peer = hitToText(peerHit);
     const prev = this.outbound.get(peer);
-    // A rekey replaces the base SA; further SAs stay, and so does one of them in use.
-    const keepActive = prev !== undefined && prev.extra.has(prev.activeSpi);
     this.outbound.set(peer, {
       sa: new EspOutboundSa({ spi: sa.outboundSpi, suite: sa.suite, keys: sa.outbound, createdAt: now }),
       extra: prev?.extra ?? new Map(),
-      activeSpi: keepActive ? prev.activeSpi : sa.outboundSpi,
+      activeSpi,
       ...(prev?.spare ? { spare: prev.spare } : {}),
       suite: sa.suite,
       remote,
@@ -819,21 +724,6 @@ export class HipEngine extends EventEmitter {
       peerHit,
     });
     this.tunnel?.addSas(peerHit, sa);
-    this.reselectOutboundSa(peerHit);
-  }
-
-  /** An SA pair was deprecated: its outbound half goes now, its inbound half after the overlap. */
-  private removeSas(now: number, peerHit: Uint8Array, inboundSpi: number, outboundSpi: number): void {
-    const path = this.outbound.get(hitToText(peerHit));
-    const overlap = this.opts.rekeyOverlapMs ?? 5000;
-    const entry = this.inbound.get(inboundSpi);
-    if (entry) entry.retireAt = now + overlap;
-    this.tunnel?.retireInbound(inboundSpi, overlap);
-    if (!path) return;
-    // The base exchange's own pair stays installed when deprecated (only a rekey replaces it);
-    // outboundSpiFor no longer picks it, as the association's next pair took its place.
-    if (path.extra.delete(outboundSpi)) this.tunnel?.removeOutbound(peerHit, outboundSpi);
-    this.reselectOutboundSa(peerHit);
   }
 
   private dropSas(peer: string): void {
@@ -846,20 +736,9 @@ export class HipEngine extends EventEmitter {
     for (const [spi, entry] of this.inbound) if (entry.retireAt !== undefined && entry.retireAt <= now) this.inbound.delete(spi);
   }
 
-  /** Inbound SPIs are ours to choose: random, unique, outside the reserved 0–255. */
-  private allocateSpi(): number {
-    for (;;) {
-      const b = this.opts.crypto.randomBytes(4);
-      const spi = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
-      if (spi > 255 && !this.inbound.has(spi)) return spi;
-    }
-  }
-
   private arm(): void {
     if (this.stopped) return;
-    const hostNext = this.host.nextTimeout();
-    const pathsNext = this.paths.nextTimeout();
-    const next = hostNext === undefined ? pathsNext : pathsNext === undefined ? hostNext : Math.min(hostNext, pathsNext);
+    const next = this.core.pollTimeout();
     if (next === undefined) {
       if (this.timer) clearTimeout(this.timer);
       this.timer = undefined;
@@ -872,10 +751,8 @@ export class HipEngine extends EventEmitter {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.timerDeadline = Infinity;
-      const now = this.clock.now();
-      this.host.handleTimeout(now);
-      this.paths.handleTimeout(now);
-      this.drive();
+      this.core.handleTimeout(this.clock.now());
+      this.run();
     }, Math.max(0, next - this.clock.now()));
   }
 }

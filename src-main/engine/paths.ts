@@ -10,6 +10,7 @@ import { toAddr16 } from '../dataplane/addr16.js';
 import type { PeerLocator as HipPeerLocator } from '../mobility/peer-locators.js';
 import type { InterfaceKind, LocalLocator as PairLocal, LocatorPair } from '../mobility/pair-order.js';
 import type { DetectionPolicy } from '../mobility/failure-detection.js';
+import type { LocalLossCause } from '../mobility/local-loss.js';
 import {
   PairSelection, type PairTestState, type SelectionAction, type SelectionCause, type SelectionState, type SelectionTiming,
 } from '../mobility/pair-selection.js';
@@ -54,6 +55,7 @@ export function reaches(l: Pick<EngineLocator, 'address' | 'defaultRoute' | 'pre
 export interface PathView { local: Endpoint; remote: Endpoint; ifname: string | null; kind: InterfaceKind }
 
 export type HandoverCause = SelectionCause | 'peer-moved';
+export type { LocalLossCause } from '../mobility/local-loss.js';
 
 export interface Handover {
   peer: string;
@@ -63,6 +65,11 @@ export interface Handover {
   gapMs: number;
   /** Why HIP moved on its own ('peer-moved'): the peer's preferred locator, its new source... */
   hipCause?: string;
+  /**
+   * What the interface monitor said of the local address the traffic left, when that report is
+   * what moved it: at once ('pair-deleted'), or once a new pair appeared ('pair-added').
+   */
+  localCause?: LocalLossCause;
 }
 
 export interface PairView extends PathView {
@@ -83,8 +90,8 @@ export interface PathSink {
   probePair(peerHit: Uint8Array, local: Endpoint, remote: Endpoint, probeId: number, report: readonly number[]): void;
   /** Tell HIP the pair changed (its control packets follow); false when HIP refused it. */
   setActivePair(peerHit: Uint8Array, local: Endpoint, remote: Endpoint): boolean;
-  /** Move the peer's outbound ESP (the same SA) to this pair. */
-  setDataPath(peerHit: Uint8Array, local: Endpoint, remote: Endpoint): void;
+  /** Move the peer's outbound ESP (the same SA) to this pair, for `cause`. */
+  setDataPath(peerHit: Uint8Array, local: Endpoint, remote: Endpoint, cause: HandoverCause): void;
   /**
    * For `forMs`, send a copy of every ESP packet to the peer on this pair too (the same SA and
    * sequence number: the peer's anti-replay window drops the later copy). 0 stops the copies.
@@ -136,6 +143,8 @@ interface PeerTrack {
   state: SelectionState;
   /** What the data plane was last told by holdForPeer. */
   held: boolean;
+  /** Why the monitor took the primary's local address away when no pair was left to move to. */
+  lostCause: LocalLossCause | undefined;
 }
 
 /** Causes that mean the old pair stopped carrying traffic (the others move a working flow). */
@@ -167,6 +176,8 @@ export class PathManager {
   private locals: EngineLocator[] = [];
   /** Probes held back while something more urgent (the peer's UPDATE) goes out first. */
   private heldProbes: Array<() => void> | undefined;
+  /** While our locators are being applied: what the monitor said of each address that went. */
+  private losses: ReadonlyMap<string, LocalLossCause> = new Map();
 
   constructor(private readonly sink: PathSink, private policy: PathPolicy = DEFAULT_PATH_POLICY) {}
 
@@ -182,13 +193,18 @@ export class PathManager {
    * peer of our new locators (signed, and what the peer needs to move its own traffic) can go
    * out before them.
    */
-  setLocalLocators(now: number, locators: readonly EngineLocator[]): void {
+  setLocalLocators(now: number, locators: readonly EngineLocator[], losses: ReadonlyMap<string, LocalLossCause> = new Map()): void {
     this.locals = locators.map((l) => ({ ...l }));
     this.heldProbes ??= [];
-    for (const t of this.peers.values()) {
-      t.sel.setLocalLocators(now, this.pairLocals(t));
-      this.drain(now, t);
-      this.tryNewPair(now, t);
+    this.losses = losses;
+    try {
+      for (const t of this.peers.values()) {
+        t.sel.setLocalLocators(now, this.pairLocals(t));
+        this.drain(now, t);
+        this.tryNewPair(now, t);
+      }
+    } finally {
+      this.losses = new Map();
     }
   }
 
@@ -217,7 +233,7 @@ export class PathManager {
       const track: PeerTrack = {
         hit: e.peerHit.slice(), sel: new PairSelection(now, this.policy.timing), remotePorts: new Map(), peerLocators: [],
         path: { local: { ...e.local }, remote: { ...e.remote } }, noPrimarySince: undefined, lostAt: now, state: 'no-primary',
-        held: false,
+        held: false, lostCause: undefined,
       };
       this.peers.set(key, track);
       this.applyPeerLocators(now, track, peerLocators());
@@ -250,7 +266,7 @@ export class PathManager {
         if (e.cause !== 'selected' && (e.to.address !== t.path.remote.address || e.to.port !== t.path.remote.port)) {
           const from = this.view(t.path.local, t.path.remote);
           const local = this.locals.some((l) => l.address === t.path.local.address) ? t.path.local : this.bestLocalFor(e.to) ?? t.path.local;
-          this.moveData(t, local, e.to);
+          this.moveData(t, local, e.to, 'peer-moved');
           this.sink.handover({ peer: key, cause: 'peer-moved', from, to: this.view(local, e.to), gapMs: 0, hipCause: e.cause });
         }
         break;
@@ -391,13 +407,18 @@ export class PathManager {
     const remote = this.remoteEndpoint(t, best.remote);
     const from = this.view(t.path.local, t.path.remote);
     this.sink.setActivePair(t.hit, local, remote);
-    this.moveData(t, local, remote);
-    this.sink.handover({ peer: hitToText(t.hit), cause: 'pair-added', from, to: this.view(local, remote), gapMs: Math.max(0, now - t.lostAt) });
+    this.moveData(t, local, remote, 'pair-added');
+    const lostCause = t.lostCause;
+    t.lostCause = undefined;
+    this.sink.handover({
+      peer: hitToText(t.hit), cause: 'pair-added', from, to: this.view(local, remote), gapMs: Math.max(0, now - t.lostAt),
+      ...(lostCause === undefined ? {} : { localCause: lostCause }),
+    });
   }
 
-  private moveData(t: PeerTrack, local: Endpoint, remote: Endpoint): void {
+  private moveData(t: PeerTrack, local: Endpoint, remote: Endpoint, cause: HandoverCause): void {
     t.path = { local: { ...local }, remote: { ...remote } };
-    this.sink.setDataPath(t.hit, t.path.local, t.path.remote);
+    this.sink.setDataPath(t.hit, t.path.local, t.path.remote, cause);
   }
 
   /** Moving the data onto the spare later ends its copies (the data plane sees to that). */
@@ -444,6 +465,7 @@ export class PathManager {
         if (a.new === undefined) {
           // Nowhere to go: keep sending on the old pair as the best guess until a pair appears.
           t.lostAt = a.lastHeardAt;
+          t.lostCause = (a.old === undefined ? undefined : this.losses.get(a.old.local)) ?? t.lostCause;
           return;
         }
         const local = this.localEndpoint(a.new.local);
@@ -451,9 +473,14 @@ export class PathManager {
         const from = this.view(t.path.local, t.path.remote);
         const same = from.local.address === local.address && from.remote.address === remote.address;
         this.sink.setActivePair(t.hit, local, remote);
-        this.moveData(t, local, remote);
+        this.moveData(t, local, remote, a.cause);
+        t.lostCause = undefined;
         if (!same && a.cause !== 'connect') {
-          this.sink.handover({ peer: hitToText(t.hit), cause: a.cause, from, to: this.view(local, remote), gapMs: outageMs(a, t.state !== 'primary-operational') });
+          const localCause = this.losses.get(from.local.address);
+          this.sink.handover({
+            peer: hitToText(t.hit), cause: a.cause, from, to: this.view(local, remote), gapMs: outageMs(a, t.state !== 'primary-operational'),
+            ...(localCause === undefined ? {} : { localCause }),
+          });
         }
         return;
       }

@@ -1,0 +1,77 @@
+// What goes into a HostCore besides datagrams and time, and what comes out of it besides HIP
+// datagrams: the data plane's reports, the commands the data plane must carry out, and the
+// events its owner shows. Plain data, so a real data plane and a simulated one read the same.
+
+import type { Endpoint, SaKeys } from '../hip/host.js';
+import type { AssociationState } from '../hip/host.js';
+import type { SelectionCause } from '../mobility/pair-selection.js';
+import type { Handover } from '../engine/paths.js';
+
+/** What the data plane reports; every report carries the peer it concerns. */
+export type DataplaneReport =
+  /** One authenticated ESP packet from the peer, with the pair it arrived on (in-thread ESP). */
+  | { type: 'esp'; peerHit: Uint8Array; bytes: number; from: Endpoint; to: Endpoint }
+  /** Authenticated ESP from the peer, from the source it was last reported with (a data plane that samples). */
+  | { type: 'esp-heard'; peerHit: Uint8Array }
+  /** Authenticated ESP from a source the data plane had not reported yet, and the bytes since the last sample. */
+  | { type: 'esp-source'; peerHit: Uint8Array; from: Endpoint; bytes: number }
+  /** ESP sent to the peer: `packets` since the last report. */
+  | { type: 'sent'; peerHit: Uint8Array; packets: number }
+  /** The data plane's running counters per peer (cumulative); failure detection reads what changed. */
+  | { type: 'stats'; peers: readonly PeerTrafficStats[] }
+  /** The outbound SA is worn out (sequence numbers, bytes or age): a rekey is due. */
+  | { type: 'rekey-needed'; peerHit: Uint8Array };
+
+export interface PeerTrafficStats {
+  peerHit: Uint8Array;
+  packetsOut: number;
+  packetsIn: number;
+  /** How long ago the peer was last heard, when the data plane knows. */
+  lastHeardMs: number | null;
+}
+
+/** Why the data plane's path for a peer changes. */
+export type PathCause =
+  | SelectionCause
+  | 'peer-moved'
+  /** The SAs or the peer's locators changed: the same pair, another outbound SA. */
+  | 'sa-changed'
+  /** A data plane that followed a new source on its own is told the path HIP keeps. */
+  | 'source-refused';
+
+export type DataplaneCommand =
+  /** A base exchange's SA pair (or its rekey): outbound traffic uses `activeSpi`. */
+  | { type: 'install-sa'; peerHit: Uint8Array; sa: SaKeys; local: Endpoint; remote: Endpoint; activeSpi: number }
+  /** A further SA pair (simultaneous multihoming), beside the base one. */
+  | { type: 'add-sas'; peerHit: Uint8Array; sa: SaKeys }
+  /** An outbound SA of a further pair is gone. */
+  | { type: 'remove-outbound'; peerHit: Uint8Array; spi: number }
+  /** An inbound SA keeps accepting in-flight packets for `afterMs`, then goes. */
+  | { type: 'retire-inbound'; spi: number; afterMs: number }
+  /** The association is gone: every SA of the peer goes now. */
+  | { type: 'drop-sas'; peerHit: Uint8Array }
+  /** The peer's outbound ESP leaves from `local` to `remote` on SA `spi`, from now. */
+  | { type: 'set-path'; peerHit: Uint8Array; local: Endpoint; remote: Endpoint; spi: number; cause: PathCause }
+  /** For `forMs`, a copy of every ESP packet to the peer goes on this pair too; 0 stops. */
+  | { type: 'set-spare'; peerHit: Uint8Array; local: Endpoint; remote: Endpoint; forMs: number }
+  /** The peer's pair is in doubt: keep copies of what is sent, re-send them on the next set-path. */
+  | { type: 'set-held'; peerHit: Uint8Array; on: boolean };
+
+/** What the core's owner is told; `peer` is the HIT as text. */
+export type CoreEvent =
+  | { type: 'association'; peer: string; peerHit: Uint8Array; from: AssociationState; to: AssociationState }
+  | { type: 'established'; peer: string; peerHit: Uint8Array; local: Endpoint; remote: Endpoint; initiator: boolean; suite: number }
+  | { type: 'rekeyed'; peer: string; peerHit: Uint8Array; inboundSpi: number; outboundSpi: number }
+  | { type: 'closed'; peer: string; peerHit: Uint8Array; byPeer: boolean }
+  | { type: 'failed'; peer: string; peerHit: Uint8Array; reason: string }
+  | { type: 'notify'; peer: string; peerHit: Uint8Array; notifyType: number; authenticated: boolean }
+  /** A HIP-level ping (`HostCore.probe`) was answered over this pair. */
+  | { type: 'probe-answered'; peer: string; peerHit: Uint8Array; local: Endpoint; remote: Endpoint }
+  | { type: 'probe-lost'; peer: string; peerHit: Uint8Array; reason: string }
+  /** A peer's traffic moved to another locator pair; `cause` and `localCause` say why. */
+  | ({ type: 'handover' } & Handover)
+  /**
+   * Every pair of the peer failed for the policy's `abandonAfterMs`: it likely restarted and
+   * forgot our SAs. The owner may `abandon` it and connect afresh if it knows where the peer is.
+   */
+  | { type: 'unreachable'; peer: string; peerHit: Uint8Array };

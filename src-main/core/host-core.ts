@@ -1,0 +1,451 @@
+// The host, sans-IO: HIP (HipHost), which locator pair each peer's traffic takes (PathManager:
+// pair selection and failure detection), and what the data plane must do about both. Fed HIP
+// datagrams, our locators as the interface monitor reports them, the data plane's reports and
+// the time; polled for HIP datagrams to send, data plane commands, events and its next
+// deadline. No sockets, no timers, no clock: the engine (engine/engine.ts) and the simulator
+// (test/support/sim-hosts.ts) drive the same core.
+//
+// Each input is carried through to the end before it returns: HIP's events are fed to pair
+// selection, whose moves become commands and handover events, with the cause that set them off
+// (a handover the monitor's report caused names what the monitor said of the address it left).
+
+import { HipHost, type AssociationSnapshot, type Endpoint, type HostConfig, type HostEvent, type SaKeys, type Transmit } from '../hip/host.js';
+import { hitToText } from '../hip/wire/address.js';
+import type { ResponderSnapshot } from '../hip/responder.js';
+import type { DetectionPolicy } from '../mobility/failure-detection.js';
+import type { LocatorCause } from '../mobility/local-addresses.js';
+import { localLosses } from '../mobility/local-loss.js';
+import type { LocatorPair } from '../mobility/pair-order.js';
+import {
+  DEFAULT_PATH_POLICY, PathManager, type EngineLocator, type HandoverCause, type PathPolicy, type PeerPathsView,
+} from '../engine/paths.js';
+import { pairSpis } from '../engine/sa-choice.js';
+import type { CoreEvent, DataplaneCommand, DataplaneReport, PathCause } from './core-io.js';
+import { EspTraffic } from './esp-traffic.js';
+import { OutboundSas } from './outbound-sas.js';
+
+export type { CoreEvent, DataplaneCommand, DataplaneReport, PathCause, PeerTrafficStats } from './core-io.js';
+
+export interface HostCoreConfig {
+  host: Omit<HostConfig, 'allocateSpi'>;
+  /** Pair selection, failure detection, and when a peer with every pair failed is given up. */
+  paths?: Partial<PathPolicy>;
+  /** How long an inbound SA replaced by a rekey (or deprecated) keeps accepting in-flight packets. */
+  rekeyOverlapMs?: number;
+  /**
+   * 'static': the first locators are ours for good, and a single one is never announced (every
+   * exchange runs over it). 'monitor': the interface monitor reports them as they change.
+   */
+  locators?: 'static' | 'monitor';
+}
+
+export type FailoverResult = { ok: true } | { ok: false; reason: 'no-association' | 'unknown-pair' | 'no-alternative' };
+
+const DEFAULT_REKEY_OVERLAP_MS = 5000;
+
+export class HostCore {
+  readonly hit: Uint8Array;
+  private readonly host: HipHost;
+  private readonly paths: PathManager;
+  private readonly outbound = new OutboundSas();
+  private readonly traffic = new EspTraffic();
+  /** Inbound SPIs in use (ours to choose), and when a retired one is free again. */
+  private readonly inboundSpis = new Map<number, { peer: string; retireAt: number | undefined }>();
+  private readonly commands: DataplaneCommand[] = [];
+  private readonly events: CoreEvent[] = [];
+  private readonly overlapMs: number;
+  /** The time of the input being handled: PathManager's calls back into HIP carry it. */
+  private now: number;
+
+  constructor(private readonly config: HostCoreConfig, now: number) {
+    this.now = now;
+    this.overlapMs = config.rekeyOverlapMs ?? DEFAULT_REKEY_OVERLAP_MS;
+    this.host = new HipHost({ ...config.host, allocateSpi: () => this.allocateSpi() }, now);
+    this.hit = this.host.hit;
+    this.paths = new PathManager(
+      {
+        probePair: (hit, local, remote, probeId, report) => void this.host.probePair(this.now, hit, local, remote, probeId, report),
+        setActivePair: (hit, local, remote) => this.host.setActivePair(this.now, hit, local, remote),
+        setDataPath: (hit, local, remote, cause) => this.setDataPath(hit, local, remote, cause),
+        setSparePath: (hit, local, remote, forMs) => this.setSparePath(hit, local, remote, forMs),
+        handover: (h) => this.events.push({ type: 'handover', ...h }),
+        holdForPeer: (hit, on) => {
+          this.commands.push({ type: 'set-held', peerHit: hit, on });
+          this.host.setPathInDoubt(hit, on);
+        },
+        // The owner knows whether the peer can be found again; giving it up is its call (`abandon`).
+        unreachable: (hit) => {
+          this.events.push({ type: 'unreachable', peer: hitToText(hit), peerHit: hit });
+          return false;
+        },
+      },
+      { ...DEFAULT_PATH_POLICY, ...config.paths },
+    );
+  }
+
+  // ---- inputs ----
+
+  /** A HIP datagram (the RFC 9028 zero marker already taken off). */
+  handleDatagram(now: number, bytes: Uint8Array, from: Endpoint, to: Endpoint): void {
+    this.at(now);
+    this.host.handlePacket(now, bytes, from, to);
+    this.settle();
+  }
+
+  /**
+   * Our locators now (a complete list: those with a socket), and the interface monitor's causes
+   * for the change. Pair selection goes first: a peer whose pair just lost its address moves to
+   * a spare before the (signed) UPDATE telling the peer is even built, and that UPDATE then
+   * leaves from the new pair. The UPDATE goes out before the pair probes: the peer moves on it.
+   */
+  handleInterfaces(now: number, locators: readonly EngineLocator[], causes: readonly LocatorCause[] = []): void {
+    this.at(now);
+    this.paths.setLocalLocators(now, locators, localLosses(causes));
+    // Announced only where a peer can be reached from (see paths.ts `reaches`).
+    const announce = locators.filter((l) => l.operational && this.paths.reachesAnyPeer(l));
+    // One fixed address is the one every exchange runs over: there is nothing to tell a peer.
+    const fixedSingle = (this.config.locators ?? 'static') === 'static' && announce.length <= 1;
+    if (!fixedSingle) {
+      this.host.setLocalLocators(now, announce.map((l, i) => ({ address: l.address, port: l.port, ifname: l.ifname, kind: l.kind, preferred: i === 0 })));
+    }
+    this.settle();
+    this.paths.releaseProbes();
+    this.settle();
+  }
+
+  handleDataplane(now: number, report: DataplaneReport): void {
+    this.at(now);
+    switch (report.type) {
+      case 'esp': {
+        const peer = hitToText(report.peerHit);
+        this.host.espAuthenticated(now, report.peerHit, this.traffic.heard(now, peer, report.bytes, report.from));
+        this.paths.dataReceived(now, report.peerHit, { local: report.to.address, remote: report.from.address });
+        break;
+      }
+      case 'esp-heard':
+        this.host.espAuthenticated(now, report.peerHit);
+        break;
+      case 'esp-source': {
+        this.host.espAuthenticated(now, report.peerHit, { bytes: report.bytes, from: report.from });
+        this.settle();
+        // A data plane holding this peer already followed the new source; if HIP did not (the
+        // address is deprecated or unusable), our path stands and the data plane is told.
+        const path = this.paths.path(report.peerHit);
+        const out = this.outbound.get(hitToText(report.peerHit));
+        if (path && out && (path.remote.address !== report.from.address || path.remote.port !== report.from.port)) {
+          this.commands.push({ type: 'set-path', peerHit: report.peerHit, local: path.local, remote: path.remote, spi: out.activeSpi, cause: 'source-refused' });
+        }
+        break;
+      }
+      case 'sent':
+        this.paths.dataSent(now, report.peerHit, report.packets);
+        break;
+      case 'stats':
+        for (const s of report.peers) {
+          const a = this.association(s.peerHit);
+          if (a?.state !== 'ESTABLISHED') continue;
+          const { sent, received } = this.traffic.counted(a.peerHitText, s.packetsOut, s.packetsIn);
+          if (received > 0) this.paths.dataReceived(s.lastHeardMs === null ? now : now - s.lastHeardMs, s.peerHit);
+          if (sent > 0) this.paths.dataSent(now, s.peerHit, sent);
+        }
+        this.paths.handleTimeout(now);
+        break;
+      case 'rekey-needed':
+        this.host.rekey(now, report.peerHit);
+        break;
+    }
+    this.settle();
+  }
+
+  handleTimeout(now: number): void {
+    this.at(now);
+    this.host.handleTimeout(now);
+    this.paths.handleTimeout(now);
+    this.settle();
+  }
+
+  // ---- the owner's requests ----
+
+  connect(now: number, peerHit: Uint8Array, remote: Endpoint, local?: Endpoint): void {
+    this.at(now);
+    this.host.connect(now, peerHit, remote, local);
+    this.settle();
+  }
+
+  close(now: number, peerHit: Uint8Array): void {
+    this.at(now);
+    this.host.close(now, peerHit);
+    this.settle();
+  }
+
+  rekey(now: number, peerHit: Uint8Array): void {
+    this.at(now);
+    this.host.rekey(now, peerHit);
+    this.settle();
+  }
+
+  /** Gives up on a peer (see HipHost.abandon): its association fails here, and may be built afresh. */
+  abandon(now: number, peerHit: Uint8Array, reason: string): void {
+    this.at(now);
+    this.host.abandon(now, peerHit, reason);
+    this.settle();
+  }
+
+  /** A HIP-level ping; its answer or loss comes as a 'probe-answered' or 'probe-lost' event. */
+  probe(now: number, peerHit: Uint8Array): ReturnType<HipHost['probe']> {
+    this.at(now);
+    const r = this.host.probe(now, peerHit);
+    this.settle();
+    return r;
+  }
+
+  cancelProbe(now: number, peerHit: Uint8Array): void {
+    this.at(now);
+    this.host.cancelProbe(now, peerHit);
+    this.settle();
+  }
+
+  /** Moves a peer's traffic off its primary pair now: to `to`, or to the best other pair. */
+  failover(now: number, peerHit: Uint8Array, to?: LocatorPair): FailoverResult {
+    this.at(now);
+    const r = this.paths.failover(now, peerHit, to);
+    this.settle();
+    return r;
+  }
+
+  /** New keepalive / failure-detection settings, for every peer now and every association to come. */
+  setDetectionPolicy(now: number, detection: DetectionPolicy): void {
+    this.at(now);
+    this.paths.setDetectionPolicy(now, detection);
+    this.settle();
+  }
+
+  /** Credit-based authorization (RFC 8046 §5.5): may `bytes` of ESP go to `to` now? */
+  authorizeSend(now: number, peerHit: Uint8Array, to: Endpoint, bytes: number): boolean {
+    return this.host.authorizeSend(now, peerHit, to, bytes);
+  }
+
+  // ---- outputs ----
+
+  pollTransmit(): Transmit | undefined {
+    return this.host.pollTransmit();
+  }
+
+  pollCommand(): DataplaneCommand | undefined {
+    return this.commands.shift();
+  }
+
+  pollEvent(): CoreEvent | undefined {
+    return this.events.shift();
+  }
+
+  /** When `handleTimeout` is next due; undefined when nothing is pending. */
+  pollTimeout(): number | undefined {
+    const host = this.host.nextTimeout();
+    const paths = this.paths.nextTimeout();
+    return host === undefined ? paths : paths === undefined ? host : Math.min(host, paths);
+  }
+
+  // ---- what the owner may read ----
+
+  associations(): AssociationSnapshot[] {
+    return this.host.associations();
+  }
+
+  association(peerHit: Uint8Array): AssociationSnapshot | undefined {
+    const peer = hitToText(peerHit);
+    return this.host.associations().find((a) => a.peerHitText === peer);
+  }
+
+  get counters(): HipHost['counters'] {
+    return this.host.counters;
+  }
+
+  responderStatus(now: number): ResponderSnapshot {
+    return this.host.responderStatus(now);
+  }
+
+  /** The locators that have a socket now, as pair selection uses them. */
+  localLocators(): readonly EngineLocator[] {
+    return this.paths.localLocators();
+  }
+
+  /** The pair the peer's ESP leaves on, as the data plane was told. */
+  path(peerHit: Uint8Array): { local: Endpoint; remote: Endpoint } | undefined {
+    return this.paths.path(peerHit);
+  }
+
+  /**
+   * Every locator pair of the peer, its test state and which is primary; in simultaneous
+   * multihoming with each pair's SAs (the outbound one the peer listed with the remote locator,
+   * the inbound one serving our interface).
+   */
+  pathsView(now: number, peerHit: Uint8Array): PeerPathsView | undefined {
+    const view = this.paths.status(now, peerHit);
+    const a = this.association(peerHit);
+    const out = this.outbound.get(hitToText(peerHit));
+    if (view === undefined || a === undefined || out === undefined || a.multihoming !== 'simultaneous') return view;
+    return {
+      ...view,
+      pairs: view.pairs.map((p) => {
+        const inbound = pairSpis(a, p.ifname, p.remote).spiIn;
+        return { ...p, spiOut: this.outbound.spiFor(out, a, p.ifname ?? undefined, p.remote), ...(inbound === undefined ? {} : { spiIn: inbound }) };
+      }),
+    };
+  }
+
+  // ---- internals ----
+
+  private at(now: number): void {
+    this.now = now;
+    for (const [spi, e] of this.inboundSpis) if (e.retireAt !== undefined && e.retireAt <= now) this.inboundSpis.delete(spi);
+  }
+
+  /** HIP's events, until it has nothing more to say: each may make pair selection act. */
+  private settle(): void {
+    for (let e = this.host.pollEvent(); e; e = this.host.pollEvent()) this.onHostEvent(this.now, e);
+  }
+
+  private onHostEvent(now: number, e: HostEvent): void {
+    const peer = hitToText(e.peerHit);
+    const peerHit = e.peerHit;
+    switch (e.type) {
+      case 'state':
+        this.events.push({ type: 'association', peer, peerHit, from: e.from, to: e.to });
+        return;
+      case 'established':
+        this.installSa(peer, e.peerHit, e.sa, e.local, e.remote);
+        this.traffic.forget(peer);
+        this.paths.onHostEvent(now, e, () => this.association(peerHit)?.peerLocators ?? []);
+        this.events.push({ type: 'established', peer, peerHit, local: e.local, remote: e.remote, initiator: e.initiator, suite: e.sa.suite });
+        return;
+      case 'rekeyed': {
+        const out = this.outbound.get(peer);
+        if (!out) return;
+        this.retireInbound(e.oldInboundSpi);
+        this.installSa(peer, e.peerHit, e.sa, out.local, out.remote);
+        this.events.push({ type: 'rekeyed', peer, peerHit, inboundSpi: e.sa.inboundSpi, outboundSpi: e.sa.outboundSpi });
+        return;
+      }
+      case 'closed':
+      case 'failed':
+        this.dropSas(peer, e.peerHit);
+        this.traffic.forget(peer);
+        this.paths.onHostEvent(now, e, () => []);
+        this.events.push(e.type === 'closed' ? { type: 'closed', peer, peerHit, byPeer: e.byPeer } : { type: 'failed', peer, peerHit, reason: e.reason });
+        return;
+      case 'notify':
+        this.events.push({ type: 'notify', peer, peerHit, notifyType: e.notifyType, authenticated: e.authenticated });
+        return;
+      case 'probe-answered':
+        this.events.push({ type: 'probe-answered', peer, peerHit, local: e.local, remote: e.remote });
+        return;
+      case 'probe-lost':
+        this.events.push({ type: 'probe-lost', peer, peerHit, reason: e.reason });
+        return;
+      case 'sa-added':
+        this.addSas(peer, e.peerHit, e.sa);
+        return;
+      case 'sa-removed':
+        this.removeSas(peer, e.peerHit, e.inboundSpi, e.outboundSpi);
+        return;
+      case 'peer-locators':
+        this.paths.onHostEvent(now, e, () => []);
+        this.reselectOutboundSa(peer, e.peerHit);
+        return;
+      case 'pair-probe-received':
+      case 'pair-probe-answered':
+      case 'address-changed':
+        this.paths.onHostEvent(now, e, () => []);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private installSa(peer: string, peerHit: Uint8Array, sa: SaKeys, local: Endpoint, remote: Endpoint): void {
+    const activeSpi = this.outbound.install(peer, sa.outboundSpi, local, remote);
+    this.inboundSpis.set(sa.inboundSpi, { peer, retireAt: undefined });
+    this.commands.push({ type: 'install-sa', peerHit, sa, local, remote, activeSpi });
+  }
+
+  /** A further SA pair (simultaneous multihoming): installed beside the base one. */
+  private addSas(peer: string, peerHit: Uint8Array, sa: SaKeys): void {
+    const out = this.outbound.get(peer);
+    if (!out) return;
+    out.extra.add(sa.outboundSpi);
+    this.inboundSpis.set(sa.inboundSpi, { peer, retireAt: undefined });
+    this.commands.push({ type: 'add-sas', peerHit, sa });
+    this.reselectOutboundSa(peer, peerHit);
+  }
+
+  /** An SA pair was deprecated: its outbound half goes now, its inbound half after the overlap. */
+  private removeSas(peer: string, peerHit: Uint8Array, inboundSpi: number, outboundSpi: number): void {
+    this.retireInbound(inboundSpi);
+    const out = this.outbound.get(peer);
+    if (!out) return;
+    // The base exchange's own pair stays installed when deprecated (only a rekey replaces it);
+    // spiFor no longer picks it, as the association's next pair took its place.
+    if (out.extra.delete(outboundSpi)) this.commands.push({ type: 'remove-outbound', peerHit, spi: outboundSpi });
+    this.reselectOutboundSa(peer, peerHit);
+  }
+
+  private retireInbound(spi: number): void {
+    const entry = this.inboundSpis.get(spi);
+    if (entry) entry.retireAt = this.now + this.overlapMs;
+    this.commands.push({ type: 'retire-inbound', spi, afterMs: this.overlapMs });
+  }
+
+  private dropSas(peer: string, peerHit: Uint8Array): void {
+    this.commands.push({ type: 'drop-sas', peerHit });
+    this.outbound.drop(peer);
+    for (const [spi, e] of this.inboundSpis) if (e.peer === peer) this.inboundSpis.delete(spi);
+  }
+
+  /** Pair selection (or HIP) moved a peer: its outbound ESP follows, on the SA of that pair. */
+  private setDataPath(peerHit: Uint8Array, local: Endpoint, remote: Endpoint, cause: HandoverCause): void {
+    const out = this.outbound.get(hitToText(peerHit));
+    if (!out) return;
+    out.local = { ...local };
+    out.remote = { ...remote };
+    out.activeSpi = this.spiFor(peerHit, local, remote);
+    this.commands.push({ type: 'set-path', peerHit, local: out.local, remote: out.remote, spi: out.activeSpi, cause });
+  }
+
+  /** The SAs or the peer's locators changed: the traffic takes the SA its locator names now. */
+  private reselectOutboundSa(peer: string, peerHit: Uint8Array): void {
+    const out = this.outbound.get(peer);
+    if (!out) return;
+    const spi = this.spiFor(peerHit, out.local, out.remote);
+    if (spi === out.activeSpi) return;
+    out.activeSpi = spi;
+    const cause: PathCause = 'sa-changed';
+    this.commands.push({ type: 'set-path', peerHit, local: out.local, remote: out.remote, spi, cause });
+  }
+
+  private spiFor(peerHit: Uint8Array, local: Endpoint, remote: Endpoint): number {
+    const out = this.outbound.get(hitToText(peerHit))!;
+    const ifname = this.paths.localLocators().find((l) => l.address === local.address)?.ifname;
+    return this.outbound.spiFor(out, this.association(peerHit), ifname, remote);
+  }
+
+  /**
+   * Pair selection found a spare worth copying the data onto for a while (fault tolerance only:
+   * with one SA the peer's anti-replay window drops the later copy; simultaneous multihoming
+   * has an SA per pair, and copies there would be delivered twice).
+   */
+  private setSparePath(peerHit: Uint8Array, local: Endpoint, remote: Endpoint, forMs: number): void {
+    if (!this.outbound.get(hitToText(peerHit))) return;
+    if (this.association(peerHit)?.multihoming === 'simultaneous') return;
+    this.commands.push({ type: 'set-spare', peerHit, local: { ...local }, remote: { ...remote }, forMs });
+  }
+
+  /** Inbound SPIs are ours to choose: random, unique, outside the reserved 0–255. */
+  private allocateSpi(): number {
+    for (;;) {
+      const b = this.config.host.crypto.randomBytes(4);
+      const spi = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
+      if (spi > 255 && !this.inboundSpis.has(spi)) return spi;
+    }
+  }
+}

@@ -1,0 +1,52 @@
+// Per peer, the outbound SAs the data plane holds and the one its traffic is sealed with: the
+// base SA (the base exchange's, or its rekey), further SAs of simultaneous multihoming, and the
+// pair the traffic leaves on. The SPI for a pair is sa-choice.ts's answer when that SA is
+// installed, the base SA's otherwise.
+
+import type { AssociationSnapshot, Endpoint } from '../hip/host.js';
+import { pairSpis } from '../engine/sa-choice.js';
+
+export interface OutboundState {
+  baseSpi: number;
+  extra: Set<number>;
+  activeSpi: number;
+  local: Endpoint;
+  remote: Endpoint;
+}
+
+export class OutboundSas {
+  private readonly peers = new Map<string, OutboundState>();
+
+  get(peer: string): OutboundState | undefined {
+    return this.peers.get(peer);
+  }
+
+  /**
+   * A base SA (or its rekey) on this pair. A rekey replaces the base SA; further SAs stay, and
+   * so does one of them in use. Returns the SPI the traffic takes.
+   */
+  install(peer: string, spi: number, local: Endpoint, remote: Endpoint): number {
+    const prev = this.peers.get(peer);
+    const keepActive = prev !== undefined && prev.extra.has(prev.activeSpi);
+    const activeSpi = keepActive ? prev.activeSpi : spi;
+    this.peers.set(peer, { baseSpi: spi, extra: prev?.extra ?? new Set(), activeSpi, local: { ...local }, remote: { ...remote } });
+    return activeSpi;
+  }
+
+  drop(peer: string): void {
+    this.peers.delete(peer);
+  }
+
+  /**
+   * The SA to send on from `local` towards `remote`: in simultaneous multihoming the one of
+   * that pair, when installed; the base SA otherwise.
+   */
+  spiFor(out: OutboundState, a: AssociationSnapshot | undefined, ifname: string | undefined, remote: Endpoint): number {
+    if (a?.multihoming !== 'simultaneous') return out.baseSpi;
+    const installed = (spi: number | undefined): spi is number => spi !== undefined && (spi === out.baseSpi || out.extra.has(spi));
+    const spi = pairSpis(a, ifname, remote).spiOut;
+    if (installed(spi)) return spi;
+    // The association's base pair (after a deprecation, the pair that took the base's place).
+    return installed(a.outboundSpi) ? a.outboundSpi : out.baseSpi;
+  }
+}
