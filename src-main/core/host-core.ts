@@ -119,6 +119,9 @@ export class HostCore {
       case 'esp': {
         const peer = hitToText(report.peerHit);
         this.host.espAuthenticated(now, report.peerHit, this.traffic.heard(now, peer, report.bytes, report.from));
+        // HIP follows a new source first (the path moves, with what the data plane held), then
+        // failure detection hears the data (and ends the hold).
+        this.settle();
         this.paths.dataReceived(now, report.peerHit, { local: report.to.address, remote: report.from.address });
         break;
       }

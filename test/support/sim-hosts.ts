@@ -1,0 +1,419 @@
+// HostCores on a virtual clock over a simulated internet: each host has uplinks (interfaces
+// with one address each) that can go down, lose packets one way, or be slow; every datagram
+// crosses the sender's uplink and the receiver's. A data plane model on each host sends a
+// stream of numbered packets to its peer along whatever path the core commanded (with the
+// spare copies and the hold and re-send the core asks for), and counts what arrives, so tests
+// assert what a user notices: packets lost, the longest gap, the pair carrying traffic, how
+// often it moved. Seeded; the same seed replays the same run.
+
+import { HostCore, type CoreEvent, type DataplaneCommand, type HostCoreConfig } from '../../src-main/core/host-core.js';
+import type { Endpoint } from '../../src-main/hip/host.js';
+import { hitToText } from '../../src-main/hip/wire/address.js';
+import type { EngineLocator } from '../../src-main/engine/paths.js';
+import type { InterfaceKind } from '../../src-main/mobility/pair-order.js';
+import type { LocatorCause } from '../../src-main/mobility/local-addresses.js';
+import { Prng, seedFromEnv } from './sim-network.js';
+import { identity, seededCrypto } from './hip-hosts.js';
+
+export const PORT = 10500;
+
+export interface UplinkSpec {
+  ifname: string;
+  kind: InterfaceKind;
+  address: string;
+  delayMs?: number;
+  /** Not there at the start (no address yet): `appear` brings it. */
+  absent?: boolean;
+}
+
+/** One interface of a host and what the network does to packets crossing it. */
+export interface Uplink {
+  readonly ifname: string;
+  readonly kind: InterfaceKind;
+  address: string;
+  /** The OS sees it (carrier, address): the monitor reports it operational. */
+  up: boolean;
+  /** Packets leaving / arriving through it are lost (with no interface event: a silent failure). */
+  txDead: boolean;
+  rxDead: boolean;
+  /** One-way delay through this uplink. */
+  delayMs: number;
+  /** Probability a packet through it is lost, each way. */
+  loss: number;
+  /** Gone from the host (the address was removed). */
+  removed: boolean;
+}
+
+interface Flight { at: number; order: number; deliver(): void }
+
+interface SentPacket { seq: number; sentAt: number }
+
+/** The stream one host sends its peer, and what of it arrived. */
+export class Stream {
+  readonly sent: SentPacket[] = [];
+  readonly arrivals = new Map<number, { at: number; local: string; remote: string }>();
+  duplicates = 0;
+
+  /** Packets sent in [from, to) that never arrived (anything still in flight counts as arrived later). */
+  lost(from = 0, to = Number.POSITIVE_INFINITY): number {
+    return this.sent.filter((p) => p.sentAt >= from && p.sentAt < to && !this.arrivals.has(p.seq)).length;
+  }
+
+  /** The longest time without a new packet arriving, within [from, to). */
+  longestGap(from: number, to: number): number {
+    const times = [...this.arrivals.values()].map((a) => a.at).filter((t) => t >= from && t < to).sort((x, y) => x - y);
+    let gap = 0;
+    let last = from;
+    for (const t of times) {
+      gap = Math.max(gap, t - last);
+      last = t;
+    }
+    return Math.max(gap, to - last);
+  }
+
+  /** The pair (sender's address → receiver's address) the last packets arrived over. */
+  lastPair(): { from: string; to: string } | undefined {
+    let best: { at: number; local: string; remote: string } | undefined;
+    for (const a of this.arrivals.values()) if (best === undefined || a.at >= best.at) best = a;
+    return best && { from: best.remote, to: best.local };
+  }
+}
+
+interface PeerPath { local: Endpoint; remote: Endpoint; spare?: { local: Endpoint; remote: Endpoint; until: number }; held: boolean; heldCopies: number[] }
+
+export class SimHost {
+  readonly core: HostCore;
+  readonly uplinks: Uplink[];
+  readonly events: Array<CoreEvent & { at: number }> = [];
+  readonly commands: Array<DataplaneCommand & { at: number }> = [];
+  /** The data plane: per peer, where its ESP goes. */
+  readonly paths = new Map<string, PeerPath>();
+  /** Packets to the peer, numbered; `stream` of the peer counts what arrives. */
+  readonly stream = new Stream();
+  peer: SimHost | undefined;
+  /** Send a data packet to the peer this often (0: no traffic). */
+  dataIntervalMs = 10;
+  nextDataAt = Number.POSITIVE_INFINITY;
+  /** Data packets sent to a peer address HIP had not verified yet (RFC 8046 credit territory). */
+  readonly unverifiedSends: Array<{ at: number; address: string }> = [];
+  private seq = 0;
+
+  constructor(readonly world: SimWorld, readonly name: string, uplinks: readonly UplinkSpec[], config: Partial<Omit<HostCoreConfig, 'host'>>, slot: number) {
+    this.uplinks = uplinks.map((u) => ({ ...u, up: !u.absent, txDead: false, rxDead: false, delayMs: u.delayMs ?? 10, loss: 0, removed: u.absent === true }));
+    this.core = new HostCore(
+      { host: { identity: identity('ecdsa-p256', slot), crypto: seededCrypto(world.seed ^ (0x51 + slot)) }, locators: 'monitor', ...config },
+      world.now,
+    );
+    this.core.handleInterfaces(world.now, this.locators(), []);
+  }
+
+  /** Our locators as the interface monitor would report them, best first. */
+  locators(): EngineLocator[] {
+    return this.uplinks.filter((u) => !u.removed).map((u, i) => ({
+      address: u.address, port: PORT, ifname: u.ifname, kind: u.kind, operational: u.up, preferenceRank: i, defaultRoute: true, prefixLength: 24,
+    }));
+  }
+
+  uplink(ifname: string): Uplink {
+    const u = this.uplinks.find((x) => x.ifname === ifname);
+    if (u === undefined) throw new Error(`${this.name} has no uplink ${ifname}`);
+    return u;
+  }
+
+  /** The pair the data plane sends the peer's ESP on: "our address > theirs". */
+  pathText(): string | undefined {
+    const p = this.peer && this.paths.get(hitToText(this.peer.core.hit));
+    return p && `${p.local.address}>${p.remote.address}`;
+  }
+
+  /** Moves of the data path (set-path commands that changed the pair), after `since`. */
+  pathChanges(since = 0): Array<{ at: number; from: string; to: string; cause: string }> {
+    const out: Array<{ at: number; from: string; to: string; cause: string }> = [];
+    let last: string | undefined;
+    for (const c of this.commands) {
+      if (c.type === 'install-sa') last = `${c.local.address}>${c.remote.address}`;
+      if (c.type !== 'set-path') continue;
+      const to = `${c.local.address}>${c.remote.address}`;
+      if (to !== last && c.at >= since) out.push({ at: c.at, from: last ?? '', to, cause: c.cause });
+      last = to;
+    }
+    return out;
+  }
+
+  handovers(since = 0): Array<Extract<CoreEvent, { type: 'handover' }> & { at: number }> {
+    return this.events.filter((e): e is Extract<CoreEvent, { type: 'handover' }> & { at: number } => e.type === 'handover' && e.at >= since);
+  }
+
+  established(): boolean {
+    return this.core.associations().some((a) => a.state === 'ESTABLISHED');
+  }
+
+  /** An uplink that was absent gets its address (and carrier): the monitor reports it. */
+  appear(ifname: string, address?: string): void {
+    const u = this.uplink(ifname);
+    if (address !== undefined) u.address = address;
+    u.removed = false;
+    u.up = true;
+    this.reportInterfaces([{ type: 'appeared', address: u.address, ifname }]);
+  }
+
+  /** The uplink loses its carrier: its address stays, not operational. */
+  linkDown(ifname: string): void {
+    const u = this.uplink(ifname);
+    u.up = false;
+    this.reportInterfaces([{ type: 'not-operational', address: u.address, ifname, detail: 'no carrier' }]);
+  }
+
+  linkUp(ifname: string): void {
+    const u = this.uplink(ifname);
+    u.up = true;
+    this.reportInterfaces([{ type: 'operational', address: u.address, ifname }]);
+  }
+
+  /** The uplink's address is replaced (DHCP renumbering, a new network): the old one is lost. */
+  renumber(ifname: string, address: string): void {
+    const u = this.uplink(ifname);
+    const old = u.address;
+    u.address = address;
+    this.reportInterfaces([{ type: 'lost', address: old, ifname }, { type: 'appeared', address, ifname }]);
+  }
+
+  /** Reports the uplinks to the core as the interface monitor would, with the causes. */
+  reportInterfaces(causes: LocatorCause[]): void {
+    this.core.handleInterfaces(this.world.now, this.locators(), causes);
+    this.world.drain();
+  }
+
+  /** Carries out what the core said: commands into the data plane, datagrams onto the network. */
+  drain(): boolean {
+    let progressed = false;
+    const now = this.world.now;
+    for (let c = this.core.pollCommand(); c; c = this.core.pollCommand()) {
+      this.commands.push({ ...c, at: now });
+      this.execute(c);
+      progressed = true;
+    }
+    for (let t = this.core.pollTransmit(); t; t = this.core.pollTransmit()) {
+      const from = t.from ?? this.defaultLocal();
+      if (from !== undefined) this.world.send(this, from, t.to, (to) => to.core.handleDatagram(this.world.now, t.bytes, from, t.to));
+      progressed = true;
+    }
+    for (let e = this.core.pollEvent(); e; e = this.core.pollEvent()) {
+      this.events.push({ ...e, at: now });
+      progressed = true;
+    }
+    return progressed;
+  }
+
+  private defaultLocal(): Endpoint | undefined {
+    const u = this.uplinks.find((x) => x.up && !x.removed);
+    return u && { address: u.address, port: PORT };
+  }
+
+  private execute(c: DataplaneCommand): void {
+    const now = this.world.now;
+    switch (c.type) {
+      case 'install-sa': {
+        const prev = this.paths.get(hitToText(c.peerHit));
+        this.paths.set(hitToText(c.peerHit), { local: c.local, remote: c.remote, held: prev?.held ?? false, heldCopies: prev?.heldCopies ?? [], ...(prev?.spare ? { spare: prev.spare } : {}) });
+        if (this.nextDataAt === Number.POSITIVE_INFINITY && this.dataIntervalMs > 0) this.nextDataAt = now;
+        return;
+      }
+      case 'drop-sas':
+        this.paths.delete(hitToText(c.peerHit));
+        return;
+      case 'set-path': {
+        const p = this.paths.get(hitToText(c.peerHit));
+        if (!p) return;
+        p.local = c.local;
+        p.remote = c.remote;
+        if (p.spare && p.spare.local.address === c.local.address && p.spare.remote.address === c.remote.address) delete p.spare;
+        // What was sent while the pair was in doubt goes again on the new one.
+        if (p.held) for (const seq of p.heldCopies.splice(0)) this.transmitData(seq, p.local, p.remote);
+        return;
+      }
+      case 'set-spare': {
+        const p = this.paths.get(hitToText(c.peerHit));
+        if (!p) return;
+        if (c.forMs > 0) p.spare = { local: c.local, remote: c.remote, until: now + c.forMs };
+        else delete p.spare;
+        return;
+      }
+      case 'set-held': {
+        const p = this.paths.get(hitToText(c.peerHit));
+        if (!p) return;
+        p.held = c.on;
+        if (!c.on) p.heldCopies = [];
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** One data packet to the peer, on the path (and the spare), kept while the pair is in doubt. */
+  sendData(): void {
+    this.nextDataAt = this.world.now + this.dataIntervalMs;
+    const peer = this.peer;
+    const p = peer && this.paths.get(hitToText(peer.core.hit));
+    if (!peer || !p) return;
+    const seq = this.seq++;
+    this.stream.sent.push({ seq, sentAt: this.world.now });
+    this.transmitData(seq, p.local, p.remote);
+    if (p.spare && p.spare.until > this.world.now) this.transmitData(seq, p.spare.local, p.spare.remote);
+    if (p.held) {
+      p.heldCopies.push(seq);
+      if (p.heldCopies.length > 256) p.heldCopies.shift();
+    }
+    this.core.handleDataplane(this.world.now, { type: 'sent', peerHit: peer.core.hit, packets: 1 });
+  }
+
+  private transmitData(seq: number, local: Endpoint, remote: Endpoint): void {
+    const state = this.core.association(this.peer!.core.hit)?.peerLocators.find((l) => l.address === remote.address)?.state;
+    if (state === 'UNVERIFIED') this.unverifiedSends.push({ at: this.world.now, address: remote.address });
+    this.world.send(this, local, remote, (to) => to.receiveData(this, seq, local, remote));
+  }
+
+  /** The peer's data packet arrived: counted once (the anti-replay window drops copies), and reported. */
+  receiveData(from: SimHost, seq: number, src: Endpoint, dst: Endpoint): void {
+    if (!this.paths.has(hitToText(from.core.hit))) return;
+    if (from.stream.arrivals.has(seq)) from.stream.duplicates++;
+    else from.stream.arrivals.set(seq, { at: this.world.now, local: dst.address, remote: src.address });
+    this.core.handleDataplane(this.world.now, { type: 'esp', peerHit: from.core.hit, bytes: 1200, from: src, to: dst });
+  }
+}
+
+export class SimWorld {
+  now = 0;
+  readonly seed: number;
+  readonly prng: Prng;
+  readonly hosts: SimHost[] = [];
+  private flights: Flight[] = [];
+  private order = 0;
+  private readonly scheduled: Array<{ at: number; order: number; run(): void }> = [];
+
+  constructor(seedName: string, fallbackSeed: number) {
+    this.seed = seedFromEnv(seedName, fallbackSeed);
+    this.prng = new Prng(this.seed);
+  }
+
+  addHost(name: string, uplinks: readonly UplinkSpec[], config: Partial<Omit<HostCoreConfig, 'host'>> = {}): SimHost {
+    const h = new SimHost(this, name, uplinks, config, this.hosts.length);
+    this.hosts.push(h);
+    return h;
+  }
+
+  private hostAt(address: string): { host: SimHost; uplink: Uplink } | undefined {
+    for (const host of this.hosts) {
+      const uplink = host.uplinks.find((u) => u.address === address && !u.removed);
+      if (uplink) return { host, uplink };
+    }
+    return undefined;
+  }
+
+  /** A packet from `sender` leaving `from` towards `to`: it crosses both uplinks, or is lost. */
+  send(sender: SimHost, from: Endpoint, to: Endpoint, deliver: (receiver: SimHost) => void): void {
+    const out = sender.uplinks.find((u) => u.address === from.address && !u.removed);
+    // No such address, or its interface is down: the send fails locally (ENETUNREACH).
+    if (out === undefined || !out.up) return;
+    const dest = this.hostAt(to.address);
+    const lost = out.txDead || this.prng.next() < out.loss || dest === undefined || !dest.uplink.up || dest.uplink.rxDead || this.prng.next() < dest.uplink.loss;
+    if (lost) return;
+    const at = this.now + out.delayMs + dest.uplink.delayMs;
+    const receiver = dest.host;
+    const uplink = dest.uplink;
+    const address = to.address;
+    this.flights.push({
+      at, order: this.order++,
+      // The receiving address may have gone while the packet was in flight.
+      deliver: () => {
+        if (!uplink.removed && uplink.up && !uplink.rxDead && uplink.address === address) deliver(receiver);
+      },
+    });
+  }
+
+  /** Runs `f` at virtual time `at`. */
+  at(at: number, f: () => void): void {
+    this.scheduled.push({ at, order: this.order++, run: f });
+  }
+
+  /** Every host carries out what its core said, until nobody has anything more. */
+  drain(): void {
+    for (let guard = 0; guard < 10_000; guard++) {
+      let progressed = false;
+      for (const h of this.hosts) progressed = h.drain() || progressed;
+      if (!progressed) return;
+    }
+    throw new Error('hosts did not settle');
+  }
+
+  private nextTime(): number {
+    let next = Number.POSITIVE_INFINITY;
+    for (const f of this.flights) next = Math.min(next, f.at);
+    for (const s of this.scheduled) next = Math.min(next, s.at);
+    for (const h of this.hosts) {
+      next = Math.min(next, h.core.pollTimeout() ?? Number.POSITIVE_INFINITY, h.nextDataAt);
+    }
+    return next;
+  }
+
+  /** Runs everything due up to `until` (virtual ms). */
+  runUntil(until: number): void {
+    this.drain();
+    for (let guard = 0; guard < 5_000_000; guard++) {
+      const next = this.nextTime();
+      if (next > until) break;
+      this.now = Math.max(this.now, next);
+      const due = this.flights.filter((f) => f.at <= this.now).sort((a, b) => a.at - b.at || a.order - b.order);
+      this.flights = this.flights.filter((f) => f.at > this.now);
+      for (const f of due) f.deliver();
+      const jobs = this.scheduled.filter((s) => s.at <= this.now).sort((a, b) => a.at - b.at || a.order - b.order);
+      for (const j of jobs) this.scheduled.splice(this.scheduled.indexOf(j), 1);
+      for (const j of jobs) j.run();
+      for (const h of this.hosts) {
+        const t = h.core.pollTimeout();
+        if (t !== undefined && t <= this.now) h.core.handleTimeout(this.now);
+        if (h.nextDataAt <= this.now) h.sendData();
+      }
+      this.drain();
+    }
+    this.now = Math.max(this.now, until);
+  }
+
+  runFor(ms: number): void {
+    this.runUntil(this.now + ms);
+  }
+}
+
+/** A connects to B (A's first uplink to B's first); both ESTABLISHED and their streams flowing. */
+export function connect(world: SimWorld, a: SimHost, b: SimHost): void {
+  a.peer = b;
+  b.peer = a;
+  const from = a.uplinks[0]!;
+  const to = b.uplinks[0]!;
+  a.core.connect(world.now, b.core.hit, { address: to.address, port: PORT }, { address: from.address, port: PORT });
+  const deadline = world.now + 5_000;
+  while (!(a.established() && b.established()) && world.now < deadline) world.runFor(10);
+  if (!(a.established() && b.established())) throw new Error(`base exchange did not complete (seed ${world.seed})`);
+}
+
+export const A_WIFI = '192.0.2.10';
+export const A_CELL = '203.0.113.7';
+export const B_ETH = '198.51.100.2';
+
+/**
+ * The mobile world: A has wifi (preferred) and cellular uplinks, B one wired uplink; A connects
+ * to B over wifi and both stream 100 packets/s to each other. `cell: 'absent'` leaves cellular
+ * without an address until `a.appear('cell0')`.
+ */
+export function mobileWorld(seedName: string, fallbackSeed: number, opts: { cell?: 'present' | 'absent' } = {}): { world: SimWorld; a: SimHost; b: SimHost } {
+  const world = new SimWorld(seedName, fallbackSeed);
+  const a = world.addHost('A', [
+    { ifname: 'wifi0', kind: 'wifi', address: A_WIFI, delayMs: 5 },
+    { ifname: 'cell0', kind: 'cellular', address: A_CELL, delayMs: 25, absent: opts.cell === 'absent' },
+  ]);
+  const b = world.addHost('B', [{ ifname: 'eth0', kind: 'ethernet', address: B_ETH, delayMs: 5 }]);
+  connect(world, a, b);
+  world.runFor(2_000);
+  return { world, a, b };
+}
