@@ -5,7 +5,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { A_CELL, A_WIFI, B_ETH, mobileWorld } from '../support/sim-hosts.js';
+import { A_CELL, A_WIFI, B_ETH, mobileWorld, outcome } from '../support/sim-hosts.js';
 
 const SEED_VAR = 'SIM_SEED';
 const say = (name: string, seed: number): void => console.log(`${name} seed ${seed} (set ${SEED_VAR} to replay)`);
@@ -20,6 +20,7 @@ test('make before break: cellular comes up, wifi goes down after; nothing is los
   world.at(t + 3_000, () => a.linkDown('wifi0'));
   world.runFor(6_000);
   const end = world.now - IN_FLIGHT_MS;
+  console.log(outcome(a, b, t, end));
 
   assert.equal(a.stream.lost(t, end), 0, 'A→B: nothing lost');
   assert.equal(b.stream.lost(t, end), 0, 'B→A: nothing lost');
@@ -47,6 +48,7 @@ test('break before make: wifi goes down, cellular comes up 2 s later; the gap is
   world.at(t + 100 + OUTAGE_MS, () => a.appear('cell0'));
   world.runFor(6_000);
   const end = world.now - IN_FLIGHT_MS;
+  console.log(outcome(a, b, t, end));
 
   const gapAB = a.stream.longestGap(t, end);
   const gapBA = b.stream.longestGap(t, end);
@@ -75,6 +77,7 @@ test('wifi goes down and comes back: traffic leaves it at once and returns once,
   world.at(t + 2_000, () => a.linkUp('wifi0'));
   world.runFor(8_000);
   const end = world.now - IN_FLIGHT_MS;
+  console.log(outcome(a, b, t, end));
 
   assert.equal(a.stream.lost(t, end), 0, 'A→B: A moved the moment wifi went down');
   // B learns from A's UPDATE over cellular; what it sent to wifi before that is gone (no spare

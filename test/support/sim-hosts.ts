@@ -417,3 +417,13 @@ export function mobileWorld(seedName: string, fallbackSeed: number, opts: { cell
   world.runFor(2_000);
   return { world, a, b };
 }
+
+/** What a user of A and of B noticed between `since` and `end`: one line for the test's output. */
+export function outcome(a: SimHost, b: SimHost, since: number, end: number): string {
+  return [
+    `A→B lost ${a.stream.lost(since, end)} gap ${a.stream.longestGap(since, end)} ms`,
+    `B→A lost ${b.stream.lost(since, end)} gap ${b.stream.longestGap(since, end)} ms`,
+    `moves A ${a.pathChanges(since).length} B ${b.pathChanges(since).length}`,
+    `A on ${a.pathText()} B on ${b.pathText()}`,
+  ].join('; ');
+}
