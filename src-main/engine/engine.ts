@@ -84,6 +84,8 @@ interface OutboundPath {
   remote: UdpEndpoint;
   local: UdpEndpoint;
   rekeyRequested: boolean;
+  /** Whether `remote` is verified; until it is, the data plane sends there only within credit. */
+  verified: boolean;
   /** Make-before-break: every packet also goes here (same bytes) until `until`. */
   spare?: { local: UdpEndpoint; remote: UdpEndpoint; until: number };
 }
@@ -230,7 +232,9 @@ export class HipEngine extends EventEmitter {
           // A data plane holding this peer already followed the new source; if HIP did not
           // (the address is deprecated or unusable), our path stands and the data plane is told.
           const path = engine.paths.path(peerHit);
-          if (path && (path.remote.address !== from.address || path.remote.port !== from.port)) engine.tunnel?.setPath(peerHit, path.remote, path.local);
+          if (path && (path.remote.address !== from.address || path.remote.port !== from.port)) {
+            engine.tunnel?.setPath(peerHit, path.remote, path.local, engine.host.isVerified(peerHit, path.remote));
+          }
         },
         onRekeyNeeded: (peerHit) => engine.rekey(peerHit),
         onNeedConnect: (peerHit) => engine.connectConfigured(peerHit),
@@ -413,6 +417,10 @@ export class HipEngine extends EventEmitter {
     }
     const now = this.clock.now();
     const packet = (path.extra.get(path.activeSpi) ?? path.sa).seal(payload, nextHeader, now);
+    if (!this.host.authorizeSend(now, peerHit, path.remote, packet.length)) {
+      this.counters.count('credit-exhausted');
+      return false;
+    }
     this.emitDatagram(packet, path.remote, path.local);
     this.counters.espOut++;
     if (path.spare !== undefined && path.spare.until > now) {
@@ -653,7 +661,8 @@ export class HipEngine extends EventEmitter {
       path.spare = undefined;
     }
     path.activeSpi = this.outboundSpiFor(peerHit, path, path.local, path.remote);
-    this.tunnel?.setPath(peerHit, path.remote, path.local, path.activeSpi);
+    path.verified = this.host.isVerified(peerHit, path.remote);
+    this.tunnel?.setPath(peerHit, path.remote, path.local, path.verified, path.activeSpi);
   }
 
   /**
@@ -679,7 +688,17 @@ export class HipEngine extends EventEmitter {
     const spi = this.outboundSpiFor(peerHit, path, path.local, path.remote);
     if (spi === path.activeSpi) return;
     path.activeSpi = spi;
-    this.tunnel?.setPath(peerHit, path.remote, path.local, spi);
+    this.tunnel?.setPath(peerHit, path.remote, path.local, path.verified, spi);
+  }
+
+  /** The peer's address the traffic goes to was verified (or stopped being): the credit limit follows. */
+  private refreshVerified(peerHit: Uint8Array): void {
+    const path = this.outbound.get(hitToText(peerHit));
+    if (!path) return;
+    const verified = this.host.isVerified(peerHit, path.remote);
+    if (verified === path.verified) return;
+    path.verified = verified;
+    this.tunnel?.setPath(peerHit, path.remote, path.local, verified, path.activeSpi);
   }
 
   /**
@@ -776,6 +795,10 @@ export class HipEngine extends EventEmitter {
       case 'peer-locators':
         this.paths.onHostEvent(now, e, () => []);
         this.reselectOutboundSa(e.peerHit);
+        this.refreshVerified(e.peerHit);
+        return;
+      case 'locator-verified':
+        this.refreshVerified(e.peerHit);
         return;
       case 'pair-probe-received':
       case 'pair-probe-answered':
@@ -801,6 +824,7 @@ export class HipEngine extends EventEmitter {
       remote,
       local: this.transport.localFor(remote, local) ?? local,
       rekeyRequested: false,
+      verified: this.host.isVerified(peerHit, remote),
     });
     this.inbound.set(sa.inboundSpi, {
       sa: new EspInboundSa({ spi: sa.inboundSpi, suite: sa.suite, keys: sa.inbound, createdAt: now }),
