@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { array, object, integer, type Infer } from '../../src-shared/validate.js';
 import { peerConfig, type PeerConfig } from '../../src-shared/control-api.js';
-import { UserError, errorText } from './errors.js';
+import { UserError, errorText } from '../base/errors.js';
 import { normalizePeer, withPeer } from './peer-input.js';
 import { writeJsonAtomic } from './state-file.js';
 

@@ -5,7 +5,7 @@
 
 import { readFile, rename } from 'node:fs/promises';
 import { writePrivateFile } from '../platform/private-file.js';
-import { errorText } from './errors.js';
+import { errorText } from '../base/errors.js';
 
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   await writePrivateFile(path, `${JSON.stringify(value, null, 2)}\n`);
