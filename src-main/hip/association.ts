@@ -24,7 +24,7 @@ import {
 import { duplicateAnswerSpacing, retransmitDelay, type HipTimers, type PuzzlePolicy } from './timers.js';
 import type { AcceptedI2 } from './responder.js';
 import type { LocatorSet } from './wire/params.js';
-import { compareHits } from './crypto/keymat.js';
+import { compareHits } from '../base/hit-order.js';
 import { UpdateIdWindow } from './update-window.js';
 import { buildLocatorSet, parseLocatorSet, preferredOf, type AnnouncedEntry, type LocalLocator } from './local-locators.js';
 import { listingFingerprint, nextLocatorStep, type InboundSa, type MultihomingMode } from './locator-plan.js';

@@ -5,7 +5,7 @@
 
 import type { CryptoProvider } from './crypto/provider.js';
 import { SUPPORTED_DH_GROUPS } from './crypto/dh.js';
-import { compareHits } from './crypto/keymat.js';
+import { compareHits } from '../base/hit-order.js';
 import { decodePacket, getParam, unknownCriticalTypes } from './wire/codec.js';
 import { HipCipher, HitSuite, NotifyType, PacketType } from './wire/constants.js';
 import type { DecodedPacket } from './wire/params.js';

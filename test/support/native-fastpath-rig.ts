@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import dgram from 'node:dgram';
 import { EspInboundSa, EspOutboundSa } from '../../src-main/esp/index.js';
-import { EspSuite } from '../../src-main/hip/wire/constants.js';
+import { EspSuite } from '../../src-main/esp/suites.js';
 import { fromAddr16, toAddr16 } from '../../src-main/base/addr16.js';
 import { NativeFastPath } from '../../src-main/dataplane/fastpath.js';
 import { IPPROTO_UDP } from '../../src-main/dataplane/packet.js';
