@@ -31,7 +31,7 @@ import { listingFingerprint, nextLocatorStep, type InboundSa, type MultihomingMo
 import { decodeProbeReport, encodeProbeReport, probeIdFromOpaque, probeIdOpaque } from './pair-probe.js';
 import {
   CreditAccount, PeerLocatorTable, sameLocator, type AnnouncedLocator, type CreditPolicy, type PeerLocator,
-} from '../mobility/peer-locators.js';
+} from './peer-locators.js';
 
 export interface Endpoint { address: string /* IP text, v4 or v6 */; port: number }
 

@@ -20,7 +20,7 @@ import { buildNotify, checkShape, unsupportedCriticalData } from './messages.js'
 import { DEFAULT_PUZZLE_POLICY, DEFAULT_TIMERS, type HipTimers, type PuzzlePolicy } from './timers.js';
 import { announceable, buildLocatorSet, type LocalLocator } from './local-locators.js';
 import type { MultihomingMode } from './locator-plan.js';
-import { DEFAULT_CREDIT_POLICY, type CreditPolicy } from '../mobility/peer-locators.js';
+import { DEFAULT_CREDIT_POLICY, type CreditPolicy } from './peer-locators.js';
 
 export type {
   AddressChangeCause, AssociationSnapshot, AssociationState, Endpoint, HostEvent, LocatorPair, SaKeys, SaPairView,
