@@ -5,7 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import { isIPv6 } from 'node:net';
 import type { UdpDatagram, UdpEndpoint } from '../platform/udp.js';
-import { toAddr16 } from './addr16.js';
+import { toAddr16 } from '../base/addr16.js';
 import type { CoreEvent, PeerRoute, SaSpec } from './core.js';
 import type { DataplaneEspMode, DataplaneInit, DataplaneIoMode, DataplaneStats, FromWorker, ToWorker } from './messages.js';
 

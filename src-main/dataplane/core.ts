@@ -6,9 +6,9 @@
 // on packet input.
 
 import { EspInboundSa, EspOutboundSa, type EspKeyMaterial } from '../esp/index.js';
-import { CreditAccount } from '../mobility/credit.js';
+import { CreditAccount } from '../hip/credit.js';
 import type { UdpEndpoint } from '../platform/udp.js';
-import { fromAddr16 } from './addr16.js';
+import { fromAddr16 } from '../base/addr16.js';
 import {
   IPPROTO_IPIP, IPPROTO_NONE, IPV6_HEADER_LENGTH, beetPayload, innerDestination, ipv4PacketLength, readU32,
   rewriteIpv4Addresses, writeBeetPacket,

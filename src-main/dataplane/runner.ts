@@ -6,11 +6,11 @@ import type { DatagramSocket } from '../platform/fast-udp.js';
 import { errnoName, type FastPathEvent, type NativeIo } from '../platform/native.js';
 import type { TunDevice } from '../platform/tun.js';
 import type { UdpEndpoint } from '../platform/udp.js';
-import { newRxBatch, newUdpRxBatch, rxPacket, TRUNCATED_FLAG, TxBatch, UdpTxBatch } from './batch.js';
+import { newRxBatch, newUdpRxBatch, rxPacket, TRUNCATED_FLAG, TxBatch, UdpTxBatch } from '../base/batch.js';
 import { DataplaneCore, type CoreEvent, type OutboundSealer, type PeerRoute, type SaInstall, type SaSpec } from './core.js';
 import { NativeFastPath, STRANDED_HELD_FLAG, takesStranded, type FastPathTuning } from './fastpath.js';
 import { StrandedDatagrams } from './stranded.js';
-import { fromAddr16, toAddr16 } from './addr16.js';
+import { fromAddr16, toAddr16 } from '../base/addr16.js';
 import type { DataplaneStats, WirePeerStats } from './messages.js';
 import type { EspKeyMaterial } from '../esp/index.js';
 

@@ -24,13 +24,13 @@ import {
 import { duplicateAnswerSpacing, retransmitDelay, type HipTimers, type PuzzlePolicy } from './timers.js';
 import type { AcceptedI2 } from './responder.js';
 import type { LocatorSet } from './wire/params.js';
-import { compareHits } from './crypto/keymat.js';
+import { compareHits } from '../base/hit-order.js';
 import { UpdateIdWindow } from './update-window.js';
 import { buildLocatorSet, parseLocatorSet, preferredOf, type AnnouncedEntry, type LocalLocator } from './local-locators.js';
 import { listingFingerprint, nextLocatorStep, type InboundSa, type MultihomingMode } from './locator-plan.js';
 import { decodeProbeReport, encodeProbeReport, probeIdFromOpaque, probeIdOpaque } from './pair-probe.js';
-import { CreditAccount, type CreditPolicy } from '../mobility/credit.js';
-import { PeerLocatorTable, sameLocator, type AnnouncedLocator, type PeerLocator } from '../mobility/peer-locators.js';
+import { CreditAccount, type CreditPolicy } from './credit.js';
+import { PeerLocatorTable, sameLocator, type AnnouncedLocator, type PeerLocator } from './peer-locators.js';
 
 export interface Endpoint { address: string /* IP text, v4 or v6 */; port: number }
 

@@ -6,7 +6,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { toAddr16 } from '../../src-main/dataplane/addr16.js';
+import { toAddr16 } from '../../src-main/base/addr16.js';
 import { SA_AB as AB, gcmSa, loopbackPair } from '../support/dataplane-loopback.js';
 import { until } from '../support/wait.js';
 

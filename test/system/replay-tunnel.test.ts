@@ -19,12 +19,12 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { PacketType } from '../../src-main/hip/wire/constants.js';
 import type { DaemonStatus, PeerStatus } from '../../src-shared/control-api.js';
-import { AddressWatch } from '../lab/address-watch.js';
-import { Capture, espSpi, hipPacketType, type CapturedDatagram } from '../lab/capture.js';
-import type { HipvpnNode } from '../lab/hipvpn.js';
-import type { Host } from '../lab/host.js';
-import { Replayer } from '../lab/replayer.js';
-import { MobilityLab, startMobilityHipvpn, type MobilityTunnel } from '../lab/scenarios.js';
+import { AddressWatch } from '../../lab/address-watch.js';
+import { Capture, espSpi, hipPacketType, type CapturedDatagram } from '../../lab/capture.js';
+import type { HipvpnNode } from '../../lab/hipvpn.js';
+import type { Host } from '../../lab/host.js';
+import { Replayer } from '../../lab/replayer.js';
+import { MobilityLab, startMobilityHipvpn, type MobilityTunnel } from '../../lab/scenarios.js';
 import { sleep } from '../support/wait.js';
 
 const HIP_PORT = 10500;
