@@ -16,16 +16,16 @@
 // last connect is done), ATTACK_CONNECT_ROUNDS (default 3).
 
 import { availableParallelism, loadavg } from 'node:os';
-import { captureUdp, espDatagrams, updatesWithSeq } from '../test/lab/capture-udp.js';
-import { processCpuSeconds } from '../test/lab/cpu.js';
-import { Flood, floodBinary, writePacketFile } from '../test/lab/flood.js';
-import { EgressWatch } from '../test/lab/hip-watch.js';
-import { HipvpnNode, sleep } from '../test/lab/hipvpn.js';
-import type { Host } from '../test/lab/host.js';
-import { iperf, type IperfResult } from '../test/lab/iperf.js';
-import { Lab } from '../test/lab/lab.js';
-import { startTunnel } from '../test/lab/scenarios.js';
-import { ATTACKER_PREFIX, fromForgedSources, garbagePayloads, interleave, randomI1Payloads, type Target } from '../test/lab/attack-packets.js';
+import { captureUdp, espDatagrams, updatesWithSeq } from '../lab/capture-udp.js';
+import { processCpuSeconds } from '../lab/cpu.js';
+import { Flood, floodBinary, writePacketFile } from '../lab/flood.js';
+import { EgressWatch } from '../lab/hip-watch.js';
+import { HipvpnNode, sleep } from '../lab/hipvpn.js';
+import type { Host } from '../lab/host.js';
+import { iperf, type IperfResult } from '../lab/iperf.js';
+import { Lab } from '../lab/lab.js';
+import { startTunnel } from '../lab/scenarios.js';
+import { ATTACKER_PREFIX, fromForgedSources, garbagePayloads, interleave, randomI1Payloads, type Target } from '../lab/attack-packets.js';
 import { textToHit } from '../src-main/hip/wire/address.js';
 import { fastPathUnavailable } from '../src-main/dataplane/fastpath.js';
 import { loadNativeIo } from '../src-main/platform/native.js';

@@ -4,7 +4,7 @@
 // HIPVPN_LIBCRYPTO=none to keep the addon's I/O but seal and open ESP in JS.
 
 import { spawn } from 'node:child_process';
-import { DataplaneLab, inNs } from '../test/support/dataplane-lab.js';
+import { DataplaneLab, inNs } from '../lab/dataplane-lab.js';
 
 const seconds = Number(process.argv[2] ?? 5);
 

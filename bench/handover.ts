@@ -14,9 +14,9 @@
 // make-before-break,break-before-make,silent-failure), HANDOVER_ROUNDS (rounds of
 // break-before-make, default 3).
 
-import { measureHandover, type HandoverMeasurement, type PathUnderTest } from '../test/lab/handover.js';
-import { MARK, SCENARIOS, type HandoverScenario, type ScenarioId } from '../test/lab/handover-scenarios.js';
-import { MobilityLab, startMobilityHipvpn, startMobilityWireguard } from '../test/lab/scenarios.js';
+import { measureHandover, type HandoverMeasurement, type PathUnderTest } from '../lab/handover.js';
+import { MARK, SCENARIOS, type HandoverScenario, type ScenarioId } from '../lab/handover-scenarios.js';
+import { MobilityLab, startMobilityHipvpn, startMobilityWireguard } from '../lab/scenarios.js';
 
 const RECOVER_MS = Number(process.env.HANDOVER_RECOVER_MS ?? 30_000);
 const SYSTEMS = (process.env.HANDOVER_ONLY ?? 'wireguard-go,hipvpn').split(',');

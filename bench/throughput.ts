@@ -6,11 +6,11 @@
 // Knobs: THROUGHPUT_SECONDS (TCP/UDP measuring time, default 5), THROUGHPUT_UDP_MBIT (default 200),
 // THROUGHPUT_ONLY (comma list of plain,wireguard-go,hipvpn).
 
-import { CpuMeter, type CpuUsage } from '../test/lab/cpu.js';
-import { iperf, type IperfResult } from '../test/lab/iperf.js';
-import type { Host } from '../test/lab/host.js';
-import { startTunnel, twoHosts } from '../test/lab/scenarios.js';
-import { startWireguard } from '../test/lab/wireguard.js';
+import { CpuMeter, type CpuUsage } from '../lab/cpu.js';
+import { iperf, type IperfResult } from '../lab/iperf.js';
+import type { Host } from '../lab/host.js';
+import { startTunnel, twoHosts } from '../lab/scenarios.js';
+import { startWireguard } from '../lab/wireguard.js';
 
 const SECONDS = Number(process.env.THROUGHPUT_SECONDS ?? 5);
 const UDP_MBIT = Number(process.env.THROUGHPUT_UDP_MBIT ?? 200);

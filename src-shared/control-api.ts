@@ -72,7 +72,7 @@ export type PairState = Infer<typeof pairState>;
 
 const spi = integer({ min: 0, max: 0xffff_ffff });
 
-/** One local × peer locator pair of an association. Filled by the engine once mobility lands. */
+/** One local × peer locator pair of an association, as the engine's pair selection sees it. */
 export const locatorPair = object(
   {
     local: endpoint,
@@ -91,7 +91,10 @@ export const locatorPair = object(
     spiOut: spi,
     rttMs: number({ min: 0 }),
     lastHeardMs: number({ min: 0 }),
-    /** ESP bytes over this pair, for the per-pair throughput chart. */
+    /**
+     * ESP bytes over this pair, for a per-pair throughput chart. Never filled: the engine counts
+     * ESP bytes per association (PeerStatus.counters), not per pair.
+     */
     bytesIn: integer({ min: 0 }),
     bytesOut: integer({ min: 0 }),
   },
@@ -100,7 +103,7 @@ export type LocatorPair = Infer<typeof locatorPair>;
 
 export const interfaceAddress = object({ address: string({ minLength: 2, maxLength: 45, expected: 'an IP address' }), prefixLength: integer({ min: 0, max: 128 }), state: locatorState });
 
-/** One uplink as the engine sees it. Filled by the engine once mobility lands. */
+/** One uplink (a network interface and its addresses) as the daemon's interface monitor sees it. */
 export const uplink = object(
   {
     name: interfaceName,
@@ -110,7 +113,10 @@ export const uplink = object(
     /** 0 = most preferred; from the user's interface order, then the kind preference. */
     preference: integer({ min: 0 }),
   },
-  { metered: boolean },
+  {
+    /** Never filled: the interface monitor does not learn whether a link is metered. */
+    metered: boolean,
+  },
 );
 export type Uplink = Infer<typeof uplink>;
 
@@ -121,7 +127,7 @@ export type HandoverCause = Infer<typeof handoverCause>;
 export const pairRef = object({ local: endpoint, remote: endpoint, interface: nullable(interfaceName), kind: interfaceKind });
 export type PairRef = Infer<typeof pairRef>;
 
-/** One move of a peer's traffic from one pair to another. Filled by the engine once mobility lands. */
+/** One move of a peer's traffic from one pair to another: the engine's move, with the cause the daemon gives it. */
 export const handoverRecord = object(
   {
     /** Increasing per daemon run; `handover.list` pages by it. */
@@ -174,7 +180,7 @@ export const flowBinding = object({
 });
 export type FlowBinding = Infer<typeof flowBinding>;
 
-/** A binding as the engine applies it. Filled by the engine once mobility lands. */
+/** A flow binding placed on the peer's current pairs and our uplinks. */
 export const flowStatus = object(
   {
     binding: flowBinding,
@@ -276,7 +282,7 @@ export const peerStatus = object(
     lastHeardMs: number({ min: 0 }),
     /** Time since the association reached ESTABLISHED (or R2-SENT). */
     upMs: number({ min: 0 }),
-    /** Every local × peer locator pair (filled by the engine once mobility lands). */
+    /** Every local × peer locator pair the engine knows; absent until the association has pairs. */
     pairs: array(locatorPair, { maxItems: 1024 }),
     /** How several local locators are used with this peer (seed 000 §4, RFC 8047 §4.1). */
     multihoming: oneOf(['fault-tolerance', 'simultaneous'] as const),
@@ -314,9 +320,9 @@ export const daemonStatus = object(
   {
     /** false after `tunnel.set {up:false}`: associations closed, none started (engine: tunnel switch). */
     tunnelUp: boolean,
-    /** Uplinks (filled by the engine once mobility lands). */
+    /** Uplinks, most preferred first; absent when the daemon runs without its interface monitor (listen addresses given). */
     interfaces: array(uplink, { maxItems: 64 }),
-    /** Flow bindings as applied (filled by the engine once mobility lands). */
+    /** Every flow binding, placed on the current pairs and uplinks. */
     flows: array(flowStatus, { maxItems: 4096 }),
     puzzle: puzzleStatus,
     /**
@@ -403,7 +409,7 @@ export const controlEvent = variants('type', {
   failed: object({ type: literal('failed'), ...peerRef, reason: string({ maxLength: 200 }) }),
   notify: object({ type: literal('notify'), ...peerRef, notifyType: integer({ min: 0, max: 65535 }), authenticated: boolean }),
   peers: object({ type: literal('peers'), peers: array(peerConfig) }),
-  /** Filled by the engine once mobility lands. */
+  /** The engine moved a peer's traffic to another pair; `handover.list` keeps the recent ones. */
   handover: object({ type: literal('handover'), handover: handoverRecord }),
   settings: object({ type: literal('settings'), settings }),
   /** Bridges (web, Electron) only: the daemon behind them went away or came back. */

@@ -3,7 +3,7 @@
 // usage error (exit 2) whose message names the option, the valid range and what was typed.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { errorText, usageError } from '../daemon/errors.js';
+import { errorText, usageError } from '../base/errors.js';
 
 export const SEE_HELP = '; run `hipvpn help` for usage';
 

@@ -1,7 +1,7 @@
 // `hipvpn`: the headless daemon and its command line. `serve` runs the engine in the
 // foreground; every other command talks to it over the control socket in the state dir, or,
 // for the peer list, edits peers.json when no daemon runs. Every failure ends in one line on
-// stderr that says what to do, and a non-zero exit status (see daemon/errors.ts).
+// stderr that says what to do, and a non-zero exit status (see base/errors.ts).
 
 import { chmod, chown, lchown, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { ownLsiFor } from '../engine/peers.js';
 import { peerConfig, type ControlError, type PeerConfig } from '../../src-shared/control-api.js';
 import { endpointText, formatPairs, formatStatus } from '../../src-shared/status-format.js';
 import { ControlClient, ControlRequestError } from '../daemon/control-client.js';
-import { ExitCode, UserError, errorText, usageError } from '../daemon/errors.js';
+import { ExitCode, UserError, errorText, usageError } from '../base/errors.js';
 import { logLine } from '../daemon/event-log.js';
 import { DEFAULT_PORT, canonicalHit, normalizePeer, parseLocator, parsePeerName, parsePeerRef, withPeer } from '../daemon/peer-input.js';
 import { loadPeers, savePeers } from '../daemon/peer-store.js';

@@ -5,7 +5,7 @@
 import type { Endpoint, SaKeys } from '../hip/host.js';
 import type { AssociationState } from '../hip/host.js';
 import type { SelectionCause } from '../mobility/pair-selection.js';
-import type { Handover } from '../engine/paths.js';
+import type { Handover } from './path-manager.js';
 
 /** What the data plane reports; every report carries the peer it concerns. */
 export type DataplaneReport =
@@ -37,11 +37,16 @@ export type PathCause =
   /** The SAs or the peer's locators changed: the same pair, another outbound SA. */
   | 'sa-changed'
   /** A data plane that followed a new source on its own is told the path HIP keeps. */
-  | 'source-refused';
+  | 'source-refused'
+  /** The same pair; the peer's address on it was verified (or stopped being). */
+  | 'verification';
 
 export type DataplaneCommand =
-  /** A base exchange's SA pair (or its rekey): outbound traffic uses `activeSpi`. */
-  | { type: 'install-sa'; peerHit: Uint8Array; sa: SaKeys; local: Endpoint; remote: Endpoint; activeSpi: number }
+  /**
+   * A base exchange's SA pair (or its rekey): outbound traffic uses `activeSpi`. Until `remote`
+   * is `verified`, the data plane sends there only within the peer's credit (RFC 8046 §5.5).
+   */
+  | { type: 'install-sa'; peerHit: Uint8Array; sa: SaKeys; local: Endpoint; remote: Endpoint; activeSpi: number; verified: boolean }
   /** A further SA pair (simultaneous multihoming), beside the base one. */
   | { type: 'add-sas'; peerHit: Uint8Array; sa: SaKeys }
   /** An outbound SA of a further pair is gone. */
@@ -50,8 +55,8 @@ export type DataplaneCommand =
   | { type: 'retire-inbound'; spi: number; afterMs: number }
   /** The association is gone: every SA of the peer goes now. */
   | { type: 'drop-sas'; peerHit: Uint8Array }
-  /** The peer's outbound ESP leaves from `local` to `remote` on SA `spi`, from now. */
-  | { type: 'set-path'; peerHit: Uint8Array; local: Endpoint; remote: Endpoint; spi: number; cause: PathCause }
+  /** The peer's outbound ESP leaves from `local` to `remote` on SA `spi`, from now; within credit until `verified`. */
+  | { type: 'set-path'; peerHit: Uint8Array; local: Endpoint; remote: Endpoint; spi: number; verified: boolean; cause: PathCause }
   /** For `forMs`, a copy of every ESP packet to the peer goes on this pair too; 0 stops. */
   | { type: 'set-spare'; peerHit: Uint8Array; local: Endpoint; remote: Endpoint; forMs: number }
   /** The peer's pair is in doubt: keep copies of what is sent, re-send them on the next set-path. */

@@ -18,8 +18,8 @@ import { localLosses } from '../mobility/local-loss.js';
 import type { LocatorPair } from '../mobility/pair-order.js';
 import {
   DEFAULT_PATH_POLICY, PathManager, type EngineLocator, type HandoverCause, type PathPolicy, type PeerPathsView,
-} from '../engine/paths.js';
-import { pairSpis } from '../engine/sa-choice.js';
+} from './path-manager.js';
+import { pairSpis } from './sa-choice.js';
 import type { CoreEvent, DataplaneCommand, DataplaneReport, PathCause } from './core-io.js';
 import { EspTraffic } from './esp-traffic.js';
 import { OutboundSas } from './outbound-sas.js';
@@ -101,7 +101,7 @@ export class HostCore {
   handleInterfaces(now: number, locators: readonly EngineLocator[], causes: readonly LocatorCause[] = []): void {
     this.at(now);
     this.paths.setLocalLocators(now, locators, localLosses(causes));
-    // Announced only where a peer can be reached from (see paths.ts `reaches`).
+    // Announced only where a peer can be reached from (see path-manager.ts `reaches`).
     const announce = locators.filter((l) => l.operational && this.paths.reachesAnyPeer(l));
     // One fixed address is the one every exchange runs over: there is nothing to tell a peer.
     const fixedSingle = (this.config.locators ?? 'static') === 'static' && announce.length <= 1;
@@ -136,7 +136,8 @@ export class HostCore {
         const path = this.paths.path(report.peerHit);
         const out = this.outbound.get(hitToText(report.peerHit));
         if (path && out && (path.remote.address !== report.from.address || path.remote.port !== report.from.port)) {
-          this.commands.push({ type: 'set-path', peerHit: report.peerHit, local: path.local, remote: path.remote, spi: out.activeSpi, cause: 'source-refused' });
+          const verified = this.host.isVerified(report.peerHit, path.remote);
+          this.commands.push({ type: 'set-path', peerHit: report.peerHit, local: path.local, remote: path.remote, spi: out.activeSpi, verified, cause: 'source-refused' });
         }
         break;
       }
@@ -355,6 +356,10 @@ export class HostCore {
       case 'peer-locators':
         this.paths.onHostEvent(now, e, () => []);
         this.reselectOutboundSa(peer, e.peerHit);
+        this.refreshVerified(peer, e.peerHit);
+        return;
+      case 'locator-verified':
+        this.refreshVerified(peer, e.peerHit);
         return;
       case 'pair-probe-received':
       case 'pair-probe-answered':
@@ -367,9 +372,10 @@ export class HostCore {
   }
 
   private installSa(peer: string, peerHit: Uint8Array, sa: SaKeys, local: Endpoint, remote: Endpoint): void {
-    const activeSpi = this.outbound.install(peer, sa.outboundSpi, local, remote);
+    const verified = this.host.isVerified(peerHit, remote);
+    const activeSpi = this.outbound.install(peer, sa.outboundSpi, local, remote, verified);
     this.inboundSpis.set(sa.inboundSpi, { peer, retireAt: undefined });
-    this.commands.push({ type: 'install-sa', peerHit, sa, local, remote, activeSpi });
+    this.commands.push({ type: 'install-sa', peerHit, sa, local, remote, activeSpi, verified });
   }
 
   /** A further SA pair (simultaneous multihoming): installed beside the base one. */
@@ -412,7 +418,8 @@ export class HostCore {
     out.local = { ...local };
     out.remote = { ...remote };
     out.activeSpi = this.spiFor(peerHit, local, remote);
-    this.commands.push({ type: 'set-path', peerHit, local: out.local, remote: out.remote, spi: out.activeSpi, cause });
+    out.verified = this.host.isVerified(peerHit, remote);
+    this.commands.push({ type: 'set-path', peerHit, local: out.local, remote: out.remote, spi: out.activeSpi, verified: out.verified, cause });
   }
 
   /** The SAs or the peer's locators changed: the traffic takes the SA its locator names now. */
@@ -423,7 +430,17 @@ export class HostCore {
     if (spi === out.activeSpi) return;
     out.activeSpi = spi;
     const cause: PathCause = 'sa-changed';
-    this.commands.push({ type: 'set-path', peerHit, local: out.local, remote: out.remote, spi, cause });
+    this.commands.push({ type: 'set-path', peerHit, local: out.local, remote: out.remote, spi, verified: out.verified, cause });
+  }
+
+  /** The peer's address the traffic goes to was verified (or stopped being): the credit limit follows. */
+  private refreshVerified(peer: string, peerHit: Uint8Array): void {
+    const out = this.outbound.get(peer);
+    if (!out) return;
+    const verified = this.host.isVerified(peerHit, out.remote);
+    if (verified === out.verified) return;
+    out.verified = verified;
+    this.commands.push({ type: 'set-path', peerHit, local: out.local, remote: out.remote, spi: out.activeSpi, verified, cause: 'verification' });
   }
 
   private spiFor(peerHit: Uint8Array, local: Endpoint, remote: Endpoint): number {

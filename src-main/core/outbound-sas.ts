@@ -4,7 +4,7 @@
 // installed, the base SA's otherwise.
 
 import type { AssociationSnapshot, Endpoint } from '../hip/host.js';
-import { pairSpis } from '../engine/sa-choice.js';
+import { pairSpis } from './sa-choice.js';
 
 export interface OutboundState {
   baseSpi: number;
@@ -12,6 +12,8 @@ export interface OutboundState {
   activeSpi: number;
   local: Endpoint;
   remote: Endpoint;
+  /** Whether HIP has verified `remote`: the data plane was told with the path. */
+  verified: boolean;
 }
 
 export class OutboundSas {
@@ -25,11 +27,11 @@ export class OutboundSas {
    * A base SA (or its rekey) on this pair. A rekey replaces the base SA; further SAs stay, and
    * so does one of them in use. Returns the SPI the traffic takes.
    */
-  install(peer: string, spi: number, local: Endpoint, remote: Endpoint): number {
+  install(peer: string, spi: number, local: Endpoint, remote: Endpoint, verified: boolean): number {
     const prev = this.peers.get(peer);
     const keepActive = prev !== undefined && prev.extra.has(prev.activeSpi);
     const activeSpi = keepActive ? prev.activeSpi : spi;
-    this.peers.set(peer, { baseSpi: spi, extra: prev?.extra ?? new Set(), activeSpi, local: { ...local }, remote: { ...remote } });
+    this.peers.set(peer, { baseSpi: spi, extra: prev?.extra ?? new Set(), activeSpi, local: { ...local }, remote: { ...remote }, verified });
     return activeSpi;
   }
 

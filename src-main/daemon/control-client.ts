@@ -7,7 +7,7 @@ import {
   checkResult, decodeServerFrame, encodeFrame,
   type ControlError, type ControlEvent, type ControlMethod, type ControlRequest, type ParamsOf, type ResultOf,
 } from '../../src-shared/control-api.js';
-import { notRunningError } from './errors.js';
+import { notRunningError } from '../base/errors.js';
 
 /** The daemon refused a request; `code` says why in terms a caller can branch on. */
 export class ControlRequestError extends Error {

@@ -10,7 +10,7 @@ import {
   MAX_FRAME_BYTES, checkResult, decodeRequest, encodeFrame,
   type ControlEvent, type ControlRequest, type ControlResponse, type ErrorCode,
 } from '../../src-shared/control-api.js';
-import { UserError, errorText } from './errors.js';
+import { UserError, errorText } from '../base/errors.js';
 
 /** A handler's refusal, sent to the client as `{ ok: false, error: { code, message } }`. */
 export class ControlFailure extends Error {

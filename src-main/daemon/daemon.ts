@@ -21,7 +21,7 @@ import {
 } from '../../src-shared/control-api.js';
 import { endpointText } from '../../src-shared/status-format.js';
 import { ControlFailure, ControlServer, type ControlConnection } from './control-server.js';
-import { UserError, errorText } from './errors.js';
+import { UserError, errorText } from '../base/errors.js';
 import { eventLine, logLine } from './event-log.js';
 import { findPeer, normalizePeer, parseHit, parsePeerRef, withPeer } from './peer-input.js';
 import { loadPeers, savePeers } from './peer-store.js';

@@ -5,9 +5,9 @@
 import { readFile } from 'node:fs/promises';
 import { array, object, integer, type Infer } from '../../src-shared/validate.js';
 import { peerConfig, type PeerConfig } from '../../src-shared/control-api.js';
-import { UserError, errorText } from './errors.js';
+import { UserError, errorText } from '../base/errors.js';
 import { normalizePeer, withPeer } from './peer-input.js';
-import { writeJsonAtomic } from './state-file.js';
+import { writeJsonAtomic } from '../platform/state-file.js';
 
 const PEERS_FILE_VERSION = 1;
 const peersFile = object({ version: integer({ min: 1, max: PEERS_FILE_VERSION }), peers: array(peerConfig) });

@@ -11,8 +11,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULT_SETTINGS, settings as settingsSchema, settingsPatch, type Settings, type SettingsPatch } from '../../src-shared/control-api.js';
 import type { Checked } from '../../src-shared/validate.js';
-import { errorText } from './errors.js';
-import { SerialQueue, readJsonFile, writeJsonAtomic } from './state-file.js';
+import { errorText } from '../base/errors.js';
+import { SerialQueue, readJsonFile, writeJsonAtomic } from '../platform/state-file.js';
 
 export type SettingsListener = (next: Settings, previous: Settings) => void;
 

@@ -7,7 +7,7 @@
 import type { Stats } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { UserError } from './errors.js';
+import { UserError } from '../base/errors.js';
 
 /** Group- or world-writable. */
 const WRITABLE_BY_OTHERS = 0o022;

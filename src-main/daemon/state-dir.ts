@@ -9,7 +9,7 @@
 
 import { mkdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { UserError } from './errors.js';
+import { UserError } from '../base/errors.js';
 
 export interface StateDir {
   root: string;

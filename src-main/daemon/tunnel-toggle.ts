@@ -10,7 +10,7 @@
 
 import { join } from 'node:path';
 import { boolean, integer, object } from '../../src-shared/validate.js';
-import { SerialQueue, readJsonFile, writeJsonAtomic } from './state-file.js';
+import { SerialQueue, readJsonFile, writeJsonAtomic } from '../platform/state-file.js';
 
 const TUNNEL_FILE_VERSION = 1;
 const tunnelFile = object({ version: integer({ min: 1, max: TUNNEL_FILE_VERSION }), up: boolean });

@@ -5,7 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import { isIPv6 } from 'node:net';
 import type { UdpDatagram, UdpEndpoint } from '../platform/udp.js';
-import { toAddr16 } from './addr16.js';
+import { toAddr16 } from '../base/addr16.js';
 import type { CoreEvent, PeerRoute, SaSpec } from './core.js';
 import type { DataplaneEspMode, DataplaneInit, DataplaneIoMode, DataplaneStats, FromWorker, ToWorker } from './messages.js';
 
@@ -154,12 +154,13 @@ export class DataplaneClient {
 
   /**
    * Moves a peer's outbound ESP to another locator pair (mobility); `outboundSpi` names the SA
-   * that carries it there (simultaneous multihoming), else it stays on the same SA.
+   * that carries it there (simultaneous multihoming), else it stays on the same SA. To an
+   * address not `verified`, only what the peer's credit pays for goes (RFC 8046 §5.5).
    */
-  setPath(hit: Uint8Array, remote: UdpEndpoint, local: UdpEndpoint, outboundSpi?: number): void {
+  setPath(hit: Uint8Array, remote: UdpEndpoint, local: UdpEndpoint, verified: boolean, outboundSpi?: number): void {
     const remoteAddr16 = toAddr16(remote.address);
     if (!remoteAddr16) return;
-    this.post({ type: 'set-path', hit, remote, remoteAddr16, local: local.address, ...(outboundSpi === undefined ? {} : { outboundSpi }) });
+    this.post({ type: 'set-path', hit, remote, remoteAddr16, local: local.address, verified, ...(outboundSpi === undefined ? {} : { outboundSpi }) });
   }
 
   /** A further SA pair of the peer (simultaneous multihoming). */

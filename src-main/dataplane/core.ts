@@ -6,8 +6,9 @@
 // on packet input.
 
 import { EspInboundSa, EspOutboundSa, type EspKeyMaterial } from '../esp/index.js';
+import { CreditAccount } from '../hip/credit.js';
 import type { UdpEndpoint } from '../platform/udp.js';
-import { fromAddr16 } from './addr16.js';
+import { fromAddr16 } from '../base/addr16.js';
 import {
   IPPROTO_IPIP, IPPROTO_NONE, IPV6_HEADER_LENGTH, beetPayload, innerDestination, ipv4PacketLength, readU32,
   rewriteIpv4Addresses, writeBeetPacket,
@@ -100,12 +101,19 @@ interface OutboundState {
   spare: SparePath | undefined;
   /** The control plane doubts the pair: copies of what is sent go to the sink's hold. */
   held: boolean;
+  /**
+   * Whether the peer's address on this pair is verified (RFC 8046 §5.4). While it is not, what
+   * is sent there is paid from the peer's credit, and what credit cannot pay is dropped.
+   */
+  verified: boolean;
 }
 
 interface PeerState extends PeerStats {
   lsi: number;
   out: OutboundState | undefined;
   connectAskedAt: number;
+  /** What the peer's authenticated ESP earned us to send to its unverified addresses. */
+  credit: CreditAccount | undefined;
 }
 
 interface InboundState {
@@ -120,6 +128,10 @@ const CONNECT_ASK_INTERVAL_MS = 1000;
 /** Map key of a HIT: its low 48 bits, all hash output (RFC 7343), so collisions are rare; checked. */
 function hitKey(b: Uint8Array, at: number): number {
   return readU32(b, at + 10) * 65536 + ((b[at + 14]! << 8) | b[at + 15]!);
+}
+
+function sameEndpoint(a: UdpEndpoint, b: UdpEndpoint): boolean {
+  return a.address === b.address && a.port === b.port;
 }
 
 function sameAddr16(a: Uint8Array, b: Uint8Array): boolean {
@@ -185,7 +197,10 @@ export class DataplaneCore {
       rekeyAsked: false,
       spare,
       held: prev?.held ?? false,
+      // The base exchange's address answered it; a rekey keeps whatever the pair in use was.
+      verified: prev === undefined || prev.verified || !sameEndpoint(prev.remote, i.remote),
     };
+    peer.credit ??= new CreditAccount(now);
     if (offloaded) {
       // A stale JS entry under the same SPI must not shadow the fast path's.
       this.inbound.delete(i.inbound.spi);
@@ -237,11 +252,13 @@ export class DataplaneCore {
 
   /**
    * Moves a peer's outbound traffic to another locator pair (mobility); `outboundSpi`, when
-   * given, names the SA that carries it from now (an unknown one means the base SA).
+   * given, names the SA that carries it from now (an unknown one means the base SA). An
+   * address not `verified` gets only what the peer's credit pays for (RFC 8046 §5.5).
    */
-  setPath(hit: Uint8Array, remote: UdpEndpoint, remoteAddr16: Uint8Array, local: string, outboundSpi?: number): void {
+  setPath(hit: Uint8Array, remote: UdpEndpoint, remoteAddr16: Uint8Array, local: string, verified: boolean, outboundSpi?: number): void {
     const peer = this.find(hit);
     if (!peer?.out) return;
+    peer.out.verified = verified;
     if (outboundSpi !== undefined) {
       const spi = peer.out.sealers.has(outboundSpi) ? outboundSpi : peer.out.baseSpi;
       peer.out.spi = spi;
@@ -269,6 +286,51 @@ export class DataplaneCore {
   setHeld(hit: Uint8Array, on: boolean): void {
     const out = this.find(hit)?.out;
     if (out) out.held = on;
+  }
+
+  /** Whether the peer's traffic goes to an address not verified yet (then credit pays for it). */
+  isUnverified(hit: Uint8Array): boolean {
+    return this.find(hit)?.out?.verified === false;
+  }
+
+  /** Whether any peer's traffic goes to an address not verified yet. */
+  anyUnverified(): boolean {
+    for (const list of this.byHit.values()) for (const p of list) if (p.out?.verified === false) return true;
+    return false;
+  }
+
+  /**
+   * Bytes the peer sent us that this core did not open itself (the native fast path opened
+   * them): they earn credit all the same.
+   */
+  earnCredit(hit: Uint8Array, bytes: number, now: number): void {
+    this.find(hit)?.credit?.received(now, bytes);
+  }
+
+  /**
+   * Whether `bytes` more may go to the peer's current address now: always when it is verified;
+   * otherwise only if credit pays (and then they are charged). A refusal is counted.
+   */
+  spendCredit(hit: Uint8Array, bytes: number, now: number): boolean {
+    const peer = this.find(hit);
+    if (peer?.out === undefined || peer.out.verified) return true;
+    if (peer.credit?.trySpend(now, bytes) === true) return true;
+    this.drop('credit-exhausted');
+    return false;
+  }
+
+  /**
+   * spendCredit for a datagram already sealed, by where it goes (a held or stranded copy
+   * re-sent on its peer's new pair): a destination no unverified path names is free.
+   */
+  spendCreditTo(addr16: Uint8Array, port: number, bytes: number, now: number): boolean {
+    for (const list of this.byHit.values()) {
+      for (const p of list) {
+        const out = p.out;
+        if (out?.verified === false && out.remote.port === port && sameAddr16(out.remoteAddr16, addr16)) return this.spendCredit(p.hit, bytes, now);
+      }
+    }
+    return true;
   }
 
   /** Whether the peer's pair is in doubt (setHeld). */
@@ -383,6 +445,7 @@ export class DataplaneCore {
     peer.packetsIn++;
     peer.bytesIn += r.payload.length;
     peer.lastHeardAt = now;
+    peer.credit?.received(now, d.length);
     if (!entry.heard) {
       entry.heard = true;
       this.sink.event({ type: 'esp-heard', peerHit: peer.hit });
@@ -432,6 +495,7 @@ export class DataplaneCore {
       // Usually sequence numbers exhausted: the rekey we asked for has not landed yet.
       return this.drop(err instanceof SealDropError ? err.reason : 'esp-seq-exhausted');
     }
+    if (!out.verified && !this.spendCredit(peer.hit, packet.length, now)) return;
     const sent = this.sink.udp(out.local, packet, out.remoteAddr16, out.remote.port);
     const spare = out.spare;
     if (spare !== undefined) {
@@ -470,7 +534,7 @@ export class DataplaneCore {
     let peer = this.find(hit);
     if (!peer) {
       peer = {
-        hit: hit.slice(), lsi, out: undefined, connectAskedAt: -Infinity,
+        hit: hit.slice(), lsi, out: undefined, connectAskedAt: -Infinity, credit: undefined,
         packetsIn: 0, bytesIn: 0, packetsOut: 0, bytesOut: 0, lastHeardAt: null,
       };
       const key = hitKey(hit, 0);

@@ -2,7 +2,7 @@
 // an SA install becomes a table entry there, and the sealer the JS core uses for the odd packet
 // it sends itself on such an SA. The packet threads live in C; this is configuration only.
 
-import { EspSuite } from '../hip/wire/constants.js';
+import { EspSuite } from '../esp/suites.js';
 import { DEFAULT_OUTBOUND_LIFETIME_MS, ESP_SEQ_REKEY_THRESHOLD, espSuiteInfo, type EspKeyMaterial } from '../esp/index.js';
 import type { FastPathEvent, FastPathHandle, FastPathStats, NativeIo } from '../platform/native.js';
 import { SealDropError, type OutboundSealer, type PeerRoute, type SaInstall } from './core.js';

@@ -29,8 +29,11 @@ export type ToWorker =
   | { type: 'install-sa'; sa: SaInstall }
   | { type: 'drop-sas'; hit: Uint8Array }
   | { type: 'retire-inbound'; spi: number; afterMs: number }
-  /** `outboundSpi`: which of the peer's outbound SAs carries its traffic from now (simultaneous multihoming). */
-  | { type: 'set-path'; hit: Uint8Array; remote: UdpEndpoint; remoteAddr16: Uint8Array; local: string; outboundSpi?: number }
+  /**
+   * `outboundSpi`: which of the peer's outbound SAs carries its traffic from now (simultaneous
+   * multihoming). `verified` false: only what the peer's credit pays for goes there.
+   */
+  | { type: 'set-path'; hit: Uint8Array; remote: UdpEndpoint; remoteAddr16: Uint8Array; local: string; verified: boolean; outboundSpi?: number }
   /** A further SA pair of the peer (simultaneous multihoming); either half may be absent. */
   | { type: 'add-sas'; hit: Uint8Array; outbound?: SaSpec; inbound?: SaSpec }
   | { type: 'remove-outbound'; hit: Uint8Array; spi: number }

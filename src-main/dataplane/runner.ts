@@ -6,11 +6,11 @@ import type { DatagramSocket } from '../platform/fast-udp.js';
 import { errnoName, type FastPathEvent, type NativeIo } from '../platform/native.js';
 import type { TunDevice } from '../platform/tun.js';
 import type { UdpEndpoint } from '../platform/udp.js';
-import { newRxBatch, newUdpRxBatch, rxPacket, TRUNCATED_FLAG, TxBatch, UdpTxBatch } from './batch.js';
+import { newRxBatch, newUdpRxBatch, rxPacket, TRUNCATED_FLAG, TxBatch, UdpTxBatch } from '../base/batch.js';
 import { DataplaneCore, type CoreEvent, type OutboundSealer, type PeerRoute, type SaInstall, type SaSpec } from './core.js';
 import { NativeFastPath, STRANDED_HELD_FLAG, takesStranded, type FastPathTuning } from './fastpath.js';
 import { StrandedDatagrams } from './stranded.js';
-import { fromAddr16, toAddr16 } from './addr16.js';
+import { fromAddr16, toAddr16 } from '../base/addr16.js';
 import type { DataplaneStats, WirePeerStats } from './messages.js';
 import type { EspKeyMaterial } from '../esp/index.js';
 
@@ -101,6 +101,8 @@ export class DataplaneRunner {
   private readonly stranded = new StrandedDatagrams();
   /** Datagrams re-sent on a peer's new pair (stranded or held copies). */
   private resent = 0;
+  /** Each fast-path peer's bytesIn when its credit was last taken in (foldFastPathCredit). */
+  private readonly fastBytesIn = new Map<string, number>();
 
   constructor(private readonly opts: RunnerOptions) {
     this.sockets = [...opts.sockets];
@@ -282,6 +284,7 @@ export class DataplaneRunner {
       const fast = this.fast;
       for (const e of fast.poll()) this.onFastPathEvent(e);
       const now = this.opts.now();
+      if (this.core.anyUnverified()) this.foldFastPathCredit(now);
       // First, so they go out before newer packets on the pair they move to.
       if (takeStranded) {
         for (let n = takeStranded(fast); n > 0; n = n < PUNT_SLOTS ? 0 : takeStranded(fast)) {
@@ -390,11 +393,12 @@ export class DataplaneRunner {
     this.syncFastPath(hit);
   }
 
-  setPath(hit: Uint8Array, remote: UdpEndpoint, remoteAddr16: Uint8Array, local: string, outboundSpi?: number): void {
+  setPath(hit: Uint8Array, remote: UdpEndpoint, remoteAddr16: Uint8Array, local: string, verified: boolean, outboundSpi?: number): void {
     const from = this.core.pathOf(hit);
-    this.core.setPath(hit, remote, remoteAddr16, local, outboundSpi);
+    this.core.setPath(hit, remote, remoteAddr16, local, verified, outboundSpi);
     this.syncFastPath(hit);
     if (from === undefined) return;
+    if (!verified) this.foldFastPathCredit(this.opts.now());
     const resend = this.stranded.moved(from, { local, addr16: remoteAddr16, port: remote.port }, this.opts.now());
     for (const d of resend) this.resend(local, d, remoteAddr16, remote.port);
     if (resend.length > 0) this.flushUdp();
@@ -423,7 +427,22 @@ export class DataplaneRunner {
     if (!this.core.isHeld(hit)) return;
     const addr16 = toAddr16(from.address);
     if (addr16 === null) return;
-    this.setPath(hit, from, addr16, to.address);
+    this.setPath(hit, from, addr16, to.address, false);
+  }
+
+  /**
+   * The fast path opens the ESP of the peers it holds: what they sent since the last call earns
+   * credit in the JS core, which pays for everything sent to an unverified address (the fast
+   * path hands such a peer's packets up, see syncFastPath).
+   */
+  private foldFastPathCredit(now: number): void {
+    if (!this.fast) return;
+    for (const p of this.fast.stats().peers) {
+      const key = hitKeyText(p.hit);
+      const earned = p.bytesIn - (this.fastBytesIn.get(key) ?? 0);
+      this.fastBytesIn.set(key, p.bytesIn);
+      if (earned > 0) this.core.earnCredit(p.hit, earned, now);
+    }
   }
 
   /**
@@ -460,7 +479,8 @@ export class DataplaneRunner {
     const spi = this.core.outboundSpiOf(hit);
     if (!this.fast || !path || spi === undefined) return;
     const setPath = runtimeCall(this.fast, 'setPath')!;
-    if (this.jsSpares.has(hitKeyText(hit)) || this.jsOutbound.has(spi)) setPath(hit, path.addr16, path.port, FAST_PATH_PUNT);
+    const jsSends = this.jsSpares.has(hitKeyText(hit)) || this.jsOutbound.has(spi) || this.core.isUnverified(hit);
+    if (jsSends) setPath(hit, path.addr16, path.port, FAST_PATH_PUNT);
     else setPath(hit, path.addr16, path.port, this.socketIndex(path.local), spi);
   }
 
@@ -477,6 +497,7 @@ export class DataplaneRunner {
   }
 
   private resend(local: string, datagram: Uint8Array, addr16: Uint8Array, port: number): void {
+    if (!this.core.spendCreditTo(addr16, port, datagram.length, this.opts.now())) return;
     this.resent++;
     this.sendOrDrop(local, datagram, addr16, port);
   }
@@ -504,6 +525,8 @@ export class DataplaneRunner {
   tick(now: number): void {
     this.core.tick(now);
     this.fast?.tick();
+    // Credit ages from when it was earned: take in what the fast path opened at least this often.
+    this.foldFastPathCredit(now);
     // A spare window the JS core served is over: the peer's packets go back to the fast path.
     for (const [key, hit] of this.jsSpares) {
       if (this.core.spareOf(hit, now)) continue;

@@ -12,7 +12,7 @@
 // rather than at its next exponential retransmission; if the peer answers on the same pair,
 // they are discarded (release).
 
-import { fromAddr16 } from './addr16.js';
+import { fromAddr16 } from '../base/addr16.js';
 
 /** One end-to-end path as the data plane sends on it: our socket's address, the peer's endpoint. */
 export interface SendPath {

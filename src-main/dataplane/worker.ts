@@ -123,7 +123,7 @@ async function main(): Promise<void> {
         runner.retireInbound(m.spi, m.afterMs, now());
         return;
       case 'set-path':
-        runner.setPath(m.hit, m.remote, m.remoteAddr16, m.local, m.outboundSpi);
+        runner.setPath(m.hit, m.remote, m.remoteAddr16, m.local, m.verified, m.outboundSpi);
         return;
       case 'add-sas':
         runner.addSas(m.hit, m.outbound, m.inbound, now());

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { ControlEvent, DaemonStatus, HandoverRecord, Settings } from '../../src-shared/control-api.js';
 import { ControlBridge } from '../web/control-bridge.js';
 import { logLine } from '../daemon/event-log.js';
-import { errorText } from '../daemon/errors.js';
+import { errorText } from '../base/errors.js';
 import { autostartEntry, autostartPath } from './autostart.js';
 import { HandoverNotifier } from './handover-notifier.js';
 import { EVENT_CHANNEL, REQUEST_CHANNEL, isTrustedSenderUrl } from './ipc-channels.js';

@@ -16,14 +16,14 @@ import { DEFAULT_PUZZLE_POLICY } from '../hip/timers.js';
 import { EngineCounters } from './counters.js';
 import { PeerDirectory, type PeerConfig } from './peers.js';
 import { TunnelLink } from './tunnel-link.js';
-import type { EngineLocator, Handover, PathPolicy, PeerPathsView } from './paths.js';
+import type { EngineLocator, Handover, PathPolicy, PeerPathsView } from '../core/path-manager.js';
 import { LocalSockets, type LocalLocatorInput } from './local-sockets.js';
 import type { LocatorPair } from '../mobility/pair-order.js';
 import type { DetectionPolicy } from '../mobility/failure-detection.js';
 import type { LocatorCause } from '../mobility/local-addresses.js';
 
 export type { PeerConfig } from './peers.js';
-export type { EngineLocator, Handover, LocalLossCause, PathView, PairView, PeerPathsView } from './paths.js';
+export type { EngineLocator, Handover, LocalLossCause, PathView, PairView, PeerPathsView } from '../core/path-manager.js';
 export type { LocalLocatorInput } from './local-sockets.js';
 
 export interface EngineOptions {
@@ -86,6 +86,8 @@ interface OutboundPath {
   remote: UdpEndpoint;
   local: UdpEndpoint;
   rekeyRequested: boolean;
+  /** Whether `remote` is verified; until it is, the data plane sends there only within credit. */
+  verified: boolean;
   /** Make-before-break: every packet also goes here (same bytes) until `until`. */
   spare?: { local: UdpEndpoint; remote: UdpEndpoint; until: number };
 }
@@ -378,6 +380,10 @@ export class HipEngine extends EventEmitter {
     }
     const now = this.clock.now();
     const packet = (path.extra.get(path.activeSpi) ?? path.sa).seal(payload, nextHeader, now);
+    if (!this.core.authorizeSend(now, peerHit, path.remote, packet.length)) {
+      this.counters.count('credit-exhausted');
+      return false;
+    }
     this.emitDatagram(packet, path.remote, path.local);
     this.counters.espOut++;
     if (path.spare !== undefined && path.spare.until > now) {
@@ -641,7 +647,7 @@ export class HipEngine extends EventEmitter {
     const now = this.clock.now();
     switch (c.type) {
       case 'install-sa':
-        this.installSa(now, c.peerHit, c.sa, c.remote, c.local, c.activeSpi);
+        this.installSa(now, c.peerHit, c.sa, c.remote, c.local, c.activeSpi, c.verified);
         return;
       case 'add-sas':
         this.addSas(now, c.peerHit, c.sa);
@@ -660,7 +666,7 @@ export class HipEngine extends EventEmitter {
         this.dropSas(hitToText(c.peerHit));
         return;
       case 'set-path':
-        this.setDataPath(c.peerHit, c.local, c.remote, c.spi);
+        this.setDataPath(c.peerHit, c.local, c.remote, c.verified, c.spi);
         return;
       case 'set-spare':
         this.setSparePath(c.peerHit, c.local, c.remote, c.forMs);
@@ -673,7 +679,7 @@ export class HipEngine extends EventEmitter {
   }
 
   /** Pair selection (or HIP) moved a peer: its outbound ESP follows, on the SA the core chose. */
-  private setDataPath(peerHit: Uint8Array, local: UdpEndpoint, remote: UdpEndpoint, spi: number): void {
+  private setDataPath(peerHit: Uint8Array, local: UdpEndpoint, remote: UdpEndpoint, verified: boolean, spi: number): void {
     const path = this.outbound.get(hitToText(peerHit));
     if (!path) return;
     path.local = this.transport.localFor(remote, local) ?? local;
@@ -682,7 +688,8 @@ export class HipEngine extends EventEmitter {
       path.spare = undefined;
     }
     path.activeSpi = spi;
-    this.tunnel?.setPath(peerHit, path.remote, path.local, path.activeSpi);
+    path.verified = verified;
+    this.tunnel?.setPath(peerHit, path.remote, path.local, path.verified, path.activeSpi);
   }
 
   /** Make-before-break copies of every ESP packet to the peer, on this pair, for `forMs`. */
@@ -694,7 +701,7 @@ export class HipEngine extends EventEmitter {
     this.tunnel?.setSpare(peerHit, remote, from, forMs);
   }
 
-  private installSa(now: number, peerHit: Uint8Array, sa: SaKeys, remote: UdpEndpoint, local: UdpEndpoint, activeSpi: number): void {
+  private installSa(now: number, peerHit: Uint8Array, sa: SaKeys, remote: UdpEndpoint, local: UdpEndpoint, activeSpi: number, verified: boolean): void {
     const peer = hitToText(peerHit);
     const prev = this.outbound.get(peer);
     this.outbound.set(peer, {
@@ -706,6 +713,7 @@ export class HipEngine extends EventEmitter {
       remote,
       local: this.transport.localFor(remote, local) ?? local,
       rekeyRequested: false,
+      verified,
     });
     this.inbound.set(sa.inboundSpi, {
       sa: new EspInboundSa({ spi: sa.inboundSpi, suite: sa.suite, keys: sa.inbound, createdAt: now }),

@@ -7,7 +7,7 @@
 
 import type { InterfaceKind } from '../mobility/pair-order.js';
 import type { UdpEndpoint } from '../platform/udp.js';
-import type { EngineLocator } from './paths.js';
+import type { EngineLocator } from '../core/path-manager.js';
 
 /** One local address as the interface monitor reports it (mobility/local-addresses.ts). */
 export interface LocalLocatorInput {

@@ -123,9 +123,12 @@ export class TunnelLink {
     );
   }
 
-  /** Moves a peer's outbound ESP to another locator pair (mobility), on `outboundSpi`'s SA when given. */
-  setPath(peerHit: Uint8Array, remote: UdpEndpoint, local: UdpEndpoint, outboundSpi?: number): void {
-    this.client.setPath(peerHit, remote, local, outboundSpi);
+  /**
+   * Moves a peer's outbound ESP to another locator pair (mobility), on `outboundSpi`'s SA when
+   * given; to an address not `verified`, only within the peer's credit.
+   */
+  setPath(peerHit: Uint8Array, remote: UdpEndpoint, local: UdpEndpoint, verified: boolean, outboundSpi?: number): void {
+    this.client.setPath(peerHit, remote, local, verified, outboundSpi);
   }
 
   /** A further SA pair with the peer (simultaneous multihoming). */

@@ -5,7 +5,7 @@
 // the lesser one. For AES-GCM the "encryption key" is key ‖ 4-octet salt (RFC 4106 §8.1) and
 // there is no authentication key.
 
-import { compareHits } from '../hip/crypto/keymat.js';
+import { compareHits } from '../base/hit-order.js';
 import { espSuiteInfo } from './suites.js';
 
 export interface EspKeyMaterial {

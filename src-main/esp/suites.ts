@@ -1,7 +1,13 @@
 // ESP transform suites HIP negotiates in ESP_TRANSFORM (RFC 7402 §5.1.2, IANA "ESP Transform
 // Suite IDs"). Only the suites hipvpn implements are listed; an unknown ID is simply unsupported.
 
-import { EspSuite } from '../hip/wire/constants.js';
+/** ESP_TRANSFORM suite IDs (RFC 7402 §5.1.2 / IANA). */
+export const EspSuite = {
+  AES_128_CBC_HMAC_SHA256: 8,
+  AES_256_CBC_HMAC_SHA256: 9,
+  AES_GCM_8: 12,
+  AES_GCM_16: 13,
+} as const;
 
 export interface EspSuiteInfo {
   suite: number;

@@ -3,7 +3,7 @@
 // Speaks the control API's types at its edge; the model underneath is flow-table.ts.
 
 import type { Endpoint, FlowBinding as ApiFlowBinding, FlowStatus, PeerStatus, Uplink } from '../../src-shared/control-api.js';
-import { SerialQueue } from '../daemon/state-file.js';
+import { SerialQueue } from '../platform/state-file.js';
 import { FlowClassifier, type PeerInnerAddresses } from './flow-classifier.js';
 import { API_FLOW_STATE, placeFlow, type FlowPair, type FlowWorld } from './flow-state.js';
 import { flowsPath, loadFlows, saveFlows } from './flow-store.js';

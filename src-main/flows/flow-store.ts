@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { TRAFFIC_PROTOCOLS, interfaceName, peerName, portRange } from '../../src-shared/control-api.js';
 import { array, integer, nullable, object, oneOf, string, type Infer } from '../../src-shared/validate.js';
-import { readJsonFile, writeJsonAtomic } from '../daemon/state-file.js';
+import { readJsonFile, writeJsonAtomic } from '../platform/state-file.js';
 import { FlowTable, type FlowBinding } from './flow-table.js';
 
 const FLOWS_FILE_VERSION = 1;

@@ -24,14 +24,13 @@ import {
 import { duplicateAnswerSpacing, retransmitDelay, type HipTimers, type PuzzlePolicy } from './timers.js';
 import type { AcceptedI2 } from './responder.js';
 import type { LocatorSet } from './wire/params.js';
-import { compareHits } from './crypto/keymat.js';
+import { compareHits } from '../base/hit-order.js';
 import { UpdateIdWindow } from './update-window.js';
 import { buildLocatorSet, parseLocatorSet, preferredOf, type AnnouncedEntry, type LocalLocator } from './local-locators.js';
 import { listingFingerprint, nextLocatorStep, type InboundSa, type MultihomingMode } from './locator-plan.js';
 import { decodeProbeReport, encodeProbeReport, probeIdFromOpaque, probeIdOpaque } from './pair-probe.js';
-import {
-  CreditAccount, PeerLocatorTable, sameLocator, type AnnouncedLocator, type CreditPolicy, type PeerLocator,
-} from '../mobility/peer-locators.js';
+import { CreditAccount, type CreditPolicy } from './credit.js';
+import { PeerLocatorTable, sameLocator, type AnnouncedLocator, type PeerLocator } from './peer-locators.js';
 
 export interface Endpoint { address: string /* IP text, v4 or v6 */; port: number }
 
@@ -1243,6 +1242,13 @@ export class Association {
     if (loc === undefined || loc.state === 'DEPRECATED') return false;
     if (loc.state === 'ACTIVE') return true;
     return this.credit?.trySpend(now, bytes) ?? false;
+  }
+
+  /** Whether `to` is a verified (ACTIVE) address of the peer's (RFC 8046 §5.4). */
+  isVerified(to: Endpoint): boolean {
+    const table = this.peerLocators;
+    if (table === undefined) return sameEndpoint(to, this.remote);
+    return table.get(to)?.state === 'ACTIVE';
   }
 
   /** Pair selection or a manual failover chose this pair: control traffic follows it too. */

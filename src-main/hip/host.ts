@@ -5,7 +5,7 @@
 
 import type { CryptoProvider } from './crypto/provider.js';
 import { SUPPORTED_DH_GROUPS } from './crypto/dh.js';
-import { compareHits } from './crypto/keymat.js';
+import { compareHits } from '../base/hit-order.js';
 import { decodePacket, getParam, unknownCriticalTypes } from './wire/codec.js';
 import { HipCipher, HitSuite, NotifyType, PacketType } from './wire/constants.js';
 import type { DecodedPacket } from './wire/params.js';
@@ -20,7 +20,7 @@ import { buildNotify, checkShape, unsupportedCriticalData } from './messages.js'
 import { DEFAULT_PUZZLE_POLICY, DEFAULT_TIMERS, type HipTimers, type PuzzlePolicy } from './timers.js';
 import { announceable, buildLocatorSet, type LocalLocator } from './local-locators.js';
 import type { MultihomingMode } from './locator-plan.js';
-import { DEFAULT_CREDIT_POLICY, type CreditPolicy } from '../mobility/peer-locators.js';
+import { DEFAULT_CREDIT_POLICY, type CreditPolicy } from './credit.js';
 
 export type {
   AddressChangeCause, AssociationSnapshot, AssociationState, Endpoint, HostEvent, LocatorPair, SaKeys, SaPairView,
@@ -223,6 +223,11 @@ export class HipHost {
   /** Credit-based authorization: may `bytes` of ESP go to `to` now? (RFC 8046 §5.5) */
   authorizeSend(now: number, peerHit: Uint8Array, to: Endpoint, bytes: number): boolean {
     return this.assocs.get(hex(peerHit))?.authorizeSend(now, to, bytes) ?? false;
+  }
+
+  /** Whether `to` is a verified address of the peer: data may go there without credit. */
+  isVerified(peerHit: Uint8Array, to: Endpoint): boolean {
+    return this.assocs.get(hex(peerHit))?.isVerified(to) ?? false;
   }
 
   /** Moves a peer's traffic (and its control packets) to this pair: pair selection, manual failover. */

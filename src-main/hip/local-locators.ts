@@ -6,7 +6,7 @@
 import { ipToBytes16, bytes16ToIp, isIpv4Mapped } from './wire/address.js';
 import { LocatorType, CandidateKind } from './wire/constants.js';
 import type { Locator, LocatorSet } from './wire/params.js';
-import type { AnnouncedLocator, LocatorAddress } from '../mobility/peer-locators.js';
+import type { AnnouncedLocator, LocatorAddress } from './peer-locators.js';
 
 export type InterfaceKind = 'ethernet' | 'wifi' | 'cellular' | 'virtual' | 'other';
 

@@ -13,7 +13,7 @@
 //   recently tested OK go first, and the static preference breaks ties.
 // Pure: no I/O, no clock.
 
-import { toAddr16 } from '../dataplane/addr16.js';
+import { toAddr16 } from '../base/addr16.js';
 
 export type InterfaceKind = 'ethernet' | 'wifi' | 'cellular' | 'virtual' | 'other';
 

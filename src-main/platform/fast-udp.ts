@@ -5,9 +5,9 @@
 
 import dgram from 'node:dgram';
 import { isIPv4, isIPv6 } from 'node:net';
-import type { UdpRxBatch, UdpTxBatch } from '../dataplane/batch.js';
-import { newUdpRxBatch } from '../dataplane/batch.js';
-import { toAddr16, fromAddr16 } from '../dataplane/addr16.js';
+import type { UdpRxBatch, UdpTxBatch } from '../base/batch.js';
+import { newUdpRxBatch } from '../base/batch.js';
+import { toAddr16, fromAddr16 } from '../base/addr16.js';
 import type { UdpEndpoint } from './udp.js';
 import { errnoName, type NativeHandle, type NativeIo } from './native.js';
 
@@ -37,7 +37,7 @@ const SOCKET_BUFFER = 4 * 1024 * 1024;
 /** How long a send may wait for socket-buffer space before dropping the rest of a batch. */
 const SEND_WAIT_MS = 5;
 
-export { toAddr16, fromAddr16 } from '../dataplane/addr16.js';
+export { toAddr16, fromAddr16 } from '../base/addr16.js';
 
 // ---------------------------------------------------------------------------------------------
 // native: recvmmsg / sendmmsg / GSO

@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { read as fsRead, writeSync } from 'node:fs';
 import { hitToText } from '../hip/wire/address.js';
-import { newRxBatch, type RxBatch, type TxBatch } from '../dataplane/batch.js';
+import { newRxBatch, type RxBatch, type TxBatch } from '../base/batch.js';
 import { errnoName, loadNativeIo, type NativeHandle, type NativeIo } from './native.js';
 
 export interface TunDevice {

@@ -9,7 +9,7 @@ import {
   type ControlError, type ControlEvent, type ControlMethod, type ControlRequest, type ControlResponse, type ParamsOf, type Settings,
 } from '../../src-shared/control-api.js';
 import { ControlClient, ControlRequestError } from '../daemon/control-client.js';
-import { errorText } from '../daemon/errors.js';
+import { errorText } from '../base/errors.js';
 import { stateDir, type StateDir } from '../daemon/state-dir.js';
 import { SettingsMirror } from '../daemon/settings-mirror.js';
 

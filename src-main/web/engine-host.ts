@@ -5,7 +5,7 @@
 
 import { Daemon } from '../daemon/daemon.js';
 import { defaultListenAddresses } from '../daemon/listen-addresses.js';
-import { UserError, errorText } from '../daemon/errors.js';
+import { UserError, errorText } from '../base/errors.js';
 import { DEFAULT_PORT } from '../daemon/peer-input.js';
 
 export interface EngineHostOptions {

@@ -14,9 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { REPO_ROOT } from '../lab/hipvpn.js';
-import type { LinkEnd } from '../lab/link.js';
-import { MobilityLab, startMobilityHipvpn, type MobilityTunnel } from '../lab/scenarios.js';
+import { REPO_ROOT } from '../../lab/hipvpn.js';
+import type { LinkEnd } from '../../lab/link.js';
+import { MobilityLab, startMobilityHipvpn, type MobilityTunnel } from '../../lab/scenarios.js';
 import { eventually, launchChromium, openView, type Session } from './browser.js';
 import { buildRenderer, startWebUi, type WebUi } from './ui-server.js';
 

@@ -10,8 +10,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { REPO_ROOT } from '../lab/hipvpn.js';
-import { tunnelPair, type TunnelPair } from '../lab/scenarios.js';
+import { REPO_ROOT } from '../../lab/hipvpn.js';
+import { tunnelPair, type TunnelPair } from '../../lab/scenarios.js';
 import { eventually, launchChromium, openView, type Session } from './browser.js';
 import { buildRenderer, startWebUi, type WebUi } from './ui-server.js';
 

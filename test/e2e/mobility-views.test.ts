@@ -15,7 +15,7 @@ import {
   DEFAULT_SETTINGS, decodeRequestValue,
   type ControlRequest, type DaemonStatus, type HandoverRecord, type Settings,
 } from '../../src-shared/control-api.js';
-import { REPO_ROOT } from '../lab/hipvpn.js';
+import { REPO_ROOT } from '../../lab/hipvpn.js';
 import { launchChromium, openView, type Session } from './browser.js';
 import { buildRenderer, startWebUi, type WebUi } from './ui-server.js';
 

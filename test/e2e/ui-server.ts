@@ -2,8 +2,8 @@
 // and `hipvpn web` started as a user would, bound to a daemon's state dir.
 
 import { spawnSync } from 'node:child_process';
-import { REPO_ROOT, hipvpnCommand } from '../lab/hipvpn.js';
-import { LabProcess } from '../lab/process.js';
+import { REPO_ROOT, hipvpnCommand } from '../../lab/hipvpn.js';
+import { LabProcess } from '../../lab/process.js';
 
 /**
  * `vite build` of src-renderer (about 2 s): into dist/renderer, where `hipvpn web` finds it, or

@@ -5,7 +5,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { toAddr16 } from '../../src-main/dataplane/addr16.js';
+import { toAddr16 } from '../../src-main/base/addr16.js';
 import { loopbackPair } from '../support/dataplane-loopback.js';
 import { until } from '../support/wait.js';
 
@@ -19,7 +19,7 @@ test('what was sent while the pair was in doubt is re-sent at once on the pair t
     await until(() => wifiB.received.length >= 15, `10 datagrams while held (have ${wifiB.received.length - 5})`);
     await tunB.waitForWritten(15);
     assert.equal(cellB.received.length, 0, 'nothing goes to the other pair before the move');
-    a.setPath(hitB, cellB.local, toAddr16('127.0.0.3')!, '127.0.0.1');
+    a.setPath(hitB, cellB.local, toAddr16('127.0.0.3')!, '127.0.0.1', true);
     await until(() => cellB.received.length >= 10, `the 10 held datagrams re-sent on the new pair (have ${cellB.received.length})`);
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(cellB.received.length, 10, `the new pair got ${cellB.received.length} datagrams: only those sent while held are re-sent`);
@@ -42,7 +42,7 @@ test('when the peer answers on the same pair, the copies are discarded: a later 
     await until(() => wifiB.received.length >= 10, `10 datagrams while held (have ${wifiB.received.length})`);
     await tunB.waitForWritten(10);
     a.setHeld(hitB, false);
-    a.setPath(hitB, cellB.local, toAddr16('127.0.0.3')!, '127.0.0.1');
+    a.setPath(hitB, cellB.local, toAddr16('127.0.0.3')!, '127.0.0.1', true);
     send(1, 10);
     await until(() => cellB.received.length >= 1, 'the next packet on the new pair');
     await new Promise((r) => setTimeout(r, 50));
@@ -59,15 +59,18 @@ test('when the peer answers on the same pair, the copies are discarded: a later 
 test('a held peer\'s ESP from a new address moves its traffic and what was held there at once, before the engine says so', async () => {
   const { a, b, tunA, tunB, wifiB, cellB, hitA, hitB, sockA, send, reply } = await loopbackPair();
   try {
+    // What B sent earlier earns the credit that pays for the move to its unverified address.
+    reply(11);
+    await tunA.waitForWritten(11);
     a.setHeld(hitB, true);
     send(10, 0);
     await until(() => wifiB.received.length >= 10, `10 datagrams while held (have ${wifiB.received.length})`);
     await tunB.waitForWritten(10);
     // B comes back from its other address: its ESP now leaves from cellB.
-    b.setPath(hitA, sockA.local, toAddr16('127.0.0.1')!, '127.0.0.3');
+    b.setPath(hitA, sockA.local, toAddr16('127.0.0.1')!, '127.0.0.3', true);
     reply(1);
     await until(() => cellB.received.length >= 10, `the held datagrams following B to its new address (have ${cellB.received.length})`);
-    await tunA.waitForWritten(1);
+    await tunA.waitForWritten(12);
     send(1, 10);
     await until(() => cellB.received.length >= 11, 'the next packet on the new pair');
     assert.equal(wifiB.received.length, 10, 'nothing more went to the old address');
@@ -78,10 +81,41 @@ test('a held peer\'s ESP from a new address moves its traffic and what was held 
   }
 });
 
+test('to an address not verified yet, a peer gets no more than it sent us (RFC 8046 credit); once verified, everything', async () => {
+  const { a, b, tunA, tunB, wifiB, cellB, hitA, hitB, sockA, send, reply } = await loopbackPair();
+  try {
+    a.setHeld(hitB, true);
+    send(10, 0);
+    await until(() => wifiB.received.length >= 10, `10 datagrams while held (have ${wifiB.received.length})`);
+    await tunB.waitForWritten(10);
+    // B's first packet ever comes from its other address: it pays for one datagram of A's size.
+    b.setPath(hitA, sockA.local, toAddr16('127.0.0.1')!, '127.0.0.3', true);
+    reply(1);
+    await tunA.waitForWritten(1);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(cellB.received.length, 1, `the unverified address got ${cellB.received.length} of the 10 held datagrams, for 1 received`);
+    assert.equal(a.stats(performance.now()).drops['credit-exhausted'], 9);
+    reply(3);
+    await tunA.waitForWritten(4);
+    send(5, 10);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(cellB.received.length, 4, `3 more received pay for 3 of 5 new packets (the address got ${cellB.received.length - 1})`);
+    assert.equal(a.stats(performance.now()).drops['credit-exhausted'], 11);
+    // The address answered the engine's check: no more limit.
+    a.setPath(hitB, cellB.local, toAddr16('127.0.0.3')!, '127.0.0.1', true);
+    send(20, 15);
+    await until(() => cellB.received.length >= 24, `all 20 packets once verified (have ${cellB.received.length - 4})`);
+    assert.equal(wifiB.received.length, 10, 'nothing more went to the old address');
+  } finally {
+    a.stop();
+    b.stop();
+  }
+});
+
 test('a peer whose pair is not in doubt is not moved by ESP from a new address: the engine verifies it first', async () => {
   const { a, b, tunA, wifiB, cellB, hitA, sockA, send, reply } = await loopbackPair();
   try {
-    b.setPath(hitA, sockA.local, toAddr16('127.0.0.1')!, '127.0.0.3');
+    b.setPath(hitA, sockA.local, toAddr16('127.0.0.1')!, '127.0.0.3', true);
     reply(1);
     await tunA.waitForWritten(1);
     send(1, 0);

@@ -6,7 +6,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { toAddr16 } from '../../src-main/dataplane/addr16.js';
+import { toAddr16 } from '../../src-main/base/addr16.js';
 import { SA_AB as AB, gcmSa, loopbackPair } from '../support/dataplane-loopback.js';
 import { until } from '../support/wait.js';
 
@@ -46,7 +46,7 @@ test('moving the data onto the spare ends the copies at once', async () => {
   const { a, b, wifiB, cellB, hitB, send } = await loopbackPair(() => 0);
   try {
     a.setSpare(hitB, cellB.local, toAddr16('127.0.0.3')!, '127.0.0.1', 5_000, 0);
-    a.setPath(hitB, cellB.local, toAddr16('127.0.0.3')!, '127.0.0.1');
+    a.setPath(hitB, cellB.local, toAddr16('127.0.0.3')!, '127.0.0.1', true);
     send(10, 0);
     await until(() => cellB.received.length >= 10, `10 datagrams on the new pair (have ${cellB.received.length})`);
     await new Promise((r) => setTimeout(r, 50));
@@ -77,7 +77,7 @@ test('further SAs: setPath naming an SPI seals with that SA (its own sequence nu
       return wifiB.received.slice(from).map((d) => ((d[0]! << 24) | (d[1]! << 16) | (d[2]! << 8) | d[3]!) >>> 0);
     };
     assert.deepEqual(new Set(await send(5)), new Set([AB.spi]), 'the base SA until a path names another');
-    a.setPath(hitB, wifiB.local, toAddr16('127.0.0.2')!, '127.0.0.1', AB2.spi);
+    a.setPath(hitB, wifiB.local, toAddr16('127.0.0.2')!, '127.0.0.1', true, AB2.spi);
     assert.deepEqual(new Set(await send(5)), new Set([AB2.spi]), 'the further SA once setPath names it');
     a.removeOutbound(hitB, AB2.spi);
     assert.deepEqual(new Set(await send(5)), new Set([AB.spi]), 'the base SA again once the further one is removed');

@@ -2,7 +2,7 @@
 // keys, so tests can push one packet through each and compare bytes.
 
 import { DataplaneCore, type CoreEvent, type CoreSink, type SaInstall } from '../../src-main/dataplane/core.js';
-import { toAddr16 } from '../../src-main/dataplane/addr16.js';
+import { toAddr16 } from '../../src-main/base/addr16.js';
 import { NativeFastPath, type FastPathTuning } from '../../src-main/dataplane/fastpath.js';
 import { ipv4ToNumber } from '../../src-main/dataplane/packet.js';
 import { loadNativeIo, type NativeIo } from '../../src-main/platform/native.js';

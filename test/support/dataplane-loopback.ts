@@ -2,9 +2,9 @@
 // 127.0.0.1; B on two addresses, 127.0.0.2 ("wifi") and 127.0.0.3 ("cell"), whose sockets keep a
 // copy of every datagram they receive, so a test sees exactly what A sent where.
 
-import type { UdpRxBatch } from '../../src-main/dataplane/batch.js';
-import { rxPacket } from '../../src-main/dataplane/batch.js';
-import { toAddr16 } from '../../src-main/dataplane/addr16.js';
+import type { UdpRxBatch } from '../../src-main/base/batch.js';
+import { rxPacket } from '../../src-main/base/batch.js';
+import { toAddr16 } from '../../src-main/base/addr16.js';
 import type { SaSpec } from '../../src-main/dataplane/core.js';
 import { IPPROTO_UDP, ipv4ToNumber } from '../../src-main/dataplane/packet.js';
 import { DataplaneRunner } from '../../src-main/dataplane/runner.js';

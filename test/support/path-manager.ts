@@ -1,7 +1,7 @@
 // A PathManager with one peer established over wifi0, for the sans-IO tests of what it tells
 // the data plane. Virtual clock; each test brings the sink that records what it checks.
 
-import { PathManager, type EngineLocator, type PathSink } from '../../src-main/engine/paths.js';
+import { PathManager, type EngineLocator, type PathSink } from '../../src-main/core/path-manager.js';
 import type { Endpoint, HostEvent } from '../../src-main/hip/host.js';
 
 export const HIT = Uint8Array.from({ length: 16 }, (_, i) => (i === 0 ? 0x20 : i));

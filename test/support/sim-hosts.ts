@@ -9,7 +9,7 @@
 import { HostCore, type CoreEvent, type DataplaneCommand, type HostCoreConfig } from '../../src-main/core/host-core.js';
 import type { Endpoint } from '../../src-main/hip/host.js';
 import { hitToText } from '../../src-main/hip/wire/address.js';
-import type { EngineLocator } from '../../src-main/engine/paths.js';
+import type { EngineLocator } from '../../src-main/core/path-manager.js';
 import type { InterfaceKind } from '../../src-main/mobility/pair-order.js';
 import type { LocatorCause } from '../../src-main/mobility/local-addresses.js';
 import { Prng, seedFromEnv } from './sim-network.js';

@@ -6,7 +6,7 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DataplaneLab, inNs, type LabHost } from '../support/dataplane-lab.js';
+import { DataplaneLab, inNs, type LabHost } from '../../lab/dataplane-lab.js';
 import { tcpTransfer } from '../support/dataplane-transfer.js';
 
 function ping(ns: string, target: string, v6 = false): number {

@@ -8,8 +8,8 @@ import { spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import { loadNativeIo } from '../../src-main/platform/native.js';
 import { openNativeDatagramSocket, type DatagramSocket } from '../../src-main/platform/fast-udp.js';
-import { UdpTxBatch, rxPacket, type UdpRxBatch } from '../../src-main/dataplane/batch.js';
-import { toAddr16, fromAddr16 } from '../../src-main/dataplane/addr16.js';
+import { UdpTxBatch, rxPacket, type UdpRxBatch } from '../../src-main/base/batch.js';
+import { toAddr16, fromAddr16 } from '../../src-main/base/addr16.js';
 
 const io = loadNativeIo();
 

@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { DataplaneLab, inNs, type LabHost } from '../support/dataplane-lab.js';
+import { DataplaneLab, inNs, type LabHost } from '../../lab/dataplane-lab.js';
 import { tcpTransfer } from '../support/dataplane-transfer.js';
 
 const lab = new DataplaneLab();

@@ -8,12 +8,12 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { measureHandover } from '../lab/handover.js';
-import { MARK, NO_UPLINK_MS, SCENARIOS } from '../lab/handover-scenarios.js';
-import type { Host } from '../lab/host.js';
-import { CELL_METRIC, RENUMBERED_WIFI_ADDRESS, WIFI_METRIC } from '../lab/mobility.js';
-import { MobilityLab, plainRouting, startMobilityWireguard } from '../lab/scenarios.js';
-import { StreamReceiver, decodeStreamPacket, encodeStreamPacket } from '../lab/stream-analysis.js';
+import { measureHandover } from '../../lab/handover.js';
+import { MARK, NO_UPLINK_MS, SCENARIOS } from '../../lab/handover-scenarios.js';
+import type { Host } from '../../lab/host.js';
+import { CELL_METRIC, RENUMBERED_WIFI_ADDRESS, WIFI_METRIC } from '../../lab/mobility.js';
+import { MobilityLab, plainRouting, startMobilityWireguard } from '../../lab/scenarios.js';
+import { StreamReceiver, decodeStreamPacket, encodeStreamPacket } from '../../lab/stream-analysis.js';
 
 describe('stream analysis', () => {
   test('counts losses, duplicates and reordering, and finds the gap and where it was', () => {

@@ -6,11 +6,11 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { measureHandover, type HandoverMeasurement } from '../lab/handover.js';
-import { MARK, SCENARIOS, type ScenarioId } from '../lab/handover-scenarios.js';
-import { HipWatch } from '../lab/hip-watch.js';
-import { RENUMBERED_WIFI_ADDRESS } from '../lab/mobility.js';
-import { MobilityLab, startMobilityHipvpn, type MobilityTunnel } from '../lab/scenarios.js';
+import { measureHandover, type HandoverMeasurement } from '../../lab/handover.js';
+import { MARK, SCENARIOS, type ScenarioId } from '../../lab/handover-scenarios.js';
+import { HipWatch } from '../../lab/hip-watch.js';
+import { RENUMBERED_WIFI_ADDRESS } from '../../lab/mobility.js';
+import { MobilityLab, startMobilityHipvpn, type MobilityTunnel } from '../../lab/scenarios.js';
 
 /** How long a scenario may take to recover before the test gives up on it (keeps each < 60 s). */
 const RECOVER_WITHIN_MS = 15_000;

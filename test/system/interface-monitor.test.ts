@@ -6,12 +6,12 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { run } from '../lab/command.js';
-import { Lab } from '../lab/lab.js';
-import type { Host } from '../lab/host.js';
-import type { LinkEnd } from '../lab/link.js';
-import type { LabProcess } from '../lab/process.js';
-import { REPO_ROOT } from '../lab/hipvpn.js';
+import { run } from '../../lab/command.js';
+import { Lab } from '../../lab/lab.js';
+import type { Host } from '../../lab/host.js';
+import type { LinkEnd } from '../../lab/link.js';
+import type { LabProcess } from '../../lab/process.js';
+import { REPO_ROOT } from '../../lab/hipvpn.js';
 import { InterfaceMonitor } from '../../src-main/platform/interface-monitor.js';
 import type { LocalLocator, LocatorCause, SnapshotTrigger } from '../../src-main/mobility/local-addresses.js';
 

@@ -4,11 +4,11 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { LabProcess } from '../lab/process.js';
-import { iperf } from '../lab/iperf.js';
-import { Lab } from '../lab/lab.js';
-import type { Host } from '../lab/host.js';
-import { namespacesOf } from '../lab/registry.js';
+import { LabProcess } from '../../lab/process.js';
+import { iperf } from '../../lab/iperf.js';
+import { Lab } from '../../lab/lab.js';
+import type { Host } from '../../lab/host.js';
+import { namespacesOf } from '../../lab/registry.js';
 
 /** Share of echo requests that got no reply, from ping's summary line. */
 async function pingLoss(from: Host, target: string, count: number, intervalSeconds: number): Promise<number> {
@@ -143,7 +143,7 @@ describe('lab teardown', () => {
 
   test('a run killed with SIGKILL is cleaned up by the next lab', async () => {
     const script = [
-      "import { Lab } from './test/lab/lab.ts';",
+      "import { Lab } from './lab/lab.ts';",
       'const lab = await Lab.create();',
       "const host = await lab.addHost('orphan');",
       "host.spawn('sleep', ['600']);",

@@ -7,8 +7,8 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { sleep } from '../lab/hipvpn.js';
-import { MobilityLab, startMobilityHipvpn, type MobilityTunnel } from '../lab/scenarios.js';
+import { sleep } from '../../lab/hipvpn.js';
+import { MobilityLab, startMobilityHipvpn, type MobilityTunnel } from '../../lab/scenarios.js';
 
 let mobility: MobilityLab;
 let tunnel: MobilityTunnel;

@@ -8,9 +8,9 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { measureHandover } from '../lab/handover.js';
-import { sleep } from '../lab/hipvpn.js';
-import { MobilityLab, startMobilityHipvpn, type MobilityTunnel } from '../lab/scenarios.js';
+import { measureHandover } from '../../lab/handover.js';
+import { sleep } from '../../lab/hipvpn.js';
+import { MobilityLab, startMobilityHipvpn, type MobilityTunnel } from '../../lab/scenarios.js';
 
 type Pairs = NonNullable<NonNullable<Awaited<ReturnType<MobilityTunnel['mobileVpn']['peer']>>>['pairs']>;
 

@@ -7,7 +7,10 @@
 // the mobile does not move, nothing goes to the attacker (the server's kernel counters and the
 // attacker's sockets), the association stays the same (pair, SPIs, no new base exchange), pings
 // through the tunnel lose nothing to the replays, and every replay is dropped and counted under
-// its reason. Needs root.
+// its reason. Fresh ESP of the mobile's that an on-path attacker forwards from its own address
+// while the server doubts its pair does move the server's traffic there (the mobile might have
+// moved), but only as far as RFC 8046 credit goes: the server sends the unverified address no
+// more than the mobile sent it. Needs root.
 //
 //   node --import tsx --test test/system/replay-tunnel.test.ts
 
@@ -16,12 +19,12 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { PacketType } from '../../src-main/hip/wire/constants.js';
 import type { DaemonStatus, PeerStatus } from '../../src-shared/control-api.js';
-import { AddressWatch } from '../lab/address-watch.js';
-import { Capture, espSpi, hipPacketType, type CapturedDatagram } from '../lab/capture.js';
-import type { HipvpnNode } from '../lab/hipvpn.js';
-import type { Host } from '../lab/host.js';
-import { Replayer } from '../lab/replayer.js';
-import { MobilityLab, startMobilityHipvpn, type MobilityTunnel } from '../lab/scenarios.js';
+import { AddressWatch } from '../../lab/address-watch.js';
+import { Capture, espSpi, hipPacketType, type CapturedDatagram } from '../../lab/capture.js';
+import type { HipvpnNode } from '../../lab/hipvpn.js';
+import type { Host } from '../../lab/host.js';
+import { Replayer } from '../../lab/replayer.js';
+import { MobilityLab, startMobilityHipvpn, type MobilityTunnel } from '../../lab/scenarios.js';
 import { sleep } from '../support/wait.js';
 
 const HIP_PORT = 10500;
@@ -54,6 +57,8 @@ class ReplayLab {
     readonly watch: AddressWatch,
     /** The mobile's datagrams to the server, recorded on the server's link from the start. */
     readonly fromMobile: CapturedDatagram[],
+    /** The server's kernel counters of what it exchanged with the mobile's wifi address since then. */
+    readonly mobileWatch: AddressWatch,
   ) {}
 
   /** `env` goes to both daemons (HIPVPN_LIBCRYPTO=none: ESP in the JS core). */
@@ -69,7 +74,8 @@ class ReplayLab {
       const recorded = await capture.stop();
       const fromMobile = recorded.filter((d) => d.src === mobility.wifi.address && d.dst === mobility.serverAddress);
       const watch = await AddressWatch.start(mobility.server, attacker.address());
-      return new ReplayLab(mobility, tunnel, attacker, watch, fromMobile);
+      const mobileWatch = await AddressWatch.start(mobility.server, mobility.wifi.address, 'lab_mobile_watch');
+      return new ReplayLab(mobility, tunnel, attacker, watch, fromMobile, mobileWatch);
     } catch (error) {
       await mobility.teardown();
       throw error;
@@ -164,8 +170,8 @@ interface PingResult {
   readonly summary: string;
 }
 
-async function ping(from: Host, target: string, options: { count: number; intervalMs: number }): Promise<PingResult> {
-  const args = ['-n', '-q', '-c', String(options.count), '-i', String(options.intervalMs / 1000), '-W', '1', target];
+async function ping(from: Host, target: string, options: { count: number; intervalMs: number; size?: number }): Promise<PingResult> {
+  const args = ['-n', '-q', '-c', String(options.count), '-i', String(options.intervalMs / 1000), '-W', '1', ...(options.size ? ['-s', String(options.size)] : []), target];
   const result = await from.exec('ping', args, { allowFailure: true, timeoutMs: 30_000 });
   const m = /(\d+) packets transmitted, (\d+) received/.exec(result.stdout);
   assert.ok(m, `ping printed no summary:\n${result.stdout}${result.stderr}`);
@@ -344,5 +350,58 @@ describe('replays to a server that started the base exchange (native fast path)'
     const added = await dropsAdded(lab().serverVpn, before.status, ['hip-r2-out-of-state'], 1);
     assert.equal(added, 1, `hip-r2-out-of-state counted ${added} times for one replayed R2`);
     await lab().assertNothingMoved(before);
+  });
+});
+
+/**
+ * The mobile's path goes silent while the server sends it 1,200-byte pings; the mobile's own
+ * pings, recorded on its access link before the dead uplink, reach the server only through
+ * the attacker, who sends them from its own address: fresh and authenticated, so the server,
+ * doubting its pair, follows them there at once. What the server then sends the attacker is
+ * paid from the credit the mobile's traffic earned: never more than the mobile sent it.
+ */
+describe('fresh ESP forwarded from another address while the server doubts its pair (native fast path)', () => {
+  const lab = suiteLab('mobile');
+
+  test('the server sends that unverified address no more than the mobile sent it (RFC 8046 credit), then finds the mobile again', async () => {
+    const l = lab();
+    assertFastPathActive(l.serverVpn);
+    const before = await l.snapshot();
+    await l.mobility.cutWifiFarSide();
+    const farSide = l.mobility.wifiRouter.iface('up0');
+    const toAttacker = await Capture.start(l.mobility.server, 'eth0', `udp and dst host ${l.attacker.address()}`);
+    const outagePings = ping(l.mobility.server, l.tunnel.mobileAddress!, { count: 150, intervalMs: 20, size: 1200 });
+    let forwarded: CapturedDatagram[] = [];
+    let sentToAttacker: CapturedDatagram[] = [];
+    try {
+      const doubted = await l.waitForPrimary((state) => state !== 'operational');
+      assert.notEqual(primary(doubted)?.state, 'operational', `the server never doubted its pair: ${describePeer(doubted)}`);
+      // The mobile's fresh ESP, taken off its access link: it never reached the server.
+      const accessLink = await Capture.start(l.mobility.wifiRouter, 'mobile0', `udp and src host ${l.mobility.wifi.address}`);
+      await ping(l.mobility.mobile, l.tunnel.serverAddress, { count: 10, intervalMs: 20 });
+      forwarded = (await accessLink.stop()).filter((d) => espSpi(d.payload) !== null);
+      assert.ok(forwarded.length >= 10, `${forwarded.length} ESP datagrams of the mobile's recorded on its access link`);
+      await l.replay(ATTACKER_PORT + 3, forwarded);
+      await outagePings;
+    } finally {
+      sentToAttacker = (await toAttacker.stop()).filter((d) => espSpi(d.payload) !== null);
+      await farSide.restore();
+    }
+    // Everything the server ever got from the mobile (the recording up to the watch, the watch's
+    // IP bytes since) and from the attacker: the most credit there could be.
+    const earnedFromMobile = l.fromMobile.reduce((n, d) => n + d.payload.length, 0) + (await l.mobileWatch.read()).receivedBytes;
+    const earned = earnedFromMobile + forwarded.reduce((n, d) => n + d.payload.length, 0);
+    const spent = sentToAttacker.reduce((n, d) => n + d.payload.length, 0);
+    const offered = 150 * 1200;
+    console.log(`credit: the server sent ${spent} bytes of ESP (${sentToAttacker.length} datagrams) to the unverified address; it had received ${earned} bytes in all; its pings offered ${offered}`);
+    assert.ok(spent <= earned, `the server sent ${spent} bytes of ESP to the attacker's unverified address, more than the ${earned} it ever received from the mobile`);
+    const limited = await dropsAdded(l.serverVpn, before.status, ['dp-credit-exhausted'], 1);
+    assert.ok(limited > 0, 'no datagram was refused for want of credit: the server\'s pings were never limited');
+    // Back on its path, the mobile is found where it is, and the server's traffic follows it.
+    let back: PingResult | undefined;
+    for (let attempt = 0; attempt < 10 && back?.received !== back?.transmitted; attempt++) {
+      back = await ping(l.mobility.server, l.tunnel.mobileAddress!, { count: 20, intervalMs: 50 });
+    }
+    assert.equal(back?.received, back?.transmitted, `server -> mobile pings once the path came back: ${back?.summary}`);
   });
 });

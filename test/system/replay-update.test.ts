@@ -7,13 +7,13 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { captureUdp, updatesWithSeq } from '../lab/capture-udp.js';
-import { Flood, writePacketFile } from '../lab/flood.js';
-import { HipvpnNode, sleep } from '../lab/hipvpn.js';
-import { Lab } from '../lab/lab.js';
+import { captureUdp, updatesWithSeq } from '../../lab/capture-udp.js';
+import { Flood, writePacketFile } from '../../lab/flood.js';
+import { HipvpnNode, sleep } from '../../lab/hipvpn.js';
+import { Lab } from '../../lab/lab.js';
 import { ipv4UdpPacket } from '../../src-main/platform/pcap.js';
 import type { DaemonStatus, PeerStatus } from '../../src-shared/control-api.js';
-import type { Host } from '../lab/host.js';
+import type { Host } from '../../lab/host.js';
 
 const A_PORT = 10500;
 const B_PORT = 10501;

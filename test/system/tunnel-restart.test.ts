@@ -4,9 +4,9 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Host } from '../lab/host.js';
-import { sleep, type HipvpnNode } from '../lab/hipvpn.js';
-import { tunnelPair, type TunnelPair } from '../lab/scenarios.js';
+import type { Host } from '../../lab/host.js';
+import { sleep, type HipvpnNode } from '../../lab/hipvpn.js';
+import { tunnelPair, type TunnelPair } from '../../lab/scenarios.js';
 
 const RECOVERY_LIMIT_MS = 20_000;
 

@@ -3,8 +3,8 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { sleep } from '../lab/hipvpn.js';
-import { tunnelPair, type TunnelPair } from '../lab/scenarios.js';
+import { sleep } from '../../lab/hipvpn.js';
+import { tunnelPair, type TunnelPair } from '../../lab/scenarios.js';
 
 const STATUS_LIMIT_MS = 200;
 /** Longer than any node start-up under load, shorter than a daemon that stopped answering. */

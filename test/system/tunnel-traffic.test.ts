@@ -3,11 +3,11 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { REPO_ROOT } from '../lab/hipvpn.js';
-import type { Host } from '../lab/host.js';
-import { tunnelPair, type TunnelPair } from '../lab/scenarios.js';
+import { REPO_ROOT } from '../../lab/hipvpn.js';
+import type { Host } from '../../lab/host.js';
+import { tunnelPair, type TunnelPair } from '../../lab/scenarios.js';
 
-const TRANSFER_TOOL = `${REPO_ROOT}test/lab/tools/tcp-transfer.ts`;
+const TRANSFER_TOOL = `${REPO_ROOT}lab/tools/tcp-transfer.ts`;
 
 interface TransferReport {
   bytes: number;

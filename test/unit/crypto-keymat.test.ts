@@ -4,7 +4,8 @@ import { hkdfSync } from 'node:crypto';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256, sha384 } from '@noble/hashes/sha2.js';
 import { providers, nodeCrypto } from '../../src-main/hip/crypto/index.js';
-import { Keymat, compareHits, drawHipKeys } from '../../src-main/hip/crypto/keymat.js';
+import { compareHits } from '../../src-main/base/hit-order.js';
+import { Keymat, drawHipKeys } from '../../src-main/hip/crypto/keymat.js';
 import { HipCipher } from '../../src-main/hip/wire/constants.js';
 
 const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { EspInboundSa, EspOutboundSa } from '../../src-main/esp/index.js';
-import { EspSuite } from '../../src-main/hip/wire/constants.js';
+import { EspSuite } from '../../src-main/esp/suites.js';
 import {
   IPPROTO_IPIP, IPPROTO_NONE, IPPROTO_TCP, IPPROTO_UDP, beetPayload, numberToIpv4, writeBeetPacket,
 } from '../../src-main/dataplane/packet.js';

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { toAddr16 } from '../../src-main/dataplane/addr16.js';
+import { toAddr16 } from '../../src-main/base/addr16.js';
 import { STRANDED_HOLD_MS, StrandedDatagrams, type SendPath } from '../../src-main/dataplane/stranded.js';
 
 const wifi: SendPath = { local: '192.0.2.10', addr16: toAddr16('203.0.113.1')!, port: 10500 };

@@ -6,7 +6,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { PathManager, PathSink } from '../../src-main/engine/paths.js';
+import type { PathManager, PathSink } from '../../src-main/core/path-manager.js';
 import type { Endpoint, HostEvent } from '../../src-main/hip/host.js';
 import { CELL, HIT, PEER, WIFI, establishedOverWifi } from '../support/path-manager.js';
 

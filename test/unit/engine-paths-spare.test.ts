@@ -5,7 +5,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Handover, PathManager, PathSink } from '../../src-main/engine/paths.js';
+import type { Handover, PathManager, PathSink } from '../../src-main/core/path-manager.js';
 import type { Endpoint, HostEvent } from '../../src-main/hip/host.js';
 import { CELL, HIT, PEER, WIFI, establishedOverWifi } from '../support/path-manager.js';
 

@@ -3,8 +3,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { pairSpis } from '../../src-main/engine/sa-choice.js';
-import type { PeerLocator } from '../../src-main/mobility/peer-locators.js';
+import { pairSpis } from '../../src-main/core/sa-choice.js';
+import type { PeerLocator } from '../../src-main/hip/peer-locators.js';
 
 const BASE = { inboundSpi: 0x100, outboundSpi: 0x200 };
 const locator = (address: string, spi: number): PeerLocator => ({

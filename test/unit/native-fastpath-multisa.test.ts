@@ -6,8 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EspInboundSa, EspOutboundSa } from '../../src-main/esp/index.js';
-import { EspSuite } from '../../src-main/hip/wire/constants.js';
-import { toAddr16 } from '../../src-main/dataplane/addr16.js';
+import { EspSuite } from '../../src-main/esp/suites.js';
+import { toAddr16 } from '../../src-main/base/addr16.js';
 import { IPPROTO_UDP, writeBeetPacket } from '../../src-main/dataplane/packet.js';
 import { OUT_SPI, OWN_HIT, PEER_HIT, gcmKeys, saInstall, testHit, twin, type Twin } from '../support/dataplane-fastpath.js';
 

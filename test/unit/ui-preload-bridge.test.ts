@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { build } from 'vite';
-import { REPO_ROOT } from '../lab/hipvpn.js';
+import { REPO_ROOT } from '../../lab/hipvpn.js';
 import { EVENT_CHANNEL, REQUEST_CHANNEL } from '../../src-main/electron/ipc-channels.js';
 
 interface Exposed { request(method: unknown, params: unknown): Promise<unknown>; onEvent(l: unknown): () => void }

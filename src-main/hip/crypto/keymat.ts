@@ -3,17 +3,9 @@
 // Keys are drawn in sequence from index 0; ESP keys continue where the HIP keys stopped
 // (or from ESP_INFO's KEYMAT index on rekeying).
 
+import { compareHits } from '../../base/hit-order.js';
 import { HipCipher } from '../wire/constants.js';
 import { hashLength, type CryptoProvider, type HashName } from './provider.js';
-
-/** Unsigned big-endian comparison of two HITs (RFC 7401 §6.5). */
-export function compareHits(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1;
-  }
-  return a.length - b.length;
-}
 
 function concat(...parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));

@@ -143,14 +143,6 @@ export const HipCipher = {
   AES_256_CBC: 4,
 } as const;
 
-/** ESP_TRANSFORM suite IDs (RFC 7402 §5.1.2 / IANA). */
-export const EspSuite = {
-  AES_128_CBC_HMAC_SHA256: 8,
-  AES_256_CBC_HMAC_SHA256: 9,
-  AES_GCM_8: 12,
-  AES_GCM_16: 13,
-} as const;
-
 export const NatTraversalMode = {
   UDP_ENCAPSULATION: 1,
   ICE_STUN_UDP: 2,

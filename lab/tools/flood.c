@@ -1,4 +1,4 @@
-// A paced packet sender for attack measurements, compiled at run time by test/lab/flood.ts.
+// A paced packet sender for attack measurements, compiled at run time by lab/flood.ts.
 // Node cannot send spoofed IPv4 (no raw sockets) and cannot hold 20,000 packets/s steadily on a
 // small machine, so the packets are built in TypeScript and only sent from here.
 //

@@ -12,7 +12,7 @@ import type { Host } from './host.js';
 import { REPO_ROOT } from './hipvpn.js';
 import type { LabProcess } from './process.js';
 
-const SOURCE = join(REPO_ROOT, 'test/lab/tools/flood.c');
+const SOURCE = join(REPO_ROOT, 'lab/tools/flood.c');
 
 /**
  * Path of the compiled sender, built with `cc` once per source version. Kept under the system's

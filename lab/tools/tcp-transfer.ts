@@ -2,8 +2,8 @@
 // deterministic pseudo-random bytes and hashes what it sent. Each prints one JSON line when done,
 // so the test compares byte counts and SHA-256 without storing the data anywhere.
 //
-//   node --import tsx test/lab/tools/tcp-transfer.ts sink --port 7000
-//   node --import tsx test/lab/tools/tcp-transfer.ts source --host 1.0.0.2 --port 7000 --bytes 52428800
+//   node --import tsx lab/tools/tcp-transfer.ts sink --port 7000
+//   node --import tsx lab/tools/tcp-transfer.ts source --host 1.0.0.2 --port 7000 --bytes 52428800
 //
 // For a long-lived connection (handover measurements): `source --rate BYTES_PER_SECOND` sends at
 // that pace until SIGTERM, then closes the connection and reports; `sink --progress-ms N` prints

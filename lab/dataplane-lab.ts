@@ -1,4 +1,4 @@
-// Two network namespaces joined by a veth pair, each running test/support/dataplane-host.ts
+// Two network namespaces joined by a veth pair, each running lab/dataplane-host.ts
 // with a real TUN: what the data-plane system tests and bench build on. Everything created is
 // named with this process's id and removed by teardown(), which never throws.
 
@@ -8,13 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { saveIdentity } from '../../src-main/platform/key-store.js';
-import { generateIdentity } from '../../src-main/hip/identity/host-identity.js';
-import { nodeCrypto } from '../../src-main/hip/crypto/index.js';
-import { hitToText } from '../../src-main/hip/wire/address.js';
+import { saveIdentity } from '../src-main/platform/key-store.js';
+import { generateIdentity } from '../src-main/hip/identity/host-identity.js';
+import { nodeCrypto } from '../src-main/hip/crypto/index.js';
+import { hitToText } from '../src-main/hip/wire/address.js';
 
 const HOST_SCRIPT = fileURLToPath(new URL('./dataplane-host.ts', import.meta.url));
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const REPO = fileURLToPath(new URL('../', import.meta.url));
 
 export function sh(cmd: string, args: string[], opts: { timeoutMs?: number } = {}): string {
   return execFileSync(cmd, args, { encoding: 'utf8', timeout: opts.timeoutMs ?? 30_000, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -3,7 +3,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CreditAccount, PeerLocatorTable, type AnnouncedLocator } from '../../src-main/mobility/peer-locators.js';
+import { CreditAccount } from '../../src-main/hip/credit.js';
+import { PeerLocatorTable, type AnnouncedLocator } from '../../src-main/hip/peer-locators.js';
 
 const BASE = { address: '192.0.2.1', port: 10500 };
 const WIFI = { address: '192.0.2.1', port: 10500 };

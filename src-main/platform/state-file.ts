@@ -1,11 +1,11 @@
 // The daemon's small JSON state files (peers.json, settings.json, flows.json, tunnel.json):
-// written atomically and 0600 (platform/private-file.ts); read back with "missing" and
+// written atomically and 0600 (private-file.ts); read back with "missing" and
 // "unreadable" told apart, and an unreadable file moved aside rather than overwritten by the
 // next save.
 
 import { readFile, rename } from 'node:fs/promises';
-import { writePrivateFile } from '../platform/private-file.js';
-import { errorText } from './errors.js';
+import { writePrivateFile } from './private-file.js';
+import { errorText } from '../base/errors.js';
 
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   await writePrivateFile(path, `${JSON.stringify(value, null, 2)}\n`);

@@ -1,4 +1,4 @@
-// An attacker's replayer in a lab host (test/lab/tools/udp-replay.ts): sends recorded datagrams
+// An attacker's replayer in a lab host (lab/tools/udp-replay.ts): sends recorded datagrams
 // from its own address and port, and keeps whatever comes back to it.
 //
 //   const replayer = await Replayer.start(attacker, 40404);
@@ -9,7 +9,7 @@ import { REPO_ROOT } from './hipvpn.js';
 import type { Host } from './host.js';
 import type { LabProcess } from './process.js';
 
-const TOOL = `${REPO_ROOT}test/lab/tools/udp-replay.ts`;
+const TOOL = `${REPO_ROOT}lab/tools/udp-replay.ts`;
 
 export interface ReplayerArrival {
   readonly from: string;

@@ -134,7 +134,7 @@ export const ADDRESS_WATCH_TABLE = 'lab_address_watch';
  * one address, whatever the protocol or port: what the host says to a stranger, by the kernel's
  * count rather than by the host's own report.
  */
-export function addressWatchRuleset(address: string): string {
+export function addressWatchRuleset(address: string, table = ADDRESS_WATCH_TABLE): string {
   const body = [
     '  counter sent_to { }',
     '  counter received_from { }',
@@ -147,7 +147,7 @@ export function addressWatchRuleset(address: string): string {
     `    ip saddr ${address} counter name "received_from"`,
     '  }',
   ].join('\n');
-  return replaceTable('inet', ADDRESS_WATCH_TABLE, body);
+  return replaceTable('inet', table, body);
 }
 
 export const EGRESS_WATCH_TABLE = 'lab_egress_watch';

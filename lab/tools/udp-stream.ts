@@ -8,7 +8,7 @@
 //   stop        stop sending; prints `sent {"sent":…,"sentSinceMark":…,"sendErrors":…}`
 //   report      prints `report {…, "receive": StreamReport}` and exits (so does SIGTERM)
 //
-//   node --import tsx test/lab/tools/udp-stream.ts --listen 7100 --to 1.0.0.2 --port 7100 [--rate 100] [--size 200]
+//   node --import tsx lab/tools/udp-stream.ts --listen 7100 --to 1.0.0.2 --port 7100 [--rate 100] [--size 200]
 //
 // It also prints `listening PORT` once bound and, while receiving,
 // `progress {"received":…,"newestSentAtMs":…,"lastArrivalMs":…}` every 100 ms.

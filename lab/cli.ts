@@ -1,6 +1,6 @@
 // The lab from the command line (root):
-//   node --import tsx test/lab/cli.ts demo           two hosts, a base exchange, ping, iperf3
-//   node --import tsx test/lab/cli.ts cleanup [--all]  remove what dead runs left (--all: every lab)
+//   node --import tsx lab/cli.ts demo           two hosts, a base exchange, ping, iperf3
+//   node --import tsx lab/cli.ts cleanup [--all]  remove what dead runs left (--all: every lab)
 // `npm run lab` runs the demo: what a newcomer watches to see hipvpn work.
 
 import { parseArgs } from 'node:util';
@@ -83,7 +83,7 @@ async function main(): Promise<void> {
       return;
     }
     default:
-      console.error('usage: node --import tsx test/lab/cli.ts demo | cleanup [--all]');
+      console.error('usage: node --import tsx lab/cli.ts demo | cleanup [--all]');
       process.exit(2);
   }
 }

@@ -3,10 +3,10 @@
 // the hardening test and bench:attack replay.
 
 import { readFileSync } from 'node:fs';
-import { getParam, decodePacket } from '../../src-main/hip/wire/codec.js';
-import { bytes16ToIp } from '../../src-main/hip/wire/address.js';
-import { PacketType } from '../../src-main/hip/wire/constants.js';
-import { ipFromFrame, parseIpPacket, readPcap } from '../../src-main/platform/pcap.js';
+import { getParam, decodePacket } from '../src-main/hip/wire/codec.js';
+import { bytes16ToIp } from '../src-main/hip/wire/address.js';
+import { PacketType } from '../src-main/hip/wire/constants.js';
+import { ipFromFrame, parseIpPacket, readPcap } from '../src-main/platform/pcap.js';
 import type { Host } from './host.js';
 import { sleep } from './hipvpn.js';
 

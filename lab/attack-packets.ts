@@ -4,11 +4,11 @@
 // per-prefix limits in the target are tested as well as its global ones.
 
 import { randomBytes, randomInt } from 'node:crypto';
-import { buildI1 } from '../../src-main/hip/messages.js';
-import { frameHip } from '../../src-main/platform/udp.js';
-import { ipv4UdpPacket } from '../../src-main/platform/pcap.js';
-import { SUPPORTED_DH_GROUPS } from '../../src-main/hip/crypto/dh.js';
-import { HIP_UDP_PORT } from '../../src-main/hip/wire/constants.js';
+import { buildI1 } from '../src-main/hip/messages.js';
+import { frameHip } from '../src-main/platform/udp.js';
+import { ipv4UdpPacket } from '../src-main/platform/pcap.js';
+import { SUPPORTED_DH_GROUPS } from '../src-main/hip/crypto/dh.js';
+import { HIP_UDP_PORT } from '../src-main/hip/wire/constants.js';
 import { formatIpv4, parseSubnet } from './addressing.js';
 
 /** The forged sources: 256 /24s, any host in each, any port. */

@@ -15,8 +15,8 @@ import type { Host } from './host.js';
 import type { LabProcess } from './process.js';
 import { epochMs, type ArrivalGap, type StreamReport } from './stream-analysis.js';
 
-const UDP_STREAM_TOOL = `${REPO_ROOT}test/lab/tools/udp-stream.ts`;
-const TCP_TRANSFER_TOOL = `${REPO_ROOT}test/lab/tools/tcp-transfer.ts`;
+const UDP_STREAM_TOOL = `${REPO_ROOT}lab/tools/udp-stream.ts`;
+const TCP_TRANSFER_TOOL = `${REPO_ROOT}lab/tools/tcp-transfer.ts`;
 const STREAM_PORT = 7100;
 const TCP_PORT = 7200;
 const TOOL_START_MS = 20_000;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Daemon } from '../../src-main/daemon/daemon.js';
-import { UserError } from '../../src-main/daemon/errors.js';
+import { UserError } from '../../src-main/base/errors.js';
 import { refuseUnsafeStateDir } from '../../src-main/daemon/state-dir-modes.js';
 import { hostEngine } from '../../src-main/web/engine-host.js';
 

@@ -1,15 +1,15 @@
 // One hipvpn host with a real TUN, run as a child process inside a network namespace by the
 // data-plane system tests and bench:
-//   node --import tsx test/support/dataplane-host.ts --state DIR --addr IP --tun NAME
+//   node --import tsx lab/dataplane-host.ts --state DIR --addr IP --tun NAME
 //        [--port 10500] [--peer HIT[@IP:PORT]] ...
 // Prints JSON lines on stdout: {"type":"ready",...}, then every engine event. Reads commands
 // from stdin: "snapshot" prints the engine snapshot; "stop" (or SIGTERM/EOF) stops and exits.
 
 import { createInterface } from 'node:readline';
-import { HipEngine, type EngineEvent, type PeerConfig } from '../../src-main/engine/engine.js';
-import { nodeCrypto } from '../../src-main/hip/crypto/index.js';
-import { hitToText, textToHit } from '../../src-main/hip/wire/address.js';
-import { loadOrCreateIdentity } from '../../src-main/platform/key-store.js';
+import { HipEngine, type EngineEvent, type PeerConfig } from '../src-main/engine/engine.js';
+import { nodeCrypto } from '../src-main/hip/crypto/index.js';
+import { hitToText, textToHit } from '../src-main/hip/wire/address.js';
+import { loadOrCreateIdentity } from '../src-main/platform/key-store.js';
 
 function parseArgs(argv: string[]): { state: string; addr: string; tun: string; port: number; peers: PeerConfig[] } {
   const get = (flag: string): string | undefined => {

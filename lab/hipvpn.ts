@@ -3,14 +3,14 @@
 
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { ControlEvent, DaemonStatus, PeerConfig, PeerStatus } from '../../src-shared/control-api.js';
-import { ControlClient } from '../../src-main/daemon/control-client.js';
-import { stateDir } from '../../src-main/daemon/state-dir.js';
+import type { ControlEvent, DaemonStatus, PeerConfig, PeerStatus } from '../src-shared/control-api.js';
+import { ControlClient } from '../src-main/daemon/control-client.js';
+import { stateDir } from '../src-main/daemon/state-dir.js';
 import type { CommandResult, RunOptions } from './command.js';
 import type { Host } from './host.js';
 import type { LabProcess } from './process.js';
 
-export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** How to start the CLI: the package's bin once it exists, the TypeScript entry until then. */
 export function hipvpnCommand(): { cmd: string; args: string[] } {

@@ -5,7 +5,7 @@
 //   send HOST PORT HEX   send the datagram HEX (the UDP payload as recorded) to HOST:PORT;
 //                        prints `sent N` with the running count
 //
-//   node --import tsx test/lab/tools/udp-replay.ts --port 40404
+//   node --import tsx lab/tools/udp-replay.ts --port 40404
 //
 // It prints `listening PORT` once bound and `received {"from":…,"port":…,"bytes":…}` for every
 // datagram that arrives. SIGTERM ends it.

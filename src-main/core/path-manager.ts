@@ -6,8 +6,8 @@
 
 import type { Endpoint, HostEvent } from '../hip/host.js';
 import { hitToText } from '../hip/wire/address.js';
-import { toAddr16 } from '../dataplane/addr16.js';
-import type { PeerLocator as HipPeerLocator } from '../mobility/peer-locators.js';
+import { toAddr16 } from '../base/addr16.js';
+import type { PeerLocator as HipPeerLocator } from '../hip/peer-locators.js';
 import type { InterfaceKind, LocalLocator as PairLocal, LocatorPair } from '../mobility/pair-order.js';
 import type { DetectionPolicy } from '../mobility/failure-detection.js';
 import type { LocalLossCause } from '../mobility/local-loss.js';

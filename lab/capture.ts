@@ -8,7 +8,7 @@
 //   const i2 = datagrams.find((d) => hipPacketType(d.payload) === PacketType.I2);
 
 import { readFileSync } from 'node:fs';
-import { ipFromFrame, parseIpPacket, readPcap } from '../../src-main/platform/pcap.js';
+import { ipFromFrame, parseIpPacket, readPcap } from '../src-main/platform/pcap.js';
 import { sleep } from './hipvpn.js';
 import type { Host } from './host.js';
 import type { LabProcess } from './process.js';
