@@ -18,7 +18,7 @@ test('peer moving: B is renumbered; A follows within a round trip, sends at most
   world.at(moveAt, () => b.renumber('eth0', B_NEW));
   world.runFor(6_000);
   const end = world.now - IN_FLIGHT_MS;
-  console.log(outcome(a, b, t, end), `; unverified sends ${a.unverifiedSends.length}`);
+  console.log(outcome(a, b, t, end), `; unverified sends ${a.unverifiedSends.length}, credit drops ${a.creditDrops}`);
 
   assert.equal(a.pathText(), `${A_WIFI}>${B_NEW}`, 'A sends to B\'s new address');
   assert.equal(b.pathText(), `${B_NEW}>${A_WIFI}`, 'B sends from it');
@@ -34,5 +34,8 @@ test('peer moving: B is renumbered; A follows within a round trip, sends at most
   // or two while the echo is in flight, against the ~1 MB B's stream has earned.
   assert.ok(a.unverifiedSends.length <= 3, `${a.unverifiedSends.length} packets to the unverified address`);
   assert.ok(a.unverifiedSends.every((s) => s.address === B_NEW && s.at - moveAt <= 100));
+  assert.equal(a.creditDrops, 0, 'those were paid from credit: the data plane was told the address was unverified');
+  assert.ok(a.commands.some((c) => c.type === 'set-path' && c.remote.address === B_NEW && !c.verified), 'moved with verified: false');
+  assert.ok(a.commands.some((c) => c.type === 'set-path' && c.remote.address === B_NEW && c.verified), 'and told once it was verified');
   assert.equal(a.core.association(b.core.hit)?.peerLocators.find((l) => l.address === B_NEW)?.state, 'ACTIVE', 'verified in the end');
 });

@@ -16,6 +16,8 @@ import { Prng, seedFromEnv } from './sim-network.js';
 import { identity, seededCrypto } from './hip-hosts.js';
 
 export const PORT = 10500;
+/** The size of one data packet of the streams, as ESP on the wire. */
+const DATA_BYTES = 1200;
 
 export interface UplinkSpec {
   ifname: string;
@@ -79,7 +81,15 @@ export class Stream {
   }
 }
 
-interface PeerPath { local: Endpoint; remote: Endpoint; spare?: { local: Endpoint; remote: Endpoint; until: number }; held: boolean; heldCopies: number[] }
+interface PeerPath {
+  local: Endpoint;
+  remote: Endpoint;
+  /** Until HIP has verified `remote`, data goes there only within the peer's credit. */
+  verified: boolean;
+  spare?: { local: Endpoint; remote: Endpoint; until: number };
+  held: boolean;
+  heldCopies: number[];
+}
 
 export class SimHost {
   readonly core: HostCore;
@@ -96,6 +106,8 @@ export class SimHost {
   nextDataAt = Number.POSITIVE_INFINITY;
   /** Data packets sent to a peer address HIP had not verified yet (RFC 8046 credit territory). */
   readonly unverifiedSends: Array<{ at: number; address: string }> = [];
+  /** Data packets not sent: the path's address was unverified and the peer's credit spent. */
+  creditDrops = 0;
   private seq = 0;
 
   constructor(readonly world: SimWorld, readonly name: string, uplinks: readonly UplinkSpec[], config: Partial<Omit<HostCoreConfig, 'host'>>, slot: number) {
@@ -215,7 +227,10 @@ export class SimHost {
     switch (c.type) {
       case 'install-sa': {
         const prev = this.paths.get(hitToText(c.peerHit));
-        this.paths.set(hitToText(c.peerHit), { local: c.local, remote: c.remote, held: prev?.held ?? false, heldCopies: prev?.heldCopies ?? [], ...(prev?.spare ? { spare: prev.spare } : {}) });
+        this.paths.set(hitToText(c.peerHit), {
+          local: c.local, remote: c.remote, verified: c.verified, held: prev?.held ?? false, heldCopies: prev?.heldCopies ?? [],
+          ...(prev?.spare ? { spare: prev.spare } : {}),
+        });
         if (this.nextDataAt === Number.POSITIVE_INFINITY && this.dataIntervalMs > 0) this.nextDataAt = now;
         return;
       }
@@ -227,9 +242,10 @@ export class SimHost {
         if (!p) return;
         p.local = c.local;
         p.remote = c.remote;
+        p.verified = c.verified;
         if (p.spare && p.spare.local.address === c.local.address && p.spare.remote.address === c.remote.address) delete p.spare;
         // What was sent while the pair was in doubt goes again on the new one.
-        if (p.held) for (const seq of p.heldCopies.splice(0)) this.transmitData(seq, p.local, p.remote);
+        if (p.held) for (const seq of p.heldCopies.splice(0)) this.transmitData(seq, p.local, p.remote, p.verified);
         return;
       }
       case 'set-spare': {
@@ -259,8 +275,8 @@ export class SimHost {
     if (!peer || !p) return;
     const seq = this.seq++;
     this.stream.sent.push({ seq, sentAt: this.world.now });
-    this.transmitData(seq, p.local, p.remote);
-    if (p.spare && p.spare.until > this.world.now) this.transmitData(seq, p.spare.local, p.spare.remote);
+    this.transmitData(seq, p.local, p.remote, p.verified);
+    if (p.spare && p.spare.until > this.world.now) this.transmitData(seq, p.spare.local, p.spare.remote, true);
     if (p.held) {
       p.heldCopies.push(seq);
       if (p.heldCopies.length > 256) p.heldCopies.shift();
@@ -268,8 +284,13 @@ export class SimHost {
     this.core.handleDataplane(this.world.now, { type: 'sent', peerHit: peer.core.hit, packets: 1 });
   }
 
-  private transmitData(seq: number, local: Endpoint, remote: Endpoint): void {
-    const state = this.core.association(this.peer!.core.hit)?.peerLocators.find((l) => l.address === remote.address)?.state;
+  private transmitData(seq: number, local: Endpoint, remote: Endpoint, verified: boolean): void {
+    const peerHit = this.peer!.core.hit;
+    if (!verified && !this.core.authorizeSend(this.world.now, peerHit, remote, DATA_BYTES)) {
+      this.creditDrops++;
+      return;
+    }
+    const state = this.core.association(peerHit)?.peerLocators.find((l) => l.address === remote.address)?.state;
     if (state === 'UNVERIFIED') this.unverifiedSends.push({ at: this.world.now, address: remote.address });
     this.world.send(this, local, remote, (to) => to.receiveData(this, seq, local, remote));
   }
@@ -279,7 +300,7 @@ export class SimHost {
     if (!this.paths.has(hitToText(from.core.hit))) return;
     if (from.stream.arrivals.has(seq)) from.stream.duplicates++;
     else from.stream.arrivals.set(seq, { at: this.world.now, local: dst.address, remote: src.address });
-    this.core.handleDataplane(this.world.now, { type: 'esp', peerHit: from.core.hit, bytes: 1200, from: src, to: dst });
+    this.core.handleDataplane(this.world.now, { type: 'esp', peerHit: from.core.hit, bytes: DATA_BYTES, from: src, to: dst });
   }
 }
 
