@@ -93,7 +93,7 @@ test('an address that goes away: traffic moves to the one left, both ways, witho
     a.setLocalLocators([
       { address: A1, ifname: 'wifi0', kind: 'wifi', available: false, operational: false, preferenceRank: 1 },
       { address: A2, ifname: 'cell0', kind: 'cellular', available: true, operational: true, preferenceRank: 0 },
-    ]);
+    ], [{ type: 'lost', address: A1, ifname: 'wifi0' }]);
     const movedAt = Date.now();
     const [inA, inB] = [atA.length, atB.length];
     await until(() => atA.length > inA + 20 && atB.length > inB + 20, 3000, 'traffic both ways after the move');
@@ -101,7 +101,9 @@ test('an address that goes away: traffic moves to the one left, both ways, witho
     assert.ok(resumedMs < 1000, `traffic resumed ${resumedMs} ms after the address went away`);
     assert.equal(a.snapshot().associations[0]!.local?.address, A2, 'our traffic leaves from the address left');
     await until(() => b.snapshot().associations[0]?.remote?.address === A2, 2000, 'the peer sends to the address left');
-    assert.ok(events.some((e) => e.type === 'handover' && e.to.local.address === A2), 'a handover event names the new pair');
+    const moved = events.find((e): e is Extract<EngineEvent, { type: 'handover' }> => e.type === 'handover' && e.to.local.address === A2);
+    assert.ok(moved, 'a handover event names the new pair');
+    assert.equal(moved.localCause, 'address-lost', 'and carries the monitor\'s cause from the report that moved it');
     assert.ok(!events.some((e) => e.type === 'established'), 'no new base exchange');
     assert.ok(!a.locals().some((l) => l.address === A1), 'the vanished address has no socket any more');
   } finally {
