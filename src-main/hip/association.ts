@@ -693,6 +693,9 @@ export class Association {
     }
     const authFailure = this.authenticate(pkt);
     if (authFailure !== undefined) return this.ctx.drop(authFailure);
+    // A pair probe, and the answer to one of ours, take the pair under test, not the one the
+    // peer sends on: their source says nothing of where the peer is.
+    const pairTest = decodeProbeReport(pkt.params) !== undefined || acked.some((id) => this.outstanding.get(id)?.purpose === 'pair-probe');
 
     // Authenticated from here on.
     if (this.state === 'R2-SENT') {
@@ -724,7 +727,7 @@ export class Association {
       this.answerSeq(now, pkt, seq.updateId, espInfo, espCase, from, to);
     }
     // Fresh: a new SEQ, or the first ACK of something we sent (both checked above).
-    this.noticeSource(now, from);
+    this.noticeSource(now, from, !pairTest);
     this.completeRekey(now);
   }
 
@@ -1169,14 +1172,14 @@ export class Association {
    * a replay (`fresh`) moves traffic: a replayed one, sent from a spoofed address, would
    * otherwise aim our data at a victim.
    */
-  private noticeSource(now: number, from: Endpoint): void {
+  private noticeSource(now: number, from: Endpoint, mayFollow = true): void {
     const table = this.peerLocators;
     if (table === undefined || this.state !== 'ESTABLISHED') return;
     if (table.observe(from, this.outboundSpi!)) {
       this.emitPeerLocators();
       this.startVerify(now, from);
     }
-    if (!this.pathInDoubt || sameEndpoint(from, this.remote)) return;
+    if (!mayFollow || !this.pathInDoubt || sameEndpoint(from, this.remote)) return;
     const loc = table.get(from);
     if (loc === undefined || loc.state === 'DEPRECATED') return;
     if (loc.state === 'UNVERIFIED') this.startVerify(now, from);
