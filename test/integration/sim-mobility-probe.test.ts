@@ -10,7 +10,7 @@ import { encodeProbeReport, PAIR_PROBE_REPORT_TYPE, probeIdOpaque } from '../../
 import { seedFromEnv } from '../support/sim-network.js';
 import { identity, seededCrypto } from '../support/hip-hosts.js';
 import {
-  A_CELL, A_WIFI, B_MAIN, cell, connected, mobileWorld, same, updatesSent, wifi,
+  A_CELL, A_WIFI, B_MAIN, cell, connected, mobileWorld, remoteOf, same, updatesSent, wifi,
 } from './sim-mobility-harness.js';
 
 const SEED = seedFromEnv('SIM_SEED', 0x0b11_e003);
@@ -48,6 +48,21 @@ test('a pair probe goes out on the pair asked for, is reported at the peer with 
   assert.equal(b.eventsOf('pair-probe-answered').length, 0);
   assert.deepEqual(a.host.counters.dropped, {});
   assert.deepEqual(b.host.counters.dropped, {});
+});
+
+test('a peer whose pair is in doubt follows neither a pair probe\'s source nor the answer to its own probe: both take the pair under test', () => {
+  const { net, a, b } = withCell(SEED + 5);
+  b.act((h) => h.setPathInDoubt(a.host.hit, true));
+  a.act((h) => h.setPathInDoubt(b.host.hit, true));
+  const start = net.now;
+  a.act((h) => void h.probePair(net.now, b.host.hit, A_CELL, B_MAIN, 0x51, []));
+  b.act((h) => void h.probePair(net.now, a.host.hit, B_MAIN, A_CELL, 0x52, []));
+  assert.ok(net.runUntil(() => a.eventsOf('pair-probe-answered').length === 1 && b.eventsOf('pair-probe-answered').length === 1, start + 1_000), 'probes answered');
+  net.runFor(100);
+  assert.deepEqual(b.eventsOf('address-changed'), [], 'B still sends to A\'s wifi');
+  assert.deepEqual(a.eventsOf('address-changed'), [], 'A still sends to B\'s main address');
+  assert.ok(same(remoteOf(b, a), A_WIFI));
+  assert.ok(same(remoteOf(a, b), B_MAIN));
 });
 
 test('a one-way path: probes arrive and are reported, answers never come, and nothing is re-sent', () => {
