@@ -190,7 +190,7 @@ export class DataplaneRunner {
     if (index < 0) return false;
     const [socket] = this.sockets.splice(index, 1);
     this.out.delete(address);
-    const fastIndex = this.fastSockets.indexOf(socket!);
+    const fastIndex = this.fastSockets.indexOf(socket);
     const remove = runtimeCall(this.fast, 'removeSocket');
     if (fastIndex >= 0 && remove) {
       // Returns once neither packet thread can touch the fd: it may close now.
