@@ -12,7 +12,6 @@ import { NativeFastPath, STRANDED_HELD_FLAG, type FastPathTuning } from './fastp
 import { StrandedDatagrams } from './stranded.js';
 import { fromAddr16, toAddr16 } from '../base/addr16.js';
 import type { DataplaneCommands, DataplaneStats, WirePeerStats } from './messages.js';
-import type { EspKeyMaterial } from '../esp/index.js';
 
 export interface RunnerOptions {
   ownHit: Uint8Array;
@@ -157,7 +156,7 @@ export class DataplaneRunner implements DataplaneCommands {
     if (index < 0) return false;
     const [socket] = this.sockets.splice(index, 1);
     this.out.delete(address);
-    const fastIndex = this.fastSockets.indexOf(socket!);
+    const fastIndex = this.fastSockets.indexOf(socket);
     if (fastIndex >= 0 && this.fast) {
       // Returns once neither packet thread can touch the fd: it may close now.
       this.fast.removeSocket(fastIndex);

@@ -53,14 +53,13 @@ async function openSocket(io: NativeIo, mode: DataplaneIoMode, address: string, 
 
 async function open(): Promise<{ runner: DataplaneRunner; mode: DataplaneIoMode; esp: DataplaneEspMode }> {
   const { io, mode } = pickIo();
-  let tun: TunDevice;
   if (!io) {
     throw new Error(
       `cannot open TUN ${init.tun.name}: attaching to a TUN needs the native addon (node has no ioctl); ` +
         'run `npm run build:native`',
     );
   }
-  tun = mode === 'native' ? openNativeTun(io, init.tun) : openFsTun(io, init.tun);
+  const tun: TunDevice = mode === 'native' ? openNativeTun(io, init.tun) : openFsTun(io, init.tun);
   const sockets: DatagramSocket[] = [];
   try {
     for (const address of init.addresses) sockets.push(await openSocket(io, mode, address, init.devices[address]));

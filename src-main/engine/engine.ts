@@ -817,7 +817,7 @@ export class HipEngine extends EventEmitter {
     const keepActive = prev !== undefined && prev.extra.has(prev.activeSpi);
     this.outbound.set(peer, {
       sa: new EspOutboundSa({ spi: sa.outboundSpi, suite: sa.suite, keys: sa.outbound, createdAt: now }),
-      extra: prev?.extra ?? new Map(),
+      extra: prev?.extra ?? new Map<number, EspOutboundSa>(),
       activeSpi: keepActive ? prev.activeSpi : sa.outboundSpi,
       ...(prev?.spare ? { spare: prev.spare } : {}),
       suite: sa.suite,

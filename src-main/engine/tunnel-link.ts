@@ -20,7 +20,7 @@ export interface TunnelLinkOptions {
   port: number;
   devices: Record<string, string>;
   peers: PeerDirectory;
-  onDatagram(d: UdpDatagram): void;
+  onDatagram: (d: UdpDatagram) => void;
   onEspHeard(peerHit: Uint8Array): void;
   /** Authenticated ESP from the peer came from somewhere its traffic does not go (`bytes`: that datagram). */
   onEspSource(peerHit: Uint8Array, from: UdpEndpoint, bytes: number): void;
@@ -30,9 +30,9 @@ export interface TunnelLinkOptions {
   /** How often the data plane reports counters (failure detection reads them). */
   statsIntervalMs?: number;
   /** Fresh counters arrived. */
-  onStats?(): void;
+  onStats?: () => void;
   /** The data plane's sockets changed (mobility), or opening one failed. */
-  onLocals?(locals: UdpEndpoint[], failure?: { address: string; error: string }): void;
+  onLocals?: (locals: UdpEndpoint[], failure?: { address: string; error: string }) => void;
 }
 
 export interface TunnelPeerStats { packetsIn: number; bytesIn: number; packetsOut: number; bytesOut: number; lastHeardMs: number | null }
