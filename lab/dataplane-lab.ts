@@ -94,7 +94,7 @@ export class DataplaneLab {
     const proc = spawn('ip', args, { cwd: REPO, stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } });
     const events: Array<Record<string, unknown>> = [];
     const waiters: Array<{ match: (o: Record<string, unknown>) => boolean; resolve: (o: Record<string, unknown>) => void }> = [];
-    createInterface({ input: proc.stdout! }).on('line', (line) => {
+    createInterface({ input: proc.stdout }).on('line', (line) => {
       let o: Record<string, unknown>;
       try {
         o = JSON.parse(line) as Record<string, unknown>;
@@ -119,7 +119,7 @@ export class DataplaneLab {
     };
     const host: LabHost = {
       ns, addr, hit: '', lsi: '', peerLsi: '', proc, events, waitFor,
-      command: (line) => proc.stdin!.write(`${line}\n`),
+      command: (line) => proc.stdin.write(`${line}\n`),
       start: { state, peers, env },
     };
     this.hosts.push(host);

@@ -183,7 +183,7 @@ export async function measureHandover(path: PathUnderTest, step: HandoverStep, o
     log(`${path.label}: step starts`);
     await step((name) => {
       marks[name] = epochMs();
-      log(`${path.label}: ${name} at +${(marks[name]! - stepStartMs).toFixed(0)} ms`);
+      log(`${path.label}: ${name} at +${(marks[name] - stepStartMs).toFixed(0)} ms`);
     });
     const stepEndMs = epochMs();
 

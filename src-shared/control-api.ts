@@ -427,7 +427,9 @@ export type ControlResponse<M extends ControlMethod = ControlMethod> =
 export interface ControlEventFrame { event: ControlEvent }
 
 const requestId = integer({ min: 0 });
-const requestEnvelope = object({ id: requestId, method: string({ maxLength: 64 }) }, { params: { expected: 'any', check: (v: unknown) => ({ ok: true, value: v }) } as Validator<unknown> });
+/** Passes anything: the envelope's params and result are checked per method afterwards. */
+const anyValue: Validator<unknown> = { expected: 'any', check: (v) => ({ ok: true, value: v }) };
+const requestEnvelope = object({ id: requestId, method: string({ maxLength: 64 }) }, { params: anyValue });
 
 function isControlMethod(m: string): m is ControlMethod {
   return Object.prototype.hasOwnProperty.call(CONTROL_METHODS, m);
@@ -471,7 +473,7 @@ export type DecodedServerFrame =
 
 const responseEnvelope = object(
   { id: requestId, ok: boolean },
-  { result: { expected: 'any', check: (v: unknown) => ({ ok: true, value: v }) } as Validator<unknown>, error: controlError },
+  { result: anyValue, error: controlError },
 );
 const eventEnvelope = object({ event: controlEvent });
 

@@ -59,7 +59,7 @@ export class ControlClient {
         this.pending.delete(id);
         reject(new Error(`the daemon did not answer ${method} within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.pending.set(id, { method, resolve: resolve as (v: unknown) => void, reject, timer });
+      this.pending.set(id, { method, resolve, reject, timer });
       this.socket.write(encodeFrame({ id, method, params } as ControlRequest));
     });
   }

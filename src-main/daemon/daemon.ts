@@ -54,7 +54,7 @@ export interface DaemonOptions {
   monitorInterfaces?: boolean;
   /** How several local locators are used (default fault tolerance). */
   multihoming?: MultihomingMode;
-  log(line: string): void;
+  log: (line: string) => void;
 }
 
 /** Handovers kept for `handover.list`. */
@@ -435,7 +435,7 @@ export class Daemon {
       if (s === undefined || s === 'UNASSOCIATED' || s === 'CLOSED' || s === 'E-FAILED' || s === 'CLOSING') this.engine.connect(hitBytes.value, remote);
       await this.waitForKeys(hit, deadline);
       if (!KEYED_STATES.includes(stateOf() ?? '')) {
-        throw new ControlFailure('ping-failed', `no base exchange with ${label} at ${config!.locators.map(endpointText).join(', ')} within ${timeoutMs} ms; check the locator and that hipvpn serve runs there with this host on its peer list`);
+        throw new ControlFailure('ping-failed', `no base exchange with ${label} at ${config.locators.map(endpointText).join(', ')} within ${timeoutMs} ms; check the locator and that hipvpn serve runs there with this host on its peer list`);
       }
     }
     try {

@@ -9,7 +9,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DEFAULT_SETTINGS, settings as settingsSchema, settingsPatch, type Settings, type SettingsPatch } from '../../src-shared/control-api.js';
+import { DEFAULT_SETTINGS, settings as settingsSchema, settingsPatch, type Settings } from '../../src-shared/control-api.js';
 import type { Checked } from '../../src-shared/validate.js';
 import { errorText } from '../base/errors.js';
 import { SerialQueue, readJsonFile, writeJsonAtomic } from '../platform/state-file.js';
@@ -82,9 +82,9 @@ export function settingsFromJson(raw: unknown, warn: (message: string) => void):
     warn('not an object of settings; using the defaults');
     return out;
   }
-  for (const [key, value] of Object.entries(raw)) {
+  for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
     const one = settingsPatch.check({ [key]: value });
-    if (one.ok) Object.assign(out, one.value as SettingsPatch);
+    if (one.ok) Object.assign(out, one.value);
     else warn(`${one.error}; using the default`);
   }
   return out;

@@ -6,8 +6,11 @@ import { Worker } from 'node:worker_threads';
 import { isIPv6 } from 'node:net';
 import type { UdpDatagram, UdpEndpoint } from '../platform/udp.js';
 import { toAddr16 } from '../base/addr16.js';
-import type { CoreEvent, PeerRoute, SaSpec } from './core.js';
-import type { DataplaneEspMode, DataplaneInit, DataplaneIoMode, DataplaneStats, FromWorker, ToWorker } from './messages.js';
+import type { CoreEvent } from './core.js';
+import {
+  commandPoster, type DataplaneCommands, type DataplaneEspMode, type DataplaneInit, type DataplaneIoMode, type DataplaneStats, type FromWorker,
+  type ToWorker,
+} from './messages.js';
 
 export interface DataplaneStartOptions extends Omit<DataplaneInit, 'statsIntervalMs' | 'devices' | 'io'> {
   devices?: Record<string, string>;
@@ -128,7 +131,7 @@ export class DataplaneClient {
     const local = this.localFor(to, from);
     const toAddr = toAddr16(to.address);
     if (!local || !toAddr) return false;
-    this.post({ type: 'send-datagram', datagram, to, toAddr16: toAddr, from: local.address });
+    this.commands.sendDatagram(local.address, datagram, toAddr, to.port);
     return true;
   }
 
@@ -136,53 +139,10 @@ export class DataplaneClient {
     void this.stop();
   }
 
-  // ---- SAs and routes -----------------------------------------------------------------------
+  // ---- the data-plane contract ------------------------------------------------------------
 
-  setRoutes(routes: PeerRoute[]): void {
-    this.post({ type: 'routes', routes });
-  }
-
-  installSa(route: PeerRoute, outbound: SaSpec, inbound: SaSpec, remote: UdpEndpoint, local: UdpEndpoint): void {
-    const remoteAddr16 = toAddr16(remote.address);
-    if (!remoteAddr16) return;
-    this.post({ type: 'install-sa', sa: { ...route, outbound, inbound, remote, remoteAddr16, local: local.address } });
-  }
-
-  dropSas(hit: Uint8Array): void {
-    this.post({ type: 'drop-sas', hit });
-  }
-
-  /**
-   * Moves a peer's outbound ESP to another locator pair (mobility); `outboundSpi` names the SA
-   * that carries it there (simultaneous multihoming), else it stays on the same SA. To an
-   * address not `verified`, only what the peer's credit pays for goes (RFC 8046 §5.5).
-   */
-  setPath(hit: Uint8Array, remote: UdpEndpoint, local: UdpEndpoint, verified: boolean, outboundSpi?: number): void {
-    const remoteAddr16 = toAddr16(remote.address);
-    if (!remoteAddr16) return;
-    this.post({ type: 'set-path', hit, remote, remoteAddr16, local: local.address, verified, ...(outboundSpi === undefined ? {} : { outboundSpi }) });
-  }
-
-  /** A further SA pair of the peer (simultaneous multihoming). */
-  addSas(hit: Uint8Array, outbound: SaSpec | undefined, inbound: SaSpec | undefined): void {
-    this.post({ type: 'add-sas', hit, ...(outbound ? { outbound } : {}), ...(inbound ? { inbound } : {}) });
-  }
-
-  removeOutbound(hit: Uint8Array, spi: number): void {
-    this.post({ type: 'remove-outbound', hit, spi });
-  }
-
-  /** For `forMs`, every ESP packet to the peer is also sent on this pair (same bytes); 0 stops. */
-  setSpare(hit: Uint8Array, remote: UdpEndpoint, local: UdpEndpoint, forMs: number): void {
-    const remoteAddr16 = toAddr16(remote.address);
-    if (!remoteAddr16) return;
-    this.post({ type: 'set-spare', hit, remote, remoteAddr16, local: local.address, forMs });
-  }
-
-  /** While on, copies of the peer's ESP are kept and re-sent on the pair setPath moves it to; off discards them. */
-  setHeld(hit: Uint8Array, on: boolean): void {
-    this.post({ type: 'set-held', hit, on });
-  }
+  /** Every data-plane command, each posted to the worker as a message. */
+  readonly commands: DataplaneCommands = commandPoster((command) => this.post(command));
 
   /** Opens a socket for a new local address (bound to `device`); `locals` follows via onLocals. */
   openSocket(address: string, device?: string): void {
@@ -191,14 +151,6 @@ export class DataplaneClient {
 
   closeSocket(address: string): void {
     this.post({ type: 'close-socket', address });
-  }
-
-  retireInbound(spi: number, afterMs: number): void {
-    this.post({ type: 'retire-inbound', spi, afterMs });
-  }
-
-  sendPayload(hit: Uint8Array, payload: Uint8Array, nextHeader: number): void {
-    this.post({ type: 'send-payload', hit, payload, nextHeader });
   }
 
   /** The worker's last counters and how old they are. */

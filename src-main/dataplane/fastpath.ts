@@ -18,22 +18,8 @@ export interface FastPathTuning {
   nextSeq?: number;
 }
 
-/**
- * The addon's queue of sealed datagrams whose send failed with the interface gone
- * (native fastpath_napi.c fpTakeStranded); addons built before it lack the call.
- */
-export interface StrandedIo {
-  fpTakeStranded(
-    fp: FastPathHandle, buf: Uint8Array, lengths: Uint32Array, slotSize: number, addrs16: Uint8Array, ports: Uint16Array, sockets: Uint8Array,
-  ): number;
-}
-
 /** In a stranded entry's socket index: a copy of a datagram that was sent (its peer is held), not a failed send. */
 export const STRANDED_HELD_FLAG = 0x80;
-
-export function takesStranded(io: NativeIo): io is NativeIo & StrandedIo {
-  return typeof (io as Partial<StrandedIo>).fpTakeStranded === 'function';
-}
 
 /** Why the fast path cannot run here, or null when it can. */
 export function fastPathUnavailable(io: NativeIo): string | null {
@@ -166,12 +152,10 @@ export class NativeFastPath {
    * While on, the TX thread queues a copy of every datagram it sends to this peer for
    * fpTakeStranded (socket index | STRANDED_HELD_FLAG): the peer's path is in doubt, and the
    * copies are re-sent on the pair it moves to. Counted in FastPathStats.heldCopies (and
-   * heldCopiesLost when the queue was full). False when the addon lacks the call.
+   * heldCopiesLost when the queue was full).
    */
-  setHeld(hit: Uint8Array, on: boolean): boolean {
-    if (this.stopped || this.io.fpSetHeld === undefined) return false;
-    this.io.fpSetHeld(this.handle, hit, on);
-    return true;
+  setHeld(hit: Uint8Array, on: boolean): void {
+    if (!this.stopped) this.io.fpSetHeld(this.handle, hit, on);
   }
 
   /**

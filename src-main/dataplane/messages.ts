@@ -24,25 +24,58 @@ export interface DataplaneInit {
   statsIntervalMs: number;
 }
 
-export type ToWorker =
-  | { type: 'routes'; routes: PeerRoute[] }
-  | { type: 'install-sa'; sa: SaInstall }
-  | { type: 'drop-sas'; hit: Uint8Array }
-  | { type: 'retire-inbound'; spi: number; afterMs: number }
-  /**
-   * `outboundSpi`: which of the peer's outbound SAs carries its traffic from now (simultaneous
-   * multihoming). `verified` false: only what the peer's credit pays for goes there.
-   */
-  | { type: 'set-path'; hit: Uint8Array; remote: UdpEndpoint; remoteAddr16: Uint8Array; local: string; verified: boolean; outboundSpi?: number }
+/**
+ * The data-plane contract: everything the control plane tells a data plane, in one place.
+ * DataplaneRunner implements it in-process (in the worker, or wherever a test runs it);
+ * DataplaneClient.commands implements it for the engine by posting DataplaneCommand messages,
+ * which are derived from it, and the worker applies each to its runner (applyCommand). A new
+ * command is a method here and in the runner; nothing else restates it.
+ */
+export interface DataplaneCommands {
+  /** The peers we may route to (by HIT and the LSI we gave each); installed SAs stay. */
+  setRoutes(routes: PeerRoute[]): void;
+  installSa(sa: SaInstall): void;
   /** A further SA pair of the peer (simultaneous multihoming); either half may be absent. */
-  | { type: 'add-sas'; hit: Uint8Array; outbound?: SaSpec; inbound?: SaSpec }
-  | { type: 'remove-outbound'; hit: Uint8Array; spi: number }
+  addSas(hit: Uint8Array, outbound: SaSpec | undefined, inbound: SaSpec | undefined): void;
+  removeOutbound(hit: Uint8Array, spi: number): void;
+  /**
+   * Moves the peer's outbound ESP to this pair. `verified` false: only what the peer's credit
+   * pays for goes there (RFC 8046). `outboundSpi`: which of the peer's outbound SAs carries it
+   * from now (simultaneous multihoming).
+   */
+  setPath(hit: Uint8Array, remote: UdpEndpoint, remoteAddr16: Uint8Array, local: string, verified: boolean, outboundSpi?: number): void;
   /** Make-before-break: copies of the peer's ESP also go to this pair for `forMs` (0 stops). */
-  | { type: 'set-spare'; hit: Uint8Array; remote: UdpEndpoint; remoteAddr16: Uint8Array; local: string; forMs: number }
+  setSpare(hit: Uint8Array, remote: UdpEndpoint, remoteAddr16: Uint8Array, local: string, forMs: number): void;
   /** The peer's pair is in doubt (on): keep copies of its ESP for a re-send on the next pair; off discards them. */
-  | { type: 'set-held'; hit: Uint8Array; on: boolean }
-  | { type: 'send-datagram'; datagram: Uint8Array; to: UdpEndpoint; toAddr16: Uint8Array; from: string }
-  | { type: 'send-payload'; hit: Uint8Array; payload: Uint8Array; nextHeader: number }
+  setHeld(hit: Uint8Array, on: boolean): void;
+  /** An inbound SA replaced by a rekey keeps accepting stragglers for `afterMs`. */
+  retireInbound(spi: number, afterMs: number): void;
+  dropSas(hit: Uint8Array): void;
+  /** A HIP control datagram, sent at once from the socket bound to `local`. */
+  sendDatagram(local: string, datagram: Uint8Array, addr16: Uint8Array, port: number): void;
+  /** A payload sealed on the peer's SA (the engine's own packets in TUN mode). */
+  sendPayload(hit: Uint8Array, payload: Uint8Array, nextHeader: number): void;
+}
+
+/** One DataplaneCommands call as a message. */
+export type DataplaneCommand = {
+  [K in keyof DataplaneCommands]: { type: K; args: Parameters<DataplaneCommands[K]> };
+}[keyof DataplaneCommands];
+
+/** Carries out a command on an implementation of the contract. */
+export function applyCommand(target: DataplaneCommands, command: DataplaneCommand): void {
+  (target[command.type] as (...args: DataplaneCommand['args']) => void).apply(target, command.args);
+}
+
+/** A DataplaneCommands whose every call becomes a message (the worker proxy). */
+export function commandPoster(post: (command: DataplaneCommand) => void): DataplaneCommands {
+  return new Proxy({} as DataplaneCommands, {
+    get: (_target, type) => (...args: unknown[]) => post({ type, args } as DataplaneCommand),
+  });
+}
+
+export type ToWorker =
+  | DataplaneCommand
   /** Mobility: a local address appeared; open its socket (bound to `device` when given). */
   | { type: 'open-socket'; address: string; device?: string }
   /** Mobility: a local address went away; stop using its socket. */

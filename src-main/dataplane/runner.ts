@@ -8,11 +8,10 @@ import type { TunDevice } from '../platform/tun.js';
 import type { UdpEndpoint } from '../platform/udp.js';
 import { newRxBatch, newUdpRxBatch, rxPacket, TRUNCATED_FLAG, TxBatch, UdpTxBatch } from '../base/batch.js';
 import { DataplaneCore, type CoreEvent, type OutboundSealer, type PeerRoute, type SaInstall, type SaSpec } from './core.js';
-import { NativeFastPath, STRANDED_HELD_FLAG, takesStranded, type FastPathTuning } from './fastpath.js';
+import { NativeFastPath, STRANDED_HELD_FLAG, type FastPathTuning } from './fastpath.js';
 import { StrandedDatagrams } from './stranded.js';
 import { fromAddr16, toAddr16 } from '../base/addr16.js';
-import type { DataplaneStats, WirePeerStats } from './messages.js';
-import type { EspKeyMaterial } from '../esp/index.js';
+import type { DataplaneCommands, DataplaneStats, WirePeerStats } from './messages.js';
 
 export interface RunnerOptions {
   ownHit: Uint8Array;
@@ -43,29 +42,6 @@ const FAST_PATH_PUNT = -2;
 
 interface SocketOut { socket: DatagramSocket; batch: UdpTxBatch }
 
-/**
- * The fast path's run-time calls (sockets opened after its start, spare copies, further SAs):
- * addons built before them lack these, and the runner then keeps the older behaviour (JS reads
- * such sockets; the JS core sends the copies and carries further SAs).
- */
-interface FastPathRuntime {
-  addSocket(fd: number): number;
-  removeSocket(index: number): void;
-  setSpare(hit: Uint8Array, remoteAddr16: Uint8Array | null, port: number, socketIndex: number, forMs: number): void;
-  addSas(
-    hit: Uint8Array,
-    outbound: { spi: number; suite: number; keys: EspKeyMaterial } | undefined,
-    inbound: { spi: number; suite: number; keys: EspKeyMaterial } | undefined,
-  ): boolean;
-  removeOutbound(hit: Uint8Array, spi: number): void;
-  setPath(hit: Uint8Array, remoteAddr16: Uint8Array, port: number, socketIndex: number, outboundSpi?: number): void;
-}
-
-function runtimeCall<K extends keyof FastPathRuntime>(fast: NativeFastPath | undefined, name: K): FastPathRuntime[K] | undefined {
-  const f = (fast as Partial<Record<K, unknown>> | undefined)?.[name];
-  return typeof f === 'function' ? (f.bind(fast) as FastPathRuntime[K]) : undefined;
-}
-
 /** A HIT as a map key: the JS core and the fast path hand out distinct arrays for one peer. */
 function hitKeyText(hit: Uint8Array): string {
   let s = '';
@@ -73,7 +49,7 @@ function hitKeyText(hit: Uint8Array): string {
   return s;
 }
 
-export class DataplaneRunner {
+export class DataplaneRunner implements DataplaneCommands {
   readonly core: DataplaneCore;
   private readonly tunTx = new TxBatch(TX_PACKETS, TX_BYTES);
   private readonly out = new Map<string, SocketOut>();
@@ -92,8 +68,6 @@ export class DataplaneRunner {
   private readonly offloaded = new Map<string, OutboundSealer>();
   /** Further outbound SAs the JS core holds while the fast path runs, by SPI → peer. */
   private readonly jsOutbound = new Map<number, string>();
-  /** Initial sockets withdrawn while the fast path still polls their fds: closed at stop(). */
-  private readonly retired: DatagramSocket[] = [];
   /**
    * The fast path's datagrams whose interface went down, and copies of what was sent to held
    * peers (both paths), re-sent once their peer moves.
@@ -167,21 +141,11 @@ export class DataplaneRunner {
       socket.close();
       return;
     }
-    const revived = this.retired.findIndex((s) => s.local.address === address);
-    if (revived >= 0) {
-      // Still polled by the fast path: use it again rather than a second socket.
-      socket.close();
-      const [again] = this.retired.splice(revived, 1);
-      this.sockets.push(again!);
-      this.out.set(address, { socket: again!, batch: new UdpTxBatch(TX_PACKETS, TX_BYTES) });
-      return;
-    }
     this.sockets.push(socket);
     this.out.set(address, { socket, batch: new UdpTxBatch(TX_PACKETS, TX_BYTES) });
     if (this.stopped) return;
     // In the fast path's poll set, the peers on this new uplink stay in C.
-    const add = runtimeCall(this.fast, 'addSocket');
-    const index = add && socket.nativeFd !== undefined ? add(socket.nativeFd) : -1;
+    const index = this.fast && socket.nativeFd !== undefined ? this.fast.addSocket(socket.nativeFd) : -1;
     if (index >= 0) this.fastSockets[index] = socket;
     else this.readFromJs(socket);
   }
@@ -192,17 +156,12 @@ export class DataplaneRunner {
     if (index < 0) return false;
     const [socket] = this.sockets.splice(index, 1);
     this.out.delete(address);
-    const fastIndex = this.fastSockets.indexOf(socket!);
-    const remove = runtimeCall(this.fast, 'removeSocket');
-    if (fastIndex >= 0 && remove) {
+    const fastIndex = this.fastSockets.indexOf(socket);
+    if (fastIndex >= 0 && this.fast) {
       // Returns once neither packet thread can touch the fd: it may close now.
-      remove(fastIndex);
+      this.fast.removeSocket(fastIndex);
       this.fastSockets[fastIndex] = undefined;
       socket!.close();
-    } else if (fastIndex >= 0) {
-      // The fast path's threads poll its fd: closing it under them could hand the number to
-      // another file. It is closed with the rest at stop().
-      this.retired.push(socket!);
     } else {
       socket!.close();
     }
@@ -273,11 +232,9 @@ export class DataplaneRunner {
     const udpPunts = { ...newUdpRxBatch(PUNT_SLOTS, cfg.slotSize), sockets: new Uint8Array(PUNT_SLOTS) };
     const stranded = { ...newUdpRxBatch(PUNT_SLOTS, cfg.slotSize), sockets: new Uint8Array(PUNT_SLOTS) };
     const io = cfg.io;
-    const takeStranded = takesStranded(io)
-      ? (fast: NativeFastPath): number => io.fpTakeStranded(
-        fast.handle, stranded.buf, stranded.lengths, stranded.slotSize, stranded.addrs16, stranded.ports, stranded.sockets,
-      )
-      : undefined;
+    const takeStranded = (fast: NativeFastPath): number => io.fpTakeStranded(
+      fast.handle, stranded.buf, stranded.lengths, stranded.slotSize, stranded.addrs16, stranded.ports, stranded.sockets,
+    );
     const wake = (): void => {
       this.wakeScheduled = false;
       if (this.stopped || !this.fast) return;
@@ -286,21 +243,19 @@ export class DataplaneRunner {
       const now = this.opts.now();
       if (this.core.anyUnverified()) this.foldFastPathCredit(now);
       // First, so they go out before newer packets on the pair they move to.
-      if (takeStranded) {
-        for (let n = takeStranded(fast); n > 0; n = n < PUNT_SLOTS ? 0 : takeStranded(fast)) {
-          stranded.count = n;
-          for (let i = 0; i < n; i++) {
-            const flags = stranded.sockets[i]!;
-            const local = this.fastSockets[flags & ~STRANDED_HELD_FLAG]?.local.address;
-            if (local === undefined) continue;
-            const addr16 = stranded.addrs16.subarray(i * 16, i * 16 + 16);
-            const path = { local, addr16, port: stranded.ports[i]! };
-            if (flags & STRANDED_HELD_FLAG) this.keepCopy(rxPacket(stranded, i), path, now);
-            else this.strand(rxPacket(stranded, i), path, now);
-          }
+      for (let n = takeStranded(fast); n > 0; n = n < PUNT_SLOTS ? 0 : takeStranded(fast)) {
+        stranded.count = n;
+        for (let i = 0; i < n; i++) {
+          const flags = stranded.sockets[i]!;
+          const local = this.fastSockets[flags & ~STRANDED_HELD_FLAG]?.local.address;
+          if (local === undefined) continue;
+          const addr16 = stranded.addrs16.subarray(i * 16, i * 16 + 16);
+          const path = { local, addr16, port: stranded.ports[i]! };
+          if (flags & STRANDED_HELD_FLAG) this.keepCopy(rxPacket(stranded, i), path, now);
+          else this.strand(rxPacket(stranded, i), path, now);
         }
-        this.flushUdp();
       }
+      this.flushUdp();
       let batches = 0;
       for (; batches < PUNT_BATCHES_PER_WAKE; batches++) {
         const nt = cfg.io.fpTakeTun(fast.handle, tunPunts.buf, tunPunts.lengths, tunPunts.slotSize);
@@ -363,7 +318,8 @@ export class DataplaneRunner {
     this.fast?.setRoutes(routes);
   }
 
-  installSa(i: SaInstall, now: number): void {
+  installSa(i: SaInstall): void {
+    const now = this.opts.now();
     const sealer = this.fast?.install(i, this.socketIndex(i.local));
     const key = hitKeyText(i.hit);
     if (sealer) this.offloaded.set(key, sealer);
@@ -378,18 +334,18 @@ export class DataplaneRunner {
    * can (addSas); otherwise the JS core keeps it, and while it carries the peer's traffic the
    * fast path hands that traffic up (its inbound ESP, unknown there, comes up anyway).
    */
-  addSas(hit: Uint8Array, outbound: SaSpec | undefined, inbound: SaSpec | undefined, now: number): void {
+  addSas(hit: Uint8Array, outbound: SaSpec | undefined, inbound: SaSpec | undefined): void {
+    const now = this.opts.now();
     const key = hitKeyText(hit);
     const base = this.offloaded.get(key);
-    const add = runtimeCall(this.fast, 'addSas');
-    const inFastPath = base !== undefined && add !== undefined && add(hit, outbound, inbound);
+    const inFastPath = base !== undefined && this.fast !== undefined && this.fast.addSas(hit, outbound, inbound);
     this.core.addSas(hit, outbound, inbound, now, inFastPath ? base : undefined);
     if (this.fast && !inFastPath && outbound) this.jsOutbound.set(outbound.spi, key);
   }
 
   removeOutbound(hit: Uint8Array, spi: number): void {
     this.core.removeOutbound(hit, spi);
-    if (!this.jsOutbound.delete(spi)) runtimeCall(this.fast, 'removeOutbound')?.(hit, spi);
+    if (!this.jsOutbound.delete(spi)) this.fast?.removeOutbound(hit, spi);
     this.syncFastPath(hit);
   }
 
@@ -410,7 +366,6 @@ export class DataplaneRunner {
    */
   setHeld(hit: Uint8Array, on: boolean): void {
     this.core.setHeld(hit, on);
-    // An addon without the call: its peers' sent datagrams are not copied (failed ones still are).
     this.fast?.setHeld(hit, on);
     if (on) return;
     const path = this.core.pathOf(hit);
@@ -448,17 +403,17 @@ export class DataplaneRunner {
   /**
    * For `forMs`, every datagram sealed for the peer also goes to this second pair (the same
    * bytes: the peer's anti-replay window drops the later copy); 0 stops. The fast path sends
-   * the copies of what it seals when it can; otherwise (an addon without setSpare, or a spare
-   * socket only JS reads) the peer's packets come up to the JS core for the window.
+   * the copies of what it seals when it can; otherwise (a spare socket only JS reads) the
+   * peer's packets come up to the JS core for the window.
    */
-  setSpare(hit: Uint8Array, remote: UdpEndpoint, remoteAddr16: Uint8Array, local: string, forMs: number, now: number): void {
+  setSpare(hit: Uint8Array, remote: UdpEndpoint, remoteAddr16: Uint8Array, local: string, forMs: number): void {
+    const now = this.opts.now();
     this.core.setSpare(hit, remote, remoteAddr16, local, now + forMs, now);
     if (!this.fast) return;
     const key = hitKeyText(hit);
     const index = this.socketIndex(local);
-    const setSpare = runtimeCall(this.fast, 'setSpare');
-    if (setSpare && index !== FAST_PATH_PUNT) {
-      setSpare(hit, forMs > 0 ? remoteAddr16 : null, remote.port, index, forMs);
+    if (index !== FAST_PATH_PUNT) {
+      this.fast.setSpare(hit, forMs > 0 ? remoteAddr16 : null, remote.port, index, forMs);
       if (this.jsSpares.delete(key)) this.syncFastPath(hit);
       return;
     }
@@ -478,7 +433,7 @@ export class DataplaneRunner {
     const path = this.core.pathOf(hit);
     const spi = this.core.outboundSpiOf(hit);
     if (!this.fast || !path || spi === undefined) return;
-    const setPath = runtimeCall(this.fast, 'setPath')!;
+    const setPath = this.fast.setPath.bind(this.fast);
     const jsSends = this.jsSpares.has(hitKeyText(hit)) || this.jsOutbound.has(spi) || this.core.isUnverified(hit);
     if (jsSends) setPath(hit, path.addr16, path.port, FAST_PATH_PUNT);
     else setPath(hit, path.addr16, path.port, this.socketIndex(path.local), spi);
@@ -506,8 +461,8 @@ export class DataplaneRunner {
     if (!this.queueUdp(local, datagram, addr16, port)) this.core.drops['udp-send-failed'] = (this.core.drops['udp-send-failed'] ?? 0) + 1;
   }
 
-  retireInbound(spi: number, afterMs: number, now: number): void {
-    this.core.retireInbound(spi, now + afterMs);
+  retireInbound(spi: number, afterMs: number): void {
+    this.core.retireInbound(spi, this.opts.now() + afterMs);
     this.fast?.retireInbound(spi, afterMs);
   }
 
@@ -544,6 +499,11 @@ export class DataplaneRunner {
     const index = socket === undefined ? -1 : this.fastSockets.indexOf(socket);
     if (index >= 0) return index;
     return this.out.has(local) ? FAST_PATH_PUNT : -1;
+  }
+
+  sendPayload(hit: Uint8Array, payload: Uint8Array, nextHeader: number): void {
+    this.core.sendPayload(hit, payload, nextHeader, this.opts.now());
+    this.flushUdp();
   }
 
   /** Sends one ready datagram (a HIP control packet from the engine) at once. */
@@ -584,14 +544,14 @@ export class DataplaneRunner {
         }
       }
       for (const [k, v] of Object.entries(f.drops)) drops[k] = (drops[k] ?? 0) + v;
-      spareCopies += (f as { spareCopies?: number }).spareCopies ?? 0;
+      spareCopies += f.spareCopies;
       counts.tunPacketsIn += f.tunPacketsIn;
       counts.tunPacketsOut += f.tunPacketsOut;
       counts.udpPacketsIn += f.udpPacketsIn;
       counts.udpPacketsOut += f.udpPacketsOut;
     }
     const held = { heldCopies: this.stranded.copiesHeld, heldResent: this.resent, heldDropped: this.stranded.copiesDropped };
-    if (this.fast) held.heldDropped += this.fast.stats().heldCopiesLost ?? 0;
+    if (this.fast) held.heldDropped += this.fast.stats().heldCopiesLost;
     return { peers: [...peers.values()], drops, ...counts, spareCopies, ...held };
   }
 
@@ -601,7 +561,7 @@ export class DataplaneRunner {
     // The fast path's threads use the fds: join them before the fds close.
     this.fast?.stop();
     this.opts.tun.close();
-    for (const s of [...this.sockets, ...this.retired]) s.close();
+    for (const s of this.sockets) s.close();
   }
 
   private queueUdp(local: string, datagram: Uint8Array, addr16: Uint8Array, port: number): boolean {

@@ -9,7 +9,7 @@ import { loadNativeIo, type NativeIo } from '../platform/native.js';
 import { openFsTun, openNativeTun, type TunDevice } from '../platform/tun.js';
 import { fastPathUnavailable } from './fastpath.js';
 import { DataplaneRunner } from './runner.js';
-import type { DataplaneEspMode, DataplaneInit, DataplaneIoMode, FromWorker, ToWorker } from './messages.js';
+import { applyCommand, type DataplaneEspMode, type DataplaneInit, type DataplaneIoMode, type FromWorker, type ToWorker } from './messages.js';
 
 const port = parentPort;
 if (!port) throw new Error('dataplane worker must run in a worker thread');
@@ -53,14 +53,13 @@ async function openSocket(io: NativeIo, mode: DataplaneIoMode, address: string, 
 
 async function open(): Promise<{ runner: DataplaneRunner; mode: DataplaneIoMode; esp: DataplaneEspMode }> {
   const { io, mode } = pickIo();
-  let tun: TunDevice;
   if (!io) {
     throw new Error(
       `cannot open TUN ${init.tun.name}: attaching to a TUN needs the native addon (node has no ioctl); ` +
         'run `npm run build:native`',
     );
   }
-  tun = mode === 'native' ? openNativeTun(io, init.tun) : openFsTun(io, init.tun);
+  const tun: TunDevice = mode === 'native' ? openNativeTun(io, init.tun) : openFsTun(io, init.tun);
   const sockets: DatagramSocket[] = [];
   try {
     for (const address of init.addresses) sockets.push(await openSocket(io, mode, address, init.devices[address]));
@@ -110,39 +109,6 @@ async function main(): Promise<void> {
   });
   const handle = (m: ToWorker): void => {
     switch (m.type) {
-      case 'routes':
-        runner.setRoutes(m.routes);
-        return;
-      case 'install-sa':
-        runner.installSa(m.sa, now());
-        return;
-      case 'drop-sas':
-        runner.dropSas(m.hit);
-        return;
-      case 'retire-inbound':
-        runner.retireInbound(m.spi, m.afterMs, now());
-        return;
-      case 'set-path':
-        runner.setPath(m.hit, m.remote, m.remoteAddr16, m.local, m.verified, m.outboundSpi);
-        return;
-      case 'add-sas':
-        runner.addSas(m.hit, m.outbound, m.inbound, now());
-        return;
-      case 'remove-outbound':
-        runner.removeOutbound(m.hit, m.spi);
-        return;
-      case 'set-spare':
-        runner.setSpare(m.hit, m.remote, m.remoteAddr16, m.local, m.forMs, now());
-        return;
-      case 'set-held':
-        runner.setHeld(m.hit, m.on);
-        return;
-      case 'send-datagram':
-        runner.sendDatagram(m.from, m.datagram, m.toAddr16, m.to.port);
-        return;
-      case 'send-payload':
-        runner.core.sendPayload(m.hit, m.payload, m.nextHeader, now());
-        return;
       case 'open-socket': {
         const { io, mode: ioMode } = ioInUse!;
         openSocket(io, ioMode, m.address, m.device).then(
@@ -167,6 +133,8 @@ async function main(): Promise<void> {
         post({ type: 'stopped' });
         port!.close();
         return;
+      default:
+        applyCommand(runner, m);
     }
   };
   try {

@@ -12,6 +12,6 @@ export default defineConfig({
     minify: false,
     sourcemap: false,
     target: 'node20',
-    rollupOptions: { external: ['electron'] },
+    rolldownOptions: { external: ['electron'] },
   },
 });

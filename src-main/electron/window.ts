@@ -36,7 +36,7 @@ export function preloadPath(): string {
   return fileURLToPath(new URL('../../electron/preload.cjs', import.meta.url));
 }
 
-export function createWindow(opts: { onClose(e: Electron.Event): void }): BrowserWindow {
+export function createWindow(opts: { onClose: (e: Electron.Event) => void }): BrowserWindow {
   const win = new BrowserWindow({
     width: 1180,
     height: 780,

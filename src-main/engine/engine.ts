@@ -706,7 +706,7 @@ export class HipEngine extends EventEmitter {
     const prev = this.outbound.get(peer);
     this.outbound.set(peer, {
       sa: new EspOutboundSa({ spi: sa.outboundSpi, suite: sa.suite, keys: sa.outbound, createdAt: now }),
-      extra: prev?.extra ?? new Map(),
+      extra: prev?.extra ?? new Map<number, EspOutboundSa>(),
       activeSpi,
       ...(prev?.spare ? { spare: prev.spare } : {}),
       suite: sa.suite,

@@ -10,6 +10,7 @@ import type { UdpDatagram, UdpEndpoint } from '../platform/udp.js';
 import { DEFAULT_TUN_MTU } from '../dataplane/packet.js';
 import { assignTunAddresses } from '../platform/tun.js';
 import type { PeerDirectory } from './peers.js';
+import { toAddr16 } from '../base/addr16.js';
 
 export interface TunnelLinkOptions {
   hit: Uint8Array;
@@ -19,7 +20,7 @@ export interface TunnelLinkOptions {
   port: number;
   devices: Record<string, string>;
   peers: PeerDirectory;
-  onDatagram(d: UdpDatagram): void;
+  onDatagram: (d: UdpDatagram) => void;
   onEspHeard(peerHit: Uint8Array): void;
   /** Authenticated ESP from the peer came from somewhere its traffic does not go (`bytes`: that datagram). */
   onEspSource(peerHit: Uint8Array, from: UdpEndpoint, bytes: number): void;
@@ -29,9 +30,9 @@ export interface TunnelLinkOptions {
   /** How often the data plane reports counters (failure detection reads them). */
   statsIntervalMs?: number;
   /** Fresh counters arrived. */
-  onStats?(): void;
+  onStats?: () => void;
   /** The data plane's sockets changed (mobility), or opening one failed. */
-  onLocals?(locals: UdpEndpoint[], failure?: { address: string; error: string }): void;
+  onLocals?: (locals: UdpEndpoint[], failure?: { address: string; error: string }) => void;
 }
 
 export interface TunnelPeerStats { packetsIn: number; bytesIn: number; packetsOut: number; bytesOut: number; lastHeardMs: number | null }
@@ -110,17 +111,18 @@ export class TunnelLink {
 
   /** Re-sends the configured peers and their LSIs, so their traffic can trigger a connect. */
   setRoutes(): void {
-    this.client.setRoutes(this.peers.all().map((p) => ({ hit: p.hit, lsi: lsiNumber(this.peers.lsiOf(p.hit)) })));
+    this.client.commands.setRoutes(this.peers.all().map((p) => ({ hit: p.hit, lsi: lsiNumber(this.peers.lsiOf(p.hit)) })));
   }
 
   installSa(peerHit: Uint8Array, sa: SaKeys, remote: UdpEndpoint, local: UdpEndpoint): void {
-    this.client.installSa(
-      { hit: peerHit, lsi: lsiNumber(this.peers.lsiOf(peerHit)) },
-      { spi: sa.outboundSpi, suite: sa.suite, keys: sa.outbound },
-      { spi: sa.inboundSpi, suite: sa.suite, keys: sa.inbound },
-      remote,
-      local,
-    );
+    const remoteAddr16 = toAddr16(remote.address);
+    if (!remoteAddr16) return;
+    this.client.commands.installSa({
+      hit: peerHit, lsi: lsiNumber(this.peers.lsiOf(peerHit)),
+      outbound: { spi: sa.outboundSpi, suite: sa.suite, keys: sa.outbound },
+      inbound: { spi: sa.inboundSpi, suite: sa.suite, keys: sa.inbound },
+      remote, remoteAddr16, local: local.address,
+    });
   }
 
   /**
@@ -128,12 +130,13 @@ export class TunnelLink {
    * given; to an address not `verified`, only within the peer's credit.
    */
   setPath(peerHit: Uint8Array, remote: UdpEndpoint, local: UdpEndpoint, verified: boolean, outboundSpi?: number): void {
-    this.client.setPath(peerHit, remote, local, verified, outboundSpi);
+    const remoteAddr16 = toAddr16(remote.address);
+    if (remoteAddr16) this.client.commands.setPath(peerHit, remote, remoteAddr16, local.address, verified, outboundSpi);
   }
 
   /** A further SA pair with the peer (simultaneous multihoming). */
   addSas(peerHit: Uint8Array, sa: SaKeys): void {
-    this.client.addSas(
+    this.client.commands.addSas(
       peerHit,
       { spi: sa.outboundSpi, suite: sa.suite, keys: sa.outbound },
       { spi: sa.inboundSpi, suite: sa.suite, keys: sa.inbound },
@@ -141,17 +144,18 @@ export class TunnelLink {
   }
 
   removeOutbound(peerHit: Uint8Array, spi: number): void {
-    this.client.removeOutbound(peerHit, spi);
+    this.client.commands.removeOutbound(peerHit, spi);
   }
 
   /** For `forMs`, every ESP packet to the peer also goes out on this pair (0 stops it). */
   setSpare(peerHit: Uint8Array, remote: UdpEndpoint, local: UdpEndpoint, forMs: number): void {
-    this.client.setSpare(peerHit, remote, local, forMs);
+    const remoteAddr16 = toAddr16(remote.address);
+    if (remoteAddr16) this.client.commands.setSpare(peerHit, remote, remoteAddr16, local.address, forMs);
   }
 
   /** The peer's pair is in doubt (on): its ESP is kept for a re-send on the next pair; off discards it. */
   setHeld(peerHit: Uint8Array, on: boolean): void {
-    this.client.setHeld(peerHit, on);
+    this.client.commands.setHeld(peerHit, on);
   }
 
   /** Opens a socket for a local address that appeared, bound to its device. */
@@ -165,15 +169,15 @@ export class TunnelLink {
 
   dropSas(peer: string): void {
     const hit = textToHit(peer);
-    if (hit) this.client.dropSas(hit);
+    if (hit) this.client.commands.dropSas(hit);
   }
 
   retireInbound(spi: number, afterMs: number): void {
-    this.client.retireInbound(spi, afterMs);
+    this.client.commands.retireInbound(spi, afterMs);
   }
 
   sendPayload(peerHit: Uint8Array, payload: Uint8Array, nextHeader: number): void {
-    this.client.sendPayload(peerHit, payload, nextHeader);
+    this.client.commands.sendPayload(peerHit, payload, nextHeader);
   }
 
   peerStats(peerHit: Uint8Array): TunnelPeerStats | undefined {

@@ -156,7 +156,7 @@ export class EspOutboundSa {
     at += payload.length;
     for (let i = 1; i <= padLength; i++) packet[at++] = i; // RFC 4303 §2.4 default padding
     packet[at++] = padLength;
-    packet[at++] = nextHeader;
+    packet[at] = nextHeader;
     this.transform.seal(packet);
     this.lastSeq = seq;
     this.sealedPackets++;

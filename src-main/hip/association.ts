@@ -1002,7 +1002,7 @@ export class Association {
       purpose: 'locators', bytes, to, from, attempt: 0, max: this.ctx.timers.updateRetriesMax,
       deadline: now + retransmitDelay(this.ctx.timers, 0), sentAt: now,
     });
-    this.announcing = { ...what, updateId } as Announcing;
+    this.announcing = { ...what, updateId };
     this.ctx.send(bytes, to, from);
   }
 

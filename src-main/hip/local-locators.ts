@@ -15,7 +15,7 @@ export interface LocalLocator {
   port: number;
   /** The interface it lives on: in simultaneous-multihoming mode each interface gets its own SA pair. */
   ifname: string;
-  kind: InterfaceKind | string;
+  kind: InterfaceKind;
   /** Where we would rather receive traffic; at most one is announced with the P bit. */
   preferred: boolean;
 }

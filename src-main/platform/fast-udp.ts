@@ -4,7 +4,7 @@
 // locator keeps using its own link when routes change.
 
 import dgram from 'node:dgram';
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv4 } from 'node:net';
 import type { UdpRxBatch, UdpTxBatch } from '../base/batch.js';
 import { newUdpRxBatch } from '../base/batch.js';
 import { toAddr16, fromAddr16 } from '../base/addr16.js';
@@ -128,7 +128,7 @@ class DgramDatagramSocket implements DatagramSocket {
         this.lastToKey = key.slice();
       }
       // dgram may queue the buffer itself when the socket is busy, and the batch is reused.
-      this.socket.send(Buffer.from(batch.packet(i)), batch.ports[i]!, this.lastTo);
+      this.socket.send(Buffer.from(batch.packet(i)), batch.ports[i], this.lastTo);
     }
     return batch.count;
   }

@@ -139,7 +139,7 @@ export class InterfaceMonitor extends EventEmitter<InterfaceMonitorEvents> {
       this.feed({ type: 'snapshot', snapshot, trigger: 'initial' });
     } catch (error) {
       await this.stop();
-      throw new Error(`cannot read network interfaces: ${(error as Error).message}`);
+      throw new Error(`cannot read network interfaces: ${(error as Error).message}`, { cause: error });
     } finally {
       this.dumping = false;
     }

@@ -46,7 +46,7 @@ export class IpBatch {
     try {
       child = this.child ?? this.start();
     } catch (error) {
-      return Promise.reject(error as Error);
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
     return new Promise<string[]>((resolve, reject) => {
       const timer = setTimeout(() => this.fail(new Error(`no answer within ${this.options.timeoutMs} ms`)), this.options.timeoutMs);

@@ -99,7 +99,7 @@ export async function loadIdentity(stateDir: string, provider: CryptoProvider): 
   try {
     key = signingKeyFromPem(pem);
   } catch (err) {
-    throw new Error(`${path} does not hold a usable host key: ${err instanceof Error ? err.message : String(err)}`);
+    throw new Error(`${path} does not hold a usable host key: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
   return identityFromSigningKey(provider, key);
 }

@@ -38,10 +38,10 @@ export interface FastPathStats {
   spareCopies: number;
   /** Spare copies whose send failed (never stranded, never counted as drops). */
   spareCopiesFailed: number;
-  /** Copies of held peers' datagrams queued for JS (fpSetHeld); absent from addons before it. */
-  heldCopies?: number;
+  /** Copies of held peers' datagrams queued for JS (fpSetHeld). */
+  heldCopies: number;
   /** Such copies the full queue could not take. */
-  heldCopiesLost?: number;
+  heldCopiesLost: number;
 }
 
 /** The addon's ESP fast path (native/src/fastpath.c); AES-GCM through a dlopened libcrypto. */
@@ -70,7 +70,7 @@ export interface NativeFastPathApi {
    * While on, a copy of every datagram sealed for the peer is queued for fpTakeStranded after
    * it is sent, its socket index flagged with FP_STRANDED_HELD (0x80).
    */
-  fpSetHeld?(fp: FastPathHandle, hit: Uint8Array, on: boolean): void;
+  fpSetHeld(fp: FastPathHandle, hit: Uint8Array, on: boolean): void;
   /** The new socket's index, or -1 when the table is full. */
   fpAddSocket(fp: FastPathHandle, fd: number): number;
   /** Returns once neither packet thread can use the fd. */

@@ -270,7 +270,7 @@ function ip(args: string[]): void {
     execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (err) {
     const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
-    throw new Error(`ip ${args.join(' ')}: ${stderr || (err as Error).message}`);
+    throw new Error(`ip ${args.join(' ')}: ${stderr || (err as Error).message}`, { cause: err });
   }
 }
 

@@ -79,11 +79,11 @@ export class ControlBridge {
       // Settings belong to the daemon; without one they can still be shown (from its file), not changed.
       if (!client && req.method === 'settings.get') return { id: req.id, ok: true, result: await this.settings.reread() };
       if (!client) return fail({ code: 'unavailable', message: `hipvpn is not running for ${this.dir.root}; start it with \`hipvpn serve --state ${this.dir.root}\`` });
-      const result = await client.request(req.method, req.params as never);
+      const result = await client.request(req.method, req.params);
       const checked = checkResult(req.method, result);
       if (!checked.ok) return fail({ code: 'internal', message: checked.error });
       if (req.method === 'settings.get' || req.method === 'settings.set') this.settings.update(checked.value as Settings);
-      return { id: req.id, ok: true, result: checked.value } as ControlResponse;
+      return { id: req.id, ok: true, result: checked.value };
     } catch (err) {
       if (err instanceof ControlRequestError) return fail({ code: err.code, message: err.message });
       // The socket failed under us: the daemon stopped. Say so once and look for it again.

@@ -12,7 +12,7 @@ export interface EngineHostOptions {
   stateDir: string;
   /** null: control plane only, by choice. */
   tun: string | null;
-  log(line: string): void;
+  log: (line: string) => void;
 }
 
 export interface HostedEngine {

@@ -22,7 +22,7 @@ export interface WebServerOptions {
   token?: string;
   /** Where the token is written (0600) for scripts; none if undefined. */
   tokenFile?: string;
-  log(line: string): void;
+  log: (line: string) => void;
 }
 
 /** A client that stops reading is cut off rather than buffered without bound. */
@@ -81,7 +81,8 @@ export class WebServer {
       }
       let value: unknown;
       try {
-        value = JSON.parse(data.toString());
+        // ws hands a text message to a socket of the default binaryType ('nodebuffer') as one Buffer.
+        value = JSON.parse((data as Buffer).toString());
       } catch {
         send({ id: 0, ok: false, error: { code: 'bad-frame', message: 'frame is not JSON' } });
         return;

@@ -59,7 +59,7 @@ export function stateTone(state: string): string {
 export interface ChartLine { label: string; values: readonly (number | undefined)[]; className: string }
 
 /** A small line chart: the latest `points` samples, y from 0 to the largest value. */
-export function LineChart({ title, lines, format, height = 120 }: { title: string; lines: ChartLine[]; format(v: number): string; height?: number }) {
+export function LineChart({ title, lines, format, height = 120 }: { title: string; lines: ChartLine[]; format: (v: number) => string; height?: number }) {
   const width = 480;
   const n = Math.max(2, ...lines.map((l) => l.values.length));
   const max = Math.max(1e-9, ...lines.flatMap((l) => l.values.filter((v): v is number => v !== undefined)));

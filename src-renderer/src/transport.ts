@@ -80,7 +80,7 @@ export function webSocketTransport(token: string): UiTransport {
       }
       if (typeof frame !== 'object' || frame === null) return;
       if ('event' in frame) {
-        for (const l of eventListeners) l((frame as { event: unknown }).event);
+        for (const l of eventListeners) l(frame.event);
         return;
       }
       const id = (frame as { id?: unknown }).id;

@@ -39,9 +39,12 @@ describe('handover in the desktop UI against the real mobile daemon', { timeout:
   const view = (id: 'peers' | 'pairs' | 'timeline'): Promise<void> => openView(page, id);
 
 
+  /** What the page-side callbacks read of an element: this program has no DOM types to name it. */
+  type PageNode = { children: ArrayLike<PageNode>; textContent: string | null };
+
   /** The pairs table as the page shows it: per row its cells joined by " | ", primary first. */
   async function shownPairs(): Promise<string[]> {
-    return pairRows().evaluateAll((rows) => rows.map((tr) => [...tr.children].map((td) => (td.textContent ?? '').replace(/\s+/g, ' ').trim()).join(' | ')));
+    return pairRows().evaluateAll((rows: PageNode[]) => rows.map((tr) => Array.from(tr.children, (td) => (td.textContent ?? '').replace(/\s+/g, ' ').trim()).join(' | ')));
   }
 
   /** The uplink named in the page's primary row ("wifi0", "cell0"), or null. */
@@ -55,7 +58,7 @@ describe('handover in the desktop UI against the real mobile daemon', { timeout:
   /** Newest timeline entry as text ('' when there is none). */
   async function newestHandover(): Promise<string> {
     if ((await timelineItems().count()) === 0) return '';
-    return timelineItems().first().evaluate((li) => [...li.children].map((part) => (part.textContent ?? '').replace(/\s+/g, ' ').trim()).join(' | '));
+    return timelineItems().first().evaluate((li: PageNode) => Array.from(li.children, (part) => (part.textContent ?? '').replace(/\s+/g, ' ').trim()).join(' | '));
   }
 
   /** Packets each uplink sent while `PINGS` pings crossed the tunnel. */

@@ -134,7 +134,7 @@ describe('the UI\'s methods on a real daemon', () => {
     for (const [params, message] of refusals) {
       const r = await rawRequest(sock, { id: 1, method: 'settings.set', params });
       assert.equal(r.error?.code, 'invalid-params', JSON.stringify(params));
-      assert.match(r.error!.message, message);
+      assert.match(r.error.message, message);
     }
     assert.deepEqual(await a.request('settings.get', {}), DEFAULT_SETTINGS, 'nothing changed, not even the good fields of a refused patch');
     await assert.rejects(stat(join(aliceState, 'settings.json')), /ENOENT/, 'and nothing was written');
@@ -199,7 +199,7 @@ describe('the UI\'s methods on a real daemon', () => {
       const r = await rawRequest(sock, { id: 7, method, params });
       assert.equal(r.ok, false, `${method} ${JSON.stringify(params)} is refused`);
       assert.equal(r.error?.code, code, `${method} ${JSON.stringify(params)}: ${r.error?.message}`);
-      assert.match(r.error!.message, message);
+      assert.match(r.error.message, message);
     }
     const afterwards = await a.request('status', {});
     assert.deepEqual(afterwards.flows, before.flows, 'the flow table is unchanged');

@@ -14,7 +14,7 @@ test('a spare pair gets an identical copy of each sealed datagram for its window
   let clock = 0; // A's clock: virtual, so the window ends exactly where the test says
   const { a, b, tunB, wifiB, cellB, hitB, send } = await loopbackPair(() => clock);
   try {
-    a.setSpare(hitB, cellB.local, toAddr16('127.0.0.3')!, '127.0.0.1', 1_000, clock);
+    a.setSpare(hitB, cellB.local, toAddr16('127.0.0.3')!, '127.0.0.1', 1_000);
     send(20, 0);
     await until(() => wifiB.received.length >= 20 && cellB.received.length >= 20, `20 datagrams on each of B's addresses (wifi ${wifiB.received.length}, cell ${cellB.received.length})`);
     assert.equal(cellB.received.length, 20, `the spare got ${cellB.received.length} datagrams for 20 packets`);
@@ -45,7 +45,7 @@ test('a spare pair gets an identical copy of each sealed datagram for its window
 test('moving the data onto the spare ends the copies at once', async () => {
   const { a, b, wifiB, cellB, hitB, send } = await loopbackPair(() => 0);
   try {
-    a.setSpare(hitB, cellB.local, toAddr16('127.0.0.3')!, '127.0.0.1', 5_000, 0);
+    a.setSpare(hitB, cellB.local, toAddr16('127.0.0.3')!, '127.0.0.1', 5_000);
     a.setPath(hitB, cellB.local, toAddr16('127.0.0.3')!, '127.0.0.1', true);
     send(10, 0);
     await until(() => cellB.received.length >= 10, `10 datagrams on the new pair (have ${cellB.received.length})`);
@@ -65,8 +65,8 @@ test('further SAs: setPath naming an SPI seals with that SA (its own sequence nu
   const AB2 = gcmSa(0x3000, 5);
   const BA2 = gcmSa(0x4000, 7);
   try {
-    a.addSas(hitB, AB2, BA2, 0);
-    b.addSas(hitA, BA2, AB2, 0);
+    a.addSas(hitB, AB2, BA2);
+    b.addSas(hitA, BA2, AB2);
     let n = 0;
     /** The SPIs of the next `count` datagrams B's wifi address receives. */
     const send = async (count: number): Promise<number[]> => {

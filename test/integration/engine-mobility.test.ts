@@ -22,7 +22,7 @@ function espSources(tap: Array<{ from: string; to: string }>): (from: string) =>
   return (from) => tap.filter((d) => d.from === from).length;
 }
 
-async function pair(mobileOpts: { locators?: 'static' | 'monitor' } = {}): Promise<{ a: HipEngine; b: HipEngine; atB: Array<{ from: string; to: string }>; stop(): Promise<void> }> {
+async function pair(mobileOpts: { locators?: 'static' | 'monitor' } = {}): Promise<{ a: HipEngine; b: HipEngine; atB: Array<{ from: string; to: string }>; stop: () => Promise<void> }> {
   const atB: Array<{ from: string; to: string }> = [];
   const a = await startEngine(A1, { addresses: [A1, A2], ...mobileOpts });
   const b = await startEngine(B, {

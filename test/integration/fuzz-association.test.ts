@@ -83,7 +83,7 @@ function mutate(prng: Prng, base: Uint8Array, others: Uint8Array[]): Uint8Array 
       }
       case 5: { // packet type or controls changed: the same body claims to be something else
         out = base.slice();
-        if (prng.next() < 0.5) out[2] = prng.pick(Object.values(PacketType) as number[]);
+        if (prng.next() < 0.5) out[2] = prng.pick(Object.values(PacketType));
         else out[5] = prng.int(256);
         break;
       }

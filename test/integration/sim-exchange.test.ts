@@ -9,7 +9,7 @@ import { PacketType } from '../../src-main/hip/wire/constants.js';
 import type { SigningKeyKind } from '../../src-main/hip/crypto/provider.js';
 import type { HostEvent } from '../../src-main/hip/host.js';
 import { seedFromEnv } from '../support/sim-network.js';
-import { EP_A, EP_B, established, makePair, type TestHost } from '../support/hip-hosts.js';
+import { EP_A, EP_B, established, makePair } from '../support/hip-hosts.js';
 
 const SEED = seedFromEnv('SIM_SEED', 0x5eed_0001);
 console.log(`sim-exchange seed ${SEED} (set SIM_SEED to replay)`);

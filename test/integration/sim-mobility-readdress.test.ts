@@ -48,9 +48,10 @@ test('a second address is announced in one UPDATE on the SA in use, verified by 
   assert.equal(b.eventsOf('address-changed').length, 0, 'the preferred address did not change, so neither does B\'s traffic');
   assert.ok(same(remoteOf(b, a), A_WIFI), 'B keeps sending to wifi');
   const view = b.eventsOf('peer-locators').at(-1)!;
-  assert.deepEqual(view.locators.map((l) => [l.address, l.state, l.preferred, l.spi]).sort(), [
+  const byAddress = (x: readonly unknown[], y: readonly unknown[]): number => String(x[0]).localeCompare(String(y[0]));
+  assert.deepEqual(view.locators.map((l) => [l.address, l.state, l.preferred, l.spi]).sort(byAddress), [
     [A_CELL.address, 'ACTIVE', false, spiA], [A_WIFI.address, 'ACTIVE', true, spiA],
-  ].sort());
+  ].sort(byAddress));
   assert.deepEqual(a.host.counters.dropped, {});
   assert.deepEqual(b.host.counters.dropped, {});
 });

@@ -54,7 +54,8 @@ describe('hipvpn web: WebSocket transport and static UI', () => {
     const box = { frames: [] as unknown[], waiters: [] as Array<() => void> };
     received.set(ws, box);
     ws.on('message', (d) => {
-      box.frames.push(JSON.parse(d.toString()));
+      // ws's default binaryType ('nodebuffer'): each message arrives as one Buffer.
+      box.frames.push(JSON.parse((d as Buffer).toString()));
       box.waiters.splice(0).forEach((w) => w());
     });
     return new Promise((resolve) => {
@@ -67,7 +68,7 @@ describe('hipvpn web: WebSocket transport and static UI', () => {
   /** A socket with a frame queue: events and responses in arrival order. */
   async function session() {
     const ws = await connect();
-    assert.ok(ws instanceof WebSocket, `the page's socket opens (got ${String(ws)})`);
+    assert.ok(ws instanceof WebSocket, `the page's socket opens (got ${typeof ws === 'number' ? ws : 'a socket'})`);
     const { frames, waiters } = received.get(ws)!;
     const next = async (pred: (f: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> => {
       const deadline = Date.now() + 5000;
@@ -130,7 +131,7 @@ describe('hipvpn web: WebSocket transport and static UI', () => {
     assert.deepEqual((event.event as { settings: { interfaceOrder: string[] } }).settings.interfaceOrder, ['wlan0', 'eth0']);
     const file = join(dir, 'state', 'settings.json');
     assert.equal((await stat(file)).mode & 0o777, 0o600);
-    assert.equal(JSON.parse(await readFile(file, 'utf8')).keepaliveIntervalS, 25);
+    assert.equal((JSON.parse(await readFile(file, 'utf8')) as { keepaliveIntervalS: unknown }).keepaliveIntervalS, 25);
     s.ws.close();
   });
 

@@ -63,9 +63,9 @@ export interface LoopbackPair {
   hitA: Uint8Array;
   hitB: Uint8Array;
   /** A sends `n` packets to B through the tunnel, numbered from `from`. */
-  send(n: number, from: number): void;
+  send: (n: number, from: number) => void;
   /** B sends `n` packets to A through the tunnel. */
-  reply(n: number): void;
+  reply: (n: number) => void;
   stop(): void;
 }
 

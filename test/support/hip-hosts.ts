@@ -23,7 +23,7 @@ export function identity(kind: SigningKeyKind = 'ecdsa-p256', slot = 0): LocalHo
 /** nodeCrypto with randomBytes from a seeded PRNG, so SPIs, nonces and IVs repeat with the seed. */
 export function seededCrypto(seed: number): CryptoProvider {
   const prng = new Prng(seed);
-  return Object.freeze({ ...nodeCrypto, name: nodeCrypto.name, randomBytes: (n: number) => prng.bytes(n) }) as CryptoProvider;
+  return Object.freeze({ ...nodeCrypto, name: nodeCrypto.name, randomBytes: (n: number) => prng.bytes(n) });
 }
 
 export const EP_A: SimEndpoint = { address: '192.0.2.1', port: 10500 };

@@ -21,7 +21,7 @@ export interface ProbeLog {
  * The peer established over wifi0 only. `answer(now)` answers, at `now` with a 10 ms RTT, every
  * probe the sink logged since the last call.
  */
-export function establishedOverWifi(sink: PathSink & ProbeLog, spareWindowMs: number): { pm: PathManager; answer(now: number): void } {
+export function establishedOverWifi(sink: PathSink & ProbeLog, spareWindowMs: number): { pm: PathManager; answer: (now: number) => void } {
   const pm = new PathManager(sink, { abandonAfterMs: 8_000, spareWindowMs });
   pm.setLocalLocators(0, [WIFI]);
   pm.releaseProbes();

@@ -32,7 +32,7 @@ if (inPrivateNetns('native fast path: held peers and new ESP sources (re-run in 
       rig.sendApp(5);
       await until(() => peer.got.length >= 5, `5 datagrams before the hold (got ${peer.got.length})`);
       assert.equal(takeStranded(rig).length, 0, 'nothing is copied for a peer that is not held');
-      assert.ok(rig.fast.setHeld(PEER_HIT, true), 'the addon has fpSetHeld');
+      rig.fast.setHeld(PEER_HIT, true);
       rig.sendApp(10, 5);
       await until(() => peer.got.length >= 15, `10 datagrams while held (got ${peer.got.length - 5})`);
       await sleep(20);

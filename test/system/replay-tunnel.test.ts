@@ -371,8 +371,8 @@ describe('fresh ESP forwarded from another address while the server doubts its p
     const farSide = l.mobility.wifiRouter.iface('up0');
     const toAttacker = await Capture.start(l.mobility.server, 'eth0', `udp and dst host ${l.attacker.address()}`);
     const outagePings = ping(l.mobility.server, l.tunnel.mobileAddress!, { count: 150, intervalMs: 20, size: 1200 });
-    let forwarded: CapturedDatagram[] = [];
-    let sentToAttacker: CapturedDatagram[] = [];
+    let forwarded: CapturedDatagram[];
+    let sentToAttacker: CapturedDatagram[];
     try {
       const doubted = await l.waitForPrimary((state) => state !== 'operational');
       assert.notEqual(primary(doubted)?.state, 'operational', `the server never doubted its pair: ${describePeer(doubted)}`);

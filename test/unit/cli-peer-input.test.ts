@@ -63,7 +63,7 @@ test('peers.json is written whole with mode 0600, and a hand edit with a wrong f
     await savePeers(path, peers);
     assert.deepEqual(await loadPeers(path), peers);
     assert.equal((await stat(path)).mode & 0o777, 0o600);
-    assert.equal(JSON.parse(await readFile(path, 'utf8')).version, 1);
+    assert.equal((JSON.parse(await readFile(path, 'utf8')) as { version: unknown }).version, 1);
 
     await writeFile(path, JSON.stringify({ version: 1, peers: [{ name: 'bob', hit: HIT, locator: [] }] }));
     await assert.rejects(loadPeers(path), { message: `${path}: peers[0].locator: unknown field (expected name, hit, locators)` });

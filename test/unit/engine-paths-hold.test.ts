@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { PathManager, PathSink } from '../../src-main/core/path-manager.js';
-import type { Endpoint, HostEvent } from '../../src-main/hip/host.js';
+import type { Endpoint } from '../../src-main/hip/host.js';
 import { CELL, HIT, PEER, WIFI, establishedOverWifi } from '../support/path-manager.js';
 
 type Call = { call: 'hold'; on: boolean; at: number } | { call: 'path'; local: string; remotePort?: number; at: number };
@@ -30,7 +30,7 @@ class Recorder implements PathSink {
   }
 }
 
-function established(): { pm: PathManager; sink: Recorder; answerAll(now: number): void } {
+function established(): { pm: PathManager; sink: Recorder; answerAll: (now: number) => void } {
   const sink = new Recorder();
   const { pm, answer } = establishedOverWifi(sink, 0);
   return { pm, sink, answerAll: answer };
@@ -56,7 +56,7 @@ test('data silence on a working pair holds the data; the peer answering on that 
   }
   const held = sink.holds();
   assert.equal(held[0]?.on, true, `3 s of one-way data never put the pair in doubt: ${JSON.stringify(sink.calls)}`);
-  assert.ok(held[0]!.at - silentFrom < 2_000, `held ${held[0]!.at - silentFrom} ms after the silence began`);
+  assert.ok(held[0].at - silentFrom < 2_000, `held ${held[0].at - silentFrom} ms after the silence began`);
   const pathsBefore = sink.calls.filter((c) => c.call === 'path').length;
   sink.now = now;
   pm.dataReceived(now, HIT, { local: WIFI.address, remote: PEER.address });
@@ -94,7 +94,7 @@ test('an association that ends while held releases the hold: the next one does n
   pm.handleTimeout(1_000);
   assert.deepEqual(sink.holds(), [{ on: true, at: 1_000 }]);
   sink.now = 1_500;
-  pm.onHostEvent(1_500, { type: 'failed', peerHit: HIT, reason: 'peer forgot us' } as HostEvent, () => []);
+  pm.onHostEvent(1_500, { type: 'failed', peerHit: HIT, reason: 'peer forgot us' }, () => []);
   assert.deepEqual(sink.holds().at(-1), { on: false, at: 1_500 }, `the hold outlived its association: ${JSON.stringify(sink.calls)}`);
 });
 
@@ -103,7 +103,7 @@ test('HIP moving the peer to another port of the same address (its NAT rebound) 
   answerAll(10);
   sink.now = 500;
   const rebound = { address: PEER.address, port: 40_001 };
-  pm.onHostEvent(500, { type: 'address-changed', peerHit: HIT, from: PEER, to: rebound, verified: false, cause: 'peer-source-changed' } as HostEvent, () => []);
+  pm.onHostEvent(500, { type: 'address-changed', peerHit: HIT, from: PEER, to: rebound, verified: false, cause: 'peer-source-changed' }, () => []);
   const last = sink.calls.filter((c) => c.call === 'path').at(-1);
   assert.equal(last?.call === 'path' ? last.remotePort : undefined, 40_001, `the data stayed on port ${PEER.port}: ${JSON.stringify(sink.calls)}`);
 });

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Handover, PathManager, PathSink } from '../../src-main/core/path-manager.js';
-import type { Endpoint, HostEvent } from '../../src-main/hip/host.js';
+import type { Endpoint } from '../../src-main/hip/host.js';
 import { CELL, HIT, PEER, WIFI, establishedOverWifi } from '../support/path-manager.js';
 
 interface Probe { local: string; remote: string; probeId: number }
@@ -32,7 +32,7 @@ class Recorder implements PathSink {
 }
 
 /** Established over wifi0 only; each probe sent is answered when the test says. */
-function established(spareWindowMs = 5_000): { pm: PathManager; sink: Recorder; answer(now: number): void } {
+function established(spareWindowMs = 5_000): { pm: PathManager; sink: Recorder; answer: (now: number) => void } {
   const sink = new Recorder();
   return { sink, ...establishedOverWifi(sink, spareWindowMs) };
 }
@@ -76,5 +76,5 @@ test('an uplink the monitor reports gone costs the time to switch, not the time 
   const h = sink.handovers.at(-1);
   assert.equal(h?.cause, 'pair-deleted', `handovers: ${JSON.stringify(sink.handovers)}`);
   assert.equal(h?.to.local.address, CELL.address);
-  assert.ok(h!.gapMs < 100, `the switch to a tested spare was immediate, yet the gap reads ${h!.gapMs} ms`);
+  assert.ok(h.gapMs < 100, `the switch to a tested spare was immediate, yet the gap reads ${h.gapMs} ms`);
 });

@@ -11,8 +11,8 @@ const countingKeymat = {
 };
 const run = (from: number, n: number): Uint8Array => countingKeymat.bytes(from, n);
 
-const HIT_LOW = Uint8Array.from([0x20, 0x01, 0x00, 0x20, ...new Array(12).fill(0x11)]);
-const HIT_HIGH = Uint8Array.from([0x20, 0x01, 0x00, 0x2f, ...new Array(12).fill(0x00)]);
+const HIT_LOW = Uint8Array.from([0x20, 0x01, 0x00, 0x20, ...new Array<number>(12).fill(0x11)]);
+const HIT_HIGH = Uint8Array.from([0x20, 0x01, 0x00, 0x2f, ...new Array<number>(12).fill(0x00)]);
 
 test('suite table: RFC 4868 HMAC-SHA-256-128 for CBC, RFC 4106 salt and 8-octet IV for GCM', () => {
   assert.deepEqual(espSuiteInfo(8), {
@@ -66,8 +66,8 @@ test('GCM keys: key then 4-octet salt per direction, no auth key', () => {
 });
 
 test('HITs compare as unsigned numbers, not signed octets', () => {
-  const a = Uint8Array.from([0x80, ...new Array(15).fill(0)]);
-  const b = Uint8Array.from([0x7f, ...new Array(15).fill(0xff)]);
+  const a = Uint8Array.from([0x80, ...new Array<number>(15).fill(0)]);
+  const b = Uint8Array.from([0x7f, ...new Array<number>(15).fill(0xff)]);
   const k = drawEspKeys(countingKeymat, 0, 9, a, b);
   assert.deepEqual(k.outbound.encKey, run(0, 32));
 });

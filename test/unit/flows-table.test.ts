@@ -108,7 +108,7 @@ test('status rows from the daemon\'s peer status, in the control API\'s words', 
   const t = must(must(FlowTable.empty().set(web, PEERS)).table.set(voice, PEERS)).table;
   const w = flowWorld([peer], uplinks);
   assert.deepEqual(t.list().map((b) => placeFlow(b, w).state), ['active', 'unavailable'], 'wwan0 is down');
-  const legacy: PeerStatus = { ...peer, pairs: undefined, local: wifiPair.local, remote: wifiPair.remote } as PeerStatus;
+  const legacy: PeerStatus = { ...peer, pairs: undefined, local: wifiPair.local, remote: wifiPair.remote };
   delete (legacy as { pairs?: unknown }).pairs;
   assert.equal(placeFlow({ ...web, interface: null }, flowWorld([legacy], undefined)).state, 'active', 'an engine without pair reports: its active pair is the primary');
 });

@@ -43,7 +43,7 @@ async function withUmask<T>(mask: number, f: () => Promise<T>): Promise<T> {
 }
 
 /** Each real writer; `round` 0 and 1 write different contents, so the second is a real rewrite. */
-const WRITERS: Array<{ file: string; write(dir: string, round: 0 | 1): Promise<void> }> = [
+const WRITERS: Array<{ file: string; write: (dir: string, round: 0 | 1) => Promise<void> }> = [
   { file: 'host-key.pem', write: (dir) => saveIdentity(dir, generateIdentity(nodeCrypto, 'ecdsa-p256')) },
   { file: 'peers.json', write: (dir, round) => savePeers(join(dir, 'peers.json'), [{ name: `bob${round}`, hit: '2001:22:9184:d55f:7016:8deb:7eb1:bf70', locators: [] }]) },
   { file: 'settings.json', write: async (dir, round) => void (await (await SettingsStore.open(dir)).set({ notifications: round === 1 })) },

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { compileFunction } from 'node:vm';
 import { after, before, test } from 'node:test';
 import { build } from 'vite';
 import { REPO_ROOT } from '../../lab/hipvpn.js';
@@ -41,7 +42,8 @@ before(async () => {
     if (name !== 'electron') throw new Error(`the sandboxed preload may only require electron, not ${name}`);
     return fakeElectron;
   };
-  new Function('require', 'module', 'exports', code)(requireFake, { exports: {} }, {});
+  const runPreload = compileFunction(code, ['require', 'module', 'exports']) as (require: typeof requireFake, module: { exports: object }, exports: object) => void;
+  runPreload(requireFake, { exports: {} }, {});
   assert.ok(exposed, 'the preload exposed window.hipvpn');
 });
 after(async () => {

@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from 'react';
+import { useState, type SubmitEvent } from 'react';
 import { useControl, errorMessage } from '../store.js';
 import { Badge, Field, Notice, stateTone } from '../components.js';
 import { checkFlowForm, type FlowField, type FlowForm } from '../../../src-shared/forms.js';
@@ -21,7 +21,7 @@ export function Flows() {
   const uplinks = c.status?.interfaces ?? [];
   const flows = c.status?.flows;
 
-  const submit = async (e: FormEvent): Promise<void> => {
+  const submit = async (e: SubmitEvent): Promise<void> => {
     e.preventDefault();
     setServerError(null);
     const checked = checkFlowForm(form);

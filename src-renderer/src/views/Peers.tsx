@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from 'react';
+import { useState, type SubmitEvent } from 'react';
 import { useControl, errorMessage } from '../store.js';
 import { Badge, Field, Notice, stateTone } from '../components.js';
 import { checkPeerForm, peerFormOf, type PeerField, type PeerForm } from '../../../src-shared/forms.js';
@@ -15,7 +15,7 @@ export function Peers() {
   const [busy, setBusy] = useState(false);
   const peers = c.status?.peers ?? [];
 
-  const submit = async (e: FormEvent): Promise<void> => {
+  const submit = async (e: SubmitEvent): Promise<void> => {
     e.preventDefault();
     setServerError(null);
     const checked = checkPeerForm(form);

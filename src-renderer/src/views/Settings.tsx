@@ -1,4 +1,4 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useState, type SubmitEvent } from 'react';
 import { useControl, errorMessage } from '../store.js';
 import { Field, Notice } from '../components.js';
 import { checkSettingsForm, settingsFormOf, type SettingsField, type SettingsForm } from '../../../src-shared/forms.js';
@@ -13,13 +13,13 @@ export function SettingsView() {
   const [form, setForm] = useState<SettingsForm | null>(null);
   const [errors, setErrors] = useState<Partial<Record<SettingsField, string>>>({});
   const [serverError, setServerError] = useState<string | null>(null);
-  useEffect(() => {
-    if (c.settings && form === null) setForm(settingsFormOf(c.settings));
-  }, [c.settings, form]);
+  // The form starts from the first settings that arrive and then holds the user's edits. Set
+  // during render, not in an effect: React renders again at once, so no frame shows stale state.
+  if (c.settings && form === null) setForm(settingsFormOf(c.settings));
   if (!c.settings || !form) return <Notice>Loading settings…</Notice>;
   const kinds = c.settings.interfacePreference;
 
-  const submit = async (e: FormEvent): Promise<void> => {
+  const submit = async (e: SubmitEvent): Promise<void> => {
     e.preventDefault();
     setServerError(null);
     const checked = checkSettingsForm(form);
