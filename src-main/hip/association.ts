@@ -1164,7 +1164,7 @@ export class Association {
    * An authenticated packet from an address the peer never listed: check it (seed 000 §3.3).
    * While our pair works, the address carries data only once checked (site multihoming: the
    * peer is still reachable where it was). While it is in doubt, the data follows the peer's
-   * packets at once, as an UNVERIFIED address under credit-based authorization (RFC 8046 §5.5):
+   * packets at once, as an UNVERIFIED address under credit-based authorization (RFC 8046 §5.6):
    * the old address is most likely dead, and the check still runs. Only a packet that cannot be
    * a replay (`fresh`) moves traffic: a replayed one, sent from a spoofed address, would
    * otherwise aim our data at a victim.
@@ -1231,7 +1231,7 @@ export class Association {
   }
 
   /**
-   * Credit-based authorization (RFC 8046 §5.5): may `bytes` of data go to `to` now? Always for
+   * Credit-based authorization (RFC 8046 §5.6): may `bytes` of data go to `to` now? Always for
    * an ACTIVE address; for an UNVERIFIED one only within the credit the peer's own traffic
    * earned (and then charged); never for a DEPRECATED or unknown one.
    */

@@ -50,7 +50,7 @@ export interface HostConfig {
    * one pair in use at a time; the default) or 'simultaneous' (an SA pair per interface).
    */
   multihoming?: MultihomingMode;
-  /** Credit-based authorization for unverified peer addresses (RFC 8046 §5.5). */
+  /** Credit-based authorization for unverified peer addresses (RFC 8046 §5.6). */
   credit?: Partial<CreditPolicy>;
 }
 
@@ -220,7 +220,7 @@ export class HipHost {
     return a.probePair(now, local, remote, probeId, report);
   }
 
-  /** Credit-based authorization: may `bytes` of ESP go to `to` now? (RFC 8046 §5.5) */
+  /** Credit-based authorization: may `bytes` of ESP go to `to` now? (RFC 8046 §5.6) */
   authorizeSend(now: number, peerHit: Uint8Array, to: Endpoint, bytes: number): boolean {
     return this.assocs.get(hex(peerHit))?.authorizeSend(now, to, bytes) ?? false;
   }

@@ -1,4 +1,4 @@
-// The peer-locator table (RFC 8047 §6.2–6.4) and credit-based authorization (RFC 8046 §5.5):
+// The peer-locator table (RFC 8047 §6.2–6.4) and credit-based authorization (RFC 8046 §5.6):
 // every state transition, the change-of-preferred-locator procedure, and credit aging.
 
 import { test } from 'node:test';
