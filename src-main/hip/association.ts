@@ -256,6 +256,8 @@ export class Association {
   private announcing: Announcing | undefined;
   /** The listing the peer last acknowledged. */
   private announced: AnnouncedEntry[] | undefined;
+  /** When our latest LOCATOR_SET went out: its lifetime, and so our next renewal, count from here. */
+  private announcementSentAt: number | undefined;
   /** Update ID of the newest peer LOCATOR_SET applied: an older one arriving late must not undo it. */
   private lastLocatorSetId: number | undefined;
   /** A rekey was asked for while a new SA pair was being keyed. */
@@ -393,7 +395,30 @@ export class Association {
     consider(this.retransmit?.deadline);
     consider(this.holdDeadline);
     for (const o of this.outstanding.values()) consider(o.deadline);
+    if (this.keyed()) {
+      consider(this.peerLocators?.nextDeadline());
+      consider(this.renewalDue());
+    }
     return next;
+  }
+
+  private keyed(): boolean {
+    return this.state === 'ESTABLISHED' || this.state === 'R2-SENT';
+  }
+
+  /**
+   * When our locators must be announced again so their lifetime never runs out at the peer:
+   * half a lifetime after the last announcement went out. None while one is in flight.
+   */
+  private renewalDue(): number | undefined {
+    const lifetime = this.ctx.timers.locatorLifetimeMs;
+    if (lifetime <= 0 || this.announcing !== undefined || this.announced === undefined || this.announcementSentAt === undefined) return undefined;
+    return this.announcementSentAt + lifetime / 2;
+  }
+
+  /** Our LOCATOR_SET lifetime field, in whole seconds. */
+  private lifetimeS(): number {
+    return Math.max(0, Math.floor(this.ctx.timers.locatorLifetimeMs / 1000));
   }
 
   onTimeout(now: number): void {
@@ -429,6 +454,25 @@ export class Association {
       else if (this.state === 'CLOSED' || this.state === 'E-FAILED') this.forget();
     }
     this.retransmitOutstanding(now);
+    if (!this.keyed()) return;
+    this.expireLocators(now);
+    const renewal = this.renewalDue();
+    if (renewal !== undefined && renewal <= now) {
+      // Counted from now even when nothing goes out (no address to announce), so the
+      // deadline moves on instead of firing again at once.
+      this.announcementSentAt = now;
+      this.announceNext(now, true);
+    }
+  }
+
+  /** Peer locators past their lifetime become DEPRECATED, then are forgotten (RFC 8046 §5.3). */
+  private expireLocators(now: number): void {
+    const table = this.peerLocators;
+    if (table === undefined) return;
+    const { expired, changed } = table.expire(now);
+    for (let i = 0; i < expired; i++) this.ctx.drop('locator-expired');
+    if (expired > 0) this.reselect(now, 'locator-deprecated');
+    if (changed) this.emitPeerLocators();
   }
 
   /** Re-sends mobility UPDATEs whose ACK is late; gives up on those out of attempts. */
@@ -893,11 +937,14 @@ export class Association {
     this.credit = new CreditAccount(now, this.ctx.credit);
     const own = this.ctx.localLocators();
     this.baseIfname = this.baseInterface(own);
-    if (this.initiator && this.i2Announced.length > 0) this.announced = this.i2Announced;
+    if (this.initiator && this.i2Announced.length > 0) {
+      this.announced = this.i2Announced;
+      this.announcementSentAt = now;
+    }
     if (listed.length > 0) {
       // Addresses listed in R1 or I2 are checked like any other (RFC 8047 §4.5).
       const outbound = this.outboundSpi!;
-      const outcome = this.peerLocators.applyLocatorSet(listed.map((l) => ({ ...l, spi: l.spi === 0 ? outbound : l.spi })), remote);
+      const outcome = this.peerLocators.applyLocatorSet(now, listed.map((l) => ({ ...l, spi: l.spi === 0 ? outbound : l.spi })), remote);
       for (const l of outcome.toVerify) this.startVerify(now, l);
       if (outcome.changed) this.emitPeerLocators();
     }
@@ -918,7 +965,7 @@ export class Association {
   private i2Listing(via: Endpoint): LocatorSet | undefined {
     const entries = this.i2Entries(via);
     this.i2Announced = entries;
-    return entries.length === 0 ? undefined : buildLocatorSet(entries);
+    return entries.length === 0 ? undefined : buildLocatorSet(entries, this.lifetimeS());
   }
 
   /**
@@ -957,12 +1004,15 @@ export class Association {
     this.announceNext(now);
   }
 
-  /** Sends the next LOCATOR_SET UPDATE the plan calls for, if none is in flight. */
-  private announceNext(now: number): void {
+  /**
+   * Sends the next LOCATOR_SET UPDATE the plan calls for, if none is in flight. `renew`: the
+   * listing the peer has is about to run out, so it goes again even if unchanged.
+   */
+  private announceNext(now: number, renew = false): void {
     if (this.announcing !== undefined || this.peerLocators === undefined) return;
     if (this.state !== 'ESTABLISHED' && this.state !== 'R2-SENT') return;
     const own = this.ctx.localLocators();
-    const announced = this.announced === undefined ? undefined : listingFingerprint(this.announced);
+    const announced = this.announced === undefined || renew ? undefined : listingFingerprint(this.announced);
     const step = nextLocatorStep(this.ctx.multihoming, own, this.inboundSas(), announced);
     const keymatIndex = this.nextKeymatIndex;
     switch (step.kind) {
@@ -992,8 +1042,9 @@ export class Association {
   ): void {
     const updateId = this.newUpdateId();
     const bytes = buildUpdate(this.ctx, this.rhash!, this.hipKeys!.outInt, this.localHit, this.peerHit, {
-      seq: updateId, espInfo, locatorSet: buildLocatorSet(what.listing),
+      seq: updateId, espInfo, locatorSet: buildLocatorSet(what.listing, this.lifetimeS()),
     });
+    this.announcementSentAt = now;
     const to = this.remote;
     this.outstanding.set(updateId, {
       purpose: 'locators', bytes, to, from, attempt: 0, max: this.ctx.timers.updateRetriesMax,
@@ -1114,7 +1165,7 @@ export class Association {
     const known = (spi: number): boolean => spi === defaultSpi || spi === this.outboundSpi || this.extraSas.some((sa) => sa.outboundSpi === spi);
     const usable = parsed.locators.filter((l) => known(l.spi));
     for (let i = usable.length; i < parsed.locators.length; i++) this.ctx.drop('locator-unknown-spi');
-    const outcome = table.applyLocatorSet(usable, from);
+    const outcome = table.applyLocatorSet(now, usable, from);
     for (const l of outcome.toVerify) this.startVerify(now, l);
     if (outcome.changed) this.emitPeerLocators();
     // Following the peer's preference, or falling back because the address in use was withdrawn.
@@ -1239,7 +1290,7 @@ export class Association {
     const table = this.peerLocators;
     if (table === undefined) return sameEndpoint(to, this.remote);
     const loc = table.get(to);
-    if (loc === undefined || loc.state === 'DEPRECATED') return false;
+    if (loc === undefined || loc.state === 'DEPRECATED' || table.isExpired(now, to)) return false;
     if (loc.state === 'ACTIVE') return true;
     return this.credit?.trySpend(now, bytes) ?? false;
   }

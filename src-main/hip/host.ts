@@ -204,7 +204,10 @@ export class HipHost {
     if (listing(previous) !== listing(this.localLocators)) {
       this.responder.setLocatorSet(
         this.localLocators.length === 0 ? undefined
-          : buildLocatorSet(this.localLocators.map((l) => ({ locator: { address: l.address, port: l.port }, spi: 0, preferred: false }))),
+          : buildLocatorSet(
+            this.localLocators.map((l) => ({ locator: { address: l.address, port: l.port }, spi: 0, preferred: false })),
+            this.ctx.timers.locatorLifetimeMs / 1000,
+          ),
       );
     }
     for (const a of [...this.assocs.values()]) this.guarded(() => a.localLocatorsChanged(now));

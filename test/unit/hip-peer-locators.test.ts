@@ -25,7 +25,7 @@ test('the base exchange address starts ACTIVE, preferred and current', () => {
 
 test('a listing adds new locators UNVERIFIED, keeps ACTIVE ones, and deprecates those left out', () => {
   const t = new PeerLocatorTable(0, WIFI, SPI);
-  const first = t.applyLocatorSet([listed(WIFI, true), listed(CELL)], WIFI);
+  const first = t.applyLocatorSet(0, [listed(WIFI, true), listed(CELL)], WIFI);
   assert.deepEqual(first.toVerify, [CELL]);
   assert.equal(first.changed, true);
   assert.equal(stateOf(t, WIFI), 'ACTIVE');
@@ -34,31 +34,31 @@ test('a listing adds new locators UNVERIFIED, keeps ACTIVE ones, and deprecates 
   assert.equal(stateOf(t, CELL), 'ACTIVE');
   assert.equal(t.markVerified(11, CELL), false, 'only UNVERIFIED becomes ACTIVE');
   // Wifi is left out and the listing comes from cell: wifi is deprecated.
-  const second = t.applyLocatorSet([listed(CELL, true)], CELL);
+  const second = t.applyLocatorSet(0, [listed(CELL, true)], CELL);
   assert.deepEqual(second.toVerify, []);
   assert.equal(stateOf(t, WIFI), 'DEPRECATED');
   assert.equal(t.get(CELL)?.preferred, true);
   assert.equal(t.get(WIFI)?.preferred, false, 'the P bit moved');
   // Listed again: back to UNVERIFIED, to be checked again.
-  const third = t.applyLocatorSet([listed(CELL, true), listed(WIFI)], CELL);
+  const third = t.applyLocatorSet(0, [listed(CELL, true), listed(WIFI)], CELL);
   assert.deepEqual(third.toVerify, [WIFI]);
   assert.equal(stateOf(t, WIFI), 'UNVERIFIED');
   // The same listing again changes nothing, and asks to keep checking what is still unverified.
-  const again = t.applyLocatorSet([listed(CELL, true), listed(WIFI)], CELL);
+  const again = t.applyLocatorSet(0, [listed(CELL, true), listed(WIFI)], CELL);
   assert.equal(again.changed, false);
   assert.deepEqual(again.toVerify, [WIFI]);
 });
 
 test('the address the listing came from is never deprecated by it (a peer behind a NAT cannot list it)', () => {
   const t = new PeerLocatorTable(0, BASE, SPI);
-  t.applyLocatorSet([listed({ address: '10.0.0.5', port: 10500 }, true)], BASE);
+  t.applyLocatorSet(0, [listed({ address: '10.0.0.5', port: 10500 }, true)], BASE);
   assert.equal(stateOf(t, BASE), 'ACTIVE');
   assert.equal(stateOf(t, { address: '10.0.0.5', port: 10500 }), 'UNVERIFIED');
 });
 
 test('change of preferred locator: ACTIVE preferred at once; UNVERIFIED waits while another is ACTIVE', () => {
   const t = new PeerLocatorTable(0, WIFI, SPI);
-  t.applyLocatorSet([listed(WIFI), listed(CELL, true)], WIFI);
+  t.applyLocatorSet(0, [listed(WIFI), listed(CELL, true)], WIFI);
   assert.deepEqual(t.choose(), { locator: WIFI, verified: true }, 'case 2: keep an ACTIVE one while the preferred is checked');
   t.markVerified(1, CELL);
   assert.deepEqual(t.choose(), { locator: CELL, verified: true }, 'case 1: preferred and ACTIVE');
@@ -66,26 +66,26 @@ test('change of preferred locator: ACTIVE preferred at once; UNVERIFIED waits wh
 
 test('change of preferred locator: with nothing ACTIVE left, the preferred one is used unverified (credit applies)', () => {
   const t = new PeerLocatorTable(0, WIFI, SPI);
-  t.applyLocatorSet([listed(CELL, true)], CELL);
+  t.applyLocatorSet(0, [listed(CELL, true)], CELL);
   assert.equal(stateOf(t, WIFI), 'DEPRECATED');
   assert.deepEqual(t.choose(), { locator: CELL, verified: false });
 });
 
 test('change of preferred locator: a deprecated or absent preference falls back to a non-deprecated address', () => {
   const t = new PeerLocatorTable(0, WIFI, SPI);
-  t.applyLocatorSet([listed(WIFI), listed(CELL), listed(ETH)], WIFI); // no P bit at all: case 3
+  t.applyLocatorSet(0, [listed(WIFI), listed(CELL), listed(ETH)], WIFI); // no P bit at all: case 3
   t.markVerified(1, ETH);
   t.setCurrent(ETH);
   assert.deepEqual(t.choose(), { locator: ETH, verified: true }, 'the current ACTIVE one stays');
   t.deprecateSpi(SPI);
   assert.equal(t.choose(), undefined, 'nothing usable at all');
-  t.applyLocatorSet([listed(CELL)], CELL); // case 4: only cell left, unverified
+  t.applyLocatorSet(0, [listed(CELL)], CELL); // case 4: only cell left, unverified
   assert.deepEqual(t.choose(), { locator: CELL, verified: false });
 });
 
 test('SPIs: a rekey rebinds locators to the new SPI; deprecating an SPI deprecates its locators only', () => {
   const t = new PeerLocatorTable(0, WIFI, SPI);
-  t.applyLocatorSet([listed(WIFI, true), listed(CELL, false, 0x2000)], WIFI);
+  t.applyLocatorSet(0, [listed(WIFI, true), listed(CELL, false, 0x2000)], WIFI);
   t.rebindSpi(SPI, 0x3000);
   assert.equal(t.get(WIFI)?.spi, 0x3000);
   assert.equal(t.get(CELL)?.spi, 0x2000);
@@ -102,7 +102,7 @@ test('an observed source address is added once, UNVERIFIED; a known one, even de
   assert.equal(stateOf(t, ETH), 'UNVERIFIED');
   assert.equal(t.observe(ETH, SPI), false);
   assert.equal(t.observe(WIFI, SPI), false);
-  t.applyLocatorSet([listed(CELL, true)], CELL);
+  t.applyLocatorSet(0, [listed(CELL, true)], CELL);
   assert.equal(t.observe(WIFI, SPI), false, 'late packets from a withdrawn address do not revive it');
   assert.equal(stateOf(t, WIFI), 'DEPRECATED');
 });

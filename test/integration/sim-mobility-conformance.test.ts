@@ -1,0 +1,68 @@
+// Protocol conformance of mobility and multihoming (issue 10): locator lifetimes (RFC 8046 §4,
+// §5.3; RFC 8047), LOCATOR_TYPE_UNSUPPORTED (RFC 8047 §6.2), and a LOCATOR_SET carried in a
+// NOTIFY (RFC 8047), taken only signed, as information, with the checks it starts rationed.
+// Deterministic: virtual clock, seeded crypto.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildLocatorSet } from '../../src-main/hip/local-locators.js';
+import { EXPIRED_LOCATOR_HOLD_MS } from '../../src-main/hip/peer-locators.js';
+import { seedFromEnv } from '../support/sim-network.js';
+import {
+  A_CELL, A_WIFI, B_MAIN, cell, connected, locatorState, mobileWorld, remoteOf, same, updateOf, updatesSent, wifi,
+} from './sim-mobility-harness.js';
+
+const SEED = seedFromEnv('SIM_SEED', 0x0c0f_0010);
+console.log(`sim-mobility-conformance seed ${SEED} (set SIM_SEED to replay)`);
+
+const LIFETIME_MS = 20_000;
+
+test('locator lifetimes: ours are announced with one and renewed at half of it; the peer\'s expire (DEPRECATED, then removed) unless a LOCATOR_SET repeats them', () => {
+  const { net, a, b } = connected(mobileWorld(SEED, { timers: { locatorLifetimeMs: LIFETIME_MS } }));
+  const start = net.now;
+  a.act((h) => h.setLocalLocators(net.now, [wifi(true), cell(false)]));
+  assert.ok(net.runUntil(() => b.eventsOf('locator-verified').length === 1, start + 2_000), 'B never verified the cell address');
+
+  // Renewed: the listing goes again, under a new SEQ, every half lifetime; B keeps both ACTIVE.
+  net.runFor(3 * LIFETIME_MS);
+  const listings = updatesSent(net).filter((x) => x.u.locators !== undefined && same(x.from, A_WIFI));
+  assert.ok(listings.every((x) => x.u.locators!.every((l) => l.lifetime === LIFETIME_MS / 1000)), 'every locator carries our lifetime, in seconds');
+  assert.deepEqual(listings.map((x) => x.sentAt - start), [0, 10_000, 20_000, 30_000, 40_000, 50_000, 60_000], 'announced, then renewed every half lifetime');
+  assert.equal(new Set(listings.map((x) => x.u.seq)).size, listings.length, 'each renewal is a new SEQ');
+  assert.equal(locatorState(b, a, A_CELL), 'ACTIVE');
+  assert.equal(locatorState(b, a, A_WIFI), 'ACTIVE');
+  assert.equal(b.dropped('locator-expired'), 0);
+
+  // A's renewals stop reaching B: at B each locator expires one lifetime after the last one arrived.
+  net.filter = ({ bytes, from }) => (same(from, A_WIFI) && updateOf(bytes)?.locators !== undefined ? undefined : bytes);
+  const lastArrival = Math.max(...net.trace.filter((t) => same(t.from, A_WIFI) && t.deliverAt !== undefined && updateOf(t.bytes)?.locators !== undefined).map((t) => t.deliverAt!));
+  assert.ok(net.runUntil(() => locatorState(b, a, A_CELL) === 'DEPRECATED', lastArrival + 2 * LIFETIME_MS), 'cell never expired');
+  assert.equal(net.now, lastArrival + LIFETIME_MS, 'expired exactly when its lifetime ran out, on the virtual clock');
+  assert.equal(locatorState(b, a, A_WIFI), 'DEPRECATED', 'wifi was listed with a lifetime too');
+  assert.equal(b.dropped('locator-expired'), 2, 'each expiry counted');
+  assert.equal(b.host.authorizeSend(net.now, a.host.hit, A_CELL, 1), false, 'nothing goes to an expired locator');
+  assert.equal(b.host.authorizeSend(net.now, a.host.hit, A_WIFI, 1), false);
+
+  // Forgotten after the hold, except the address B's traffic still uses (it needs somewhere to send).
+  net.runFor(EXPIRED_LOCATOR_HOLD_MS);
+  assert.equal(locatorState(b, a, A_CELL), undefined, 'the expired locator is removed');
+  assert.equal(locatorState(b, a, A_WIFI), 'DEPRECATED', 'the current one is kept, DEPRECATED');
+
+  // The renewals get through again: a LOCATOR_SET repeating them brings both back, verified again.
+  net.filter = undefined;
+  assert.ok(net.runUntil(() => locatorState(b, a, A_CELL) === 'ACTIVE' && locatorState(b, a, A_WIFI) === 'ACTIVE', net.now + LIFETIME_MS), 'renewal never arrived');
+  assert.ok(same(remoteOf(b, a), A_WIFI));
+  assert.equal(b.host.authorizeSend(net.now, a.host.hit, A_WIFI, 1_000_000), true);
+});
+
+test('a lifetime of 0 means none: the base exchange\'s address and an observed source never expire', () => {
+  const { net, a, b } = connected(mobileWorld(SEED + 1, { timers: { locatorLifetimeMs: LIFETIME_MS } }, { timers: { locatorLifetimeMs: LIFETIME_MS } }));
+  // A authenticated packet from a new source: observed, checked, never listed with a lifetime.
+  b.act((h) => h.espAuthenticated(net.now, a.host.hit, { bytes: 200, from: A_CELL }));
+  assert.ok(net.runUntil(() => locatorState(b, a, A_CELL) === 'ACTIVE', net.now + 2_000), 'observed source verified');
+  net.runFor(20 * LIFETIME_MS);
+  assert.equal(locatorState(b, a, A_WIFI), 'ACTIVE', 'base exchange address (lifetime 0)');
+  assert.equal(locatorState(b, a, A_CELL), 'ACTIVE', 'observed source (lifetime 0)');
+  assert.equal(b.dropped('locator-expired'), 0);
+  assert.equal(updatesSent(net).filter((x) => x.u.locators !== undefined).length, 0, 'nothing of ours announced, nothing renewed');
+});
