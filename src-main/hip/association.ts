@@ -12,18 +12,19 @@ import { encryptParam } from './crypto/encrypted.js';
 import { encodeParam, getParam, getParams, spanIndexOf } from './wire/codec.js';
 import { coveredBytes, mac2Input, signature2Input } from './wire/covered.js';
 import { hitToText } from './wire/address.js';
-import { ParamType } from './wire/constants.js';
+import { NotifyType, ParamType } from './wire/constants.js';
+import { encodeParamValue } from './wire/param-codec.js';
 import type { DecodedPacket } from './wire/params.js';
 import {
   hostIdParam, identityFromHostId, verifyWith, type HostIdentityPublic, type LocalHostIdentity,
 } from './identity/host-identity.js';
 import { drawEspKeys, type EspKeyMaterial } from '../esp/keys.js';
 import {
-  buildClose, buildCloseAck, buildI1, buildI2, buildR2, buildUpdate, TRANSPORT_FORMAT_ESP, type Sealer,
+  buildClose, buildCloseAck, buildI1, buildI2, buildNotify, buildR2, buildUpdate, TRANSPORT_FORMAT_ESP, type Sealer,
 } from './messages.js';
 import { duplicateAnswerSpacing, retransmitDelay, type HipTimers, type PuzzlePolicy } from './timers.js';
 import type { AcceptedI2 } from './responder.js';
-import type { LocatorSet } from './wire/params.js';
+import type { Locator, LocatorSet } from './wire/params.js';
 import { compareHits } from '../base/hit-order.js';
 import { UpdateIdWindow } from './update-window.js';
 import { buildLocatorSet, parseLocatorSet, preferredOf, type AnnouncedEntry, type LocalLocator } from './local-locators.js';
@@ -260,6 +261,8 @@ export class Association {
   private announcementSentAt: number | undefined;
   /** Update ID of the newest peer LOCATOR_SET applied: an older one arriving late must not undo it. */
   private lastLocatorSetId: number | undefined;
+  /** When our last LOCATOR_TYPE_UNSUPPORTED NOTIFY went out. */
+  private lastUnsupportedNotifyAt = Number.NEGATIVE_INFINITY;
   /** A rekey was asked for while a new SA pair was being keyed. */
   private rekeyDeferred = false;
   /** What our I2 listed: the peer's starting view of our locators once the exchange completes. */
@@ -874,7 +877,7 @@ export class Association {
     }
     if (locatorSet !== undefined && (this.lastLocatorSetId === undefined || id > this.lastLocatorSetId)) {
       this.lastLocatorSetId = id;
-      this.applyPeerLocatorSet(now, locatorSet, from, defaultSpi);
+      this.applyPeerLocatorSet(now, locatorSet, from, defaultSpi, to);
     }
     const report = echoRequest === undefined ? undefined : decodeProbeReport(pkt.params);
     const probeId = echoRequest === undefined ? undefined : probeIdFromOpaque(echoRequest);
@@ -1155,12 +1158,13 @@ export class Association {
     this.reselect(now, 'locator-deprecated');
   }
 
-  /** A LOCATOR_SET from the peer, authenticated (RFC 8047 §6.2). */
-  private applyPeerLocatorSet(now: number, param: LocatorSet, from: Endpoint, defaultSpi: number): void {
+  /** A LOCATOR_SET from the peer in a fresh UPDATE, authenticated (RFC 8047 §6.2), which came to our `to`. */
+  private applyPeerLocatorSet(now: number, param: LocatorSet, from: Endpoint, defaultSpi: number, to: Endpoint): void {
     const table = this.peerLocators;
     if (table === undefined) return;
     const parsed = parseLocatorSet(param, from.port, defaultSpi);
     for (let i = 0; i < parsed.refused; i++) this.ctx.drop('locator-refused');
+    if (parsed.unsupportedPreferred.length > 0) this.notifyUnsupportedLocator(now, parsed.unsupportedPreferred, from, to);
     // A locator must name an SA we have (or the one this UPDATE creates or rekeys to).
     const known = (spi: number): boolean => spi === defaultSpi || spi === this.outboundSpi || this.extraSas.some((sa) => sa.outboundSpi === spi);
     const usable = parsed.locators.filter((l) => known(l.spi));
@@ -1172,6 +1176,21 @@ export class Association {
     const choice = table.choose();
     const toPreferred = choice !== undefined && table.get(choice.locator)?.preferred === true;
     this.reselect(now, toPreferred ? 'peer-preferred' : 'locator-deprecated');
+  }
+
+  /**
+   * The peer prefers a locator of a type we do not support: RFC 8047 §6.2 says it SHOULD hear so,
+   * by a NOTIFY LOCATOR_TYPE_UNSUPPORTED carrying the locators we could not process. Only a
+   * fresh, authenticated UPDATE leads here, and the answer goes back where it came from, at most
+   * once per unsupportedLocatorNotifyMinMs: each costs a signature.
+   */
+  private notifyUnsupportedLocator(now: number, locators: Locator[], peer: Endpoint, via: Endpoint): void {
+    if (now - this.lastUnsupportedNotifyAt < this.ctx.timers.unsupportedLocatorNotifyMinMs) {
+      return this.ctx.drop('locator-unsupported-notify-limited');
+    }
+    this.lastUnsupportedNotifyAt = now;
+    const data = encodeParamValue({ kind: 'LOCATOR_SET', locators });
+    this.ctx.send(buildNotify(this.ctx, this.localHit, this.peerHit, NotifyType.LOCATOR_TYPE_UNSUPPORTED, data), peer, via);
   }
 
   /** Address verification (RFC 8046 §5.4): an UPDATE with SEQ and a fresh echo, sent to that address. */

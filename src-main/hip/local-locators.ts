@@ -85,7 +85,12 @@ export function buildLocatorSet(entries: readonly AnnouncedEntry[], lifetimeS = 
   return { kind: 'LOCATOR_SET', locators };
 }
 
-export interface ParsedLocatorSet { locators: AnnouncedLocator[]; refused: number }
+export interface ParsedLocatorSet {
+  locators: AnnouncedLocator[];
+  refused: number;
+  /** Refused locators of a type we do not support that carry the P bit: the peer must hear of them (RFC 8047 §6.2). */
+  unsupportedPreferred: Locator[];
+}
 
 /**
  * The usable locators of a received LOCATOR_SET. Type 1 locators (no port) are taken at the
@@ -94,9 +99,16 @@ export interface ParsedLocatorSet { locators: AnnouncedLocator[]; refused: numbe
  */
 export function parseLocatorSet(param: LocatorSet, packetPort: number, defaultSpi: number): ParsedLocatorSet {
   const locators: AnnouncedLocator[] = [];
+  const unsupportedPreferred: Locator[] = [];
   let refused = 0;
   for (const l of param.locators) {
-    if (l.raw !== undefined || l.address.length !== 16) {
+    if (l.raw !== undefined) {
+      // A locator type the codec does not know (types 0–2 are all we do).
+      refused++;
+      if (l.preferred) unsupportedPreferred.push(l);
+      continue;
+    }
+    if (l.address.length !== 16) {
       refused++;
       continue;
     }
@@ -122,9 +134,10 @@ export function parseLocatorSet(param: LocatorSet, packetPort: number, defaultSp
       spi = defaultSpi;
     } else {
       refused++;
+      if (l.preferred) unsupportedPreferred.push(l);
       continue;
     }
     locators.push({ address, port, spi, preferred: l.preferred, lifetimeS: l.lifetime });
   }
-  return { locators, refused };
+  return { locators, refused, unsupportedPreferred };
 }

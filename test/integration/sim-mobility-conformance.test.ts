@@ -6,10 +6,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildLocatorSet } from '../../src-main/hip/local-locators.js';
+import { decodePacket, getParams } from '../../src-main/hip/wire/codec.js';
+import { encodeParamValue } from '../../src-main/hip/wire/param-codec.js';
+import { NotifyType, PacketType } from '../../src-main/hip/wire/constants.js';
+import type { Locator } from '../../src-main/hip/wire/params.js';
+import type { SimEndpoint, SimNetwork } from '../support/sim-network.js';
 import { EXPIRED_LOCATOR_HOLD_MS } from '../../src-main/hip/peer-locators.js';
 import { seedFromEnv } from '../support/sim-network.js';
 import {
-  A_CELL, A_WIFI, B_MAIN, cell, connected, locatorState, mobileWorld, remoteOf, same, updateOf, updatesSent, wifi,
+  A_CELL, A_WIFI, B_MAIN, authenticUpdate, cell, connected, locatorState, mobileWorld, remoteOf, same, updateOf, updatesSent, wifi,
 } from './sim-mobility-harness.js';
 
 const SEED = seedFromEnv('SIM_SEED', 0x0c0f_0010);
@@ -65,4 +70,55 @@ test('a lifetime of 0 means none: the base exchange\'s address and an observed s
   assert.equal(locatorState(b, a, A_CELL), 'ACTIVE', 'observed source (lifetime 0)');
   assert.equal(b.dropped('locator-expired'), 0);
   assert.equal(updatesSent(net).filter((x) => x.u.locators !== undefined).length, 0, 'nothing of ours announced, nothing renewed');
+});
+
+/** Every NOTIFY sent so far: who sent it where, and its notices. */
+function notifiesSent(net: SimNetwork): { from: SimEndpoint; to: SimEndpoint; sentAt: number; notices: { notifyType: number; data: Uint8Array }[] }[] {
+  return net.trace.flatMap((t) => {
+    const d = decodePacket(t.bytes);
+    if (!d.ok || d.packet.packetType !== PacketType.NOTIFY || t.duplicate) return [];
+    return [{ from: t.from, to: t.to, sentAt: t.sentAt, notices: getParams(d.packet, 'NOTIFICATION') }];
+  });
+}
+
+/** A locator of a type we do not support (7): 20 octets we cannot interpret. */
+const unknownTypeLocator = (preferred: boolean): Locator => ({
+  trafficType: 0, locatorType: 7, preferred, lifetime: 60, address: new Uint8Array(0), raw: new Uint8Array(20).fill(0x5a),
+});
+
+test('LOCATOR_TYPE_UNSUPPORTED: a preferred locator of a type we lack is answered with a NOTIFY naming it, rate-limited; a non-preferred one only counted', () => {
+  const { net, a, b } = connected(mobileWorld(SEED + 2));
+  const wifiEntry = buildLocatorSet([{ locator: A_WIFI, spi: a.host.associations()[0]!.inboundSpi!, preferred: false }]).locators[0]!;
+  const listing = (unknownPreferred: boolean) => ({ kind: 'LOCATOR_SET' as const, locators: [wifiEntry, unknownTypeLocator(unknownPreferred)] });
+
+  net.inject(A_WIFI, B_MAIN, authenticUpdate(a, b, { locatorSet: listing(true) }));
+  net.runFor(100);
+  const sent = notifiesSent(net);
+  assert.equal(sent.length, 1, 'one NOTIFY');
+  assert.ok(same(sent[0]!.from, B_MAIN) && same(sent[0]!.to, A_WIFI), 'back where the UPDATE came from');
+  assert.equal(sent[0]!.notices[0]!.notifyType, NotifyType.LOCATOR_TYPE_UNSUPPORTED);
+  assert.deepEqual(sent[0]!.notices[0]!.data, encodeParamValue({ kind: 'LOCATOR_SET', locators: [unknownTypeLocator(true)] }), 'naming the locator B could not process');
+  const heard = a.eventsOf('notify');
+  assert.equal(heard.length, 1);
+  assert.equal(heard[0]!.notifyType, NotifyType.LOCATOR_TYPE_UNSUPPORTED);
+  assert.equal(heard[0]!.authenticated, true, 'signed by B');
+  assert.equal(b.dropped('locator-refused'), 1, 'the unsupported locator is still refused and counted');
+  assert.equal(locatorState(b, a, A_WIFI), 'ACTIVE', 'the supported locator of the listing is processed');
+
+  // More such UPDATEs at once: fresh and authentic, but the answers are rationed.
+  for (let i = 0; i < 5; i++) net.inject(A_WIFI, B_MAIN, authenticUpdate(a, b, { locatorSet: listing(true) }));
+  net.runFor(100);
+  assert.equal(notifiesSent(net).length, 1, 'no further NOTIFY within the interval');
+  assert.equal(b.dropped('locator-unsupported-notify-limited'), 5);
+  net.runFor(1_000);
+  net.inject(A_WIFI, B_MAIN, authenticUpdate(a, b, { locatorSet: listing(true) }));
+  net.runFor(100);
+  assert.equal(notifiesSent(net).length, 2, 'one again once the interval has passed');
+
+  // Unsupported but not preferred: counted, not answered (the RFC asks for the NOTIFY only then).
+  net.runFor(1_000);
+  net.inject(A_WIFI, B_MAIN, authenticUpdate(a, b, { locatorSet: listing(false) }));
+  net.runFor(100);
+  assert.equal(notifiesSent(net).length, 2);
+  assert.equal(b.dropped('locator-refused'), 8);
 });
