@@ -261,6 +261,9 @@ export class Association {
   private announcementSentAt: number | undefined;
   /** Update ID of the newest peer LOCATOR_SET applied: an older one arriving late must not undo it. */
   private lastLocatorSetId: number | undefined;
+  /** Address checks a NOTIFY's LOCATOR_SET may still start now, and when the bucket was last filled. */
+  private notifyVerifyTokens: number | undefined;
+  private notifyVerifyRefilledAt = 0;
   /** When our last LOCATOR_TYPE_UNSUPPORTED NOTIFY went out. */
   private lastUnsupportedNotifyAt = Number.NEGATIVE_INFINITY;
   /** A rekey was asked for while a new SA pair was being keyed. */
@@ -1195,7 +1198,7 @@ export class Association {
 
   /** Address verification (RFC 8046 §5.4): an UPDATE with SEQ and a fresh echo, sent to that address. */
   private startVerify(now: number, target: Endpoint): void {
-    for (const o of this.outstanding.values()) if (o.purpose === 'verify' && sameEndpoint(o.target, target)) return;
+    if (this.verifying(target)) return;
     const echo = this.ctx.crypto.randomBytes(VERIFY_NONCE_LENGTH);
     const updateId = this.newUpdateId();
     const bytes = buildUpdate(this.ctx, this.rhash!, this.hipKeys!.outInt, this.localHit, this.peerHit, { seq: updateId, echoRequest: echo });
@@ -1205,6 +1208,12 @@ export class Association {
       deadline: now + retransmitDelay(this.ctx.timers, 0), sentAt: now, echo, target: to,
     });
     this.ctx.send(bytes, to, this.local);
+  }
+
+  /** An address check of this address is in flight. */
+  private verifying(target: Endpoint): boolean {
+    for (const o of this.outstanding.values()) if (o.purpose === 'verify' && sameEndpoint(o.target, target)) return true;
+    return false;
   }
 
   private onVerified(now: number, target: Endpoint): void {
@@ -1435,10 +1444,12 @@ export class Association {
   // NOTIFY
 
   /**
-   * NOTIFY (RFC 7401 §6.13) only ever becomes an event. It counts as authenticated when it is
+   * NOTIFY (RFC 7401 §6.13): each notice becomes an event. It counts as authenticated when it is
    * signed by the peer's known Host Identity; a signature that fails is a forgery and dropped.
+   * A LOCATOR_SET in it (RFC 8047) is taken only when signed, and only as information (see
+   * learnFromNotify): a NOTIFY has no SEQ, so it may be a recorded one replayed.
    */
-  onNotify(_now: number, pkt: DecodedPacket): void {
+  onNotify(now: number, pkt: DecodedPacket, from: Endpoint): void {
     let authenticated = false;
     if (this.peer !== undefined && getParam(pkt, 'HIP_SIGNATURE') !== undefined) {
       if (!this.verifySignature(pkt)) return this.ctx.drop('bad-signature');
@@ -1447,6 +1458,55 @@ export class Association {
     for (const n of getParams(pkt, 'NOTIFICATION')) {
       this.ctx.emit({ type: 'notify', peerHit: this.peerHit, notifyType: n.notifyType, data: n.data, authenticated });
     }
+    const locatorSet = getParam(pkt, 'LOCATOR_SET');
+    if (locatorSet === undefined) return;
+    if (!authenticated) return this.ctx.drop('notify-locator-set-unsigned');
+    this.learnFromNotify(now, locatorSet, from);
+  }
+
+  /**
+   * A signed LOCATOR_SET from a NOTIFY: addresses new to us are added UNVERIFIED and checked;
+   * nothing known changes (no DEPRECATED locator revived, no lifetime renewed, no preference
+   * followed, nothing deprecated), and no traffic moves. The checks are rationed by a token
+   * bucket (notifyVerifyBurst, one more per notifyVerifyIntervalMs), so replaying the NOTIFY
+   * costs a bounded number of UPDATEs, each counted notify-verify-limited beyond it.
+   */
+  private learnFromNotify(now: number, param: LocatorSet, from: Endpoint): void {
+    const table = this.peerLocators;
+    if (table === undefined || !this.keyed()) return this.ctx.drop('notify-locator-set-out-of-state');
+    const parsed = parseLocatorSet(param, from.port, this.outboundSpi!);
+    for (let i = 0; i < parsed.refused; i++) this.ctx.drop('locator-refused');
+    const known = (spi: number): boolean => spi === this.outboundSpi || this.extraSas.some((sa) => sa.outboundSpi === spi);
+    const usable = parsed.locators.filter((l) => known(l.spi));
+    for (let i = usable.length; i < parsed.locators.length; i++) this.ctx.drop('locator-unknown-spi');
+    const outcome = table.applyInformational(usable);
+    for (const l of outcome.toVerify) {
+      if (this.verifying(l)) continue;
+      if (!this.takeNotifyVerifyToken(now)) {
+        this.ctx.drop('notify-verify-limited');
+        continue;
+      }
+      this.startVerify(now, l);
+    }
+    if (outcome.changed) this.emitPeerLocators();
+  }
+
+  private takeNotifyVerifyToken(now: number): boolean {
+    const { notifyVerifyBurst: burst, notifyVerifyIntervalMs: interval } = this.ctx.timers;
+    if (this.notifyVerifyTokens === undefined || now < this.notifyVerifyRefilledAt) {
+      this.notifyVerifyTokens = burst;
+      this.notifyVerifyRefilledAt = now;
+    }
+    if (interval > 0) {
+      const earned = Math.floor((now - this.notifyVerifyRefilledAt) / interval);
+      if (earned > 0) {
+        this.notifyVerifyTokens = Math.min(burst, this.notifyVerifyTokens + earned);
+        this.notifyVerifyRefilledAt += earned * interval;
+      }
+    }
+    if (this.notifyVerifyTokens <= 0) return false;
+    this.notifyVerifyTokens--;
+    return true;
   }
 
   snapshot(): AssociationSnapshot {

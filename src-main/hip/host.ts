@@ -385,7 +385,7 @@ export class HipHost {
       case PacketType.UPDATE: return assoc.onUpdate(now, pkt, from, to);
       case PacketType.CLOSE: return assoc.onClose(now, pkt, from);
       case PacketType.CLOSE_ACK: return assoc.onCloseAck(now, pkt);
-      case PacketType.NOTIFY: return assoc.onNotify(now, pkt);
+      case PacketType.NOTIFY: return assoc.onNotify(now, pkt, from);
       default: return this.drop('unsupported-packet-type');
     }
   }

@@ -6,6 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildLocatorSet } from '../../src-main/hip/local-locators.js';
+import { sealSignature } from '../../src-main/hip/messages.js';
+import { encodePacket, sortParams } from '../../src-main/hip/wire/codec.js';
+import { DEFAULT_TIMERS } from '../../src-main/hip/timers.js';
+import { identity, seededCrypto, type TestHost } from '../support/hip-hosts.js';
 import { decodePacket, getParams } from '../../src-main/hip/wire/codec.js';
 import { encodeParamValue } from '../../src-main/hip/wire/param-codec.js';
 import { NotifyType, PacketType } from '../../src-main/hip/wire/constants.js';
@@ -121,4 +125,76 @@ test('LOCATOR_TYPE_UNSUPPORTED: a preferred locator of a type we lack is answere
   net.runFor(100);
   assert.equal(notifiesSent(net).length, 2);
   assert.equal(b.dropped('locator-refused'), 8);
+});
+
+/** Any notice: what a NOTIFY carrying a LOCATOR_SET says besides it does not matter here. */
+const INFO_NOTICE = 16_400;
+
+/** A NOTIFY from `from` (the identity mobileWorld gives A) carrying a LOCATOR_SET; signed unless told. */
+function notifyWithLocators(from: TestHost, to: TestHost, locators: { address: string; port: number }[], signed = true): Uint8Array {
+  const spi = from.host.associations()[0]!.inboundSpi!;
+  const locatorSet = buildLocatorSet(locators.map((l, i) => ({ locator: l, spi, preferred: i === locators.length - 1 })));
+  const pkt = {
+    packetType: PacketType.NOTIFY, controls: 0, senderHit: from.host.hit, receiverHit: to.host.hit,
+    params: sortParams([{ kind: 'NOTIFICATION' as const, notifyType: INFO_NOTICE, data: new Uint8Array(0) }, locatorSet]),
+  };
+  return signed ? sealSignature({ crypto: seededCrypto(SEED), identity: identity('ecdsa-p256', 0) }, pkt) : encodePacket(pkt);
+}
+
+test('a LOCATOR_SET in a NOTIFY: only signed, only as information (new addresses checked, nothing revived, no traffic moved)', () => {
+  const { net, a, b } = connected(mobileWorld(SEED + 3));
+
+  // Unsigned: the notice is reported as unauthenticated; its LOCATOR_SET is refused, counted.
+  net.inject(A_WIFI, B_MAIN, notifyWithLocators(a, b, [A_WIFI, A_CELL], false));
+  net.runFor(100);
+  assert.deepEqual(b.eventsOf('notify').map((e) => [e.notifyType, e.authenticated]), [[INFO_NOTICE, false]]);
+  assert.equal(b.dropped('notify-locator-set-unsigned'), 1);
+  assert.equal(locatorState(b, a, A_CELL), undefined, 'nothing learned from an unsigned NOTIFY');
+
+  // Signed: the new address is added UNVERIFIED and checked; its P bit moves nothing.
+  const signed = notifyWithLocators(a, b, [A_WIFI, A_CELL]);
+  net.inject(A_WIFI, B_MAIN, signed);
+  assert.ok(net.runUntil(() => locatorState(b, a, A_CELL) === 'ACTIVE', net.now + 1_000), 'the address a signed NOTIFY named was never checked');
+  const check = updatesSent(net).find((x) => x.u.echoRequest !== undefined && same(x.to, A_CELL));
+  assert.ok(check !== undefined && same(check.from, B_MAIN), 'B checked the address before using it');
+  assert.equal(b.eventsOf('address-changed').length, 0, 'no traffic moves on a NOTIFY');
+  assert.ok(same(remoteOf(b, a), A_WIFI));
+  const view = b.host.associations()[0]!.peerLocators;
+  assert.equal(view.find((l) => same(l, A_CELL))!.preferred, false, 'the P bit of a NOTIFY is not followed');
+  assert.equal(view.find((l) => same(l, A_CELL))!.lifetimeS, 0, 'no lifetime starts from a NOTIFY');
+
+  // A moves to cell for real (a fresh UPDATE): wifi is DEPRECATED. The old NOTIFY, replayed, lists
+  // wifi again: it stays DEPRECATED, and nothing the UPDATE set up is undone.
+  a.act((h) => h.setLocalLocators(net.now, [cell(true)]));
+  assert.ok(net.runUntil(() => locatorState(b, a, A_WIFI) === 'DEPRECATED' && same(remoteOf(b, a), A_CELL), net.now + 2_000), 'moved to cell');
+  const sentBefore = updatesSent(net).length;
+  for (let i = 0; i < 20; i++) net.inject(A_WIFI, B_MAIN, signed, i * 50);
+  net.runFor(2_000);
+  assert.equal(locatorState(b, a, A_WIFI), 'DEPRECATED', 'a NOTIFY never revives a DEPRECATED locator');
+  assert.equal(locatorState(b, a, A_CELL), 'ACTIVE');
+  assert.ok(same(remoteOf(b, a), A_CELL));
+  assert.equal(updatesSent(net).length, sentBefore, 'nothing known, so nothing to check: not one UPDATE');
+  assert.equal(b.host.authorizeSend(net.now, a.host.hit, A_WIFI, 1), false);
+});
+
+test('a flood of replayed signed NOTIFYs naming addresses that never answer costs a bounded number of checks, the rest counted', () => {
+  const { net, a, b } = connected(mobileWorld(SEED + 4));
+  const victims = Array.from({ length: 8 }, (_, i) => ({ address: `192.0.2.${100 + i}`, port: 10500 }));
+  const recorded = notifyWithLocators(a, b, victims);
+  const FLOOD_MS = 60_000;
+  const start = net.now;
+  for (let t = 0; t < FLOOD_MS; t += 100) net.inject(A_WIFI, B_MAIN, recorded, t);
+  net.runFor(FLOOD_MS + 30_000);
+  const checks = updatesSent(net).filter((x) => x.u.echoRequest !== undefined && victims.some((v) => same(x.to, v)));
+  const started = new Set(checks.map((x) => x.u.seq)).size;
+  const { notifyVerifyBurst, notifyVerifyIntervalMs, updateRetriesMax } = DEFAULT_TIMERS;
+  const bound = notifyVerifyBurst + Math.ceil(FLOOD_MS / notifyVerifyIntervalMs);
+  console.log(`sim-mobility-conformance: ${FLOOD_MS / 100} replays started ${started} checks (${checks.length} packets); bound ${bound}`);
+  assert.ok(started >= notifyVerifyBurst, `the first checks run (${started})`);
+  assert.ok(started <= bound, `${started} checks started, more than the ${bound} the bucket allows`);
+  assert.ok(checks.length <= bound * (1 + updateRetriesMax), `${checks.length} check packets`);
+  assert.ok(checks.every((x) => x.sentAt - start <= FLOOD_MS + 30_000));
+  assert.ok(b.dropped('notify-verify-limited') > 0, 'the checks refused are counted');
+  assert.equal(b.eventsOf('address-changed').length, 0, 'no traffic ever went to the named addresses');
+  assert.ok(victims.every((v) => locatorState(b, a, v) === 'UNVERIFIED'));
 });
