@@ -6,10 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildLocatorSet } from '../../src-main/hip/local-locators.js';
-import { sealSignature } from '../../src-main/hip/messages.js';
-import { encodePacket, sortParams } from '../../src-main/hip/wire/codec.js';
 import { DEFAULT_TIMERS } from '../../src-main/hip/timers.js';
-import { identity, seededCrypto, type TestHost } from '../support/hip-hosts.js';
 import { decodePacket, getParams } from '../../src-main/hip/wire/codec.js';
 import { encodeParamValue } from '../../src-main/hip/wire/param-codec.js';
 import { NotifyType, PacketType } from '../../src-main/hip/wire/constants.js';
@@ -18,7 +15,7 @@ import type { SimEndpoint, SimNetwork } from '../support/sim-network.js';
 import { EXPIRED_LOCATOR_HOLD_MS } from '../../src-main/hip/peer-locators.js';
 import { seedFromEnv } from '../support/sim-network.js';
 import {
-  A_CELL, A_WIFI, B_MAIN, authenticUpdate, cell, connected, locatorState, mobileWorld, remoteOf, same, updateOf, updatesSent, wifi,
+  A_CELL, A_WIFI, B_MAIN, INFO_NOTICE, authenticUpdate, cell, connected, notifyWithLocators, locatorState, mobileWorld, remoteOf, same, updateOf, updatesSent, wifi,
 } from './sim-mobility-harness.js';
 
 const SEED = seedFromEnv('SIM_SEED', 0x0c0f_0010);
@@ -127,25 +124,11 @@ test('LOCATOR_TYPE_UNSUPPORTED: a preferred locator of a type we lack is answere
   assert.equal(b.dropped('locator-refused'), 8);
 });
 
-/** Any notice: what a NOTIFY carrying a LOCATOR_SET says besides it does not matter here. */
-const INFO_NOTICE = 16_400;
-
-/** A NOTIFY from `from` (the identity mobileWorld gives A) carrying a LOCATOR_SET; signed unless told. */
-function notifyWithLocators(from: TestHost, to: TestHost, locators: { address: string; port: number }[], signed = true): Uint8Array {
-  const spi = from.host.associations()[0]!.inboundSpi!;
-  const locatorSet = buildLocatorSet(locators.map((l, i) => ({ locator: l, spi, preferred: i === locators.length - 1 })));
-  const pkt = {
-    packetType: PacketType.NOTIFY, controls: 0, senderHit: from.host.hit, receiverHit: to.host.hit,
-    params: sortParams([{ kind: 'NOTIFICATION' as const, notifyType: INFO_NOTICE, data: new Uint8Array(0) }, locatorSet]),
-  };
-  return signed ? sealSignature({ crypto: seededCrypto(SEED), identity: identity('ecdsa-p256', 0) }, pkt) : encodePacket(pkt);
-}
-
 test('a LOCATOR_SET in a NOTIFY: only signed, only as information (new addresses checked, nothing revived, no traffic moved)', () => {
   const { net, a, b } = connected(mobileWorld(SEED + 3));
 
   // Unsigned: the notice is reported as unauthenticated; its LOCATOR_SET is refused, counted.
-  net.inject(A_WIFI, B_MAIN, notifyWithLocators(a, b, [A_WIFI, A_CELL], false));
+  net.inject(A_WIFI, B_MAIN, notifyWithLocators(a, b, [A_WIFI, A_CELL], { signed: false }));
   net.runFor(100);
   assert.deepEqual(b.eventsOf('notify').map((e) => [e.notifyType, e.authenticated]), [[INFO_NOTICE, false]]);
   assert.equal(b.dropped('notify-locator-set-unsigned'), 1);

@@ -8,7 +8,9 @@ import { PacketType } from '../../src-main/hip/wire/constants.js';
 import { bytes16ToIp } from '../../src-main/hip/wire/address.js';
 import type { HostConfig, LocalLocator } from '../../src-main/hip/host.js';
 import { decodeProbeReport } from '../../src-main/hip/pair-probe.js';
-import { buildUpdate, type Sealer, type UpdateContents } from '../../src-main/hip/messages.js';
+import { buildUpdate, sealSignature, type Sealer, type UpdateContents } from '../../src-main/hip/messages.js';
+import { buildLocatorSet } from '../../src-main/hip/local-locators.js';
+import { encodePacket, sortParams } from '../../src-main/hip/wire/codec.js';
 import { hex } from '../../src-main/hip/responder.js';
 import type { HashName } from '../../src-main/hip/crypto/provider.js';
 import { PERFECT_LINK, SimNetwork, type SimEndpoint } from '../support/sim-network.js';
@@ -115,4 +117,21 @@ export function authenticUpdate(sender: TestHost, receiver: TestHost, contents: 
   const assoc = assocs.get(hex(receiver.host.hit));
   assert.ok(assoc !== undefined, 'no association to seal with');
   return buildUpdate(assoc.ctx, assoc.rhash, assoc.hipKeys.outInt, sender.host.hit, receiver.host.hit, { ...contents, seq: assoc.newUpdateId() });
+}
+
+/** Any notice: what a NOTIFY carrying a LOCATOR_SET says besides it does not matter here. */
+export const INFO_NOTICE = 16_400;
+
+/**
+ * A NOTIFY from A (the identity mobileWorld gives it) to B carrying a LOCATOR_SET of these
+ * locators on A's inbound SPI, the last one preferred; signed unless told otherwise.
+ */
+export function notifyWithLocators(a: TestHost, b: TestHost, locators: { address: string; port: number }[], opts: { signed?: boolean } = {}): Uint8Array {
+  const spi = a.host.associations()[0]!.inboundSpi!;
+  const locatorSet = buildLocatorSet(locators.map((l, i) => ({ locator: l, spi, preferred: i === locators.length - 1 })));
+  const pkt = {
+    packetType: PacketType.NOTIFY, controls: 0, senderHit: a.host.hit, receiverHit: b.host.hit,
+    params: sortParams([{ kind: 'NOTIFICATION' as const, notifyType: INFO_NOTICE, data: new Uint8Array(0) }, locatorSet]),
+  };
+  return opts.signed === false ? encodePacket(pkt) : sealSignature({ crypto: seededCrypto(1), identity: identity('ecdsa-p256', 0) }, pkt);
 }
