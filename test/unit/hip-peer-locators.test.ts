@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CreditAccount } from '../../src-main/hip/credit.js';
-import { PeerLocatorTable, type AnnouncedLocator } from '../../src-main/hip/peer-locators.js';
+import { EXPIRED_LOCATOR_HOLD_MS, PeerLocatorTable, type AnnouncedLocator } from '../../src-main/hip/peer-locators.js';
 
 const BASE = { address: '192.0.2.1', port: 10500 };
 const WIFI = { address: '192.0.2.1', port: 10500 };
@@ -140,4 +140,45 @@ test('credit ages: multiplied by 7/8 every 5 s, so old traffic stops buying new 
   // A clock that steps back restarts the interval instead of minting credit.
   custom.received(500, 0);
   assert.equal(custom.balance(500), 25);
+});
+
+test('lifetimes: a listed locator expires (DEPRECATED) when its lifetime runs out, is forgotten after the hold, and a repeat renews it', () => {
+  const t = new PeerLocatorTable(0, WIFI, SPI);
+  const short = (l: { address: string; port: number }, preferred = false): AnnouncedLocator => ({ ...l, spi: SPI, preferred, lifetimeS: 10 });
+  t.applyLocatorSet(0, [short(WIFI, true), short(CELL)], WIFI);
+  t.markVerified(1, CELL);
+  assert.equal(t.nextDeadline(), 10_000);
+  t.applyLocatorSet(6_000, [short(WIFI, true), short(CELL)], WIFI); // renewed
+  assert.equal(t.nextDeadline(), 16_000);
+  assert.deepEqual(t.expire(15_999), { expired: 0, changed: false });
+  assert.equal(t.isExpired(16_000, CELL), true, 'expired at its deadline even before expire() runs');
+  assert.deepEqual(t.expire(16_000), { expired: 2, changed: true });
+  assert.equal(stateOf(t, CELL), 'DEPRECATED');
+  assert.equal(t.choose(), undefined, 'nothing usable left');
+  assert.equal(t.nextDeadline(), 16_000 + EXPIRED_LOCATOR_HOLD_MS);
+  t.expire(16_000 + EXPIRED_LOCATOR_HOLD_MS);
+  assert.equal(stateOf(t, CELL), undefined, 'forgotten');
+  assert.equal(stateOf(t, WIFI), 'DEPRECATED', 'the current locator is kept');
+  assert.equal(t.nextDeadline(), undefined, 'nothing left to do: no deadline in the past');
+});
+
+test('lifetime 0 means none: the base exchange address, observed sources and 0-lifetime listings never expire', () => {
+  const t = new PeerLocatorTable(0, BASE, SPI);
+  t.observe(ETH, SPI);
+  t.applyLocatorSet(0, [{ ...CELL, spi: SPI, preferred: false, lifetimeS: 0 }], BASE);
+  assert.equal(t.nextDeadline(), undefined);
+  assert.deepEqual(t.expire(1e12), { expired: 0, changed: false });
+  assert.equal(stateOf(t, BASE), 'ACTIVE');
+});
+
+test('a NOTIFY\'s listing is information: new addresses added UNVERIFIED, nothing known changed, nothing deprecated', () => {
+  const t = new PeerLocatorTable(0, WIFI, SPI);
+  t.applyLocatorSet(0, [listed(CELL, true)], CELL); // wifi DEPRECATED, cell preferred
+  const out = t.applyInformational([listed(WIFI, true), listed(ETH, true), listed(CELL)]);
+  assert.deepEqual(out.toVerify, [ETH, CELL], 'the new one, and the one still UNVERIFIED');
+  assert.equal(stateOf(t, WIFI), 'DEPRECATED', 'not revived');
+  assert.equal(t.get(ETH)?.preferred, false, 'its P bit not taken');
+  assert.equal(t.get(ETH)?.expiresAt, undefined, 'no lifetime from a NOTIFY');
+  assert.equal(t.get(CELL)?.preferred, true, 'a known locator unchanged');
+  assert.equal(t.applyInformational([listed(ETH)]).changed, false, 'a repeat changes nothing');
 });
