@@ -471,12 +471,16 @@ export class Association {
     }
   }
 
-  /** Peer locators past their lifetime become DEPRECATED, then are forgotten (RFC 8046 §5.3). */
+  /**
+   * Peer locators past their lifetime become DEPRECATED, then are forgotten (RFC 8046 §4, §5.1);
+   * the one in use stays while nothing else is left (counted locator-expired-in-use).
+   */
   private expireLocators(now: number): void {
     const table = this.peerLocators;
     if (table === undefined) return;
-    const { expired, changed } = table.expire(now);
+    const { expired, kept, changed } = table.expire(now);
     for (let i = 0; i < expired; i++) this.ctx.drop('locator-expired');
+    for (let i = 0; i < kept; i++) this.ctx.drop('locator-expired-in-use');
     if (expired > 0) this.reselect(now, 'locator-deprecated');
     if (changed) this.emitPeerLocators();
   }

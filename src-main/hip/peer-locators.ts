@@ -21,7 +21,7 @@ export interface PeerLocator extends LocatorAddress {
   source: LocatorSource;
   /** As announced; 0 (the base exchange's address, an observed source) means no lifetime. */
   lifetimeS: number;
-  /** When its lifetime runs out and it becomes DEPRECATED (RFC 8046 §4, §5.3); undefined: never. */
+  /** When its lifetime runs out and it becomes DEPRECATED (RFC 8046 §4, §5.1); undefined: never. */
   expiresAt?: number | undefined;
   /** When a locator whose lifetime ran out is forgotten; undefined: kept. */
   removeAt?: number | undefined;
@@ -173,32 +173,49 @@ export class PeerLocatorTable {
   }
 
   /**
-   * Lifetimes run out (RFC 8046 §5.3): a locator past its lifetime is DEPRECATED, then forgotten
-   * EXPIRED_LOCATOR_HOLD_MS later. The address our traffic uses is never forgotten (the
-   * association always has somewhere to send); it stays DEPRECATED until something replaces it.
-   * Returns how many became DEPRECATED and whether anything changed.
+   * Lifetimes run out (RFC 8046 §4, §5.1): a locator past its lifetime is DEPRECATED, then
+   * forgotten EXPIRED_LOCATOR_HOLD_MS later. The RFC only asks that a deprecated address not be
+   * used while a non-deprecated one exists, so the address our traffic uses, when no other ACTIVE
+   * one is left, stays as it is (`kept`): a peer that stopped renewing keeps its association, and the
+   * next listing decides. The current address is never forgotten. Returns how many became
+   * DEPRECATED, how many were kept in use, and whether anything changed.
    */
-  expire(now: number): { expired: number; changed: boolean } {
+  expire(now: number): { expired: number; kept: number; changed: boolean } {
     let expired = 0;
+    let kept = 0;
     let changed = false;
+    const current = this.byKey.get(this.currentKey)!;
+    const due = (loc: PeerLocator): boolean => loc.expiresAt !== undefined && loc.expiresAt <= now;
     for (const [key, loc] of this.byKey) {
-      if (loc.expiresAt !== undefined && loc.expiresAt <= now) {
-        loc.expiresAt = undefined;
-        loc.removeAt = now + EXPIRED_LOCATOR_HOLD_MS;
-        if (loc.state !== 'DEPRECATED') {
-          loc.state = 'DEPRECATED';
-          expired++;
-          changed = true;
-        }
-      }
-      if (loc.removeAt !== undefined && loc.removeAt <= now) {
-        loc.removeAt = undefined;
-        if (key === this.currentKey) continue;
-        this.byKey.delete(key);
+      if (key === this.currentKey || !due(loc)) continue;
+      loc.expiresAt = undefined;
+      loc.removeAt = now + EXPIRED_LOCATOR_HOLD_MS;
+      if (loc.state !== 'DEPRECATED') {
+        loc.state = 'DEPRECATED';
+        expired++;
         changed = true;
       }
     }
-    return { expired, changed };
+    if (due(current)) {
+      current.expiresAt = undefined;
+      // Only a verified address replaces it: an unchecked one may come from a replayed NOTIFY.
+      const alternative = [...this.byKey.values()].some((l) => l !== current && l.state === 'ACTIVE');
+      if (current.state !== 'DEPRECATED' && !alternative) {
+        kept++;
+      } else if (current.state !== 'DEPRECATED') {
+        current.state = 'DEPRECATED';
+        expired++;
+        changed = true;
+      }
+    }
+    for (const [key, loc] of this.byKey) {
+      if (loc.removeAt === undefined || loc.removeAt > now) continue;
+      loc.removeAt = undefined;
+      if (key === this.currentKey) continue;
+      this.byKey.delete(key);
+      changed = true;
+    }
+    return { expired, kept, changed };
   }
 
   /** The next time expire() has something to do, or undefined. */
@@ -210,10 +227,14 @@ export class PeerLocatorTable {
     return next;
   }
 
-  /** Whether the locator's lifetime has run out by `now`, even if expire() has not yet run. */
+  /**
+   * Whether the locator's lifetime has run out by `now` and expire() has not yet run. The
+   * current address is left to expire(), which may keep it (nothing else left).
+   */
   isExpired(now: number, l: LocatorAddress): boolean {
-    const loc = this.byKey.get(locatorKey(l));
-    return loc?.expiresAt !== undefined && loc.expiresAt <= now;
+    const key = locatorKey(l);
+    const loc = this.byKey.get(key);
+    return key !== this.currentKey && loc?.expiresAt !== undefined && loc.expiresAt <= now;
   }
 
   /**

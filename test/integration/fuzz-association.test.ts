@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodePacket } from '../../src-main/hip/wire/codec.js';
+import { buildLocatorSet } from '../../src-main/hip/local-locators.js';
 import { PacketType } from '../../src-main/hip/wire/constants.js';
 import type { HostEvent } from '../../src-main/hip/host.js';
 import { Prng, SimNetwork, type SimEndpoint } from '../support/sim-network.js';
@@ -190,7 +191,10 @@ const scenarios: Scenario[] = [
         authenticUpdate(a, b, {
           locatorSet: {
             kind: 'LOCATOR_SET',
-            locators: [{ trafficType: 0, locatorType: 9, preferred: true, lifetime: 4, address: new Uint8Array(0), raw: new Uint8Array(8).fill(1) }],
+            locators: [
+              ...buildLocatorSet([A_WIFI, A_CELL].map((l) => ({ locator: l, spi: a.host.associations()[0]!.inboundSpi!, preferred: false })), 4).locators,
+              { trafficType: 0, locatorType: 9, preferred: true, lifetime: 4, address: new Uint8Array(0), raw: new Uint8Array(8).fill(1) },
+            ],
           },
         }),
       ];
@@ -201,7 +205,7 @@ const scenarios: Scenario[] = [
     allowed: onlyAddsUnverified,
     replays: true,
     tick: { everyPackets: 100, ms: 1_000 },
-    reaches: ['locator-expired', 'notify-locator-set-unsigned', 'locator-refused'],
+    reaches: ['locator-expired', 'locator-expired-in-use', 'notify-locator-set-unsigned', 'locator-refused'],
   },
   {
     name: 'initiator in I1-SENT (R1 may move it to I2-SENT, nothing further)',

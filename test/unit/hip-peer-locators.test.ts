@@ -150,16 +150,32 @@ test('lifetimes: a listed locator expires (DEPRECATED) when its lifetime runs ou
   assert.equal(t.nextDeadline(), 10_000);
   t.applyLocatorSet(6_000, [short(WIFI, true), short(CELL)], WIFI); // renewed
   assert.equal(t.nextDeadline(), 16_000);
-  assert.deepEqual(t.expire(15_999), { expired: 0, changed: false });
+  assert.deepEqual(t.expire(15_999), { expired: 0, kept: 0, changed: false });
   assert.equal(t.isExpired(16_000, CELL), true, 'expired at its deadline even before expire() runs');
-  assert.deepEqual(t.expire(16_000), { expired: 2, changed: true });
+  assert.equal(t.isExpired(16_000, WIFI), false, 'the current one is left to expire()');
+  assert.deepEqual(t.expire(16_000), { expired: 1, kept: 1, changed: true });
   assert.equal(stateOf(t, CELL), 'DEPRECATED');
-  assert.equal(t.choose(), undefined, 'nothing usable left');
+  assert.equal(stateOf(t, WIFI), 'ACTIVE', 'the current one, with nothing else left, is kept in use');
+  assert.deepEqual(t.choose(), { locator: WIFI, verified: true });
   assert.equal(t.nextDeadline(), 16_000 + EXPIRED_LOCATOR_HOLD_MS);
   t.expire(16_000 + EXPIRED_LOCATOR_HOLD_MS);
   assert.equal(stateOf(t, CELL), undefined, 'forgotten');
-  assert.equal(stateOf(t, WIFI), 'DEPRECATED', 'the current locator is kept');
   assert.equal(t.nextDeadline(), undefined, 'nothing left to do: no deadline in the past');
+});
+
+test('lifetimes: the current locator expires like any other while another ACTIVE one is left', () => {
+  const listing = [{ ...WIFI, spi: SPI, preferred: true, lifetimeS: 10 }, { ...ETH, spi: SPI, preferred: false, lifetimeS: 0 }];
+  const unchecked = new PeerLocatorTable(0, BASE, SPI);
+  unchecked.applyLocatorSet(0, listing, BASE);
+  assert.deepEqual(unchecked.expire(10_000), { expired: 0, kept: 1, changed: false }, 'an unverified alternative does not count');
+  const t = new PeerLocatorTable(0, BASE, SPI);
+  t.applyLocatorSet(0, listing, BASE);
+  t.markVerified(1, ETH);
+  assert.deepEqual(t.expire(10_000), { expired: 1, kept: 0, changed: true });
+  assert.equal(stateOf(t, WIFI), 'DEPRECATED');
+  assert.deepEqual(t.choose(), { locator: ETH, verified: true });
+  t.expire(10_000 + EXPIRED_LOCATOR_HOLD_MS);
+  assert.equal(stateOf(t, WIFI), 'DEPRECATED', 'the current locator is never forgotten');
 });
 
 test('lifetime 0 means none: the base exchange address, observed sources and 0-lifetime listings never expire', () => {
@@ -167,7 +183,7 @@ test('lifetime 0 means none: the base exchange address, observed sources and 0-l
   t.observe(ETH, SPI);
   t.applyLocatorSet(0, [{ ...CELL, spi: SPI, preferred: false, lifetimeS: 0 }], BASE);
   assert.equal(t.nextDeadline(), undefined);
-  assert.deepEqual(t.expire(1e12), { expired: 0, changed: false });
+  assert.deepEqual(t.expire(1e12), { expired: 0, kept: 0, changed: false });
   assert.equal(stateOf(t, BASE), 'ACTIVE');
 });
 
