@@ -114,7 +114,7 @@ typedef struct {
   uint32_t spi;  // esp-heard, esp-source: the inbound SA; rekey-needed: the outbound SA to replace
   uint8_t addr16[16];  // esp-source: where the peer's authenticated ESP came from
   uint16_t port;
-  uint32_t bytes;      // esp-source: that datagram's length (credit, RFC 8046 §5.5)
+  uint32_t bytes;      // esp-source: that datagram's length (credit, RFC 8046 §5.6)
   int err;
   int sock;           // esp-source: the socket it arrived on
   int origin, icmp_type, icmp_code;

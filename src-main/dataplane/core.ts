@@ -253,7 +253,7 @@ export class DataplaneCore {
   /**
    * Moves a peer's outbound traffic to another locator pair (mobility); `outboundSpi`, when
    * given, names the SA that carries it from now (an unknown one means the base SA). An
-   * address not `verified` gets only what the peer's credit pays for (RFC 8046 §5.5).
+   * address not `verified` gets only what the peer's credit pays for (RFC 8046 §5.6).
    */
   setPath(hit: Uint8Array, remote: UdpEndpoint, remoteAddr16: Uint8Array, local: string, verified: boolean, outboundSpi?: number): void {
     const peer = this.find(hit);

@@ -12,18 +12,19 @@ import { encryptParam } from './crypto/encrypted.js';
 import { encodeParam, getParam, getParams, spanIndexOf } from './wire/codec.js';
 import { coveredBytes, mac2Input, signature2Input } from './wire/covered.js';
 import { hitToText } from './wire/address.js';
-import { ParamType } from './wire/constants.js';
+import { NotifyType, ParamType } from './wire/constants.js';
+import { encodeParamValue } from './wire/param-codec.js';
 import type { DecodedPacket } from './wire/params.js';
 import {
   hostIdParam, identityFromHostId, verifyWith, type HostIdentityPublic, type LocalHostIdentity,
 } from './identity/host-identity.js';
 import { drawEspKeys, type EspKeyMaterial } from '../esp/keys.js';
 import {
-  buildClose, buildCloseAck, buildI1, buildI2, buildR2, buildUpdate, TRANSPORT_FORMAT_ESP, type Sealer,
+  buildClose, buildCloseAck, buildI1, buildI2, buildNotify, buildR2, buildUpdate, TRANSPORT_FORMAT_ESP, type Sealer,
 } from './messages.js';
 import { duplicateAnswerSpacing, retransmitDelay, type HipTimers, type PuzzlePolicy } from './timers.js';
 import type { AcceptedI2 } from './responder.js';
-import type { LocatorSet } from './wire/params.js';
+import type { Locator, LocatorSet } from './wire/params.js';
 import { compareHits } from '../base/hit-order.js';
 import { UpdateIdWindow } from './update-window.js';
 import { buildLocatorSet, parseLocatorSet, preferredOf, type AnnouncedEntry, type LocalLocator } from './local-locators.js';
@@ -256,8 +257,15 @@ export class Association {
   private announcing: Announcing | undefined;
   /** The listing the peer last acknowledged. */
   private announced: AnnouncedEntry[] | undefined;
+  /** When our latest LOCATOR_SET went out: its lifetime, and so our next renewal, count from here. */
+  private announcementSentAt: number | undefined;
   /** Update ID of the newest peer LOCATOR_SET applied: an older one arriving late must not undo it. */
   private lastLocatorSetId: number | undefined;
+  /** Address checks a NOTIFY's LOCATOR_SET may still start now, and when the bucket was last filled. */
+  private notifyVerifyTokens: number | undefined;
+  private notifyVerifyRefilledAt = 0;
+  /** When our last LOCATOR_TYPE_UNSUPPORTED NOTIFY went out. */
+  private lastUnsupportedNotifyAt = Number.NEGATIVE_INFINITY;
   /** A rekey was asked for while a new SA pair was being keyed. */
   private rekeyDeferred = false;
   /** What our I2 listed: the peer's starting view of our locators once the exchange completes. */
@@ -393,7 +401,30 @@ export class Association {
     consider(this.retransmit?.deadline);
     consider(this.holdDeadline);
     for (const o of this.outstanding.values()) consider(o.deadline);
+    if (this.keyed()) {
+      consider(this.peerLocators?.nextDeadline());
+      consider(this.renewalDue());
+    }
     return next;
+  }
+
+  private keyed(): boolean {
+    return this.state === 'ESTABLISHED' || this.state === 'R2-SENT';
+  }
+
+  /**
+   * When our locators must be announced again so their lifetime never runs out at the peer:
+   * half a lifetime after the last announcement went out. None while one is in flight.
+   */
+  private renewalDue(): number | undefined {
+    const lifetime = this.ctx.timers.locatorLifetimeMs;
+    if (lifetime <= 0 || this.announcing !== undefined || this.announced === undefined || this.announcementSentAt === undefined) return undefined;
+    return this.announcementSentAt + lifetime / 2;
+  }
+
+  /** Our LOCATOR_SET lifetime field, in whole seconds. */
+  private lifetimeS(): number {
+    return Math.max(0, Math.floor(this.ctx.timers.locatorLifetimeMs / 1000));
   }
 
   onTimeout(now: number): void {
@@ -429,6 +460,29 @@ export class Association {
       else if (this.state === 'CLOSED' || this.state === 'E-FAILED') this.forget();
     }
     this.retransmitOutstanding(now);
+    if (!this.keyed()) return;
+    this.expireLocators(now);
+    const renewal = this.renewalDue();
+    if (renewal !== undefined && renewal <= now) {
+      // Counted from now even when nothing goes out (no address to announce), so the
+      // deadline moves on instead of firing again at once.
+      this.announcementSentAt = now;
+      this.announceNext(now, true);
+    }
+  }
+
+  /**
+   * Peer locators past their lifetime become DEPRECATED, then are forgotten (RFC 8046 §4, §5.1);
+   * the one in use stays while nothing else is left (counted locator-expired-in-use).
+   */
+  private expireLocators(now: number): void {
+    const table = this.peerLocators;
+    if (table === undefined) return;
+    const { expired, kept, changed } = table.expire(now);
+    for (let i = 0; i < expired; i++) this.ctx.drop('locator-expired');
+    for (let i = 0; i < kept; i++) this.ctx.drop('locator-expired-in-use');
+    if (expired > 0) this.reselect(now, 'locator-deprecated');
+    if (changed) this.emitPeerLocators();
   }
 
   /** Re-sends mobility UPDATEs whose ACK is late; gives up on those out of attempts. */
@@ -833,7 +887,7 @@ export class Association {
     }
     if (locatorSet !== undefined && (this.lastLocatorSetId === undefined || id > this.lastLocatorSetId)) {
       this.lastLocatorSetId = id;
-      this.applyPeerLocatorSet(now, locatorSet, from, defaultSpi);
+      this.applyPeerLocatorSet(now, locatorSet, from, defaultSpi, to);
     }
     const report = echoRequest === undefined ? undefined : decodeProbeReport(pkt.params);
     const probeId = echoRequest === undefined ? undefined : probeIdFromOpaque(echoRequest);
@@ -896,11 +950,14 @@ export class Association {
     this.credit = new CreditAccount(now, this.ctx.credit);
     const own = this.ctx.localLocators();
     this.baseIfname = this.baseInterface(own);
-    if (this.initiator && this.i2Announced.length > 0) this.announced = this.i2Announced;
+    if (this.initiator && this.i2Announced.length > 0) {
+      this.announced = this.i2Announced;
+      this.announcementSentAt = now;
+    }
     if (listed.length > 0) {
       // Addresses listed in R1 or I2 are checked like any other (RFC 8047 §4.5).
       const outbound = this.outboundSpi!;
-      const outcome = this.peerLocators.applyLocatorSet(listed.map((l) => ({ ...l, spi: l.spi === 0 ? outbound : l.spi })), remote);
+      const outcome = this.peerLocators.applyLocatorSet(now, listed.map((l) => ({ ...l, spi: l.spi === 0 ? outbound : l.spi })), remote);
       for (const l of outcome.toVerify) this.startVerify(now, l);
       if (outcome.changed) this.emitPeerLocators();
     }
@@ -921,7 +978,7 @@ export class Association {
   private i2Listing(via: Endpoint): LocatorSet | undefined {
     const entries = this.i2Entries(via);
     this.i2Announced = entries;
-    return entries.length === 0 ? undefined : buildLocatorSet(entries);
+    return entries.length === 0 ? undefined : buildLocatorSet(entries, this.lifetimeS());
   }
 
   /**
@@ -960,12 +1017,15 @@ export class Association {
     this.announceNext(now);
   }
 
-  /** Sends the next LOCATOR_SET UPDATE the plan calls for, if none is in flight. */
-  private announceNext(now: number): void {
+  /**
+   * Sends the next LOCATOR_SET UPDATE the plan calls for, if none is in flight. `renew`: the
+   * listing the peer has is about to run out, so it goes again even if unchanged.
+   */
+  private announceNext(now: number, renew = false): void {
     if (this.announcing !== undefined || this.peerLocators === undefined) return;
     if (this.state !== 'ESTABLISHED' && this.state !== 'R2-SENT') return;
     const own = this.ctx.localLocators();
-    const announced = this.announced === undefined ? undefined : listingFingerprint(this.announced);
+    const announced = this.announced === undefined || renew ? undefined : listingFingerprint(this.announced);
     const step = nextLocatorStep(this.ctx.multihoming, own, this.inboundSas(), announced);
     const keymatIndex = this.nextKeymatIndex;
     switch (step.kind) {
@@ -995,8 +1055,9 @@ export class Association {
   ): void {
     const updateId = this.newUpdateId();
     const bytes = buildUpdate(this.ctx, this.rhash!, this.hipKeys!.outInt, this.localHit, this.peerHit, {
-      seq: updateId, espInfo, locatorSet: buildLocatorSet(what.listing),
+      seq: updateId, espInfo, locatorSet: buildLocatorSet(what.listing, this.lifetimeS()),
     });
+    this.announcementSentAt = now;
     const to = this.remote;
     this.outstanding.set(updateId, {
       purpose: 'locators', bytes, to, from, attempt: 0, max: this.ctx.timers.updateRetriesMax,
@@ -1107,17 +1168,18 @@ export class Association {
     this.reselect(now, 'locator-deprecated');
   }
 
-  /** A LOCATOR_SET from the peer, authenticated (RFC 8047 §6.2). */
-  private applyPeerLocatorSet(now: number, param: LocatorSet, from: Endpoint, defaultSpi: number): void {
+  /** A LOCATOR_SET from the peer in a fresh UPDATE, authenticated (RFC 8047 §6.2), which came to our `to`. */
+  private applyPeerLocatorSet(now: number, param: LocatorSet, from: Endpoint, defaultSpi: number, to: Endpoint): void {
     const table = this.peerLocators;
     if (table === undefined) return;
     const parsed = parseLocatorSet(param, from.port, defaultSpi);
     for (let i = 0; i < parsed.refused; i++) this.ctx.drop('locator-refused');
+    if (parsed.unsupportedPreferred.length > 0) this.notifyUnsupportedLocator(now, parsed.unsupportedPreferred, from, to);
     // A locator must name an SA we have (or the one this UPDATE creates or rekeys to).
     const known = (spi: number): boolean => spi === defaultSpi || spi === this.outboundSpi || this.extraSas.some((sa) => sa.outboundSpi === spi);
     const usable = parsed.locators.filter((l) => known(l.spi));
     for (let i = usable.length; i < parsed.locators.length; i++) this.ctx.drop('locator-unknown-spi');
-    const outcome = table.applyLocatorSet(usable, from);
+    const outcome = table.applyLocatorSet(now, usable, from);
     for (const l of outcome.toVerify) this.startVerify(now, l);
     if (outcome.changed) this.emitPeerLocators();
     // Following the peer's preference, or falling back because the address in use was withdrawn.
@@ -1126,9 +1188,24 @@ export class Association {
     this.reselect(now, toPreferred ? 'peer-preferred' : 'locator-deprecated');
   }
 
+  /**
+   * The peer prefers a locator of a type we do not support: RFC 8047 §6.2 says it SHOULD hear so,
+   * by a NOTIFY LOCATOR_TYPE_UNSUPPORTED carrying the locators we could not process. Only a
+   * fresh, authenticated UPDATE leads here, and the answer goes back where it came from, at most
+   * once per unsupportedLocatorNotifyMinMs: each costs a signature.
+   */
+  private notifyUnsupportedLocator(now: number, locators: Locator[], peer: Endpoint, via: Endpoint): void {
+    if (now - this.lastUnsupportedNotifyAt < this.ctx.timers.unsupportedLocatorNotifyMinMs) {
+      return this.ctx.drop('locator-unsupported-notify-limited');
+    }
+    this.lastUnsupportedNotifyAt = now;
+    const data = encodeParamValue({ kind: 'LOCATOR_SET', locators });
+    this.ctx.send(buildNotify(this.ctx, this.localHit, this.peerHit, NotifyType.LOCATOR_TYPE_UNSUPPORTED, data), peer, via);
+  }
+
   /** Address verification (RFC 8046 §5.4): an UPDATE with SEQ and a fresh echo, sent to that address. */
   private startVerify(now: number, target: Endpoint): void {
-    for (const o of this.outstanding.values()) if (o.purpose === 'verify' && sameEndpoint(o.target, target)) return;
+    if (this.verifying(target)) return;
     const echo = this.ctx.crypto.randomBytes(VERIFY_NONCE_LENGTH);
     const updateId = this.newUpdateId();
     const bytes = buildUpdate(this.ctx, this.rhash!, this.hipKeys!.outInt, this.localHit, this.peerHit, { seq: updateId, echoRequest: echo });
@@ -1138,6 +1215,12 @@ export class Association {
       deadline: now + retransmitDelay(this.ctx.timers, 0), sentAt: now, echo, target: to,
     });
     this.ctx.send(bytes, to, this.local);
+  }
+
+  /** An address check of this address is in flight. */
+  private verifying(target: Endpoint): boolean {
+    for (const o of this.outstanding.values()) if (o.purpose === 'verify' && sameEndpoint(o.target, target)) return true;
+    return false;
   }
 
   private onVerified(now: number, target: Endpoint): void {
@@ -1167,7 +1250,7 @@ export class Association {
    * An authenticated packet from an address the peer never listed: check it (seed 000 §3.3).
    * While our pair works, the address carries data only once checked (site multihoming: the
    * peer is still reachable where it was). While it is in doubt, the data follows the peer's
-   * packets at once, as an UNVERIFIED address under credit-based authorization (RFC 8046 §5.5):
+   * packets at once, as an UNVERIFIED address under credit-based authorization (RFC 8046 §5.6):
    * the old address is most likely dead, and the check still runs. Only a packet that cannot be
    * a replay (`fresh`) moves traffic: a replayed one, sent from a spoofed address, would
    * otherwise aim our data at a victim.
@@ -1234,7 +1317,7 @@ export class Association {
   }
 
   /**
-   * Credit-based authorization (RFC 8046 §5.5): may `bytes` of data go to `to` now? Always for
+   * Credit-based authorization (RFC 8046 §5.6): may `bytes` of data go to `to` now? Always for
    * an ACTIVE address; for an UNVERIFIED one only within the credit the peer's own traffic
    * earned (and then charged); never for a DEPRECATED or unknown one.
    */
@@ -1242,7 +1325,7 @@ export class Association {
     const table = this.peerLocators;
     if (table === undefined) return sameEndpoint(to, this.remote);
     const loc = table.get(to);
-    if (loc === undefined || loc.state === 'DEPRECATED') return false;
+    if (loc === undefined || loc.state === 'DEPRECATED' || table.isExpired(now, to)) return false;
     if (loc.state === 'ACTIVE') return true;
     return this.credit?.trySpend(now, bytes) ?? false;
   }
@@ -1368,10 +1451,12 @@ export class Association {
   // NOTIFY
 
   /**
-   * NOTIFY (RFC 7401 §6.13) only ever becomes an event. It counts as authenticated when it is
+   * NOTIFY (RFC 7401 §6.13): each notice becomes an event. It counts as authenticated when it is
    * signed by the peer's known Host Identity; a signature that fails is a forgery and dropped.
+   * A LOCATOR_SET in it (RFC 8047) is taken only when signed, and only as information (see
+   * learnFromNotify): a NOTIFY has no SEQ, so it may be a recorded one replayed.
    */
-  onNotify(_now: number, pkt: DecodedPacket): void {
+  onNotify(now: number, pkt: DecodedPacket, from: Endpoint): void {
     let authenticated = false;
     if (this.peer !== undefined && getParam(pkt, 'HIP_SIGNATURE') !== undefined) {
       if (!this.verifySignature(pkt)) return this.ctx.drop('bad-signature');
@@ -1380,6 +1465,55 @@ export class Association {
     for (const n of getParams(pkt, 'NOTIFICATION')) {
       this.ctx.emit({ type: 'notify', peerHit: this.peerHit, notifyType: n.notifyType, data: n.data, authenticated });
     }
+    const locatorSet = getParam(pkt, 'LOCATOR_SET');
+    if (locatorSet === undefined) return;
+    if (!authenticated) return this.ctx.drop('notify-locator-set-unsigned');
+    this.learnFromNotify(now, locatorSet, from);
+  }
+
+  /**
+   * A signed LOCATOR_SET from a NOTIFY: addresses new to us are added UNVERIFIED and checked;
+   * nothing known changes (no DEPRECATED locator revived, no lifetime renewed, no preference
+   * followed, nothing deprecated), and no traffic moves. The checks are rationed by a token
+   * bucket (notifyVerifyBurst, one more per notifyVerifyIntervalMs), so replaying the NOTIFY
+   * costs a bounded number of UPDATEs, each counted notify-verify-limited beyond it.
+   */
+  private learnFromNotify(now: number, param: LocatorSet, from: Endpoint): void {
+    const table = this.peerLocators;
+    if (table === undefined || !this.keyed()) return this.ctx.drop('notify-locator-set-out-of-state');
+    const parsed = parseLocatorSet(param, from.port, this.outboundSpi!);
+    for (let i = 0; i < parsed.refused; i++) this.ctx.drop('locator-refused');
+    const known = (spi: number): boolean => spi === this.outboundSpi || this.extraSas.some((sa) => sa.outboundSpi === spi);
+    const usable = parsed.locators.filter((l) => known(l.spi));
+    for (let i = usable.length; i < parsed.locators.length; i++) this.ctx.drop('locator-unknown-spi');
+    const outcome = table.applyInformational(usable);
+    for (const l of outcome.toVerify) {
+      if (this.verifying(l)) continue;
+      if (!this.takeNotifyVerifyToken(now)) {
+        this.ctx.drop('notify-verify-limited');
+        continue;
+      }
+      this.startVerify(now, l);
+    }
+    if (outcome.changed) this.emitPeerLocators();
+  }
+
+  private takeNotifyVerifyToken(now: number): boolean {
+    const { notifyVerifyBurst: burst, notifyVerifyIntervalMs: interval } = this.ctx.timers;
+    if (this.notifyVerifyTokens === undefined || now < this.notifyVerifyRefilledAt) {
+      this.notifyVerifyTokens = burst;
+      this.notifyVerifyRefilledAt = now;
+    }
+    if (interval > 0) {
+      const earned = Math.floor((now - this.notifyVerifyRefilledAt) / interval);
+      if (earned > 0) {
+        this.notifyVerifyTokens = Math.min(burst, this.notifyVerifyTokens + earned);
+        this.notifyVerifyRefilledAt += earned * interval;
+      }
+    }
+    if (this.notifyVerifyTokens <= 0) return false;
+    this.notifyVerifyTokens--;
+    return true;
   }
 
   snapshot(): AssociationSnapshot {

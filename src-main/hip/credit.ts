@@ -1,6 +1,9 @@
-// Credit-based authorization (RFC 8046 §5.5 / §3.3.2 of its model): before an address is
+// Credit-based authorization (RFC 8046 §5.6; overview in §3.3.2): before an address is
 // verified, we may send there only as many bytes as the peer has recently sent us, so a forged
-// or mistaken locator cannot turn us into a flooding tool aimed at a third party. The HIP
+// or mistaken locator cannot turn us into a flooding tool aimed at a third party. §5.6.1: every
+// packet from the peer adds its size; a packet for an UNVERIFIED address is sent (and its size
+// deducted) only when the counter covers it, and otherwise dropped. §5.6.2: the counter is aged
+// by multiplying it by CreditAgingFactor every CreditAgingInterval. The HIP
 // association keeps one account for what it sends; the data plane keeps one per peer for ESP
 // (DataplaneCore in JS, fp_peer in native/src/fastpath.c with the same policy).
 
@@ -10,7 +13,12 @@ export interface CreditPolicy {
   agingIntervalMs: number;
 }
 
-/** RFC 8046's suggested aging: 7/8 every 5 s (recalled; documented in docs/design-notes.md). */
+/**
+ * The values RFC 8046 §5.6.2 proposes: CreditAgingFactor 7/8, CreditAgingInterval 5 s. The RFC
+ * reports they work for a TCP transfer at round-trip times up to 500 ms, leaves other values to
+ * further study, and warns that a smaller factor or interval can starve the unverified window
+ * before the address check ends; ours is one round trip, so the proposed values stand.
+ */
 export const DEFAULT_CREDIT_POLICY: CreditPolicy = { agingFactor: 7 / 8, agingIntervalMs: 5_000 };
 
 export class CreditAccount {

@@ -50,7 +50,7 @@ export interface HostConfig {
    * one pair in use at a time; the default) or 'simultaneous' (an SA pair per interface).
    */
   multihoming?: MultihomingMode;
-  /** Credit-based authorization for unverified peer addresses (RFC 8046 §5.5). */
+  /** Credit-based authorization for unverified peer addresses (RFC 8046 §5.6). */
   credit?: Partial<CreditPolicy>;
 }
 
@@ -204,7 +204,10 @@ export class HipHost {
     if (listing(previous) !== listing(this.localLocators)) {
       this.responder.setLocatorSet(
         this.localLocators.length === 0 ? undefined
-          : buildLocatorSet(this.localLocators.map((l) => ({ locator: { address: l.address, port: l.port }, spi: 0, preferred: false }))),
+          : buildLocatorSet(
+            this.localLocators.map((l) => ({ locator: { address: l.address, port: l.port }, spi: 0, preferred: false })),
+            this.ctx.timers.locatorLifetimeMs / 1000,
+          ),
       );
     }
     for (const a of [...this.assocs.values()]) this.guarded(() => a.localLocatorsChanged(now));
@@ -220,7 +223,7 @@ export class HipHost {
     return a.probePair(now, local, remote, probeId, report);
   }
 
-  /** Credit-based authorization: may `bytes` of ESP go to `to` now? (RFC 8046 §5.5) */
+  /** Credit-based authorization: may `bytes` of ESP go to `to` now? (RFC 8046 §5.6) */
   authorizeSend(now: number, peerHit: Uint8Array, to: Endpoint, bytes: number): boolean {
     return this.assocs.get(hex(peerHit))?.authorizeSend(now, to, bytes) ?? false;
   }
@@ -382,7 +385,7 @@ export class HipHost {
       case PacketType.UPDATE: return assoc.onUpdate(now, pkt, from, to);
       case PacketType.CLOSE: return assoc.onClose(now, pkt, from);
       case PacketType.CLOSE_ACK: return assoc.onCloseAck(now, pkt);
-      case PacketType.NOTIFY: return assoc.onNotify(now, pkt);
+      case PacketType.NOTIFY: return assoc.onNotify(now, pkt, from);
       default: return this.drop('unsupported-packet-type');
     }
   }

@@ -5,6 +5,7 @@
 
 import { ipToBytes16, bytes16ToIp, isIpv4Mapped } from './wire/address.js';
 import { LocatorType, CandidateKind } from './wire/constants.js';
+import { DEFAULT_TIMERS } from './timers.js';
 import type { Locator, LocatorSet } from './wire/params.js';
 import type { AnnouncedLocator, LocatorAddress } from './peer-locators.js';
 
@@ -22,8 +23,6 @@ export interface LocalLocator {
 
 const IPPROTO_UDP = 17;
 
-/** Lifetime we announce, in seconds; locators are re-announced on every change well before this. */
-export const LOCATOR_LIFETIME_S = 3600;
 
 /**
  * Addresses a peer could never reach us at, or must never be sent to (RFC 8047 §6.1, §6.2):
@@ -69,21 +68,29 @@ export function preferredOf(locators: readonly LocalLocator[]): LocalLocator | u
 
 export interface AnnouncedEntry { locator: LocatorAddress; spi: number; preferred: boolean }
 
-/** A LOCATOR_SET parameter listing exactly these entries (SPI 0 where no SA exists yet, as in R1). */
-export function buildLocatorSet(entries: readonly AnnouncedEntry[]): LocatorSet {
+/**
+ * A LOCATOR_SET parameter listing exactly these entries (SPI 0 where no SA exists yet, as in R1),
+ * each with `lifetimeS` (HipTimers.locatorLifetimeMs; 0 would mean none).
+ */
+export function buildLocatorSet(entries: readonly AnnouncedEntry[], lifetimeS = DEFAULT_TIMERS.locatorLifetimeMs / 1000): LocatorSet {
   const locators: Locator[] = [];
   for (const e of entries) {
     const address = ipToBytes16(e.locator.address);
     if (address === null) continue;
     locators.push({
-      trafficType: 0, locatorType: LocatorType.TRANSPORT, preferred: e.preferred, lifetime: LOCATOR_LIFETIME_S,
+      trafficType: 0, locatorType: LocatorType.TRANSPORT, preferred: e.preferred, lifetime: lifetimeS,
       address, port: e.locator.port, protocol: IPPROTO_UDP, candidateKind: CandidateKind.HOST, priority: 0, spi: e.spi,
     });
   }
   return { kind: 'LOCATOR_SET', locators };
 }
 
-export interface ParsedLocatorSet { locators: AnnouncedLocator[]; refused: number }
+export interface ParsedLocatorSet {
+  locators: AnnouncedLocator[];
+  refused: number;
+  /** Refused locators of a type we do not support that carry the P bit: the peer must hear of them (RFC 8047 §6.2). */
+  unsupportedPreferred: Locator[];
+}
 
 /**
  * The usable locators of a received LOCATOR_SET. Type 1 locators (no port) are taken at the
@@ -92,9 +99,16 @@ export interface ParsedLocatorSet { locators: AnnouncedLocator[]; refused: numbe
  */
 export function parseLocatorSet(param: LocatorSet, packetPort: number, defaultSpi: number): ParsedLocatorSet {
   const locators: AnnouncedLocator[] = [];
+  const unsupportedPreferred: Locator[] = [];
   let refused = 0;
   for (const l of param.locators) {
-    if (l.raw !== undefined || l.address.length !== 16) {
+    if (l.raw !== undefined) {
+      // A locator type the codec does not know (types 0–2 are all we do).
+      refused++;
+      if (l.preferred) unsupportedPreferred.push(l);
+      continue;
+    }
+    if (l.address.length !== 16) {
       refused++;
       continue;
     }
@@ -120,9 +134,10 @@ export function parseLocatorSet(param: LocatorSet, packetPort: number, defaultSp
       spi = defaultSpi;
     } else {
       refused++;
+      if (l.preferred) unsupportedPreferred.push(l);
       continue;
     }
     locators.push({ address, port, spi, preferred: l.preferred, lifetimeS: l.lifetime });
   }
-  return { locators, refused };
+  return { locators, refused, unsupportedPreferred };
 }

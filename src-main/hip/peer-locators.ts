@@ -19,9 +19,26 @@ export interface PeerLocator extends LocatorAddress {
   /** The peer set the P bit on it in its latest LOCATOR_SET. */
   preferred: boolean;
   source: LocatorSource;
+  /** As announced; 0 (the base exchange's address, an observed source) means no lifetime. */
   lifetimeS: number;
+  /** When its lifetime runs out and it becomes DEPRECATED (RFC 8046 §4, §5.1); undefined: never. */
+  expiresAt?: number | undefined;
+  /** When a locator whose lifetime ran out is forgotten; undefined: kept. */
+  removeAt?: number | undefined;
   /** When it became ACTIVE, for status output. */
   verifiedAt: number | undefined;
+}
+
+/**
+ * How long a locator whose lifetime ran out stays listed as DEPRECATED before it is forgotten:
+ * late packets from it are still recognised (not taken for a new source) and status shows why
+ * traffic left it, while a peer that dropped an address does not keep a table entry forever.
+ */
+export const EXPIRED_LOCATOR_HOLD_MS = 60_000;
+
+/** What the lifetime of an announced locator means at `now`: an absolute expiry, or none for 0. */
+function expiryOf(now: number, lifetimeS: number): number | undefined {
+  return lifetimeS > 0 ? now + lifetimeS * 1000 : undefined;
 }
 
 /** One locator of a received LOCATOR_SET, already checked to be a usable unicast address. */
@@ -49,7 +66,8 @@ export class PeerLocatorTable {
   /** The address the base exchange ran over: verified by the exchange itself. */
   constructor(now: number, initial: LocatorAddress, spi: number, source: LocatorSource = 'base-exchange') {
     const loc: PeerLocator = {
-      address: initial.address, port: initial.port, spi, state: 'ACTIVE', preferred: true, source, lifetimeS: 0, verifiedAt: now,
+      address: initial.address, port: initial.port, spi, state: 'ACTIVE', preferred: true, source, lifetimeS: 0,
+      expiresAt: undefined, removeAt: undefined, verifiedAt: now,
     };
     this.byKey.set(locatorKey(loc), loc);
     this.currentKey = locatorKey(loc);
@@ -73,9 +91,9 @@ export class PeerLocatorTable {
    * to the SPI given and become UNVERIFIED unless already ACTIVE; the peer's P bit moves to the
    * listed preferred one. Unlisted locators are DEPRECATED, except the source of the very packet
    * that carried the listing: a peer behind a NAT cannot list the address we see it at, and
-   * that address just proved it works.
+   * that address just proved it works. Each listed locator's lifetime starts again at `now`.
    */
-  applyLocatorSet(announced: readonly AnnouncedLocator[], carriedFrom: LocatorAddress): LocatorSetOutcome {
+  applyLocatorSet(now: number, announced: readonly AnnouncedLocator[], carriedFrom: LocatorAddress): LocatorSetOutcome {
     const toVerify: LocatorAddress[] = [];
     let changed = false;
     const listed = new Set<string>();
@@ -88,7 +106,7 @@ export class PeerLocatorTable {
       if (existing === undefined) {
         this.byKey.set(key, {
           address: a.address, port: a.port, spi: a.spi, state: 'UNVERIFIED', preferred: a.preferred,
-          source: 'locator-set', lifetimeS: a.lifetimeS, verifiedAt: undefined,
+          source: 'locator-set', lifetimeS: a.lifetimeS, expiresAt: expiryOf(now, a.lifetimeS), removeAt: undefined, verifiedAt: undefined,
         });
         toVerify.push({ address: a.address, port: a.port });
         changed = true;
@@ -105,6 +123,8 @@ export class PeerLocatorTable {
       existing.spi = a.spi;
       existing.preferred = a.preferred;
       existing.lifetimeS = a.lifetimeS;
+      existing.expiresAt = expiryOf(now, a.lifetimeS);
+      existing.removeAt = undefined;
       existing.source = 'locator-set';
     }
     const sourceKey = locatorKey(carriedFrom);
@@ -122,6 +142,102 @@ export class PeerLocatorTable {
   }
 
   /**
+   * A LOCATOR_SET the peer sent in a NOTIFY (RFC 8047): signed, but without a SEQ, so possibly a
+   * replay of an old one. Taken as information only: addresses new to us are added UNVERIFIED
+   * (their check is the caller's, rate-limited); nothing known changes: no DEPRECATED locator
+   * comes back, no lifetime is renewed, no preference or SPI moves, nothing unlisted is
+   * deprecated. Returns the locators the caller may check: new ones and UNVERIFIED ones.
+   */
+  applyInformational(announced: readonly AnnouncedLocator[]): LocatorSetOutcome {
+    const toVerify: LocatorAddress[] = [];
+    let changed = false;
+    const seen = new Set<string>();
+    for (const a of announced) {
+      const key = locatorKey(a);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const existing = this.byKey.get(key);
+      if (existing === undefined) {
+        // Without a lifetime: only a fresh LOCATOR_SET (an UPDATE) may start one.
+        this.byKey.set(key, {
+          address: a.address, port: a.port, spi: a.spi, state: 'UNVERIFIED', preferred: false, source: 'locator-set',
+          lifetimeS: 0, expiresAt: undefined, removeAt: undefined, verifiedAt: undefined,
+        });
+        changed = true;
+        toVerify.push({ address: a.address, port: a.port });
+      } else if (existing.state === 'UNVERIFIED') {
+        toVerify.push({ address: a.address, port: a.port });
+      }
+    }
+    return { toVerify, changed };
+  }
+
+  /**
+   * Lifetimes run out (RFC 8046 §4, §5.1): a locator past its lifetime is DEPRECATED, then
+   * forgotten EXPIRED_LOCATOR_HOLD_MS later. The RFC only asks that a deprecated address not be
+   * used while a non-deprecated one exists, so the address our traffic uses, when no other ACTIVE
+   * one is left, stays as it is (`kept`): a peer that stopped renewing keeps its association, and the
+   * next listing decides. The current address is never forgotten. Returns how many became
+   * DEPRECATED, how many were kept in use, and whether anything changed.
+   */
+  expire(now: number): { expired: number; kept: number; changed: boolean } {
+    let expired = 0;
+    let kept = 0;
+    let changed = false;
+    const current = this.byKey.get(this.currentKey)!;
+    const due = (loc: PeerLocator): boolean => loc.expiresAt !== undefined && loc.expiresAt <= now;
+    for (const [key, loc] of this.byKey) {
+      if (key === this.currentKey || !due(loc)) continue;
+      loc.expiresAt = undefined;
+      loc.removeAt = now + EXPIRED_LOCATOR_HOLD_MS;
+      if (loc.state !== 'DEPRECATED') {
+        loc.state = 'DEPRECATED';
+        expired++;
+        changed = true;
+      }
+    }
+    if (due(current)) {
+      current.expiresAt = undefined;
+      // Only a verified address replaces it: an unchecked one may come from a replayed NOTIFY.
+      const alternative = [...this.byKey.values()].some((l) => l !== current && l.state === 'ACTIVE');
+      if (current.state !== 'DEPRECATED' && !alternative) {
+        kept++;
+      } else if (current.state !== 'DEPRECATED') {
+        current.state = 'DEPRECATED';
+        expired++;
+        changed = true;
+      }
+    }
+    for (const [key, loc] of this.byKey) {
+      if (loc.removeAt === undefined || loc.removeAt > now) continue;
+      loc.removeAt = undefined;
+      if (key === this.currentKey) continue;
+      this.byKey.delete(key);
+      changed = true;
+    }
+    return { expired, kept, changed };
+  }
+
+  /** The next time expire() has something to do, or undefined. */
+  nextDeadline(): number | undefined {
+    let next: number | undefined;
+    for (const loc of this.byKey.values()) {
+      for (const t of [loc.expiresAt, loc.removeAt]) if (t !== undefined && (next === undefined || t < next)) next = t;
+    }
+    return next;
+  }
+
+  /**
+   * Whether the locator's lifetime has run out by `now` and expire() has not yet run. The
+   * current address is left to expire(), which may keep it (nothing else left).
+   */
+  isExpired(now: number, l: LocatorAddress): boolean {
+    const key = locatorKey(l);
+    const loc = this.byKey.get(key);
+    return key !== this.currentKey && loc?.expiresAt !== undefined && loc.expiresAt <= now;
+  }
+
+  /**
    * An authenticated packet came from an address we did not know (site multihoming, NAT
    * rebinding): added UNVERIFIED. A known address, even a DEPRECATED one sending late packets,
    * is left as it is.
@@ -130,7 +246,8 @@ export class PeerLocatorTable {
     const key = locatorKey(l);
     if (this.byKey.has(key)) return false;
     this.byKey.set(key, {
-      address: l.address, port: l.port, spi, state: 'UNVERIFIED', preferred: false, source: 'observed', lifetimeS: 0, verifiedAt: undefined,
+      address: l.address, port: l.port, spi, state: 'UNVERIFIED', preferred: false, source: 'observed', lifetimeS: 0,
+      expiresAt: undefined, removeAt: undefined, verifiedAt: undefined,
     });
     return true;
   }

@@ -56,6 +56,27 @@ export interface HipTimers {
    * UPDATE replayed at full speed from the peer's own address earns at most two answers a second.
    */
   duplicateAnswerMinMs: number;
+  /**
+   * Lifetime we give our own locators in every LOCATOR_SET (RFC 8046 §4); the peer deprecates a
+   * locator whose lifetime runs out. We announce again after half of it, so a lost announcement
+   * has the other half (more than all its retransmissions take) to get through. A few minutes:
+   * an address we lost without noticing stops being used soon, at the price of one small
+   * UPDATE per peer every half lifetime.
+   */
+  locatorLifetimeMs: number;
+  /**
+   * Spacing of the LOCATOR_TYPE_UNSUPPORTED NOTIFYs one association sends (RFC 8047 §6.2). Only
+   * a fresh, authenticated UPDATE earns one, but each costs a signature, and a peer stuck on a
+   * locator type we lack would otherwise get one per UPDATE.
+   */
+  unsupportedLocatorNotifyMinMs: number;
+  /**
+   * Address checks a LOCATOR_SET carried in a NOTIFY may start: a burst, then one per interval.
+   * A NOTIFY has no SEQ, so a recorded one can be replayed at will; each check it starts is an
+   * UPDATE (and its retransmissions) to an address it names, so the checks must be rationed.
+   */
+  notifyVerifyBurst: number;
+  notifyVerifyIntervalMs: number;
 }
 
 export const DEFAULT_TIMERS: HipTimers = {
@@ -72,6 +93,10 @@ export const DEFAULT_TIMERS: HipTimers = {
   r1GraceMs: 60_000,
   notifyMinIntervalMs: 100,
   duplicateAnswerMinMs: 500,
+  locatorLifetimeMs: 300_000,
+  unsupportedLocatorNotifyMinMs: 1_000,
+  notifyVerifyBurst: 4,
+  notifyVerifyIntervalMs: 10_000,
 };
 
 /**

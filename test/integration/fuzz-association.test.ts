@@ -7,11 +7,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodePacket } from '../../src-main/hip/wire/codec.js';
+import { buildLocatorSet } from '../../src-main/hip/local-locators.js';
 import { PacketType } from '../../src-main/hip/wire/constants.js';
 import type { HostEvent } from '../../src-main/hip/host.js';
 import { Prng, SimNetwork, type SimEndpoint } from '../support/sim-network.js';
 import { EP_A, EP_B, TestHost, established, makePair } from '../support/hip-hosts.js';
-import { A_CELL, A_WIFI, B_MAIN, cell, connected, mobileWorld, wifi } from './sim-mobility-harness.js';
+import {
+  A_CELL, A_WIFI, B_MAIN, authenticUpdate, cell, connected, mobileWorld, notifyWithLocators, wifi,
+} from './sim-mobility-harness.js';
 
 const TOTAL = 100_000;
 const SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) >>> 0 : (Date.now() ^ (process.pid << 8)) >>> 0;
@@ -113,6 +116,30 @@ interface Scenario {
   allowed?(before: Fingerprint, after: Fingerprint): boolean;
   /** Whether exact copies of the captured packets (replays) are fed too: they must move nothing. */
   replays: boolean;
+  /**
+   * Time passes: every `everyPackets` packets the clock moves `ms` and the victim's timers run
+   * (lifetimes expire, locators are forgotten, our own are renewed). What a timer changes is
+   * legitimate; the next packet is judged against the state after it.
+   */
+  tick?: { everyPackets: number; ms: number };
+  /** Drop reasons the scenario must reach, so the paths it is there for are known to be fuzzed. */
+  reaches?: string[];
+}
+
+/** Entries of a fingerprint's locator list. */
+const locatorEntries = (f: Fingerprint): string[] => (f.locators === undefined || f.locators === '' ? [] : f.locators.split(','));
+
+/**
+ * The one move a replayed signed NOTIFY may make (RFC 8047, taken as information): an address
+ * of the peer's we had forgotten is added UNVERIFIED again. Nothing else may differ.
+ */
+function onlyAddsUnverified(before: Fingerprint, after: Fingerprint): boolean {
+  const { locators: lb, moves: mb, ...restBefore } = before;
+  const { locators: la, moves: ma, ...restAfter } = after;
+  if (JSON.stringify(restBefore) !== JSON.stringify(restAfter) || ma < mb) return false;
+  const was = new Set(locatorEntries(before));
+  const now = locatorEntries(after);
+  return [...was].every((e) => now.includes(e)) && now.filter((e) => !was.has(e)).every((e) => e.includes('|UNVERIFIED|')) && lb !== la;
 }
 
 function packetsOf(net: SimNetwork): Uint8Array[] {
@@ -150,6 +177,35 @@ const scenarios: Scenario[] = [
       return { net, victim: b, peer: a, from: A_WIFI, to: B_MAIN, packets: packetsOf(net) };
     },
     replays: true,
+  },
+  {
+    name: 'both ESTABLISHED, 4 s locator lifetimes running out, after signed NOTIFYs with LOCATOR_SETs and a LOCATOR_TYPE_UNSUPPORTED',
+    setup(seed) {
+      const short = { timers: { locatorLifetimeMs: 4_000 } };
+      const { net, a, b } = connected(mobileWorld(seed, short, short));
+      a.act((h) => h.setLocalLocators(net.now, [wifi(true), cell(false)]));
+      assert.ok(net.runUntil(() => b.eventsOf('locator-verified').length === 1, net.now + 5_000), 'cell verified');
+      const injected = [
+        notifyWithLocators(a, b, [A_WIFI, A_CELL, { address: '192.0.2.50', port: 10500 }]),
+        notifyWithLocators(a, b, [A_WIFI, { address: '192.0.2.51', port: 10500 }], { signed: false }),
+        authenticUpdate(a, b, {
+          locatorSet: {
+            kind: 'LOCATOR_SET',
+            locators: [
+              ...buildLocatorSet([A_WIFI, A_CELL].map((l) => ({ locator: l, spi: a.host.associations()[0]!.inboundSpi!, preferred: false })), 4).locators,
+              { trafficType: 0, locatorType: 9, preferred: true, lifetime: 4, address: new Uint8Array(0), raw: new Uint8Array(8).fill(1) },
+            ],
+          },
+        }),
+      ];
+      for (const bytes of injected) net.inject(A_WIFI, B_MAIN, bytes);
+      net.runFor(500);
+      return { net, victim: b, peer: a, from: A_WIFI, to: B_MAIN, packets: [...packetsOf(net), ...injected] };
+    },
+    allowed: onlyAddsUnverified,
+    replays: true,
+    tick: { everyPackets: 100, ms: 1_000 },
+    reaches: ['locator-expired', 'locator-expired-in-use', 'notify-locator-set-unsigned', 'locator-refused'],
   },
   {
     name: 'initiator in I1-SENT (R1 may move it to I2-SENT, nothing further)',
@@ -206,9 +262,17 @@ test(`the association state machine survives ${TOTAL} forged, mutated and random
     let dropsBeforeReset = 0;
     const dropsOf = (h: TestHost): number => Object.values(h.host.counters.dropped).reduce((s, v) => s + v, 0);
     const startKeys = Object.keys(world.victim.host.counters.dropped).length;
+    const reached = new Set<string>();
     for (let n = 0; n < perScenario; n++) {
       const base = prng.pick(world.packets);
       const bytes = sc.replays && prng.next() < 0.05 ? base : mutate(prng, base, world.packets);
+      if (sc.tick !== undefined && n > 0 && n % sc.tick.everyPackets === 0) {
+        world.net.now += sc.tick.ms;
+        const due = world.victim.nextTimeout();
+        if (due !== undefined && due <= world.net.now) world.victim.handleTimeout(world.net.now);
+        for (let t = world.victim.pollTransmit(); t !== undefined; t = world.victim.pollTransmit()) { /* discarded */ }
+        before = fingerprint(world.victim, world.peer);
+      }
       world.victim.handlePacket(world.net.now, bytes, world.from, world.to);
       fed++;
       // Drain what the host wanted to send: answers to garbage must not pile up.
@@ -220,6 +284,7 @@ test(`the association state machine survives ${TOTAL} forged, mutated and random
         assert.ok(sc.allowed?.(before, after), `${sc.name}: packet #${n} moved ${JSON.stringify(before)} to ${JSON.stringify(after)} without authentication (FUZZ_SEED=${SEED})`);
         moves++;
         dropsBeforeReset += dropsOf(world.victim);
+        for (const r of Object.keys(world.victim.host.counters.dropped)) reached.add(r);
         world = sc.setup(SEED + i); // a legitimate move: start again from the state under attack
         before = fingerprint(world.victim, world.peer);
       }
@@ -229,6 +294,8 @@ test(`the association state machine survives ${TOTAL} forged, mutated and random
     const reasons = Object.keys(world.victim.host.counters.dropped);
     assert.ok(reasons.length - startKeys < 60, `${sc.name}: drop reasons are not a fixed set: ${reasons.join(', ')}`);
     const drops = dropsBeforeReset + dropsOf(world.victim);
+    for (const r of reasons) reached.add(r);
+    for (const r of sc.reaches ?? []) assert.ok(reached.has(r), `${sc.name}: never reached ${r} (FUZZ_SEED=${SEED})`);
     console.log(`fuzz-association: ${sc.name}: ${perScenario} packets, ${drops} counted as dropped, ${moves} legitimate moves`);
     assert.ok(drops > perScenario / 2, `${sc.name}: only ${drops} of ${perScenario} forged packets were counted as dropped`);
   }

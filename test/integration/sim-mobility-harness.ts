@@ -8,6 +8,11 @@ import { PacketType } from '../../src-main/hip/wire/constants.js';
 import { bytes16ToIp } from '../../src-main/hip/wire/address.js';
 import type { HostConfig, LocalLocator } from '../../src-main/hip/host.js';
 import { decodeProbeReport } from '../../src-main/hip/pair-probe.js';
+import { buildUpdate, sealSignature, type Sealer, type UpdateContents } from '../../src-main/hip/messages.js';
+import { buildLocatorSet } from '../../src-main/hip/local-locators.js';
+import { encodePacket, sortParams } from '../../src-main/hip/wire/codec.js';
+import { hex } from '../../src-main/hip/responder.js';
+import type { HashName } from '../../src-main/hip/crypto/provider.js';
 import { PERFECT_LINK, SimNetwork, type SimEndpoint } from '../support/sim-network.js';
 import { EP_A, EP_B, TestHost, established, identity, seededCrypto } from '../support/hip-hosts.js';
 
@@ -57,7 +62,7 @@ export interface UpdateView {
   seq?: number;
   ack: number[];
   espInfo?: { oldSpi: number; newSpi: number; keymatIndex: number };
-  locators?: { address: string; port?: number; spi?: number; preferred: boolean }[];
+  locators?: { address: string; port?: number; spi?: number; preferred: boolean; lifetime: number }[];
   echoRequest?: Uint8Array;
   echoResponse?: Uint8Array;
   report?: number[];
@@ -71,7 +76,7 @@ export function updateOf(bytes: Uint8Array): UpdateView | undefined {
     seq: getParam(p, 'SEQ')?.updateId,
     ack: getParam(p, 'ACK')?.updateIds ?? [],
     espInfo: getParam(p, 'ESP_INFO'),
-    locators: getParam(p, 'LOCATOR_SET')?.locators.map((l) => ({ address: bytes16ToIp(l.address), port: l.port, spi: l.spi, preferred: l.preferred })),
+    locators: getParam(p, 'LOCATOR_SET')?.locators.map((l) => ({ address: bytes16ToIp(l.address), port: l.port, spi: l.spi, preferred: l.preferred, lifetime: l.lifetime })),
     echoRequest: getParam(p, 'ECHO_REQUEST_SIGNED')?.opaque,
     echoResponse: getParam(p, 'ECHO_RESPONSE_SIGNED')?.opaque,
     report: decodeProbeReport(p.params),
@@ -97,4 +102,36 @@ export function locatorState(h: TestHost, peer: TestHost, ep: SimEndpoint): stri
 
 export function remoteOf(h: TestHost, peer: TestHost): SimEndpoint | undefined {
   return h.host.associations().find((x) => x.peerHit.every((v, i) => v === peer.host.hit[i]))?.remote;
+}
+
+/** The parts of an association `authenticUpdate` seals with (private to the protocol code). */
+interface SealingInternals { ctx: Sealer; rhash: HashName; hipKeys: { outInt: Uint8Array }; newUpdateId(): number }
+
+/**
+ * An UPDATE sealed exactly as `sender`'s association with `receiver` seals its own (its HIP_MAC
+ * key, its signature, its next SEQ), with contents `sender`'s code never chooses: how a test plays
+ * a peer implementation that sends what ours does not (a locator type we lack, say).
+ */
+export function authenticUpdate(sender: TestHost, receiver: TestHost, contents: Omit<UpdateContents, 'seq'>): Uint8Array {
+  const assocs = (sender.host as unknown as { assocs: Map<string, SealingInternals> }).assocs;
+  const assoc = assocs.get(hex(receiver.host.hit));
+  assert.ok(assoc !== undefined, 'no association to seal with');
+  return buildUpdate(assoc.ctx, assoc.rhash, assoc.hipKeys.outInt, sender.host.hit, receiver.host.hit, { ...contents, seq: assoc.newUpdateId() });
+}
+
+/** Any notice: what a NOTIFY carrying a LOCATOR_SET says besides it does not matter here. */
+export const INFO_NOTICE = 16_400;
+
+/**
+ * A NOTIFY from A (the identity mobileWorld gives it) to B carrying a LOCATOR_SET of these
+ * locators on A's inbound SPI, the last one preferred; signed unless told otherwise.
+ */
+export function notifyWithLocators(a: TestHost, b: TestHost, locators: { address: string; port: number }[], opts: { signed?: boolean } = {}): Uint8Array {
+  const spi = a.host.associations()[0]!.inboundSpi!;
+  const locatorSet = buildLocatorSet(locators.map((l, i) => ({ locator: l, spi, preferred: i === locators.length - 1 })));
+  const pkt = {
+    packetType: PacketType.NOTIFY, controls: 0, senderHit: a.host.hit, receiverHit: b.host.hit,
+    params: sortParams([{ kind: 'NOTIFICATION' as const, notifyType: INFO_NOTICE, data: new Uint8Array(0) }, locatorSet]),
+  };
+  return opts.signed === false ? encodePacket(pkt) : sealSignature({ crypto: seededCrypto(1), identity: identity('ecdsa-p256', 0) }, pkt);
 }

@@ -95,7 +95,8 @@ test('probes to an address the peer never gave are refused; unanswered ones are 
   net.setLink(A_CELL, B_MAIN, { delayMs: 10, jitterMs: 0, loss: 1, duplicate: 0 });
   for (let i = 0; i < 500; i++) a.act((h) => h.probePair(net.now, b.host.hit, A_CELL, B_MAIN, 1_000 + i, []));
   net.runFor(15_000);
-  assert.equal(a.host.nextTimeout(), undefined, 'nothing left waiting');
+  // Only the renewal of our locators' lifetime (half of it after the announcement) is still due.
+  assert.ok((a.host.nextTimeout() ?? Number.POSITIVE_INFINITY) > net.now + 100_000, 'no probe left waiting');
   a.act((h) => h.probePair(net.now, b.host.hit, A_WIFI, B_MAIN, 5, []));
   assert.ok(net.runUntil(() => a.eventsOf('pair-probe-answered').length === 1, net.now + 1_000), 'a probe after many lost still works');
 });

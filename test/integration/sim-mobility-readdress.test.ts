@@ -83,7 +83,7 @@ test('break before make: the new address carries data within credit at once and 
   a.act((h) => h.setLocalLocators(net.now, []));
   net.runFor(2_000);
   assert.equal(updatesSent(net).filter((x) => x.u.locators !== undefined).length, 0, 'with no address there is nothing to announce');
-  // ESP B received from A earlier earns credit for the unverified window (RFC 8046 §5.5).
+  // ESP B received from A earlier earns credit for the unverified window (RFC 8046 §5.6).
   b.act((h) => h.espAuthenticated(net.now, a.host.hit, { bytes: 3_000, from: A_WIFI }));
   const start = net.now;
   a.act((h) => h.setLocalLocators(net.now, [cell(true)]));

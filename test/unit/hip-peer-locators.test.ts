@@ -1,10 +1,10 @@
-// The peer-locator table (RFC 8047 §6.2–6.4) and credit-based authorization (RFC 8046 §5.5):
+// The peer-locator table (RFC 8047 §6.2–6.4) and credit-based authorization (RFC 8046 §5.6):
 // every state transition, the change-of-preferred-locator procedure, and credit aging.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CreditAccount } from '../../src-main/hip/credit.js';
-import { PeerLocatorTable, type AnnouncedLocator } from '../../src-main/hip/peer-locators.js';
+import { EXPIRED_LOCATOR_HOLD_MS, PeerLocatorTable, type AnnouncedLocator } from '../../src-main/hip/peer-locators.js';
 
 const BASE = { address: '192.0.2.1', port: 10500 };
 const WIFI = { address: '192.0.2.1', port: 10500 };
@@ -25,7 +25,7 @@ test('the base exchange address starts ACTIVE, preferred and current', () => {
 
 test('a listing adds new locators UNVERIFIED, keeps ACTIVE ones, and deprecates those left out', () => {
   const t = new PeerLocatorTable(0, WIFI, SPI);
-  const first = t.applyLocatorSet([listed(WIFI, true), listed(CELL)], WIFI);
+  const first = t.applyLocatorSet(0, [listed(WIFI, true), listed(CELL)], WIFI);
   assert.deepEqual(first.toVerify, [CELL]);
   assert.equal(first.changed, true);
   assert.equal(stateOf(t, WIFI), 'ACTIVE');
@@ -34,31 +34,31 @@ test('a listing adds new locators UNVERIFIED, keeps ACTIVE ones, and deprecates 
   assert.equal(stateOf(t, CELL), 'ACTIVE');
   assert.equal(t.markVerified(11, CELL), false, 'only UNVERIFIED becomes ACTIVE');
   // Wifi is left out and the listing comes from cell: wifi is deprecated.
-  const second = t.applyLocatorSet([listed(CELL, true)], CELL);
+  const second = t.applyLocatorSet(0, [listed(CELL, true)], CELL);
   assert.deepEqual(second.toVerify, []);
   assert.equal(stateOf(t, WIFI), 'DEPRECATED');
   assert.equal(t.get(CELL)?.preferred, true);
   assert.equal(t.get(WIFI)?.preferred, false, 'the P bit moved');
   // Listed again: back to UNVERIFIED, to be checked again.
-  const third = t.applyLocatorSet([listed(CELL, true), listed(WIFI)], CELL);
+  const third = t.applyLocatorSet(0, [listed(CELL, true), listed(WIFI)], CELL);
   assert.deepEqual(third.toVerify, [WIFI]);
   assert.equal(stateOf(t, WIFI), 'UNVERIFIED');
   // The same listing again changes nothing, and asks to keep checking what is still unverified.
-  const again = t.applyLocatorSet([listed(CELL, true), listed(WIFI)], CELL);
+  const again = t.applyLocatorSet(0, [listed(CELL, true), listed(WIFI)], CELL);
   assert.equal(again.changed, false);
   assert.deepEqual(again.toVerify, [WIFI]);
 });
 
 test('the address the listing came from is never deprecated by it (a peer behind a NAT cannot list it)', () => {
   const t = new PeerLocatorTable(0, BASE, SPI);
-  t.applyLocatorSet([listed({ address: '10.0.0.5', port: 10500 }, true)], BASE);
+  t.applyLocatorSet(0, [listed({ address: '10.0.0.5', port: 10500 }, true)], BASE);
   assert.equal(stateOf(t, BASE), 'ACTIVE');
   assert.equal(stateOf(t, { address: '10.0.0.5', port: 10500 }), 'UNVERIFIED');
 });
 
 test('change of preferred locator: ACTIVE preferred at once; UNVERIFIED waits while another is ACTIVE', () => {
   const t = new PeerLocatorTable(0, WIFI, SPI);
-  t.applyLocatorSet([listed(WIFI), listed(CELL, true)], WIFI);
+  t.applyLocatorSet(0, [listed(WIFI), listed(CELL, true)], WIFI);
   assert.deepEqual(t.choose(), { locator: WIFI, verified: true }, 'case 2: keep an ACTIVE one while the preferred is checked');
   t.markVerified(1, CELL);
   assert.deepEqual(t.choose(), { locator: CELL, verified: true }, 'case 1: preferred and ACTIVE');
@@ -66,26 +66,26 @@ test('change of preferred locator: ACTIVE preferred at once; UNVERIFIED waits wh
 
 test('change of preferred locator: with nothing ACTIVE left, the preferred one is used unverified (credit applies)', () => {
   const t = new PeerLocatorTable(0, WIFI, SPI);
-  t.applyLocatorSet([listed(CELL, true)], CELL);
+  t.applyLocatorSet(0, [listed(CELL, true)], CELL);
   assert.equal(stateOf(t, WIFI), 'DEPRECATED');
   assert.deepEqual(t.choose(), { locator: CELL, verified: false });
 });
 
 test('change of preferred locator: a deprecated or absent preference falls back to a non-deprecated address', () => {
   const t = new PeerLocatorTable(0, WIFI, SPI);
-  t.applyLocatorSet([listed(WIFI), listed(CELL), listed(ETH)], WIFI); // no P bit at all: case 3
+  t.applyLocatorSet(0, [listed(WIFI), listed(CELL), listed(ETH)], WIFI); // no P bit at all: case 3
   t.markVerified(1, ETH);
   t.setCurrent(ETH);
   assert.deepEqual(t.choose(), { locator: ETH, verified: true }, 'the current ACTIVE one stays');
   t.deprecateSpi(SPI);
   assert.equal(t.choose(), undefined, 'nothing usable at all');
-  t.applyLocatorSet([listed(CELL)], CELL); // case 4: only cell left, unverified
+  t.applyLocatorSet(0, [listed(CELL)], CELL); // case 4: only cell left, unverified
   assert.deepEqual(t.choose(), { locator: CELL, verified: false });
 });
 
 test('SPIs: a rekey rebinds locators to the new SPI; deprecating an SPI deprecates its locators only', () => {
   const t = new PeerLocatorTable(0, WIFI, SPI);
-  t.applyLocatorSet([listed(WIFI, true), listed(CELL, false, 0x2000)], WIFI);
+  t.applyLocatorSet(0, [listed(WIFI, true), listed(CELL, false, 0x2000)], WIFI);
   t.rebindSpi(SPI, 0x3000);
   assert.equal(t.get(WIFI)?.spi, 0x3000);
   assert.equal(t.get(CELL)?.spi, 0x2000);
@@ -102,7 +102,7 @@ test('an observed source address is added once, UNVERIFIED; a known one, even de
   assert.equal(stateOf(t, ETH), 'UNVERIFIED');
   assert.equal(t.observe(ETH, SPI), false);
   assert.equal(t.observe(WIFI, SPI), false);
-  t.applyLocatorSet([listed(CELL, true)], CELL);
+  t.applyLocatorSet(0, [listed(CELL, true)], CELL);
   assert.equal(t.observe(WIFI, SPI), false, 'late packets from a withdrawn address do not revive it');
   assert.equal(stateOf(t, WIFI), 'DEPRECATED');
 });
@@ -140,4 +140,61 @@ test('credit ages: multiplied by 7/8 every 5 s, so old traffic stops buying new 
   // A clock that steps back restarts the interval instead of minting credit.
   custom.received(500, 0);
   assert.equal(custom.balance(500), 25);
+});
+
+test('lifetimes: a listed locator expires (DEPRECATED) when its lifetime runs out, is forgotten after the hold, and a repeat renews it', () => {
+  const t = new PeerLocatorTable(0, WIFI, SPI);
+  const short = (l: { address: string; port: number }, preferred = false): AnnouncedLocator => ({ ...l, spi: SPI, preferred, lifetimeS: 10 });
+  t.applyLocatorSet(0, [short(WIFI, true), short(CELL)], WIFI);
+  t.markVerified(1, CELL);
+  assert.equal(t.nextDeadline(), 10_000);
+  t.applyLocatorSet(6_000, [short(WIFI, true), short(CELL)], WIFI); // renewed
+  assert.equal(t.nextDeadline(), 16_000);
+  assert.deepEqual(t.expire(15_999), { expired: 0, kept: 0, changed: false });
+  assert.equal(t.isExpired(16_000, CELL), true, 'expired at its deadline even before expire() runs');
+  assert.equal(t.isExpired(16_000, WIFI), false, 'the current one is left to expire()');
+  assert.deepEqual(t.expire(16_000), { expired: 1, kept: 1, changed: true });
+  assert.equal(stateOf(t, CELL), 'DEPRECATED');
+  assert.equal(stateOf(t, WIFI), 'ACTIVE', 'the current one, with nothing else left, is kept in use');
+  assert.deepEqual(t.choose(), { locator: WIFI, verified: true });
+  assert.equal(t.nextDeadline(), 16_000 + EXPIRED_LOCATOR_HOLD_MS);
+  t.expire(16_000 + EXPIRED_LOCATOR_HOLD_MS);
+  assert.equal(stateOf(t, CELL), undefined, 'forgotten');
+  assert.equal(t.nextDeadline(), undefined, 'nothing left to do: no deadline in the past');
+});
+
+test('lifetimes: the current locator expires like any other while another ACTIVE one is left', () => {
+  const listing = [{ ...WIFI, spi: SPI, preferred: true, lifetimeS: 10 }, { ...ETH, spi: SPI, preferred: false, lifetimeS: 0 }];
+  const unchecked = new PeerLocatorTable(0, BASE, SPI);
+  unchecked.applyLocatorSet(0, listing, BASE);
+  assert.deepEqual(unchecked.expire(10_000), { expired: 0, kept: 1, changed: false }, 'an unverified alternative does not count');
+  const t = new PeerLocatorTable(0, BASE, SPI);
+  t.applyLocatorSet(0, listing, BASE);
+  t.markVerified(1, ETH);
+  assert.deepEqual(t.expire(10_000), { expired: 1, kept: 0, changed: true });
+  assert.equal(stateOf(t, WIFI), 'DEPRECATED');
+  assert.deepEqual(t.choose(), { locator: ETH, verified: true });
+  t.expire(10_000 + EXPIRED_LOCATOR_HOLD_MS);
+  assert.equal(stateOf(t, WIFI), 'DEPRECATED', 'the current locator is never forgotten');
+});
+
+test('lifetime 0 means none: the base exchange address, observed sources and 0-lifetime listings never expire', () => {
+  const t = new PeerLocatorTable(0, BASE, SPI);
+  t.observe(ETH, SPI);
+  t.applyLocatorSet(0, [{ ...CELL, spi: SPI, preferred: false, lifetimeS: 0 }], BASE);
+  assert.equal(t.nextDeadline(), undefined);
+  assert.deepEqual(t.expire(1e12), { expired: 0, kept: 0, changed: false });
+  assert.equal(stateOf(t, BASE), 'ACTIVE');
+});
+
+test('a NOTIFY\'s listing is information: new addresses added UNVERIFIED, nothing known changed, nothing deprecated', () => {
+  const t = new PeerLocatorTable(0, WIFI, SPI);
+  t.applyLocatorSet(0, [listed(CELL, true)], CELL); // wifi DEPRECATED, cell preferred
+  const out = t.applyInformational([listed(WIFI, true), listed(ETH, true), listed(CELL)]);
+  assert.deepEqual(out.toVerify, [ETH, CELL], 'the new one, and the one still UNVERIFIED');
+  assert.equal(stateOf(t, WIFI), 'DEPRECATED', 'not revived');
+  assert.equal(t.get(ETH)?.preferred, false, 'its P bit not taken');
+  assert.equal(t.get(ETH)?.expiresAt, undefined, 'no lifetime from a NOTIFY');
+  assert.equal(t.get(CELL)?.preferred, true, 'a known locator unchanged');
+  assert.equal(t.applyInformational([listed(ETH)]).changed, false, 'a repeat changes nothing');
 });
