@@ -44,7 +44,7 @@ export type PathCause =
 export type DataplaneCommand =
   /**
    * A base exchange's SA pair (or its rekey): outbound traffic uses `activeSpi`. Until `remote`
-   * is `verified`, the data plane sends there only within the peer's credit (RFC 8046 §5.5).
+   * is `verified`, the data plane sends there only within the peer's credit (RFC 8046 §5.6).
    */
   | { type: 'install-sa'; peerHit: Uint8Array; sa: SaKeys; local: Endpoint; remote: Endpoint; activeSpi: number; verified: boolean }
   /** A further SA pair (simultaneous multihoming), beside the base one. */

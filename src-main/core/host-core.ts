@@ -224,7 +224,7 @@ export class HostCore {
     this.settle();
   }
 
-  /** Credit-based authorization (RFC 8046 §5.5): may `bytes` of ESP go to `to` now? */
+  /** Credit-based authorization (RFC 8046 §5.6): may `bytes` of ESP go to `to` now? */
   authorizeSend(now: number, peerHit: Uint8Array, to: Endpoint, bytes: number): boolean {
     return this.host.authorizeSend(now, peerHit, to, bytes);
   }

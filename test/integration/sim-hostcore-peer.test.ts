@@ -1,6 +1,6 @@
 // The peer moves, on a virtual clock: B's address is renumbered. B tells A (UPDATE with its new
 // locator) from the new address; A must follow, sending to the new address only once HIP has
-// verified it or within the credit B's traffic earned (RFC 8046 §5.5), and the streams go on.
+// verified it or within the credit B's traffic earned (RFC 8046 §5.6), and the streams go on.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
