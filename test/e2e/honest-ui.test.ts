@@ -169,10 +169,13 @@ describe('an honest UI in Chromium against hipvpn web and real daemons', { timeo
     await page.locator('.toast.ok', { hasText: `Joined hipvpn web at 127.0.0.1:${port} with its new token.` }).waitFor({ timeout: 10_000 });
     await eventually('the stale mark', async () => page.locator('[data-testid="stale"]').count(), (n) => n === 0, 10_000);
 
-    // Again, and this time the printed address opened in the same tab.
+    // Again: a reload keeps the old token and says so; the printed address opened in the same tab joins.
     await web.stop();
     await startWeb();
     await eventually('the banner', text('[data-testid="link-banner"]'), (t) => t.includes('does not accept this page\'s token'), 15_000);
+    await page.reload();
+    await eventually('the banner after a reload', text('[data-testid="link-banner"]'), (t) => t.includes('does not accept this page\'s token'), 10_000);
+    assert.equal(await page.locator('input[name="token"]').count(), 1, 'with a place to paste the new token');
     await page.goto(web.url);
     await page.locator('.toast.ok', { hasText: 'Joined hipvpn web' }).waitFor({ timeout: 10_000 });
     await eventually('the stale mark', async () => page.locator('[data-testid="stale"]').count(), (n) => n === 0, 10_000);
