@@ -263,6 +263,28 @@ export const associationState = oneOf([
 ] as const);
 export type AssociationState = Infer<typeof associationState>;
 
+/**
+ * A base exchange towards a peer that is not connected, so a UI can say why it is not: where it
+ * went, how long it has gone unanswered, and, once the engine gave up, its reason.
+ */
+export const connectAttempt = object(
+  {
+    /** The peer locator the I1 went to. */
+    remote: endpoint,
+    /** Time since the first I1 of this attempt. */
+    sinceMs: number({ min: 0 }),
+    /** Whether the peer answered at all (an R1 came, so the exchange got to I2-SENT). */
+    answered: boolean,
+  },
+  {
+    /** Time since the engine gave up (E-FAILED); absent while it still tries. */
+    failedAgoMs: number({ min: 0 }),
+    /** The engine's reason word: i1-retries-exceeded, i2-retries-exceeded, ... */
+    reason: string({ pattern: /^[a-z0-9][a-z0-9-]{0,63}$/, expected: 'a reason word (a-z, 0-9, "-")' }),
+  },
+);
+export type ConnectAttempt = Infer<typeof connectAttempt>;
+
 export const peerStatus = object(
   {
     /** null for a peer that is not on the list (only with --accept-any). */
@@ -286,6 +308,8 @@ export const peerStatus = object(
     pairs: array(locatorPair, { maxItems: 1024 }),
     /** How several local locators are used with this peer (seed 000 §4, RFC 8047 §4.1). */
     multihoming: oneOf(['fault-tolerance', 'simultaneous'] as const),
+    /** While the peer is not connected: the base exchange under way or the last one that failed. */
+    attempt: connectAttempt,
   },
 );
 export type PeerStatus = Infer<typeof peerStatus>;

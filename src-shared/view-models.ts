@@ -210,3 +210,77 @@ export function sampleStatus(series: RateSeries, s: DaemonStatus, atMs: number):
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Why a peer is not connected
+
+/** A base exchange on a near path takes well under a second; past this, "no answer" is news. */
+export const NO_ANSWER_AFTER_MS = 3000;
+
+function secondsText(ms: number): string {
+  return `${Math.max(1, Math.round(ms / 1000))} s`;
+}
+
+/**
+ * The reason a peer is not connected, in plain words with what to check; null while it is
+ * connected or its exchange is young. From status's `attempt` (the daemon's account of it).
+ */
+export function attemptText(p: PeerStatus): string | null {
+  const a = p.attempt;
+  if (!a || isKeyed(p)) return null;
+  const to = endpointText(a.remote);
+  if (a.failedAgoMs === undefined) {
+    if (a.sinceMs < NO_ANSWER_AFTER_MS) return null;
+    return a.answered
+      ? `${to} answered, but the exchange has not finished after ${secondsText(a.sinceMs)}: the peer may not have this host on its peer list.`
+      : `No answer from ${to} for ${secondsText(a.sinceMs)}: check the address, and that hipvpn runs there with this host on its peer list.`;
+  }
+  const when = `gave up ${secondsText(a.failedAgoMs)} ago`;
+  if (!a.answered) return `No answer from ${to} (${when}): check the address, and that hipvpn runs there with this host on its peer list.`;
+  return `${to} answered, but the exchange failed${a.reason ? ` (${a.reason})` : ''}, ${when}: the peer may not have this host on its peer list.`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// How current the shown status is
+
+/** Why the UI cannot show the live state; null when it can. */
+export type StaleReason = 'engine-stopped' | 'server-unreachable' | 'token-refused' | 'no-answer';
+
+/** A status older than this while nothing says why is stale too (polled each second). */
+export const STATUS_STALE_AFTER_MS = 5000;
+
+export interface LinkFacts {
+  /** The UI's own link to the control API (always open inside Electron). */
+  link: 'connecting' | 'open' | 'closed' | 'unauthorized';
+  daemonRunning: boolean | null;
+  /** When the last status arrived (ms, the caller's clock); null before the first. */
+  statusAt: number | null;
+  now: number;
+}
+
+export interface Freshness {
+  live: boolean;
+  reason: StaleReason | null;
+  /** Age of the status shown; null before the first. */
+  ageMs: number | null;
+}
+
+export function freshness(f: LinkFacts): Freshness {
+  const ageMs = f.statusAt === null ? null : Math.max(0, f.now - f.statusAt);
+  const reason: StaleReason | null = f.link === 'unauthorized' ? 'token-refused'
+    : f.link !== 'open' && f.link !== 'connecting' ? 'server-unreachable'
+      : f.link === 'connecting' && f.statusAt !== null ? 'server-unreachable'
+        : f.daemonRunning === false ? 'engine-stopped'
+          : ageMs !== null && ageMs > STATUS_STALE_AFTER_MS ? 'no-answer' : null;
+  return { live: reason === null, reason, ageMs };
+}
+
+/** "as of 12 s ago": how old the shown state is, in the words the stale marks use. */
+export function asOfText(ageMs: number | null): string {
+  if (ageMs === null) return 'never loaded';
+  if (ageMs < 1000) return 'as of just now';
+  const s = Math.floor(ageMs / 1000);
+  if (s < 60) return `as of ${s} s ago`;
+  if (s < 3600) return `as of ${Math.floor(s / 60)} min ago`;
+  return `as of ${Math.floor(s / 3600)} h ago`;
+}

@@ -17,7 +17,7 @@ import type { LocalHostIdentity } from '../hip/identity/host-identity.js';
 import {
   CONTROL_API_VERSION,
   type ControlEvent, type ControlRequest, type DaemonStatus, type PeerConfig, type PeerStatus, type ResultOf,
-  type AssociationState, type HandoverRecord, type LocatorPair as ApiLocatorPair, type PairRef, type Uplink,
+  type AssociationState, type ConnectAttempt, type HandoverRecord, type LocatorPair as ApiLocatorPair, type PairRef, type Uplink,
 } from '../../src-shared/control-api.js';
 import { endpointText } from '../../src-shared/status-format.js';
 import { ControlFailure, ControlServer, type ControlConnection } from './control-server.js';
@@ -75,6 +75,8 @@ export class Daemon {
   private readonly startedAt = performance.now();
   /** When each peer last proved itself on the control plane (ESP liveness comes from the engine). */
   private readonly heardAt = new Map<string, number>();
+  /** Per peer HIT: the base exchange under way or last failed (status's `attempt`), until one succeeds. */
+  private readonly attempts = new Map<string, { startedAt: number; answered: boolean; failedAt?: number; reason?: string }>();
   private stopping: Promise<void> | undefined;
   private readonly handovers: HandoverRecord[] = [];
   private handoverSeq = 0;
@@ -220,10 +222,12 @@ export class Daemon {
     const ref = { peer: this.nameOf(e.peer), hit: e.peer };
     switch (e.type) {
       case 'association':
+        this.noteAttempt(e.peer, e.to);
         this.emitEvent({ type: 'association', ...ref, from: e.from as AssociationState, to: e.to as AssociationState });
         return;
       case 'established':
         this.heardAt.set(e.peer, performance.now());
+        this.attempts.delete(e.peer);
         this.emitEvent({ type: 'established', ...ref, local: e.local, remote: e.remote, initiator: e.initiator });
         // The tunnel is off (an --accept-any stranger, or an exchange that was under way): close it again.
         if (this.settingsControl.tunnel.closeWhileDown) {
@@ -236,11 +240,15 @@ export class Daemon {
         this.emitEvent({ type: 'rekeyed', ...ref });
         return;
       case 'closed':
+        this.attempts.delete(e.peer);
         this.emitEvent({ type: 'closed', ...ref, byPeer: e.byPeer });
         return;
-      case 'failed':
+      case 'failed': {
+        const attempt = this.attempts.get(e.peer);
+        if (attempt && attempt.failedAt === undefined) Object.assign(attempt, { failedAt: performance.now(), reason: e.reason });
         this.emitEvent({ type: 'failed', ...ref, reason: e.reason });
         return;
+      }
       case 'notify':
         this.emitEvent({ type: 'notify', ...ref, notifyType: e.notifyType, authenticated: e.authenticated });
         return;
@@ -259,6 +267,23 @@ export class Daemon {
         return;
       }
     }
+  }
+
+  /** A first I1 starts an attempt (a retry after a failure starts a new one); an R1 answers it. */
+  private noteAttempt(hit: string, to: string): void {
+    const attempt = this.attempts.get(hit);
+    if (to === 'I1-SENT' && (attempt === undefined || attempt.failedAt !== undefined)) this.attempts.set(hit, { startedAt: performance.now(), answered: false });
+    else if (to === 'I2-SENT' && attempt) attempt.answered = true;
+  }
+
+  /** The attempt as status reports it: only for a peer that is not connected, and only one we know where to. */
+  private attemptStatus(hit: string, state: string, remote: PeerStatus['remote'], now: number): ConnectAttempt | undefined {
+    const a = this.attempts.get(hit);
+    if (!a || remote === undefined || KEYED_STATES.includes(state)) return undefined;
+    const out: ConnectAttempt = { remote, sinceMs: Math.round(now - a.startedAt), answered: a.answered };
+    if (a.failedAt !== undefined) out.failedAgoMs = Math.round(now - a.failedAt);
+    if (a.reason !== undefined && /^[a-z0-9][a-z0-9-]{0,63}$/.test(a.reason)) out.reason = a.reason;
+    return out;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -315,6 +340,7 @@ export class Daemon {
     const removed = this.peers.find((p) => p.name === name);
     if (!removed) throw new ControlFailure('unknown-peer', unknownPeerMessage(name, this.peers));
     await this.setPeers(this.peers.filter((p) => p !== removed));
+    this.attempts.delete(removed.hit);
     // Off the allow-list means no tunnel either: close what is up rather than wait for it to age out.
     const hit = parseHit(removed.hit);
     if (hit.ok) this.engine.close(hit.value);
@@ -367,6 +393,8 @@ export class Daemon {
         });
       }
       if (ages.length > 0) status.lastHeardMs = Math.max(0, Math.round(Math.min(...ages)));
+      const attempt = this.attemptStatus(hit, status.state, a?.remote ?? config?.locators[0], now);
+      if (attempt) status.attempt = attempt;
       return status;
     };
     for (const p of this.peers) rows.push(row(p.hit, p));
@@ -421,7 +449,7 @@ export class Daemon {
   private async ping(nameOrHit: string, timeoutMs: number): Promise<ResultOf<'ping'>> {
     const { name, hit, config } = this.resolvePeer(nameOrHit);
     const label = name ?? hit;
-    if (!this.settingsControl.tunnel.up) throw new ControlFailure('not-connected', `the tunnel is off, so there is no association with ${label}; turn it on first (tunnel.set {"up": true})`);
+    if (!this.settingsControl.tunnel.up) throw new ControlFailure('not-connected', `the tunnel is off, so there is no association with ${label}; press Connect first`);
     const hitBytes = parseHit(hit);
     if (!hitBytes.ok) throw new ControlFailure('invalid-params', hitBytes.error);
     const deadline = performance.now() + timeoutMs;
@@ -465,8 +493,10 @@ export class Daemon {
         this.engine.failover(bytes.value, to);
       } catch (err) {
         if (!(err instanceof FailoverError)) throw err;
-        if (nameOrHit !== undefined) throw new ControlFailure(err.reason === 'no-association' ? 'not-connected' : 'invalid-params', err.message);
-        errors.push(err.message);
+        // The engine knows peers by HIT; people know them by the name they gave.
+        const message = err.message.replaceAll(hit, this.nameOf(hit) ?? hit);
+        if (nameOrHit !== undefined) throw new ControlFailure(err.reason === 'no-association' ? 'not-connected' : 'invalid-params', message);
+        errors.push(message);
       }
     }
     if (nameOrHit === undefined && targets.length === 0) throw new ControlFailure('not-connected', 'no established association to move');

@@ -1,5 +1,6 @@
 // The built renderer, served read-only from one directory: no listing, no path outside it, and
-// the same strict CSP the Electron window uses (no inline script, connections only back here).
+// the same strict CSP the Electron window uses (no inline script, connections only back here:
+// the WebSocket, and plain requests to this origin).
 
 import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize, sep } from 'node:path';
@@ -21,7 +22,8 @@ export function contentSecurityPolicy(port: number): string {
     "script-src 'self'",
     "style-src 'self'",
     "img-src 'self' data:",
-    `connect-src ws://127.0.0.1:${port} ws://localhost:${port}`,
+    // 'self': the page asks its server whether it answers at all, to tell "stopped" from "token refused".
+    `connect-src ws://127.0.0.1:${port} ws://localhost:${port} 'self'`,
     "object-src 'none'",
     "base-uri 'none'",
     "frame-ancestors 'none'",

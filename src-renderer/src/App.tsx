@@ -1,10 +1,12 @@
 // The window: a navigation list of the views, the view chosen by the address fragment
-// (#/peers), a status line for the link and the engine, and the notices of actions.
+// (#/peers), a status line for the link and the engine, and the notices of actions. When the
+// engine or the server is gone, every view still shows the last known state, marked stale with
+// its age, and the banner says what is gone and how the page gets back.
 
 import { useEffect, useRef, useState } from 'react';
-import { useControl } from './store.js';
-import { TUNNEL_STATE_TEXT, tunnelState } from '../../src-shared/view-models.js';
-import { stateTone } from './components.js';
+import { useControl, type Control } from './store.js';
+import { TUNNEL_STATE_TEXT, asOfText, tunnelState } from '../../src-shared/view-models.js';
+import { RichText, TokenForm, stateTone } from './components.js';
 import { Overview } from './views/Overview.js';
 import { Peers } from './views/Peers.js';
 import { Pairs } from './views/Pairs.js';
@@ -29,6 +31,29 @@ function viewFromHash(): ViewId {
   return VIEWS.find((v) => v.id === id)?.id ?? 'overview';
 }
 
+/** What is gone and what to do, or nothing while the page shows the live state. No ages here: an alert that changes each second is read out each second. */
+function LinkBanner({ c }: { c: Control }) {
+  const where = c.server ? ` at ${c.server}` : '';
+  switch (c.fresh.reason) {
+    case null:
+      return null;
+    case 'token-refused':
+      return (
+        <div className="banner bad" role="alert" data-testid="link-banner">
+          <p>hipvpn web{where} is running, but it does not accept this page's token: it was restarted, and each start makes a new token.</p>
+          <p>Open the address it printed, or paste the token here:</p>
+          {c.rejoin && <TokenForm onToken={c.rejoin} />}
+        </div>
+      );
+    case 'server-unreachable':
+      return <p className="banner warn" role="alert" data-testid="link-banner">Cannot reach hipvpn web{where}: it has stopped, or is restarting. This page reconnects by itself when it is back.</p>;
+    case 'engine-stopped':
+      return <p className="banner warn" role="alert" data-testid="link-banner">The hipvpn engine is not running. Start it with <code>hipvpn serve</code>; this page reconnects by itself when it runs.</p>;
+    case 'no-answer':
+      return <p className="banner warn" role="alert" data-testid="link-banner">hipvpn has not answered for a while.</p>;
+  }
+}
+
 export function App() {
   const c = useControl();
   const [view, setView] = useState<ViewId>(viewFromHash);
@@ -40,30 +65,37 @@ export function App() {
   }, []);
   useEffect(() => heading.current?.focus(), [view]);
   const current = VIEWS.find((v) => v.id === view)!;
-  const state = c.daemonRunning === false ? 'disconnected' : tunnelState(c.status);
+  const known = tunnelState(c.status);
+  const stale = !c.fresh.live && c.status !== null;
+  // The sidebar agrees with the banner: a stopped engine carries no tunnel; behind an
+  // unreachable server the state is not known, only what it was.
+  const sideText = c.fresh.live ? TUNNEL_STATE_TEXT[known] : c.fresh.reason === 'engine-stopped' ? 'Not running' : 'Unknown';
+  const sideTone = c.fresh.live ? stateTone(known) : c.fresh.reason === 'engine-stopped' ? 'bad' : 'idle';
   return (
     <div className="app">
       <a className="skip" href="#main" onClick={(e) => { e.preventDefault(); heading.current?.focus(); }}>Skip to content</a>
       <nav aria-label="Views">
-        <p className="brand">hipvpn <span className={`dot tone-${stateTone(state)}`} aria-hidden="true" /></p>
+        <p className="brand">hipvpn <span className={`dot tone-${sideTone}`} aria-hidden="true" /></p>
         <ul>
           {VIEWS.map((v) => (
             <li key={v.id}><a href={`#/${v.id}`} aria-current={v.id === view ? 'page' : undefined}>{v.label}</a></li>
           ))}
         </ul>
-        <p className="link-state" data-testid="tunnel-state">{TUNNEL_STATE_TEXT[state]}</p>
+        <p className="link-state" data-testid="tunnel-state">{sideText}</p>
+        {stale && <p className="link-age" data-testid="tunnel-state-age">Last known: {TUNNEL_STATE_TEXT[known]}, {asOfText(c.fresh.ageMs)}</p>}
       </nav>
       <main id="main">
         <h1 ref={heading} tabIndex={-1}>{current.label}</h1>
-        {c.link === 'unauthorized' && <p className="banner bad" role="alert">This page's token was refused: open the address `hipvpn web` printed.</p>}
-        {c.link === 'closed' && <p className="banner warn" role="status">Lost the connection to hipvpn; reconnecting…</p>}
-        {c.link === 'open' && c.daemonRunning === false && <p className="banner warn" role="status">The hipvpn engine is not running. Start it with <code>hipvpn serve</code>.</p>}
-        <current.View />
+        <LinkBanner c={c} />
+        {stale && <p className="stale-note" id="stale-note" data-testid="stale">Last known state, {asOfText(c.fresh.ageMs)}: not live.</p>}
+        <div className={`view${stale ? ' stale' : ''}`} data-testid="view" aria-describedby={stale ? 'stale-note' : undefined}>
+          <current.View />
+        </div>
       </main>
       <div className="notices" aria-live="polite">
         {c.notices.map((n) => (
           <div key={n.id} className={`toast ${n.kind}`} role={n.kind === 'error' ? 'alert' : 'status'}>
-            <span>{n.text}</span>
+            <span><RichText text={n.text} /></span>
             <button type="button" aria-label="Dismiss" onClick={() => c.dismiss(n.id)}>×</button>
           </div>
         ))}

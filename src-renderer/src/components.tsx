@@ -2,10 +2,11 @@
 // badges and the SVG line chart. Accessible by construction: every input has a label, every
 // error is tied to its input (aria-describedby) and announced.
 
-import { useId, useState, type ReactNode } from 'react';
+import { useId, useState, type ReactNode, type SubmitEvent } from 'react';
 import type { RatePoint } from '../../src-shared/view-models.js';
+import { parseToken } from './transport.js';
 
-export function Field(props: { label: string; error?: string | undefined; hint?: string; children: (ids: { id: string; describedBy: string | undefined; invalid: boolean }) => ReactNode }) {
+export function Field(props: { label: string; error?: string | undefined; hint?: ReactNode; children: (ids: { id: string; describedBy: string | undefined; invalid: boolean }) => ReactNode }) {
   const id = useId();
   const errId = `${id}-err`;
   const hintId = `${id}-hint`;
@@ -41,6 +42,39 @@ export function CopyButton({ text, label }: { text: string; label: string }) {
 
 export function Badge({ tone, children }: { tone: string; children: ReactNode }) {
   return <span className={`badge tone-${tone}`}>{children}</span>;
+}
+
+/** Text from the daemon or the UI with `commands` in backticks, shown as code rather than as backticks. */
+export function RichText({ text }: { text: string }) {
+  const parts = text.split(/`([^`]+)`/);
+  return <>{parts.map((part, i) => (i % 2 === 1 ? <code key={i}>{part}</code> : part))}</>;
+}
+
+/**
+ * Where a person pastes the token of `hipvpn web` (or the whole address it printed): the way
+ * back in after a restart, and in when the page was opened without one.
+ */
+export function TokenForm({ onToken }: { onToken: (token: string) => void }) {
+  const [value, setValue] = useState('');
+  const [error, setError] = useState<string | undefined>(undefined);
+  const submit = (e: SubmitEvent): void => {
+    e.preventDefault();
+    const token = parseToken(value);
+    if (!token) {
+      setError('That is not a token: paste the address hipvpn web printed, or the contents of its web-token file.');
+      return;
+    }
+    setError(undefined);
+    onToken(token);
+  };
+  return (
+    <form className="token-form" onSubmit={submit} noValidate>
+      <Field label="Token or address" error={error} hint="The address hipvpn web printed (…#token=…), or the web-token file in its state directory.">
+        {(a) => <input id={a.id} name="token" value={value} onChange={(e) => setValue(e.target.value)} aria-invalid={a.invalid} aria-describedby={a.describedBy} autoComplete="off" spellCheck={false} />}
+      </Field>
+      <div className="buttons"><button type="submit" className="primary">Join</button></div>
+    </form>
+  );
 }
 
 export function Notice({ children }: { children: ReactNode }) {

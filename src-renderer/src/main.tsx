@@ -1,25 +1,32 @@
-import { StrictMode } from 'react';
+import { StrictMode, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './App.js';
 import { ControlProvider } from './store.js';
+import { TokenForm } from './components.js';
 import { bridgeTransport, takeToken, webSocketTransport, type UiTransport } from './transport.js';
 import './styles.css';
 
-function pickTransport(): UiTransport | string {
+function pickTransport(): UiTransport | null {
   if (window.hipvpn) return bridgeTransport(window.hipvpn);
   const token = takeToken();
-  if (!token) return 'Open the address `hipvpn web` printed (it carries the access token), or read the token from web-token in the state directory.';
-  return webSocketTransport(token);
+  return token ? webSocketTransport(token) : null;
 }
 
-const root = createRoot(document.getElementById('root')!);
-const transport = pickTransport();
-root.render(
-  <StrictMode>
-    {typeof transport === 'string' ? (
-      <main className="fatal" role="alert"><h1>hipvpn</h1><p>{transport}</p></main>
-    ) : (
-      <ControlProvider transport={transport}><App /></ControlProvider>
-    )}
-  </StrictMode>,
-);
+const initial = pickTransport();
+
+/** Without a token the page cannot reach the server: ask for one where the person can give it. */
+function Root() {
+  const [transport, setTransport] = useState<UiTransport | null>(initial);
+  if (!transport) {
+    return (
+      <main className="fatal">
+        <h1>hipvpn</h1>
+        <p role="alert">This page needs the access token of hipvpn web. Open the address it printed (it carries the token), or paste the token from the web-token file in its state directory:</p>
+        <TokenForm onToken={(token) => setTransport(webSocketTransport(token))} />
+      </main>
+    );
+  }
+  return <ControlProvider transport={transport}><App /></ControlProvider>;
+}
+
+createRoot(document.getElementById('root')!).render(<StrictMode><Root /></StrictMode>);

@@ -1,11 +1,12 @@
 // The renderer's one source of truth: the latest status (polled each second and refreshed on
-// events), settings, the handover timeline and the rate series for the charts. Views read it
+// events), settings, the handover timeline and the rate series for the charts, and how current
+// all that is (the link to the server, the engine behind it, the status's age). Views read it
 // through useControl() and act through `api`; nothing else talks to the daemon.
 
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import { ApiClient, ApiError } from '../../src-shared/api-client.js';
 import type { DaemonStatus, HandoverRecord, Settings, SettingsPatch } from '../../src-shared/control-api.js';
-import { RateSeries, sampleStatus } from '../../src-shared/view-models.js';
+import { RateSeries, freshness, sampleStatus, type Freshness } from '../../src-shared/view-models.js';
 import type { LinkState, UiTransport } from './transport.js';
 
 const POLL_MS = 1000;
@@ -18,12 +19,21 @@ export function mergeHandovers(known: readonly HandoverRecord[], more: readonly 
   return [...bySeq.values()].sort((a, b) => a.seq - b.seq).slice(-KEEP_HANDOVERS);
 }
 
-export interface Notice { id: number; kind: 'error' | 'ok'; text: string }
+/** `untilLive`: the error is about reaching hipvpn, so it goes once the live state is back. */
+export interface Notice { id: number; kind: 'error' | 'ok'; text: string; untilLive?: boolean }
+
+/** Long enough to read a sentence twice; the error stays in the page's own state where it matters. */
+const ERROR_NOTICE_MS = 15_000;
+const OK_NOTICE_MS = 4000;
 
 export interface ControlState {
   link: LinkState;
   daemonRunning: boolean | null;
   status: DaemonStatus | null;
+  /** Date.now() when the shown status arrived; null before the first. */
+  statusAt: number | null;
+  /** Date.now(), ticking each second, so ages on screen move. */
+  now: number;
   settings: Settings | null;
   handovers: HandoverRecord[];
   /** false when the engine answers handover.list with not-supported (mobility not there yet). */
@@ -36,12 +46,19 @@ export interface ControlState {
 
 export interface Control extends ControlState {
   api: ApiClient;
+  fresh: Freshness;
+  /** Where the server is ("127.0.0.1:7777"), for messages; null inside Electron. */
+  server: string | null;
+  /** Joins a restarted `hipvpn web` with its new token; absent inside Electron. */
+  rejoin: ((token: string) => void) | null;
   refresh(): Promise<void>;
   /** Runs an action, shows its error (or `okText`) as a notice; returns whether it succeeded. */
   act(what: () => Promise<unknown>, okText?: string): Promise<boolean>;
   /** Saves a settings patch and shows the saved settings at once (not only when the event comes). */
   saveSettings(patch: SettingsPatch, okText: string): Promise<boolean>;
   dismiss(id: number): void;
+  /** Shows a notice that is not the outcome of an API call. */
+  note(kind: Notice['kind'], text: string): void;
 }
 
 const Ctx = createContext<Control | null>(null);
@@ -56,26 +73,29 @@ export function errorMessage(err: unknown): string {
 
 export function ControlProvider({ transport, children }: { transport: UiTransport; children: ReactNode }) {
   const api = useMemo(() => new ApiClient(transport), [transport]);
-  const series = useRef(new RateSeries(120)).current;
   const noticeId = useRef(0);
-  const [state, setState] = useState<ControlState>({
-    link: 'connecting', daemonRunning: null, status: null, settings: null, handovers: [], handoversSupported: true, series, tick: 0, notices: [],
-  });
+  const [state, setState] = useState<ControlState>(() => ({
+    link: 'connecting', daemonRunning: null, status: null, statusAt: null, now: Date.now(), settings: null, handovers: [], handoversSupported: true,
+    series: new RateSeries(120), tick: 0, notices: [],
+  }));
+  const series = state.series;
   const lastSeq = useRef<number | undefined>(undefined);
 
-  const notify = useCallback((kind: Notice['kind'], text: string) => {
+  const notify = useCallback((kind: Notice['kind'], text: string, untilLive = false) => {
     const id = ++noticeId.current;
-    setState((s) => ({ ...s, notices: [...s.notices.slice(-4), { id, kind, text }] }));
-    if (kind === 'ok') setTimeout(() => setState((s) => ({ ...s, notices: s.notices.filter((n) => n.id !== id) })), 4000);
+    setState((s) => ({ ...s, notices: [...s.notices.filter((n) => n.text !== text).slice(-4), { id, kind, text, untilLive }] }));
+    setTimeout(() => setState((s) => ({ ...s, notices: s.notices.filter((n) => n.id !== id) })), kind === 'ok' ? OK_NOTICE_MS : ERROR_NOTICE_MS);
   }, []);
 
   const refresh = useCallback(async () => {
     try {
       const status = await api.call('status', {});
       sampleStatus(series, status, performance.now());
-      setState((s) => ({ ...s, status, daemonRunning: true, tick: s.tick + 1 }));
+      const now = Date.now();
+      // A live status answers every "could not reach hipvpn" notice.
+      setState((s) => ({ ...s, status, statusAt: now, now, daemonRunning: true, tick: s.tick + 1, notices: s.notices.filter((n) => !n.untilLive) }));
     } catch (err) {
-      if (err instanceof ApiError && (err.code === 'unavailable' || err.code === 'transport')) setState((s) => ({ ...s, daemonRunning: err.code === 'unavailable' ? false : s.daemonRunning }));
+      if (err instanceof ApiError && err.code === 'unavailable') setState((s) => ({ ...s, daemonRunning: false }));
     }
   }, [api, series]);
 
@@ -100,9 +120,15 @@ export function ControlProvider({ transport, children }: { transport: UiTranspor
   }, [api]);
 
   useEffect(() => {
+    let was: LinkState | null = null;
     const offLink = transport.onLink((link) => {
       setState((s) => ({ ...s, link }));
-      if (link === 'open') void Promise.all([refresh(), loadSettings(), loadHandovers()]);
+      if (link === 'open') {
+        if (was === 'unauthorized') notify('ok', `Joined hipvpn web${transport.server ? ` at ${transport.server}` : ''} with its new token.`);
+        else if (was === 'closed') notify('ok', `Reconnected to hipvpn web${transport.server ? ` at ${transport.server}` : ''}.`);
+        void Promise.all([refresh(), loadSettings(), loadHandovers()]);
+      }
+      if (link !== 'connecting') was = link;
     });
     const offEvent = api.onEvent((e) => {
       switch (e.type) {
@@ -122,7 +148,10 @@ export function ControlProvider({ transport, children }: { transport: UiTranspor
           void refresh();
       }
     }, (problem) => notify('error', `Ignored a malformed event: ${problem}`));
-    const timer = setInterval(() => void refresh(), POLL_MS);
+    const timer = setInterval(() => {
+      setState((s) => ({ ...s, now: Date.now() }));
+      void refresh();
+    }, POLL_MS);
     return () => {
       offLink();
       offEvent();
@@ -137,7 +166,8 @@ export function ControlProvider({ transport, children }: { transport: UiTranspor
       await refresh();
       return true;
     } catch (err) {
-      notify('error', errorMessage(err));
+      const unreachable = err instanceof ApiError && (err.code === 'unavailable' || err.code === 'transport');
+      notify('error', errorMessage(err), unreachable);
       return false;
     }
   }, [notify, refresh]);
@@ -149,7 +179,12 @@ export function ControlProvider({ transport, children }: { transport: UiTranspor
 
   const dismiss = useCallback((id: number) => setState((s) => ({ ...s, notices: s.notices.filter((n) => n.id !== id) })), []);
 
-  const value = useMemo<Control>(() => ({ ...state, api, refresh, act, saveSettings, dismiss }), [state, api, refresh, act, saveSettings, dismiss]);
+  const rejoin = useMemo(() => transport.rejoin?.bind(transport) ?? null, [transport]);
+  const value = useMemo<Control>(() => ({
+    ...state,
+    fresh: freshness({ link: state.link, daemonRunning: state.daemonRunning, statusAt: state.statusAt, now: state.now }),
+    server: transport.server ?? null, rejoin, api, refresh, act, saveSettings, dismiss, note: notify,
+  }), [state, transport, rejoin, api, refresh, act, saveSettings, dismiss, notify]);
   return <Ctx.Provider value={value}>{children}</Ctx.Provider>;
 }
 

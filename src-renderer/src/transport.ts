@@ -18,6 +18,10 @@ export type LinkState = 'connecting' | 'open' | 'closed' | 'unauthorized';
 
 export interface UiTransport extends ControlTransport {
   onLink(listener: (state: LinkState) => void): () => void;
+  /** Where the UI's server is, for messages ("127.0.0.1:7777"); absent inside Electron. */
+  readonly server?: string;
+  /** Starts again with another token (a restarted `hipvpn web` makes a new one). */
+  rejoin?(token: string): void;
 }
 
 export function bridgeTransport(bridge: HipvpnBridge): UiTransport {
@@ -33,28 +37,62 @@ export function bridgeTransport(bridge: HipvpnBridge): UiTransport {
 
 const TOKEN_KEY = 'hipvpn.token';
 const REQUEST_TIMEOUT_MS = 30_000;
+const MAX_BACKOFF_MS = 2000;
 
-/** The token from `#token=…` (moved out of the address bar at once), else this tab's stored one. */
-export function takeToken(): string | null {
+/** A token as `hipvpn web` makes them (web-auth.ts TOKEN_PATTERN), from the token itself or its URL. */
+export function parseToken(text: string): string | null {
+  const t = text.trim();
+  const m = /#token=([A-Za-z0-9_-]+)/.exec(t) ?? /^([A-Za-z0-9_-]+)$/.exec(t);
+  return m && /^[A-Za-z0-9_-]{32,128}$/.test(m[1]!) ? m[1]! : null;
+}
+
+export function storeToken(token: string): void {
+  sessionStorage.setItem(TOKEN_KEY, token);
+}
+
+/** A token in `#token=…`, moved out of the address bar at once (so it is not bookmarked or shared). */
+function tokenFromHash(): string | null {
   const m = /(?:^#|&)token=([A-Za-z0-9_-]+)/.exec(location.hash);
-  if (m) {
-    sessionStorage.setItem(TOKEN_KEY, m[1]!);
-    history.replaceState(null, '', `${location.pathname}#/overview`);
-    return m[1]!;
+  if (!m) return null;
+  storeToken(m[1]!);
+  history.replaceState(null, '', `${location.pathname}#/overview`);
+  return m[1]!;
+}
+
+/** The token from `#token=…`, else this tab's stored one. */
+export function takeToken(): string | null {
+  return tokenFromHash() ?? sessionStorage.getItem(TOKEN_KEY);
+}
+
+/** Whether the page's own server answers at all: tells "stopped" from "refused this token". */
+async function serverAnswers(): Promise<boolean> {
+  try {
+    await fetch('/', { method: 'HEAD', cache: 'no-store' });
+    return true;
+  } catch {
+    return false;
   }
-  return sessionStorage.getItem(TOKEN_KEY);
 }
 
 interface Pending { resolve(v: unknown): void; reject(e: Error): void; timer: number }
 
-/** One WebSocket, re-opened with backoff; requests sent while it is down fail at once. */
-export function webSocketTransport(token: string): UiTransport {
+/**
+ * One WebSocket, re-opened with backoff while the server is away; requests sent while it is
+ * down fail at once. A socket refused by a server that answers means the token is not (or no
+ * longer) its token: no retry helps then, only a new token (rejoin, or the printed address).
+ */
+export function webSocketTransport(firstToken: string): UiTransport {
   const eventListeners = new Set<(e: unknown) => void>();
   const linkListeners = new Set<(s: LinkState) => void>();
   const pending = new Map<number, Pending>();
+  let token = firstToken;
+  storeToken(firstToken);
   let nextId = 1;
   let ws: WebSocket | null = null;
   let backoff = 250;
+  let retry: number | undefined;
+  /** Bumps with each rejoin, so a socket of the old token cannot change the link any more. */
+  let generation = 0;
   let link: LinkState = 'connecting';
   const setLink = (s: LinkState): void => {
     link = s;
@@ -62,16 +100,20 @@ export function webSocketTransport(token: string): UiTransport {
   };
 
   const open = (): void => {
-    setLink('connecting');
+    const gen = generation;
+    retry = undefined;
+    if (link !== 'closed') setLink('connecting');
     const socket = new WebSocket(`ws://${location.host}/control`, ['hipvpn.v1', `hipvpn.token.${token}`]);
     ws = socket;
     let opened = false;
     socket.onopen = () => {
+      if (gen !== generation) return;
       opened = true;
       backoff = 250;
       setLink('open');
     };
     socket.onmessage = (m) => {
+      if (gen !== generation) return;
       let frame: unknown;
       try {
         frame = JSON.parse(String(m.data));
@@ -91,26 +133,52 @@ export function webSocketTransport(token: string): UiTransport {
       p.resolve(frame);
     };
     socket.onclose = () => {
+      if (gen !== generation) return;
       for (const [id, p] of pending) {
         clearTimeout(p.timer);
-        p.reject(new Error('the connection to hipvpn closed'));
+        p.reject(new Error('the connection to hipvpn web closed'));
         pending.delete(id);
       }
-      // Refused before opening: almost always the token (the server says 401 without detail).
-      if (!opened && backoff >= 4000) {
-        setLink('unauthorized');
-      } else {
+      void (async () => {
+        // The browser does not say why an upgrade failed; asking the server plainly does.
+        const refused = !opened && (await serverAnswers());
+        if (gen !== generation) return;
+        if (refused) {
+          setLink('unauthorized');
+          return;
+        }
         setLink('closed');
-      }
-      setTimeout(open, backoff);
-      backoff = Math.min(backoff * 2, 5000);
+        retry = window.setTimeout(open, backoff);
+        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+      })();
     };
   };
+
+  const rejoin = (next: string): void => {
+    token = next;
+    storeToken(next);
+    generation++;
+    clearTimeout(retry);
+    backoff = 250;
+    const old = ws;
+    ws = null;
+    old?.close();
+    setLink('connecting');
+    open();
+  };
+
+  // The printed address opened in this tab again: same page, new fragment.
+  window.addEventListener('hashchange', () => {
+    const t = tokenFromHash();
+    if (t) rejoin(t);
+  });
   open();
 
   return {
+    server: location.host,
+    rejoin,
     request(method: ControlMethod, params: unknown) {
-      if (!ws || ws.readyState !== WebSocket.OPEN) return Promise.reject(new Error('not connected to hipvpn'));
+      if (!ws || ws.readyState !== WebSocket.OPEN) return Promise.reject(new Error(`cannot reach hipvpn web at ${location.host}`));
       const id = nextId++;
       const socket = ws;
       return new Promise((resolve, reject) => {

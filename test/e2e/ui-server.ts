@@ -17,10 +17,10 @@ export function buildRenderer(outDir?: string): void {
 
 export interface WebUi { process: LabProcess; url: string; stop(): Promise<void> }
 
-/** `hipvpn web --state DIR --port 0` in this (the root) namespace: the daemon's socket is a file. */
-export async function startWebUi(stateDir: string, uiDir?: string): Promise<WebUi> {
+/** `hipvpn web --state DIR --port PORT` (any free one by default) in this (the root) namespace: the daemon's socket is a file. */
+export async function startWebUi(stateDir: string, uiDir?: string, port = 0): Promise<WebUi> {
   const { cmd, args } = hipvpnCommand();
-  const proc = new LabProcess(cmd, [...args, 'web', '--state', stateDir, '--port', '0', ...(uiDir ? ['--ui', uiDir] : [])], { cwd: REPO_ROOT, label: 'hipvpn-web' });
+  const proc = new LabProcess(cmd, [...args, 'web', '--state', stateDir, '--port', String(port), ...(uiDir ? ['--ui', uiDir] : [])], { cwd: REPO_ROOT, label: 'hipvpn-web' });
   const line = await proc.waitForLine(/web-listening/, 20_000);
   const url = /url="?(http:\/\/127\.0\.0\.1:\d+\/#token=[A-Za-z0-9_-]+)/.exec(line)?.[1];
   if (!url) {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { DaemonStatus, HandoverRecord, LocatorPair, PeerStatus, Uplink } from '../../src-shared/control-api.js';
 import {
-  RateSeries, handoverText, moveInOrder, orderedUplinks, peerRow, rateText, sampleStatus, sortedPairs, tunnelState,
+  RateSeries, asOfText, attemptText, freshness, handoverText, moveInOrder, orderedUplinks, peerRow, rateText, sampleStatus, sortedPairs, tunnelState,
 } from '../../src-shared/view-models.js';
 
 const A = { address: '10.1.0.1', port: 10500 };
@@ -107,4 +107,28 @@ test('handover text names where traffic went and the gap', () => {
   };
   assert.equal(handoverText(h), 'bob: moved to cellular (wwan0), 140 ms');
   assert.equal(handoverText({ ...h, gapMs: null, peer: null }), '2001:20::1: moved to cellular (wwan0)');
+});
+
+test('why a peer is not connected: nothing while young or keyed, then no answer from its address, then given up', () => {
+  const attempt = (over: Partial<NonNullable<PeerStatus['attempt']>>): NonNullable<PeerStatus['attempt']> => ({ remote: B, sinceMs: 0, answered: false, ...over });
+  assert.equal(attemptText(peer('bob', 'I1-SENT', { attempt: attempt({ sinceMs: 800 }) })), null, 'an exchange under a second old is not news');
+  assert.equal(attemptText(peer('bob', 'ESTABLISHED', { attempt: attempt({ sinceMs: 9000 }) })), null, 'a keyed peer has no problem');
+  assert.equal(attemptText(peer('bob', 'UNASSOCIATED')), null, 'no attempt, nothing to say');
+  assert.match(attemptText(peer('bob', 'I1-SENT', { attempt: attempt({ sinceMs: 20_400 }) })) ?? '', /^No answer from 10\.1\.0\.2:10500 for 20 s: check the address, and that hipvpn runs there/);
+  assert.match(attemptText(peer('bob', 'UNASSOCIATED', { attempt: attempt({ sinceMs: 40_000, failedAgoMs: 4000, reason: 'i1-retries-exceeded' }) })) ?? '', /^No answer from 10\.1\.0\.2:10500 \(gave up 4 s ago\)/);
+  assert.match(attemptText(peer('bob', 'I2-SENT', { attempt: attempt({ sinceMs: 5000, answered: true }) })) ?? '', /answered, but the exchange has not finished after 5 s/);
+});
+
+test('freshness: live, or stale with the reason and the age of what is shown', () => {
+  const at = 1_000_000;
+  assert.deepEqual(freshness({ link: 'open', daemonRunning: true, statusAt: at - 900, now: at }), { live: true, reason: null, ageMs: 900 });
+  assert.equal(freshness({ link: 'open', daemonRunning: false, statusAt: at - 12_000, now: at }).reason, 'engine-stopped');
+  assert.equal(freshness({ link: 'closed', daemonRunning: true, statusAt: at - 3000, now: at }).reason, 'server-unreachable', 'the daemon was running: not known any more');
+  assert.equal(freshness({ link: 'connecting', daemonRunning: true, statusAt: at - 3000, now: at }).reason, 'server-unreachable', 'a retry under way is not contact yet');
+  assert.equal(freshness({ link: 'connecting', daemonRunning: null, statusAt: null, now: at }).reason, null, 'the first connect is not a loss');
+  assert.equal(freshness({ link: 'unauthorized', daemonRunning: true, statusAt: at, now: at }).reason, 'token-refused');
+  assert.equal(freshness({ link: 'open', daemonRunning: true, statusAt: at - 6000, now: at }).reason, 'no-answer', 'a status that stopped coming');
+  assert.equal(asOfText(12_300), 'as of 12 s ago');
+  assert.equal(asOfText(65_000), 'as of 1 min ago');
+  assert.equal(asOfText(300), 'as of just now');
 });

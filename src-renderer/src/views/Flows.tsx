@@ -1,6 +1,6 @@
 import { useState, type SubmitEvent } from 'react';
 import { useControl, errorMessage } from '../store.js';
-import { Badge, Field, Notice, stateTone } from '../components.js';
+import { Badge, Field, Notice, RichText, stateTone } from '../components.js';
 import { checkFlowForm, type FlowField, type FlowForm } from '../../../src-shared/forms.js';
 import { TRAFFIC_PROTOCOLS, type FlowBinding, type TrafficSelector } from '../../../src-shared/control-api.js';
 import { endpointText } from '../../../src-shared/status-format.js';
@@ -107,7 +107,7 @@ export function Flows() {
               </select>
             )}
           </Field>
-          {serverError && <p className="form-error" role="alert">{serverError}</p>}
+          {serverError && <p className="form-error" role="alert"><RichText text={serverError} /></p>}
           <div className="buttons"><button type="submit" className="primary">Save binding</button></div>
         </form>
       </section>

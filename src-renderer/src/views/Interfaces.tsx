@@ -1,13 +1,19 @@
 import { useControl } from '../store.js';
 import { Badge, Notice, stateTone } from '../components.js';
 import { moveInOrder, orderedUplinks } from '../../../src-shared/view-models.js';
+import { endpointText } from '../../../src-shared/status-format.js';
 
 export function Interfaces() {
   const c = useControl();
   const uplinks = c.status?.interfaces;
   const order = c.settings?.interfaceOrder ?? [];
   const recheck = <button type="button" onClick={() => void c.act(() => c.api.call('interfaces.recheck', {}), 'Interfaces re-checked')}>Re-check now</button>;
-  if (uplinks === undefined) return <><Notice>This engine does not report its uplinks yet.</Notice>{recheck}</>;
+  // A daemon given --listen addresses uses those and does not watch the interfaces (nor re-check them).
+  if (!c.status) return <Notice>Waiting for the engine…</Notice>;
+  if (uplinks === undefined) {
+    const fixed = c.status.listening.map(endpointText).join(', ');
+    return <Notice>hipvpn listens on fixed addresses{fixed ? ` (${fixed})` : ''} because it was started with <code>--listen</code>, so it does not follow the network interfaces. Start it without <code>--listen</code> to have it move between uplinks.</Notice>;
+  }
   const list = orderedUplinks(uplinks, order);
   const names = list.map((u) => u.name);
   const save = (next: string[]): void => void c.saveSettings({ interfaceOrder: next }, 'Interface preference saved');

@@ -1,26 +1,58 @@
 import { useControl } from '../store.js';
 import { Badge, CopyButton, Notice, stateTone } from '../components.js';
-import { TUNNEL_STATE_TEXT, isKeyed, tunnelState } from '../../../src-shared/view-models.js';
+import { TUNNEL_STATE_TEXT, asOfText, isKeyed, tunnelState } from '../../../src-shared/view-models.js';
 import { endpointText } from '../../../src-shared/status-format.js';
 
 export function Overview() {
   const c = useControl();
   const s = c.status;
-  if (!s) return <Notice>Waiting for the engine…</Notice>;
+  if (!s) return <Notice>{c.fresh.reason === 'engine-stopped' ? 'The engine is not running, and has not been since this page opened.' : 'Waiting for the engine…'}</Notice>;
   const state = tunnelState(s);
   const up = state !== 'disconnected';
   const uplinks = s.interfaces?.filter((i) => i.up);
   const keyed = s.peers.filter(isKeyed).length;
+  const reachable = s.peers.filter((p) => p.configuredLocators.length > 0 || p.state !== 'UNASSOCIATED');
+  // Behind a stopped engine or an unreachable server the state is what it was, not what it is.
+  const badge = c.fresh.live ? TUNNEL_STATE_TEXT[state] : c.fresh.reason === 'engine-stopped' ? 'Not running' : 'Unknown';
+  const tone = c.fresh.live ? stateTone(state) : c.fresh.reason === 'engine-stopped' ? 'bad' : 'idle';
+  const noPeers = s.peers.length === 0
+    ? 'There are no peers to connect to: add one on the Peers page (its HIT and address).'
+    : 'No peer has an address to connect to: give one an address on the Peers page, or wait for it to contact this host.';
+  const connect = async (): Promise<void> => {
+    if (s.tunnelUp === false) {
+      const ok = await c.act(() => c.api.call('tunnel.set', { up: true }), reachable.length > 0 ? 'Connecting' : undefined);
+      if (ok && reachable.length === 0) c.note('error', `The tunnel is on. ${noPeers}`);
+      return;
+    }
+    if (reachable.length === 0) {
+      c.note('error', noPeers);
+      return;
+    }
+    // The switch is on already: start an exchange with each peer that is not connected (ping
+    // connects first); a peer that does not answer says why in its row on the Peers page.
+    const waiting = reachable.filter((p) => p.name !== null && !isKeyed(p));
+    c.note('ok', `Connecting to ${waiting.map((p) => p.name).join(', ')}…`);
+    await Promise.allSettled(waiting.map((p) => c.api.call('ping', { peer: p.name! })));
+    await c.refresh();
+  };
+  const toggle = (): void => {
+    if (up) void c.act(() => c.api.call('tunnel.set', { up: false }), 'Disconnected');
+    else void connect();
+  };
   return (
     <section aria-labelledby="state-h" className="overview">
-      <div className={`state-card tone-${stateTone(state)}`}>
-        <h2 id="state-h">Tunnel <Badge tone={stateTone(state)}>{TUNNEL_STATE_TEXT[state]}</Badge></h2>
-        <p>{keyed} of {s.peers.length} peer{s.peers.length === 1 ? '' : 's'} connected</p>
+      <div className={`state-card tone-${tone}`}>
+        <h2 id="state-h">Tunnel <Badge tone={tone}>{badge}</Badge></h2>
+        {c.fresh.live
+          ? <p data-testid="peer-count">{keyed} of {s.peers.length} peer{s.peers.length === 1 ? '' : 's'} connected</p>
+          : <p data-testid="peer-count">Last known: {TUNNEL_STATE_TEXT[state]}, {keyed} of {s.peers.length} peer{s.peers.length === 1 ? '' : 's'} connected, {asOfText(c.fresh.ageMs)}</p>}
+        {c.fresh.live && s.peers.length === 0 && <p data-testid="no-peers">No peers yet: add one on the <a href="#/peers">Peers</a> page to have something to connect to.</p>}
         <button
           type="button"
           className={up ? 'secondary' : 'primary'}
           aria-pressed={up}
-          onClick={() => void c.act(() => c.api.call('tunnel.set', { up: !up }), up ? 'Disconnected' : 'Connecting')}
+          disabled={!c.fresh.live}
+          onClick={toggle}
         >
           {up ? 'Disconnect' : 'Connect'}
         </button>
@@ -35,7 +67,7 @@ export function Overview() {
         <dt>Listening</dt>
         <dd>{s.listening.map(endpointText).join(', ') || '–'}</dd>
         <dt>Active uplinks</dt>
-        <dd>{uplinks ? (uplinks.length ? uplinks.map((u) => `${u.name} (${u.kind})`).join(', ') : 'none') : 'not reported by this engine'}</dd>
+        <dd>{uplinks ? (uplinks.length ? uplinks.map((u) => `${u.name} (${u.kind})`).join(', ') : 'none') : 'not followed: hipvpn listens on fixed addresses (--listen)'}</dd>
         <dt>Packets</dt>
         <dd data-testid="engine-counters">HIP in {s.counters.hipIn} / out {s.counters.hipOut} · ESP in {s.counters.espIn} / out {s.counters.espOut} · dropped {s.counters.droppedTotal}</dd>
       </dl>

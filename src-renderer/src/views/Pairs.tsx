@@ -1,6 +1,6 @@
 import { useControl } from '../store.js';
 import { Badge, Notice, stateTone } from '../components.js';
-import { isKeyed, msText, pairKey, pairText, sortedPairs } from '../../../src-shared/view-models.js';
+import { attemptText, isKeyed, msText, pairKey, pairText, sortedPairs } from '../../../src-shared/view-models.js';
 import { ageText, endpointText } from '../../../src-shared/status-format.js';
 
 function spiText(spi: number | undefined): string {
@@ -16,17 +16,23 @@ export function Pairs() {
       {peers.map((p) => {
         const label = p.name ?? p.hit;
         const pairs = p.pairs ? sortedPairs(p.pairs) : null;
+        // Another pair to move to, as the tray decides it: a failover with none only fails.
+        const canFailOver = isKeyed(p) && (pairs ?? []).some((x) => !x.primary && x.state !== 'failed');
+        const problem = c.fresh.live ? attemptText(p) : null;
         return (
           <section key={p.hit} aria-labelledby={`pairs-${p.hit}`} className="card" data-peer={label}>
             <div className="card-head">
               <h2 id={`pairs-${p.hit}`}>{label} <Badge tone={stateTone(p.state)}>{p.state}</Badge></h2>
               <button
                 type="button"
-                disabled={!isKeyed(p)}
+                disabled={!canFailOver}
+                title={canFailOver ? undefined : isKeyed(p) ? 'No other working locator pair to move to' : 'Not connected'}
                 onClick={() => void c.act(() => c.api.call('failover', { peer: label }), `Failing over ${label}`)}
               >Fail over now</button>
             </div>
-            {pairs === null ? (
+            {pairs === null && !isKeyed(p) ? (
+              <Notice>Not connected, so there are no locator pairs.{problem ? ` ${problem}` : ''}</Notice>
+            ) : pairs === null ? (
               <>
                 <Notice>This engine does not report locator pairs yet{p.local && p.remote ? '; the pair in use:' : '.'}</Notice>
                 {p.local && p.remote && <p className="pair-now"><code>{pairText({ local: p.local, remote: p.remote })}</code></p>}

@@ -1,8 +1,8 @@
 import { useState, type SubmitEvent } from 'react';
 import { useControl, errorMessage } from '../store.js';
-import { Badge, Field, Notice, stateTone } from '../components.js';
+import { Badge, Field, Notice, RichText, stateTone } from '../components.js';
 import { checkPeerForm, peerFormOf, type PeerField, type PeerForm } from '../../../src-shared/forms.js';
-import { peerRow } from '../../../src-shared/view-models.js';
+import { attemptText, peerRow } from '../../../src-shared/view-models.js';
 
 const EMPTY: PeerForm = { name: '', hit: '', locators: '' };
 
@@ -53,13 +53,14 @@ export function Peers() {
               <tbody>
                 {peers.map((p) => {
                   const r = peerRow(p);
+                  const problem = c.fresh.live ? attemptText(p) : null;
                   return (
                     <tr key={r.key} data-peer={r.name}>
                       <th scope="row">{r.name}</th>
                       <td><code className="hit">{r.hit}</code></td>
                       <td>{r.lsi}</td>
                       <td><Badge tone={stateTone(r.state)}>{r.state}</Badge></td>
-                      <td>{r.pair}</td>
+                      <td>{problem ? <span className="peer-problem" data-testid="peer-problem">{problem}</span> : r.pair}</td>
                       <td>{r.rtt}</td>
                       <td data-testid="rx">{r.rx}</td>
                       <td data-testid="tx">{r.tx}</td>
@@ -91,13 +92,13 @@ export function Peers() {
           <Field label="Name" error={errors.name}>
             {(a) => <input id={a.id} name="name" value={form.name} onChange={(e) => set('name')(e.target.value)} aria-invalid={a.invalid} aria-describedby={a.describedBy} autoComplete="off" />}
           </Field>
-          <Field label="HIT" error={errors.hit} hint="The peer's `hipvpn identity` prints it: 2001:2x:…">
+          <Field label="HIT" error={errors.hit} hint={<>The peer's <code>hipvpn identity</code> prints it: 2001:2x:…</>}>
             {(a) => <input id={a.id} name="hit" value={form.hit} onChange={(e) => set('hit')(e.target.value)} aria-invalid={a.invalid} aria-describedby={a.describedBy} autoComplete="off" spellCheck={false} />}
           </Field>
           <Field label="Locators" error={errors.locators} hint="IP or IP:PORT, one per line; empty if the peer contacts you.">
             {(a) => <textarea id={a.id} name="locators" rows={2} value={form.locators} onChange={(e) => set('locators')(e.target.value)} aria-invalid={a.invalid} aria-describedby={a.describedBy} spellCheck={false} />}
           </Field>
-          {serverError && <p id="peer-server-error" className="form-error" role="alert">{serverError}</p>}
+          {serverError && <p id="peer-server-error" className="form-error" role="alert"><RichText text={serverError} /></p>}
           <div className="buttons">
             <button type="submit" className="primary" disabled={busy}>{editing ? 'Save' : 'Add peer'}</button>
             {editing && <button type="button" onClick={() => { setEditing(null); setForm(EMPTY); setErrors({}); setServerError(null); }}>Cancel</button>}

@@ -1,6 +1,6 @@
 import { useState, type SubmitEvent } from 'react';
 import { useControl, errorMessage } from '../store.js';
-import { Field, Notice } from '../components.js';
+import { Field, Notice, RichText } from '../components.js';
 import { checkSettingsForm, settingsFormOf, type SettingsField, type SettingsForm } from '../../../src-shared/forms.js';
 import { FAILURE_DETECTION, INTERFACE_KINDS, MULTIHOMING_MODES, type InterfaceKind } from '../../../src-shared/control-api.js';
 import { moveInOrder } from '../../../src-shared/view-models.js';
@@ -62,7 +62,7 @@ export function SettingsView() {
         </Field>
         <div className="check"><input id="s-login" type="checkbox" checked={form.startAtLogin} onChange={(e) => setForm({ ...form, startAtLogin: e.target.checked })} /><label htmlFor="s-login">Start at login</label></div>
         <div className="check"><input id="s-notify" type="checkbox" checked={form.notifications} onChange={(e) => setForm({ ...form, notifications: e.target.checked })} /><label htmlFor="s-notify">Notify me of handovers</label></div>
-        {serverError && <p className="form-error" role="alert">{serverError}</p>}
+        {serverError && <p className="form-error" role="alert"><RichText text={serverError} /></p>}
         <div className="buttons"><button type="submit" className="primary">Save settings</button></div>
       </form>
       <section className="card" aria-labelledby="kinds-h">
