@@ -11,6 +11,7 @@ import { decodeParams, encodeParam } from '../../src-main/hip/wire/codec.js';
 import { ipToBytes16 } from '../../src-main/hip/wire/address.js';
 import { LocatorType } from '../../src-main/hip/wire/constants.js';
 import type { LocatorSet } from '../../src-main/hip/wire/params.js';
+import { DEFAULT_TIMERS } from '../../src-main/hip/timers.js';
 
 const loc = (address: string, ifname: string, preferred = false, port = 10500): LocalLocator => ({ address, port, ifname, kind: 'wifi', preferred });
 
@@ -40,8 +41,8 @@ test('a LOCATOR_SET we build is type 2 (UDP, host candidate) and survives the co
   ]);
   const parsed = parseLocatorSet(back, 10500, 0x9999);
   assert.deepEqual(parsed.locators, [
-    { address: '192.0.2.1', port: 10500, spi: 0x1234, preferred: true, lifetimeS: 3600 },
-    { address: '2001:db8::5', port: 4500, spi: 0x5678, preferred: false, lifetimeS: 3600 },
+    { address: '192.0.2.1', port: 10500, spi: 0x1234, preferred: true, lifetimeS: DEFAULT_TIMERS.locatorLifetimeMs / 1000 },
+    { address: '2001:db8::5', port: 4500, spi: 0x5678, preferred: false, lifetimeS: DEFAULT_TIMERS.locatorLifetimeMs / 1000 },
   ]);
   assert.equal(parsed.refused, 0);
 });
