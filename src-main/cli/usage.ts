@@ -9,7 +9,8 @@ export const LIMITS = {
   count: { min: 1, max: 100_000 },
   timeoutMs: { min: 1, max: 60_000 },
   intervalMs: { min: 1, max: 60_000 },
-  mtu: { min: 1, max: 65535 },
+  /** The TUN carries IPv6 (HITs), and IPv6 needs links of at least 1280 octets (RFC 8200 §5). */
+  mtu: { min: 1280, max: 65535 },
   /** uid_t and gid_t are 32 bits; (uid_t)-1 means "unchanged" to chown(2). */
   id: { min: 0, max: 4_294_967_294 },
 } as const;

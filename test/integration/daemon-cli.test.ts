@@ -179,7 +179,8 @@ test('a number out of range says the range it must be in', async () => {
     { args: ['ping', 'bob', '--count', '-3', '--state', state], message: '--count must be a whole number 1..100000, not "-3"' },
     { args: ['ping', 'bob', '--timeout', 'abc', '--state', state], message: '--timeout must be a whole number 1..60000, not "abc"' },
     { args: ['ping', 'bob', '--interval', '1.5', '--state', state], message: '--interval must be a whole number 1..60000, not "1.5"' },
-    { args: ['setup', '--state', state, '--tun', 'hip9', '--user', '1000', '--mtu', '0'], message: '--mtu must be a whole number 1..65535, not "0"' },
+    { args: ['setup', '--state', state, '--tun', 'hip9', '--user', '1000', '--mtu', '0'], message: '--mtu must be a whole number 1280..65535, not "0"' },
+    { args: ['setup', '--state', state, '--tun', 'hip9', '--user', '1000', '--mtu', '1279'], message: '--mtu must be a whole number 1280..65535, not "1279"' },
     {
       args: ['setup', '--state', state, '--tun', 'hip9', '--user', '4294967296'],
       message: '--user "4294967296" must be UID or UID:GID, whole numbers 0..4294967294 (as `id -u` and `id -g` print them)',
