@@ -1,10 +1,14 @@
 // The lab from the command line (root):
 //   node --import tsx lab/cli.ts demo           two hosts, a base exchange, ping, iperf3
+//   node --import tsx lab/cli.ts nat [--hold]   the NAT lab: who is mapped to what, what gets in
 //   node --import tsx lab/cli.ts cleanup [--all]  remove what dead runs left (--all: every lab)
-// `npm run lab` runs the demo: what a newcomer watches to see hipvpn work.
+// `npm run lab` runs the demo: what a newcomer watches to see hipvpn work; `npm run lab -- nat`
+// shows the NATs that NAT traversal is tested against.
 
 import { parseArgs } from 'node:util';
 import { iperf } from './iperf.js';
+import { buildNatLab, unsolicitedDrops, type NatRouter } from './nat.js';
+import { probe, startReflector } from './udp-probe.js';
 import { cleanupLeftovers } from './registry.js';
 import { startTunnel, twoHosts } from './scenarios.js';
 
@@ -67,15 +71,60 @@ async function demo(): Promise<void> {
   }
 }
 
+async function natDemo(hold: boolean): Promise<void> {
+  heading('Building the NAT lab: a public internet, a relay, two homes and a carrier NAT');
+  const net = await buildNatLab({ log: (line) => say(`lab: ${line}`) });
+  try {
+    const relay = net.relay.address('eth0');
+    const describe = (name: string, nat: NatRouter): string => `${name.padEnd(6)} ${nat.kind.padEnd(15)} public ${nat.publicAddress}`;
+    heading('Who is where');
+    say(`relay   public ${relay}        server public ${net.server.address('eth0')}`);
+    say(`alice   wifi0 ${net.alice.address('wifi0')} behind ${describe('homea', net.aliceHome)}`);
+    say(`alice   cell0 ${net.alice.address('cell0')} behind ${describe('cgnat', net.carrier)}`);
+    say(`bob     eth0  ${net.bob.address('eth0')} behind ${describe('homeb', net.bobHome)}`);
+
+    heading('What each NAT maps a socket to (reflectors on the relay at ports 3478 and 3479)');
+    await startReflector(net.relay, relay, 3478);
+    await startReflector(net.relay, relay, 3479);
+    const targets = [`${relay}:3478`, `${relay}:3479`];
+    for (const [host, ifname] of [[net.alice, 'wifi0'], [net.alice, 'cell0'], [net.bob, 'eth0']] as const) {
+      const bind = `${host.address(ifname)}:40000`;
+      const result = await probe(host, bind, targets);
+      say(`${host.name} ${ifname} ${bind} is seen as ${result.seenAs.join(' and ') || 'nothing: no answer'}`);
+    }
+
+    heading('What gets in unasked: the server writes to the mapping alice has towards the relay');
+    const mapped = `${net.aliceHome.publicAddress}:40000`;
+    await probe(net.server, `${net.server.address('eth0')}:5000`, [mapped], 100);
+    say(`homea dropped ${await unsolicitedDrops(net.aliceHome.router)} unsolicited packet(s) at its WAN side`);
+
+    if (hold) {
+      heading('Holding the lab: Ctrl-C tears it down');
+      for (const host of net.lab.hosts) say(`${host.name.padEnd(8)} ip netns exec ${host.netns} bash`);
+      await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+    }
+  } finally {
+    heading('Tearing the lab down');
+    await net.lab.teardown();
+    say('done: no namespaces, processes or files left');
+  }
+}
+
 async function main(): Promise<void> {
-  const { positionals, values } = parseArgs({ allowPositionals: true, options: { all: { type: 'boolean', default: false } } });
+  const { positionals, values } = parseArgs({
+    allowPositionals: true,
+    options: { all: { type: 'boolean', default: false }, hold: { type: 'boolean', default: false } },
+  });
   if (process.getuid?.() !== 0) {
     console.error('the lab needs root (network namespaces, TUN devices): run it with sudo');
     process.exit(1);
   }
-  switch (positionals[0]) {
+  switch (positionals[0] ?? 'demo') {
     case 'demo':
       await demo();
+      return;
+    case 'nat':
+      await natDemo(values.hold);
       return;
     case 'cleanup': {
       const removed = cleanupLeftovers({ everything: values.all });
@@ -83,7 +132,7 @@ async function main(): Promise<void> {
       return;
     }
     default:
-      console.error('usage: node --import tsx lab/cli.ts demo | cleanup [--all]');
+      console.error('usage: node --import tsx lab/cli.ts [demo] | nat [--hold] | cleanup [--all]');
       process.exit(2);
   }
 }

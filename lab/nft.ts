@@ -166,3 +166,25 @@ export function egressWatchRuleset(prefix: string): string {
   ].join('\n');
   return replaceTable('inet', EGRESS_WATCH_TABLE, body);
 }
+
+export function natFilterTableName(ifname: string): string {
+  return `lab_natfilter_${identifier(ifname)}`;
+}
+
+/**
+ * What home routers and carrier NATs do with traffic from outside: only answers to what went out
+ * get in (address- and port-dependent filtering, as conntrack keys on the whole 5-tuple);
+ * anything unsolicited arriving on `wanIfname` is dropped silently and counted. An unmapped port
+ * of the public address is the router's own, hence the input hook too: no ICMP comes back.
+ */
+export function natFilterRuleset(wanIfname: string, enabled: boolean): string {
+  const chain = (hook: 'forward' | 'input'): string[] => [
+    `  chain ${hook} {`,
+    `    type filter hook ${hook} priority 0;`,
+    `    iifname "${wanIfname}" ct state established,related accept`,
+    `    iifname "${wanIfname}" counter name "unsolicited" drop`,
+    '  }',
+  ];
+  const body = ['  counter unsolicited { }', ...chain('forward'), ...chain('input')].join('\n');
+  return replaceTable('inet', natFilterTableName(wanIfname), enabled ? body : null);
+}
