@@ -22,6 +22,7 @@
 import type { Host } from './host.js';
 import { Lab, type LabOptions } from './lab.js';
 import type { LinkEnd } from './link.js';
+import { natFilterRuleset } from './nft.js';
 
 /** How cell0 starts out. */
 export type CellStart =
@@ -37,6 +38,11 @@ export type CellStart =
 export interface MobilityLabOptions extends LabOptions {
   readonly cell0?: CellStart;
   readonly server?: 'direct' | 'behind-multihomed-nat';
+  /**
+   * The laptop's access routers as the field has them: Wi-Fi behind a port-preserving home NAT,
+   * cellular behind a symmetric carrier NAT, both dropping what nobody behind them asked for.
+   */
+  readonly mobileBehindNats?: boolean;
 }
 
 export const WIFI_SUBNET = '192.168.1.0/24';
@@ -105,6 +111,13 @@ export class MobilityLab {
       await site.masquerade('isp2');
     } else {
       await lab.connect(server, core, { name: 'eth0', peerName: 'servernet', subnet: '172.31.9.0/24' });
+    }
+
+    if (options.mobileBehindNats) {
+      await wifiRouter.masquerade('up0');
+      await wifiRouter.nft(natFilterRuleset('up0', true));
+      await cellRouter.masquerade('up0', { fullyRandom: true });
+      await cellRouter.nft(natFilterRuleset('up0', true));
     }
 
     // The laptop's uplinks.

@@ -491,6 +491,7 @@ export class Association {
       if (o.deadline > now) continue;
       if (o.attempt >= o.max) {
         this.outstanding.delete(id);
+        if (o.purpose === 'verify' && this.peerLocators?.verificationFailed(o.target!)) this.emitPeerLocators();
         // An announcement the peer never acknowledged: start over, under a new SEQ, from what it
         // last acknowledged. A peer that is gone for good is the liveness check's to declare.
         if (o.purpose === 'locators' && this.announcing?.updateId === id) {

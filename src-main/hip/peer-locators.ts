@@ -238,17 +238,41 @@ export class PeerLocatorTable {
   }
 
   /**
-   * An authenticated packet came from an address we did not know (site multihoming, NAT
-   * rebinding): added UNVERIFIED. A known address, even a DEPRECATED one sending late packets,
-   * is left as it is.
+   * A fresh, authenticated packet came from this address. An address we did not know (site
+   * multihoming, NAT rebinding) is added UNVERIFIED. So is one we had deprecated that the peer never
+   * listed itself (where the base exchange ran, or a source we saw): a peer behind a NAT that
+   * comes back to an uplink comes back from the same public address, which its LOCATOR_SETs can
+   * never name. An address the peer listed and then withdrew stays DEPRECATED: its own word
+   * outweighs a packet that may be late. Returns whether the address now needs a check.
    */
   observe(l: LocatorAddress, spi: number): boolean {
     const key = locatorKey(l);
-    if (this.byKey.has(key)) return false;
+    const known = this.byKey.get(key);
+    if (known !== undefined) {
+      if (known.state !== 'DEPRECATED' || known.source === 'locator-set') return false;
+      known.state = 'UNVERIFIED';
+      known.source = 'observed';
+      known.spi = spi;
+      known.expiresAt = undefined;
+      known.removeAt = undefined;
+      return true;
+    }
     this.byKey.set(key, {
       address: l.address, port: l.port, spi, state: 'UNVERIFIED', preferred: false, source: 'observed', lifetimeS: 0,
       expiresAt: undefined, removeAt: undefined, verifiedAt: undefined,
     });
+    return true;
+  }
+
+  /**
+   * The check of an address the peer was only seen at went unanswered: it is DEPRECATED again
+   * (unless our traffic uses it), so that only a later packet from it starts another check.
+   */
+  verificationFailed(l: LocatorAddress): boolean {
+    const key = locatorKey(l);
+    const loc = this.byKey.get(key);
+    if (loc === undefined || loc.state !== 'UNVERIFIED' || loc.source !== 'observed' || key === this.currentKey) return false;
+    loc.state = 'DEPRECATED';
     return true;
   }
 

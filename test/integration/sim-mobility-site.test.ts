@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { buildUpdate } from '../../src-main/hip/messages.js';
 import { seedFromEnv } from '../support/sim-network.js';
 import { identity, seededCrypto } from '../support/hip-hosts.js';
-import { A_WIFI, B_ALT, B_MAIN, connected, locatorState, mobileWorld, remoteOf, same, setPath, updatesSent } from './sim-mobility-harness.js';
+import { buildLocatorSet } from '../../src-main/hip/local-locators.js';
+import { A_WIFI, B_ALT, B_MAIN, authenticUpdate, connected, locatorState, mobileWorld, remoteOf, same, setPath, updatesSent } from './sim-mobility-harness.js';
 
 const SEED = seedFromEnv('SIM_SEED', 0x0b11_e004);
 console.log(`sim-mobility-site seed ${SEED} (set SIM_SEED to replay)`);
@@ -96,16 +97,15 @@ test('an authenticated UPDATE from a new source (the NAT rebound) is followed th
   assert.ok(net.runUntil(() => b.eventsOf('probe-answered').length === 1, net.now + 5_000), 'B\'s probe answered');
 });
 
-test('a new source address that does not answer the check is never used', () => {
+test('a new source address that does not answer the check is never used, and is deprecated until the peer is heard from it again', () => {
   const { net, a, b } = connected(mobileWorld(SEED + 2));
   setPath(net, A_WIFI, B_ALT);
   a.act((h) => h.espAuthenticated(net.now, b.host.hit, { bytes: 120, from: B_ALT }));
   net.runFor(60_000);
-  assert.equal(locatorState(a, b, B_ALT), 'UNVERIFIED');
+  assert.equal(locatorState(a, b, B_ALT), 'DEPRECATED');
   assert.equal(a.eventsOf('address-changed').length, 0);
   assert.ok(same(remoteOf(a, b), B_MAIN));
-  assert.equal(a.host.authorizeSend(net.now, b.host.hit, B_ALT, 1), true, 'credit earned by the peer\'s 120 bytes');
-  assert.equal(a.host.authorizeSend(net.now, b.host.hit, B_ALT, 1_000), false, 'but no more than that');
+  assert.equal(a.host.authorizeSend(net.now, b.host.hit, B_ALT, 1), false, 'a deprecated address gets no data, credit or not');
   const checks = updatesSent(net).filter((x) => x.u.echoRequest !== undefined && same(x.to, B_ALT));
   assert.equal(checks.length, 6, 'the check is re-sent five times, then given up');
   assert.equal(a.state(b), 'ESTABLISHED');
@@ -122,4 +122,27 @@ test('a forged packet from a new address reveals nothing and changes nothing', (
   assert.equal(locatorState(a, b, B_ALT), undefined);
   assert.equal(a.eventsOf('peer-locators').length, 0);
   assert.equal(updatesSent(net).filter((x) => same(x.to, B_ALT)).length, 0, 'nothing sent to the forger\'s address');
+});
+
+test('a peer behind a NAT that returns to an uplink it left is checked again at its old public address and followed there', () => {
+  // B's packets come from its NAT's public addresses (B_MAIN, then B_ALT); its LOCATOR_SETs can
+  // only name its private address, which nobody outside reaches.
+  const { net, a, b } = connected(mobileWorld(SEED + 6));
+  const PRIVATE = { address: '192.168.1.2', port: 10500 };
+  const listing = buildLocatorSet([{ locator: PRIVATE, spi: b.host.associations()[0]!.inboundSpi!, preferred: true }]);
+  net.inject(B_ALT, A_WIFI, authenticUpdate(b, a, { locatorSet: listing }));
+  a.act((h) => h.espAuthenticated(net.now, b.host.hit, { bytes: 1_200, from: B_ALT }));
+  assert.ok(net.runUntil(() => same(remoteOf(a, b), B_ALT) && locatorState(a, b, B_ALT) === 'ACTIVE', net.now + 2_000), 'A never followed B to B_ALT');
+  assert.equal(locatorState(a, b, B_MAIN), 'DEPRECATED', 'the listing that cannot name it deprecated the old public address');
+
+  // B comes back to its first uplink: the NAT maps it to B_MAIN again, and B_ALT is gone.
+  setPath(net, A_WIFI, B_ALT);
+  const back = net.now;
+  a.act((h) => h.espAuthenticated(net.now, b.host.hit, { bytes: 1_200, from: B_MAIN }));
+  assert.equal(locatorState(a, b, B_MAIN), 'UNVERIFIED', 'a fresh packet from it makes it a candidate again');
+  assert.ok(net.runUntil(() => same(remoteOf(a, b), B_MAIN), back + 1_000), `traffic stayed at ${JSON.stringify(remoteOf(a, b))}`);
+  assert.equal(locatorState(a, b, B_MAIN), 'ACTIVE', 'followed only once checked');
+  const check = updatesSent(net).find((x) => x.u.echoRequest !== undefined && same(x.to, B_MAIN) && x.sentAt >= back);
+  assert.ok(check !== undefined && check.sentAt === back, 'checked at once');
+  assert.equal(a.state(b), 'ESTABLISHED');
 });

@@ -95,16 +95,35 @@ test('SPIs: a rekey rebinds locators to the new SPI; deprecating an SPI deprecat
   assert.equal(t.deprecateSpi(0x2000), false, 'already deprecated');
 });
 
-test('an observed source address is added once, UNVERIFIED; a known one, even deprecated, is left alone', () => {
+test('an observed source address is added once, UNVERIFIED; a known live one is left alone', () => {
   const t = new PeerLocatorTable(0, WIFI, SPI);
   assert.equal(t.observe(ETH, SPI), true);
   assert.equal(t.get(ETH)?.source, 'observed');
   assert.equal(stateOf(t, ETH), 'UNVERIFIED');
   assert.equal(t.observe(ETH, SPI), false);
   assert.equal(t.observe(WIFI, SPI), false);
+});
+
+test('an address the peer listed and withdrew stays deprecated whatever arrives from it', () => {
+  const t = new PeerLocatorTable(0, WIFI, SPI);
+  t.applyLocatorSet(0, [listed(WIFI, true), listed(CELL, false)], WIFI);
   t.applyLocatorSet(0, [listed(CELL, true)], CELL);
   assert.equal(t.observe(WIFI, SPI), false, 'late packets from a withdrawn address do not revive it');
   assert.equal(stateOf(t, WIFI), 'DEPRECATED');
+});
+
+test('an address the peer could never list (its NAT\'s, seen in the base exchange) comes back UNVERIFIED when the peer does; an unanswered check deprecates it again', () => {
+  const t = new PeerLocatorTable(0, WIFI, SPI);
+  t.applyLocatorSet(0, [listed(CELL, true)], CELL);
+  t.setCurrent(CELL);
+  assert.equal(stateOf(t, WIFI), 'DEPRECATED');
+  assert.equal(t.observe(WIFI, SPI), true, 'a fresh packet from it needs a check');
+  assert.deepEqual([stateOf(t, WIFI), t.get(WIFI)?.source], ['UNVERIFIED', 'observed']);
+  assert.equal(t.observe(WIFI, SPI), false, 'one check at a time');
+  assert.equal(t.verificationFailed(WIFI), true);
+  assert.equal(stateOf(t, WIFI), 'DEPRECATED');
+  assert.equal(t.verificationFailed(WIFI), false, 'only an address being checked can fail its check');
+  assert.equal(t.verificationFailed(CELL), false, 'a listed address is the peer\'s word, not a guess');
 });
 
 test('setCurrent only accepts known locators, and list() hands out copies', () => {
