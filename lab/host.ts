@@ -3,7 +3,7 @@
 import { run, type CommandResult, type RunOptions } from './command.js';
 import type { LinkEnd } from './link.js';
 import { subnetOf } from './addressing.js';
-import { masqueradeRuleset, sourceValidationRuleset, type MasqueradeOptions } from './nft.js';
+import { masqueradeRuleset, natFilterRuleset, sourceValidationRuleset, type MasqueradeOptions } from './nft.js';
 import { LabProcess, type SpawnOptions } from './process.js';
 
 export interface Route {
@@ -95,6 +95,15 @@ export class Host {
   async masquerade(ifname: string, options: MasqueradeOptions = {}): Promise<void> {
     this.iface(ifname);
     await this.nft(masqueradeRuleset(ifname, options, true));
+  }
+
+  /**
+   * A NAT on `ifname` as home routers and carriers run them: source NAT out of it, and nothing
+   * unsolicited let in through it (dropped silently and counted).
+   */
+  async natUplink(ifname: string, options: MasqueradeOptions = {}): Promise<void> {
+    await this.masquerade(ifname, options);
+    await this.nft(natFilterRuleset(ifname, true));
   }
 
   async removeMasquerade(ifname: string): Promise<void> {

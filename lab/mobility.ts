@@ -22,7 +22,6 @@
 import type { Host } from './host.js';
 import { Lab, type LabOptions } from './lab.js';
 import type { LinkEnd } from './link.js';
-import { natFilterRuleset } from './nft.js';
 
 /** How cell0 starts out. */
 export type CellStart =
@@ -114,10 +113,8 @@ export class MobilityLab {
     }
 
     if (options.mobileBehindNats) {
-      await wifiRouter.masquerade('up0');
-      await wifiRouter.nft(natFilterRuleset('up0', true));
-      await cellRouter.masquerade('up0', { fullyRandom: true });
-      await cellRouter.nft(natFilterRuleset('up0', true));
+      await wifiRouter.natUplink('up0');
+      await cellRouter.natUplink('up0', { fullyRandom: true });
     }
 
     // The laptop's uplinks.

@@ -17,7 +17,7 @@
 
 import type { Host } from './host.js';
 import { Lab } from './lab.js';
-import { natFilterRuleset, natFilterTableName } from './nft.js';
+import { natFilterTableName } from './nft.js';
 
 export type NatKind = 'port-preserving' | 'symmetric';
 
@@ -96,8 +96,7 @@ async function addNat(lab: Lab, internet: Host, name: string, kind: NatKind, wan
   const wan = await lab.connect(internet, router, { name: `to_${name}`, peerName: 'wan0', subnet: wanSubnet });
   const publicAddress = wan.end(router).address;
   await router.addRoute({ destination: 'default', via: wan.end(internet).address, dev: 'wan0' });
-  await router.masquerade('wan0', { fullyRandom: kind === 'symmetric' });
-  await router.nft(natFilterRuleset('wan0', true));
+  await router.natUplink('wan0', { fullyRandom: kind === 'symmetric' });
   await setUdpTimeout(router, udpTimeoutS);
   return { router, kind, publicAddress };
 }

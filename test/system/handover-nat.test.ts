@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { measureHandover, type HandoverMeasurement } from '../../lab/handover.js';
 import { sleep } from '../../lab/hipvpn.js';
+import type { LinkEnd } from '../../lab/link.js';
 import { MobilityLab, startMobilityHipvpn } from '../../lab/scenarios.js';
 
 const RECOVER_WITHIN_MS = 10_000;
@@ -30,36 +31,29 @@ test('behind a home NAT and a carrier NAT: make-before-break to cellular and bac
       const peer = await tunnel.serverVpn.peer('mobile');
       return `${peer?.remote?.address ?? '?'}:${peer?.remote?.port ?? '?'}`;
     };
-    const wifiPublic = mobility.wifiRouter.address('up0');
-    const cellPublic = mobility.cellRouter.address('up0');
-    for (let round = 1; round <= 2; round++) {
-      const toCell = await measureHandover(
+    // The new uplink comes up, and LEAD_MS later the old one goes down (the host sees both).
+    const makeBeforeBreak = (up: LinkEnd, down: LinkEnd): Promise<HandoverMeasurement> =>
+      measureHandover(
         tunnel,
         async (mark) => {
-          await mobility.cell.restore();
-          mark('cell0 up');
+          await up.restore();
+          mark(`${up.ifname} up`);
           await sleep(LEAD_MS);
-          await mobility.takeDownWifi();
-          mark('wifi0 down');
+          await down.cutLink('down');
+          mark(`${down.ifname} down`);
         },
         { recoverWithinMs: RECOVER_WITHIN_MS },
       );
+    const wifiPublic = mobility.wifiRouter.address('up0');
+    const cellPublic = mobility.cellRouter.address('up0');
+    for (let round = 1; round <= 2; round++) {
+      const toCell = await makeBeforeBreak(mobility.cell, mobility.wifi);
       assert.equal(toCell.lost, 0, `round ${round}, Wi-Fi to cellular: ${summary(toCell)}`);
       assert.equal(toCell.tcpSurvived, true, `round ${round}, Wi-Fi to cellular, TCP: ${summary(toCell)}`);
       const atCell = await serverSees();
       assert.ok(atCell.startsWith(`${cellPublic}:`), `round ${round}: the server sends to ${atCell}, not to the carrier NAT (${cellPublic})`);
 
-      const toWifi = await measureHandover(
-        tunnel,
-        async (mark) => {
-          await mobility.wifi.restore();
-          mark('wifi0 up');
-          await sleep(LEAD_MS);
-          await mobility.cell.cutLink('down');
-          mark('cell0 down');
-        },
-        { recoverWithinMs: RECOVER_WITHIN_MS },
-      );
+      const toWifi = await makeBeforeBreak(mobility.wifi, mobility.cell);
       assert.equal(toWifi.lost, 0, `round ${round}, cellular back to Wi-Fi: ${summary(toWifi)}`);
       assert.equal(toWifi.tcpSurvived, true, `round ${round}, cellular back to Wi-Fi, TCP: ${summary(toWifi)}`);
       const atWifi = await serverSees();
