@@ -274,6 +274,15 @@ export class HostCore {
     return this.paths.localLocators();
   }
 
+  /**
+   * The peer's installed outbound ESP as the data plane was told it: the pair it leaves on and
+   * the suite. Undefined while the data plane holds no SA of the peer's.
+   */
+  dataPath(peerHit: Uint8Array): { local: Endpoint; remote: Endpoint; suite: number } | undefined {
+    const out = this.outbound.get(hitToText(peerHit));
+    return out && { local: { ...out.local }, remote: { ...out.remote }, suite: out.suite };
+  }
+
   /** The pair the peer's ESP leaves on, as the data plane was told. */
   path(peerHit: Uint8Array): { local: Endpoint; remote: Endpoint } | undefined {
     return this.paths.path(peerHit);
@@ -373,7 +382,7 @@ export class HostCore {
 
   private installSa(peer: string, peerHit: Uint8Array, sa: SaKeys, local: Endpoint, remote: Endpoint): void {
     const verified = this.host.isVerified(peerHit, remote);
-    const activeSpi = this.outbound.install(peer, sa.outboundSpi, local, remote, verified);
+    const activeSpi = this.outbound.install(peer, sa.outboundSpi, sa.suite, local, remote, verified);
     this.inboundSpis.set(sa.inboundSpi, { peer, retireAt: undefined });
     this.commands.push({ type: 'install-sa', peerHit, sa, local, remote, activeSpi, verified });
   }

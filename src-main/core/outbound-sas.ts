@@ -8,6 +8,8 @@ import { pairSpis } from './sa-choice.js';
 
 export interface OutboundState {
   baseSpi: number;
+  /** The ESP transform of the base SA (RFC 7402 suite ID). */
+  suite: number;
   extra: Set<number>;
   activeSpi: number;
   local: Endpoint;
@@ -27,11 +29,11 @@ export class OutboundSas {
    * A base SA (or its rekey) on this pair. A rekey replaces the base SA; further SAs stay, and
    * so does one of them in use. Returns the SPI the traffic takes.
    */
-  install(peer: string, spi: number, local: Endpoint, remote: Endpoint, verified: boolean): number {
+  install(peer: string, spi: number, suite: number, local: Endpoint, remote: Endpoint, verified: boolean): number {
     const prev = this.peers.get(peer);
     const keepActive = prev !== undefined && prev.extra.has(prev.activeSpi);
     const activeSpi = keepActive ? prev.activeSpi : spi;
-    this.peers.set(peer, { baseSpi: spi, extra: prev?.extra ?? new Set(), activeSpi, local: { ...local }, remote: { ...remote }, verified });
+    this.peers.set(peer, { baseSpi: spi, suite, extra: prev?.extra ?? new Set(), activeSpi, local: { ...local }, remote: { ...remote }, verified });
     return activeSpi;
   }
 

@@ -54,6 +54,11 @@ export interface CoreSink {
   event(e: CoreEvent): void;
   /** A datagram just queued for a held peer (setHeld): keep a copy for a re-send on its next pair. */
   hold?(local: string, datagram: Uint8Array, addr16: Uint8Array, port: number): void;
+  /**
+   * A data plane without a TUN: every opened payload goes here as it was sealed (any next
+   * header, no LSI rewrite), with the pair it came over and the datagram's size.
+   */
+  payload?(peerHit: Uint8Array, nextHeader: number, payload: Uint8Array, from: UdpEndpoint, to: UdpEndpoint, bytes: number): void;
 }
 
 export interface PeerStats {
@@ -414,15 +419,14 @@ export class DataplaneCore {
     this.sealTo(peer, out, payload, nextHeader, now);
   }
 
-  /** Sends a payload to a peer through its SA (the engine's send() in TUN mode). */
+  /** Sends a payload to a peer through its SA (the engine's send()); false when it did not go out. */
   sendPayload(hit: Uint8Array, payload: Uint8Array, nextHeader: number, now: number): boolean {
     const peer = this.find(hit);
     if (!peer?.out) {
       this.drop('esp-out-no-sa');
       return false;
     }
-    this.sealTo(peer, peer.out, payload, nextHeader, now);
-    return true;
+    return this.sealTo(peer, peer.out, payload, nextHeader, now);
   }
 
   /**
@@ -453,6 +457,10 @@ export class DataplaneCore {
     const out = peer.out;
     if (out !== undefined && (fromPort !== out.remote.port || !sameAddr16At(fromAddrs16, fromAt, out.remoteAddr16))) {
       this.noteSource(entry, fromAddrs16, fromAt, fromPort, to, d.length);
+    }
+    if (this.sink.payload) {
+      this.sink.payload(peer.hit, r.nextHeader, r.payload, { address: fromAddr16(fromAddrs16, fromAt), port: fromPort }, to, d.length);
+      return;
     }
     this.deliver(peer, r.payload, r.nextHeader);
   }
@@ -487,22 +495,27 @@ export class DataplaneCore {
     this.sink.tunCommit(length);
   }
 
-  private sealTo(peer: PeerState, out: OutboundState, payload: Uint8Array, nextHeader: number, now: number): void {
+  /** Seals and sends one payload; false when it was dropped (the drop is counted). */
+  private sealTo(peer: PeerState, out: OutboundState, payload: Uint8Array, nextHeader: number, now: number): boolean {
     let packet: Uint8Array;
     try {
       packet = out.sa.seal(payload, nextHeader, now);
     } catch (err) {
       // Usually sequence numbers exhausted: the rekey we asked for has not landed yet.
-      return this.drop(err instanceof SealDropError ? err.reason : 'esp-seq-exhausted');
+      this.drop(err instanceof SealDropError ? err.reason : 'esp-seq-exhausted');
+      return false;
     }
-    if (!out.verified && !this.spendCredit(peer.hit, packet.length, now)) return;
+    if (!out.verified && !this.spendCredit(peer.hit, packet.length, now)) return false;
     const sent = this.sink.udp(out.local, packet, out.remoteAddr16, out.remote.port);
     const spare = out.spare;
     if (spare !== undefined) {
       if (spare.until <= now) out.spare = undefined;
       else if (this.sink.udp(spare.local, packet, spare.remoteAddr16, spare.remote.port)) this.spareCopies++;
     }
-    if (!sent) return this.drop('udp-no-socket');
+    if (!sent) {
+      this.drop('udp-no-socket');
+      return false;
+    }
     if (out.held) this.sink.hold?.(out.local, packet, out.remoteAddr16, out.remote.port);
     peer.packetsOut++;
     peer.bytesOut += payload.length;
@@ -510,6 +523,7 @@ export class DataplaneCore {
       out.rekeyAsked = true;
       this.sink.event({ type: 'rekey-needed', peerHit: peer.hit });
     }
+    return true;
   }
 
   // ------------------------------------------------------------------------------------------

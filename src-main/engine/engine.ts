@@ -1,21 +1,21 @@
 // The host engine: drives the sans-IO HostCore (HIP, pair selection, failure detection) with
-// real UDP sockets, a real clock and one timer, carries out the data plane commands the core
-// polls out (on the TUN worker, or on the ESP SAs it keeps itself without a TUN), and reports
-// associations, counters and events. Nothing here decides protocol behaviour.
+// real UDP sockets, a real clock and one timer, hands the data plane commands the core polls
+// out to the data plane (a worker with a TUN, or in-process without one: the same commands
+// either way), and reports associations, counters and events. Nothing here decides protocol
+// behaviour, and no SA, sequence number or replay window lives here.
 
 import { EventEmitter } from 'node:events';
 import type { CryptoProvider } from '../hip/crypto/provider.js';
 import type { LocalHostIdentity } from '../hip/identity/host-identity.js';
-import type { HostConfig, SaKeys } from '../hip/host.js';
+import type { HostConfig } from '../hip/host.js';
 import { hitToText } from '../hip/wire/address.js';
 import { HostCore, type CoreEvent, type DataplaneCommand } from '../core/host-core.js';
-import { EspInboundSa, EspOutboundSa, espSpi } from '../esp/sa.js';
-import { UdpTransport, frameHip, type UdpDatagram, type UdpEndpoint } from '../platform/udp.js';
+import { frameHip, type UdpDatagram, type UdpEndpoint } from '../platform/udp.js';
 import { monotonicClock, type Clock } from '../platform/clock.js';
 import { DEFAULT_PUZZLE_POLICY } from '../hip/timers.js';
 import { EngineCounters } from './counters.js';
 import { PeerDirectory, type PeerConfig } from './peers.js';
-import { TunnelLink } from './tunnel-link.js';
+import { DataplaneLink } from './dataplane-link.js';
 import type { EngineLocator, Handover, PathPolicy, PeerPathsView } from '../core/path-manager.js';
 import { LocalSockets, type LocalLocatorInput } from './local-sockets.js';
 import type { LocatorPair } from '../mobility/pair-order.js';
@@ -42,7 +42,7 @@ export interface EngineOptions {
   rekeyOverlapMs?: number;
   /**
    * Carry IP traffic through a TUN device, with the data plane (TUN, UDP sockets, ESP) in a
-   * worker thread. Undefined: no TUN, ESP in this thread and 'payload' events (tests).
+   * worker thread. Undefined: no TUN, the same data plane in this thread, and 'payload' events.
    */
   tun?: { name: string; create: boolean; mtu?: number };
   /** Interface to bind each local address's socket to (TUN mode), by address. */
@@ -74,24 +74,6 @@ export type EngineEvent =
   | ({ type: 'handover' } & Handover)
   /** Something an operator should know that is not an association event (TUN mode: the data plane). */
   | { type: 'warning'; message: string };
-
-interface OutboundPath {
-  /** The base SA (the base exchange's, or its rekey). */
-  sa: EspOutboundSa;
-  /** Further outbound SAs by SPI (simultaneous multihoming: one per interface, RFC 8047 §4.1). */
-  extra: Map<number, EspOutboundSa>;
-  /** The SPI the traffic is sealed with now: the one the peer listed with the locator sent to. */
-  activeSpi: number;
-  suite: number;
-  remote: UdpEndpoint;
-  local: UdpEndpoint;
-  rekeyRequested: boolean;
-  /** Whether `remote` is verified; until it is, the data plane sends there only within credit. */
-  verified: boolean;
-  /** Make-before-break: every packet also goes here (same bytes) until `until`. */
-  spare?: { local: UdpEndpoint; remote: UdpEndpoint; until: number };
-}
-interface InboundEntry { sa: EspInboundSa; peerHit: Uint8Array; retireAt?: number }
 
 export interface AssociationView {
   peer: string;
@@ -158,14 +140,13 @@ export class HipEngine extends EventEmitter {
   readonly hitText: string;
   private readonly core: HostCore;
   private readonly clock: Clock;
-  private transport!: Pick<UdpTransport, 'locals' | 'localFor' | 'send' | 'close'>;
-  /** TUN mode: the worker-thread data plane that owns the sockets and the SAs. */
-  private tunnel: TunnelLink | undefined;
+  /** The data plane: it owns the sockets, the SAs' sequence numbers and replay windows. */
+  private dataplane!: DataplaneLink;
+  /** The data plane's sockets, as HIP's control packets use them. */
+  private transport!: DataplaneLink['transport'];
   private readonly peers: PeerDirectory;
   private timer: NodeJS.Timeout | undefined;
   private timerDeadline = Infinity;
-  private readonly outbound = new Map<string, OutboundPath>();
-  private readonly inbound = new Map<number, InboundEntry>();
   private readonly counters = new EngineCounters();
   private readonly pings = new Map<string, PendingPing>();
   private stopped = false;
@@ -193,61 +174,48 @@ export class HipEngine extends EventEmitter {
 
   static async start(opts: EngineOptions): Promise<HipEngine> {
     const engine = new HipEngine(opts);
-    if (opts.tun) {
-      engine.tunnel = await TunnelLink.start({
-        hit: engine.hit,
-        lsi: engine.peers.ownLsi,
+    const common = {
+      hit: engine.hit,
+      lsi: engine.peers.ownLsi,
+      addresses: opts.addresses,
+      port: opts.port ?? 10500,
+      peers: engine.peers,
+      onDatagram: (d: UdpDatagram) => engine.onDatagram(d),
+      onRekeyNeeded: (peerHit: Uint8Array) => engine.rekey(peerHit),
+      onNeedConnect: (peerHit: Uint8Array) => engine.connectConfigured(peerHit),
+      onLocals: (_locals: UdpEndpoint[], failure?: { address: string; error: string }) => {
+        if (failure === undefined) return engine.sockets.changed();
+        engine.emit('event', { type: 'warning', message: failure.error } satisfies EngineEvent);
+        engine.sockets.openFailed(failure.address);
+      },
+    };
+    engine.dataplane = opts.tun
+      ? await DataplaneLink.startWorker({
+        ...common,
         tun: opts.tun,
-        addresses: opts.addresses,
-        port: opts.port ?? 10500,
         devices: opts.devices ?? {},
-        peers: engine.peers,
-        onDatagram: (d) => engine.onDatagram(d),
         onEspHeard: (peerHit) => engine.report({ type: 'esp-heard', peerHit }),
         // The peer's ESP from a new source: HIP checks it, and follows at once when our pair is in doubt.
         onEspSource: (peerHit, from, bytes) => engine.report({ type: 'esp-source', peerHit, from, bytes }),
-        onRekeyNeeded: (peerHit) => engine.rekey(peerHit),
-        onNeedConnect: (peerHit) => engine.connectConfigured(peerHit),
         onWarning: (message) => engine.emit('event', { type: 'warning', message } satisfies EngineEvent),
         statsIntervalMs: DATAPLANE_STATS_MS,
         onStats: () => engine.onDataplaneStats(),
-        onLocals: (_locals, failure) => {
-          if (failure === undefined) return engine.sockets.changed();
-          engine.emit('event', { type: 'warning', message: failure.error } satisfies EngineEvent);
-          engine.sockets.openFailed(failure.address);
-        },
+      })
+      : await DataplaneLink.startInProcess({
+        ...common,
+        now: () => engine.clock.now(),
+        onPayload: (peerHit, nextHeader, payload, from, to, bytes) => engine.onPayload(peerHit, nextHeader, payload, from, to, bytes),
+        onSent: (peerHit) => engine.report({ type: 'sent', peerHit, packets: 1 }),
+        ...(opts.tap ? { tap: opts.tap } : {}),
       });
-      engine.transport = engine.tunnel.transport;
-      const tunnel = engine.tunnel;
-      engine.sockets = new LocalSockets({
-        locals: () => tunnel.transport.locals(),
-        open: (address, device) => tunnel.openSocket(address, device),
-        close: (address) => tunnel.closeSocket(address),
-        apply: (locators) => engine.applyLocalLocators(locators),
-      });
-    } else {
-      const udp = await UdpTransport.open({
-        addresses: opts.addresses,
-        port: opts.port ?? 10500,
-        onDatagram: (d) => engine.onDatagram(d),
-        onError: () => engine.counters.count('udp-error'),
-      });
-      engine.transport = udp;
-      engine.sockets = new LocalSockets({
-        locals: () => udp.locals(),
-        open: (address) => {
-          udp.addAddress(address).then(
-            () => engine.sockets.changed(),
-            (err: unknown) => {
-              engine.emit('event', { type: 'warning', message: (err as Error).message } satisfies EngineEvent);
-              engine.sockets.openFailed(address);
-            },
-          );
-        },
-        close: (address) => udp.removeAddress(address),
-        apply: (locators) => engine.applyLocalLocators(locators),
-      });
-    }
+    const dataplane = engine.dataplane;
+    engine.transport = dataplane.transport;
+    engine.sockets = new LocalSockets({
+      locals: () => dataplane.transport.locals(),
+      open: (address, device) => dataplane.openSocket(address, device),
+      close: (address) => dataplane.closeSocket(address),
+      apply: (locators) => engine.applyLocalLocators(locators),
+    });
     if ((opts.locators ?? 'static') === 'static') {
       engine.sockets.setStatic(opts.addresses.map((address, i) => ({ address, ifname: opts.devices?.[address] ?? address, kind: 'other', rank: i })));
     }
@@ -326,7 +294,7 @@ export class HipEngine extends EventEmitter {
   setPeers(peers: PeerConfig[]): void {
     this.peersConfigured = true;
     const changed = this.peers.replace(peers);
-    this.tunnel?.setRoutes();
+    this.dataplane.setRoutes();
     for (const p of changed) if (p.locators.length > 0) this.connectConfigured(p.hit);
   }
 
@@ -365,37 +333,16 @@ export class HipEngine extends EventEmitter {
     this.run();
   }
 
-  /** Protects a payload with the peer's outbound SA. False when there is no established path. */
+  /**
+   * Hands a payload to the data plane, sealed there on the peer's outbound SA. False when the
+   * core has installed no SA of the peer's.
+   */
   send(peerHit: Uint8Array, payload: Uint8Array, nextHeader: number): boolean {
-    const key = hitToText(peerHit);
-    const path = this.outbound.get(key);
-    if (!path) {
+    if (!this.core.dataPath(peerHit)) {
       this.counters.count('esp-out-no-sa');
       return false;
     }
-    if (this.tunnel) {
-      // The worker owns the live SA (and its sequence numbers) in TUN mode.
-      this.tunnel.sendPayload(peerHit, payload, nextHeader);
-      return true;
-    }
-    const now = this.clock.now();
-    const packet = (path.extra.get(path.activeSpi) ?? path.sa).seal(payload, nextHeader, now);
-    if (!this.core.authorizeSend(now, peerHit, path.remote, packet.length)) {
-      this.counters.count('credit-exhausted');
-      return false;
-    }
-    this.emitDatagram(packet, path.remote, path.local);
-    this.counters.espOut++;
-    if (path.spare !== undefined && path.spare.until > now) {
-      this.emitDatagram(packet, path.spare.remote, path.spare.local);
-      this.counters.espSpareCopies++;
-    }
-    this.core.handleDataplane(now, { type: 'sent', peerHit, packets: 1 });
-    if (!path.rekeyRequested && path.sa.needsRekey(now)) {
-      path.rekeyRequested = true;
-      this.core.handleDataplane(now, { type: 'rekey-needed', peerHit });
-    }
-    this.run();
+    this.dataplane.sendPayload(peerHit, payload, nextHeader);
     return true;
   }
 
@@ -446,43 +393,35 @@ export class HipEngine extends EventEmitter {
   snapshot(): EngineSnapshot {
     const associations = this.core.associations().map((a) => {
       const peer = hitToText(a.peerHit);
-      const path = this.outbound.get(peer);
-      const inboundSpi = a.inboundSpi;
-      const inEntry = inboundSpi === undefined ? undefined : this.inbound.get(inboundSpi);
-      const traffic = this.tunnel?.peerStats(a.peerHit);
+      const path = this.core.dataPath(a.peerHit);
+      const traffic = this.dataplane.peerStats(a.peerHit);
       const config = this.peers.get(peer);
       const paths = path ? this.core.pathsView(this.clock.now(), a.peerHit) : undefined;
       return {
         peer,
         state: a.state,
-        local: path?.local ?? a.local,
+        local: path ? (this.transport.localFor(path.remote, path.local) ?? path.local) : a.local,
         remote: path?.remote ?? a.remote,
-        inboundSpi,
+        inboundSpi: a.inboundSpi,
         outboundSpi: a.outboundSpi,
         suite: path?.suite,
-        espPacketsOut: traffic?.packetsOut ?? path?.sa.packets ?? 0,
-        espPacketsIn: traffic?.packetsIn ?? inEntry?.sa.counters.accepted ?? 0,
-        espBytesOut: traffic?.bytesOut ?? path?.sa.bytes ?? 0,
-        espBytesIn: traffic?.bytesIn ?? inEntry?.sa.bytes ?? 0,
+        espPacketsOut: traffic?.packetsOut ?? 0,
+        espPacketsIn: traffic?.packetsIn ?? 0,
+        espBytesOut: traffic?.bytesOut ?? 0,
+        espBytesIn: traffic?.bytesIn ?? 0,
         ...(config ? { name: config.name } : {}),
         lsi: this.peers.lsiOf(a.peerHit),
-        ...this.lastHeard(traffic?.lastHeardMs, inEntry?.sa.lastAcceptedAt ?? null),
+        ...(traffic?.lastHeardMs === undefined || traffic.lastHeardMs === null ? {} : { lastHeardMs: Math.round(traffic.lastHeardMs) }),
         multihoming: a.multihoming,
         ...(paths ? { paths } : {}),
       };
     });
     const counters = this.counters.snapshot(this.core.counters);
-    this.tunnel?.addCounters(counters);
+    this.dataplane.addCounters(counters);
     const responder = this.core.responderStatus(this.clock.now());
     const baseDifficulty = this.opts.host?.puzzle?.baseK ?? DEFAULT_PUZZLE_POLICY.baseK;
     const puzzle = { difficulty: responder.k, baseDifficulty, busiestPrefixDifficulty: responder.busiestPrefixK };
     return { hit: this.hitText, locals: this.locals(), associations, counters, puzzle };
-  }
-
-  private lastHeard(fromTunnel: number | null | undefined, acceptedAt: number | null): { lastHeardMs?: number } {
-    if (fromTunnel !== undefined && fromTunnel !== null) return { lastHeardMs: Math.round(fromTunnel) };
-    if (acceptedAt !== null) return { lastHeardMs: Math.round(this.clock.now() - acceptedAt) };
-    return {};
   }
 
   /** Closes every association (waiting briefly for CLOSE_ACKs), then the sockets. */
@@ -500,56 +439,30 @@ export class HipEngine extends EventEmitter {
     }
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    this.transport.close();
-    await this.tunnel?.stop();
+    await this.dataplane.stop();
   }
 
+  /** What the data plane hands up: HIP control datagrams (ESP and runts stay there). */
   private onDatagram(d: UdpDatagram): void {
-    if (this.stopped) return;
-    const now = this.clock.now();
-    switch (d.kind) {
-      case 'runt':
-        this.counters.count('udp-runt');
-        return;
-      case 'hip':
-        this.opts.tap?.('in', frameHip(d.packet), d.from, d.to);
-        this.counters.hipIn++;
-        this.core.handleDatagram(now, d.packet, d.from, d.to);
-        this.run();
-        return;
-      case 'esp':
-        this.opts.tap?.('in', d.packet, d.from, d.to);
-        this.onEsp(now, d.packet, d.from, d.to);
-        return;
-    }
-  }
-
-  private onEsp(now: number, packet: Uint8Array, from: UdpEndpoint, to: UdpEndpoint): void {
-    this.counters.espIn++;
-    const spi = espSpi(packet);
-    const entry = spi === null ? undefined : this.inbound.get(spi);
-    if (!entry) {
-      this.counters.count('esp-unknown-spi');
-      return;
-    }
-    const result = entry.sa.open(packet, now);
-    if (!result.ok) {
-      this.counters.count(`esp-${result.reason}`);
-      return;
-    }
-    this.core.handleDataplane(now, { type: 'esp', peerHit: entry.peerHit, bytes: packet.length, from, to });
+    if (this.stopped || d.kind !== 'hip') return;
+    this.opts.tap?.('in', frameHip(d.packet), d.from, d.to);
+    this.counters.hipIn++;
+    this.core.handleDatagram(this.clock.now(), d.packet, d.from, d.to);
     this.run();
-    this.emit('event', {
-      type: 'payload',
-      peer: hitToText(entry.peerHit),
-      peerHit: entry.peerHit,
-      nextHeader: result.nextHeader,
-      payload: result.payload,
-    } satisfies EngineEvent);
   }
 
+  /**
+   * No TUN: an authenticated payload the in-process data plane opened. The core hears of it
+   * with the pair it came over, then the owner gets the payload.
+   */
+  private onPayload(peerHit: Uint8Array, nextHeader: number, payload: Uint8Array, from: UdpEndpoint, to: UdpEndpoint, bytes: number): void {
+    if (this.stopped) return;
+    this.core.handleDataplane(this.clock.now(), { type: 'esp', peerHit, bytes, from, to });
+    this.run();
+    this.emit('event', { type: 'payload', peer: hitToText(peerHit), peerHit, nextHeader, payload } satisfies EngineEvent);
+  }
 
-  /** A report of the TUN data plane's, fed to the core. */
+  /** A report of the data plane's, fed to the core. */
   private report(r: Parameters<HostCore['handleDataplane']>[1]): void {
     if (this.stopped) return;
     this.core.handleDataplane(this.clock.now(), r);
@@ -558,10 +471,10 @@ export class HipEngine extends EventEmitter {
 
   /** TUN mode: the data plane's counters arrived; failure detection gets what changed. */
   private onDataplaneStats(): void {
-    if (this.stopped || !this.tunnel) return;
-    const tunnel = this.tunnel;
+    if (this.stopped) return;
+    const dataplane = this.dataplane;
     const peers = this.core.associations().flatMap((a) => {
-      const stats = tunnel.peerStats(a.peerHit);
+      const stats = dataplane.peerStats(a.peerHit);
       return stats ? [{ peerHit: a.peerHit, packetsOut: stats.packetsOut, packetsIn: stats.packetsIn, lastHeardMs: stats.lastHeardMs }] : [];
     });
     this.report({ type: 'stats', peers });
@@ -573,7 +486,6 @@ export class HipEngine extends EventEmitter {
    * may ask the core for more). Then re-arms the one timer.
    */
   private run(): void {
-    this.retireInbound(this.clock.now());
     for (;;) {
       let progressed = false;
       for (let c = this.core.pollCommand(); c; c = this.core.pollCommand()) {
@@ -642,106 +554,39 @@ export class HipEngine extends EventEmitter {
     }
   }
 
-  /** One data plane command: on the TUN worker, and on the SAs kept here (send() without a TUN). */
+  /** One data plane command, carried out by the data plane (the same commands with or without a TUN). */
   private execute(c: DataplaneCommand): void {
-    const now = this.clock.now();
     switch (c.type) {
       case 'install-sa':
-        this.installSa(now, c.peerHit, c.sa, c.remote, c.local, c.activeSpi, c.verified);
+        this.dataplane.installSa(c.peerHit, c.sa, c.remote, this.localFor(c.remote, c.local));
         return;
       case 'add-sas':
-        this.addSas(now, c.peerHit, c.sa);
+        this.dataplane.addSas(c.peerHit, c.sa);
         return;
       case 'remove-outbound':
-        this.outbound.get(hitToText(c.peerHit))?.extra.delete(c.spi);
-        this.tunnel?.removeOutbound(c.peerHit, c.spi);
+        this.dataplane.removeOutbound(c.peerHit, c.spi);
         return;
-      case 'retire-inbound': {
-        const entry = this.inbound.get(c.spi);
-        if (entry) entry.retireAt = now + c.afterMs;
-        this.tunnel?.retireInbound(c.spi, c.afterMs);
+      case 'retire-inbound':
+        this.dataplane.retireInbound(c.spi, c.afterMs);
         return;
-      }
       case 'drop-sas':
-        this.dropSas(hitToText(c.peerHit));
+        this.dataplane.dropSas(hitToText(c.peerHit));
         return;
       case 'set-path':
-        this.setDataPath(c.peerHit, c.local, c.remote, c.verified, c.spi);
+        this.dataplane.setPath(c.peerHit, c.remote, this.localFor(c.remote, c.local), c.verified, c.spi);
         return;
       case 'set-spare':
-        this.setSparePath(c.peerHit, c.local, c.remote, c.forMs);
+        this.dataplane.setSpare(c.peerHit, c.remote, this.localFor(c.remote, c.local), c.forMs);
         return;
       case 'set-held':
-        // Only the data plane keeps copies; without a tunnel (send()) nothing is held.
-        this.tunnel?.setHeld(c.peerHit, c.on);
+        this.dataplane.setHeld(c.peerHit, c.on);
         return;
     }
   }
 
-  /** Pair selection (or HIP) moved a peer: its outbound ESP follows, on the SA the core chose. */
-  private setDataPath(peerHit: Uint8Array, local: UdpEndpoint, remote: UdpEndpoint, verified: boolean, spi: number): void {
-    const path = this.outbound.get(hitToText(peerHit));
-    if (!path) return;
-    path.local = this.transport.localFor(remote, local) ?? local;
-    path.remote = { ...remote };
-    if (path.spare && path.spare.local.address === path.local.address && path.spare.remote.address === path.remote.address && path.spare.remote.port === path.remote.port) {
-      path.spare = undefined;
-    }
-    path.activeSpi = spi;
-    path.verified = verified;
-    this.tunnel?.setPath(peerHit, path.remote, path.local, path.verified, path.activeSpi);
-  }
-
-  /** Make-before-break copies of every ESP packet to the peer, on this pair, for `forMs`. */
-  private setSparePath(peerHit: Uint8Array, local: UdpEndpoint, remote: UdpEndpoint, forMs: number): void {
-    const path = this.outbound.get(hitToText(peerHit));
-    if (!path) return;
-    const from = this.transport.localFor(remote, local) ?? local;
-    path.spare = forMs > 0 ? { local: from, remote: { ...remote }, until: this.clock.now() + forMs } : undefined;
-    this.tunnel?.setSpare(peerHit, remote, from, forMs);
-  }
-
-  private installSa(now: number, peerHit: Uint8Array, sa: SaKeys, remote: UdpEndpoint, local: UdpEndpoint, activeSpi: number, verified: boolean): void {
-    const peer = hitToText(peerHit);
-    const prev = this.outbound.get(peer);
-    this.outbound.set(peer, {
-      sa: new EspOutboundSa({ spi: sa.outboundSpi, suite: sa.suite, keys: sa.outbound, createdAt: now }),
-      extra: prev?.extra ?? new Map<number, EspOutboundSa>(),
-      activeSpi,
-      ...(prev?.spare ? { spare: prev.spare } : {}),
-      suite: sa.suite,
-      remote,
-      local: this.transport.localFor(remote, local) ?? local,
-      rekeyRequested: false,
-      verified,
-    });
-    this.inbound.set(sa.inboundSpi, {
-      sa: new EspInboundSa({ spi: sa.inboundSpi, suite: sa.suite, keys: sa.inbound, createdAt: now }),
-      peerHit,
-    });
-    this.tunnel?.installSa(peerHit, sa, remote, this.outbound.get(peer)!.local);
-  }
-
-  /** A further SA pair (simultaneous multihoming): installed beside the base one. */
-  private addSas(now: number, peerHit: Uint8Array, sa: SaKeys): void {
-    const path = this.outbound.get(hitToText(peerHit));
-    if (!path) return;
-    path.extra.set(sa.outboundSpi, new EspOutboundSa({ spi: sa.outboundSpi, suite: sa.suite, keys: sa.outbound, createdAt: now }));
-    this.inbound.set(sa.inboundSpi, {
-      sa: new EspInboundSa({ spi: sa.inboundSpi, suite: sa.suite, keys: sa.inbound, createdAt: now }),
-      peerHit,
-    });
-    this.tunnel?.addSas(peerHit, sa);
-  }
-
-  private dropSas(peer: string): void {
-    this.tunnel?.dropSas(peer);
-    this.outbound.delete(peer);
-    for (const [spi, entry] of this.inbound) if (hitToText(entry.peerHit) === peer) this.inbound.delete(spi);
-  }
-
-  private retireInbound(now: number): void {
-    for (const [spi, entry] of this.inbound) if (entry.retireAt !== undefined && entry.retireAt <= now) this.inbound.delete(spi);
+  /** The socket's endpoint for a pair: the one bound to `local`, or one of the remote's family. */
+  private localFor(remote: UdpEndpoint, local: UdpEndpoint): UdpEndpoint {
+    return this.transport.localFor(remote, local) ?? local;
   }
 
   private arm(): void {

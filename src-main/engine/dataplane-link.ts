@@ -1,10 +1,14 @@
-// The engine's side of TUN mode: starts the worker-thread data plane, translates the engine's
-// SA and peer changes into worker messages, and turns the worker's reports back into engine
-// calls (control datagrams, "peer has our keys", "rekey", "connect this peer") and counters.
+// The engine's side of the data plane: starts it (a worker thread with a TUN, or in-process
+// without one), translates the core's SA and peer commands into the data-plane contract, and
+// turns the data plane's reports back into engine calls (control datagrams, "peer has our
+// keys", "rekey", "connect this peer") and counters. Both kinds take the same commands; the
+// engine holds no SA state of its own.
 
 import type { SaKeys } from '../hip/host.js';
 import { hitToText, textToHit } from '../hip/wire/address.js';
 import { DataplaneClient } from '../dataplane/client.js';
+import { InProcessDataplane } from '../dataplane/in-process.js';
+import type { DataplaneCommands, DataplaneStats } from '../dataplane/messages.js';
 import { ipv4ToNumber } from '../dataplane/packet.js';
 import type { UdpDatagram, UdpEndpoint } from '../platform/udp.js';
 import { DEFAULT_TUN_MTU } from '../dataplane/packet.js';
@@ -12,30 +16,55 @@ import { assignTunAddresses } from '../platform/tun.js';
 import type { PeerDirectory } from './peers.js';
 import { toAddr16 } from '../base/addr16.js';
 
-export interface TunnelLinkOptions {
+interface LinkCommon {
   hit: Uint8Array;
   lsi: string;
-  tun: { name: string; create: boolean; mtu?: number };
   addresses: string[];
   port: number;
-  devices: Record<string, string>;
   peers: PeerDirectory;
   onDatagram: (d: UdpDatagram) => void;
+  onRekeyNeeded(peerHit: Uint8Array): void;
+  onNeedConnect(peerHit: Uint8Array): void;
+  /** The data plane's sockets changed (mobility), or opening one failed. */
+  onLocals?: (locals: UdpEndpoint[], failure?: { address: string; error: string }) => void;
+}
+
+export interface InProcessLinkOptions extends LinkCommon {
+  /** An authenticated payload from the peer, the pair it came over and the datagram's size. */
+  onPayload(peerHit: Uint8Array, nextHeader: number, payload: Uint8Array, from: UdpEndpoint, to: UdpEndpoint, bytes: number): void;
+  /** A payload of the engine's went out sealed on the peer's SA. */
+  onSent(peerHit: Uint8Array): void;
+  now(): number;
+  tap?: (direction: 'in' | 'out', datagram: Uint8Array, from: UdpEndpoint, to: UdpEndpoint) => void;
+}
+
+export interface WorkerLinkOptions extends LinkCommon {
+  tun: { name: string; create: boolean; mtu?: number };
+  devices: Record<string, string>;
   onEspHeard(peerHit: Uint8Array): void;
   /** Authenticated ESP from the peer came from somewhere its traffic does not go (`bytes`: that datagram). */
   onEspSource(peerHit: Uint8Array, from: UdpEndpoint, bytes: number): void;
-  onRekeyNeeded(peerHit: Uint8Array): void;
-  onNeedConnect(peerHit: Uint8Array): void;
   onWarning(message: string): void;
   /** How often the data plane reports counters (failure detection reads them). */
   statsIntervalMs?: number;
   /** Fresh counters arrived. */
   onStats?: () => void;
-  /** The data plane's sockets changed (mobility), or opening one failed. */
-  onLocals?: (locals: UdpEndpoint[], failure?: { address: string; error: string }) => void;
 }
 
-export interface TunnelPeerStats { packetsIn: number; bytesIn: number; packetsOut: number; bytesOut: number; lastHeardMs: number | null }
+/** What the link drives: the worker's client or the in-process data plane. */
+interface DataplaneHandle {
+  readonly commands: DataplaneCommands;
+  onLocals: ((locals: UdpEndpoint[], failure?: { address: string; error: string }) => void) | undefined;
+  stats(): { stats: DataplaneStats; ageMs: number } | undefined;
+  locals(): UdpEndpoint[];
+  localFor(to: UdpEndpoint, from?: UdpEndpoint): UdpEndpoint | undefined;
+  send(datagram: Uint8Array, to: UdpEndpoint, from?: UdpEndpoint): boolean;
+  openSocket(address: string, device?: string): void;
+  closeSocket(address: string): void;
+  stop(): Promise<void>;
+}
+
+export interface DataplanePeerStats { packetsIn: number; bytesIn: number; packetsOut: number; bytesOut: number; lastHeardMs: number | null }
 
 function lsiNumber(lsi: string): number {
   const n = ipv4ToNumber(lsi);
@@ -43,10 +72,48 @@ function lsiNumber(lsi: string): number {
   return n;
 }
 
-export class TunnelLink {
-  private constructor(private readonly client: DataplaneClient, private readonly peers: PeerDirectory) {}
+export class DataplaneLink {
+  private constructor(
+    private readonly client: DataplaneHandle,
+    private readonly peers: PeerDirectory,
+    /** What the data plane's drops are prefixed with in the engine's counters. */
+    private readonly dropPrefix: string,
+  ) {}
 
-  static async start(opts: TunnelLinkOptions): Promise<TunnelLink> {
+  /**
+   * No TUN: the data plane runs in this thread. Its drops keep their own names in the
+   * counters, as they are the only ESP drops there are.
+   */
+  static async startInProcess(opts: InProcessLinkOptions): Promise<DataplaneLink> {
+    const dataplane = await InProcessDataplane.open({
+      ownHit: opts.hit,
+      ownLsi: lsiNumber(opts.lsi),
+      addresses: opts.addresses,
+      port: opts.port,
+      now: () => opts.now(),
+      onHip: (packet, from, to) => opts.onDatagram({ kind: 'hip', packet, from, to }),
+      onPayload: (...args) => opts.onPayload(...args),
+      onSent: (peerHit) => opts.onSent(peerHit),
+      onEvent: (e) => {
+        switch (e.type) {
+          case 'rekey-needed': return opts.onRekeyNeeded(e.peerHit);
+          case 'need-connect': return opts.onNeedConnect(e.peerHit);
+          // Every opened packet is reported with its pair (onPayload): these say nothing more.
+          case 'esp-heard':
+          case 'esp-source':
+            return;
+        }
+      },
+      ...(opts.tap ? { tap: opts.tap } : {}),
+    });
+    dataplane.onLocals = opts.onLocals;
+    const link = new DataplaneLink(dataplane, opts.peers, '');
+    link.setRoutes();
+    return link;
+  }
+
+  /** TUN mode: the data plane (TUN, sockets, ESP) runs in a worker thread. */
+  static async startWorker(opts: WorkerLinkOptions): Promise<DataplaneLink> {
     // Whoever starts the engine can listen only once start() has returned, so warnings raised
     // while starting (no fast path, slow I/O) are held and delivered right after that.
     const held: string[] = [];
@@ -92,14 +159,14 @@ export class TunnelLink {
       }
     }
     if (client.io === 'node') warn('data plane runs on the slow pure-node path (node:dgram, node:fs TUN reads)');
-    const link = new TunnelLink(client, opts.peers);
+    const link = new DataplaneLink(client, opts.peers, 'dp-');
     link.setRoutes();
     release();
     return link;
   }
 
   /** What the engine sends HIP control packets through. */
-  get transport(): Pick<DataplaneClient, 'locals' | 'localFor' | 'send' | 'close'> {
+  get transport(): Pick<DataplaneHandle, 'locals' | 'localFor' | 'send'> & { close(): void } {
     return {
       locals: () => this.client.locals(),
       localFor: (to, from) => this.client.localFor(to, from),
@@ -180,7 +247,7 @@ export class TunnelLink {
     this.client.commands.sendPayload(peerHit, payload, nextHeader);
   }
 
-  peerStats(peerHit: Uint8Array): TunnelPeerStats | undefined {
+  peerStats(peerHit: Uint8Array): DataplanePeerStats | undefined {
     const latest = this.client.stats();
     if (!latest) return undefined;
     const key = hitToText(peerHit);
@@ -192,7 +259,7 @@ export class TunnelLink {
     };
   }
 
-  /** Adds the data plane's packet counts and drops (prefixed "dp-") to the engine's counters. */
+  /** Adds the data plane's packet counts and drops (prefixed "dp-" from the worker) to the engine's counters. */
   addCounters(c: { espIn: number; espOut: number; espSpareCopies: number; espResent: number; dropped: Record<string, number>; droppedTotal: number }): void {
     const latest = this.client.stats();
     if (!latest) return;
@@ -203,7 +270,7 @@ export class TunnelLink {
       c.espOut += p.packetsOut;
     }
     for (const [k, v] of Object.entries(latest.stats.drops)) {
-      c.dropped[`dp-${k}`] = v;
+      c.dropped[`${this.dropPrefix}${k}`] = (c.dropped[`${this.dropPrefix}${k}`] ?? 0) + v;
       c.droppedTotal += v;
     }
   }
