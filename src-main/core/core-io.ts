@@ -9,7 +9,7 @@ import type { Handover } from './path-manager.js';
 
 /** What the data plane reports; every report carries the peer it concerns. */
 export type DataplaneReport =
-  /** One authenticated ESP packet from the peer, with the pair it arrived on (in-thread ESP). */
+  /** One authenticated ESP packet from the peer, with the pair it arrived on (the in-process data plane, no TUN). */
   | { type: 'esp'; peerHit: Uint8Array; bytes: number; from: Endpoint; to: Endpoint }
   /** Authenticated ESP from the peer, from the source it was last reported with (a data plane that samples). */
   | { type: 'esp-heard'; peerHit: Uint8Array }

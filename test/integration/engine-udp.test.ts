@@ -170,6 +170,52 @@ test('a replayed ESP packet is delivered once', async () => {
   }
 });
 
+test('without a TUN, a rekey keeps the peer\'s ESP counters and its replay protection, as the data plane counts them with one', async () => {
+  let lastEsp: { datagram: Uint8Array; to: { address: string; port: number } } | undefined;
+  // Both engines share the tap: keep what goes to b (127.0.0.2).
+  const tap = (dir: 'in' | 'out', datagram: Uint8Array, _from: unknown, to: { address: string; port: number }): void => {
+    if (dir === 'out' && to.address === '127.0.0.2' && (datagram[0]! | datagram[1]! | datagram[2]! | datagram[3]!) !== 0) lastEsp = { datagram: datagram.slice(), to };
+  };
+  const [a, b] = await establishedPair({ tap });
+  const attacker = dgram.createSocket('udp4');
+  try {
+    const atB = collectPayloads(b);
+    const atA = collectPayloads(a);
+    const exchange = async (n: number, total: number): Promise<void> => {
+      for (let i = 0; i < n; i++) {
+        assert.equal(a.send(b.hit, bytes(`a→b ${i}`), PROTO_UDP_PAYLOAD), true);
+        assert.equal(b.send(a.hit, bytes(`b→a ${i}`), PROTO_UDP_PAYLOAD), true);
+      }
+      await until(() => atB.length === total && atA.length === total, 5000, `${total} payloads each way`);
+    };
+    await exchange(10, 10);
+    const sealedBeforeRekey = lastEsp!;
+    const before = a.snapshot().associations.find((x) => x.peer === b.hitText)!;
+    const rekeyed = Promise.all([waitForEvent(a, 'rekeyed'), waitForEvent(b, 'rekeyed')]);
+    a.rekey(b.hit);
+    await rekeyed;
+    await exchange(5, 15);
+
+    const after = a.snapshot().associations.find((x) => x.peer === b.hitText)!;
+    assert.notEqual(after.inboundSpi, before.inboundSpi, 'the rekey installed new SAs');
+    // What a user reads in status: the peer's traffic so far, not the new SA's alone.
+    assert.equal(after.espPacketsOut, 15);
+    assert.equal(after.espPacketsIn, 15);
+    assert.ok(after.espBytesIn > before.espBytesIn && after.espBytesOut > before.espBytesOut);
+
+    // A packet sealed on the old SA, replayed within the overlap, is refused by that SA's window.
+    await new Promise<void>((r) => attacker.send(sealedBeforeRekey.datagram, sealedBeforeRekey.to.port, sealedBeforeRekey.to.address, () => r()));
+    await until(() => (b.snapshot().counters.dropped['esp-replay'] ?? 0) === 1, 3000, 'the replay counted');
+    assert.equal(atB.length, 15);
+    const bView = b.snapshot().associations.find((x) => x.peer === a.hitText)!;
+    assert.equal(bView.espPacketsIn, 15);
+  } finally {
+    attacker.close();
+    await a.stop();
+    await b.stop();
+  }
+});
+
 test('a peer that never answers makes the exchange fail, not hang', async () => {
   const silent = dgram.createSocket('udp4');
   await new Promise<void>((r) => silent.bind(0, '127.0.0.3', () => r()));
