@@ -471,7 +471,7 @@ export class HipEngine extends EventEmitter {
         ...(paths ? { paths } : {}),
       };
     });
-    const counters = this.counters.snapshot(this.core.counters);
+    const counters = this.counters.snapshot(this.core.counters, this.core.icmpHints);
     this.tunnel?.addCounters(counters);
     const responder = this.core.responderStatus(this.clock.now());
     const baseDifficulty = this.opts.host?.puzzle?.baseK ?? DEFAULT_PUZZLE_POLICY.baseK;
