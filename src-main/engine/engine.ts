@@ -207,6 +207,7 @@ export class HipEngine extends EventEmitter {
         // The peer's ESP from a new source: HIP checks it, and follows at once when our pair is in doubt.
         onEspSource: (peerHit, from, bytes) => engine.report({ type: 'esp-source', peerHit, from, bytes }),
         onRekeyNeeded: (peerHit) => engine.rekey(peerHit),
+        onIcmpError: (local, remote) => engine.report({ type: 'icmp-error', local, remote }),
         onNeedConnect: (peerHit) => engine.connectConfigured(peerHit),
         onWarning: (message) => engine.emit('event', { type: 'warning', message } satisfies EngineEvent),
         statsIntervalMs: DATAPLANE_STATS_MS,

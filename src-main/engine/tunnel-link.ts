@@ -25,6 +25,8 @@ export interface TunnelLinkOptions {
   /** Authenticated ESP from the peer came from somewhere its traffic does not go (`bytes`: that datagram). */
   onEspSource(peerHit: Uint8Array, from: UdpEndpoint, bytes: number): void;
   onRekeyNeeded(peerHit: Uint8Array): void;
+  /** An ICMP destination-unreachable came back for a datagram sent from `local` to `remote`. */
+  onIcmpError(local: UdpEndpoint, remote: UdpEndpoint): void;
   onNeedConnect(peerHit: Uint8Array): void;
   onWarning(message: string): void;
   /** How often the data plane reports counters (failure detection reads them). */
@@ -75,6 +77,7 @@ export class TunnelLink {
           case 'esp-source': return opts.onEspSource(e.peerHit, e.from, e.bytes);
           case 'rekey-needed': return opts.onRekeyNeeded(e.peerHit);
           case 'need-connect': return opts.onNeedConnect(e.peerHit);
+          case 'icmp-error': return opts.onIcmpError(e.local, e.remote);
         }
       },
       onWarning: warn,
