@@ -300,7 +300,8 @@ export class PathManager {
   icmpError(now: number, local: Endpoint, remote: Endpoint): IcmpOutcome {
     let outcome: IcmpOutcome = 'icmp-unknown';
     for (const t of this.peers.values()) {
-      if (!this.remotesOf(t).includes(remote.address) && t.path.remote.address !== remote.address) continue;
+      const known = t.path.remote.address === remote.address || t.peerLocators.some((l) => l.address === remote.address);
+      if (!known) continue;
       const ours = this.remoteEndpoint(t, remote.address).port === remote.port;
       const o = ours ? t.sel.icmpError(now, { local: local.address, remote: remote.address }) : 'icmp-not-primary';
       this.drain(now, t);
