@@ -9,18 +9,28 @@
 // tens of ms with the lab itself (how long the kernel takes to report cell0's carrier, a busy
 // CPU), more than the systems differ, so the ratio is of the median gaps.
 //
+// One more row, hipvpn's alone (seed 003 §3.3, ICMP as a hint): the first packet after the
+// tunnel was idle for 5 s, when the Wi-Fi router refuses the path with ICMP host unreachable,
+// against the same refusal with ICMP filtered out (which waits for failure detection); the
+// median of the rounds of each, and their ratio.
+//
 // Knobs: HANDOVER_RECOVER_MS (how long a system gets to recover, default 30000),
 // HANDOVER_ONLY (comma list of wireguard-go,hipvpn), HANDOVER_SCENARIOS (comma list of
-// make-before-break,break-before-make,silent-failure), HANDOVER_ROUNDS (rounds of
-// break-before-make, default 3).
+// make-before-break,break-before-make,silent-failure,first-packet-after-idle), HANDOVER_ROUNDS
+// (rounds of break-before-make and of first-packet-after-idle, default 3).
 
 import { measureHandover, type HandoverMeasurement, type PathUnderTest } from '../lab/handover.js';
 import { MARK, SCENARIOS, type HandoverScenario, type ScenarioId } from '../lab/handover-scenarios.js';
 import { MobilityLab, startMobilityHipvpn, startMobilityWireguard } from '../lab/scenarios.js';
+import { measureFirstPacketAfterIdle } from '../lab/first-packet-after-idle.js';
+import { sleep } from '../lab/hipvpn.js';
+import { KNOWN_UPLINK_SETTLE_MS } from '../lab/handover-scenarios.js';
 
 const RECOVER_MS = Number(process.env.HANDOVER_RECOVER_MS ?? 30_000);
 const SYSTEMS = (process.env.HANDOVER_ONLY ?? 'wireguard-go,hipvpn').split(',');
-const SCENARIO_IDS = (process.env.HANDOVER_SCENARIOS ?? 'make-before-break,break-before-make,silent-failure').split(',') as ScenarioId[];
+const FIRST_PACKET_ROW = 'first-packet-after-idle';
+const REQUESTED = (process.env.HANDOVER_SCENARIOS ?? `make-before-break,break-before-make,silent-failure,${FIRST_PACKET_ROW}`).split(',');
+const SCENARIO_IDS = REQUESTED.filter((id) => id !== FIRST_PACKET_ROW) as ScenarioId[];
 const RATIO_SCENARIO: ScenarioId = 'break-before-make';
 const RATIO_ROUNDS = Math.max(1, Number(process.env.HANDOVER_ROUNDS ?? 3));
 
@@ -99,6 +109,7 @@ async function main(): Promise<number> {
         }
       }
     }
+    if (REQUESTED.includes(FIRST_PACKET_ROW) && SYSTEMS.includes('hipvpn')) failed = !(await firstPacketRows(mobility)) || failed;
   } finally {
     await mobility.teardown();
   }
@@ -127,12 +138,58 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
+/**
+ * The first packet after an idle spell, with the Wi-Fi path refused by ICMP unreachable and
+ * silently, rounds taking turns; prints each median and their ratio. False when a round failed.
+ */
+async function firstPacketRows(mobility: MobilityLab): Promise<boolean> {
+  const rounds = { reject: [] as Array<number | null>, drop: [] as Array<number | null> };
+  let ok = true;
+  for (let round = 0; round < RATIO_ROUNDS; round++) {
+    const order: Array<'reject' | 'drop'> = round % 2 === 0 ? ['reject', 'drop'] : ['drop', 'reject'];
+    for (const refusal of order) {
+      const label = `${FIRST_PACKET_ROW.padEnd(18)} hipvpn        ICMP ${refusal === 'reject' ? 'unreachable' : 'filtered   '} round ${round + 1}/${RATIO_ROUNDS}`;
+      await mobility.reset();
+      let tunnel: Awaited<ReturnType<typeof startMobilityHipvpn>> | undefined;
+      try {
+        await mobility.bringUpCell();
+        tunnel = await startMobilityHipvpn(mobility);
+        await sleep(KNOWN_UPLINK_SETTLE_MS); // cellular's pair is tested in the background
+        const r = await measureFirstPacketAfterIdle(mobility, tunnel, refusal, { withinMs: RECOVER_MS });
+        rounds[refusal].push(r.recoveryMs);
+        console.log(`${label} ${r.recoveryMs === null ? 'not recovered' : `recovered ${r.recoveryMs.toFixed(0)} ms after the first packet (first answered: #${r.firstAnsweredSeq})`}`);
+      } catch (error) {
+        ok = false;
+        rounds[refusal].push(null);
+        console.log(`${label} failed: ${(error as Error).message.split('\n')[0]}`);
+      } finally {
+        await Promise.all([tunnel?.mobileVpn.stop(), tunnel?.serverVpn.stop()]);
+      }
+    }
+  }
+  await mobility.reset();
+  const unreachable = median(rounds.reject);
+  const filtered = median(rounds.drop);
+  const show = (xs: Array<number | null>): string => xs.map((x) => (x === null ? '-' : x.toFixed(0))).join(', ');
+  console.log(`${FIRST_PACKET_ROW.padEnd(18)} hipvpn        ICMP unreachable median ${unreachable === null ? 'n/a' : `${unreachable.toFixed(0)} ms`} (rounds: ${show(rounds.reject)} ms)`);
+  console.log(`${FIRST_PACKET_ROW.padEnd(18)} hipvpn        ICMP filtered    median ${filtered === null ? 'n/a' : `${filtered.toFixed(0)} ms`} (rounds: ${show(rounds.drop)} ms)`);
+  const prefix = 'first packet after idle, recovery ratio ICMP unreachable/ICMP filtered (hipvpn):';
+  console.log(`${prefix} ${unreachable !== null && filtered !== null && filtered > 0 ? (unreachable / filtered).toFixed(2) : 'n/a'}`);
+  return ok;
+}
+
+/** The median; a round that failed or never recovered (null) counts as endless. */
+function median(values: ReadonlyArray<number | null>): number | null {
+  const sorted = values.map((v) => v ?? Number.POSITIVE_INFINITY).sort((a, b) => a - b);
+  if (sorted.length === 0) return null;
+  const mid = sorted.length / 2;
+  const m = sorted.length % 2 === 1 ? sorted[Math.floor(mid)]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return Number.isFinite(m) ? m : null;
+}
+
 /** The median gap of the rounds; a round that failed or never recovered counts as endless. */
 function medianGap(rounds: ReadonlyArray<HandoverMeasurement | null>): number | null {
-  const gaps = rounds.map((r) => r?.gapMs ?? Number.POSITIVE_INFINITY).sort((a, b) => a - b);
-  const mid = gaps.length / 2;
-  const median = gaps.length % 2 === 1 ? gaps[Math.floor(mid)]! : (gaps[mid - 1]! + gaps[mid]!) / 2;
-  return Number.isFinite(median) ? median : null;
+  return median(rounds.map((r) => r?.gapMs ?? null));
 }
 
 main().then(

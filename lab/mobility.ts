@@ -21,6 +21,7 @@
 
 import type { Host } from './host.js';
 import { Lab, type LabOptions } from './lab.js';
+import { forwardRefusalRuleset } from './nft.js';
 import type { LinkEnd } from './link.js';
 
 /** How cell0 starts out. */
@@ -54,6 +55,7 @@ export const RENUMBERED_WIFI_ADDRESS = '192.168.1.77';
 
 export class MobilityLab {
   private cellState: CellStart;
+  private wifiRefusal: 'reject' | 'drop' | null = null;
   private readonly originalWifiAddress: string;
 
   private constructor(
@@ -192,6 +194,16 @@ export class MobilityLab {
   }
 
   /**
+   * The Wi-Fi access router stops forwarding, both ways: 'reject' answers every packet with an
+   * ICMP host unreachable to its sender (nftables `reject`), 'drop' is the same with ICMP
+   * filtered out; null forwards again. wifi0 stays up with its address and route.
+   */
+  async refuseWifiPath(how: 'reject' | 'drop' | null): Promise<void> {
+    await this.wifiRouter.nft(forwardRefusalRuleset(how));
+    this.wifiRefusal = how;
+  }
+
+  /**
    * The server's site loses its first ISP: the site router's isp1 goes down, its routes and NAT
    * mappings with it, and the server's packets leave by isp2 from the site's other address.
    */
@@ -212,6 +224,7 @@ export class MobilityLab {
     const farSide = this.wifiRouter.iface('up0');
     await farSide.restore();
     if (farSide.arrivalsBlocked) await farSide.blockArrivals(false);
+    if (this.wifiRefusal !== null) await this.refuseWifiPath(null);
     await this.site?.iface('isp1').restore();
     if (this.cellState !== this.cellStart) {
       if (this.cellStart === 'absent') throw new Error('cannot unplug cell0 again: start it as down or no-address to reuse the lab');

@@ -188,3 +188,18 @@ export function natFilterRuleset(wanIfname: string, enabled: boolean): string {
   const body = ['  counter unsolicited { }', ...chain('forward'), ...chain('input')].join('\n');
   return replaceTable('inet', natFilterTableName(wanIfname), enabled ? body : null);
 }
+
+export function refusalTableName(): string {
+  return 'lab_refuse_forward';
+}
+
+/**
+ * A router that stops forwarding, both ways: 'reject' answers each packet with an ICMP
+ * destination unreachable (host unreachable) to its sender, 'drop' says nothing (ICMP filtered),
+ * null forwards again. Errors the router itself sends are not forwarded, so they get out.
+ */
+export function forwardRefusalRuleset(how: 'reject' | 'drop' | null): string {
+  const verdict = how === 'reject' ? 'reject with icmpx type host-unreachable' : 'drop';
+  const body = how === null ? null : ['  chain forward {', '    type filter hook forward priority -10;', `    meta nfproto { ipv4, ipv6 } ${verdict}`, '  }'].join('\n');
+  return replaceTable('inet', refusalTableName(), body);
+}

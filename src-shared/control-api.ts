@@ -249,6 +249,12 @@ export const engineCounters = object({
   espSpareCopies: integer({ min: 0 }),
   /** ESP packets sent while the path was in doubt, sent again on the pair traffic moved to. */
   espResent: integer({ min: 0 }),
+  /**
+   * ICMP destination-unreachable errors on our sockets, by what became of them: "icmp-hint"
+   * (started probing the other pairs), "icmp-hint-limited" (within a second of the last hint),
+   * "icmp-not-primary" (about a pair no traffic uses), "icmp-unknown" (about no peer of ours).
+   */
+  icmpHints: record(integer({ min: 0 })),
 });
 export type EngineCounters = Infer<typeof engineCounters>;
 

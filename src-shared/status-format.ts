@@ -53,6 +53,8 @@ export function formatStatus(s: DaemonStatus): string {
       `${c.espSpareCopies ? ` (+${c.espSpareCopies} copies on a spare pair)` : ''}${c.espResent ? ` (${c.espResent} re-sent after a move)` : ''}, dropped ${c.droppedTotal}${drops ? ` (${drops})` : ''}` +
       `${s.acceptAny ? '; accepting any HIT' : ''}`,
   );
+  const icmp = Object.entries(c.icmpHints ?? {}).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(', ');
+  if (icmp) lines.push(`ICMP errors: ${icmp}`);
   if (s.puzzle !== undefined) lines.push(puzzleText(s.puzzle));
   if (s.socketDrops !== undefined) lines.push(`socket drops ${s.socketDrops} (datagrams the kernel dropped: our receive buffers were full)`);
   return `${lines.join('\n')}\n`;

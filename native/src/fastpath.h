@@ -112,8 +112,9 @@ typedef struct {
   fp_event_type type;
   uint8_t hit[16];
   uint32_t spi;  // esp-heard, esp-source: the inbound SA; rekey-needed: the outbound SA to replace
-  uint8_t addr16[16];  // esp-source: where the peer's authenticated ESP came from
+  uint8_t addr16[16];  // esp-source: where the peer's authenticated ESP came from; socket-error: the refused destination
   uint16_t port;
+  int has_addr;        // socket-error: addr16 and port are set
   uint32_t bytes;      // esp-source: that datagram's length (credit, RFC 8046 §5.6)
   int err;
   int sock;           // esp-source: the socket it arrived on

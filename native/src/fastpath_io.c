@@ -412,7 +412,11 @@ static void rx_batch(fastpath *fp, rx_state *st, int sock, uint32_t n) {
   rx_flush_tun(fp, st, &nout);
 }
 
-/** ICMP errors queued by IP_RECVERR: hints about a path for JS to log, never fatal. */
+/**
+ * ICMP errors queued by IP_RECVERR: hints about a path for JS, never fatal. Each names the
+ * destination of the datagram it is about (msg_name), which is what JS matches to a pair; the
+ * router that sent it (SO_EE_OFFENDER) says nothing JS can use.
+ */
 static void rx_drain_errors(fastpath *fp, int sock, int fd) {
   for (int guard = 0; guard < 64; guard++) {
     char data[64], control[512];
@@ -439,6 +443,10 @@ static void rx_drain_errors(fastpath *fp, int sock, int fd) {
         memcpy(&ee, CMSG_DATA(c), sizeof ee);
         fp_event e = {.type = EV_SOCKET_ERROR, .err = (int)ee.ee_errno, .sock = sock, .origin = ee.ee_origin,
                       .icmp_type = ee.ee_type, .icmp_code = ee.ee_code};
+        if (name.ss_family == AF_INET || name.ss_family == AF_INET6) {
+          sockaddr_to16(&name, e.addr16, &e.port);
+          e.has_addr = 1;
+        }
         post_event(fp, &e);
       }
     }

@@ -822,6 +822,10 @@ static napi_value fp_poll(napi_env env, napi_callback_info info) {
       napi_set_named_property(env, o, "origin", make_i32(env, evs[i].origin));
       napi_set_named_property(env, o, "icmpType", make_i32(env, evs[i].icmp_type));
       napi_set_named_property(env, o, "icmpCode", make_i32(env, evs[i].icmp_code));
+      if (evs[i].has_addr) {
+        napi_set_named_property(env, o, "address", make_bytes(env, evs[i].addr16, 16));
+        napi_set_named_property(env, o, "port", make_i32(env, evs[i].port));
+      }
     }
     napi_set_element(env, arr, (uint32_t)i, o);
   }

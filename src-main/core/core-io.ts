@@ -7,8 +7,13 @@ import type { AssociationState } from '../hip/host.js';
 import type { SelectionCause } from '../mobility/pair-selection.js';
 import type { Handover } from './path-manager.js';
 
-/** What the data plane reports; every report carries the peer it concerns. */
+/** What the data plane reports; every report but an ICMP error carries the peer it concerns. */
 export type DataplaneReport =
+  /**
+   * An ICMP destination-unreachable for a datagram we sent from `local` to `remote` (the
+   * original destination, not the router that answered). Unauthenticated: only a hint.
+   */
+  | { type: 'icmp-error'; local: Endpoint; remote: Endpoint }
   /** One authenticated ESP packet from the peer, with the pair it arrived on (the in-process data plane, no TUN). */
   | { type: 'esp'; peerHit: Uint8Array; bytes: number; from: Endpoint; to: Endpoint }
   /** Authenticated ESP from the peer, from the source it was last reported with (a data plane that samples). */

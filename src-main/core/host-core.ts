@@ -17,7 +17,7 @@ import type { LocatorCause } from '../mobility/local-addresses.js';
 import { localLosses } from '../mobility/local-loss.js';
 import type { LocatorPair } from '../mobility/pair-order.js';
 import {
-  DEFAULT_PATH_POLICY, PathManager, type EngineLocator, type HandoverCause, type PathPolicy, type PeerPathsView,
+  DEFAULT_PATH_POLICY, PathManager, type EngineLocator, type HandoverCause, type IcmpOutcome, type PathPolicy, type PeerPathsView,
 } from './path-manager.js';
 import { pairSpis } from './sa-choice.js';
 import type { CoreEvent, DataplaneCommand, DataplaneReport, PathCause } from './core-io.js';
@@ -54,6 +54,7 @@ export class HostCore {
   private readonly commands: DataplaneCommand[] = [];
   private readonly events: CoreEvent[] = [];
   private readonly overlapMs: number;
+  private readonly icmp: Record<IcmpOutcome, number> = { 'icmp-hint': 0, 'icmp-hint-limited': 0, 'icmp-not-primary': 0, 'icmp-unknown': 0 };
   /** The time of the input being handled: PathManager's calls back into HIP carry it. */
   private now: number;
 
@@ -156,6 +157,9 @@ export class HostCore {
         break;
       case 'rekey-needed':
         this.host.rekey(now, report.peerHit);
+        break;
+      case 'icmp-error':
+        this.icmp[this.paths.icmpError(now, report.local, report.remote)]++;
         break;
     }
     this.settle();
@@ -263,6 +267,11 @@ export class HostCore {
 
   get counters(): HipHost['counters'] {
     return this.host.counters;
+  }
+
+  /** ICMP errors by what became of them: hints acted on, and those limited or ignored. */
+  get icmpHints(): Readonly<Record<IcmpOutcome, number>> {
+    return { ...this.icmp };
   }
 
   responderStatus(now: number): ResponderSnapshot {

@@ -12,7 +12,7 @@ import type { InterfaceKind, LocalLocator as PairLocal, LocatorPair } from '../m
 import type { DetectionPolicy } from '../mobility/failure-detection.js';
 import type { LocalLossCause } from '../mobility/local-loss.js';
 import {
-  PairSelection, type PairTestState, type SelectionAction, type SelectionCause, type SelectionState, type SelectionTiming,
+  PairSelection, type IcmpHintOutcome, type PairTestState, type SelectionAction, type SelectionCause, type SelectionState, type SelectionTiming,
 } from '../mobility/pair-selection.js';
 
 /** One of our locators as the engine uses it: where its socket is, and what the monitor says. */
@@ -71,6 +71,10 @@ export interface Handover {
    */
   localCause?: LocalLossCause;
 }
+
+/** What became of an ICMP error: a hint acted on, or why not ('icmp-unknown': no peer's address). */
+export type IcmpOutcome = IcmpHintOutcome | 'icmp-unknown';
+const ICMP_RANK: Readonly<Record<IcmpOutcome, number>> = { 'icmp-hint': 3, 'icmp-hint-limited': 2, 'icmp-not-primary': 1, 'icmp-unknown': 0 };
 
 export interface PairView extends PathView {
   state: PairTestState;
@@ -287,6 +291,23 @@ export class PathManager {
     if (t === undefined) return;
     t.sel.dataReceived(now, pair);
     this.drain(now, t);
+  }
+
+  /**
+   * An ICMP destination-unreachable came back for a datagram we sent from `local` to `remote`:
+   * a hint for the peer whose primary pair that is (see PairSelection.icmpError).
+   */
+  icmpError(now: number, local: Endpoint, remote: Endpoint): IcmpOutcome {
+    let outcome: IcmpOutcome = 'icmp-unknown';
+    for (const t of this.peers.values()) {
+      const known = t.path.remote.address === remote.address || t.peerLocators.some((l) => l.address === remote.address);
+      if (!known) continue;
+      const ours = this.remoteEndpoint(t, remote.address).port === remote.port;
+      const o = ours ? t.sel.icmpError(now, { local: local.address, remote: remote.address }) : 'icmp-not-primary';
+      this.drain(now, t);
+      if (ICMP_RANK[o] > ICMP_RANK[outcome]) outcome = o;
+    }
+    return outcome;
   }
 
   /** Forces a move: to `to` or the best alternative. Why not, when it cannot. */

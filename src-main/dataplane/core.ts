@@ -42,7 +42,9 @@ export type CoreEvent =
    * Authenticated ESP from the peer arrived from `from` (on our socket `to`), not where its
    * traffic goes: the peer may have moved. Once per inbound SA per new source.
    */
-  | { type: 'esp-source'; peerHit: Uint8Array; from: UdpEndpoint; to: UdpEndpoint; bytes: number };
+  | { type: 'esp-source'; peerHit: Uint8Array; from: UdpEndpoint; to: UdpEndpoint; bytes: number }
+  /** An ICMP destination-unreachable came back for a datagram `local` sent to `remote` (unauthenticated). */
+  | { type: 'icmp-error'; local: UdpEndpoint; remote: UdpEndpoint };
 
 export interface CoreSink {
   /** Queues a sealed datagram on the socket bound to `local`. False when there is none. */

@@ -3,7 +3,7 @@
 // are opened into one TUN write batch. One wakeup, one crossing in each direction.
 
 import type { DatagramSocket } from '../platform/fast-udp.js';
-import { errnoName, type FastPathEvent, type NativeIo } from '../platform/native.js';
+import { errnoName, unreachableDestination, type FastPathEvent, type NativeIo } from '../platform/native.js';
 import type { TunDevice } from '../platform/tun.js';
 import type { UdpEndpoint } from '../platform/udp.js';
 import { newRxBatch, newUdpRxBatch, rxPacket, TRUNCATED_FLAG, TxBatch, UdpTxBatch } from '../base/batch.js';
@@ -33,6 +33,11 @@ const TX_PACKETS = 128;
 const TX_BYTES = TX_PACKETS * 1600;
 /** A socket error is reported at most this often: an ICMP storm must not flood the log. */
 const WARN_INTERVAL_MS = 5000;
+/**
+ * ICMP errors passed up to the control plane, at most this many a second: it acts on one a
+ * second per peer anyway, and a storm must not flood the worker's messages. The rest are counted.
+ */
+const ICMP_REPORTS_PER_S = 50;
 /** Packets handed up by the fast path, taken per call. */
 const PUNT_SLOTS = 64;
 /** Punt batches one wake-up handles before yielding to the event loop. */
@@ -55,6 +60,7 @@ export class DataplaneRunner implements DataplaneCommands {
   private readonly out = new Map<string, SocketOut>();
   private readonly counts = { tunPacketsIn: 0, tunPacketsOut: 0, udpPacketsIn: 0, udpPacketsOut: 0 };
   private lastWarnAt = -Infinity;
+  private icmpWindow = { startedAt: -Infinity, reported: 0 };
   private stopped = false;
   private fast: NativeFastPath | undefined;
   private wakeScheduled = false;
@@ -188,8 +194,23 @@ export class DataplaneRunner implements DataplaneCommands {
         // Control replies or queued packets sealed while handling the batch.
         this.flushUdp();
       },
-      (message) => this.warn(`UDP ${to.address}:${to.port}: ${message}`),
+      (message, unreachable) => {
+        this.warn(`UDP ${to.address}:${to.port}: ${message}`);
+        if (unreachable) this.reportUnreachable(to, unreachable);
+      },
     );
+  }
+
+  /** An ICMP destination-unreachable for what `local` sent to `remote`: a hint for the control plane. */
+  private reportUnreachable(local: UdpEndpoint, remote: UdpEndpoint): void {
+    const now = this.opts.now();
+    if (now - this.icmpWindow.startedAt >= 1000) this.icmpWindow = { startedAt: now, reported: 0 };
+    if (this.icmpWindow.reported >= ICMP_REPORTS_PER_S) {
+      this.core.drops['icmp-excess'] = (this.core.drops['icmp-excess'] ?? 0) + 1;
+      return;
+    }
+    this.icmpWindow.reported++;
+    this.opts.onEvent({ type: 'icmp-error', local: { ...local }, remote: { ...remote } });
   }
 
   /** ESP on an SA the fast path holds, arriving on a socket JS reads: true when handled there. */
@@ -302,6 +323,8 @@ export class DataplaneRunner implements DataplaneCommands {
         const local = this.fastSockets[e.socket]?.local;
         const icmp = e.origin >= 2 ? ` (ICMP type ${e.icmpType} code ${e.icmpCode})` : '';
         this.warn(`UDP ${local ? `${local.address}:${local.port}` : '?'}: ${errnoName(e.errno)}${icmp}`);
+        const to = unreachableDestination(e);
+        if (local && to) this.reportUnreachable(local, { address: fromAddr16(to.address), port: to.port });
         return;
       }
       case 'tun-error':

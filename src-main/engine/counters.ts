@@ -17,13 +17,14 @@ export class EngineCounters {
   }
 
   /** Merges the engine's own drops with the protocol host's (prefixed "hip-"). */
-  snapshot(host: { received: number; sent: number; dropped: Record<string, number> }): {
+  snapshot(host: { received: number; sent: number; dropped: Record<string, number> }, icmpHints: Readonly<Record<string, number>> = {}): {
     hipIn: number; hipOut: number; espIn: number; espOut: number; espSpareCopies: number; espResent: number; dropped: Record<string, number>; droppedTotal: number;
+    icmpHints: Record<string, number>;
   } {
     const dropped: Record<string, number> = {};
     for (const [k, v] of this.drops) dropped[k] = v;
     for (const [k, v] of Object.entries(host.dropped)) if (v > 0) dropped[`hip-${k}`] = v;
     const droppedTotal = Object.values(dropped).reduce((a, b) => a + b, 0);
-    return { hipIn: this.hipIn, hipOut: this.hipOut, espIn: this.espIn, espOut: this.espOut, espSpareCopies: this.espSpareCopies, espResent: this.espResent, dropped, droppedTotal };
+    return { hipIn: this.hipIn, hipOut: this.hipOut, espIn: this.espIn, espOut: this.espOut, espSpareCopies: this.espSpareCopies, espResent: this.espResent, dropped, droppedTotal, icmpHints: { ...icmpHints } };
   }
 }

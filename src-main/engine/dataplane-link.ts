@@ -44,6 +44,8 @@ export interface WorkerLinkOptions extends LinkCommon {
   onEspHeard(peerHit: Uint8Array): void;
   /** Authenticated ESP from the peer came from somewhere its traffic does not go (`bytes`: that datagram). */
   onEspSource(peerHit: Uint8Array, from: UdpEndpoint, bytes: number): void;
+  /** An ICMP destination-unreachable came back for a datagram sent from `local` to `remote`. */
+  onIcmpError(local: UdpEndpoint, remote: UdpEndpoint): void;
   onWarning(message: string): void;
   /** How often the data plane reports counters (failure detection reads them). */
   statsIntervalMs?: number;
@@ -142,6 +144,7 @@ export class DataplaneLink {
           case 'esp-source': return opts.onEspSource(e.peerHit, e.from, e.bytes);
           case 'rekey-needed': return opts.onRekeyNeeded(e.peerHit);
           case 'need-connect': return opts.onNeedConnect(e.peerHit);
+          case 'icmp-error': return opts.onIcmpError(e.local, e.remote);
         }
       },
       onWarning: warn,

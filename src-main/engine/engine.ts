@@ -197,6 +197,7 @@ export class HipEngine extends EventEmitter {
         onEspHeard: (peerHit) => engine.report({ type: 'esp-heard', peerHit }),
         // The peer's ESP from a new source: HIP checks it, and follows at once when our pair is in doubt.
         onEspSource: (peerHit, from, bytes) => engine.report({ type: 'esp-source', peerHit, from, bytes }),
+        onIcmpError: (local, remote) => engine.report({ type: 'icmp-error', local, remote }),
         onWarning: (message) => engine.emit('event', { type: 'warning', message } satisfies EngineEvent),
         statsIntervalMs: DATAPLANE_STATS_MS,
         onStats: () => engine.onDataplaneStats(),
@@ -416,7 +417,7 @@ export class HipEngine extends EventEmitter {
         ...(paths ? { paths } : {}),
       };
     });
-    const counters = this.counters.snapshot(this.core.counters);
+    const counters = this.counters.snapshot(this.core.counters, this.core.icmpHints);
     this.dataplane.addCounters(counters);
     const responder = this.core.responderStatus(this.clock.now());
     const baseDifficulty = this.opts.host?.puzzle?.baseK ?? DEFAULT_PUZZLE_POLICY.baseK;

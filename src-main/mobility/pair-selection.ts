@@ -9,7 +9,7 @@
 //   connect            connect()
 //   test OK / fail     probeAnswered(), probeReceived() (reports), and probe timeouts
 //   ULP feedback       dataReceived(): authenticated inbound ESP from the peer
-//   ICMP               icmpError(): a hint to test the primary, never a reason to leave it
+//   ICMP               icmpError(): a hint to search at once, never a reason to leave by itself
 //   timer              handleTimeout(): keepalives, silence detection, probe pacing
 //   add / delete pair  setLocalLocators(), setPeerLocators()
 //   policy change      the same, when a locator's rank or Preferred bit changes; failover()
@@ -42,6 +42,9 @@ import type { DetectionPolicy, RttPolicy } from './failure-detection.js';
 import { DEFAULT_DETECTION, DEFAULT_RTT_POLICY, FailureDetector, RttEstimator } from './failure-detection.js';
 import type { PollOptions, SentProbe } from './poll.js';
 import { DEFAULT_POLL, PollSession } from './poll.js';
+
+/** What became of an ICMP error about a pair (icmpError). */
+export type IcmpHintOutcome = 'icmp-hint' | 'icmp-hint-limited' | 'icmp-not-primary';
 
 export type SelectionState = 'no-primary' | 'testing-primary' | 'primary-operational';
 
@@ -121,6 +124,8 @@ export interface SelectionTiming {
   freshOkMs: number;
   /** A pair that failed within this long is tried after all others. */
   failMemoryMs: number;
+  /** At most one ICMP hint acted on per this long: the rest are counted and ignored. */
+  icmpHintIntervalMs: number;
   /** A peer's test does not make us re-test a primary confirmed this recently. */
   peerTriggerFreshMs: number;
   rtt: RttPolicy;
@@ -137,6 +142,7 @@ export const DEFAULT_TIMING: SelectionTiming = {
   backupProbeMs: 30_000,
   freshOkMs: 60_000,
   failMemoryMs: 30_000,
+  icmpHintIntervalMs: 1_000,
   peerTriggerFreshMs: 2_000,
   rtt: DEFAULT_RTT_POLICY,
   detection: DEFAULT_DETECTION,
@@ -202,6 +208,7 @@ export class PairSelection {
   private pinned = false;
   private inboundPair: LocatorPair | undefined;
   private lastBackgroundAt = Number.NEGATIVE_INFINITY;
+  private lastIcmpHintAt = Number.NEGATIVE_INFINITY;
 
   /**
    * The user changed keepalive or detection sensitivity: later decisions use the new policy. The
@@ -276,9 +283,23 @@ export class PairSelection {
     }
   }
 
-  /** An ICMP error about a pair: only a hint to test it (seed 003 §3.3). */
-  icmpError(now: number, pair: LocatorPair): void {
-    if (pairKey(pair) === this.primaryKey && this.round === undefined) this.verifyPrimary(now, 'icmp');
+  /**
+   * An ICMP error about a pair (seed 003 §3.3). Anyone on the path, or anyone who can guess
+   * the addresses, can send one, so it is only a hint: one per `icmpHintIntervalMs` starts a
+   * search at once, probing the primary and the other pairs side by side. Traffic stays where
+   * it is until a probe, which is authenticated, passes: the primary's answer ends the search
+   * where it began, and another pair's answer moves the traffic there without waiting for the
+   * primary's probe to time out (a real ICMP error usually means it never will).
+   */
+  icmpError(now: number, pair: LocatorPair): IcmpHintOutcome {
+    if (pairKey(pair) !== this.primaryKey) return 'icmp-not-primary';
+    if (now - this.lastIcmpHintAt < this.timing.icmpHintIntervalMs) return 'icmp-hint-limited';
+    this.lastIcmpHintAt = now;
+    if (this.round !== undefined) return 'icmp-hint';
+    // The alternatives first (the round), then the primary's own check beside them.
+    this.startRound(now, 'icmp', now, true);
+    this.verifyPrimary(now, 'icmp');
+    return 'icmp-hint';
   }
 
   /** Our probe on `pair` was answered on the same pair (both directions work). */
@@ -618,7 +639,8 @@ export class PairSelection {
     }
     const primaryPending = this.primaryKey !== undefined && this.poll.pendingOn(this.primaryKey, (t) => t.purpose !== 'report');
     const better = !this.pinned && this.prefers(key, this.primaryKey);
-    if (this.primaryKey === undefined || !primaryPending || better) {
+    // An ICMP error said the primary is unreachable: its own check is not worth waiting for.
+    if (this.primaryKey === undefined || !primaryPending || better || r.cause === 'icmp') {
       // Either the primary already failed this round (or is gone), or this pair is better
       // anyway: move. While the primary's own probe may still come back, a worse pair waits.
       this.adopt(now, this.bestOkSince(r.startedAt) ?? key, r);

@@ -9,15 +9,18 @@ import type { UdpRxBatch, UdpTxBatch } from '../base/batch.js';
 import { newUdpRxBatch } from '../base/batch.js';
 import { toAddr16, fromAddr16 } from '../base/addr16.js';
 import type { UdpEndpoint } from './udp.js';
-import { errnoName, type NativeHandle, type NativeIo } from './native.js';
+import { errnoName, unreachableDestination, type NativeHandle, type NativeIo } from './native.js';
 
 export interface DatagramSocket {
   readonly local: UdpEndpoint;
   readonly family: 4 | 6;
   /** The socket fd when the addon owns it, for the native ESP fast path to send and receive on. */
   readonly nativeFd?: number;
-  /** Delivers received datagrams in batches; the batch is reused once the callback returns. */
-  start(onBatch: (batch: UdpRxBatch) => void, onError: (message: string) => void): void;
+  /**
+   * Delivers received datagrams in batches; the batch is reused once the callback returns.
+   * `unreachable`: the error is an ICMP destination-unreachable for a datagram sent there.
+   */
+  start(onBatch: (batch: UdpRxBatch) => void, onError: (message: string, unreachable?: UdpEndpoint) => void): void;
   /** Sends a whole batch; returns how many left (the rest was dropped as a full queue would). */
   send(batch: UdpTxBatch): number;
   close(): void;
@@ -58,7 +61,7 @@ class NativeDatagramSocket implements DatagramSocket {
     return this.io.fdOf(this.handle);
   }
 
-  start(onBatch: (batch: UdpRxBatch) => void, onError: (message: string) => void): void {
+  start(onBatch: (batch: UdpRxBatch) => void, onError: (message: string, unreachable?: UdpEndpoint) => void): void {
     this.io.startReading(
       this.handle, this.rx.buf, this.rx.lengths, this.rx.slotSize,
       (count) => {
@@ -66,7 +69,11 @@ class NativeDatagramSocket implements DatagramSocket {
         onBatch(this.rx);
       },
       // ICMP errors (port unreachable and the like) are hints about a path, never fatal.
-      (r) => onError(`${errnoName(r.errno)}${r.origin >= 2 ? ` (ICMP type ${r.icmpType} code ${r.icmpCode})` : ''}`),
+      (r) => {
+        const message = `${errnoName(r.errno)}${r.origin >= 2 ? ` (ICMP type ${r.icmpType} code ${r.icmpCode})` : ''}`;
+        const to = unreachableDestination(r);
+        onError(message, to && { address: fromAddr16(to.address), port: to.port });
+      },
       this.rx.addrs16, this.rx.ports,
     );
   }

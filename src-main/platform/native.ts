@@ -16,7 +16,11 @@ export type FastPathHandle = { readonly __fastPathHandle: unique symbol };
 export type FastPathEvent =
   /** spi: the inbound SA first heard (esp-heard), or the outbound SA due for a rekey (rekey-needed). */
   | { type: 'esp-heard' | 'rekey-needed'; hit: Uint8Array; spi: number }
-  | { type: 'socket-error' | 'tun-error'; errno: number; socket: number; origin: number; icmpType: number; icmpCode: number }
+  | {
+      type: 'socket-error' | 'tun-error'; errno: number; socket: number; origin: number; icmpType: number; icmpCode: number;
+      /** socket-error from the error queue: the destination of the datagram it is about (16 octets, IPv4 mapped), and its port. */
+      address?: Uint8Array; port?: number;
+    }
   /**
    * Authenticated ESP on inbound SA `spi` came from `address` (16 octets, IPv4 mapped):`port`,
    * not where the peer's traffic goes; once per SA per new address. `bytes`: that datagram's size.
@@ -106,6 +110,26 @@ export interface NativeErrorReport {
   port: number;
 }
 
+const SO_EE_ORIGIN_ICMP = 2;
+const SO_EE_ORIGIN_ICMP6 = 3;
+const ICMP_DEST_UNREACH = 3;
+const ICMP_FRAG_NEEDED = 4;
+const ICMPV6_DEST_UNREACH = 1;
+
+/**
+ * The destination an ICMP destination-unreachable error (from a socket's error queue) is about,
+ * as 16 octets and a port; undefined for anything else: local errors, "fragmentation needed"
+ * (a path MTU signal, not a dead path), other ICMP types, or no destination given.
+ */
+export function unreachableDestination(
+  r: { origin: number; icmpType: number; icmpCode: number; address?: Uint8Array; port?: number },
+): { address: Uint8Array; port: number } | undefined {
+  if (r.address === undefined || r.port === undefined || r.address.length !== 16) return undefined;
+  const v4 = r.origin === SO_EE_ORIGIN_ICMP && r.icmpType === ICMP_DEST_UNREACH && r.icmpCode !== ICMP_FRAG_NEEDED;
+  const v6 = r.origin === SO_EE_ORIGIN_ICMP6 && r.icmpType === ICMPV6_DEST_UNREACH;
+  return v4 || v6 ? { address: r.address, port: r.port } : undefined;
+}
+
 export interface NativeIo extends NativeFastPathApi {
   readonly abiVersion: number;
   tunOpen(name: string, multiQueue: boolean): { handle: NativeHandle; name: string };
@@ -140,7 +164,7 @@ export interface NativeIo extends NativeFastPathApi {
 }
 
 const ADDON_FILE = 'hipvpn_io.node';
-const EXPECTED_ABI = 3;
+const EXPECTED_ABI = 4;
 
 let cached: NativeIo | undefined;
 let loadError: Error | undefined;

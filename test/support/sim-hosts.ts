@@ -44,6 +44,11 @@ export interface Uplink {
   loss: number;
   /** Gone from the host (the address was removed). */
   removed: boolean;
+  /**
+   * The router beyond it refuses packets through it, both ways, with an ICMP destination
+   * unreachable to their sender (an nftables `reject`): lost, and the sender is told.
+   */
+  rejecting: boolean;
 }
 
 interface Flight { at: number; order: number; deliver(): void }
@@ -108,10 +113,12 @@ export class SimHost {
   readonly unverifiedSends: Array<{ at: number; address: string }> = [];
   /** Data packets not sent: the path's address was unverified and the peer's credit spent. */
   creditDrops = 0;
+  /** HIP datagrams this host sent (base exchange, UPDATEs, probes and their answers). */
+  hipSent = 0;
   private seq = 0;
 
   constructor(readonly world: SimWorld, readonly name: string, uplinks: readonly UplinkSpec[], config: Partial<Omit<HostCoreConfig, 'host'>>, slot: number) {
-    this.uplinks = uplinks.map((u) => ({ ...u, up: !u.absent, txDead: false, rxDead: false, delayMs: u.delayMs ?? 10, loss: 0, removed: u.absent === true }));
+    this.uplinks = uplinks.map((u) => ({ ...u, up: !u.absent, txDead: false, rxDead: false, delayMs: u.delayMs ?? 10, loss: 0, removed: u.absent === true, rejecting: false }));
     this.core = new HostCore(
       { host: { identity: identity('ecdsa-p256', slot), crypto: seededCrypto(world.seed ^ (0x51 + slot)) }, locators: 'monitor', ...config },
       world.now,
@@ -207,6 +214,7 @@ export class SimHost {
     }
     for (let t = this.core.pollTransmit(); t; t = this.core.pollTransmit()) {
       const from = t.from ?? this.defaultLocal();
+      this.hipSent++;
       if (from !== undefined) this.world.send(this, from, t.to, (to) => to.core.handleDatagram(this.world.now, t.bytes, from, t.to));
       progressed = true;
     }
@@ -338,6 +346,17 @@ export class SimWorld {
     // No such address, or its interface is down: the send fails locally (ENETUNREACH).
     if (out === undefined || !out.up) return;
     const dest = this.hostAt(to.address);
+    // The refusing router sits just beyond the rejecting uplink: its ICMP error crosses back.
+    const refusedAfter = out.rejecting ? 2 * out.delayMs : dest?.uplink.rejecting ? 2 * (out.delayMs + dest.uplink.delayMs) : undefined;
+    if (refusedAfter !== undefined) {
+      this.flights.push({
+        at: this.now + refusedAfter, order: this.order++,
+        deliver: () => {
+          if (!out.removed && out.up && out.address === from.address) sender.core.handleDataplane(this.now, { type: 'icmp-error', local: from, remote: to });
+        },
+      });
+      return;
+    }
     const lost = out.txDead || this.prng.next() < out.loss || dest === undefined || !dest.uplink.up || dest.uplink.rxDead || this.prng.next() < dest.uplink.loss;
     if (lost) return;
     const at = this.now + out.delayMs + dest.uplink.delayMs;

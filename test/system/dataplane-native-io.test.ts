@@ -13,13 +13,18 @@ import { toAddr16, fromAddr16 } from '../../src-main/base/addr16.js';
 
 const io = loadNativeIo();
 
-function collect(socket: DatagramSocket): { packets: Array<{ data: Uint8Array; from: string; port: number }>; errors: string[] } {
-  const got = { packets: [] as Array<{ data: Uint8Array; from: string; port: number }>, errors: [] as string[] };
+function collect(socket: DatagramSocket): {
+  packets: Array<{ data: Uint8Array; from: string; port: number }>; errors: string[]; unreachable: Array<{ address: string; port: number }>;
+} {
+  const got = { packets: [] as Array<{ data: Uint8Array; from: string; port: number }>, errors: [] as string[], unreachable: [] as Array<{ address: string; port: number }> };
   socket.start(
     (b: UdpRxBatch) => {
       for (let i = 0; i < b.count; i++) got.packets.push({ data: rxPacket(b, i).slice(), from: fromAddr16(b.addrs16, i * 16), port: b.ports[i]! });
     },
-    (m) => got.errors.push(m),
+    (m, unreachable) => {
+      got.errors.push(m);
+      if (unreachable) got.unreachable.push(unreachable);
+    },
   );
   return got;
 }
@@ -74,6 +79,7 @@ test('an ICMP port unreachable is reported and the socket keeps receiving (POLLE
     a.send(tx);
     await until(() => got.errors.length > 0, 'an ICMP error report');
     assert.match(got.errors[0]!, /ECONNREFUSED/);
+    assert.deepEqual(got.unreachable[0], { address: '127.0.0.1', port: deadPort }, 'the destination refused, for pair selection');
     for (let i = 0; i < 3; i++) sender.send(Buffer.from([i, 1, 2, 3]), a.local.port, '127.0.0.1');
     await until(() => got.packets.length === 3, 'datagrams after the error');
   } finally {

@@ -152,20 +152,31 @@ test('upper-layer feedback ends a search that silence started, without moving', 
   assert.equal(h.changes.length, 1, 'no move');
 });
 
-test('ICMP is a hint: it triggers a test of the primary and nothing else', () => {
+test('ICMP is a hint: the primary and the other pairs are probed at once; only a passing probe moves the traffic', () => {
   const h = connectedOnWifi();
   h.run(1_000);
-  h.sel.icmpError(1_000, onCell); // about a pair we do not use: ignored
-  h.sel.icmpError(1_000, onWifi);
-  h.run(2_000);
-  assert.equal(h.probesOn(onWifi, 1_000), 1, 'one test of the primary');
+  assert.equal(h.sel.icmpError(1_000, onCell), 'icmp-not-primary', 'about a pair we do not use: ignored');
+  h.drain();
+  assert.equal(h.probesOn(onCell, 1_000) + h.probesOn(onWifi, 1_000), 0);
+  // The primary works and answers first: the traffic stays.
+  h.rtt = (p) => (p.local === WIFI.address ? 10 : 40);
+  assert.equal(h.sel.icmpError(1_000, onWifi), 'icmp-hint');
+  h.drain();
+  assert.equal(h.probesOn(onWifi, 1_000), 1, 'the primary is checked at once');
+  assert.equal(h.probesOn(onCell, 1_000), 1, 'and so is the other pair, beside it');
+  h.run(1_500);
+  assert.equal(h.sel.icmpError(1_500, onWifi), 'icmp-hint-limited', 'one hint a second');
+  h.run(3_000);
   assert.equal(h.sel.state, 'primary-operational');
   assert.equal(h.changes.length, 1, 'an ICMP error alone never moves the primary');
 
+  // The primary is refused for real: the other pair's answer moves the traffic, without waiting
+  // for the primary's probe to time out.
   h.rtt = (p) => (p.local === WIFI.address ? undefined : 40);
-  h.sel.icmpError(3_000, onWifi);
+  assert.equal(h.sel.icmpError(3_000, onWifi), 'icmp-hint');
   h.run(4_000);
-  assert.equal(h.changes.at(-1)?.cause, 'icmp', 'a failed test after the hint does');
+  assert.equal(h.changes.at(-1)?.cause, 'icmp');
+  assert.equal(h.changes.at(-1)?.at, 3_040, 'moved as the other pair\'s answer came');
 });
 
 test('add pair: in NO PRIMARY a new pair is probed at once, whatever the back-off reached', () => {
@@ -329,8 +340,10 @@ test('back-off is bounded: 16 dead pairs are all tried within 20 s, probes never
 test('a peer\'s test: replied to with a report on our primary when it came another way; nothing for reports or duplicates', () => {
   const h = connectedOnWifi();
   h.run(5_000);
+  h.rtt = (p) => (p.local === WIFI.address ? 10 : undefined);
   h.sel.icmpError(5_000, onWifi); // gets our primary tested (and confirmed) just now
   h.run(5_020);
+  h.rtt = () => 10;
   const before = h.probes.length;
   h.sel.probeReceived(5_020, onCell, 0x8000_0007, []); // the peer tests the cell pair
   h.drain();
