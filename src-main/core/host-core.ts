@@ -52,6 +52,8 @@ export class HostCore {
   /** Inbound SPIs in use (ours to choose), and when a retired one is free again. */
   private readonly inboundSpis = new Map<number, { peer: string; retireAt: number | undefined }>();
   private readonly commands: DataplaneCommand[] = [];
+  /** Per peer, the pair its ESP last arrived on (ours → theirs), as the data plane reported it. */
+  private readonly arrivals = new Map<string, LocatorPair>();
   private readonly events: CoreEvent[] = [];
   private readonly overlapMs: number;
   /** The time of the input being handled: PathManager's calls back into HIP carry it. */
@@ -122,7 +124,7 @@ export class HostCore {
         // HIP follows a new source first (the path moves, with what the data plane held), then
         // failure detection hears the data (and ends the hold).
         this.settle();
-        this.paths.dataReceived(now, report.peerHit, { local: report.to.address, remote: report.from.address });
+        this.paths.dataReceived(now, report.peerHit, this.arrived(report));
         break;
       }
       case 'esp-heard':
@@ -139,6 +141,7 @@ export class HostCore {
           const verified = this.host.isVerified(report.peerHit, path.remote);
           this.commands.push({ type: 'set-path', peerHit: report.peerHit, local: path.local, remote: path.remote, spi: out.activeSpi, verified, cause: 'source-refused' });
         }
+        this.paths.dataReceived(now, report.peerHit, this.arrived(report));
         break;
       }
       case 'sent':
@@ -149,7 +152,8 @@ export class HostCore {
           const a = this.association(s.peerHit);
           if (a?.state !== 'ESTABLISHED') continue;
           const { sent, received } = this.traffic.counted(a.peerHitText, s.packetsOut, s.packetsIn);
-          if (received > 0) this.paths.dataReceived(s.lastHeardMs === null ? now : now - s.lastHeardMs, s.peerHit);
+          // The inbound pair is reported when it changes: what came since arrived on the last one.
+          if (received > 0) this.paths.dataReceived(s.lastHeardMs === null ? now : now - s.lastHeardMs, s.peerHit, this.arrivals.get(a.peerHitText));
           if (sent > 0) this.paths.dataSent(now, s.peerHit, sent);
         }
         this.paths.handleTimeout(now);
@@ -407,6 +411,7 @@ export class HostCore {
 
   private dropSas(peer: string, peerHit: Uint8Array): void {
     this.commands.push({ type: 'drop-sas', peerHit });
+    this.arrivals.delete(peer);
     this.outbound.drop(peer);
     for (const [spi, e] of this.inboundSpis) if (e.peer === peer) this.inboundSpis.delete(spi);
   }
@@ -461,6 +466,12 @@ export class HostCore {
   }
 
   /** Inbound SPIs are ours to choose: random, unique, outside the reserved 0–255. */
+  private arrived(report: { peerHit: Uint8Array; from: Endpoint; to: Endpoint }): LocatorPair {
+    const pair = { local: report.to.address, remote: report.from.address };
+    this.arrivals.set(hitToText(report.peerHit), pair);
+    return pair;
+  }
+
   private allocateSpi(): number {
     for (;;) {
       const b = this.config.host.crypto.randomBytes(4);

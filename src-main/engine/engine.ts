@@ -205,7 +205,7 @@ export class HipEngine extends EventEmitter {
         onDatagram: (d) => engine.onDatagram(d),
         onEspHeard: (peerHit) => engine.report({ type: 'esp-heard', peerHit }),
         // The peer's ESP from a new source: HIP checks it, and follows at once when our pair is in doubt.
-        onEspSource: (peerHit, from, bytes) => engine.report({ type: 'esp-source', peerHit, from, bytes }),
+        onEspSource: (peerHit, from, to, bytes) => engine.report({ type: 'esp-source', peerHit, from, to, bytes }),
         onRekeyNeeded: (peerHit) => engine.rekey(peerHit),
         onNeedConnect: (peerHit) => engine.connectConfigured(peerHit),
         onWarning: (message) => engine.emit('event', { type: 'warning', message } satisfies EngineEvent),

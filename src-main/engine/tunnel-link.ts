@@ -22,8 +22,8 @@ export interface TunnelLinkOptions {
   peers: PeerDirectory;
   onDatagram: (d: UdpDatagram) => void;
   onEspHeard(peerHit: Uint8Array): void;
-  /** Authenticated ESP from the peer came from somewhere its traffic does not go (`bytes`: that datagram). */
-  onEspSource(peerHit: Uint8Array, from: UdpEndpoint, bytes: number): void;
+  /** Authenticated ESP from the peer arrived on another pair than its last packet (`bytes`: that datagram). */
+  onEspSource(peerHit: Uint8Array, from: UdpEndpoint, to: UdpEndpoint, bytes: number): void;
   onRekeyNeeded(peerHit: Uint8Array): void;
   onNeedConnect(peerHit: Uint8Array): void;
   onWarning(message: string): void;
@@ -72,7 +72,7 @@ export class TunnelLink {
       onEvent: (e) => {
         switch (e.type) {
           case 'esp-heard': return opts.onEspHeard(e.peerHit);
-          case 'esp-source': return opts.onEspSource(e.peerHit, e.from, e.bytes);
+          case 'esp-source': return opts.onEspSource(e.peerHit, e.from, e.to, e.bytes);
           case 'rekey-needed': return opts.onRekeyNeeded(e.peerHit);
           case 'need-connect': return opts.onNeedConnect(e.peerHit);
         }
