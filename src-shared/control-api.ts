@@ -92,6 +92,12 @@ export const locatorPair = object(
     rttMs: number({ min: 0 }),
     lastHeardMs: number({ min: 0 }),
     /**
+     * The peer's packets arrive on this pair (ours ← theirs): at most one per association. Each
+     * side picks its own outbound pair (seed 003 §5.2), so after a one-way failure this may not
+     * be the primary.
+     */
+    inbound: boolean,
+    /**
      * ESP bytes over this pair, for a per-pair throughput chart. Never filled: the engine counts
      * ESP bytes per association (PeerStatus.counters), not per pair.
      */
@@ -312,6 +318,8 @@ export const peerStatus = object(
     upMs: number({ min: 0 }),
     /** Every local × peer locator pair the engine knows; absent until the association has pairs. */
     pairs: array(locatorPair, { maxItems: 1024 }),
+    /** The pair the peer's packets last arrived on (`local` is ours); may differ from `local`/`remote`, the way out. */
+    inbound: pairRef,
     /** How several local locators are used with this peer (seed 000 §4, RFC 8047 §4.1). */
     multihoming: oneOf(['fault-tolerance', 'simultaneous'] as const),
     /** While the peer is not connected: the base exchange under way or the last one that failed. */

@@ -72,16 +72,18 @@ function puzzleText(p: PuzzleStatus): string {
 }
 
 /**
- * Every locator pair per peer (mobility): which is primary, its state, RTT and last heard, and
- * the peer's multihoming mode. Empty when the engine reports no pairs.
+ * Every locator pair per peer (mobility): which is primary ("*": our traffic leaves on it), which
+ * the peer's traffic arrives on ("<"), its state, RTT and last heard, and the peer's multihoming
+ * mode. Empty when the engine reports no pairs.
  */
 export function formatPairs(s: DaemonStatus): string {
   const lines: string[] = [];
   for (const p of s.peers) {
     if (p.pairs === undefined || p.pairs.length === 0) continue;
-    lines.push(`${p.name ?? p.hit}: ${p.multihoming ?? 'fault-tolerance'}, ${p.pairs.length} pair${p.pairs.length === 1 ? '' : 's'}`);
+    const inbound = p.pairs.some((x) => x.inbound === true);
+    lines.push(`${p.name ?? p.hit}: ${p.multihoming ?? 'fault-tolerance'}, ${p.pairs.length} pair${p.pairs.length === 1 ? '' : 's'}${inbound ? ' (* out, < in)' : ''}`);
     const rows = p.pairs.map((x) => [
-      x.primary ? '*' : ' ',
+      `${x.primary ? '*' : ' '}${x.inbound === true ? '<' : ' '}`,
       `${endpointText(x.local)} -> ${endpointText(x.remote)}`,
       `${x.interface ?? '-'}/${x.kind}`,
       x.state,

@@ -107,10 +107,54 @@ export function peerRow(p: PeerStatus): PeerRow {
   };
 }
 
-/** Pairs as the Locator pairs view lists them: primary first, then working, testing, failed. */
+/**
+ * Pairs as the Locator pairs view lists them: by uplink, then our address, then the peer's. Never
+ * by what changes (primary, state, RTT): a row must not move under the pointer when the pair it
+ * shows becomes primary.
+ */
 export function sortedPairs(pairs: readonly LocatorPair[]): LocatorPair[] {
-  const rank = { operational: 0, testing: 1, failed: 2 } as const;
-  return [...pairs].sort((a, b) => Number(b.primary) - Number(a.primary) || rank[a.state] - rank[b.state] || (a.rttMs ?? Infinity) - (b.rttMs ?? Infinity));
+  const text = (e: LocatorPair['local']): string => endpointText(e);
+  // Pairs on no known uplink go last.
+  const uplink = (p: LocatorPair): string => (p.interface === null ? '\uffff' : p.interface);
+  const cmp = (a: string, b: string): number => a.localeCompare(b, 'en', { numeric: true });
+  return [...pairs].sort((a, b) => cmp(uplink(a), uplink(b)) || cmp(text(a.local), text(b.local)) || cmp(text(a.remote), text(b.remote)));
+}
+
+/** Plain words for a pair's state; the protocol's term goes in the tooltip. */
+export const PAIR_STATE_WORDS: Record<LocatorPair['state'], { text: string; term: string }> = {
+  operational: { text: 'working', term: 'Pair state: operational (a test passed; it can carry traffic)' },
+  testing: { text: 'checking', term: 'Pair state: testing (a reachability test is under way, seed 003 §5.4)' },
+  failed: { text: 'not working', term: 'Pair state: failed (its tests went unanswered)' },
+};
+
+/** Plain words for the check of a peer's address (RFC 8046 §5.4 locator states). */
+export const LOCATOR_STATE_WORDS: Record<LocatorPair['remoteState'], { text: string; term: string }> = {
+  ACTIVE: { text: 'verified', term: 'Locator state: ACTIVE (the peer answered at this address, RFC 8046 §5.4)' },
+  UNVERIFIED: { text: 'not yet verified', term: 'Locator state: UNVERIFIED (an address check is under way; sending is limited, RFC 8046 §5.6)' },
+  DEPRECATED: { text: 'withdrawn', term: 'Locator state: DEPRECATED (the peer no longer offers this address)' },
+};
+
+/** An uplink in words: "wifi0 (wifi)", or the local address when the engine cannot tell. */
+export function viaText(p: PairRef): string {
+  return p.interface === null ? endpointText(p.local) : `${p.interface} (${p.kind})`;
+}
+
+/**
+ * How a peer is reached right now, both ways: "via wifi0 (wifi)" when its packets come back on
+ * the pair ours leave on, "out via cell0 (cellular) · in via wifi0 (wifi)" after a one-way
+ * failure (each side picks its own outbound pair). null when there is no pair in use.
+ */
+export function pathDirectionsText(p: PeerStatus): string | null {
+  const out = primaryPair(p);
+  if (out === undefined) return null;
+  const inbound = p.inbound;
+  if (inbound === undefined || (endpointText(inbound.local) === endpointText(out.local) && inbound.remote.address === out.remote.address)) {
+    return `via ${viaText(out)}`;
+  }
+  const inText = inbound.interface === out.interface && inbound.interface !== null
+    ? `${viaText(inbound)} from ${endpointText(inbound.remote)}`
+    : viaText(inbound);
+  return `out via ${viaText(out)} · in via ${inText}`;
 }
 
 export function pairKey(p: { local: PairRef['local']; remote: PairRef['remote'] }): string {

@@ -270,26 +270,19 @@ tx_verdict tx_one(fastpath *fp, uint8_t *p, size_t len, int64_t now, tx_item *it
   return TX_SEND;
 }
 
-/** Whether a received source is the endpoint an outbound SA sends to (same family, address and port). */
-static int is_remote(const struct sockaddr_storage *src, const fp_out_sa *o) {
-  if (src->ss_family != o->remote.ss_family) return 0;
-  if (src->ss_family == AF_INET) {
-    const struct sockaddr_in *a = (const struct sockaddr_in *)src, *b = (const struct sockaddr_in *)&o->remote;
-    return a->sin_port == b->sin_port && a->sin_addr.s_addr == b->sin_addr.s_addr;
-  }
-  const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)src, *b = (const struct sockaddr_in6 *)&o->remote;
-  return a->sin6_port == b->sin6_port && memcmp(&a->sin6_addr, &b->sin6_addr, 16) == 0;
-}
-
+/** Reports the pair authenticated ESP arrived on when it is not the one it last arrived on. */
 static void note_source(fastpath *fp, fp_in_sa *sa, const struct sockaddr_storage *src, int sock, size_t len) {
   fp_peer *peer = sa->peer;
-  // The common case: the peer sends from where we send to. out is changed under both locks.
-  if (__builtin_expect(!peer->out || is_remote(src, peer->out), 1)) return;
   fp_event e = {.type = EV_ESP_SOURCE, .spi = sa->spi, .sock = sock, .bytes = (uint32_t)len};
   sockaddr_to16(src, e.addr16, &e.port);
-  if (e.port == sa->source_port && memcmp(e.addr16, sa->source16, 16) == 0) return;
-  memcpy(sa->source16, e.addr16, 16);
-  sa->source_port = e.port;
+  // The common case: the same pair as the packet before.
+  if (__builtin_expect(peer->arrival_known && e.port == peer->arrival_port && sock == peer->arrival_sock &&
+                           memcmp(e.addr16, peer->arrival16, 16) == 0, 1))
+    return;
+  memcpy(peer->arrival16, e.addr16, 16);
+  peer->arrival_port = e.port;
+  peer->arrival_sock = sock;
+  peer->arrival_known = 1;
   memcpy(e.hit, peer->hit, 16);
   post_event(fp, &e);
 }

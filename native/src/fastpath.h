@@ -67,6 +67,15 @@ typedef struct fp_peer {
   // Written by one packet thread each, read by stats: relaxed atomics.
   uint64_t packets_in, bytes_in, packets_out, bytes_out;
   int64_t last_heard_ms;  // -1: never
+  /**
+   * The pair the peer's authenticated ESP last arrived on (its source, our socket), reported
+   * (esp-source) each time it changes, so the control plane knows the inbound pair without a
+   * report per packet. Written by the receiving thread under in_lock; cleared by a new inbound SA.
+   */
+  uint8_t arrival16[16];
+  uint16_t arrival_port;
+  int arrival_sock;
+  int arrival_known;
 } fp_peer;
 
 typedef struct fp_out_sa {
@@ -90,9 +99,6 @@ typedef struct fp_in_sa {
   replay_window window;
   int heard;
   int64_t retire_at_ms;  // INT64_MAX: current
-  /** The last source of authenticated ESP reported as new (esp-source): once per SA per address. */
-  uint8_t source16[16];
-  uint16_t source_port;
 } fp_in_sa;
 
 /** A copy queue of packets handed up to JS (bounded; mutex-protected, as punts are rare). */

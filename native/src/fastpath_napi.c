@@ -222,6 +222,8 @@ static fp_peer *peer_for(fastpath *fp, const uint8_t *hit, uint32_t lsi) {  // b
 /** Adds an inbound SA for the peer, replacing one with its SPI; both locks. 0 when out of memory. */
 static int place_inbound(fastpath *fp, fp_peer *peer, fp_in_sa *s) {
   s->peer = peer;
+  // A new association or rekey: its first packet reports where the peer's ESP arrives.
+  peer->arrival_known = 0;
   for (int i = 0; i < fp->nin; i++)
     if (fp->in_sas[i]->spi == s->spi) remove_in_at(fp, i--);
   if (fp->nin == fp->in_cap) {

@@ -18,8 +18,12 @@ export type DataplaneReport =
   | { type: 'esp'; peerHit: Uint8Array; bytes: number; from: Endpoint; to: Endpoint }
   /** Authenticated ESP from the peer, from the source it was last reported with (a data plane that samples). */
   | { type: 'esp-heard'; peerHit: Uint8Array }
-  /** Authenticated ESP from a source the data plane had not reported yet, and the bytes since the last sample. */
-  | { type: 'esp-source'; peerHit: Uint8Array; from: Endpoint; bytes: number }
+  /**
+   * Authenticated ESP from the peer arrived on another pair (`from` → our `to`) than its last
+   * packet: a data plane that samples reports the inbound pair only when it changes. `bytes`:
+   * that datagram's size.
+   */
+  | { type: 'esp-source'; peerHit: Uint8Array; from: Endpoint; to: Endpoint; bytes: number }
   /** ESP sent to the peer: `packets` since the last report. */
   | { type: 'sent'; peerHit: Uint8Array; packets: number }
   /** The data plane's running counters per peer (cumulative); failure detection reads what changed. */

@@ -52,6 +52,8 @@ export class HostCore {
   /** Inbound SPIs in use (ours to choose), and when a retired one is free again. */
   private readonly inboundSpis = new Map<number, { peer: string; retireAt: number | undefined }>();
   private readonly commands: DataplaneCommand[] = [];
+  /** Per peer, the pair its ESP last arrived on (ours → theirs), as the data plane reported it. */
+  private readonly arrivals = new Map<string, LocatorPair>();
   private readonly events: CoreEvent[] = [];
   private readonly overlapMs: number;
   private readonly icmp: Record<IcmpOutcome, number> = { 'icmp-hint': 0, 'icmp-hint-limited': 0, 'icmp-not-primary': 0, 'icmp-unknown': 0 };
@@ -123,7 +125,7 @@ export class HostCore {
         // HIP follows a new source first (the path moves, with what the data plane held), then
         // failure detection hears the data (and ends the hold).
         this.settle();
-        this.paths.dataReceived(now, report.peerHit, { local: report.to.address, remote: report.from.address });
+        this.paths.dataReceived(now, report.peerHit, this.arrived(report));
         break;
       }
       case 'esp-heard':
@@ -140,6 +142,7 @@ export class HostCore {
           const verified = this.host.isVerified(report.peerHit, path.remote);
           this.commands.push({ type: 'set-path', peerHit: report.peerHit, local: path.local, remote: path.remote, spi: out.activeSpi, verified, cause: 'source-refused' });
         }
+        this.paths.dataReceived(now, report.peerHit, this.arrived(report));
         break;
       }
       case 'sent':
@@ -150,7 +153,8 @@ export class HostCore {
           const a = this.association(s.peerHit);
           if (a?.state !== 'ESTABLISHED') continue;
           const { sent, received } = this.traffic.counted(a.peerHitText, s.packetsOut, s.packetsIn);
-          if (received > 0) this.paths.dataReceived(s.lastHeardMs === null ? now : now - s.lastHeardMs, s.peerHit);
+          // The inbound pair is reported when it changes: what came since arrived on the last one.
+          if (received > 0) this.paths.dataReceived(s.lastHeardMs === null ? now : now - s.lastHeardMs, s.peerHit, this.arrivals.get(a.peerHitText));
           if (sent > 0) this.paths.dataSent(now, s.peerHit, sent);
         }
         this.paths.handleTimeout(now);
@@ -425,6 +429,7 @@ export class HostCore {
 
   private dropSas(peer: string, peerHit: Uint8Array): void {
     this.commands.push({ type: 'drop-sas', peerHit });
+    this.arrivals.delete(peer);
     this.outbound.drop(peer);
     for (const [spi, e] of this.inboundSpis) if (e.peer === peer) this.inboundSpis.delete(spi);
   }
@@ -479,6 +484,12 @@ export class HostCore {
   }
 
   /** Inbound SPIs are ours to choose: random, unique, outside the reserved 0–255. */
+  private arrived(report: { peerHit: Uint8Array; from: Endpoint; to: Endpoint }): LocatorPair {
+    const pair = { local: report.to.address, remote: report.from.address };
+    this.arrivals.set(hitToText(report.peerHit), pair);
+    return pair;
+  }
+
   private allocateSpi(): number {
     for (;;) {
       const b = this.config.host.crypto.randomBytes(4);

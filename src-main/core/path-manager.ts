@@ -9,6 +9,7 @@ import { hitToText } from '../hip/wire/address.js';
 import { toAddr16 } from '../base/addr16.js';
 import type { PeerLocator as HipPeerLocator } from '../hip/peer-locators.js';
 import type { InterfaceKind, LocalLocator as PairLocal, LocatorPair } from '../mobility/pair-order.js';
+import { pairKey } from '../mobility/pair-order.js';
 import type { DetectionPolicy } from '../mobility/failure-detection.js';
 import type { LocalLossCause } from '../mobility/local-loss.js';
 import {
@@ -82,12 +83,20 @@ export interface PairView extends PathView {
   remoteState: HipPeerLocator['state'];
   rttMs?: number;
   lastHeardMs?: number;
+  /** The peer's packets last arrived on this pair (seed 003 §5.4: not always the primary). */
+  inbound?: true;
   /** Simultaneous multihoming: the SA pair this pair's traffic uses (the engine fills these in). */
   spiIn?: number;
   spiOut?: number;
 }
 
-export interface PeerPathsView { state: SelectionState; primary: PathView | undefined; pairs: PairView[] }
+export interface PeerPathsView {
+  state: SelectionState;
+  primary: PathView | undefined;
+  /** The pair the peer's packets last arrived on (ours ← theirs); with one-way failures not the primary. */
+  inbound: PathView | undefined;
+  pairs: PairView[];
+}
 
 /** What the path manager needs from the engine. */
 export interface PathSink {
@@ -361,6 +370,7 @@ export class PathManager {
     if (t === undefined) return undefined;
     const s = t.sel.status();
     const stateOf = (address: string): HipPeerLocator['state'] => t.peerLocators.find((l) => l.address === address)?.state ?? 'ACTIVE';
+    const inboundKey = s.inbound && pairKey(s.inbound);
     const pairs = s.pairs.map((p) => {
       const view: PairView = {
         ...this.view(this.localEndpoint(p.pair.local), this.remoteEndpoint(t, p.pair.remote)),
@@ -368,9 +378,11 @@ export class PathManager {
       };
       if (p.rttMs !== undefined) view.rttMs = p.rttMs;
       if (p.lastHeardAt !== undefined) view.lastHeardMs = Math.max(0, now - p.lastHeardAt);
+      if (pairKey(p.pair) === inboundKey) view.inbound = true;
       return view;
     });
-    return { state: s.state, primary: this.view(t.path.local, t.path.remote), pairs };
+    const inbound = s.inbound && this.view(this.localEndpoint(s.inbound.local), this.remoteEndpoint(t, s.inbound.remote));
+    return { state: s.state, primary: this.view(t.path.local, t.path.remote), inbound, pairs };
   }
 
   // ---- internals ----

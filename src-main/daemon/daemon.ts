@@ -62,6 +62,12 @@ const HANDOVER_HISTORY = 1_000;
 
 /** How long `ping` waits for a base exchange it had to start before it sends the probe. */
 const PING_DEFAULT_TIMEOUT_MS = 5000;
+/**
+ * A second "fail over" for the same peer this soon after the first is the same request (a
+ * double-click, a client's retry): it answers with the first's handovers and moves nothing.
+ * A person who means "move again" waits longer than this.
+ */
+const FAILOVER_REPEAT_MS = 1500;
 const KEYED_STATES: readonly string[] = ['ESTABLISHED', 'R2-SENT'];
 
 function toEnginePeer(p: PeerConfig): EnginePeer {
@@ -75,6 +81,8 @@ export class Daemon {
   private readonly startedAt = performance.now();
   /** When each peer last proved itself on the control plane (ESP liveness comes from the engine). */
   private readonly heardAt = new Map<string, number>();
+  /** Per peer HIT, the last `failover` without a target pair: when, and the handovers it made. */
+  private readonly lastFailover = new Map<string, { at: number; handovers: HandoverRecord[] }>();
   /** Per peer HIT: the base exchange under way or last failed (status's `attempt`), until one succeeds. */
   private readonly attempts = new Map<string, { startedAt: number; answered: boolean; failedAt?: number; reason?: string }>();
   private stopping: Promise<void> | undefined;
@@ -389,8 +397,11 @@ export class Daemon {
           if (spiOut !== undefined) row.spiOut = spiOut;
           if (p.rttMs !== undefined) row.rttMs = Math.round(p.rttMs * 10) / 10;
           if (p.lastHeardMs !== undefined) row.lastHeardMs = Math.round(p.lastHeardMs);
+          if (p.inbound) row.inbound = true;
           return row;
         });
+        const inbound = a.paths.inbound;
+        if (inbound) status.inbound = { local: inbound.local, remote: inbound.remote, interface: interfaceOrNull(inbound.ifname), kind: inbound.kind };
       }
       if (ages.length > 0) status.lastHeardMs = Math.max(0, Math.round(Math.min(...ages)));
       const attempt = this.attemptStatus(hit, status.state, a?.remote ?? config?.locators[0], now);
@@ -486,11 +497,20 @@ export class Daemon {
       : [this.resolvePeer(nameOrHit).hit];
     const before = this.handoverSeq;
     const errors: string[] = [];
+    const repeated: HandoverRecord[] = [];
     for (const hit of targets) {
       const bytes = parseHit(hit);
       if (!bytes.ok) continue;
+      const now = performance.now();
+      const last = to === undefined ? this.lastFailover.get(hit) : undefined;
+      if (last !== undefined && now - last.at < FAILOVER_REPEAT_MS) {
+        repeated.push(...last.handovers);
+        continue;
+      }
       try {
+        const seq = this.handoverSeq;
         this.engine.failover(bytes.value, to);
+        if (to === undefined) this.lastFailover.set(hit, { at: now, handovers: this.handovers.filter((h) => h.seq > seq && h.hit === hit) });
       } catch (err) {
         if (!(err instanceof FailoverError)) throw err;
         // The engine knows peers by HIT; people know them by the name they gave.
@@ -501,7 +521,7 @@ export class Daemon {
     }
     if (nameOrHit === undefined && targets.length === 0) throw new ControlFailure('not-connected', 'no established association to move');
     if (nameOrHit === undefined && errors.length === targets.length) throw new ControlFailure('invalid-params', errors.join('; '));
-    return { handovers: this.handovers.filter((h) => h.seq > before) };
+    return { handovers: [...repeated, ...this.handovers.filter((h) => h.seq > before)] };
   }
 
   private usePair(nameOrHit: string, local: { address: string }, remote: { address: string }): ResultOf<'pair.use'> {

@@ -39,8 +39,9 @@ export type CoreEvent =
   /** First authenticated packet on an inbound SA: the peer has our keys (R2-SENT → ESTABLISHED). */
   | { type: 'esp-heard'; peerHit: Uint8Array }
   /**
-   * Authenticated ESP from the peer arrived from `from` (on our socket `to`), not where its
-   * traffic goes: the peer may have moved. Once per inbound SA per new source.
+   * Authenticated ESP from the peer arrived from `from` on our socket `to`, and its last packet
+   * did not (or it is the first since an inbound SA was installed): the pair its traffic comes
+   * in on changed, and the peer may have moved. Once per change, not per packet.
    */
   | { type: 'esp-source'; peerHit: Uint8Array; from: UdpEndpoint; to: UdpEndpoint; bytes: number }
   /** An ICMP destination-unreachable came back for a datagram `local` sent to `remote` (unauthenticated). */
@@ -121,13 +122,14 @@ interface PeerState extends PeerStats {
   connectAskedAt: number;
   /** What the peer's authenticated ESP earned us to send to its unverified addresses. */
   credit: CreditAccount | undefined;
+  /**
+   * The pair (source address|port > our address|port) its authenticated ESP last arrived on,
+   * reported in an 'esp-source' event each time it changes; cleared by a new inbound SA.
+   */
+  arrival: { addr16: Uint8Array; port: number; to: UdpEndpoint } | undefined;
 }
 
-interface InboundState {
-  sa: EspInboundSa; peer: PeerState; heard: boolean; retireAt: number;
-  /** The last source reported in an 'esp-source' event (address|port). */
-  reportedSource?: string;
-}
+interface InboundState { sa: EspInboundSa; peer: PeerState; heard: boolean; retireAt: number }
 
 /** A packet for a peer without an SA asks the control plane to connect at most this often. */
 const CONNECT_ASK_INTERVAL_MS = 1000;
@@ -213,6 +215,7 @@ export class DataplaneCore {
       this.inbound.delete(i.inbound.spi);
       return;
     }
+    peer.arrival = undefined;
     this.inbound.set(i.inbound.spi, {
       sa: new EspInboundSa({ spi: i.inbound.spi, suite: i.inbound.suite, keys: i.inbound.keys, createdAt: now }),
       peer,
@@ -233,6 +236,7 @@ export class DataplaneCore {
       peer.out.sealers.set(outbound.spi, offloaded ?? new EspOutboundSa({ spi: outbound.spi, suite: outbound.suite, keys: outbound.keys, createdAt: now }));
     }
     if (!inbound) return;
+    peer.arrival = undefined;
     if (offloaded) this.inbound.delete(inbound.spi);
     else {
       this.inbound.set(inbound.spi, {
@@ -456,10 +460,7 @@ export class DataplaneCore {
       entry.heard = true;
       this.sink.event({ type: 'esp-heard', peerHit: peer.hit });
     }
-    const out = peer.out;
-    if (out !== undefined && (fromPort !== out.remote.port || !sameAddr16At(fromAddrs16, fromAt, out.remoteAddr16))) {
-      this.noteSource(entry, fromAddrs16, fromAt, fromPort, to, d.length);
-    }
+    this.noteArrival(peer, fromAddrs16, fromAt, fromPort, to, d.length);
     if (this.sink.payload) {
       this.sink.payload(peer.hit, r.nextHeader, r.payload, { address: fromAddr16(fromAddrs16, fromAt), port: fromPort }, to, d.length);
       return;
@@ -467,12 +468,12 @@ export class DataplaneCore {
     this.deliver(peer, r.payload, r.nextHeader);
   }
 
-  private noteSource(entry: InboundState, addrs16: Uint8Array, at: number, port: number, to: UdpEndpoint, bytes: number): void {
-    const from = { address: fromAddr16(addrs16, at), port };
-    const key = `${from.address}|${port}`;
-    if (entry.reportedSource === key) return;
-    entry.reportedSource = key;
-    this.sink.event({ type: 'esp-source', peerHit: entry.peer.hit, from, to, bytes });
+  /** Reports the pair the peer's ESP arrived on when it is not the one it last arrived on. */
+  private noteArrival(peer: PeerState, addrs16: Uint8Array, at: number, port: number, to: UdpEndpoint, bytes: number): void {
+    const last = peer.arrival;
+    if (last !== undefined && last.port === port && sameEndpoint(last.to, to) && sameAddr16At(addrs16, at, last.addr16)) return;
+    peer.arrival = { addr16: addrs16.slice(at, at + 16), port, to: { ...to } };
+    this.sink.event({ type: 'esp-source', peerHit: peer.hit, from: { address: fromAddr16(addrs16, at), port }, to, bytes });
   }
 
   private deliver(peer: PeerState, payload: Uint8Array, nextHeader: number): void {
@@ -550,7 +551,7 @@ export class DataplaneCore {
     let peer = this.find(hit);
     if (!peer) {
       peer = {
-        hit: hit.slice(), lsi, out: undefined, connectAskedAt: -Infinity, credit: undefined,
+        hit: hit.slice(), lsi, out: undefined, connectAskedAt: -Infinity, credit: undefined, arrival: undefined,
         packetsIn: 0, bytesIn: 0, packetsOut: 0, bytesOut: 0, lastHeardAt: null,
       };
       const key = hitKey(hit, 0);

@@ -399,12 +399,15 @@ export class DataplaneRunner implements DataplaneCommands {
    * A held peer's authenticated ESP came from an address we are not sending to: its traffic and
    * what was held for it go there now, without the round trip through the engine, which moves
    * the same way while the pair is in doubt (RFC 8046 credit, HipHost.setPathInDoubt) and whose
-   * next setPath confirms or corrects this one.
+   * next setPath confirms or corrects this one. ESP from where we send, reported because it
+   * reached another of our sockets, moves nothing: that address is the one HIP verified.
    */
   private followHeld(hit: Uint8Array, from: UdpEndpoint, to: UdpEndpoint): void {
     if (!this.core.isHeld(hit)) return;
     const addr16 = toAddr16(from.address);
     if (addr16 === null) return;
+    const path = this.core.pathOf(hit);
+    if (path && path.port === from.port && path.addr16.every((b, i) => b === addr16[i])) return;
     this.setPath(hit, from, addr16, to.address, false);
   }
 

@@ -42,8 +42,8 @@ export interface WorkerLinkOptions extends LinkCommon {
   tun: { name: string; create: boolean; mtu?: number };
   devices: Record<string, string>;
   onEspHeard(peerHit: Uint8Array): void;
-  /** Authenticated ESP from the peer came from somewhere its traffic does not go (`bytes`: that datagram). */
-  onEspSource(peerHit: Uint8Array, from: UdpEndpoint, bytes: number): void;
+  /** Authenticated ESP from the peer arrived on another pair than its last packet (`bytes`: that datagram). */
+  onEspSource(peerHit: Uint8Array, from: UdpEndpoint, to: UdpEndpoint, bytes: number): void;
   /** An ICMP destination-unreachable came back for a datagram sent from `local` to `remote`. */
   onIcmpError(local: UdpEndpoint, remote: UdpEndpoint): void;
   onWarning(message: string): void;
@@ -141,7 +141,7 @@ export class DataplaneLink {
       onEvent: (e) => {
         switch (e.type) {
           case 'esp-heard': return opts.onEspHeard(e.peerHit);
-          case 'esp-source': return opts.onEspSource(e.peerHit, e.from, e.bytes);
+          case 'esp-source': return opts.onEspSource(e.peerHit, e.from, e.to, e.bytes);
           case 'rekey-needed': return opts.onRekeyNeeded(e.peerHit);
           case 'need-connect': return opts.onNeedConnect(e.peerHit);
           case 'icmp-error': return opts.onIcmpError(e.local, e.remote);

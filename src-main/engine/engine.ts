@@ -196,7 +196,7 @@ export class HipEngine extends EventEmitter {
         devices: opts.devices ?? {},
         onEspHeard: (peerHit) => engine.report({ type: 'esp-heard', peerHit }),
         // The peer's ESP from a new source: HIP checks it, and follows at once when our pair is in doubt.
-        onEspSource: (peerHit, from, bytes) => engine.report({ type: 'esp-source', peerHit, from, bytes }),
+        onEspSource: (peerHit, from, to, bytes) => engine.report({ type: 'esp-source', peerHit, from, to, bytes }),
         onIcmpError: (local, remote) => engine.report({ type: 'icmp-error', local, remote }),
         onWarning: (message) => engine.emit('event', { type: 'warning', message } satisfies EngineEvent),
         statsIntervalMs: DATAPLANE_STATS_MS,

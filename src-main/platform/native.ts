@@ -23,7 +23,8 @@ export type FastPathEvent =
     }
   /**
    * Authenticated ESP on inbound SA `spi` came from `address` (16 octets, IPv4 mapped):`port`,
-   * not where the peer's traffic goes; once per SA per new address. `bytes`: that datagram's size.
+   * on socket `socket`, and the peer's previous one did not (or it is the first since an inbound
+   * SA was installed): once per change of that pair, not per packet. `bytes`: that datagram's size.
    */
   | { type: 'esp-source'; hit: Uint8Array; spi: number; address: Uint8Array; port: number; socket: number; bytes: number };
 

@@ -134,13 +134,13 @@ describe('mobility views against a scripted engine', { timeout: 60_000 }, () => 
     await rm(dir, { recursive: true, force: true });
   });
 
-  test('locator pairs: primary first with SPIs and RTT; "use this pair" and "fail over now" send what they say', async () => {
+  test('locator pairs: by uplink with SPIs and RTT; "use this pair" and "fail over now" send what they say', async () => {
     await view('pairs');
     const rows = page.locator('section[data-peer="bob"] tbody tr');
     await rows.first().waitFor({ timeout: 5_000 });
     assert.equal(await rows.count(), 2);
     const first = (await rows.nth(0).textContent()) ?? '';
-    assert.match(first, /10\.1\.0\.1:10500.*wlan0 \(wifi\).*operational.*primary.*0x11223344 \/ 0x55667788/, 'the primary pair leads');
+    assert.match(first, /10\.1\.0\.1:10500.*wlan0 \(wifi\).*working.*out.*0x11223344 \/ 0x55667788/, 'the wlan0 pair, in use, first (by uplink)');
     assert.equal(await rows.nth(0).locator('button', { hasText: 'Use this pair' }).count(), 0, 'no "use" on the pair in use');
     await rows.nth(1).locator('button', { hasText: 'Use this pair' }).click();
     await until('pair.use sent', () => engine.sent('pair.use').length === 1);

@@ -168,6 +168,25 @@ describe('what an operator sees on a real daemon', () => {
     assert.equal(bob.matching(/ handover /).length - bobLines, bobMoved ? 1 : 0, bob.matching(/ handover /).join('\n'));
   });
 
+  test('two failover requests at once (a double-click, a retry) make one handover; one after the repeat window moves again', async () => {
+    const c = await ControlClient.connect(join(aliceState, 'hipvpn.sock'), aliceState);
+    clients.push(c);
+    await sleep(1600); // past the repeat window of the previous test's failover
+    const lines = alice.matching(/ handover /).length;
+    const before = primaryOf(await statusJson(aliceState), 'bob');
+    const [first, second] = await Promise.all([c.request('failover', { peer: 'bob' }), c.request('failover', { peer: 'bob' })]);
+    assert.equal(first.handovers.length, 1, JSON.stringify(first));
+    assert.deepEqual(second.handovers, first.handovers, 'the second answers with the first\'s handover');
+    await sleep(300);
+    assert.equal(alice.matching(/ handover /).length - lines, 1, alice.matching(/ handover /).join('\n'));
+    const moved = primaryOf(await statusJson(aliceState), 'bob');
+    assert.notEqual(moved, before, 'the traffic moved, once');
+    await sleep(1600);
+    const third = await c.request('failover', { peer: 'bob' });
+    assert.equal(third.handovers.length, 1, `a failover asked for later is a new request: ${JSON.stringify(third)}`);
+    assert.equal(primaryOf(await statusJson(aliceState), 'bob'), before, 'and moves the traffic again');
+  });
+
   test('a pair that stops answering moves the traffic with one log line saying which detector failed it (root, nft)', { skip: !canUseNft() && 'needs root and nft' }, async () => {
     const c = await ControlClient.connect(join(aliceState, 'hipvpn.sock'), aliceState);
     clients.push(c);
@@ -183,7 +202,8 @@ describe('what an operator sees on a real daemon', () => {
       input: `table inet ${table} {\n chain input {\n  type filter hook input priority 0;\n  udp sport ${port} drop\n  udp dport ${port} drop\n }\n}\n`,
     });
     try {
-      const line = await alice.line(new RegExp(` handover peer=bob .* from=${escape(arrow(from.local, from.remote))} `), 15_000);
+      // Earlier tests' user moves left the same pair: this one is the move the silence caused.
+      const line = await alice.line(new RegExp(` handover peer=bob .* from=${escape(arrow(from.local, from.remote))} .*cause=pair-failed `), 15_000);
       assert.match(line, new RegExp(` to=${escape(arrow(to.local, to.remote))} cause=pair-failed detail=(keepalive|data-silence) gapMs=\\d+$`), line);
       // While the old pair stays silent nothing moves back: any further line is the same move twice.
       await sleep(1000);

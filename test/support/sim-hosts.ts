@@ -18,6 +18,8 @@ import { identity, seededCrypto } from './hip-hosts.js';
 export const PORT = 10500;
 /** The size of one data packet of the streams, as ESP on the wire. */
 const DATA_BYTES = 1200;
+/** How often a sampling data plane reports its counters (the engine's stats interval). */
+const STATS_MS = 50;
 
 export interface UplinkSpec {
   ifname: string;
@@ -115,7 +117,14 @@ export class SimHost {
   creditDrops = 0;
   /** HIP datagrams this host sent (base exchange, UPDATEs, probes and their answers). */
   hipSent = 0;
+  /**
+   * Report received ESP as the native fast path does: the pair it arrives on only when that
+   * changes ('esp-source'), the rest as counters ('stats', every STATS_MS at most), instead of
+   * one 'esp' report per packet.
+   */
+  sampledReports = false;
   private seq = 0;
+  private readonly sampled = new Map<string, { arrival: string; packetsIn: number; statsAt: number }>();
 
   constructor(readonly world: SimWorld, readonly name: string, uplinks: readonly UplinkSpec[], config: Partial<Omit<HostCoreConfig, 'host'>>, slot: number) {
     this.uplinks = uplinks.map((u) => ({ ...u, up: !u.absent, txDead: false, rxDead: false, delayMs: u.delayMs ?? 10, loss: 0, removed: u.absent === true, rejecting: false }));
@@ -308,7 +317,24 @@ export class SimHost {
     if (!this.paths.has(hitToText(from.core.hit))) return;
     if (from.stream.arrivals.has(seq)) from.stream.duplicates++;
     else from.stream.arrivals.set(seq, { at: this.world.now, local: dst.address, remote: src.address });
-    this.core.handleDataplane(this.world.now, { type: 'esp', peerHit: from.core.hit, bytes: DATA_BYTES, from: src, to: dst });
+    if (!this.sampledReports) {
+      this.core.handleDataplane(this.world.now, { type: 'esp', peerHit: from.core.hit, bytes: DATA_BYTES, from: src, to: dst });
+      return;
+    }
+    const key = hitToText(from.core.hit);
+    const s = this.sampled.get(key) ?? { arrival: '', packetsIn: 0, statsAt: Number.NEGATIVE_INFINITY };
+    this.sampled.set(key, s);
+    s.packetsIn++;
+    const arrival = `${src.address}|${src.port}>${dst.address}|${dst.port}`;
+    if (arrival !== s.arrival) {
+      s.arrival = arrival;
+      this.core.handleDataplane(this.world.now, { type: 'esp-source', peerHit: from.core.hit, from: src, to: dst, bytes: DATA_BYTES });
+    }
+    if (this.world.now - s.statsAt >= STATS_MS) {
+      s.statsAt = this.world.now;
+      // Sent packets are reported one by one ('sent'), so the counters carry only what came in.
+      this.core.handleDataplane(this.world.now, { type: 'stats', peers: [{ peerHit: from.core.hit, packetsIn: s.packetsIn, packetsOut: 0, lastHeardMs: 0 }] });
+    }
   }
 }
 

@@ -57,7 +57,7 @@ if (inPrivateNetns('native fast path: held peers and new ESP sources (re-run in 
     }
   });
 
-  test('authenticated ESP from a source we do not send to is reported once per address; from the current one, never', async () => {
+  test('the pair authenticated ESP arrives on is reported when it changes: the first, a new source, a return; never per packet', async () => {
     const peer = await PeerEnd.open();
     const moved = await PeerEnd.open();
     const third = await PeerEnd.open();
@@ -68,13 +68,19 @@ if (inPrivateNetns('native fast path: held peers and new ESP sources (re-run in 
     try {
       for (let i = 0; i < 3; i++) peer.send(esp(i), ours);
       await until(() => rig.appGot.length >= 3, `3 packets from the current source delivered (got ${rig.appGot.length})`);
-      events.push(...rig.fast.poll());
-      assert.equal(events.filter((e) => e.type === 'esp-source').length, 0, `ESP from where we send reported: ${JSON.stringify(events)}`);
+      const first = rig.fast.poll().filter((e): e is Extract<FastPathEvent, { type: 'esp-source' }> => e.type === 'esp-source');
+      assert.equal(first.length, 1, `3 packets on one pair: the first reported, once (${JSON.stringify(first)})`);
+      assert.equal(first[0]!.port, peer.port, 'from where we send');
       for (let i = 3; i < 8; i++) moved.send(esp(i), ours);
       await until(() => rig.appGot.length >= 8, `5 packets from the new source delivered (got ${rig.appGot.length - 3})`);
       events.push(...rig.fast.poll());
       const reported = events.filter((e): e is Extract<FastPathEvent, { type: 'esp-source' }> => e.type === 'esp-source');
       assert.equal(reported.length, 1, `5 packets from one new source: ${reported.length} reports`);
+      // Back where we send: the inbound pair changed again, so the control plane hears of it.
+      for (let i = 8; i < 10; i++) peer.send(esp(i), ours);
+      await until(() => rig.appGot.length >= 10, 'the packets from the first source again');
+      const back = rig.fast.poll().filter((e): e is Extract<FastPathEvent, { type: 'esp-source' }> => e.type === 'esp-source');
+      assert.deepEqual(back.map((e) => e.port), [peer.port], 'the return to the first source, reported once');
       const r = reported[0]!;
       assert.deepEqual([...r.hit], [...PEER_HIT]);
       assert.deepEqual([...r.address], [...LOOPBACK]);

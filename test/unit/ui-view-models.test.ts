@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { DaemonStatus, HandoverRecord, LocatorPair, PeerStatus, Uplink } from '../../src-shared/control-api.js';
 import {
-  RateSeries, asOfText, attemptText, freshness, handoverText, moveInOrder, orderedUplinks, peerRow, rateText, sampleStatus, sortedPairs, tunnelState,
+  RateSeries, asOfText, attemptText, freshness, handoverText, moveInOrder, orderedUplinks, pathDirectionsText, peerRow, rateText, sampleStatus, sortedPairs, tunnelState,
 } from '../../src-shared/view-models.js';
 
 const A = { address: '10.1.0.1', port: 10500 };
@@ -57,15 +57,30 @@ test('peer rows show the primary pair, its uplink and RTT, and byte counts when 
   assert.equal(peerRow({ ...peer('x', 'ESTABLISHED'), name: null }).name, '(unlisted)');
 });
 
-test('pairs list primary first, then working, testing, failed, faster first', () => {
-  const list = sortedPairs([
-    pair({ state: 'failed', local: { address: '10.9.0.1', port: 1 } }),
-    pair({ state: 'operational', rttMs: 40, local: { address: '10.3.0.1', port: 1 } }),
-    pair({ state: 'testing', local: { address: '10.4.0.1', port: 1 } }),
+test('pairs keep their order whatever is primary, working or fast: by uplink, then address', () => {
+  const list = [
+    pair({ state: 'failed', interface: 'wwan0', kind: 'cellular', local: { address: '10.9.0.1', port: 1 } }),
+    pair({ state: 'operational', rttMs: 40, local: { address: '10.10.0.1', port: 1 } }),
+    pair({ state: 'testing', interface: null, local: { address: '10.4.0.1', port: 1 } }),
     pair({ state: 'operational', rttMs: 5, local: { address: '10.5.0.1', port: 1 } }),
     pair({ state: 'operational', primary: true, rttMs: 50, local: { address: '10.6.0.1', port: 1 } }),
-  ]);
-  assert.deepEqual(list.map((p) => p.local.address), ['10.6.0.1', '10.5.0.1', '10.3.0.1', '10.4.0.1', '10.9.0.1']);
+  ];
+  const order = (ps: LocatorPair[]): string[] => sortedPairs(ps).map((p) => p.local.address);
+  assert.deepEqual(order(list), ['10.5.0.1', '10.6.0.1', '10.10.0.1', '10.9.0.1', '10.4.0.1'], 'wlan0 (numeric address order), wwan0, no uplink last');
+  // The user picks another pair, it fails, RTTs change: the rows stay where they were.
+  const after = list.map((p) => ({ ...p, primary: p.local.address === '10.10.0.1', state: p.local.address === '10.6.0.1' ? 'failed' as const : p.state, rttMs: 1 }));
+  assert.deepEqual(order(after), order(list));
+});
+
+test('a peer\'s path in words: one way when both directions share a pair, out and in when they do not', () => {
+  const wifi = { local: A, remote: B, interface: 'wlan0', kind: 'wifi' as const };
+  const cell = { local: C, remote: B, interface: 'wwan0', kind: 'cellular' as const };
+  const both = peer('bob', 'ESTABLISHED', { pairs: [pair({ ...wifi, primary: true, inbound: true }), pair({ ...cell })], inbound: wifi });
+  assert.equal(pathDirectionsText(both), 'via wlan0 (wifi)');
+  const split = peer('bob', 'ESTABLISHED', { pairs: [pair({ ...wifi }), pair({ ...cell, primary: true })], inbound: wifi });
+  assert.equal(pathDirectionsText(split), 'out via wwan0 (cellular) · in via wlan0 (wifi)');
+  assert.equal(pathDirectionsText(peer('bob', 'ESTABLISHED', { pairs: [pair({ ...cell, primary: true })] })), 'via wwan0 (cellular)', 'an engine that does not report the inbound pair');
+  assert.equal(pathDirectionsText(peer('bob', 'I1-SENT')), null);
 });
 
 test('rate series turn counters into bit rates, restart on a counter reset and stay bounded', () => {

@@ -1,6 +1,6 @@
 import { useControl } from '../store.js';
 import { Badge, CopyButton, Notice, stateTone } from '../components.js';
-import { TUNNEL_STATE_TEXT, asOfText, isKeyed, tunnelState } from '../../../src-shared/view-models.js';
+import { TUNNEL_STATE_TEXT, asOfText, isKeyed, pathDirectionsText, tunnelState } from '../../../src-shared/view-models.js';
 import { endpointText } from '../../../src-shared/status-format.js';
 
 export function Overview() {
@@ -46,6 +46,13 @@ export function Overview() {
         {c.fresh.live
           ? <p data-testid="peer-count">{keyed} of {s.peers.length} peer{s.peers.length === 1 ? '' : 's'} connected</p>
           : <p data-testid="peer-count">Last known: {TUNNEL_STATE_TEXT[state]}, {keyed} of {s.peers.length} peer{s.peers.length === 1 ? '' : 's'} connected, {asOfText(c.fresh.ageMs)}</p>}
+        {s.peers.some(isKeyed) && (
+          <ul className="peer-paths" data-testid="peer-paths" aria-label="How each connected peer is reached">
+            {s.peers.filter(isKeyed).map((p) => (
+              <li key={p.hit} data-peer={p.name ?? p.hit}>{p.name ?? p.hit}: {pathDirectionsText(p) ?? 'connected'}</li>
+            ))}
+          </ul>
+        )}
         {c.fresh.live && s.peers.length === 0 && <p data-testid="no-peers">No peers yet: add one on the <a href="#/peers">Peers</a> page to have something to connect to.</p>}
         <button
           type="button"
