@@ -47,14 +47,14 @@ export function Pairs() {
                   <tbody>
                     {pairs.map((pair) => (
                       <tr key={pairKey(pair)} className={pair.primary ? 'primary-row' : undefined}>
-                        <td><code>{endpointText(pair.local)}</code></td>
-                        <td><code>{endpointText(pair.remote)}</code></td>
-                        <td>{pair.interface ?? '?'} ({pair.kind})</td>
-                        <td><Badge tone={stateTone(pair.remoteState)}>{pair.remoteState}</Badge></td>
-                        <td><Badge tone={stateTone(pair.state)}>{pair.state}</Badge>{pair.primary && <> <Badge tone="primary">primary</Badge></>}</td>
-                        <td><code>{spiText(pair.spiIn)} / {spiText(pair.spiOut)}</code></td>
-                        <td>{msText(pair.rttMs)}</td>
-                        <td>{pair.lastHeardMs === undefined ? '–' : `${ageText(pair.lastHeardMs)} ago`}</td>
+                        <td data-label="Local"><code>{endpointText(pair.local)}</code></td>
+                        <td data-label="Peer"><code>{endpointText(pair.remote)}</code></td>
+                        <td data-label="Uplink">{pair.interface ?? '?'} ({pair.kind})</td>
+                        <td data-label="Peer locator"><Badge tone={stateTone(pair.remoteState)}>{pair.remoteState}</Badge></td>
+                        <td data-label="Pair"><Badge tone={stateTone(pair.state)}>{pair.state}</Badge>{pair.primary && <> <Badge tone="primary">primary</Badge></>}</td>
+                        <td data-label="SPI in / out"><code>{spiText(pair.spiIn)} / {spiText(pair.spiOut)}</code></td>
+                        <td data-label="RTT">{msText(pair.rttMs)}</td>
+                        <td data-label="Last heard">{pair.lastHeardMs === undefined ? '–' : `${ageText(pair.lastHeardMs)} ago`}</td>
                         <td>
                           {!pair.primary && (
                             <button
