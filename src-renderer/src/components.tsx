@@ -96,7 +96,7 @@ export interface ChartLine { label: string; points: readonly { atMs: number; v: 
 
 const CHART_W = 480;
 const CHART_H = 150;
-const PAD = { left: 64, right: 8, top: 8, bottom: 22 };
+const PAD = { left: 84, right: 8, top: 8, bottom: 22 };
 
 /**
  * A line chart over a fixed time window (CHART_WINDOW_S, newest at the right), y from 0 to a
