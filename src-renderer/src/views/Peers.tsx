@@ -51,7 +51,7 @@ export function Peers() {
       <section aria-labelledby="peers-h">
         <h2 id="peers-h" className="visually-hidden">Peer list</h2>
         {peers.length === 0 ? <Notice>No peers yet: add one below.</Notice> : (
-          <div className="table-wrap">
+          <div className="table-wrap wide">
             <table data-testid="peers-table">
               <thead>
                 <tr><th scope="col">Name</th><th scope="col">HIT</th><th scope="col">LSI</th><th scope="col">State</th><th scope="col">Active pair</th><th scope="col">RTT</th><th scope="col">Received</th><th scope="col">Sent</th><th scope="col">Last heard</th><th scope="col"><span className="visually-hidden">Actions</span></th></tr>
