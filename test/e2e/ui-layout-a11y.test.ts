@@ -205,9 +205,11 @@ describe('the UI at 360 to 1280 px, accessible, with readable charts, toasts and
     await flowRow('7').locator('button:has-text("Remove")').click();
     const dialog = page.getByRole('dialog', { name: 'Remove flow binding 7?' });
     await dialog.waitFor({ timeout: 3_000 });
-    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    assert.equal(await dialog.getByRole('button', { name: 'Cancel' }).evaluate((b: object) => (globalThis as unknown as { document: { activeElement: unknown } }).document.activeElement === b), true, 'focus is on Cancel, inside the dialog');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden', timeout: 3_000 });
     await page.waitForTimeout(1_200);
-    assert.equal(await flowRow('7').count(), 1, 'Cancel keeps the binding');
+    assert.equal(await flowRow('7').count(), 1, 'Esc keeps the binding');
     await flowRow('7').locator('button:has-text("Remove")').click();
     await dialog.getByRole('button', { name: 'Remove binding' }).click();
     await eventually('flow 7', () => flowRow('7').count(), (n) => n === 0, 5_000);
