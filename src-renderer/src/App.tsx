@@ -3,10 +3,11 @@
 // engine or the server is gone, every view still shows the last known state, marked stale with
 // its age, and the banner says what is gone and how the page gets back.
 
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { useControl, type Control } from './store.js';
 import { TUNNEL_STATE_TEXT, asOfText, tunnelState } from '../../src-shared/view-models.js';
-import { RichText, TokenForm, stateTone } from './components.js';
+import { ConfirmDialog, RichText, TokenForm, stateTone } from './components.js';
+import { LeaveGuardContext, type LeaveGuard } from './leave-guard.js';
 import { Overview } from './views/Overview.js';
 import { Peers } from './views/Peers.js';
 import { Pairs } from './views/Pairs.js';
@@ -57,9 +58,27 @@ function LinkBanner({ c }: { c: Control }) {
 export function App() {
   const c = useControl();
   const [view, setView] = useState<ViewId>(viewFromHash);
+  const [menuOpen, setMenuOpen] = useState(false);
+  /** A view asked for while the current one has unsaved edits: shown once the person agrees. */
+  const [leaving, setLeaving] = useState<ViewId | null>(null);
+  const dirty = useRef(false);
+  const guard = useMemo<LeaveGuard>(() => ({ set: (d) => { dirty.current = d; } }), []);
+  const shown = useRef(view);
+  useEffect(() => { shown.current = view; }, [view]);
   const heading = useRef<HTMLHeadingElement>(null);
   useEffect(() => {
-    const onHash = (): void => setView(viewFromHash());
+    const onHash = (): void => {
+      const next = viewFromHash();
+      const cur = shown.current;
+      setMenuOpen(false);
+      if (next === cur || !dirty.current) {
+        setView(next);
+        return;
+      }
+      // Back to the view with the edits until the person chooses; the address follows.
+      history.replaceState(null, '', `#/${cur}`);
+      setLeaving(next);
+    };
     window.addEventListener('hashchange', onHash);
     return () => window.removeEventListener('hashchange', onHash);
   }, []);
@@ -71,12 +90,26 @@ export function App() {
   // unreachable server the state is not known, only what it was.
   const sideText = c.fresh.live ? TUNNEL_STATE_TEXT[known] : c.fresh.reason === 'engine-stopped' ? 'Not running' : 'Unknown';
   const sideTone = c.fresh.live ? stateTone(known) : c.fresh.reason === 'engine-stopped' ? 'bad' : 'idle';
+  useEffect(() => {
+    document.title = c.status === null && c.fresh.live ? 'hipvpn' : `hipvpn · ${sideText}`;
+  }, [sideText, c.status, c.fresh.live]);
+  const leaveTo = (next: ViewId): void => {
+    dirty.current = false;
+    setLeaving(null);
+    setView(next);
+    history.replaceState(null, '', `#/${next}`);
+  };
   return (
+    <LeaveGuardContext.Provider value={guard}>
     <div className="app">
       <a className="skip" href="#main" onClick={(e) => { e.preventDefault(); heading.current?.focus(); }}>Skip to content</a>
-      <nav aria-label="Views">
-        <p className="brand">hipvpn <span className={`dot tone-${sideTone}`} aria-hidden="true" /></p>
-        <ul>
+      <nav aria-label="Views" className={menuOpen ? 'open' : undefined}>
+        <div className="nav-head">
+          <p className="brand">hipvpn <span className={`dot tone-${sideTone}`} aria-hidden="true" /></p>
+          <p className="link-state-short" aria-hidden="true">{sideText}</p>
+          <button type="button" className="menu-button" aria-expanded={menuOpen} aria-controls="nav-views" onClick={() => setMenuOpen((o) => !o)}>Menu</button>
+        </div>
+        <ul id="nav-views">
           {VIEWS.map((v) => (
             <li key={v.id}><a href={`#/${v.id}`} aria-current={v.id === view ? 'page' : undefined}>{v.label}</a></li>
           ))}
@@ -100,6 +133,15 @@ export function App() {
           </div>
         ))}
       </div>
+      <ConfirmDialog
+        open={leaving !== null}
+        title="Discard unsaved changes?"
+        body={`The changes on ${current.label} are not saved. Leave without saving them?`}
+        confirmText="Discard and leave"
+        onConfirm={() => leaving && leaveTo(leaving)}
+        onCancel={() => setLeaving(null)}
+      />
     </div>
+    </LeaveGuardContext.Provider>
   );
 }

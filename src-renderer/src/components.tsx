@@ -1,9 +1,11 @@
 // Small building blocks every view uses: labelled fields with their error, copy buttons, state
-// badges and the SVG line chart. Accessible by construction: every input has a label, every
+// badges, HITs, the in-page confirmation and the SVG line chart. Accessible by construction: every input has a label, every
 // error is tied to its input (aria-describedby) and announced.
 
-import { useId, useState, type ReactNode, type SubmitEvent } from 'react';
+import { useEffect, useId, useRef, useState, type ReactNode, type SubmitEvent } from 'react';
 import type { RatePoint } from '../../src-shared/view-models.js';
+import { CHART_WINDOW_S, timeTicks, timeX, yScale } from '../../src-shared/chart-scale.js';
+import { shortHit } from '../../src-shared/hit-text.js';
 import { parseToken } from './transport.js';
 
 export function Field(props: { label: string; error?: string | undefined; hint?: ReactNode; children: (ids: { id: string; describedBy: string | undefined; invalid: boolean }) => ReactNode }) {
@@ -90,23 +92,59 @@ export function stateTone(state: string): string {
   return 'idle';
 }
 
-export interface ChartLine { label: string; values: readonly (number | undefined)[]; className: string }
+export interface ChartLine { label: string; points: readonly { atMs: number; v: number | undefined }[]; className: string }
 
-/** A small line chart: the latest `points` samples, y from 0 to the largest value. */
-export function LineChart({ title, lines, format, height = 120 }: { title: string; lines: ChartLine[]; format: (v: number) => string; height?: number }) {
-  const width = 480;
-  const n = Math.max(2, ...lines.map((l) => l.values.length));
-  const max = Math.max(1e-9, ...lines.flatMap((l) => l.values.filter((v): v is number => v !== undefined)));
-  const x = (i: number): number => (i / (n - 1)) * width;
-  const y = (v: number): number => height - 4 - (v / max) * (height - 8);
-  const latest = lines.map((l) => `${l.label} ${(() => { const v = [...l.values].reverse().find((x) => x !== undefined); return v === undefined ? '–' : format(v); })()}`).join(', ');
+const CHART_W = 480;
+const CHART_H = 150;
+const PAD = { left: 84, right: 8, top: 8, bottom: 22 };
+
+/**
+ * A line chart over a fixed time window (CHART_WINDOW_S, newest at the right), y from 0 to a
+ * round top no lower than `floor`, with gridlines, labelled axes and a legend. Lines differ by
+ * colour and dash, so two lines lying on 0 are both seen.
+ */
+export function LineChart({ title, lines, format, floor, nowMs }: { title: string; lines: ChartLine[]; format: (v: number) => string; floor: number; nowMs: number }) {
+  const scale = yScale(lines.flatMap((l) => l.points.map((p) => p.v)), floor);
+  const plotW = CHART_W - PAD.left - PAD.right;
+  const plotH = CHART_H - PAD.top - PAD.bottom;
+  const y = (v: number): number => PAD.top + plotH - (v / scale.max) * plotH;
+  const latest = lines.map((l) => {
+    const v = [...l.points].reverse().find((p) => p.v !== undefined)?.v;
+    return `${l.label} ${v === undefined ? '–' : format(v)}`;
+  }).join(', ');
   return (
-    <figure className="chart">
-      <figcaption>{title} <span className="latest">{latest}</span></figcaption>
-      <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-label={`${title}: ${latest}; peak ${format(max)}`} preserveAspectRatio="none">
+    <figure className="chart" data-testid="chart">
+      <figcaption>
+        <span className="chart-title">{title}</span> <span className="latest">{latest}</span>
+      </figcaption>
+      <ul className="legend" aria-hidden="true">
+        {lines.map((l) => <li key={l.label}><svg width="22" height="8"><line x1="0" y1="4" x2="22" y2="4" className={`line ${l.className}`} /></svg>{l.label}</li>)}
+      </ul>
+      <svg viewBox={`0 0 ${CHART_W} ${CHART_H}`} role="img" aria-label={`${title}, last ${CHART_WINDOW_S / 60} minutes, scale 0 to ${format(scale.max)}: ${latest}`}>
+        <g className="grid">
+          {scale.ticks.map((t) => (
+            <g key={t} className="y-tick">
+              <line x1={PAD.left} x2={CHART_W - PAD.right} y1={y(t)} y2={y(t)} />
+              <text x={PAD.left - 6} y={y(t)} textAnchor="end" dominantBaseline="middle">{format(t)}</text>
+            </g>
+          ))}
+          {timeTicks().map((t) => (
+            <g key={t.label} className="x-tick">
+              <line x1={PAD.left + t.x * plotW} x2={PAD.left + t.x * plotW} y1={PAD.top} y2={PAD.top + plotH} />
+              <text x={PAD.left + t.x * plotW} y={CHART_H - 6} textAnchor={t.x === 0 ? 'start' : t.x === 1 ? 'end' : 'middle'}>{t.label}</text>
+            </g>
+          ))}
+        </g>
         {lines.map((l) => {
-          const d = l.values.map((v, i) => (v === undefined ? '' : `${i === 0 || l.values[i - 1] === undefined ? 'M' : 'L'}${x(i).toFixed(1)},${y(v).toFixed(1)}`)).join('');
-          return <path key={l.label} d={d} className={`line ${l.className}`} />;
+          let d = '';
+          let pen = false;
+          for (const p of l.points) {
+            const fx = timeX(p.atMs, nowMs);
+            if (fx === null || p.v === undefined) { pen = false; continue; }
+            d += `${pen ? 'L' : 'M'}${(PAD.left + fx * plotW).toFixed(1)},${y(p.v).toFixed(1)}`;
+            pen = true;
+          }
+          return <path key={l.label} d={d} className={`line ${l.className}`} data-line={l.label} />;
         })}
       </svg>
     </figure>
@@ -115,7 +153,43 @@ export function LineChart({ title, lines, format, height = 120 }: { title: strin
 
 export function rateLines(points: readonly RatePoint[]): ChartLine[] {
   return [
-    { label: 'in', values: points.map((p) => p.inBps), className: 'in' },
-    { label: 'out', values: points.map((p) => p.outBps), className: 'out' },
+    { label: 'in', points: points.map((p) => ({ atMs: p.atMs, v: p.inBps })), className: 'in' },
+    { label: 'out', points: points.map((p) => ({ atMs: p.atMs, v: p.outBps })), className: 'out' },
   ];
+}
+
+/** A HIT in one line: shortened, the whole of it on hover and for screen readers, and a copy button. */
+export function Hit({ hit, testId }: { hit: string; testId?: string }) {
+  return (
+    <span className="hit-wrap">
+      <code className="hit" title={hit} aria-label={hit} data-testid={testId}>{shortHit(hit)}</code>
+      <CopyButton text={hit} label="HIT" />
+    </span>
+  );
+}
+
+/**
+ * An in-page confirmation: a modal <dialog> (focus held inside, Esc cancels, the rest of the page
+ * inert), used instead of the browser's confirm(), which is unstyled, blocks the page and cannot
+ * name its buttons.
+ */
+export function ConfirmDialog({ open, title, body, confirmText, onConfirm, onCancel }: { open: boolean; title: string; body: ReactNode; confirmText: string; onConfirm: () => void; onCancel: () => void }) {
+  const ref = useRef<HTMLDialogElement>(null);
+  const id = useId();
+  useEffect(() => {
+    const d = ref.current;
+    if (!d) return;
+    if (open && !d.open) d.showModal();
+    if (!open && d.open) d.close();
+  }, [open]);
+  return (
+    <dialog ref={ref} className="confirm" aria-labelledby={`${id}-t`} aria-describedby={`${id}-b`} onCancel={(e) => { e.preventDefault(); onCancel(); }}>
+      <h2 id={`${id}-t`}>{title}</h2>
+      <p id={`${id}-b`}>{body}</p>
+      <div className="buttons">
+        <button type="button" onClick={onCancel} autoFocus>Cancel</button>
+        <button type="button" className="primary danger-fill" onClick={onConfirm}>{confirmText}</button>
+      </div>
+    </dialog>
+  );
 }

@@ -1,6 +1,6 @@
 import { useState, type SubmitEvent } from 'react';
 import { useControl, errorMessage } from '../store.js';
-import { Badge, Field, Notice, RichText, stateTone } from '../components.js';
+import { Badge, ConfirmDialog, Field, Notice, RichText, stateTone } from '../components.js';
 import { checkFlowForm, type FlowField, type FlowForm } from '../../../src-shared/forms.js';
 import { TRAFFIC_PROTOCOLS, type FlowBinding, type TrafficSelector } from '../../../src-shared/control-api.js';
 import { endpointText } from '../../../src-shared/status-format.js';
@@ -20,6 +20,9 @@ export function Flows() {
   const peers = (c.status?.peers ?? []).filter((p) => p.name !== null);
   const uplinks = c.status?.interfaces ?? [];
   const flows = c.status?.flows;
+  const [removing, setRemoving] = useState<number | null>(null);
+  // The engine keeps a binding whose peer is gone and reports it as "fallback"; it applies to nothing.
+  const peerNames = new Set((c.status?.peers ?? []).map((p) => p.name));
 
   const submit = async (e: SubmitEvent): Promise<void> => {
     e.preventDefault();
@@ -51,22 +54,24 @@ export function Flows() {
               <thead><tr><th scope="col">FID</th><th scope="col">Peer</th><th scope="col">Traffic</th><th scope="col">Bound to</th><th scope="col">State</th><th scope="col">Pair</th><th scope="col"><span className="visually-hidden">Actions</span></th></tr></thead>
               <tbody>
                 {flows.map((f) => (
-                  <tr key={f.binding.fid}>
+                  <tr key={f.binding.fid} data-fid={f.binding.fid}>
                     <th scope="row">{f.binding.fid}</th>
-                    <td>{f.binding.peer}</td>
-                    <td>{selectorText(f.binding.selector)}</td>
-                    <td>
+                    <td data-label="Peer">{f.binding.peer}</td>
+                    <td data-label="Traffic">{selectorText(f.binding.selector)}</td>
+                    <td data-label="Bound to">
                       <label className="visually-hidden" htmlFor={`move-${f.binding.fid}`}>Move flow {f.binding.fid} to interface</label>
                       <select id={`move-${f.binding.fid}`} value={f.binding.interface ?? ''} onChange={(e) => move(f.binding, e.target.value)}>
                         <option value="">primary pair</option>
                         {uplinks.map((u) => <option key={u.name} value={u.name}>{u.name} ({u.kind})</option>)}
                       </select>
                     </td>
-                    <td><Badge tone={stateTone(f.state)}>{f.state}</Badge></td>
-                    <td>{f.local && f.remote ? `${endpointText(f.local)} ⇄ ${endpointText(f.remote)}` : '–'}</td>
-                    <td>
+                    <td data-label="State">{peerNames.has(f.binding.peer)
+                      ? <Badge tone={stateTone(f.state)}>{f.state}</Badge>
+                      : <Badge tone="bad"><span title={`No peer is named ${f.binding.peer}: this binding applies to nothing until one is added again.`}>peer removed</span></Badge>}</td>
+                    <td data-label="Pair">{f.local && f.remote && peerNames.has(f.binding.peer) ? `${endpointText(f.local)} ⇄ ${endpointText(f.remote)}` : '–'}</td>
+                    <td className="actions">
                       <button type="button" onClick={() => setForm({ fid: String(f.binding.fid), peer: f.binding.peer, protocol: f.binding.selector.protocol, remotePorts: f.binding.selector.remotePorts ? `${f.binding.selector.remotePorts.from}-${f.binding.selector.remotePorts.to}` : '', interface: f.binding.interface ?? '' })}>Edit</button>
-                      <button type="button" className="danger" onClick={() => void c.act(() => c.api.call('flow.remove', { fid: f.binding.fid }), `Removed flow ${f.binding.fid}`)}>Remove</button>
+                      <button type="button" className="danger" onClick={() => setRemoving(f.binding.fid)}>Remove</button>
                     </td>
                   </tr>
                 ))}
@@ -111,6 +116,18 @@ export function Flows() {
           <div className="buttons"><button type="submit" className="primary">Save binding</button></div>
         </form>
       </section>
+      <ConfirmDialog
+        open={removing !== null}
+        title={`Remove flow binding ${removing ?? ''}?`}
+        body="Its traffic goes back to following the peer's primary pair."
+        confirmText="Remove binding"
+        onCancel={() => setRemoving(null)}
+        onConfirm={() => {
+          const fid = removing!;
+          setRemoving(null);
+          void c.act(() => c.api.call('flow.remove', { fid }), `Removed flow ${fid}`);
+        }}
+      />
     </>
   );
 }

@@ -1,5 +1,5 @@
 import { useControl } from '../store.js';
-import { Badge, CopyButton, Notice, stateTone } from '../components.js';
+import { Badge, CopyButton, Hit, Notice, stateTone } from '../components.js';
 import { TUNNEL_STATE_TEXT, asOfText, isKeyed, pathDirectionsText, tunnelState } from '../../../src-shared/view-models.js';
 import { endpointText } from '../../../src-shared/status-format.js';
 
@@ -66,7 +66,7 @@ export function Overview() {
       </div>
       <dl className="facts">
         <dt>This host's HIT</dt>
-        <dd><code data-testid="own-hit">{s.identity.hit}</code> <CopyButton text={s.identity.hit} label="HIT" /></dd>
+        <dd><Hit hit={s.identity.hit} testId="own-hit" /></dd>
         <dt>This host's LSI</dt>
         <dd><code>{s.identity.lsi}</code> <CopyButton text={s.identity.lsi} label="LSI" /></dd>
         <dt>Tunnel device</dt>

@@ -84,18 +84,18 @@ export function Pairs() {
                   <tbody>
                     {pairs.map((pair) => (
                       <tr key={pairKey(pair)} className={pair.primary ? 'primary-row' : undefined} data-pair={pairKey(pair)} data-primary={pair.primary} data-inbound={pair.inbound === true}>
-                        <td><code>{endpointText(pair.local)}</code></td>
-                        <td><code>{endpointText(pair.remote)}</code></td>
-                        <td>{pair.interface ?? '?'} ({pair.kind})</td>
-                        <td><span title={LOCATOR_STATE_WORDS[pair.remoteState].term}><Badge tone={stateTone(pair.remoteState)}>{LOCATOR_STATE_WORDS[pair.remoteState].text}</Badge></span></td>
-                        <td>
+                        <td data-label="This host"><code>{endpointText(pair.local)}</code></td>
+                        <td data-label="Peer"><code>{endpointText(pair.remote)}</code></td>
+                        <td data-label="Uplink">{pair.interface ?? '?'} ({pair.kind})</td>
+                        <td data-label="Peer address"><span title={LOCATOR_STATE_WORDS[pair.remoteState].term}><Badge tone={stateTone(pair.remoteState)}>{LOCATOR_STATE_WORDS[pair.remoteState].text}</Badge></span></td>
+                        <td data-label="Path">
                           <span title={PAIR_STATE_WORDS[pair.state].term}><Badge tone={stateTone(pair.state)}>{PAIR_STATE_WORDS[pair.state].text}</Badge></span>
                           {pair.primary && <> <span title="Primary pair: our packets to the peer leave on it"><Badge tone="primary">out</Badge></span></>}
                           {pair.inbound === true && <> <span title="Inbound pair: the peer's packets arrive on it"><Badge tone="primary">in</Badge></span></>}
                         </td>
-                        <td><code>{spiText(pair.spiIn)} / {spiText(pair.spiOut)}</code></td>
-                        <td>{msText(pair.rttMs)}</td>
-                        <td>{pair.lastHeardMs === undefined ? '–' : `${ageText(pair.lastHeardMs)} ago`}</td>
+                        <td data-label="SPI in / out"><code>{spiText(pair.spiIn)} / {spiText(pair.spiOut)}</code></td>
+                        <td data-label="RTT">{msText(pair.rttMs)}</td>
+                        <td data-label="Last heard">{pair.lastHeardMs === undefined ? '–' : `${ageText(pair.lastHeardMs)} ago`}</td>
                         <td>
                           {/* The pair in use keeps a button's place, so no row changes height when the primary moves. */}
                           {pair.primary ? <button type="button" disabled title="Our packets to the peer leave on this pair now">In use</button> : (

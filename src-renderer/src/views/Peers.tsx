@@ -1,6 +1,6 @@
 import { useState, type SubmitEvent } from 'react';
 import { useControl, errorMessage } from '../store.js';
-import { Badge, Field, Notice, RichText, stateTone } from '../components.js';
+import { Badge, ConfirmDialog, Field, Hit, Notice, RichText, stateTone } from '../components.js';
 import { checkPeerForm, peerFormOf, type PeerField, type PeerForm } from '../../../src-shared/forms.js';
 import { attemptText, peerRow } from '../../../src-shared/view-models.js';
 
@@ -13,7 +13,13 @@ export function Peers() {
   const [errors, setErrors] = useState<Partial<Record<PeerField, string>>>({});
   const [serverError, setServerError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [removing, setRemoving] = useState<string | null>(null);
   const peers = c.status?.peers ?? [];
+  const closeForm = (): void => { setEditing(null); setForm(EMPTY); setErrors({}); setServerError(null); };
+  // A peer removed while its form is open (here, by the CLI or another window): nothing is left to edit.
+  const editedGone = editing !== null && c.status !== null && !peers.some((p) => p.name === editing);
+  // Set during render (as Settings does): React renders again at once, before anything is painted.
+  if (editedGone && !busy) closeForm();
 
   const submit = async (e: SubmitEvent): Promise<void> => {
     e.preventDefault();
@@ -45,7 +51,7 @@ export function Peers() {
       <section aria-labelledby="peers-h">
         <h2 id="peers-h" className="visually-hidden">Peer list</h2>
         {peers.length === 0 ? <Notice>No peers yet: add one below.</Notice> : (
-          <div className="table-wrap">
+          <div className="table-wrap wide">
             <table data-testid="peers-table">
               <thead>
                 <tr><th scope="col">Name</th><th scope="col">HIT</th><th scope="col">LSI</th><th scope="col">State</th><th scope="col">Active pair</th><th scope="col">RTT</th><th scope="col">Received</th><th scope="col">Sent</th><th scope="col">Last heard</th><th scope="col"><span className="visually-hidden">Actions</span></th></tr>
@@ -57,14 +63,14 @@ export function Peers() {
                   return (
                     <tr key={r.key} data-peer={r.name}>
                       <th scope="row">{r.name}</th>
-                      <td><code className="hit">{r.hit}</code></td>
-                      <td>{r.lsi}</td>
-                      <td><Badge tone={stateTone(r.state)}>{r.state}</Badge></td>
-                      <td>{problem ? <span className="peer-problem" data-testid="peer-problem">{problem}</span> : r.pair}</td>
-                      <td>{r.rtt}</td>
-                      <td data-testid="rx">{r.rx}</td>
-                      <td data-testid="tx">{r.tx}</td>
-                      <td>{r.heard}</td>
+                      <td data-label="HIT"><Hit hit={r.hit} /></td>
+                      <td data-label="LSI">{r.lsi}</td>
+                      <td data-label="State"><Badge tone={stateTone(r.state)}>{r.state}</Badge></td>
+                      <td data-label="Active pair">{problem ? <span className="peer-problem" data-testid="peer-problem">{problem}</span> : r.pair}</td>
+                      <td data-label="RTT">{r.rtt}</td>
+                      <td data-label="Received" data-testid="rx">{r.rx}</td>
+                      <td data-label="Sent" data-testid="tx">{r.tx}</td>
+                      <td data-label="Last heard">{r.heard}</td>
                       <td className="actions">
                         {p.name && (
                           <>
@@ -73,7 +79,7 @@ export function Peers() {
                             <button
                               type="button"
                               className="danger"
-                              onClick={() => { if (confirm(`Remove peer ${p.name}? Its tunnel closes.`)) void c.act(() => c.api.call('peer.remove', { name: p.name! }), `Removed ${p.name}`); }}
+                              onClick={() => setRemoving(p.name)}
                             >Remove</button>
                           </>
                         )}
@@ -101,10 +107,23 @@ export function Peers() {
           {serverError && <p id="peer-server-error" className="form-error" role="alert"><RichText text={serverError} /></p>}
           <div className="buttons">
             <button type="submit" className="primary" disabled={busy}>{editing ? 'Save' : 'Add peer'}</button>
-            {editing && <button type="button" onClick={() => { setEditing(null); setForm(EMPTY); setErrors({}); setServerError(null); }}>Cancel</button>}
+            {editing && <button type="button" onClick={closeForm}>Cancel</button>}
           </div>
         </form>
       </section>
+      <ConfirmDialog
+        open={removing !== null}
+        title={`Remove peer ${removing ?? ''}?`}
+        body="Its tunnel closes and its flow bindings stop applying."
+        confirmText="Remove peer"
+        onCancel={() => setRemoving(null)}
+        onConfirm={() => {
+          const name = removing!;
+          setRemoving(null);
+          if (editing === name) closeForm();
+          void c.act(() => c.api.call('peer.remove', { name }), `Removed ${name}`);
+        }}
+      />
     </>
   );
 }

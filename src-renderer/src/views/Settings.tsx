@@ -4,6 +4,7 @@ import { Field, Notice, RichText } from '../components.js';
 import { checkSettingsForm, settingsFormOf, type SettingsField, type SettingsForm } from '../../../src-shared/forms.js';
 import { FAILURE_DETECTION, INTERFACE_KINDS, MULTIHOMING_MODES, type InterfaceKind } from '../../../src-shared/control-api.js';
 import { moveInOrder } from '../../../src-shared/view-models.js';
+import { useLeaveGuard } from '../leave-guard.js';
 
 const FAILURE_TEXT: Record<string, string> = { relaxed: 'Relaxed (fewer false alarms)', normal: 'Normal', aggressive: 'Aggressive (fastest failover)' };
 const MODE_TEXT: Record<string, string> = { failover: 'Failover: one pair at a time', 'load-sharing': 'Load sharing: an SA pair per uplink (traffic uses one uplink at a time; applies at next start)' };
@@ -16,6 +17,8 @@ export function SettingsView() {
   // The form starts from the first settings that arrive and then holds the user's edits. Set
   // during render, not in an effect: React renders again at once, so no frame shows stale state.
   if (c.settings && form === null) setForm(settingsFormOf(c.settings));
+  // Edits not yet saved: leaving the view asks first.
+  useLeaveGuard(form !== null && c.settings !== null && JSON.stringify(form) !== JSON.stringify(settingsFormOf(c.settings)));
   if (!c.settings || !form) return <Notice>Loading settings…</Notice>;
   const kinds = c.settings.interfacePreference;
 

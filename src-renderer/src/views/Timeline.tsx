@@ -1,6 +1,11 @@
 import { useControl } from '../store.js';
 import { LineChart, Notice, rateLines } from '../components.js';
+import { shortHit } from '../../../src-shared/hit-text.js';
 import { HANDOVER_CAUSE_TEXT, isKeyed, msText, pairText, rateText } from '../../../src-shared/view-models.js';
+
+/** Below these the charts keep their scale: an idle link or a fast one is not drawn as a wall. */
+const RATE_FLOOR_BPS = 1250; // 10 kbit/s
+const RTT_FLOOR_MS = 20;
 
 export function Timeline() {
   const c = useControl();
@@ -13,10 +18,12 @@ export function Timeline() {
         {peers.length === 0 ? <Notice>No peer is connected.</Notice> : peers.map((p) => {
           const points = c.series.series(`peer:${p.hit}`);
           const label = p.name ?? p.hit;
+          // The window ends at the newest sample (one a second while live; frozen with the stale state).
+          const nowMs = points.at(-1)?.atMs ?? 0;
           return (
             <div key={p.hit} className="charts" data-peer={label}>
-              <LineChart title={`${label}: throughput`} lines={rateLines(points)} format={rateText} />
-              <LineChart title={`${label}: RTT`} lines={[{ label: 'RTT', values: points.map((x) => x.rttMs), className: 'rtt' }]} format={(v) => msText(v)} />
+              <LineChart title={`${label}: throughput`} lines={rateLines(points)} format={rateText} floor={RATE_FLOOR_BPS} nowMs={nowMs} />
+              <LineChart title={`${label}: round-trip time`} lines={[{ label: 'RTT', points: points.map((x) => ({ atMs: x.atMs, v: x.rttMs })), className: 'rtt' }]} format={(v) => msText(v)} floor={RTT_FLOOR_MS} nowMs={nowMs} />
             </div>
           );
         })}
@@ -28,10 +35,10 @@ export function Timeline() {
             {handovers.map((h) => (
               <li key={h.seq}>
                 <time dateTime={new Date(h.at).toISOString()}>{new Date(h.at).toLocaleTimeString()}</time>
-                <strong>{h.peer ?? h.hit}</strong>
+                <strong>{h.peer ?? shortHit(h.hit)}</strong>
                 <span className="cause">{HANDOVER_CAUSE_TEXT[h.cause]}</span>
-                <span>{h.from ? `${h.from.interface ?? h.from.kind} → ` : ''}{h.to.interface ?? h.to.kind}</span>
-                <code>{h.from ? `${pairText(h.from)} → ` : ''}{pairText(h.to)}</code>
+                <span className="move">{h.from ? `${h.from.interface ?? h.from.kind} → ` : ''}{h.to.interface ?? h.to.kind}</span>
+                <code className="pairs">{h.from ? `${pairText(h.from)} → ` : ''}{pairText(h.to)}</code>
                 <span className="gap">gap {h.gapMs === null ? 'measuring…' : msText(h.gapMs)}{h.packetsLost === undefined ? '' : `, ${h.packetsLost} lost`}</span>
               </li>
             ))}
