@@ -49,7 +49,7 @@ export function Overview() {
         {s.peers.some(isKeyed) && (
           <ul className="peer-paths" data-testid="peer-paths" aria-label="How each connected peer is reached">
             {s.peers.filter(isKeyed).map((p) => (
-              <li key={p.hit} data-peer={p.name ?? p.hit}>{p.name ?? p.hit}: {pathDirectionsText(p) ?? 'connected'}</li>
+              <li key={p.hit} data-peer={p.name ?? p.hit}>{p.name ?? <Hit hit={p.hit} />}: {pathDirectionsText(p) ?? 'connected'}</li>
             ))}
           </ul>
         )}
