@@ -75,10 +75,11 @@ const print = (text: string): void => void process.stdout.write(text.endsWith('\
 // Commands
 
 async function identity(args: string[]): Promise<void> {
-  const { values } = parse(args, STATE, 0);
+  const { values } = parse(args, { ...STATE, hit: { type: 'boolean' } }, 0);
   const dir = requireState(values.state);
   await ensureStateDir(dir);
   const id = await localIdentity(dir.root);
+  if (values.hit) return print(hitToText(id.hit));
   print(`{"hit": ${JSON.stringify(hitToText(id.hit))}, "lsi": ${JSON.stringify(ownLsiFor(id.hit))}}`);
 }
 

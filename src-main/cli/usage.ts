@@ -30,9 +30,9 @@ const range = (r: { min: number; max: number }): string => `${r.min}..${r.max}`;
 
 const COMMAND_HELP: Record<string, CommandHelp> = {
   identity: {
-    synopsis: ['identity --state DIR'],
+    synopsis: ['identity --state DIR [--hit]'],
     about: 'Prints this host\'s HIT and LSI as JSON; the host key is created on first use.',
-    options: [STATE_OPTION],
+    options: [STATE_OPTION, ['--hit', 'print only the HIT, as `peer add --hit` takes it']],
   },
   serve: {
     synopsis: [
