@@ -31,6 +31,9 @@ function pathWithoutHipvpn(): string {
   return (process.env.PATH ?? '/usr/bin:/bin').split(delimiter).filter((d) => d !== '' && !which(d)).join(delimiter);
 }
 
+/** A failed command must not leave the daemons a block started running. */
+const JOBS_ON_EXIT = 'trap \'kill $(jobs -p) 2>/dev/null || true; wait\' EXIT';
+
 const NPM_CI = /^ELECTRON_SKIP_BINARY_DOWNLOAD=1 npm ci\b.*$/m;
 
 test('README set-up and first-run example work as typed on a fresh clone', { timeout: 60_000 }, (t) => {
@@ -44,7 +47,8 @@ test('README set-up and first-run example work as typed on a fresh clone', { tim
     const blocks = markedBlocks(readme);
     const setup = blocks.get('setup');
     const example = blocks.get('example');
-    assert.ok(setup && example, `README marks a setup and an example block; found: ${[...blocks.keys()].join(', ')}`);
+    const invite = blocks.get('invite');
+    assert.ok(setup && example && invite, `README marks setup, example and invite blocks; found: ${[...blocks.keys()].join(', ')}`);
     assert.match(setup, NPM_CI, 'the set-up installs with npm ci');
     const listed = /^ls alice\s+#\s*(.+)$/m.exec(example)?.[1]?.trim().split(/\s+/);
     assert.ok(listed, 'the example lists the state files it expects after `ls alice`');
@@ -53,13 +57,13 @@ test('README set-up and first-run example work as typed on a fresh clone', { tim
     const script = [
       'set -euo pipefail',
       'trap \'echo "README command failed: $BASH_COMMAND" >&2\' ERR',
-      'trap \'kill $(jobs -p) 2>/dev/null || true; wait\' EXIT',
       'ip link set lo up',
       `cd ${JSON.stringify(clone)}`,
       setup.replace(NPM_CI, install),
       'echo "hipvpn is $(command -v hipvpn)"',
-      example,
-      'wait',
+      // Each example in its own subshell: its own jobs (%1 %2) and its own scratch dir.
+      `(\n${JOBS_ON_EXIT}\n${example}\nwait\n)`,
+      `(\n${JOBS_ON_EXIT}\n${invite}\nwait\n)`,
     ].join('\n');
     const run = spawnSync('unshare', ['-n', 'bash', '-c', script], {
       encoding: 'utf8',
@@ -74,8 +78,10 @@ test('README set-up and first-run example work as typed on a fresh clone', { tim
     assert.match(run.stdout, /3 sent, 3 answered/, `ping bob answered:\n${out}`);
     assert.match(run.stdout, /bob +2001:\S+ +ESTABLISHED/, `status shows bob established:\n${run.stdout}`);
     assert.match(run.stdout, /^alice \(2001:\S+\) at 127\.0\.0\.1:10501$/m, 'bob lists alice');
-    // `ls alice` prints after bob's peer list and before nothing else.
-    const lines = run.stdout.trimEnd().split('\n');
+    assert.match(run.stdout, /added peer carol \(2001:\S+\) at 127\.0\.0\.1:10503 from its invite/, 'dave pasted carol\'s invite');
+    assert.match(run.stdout, /^dave \(2001:\S+\) with no locator: it contacts us$/m, `carol lists dave after one paste:\n${run.stdout}`);
+    // `ls alice` prints after bob's peer list, before the invite example.
+    const lines = run.stdout.slice(0, run.stdout.indexOf('added peer carol')).trimEnd().split('\n');
     const peerListLine = lines.map((l) => l.startsWith('alice (')).lastIndexOf(true);
     const written = lines.slice(peerListLine + 1);
     assert.deepEqual(written.sort(), [...listed].sort(), 'the state files README lists are the ones in the dir');
