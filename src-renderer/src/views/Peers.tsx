@@ -3,6 +3,7 @@ import { useControl, errorMessage } from '../store.js';
 import { Badge, Field, Notice, RichText, stateTone } from '../components.js';
 import { checkPeerForm, peerFormOf, type PeerField, type PeerForm } from '../../../src-shared/forms.js';
 import { attemptText, peerRow } from '../../../src-shared/view-models.js';
+import { InvitePanel } from './InvitePanel.js';
 
 const EMPTY: PeerForm = { name: '', hit: '', locators: '' };
 
@@ -105,6 +106,7 @@ export function Peers() {
           </div>
         </form>
       </section>
+      <InvitePanel />
     </>
   );
 }
