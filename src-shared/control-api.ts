@@ -385,6 +385,18 @@ export const CONTROL_METHODS = {
   'peer.add': { params: peerConfig, result: object({ peer: peerConfig, replaced: boolean }) },
   'peer.remove': { params: object({ name: peerName }), result: object({ removed: peerConfig }) },
   'peer.list': { params: empty, result: object({ peers: array(peerConfig) }) },
+  /** A one-time invite: this host's HIT, name and locators and a secret (docs/design-notes.md, "Invites"). */
+  'invite.create': {
+    params: object({}, { name: peerName, expiresSeconds: integer({ min: 1, max: 30 * 86_400 }) }),
+    result: object({ text: string({ minLength: 1, maxLength: 1000 }), expiresAt: integer({ min: 0, max: 2 ** 32 - 1 }) }),
+  },
+  /** Adds the inviter of an invite text as a peer; our first base exchange with it proves the invite. */
+  'invite.accept': { params: object({ text: string({ minLength: 1, maxLength: 1000 }) }, { name: peerName }), result: object({ peer: peerConfig }) },
+  /** Pending invites and how many proofs were accepted or refused since the daemon started. */
+  'invite.status': {
+    params: empty,
+    result: object({ pending: integer({ min: 0, max: 1000 }), 'invite-proof': integer({ min: 0, max: 2 ** 53 }), 'invite-refused': integer({ min: 0, max: 2 ** 53 }) }),
+  },
   /** HIP-level ping (UPDATE with ECHO_REQUEST_SIGNED); connects first if a locator is known. */
   ping: {
     params: object({ peer: string({ minLength: 1, maxLength: 63, expected: 'a peer name or HIT' }) }, { timeoutMs: integer({ min: 1, max: 60_000 }) }),

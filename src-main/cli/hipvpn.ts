@@ -13,6 +13,7 @@ import { ControlClient, ControlRequestError } from '../daemon/control-client.js'
 import { ExitCode, UserError, errorText, usageError } from '../base/errors.js';
 import { logLine } from '../daemon/event-log.js';
 import { DEFAULT_PORT, canonicalHit, normalizePeer, parseLocator, parsePeerName, parsePeerRef, withPeer } from '../daemon/peer-input.js';
+import { decodeInvite } from '../daemon/invite-text.js';
 import { loadPeers, savePeers } from '../daemon/peer-store.js';
 import { ensureStateDir, stateDir, type StateDir } from '../daemon/state-dir.js';
 import { SEE_HELP, parse, wantsHelp, wholeNumber } from './args.js';
@@ -75,10 +76,11 @@ const print = (text: string): void => void process.stdout.write(text.endsWith('\
 // Commands
 
 async function identity(args: string[]): Promise<void> {
-  const { values } = parse(args, STATE, 0);
+  const { values } = parse(args, { ...STATE, hit: { type: 'boolean' } }, 0);
   const dir = requireState(values.state);
   await ensureStateDir(dir);
   const id = await localIdentity(dir.root);
+  if (values.hit) return print(hitToText(id.hit));
   print(`{"hit": ${JSON.stringify(hitToText(id.hit))}, "lsi": ${JSON.stringify(ownLsiFor(id.hit))}}`);
 }
 
@@ -143,9 +145,10 @@ function describePeer(p: PeerConfig): string {
 }
 
 async function peerAdd(args: string[]): Promise<void> {
-  const { values, positionals } = parse(args, { ...STATE, hit: { type: 'string' }, locator: { type: 'string', multiple: true } }, 1);
+  const { values, positionals } = parse(args, { ...STATE, hit: { type: 'string' }, locator: { type: 'string', multiple: true }, invite: { type: 'string' } }, 1);
   const dir = requireState(values.state);
   const name = positionals[0];
+  if (values.invite !== undefined) return peerAddInvite(dir, values.invite, name, values.hit !== undefined || values.locator !== undefined);
   if (!name) throw usageError(`hipvpn peer add needs a NAME${SEE_HELP}`);
   const checkedName = parsePeerName(name);
   if (!checkedName.ok) throw usageError(checkedName.error);
@@ -179,6 +182,65 @@ async function peerAdd(args: string[]): Promise<void> {
   if (!next.ok) throw new UserError(next.error);
   await savePeers(dir.peers, next.value.peers);
   print(`${next.value.replaced ? 'updated' : 'added'} peer ${describePeer(checked.value)}; saved to ${dir.peers} for when hipvpn serve starts`);
+}
+
+async function peerAddInvite(dir: StateDir, text: string, name: string | undefined, extra: boolean): Promise<void> {
+  if (extra) throw usageError('--invite carries the HIT and locators; give it without --hit or --locator');
+  if (name !== undefined) {
+    const checkedName = parsePeerName(name);
+    if (!checkedName.ok) throw usageError(checkedName.error);
+  }
+  const parsed = decodeInvite(text);
+  if (!parsed.ok) throw usageError(parsed.error);
+  const client = await daemonIfRunning(dir);
+  if (client) {
+    try {
+      const r = await client.request('invite.accept', { text, ...(name === undefined ? {} : { name }) });
+      print(`added peer ${describePeer(r.peer)} from its invite; the daemon applied it`);
+    } finally {
+      client.close();
+    }
+    return;
+  }
+  await ensureStateDir(dir);
+  const own = await localIdentity(dir.root);
+  if (hitToText(own.hit) === parsed.value.hit) throw usageError('this invite is from this host itself');
+  const { InviteBook } = await import('../daemon/invite-book.js');
+  let peer: PeerConfig;
+  try {
+    peer = await (await InviteBook.open(dir.root)).accept(text, name);
+  } catch (err) {
+    throw new UserError(errorText(err));
+  }
+  const next = withPeer(await loadPeers(dir.peers), peer);
+  if (!next.ok) throw new UserError(next.error);
+  await savePeers(dir.peers, next.value.peers);
+  print(`added peer ${describePeer(peer)} from its invite; saved to ${dir.peers} for when hipvpn serve starts`);
+}
+
+/** 90s, 30m, 24h, 7d, or plain seconds. */
+function durationSeconds(text: string): number {
+  const m = /^(\d+)([smhd]?)$/.exec(text.trim());
+  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[m?.[2] ?? ''] ?? 1;
+  const seconds = m ? Number(m[1]) * unit : NaN;
+  if (!(seconds >= 60 && seconds <= 30 * 86_400)) throw usageError(`--expires must be a duration from 1m to 30d, like 90s, 30m, 24h or 7d, not ${JSON.stringify(text)}`);
+  return seconds;
+}
+
+async function invite(args: string[]): Promise<void> {
+  const { values } = parse(args, { ...STATE, name: { type: 'string' }, expires: { type: 'string' } }, 0);
+  const dir = requireState(values.state);
+  if (values.name !== undefined) {
+    const checkedName = parsePeerName(values.name);
+    if (!checkedName.ok) throw usageError(checkedName.error);
+  }
+  const expiresSeconds = values.expires === undefined ? undefined : durationSeconds(values.expires);
+  const r = await withDaemon(dir, (c) => c.request('invite.create', {
+    ...(values.name === undefined ? {} : { name: values.name }),
+    ...(expiresSeconds === undefined ? {} : { expiresSeconds }),
+  }));
+  print(r.text);
+  process.stderr.write(`one use, until ${new Date(r.expiresAt * 1000).toISOString()}; on the other host: hipvpn peer add --invite '${r.text}' --state DIR\n`);
 }
 
 async function peerRemove(args: string[]): Promise<void> {
@@ -358,7 +420,7 @@ async function web(args: string[]): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------
 
-const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { identity, serve, peer, status, ping, failover, setup, web };
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { identity, serve, peer, invite, status, ping, failover, setup, web };
 
 /** Exit status for a refusal from the daemon: bad input is a usage error, the rest failures. */
 function exitCodeFor(code: ControlError['code']): ExitCode {

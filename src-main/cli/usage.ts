@@ -30,9 +30,9 @@ const range = (r: { min: number; max: number }): string => `${r.min}..${r.max}`;
 
 const COMMAND_HELP: Record<string, CommandHelp> = {
   identity: {
-    synopsis: ['identity --state DIR'],
+    synopsis: ['identity --state DIR [--hit]'],
     about: 'Prints this host\'s HIT and LSI as JSON; the host key is created on first use.',
-    options: [STATE_OPTION],
+    options: [STATE_OPTION, ['--hit', 'print only the HIT, as `peer add --hit` takes it']],
   },
   serve: {
     synopsis: [
@@ -55,12 +55,23 @@ const COMMAND_HELP: Record<string, CommandHelp> = {
     about: 'Edits the peer list (the allow-list): through the daemon when it runs, else in DIR/peers.json.',
     options: [],
   },
+  invite: {
+    synopsis: ['invite --state DIR [--name NAME] [--expires DURATION]'],
+    about: 'Prints a one-time invite: this host\'s HIT, name and locators and a secret. `hipvpn peer add --invite TEXT` on the other host '
+      + 'adds us; its first base exchange proves the secret and our daemon adds it under NAME. Needs the daemon running.',
+    options: [
+      STATE_OPTION,
+      ['--name NAME', 'what this host will call the invitee (default guest-XXXXXX)'],
+      ['--expires DURATION', 'how long the invite can be used: 90s, 30m, 24h, 7d (1m..30d; default 24h)'],
+    ],
+  },
   'peer add': {
-    synopsis: ['peer add NAME --hit HIT [--locator IP[:PORT] ...] --state DIR'],
+    synopsis: ['peer add NAME (--hit HIT [--locator IP[:PORT] ...] | --invite TEXT) --state DIR'],
     about: 'Adds a peer, or replaces the one with that NAME. NAME: up to 63 letters, digits, ".", "_", "-", starting with a letter or digit.',
     options: [
       STATE_OPTION,
       ['--hit HIT', 'the peer\'s HIT (IPv6 text in 2001:20::/28, as its `hipvpn identity` prints it)'],
+      ['--invite TEXT', 'an invite another host\'s `hipvpn invite` printed: adds that host (as NAME, or the name in the invite) in one step'],
       ['--locator IP[:PORT]', `where to reach it (IPv6 with a port as [ADDR]:PORT; port 1..65535, default ${DEFAULT_PORT}); repeat for several; none: it contacts us`],
     ],
   },
@@ -120,7 +131,7 @@ const COMMAND_HELP: Record<string, CommandHelp> = {
 
 const PEER_SUBCOMMANDS = ['peer add', 'peer remove', 'peer list'];
 /** Commands in the order the overview lists them. */
-const OVERVIEW_ORDER = ['identity', 'serve', ...PEER_SUBCOMMANDS, 'status', 'ping', 'failover', 'setup', 'web'];
+const OVERVIEW_ORDER = ['identity', 'serve', ...PEER_SUBCOMMANDS, 'invite', 'status', 'ping', 'failover', 'setup', 'web'];
 
 export function overview(): string {
   const lines = OVERVIEW_ORDER.flatMap((name) => COMMAND_HELP[name]!.synopsis.map((s, i) => `  ${i === 0 ? 'hipvpn ' : '       '}${s}`));

@@ -28,7 +28,10 @@ import { loadPeers, savePeers } from './peer-store.js';
 import { ensureStateDir, stateDir, type StateDir } from './state-dir.js';
 import { refuseUnsafeStateDir } from './state-dir-modes.js';
 import { devicesFor } from './listen-addresses.js';
+import { hostname } from 'node:os';
 import { SettingsControl } from './settings-control.js';
+import { InviteBook, defaultInviteeName } from './invite-book.js';
+import type { InviteHooks } from '../hip/invite-proof.js';
 import { engineTuning, tuningChanges, type EngineTuning } from './settings-tuning.js';
 
 export interface DaemonOptions {
@@ -55,6 +58,8 @@ export interface DaemonOptions {
   /** How several local locators are used (default fault tolerance). */
   multihoming?: MultihomingMode;
   log: (line: string) => void;
+  /** Set by start(): the state dir's invites, answering the host's invite hooks. */
+  inviteHooks?: InviteHooks;
 }
 
 /** Handovers kept for `handover.list`. */
@@ -91,6 +96,7 @@ export class Daemon {
   private readonly socketDrops = new SocketDrops();
   /** Settings, flow bindings and the tunnel switch (settings-control.ts); set in start(). */
   private settingsControl!: SettingsControl;
+  private invites!: InviteBook;
 
   private constructor(
     private readonly opts: DaemonOptions,
@@ -123,11 +129,14 @@ export class Daemon {
     let monitor: InterfaceMonitor | undefined;
     let initial: readonly MonitoredLocator[] = [];
     let settingsControl: SettingsControl;
+    let invites: InviteBook;
     try {
       settingsControl = await SettingsControl.open(dir.root, opts.log);
       // The command line's mode wins; otherwise the user's setting (load-sharing → an SA pair per
       // uplink, RFC 8047 §4.1). The host takes its mode at start: a change applies from the next.
       opts = { ...opts, multihoming: opts.multihoming ?? engineTuning(settingsControl.settings.get()).multihoming };
+      invites = await InviteBook.open(dir.root);
+      opts = { ...opts, inviteHooks: invites.hooks((peer) => void daemon?.admitInvitee(peer)) };
       if (opts.monitorInterfaces ?? opts.listenIsDefault === true) {
         monitor = new InterfaceMonitor({ policy: { ownTunnels: opts.tun === null ? ['hip0'] : [opts.tun, 'hip0'] } });
         initial = (await monitor.start()).filter((l) => l.available);
@@ -148,6 +157,7 @@ export class Daemon {
     }
     const ready = new Daemon(opts, dir, engine, peers, control, monitor);
     ready.settingsControl = settingsControl;
+    ready.invites = invites;
     settingsControl.attach({
       emit: (e) => ready.emitEvent(e),
       peerNames: () => ready.peers.map((p) => p.name),
@@ -303,6 +313,9 @@ export class Daemon {
       case 'peer.list': return { peers: this.peers } satisfies ResultOf<'peer.list'>;
       case 'peer.add': return this.addPeer(req.params);
       case 'peer.remove': return this.removePeer(req.params.name);
+      case 'invite.create': return this.createInvite(req.params.name, req.params.expiresSeconds);
+      case 'invite.accept': return this.acceptInvite(req.params.text, req.params.name);
+      case 'invite.status': return { pending: this.invites.pendingCount(), 'invite-proof': this.invites.proofs, 'invite-refused': this.invites.refused } satisfies ResultOf<'invite.status'>;
       case 'ping': return this.ping(req.params.peer, req.params.timeoutMs ?? PING_DEFAULT_TIMEOUT_MS);
       case 'failover': return this.failover(req.params.peer, undefined);
       case 'pair.use': return this.usePair(req.params.peer, req.params.local, req.params.remote);
@@ -342,6 +355,36 @@ export class Daemon {
     if (!next.ok) throw new ControlFailure('conflict', next.error);
     await this.setPeers(next.value.peers);
     return { peer: peer.value, replaced: next.value.replaced };
+  }
+
+  private async createInvite(inviteeName: string | undefined, expiresSeconds: number | undefined): Promise<ResultOf<'invite.create'>> {
+    const name = hostPeerName();
+    return this.invites.create({
+      hit: this.engine.hitText, name, inviteeName: inviteeName ?? defaultInviteeName(),
+      locators: this.engine.locals().filter((l) => l.address !== '0.0.0.0' && l.address !== '::'),
+      ...(expiresSeconds === undefined ? {} : { expiresSeconds }),
+    });
+  }
+
+  private async acceptInvite(text: string, name: string | undefined): Promise<ResultOf<'invite.accept'>> {
+    let peer: PeerConfig;
+    try {
+      peer = await this.invites.accept(text, name);
+    } catch (err) {
+      throw new ControlFailure('invalid-params', errorText(err));
+    }
+    return { peer: (await this.addPeer(peer)).peer };
+  }
+
+  /** A verified invite proof admitted this HIT: it becomes a peer, saved like any other. */
+  private async admitInvitee(peer: PeerConfig): Promise<void> {
+    try {
+      const taken = this.peers.some((p) => p.name === peer.name && p.hit !== peer.hit);
+      await this.addPeer(taken ? { ...peer, name: `${peer.name}-${peer.hit.slice(-4).replace(/:/g, '')}` } : peer);
+      this.opts.log(logLine('invite-redeemed', { peer: peer.name, hit: peer.hit }));
+    } catch (err) {
+      this.opts.log(logLine('warning', { message: `invite redeemed by ${peer.hit} but the peer could not be saved: ${errorText(err)}` }));
+    }
   }
 
   private async removePeer(name: string): Promise<ResultOf<'peer.remove'>> {
@@ -590,7 +633,7 @@ async function startEngine(opts: DaemonOptions, identity: LocalHostIdentity, dev
       port: opts.port,
       acceptAny: opts.acceptAny,
       ...(devices === undefined ? {} : { locators: 'monitor' as const }),
-      ...(opts.multihoming === undefined ? {} : { host: { multihoming: opts.multihoming } }),
+      host: { ...(opts.multihoming === undefined ? {} : { multihoming: opts.multihoming }), ...(opts.inviteHooks ? { invites: opts.inviteHooks } : {}) },
       ...(opts.tun === null ? {} : { tun: { name: opts.tun, create: opts.createTun }, devices: devices ?? devicesFor(opts.listen) }),
     });
   } catch (err) {
@@ -608,4 +651,10 @@ async function startEngine(opts: DaemonOptions, identity: LocalHostIdentity, dev
     }
     throw err;
   }
+}
+
+/** The name an invitee lists this host under: the host name, as a peer name allows it. */
+function hostPeerName(): string {
+  const name = hostname().split('.')[0]!.replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 63);
+  return name === '' ? 'hipvpn-host' : name;
 }

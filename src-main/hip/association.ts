@@ -118,6 +118,8 @@ export interface AssociationContext extends Sealer {
   send(bytes: Uint8Array, to: Endpoint, from: Endpoint | undefined): void;
   emit(event: HostEvent): void;
   drop(reason: string): void;
+  /** The invite proof for our I2 to this peer, when we hold its invite. */
+  inviteProofFor?(peerHit: Uint8Array): Uint8Array | undefined;
 }
 
 /**
@@ -608,6 +610,7 @@ export class Association {
       echoSigned: getParams(pkt, 'ECHO_REQUEST_SIGNED').map((e) => e.opaque),
       echoUnsigned: getParams(pkt, 'ECHO_REQUEST_UNSIGNED').map((e) => e.opaque),
       locatorSet: this.i2Listing(to),
+      inviteProof: this.ctx.inviteProofFor?.(this.peerHit),
     });
     this.peer = peer;
     this.peerHostIdTlv = encodeParam(hostId);

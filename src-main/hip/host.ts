@@ -12,6 +12,7 @@ import type { DecodedPacket } from './wire/params.js';
 import { hasOrchidPrefix } from './identity/hit.js';
 import type { LocalHostIdentity } from './identity/host-identity.js';
 import { PREFERRED_ESP_SUITES } from '../esp/suites.js';
+import { inviteProofIn, type InviteHooks } from './invite-proof.js';
 import {
   Association, type AssociationContext, type AssociationSnapshot, type AssociationState, type Endpoint, type HostEvent,
 } from './association.js';
@@ -45,6 +46,8 @@ export interface HostConfig {
   allocateSpi?: () => number;
   /** Tell peers why we refused them (BLOCKED_BY_POLICY). Default true. */
   notifyBlocked?: boolean;
+  /** Invites: a HIT not on the allow-list is admitted by an I2 that proves one (invite-proof.ts). */
+  invites?: InviteHooks;
   /**
    * How several local locators are used (seed 000 §4, RFC 8047 §4.1): 'fault-tolerance' (one SA,
    * one pair in use at a time; the default) or 'simultaneous' (an SA pair per interface).
@@ -96,6 +99,7 @@ export class HipHost {
   private readonly events: HostEvent[] = [];
   private readonly allowPeer: (hit: Uint8Array) => boolean;
   private readonly notifyBlocked: boolean;
+  private readonly invites: InviteHooks | undefined;
   /** Solutions of I2s accepted recently: a replayed old I2 must not reset a newer association. */
   private readonly acceptedI2 = new Map<string, number>();
   private lastNotifyAt = Number.NEGATIVE_INFINITY;
@@ -111,6 +115,7 @@ export class HipHost {
     this.hit = identity.hit;
     this.allowPeer = config.allowPeer ?? (() => true);
     this.notifyBlocked = config.notifyBlocked ?? true;
+    this.invites = config.invites;
     const dhGroups = config.dhGroups ?? [...SUPPORTED_DH_GROUPS];
     const hipCiphers = config.hipCiphers ?? [HipCipher.AES_256_CBC, HipCipher.AES_128_CBC];
     const espSuites = config.espSuites ?? [...PREFERRED_ESP_SUITES];
@@ -127,6 +132,7 @@ export class HipHost {
       send: (bytes, to, from) => this.transmit(bytes, to, from),
       emit: (event) => this.events.push(event),
       drop: (reason) => this.drop(reason),
+      inviteProofFor: (peerHit) => this.invites?.proofFor(this.hit, peerHit),
     };
     this.responder = new Responder(
       { crypto, identity, dhGroups, hipCiphers, espSuites, hitSuites: hitSuitesFor(identity.suite), timers, puzzle }, now,
@@ -390,8 +396,8 @@ export class HipHost {
     }
   }
 
-  private refusedByPolicy(now: number, pkt: DecodedPacket, from: Endpoint, to: Endpoint): boolean {
-    if (this.allowPeer(pkt.senderHit)) return false;
+  private refusedByPolicy(now: number, pkt: DecodedPacket, from: Endpoint, to: Endpoint, admitted = false): boolean {
+    if (admitted || this.allowPeer(pkt.senderHit)) return false;
     // The source is unauthenticated: the NOTIFY draws on the same per-prefix ration as R1s, so
     // refused I1s forged from a victim's prefix reflect no more at it than an honest R1 would.
     if (this.notifyBlocked && this.responder.mayAnswer(now, from.address)) {
@@ -406,8 +412,10 @@ export class HipHost {
    * initiating; only the host with the larger HIT answers, so one exchange survives (§4.4.2).
    */
   private onI1(now: number, pkt: DecodedPacket, assoc: Association | undefined, from: Endpoint, to: Endpoint): void {
-    // A HIT we would refuse anyway neither raises the puzzle for others nor earns an R1.
-    if (this.refusedByPolicy(now, pkt, from, to)) return;
+    // A HIT we would refuse anyway neither raises the puzzle for others nor earns an R1. While
+    // an invite is pending, an unlisted HIT may be its holder: it gets the R1, and its I2 must
+    // prove the invite.
+    if (this.refusedByPolicy(now, pkt, from, to, this.invites?.pending() === true)) return;
     this.responder.noteLoad(now, from.address);
     if (assoc?.state === 'I1-SENT' && compareHits(this.hit, pkt.senderHit) < 0) {
       assoc.peerInitiatingFrom(from, to);
@@ -424,7 +432,8 @@ export class HipHost {
    * replayed is dropped; anything else is verified in full before any state is touched.
    */
   private onI2(now: number, pkt: DecodedPacket, assoc: Association | undefined, from: Endpoint, to: Endpoint): void {
-    if (this.refusedByPolicy(now, pkt, from, to)) return;
+    const invited = this.allowPeer(pkt.senderHit) ? undefined : this.provenInvite(pkt);
+    if (this.refusedByPolicy(now, pkt, from, to, invited !== undefined)) return;
     this.responder.noteLoad(now, from.address);
     const solution = getParam(pkt, 'SOLUTION')!;
     const solutionId = `${hex(solution.i)}:${hex(solution.j)}`;
@@ -444,8 +453,19 @@ export class HipHost {
     }
     this.acceptedI2.set(solutionId, now);
     const peerHit = pkt.senderHit.slice();
+    // The I2's MAC and signature, which cover the proof, are verified: the invite is spent.
+    if (invited !== undefined) this.invites!.redeem(this.hit, peerHit, invited);
     const created = Association.fromI2(this.ctx, now, verdict.accepted, peerHit, from, to, assoc?.state ?? 'UNASSOCIATED');
     this.assocs.set(hex(peerHit), created);
+  }
+
+  /** The invite proof of an I2 from an unlisted HIT, if it matches a pending invite (counted either way). */
+  private provenInvite(pkt: DecodedPacket): Uint8Array | undefined {
+    const proof = this.invites === undefined ? undefined : inviteProofIn(pkt.params);
+    if (proof === undefined) return undefined;
+    if (this.invites!.check(this.hit, pkt.senderHit, proof)) return proof;
+    this.drop('invite-refused');
+    return undefined;
   }
 }
 

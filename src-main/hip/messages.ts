@@ -3,6 +3,7 @@
 // Builders return finished octets: parameters sorted, HIP_MAC and signatures computed over
 // exactly what is sent.
 
+import { inviteProofParam } from './invite-proof.js';
 import { PacketType, ParamType } from './wire/constants.js';
 import { encodePacket, encodeParam, getParam, getParams, sortParams } from './wire/codec.js';
 import { coveredBytesForOutgoing, mac2InputForOutgoing, signature2InputForOutgoing } from './wire/covered.js';
@@ -186,6 +187,8 @@ export interface I2Contents {
   echoUnsigned: Uint8Array[];
   /** Our locators, signed with the I2 (RFC 8047 §4.5); absent when we have none configured. */
   locatorSet?: LocatorSet;
+  /** hipvpn's invite proof (invite-proof.ts), signed with the rest. */
+  inviteProof?: Uint8Array | undefined;
 }
 
 export function buildI2(s: Sealer, rhash: HashName, macKey: Uint8Array, c: I2Contents): Uint8Array {
@@ -201,6 +204,7 @@ export function buildI2(s: Sealer, rhash: HashName, macKey: Uint8Array, c: I2Con
   ];
   if (c.r1Counter !== undefined) params.push({ kind: 'R1_COUNTER', counter: c.r1Counter });
   if (c.locatorSet !== undefined && c.locatorSet.locators.length > 0) params.push(c.locatorSet);
+  if (c.inviteProof !== undefined) params.push(inviteProofParam(c.inviteProof));
   const trailers = c.echoUnsigned.map((opaque): Param => ({ kind: 'ECHO_RESPONSE_UNSIGNED', opaque }));
   return sealMacAndSignature(s, rhash, macKey, header(PacketType.I2, c.localHit, c.peerHit, params), trailers);
 }

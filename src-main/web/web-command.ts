@@ -4,16 +4,27 @@
 // and keeps the token in DIR/web-token (0600).
 
 import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ControlBridge } from './control-bridge.js';
 import { WebServer, tokenFileIn } from './web-server.js';
 import { ensureStateDir, stateDir } from '../daemon/state-dir.js';
 import { logLine } from '../daemon/event-log.js';
 
-/** dist/renderer from the source tree and from the compiled CLI (dist/src-main/web) alike. */
-export function defaultUiDir(): string {
-  const candidates = ['../../dist/renderer', '../../renderer', '../../../dist/renderer'].map((p) => fileURLToPath(new URL(p, import.meta.url)));
-  return candidates.find((c) => existsSync(`${c}/index.html`)) ?? candidates[0]!;
+/**
+ * The repository's dist/renderer, found from this module wherever it runs: the source tree
+ * (src-main/web) and the compiled CLI (dist/src-main/web) sit at different depths, so the root is
+ * the nearest directory above with a package.json.
+ */
+export function defaultUiDir(from: string = fileURLToPath(import.meta.url)): string {
+  let dir = dirname(from);
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return join(dir, 'dist', 'renderer');
+}
+
+/** What `hipvpn web` says at start when the UI it would serve is not built. */
+export function missingUiWarning(uiDir: string): string | undefined {
+  return existsSync(join(uiDir, 'index.html')) ? undefined : `the UI is not built in ${uiDir}: run \`npm run build:renderer\` (or \`npm run web -- --state DIR\`, which builds it first)`;
 }
 
 export interface WebCommandOptions {
@@ -33,7 +44,10 @@ export async function runWeb(opts: WebCommandOptions): Promise<{ stop(): Promise
   const hosted = opts.serve ? await (await import('./engine-host.js')).hostEngine({ stateDir: dir.root, tun: opts.serve.tun, log }) : null;
   if (hosted?.warning) log(logLine('warning', { message: hosted.warning }));
   const bridge = await ControlBridge.start({ stateDir: dir.root, log: (m) => log(logLine('web', { message: m })) });
-  const server = await WebServer.start({ bridge, uiDir: opts.uiDir ?? defaultUiDir(), port: opts.port, tokenFile: tokenFileIn(dir.root), log: (m) => log(logLine('web', { message: m })) });
+  const uiDir = opts.uiDir ?? defaultUiDir();
+  const missingUi = missingUiWarning(uiDir);
+  if (missingUi) log(logLine('warning', { message: missingUi }));
+  const server = await WebServer.start({ bridge, uiDir, port: opts.port, tokenFile: tokenFileIn(dir.root), log: (m) => log(logLine('web', { message: m })) });
   log(logLine('web-listening', { url: server.url, daemon: bridge.daemonRunning ? 'running' : 'not running', tokenFile: tokenFileIn(dir.root) }));
   return {
     async stop() {

@@ -3,6 +3,7 @@ import { useControl, errorMessage } from '../store.js';
 import { Badge, ConfirmDialog, Field, Hit, Notice, RichText, stateTone } from '../components.js';
 import { checkPeerForm, peerFormOf, type PeerField, type PeerForm } from '../../../src-shared/forms.js';
 import { attemptText, peerRow } from '../../../src-shared/view-models.js';
+import { InvitePanel } from './InvitePanel.js';
 
 const EMPTY: PeerForm = { name: '', hit: '', locators: '' };
 
@@ -124,6 +125,7 @@ export function Peers() {
           void c.act(() => c.api.call('peer.remove', { name }), `Removed ${name}`);
         }}
       />
+      <InvitePanel />
     </>
   );
 }
