@@ -104,6 +104,9 @@ export class DataplaneLink {
           case 'esp-heard':
           case 'esp-source':
             return;
+          // node:dgram cannot read a socket's error queue, so this data plane never has one.
+          case 'icmp-error':
+            return;
         }
       },
       ...(opts.tap ? { tap: opts.tap } : {}),
