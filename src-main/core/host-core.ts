@@ -142,7 +142,9 @@ export class HostCore {
           const verified = this.host.isVerified(report.peerHit, path.remote);
           this.commands.push({ type: 'set-path', peerHit: report.peerHit, local: path.local, remote: path.remote, spi: out.activeSpi, verified, cause: 'source-refused' });
         }
-        this.paths.dataReceived(now, report.peerHit, this.arrived(report));
+        // Where the peer's traffic comes in, and nothing more: the counters report the data itself
+        // (stats), so a search this packet did not answer goes on.
+        this.paths.inboundSeen(now, report.peerHit, this.arrived(report));
         break;
       }
       case 'sent':

@@ -302,6 +302,11 @@ export class PathManager {
     this.drain(now, t);
   }
 
+  /** The peer's authenticated ESP came in on `pair` (the inbound pair, seed 003 §5.4). */
+  inboundSeen(now: number, peerHit: Uint8Array, pair: LocatorPair): void {
+    this.peers.get(hitToText(peerHit))?.sel.inboundSeen(now, pair);
+  }
+
   /**
    * An ICMP destination-unreachable came back for a datagram we sent from `local` to `remote`:
    * a hint for the peer whose primary pair that is (see PairSelection.icmpError).

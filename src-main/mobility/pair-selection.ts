@@ -824,6 +824,11 @@ export class PairSelection {
    * quick probes again. A pair heard steadily never does this, so two hosts probing dead paths
    * cannot keep resetting each other.
    */
+  /** The peer's packets came in on `pair`: the inbound pair (seed 003 §5.4), heard now. */
+  inboundSeen(now: number, pair: LocatorPair): void {
+    this.noteInbound(now, pair);
+  }
+
   private noteInbound(now: number, pair: LocatorPair): void {
     this.inboundPair = { ...pair };
     const rec = this.pairs.get(pairKey(pair));
