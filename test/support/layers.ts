@@ -13,6 +13,8 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['src-main/esp'],
   // The HIP protocol, sans-IO: wire codec, identities, crypto, associations, the peer's locators.
   ['src-main/hip'],
+  // The relay and rendezvous server's protocol core, sans-IO: registrations and the control relay.
+  ['src-main/relay'],
   // Mobility policy, sans-IO: local addresses, pair order and selection, failure detection, Poll.
   ['src-main/mobility'],
   // The host, sans-IO: HIP, pair selection and failure detection together, polled for commands.
