@@ -7,7 +7,7 @@
 // RELAY_HMAC with the checksum zero and the header length cut to match (as HIP_MAC, RFC 7401
 // §5.2.12). The received octets are spliced, never re-encoded, so the sender's signature holds.
 // From a client: a packet carrying RELAY_TO and a RELAY_HMAC that verifies with the client's key
-// goes to the RELAY_TO address, with the relay's RELAY_HMAC taken off (the peer has no key for it).
+// goes to the RELAY_TO address, with that RELAY_HMAC taken off (the peer has no key for it).
 
 import type { CryptoProvider, HashName } from '../hip/crypto/index.js';
 import { decodePacket, encodeParam, getParam } from '../hip/wire/codec.js';
@@ -51,6 +51,12 @@ export interface ControlRelayOptions {
   permitMs?: number;
   /** Permitted RELAY_TO endpoints kept per client (oldest forgotten first). */
   maxPermitsPerClient?: number;
+  /**
+   * Forward a client's RELAY_TO packet that carries no RELAY_HMAC when it comes from the client's
+   * registered address and port, for clients that do not sign what they send through a relay
+   * (HIPL forwards such packets). Off by default: a UDP source alone proves little.
+   */
+  acceptUnsignedFromRegisteredAddress?: boolean;
 }
 
 export type RelayDecision =
@@ -66,7 +72,11 @@ const DEFAULT_MAX_PERMITS = 64;
 
 interface Bucket { tokens: number; at: number }
 
-const endpointKey = (e: Endpoint): string => `${e.address}|${e.port}`;
+/** One text per endpoint, whichever way its address was written (IPv4 or IPv4-mapped IPv6). */
+function endpointKey(e: Endpoint): string {
+  const b = ipToBytes16(e.address);
+  return `${b ? bytes16ToIp(b) : e.address}|${e.port}`;
+}
 
 function isForwardableUnicast(b: Uint8Array): boolean {
   if (b.every((v) => v === 0)) return false; // ::
@@ -123,9 +133,9 @@ export class ControlRelay {
 
     // A client's packet naming RELAY_TO goes where it says, even to another client of this relay.
     const hasRelayTo = pkt.spans.some((s) => s.type === ParamType.RELAY_TO);
-    if (hasRelayTo && regs.isKnownClient(sender)) return this.fromClient(pkt, sender, now);
+    if (hasRelayTo && regs.isKnownClient(sender)) return this.fromClient(pkt, sender, from, now);
     if (regs.isKnownClient(receiver)) return this.toClient(pkt, receiver, from, now);
-    if (regs.isKnownClient(sender)) return this.fromClient(pkt, sender, now);
+    if (regs.isKnownClient(sender)) return this.fromClient(pkt, sender, from, now);
     return this.drop('unknown-receiver', `neither ${receiver} nor ${sender} is registered here`);
   }
 
@@ -184,20 +194,24 @@ export class ControlRelay {
     return { action: 'forward', direction: 'to-client', client, to: { ...target }, datagram };
   }
 
-  private fromClient(pkt: DecodedPacket, client: string, now: number): RelayDecision {
+  private fromClient(pkt: DecodedPacket, client: string, from: Endpoint, now: number): RelayDecision {
     const registered = this.liveRelayRegistration(client, now);
     if ('action' in registered) return registered;
+    const hmacIndex = pkt.spans.findIndex((s: ParamSpan) => s.type === ParamType.RELAY_HMAC);
+    const unsignedAccepted = hmacIndex < 0 && this.options.acceptUnsignedFromRegisteredAddress === true
+      && endpointKey(from) === endpointKey(registered);
     const relayTo = getParam(pkt, 'RELAY_TO');
     if (!relayTo) return this.drop('unknown-receiver', `${client}'s packet names no RELAY_TO and its receiver is not a client`);
-    const hmacIndex = pkt.spans.findIndex((s: ParamSpan) => s.type === ParamType.RELAY_HMAC);
-    const given = getParam(pkt, 'RELAY_HMAC');
-    const key = this.options.keyFor(client, 'from-client');
-    if (!key) return this.drop('no-key', `no association key for ${client}`);
-    if (hmacIndex < 0 || !given || hmacIndex !== pkt.spans.length - 1) {
-      return this.drop('bad-relay-hmac', `${client}'s packet lacks a final RELAY_HMAC`);
+    if (!unsignedAccepted) {
+      const given = getParam(pkt, 'RELAY_HMAC');
+      const key = this.options.keyFor(client, 'from-client');
+      if (!key) return this.drop('no-key', `no association key for ${client}`);
+      if (hmacIndex < 0 || !given || hmacIndex !== pkt.spans.length - 1) {
+        return this.drop('bad-relay-hmac', `${client}'s packet lacks a final RELAY_HMAC`);
+      }
+      const want = this.options.crypto.hmac(key.hash, key.key, coveredBytes(pkt, hmacIndex));
+      if (!constantTimeEqual(want, given.hmac)) return this.drop('bad-relay-hmac', `RELAY_HMAC from ${client} does not verify`);
     }
-    const want = this.options.crypto.hmac(key.hash, key.key, coveredBytes(pkt, hmacIndex));
-    if (!constantTimeEqual(want, given.hmac)) return this.drop('bad-relay-hmac', `RELAY_HMAC from ${client} does not verify`);
     if (!this.take(client, 'out', now)) return this.drop('rate-limited', `${client}'s outbound relay budget is spent`);
 
     const to: Endpoint = { address: bytes16ToIp(relayTo.address), port: relayTo.port };
@@ -207,7 +221,7 @@ export class ControlRelay {
     if (!this.permitted(client, to, now)) {
       return this.drop('bad-relay-to', `${client} was not reached from ${to.address}:${to.port} and it is no client's address`);
     }
-    const datagram = fixHeader(pkt.raw.slice(0, pkt.spans[hmacIndex]!.start));
+    const datagram = fixHeader(pkt.raw.slice(0, hmacIndex < 0 ? pkt.raw.length : pkt.spans[hmacIndex]!.start));
     this.forwarded.fromClient++;
     return { action: 'forward', direction: 'from-client', client, to, datagram };
   }

@@ -29,13 +29,13 @@ const keys = new Map<string, RelayKey>([
   [`${BOB}|from-client`, { hash: 'sha256', key: new Uint8Array(32).fill(4) }],
 ]);
 
-function setup(bucket?: { capacity: number; perSecond: number }) {
+function setup(bucket?: { capacity: number; perSecond: number }, acceptUnsignedFromRegisteredAddress = false) {
   const registrations = new RegistrationTable({ minLifetime: 96, maxLifetime: 168, offered: [1, 2, 3], acceptAny: true });
   for (const [hit, from] of [[ALICE, ALICE_NAT], [BOB, BOB_NAT]] as const) {
     registrations.handleRequest(hit, { kind: 'REG_REQUEST', lifetime: 96, regTypes: [RegistrationType.RELAY_UDP_HIP] }, from, 0);
   }
   const relay = new ControlRelay({
-    registrations, crypto: nodeCrypto, ownAddresses: [RELAY_ADDR], bucket,
+    registrations, crypto: nodeCrypto, ownAddresses: [RELAY_ADDR], bucket, acceptUnsignedFromRegisteredAddress,
     keyFor: (hit, direction) => keys.get(`${hit}|${direction}`),
   });
   return { registrations, relay };
@@ -65,7 +65,7 @@ function verifies(bytes: Uint8Array, key: RelayKey): boolean {
 }
 
 /** What Alice sends back through the relay: RELAY_TO, then RELAY_HMAC with her key. */
-function fromAlice(receiver: string, to: { address: string; port: number }, key = keys.get(`${ALICE}|from-client`)!): Uint8Array {
+function fromAlice(receiver: string, to: { address: string; port: number }, key: RelayKey | null | undefined = keys.get(`${ALICE}|from-client`)): Uint8Array {
   const base = {
     packetType: PacketType.R1, controls: 0, senderHit: textToHit(ALICE)!, receiverHit: textToHit(receiver)!,
   };
@@ -73,6 +73,8 @@ function fromAlice(receiver: string, to: { address: string; port: number }, key 
     { kind: 'DH_GROUP_LIST', groups: [9] },
     { kind: 'RELAY_TO', port: to.port, protocol: 17, address: ipToBytes16(to.address)! },
   ];
+  if (key === null) return encodePacket({ ...base, params });
+  assert.ok(key);
   const unsigned = decoded(encodePacket({ ...base, params }));
   const hmac = nodeCrypto.hmac(key.hash, key.key, coveredBytes(unsigned, unsigned.spans.length));
   return encodePacket({ ...base, params: [...params, { kind: 'RELAY_HMAC', hmac }] });
@@ -194,4 +196,20 @@ test('malformed datagrams are dropped and counted, never thrown', () => {
   const counted = Object.values(relay.drops).reduce((a, b) => a + b, 0);
   assert.equal(counted, inputs.length);
   assert.ok(relay.drops.malformed >= 4);
+});
+
+test('an unsigned RELAY_TO packet passes only when allowed and only from the registered address', () => {
+  const strict = setup().relay;
+  strict.handle(i1(PEER, ALICE), PEER_FROM, 1000);
+  const refused = strict.handle(fromAlice(PEER, PEER_FROM, null), ALICE_NAT, 1100);
+  assert.deepEqual(refused.action === 'drop' && refused.reason, 'bad-relay-hmac');
+
+  const lenient = setup(undefined, true).relay;
+  lenient.handle(i1(PEER, ALICE), PEER_FROM, 1000);
+  const fromElsewhere = lenient.handle(fromAlice(PEER, PEER_FROM, null), { address: '198.51.100.66', port: ALICE_NAT.port }, 1100);
+  assert.deepEqual(fromElsewhere.action === 'drop' && fromElsewhere.reason, 'bad-relay-hmac');
+  const mapped = { address: `::ffff:${ALICE_NAT.address}`, port: ALICE_NAT.port };
+  const out = lenient.handle(fromAlice(PEER, PEER_FROM, null), mapped, 1100);
+  assert.equal(out.action, 'forward');
+  assert.deepEqual(out.action === 'forward' && out.to, PEER_FROM);
 });
