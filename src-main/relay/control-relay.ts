@@ -226,6 +226,25 @@ export class ControlRelay {
     return { action: 'forward', direction: 'from-client', client, to, datagram };
   }
 
+  /** Forgets lapsed permits and buckets that have refilled, so clients that left cost nothing. */
+  prune(now: number): void {
+    const { capacity, perSecond } = this.options.bucket ?? DEFAULT_BUCKET;
+    for (const [key, b] of this.buckets) {
+      if (b.tokens + (Math.max(0, now - b.at) / 1000) * perSecond >= capacity) this.buckets.delete(key);
+    }
+    for (const [client, held] of this.permits) {
+      for (const [endpoint, until] of held) if (now >= until) held.delete(endpoint);
+      if (held.size === 0) this.permits.delete(client);
+    }
+  }
+
+  /** Entries held for rate limits and permits, for status and for tests that the tables stay bounded. */
+  tableSizes(): { buckets: number; permits: number } {
+    let permits = 0;
+    for (const held of this.permits.values()) permits += held.size;
+    return { buckets: this.buckets.size, permits };
+  }
+
   private permit(client: string, source: Endpoint, now: number): void {
     const held = this.permits.get(client) ?? new Map<string, number>();
     const key = endpointKey(source);

@@ -213,3 +213,13 @@ test('an unsigned RELAY_TO packet passes only when allowed and only from the reg
   assert.equal(out.action, 'forward');
   assert.deepEqual(out.action === 'forward' && out.to, PEER_FROM);
 });
+
+test('permits and rate-limit state are forgotten once they lapse', () => {
+  const { relay } = setup();
+  for (let n = 0; n < 100; n++) {
+    assert.equal(relay.handle(i1(PEER, ALICE), { address: `203.0.113.${n + 1}`, port: 10500 }, 1000 + n * 100).action, 'forward');
+  }
+  assert.deepEqual(relay.tableSizes(), { buckets: 1, permits: 64 }, 'permits per client are capped');
+  relay.prune(1000 + 99 * 100 + 120_000);
+  assert.deepEqual(relay.tableSizes(), { buckets: 0, permits: 0 });
+});
