@@ -27,7 +27,7 @@ export type RelayDropReason =
   | 'no-key' // no association key for the client (the association is gone)
   | 'bad-relay-hmac' // a client's packet whose RELAY_HMAC is missing or does not verify
   | 'bad-relay-to' // RELAY_TO names an address the client was not reached from, or no unicast address
-  | 'rate-limited'; // the client's token bucket is empty
+  | 'rate-limited'; // the client's token bucket, or the outside source's, is empty
 
 export const RELAY_DROP_REASONS: readonly RelayDropReason[] = [
   'malformed', 'unknown-receiver', 'unregistered', 'expired', 'no-key', 'bad-relay-hmac', 'bad-relay-to', 'rate-limited',
@@ -47,6 +47,10 @@ export interface ControlRelayOptions {
   ownAddresses?: readonly string[];
   /** Per client and direction: burst size and steady packets per second. */
   bucket?: { capacity: number; perSecond: number };
+  /** Per outside source address, for packets towards clients; checked before the client's bucket. */
+  sourceBucket?: { capacity: number; perSecond: number };
+  /** Source addresses whose buckets are kept (least recently seen forgotten first). */
+  maxSources?: number;
   /** How long a source relayed to a client stays a permitted RELAY_TO for that client. */
   permitMs?: number;
   /** Permitted RELAY_TO endpoints kept per client (oldest forgotten first). */
@@ -69,8 +73,26 @@ export type RelayDecision =
 const DEFAULT_BUCKET = { capacity: 40, perSecond: 20 };
 const DEFAULT_PERMIT_MS = 120_000;
 const DEFAULT_MAX_PERMITS = 64;
+// Half a client's budget: one outside source alone never empties it.
+const DEFAULT_SOURCE_BUCKET = { capacity: 20, perSecond: 10 };
+const DEFAULT_MAX_SOURCES = 4096;
 
 interface Bucket { tokens: number; at: number }
+interface BucketSpec { capacity: number; perSecond: number }
+
+const fullBucket = (spec: BucketSpec, now: number): Bucket => ({ tokens: spec.capacity, at: now });
+
+function refilled(b: Bucket, spec: BucketSpec, now: number): number {
+  return Math.min(spec.capacity, b.tokens + (Math.max(0, now - b.at) / 1000) * spec.perSecond);
+}
+
+function spend(b: Bucket, spec: BucketSpec, now: number): boolean {
+  b.tokens = refilled(b, spec, now);
+  b.at = now;
+  if (b.tokens < 1) return false;
+  b.tokens -= 1;
+  return true;
+}
 
 /** One text per endpoint, whichever way its address was written (IPv4 or IPv4-mapped IPv6). */
 function endpointKey(e: Endpoint): string {
@@ -108,6 +130,7 @@ function concat(parts: Uint8Array[]): Uint8Array {
 
 export class ControlRelay {
   private readonly buckets = new Map<string, Bucket>();
+  private readonly sourceBuckets = new Map<string, Bucket>();
   private readonly permits = new Map<string, Map<string, number>>();
   private readonly own: Set<string>;
   readonly drops: Record<RelayDropReason, number> = Object.fromEntries(RELAY_DROP_REASONS.map((r) => [r, 0])) as Record<RelayDropReason, number>;
@@ -152,18 +175,26 @@ export class ControlRelay {
   }
 
   private take(client: string, direction: string, now: number): boolean {
-    const { capacity, perSecond } = this.options.bucket ?? DEFAULT_BUCKET;
     const key = `${client}|${direction}`;
-    const b = this.buckets.get(key) ?? { tokens: capacity, at: now };
-    b.tokens = Math.min(capacity, b.tokens + (Math.max(0, now - b.at) / 1000) * perSecond);
-    b.at = now;
+    const b = this.buckets.get(key) ?? fullBucket(this.options.bucket ?? DEFAULT_BUCKET, now);
     this.buckets.set(key, b);
-    if (b.tokens < 1) {
+    if (!spend(b, this.options.bucket ?? DEFAULT_BUCKET, now)) {
       this.rateLimitedByClient.set(client, (this.rateLimitedByClient.get(client) ?? 0) + 1);
       return false;
     }
-    b.tokens -= 1;
     return true;
+  }
+
+  /** One outside source's share of the packets towards clients, so it cannot spend a client's whole budget. */
+  private takeSource(source: Endpoint, now: number): boolean {
+    const spec = this.options.sourceBucket ?? DEFAULT_SOURCE_BUCKET;
+    const key = endpointKey({ address: source.address, port: 0 });
+    const b = this.sourceBuckets.get(key) ?? fullBucket(spec, now);
+    this.sourceBuckets.delete(key); // re-inserted last: Map order is the eviction order
+    this.sourceBuckets.set(key, b);
+    const max = this.options.maxSources ?? DEFAULT_MAX_SOURCES;
+    while (this.sourceBuckets.size > max) this.sourceBuckets.delete(this.sourceBuckets.keys().next().value!);
+    return spend(b, spec, now);
   }
 
   private toClient(pkt: DecodedPacket, client: string, from: Endpoint, now: number): RelayDecision {
@@ -179,6 +210,7 @@ export class ControlRelay {
     }
     const key = this.options.keyFor(client, 'to-client');
     if (!key) return this.drop('no-key', `no association key for ${client}`);
+    if (!this.takeSource(from, now)) return this.drop('rate-limited', `${from.address} spent its share of the relay`);
     if (!this.take(client, 'in', now)) return this.drop('rate-limited', `${client}'s inbound relay budget is spent`);
 
     const relayFrom = encodeParam({ kind: 'RELAY_FROM', port: from.port, protocol: IPPROTO_UDP, address: source });
@@ -228,10 +260,10 @@ export class ControlRelay {
 
   /** Forgets lapsed permits and buckets that have refilled, so clients that left cost nothing. */
   prune(now: number): void {
-    const { capacity, perSecond } = this.options.bucket ?? DEFAULT_BUCKET;
-    for (const [key, b] of this.buckets) {
-      if (b.tokens + (Math.max(0, now - b.at) / 1000) * perSecond >= capacity) this.buckets.delete(key);
-    }
+    const spec = this.options.bucket ?? DEFAULT_BUCKET;
+    for (const [key, b] of this.buckets) if (refilled(b, spec, now) >= spec.capacity) this.buckets.delete(key);
+    const sourceSpec = this.options.sourceBucket ?? DEFAULT_SOURCE_BUCKET;
+    for (const [key, b] of this.sourceBuckets) if (refilled(b, sourceSpec, now) >= sourceSpec.capacity) this.sourceBuckets.delete(key);
     for (const [client, held] of this.permits) {
       for (const [endpoint, until] of held) if (now >= until) held.delete(endpoint);
       if (held.size === 0) this.permits.delete(client);
@@ -239,10 +271,10 @@ export class ControlRelay {
   }
 
   /** Entries held for rate limits and permits, for status and for tests that the tables stay bounded. */
-  tableSizes(): { buckets: number; permits: number } {
+  tableSizes(): { buckets: number; sources: number; permits: number } {
     let permits = 0;
     for (const held of this.permits.values()) permits += held.size;
-    return { buckets: this.buckets.size, permits };
+    return { buckets: this.buckets.size, sources: this.sourceBuckets.size, permits };
   }
 
   private permit(client: string, source: Endpoint, now: number): void {

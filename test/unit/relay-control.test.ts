@@ -66,8 +66,12 @@ function verifies(bytes: Uint8Array, key: RelayKey): boolean {
 
 /** What Alice sends back through the relay: RELAY_TO, then RELAY_HMAC with her key. */
 function fromAlice(receiver: string, to: { address: string; port: number }, key: RelayKey | null | undefined = keys.get(`${ALICE}|from-client`)): Uint8Array {
+  return fromClient(ALICE, receiver, to, key);
+}
+
+function fromClient(sender: string, receiver: string, to: { address: string; port: number }, key: RelayKey | null | undefined): Uint8Array {
   const base = {
-    packetType: PacketType.R1, controls: 0, senderHit: textToHit(ALICE)!, receiverHit: textToHit(receiver)!,
+    packetType: PacketType.R1, controls: 0, senderHit: textToHit(sender)!, receiverHit: textToHit(receiver)!,
   };
   const params: Param[] = [
     { kind: 'DH_GROUP_LIST', groups: [9] },
@@ -165,15 +169,29 @@ test('unknown receivers, lapsed registrations and forged relay parameters are dr
 
 test("one client's flood is limited while another client's packets still pass", () => {
   const { relay } = setup({ capacity: 10, perSecond: 5 });
+  const aliceFlood = fromAlice(BOB, BOB_NAT);
+  const bobReply = fromClient(BOB, ALICE, ALICE_NAT, keys.get(`${BOB}|from-client`));
   let aliceForwarded = 0;
   for (let n = 0; n < 1000; n++) {
-    if (relay.handle(i1(PEER, ALICE), PEER_FROM, 1000 + n).action === 'forward') aliceForwarded++;
+    if (relay.handle(aliceFlood, ALICE_NAT, 1000 + n).action === 'forward') aliceForwarded++;
+    if (n % 100 === 0) assert.equal(relay.handle(bobReply, BOB_NAT, 1000 + n).action, 'forward', "Bob's packets pass during Alice's flood");
   }
   assert.ok(aliceForwarded >= 10 && aliceForwarded <= 16, `${aliceForwarded} of Alice's 1000 in one second passed`);
   assert.equal(relay.drops['rate-limited'], 1000 - aliceForwarded);
   assert.equal(relay.rateLimitedByClient.get(ALICE), 1000 - aliceForwarded);
-  for (let n = 0; n < 5; n++) assert.equal(relay.handle(i1(PEER, BOB), PEER_FROM, 2000 + n).action, 'forward', "Bob's packets pass");
-  assert.equal(relay.handle(i1(PEER, ALICE), PEER_FROM, 4000).action, 'forward', "Alice's budget refills");
+  assert.equal(relay.rateLimitedByClient.get(BOB), undefined);
+  assert.equal(relay.handle(aliceFlood, ALICE_NAT, 4000).action, 'forward', "Alice's budget refills");
+});
+
+test('an outside source flooding a client spends only its own share: another source still gets through', () => {
+  const { relay } = setup(undefined);
+  let flooderForwarded = 0;
+  for (let n = 0; n < 500; n++) {
+    if (relay.handle(i1(PEER, ALICE), PEER_FROM, 1000 + n).action === 'forward') flooderForwarded++;
+  }
+  assert.ok(flooderForwarded >= 20 && flooderForwarded <= 26, `${flooderForwarded} of the flooder's 500 in half a second passed`);
+  const other = relay.handle(i1('2001:20::98', ALICE), { address: '203.0.113.6', port: 10500 }, 1500);
+  assert.equal(other.action, 'forward', 'a second source still reaches Alice');
 });
 
 test('malformed datagrams are dropped and counted, never thrown', () => {
@@ -219,7 +237,7 @@ test('permits and rate-limit state are forgotten once they lapse', () => {
   for (let n = 0; n < 100; n++) {
     assert.equal(relay.handle(i1(PEER, ALICE), { address: `203.0.113.${n + 1}`, port: 10500 }, 1000 + n * 100).action, 'forward');
   }
-  assert.deepEqual(relay.tableSizes(), { buckets: 1, permits: 64 }, 'permits per client are capped');
+  assert.deepEqual(relay.tableSizes(), { buckets: 1, sources: 100, permits: 64 }, 'permits per client are capped');
   relay.prune(1000 + 99 * 100 + 120_000);
-  assert.deepEqual(relay.tableSizes(), { buckets: 0, permits: 0 });
+  assert.deepEqual(relay.tableSizes(), { buckets: 0, sources: 0, permits: 0 });
 });
