@@ -18,6 +18,8 @@ import type { DecodedPacket, ParamSpan } from '../hip/wire/params.js';
 import type { Endpoint, RegistrationTable } from './registrations.js';
 
 const IPPROTO_UDP = 17;
+/** The header length field counts 8-octet units after the first 8, in one octet (RFC 7401 §5.1). */
+const MAX_PACKET_LENGTH = (255 + 1) * 8;
 
 export type RelayDropReason =
   | 'malformed' // does not decode, or already carries a relay's RELAY_FROM / RELAY_HMAC
@@ -219,7 +221,11 @@ export class ControlRelay {
     const at = after ? after.start : pkt.raw.length;
     const covered = fixHeader(concat([pkt.raw.subarray(0, at), relayFrom, pkt.raw.subarray(at)]));
     const hmac = this.options.crypto.hmac(key.hash, key.key, covered);
-    const datagram = fixHeader(concat([covered, encodeParam({ kind: 'RELAY_HMAC', hmac })]));
+    const relayHmac = encodeParam({ kind: 'RELAY_HMAC', hmac });
+    if (covered.length + relayHmac.length > MAX_PACKET_LENGTH) {
+      return this.drop('malformed', `${pkt.raw.length} octets leave no room for RELAY_FROM and RELAY_HMAC`);
+    }
+    const datagram = fixHeader(concat([covered, relayHmac]));
 
     this.permit(client, from, now);
     this.forwarded.toClient++;

@@ -211,6 +211,11 @@ test('malformed datagrams are dropped and counted, never thrown', () => {
     const out = relay.handle(input, { address: 'not an address', port: -1 }, 1000);
     assert.equal(out.action, 'drop');
   }
+  const full = i1(PEER, ALICE, [{ kind: 'UNKNOWN', type: 64100, critical: false, value: new Uint8Array(2048 - 40 - 8 - 4) }]);
+  assert.equal(full.length, 2048);
+  const tooLong = relay.handle(full, PEER_FROM, 1000);
+  assert.deepEqual(tooLong.action === 'drop' && tooLong.reason, 'malformed', 'a packet with no room for RELAY_FROM and RELAY_HMAC');
+  inputs.push(full);
   const counted = Object.values(relay.drops).reduce((a, b) => a + b, 0);
   assert.equal(counted, inputs.length);
   assert.ok(relay.drops.malformed >= 4);
