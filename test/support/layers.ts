@@ -14,7 +14,8 @@ export const LAYERS: readonly (readonly string[])[] = [
   // The HIP protocol, sans-IO: wire codec, identities, crypto, associations, the peer's locators.
   ['src-main/hip'],
   // Mobility policy, sans-IO: local addresses, pair order and selection, failure detection, Poll.
-  ['src-main/mobility'],
+  // Beside it, the relay server's protocol core, sans-IO: registrations and the control relay.
+  ['src-main/mobility', 'src-main/relay'],
   // The host, sans-IO: HIP, pair selection and failure detection together, polled for commands.
   ['src-main/core'],
   // The operating system: UDP and TUN I/O, the native addon, the interface monitor, files, clock.
