@@ -25,6 +25,12 @@ export function toAddr16(address: string): Uint8Array | null {
   return out;
 }
 
+/** Whether `a`'s 16 octets equal `b`'s from `bAt`: addresses and HITs in packet batches alike. */
+export function same16(a: Uint8Array, b: Uint8Array, bAt = 0): boolean {
+  for (let i = 0; i < 16; i++) if (a[i] !== b[bAt + i]) return false;
+  return true;
+}
+
 export function fromAddr16(a: Uint8Array, at = 0): string {
   let mapped = true;
   for (let i = 0; i < 10; i++) if (a[at + i] !== 0) mapped = false;

@@ -485,13 +485,14 @@ export class HostCore {
     this.commands.push({ type: 'set-spare', peerHit, local: { ...local }, remote: { ...remote }, forMs });
   }
 
-  /** Inbound SPIs are ours to choose: random, unique, outside the reserved 0–255. */
+  /** The pair a report says the peer's ESP came in on, remembered as its inbound pair. */
   private arrived(report: { peerHit: Uint8Array; from: Endpoint; to: Endpoint }): LocatorPair {
     const pair = { local: report.to.address, remote: report.from.address };
     this.arrivals.set(hitToText(report.peerHit), pair);
     return pair;
   }
 
+  /** Inbound SPIs are ours to choose: random, unique, outside the reserved 0–255. */
   private allocateSpi(): number {
     for (;;) {
       const b = this.config.host.crypto.randomBytes(4);

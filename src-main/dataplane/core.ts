@@ -8,7 +8,7 @@
 import { EspInboundSa, EspOutboundSa, type EspKeyMaterial } from '../esp/index.js';
 import { CreditAccount } from '../hip/credit.js';
 import type { UdpEndpoint } from '../platform/udp.js';
-import { fromAddr16 } from '../base/addr16.js';
+import { fromAddr16, same16 } from '../base/addr16.js';
 import {
   IPPROTO_IPIP, IPPROTO_NONE, IPV6_HEADER_LENGTH, beetPayload, innerDestination, ipv4PacketLength, readU32,
   rewriteIpv4Addresses, writeBeetPacket,
@@ -143,21 +143,6 @@ function sameEndpoint(a: UdpEndpoint, b: UdpEndpoint): boolean {
   return a.address === b.address && a.port === b.port;
 }
 
-function sameAddr16(a: Uint8Array, b: Uint8Array): boolean {
-  for (let i = 0; i < 16; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function sameAddr16At(b: Uint8Array, at: number, a: Uint8Array): boolean {
-  for (let i = 0; i < 16; i++) if (a[i] !== b[at + i]) return false;
-  return true;
-}
-
-function sameHit(a: Uint8Array, b: Uint8Array, at: number): boolean {
-  for (let i = 0; i < 16; i++) if (a[i] !== b[at + i]) return false;
-  return true;
-}
-
 export class DataplaneCore {
   readonly drops: Record<string, number> = {};
   /** Datagrams also sent on a peer's spare pair (not in its packetsOut). */
@@ -279,7 +264,7 @@ export class DataplaneCore {
     peer.out.remoteAddr16 = remoteAddr16.slice();
     peer.out.local = local;
     const s = peer.out.spare;
-    if (s && s.local === local && s.remote.port === remote.port && sameAddr16(s.remoteAddr16, remoteAddr16)) peer.out.spare = undefined;
+    if (s && s.local === local && s.remote.port === remote.port && same16(s.remoteAddr16, remoteAddr16)) peer.out.spare = undefined;
   }
 
   /**
@@ -338,7 +323,7 @@ export class DataplaneCore {
     for (const list of this.byHit.values()) {
       for (const p of list) {
         const out = p.out;
-        if (out?.verified === false && out.remote.port === port && sameAddr16(out.remoteAddr16, addr16)) return this.spendCredit(p.hit, bytes, now);
+        if (out?.verified === false && out.remote.port === port && same16(out.remoteAddr16, addr16)) return this.spendCredit(p.hit, bytes, now);
       }
     }
     return true;
@@ -471,7 +456,7 @@ export class DataplaneCore {
   /** Reports the pair the peer's ESP arrived on when it is not the one it last arrived on. */
   private noteArrival(peer: PeerState, addrs16: Uint8Array, at: number, port: number, to: UdpEndpoint, bytes: number): void {
     const last = peer.arrival;
-    if (last !== undefined && last.port === port && sameEndpoint(last.to, to) && sameAddr16At(addrs16, at, last.addr16)) return;
+    if (last !== undefined && last.port === port && sameEndpoint(last.to, to) && same16(last.addr16, addrs16, at)) return;
     peer.arrival = { addr16: addrs16.slice(at, at + 16), port, to: { ...to } };
     this.sink.event({ type: 'esp-source', peerHit: peer.hit, from: { address: fromAddr16(addrs16, at), port }, to, bytes });
   }
@@ -543,7 +528,7 @@ export class DataplaneCore {
   private findAt(b: Uint8Array, at: number): PeerState | undefined {
     const list = this.byHit.get(hitKey(b, at));
     if (!list) return undefined;
-    for (const p of list) if (sameHit(p.hit, b, at)) return p;
+    for (const p of list) if (same16(p.hit, b, at)) return p;
     return undefined;
   }
 

@@ -10,7 +10,7 @@ import { newRxBatch, newUdpRxBatch, rxPacket, TRUNCATED_FLAG, TxBatch, UdpTxBatc
 import { DataplaneCore, type CoreEvent, type OutboundSealer, type PeerRoute, type SaInstall, type SaSpec } from './core.js';
 import { NativeFastPath, STRANDED_HELD_FLAG, type FastPathTuning } from './fastpath.js';
 import { StrandedDatagrams } from './stranded.js';
-import { fromAddr16, toAddr16 } from '../base/addr16.js';
+import { fromAddr16, same16, toAddr16 } from '../base/addr16.js';
 import type { DataplaneCommands, DataplaneStats, WirePeerStats } from './messages.js';
 
 export interface RunnerOptions {
@@ -407,7 +407,7 @@ export class DataplaneRunner implements DataplaneCommands {
     const addr16 = toAddr16(from.address);
     if (addr16 === null) return;
     const path = this.core.pathOf(hit);
-    if (path && path.port === from.port && path.addr16.every((b, i) => b === addr16[i])) return;
+    if (path && path.port === from.port && same16(path.addr16, addr16)) return;
     this.setPath(hit, from, addr16, to.address, false);
   }
 
