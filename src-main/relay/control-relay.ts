@@ -15,7 +15,8 @@ import { coveredBytes } from '../hip/wire/covered.js';
 import { ParamType, RegistrationType } from '../hip/wire/constants.js';
 import { bytes16ToIp, hitToText, ipToBytes16 } from '../hip/wire/address.js';
 import type { DecodedPacket, ParamSpan } from '../hip/wire/params.js';
-import type { Endpoint, RegistrationTable } from './registrations.js';
+import { endpointKey, type Endpoint, type RegistrationTable } from './registrations.js';
+import { fullBucket, refilled, spend, type Bucket } from './token-bucket.js';
 
 const IPPROTO_UDP = 17;
 /** The header length field counts 8-octet units after the first 8, in one octet (RFC 7401 §5.1). */
@@ -78,29 +79,6 @@ const DEFAULT_MAX_PERMITS = 64;
 // Half a client's budget: one outside source alone never empties it.
 const DEFAULT_SOURCE_BUCKET = { capacity: 20, perSecond: 10 };
 const DEFAULT_MAX_SOURCES = 4096;
-
-interface Bucket { tokens: number; at: number }
-interface BucketSpec { capacity: number; perSecond: number }
-
-const fullBucket = (spec: BucketSpec, now: number): Bucket => ({ tokens: spec.capacity, at: now });
-
-function refilled(b: Bucket, spec: BucketSpec, now: number): number {
-  return Math.min(spec.capacity, b.tokens + (Math.max(0, now - b.at) / 1000) * spec.perSecond);
-}
-
-function spend(b: Bucket, spec: BucketSpec, now: number): boolean {
-  b.tokens = refilled(b, spec, now);
-  b.at = now;
-  if (b.tokens < 1) return false;
-  b.tokens -= 1;
-  return true;
-}
-
-/** One text per endpoint, whichever way its address was written (IPv4 or IPv4-mapped IPv6). */
-function endpointKey(e: Endpoint): string {
-  const b = ipToBytes16(e.address);
-  return `${b ? bytes16ToIp(b) : e.address}|${e.port}`;
-}
 
 function isForwardableUnicast(b: Uint8Array): boolean {
   if (b.every((v) => v === 0)) return false; // ::

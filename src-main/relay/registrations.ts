@@ -23,6 +23,12 @@ export function lifetimeSeconds(encoded: number): number {
 
 export interface Endpoint { address: string; port: number }
 
+/** One text per endpoint, whichever way its address was written (IPv4 or IPv4-mapped IPv6). */
+export function endpointKey(e: Endpoint): string {
+  const b = ipToBytes16(e.address);
+  return `${b ? bytes16ToIp(b) : e.address}|${e.port}`;
+}
+
 export interface RegistrarPolicy {
   /** Encoded lifetimes (RFC 8003 §4.1), 1..255, min ≤ max. */
   minLifetime: number;
@@ -73,7 +79,8 @@ export interface RegistrationsFile { version: 1; registrations: Registration[] }
 
 export interface LoadResult { table: RegistrationTable; dropped: { index: number; reason: string }[] }
 
-function canonicalHit(hit: Uint8Array | string): string | null {
+/** A HIT as canonical RFC 5952 text, from octets or any text form; null if it is not one. */
+export function canonicalHit(hit: Uint8Array | string): string | null {
   if (typeof hit !== 'string') return hit.length === 16 ? hitToText(hit) : null;
   const bytes = textToHit(hit);
   return bytes ? hitToText(bytes) : null;
