@@ -14,7 +14,8 @@ import { coveredBytes, mac2Input, signature2Input } from './wire/covered.js';
 import { hitToText } from './wire/address.js';
 import { NotifyType, ParamType } from './wire/constants.js';
 import { encodeParamValue } from './wire/param-codec.js';
-import type { DecodedPacket } from './wire/params.js';
+import type { DecodedPacket, Param, PeerPermission, RegRequest } from './wire/params.js';
+import { answerRegistration, registrationAnswerIn, type RegistrarHooks, type RegistrationAnswer } from './registration.js';
 import {
   hostIdParam, identityFromHostId, verifyWith, type HostIdentityPublic, type LocalHostIdentity,
 } from './identity/host-identity.js';
@@ -64,7 +65,11 @@ export type HostEvent =
    */
   | { type: 'address-changed'; peerHit: Uint8Array; from: Endpoint; to: Endpoint; verified: boolean; cause: AddressChangeCause }
   | { type: 'pair-probe-received'; peerHit: Uint8Array; pair: LocatorPair; probeId: number; report: number[] }
-  | { type: 'pair-probe-answered'; peerHit: Uint8Array; pair: LocatorPair; probeId: number; rttMs: number };
+  | { type: 'pair-probe-answered'; peerHit: Uint8Array; pair: LocatorPair; probeId: number; rttMs: number }
+  /** A registrar answered our REG_REQUEST (in its R2, or in the UPDATE acknowledging ours). */
+  | { type: 'registration'; peerHit: Uint8Array; answer: RegistrationAnswer }
+  /** Our registration UPDATE went unanswered through every retransmission. */
+  | { type: 'registration-lost'; peerHit: Uint8Array };
 
 /** Why the address our traffic goes to changed. */
 export type AddressChangeCause =
@@ -120,6 +125,10 @@ export interface AssociationContext extends Sealer {
   drop(reason: string): void;
   /** The invite proof for our I2 to this peer, when we hold its invite. */
   inviteProofFor?(peerHit: Uint8Array): Uint8Array | undefined;
+  /** We are a registrar: answer REG_REQUESTs in I2 and UPDATE (RFC 8003). */
+  registrar?: RegistrarHooks;
+  /** What to ask of a peer whose R1 offers registration (REG_INFO), if anything: it goes into our I2. */
+  registrationRequestFor?(peerHit: Uint8Array): RegRequest | undefined;
 }
 
 /**
@@ -153,7 +162,7 @@ const MAX_OUTSTANDING_PROBES = 64;
 
 /** A mobility UPDATE of ours awaiting its ACK. */
 interface Outstanding {
-  purpose: 'locators' | 'verify' | 'pair-probe';
+  purpose: 'locators' | 'verify' | 'pair-probe' | 'registration';
   bytes: Uint8Array;
   to: Endpoint;
   from: Endpoint | undefined;
@@ -321,6 +330,7 @@ export class Association {
    */
   static fromI2(
     ctx: AssociationContext, now: number, acc: AcceptedI2, peerHit: Uint8Array, from: Endpoint, to: Endpoint, replacing: AssociationState,
+    r2Extra: readonly Param[] = [],
   ): Association {
     const a = new Association(ctx, peerHit, from, to, false);
     a.state = replacing;
@@ -337,7 +347,7 @@ export class Association {
     a.outboundSpi = acc.peerSpi;
     const esp = drawEspKeys(acc.keymat, acc.keymatIndex, acc.espSuite, ctx.identity.hit, peerHit);
     a.nextKeymatIndex = esp.nextIndex;
-    a.r2Bytes = buildR2(ctx, acc.rhash, acc.hipKeys.outInt, ctx.identity.hit, peerHit, acc.keymatIndex, a.inboundSpi);
+    a.r2Bytes = buildR2(ctx, acc.rhash, acc.hipKeys.outInt, ctx.identity.hit, peerHit, acc.keymatIndex, a.inboundSpi, r2Extra);
     a.setState('R2-SENT');
     a.holdDeadline = now + ctx.timers.r2SentHoldMs;
     a.establishedAt = now;
@@ -494,6 +504,7 @@ export class Association {
       if (o.attempt >= o.max) {
         this.outstanding.delete(id);
         if (o.purpose === 'verify' && this.peerLocators?.verificationFailed(o.target!)) this.emitPeerLocators();
+        if (o.purpose === 'registration') this.ctx.emit({ type: 'registration-lost', peerHit: this.peerHit });
         // An announcement the peer never acknowledged: start over, under a new SEQ, from what it
         // last acknowledged. A peer that is gone for good is the liveness check's to declare.
         if (o.purpose === 'locators' && this.announcing?.updateId === id) {
@@ -611,6 +622,7 @@ export class Association {
       echoUnsigned: getParams(pkt, 'ECHO_REQUEST_UNSIGNED').map((e) => e.opaque),
       locatorSet: this.i2Listing(to),
       inviteProof: this.ctx.inviteProofFor?.(this.peerHit),
+      extra: this.registrationRequest(pkt),
     });
     this.peer = peer;
     this.peerHostIdTlv = encodeParam(hostId);
@@ -626,6 +638,13 @@ export class Association {
     this.local = to;
     this.setState('I2-SENT');
     this.sendTracked(now, 'I2', i2, this.ctx.timers.i2RetriesMax);
+  }
+
+  /** A REG_REQUEST for our I2 when the R1 offers registration and we want some (RFC 8003 §3.2). */
+  private registrationRequest(r1: DecodedPacket): Param[] {
+    if (getParam(r1, 'REG_INFO') === undefined) return [];
+    const request = this.ctx.registrationRequestFor?.(this.peerHit);
+    return request === undefined ? [] : [request];
   }
 
   /** R2 (RFC 7401 §6.11): the responder's ESP_INFO, HIP_MAC_2 and signature; then ESTABLISHED. */
@@ -654,6 +673,8 @@ export class Association {
       sa: this.saKeys(this.espSuite!, this.inboundSpi!, this.outboundSpi, esp),
     });
     this.startMobility(now, this.r1Locators, from);
+    const answer = registrationAnswerIn(pkt);
+    if (answer !== undefined) this.ctx.emit({ type: 'registration', peerHit: this.peerHit, answer });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -779,7 +800,12 @@ export class Association {
         type: 'probe-answered', peerHit: this.peerHit, nonce: probe.nonce, local: to, remote: from, retransmissions: probe.attempts,
       });
     }
+    const answersRegistration = acked.some((id) => this.outstanding.get(id)?.purpose === 'registration');
     if (acked.length > 0) this.onMobilityAck(now, acked, echoResponse?.opaque, espCase === 'new-sa-answer' ? espInfo : undefined);
+    if (answersRegistration) {
+      const answer = registrationAnswerIn(pkt);
+      if (answer !== undefined) this.ctx.emit({ type: 'registration', peerHit: this.peerHit, answer });
+    }
     if (seq !== undefined && isNewSeq) {
       this.peerUpdates.record(seq.updateId);
       this.answerSeq(now, pkt, seq.updateId, espInfo, espCase, from, to);
@@ -898,6 +924,8 @@ export class Association {
     if (report !== undefined && probeId !== undefined) {
       this.ctx.emit({ type: 'pair-probe-received', peerHit: this.peerHit, pair: { local: to, remote: from }, probeId, report });
     }
+    const registration = answerRegistration(this.ctx.registrar, pkt, this.peerHit, from, to, now);
+    if (registration.length > 0) reply = { ...reply, extra: [...(reply.extra ?? []), ...registration] };
     const bytes = buildUpdate(this.ctx, this.rhash!, macKey, this.localHit, this.peerHit, reply);
     this.peerUpdates.keepReply(id, bytes, from, to, getParam(pkt, 'HIP_MAC')!.hmac, now);
     if (track && this.retransmit === undefined) {
@@ -1300,6 +1328,26 @@ export class Association {
    * probe id, and the report of probe ids we recently received, sent from `local` to `remote`.
    * Never re-sent; its answer becomes 'pair-probe-answered'.
    */
+  /**
+   * Registers with (or renews at, or cancels with lifetime 0) this peer as a registrar, and
+   * installs data-relay permissions: an UPDATE with SEQ, REG_REQUEST and PEER_PERMISSIONs
+   * (RFC 8003 §3.3, RFC 9028 §4.12), re-sent until acknowledged. The answer comes as a
+   * 'registration' event; an UPDATE still in flight for an earlier request is superseded.
+   */
+  register(now: number, request: RegRequest | undefined, permissions: readonly PeerPermission[] = []): { ok: true } | { ok: false; reason: string } {
+    if (!this.keyed() || this.hipKeys === undefined) return { ok: false, reason: 'not-established' };
+    for (const [id, o] of this.outstanding) if (o.purpose === 'registration') this.outstanding.delete(id);
+    const updateId = this.newUpdateId();
+    const extra: Param[] = [...(request === undefined ? [] : [request]), ...permissions];
+    const bytes = buildUpdate(this.ctx, this.rhash!, this.hipKeys.outInt, this.localHit, this.peerHit, { seq: updateId, extra });
+    this.outstanding.set(updateId, {
+      purpose: 'registration', bytes, to: this.remote, from: this.local, attempt: 0, max: this.ctx.timers.updateRetriesMax,
+      deadline: now + retransmitDelay(this.ctx.timers, 0), sentAt: now,
+    });
+    this.ctx.send(bytes, this.remote, this.local);
+    return { ok: true };
+  }
+
   probePair(now: number, local: Endpoint, remote: Endpoint, probeId: number, report: readonly number[]): { ok: true } | { ok: false; reason: string } {
     if ((this.state !== 'ESTABLISHED' && this.state !== 'R2-SENT') || this.peerLocators === undefined) return { ok: false, reason: 'not-established' };
     // Only addresses the peer gave us or used: a probe must not be aimed at an arbitrary host.
@@ -1518,6 +1566,12 @@ export class Association {
     if (this.notifyVerifyTokens <= 0) return false;
     this.notifyVerifyTokens--;
     return true;
+  }
+
+  /** The HIP_MAC keys of the association, once keyed: what a relay's RELAY_HMAC is keyed with. */
+  integrityKeys(): { hash: HashName; inbound: Uint8Array; outbound: Uint8Array } | undefined {
+    if (!this.keyed() || this.hipKeys === undefined || this.rhash === undefined) return undefined;
+    return { hash: this.rhash, inbound: this.hipKeys.inInt, outbound: this.hipKeys.outInt };
   }
 
   snapshot(): AssociationSnapshot {

@@ -22,6 +22,9 @@ import { DEFAULT_PUZZLE_POLICY, DEFAULT_TIMERS, type HipTimers, type PuzzlePolic
 import { announceable, buildLocatorSet, type LocalLocator } from './local-locators.js';
 import type { MultihomingMode } from './locator-plan.js';
 import { DEFAULT_CREDIT_POLICY, type CreditPolicy } from './credit.js';
+import { answerRegistration, type RegistrarHooks } from './registration.js';
+import type { HashName } from './crypto/provider.js';
+import type { PeerPermission, RegRequest } from './wire/params.js';
 
 export type {
   AddressChangeCause, AssociationSnapshot, AssociationState, Endpoint, HostEvent, LocatorPair, SaKeys, SaPairView,
@@ -55,6 +58,10 @@ export interface HostConfig {
   multihoming?: MultihomingMode;
   /** Credit-based authorization for unverified peer addresses (RFC 8046 §5.6). */
   credit?: Partial<CreditPolicy>;
+  /** We are a registrar (a relay): REG_INFO in our R1s, answers to REG_REQUEST (RFC 8003). */
+  registrar?: RegistrarHooks;
+  /** What to ask of a peer whose R1 offers registration: a REG_REQUEST for our I2, or nothing. */
+  registrationRequestFor?: (peerHit: Uint8Array) => RegRequest | undefined;
 }
 
 export interface Transmit {
@@ -133,9 +140,15 @@ export class HipHost {
       emit: (event) => this.events.push(event),
       drop: (reason) => this.drop(reason),
       inviteProofFor: (peerHit) => this.invites?.proofFor(this.hit, peerHit),
+      registrar: config.registrar,
+      registrationRequestFor: config.registrationRequestFor,
     };
     this.responder = new Responder(
-      { crypto, identity, dhGroups, hipCiphers, espSuites, hitSuites: hitSuitesFor(identity.suite), timers, puzzle }, now,
+      {
+        crypto, identity, dhGroups, hipCiphers, espSuites, hitSuites: hitSuitesFor(identity.suite), timers, puzzle,
+        r1Extra: config.registrar === undefined ? [] : [config.registrar.offer()],
+      },
+      now,
     );
   }
 
@@ -239,16 +252,33 @@ export class HipHost {
     return this.assocs.get(hex(peerHit))?.isVerified(to) ?? false;
   }
 
+  /** Registers with a registrar peer, renews, or installs data-relay permissions (see Association.register). */
+  register(now: number, peerHit: Uint8Array, request: RegRequest | undefined, permissions: readonly PeerPermission[] = []): { ok: true } | { ok: false; reason: string } {
+    const a = this.assocs.get(hex(peerHit));
+    if (a === undefined) return { ok: false, reason: 'no-association' };
+    return a.register(now, request, permissions);
+  }
+
+  /** The HIP_MAC keys of an established association (RELAY_HMAC uses them), or undefined. */
+  integrityKeys(peerHit: Uint8Array): { hash: HashName; inbound: Uint8Array; outbound: Uint8Array } | undefined {
+    return this.assocs.get(hex(peerHit))?.integrityKeys();
+  }
+
   /** Moves a peer's traffic (and its control packets) to this pair: pair selection, manual failover. */
   setActivePair(now: number, peerHit: Uint8Array, local: Endpoint | undefined, remote: Endpoint): boolean {
     const a = this.assocs.get(hex(peerHit));
     return a === undefined ? false : a.setActivePair(now, local, remote);
   }
 
-  handlePacket(now: number, bytes: Uint8Array, from: Endpoint, to: Endpoint): void {
+  /**
+   * One HIP packet from `from` to our `to`. A packet a relay passed on comes from the relay;
+   * `origin` is then the original source the relay reported (RELAY_FROM), which the per-source
+   * limits (I1 load, puzzle difficulty, R1 and NOTIFY rations) count instead of the relay.
+   */
+  handlePacket(now: number, bytes: Uint8Array, from: Endpoint, to: Endpoint, origin?: Endpoint): void {
     this.counters.received++;
     try {
-      this.receive(now, bytes, from, to);
+      this.receive(now, bytes, from, to, origin ?? from);
     } catch (err) {
       // A bug, not input: counted so tests and operators see it, never thrown into the event loop.
       this.lastError = err;
@@ -343,7 +373,7 @@ export class HipHost {
     this.transmit(buildNotify(this.ctx, this.hit, peerHit, notifyType, data), to, from);
   }
 
-  private receive(now: number, bytes: Uint8Array, from: Endpoint, to: Endpoint): void {
+  private receive(now: number, bytes: Uint8Array, from: Endpoint, to: Endpoint, origin: Endpoint): void {
     // Every HipHost packet arrives over UDP (RFC 9028 §5.1), where the checksum must be zero.
     const decoded = decodePacket(bytes, { udp: true });
     if (!decoded.ok) return this.drop(`decode-${decoded.reason}`);
@@ -378,9 +408,9 @@ export class HipHost {
     const assoc = this.assocs.get(hex(peerHit));
     switch (pkt.packetType) {
       case PacketType.I1:
-        return this.onI1(now, pkt, assoc, from, to);
+        return this.onI1(now, pkt, assoc, from, to, origin);
       case PacketType.I2:
-        return this.onI2(now, pkt, assoc, from, to);
+        return this.onI2(now, pkt, assoc, from, to, origin);
       default:
         break;
     }
@@ -396,11 +426,11 @@ export class HipHost {
     }
   }
 
-  private refusedByPolicy(now: number, pkt: DecodedPacket, from: Endpoint, to: Endpoint, admitted = false): boolean {
+  private refusedByPolicy(now: number, pkt: DecodedPacket, from: Endpoint, to: Endpoint, origin: Endpoint, admitted = false): boolean {
     if (admitted || this.allowPeer(pkt.senderHit)) return false;
     // The source is unauthenticated: the NOTIFY draws on the same per-prefix ration as R1s, so
     // refused I1s forged from a victim's prefix reflect no more at it than an honest R1 would.
-    if (this.notifyBlocked && this.responder.mayAnswer(now, from.address)) {
+    if (this.notifyBlocked && this.responder.mayAnswer(now, origin.address)) {
       this.sendNotify(now, pkt.senderHit, from, to, NotifyType.BLOCKED_BY_POLICY, new Uint8Array(0));
     }
     this.drop('policy');
@@ -411,17 +441,17 @@ export class HipHost {
    * I1 (RFC 7401 §6.7): answered with a pre-signed R1 and forgotten. In I1-SENT both sides are
    * initiating; only the host with the larger HIT answers, so one exchange survives (§4.4.2).
    */
-  private onI1(now: number, pkt: DecodedPacket, assoc: Association | undefined, from: Endpoint, to: Endpoint): void {
+  private onI1(now: number, pkt: DecodedPacket, assoc: Association | undefined, from: Endpoint, to: Endpoint, origin: Endpoint): void {
     // A HIT we would refuse anyway neither raises the puzzle for others nor earns an R1. While
     // an invite is pending, an unlisted HIT may be its holder: it gets the R1, and its I2 must
     // prove the invite.
-    if (this.refusedByPolicy(now, pkt, from, to, this.invites?.pending() === true)) return;
-    this.responder.noteLoad(now, from.address);
+    if (this.refusedByPolicy(now, pkt, from, to, origin, this.invites?.pending() === true)) return;
+    this.responder.noteLoad(now, origin.address);
     if (assoc?.state === 'I1-SENT' && compareHits(this.hit, pkt.senderHit) < 0) {
       assoc.peerInitiatingFrom(from, to);
       return this.drop('simultaneous-i1-lower-hit');
     }
-    const r1 = this.responder.r1For(now, pkt, from.address);
+    const r1 = this.responder.r1For(now, pkt, origin.address);
     if (r1 === undefined) return this.drop('r1-rate-limited');
     this.transmit(r1, from, to);
   }
@@ -431,10 +461,10 @@ export class HipHost {
    * answered with the same R2, from where that I2 came only and rate-limited; an old I2
    * replayed is dropped; anything else is verified in full before any state is touched.
    */
-  private onI2(now: number, pkt: DecodedPacket, assoc: Association | undefined, from: Endpoint, to: Endpoint): void {
+  private onI2(now: number, pkt: DecodedPacket, assoc: Association | undefined, from: Endpoint, to: Endpoint, origin: Endpoint): void {
     const invited = this.allowPeer(pkt.senderHit) ? undefined : this.provenInvite(pkt);
-    if (this.refusedByPolicy(now, pkt, from, to, invited !== undefined)) return;
-    this.responder.noteLoad(now, from.address);
+    if (this.refusedByPolicy(now, pkt, from, to, origin, invited !== undefined)) return;
+    this.responder.noteLoad(now, origin.address);
     const solution = getParam(pkt, 'SOLUTION')!;
     const solutionId = `${hex(solution.i)}:${hex(solution.j)}`;
     if (assoc !== undefined && assoc.solutionId === solutionId && (assoc.state === 'R2-SENT' || assoc.state === 'ESTABLISHED')) {
@@ -455,7 +485,9 @@ export class HipHost {
     const peerHit = pkt.senderHit.slice();
     // The I2's MAC and signature, which cover the proof, are verified: the invite is spent.
     if (invited !== undefined) this.invites!.redeem(this.hit, peerHit, invited);
-    const created = Association.fromI2(this.ctx, now, verdict.accepted, peerHit, from, to, assoc?.state ?? 'UNASSOCIATED');
+    // Verified in full above: a REG_REQUEST in it is the client's, and the answer rides in the R2.
+    const r2Extra = answerRegistration(this.ctx.registrar, pkt, peerHit, from, to, now);
+    const created = Association.fromI2(this.ctx, now, verdict.accepted, peerHit, from, to, assoc?.state ?? 'UNASSOCIATED', r2Extra);
     this.assocs.set(hex(peerHit), created);
   }
 

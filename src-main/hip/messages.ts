@@ -141,6 +141,8 @@ export interface R1Offer {
   rhashLength: number;
   /** Our locators, covered by the R1 signature (RFC 8047 §4.5). */
   locatorSet?: LocatorSet;
+  /** Further signed parameters: the registrar's REG_INFO (RFC 8003 §4.1). */
+  extra?: readonly Param[];
 }
 
 /**
@@ -160,6 +162,7 @@ export function buildSignedR1(s: Sealer, offer: R1Offer): HipPacket {
     { kind: 'TRANSPORT_FORMAT_LIST', formats: [TRANSPORT_FORMAT_ESP] },
     { kind: 'ESP_TRANSFORM', suites: [...offer.espSuites] },
     ...(offer.locatorSet !== undefined && offer.locatorSet.locators.length > 0 ? [offer.locatorSet] : []),
+    ...(offer.extra ?? []),
   ]);
   const template = header(PacketType.R1, s.identity.hit, ZERO_HIT, params);
   const signature = signWith(s.crypto, s.identity, signature2InputForOutgoing(template, params));
@@ -189,6 +192,8 @@ export interface I2Contents {
   locatorSet?: LocatorSet;
   /** hipvpn's invite proof (invite-proof.ts), signed with the rest. */
   inviteProof?: Uint8Array | undefined;
+  /** Further signed parameters: a REG_REQUEST to a registrar (RFC 8003 §3.2). */
+  extra?: readonly Param[];
 }
 
 export function buildI2(s: Sealer, rhash: HashName, macKey: Uint8Array, c: I2Contents): Uint8Array {
@@ -205,6 +210,7 @@ export function buildI2(s: Sealer, rhash: HashName, macKey: Uint8Array, c: I2Con
   if (c.r1Counter !== undefined) params.push({ kind: 'R1_COUNTER', counter: c.r1Counter });
   if (c.locatorSet !== undefined && c.locatorSet.locators.length > 0) params.push(c.locatorSet);
   if (c.inviteProof !== undefined) params.push(inviteProofParam(c.inviteProof));
+  if (c.extra !== undefined) params.push(...c.extra);
   const trailers = c.echoUnsigned.map((opaque): Param => ({ kind: 'ECHO_RESPONSE_UNSIGNED', opaque }));
   return sealMacAndSignature(s, rhash, macKey, header(PacketType.I2, c.localHit, c.peerHit, params), trailers);
 }
@@ -215,8 +221,10 @@ export function buildI2(s: Sealer, rhash: HashName, macKey: Uint8Array, c: I2Con
  */
 export function buildR2(
   s: Sealer, rhash: HashName, macKey: Uint8Array, localHit: Uint8Array, peerHit: Uint8Array, keymatIndex: number, spi: number,
+  extra: readonly Param[] = [],
 ): Uint8Array {
-  const pkt = header(PacketType.R2, localHit, peerHit, [{ kind: 'ESP_INFO', keymatIndex, oldSpi: 0, newSpi: spi }]);
+  // Extras (a registrar's REG_RESPONSE, REG_FAILED, REG_FROM) sit before HIP_MAC_2, so both it and the signature cover them.
+  const pkt = header(PacketType.R2, localHit, peerHit, sortParams([{ kind: 'ESP_INFO', keymatIndex, oldSpi: 0, newSpi: spi }, ...extra]));
   const hmac = hmacOver(s.crypto, rhash, macKey, mac2InputForOutgoing(pkt, pkt.params, encodeParam(hostIdParam(s.identity))));
   const withMac = [...pkt.params, { kind: 'HIP_MAC_2', hmac } as Param];
   const signature = signWith(s.crypto, s.identity, coveredOutgoing(pkt, withMac));
@@ -236,7 +244,7 @@ export interface UpdateContents {
   echoResponse?: Uint8Array;
   /** A complete listing of our locators (RFC 8046 §4, RFC 8047 §6.1). */
   locatorSet?: LocatorSet;
-  /** Non-critical extras (the pair-probe report); sorted into place by type. */
+  /** Non-critical extras (the pair-probe report, registration parameters); sorted into place by type. */
   extra?: Param[];
 }
 

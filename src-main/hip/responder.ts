@@ -11,7 +11,7 @@ import { decryptParam } from './crypto/encrypted.js';
 import { decodeParams, getParam, spanIndexOf } from './wire/codec.js';
 import { coveredBytes } from './wire/covered.js';
 import { ParamType } from './wire/constants.js';
-import type { DecodedPacket, HipPacket, HostId, LocatorSet } from './wire/params.js';
+import type { DecodedPacket, HipPacket, HostId, LocatorSet, Param } from './wire/params.js';
 import {
   hostIdParam, identityFromHostId, verifyWith, type HostIdentityPublic, type LocalHostIdentity,
 } from './identity/host-identity.js';
@@ -28,6 +28,8 @@ export interface ResponderConfig {
   hitSuites: readonly number[];
   timers: HipTimers;
   puzzle: PuzzlePolicy;
+  /** Signed into every R1: a registrar's REG_INFO, our NAT_TRAVERSAL_MODE. */
+  r1Extra?: readonly Param[];
 }
 
 /** One signed-R1 generation: its R1_COUNTER, DH keys and puzzle secret live and die together. */
@@ -158,6 +160,7 @@ export class Responder {
       espSuites: this.cfg.espSuites,
       rhashLength: hashLength(this.rhash),
       locatorSet: this.locatorSet,
+      extra: this.cfg.r1Extra,
     });
     gen.signed.set(key, signed);
     return signed;
