@@ -373,6 +373,62 @@ export const daemonStatus = object(
 export type DaemonStatus = Infer<typeof daemonStatus>;
 
 // ---------------------------------------------------------------------------------------------
+// The relay server (`hipvpn relay serve`, issue 11): its clients and what it forwarded and dropped
+
+const count = integer({ min: 0 });
+
+export const relayRegistration = object({
+  /** RFC 8003 registration type: 1 RENDEZVOUS, 2 RELAY_UDP_HIP, 3 RELAY_UDP_ESP, 4 CANDIDATE_DISCOVERY. */
+  type: integer({ min: 0, max: 255 }),
+  name: string({ maxLength: 32 }),
+  lifetimeS: number({ min: 0 }),
+  expiresInS: number({ min: 0 }),
+});
+
+export const relayClient = object({
+  hit: hitText,
+  /** The client's name on the relay's peer list; null when it is not listed (--accept-any). */
+  name: nullable(peerName),
+  /** Live registrations only; a client whose registrations lapsed is not listed. */
+  registrations: array(relayRegistration, { maxItems: 16 }),
+  /** The address and port the relay sees the client at (REG_FROM). */
+  reflexive: endpoint,
+  /** The relay address and port the client registered to: its RELAYED_ADDRESS, where relayed packets come from. */
+  relayedAddress: nullable(endpoint),
+  /** Data-relay permissions (PEER_PERMISSION) the client holds. */
+  permissions: count,
+  /** Packets towards or from this client dropped by its rate limits: HIP control, ESP. */
+  rateLimited: object({ control: count, data: count }),
+  /** The relay's HIP association with the client. */
+  association: associationState,
+});
+
+export const relayCounters = object({
+  forwarded: object({ hipToClient: count, hipFromClient: count, espPackets: count, espBytes: count }),
+  /** HIP control packets the control relay dropped, by reason (every reason listed, zeros too). */
+  control: record(count),
+  /** ESP datagrams the data relay dropped, by reason. */
+  data: record(count),
+  /** PEER_PERMISSIONs refused, by reason (spi-conflict, permission-unregistered). */
+  permissions: record(count),
+  /** Packets for the relay's own HIP host that it refused, by reason. */
+  host: record(count),
+  /** Datagrams shorter than the 4-octet marker. */
+  runts: count,
+});
+
+export const relayStatus = object({
+  version: integer({ min: 1 }),
+  hit: hitText,
+  listening: array(endpoint),
+  acceptAny: boolean,
+  uptimeMs: number({ min: 0 }),
+  clients: array(relayClient, { maxItems: 100_000 }),
+  counters: relayCounters,
+});
+export type RelayStatus = Infer<typeof relayStatus>;
+
+// ---------------------------------------------------------------------------------------------
 // Methods: params and result of each request
 
 const empty = object({});
@@ -422,6 +478,8 @@ export const CONTROL_METHODS = {
   'settings.get': { params: empty, result: settings },
   /** Applies and persists a patch; a bad value refuses the whole patch. */
   'settings.set': { params: settingsPatch, result: settings },
+  /** `hipvpn relay serve` only: its clients, their registrations and reflexive addresses, its counters. */
+  'relay.status': { params: empty, result: relayStatus },
 } as const satisfies Record<string, { params: Validator<unknown>; result: Validator<unknown> }>;
 
 export type ControlMethod = keyof typeof CONTROL_METHODS;

@@ -13,7 +13,7 @@
 // A token bucket per receiving client (packets and octets) keeps one client's flood from
 // starving the others.
 
-import { bytes16ToIp, ipToBytes16 } from '../hip/wire/address.js';
+import { bytes16ToIp, ipToBytes16, textToHit } from '../hip/wire/address.js';
 import { RegistrationType } from '../hip/wire/constants.js';
 import type { PeerPermission } from '../hip/wire/params.js';
 import { canonicalHit, endpointKey, type Endpoint, type RegistrationTable } from './registrations.js';
@@ -192,6 +192,26 @@ export class DataRelay {
     const client = canonicalHit(clientHit);
     const spis = client === null ? undefined : this.byClient.get(client);
     return spis ? [...spis].map((spi) => ({ ...this.bySpi.get(spi)! })) : [];
+  }
+
+  /** Every permission, for registrations.json: a restarted relay keeps relaying at once. */
+  toJSON(): Permission[] {
+    return [...this.byClient.values()].flatMap((spis) => [...spis].map((spi) => ({ ...this.bySpi.get(spi)! })));
+  }
+
+  /** Reinstalls toJSON()'s output read back from disk; malformed entries and clients without a live RELAY_UDP_ESP registration are skipped. */
+  load(saved: unknown, now: number): number {
+    if (!Array.isArray(saved)) return 0;
+    let kept = 0;
+    for (const e of saved as Partial<Permission>[]) {
+      const address = typeof e?.address === 'string' ? ipToBytes16(e.address) : null;
+      const peerHit = typeof e?.peerHit === 'string' ? textToHit(e.peerHit) : null;
+      if (typeof e?.client !== 'string' || address === null || peerHit === null || typeof e.spi !== 'number' || !Number.isInteger(e.spi)
+        || e.spi < 1 || e.spi > 0xffffffff || typeof e.port !== 'number' || !Number.isInteger(e.port) || e.port < 0 || e.port > 0xffff) continue;
+      const r = this.setPermissions(e.client, [{ kind: 'PEER_PERMISSION', port: e.port, protocol: 0, address, peerHit, connectedSpi: e.spi }], now);
+      kept += r.installed.length;
+    }
+    return kept;
   }
 
   /** Entries held, for status and for tests that the tables stay bounded. */

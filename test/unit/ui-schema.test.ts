@@ -33,6 +33,7 @@ const VALID: { [M in ControlMethod]: unknown } = {
   'interfaces.recheck': {},
   'settings.get': {},
   'settings.set': { keepaliveIntervalS: 20 },
+  'relay.status': {},
 };
 
 test('every method accepts its valid params and refuses non-objects and unknown fields', () => {
