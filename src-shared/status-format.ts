@@ -32,7 +32,7 @@ function heardText(p: PeerStatus): string {
   return p.lastHeardMs === undefined ? '-' : `heard ${ageText(p.lastHeardMs)} ago`;
 }
 
-function table(rows: string[][]): string[] {
+export function table(rows: string[][]): string[] {
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
   return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd());

@@ -9,6 +9,7 @@ import { hitToText } from '../hip/wire/address.js';
 import { ownLsiFor } from '../engine/peers.js';
 import { peerConfig, type ControlError, type PeerConfig } from '../../src-shared/control-api.js';
 import { endpointText, formatPairs, formatStatus } from '../../src-shared/status-format.js';
+import { formatRelayStatus } from '../../src-shared/relay-status-format.js';
 import { ControlClient, ControlRequestError } from '../daemon/control-client.js';
 import { ExitCode, UserError, errorText, usageError } from '../base/errors.js';
 import { logLine } from '../daemon/event-log.js';
@@ -418,9 +419,51 @@ async function web(args: string[]): Promise<void> {
   process.on('SIGTERM', stop);
 }
 
+async function relay(args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  switch (sub) {
+    case 'serve': return relayServe(rest);
+    case 'status': return relayStatus(rest);
+    default: throw usageError(`hipvpn relay needs serve or status${sub ? `, not ${JSON.stringify(sub)}` : ''}${SEE_HELP}`);
+  }
+}
+
+/** The relay daemon: imported on demand like `serve`'s. */
+async function relayServe(args: string[]): Promise<void> {
+  const { values } = parse(args, { ...STATE, port: { type: 'string' }, listen: { type: 'string', multiple: true }, 'accept-any': { type: 'boolean' } }, 0);
+  const dir = requireState(values.state);
+  const port = wholeNumber('port', values.port, LIMITS.port, DEFAULT_PORT);
+  const listen = values.listen ?? (await import('../daemon/listen-addresses.js')).defaultListenAddresses().map((a) => a.address);
+  for (const a of listen) {
+    const l = parseLocator(a);
+    if (!l.ok || l.value.address !== a) throw usageError(`--listen ${JSON.stringify(a)} is not an IP address`);
+  }
+  if (listen.length === 0) throw new UserError('no local address to listen on; name one with --listen ADDR');
+  const log = (line: string): void => print(line);
+  const { RelayDaemon } = await import('../daemon/relay-daemon.js');
+  const daemon = await RelayDaemon.start({ stateDir: dir.root, port, listen, acceptAny: values['accept-any'] === true, log });
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (++signals > 1) {
+      log(logLine('forced-exit', { signal }));
+      process.exit(ExitCode.failure);
+    }
+    void daemon.stop(signal).then(() => process.exit(ExitCode.ok));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+async function relayStatus(args: string[]): Promise<void> {
+  const { values } = parse(args, { ...STATE, json: { type: 'boolean' } }, 0);
+  const dir = requireState(values.state);
+  const s = await withDaemon(dir, (c) => c.request('relay.status', {}));
+  print(values.json ? JSON.stringify(s, null, 2) : formatRelayStatus(s));
+}
+
 // ---------------------------------------------------------------------------------------------
 
-const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { identity, serve, peer, invite, status, ping, failover, setup, web };
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { identity, serve, peer, invite, status, ping, failover, setup, web, relay };
 
 /** Exit status for a refusal from the daemon: bad input is a usage error, the rest failures. */
 function exitCodeFor(code: ControlError['code']): ExitCode {
@@ -429,7 +472,7 @@ function exitCodeFor(code: ControlError['code']): ExitCode {
 
 /** The help for `hipvpn COMMAND [SUBCOMMAND]`: a peer subcommand's own, else the command's. */
 function helpFor(command: string, args: readonly string[]): string {
-  const sub = command === 'peer' && args[0] !== undefined ? commandHelp(`peer ${args[0]}`) : undefined;
+  const sub = (command === 'peer' || command === 'relay') && args[0] !== undefined ? commandHelp(`${command} ${args[0]}`) : undefined;
   const help = sub ?? commandHelp(command);
   if (help === undefined) throw usageError(`unknown command ${JSON.stringify(command)}${SEE_HELP}`);
   return help;

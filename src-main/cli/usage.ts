@@ -127,11 +127,33 @@ const COMMAND_HELP: Record<string, CommandHelp> = {
       ['--tun NAME|none', 'with --serve: the TUN device (default hip0)'],
     ],
   },
+  relay: {
+    synopsis: [],
+    about: 'Runs a relay and rendezvous server for hosts behind NATs (RFC 8003, 8004, 9028), and shows it.',
+    options: [],
+  },
+  'relay serve': {
+    synopsis: [`relay serve --state DIR [--listen ADDR ...] [--port ${DEFAULT_PORT}] [--accept-any]`],
+    about: 'Runs the relay in the foreground until SIGINT or SIGTERM: unprivileged, plain UDP, no TUN. Its clients are its peer list '
+      + '(`hipvpn peer add NAME --hit HIT --state DIR`); their registrations are kept in DIR/registrations.json across restarts.',
+    options: [
+      STATE_OPTION,
+      ['--listen ADDR', 'a local IP address to listen on; repeat for several (default: this host\'s addresses)'],
+      ['--port N', `UDP port for HIP and ESP, ${range(LIMITS.port)} (0 picks a free one; default ${DEFAULT_PORT})`],
+      ['--accept-any', 'serve any host that completes a base exchange, not only listed clients'],
+    ],
+  },
+  'relay status': {
+    synopsis: ['relay status --state DIR [--json]'],
+    about: 'Shows the running relay: its HIT and sockets, every client with its registrations and reflexive address, and what it dropped and why.',
+    options: [STATE_OPTION, ['--json', 'print the control API\'s relay.status object as JSON']],
+  },
 };
 
 const PEER_SUBCOMMANDS = ['peer add', 'peer remove', 'peer list'];
+const RELAY_SUBCOMMANDS = ['relay serve', 'relay status'];
 /** Commands in the order the overview lists them. */
-const OVERVIEW_ORDER = ['identity', 'serve', ...PEER_SUBCOMMANDS, 'invite', 'status', 'ping', 'failover', 'setup', 'web'];
+const OVERVIEW_ORDER = ['identity', 'serve', ...PEER_SUBCOMMANDS, 'invite', 'status', 'ping', 'failover', 'setup', 'web', ...RELAY_SUBCOMMANDS];
 
 export function overview(): string {
   const lines = OVERVIEW_ORDER.flatMap((name) => COMMAND_HELP[name]!.synopsis.map((s, i) => `  ${i === 0 ? 'hipvpn ' : '       '}${s}`));
@@ -150,8 +172,9 @@ export function commandHelp(name: string): string | undefined {
   const help = COMMAND_HELP[name];
   if (!help) return undefined;
   const width = Math.max(0, ...help.options.map(([flag]) => flag.length));
-  // `peer` alone has no synopsis of its own: its subcommands' are its usage.
-  const synopsis = name === 'peer' ? PEER_SUBCOMMANDS.map((s) => `hipvpn ${COMMAND_HELP[s]!.synopsis[0]!}`) : [`hipvpn ${help.synopsis[0]!}`, ...help.synopsis.slice(1).map((s) => `       ${s}`)];
+  // `peer` and `relay` alone have no synopsis of their own: their subcommands' are their usage.
+  const subcommands = name === 'peer' ? PEER_SUBCOMMANDS : name === 'relay' ? RELAY_SUBCOMMANDS : undefined;
+  const synopsis = subcommands ? subcommands.map((s) => `hipvpn ${COMMAND_HELP[s]!.synopsis[0]!}`) : [`hipvpn ${help.synopsis[0]!}`, ...help.synopsis.slice(1).map((s) => `       ${s}`)];
   return [
     ...synopsis.map((s, i) => `${i === 0 ? 'usage: ' : '       '}${s}`),
     '',

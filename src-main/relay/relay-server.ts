@@ -205,6 +205,22 @@ export class RelayServer {
     return this.events.shift();
   }
 
+  /**
+   * A client taken off the relay's list: its registrations are cancelled, its permissions and
+   * the association with it go, so nothing more is relayed for it.
+   */
+  forget(clientHit: string, now: number): void {
+    const hit = textToHit(clientHit);
+    if (!hit) return;
+    const all = Object.values(RegistrationType);
+    this.registrations.handleRequest(hit, { kind: 'REG_REQUEST', lifetime: 0, regTypes: all }, { address: '::', port: 0 }, now);
+    this.registeredTo.delete(hitToText(hit));
+    this.data.prune(now);
+    this.host.close(now, hit);
+    this.drainHost();
+    this.changed = true;
+  }
+
   /** True once after the registrations changed: the daemon writes registrationsJSON() then. */
   takeChanged(): boolean {
     const c = this.changed;

@@ -1,0 +1,231 @@
+// `hipvpn relay serve`: a relay and rendezvous server (RFC 8003/8004/9028) as a daemon. Its own
+// identity and peer list in the state dir (the same files `hipvpn serve` uses: the peer list
+// names the clients it serves, unless --accept-any), plain UDP sockets on the relay port, no TUN
+// and no root. The registrations and data-relay permissions are written to registrations.json
+// (0600, atomically) whenever they change and read back on start, so clients stay reachable
+// across a restart. The control socket answers `relay.status` and edits the peer list.
+
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { nodeCrypto } from '../hip/crypto/index.js';
+import { loadOrCreateIdentity } from '../platform/key-store.js';
+import { readJsonFile, writeJsonAtomic, SerialQueue } from '../platform/state-file.js';
+import { UdpTransport, frameHip, type UdpDatagram } from '../platform/udp.js';
+import { RelayServer, type RelayEvent } from '../relay/relay-server.js';
+import { DEFAULT_REGISTRAR_POLICY } from '../relay/registrations.js';
+import { CONTROL_API_VERSION, type ControlRequest, type PeerConfig, type RelayStatus, type ResultOf } from '../../src-shared/control-api.js';
+import { endpointText } from '../../src-shared/status-format.js';
+import { errorText } from '../base/errors.js';
+import { ControlFailure, ControlServer } from './control-server.js';
+import { logLine } from './event-log.js';
+import { normalizePeer, withPeer } from './peer-input.js';
+import { loadPeers, savePeers } from './peer-store.js';
+import { ensureStateDir, stateDir, type StateDir } from './state-dir.js';
+import { refuseUnsafeStateDir } from './state-dir-modes.js';
+
+export interface RelayDaemonOptions {
+  stateDir: string;
+  /** The relay port (10500 by default); 0 picks a free one (tests). */
+  port: number;
+  listen: string[];
+  acceptAny: boolean;
+  log: (line: string) => void;
+}
+
+export const REGISTRATIONS_FILE = 'registrations.json';
+
+/**
+ * Registrations are kept on this clock: monotonic while the daemon runs, anchored to the wall
+ * clock at start, so the expiry times written to disk mean the same after a restart.
+ */
+function relayClock(): () => number {
+  const wallAtStart = Date.now();
+  const monoAtStart = performance.now();
+  return () => wallAtStart + (performance.now() - monoAtStart);
+}
+
+const REGISTRATION_NAMES = ['', 'rendezvous', 'relay-hip', 'relay-esp', 'candidate-discovery'];
+
+export class RelayDaemon {
+  private timer: NodeJS.Timeout | undefined;
+  private readonly saves = new SerialQueue();
+  private stopping: Promise<void> | undefined;
+  private readonly startedAt = performance.now();
+  private transport!: UdpTransport;
+  private relay!: RelayServer;
+
+  private constructor(
+    private readonly opts: RelayDaemonOptions,
+    private readonly dir: StateDir,
+    private peers: PeerConfig[],
+    private readonly now: () => number,
+    private readonly control: ControlServer,
+  ) {}
+
+  private get registrationsPath(): string {
+    return join(this.dir.root, REGISTRATIONS_FILE);
+  }
+
+  static async start(opts: RelayDaemonOptions): Promise<RelayDaemon> {
+    const dir = stateDir(opts.stateDir);
+    await ensureStateDir(dir);
+    // Before anything is read from it: the peer list says who may register.
+    await refuseUnsafeStateDir(dir.root);
+    const identity = await loadOrCreateIdentity(dir.root, nodeCrypto);
+    const peers = await loadPeers(dir.peers);
+    let daemon: RelayDaemon | undefined;
+    // The control socket first: it is also the lock against a second relay on this state dir.
+    const control = await ControlServer.listen(
+      dir.socket,
+      (req) => (daemon ? daemon.handle(req) : Promise.reject(new ControlFailure('internal', 'the relay is still starting; try again'))),
+      (err) => opts.log(logLine('control-error', { error: errorText(err) })),
+    );
+    const d = new RelayDaemon(opts, dir, peers, relayClock(), control);
+    try {
+      const saved = await readJsonFile(d.registrationsPath);
+      if (saved.kind === 'unreadable') {
+        opts.log(logLine('warning', { message: `${d.registrationsPath} is unreadable (${saved.reason}); starting with no registrations`, keptAt: saved.keptAt }));
+      }
+      d.transport = await UdpTransport.open({
+        addresses: opts.listen,
+        port: opts.port,
+        onDatagram: (datagram) => d.onDatagram(datagram),
+        onError: () => undefined, // ICMP errors on a connectionless socket: nothing for a relay to do
+      });
+      d.relay = new RelayServer({
+        identity,
+        crypto: nodeCrypto,
+        policy: { ...DEFAULT_REGISTRAR_POLICY, acceptAny: opts.acceptAny, isAllowed: (hit) => d.peers.some((p) => p.hit === hit) },
+        ...(saved.kind === 'json' ? { saved: saved.value } : {}),
+        locals: d.transport.locals(),
+        nameOf: (hit) => d.peers.find((p) => p.hit === hit)?.name ?? null,
+      }, d.now());
+    } catch (err) {
+      d.transport?.close();
+      await control.close();
+      throw err;
+    }
+    daemon = d;
+    d.flush();
+    opts.log(logLine('relay-listening', {
+      hit: d.relay.hit, udp: d.transport.locals().map(endpointText).join(','), acceptAny: opts.acceptAny,
+      clients: peers.length, control: dir.socket,
+    }));
+    return d;
+  }
+
+  private onDatagram(d: UdpDatagram): void {
+    // The relay takes the datagram as it came: HIP behind the zero marker, ESP as it is.
+    const bytes = d.kind === 'esp' ? d.packet : d.kind === 'hip' ? frameHip(d.packet) : new Uint8Array(d.length);
+    this.relay.handleDatagram(this.now(), bytes, d.from, d.to);
+    this.flush();
+  }
+
+  private onTimer(): void {
+    this.timer = undefined;
+    this.relay.handleTimeout(this.now());
+    this.flush();
+  }
+
+  /** Sends what the relay queued, logs its events, saves changed registrations, re-arms the timer. */
+  private flush(): void {
+    for (let t = this.relay.pollTransmit(); t !== undefined; t = this.relay.pollTransmit()) this.transport.send(t.bytes, t.to, t.from);
+    for (let e = this.relay.pollEvent(); e !== undefined; e = this.relay.pollEvent()) this.logEvent(e);
+    if (this.relay.takeChanged()) void this.save();
+    if (this.stopping) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.onTimer(), Math.max(0, Math.min(this.relay.nextTimeout() - this.now(), 60_000)));
+  }
+
+  private save(): Promise<void> {
+    const snapshot = this.relay.registrationsJSON();
+    return this.saves.run(() => writeJsonAtomic(this.registrationsPath, snapshot)).catch((err: unknown) => {
+      this.opts.log(logLine('warning', { message: `cannot write ${this.registrationsPath}: ${errorText(err)}` }));
+    });
+  }
+
+  private logEvent(e: RelayEvent): void {
+    const names = (types: number[]): string => types.map((t) => REGISTRATION_NAMES[t] ?? String(t)).join(',');
+    const client = (hit: string) => ({ client: this.peers.find((p) => p.hit === hit)?.name ?? null, hit });
+    switch (e.type) {
+      case 'registration':
+        this.opts.log(logLine('registration', {
+          ...client(e.client), from: endpointText(e.from),
+          granted: names(e.granted) || null, cancelled: names(e.cancelled) || null,
+          failed: e.failed.map((f) => `${names(f.regTypes)}:${f.failureType}`).join(';') || null,
+        }));
+        return;
+      case 'permissions':
+        this.opts.log(logLine('permissions', { ...client(e.client), installed: e.installed, refused: e.refused.map((r) => `${r.spi.toString(16)}:${r.reason}`).join(',') || null }));
+        return;
+      case 'association':
+        this.opts.log(logLine('association', { ...client(e.client), state: e.state }));
+        return;
+      case 'loaded':
+        this.opts.log(logLine('registrations-loaded', { kept: e.kept, dropped: e.dropped.length }));
+        for (const d of e.dropped) this.opts.log(logLine('registration-dropped', { index: d.index, reason: d.reason }));
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Control API
+
+  private async handle(req: ControlRequest): Promise<unknown> {
+    switch (req.method) {
+      case 'relay.status': return this.status();
+      case 'peer.list': return { peers: this.peers } satisfies ResultOf<'peer.list'>;
+      case 'peer.add': return this.addPeer(req.params);
+      case 'peer.remove': return this.removePeer(req.params.name);
+      default:
+        throw new ControlFailure('not-supported', `this is a relay (hipvpn relay serve): it answers relay status and the peer list, not ${req.method}`);
+    }
+  }
+
+  private status(): RelayStatus {
+    return {
+      version: CONTROL_API_VERSION,
+      ...this.relay.status(this.now()),
+      listening: this.transport.locals(),
+      acceptAny: this.opts.acceptAny,
+      uptimeMs: Math.round(performance.now() - this.startedAt),
+    };
+  }
+
+  private async addPeer(raw: PeerConfig): Promise<ResultOf<'peer.add'>> {
+    const peer = normalizePeer(raw);
+    if (!peer.ok) throw new ControlFailure('invalid-params', peer.error);
+    if (peer.value.hit === this.relay.hit) throw new ControlFailure('invalid-params', `${peer.value.hit} is this relay's own HIT`);
+    const next = withPeer(this.peers, peer.value);
+    if (!next.ok) throw new ControlFailure('conflict', next.error);
+    await savePeers(this.dir.peers, next.value.peers);
+    this.peers = next.value.peers;
+    this.opts.log(logLine('client-added', { client: peer.value.name, hit: peer.value.hit }));
+    return { peer: peer.value, replaced: next.value.replaced };
+  }
+
+  private async removePeer(name: string): Promise<ResultOf<'peer.remove'>> {
+    const removed = this.peers.find((p) => p.name === name);
+    if (!removed) throw new ControlFailure('unknown-peer', `unknown client ${JSON.stringify(name)}`);
+    const next = this.peers.filter((p) => p !== removed);
+    await savePeers(this.dir.peers, next);
+    this.peers = next;
+    // Off the list means off the relay: nothing more is relayed for it, and it is not restored.
+    if (!this.opts.acceptAny) this.relay.forget(removed.hit, this.now());
+    this.flush();
+    this.opts.log(logLine('client-removed', { client: removed.name, hit: removed.hit }));
+    return { removed };
+  }
+
+  /** Saves the registrations, closes the sockets and the control socket. Safe to call twice. */
+  stop(reason: string): Promise<void> {
+    this.stopping ??= (async () => {
+      this.opts.log(logLine('stopping', { reason }));
+      if (this.timer) clearTimeout(this.timer);
+      await this.save();
+      this.transport.close();
+      await this.control.close();
+      this.opts.log(logLine('stopped'));
+    })();
+    return this.stopping;
+  }
+}
