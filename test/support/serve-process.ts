@@ -35,8 +35,8 @@ export class ServeProcess {
   private readonly proc: ChildProcess;
   private readonly waiters: Array<() => void> = [];
 
-  private constructor(readonly state: string, listen: readonly string[], extra: readonly string[]) {
-    const args = [BIN, 'serve', '--state', state, '--port', '0', ...listen.flatMap((a) => ['--listen', a]), '--tun', 'none', ...extra];
+  private constructor(readonly state: string, command: readonly string[]) {
+    const args = [BIN, ...command];
     this.proc = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
     let partial = '';
     this.proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
@@ -56,11 +56,22 @@ export class ServeProcess {
    * Starts a daemon listening on `listen` (one socket each), with `extra` serve flags, and waits
    * for its `listening` line; a daemon that never says it listens is killed, not left behind.
    */
-  static async start(state: string, listen: readonly string[] = ['127.0.0.1'], extra: readonly string[] = []): Promise<ServeProcess> {
-    const p = new ServeProcess(state, listen, extra);
+  static start(state: string, listen: readonly string[] = ['127.0.0.1'], extra: readonly string[] = []): Promise<ServeProcess> {
+    const command = ['serve', '--state', state, '--port', '0', ...listen.flatMap((a) => ['--listen', a]), '--tun', 'none', ...extra];
+    return ServeProcess.run(state, command, / listening /);
+  }
+
+  /** `hipvpn relay serve` the same way, waiting for its `relay-listening` line. */
+  static startRelay(state: string, listen: readonly string[] = ['127.0.0.1'], extra: readonly string[] = [], port = 0): Promise<ServeProcess> {
+    const command = ['relay', 'serve', '--state', state, '--port', String(port), ...listen.flatMap((a) => ['--listen', a]), ...extra];
+    return ServeProcess.run(state, command, / relay-listening /);
+  }
+
+  private static async run(state: string, command: readonly string[], ready: RegExp): Promise<ServeProcess> {
+    const p = new ServeProcess(state, command);
     let line: string;
     try {
-      line = await p.line(/ listening /, 20_000);
+      line = await p.line(ready, 20_000);
     } catch (err) {
       p.signal('SIGKILL');
       throw err;
