@@ -429,7 +429,7 @@ export class HostCore {
     const out = this.outbound.get(hitToText(peerHit));
     const remote = out?.remote ?? this.association(peerHit)?.remote;
     const relay = remote && this.relays.atEndpoint(remote);
-    if (relay === undefined) return { via: 'direct' };
+    if (relay === undefined || this.relays.isRelay(hitToText(peerHit))) return { via: 'direct' };
     const relayHit = hitToText(relay.hit);
     return { via: 'relay', relay: relay.name ?? relayHit, relayHit };
   }
