@@ -37,6 +37,8 @@ export interface ServeOptions {
   readonly onLine?: (line: string) => void;
   /** Added to the daemon's environment (HIPVPN_LIBCRYPTO=none: ESP in the JS core). */
   readonly env?: NodeJS.ProcessEnv;
+  /** `--relay HIT@ADDR[:PORT]`, one per relay. */
+  readonly relays?: readonly string[];
 }
 
 export class HipvpnNode {
@@ -90,6 +92,7 @@ export class HipvpnNode {
     if (options.acceptAny) serveArgs.push('--accept-any');
     for (const address of options.listen ?? []) serveArgs.push('--listen', address);
     if (options.multihoming) serveArgs.push('--multihoming', options.multihoming);
+    for (const relay of options.relays ?? []) serveArgs.push('--relay', relay);
     this.daemon = this.host.spawn(cmd, serveArgs, {
       label: `${this.host.name}:${this.stateDir.split('/').pop()}`,
       cwd: REPO_ROOT,

@@ -88,4 +88,6 @@ export type CoreEvent =
    * Every pair of the peer failed for the policy's `abandonAfterMs`: it likely restarted and
    * forgot our SAs. The owner may `abandon` it and connect afresh if it knows where the peer is.
    */
-  | { type: 'unreachable'; peer: string; peerHit: Uint8Array };
+  | { type: 'unreachable'; peer: string; peerHit: Uint8Array }
+  /** A relay answered our registration: whether peers can reach us through it now. */
+  | { type: 'relay-registration'; relay: string; registered: boolean };

@@ -23,6 +23,10 @@ import { pairSpis } from './sa-choice.js';
 import type { CoreEvent, DataplaneCommand, DataplaneReport, PathCause } from './core-io.js';
 import { EspTraffic } from './esp-traffic.js';
 import { OutboundSas } from './outbound-sas.js';
+import { RelayClients, REGISTRATION_RETRY_MS, type RelayConfig, type RelayView } from './relay-clients.js';
+import { unwrapRelayed, wrapForRelay } from '../relay/relayed-packet.js';
+import { ipToBytes16, textToHit } from '../hip/wire/address.js';
+import type { PeerPermission } from '../hip/wire/params.js';
 
 export type { CoreEvent, DataplaneCommand, DataplaneReport, PathCause, PeerTrafficStats } from './core-io.js';
 
@@ -37,7 +41,16 @@ export interface HostCoreConfig {
    * exchange runs over it). 'monitor': the interface monitor reports them as they change.
    */
   locators?: 'static' | 'monitor';
+  /** Relays we register with and reach peers through (RFC 8003, RFC 9028). */
+  relays?: readonly RelayConfig[];
 }
+
+/** How a peer's traffic travels: straight to its address, or through one of our relays. */
+export type PeerVia = { via: 'direct' } | { via: 'relay'; relay: string; relayHit: string };
+
+const HIT_SENDER = 8;
+const HIT_RECEIVER = 24;
+const HIT_LENGTH = 16;
 
 export type FailoverResult = { ok: true } | { ok: false; reason: 'no-association' | 'unknown-pair' | 'no-alternative' };
 
@@ -59,11 +72,21 @@ export class HostCore {
   private readonly icmp: Record<IcmpOutcome, number> = { 'icmp-hint': 0, 'icmp-hint-limited': 0, 'icmp-not-primary': 0, 'icmp-unknown': 0 };
   /** The time of the input being handled: PathManager's calls back into HIP carry it. */
   private now: number;
+  private readonly relays: RelayClients;
+  /** Relayed control packets refused, by reason (bad RELAY_HMAC, malformed, no key). */
+  private readonly relayDrops: Record<string, number> = {};
+  /** When a relay whose association is gone is next tried. */
+  private readonly relayRetryAt = new Map<string, number>();
 
   constructor(private readonly config: HostCoreConfig, now: number) {
     this.now = now;
     this.overlapMs = config.rekeyOverlapMs ?? DEFAULT_REKEY_OVERLAP_MS;
-    this.host = new HipHost({ ...config.host, allocateSpi: () => this.allocateSpi() }, now);
+    this.relays = new RelayClients(config.relays ?? []);
+    this.host = new HipHost({
+      ...config.host,
+      allocateSpi: () => this.allocateSpi(),
+      registrationRequestFor: (hit) => (this.relays.isRelay(hitToText(hit)) ? this.relays.request() : config.host.registrationRequestFor?.(hit)),
+    }, now);
     this.hit = this.host.hit;
     this.paths = new PathManager(
       {
@@ -78,7 +101,14 @@ export class HostCore {
         },
         // The owner knows whether the peer can be found again; giving it up is its call (`abandon`).
         unreachable: (hit) => {
-          this.events.push({ type: 'unreachable', peer: hitToText(hit), peerHit: hit });
+          const peer = hitToText(hit);
+          // A relay is ours to find again: its association goes, and a new base exchange follows.
+          if (this.relays.isRelay(peer)) {
+            this.host.abandon(this.now, hit, 'relay-unreachable');
+            this.relays.due(this.now, peer);
+            return true;
+          }
+          this.events.push({ type: 'unreachable', peer, peerHit: hit });
           return false;
         },
       },
@@ -91,8 +121,91 @@ export class HostCore {
   /** A HIP datagram (the RFC 9028 zero marker already taken off). */
   handleDatagram(now: number, bytes: Uint8Array, from: Endpoint, to: Endpoint): void {
     this.at(now);
-    this.host.handlePacket(now, bytes, from, to);
+    const relay = this.relays.atEndpoint(from);
+    if (relay === undefined || bytes.length < HIT_RECEIVER + HIT_LENGTH) {
+      this.host.handlePacket(now, bytes, from, to);
+    } else {
+      this.fromRelay(now, relay, bytes, from, to);
+    }
+    this.flushRelays(now);
     this.settle();
+  }
+
+  /**
+   * A HIP packet from one of our relays: its own, or a peer's it passed on. A passed-on packet's
+   * RELAY_HMAC must hold under our association with the relay; then HIP sees the packet as its
+   * sender signed it, from the relay, with the original source for the per-source limits.
+   */
+  private fromRelay(now: number, relay: RelayConfig, bytes: Uint8Array, from: Endpoint, to: Endpoint): void {
+    const keys = this.host.integrityKeys(relay.hit);
+    const unwrapped = unwrapRelayed(this.config.host.crypto, bytes, keys && { hash: keys.hash, key: keys.inbound });
+    if (!unwrapped.relayed) {
+      this.host.handlePacket(now, bytes, from, to);
+      return;
+    }
+    if (!unwrapped.ok) {
+      this.relayDrops[unwrapped.reason] = (this.relayDrops[unwrapped.reason] ?? 0) + 1;
+      return;
+    }
+    const peerHit = unwrapped.bytes.slice(HIT_SENDER, HIT_SENDER + HIT_LENGTH);
+    const peer = hitToText(peerHit);
+    const relayHit = hitToText(relay.hit);
+    const establishedBefore = this.association(peerHit)?.state === 'ESTABLISHED';
+    const dropsBefore = this.dropTotal();
+    this.host.handlePacket(now, unwrapped.bytes, from, to, unwrapped.origin);
+    const accepted = this.dropTotal() === dropsBefore;
+    // Our answers go back through the relay to where it saw the sender. For a peer we hold an
+    // association with, only a packet HIP accepted may move that, and then the relay's
+    // permission for the peer's ESP follows; a handshake's answer goes wherever the I1 or I2 came from.
+    if (establishedBefore ? accepted : true) {
+      if (this.relays.reachedThrough(peer, relayHit, unwrapped.origin) && this.association(peerHit)?.state === 'ESTABLISHED') {
+        this.relays.due(now, relayHit);
+      }
+    }
+  }
+
+  /**
+   * Registrations that are due: with each relay we hold an association with, one UPDATE carrying
+   * the REG_REQUEST and a PEER_PERMISSION for every peer we reach through it (the data relay
+   * forwards their ESP to us only with one); a relay we hold none with gets a base exchange.
+   */
+  private flushRelays(now: number): void {
+    for (const relayHit of this.relays.dueNow(now)) {
+      const hit = textToHit(relayHit)!;
+      const state = this.association(hit)?.state;
+      if (state === 'ESTABLISHED' || state === 'R2-SENT') {
+        const r = this.host.register(now, hit, this.relays.request(), this.permissionsThrough(relayHit));
+        if (r.ok) this.relays.sent(now, relayHit);
+      } else {
+        this.connectRelay(now, relayHit);
+        this.relays.sent(now, relayHit);
+      }
+    }
+  }
+
+  private connectRelay(now: number, relayHit: string): void {
+    const relay = this.relays.configs().find((c) => hitToText(c.hit) === relayHit);
+    const state = relay && this.association(relay.hit)?.state;
+    if (relay === undefined || (state !== undefined && state !== 'CLOSED' && state !== 'E-FAILED' && state !== 'UNASSOCIATED')) return;
+    if ((this.relayRetryAt.get(relayHit) ?? 0) > now) return;
+    this.relayRetryAt.set(relayHit, now + REGISTRATION_RETRY_MS);
+    this.host.connect(now, relay.hit, relay.endpoint);
+  }
+
+  /** Our data-relay permissions at this relay: per peer reached through it, our inbound SPIs. */
+  private permissionsThrough(relayHit: string): PeerPermission[] {
+    const out: PeerPermission[] = [];
+    for (const peer of this.relays.peersThrough(relayHit)) {
+      const peerHit = textToHit(peer)!;
+      const origin = this.relays.route(peer)?.origin;
+      // Without the address the relay saw the peer at, the relay matches the peer's own registration.
+      const address = (origin && ipToBytes16(origin.address)) || new Uint8Array(16);
+      for (const [spi, e] of this.inboundSpis) {
+        if (e.peer !== peer || e.retireAt !== undefined) continue;
+        out.push({ kind: 'PEER_PERMISSION', port: origin?.port ?? 0, protocol: 17, address, peerHit, connectedSpi: spi });
+      }
+    }
+    return out;
   }
 
   /**
@@ -113,6 +226,11 @@ export class HostCore {
     }
     this.settle();
     this.paths.releaseProbes();
+    this.settle();
+    // Every relay hears of a change of our locators at once: the UPDATE with REG_REQUEST both
+    // renews and tells us where the relay sees us now (REG_FROM).
+    for (const relay of this.relays.configs()) this.relays.due(now, hitToText(relay.hit));
+    this.flushRelays(now);
     this.settle();
   }
 
@@ -175,6 +293,8 @@ export class HostCore {
     this.at(now);
     this.host.handleTimeout(now);
     this.paths.handleTimeout(now);
+    this.settle();
+    this.flushRelays(now);
     this.settle();
   }
 
@@ -241,8 +361,25 @@ export class HostCore {
 
   // ---- outputs ----
 
+  /**
+   * A HIP datagram to send. One for a peer we reach through a relay, which saw that peer at an
+   * address of its own NAT, goes to the relay with RELAY_TO and our RELAY_HMAC.
+   */
   pollTransmit(): Transmit | undefined {
-    return this.host.pollTransmit();
+    const t = this.host.pollTransmit();
+    if (t === undefined || t.bytes.length < HIT_RECEIVER + HIT_LENGTH) return t;
+    const relay = this.relays.atEndpoint(t.to);
+    if (relay === undefined) return t;
+    const receiver = hitToText(t.bytes.subarray(HIT_RECEIVER, HIT_RECEIVER + HIT_LENGTH));
+    const origin = this.relays.route(receiver)?.origin;
+    if (receiver === hitToText(relay.hit) || origin === undefined) return t;
+    const keys = this.host.integrityKeys(relay.hit);
+    const wrapped = keys && wrapForRelay(this.config.host.crypto, t.bytes, origin, { hash: keys.hash, key: keys.outbound });
+    if (wrapped === undefined) {
+      this.relayDrops['relay-unwrappable'] = (this.relayDrops['relay-unwrappable'] ?? 0) + 1;
+      return t;
+    }
+    return { ...t, bytes: wrapped };
   }
 
   pollCommand(): DataplaneCommand | undefined {
@@ -255,9 +392,11 @@ export class HostCore {
 
   /** When `handleTimeout` is next due; undefined when nothing is pending. */
   pollTimeout(): number | undefined {
-    const host = this.host.nextTimeout();
-    const paths = this.paths.nextTimeout();
-    return host === undefined ? paths : paths === undefined ? host : Math.min(host, paths);
+    let next: number | undefined;
+    for (const t of [this.host.nextTimeout(), this.paths.nextTimeout(), this.relays.nextDue()]) {
+      if (t !== undefined && (next === undefined || t < next)) next = t;
+    }
+    return next;
   }
 
   // ---- what the owner may read ----
@@ -273,6 +412,31 @@ export class HostCore {
 
   get counters(): HipHost['counters'] {
     return this.host.counters;
+  }
+
+  /** Our relays: registration, reflexive and relayed addresses (status, UI). */
+  relayStatus(now: number): RelayView[] {
+    return this.relays.view(now);
+  }
+
+  /** Relayed control packets refused, by reason. */
+  get relayCounters(): Readonly<Record<string, number>> {
+    return { ...this.relayDrops };
+  }
+
+  /** Whether a peer's traffic goes straight to it or through one of our relays. */
+  via(peerHit: Uint8Array): PeerVia {
+    const out = this.outbound.get(hitToText(peerHit));
+    const remote = out?.remote ?? this.association(peerHit)?.remote;
+    const relay = remote && this.relays.atEndpoint(remote);
+    if (relay === undefined || this.relays.isRelay(hitToText(peerHit))) return { via: 'direct' };
+    const relayHit = hitToText(relay.hit);
+    return { via: 'relay', relay: relay.name ?? relayHit, relayHit };
+  }
+
+  /** The relays' addresses, to reach a peer known by HIT alone (the first is tried first). */
+  relayEndpoints(): Endpoint[] {
+    return this.relays.configs().map((c) => ({ ...c.endpoint }));
   }
 
   /** ICMP errors by what became of them: hints acted on, and those limited or ignored. */
@@ -324,6 +488,12 @@ export class HostCore {
 
   // ---- internals ----
 
+  private dropTotal(): number {
+    let n = 0;
+    for (const v of Object.values(this.host.counters.dropped)) n += v;
+    return n;
+  }
+
   private at(now: number): void {
     this.now = now;
     for (const [spi, e] of this.inboundSpis) if (e.retireAt !== undefined && e.retireAt <= now) this.inboundSpis.delete(spi);
@@ -343,6 +513,7 @@ export class HostCore {
         return;
       case 'established':
         this.installSa(peer, e.peerHit, e.sa, e.local, e.remote);
+        this.relayEstablished(now, peer, e.remote);
         this.traffic.forget(peer);
         this.paths.onHostEvent(now, e, () => this.association(peerHit)?.peerLocators ?? []);
         this.events.push({ type: 'established', peer, peerHit, local: e.local, remote: e.remote, initiator: e.initiator, suite: e.sa.suite });
@@ -353,10 +524,21 @@ export class HostCore {
         this.retireInbound(e.oldInboundSpi);
         this.installSa(peer, e.peerHit, e.sa, out.local, out.remote);
         this.events.push({ type: 'rekeyed', peer, peerHit, inboundSpi: e.sa.inboundSpi, outboundSpi: e.sa.outboundSpi });
+        const route = this.relays.route(peer);
+        if (route !== undefined) this.relays.due(now, route.relay);
         return;
       }
+      case 'registration':
+        this.relays.answered(now, peer, e.answer);
+        this.events.push({ type: 'relay-registration', relay: peer, registered: this.relays.view(now).find((r) => r.hit === peer)?.registered ?? false });
+        return;
+      case 'registration-lost':
+        this.relays.lost(now, peer);
+        return;
       case 'closed':
       case 'failed':
+        if (this.relays.isRelay(peer)) this.relays.lost(now, peer);
+        this.relays.forget(peer);
         this.dropSas(peer, e.peerHit);
         this.traffic.forget(peer);
         this.paths.onHostEvent(now, e, () => []);
@@ -393,6 +575,24 @@ export class HostCore {
       default:
         return;
     }
+  }
+
+  /**
+   * A new association: with a relay, register (its R2 may have answered already; a relay that
+   * restarted and ran the exchange itself has not); with a peer reached through a relay, that
+   * relay needs our permission for the peer's ESP.
+   */
+  private relayEstablished(now: number, peer: string, remote: Endpoint): void {
+    if (this.relays.isRelay(peer)) {
+      this.relayRetryAt.delete(peer);
+      this.relays.due(now + 1, peer);
+      return;
+    }
+    const relay = this.relays.atEndpoint(remote);
+    if (relay === undefined) return;
+    const relayHit = hitToText(relay.hit);
+    this.relays.reachedThrough(peer, relayHit, undefined);
+    this.relays.due(now, relayHit);
   }
 
   private installSa(peer: string, peerHit: Uint8Array, sa: SaKeys, local: Endpoint, remote: Endpoint): void {

@@ -104,6 +104,8 @@ export interface AssociationSnapshot {
   /** Every SA pair, the base exchange's (or its rekeyed successor) first. */
   saPairs: SaPairView[];
   peerLocators: PeerLocator[];
+  /** The NAT traversal mode the base exchange settled on (RFC 9028 §5.4), if any. */
+  natMode: number | undefined;
 }
 
 /** What an association may use of its host. */
@@ -127,6 +129,11 @@ export interface AssociationContext extends Sealer {
   inviteProofFor?(peerHit: Uint8Array): Uint8Array | undefined;
   /** We are a registrar: answer REG_REQUESTs in I2 and UPDATE (RFC 8003). */
   registrar?: RegistrarHooks;
+  /**
+   * NAT traversal modes we run, in preference order (RFC 9028 §5.4 ids), offered in our R1s;
+   * an R1 without NAT_TRAVERSAL_MODE (a relay's, seed 000 §5.1.1) gets none in our I2.
+   */
+  natTraversalModes?: readonly number[];
   /** What to ask of a peer whose R1 offers registration (REG_INFO), if anything: it goes into our I2. */
   registrationRequestFor?(peerHit: Uint8Array): RegRequest | undefined;
 }
@@ -283,6 +290,8 @@ export class Association {
   private i2Announced: AnnouncedEntry[] = [];
   /** Locators the responder listed in R1, checked once the base exchange completes. */
   private r1Locators: AnnouncedLocator[] = [];
+  /** The NAT traversal mode the base exchange settled on (RFC 9028 §5.4), if any. */
+  private natMode: number | undefined;
 
   private constructor(
     private readonly ctx: AssociationContext,
@@ -342,6 +351,7 @@ export class Association {
     a.espSuite = acc.espSuite;
     a.espKeymatIndex = acc.keymatIndex;
     a.solutionId = acc.solutionId;
+    a.natMode = acc.natMode;
     a.i2 = { from, to, answeredAt: now };
     a.inboundSpi = ctx.allocateSpi();
     a.outboundSpi = acc.peerSpi;
@@ -622,7 +632,7 @@ export class Association {
       echoUnsigned: getParams(pkt, 'ECHO_REQUEST_UNSIGNED').map((e) => e.opaque),
       locatorSet: this.i2Listing(to),
       inviteProof: this.ctx.inviteProofFor?.(this.peerHit),
-      extra: this.registrationRequest(pkt),
+      extra: [...this.registrationRequest(pkt), ...this.natModeChoice(pkt)],
     });
     this.peer = peer;
     this.peerHostIdTlv = encodeParam(hostId);
@@ -638,6 +648,14 @@ export class Association {
     this.local = to;
     this.setState('I2-SENT');
     this.sendTracked(now, 'I2', i2, this.ctx.timers.i2RetriesMax);
+  }
+
+  /** The responder's first NAT traversal mode that we run, named in our I2; none when it offered none. */
+  private natModeChoice(r1: DecodedPacket): Param[] {
+    const offered = getParam(r1, 'NAT_TRAVERSAL_MODE')?.modes ?? [];
+    const chosen = offered.find((m) => this.ctx.natTraversalModes?.includes(m));
+    this.natMode = chosen;
+    return chosen === undefined ? [] : [{ kind: 'NAT_TRAVERSAL_MODE', modes: [chosen] }];
   }
 
   /** A REG_REQUEST for our I2 when the R1 offers registration and we want some (RFC 8003 §3.2). */
@@ -1595,6 +1613,7 @@ export class Association {
         ...this.extraSas.map((sa) => ({ ...sa })),
       ],
       peerLocators: this.peerLocators?.list() ?? [],
+      natMode: this.natMode,
     };
   }
 }

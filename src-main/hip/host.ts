@@ -62,6 +62,11 @@ export interface HostConfig {
   registrar?: RegistrarHooks;
   /** What to ask of a peer whose R1 offers registration: a REG_REQUEST for our I2, or nothing. */
   registrationRequestFor?: (peerHit: Uint8Array) => RegRequest | undefined;
+  /**
+   * NAT traversal modes we run, preferred first (RFC 9028 §5.4): offered in our R1s, chosen from
+   * a responder's. A relay offers none (seed 000 §5.1.1). Default: none.
+   */
+  natTraversalModes?: readonly number[];
 }
 
 export interface Transmit {
@@ -142,11 +147,16 @@ export class HipHost {
       inviteProofFor: (peerHit) => this.invites?.proofFor(this.hit, peerHit),
       registrar: config.registrar,
       registrationRequestFor: config.registrationRequestFor,
+      natTraversalModes: config.natTraversalModes,
     };
     this.responder = new Responder(
       {
         crypto, identity, dhGroups, hipCiphers, espSuites, hitSuites: hitSuitesFor(identity.suite), timers, puzzle,
-        r1Extra: config.registrar === undefined ? [] : [config.registrar.offer()],
+        r1Extra: [
+          ...(config.natTraversalModes !== undefined && config.natTraversalModes.length > 0
+            ? [{ kind: 'NAT_TRAVERSAL_MODE' as const, modes: [...config.natTraversalModes] }] : []),
+          ...(config.registrar === undefined ? [] : [config.registrar.offer()]),
+        ],
       },
       now,
     );

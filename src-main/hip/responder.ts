@@ -58,6 +58,8 @@ export interface AcceptedI2 {
   r1Counter: bigint;
   /** The initiator's locators, covered by the I2 signature (RFC 8047 §4.5). */
   locatorSet: LocatorSet | undefined;
+  /** The NAT traversal mode the initiator chose from our R1's list (RFC 9028 §5.4), if any. */
+  natMode: number | undefined;
 }
 
 export type I2Verdict = { ok: true; accepted: AcceptedI2 } | { ok: false; reason: string; detail: string };
@@ -280,8 +282,16 @@ export class Responder {
         solutionId: `${hex(solution.i)}:${hex(solution.j)}`,
         r1Counter: gen.counter,
         locatorSet: getParam(i2, 'LOCATOR_SET'),
+        natMode: this.chosenNatMode(i2),
       },
     };
+  }
+
+  /** The I2's NAT traversal mode when it is one our R1 offered; anything else counts as none. */
+  private chosenNatMode(i2: DecodedPacket): number | undefined {
+    const offered = this.cfg.r1Extra?.find((p) => p.kind === 'NAT_TRAVERSAL_MODE');
+    const chosen = getParam(i2, 'NAT_TRAVERSAL_MODE')?.modes[0];
+    return offered?.kind === 'NAT_TRAVERSAL_MODE' && chosen !== undefined && offered.modes.includes(chosen) ? chosen : undefined;
   }
 
   /** HOST_ID from ENCRYPTED (or in the clear, which RFC 7401 permits when ENCRYPTED is absent). */

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodePacket, getParam } from '../../src-main/hip/wire/codec.js';
-import { PacketType, RegistrationType } from '../../src-main/hip/wire/constants.js';
+import { NatTraversalMode, PacketType, ParamType, RegistrationType } from '../../src-main/hip/wire/constants.js';
 import { hitToText } from '../../src-main/hip/wire/address.js';
 import type { RegistrarHooks } from '../../src-main/hip/registration.js';
 import { RegistrationTable, RegFailureType, DEFAULT_REGISTRAR_POLICY } from '../../src-main/relay/registrations.js';
@@ -25,12 +25,12 @@ function registrar(table: RegistrationTable): RegistrarHooks {
   };
 }
 
-function world(allowed: boolean) {
+function world(allowed: boolean, clientModes: readonly number[] = [NatTraversalMode.ICE_HIP_UDP, NatTraversalMode.UDP_ENCAPSULATION]) {
   let clientHit = '';
   const table = new RegistrationTable({ ...DEFAULT_REGISTRAR_POLICY, acceptAny: false, isAllowed: (hit) => allowed && hit === clientHit });
   const { net, a: client, b: relay } = makePair({
     seed: SEED,
-    a: { registrationRequestFor: () => ({ kind: 'REG_REQUEST', lifetime: 120, regTypes: WANTED }) },
+    a: { registrationRequestFor: () => ({ kind: 'REG_REQUEST', lifetime: 120, regTypes: WANTED }), natTraversalModes: clientModes },
     b: { registrar: registrar(table) },
   });
   clientHit = hitToText(client.host.hit);
@@ -118,4 +118,24 @@ test('a peer that is no registrar: no REG_INFO in its R1, so no REG_REQUEST in o
   const i2 = decodePacket(i2s[0]!, { udp: true });
   assert.ok(i2.ok && getParam(i2.packet, 'REG_REQUEST') === undefined);
   assert.equal(answers(a).length, 0);
+});
+
+test('NAT_TRAVERSAL_MODE: offered in R1, the first the initiator runs chosen in I2; none towards a relay, whose R1 offers none', () => {
+  const { net, a, b } = makePair({
+    seed: SEED,
+    a: { natTraversalModes: [NatTraversalMode.UDP_ENCAPSULATION] },
+    b: { natTraversalModes: [NatTraversalMode.ICE_HIP_UDP, NatTraversalMode.UDP_ENCAPSULATION] },
+  });
+  a.act((h) => h.connect(net.now, b.host.hit, EP_B, EP_A));
+  net.runUntil(() => established(a) && established(b), 5_000);
+  assert.equal(a.host.associations()[0]!.natMode, NatTraversalMode.UDP_ENCAPSULATION);
+  assert.equal(b.host.associations()[0]!.natMode, NatTraversalMode.UDP_ENCAPSULATION);
+
+  const { net: net2, client, relay, seen } = world(true);
+  client.act((h) => h.connect(net2.now, relay.host.hit, EP_B, EP_A));
+  net2.runUntil(() => established(client) && established(relay), 5_000);
+  const i2 = seen.find((p) => p[0] === PacketType.I2)!;
+  const r1 = seen.find((p) => p[0] === PacketType.R1)!;
+  assert.ok(!r1.includes(ParamType.NAT_TRAVERSAL_MODE) && !i2.includes(ParamType.NAT_TRAVERSAL_MODE), 'no mode with the relay');
+  assert.equal(client.host.associations()[0]!.natMode, undefined);
 });

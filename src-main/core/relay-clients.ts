@@ -1,0 +1,201 @@
+// Our relays, as a client sees them (RFC 8003 registration, RFC 9028 relaying), sans-IO: which
+// relays we use, what each granted and until when, the address each sees us at (REG_FROM) and
+// the relayed address it gave (RELAYED_ADDRESS), which peers we reach through which relay and at
+// what original address, and when a registration is due again. HostCore acts on it.
+
+import type { Endpoint } from '../hip/host.js';
+import type { RegistrationAnswer } from '../hip/registration.js';
+import { hitToText } from '../hip/wire/address.js';
+import { RegistrationType } from '../hip/wire/constants.js';
+import type { RegRequest } from '../hip/wire/params.js';
+
+export interface RelayConfig {
+  hit: Uint8Array;
+  endpoint: Endpoint;
+  /** What the user calls it (status, UI); the HIT's text when unnamed. */
+  name?: string;
+}
+
+/** What we ask of every relay: relaying of HIP and of ESP, and rendezvous. */
+export const RELAY_REGISTRATION_TYPES: readonly number[] = [
+  RegistrationType.RENDEZVOUS, RegistrationType.RELAY_UDP_HIP, RegistrationType.RELAY_UDP_ESP,
+];
+/**
+ * RFC 8003 §4.1 encoding: 2^((136 - 64) / 8) = 512 s. Renewed at half of what was granted, so a
+ * relay that lost our registration (a restart without its state) has it back within minutes
+ * even if nothing else tells us; a locator change renews at once.
+ */
+export const REQUESTED_LIFETIME = 136;
+/** A registration that went unanswered, or a relay we could not reach, is tried again this often. */
+export const REGISTRATION_RETRY_MS = 5_000;
+
+export interface RelayView {
+  name: string;
+  hit: string;
+  address: string;
+  port: number;
+  /** Relaying of HIP was granted and has not lapsed: peers can reach us through this relay. */
+  registered: boolean;
+  granted: number[];
+  /** Types refused, with RFC 8003's failure type. */
+  failed: Array<{ failureType: number; regTypes: number[] }>;
+  lifetimeS: number | null;
+  expiresInS: number | null;
+  /** Where the relay sees us (REG_FROM), from its last answer. */
+  reflexive: Endpoint | null;
+  /** Where peers reach us through its data relay (RELAYED_ADDRESS). */
+  relayed: Endpoint | null;
+}
+
+interface RelayState {
+  config: RelayConfig;
+  hit: string;
+  granted: number[];
+  failed: RelayView['failed'];
+  grantedAt: number | undefined;
+  lifetimeS: number | undefined;
+  reflexive: Endpoint | undefined;
+  relayed: Endpoint | undefined;
+  /** When a registration (with the permissions) should next go out; undefined: not until asked. */
+  dueAt: number | undefined;
+}
+
+/** RFC 8003 §4.1: an 8-bit lifetime value L stands for 2^((L - 64) / 8) seconds. */
+function lifetimeSeconds(encoded: number): number {
+  return encoded === 0 ? 0 : 2 ** ((encoded - 64) / 8);
+}
+
+const sameEndpoint = (a: Endpoint, b: Endpoint): boolean => a.address === b.address && a.port === b.port;
+
+export class RelayClients {
+  private readonly relays = new Map<string, RelayState>();
+  /** Peers reached through a relay: which relay, and the address it reported them from (RELAY_FROM). */
+  private readonly routes = new Map<string, { relay: string; origin: Endpoint | undefined }>();
+
+  constructor(configs: readonly RelayConfig[]) {
+    for (const config of configs) {
+      const hit = hitToText(config.hit);
+      this.relays.set(hit, {
+        config, hit, granted: [], failed: [], grantedAt: undefined, lifetimeS: undefined, reflexive: undefined, relayed: undefined, dueAt: undefined,
+      });
+    }
+  }
+
+  get size(): number {
+    return this.relays.size;
+  }
+
+  configs(): RelayConfig[] {
+    return [...this.relays.values()].map((r) => r.config);
+  }
+
+  isRelay(hit: string): boolean {
+    return this.relays.has(hit);
+  }
+
+  /** The relay at this address and port, if it is one of ours. */
+  atEndpoint(endpoint: Endpoint): RelayConfig | undefined {
+    for (const r of this.relays.values()) if (sameEndpoint(r.config.endpoint, endpoint)) return r.config;
+    return undefined;
+  }
+
+  request(lifetime = REQUESTED_LIFETIME): RegRequest {
+    return { kind: 'REG_REQUEST', lifetime, regTypes: [...RELAY_REGISTRATION_TYPES] };
+  }
+
+  /** A relay answered: what it granted and refused, and where it sees us. */
+  answered(now: number, hit: string, answer: RegistrationAnswer): void {
+    const r = this.relays.get(hit);
+    if (r === undefined) return;
+    const lifetime = answer.response?.lifetime;
+    if (lifetime !== undefined && lifetime > 0) {
+      r.granted = [...answer.response!.regTypes];
+      r.grantedAt = now;
+      r.lifetimeS = lifetimeSeconds(lifetime);
+      r.dueAt = now + (r.lifetimeS * 1000) / 2;
+    } else {
+      r.granted = [];
+      r.grantedAt = undefined;
+      r.lifetimeS = undefined;
+      r.dueAt = now + REGISTRATION_RETRY_MS;
+    }
+    r.failed = answer.failed.map((f) => ({ failureType: f.failureType, regTypes: [...f.regTypes] }));
+    if (answer.reflexive !== undefined) r.reflexive = answer.reflexive;
+    if (answer.relayed !== undefined) r.relayed = answer.relayed;
+  }
+
+  /** The relay's association is gone (or was never made): nothing it granted holds any more. */
+  lost(now: number, hit: string): void {
+    const r = this.relays.get(hit);
+    if (r === undefined) return;
+    r.granted = [];
+    r.grantedAt = undefined;
+    r.lifetimeS = undefined;
+    r.dueAt = now + REGISTRATION_RETRY_MS;
+  }
+
+  /** Register (and re-send permissions) with this relay at the next chance. */
+  due(now: number, hit: string): void {
+    const r = this.relays.get(hit);
+    if (r !== undefined) r.dueAt = now;
+  }
+
+  /** A registration went out: the next is due on its answer, or after the retry interval. */
+  sent(now: number, hit: string): void {
+    const r = this.relays.get(hit);
+    if (r !== undefined) r.dueAt = now + REGISTRATION_RETRY_MS;
+  }
+
+  /** Relays whose registration is due at `now`. */
+  dueNow(now: number): string[] {
+    return [...this.relays.values()].filter((r) => r.dueAt !== undefined && r.dueAt <= now).map((r) => r.hit);
+  }
+
+  nextDue(): number | undefined {
+    let next: number | undefined;
+    for (const r of this.relays.values()) if (r.dueAt !== undefined && (next === undefined || r.dueAt < next)) next = r.dueAt;
+    return next;
+  }
+
+  /** A packet from `peer` came through `relay`, sent from `origin` as the relay saw it. */
+  reachedThrough(peer: string, relay: string, origin: Endpoint | undefined): boolean {
+    const known = this.routes.get(peer);
+    const changed = known === undefined || known.relay !== relay
+      || (origin !== undefined && (known.origin === undefined || !sameEndpoint(known.origin, origin)));
+    if (changed) this.routes.set(peer, { relay, origin: origin ?? known?.origin });
+    return changed;
+  }
+
+  route(peer: string): { relay: string; origin: Endpoint | undefined } | undefined {
+    return this.routes.get(peer);
+  }
+
+  forget(peer: string): void {
+    this.routes.delete(peer);
+  }
+
+  /** Peers routed through `relay`. */
+  peersThrough(relay: string): string[] {
+    return [...this.routes.entries()].filter(([, r]) => r.relay === relay).map(([peer]) => peer);
+  }
+
+  view(now: number): RelayView[] {
+    return [...this.relays.values()].map((r) => {
+      const expiresAt = r.grantedAt === undefined || r.lifetimeS === undefined ? undefined : r.grantedAt + r.lifetimeS * 1000;
+      const live = expiresAt !== undefined && now < expiresAt;
+      return {
+        name: r.config.name ?? r.hit,
+        hit: r.hit,
+        address: r.config.endpoint.address,
+        port: r.config.endpoint.port,
+        registered: live && r.granted.includes(RegistrationType.RELAY_UDP_HIP),
+        granted: live ? [...r.granted] : [],
+        failed: r.failed.map((f) => ({ ...f, regTypes: [...f.regTypes] })),
+        lifetimeS: live ? r.lifetimeS! : null,
+        expiresInS: live ? Math.round((expiresAt - now) / 1000) : null,
+        reflexive: r.reflexive ? { ...r.reflexive } : null,
+        relayed: r.relayed ? { ...r.relayed } : null,
+      };
+    });
+  }
+}
