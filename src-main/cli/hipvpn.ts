@@ -85,6 +85,31 @@ async function identity(args: string[]): Promise<void> {
   print(`{"hit": ${JSON.stringify(hitToText(id.hit))}, "lsi": ${JSON.stringify(ownLsiFor(id.hit))}}`);
 }
 
+/** `--listen` as given, each checked to be an IP address; without it, this host's addresses. */
+async function listenAddresses(given: string[] | undefined): Promise<string[]> {
+  const listen = given ?? (await import('../daemon/listen-addresses.js')).defaultListenAddresses().map((a) => a.address);
+  for (const a of listen) {
+    const l = parseLocator(a);
+    if (!l.ok || l.value.address !== a) throw usageError(`--listen ${JSON.stringify(a)} is not an IP address`);
+  }
+  if (listen.length === 0) throw new UserError('no local address to listen on; name one with --listen ADDR');
+  return listen;
+}
+
+/** SIGINT or SIGTERM stops the daemon cleanly; a second one ends the process at once. */
+function stopOnSignals(daemon: { stop(reason: string): Promise<void> }, log: (line: string) => void): void {
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (++signals > 1) {
+      log(logLine('forced-exit', { signal }));
+      process.exit(ExitCode.failure);
+    }
+    void daemon.stop(signal).then(() => process.exit(ExitCode.ok));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
 async function serve(args: string[]): Promise<void> {
   const { values } = parse(args, {
     ...STATE, port: { type: 'string' }, listen: { type: 'string', multiple: true }, tun: { type: 'string' }, 'accept-any': { type: 'boolean' },
@@ -99,12 +124,7 @@ async function serve(args: string[]): Promise<void> {
   const port = wholeNumber('port', values.port, LIMITS.port, DEFAULT_PORT);
   const tunArg = values.tun ?? DEFAULT_TUN;
   if (tunArg !== 'none' && !TUN_NAME.test(tunArg)) throw usageError(`--tun ${JSON.stringify(tunArg)} is not an interface name (up to 15 letters, digits, "_", ".", "-"), or none`);
-  const listen = values.listen ?? (await import('../daemon/listen-addresses.js')).defaultListenAddresses().map((a) => a.address);
-  for (const a of listen) {
-    const l = parseLocator(a);
-    if (!l.ok || l.value.address !== a) throw usageError(`--listen ${JSON.stringify(a)} is not an IP address`);
-  }
-  if (listen.length === 0) throw new UserError('no local address to listen on; name one with --listen ADDR');
+  const listen = await listenAddresses(values.listen);
 
   const log = (line: string): void => print(line);
   const { Daemon } = await import('../daemon/daemon.js');
@@ -119,16 +139,7 @@ async function serve(args: string[]): Promise<void> {
     ...(multihoming === undefined ? {} : { multihoming }),
     log,
   });
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (++signals > 1) {
-      log(logLine('forced-exit', { signal }));
-      process.exit(ExitCode.failure);
-    }
-    void daemon.stop(signal).then(() => process.exit(ExitCode.ok));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  stopOnSignals(daemon, log);
 }
 
 async function peer(args: string[]): Promise<void> {
@@ -433,25 +444,11 @@ async function relayServe(args: string[]): Promise<void> {
   const { values } = parse(args, { ...STATE, port: { type: 'string' }, listen: { type: 'string', multiple: true }, 'accept-any': { type: 'boolean' } }, 0);
   const dir = requireState(values.state);
   const port = wholeNumber('port', values.port, LIMITS.port, DEFAULT_PORT);
-  const listen = values.listen ?? (await import('../daemon/listen-addresses.js')).defaultListenAddresses().map((a) => a.address);
-  for (const a of listen) {
-    const l = parseLocator(a);
-    if (!l.ok || l.value.address !== a) throw usageError(`--listen ${JSON.stringify(a)} is not an IP address`);
-  }
-  if (listen.length === 0) throw new UserError('no local address to listen on; name one with --listen ADDR');
+  const listen = await listenAddresses(values.listen);
   const log = (line: string): void => print(line);
   const { RelayDaemon } = await import('../daemon/relay-daemon.js');
   const daemon = await RelayDaemon.start({ stateDir: dir.root, port, listen, acceptAny: values['accept-any'] === true, log });
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (++signals > 1) {
-      log(logLine('forced-exit', { signal }));
-      process.exit(ExitCode.failure);
-    }
-    void daemon.stop(signal).then(() => process.exit(ExitCode.ok));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  stopOnSignals(daemon, log);
 }
 
 async function relayStatus(args: string[]): Promise<void> {

@@ -17,6 +17,7 @@ import { bytes16ToIp, hitToText, ipToBytes16 } from '../hip/wire/address.js';
 import type { DecodedPacket, ParamSpan } from '../hip/wire/params.js';
 import { endpointKey, type Endpoint, type RegistrationTable } from './registrations.js';
 import { fullBucket, refilled, spend, type Bucket } from './token-bucket.js';
+import { concatBytes, constantTimeEqual, fixRelayHeader } from './relayed-packet.js';
 
 const IPPROTO_UDP = 17;
 /** The header length field counts 8-octet units after the first 8, in one octet (RFC 7401 §5.1). */
@@ -91,21 +92,6 @@ function isForwardableUnicast(b: Uint8Array): boolean {
     if (a === 169 && b[13] === 254) return false;
   }
   return true;
-}
-
-/** A copy of `bytes` with the header length set to cover it and the checksum zero (UDP, RFC 9028 §5.1). */
-function fixHeader(bytes: Uint8Array): Uint8Array {
-  bytes[1] = bytes.length / 8 - 1;
-  bytes[4] = 0;
-  bytes[5] = 0;
-  return bytes;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
-  return out;
 }
 
 export class ControlRelay {
@@ -197,13 +183,13 @@ export class ControlRelay {
     // RELAY_FROM goes where ascending type order puts it among the received parameters.
     const after = pkt.spans.find((s) => s.type > ParamType.RELAY_FROM);
     const at = after ? after.start : pkt.raw.length;
-    const covered = fixHeader(concat([pkt.raw.subarray(0, at), relayFrom, pkt.raw.subarray(at)]));
+    const covered = fixRelayHeader(concatBytes([pkt.raw.subarray(0, at), relayFrom, pkt.raw.subarray(at)]));
     const hmac = this.options.crypto.hmac(key.hash, key.key, covered);
     const relayHmac = encodeParam({ kind: 'RELAY_HMAC', hmac });
     if (covered.length + relayHmac.length > MAX_PACKET_LENGTH) {
       return this.drop('malformed', `${pkt.raw.length} octets leave no room for RELAY_FROM and RELAY_HMAC`);
     }
-    const datagram = fixHeader(concat([covered, relayHmac]));
+    const datagram = fixRelayHeader(concatBytes([covered, relayHmac]));
 
     this.permit(client, from, now);
     this.forwarded.toClient++;
@@ -237,7 +223,7 @@ export class ControlRelay {
     if (!this.permitted(client, to, now)) {
       return this.drop('bad-relay-to', `${client} was not reached from ${to.address}:${to.port} and it is no client's address`);
     }
-    const datagram = fixHeader(pkt.raw.slice(0, hmacIndex < 0 ? pkt.raw.length : pkt.spans[hmacIndex]!.start));
+    const datagram = fixRelayHeader(pkt.raw.slice(0, hmacIndex < 0 ? pkt.raw.length : pkt.spans[hmacIndex]!.start));
     this.forwarded.fromClient++;
     return { action: 'forward', direction: 'from-client', client, to, datagram };
   }
@@ -278,11 +264,4 @@ export class ControlRelay {
     return this.options.registrations.live(now).some((r) => r.hit !== client
       && r.regType === RegistrationType.RELAY_UDP_HIP && endpointKey(r.reflexive) === endpointKey(to));
   }
-}
-
-function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
-  return diff === 0;
 }
