@@ -13,6 +13,7 @@ import type { EngineLocator } from '../../src-main/core/path-manager.js';
 import type { InterfaceKind } from '../../src-main/mobility/pair-order.js';
 import type { LocatorCause } from '../../src-main/mobility/local-addresses.js';
 import { Prng, seedFromEnv } from './sim-network.js';
+import { SimNat, type NatBehaviour } from './sim-nat.js';
 import { identity, seededCrypto } from './hip-hosts.js';
 
 export const PORT = 10500;
@@ -28,6 +29,8 @@ export interface UplinkSpec {
   delayMs?: number;
   /** Not there at the start (no address yet): `appear` brings it. */
   absent?: boolean;
+  /** The uplink sits behind this NAT (from `world.addNat`): `address` is private to it. */
+  nat?: SimNat;
 }
 
 /** One interface of a host and what the network does to packets crossing it. */
@@ -51,6 +54,12 @@ export interface Uplink {
    * unreachable to their sender (an nftables `reject`): lost, and the sender is told.
    */
   rejecting: boolean;
+  /**
+   * The NAT this uplink sits behind (undefined: on the public internet). Its address is private
+   * to that NAT: only uplinks behind the same NAT reach it directly; everyone else sees the NAT's
+   * public endpoint.
+   */
+  nat: SimNat | undefined;
 }
 
 interface Flight { at: number; order: number; deliver(): void }
@@ -127,7 +136,7 @@ export class SimHost {
   private readonly sampled = new Map<string, { arrival: string; packetsIn: number; statsAt: number }>();
 
   constructor(readonly world: SimWorld, readonly name: string, uplinks: readonly UplinkSpec[], config: Partial<Omit<HostCoreConfig, 'host'>>, slot: number) {
-    this.uplinks = uplinks.map((u) => ({ ...u, up: !u.absent, txDead: false, rxDead: false, delayMs: u.delayMs ?? 10, loss: 0, removed: u.absent === true, rejecting: false }));
+    this.uplinks = uplinks.map((u) => ({ ...u, up: !u.absent, txDead: false, rxDead: false, delayMs: u.delayMs ?? 10, loss: 0, removed: u.absent === true, rejecting: false, nat: u.nat }));
     this.core = new HostCore(
       { host: { identity: identity('ecdsa-p256', slot), crypto: seededCrypto(world.seed ^ (0x51 + slot)) }, locators: 'monitor', ...config },
       world.now,
@@ -198,11 +207,16 @@ export class SimHost {
     this.reportInterfaces([{ type: 'operational', address: u.address, ifname }]);
   }
 
-  /** The uplink's address is replaced (DHCP renumbering, a new network): the old one is lost. */
-  renumber(ifname: string, address: string): void {
+  /**
+   * The uplink's address is replaced (DHCP renumbering, a new network): the old one is lost.
+   * `nat` puts the new network behind that NAT (undefined: the public internet); left out, the
+   * uplink stays behind the NAT it had.
+   */
+  renumber(ifname: string, address: string, opts: { nat?: SimNat | undefined } = {}): void {
     const u = this.uplink(ifname);
     const old = u.address;
     u.address = address;
+    if ('nat' in opts) u.nat = opts.nat;
     this.reportInterfaces([{ type: 'lost', address: old, ifname }, { type: 'appeared', address, ifname }]);
   }
 
@@ -224,7 +238,7 @@ export class SimHost {
     for (let t = this.core.pollTransmit(); t; t = this.core.pollTransmit()) {
       const from = t.from ?? this.defaultLocal();
       this.hipSent++;
-      if (from !== undefined) this.world.send(this, from, t.to, (to) => to.core.handleDatagram(this.world.now, t.bytes, from, t.to));
+      if (from !== undefined) this.world.send(this, from, t.to, (to, seenFrom, seenTo) => to.core.handleDatagram(this.world.now, t.bytes, seenFrom, seenTo));
       progressed = true;
     }
     for (let e = this.core.pollEvent(); e; e = this.core.pollEvent()) {
@@ -309,7 +323,7 @@ export class SimHost {
     }
     const state = this.core.association(peerHit)?.peerLocators.find((l) => l.address === remote.address)?.state;
     if (state === 'UNVERIFIED') this.unverifiedSends.push({ at: this.world.now, address: remote.address });
-    this.world.send(this, local, remote, (to) => to.receiveData(this, seq, local, remote));
+    this.world.send(this, local, remote, (to, seenFrom, seenTo) => to.receiveData(this, seq, seenFrom, seenTo));
   }
 
   /** The peer's data packet arrived: counted once (the anti-replay window drops copies), and reported. */
@@ -343,6 +357,7 @@ export class SimWorld {
   readonly seed: number;
   readonly prng: Prng;
   readonly hosts: SimHost[] = [];
+  readonly nats: SimNat[] = [];
   private flights: Flight[] = [];
   private order = 0;
   private readonly scheduled: Array<{ at: number; order: number; run(): void }> = [];
@@ -358,42 +373,100 @@ export class SimWorld {
     return h;
   }
 
-  private hostAt(address: string): { host: SimHost; uplink: Uplink } | undefined {
+  /**
+   * A NAT with one public address (RFC 4787 behaviour); put an uplink behind it with
+   * `UplinkSpec.nat` (several hosts may share it: a CGNAT). Its public ports come from a PRNG of
+   * its own, drawn from the world's seed, so adding one leaves the world's other draws as they were.
+   */
+  addNat(name: string, publicAddress: string, behaviour: NatBehaviour): SimNat {
+    const nat = new SimNat(name, publicAddress, behaviour, new Prng((this.seed ^ Math.imul(0x9e37_79b9, this.nats.length + 1)) >>> 0));
+    this.nats.push(nat);
+    return nat;
+  }
+
+  /** The uplink with `address` in `realm` (behind that NAT; undefined: the public internet). */
+  private hostAt(address: string, realm: SimNat | undefined): { host: SimHost; uplink: Uplink } | undefined {
     for (const host of this.hosts) {
-      const uplink = host.uplinks.find((u) => u.address === address && !u.removed);
+      const uplink = host.uplinks.find((u) => u.address === address && !u.removed && u.nat === realm);
       if (uplink) return { host, uplink };
     }
     return undefined;
   }
 
-  /** A packet from `sender` leaving `from` towards `to`: it crosses both uplinks, or is lost. */
-  send(sender: SimHost, from: Endpoint, to: Endpoint, deliver: (receiver: SimHost) => void): void {
+  /**
+   * Where a packet that left `realm` for `to` (not in that realm) ends up: out through the
+   * realm's NAT (a public source endpoint), across the internet, and in through the NAT owning
+   * `to` if `to` is a NAT's public address. Undefined when a NAT drops it (each NAT counts why).
+   */
+  private cross(realm: SimNat | undefined, from: Endpoint, to: Endpoint): { dest: { host: SimHost; uplink: Uplink }; seenFrom: Endpoint; seenTo: Endpoint } | undefined {
+    const intoNat = this.nats.find((n) => n.publicAddress === to.address);
+    let seenFrom = from;
+    if (realm !== undefined) {
+      if (intoNat === realm && realm.behaviour.hairpinning !== true) {
+        realm.counters.hairpinDropped++;
+        return undefined;
+      }
+      const outside = realm.outbound(this.now, from, to);
+      if (outside === undefined) return undefined;
+      seenFrom = outside;
+    }
+    if (intoNat === undefined) {
+      const dest = this.hostAt(to.address, undefined);
+      return dest && { dest, seenFrom, seenTo: to };
+    }
+    const inside = intoNat.inbound(this.now, seenFrom, to);
+    const dest = inside && this.hostAt(inside.address, intoNat);
+    return dest && inside && { dest, seenFrom, seenTo: inside };
+  }
+
+  /**
+   * A packet from `sender` leaving `from` towards `to`: it crosses both uplinks and the NATs
+   * between them, or is lost. `deliver` gets the endpoints the receiver sees: after a NAT the
+   * source is the NAT's public endpoint, and a packet in through a NAT arrives at the internal one.
+   * NATs decide when the packet is sent (delays are milliseconds, their timeouts seconds).
+   */
+  send(sender: SimHost, from: Endpoint, to: Endpoint, deliver: (receiver: SimHost, seenFrom: Endpoint, seenTo: Endpoint) => void): void {
     const out = sender.uplinks.find((u) => u.address === from.address && !u.removed);
     // No such address, or its interface is down: the send fails locally (ENETUNREACH).
     if (out === undefined || !out.up) return;
-    const dest = this.hostAt(to.address);
+    // Same realm (the public internet, or the LAN behind one NAT): no translation.
+    const near = this.hostAt(to.address, out.nat);
     // The refusing router sits just beyond the rejecting uplink: its ICMP error crosses back.
-    const refusedAfter = out.rejecting ? 2 * out.delayMs : dest?.uplink.rejecting ? 2 * (out.delayMs + dest.uplink.delayMs) : undefined;
-    if (refusedAfter !== undefined) {
-      this.flights.push({
-        at: this.now + refusedAfter, order: this.order++,
-        deliver: () => {
-          if (!out.removed && out.up && out.address === from.address) sender.core.handleDataplane(this.now, { type: 'icmp-error', local: from, remote: to });
-        },
-      });
+    if (out.rejecting || near?.uplink.rejecting) {
+      this.refuse(sender, out, from, to, 2 * (out.delayMs + (out.rejecting ? 0 : near!.uplink.delayMs)));
       return;
     }
-    const lost = out.txDead || this.prng.next() < out.loss || dest === undefined || !dest.uplink.up || dest.uplink.rxDead || this.prng.next() < dest.uplink.loss;
-    if (lost) return;
+    if (out.txDead || this.prng.next() < out.loss) return;
+    let route = near && { dest: near, seenFrom: from, seenTo: to };
+    if (route === undefined) {
+      route = this.cross(out.nat, from, to);
+      if (route === undefined) return;
+      if (route.dest.uplink.rejecting) {
+        this.refuse(sender, out, from, to, 2 * (out.delayMs + route.dest.uplink.delayMs));
+        return;
+      }
+    }
+    const { dest, seenFrom, seenTo } = route;
+    if (!dest.uplink.up || dest.uplink.rxDead || this.prng.next() < dest.uplink.loss) return;
     const at = this.now + out.delayMs + dest.uplink.delayMs;
     const receiver = dest.host;
     const uplink = dest.uplink;
-    const address = to.address;
+    const realm = uplink.nat;
     this.flights.push({
       at, order: this.order++,
-      // The receiving address may have gone while the packet was in flight.
+      // The receiving address may have gone (or moved behind another NAT) while the packet was in flight.
       deliver: () => {
-        if (!uplink.removed && uplink.up && !uplink.rxDead && uplink.address === address) deliver(receiver);
+        if (!uplink.removed && uplink.up && !uplink.rxDead && uplink.address === seenTo.address && uplink.nat === realm) deliver(receiver, seenFrom, seenTo);
+      },
+    });
+  }
+
+  /** An ICMP destination unreachable for the packet `from` → `to` reaches its sender after `afterMs`. */
+  private refuse(sender: SimHost, out: Uplink, from: Endpoint, to: Endpoint, afterMs: number): void {
+    this.flights.push({
+      at: this.now + afterMs, order: this.order++,
+      deliver: () => {
+        if (!out.removed && out.up && out.address === from.address) sender.core.handleDataplane(this.now, { type: 'icmp-error', local: from, remote: to });
       },
     });
   }
