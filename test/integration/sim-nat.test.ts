@@ -13,6 +13,7 @@ import { hitToText } from '../../src-main/hip/wire/address.js';
 import type { Endpoint } from '../../src-main/hip/host.js';
 import { B_ETH, PORT, SimWorld, connect, type SimHost } from '../support/sim-hosts.js';
 import { NAT_KINDS, natBehaviour, type NatKind, type SimNat } from '../support/sim-nat.js';
+import { TestHost, identity, seededCrypto } from '../support/hip-hosts.js';
 
 const SEED_VAR = 'SIM_SEED';
 const KINDS = Object.keys(NAT_KINDS) as NatKind[];
@@ -21,6 +22,7 @@ const PRIVATE = '192.168.1.10';
 const NAT_A = '203.0.113.1';
 const NAT_C = '203.0.113.2';
 const STRANGER = '198.51.100.66';
+const RELAY = '198.51.100.50';
 const NAT_TIMEOUT_MS = 30_000;
 
 function keepaliveEvery(ms: number): { paths: { abandonAfterMs: number; spareWindowMs: number; timing: { detection: typeof DEFAULT_DETECTION } } } {
@@ -85,6 +87,24 @@ test('a host behind each kind of NAT reaches a public host and hears its answers
     assert.ok(s.stream.arrivals.size > 250, `${kind}: S→A arrived ${s.stream.arrivals.size}`);
     assert.ok(nat.counters.inbound > 250 && nat.counters.outbound > 250);
     assert.equal(nat.counters.filtered + nat.counters.unmapped, 0, `${kind}: nothing of the conversation was filtered`);
+  }
+});
+
+test('a bare HipHost on the network (where a relay sits) completes a base exchange with a host behind each NAT and knows it by the NAT\'s public endpoint', () => {
+  for (const [i, kind] of KINDS.entries()) {
+    const world = new SimWorld(SEED_VAR, 0x4a7_0401 + i);
+    const nat = world.addNat(`NAT-A ${kind}`, NAT_A, natBehaviour(kind, { timeoutMs: NAT_TIMEOUT_MS }));
+    const a = world.addHost('A', [{ ifname: 'eth0', kind: 'ethernet', address: PRIVATE, delayMs: 5, nat }]);
+    const endpoint = { address: RELAY, port: PORT };
+    const r = new TestHost({ identity: identity('ecdsa-p256', 9), crypto: seededCrypto(world.seed ^ 0x7e1a) }, world.now, endpoint);
+    world.addNode('R', [{ ifname: 'eth0', kind: 'ethernet', address: RELAY, delayMs: 5 }], r);
+    a.core.connect(world.now, r.host.hit, endpoint, { address: PRIVATE, port: PORT });
+    world.runFor(3_000);
+    const seenByR = r.host.associations().find((x) => x.peerHitText === hitToText(a.core.hit));
+    console.log(`${kind} seed ${world.seed}: R ${seenByR?.state ?? 'has no association'}, knows A at ${seenByR?.remote.address}:${seenByR?.remote.port}; ${nat.describe()}`);
+    assert.equal(seenByR?.state, 'ESTABLISHED', kind);
+    assert.equal(a.core.association(r.host.hit)?.state, 'ESTABLISHED', kind);
+    assert.deepEqual(seenByR.remote, nat.mapped(world.now, { address: PRIVATE, port: PORT }, endpoint), `${kind}: A's public endpoint, what REG_FROM reports`);
   }
 });
 

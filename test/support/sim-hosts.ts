@@ -12,7 +12,7 @@ import { hitToText } from '../../src-main/hip/wire/address.js';
 import type { EngineLocator } from '../../src-main/core/path-manager.js';
 import type { InterfaceKind } from '../../src-main/mobility/pair-order.js';
 import type { LocatorCause } from '../../src-main/mobility/local-addresses.js';
-import { Prng, seedFromEnv } from './sim-network.js';
+import { Prng, seedFromEnv, type SimNode } from './sim-network.js';
 import { SimNat, type NatBehaviour } from './sim-nat.js';
 import { identity, seededCrypto } from './hip-hosts.js';
 
@@ -60,6 +60,10 @@ export interface Uplink {
    * public endpoint.
    */
   nat: SimNat | undefined;
+}
+
+function uplinkOf(u: UplinkSpec): Uplink {
+  return { ...u, up: !u.absent, txDead: false, rxDead: false, delayMs: u.delayMs ?? 10, loss: 0, removed: u.absent === true, rejecting: false, nat: u.nat };
 }
 
 interface Flight { at: number; order: number; deliver(): void }
@@ -136,7 +140,7 @@ export class SimHost {
   private readonly sampled = new Map<string, { arrival: string; packetsIn: number; statsAt: number }>();
 
   constructor(readonly world: SimWorld, readonly name: string, uplinks: readonly UplinkSpec[], config: Partial<Omit<HostCoreConfig, 'host'>>, slot: number) {
-    this.uplinks = uplinks.map((u) => ({ ...u, up: !u.absent, txDead: false, rxDead: false, delayMs: u.delayMs ?? 10, loss: 0, removed: u.absent === true, rejecting: false, nat: u.nat }));
+    this.uplinks = uplinks.map(uplinkOf);
     this.core = new HostCore(
       { host: { identity: identity('ecdsa-p256', slot), crypto: seededCrypto(world.seed ^ (0x51 + slot)) }, locators: 'monitor', ...config },
       world.now,
@@ -238,7 +242,7 @@ export class SimHost {
     for (let t = this.core.pollTransmit(); t; t = this.core.pollTransmit()) {
       const from = t.from ?? this.defaultLocal();
       this.hipSent++;
-      if (from !== undefined) this.world.send(this, from, t.to, (to, seenFrom, seenTo) => to.core.handleDatagram(this.world.now, t.bytes, seenFrom, seenTo));
+      if (from !== undefined) this.world.send(this, from, t.to, (to, seenFrom, seenTo) => to.handleDatagram(this.world.now, t.bytes, seenFrom, seenTo));
       progressed = true;
     }
     for (let e = this.core.pollEvent(); e; e = this.core.pollEvent()) {
@@ -246,6 +250,15 @@ export class SimHost {
       progressed = true;
     }
     return progressed;
+  }
+
+  handleDatagram(now: number, bytes: Uint8Array, from: Endpoint, to: Endpoint): void {
+    this.core.handleDatagram(now, bytes, from, to);
+  }
+
+  /** A router refused our packet from `local` to `remote` (ICMP destination unreachable). */
+  refused(now: number, local: Endpoint, remote: Endpoint): void {
+    this.core.handleDataplane(now, { type: 'icmp-error', local, remote });
   }
 
   private defaultLocal(): Endpoint | undefined {
@@ -323,7 +336,10 @@ export class SimHost {
     }
     const state = this.core.association(peerHit)?.peerLocators.find((l) => l.address === remote.address)?.state;
     if (state === 'UNVERIFIED') this.unverifiedSends.push({ at: this.world.now, address: remote.address });
-    this.world.send(this, local, remote, (to, seenFrom, seenTo) => to.receiveData(this, seq, seenFrom, seenTo));
+    this.world.send(this, local, remote, (to, seenFrom, seenTo) => {
+      if (to instanceof SimHost) to.receiveData(this, seq, seenFrom, seenTo);
+      else to.modelledDataDropped++;
+    });
   }
 
   /** The peer's data packet arrived: counted once (the anti-replay window drops copies), and reported. */
@@ -352,12 +368,54 @@ export class SimHost {
   }
 }
 
+/**
+ * Any sans-IO node that speaks in datagrams (a HipHost, a relay) on the world's network, with
+ * uplinks like a host's (behind a NAT or not, lossy or not). It sends and receives real bytes;
+ * the data streams of SimHosts are modelled, not bytes, and are dropped when sent to it.
+ */
+export class SimDatagramNode {
+  readonly uplinks: Uplink[];
+  /** Modelled data packets (a SimHost's stream) that reached this node: they carry no bytes. */
+  modelledDataDropped = 0;
+  /** ICMP errors routers sent back for this node's packets. */
+  readonly refusals: Array<{ at: number; local: Endpoint; remote: Endpoint }> = [];
+
+  constructor(readonly world: SimWorld, readonly name: string, uplinks: readonly UplinkSpec[], readonly node: SimNode) {
+    this.uplinks = uplinks.map(uplinkOf);
+  }
+
+  handleDatagram(now: number, bytes: Uint8Array, from: Endpoint, to: Endpoint): void {
+    this.node.handlePacket(now, bytes, from, to);
+  }
+
+  refused(now: number, local: Endpoint, remote: Endpoint): void {
+    this.refusals.push({ at: now, local, remote });
+  }
+
+  /** Puts what the node wants sent onto the network (from its first live uplink when it names no source). */
+  drain(): boolean {
+    let progressed = false;
+    for (let t = this.node.pollTransmit(); t; t = this.node.pollTransmit()) {
+      const u = this.uplinks.find((x) => x.up && !x.removed);
+      const from = t.from ?? (u && { address: u.address, port: PORT });
+      const bytes = t.bytes;
+      if (from !== undefined) this.world.send(this, from, t.to, (to, seenFrom, seenTo) => to.handleDatagram(this.world.now, bytes, seenFrom, seenTo));
+      progressed = true;
+    }
+    return progressed;
+  }
+}
+
+/** Whatever sits on the world's network: it has uplinks, takes datagrams, and hears of refusals. */
+export type SimAttached = SimHost | SimDatagramNode;
+
 export class SimWorld {
   now = 0;
   readonly seed: number;
   readonly prng: Prng;
   readonly hosts: SimHost[] = [];
   readonly nats: SimNat[] = [];
+  readonly nodes: SimDatagramNode[] = [];
   private flights: Flight[] = [];
   private order = 0;
   private readonly scheduled: Array<{ at: number; order: number; run(): void }> = [];
@@ -373,6 +431,13 @@ export class SimWorld {
     return h;
   }
 
+  /** A sans-IO datagram node (a HipHost, a relay) on the network; it is run along with the hosts. */
+  addNode(name: string, uplinks: readonly UplinkSpec[], node: SimNode): SimDatagramNode {
+    const n = new SimDatagramNode(this, name, uplinks, node);
+    this.nodes.push(n);
+    return n;
+  }
+
   /**
    * A NAT with one public address (RFC 4787 behaviour); put an uplink behind it with
    * `UplinkSpec.nat` (several hosts may share it: a CGNAT). Its public ports come from a PRNG of
@@ -385,8 +450,8 @@ export class SimWorld {
   }
 
   /** The uplink with `address` in `realm` (behind that NAT; undefined: the public internet). */
-  private hostAt(address: string, realm: SimNat | undefined): { host: SimHost; uplink: Uplink } | undefined {
-    for (const host of this.hosts) {
+  private hostAt(address: string, realm: SimNat | undefined): { host: SimAttached; uplink: Uplink } | undefined {
+    for (const host of [...this.hosts, ...this.nodes]) {
       const uplink = host.uplinks.find((u) => u.address === address && !u.removed && u.nat === realm);
       if (uplink) return { host, uplink };
     }
@@ -398,7 +463,7 @@ export class SimWorld {
    * realm's NAT (a public source endpoint), across the internet, and in through the NAT owning
    * `to` if `to` is a NAT's public address. Undefined when a NAT drops it (each NAT counts why).
    */
-  private cross(realm: SimNat | undefined, from: Endpoint, to: Endpoint): { dest: { host: SimHost; uplink: Uplink }; seenFrom: Endpoint; seenTo: Endpoint } | undefined {
+  private cross(realm: SimNat | undefined, from: Endpoint, to: Endpoint): { dest: { host: SimAttached; uplink: Uplink }; seenFrom: Endpoint; seenTo: Endpoint } | undefined {
     const intoNat = this.nats.find((n) => n.publicAddress === to.address);
     let seenFrom = from;
     if (realm !== undefined) {
@@ -425,7 +490,7 @@ export class SimWorld {
    * source is the NAT's public endpoint, and a packet in through a NAT arrives at the internal one.
    * NATs decide when the packet is sent (delays are milliseconds, their timeouts seconds).
    */
-  send(sender: SimHost, from: Endpoint, to: Endpoint, deliver: (receiver: SimHost, seenFrom: Endpoint, seenTo: Endpoint) => void): void {
+  send(sender: SimAttached, from: Endpoint, to: Endpoint, deliver: (receiver: SimAttached, seenFrom: Endpoint, seenTo: Endpoint) => void): void {
     const out = sender.uplinks.find((u) => u.address === from.address && !u.removed);
     // No such address, or its interface is down: the send fails locally (ENETUNREACH).
     if (out === undefined || !out.up) return;
@@ -462,11 +527,11 @@ export class SimWorld {
   }
 
   /** An ICMP destination unreachable for the packet `from` → `to` reaches its sender after `afterMs`. */
-  private refuse(sender: SimHost, out: Uplink, from: Endpoint, to: Endpoint, afterMs: number): void {
+  private refuse(sender: SimAttached, out: Uplink, from: Endpoint, to: Endpoint, afterMs: number): void {
     this.flights.push({
       at: this.now + afterMs, order: this.order++,
       deliver: () => {
-        if (!out.removed && out.up && out.address === from.address) sender.core.handleDataplane(this.now, { type: 'icmp-error', local: from, remote: to });
+        if (!out.removed && out.up && out.address === from.address) sender.refused(this.now, from, to);
       },
     });
   }
@@ -481,6 +546,7 @@ export class SimWorld {
     for (let guard = 0; guard < 10_000; guard++) {
       let progressed = false;
       for (const h of this.hosts) progressed = h.drain() || progressed;
+      for (const n of this.nodes) progressed = n.drain() || progressed;
       if (!progressed) return;
     }
     throw new Error('hosts did not settle');
@@ -493,6 +559,7 @@ export class SimWorld {
     for (const h of this.hosts) {
       next = Math.min(next, h.core.pollTimeout() ?? Number.POSITIVE_INFINITY, h.nextDataAt);
     }
+    for (const n of this.nodes) next = Math.min(next, n.node.nextTimeout() ?? Number.POSITIVE_INFINITY);
     return next;
   }
 
@@ -513,6 +580,10 @@ export class SimWorld {
         const t = h.core.pollTimeout();
         if (t !== undefined && t <= this.now) h.core.handleTimeout(this.now);
         if (h.nextDataAt <= this.now) h.sendData();
+      }
+      for (const n of this.nodes) {
+        const t = n.node.nextTimeout();
+        if (t !== undefined && t <= this.now) n.node.handleTimeout(this.now);
       }
       this.drain();
     }
