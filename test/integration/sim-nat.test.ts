@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { DEFAULT_DETECTION } from '../../src-main/mobility/failure-detection.js';
 import { hitToText } from '../../src-main/hip/wire/address.js';
 import type { Endpoint } from '../../src-main/hip/host.js';
-import { B_ETH, PORT, SimWorld, connect, type SimHost } from '../support/sim-hosts.js';
+import { B_ETH, PORT, SimWorld, connect, outcome, type SimHost } from '../support/sim-hosts.js';
 import { NAT_KINDS, natBehaviour, type NatKind, type SimNat } from '../support/sim-nat.js';
 import { TestHost, identity, seededCrypto } from '../support/hip-hosts.js';
 
@@ -204,4 +204,55 @@ test('two hosts behind NATs cannot reach each other directly unless the callee\'
     }
   }
   console.log(matrix.join('\n'));
+});
+
+test('hosts sharing one NAT (a CGNAT) share its public address on different ports, and reach each other inside; through the public endpoint only with hairpinning', () => {
+  for (const hairpinning of [false, true]) {
+    const world = new SimWorld(SEED_VAR, 0x4a7_0501);
+    const cgnat = world.addNat('CGNAT', NAT_A, natBehaviour('port-restricted-cone', { timeoutMs: NAT_TIMEOUT_MS, hairpinning }));
+    const a = world.addHost('A', [{ ifname: 'eth0', kind: 'ethernet', address: '100.64.0.10', delayMs: 5, nat: cgnat }]);
+    const c = world.addHost('C', [{ ifname: 'eth0', kind: 'ethernet', address: '100.64.0.11', delayMs: 5, nat: cgnat }]);
+    const s = world.addHost('S', [{ ifname: 'eth0', kind: 'ethernet', address: B_ETH, delayMs: 5 }]);
+    connect(world, a, s);
+    connect(world, c, s);
+    stopStreams(a, c, s);
+    const aPublic = remoteOf(s, a)!;
+    const cPublic = remoteOf(s, c)!;
+    // C opens its side towards A's public endpoint first, so only hairpinning stands in the way.
+    probe(world, c, { address: '100.64.0.11', port: PORT }, aPublic);
+    const viaPublic = probe(world, a, { address: '100.64.0.10', port: PORT }, cPublic).receiver;
+    const inside = probe(world, a, { address: '100.64.0.10', port: PORT }, { address: '100.64.0.11', port: PORT }).receiver;
+    console.log(`CGNAT ${hairpinning ? 'with' : 'without'} hairpinning, seed ${world.seed}: S sees A at ${aPublic.address}:${aPublic.port}, C at ${cPublic.address}:${cPublic.port};`,
+      `A→C inside ${inside ?? 'lost'}, through the public endpoint ${viaPublic ?? 'lost'}; ${cgnat.describe()}`);
+    assert.equal(aPublic.address, NAT_A);
+    assert.equal(cPublic.address, NAT_A);
+    assert.equal(aPublic.port, PORT, 'the first host keeps its port');
+    assert.notEqual(cPublic.port, PORT, 'the second gets another');
+    assert.equal(inside, 'C', 'private addresses reach each other behind the NAT');
+    assert.equal(viaPublic, hairpinning ? 'C' : undefined);
+    assert.equal(cgnat.counters.hairpinDropped, hairpinning ? 0 : 2);
+  }
+});
+
+test('a host moving from behind one NAT to behind another: the public host follows it to the new NAT\'s endpoint', () => {
+  const NEW_PRIVATE = '10.0.0.5';
+  for (const [i, kind] of KINDS.entries()) {
+    const world = new SimWorld(SEED_VAR, 0x4a7_0601 + i);
+    const home = world.addNat(`home ${kind}`, NAT_A, natBehaviour(kind, { timeoutMs: NAT_TIMEOUT_MS }));
+    const cafe = world.addNat(`cafe ${kind}`, NAT_C, natBehaviour(kind, { timeoutMs: NAT_TIMEOUT_MS }));
+    const a = world.addHost('A', [{ ifname: 'wlan0', kind: 'wifi', address: PRIVATE, delayMs: 5, nat: home }]);
+    const s = world.addHost('S', [{ ifname: 'eth0', kind: 'ethernet', address: B_ETH, delayMs: 5 }]);
+    connect(world, a, s);
+    world.runFor(1_000);
+    const t = world.now;
+    world.at(t + 100, () => a.renumber('wlan0', NEW_PRIVATE, { nat: cafe }));
+    world.runFor(5_000);
+    const end = world.now - 200;
+    const moves = s.pathChanges(t).map((m) => `${m.to} (${m.cause})`).join(', ');
+    console.log(`${kind} seed ${world.seed}: ${outcome(a, s, t, end)}; S's moves: ${moves}; ${home.describe()}; ${cafe.describe()}`);
+    assert.deepEqual(remoteOf(s, a), cafe.mapped(world.now, { address: NEW_PRIVATE, port: PORT }, { address: B_ETH, port: PORT }), `${kind}: S sends to the new NAT's mapping`);
+    assert.equal(a.stream.lost(t, end), 0, `${kind}: A→S`);
+    assert.ok(s.stream.lost(t, end) <= 3, `${kind}: S→A lost ${s.stream.lost(t, end)} (what was in flight to the old NAT)`);
+    assert.ok(s.stream.longestGap(t, end) <= 100, `${kind}: S→A gap ${s.stream.longestGap(t, end)} ms`);
+  }
 });
