@@ -39,11 +39,6 @@ function natWorld(kind: NatKind, fallbackSeed: number, opts: { keepaliveMs?: num
   return { world, nat, a, s };
 }
 
-/** The peer's endpoint `host`'s data plane sends its ESP to (what HIP learnt from the packets' source). */
-function remoteOf(host: SimHost, peer: SimHost): Endpoint | undefined {
-  return host.paths.get(hitToText(peer.core.hit))?.remote;
-}
-
 /** A datagram from `src` (an address of `sender`) to `dst`: did it reach a host, and which? */
 function probe(world: SimWorld, sender: SimHost, src: Endpoint, dst: Endpoint): { receiver?: string } {
   const seen: { receiver?: string } = {};
@@ -54,18 +49,6 @@ function probe(world: SimWorld, sender: SimHost, src: Endpoint, dst: Endpoint): 
   return seen;
 }
 
-function stopStreams(...hosts: SimHost[]): void {
-  for (const h of hosts) {
-    h.dataIntervalMs = 0;
-    h.nextDataAt = Number.POSITIVE_INFINITY;
-  }
-}
-
-function startStream(world: SimWorld, h: SimHost): void {
-  h.dataIntervalMs = 10;
-  h.nextDataAt = world.now;
-}
-
 test('a host behind each kind of NAT reaches a public host and hears its answers; the public host sees the NAT\'s endpoint', () => {
   for (const [i, kind] of KINDS.entries()) {
     const { world, nat, a, s } = natWorld(kind, 0x4a7_0001 + i);
@@ -73,7 +56,7 @@ test('a host behind each kind of NAT reaches a public host and hears its answers
     const t = world.now;
     world.runFor(3_000);
     const end = world.now - 200;
-    const seenByS = remoteOf(s, a);
+    const seenByS = s.remoteOf(a);
     console.log(`${kind} seed ${world.seed} (set ${SEED_VAR} to replay): S sends A's ESP to ${seenByS?.address}:${seenByS?.port};`,
       `A→S lost ${a.stream.lost(t, end)}/${a.stream.sent.filter((p) => p.sentAt >= t && p.sentAt < end).length},`,
       `S→A lost ${s.stream.lost(t, end)}/${s.stream.sent.filter((p) => p.sentAt >= t && p.sentAt < end).length}; ${nat.describe()}`);
@@ -81,7 +64,7 @@ test('a host behind each kind of NAT reaches a public host and hears its answers
     assert.deepEqual(seenByS, nat.mapped(world.now, { address: PRIVATE, port: PORT }, { address: B_ETH, port: PORT }), `${kind}: the NAT's mapping`);
     if (NAT_KINDS[kind].mapping === 'endpoint-independent') assert.equal(seenByS.port, PORT, `${kind}: the port is preserved`);
     else assert.notEqual(seenByS.port, PORT, `${kind}: a random public port`);
-    assert.equal(remoteOf(a, s)?.address, B_ETH);
+    assert.equal(a.remoteOf(s)?.address, B_ETH);
     assert.equal(a.stream.lost(t, end), 0, `${kind}: A→S`);
     assert.equal(s.stream.lost(t, end), 0, `${kind}: S's answers reach A through the NAT`);
     assert.ok(s.stream.arrivals.size > 250, `${kind}: S→A arrived ${s.stream.arrivals.size}`);
@@ -120,7 +103,7 @@ test('unsolicited packets to a NATed host are let in or filtered as its NAT\'s f
     const x = world.addHost('X', [{ ifname: 'eth0', kind: 'ethernet', address: STRANGER, delayMs: 5 }]);
     connect(world, a, s);
     world.runFor(500);
-    const aPublic = remoteOf(s, a)!;
+    const aPublic = s.remoteOf(a)!;
     const before = { ...nat.counters };
     const fromServerOtherPort = probe(world, s, { address: B_ETH, port: 3478 }, aPublic).receiver === 'A';
     const fromStranger = probe(world, x, { address: STRANGER, port: PORT }, aPublic).receiver === 'A';
@@ -148,14 +131,14 @@ test('an idle mapping dies after the NAT timeout, and A\'s keepalives below that
       const { world, nat, a, s } = natWorld(kind, 0x4a7_0201 + i, { keepaliveMs, serverKeepaliveMs: 3_600_000 });
       connect(world, a, s);
       world.runFor(1_000);
-      stopStreams(a, s);
+      for (const h of [a, s]) h.setStreaming(false);
       const idleFrom = world.now;
       const outBefore = nat.counters.outbound;
       // Long enough for two keepalives, ending between the death of one keepalive's mapping and the next keepalive.
       world.runFor(2 * keepaliveMs + (NAT_TIMEOUT_MS + keepaliveMs) / 2);
       const idleOutbound = nat.counters.outbound - outBefore;
       const resumeAt = world.now;
-      startStream(world, s);
+      s.setStreaming(true);
       world.runFor(60_000);
       const lost = s.stream.lost(resumeAt, resumeAt + 1_000);
       const firstArrival = Math.min(...[...s.stream.arrivals.values()].map((p) => p.at).filter((at) => at >= resumeAt));
@@ -188,8 +171,8 @@ test('two hosts behind NATs cannot reach each other directly unless the callee\'
       // Both talk to S, which learns their public endpoints (as a relay would report them).
       connect(world, a, s);
       connect(world, c, s);
-      stopStreams(a, c, s);
-      const cPublic = remoteOf(s, c)!;
+      for (const h of [a, c, s]) h.setStreaming(false);
+      const cPublic = s.remoteOf(c)!;
       const filteredBefore = natC.counters.filtered + natC.counters.unmapped;
       a.core.connect(world.now, c.core.hit, cPublic, { address: PRIVATE, port: PORT });
       world.runFor(5_000);
@@ -215,9 +198,9 @@ test('hosts sharing one NAT (a CGNAT) share its public address on different port
     const s = world.addHost('S', [{ ifname: 'eth0', kind: 'ethernet', address: B_ETH, delayMs: 5 }]);
     connect(world, a, s);
     connect(world, c, s);
-    stopStreams(a, c, s);
-    const aPublic = remoteOf(s, a)!;
-    const cPublic = remoteOf(s, c)!;
+    for (const h of [a, c, s]) h.setStreaming(false);
+    const aPublic = s.remoteOf(a)!;
+    const cPublic = s.remoteOf(c)!;
     // C opens its side towards A's public endpoint first, so only hairpinning stands in the way.
     probe(world, c, { address: '100.64.0.11', port: PORT }, aPublic);
     const viaPublic = probe(world, a, { address: '100.64.0.10', port: PORT }, cPublic).receiver;
@@ -250,7 +233,7 @@ test('a host moving from behind one NAT to behind another: the public host follo
     const end = world.now - 200;
     const moves = s.pathChanges(t).map((m) => `${m.to} (${m.cause})`).join(', ');
     console.log(`${kind} seed ${world.seed}: ${outcome(a, s, t, end)}; S's moves: ${moves}; ${home.describe()}; ${cafe.describe()}`);
-    assert.deepEqual(remoteOf(s, a), cafe.mapped(world.now, { address: NEW_PRIVATE, port: PORT }, { address: B_ETH, port: PORT }), `${kind}: S sends to the new NAT's mapping`);
+    assert.deepEqual(s.remoteOf(a), cafe.mapped(world.now, { address: NEW_PRIVATE, port: PORT }, { address: B_ETH, port: PORT }), `${kind}: S sends to the new NAT's mapping`);
     assert.equal(a.stream.lost(t, end), 0, `${kind}: A→S`);
     assert.ok(s.stream.lost(t, end) <= 3, `${kind}: S→A lost ${s.stream.lost(t, end)} (what was in flight to the old NAT)`);
     assert.ok(s.stream.longestGap(t, end) <= 100, `${kind}: S→A gap ${s.stream.longestGap(t, end)} ms`);

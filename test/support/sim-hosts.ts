@@ -167,6 +167,17 @@ export class SimHost {
     return p && `${p.local.address}>${p.remote.address}`;
   }
 
+  /** The peer's endpoint our data plane sends its ESP to: what HIP learnt (behind a NAT, the NAT's public endpoint). */
+  remoteOf(peer: SimHost | Uint8Array): Endpoint | undefined {
+    return this.paths.get(hitToText(peer instanceof SimHost ? peer.core.hit : peer))?.remote;
+  }
+
+  /** Our stream to the peer stops (the tunnel goes idle: keepalives only) or starts again now. */
+  setStreaming(on: boolean, intervalMs = 10): void {
+    this.dataIntervalMs = on ? intervalMs : 0;
+    this.nextDataAt = on ? this.world.now : Number.POSITIVE_INFINITY;
+  }
+
   /** Moves of the data path (set-path commands that changed the pair), after `since`. */
   pathChanges(since = 0): Array<{ at: number; from: string; to: string; cause: string }> {
     const out: Array<{ at: number; from: string; to: string; cause: string }> = [];
