@@ -12,7 +12,8 @@ import { hitToText } from '../../src-main/hip/wire/address.js';
 import type { EngineLocator } from '../../src-main/core/path-manager.js';
 import type { InterfaceKind } from '../../src-main/mobility/pair-order.js';
 import type { LocatorCause } from '../../src-main/mobility/local-addresses.js';
-import { Prng, seedFromEnv } from './sim-network.js';
+import { Prng, seedFromEnv, type SimNode } from './sim-network.js';
+import { SimNat, type NatBehaviour } from './sim-nat.js';
 import { identity, seededCrypto } from './hip-hosts.js';
 
 export const PORT = 10500;
@@ -28,6 +29,8 @@ export interface UplinkSpec {
   delayMs?: number;
   /** Not there at the start (no address yet): `appear` brings it. */
   absent?: boolean;
+  /** The uplink sits behind this NAT (from `world.addNat`): `address` is private to it. */
+  nat?: SimNat;
 }
 
 /** One interface of a host and what the network does to packets crossing it. */
@@ -51,6 +54,16 @@ export interface Uplink {
    * unreachable to their sender (an nftables `reject`): lost, and the sender is told.
    */
   rejecting: boolean;
+  /**
+   * The NAT this uplink sits behind (undefined: on the public internet). Its address is private
+   * to that NAT: only uplinks behind the same NAT reach it directly; everyone else sees the NAT's
+   * public endpoint.
+   */
+  nat: SimNat | undefined;
+}
+
+function uplinkOf(u: UplinkSpec): Uplink {
+  return { ...u, up: !u.absent, txDead: false, rxDead: false, delayMs: u.delayMs ?? 10, loss: 0, removed: u.absent === true, rejecting: false, nat: u.nat };
 }
 
 interface Flight { at: number; order: number; deliver(): void }
@@ -127,7 +140,7 @@ export class SimHost {
   private readonly sampled = new Map<string, { arrival: string; packetsIn: number; statsAt: number }>();
 
   constructor(readonly world: SimWorld, readonly name: string, uplinks: readonly UplinkSpec[], config: Partial<Omit<HostCoreConfig, 'host'>>, slot: number) {
-    this.uplinks = uplinks.map((u) => ({ ...u, up: !u.absent, txDead: false, rxDead: false, delayMs: u.delayMs ?? 10, loss: 0, removed: u.absent === true, rejecting: false }));
+    this.uplinks = uplinks.map(uplinkOf);
     this.core = new HostCore(
       { host: { identity: identity('ecdsa-p256', slot), crypto: seededCrypto(world.seed ^ (0x51 + slot)) }, locators: 'monitor', ...config },
       world.now,
@@ -152,6 +165,17 @@ export class SimHost {
   pathText(): string | undefined {
     const p = this.peer && this.paths.get(hitToText(this.peer.core.hit));
     return p && `${p.local.address}>${p.remote.address}`;
+  }
+
+  /** The peer's endpoint our data plane sends its ESP to: what HIP learnt (behind a NAT, the NAT's public endpoint). */
+  remoteOf(peer: SimHost | Uint8Array): Endpoint | undefined {
+    return this.paths.get(hitToText(peer instanceof SimHost ? peer.core.hit : peer))?.remote;
+  }
+
+  /** Our stream to the peer stops (the tunnel goes idle: keepalives only) or starts again now. */
+  setStreaming(on: boolean, intervalMs = 10): void {
+    this.dataIntervalMs = on ? intervalMs : 0;
+    this.nextDataAt = on ? this.world.now : Number.POSITIVE_INFINITY;
   }
 
   /** Moves of the data path (set-path commands that changed the pair), after `since`. */
@@ -198,11 +222,16 @@ export class SimHost {
     this.reportInterfaces([{ type: 'operational', address: u.address, ifname }]);
   }
 
-  /** The uplink's address is replaced (DHCP renumbering, a new network): the old one is lost. */
-  renumber(ifname: string, address: string): void {
+  /**
+   * The uplink's address is replaced (DHCP renumbering, a new network): the old one is lost.
+   * `nat` puts the new network behind that NAT (undefined: the public internet); left out, the
+   * uplink stays behind the NAT it had.
+   */
+  renumber(ifname: string, address: string, opts: { nat?: SimNat | undefined } = {}): void {
     const u = this.uplink(ifname);
     const old = u.address;
     u.address = address;
+    if ('nat' in opts) u.nat = opts.nat;
     this.reportInterfaces([{ type: 'lost', address: old, ifname }, { type: 'appeared', address, ifname }]);
   }
 
@@ -224,7 +253,7 @@ export class SimHost {
     for (let t = this.core.pollTransmit(); t; t = this.core.pollTransmit()) {
       const from = t.from ?? this.defaultLocal();
       this.hipSent++;
-      if (from !== undefined) this.world.send(this, from, t.to, (to) => to.core.handleDatagram(this.world.now, t.bytes, from, t.to));
+      if (from !== undefined) this.world.send(this, from, t.to, (to, seenFrom, seenTo) => to.handleDatagram(this.world.now, t.bytes, seenFrom, seenTo));
       progressed = true;
     }
     for (let e = this.core.pollEvent(); e; e = this.core.pollEvent()) {
@@ -232,6 +261,15 @@ export class SimHost {
       progressed = true;
     }
     return progressed;
+  }
+
+  handleDatagram(now: number, bytes: Uint8Array, from: Endpoint, to: Endpoint): void {
+    this.core.handleDatagram(now, bytes, from, to);
+  }
+
+  /** A router refused our packet from `local` to `remote` (ICMP destination unreachable). */
+  refused(now: number, local: Endpoint, remote: Endpoint): void {
+    this.core.handleDataplane(now, { type: 'icmp-error', local, remote });
   }
 
   private defaultLocal(): Endpoint | undefined {
@@ -309,7 +347,10 @@ export class SimHost {
     }
     const state = this.core.association(peerHit)?.peerLocators.find((l) => l.address === remote.address)?.state;
     if (state === 'UNVERIFIED') this.unverifiedSends.push({ at: this.world.now, address: remote.address });
-    this.world.send(this, local, remote, (to) => to.receiveData(this, seq, local, remote));
+    this.world.send(this, local, remote, (to, seenFrom, seenTo) => {
+      if (to instanceof SimHost) to.receiveData(this, seq, seenFrom, seenTo);
+      else to.modelledDataDropped++;
+    });
   }
 
   /** The peer's data packet arrived: counted once (the anti-replay window drops copies), and reported. */
@@ -338,11 +379,54 @@ export class SimHost {
   }
 }
 
+/**
+ * Any sans-IO node that speaks in datagrams (a HipHost, a relay) on the world's network, with
+ * uplinks like a host's (behind a NAT or not, lossy or not). It sends and receives real bytes;
+ * the data streams of SimHosts are modelled, not bytes, and are dropped when sent to it.
+ */
+export class SimDatagramNode {
+  readonly uplinks: Uplink[];
+  /** Modelled data packets (a SimHost's stream) that reached this node: they carry no bytes. */
+  modelledDataDropped = 0;
+  /** ICMP errors routers sent back for this node's packets. */
+  readonly refusals: Array<{ at: number; local: Endpoint; remote: Endpoint }> = [];
+
+  constructor(readonly world: SimWorld, readonly name: string, uplinks: readonly UplinkSpec[], readonly node: SimNode) {
+    this.uplinks = uplinks.map(uplinkOf);
+  }
+
+  handleDatagram(now: number, bytes: Uint8Array, from: Endpoint, to: Endpoint): void {
+    this.node.handlePacket(now, bytes, from, to);
+  }
+
+  refused(now: number, local: Endpoint, remote: Endpoint): void {
+    this.refusals.push({ at: now, local, remote });
+  }
+
+  /** Puts what the node wants sent onto the network (from its first live uplink when it names no source). */
+  drain(): boolean {
+    let progressed = false;
+    for (let t = this.node.pollTransmit(); t; t = this.node.pollTransmit()) {
+      const u = this.uplinks.find((x) => x.up && !x.removed);
+      const from = t.from ?? (u && { address: u.address, port: PORT });
+      const bytes = t.bytes;
+      if (from !== undefined) this.world.send(this, from, t.to, (to, seenFrom, seenTo) => to.handleDatagram(this.world.now, bytes, seenFrom, seenTo));
+      progressed = true;
+    }
+    return progressed;
+  }
+}
+
+/** Whatever sits on the world's network: it has uplinks, takes datagrams, and hears of refusals. */
+export type SimAttached = SimHost | SimDatagramNode;
+
 export class SimWorld {
   now = 0;
   readonly seed: number;
   readonly prng: Prng;
   readonly hosts: SimHost[] = [];
+  readonly nats: SimNat[] = [];
+  readonly nodes: SimDatagramNode[] = [];
   private flights: Flight[] = [];
   private order = 0;
   private readonly scheduled: Array<{ at: number; order: number; run(): void }> = [];
@@ -358,42 +442,107 @@ export class SimWorld {
     return h;
   }
 
-  private hostAt(address: string): { host: SimHost; uplink: Uplink } | undefined {
-    for (const host of this.hosts) {
-      const uplink = host.uplinks.find((u) => u.address === address && !u.removed);
+  /** A sans-IO datagram node (a HipHost, a relay) on the network; it is run along with the hosts. */
+  addNode(name: string, uplinks: readonly UplinkSpec[], node: SimNode): SimDatagramNode {
+    const n = new SimDatagramNode(this, name, uplinks, node);
+    this.nodes.push(n);
+    return n;
+  }
+
+  /**
+   * A NAT with one public address (RFC 4787 behaviour); put an uplink behind it with
+   * `UplinkSpec.nat` (several hosts may share it: a CGNAT). Its public ports come from a PRNG of
+   * its own, drawn from the world's seed, so adding one leaves the world's other draws as they were.
+   */
+  addNat(name: string, publicAddress: string, behaviour: NatBehaviour): SimNat {
+    const nat = new SimNat(name, publicAddress, behaviour, new Prng((this.seed ^ Math.imul(0x9e37_79b9, this.nats.length + 1)) >>> 0));
+    this.nats.push(nat);
+    return nat;
+  }
+
+  /** The uplink with `address` in `realm` (behind that NAT; undefined: the public internet). */
+  private hostAt(address: string, realm: SimNat | undefined): { host: SimAttached; uplink: Uplink } | undefined {
+    for (const host of [...this.hosts, ...this.nodes]) {
+      const uplink = host.uplinks.find((u) => u.address === address && !u.removed && u.nat === realm);
       if (uplink) return { host, uplink };
     }
     return undefined;
   }
 
-  /** A packet from `sender` leaving `from` towards `to`: it crosses both uplinks, or is lost. */
-  send(sender: SimHost, from: Endpoint, to: Endpoint, deliver: (receiver: SimHost) => void): void {
+  /**
+   * Where a packet that left `realm` for `to` (not in that realm) ends up: out through the
+   * realm's NAT (a public source endpoint), across the internet, and in through the NAT owning
+   * `to` if `to` is a NAT's public address. Undefined when a NAT drops it (each NAT counts why).
+   */
+  private cross(realm: SimNat | undefined, from: Endpoint, to: Endpoint): { dest: { host: SimAttached; uplink: Uplink }; seenFrom: Endpoint; seenTo: Endpoint } | undefined {
+    const intoNat = this.nats.find((n) => n.publicAddress === to.address);
+    let seenFrom = from;
+    if (realm !== undefined) {
+      if (intoNat === realm && realm.behaviour.hairpinning !== true) {
+        realm.counters.hairpinDropped++;
+        return undefined;
+      }
+      const outside = realm.outbound(this.now, from, to);
+      if (outside === undefined) return undefined;
+      seenFrom = outside;
+    }
+    if (intoNat === undefined) {
+      const dest = this.hostAt(to.address, undefined);
+      return dest && { dest, seenFrom, seenTo: to };
+    }
+    const inside = intoNat.inbound(this.now, seenFrom, to);
+    const dest = inside && this.hostAt(inside.address, intoNat);
+    return dest && inside && { dest, seenFrom, seenTo: inside };
+  }
+
+  /**
+   * A packet from `sender` leaving `from` towards `to`: it crosses both uplinks and the NATs
+   * between them, or is lost. `deliver` gets the endpoints the receiver sees: after a NAT the
+   * source is the NAT's public endpoint, and a packet in through a NAT arrives at the internal one.
+   * NATs decide when the packet is sent (delays are milliseconds, their timeouts seconds).
+   */
+  send(sender: SimAttached, from: Endpoint, to: Endpoint, deliver: (receiver: SimAttached, seenFrom: Endpoint, seenTo: Endpoint) => void): void {
     const out = sender.uplinks.find((u) => u.address === from.address && !u.removed);
     // No such address, or its interface is down: the send fails locally (ENETUNREACH).
     if (out === undefined || !out.up) return;
-    const dest = this.hostAt(to.address);
+    // Same realm (the public internet, or the LAN behind one NAT): no translation.
+    const near = this.hostAt(to.address, out.nat);
     // The refusing router sits just beyond the rejecting uplink: its ICMP error crosses back.
-    const refusedAfter = out.rejecting ? 2 * out.delayMs : dest?.uplink.rejecting ? 2 * (out.delayMs + dest.uplink.delayMs) : undefined;
-    if (refusedAfter !== undefined) {
-      this.flights.push({
-        at: this.now + refusedAfter, order: this.order++,
-        deliver: () => {
-          if (!out.removed && out.up && out.address === from.address) sender.core.handleDataplane(this.now, { type: 'icmp-error', local: from, remote: to });
-        },
-      });
+    if (out.rejecting || near?.uplink.rejecting) {
+      this.refuse(sender, out, from, to, 2 * (out.delayMs + (out.rejecting ? 0 : near!.uplink.delayMs)));
       return;
     }
-    const lost = out.txDead || this.prng.next() < out.loss || dest === undefined || !dest.uplink.up || dest.uplink.rxDead || this.prng.next() < dest.uplink.loss;
-    if (lost) return;
+    if (out.txDead || this.prng.next() < out.loss) return;
+    let route = near && { dest: near, seenFrom: from, seenTo: to };
+    if (route === undefined) {
+      route = this.cross(out.nat, from, to);
+      if (route === undefined) return;
+      if (route.dest.uplink.rejecting) {
+        this.refuse(sender, out, from, to, 2 * (out.delayMs + route.dest.uplink.delayMs));
+        return;
+      }
+    }
+    const { dest, seenFrom, seenTo } = route;
+    if (!dest.uplink.up || dest.uplink.rxDead || this.prng.next() < dest.uplink.loss) return;
     const at = this.now + out.delayMs + dest.uplink.delayMs;
     const receiver = dest.host;
     const uplink = dest.uplink;
-    const address = to.address;
+    const realm = uplink.nat;
     this.flights.push({
       at, order: this.order++,
-      // The receiving address may have gone while the packet was in flight.
+      // The receiving address may have gone (or moved behind another NAT) while the packet was in flight.
       deliver: () => {
-        if (!uplink.removed && uplink.up && !uplink.rxDead && uplink.address === address) deliver(receiver);
+        if (!uplink.removed && uplink.up && !uplink.rxDead && uplink.address === seenTo.address && uplink.nat === realm) deliver(receiver, seenFrom, seenTo);
+      },
+    });
+  }
+
+  /** An ICMP destination unreachable for the packet `from` → `to` reaches its sender after `afterMs`. */
+  private refuse(sender: SimAttached, out: Uplink, from: Endpoint, to: Endpoint, afterMs: number): void {
+    this.flights.push({
+      at: this.now + afterMs, order: this.order++,
+      deliver: () => {
+        if (!out.removed && out.up && out.address === from.address) sender.refused(this.now, from, to);
       },
     });
   }
@@ -408,6 +557,7 @@ export class SimWorld {
     for (let guard = 0; guard < 10_000; guard++) {
       let progressed = false;
       for (const h of this.hosts) progressed = h.drain() || progressed;
+      for (const n of this.nodes) progressed = n.drain() || progressed;
       if (!progressed) return;
     }
     throw new Error('hosts did not settle');
@@ -420,6 +570,7 @@ export class SimWorld {
     for (const h of this.hosts) {
       next = Math.min(next, h.core.pollTimeout() ?? Number.POSITIVE_INFINITY, h.nextDataAt);
     }
+    for (const n of this.nodes) next = Math.min(next, n.node.nextTimeout() ?? Number.POSITIVE_INFINITY);
     return next;
   }
 
@@ -440,6 +591,10 @@ export class SimWorld {
         const t = h.core.pollTimeout();
         if (t !== undefined && t <= this.now) h.core.handleTimeout(this.now);
         if (h.nextDataAt <= this.now) h.sendData();
+      }
+      for (const n of this.nodes) {
+        const t = n.node.nextTimeout();
+        if (t !== undefined && t <= this.now) n.node.handleTimeout(this.now);
       }
       this.drain();
     }
