@@ -33,6 +33,7 @@ export interface RelayDaemonOptions {
 }
 
 export const REGISTRATIONS_FILE = 'registrations.json';
+const SAVE_DELAY_MS = 500;
 
 /**
  * Registrations are kept on this clock: monotonic while the daemon runs, anchored to the wall
@@ -48,6 +49,7 @@ const REGISTRATION_NAMES = ['', 'rendezvous', 'relay-hip', 'relay-esp', 'candida
 
 export class RelayDaemon {
   private timer: NodeJS.Timeout | undefined;
+  private saveTimer: NodeJS.Timeout | undefined;
   private readonly saves = new SerialQueue();
   private stopping: Promise<void> | undefined;
   private readonly startedAt = performance.now();
@@ -131,10 +133,22 @@ export class RelayDaemon {
   private flush(): void {
     for (let t = this.relay.pollTransmit(); t !== undefined; t = this.relay.pollTransmit()) this.transport.send(t.bytes, t.to, t.from);
     for (let e = this.relay.pollEvent(); e !== undefined; e = this.relay.pollEvent()) this.logEvent(e);
-    if (this.relay.takeChanged()) void this.save();
+    if (this.relay.takeChanged()) this.saveSoon();
     if (this.stopping) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => this.onTimer(), Math.max(0, Math.min(this.relay.nextTimeout() - this.now(), 60_000)));
+  }
+
+  /**
+   * Renewals change the registrations all the time on a busy relay: the changes of the next
+   * SAVE_DELAY_MS are written together. A crash loses at most those, and each client has them
+   * back at its next renewal.
+   */
+  private saveSoon(): void {
+    this.saveTimer ??= setTimeout(() => {
+      this.saveTimer = undefined;
+      void this.save();
+    }, SAVE_DELAY_MS);
   }
 
   private save(): Promise<void> {
@@ -221,6 +235,7 @@ export class RelayDaemon {
     this.stopping ??= (async () => {
       this.opts.log(logLine('stopping', { reason }));
       if (this.timer) clearTimeout(this.timer);
+      if (this.saveTimer) clearTimeout(this.saveTimer);
       await this.save();
       this.transport.close();
       await this.control.close();

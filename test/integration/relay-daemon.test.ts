@@ -192,6 +192,16 @@ test('hipvpn relay serve: registration, status, 0600 registrations.json, refusal
   assert.equal(restored.hit, first.hit, 'the same identity');
   assert.deepEqual(restored.clients.map((x) => [x.name, x.hit, x.reflexive]), [['alice', alice.hit, alice.local]]);
   assert.deepEqual(restored.clients[0]!.relayedAddress, relayEp);
+
+  // Taken off the list while the relay runs: the registration ends and nothing more reaches her.
+  const removed = await hipvpn('peer', 'remove', 'alice', '--state', state);
+  assert.equal(removed.code, 0, removed.stderr);
+  assert.match(removed.stdout, /the daemon applied it/);
+  assert.deepEqual((await relayStatus(state)).clients, []);
+  const aliceHeard = alice.received.length;
+  outsider.send(i1(outsider.hit, alice.hit), relayEp);
+  await sleep(300);
+  assert.equal(alice.received.length, aliceHeard, 'nothing relayed to a removed client');
 });
 
 test('hipvpn relay with a bad command line: usage errors, exit 2', async () => {
