@@ -10,7 +10,8 @@ import { performance } from 'node:perf_hooks';
 import { nodeCrypto } from '../hip/crypto/index.js';
 import { loadOrCreateIdentity } from '../platform/key-store.js';
 import { readJsonFile, writeJsonAtomic, SerialQueue } from '../platform/state-file.js';
-import { UdpTransport, frameHip, type UdpDatagram } from '../platform/udp.js';
+import { BatchedUdp } from '../platform/batched-udp.js';
+import type { UdpEndpoint } from '../platform/udp.js';
 import { RelayServer, type RelayEvent } from '../relay/relay-server.js';
 import { DEFAULT_REGISTRAR_POLICY } from '../relay/registrations.js';
 import { CONTROL_API_VERSION, type ControlRequest, type PeerConfig, type RelayStatus, type ResultOf } from '../../src-shared/control-api.js';
@@ -53,7 +54,7 @@ export class RelayDaemon {
   private readonly saves = new SerialQueue();
   private stopping: Promise<void> | undefined;
   private readonly startedAt = performance.now();
-  private transport!: UdpTransport;
+  private transport!: BatchedUdp;
   private relay!: RelayServer;
 
   private constructor(
@@ -88,12 +89,15 @@ export class RelayDaemon {
       if (saved.kind === 'unreadable') {
         opts.log(logLine('warning', { message: `${d.registrationsPath} is unreadable (${saved.reason}); starting with no registrations`, keptAt: saved.keptAt }));
       }
-      d.transport = await UdpTransport.open({
+      d.transport = await BatchedUdp.open({
         addresses: opts.listen,
         port: opts.port,
-        onDatagram: (datagram) => d.onDatagram(datagram),
-        onError: () => undefined, // ICMP errors on a connectionless socket: nothing for a relay to do
+        onDatagram: (bytes, from, to) => d.onDatagram(bytes, from, to),
+        onBatchEnd: () => d.flush(),
       });
+      if (d.transport.io !== 'native') {
+        opts.log(logLine('warning', { message: `relaying through node:dgram, one datagram at a time (slower): ${d.transport.io.dgram}` }));
+      }
       d.relay = new RelayServer({
         identity,
         crypto: nodeCrypto,
@@ -116,11 +120,14 @@ export class RelayDaemon {
     return d;
   }
 
-  private onDatagram(d: UdpDatagram): void {
-    // The relay takes the datagram as it came: HIP behind the zero marker, ESP as it is.
-    const bytes = d.kind === 'esp' ? d.packet : d.kind === 'hip' ? frameHip(d.packet) : new Uint8Array(d.length);
-    this.relay.handleDatagram(this.now(), bytes, d.from, d.to);
-    this.flush();
+  /**
+   * One datagram as it came (HIP behind the zero marker, ESP as it is). The receive buffer is
+   * reused after the batch: HIP is copied, since the relay's host may keep what it is given;
+   * ESP is forwarded (copied into the send batch) before the batch ends.
+   */
+  private onDatagram(bytes: Uint8Array, from: UdpEndpoint, to: UdpEndpoint): void {
+    const hip = bytes.length >= 4 && (bytes[0]! | bytes[1]! | bytes[2]! | bytes[3]!) === 0;
+    this.relay.handleDatagram(this.now(), hip ? bytes.slice() : bytes, from, to);
   }
 
   private onTimer(): void {
@@ -132,6 +139,7 @@ export class RelayDaemon {
   /** Sends what the relay queued, logs its events, saves changed registrations, re-arms the timer. */
   private flush(): void {
     for (let t = this.relay.pollTransmit(); t !== undefined; t = this.relay.pollTransmit()) this.transport.send(t.bytes, t.to, t.from);
+    this.transport.flush();
     for (let e = this.relay.pollEvent(); e !== undefined; e = this.relay.pollEvent()) this.logEvent(e);
     if (this.relay.takeChanged()) this.saveSoon();
     if (this.stopping) return;

@@ -168,8 +168,9 @@ export class RegistrationTable {
   }
 
   lookup(clientHit: Uint8Array | string, regType: number, now: number): Lookup {
-    const hit = canonicalHit(clientHit);
-    const registration = hit === null ? undefined : this.byClient.get(hit)?.get(regType);
+    // The relay asks per packet, with the canonical text it holds: no parsing then.
+    const held = (typeof clientHit === 'string' ? this.byClient.get(clientHit) : undefined) ?? this.byClient.get(canonicalHit(clientHit) ?? '');
+    const registration = held?.get(regType);
     if (!registration) return { status: 'unregistered' };
     return now < registration.expiresAt ? { status: 'registered', registration } : { status: 'expired', registration };
   }
