@@ -9,8 +9,10 @@ import type { UdpEndpoint } from '../platform/udp.js';
 export interface PeerConfig {
   name: string;
   hit: Uint8Array;
-  /** Where to reach the peer; none means it contacts us. */
+  /** Where to reach the peer; none means it contacts us, or we reach it through a relay. */
   locators: UdpEndpoint[];
+  /** The endpoint of the relay the peer registered with, for when it has no locator. */
+  relay?: UdpEndpoint;
 }
 
 /** This host's own LSI, derived from its HIT. */
@@ -33,10 +35,10 @@ export class PeerDirectory {
     const changed: PeerConfig[] = [];
     for (const p of peers) {
       const key = hitToText(p.hit);
-      const copy: PeerConfig = { name: p.name, hit: p.hit.slice(), locators: p.locators.map((l) => ({ ...l })) };
+      const copy: PeerConfig = { name: p.name, hit: p.hit.slice(), locators: p.locators.map((l) => ({ ...l })), ...(p.relay ? { relay: { ...p.relay } } : {}) };
       next.set(key, copy);
       const old = this.peers.get(key);
-      if (!old || JSON.stringify(old.locators) !== JSON.stringify(copy.locators)) changed.push(copy);
+      if (!old || JSON.stringify([old.locators, old.relay]) !== JSON.stringify([copy.locators, copy.relay])) changed.push(copy);
     }
     this.peers = next;
     return changed;
