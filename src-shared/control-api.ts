@@ -383,6 +383,8 @@ export const peerStatus = object(
     via: oneOf(['direct', 'relay'] as const),
     /** With via "relay": the relay's name (its HIT when unnamed). */
     relay: string({ minLength: 1, maxLength: 63 }),
+    /** The relay the peer's entry names (`peer add --relay`), as configured. */
+    configuredRelay: relayConfig,
   },
 );
 export type PeerStatus = Infer<typeof peerStatus>;

@@ -3,7 +3,7 @@
 // saying what a good value looks like.
 
 import { canonicalHitText, type RelayConfig } from './control-api.js';
-import { DEFAULT_HIP_PORT, parseLocatorText } from './forms.js';
+import { DEFAULT_HIP_PORT, parseLocatorText } from './locator-text.js';
 import { isOrchidV2, parseIPv6 } from './ip-text.js';
 
 export const RELAY_SYNTAX = 'HIT@ADDR[:PORT] (IPv6 as HIT@[ADDR]:PORT)';

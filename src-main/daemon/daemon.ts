@@ -442,6 +442,7 @@ export class Daemon {
           espBytesIn: a?.espBytesIn ?? 0, espBytesOut: a?.espBytesOut ?? 0,
         },
         configuredLocators: config?.locators ?? [],
+        ...(config?.relay ? { configuredRelay: config.relay } : {}),
       };
       if (a?.local && a.remote) {
         status.local = a.local;
