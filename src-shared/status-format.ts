@@ -37,7 +37,7 @@ export function relayedText(relay: string): string {
 /** One relay: whether we are registered, until when, and the address it sees us at (REG_FROM). */
 export function relayStateText(r: RelayStatus): string {
   const refused = r.failed.length > 0 ? ` (refused types ${r.failed.flatMap((f) => f.regTypes).join(',')})` : '';
-  const state = r.registered ? `registered${r.expiresInS === null ? '' : `, renews before ${ageText(r.expiresInS * 1000)} pass`}` : `not registered${refused}`;
+  const state = r.registered ? `registered${r.expiresInS === null ? '' : ` (expires in ${ageText(r.expiresInS * 1000)} unless renewed)`}` : `not registered${refused}`;
   const seen = r.reflexive === null ? 'has not told us where it sees us' : `sees us at ${endpointText(r.reflexive)}`;
   return `${state}; ${seen}`;
 }

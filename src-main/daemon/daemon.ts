@@ -83,7 +83,7 @@ function toEnginePeer(p: PeerConfig): EnginePeer {
   if (!hit.ok) throw new Error(`peer ${p.name}: ${hit.error}`); // normalizePeer ran before; cannot happen
   return {
     name: p.name, hit: hit.value, locators: p.locators.map((l) => ({ address: l.address, port: l.port })),
-    ...(p.relay ? { relay: { address: p.relay.address, port: p.relay.port } } : {}),
+    ...(p.relay ? { relay: engineRelays([p.relay])[0]! } : {}),
   };
 }
 
@@ -142,7 +142,7 @@ export class Daemon {
       // uplink, RFC 8047 §4.1). The host takes its mode at start: a change applies from the next.
       opts = { ...opts, multihoming: opts.multihoming ?? engineTuning(settingsControl.settings.get()).multihoming };
       // The relays setting and --relay together; the host takes them at start, as its mode.
-      opts = { ...opts, relays: relaysForRun(settingsControl.settings.get().relays, opts.relays ?? []) };
+      opts = { ...opts, relays: relaysForRun(settingsControl.settings.get().relays, opts.relays ?? [], peers) };
       invites = await InviteBook.open(dir.root);
       opts = { ...opts, inviteHooks: invites.hooks((peer) => void daemon?.admitInvitee(peer)) };
       if (opts.monitorInterfaces ?? opts.listenIsDefault === true) {

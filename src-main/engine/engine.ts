@@ -329,7 +329,20 @@ export class HipEngine extends EventEmitter {
   whereToReach(peerHit: Uint8Array): UdpEndpoint | undefined {
     const peer = this.peers.get(hitToText(peerHit));
     if (peer === undefined) return undefined;
-    return peer.locators[0] ?? peer.relay ?? this.core.relayEndpoints()[0];
+    return peer.locators[0] ?? peer.relay?.endpoint ?? this.core.relayEndpoints()[0];
+  }
+
+  /**
+   * How a peer's traffic travels. A relay the peer names that is not one of ours (it was added
+   * while we ran) still carries it when the association runs to that relay's address.
+   */
+  private via(peerHit: Uint8Array, remote: UdpEndpoint | undefined): PeerVia {
+    const via = this.core.via(peerHit);
+    const relay = this.peers.get(hitToText(peerHit))?.relay;
+    if (via.via === 'relay' || relay === undefined || remote === undefined) return via;
+    if (relay.endpoint.address !== remote.address || relay.endpoint.port !== remote.port) return via;
+    const relayHit = hitToText(relay.hit);
+    return { via: 'relay', relay: relay.name ?? relayHit, relayHit };
   }
 
   /**
@@ -453,7 +466,7 @@ export class HipEngine extends EventEmitter {
         ...(traffic?.lastHeardMs === undefined || traffic.lastHeardMs === null ? {} : { lastHeardMs: Math.round(traffic.lastHeardMs) }),
         multihoming: a.multihoming,
         ...(paths ? { paths } : {}),
-        via: this.core.via(a.peerHit),
+        via: this.via(a.peerHit, path?.remote ?? a.remote),
       };
     });
     const counters = this.counters.snapshot(this.core.counters, this.core.icmpHints);
