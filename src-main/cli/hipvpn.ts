@@ -151,7 +151,7 @@ function relayOption(text: string): RelayConfig {
 }
 
 function describePeer(p: PeerConfig): string {
-  const where = p.locators.length ? `at ${p.locators.map(endpointText).join(', ')}` : p.relay ? 'with no locator' : 'with no locator: it contacts us, or we reach it through our relays';
+  const where = p.locators.length ? `at ${p.locators.map(endpointText).join(', ')}` : p.relay ? 'with no locator' : 'with no locator: it contacts us';
   return `${p.name} (${p.hit}) ${where}${p.relay ? `, through relay ${relayText(p.relay)}` : ''}`;
 }
 
