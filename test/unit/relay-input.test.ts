@@ -1,6 +1,7 @@
 // What users type about relays: `--relay HIT@ADDR[:PORT]` (serve and peer add), the `relays`
 // setting as the control API takes it, the UI's relay form, invites that carry a relay, and how
-// status words a relay and a relayed peer. Good input is made canonical; bad input is refused with what to type instead.
+// status words a relay and a relayed peer. Good input is made canonical; bad input is refused
+// with what to type instead.
 //
 //   node --import tsx --test test/unit/relay-input.test.ts
 
