@@ -118,7 +118,7 @@ test('a peer known by HIT alone is sought through our relay, and status says so 
 test('the relays setting goes through the control API, checked and kept; it is read at start, --relay added after it', async () => {
   const fromFlag = await sink();
   const home = await sink();
-  const [flagHit, homeHit, carolHit] = await Promise.all(['flag-relay', 'home-relay', 'carol'].map((n) => hitOf(join(root, n))));
+  const [flagHit, homeHit, carolHit] = await Promise.all([hitOf(join(root, 'flag-relay')), hitOf(join(root, 'home-relay')), hitOf(join(root, 'carol'))]);
   const state = join(root, 'dave');
   const flag = ['--relay', `${flagHit}@127.0.0.1:${fromFlag.port}`];
   let dave = await serve(state, flag);
@@ -153,7 +153,7 @@ test('the relays setting goes through the control API, checked and kept; it is r
 
 test('peer add --relay and an invite with a relay keep the peer\'s relay, and the peer is sought there', async () => {
   const erin = await sink();
-  const [erinRelayHit, erinHit, frankHit] = await Promise.all(['erin-relay', 'erin', 'frank'].map((n) => hitOf(join(root, n))));
+  const [erinRelayHit, erinHit, frankHit] = await Promise.all([hitOf(join(root, 'erin-relay')), hitOf(join(root, 'erin')), hitOf(join(root, 'frank'))]);
   const state = join(root, 'gina');
 
   const bad = await hipvpn('peer', 'add', 'erin', '--hit', erinHit, '--relay', '127.0.0.1', '--state', state);

@@ -1,10 +1,14 @@
 // What users type about relays: `--relay HIT@ADDR[:PORT]` (serve and peer add), the `relays`
-// setting as the control API takes it, the UI's relay form, and how status words a relay and a
-// relayed peer. Good input is made canonical; bad input is refused with what to type instead.
+// setting as the control API takes it, the UI's relay form, invites that carry a relay, and how
+// status words a relay and a relayed peer. Good input is made canonical; bad input is refused
+// with what to type instead.
 //
 //   node --import tsx --test test/unit/relay-input.test.ts
 
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { DEFAULT_SETTINGS, settingsPatch, type DaemonStatus } from '../../src-shared/control-api.js';
 import { checkPeerForm, checkRelayForm, peerFormOf } from '../../src-shared/forms.js';
@@ -12,6 +16,8 @@ import { parseRelayText, relayText } from '../../src-shared/relay-text.js';
 import { formatRelays, formatStatus } from '../../src-shared/status-format.js';
 import { relaysForRun } from '../../src-main/daemon/relays.js';
 import { normalizePeer } from '../../src-main/daemon/peer-input.js';
+import { InviteBook } from '../../src-main/daemon/invite-book.js';
+import { decodeInvite } from '../../src-main/daemon/invite-text.js';
 
 const RELAY = '2001:2a:1111:2222:3333:4444:5555:6666';
 const OTHER = '2001:2b::7';
@@ -127,4 +133,19 @@ test('status says "relayed through NAME" and lists each relay with its registrat
   assert.match(relays, /home \(2001:2a:1111:2222:3333:4444:5555:6666\)\s+203\.0\.113\.7:10500\s+registered \(expires in 5m00s unless renewed\); sees us at 198\.51\.100\.4:61000/);
   assert.match(relays, /2001:2b::7\s+\[2001:db8::7\]:10500\s+not registered \(refused types 2,3\); has not told us where it sees us/);
   assert.equal(formatRelays({ ...s, relays: [] }), '', 'no section without relays');
+});
+
+test('an invite carries our relay by HIT and address, and accepting it makes that the peer\'s relay', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'hipvpn-relay-invite-'));
+  try {
+    const book = await InviteBook.open(dir);
+    const relay = { hit: RELAY, address: '203.0.113.7', port: 10500 };
+    const { text } = await book.create({ hit: PEER, name: 'alice', inviteeName: 'bob', locators: [], relay });
+    const decoded = decodeInvite(text);
+    assert.ok(decoded.ok);
+    assert.deepEqual(decoded.value.relay, relay);
+    assert.deepEqual(await book.accept(text), { name: 'alice', hit: PEER, locators: [], relay });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
