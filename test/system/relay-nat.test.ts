@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import { buildNatLab, unsolicitedDrops, type NatKind } from '../../lab/nat.js';
 import { startRelayedPair, waitRegistered } from '../../lab/relay-scenario.js';
 import { ping, transfer } from '../../lab/traffic.js';
+import { sleep } from '../../lab/hipvpn.js';
 
 const KINDS: NatKind[] = ['port-preserving', 'symmetric'];
 const SIZE = 20 * 1024 * 1024;
@@ -49,3 +50,39 @@ for (const aliceHome of KINDS) {
     });
   }
 }
+
+test('the relay restarted under traffic: registrations come back by themselves and traffic resumes within 5 s', { timeout: 120_000 }, async () => {
+  const net = await buildNatLab({ aliceHome: 'port-preserving', bobHome: 'symmetric' });
+  try {
+    const pair = await startRelayedPair(net);
+    await waitRegistered([pair.aliceVpn, pair.bobVpn]);
+    await pair.aliceVpn.waitForEstablished('bob', 10_000);
+    await pair.bobVpn.waitForEstablished('alice', 10_000);
+    // A stream of pings by HIT, 10 a second, across the restart.
+    const stream = net.alice.spawn('ping', ['-n', '-D', '-i', '0.1', '-W', '1', pair.bobId.hit], { label: 'alice:ping' });
+    await sleep(1_000);
+    await pair.relay.stop();
+    const downAt = Date.now();
+    await sleep(500);
+    await pair.relay.serve();
+    const upAt = Date.now();
+    // Both clients are known to the relay again, with their associations, and registered.
+    const deadline = performance.now() + 10_000;
+    let clients = (await pair.relay.status()).clients;
+    while (performance.now() < deadline && !(clients.length === 2 && clients.every((c) => c.association === 'ESTABLISHED'))) {
+      await sleep(100);
+      clients = (await pair.relay.status()).clients;
+    }
+    assert.deepEqual(clients.map((c) => c.association), ['ESTABLISHED', 'ESTABLISHED'], `clients after the restart: ${JSON.stringify(clients)}`);
+    await sleep(5_000);
+    await stream.stop(1_000);
+    const replies = [...stream.output().matchAll(/^\[(\d+\.\d+)\] \d+ bytes from/gm)].map((m) => Number(m[1]) * 1000);
+    const firstAfter = replies.find((t) => t > upAt);
+    assert.ok(firstAfter !== undefined, `no reply after the relay came back:\n${stream.tail()}`);
+    console.log(`relay down ${upAt - downAt} ms; first reply ${(firstAfter - upAt).toFixed(0)} ms after it was back; clients ${clients.map((c) => c.association).join(',')}`);
+    assert.ok(firstAfter - upAt <= 5_000, `traffic resumed ${(firstAfter - upAt).toFixed(0)} ms after the relay was back`);
+    await waitRegistered([pair.aliceVpn, pair.bobVpn], 5_000);
+  } finally {
+    await net.lab.teardown();
+  }
+});
