@@ -169,12 +169,19 @@ export function isLegalPair(local: string, remote: string): boolean {
   return true;
 }
 
-/** Every legal pair from our operational locators and the peer's locators. */
+/**
+ * Every legal pair from our operational locators and the peer's locators. A peer's locator that
+ * is one of our own addresses is no path to the peer: behind two NATs both hosts often hold the
+ * same private address (192.168.1.2 in both homes), and a probe there comes back to ourselves.
+ * Loopback stays: hosts on one machine share it, told apart by port.
+ */
 export function buildCandidates(locals: readonly LocalLocator[], remotes: readonly PeerLocator[]): Candidate[] {
   const out: Candidate[] = [];
+  const own = new Set(locals.filter((l) => addressFacts(l.address)?.loopback !== true).map((l) => l.address));
   for (const local of locals) {
     if (!local.operational) continue;
     for (const remote of remotes) {
+      if (own.has(remote.address)) continue;
       if (isLegalPair(local.address, remote.address)) {
         out.push({ pair: { local: local.address, remote: remote.address }, local, remote });
       }
