@@ -259,6 +259,12 @@ export class RelayServer {
   private prune(now: number): void {
     if (this.registrations.prune(now) > 0) this.changed = true;
     for (const hit of [...this.registeredTo.keys()]) if (!this.registrations.isKnownClient(hit)) this.registeredTo.delete(hit);
+    // The relay keeps state only for its clients: an association with a host that was refused,
+    // never asked, or let its registrations lapse is closed.
+    for (const a of this.host.associations()) {
+      if ((a.state === 'ESTABLISHED' || a.state === 'R2-SENT') && !this.registrations.isKnownClient(a.peerHitText)) this.host.close(now, a.peerHit);
+    }
+    this.drainHost();
     this.control.prune(now);
     if (this.data.prune(now) > 0) this.changed = true;
   }
