@@ -17,6 +17,7 @@ import {
   array, boolean, integer, literal, nullable, number, object, oneOf, record, refine, string, variants,
   type Checked, type Infer, type Validator,
 } from './validate.js';
+import { isOrchidV2, ipv6Text, parseIPv4, parseIPv6 } from './ip-text.js';
 
 export const CONTROL_API_VERSION = 1;
 
@@ -41,12 +42,49 @@ export const endpoint = object({
 });
 export type Endpoint = Infer<typeof endpoint>;
 
-export const peerConfig = object({
-  name: peerName,
-  hit: hitText,
-  /** Where to reach the peer; empty for a peer that contacts us. */
-  locators: array(endpoint, { maxItems: 64 }),
-});
+/** What is wrong with a relay's HIT or address, in words that say what to give instead. */
+function relayProblem(r: { hit: string; address: string }): string | null {
+  const hit = parseIPv6(r.hit);
+  if (hit === null || !isOrchidV2(hit)) return `${JSON.stringify(r.hit)} is not a HIT (2001:2x:…); the relay's \`hipvpn identity --hit\` prints it`;
+  if (parseIPv4(r.address) === null && parseIPv6(r.address) === null) return `${JSON.stringify(r.address)} is not an IP address; give the relay's public IPv4 or IPv6 address`;
+  return null;
+}
+
+/** A HIT in RFC 5952 text, so one relay or peer is never listed under two spellings. */
+export function canonicalHitText(text: string): string {
+  const bytes = parseIPv6(text);
+  return bytes === null ? text : ipv6Text(bytes);
+}
+
+/**
+ * A HIP relay and rendezvous server (RFC 8004, RFC 9028): its HIT and where it listens. `name` is
+ * what status and the UI call it (its HIT when absent).
+ */
+export const relayConfig = refine(
+  object(
+    {
+      hit: hitText,
+      address: string({ minLength: 2, maxLength: 45, expected: 'an IP address' }),
+      port: integer({ min: 1, max: 65535 }),
+    },
+    { name: peerName },
+  ),
+  relayProblem,
+);
+export type RelayConfig = Infer<typeof relayConfig>;
+
+export const peerConfig = object(
+  {
+    name: peerName,
+    hit: hitText,
+    /** Where to reach the peer; empty for a peer that contacts us or that we reach through a relay. */
+    locators: array(endpoint, { maxItems: 64 }),
+  },
+  {
+    /** The relay the peer registered with, for when it has no locator (default: our own relays). */
+    relay: relayConfig,
+  },
+);
 export type PeerConfig = Infer<typeof peerConfig>;
 
 // ---------------------------------------------------------------------------------------------
@@ -212,6 +250,17 @@ const noDuplicates = <T>(what: string) => (list: readonly T[]): string | null =>
   return null;
 };
 
+/** More relays than this only multiply registrations and keepalives. */
+export const MAX_RELAYS = 8;
+
+/** One relay per HIT and one per name: status and peers name relays by either. */
+function distinctRelays(list: readonly RelayConfig[]): string | null {
+  const hits = noDuplicates<string>('relay HIT')(list.map((r) => canonicalHitText(r.hit)));
+  if (hits) return `${hits}; give each relay once`;
+  const names = noDuplicates<string>('relay name')(list.flatMap((r) => (r.name === undefined ? [] : [r.name])));
+  return names ? `${names}; give each relay its own name` : null;
+}
+
 const settingsFields = {
   /** Seconds between keepalives on an idle association (RFC 9028 §5.4 suggests ≤ 15 s behind NAT). */
   keepaliveIntervalS: integer({ min: 1, max: 300 }),
@@ -224,6 +273,11 @@ const settingsFields = {
   interfaceOrder: refine(array(interfaceName, { maxItems: 64 }), noDuplicates('interface')),
   startAtLogin: boolean,
   notifications: boolean,
+  /**
+   * Relays we register with and reach peers through, first preferred; `serve --relay` adds to
+   * them for one run. Read when the daemon starts.
+   */
+  relays: refine(array(relayConfig, { maxItems: MAX_RELAYS }), distinctRelays),
 };
 
 export const settings = object(settingsFields);
@@ -240,6 +294,7 @@ export const DEFAULT_SETTINGS: Settings = {
   interfaceOrder: [],
   startAtLogin: false,
   notifications: true,
+  relays: [],
 };
 
 export const engineCounters = object({
@@ -324,6 +379,12 @@ export const peerStatus = object(
     multihoming: oneOf(['fault-tolerance', 'simultaneous'] as const),
     /** While the peer is not connected: the base exchange under way or the last one that failed. */
     attempt: connectAttempt,
+    /** How its traffic travels: straight to its address, or through one of our relays. */
+    via: oneOf(['direct', 'relay'] as const),
+    /** With via "relay": the relay's name (its HIT when unnamed). */
+    relay: string({ minLength: 1, maxLength: 63 }),
+    /** The relay the peer's entry names (`peer add --relay`), as configured. */
+    configuredRelay: relayConfig,
   },
 );
 export type PeerStatus = Infer<typeof peerStatus>;
@@ -342,6 +403,28 @@ export const puzzleStatus = object(
   },
 );
 export type PuzzleStatus = Infer<typeof puzzleStatus>;
+
+const addressPort = object({ address: string({ minLength: 2, maxLength: 45, expected: 'an IP address' }), port: integer({ min: 0, max: 65535 }) });
+
+/** One of our relays as the client side sees it: registration (RFC 8003) and the addresses it gave. */
+export const relayStatus = object({
+  /** The configured name, or the relay's HIT. */
+  name: string({ minLength: 1, maxLength: 63 }),
+  hit: hitText,
+  address: string({ minLength: 2, maxLength: 45, expected: 'an IP address' }),
+  port: integer({ min: 0, max: 65535 }),
+  /** Relaying of HIP granted and not lapsed: peers reach us through this relay. */
+  registered: boolean,
+  /** Where the relay sees us (REG_FROM); null until it answered. */
+  reflexive: nullable(addressPort),
+  /** Where peers' ESP reaches us through its data relay (RELAYED_ADDRESS); null until granted. */
+  relayed: nullable(addressPort),
+  lifetimeS: nullable(number({ min: 0 })),
+  expiresInS: nullable(number({ min: 0 })),
+  /** Registration types refused, with RFC 8003's failure type. */
+  failed: array(object({ failureType: integer({ min: 0, max: 255 }), regTypes: array(integer({ min: 0, max: 255 }), { maxItems: 255 }) }), { maxItems: 255 }),
+});
+export type RelayStatus = Infer<typeof relayStatus>;
 
 export const daemonStatus = object(
   {
@@ -368,6 +451,8 @@ export const daemonStatus = object(
      * summed over all of them since the daemon started: a flood, or a daemon too slow to read.
      */
     socketDrops: integer({ min: 0 }),
+    /** Our relays, first preferred; absent from a daemon that knows none. */
+    relays: array(relayStatus, { maxItems: 64 }),
   },
 );
 export type DaemonStatus = Infer<typeof daemonStatus>;
@@ -417,7 +502,7 @@ export const relayCounters = object({
   runts: count,
 });
 
-export const relayStatus = object({
+export const relayServerStatus = object({
   version: integer({ min: 1 }),
   hit: hitText,
   listening: array(endpoint),
@@ -426,7 +511,7 @@ export const relayStatus = object({
   clients: array(relayClient, { maxItems: 100_000 }),
   counters: relayCounters,
 });
-export type RelayStatus = Infer<typeof relayStatus>;
+export type RelayServerStatus = Infer<typeof relayServerStatus>;
 
 // ---------------------------------------------------------------------------------------------
 // Methods: params and result of each request
@@ -479,7 +564,7 @@ export const CONTROL_METHODS = {
   /** Applies and persists a patch; a bad value refuses the whole patch. */
   'settings.set': { params: settingsPatch, result: settings },
   /** `hipvpn relay serve` only: its clients, their registrations and reflexive addresses, its counters. */
-  'relay.status': { params: empty, result: relayStatus },
+  'relay.status': { params: empty, result: relayServerStatus },
 } as const satisfies Record<string, { params: Validator<unknown>; result: Validator<unknown> }>;
 
 export type ControlMethod = keyof typeof CONTROL_METHODS;

@@ -3,15 +3,16 @@
 // own HIT, duplicate HITs, addresses the platform cannot use); those refusals are shown too.
 
 import {
-  DEFAULT_SETTINGS, TRAFFIC_PROTOCOLS, flowBinding, peerConfig, settingsPatch,
-  type Endpoint, type FlowBinding, type PeerConfig, type SettingsPatch,
+  DEFAULT_SETTINGS, TRAFFIC_PROTOCOLS, canonicalHitText, flowBinding, peerConfig, settingsPatch,
+  type Endpoint, type FlowBinding, type PeerConfig, type RelayConfig, type SettingsPatch,
 } from './control-api.js';
-import { isOrchidV2, parseIPv4, parseIPv6 } from './ip-text.js';
+import { parseRelayText, relayText } from './relay-text.js';
+import { isOrchidV2, parseIPv6 } from './ip-text.js';
+import { parseLocatorText } from './locator-text.js';
+
+export { DEFAULT_HIP_PORT, parseLocatorText } from './locator-text.js';
 
 export type FormResult<T, F extends string> = { ok: true; value: T } | { ok: false; errors: Partial<Record<F, string>> };
-
-/** RFC 9028 §5.1: the HIP-over-UDP port, as the CLI assumes too. */
-export const DEFAULT_HIP_PORT = 10500;
 
 export function hitProblem(text: string): string | null {
   const t = text.trim();
@@ -22,31 +23,7 @@ export function hitProblem(text: string): string | null {
   return null;
 }
 
-/** "192.0.2.1", "192.0.2.1:10500", "2001:db8::1", "[2001:db8::1]:10500". */
-export function parseLocatorText(text: string): { ok: true; value: Endpoint } | { ok: false; error: string } {
-  const t = text.trim();
-  const bad = (why: string) => ({ ok: false as const, error: `"${t}": ${why} (expected IP or IP:PORT, IPv6 as [ADDR]:PORT)` });
-  let address = t;
-  let portText: string | undefined;
-  const bracketed = /^\[([^\]]+)\](?::(.*))?$/.exec(t);
-  if (bracketed) {
-    address = bracketed[1]!;
-    portText = bracketed[2];
-  } else if (!parseIPv6(t) && t.includes(':')) {
-    const colon = t.lastIndexOf(':');
-    address = t.slice(0, colon);
-    portText = t.slice(colon + 1);
-  }
-  if (!parseIPv4(address) && !parseIPv6(address)) return bad('not an IP address');
-  let port = DEFAULT_HIP_PORT;
-  if (portText !== undefined) {
-    if (!/^\d{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) return bad(`port "${portText}" is not 1..65535`);
-    port = Number(portText);
-  }
-  return { ok: true, value: { address, port } };
-}
-
-export interface PeerForm { name: string; hit: string; locators: string }
+export interface PeerForm { name: string; hit: string; locators: string; relay: string }
 export type PeerField = keyof PeerForm;
 
 /** Locators: one per line or comma-separated; empty for a peer that contacts us. */
@@ -67,14 +44,39 @@ export function checkPeerForm(form: PeerForm): FormResult<PeerConfig, PeerField>
     }
     locators.push(l.value);
   }
+  let relay: RelayConfig | undefined;
+  if (form.relay.trim() !== '') {
+    const r = parseRelayText(form.relay);
+    if (r.ok) relay = r.value;
+    else errors.relay = r.error;
+  }
   if (Object.keys(errors).length > 0) return { ok: false, errors };
-  const value = { name, hit: form.hit.trim(), locators };
+  const value = { name, hit: form.hit.trim(), locators, ...(relay ? { relay } : {}) };
   const shape = peerConfig.check(value);
   return shape.ok ? { ok: true, value: shape.value } : { ok: false, errors: { name: shape.error } };
 }
 
 export function peerFormOf(p: PeerConfig): PeerForm {
-  return { name: p.name, hit: p.hit, locators: p.locators.map((l) => (l.address.includes(':') ? `[${l.address}]:${l.port}` : `${l.address}:${l.port}`)).join('\n') };
+  return {
+    name: p.name, hit: p.hit, locators: p.locators.map((l) => (l.address.includes(':') ? `[${l.address}]:${l.port}` : `${l.address}:${l.port}`)).join('\n'),
+    relay: p.relay ? relayText(p.relay) : '',
+  };
+}
+
+export interface RelayForm { relay: string; name: string }
+export type RelayField = keyof RelayForm;
+
+/** A relay to add to the `relays` setting: `HIT@ADDR[:PORT]` and an optional name. */
+export function checkRelayForm(form: RelayForm, existing: readonly RelayConfig[]): FormResult<RelayConfig, RelayField> {
+  const errors: Partial<Record<RelayField, string>> = {};
+  const r = parseRelayText(form.relay);
+  if (!r.ok) errors.relay = r.error;
+  const name = form.name.trim();
+  if (name !== '' && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name)) errors.name = 'Use up to 63 letters, digits, ".", "_" or "-", starting with a letter or digit, or leave it empty.';
+  if (r.ok && existing.some((x) => canonicalHitText(x.hit) === r.value.hit)) errors.relay = 'This relay is listed already; remove it first to change it.';
+  if (name !== '' && existing.some((x) => x.name === name)) errors.name = `Another relay is called ${name}; pick another name.`;
+  if (!r.ok || Object.keys(errors).length > 0) return { ok: false, errors };
+  return { ok: true, value: { ...(name === '' ? {} : { name }), ...r.value } };
 }
 
 export interface FlowForm { fid: string; peer: string; protocol: string; remotePorts: string; interface: string }

@@ -3,7 +3,7 @@
 // rate-limited drops), then what was forwarded and every drop reason that counted anything.
 // Pure, like status-format.ts.
 
-import type { RelayStatus } from './control-api.js';
+import type { RelayServerStatus } from './control-api.js';
 import { ageText, endpointText, table } from './status-format.js';
 
 function nonZero(counts: Record<string, number>): string {
@@ -11,7 +11,7 @@ function nonZero(counts: Record<string, number>): string {
   return parts.length ? parts.join(', ') : 'none';
 }
 
-export function formatRelayStatus(s: RelayStatus): string {
+export function formatRelayStatus(s: RelayServerStatus): string {
   const head = [
     `relay ${s.hit}${s.acceptAny ? ' (accepts any client)' : ''}, up ${ageText(s.uptimeMs)}`,
     `listening on ${s.listening.map(endpointText).join(', ') || '-'}`,

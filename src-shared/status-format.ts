@@ -3,7 +3,7 @@
 // line of counters, and one line each for the puzzle difficulty and the kernel's socket drops.
 // Pure, so the CLI and the renderer print the same thing.
 
-import type { DaemonStatus, Endpoint, PeerStatus, PuzzleStatus } from './control-api.js';
+import type { DaemonStatus, Endpoint, PeerStatus, PuzzleStatus, RelayStatus } from './control-api.js';
 
 export function endpointText(e: Endpoint): string {
   return e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
@@ -22,10 +22,31 @@ export function ageText(ms: number): string {
 }
 
 function pairText(p: PeerStatus): string {
+  if (p.via === 'relay' && p.relay !== undefined) return relayedText(p.relay);
   if (p.local === undefined || p.remote === undefined) {
     return p.configuredLocators.length > 0 ? `-> ${p.configuredLocators.map(endpointText).join(', ')}` : 'waits for the peer';
   }
   return `${endpointText(p.local)} <-> ${endpointText(p.remote)}`;
+}
+
+/** How a peer reached through a relay is described everywhere: the CLI and the UI say the same. */
+export function relayedText(relay: string): string {
+  return `relayed through ${relay}`;
+}
+
+/** One relay: whether we are registered, until when, and the address it sees us at (REG_FROM). */
+export function relayStateText(r: RelayStatus): string {
+  const refused = r.failed.length > 0 ? ` (refused types ${r.failed.flatMap((f) => f.regTypes).join(',')})` : '';
+  const state = r.registered ? `registered${r.expiresInS === null ? '' : ` (expires in ${ageText(r.expiresInS * 1000)} unless renewed)`}` : `not registered${refused}`;
+  const seen = r.reflexive === null ? 'has not told us where it sees us' : `sees us at ${endpointText(r.reflexive)}`;
+  return `${state}; ${seen}`;
+}
+
+/** The Relays section: one line per relay, or nothing when the daemon has none. */
+export function formatRelays(s: DaemonStatus): string {
+  if (s.relays === undefined || s.relays.length === 0) return '';
+  const rows = s.relays.map((r) => [r.name === r.hit ? r.hit : `${r.name} (${r.hit})`, endpointText(r), relayStateText(r)]);
+  return `Relays\n${table(rows).map((r) => `  ${r}`).join('\n')}\n`;
 }
 
 function heardText(p: PeerStatus): string {

@@ -2,7 +2,7 @@
 // the tray and the tests share. Nothing here knows about React or Electron.
 
 import type { DaemonStatus, HandoverRecord, LocatorPair, PairRef, PeerStatus, Uplink } from './control-api.js';
-import { ageText, endpointText } from './status-format.js';
+import { ageText, endpointText, relayedText } from './status-format.js';
 
 /** The one word the Overview, the tray icon and its tooltip agree on. */
 export type TunnelState = 'disconnected' | 'connecting' | 'connected' | 'degraded';
@@ -97,7 +97,8 @@ export function peerRow(p: PeerStatus): PeerRow {
     hit: p.hit,
     lsi: p.lsi ?? '–',
     state: p.state,
-    pair: primary ? pairText(primary) : active ?? (p.configuredLocators.length ? 'not connected' : 'waits for the peer'),
+    pair: p.via === 'relay' && p.relay !== undefined ? relayedText(p.relay)
+      : primary ? pairText(primary) : active ?? (p.configuredLocators.length ? 'not connected' : 'waits for the peer'),
     via: primary ? `${primary.interface ?? '?'} (${primary.kind})` : '–',
     rtt: msText(primary?.rttMs),
     rx: `${p.counters.espPacketsIn} pkts${p.counters.espBytesIn === undefined ? '' : ` · ${bytesText(p.counters.espBytesIn)}`}`,
@@ -145,6 +146,7 @@ export function viaText(p: PairRef): string {
  * failure (each side picks its own outbound pair). null when there is no pair in use.
  */
 export function pathDirectionsText(p: PeerStatus): string | null {
+  if (p.via === 'relay' && p.relay !== undefined) return relayedText(p.relay);
   const out = primaryPair(p);
   if (out === undefined) return null;
   const inbound = p.inbound;
@@ -272,7 +274,7 @@ function secondsText(ms: number): string {
 export function attemptText(p: PeerStatus): string | null {
   const a = p.attempt;
   if (!a || isKeyed(p)) return null;
-  const to = endpointText(a.remote);
+  const to = p.via === 'relay' && p.relay !== undefined ? `${p.name ?? 'The peer'} (through relay ${p.relay})` : endpointText(a.remote);
   if (a.failedAgoMs === undefined) {
     if (a.sinceMs < NO_ANSWER_AFTER_MS) return null;
     return a.answered

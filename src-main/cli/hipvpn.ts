@@ -7,8 +7,9 @@ import { chmod, chown, lchown, readdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path';
 import { hitToText } from '../hip/wire/address.js';
 import { ownLsiFor } from '../engine/peers.js';
-import { peerConfig, type ControlError, type PeerConfig } from '../../src-shared/control-api.js';
-import { endpointText, formatPairs, formatStatus } from '../../src-shared/status-format.js';
+import { peerConfig, type ControlError, type PeerConfig, type RelayConfig } from '../../src-shared/control-api.js';
+import { parseRelayText, relayText } from '../../src-shared/relay-text.js';
+import { endpointText, formatPairs, formatRelays, formatStatus } from '../../src-shared/status-format.js';
 import { formatRelayStatus } from '../../src-shared/relay-status-format.js';
 import { ControlClient, ControlRequestError } from '../daemon/control-client.js';
 import { ExitCode, UserError, errorText, usageError } from '../base/errors.js';
@@ -113,8 +114,9 @@ function stopOnSignals(daemon: { stop(reason: string): Promise<void> }, log: (li
 async function serve(args: string[]): Promise<void> {
   const { values } = parse(args, {
     ...STATE, port: { type: 'string' }, listen: { type: 'string', multiple: true }, tun: { type: 'string' }, 'accept-any': { type: 'boolean' },
-    multihoming: { type: 'string' },
+    multihoming: { type: 'string' }, relay: { type: 'string', multiple: true },
   }, 0);
+  const relays = (values.relay ?? []).map(relayOption);
   // Absent, the daemon takes the mode from the user's settings (failover or load sharing).
   const multihoming = values.multihoming;
   if (multihoming !== undefined && multihoming !== 'fault-tolerance' && multihoming !== 'simultaneous') {
@@ -137,6 +139,7 @@ async function serve(args: string[]): Promise<void> {
     createTun: process.getuid?.() === 0,
     acceptAny: values['accept-any'] === true,
     ...(multihoming === undefined ? {} : { multihoming }),
+    ...(relays.length > 0 ? { relays } : {}),
     log,
   });
   stopOnSignals(daemon, log);
@@ -152,15 +155,25 @@ async function peer(args: string[]): Promise<void> {
   }
 }
 
+/** `--relay HIT@ADDR[:PORT]`, or a usage error that says what to type. */
+function relayOption(text: string): RelayConfig {
+  const r = parseRelayText(text);
+  if (!r.ok) throw usageError(`--relay: ${r.error}`);
+  return r.value;
+}
+
 function describePeer(p: PeerConfig): string {
-  return `${p.name} (${p.hit}) ${p.locators.length ? `at ${p.locators.map(endpointText).join(', ')}` : 'with no locator: it contacts us'}`;
+  const where = p.locators.length ? `at ${p.locators.map(endpointText).join(', ')}` : p.relay ? 'with no locator' : 'with no locator: it contacts us';
+  return `${p.name} (${p.hit}) ${where}${p.relay ? `, through relay ${relayText(p.relay)}` : ''}`;
 }
 
 async function peerAdd(args: string[]): Promise<void> {
-  const { values, positionals } = parse(args, { ...STATE, hit: { type: 'string' }, locator: { type: 'string', multiple: true }, invite: { type: 'string' } }, 1);
+  const { values, positionals } = parse(args, {
+    ...STATE, hit: { type: 'string' }, locator: { type: 'string', multiple: true }, invite: { type: 'string' }, relay: { type: 'string' },
+  }, 1);
   const dir = requireState(values.state);
   const name = positionals[0];
-  if (values.invite !== undefined) return peerAddInvite(dir, values.invite, name, values.hit !== undefined || values.locator !== undefined);
+  if (values.invite !== undefined) return peerAddInvite(dir, values.invite, name, values.hit !== undefined || values.locator !== undefined || values.relay !== undefined);
   if (!name) throw usageError(`hipvpn peer add needs a NAME${SEE_HELP}`);
   const checkedName = parsePeerName(name);
   if (!checkedName.ok) throw usageError(checkedName.error);
@@ -172,7 +185,8 @@ async function peerAdd(args: string[]): Promise<void> {
     if (!l.ok) throw usageError(l.error);
     return l.value;
   });
-  const checked = normalizePeer({ name, hit: hit.value, locators });
+  const relay = values.relay === undefined ? undefined : relayOption(values.relay);
+  const checked = normalizePeer({ name, hit: hit.value, locators, ...(relay ? { relay } : {}) });
   if (!checked.ok) throw usageError(checked.error);
   const shape = peerConfig.check(checked.value);
   if (!shape.ok) throw usageError(`peer ${name}: ${shape.error}`);
@@ -197,7 +211,7 @@ async function peerAdd(args: string[]): Promise<void> {
 }
 
 async function peerAddInvite(dir: StateDir, text: string, name: string | undefined, extra: boolean): Promise<void> {
-  if (extra) throw usageError('--invite carries the HIT and locators; give it without --hit or --locator');
+  if (extra) throw usageError('--invite carries the HIT, locators and relay; give it without --hit, --locator or --relay');
   if (name !== undefined) {
     const checkedName = parsePeerName(name);
     if (!checkedName.ok) throw usageError(checkedName.error);
@@ -304,7 +318,7 @@ async function status(args: string[]): Promise<void> {
   const { values } = parse(args, { ...STATE, json: { type: 'boolean' } }, 0);
   const dir = requireState(values.state);
   const s = await withDaemon(dir, (c) => c.request('status', {}));
-  print(values.json ? JSON.stringify(s, null, 2) : `${formatStatus(s)}${formatPairs(s)}`.trimEnd());
+  print(values.json ? JSON.stringify(s, null, 2) : `${formatStatus(s)}${formatRelays(s)}${formatPairs(s)}`.trimEnd());
 }
 
 async function failover(args: string[]): Promise<void> {

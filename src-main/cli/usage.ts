@@ -37,7 +37,7 @@ const COMMAND_HELP: Record<string, CommandHelp> = {
   serve: {
     synopsis: [
       `serve --state DIR [--port ${DEFAULT_PORT}] [--listen ADDR ...] [--tun NAME|none] [--accept-any]`,
-      '      [--multihoming fault-tolerance|simultaneous]',
+      '      [--multihoming fault-tolerance|simultaneous] [--relay HIT@ADDR[:PORT] ...]',
     ],
     about: 'Runs the engine in the foreground until SIGINT or SIGTERM. Without --listen it follows the interfaces: '
       + 'addresses that appear become locators and every peer is moved to a working pair when an uplink goes away or goes silent.',
@@ -48,6 +48,7 @@ const COMMAND_HELP: Record<string, CommandHelp> = {
       ['--tun NAME|none', 'the TUN device (default hip0); none runs the control plane only: base exchanges, status and ping, no traffic'],
       ['--accept-any', 'admit a base exchange from any HIT, not only listed peers'],
       ['--multihoming MODE', 'fault-tolerance (one SA, one pair at a time) or simultaneous (an SA pair per uplink); default: the settings'],
+      ['--relay HIT@ADDR[:PORT]', `a relay to register with and reach peers through (IPv6 as HIT@[ADDR]:PORT; port default ${DEFAULT_PORT}); repeat for several; added to the relays setting for this run`],
     ],
   },
   peer: {
@@ -66,13 +67,14 @@ const COMMAND_HELP: Record<string, CommandHelp> = {
     ],
   },
   'peer add': {
-    synopsis: ['peer add NAME (--hit HIT [--locator IP[:PORT] ...] | --invite TEXT) --state DIR'],
+    synopsis: ['peer add NAME (--hit HIT [--locator IP[:PORT] ...] [--relay HIT@ADDR[:PORT]] | --invite TEXT) --state DIR'],
     about: 'Adds a peer, or replaces the one with that NAME. NAME: up to 63 letters, digits, ".", "_", "-", starting with a letter or digit.',
     options: [
       STATE_OPTION,
       ['--hit HIT', 'the peer\'s HIT (IPv6 text in 2001:20::/28, as its `hipvpn identity` prints it)'],
       ['--invite TEXT', 'an invite another host\'s `hipvpn invite` printed: adds that host (as NAME, or the name in the invite) in one step'],
-      ['--locator IP[:PORT]', `where to reach it (IPv6 with a port as [ADDR]:PORT; port 1..65535, default ${DEFAULT_PORT}); repeat for several; none: it contacts us`],
+      ['--locator IP[:PORT]', `where to reach it (IPv6 with a port as [ADDR]:PORT; port 1..65535, default ${DEFAULT_PORT}); repeat for several; none: it contacts us, or we reach it through a relay`],
+      ['--relay HIT@ADDR[:PORT]', 'the relay the peer registered with, used when it has no locator (default: our own relays, `serve --relay`)'],
     ],
   },
   'peer remove': {

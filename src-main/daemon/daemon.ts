@@ -16,7 +16,7 @@ import { loadOrCreateIdentity } from '../platform/key-store.js';
 import type { LocalHostIdentity } from '../hip/identity/host-identity.js';
 import {
   CONTROL_API_VERSION,
-  type ControlEvent, type ControlRequest, type DaemonStatus, type PeerConfig, type PeerStatus, type ResultOf,
+  type ControlEvent, type ControlRequest, type DaemonStatus, type PeerConfig, type PeerStatus, type RelayConfig, type ResultOf,
   type AssociationState, type ConnectAttempt, type HandoverRecord, type LocatorPair as ApiLocatorPair, type PairRef, type Uplink,
 } from '../../src-shared/control-api.js';
 import { endpointText } from '../../src-shared/status-format.js';
@@ -24,6 +24,7 @@ import { ControlFailure, ControlServer, type ControlConnection } from './control
 import { UserError, errorText } from '../base/errors.js';
 import { eventLine, logLine } from './event-log.js';
 import { findPeer, normalizePeer, parseHit, parsePeerRef, withPeer } from './peer-input.js';
+import { engineRelays, relaysForRun, relayStatusRows } from './relays.js';
 import { loadPeers, savePeers } from './peer-store.js';
 import { ensureStateDir, stateDir, type StateDir } from './state-dir.js';
 import { refuseUnsafeStateDir } from './state-dir-modes.js';
@@ -60,6 +61,8 @@ export interface DaemonOptions {
   log: (line: string) => void;
   /** Set by start(): the state dir's invites, answering the host's invite hooks. */
   inviteHooks?: InviteHooks;
+  /** `--relay`: relays for this run, added to the `relays` setting. */
+  relays?: RelayConfig[];
 }
 
 /** Handovers kept for `handover.list`. */
@@ -78,7 +81,10 @@ const KEYED_STATES: readonly string[] = ['ESTABLISHED', 'R2-SENT'];
 function toEnginePeer(p: PeerConfig): EnginePeer {
   const hit = parseHit(p.hit);
   if (!hit.ok) throw new Error(`peer ${p.name}: ${hit.error}`); // normalizePeer ran before; cannot happen
-  return { name: p.name, hit: hit.value, locators: p.locators.map((l) => ({ address: l.address, port: l.port })) };
+  return {
+    name: p.name, hit: hit.value, locators: p.locators.map((l) => ({ address: l.address, port: l.port })),
+    ...(p.relay ? { relay: engineRelays([p.relay])[0]! } : {}),
+  };
 }
 
 export class Daemon {
@@ -135,6 +141,8 @@ export class Daemon {
       // The command line's mode wins; otherwise the user's setting (load-sharing → an SA pair per
       // uplink, RFC 8047 §4.1). The host takes its mode at start: a change applies from the next.
       opts = { ...opts, multihoming: opts.multihoming ?? engineTuning(settingsControl.settings.get()).multihoming };
+      // The relays setting and --relay together; the host takes them at start, as its mode.
+      opts = { ...opts, relays: relaysForRun(settingsControl.settings.get().relays, opts.relays ?? [], peers) };
       invites = await InviteBook.open(dir.root);
       opts = { ...opts, inviteHooks: invites.hooks((peer) => void daemon?.admitInvitee(peer)) };
       if (opts.monitorInterfaces ?? opts.listenIsDefault === true) {
@@ -180,6 +188,9 @@ export class Daemon {
     settingsControl.settings.subscribe((next, previous) => {
       const t = engineTuning(next);
       applyTuning(t, tuningChanges(t, engineTuning(previous)));
+      if (JSON.stringify(next.relays) !== JSON.stringify(previous.relays)) {
+        opts.log(logLine('warning', { message: 'the relays setting changed; it applies when hipvpn serve starts again' }));
+      }
     });
     if (monitor !== undefined) {
       engine.setLocalLocators(monitor.locators().map(locatorInput));
@@ -203,6 +214,7 @@ export class Daemon {
       hit: engine.hitText, lsi: engine.lsi,
       udp: engine.locals().map(endpointText).join(','),
       tun: opts.tun ?? 'none', acceptAny: opts.acceptAny, peers: peers.length, control: dir.socket,
+      relays: (opts.relays ?? []).map((r) => r.name ?? r.hit).join(',') || null,
     }));
     return daemon;
   }
@@ -235,6 +247,14 @@ export class Daemon {
     if (e.type === 'payload') return; // data, not an event: the tunnel carries it
     if (e.type === 'warning') {
       this.opts.log(logLine('warning', { message: e.message }));
+      return;
+    }
+    if (e.type === 'relay-registration') {
+      const relay = this.engine.snapshot().relays.find((r) => r.hit === e.relay);
+      this.opts.log(logLine('relay', {
+        relay: relay?.name ?? e.relay, registered: e.registered,
+        reflexive: relay?.reflexive ? endpointText(relay.reflexive) : null, relayed: relay?.relayed ? endpointText(relay.relayed) : null,
+      }));
       return;
     }
     const ref = { peer: this.nameOf(e.peer), hit: e.peer };
@@ -359,9 +379,12 @@ export class Daemon {
 
   private async createInvite(inviteeName: string | undefined, expiresSeconds: number | undefined): Promise<ResultOf<'invite.create'>> {
     const name = hostPeerName();
+    const relay = this.engine.snapshot().relays.find((r) => r.registered);
     return this.invites.create({
       hit: this.engine.hitText, name, inviteeName: inviteeName ?? defaultInviteeName(),
       locators: this.engine.locals().filter((l) => l.address !== '0.0.0.0' && l.address !== '::'),
+      // Behind a NAT our locators reach nobody: the invitee finds us through our relay.
+      ...(relay === undefined ? {} : { relay: { hit: relay.hit, address: relay.address, port: relay.port } }),
       ...(expiresSeconds === undefined ? {} : { expiresSeconds }),
     });
   }
@@ -419,6 +442,7 @@ export class Daemon {
           espBytesIn: a?.espBytesIn ?? 0, espBytesOut: a?.espBytesOut ?? 0,
         },
         configuredLocators: config?.locators ?? [],
+        ...(config?.relay ? { configuredRelay: config.relay } : {}),
       };
       if (a?.local && a.remote) {
         status.local = a.local;
@@ -449,10 +473,14 @@ export class Daemon {
       if (ages.length > 0) status.lastHeardMs = Math.max(0, Math.round(Math.min(...ages)));
       const attempt = this.attemptStatus(hit, status.state, a?.remote ?? config?.locators[0], now);
       if (attempt) status.attempt = attempt;
+      const via = a?.via ?? { via: 'direct' as const };
+      status.via = via.via;
+      if (via.via === 'relay') status.relay = via.relay;
       return status;
     };
     for (const p of this.peers) rows.push(row(p.hit, p));
-    for (const a of snap.associations) if (!this.peers.some((p) => p.hit === a.peer)) rows.push(row(a.peer, undefined));
+    // A relay's own association is shown with the relays, not as a peer.
+    for (const a of snap.associations) if (!this.peers.some((p) => p.hit === a.peer) && !this.engine.isRelay(a.peer)) rows.push(row(a.peer, undefined));
     const uplinks = this.monitor ? this.interfaces() : undefined;
     return {
       ...this.settingsControl.statusFields(rows, uplinks),
@@ -467,6 +495,7 @@ export class Daemon {
       puzzle: snap.puzzle,
       socketDrops: this.socketDrops.total(now),
       ...(uplinks ? { interfaces: uplinks } : {}),
+      ...(snap.relays.length > 0 ? { relays: relayStatusRows(snap.relays) } : {}),
     };
   }
 
@@ -509,15 +538,17 @@ export class Daemon {
     const deadline = performance.now() + timeoutMs;
     const stateOf = (): string | undefined => this.engine.snapshot().associations.find((a) => a.peer === hit)?.state;
     if (!KEYED_STATES.includes(stateOf() ?? '')) {
-      const remote = config?.locators[0];
+      const remote = config === undefined ? undefined : this.engine.whereToReach(hitBytes.value);
       if (!remote) {
-        throw new ControlFailure('not-connected', `peer ${label} has no association and no locator; it has to contact us first, or add one with \`hipvpn peer add ${label} --hit ${hit} --locator IP[:PORT]\``);
+        throw new ControlFailure('not-connected', `peer ${label} has no association, no locator and no relay; it has to contact us first, or add one with \`hipvpn peer add ${label} --hit ${hit} --locator IP[:PORT]\` or \`--relay HIT@ADDR[:PORT]\``);
       }
       const s = stateOf();
       if (s === undefined || s === 'UNASSOCIATED' || s === 'CLOSED' || s === 'E-FAILED' || s === 'CLOSING') this.engine.connect(hitBytes.value, remote);
       await this.waitForKeys(hit, deadline);
       if (!KEYED_STATES.includes(stateOf() ?? '')) {
-        throw new ControlFailure('ping-failed', `no base exchange with ${label} at ${config.locators.map(endpointText).join(', ')} within ${timeoutMs} ms; check the locator and that hipvpn serve runs there with this host on its peer list`);
+        const where = config!.locators.length > 0 ? `at ${config!.locators.map(endpointText).join(', ')}` : `through the relay at ${endpointText(remote)}`;
+        const check = config!.locators.length > 0 ? 'check the locator' : 'check that the peer is registered with that relay';
+        throw new ControlFailure('ping-failed', `no base exchange with ${label} ${where} within ${timeoutMs} ms; ${check} and that hipvpn serve runs there with this host on its peer list`);
       }
     }
     try {
@@ -580,7 +611,7 @@ export class Daemon {
         resolve();
       };
       const listener = (e: EngineEvent): void => {
-        if (e.type !== 'payload' && e.type !== 'warning' && e.peer === hit && (e.type === 'established' || e.type === 'failed')) done();
+        if ((e.type === 'established' || e.type === 'failed') && e.peer === hit) done();
       };
       const timer = setTimeout(done, Math.max(0, deadline - performance.now()));
       this.engine.on('event', listener);
@@ -633,6 +664,7 @@ async function startEngine(opts: DaemonOptions, identity: LocalHostIdentity, dev
       port: opts.port,
       acceptAny: opts.acceptAny,
       ...(devices === undefined ? {} : { locators: 'monitor' as const }),
+      ...(opts.relays && opts.relays.length > 0 ? { relays: engineRelays(opts.relays) } : {}),
       host: { ...(opts.multihoming === undefined ? {} : { multihoming: opts.multihoming }), ...(opts.inviteHooks ? { invites: opts.inviteHooks } : {}) },
       ...(opts.tun === null ? {} : { tun: { name: opts.tun, create: opts.createTun }, devices: devices ?? devicesFor(opts.listen) }),
     });

@@ -2,7 +2,8 @@
 // work on it and a test can wait for a line. What the line says comes from the same event the
 // control API sends subscribers.
 
-import type { ControlEvent, Endpoint } from '../../src-shared/control-api.js';
+import type { ControlEvent, Endpoint, RelayConfig } from '../../src-shared/control-api.js';
+import { relayText } from '../../src-shared/relay-text.js';
 import { endpointText } from '../../src-shared/status-format.js';
 
 function field(key: string, value: string | number | boolean | null): string {
@@ -19,9 +20,14 @@ function pairArrow(p: { local: Endpoint; remote: Endpoint }): string {
   return `${endpointText(p.local)}->${endpointText(p.remote)}`;
 }
 
+/** A setting's list item: interface names and kinds as they are, relays as `--relay` takes them. */
+function listItem(v: string | RelayConfig): string {
+  return typeof v === 'string' ? v : relayText(v);
+}
+
 export function eventFields(e: ControlEvent): string {
   if (e.type === 'peers') return `${e.type} ${field('count', e.peers.length)} ${field('names', e.peers.map((p) => p.name).join(',') || null)}`;
-  if (e.type === 'settings') return `settings ${Object.entries(e.settings).map(([k, v]) => field(k, Array.isArray(v) ? v.join(',') : v)).join(' ')}`;
+  if (e.type === 'settings') return `settings ${Object.entries(e.settings).map(([k, v]) => field(k, Array.isArray(v) ? v.map(listItem).join(',') : v)).join(' ')}`;
   if (e.type === 'daemon') return `daemon ${field('running', e.running)}`;
   if (e.type === 'handover') {
     // One line per move of a peer's traffic: both ends of the pair it left and the one it took.

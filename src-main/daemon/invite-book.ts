@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { hitToText } from '../hip/wire/address.js';
 import { inviteKey, inviteProof, sameProof, type InviteHooks } from '../hip/invite-proof.js';
 import { readJsonFile, writeJsonAtomic, SerialQueue } from '../platform/state-file.js';
-import { INVITE_SECRET_LENGTH, decodeInvite, encodeInvite } from './invite-text.js';
+import { INVITE_SECRET_LENGTH, decodeInvite, encodeInvite, type InviteRelay } from './invite-text.js';
 import type { Endpoint, PeerConfig } from '../../src-shared/control-api.js';
 
 export const DEFAULT_INVITE_SECONDS = 24 * 3600;
@@ -57,12 +57,12 @@ export class InviteBook {
   }
 
   /** A new invite to this host: the text to hand over. */
-  async create(opts: { hit: string; name: string; inviteeName: string; locators: Endpoint[]; expiresSeconds?: number }): Promise<{ text: string; expiresAt: number }> {
+  async create(opts: { hit: string; name: string; inviteeName: string; locators: Endpoint[]; relay?: InviteRelay; expiresSeconds?: number }): Promise<{ text: string; expiresAt: number }> {
     const secret = Uint8Array.from(randomBytes(INVITE_SECRET_LENGTH));
     const expiresAt = nowSeconds() + (opts.expiresSeconds ?? DEFAULT_INVITE_SECONDS);
     this.pending.push({ key: hex(inviteKey(secret)), name: opts.inviteeName, expiresAt });
     await this.save();
-    return { text: encodeInvite({ hit: opts.hit, name: opts.name, locators: opts.locators, secret, expiresAt }), expiresAt };
+    return { text: encodeInvite({ hit: opts.hit, name: opts.name, locators: opts.locators, ...(opts.relay ? { relay: opts.relay } : {}), secret, expiresAt }), expiresAt };
   }
 
   /** Keeps an invite from another host; returns that host as a peer to add. */
@@ -73,7 +73,8 @@ export class InviteBook {
     this.held = this.held.filter((h) => h.hit !== inv.value.hit);
     this.held.push({ hit: inv.value.hit, key: hex(inviteKey(inv.value.secret)), expiresAt: inv.value.expiresAt });
     await this.save();
-    return { name: name ?? inv.value.name, hit: inv.value.hit, locators: inv.value.locators };
+    const relay = inv.value.relay;
+    return { name: name ?? inv.value.name, hit: inv.value.hit, locators: inv.value.locators, ...(relay ? { relay: { hit: relay.hit, address: relay.address, port: relay.port } } : {}) };
   }
 
   pendingCount(): number {

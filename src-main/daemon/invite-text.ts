@@ -2,7 +2,7 @@
 // single paste makes them peers. `hipvpn-invite:` then base64url of
 //   version (1) | inviter HIT (16) | secret (16) | expiry, Unix seconds (4, big-endian)
 //   | name length (1) | name (UTF-8) | locator count (1) | per locator: family 4|6 (1), address
-//   (4|16), port (2) | relay flag (1) [| relay locator as above]
+//   (4|16), port (2) | relay flag (1) [| relay HIT (16) | relay locator as above]
 // Short enough for a QR code and a chat line; the secret is what makes it worth more than the HIT.
 
 import { hitToText, textToHit } from '../hip/wire/address.js';
@@ -21,11 +21,14 @@ export interface Invite {
   /** The name the invitee lists the inviter under. */
   name: string;
   locators: Endpoint[];
-  relay?: Endpoint;
+  /** The relay the inviter is registered with: how to reach it when no locator works. */
+  relay?: InviteRelay;
   secret: Uint8Array;
   /** Unix seconds after which the inviter refuses it. */
   expiresAt: number;
 }
+
+export interface InviteRelay { hit: string; address: string; port: number }
 
 export type InviteParse = { ok: true; value: Invite } | { ok: false; error: string };
 
@@ -56,7 +59,12 @@ export function encodeInvite(inv: Invite): string {
   out.push(locators.length);
   locators.forEach(locator);
   out.push(inv.relay ? 1 : 0);
-  if (inv.relay) locator(inv.relay);
+  if (inv.relay) {
+    const relayHit = textToHit(inv.relay.hit);
+    if (relayHit === null) throw new Error(`not a HIT: ${inv.relay.hit}`);
+    out.push(...relayHit);
+    locator(inv.relay);
+  }
   return INVITE_PREFIX + Buffer.from(out).toString('base64url');
 }
 
@@ -105,11 +113,14 @@ export function decodeInvite(text: string): InviteParse {
   }
   const relayFlag = take(1)?.[0];
   if (relayFlag === undefined) return short;
-  let relay: Endpoint | undefined;
+  let relay: InviteRelay | undefined;
   if (relayFlag === 1) {
+    const relayHit = take(16);
+    if (!relayHit) return short;
+    if (!hitToText(relayHit).startsWith('2001:2')) return fail('its relay has no HIT (2001:20::/28)');
     const l = readLocator();
     if (typeof l === 'string') return l === 'cut short' ? short : fail(l);
-    relay = l;
+    relay = { hit: hitToText(relayHit), ...l };
   } else if (relayFlag !== 0) return fail('a malformed relay field');
   if (o !== b.length) return fail(`${b.length - o} octets after its end`);
   const expiresAt = ((expiry[0]! << 24) | (expiry[1]! << 16) | (expiry[2]! << 8) | expiry[3]!) >>> 0;

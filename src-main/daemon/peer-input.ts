@@ -5,7 +5,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { hasOrchidPrefix } from '../hip/identity/hit.js';
 import { hitToText, textToHit } from '../hip/wire/address.js';
-import { peerName, type Endpoint, type PeerConfig } from '../../src-shared/control-api.js';
+import { peerName, type Endpoint, type PeerConfig, type RelayConfig } from '../../src-shared/control-api.js';
 
 /** RFC 9028 §5.1: the HIP-over-UDP port. */
 export const DEFAULT_PORT = 10500;
@@ -86,7 +86,20 @@ export function normalizePeer(p: PeerConfig): Parsed<PeerConfig> {
     if (l.port < 1) return { ok: false, error: `peer ${p.name}: locator port must be 1..65535` };
     locators.push({ address: l.address, port: l.port });
   }
-  return { ok: true, value: { name: p.name, hit: hit.value, locators } };
+  if (p.relay === undefined) return { ok: true, value: { name: p.name, hit: hit.value, locators } };
+  const relay = normalizeRelay(p.relay);
+  if (!relay.ok) return { ok: false, error: `peer ${p.name}: ${relay.error}` };
+  if (relay.value.hit === hit.value) return { ok: false, error: `peer ${p.name}: its relay is the peer itself; give the relay server's HIT` };
+  return { ok: true, value: { name: p.name, hit: hit.value, locators, relay: relay.value } };
+}
+
+/** A relay as stored and served: canonical HIT, an address the platform parses. */
+export function normalizeRelay(r: RelayConfig): Parsed<RelayConfig> {
+  const hit = canonicalHit(r.hit);
+  if (!hit.ok) return { ok: false, error: `relay ${hit.error}` };
+  if (!isIPv4(r.address) && !isIPv6(r.address)) return { ok: false, error: `relay address ${JSON.stringify(r.address)} is not an IP address` };
+  if (!Number.isInteger(r.port) || r.port < 1 || r.port > 65535) return { ok: false, error: `relay port ${r.port} is not 1..65535` };
+  return { ok: true, value: { ...(r.name === undefined ? {} : { name: r.name }), hit: hit.value, address: r.address, port: r.port } };
 }
 
 /** Adds or replaces `peer` by name; refuses a HIT already listed under another name. */

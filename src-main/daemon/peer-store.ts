@@ -42,6 +42,6 @@ export async function loadPeers(path: string): Promise<PeerConfig[]> {
 }
 
 export async function savePeers(path: string, peers: readonly PeerConfig[]): Promise<void> {
-  const body: PeersFile = { version: PEERS_FILE_VERSION, peers: peers.map((p) => ({ name: p.name, hit: p.hit, locators: p.locators })) };
+  const body: PeersFile = { version: PEERS_FILE_VERSION, peers: peers.map((p) => ({ name: p.name, hit: p.hit, locators: p.locators, ...(p.relay ? { relay: p.relay } : {}) })) };
   await writeJsonAtomic(path, body);
 }

@@ -14,7 +14,7 @@ import { BatchedUdp } from '../platform/batched-udp.js';
 import type { UdpEndpoint } from '../platform/udp.js';
 import { RelayServer, type RelayEvent } from '../relay/relay-server.js';
 import { DEFAULT_REGISTRAR_POLICY } from '../relay/registrations.js';
-import { CONTROL_API_VERSION, type ControlRequest, type PeerConfig, type RelayStatus, type ResultOf } from '../../src-shared/control-api.js';
+import { CONTROL_API_VERSION, type ControlRequest, type PeerConfig, type RelayServerStatus, type ResultOf } from '../../src-shared/control-api.js';
 import { endpointText } from '../../src-shared/status-format.js';
 import { errorText } from '../base/errors.js';
 import { ControlFailure, ControlServer } from './control-server.js';
@@ -203,7 +203,7 @@ export class RelayDaemon {
     }
   }
 
-  private status(): RelayStatus {
+  private status(): RelayServerStatus {
     return {
       version: CONTROL_API_VERSION,
       ...this.relay.status(this.now()),

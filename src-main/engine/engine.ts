@@ -9,7 +9,8 @@ import type { CryptoProvider } from '../hip/crypto/provider.js';
 import type { LocalHostIdentity } from '../hip/identity/host-identity.js';
 import type { HostConfig } from '../hip/host.js';
 import { hitToText } from '../hip/wire/address.js';
-import { HostCore, type CoreEvent, type DataplaneCommand } from '../core/host-core.js';
+import { HostCore, type CoreEvent, type DataplaneCommand, type PeerVia } from '../core/host-core.js';
+import type { RelayConfig, RelayView } from '../core/relay-clients.js';
 import { frameHip, type UdpDatagram, type UdpEndpoint } from '../platform/udp.js';
 import { monotonicClock, type Clock } from '../platform/clock.js';
 import { DEFAULT_PUZZLE_POLICY } from '../hip/timers.js';
@@ -25,6 +26,8 @@ import type { LocatorCause } from '../mobility/local-addresses.js';
 export type { PeerConfig } from './peers.js';
 export type { EngineLocator, Handover, LocalLossCause, PathView, PairView, PeerPathsView } from '../core/path-manager.js';
 export type { LocalLocatorInput } from './local-sockets.js';
+export type { RelayConfig, RelayView } from '../core/relay-clients.js';
+export type { PeerVia } from '../core/host-core.js';
 
 export interface EngineOptions {
   identity: LocalHostIdentity;
@@ -60,6 +63,11 @@ export interface EngineOptions {
    * owner reports them as they change (setLocalLocators), and sockets open and close with them.
    */
   locators?: 'static' | 'monitor';
+  /**
+   * Relays we register with (RFC 8003) and reach peers through (RFC 9028), first preferred. A
+   * peer with no locator is reached through its own relay, else through the first of these.
+   */
+  relays?: readonly RelayConfig[];
 }
 
 export type EngineEvent =
@@ -72,6 +80,8 @@ export type EngineEvent =
   | { type: 'payload'; peer: string; peerHit: Uint8Array; nextHeader: number; payload: Uint8Array }
   /** A peer's traffic moved to another locator pair. */
   | ({ type: 'handover' } & Handover)
+  /** A relay answered our registration, or the registration lapsed. */
+  | { type: 'relay-registration'; relay: string; registered: boolean }
   /** Something an operator should know that is not an association event (TUN mode: the data plane). */
   | { type: 'warning'; message: string };
 
@@ -97,6 +107,8 @@ export interface AssociationView {
   multihoming?: string;
   /** Every locator pair, its test state, and which one is primary. */
   paths?: PeerPathsView;
+  /** Straight to the peer, or through one of our relays (which one). */
+  via: PeerVia;
 }
 
 /** What `ping` reports: the round trip and the locator pair the peer's answer came over. */
@@ -127,6 +139,8 @@ export interface EngineSnapshot {
   counters: ReturnType<EngineCounters['snapshot']>;
   /** K a new initiator must solve now, and the K the responder falls back to when idle. */
   puzzle: { difficulty: number; baseDifficulty: number; busiestPrefixDifficulty: number };
+  /** Our relays: registration, and where each sees us. */
+  relays: RelayView[];
 }
 
 /**
@@ -149,6 +163,8 @@ export class HipEngine extends EventEmitter {
   private timerDeadline = Infinity;
   private readonly counters = new EngineCounters();
   private readonly pings = new Map<string, PendingPing>();
+  /** Our relays' HITs: their base exchanges are ours to admit, and they are not peers. */
+  private readonly relayHits: ReadonlySet<string>;
   private stopped = false;
   private peersConfigured = false;
   private sockets!: LocalSockets;
@@ -164,12 +180,14 @@ export class HipEngine extends EventEmitter {
         ...(opts.paths ? { paths: opts.paths } : {}),
         ...(opts.rekeyOverlapMs !== undefined ? { rekeyOverlapMs: opts.rekeyOverlapMs } : {}),
         locators: opts.locators ?? 'static',
+        ...(opts.relays && opts.relays.length > 0 ? { relays: opts.relays } : {}),
       },
       this.clock.now(),
     );
     this.hit = this.core.hit;
     this.hitText = hitToText(this.hit);
     this.peers = new PeerDirectory(this.hit);
+    this.relayHits = new Set((opts.relays ?? []).map((r) => hitToText(r.hit)));
   }
 
   static async start(opts: EngineOptions): Promise<HipEngine> {
@@ -277,6 +295,11 @@ export class HipEngine extends EventEmitter {
     return this.transport.locals();
   }
 
+  /** Whether this HIT is one of our relays (shown as a relay, not as a peer). */
+  isRelay(hitText: string): boolean {
+    return this.relayHits.has(hitText);
+  }
+
   /** Our own LSI (IPv4 in 1.0.0.0/8), derived from the HIT. */
   get lsi(): string {
     return this.peers.ownLsi;
@@ -296,23 +319,51 @@ export class HipEngine extends EventEmitter {
     this.peersConfigured = true;
     const changed = this.peers.replace(peers);
     this.dataplane.setRoutes();
-    for (const p of changed) if (p.locators.length > 0) this.connectConfigured(p.hit);
+    for (const p of changed) if (this.whereToReach(p.hit) !== undefined) this.connectConfigured(p.hit);
   }
 
-  /** Connects a configured peer that has locators, unless an association is already up or starting. */
-  private connectConfigured(peerHit: Uint8Array): void {
-    if (this.stopped) return;
+  /**
+   * Where a configured peer's base exchange goes: its first locator; without one, its own
+   * relay, else our first relay (the relay passes the I1 on to the peer registered with it).
+   */
+  whereToReach(peerHit: Uint8Array): UdpEndpoint | undefined {
     const peer = this.peers.get(hitToText(peerHit));
-    const remote = peer?.locators[0];
-    if (!remote) return;
+    if (peer === undefined) return undefined;
+    return peer.locators[0] ?? peer.relay?.endpoint ?? this.core.relayEndpoints()[0];
+  }
+
+  /**
+   * How a peer's traffic travels. A relay the peer names that is not one of ours (it was added
+   * while we ran) still carries it when the association runs to that relay's address.
+   */
+  private via(peerHit: Uint8Array, remote: UdpEndpoint | undefined): PeerVia {
+    const via = this.core.via(peerHit);
+    const relay = this.peers.get(hitToText(peerHit))?.relay;
+    if (via.via === 'relay' || relay === undefined || remote === undefined) return via;
+    if (relay.endpoint.address !== remote.address || relay.endpoint.port !== remote.port) return via;
+    const relayHit = hitToText(relay.hit);
+    return { via: 'relay', relay: relay.name ?? relayHit, relayHit };
+  }
+
+  /**
+   * Connects a configured peer we know where to reach, unless an association is already up or
+   * starting. Returns where the I1 went, or undefined.
+   */
+  connectConfigured(peerHit: Uint8Array): UdpEndpoint | undefined {
+    if (this.stopped) return undefined;
+    const remote = this.whereToReach(peerHit);
+    if (!remote) return undefined;
     const state = this.core.association(peerHit)?.state;
-    if (state && state !== 'UNASSOCIATED' && state !== 'CLOSED' && state !== 'E-FAILED') return;
+    if (state && state !== 'UNASSOCIATED' && state !== 'CLOSED' && state !== 'E-FAILED') return undefined;
     this.connect(peerHit, remote);
+    return remote;
   }
 
   /** Whether a HIT may run a base exchange with us: configured peers, or anyone when allowed. */
   private admits(hit: Uint8Array): boolean {
     if (this.opts.acceptAny) return true;
+    // A relay that restarted without our registration runs the base exchange to us itself.
+    if (this.relayHits.has(hitToText(hit))) return true;
     // Without a TUN or a peer list (tests, tools) the engine stays open, as it always was.
     if (!this.opts.tun && !this.peersConfigured) return true;
     return this.peers.has(hit);
@@ -375,7 +426,7 @@ export class HipEngine extends EventEmitter {
    */
   private giveUpIfReconnectable(peerHit: Uint8Array): void {
     if (this.stopped) return;
-    if ((this.peers.get(hitToText(peerHit))?.locators.length ?? 0) === 0) return;
+    if (this.whereToReach(peerHit) === undefined) return;
     this.core.abandon(this.clock.now(), peerHit, 'peer-unresponsive');
     this.run();
     this.connectConfigured(peerHit);
@@ -415,6 +466,7 @@ export class HipEngine extends EventEmitter {
         ...(traffic?.lastHeardMs === undefined || traffic.lastHeardMs === null ? {} : { lastHeardMs: Math.round(traffic.lastHeardMs) }),
         multihoming: a.multihoming,
         ...(paths ? { paths } : {}),
+        via: this.via(a.peerHit, path?.remote ?? a.remote),
       };
     });
     const counters = this.counters.snapshot(this.core.counters, this.core.icmpHints);
@@ -422,7 +474,7 @@ export class HipEngine extends EventEmitter {
     const responder = this.core.responderStatus(this.clock.now());
     const baseDifficulty = this.opts.host?.puzzle?.baseK ?? DEFAULT_PUZZLE_POLICY.baseK;
     const puzzle = { difficulty: responder.k, baseDifficulty, busiestPrefixDifficulty: responder.busiestPrefixK };
-    return { hit: this.hitText, locals: this.locals(), associations, counters, puzzle };
+    return { hit: this.hitText, locals: this.locals(), associations, counters, puzzle, relays: this.core.relayStatus(this.clock.now()) };
   }
 
   /** Closes every association (waiting briefly for CLOSE_ACKs), then the sockets. */
@@ -551,6 +603,9 @@ export class HipEngine extends EventEmitter {
       }
       case 'unreachable':
         this.giveUpIfReconnectable(e.peerHit);
+        return;
+      case 'relay-registration':
+        this.emit('event', { type: 'relay-registration', relay: e.relay, registered: e.registered } satisfies EngineEvent);
         return;
     }
   }

@@ -5,12 +5,15 @@
 import { LsiAllocator } from '../hip/identity/lsi.js';
 import { hitToText } from '../hip/wire/address.js';
 import type { UdpEndpoint } from '../platform/udp.js';
+import type { RelayConfig } from '../core/relay-clients.js';
 
 export interface PeerConfig {
   name: string;
   hit: Uint8Array;
-  /** Where to reach the peer; none means it contacts us. */
+  /** Where to reach the peer; none means it contacts us, or we reach it through a relay. */
   locators: UdpEndpoint[];
+  /** The relay the peer registered with, for when it has no locator. */
+  relay?: RelayConfig;
 }
 
 /** This host's own LSI, derived from its HIT. */
@@ -33,10 +36,10 @@ export class PeerDirectory {
     const changed: PeerConfig[] = [];
     for (const p of peers) {
       const key = hitToText(p.hit);
-      const copy: PeerConfig = { name: p.name, hit: p.hit.slice(), locators: p.locators.map((l) => ({ ...l })) };
+      const copy: PeerConfig = { name: p.name, hit: p.hit.slice(), locators: p.locators.map((l) => ({ ...l })), ...(p.relay ? { relay: { ...p.relay, hit: p.relay.hit.slice(), endpoint: { ...p.relay.endpoint } } } : {}) };
       next.set(key, copy);
       const old = this.peers.get(key);
-      if (!old || JSON.stringify(old.locators) !== JSON.stringify(copy.locators)) changed.push(copy);
+      if (!old || JSON.stringify([old.locators, old.relay]) !== JSON.stringify([copy.locators, copy.relay])) changed.push(copy);
     }
     this.peers = next;
     return changed;

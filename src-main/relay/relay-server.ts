@@ -14,7 +14,7 @@ import type { RegistrarHooks } from '../hip/registration.js';
 import { hitToText, ipToBytes16, textToHit } from '../hip/wire/address.js';
 import { RegistrationType } from '../hip/wire/constants.js';
 import type { Param, PeerPermission, RegRequest, TransportAddress } from '../hip/wire/params.js';
-import type { RelayStatus } from '../../src-shared/control-api.js';
+import type { RelayServerStatus } from '../../src-shared/control-api.js';
 import { ControlRelay, RELAY_DROP_REASONS, type ControlRelayOptions } from './control-relay.js';
 import { DataRelay, ESP_DROP_REASONS, PERMISSION_REFUSALS, type DataRelayOptions, type Permission, type PermissionRefusal } from './data-relay.js';
 import { RegistrationTable, canonicalHit, endpointKey, lifetimeSeconds, type RegistrarPolicy, type RegistrationsFile } from './registrations.js';
@@ -285,11 +285,11 @@ export class RelayServer {
   }
 
   /** Clients with live registrations, and every counter; the daemon adds listening, uptime and policy. */
-  status(now: number): Omit<RelayStatus, 'version' | 'listening' | 'acceptAny' | 'uptimeMs'> {
+  status(now: number): Omit<RelayServerStatus, 'version' | 'listening' | 'acceptAny' | 'uptimeMs'> {
     const assocState = new Map(this.host.associations().map((a) => [hitToText(a.peerHit), a.state]));
     const byClient = new Map<string, ReturnType<RegistrationTable['live']>>();
     for (const r of this.registrations.live(now)) byClient.set(r.hit, [...(byClient.get(r.hit) ?? []), r]);
-    const clients: RelayStatus['clients'] = [...byClient].map(([hit, regs]) => {
+    const clients: RelayServerStatus['clients'] = [...byClient].map(([hit, regs]) => {
       const latest = regs.reduce((a, b) => (b.grantedAt > a.grantedAt ? b : a));
       return {
         hit,

@@ -18,7 +18,7 @@ import { decodePacket, encodePacket, getParam } from '../../src-main/hip/wire/co
 import { PacketType, RegistrationType } from '../../src-main/hip/wire/constants.js';
 import { bytes16ToIp, hitToText, textToHit } from '../../src-main/hip/wire/address.js';
 import { RegFailureType } from '../../src-main/relay/registrations.js';
-import type { RelayStatus } from '../../src-shared/control-api.js';
+import type { RelayServerStatus } from '../../src-shared/control-api.js';
 import { ServeProcess, hipvpn, tempState } from '../support/serve-process.js';
 import { until, sleep } from '../support/wait.js';
 
@@ -95,10 +95,10 @@ class UdpClient {
   }
 }
 
-async function relayStatus(state: string): Promise<RelayStatus> {
+async function relayStatus(state: string): Promise<RelayServerStatus> {
   const r = await hipvpn('relay', 'status', '--state', state, '--json');
   assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as RelayStatus;
+  return JSON.parse(r.stdout) as RelayServerStatus;
 }
 
 function i1(sender: string, receiver: string): Uint8Array {
@@ -172,7 +172,7 @@ test('hipvpn relay serve: registration, status, 0600 registrations.json, refusal
   const malloryHeard = mallory.received.length;
   outsider.send(i1(outsider.hit, mallory.hit), relayEp);
   outsider.send(Uint8Array.of(0x12, 0x34, 0x56, 0x78, 0, 0, 0, 1, 9, 9, 9, 9), relayEp);
-  let after1: RelayStatus | undefined;
+  let after1: RelayServerStatus | undefined;
   for (let i = 0; i < 50; i++) {
     after1 = await relayStatus(state);
     if ((after1.counters.control['unknown-receiver'] ?? 0) >= 1 && (after1.counters.data['esp-unknown-spi'] ?? 0) >= 1) break;

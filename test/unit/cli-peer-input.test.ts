@@ -66,7 +66,7 @@ test('peers.json is written whole with mode 0600, and a hand edit with a wrong f
     assert.equal((JSON.parse(await readFile(path, 'utf8')) as { version: unknown }).version, 1);
 
     await writeFile(path, JSON.stringify({ version: 1, peers: [{ name: 'bob', hit: HIT, locator: [] }] }));
-    await assert.rejects(loadPeers(path), { message: `${path}: peers[0].locator: unknown field (expected name, hit, locators)` });
+    await assert.rejects(loadPeers(path), { message: `${path}: peers[0].locator: unknown field (expected name, hit, locators, relay)` });
     await writeFile(path, JSON.stringify({ version: 1, peers: [{ name: 'bob', hit: '2001:db8::1', locators: [] }] }));
     await assert.rejects(loadPeers(path), /peer bob: 2001:db8::1 is not a HIT/);
     await writeFile(path, '{"version":1,');

@@ -41,7 +41,7 @@ test('malformed frames, unknown methods and bad params are refused with a code a
 
   const extra = refused(`{"id":4,"method":"peer.add","params":{"name":"bob","hit":"${HIT}","locators":[],"locator":"x"}}`);
   assert.equal(extra.code, 'invalid-params');
-  assert.equal(extra.message, 'params.locator: unknown field (expected name, hit, locators)');
+  assert.equal(extra.message, 'params.locator: unknown field (expected name, hit, locators, relay)');
   const wrongType = refused(`{"id":5,"method":"peer.add","params":{"name":"bob","hit":"${HIT}","locators":[{"address":"127.0.0.1","port":"10500"}]}}`);
   assert.equal(wrongType.message, 'params.locators[0].port: expected an integer 0..65535, got "10500"');
   const missing = refused('{"id":6,"method":"peer.remove","params":{}}');

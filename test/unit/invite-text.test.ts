@@ -12,7 +12,7 @@ const INVITE: Invite = {
   hit: '2001:22:9184:d55f:7016:8deb:7eb1:bf70',
   name: 'alice-laptop',
   locators: [{ address: '192.0.2.7', port: 10500 }, { address: '2001:db8::7', port: 4500 }],
-  relay: { address: '198.51.100.1', port: 10500 },
+  relay: { hit: '2001:2a:1111:2222:3333:4444:5555:6666', address: '198.51.100.1', port: 10500 },
   secret: Uint8Array.from({ length: 16 }, (_, i) => i * 7),
   expiresAt: 1_900_000_000,
 };

@@ -37,11 +37,11 @@ test('HIT and locator messages say what is wrong and what would be right', () =>
 });
 
 test('the peer form reports every field at once and produces a schema-valid peer', () => {
-  const bad = checkPeerForm({ name: 'a b', hit: 'nope', locators: '10.1.0.2, 300.1.1.1' });
+  const bad = checkPeerForm({ name: 'a b', hit: 'nope', locators: '10.1.0.2, 300.1.1.1', relay: '' });
   assert.ok(!bad.ok, 'refused');
   assert.deepEqual(Object.keys(bad.errors).sort(), ['hit', 'locators', 'name']);
   assert.match(bad.errors.locators!, /"300\.1\.1\.1": not an IP address/);
-  const good = checkPeerForm({ name: ' bob ', hit: ` ${HIT} `, locators: '10.1.0.2\n[2001:db8::2]:4000' });
+  const good = checkPeerForm({ name: ' bob ', hit: ` ${HIT} `, locators: '10.1.0.2\n[2001:db8::2]:4000', relay: '' });
   assert.ok(good.ok, 'accepted');
   assert.deepEqual(good.value, { name: 'bob', hit: HIT, locators: [{ address: '10.1.0.2', port: 10500 }, { address: '2001:db8::2', port: 4000 }] });
   assert.ok(peerConfig.check(good.value).ok, 'what the form makes, the schema accepts');

@@ -54,7 +54,7 @@ test('the page cannot send unknown methods or malformed params to the main proce
   invoked.length = 0;
   assert.deepEqual(await exposed.request('shell.exec', {}), { id: 0, ok: false, error: { code: 'unknown-method', message: 'unknown method "shell.exec"' } });
   const bad = await exposed.request('peer.add', { name: 'bob', hit: 'x', locators: [], extra: 1 }) as { error: { code: string; message: string } };
-  assert.deepEqual([bad.error.code, bad.error.message], ['invalid-params', 'params.extra: unknown field (expected name, hit, locators)']);
+  assert.deepEqual([bad.error.code, bad.error.message], ['invalid-params', 'params.extra: unknown field (expected name, hit, locators, relay)']);
   assert.equal(invoked.length, 0, 'nothing crossed to the main process');
   answer = { id: 0, ok: true, result: { up: true } };
   assert.deepEqual(await exposed.request('tunnel.set', { up: true }), { id: 0, ok: true, result: { up: true } });

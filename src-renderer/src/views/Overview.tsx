@@ -11,7 +11,9 @@ export function Overview() {
   const up = state !== 'disconnected';
   const uplinks = s.interfaces?.filter((i) => i.up);
   const keyed = s.peers.filter(isKeyed).length;
-  const reachable = s.peers.filter((p) => p.configuredLocators.length > 0 || p.state !== 'UNASSOCIATED');
+  // With a relay, a peer known by HIT alone is reachable too: the relay passes our I1 on.
+  const hasRelay = (s.relays?.length ?? 0) > 0;
+  const reachable = s.peers.filter((p) => p.configuredLocators.length > 0 || p.configuredRelay !== undefined || hasRelay || p.state !== 'UNASSOCIATED');
   // Behind a stopped engine or an unreachable server the state is what it was, not what it is.
   const badge = c.fresh.live ? TUNNEL_STATE_TEXT[state] : c.fresh.reason === 'engine-stopped' ? 'Not running' : 'Unknown';
   const tone = c.fresh.live ? stateTone(state) : c.fresh.reason === 'engine-stopped' ? 'bad' : 'idle';
@@ -75,6 +77,20 @@ export function Overview() {
         <dd>{s.listening.map(endpointText).join(', ') || '–'}</dd>
         <dt>Active uplinks</dt>
         <dd>{uplinks ? (uplinks.length ? uplinks.map((u) => `${u.name} (${u.kind})`).join(', ') : 'none') : 'not followed: hipvpn listens on fixed addresses (--listen)'}</dd>
+        <dt>Relays</dt>
+        <dd>
+          {s.relays && s.relays.length > 0 ? (
+            <ul className="relays" data-testid="relays" aria-label="Relays this host registers with">
+              {s.relays.map((r) => (
+                <li key={r.hit} data-relay={r.name}>
+                  {r.name === r.hit ? <Hit hit={r.hit} /> : r.name} at {endpointText(r)}{' '}
+                  <Badge tone={r.registered ? 'good' : 'warn'}>{r.registered ? 'registered' : 'not registered'}</Badge>
+                  {' '}{r.reflexive ? <>sees this host at <code data-testid="relay-reflexive">{endpointText(r.reflexive)}</code></> : 'has not said where it sees this host'}
+                </li>
+              ))}
+            </ul>
+          ) : 'none: peers behind NATs need one (Settings)'}
+        </dd>
         <dt>Packets</dt>
         <dd data-testid="engine-counters">HIP in {s.counters.hipIn} / out {s.counters.hipOut} · ESP in {s.counters.espIn} / out {s.counters.espOut} · dropped {s.counters.droppedTotal}</dd>
       </dl>

@@ -5,7 +5,7 @@ import { checkPeerForm, peerFormOf, type PeerField, type PeerForm } from '../../
 import { attemptText, peerRow } from '../../../src-shared/view-models.js';
 import { InvitePanel } from './InvitePanel.js';
 
-const EMPTY: PeerForm = { name: '', hit: '', locators: '' };
+const EMPTY: PeerForm = { name: '', hit: '', locators: '', relay: '' };
 
 export function Peers() {
   const c = useControl();
@@ -76,7 +76,7 @@ export function Peers() {
                         {p.name && (
                           <>
                             <button type="button" onClick={() => void c.act(() => c.api.call('ping', { peer: p.name! }), `${p.name} answered`)}>Ping</button>
-                            <button type="button" onClick={() => { setEditing(p.name); setForm(peerFormOf({ name: p.name!, hit: p.hit, locators: p.configuredLocators })); setErrors({}); setServerError(null); }}>Edit</button>
+                            <button type="button" onClick={() => { setEditing(p.name); setForm(peerFormOf({ name: p.name!, hit: p.hit, locators: p.configuredLocators, ...(p.configuredRelay ? { relay: p.configuredRelay } : {}) })); setErrors({}); setServerError(null); }}>Edit</button>
                             <button
                               type="button"
                               className="danger"
@@ -102,8 +102,11 @@ export function Peers() {
           <Field label="HIT" error={errors.hit} hint={<>The peer's <code>hipvpn identity</code> prints it: 2001:2x:…</>}>
             {(a) => <input id={a.id} name="hit" value={form.hit} onChange={(e) => set('hit')(e.target.value)} aria-invalid={a.invalid} aria-describedby={a.describedBy} autoComplete="off" spellCheck={false} />}
           </Field>
-          <Field label="Locators" error={errors.locators} hint="IP or IP:PORT, one per line; empty if the peer contacts you.">
+          <Field label="Locators" error={errors.locators} hint="IP or IP:PORT, one per line; empty if the peer contacts you or is reached through a relay (its HIT is enough).">
             {(a) => <textarea id={a.id} name="locators" rows={2} value={form.locators} onChange={(e) => set('locators')(e.target.value)} aria-invalid={a.invalid} aria-describedby={a.describedBy} spellCheck={false} />}
+          </Field>
+          <Field label="Relay (optional)" error={errors.relay} hint={<>The relay the peer registered with, as <code>HIT@ADDR[:PORT]</code>; empty: your own relays (Settings).</>}>
+            {(a) => <input id={a.id} name="relay" value={form.relay} onChange={(e) => set('relay')(e.target.value)} aria-invalid={a.invalid} aria-describedby={a.describedBy} autoComplete="off" spellCheck={false} />}
           </Field>
           {serverError && <p id="peer-server-error" className="form-error" role="alert"><RichText text={serverError} /></p>}
           <div className="buttons">

@@ -2,6 +2,7 @@ import { useState, type SubmitEvent } from 'react';
 import { useControl, errorMessage } from '../store.js';
 import { Field, Notice, RichText } from '../components.js';
 import { checkSettingsForm, settingsFormOf, type SettingsField, type SettingsForm } from '../../../src-shared/forms.js';
+import { RelaysCard } from './RelaysCard.js';
 import { FAILURE_DETECTION, INTERFACE_KINDS, MULTIHOMING_MODES, type InterfaceKind } from '../../../src-shared/control-api.js';
 import { moveInOrder } from '../../../src-shared/view-models.js';
 import { useLeaveGuard } from '../leave-guard.js';
@@ -81,6 +82,7 @@ export function SettingsView() {
         </ol>
         {missingKinds.length > 0 && <p className="hint">Not used: {missingKinds.join(', ')}</p>}
       </section>
+      <RelaysCard />
     </>
   );
 }

@@ -1,0 +1,55 @@
+import { useState, type SubmitEvent } from 'react';
+import { useControl } from '../store.js';
+import { Field, Hit } from '../components.js';
+import { checkRelayForm, type RelayField, type RelayForm } from '../../../src-shared/forms.js';
+import { endpointText } from '../../../src-shared/status-format.js';
+
+const EMPTY: RelayForm = { relay: '', name: '' };
+/** The host registers with its relays when it starts; said wherever the list is changed. */
+const APPLIES = 'applies when hipvpn serve starts again';
+
+/** The `relays` setting: the relays this host registers with and reaches peers through. */
+export function RelaysCard() {
+  const c = useControl();
+  const [form, setForm] = useState<RelayForm>(EMPTY);
+  const [errors, setErrors] = useState<Partial<Record<RelayField, string>>>({});
+  const relays = c.settings?.relays ?? [];
+
+  const add = async (e: SubmitEvent): Promise<void> => {
+    e.preventDefault();
+    const checked = checkRelayForm(form, relays);
+    if (!checked.ok) {
+      setErrors(checked.errors);
+      return;
+    }
+    setErrors({});
+    if (await c.saveSettings({ relays: [...relays, checked.value] }, `Relay ${checked.value.name ?? checked.value.hit} added; ${APPLIES}`)) setForm(EMPTY);
+  };
+  const remove = (hit: string): void => void c.saveSettings({ relays: relays.filter((r) => r.hit !== hit) }, `Relay removed; ${APPLIES}`);
+
+  return (
+    <section className="card" aria-labelledby="relays-h">
+      <h2 id="relays-h">Relays</h2>
+      <p className="hint">A relay lets peers behind NATs reach this host and each other; the first is tried first. A change {APPLIES}.</p>
+      {relays.length === 0 ? <p data-testid="no-relays">No relays.</p> : (
+        <ul className="relays" data-testid="settings-relays">
+          {relays.map((r) => (
+            <li key={r.hit} data-relay={r.name ?? r.hit}>
+              {r.name ?? 'unnamed'} <Hit hit={r.hit} /> at <code>{endpointText(r)}</code>
+              <button type="button" className="danger" aria-label={`Remove relay ${r.name ?? r.hit}`} onClick={() => remove(r.hit)}>Remove</button>
+            </li>
+          ))}
+        </ul>
+      )}
+      <form onSubmit={(e) => void add(e)} noValidate aria-label="Add a relay">
+        <Field label="Relay" error={errors.relay} hint={<>As <code>HIT@ADDR[:PORT]</code> (IPv6 as <code>HIT@[ADDR]:PORT</code>, port 10500 when left out); the relay's <code>hipvpn identity --hit</code> prints its HIT.</>}>
+          {(a) => <input id={a.id} name="relay" value={form.relay} onChange={(e) => setForm({ ...form, relay: e.target.value })} aria-invalid={a.invalid} aria-describedby={a.describedBy} autoComplete="off" spellCheck={false} />}
+        </Field>
+        <Field label="Name (optional)" error={errors.name}>
+          {(a) => <input id={a.id} name="relay-name" value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} aria-invalid={a.invalid} aria-describedby={a.describedBy} autoComplete="off" />}
+        </Field>
+        <div className="buttons"><button type="submit">Add relay</button></div>
+      </form>
+    </section>
+  );
+}
