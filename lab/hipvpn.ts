@@ -3,7 +3,7 @@
 
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { ControlEvent, DaemonStatus, PeerConfig, PeerStatus, RelayStatus } from '../src-shared/control-api.js';
+import type { ControlEvent, DaemonStatus, PeerConfig, PeerStatus, RelayServerStatus } from '../src-shared/control-api.js';
 import { ControlClient } from '../src-main/daemon/control-client.js';
 import { stateDir } from '../src-main/daemon/state-dir.js';
 import type { CommandResult, RunOptions } from './command.js';
@@ -135,7 +135,7 @@ export class HipvpnNode {
   }
 
   /** The relay's clients, registrations and counters (`hipvpn relay status --json`). */
-  async relayStatus(timeoutMs = 5_000): Promise<RelayStatus> {
+  async relayStatus(timeoutMs = 5_000): Promise<RelayServerStatus> {
     const client = await ControlClient.connect(stateDir(this.stateDir).socket, this.stateDir);
     try {
       return await client.request('relay.status', {}, timeoutMs);
