@@ -107,7 +107,9 @@ export class RelayServer {
       ...options.control,
       registrations: this.registrations,
       crypto: options.crypto,
-      ownAddresses: this.locals.map((l) => l.address),
+      // Any port of a public address of the relay is off limits; on loopback, only its own socket.
+      ownAddresses: this.locals.map((l) => l.address).filter((a) => !/^(127\.|::1$|::ffff:127\.)/.test(a)),
+      ownEndpoints: this.locals,
       keyFor: (clientHit, direction) => {
         const hit = textToHit(clientHit);
         const keys = hit ? this.host.integrityKeys(hit) : undefined;
