@@ -223,7 +223,7 @@ test('two daemons that know each other by HIT alone reach each other through hip
   const bob = await ServeProcess.start(bobState, ['127.0.0.1'], ['--relay', relayArg]);
   relays.push(alice, bob);
   for (let i = 0; i < 100 && (await relayStatus(state)).clients.length < 2; i++) await sleep(100);
-  assert.deepEqual((await relayStatus(state)).clients.map((c) => c.name).sort(), ['alice', 'bob']);
+  assert.deepEqual((await relayStatus(state)).clients.map((c) => c.name).sort((x, y) => (x ?? '').localeCompare(y ?? '')), ['alice', 'bob']);
 
   const ping = await hipvpn('ping', 'bob', '--state', aliceState, '--timeout', '5000');
   assert.equal(ping.code, 0, ping.stderr);
