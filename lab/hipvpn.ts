@@ -99,37 +99,33 @@ export class HipvpnNode {
     if (this.daemon?.running) throw new Error(`hipvpn already serving on ${this.host.name}`);
     this.lastServe = options;
     this.lastRelay = undefined;
-    const { cmd, args } = hipvpnCommand();
-    const serveArgs = [...args, 'serve', '--state', this.stateDir, '--port', String(options.port ?? this.port)];
-    serveArgs.push('--tun', options.tun === null ? 'none' : (options.tun ?? 'hip0'));
-    if (options.acceptAny) serveArgs.push('--accept-any');
-    for (const address of options.listen ?? []) serveArgs.push('--listen', address);
+    const serveArgs = ['--tun', options.tun === null ? 'none' : (options.tun ?? 'hip0')];
     if (options.multihoming) serveArgs.push('--multihoming', options.multihoming);
     for (const relay of options.relays ?? []) serveArgs.push('--relay', relay);
-    this.daemon = this.host.spawn(cmd, serveArgs, {
+    this.daemon = this.spawnDaemon(['serve'], serveArgs, options);
+    await this.waitUntilAnswering(this.daemon, 30_000);
+    return this.daemon;
+  }
+
+  /** `hipvpn COMMAND --state DIR --port N [--accept-any] [--listen ADDR ...] EXTRA` in the host. */
+  private spawnDaemon(command: readonly string[], extra: readonly string[], options: RelayServeOptions): LabProcess {
+    const { cmd, args } = hipvpnCommand();
+    const all = [...args, ...command, '--state', this.stateDir, '--port', String(options.port ?? this.port), ...extra];
+    if (options.acceptAny) all.push('--accept-any');
+    for (const address of options.listen ?? []) all.push('--listen', address);
+    return this.host.spawn(cmd, all, {
       label: `${this.host.name}:${this.stateDir.split('/').pop()}`,
       cwd: REPO_ROOT,
       onLine: options.onLine,
       ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
     });
-    await this.waitUntilAnswering(this.daemon, 30_000);
-    return this.daemon;
   }
 
   /** Start `hipvpn relay serve` and wait until its control socket answers `relay.status`. */
   async relayServe(options: RelayServeOptions = {}): Promise<LabProcess> {
     if (this.daemon?.running) throw new Error(`hipvpn already serving on ${this.host.name}`);
     this.lastRelay = options;
-    const { cmd, args } = hipvpnCommand();
-    const relayArgs = [...args, 'relay', 'serve', '--state', this.stateDir, '--port', String(options.port ?? this.port)];
-    if (options.acceptAny) relayArgs.push('--accept-any');
-    for (const address of options.listen ?? []) relayArgs.push('--listen', address);
-    this.daemon = this.host.spawn(cmd, relayArgs, {
-      label: `${this.host.name}:${this.stateDir.split('/').pop()}`,
-      cwd: REPO_ROOT,
-      onLine: options.onLine,
-      ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
-    });
+    this.daemon = this.spawnDaemon(['relay', 'serve'], [], options);
     await this.waitUntilAnswering(this.daemon, 30_000, () => this.relayStatus(2_000));
     return this.daemon;
   }
