@@ -323,12 +323,14 @@ export class Association {
 
   /**
    * The peer's own I1 arrived while ours waits (simultaneous opening) and the HIT rule says the
-   * peer answers ours. If it came from somewhere we are not sending to (the peer restarted on
-   * another port, or we know it by an old address), ours may never reach it: send it there too,
-   * once per I1 of the peer's, so the exchange cannot wait out every retransmission.
+   * peer answers ours. Ours may never have reached it: it came from somewhere we are not sending
+   * to (the peer restarted on another port, or we know it by an old address), or our earlier I1s
+   * were lost before the peer was there (a relay drops I1s for a peer not yet registered). Ours
+   * goes again where the peer's came from, once per I1 of the peer's, so the exchange does not
+   * wait out our retransmission back-off.
    */
   peerInitiatingFrom(from: Endpoint, to: Endpoint): void {
-    if (this.state !== 'I1-SENT' || this.retransmit === undefined || sameEndpoint(from, this.remote)) return;
+    if (this.state !== 'I1-SENT' || this.retransmit === undefined) return;
     this.ctx.send(this.retransmit.bytes, from, to);
   }
 

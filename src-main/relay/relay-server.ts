@@ -123,6 +123,25 @@ export class RelayServer {
       this.reconnectRestored(now);
     }
     this.nextPruneAt = now + PRUNE_INTERVAL_MS;
+    this.reachSavedClients(now);
+  }
+
+  /**
+   * After a restart the registrations and permissions are back from disk, so relayed ESP flows
+   * again at once, but the HIP associations (and with them the RELAY_HMAC keys) are gone. The
+   * relay runs the base exchange to each client itself, to the address it registered from, which
+   * the client's keepalives hold open in its NAT: the control relay works again within a round
+   * trip or two, instead of when each client's failure detection gives the relay up.
+   */
+  private reachSavedClients(now: number): void {
+    const seen = new Set<string>();
+    for (const r of this.registrations.live(now)) {
+      if (seen.has(r.hit)) continue;
+      seen.add(r.hit);
+      const hit = textToHit(r.hit);
+      if (hit !== null) this.host.connect(now, hit, { ...r.reflexive }, this.registeredTo.get(r.hit));
+    }
+    this.drainHost();
   }
 
   /**

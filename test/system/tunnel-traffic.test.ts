@@ -3,39 +3,8 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { REPO_ROOT } from '../../lab/hipvpn.js';
-import type { Host } from '../../lab/host.js';
+import { ping, transfer } from '../../lab/traffic.js';
 import { tunnelPair, type TunnelPair } from '../../lab/scenarios.js';
-
-const TRANSFER_TOOL = `${REPO_ROOT}lab/tools/tcp-transfer.ts`;
-
-interface TransferReport {
-  bytes: number;
-  sha256: string;
-  seconds: number;
-}
-
-async function ping(from: Host, target: string, count = 3): Promise<{ ok: boolean; output: string }> {
-  const result = await from.exec('ping', ['-n', '-c', String(count), '-i', '0.2', '-W', '2', target], { allowFailure: true, timeoutMs: 20_000 });
-  return { ok: result.code === 0 && / 0% packet loss/.test(result.stdout), output: result.stdout + result.stderr };
-}
-
-/** Send `bytes` from `from` to `to` at `target` over TCP; returns both ends' reports. */
-async function transfer(from: Host, to: Host, target: string, bytes: number, port: number): Promise<[TransferReport, TransferReport]> {
-  const sink = to.spawn(process.execPath, ['--import', 'tsx', TRANSFER_TOOL, 'sink', '--port', String(port)], { cwd: REPO_ROOT, label: `${to.name}:sink` });
-  try {
-    await sink.waitForLine(/^listening/, 20_000);
-    const sent = await from.exec(
-      process.execPath,
-      ['--import', 'tsx', TRANSFER_TOOL, 'source', '--host', target, '--port', String(port), '--bytes', String(bytes)],
-      { cwd: REPO_ROOT, timeoutMs: 60_000 },
-    );
-    const received = await sink.waitForLine(/^\{/, 10_000);
-    return [JSON.parse(sent.stdout.trim()) as TransferReport, JSON.parse(received) as TransferReport];
-  } finally {
-    await sink.stop(1_000);
-  }
-}
 
 describe('hipvpn tunnel between two namespaces', () => {
   let pair: TunnelPair;

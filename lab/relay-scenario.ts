@@ -1,0 +1,100 @@
+// hipvpn through a relay in the NAT lab (lab/nat.ts): `hipvpn relay serve` on the public relay
+// host, alice and bob behind their NATs, each knowing the other by HIT alone and the relay by
+// `--relay HIT@ADDR`, as a user would set them up.
+
+import type { RelayServerStatus } from '../src-shared/control-api.js';
+import { HipvpnNode, hipvpnCommand, REPO_ROOT, sleep, type HipvpnIdentity } from './hipvpn.js';
+import type { Host } from './host.js';
+import type { NatLab } from './nat.js';
+import type { LabProcess } from './process.js';
+
+export const RELAY_PORT = 10500;
+
+/** `hipvpn relay serve` on a lab host, driven through its CLI like the client daemons. */
+export class RelayDaemon {
+  readonly node: HipvpnNode;
+  process: LabProcess | undefined;
+
+  constructor(readonly host: Host, readonly address: string, readonly port = RELAY_PORT) {
+    this.node = new HipvpnNode(host, port, 'relay');
+  }
+
+  identity(): Promise<HipvpnIdentity> {
+    return this.node.identity();
+  }
+
+  /** What a client passes to `--relay`. */
+  async relayArg(): Promise<string> {
+    return `${(await this.identity()).hit}@${this.address}:${this.port}`;
+  }
+
+  async serve(onLine?: (line: string) => void): Promise<void> {
+    const { cmd, args } = hipvpnCommand();
+    this.process = this.host.spawn(
+      cmd,
+      [...args, 'relay', 'serve', '--state', this.node.stateDir, '--listen', this.address, '--port', String(this.port), '--accept-any'],
+      { label: `${this.host.name}:relay`, cwd: REPO_ROOT, ...(onLine ? { onLine } : {}) },
+    );
+    const deadline = performance.now() + 30_000;
+    for (;;) {
+      if (!this.process.running) throw new Error(`hipvpn relay serve exited early\n${this.process.tail()}`);
+      if (await this.status().then(() => true, () => false)) return;
+      if (performance.now() > deadline) throw new Error(`hipvpn relay serve did not answer within 30 s\n${this.process.tail()}`);
+      await sleep(100);
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.process?.stop(5_000);
+  }
+
+  async status(): Promise<RelayServerStatus> {
+    const result = await this.node.cli(['relay', 'status', '--json'], { timeoutMs: 5_000 });
+    return JSON.parse(result.stdout) as RelayServerStatus;
+  }
+}
+
+export interface RelayedPair {
+  readonly relay: RelayDaemon;
+  readonly aliceVpn: HipvpnNode;
+  readonly bobVpn: HipvpnNode;
+  readonly aliceId: HipvpnIdentity;
+  readonly bobId: HipvpnIdentity;
+}
+
+export interface RelayedPairOptions {
+  readonly onLine?: (who: string, line: string) => void;
+}
+
+/**
+ * The relay, then bob and alice registered with it, each with the other as a peer by HIT alone.
+ * alice initiates when her traffic asks for bob; nothing is established yet when this returns.
+ */
+export async function startRelayedPair(net: NatLab, options: RelayedPairOptions = {}): Promise<RelayedPair> {
+  const relay = new RelayDaemon(net.relay, net.relay.address('eth0'));
+  await relay.serve(options.onLine && ((line) => options.onLine?.('relay', line)));
+  const relayArg = await relay.relayArg();
+  const aliceVpn = new HipvpnNode(net.alice);
+  const bobVpn = new HipvpnNode(net.bob);
+  const [aliceId, bobId] = await Promise.all([aliceVpn.identity(), bobVpn.identity()]);
+  await Promise.all([aliceVpn.addPeer('bob', bobId.hit), bobVpn.addPeer('alice', aliceId.hit)]);
+  const serve = (node: HipvpnNode, who: string): Promise<LabProcess> =>
+    node.serve({ relays: [relayArg], ...(options.onLine ? { onLine: (line: string) => options.onLine?.(who, line) } : {}) });
+  await serve(bobVpn, 'bob');
+  await serve(aliceVpn, 'alice');
+  return { relay, aliceVpn, bobVpn, aliceId, bobId };
+}
+
+/** Until every client daemon says it is registered with the relay. */
+export async function waitRegistered(nodes: readonly HipvpnNode[], timeoutMs = 15_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const states = await Promise.all(nodes.map(async (n) => (await n.status()).relays?.every((r) => r.registered) === true));
+    if (states.every(Boolean)) return;
+    if (performance.now() > deadline) {
+      const detail = await Promise.all(nodes.map(async (n) => `${n.host.name}: ${JSON.stringify((await n.status()).relays)}`));
+      throw new Error(`not registered with the relay within ${timeoutMs} ms\n${detail.join('\n')}`);
+    }
+    await sleep(100);
+  }
+}

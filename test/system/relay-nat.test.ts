@@ -1,0 +1,88 @@
+// Two hosts behind NATs that know each other by HIT alone, both registered with one relay on the
+// public internet (`hipvpn relay serve`): for every pairing of port-preserving and symmetric home
+// NATs, each dropping what nobody behind it asked for, ping by HIT works both ways, TCP carries
+// 20 MB intact, and status says the traffic is relayed. Needs root.
+//
+//   node --import tsx --test test/system/relay-nat.test.ts
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { buildNatLab, unsolicitedDrops, type NatKind } from '../../lab/nat.js';
+import { startRelayedPair, waitRegistered } from '../../lab/relay-scenario.js';
+import { ping, transfer } from '../../lab/traffic.js';
+import { sleep } from '../../lab/hipvpn.js';
+
+const KINDS: NatKind[] = ['port-preserving', 'symmetric'];
+const SIZE = 20 * 1024 * 1024;
+
+for (const aliceHome of KINDS) {
+  for (const bobHome of KINDS) {
+    test(`alice behind a ${aliceHome} NAT, bob behind a ${bobHome} NAT: by HIT through the relay, ping and 20 MB of TCP`, { timeout: 120_000 }, async () => {
+      const net = await buildNatLab({ aliceHome, bobHome });
+      try {
+        const pair = await startRelayedPair(net);
+        await waitRegistered([pair.aliceVpn, pair.bobVpn]);
+        const aliceRelay = (await pair.aliceVpn.status()).relays![0]!;
+        assert.equal(aliceRelay.reflexive?.address, net.aliceHome.publicAddress, 'the relay sees alice at her home NAT');
+
+        await pair.aliceVpn.waitForEstablished('bob', 10_000);
+        await pair.bobVpn.waitForEstablished('alice', 10_000);
+        const forward = await ping(net.alice, pair.bobId.hit, 5);
+        assert.ok(forward.ok, `alice -> bob by HIT:\n${forward.output}`);
+        const back = await ping(net.bob, pair.aliceId.hit, 5);
+        assert.ok(back.ok, `bob -> alice by HIT:\n${back.output}`);
+
+        const [sent, received] = await transfer(net.bob, net.alice, pair.aliceId.hit, SIZE, 7100, 90_000);
+        assert.equal(received.bytes, SIZE, `alice got ${received.bytes} of ${SIZE} bytes`);
+        assert.equal(received.sha256, sent.sha256, 'the bytes differ');
+
+        const bobAtAlice = await pair.aliceVpn.peer('bob');
+        const aliceAtBob = await pair.bobVpn.peer('alice');
+        assert.equal(bobAtAlice?.via, 'relay', `alice's status: ${JSON.stringify(bobAtAlice)}`);
+        assert.equal(aliceAtBob?.via, 'relay', `bob's status: ${JSON.stringify(aliceAtBob)}`);
+        const relayed = await pair.relay.status();
+        assert.ok(relayed.counters.forwarded.espPackets > 1000, `the relay forwarded ${relayed.counters.forwarded.espPackets} ESP packets`);
+        // Both homes filter: nothing came in that was not asked for, and still everything arrived.
+        console.log(`unsolicited drops: homea ${await unsolicitedDrops(net.aliceHome.router)}, homeb ${await unsolicitedDrops(net.bobHome.router)}; relay forwarded ${relayed.counters.forwarded.espPackets} ESP`);
+      } finally {
+        await net.lab.teardown();
+      }
+    });
+  }
+}
+
+test('the relay restarted under traffic: registrations come back by themselves and traffic resumes within 5 s', { timeout: 120_000 }, async () => {
+  const net = await buildNatLab({ aliceHome: 'port-preserving', bobHome: 'symmetric' });
+  try {
+    const pair = await startRelayedPair(net);
+    await waitRegistered([pair.aliceVpn, pair.bobVpn]);
+    await pair.aliceVpn.waitForEstablished('bob', 10_000);
+    await pair.bobVpn.waitForEstablished('alice', 10_000);
+    // A stream of pings by HIT, 10 a second, across the restart.
+    const stream = net.alice.spawn('ping', ['-n', '-D', '-i', '0.1', '-W', '1', pair.bobId.hit], { label: 'alice:ping' });
+    await sleep(1_000);
+    await pair.relay.stop();
+    const downAt = Date.now();
+    await sleep(500);
+    await pair.relay.serve();
+    const upAt = Date.now();
+    // Both clients are known to the relay again, with their associations, and registered.
+    const deadline = performance.now() + 10_000;
+    let clients = (await pair.relay.status()).clients;
+    while (performance.now() < deadline && !(clients.length === 2 && clients.every((c) => c.association === 'ESTABLISHED'))) {
+      await sleep(100);
+      clients = (await pair.relay.status()).clients;
+    }
+    assert.deepEqual(clients.map((c) => c.association), ['ESTABLISHED', 'ESTABLISHED'], `clients after the restart: ${JSON.stringify(clients)}`);
+    await sleep(5_000);
+    await stream.stop(1_000);
+    const replies = [...stream.output().matchAll(/^\[(\d+\.\d+)\] \d+ bytes from/gm)].map((m) => Number(m[1]) * 1000);
+    const firstAfter = replies.find((t) => t > upAt);
+    assert.ok(firstAfter !== undefined, `no reply after the relay came back:\n${stream.tail()}`);
+    console.log(`relay down ${upAt - downAt} ms; first reply ${(firstAfter - upAt).toFixed(0)} ms after it was back; clients ${clients.map((c) => c.association).join(',')}`);
+    assert.ok(firstAfter - upAt <= 5_000, `traffic resumed ${(firstAfter - upAt).toFixed(0)} ms after the relay was back`);
+    await waitRegistered([pair.aliceVpn, pair.bobVpn], 5_000);
+  } finally {
+    await net.lab.teardown();
+  }
+});
