@@ -118,10 +118,7 @@ export class RelayServer {
       },
     });
     this.data = new DataRelay({ ...options.data, registrations: this.registrations });
-    if (options.saved !== undefined) {
-      this.data.load((options.saved as Partial<SavedRegistrations>).permissions, now);
-      this.reconnectRestored(now);
-    }
+    if (options.saved !== undefined) this.data.load((options.saved as Partial<SavedRegistrations>).permissions, now);
     this.nextPruneAt = now + PRUNE_INTERVAL_MS;
     this.reachSavedClients(now);
   }
@@ -140,21 +137,6 @@ export class RelayServer {
       seen.add(r.hit);
       const hit = textToHit(r.hit);
       if (hit !== null) this.host.connect(now, hit, { ...r.reflexive }, this.registeredTo.get(r.hit));
-    }
-    this.drainHost();
-  }
-
-  /**
-   * After a restart the registrations are back but the associations (and the keys the control
-   * relay signs with) are not. Each client's NAT still maps the relay's address to it, so the
-   * relay runs a base exchange towards each, at the endpoint it registered from: relayed HIP
-   * works again within a round trip, not after the client's failure detection gives the relay up.
-   */
-  private reconnectRestored(now: number): void {
-    const clients = new Map(this.registrations.live(now).filter((r) => r.regType === RegistrationType.RELAY_UDP_HIP).map((r) => [r.hit, r.reflexive]));
-    for (const [hit, reflexive] of clients) {
-      const bytes = textToHit(hit);
-      if (bytes) this.host.connect(now, bytes, reflexive, this.registeredTo.get(hit));
     }
     this.drainHost();
   }
