@@ -144,6 +144,9 @@ test('hipvpn relay serve: registration, status, 0600 registrations.json, refusal
   assert.equal(text.code, 0, text.stderr);
   assert.match(text.stdout, new RegExp(`^ +alice +${alice.hit} +RELAY_UDP_HIP \\S+ RELAY_UDP_ESP \\S+ +seen at 127\\.0\\.0\\.1:${alice.local.port} `, 'm'));
   assert.match(text.stdout, /^1 client registered$/m);
+  assert.match(text.stdout, /^socket drops \d+$/m);
+  assert.equal(typeof status.socketDrops, 'number');
+  assert.equal(status.oversized, 0);
 
   const path = join(state, 'registrations.json');
   let saved = { registrations: [] as { hit: string }[] };
