@@ -7,6 +7,8 @@
 
 import { parseArgs } from 'node:util';
 import { iperf } from './iperf.js';
+import { startRelayedPair, waitRegistered } from './relay-scenario.js';
+import { ping } from './traffic.js';
 import { buildNatLab, unsolicitedDrops, type NatRouter } from './nat.js';
 import { probe, startReflector } from './udp-probe.js';
 import { cleanupLeftovers } from './registry.js';
@@ -97,6 +99,15 @@ async function natDemo(hold: boolean): Promise<void> {
     const mapped = `${net.aliceHome.publicAddress}:40000`;
     await probe(net.server, `${net.server.address('eth0')}:5000`, [mapped], 100);
     say(`homea dropped ${await unsolicitedDrops(net.aliceHome.router)} unsolicited packet(s) at its WAN side`);
+
+    heading('hipvpn through the relay: alice and bob know each other by HIT alone');
+    const pair = await startRelayedPair(net);
+    await waitRegistered([pair.aliceVpn, pair.bobVpn]);
+    await pair.aliceVpn.waitForEstablished('bob');
+    const echo = await ping(net.alice, pair.bobId.hit, 3);
+    say(`alice pings bob's HIT ${pair.bobId.hit}: ${echo.ok ? 'every echo answered' : 'FAILED'}`);
+    process.stdout.write(`${(await pair.aliceVpn.cli(['status'])).stdout.trimEnd()}\n`);
+    process.stdout.write(`${(await pair.relay.node.cli(['relay', 'status'])).stdout.trimEnd()}\n`);
 
     if (hold) {
       heading('Holding the lab: Ctrl-C tears it down');

@@ -159,3 +159,29 @@ test('an unknown critical parameter is refused with NOTIFY UNSUPPORTED_CRITICAL_
   b.handlePacket(net.now, strangeNotify, EP_A, EP_B);
   assert.equal(b.pollTransmit(), undefined, 'no NOTIFY storm between two hosts');
 });
+
+test('relayed I1s count against the original source the relay reports (RELAY_FROM), never against the relay: a flood through the relay does not starve an honest initiator behind the same relay', () => {
+  const { net, b } = makePair({ seed: 0x9031 });
+  const relay = { address: '192.0.2.200', port: 10500 };
+  const prng = new Prng(0x9031);
+  let floodAnswers = 0;
+  // 400 I1s within 0.8 s, all from the relay's address, from one outside /24 as the relay saw them.
+  for (let n = 0; n < 400; n++) {
+    const i1 = buildI1(randomHit(prng, b.host.hit), b.host.hit, DH_GROUPS);
+    b.host.handlePacket(net.now + n * 2, i1, relay, EP_B, { address: `203.0.113.${n % 250}`, port: 40000 + n });
+    for (let t = b.host.pollTransmit(); t !== undefined; t = b.host.pollTransmit()) floodAnswers++;
+  }
+  net.now += 800;
+  const status = b.host.responderStatus(net.now);
+  assert.ok(floodAnswers <= 30, `R1s are rationed per original prefix (${floodAnswers} of 400 answered)`);
+  assert.ok(status.busiestPrefixK >= 5, `the flooding prefix's K rose (${status.busiestPrefixK})`);
+  assert.equal(status.k, 1, 'K for everyone else did not');
+
+  // An honest initiator elsewhere, through the same relay: answered at once, at the idle price.
+  const honest = buildI1(randomHit(prng, b.host.hit), b.host.hit, DH_GROUPS);
+  b.host.handlePacket(net.now, honest, relay, EP_B, { address: '198.51.100.77', port: 10500 });
+  const answer = b.host.pollTransmit();
+  assert.ok(answer !== undefined, 'the honest relayed I1 got its R1');
+  assert.equal(r1PuzzleK(answer.bytes), 1, 'at the idle difficulty');
+  assert.deepEqual(answer.to, relay, 'the R1 goes back through the relay');
+});

@@ -86,3 +86,23 @@ test('the relay restarted under traffic: registrations come back by themselves a
     await net.lab.teardown();
   }
 });
+
+test('idle for 90 s behind NATs that forget a UDP mapping after 30 s: the first packet from the peer still reaches us', { timeout: 180_000 }, async () => {
+  const net = await buildNatLab({ aliceHome: 'symmetric', bobHome: 'port-preserving', udpTimeoutS: 30 });
+  try {
+    const pair = await startRelayedPair(net);
+    await waitRegistered([pair.aliceVpn, pair.bobVpn]);
+    await pair.aliceVpn.waitForEstablished('bob', 10_000);
+    await pair.bobVpn.waitForEstablished('alice', 10_000);
+    const before = (await pair.aliceVpn.peer('bob'))?.counters.espPacketsIn ?? 0;
+    await sleep(90_000);
+    // One echo request, one chance: bob's first packet after the silence must reach alice.
+    const first = await net.bob.exec('ping', ['-n', '-c', '1', '-W', '2', pair.aliceId.hit], { allowFailure: true, timeoutMs: 10_000 });
+    assert.equal(first.code, 0, `bob's first packet after 90 s idle:\n${first.stdout}${first.stderr}`);
+    const after = (await pair.aliceVpn.peer('bob'))?.counters.espPacketsIn ?? 0;
+    console.log(`alice heard ${after - before} ESP packets from bob over the idle period and the ping`);
+    assert.equal((await pair.aliceVpn.peer('bob'))?.via, 'relay');
+  } finally {
+    await net.lab.teardown();
+  }
+});
