@@ -3,7 +3,7 @@
 
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { ControlEvent, DaemonStatus, PeerConfig, PeerStatus } from '../src-shared/control-api.js';
+import type { ControlEvent, DaemonStatus, PeerConfig, PeerStatus, RelayServerStatus } from '../src-shared/control-api.js';
 import { ControlClient } from '../src-main/daemon/control-client.js';
 import { stateDir } from '../src-main/daemon/state-dir.js';
 import type { CommandResult, RunOptions } from './command.js';
@@ -41,11 +41,23 @@ export interface ServeOptions {
   readonly relays?: readonly string[];
 }
 
+/** `hipvpn relay serve` options (the relay has no TUN and follows no interfaces). */
+export interface RelayServeOptions {
+  readonly port?: number;
+  readonly acceptAny?: boolean;
+  /** `--listen` addresses; absent, the host's addresses at start. */
+  readonly listen?: readonly string[];
+  readonly onLine?: (line: string) => void;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
 export class HipvpnNode {
   readonly stateDir: string;
   daemon: LabProcess | undefined;
   private identityCache: HipvpnIdentity | undefined;
   private lastServe: ServeOptions = {};
+  /** Set while the node is a relay (relayServe()), so restart() starts a relay again. */
+  private lastRelay: RelayServeOptions | undefined;
 
   constructor(
     readonly host: Host,
@@ -86,21 +98,46 @@ export class HipvpnNode {
   async serve(options: ServeOptions = {}): Promise<LabProcess> {
     if (this.daemon?.running) throw new Error(`hipvpn already serving on ${this.host.name}`);
     this.lastServe = options;
-    const { cmd, args } = hipvpnCommand();
-    const serveArgs = [...args, 'serve', '--state', this.stateDir, '--port', String(options.port ?? this.port)];
-    serveArgs.push('--tun', options.tun === null ? 'none' : (options.tun ?? 'hip0'));
-    if (options.acceptAny) serveArgs.push('--accept-any');
-    for (const address of options.listen ?? []) serveArgs.push('--listen', address);
+    this.lastRelay = undefined;
+    const serveArgs = ['--tun', options.tun === null ? 'none' : (options.tun ?? 'hip0')];
     if (options.multihoming) serveArgs.push('--multihoming', options.multihoming);
     for (const relay of options.relays ?? []) serveArgs.push('--relay', relay);
-    this.daemon = this.host.spawn(cmd, serveArgs, {
+    this.daemon = this.spawnDaemon(['serve'], serveArgs, options);
+    await this.waitUntilAnswering(this.daemon, 30_000);
+    return this.daemon;
+  }
+
+  /** `hipvpn COMMAND --state DIR --port N [--accept-any] [--listen ADDR ...] EXTRA` in the host. */
+  private spawnDaemon(command: readonly string[], extra: readonly string[], options: RelayServeOptions): LabProcess {
+    const { cmd, args } = hipvpnCommand();
+    const all = [...args, ...command, '--state', this.stateDir, '--port', String(options.port ?? this.port), ...extra];
+    if (options.acceptAny) all.push('--accept-any');
+    for (const address of options.listen ?? []) all.push('--listen', address);
+    return this.host.spawn(cmd, all, {
       label: `${this.host.name}:${this.stateDir.split('/').pop()}`,
       cwd: REPO_ROOT,
       onLine: options.onLine,
       ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
     });
-    await this.waitUntilAnswering(this.daemon, 30_000);
+  }
+
+  /** Start `hipvpn relay serve` and wait until its control socket answers `relay.status`. */
+  async relayServe(options: RelayServeOptions = {}): Promise<LabProcess> {
+    if (this.daemon?.running) throw new Error(`hipvpn already serving on ${this.host.name}`);
+    this.lastRelay = options;
+    this.daemon = this.spawnDaemon(['relay', 'serve'], [], options);
+    await this.waitUntilAnswering(this.daemon, 30_000, () => this.relayStatus(2_000));
     return this.daemon;
+  }
+
+  /** The relay's clients, registrations and counters (`hipvpn relay status --json`). */
+  async relayStatus(timeoutMs = 5_000): Promise<RelayServerStatus> {
+    const client = await ControlClient.connect(stateDir(this.stateDir).socket, this.stateDir);
+    try {
+      return await client.request('relay.status', {}, timeoutMs);
+    } finally {
+      client.close();
+    }
   }
 
   /** SIGTERM the daemon (a clean shutdown that closes associations) and wait for it to exit. */
@@ -111,7 +148,7 @@ export class HipvpnNode {
   /** Stop and start again with the options of the last serve(). */
   async restart(): Promise<LabProcess> {
     await this.stop();
-    return this.serve(this.lastServe);
+    return this.lastRelay ? this.relayServe(this.lastRelay) : this.serve(this.lastServe);
   }
 
   /** One status request over the control socket. */
@@ -178,13 +215,13 @@ export class HipvpnNode {
     );
   }
 
-  private async waitUntilAnswering(daemon: LabProcess, timeoutMs: number): Promise<void> {
+  private async waitUntilAnswering(daemon: LabProcess, timeoutMs: number, ask: () => Promise<unknown> = () => this.status(2_000)): Promise<void> {
     const deadline = performance.now() + timeoutMs;
     let lastError: unknown;
     while (performance.now() < deadline) {
       if (!daemon.running) throw new Error(`hipvpn serve on ${this.host.name} exited early\n${daemon.tail()}`);
       try {
-        await this.status(2_000);
+        await ask();
         return;
       } catch (error) {
         lastError = error;

@@ -3,7 +3,7 @@
 // `--relay HIT@ADDR`, as a user would set them up.
 
 import type { RelayServerStatus } from '../src-shared/control-api.js';
-import { HipvpnNode, hipvpnCommand, REPO_ROOT, sleep, type HipvpnIdentity } from './hipvpn.js';
+import { HipvpnNode, sleep, type HipvpnIdentity } from './hipvpn.js';
 import type { Host } from './host.js';
 import type { NatLab } from './nat.js';
 import type { LabProcess } from './process.js';
@@ -29,28 +29,15 @@ export class RelayDaemon {
   }
 
   async serve(onLine?: (line: string) => void): Promise<void> {
-    const { cmd, args } = hipvpnCommand();
-    this.process = this.host.spawn(
-      cmd,
-      [...args, 'relay', 'serve', '--state', this.node.stateDir, '--listen', this.address, '--port', String(this.port), '--accept-any'],
-      { label: `${this.host.name}:relay`, cwd: REPO_ROOT, ...(onLine ? { onLine } : {}) },
-    );
-    const deadline = performance.now() + 30_000;
-    for (;;) {
-      if (!this.process.running) throw new Error(`hipvpn relay serve exited early\n${this.process.tail()}`);
-      if (await this.status().then(() => true, () => false)) return;
-      if (performance.now() > deadline) throw new Error(`hipvpn relay serve did not answer within 30 s\n${this.process.tail()}`);
-      await sleep(100);
-    }
+    this.process = await this.node.relayServe({ listen: [this.address], port: this.port, acceptAny: true, ...(onLine ? { onLine } : {}) });
   }
 
   async stop(): Promise<void> {
-    await this.process?.stop(5_000);
+    await this.node.stop();
   }
 
-  async status(): Promise<RelayServerStatus> {
-    const result = await this.node.cli(['relay', 'status', '--json'], { timeoutMs: 5_000 });
-    return JSON.parse(result.stdout) as RelayServerStatus;
+  status(): Promise<RelayServerStatus> {
+    return this.node.relayStatus();
   }
 }
 

@@ -510,6 +510,11 @@ export const relayServerStatus = object({
   uptimeMs: number({ min: 0 }),
   clients: array(relayClient, { maxItems: 100_000 }),
   counters: relayCounters,
+}, {
+  /** Datagrams the kernel dropped because a relay socket's receive buffer was full (a flood, or a relay too slow). */
+  socketDrops: count,
+  /** Datagrams longer than the relay reads (2048 octets), dropped. */
+  oversized: count,
 });
 export type RelayServerStatus = Infer<typeof relayServerStatus>;
 

@@ -11,6 +11,7 @@ import { nodeCrypto } from '../hip/crypto/index.js';
 import { loadOrCreateIdentity } from '../platform/key-store.js';
 import { readJsonFile, writeJsonAtomic, SerialQueue } from '../platform/state-file.js';
 import { BatchedUdp } from '../platform/batched-udp.js';
+import { SocketDrops } from '../platform/socket-drops.js';
 import type { UdpEndpoint } from '../platform/udp.js';
 import { RelayServer, type RelayEvent } from '../relay/relay-server.js';
 import { DEFAULT_REGISTRAR_POLICY } from '../relay/registrations.js';
@@ -54,6 +55,7 @@ export class RelayDaemon {
   private readonly saves = new SerialQueue();
   private stopping: Promise<void> | undefined;
   private readonly startedAt = performance.now();
+  private readonly socketDrops = new SocketDrops();
   private transport!: BatchedUdp;
   private relay!: RelayServer;
 
@@ -210,6 +212,8 @@ export class RelayDaemon {
       listening: this.transport.locals(),
       acceptAny: this.opts.acceptAny,
       uptimeMs: Math.round(performance.now() - this.startedAt),
+      socketDrops: this.socketDrops.total(performance.now()),
+      oversized: this.transport.truncated,
     };
   }
 

@@ -47,8 +47,13 @@ export interface ControlRelayOptions {
    * 'to-client' keys the RELAY_HMAC the relay adds, 'from-client' the one it checks.
    */
   keyFor(clientHit: string, direction: 'to-client' | 'from-client'): RelayKey | undefined;
-  /** The relay's own addresses: RELAY_TO never points back at the relay. */
+  /** The relay's own addresses: RELAY_TO never points back at the relay, at any port. */
   ownAddresses?: readonly string[];
+  /**
+   * The relay's own sockets: RELAY_TO never points at one. A relay listening on a loopback
+   * address serves clients on its own host (tests, local use): loopback RELAY_TO is allowed then.
+   */
+  ownEndpoints?: readonly Endpoint[];
   /** Per client and direction: burst size and steady packets per second. */
   bucket?: { capacity: number; perSecond: number };
   /** Per outside source address, for packets towards clients; checked before the client's bucket. */
@@ -81,14 +86,19 @@ const DEFAULT_MAX_PERMITS = 64;
 const DEFAULT_SOURCE_BUCKET = { capacity: 20, perSecond: 10 };
 const DEFAULT_MAX_SOURCES = 4096;
 
-function isForwardableUnicast(b: Uint8Array): boolean {
+function isLoopback(b: Uint8Array): boolean {
+  if (b.subarray(0, 15).every((v) => v === 0) && b[15] === 1) return true; // ::1
+  return b.subarray(0, 10).every((v) => v === 0) && b[10] === 0xff && b[11] === 0xff && b[12] === 127;
+}
+
+function isForwardableUnicast(b: Uint8Array, loopbackAllowed: boolean): boolean {
+  if (isLoopback(b)) return loopbackAllowed;
   if (b.every((v) => v === 0)) return false; // ::
-  if (b.subarray(0, 15).every((v) => v === 0) && b[15] === 1) return false; // ::1
   if (b[0] === 0xff) return false; // IPv6 multicast
   if (b[0] === 0xfe && (b[1]! & 0xc0) === 0x80) return false; // link-local: meaningless off the relay's link
   if (b.subarray(0, 10).every((v) => v === 0) && b[10] === 0xff && b[11] === 0xff) {
     const a = b[12]!;
-    if (a === 0 || a === 127 || a >= 224) return false; // this-network, loopback, multicast and reserved, broadcast
+    if (a === 0 || a >= 224) return false; // this-network, multicast and reserved, broadcast
     if (a === 169 && b[13] === 254) return false;
   }
   return true;
@@ -99,6 +109,8 @@ export class ControlRelay {
   private readonly sourceBuckets = new Map<string, Bucket>();
   private readonly permits = new Map<string, Map<string, number>>();
   private readonly own: Set<string>;
+  private readonly ownEndpoints: Set<string>;
+  private readonly onLoopback: boolean;
   readonly drops: Record<RelayDropReason, number> = Object.fromEntries(RELAY_DROP_REASONS.map((r) => [r, 0])) as Record<RelayDropReason, number>;
   /** Rate-limited drops per client, so status can name the one flooding. */
   readonly rateLimitedByClient = new Map<string, number>();
@@ -109,6 +121,11 @@ export class ControlRelay {
       const b = ipToBytes16(a);
       return b ? [bytes16ToIp(b)] : [];
     }));
+    this.ownEndpoints = new Set((options.ownEndpoints ?? []).map(endpointKey));
+    this.onLoopback = (options.ownEndpoints ?? []).some((e) => {
+      const b = ipToBytes16(e.address);
+      return b !== null && isLoopback(b);
+    });
   }
 
   /** One datagram received on the relay's HIP port from `from`. Never throws on input. */
@@ -217,7 +234,8 @@ export class ControlRelay {
     if (!this.take(client, 'out', now)) return this.drop('rate-limited', `${client}'s outbound relay budget is spent`);
 
     const to: Endpoint = { address: bytes16ToIp(relayTo.address), port: relayTo.port };
-    if (relayTo.protocol !== IPPROTO_UDP || to.port === 0 || !isForwardableUnicast(relayTo.address) || this.own.has(to.address)) {
+    if (relayTo.protocol !== IPPROTO_UDP || to.port === 0 || !isForwardableUnicast(relayTo.address, this.onLoopback)
+      || this.own.has(to.address) || this.ownEndpoints.has(endpointKey(to))) {
       return this.drop('bad-relay-to', `RELAY_TO ${to.address}:${to.port} is not a peer's UDP endpoint`);
     }
     if (!this.permitted(client, to, now)) {

@@ -107,7 +107,9 @@ export class RelayServer {
       ...options.control,
       registrations: this.registrations,
       crypto: options.crypto,
-      ownAddresses: this.locals.map((l) => l.address),
+      // Any port of a public address of the relay is off limits; on loopback, only its own socket.
+      ownAddresses: this.locals.map((l) => l.address).filter((a) => !/^(127\.|::1$|::ffff:127\.)/.test(a)),
+      ownEndpoints: this.locals,
       keyFor: (clientHit, direction) => {
         const hit = textToHit(clientHit);
         const keys = hit ? this.host.integrityKeys(hit) : undefined;
@@ -260,6 +262,12 @@ export class RelayServer {
   private prune(now: number): void {
     if (this.registrations.prune(now) > 0) this.changed = true;
     for (const hit of [...this.registeredTo.keys()]) if (!this.registrations.isKnownClient(hit)) this.registeredTo.delete(hit);
+    // The relay keeps state only for its clients: an association with a host that was refused,
+    // never asked, or let its registrations lapse is closed.
+    for (const a of this.host.associations()) {
+      if ((a.state === 'ESTABLISHED' || a.state === 'R2-SENT') && !this.registrations.isKnownClient(a.peerHitText)) this.host.close(now, a.peerHit);
+    }
+    this.drainHost();
     this.control.prune(now);
     if (this.data.prune(now) > 0) this.changed = true;
   }

@@ -144,6 +144,9 @@ test('hipvpn relay serve: registration, status, 0600 registrations.json, refusal
   assert.equal(text.code, 0, text.stderr);
   assert.match(text.stdout, new RegExp(`^ +alice +${alice.hit} +RELAY_UDP_HIP \\S+ RELAY_UDP_ESP \\S+ +seen at 127\\.0\\.0\\.1:${alice.local.port} `, 'm'));
   assert.match(text.stdout, /^1 client registered$/m);
+  assert.match(text.stdout, /^socket drops \d+$/m);
+  assert.equal(typeof status.socketDrops, 'number');
+  assert.equal(status.oversized, 0);
 
   const path = join(state, 'registrations.json');
   let saved = { registrations: [] as { hit: string }[] };
@@ -202,6 +205,47 @@ test('hipvpn relay serve: registration, status, 0600 registrations.json, refusal
   outsider.send(i1(outsider.hit, alice.hit), relayEp);
   await sleep(300);
   assert.equal(alice.received.length, aliceHeard, 'nothing relayed to a removed client');
+});
+
+test('two daemons that know each other by HIT alone reach each other through hipvpn relay serve, also after it restarts', async () => {
+  const { root, state } = await tempState('relay-e2e');
+  roots.push(root);
+  const [aliceState, bobState] = [join(root, 'alice'), join(root, 'bob')];
+  const hitOf = async (dir: string): Promise<string> => (await hipvpn('identity', '--state', dir, '--hit')).stdout.trim();
+  const [relayHit, aliceHit, bobHit] = await Promise.all([hitOf(state), hitOf(aliceState), hitOf(bobState)]);
+  for (const [name, hit] of [['alice', aliceHit], ['bob', bobHit]] as const) {
+    assert.equal((await hipvpn('peer', 'add', name, '--hit', hit, '--state', state)).code, 0);
+  }
+  assert.equal((await hipvpn('peer', 'add', 'bob', '--hit', bobHit, '--state', aliceState)).code, 0);
+  assert.equal((await hipvpn('peer', 'add', 'alice', '--hit', aliceHit, '--state', bobState)).code, 0);
+
+  const relay = await ServeProcess.startRelay(state);
+  relays.push(relay);
+  const relayArg = `${relayHit}@127.0.0.1:${relay.port()}`;
+  const alice = await ServeProcess.start(aliceState, ['127.0.0.1'], ['--relay', relayArg]);
+  const bob = await ServeProcess.start(bobState, ['127.0.0.1'], ['--relay', relayArg]);
+  relays.push(alice, bob);
+  for (let i = 0; i < 100 && (await relayStatus(state)).clients.length < 2; i++) await sleep(100);
+  assert.deepEqual((await relayStatus(state)).clients.map((c) => c.name).sort((x, y) => (x ?? '').localeCompare(y ?? '')), ['alice', 'bob']);
+
+  const ping = await hipvpn('ping', 'bob', '--state', aliceState, '--timeout', '5000');
+  assert.equal(ping.code, 0, ping.stderr);
+  assert.match(ping.stdout, new RegExp(`^pong from bob \\(${bobHit}\\) via 127\\.0\\.0\\.1:${alice.port()} <-> 127\\.0\\.0\\.1:${relay.port()} in `));
+  const seen = JSON.parse((await hipvpn('status', '--json', '--state', aliceState)).stdout) as { peers: { name: string; via?: string }[]; relays: { registered: boolean; reflexive: unknown }[] };
+  assert.equal(seen.peers.find((p) => p.name === 'bob')?.via, 'relay');
+  assert.deepEqual(seen.relays.map((r) => [r.registered, r.reflexive]), [[true, { address: '127.0.0.1', port: alice.port() }]]);
+  const carried = await relayStatus(state);
+  assert.ok(carried.counters.forwarded.hipToClient >= 3 && carried.counters.forwarded.hipFromClient >= 3, JSON.stringify(carried.counters.forwarded));
+
+  // The relay restarts on its port: the next ping gets through within 5 s with no step by anyone.
+  await relay.stop();
+  const again = await ServeProcess.startRelay(state, ['127.0.0.1'], [], relay.port());
+  relays.push(again);
+  const restartedAt = Date.now();
+  let pong = await hipvpn('ping', 'bob', '--state', aliceState, '--timeout', '1000');
+  while (pong.code !== 0 && Date.now() - restartedAt < 5_000) pong = await hipvpn('ping', 'bob', '--state', aliceState, '--timeout', '1000');
+  console.log(`ping through the restarted relay answered ${Date.now() - restartedAt} ms after its start`);
+  assert.equal(pong.code, 0, pong.stderr);
 });
 
 test('hipvpn relay with a bad command line: usage errors, exit 2', async () => {

@@ -24,7 +24,7 @@ const PRIVATE = '192.168.1.10'; // both homes use the same private subnet
 
 /** The relay on the sim's wire, which carries HIP packets without RFC 9028's zero marker. */
 class RelayNode implements SimNode {
-  constructor(readonly relay: RelayServer) {}
+  constructor(public relay: RelayServer) {}
   handlePacket(now: number, bytes: Uint8Array, from: Endpoint, to: Endpoint): void {
     const framed = new Uint8Array(bytes.length + 4);
     framed.set(bytes, 4);
@@ -47,13 +47,15 @@ function relayWorld(kindA: NatKind, kindB: NatKind, fallbackSeed: number) {
   const a = world.addHost('A', [{ ifname: 'eth0', kind: 'ethernet', address: PRIVATE, delayMs: 5, nat: natA }], { relays });
   const b = world.addHost('B', [{ ifname: 'eth0', kind: 'ethernet', address: PRIVATE, delayMs: 5, nat: natB }], { relays });
   const allowed = new Set([hitToText(a.core.hit), hitToText(b.core.hit)]);
-  const relay = new RelayServer({
-    identity: relayIdentity, crypto: seededCrypto(world.seed ^ 0x9e1a),
+  /** The relay as `hipvpn relay serve` starts it: fresh, or from its registrations.json. */
+  const start = (saved?: unknown) => new RelayServer({
+    identity: relayIdentity, crypto: seededCrypto(world.seed ^ 0x9e1a ^ world.now),
     policy: { ...DEFAULT_REGISTRAR_POLICY, isAllowed: (hit) => allowed.has(hit) },
-    locals: [RELAY_EP],
+    locals: [RELAY_EP], ...(saved === undefined ? {} : { saved }),
   }, world.now);
-  world.addNode('relay', [{ ifname: 'eth0', kind: 'ethernet', address: RELAY_ADDRESS, delayMs: 5 }], new RelayNode(relay));
-  return { world, a, b, relay };
+  const node = new RelayNode(start());
+  world.addNode('relay', [{ ifname: 'eth0', kind: 'ethernet', address: RELAY_ADDRESS, delayMs: 5 }], node);
+  return { world, a, b, relay: node.relay, node, start };
 }
 
 function runUntil(world: SimWorld, done: () => boolean, ms: number): boolean {
@@ -112,4 +114,33 @@ test('two hosts behind filtering NATs reach each other by HIT through the relay,
     assert.deepEqual(forwarded.to, bSeenAt);
     assert.equal(relay.data.handle(esp, { address: '198.51.100.66', port: aSeenAt.port }, world.now).action, 'drop');
   }
+});
+
+test('a restarted relay forwards ESP at once and has its clients back within a second; relayed HIP passes again', () => {
+  const { world, a, b, node, start } = relayWorld('symmetric', 'port-restricted-cone', 0x7e1a_0101);
+  assert.ok(runUntil(world, () => registered(a, world) && registered(b, world), 5_000));
+  a.core.connect(world.now, b.core.hit, RELAY_EP);
+  assert.ok(runUntil(world, () => stateWith(a, b) === 'ESTABLISHED' && stateWith(b, a) === 'ESTABLISHED' && node.relay.status(world.now).clients.every((c) => c.permissions >= 1), 5_000));
+  const aSeenAt = node.relay.status(world.now).clients.find((c) => c.hit === hitToText(a.core.hit))!.reflexive;
+  const bSpi = b.commands.filter((c) => c.type === 'install-sa' && hitToText(c.peerHit) === hitToText(a.core.hit)).at(-1);
+  assert.ok(bSpi?.type === 'install-sa');
+
+  // The daemon restarts: what it saved is all the new relay knows.
+  node.relay = start(JSON.parse(JSON.stringify(node.relay.registrationsJSON())));
+  const restartedAt = world.now;
+  const esp = new Uint8Array(64);
+  new DataView(esp.buffer).setUint32(0, bSpi.sa.inboundSpi);
+  new DataView(esp.buffer).setUint32(4, 2);
+  assert.equal(node.relay.data.handle(esp, aSeenAt, world.now).action, 'forward', 'relayed ESP needs no step by anyone');
+  const back = runUntil(world, () => node.relay.status(world.now).clients.every((c) => c.association === 'ESTABLISHED' || c.association === 'R2-SENT'), 5_000);
+  const s = node.relay.status(world.now);
+  console.log(`restart seed ${world.seed} (set ${SEED_VAR} to replay): associations with the clients back after ${world.now - restartedAt} ms: ${s.clients.map((c) => c.association).join(', ')}`);
+  assert.ok(back && world.now - restartedAt <= 1_000, `back within a second (${world.now - restartedAt} ms)`);
+
+  // A rekey between A and B crosses the control relay under the new keys.
+  const before = a.events.length;
+  const dropsBefore = { ...node.relay.status(world.now).counters.control };
+  a.core.rekey(world.now, b.core.hit);
+  assert.ok(runUntil(world, () => a.events.slice(before).some((e) => e.type === 'rekeyed'), 5_000), 'the rekey through the relay completes');
+  assert.deepEqual(node.relay.status(world.now).counters.control, dropsBefore, 'nothing of it dropped at the relay');
 });

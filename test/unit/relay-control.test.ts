@@ -149,6 +149,24 @@ test("RELAY_TO is refused with a bad RELAY_HMAC, towards an address that never r
   assert.equal(relay.drops['bad-relay-to'], 2);
 });
 
+test('loopback RELAY_TO only for a relay on loopback itself, and never its own socket', () => {
+  const LOCAL_RELAY = { address: '127.0.0.1', port: 10500 };
+  const local = { alice: { address: '127.0.0.1', port: 10501 }, bob: { address: '127.0.0.1', port: 10502 } };
+  const build = (ownEndpoints: { address: string; port: number }[]) => {
+    const registrations = new RegistrationTable({ minLifetime: 96, maxLifetime: 168, offered: [1, 2, 3], acceptAny: true });
+    registrations.handleRequest(ALICE, { kind: 'REG_REQUEST', lifetime: 96, regTypes: [RegistrationType.RELAY_UDP_HIP] }, local.alice, 0);
+    registrations.handleRequest(BOB, { kind: 'REG_REQUEST', lifetime: 96, regTypes: [RegistrationType.RELAY_UDP_HIP] }, local.bob, 0);
+    return new ControlRelay({ registrations, crypto: nodeCrypto, ownEndpoints, keyFor: (hit, direction) => keys.get(`${hit}|${direction}`) });
+  };
+  const onLoopback = build([LOCAL_RELAY]);
+  assert.equal(onLoopback.handle(fromAlice(BOB, local.bob), local.alice, 100).action, 'forward', 'a client on the same host');
+  const self = onLoopback.handle(fromAlice(BOB, LOCAL_RELAY), local.alice, 100);
+  assert.equal(self.action === 'drop' && self.reason, 'bad-relay-to');
+  const onPublic = build([{ address: RELAY_ADDR, port: 10500 }]);
+  const loop = onPublic.handle(fromAlice(BOB, local.bob), local.alice, 100);
+  assert.equal(loop.action === 'drop' && loop.reason, 'bad-relay-to', 'a public relay never sends to its own loopback');
+});
+
 test('unknown receivers, lapsed registrations and forged relay parameters are dropped and counted', () => {
   const { relay, registrations } = setup();
   const unknown = relay.handle(i1(PEER, '2001:20::77'), PEER_FROM, 1000);

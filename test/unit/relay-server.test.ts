@@ -237,3 +237,15 @@ test('bad input never throws: runts, garbage after the marker, truncated HIP', (
   assert.equal(c.runts, 3);
   assert.ok(Object.values(c.host).reduce((a, b) => a + b, 0) + (c.control.malformed ?? 0) >= 2);
 });
+
+test('the relay keeps associations only with its clients: a refused host\'s is closed within the sweep, a client\'s stays', () => {
+  const { net, alice, bob, relay } = world({ allowBob: false });
+  register(net, alice, relay);
+  register(net, bob, relay);
+  net.runFor(11_000);
+  const states = new Map(relay.host.associations().map((a) => [a.peerHitText, a.state]));
+  assert.ok(states.get(hitToText(alice.hit)) === 'R2-SENT' || states.get(hitToText(alice.hit)) === 'ESTABLISHED', `Alice: ${states.get(hitToText(alice.hit))}`);
+  assert.ok(!['R2-SENT', 'ESTABLISHED'].includes(states.get(hitToText(bob.hit)) ?? 'gone'), `Bob: ${states.get(hitToText(bob.hit))}`);
+  assert.ok(bob.inner.eventsOf('closed').length > 0, 'Bob heard the CLOSE');
+  assert.equal(alice.inner.eventsOf('closed').length, 0);
+});
