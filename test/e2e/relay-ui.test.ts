@@ -11,6 +11,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { shortHit } from '../../src-shared/hit-text.js';
 import { ServeProcess, hipvpn } from '../support/serve-process.js';
 import { eventually, launchChromium, openView, type Session } from './browser.js';
 import { buildRenderer, startWebUi, type WebUi } from './ui-server.js';
@@ -55,7 +56,7 @@ test('Overview lists the relay; a peer added by HIT alone is relayed through it;
   await page.fill('input[name="hit"]', bobHit);
   await page.click('button:has-text("Add peer")');
   const bobRow = page.locator('tr[data-peer="bob"]');
-  await eventually('bob is relayed through the relay', async () => (await bobRow.count()) === 1 ? (await bobRow.textContent()) ?? '' : '', (t) => t.includes(`relayed through ${relayHit}`));
+  await eventually('bob is relayed through the relay', async () => (await bobRow.count()) === 1 ? (await bobRow.textContent()) ?? '' : '', (t) => t.includes(`relayed through ${shortHit(relayHit)}`));
 
   await openView(page, 'settings');
   await page.fill('input[name="relay"]', '127.0.0.1:10500');
