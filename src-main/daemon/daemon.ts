@@ -174,7 +174,7 @@ export class Daemon {
       closeAll: () => {
         for (const a of engine.snapshot().associations) {
           const hit = parseHit(a.peer);
-          if (hit.ok) engine.close(hit.value);
+          if (hit.ok && !engine.isRelay(a.peer)) engine.close(hit.value);
         }
       },
     });
@@ -267,8 +267,9 @@ export class Daemon {
         this.heardAt.set(e.peer, performance.now());
         this.attempts.delete(e.peer);
         this.emitEvent({ type: 'established', ...ref, local: e.local, remote: e.remote, initiator: e.initiator });
-        // The tunnel is off (an --accept-any stranger, or an exchange that was under way): close it again.
-        if (this.settingsControl.tunnel.closeWhileDown) {
+        // The tunnel is off (an --accept-any stranger, or an exchange that was under way): close it
+        // again. A relay's stays: it carries no traffic, and the registration keeps us findable.
+        if (this.settingsControl.tunnel.closeWhileDown && !this.engine.isRelay(e.peer)) {
           const hit = parseHit(e.peer);
           if (hit.ok) this.engine.close(hit.value);
         }
