@@ -568,7 +568,7 @@ export class Daemon {
   /** Moves one peer (or, without `nameOrHit`, every established one) off its primary pair. */
   private failover(nameOrHit: string | undefined, to: { local: string; remote: string } | undefined): ResultOf<'failover'> {
     const targets = nameOrHit === undefined
-      ? this.engine.snapshot().associations.filter((a) => a.state === 'ESTABLISHED').map((a) => a.peer)
+      ? this.engine.snapshot().associations.filter((a) => a.state === 'ESTABLISHED' && !this.engine.isRelay(a.peer)).map((a) => a.peer)
       : [this.resolvePeer(nameOrHit).hit];
     const before = this.handoverSeq;
     const errors: string[] = [];
