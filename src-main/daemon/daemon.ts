@@ -375,6 +375,10 @@ export class Daemon {
     const next = withPeer(this.peers, peer.value);
     if (!next.ok) throw new ControlFailure('conflict', next.error);
     await this.setPeers(next.value.peers);
+    const relay = peer.value.relay;
+    if (relay !== undefined && !this.engine.isRelay(relay.hit)) {
+      this.opts.log(logLine('warning', { message: `peer ${peer.value.name} is sought through relay ${relay.hit} now; we register there from the next start of hipvpn serve, and its traffic needs that` }));
+    }
     return { peer: peer.value, replaced: next.value.replaced };
   }
 

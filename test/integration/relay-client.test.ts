@@ -165,6 +165,7 @@ test('peer add --relay and an invite with a relay keep the peer\'s relay, and th
   assert.equal(added.code, 0, added.stderr);
   assert.match(added.stdout, new RegExp(`added peer erin \\(${erinHit}\\) with no locator, through relay ${erinRelayHit}@127\\.0\\.0\\.1:${erin.port}; the daemon applied it`));
   await erin.i1For(erinHit);
+  await gina.line(new RegExp(`peer erin is sought through relay ${erinRelayHit} now; we register there from the next start of hipvpn serve`));
   const s = await statusOf(gina);
   const row = s.peers.find((p) => p.name === 'erin');
   assert.deepEqual([row?.via, row?.relay, row?.configuredRelay], ['relay', erinRelayHit, { hit: erinRelayHit, address: '127.0.0.1', port: erin.port }]);
