@@ -59,6 +59,7 @@ test('Overview lists the relay; a peer added by HIT alone is relayed through it;
   await eventually('bob is relayed through the relay', async () => (await bobRow.count()) === 1 ? (await bobRow.textContent()) ?? '' : '', (t) => t.includes(`relayed through ${shortHit(relayHit)}`));
 
   await openView(page, 'settings');
+  await eventually('Settings names the relay of --relay as used by this run', async () => (await page.locator('[data-testid="relays-this-run"]').textContent()) ?? '', (t) => t.includes(shortHit(relayHit)));
   await page.fill('input[name="relay"]', '127.0.0.1:10500');
   await page.click('button:has-text("Add relay")');
   await eventually('a relay without a HIT is explained', async () => (await page.locator('#relays-h ~ form .field-error').allTextContents()).join(' '), (t) => /no "@" between the relay's HIT and its address/.test(t));
