@@ -3,6 +3,7 @@
 
 import type { DaemonStatus, HandoverRecord, LocatorPair, PairRef, PeerStatus, Uplink } from './control-api.js';
 import { ageText, endpointText, relayedText } from './status-format.js';
+import { shortHit } from './hit-text.js';
 
 /** The one word the Overview, the tray icon and its tooltip agree on. */
 export type TunnelState = 'disconnected' | 'connecting' | 'connected' | 'degraded';
@@ -73,6 +74,11 @@ export function pairText(p: { local: PairRef['local']; remote: PairRef['remote']
   return `${endpointText(p.local)} ⇄ ${endpointText(p.remote)}`;
 }
 
+/** A relay's name as the UI shows it: an unnamed relay goes by its HIT, shortened as HITs are. */
+export function relayLabel(name: string): string {
+  return name.includes(':') ? shortHit(name) : name;
+}
+
 export interface PeerRow {
   key: string;
   name: string;
@@ -97,7 +103,7 @@ export function peerRow(p: PeerStatus): PeerRow {
     hit: p.hit,
     lsi: p.lsi ?? '–',
     state: p.state,
-    pair: p.via === 'relay' && p.relay !== undefined ? relayedText(p.relay)
+    pair: p.via === 'relay' && p.relay !== undefined ? relayedText(relayLabel(p.relay))
       : primary ? pairText(primary) : active ?? (p.configuredLocators.length ? 'not connected' : 'waits for the peer'),
     via: primary ? `${primary.interface ?? '?'} (${primary.kind})` : '–',
     rtt: msText(primary?.rttMs),
@@ -146,7 +152,7 @@ export function viaText(p: PairRef): string {
  * failure (each side picks its own outbound pair). null when there is no pair in use.
  */
 export function pathDirectionsText(p: PeerStatus): string | null {
-  if (p.via === 'relay' && p.relay !== undefined) return relayedText(p.relay);
+  if (p.via === 'relay' && p.relay !== undefined) return relayedText(relayLabel(p.relay));
   const out = primaryPair(p);
   if (out === undefined) return null;
   const inbound = p.inbound;
@@ -274,15 +280,18 @@ function secondsText(ms: number): string {
 export function attemptText(p: PeerStatus): string | null {
   const a = p.attempt;
   if (!a || isKeyed(p)) return null;
-  const to = p.via === 'relay' && p.relay !== undefined ? `${p.name ?? 'The peer'} (through relay ${p.relay})` : endpointText(a.remote);
+  const relayed = p.via === 'relay' && p.relay !== undefined;
+  const to = relayed ? `${p.name ?? 'the peer'} (through relay ${relayLabel(p.relay!)})` : endpointText(a.remote);
+  // Through a relay there is no address of the peer's to check, only its registration there.
+  const check = relayed ? 'check that the peer is registered with that relay' : 'check the address';
   if (a.failedAgoMs === undefined) {
     if (a.sinceMs < NO_ANSWER_AFTER_MS) return null;
     return a.answered
       ? `${to} answered, but the exchange has not finished after ${secondsText(a.sinceMs)}: the peer may not have this host on its peer list.`
-      : `No answer from ${to} for ${secondsText(a.sinceMs)}: check the address, and that hipvpn runs there with this host on its peer list.`;
+      : `No answer from ${to} for ${secondsText(a.sinceMs)}: ${check}, and that hipvpn runs there with this host on its peer list.`;
   }
   const when = `gave up ${secondsText(a.failedAgoMs)} ago`;
-  if (!a.answered) return `No answer from ${to} (${when}): check the address, and that hipvpn runs there with this host on its peer list.`;
+  if (!a.answered) return `No answer from ${to} (${when}): ${check}, and that hipvpn runs there with this host on its peer list.`;
   return `${to} answered, but the exchange failed${a.reason ? ` (${a.reason})` : ''}, ${when}: the peer may not have this host on its peer list.`;
 }
 

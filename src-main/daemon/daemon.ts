@@ -174,7 +174,7 @@ export class Daemon {
       closeAll: () => {
         for (const a of engine.snapshot().associations) {
           const hit = parseHit(a.peer);
-          if (hit.ok) engine.close(hit.value);
+          if (hit.ok && !engine.isRelay(a.peer)) engine.close(hit.value);
         }
       },
     });
@@ -267,8 +267,9 @@ export class Daemon {
         this.heardAt.set(e.peer, performance.now());
         this.attempts.delete(e.peer);
         this.emitEvent({ type: 'established', ...ref, local: e.local, remote: e.remote, initiator: e.initiator });
-        // The tunnel is off (an --accept-any stranger, or an exchange that was under way): close it again.
-        if (this.settingsControl.tunnel.closeWhileDown) {
+        // The tunnel is off (an --accept-any stranger, or an exchange that was under way): close it
+        // again. A relay's stays: it carries no traffic, and the registration keeps us findable.
+        if (this.settingsControl.tunnel.closeWhileDown && !this.engine.isRelay(e.peer)) {
           const hit = parseHit(e.peer);
           if (hit.ok) this.engine.close(hit.value);
         }
@@ -374,6 +375,10 @@ export class Daemon {
     const next = withPeer(this.peers, peer.value);
     if (!next.ok) throw new ControlFailure('conflict', next.error);
     await this.setPeers(next.value.peers);
+    const relay = peer.value.relay;
+    if (relay !== undefined && !this.engine.isRelay(relay.hit)) {
+      this.opts.log(logLine('warning', { message: `peer ${peer.value.name} is sought through relay ${relay.hit} now; we register there from the next start of hipvpn serve, and its traffic needs that` }));
+    }
     return { peer: peer.value, replaced: next.value.replaced };
   }
 
@@ -567,7 +572,7 @@ export class Daemon {
   /** Moves one peer (or, without `nameOrHit`, every established one) off its primary pair. */
   private failover(nameOrHit: string | undefined, to: { local: string; remote: string } | undefined): ResultOf<'failover'> {
     const targets = nameOrHit === undefined
-      ? this.engine.snapshot().associations.filter((a) => a.state === 'ESTABLISHED').map((a) => a.peer)
+      ? this.engine.snapshot().associations.filter((a) => a.state === 'ESTABLISHED' && !this.engine.isRelay(a.peer)).map((a) => a.peer)
       : [this.resolvePeer(nameOrHit).hit];
     const before = this.handoverSeq;
     const errors: string[] = [];

@@ -165,6 +165,7 @@ test('peer add --relay and an invite with a relay keep the peer\'s relay, and th
   assert.equal(added.code, 0, added.stderr);
   assert.match(added.stdout, new RegExp(`added peer erin \\(${erinHit}\\) with no locator, through relay ${erinRelayHit}@127\\.0\\.0\\.1:${erin.port}; the daemon applied it`));
   await erin.i1For(erinHit);
+  await gina.line(new RegExp(`peer erin is sought through relay ${erinRelayHit} now; we register there from the next start of hipvpn serve`));
   const s = await statusOf(gina);
   const row = s.peers.find((p) => p.name === 'erin');
   assert.deepEqual([row?.via, row?.relay, row?.configuredRelay], ['relay', erinRelayHit, { hit: erinRelayHit, address: '127.0.0.1', port: erin.port }]);
@@ -181,4 +182,28 @@ test('peer add --relay and an invite with a relay keep the peer\'s relay, and th
   assert.match(accepted.stdout, new RegExp(`added peer frank \\(${frankHit}\\) with no locator, through relay ${erinRelayHit}@198\\.51\\.100\\.7:10500 from its invite`));
   const listed = JSON.parse((await hipvpn('peer', 'list', '--json', '--state', join(root, 'henry'))).stdout) as { peers: Array<{ relay?: unknown }> };
   assert.deepEqual(listed.peers[0]?.relay, { hit: erinRelayHit, address: '198.51.100.7', port: 10500 });
+});
+
+test('a daemon that is no relay: the association with it is made, no registration, and turning the tunnel off keeps it', async () => {
+  const notRelay = await serve(join(root, 'plain'), ['--accept-any']);
+  const notRelayHit = await hitOf(notRelay.state);
+  const ivan = await serve(join(root, 'ivan'), ['--relay', `${notRelayHit}@127.0.0.1:${notRelay.port()}`]);
+  const ivanHit = await hitOf(ivan.state);
+  const ivanSeen = async (): Promise<string | undefined> => (await statusOf(notRelay)).peers.find((p) => p.hit === ivanHit)?.state;
+  for (let i = 0; (await ivanSeen()) !== 'ESTABLISHED'; i++) {
+    assert.ok(i < 50, `ivan never established an association with its relay:\n${ivan.lines.join('\n')}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const s = await statusOf(ivan);
+  assert.deepEqual(s.relays?.map((r) => [r.hit, r.registered, r.reflexive]), [[notRelayHit, false, null]], 'an association is no registration');
+  assert.deepEqual(s.peers, [], 'the relay is no peer');
+
+  const control = await ControlClient.connect(join(ivan.state, 'hipvpn.sock'), ivan.state);
+  try {
+    assert.deepEqual(await control.request('tunnel.set', { up: false }), { up: false });
+  } finally {
+    control.close();
+  }
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal(await ivanSeen(), 'ESTABLISHED', 'the tunnel switch closes peers\' associations, not the relay\'s');
 });

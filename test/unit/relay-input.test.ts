@@ -14,6 +14,7 @@ import { DEFAULT_SETTINGS, settingsPatch, type DaemonStatus } from '../../src-sh
 import { checkPeerForm, checkRelayForm, peerFormOf } from '../../src-shared/forms.js';
 import { parseRelayText, relayText } from '../../src-shared/relay-text.js';
 import { formatRelays, formatStatus } from '../../src-shared/status-format.js';
+import { attemptText, pathDirectionsText, peerRow } from '../../src-shared/view-models.js';
 import { relaysForRun } from '../../src-main/daemon/relays.js';
 import { normalizePeer } from '../../src-main/daemon/peer-input.js';
 import { InviteBook } from '../../src-main/daemon/invite-book.js';
@@ -148,4 +149,16 @@ test('an invite carries our relay by HIT and address, and accepting it makes tha
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('the UI says how a relayed peer is reached, and which relay did not answer', () => {
+  const carol: DaemonStatus['peers'][number] = {
+    name: 'carol', hit: '2001:2d::9', lsi: '1.0.0.9', state: 'I1-SENT', configuredLocators: [], via: 'relay', relay: RELAY,
+    counters: { espPacketsIn: 0, espPacketsOut: 0, espBytesIn: 0, espBytesOut: 0 },
+    attempt: { remote: { address: '203.0.113.7', port: 10500 }, sinceMs: 12_000, answered: false },
+  };
+  assert.equal(peerRow(carol).pair, 'relayed through 2001:2a:…:6666');
+  assert.equal(pathDirectionsText({ ...carol, state: 'ESTABLISHED', relay: 'home' }), 'relayed through home');
+  assert.match(attemptText(carol) ?? '', /^No answer from carol \(through relay 2001:2a:…:6666\) for 12 s: check that the peer is registered with that relay, and that hipvpn runs there/);
+  assert.equal(peerRow({ ...carol, via: 'direct', relay: undefined }).pair, 'waits for the peer');
 });

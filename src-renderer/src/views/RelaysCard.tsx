@@ -3,6 +3,7 @@ import { useControl } from '../store.js';
 import { Field, Hit } from '../components.js';
 import { checkRelayForm, type RelayField, type RelayForm } from '../../../src-shared/forms.js';
 import { endpointText } from '../../../src-shared/status-format.js';
+import { canonicalHitText } from '../../../src-shared/control-api.js';
 
 const EMPTY: RelayForm = { relay: '', name: '' };
 /** The host registers with its relays when it starts; said wherever the list is changed. */
@@ -14,6 +15,8 @@ export function RelaysCard() {
   const [form, setForm] = useState<RelayForm>(EMPTY);
   const [errors, setErrors] = useState<Partial<Record<RelayField, string>>>({});
   const relays = c.settings?.relays ?? [];
+  // Relays this run uses that the setting does not hold: `serve --relay`, or a peer's own relay.
+  const alsoUsed = (c.status?.relays ?? []).filter((r) => !relays.some((s) => canonicalHitText(s.hit) === r.hit));
 
   const add = async (e: SubmitEvent): Promise<void> => {
     e.preventDefault();
@@ -31,7 +34,7 @@ export function RelaysCard() {
     <section className="card" aria-labelledby="relays-h">
       <h2 id="relays-h">Relays</h2>
       <p className="hint">A relay lets peers behind NATs reach this host and each other; the first is tried first. A change {APPLIES}.</p>
-      {relays.length === 0 ? <p data-testid="no-relays">No relays.</p> : (
+      {relays.length === 0 ? <p data-testid="no-relays">No relays in the setting.</p> : (
         <ul className="relays" data-testid="settings-relays">
           {relays.map((r) => (
             <li key={r.hit} data-relay={r.name ?? r.hit}>
@@ -40,6 +43,11 @@ export function RelaysCard() {
             </li>
           ))}
         </ul>
+      )}
+      {alsoUsed.length > 0 && (
+        <p className="hint" data-testid="relays-this-run">
+          This run also uses {alsoUsed.map((r, i) => <span key={r.hit}>{i > 0 && ', '}{r.name === r.hit ? <Hit hit={r.hit} /> : r.name}</span>)} (from <code>hipvpn serve --relay</code> or a peer's own relay).
+        </p>
       )}
       <form onSubmit={(e) => void add(e)} noValidate aria-label="Add a relay">
         <Field label="Relay" error={errors.relay} hint={<>As <code>HIT@ADDR[:PORT]</code> (IPv6 as <code>HIT@[ADDR]:PORT</code>, port 10500 when left out); the relay's <code>hipvpn identity --hit</code> prints its HIT.</>}>
