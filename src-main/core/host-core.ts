@@ -414,6 +414,22 @@ export class HostCore {
     return this.host.counters;
   }
 
+  /**
+   * The relays to use from now on (the user changed the setting): new ones get a base exchange
+   * and a registration at once; with one no longer listed our association is closed, which ends
+   * what it relayed for us (its registration lapses, and the relay drops hosts holding none).
+   */
+  setRelays(now: number, relays: readonly RelayConfig[]): void {
+    this.at(now);
+    const { removed } = this.relays.set(now, relays);
+    for (const hit of removed) {
+      this.relayRetryAt.delete(hit);
+      this.host.close(now, textToHit(hit)!);
+    }
+    this.flushRelays(now);
+    this.settle();
+  }
+
   /** Our relays: registration, reflexive and relayed addresses (status, UI). */
   relayStatus(now: number): RelayView[] {
     return this.relays.view(now);

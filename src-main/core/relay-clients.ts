@@ -81,6 +81,36 @@ export class RelayClients {
     }
   }
 
+  /**
+   * The relays to use from now on: new ones are due at once, kept ones keep what they were
+   * granted, and the HITs of those no longer listed are returned (their routes forgotten).
+   */
+  set(now: number, configs: readonly RelayConfig[]): { added: string[]; removed: string[] } {
+    const next = new Map(configs.map((c) => [hitToText(c.hit), c]));
+    const removed = [...this.relays.keys()].filter((hit) => !next.has(hit));
+    for (const hit of removed) {
+      this.relays.delete(hit);
+      for (const [peer, route] of this.routes) if (route.relay === hit) this.routes.delete(peer);
+    }
+    const added: string[] = [];
+    const before = new Map(this.relays);
+    this.relays.clear();
+    // In the order given: the first is the one a peer known by HIT alone is sought through.
+    for (const [hit, config] of next) {
+      const kept = before.get(hit);
+      if (kept !== undefined) {
+        kept.config = config;
+        this.relays.set(hit, kept);
+        continue;
+      }
+      this.relays.set(hit, {
+        config, hit, granted: [], failed: [], grantedAt: undefined, lifetimeS: undefined, reflexive: undefined, relayed: undefined, dueAt: now,
+      });
+      added.push(hit);
+    }
+    return { added, removed };
+  }
+
   get size(): number {
     return this.relays.size;
   }

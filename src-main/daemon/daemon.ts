@@ -63,6 +63,8 @@ export interface DaemonOptions {
   inviteHooks?: InviteHooks;
   /** `--relay`: relays for this run, added to the `relays` setting. */
   relays?: RelayConfig[];
+  /** What `--relay` gave, kept apart from `relays` (the run's whole list) to rebuild that list. */
+  commandLineRelays?: RelayConfig[];
 }
 
 /** Handovers kept for `handover.list`. */
@@ -141,8 +143,8 @@ export class Daemon {
       // The command line's mode wins; otherwise the user's setting (load-sharing → an SA pair per
       // uplink, RFC 8047 §4.1). The host takes its mode at start: a change applies from the next.
       opts = { ...opts, multihoming: opts.multihoming ?? engineTuning(settingsControl.settings.get()).multihoming };
-      // The relays setting and --relay together; the host takes them at start, as its mode.
-      opts = { ...opts, relays: relaysForRun(settingsControl.settings.get().relays, opts.relays ?? [], peers) };
+      // The relays setting, --relay and the peers' relays together (applyRelays when one changes).
+      opts = { ...opts, commandLineRelays: opts.relays ?? [], relays: relaysForRun(settingsControl.settings.get().relays, opts.relays ?? [], peers) };
       invites = await InviteBook.open(dir.root);
       opts = { ...opts, inviteHooks: invites.hooks((peer) => void daemon?.admitInvitee(peer)) };
       if (opts.monitorInterfaces ?? opts.listenIsDefault === true) {
@@ -188,9 +190,7 @@ export class Daemon {
     settingsControl.settings.subscribe((next, previous) => {
       const t = engineTuning(next);
       applyTuning(t, tuningChanges(t, engineTuning(previous)));
-      if (JSON.stringify(next.relays) !== JSON.stringify(previous.relays)) {
-        opts.log(logLine('warning', { message: 'the relays setting changed; it applies when hipvpn serve starts again' }));
-      }
+      if (JSON.stringify(next.relays) !== JSON.stringify(previous.relays)) daemon?.applyRelays();
     });
     if (monitor !== undefined) {
       engine.setLocalLocators(monitor.locators().map(locatorInput));
@@ -376,10 +376,25 @@ export class Daemon {
     if (!next.ok) throw new ControlFailure('conflict', next.error);
     await this.setPeers(next.value.peers);
     const relay = peer.value.relay;
-    if (relay !== undefined && !this.engine.isRelay(relay.hit)) {
-      this.opts.log(logLine('warning', { message: `peer ${peer.value.name} is sought through relay ${relay.hit} now; we register there from the next start of hipvpn serve, and its traffic needs that` }));
-    }
+    if (relay !== undefined && !this.engine.isRelay(relay.hit)) this.applyRelays();
     return { peer: peer.value, replaced: next.value.replaced };
+  }
+
+  /**
+   * The relays setting changed, or a peer names a relay we do not use yet: the run's list is
+   * made again (setting, then --relay, then the peers' relays) and the engine registers with new
+   * relays at once and lets go of dropped ones. A list that does not check out changes nothing.
+   */
+  applyRelays(): void {
+    let relays: RelayConfig[];
+    try {
+      relays = relaysForRun(this.settingsControl.settings.get().relays, this.opts.commandLineRelays ?? [], this.peers);
+    } catch (err) {
+      this.opts.log(logLine('warning', { message: errorText(err) }));
+      return;
+    }
+    this.engine.setRelays(engineRelays(relays));
+    this.opts.log(logLine('relays', { now: relays.map((r) => r.name ?? r.hit).join(',') || null }));
   }
 
   private async createInvite(inviteeName: string | undefined, expiresSeconds: number | undefined): Promise<ResultOf<'invite.create'>> {

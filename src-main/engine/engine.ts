@@ -164,7 +164,7 @@ export class HipEngine extends EventEmitter {
   private readonly counters = new EngineCounters();
   private readonly pings = new Map<string, PendingPing>();
   /** Our relays' HITs: their base exchanges are ours to admit, and they are not peers. */
-  private readonly relayHits: ReadonlySet<string>;
+  private relayHits: ReadonlySet<string>;
   private stopped = false;
   private peersConfigured = false;
   private sockets!: LocalSockets;
@@ -271,6 +271,16 @@ export class HipEngine extends EventEmitter {
   /** Keepalive interval and failure-detection sensitivity (the user's settings), for every peer. */
   setDetectionPolicy(detection: DetectionPolicy): void {
     this.core.setDetectionPolicy(this.clock.now(), detection);
+    this.run();
+  }
+
+  /**
+   * The relays to use from now on (the relays setting changed, or a peer names a relay we had
+   * not): new ones are registered with at once, dropped ones let go of.
+   */
+  setRelays(relays: readonly RelayConfig[]): void {
+    this.relayHits = new Set(relays.map((r) => hitToText(r.hit)));
+    this.core.setRelays(this.clock.now(), relays);
     this.run();
   }
 

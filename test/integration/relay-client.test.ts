@@ -115,7 +115,7 @@ test('a peer known by HIT alone is sought through our relay, and status says so 
   assert.match(ping.stderr, new RegExp(`no base exchange with bob through the relay at 127\\.0\\.0\\.1:${relay.port} within 500 ms; check that the peer is registered with that relay`));
 });
 
-test('the relays setting goes through the control API, checked and kept; it is read at start, --relay added after it', async () => {
+test('the relays setting goes through the control API, checked and kept, and applies at once; --relay stays added after it', async () => {
   const fromFlag = await sink();
   const home = await sink();
   const [flagHit, homeHit, carolHit] = await Promise.all([hitOf(join(root, 'flag-relay')), hitOf(join(root, 'home-relay')), hitOf(join(root, 'carol'))]);
@@ -137,9 +137,10 @@ test('the relays setting goes through the control API, checked and kept; it is r
   } finally {
     control.close();
   }
-  await dave.line(/the relays setting changed; it applies when hipvpn serve starts again/);
+  await dave.line(/relays now=home,/);
   assert.deepEqual((JSON.parse(await readFile(join(state, 'settings.json'), 'utf8')) as { relays: unknown }).relays, [{ name: 'home', hit: homeHit, address: '127.0.0.1', port: home.port }]);
-  assert.deepEqual((await statusOf(dave)).relays?.map((r) => r.name), [flagHit], 'this run keeps the relays it started with');
+  assert.deepEqual((await statusOf(dave)).relays?.map((r) => r.name), ['home', flagHit], 'the setting applies at once, --relay after it');
+  await home.i1For(homeHit);
 
   await dave.stop();
   dave = await serve(state, flag);
@@ -165,7 +166,9 @@ test('peer add --relay and an invite with a relay keep the peer\'s relay, and th
   assert.equal(added.code, 0, added.stderr);
   assert.match(added.stdout, new RegExp(`added peer erin \\(${erinHit}\\) with no locator, through relay ${erinRelayHit}@127\\.0\\.0\\.1:${erin.port}; the daemon applied it`));
   await erin.i1For(erinHit);
-  await gina.line(new RegExp(`peer erin is sought through relay ${erinRelayHit} now; we register there from the next start of hipvpn serve`));
+  // The peer's relay is ours from now on: we register there at once (its I1 reaches it).
+  await gina.line(new RegExp(`relays now=${erinRelayHit}`));
+  await erin.i1For(erinRelayHit);
   const s = await statusOf(gina);
   const row = s.peers.find((p) => p.name === 'erin');
   assert.deepEqual([row?.via, row?.relay, row?.configuredRelay], ['relay', erinRelayHit, { hit: erinRelayHit, address: '127.0.0.1', port: erin.port }]);

@@ -6,8 +6,8 @@ import { endpointText } from '../../../src-shared/status-format.js';
 import { canonicalHitText } from '../../../src-shared/control-api.js';
 
 const EMPTY: RelayForm = { relay: '', name: '' };
-/** The host registers with its relays when it starts; said wherever the list is changed. */
-const APPLIES = 'applies when hipvpn serve starts again';
+/** The host registers with a relay as soon as it is added, and lets go of one removed. */
+const APPLIES = 'the host registers with the relays at once';
 
 /** The `relays` setting: the relays this host registers with and reaches peers through. */
 export function RelaysCard() {
@@ -26,14 +26,14 @@ export function RelaysCard() {
       return;
     }
     setErrors({});
-    if (await c.saveSettings({ relays: [...relays, checked.value] }, `Relay ${checked.value.name ?? checked.value.hit} added; ${APPLIES}`)) setForm(EMPTY);
+    if (await c.saveSettings({ relays: [...relays, checked.value] }, `Relay ${checked.value.name ?? checked.value.hit} added; registering with it now`)) setForm(EMPTY);
   };
-  const remove = (hit: string): void => void c.saveSettings({ relays: relays.filter((r) => r.hit !== hit) }, `Relay removed; ${APPLIES}`);
+  const remove = (hit: string): void => void c.saveSettings({ relays: relays.filter((r) => r.hit !== hit) }, 'Relay removed; the host no longer registers with it');
 
   return (
     <section className="card" aria-labelledby="relays-h">
       <h2 id="relays-h">Relays</h2>
-      <p className="hint">A relay lets peers behind NATs reach this host and each other; the first is tried first. A change {APPLIES}.</p>
+      <p className="hint">A relay lets peers behind NATs reach this host and each other; the first is tried first; {APPLIES}.</p>
       {relays.length === 0 ? <p data-testid="no-relays">No relays in the setting.</p> : (
         <ul className="relays" data-testid="settings-relays">
           {relays.map((r) => (
