@@ -1,7 +1,7 @@
 // What crosses the relay's interface, decoded by tshark: alice and bob behind NATs run their base
 // exchange through `hipvpn relay serve` and send traffic through it; dumpcap on the relay's eth0
 // records it all, and tshark must find no malformed packet, decode every HIP packet (I1, R1, I2,
-// R2, UPDATE) as HIP with good checksums, find RELAY_FROM / RELAY_TO / RELAY_HMAC where RFC 9028
+// R2, UPDATE) as HIP with good checksums and parameters that tile the packet, find RELAY_FROM / RELAY_TO / RELAY_HMAC where RFC 9028
 // puts them on the relayed packets, and decode every other datagram on UDP 10500 as ESP.
 // Needs root, dumpcap and tshark.
 //
@@ -59,6 +59,45 @@ function hitHex(hit: string): string {
   const missing = 8 - groups(head).length - groups(tail).length;
   const all = hit.includes('::') ? [...groups(head), ...Array<string>(missing).fill('0'), ...groups(tail)] : groups(hit);
   return all.map((g) => g.padStart(4, '0')).join('');
+}
+
+/**
+ * tshark's HIP dissector walks the parameters without flagging a length that overruns the packet
+ * or leaves a gap, so the layout is checked from its PDML: each parameter's 4 + length octets,
+ * padded to 8 (RFC 7401 §5.2.1), start where the previous one ended, and the last ends where the
+ * header length says the packet does, which is where the datagram ends.
+ */
+function parameterLayoutProblems(file: string): string[] {
+  const problems: string[] = [];
+  const pdml = tshark(file, ['-Y', 'hip', '-T', 'pdml']);
+  for (const packet of pdml.split('<packet>').slice(1)) {
+    const frame = /name="frame.number"[^>]* show="(\d+)"/.exec(packet)?.[1] ?? '?';
+    const frameLen = Number(/name="frame.len"[^>]* show="(\d+)"/.exec(packet)?.[1]);
+    const proto = /<proto name="hip" [^>]*size="(\d+)" pos="(\d+)"/.exec(packet);
+    const hdrLen = Number(/name="hip.hdr_len"[^>]* show="(\d+)"/.exec(packet)?.[1]);
+    if (!proto) {
+      problems.push(`frame ${frame}: no HIP protocol tree`);
+      continue;
+    }
+    const [hipSize, hipPos] = [Number(proto[1]), Number(proto[2])];
+    const end = hipPos + (hdrLen + 1) * 8;
+    if (end !== frameLen) problems.push(`frame ${frame}: the HIP header length ends the packet at ${end}, the frame has ${frameLen} octets`);
+    if (hipSize !== (hdrLen + 1) * 8) problems.push(`frame ${frame}: tshark took ${hipSize} octets as HIP, the header length says ${(hdrLen + 1) * 8}`);
+    let next = hipPos + 40;
+    // Top-level parameters only: six spaces deep in tshark's PDML, under "HIP Parameters".
+    for (const param of packet.matchAll(/^ {6}<field name="hip.type" showname="([^"]*)" size="\d+" pos="(\d+)"/gm)) {
+      const declared = /\(type=(\d+), length=(\d+)\)/.exec(param[1]!);
+      const pos = Number(param[2]);
+      if (!declared) {
+        problems.push(`frame ${frame}: parameter at ${pos} shown as ${param[1]}`);
+        break;
+      }
+      if (pos !== next) problems.push(`frame ${frame}: parameter ${declared[1]} at ${pos}, expected at ${next}`);
+      next = pos + Math.ceil((4 + Number(declared[2])) / 8) * 8;
+    }
+    if (next !== end) problems.push(`frame ${frame}: the parameters end at ${next}, the packet at ${end}`);
+  }
+  return problems;
 }
 
 /**
@@ -121,6 +160,7 @@ test('a base exchange and traffic through the relay, captured on its interface, 
     const controlDatagrams = datagrams.filter((d) => d.payload.length >= 4 && (d.payload[0]! | d.payload[1]! | d.payload[2]! | d.payload[3]!) === 0);
     assert.equal(hip.length, controlDatagrams.length, 'every zero-marker datagram is decoded as HIP');
     assert.deepEqual(hip.filter((r) => !r.checksumGood).map((r) => r.frame), [], 'HIP checksums');
+    assert.deepEqual(parameterLayoutProblems(capture.file), [], 'HIP parameter layout');
 
     // The relayed ones: between alice and bob, each way through the relay.
     const isPair = (r: HipRow): boolean => (r.sender === alice && r.receiver === bob) || (r.sender === bob && r.receiver === alice);
