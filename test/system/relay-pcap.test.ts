@@ -120,6 +120,8 @@ test('a base exchange and traffic through the relay, captured on its interface, 
     const capture = await Capture.start(net.relay, 'eth0', `udp port ${RELAY_PORT}`);
     const pair = await startRelayedPair(net);
     await waitRegistered([pair.aliceVpn, pair.bobVpn]);
+    await pair.aliceVpn.waitForEstablished('bob', 10_000);
+    await pair.bobVpn.waitForEstablished('alice', 10_000);
     const forward = await ping(net.alice, pair.bobId.hit, 5);
     assert.ok(forward.ok, `alice -> bob by HIT:\n${forward.output}`);
     const back = await ping(net.bob, pair.aliceId.hit, 5);
