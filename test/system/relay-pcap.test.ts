@@ -135,6 +135,8 @@ test('a base exchange and traffic through the relay, captured on its interface, 
 
     // Nothing malformed, no expert error; only the warnings the dissector gives correct packets.
     const all = fields(capture.file, ['frame.number', 'udp.length', '_ws.malformed', '_ws.expert.severity', '_ws.expert.message']);
+    const oversized = all.filter((r) => Number(r[1]) + 20 > WIRE_MTU);
+    assert.deepEqual(oversized.map((r) => `${r[0]}: ${r[1]}`), [], 'datagrams larger than the link carries');
     assert.ok(all.length > 1000, `captured ${all.length} frames`);
     assert.equal(all.length, datagrams.length, 'tshark and our reader count the same frames');
     const malformed = all.filter((r) => r[2] !== '');
@@ -143,8 +145,6 @@ test('a base exchange and traffic through the relay, captured on its interface, 
     assert.deepEqual(errors.map((r) => `${r[0]}: ${r[4]}`), [], 'frames with expert errors');
     const warnings = new Set(all.flatMap((r) => (r[4] ?? '').split(',').filter((m) => m !== '')));
     assert.deepEqual([...warnings].filter((w) => !DISSECTOR_WARNINGS.has(w)), [], 'expert warnings');
-    const oversized = all.filter((r) => Number(r[1]) + 20 > WIRE_MTU);
-    assert.deepEqual(oversized.map((r) => `${r[0]}: ${r[1]}`), [], 'datagrams larger than the link carries');
 
     // Every HIP control datagram (zero marker) decodes as HIP, with a good checksum.
     const hip: HipRow[] = fields(capture.file, ['frame.number', 'ip.src', 'ip.dst', 'hip.packet_type', 'hip.hit_sndr', 'hip.hit_rcvr', 'hip.type', 'hip.checksum.status'], ['-Y', 'hip']).map(
