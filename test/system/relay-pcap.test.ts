@@ -9,6 +9,9 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { copyFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { Capture } from '../../lab/capture.js';
 import { buildNatLab, type NatLab } from '../../lab/nat.js';
@@ -129,76 +132,84 @@ test('a base exchange and traffic through the relay, captured on its interface, 
     const [sent, received] = await transfer(net.bob, net.alice, pair.aliceId.hit, 1024 * 1024, 7101);
     assert.equal(received.sha256, sent.sha256);
     const datagrams = await capture.stop();
-    const relayHit = hitHex((await pair.relay.identity()).hit);
-    const [alice, bob] = [hitHex(pair.aliceId.hit), hitHex(pair.bobId.hit)];
-    const relayAddress = pair.relay.address;
+    try {
+      const relayHit = hitHex((await pair.relay.identity()).hit);
+      const [alice, bob] = [hitHex(pair.aliceId.hit), hitHex(pair.bobId.hit)];
+      const relayAddress = pair.relay.address;
 
-    // Nothing malformed, no expert error; only the warnings the dissector gives correct packets.
-    const all = fields(capture.file, ['frame.number', 'udp.length', '_ws.malformed', '_ws.expert.severity', '_ws.expert.message']);
-    const oversized = all.filter((r) => Number(r[1]) + 20 > WIRE_MTU);
-    assert.deepEqual(oversized.map((r) => `${r[0]}: ${r[1]}`), [], 'datagrams larger than the link carries');
-    assert.ok(all.length > 1000, `captured ${all.length} frames`);
-    assert.equal(all.length, datagrams.length, 'tshark and our reader count the same frames');
-    const malformed = all.filter((r) => r[2] !== '');
-    assert.deepEqual(malformed.map((r) => r[0]), [], 'malformed frames');
-    const errors = all.filter((r) => (r[3] ?? '').split(',').some((s) => s !== '' && Number(s) >= EXPERT_ERROR));
-    assert.deepEqual(errors.map((r) => `${r[0]}: ${r[4]}`), [], 'frames with expert errors');
-    const warnings = new Set(all.flatMap((r) => (r[4] ?? '').split(',').filter((m) => m !== '')));
-    assert.deepEqual([...warnings].filter((w) => !DISSECTOR_WARNINGS.has(w)), [], 'expert warnings');
+      // Nothing malformed, no expert error; only the warnings the dissector gives correct packets.
+      const all = fields(capture.file, ['frame.number', 'udp.length', '_ws.malformed', '_ws.expert.severity', '_ws.expert.message']);
+      const oversized = all.filter((r) => Number(r[1]) + 20 > WIRE_MTU);
+      assert.deepEqual(oversized.map((r) => `${r[0]}: ${r[1]}`), [], 'datagrams larger than the link carries');
+      assert.ok(all.length > 1000, `captured ${all.length} frames`);
+      assert.equal(all.length, datagrams.length, 'tshark and our reader count the same frames');
+      const malformed = all.filter((r) => r[2] !== '');
+      assert.deepEqual(malformed.map((r) => r[0]), [], 'malformed frames');
+      const errors = all.filter((r) => (r[3] ?? '').split(',').some((s) => s !== '' && Number(s) >= EXPERT_ERROR));
+      assert.deepEqual(errors.map((r) => `${r[0]}: ${r[4]}`), [], 'frames with expert errors');
+      const warnings = new Set(all.flatMap((r) => (r[4] ?? '').split(',').filter((m) => m !== '')));
+      assert.deepEqual([...warnings].filter((w) => !DISSECTOR_WARNINGS.has(w)), [], 'expert warnings');
 
-    // Every HIP control datagram (zero marker) decodes as HIP, with a good checksum.
-    const hip: HipRow[] = fields(capture.file, ['frame.number', 'ip.src', 'ip.dst', 'hip.packet_type', 'hip.hit_sndr', 'hip.hit_rcvr', 'hip.type', 'hip.checksum.status'], ['-Y', 'hip']).map(
-      (r) => ({
-        frame: Number(r[0]),
-        src: r[1]!,
-        dst: r[2]!,
-        packetType: Number(r[3]),
-        sender: r[4]!,
-        receiver: r[5]!,
-        params: (r[6] ?? '').split(',').filter((t) => t !== '').map(Number),
-        checksumGood: r[7] === '1',
-      }),
-    );
-    const controlDatagrams = datagrams.filter((d) => d.payload.length >= 4 && (d.payload[0]! | d.payload[1]! | d.payload[2]! | d.payload[3]!) === 0);
-    assert.equal(hip.length, controlDatagrams.length, 'every zero-marker datagram is decoded as HIP');
-    assert.deepEqual(hip.filter((r) => !r.checksumGood).map((r) => r.frame), [], 'HIP checksums');
-    assert.deepEqual(parameterLayoutProblems(capture.file), [], 'HIP parameter layout');
+      // Every HIP control datagram (zero marker) decodes as HIP, with a good checksum.
+      const hip: HipRow[] = fields(capture.file, ['frame.number', 'ip.src', 'ip.dst', 'hip.packet_type', 'hip.hit_sndr', 'hip.hit_rcvr', 'hip.type', 'hip.checksum.status'], ['-Y', 'hip']).map(
+        (r) => ({
+          frame: Number(r[0]),
+          src: r[1]!,
+          dst: r[2]!,
+          packetType: Number(r[3]),
+          sender: r[4]!,
+          receiver: r[5]!,
+          params: (r[6] ?? '').split(',').filter((t) => t !== '').map(Number),
+          checksumGood: r[7] === '1',
+        }),
+      );
+      const controlDatagrams = datagrams.filter((d) => d.payload.length >= 4 && (d.payload[0]! | d.payload[1]! | d.payload[2]! | d.payload[3]!) === 0);
+      assert.equal(hip.length, controlDatagrams.length, 'every zero-marker datagram is decoded as HIP');
+      assert.deepEqual(hip.filter((r) => !r.checksumGood).map((r) => r.frame), [], 'HIP checksums');
+      assert.deepEqual(parameterLayoutProblems(capture.file), [], 'HIP parameter layout');
 
-    // The relayed ones: between alice and bob, each way through the relay.
-    const isPair = (r: HipRow): boolean => (r.sender === alice && r.receiver === bob) || (r.sender === bob && r.receiver === alice);
-    const relayed = hip.filter(isPair);
-    const toRelay = relayed.filter((r) => r.dst === relayAddress);
-    const fromRelay = relayed.filter((r) => r.src === relayAddress);
-    for (const type of [PacketType.I1, PacketType.R1, PacketType.I2, PacketType.R2, PacketType.UPDATE]) {
-      assert.ok(toRelay.some((r) => r.packetType === type), `a relayed packet of type ${type} reaching the relay`);
-      assert.ok(fromRelay.some((r) => r.packetType === type), `a relayed packet of type ${type} leaving the relay`);
+      // The relayed ones: between alice and bob, each way through the relay.
+      const isPair = (r: HipRow): boolean => (r.sender === alice && r.receiver === bob) || (r.sender === bob && r.receiver === alice);
+      const relayed = hip.filter(isPair);
+      const toRelay = relayed.filter((r) => r.dst === relayAddress);
+      const fromRelay = relayed.filter((r) => r.src === relayAddress);
+      for (const type of [PacketType.I1, PacketType.R1, PacketType.I2, PacketType.R2, PacketType.UPDATE]) {
+        assert.ok(toRelay.some((r) => r.packetType === type), `a relayed packet of type ${type} reaching the relay`);
+        assert.ok(fromRelay.some((r) => r.packetType === type), `a relayed packet of type ${type} leaving the relay`);
+      }
+      const has = (r: HipRow, type: number): boolean => r.params.includes(type);
+      // Out of the relay: RELAY_FROM with the relay's RELAY_HMAC, or the sender's RELAY_TO kept for the receiver.
+      const unmarked = fromRelay.filter((r) => !(has(r, ParamType.RELAY_FROM) && has(r, ParamType.RELAY_HMAC)) && !has(r, ParamType.RELAY_TO));
+      assert.deepEqual(unmarked.map((r) => r.frame), [], 'relayed packets leaving the relay with neither RELAY_FROM + RELAY_HMAC nor RELAY_TO');
+      assert.ok(fromRelay.some((r) => has(r, ParamType.RELAY_FROM)), 'a relayed packet carries RELAY_FROM');
+      // Into the relay, a client naming the destination authenticates it to the relay.
+      const unauthenticated = toRelay.filter((r) => has(r, ParamType.RELAY_TO) && !has(r, ParamType.RELAY_HMAC));
+      assert.deepEqual(unauthenticated.map((r) => r.frame), [], 'RELAY_TO without RELAY_HMAC reaching the relay');
+      assert.ok(toRelay.some((r) => has(r, ParamType.RELAY_TO)), 'a client sends RELAY_TO');
+      // The relay's own exchanges with its clients carry none of the relaying parameters.
+      const relayParams = [ParamType.RELAY_FROM, ParamType.RELAY_TO, ParamType.RELAY_HMAC];
+      const own = hip.filter((r) => r.sender === relayHit || r.receiver === relayHit);
+      assert.ok(own.some((r) => r.packetType === PacketType.R1 && has(r, ParamType.REG_INFO)), 'the relay offers registration in its R1');
+      assert.deepEqual(own.filter((r) => relayParams.some((t) => has(r, t))).map((r) => r.frame), [], 'relaying parameters on the relay\'s own packets');
+
+      // Every other datagram on UDP 10500 is ESP: tshark's UDP-encapsulation dissector (RFC 3948)
+      // decodes a non-zero first word as ESP, as RFC 9028 §5.1 frames it.
+      const esp = fields(capture.file, ['frame.number', 'esp.spi', '_ws.malformed'], ['-d', `udp.port==${RELAY_PORT},udpencap`, '-Y', 'esp']);
+      assert.equal(esp.length + hip.length, datagrams.length, 'every datagram is HIP or ESP');
+      assert.deepEqual(esp.filter((r) => r[2] !== '').map((r) => r[0]), [], 'malformed ESP');
+      const spis = new Set(esp.map((r) => r[1]));
+      console.log(
+        `relay capture: ${datagrams.length} datagrams, ${hip.length} HIP (${relayed.length} relayed between alice and bob), ` +
+          `${esp.length} ESP on ${spis.size} SPIs; tshark warnings: ${[...warnings].join('; ') || 'none'}`,
+      );
+      assert.ok(spis.size >= 2, `ESP seen in UDP ${RELAY_PORT} on ${spis.size} SPIs (one each way)`);
+    } catch (error) {
+      // The lab and its scratch dir go at teardown; the capture stays for a look in Wireshark.
+      const kept = join(tmpdir(), `hipvpn-relay-capture-${Date.now()}.pcapng`);
+      copyFileSync(capture.file, kept);
+      console.log(`capture kept: ${kept}`);
+      throw error;
     }
-    const has = (r: HipRow, type: number): boolean => r.params.includes(type);
-    // Out of the relay: RELAY_FROM with the relay's RELAY_HMAC, or the sender's RELAY_TO kept for the receiver.
-    const unmarked = fromRelay.filter((r) => !(has(r, ParamType.RELAY_FROM) && has(r, ParamType.RELAY_HMAC)) && !has(r, ParamType.RELAY_TO));
-    assert.deepEqual(unmarked.map((r) => r.frame), [], 'relayed packets leaving the relay with neither RELAY_FROM + RELAY_HMAC nor RELAY_TO');
-    assert.ok(fromRelay.some((r) => has(r, ParamType.RELAY_FROM)), 'a relayed packet carries RELAY_FROM');
-    // Into the relay, a client naming the destination authenticates it to the relay.
-    const unauthenticated = toRelay.filter((r) => has(r, ParamType.RELAY_TO) && !has(r, ParamType.RELAY_HMAC));
-    assert.deepEqual(unauthenticated.map((r) => r.frame), [], 'RELAY_TO without RELAY_HMAC reaching the relay');
-    assert.ok(toRelay.some((r) => has(r, ParamType.RELAY_TO)), 'a client sends RELAY_TO');
-    // The relay's own exchanges with its clients carry none of the relaying parameters.
-    const relayParams = [ParamType.RELAY_FROM, ParamType.RELAY_TO, ParamType.RELAY_HMAC];
-    const own = hip.filter((r) => r.sender === relayHit || r.receiver === relayHit);
-    assert.ok(own.some((r) => r.packetType === PacketType.R1 && has(r, ParamType.REG_INFO)), 'the relay offers registration in its R1');
-    assert.deepEqual(own.filter((r) => relayParams.some((t) => has(r, t))).map((r) => r.frame), [], 'relaying parameters on the relay\'s own packets');
-
-    // Every other datagram on UDP 10500 is ESP: tshark's UDP-encapsulation dissector (RFC 3948)
-    // decodes a non-zero first word as ESP, as RFC 9028 §5.1 frames it.
-    const esp = fields(capture.file, ['frame.number', 'esp.spi', '_ws.malformed'], ['-d', `udp.port==${RELAY_PORT},udpencap`, '-Y', 'esp']);
-    assert.equal(esp.length + hip.length, datagrams.length, 'every datagram is HIP or ESP');
-    assert.deepEqual(esp.filter((r) => r[2] !== '').map((r) => r[0]), [], 'malformed ESP');
-    const spis = new Set(esp.map((r) => r[1]));
-    console.log(
-      `relay capture: ${datagrams.length} datagrams, ${hip.length} HIP (${relayed.length} relayed between alice and bob), ` +
-        `${esp.length} ESP on ${spis.size} SPIs; tshark warnings: ${[...warnings].join('; ') || 'none'}`,
-    );
-    assert.ok(spis.size >= 2, `ESP seen in UDP ${RELAY_PORT} on ${spis.size} SPIs (one each way)`);
   } finally {
     await net.lab.teardown();
   }
