@@ -27,6 +27,12 @@ const EXPERT_ERROR = 0x00800000;
  * algorithm (ours: 7, ECDSA) followed by the key's curve, so it reports an algorithm it does not know.
  */
 const DISSECTOR_WARNINGS = new Set(['Unknown algorithm type']);
+/**
+ * The relay forwards ESP as it came, so each packet crosses its interface twice (in, then out)
+ * with one SPI and sequence number, and tshark's per-SPI sequence analysis reads that as repeats,
+ * steps back and gaps.
+ */
+const ESP_SEQUENCE_WARNING = /^esp: Wrong Sequence Number for SPI [0-9a-f]+ - \d+ (repeated|less than expected|missing)$/;
 /** Larger than any datagram on a 1500-octet link: a GSO super-packet that never was on a wire. */
 const WIRE_MTU = 1500;
 
@@ -137,18 +143,30 @@ test('a base exchange and traffic through the relay, captured on its interface, 
       const [alice, bob] = [hitHex(pair.aliceId.hit), hitHex(pair.bobId.hit)];
       const relayAddress = pair.relay.address;
 
-      // Nothing malformed, no expert error; only the warnings the dissector gives correct packets.
-      const all = fields(capture.file, ['frame.number', 'udp.length', '_ws.malformed', '_ws.expert.severity', '_ws.expert.message']);
+      const all = fields(capture.file, ['frame.number', 'udp.length']);
       const oversized = all.filter((r) => Number(r[1]) + 20 > WIRE_MTU);
       assert.deepEqual(oversized.map((r) => `${r[0]}: ${r[1]}`), [], 'datagrams larger than the link carries');
       assert.ok(all.length > 1000, `captured ${all.length} frames`);
       assert.equal(all.length, datagrams.length, 'tshark and our reader count the same frames');
-      const malformed = all.filter((r) => r[2] !== '');
-      assert.deepEqual(malformed.map((r) => r[0]), [], 'malformed frames');
-      const errors = all.filter((r) => (r[3] ?? '').split(',').some((s) => s !== '' && Number(s) >= EXPERT_ERROR));
-      assert.deepEqual(errors.map((r) => `${r[0]}: ${r[4]}`), [], 'frames with expert errors');
-      const warnings = new Set(all.flatMap((r) => (r[4] ?? '').split(',').filter((m) => m !== '')));
-      assert.deepEqual([...warnings].filter((w) => !DISSECTOR_WARNINGS.has(w)), [], 'expert warnings');
+
+      // Each datagram under the dissector for what it is: HIP as tshark decodes UDP 10500 by
+      // default, ESP through its UDP-encapsulation dissector (RFC 3948: a non-zero first word is
+      // ESP, as RFC 9028 §5.1 frames it). Left to itself, tshark hands ESP on port 10500 to its
+      // heuristic dissectors, and an SPI that happens to look like a DNS header then decodes as a
+      // malformed DNS response: a misreading of random-looking octets, not a fault in them.
+      const judged = [
+        ...fields(capture.file, ['frame.number', '_ws.malformed', '_ws.expert.severity', '_ws.expert.message'], ['-Y', 'hip']).map((r) => ({ proto: 'hip', row: r })),
+        ...fields(capture.file, ['frame.number', '_ws.malformed', '_ws.expert.severity', '_ws.expert.message'], ['-d', `udp.port==${RELAY_PORT},udpencap`, '-Y', 'esp']).map((r) => ({ proto: 'esp', row: r })),
+      ];
+      assert.equal(judged.length, datagrams.length, 'every datagram is HIP or ESP');
+      assert.deepEqual(judged.filter((j) => j.row[1] !== '').map((j) => `${j.proto} ${j.row[0]}`), [], 'malformed frames');
+      const errors = judged.filter((j) => (j.row[2] ?? '').split(',').some((s) => s !== '' && Number(s) >= EXPERT_ERROR));
+      assert.deepEqual(errors.map((j) => `${j.proto} ${j.row[0]}: ${j.row[3]}`), [], 'frames with expert errors');
+      const warnings = new Set(judged.flatMap((j) => (j.row[3] ?? '').split(',').filter((m) => m !== '').map((m) => `${j.proto}: ${m}`)));
+      const unexpected = [...warnings].filter((w) => !(w.startsWith('hip: ') && DISSECTOR_WARNINGS.has(w.slice(5))) && !ESP_SEQUENCE_WARNING.test(w));
+      assert.deepEqual(unexpected, [], 'expert warnings');
+      const espCount = judged.filter((j) => j.proto === 'esp').length;
+      const spis = new Set(fields(capture.file, ['esp.spi'], ['-d', `udp.port==${RELAY_PORT},udpencap`, '-Y', 'esp']).map((r) => r[0]));
 
       // Every HIP control datagram (zero marker) decodes as HIP, with a good checksum.
       const hip: HipRow[] = fields(capture.file, ['frame.number', 'ip.src', 'ip.dst', 'hip.packet_type', 'hip.hit_sndr', 'hip.hit_rcvr', 'hip.type', 'hip.checksum.status'], ['-Y', 'hip']).map(
@@ -192,15 +210,10 @@ test('a base exchange and traffic through the relay, captured on its interface, 
       assert.ok(own.some((r) => r.packetType === PacketType.R1 && has(r, ParamType.REG_INFO)), 'the relay offers registration in its R1');
       assert.deepEqual(own.filter((r) => relayParams.some((t) => has(r, t))).map((r) => r.frame), [], 'relaying parameters on the relay\'s own packets');
 
-      // Every other datagram on UDP 10500 is ESP: tshark's UDP-encapsulation dissector (RFC 3948)
-      // decodes a non-zero first word as ESP, as RFC 9028 §5.1 frames it.
-      const esp = fields(capture.file, ['frame.number', 'esp.spi', '_ws.malformed'], ['-d', `udp.port==${RELAY_PORT},udpencap`, '-Y', 'esp']);
-      assert.equal(esp.length + hip.length, datagrams.length, 'every datagram is HIP or ESP');
-      assert.deepEqual(esp.filter((r) => r[2] !== '').map((r) => r[0]), [], 'malformed ESP');
-      const spis = new Set(esp.map((r) => r[1]));
+      // ESP in UDP 10500, one SPI each way at least.
       console.log(
         `relay capture: ${datagrams.length} datagrams, ${hip.length} HIP (${relayed.length} relayed between alice and bob), ` +
-          `${esp.length} ESP on ${spis.size} SPIs; tshark warnings: ${[...warnings].join('; ') || 'none'}`,
+          `${espCount} ESP on ${spis.size} SPIs; tshark warnings: ${[...new Set([...warnings].map((w) => w.replace(/SPI \w+ - \d+/, 'SPI x - n')))].join('; ') || 'none'}`,
       );
       assert.ok(spis.size >= 2, `ESP seen in UDP ${RELAY_PORT} on ${spis.size} SPIs (one each way)`);
     } catch (error) {
