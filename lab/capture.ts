@@ -36,7 +36,8 @@ const BLOCK_HANDOVER_MS = 750;
 export class Capture {
   private constructor(
     private readonly process: LabProcess,
-    private readonly file: string,
+    /** The pcapng dumpcap writes, complete once stop() resolves (for tshark and other readers). */
+    readonly file: string,
   ) {}
 
   /** dumpcap on `ifname` inside `host`, with a capture filter; resolves once it captures. */

@@ -53,6 +53,13 @@ export interface RelayedPairOptions {
   readonly onLine?: (who: string, line: string) => void;
 }
 
+export interface RelayClientsOptions extends RelayedPairOptions {
+  /** Names both clients' state dirs: a new name is a new identity (a cold start for the relay too). */
+  readonly stateName?: string;
+  /** Peers alice knows besides bob, added before she starts ("IP" or "IP:PORT" locators). */
+  readonly alicePeers?: ReadonlyArray<{ readonly name: string; readonly hit: string; readonly locators: readonly string[] }>;
+}
+
 /**
  * The relay, then bob and alice registered with it, each with the other as a peer by HIT alone.
  * alice initiates when her traffic asks for bob; nothing is established yet when this returns.
@@ -60,16 +67,37 @@ export interface RelayedPairOptions {
 export async function startRelayedPair(net: NatLab, options: RelayedPairOptions = {}): Promise<RelayedPair> {
   const relay = new RelayDaemon(net.relay, net.relay.address('eth0'));
   await relay.serve(options.onLine && ((line) => options.onLine?.('relay', line)));
+  const clients = await prepareRelayClients(net, relay, options);
+  await clients.serveBob();
+  await clients.serveAlice();
+  return clients.pair;
+}
+
+export interface PreparedRelayClients {
+  readonly pair: RelayedPair;
+  serveAlice(): Promise<LabProcess>;
+  serveBob(): Promise<LabProcess>;
+}
+
+/**
+ * alice and bob with identities and peers, using an already running relay, not yet serving:
+ * the caller decides when (and in which order) the daemons start.
+ */
+export async function prepareRelayClients(net: NatLab, relay: RelayDaemon, options: RelayClientsOptions = {}): Promise<PreparedRelayClients> {
   const relayArg = await relay.relayArg();
-  const aliceVpn = new HipvpnNode(net.alice);
-  const bobVpn = new HipvpnNode(net.bob);
+  const stateName = options.stateName ?? 'hipvpn';
+  const aliceVpn = new HipvpnNode(net.alice, undefined, stateName);
+  const bobVpn = new HipvpnNode(net.bob, undefined, stateName);
   const [aliceId, bobId] = await Promise.all([aliceVpn.identity(), bobVpn.identity()]);
   await Promise.all([aliceVpn.addPeer('bob', bobId.hit), bobVpn.addPeer('alice', aliceId.hit)]);
+  for (const peer of options.alicePeers ?? []) await aliceVpn.addPeer(peer.name, peer.hit, peer.locators);
   const serve = (node: HipvpnNode, who: string): Promise<LabProcess> =>
     node.serve({ relays: [relayArg], ...(options.onLine ? { onLine: (line: string) => options.onLine?.(who, line) } : {}) });
-  await serve(bobVpn, 'bob');
-  await serve(aliceVpn, 'alice');
-  return { relay, aliceVpn, bobVpn, aliceId, bobId };
+  return {
+    pair: { relay, aliceVpn, bobVpn, aliceId, bobId },
+    serveAlice: () => serve(aliceVpn, 'alice'),
+    serveBob: () => serve(bobVpn, 'bob'),
+  };
 }
 
 /** Until every client daemon says it is registered with the relay. */

@@ -1,0 +1,174 @@
+// Through a relay in the NAT lab (lab/nat.ts): alice and bob behind home NATs that drop what
+// nobody behind them asked for, each knowing the other by HIT alone, both registered with
+// `hipvpn relay serve` on the public relay host. In one run:
+//
+// 1. Start-up: from both client daemons started (the relay already up) to the first echo reply
+//    by HIT through the relay. Each round uses fresh identities, so the relay, the NATs and both
+//    daemons start cold; the median of the rounds is printed with the relay RTT (ping from alice
+//    to the relay's public address) against the goal: at most 1 s plus one relay RTT. "Started"
+//    is when both daemons answer on their control sockets (what `hipvpn status` needs); the time
+//    from spawning them, which adds Node's own start, is printed beside it.
+// 2. Relayed TCP throughput (iperf3 alice -> bob by HIT) as a ratio of direct TCP in the same lab,
+//    goal at least 0.5. The direct anchor is alice -> the public `server` host by HIT, through
+//    the same alice daemon: the same sender, the same home NAT and uplink, the same kind of
+//    receiving daemon; what differs is only the relay's forwarding (and bob's NAT, which a
+//    relayed pair always has). bob made reachable (a port forward) would anchor on a setup no
+//    user has.
+// 3. The relay's CPU while relaying (its process, lab/cpu.ts), per Mbit/s carried.
+//
+// One summary line per measure; the last line is the ratio the issue sets a goal for. Needs root.
+// Run: npm run bench:nat
+//
+// Knobs: NAT_ROUNDS (start-up rounds, default 5), NAT_SECONDS (iperf3 measuring time, default 5),
+// NAT_ALICE_HOME / NAT_BOB_HOME (port-preserving or symmetric; defaults port-preserving and
+// symmetric).
+
+import { CpuMeter } from '../lab/cpu.js';
+import { HipvpnNode, sleep } from '../lab/hipvpn.js';
+import { iperf, type IperfResult } from '../lab/iperf.js';
+import { buildNatLab, type NatKind, type NatLab } from '../lab/nat.js';
+import { prepareRelayClients, RelayDaemon, waitRegistered, type RelayedPair } from '../lab/relay-scenario.js';
+
+const ROUNDS = Math.max(1, Number(process.env.NAT_ROUNDS ?? 5));
+const SECONDS = Number(process.env.NAT_SECONDS ?? 5);
+const ALICE_HOME = (process.env.NAT_ALICE_HOME ?? 'port-preserving') as NatKind;
+const BOB_HOME = (process.env.NAT_BOB_HOME ?? 'symmetric') as NatKind;
+/** One echo request every 10 ms: the first reply is seen within 10 ms of the path being there. */
+const PING_INTERVAL_S = '0.01';
+const FIRST_REPLY_TIMEOUT_MS = 20_000;
+
+interface StartupRound {
+  /** From both daemons answering on their control sockets to the first echo reply. */
+  readonly fromReadyMs: number;
+  /** From spawning both daemons to the first echo reply. */
+  readonly fromSpawnMs: number;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** Average RTT of `ping` from alice to the relay's public address, in ms. */
+async function relayRttMs(net: NatLab, relayAddress: string): Promise<number> {
+  const result = await net.alice.exec('ping', ['-n', '-c', '10', '-i', '0.05', '-W', '1', relayAddress], { timeoutMs: 10_000 });
+  const rtt = /= [\d.]+\/([\d.]+)\//.exec(result.stdout);
+  if (!rtt) throw new Error(`no RTT in ping's output:\n${result.stdout}`);
+  return Number(rtt[1]);
+}
+
+/** One cold start: fresh identities, both daemons started together, pings by HIT until a reply. */
+async function startupRound(net: NatLab, relay: RelayDaemon, round: number): Promise<StartupRound> {
+  const clients = await prepareRelayClients(net, relay, { stateName: `hipvpn-startup-${round}` });
+  const { aliceVpn, bobVpn, bobId } = clients.pair;
+  try {
+    const spawnedAt = Date.now();
+    await Promise.all([clients.serveBob(), clients.serveAlice()]);
+    const readyAt = Date.now();
+    const stream = net.alice.spawn('ping', ['-n', '-D', '-i', PING_INTERVAL_S, '-W', '1', bobId.hit], { label: 'alice:ping' });
+    try {
+      const reply = await stream.waitForLine(/^\[\d+\.\d+\] \d+ bytes from/, FIRST_REPLY_TIMEOUT_MS);
+      const repliedAt = Number(/^\[(\d+\.\d+)\]/.exec(reply)![1]) * 1000;
+      return { fromReadyMs: repliedAt - readyAt, fromSpawnMs: repliedAt - spawnedAt };
+    } finally {
+      await stream.stop(1_000);
+    }
+  } finally {
+    await Promise.all([aliceVpn.stop(), bobVpn.stop()]);
+  }
+}
+
+interface Throughput {
+  readonly direct: IperfResult;
+  readonly relayed: IperfResult;
+  /** The relay process's CPU over the relayed run, in percent of one core. */
+  readonly relayCpuPercent: number;
+}
+
+/** alice with bob (by HIT, through the relay) and the public server (by HIT, at its address). */
+async function measureThroughput(net: NatLab, relay: RelayDaemon): Promise<Throughput> {
+  const serverVpn = new HipvpnNode(net.server);
+  const serverId = await serverVpn.identity();
+  const clients = await prepareRelayClients(net, relay, {
+    stateName: 'hipvpn-throughput',
+    alicePeers: [{ name: 'server', hit: serverId.hit, locators: [`${net.server.address('eth0')}:${serverVpn.port}`] }],
+  });
+  const pair: RelayedPair = clients.pair;
+  try {
+    await serverVpn.serve({ acceptAny: true });
+    await clients.serveBob();
+    await clients.serveAlice();
+    await waitRegistered([pair.aliceVpn, pair.bobVpn]);
+    // The first packets start each base exchange; the measurement starts once both carry data.
+    await net.alice.exec('ping', ['-n', '-c', '3', '-i', '0.2', '-W', '2', pair.bobId.hit], { allowFailure: true, timeoutMs: 10_000 });
+    await net.alice.exec('ping', ['-n', '-c', '3', '-i', '0.2', '-W', '2', serverId.hit], { allowFailure: true, timeoutMs: 10_000 });
+    await pair.aliceVpn.waitForEstablished('bob', 10_000);
+    await pair.aliceVpn.waitForEstablished('server', 10_000);
+    const [toBob, toServer] = [await pair.aliceVpn.peer('bob'), await pair.aliceVpn.peer('server')];
+    if (toBob?.via !== 'relay') throw new Error(`alice reaches bob ${toBob?.via ?? 'not at all'}, not through the relay`);
+    if (toServer?.via !== 'direct') throw new Error(`alice reaches the server ${toServer?.via ?? 'not at all'}, not directly`);
+
+    const direct = await iperf(net.alice, net.server, serverId.hit, { seconds: SECONDS, omitSeconds: 1 });
+    const relayPid = relay.process?.pid;
+    if (relayPid === undefined) throw new Error('the relay has no process');
+    const meter = new CpuMeter([relayPid]);
+    const relayed = await iperf(net.alice, net.bob, pair.bobId.hit, { seconds: SECONDS, omitSeconds: 1 });
+    const relayCpuPercent = meter.stop().processPercent;
+    return { direct, relayed, relayCpuPercent };
+  } finally {
+    await Promise.all([pair.aliceVpn.stop(), pair.bobVpn.stop(), serverVpn.stop()]);
+  }
+}
+
+async function main(): Promise<number> {
+  console.log(
+    `nat: alice behind a ${ALICE_HOME} NAT, bob behind a ${BOB_HOME} NAT, by HIT through hipvpn relay serve; ` +
+      `${ROUNDS} start-up rounds, iperf3 TCP ${SECONDS} s`,
+  );
+  const net = await buildNatLab({ aliceHome: ALICE_HOME, bobHome: BOB_HOME });
+  try {
+    const relay = new RelayDaemon(net.relay, net.relay.address('eth0'));
+    await relay.serve();
+    const rtt = await relayRttMs(net, relay.address);
+
+    const rounds: StartupRound[] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      const result = await startupRound(net, relay, round);
+      rounds.push(result);
+      console.log(`  round ${round}: first reply ${result.fromReadyMs.toFixed(0)} ms after both daemons answered (${result.fromSpawnMs.toFixed(0)} ms after spawning them)`);
+      await sleep(200);
+    }
+    const startup = median(rounds.map((r) => r.fromReadyMs));
+    const goal = 1000 + rtt;
+    console.log(
+      `start-up to first reply through the relay: median ${startup.toFixed(0)} ms of ${ROUNDS} ` +
+        `(from spawn ${median(rounds.map((r) => r.fromSpawnMs)).toFixed(0)} ms); relay RTT ${rtt.toFixed(3)} ms; ` +
+        `goal <= 1 s + 1 RTT = ${goal.toFixed(0)} ms: ${startup <= goal ? 'met' : 'NOT met'}`,
+    );
+
+    const t = await measureThroughput(net, relay);
+    const ratio = t.relayed.mbps / t.direct.mbps;
+    console.log(
+      `TCP alice -> bob relayed ${t.relayed.mbps.toFixed(1)} Mbit/s (retransmits ${t.relayed.retransmits ?? 0}); ` +
+        `alice -> server direct ${t.direct.mbps.toFixed(1)} Mbit/s (retransmits ${t.direct.retransmits ?? 0}); goal ratio >= 0.5: ${ratio >= 0.5 ? 'met' : 'NOT met'}`,
+    );
+    console.log(
+      `relay CPU while relaying: ${t.relayCpuPercent.toFixed(0)}% of a core at ${t.relayed.mbps.toFixed(1)} Mbit/s = ` +
+        `${(t.relayCpuPercent / t.relayed.mbps).toFixed(3)}% of a core per Mbit/s`,
+    );
+    await relay.stop();
+    console.log(`nat throughput ratio relayed/direct: ${ratio.toFixed(2)}`);
+    return 0;
+  } finally {
+    await net.lab.teardown();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(`bench:nat: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  },
+);
