@@ -546,6 +546,7 @@ export class HostCore {
       }
       case 'registration':
         this.relays.answered(now, peer, e.answer);
+        this.retryThroughRelay(peer);
         this.events.push({ type: 'relay-registration', relay: peer, registered: this.relays.view(now).find((r) => r.hit === peer)?.registered ?? false });
         return;
       case 'registration-lost':
@@ -609,6 +610,19 @@ export class HostCore {
     const relayHit = hitToText(relay.hit);
     this.relays.reachedThrough(peer, relayHit, undefined);
     this.relays.due(now, relayHit);
+  }
+
+  /**
+   * Our I1s sent through this relay before it had our registration were likely dropped there,
+   * and so were the peer's if it registered after them: whichever of us registers second sends
+   * its I1 again at once, instead of after the retransmission back-off (~1 s).
+   */
+  private retryThroughRelay(relayHit: string): void {
+    const relay = this.relays.configs().find((c) => hitToText(c.hit) === relayHit);
+    if (relay === undefined) return;
+    for (const a of this.host.associations()) {
+      if (a.state === 'I1-SENT' && a.remote.address === relay.endpoint.address && a.remote.port === relay.endpoint.port) this.host.resendI1(a.peerHit);
+    }
   }
 
   private installSa(peer: string, peerHit: Uint8Array, sa: SaKeys, local: Endpoint, remote: Endpoint): void {

@@ -335,6 +335,14 @@ export class Association {
   }
 
   /**
+   * Our I1 again, at once, where the others went: the relay we sent them to has just taken a
+   * registration, and the peer's may be new there (the relay drops I1s for an unregistered HIT).
+   */
+  resendI1(): void {
+    if (this.state === 'I1-SENT' && this.retransmit !== undefined) this.ctx.send(this.retransmit.bytes, this.remote, this.local);
+  }
+
+  /**
    * A fully verified I2 (see Responder.acceptI2): create the SAs, answer with R2 and wait in
    * R2-SENT. `replacing` is the state of an association this one supersedes (a peer that lost
    * its state and ran a new base exchange), so the state event says where we came from.

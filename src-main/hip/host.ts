@@ -269,6 +269,11 @@ export class HipHost {
     return a.register(now, request, permissions);
   }
 
+  /** Sends our pending I1 to this peer again now (see Association.resendI1). */
+  resendI1(peerHit: Uint8Array): void {
+    this.assocs.get(hex(peerHit))?.resendI1();
+  }
+
   /** The HIP_MAC keys of an established association (RELAY_HMAC uses them), or undefined. */
   integrityKeys(peerHit: Uint8Array): { hash: HashName; inbound: Uint8Array; outbound: Uint8Array } | undefined {
     return this.assocs.get(hex(peerHit))?.integrityKeys();
