@@ -262,7 +262,11 @@ function distinctRelays(list: readonly RelayConfig[]): string | null {
 }
 
 const settingsFields = {
-  /** Seconds between keepalives on an idle association (RFC 9028 §5.4 suggests ≤ 15 s behind NAT). */
+  /**
+   * Seconds between keepalives on an idle association: they hold the NAT mappings to our relays
+   * and on the paths in use. 15 by default: half the 30 s after which Linux conntrack and many
+   * home routers forget a UDP mapping, so one lost keepalive costs nothing.
+   */
   keepaliveIntervalS: integer({ min: 1, max: 300 }),
   /** How quickly a silent pair is declared failed: relaxed waits longer, aggressive flaps more. */
   failureDetection: oneOf(FAILURE_DETECTION),
