@@ -113,3 +113,9 @@ export async function waitRegistered(nodes: readonly HipvpnNode[], timeoutMs = 1
     await sleep(100);
   }
 }
+
+/** Until alice and bob each hold an association with the other through the relay. */
+export async function waitRelayedEstablished(pair: RelayedPair, timeoutMs = 10_000): Promise<void> {
+  await pair.aliceVpn.waitForEstablished('bob', timeoutMs);
+  await pair.bobVpn.waitForEstablished('alice', timeoutMs);
+}

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { buildNatLab, unsolicitedDrops, type NatKind } from '../../lab/nat.js';
-import { startRelayedPair, waitRegistered } from '../../lab/relay-scenario.js';
+import { startRelayedPair, waitRegistered, waitRelayedEstablished } from '../../lab/relay-scenario.js';
 import { ping, transfer } from '../../lab/traffic.js';
 import { sleep } from '../../lab/hipvpn.js';
 
@@ -25,8 +25,7 @@ for (const aliceHome of KINDS) {
         const aliceRelay = (await pair.aliceVpn.status()).relays![0]!;
         assert.equal(aliceRelay.reflexive?.address, net.aliceHome.publicAddress, 'the relay sees alice at her home NAT');
 
-        await pair.aliceVpn.waitForEstablished('bob', 10_000);
-        await pair.bobVpn.waitForEstablished('alice', 10_000);
+        await waitRelayedEstablished(pair);
         const forward = await ping(net.alice, pair.bobId.hit, 5);
         assert.ok(forward.ok, `alice -> bob by HIT:\n${forward.output}`);
         const back = await ping(net.bob, pair.aliceId.hit, 5);
@@ -56,8 +55,7 @@ test('the relay restarted under traffic: registrations come back by themselves a
   try {
     const pair = await startRelayedPair(net);
     await waitRegistered([pair.aliceVpn, pair.bobVpn]);
-    await pair.aliceVpn.waitForEstablished('bob', 10_000);
-    await pair.bobVpn.waitForEstablished('alice', 10_000);
+    await waitRelayedEstablished(pair);
     // A stream of pings by HIT, 10 a second, across the restart.
     const stream = net.alice.spawn('ping', ['-n', '-D', '-i', '0.1', '-W', '1', pair.bobId.hit], { label: 'alice:ping' });
     await sleep(1_000);
@@ -92,8 +90,7 @@ test('idle for 90 s behind NATs that forget a UDP mapping after 30 s: the first 
   try {
     const pair = await startRelayedPair(net);
     await waitRegistered([pair.aliceVpn, pair.bobVpn]);
-    await pair.aliceVpn.waitForEstablished('bob', 10_000);
-    await pair.bobVpn.waitForEstablished('alice', 10_000);
+    await waitRelayedEstablished(pair);
     const before = (await pair.aliceVpn.peer('bob'))?.counters.espPacketsIn ?? 0;
     await sleep(90_000);
     // One echo request, one chance: bob's first packet after the silence must reach alice.

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { Capture } from '../../lab/capture.js';
 import { buildNatLab, type NatLab } from '../../lab/nat.js';
-import { RELAY_PORT, startRelayedPair, waitRegistered } from '../../lab/relay-scenario.js';
+import { RELAY_PORT, startRelayedPair, waitRegistered, waitRelayedEstablished } from '../../lab/relay-scenario.js';
 import { ping, transfer } from '../../lab/traffic.js';
 import { PacketType, ParamType } from '../../src-main/hip/wire/constants.js';
 
@@ -129,8 +129,7 @@ test('a base exchange and traffic through the relay, captured on its interface, 
     const capture = await Capture.start(net.relay, 'eth0', `udp port ${RELAY_PORT}`);
     const pair = await startRelayedPair(net);
     await waitRegistered([pair.aliceVpn, pair.bobVpn]);
-    await pair.aliceVpn.waitForEstablished('bob', 10_000);
-    await pair.bobVpn.waitForEstablished('alice', 10_000);
+    await waitRelayedEstablished(pair);
     const forward = await ping(net.alice, pair.bobId.hit, 5);
     assert.ok(forward.ok, `alice -> bob by HIT:\n${forward.output}`);
     const back = await ping(net.bob, pair.aliceId.hit, 5);
