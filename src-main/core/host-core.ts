@@ -26,6 +26,7 @@ import { OutboundSas } from './outbound-sas.js';
 import { RelayClients, REGISTRATION_RETRY_MS, type RelayConfig, type RelayView } from './relay-clients.js';
 import { unwrapRelayed, wrapForRelay } from '../relay/relayed-packet.js';
 import { ipToBytes16, textToHit } from '../hip/wire/address.js';
+import { NatTraversalMode } from '../hip/wire/constants.js';
 import type { PeerPermission } from '../hip/wire/params.js';
 
 export type { CoreEvent, DataplaneCommand, DataplaneReport, PathCause, PeerTrafficStats } from './core-io.js';
@@ -83,6 +84,8 @@ export class HostCore {
     this.overlapMs = config.rekeyOverlapMs ?? DEFAULT_REKEY_OVERLAP_MS;
     this.relays = new RelayClients(config.relays ?? []);
     this.host = new HipHost({
+      // RFC 9028's mode first, plain UDP encapsulation accepted (a relay offers neither).
+      natTraversalModes: [NatTraversalMode.ICE_HIP_UDP, NatTraversalMode.UDP_ENCAPSULATION],
       ...config.host,
       allocateSpi: () => this.allocateSpi(),
       registrationRequestFor: (hit) => (this.relays.isRelay(hitToText(hit)) ? this.relays.request() : config.host.registrationRequestFor?.(hit)),

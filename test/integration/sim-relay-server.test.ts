@@ -8,6 +8,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { NatTraversalMode } from '../../src-main/hip/wire/constants.js';
 import { hitToText } from '../../src-main/hip/wire/address.js';
 import { RelayServer } from '../../src-main/relay/relay-server.js';
 import { DEFAULT_REGISTRAR_POLICY } from '../../src-main/relay/registrations.js';
@@ -93,6 +94,9 @@ test('two hosts behind filtering NATs reach each other by HIT through the relay,
       `control drops ${JSON.stringify(Object.fromEntries(Object.entries(s.counters.control).filter(([, n]) => n > 0)))}`);
     assert.ok(up, `${kindA}/${kindB} seed ${world.seed}: the base exchange through the relay completes`);
     assert.deepEqual(b.core.associations().find((x) => x.peerHitText === hitToText(a.core.hit))?.remote, RELAY_EP, 'B knows A at the relay');
+    // RFC 9028's mode between the clients; none with the relay itself (seed 000 §5.1.1).
+    assert.deepEqual(b.core.associations().map((x) => [x.peerHitText === hitToText(a.core.hit) ? 'peer' : 'relay', x.natMode] as const).sort((p, q) => p[0].localeCompare(q[0])),
+      [['peer', NatTraversalMode.ICE_HIP_UDP], ['relay', undefined]]);
     assert.ok(s.counters.forwarded.hipToClient >= 2 && s.counters.forwarded.hipFromClient >= 2, 'I1 and I2 to B, R1 and R2 from B');
 
     // Each end permits the other's ESP at the relay once it knows the peer is reached through it.
