@@ -187,7 +187,7 @@ export class HostCore {
   }
 
   private connectRelay(now: number, relayHit: string): void {
-    const relay = this.relays.configs().find((c) => hitToText(c.hit) === relayHit);
+    const relay = this.relays.config(relayHit);
     const state = relay && this.association(relay.hit)?.state;
     if (relay === undefined || (state !== undefined && state !== 'CLOSED' && state !== 'E-FAILED' && state !== 'UNASSOCIATED')) return;
     if ((this.relayRetryAt.get(relayHit) ?? 0) > now) return;
@@ -424,7 +424,7 @@ export class HostCore {
    */
   setRelays(now: number, relays: readonly RelayConfig[]): void {
     this.at(now);
-    const { removed } = this.relays.set(now, relays);
+    const removed = this.relays.set(now, relays);
     for (const hit of removed) {
       this.relayRetryAt.delete(hit);
       this.host.close(now, textToHit(hit)!);
@@ -621,7 +621,7 @@ export class HostCore {
    * its I1 again at once, instead of after the retransmission back-off (~1 s).
    */
   private retryThroughRelay(relayHit: string): void {
-    const relay = this.relays.configs().find((c) => hitToText(c.hit) === relayHit);
+    const relay = this.relays.config(relayHit);
     if (relay === undefined) return;
     for (const a of this.host.associations()) {
       if (a.state === 'I1-SENT' && a.remote.address === relay.endpoint.address && a.remote.port === relay.endpoint.port) this.host.resendI1(a.peerHit);

@@ -8,6 +8,7 @@ import type { RegistrationAnswer } from '../hip/registration.js';
 import { hitToText } from '../hip/wire/address.js';
 import { RegistrationType } from '../hip/wire/constants.js';
 import type { RegRequest } from '../hip/wire/params.js';
+import { lifetimeSeconds } from '../relay/registrations.js';
 
 export interface RelayConfig {
   hit: Uint8Array;
@@ -60,9 +61,9 @@ interface RelayState {
   dueAt: number | undefined;
 }
 
-/** RFC 8003 §4.1: an 8-bit lifetime value L stands for 2^((L - 64) / 8) seconds. */
-function lifetimeSeconds(encoded: number): number {
-  return encoded === 0 ? 0 : 2 ** ((encoded - 64) / 8);
+/** A relay we have asked nothing of yet; its first registration is due at `dueAt`. */
+function freshState(config: RelayConfig, hit: string, dueAt: number | undefined): RelayState {
+  return { config, hit, granted: [], failed: [], grantedAt: undefined, lifetimeS: undefined, reflexive: undefined, relayed: undefined, dueAt };
 }
 
 const sameEndpoint = (a: Endpoint, b: Endpoint): boolean => a.address === b.address && a.port === b.port;
@@ -75,9 +76,7 @@ export class RelayClients {
   constructor(configs: readonly RelayConfig[]) {
     for (const config of configs) {
       const hit = hitToText(config.hit);
-      this.relays.set(hit, {
-        config, hit, granted: [], failed: [], grantedAt: undefined, lifetimeS: undefined, reflexive: undefined, relayed: undefined, dueAt: undefined,
-      });
+      this.relays.set(hit, freshState(config, hit, undefined));
     }
   }
 
@@ -85,14 +84,13 @@ export class RelayClients {
    * The relays to use from now on: new ones are due at once, kept ones keep what they were
    * granted, and the HITs of those no longer listed are returned (their routes forgotten).
    */
-  set(now: number, configs: readonly RelayConfig[]): { added: string[]; removed: string[] } {
+  set(now: number, configs: readonly RelayConfig[]): string[] {
     const next = new Map(configs.map((c) => [hitToText(c.hit), c]));
     const removed = [...this.relays.keys()].filter((hit) => !next.has(hit));
     for (const hit of removed) {
       this.relays.delete(hit);
       for (const [peer, route] of this.routes) if (route.relay === hit) this.routes.delete(peer);
     }
-    const added: string[] = [];
     const before = new Map(this.relays);
     this.relays.clear();
     // In the order given: the first is the one a peer known by HIT alone is sought through.
@@ -103,20 +101,18 @@ export class RelayClients {
         this.relays.set(hit, kept);
         continue;
       }
-      this.relays.set(hit, {
-        config, hit, granted: [], failed: [], grantedAt: undefined, lifetimeS: undefined, reflexive: undefined, relayed: undefined, dueAt: now,
-      });
-      added.push(hit);
+      this.relays.set(hit, freshState(config, hit, now));
     }
-    return { added, removed };
-  }
-
-  get size(): number {
-    return this.relays.size;
+    return removed;
   }
 
   configs(): RelayConfig[] {
     return [...this.relays.values()].map((r) => r.config);
+  }
+
+  /** The relay with this HIT (text), if it is one of ours. */
+  config(hit: string): RelayConfig | undefined {
+    return this.relays.get(hit)?.config;
   }
 
   isRelay(hit: string): boolean {
