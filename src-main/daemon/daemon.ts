@@ -12,7 +12,6 @@ import { InterfaceMonitor } from '../platform/interface-monitor.js';
 import { SocketDrops } from '../platform/socket-drops.js';
 import { handoverCause } from './handover-cause.js';
 import { nodeCrypto } from '../hip/crypto/index.js';
-import { loadOrCreateIdentity } from '../platform/key-store.js';
 import type { LocalHostIdentity } from '../hip/identity/host-identity.js';
 import {
   CONTROL_API_VERSION,
@@ -25,9 +24,9 @@ import { UserError, errorText } from '../base/errors.js';
 import { eventLine, logLine } from './event-log.js';
 import { findPeer, normalizePeer, parseHit, parsePeerRef, withPeer } from './peer-input.js';
 import { engineRelays, relaysForRun, relayStatusRows } from './relays.js';
-import { loadPeers, savePeers } from './peer-store.js';
-import { ensureStateDir, stateDir, type StateDir } from './state-dir.js';
-import { refuseUnsafeStateDir } from './state-dir-modes.js';
+import { savePeers } from './peer-store.js';
+import type { StateDir } from './state-dir.js';
+import { openDaemonState } from './daemon-state.js';
 import { devicesFor } from './listen-addresses.js';
 import { hostname } from 'node:os';
 import { SettingsControl } from './settings-control.js';
@@ -118,21 +117,11 @@ export class Daemon {
   }
 
   static async start(opts: DaemonOptions): Promise<Daemon> {
-    const dir = stateDir(opts.stateDir);
-    await ensureStateDir(dir);
-    // Before anything is read from it: the peer list is the allow-list.
-    await refuseUnsafeStateDir(dir.root);
-    const identity = await loadOrCreateIdentity(dir.root, nodeCrypto);
-    const peers = await loadPeers(dir.peers);
-    // The control socket comes first: it is also the lock that keeps a second daemon on this
-    // identity from starting an engine and running base exchanges that would replace the
-    // first one's associations.
+    // The peer list is the allow-list; the control socket keeps a second daemon on this identity
+    // from starting an engine whose base exchanges would replace the first one's associations.
+    const state = await openDaemonState(opts.stateDir, 'daemon', opts.log);
+    const { dir, identity, peers, control } = state;
     let daemon: Daemon | undefined;
-    const control = await ControlServer.listen(
-      dir.socket,
-      (req, conn) => (daemon ? daemon.handle(req, conn) : Promise.reject(new ControlFailure('internal', 'the daemon is still starting; try again'))),
-      (err) => opts.log(logLine('control-error', { error: errorText(err) })),
-    );
     let engine: HipEngine;
     let monitor: InterfaceMonitor | undefined;
     let initial: readonly MonitoredLocator[] = [];
@@ -210,6 +199,7 @@ export class Daemon {
     // would close that gap.)
     engine.setPeers(settingsControl.tunnel.peersForEngine(peers).map(toEnginePeer));
     daemon = ready;
+    state.serve((req, conn) => ready.handle(req, conn));
     opts.log(logLine('listening', {
       hit: engine.hitText, lsi: engine.lsi,
       udp: engine.locals().map(endpointText).join(','),

@@ -8,7 +8,6 @@
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { nodeCrypto } from '../hip/crypto/index.js';
-import { loadOrCreateIdentity } from '../platform/key-store.js';
 import { readJsonFile, writeJsonAtomic, SerialQueue } from '../platform/state-file.js';
 import { BatchedUdp } from '../platform/batched-udp.js';
 import { SocketDrops } from '../platform/socket-drops.js';
@@ -21,9 +20,9 @@ import { errorText } from '../base/errors.js';
 import { ControlFailure, ControlServer } from './control-server.js';
 import { logLine } from './event-log.js';
 import { normalizePeer, withPeer } from './peer-input.js';
-import { loadPeers, savePeers } from './peer-store.js';
-import { ensureStateDir, stateDir, type StateDir } from './state-dir.js';
-import { refuseUnsafeStateDir } from './state-dir-modes.js';
+import { savePeers } from './peer-store.js';
+import type { StateDir } from './state-dir.js';
+import { openDaemonState } from './daemon-state.js';
 
 export interface RelayDaemonOptions {
   stateDir: string;
@@ -72,19 +71,9 @@ export class RelayDaemon {
   }
 
   static async start(opts: RelayDaemonOptions): Promise<RelayDaemon> {
-    const dir = stateDir(opts.stateDir);
-    await ensureStateDir(dir);
-    // Before anything is read from it: the peer list says who may register.
-    await refuseUnsafeStateDir(dir.root);
-    const identity = await loadOrCreateIdentity(dir.root, nodeCrypto);
-    const peers = await loadPeers(dir.peers);
-    let daemon: RelayDaemon | undefined;
-    // The control socket first: it is also the lock against a second relay on this state dir.
-    const control = await ControlServer.listen(
-      dir.socket,
-      (req) => (daemon ? daemon.handle(req) : Promise.reject(new ControlFailure('internal', 'the relay is still starting; try again'))),
-      (err) => opts.log(logLine('control-error', { error: errorText(err) })),
-    );
+    // The peer list says who may register; the control socket keeps a second relay off this state dir.
+    const state = await openDaemonState(opts.stateDir, 'relay', opts.log);
+    const { dir, identity, peers, control } = state;
     const d = new RelayDaemon(opts, dir, peers, relayClock(), control);
     try {
       const saved = await readJsonFile(d.registrationsPath);
@@ -113,7 +102,7 @@ export class RelayDaemon {
       await control.close();
       throw err;
     }
-    daemon = d;
+    state.serve((req) => d.handle(req));
     d.flush();
     opts.log(logLine('relay-listening', {
       hit: d.relay.hit, udp: d.transport.locals().map(endpointText).join(','), acceptAny: opts.acceptAny,
