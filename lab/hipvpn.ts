@@ -3,7 +3,7 @@
 
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { ControlEvent, DaemonStatus, PeerConfig, PeerStatus, RelayServerStatus } from '../src-shared/control-api.js';
+import type { ControlEvent, DaemonStatus, PeerConfig, PeerStatus, ParamsOf, RelayServerStatus, ResultOf } from '../src-shared/control-api.js';
 import { ControlClient } from '../src-main/daemon/control-client.js';
 import { stateDir } from '../src-main/daemon/state-dir.js';
 import type { CommandResult, RunOptions } from './command.js';
@@ -131,13 +131,8 @@ export class HipvpnNode {
   }
 
   /** The relay's clients, registrations and counters (`hipvpn relay status --json`). */
-  async relayStatus(timeoutMs = 5_000): Promise<RelayServerStatus> {
-    const client = await ControlClient.connect(stateDir(this.stateDir).socket, this.stateDir);
-    try {
-      return await client.request('relay.status', {}, timeoutMs);
-    } finally {
-      client.close();
-    }
+  relayStatus(timeoutMs = 5_000): Promise<RelayServerStatus> {
+    return this.request('relay.status', timeoutMs);
   }
 
   /** SIGTERM the daemon (a clean shutdown that closes associations) and wait for it to exit. */
@@ -152,10 +147,15 @@ export class HipvpnNode {
   }
 
   /** One status request over the control socket. */
-  async status(timeoutMs = 5_000): Promise<DaemonStatus> {
+  status(timeoutMs = 5_000): Promise<DaemonStatus> {
+    return this.request('status', timeoutMs);
+  }
+
+  /** One parameterless request over the daemon's control socket, on a connection of its own. */
+  private async request<M extends 'status' | 'relay.status'>(method: M, timeoutMs: number): Promise<ResultOf<M>> {
     const client = await ControlClient.connect(stateDir(this.stateDir).socket, this.stateDir);
     try {
-      return await client.request('status', {}, timeoutMs);
+      return await client.request(method, {} as ParamsOf<M>, timeoutMs);
     } finally {
       client.close();
     }
