@@ -6,7 +6,7 @@
 
 import type { HashName, CryptoProvider } from '../hip/crypto/index.js';
 import { decodePacket, encodeParam, getParam } from '../hip/wire/codec.js';
-import { coveredBytes } from '../hip/wire/covered.js';
+import { coveredBytes, rewriteHeader } from '../hip/wire/covered.js';
 import { ParamType } from '../hip/wire/constants.js';
 import { bytes16ToIp, ipToBytes16 } from '../hip/wire/address.js';
 import type { Endpoint } from './registrations.js';
@@ -22,11 +22,9 @@ export type Unwrapped =
   | { relayed: true; ok: true; bytes: Uint8Array; origin: Endpoint }
   | { relayed: true; ok: false; reason: 'relay-hmac-bad' | 'relay-malformed' | 'relay-no-key' };
 
-/** A copy with the header length set to cover it and the checksum zero (UDP, RFC 9028 §5.1). */
+/** The same octets, changed in place: header length set to cover them, checksum zero (UDP, RFC 9028 §5.1). */
 export function fixRelayHeader(bytes: Uint8Array): Uint8Array {
-  bytes[1] = bytes.length / 8 - 1;
-  bytes[4] = 0;
-  bytes[5] = 0;
+  rewriteHeader(bytes, bytes.length);
   return bytes;
 }
 

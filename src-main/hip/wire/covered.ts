@@ -16,7 +16,8 @@ function checkSpanIndex(pkt: DecodedPacket, spanIndex: number): number {
 }
 
 /** Header with checksum zero and header length covering exactly `length` octets. */
-function rewriteHeader(out: Uint8Array, length: number): void {
+/** Sets the header length to `length` octets and zeroes the checksum (as RFC 9028 §5.1 needs over UDP). */
+export function rewriteHeader(out: Uint8Array, length: number): void {
   out[1] = length / 8 - 1;
   out[4] = 0;
   out[5] = 0;
