@@ -10,6 +10,7 @@
 // (a handover the monitor's report caused names what the monitor said of the address it left).
 
 import { HipHost, type AssociationSnapshot, type Endpoint, type HostConfig, type HostEvent, type SaKeys, type Transmit } from '../hip/host.js';
+import type { LocalLocator } from '../hip/local-locators.js';
 import { hitToText } from '../hip/wire/address.js';
 import type { ResponderSnapshot } from '../hip/responder.js';
 import type { DetectionPolicy } from '../mobility/failure-detection.js';
@@ -114,6 +115,7 @@ export class HostCore {
           this.events.push({ type: 'unreachable', peer, peerHit: hit });
           return false;
         },
+        relayedTo: (hit, remote) => this.relays.atEndpoint(remote) !== undefined && !this.relays.isRelay(hitToText(hit)),
       },
       { ...DEFAULT_PATH_POLICY, ...config.paths },
     );
@@ -220,13 +222,7 @@ export class HostCore {
   handleInterfaces(now: number, locators: readonly EngineLocator[], causes: readonly LocatorCause[] = []): void {
     this.at(now);
     this.paths.setLocalLocators(now, locators, localLosses(causes));
-    // Announced only where a peer can be reached from (see path-manager.ts `reaches`).
-    const announce = locators.filter((l) => l.operational && this.paths.reachesAnyPeer(l));
-    // One fixed address is the one every exchange runs over: there is nothing to tell a peer.
-    const fixedSingle = (this.config.locators ?? 'static') === 'static' && announce.length <= 1;
-    if (!fixedSingle) {
-      this.host.setLocalLocators(now, announce.map((l, i) => ({ address: l.address, port: l.port, ifname: l.ifname, kind: l.kind, preferred: i === 0 })));
-    }
+    this.announce(now);
     this.settle();
     this.paths.releaseProbes();
     this.settle();
@@ -235,6 +231,33 @@ export class HostCore {
     for (const relay of this.relays.configs()) this.relays.due(now, hitToText(relay.hit));
     this.flushRelays(now);
     this.settle();
+  }
+
+  /**
+   * Tells HIP what to list to peers: our host locators that reach a peer (see path-manager.ts
+   * `reaches`), then for each relay that holds our registration the address it sees us at
+   * (server reflexive) and its relayed address, on the uplink our registration left from
+   * (seed 000 §4.2, RFC 9028 §4.2). A peer behind its own NAT can punch through to the first;
+   * the second is the way in when no direct pair works.
+   */
+  private announce(now: number): void {
+    const hosts = this.paths.localLocators().filter((l) => l.operational && this.paths.reachesAnyPeer(l));
+    const own: LocalLocator[] = hosts.map((l, i) => ({ address: l.address, port: l.port, ifname: l.ifname, kind: l.kind, preferred: i === 0 }));
+    const isOurs = (e: Endpoint): boolean => own.some((l) => l.address === e.address && l.port === e.port);
+    for (const r of this.relays.view(now)) {
+      if (!r.registered) continue;
+      const local = this.association(textToHit(r.hit)!)?.local;
+      const base = hosts.find((l) => l.address === local?.address) ?? hosts[0];
+      if (base === undefined) continue;
+      const add = (e: Endpoint | null, candidate: 'srflx' | 'relayed'): void => {
+        if (e !== null && !isOurs(e)) own.push({ address: e.address, port: e.port, ifname: base.ifname, kind: base.kind, preferred: false, candidate });
+      };
+      add(r.reflexive, 'srflx');
+      add(r.relayed, 'relayed');
+    }
+    // One fixed address and no relay: every exchange runs over it, there is nothing to tell a peer.
+    const fixedSingle = (this.config.locators ?? 'static') === 'static' && own.length <= 1;
+    if (!fixedSingle) this.host.setLocalLocators(now, own);
   }
 
   handleDataplane(now: number, report: DataplaneReport): void {
@@ -549,11 +572,13 @@ export class HostCore {
       }
       case 'registration':
         this.relays.answered(now, peer, e.answer);
+        this.announce(now);
         this.retryThroughRelay(peer);
         this.events.push({ type: 'relay-registration', relay: peer, registered: this.relays.view(now).find((r) => r.hit === peer)?.registered ?? false });
         return;
       case 'registration-lost':
         this.relays.lost(now, peer);
+        this.announce(now);
         return;
       case 'closed':
       case 'failed':

@@ -8,6 +8,7 @@ import type { Endpoint, HostEvent } from '../hip/host.js';
 import { hitToText } from '../hip/wire/address.js';
 import { toAddr16 } from '../base/addr16.js';
 import type { PeerLocator as HipPeerLocator } from '../hip/peer-locators.js';
+import type { CandidateName } from '../hip/local-locators.js';
 import type { InterfaceKind, LocalLocator as PairLocal, LocatorPair } from '../mobility/pair-order.js';
 import { pairKey } from '../mobility/pair-order.js';
 import type { DetectionPolicy } from '../mobility/failure-detection.js';
@@ -52,8 +53,11 @@ export function reaches(l: Pick<EngineLocator, 'address' | 'defaultRoute' | 'pre
   return true;
 }
 
-/** A pair as events and status name it: endpoints plus the uplink our end sits on. */
-export interface PathView { local: Endpoint; remote: Endpoint; ifname: string | null; kind: InterfaceKind }
+/**
+ * A pair as events and status name it: endpoints, the uplink our end sits on, and how the peer's
+ * end was found ('relayed': through a relay, the others direct).
+ */
+export interface PathView { local: Endpoint; remote: Endpoint; ifname: string | null; kind: InterfaceKind; candidate: CandidateName }
 
 export type HandoverCause = SelectionCause | 'peer-moved';
 export type { LocalLossCause } from '../mobility/local-loss.js';
@@ -123,6 +127,8 @@ export interface PathSink {
    * false keeps trying (nobody could build a new one: we do not know where the peer is).
    */
   unreachable(peerHit: Uint8Array): boolean;
+  /** Whether this address of the peer's is one of our relays, which the peer is reached through. */
+  relayedTo(peerHit: Uint8Array, remote: Endpoint): boolean;
 }
 
 export interface PathPolicy {
@@ -277,10 +283,10 @@ export class PathManager {
         // HIP moved the peer on its own (the peer's preferred locator, its new source address):
         // the data follows; pair selection hears of it through the peer's locators.
         if (e.cause !== 'selected' && (e.to.address !== t.path.remote.address || e.to.port !== t.path.remote.port)) {
-          const from = this.view(t.path.local, t.path.remote);
+          const from = this.viewOf(t, t.path.local, t.path.remote);
           const local = this.locals.some((l) => l.address === t.path.local.address) ? t.path.local : this.bestLocalFor(e.to) ?? t.path.local;
           this.moveData(t, local, e.to, 'peer-moved');
-          this.sink.handover({ peer: key, cause: 'peer-moved', from, to: this.view(local, e.to), gapMs: 0, hipCause: e.cause });
+          this.sink.handover({ peer: key, cause: 'peer-moved', from, to: this.viewOf(t, local, e.to), gapMs: 0, hipCause: e.cause });
         }
         break;
       default:
@@ -365,9 +371,16 @@ export class PathManager {
     return t && { local: { ...t.path.local }, remote: { ...t.path.remote } };
   }
 
-  view(local: Endpoint, remote: Endpoint): PathView {
+  private viewOf(t: PeerTrack, local: Endpoint, remote: Endpoint): PathView {
     const l = this.locals.find((x) => x.address === local.address);
-    return { local: { ...local }, remote: { ...remote }, ifname: l?.ifname ?? null, kind: l?.kind ?? 'other' };
+    return { local: { ...local }, remote: { ...remote }, ifname: l?.ifname ?? null, kind: l?.kind ?? 'other', candidate: this.candidateOf(t, remote) };
+  }
+
+  /** How the peer's end of a pair was found: a relay of ours says relayed whatever the listing. */
+  private candidateOf(t: PeerTrack, remote: Endpoint): CandidateName {
+    if (this.sink.relayedTo(t.hit, remote)) return 'relayed';
+    return t.peerLocators.find((l) => l.address === remote.address && l.port === remote.port)?.candidate
+      ?? t.peerLocators.find((l) => l.address === remote.address)?.candidate ?? 'host';
   }
 
   status(now: number, peerHit: Uint8Array): PeerPathsView | undefined {
@@ -378,7 +391,7 @@ export class PathManager {
     const inboundKey = s.inbound && pairKey(s.inbound);
     const pairs = s.pairs.map((p) => {
       const view: PairView = {
-        ...this.view(this.localEndpoint(p.pair.local), this.remoteEndpoint(t, p.pair.remote)),
+        ...this.viewOf(t, this.localEndpoint(p.pair.local), this.remoteEndpoint(t, p.pair.remote)),
         state: p.state, primary: p.primary, remoteState: stateOf(p.pair.remote),
       };
       if (p.rttMs !== undefined) view.rttMs = p.rttMs;
@@ -386,8 +399,8 @@ export class PathManager {
       if (pairKey(p.pair) === inboundKey) view.inbound = true;
       return view;
     });
-    const inbound = s.inbound && this.view(this.localEndpoint(s.inbound.local), this.remoteEndpoint(t, s.inbound.remote));
-    return { state: s.state, primary: this.view(t.path.local, t.path.remote), inbound, pairs };
+    const inbound = s.inbound && this.viewOf(t, this.localEndpoint(s.inbound.local), this.remoteEndpoint(t, s.inbound.remote));
+    return { state: s.state, primary: this.viewOf(t, t.path.local, t.path.remote), inbound, pairs };
   }
 
   // ---- internals ----
@@ -410,7 +423,9 @@ export class PathManager {
     const before = this.remotesOf(t).join(',');
     t.peerLocators = locators.map((l) => ({ ...l }));
     for (const l of locators) t.remotePorts.set(l.address, l.port);
-    const usable = locators.filter((l) => l.state !== 'DEPRECATED').map((l) => ({ address: l.address, preferred: l.preferred }));
+    const usable = locators.filter((l) => l.state !== 'DEPRECATED').map((l) => ({
+      address: l.address, preferred: l.preferred, relayed: this.candidateOf(t, l) === 'relayed',
+    }));
     // Which of our locators reach the peer depends on where the peer is.
     if (this.remotesOf(t).join(',') !== before) t.sel.setLocalLocators(now, this.pairLocals(t));
     t.sel.setPeerLocators(now, usable);
@@ -443,13 +458,13 @@ export class PathManager {
     if (!this.locals.some((l) => l.address === best.local && l.operational)) return;
     const local = this.localEndpoint(best.local);
     const remote = this.remoteEndpoint(t, best.remote);
-    const from = this.view(t.path.local, t.path.remote);
+    const from = this.viewOf(t, t.path.local, t.path.remote);
     this.sink.setActivePair(t.hit, local, remote);
     this.moveData(t, local, remote, 'pair-added');
     const lostCause = t.lostCause;
     t.lostCause = undefined;
     this.sink.handover({
-      peer: hitToText(t.hit), cause: 'pair-added', from, to: this.view(local, remote), gapMs: Math.max(0, now - t.lostAt),
+      peer: hitToText(t.hit), cause: 'pair-added', from, to: this.viewOf(t, local, remote), gapMs: Math.max(0, now - t.lostAt),
       ...(lostCause === undefined ? {} : { localCause: lostCause }),
     });
   }
@@ -508,7 +523,7 @@ export class PathManager {
         }
         const local = this.localEndpoint(a.new.local);
         const remote = this.remoteEndpoint(t, a.new.remote);
-        const from = this.view(t.path.local, t.path.remote);
+        const from = this.viewOf(t, t.path.local, t.path.remote);
         const same = from.local.address === local.address && from.remote.address === remote.address;
         this.sink.setActivePair(t.hit, local, remote);
         this.moveData(t, local, remote, a.cause);
@@ -516,7 +531,7 @@ export class PathManager {
         if (!same && a.cause !== 'connect') {
           const localCause = this.losses.get(from.local.address);
           this.sink.handover({
-            peer: hitToText(t.hit), cause: a.cause, from, to: this.view(local, remote), gapMs: outageMs(a, t.state !== 'primary-operational'),
+            peer: hitToText(t.hit), cause: a.cause, from, to: this.viewOf(t, local, remote), gapMs: outageMs(a, t.state !== 'primary-operational'),
             ...(localCause === undefined ? {} : { localCause }),
           });
         }

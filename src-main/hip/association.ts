@@ -28,7 +28,7 @@ import type { AcceptedI2 } from './responder.js';
 import type { Locator, LocatorSet } from './wire/params.js';
 import { compareHits } from '../base/hit-order.js';
 import { UpdateIdWindow } from './update-window.js';
-import { buildLocatorSet, parseLocatorSet, preferredOf, type AnnouncedEntry, type LocalLocator } from './local-locators.js';
+import { buildLocatorSet, isHostLocator, parseLocatorSet, preferredOf, type AnnouncedEntry, type LocalLocator } from './local-locators.js';
 import { listingFingerprint, nextLocatorStep, type InboundSa, type MultihomingMode } from './locator-plan.js';
 import { decodeProbeReport, encodeProbeReport, probeIdFromOpaque, probeIdOpaque } from './pair-probe.js';
 import { CreditAccount, type CreditPolicy } from './credit.js';
@@ -1008,7 +1008,7 @@ export class Association {
   private startMobility(now: number, listed: readonly AnnouncedLocator[], remote: Endpoint): void {
     this.peerLocators = new PeerLocatorTable(now, remote, this.outboundSpi!);
     this.credit = new CreditAccount(now, this.ctx.credit);
-    const own = this.ctx.localLocators();
+    const own = this.listedLocators();
     this.baseIfname = this.baseInterface(own);
     if (this.initiator && this.i2Announced.length > 0) {
       this.announced = this.i2Announced;
@@ -1024,15 +1024,28 @@ export class Association {
     this.announceNext(now);
   }
 
+  /**
+   * Our locators as this peer may hear them. A registrar of ours hears only host candidates: it
+   * sees our reflexive address itself, and our relayed address is its own, which it must never
+   * take for ours.
+   */
+  private listedLocators(): readonly LocalLocator[] {
+    const own = this.ctx.localLocators();
+    return this.ctx.registrationRequestFor?.(this.peerHit) === undefined ? own : own.filter(isHostLocator);
+  }
+
   /** Our locators for the I2 (RFC 8047 §4.5): the P bit on the address the exchange runs over. */
   private i2Entries(via: Endpoint | undefined): AnnouncedEntry[] {
-    const own = this.ctx.localLocators();
+    const own = this.listedLocators();
     const spi = this.inboundSpi;
     if (own.length === 0 || spi === undefined) return [];
     // In simultaneous multihoming the base SA serves one interface; the others get SAs of their own.
     const ifname = own.find((l) => l.address === via?.address)?.ifname ?? preferredOf(own)!.ifname;
     const listed = this.ctx.multihoming === 'simultaneous' ? own.filter((l) => l.ifname === ifname) : own;
-    return listed.map((l) => ({ locator: { address: l.address, port: l.port }, spi, preferred: sameEndpoint(l, via) }));
+    return listed.map((l) => ({
+      locator: { address: l.address, port: l.port }, spi, preferred: sameEndpoint(l, via) && isHostLocator(l),
+      ...(l.candidate === undefined ? {} : { candidate: l.candidate }),
+    }));
   }
 
   private i2Listing(via: Endpoint): LocatorSet | undefined {
@@ -1060,7 +1073,7 @@ export class Association {
   /** The host's locators changed (HipHost.setLocalLocators): tell the peer. */
   localLocatorsChanged(now: number): void {
     if ((this.state !== 'ESTABLISHED' && this.state !== 'R2-SENT') || this.peerLocators === undefined) return;
-    const own = this.ctx.localLocators();
+    const own = this.listedLocators();
     const preferred = preferredOf(own);
     if (preferred === undefined) return; // nowhere to be reached: wait for an address (break before make)
     this.baseIfname ??= this.baseInterface(own);
@@ -1084,7 +1097,7 @@ export class Association {
   private announceNext(now: number, renew = false): void {
     if (this.announcing !== undefined || this.peerLocators === undefined) return;
     if (this.state !== 'ESTABLISHED' && this.state !== 'R2-SENT') return;
-    const own = this.ctx.localLocators();
+    const own = this.listedLocators();
     const announced = this.announced === undefined || renew ? undefined : listingFingerprint(this.announced);
     const step = nextLocatorStep(this.ctx.multihoming, own, this.inboundSas(), announced);
     const keymatIndex = this.nextKeymatIndex;

@@ -228,13 +228,13 @@ export class HipHost {
   setLocalLocators(now: number, locators: readonly LocalLocator[]): void {
     const previous = this.localLocators;
     this.localLocators = announceable(locators);
-    const listing = (ls: readonly LocalLocator[]): string => ls.map((l) => `${l.address}|${l.port}`).join(',');
+    const listing = (ls: readonly LocalLocator[]): string => ls.map((l) => `${l.address}|${l.port}|${l.candidate ?? 'host'}`).join(',');
     // R1s are signed ahead of time: re-sign only when what they would list changed.
     if (listing(previous) !== listing(this.localLocators)) {
       this.responder.setLocatorSet(
         this.localLocators.length === 0 ? undefined
           : buildLocatorSet(
-            this.localLocators.map((l) => ({ locator: { address: l.address, port: l.port }, spi: 0, preferred: false })),
+            this.localLocators.map((l) => ({ locator: { address: l.address, port: l.port }, spi: 0, preferred: false, ...(l.candidate === undefined ? {} : { candidate: l.candidate }) })),
             this.ctx.timers.locatorLifetimeMs / 1000,
           ),
       );

@@ -11,6 +11,36 @@ import type { AnnouncedLocator, LocatorAddress } from './peer-locators.js';
 
 export type InterfaceKind = 'ethernet' | 'wifi' | 'cellular' | 'virtual' | 'other';
 
+/**
+ * How a transport address was found (RFC 9028 §5.7, ICE's candidate types): on an interface of
+ * ours (host), as a registrar or server saw us (server reflexive: our NAT's mapping), as a peer's
+ * packets came (peer reflexive), or a relay's address that forwards to us (relayed).
+ */
+export type CandidateName = 'host' | 'srflx' | 'prflx' | 'relayed';
+
+const CANDIDATE_CODES: Readonly<Record<CandidateName, number>> = {
+  host: CandidateKind.HOST, srflx: CandidateKind.SERVER_REFLEXIVE, prflx: CandidateKind.PEER_REFLEXIVE, relayed: CandidateKind.RELAYED,
+};
+
+/** The candidate a type-2 locator's kind octet names; an unknown value is taken as host. */
+export function candidateOfCode(code: number | undefined): CandidateName {
+  for (const [name, c] of Object.entries(CANDIDATE_CODES)) if (c === code) return name as CandidateName;
+  return 'host';
+}
+
+/** ICE type preferences (RFC 8445 §5.1.2.2): direct before reflexive before relayed. */
+const TYPE_PREFERENCE: Readonly<Record<CandidateName, number>> = { host: 126, prflx: 110, srflx: 100, relayed: 0 };
+
+/**
+ * The candidate priority of RFC 8445 §5.1.2.1 that RFC 9028 carries in a type-2 locator:
+ * 2^24 type preference + 2^8 local preference + (256 - component); one component (HIP and ESP
+ * share the UDP port), and the earlier in our listing, the higher the local preference.
+ */
+export function candidatePriority(candidate: CandidateName, index: number): number {
+  const localPreference = Math.max(0, 65535 - index);
+  return (TYPE_PREFERENCE[candidate] * 2 ** 24 + localPreference * 2 ** 8 + 255) >>> 0;
+}
+
 export interface LocalLocator {
   address: string;
   port: number;
@@ -19,6 +49,8 @@ export interface LocalLocator {
   kind: InterfaceKind;
   /** Where we would rather receive traffic; at most one is announced with the P bit. */
   preferred: boolean;
+  /** Absent: a host candidate (an address of the interface itself). */
+  candidate?: Exclude<CandidateName, 'prflx'>;
 }
 
 const IPPROTO_UDP = 17;
@@ -61,12 +93,20 @@ export function announceable(locators: readonly LocalLocator[]): LocalLocator[] 
   return out;
 }
 
-/** The one locator to carry the P bit: the first marked preferred, else the first. */
-export function preferredOf(locators: readonly LocalLocator[]): LocalLocator | undefined {
-  return locators.find((l) => l.preferred) ?? locators[0];
+/** An address of our own interface: the only kind we can send from. */
+export function isHostLocator(l: LocalLocator): boolean {
+  return l.candidate === undefined || l.candidate === 'host';
 }
 
-export interface AnnouncedEntry { locator: LocatorAddress; spi: number; preferred: boolean }
+/**
+ * The one locator to carry the P bit, and to send from when ours is gone: the first host
+ * candidate marked preferred, else the first host candidate.
+ */
+export function preferredOf(locators: readonly LocalLocator[]): LocalLocator | undefined {
+  return locators.find((l) => l.preferred && isHostLocator(l)) ?? locators.find(isHostLocator);
+}
+
+export interface AnnouncedEntry { locator: LocatorAddress; spi: number; preferred: boolean; candidate?: CandidateName }
 
 /**
  * A LOCATOR_SET parameter listing exactly these entries (SPI 0 where no SA exists yet, as in R1),
@@ -77,9 +117,11 @@ export function buildLocatorSet(entries: readonly AnnouncedEntry[], lifetimeS = 
   for (const e of entries) {
     const address = ipToBytes16(e.locator.address);
     if (address === null) continue;
+    const candidate = e.candidate ?? 'host';
     locators.push({
       trafficType: 0, locatorType: LocatorType.TRANSPORT, preferred: e.preferred, lifetime: lifetimeS,
-      address, port: e.locator.port, protocol: IPPROTO_UDP, candidateKind: CandidateKind.HOST, priority: 0, spi: e.spi,
+      address, port: e.locator.port, protocol: IPPROTO_UDP, candidateKind: CANDIDATE_CODES[candidate],
+      priority: candidatePriority(candidate, locators.length), spi: e.spi,
     });
   }
   return { kind: 'LOCATOR_SET', locators };
@@ -119,7 +161,9 @@ export function parseLocatorSet(param: LocatorSet, packetPort: number, defaultSp
     }
     let port: number;
     let spi: number;
+    let candidate: CandidateName = 'host';
     if (l.locatorType === LocatorType.TRANSPORT) {
+      candidate = candidateOfCode(l.candidateKind);
       if (l.protocol !== IPPROTO_UDP || l.port === undefined || l.port === 0) {
         refused++;
         continue;
@@ -137,7 +181,7 @@ export function parseLocatorSet(param: LocatorSet, packetPort: number, defaultSp
       if (l.preferred) unsupportedPreferred.push(l);
       continue;
     }
-    locators.push({ address, port, spi, preferred: l.preferred, lifetimeS: l.lifetime });
+    locators.push({ address, port, spi, preferred: l.preferred, lifetimeS: l.lifetime, candidate });
   }
   return { locators, refused, unsupportedPreferred };
 }

@@ -9,7 +9,7 @@
 // Every listing is complete: the peer deprecates what it no longer sees. Pure.
 
 import type { AnnouncedEntry, LocalLocator } from './local-locators.js';
-import { preferredOf } from './local-locators.js';
+import { isHostLocator, preferredOf } from './local-locators.js';
 
 export type MultihomingMode = 'fault-tolerance' | 'simultaneous';
 
@@ -25,7 +25,7 @@ export type LocatorStep =
 
 /** A stable text form of a listing: equal listings need no UPDATE. */
 export function listingFingerprint(listing: readonly AnnouncedEntry[]): string {
-  return listing.map((e) => `${e.locator.address}|${e.locator.port}|${e.spi}|${e.preferred ? 'P' : ''}`).sort().join(',');
+  return listing.map((e) => `${e.locator.address}|${e.locator.port}|${e.spi}|${e.preferred ? 'P' : ''}|${e.candidate ?? 'host'}`).sort().join(',');
 }
 
 function entries(locators: readonly LocalLocator[], spiOf: (l: LocalLocator) => number | undefined): AnnouncedEntry[] {
@@ -33,6 +33,7 @@ function entries(locators: readonly LocalLocator[], spiOf: (l: LocalLocator) => 
   const preferred = preferredOf(usable);
   return usable.map((l) => ({
     locator: { address: l.address, port: l.port }, spi: spiOf(l)!, preferred: preferred !== undefined && l === preferred,
+    ...(l.candidate === undefined || l.candidate === 'host' ? {} : { candidate: l.candidate }),
   }));
 }
 
@@ -54,7 +55,8 @@ export function nextLocatorStep(
   const liveIfs = new Set(locators.map((l) => l.ifname));
   // Make before break: an interface without an SA gets one first, the preferred interface first.
   const order = [...locators].sort((a, b) => Number(b.preferred) - Number(a.preferred));
-  const fresh = order.find((l) => !spiByIf.has(l.ifname));
+  // A new SA's UPDATE leaves from the new interface itself: a host candidate.
+  const fresh = order.find((l) => isHostLocator(l) && !spiByIf.has(l.ifname));
   if (fresh !== undefined) {
     const ifname = fresh.ifname;
     return {

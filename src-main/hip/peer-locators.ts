@@ -5,6 +5,8 @@
 // procedure. Plus the credit that bounds what may be sent to an address not yet verified.
 // Pure: no clock, no I/O; the association feeds it authenticated facts.
 
+import type { CandidateName } from './local-locators.js';
+
 export type PeerLocatorState = 'UNVERIFIED' | 'ACTIVE' | 'DEPRECATED';
 
 /** How we learned of a locator: it matters for what a later LOCATOR_SET may remove. */
@@ -19,6 +21,8 @@ export interface PeerLocator extends LocatorAddress {
   /** The peer set the P bit on it in its latest LOCATOR_SET. */
   preferred: boolean;
   source: LocatorSource;
+  /** The candidate kind the peer listed it as; 'prflx' for a source we only saw. */
+  candidate: CandidateName;
   /** As announced; 0 (the base exchange's address, an observed source) means no lifetime. */
   lifetimeS: number;
   /** When its lifetime runs out and it becomes DEPRECATED (RFC 8046 §4, §5.1); undefined: never. */
@@ -42,7 +46,11 @@ function expiryOf(now: number, lifetimeS: number): number | undefined {
 }
 
 /** One locator of a received LOCATOR_SET, already checked to be a usable unicast address. */
-export interface AnnouncedLocator extends LocatorAddress { spi: number; preferred: boolean; lifetimeS: number }
+export interface AnnouncedLocator extends LocatorAddress {
+  spi: number; preferred: boolean; lifetimeS: number;
+  /** Absent: host (types 0 and 1 carry no kind). */
+  candidate?: CandidateName;
+}
 
 export interface LocatorSetOutcome {
   /** Locators new to us or back from DEPRECATED: each needs an address check. */
@@ -66,7 +74,7 @@ export class PeerLocatorTable {
   /** The address the base exchange ran over: verified by the exchange itself. */
   constructor(now: number, initial: LocatorAddress, spi: number, source: LocatorSource = 'base-exchange') {
     const loc: PeerLocator = {
-      address: initial.address, port: initial.port, spi, state: 'ACTIVE', preferred: true, source, lifetimeS: 0,
+      address: initial.address, port: initial.port, spi, state: 'ACTIVE', preferred: true, source, candidate: 'host', lifetimeS: 0,
       expiresAt: undefined, removeAt: undefined, verifiedAt: now,
     };
     this.byKey.set(locatorKey(loc), loc);
@@ -106,7 +114,7 @@ export class PeerLocatorTable {
       if (existing === undefined) {
         this.byKey.set(key, {
           address: a.address, port: a.port, spi: a.spi, state: 'UNVERIFIED', preferred: a.preferred,
-          source: 'locator-set', lifetimeS: a.lifetimeS, expiresAt: expiryOf(now, a.lifetimeS), removeAt: undefined, verifiedAt: undefined,
+          source: 'locator-set', candidate: a.candidate ?? 'host', lifetimeS: a.lifetimeS, expiresAt: expiryOf(now, a.lifetimeS), removeAt: undefined, verifiedAt: undefined,
         });
         toVerify.push({ address: a.address, port: a.port });
         changed = true;
@@ -119,7 +127,9 @@ export class PeerLocatorTable {
       } else if (existing.state === 'UNVERIFIED') {
         toVerify.push({ address: a.address, port: a.port });
       }
-      if (existing.spi !== a.spi || existing.preferred !== a.preferred || existing.source !== 'locator-set') changed = true;
+      const candidate = a.candidate ?? 'host';
+      if (existing.spi !== a.spi || existing.preferred !== a.preferred || existing.source !== 'locator-set' || existing.candidate !== candidate) changed = true;
+      existing.candidate = candidate;
       existing.spi = a.spi;
       existing.preferred = a.preferred;
       existing.lifetimeS = a.lifetimeS;
@@ -161,7 +171,7 @@ export class PeerLocatorTable {
         // Without a lifetime: only a fresh LOCATOR_SET (an UPDATE) may start one.
         this.byKey.set(key, {
           address: a.address, port: a.port, spi: a.spi, state: 'UNVERIFIED', preferred: false, source: 'locator-set',
-          lifetimeS: 0, expiresAt: undefined, removeAt: undefined, verifiedAt: undefined,
+          candidate: a.candidate ?? 'host', lifetimeS: 0, expiresAt: undefined, removeAt: undefined, verifiedAt: undefined,
         });
         changed = true;
         toVerify.push({ address: a.address, port: a.port });
@@ -252,13 +262,14 @@ export class PeerLocatorTable {
       if (known.state !== 'DEPRECATED' || known.source === 'locator-set') return false;
       known.state = 'UNVERIFIED';
       known.source = 'observed';
+      known.candidate = 'prflx';
       known.spi = spi;
       known.expiresAt = undefined;
       known.removeAt = undefined;
       return true;
     }
     this.byKey.set(key, {
-      address: l.address, port: l.port, spi, state: 'UNVERIFIED', preferred: false, source: 'observed', lifetimeS: 0,
+      address: l.address, port: l.port, spi, state: 'UNVERIFIED', preferred: false, source: 'observed', candidate: 'prflx', lifetimeS: 0,
       expiresAt: undefined, removeAt: undefined, verifiedAt: undefined,
     });
     return true;

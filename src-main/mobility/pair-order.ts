@@ -33,6 +33,8 @@ export interface PeerLocator {
   address: string;
   /** The peer's Preferred bit (RFC 8046 §5.2): the locator it would like to be reached on. */
   preferred: boolean;
+  /** A relay's address that forwards to the peer: a way in when no direct pair works, never first. */
+  relayed?: boolean;
 }
 
 /** Addresses as text; `local` is ours, `remote` the peer's. Direction: local → remote. */
@@ -216,12 +218,14 @@ export function compareRfc6724(a: LocatorPair, b: LocatorPair): number {
 }
 
 /**
- * The static preference between two pairs: the user's interface order, then the peer's
- * Preferred bit, then RFC 6724, then a stable tie-break so every run orders alike.
+ * The static preference between two pairs: the user's interface order, then a direct path
+ * before one through a relay (seed 000 §5.1.4: the relay bridges until a direct pair works),
+ * then the peer's Preferred bit, then RFC 6724, then a stable tie-break so every run orders alike.
  */
 export function comparePreference(a: Candidate, b: Candidate): number {
   return (
     a.local.preferenceRank - b.local.preferenceRank ||
+    Number(a.remote.relayed === true) - Number(b.remote.relayed === true) ||
     Number(b.remote.preferred) - Number(a.remote.preferred) ||
     compareRfc6724(a.pair, b.pair) ||
     (pairKey(a.pair) < pairKey(b.pair) ? -1 : pairKey(a.pair) > pairKey(b.pair) ? 1 : 0)

@@ -170,7 +170,17 @@ interface PairRecord {
   backgroundIntervalMs: number;
   /** Appeared while a primary worked and has not passed a test yet: its first pass makes it a spare. */
   appearedAsSpare: boolean;
+  /** The last triggered check outside a search: at most one per TRIGGERED_CHECK_MIN_MS while one is in flight. */
+  triggeredAt?: number;
 }
+
+/**
+ * A probe already in flight on a pair the peer's probe just came in on was most likely sent
+ * before the peer's NAT let anything in (both sides punch at once): the pair is tested again
+ * (RFC 8445 §7.3.1.4 does the same for an in-progress pair), but only this often, so two hosts
+ * cannot bounce triggered checks off each other.
+ */
+const TRIGGERED_CHECK_MIN_MS = 1_000;
 
 interface Round {
   cause: SelectionCause;
@@ -341,6 +351,17 @@ export class PairSelection {
       }
     }
     if (this.primaryKey === undefined) return;
+    const arrival = this.pairs.get(arrivalKey);
+    const inFlight = this.poll.pendingOn(arrivalKey, (t) => t.purpose !== 'report');
+    if (this.round === undefined && !this.pinned && arrival !== undefined && arrivalKey !== this.primaryKey && this.prefers(arrivalKey, this.primaryKey)
+      && (!inFlight || arrival.triggeredAt === undefined || now - arrival.triggeredAt >= TRIGGERED_CHECK_MIN_MS)) {
+      // A triggered check outside a search: the peer's probe came in on a pair we would rather
+      // use (a direct path while the relay carries the traffic). Its reverse most likely works
+      // now that the peer's packets passed both NATs, so it is tested now, not at the next
+      // background slot; if it passes it becomes primary like any better pair.
+      arrival.triggeredAt = now;
+      this.sendProbe(now, arrivalKey, { purpose: 'background' });
+    }
     const primaryFresh = now - this.primaryConfirmedAt < this.timing.peerTriggerFreshMs;
     if (this.round === undefined && this.current === 'primary-operational' && !primaryFresh) {
       // The peer doubts the path; our direction may be the broken one (packets arriving say
@@ -454,7 +475,8 @@ export class PairSelection {
         });
         added.push(key);
       } else {
-        if (rec.cand.local.preferenceRank !== cand.local.preferenceRank || rec.cand.remote.preferred !== cand.remote.preferred) {
+        if (rec.cand.local.preferenceRank !== cand.local.preferenceRank || rec.cand.remote.preferred !== cand.remote.preferred
+          || (rec.cand.remote.relayed === true) !== (cand.remote.relayed === true)) {
           policyChanged = true;
         }
         rec.cand = cand;

@@ -10,63 +10,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NatTraversalMode } from '../../src-main/hip/wire/constants.js';
 import { hitToText } from '../../src-main/hip/wire/address.js';
-import { RelayServer } from '../../src-main/relay/relay-server.js';
-import { DEFAULT_REGISTRAR_POLICY } from '../../src-main/relay/registrations.js';
-import type { Endpoint, Transmit } from '../../src-main/hip/host.js';
-import { PORT, SimWorld, type SimHost } from '../support/sim-hosts.js';
-import { natBehaviour, type NatKind } from '../support/sim-nat.js';
-import type { SimNode } from '../support/sim-network.js';
-import { identity, seededCrypto } from '../support/hip-hosts.js';
-
-const SEED_VAR = 'SIM_SEED';
-const RELAY_ADDRESS = '198.51.100.50';
-const RELAY_EP: Endpoint = { address: RELAY_ADDRESS, port: PORT };
-const PRIVATE = '192.168.1.10'; // both homes use the same private subnet
-
-/** The relay on the sim's wire, which carries HIP packets without RFC 9028's zero marker. */
-class RelayNode implements SimNode {
-  constructor(public relay: RelayServer) {}
-  handlePacket(now: number, bytes: Uint8Array, from: Endpoint, to: Endpoint): void {
-    const framed = new Uint8Array(bytes.length + 4);
-    framed.set(bytes, 4);
-    this.relay.handleDatagram(now, framed, from, to);
-  }
-  handleTimeout(now: number): void { this.relay.handleTimeout(now); }
-  nextTimeout(): number | undefined { return this.relay.nextTimeout(); }
-  pollTransmit(): Transmit | undefined {
-    const t = this.relay.pollTransmit();
-    return t && { ...t, bytes: t.bytes.subarray(4) };
-  }
-}
-
-function relayWorld(kindA: NatKind, kindB: NatKind, fallbackSeed: number) {
-  const world = new SimWorld(SEED_VAR, fallbackSeed);
-  const relayIdentity = identity('ecdsa-p256', 9);
-  const relays = [{ hit: relayIdentity.hit, endpoint: RELAY_EP, name: 'relay1' }];
-  const natA = world.addNat(`NAT-A ${kindA}`, '203.0.113.1', natBehaviour(kindA));
-  const natB = world.addNat(`NAT-B ${kindB}`, '203.0.113.2', natBehaviour(kindB));
-  const a = world.addHost('A', [{ ifname: 'eth0', kind: 'ethernet', address: PRIVATE, delayMs: 5, nat: natA }], { relays });
-  const b = world.addHost('B', [{ ifname: 'eth0', kind: 'ethernet', address: PRIVATE, delayMs: 5, nat: natB }], { relays });
-  const allowed = new Set([hitToText(a.core.hit), hitToText(b.core.hit)]);
-  /** The relay as `hipvpn relay serve` starts it: fresh, or from its registrations.json. */
-  const start = (saved?: unknown) => new RelayServer({
-    identity: relayIdentity, crypto: seededCrypto(world.seed ^ 0x9e1a ^ world.now),
-    policy: { ...DEFAULT_REGISTRAR_POLICY, isAllowed: (hit) => allowed.has(hit) },
-    locals: [RELAY_EP], ...(saved === undefined ? {} : { saved }),
-  }, world.now);
-  const node = new RelayNode(start());
-  world.addNode('relay', [{ ifname: 'eth0', kind: 'ethernet', address: RELAY_ADDRESS, delayMs: 5 }], node);
-  return { world, a, b, relay: node.relay, node, start };
-}
-
-function runUntil(world: SimWorld, done: () => boolean, ms: number): boolean {
-  const deadline = world.now + ms;
-  while (!done() && world.now < deadline) world.runFor(10);
-  return done();
-}
-
-const registered = (h: SimHost, world: SimWorld): boolean => h.core.relayStatus(world.now).some((r) => r.registered);
-const stateWith = (h: SimHost, peer: SimHost): string | undefined => h.core.associations().find((s) => s.peerHitText === hitToText(peer.core.hit))?.state;
+import type { SimHost } from '../support/sim-hosts.js';
+import type { NatKind } from '../support/sim-nat.js';
+import { RELAY_EP, SEED_VAR, registered, relayWorld, runUntil, stateWith } from '../support/sim-relay.js';
 
 const PAIRINGS: Array<[NatKind, NatKind]> = [
   ['port-restricted-cone', 'port-restricted-cone'],

@@ -26,7 +26,7 @@ export function establishedOverWifi(sink: PathSink & ProbeLog, spareWindowMs: nu
   pm.setLocalLocators(0, [WIFI]);
   pm.releaseProbes();
   const e = { type: 'established', peerHit: HIT, local: { address: WIFI.address, port: 10500 }, remote: PEER, initiator: true } as unknown as HostEvent;
-  const listed = [{ ...PEER, spi: 0x1234, state: 'ACTIVE' as const, preferred: true, source: 'base-exchange' as const, lifetimeS: 0xffffffff, verifiedAt: 0 }];
+  const listed = [{ ...PEER, spi: 0x1234, state: 'ACTIVE' as const, preferred: true, source: 'base-exchange' as const, candidate: 'host' as const, lifetimeS: 0xffffffff, verifiedAt: 0 }];
   pm.onHostEvent(0, e, () => listed);
   let answered = 0;
   return {

@@ -88,6 +88,7 @@ export class SimNat {
   /** Endpoint-independent: internal endpoint → mapping; address-and-port-dependent: internal > remote → mapping. */
   private readonly byInternal = new Map<string, Mapping>();
   private readonly byPort = new Map<number, Mapping>();
+  private refused: string | undefined;
 
   constructor(readonly name: string, readonly publicAddress: string, readonly behaviour: NatBehaviour, private readonly prng: Prng) {}
 
@@ -126,7 +127,7 @@ export class SimNat {
       this.counters.unmapped++;
       return undefined;
     }
-    if (!this.admits(m, remote, now)) {
+    if (remote.address === this.refused || !this.admits(m, remote, now)) {
       this.counters.filtered++;
       return undefined;
     }
@@ -144,6 +145,17 @@ export class SimNat {
     this.expire(now);
     const m = this.byInternal.get(this.mappingKey(internal, remote));
     return m && { address: this.publicAddress, port: m.publicPort };
+  }
+
+  /** Forgets every mapping at once, as `conntrack -F` or a NAT's reboot does: the next packet out maps afresh. */
+  forgetMappings(): void {
+    this.byInternal.clear();
+    this.byPort.clear();
+  }
+
+  /** From now on, packets from `address` are filtered whatever the mappings say (a firewall rule); undefined lifts it. */
+  refuseFrom(address: string | undefined): void {
+    this.refused = address;
   }
 
   /** Live mappings at `now`. */

@@ -13,6 +13,9 @@ import { CELL, HIT, PEER, WIFI, establishedOverWifi } from '../support/path-mana
 type Call = { call: 'hold'; on: boolean; at: number } | { call: 'path'; local: string; remotePort?: number; at: number };
 
 class Recorder implements PathSink {
+  relayedTo(): boolean {
+    return false;
+  }
   now = 0;
   readonly calls: Call[] = [];
   readonly probes: { local: string; remote: string; probeId: number }[] = [];

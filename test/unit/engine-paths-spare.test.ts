@@ -12,6 +12,9 @@ import { CELL, HIT, PEER, WIFI, establishedOverWifi } from '../support/path-mana
 interface Probe { local: string; remote: string; probeId: number }
 
 class Recorder implements PathSink {
+  relayedTo(): boolean {
+    return false;
+  }
   readonly probes: Probe[] = [];
   readonly spares: { local: string; remote: string; forMs: number }[] = [];
   readonly paths: { local: string; remote: string }[] = [];

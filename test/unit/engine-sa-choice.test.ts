@@ -8,7 +8,7 @@ import type { PeerLocator } from '../../src-main/hip/peer-locators.js';
 
 const BASE = { inboundSpi: 0x100, outboundSpi: 0x200 };
 const locator = (address: string, spi: number): PeerLocator => ({
-  address, port: 10500, spi, state: 'ACTIVE', preferred: false, source: 'locator-set', lifetimeS: 600, verifiedAt: 0,
+  address, port: 10500, spi, state: 'ACTIVE', preferred: false, source: 'locator-set', candidate: 'host', lifetimeS: 600, verifiedAt: 0,
 });
 const peer = { address: '192.0.2.1', port: 10500 };
 const peerCell = { address: '198.51.100.1', port: 10500 };

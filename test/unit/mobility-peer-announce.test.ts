@@ -27,10 +27,12 @@ test('never announced: unspecified, multicast, broadcast, link-local; loopback a
   assert.deepEqual(kept.map((l) => l.address), ['192.0.2.1'], 'unusable, duplicate and port-0 locators dropped');
 });
 
-test('a LOCATOR_SET we build is type 2 (UDP, host candidate) and survives the codec unchanged', () => {
+test('a LOCATOR_SET we build is type 2 (UDP) with each candidate\'s kind and ICE priority, and survives the codec unchanged', () => {
   const set = buildLocatorSet([
     { locator: { address: '192.0.2.1', port: 10500 }, spi: 0x1234, preferred: true },
     { locator: { address: '2001:db8::5', port: 4500 }, spi: 0x5678, preferred: false },
+    { locator: { address: '198.51.100.7', port: 61000 }, spi: 0x1234, preferred: false, candidate: 'srflx' },
+    { locator: { address: '203.0.113.9', port: 10500 }, spi: 0x1234, preferred: false, candidate: 'relayed' },
   ]);
   const round = decodeParams(encodeParam(set));
   assert.ok(round.ok, 'decodes');
@@ -38,11 +40,20 @@ test('a LOCATOR_SET we build is type 2 (UDP, host candidate) and survives the co
   assert.deepEqual(back.locators.map((l) => [l.locatorType, l.protocol, l.candidateKind, l.port, l.spi, l.preferred, l.trafficType]), [
     [LocatorType.TRANSPORT, 17, 0, 10500, 0x1234, true, 0],
     [LocatorType.TRANSPORT, 17, 0, 4500, 0x5678, false, 0],
+    [LocatorType.TRANSPORT, 17, 1, 61000, 0x1234, false, 0],
+    [LocatorType.TRANSPORT, 17, 3, 10500, 0x1234, false, 0],
   ]);
+  // RFC 8445 §5.1.2.1 with type preferences host 126, srflx 100, relayed 0; earlier entries rank higher.
+  const priorities = back.locators.map((l) => l.priority!);
+  assert.equal(priorities[0], 126 * 2 ** 24 + 65535 * 256 + 255);
+  assert.ok(priorities[0] > priorities[1]! && priorities[1]! > priorities[2]! && priorities[2]! > priorities[3]!, `priorities ${priorities.join(', ')}`);
   const parsed = parseLocatorSet(back, 10500, 0x9999);
+  const lifetimeS = DEFAULT_TIMERS.locatorLifetimeMs / 1000;
   assert.deepEqual(parsed.locators, [
-    { address: '192.0.2.1', port: 10500, spi: 0x1234, preferred: true, lifetimeS: DEFAULT_TIMERS.locatorLifetimeMs / 1000 },
-    { address: '2001:db8::5', port: 4500, spi: 0x5678, preferred: false, lifetimeS: DEFAULT_TIMERS.locatorLifetimeMs / 1000 },
+    { address: '192.0.2.1', port: 10500, spi: 0x1234, preferred: true, lifetimeS, candidate: 'host' },
+    { address: '2001:db8::5', port: 4500, spi: 0x5678, preferred: false, lifetimeS, candidate: 'host' },
+    { address: '198.51.100.7', port: 61000, spi: 0x1234, preferred: false, lifetimeS, candidate: 'srflx' },
+    { address: '203.0.113.9', port: 10500, spi: 0x1234, preferred: false, lifetimeS, candidate: 'relayed' },
   ]);
   assert.equal(parsed.refused, 0);
 });

@@ -1,0 +1,62 @@
+// A relay on the simulated network, and two hosts behind NATs registered with it: the world the
+// relay and direct-path tests share. The relay runs as `hipvpn relay serve` does (RelayServer),
+// the hosts as HostCores with that relay configured.
+
+import { hitToText } from '../../src-main/hip/wire/address.js';
+import { RelayServer } from '../../src-main/relay/relay-server.js';
+import { DEFAULT_REGISTRAR_POLICY } from '../../src-main/relay/registrations.js';
+import type { Endpoint, Transmit } from '../../src-main/hip/host.js';
+import { PORT, SimWorld, type SimHost } from './sim-hosts.js';
+import { natBehaviour, type NatKind } from './sim-nat.js';
+import type { SimNode } from './sim-network.js';
+import { identity, seededCrypto } from './hip-hosts.js';
+
+export const SEED_VAR = 'SIM_SEED';
+export const RELAY_ADDRESS = '198.51.100.50';
+export const RELAY_EP: Endpoint = { address: RELAY_ADDRESS, port: PORT };
+export const PRIVATE = '192.168.1.10'; // both homes use the same private subnet
+
+/** The relay on the sim's wire, which carries HIP packets without RFC 9028's zero marker. */
+export class RelayNode implements SimNode {
+  constructor(public relay: RelayServer) {}
+  handlePacket(now: number, bytes: Uint8Array, from: Endpoint, to: Endpoint): void {
+    const framed = new Uint8Array(bytes.length + 4);
+    framed.set(bytes, 4);
+    this.relay.handleDatagram(now, framed, from, to);
+  }
+  handleTimeout(now: number): void { this.relay.handleTimeout(now); }
+  nextTimeout(): number | undefined { return this.relay.nextTimeout(); }
+  pollTransmit(): Transmit | undefined {
+    const t = this.relay.pollTransmit();
+    return t && { ...t, bytes: t.bytes.subarray(4) };
+  }
+}
+
+export function relayWorld(kindA: NatKind, kindB: NatKind, fallbackSeed: number) {
+  const world = new SimWorld(SEED_VAR, fallbackSeed);
+  const relayIdentity = identity('ecdsa-p256', 9);
+  const relays = [{ hit: relayIdentity.hit, endpoint: RELAY_EP, name: 'relay1' }];
+  const natA = world.addNat(`NAT-A ${kindA}`, '203.0.113.1', natBehaviour(kindA));
+  const natB = world.addNat(`NAT-B ${kindB}`, '203.0.113.2', natBehaviour(kindB));
+  const a = world.addHost('A', [{ ifname: 'eth0', kind: 'ethernet', address: PRIVATE, delayMs: 5, nat: natA }], { relays });
+  const b = world.addHost('B', [{ ifname: 'eth0', kind: 'ethernet', address: PRIVATE, delayMs: 5, nat: natB }], { relays });
+  const allowed = new Set([hitToText(a.core.hit), hitToText(b.core.hit)]);
+  /** The relay as `hipvpn relay serve` starts it: fresh, or from its registrations.json. */
+  const start = (saved?: unknown) => new RelayServer({
+    identity: relayIdentity, crypto: seededCrypto(world.seed ^ 0x9e1a ^ world.now),
+    policy: { ...DEFAULT_REGISTRAR_POLICY, isAllowed: (hit) => allowed.has(hit) },
+    locals: [RELAY_EP], ...(saved === undefined ? {} : { saved }),
+  }, world.now);
+  const node = new RelayNode(start());
+  world.addNode('relay', [{ ifname: 'eth0', kind: 'ethernet', address: RELAY_ADDRESS, delayMs: 5 }], node);
+  return { world, a, b, relay: node.relay, node, start };
+}
+
+export function runUntil(world: SimWorld, done: () => boolean, ms: number): boolean {
+  const deadline = world.now + ms;
+  while (!done() && world.now < deadline) world.runFor(10);
+  return done();
+}
+
+export const registered = (h: SimHost, world: SimWorld): boolean => h.core.relayStatus(world.now).some((r) => r.registered);
+export const stateWith = (h: SimHost, peer: SimHost): string | undefined => h.core.associations().find((s) => s.peerHitText === hitToText(peer.core.hit))?.state;
