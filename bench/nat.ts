@@ -15,6 +15,9 @@
 //    relayed pair always has). bob made reachable (a port forward) would anchor on a setup no
 //    user has.
 // 3. The relay's CPU while relaying (its process, lab/cpu.ts), per Mbit/s carried.
+// 4. Upgrade to direct: in a second lab with both homes port-preserving, from the first echo
+//    reply by HIT (through the relay) until both daemons' status says `direct`, fresh identities
+//    each round; the median against the goal of 2 s.
 //
 // One summary line per measure; the last line is the ratio the issue sets a goal for. Needs root.
 // Run: npm run bench:nat
@@ -76,6 +79,50 @@ async function startupRound(net: NatLab, relay: RelayDaemon, round: number): Pro
     }
   } finally {
     await Promise.all([aliceVpn.stop(), bobVpn.stop()]);
+  }
+}
+
+/** Milliseconds from the first echo reply (through the relay) until both sides say `direct`. */
+async function upgradeRound(net: NatLab, relay: RelayDaemon, round: number): Promise<number> {
+  const clients = await prepareRelayClients(net, relay, { stateName: `hipvpn-direct-${round}` });
+  const { aliceVpn, bobVpn, bobId } = clients.pair;
+  try {
+    await clients.serveBob();
+    await clients.serveAlice();
+    await waitRegistered([aliceVpn, bobVpn]);
+    const stream = net.alice.spawn('ping', ['-n', '-D', '-i', PING_INTERVAL_S, '-W', '1', bobId.hit], { label: 'alice:ping' });
+    try {
+      const reply = await stream.waitForLine(/^\[\d+\.\d+\] \d+ bytes from/, FIRST_REPLY_TIMEOUT_MS);
+      const repliedAt = Number(/^\[(\d+\.\d+)\]/.exec(reply)![1]) * 1000;
+      for (;;) {
+        const [toBob, toAlice] = await Promise.all([aliceVpn.peer('bob'), bobVpn.peer('alice')]);
+        if (toBob?.via === 'direct' && toAlice?.via === 'direct') return Date.now() - repliedAt;
+        if (Date.now() - repliedAt > 10_000) throw new Error(`no direct path 10 s after the first reply: alice ${toBob?.via}, bob ${toAlice?.via}`);
+        await sleep(10);
+      }
+    } finally {
+      await stream.stop(1_000);
+    }
+  } finally {
+    await Promise.all([aliceVpn.stop(), bobVpn.stop()]);
+  }
+}
+
+/** Section 4: its own lab, both homes port-preserving, so that a direct pair can work. */
+async function measureUpgrade(): Promise<number[]> {
+  const net = await buildNatLab({ aliceHome: 'port-preserving', bobHome: 'port-preserving' });
+  try {
+    const relay = new RelayDaemon(net.relay, net.relay.address('eth0'));
+    await relay.serve();
+    const times: number[] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      times.push(await upgradeRound(net, relay, round));
+      console.log(`  round ${round}: direct ${times.at(-1)!.toFixed(0)} ms after the first reply`);
+    }
+    await relay.stop();
+    return times;
+  } finally {
+    await net.lab.teardown();
   }
 }
 
@@ -158,6 +205,11 @@ async function main(): Promise<number> {
         `${(t.relayCpuPercent / t.relayed.mbps).toFixed(3)}% of a core per Mbit/s`,
     );
     await relay.stop();
+    await net.lab.teardown();
+
+    const upgrades = await measureUpgrade();
+    const upgrade = median(upgrades);
+    console.log(`first reply to direct (both homes port-preserving): median ${upgrade.toFixed(0)} ms of ${upgrades.length}; goal <= 2000 ms: ${upgrade <= 2000 ? 'met' : 'NOT met'}`);
     console.log(`nat throughput ratio relayed/direct: ${ratio.toFixed(2)}`);
     return 0;
   } finally {

@@ -265,7 +265,8 @@ export class HostCore {
     switch (report.type) {
       case 'esp': {
         const peer = hitToText(report.peerHit);
-        this.host.espAuthenticated(now, report.peerHit, this.traffic.heard(now, peer, report.bytes, report.from));
+        const heard = this.traffic.heard(now, peer, report.bytes, report.from);
+        this.host.espAuthenticated(now, report.peerHit, heard && this.learnable(report.peerHit, heard));
         // HIP follows a new source first (the path moves, with what the data plane held), then
         // failure detection hears the data (and ends the hold).
         this.settle();
@@ -276,7 +277,7 @@ export class HostCore {
         this.host.espAuthenticated(now, report.peerHit);
         break;
       case 'esp-source': {
-        this.host.espAuthenticated(now, report.peerHit, { bytes: report.bytes, from: report.from });
+        this.host.espAuthenticated(now, report.peerHit, this.learnable(report.peerHit, { bytes: report.bytes, from: report.from }));
         this.settle();
         // A data plane holding this peer already followed the new source; if HIP did not (the
         // address is deprecated or unusable), our path stands and the data plane is told.
@@ -529,6 +530,17 @@ export class HostCore {
   }
 
   // ---- internals ----
+
+  /**
+   * What HIP may learn from the peer's ESP: its size always (credit), its source unless that is
+   * one of our relays the peer never named: the data relay forwards a peer's ESP to our
+   * registration, and its address reaches the peer only as a candidate the peer listed.
+   */
+  private learnable(peerHit: Uint8Array, packet: { bytes: number; from: Endpoint }): { bytes: number; from: Endpoint } {
+    if (this.relays.atEndpoint(packet.from) === undefined) return packet;
+    const known = this.association(peerHit)?.peerLocators.some((l) => l.address === packet.from.address && l.port === packet.from.port);
+    return known === true ? packet : { bytes: packet.bytes, from: this.association(peerHit)?.remote ?? packet.from };
+  }
 
   private dropTotal(): number {
     let n = 0;

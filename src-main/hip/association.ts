@@ -771,7 +771,7 @@ export class Association {
    * LOCATOR_SET and the echo). Everything that can be refused without keys is refused first;
    * nothing moves before HIP_MAC and the signature hold.
    */
-  onUpdate(now: number, pkt: DecodedPacket, from: Endpoint, to: Endpoint): void {
+  onUpdate(now: number, pkt: DecodedPacket, from: Endpoint, to: Endpoint, viaRelay = false): void {
     if (this.state !== 'ESTABLISHED' && this.state !== 'R2-SENT') return this.ctx.drop('update-out-of-state');
     const seq = getParam(pkt, 'SEQ');
     const ack = getParam(pkt, 'ACK');
@@ -838,8 +838,11 @@ export class Association {
       this.peerUpdates.record(seq.updateId);
       this.answerSeq(now, pkt, seq.updateId, espInfo, espCase, from, to);
     }
-    // Fresh: a new SEQ, or the first ACK of something we sent (both checked above).
-    this.noticeSource(now, from, !pairTest);
+    // Fresh: a new SEQ, or the first ACK of something we sent (both checked above). A packet a
+    // relay of ours passed on comes from the relay, which reaches the peer only if the peer says
+    // so (its relayed candidate) or the exchange ran there: the relay's address is no new
+    // address of the peer's.
+    if (!viaRelay || this.peerLocators?.get(from) !== undefined) this.noticeSource(now, from, !pairTest);
     this.completeRekey(now);
   }
 

@@ -293,7 +293,7 @@ export class HipHost {
   handlePacket(now: number, bytes: Uint8Array, from: Endpoint, to: Endpoint, origin?: Endpoint): void {
     this.counters.received++;
     try {
-      this.receive(now, bytes, from, to, origin ?? from);
+      this.receive(now, bytes, from, to, origin ?? from, origin !== undefined);
     } catch (err) {
       // A bug, not input: counted so tests and operators see it, never thrown into the event loop.
       this.lastError = err;
@@ -388,7 +388,7 @@ export class HipHost {
     this.transmit(buildNotify(this.ctx, this.hit, peerHit, notifyType, data), to, from);
   }
 
-  private receive(now: number, bytes: Uint8Array, from: Endpoint, to: Endpoint, origin: Endpoint): void {
+  private receive(now: number, bytes: Uint8Array, from: Endpoint, to: Endpoint, origin: Endpoint, viaRelay: boolean): void {
     // Every HipHost packet arrives over UDP (RFC 9028 §5.1), where the checksum must be zero.
     const decoded = decodePacket(bytes, { udp: true });
     if (!decoded.ok) return this.drop(`decode-${decoded.reason}`);
@@ -433,7 +433,7 @@ export class HipHost {
     switch (pkt.packetType) {
       case PacketType.R1: return assoc.onR1(now, pkt, from, to);
       case PacketType.R2: return assoc.onR2(now, pkt, from, to);
-      case PacketType.UPDATE: return assoc.onUpdate(now, pkt, from, to);
+      case PacketType.UPDATE: return assoc.onUpdate(now, pkt, from, to, viaRelay);
       case PacketType.CLOSE: return assoc.onClose(now, pkt, from);
       case PacketType.CLOSE_ACK: return assoc.onCloseAck(now, pkt);
       case PacketType.NOTIFY: return assoc.onNotify(now, pkt, from);

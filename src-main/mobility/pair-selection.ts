@@ -118,7 +118,12 @@ export interface SelectionTiming {
   /** First retry of a failed background test; doubles up to `backgroundMaxMs`. */
   backgroundMinMs: number;
   backgroundMaxMs: number;
-  /** Spare pairs (one per other interface) are re-tested this often; 0 = cold backup. */
+  /**
+   * Spare pairs (one per other interface and peer locator) are re-tested this often; 0 = cold
+   * backup. Each test also refreshes the NAT mappings the spare crosses: within half the 30 s
+   * that Linux conntrack and many routers keep an unanswered UDP mapping, a hot backup through
+   * a NAT is still open when the primary dies (seed 000 §5.2).
+   */
   backupProbeMs: number;
   /** A pair that passed within this long may take over without a new test. */
   freshOkMs: number;
@@ -139,7 +144,7 @@ export const DEFAULT_TIMING: SelectionTiming = {
   maxPaceMs: 2_000,
   backgroundMinMs: 1_000,
   backgroundMaxMs: 30_000,
-  backupProbeMs: 30_000,
+  backupProbeMs: 15_000,
   freshOkMs: 60_000,
   failMemoryMs: 30_000,
   icmpHintIntervalMs: 1_000,

@@ -103,3 +103,23 @@ test('a direct path upgraded from the relay carries a 100 packets/s stream each 
   console.log(`seed ${world.seed}: direct again ${world.now - healedAt} ms after the firewall went`);
   assert.ok(again, `seed ${world.seed}: A upgrades to direct again (goes ${route(a, NAT_B)})`);
 });
+
+test('a public peer that checks our relayed candidate does not pull our traffic to it onto the relay', () => {
+  const { world, a } = relayWorld('port-restricted-cone', 'symmetric', 0xd1_0201);
+  const server = world.addHost('S', [{ ifname: 'eth0', kind: 'ethernet', address: '198.51.100.2', delayMs: 5 }]);
+  assert.ok(runUntil(world, () => registered(a, world), 5_000), `seed ${world.seed}: A registers`);
+  a.peer = server;
+  server.peer = a;
+  a.core.connect(world.now, server.core.hit, { address: '198.51.100.2', port: 10500 });
+  assert.ok(runUntil(world, () => stateWith(a, server) === 'ESTABLISHED' && stateWith(server, a) === 'ESTABLISHED', 5_000), `seed ${world.seed}: established`);
+  world.runFor(10_000);
+  // S lists no relay, but checks the one A lists: its check reaches A through the relay.
+  const sKnowsA = server.core.association(a.core.hit)!.peerLocators.map((l) => `${l.candidate}:${l.address}:${l.state}`);
+  const aKnowsS = a.core.association(server.core.hit)!.peerLocators.map((l) => `${l.candidate}:${l.address}:${l.state}`);
+  console.log(`seed ${world.seed} (set ${SEED_VAR} to replay): S knows A at ${sKnowsA.join(' ')}; A knows S at ${aKnowsS.join(' ')}`);
+  assert.ok(sKnowsA.includes(`relayed:${RELAY_ADDRESS}:ACTIVE`), 'S verified A\'s relayed candidate');
+  assert.deepEqual(aKnowsS, ['host:198.51.100.2:ACTIVE'], 'the relay is no address of S\'s');
+  assert.equal(a.core.via(server.core.hit).via, 'direct');
+  assert.equal(a.remoteOf(server)?.address, '198.51.100.2');
+  assert.equal(server.remoteOf(a)?.address, NAT_A);
+});
