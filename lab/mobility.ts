@@ -75,6 +75,8 @@ export class MobilityLab {
     /** The server's site router, when the server is behind the multihomed NAT or a port forward. */
     readonly site: Host | undefined,
     private readonly cellStart: CellStart,
+    /** Where the server sits: on the core, behind the multihomed NAT, or behind a port forward. */
+    readonly serverKind: NonNullable<MobilityLabOptions['server']>,
   ) {
     this.cellState = cellStart;
     this.originalWifiAddress = mobile.address('wifi0');
@@ -136,7 +138,7 @@ export class MobilityLab {
     await lab.connect(mobile, wifiRouter, { name: 'wifi0', peerName: 'mobile0', subnet: WIFI_SUBNET, defaultRoute: true, metric: WIFI_METRIC });
     await wifiRouter.validateSources('mobile0');
     const cell0 = options.cell0 ?? 'up';
-    const mobility = new MobilityLab(lab, mobile, wifiRouter, cellRouter, core, server, site, cell0);
+    const mobility = new MobilityLab(lab, mobile, wifiRouter, cellRouter, core, server, site, cell0, serverKind);
     if (cell0 !== 'absent') {
       await mobility.connectCell();
       if (cell0 === 'down') await mobility.cell.cutLink('down');
@@ -161,6 +163,17 @@ export class MobilityLab {
    */
   get serverAddress(): string {
     return this.site ? this.site.address('isp1') : this.server.address('eth0');
+  }
+
+  /**
+   * One more UDP port forwarded to the server (beside HIP's), for another system measured on the
+   * same port-forwarded lab; throws unless the server sits behind a port forward.
+   */
+  async forwardToServer(port: number): Promise<void> {
+    if (!this.site || this.serverKind !== 'port-forwarded') {
+      throw new Error("the server is not behind a port forward (server: 'port-forwarded')");
+    }
+    await this.site.forwardUdpPort('isp1', port, this.server.address('eth0'));
   }
 
   teardown(): Promise<void> {
