@@ -77,7 +77,8 @@ test(`behind a home NAT and a carrier NAT, port-forwarded server: break-before-m
       const after = await serverSees();
       const line = `conntrack -F ${flush}: traffic again ${resumed?.toFixed(0) ?? 'never'} ms after the flush; ${describeMeasurement(result)}; server sent to ${before}, then to ${after}`;
       console.log(`# ${line}`);
-      check(resumed !== null && resumed <= RECOVER_MS, line);
+      // The flush command itself takes a while, so the whole delivery gap counts, not only what came after it returned.
+      check(result.gapMs !== null && result.gapMs <= RECOVER_MS, line);
       // The flush took: the mobile's traffic leaves from a new port of the carrier NAT, and the server follows.
       check(after.startsWith(`${cellPublic}:`) && after !== before, `${line}: the server did not follow the carrier NAT's new mapping`);
     }
