@@ -754,14 +754,15 @@ export class PairSelection {
       // locator, so that losing either end of the primary leaves a tested way out. Through
       // another interface, the spare goes to the peer address that answers now: another address
       // the peer lists (its private one behind a port forward, say) may be unreachable, and a
-      // spare that never passes is no way out.
+      // spare that never passes is no way out. If that one just failed (the answering address is
+      // on the primary's LAN), the interface's best pair is its spare instead.
       const spareIfs = new Set<string>([primary.cand.local.ifname]);
       const spareRemotes = new Set<string>([primary.cand.remote.address]);
       const byPref = [...this.pairs.entries()].sort(([, a], [, b]) => comparePreference(a.cand, b.cand));
       if (this.timing.backupProbeMs > 0) {
         for (const [key, rec] of byPref) {
           if (rec.cand.remote.address !== primary.cand.remote.address || spareIfs.has(rec.cand.local.ifname)) continue;
-          if (this.prefers(key, this.primaryKey)) continue;
+          if (this.prefers(key, this.primaryKey) || testTier(rec.history, now, this.searchOpts()) === 2) continue;
           wanted.add(key);
           spareIfs.add(rec.cand.local.ifname);
         }
