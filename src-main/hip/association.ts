@@ -1590,12 +1590,26 @@ export class Association {
       if (n.notifyType !== NotifyType.CONNECTIVITY_CHECKS_FAILED) continue;
       // Acting on it stops checks: only the peer may say so, never whoever can write its HIT.
       if (!authenticated || !this.keyed()) this.ctx.drop('checks-failed-notify-unsigned');
-      else this.ctx.emit({ type: 'peer-checks-failed', peerHit: this.peerHit });
+      else this.checksFailedByPeer();
     }
     const locatorSet = getParam(pkt, 'LOCATOR_SET');
     if (locatorSet === undefined) return;
     if (!authenticated) return this.ctx.drop('notify-locator-set-unsigned');
     this.learnFromNotify(now, locatorSet, from);
+  }
+
+  /**
+   * The peer's checks toward our candidates all failed, and so did ours toward its: address
+   * checks of its direct candidates still being retransmitted stop too (pair selection holds
+   * the pair probes). Its relayed candidate is how we reach it, and stays checked.
+   */
+  private checksFailedByPeer(): void {
+    for (const [id, o] of this.outstanding) {
+      if (o.purpose !== 'verify' || o.target === undefined) continue;
+      if (this.peerLocators?.get(o.target)?.candidate === 'relayed') continue;
+      this.outstanding.delete(id);
+    }
+    this.ctx.emit({ type: 'peer-checks-failed', peerHit: this.peerHit });
   }
 
   /**
