@@ -405,7 +405,7 @@ export class PairSelection {
 
   /**
    * The peer's locator at `remote` moved to a new port (its NAT mapped it afresh): the pairs to
-   * it are new candidates whatever their test history says, and are checked now, first.
+   * it are new candidates whatever their test history or a hold says, and are checked now, first.
    */
   recheck(now: number, remote: string): void {
     const keys = [...this.pairs.entries()].filter(([, rec]) => rec.cand.pair.remote === remote).map(([key]) => key);
@@ -414,6 +414,7 @@ export class PairSelection {
       rec.history = {};
       rec.rtt = new RttEstimator();
       rec.backgroundIntervalMs = this.timing.backgroundMinMs;
+      this.heldChecks.delete(key);
       if (rec.backgroundAt !== undefined) rec.backgroundAt = now;
     }
     if (keys.length === 0) return;
