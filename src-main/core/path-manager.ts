@@ -478,7 +478,19 @@ export class PathManager {
     const before = this.remotesOf(t).join(',');
     const live = locators.filter((l) => l.state !== 'DEPRECATED');
     const candidatePrint = live.map((l) => `${l.address}|${l.port}`).sort().join(',');
-    const changed = new Set(live.filter((l) => t.remotePorts.has(l.address) && t.remotePorts.get(l.address) !== l.port).map((l) => l.address));
+    // An address listed before only at other ports: the peer's NAT mapped it afresh. (A symmetric
+    // NAT's address may be live at several ports at once: one of them still listed is no move.)
+    const portsOf = (ls: readonly HipPeerLocator[]): Map<string, Set<number>> => {
+      const m = new Map<string, Set<number>>();
+      for (const l of ls) if (l.state !== 'DEPRECATED') m.set(l.address, (m.get(l.address) ?? new Set()).add(l.port));
+      return m;
+    };
+    const previous = portsOf(t.peerLocators);
+    const changed = new Set<string>();
+    for (const [address, ports] of portsOf(live)) {
+      const had = previous.get(address);
+      if (had !== undefined && ![...ports].some((p) => had.has(p))) changed.add(address);
+    }
     t.peerLocators = locators.map((l) => ({ ...l }));
     // A deprecated listing of an address must not hide the port of its live one.
     for (const l of [...locators].sort((x, y) => Number(x.state !== 'DEPRECATED') - Number(y.state !== 'DEPRECATED'))) t.remotePorts.set(l.address, l.port);
