@@ -141,6 +141,12 @@ export const locatorPair = object(
      */
     bytesIn: integer({ min: 0 }),
     bytesOut: integer({ min: 0 }),
+    /**
+     * Not checked in the background: the peer said its checks toward our candidates all failed
+     * (RFC 9028 CONNECTIVITY_CHECKS_FAILED), and so did ours on this pair. Checked again when
+     * either side's candidates change.
+     */
+    checksHeld: boolean,
   },
 );
 export type LocatorPair = Infer<typeof locatorPair>;

@@ -98,6 +98,8 @@ export interface PairStatus {
   lastFailAt: number | undefined;
   /** Last authenticated packet from the peer that arrived on the reverse of this pair. */
   lastHeardAt: number | undefined;
+  /** Left out of the background checks: the peer said its checks on it failed (holdChecks). */
+  checksHeld: boolean;
 }
 
 export interface SelectionStatus {
@@ -224,6 +226,8 @@ export class PairSelection {
   private inboundPair: LocatorPair | undefined;
   private lastBackgroundAt = Number.NEGATIVE_INFINITY;
   private lastIcmpHintAt = Number.NEGATIVE_INFINITY;
+  /** Pairs the background tests leave alone until the candidates change or the pair passes (holdChecks). */
+  private readonly heldChecks = new Set<string>();
 
   /**
    * The user changed keepalive or detection sensitivity: later decisions use the new policy. The
@@ -378,6 +382,60 @@ export class PairSelection {
     }
   }
 
+  /**
+   * The peer's checks toward our candidates all failed (its CONNECTIVITY_CHECKS_FAILED): those
+   * of `pairs` that have not passed stop being tested in the background, so neither side keeps
+   * spending checks where both found nothing. A search when the primary fails still tries
+   * them, a probe of the peer's arriving on one still triggers a check, and one that passes is
+   * released. `releaseChecks` ends the hold (new candidates: a new offer or answer).
+   */
+  holdChecks(now: number, pairs: readonly LocatorPair[]): number {
+    let held = 0;
+    for (const p of pairs) {
+      const key = pairKey(p);
+      const rec = this.pairs.get(key);
+      if (rec === undefined || key === this.primaryKey || rec.state === 'operational') continue;
+      this.heldChecks.add(key);
+      rec.backgroundAt = undefined;
+      held++;
+    }
+    this.planBackground(now, false);
+    return held;
+  }
+
+  /**
+   * The peer's locator at `remote` moved to a new port (its NAT mapped it afresh): the pairs to
+   * it are new candidates whatever their test history or a hold says, and are checked now, first.
+   */
+  recheck(now: number, remote: string): void {
+    const keys = [...this.pairs.entries()].filter(([, rec]) => rec.cand.pair.remote === remote).map(([key]) => key);
+    for (const key of keys) {
+      const rec = this.pairs.get(key)!;
+      rec.history = {};
+      rec.rtt = new RttEstimator();
+      rec.backgroundIntervalMs = this.timing.backgroundMinMs;
+      this.heldChecks.delete(key);
+      if (rec.backgroundAt !== undefined) rec.backgroundAt = now;
+    }
+    if (keys.length === 0) return;
+    const r = this.round;
+    if (r !== undefined) {
+      r.fresh.push(...keys);
+      r.nextAt = now;
+      r.probesSent = 0;
+      this.runRound(now);
+    } else {
+      this.planBackground(now, true);
+      this.runBackground(now);
+    }
+  }
+
+  releaseChecks(now: number): void {
+    if (this.heldChecks.size === 0) return;
+    this.heldChecks.clear();
+    this.planBackground(now, true);
+  }
+
   /** Move now: to `to`, or to the best alternative. False when there is nowhere to go. */
   failover(now: number, to?: LocatorPair): boolean {
     let key: string | undefined;
@@ -449,6 +507,7 @@ export class PairSelection {
         lastOkAt: rec.history.lastOkAt,
         lastFailAt: rec.history.lastFailAt,
         lastHeardAt: rec.lastHeardAt,
+        checksHeld: this.heldChecks.has(pairKey(rec.cand.pair)),
       }));
     return { state: this.current, primary: this.primary, inbound: this.inboundPair && { ...this.inboundPair }, pairs };
   }
@@ -465,6 +524,7 @@ export class PairSelection {
     for (const key of [...this.pairs.keys()]) {
       if (next.has(key)) continue;
       this.pairs.delete(key);
+      this.heldChecks.delete(key);
       if (key === this.primaryKey) primaryGone = true;
     }
     const added: string[] = [];
@@ -636,6 +696,7 @@ export class PairSelection {
       this.primaryConfirmedAt = Math.max(this.primaryConfirmedAt, evidenceAt);
       this.detector.primaryConfirmed(evidenceAt);
     }
+    this.heldChecks.delete(key);
     const firstPassAsSpare = rec.appearedAsSpare;
     rec.appearedAsSpare = false;
     // Proof older than the search it would end is no proof for that search.
@@ -768,7 +829,7 @@ export class PairSelection {
         }
       }
       for (const [key, rec] of byPref) {
-        if (key === this.primaryKey) continue;
+        if (key === this.primaryKey || this.heldChecks.has(key)) continue;
         if (this.prefers(key, this.primaryKey)) {
           wanted.add(key);
           continue;

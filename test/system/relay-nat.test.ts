@@ -56,6 +56,22 @@ for (const aliceHome of KINDS) {
         assert.equal(received.sha256, sent.sha256, 'the bytes differ');
 
         assert.deepEqual(await paths(), [expected, expected], 'the path held through the transfer');
+        if (expected === 'relay') {
+          // Every direct check failed: each side told the other so through the relay (a signed
+          // CONNECTIVITY_CHECKS_FAILED), and each status shows its direct pairs held out of the
+          // background checks while the relay carries the traffic.
+          const direct = async (vpn: typeof pair.aliceVpn, peer: string) =>
+            ((await vpn.peer(peer))?.pairs ?? []).filter((p) => p.remote.address !== aliceRelay.address);
+          let views = [await direct(pair.aliceVpn, 'bob'), await direct(pair.bobVpn, 'alice')];
+          const heldBy = Date.now() + 10_000;
+          while (!views.every((v) => v.length > 0 && v.every((p) => p.checksHeld === true)) && Date.now() < heldBy) {
+            await sleep(200);
+            views = [await direct(pair.aliceVpn, 'bob'), await direct(pair.bobVpn, 'alice')];
+          }
+          const shown = views.map((v) => v.map((p) => `${p.remote.address}:${p.remote.port} ${p.state}${p.checksHeld ? ' held' : ''}`).join(', '));
+          console.log(`${aliceHome}/${bobHome}: direct pairs after the checks failed: alice ${shown[0]}; bob ${shown[1]}`);
+          assert.ok(views.every((v) => v.length > 0 && v.every((p) => p.checksHeld === true)), `direct pairs held: alice ${shown[0]}; bob ${shown[1]}`);
+        }
         const relayed = await pair.relay.status();
         const carried = relayed.counters.forwarded.espPackets - before;
         // 20 MB is over 14,000 ESP packets: relayed, nearly all cross the relay; direct, none should.
