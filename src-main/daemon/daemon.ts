@@ -247,6 +247,11 @@ export class Daemon {
       }));
       return;
     }
+    if (e.type === 'offer') {
+      const relay = this.engine.snapshot().relays.find((r) => r.hit === e.relay);
+      this.opts.log(logLine('offer', { peer: this.nameOf(e.peer) ?? e.peer, relay: relay?.name ?? e.relay }));
+      return;
+    }
     const ref = { peer: this.nameOf(e.peer), hit: e.peer };
     switch (e.type) {
       case 'association':
