@@ -67,7 +67,11 @@ export function Peers() {
                       <td data-label="HIT"><Hit hit={r.hit} /></td>
                       <td data-label="LSI">{r.lsi}</td>
                       <td data-label="State"><Badge tone={stateTone(r.state)}>{r.state}</Badge></td>
-                      <td data-label="Active pair">{problem ? <span className="peer-problem" data-testid="peer-problem">{problem}</span> : r.pair}</td>
+                      <td data-label="Active pair">
+                        {problem ? <span className="peer-problem" data-testid="peer-problem">{problem}</span>
+                          : r.path !== null && r.path !== r.pair ? <><span data-testid="path-words">{r.path}</span> <code className="path-pair">{r.pair}</code></>
+                            : r.pair}
+                      </td>
                       <td data-label="RTT">{r.rtt}</td>
                       <td data-label="Received" data-testid="rx">{r.rx}</td>
                       <td data-label="Sent" data-testid="tx">{r.tx}</td>
