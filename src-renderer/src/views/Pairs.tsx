@@ -66,7 +66,7 @@ export function Pairs() {
               </>
             ) : pairs.length === 0 ? <Notice>No locator pairs: the association is not up.</Notice> : (
               <div className="table-wrap">
-                <table>
+                <table className="pairs-table">
                   <caption className="visually-hidden">Locator pairs of {label}</caption>
                   <thead>
                     <tr>
