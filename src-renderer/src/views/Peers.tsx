@@ -69,7 +69,8 @@ export function Peers() {
                       <td data-label="State"><Badge tone={stateTone(r.state)}>{r.state}</Badge></td>
                       <td data-label="Active pair">
                         {problem ? <span className="peer-problem" data-testid="peer-problem">{problem}</span>
-                          : r.path !== null && r.path !== r.pair ? <><span data-testid="path-words">{r.path}</span> <code className="path-pair">{r.pair}</code></>
+                          // One child: in the narrow layout the cell is a grid of label and value.
+                          : r.path !== null && r.path !== r.pair ? <span><span data-testid="path-words">{r.path}</span><br /><code className="path-pair">{r.pair}</code></span>
                             : r.pair}
                       </td>
                       <td data-label="RTT">{r.rtt}</td>
