@@ -19,9 +19,9 @@
 // make-before-break,break-before-make,silent-failure,first-packet-after-idle), HANDOVER_ROUNDS
 // (rounds of break-before-make and of first-packet-after-idle, default 3).
 
-import { measureHandover, type HandoverMeasurement, type PathUnderTest } from '../lab/handover.js';
-import { MARK, SCENARIOS, type HandoverScenario, type ScenarioId } from '../lab/handover-scenarios.js';
-import { MobilityLab, startMobilityHipvpn, startMobilityWireguard } from '../lab/scenarios.js';
+import { MARK, SCENARIOS, type ScenarioId } from '../lab/handover-scenarios.js';
+import { medianGap, medianOrNull as median, resumeMark, runHandoverRounds } from '../lab/handover-rounds.js';
+import { MobilityLab, startMobilityHipvpn } from '../lab/scenarios.js';
 import { measureFirstPacketAfterIdle } from '../lab/first-packet-after-idle.js';
 import { sleep } from '../lab/hipvpn.js';
 import { KNOWN_UPLINK_SETTLE_MS } from '../lab/handover-scenarios.js';
@@ -34,43 +34,6 @@ const SCENARIO_IDS = REQUESTED.filter((id) => id !== FIRST_PACKET_ROW) as Scenar
 const RATIO_SCENARIO: ScenarioId = 'break-before-make';
 const RATIO_ROUNDS = Math.max(1, Number(process.env.HANDOVER_ROUNDS ?? 3));
 
-interface RunningPath {
-  readonly path: PathUnderTest;
-  stop(): Promise<void>;
-}
-
-async function startSystem(system: string, mobility: MobilityLab): Promise<RunningPath> {
-  if (system === 'wireguard-go') {
-    const wg = await startMobilityWireguard(mobility);
-    return { path: wg, stop: () => wg.wireguard.stop() };
-  }
-  if (system === 'hipvpn') {
-    const hip = await startMobilityHipvpn(mobility);
-    return { path: hip, stop: async () => void (await Promise.all([hip.mobileVpn.stop(), hip.serverVpn.stop()])) };
-  }
-  throw new Error(`unknown system ${system} (known: wireguard-go, hipvpn)`);
-}
-
-/** The moment after which "resumed" is measured: the new uplink's arrival, or the event. */
-function resumeMark(scenario: HandoverScenario): string {
-  if (scenario.id === 'break-before-make') return MARK.cellUp;
-  if (scenario.id === 'make-before-break') return MARK.wifiDown;
-  return MARK.farSideCut;
-}
-
-function describe(result: HandoverMeasurement, scenario: HandoverScenario): string {
-  const tcp = result.tcpSurvived ? 'TCP survived' : `TCP did not survive${result.tcp?.error ? ` (${result.tcp.error})` : ''}`;
-  if (result.gapMs === null) {
-    return `not recovered within ${(RECOVER_MS / 1000).toFixed(0)} s (${result.lost} packets lost by then), ${tcp}`;
-  }
-  const resumed = result.resumeAfter(resumeMark(scenario));
-  return (
-    `gap ${result.gapMs.toFixed(0).padStart(5)} ms, lost ${String(result.lost).padStart(4)} packets, ` +
-    `resumed ${resumed === null ? '-' : resumed.toFixed(0)} ms after ${resumeMark(scenario)}, ${tcp}` +
-    (result.tcp ? ` (longest TCP stall ${result.tcp.longestStallMs.toFixed(0)} ms)` : '')
-  );
-}
-
 async function main(): Promise<number> {
   console.log(
     `handover: mobile (wifi0, cell0) <-> server; 100 packets/s UDP each way + 1 MB/s TCP; ` +
@@ -78,37 +41,17 @@ async function main(): Promise<number> {
   );
   // One lab for every run: cell0 starts down (a modem not yet connected) and is put back so.
   const mobility = await MobilityLab.create({ cell0: 'down' });
-  /** Per scenario and system, one measurement per round (null: the round failed). */
-  const results = new Map<string, Array<HandoverMeasurement | null>>();
-  let failed = false;
+  let failed: boolean;
+  let results: Awaited<ReturnType<typeof runHandoverRounds>>['results'];
   try {
-    for (const id of SCENARIO_IDS) {
-      const scenario = SCENARIOS[id];
-      if (!scenario) throw new Error(`unknown scenario ${id}`);
-      const rounds = id === RATIO_SCENARIO ? RATIO_ROUNDS : 1;
-      // Taking turns, first one system first then the other, so a drifting lab favours neither.
-      const turns = Array.from({ length: rounds }, (_, round) => (round % 2 === 0 ? SYSTEMS : [...SYSTEMS].reverse()).map((system) => ({ system, round })));
-      for (const { system, round } of turns.flat()) {
-        const label = `${id.padEnd(18)} ${system.padEnd(13)}${rounds > 1 ? ` round ${round + 1}/${rounds}` : ''}`;
-        const key = `${id}/${system}`;
-        if (!results.has(key)) results.set(key, []);
-        await mobility.reset();
-        let running: RunningPath | undefined;
-        try {
-          running = await startSystem(system, mobility);
-          await scenario.prepare(mobility);
-          const result = await measureHandover(running.path, scenario.step(mobility), { recoverWithinMs: RECOVER_MS });
-          results.get(key)!.push(result);
-          console.log(`${label} ${describe(result, scenario)}`);
-        } catch (error) {
-          failed = true;
-          results.get(key)!.push(null);
-          console.log(`${label} failed: ${(error as Error).message.split('\n')[0]}`);
-        } finally {
-          await running?.stop();
-        }
-      }
-    }
+    const rounds = await runHandoverRounds(mobility, {
+      scenarios: SCENARIO_IDS,
+      systems: SYSTEMS,
+      roundsOf: (id) => (id === RATIO_SCENARIO ? RATIO_ROUNDS : 1),
+      recoverMs: RECOVER_MS,
+    });
+    results = rounds.results;
+    failed = rounds.failed;
     if (REQUESTED.includes(FIRST_PACKET_ROW) && SYSTEMS.includes('hipvpn')) failed = !(await firstPacketRows(mobility)) || failed;
   } finally {
     await mobility.teardown();
@@ -176,20 +119,6 @@ async function firstPacketRows(mobility: MobilityLab): Promise<boolean> {
   const prefix = 'first packet after idle, recovery ratio ICMP unreachable/ICMP filtered (hipvpn):';
   console.log(`${prefix} ${unreachable !== null && filtered !== null && filtered > 0 ? (unreachable / filtered).toFixed(2) : 'n/a'}`);
   return ok;
-}
-
-/** The median; a round that failed or never recovered (null) counts as endless. */
-function median(values: ReadonlyArray<number | null>): number | null {
-  const sorted = values.map((v) => v ?? Number.POSITIVE_INFINITY).sort((a, b) => a - b);
-  if (sorted.length === 0) return null;
-  const mid = sorted.length / 2;
-  const m = sorted.length % 2 === 1 ? sorted[Math.floor(mid)]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-  return Number.isFinite(m) ? m : null;
-}
-
-/** The median gap of the rounds; a round that failed or never recovered counts as endless. */
-function medianGap(rounds: ReadonlyArray<HandoverMeasurement | null>): number | null {
-  return median(rounds.map((r) => r?.gapMs ?? null));
 }
 
 main().then(

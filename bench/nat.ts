@@ -19,16 +19,27 @@
 //    reply by HIT (through the relay) until both daemons' status says `direct`, fresh identities
 //    each round; the median against the goal of 2 s.
 //
+// 5. Handovers behind NATs: the laptop's Wi-Fi behind a port-preserving home NAT, its cellular
+//    behind a symmetric carrier NAT, the server reachable (NAT_HANDOVER_SERVER: port-forwarded,
+//    the default, or direct), no relay. Make-before-break and break-before-make under a
+//    100 packets/s stream each way, hipvpn and wireguard-go (roaming, keepalive 1 s: it needs
+//    the server reachable, which this setup gives it) taking turns; per system the median gap
+//    and the packets lost, and the ratio of the break-before-make median gaps.
+//
 // One summary line per measure; the last line is the ratio the issue sets a goal for. Needs root.
 // Run: npm run bench:nat
 //
 // Knobs: NAT_ROUNDS (start-up rounds, default 5), NAT_SECONDS (iperf3 measuring time, default 5),
 // NAT_ALICE_HOME / NAT_BOB_HOME (port-preserving or symmetric; defaults port-preserving and
-// symmetric).
+// symmetric), NAT_HANDOVER_ROUNDS (rounds of each handover per system, default 3; 0 skips them),
+// NAT_ONLY=handovers (section 5 alone).
 
 import { CpuMeter } from '../lab/cpu.js';
 import { HipvpnNode, sleep } from '../lab/hipvpn.js';
 import { iperf, type IperfResult } from '../lab/iperf.js';
+import { medianGap, medianOrNull, resumeMark, runHandoverRounds } from '../lab/handover-rounds.js';
+import { SCENARIOS, type ScenarioId } from '../lab/handover-scenarios.js';
+import { MobilityLab } from '../lab/mobility.js';
 import { buildNatLab, type NatKind, type NatLab } from '../lab/nat.js';
 import { prepareRelayClients, RelayDaemon, waitRegistered, type RelayedPair } from '../lab/relay-scenario.js';
 
@@ -38,6 +49,10 @@ const ALICE_HOME = (process.env.NAT_ALICE_HOME ?? 'port-preserving') as NatKind;
 const BOB_HOME = (process.env.NAT_BOB_HOME ?? 'symmetric') as NatKind;
 /** One echo request every 10 ms: the first reply is seen within 10 ms of the path being there. */
 const PING_INTERVAL_S = '0.01';
+const HANDOVER_ROUNDS = Math.max(0, Number(process.env.NAT_HANDOVER_ROUNDS ?? 3));
+const HANDOVER_SERVER = process.env.NAT_HANDOVER_SERVER ?? 'port-forwarded';
+const HANDOVER_SCENARIOS: readonly ScenarioId[] = ['make-before-break', 'break-before-make'];
+const HANDOVER_RECOVER_MS = 30_000;
 const FIRST_REPLY_TIMEOUT_MS = 20_000;
 
 interface StartupRound {
@@ -169,6 +184,7 @@ async function measureThroughput(net: NatLab, relay: RelayDaemon): Promise<Throu
 }
 
 async function main(): Promise<number> {
+  if (process.env.NAT_ONLY === 'handovers') return (await measureHandoversBehindNats()) ? 0 : 1;
   console.log(
     `nat: alice behind a ${ALICE_HOME} NAT, bob behind a ${BOB_HOME} NAT, by HIT through hipvpn relay serve; ` +
       `${ROUNDS} start-up rounds, iperf3 TCP ${SECONDS} s`,
@@ -210,11 +226,59 @@ async function main(): Promise<number> {
     const upgrades = await measureUpgrade();
     const upgrade = median(upgrades);
     console.log(`first reply to direct (both homes port-preserving): median ${upgrade.toFixed(0)} ms of ${upgrades.length}; goal <= 2000 ms: ${upgrade <= 2000 ? 'met' : 'NOT met'}`);
+    const handoversOk = HANDOVER_ROUNDS === 0 || (await measureHandoversBehindNats());
     console.log(`nat throughput ratio relayed/direct: ${ratio.toFixed(2)}`);
-    return 0;
+    return handoversOk ? 0 : 1;
   } finally {
     await net.lab.teardown();
   }
+}
+
+/**
+ * Section 5: make-before-break and break-before-make with the laptop behind NATs, hipvpn against
+ * wireguard-go; a row per round, then per scenario and system the median gap and the packets
+ * lost in every round. False when a round failed.
+ */
+async function measureHandoversBehindNats(): Promise<boolean> {
+  console.log(
+    `handovers behind NATs: wifi0 behind a port-preserving home NAT, cell0 behind a symmetric carrier NAT, ` +
+      `server ${HANDOVER_SERVER}; 100 packets/s each way; ${HANDOVER_ROUNDS} rounds per system`,
+  );
+  const server = HANDOVER_SERVER === 'direct' ? 'direct' : 'port-forwarded';
+  const mobility = await MobilityLab.create({ cell0: 'down', mobileBehindNats: true, server });
+  let rounds: Awaited<ReturnType<typeof runHandoverRounds>>;
+  try {
+    rounds = await runHandoverRounds(mobility, {
+      scenarios: HANDOVER_SCENARIOS,
+      systems: ['wireguard-go', 'hipvpn'],
+      roundsOf: () => HANDOVER_ROUNDS,
+      recoverMs: HANDOVER_RECOVER_MS,
+      tcp: false,
+      rowPrefix: '  ',
+    });
+  } finally {
+    await mobility.teardown();
+  }
+  const gaps = new Map<string, number | null>();
+  for (const id of HANDOVER_SCENARIOS) {
+    for (const system of ['hipvpn', 'wireguard-go']) {
+      const results = rounds.results.get(`${id}/${system}`) ?? [];
+      const gap = medianGap(results);
+      gaps.set(`${id}/${system}`, gap);
+      const lost = results.map((r) => (r === null ? '-' : String(r.lost))).join(', ');
+      const lostMedian = medianOrNull(results.map((r) => r?.lost ?? null));
+      const mark = resumeMark(SCENARIOS[id]);
+      const resumed = medianOrNull(results.map((r) => r?.resumeAfter(mark) ?? null));
+      console.log(
+        `handover behind NATs, ${id}, ${system}: median gap ${gap === null ? 'n/a' : `${gap.toFixed(0)} ms`}, ` +
+          `traffic back ${resumed === null ? 'n/a' : `${resumed.toFixed(0)} ms`} after ${mark}, median lost ${lostMedian ?? 'n/a'} (lost per round: ${lost})`,
+      );
+    }
+  }
+  const hip = gaps.get('break-before-make/hipvpn');
+  const wg = gaps.get('break-before-make/wireguard-go');
+  console.log(`handover behind NATs, gap ratio hipvpn/wireguard-go (break-before-make): ${hip != null && wg != null && wg > 0 ? (hip / wg).toFixed(2) : 'n/a'}`);
+  return !rounds.failed;
 }
 
 main().then(

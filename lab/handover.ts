@@ -323,3 +323,12 @@ function longestStall(sink: LabProcess, sinceMs: number): number {
   }
   return longest;
 }
+
+/** One line for an assertion message: the gap, each direction's count, what TCP went through. */
+export function describeMeasurement(result: HandoverMeasurement): string {
+  const directions = result.directions.map((d) => `${d.direction}: sent ${d.sent}, lost ${d.lost}`).join('; ');
+  const tcp = result.tcp ? `TCP ${result.tcp.intact ? 'intact' : 'broken'}, longest stall ${result.tcp.longestStallMs.toFixed(0)} ms` : 'no TCP';
+  const gap = result.recovered ? `gap ${result.gapMs?.toFixed(0)} ms` : 'not recovered';
+  const marks = Object.entries(result.marks).map(([name, at]) => `${name} at +${(at - result.stepStartMs).toFixed(0)} ms`).join(', ');
+  return `${gap}; ${directions}; ${tcp}${marks ? `; ${marks}` : ''}`;
+}

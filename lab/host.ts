@@ -3,7 +3,7 @@
 import { run, type CommandResult, type RunOptions } from './command.js';
 import type { LinkEnd } from './link.js';
 import { subnetOf } from './addressing.js';
-import { masqueradeRuleset, natFilterRuleset, sourceValidationRuleset, type MasqueradeOptions } from './nft.js';
+import { masqueradeRuleset, natFilterRuleset, portForwardRuleset, sourceValidationRuleset, type MasqueradeOptions } from './nft.js';
 import { LabProcess, type SpawnOptions } from './process.js';
 
 export interface Route {
@@ -104,6 +104,15 @@ export class Host {
   async natUplink(ifname: string, options: MasqueradeOptions = {}): Promise<void> {
     await this.masquerade(ifname, options);
     await this.nft(natFilterRuleset(ifname, true));
+  }
+
+  /**
+   * Forward UDP `port` arriving on `wanIfname` to `toAddress` (same port): a server behind this
+   * router reachable at the router's public address. Passes the natUplink filter of `wanIfname`.
+   */
+  async forwardUdpPort(wanIfname: string, port: number, toAddress: string): Promise<void> {
+    this.iface(wanIfname);
+    await this.nft(portForwardRuleset(wanIfname, port, toAddress, true));
   }
 
   async removeMasquerade(ifname: string): Promise<void> {

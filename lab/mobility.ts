@@ -15,11 +15,18 @@
 //   core isp1 ── 172.31.11.0/24 ── isp1 site isp2 ── 172.31.12.0/24 ── isp2 core
 //                                       site lan0 ── 192.168.50.0/24 ── eth0 server
 //
+// With `server: 'port-forwarded'` the server sits behind a site router with one ISP link that
+// masquerades, drops what nobody behind it asked for, and forwards the HIP port (UDP 10500) to
+// the server (seed 000 §5.1.3: the correspondent reachable through a port forward, no relay):
+//
+//   core isp1 ── 172.31.11.0/24 ── isp1 site lan0 ── 192.168.50.0/24 ── eth0 server
+//
 // Routes as a laptop has them: default via wifi0 (metric 600) preferred, via cell0 (700)
 // second. The access routers drop packets whose source is not on their customer link (BCP 38),
 // as real access networks do, so a packet that leaves by the wrong uplink is lost.
 
 import type { Host } from './host.js';
+import { HIP_UDP_PORT } from '../src-main/hip/wire/constants.js';
 import { Lab, type LabOptions } from './lab.js';
 import { forwardRefusalRuleset } from './nft.js';
 import type { LinkEnd } from './link.js';
@@ -37,7 +44,7 @@ export type CellStart =
 
 export interface MobilityLabOptions extends LabOptions {
   readonly cell0?: CellStart;
-  readonly server?: 'direct' | 'behind-multihomed-nat';
+  readonly server?: 'direct' | 'behind-multihomed-nat' | 'port-forwarded';
   /**
    * The laptop's access routers as the field has them: Wi-Fi behind a port-preserving home NAT,
    * cellular behind a symmetric carrier NAT, both dropping what nobody behind them asked for.
@@ -65,9 +72,11 @@ export class MobilityLab {
     readonly cellRouter: Host,
     readonly core: Host,
     readonly server: Host,
-    /** The server's site router, when the server is behind the multihomed NAT. */
+    /** The server's site router, when the server is behind the multihomed NAT or a port forward. */
     readonly site: Host | undefined,
     private readonly cellStart: CellStart,
+    /** Where the server sits: on the core, behind the multihomed NAT, or behind a port forward. */
+    readonly serverKind: NonNullable<MobilityLabOptions['server']>,
   ) {
     this.cellState = cellStart;
     this.originalWifiAddress = mobile.address('wifi0');
@@ -89,8 +98,8 @@ export class MobilityLab {
     const cellRouter = await lab.addRouter('cellrouter');
     const core = await lab.addRouter('core');
     const server = await lab.addHost('server');
-    const behindNat = options.server === 'behind-multihomed-nat';
-    const site = behindNat ? await lab.addRouter('site') : undefined;
+    const serverKind = options.server ?? 'direct';
+    const site = serverKind === 'direct' ? undefined : await lab.addRouter('site');
 
     // The access networks and the core.
     await lab.connect(wifiRouter, core, { name: 'up0', peerName: 'wifinet', subnet: '172.31.1.0/24' });
@@ -102,7 +111,13 @@ export class MobilityLab {
     await core.addRoute({ destination: CELL_SUBNET, via: cellRouter.address('up0'), dev: 'cellnet' });
 
     // The server, directly on the core or behind its site's NAT.
-    if (site) {
+    if (site && serverKind === 'port-forwarded') {
+      await lab.connect(server, site, { name: 'eth0', peerName: 'lan0', subnet: '192.168.50.0/24' });
+      await lab.connect(site, core, { name: 'isp1', subnet: '172.31.11.0/24' });
+      await site.addRoute({ destination: 'default', via: site.iface('isp1').peer.address, dev: 'isp1' });
+      await site.natUplink('isp1');
+      await site.forwardUdpPort('isp1', HIP_UDP_PORT, server.address('eth0'));
+    } else if (site) {
       await lab.connect(server, site, { name: 'eth0', peerName: 'lan0', subnet: '192.168.50.0/24' });
       await lab.connect(site, core, { name: 'isp1', subnet: '172.31.11.0/24' });
       await lab.connect(site, core, { name: 'isp2', subnet: '172.31.12.0/24' });
@@ -123,7 +138,7 @@ export class MobilityLab {
     await lab.connect(mobile, wifiRouter, { name: 'wifi0', peerName: 'mobile0', subnet: WIFI_SUBNET, defaultRoute: true, metric: WIFI_METRIC });
     await wifiRouter.validateSources('mobile0');
     const cell0 = options.cell0 ?? 'up';
-    const mobility = new MobilityLab(lab, mobile, wifiRouter, cellRouter, core, server, site, cell0);
+    const mobility = new MobilityLab(lab, mobile, wifiRouter, cellRouter, core, server, site, cell0, serverKind);
     if (cell0 !== 'absent') {
       await mobility.connectCell();
       if (cell0 === 'down') await mobility.cell.cutLink('down');
@@ -142,9 +157,23 @@ export class MobilityLab {
     return this.mobile.iface('cell0');
   }
 
-  /** Where the mobile reaches the server: its own address, or its site's first ISP address. */
+  /**
+   * Where the mobile reaches the server: its own address, or its site's first ISP address (the
+   * forwarded public address, with a port forward).
+   */
   get serverAddress(): string {
     return this.site ? this.site.address('isp1') : this.server.address('eth0');
+  }
+
+  /**
+   * One more UDP port forwarded to the server (beside HIP's), for another system measured on the
+   * same port-forwarded lab; throws unless the server sits behind a port forward.
+   */
+  async forwardToServer(port: number): Promise<void> {
+    if (!this.site || this.serverKind !== 'port-forwarded') {
+      throw new Error("the server is not behind a port forward (server: 'port-forwarded')");
+    }
+    await this.site.forwardUdpPort('isp1', port, this.server.address('eth0'));
   }
 
   teardown(): Promise<void> {
@@ -208,7 +237,7 @@ export class MobilityLab {
    * mappings with it, and the server's packets leave by isp2 from the site's other address.
    */
   async failSiteIsp1(): Promise<void> {
-    if (!this.site) throw new Error('the server is not behind a multihomed site (server: behind-multihomed-nat)');
+    if (!this.site?.ends.some((end) => end.ifname === 'isp2')) throw new Error('the server is not behind a multihomed site (server: behind-multihomed-nat)');
     await this.site.iface('isp1').cutLink('down');
   }
 

@@ -182,11 +182,32 @@ export function natFilterRuleset(wanIfname: string, enabled: boolean): string {
     `  chain ${hook} {`,
     `    type filter hook ${hook} priority 0;`,
     `    iifname "${wanIfname}" ct state established,related accept`,
+    // A port forward (portForwardRuleset) is the one thing from outside the router's owner asked for.
+    ...(hook === 'forward' ? [`    iifname "${wanIfname}" ct status dnat accept`] : []),
     `    iifname "${wanIfname}" counter name "unsolicited" drop`,
     '  }',
   ];
   const body = ['  counter unsolicited { }', ...chain('forward'), ...chain('input')].join('\n');
   return replaceTable('inet', natFilterTableName(wanIfname), enabled ? body : null);
+}
+
+export function portForwardTableName(wanIfname: string, port: number): string {
+  return `lab_forward_${identifier(wanIfname)}_${port}`;
+}
+
+/**
+ * A UDP port forward as a home or office router's owner sets one up: datagrams arriving on
+ * `wanIfname` for `port` go to `toAddress` on the same port, whoever sends them (destination NAT);
+ * the answers leave from the router's address and that port.
+ */
+export function portForwardRuleset(wanIfname: string, port: number, toAddress: string, enabled: boolean): string {
+  const body = [
+    '  chain prerouting {',
+    '    type nat hook prerouting priority dstnat;',
+    `    iifname "${wanIfname}" udp dport ${port} dnat to ${toAddress}`,
+    '  }',
+  ].join('\n');
+  return replaceTable('ip', portForwardTableName(wanIfname, port), enabled ? body : null);
 }
 
 export function refusalTableName(): string {

@@ -5,7 +5,7 @@ import type { Host } from './host.js';
 import { HipvpnNode, type HipvpnIdentity, type ServeOptions } from './hipvpn.js';
 import { Lab, type LabOptions } from './lab.js';
 import type { MobilityLab } from './mobility.js';
-import { startWireguard, type WireguardPair } from './wireguard.js';
+import { startWireguard, WIREGUARD_PORT, type WireguardPair } from './wireguard.js';
 
 export interface TwoHosts {
   readonly lab: Lab;
@@ -139,6 +139,7 @@ export interface MobilityWireguard extends PathUnderTest {
  * server has no endpoint for the mobile and follows wherever the mobile's packets come from.
  */
 export async function startMobilityWireguard(mobility: MobilityLab): Promise<MobilityWireguard> {
+  if (mobility.serverKind === 'port-forwarded') await mobility.forwardToServer(WIREGUARD_PORT);
   const wireguard = await startWireguard(mobility.lab, mobility.mobile, mobility.server, 'eth0', {
     keepaliveSeconds: 1,
     endpoints: [mobility.serverAddress, null],

@@ -67,11 +67,16 @@ export async function startWireguard(
       sides.push({ host, ifname, innerAddress: `${INNER_SUBNET}.${index + 1}`, process });
       await waitForInterface(host, ifname, process);
     }
-    for (const [index, side] of sides.entries()) {
+    // A side that knows no endpoint only answers: configured first, it listens before the other's
+    // first handshake, which would otherwise wait out wireguard-go's 5 s retry.
+    const endpointOf = (index: number): string | null | undefined => (options.endpoints ? options.endpoints[index] : sides[1 - index]!.host.address(via));
+    const order = [0, 1].sort((a, b) => Number(Boolean(endpointOf(a))) - Number(Boolean(endpointOf(b))));
+    for (const index of order) {
+      const side = sides[index]!;
       const other = sides[1 - index]!;
       const keyFile = `${side.host.scratchDir}/wg-private-key`;
       writeFileSync(keyFile, `${keys[index]!.privateKey}\n`, { mode: 0o600 });
-      const endpoint = options.endpoints ? options.endpoints[index] : other.host.address(via);
+      const endpoint = endpointOf(index);
       const peerArgs = ['peer', keys[1 - index]!.publicKey, 'allowed-ips', `${other.innerAddress}/32`];
       if (endpoint) peerArgs.push('endpoint', `${endpoint}:${WIREGUARD_PORT}`);
       if (options.keepaliveSeconds !== undefined) peerArgs.push('persistent-keepalive', String(options.keepaliveSeconds));

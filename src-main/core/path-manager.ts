@@ -425,6 +425,7 @@ export class PathManager {
     for (const l of locators) t.remotePorts.set(l.address, l.port);
     const usable = locators.filter((l) => l.state !== 'DEPRECATED').map((l) => ({
       address: l.address, preferred: l.preferred, relayed: this.candidateOf(t, l) === 'relayed',
+      listedOnly: l.source === 'locator-set' && l.state !== 'ACTIVE',
     }));
     // Which of our locators reach the peer depends on where the peer is.
     if (this.remotesOf(t).join(',') !== before) t.sel.setLocalLocators(now, this.pairLocals(t));
@@ -453,7 +454,14 @@ export class PathManager {
    */
   private tryNewPair(now: number, t: PeerTrack): void {
     if (t.sel.primary !== undefined) return;
-    const best = t.sel.status().pairs[0]?.pair;
+    // The peer address that answers (ACTIVE) first, then one it was heard from: another it only
+    // lists may be private to its NAT (a server behind a port forward), and the data sent there
+    // while that is tested is lost.
+    const pairs = t.sel.status().pairs.filter((p) => this.locals.some((l) => l.address === p.pair.local && l.operational));
+    const remoteOf = (p: { pair: LocatorPair }): HipPeerLocator | undefined => t.peerLocators.find((l) => l.address === p.pair.remote);
+    const verified = pairs.find((p) => remoteOf(p)?.state === 'ACTIVE');
+    const heard = pairs.find((p) => { const l = remoteOf(p); return l !== undefined && l.state !== 'DEPRECATED' && l.source !== 'locator-set'; });
+    const best = (verified ?? heard ?? pairs[0])?.pair;
     if (best === undefined || (best.local === t.path.local.address && best.remote === t.path.remote.address)) return;
     if (!this.locals.some((l) => l.address === best.local && l.operational)) return;
     const local = this.localEndpoint(best.local);

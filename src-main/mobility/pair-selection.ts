@@ -494,14 +494,19 @@ export class PairSelection {
     this.planBackground(now, added.length > 0 || policyChanged);
   }
 
-  /** Seed 003: delete pair. A recent spare takes over at once; otherwise test the best guess. */
+  /**
+   * Seed 003: delete pair. A recent spare takes over at once; otherwise test the best guess,
+   * which is an address the peer was heard from or verified at when there is one: data is not
+   * sent on the strength of a listing alone (the one rule for a peer's new address).
+   */
   private primaryDeleted(now: number): void {
     this.pinned = false;
     if (this.round !== undefined) this.endRound(now, this.round);
     const fresh = [...this.pairs.entries()]
       .filter(([, rec]) => testTier(rec.history, now, this.searchOpts()) === 0)
       .sort(([, a], [, b]) => comparePreference(a.cand, b.cand));
-    const next = fresh[0]?.[0] ?? this.searchOrder(now)[0];
+    const guesses = this.searchOrder(now);
+    const next = fresh[0]?.[0] ?? guesses.find((key) => this.pairs.get(key)?.cand.remote.listedOnly !== true) ?? guesses[0];
     this.switchPrimary(now, next, 'pair-deleted', now);
     this.startRound(now, 'pair-deleted', now);
   }
@@ -746,10 +751,22 @@ export class PairSelection {
     const primary = this.primaryRecord();
     if (primary !== undefined) {
       // Spares: the best pair through each other local interface, and to each other peer
-      // locator, so that losing either end of the primary leaves a tested way out.
+      // locator, so that losing either end of the primary leaves a tested way out. Through
+      // another interface, the spare goes to the peer address that answers now: another address
+      // the peer lists (its private one behind a port forward, say) may be unreachable, and a
+      // spare that never passes is no way out. If that one just failed (the answering address is
+      // on the primary's LAN), the interface's best pair is its spare instead.
       const spareIfs = new Set<string>([primary.cand.local.ifname]);
       const spareRemotes = new Set<string>([primary.cand.remote.address]);
       const byPref = [...this.pairs.entries()].sort(([, a], [, b]) => comparePreference(a.cand, b.cand));
+      if (this.timing.backupProbeMs > 0) {
+        for (const [key, rec] of byPref) {
+          if (rec.cand.remote.address !== primary.cand.remote.address || spareIfs.has(rec.cand.local.ifname)) continue;
+          if (this.prefers(key, this.primaryKey) || testTier(rec.history, now, this.searchOpts()) === 2) continue;
+          wanted.add(key);
+          spareIfs.add(rec.cand.local.ifname);
+        }
+      }
       for (const [key, rec] of byPref) {
         if (key === this.primaryKey) continue;
         if (this.prefers(key, this.primaryKey)) {

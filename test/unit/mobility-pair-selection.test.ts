@@ -417,6 +417,36 @@ test('spare copies: a new pair failing its first test is a spare once it passes,
   assert.ok(h.spares[0]!.at > 2_500, `named at ${h.spares[0]!.at} ms, before its test passed`);
 });
 
+test('spare copies: through a new uplink, the spare goes to the peer address that answers, not to a preferred one it only lists', () => {
+  // A server behind a port forward: it answers at B1 (its router's public address) and lists,
+  // preferred, its private address, which nothing outside its site reaches.
+  const PRIVATE = '10.9.0.2';
+  const h = new Harness();
+  h.rtt = (p) => (p.remote === PRIVATE ? undefined : 10);
+  h.sel.setLocalLocators(0, [WIFI]);
+  h.sel.setPeerLocators(0, [peer(B1), peer(PRIVATE, true)]);
+  h.sel.connect(0, onWifi, 10);
+  h.run(1_000);
+  h.sel.setLocalLocators(1_000, [WIFI, CELL]);
+  h.run(1_200);
+  // The background tests go 50 ms apart, the preferred (listed) pairs first.
+  assert.deepEqual(h.spares.map((x) => x.pair), [onCell], `spares: ${JSON.stringify(h.spares)}`);
+  assert.ok(h.spares[0]!.at <= 1_110, `named at ${h.spares[0]!.at} ms`);
+  assert.deepEqual(h.sel.primary, onWifi, 'the primary stays');
+
+  // Where the answering address is reachable only from the primary's network, the new uplink
+  // still gets a spare: to the peer's other address.
+  const g = new Harness();
+  g.rtt = (p) => (p.local === CELL.address && p.remote === B1 ? undefined : 10);
+  g.sel.setLocalLocators(0, [WIFI]);
+  g.sel.setPeerLocators(0, [peer(B1), peer('192.0.2.9', true)]);
+  g.sel.connect(0, onWifi, 10);
+  g.run(1_000);
+  g.sel.setLocalLocators(1_000, [WIFI, CELL]);
+  g.run(5_000);
+  assert.deepEqual(g.spares.map((x) => x.pair), [{ local: CELL.address, remote: '192.0.2.9' }], `spares: ${JSON.stringify(g.spares)}`);
+});
+
 test('no copies while the primary is merely in doubt: they would hide the failure from the peer\'s own detection', () => {
   const h = connectedOnWifi([WIFI]);
   h.run(1_000);
