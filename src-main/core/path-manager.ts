@@ -640,14 +640,19 @@ export class PathManager {
         const local = this.localEndpoint(a.new.local);
         const remote = this.remoteEndpoint(t, a.new.remote);
         const from = this.viewOf(t, t.path.local, t.path.remote);
-        const same = from.local.address === local.address && from.remote.address === remote.address;
+        const to = this.viewOf(t, local, remote);
+        // Ports count: on one machine the relay and the peer share an address.
+        const same = from.local.address === local.address && from.remote.address === remote.address && from.remote.port === remote.port;
+        // The first pair of an association is no move, unless it takes the traffic off the relay
+        // that carried the exchange (or onto it): that is the upgrade the user waits for.
+        const relayChange = (from.candidate === 'relayed') !== (to.candidate === 'relayed');
         this.sink.setActivePair(t.hit, local, remote);
         this.moveData(t, local, remote, a.cause);
         t.lostCause = undefined;
-        if (!same && a.cause !== 'connect') {
+        if (!same && (a.cause !== 'connect' || relayChange)) {
           const localCause = this.losses.get(from.local.address);
           this.sink.handover({
-            peer: hitToText(t.hit), cause: a.cause, from, to: this.viewOf(t, local, remote), gapMs: outageMs(a, t.state !== 'primary-operational'),
+            peer: hitToText(t.hit), cause: a.cause, from, to, gapMs: outageMs(a, t.state !== 'primary-operational'),
             ...(localCause === undefined ? {} : { localCause }),
           });
         }
