@@ -77,3 +77,32 @@ test('make-before-break between a home NAT and a symmetric carrier NAT, the peer
     assert.equal(toWifi.lostAB + toWifi.lostBA, 0, `seed ${world.seed} round ${round} cellular to Wi-Fi: ${line(toWifi)}`);
   }
 });
+
+test('break-before-make between the home NAT and the carrier NAT with the relay: traffic flows again within 1 s of the new uplink coming up', () => {
+  const w = startedPair(0x5e1a_0101);
+  const { world, a, b } = w;
+  /** `down` goes, `up` comes 2 s later: how long after that until each stream arrives again. */
+  const breakBeforeMake = (down: string, up: string): { ab: number; ba: number; via: string } => {
+    a.linkDown(down);
+    world.runFor(2_000);
+    const upAt = world.now;
+    a.linkUp(up);
+    const flowing = (h: SimHost): boolean => [...h.stream.arrivals.values()].some((x) => x.at > upAt);
+    runUntil(world, () => flowing(a) && flowing(b), 5_000);
+    const first = (h: SimHost): number => Math.min(...[...h.stream.arrivals.values()].filter((x) => x.at > upAt).map((x) => x.at)) - upAt;
+    const r = { ab: first(a), ba: first(b), via: '' };
+    world.runFor(3_000);
+    return { ...r, via: w.via() };
+  };
+  for (let round = 1; round <= ROUNDS; round++) {
+    const toCell = breakBeforeMake('wifi0', 'cell0');
+    const toWifi = breakBeforeMake('cell0', 'wifi0');
+    console.log(`seed ${world.seed} (set ${SEED_VAR} to replay) round ${round}: wifi0 -> cell0 A→B back after ${toCell.ab} ms, B→A after ${toCell.ba} ms (${toCell.via}); `
+      + `cell0 -> wifi0 A→B ${toWifi.ab} ms, B→A ${toWifi.ba} ms (${toWifi.via})`);
+    for (const [name, r] of [['Wi-Fi to cellular', toCell], ['cellular to Wi-Fi', toWifi]] as const) {
+      assert.ok(r.ab <= 1_000 && r.ba <= 1_000, `seed ${world.seed} round ${round} ${name}: A→B back after ${r.ab} ms, B→A after ${r.ba} ms`);
+    }
+    assert.equal(toCell.via, 'relay/relay', `seed ${world.seed} round ${round}: on cellular both go through the relay`);
+    assert.equal(toWifi.via, 'direct/direct', `seed ${world.seed} round ${round}: back on Wi-Fi both go direct`);
+  }
+});
