@@ -568,6 +568,7 @@ export class HostCore {
     switch (e.type) {
       case 'state':
         this.events.push({ type: 'association', peer, peerHit, from: e.from, to: e.to });
+        if (e.from === 'R2-SENT' && e.to === 'ESTABLISHED') this.paths.peerConfirmed(now, peerHit);
         return;
       case 'established':
         this.installSa(peer, e.peerHit, e.sa, e.local, e.remote);

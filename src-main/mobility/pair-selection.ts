@@ -378,6 +378,17 @@ export class PairSelection {
     }
   }
 
+  /**
+   * The peer holds the association now (we answered its base exchange, and its first packet
+   * under the new keys arrived): probes we sent before it had our R2 were most likely dropped
+   * unread, so each pair still waiting on one is tested again now, not after that probe's
+   * timeout and the back-off after it. The primary proved itself in the exchange.
+   */
+  peerConfirmed(now: number): void {
+    const waiting = [...this.pairs.keys()].filter((key) => key !== this.primaryKey && this.poll.pendingOn(key, (t) => t.purpose !== 'report'));
+    for (const key of waiting) this.sendProbe(now, key, { purpose: this.round === undefined ? 'background' : 'round' });
+  }
+
   /** Move now: to `to`, or to the best alternative. False when there is nowhere to go. */
   failover(now: number, to?: LocatorPair): boolean {
     let key: string | undefined;

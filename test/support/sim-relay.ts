@@ -21,7 +21,7 @@ export const PRIVATE = '192.168.1.10'; // both homes use the same private subnet
  * unchanged; without, they are dropped there (as in the worlds written before it relayed data).
  */
 export class RelayNode implements SimEspNode {
-  constructor(public relay: RelayServer, private readonly carryEsp = false) {}
+  constructor(public relay: RelayServer, private readonly carryEsp = true) {}
   handlePacket(now: number, bytes: Uint8Array, from: Endpoint, to: Endpoint): void {
     const framed = new Uint8Array(bytes.length + 4);
     framed.set(bytes, 4);
