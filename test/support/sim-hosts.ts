@@ -4,7 +4,9 @@
 // stream of numbered packets to its peer along whatever path the core commanded (with the
 // spare copies and the hold and re-send the core asks for), and counts what arrives, so tests
 // assert what a user notices: packets lost, the longest gap, the pair carrying traffic, how
-// often it moved. Seeded; the same seed replays the same run.
+// often it moved. Seeded; the same seed replays the same run. A data packet sent to a relay
+// crosses it as ESP does: the relay's data relay decides, by the SPI the core chose for the pair,
+// whether and where it goes on (see RelayNode in sim-relay.ts).
 
 import { HostCore, type CoreEvent, type DataplaneCommand, type HostCoreConfig } from '../../src-main/core/host-core.js';
 import type { Endpoint } from '../../src-main/hip/host.js';
@@ -12,7 +14,7 @@ import { hitToText } from '../../src-main/hip/wire/address.js';
 import type { EngineLocator } from '../../src-main/core/path-manager.js';
 import type { InterfaceKind } from '../../src-main/mobility/pair-order.js';
 import type { LocatorCause } from '../../src-main/mobility/local-addresses.js';
-import { Prng, seedFromEnv, type SimNode } from './sim-network.js';
+import { Prng, seedFromEnv, type SimNode, type SimTransmit } from './sim-network.js';
 import { SimNat, type NatBehaviour } from './sim-nat.js';
 import { identity, seededCrypto } from './hip-hosts.js';
 
@@ -104,6 +106,8 @@ export class Stream {
 interface PeerPath {
   local: Endpoint;
   remote: Endpoint;
+  /** The outbound SA the core named: a relay forwards the packet by it. */
+  spi: number;
   /** Until HIP has verified `remote`, data goes there only within the peer's credit. */
   verified: boolean;
   spare?: { local: Endpoint; remote: Endpoint; until: number };
@@ -283,7 +287,7 @@ export class SimHost {
       case 'install-sa': {
         const prev = this.paths.get(hitToText(c.peerHit));
         this.paths.set(hitToText(c.peerHit), {
-          local: c.local, remote: c.remote, verified: c.verified, held: prev?.held ?? false, heldCopies: prev?.heldCopies ?? [],
+          local: c.local, remote: c.remote, spi: c.activeSpi, verified: c.verified, held: prev?.held ?? false, heldCopies: prev?.heldCopies ?? [],
           ...(prev?.spare ? { spare: prev.spare } : {}),
         });
         if (this.nextDataAt === Number.POSITIVE_INFINITY && this.dataIntervalMs > 0) this.nextDataAt = now;
@@ -297,6 +301,7 @@ export class SimHost {
         if (!p) return;
         p.local = c.local;
         p.remote = c.remote;
+        p.spi = c.spi;
         p.verified = c.verified;
         if (p.spare && p.spare.local.address === c.local.address && p.spare.remote.address === c.remote.address) delete p.spare;
         // What was sent while the pair was in doubt goes again on the new one.
@@ -347,10 +352,18 @@ export class SimHost {
     }
     const state = this.core.association(peerHit)?.peerLocators.find((l) => l.address === remote.address)?.state;
     if (state === 'UNVERIFIED') this.unverifiedSends.push({ at: this.world.now, address: remote.address });
+    const spi = this.paths.get(hitToText(peerHit))?.spi ?? 0;
     this.world.send(this, local, remote, (to, seenFrom, seenTo) => {
       if (to instanceof SimHost) to.receiveData(this, seq, seenFrom, seenTo);
-      else to.modelledDataDropped++;
+      else to.handleData(this.world.now, espDatagram(spi, seq, this.world.hosts.indexOf(this)), seenFrom, seenTo);
     });
+  }
+
+  /** A data packet as ESP on the wire, passed on by a relay: counted as the sender's stream arriving. */
+  handleData(now: number, bytes: Uint8Array, from: Endpoint, to: Endpoint): void {
+    const sent = readEspDatagram(bytes);
+    const sender = sent && this.world.hosts[sent.sender];
+    if (sent !== undefined && sender !== undefined && sender.peer === this) this.receiveData(sender, sent.seq, from, to);
   }
 
   /** The peer's data packet arrived: counted once (the anti-replay window drops copies), and reported. */
@@ -380,6 +393,35 @@ export class SimHost {
 }
 
 /**
+ * A modelled data packet as a relay sees it: the SPI first (RFC 4303 §2), then which packet of
+ * whose stream it is, padded to the stream's packet size (the relay's byte budget counts it).
+ */
+function espDatagram(spi: number, seq: number, sender: number): Uint8Array {
+  const out = new Uint8Array(DATA_BYTES);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, spi >>> 0);
+  v.setUint32(4, seq >>> 0);
+  v.setUint32(8, sender >>> 0);
+  return out;
+}
+
+function readEspDatagram(bytes: Uint8Array): { seq: number; sender: number } | undefined {
+  if (bytes.length !== DATA_BYTES) return undefined;
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  return { seq: v.getUint32(4), sender: v.getUint32(8) };
+}
+
+/** A node that passes ESP on (a relay): it takes a data packet's bytes, and marks the datagrams that carry one. */
+export interface SimEspNode extends SimNode {
+  /** False when the node dropped it. */
+  handleEsp(now: number, bytes: Uint8Array, from: Endpoint, to: Endpoint): boolean;
+  /** `esp`: the datagram is ESP, for a host's data plane, not its HIP. */
+  pollTransmit(): (SimTransmit & { esp?: boolean }) | undefined;
+}
+
+const carriesEsp = (node: SimNode): node is SimEspNode => typeof (node as Partial<SimEspNode>).handleEsp === 'function';
+
+/**
  * Any sans-IO node that speaks in datagrams (a HipHost, a relay) on the world's network, with
  * uplinks like a host's (behind a NAT or not, lossy or not). It sends and receives real bytes;
  * the data streams of SimHosts are modelled, not bytes, and are dropped when sent to it.
@@ -399,6 +441,11 @@ export class SimDatagramNode {
     this.node.handlePacket(now, bytes, from, to);
   }
 
+  /** A host's data packet (as ESP) reached this node: a relay passes it on, anything else drops it. */
+  handleData(now: number, bytes: Uint8Array, from: Endpoint, to: Endpoint): void {
+    if (!carriesEsp(this.node) || !this.node.handleEsp(now, bytes, from, to)) this.modelledDataDropped++;
+  }
+
   refused(now: number, local: Endpoint, remote: Endpoint): void {
     this.refusals.push({ at: now, local, remote });
   }
@@ -406,11 +453,17 @@ export class SimDatagramNode {
   /** Puts what the node wants sent onto the network (from its first live uplink when it names no source). */
   drain(): boolean {
     let progressed = false;
-    for (let t = this.node.pollTransmit(); t; t = this.node.pollTransmit()) {
+    for (let t: (SimTransmit & { esp?: boolean }) | undefined = this.node.pollTransmit(); t; t = this.node.pollTransmit()) {
       const u = this.uplinks.find((x) => x.up && !x.removed);
       const from = t.from ?? (u && { address: u.address, port: PORT });
       const bytes = t.bytes;
-      if (from !== undefined) this.world.send(this, from, t.to, (to, seenFrom, seenTo) => to.handleDatagram(this.world.now, bytes, seenFrom, seenTo));
+      const esp = t.esp === true;
+      if (from !== undefined) {
+        this.world.send(this, from, t.to, (to, seenFrom, seenTo) => {
+          if (esp) to.handleData(this.world.now, bytes, seenFrom, seenTo);
+          else to.handleDatagram(this.world.now, bytes, seenFrom, seenTo);
+        });
+      }
       progressed = true;
     }
     return progressed;
