@@ -25,6 +25,9 @@
 //    100 packets/s stream each way, hipvpn and wireguard-go (roaming, keepalive 1 s: it needs
 //    the server reachable, which this setup gives it) taking turns; per system the median gap
 //    and the packets lost, and the ratio of the break-before-make median gaps.
+// 6. The same handovers with a relay and no port forward (bob behind a port-preserving NAT of his
+//    own, both registered): direct on Wi-Fi, relayed on cellular. hipvpn alone: wireguard-go
+//    has no way to reach a peer that nobody can reach.
 //
 // One summary line per measure; the last line is the ratio the issue sets a goal for. Needs root.
 // Run: npm run bench:nat
@@ -32,7 +35,7 @@
 // Knobs: NAT_ROUNDS (start-up rounds, default 5), NAT_SECONDS (iperf3 measuring time, default 5),
 // NAT_ALICE_HOME / NAT_BOB_HOME (port-preserving or symmetric; defaults port-preserving and
 // symmetric), NAT_HANDOVER_ROUNDS (rounds of each handover per system, default 3; 0 skips them),
-// NAT_ONLY=handovers (section 5 alone).
+// NAT_ONLY=handovers (sections 5 and 6 alone).
 
 import { CpuMeter } from '../lab/cpu.js';
 import { HipvpnNode, sleep } from '../lab/hipvpn.js';
@@ -41,7 +44,8 @@ import { medianGap, medianOrNull, resumeMark, runHandoverRounds } from '../lab/h
 import { SCENARIOS, type ScenarioId } from '../lab/handover-scenarios.js';
 import { MobilityLab } from '../lab/mobility.js';
 import { buildNatLab, type NatKind, type NatLab } from '../lab/nat.js';
-import { prepareRelayClients, RelayDaemon, waitRegistered, type RelayedPair } from '../lab/relay-scenario.js';
+import { prepareRelayClients, RelayDaemon, relayedOnWifi, waitRegistered, type RelayedPair } from '../lab/relay-scenario.js';
+import { measureHandover, type HandoverMeasurement } from '../lab/handover.js';
 
 const ROUNDS = Math.max(1, Number(process.env.NAT_ROUNDS ?? 5));
 const SECONDS = Number(process.env.NAT_SECONDS ?? 5);
@@ -184,7 +188,7 @@ async function measureThroughput(net: NatLab, relay: RelayDaemon): Promise<Throu
 }
 
 async function main(): Promise<number> {
-  if (process.env.NAT_ONLY === 'handovers') return (await measureHandoversBehindNats()) ? 0 : 1;
+  if (process.env.NAT_ONLY === 'handovers') return (await measureHandoversBehindNats()) && (await measureRelayHandovers()) ? 0 : 1;
   console.log(
     `nat: alice behind a ${ALICE_HOME} NAT, bob behind a ${BOB_HOME} NAT, by HIT through hipvpn relay serve; ` +
       `${ROUNDS} start-up rounds, iperf3 TCP ${SECONDS} s`,
@@ -226,7 +230,7 @@ async function main(): Promise<number> {
     const upgrades = await measureUpgrade();
     const upgrade = median(upgrades);
     console.log(`first reply to direct (both homes port-preserving): median ${upgrade.toFixed(0)} ms of ${upgrades.length}; goal <= 2000 ms: ${upgrade <= 2000 ? 'met' : 'NOT met'}`);
-    const handoversOk = HANDOVER_ROUNDS === 0 || (await measureHandoversBehindNats());
+    const handoversOk = HANDOVER_ROUNDS === 0 || ((await measureHandoversBehindNats()) && (await measureRelayHandovers()));
     console.log(`nat throughput ratio relayed/direct: ${ratio.toFixed(2)}`);
     return handoversOk ? 0 : 1;
   } finally {
@@ -279,6 +283,71 @@ async function measureHandoversBehindNats(): Promise<boolean> {
   const wg = gaps.get('break-before-make/wireguard-go');
   console.log(`handover behind NATs, gap ratio hipvpn/wireguard-go (break-before-make): ${hip != null && wg != null && wg > 0 ? (hip / wg).toFixed(2) : 'n/a'}`);
   return !rounds.failed;
+}
+
+/**
+ * Section 6: make-before-break and break-before-make between alice's home NAT (direct to bob) and
+ * her carrier NAT (through the relay), hipvpn alone; a row per round, then the medians. False
+ * when a round failed.
+ */
+async function measureRelayHandovers(): Promise<boolean> {
+  console.log(`handovers through a relay: wifi0 behind a port-preserving home NAT (direct to bob), cell0 behind a symmetric carrier NAT (relayed); bob behind a port-preserving NAT; ${HANDOVER_ROUNDS} rounds each way`);
+  const net = await buildNatLab({ aliceHome: 'port-preserving', bobHome: 'port-preserving', carrier: 'symmetric' });
+  const rows = new Map<string, Array<{ gapMs: number | null; lost: number; resumedMs: number | null }>>();
+  let ok = true;
+  try {
+    const { path, via } = await relayedOnWifi(net);
+    const wifi = net.alice.iface('wifi0');
+    const cell = net.alice.iface('cell0');
+    for (const scenario of HANDOVER_SCENARIOS) {
+      for (let round = 1; round <= HANDOVER_ROUNDS; round++) {
+        for (const [from, to] of [[wifi, cell], [cell, wifi]] as const) {
+          const key = `${scenario}, ${from.ifname} -> ${to.ifname}`;
+          let result: HandoverMeasurement;
+          try {
+            result = await measureHandover(path, async (mark) => {
+              if (scenario === 'make-before-break') {
+                await to.restore();
+                mark(`${to.ifname} up`);
+                await sleep(2_000);
+                await from.cutLink('down');
+                mark(`${from.ifname} down`);
+              } else {
+                await from.cutLink('down');
+                mark(`${from.ifname} down`);
+                await sleep(2_000);
+                await to.restore();
+                mark(`${to.ifname} up`);
+              }
+            }, { recoverWithinMs: HANDOVER_RECOVER_MS, tcp: false });
+          } catch (error) {
+            ok = false;
+            console.log(`  ${key} round ${round}/${HANDOVER_ROUNDS} failed: ${(error as Error).message.split('\n')[0]}`);
+            continue;
+          }
+          const mark = scenario === 'make-before-break' ? `${from.ifname} down` : `${to.ifname} up`;
+          const resumedMs = result.resumeAfter(mark);
+          if (!rows.has(key)) rows.set(key, []);
+          rows.get(key)!.push({ gapMs: result.gapMs, lost: result.lost, resumedMs });
+          console.log(
+            `  ${key} round ${round}/${HANDOVER_ROUNDS}: ${result.gapMs === null ? 'not recovered' : `gap ${result.gapMs.toFixed(0)} ms`}, ` +
+              `lost ${result.lost}, traffic back ${resumedMs === null ? '-' : resumedMs.toFixed(0)} ms after ${mark}; now ${await via()}`,
+          );
+        }
+      }
+    }
+  } finally {
+    await net.lab.teardown();
+  }
+  for (const [key, results] of rows) {
+    const gap = medianOrNull(results.map((r) => r.gapMs));
+    const back = medianOrNull(results.map((r) => r.resumedMs));
+    console.log(
+      `handover through a relay, ${key}, hipvpn: median gap ${gap === null ? 'n/a' : `${gap.toFixed(0)} ms`}, ` +
+        `traffic back ${back === null ? 'n/a' : `${back.toFixed(0)} ms`} after the event, lost per round: ${results.map((r) => r.lost).join(', ')}`,
+    );
+  }
+  return ok;
 }
 
 main().then(

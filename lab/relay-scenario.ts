@@ -3,6 +3,7 @@
 // `--relay HIT@ADDR`, as a user would set them up.
 
 import type { RelayServerStatus } from '../src-shared/control-api.js';
+import type { PathUnderTest } from './handover.js';
 import { HipvpnNode, sleep, type HipvpnIdentity } from './hipvpn.js';
 import type { Host } from './host.js';
 import type { NatLab } from './nat.js';
@@ -118,4 +119,32 @@ export async function waitRegistered(nodes: readonly HipvpnNode[], timeoutMs = 1
 export async function waitRelayedEstablished(pair: RelayedPair, timeoutMs = 10_000): Promise<void> {
   await pair.aliceVpn.waitForEstablished('bob', timeoutMs);
   await pair.bobVpn.waitForEstablished('alice', timeoutMs);
+}
+
+/**
+ * The relay handover lab's starting point: alice on Wi-Fi (cell0 down), both clients registered,
+ * the association up and a ping by HIT answered; the path between their LSIs, and both sides'
+ * `via` as "alice/bob" (direct/direct on Wi-Fi once the checks passed).
+ */
+export async function relayedOnWifi(net: NatLab): Promise<{ pair: RelayedPair; path: PathUnderTest; via: () => Promise<string> }> {
+  await net.alice.iface('cell0').cutLink('down');
+  const pair = await startRelayedPair(net);
+  await waitRegistered([pair.aliceVpn, pair.bobVpn]);
+  // The first packet only asks for the association (the data plane holds no SA yet to seal
+  // it with): once both ends are established a ping by HIT must be answered.
+  await net.alice.exec('ping', ['-n', '-c', '1', '-W', '1', pair.bobId.hit], { allowFailure: true });
+  await waitRelayedEstablished(pair);
+  const ping = await net.alice.exec('ping', ['-n', '-c', '1', '-W', '5', pair.bobId.hit], { allowFailure: true });
+  if (ping.code !== 0) throw new Error(`alice -> bob by HIT after the association was up:\n${ping.stdout}`);
+  let lsis: [string, string] | undefined;
+  for (let i = 0; i < 100 && lsis === undefined; i++) {
+    const [b, a] = await Promise.all([pair.aliceVpn.peer('bob'), pair.bobVpn.peer('alice')]);
+    if (b?.lsi && a?.lsi && b.state === 'ESTABLISHED') lsis = [b.lsi, a.lsi];
+    else await sleep(100);
+  }
+  if (lsis === undefined) throw new Error('no association between alice and bob');
+  const path = { label: 'hipvpn', mobile: net.alice, server: net.bob, serverAddress: lsis[0], mobileAddress: lsis[1] };
+  const via = async (): Promise<string> => `${(await pair.aliceVpn.peer('bob'))?.via}/${(await pair.bobVpn.peer('alice'))?.via}`;
+  for (let i = 0; i < 40 && (await via()) !== 'direct/direct'; i++) await sleep(50);
+  return { pair, path, via };
 }

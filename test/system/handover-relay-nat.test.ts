@@ -10,11 +10,11 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { measureHandover, type HandoverMeasurement, type PathUnderTest } from '../../lab/handover.js';
+import { measureHandover, type HandoverMeasurement } from '../../lab/handover.js';
 import { sleep } from '../../lab/hipvpn.js';
 import type { LinkEnd } from '../../lab/link.js';
 import { buildNatLab, type NatLab } from '../../lab/nat.js';
-import { startRelayedPair, waitRegistered, waitRelayedEstablished } from '../../lab/relay-scenario.js';
+import { relayedOnWifi } from '../../lab/relay-scenario.js';
 
 const ROUNDS = Number(process.env.HANDOVER_ROUNDS ?? 5);
 // Five rounds of each take ~3.5 min here (each break-before-make round ~10 s of stream): three
@@ -29,40 +29,12 @@ function summary(r: HandoverMeasurement): string {
   return `${r.recovered ? `gap ${r.gapMs?.toFixed(0)} ms` : 'not recovered'}; ${d}`;
 }
 
-/** The lab with alice on Wi-Fi, both registered, the association up and (on Wi-Fi) direct. */
-async function relayedLab(net: NatLab): Promise<{ path: PathUnderTest; via: () => Promise<string> }> {
-  const cell = net.alice.iface('cell0');
-  await cell.cutLink('down');
-  const pair = await startRelayedPair(net);
-  await waitRegistered([pair.aliceVpn, pair.bobVpn]);
-  const lsis = async (): Promise<[string, string]> => {
-    for (let i = 0; i < 100; i++) {
-      const [b, a] = await Promise.all([pair.aliceVpn.peer('bob'), pair.bobVpn.peer('alice')]);
-      if (b?.lsi && a?.lsi && b.state === 'ESTABLISHED') return [b.lsi, a.lsi];
-      await sleep(100);
-    }
-    throw new Error('no association');
-  };
-  // The first packet only asks for the association (the data plane holds no SA yet to seal
-  // it with): once both ends are established a ping by HIT must be answered.
-  await net.alice.exec('ping', ['-n', '-c', '1', '-W', '1', pair.bobId.hit], { allowFailure: true });
-  await waitRelayedEstablished(pair);
-  const ping = await net.alice.exec('ping', ['-n', '-c', '1', '-W', '5', pair.bobId.hit], { allowFailure: true });
-  assert.equal(ping.code, 0, ping.stdout);
-  const [bobLsi, aliceLsi] = await lsis();
-  const path = { label: 'hipvpn', mobile: net.alice, server: net.bob, serverAddress: bobLsi, mobileAddress: aliceLsi };
-  const via = async (): Promise<string> => `${(await pair.aliceVpn.peer('bob'))?.via}/${(await pair.bobVpn.peer('alice'))?.via}`;
-  for (let i = 0; i < 40 && (await via()) !== 'direct/direct'; i++) await sleep(50);
-  console.log(`start: ${await via()}`);
-  return { path, via };
-}
-
 const natLab = (): Promise<NatLab> => buildNatLab({ aliceHome: 'port-preserving', bobHome: 'port-preserving', carrier: 'symmetric' });
 
 test('alice moves between a home NAT and a carrier NAT, bob behind his own NAT, a relay between: make-before-break loses nothing', { timeout: 240_000 }, async () => {
   const net = await natLab();
   try {
-    const { path, via } = await relayedLab(net);
+    const { path, via } = await relayedOnWifi(net);
     const wifi = net.alice.iface('wifi0');
     const cell = net.alice.iface('cell0');
     const makeBeforeBreak = (up: LinkEnd, down: LinkEnd): Promise<HandoverMeasurement> =>
@@ -89,7 +61,7 @@ test('alice moves between a home NAT and a carrier NAT, bob behind his own NAT, 
 test(`the same lab, break-before-make: the old uplink goes, the new one comes ${LEAD_MS / 1000} s later, and traffic is back within ${RESUME_WITHIN_MS} ms of it`, { timeout: 240_000 }, async () => {
   const net = await natLab();
   try {
-    const { path, via } = await relayedLab(net);
+    const { path, via } = await relayedOnWifi(net);
     const wifi = net.alice.iface('wifi0');
     const cell = net.alice.iface('cell0');
     const breakBeforeMake = async (down: LinkEnd, up: LinkEnd): Promise<{ r: HandoverMeasurement; resumed: number | null }> => {
