@@ -422,7 +422,15 @@ export class PathManager {
   private applyPeerLocators(now: number, t: PeerTrack, locators: readonly HipPeerLocator[]): void {
     const before = this.remotesOf(t).join(',');
     t.peerLocators = locators.map((l) => ({ ...l }));
-    for (const l of locators) t.remotePorts.set(l.address, l.port);
+    // Pairs are per address: where the peer has several ports at one address (a symmetric NAT
+    // maps each destination to its own port), the pair takes the verified one, else the latest.
+    const chosen = new Map<string, HipPeerLocator>();
+    const rank = (l: HipPeerLocator): number => (l.state === 'ACTIVE' ? 0 : l.state === 'UNVERIFIED' ? 1 : 2);
+    for (const l of locators) {
+      const seen = chosen.get(l.address);
+      if (seen === undefined || rank(l) <= rank(seen)) chosen.set(l.address, l);
+    }
+    for (const l of chosen.values()) t.remotePorts.set(l.address, l.port);
     const usable = locators.filter((l) => l.state !== 'DEPRECATED').map((l) => ({
       address: l.address, preferred: l.preferred, relayed: this.candidateOf(t, l) === 'relayed',
     }));

@@ -692,6 +692,8 @@ export class PairSelection {
     if (probe.tag.purpose === 'background') {
       rec.backgroundIntervalMs = Math.min(this.timing.backgroundMaxMs, rec.backgroundIntervalMs * 2);
       if (rec.backgroundAt !== undefined) rec.backgroundAt = now + rec.backgroundIntervalMs;
+      // The spare it was meant to be may be another pair through the same interface.
+      if (this.round === undefined) this.planBackground(now, false);
       return;
     }
     const r = this.round;
@@ -760,6 +762,9 @@ export class PairSelection {
         const newIf = !spareIfs.has(rec.cand.local.ifname);
         const newRemote = !spareRemotes.has(rec.cand.remote.address);
         if (newIf || newRemote) wanted.add(key);
+        // A failed pair (a peer's private address behind its NAT) is retried, but covers
+        // neither end: the next pair through that interface is tested as well.
+        if (rec.state === 'failed') continue;
         spareIfs.add(rec.cand.local.ifname);
         spareRemotes.add(rec.cand.remote.address);
       }
