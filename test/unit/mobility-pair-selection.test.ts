@@ -431,3 +431,19 @@ test('no copies while the primary is merely in doubt: they would hide the failur
   assert.equal(h.sel.state, 'testing-primary');
   assert.deepEqual(h.spares, []);
 });
+
+test('a pair that fails (the peer\'s private address behind its NAT) does not stand in for its interface: the next pair through it is tested as a backup', () => {
+  const PRIVATE = '192.168.7.2';
+  const h = new Harness();
+  h.sel.setLocalLocators(0, [WIFI, CELL]);
+  h.sel.setPeerLocators(0, [peer(PRIVATE), peer(B1)]);
+  h.rtt = (p) => (p.remote === PRIVATE ? undefined : 10);
+  h.sel.connect(0, onWifi, 10);
+  h.run(20_000);
+  const pairs = h.sel.status().pairs;
+  const state = (local: string, remote: string) => pairs.find((p) => p.pair.local === local && p.pair.remote === remote)?.state;
+  assert.equal(state(CELL.address, PRIVATE), 'failed');
+  assert.ok(h.probesOn(onCell) > 0, `cell0 → ${B1} never tested: ${JSON.stringify(pairs.map((p) => [p.pair, p.state]))}`);
+  assert.equal(state(CELL.address, B1), 'operational', 'cell0 has a tested way out should wifi0 go');
+  assert.deepEqual(h.sel.primary, onWifi);
+});
