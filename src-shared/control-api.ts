@@ -110,6 +110,17 @@ export type PairState = Infer<typeof pairState>;
 
 const spi = integer({ min: 0, max: 0xffff_ffff });
 
+/**
+ * How the peer's address in a locator pair was found (RFC 9028 §5.7, ICE's candidate types):
+ * host, an address of the peer's own interface; srflx (server-reflexive), the peer's NAT mapping
+ * as a relay saw it; prflx (peer-reflexive), the source a check from the peer arrived from;
+ * relayed, an address on a relay, so packets to it go through that relay. Our end of a pair is
+ * always one of our sockets, so the peer's end is what tells a direct path from a relayed one.
+ */
+export const CANDIDATE_KINDS = ['host', 'srflx', 'prflx', 'relayed'] as const;
+export const candidateKind = oneOf(CANDIDATE_KINDS);
+export type CandidateKind = Infer<typeof candidateKind>;
+
 /** One local × peer locator pair of an association, as the engine's pair selection sees it. */
 export const locatorPair = object(
   {
@@ -125,6 +136,8 @@ export const locatorPair = object(
     primary: boolean,
   },
   {
+    /** How the peer's address in this pair was found; "relayed": the pair goes through a relay. */
+    candidate: candidateKind,
     spiIn: spi,
     spiOut: spi,
     rttMs: number({ min: 0 }),
@@ -141,6 +154,12 @@ export const locatorPair = object(
      */
     bytesIn: integer({ min: 0 }),
     bytesOut: integer({ min: 0 }),
+    /**
+     * Not checked in the background: the peer said its checks toward our candidates all failed
+     * (RFC 9028 CONNECTIVITY_CHECKS_FAILED), and so did ours on this pair. Checked again when
+     * either side's candidates change.
+     */
+    checksHeld: boolean,
   },
 );
 export type LocatorPair = Infer<typeof locatorPair>;
@@ -168,7 +187,15 @@ export const HANDOVER_CAUSES = ['interface-down', 'address-lost', 'pair-failed',
 export const handoverCause = oneOf(HANDOVER_CAUSES);
 export type HandoverCause = Infer<typeof handoverCause>;
 
-export const pairRef = object({ local: endpoint, remote: endpoint, interface: nullable(interfaceName), kind: interfaceKind });
+export const pairRef = object(
+  { local: endpoint, remote: endpoint, interface: nullable(interfaceName), kind: interfaceKind },
+  {
+    /** How the peer's address in this pair was found (as in locatorPair); "relayed": through a relay. */
+    candidate: candidateKind,
+    /** With candidate "relayed" through one of our relays: its name (its HIT when unnamed). */
+    relay: string({ minLength: 1, maxLength: 63 }),
+  },
+);
 export type PairRef = Infer<typeof pairRef>;
 
 /** One move of a peer's traffic from one pair to another: the engine's move, with the cause the daemon gives it. */

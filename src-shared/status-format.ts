@@ -1,9 +1,10 @@
 // Human text for the daemon's status, in the manner of `tailscale status`: this host first,
-// then one aligned line per peer (LSI, name, HIT, state, active locator pair, last heard), a
-// line of counters, and one line each for the puzzle difficulty and the kernel's socket drops.
+// then one aligned line per peer (LSI, name, HIT, state, path in words with its round-trip time,
+// active locator pair, last heard), a line of counters, and one line each for the puzzle
+// difficulty and the kernel's socket drops.
 // Pure, so the CLI and the renderer print the same thing.
 
-import type { DaemonStatus, Endpoint, PeerStatus, PuzzleStatus, RelayStatus } from './control-api.js';
+import type { CandidateKind, DaemonStatus, Endpoint, InterfaceKind, PairRef, PeerStatus, PuzzleStatus, RelayStatus } from './control-api.js';
 
 export function endpointText(e: Endpoint): string {
   return e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
@@ -21,17 +22,94 @@ export function ageText(ms: number): string {
   return `${Math.floor(h / 24)}d${String(h % 24).padStart(2, '0')}h`;
 }
 
-function pairText(p: PeerStatus): string {
-  if (p.via === 'relay' && p.relay !== undefined) return relayedText(p.relay);
+/** The peer's path in words with its round-trip time, or where the exchange goes before there is one. */
+function pathColumn(p: PeerStatus): string {
+  const words = pathWords(p);
+  if (words !== null) {
+    const rtt = p.pairs?.find((x) => x.primary)?.rttMs;
+    return rtt === undefined ? words : `${words}, rtt ${rtt.toFixed(1)}ms`;
+  }
   if (p.local === undefined || p.remote === undefined) {
     return p.configuredLocators.length > 0 ? `-> ${p.configuredLocators.map(endpointText).join(', ')}` : 'waits for the peer';
   }
-  return `${endpointText(p.local)} <-> ${endpointText(p.remote)}`;
+  // An engine that reports no pairs still says whether the one in use goes through a relay.
+  return p.via === 'direct' ? 'direct' : '-';
+}
+
+/** The pair in use, ours first; "-" before there is one. */
+function endpointsColumn(p: PeerStatus): string {
+  return p.local === undefined || p.remote === undefined ? '-' : `${endpointText(p.local)} <-> ${endpointText(p.remote)}`;
 }
 
 /** How a peer reached through a relay is described everywhere: the CLI and the UI say the same. */
 export function relayedText(relay: string): string {
   return `relayed through ${relay}`;
+}
+
+/** Uplink kinds as people say them; "other" has no word, so such an uplink goes by its name. */
+const KIND_WORDS: Readonly<Record<InterfaceKind, string | null>> = {
+  ethernet: 'Ethernet', wifi: 'Wi-Fi', cellular: 'cellular', virtual: 'virtual link', other: null,
+};
+
+/** Our end of a pair in words: "Wi-Fi (wlan0)", "lo", or our address when the uplink is unknown. */
+export function uplinkWords(p: Pick<PairRef, 'local' | 'interface' | 'kind'>): string {
+  if (p.interface === null) return endpointText(p.local);
+  const kind = KIND_WORDS[p.kind];
+  return kind === null ? p.interface : `${kind} (${p.interface})`;
+}
+
+/** How the peer's address in a pair was found, in words a user reads in the "Reached at" column. */
+export const CANDIDATE_WORDS: Readonly<Record<CandidateKind, { text: string; term: string }>> = {
+  host: { text: 'its own address', term: 'Host candidate: an address on one of the peer\'s interfaces' },
+  srflx: { text: 'its NAT\'s public address', term: 'Server-reflexive candidate: where a relay sees the peer, its NAT\'s mapping' },
+  prflx: { text: 'the address its checks came from', term: 'Peer-reflexive candidate: the source address a connectivity check from the peer arrived from' },
+  relayed: { text: 'through a relay', term: 'Relayed candidate: an address on a relay, which passes the packets on' },
+};
+
+/** Whether a pair goes through a relay; a daemon that does not say is taken as direct. */
+export function isRelayedPair(p: Pick<PairRef, 'candidate'>): boolean {
+  return p.candidate === 'relayed';
+}
+
+/** One pair in words: "direct via Wi-Fi (wlan0)", or "relayed through home" (its address when the relay is not ours). */
+export function pairWords(p: Pick<PairRef, 'local' | 'remote' | 'interface' | 'kind' | 'candidate' | 'relay'>, relayName: (name: string) => string = (n) => n): string {
+  return isRelayedPair(p) ? relayedText(p.relay === undefined ? endpointText(p.remote) : relayName(p.relay)) : `direct via ${uplinkWords(p)}`;
+}
+
+/**
+ * How a peer is reached right now, in words: "direct via Wi-Fi (wlan0)"; after a one-way failure
+ * (each side picks its own outbound pair) "direct, out via cellular (wwan0) · in via Wi-Fi (wlan0)";
+ * "relayed through home". null while there is no pair in use. `relayName` shortens a relay's name
+ * (the UI shortens HITs).
+ */
+export function pathWords(p: PeerStatus, relayName: (name: string) => string = (n) => n): string | null {
+  if (p.via === 'relay' && p.relay !== undefined) return relayedText(relayName(p.relay));
+  const out = p.pairs?.find((x) => x.primary);
+  if (out === undefined) return null;
+  const outWords = pairWords(out);
+  const inbound = p.inbound;
+  if (inbound === undefined || (endpointText(inbound.local) === endpointText(out.local) && inbound.remote.address === out.remote.address)) return outWords;
+  if (isRelayedPair(out) || isRelayedPair(inbound)) {
+    return `out ${outWords} · in ${pairWords(inbound, relayName)}`;
+  }
+  // On one uplink both ways, the peer's address is what differs.
+  const inWords = inbound.interface === out.interface && inbound.interface !== null
+    ? `${uplinkWords(inbound)} from ${endpointText(inbound.remote)}`
+    : uplinkWords(inbound);
+  return `direct, out via ${uplinkWords(out)} · in via ${inWords}`;
+}
+
+/**
+ * A handover that moved a peer's traffic onto a relay or off it, in words:
+ * "relayed through home → direct via Wi-Fi (wlan0)". null for a move that kept the path's kind,
+ * or between pairs a daemon did not name the kind of.
+ */
+export function pathChangeWords(
+  h: { from: PairRef | null; to: PairRef }, { arrow = '→', relayName = (n: string) => n }: { arrow?: string; relayName?: (name: string) => string } = {},
+): string | null {
+  if (h.from === null || h.from.candidate === undefined || h.to.candidate === undefined) return null;
+  if (isRelayedPair(h.from) === isRelayedPair(h.to)) return null;
+  return `${pairWords(h.from, relayName)} ${arrow} ${pairWords(h.to, relayName)}`;
 }
 
 /** One relay: whether we are registered, until when, and the address it sees us at (REG_FROM). */
@@ -62,7 +140,7 @@ export function table(rows: string[][]): string[] {
 export function formatStatus(s: DaemonStatus): string {
   const self = [s.identity.lsi, '(this host)', s.identity.hit, `tun ${s.tun ?? 'none'}`, `listening ${s.listening.map(endpointText).join(', ') || '-'}`];
   const rows = [self, ...s.peers.map((p) => [
-    p.lsi ?? '-', p.name ?? '(unlisted)', p.hit, p.state, pairText(p), heardText(p),
+    p.lsi ?? '-', p.name ?? '(unlisted)', p.hit, p.state, pathColumn(p), endpointsColumn(p), heardText(p),
     `tx ${p.counters.espPacketsOut} rx ${p.counters.espPacketsIn}`,
   ])];
   const lines = table(rows);
@@ -94,8 +172,8 @@ function puzzleText(p: PuzzleStatus): string {
 
 /**
  * Every locator pair per peer (mobility): which is primary ("*": our traffic leaves on it), which
- * the peer's traffic arrives on ("<"), its state, RTT and last heard, and the peer's multihoming
- * mode. Empty when the engine reports no pairs.
+ * the peer's traffic arrives on ("<"), its state, RTT, last heard and how the peer's address was
+ * found (its candidate kind), and the peer's multihoming mode. Empty when the engine reports no pairs.
  */
 export function formatPairs(s: DaemonStatus): string {
   const lines: string[] = [];
@@ -111,6 +189,7 @@ export function formatPairs(s: DaemonStatus): string {
       `peer ${x.remoteState}`,
       x.rttMs === undefined ? 'rtt -' : `rtt ${x.rttMs.toFixed(1)}ms`,
       x.lastHeardMs === undefined ? 'heard -' : `heard ${ageText(x.lastHeardMs)} ago`,
+      x.candidate === undefined ? '' : `${x.candidate} candidate`,
     ]);
     lines.push(...table(rows).map((r) => `  ${r}`));
   }

@@ -2,7 +2,7 @@
 // the tray and the tests share. Nothing here knows about React or Electron.
 
 import type { DaemonStatus, HandoverRecord, LocatorPair, PairRef, PeerStatus, Uplink } from './control-api.js';
-import { ageText, endpointText, relayedText } from './status-format.js';
+import { ageText, endpointText, pathChangeWords, pathWords, relayedText } from './status-format.js';
 import { shortHit } from './hit-text.js';
 
 /** The one word the Overview, the tray icon and its tooltip agree on. */
@@ -86,6 +86,8 @@ export interface PeerRow {
   lsi: string;
   state: string;
   pair: string;
+  /** The path in words ("direct via Wi-Fi (wlan0)", "relayed through home"); null with no pair in use. */
+  path: string | null;
   via: string;
   rtt: string;
   rx: string;
@@ -105,6 +107,7 @@ export function peerRow(p: PeerStatus): PeerRow {
     state: p.state,
     pair: p.via === 'relay' && p.relay !== undefined ? relayedText(relayLabel(p.relay))
       : primary ? pairText(primary) : active ?? (p.configuredLocators.length ? 'not connected' : 'waits for the peer'),
+    path: isKeyed(p) ? pathWords(p, relayLabel) : null,
     via: primary ? `${primary.interface ?? '?'} (${primary.kind})` : '–',
     rtt: msText(primary?.rttMs),
     rx: `${p.counters.espPacketsIn} pkts${p.counters.espBytesIn === undefined ? '' : ` · ${bytesText(p.counters.espBytesIn)}`}`,
@@ -147,22 +150,25 @@ export function viaText(p: PairRef): string {
 }
 
 /**
- * How a peer is reached right now, both ways: "via wifi0 (wifi)" when its packets come back on
- * the pair ours leave on, "out via cell0 (cellular) · in via wifi0 (wifi)" after a one-way
- * failure (each side picks its own outbound pair). null when there is no pair in use.
+ * How a peer is reached right now, both ways: "direct via Wi-Fi (wifi0)" when its packets come
+ * back on the pair ours leave on, "direct, out via cellular (cell0) · in via Wi-Fi (wifi0)" after
+ * a one-way failure (each side picks its own outbound pair), "relayed through home". null when
+ * there is no pair in use.
  */
 export function pathDirectionsText(p: PeerStatus): string | null {
-  if (p.via === 'relay' && p.relay !== undefined) return relayedText(relayLabel(p.relay));
-  const out = primaryPair(p);
-  if (out === undefined) return null;
-  const inbound = p.inbound;
-  if (inbound === undefined || (endpointText(inbound.local) === endpointText(out.local) && inbound.remote.address === out.remote.address)) {
-    return `via ${viaText(out)}`;
-  }
-  const inText = inbound.interface === out.interface && inbound.interface !== null
-    ? `${viaText(inbound)} from ${endpointText(inbound.remote)}`
-    : viaText(inbound);
-  return `out via ${viaText(out)} · in via ${inText}`;
+  return pathWords(p, relayLabel);
+}
+
+/** The path in words with its round-trip time where known: "direct via Wi-Fi (wlan0) · RTT 12 ms". */
+export function pathWithRttText(p: PeerStatus): string | null {
+  const words = pathWords(p, relayLabel);
+  const rtt = primaryPair(p)?.rttMs;
+  return words === null || rtt === undefined ? words : `${words} · RTT ${msText(rtt)}`;
+}
+
+/** A move onto a relay or off it: "relayed through home → direct via Wi-Fi (wlan0)"; null for other moves. */
+export function pathChangeText(h: HandoverRecord): string | null {
+  return pathChangeWords(h, { relayName: relayLabel });
 }
 
 export function pairKey(p: { local: PairRef['local']; remote: PairRef['remote'] }): string {
@@ -192,7 +198,9 @@ export function moveInOrder(names: readonly string[], name: string, by: -1 | 1):
 export function handoverText(h: HandoverRecord): string {
   const where = `${h.to.kind}${h.to.interface ? ` (${h.to.interface})` : ''}`;
   const gap = h.gapMs === null ? '' : `, ${Math.round(h.gapMs)} ms`;
-  return `${h.peer ?? h.hit}: moved to ${where}${gap}`;
+  const change = pathChangeText(h);
+  // Onto a relay or off it is the news; the uplink alone would not tell it.
+  return change === null ? `${h.peer ?? h.hit}: moved to ${where}${gap}` : `${h.peer ?? h.hit}: ${change}${gap}`;
 }
 
 export const HANDOVER_CAUSE_TEXT: Record<HandoverRecord['cause'], string> = {

@@ -27,7 +27,7 @@ import { OutboundSas } from './outbound-sas.js';
 import { RelayClients, REGISTRATION_RETRY_MS, type RelayConfig, type RelayView } from './relay-clients.js';
 import { unwrapRelayed, wrapForRelay } from '../relay/relayed-packet.js';
 import { ipToBytes16, textToHit } from '../hip/wire/address.js';
-import { NatTraversalMode } from '../hip/wire/constants.js';
+import { NatTraversalMode, NotifyType } from '../hip/wire/constants.js';
 import type { PeerPermission } from '../hip/wire/params.js';
 
 export type { CoreEvent, DataplaneCommand, DataplaneReport, PathCause, PeerTrafficStats } from './core-io.js';
@@ -79,6 +79,10 @@ export class HostCore {
   private readonly relayDrops: Record<string, number> = {};
   /** When a relay whose association is gone is next tried. */
   private readonly relayRetryAt = new Map<string, number>();
+  /** Peers whose path was lost: each gets a new offer once the relay it is reached through answers our new registration. */
+  private readonly offersDue = new Set<string>();
+  /** CONNECTIVITY_CHECKS_FAILED notices: sent through a relay, and taken from peers (held pairs). */
+  private readonly checkNotices = { sent: 0, received: 0, heldPairs: 0 };
 
   constructor(private readonly config: HostCoreConfig, now: number) {
     this.now = now;
@@ -116,6 +120,8 @@ export class HostCore {
           return false;
         },
         relayedTo: (hit, remote) => this.relays.atEndpoint(remote) !== undefined && !this.relays.isRelay(hitToText(hit)),
+        checksFailed: (hit) => this.notifyChecksFailed(hit),
+        pathLost: (hit) => this.gatherAgain(hit),
       },
       { ...DEFAULT_PATH_POLICY, ...config.paths },
     );
@@ -195,6 +201,53 @@ export class HostCore {
     if ((this.relayRetryAt.get(relayHit) ?? 0) > now) return;
     this.relayRetryAt.set(relayHit, now + REGISTRATION_RETRY_MS);
     this.host.connect(now, relay.hit, relay.endpoint);
+  }
+
+  /** The relay a peer is reached through, if it is one of ours. */
+  private relayFor(peer: string): RelayConfig | undefined {
+    const route = this.relays.route(peer);
+    return route === undefined ? undefined : this.relays.config(route.relay);
+  }
+
+  /**
+   * Every check toward the peer's direct candidates failed while the relay carries it: the peer
+   * hears so through the relay (seed 000 §5.1.2, RFC 9028 §5.10), signed, so that it stops
+   * spending checks on the same pairs.
+   */
+  private notifyChecksFailed(peerHit: Uint8Array): void {
+    const relay = this.relayFor(hitToText(peerHit));
+    if (relay === undefined) return;
+    if (this.host.notifyPeer(peerHit, NotifyType.CONNECTIVITY_CHECKS_FAILED, new Uint8Array(0), relay.endpoint)) this.checkNotices.sent++;
+  }
+
+  /**
+   * The pair in use stopped answering and no other works (seed 000 §3.3): register with every
+   * relay again, which tells us where each sees us now (REG_FROM: a NAT that forgot our mapping
+   * moved us) and where peers reach us, and once the relay the peer is reached through has
+   * answered, send the peer a new offer through it (see `offerAfterRegistration`).
+   */
+  private gatherAgain(peerHit: Uint8Array): void {
+    const peer = hitToText(peerHit);
+    if (this.relays.isRelay(peer) || this.relayFor(peer) === undefined) return;
+    this.offersDue.add(peer);
+    for (const relay of this.relays.configs()) this.relays.due(this.now, hitToText(relay.hit));
+  }
+
+  /** The relay answered our registration: peers waiting for a new offer through it get one now. */
+  private offerAfterRegistration(now: number, relayHit: string): void {
+    for (const peer of [...this.offersDue]) {
+      const relay = this.relayFor(peer);
+      if (relay === undefined) {
+        this.offersDue.delete(peer);
+        continue;
+      }
+      if (hitToText(relay.hit) !== relayHit) continue;
+      this.offersDue.delete(peer);
+      const peerHit = textToHit(peer)!;
+      if (!this.host.offer(now, peerHit, relay.endpoint)) continue;
+      this.paths.offered(now, peerHit);
+      this.events.push({ type: 'offer', peer, peerHit, relay: relay.name ?? relayHit });
+    }
   }
 
   /** Our data-relay permissions at this relay: per peer reached through it, our inbound SPIs. */
@@ -462,6 +515,11 @@ export class HostCore {
     return this.relays.view(now);
   }
 
+  /** CONNECTIVITY_CHECKS_FAILED notices sent and received (signed ones only), and the pairs they held. */
+  get checkFailureCounters(): Readonly<{ sent: number; received: number; heldPairs: number }> {
+    return { ...this.checkNotices };
+  }
+
   /** Relayed control packets refused, by reason. */
   get relayCounters(): Readonly<Record<string, number>> {
     return { ...this.relayDrops };
@@ -585,6 +643,7 @@ export class HostCore {
       case 'registration':
         this.relays.answered(now, peer, e.answer);
         this.announce(now);
+        this.offerAfterRegistration(now, peer);
         this.retryThroughRelay(peer);
         this.events.push({ type: 'relay-registration', relay: peer, registered: this.relays.view(now).find((r) => r.hit === peer)?.registered ?? false });
         return;
@@ -603,6 +662,10 @@ export class HostCore {
         return;
       case 'notify':
         this.events.push({ type: 'notify', peer, peerHit, notifyType: e.notifyType, authenticated: e.authenticated });
+        return;
+      case 'peer-checks-failed':
+        this.checkNotices.received++;
+        this.checkNotices.heldPairs += this.paths.peerChecksFailed(now, peerHit);
         return;
       case 'probe-answered':
         this.events.push({ type: 'probe-answered', peer, peerHit, local: e.local, remote: e.remote });

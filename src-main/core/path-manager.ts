@@ -13,6 +13,7 @@ import type { InterfaceKind, LocalLocator as PairLocal, LocatorPair } from '../m
 import { pairKey } from '../mobility/pair-order.js';
 import type { DetectionPolicy } from '../mobility/failure-detection.js';
 import type { LocalLossCause } from '../mobility/local-loss.js';
+import { CheckOutcome } from '../mobility/check-outcome.js';
 import {
   PairSelection, type IcmpHintOutcome, type PairTestState, type SelectionAction, type SelectionCause, type SelectionState, type SelectionTiming,
 } from '../mobility/pair-selection.js';
@@ -92,6 +93,8 @@ export interface PairView extends PathView {
   /** Simultaneous multihoming: the SA pair this pair's traffic uses (the engine fills these in). */
   spiIn?: number;
   spiOut?: number;
+  /** Not checked in the background: the peer said its checks failed (CONNECTIVITY_CHECKS_FAILED). */
+  checksHeld?: true;
 }
 
 export interface PeerPathsView {
@@ -129,6 +132,17 @@ export interface PathSink {
   unreachable(peerHit: Uint8Array): boolean;
   /** Whether this address of the peer's is one of our relays, which the peer is reached through. */
   relayedTo(peerHit: Uint8Array, remote: Endpoint): boolean;
+  /**
+   * Every direct pair's checks failed for this offer, while the relay carries the peer: tell the
+   * peer (RFC 9028 CONNECTIVITY_CHECKS_FAILED, through the relay). Once per offer.
+   */
+  checksFailed?(peerHit: Uint8Array): void;
+  /**
+   * The pair in use stopped answering (keepalives, silence) and no other pair works: gather our
+   * candidates again and send the peer a new offer (seed 000 §3.3). Repeated, backing off, while
+   * it lasts.
+   */
+  pathLost?(peerHit: Uint8Array): void;
 }
 
 export interface PathPolicy {
@@ -148,6 +162,10 @@ export interface PathPolicy {
  */
 export const DEFAULT_PATH_POLICY: PathPolicy = { abandonAfterMs: 8_000, spareWindowMs: 5_000 };
 
+/** A lost path's new gathering and offer is repeated after this long, doubling up to the cap. */
+const REGATHER_FIRST_RETRY_MS = 2_000;
+const REGATHER_MAX_RETRY_MS = 30_000;
+
 interface PeerTrack {
   hit: Uint8Array;
   sel: PairSelection;
@@ -164,10 +182,19 @@ interface PeerTrack {
   held: boolean;
   /** Why the monitor took the primary's local address away when no pair was left to move to. */
   lostCause: LocalLossCause | undefined;
+  /** How the checks of the current offer and answer went (CONNECTIVITY_CHECKS_FAILED). */
+  checks: CheckOutcome;
+  /** The peer's candidates the checks are about ("address|port", sorted): a change is a new offer. */
+  candidatePrint: string;
+  /** While the path is lost: when gathering and offering again is next due, and the back-off. */
+  regatherAt: number | undefined;
+  regatherGapMs: number;
 }
 
 /** Causes that mean the old pair stopped carrying traffic (the others move a working flow). */
 const OUTAGE_CAUSES: ReadonlySet<SelectionCause> = new Set(['data-silence', 'keepalive', 'icmp', 'peer-poll', 'pair-deleted']);
+/** Causes that mean the pair in use stopped answering, rather than our own addresses going away. */
+const LOST_PATH_CAUSES: ReadonlySet<SelectionCause> = new Set(['data-silence', 'keepalive', 'icmp', 'peer-poll']);
 /** Last heard longer ago than this before the failure was noticed: the peer was idle, not cut off. */
 const IDLE_BEFORE_DETECTION_MS = 2_000;
 
@@ -213,11 +240,14 @@ export class PathManager {
    * out before them.
    */
   setLocalLocators(now: number, locators: readonly EngineLocator[], losses: ReadonlyMap<string, LocalLossCause> = new Map()): void {
+    const print = (ls: readonly EngineLocator[]): string => ls.filter((l) => l.operational).map((l) => l.address).sort().join(',');
+    const newCandidates = print(this.locals) !== print(locators);
     this.locals = locators.map((l) => ({ ...l }));
     this.heldProbes ??= [];
     this.losses = losses;
     try {
       for (const t of this.peers.values()) {
+        if (newCandidates) this.newOffer(now, t);
         t.sel.setLocalLocators(now, this.pairLocals(t));
         this.drain(now, t);
         this.tryNewPair(now, t);
@@ -232,6 +262,28 @@ export class PathManager {
     if (this.peers.size === 0) return true;
     for (const t of this.peers.values()) if (this.remotesOf(t).some((r) => reaches(l, r))) return true;
     return false;
+  }
+
+  /**
+   * The peer said its checks toward our candidates all failed (a signed CONNECTIVITY_CHECKS_FAILED):
+   * our direct pairs to it that have not passed are no longer checked in the background (see
+   * PairSelection.holdChecks) until either side's candidates change. How many were held.
+   */
+  peerChecksFailed(now: number, peerHit: Uint8Array): number {
+    const t = this.peers.get(hitToText(peerHit));
+    if (t === undefined) return 0;
+    const direct = t.sel.status().pairs.filter((p) => !this.isRelayed(t, p.pair.remote)).map((p) => p.pair);
+    const held = t.sel.holdChecks(now, direct);
+    this.drain(now, t);
+    return held;
+  }
+
+  /** We sent the peer a new offer (our candidates as gathered again): its checks start afresh. */
+  offered(now: number, peerHit: Uint8Array): void {
+    const t = this.peers.get(hitToText(peerHit));
+    if (t === undefined) return;
+    this.newOffer(now, t);
+    this.drain(now, t);
   }
 
   releaseProbes(): void {
@@ -252,7 +304,7 @@ export class PathManager {
       const track: PeerTrack = {
         hit: e.peerHit.slice(), sel: new PairSelection(now, this.policy.timing), remotePorts: new Map(), peerLocators: [],
         path: { local: { ...e.local }, remote: { ...e.remote } }, noPrimarySince: undefined, lostAt: now, state: 'no-primary',
-        held: false, lostCause: undefined,
+        held: false, lostCause: undefined, checks: new CheckOutcome(), candidatePrint: '', regatherAt: undefined, regatherGapMs: REGATHER_FIRST_RETRY_MS,
       };
       this.peers.set(key, track);
       this.applyPeerLocators(now, track, peerLocators());
@@ -347,6 +399,7 @@ export class PathManager {
       const due = t.sel.nextTimeout();
       if (due !== undefined && due <= now) t.sel.handleTimeout(now);
       this.drain(now, t);
+      if (t.regatherAt !== undefined && t.regatherAt <= now) this.regather(now, t);
       // Without a single pair we are the one offline, not the peer: that is no reason to give up.
       if (t.noPrimarySince !== undefined && t.sel.status().pairs.length === 0) t.noPrimarySince = now;
       if (t.noPrimarySince !== undefined && now - t.noPrimarySince >= this.policy.abandonAfterMs) {
@@ -361,6 +414,7 @@ export class PathManager {
     for (const t of this.peers.values()) {
       next = Math.min(next, t.sel.nextTimeout() ?? Number.POSITIVE_INFINITY);
       if (t.noPrimarySince !== undefined) next = Math.min(next, t.noPrimarySince + this.policy.abandonAfterMs);
+      if (t.regatherAt !== undefined) next = Math.min(next, t.regatherAt);
     }
     return Number.isFinite(next) ? next : undefined;
   }
@@ -397,6 +451,7 @@ export class PathManager {
       if (p.rttMs !== undefined) view.rttMs = p.rttMs;
       if (p.lastHeardAt !== undefined) view.lastHeardMs = Math.max(0, now - p.lastHeardAt);
       if (pairKey(p.pair) === inboundKey) view.inbound = true;
+      if (p.checksHeld) view.checksHeld = true;
       return view;
     });
     const inbound = s.inbound && this.viewOf(t, this.localEndpoint(s.inbound.local), this.remoteEndpoint(t, s.inbound.remote));
@@ -421,22 +476,73 @@ export class PathManager {
 
   private applyPeerLocators(now: number, t: PeerTrack, locators: readonly HipPeerLocator[]): void {
     const before = this.remotesOf(t).join(',');
+    const live = locators.filter((l) => l.state !== 'DEPRECATED');
+    const candidatePrint = live.map((l) => `${l.address}|${l.port}`).sort().join(',');
+    // An address listed before only at other ports: the peer's NAT mapped it afresh. (A symmetric
+    // NAT's address may be live at several ports at once: one of them still listed is no move.)
+    const portsOf = (ls: readonly HipPeerLocator[]): Map<string, Set<number>> => {
+      const m = new Map<string, Set<number>>();
+      for (const l of ls) if (l.state !== 'DEPRECATED') m.set(l.address, (m.get(l.address) ?? new Set()).add(l.port));
+      return m;
+    };
+    const previous = portsOf(t.peerLocators);
+    const changed = new Set<string>();
+    for (const [address, ports] of portsOf(live)) {
+      const had = previous.get(address);
+      if (had !== undefined && ![...ports].some((p) => had.has(p))) changed.add(address);
+    }
     t.peerLocators = locators.map((l) => ({ ...l }));
-    // Pairs are per address: where the peer has several ports at one address (a symmetric NAT
-    // maps each destination to its own port), the pair takes the verified one, else the latest.
+    // Pairs are per address: where the peer has several ports at one address the pair takes a
+    // live one over a deprecated listing, the peer's own over a relay sharing its address (one
+    // machine), and a verified one over the rest (a symmetric NAT maps each destination to its
+    // own port: the one toward us answers, the one toward the relay does not); else the latest.
     const chosen = new Map<string, HipPeerLocator>();
-    const rank = (l: HipPeerLocator): number => (l.state === 'ACTIVE' ? 0 : l.state === 'UNVERIFIED' ? 1 : 2);
+    const rank = (l: HipPeerLocator): number =>
+      (l.state === 'DEPRECATED' ? 4 : 0) + (this.candidateOf(t, l) === 'relayed' ? 2 : 0) + (l.state === 'ACTIVE' ? 0 : 1);
     for (const l of locators) {
       const seen = chosen.get(l.address);
       if (seen === undefined || rank(l) <= rank(seen)) chosen.set(l.address, l);
     }
     for (const l of chosen.values()) t.remotePorts.set(l.address, l.port);
+    if (candidatePrint !== t.candidatePrint) {
+      if (t.candidatePrint !== '') this.newOffer(now, t);
+      t.candidatePrint = candidatePrint;
+    }
     const usable = locators.filter((l) => l.state !== 'DEPRECATED').map((l) => ({
       address: l.address, preferred: l.preferred, relayed: this.candidateOf(t, l) === 'relayed',
+      listedOnly: l.source === 'locator-set' && l.state !== 'ACTIVE',
     }));
     // Which of our locators reach the peer depends on where the peer is.
     if (this.remotesOf(t).join(',') !== before) t.sel.setLocalLocators(now, this.pairLocals(t));
     t.sel.setPeerLocators(now, usable);
+    // The same address at a new port (the peer's NAT mapped it afresh) is a new candidate: what
+    // the pairs to the old port proved says nothing of it.
+    for (const address of changed) t.sel.recheck(now, address);
+  }
+
+  private isRelayed(t: PeerTrack, remoteAddress: string): boolean {
+    return this.candidateOf(t, this.remoteEndpoint(t, remoteAddress)) === 'relayed';
+  }
+
+  /** A new offer or answer: its checks are judged afresh, and none of its pairs is held back. */
+  private newOffer(now: number, t: PeerTrack): void {
+    t.checks.restart();
+    t.sel.releaseChecks(now);
+  }
+
+  /** Gathers again and offers anew (the sink's pathLost), and when to do it again if still lost. */
+  private regather(now: number, t: PeerTrack): void {
+    t.regatherAt = now + t.regatherGapMs;
+    t.regatherGapMs = Math.min(REGATHER_MAX_RETRY_MS, t.regatherGapMs * 2);
+    this.sink.pathLost?.(t.hit);
+  }
+
+  /** Once per offer, when every direct pair's checks failed and the relay carries the peer. */
+  private judgeChecks(t: PeerTrack): void {
+    const pairs = t.sel.status().pairs;
+    const direct = pairs.filter((p) => !this.isRelayed(t, p.pair.remote)).map((p) => pairKey(p.pair));
+    const relayWorks = pairs.some((p) => p.state === 'operational' && this.isRelayed(t, p.pair.remote));
+    if (t.checks.allFailed(direct, relayWorks)) this.sink.checksFailed?.(t.hit);
   }
 
   private localEndpoint(address: string): Endpoint {
@@ -461,7 +567,14 @@ export class PathManager {
    */
   private tryNewPair(now: number, t: PeerTrack): void {
     if (t.sel.primary !== undefined) return;
-    const best = t.sel.status().pairs[0]?.pair;
+    // The peer address that answers (ACTIVE) first, then one it was heard from: another it only
+    // lists may be private to its NAT (a server behind a port forward), and the data sent there
+    // while that is tested is lost.
+    const pairs = t.sel.status().pairs.filter((p) => this.locals.some((l) => l.address === p.pair.local && l.operational));
+    const remoteOf = (p: { pair: LocatorPair }): HipPeerLocator | undefined => t.peerLocators.find((l) => l.address === p.pair.remote);
+    const verified = pairs.find((p) => remoteOf(p)?.state === 'ACTIVE');
+    const heard = pairs.find((p) => { const l = remoteOf(p); return l !== undefined && l.state !== 'DEPRECATED' && l.source !== 'locator-set'; });
+    const best = (verified ?? heard ?? pairs[0])?.pair;
     if (best === undefined || (best.local === t.path.local.address && best.remote === t.path.remote.address)) return;
     if (!this.locals.some((l) => l.address === best.local && l.operational)) return;
     const local = this.localEndpoint(best.local);
@@ -511,7 +624,12 @@ export class PathManager {
   }
 
   private drain(now: number, t: PeerTrack): void {
-    for (let a = t.sel.pollAction(); a !== undefined; a = t.sel.pollAction()) this.act(now, t, a);
+    let tested = false;
+    for (let a = t.sel.pollAction(); a !== undefined; a = t.sel.pollAction()) {
+      if (a.type === 'pair-state') tested = true;
+      this.act(now, t, a);
+    }
+    if (tested && this.peers.get(hitToText(t.hit)) === t) this.judgeChecks(t);
   }
 
   private act(now: number, t: PeerTrack, a: SelectionAction): void {
@@ -532,14 +650,19 @@ export class PathManager {
         const local = this.localEndpoint(a.new.local);
         const remote = this.remoteEndpoint(t, a.new.remote);
         const from = this.viewOf(t, t.path.local, t.path.remote);
-        const same = from.local.address === local.address && from.remote.address === remote.address;
+        const to = this.viewOf(t, local, remote);
+        // Ports count: on one machine the relay and the peer share an address.
+        const same = from.local.address === local.address && from.remote.address === remote.address && from.remote.port === remote.port;
+        // The first pair of an association is no move, unless it takes the traffic off the relay
+        // that carried the exchange (or onto it): that is the upgrade the user waits for.
+        const relayChange = (from.candidate === 'relayed') !== (to.candidate === 'relayed');
         this.sink.setActivePair(t.hit, local, remote);
         this.moveData(t, local, remote, a.cause);
         t.lostCause = undefined;
-        if (!same && a.cause !== 'connect') {
+        if (!same && (a.cause !== 'connect' || relayChange)) {
           const localCause = this.losses.get(from.local.address);
           this.sink.handover({
-            peer: hitToText(t.hit), cause: a.cause, from, to: this.viewOf(t, local, remote), gapMs: outageMs(a, t.state !== 'primary-operational'),
+            peer: hitToText(t.hit), cause: a.cause, from, to, gapMs: outageMs(a, t.state !== 'primary-operational'),
             ...(localCause === undefined ? {} : { localCause }),
           });
         }
@@ -549,11 +672,18 @@ export class PathManager {
         t.state = a.to;
         t.noPrimarySince = a.to === 'no-primary' ? (t.noPrimarySince ?? now) : undefined;
         this.setHeld(t, a.to !== 'primary-operational');
+        if (a.to === 'no-primary' && LOST_PATH_CAUSES.has(a.cause)) {
+          if (t.regatherAt === undefined) this.regather(now, t);
+        } else if (a.to !== 'no-primary') {
+          t.regatherAt = undefined;
+          t.regatherGapMs = REGATHER_FIRST_RETRY_MS;
+        }
+        return;
+      case 'pair-state':
+        if (!this.isRelayed(t, a.pair.remote)) t.checks.pairState(pairKey(a.pair), a.state);
         return;
       case 'spare':
         this.setSpare(t, a);
-        return;
-      case 'pair-state':
         return;
     }
   }

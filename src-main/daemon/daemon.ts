@@ -247,6 +247,11 @@ export class Daemon {
       }));
       return;
     }
+    if (e.type === 'offer') {
+      const relay = this.engine.snapshot().relays.find((r) => r.hit === e.relay);
+      this.opts.log(logLine('offer', { peer: this.nameOf(e.peer) ?? e.peer, relay: relay?.name ?? e.relay }));
+      return;
+    }
     const ref = { peer: this.nameOf(e.peer), hit: e.peer };
     switch (e.type) {
       case 'association':
@@ -287,7 +292,7 @@ export class Daemon {
         const detail = e.hipCause ?? (cause === 'pair-failed' ? e.cause : undefined);
         const record: HandoverRecord = {
           seq: ++this.handoverSeq, at: Date.now(), peer: ref.peer, hit: e.peer, cause,
-          from: e.from === null ? null : pairRef(e.from), to: pairRef(e.to), gapMs: Math.max(0, Math.round(e.gapMs)),
+          from: e.from === null ? null : this.pairRef(e.from), to: this.pairRef(e.to), gapMs: Math.max(0, Math.round(e.gapMs)),
           ...(detail === undefined ? {} : { detail }),
         };
         this.handovers.push(record);
@@ -431,6 +436,10 @@ export class Daemon {
     return { removed };
   }
 
+  private pairRef(p: PathView, relays = this.engine.snapshot().relays): PairRef {
+    return pairRefOf(p, relays);
+  }
+
   private status(): DaemonStatus {
     const snap = this.engine.snapshot();
     const now = performance.now();
@@ -465,6 +474,7 @@ export class Daemon {
             local: p.local, remote: p.remote, interface: interfaceOrNull(p.ifname), kind: p.kind,
             // Not tried yet shows as testing: it is next in line for a probe.
             remoteState: p.remoteState, state: p.state === 'untested' ? 'testing' : p.state, primary: p.primary,
+            candidate: p.candidate,
           };
           // Fault tolerance: one SA pair serves every locator pair (seed 000 §4); simultaneous
           // multihoming: the engine names each pair's own SAs (RFC 8047 §4.1).
@@ -475,10 +485,11 @@ export class Daemon {
           if (p.rttMs !== undefined) row.rttMs = Math.round(p.rttMs * 10) / 10;
           if (p.lastHeardMs !== undefined) row.lastHeardMs = Math.round(p.lastHeardMs);
           if (p.inbound) row.inbound = true;
+          if (p.checksHeld) row.checksHeld = true;
           return row;
         });
         const inbound = a.paths.inbound;
-        if (inbound) status.inbound = { local: inbound.local, remote: inbound.remote, interface: interfaceOrNull(inbound.ifname), kind: inbound.kind };
+        if (inbound) status.inbound = this.pairRef(inbound, snap.relays);
       }
       if (ages.length > 0) status.lastHeardMs = Math.max(0, Math.round(Math.min(...ages)));
       const attempt = this.attemptStatus(hit, status.state, a?.remote ?? config?.locators[0], now);
@@ -661,8 +672,16 @@ function interfaceOrNull(ifname: string | null): string | null {
   return ifname !== null && /^[A-Za-z0-9_.:-]{1,15}$/.test(ifname) ? ifname : null;
 }
 
-function pairRef(p: PathView): PairRef {
-  return { local: p.local, remote: p.remote, interface: interfaceOrNull(p.ifname), kind: p.kind };
+/**
+ * A pair as status and handovers name it. The peer's end says how the pair travels; a relayed
+ * one through one of our relays also names that relay, so a timeline entry can say "relayed
+ * through home" long after the relay's address has changed.
+ */
+function pairRefOf(p: PathView, relays: readonly { name: string; address: string; port: number }[]): PairRef {
+  const ref: PairRef = { local: p.local, remote: p.remote, interface: interfaceOrNull(p.ifname), kind: p.kind, candidate: p.candidate };
+  const relay = p.candidate === 'relayed' ? relays.find((r) => r.address === p.remote.address && r.port === p.remote.port) : undefined;
+  if (relay !== undefined) ref.relay = relay.name;
+  return ref;
 }
 
 async function startEngine(opts: DaemonOptions, identity: LocalHostIdentity, devices?: Record<string, string>): Promise<HipEngine> {

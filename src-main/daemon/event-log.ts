@@ -4,7 +4,7 @@
 
 import type { ControlEvent, Endpoint, RelayConfig } from '../../src-shared/control-api.js';
 import { relayText } from '../../src-shared/relay-text.js';
-import { endpointText } from '../../src-shared/status-format.js';
+import { endpointText, pathChangeWords } from '../../src-shared/status-format.js';
 
 function field(key: string, value: string | number | boolean | null): string {
   const text = value === null ? '-' : String(value);
@@ -30,11 +30,14 @@ export function eventFields(e: ControlEvent): string {
   if (e.type === 'settings') return `settings ${Object.entries(e.settings).map(([k, v]) => field(k, Array.isArray(v) ? v.map(listItem).join(',') : v)).join(' ')}`;
   if (e.type === 'daemon') return `daemon ${field('running', e.running)}`;
   if (e.type === 'handover') {
-    // One line per move of a peer's traffic: both ends of the pair it left and the one it took.
+    // One line per move of a peer's traffic: both ends of the pair it left and the one it took,
+    // and, for a move onto a relay or off it, that change in the words status uses.
     const h = e.handover;
     const from = h.from ? pairArrow(h.from) : null;
     const detail = h.detail === undefined ? '' : ` ${field('detail', h.detail)}`;
-    return `handover ${field('peer', h.peer)} ${field('hit', h.hit)} ${field('from', from)} ${field('to', pairArrow(h.to))} ${field('cause', h.cause)}${detail} ${field('gapMs', h.gapMs)}`;
+    const change = pathChangeWords(h, { arrow: '->' });
+    const path = change === null ? '' : ` ${field('path', change)}`;
+    return `handover ${field('peer', h.peer)} ${field('hit', h.hit)} ${field('from', from)} ${field('to', pairArrow(h.to))} ${field('cause', h.cause)}${detail} ${field('gapMs', h.gapMs)}${path}`;
   }
   const who = `${field('peer', e.peer)} ${field('hit', e.hit)}`;
   switch (e.type) {

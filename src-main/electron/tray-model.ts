@@ -48,7 +48,7 @@ export function trayModel(status: DaemonStatus | null, daemonRunning: boolean): 
     const via = primaryPair(p);
     const items: TrayMenuItem[] = [
       { type: 'item', label: `${row.state} · ${row.pair}`, enabled: false },
-      { type: 'item', label: `via ${via?.interface ?? 'unknown uplink'} · RTT ${row.rtt}`, enabled: false },
+      { type: 'item', label: `${row.path ?? `via ${via?.interface ?? 'unknown uplink'}`} · RTT ${row.rtt}`, enabled: false },
       { type: 'item', label: 'Fail over now', enabled: isKeyed(p) && (p.pairs?.length ?? 0) > 1, action: { kind: 'failover', peer: p.name ?? p.hit } },
     ];
     return { type: 'submenu', label: `${isKeyed(p) ? '●' : '○'} ${row.name}`, items };

@@ -82,6 +82,8 @@ export type EngineEvent =
   | ({ type: 'handover' } & Handover)
   /** A relay answered our registration, or the registration lapsed. */
   | { type: 'relay-registration'; relay: string; registered: boolean }
+  /** Our path to a peer was lost: candidates gathered again went to it through this relay. */
+  | { type: 'offer'; peer: string; relay: string }
   /** Something an operator should know that is not an association event (TUN mode: the data plane). */
   | { type: 'warning'; message: string };
 
@@ -616,6 +618,9 @@ export class HipEngine extends EventEmitter {
         return;
       case 'relay-registration':
         this.emit('event', { type: 'relay-registration', relay: e.relay, registered: e.registered } satisfies EngineEvent);
+        return;
+      case 'offer':
+        this.emit('event', { type: 'offer', peer: e.peer, relay: e.relay } satisfies EngineEvent);
         return;
     }
   }

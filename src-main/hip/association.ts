@@ -48,6 +48,8 @@ export type HostEvent =
   | { type: 'closed'; peerHit: Uint8Array; byPeer: boolean }
   | { type: 'failed'; peerHit: Uint8Array; reason: string }
   | { type: 'notify'; peerHit: Uint8Array; notifyType: number; data: Uint8Array; authenticated: boolean }
+  /** The peer's signed CONNECTIVITY_CHECKS_FAILED (RFC 9028 §5.10): none of its checks toward our candidates worked. */
+  | { type: 'peer-checks-failed'; peerHit: Uint8Array }
   /** Our probe's echo came back: `local`/`remote` is the locator pair the answer used. */
   | { type: 'probe-answered'; peerHit: Uint8Array; nonce: Uint8Array; local: Endpoint; remote: Endpoint; retransmissions: number }
   /** Our probe was abandoned: retries exhausted, or a rekey or CLOSE took its place. */
@@ -1106,7 +1108,7 @@ export class Association {
    * Sends the next LOCATOR_SET UPDATE the plan calls for, if none is in flight. `renew`: the
    * listing the peer has is about to run out, so it goes again even if unchanged.
    */
-  private announceNext(now: number, renew = false): void {
+  private announceNext(now: number, renew = false, to?: Endpoint): void {
     if (this.announcing !== undefined || this.peerLocators === undefined) return;
     if (this.state !== 'ESTABLISHED' && this.state !== 'R2-SENT') return;
     const own = this.listedLocators();
@@ -1117,10 +1119,10 @@ export class Association {
       case 'none':
         return;
       case 'gratuitous':
-        this.sendAnnouncement(now, { kind: 'gratuitous', listing: step.listing }, { keymatIndex, oldSpi: step.spi, newSpi: step.spi }, this.local);
+        this.sendAnnouncement(now, { kind: 'gratuitous', listing: step.listing }, { keymatIndex, oldSpi: step.spi, newSpi: step.spi }, this.local, to);
         return;
       case 'deprecate':
-        this.sendAnnouncement(now, { kind: 'deprecate', listing: step.listing, spi: step.spi }, { keymatIndex, oldSpi: step.spi, newSpi: 0 }, this.local);
+        this.sendAnnouncement(now, { kind: 'deprecate', listing: step.listing, spi: step.spi }, { keymatIndex, oldSpi: step.spi, newSpi: 0 }, this.local, to);
         return;
       case 'new-sa': {
         if (this.rekey !== undefined) return; // one SA change at a time; resumed when the rekey completes
@@ -1128,7 +1130,7 @@ export class Association {
         const listing = step.listing(newSpi);
         // RFC 8047 §6.1: sent from the new interface, so the peer learns the pair it will use.
         const from = { address: step.from.address, port: step.from.port };
-        this.sendAnnouncement(now, { kind: 'new-sa', listing, ifname: step.ifname, newSpi, keymatIndex }, { keymatIndex, oldSpi: 0, newSpi }, from);
+        this.sendAnnouncement(now, { kind: 'new-sa', listing, ifname: step.ifname, newSpi, keymatIndex }, { keymatIndex, oldSpi: 0, newSpi }, from, to);
         return;
       }
     }
@@ -1136,20 +1138,45 @@ export class Association {
 
   private sendAnnouncement(
     now: number, what: DistributiveOmit<Announcing, 'updateId'>, espInfo: { keymatIndex: number; oldSpi: number; newSpi: number },
-    from: Endpoint | undefined,
+    from: Endpoint | undefined, via?: Endpoint,
   ): void {
     const updateId = this.newUpdateId();
     const bytes = buildUpdate(this.ctx, this.rhash!, this.hipKeys!.outInt, this.localHit, this.peerHit, {
       seq: updateId, espInfo, locatorSet: buildLocatorSet(what.listing, this.lifetimeS()),
     });
     this.announcementSentAt = now;
-    const to = this.remote;
+    const to = via ?? this.remote;
     this.outstanding.set(updateId, {
       purpose: 'locators', bytes, to, from, attempt: 0, max: this.ctx.timers.updateRetriesMax,
       deadline: now + retransmitDelay(this.ctx.timers, 0), sentAt: now,
     });
     this.announcing = { ...what, updateId };
     this.ctx.send(bytes, to, from);
+  }
+
+  /**
+   * A new offer (seed 000 §3.3): our whole listing again under a new SEQ, sent to `via` (a relay
+   * that reaches the peer) rather than to the pair in use, which is the one that stopped
+   * answering. An announcement of a plain listing still in flight there is given up for it; one
+   * that creates or removes an SA pair is left to finish. False when nothing went out.
+   */
+  offer(now: number, via: Endpoint): boolean {
+    if (!this.keyed() || this.peerLocators === undefined) return false;
+    const inFlight = this.announcing;
+    if (inFlight !== undefined) {
+      if (inFlight.kind !== 'gratuitous') return false;
+      this.outstanding.delete(inFlight.updateId);
+      this.announcing = undefined;
+    }
+    this.announceNext(now, true, via);
+    return this.announcing !== undefined;
+  }
+
+  /** Sends the peer a signed NOTIFY to `to` (through a relay when that is the only way left). */
+  notifyPeer(notifyType: number, data: Uint8Array, to: Endpoint): boolean {
+    if (!this.keyed()) return false;
+    this.ctx.send(buildNotify(this.ctx, this.localHit, this.peerHit, notifyType, data), to, this.local);
+    return true;
   }
 
   /** ACKs of our mobility UPDATEs: announcements done, addresses verified, probes answered. */
@@ -1582,11 +1609,29 @@ export class Association {
     }
     for (const n of getParams(pkt, 'NOTIFICATION')) {
       this.ctx.emit({ type: 'notify', peerHit: this.peerHit, notifyType: n.notifyType, data: n.data, authenticated });
+      if (n.notifyType !== NotifyType.CONNECTIVITY_CHECKS_FAILED) continue;
+      // Acting on it stops checks: only the peer may say so, never whoever can write its HIT.
+      if (!authenticated || !this.keyed()) this.ctx.drop('checks-failed-notify-unsigned');
+      else this.checksFailedByPeer();
     }
     const locatorSet = getParam(pkt, 'LOCATOR_SET');
     if (locatorSet === undefined) return;
     if (!authenticated) return this.ctx.drop('notify-locator-set-unsigned');
     this.learnFromNotify(now, locatorSet, from);
+  }
+
+  /**
+   * The peer's checks toward our candidates all failed, and so did ours toward its: address
+   * checks of its direct candidates still being retransmitted stop too (pair selection holds
+   * the pair probes). Its relayed candidate is how we reach it, and stays checked.
+   */
+  private checksFailedByPeer(): void {
+    for (const [id, o] of this.outstanding) {
+      if (o.purpose !== 'verify' || o.target === undefined) continue;
+      if (this.peerLocators?.get(o.target)?.candidate === 'relayed') continue;
+      this.outstanding.delete(id);
+    }
+    this.ctx.emit({ type: 'peer-checks-failed', peerHit: this.peerHit });
   }
 
   /**

@@ -279,6 +279,16 @@ export class HipHost {
     return this.assocs.get(hex(peerHit))?.integrityKeys();
   }
 
+  /** A new offer to the peer through `via` (see Association.offer); false when nothing went out. */
+  offer(now: number, peerHit: Uint8Array, via: Endpoint): boolean {
+    return this.assocs.get(hex(peerHit))?.offer(now, via) ?? false;
+  }
+
+  /** A signed NOTIFY to an established peer, sent to `to`; false without a keyed association. */
+  notifyPeer(peerHit: Uint8Array, notifyType: number, data: Uint8Array, to: Endpoint): boolean {
+    return this.assocs.get(hex(peerHit))?.notifyPeer(notifyType, data, to) ?? false;
+  }
+
   /** Moves a peer's traffic (and its control packets) to this pair: pair selection, manual failover. */
   setActivePair(now: number, peerHit: Uint8Array, local: Endpoint | undefined, remote: Endpoint): boolean {
     const a = this.assocs.get(hex(peerHit));

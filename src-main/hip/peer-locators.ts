@@ -337,19 +337,24 @@ export class PeerLocatorTable {
   /**
    * The change-of-preferred-locator procedure (RFC 8047 §6.4): which address our traffic should
    * use now. The peer's preferred one if ACTIVE; while it is being verified, keep an ACTIVE one
-   * (the current if it still is); with no ACTIVE address left, the preferred one even though
-   * unverified — its use is then bounded by credit. A DEPRECATED preference, or none, falls back
-   * to a non-deprecated address, ACTIVE ones first.
+   * (the current if it still is); with no ACTIVE address left, one the peer's fresh packets came
+   * from (the current first), else the preferred one, even though unverified — its use is then
+   * bounded by credit. A listed address nothing came from is, behind a NAT, often private to
+   * it: only its check may take traffic there. A DEPRECATED preference, or none, falls back to
+   * a non-deprecated address, ACTIVE ones first.
    */
   choose(): CurrentChoice | undefined {
     const all = [...this.byKey.values()];
     const current = this.byKey.get(this.currentKey)!;
     const preferred = all.find((l) => l.preferred && l.state !== 'DEPRECATED');
     const active = all.filter((l) => l.state === 'ACTIVE');
+    const heard = (l: PeerLocator): boolean => l.state === 'UNVERIFIED' && l.source !== 'locator-set';
     let pick: PeerLocator | undefined;
     if (preferred?.state === 'ACTIVE') pick = preferred;
     else if (current.state === 'ACTIVE') pick = current;
     else if (active.length > 0) pick = active[0];
+    else if (heard(current)) pick = current;
+    else if (all.some(heard)) pick = all.find(heard);
     else if (preferred !== undefined) pick = preferred;
     else pick = current.state === 'UNVERIFIED' ? current : all.find((l) => l.state === 'UNVERIFIED');
     if (pick === undefined) return undefined;

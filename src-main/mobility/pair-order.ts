@@ -35,6 +35,11 @@ export interface PeerLocator {
   preferred: boolean;
   /** A relay's address that forwards to the peer: a way in when no direct pair works, never first. */
   relayed?: boolean;
+  /**
+   * Only the peer's listing vouches for it: no check has passed and none of the peer's packets
+   * came from it (often an address private to the peer's NAT). Only a check may use it.
+   */
+  listedOnly?: boolean;
 }
 
 /** Addresses as text; `local` is ours, `remote` the peer's. Direction: local → remote. */

@@ -98,6 +98,8 @@ export interface PairStatus {
   lastFailAt: number | undefined;
   /** Last authenticated packet from the peer that arrived on the reverse of this pair. */
   lastHeardAt: number | undefined;
+  /** Left out of the background checks: the peer said its checks on it failed (holdChecks). */
+  checksHeld: boolean;
 }
 
 export interface SelectionStatus {
@@ -224,6 +226,8 @@ export class PairSelection {
   private inboundPair: LocatorPair | undefined;
   private lastBackgroundAt = Number.NEGATIVE_INFINITY;
   private lastIcmpHintAt = Number.NEGATIVE_INFINITY;
+  /** Pairs the background tests leave alone until the candidates change or the pair passes (holdChecks). */
+  private readonly heldChecks = new Set<string>();
 
   /**
    * The user changed keepalive or detection sensitivity: later decisions use the new policy. The
@@ -378,6 +382,60 @@ export class PairSelection {
     }
   }
 
+  /**
+   * The peer's checks toward our candidates all failed (its CONNECTIVITY_CHECKS_FAILED): those
+   * of `pairs` that have not passed stop being tested in the background, so neither side keeps
+   * spending checks where both found nothing. A search when the primary fails still tries
+   * them, a probe of the peer's arriving on one still triggers a check, and one that passes is
+   * released. `releaseChecks` ends the hold (new candidates: a new offer or answer).
+   */
+  holdChecks(now: number, pairs: readonly LocatorPair[]): number {
+    let held = 0;
+    for (const p of pairs) {
+      const key = pairKey(p);
+      const rec = this.pairs.get(key);
+      if (rec === undefined || key === this.primaryKey || rec.state === 'operational') continue;
+      this.heldChecks.add(key);
+      rec.backgroundAt = undefined;
+      held++;
+    }
+    this.planBackground(now, false);
+    return held;
+  }
+
+  /**
+   * The peer's locator at `remote` moved to a new port (its NAT mapped it afresh): the pairs to
+   * it are new candidates whatever their test history or a hold says, and are checked now, first.
+   */
+  recheck(now: number, remote: string): void {
+    const keys = [...this.pairs.entries()].filter(([, rec]) => rec.cand.pair.remote === remote).map(([key]) => key);
+    for (const key of keys) {
+      const rec = this.pairs.get(key)!;
+      rec.history = {};
+      rec.rtt = new RttEstimator();
+      rec.backgroundIntervalMs = this.timing.backgroundMinMs;
+      this.heldChecks.delete(key);
+      if (rec.backgroundAt !== undefined) rec.backgroundAt = now;
+    }
+    if (keys.length === 0) return;
+    const r = this.round;
+    if (r !== undefined) {
+      r.fresh.push(...keys);
+      r.nextAt = now;
+      r.probesSent = 0;
+      this.runRound(now);
+    } else {
+      this.planBackground(now, true);
+      this.runBackground(now);
+    }
+  }
+
+  releaseChecks(now: number): void {
+    if (this.heldChecks.size === 0) return;
+    this.heldChecks.clear();
+    this.planBackground(now, true);
+  }
+
   /** Move now: to `to`, or to the best alternative. False when there is nowhere to go. */
   failover(now: number, to?: LocatorPair): boolean {
     let key: string | undefined;
@@ -449,6 +507,7 @@ export class PairSelection {
         lastOkAt: rec.history.lastOkAt,
         lastFailAt: rec.history.lastFailAt,
         lastHeardAt: rec.lastHeardAt,
+        checksHeld: this.heldChecks.has(pairKey(rec.cand.pair)),
       }));
     return { state: this.current, primary: this.primary, inbound: this.inboundPair && { ...this.inboundPair }, pairs };
   }
@@ -465,6 +524,7 @@ export class PairSelection {
     for (const key of [...this.pairs.keys()]) {
       if (next.has(key)) continue;
       this.pairs.delete(key);
+      this.heldChecks.delete(key);
       if (key === this.primaryKey) primaryGone = true;
     }
     const added: string[] = [];
@@ -494,14 +554,19 @@ export class PairSelection {
     this.planBackground(now, added.length > 0 || policyChanged);
   }
 
-  /** Seed 003: delete pair. A recent spare takes over at once; otherwise test the best guess. */
+  /**
+   * Seed 003: delete pair. A recent spare takes over at once; otherwise test the best guess,
+   * which is an address the peer was heard from or verified at when there is one: data is not
+   * sent on the strength of a listing alone (the one rule for a peer's new address).
+   */
   private primaryDeleted(now: number): void {
     this.pinned = false;
     if (this.round !== undefined) this.endRound(now, this.round);
     const fresh = [...this.pairs.entries()]
       .filter(([, rec]) => testTier(rec.history, now, this.searchOpts()) === 0)
       .sort(([, a], [, b]) => comparePreference(a.cand, b.cand));
-    const next = fresh[0]?.[0] ?? this.searchOrder(now)[0];
+    const guesses = this.searchOrder(now);
+    const next = fresh[0]?.[0] ?? guesses.find((key) => this.pairs.get(key)?.cand.remote.listedOnly !== true) ?? guesses[0];
     this.switchPrimary(now, next, 'pair-deleted', now);
     this.startRound(now, 'pair-deleted', now);
   }
@@ -631,6 +696,7 @@ export class PairSelection {
       this.primaryConfirmedAt = Math.max(this.primaryConfirmedAt, evidenceAt);
       this.detector.primaryConfirmed(evidenceAt);
     }
+    this.heldChecks.delete(key);
     const firstPassAsSpare = rec.appearedAsSpare;
     rec.appearedAsSpare = false;
     // Proof older than the search it would end is no proof for that search.
@@ -692,8 +758,6 @@ export class PairSelection {
     if (probe.tag.purpose === 'background') {
       rec.backgroundIntervalMs = Math.min(this.timing.backgroundMaxMs, rec.backgroundIntervalMs * 2);
       if (rec.backgroundAt !== undefined) rec.backgroundAt = now + rec.backgroundIntervalMs;
-      // The spare it was meant to be may be another pair through the same interface.
-      if (this.round === undefined) this.planBackground(now, false);
       return;
     }
     const r = this.round;
@@ -748,12 +812,24 @@ export class PairSelection {
     const primary = this.primaryRecord();
     if (primary !== undefined) {
       // Spares: the best pair through each other local interface, and to each other peer
-      // locator, so that losing either end of the primary leaves a tested way out.
+      // locator, so that losing either end of the primary leaves a tested way out. Through
+      // another interface, the spare goes to the peer address that answers now: another address
+      // the peer lists (its private one behind a port forward, say) may be unreachable, and a
+      // spare that never passes is no way out. If that one just failed (the answering address is
+      // on the primary's LAN), the interface's best pair is its spare instead.
       const spareIfs = new Set<string>([primary.cand.local.ifname]);
       const spareRemotes = new Set<string>([primary.cand.remote.address]);
       const byPref = [...this.pairs.entries()].sort(([, a], [, b]) => comparePreference(a.cand, b.cand));
+      if (this.timing.backupProbeMs > 0) {
+        for (const [key, rec] of byPref) {
+          if (rec.cand.remote.address !== primary.cand.remote.address || spareIfs.has(rec.cand.local.ifname)) continue;
+          if (this.prefers(key, this.primaryKey) || testTier(rec.history, now, this.searchOpts()) === 2) continue;
+          wanted.add(key);
+          spareIfs.add(rec.cand.local.ifname);
+        }
+      }
       for (const [key, rec] of byPref) {
-        if (key === this.primaryKey) continue;
+        if (key === this.primaryKey || this.heldChecks.has(key)) continue;
         if (this.prefers(key, this.primaryKey)) {
           wanted.add(key);
           continue;
@@ -762,9 +838,6 @@ export class PairSelection {
         const newIf = !spareIfs.has(rec.cand.local.ifname);
         const newRemote = !spareRemotes.has(rec.cand.remote.address);
         if (newIf || newRemote) wanted.add(key);
-        // A failed pair (a peer's private address behind its NAT) is retried, but covers
-        // neither end: the next pair through that interface is tested as well.
-        if (rec.state === 'failed') continue;
         spareIfs.add(rec.cand.local.ifname);
         spareRemotes.add(rec.cand.remote.address);
       }

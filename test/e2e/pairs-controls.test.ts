@@ -161,16 +161,17 @@ describe('pair controls and both directions in the desktop UI against the real m
 
       const text = (await tunnel.mobileVpn.cli(['status'])).stdout;
       t.diagnostic(text);
+      assert.match(text, / server +\S+ +ESTABLISHED +direct, out via cellular \(cell0\) · in via Wi-Fi \(wifi0\)/, `the path in words:\n${text}`);
       assert.match(text, /server: fault-tolerance, 2 pairs \(\* out, < in\)/, `status text:\n${text}`);
       assert.match(text, new RegExp(`\\* +${cell.replace(/\./g, '\\.')}:\\d+ -> `), `cell0's pair marked out:\n${text}`);
       assert.match(text, new RegExp(` < +${wifi.replace(/\./g, '\\.')}:\\d+ -> `), `wifi0's pair marked in:\n${text}`);
 
-      await eventually('the Pairs view names both directions', () => page.locator(`${section} [data-testid="peer-path"]`).textContent(), (s) => s === 'out via cell0 (cellular) · in via wifi0 (wifi)', 5_000);
+      await eventually('the Pairs view names both directions', () => page.locator(`${section} [data-testid="peer-path"]`).textContent(), (s) => s === 'direct, out via cellular (cell0) · in via Wi-Fi (wifi0)', 5_000);
       assert.equal(await rowOf(wifi).getAttribute('data-inbound'), 'true');
       assert.equal(await rowOf(cell).getAttribute('data-primary'), 'true');
       await page.screenshot({ path: `${ARTIFACTS}/ui-pairs-one-way.png`, fullPage: true });
       await openView(page, 'overview');
-      await eventually('the Overview names both directions', () => page.locator('[data-testid="peer-paths"] li[data-peer="server"]').textContent(), (s) => s === 'server: out via cell0 (cellular) · in via wifi0 (wifi)', 5_000);
+      await eventually('the Overview names both directions', () => page.locator('[data-testid="peer-paths"] li[data-peer="server"]').textContent(), (s) => /^server: direct, out via cellular \(cell0\) · in via Wi-Fi \(wifi0\)( · RTT [\d.]+ ms)?$/.test(s ?? ''), 5_000);
       await page.screenshot({ path: `${ARTIFACTS}/ui-overview-one-way.png`, fullPage: true });
     } finally {
       await mobility.wifi.peer.blockArrivals(false);

@@ -273,7 +273,7 @@ test('two daemons on loopback: allow-list, live peer changes, status, ping, and 
   assert.equal(human.code, 0, human.stderr);
   const lines = human.stdout.trimEnd().split('\n');
   assert.match(lines[0]!, new RegExp(`^${alice.lsi.replace(/\./g, '\\.')} +\\(this host\\) +${alice.hit} +tun none +listening 127\\.0\\.0\\.1:${a.port()}$`));
-  assert.match(lines[1]!, new RegExp(`^1\\.[\\d.]+ +bob +${bob.hit} +ESTABLISHED +127\\.0\\.0\\.1:${a.port()} <-> 127\\.0\\.0\\.1:${b.port()} +heard \\S+ ago +tx 0 rx 0$`));
+  assert.match(lines[1]!, new RegExp(`^1\\.[\\d.]+ +bob +${bob.hit} +ESTABLISHED +direct via 127\\.0\\.0\\.1(, rtt [\\d.]+ms)? +127\\.0\\.0\\.1:${a.port()} <-> 127\\.0\\.0\\.1:${b.port()} +heard \\S+ ago +tx 0 rx 0$`));
 
   // HIP-level ping, by name and by HIT, reporting the pair and the RTT.
   const ping = await cli('ping', 'bob', '--count', '2', '--interval', '50', '--state', aState);

@@ -18,7 +18,8 @@ import { decodePacket, encodePacket, getParam } from '../../src-main/hip/wire/co
 import { PacketType, RegistrationType } from '../../src-main/hip/wire/constants.js';
 import { bytes16ToIp, hitToText, textToHit } from '../../src-main/hip/wire/address.js';
 import { RegFailureType } from '../../src-main/relay/registrations.js';
-import type { RelayServerStatus } from '../../src-shared/control-api.js';
+import type { DaemonStatus, RelayServerStatus } from '../../src-shared/control-api.js';
+import { ControlClient } from '../../src-main/daemon/control-client.js';
 import { ServeProcess, hipvpn, tempState } from '../support/serve-process.js';
 import { until, sleep } from '../support/wait.js';
 
@@ -242,6 +243,19 @@ test('two daemons that know each other by HIT alone reach each other through hip
   const bobRow = seen.peers.find((p) => p.name === 'bob');
   assert.deepEqual([bobRow?.via, bobRow?.remote?.port], ['direct', bob.port()], `alice upgrades to bob's own address within 2 s: ${JSON.stringify(bobRow)}`);
   assert.deepEqual(seen.relays.map((r) => [r.registered, r.reflexive]), [[true, { address: '127.0.0.1', port: alice.port() }]]);
+  // Status says how the pair in use was found, and the handovers record the move off the relay.
+  const full = JSON.parse((await hipvpn('status', '--json', '--state', aliceState)).stdout) as DaemonStatus;
+  const primary = full.peers.find((p) => p.name === 'bob')?.pairs?.find((p) => p.primary);
+  assert.deepEqual([primary?.remote.port, primary?.candidate], [bob.port(), 'host'], JSON.stringify(full.peers.find((p) => p.name === 'bob')?.pairs));
+  const text = (await hipvpn('status', '--state', aliceState)).stdout;
+  assert.match(text, new RegExp(`bob +${bobHit} +ESTABLISHED +direct via 127\\.0\\.0\\.1`), text);
+  const control = await ControlClient.connect(join(aliceState, 'hipvpn.sock'), aliceState);
+  const moves = await control.request('handover.list', {}).finally(() => control.close());
+  console.log(`alice's handovers: ${JSON.stringify(moves.handovers.map((h) => [h.from?.candidate, h.from?.relay, h.to.candidate, h.cause]))}`);
+  const offRelay = moves.handovers.find((h) => h.peer === 'bob' && h.from?.candidate === 'relayed' && h.to.candidate !== 'relayed');
+  assert.ok(offRelay !== undefined, `a handover from the relayed pair to a direct one: ${JSON.stringify(moves.handovers)}`);
+  assert.equal(offRelay.from?.relay, relayHit, 'the relayed end names the relay (its HIT: it has no name)');
+  assert.equal(offRelay.to.remote.port, bob.port());
   const carried = await relayStatus(state);
   assert.ok(carried.counters.forwarded.hipToClient >= 3 && carried.counters.forwarded.hipFromClient >= 3, JSON.stringify(carried.counters.forwarded));
 

@@ -89,6 +89,8 @@ export class SimNat {
   private readonly byInternal = new Map<string, Mapping>();
   private readonly byPort = new Map<number, Mapping>();
   private refused: string | undefined;
+  /** Port forwards (destination NAT) the NAT's owner set up: public port → internal endpoint. */
+  private readonly forwards = new Map<number, SimEndpoint>();
 
   constructor(readonly name: string, readonly publicAddress: string, readonly behaviour: NatBehaviour, private readonly prng: Prng) {}
 
@@ -123,6 +125,8 @@ export class SimNat {
   inbound(now: number, remote: SimEndpoint, external: SimEndpoint): SimEndpoint | undefined {
     this.expire(now);
     const m = external.address === this.publicAddress ? this.byPort.get(external.port) : undefined;
+    const forward = external.address === this.publicAddress ? this.forwards.get(external.port) : undefined;
+    if (forward !== undefined && (m === undefined || key(m.internal) === key(forward))) return this.forwarded(now, m, forward, remote, external.port);
     if (m === undefined) {
       this.counters.unmapped++;
       return undefined;
@@ -145,6 +149,15 @@ export class SimNat {
     this.expire(now);
     const m = this.byInternal.get(this.mappingKey(internal, remote));
     return m && { address: this.publicAddress, port: m.publicPort };
+  }
+
+  /**
+   * A port forward: whoever sends to the public `port` reaches `internal` (no filtering), and
+   * the answers leave from that public port, as a router's DNAT rule and its conntrack entry do.
+   * It is configuration: forgetMappings leaves it in place.
+   */
+  forwardPort(port: number, internal: SimEndpoint): void {
+    this.forwards.set(port, { ...internal });
   }
 
   /** Forgets every mapping at once, as `conntrack -F` or a NAT's reboot does: the next packet out maps afresh. */
@@ -171,6 +184,20 @@ export class SimNat {
       + `out ${c.outbound} in ${c.inbound} filtered ${c.filtered} unmapped ${c.unmapped} expired ${c.expired}`
       + (c.portsExhausted > 0 ? ` ports-exhausted ${c.portsExhausted}` : '')
       + (c.hairpinDropped > 0 ? ` hairpin-dropped ${c.hairpinDropped}` : '');
+  }
+
+  /** A packet in through a port forward: the mapping its answers leave by is made (or refreshed) as it passes. */
+  private forwarded(now: number, existing: Mapping | undefined, internal: SimEndpoint, remote: SimEndpoint, port: number): SimEndpoint {
+    let m = existing;
+    if (m === undefined) {
+      m = { internal: { ...internal }, publicPort: port, lastActiveAt: now, sentTo: new Map() };
+      this.byInternal.set(this.mappingKey(internal, remote), m);
+      this.byPort.set(port, m);
+    }
+    m.lastActiveAt = now;
+    m.sentTo.set(key(remote), { remote: { ...remote }, at: now });
+    this.counters.inbound++;
+    return { ...m.internal };
   }
 
   private mappingKey(internal: SimEndpoint, remote: SimEndpoint): string {

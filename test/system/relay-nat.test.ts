@@ -15,6 +15,7 @@ import { buildNatLab, unsolicitedDrops, type NatKind } from '../../lab/nat.js';
 import { startRelayedPair, waitRegistered, waitRelayedEstablished } from '../../lab/relay-scenario.js';
 import { ping, transfer } from '../../lab/traffic.js';
 import { sleep } from '../../lab/hipvpn.js';
+import { pathWords } from '../../src-shared/status-format.js';
 
 const KINDS: NatKind[] = ['port-preserving', 'symmetric'];
 const SIZE = 20 * 1024 * 1024;
@@ -56,6 +57,35 @@ for (const aliceHome of KINDS) {
         assert.equal(received.sha256, sent.sha256, 'the bytes differ');
 
         assert.deepEqual(await paths(), [expected, expected], 'the path held through the transfer');
+        // Status says it in words, with how bob's address was found; a direct path is bob's NAT.
+        const bobRow = (await pair.aliceVpn.peer('bob'))!;
+        const primary = bobRow.pairs?.find((p) => p.primary);
+        console.log(`${aliceHome}/${bobHome}: alice says "${pathWords(bobRow)}", bob's address in use is a ${primary?.candidate} candidate`);
+        if (expected === 'direct') {
+          assert.ok(primary?.candidate === 'srflx' || primary?.candidate === 'prflx', `bob reached at his NAT's mapping: ${JSON.stringify(primary)}`);
+          assert.match(pathWords(bobRow) ?? '', /^direct via /);
+          const moves = pair.aliceVpn.daemon!.lines.filter((l) => / handover peer=bob .* path="relayed through \S+ -> direct via [^"]+"$/.test(l));
+          assert.ok(moves.length >= 1, `alice's log records the move off the relay:\n${pair.aliceVpn.daemon!.lines.filter((l) => / handover /.test(l)).join('\n')}`);
+        } else {
+          assert.equal(primary?.candidate, 'relayed');
+          assert.match(pathWords(bobRow) ?? '', /^relayed through /);
+        }
+        if (expected === 'relay') {
+          // Every direct check failed: each side told the other so through the relay (a signed
+          // CONNECTIVITY_CHECKS_FAILED), and each status shows its direct pairs held out of the
+          // background checks while the relay carries the traffic.
+          const direct = async (vpn: typeof pair.aliceVpn, peer: string) =>
+            ((await vpn.peer(peer))?.pairs ?? []).filter((p) => p.remote.address !== aliceRelay.address);
+          let views = [await direct(pair.aliceVpn, 'bob'), await direct(pair.bobVpn, 'alice')];
+          const heldBy = Date.now() + 10_000;
+          while (!views.every((v) => v.length > 0 && v.every((p) => p.checksHeld === true)) && Date.now() < heldBy) {
+            await sleep(200);
+            views = [await direct(pair.aliceVpn, 'bob'), await direct(pair.bobVpn, 'alice')];
+          }
+          const shown = views.map((v) => v.map((p) => `${p.remote.address}:${p.remote.port} ${p.state}${p.checksHeld ? ' held' : ''}`).join(', '));
+          console.log(`${aliceHome}/${bobHome}: direct pairs after the checks failed: alice ${shown[0]}; bob ${shown[1]}`);
+          assert.ok(views.every((v) => v.length > 0 && v.every((p) => p.checksHeld === true)), `direct pairs held: alice ${shown[0]}; bob ${shown[1]}`);
+        }
         const relayed = await pair.relay.status();
         const carried = relayed.counters.forwarded.espPackets - before;
         // 20 MB is over 14,000 ESP packets: relayed, nearly all cross the relay; direct, none should.

@@ -5,9 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  checkResult, decodeRequest, decodeServerFrame, encodeFrame, type ControlRequest, type DaemonStatus, type HandoverRecord,
+  CANDIDATE_KINDS, candidateKind, checkResponseValue, checkResult, decodeRequest, decodeServerFrame, encodeFrame,
+  type ControlRequest, type DaemonStatus, type HandoverRecord, type LocatorPair, type PeerStatus,
 } from '../../src-shared/control-api.js';
-import { formatStatus, ageText } from '../../src-shared/status-format.js';
+import { formatPairs, formatStatus, ageText } from '../../src-shared/status-format.js';
 import { eventLine } from '../../src-main/daemon/event-log.js';
 
 const HIT = '2001:22:9184:d55f:7016:8deb:7eb1:bf70';
@@ -96,8 +97,8 @@ test('status reads like tailscale status: this host, then one aligned line per p
   const lines = formatStatus(STATUS).trimEnd().split('\n');
   assert.equal(lines.length, 4);
   assert.match(lines[0]!, /^1\.237\.150\.247 +\(this host\) +2001:22:9028:1416:2d73:4c1a:abc:6021 +tun hip0 +listening 127\.0\.0\.1:10500$/);
-  assert.match(lines[1]!, /^1\.30\.79\.19 +bob +2001:22:9184:d55f:7016:8deb:7eb1:bf70 +ESTABLISHED +127\.0\.0\.1:10500 <-> 127\.0\.0\.1:10501 +heard 1\.2s ago +tx 3 rx 5$/);
-  assert.match(lines[2]!, /^1\.0\.0\.9 +carol +2001:20::1 +UNASSOCIATED +waits for the peer +- +tx 0 rx 0$/);
+  assert.match(lines[1]!, /^1\.30\.79\.19 +bob +2001:22:9184:d55f:7016:8deb:7eb1:bf70 +ESTABLISHED +- +127\.0\.0\.1:10500 <-> 127\.0\.0\.1:10501 +heard 1\.2s ago +tx 3 rx 5$/);
+  assert.match(lines[2]!, /^1\.0\.0\.9 +carol +2001:20::1 +UNASSOCIATED +waits for the peer +- +- +tx 0 rx 0$/);
   assert.equal(lines[3], 'HIP in 4 out 4, ESP in 5 out 3, dropped 2 (hip-policy 2)');
   // Columns line up: the HIT column starts at the same offset on every peer line.
   assert.equal(lines[1]!.indexOf('2001:'), lines[2]!.indexOf('2001:'));
@@ -131,4 +132,55 @@ test('a handover is one log line naming the peer, both pairs (local->remote) and
   );
   const { detail: _, ...manual } = record;
   assert.match(eventLine({ type: 'handover', handover: { ...manual, cause: 'user', from: null } }, at), / from=- to=\S+ cause=user gapMs=420$/);
+});
+
+test('each pair carries the kind of the peer\'s address; a daemon or client sending any other kind is refused by name', () => {
+  assert.deepEqual([...CANDIDATE_KINDS], ['host', 'srflx', 'prflx', 'relayed']);
+  for (const k of CANDIDATE_KINDS) assert.ok(candidateKind.check(k).ok, k);
+  assert.ok(!candidateKind.check('stun').ok);
+  const pair: LocatorPair = {
+    local: { address: '192.0.2.1', port: 10500 }, remote: { address: '198.51.100.7', port: 40001 }, interface: 'wlan0', kind: 'wifi',
+    remoteState: 'ACTIVE', state: 'operational', primary: true, candidate: 'srflx',
+  };
+  const bob: PeerStatus = { ...STATUS.peers[0]!, pairs: [pair], inbound: { local: pair.local, remote: pair.remote, interface: 'wlan0', kind: 'wifi', candidate: 'srflx' } };
+  assert.ok(checkResult('status', { ...STATUS, peers: [bob] }).ok, 'every kind in status');
+  // Over IPC the renderer checks the response value the same way.
+  const bad = { ...STATUS, peers: [{ ...bob, pairs: [{ ...pair, candidate: 'reflexive' }] }] };
+  const envelope = checkResponseValue({ id: 1, ok: true, result: bad });
+  assert.ok(envelope.ok && envelope.value.ok);
+  const checked = checkResult('status', envelope.value.result);
+  assert.ok(!checked.ok && /^result\.peers\[0\]\.pairs\[0\]\.candidate: expected one of "host", "srflx", "prflx", "relayed"/.test(checked.error), checked.ok ? 'accepted' : checked.error);
+  const handover = { seq: 1, at: 0, peer: 'bob', hit: HIT, cause: 'better-path', gapMs: 0, from: null, to: { ...bob.inbound, candidate: 'turn' } };
+  const frame = decodeServerFrame(JSON.stringify({ event: { type: 'handover', handover } }));
+  assert.ok(!frame.ok && /event\.handover\.to\.candidate: expected one of/.test(frame.error), frame.ok ? 'accepted' : frame.error);
+  const noRelayName = decodeServerFrame(JSON.stringify({ event: { type: 'handover', handover: { ...handover, to: { ...bob.inbound, candidate: 'relayed', relay: '' } } } }));
+  assert.ok(!noRelayName.ok, 'an empty relay name is refused');
+});
+
+test('status says the path in words with its round-trip time: direct via the uplink, both ways when they differ, or relayed', () => {
+  const wifi = { local: { address: '192.0.2.1', port: 10500 }, remote: { address: '198.51.100.7', port: 10500 }, interface: 'wlan0', kind: 'wifi' as const };
+  const cell = { ...wifi, local: { address: '10.64.0.9', port: 10500 }, interface: 'wwan0', kind: 'cellular' as const };
+  const row = (over: Partial<PeerStatus>): string => formatStatus({ ...STATUS, peers: [{ ...STATUS.peers[0]!, via: 'direct', ...over }] }).split('\n')[1]!;
+  const common = { remoteState: 'ACTIVE', state: 'operational', candidate: 'host' } as const;
+  assert.match(row({ pairs: [{ ...wifi, ...common, primary: true, rttMs: 12.34 }], inbound: { ...wifi, candidate: 'host' } }),
+    / ESTABLISHED +direct via Wi-Fi \(wlan0\), rtt 12\.3ms +127\.0\.0\.1:10500 <-> 127\.0\.0\.1:10501 +heard /);
+  assert.match(row({ pairs: [{ ...wifi, ...common, primary: false, inbound: true }, { ...cell, ...common, primary: true }], inbound: { ...wifi, candidate: 'host' } }),
+    / ESTABLISHED +direct, out via cellular \(wwan0\) · in via Wi-Fi \(wlan0\) +127\./, 'no RTT measured: none shown');
+  assert.match(row({ via: 'relay', relay: 'home', pairs: [{ ...wifi, ...common, candidate: 'relayed', primary: true, rttMs: 40 }] }),
+    / ESTABLISHED +relayed through home, rtt 40\.0ms +127\./);
+  assert.match(row({}), / ESTABLISHED +direct +127\.0\.0\.1:10500 <-> /, 'an engine without pairs: direct, no uplink to name');
+  const pairs = formatPairs({ ...STATUS, peers: [{ ...STATUS.peers[0]!, pairs: [{ ...wifi, ...common, candidate: 'prflx', primary: true }] }] });
+  assert.match(pairs, /wlan0\/wifi +operational +peer ACTIVE +rtt - +heard - +prflx candidate$/m, pairs);
+});
+
+test('a move off the relay or onto it says so in the log line, in the words status uses', () => {
+  const at = new Date('2026-01-02T03:04:05.000Z');
+  const relayed = { local: { address: '127.0.0.1', port: 10500 }, remote: { address: '127.0.0.1', port: 10600 }, interface: 'lo', kind: 'other' as const, candidate: 'relayed' as const, relay: 'home' };
+  const { relay: _, ...sameUplink } = relayed;
+  const direct = { ...sameUplink, remote: { address: '127.0.0.1', port: 10501 }, candidate: 'host' as const };
+  const up: HandoverRecord = { seq: 3, at: 0, peer: 'bob', hit: HIT, cause: 'better-path', gapMs: 0, from: relayed, to: direct };
+  assert.ok(checkResult('handover.list', { handovers: [up] }).ok);
+  assert.match(eventLine({ type: 'handover', handover: up }, at), / cause=better-path gapMs=0 path="relayed through home -> direct via lo"$/);
+  assert.match(eventLine({ type: 'handover', handover: { ...up, from: direct, to: relayed, cause: 'pair-failed' } }, at), / path="direct via lo -> relayed through home"$/);
+  assert.match(eventLine({ type: 'handover', handover: { ...up, from: direct } }, at), / gapMs=0$/, 'direct to direct: no path field');
 });

@@ -71,6 +71,21 @@ test('change of preferred locator: with nothing ACTIVE left, the preferred one i
   assert.deepEqual(t.choose(), { locator: CELL, verified: false });
 });
 
+test('change of preferred locator: with nothing ACTIVE left, the NAT address the peer\'s fresh packets come from goes before its listed private one', () => {
+  // The peer moved to cellular behind a carrier NAT: its UPDATE comes from the NAT's public
+  // endpoint and lists (preferred) only its private address, which is unreachable from here.
+  const t = new PeerLocatorTable(0, WIFI, SPI);
+  const carrierPublic = { address: '198.51.100.11', port: 40123 };
+  const cellPrivate = { address: '100.64.0.7', port: 10500 };
+  assert.equal(t.observe(carrierPublic, SPI), true);
+  t.applyLocatorSet(0, [listed(cellPrivate, true)], carrierPublic);
+  assert.equal(stateOf(t, WIFI), 'DEPRECATED');
+  assert.deepEqual(t.choose(), { locator: carrierPublic, verified: false }, 'heard from, so within credit until its check passes');
+  // Once the private address is verified (the two are on one network after all), it is preferred and ACTIVE.
+  t.markVerified(1, cellPrivate);
+  assert.deepEqual(t.choose(), { locator: cellPrivate, verified: true });
+});
+
 test('change of preferred locator: a deprecated or absent preference falls back to a non-deprecated address', () => {
   const t = new PeerLocatorTable(0, WIFI, SPI);
   t.applyLocatorSet(0, [listed(WIFI), listed(CELL), listed(ETH)], WIFI); // no P bit at all: case 3

@@ -49,9 +49,11 @@ test('the menu lists peers with their path, fail over, open and quit', () => {
   assert.deepEqual(labels(m.menu), ['Degraded · 1 of 2 peers up', 'Disconnect', '---', '● bob', '○ carol', 'Fail over now', '---', 'Open hipvpn', 'Quit']);
   const sub = m.menu.find((i) => i.type === 'submenu' && i.label === '● bob');
   assert.ok(sub && sub.type === 'submenu', 'bob has a submenu');
-  assert.deepEqual(labels(sub.items), ['ESTABLISHED · 10.1.0.1:10500 ⇄ 10.1.0.2:10500', 'via wlan0 · RTT 12 ms', 'Fail over now']);
+  assert.deepEqual(labels(sub.items), ['ESTABLISHED · 10.1.0.1:10500 ⇄ 10.1.0.2:10500', 'direct via Wi-Fi (wlan0) · RTT 12 ms', 'Fail over now']);
   const fo = find(sub.items, 'Fail over now');
   assert.ok(fo?.enabled && fo.action?.kind === 'failover' && fo.action.peer === 'bob', 'per-peer fail over, enabled with a second pair');
+  const relayed = trayModel(status([{ ...bob, via: 'relay', relay: 'home' }]), true).menu.find((i) => i.type === 'submenu');
+  assert.ok(relayed?.type === 'submenu' && find(relayed.items, 'relayed through home · RTT 12 ms'), 'a relayed peer says so');
   const carolSub = m.menu.find((i) => i.type === 'submenu' && i.label === '○ carol');
   assert.ok(carolSub?.type === 'submenu' && find(carolSub.items, 'Fail over now')?.enabled === false, 'nothing to fail over without an association');
   assert.deepEqual(find(m.menu, 'Quit')?.action, { kind: 'quit' });

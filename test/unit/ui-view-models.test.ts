@@ -5,8 +5,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { DaemonStatus, HandoverRecord, LocatorPair, PeerStatus, Uplink } from '../../src-shared/control-api.js';
 import {
-  RateSeries, asOfText, attemptText, freshness, handoverText, moveInOrder, orderedUplinks, pathDirectionsText, peerRow, rateText, sampleStatus, sortedPairs, tunnelState,
+  RateSeries, asOfText, attemptText, freshness, handoverText, moveInOrder, orderedUplinks, pathChangeText, pathDirectionsText, pathWithRttText, peerRow, rateText,
+  sampleStatus, sortedPairs, tunnelState,
 } from '../../src-shared/view-models.js';
+import { CANDIDATE_WORDS } from '../../src-shared/status-format.js';
+import { CANDIDATE_KINDS } from '../../src-shared/control-api.js';
 
 const A = { address: '10.1.0.1', port: 10500 };
 const B = { address: '10.1.0.2', port: 10500 };
@@ -76,11 +79,38 @@ test('a peer\'s path in words: one way when both directions share a pair, out an
   const wifi = { local: A, remote: B, interface: 'wlan0', kind: 'wifi' as const };
   const cell = { local: C, remote: B, interface: 'wwan0', kind: 'cellular' as const };
   const both = peer('bob', 'ESTABLISHED', { pairs: [pair({ ...wifi, primary: true, inbound: true }), pair({ ...cell })], inbound: wifi });
-  assert.equal(pathDirectionsText(both), 'via wlan0 (wifi)');
+  assert.equal(pathDirectionsText(both), 'direct via Wi-Fi (wlan0)');
   const split = peer('bob', 'ESTABLISHED', { pairs: [pair({ ...wifi }), pair({ ...cell, primary: true })], inbound: wifi });
-  assert.equal(pathDirectionsText(split), 'out via wwan0 (cellular) · in via wlan0 (wifi)');
-  assert.equal(pathDirectionsText(peer('bob', 'ESTABLISHED', { pairs: [pair({ ...cell, primary: true })] })), 'via wwan0 (cellular)', 'an engine that does not report the inbound pair');
+  assert.equal(pathDirectionsText(split), 'direct, out via cellular (wwan0) · in via Wi-Fi (wlan0)');
+  assert.equal(pathDirectionsText(peer('bob', 'ESTABLISHED', { pairs: [pair({ ...cell, primary: true })] })), 'direct via cellular (wwan0)', 'an engine that does not report the inbound pair');
   assert.equal(pathDirectionsText(peer('bob', 'I1-SENT')), null);
+});
+
+test('the path in words: through a NAT is still direct, a relay says so, an uplink of no known kind goes by its name, RTT where known', () => {
+  const viaNat = peer('bob', 'ESTABLISHED', { via: 'direct', pairs: [pair({ primary: true, candidate: 'srflx', rttMs: 12.4 })] });
+  assert.equal(pathDirectionsText(viaNat), 'direct via Wi-Fi (wlan0)', 'the peer\'s NAT mapping is a direct path');
+  assert.equal(pathWithRttText(viaNat), 'direct via Wi-Fi (wlan0) · RTT 12 ms');
+  const relayed = peer('bob', 'ESTABLISHED', { via: 'relay', relay: 'home', pairs: [pair({ primary: true, candidate: 'relayed', remote: C, rttMs: 3 })] });
+  assert.equal(pathDirectionsText(relayed), 'relayed through home');
+  assert.equal(pathWithRttText(relayed), 'relayed through home · RTT 3.0 ms');
+  const unnamed = peer('bob', 'ESTABLISHED', { via: 'relay', relay: '2001:2a:1111:2222:3333:4444:5555:6666' });
+  assert.match(pathDirectionsText(unnamed) ?? '', /^relayed through 2001:2a:…/, 'an unnamed relay by its short HIT');
+  const loopback = peer('bob', 'ESTABLISHED', { pairs: [pair({ primary: true, interface: 'lo', kind: 'other', candidate: 'host' })] });
+  assert.equal(pathDirectionsText(loopback), 'direct via lo');
+  const outDirectInRelayed = peer('bob', 'ESTABLISHED', {
+    via: 'direct', pairs: [pair({ primary: true, candidate: 'host' }), pair({ remote: C, candidate: 'relayed', inbound: true })],
+    inbound: { local: A, remote: C, interface: 'wlan0', kind: 'wifi', candidate: 'relayed', relay: 'home' },
+  });
+  assert.equal(pathDirectionsText(outDirectInRelayed), 'out direct via Wi-Fi (wlan0) · in relayed through home');
+  assert.equal(peerRow(viaNat).path, 'direct via Wi-Fi (wlan0)', 'the Peers view shows the words');
+  assert.equal(peerRow(peer('bob', 'I1-SENT')).path, null);
+});
+
+test('each candidate kind has words a user understands and its ICE term for the tooltip', () => {
+  assert.deepEqual(Object.keys(CANDIDATE_WORDS).sort(), [...CANDIDATE_KINDS].sort());
+  assert.deepEqual(CANDIDATE_KINDS.map((k) => CANDIDATE_WORDS[k].text), ['its own address', 'its NAT\'s public address', 'the address its checks came from', 'through a relay']);
+  assert.match(CANDIDATE_WORDS.srflx.term, /^Server-reflexive/);
+  assert.match(CANDIDATE_WORDS.prflx.term, /^Peer-reflexive/);
 });
 
 test('rate series turn counters into bit rates, restart on a counter reset and stay bounded', () => {
@@ -122,6 +152,20 @@ test('handover text names where traffic went and the gap', () => {
   };
   assert.equal(handoverText(h), 'bob: moved to cellular (wwan0), 140 ms');
   assert.equal(handoverText({ ...h, gapMs: null, peer: null }), '2001:20::1: moved to cellular (wwan0)');
+  assert.equal(pathChangeText(h), null, 'a daemon that names no candidate kinds');
+  const direct = { ...h.to, candidate: 'host' as const };
+  assert.equal(pathChangeText({ ...h, from: { ...h.from!, candidate: 'srflx' }, to: direct }), null, 'direct to direct is no relay change');
+});
+
+test('the timeline names moves off the relay and onto it', () => {
+  const relayed = { local: A, remote: C, interface: 'wlan0', kind: 'wifi' as const, candidate: 'relayed' as const, relay: 'home' };
+  const direct = { local: A, remote: B, interface: 'wlan0', kind: 'wifi' as const, candidate: 'prflx' as const };
+  const up: HandoverRecord = { seq: 2, at: 0, peer: 'bob', hit: '2001:20::1', cause: 'better-path', gapMs: 0, from: relayed, to: direct };
+  assert.equal(pathChangeText(up), 'relayed through home → direct via Wi-Fi (wlan0)');
+  assert.equal(handoverText(up), 'bob: relayed through home → direct via Wi-Fi (wlan0), 0 ms');
+  const { relay: _, ...notOurs } = relayed;
+  const down: HandoverRecord = { ...up, cause: 'pair-failed', from: direct, to: notOurs };
+  assert.equal(pathChangeText(down), 'direct via Wi-Fi (wlan0) → relayed through 10.2.0.1:10500', 'a relay not of ours by its address');
 });
 
 test('why a peer is not connected: nothing while young or keyed, then no answer from its address, then given up', () => {

@@ -1,6 +1,6 @@
 import { useControl } from '../store.js';
 import { Badge, CopyButton, Hit, Notice, stateTone } from '../components.js';
-import { TUNNEL_STATE_TEXT, asOfText, isKeyed, pathDirectionsText, tunnelState } from '../../../src-shared/view-models.js';
+import { TUNNEL_STATE_TEXT, asOfText, isKeyed, pathWithRttText, tunnelState } from '../../../src-shared/view-models.js';
 import { endpointText } from '../../../src-shared/status-format.js';
 
 export function Overview() {
@@ -51,7 +51,7 @@ export function Overview() {
         {s.peers.some(isKeyed) && (
           <ul className="peer-paths" data-testid="peer-paths" aria-label="How each connected peer is reached">
             {s.peers.filter(isKeyed).map((p) => (
-              <li key={p.hit} data-peer={p.name ?? p.hit}>{p.name ?? <Hit hit={p.hit} />}: {pathDirectionsText(p) ?? 'connected'}</li>
+              <li key={p.hit} data-peer={p.name ?? p.hit}>{p.name ?? <Hit hit={p.hit} />}: <span data-testid="path-words">{pathWithRttText(p) ?? 'connected'}</span></li>
             ))}
           </ul>
         )}

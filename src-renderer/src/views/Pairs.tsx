@@ -4,7 +4,7 @@ import { Badge, Notice, stateTone } from '../components.js';
 import {
   LOCATOR_STATE_WORDS, PAIR_STATE_WORDS, attemptText, isKeyed, msText, pairKey, pairText, pathDirectionsText, sortedPairs,
 } from '../../../src-shared/view-models.js';
-import { ageText, endpointText } from '../../../src-shared/status-format.js';
+import { CANDIDATE_WORDS, ageText, endpointText } from '../../../src-shared/status-format.js';
 
 function spiText(spi: number | undefined): string {
   return spi === undefined ? '–' : `0x${spi.toString(16).padStart(8, '0')}`;
@@ -66,12 +66,13 @@ export function Pairs() {
               </>
             ) : pairs.length === 0 ? <Notice>No locator pairs: the association is not up.</Notice> : (
               <div className="table-wrap">
-                <table>
+                <table className="pairs-table">
                   <caption className="visually-hidden">Locator pairs of {label}</caption>
                   <thead>
                     <tr>
                       <th scope="col" title="Local locator: this host's address and port">This host</th>
                       <th scope="col" title="Peer locator: the peer's address and port">Peer</th>
+                      <th scope="col" title="How the peer's address was found (its ICE candidate type: host, server-reflexive, peer-reflexive, relayed)">Reached at</th>
                       <th scope="col">Uplink</th>
                       <th scope="col" title="Locator state of the peer's address (RFC 8046 §5.4)">Peer address</th>
                       <th scope="col" title="Locator pair state and direction: out = primary pair (our packets leave on it), in = inbound pair (the peer's arrive on it)">Path</th>
@@ -86,6 +87,9 @@ export function Pairs() {
                       <tr key={pairKey(pair)} className={pair.primary ? 'primary-row' : undefined} data-pair={pairKey(pair)} data-primary={pair.primary} data-inbound={pair.inbound === true}>
                         <td data-label="This host"><code>{endpointText(pair.local)}</code></td>
                         <td data-label="Peer"><code>{endpointText(pair.remote)}</code></td>
+                        <td data-label="Reached at" data-testid="pair-candidate" data-candidate={pair.candidate}>
+                          {pair.candidate === undefined ? '–' : <span title={CANDIDATE_WORDS[pair.candidate].term}>{CANDIDATE_WORDS[pair.candidate].text}</span>}
+                        </td>
                         <td data-label="Uplink">{pair.interface ?? '?'} ({pair.kind})</td>
                         <td data-label="Peer address"><span title={LOCATOR_STATE_WORDS[pair.remoteState].term}><Badge tone={stateTone(pair.remoteState)}>{LOCATOR_STATE_WORDS[pair.remoteState].text}</Badge></span></td>
                         <td data-label="Path">

@@ -67,7 +67,12 @@ export function Peers() {
                       <td data-label="HIT"><Hit hit={r.hit} /></td>
                       <td data-label="LSI">{r.lsi}</td>
                       <td data-label="State"><Badge tone={stateTone(r.state)}>{r.state}</Badge></td>
-                      <td data-label="Active pair">{problem ? <span className="peer-problem" data-testid="peer-problem">{problem}</span> : r.pair}</td>
+                      <td data-label="Active pair">
+                        {problem ? <span className="peer-problem" data-testid="peer-problem">{problem}</span>
+                          // One child: in the narrow layout the cell is a grid of label and value.
+                          : r.path !== null && r.path !== r.pair ? <span><span data-testid="path-words">{r.path}</span><br /><code className="path-pair">{r.pair}</code></span>
+                            : r.pair}
+                      </td>
                       <td data-label="RTT">{r.rtt}</td>
                       <td data-label="Received" data-testid="rx">{r.rx}</td>
                       <td data-label="Sent" data-testid="tx">{r.tx}</td>

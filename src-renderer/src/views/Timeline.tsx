@@ -1,7 +1,7 @@
 import { useControl } from '../store.js';
 import { LineChart, Notice, rateLines } from '../components.js';
 import { shortHit } from '../../../src-shared/hit-text.js';
-import { HANDOVER_CAUSE_TEXT, isKeyed, msText, pairText, rateText } from '../../../src-shared/view-models.js';
+import { HANDOVER_CAUSE_TEXT, isKeyed, msText, pairText, pathChangeText, rateText } from '../../../src-shared/view-models.js';
 
 /** Below these the charts keep their scale: an idle link or a fast one is not drawn as a wall. */
 const RATE_FLOOR_BPS = 1250; // 10 kbit/s
@@ -32,16 +32,21 @@ export function Timeline() {
         <h2 id="handovers-h">Handovers</h2>
         {!c.handoversSupported ? <Notice>This engine does not record handovers yet.</Notice> : handovers.length === 0 ? <Notice>No handovers since the engine started.</Notice> : (
           <ol className="timeline" data-testid="handover-timeline">
-            {handovers.map((h) => (
-              <li key={h.seq}>
-                <time dateTime={new Date(h.at).toISOString()}>{new Date(h.at).toLocaleTimeString()}</time>
-                <strong>{h.peer ?? shortHit(h.hit)}</strong>
-                <span className="cause">{HANDOVER_CAUSE_TEXT[h.cause]}</span>
-                <span className="move">{h.from ? `${h.from.interface ?? h.from.kind} → ` : ''}{h.to.interface ?? h.to.kind}</span>
-                <code className="pairs">{h.from ? `${pairText(h.from)} → ` : ''}{pairText(h.to)}</code>
-                <span className="gap">gap {h.gapMs === null ? 'measuring…' : msText(h.gapMs)}{h.packetsLost === undefined ? '' : `, ${h.packetsLost} lost`}</span>
-              </li>
-            ))}
+            {handovers.map((h) => {
+              const change = pathChangeText(h);
+              return (
+                <li key={h.seq}>
+                  <time dateTime={new Date(h.at).toISOString()}>{new Date(h.at).toLocaleTimeString()}</time>
+                  <strong>{h.peer ?? shortHit(h.hit)}</strong>
+                  <span className="cause">{HANDOVER_CAUSE_TEXT[h.cause]}</span>
+                  {change !== null
+                    ? <span className="move" data-testid="path-change">{change}</span>
+                    : <span className="move">{h.from ? `${h.from.interface ?? h.from.kind} → ` : ''}{h.to.interface ?? h.to.kind}</span>}
+                  <code className="pairs">{h.from ? `${pairText(h.from)} → ` : ''}{pairText(h.to)}</code>
+                  <span className="gap">gap {h.gapMs === null ? 'measuring…' : msText(h.gapMs)}{h.packetsLost === undefined ? '' : `, ${h.packetsLost} lost`}</span>
+                </li>
+              );
+            })}
           </ol>
         )}
       </section>
