@@ -185,8 +185,10 @@ export class HostCore {
       const hit = textToHit(relayHit)!;
       const state = this.association(hit)?.state;
       if (state === 'ESTABLISHED' || state === 'R2-SENT') {
-        const r = this.host.register(now, hit, this.relays.request(), this.permissionsThrough(relayHit));
-        if (r.ok) this.relays.sent(now, relayHit);
+        const bridge = this.relays.registerFrom(now, relayHit);
+        const via = bridge !== undefined && this.paths.localLocators().some((l) => l.operational && l.address === bridge.address) ? bridge : undefined;
+        const r = this.host.register(now, hit, this.relays.request(), this.permissionsThrough(relayHit), via);
+        if (r.ok) this.relays.sent(now, relayHit, (via ?? this.association(hit)?.local)?.address);
       } else {
         this.connectRelay(now, relayHit);
         this.relays.sent(now, relayHit);
@@ -288,25 +290,27 @@ export class HostCore {
 
   /**
    * Tells HIP what to list to peers: our host locators that reach a peer (see path-manager.ts
-   * `reaches`), then for each relay that holds our registration the address it sees us at
-   * (server reflexive) and its relayed address, on the uplink our registration left from
-   * (seed 000 §4.2, RFC 9028 §4.2). A peer behind its own NAT can punch through to the first;
-   * the second is the way in when no direct pair works.
+   * `reaches`), then for each relay that holds our registration the address it sees each uplink
+   * at (server reflexive, from the registrations that left from it) and its relayed address, on
+   * the uplink our registration is keyed by (seed 000 §4.2 and §5.1.1, RFC 9028 §4.2). A peer
+   * behind its own NAT can punch through to the first; the second is the way in when no direct
+   * pair works. An uplink keeps its srflx candidate while the registration sits on another.
    */
   private announce(now: number): void {
     const hosts = this.paths.localLocators().filter((l) => l.operational && this.paths.reachesAnyPeer(l));
+    this.relays.keepLocals(this.paths.localLocators().filter((l) => l.operational).map((l) => l.address));
     const own: LocalLocator[] = hosts.map((l, i) => ({ address: l.address, port: l.port, ifname: l.ifname, kind: l.kind, preferred: i === 0 }));
     const isOurs = (e: Endpoint): boolean => own.some((l) => l.address === e.address && l.port === e.port);
     for (const r of this.relays.view(now)) {
       if (!r.registered) continue;
-      const local = this.association(textToHit(r.hit)!)?.local;
-      const base = hosts.find((l) => l.address === local?.address) ?? hosts[0];
+      const local = this.relays.registeredVia(r.hit) ?? this.association(textToHit(r.hit)!)?.local?.address;
+      const base = hosts.find((l) => l.address === local) ?? hosts[0];
       if (base === undefined) continue;
-      const add = (e: Endpoint | null, candidate: 'srflx' | 'relayed'): void => {
-        if (e !== null && !isOurs(e)) own.push({ address: e.address, port: e.port, ifname: base.ifname, kind: base.kind, preferred: false, candidate });
+      const add = (e: Endpoint | null | undefined, candidate: 'srflx' | 'relayed', on: EngineLocator): void => {
+        if (e != null && !isOurs(e)) own.push({ address: e.address, port: e.port, ifname: on.ifname, kind: on.kind, preferred: false, candidate });
       };
-      add(r.reflexive, 'srflx');
-      add(r.relayed, 'relayed');
+      for (const l of hosts) add(this.relays.reflexiveOf(r.hit, l.address) ?? (l === base ? r.reflexive : undefined), 'srflx', l);
+      add(r.relayed, 'relayed', base);
     }
     // One fixed address and no relay: every exchange runs over it, there is nothing to tell a peer.
     const fixedSingle = (this.config.locators ?? 'static') === 'static' && own.length <= 1;
@@ -622,6 +626,7 @@ export class HostCore {
     switch (e.type) {
       case 'state':
         this.events.push({ type: 'association', peer, peerHit, from: e.from, to: e.to });
+        if (e.from === 'R2-SENT' && e.to === 'ESTABLISHED') this.paths.peerConfirmed(now, peerHit);
         return;
       case 'established':
         this.installSa(peer, e.peerHit, e.sa, e.local, e.remote);
@@ -769,8 +774,14 @@ export class HostCore {
     for (const [spi, e] of this.inboundSpis) if (e.peer === peer) this.inboundSpis.delete(spi);
   }
 
-  /** Pair selection (or HIP) moved a peer: its outbound ESP follows, on the SA of that pair. */
+  /**
+   * Pair selection (or HIP) moved a peer: its outbound ESP follows, on the SA of that pair. A
+   * relay's association that moved takes our registration along at once: the relay forwards to
+   * where it sees the registration come from, and our srflx candidate of the new uplink comes
+   * with its answer.
+   */
   private setDataPath(peerHit: Uint8Array, local: Endpoint, remote: Endpoint, cause: HandoverCause): void {
+    if (cause !== 'connect' && this.relays.isRelay(hitToText(peerHit))) this.relays.due(this.now, hitToText(peerHit));
     const out = this.outbound.get(hitToText(peerHit));
     if (!out) return;
     out.local = { ...local };
@@ -813,6 +824,12 @@ export class HostCore {
    * has an SA per pair, and copies there would be delivered twice).
    */
   private setSparePath(peerHit: Uint8Array, local: Endpoint, remote: Endpoint, forMs: number): void {
+    // With a relay, the spare is another uplink of ours: the registration moves there for the
+    // while, so peers' traffic through the relay reaches us on it (the relayed bridge).
+    if (this.relays.isRelay(hitToText(peerHit))) {
+      this.relays.bridge(this.now, hitToText(peerHit), local, forMs);
+      return;
+    }
     if (!this.outbound.get(hitToText(peerHit))) return;
     if (this.association(peerHit)?.multihoming === 'simultaneous') return;
     this.commands.push({ type: 'set-spare', peerHit, local: { ...local }, remote: { ...remote }, forMs });

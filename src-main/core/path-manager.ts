@@ -347,6 +347,14 @@ export class PathManager {
     this.drain(now, t);
   }
 
+  /** The peer confirmed the association we answered (R2-SENT to ESTABLISHED): see PairSelection.peerConfirmed. */
+  peerConfirmed(now: number, peerHit: Uint8Array): void {
+    const t = this.peers.get(hitToText(peerHit));
+    if (t === undefined) return;
+    t.sel.peerConfirmed(now);
+    this.drain(now, t);
+  }
+
   /** Our ESP to the peer: `packets` since the last call. */
   dataSent(now: number, peerHit: Uint8Array, packets: number): void {
     this.peers.get(hitToText(peerHit))?.sel.dataSent(now, packets);

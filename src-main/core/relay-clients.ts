@@ -59,11 +59,22 @@ interface RelayState {
   relayed: Endpoint | undefined;
   /** When a registration (with the permissions) should next go out; undefined: not until asked. */
   dueAt: number | undefined;
+  /** Our local address the registration in flight left from. */
+  sentVia: string | undefined;
+  /** Our local address the relay's registration of us is keyed by (the last one answered). */
+  via: string | undefined;
+  /** Per local address, where the relay saw a registration from it (REG_FROM): a srflx candidate per uplink. */
+  reflexiveByLocal: Map<string, Endpoint>;
+  /** For a while, registrations leave from this uplink rather than the association's active one (bridge()). */
+  bridge: { local: Endpoint; until: number } | undefined;
 }
 
 /** A relay we have asked nothing of yet; its first registration is due at `dueAt`. */
 function freshState(config: RelayConfig, hit: string, dueAt: number | undefined): RelayState {
-  return { config, hit, granted: [], failed: [], grantedAt: undefined, lifetimeS: undefined, reflexive: undefined, relayed: undefined, dueAt };
+  return {
+    config, hit, granted: [], failed: [], grantedAt: undefined, lifetimeS: undefined, reflexive: undefined, relayed: undefined, dueAt,
+    sentVia: undefined, via: undefined, reflexiveByLocal: new Map(), bridge: undefined,
+  };
 }
 
 const sameEndpoint = (a: Endpoint, b: Endpoint): boolean => a.address === b.address && a.port === b.port;
@@ -146,8 +157,12 @@ export class RelayClients {
       r.dueAt = now + REGISTRATION_RETRY_MS;
     }
     r.failed = answer.failed.map((f) => ({ failureType: f.failureType, regTypes: [...f.regTypes] }));
-    if (answer.reflexive !== undefined) r.reflexive = answer.reflexive;
+    if (answer.reflexive !== undefined) {
+      r.reflexive = answer.reflexive;
+      if (r.sentVia !== undefined) r.reflexiveByLocal.set(r.sentVia, { ...answer.reflexive });
+    }
     if (answer.relayed !== undefined) r.relayed = answer.relayed;
+    if (lifetime !== undefined && lifetime > 0) r.via = r.sentVia;
   }
 
   /** The relay's association is gone (or was never made): nothing it granted holds any more. */
@@ -166,20 +181,66 @@ export class RelayClients {
     if (r !== undefined) r.dueAt = now;
   }
 
-  /** A registration went out: the next is due on its answer, or after the retry interval. */
-  sent(now: number, hit: string): void {
+  /** A registration went out (from our local address `via`): the next is due on its answer, or after the retry interval. */
+  sent(now: number, hit: string, via?: string): void {
     const r = this.relays.get(hit);
-    if (r !== undefined) r.dueAt = now + REGISTRATION_RETRY_MS;
+    if (r === undefined) return;
+    r.dueAt = now + REGISTRATION_RETRY_MS;
+    r.sentVia = via;
+    if (r.bridge !== undefined && r.bridge.until <= now) r.bridge = undefined;
   }
 
-  /** Relays whose registration is due at `now`. */
+  /**
+   * For `forMs`, our registration with this relay leaves from `local` (another uplink than the
+   * association's active pair), at once. The relay forwards relayed ESP and HIP to where it sees
+   * a registration come from, so a peer's traffic through the relay reaches us on that uplink:
+   * the bridge that carries it if the active uplink goes while a make-before-break runs. When the
+   * time is up the registration goes back to the active pair.
+   */
+  bridge(now: number, hit: string, local: Endpoint, forMs: number): void {
+    const r = this.relays.get(hit);
+    if (r === undefined || forMs <= 0) return;
+    r.bridge = { local: { ...local }, until: now + forMs };
+    r.dueAt = now;
+  }
+
+  /** The local endpoint a registration with this relay should leave from now; undefined: the active pair's. */
+  registerFrom(now: number, hit: string): Endpoint | undefined {
+    const r = this.relays.get(hit);
+    if (r?.bridge === undefined) return undefined;
+    if (r.bridge.until > now) return { ...r.bridge.local };
+    r.bridge = undefined;
+    return undefined;
+  }
+
+  /** Our local address the relay's registration of us is keyed by, once answered. */
+  registeredVia(hit: string): string | undefined {
+    return this.relays.get(hit)?.via;
+  }
+
+  /** Where the relay saw a registration from our local `address` come from (its srflx candidate), if it did. */
+  reflexiveOf(hit: string, address: string): Endpoint | undefined {
+    const e = this.relays.get(hit)?.reflexiveByLocal.get(address);
+    return e && { ...e };
+  }
+
+  /** Our local addresses now: the reflexive addresses of those gone are forgotten (their NAT mappings may be too). */
+  keepLocals(addresses: readonly string[]): void {
+    for (const r of this.relays.values()) {
+      for (const a of [...r.reflexiveByLocal.keys()]) if (!addresses.includes(a)) r.reflexiveByLocal.delete(a);
+    }
+  }
+
+  /** Relays whose registration is due at `now` (a bridge that ended takes it back to the active pair). */
   dueNow(now: number): string[] {
-    return [...this.relays.values()].filter((r) => r.dueAt !== undefined && r.dueAt <= now).map((r) => r.hit);
+    return [...this.relays.values()].filter((r) => (r.dueAt !== undefined && r.dueAt <= now) || (r.bridge !== undefined && r.bridge.until <= now)).map((r) => r.hit);
   }
 
   nextDue(): number | undefined {
     let next: number | undefined;
-    for (const r of this.relays.values()) if (r.dueAt !== undefined && (next === undefined || r.dueAt < next)) next = r.dueAt;
+    for (const r of this.relays.values()) {
+      for (const at of [r.dueAt, r.bridge?.until]) if (at !== undefined && (next === undefined || at < next)) next = at;
+    }
     return next;
   }
 

@@ -1413,18 +1413,22 @@ export class Association {
    * installs data-relay permissions: an UPDATE with SEQ, REG_REQUEST and PEER_PERMISSIONs
    * (RFC 8003 §3.3, RFC 9028 §4.12), re-sent until acknowledged. The answer comes as a
    * 'registration' event; an UPDATE still in flight for an earlier request is superseded.
+   * `via`: sent from this local endpoint (to the active remote) instead of the active pair's:
+   * the registrar keys the registration by the address it sees the request come from, so this
+   * is how a registration moves to another uplink while the active pair stays.
    */
-  register(now: number, request: RegRequest | undefined, permissions: readonly PeerPermission[] = []): { ok: true } | { ok: false; reason: string } {
+  register(now: number, request: RegRequest | undefined, permissions: readonly PeerPermission[] = [], via?: Endpoint): { ok: true } | { ok: false; reason: string } {
     if (!this.keyed() || this.hipKeys === undefined) return { ok: false, reason: 'not-established' };
     for (const [id, o] of this.outstanding) if (o.purpose === 'registration') this.outstanding.delete(id);
     const updateId = this.newUpdateId();
     const extra: Param[] = [...(request === undefined ? [] : [request]), ...permissions];
     const bytes = buildUpdate(this.ctx, this.rhash!, this.hipKeys.outInt, this.localHit, this.peerHit, { seq: updateId, extra });
+    const from = via === undefined ? this.local : { address: via.address, port: via.port };
     this.outstanding.set(updateId, {
-      purpose: 'registration', bytes, to: this.remote, from: this.local, attempt: 0, max: this.ctx.timers.updateRetriesMax,
+      purpose: 'registration', bytes, to: this.remote, from, attempt: 0, max: this.ctx.timers.updateRetriesMax,
       deadline: now + retransmitDelay(this.ctx.timers, 0), sentAt: now,
     });
-    this.ctx.send(bytes, this.remote, this.local);
+    this.ctx.send(bytes, this.remote, from);
     return { ok: true };
   }
 

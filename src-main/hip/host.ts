@@ -262,11 +262,14 @@ export class HipHost {
     return this.assocs.get(hex(peerHit))?.isVerified(to) ?? false;
   }
 
-  /** Registers with a registrar peer, renews, or installs data-relay permissions (see Association.register). */
-  register(now: number, peerHit: Uint8Array, request: RegRequest | undefined, permissions: readonly PeerPermission[] = []): { ok: true } | { ok: false; reason: string } {
+  /**
+   * Registers with a registrar peer, renews, or installs data-relay permissions (see
+   * Association.register); `via`: from this local endpoint instead of the active pair's.
+   */
+  register(now: number, peerHit: Uint8Array, request: RegRequest | undefined, permissions: readonly PeerPermission[] = [], via?: Endpoint): { ok: true } | { ok: false; reason: string } {
     const a = this.assocs.get(hex(peerHit));
     if (a === undefined) return { ok: false, reason: 'no-association' };
-    return a.register(now, request, permissions);
+    return a.register(now, request, permissions, via);
   }
 
   /** Sends our pending I1 to this peer again now (see Association.resendI1). */

@@ -436,6 +436,17 @@ export class PairSelection {
     this.planBackground(now, true);
   }
 
+  /**
+   * The peer holds the association now (we answered its base exchange, and its first packet
+   * under the new keys arrived): probes we sent before it had our R2 were most likely dropped
+   * unread, so each pair still waiting on one is tested again now, not after that probe's
+   * timeout and the back-off after it. The primary proved itself in the exchange.
+   */
+  peerConfirmed(now: number): void {
+    const waiting = [...this.pairs.keys()].filter((key) => key !== this.primaryKey && this.poll.pendingOn(key, (t) => t.purpose !== 'report'));
+    for (const key of waiting) this.sendProbe(now, key, { purpose: this.round === undefined ? 'background' : 'round' });
+  }
+
   /** Move now: to `to`, or to the best alternative. False when there is nowhere to go. */
   failover(now: number, to?: LocatorPair): boolean {
     let key: string | undefined;
@@ -552,6 +563,28 @@ export class PairSelection {
     if (added.length > 0) this.pairsAdded(now, added);
     if (policyChanged) this.policyChanged(now);
     this.planBackground(now, added.length > 0 || policyChanged);
+    if (added.length > 0) this.bridgeThroughRelay(now);
+  }
+
+  /**
+   * The relayed pair bridges a change of locators (seed 000 §5.1.2): a new uplink of ours or a
+   * new locator of the peer's while a direct primary works may be there because the old one is
+   * going, and the direct pairs it brings may never pass (a symmetric NAT on the new side). The
+   * relayed pair that best survives the primary (another interface of ours first) is tested at
+   * once, and its pass copies the data onto it for a while like any new spare's, so traffic
+   * arrives through the relay while the direct pairs are checked or after the primary died.
+   */
+  private bridgeThroughRelay(now: number): void {
+    const primary = this.primaryRecord();
+    if (primary === undefined || primary.cand.remote.relayed === true || this.round !== undefined || this.current !== 'primary-operational') return;
+    const otherIf = (rec: PairRecord): number => (rec.cand.local.ifname === primary.cand.local.ifname ? 1 : 0);
+    const bridge = [...this.pairs.entries()]
+      .filter(([key, rec]) => key !== this.primaryKey && rec.cand.remote.relayed === true)
+      .sort(([, a], [, b]) => otherIf(a) - otherIf(b) || comparePreference(a.cand, b.cand))[0];
+    if (bridge === undefined) return;
+    const [key, rec] = bridge;
+    rec.appearedAsSpare = true;
+    if (!this.poll.pendingOn(key, (t) => t.purpose !== 'report')) this.sendProbe(now, key, { purpose: 'background' });
   }
 
   /**

@@ -4,7 +4,9 @@
 // stream of numbered packets to its peer along whatever path the core commanded (with the
 // spare copies and the hold and re-send the core asks for), and counts what arrives, so tests
 // assert what a user notices: packets lost, the longest gap, the pair carrying traffic, how
-// often it moved. Seeded; the same seed replays the same run.
+// often it moved. Seeded; the same seed replays the same run. A data packet sent to a relay
+// crosses it as ESP does: the relay's data relay decides, by the SPI the core chose for the pair,
+// whether and where it goes on (see RelayNode in sim-relay.ts).
 
 import { HostCore, type CoreEvent, type DataplaneCommand, type HostCoreConfig } from '../../src-main/core/host-core.js';
 import type { Endpoint } from '../../src-main/hip/host.js';
@@ -14,7 +16,7 @@ import type { InterfaceKind } from '../../src-main/mobility/pair-order.js';
 import type { LocatorCause } from '../../src-main/mobility/local-addresses.js';
 import type { MultihomingMode } from '../../src-main/hip/locator-plan.js';
 import { ReplayWindow } from '../../src-main/esp/replay-window.js';
-import { Prng, seedFromEnv, type SimNode } from './sim-network.js';
+import { Prng, seedFromEnv, type SimNode, type SimTransmit } from './sim-network.js';
 import { SimNat, type NatBehaviour } from './sim-nat.js';
 import { identity, seededCrypto } from './hip-hosts.js';
 
@@ -109,7 +111,7 @@ export class Stream {
 interface PeerPath {
   local: Endpoint;
   remote: Endpoint;
-  /** The outbound SA the data plane seals with (install-sa's activeSpi, then set-path's). */
+  /** The outbound SA the data plane seals with (install-sa's activeSpi, then set-path's); a relay forwards the packet by it. */
   spi: number;
   /** Until HIP has verified `remote`, data goes there only within the peer's credit. */
   verified: boolean;
@@ -394,8 +396,15 @@ export class SimHost {
     if (state === 'UNVERIFIED') this.unverifiedSends.push({ at: this.world.now, address: remote.address });
     this.world.send(this, local, remote, (to, seenFrom, seenTo) => {
       if (to instanceof SimHost) to.receiveData(this, seq, seenFrom, seenTo, esp);
-      else to.modelledDataDropped++;
+      else to.handleData(this.world.now, espDatagram(esp.spi, seq, this.world.hosts.indexOf(this)), seenFrom, seenTo);
     });
+  }
+
+  /** A data packet as ESP on the wire, passed on by a relay: counted as the sender's stream arriving. */
+  handleData(now: number, bytes: Uint8Array, from: Endpoint, to: Endpoint): void {
+    const sent = readEspDatagram(bytes);
+    const sender = sent && this.world.hosts[sent.sender];
+    if (sent !== undefined && sender !== undefined && sender.peer === this) this.receiveData(sender, sent.seq, from, to);
   }
 
   /** Whether an inbound SA of ours opens this packet (a copy it already took counts as opened: a duplicate). */
@@ -442,6 +451,35 @@ export class SimHost {
 }
 
 /**
+ * A modelled data packet as a relay sees it: the SPI first (RFC 4303 §2), then which packet of
+ * whose stream it is, padded to the stream's packet size (the relay's byte budget counts it).
+ */
+function espDatagram(spi: number, seq: number, sender: number): Uint8Array {
+  const out = new Uint8Array(DATA_BYTES);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, spi >>> 0);
+  v.setUint32(4, seq >>> 0);
+  v.setUint32(8, sender >>> 0);
+  return out;
+}
+
+function readEspDatagram(bytes: Uint8Array): { seq: number; sender: number } | undefined {
+  if (bytes.length !== DATA_BYTES) return undefined;
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  return { seq: v.getUint32(4), sender: v.getUint32(8) };
+}
+
+/** A node that passes ESP on (a relay): it takes a data packet's bytes, and marks the datagrams that carry one. */
+export interface SimEspNode extends SimNode {
+  /** False when the node dropped it. */
+  handleEsp(now: number, bytes: Uint8Array, from: Endpoint, to: Endpoint): boolean;
+  /** `esp`: the datagram is ESP, for a host's data plane, not its HIP. */
+  pollTransmit(): (SimTransmit & { esp?: boolean }) | undefined;
+}
+
+const carriesEsp = (node: SimNode): node is SimEspNode => typeof (node as Partial<SimEspNode>).handleEsp === 'function';
+
+/**
  * Any sans-IO node that speaks in datagrams (a HipHost, a relay) on the world's network, with
  * uplinks like a host's (behind a NAT or not, lossy or not). It sends and receives real bytes;
  * the data streams of SimHosts are modelled, not bytes, and are dropped when sent to it.
@@ -461,6 +499,11 @@ export class SimDatagramNode {
     this.node.handlePacket(now, bytes, from, to);
   }
 
+  /** A host's data packet (as ESP) reached this node: a relay passes it on, anything else drops it. */
+  handleData(now: number, bytes: Uint8Array, from: Endpoint, to: Endpoint): void {
+    if (!carriesEsp(this.node) || !this.node.handleEsp(now, bytes, from, to)) this.modelledDataDropped++;
+  }
+
   refused(now: number, local: Endpoint, remote: Endpoint): void {
     this.refusals.push({ at: now, local, remote });
   }
@@ -468,11 +511,17 @@ export class SimDatagramNode {
   /** Puts what the node wants sent onto the network (from its first live uplink when it names no source). */
   drain(): boolean {
     let progressed = false;
-    for (let t = this.node.pollTransmit(); t; t = this.node.pollTransmit()) {
+    for (let t: (SimTransmit & { esp?: boolean }) | undefined = this.node.pollTransmit(); t; t = this.node.pollTransmit()) {
       const u = this.uplinks.find((x) => x.up && !x.removed);
       const from = t.from ?? (u && { address: u.address, port: PORT });
       const bytes = t.bytes;
-      if (from !== undefined) this.world.send(this, from, t.to, (to, seenFrom, seenTo) => to.handleDatagram(this.world.now, bytes, seenFrom, seenTo));
+      const esp = t.esp === true;
+      if (from !== undefined) {
+        this.world.send(this, from, t.to, (to, seenFrom, seenTo) => {
+          if (esp) to.handleData(this.world.now, bytes, seenFrom, seenTo);
+          else to.handleDatagram(this.world.now, bytes, seenFrom, seenTo);
+        });
+      }
       progressed = true;
     }
     return progressed;
