@@ -274,6 +274,7 @@ export class PathManager {
     if (t === undefined) return 0;
     const direct = t.sel.status().pairs.filter((p) => !this.isRelayed(t, p.pair.remote)).map((p) => p.pair);
     const held = t.sel.holdChecks(now, direct);
+    this.judgeChecks(t);
     this.drain(now, t);
     return held;
   }
@@ -548,9 +549,10 @@ export class PathManager {
   /** Once per offer, when every direct pair's checks failed and the relay carries the peer. */
   private judgeChecks(t: PeerTrack): void {
     const pairs = t.sel.status().pairs;
-    const direct = pairs.filter((p) => !this.isRelayed(t, p.pair.remote)).map((p) => pairKey(p.pair));
+    const direct = pairs.filter((p) => !this.isRelayed(t, p.pair.remote));
+    const key = (p: (typeof pairs)[number]): string => pairKey(p.pair);
     const relayWorks = pairs.some((p) => p.state === 'operational' && this.isRelayed(t, p.pair.remote));
-    if (t.checks.allFailed(direct, relayWorks)) this.sink.checksFailed?.(t.hit);
+    if (t.checks.allFailed(direct.filter((p) => !p.checksHeld).map(key), direct.filter((p) => p.checksHeld).map(key), relayWorks)) this.sink.checksFailed?.(t.hit);
   }
 
   private localEndpoint(address: string): Endpoint {

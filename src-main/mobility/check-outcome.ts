@@ -29,11 +29,13 @@ export class CheckOutcome {
   }
 
   /**
-   * True once per offer: every direct pair failed, none passed since the offer, and the peer is
-   * reached through a relay that works (the NOTIFY has a way to go, and the traffic a place).
+   * True once per offer: every direct pair failed or is held (the peer told us its checks failed,
+   * so we stop checking those too and must tell it the same, or it checks on alone), none passed
+   * since the offer, and the peer is reached through a relay that works (the NOTIFY has a way to
+   * go, and the traffic a place).
    */
-  allFailed(directPairs: readonly string[], relayWorks: boolean): boolean {
-    if (this.reported || this.passed || !relayWorks || directPairs.length === 0) return false;
+  allFailed(directPairs: readonly string[], heldPairs: readonly string[], relayWorks: boolean): boolean {
+    if (this.reported || this.passed || !relayWorks || directPairs.length + heldPairs.length === 0) return false;
     if (!directPairs.every((k) => (this.failures.get(k) ?? 0) >= FAILURES_TO_GIVE_UP)) return false;
     this.reported = true;
     return true;

@@ -14,19 +14,31 @@ test('an offer\'s checks fail once every direct pair failed twice, none passed, 
   const direct = ['a', 'b'];
   for (let i = 0; i < FAILURES_TO_GIVE_UP; i++) c.pairState('a', 'failed');
   c.pairState('b', 'failed');
-  assert.equal(c.allFailed(direct, true), false, 'b failed only once');
+  assert.equal(c.allFailed(direct, [], true), false, 'b failed only once');
   c.pairState('b', 'failed');
-  assert.equal(c.allFailed(direct, false), false, 'no working relay: nothing to tell it through');
-  assert.equal(c.allFailed(direct, true), true);
-  assert.equal(c.allFailed(direct, true), false, 'once per offer');
+  assert.equal(c.allFailed(direct, [], false), false, 'no working relay: nothing to tell it through');
+  assert.equal(c.allFailed(direct, [], true), true);
+  assert.equal(c.allFailed(direct, [], true), false, 'once per offer');
   c.restart();
-  assert.equal(c.allFailed(direct, true), false, 'a new offer starts with nothing failed');
+  assert.equal(c.allFailed(direct, [], true), false, 'a new offer starts with nothing failed');
 
   const worked = new CheckOutcome();
   worked.pairState('a', 'operational');
   for (let i = 0; i < 4; i++) worked.pairState('a', 'failed');
-  assert.equal(worked.allFailed(['a'], true), false, 'a pair that worked and then died is a lost path, not failed checks');
-  assert.equal(new CheckOutcome().allFailed([], true), false, 'no direct pair: no checks to fail');
+  assert.equal(worked.allFailed(['a'], [], true), false, 'a pair that worked and then died is a lost path, not failed checks');
+  assert.equal(new CheckOutcome().allFailed([], [], true), false, 'no direct pair: no checks to fail');
+
+  // The peer's notice held our pairs before ours had failed twice: we stop checking them, so we
+  // tell it the same, or it goes on checking toward us alone.
+  const told = new CheckOutcome();
+  told.pairState('a', 'failed');
+  assert.equal(told.allFailed([], ['a'], true), true, 'every direct pair held by the peer\'s notice, none passed');
+  const heldButPassed = new CheckOutcome();
+  heldButPassed.pairState('b', 'operational');
+  assert.equal(heldButPassed.allFailed([], ['a'], true), false, 'a direct pair passed: nothing failed');
+  const partly = new CheckOutcome();
+  partly.pairState('b', 'failed');
+  assert.equal(partly.allFailed(['b'], ['a'], true), false, 'an unheld pair still has a check to fail');
 });
 
 const WIFI = local('10.1.0.2', 'wifi0', 'wifi', 0);
