@@ -501,8 +501,18 @@ export class PathManager {
       if (had !== undefined && ![...ports].some((p) => had.has(p))) changed.add(address);
     }
     t.peerLocators = locators.map((l) => ({ ...l }));
-    // A deprecated listing of an address must not hide the port of its live one.
-    for (const l of [...locators].sort((x, y) => Number(x.state !== 'DEPRECATED') - Number(y.state !== 'DEPRECATED'))) t.remotePorts.set(l.address, l.port);
+    // Pairs are per address: where the peer has several ports at one address the pair takes a
+    // live one over a deprecated listing, the peer's own over a relay sharing its address (one
+    // machine), and a verified one over the rest (a symmetric NAT maps each destination to its
+    // own port: the one toward us answers, the one toward the relay does not); else the latest.
+    const chosen = new Map<string, HipPeerLocator>();
+    const rank = (l: HipPeerLocator): number =>
+      (l.state === 'DEPRECATED' ? 4 : 0) + (this.candidateOf(t, l) === 'relayed' ? 2 : 0) + (l.state === 'ACTIVE' ? 0 : 1);
+    for (const l of locators) {
+      const seen = chosen.get(l.address);
+      if (seen === undefined || rank(l) <= rank(seen)) chosen.set(l.address, l);
+    }
+    for (const l of chosen.values()) t.remotePorts.set(l.address, l.port);
     if (candidatePrint !== t.candidatePrint) {
       if (t.candidatePrint !== '') this.newOffer(now, t);
       t.candidatePrint = candidatePrint;

@@ -30,7 +30,7 @@ import { compareHits } from '../base/hit-order.js';
 import { UpdateIdWindow } from './update-window.js';
 import { buildLocatorSet, isHostLocator, parseLocatorSet, preferredOf, type AnnouncedEntry, type LocalLocator } from './local-locators.js';
 import { listingFingerprint, nextLocatorStep, type InboundSa, type MultihomingMode } from './locator-plan.js';
-import { decodeProbeReport, encodeProbeReport, probeIdFromOpaque, probeIdOpaque } from './pair-probe.js';
+import { decodeProbeReport, decodeProbeSpi, encodeProbeReport, encodeProbeSpi, probeIdFromOpaque, probeIdOpaque } from './pair-probe.js';
 import { CreditAccount, type CreditPolicy } from './credit.js';
 import { PeerLocatorTable, sameLocator, type AnnouncedLocator, type PeerLocator } from './peer-locators.js';
 
@@ -844,7 +844,13 @@ export class Association {
     // relay of ours passed on comes from the relay, which reaches the peer only if the peer says
     // so (its relayed candidate) or the exchange ran there: the relay's address is no new
     // address of the peer's.
-    if (!viaRelay || this.peerLocators?.get(from) !== undefined) this.noticeSource(now, from, !pairTest);
+    if (!viaRelay || this.peerLocators?.get(from) !== undefined) {
+      this.noticeSource(now, from, !pairTest);
+      // The new pair's request left from the peer's new interface: its source is that interface.
+      // So does a probe or an echo's answer naming the SA pair of the interface it left from.
+      const named = espCase === 'new-sa' ? espInfo?.newSpi : decodeProbeSpi(pkt.params);
+      if (!viaRelay && named !== undefined && this.isOutboundSpi(named) && this.peerLocators?.bindObserved(from, named) === true) this.emitPeerLocators();
+    }
     this.completeRekey(now);
   }
 
@@ -959,6 +965,9 @@ export class Association {
     }
     const registration = answerRegistration(this.ctx.registrar, pkt, this.peerHit, from, to, now);
     if (registration.length > 0) reply = { ...reply, extra: [...(reply.extra ?? []), ...registration] };
+    // An echo answered from one of our interfaces names that interface's SA pair, as our probes do.
+    const sourceSpi = echoRequest === undefined ? undefined : this.probeSpi(to);
+    if (sourceSpi !== undefined) reply = { ...reply, extra: [...(reply.extra ?? []), encodeProbeSpi(sourceSpi)] };
     const bytes = buildUpdate(this.ctx, this.rhash!, macKey, this.localHit, this.peerHit, reply);
     this.peerUpdates.keepReply(id, bytes, from, to, getParam(pkt, 'HIP_MAC')!.hmac, now);
     if (track && this.retransmit === undefined) {
@@ -1423,6 +1432,18 @@ export class Association {
     return { ok: true };
   }
 
+  /** Simultaneous multihoming: the inbound SPI of our SA pair for the interface `local` lives on. */
+  private probeSpi(local: Endpoint): number | undefined {
+    if (this.ctx.multihoming !== 'simultaneous') return undefined;
+    const ifname = this.ctx.localLocators().find((l) => l.address === local.address && l.port === local.port)?.ifname;
+    return ifname === undefined ? undefined : this.inboundSas().find((sa) => sa.ifname === ifname)?.inboundSpi;
+  }
+
+  /** An SPI of ours towards the peer (the base pair's or a further pair's outbound half). */
+  private isOutboundSpi(spi: number): boolean {
+    return spi === this.outboundSpi || this.extraSas.some((sa) => sa.outboundSpi === spi);
+  }
+
   probePair(now: number, local: Endpoint, remote: Endpoint, probeId: number, report: readonly number[]): { ok: true } | { ok: false; reason: string } {
     if ((this.state !== 'ESTABLISHED' && this.state !== 'R2-SENT') || this.peerLocators === undefined) return { ok: false, reason: 'not-established' };
     // Only addresses the peer gave us or used: a probe must not be aimed at an arbitrary host.
@@ -1431,8 +1452,9 @@ export class Association {
     if (probes.length >= MAX_OUTSTANDING_PROBES) this.outstanding.delete(probes[0]![0]);
     const echo = probeIdOpaque(probeId);
     const updateId = this.newUpdateId();
+    const spi = this.probeSpi(local);
     const bytes = buildUpdate(this.ctx, this.rhash!, this.hipKeys!.outInt, this.localHit, this.peerHit, {
-      seq: updateId, echoRequest: echo, extra: [encodeProbeReport(report)],
+      seq: updateId, echoRequest: echo, extra: [encodeProbeReport(report), ...(spi === undefined ? [] : [encodeProbeSpi(spi)])],
     });
     const pair = { local: { address: local.address, port: local.port }, remote: { address: remote.address, port: remote.port } };
     this.outstanding.set(updateId, {

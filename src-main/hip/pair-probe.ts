@@ -42,3 +42,25 @@ export function decodeProbeReport(params: readonly Param[]): number[] | undefine
   for (let o = 0; o < p.value.length; o += 4) ids.push(view.getUint32(o));
   return ids;
 }
+
+/**
+ * PAIR_PROBE_SPI, type 41984 (private, even so non-critical, below HIP_MAC): in simultaneous
+ * multihoming, the inbound SPI of the SA pair serving the interface the probe leaves from.
+ * Behind a NAT the peer sees that interface only as the NAT's public endpoint, which we cannot
+ * list; the probe's source plus this SPI tell the peer which SA pair reaches us there.
+ */
+export const PAIR_PROBE_SPI_TYPE = 41984;
+
+export function encodeProbeSpi(spi: number): UnknownParam {
+  const value = new Uint8Array(4);
+  new DataView(value.buffer).setUint32(0, spi >>> 0);
+  return { kind: 'UNKNOWN', type: PAIR_PROBE_SPI_TYPE, critical: false, value };
+}
+
+/** The SPI a probe names for its source: undefined when absent, malformed, or 0. */
+export function decodeProbeSpi(params: readonly Param[]): number | undefined {
+  const p = params.find((x): x is UnknownParam => x.kind === 'UNKNOWN' && x.type === PAIR_PROBE_SPI_TYPE);
+  if (p === undefined || p.value.length !== 4) return undefined;
+  const spi = new DataView(p.value.buffer, p.value.byteOffset, 4).getUint32(0);
+  return spi === 0 ? undefined : spi;
+}

@@ -276,6 +276,19 @@ export class PeerLocatorTable {
   }
 
   /**
+   * The peer's request for a new SA pair came from this address: behind a NAT it is the new
+   * interface's public mapping, which the peer cannot list itself. An address we only saw takes
+   * that SA's SPI, so our traffic to it uses the interface's own SA pair; one the peer listed
+   * keeps the SPI the peer gave it. Its verification state is untouched.
+   */
+  bindObserved(l: LocatorAddress, spi: number): boolean {
+    const loc = this.byKey.get(locatorKey(l));
+    if (loc === undefined || loc.source !== 'observed' || loc.spi === spi) return false;
+    loc.spi = spi;
+    return true;
+  }
+
+  /**
    * The check of an address the peer was only seen at went unanswered: it is DEPRECATED again
    * (unless our traffic uses it), so that only a later packet from it starts another check.
    */

@@ -14,6 +14,8 @@ import { hitToText } from '../../src-main/hip/wire/address.js';
 import type { EngineLocator } from '../../src-main/core/path-manager.js';
 import type { InterfaceKind } from '../../src-main/mobility/pair-order.js';
 import type { LocatorCause } from '../../src-main/mobility/local-addresses.js';
+import type { MultihomingMode } from '../../src-main/hip/locator-plan.js';
+import { ReplayWindow } from '../../src-main/esp/replay-window.js';
 import { Prng, seedFromEnv, type SimNode, type SimTransmit } from './sim-network.js';
 import { SimNat, type NatBehaviour } from './sim-nat.js';
 import { identity, seededCrypto } from './hip-hosts.js';
@@ -68,6 +70,9 @@ function uplinkOf(u: UplinkSpec): Uplink {
   return { ...u, up: !u.absent, txDead: false, rxDead: false, delayMs: u.delayMs ?? 10, loss: 0, removed: u.absent === true, rejecting: false, nat: u.nat };
 }
 
+/** A sim host's core settings; `multihoming` is HIP's (fault tolerance unless given). */
+export type SimHostConfig = Partial<Omit<HostCoreConfig, 'host'>> & { multihoming?: MultihomingMode };
+
 interface Flight { at: number; order: number; deliver(): void }
 
 interface SentPacket { seq: number; sentAt: number }
@@ -75,7 +80,7 @@ interface SentPacket { seq: number; sentAt: number }
 /** The stream one host sends its peer, and what of it arrived. */
 export class Stream {
   readonly sent: SentPacket[] = [];
-  readonly arrivals = new Map<number, { at: number; local: string; remote: string }>();
+  readonly arrivals = new Map<number, { at: number; local: string; remote: string; spi: number | undefined }>();
   duplicates = 0;
 
   /** Packets sent in [from, to) that never arrived (anything still in flight counts as arrived later). */
@@ -106,7 +111,7 @@ export class Stream {
 interface PeerPath {
   local: Endpoint;
   remote: Endpoint;
-  /** The outbound SA the core named: a relay forwards the packet by it. */
+  /** The outbound SA the data plane seals with (install-sa's activeSpi, then set-path's); a relay forwards the packet by it. */
   spi: number;
   /** Until HIP has verified `remote`, data goes there only within the peer's credit. */
   verified: boolean;
@@ -140,13 +145,31 @@ export class SimHost {
    * one 'esp' report per packet.
    */
   sampledReports = false;
+  /**
+   * Model ESP on receipt as the data plane does: a packet is opened only by an inbound SA the
+   * core installed and not yet retired, and passes that SA's anti-replay window. Off: every
+   * packet of the stream is taken (the tests that model no SAs).
+   */
+  espModel = false;
+  /** With `espModel`, the packets refused: no such inbound SA, or older than its window. */
+  readonly espRefused = { unknownSpi: 0, tooOld: 0 };
+  /** Every HIP datagram this host sent, when `traceHip` is on. */
+  traceHip = false;
+  readonly hipTrace: Array<{ at: number; bytes: Uint8Array; from: Endpoint; to: Endpoint }> = [];
+  private readonly inboundSas = new Map<number, { window: ReplayWindow; retireAt: number | undefined }>();
+  /** Per outbound SPI, the last ESP sequence number used. */
+  private readonly espSeqs = new Map<number, number>();
   private seq = 0;
   private readonly sampled = new Map<string, { arrival: string; packetsIn: number; statsAt: number }>();
 
-  constructor(readonly world: SimWorld, readonly name: string, uplinks: readonly UplinkSpec[], config: Partial<Omit<HostCoreConfig, 'host'>>, slot: number) {
+  constructor(readonly world: SimWorld, readonly name: string, uplinks: readonly UplinkSpec[], config: SimHostConfig, slot: number) {
     this.uplinks = uplinks.map(uplinkOf);
+    const { multihoming, ...core } = config;
     this.core = new HostCore(
-      { host: { identity: identity('ecdsa-p256', slot), crypto: seededCrypto(world.seed ^ (0x51 + slot)) }, locators: 'monitor', ...config },
+      {
+        host: { identity: identity('ecdsa-p256', slot), crypto: seededCrypto(world.seed ^ (0x51 + slot)), ...(multihoming === undefined ? {} : { multihoming }) },
+        locators: 'monitor', ...core,
+      },
       world.now,
     );
     this.core.handleInterfaces(world.now, this.locators(), []);
@@ -257,6 +280,7 @@ export class SimHost {
     for (let t = this.core.pollTransmit(); t; t = this.core.pollTransmit()) {
       const from = t.from ?? this.defaultLocal();
       this.hipSent++;
+      if (this.traceHip && from !== undefined) this.hipTrace.push({ at: now, bytes: t.bytes, from, to: t.to });
       if (from !== undefined) this.world.send(this, from, t.to, (to, seenFrom, seenTo) => to.handleDatagram(this.world.now, t.bytes, seenFrom, seenTo));
       progressed = true;
     }
@@ -286,11 +310,20 @@ export class SimHost {
     switch (c.type) {
       case 'install-sa': {
         const prev = this.paths.get(hitToText(c.peerHit));
+        this.inboundSas.set(c.sa.inboundSpi, { window: new ReplayWindow(), retireAt: undefined });
         this.paths.set(hitToText(c.peerHit), {
           local: c.local, remote: c.remote, spi: c.activeSpi, verified: c.verified, held: prev?.held ?? false, heldCopies: prev?.heldCopies ?? [],
           ...(prev?.spare ? { spare: prev.spare } : {}),
         });
         if (this.nextDataAt === Number.POSITIVE_INFINITY && this.dataIntervalMs > 0) this.nextDataAt = now;
+        return;
+      }
+      case 'add-sas':
+        this.inboundSas.set(c.sa.inboundSpi, { window: new ReplayWindow(), retireAt: undefined });
+        return;
+      case 'retire-inbound': {
+        const sa = this.inboundSas.get(c.spi);
+        if (sa) sa.retireAt = now + c.afterMs;
         return;
       }
       case 'drop-sas':
@@ -305,7 +338,7 @@ export class SimHost {
         p.verified = c.verified;
         if (p.spare && p.spare.local.address === c.local.address && p.spare.remote.address === c.remote.address) delete p.spare;
         // What was sent while the pair was in doubt goes again on the new one.
-        if (p.held) for (const seq of p.heldCopies.splice(0)) this.transmitData(seq, p.local, p.remote, p.verified);
+        if (p.held) for (const seq of p.heldCopies.splice(0)) this.transmitData(seq, p.local, p.remote, p.verified, this.seal(p.spi));
         return;
       }
       case 'set-spare': {
@@ -335,8 +368,10 @@ export class SimHost {
     if (!peer || !p) return;
     const seq = this.seq++;
     this.stream.sent.push({ seq, sentAt: this.world.now });
-    this.transmitData(seq, p.local, p.remote, p.verified);
-    if (p.spare && p.spare.until > this.world.now) this.transmitData(seq, p.spare.local, p.spare.remote, true);
+    // The spare copy is the same ESP packet (same SA, same sequence number) sent on another pair.
+    const esp = this.seal(p.spi);
+    this.transmitData(seq, p.local, p.remote, p.verified, esp);
+    if (p.spare && p.spare.until > this.world.now) this.transmitData(seq, p.spare.local, p.spare.remote, true, esp);
     if (p.held) {
       p.heldCopies.push(seq);
       if (p.heldCopies.length > 256) p.heldCopies.shift();
@@ -344,7 +379,14 @@ export class SimHost {
     this.core.handleDataplane(this.world.now, { type: 'sent', peerHit: peer.core.hit, packets: 1 });
   }
 
-  private transmitData(seq: number, local: Endpoint, remote: Endpoint, verified: boolean): void {
+  /** The SPI and next sequence number of one packet sealed with outbound SA `spi`. */
+  private seal(spi: number): { spi: number; espSeq: number } {
+    const espSeq = (this.espSeqs.get(spi) ?? 0) + 1;
+    this.espSeqs.set(spi, espSeq);
+    return { spi, espSeq };
+  }
+
+  private transmitData(seq: number, local: Endpoint, remote: Endpoint, verified: boolean, esp: { spi: number; espSeq: number }): void {
     const peerHit = this.peer!.core.hit;
     if (!verified && !this.core.authorizeSend(this.world.now, peerHit, remote, DATA_BYTES)) {
       this.creditDrops++;
@@ -352,10 +394,9 @@ export class SimHost {
     }
     const state = this.core.association(peerHit)?.peerLocators.find((l) => l.address === remote.address)?.state;
     if (state === 'UNVERIFIED') this.unverifiedSends.push({ at: this.world.now, address: remote.address });
-    const spi = this.paths.get(hitToText(peerHit))?.spi ?? 0;
     this.world.send(this, local, remote, (to, seenFrom, seenTo) => {
-      if (to instanceof SimHost) to.receiveData(this, seq, seenFrom, seenTo);
-      else to.handleData(this.world.now, espDatagram(spi, seq, this.world.hosts.indexOf(this)), seenFrom, seenTo);
+      if (to instanceof SimHost) to.receiveData(this, seq, seenFrom, seenTo, esp);
+      else to.handleData(this.world.now, espDatagram(esp.spi, seq, this.world.hosts.indexOf(this)), seenFrom, seenTo);
     });
   }
 
@@ -366,11 +407,28 @@ export class SimHost {
     if (sent !== undefined && sender !== undefined && sender.peer === this) this.receiveData(sender, sent.seq, from, to);
   }
 
+  /** Whether an inbound SA of ours opens this packet (a copy it already took counts as opened: a duplicate). */
+  private opened(esp: { spi: number; espSeq: number }): boolean {
+    const sa = this.inboundSas.get(esp.spi);
+    if (sa === undefined || (sa.retireAt !== undefined && sa.retireAt <= this.world.now)) {
+      this.espRefused.unknownSpi++;
+      return false;
+    }
+    const verdict = sa.window.check(esp.espSeq);
+    if (verdict === 'too-old') {
+      this.espRefused.tooOld++;
+      return false;
+    }
+    if (verdict === 'ok') sa.window.accept(esp.espSeq);
+    return true;
+  }
+
   /** The peer's data packet arrived: counted once (the anti-replay window drops copies), and reported. */
-  receiveData(from: SimHost, seq: number, src: Endpoint, dst: Endpoint): void {
+  receiveData(from: SimHost, seq: number, src: Endpoint, dst: Endpoint, esp?: { spi: number; espSeq: number }): void {
     if (!this.paths.has(hitToText(from.core.hit))) return;
+    if (this.espModel && esp !== undefined && !this.opened(esp)) return;
     if (from.stream.arrivals.has(seq)) from.stream.duplicates++;
-    else from.stream.arrivals.set(seq, { at: this.world.now, local: dst.address, remote: src.address });
+    else from.stream.arrivals.set(seq, { at: this.world.now, local: dst.address, remote: src.address, spi: esp?.spi });
     if (!this.sampledReports) {
       this.core.handleDataplane(this.world.now, { type: 'esp', peerHit: from.core.hit, bytes: DATA_BYTES, from: src, to: dst });
       return;
@@ -489,7 +547,7 @@ export class SimWorld {
     this.prng = new Prng(this.seed);
   }
 
-  addHost(name: string, uplinks: readonly UplinkSpec[], config: Partial<Omit<HostCoreConfig, 'host'>> = {}): SimHost {
+  addHost(name: string, uplinks: readonly UplinkSpec[], config: SimHostConfig = {}): SimHost {
     const h = new SimHost(this, name, uplinks, config, this.hosts.length);
     this.hosts.push(h);
     return h;

@@ -232,3 +232,17 @@ test('a NOTIFY\'s listing is information: new addresses added UNVERIFIED, nothin
   assert.equal(t.get(CELL)?.preferred, true, 'a known locator unchanged');
   assert.equal(t.applyInformational([listed(ETH)]).changed, false, 'a repeat changes nothing');
 });
+
+test('an address only seen takes the SPI of the SA pair its interface named; a listed address keeps the SPI the peer listed', () => {
+  const t = new PeerLocatorTable(0, WIFI, SPI);
+  t.applyLocatorSet(0, [listed(WIFI, true), listed(CELL, false, 0x2000)], WIFI);
+  assert.equal(t.observe(ETH, SPI), true);
+  assert.equal(t.bindObserved(ETH, 0x2000), true);
+  assert.equal(t.get(ETH)?.spi, 0x2000);
+  assert.equal(t.get(ETH)?.state, 'UNVERIFIED', 'naming the SA pair verifies nothing');
+  assert.equal(t.bindObserved(ETH, 0x2000), false, 'no change the second time');
+  assert.equal(t.bindObserved(CELL, SPI), false, 'the peer\'s own listing outweighs');
+  assert.equal(t.get(CELL)?.spi, 0x2000);
+  assert.equal(t.bindObserved({ address: '192.0.2.99', port: 10500 }, 0x2000), false, 'an address never seen is not added');
+  assert.equal(t.get({ address: '192.0.2.99', port: 10500 }), undefined);
+});

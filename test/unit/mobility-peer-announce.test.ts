@@ -6,7 +6,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { announceable, buildLocatorSet, parseLocatorSet, unusableLocatorReason, type LocalLocator } from '../../src-main/hip/local-locators.js';
 import { listingFingerprint, nextLocatorStep } from '../../src-main/hip/locator-plan.js';
-import { decodeProbeReport, encodeProbeReport, MAX_REPORTED_PROBES, probeIdFromOpaque, probeIdOpaque } from '../../src-main/hip/pair-probe.js';
+import {
+  decodeProbeReport, decodeProbeSpi, encodeProbeReport, encodeProbeSpi, MAX_REPORTED_PROBES, PAIR_PROBE_REPORT_TYPE, PAIR_PROBE_SPI_TYPE, probeIdFromOpaque, probeIdOpaque,
+} from '../../src-main/hip/pair-probe.js';
 import { decodeParams, encodeParam } from '../../src-main/hip/wire/codec.js';
 import { ipToBytes16 } from '../../src-main/hip/wire/address.js';
 import { LocatorType } from '../../src-main/hip/wire/constants.js';
@@ -130,6 +132,20 @@ test('pair-probe report: probe ids round-trip; malformed or oversized reports ar
   assert.equal(decodeProbeReport([{ ...p, value: new Uint8Array(4 * (MAX_REPORTED_PROBES + 1)) }]), undefined);
   const many = Array.from({ length: 100 }, (_, i) => i);
   assert.deepEqual(decodeProbeReport([encodeProbeReport(many)]), many.slice(-MAX_REPORTED_PROBES), 'the most recent ids are kept');
+  const round = decodeParams(encodeParam(p));
+  assert.ok(round.ok && round.params[0]?.kind === 'UNKNOWN', 'an unknown, non-critical parameter to the codec');
+});
+
+test('pair-probe SPI: the SA pair a probe or echo answer names for its source round-trips; 0, malformed or absent names none', () => {
+  const p = encodeProbeSpi(0xfedcba98);
+  assert.equal(p.critical, false);
+  assert.equal(p.type % 2, 0, 'even: non-critical, so a peer that does not know it ignores it');
+  assert.ok(p.type > PAIR_PROBE_REPORT_TYPE && p.type < 49152, 'in the experimental range, after the report, below HIP_MAC');
+  assert.equal(p.type, PAIR_PROBE_SPI_TYPE);
+  assert.equal(decodeProbeSpi([encodeProbeReport([7]), p]), 0xfedcba98);
+  assert.equal(decodeProbeSpi([encodeProbeSpi(0)]), undefined);
+  assert.equal(decodeProbeSpi([{ ...p, value: new Uint8Array(8) }]), undefined);
+  assert.equal(decodeProbeSpi([encodeProbeReport([7])]), undefined);
   const round = decodeParams(encodeParam(p));
   assert.ok(round.ok && round.params[0]?.kind === 'UNKNOWN', 'an unknown, non-critical parameter to the codec');
 });
