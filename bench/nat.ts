@@ -24,7 +24,7 @@
 //    the default, or direct), no relay. Make-before-break and break-before-make under a
 //    100 packets/s stream each way, hipvpn and wireguard-go (roaming, keepalive 1 s: it needs
 //    the server reachable, which this setup gives it) taking turns; per system the median gap
-//    and the packets lost, and the ratio of the break-before-make median gaps.
+//    and the packets lost, and the ratio of the median gaps per scenario.
 // 6. The same handovers with a relay and no port forward (bob behind a port-preserving NAT of his
 //    own, both registered): direct on Wi-Fi, relayed on cellular. hipvpn alone: wireguard-go
 //    has no way to reach a peer that nobody can reach.
@@ -279,9 +279,11 @@ async function measureHandoversBehindNats(): Promise<boolean> {
       );
     }
   }
-  const hip = gaps.get('break-before-make/hipvpn');
-  const wg = gaps.get('break-before-make/wireguard-go');
-  console.log(`handover behind NATs, gap ratio hipvpn/wireguard-go (break-before-make): ${hip != null && wg != null && wg > 0 ? (hip / wg).toFixed(2) : 'n/a'}`);
+  for (const id of HANDOVER_SCENARIOS) {
+    const hip = gaps.get(`${id}/hipvpn`);
+    const wg = gaps.get(`${id}/wireguard-go`);
+    console.log(`handover behind NATs, gap ratio hipvpn/wireguard-go (${id}): ${hip != null && wg != null && wg > 0 ? (hip / wg).toFixed(2) : 'n/a'}`);
+  }
   return !rounds.failed;
 }
 
