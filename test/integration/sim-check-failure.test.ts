@@ -20,7 +20,7 @@ import type { SimHost, SimWorld } from '../support/sim-hosts.js';
 import { PORT } from '../support/sim-hosts.js';
 import type { NatKind } from '../support/sim-nat.js';
 import { identity, seededCrypto } from '../support/hip-hosts.js';
-import { PRIVATE, RELAY_ADDRESS, RELAY_EP, SEED_VAR, registered, relayWorld, runUntil, stateWith } from '../support/sim-relay.js';
+import { PRIVATE, RELAY_ADDRESS, RELAY_EP, SEED_VAR, connectThroughRelay, relayWorld, runUntil, stateWith } from '../support/sim-relay.js';
 
 const NAT_A = '203.0.113.1';
 const NAT_B = '203.0.113.2';
@@ -48,11 +48,7 @@ function relayedPair(kindA: NatKind, kindB: NatKind, seed: number, setup: (w: Re
   const w = relayWorld(kindA, kindB, seed);
   setup(w);
   const { world, a, b } = w;
-  a.peer = b;
-  b.peer = a;
-  assert.ok(runUntil(world, () => registered(a, world) && registered(b, world), 5_000), `seed ${world.seed}: both register`);
-  a.core.connect(world.now, b.core.hit, RELAY_EP);
-  assert.ok(runUntil(world, () => stateWith(a, b) === 'ESTABLISHED' && stateWith(b, a) === 'ESTABLISHED', 5_000), `seed ${world.seed}: established`);
+  connectThroughRelay(world, a, b);
   return { ...w, establishedAt: world.now };
 }
 

@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { SimHost } from '../support/sim-hosts.js';
-import { BOB_PUBLIC, HOME_PUBLIC, RELAY_ADDRESS, RELAY_EP, SEED_VAR, registered, relayMobileWorld, runUntil, stateWith } from '../support/sim-relay.js';
+import { BOB_PUBLIC, HOME_PUBLIC, RELAY_ADDRESS, SEED_VAR, connectThroughRelay, relayMobileWorld, runUntil } from '../support/sim-relay.js';
 
 const ROUNDS = 5;
 /** The new uplink is up this long before the old one goes (the system test's lead). */
@@ -29,11 +29,7 @@ function route(h: SimHost, peerNat: string): string {
 function startedPair(seed: number) {
   const w = relayMobileWorld(seed);
   const { world, a, b } = w;
-  a.peer = b;
-  b.peer = a;
-  assert.ok(runUntil(world, () => registered(a, world) && registered(b, world), 5_000), `seed ${world.seed}: both register`);
-  a.core.connect(world.now, b.core.hit, RELAY_EP);
-  assert.ok(runUntil(world, () => stateWith(a, b) === 'ESTABLISHED' && stateWith(b, a) === 'ESTABLISHED', 5_000), `seed ${world.seed}: established`);
+  connectThroughRelay(world, a, b);
   const via = (): string => `${route(a, BOB_PUBLIC)}/${route(b, HOME_PUBLIC)}`;
   assert.ok(runUntil(world, () => via() === 'direct/direct', 2_000), `seed ${world.seed}: direct on Wi-Fi (${via()})`);
   a.setStreaming(true);

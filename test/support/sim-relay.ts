@@ -2,6 +2,7 @@
 // relay and direct-path tests share. The relay runs as `hipvpn relay serve` does (RelayServer),
 // the hosts as HostCores with that relay configured.
 
+import assert from 'node:assert/strict';
 import { hitToText } from '../../src-main/hip/wire/address.js';
 import { RelayServer } from '../../src-main/relay/relay-server.js';
 import { DEFAULT_REGISTRAR_POLICY } from '../../src-main/relay/registrations.js';
@@ -71,6 +72,15 @@ export function runUntil(world: SimWorld, done: () => boolean, ms: number): bool
 
 export const registered = (h: SimHost, world: SimWorld): boolean => h.core.relayStatus(world.now).some((r) => r.registered);
 export const stateWith = (h: SimHost, peer: SimHost): string | undefined => h.core.associations().find((s) => s.peerHitText === hitToText(peer.core.hit))?.state;
+
+/** A and B each other's peer, both registered, then A reaches B by HIT through the relay: asserted. */
+export function connectThroughRelay(world: SimWorld, a: SimHost, b: SimHost): void {
+  a.peer = b;
+  b.peer = a;
+  assert.ok(runUntil(world, () => registered(a, world) && registered(b, world), 5_000), `seed ${world.seed}: both register`);
+  a.core.connect(world.now, b.core.hit, RELAY_EP);
+  assert.ok(runUntil(world, () => stateWith(a, b) === 'ESTABLISHED' && stateWith(b, a) === 'ESTABLISHED', 5_000), `seed ${world.seed}: established`);
+}
 
 export const HOME_PUBLIC = '203.0.113.1';
 export const BOB_PUBLIC = '203.0.113.2';
