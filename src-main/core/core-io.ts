@@ -91,5 +91,5 @@ export type CoreEvent =
   | { type: 'unreachable'; peer: string; peerHit: Uint8Array }
   /** A relay answered our registration: whether peers can reach us through it now. */
   | { type: 'relay-registration'; relay: string; registered: boolean }
-  /** A new offer (our LOCATOR_SET as gathered again) went to the peer through this relay: its path was lost. */
+  /** A new offer (our LOCATOR_SET as gathered again) went to the peer through this relay (its HIT): its path was lost. */
   | { type: 'offer'; peer: string; peerHit: Uint8Array; relay: string };

@@ -27,7 +27,7 @@ import { OutboundSas } from './outbound-sas.js';
 import { RelayClients, REGISTRATION_RETRY_MS, type RelayConfig, type RelayView } from './relay-clients.js';
 import { unwrapRelayed, wrapForRelay } from '../relay/relayed-packet.js';
 import { ipToBytes16, textToHit } from '../hip/wire/address.js';
-import { NatTraversalMode, NotifyType } from '../hip/wire/constants.js';
+import { NatTraversalMode } from '../hip/wire/constants.js';
 import type { PeerPermission } from '../hip/wire/params.js';
 
 export type { CoreEvent, DataplaneCommand, DataplaneReport, PathCause, PeerTrafficStats } from './core-io.js';
@@ -216,10 +216,11 @@ export class HostCore {
    * hears so through the relay (seed 000 §5.1.2, RFC 9028 §5.10), signed, so that it stops
    * spending checks on the same pairs.
    */
-  private notifyChecksFailed(peerHit: Uint8Array): void {
+  private notifyChecksFailed(peerHit: Uint8Array): boolean {
     const relay = this.relayFor(hitToText(peerHit));
-    if (relay === undefined) return;
-    if (this.host.notifyPeer(peerHit, NotifyType.CONNECTIVITY_CHECKS_FAILED, new Uint8Array(0), relay.endpoint)) this.checkNotices.sent++;
+    if (relay === undefined || !this.host.notifyChecksFailed(peerHit, relay.endpoint)) return false;
+    this.checkNotices.sent++;
+    return true;
   }
 
   /**
@@ -248,7 +249,7 @@ export class HostCore {
       const peerHit = textToHit(peer)!;
       if (!this.host.offer(now, peerHit, relay.endpoint)) continue;
       this.paths.offered(now, peerHit);
-      this.events.push({ type: 'offer', peer, peerHit, relay: relay.name ?? relayHit });
+      this.events.push({ type: 'offer', peer, peerHit, relay: relayHit });
     }
   }
 

@@ -134,9 +134,10 @@ export interface PathSink {
   relayedTo(peerHit: Uint8Array, remote: Endpoint): boolean;
   /**
    * Every direct pair's checks failed for this offer, while the relay carries the peer: tell the
-   * peer (RFC 9028 CONNECTIVITY_CHECKS_FAILED, through the relay). Once per offer.
+   * peer (RFC 9028 CONNECTIVITY_CHECKS_FAILED, through the relay). Whether the notice went out:
+   * asked again at later judgements until it does, then not again for this offer.
    */
-  checksFailed?(peerHit: Uint8Array): void;
+  checksFailed?(peerHit: Uint8Array): boolean;
   /**
    * The pair in use stopped answering (keepalives, silence) and no other pair works: gather our
    * candidates again and send the peer a new offer (seed 000 §3.3). Repeated, backing off, while
@@ -552,7 +553,8 @@ export class PathManager {
     const direct = pairs.filter((p) => !this.isRelayed(t, p.pair.remote));
     const key = (p: (typeof pairs)[number]): string => pairKey(p.pair);
     const relayWorks = pairs.some((p) => p.state === 'operational' && this.isRelayed(t, p.pair.remote));
-    if (t.checks.allFailed(direct.filter((p) => !p.checksHeld).map(key), direct.filter((p) => p.checksHeld).map(key), relayWorks)) this.sink.checksFailed?.(t.hit);
+    if (!t.checks.allFailed(direct.filter((p) => !p.checksHeld).map(key), direct.filter((p) => p.checksHeld).map(key), relayWorks)) return;
+    if (this.sink.checksFailed?.(t.hit) === true) t.checks.reported();
   }
 
   private localEndpoint(address: string): Endpoint {

@@ -32,6 +32,7 @@ import { buildLocatorSet, isHostLocator, parseLocatorSet, preferredOf, type Anno
 import { listingFingerprint, nextLocatorStep, type InboundSa, type MultihomingMode } from './locator-plan.js';
 import { decodeProbeReport, decodeProbeSpi, encodeProbeReport, encodeProbeSpi, probeIdFromOpaque, probeIdOpaque } from './pair-probe.js';
 import { CreditAccount, type CreditPolicy } from './credit.js';
+import { BASE_EXCHANGE_OFFER, decodeChecksFailedNotice, encodeChecksFailedNotice } from './checks-failed-notice.js';
 import { PeerLocatorTable, sameLocator, type AnnouncedLocator, type PeerLocator } from './peer-locators.js';
 
 export interface Endpoint { address: string /* IP text, v4 or v6 */; port: number }
@@ -281,6 +282,10 @@ export class Association {
   private announcementSentAt: number | undefined;
   /** Update ID of the newest peer LOCATOR_SET applied: an older one arriving late must not undo it. */
   private lastLocatorSetId: number | undefined;
+  /** Update ID of our latest LOCATOR_SET announcement: the offer a peer's CONNECTIVITY_CHECKS_FAILED must name. */
+  private latestAnnouncementId: number | undefined;
+  /** The offer whose failed checks the peer told us of and we acted on: a notice counts once. */
+  private checksFailedActedOn: number | undefined;
   /** Address checks a NOTIFY's LOCATOR_SET may still start now, and when the bucket was last filled. */
   private notifyVerifyTokens: number | undefined;
   private notifyVerifyRefilledAt = 0;
@@ -1145,6 +1150,7 @@ export class Association {
       seq: updateId, espInfo, locatorSet: buildLocatorSet(what.listing, this.lifetimeS()),
     });
     this.announcementSentAt = now;
+    this.latestAnnouncementId = updateId;
     const to = via ?? this.remote;
     this.outstanding.set(updateId, {
       purpose: 'locators', bytes, to, from, attempt: 0, max: this.ctx.timers.updateRetriesMax,
@@ -1170,6 +1176,16 @@ export class Association {
     }
     this.announceNext(now, true, via);
     return this.announcing !== undefined;
+  }
+
+  /**
+   * Tells the peer, signed, that our checks toward its candidates all failed (RFC 9028 §5.10),
+   * naming this association and the peer's offer we judged (see checks-failed-notice.ts).
+   */
+  notifyChecksFailed(to: Endpoint): boolean {
+    if (!this.keyed()) return false;
+    const data = encodeChecksFailedNotice({ spi: this.inboundSpi!, offerSeq: this.lastLocatorSetId ?? BASE_EXCHANGE_OFFER });
+    return this.notifyPeer(NotifyType.CONNECTIVITY_CHECKS_FAILED, data, to);
   }
 
   /** Sends the peer a signed NOTIFY to `to` (through a relay when that is the only way left). */
@@ -1616,7 +1632,7 @@ export class Association {
       if (n.notifyType !== NotifyType.CONNECTIVITY_CHECKS_FAILED) continue;
       // Acting on it stops checks: only the peer may say so, never whoever can write its HIT.
       if (!authenticated || !this.keyed()) this.ctx.drop('checks-failed-notify-unsigned');
-      else this.checksFailedByPeer();
+      else this.onChecksFailedNotice(n.data);
     }
     const locatorSet = getParam(pkt, 'LOCATOR_SET');
     if (locatorSet === undefined) return;
@@ -1625,14 +1641,33 @@ export class Association {
   }
 
   /**
+   * A signed CONNECTIVITY_CHECKS_FAILED is acted on only when it names one of our SAs with the
+   * peer and our latest offer, and only once per offer: a recorded notice replayed after a new
+   * offer, or into another association, would otherwise stop checks nobody has judged.
+   */
+  private onChecksFailedNotice(data: Uint8Array): void {
+    const notice = decodeChecksFailedNotice(data);
+    if (notice === undefined) return this.ctx.drop('checks-failed-notify-malformed');
+    const ours = notice.spi === this.outboundSpi || this.extraSas.some((sa) => sa.outboundSpi === notice.spi);
+    if (!ours) return this.ctx.drop('checks-failed-notify-unknown-spi');
+    const offer = this.latestAnnouncementId ?? BASE_EXCHANGE_OFFER;
+    if (notice.offerSeq !== offer) return this.ctx.drop('checks-failed-notify-stale-offer');
+    if (this.checksFailedActedOn === offer) return this.ctx.drop('checks-failed-notify-repeated');
+    this.checksFailedActedOn = offer;
+    this.checksFailedByPeer();
+  }
+
+  /**
    * The peer's checks toward our candidates all failed, and so did ours toward its: address
    * checks of its direct candidates still being retransmitted stop too (pair selection holds
-   * the pair probes). Its relayed candidate is how we reach it, and stays checked.
+   * the pair probes). Its relayed candidate is how we reach it, and stays checked, and so does
+   * the address our traffic goes to: giving up its check would leave the path in use unproven.
    */
   private checksFailedByPeer(): void {
     for (const [id, o] of this.outstanding) {
       if (o.purpose !== 'verify' || o.target === undefined) continue;
       if (this.peerLocators?.get(o.target)?.candidate === 'relayed') continue;
+      if (sameEndpoint(o.target, this.remote)) continue;
       this.outstanding.delete(id);
     }
     this.ctx.emit({ type: 'peer-checks-failed', peerHit: this.peerHit });

@@ -292,6 +292,11 @@ export class HipHost {
     return this.assocs.get(hex(peerHit))?.notifyPeer(notifyType, data, to) ?? false;
   }
 
+  /** A signed CONNECTIVITY_CHECKS_FAILED to the peer, bound to its latest offer we judged; false when none went out. */
+  notifyChecksFailed(peerHit: Uint8Array, to: Endpoint): boolean {
+    return this.assocs.get(hex(peerHit))?.notifyChecksFailed(to) ?? false;
+  }
+
   /** Moves a peer's traffic (and its control packets) to this pair: pair selection, manual failover. */
   setActivePair(now: number, peerHit: Uint8Array, local: Endpoint | undefined, remote: Endpoint): boolean {
     const a = this.assocs.get(hex(peerHit));

@@ -14,6 +14,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Endpoint, Transmit } from '../../src-main/hip/host.js';
 import { buildNotify } from '../../src-main/hip/messages.js';
+import { decodeChecksFailedNotice, encodeChecksFailedNotice } from '../../src-main/hip/checks-failed-notice.js';
+import { hitToText } from '../../src-main/hip/wire/address.js';
 import { encodePacket, decodePacket, getParam } from '../../src-main/hip/wire/codec.js';
 import { NotifyType, PacketType } from '../../src-main/hip/wire/constants.js';
 import type { SimHost, SimWorld } from '../support/sim-hosts.js';
@@ -127,6 +129,71 @@ test('an unsigned or forged CONNECTIVITY_CHECKS_FAILED changes nothing and is co
   assert.equal(directPairs(b).filter((p) => p.checksHeld).length, 0, 'no pair of B\'s is held');
   assert.ok(checksAfter > 0, `B keeps checking A's direct candidates (${checksAfter} in 60 s)`);
   assert.equal(b.core.via(a.core.hit).via, 'relay');
+});
+
+/** Every NOTIFY `h` takes in from now on, as it arrives (bytes and addresses, for replaying). */
+function recordNotifiesIn(h: SimHost): Array<{ bytes: Uint8Array; from: Endpoint; to: Endpoint }> {
+  const got: Array<{ bytes: Uint8Array; from: Endpoint; to: Endpoint }> = [];
+  const handle = h.core.handleDatagram.bind(h.core);
+  h.core.handleDatagram = (now, bytes, from, to) => {
+    const decoded = decodePacket(bytes, { udp: true });
+    if (decoded.ok && decoded.packet.packetType === PacketType.NOTIFY) got.push({ bytes: Uint8Array.from(bytes), from: { ...from }, to: { ...to } });
+    handle(now, bytes, from, to);
+  };
+  return got;
+}
+
+/** The slot of the simulated host's identity (sim-hosts gives each host identity('ecdsa-p256', slot)). */
+function signerOf(h: SimHost, world: SimWorld) {
+  for (let slot = 0; slot < 8; slot++) {
+    const id = identity('ecdsa-p256', slot);
+    if (hitToText(id.hit) === hitToText(h.core.hit)) return { crypto: seededCrypto(world.seed ^ 0x5157), identity: id };
+  }
+  throw new Error('no identity slot matches');
+}
+
+test('a recorded CONNECTIVITY_CHECKS_FAILED replayed after a new offer, or one naming a wrong SPI, changes nothing and is counted', () => {
+  const { world, a, b } = relayedPair('symmetric', 'symmetric', 0xcf_0301);
+  const inB = recordNotifiesIn(b);
+  assert.ok(runUntil(world, () => b.core.checkFailureCounters.received > 0, 15_000), `seed ${world.seed}: B hears A's genuine notice`);
+  const genuine = inB.find((n) => {
+    const d = decodePacket(n.bytes, { udp: true });
+    return d.ok && getParam(d.packet, 'NOTIFICATION')?.notifyType === NotifyType.CONNECTIVITY_CHECKS_FAILED;
+  })!;
+  assert.ok(genuine !== undefined, 'the notice was recorded where it reached B');
+  const decoded = decodePacket(genuine.bytes, { udp: true });
+  const named = decodeChecksFailedNotice(decoded.ok ? getParam(decoded.packet, 'NOTIFICATION')!.data : new Uint8Array(0))!;
+  assert.ok(named !== undefined, 'the notice names an SPI and an offer');
+  const dropsBefore = { ...b.core.counters.dropped };
+  const dropped = (reason: string) => (b.core.counters.dropped[reason] ?? 0) - (dropsBefore[reason] ?? 0);
+  const receivedBefore = b.core.checkFailureCounters.received;
+
+  // Signed by A's own key, so only the SPI it names is wrong.
+  const wrongSpi = buildNotify(signerOf(a, world), a.core.hit, b.core.hit, NotifyType.CONNECTIVITY_CHECKS_FAILED,
+    encodeChecksFailedNotice({ spi: (named.spi ^ 0x5a5a) >>> 0, offerSeq: named.offerSeq }));
+  b.core.handleDatagram(world.now, wrongSpi, genuine.from, genuine.to);
+  // The same notice again, for the offer it was already acted on.
+  b.core.handleDatagram(world.now, genuine.bytes, genuine.from, genuine.to);
+  world.drain();
+
+  // A new offer: B's address changes behind its NAT, its candidates go out under a new SEQ, and
+  // both sides check afresh. The recorded notice then arrives again.
+  b.renumber('eth0', '192.168.1.11');
+  world.runFor(200);
+  const heldBefore = directPairs(b).filter((p) => p.checksHeld).length;
+  b.core.handleDatagram(world.now, genuine.bytes, genuine.from, genuine.to);
+  world.drain();
+  const heldAfter = directPairs(b).filter((p) => p.checksHeld).length;
+  console.log(`seed ${world.seed} (set ${SEED_VAR} to replay): notice named SPI 0x${named.spi.toString(16)} offer ${named.offerSeq};`,
+    `dropped wrong SPI ${dropped('checks-failed-notify-unknown-spi')}, repeated ${dropped('checks-failed-notify-repeated')}, stale offer ${dropped('checks-failed-notify-stale-offer')};`,
+    `B's pairs held before the replay ${heldBefore}, after ${heldAfter} of ${directPairs(b).length}; notices taken ${b.core.checkFailureCounters.received - receivedBefore}`);
+  assert.equal(dropped('bad-signature'), 0, 'every injected notice was signed by A');
+  assert.equal(dropped('checks-failed-notify-unknown-spi'), 1, 'the notice naming a wrong SPI is counted as dropped');
+  assert.equal(dropped('checks-failed-notify-repeated'), 1, 'the same notice again for the same offer is counted as dropped');
+  assert.equal(dropped('checks-failed-notify-stale-offer'), 1, 'the notice replayed after the new offer is counted as dropped');
+  assert.equal(b.core.checkFailureCounters.received, receivedBefore, 'none was taken as the peer\'s');
+  assert.equal(heldBefore, 0, 'the new offer released B\'s pairs');
+  assert.equal(heldAfter, 0, 'the replay held none of B\'s pairs');
 });
 
 test('a NAT that forgets its mappings and maps the host on another port: traffic resumes within 1 s, after a new offer through the relay', () => {

@@ -9,7 +9,7 @@ import { PairSelection } from '../../src-main/mobility/pair-selection.js';
 import type { LocatorPair } from '../../src-main/mobility/pair-order.js';
 import { local } from './mobility-pair-world.js';
 
-test('an offer\'s checks fail once every direct pair failed twice, none passed, and the relay works; told once per offer', () => {
+test('an offer\'s checks fail once every direct pair failed twice, none passed, and the relay works; told once per offer, once sent', () => {
   const c = new CheckOutcome();
   const direct = ['a', 'b'];
   for (let i = 0; i < FAILURES_TO_GIVE_UP; i++) c.pairState('a', 'failed');
@@ -18,7 +18,9 @@ test('an offer\'s checks fail once every direct pair failed twice, none passed, 
   c.pairState('b', 'failed');
   assert.equal(c.allFailed(direct, [], false), false, 'no working relay: nothing to tell it through');
   assert.equal(c.allFailed(direct, [], true), true);
-  assert.equal(c.allFailed(direct, [], true), false, 'once per offer');
+  assert.equal(c.allFailed(direct, [], true), true, 'still to tell: no notice went out yet');
+  c.reported();
+  assert.equal(c.allFailed(direct, [], true), false, 'once per offer, once the notice went out');
   c.restart();
   assert.equal(c.allFailed(direct, [], true), false, 'a new offer starts with nothing failed');
 
