@@ -451,7 +451,7 @@ export class PathManager {
     const t = this.peers.get(hitToText(peerHit));
     if (t === undefined) return undefined;
     const s = t.sel.status();
-    const stateOf = (address: string): HipPeerLocator['state'] => t.peerLocators.find((l) => l.address === address)?.state ?? 'ACTIVE';
+    const stateOf = (address: string): HipPeerLocator['state'] => this.peerLocatorAt(t, address)?.state ?? 'ACTIVE';
     const inboundKey = s.inbound && pairKey(s.inbound);
     const pairs = s.pairs.map((p) => {
       const view: PairView = {
@@ -557,6 +557,15 @@ export class PathManager {
     if (this.sink.checksFailed?.(t.hit) === true) t.checks.reported();
   }
 
+  /**
+   * The peer's listing a pair to `address` goes to: at the port the pair takes (a symmetric NAT's
+   * address may be listed at several ports, some deprecated or unverified), else the first.
+   */
+  private peerLocatorAt(t: PeerTrack, address: string): HipPeerLocator | undefined {
+    const port = t.remotePorts.get(address);
+    return t.peerLocators.find((l) => l.address === address && l.port === port) ?? t.peerLocators.find((l) => l.address === address);
+  }
+
   private localEndpoint(address: string): Endpoint {
     const l = this.locals.find((x) => x.address === address);
     return { address, port: l?.port ?? 0 };
@@ -583,7 +592,7 @@ export class PathManager {
     // lists may be private to its NAT (a server behind a port forward), and the data sent there
     // while that is tested is lost.
     const pairs = t.sel.status().pairs.filter((p) => this.locals.some((l) => l.address === p.pair.local && l.operational));
-    const remoteOf = (p: { pair: LocatorPair }): HipPeerLocator | undefined => t.peerLocators.find((l) => l.address === p.pair.remote);
+    const remoteOf = (p: { pair: LocatorPair }): HipPeerLocator | undefined => this.peerLocatorAt(t, p.pair.remote);
     const verified = pairs.find((p) => remoteOf(p)?.state === 'ACTIVE');
     const heard = pairs.find((p) => { const l = remoteOf(p); return l !== undefined && l.state !== 'DEPRECATED' && l.source !== 'locator-set'; });
     const best = (verified ?? heard ?? pairs[0])?.pair;
