@@ -693,9 +693,11 @@ export class PathManager {
         t.state = a.to;
         t.noPrimarySince = a.to === 'no-primary' ? (t.noPrimarySince ?? now) : undefined;
         this.setHeld(t, a.to !== 'primary-operational');
+        // Only a working primary ends the outage: a search in between (a pair deleted or added
+        // while the path is lost) keeps the regathering due and its back-off growing.
         if (a.to === 'no-primary' && LOST_PATH_CAUSES.has(a.cause)) {
           if (t.regatherAt === undefined) this.regather(now, t);
-        } else if (a.to !== 'no-primary') {
+        } else if (a.to === 'primary-operational') {
           t.regatherAt = undefined;
           t.regatherGapMs = REGATHER_FIRST_RETRY_MS;
         }
