@@ -855,7 +855,7 @@ export class PairSelection {
       const byPref = [...this.pairs.entries()].sort(([, a], [, b]) => comparePreference(a.cand, b.cand));
       if (this.timing.backupProbeMs > 0) {
         for (const [key, rec] of byPref) {
-          if (rec.cand.remote.address !== primary.cand.remote.address || spareIfs.has(rec.cand.local.ifname)) continue;
+          if (rec.cand.remote.address !== primary.cand.remote.address || spareIfs.has(rec.cand.local.ifname) || this.heldChecks.has(key)) continue;
           if (this.prefers(key, this.primaryKey) || testTier(rec.history, now, this.searchOpts()) === 2) continue;
           wanted.add(key);
           spareIfs.add(rec.cand.local.ifname);

@@ -107,3 +107,39 @@ test('the peer\'s candidate at a new port is checked at once, held or not', () =
   run(60_001);
   assert.equal(directProbes.length, before + 1, 'probed at once');
 });
+
+test('a held pair through another uplink to the primary\'s peer address is not checked as its spare', () => {
+  const cell = local('10.2.0.2', 'cell0', 'cellular', 1);
+  const spare: LocatorPair = { local: cell.address, remote: DIRECT };
+  const sel = new PairSelection(0);
+  sel.setLocalLocators(0, [WIFI, cell]);
+  sel.setPeerLocators(0, [{ address: DIRECT, preferred: false }]);
+  sel.connect(0, direct, 20);
+  // Wi-Fi answers every probe 20 ms later; the cellular pair never does.
+  const spareProbes: number[] = [];
+  const answers: Array<{ at: number; probeId: number }> = [];
+  let now = 0;
+  const run = (until: number): void => {
+    for (;;) {
+      for (let a = sel.pollAction(); a !== undefined; a = sel.pollAction()) {
+        if (a.type !== 'probe') continue;
+        if (a.pair.local === cell.address) spareProbes.push(now);
+        else answers.push({ at: now + 20, probeId: a.probeId });
+      }
+      answers.sort((x, y) => x.at - y.at);
+      const next = Math.min(answers[0]?.at ?? Infinity, sel.nextTimeout() ?? Infinity);
+      if (next > until) break;
+      now = Math.max(now, next);
+      while (answers.length > 0 && answers[0]!.at <= now) sel.probeAnswered(now, answers.shift()!.probeId, 20);
+      if ((sel.nextTimeout() ?? Infinity) <= now) sel.handleTimeout(now);
+    }
+    now = until;
+  };
+  run(20_000);
+  const before = spareProbes.length;
+  assert.ok(before >= 1, `the cellular spare is checked while Wi-Fi carries the traffic (${before} probes)`);
+  assert.equal(sel.holdChecks(20_000, [spare]), 1);
+  run(200_000);
+  assert.deepEqual(spareProbes.slice(before), [], 'no check of the held spare in 180 s');
+  assert.equal(sel.status().primary?.local, WIFI.address, 'Wi-Fi still carries the traffic');
+});
