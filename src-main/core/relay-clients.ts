@@ -173,6 +173,11 @@ export class RelayClients {
     r.grantedAt = undefined;
     r.lifetimeS = undefined;
     r.dueAt = now + REGISTRATION_RETRY_MS;
+    // What the relay saw of our registrations belongs to the association that is gone: the next
+    // one's answers say afresh where it sees each uplink, and which one it forwards to.
+    r.reflexiveByLocal.clear();
+    r.via = undefined;
+    r.bridge = undefined;
   }
 
   /** Register (and re-send permissions) with this relay at the next chance. */

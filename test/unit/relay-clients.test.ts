@@ -61,3 +61,23 @@ test('each uplink keeps the reflexive address its own registration got, until it
   assert.equal(r.reflexiveOf(HIT, WIFI.address), undefined, 'Wi-Fi gone: its NAT mapping may be too');
   assert.deepEqual(r.reflexiveOf(HIT, CELL.address), { address: '203.0.113.9', port: 46_057 });
 });
+
+test('a lost relay association takes its srflx candidates, its registered uplink and its bridge with it', () => {
+  const r = clients();
+  r.sent(0, HIT, WIFI.address);
+  r.answered(10, HIT, granted({ address: '203.0.113.1', port: 10500 }));
+  r.bridge(100, HIT, CELL, 5_000);
+  r.sent(100, HIT, CELL.address);
+  r.answered(160, HIT, granted({ address: '203.0.113.9', port: 46_057 }));
+  r.lost(1_000, HIT);
+  assert.equal(r.reflexiveOf(HIT, WIFI.address), undefined, 'no srflx candidate from the old association');
+  assert.equal(r.reflexiveOf(HIT, CELL.address), undefined);
+  assert.equal(r.registeredVia(HIT), undefined, 'no uplink is registered with the relay');
+  assert.equal(r.registerFrom(1_000, HIT), undefined, 'the next registration leaves from the active pair');
+  // The association comes back over Wi-Fi: only what its answer says is a candidate.
+  r.sent(6_000, HIT, WIFI.address);
+  r.answered(6_020, HIT, granted({ address: '203.0.113.2', port: 10500 }));
+  assert.deepEqual(r.reflexiveOf(HIT, WIFI.address), { address: '203.0.113.2', port: 10500 });
+  assert.equal(r.reflexiveOf(HIT, CELL.address), undefined, 'the cellular mapping of the old association is not announced');
+  assert.equal(r.registeredVia(HIT), WIFI.address);
+});
