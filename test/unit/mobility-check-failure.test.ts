@@ -49,25 +49,21 @@ const RELAY = '198.51.100.50';
 const direct: LocatorPair = { local: WIFI.address, remote: DIRECT };
 const relayed: LocatorPair = { local: WIFI.address, remote: RELAY };
 
-/** On the relayed pair; the direct pair never answers. Returns when each probe of the direct pair went out. */
-function onTheRelay(): { sel: PairSelection; run: (until: number) => void; directProbes: number[] } {
-  const sel = new PairSelection(0);
-  sel.setLocalLocators(0, [WIFI]);
-  sel.setPeerLocators(0, [{ address: DIRECT, preferred: false }, { address: RELAY, preferred: false, relayed: true }]);
-  sel.connect(0, relayed, 20);
-  const directProbes: number[] = [];
-  let now = 0;
+/**
+ * Runs `sel` on a virtual clock: every probe is answered 20 ms later, except a probe of a pair
+ * `silent` picks, which goes unanswered and whose time is recorded.
+ */
+function answeringPeer(sel: PairSelection, silent: (pair: LocatorPair) => boolean): { run: (until: number) => void; silentProbes: number[] } {
+  const silentProbes: number[] = [];
   const answers: Array<{ at: number; probeId: number }> = [];
-  const drain = (): void => {
-    for (let a = sel.pollAction(); a !== undefined; a = sel.pollAction()) {
-      if (a.type !== 'probe') continue;
-      if (a.pair.remote === DIRECT) directProbes.push(now);
-      else answers.push({ at: now + 20, probeId: a.probeId });
-    }
-  };
+  let now = 0;
   const run = (until: number): void => {
     for (;;) {
-      drain();
+      for (let a = sel.pollAction(); a !== undefined; a = sel.pollAction()) {
+        if (a.type !== 'probe') continue;
+        if (silent(a.pair)) silentProbes.push(now);
+        else answers.push({ at: now + 20, probeId: a.probeId });
+      }
       answers.sort((x, y) => x.at - y.at);
       const next = Math.min(answers[0]?.at ?? Infinity, sel.nextTimeout() ?? Infinity);
       if (next > until) break;
@@ -76,9 +72,18 @@ function onTheRelay(): { sel: PairSelection; run: (until: number) => void; direc
       if ((sel.nextTimeout() ?? Infinity) <= now) sel.handleTimeout(now);
     }
     now = until;
-    drain();
   };
-  return { sel, run, directProbes };
+  return { run, silentProbes };
+}
+
+/** On the relayed pair; the direct pair never answers. Returns when each probe of the direct pair went out. */
+function onTheRelay(): { sel: PairSelection; run: (until: number) => void; directProbes: number[] } {
+  const sel = new PairSelection(0);
+  sel.setLocalLocators(0, [WIFI]);
+  sel.setPeerLocators(0, [{ address: DIRECT, preferred: false }, { address: RELAY, preferred: false, relayed: true }]);
+  sel.connect(0, relayed, 20);
+  const { run, silentProbes } = answeringPeer(sel, (pair) => pair.remote === DIRECT);
+  return { sel, run, directProbes: silentProbes };
 }
 
 test('pairs the peer\'s checks failed on leave the background checks until the candidates change', () => {
@@ -116,25 +121,7 @@ test('a held pair through another uplink to the primary\'s peer address is not c
   sel.setPeerLocators(0, [{ address: DIRECT, preferred: false }]);
   sel.connect(0, direct, 20);
   // Wi-Fi answers every probe 20 ms later; the cellular pair never does.
-  const spareProbes: number[] = [];
-  const answers: Array<{ at: number; probeId: number }> = [];
-  let now = 0;
-  const run = (until: number): void => {
-    for (;;) {
-      for (let a = sel.pollAction(); a !== undefined; a = sel.pollAction()) {
-        if (a.type !== 'probe') continue;
-        if (a.pair.local === cell.address) spareProbes.push(now);
-        else answers.push({ at: now + 20, probeId: a.probeId });
-      }
-      answers.sort((x, y) => x.at - y.at);
-      const next = Math.min(answers[0]?.at ?? Infinity, sel.nextTimeout() ?? Infinity);
-      if (next > until) break;
-      now = Math.max(now, next);
-      while (answers.length > 0 && answers[0]!.at <= now) sel.probeAnswered(now, answers.shift()!.probeId, 20);
-      if ((sel.nextTimeout() ?? Infinity) <= now) sel.handleTimeout(now);
-    }
-    now = until;
-  };
+  const { run, silentProbes: spareProbes } = answeringPeer(sel, (pair) => pair.local === cell.address);
   run(20_000);
   const before = spareProbes.length;
   assert.ok(before >= 1, `the cellular spare is checked while Wi-Fi carries the traffic (${before} probes)`);
