@@ -240,7 +240,7 @@ export class Daemon {
       return;
     }
     if (e.type === 'relay-registration') {
-      const relay = this.engine.snapshot().relays.find((r) => r.hit === e.relay);
+      const relay = this.relayByHit(e.relay);
       this.opts.log(logLine('relay', {
         relay: relay?.name ?? e.relay, registered: e.registered,
         reflexive: relay?.reflexive ? endpointText(relay.reflexive) : null, relayed: relay?.relayed ? endpointText(relay.relayed) : null,
@@ -248,7 +248,7 @@ export class Daemon {
       return;
     }
     if (e.type === 'offer') {
-      const relay = this.engine.snapshot().relays.find((r) => r.hit === e.relay);
+      const relay = this.relayByHit(e.relay);
       this.opts.log(logLine('offer', { peer: this.nameOf(e.peer) ?? e.peer, relay: relay?.name ?? e.relay }));
       return;
     }
@@ -290,9 +290,10 @@ export class Daemon {
         const cause = handoverCause(e);
         // Only where the cause groups several: which detector failed the pair, why HIP moved.
         const detail = e.hipCause ?? (cause === 'pair-failed' ? e.cause : undefined);
+        const relays = this.engine.snapshot().relays;
         const record: HandoverRecord = {
           seq: ++this.handoverSeq, at: Date.now(), peer: ref.peer, hit: e.peer, cause,
-          from: e.from === null ? null : this.pairRef(e.from), to: this.pairRef(e.to), gapMs: Math.max(0, Math.round(e.gapMs)),
+          from: e.from === null ? null : this.pairRef(e.from, relays), to: this.pairRef(e.to, relays), gapMs: Math.max(0, Math.round(e.gapMs)),
           ...(detail === undefined ? {} : { detail }),
         };
         this.handovers.push(record);
@@ -434,6 +435,11 @@ export class Daemon {
     const hit = parseHit(removed.hit);
     if (hit.ok) this.engine.close(hit.value);
     return { removed };
+  }
+
+  /** One of this run's relays, by its HIT as text. */
+  private relayByHit(hit: string): ReturnType<HipEngine['snapshot']>['relays'][number] | undefined {
+    return this.engine.snapshot().relays.find((r) => r.hit === hit);
   }
 
   private pairRef(p: PathView, relays = this.engine.snapshot().relays): PairRef {
