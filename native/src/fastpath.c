@@ -189,10 +189,9 @@ void set_remote(fastpath *fp, fp_out_sa *o, const uint8_t remote16[16], uint16_t
 // ---------------------------------------------------------------------------------------------
 // per packet (shared by the threads and the synchronous entry points tests use)
 
-/** Seals a payload on the peer's SA; out_lock held. Returns the ESP length, 0 with *why on failure. */
-size_t seal_on(fastpath *fp, fp_peer *peer, uint8_t *payload, size_t len, uint8_t nh, int64_t now,
-                      fp_drop *why) {
-  fp_out_sa *o = peer->out;
+/** Seals a payload on one of the peer's outbound SAs; out_lock held. Returns the ESP length, 0 with *why on failure. */
+size_t seal_on(fastpath *fp, fp_peer *peer, fp_out_sa *o, uint8_t *payload, size_t len, uint8_t nh, int64_t now,
+               fp_drop *why) {
   if (o->seq >= ESP_SEQ_MAX) {
     // The rekey asked for earlier has not landed: the counter must never cycle (RFC 4303 §3.3.3).
     *why = DROP_SEQ_EXHAUSTED;
@@ -241,27 +240,48 @@ tx_verdict tx_one(fastpath *fp, uint8_t *p, size_t len, int64_t now, tx_item *it
     default: break;
   }
   fp_peer *peer = tx_route(fp, kind, p, lsi);
-  if (!peer || !peer->out) return TX_PUNT;
+  if (!peer) return TX_PUNT;
   uint8_t *payload;
   size_t pl;
   uint8_t nh;
   if (!esp_payload_of(kind, p, len, &payload, &pl, &nh)) {
+    if (!peer->out) return TX_PUNT;
     *why = DROP_TUN_MALFORMED;
     return TX_DROP;
   }
   fp_out_sa *o = peer->out;
-  // Its socket is one only JS reads and writes: JS seals with fpSeal (same SA, same sequence).
-  if (o->sock == FP_SOCK_PUNT) return TX_PUNT;
-  if (o->sock < 0) {
-    *why = DROP_NO_SOCKET;
-    return TX_DROP;
+  fp_flow *flow = NULL;
+  if (__builtin_expect(peer->nflows != 0, 0)) {
+    fp_flow_key k;
+    flow_key_of(nh, payload, pl, &k);
+    flow = flow_route(peer, &k, 1, &o);
   }
-  size_t n = seal_on(fp, peer, payload, pl, nh, now, why);
+  if (!flow) {
+    if (!o) return TX_PUNT;
+    // Its socket is one only JS reads and writes: JS seals with fpSeal (same SA, same sequence).
+    if (o->sock == FP_SOCK_PUNT) return TX_PUNT;
+    if (o->sock < 0) {
+      *why = DROP_NO_SOCKET;
+      return TX_DROP;
+    }
+  }
+  size_t n = seal_on(fp, peer, o, payload, pl, nh, now, why);
   if (!n) return TX_DROP;
   count(&peer->packets_out, 1);
   count(&peer->bytes_out, pl);
   item->data = payload - ESP_GCM_OVERHEAD_HEAD;
   item->len = n;
+  if (flow) {
+    count(&flow->packets_out, 1);
+    count(&flow->bytes_out, pl);
+    item->sock = flow->sock;
+    memcpy(item->dest, &flow->remote, flow->remote_len);
+    item->dest_len = flow->remote_len;
+    // The hold and the spare are about the peer's path, which this datagram does not take.
+    item->held = 0;
+    *copied = 0;
+    return TX_SEND;
+  }
   item->sock = o->sock;
   memcpy(item->dest, &o->remote, o->remote_len);
   item->dest_len = o->remote_len;
@@ -331,6 +351,16 @@ rx_verdict rx_one(fastpath *fp, uint8_t *d, size_t len, int64_t now, uint8_t hdr
   if (src) note_source(fp, sa, src, sock, len);
   uint8_t *payload = d + ESP_GCM_OVERHEAD_HEAD;
   if (nh == IPPROTO_NONE_) return RX_NONE;  // dummy packet (RFC 4303 §2.6)
+  if (__builtin_expect(peer->nflows != 0, 0)) {
+    fp_flow_key k;
+    fp_out_sa *unused;
+    flow_key_of(nh, payload, pl, &k);
+    fp_flow *flow = flow_route(peer, &k, 0, &unused);
+    if (flow) {
+      count(&flow->packets_in, 1);
+      count(&flow->bytes_in, pl);
+    }
+  }
   if (nh == IPPROTO_IPIP_) {
     size_t total = ipv4_packet_length(payload, pl);
     if (!total) {
@@ -363,6 +393,7 @@ void fp_destroy(fastpath *fp) {
   stop_threads(fp);
   for (int i = 0; i < fp->npeers; i++) {
     peer_drop_outbound_all(fp->peers[i]);
+    flow_clear(fp->peers[i]);
     free(fp->peers[i]);
   }
   for (int i = 0; i < fp->nin; i++) in_sa_free(fp->in_sas[i]);

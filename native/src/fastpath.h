@@ -47,6 +47,43 @@ typedef struct {
   socklen_t remote_len;
 } fp_spare;
 
+/** Routes a peer may have: bounds the per-packet scan. */
+#define FP_MAX_FLOWS 1024
+
+/**
+ * A flow route's selector, kept apart from the rest of the route so that the per-packet scan
+ * reads only these dense 10-octet entries.
+ */
+typedef struct {
+  uint8_t protocol;  // 0: any
+  uint8_t ports;     // the route names ports: it matches only TCP or UDP whose ports are known
+  uint16_t local_from, local_to, remote_from, remote_to;  // inclusive
+} fp_flow_sel;
+
+/**
+ * Where packets matching a selector go: sealed on the peer's outbound SA with this SPI (looked
+ * up per packet, so a replaced or removed SA never dangles) and sent to `remote` from `sock`.
+ */
+typedef struct {
+  uint32_t fid;
+  uint32_t spi;
+  int sock;         // resolved as an SA's: FP_SOCK_PUNT, a live index, or -1
+  int wanted_sock;  // as JS named it, to resolve again when a socket goes
+  uint8_t remote16[16];
+  uint16_t port;
+  struct sockaddr_storage remote;
+  socklen_t remote_len;
+  // Written by one packet thread each (out: TX, in: RX), read by stats: relaxed atomics.
+  uint64_t packets_out, bytes_out, packets_in, bytes_in;
+} fp_flow;
+
+/** What a packet's selector is matched on: its upper-layer protocol and, for TCP and UDP, its ports. */
+typedef struct {
+  uint8_t protocol;
+  uint8_t has_ports;  // 0 for other protocols, non-first fragments and headers cut short
+  uint16_t src, dst;
+} fp_flow_key;
+
 typedef struct fp_peer {
   uint8_t hit[16];
   uint32_t lsi;
@@ -64,6 +101,14 @@ typedef struct fp_peer {
    * to the stranded ring (flagged FP_STRANDED_HELD), so that JS can re-send it on the next pair.
    */
   int held;
+  /**
+   * Per-flow steering: tried in order on every packet to or from the peer; the first route
+   * that matches and can carry the packet (its SA installed, a socket to send from) wins, and
+   * unmatched packets take `out`. Replaced whole under both locks.
+   */
+  fp_flow_sel *flow_sels;
+  fp_flow *flows;
+  int nflows;
   // Written by one packet thread each, read by stats: relaxed atomics.
   uint64_t packets_in, bytes_in, packets_out, bytes_out;
   int64_t last_heard_ms;  // -1: never
@@ -252,8 +297,8 @@ typedef struct {
 typedef enum { TX_SEND, TX_PUNT, TX_DROP } tx_verdict;
 typedef enum { RX_TUN, RX_NONE, RX_PUNT, RX_DROP } rx_verdict;
 
-/** Seals a payload on the peer's SA; out_lock held. The ESP length, or 0 with *why. */
-size_t seal_on(fastpath *fp, fp_peer *peer, uint8_t *payload, size_t len, uint8_t nh, int64_t now, fp_drop *why);
+/** Seals a payload on one of the peer's outbound SAs; out_lock held. The ESP length, or 0 with *why. */
+size_t seal_on(fastpath *fp, fp_peer *peer, fp_out_sa *o, uint8_t *payload, size_t len, uint8_t nh, int64_t now, fp_drop *why);
 /**
  * One TUN packet at p (FP_HEADROOM before it, ESP_GCM_TAILROOM after); out_lock held. On
  * TX_SEND, *copied says whether `copy` was filled in too (the same bytes to the peer's spare).
@@ -271,6 +316,23 @@ rx_verdict rx_one(fastpath *fp, uint8_t *d, size_t len, int64_t now, uint8_t hdr
                   uint8_t **body, size_t *body_len, fp_drop *why, const struct sockaddr_storage *src, int sock);
 /** Stops the threads and frees everything. */
 void fp_destroy(fastpath *fp);
+
+// ---- fastpath_flow.c: per-flow steering ---------------------------------------------------
+
+/**
+ * The selector key of an ESP payload with next header `nh` (4: an IPv4 packet; otherwise what
+ * follows an IPv6 header, extension headers walked). src and dst are as the packet travels.
+ */
+void flow_key_of(uint8_t nh, const uint8_t *payload, size_t len, fp_flow_key *k);
+/**
+ * The first of the peer's routes matching a packet with these local and remote ports that can
+ * carry it (its SA: *sa), or NULL. Either lock.
+ */
+fp_flow *flow_route(fp_peer *peer, const fp_flow_key *k, int outbound, fp_out_sa **sa);
+/** Points a route's destination at a socket (as set_remote does for an SA); both locks. */
+void flow_set_remote(fastpath *fp, fp_flow *f, int sock);
+/** Forgets the peer's routes; both locks. */
+void flow_clear(fp_peer *peer);
 
 // ---- fastpath_io.c: the packet threads ----------------------------------------------------
 

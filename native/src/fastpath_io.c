@@ -257,6 +257,8 @@ static void lower_priority(void) {
 static void *tx_main(void *arg) {
   fastpath *fp = arg;
   lower_priority();
+  // Named so that per-thread tools (top -H, /proc/<pid>/task/*/comm, bench:fastpath-flows) find it.
+  pthread_setname_np(pthread_self(), "hipvpn-fp-tx");
   tx_state *st = calloc(1, sizeof *st);
   if (st) st->slots = malloc((size_t)FP_BATCH * fp->slot_size);
   if (!st || !st->slots) {
@@ -520,6 +522,7 @@ static void rx_exit(fastpath *fp) {
 static void *rx_main(void *arg) {
   fastpath *fp = arg;
   lower_priority();
+  pthread_setname_np(pthread_self(), "hipvpn-fp-rx");
   rx_state *st = calloc(1, sizeof *st);
   if (st) st->slots = malloc((size_t)RX_SLOTS * RX_SLOT_SIZE);
   rx_poll_set *ps = calloc(1, sizeof *ps);

@@ -219,6 +219,12 @@ static fp_peer *peer_for(fastpath *fp, const uint8_t *hit, uint32_t lsi) {  // b
   return peer;
 }
 
+/** The peer with this HIT, added (LSI 0 until install names it) when not known yet; both locks. */
+static fp_peer *peer_for_hit(fastpath *fp, const uint8_t *hit) {
+  fp_peer *peer = find_peer_hit(fp, hit);
+  return peer ? peer : peer_for(fp, hit, 0);
+}
+
 /** Adds an inbound SA for the peer, replacing one with its SPI; both locks. 0 when out of memory. */
 static int place_inbound(fastpath *fp, fp_peer *peer, fp_in_sa *s) {
   s->peer = peer;
@@ -641,6 +647,8 @@ static napi_value fp_remove_socket(napi_env env, napi_callback_info info) {
       set_remote(fp, o, a16, port, -1);
     }
     if (peer->spare.sock == index) peer->spare.until_ms = 0;
+    for (int k = 0; k < peer->nflows; k++)
+      if (peer->flows[k].sock == index) flow_set_remote(fp, &peer->flows[k], -1);
   }
   uint64_t gen = fp->sock_gen + 1;
   __atomic_store_n(&fp->sock_gen, gen, __ATOMIC_RELEASE);
@@ -657,6 +665,90 @@ static napi_value fp_remove_socket(napi_env env, napi_callback_info info) {
   lock_both(fp);
   fp->socks[index].fd = -1;
   unlock_both(fp);
+  return make_undefined(env);
+}
+
+/** Fields per route in fpSetFlowRoutes' Float64Array. */
+#define FLOW_FIELDS 9
+
+static int integral_in(double v, double lo, double hi) { return v >= lo && v <= hi && v == (double)(int64_t)v; }
+
+// fpSetFlowRoutes(fp, hit, fields: Float64Array, addrs16: Uint8Array): replaces the peer's flow
+// routes. Per route, 9 fields: fid, protocol (0: any), localFrom, localTo, remoteFrom, remoteTo
+// (0..65535 on both sides: no ports), port, socketIndex, outboundSpi; and 16 octets of remote
+// address. Counters of a FID that stays carry over. A peer not known yet is added (its SAs come
+// with install), so routes may precede the SAs they name.
+static napi_value fp_set_flow_routes(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  const uint8_t *hit, *addrs;
+  double *fields;
+  size_t nf, na;
+  const char *usage = "fpSetFlowRoutes(fp, hit, fields: Float64Array (9 per route), addrs16: Uint8Array (16 per route))";
+  if (argc < 4 || !get_hit(env, argv[1], &hit) || !get_typed(env, argv[2], 8, (void **)&fields, &nf) ||
+      !get_typed(env, argv[3], 1, (void **)&addrs, &na) || nf % FLOW_FIELDS != 0 || na != nf / FLOW_FIELDS * 16)
+    return throw_type(env, usage);
+  size_t n = nf / FLOW_FIELDS;
+  if (n > FP_MAX_FLOWS) return throw_type(env, "fpSetFlowRoutes: more routes than the fast path holds for a peer");
+  for (size_t i = 0; i < n; i++) {
+    const double *f = fields + i * FLOW_FIELDS;
+    if (!integral_in(f[0], 0, 4294967295.0) || !integral_in(f[1], 0, 255) || !integral_in(f[2], 0, 65535) ||
+        !integral_in(f[3], f[2], 65535) || !integral_in(f[4], 0, 65535) || !integral_in(f[5], f[4], 65535) ||
+        !integral_in(f[6], 0, 65535) || !integral_in(f[7], FP_SOCK_PUNT, FP_MAX_SOCKETS - 1) ||
+        !integral_in(f[8], 0, 4294967295.0))
+      return throw_type(env, "fpSetFlowRoutes: a route field is out of range (ports 0..65535 with from <= to, protocol 0..255)");
+  }
+  fastpath *fp = unwrap_fp(env, argv[0]);
+  if (!fp) return NULL;
+  fp_flow_sel *sels = n ? calloc(n, sizeof *sels) : NULL;
+  fp_flow *flows = n ? calloc(n, sizeof *flows) : NULL;
+  if (n && (!sels || !flows)) {
+    free(sels);
+    free(flows);
+    return throw_errno(env, "out of memory", ENOMEM);
+  }
+  for (size_t i = 0; i < n; i++) {
+    const double *f = fields + i * FLOW_FIELDS;
+    fp_flow_sel *s = &sels[i];
+    s->protocol = (uint8_t)f[1];
+    s->local_from = (uint16_t)f[2];
+    s->local_to = (uint16_t)f[3];
+    s->remote_from = (uint16_t)f[4];
+    s->remote_to = (uint16_t)f[5];
+    s->ports = !(s->local_from == 0 && s->local_to == 65535 && s->remote_from == 0 && s->remote_to == 65535);
+    flows[i].fid = (uint32_t)f[0];
+    flows[i].port = (uint16_t)f[6];
+    flows[i].wanted_sock = (int)f[7];
+    flows[i].spi = (uint32_t)f[8];
+    memcpy(flows[i].remote16, addrs + i * 16, 16);
+  }
+  lock_both(fp);
+  fp_peer *peer = peer_for_hit(fp, hit);
+  if (peer) {
+    for (size_t i = 0; i < n; i++) {
+      flow_set_remote(fp, &flows[i], flows[i].wanted_sock);
+      // Both locks held: no packet thread is counting.
+      for (int k = 0; k < peer->nflows; k++) {
+        fp_flow *old = &peer->flows[k];
+        if (old->fid != flows[i].fid) continue;
+        flows[i].packets_out = old->packets_out;
+        flows[i].bytes_out = old->bytes_out;
+        flows[i].packets_in = old->packets_in;
+        flows[i].bytes_in = old->bytes_in;
+        break;
+      }
+    }
+    fp_flow_sel *old_sels = peer->flow_sels;
+    fp_flow *old_flows = peer->flows;
+    peer->flow_sels = sels;
+    peer->flows = flows;
+    peer->nflows = (int)n;
+    sels = old_sels;
+    flows = old_flows;
+  }
+  unlock_both(fp);
+  free(sels);
+  free(flows);
+  if (!peer) return throw_errno(env, "out of memory", ENOMEM);
   return make_undefined(env);
 }
 
@@ -698,7 +790,7 @@ static napi_value fp_seal(napi_env env, napi_callback_info info) {
   pthread_mutex_lock(&fp->out_lock);
   fp_peer *peer = find_peer_hit(fp, hit);
   int has_sa = peer && peer->out;
-  if (has_sa) n = seal_on(fp, peer, buf + ESP_GCM_OVERHEAD_HEAD, pl, (uint8_t)nh, now_ms(), &why);
+  if (has_sa) n = seal_on(fp, peer, peer->out, buf + ESP_GCM_OVERHEAD_HEAD, pl, (uint8_t)nh, now_ms(), &why);
   pthread_mutex_unlock(&fp->out_lock);
   napi_value out = !has_sa ? make_string(env, "esp-out-no-sa")
                    : n ? make_bytes(env, buf, n) : make_string(env, FP_DROP_NAMES[why]);
@@ -731,6 +823,11 @@ static napi_value fp_process_tun(napi_env env, napi_callback_info info) {
   if (v == TX_SEND) {
     napi_set_named_property(env, out, "datagram", make_bytes(env, item.data, item.len));
     napi_set_named_property(env, out, "socket", make_i32(env, item.sock));
+    uint8_t a16[16];
+    uint16_t port;
+    sockaddr_to16(item.dest, a16, &port);
+    napi_set_named_property(env, out, "address", make_bytes(env, a16, 16));
+    napi_set_named_property(env, out, "port", make_i32(env, port));
     if (copied) napi_set_named_property(env, out, "spareSocket", make_i32(env, copy.sock));
   } else if (v == TX_PUNT) {
     napi_set_named_property(env, out, "punt", make_bool(env, 1));
@@ -912,9 +1009,11 @@ static napi_value fp_stats(napi_env env, napi_callback_info info) {
   fastpath *fp = unwrap_fp(env, argv[0]);
   if (!fp) return NULL;
   int64_t now = now_ms();
-  napi_value out, peers, drops;
+  napi_value out, peers, drops, flows;
+  uint32_t nflows = 0;
   napi_create_object(env, &out);
   napi_create_array(env, &peers);
+  napi_create_array(env, &flows);
   napi_create_object(env, &drops);
   // Only the peer list needs the lock (it may grow); the counters are relaxed atomics.
   pthread_mutex_lock(&fp->in_lock);
@@ -936,6 +1035,18 @@ static napi_value fp_stats(napi_env env, napi_callback_info info) {
     else napi_get_null(env, &active);
     napi_set_named_property(env, o, "outboundSpi", active);
     napi_set_element(env, peers, (uint32_t)i, o);
+    for (int k = 0; k < p->nflows; k++) {
+      fp_flow *f = &p->flows[k];
+      napi_value fo;
+      napi_create_object(env, &fo);
+      napi_set_named_property(env, fo, "hit", make_bytes(env, p->hit, 16));
+      napi_set_named_property(env, fo, "fid", make_double(env, f->fid));
+      napi_set_named_property(env, fo, "packetsOut", make_double(env, (double)load64(&f->packets_out)));
+      napi_set_named_property(env, fo, "bytesOut", make_double(env, (double)load64(&f->bytes_out)));
+      napi_set_named_property(env, fo, "packetsIn", make_double(env, (double)load64(&f->packets_in)));
+      napi_set_named_property(env, fo, "bytesIn", make_double(env, (double)load64(&f->bytes_in)));
+      napi_set_element(env, flows, nflows++, fo);
+    }
   }
   pthread_mutex_unlock(&fp->in_lock);
   for (int d = 0; d < DROP_COUNT; d++) {
@@ -943,6 +1054,7 @@ static napi_value fp_stats(napi_env env, napi_callback_info info) {
     if (v) napi_set_named_property(env, drops, FP_DROP_NAMES[d], make_double(env, (double)v));
   }
   napi_set_named_property(env, out, "peers", peers);
+  napi_set_named_property(env, out, "flows", flows);
   napi_set_named_property(env, out, "drops", drops);
   napi_set_named_property(env, out, "tunPacketsIn", make_double(env, (double)load64(&fp->tun_in)));
   napi_set_named_property(env, out, "tunPacketsOut", make_double(env, (double)load64(&fp->tun_out)));
@@ -984,6 +1096,7 @@ void fastpath_register(napi_env env, napi_value exports) {
       {"fpStats", fp_stats},            {"fpStop", fp_stop},             {"fpTakeStranded", fp_take_stranded},
       {"fpSetSpare", fp_set_spare},     {"fpAddOutbound", fp_add_outbound}, {"fpAddInbound", fp_add_inbound},
       {"fpRemoveOutbound", fp_remove_outbound}, {"fpSetHeld", fp_set_held}, {"fpAddSocket", fp_add_socket}, {"fpRemoveSocket", fp_remove_socket},
+      {"fpSetFlowRoutes", fp_set_flow_routes},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value fn;

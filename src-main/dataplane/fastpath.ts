@@ -34,6 +34,30 @@ export interface FurtherSa {
   keys: EspKeyMaterial;
 }
 
+/**
+ * A flow route of the fast path (the native form of the JS core's FlowRoute): packets to the
+ * peer whose selector matches leave sealed on `outboundSpi` to remoteAddr16:port from socket
+ * `socketIndex`. Ports are inclusive ranges as the inner packet leaves (local = its source);
+ * 0..65535 on both sides means any port, and a route naming narrower ports matches only TCP
+ * and UDP packets whose ports are known (not a non-first fragment).
+ */
+export interface NativeFlowRoute {
+  fid: number;
+  /** 0: any. */
+  protocol: number;
+  localFrom: number;
+  localTo: number;
+  remoteFrom: number;
+  remoteTo: number;
+  remoteAddr16: Uint8Array;
+  port: number;
+  socketIndex: number;
+  outboundSpi: number;
+}
+
+/** Numbers per route in the addon's fpSetFlowRoutes. */
+const FLOW_ROUTE_FIELDS = 9;
+
 export class NativeFastPath {
   private stopped = false;
 
@@ -208,6 +232,29 @@ export class NativeFastPath {
    */
   setPath(hit: Uint8Array, remoteAddr16: Uint8Array, port: number, socketIndex: number, outboundSpi?: number): void {
     if (!this.stopped) this.io.fpSetPath(this.handle, hit, remoteAddr16, port, socketIndex, outboundSpi);
+  }
+
+  /**
+   * Replaces the peer's flow routes. The TX thread classifies every packet to the peer (IPv4
+   * and IPv6 with its extension headers walked: protocol and TCP/UDP ports) and tries the
+   * routes in order; the first that matches and can carry the packet (its SA installed here,
+   * a socket of its address family) seals it on its SA and sends it to its destination; other
+   * packets take setPath's pair. The RX thread counts opened packets to the first route whose
+   * mirrored selector matches. Counters (stats().flows) of a fid that stays carry over; [] ends
+   * the steering. Only the peer's path has a spare and a hold: datagrams of a route get no
+   * spare copy and no held copy, and a failed send strands them as the peer's own (JS re-sends
+   * them on the peer's next pair). Routes of a peer not installed yet wait for its SAs.
+   */
+  setFlowRoutes(hit: Uint8Array, routes: readonly NativeFlowRoute[]): void {
+    if (this.stopped) return;
+    const fields = new Float64Array(routes.length * FLOW_ROUTE_FIELDS);
+    const addrs = new Uint8Array(routes.length * 16);
+    routes.forEach((r, i) => {
+      if (r.remoteAddr16.length !== 16) throw new TypeError(`flow route ${r.fid}: the remote address must be 16 octets`);
+      fields.set([r.fid, r.protocol, r.localFrom, r.localTo, r.remoteFrom, r.remoteTo, r.port, r.socketIndex, r.outboundSpi], i * FLOW_ROUTE_FIELDS);
+      addrs.set(r.remoteAddr16, i * 16);
+    });
+    this.io.fpSetFlowRoutes(this.handle, hit, fields, addrs);
   }
 
   setRoutes(routes: PeerRoute[]): void {

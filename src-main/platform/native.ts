@@ -34,6 +34,12 @@ export interface FastPathStats {
     /** The outbound SA carrying the peer's traffic; null: it goes up to JS. */
     outboundSpi: number | null;
   }>;
+  /**
+   * Every peer's flow routes (fpSetFlowRoutes), in their order. Out: datagrams the TX thread
+   * sent on the route; in: packets opened for the peer whose mirrored selector matches it.
+   * Bytes are ESP payload octets, as the peers' counters.
+   */
+  flows: Array<{ hit: Uint8Array; fid: number; packetsOut: number; bytesOut: number; packetsIn: number; bytesIn: number }>;
   drops: Record<string, number>;
   tunPacketsIn: number;
   tunPacketsOut: number;
@@ -81,11 +87,16 @@ export interface NativeFastPathApi {
   /** Returns once neither packet thread can use the fd. */
   fpRemoveSocket(fp: FastPathHandle, index: number): void;
   fpSetLsi(fp: FastPathHandle, hit: Uint8Array, lsi: number): void;
+  /**
+   * Replaces the peer's flow routes. Per route 9 fields (fid, protocol, localFrom, localTo,
+   * remoteFrom, remoteTo, port, socketIndex, outboundSpi) and 16 octets of remote address.
+   */
+  fpSetFlowRoutes(fp: FastPathHandle, hit: Uint8Array, fields: Float64Array, addrs16: Uint8Array): void;
   /** The sealed ESP packet, or the drop reason. */
   fpSeal(fp: FastPathHandle, hit: Uint8Array, payload: Uint8Array, nextHeader: number): Uint8Array | string;
   fpProcessTun(
     fp: FastPathHandle, packet: Uint8Array,
-  ): { datagram: Uint8Array; socket: number; spareSocket?: number } | { punt: true } | { drop: string };
+  ): { datagram: Uint8Array; socket: number; address: Uint8Array; port: number; spareSocket?: number } | { punt: true } | { drop: string };
   fpProcessUdp(fp: FastPathHandle, datagram: Uint8Array): { inner: Uint8Array } | { none: true } | { punt: true } | { drop: string };
   fpPoll(fp: FastPathHandle): FastPathEvent[];
   fpTakeTun(fp: FastPathHandle, buf: Uint8Array, lengths: Uint32Array, slotSize: number): number;
@@ -165,7 +176,7 @@ export interface NativeIo extends NativeFastPathApi {
 }
 
 const ADDON_FILE = 'hipvpn_io.node';
-const EXPECTED_ABI = 4;
+const EXPECTED_ABI = 5;
 
 let cached: NativeIo | undefined;
 let loadError: Error | undefined;
