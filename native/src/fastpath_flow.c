@@ -8,6 +8,7 @@
 
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "hipvpn_io.h"
 
@@ -22,6 +23,9 @@
 #define PROTO_UNKNOWN 255
 /** Extension headers walked before giving up (a legitimate chain has a handful at most). */
 #define MAX_EXT_HEADERS 8
+
+// flow_route reads the lanes of a compare result as two 64-bit words, lane 0 lowest.
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "flow lanes assume a little-endian CPU");
 
 static inline uint16_t be16(const uint8_t *b) { return (uint16_t)((b[0] << 8) | b[1]); }
 
@@ -93,29 +97,62 @@ unknown:
   k->protocol = PROTO_UNKNOWN;
 }
 
-static inline int sel_matches(const fp_flow_sel *s, const fp_flow_key *k, uint16_t local, uint16_t remote) {
-  if (s->protocol && s->protocol != k->protocol) return 0;
-  if (!s->ports) return 1;
-  return k->has_ports && local >= s->local_from && local <= s->local_to && remote >= s->remote_from &&
-         remote <= s->remote_to;
-}
+static inline fp_lanes lanes_of(uint16_t v) { return (fp_lanes){v, v, v, v, v, v, v, v}; }
 
 fp_flow *flow_route(fp_peer *peer, const fp_flow_key *k, int outbound, fp_out_sa **sa) {
   // Outbound the packet's source is ours; the peer's return traffic mirrors it.
-  uint16_t local = outbound ? k->src : k->dst;
-  uint16_t remote = outbound ? k->dst : k->src;
-  const fp_flow_sel *sels = peer->flow_sels;
-  for (int i = 0, n = peer->nflows; i < n; i++) {
-    if (__builtin_expect(!sel_matches(&sels[i], k, local, remote), 1)) continue;
-    fp_flow *f = &peer->flows[i];
-    // A route that cannot carry packets (SA not installed, no socket) is as if absent.
-    if (f->sock < 0) continue;
-    fp_out_sa *o = peer_out_by_spi(peer, f->spi);
-    if (!o) continue;
-    *sa = o;
-    return f;
+  fp_lanes local = lanes_of(outbound ? k->src : k->dst);
+  fp_lanes remote = lanes_of(outbound ? k->dst : k->src);
+  fp_lanes proto = lanes_of(k->protocol);
+  fp_lanes portless = lanes_of(k->has_ports ? 0 : 0xffff);
+  int nblocks = (peer->nflows + FP_FLOW_LANES - 1) / FP_FLOW_LANES;
+  for (int b = 0; b < nblocks; b++) {
+    const fp_flow_block *s = &peer->flow_blocks[b];
+    fp_lanes m = (fp_lanes)((s->protocol == proto) | (s->protocol == 0)) & ~(s->needs_ports & portless) &
+                 (fp_lanes)((fp_lanes)(local - s->local_from) <= s->local_span) &
+                 (fp_lanes)((fp_lanes)(remote - s->remote_from) <= s->remote_span);
+    uint64_t w[2];
+    memcpy(w, &m, sizeof w);
+    for (int half = 0; half < 2; half++) {
+      while (__builtin_expect(w[half] != 0, 0)) {
+        int lane = half * 4 + __builtin_ctzll(w[half]) / 16;
+        w[half] &= ~(0xffffULL << (lane % 4 * 16));
+        fp_flow *f = &peer->flows[b * FP_FLOW_LANES + lane];
+        // A route that cannot carry packets (SA not installed, no socket) is as if absent.
+        if (f->sock < 0) continue;
+        fp_out_sa *o = peer_out_by_spi(peer, f->spi);
+        if (!o) continue;
+        *sa = o;
+        return f;
+      }
+    }
   }
   return NULL;
+}
+
+fp_flow_block *flow_blocks_new(int n) {
+  int nblocks = (n + FP_FLOW_LANES - 1) / FP_FLOW_LANES;
+  if (nblocks == 0) return NULL;
+  fp_flow_block *blocks = aligned_alloc(16, (size_t)nblocks * sizeof *blocks);
+  if (!blocks) return NULL;
+  for (int b = 0; b < nblocks; b++) {
+    memset(&blocks[b], 0, sizeof blocks[b]);
+    blocks[b].protocol = lanes_of(0xffff);
+  }
+  return blocks;
+}
+
+void flow_block_set(fp_flow_block *blocks, int i, uint8_t protocol, uint16_t local_from, uint16_t local_to,
+                    uint16_t remote_from, uint16_t remote_to) {
+  fp_flow_block *b = &blocks[i / FP_FLOW_LANES];
+  int lane = i % FP_FLOW_LANES;
+  int ports = !(local_from == 0 && local_to == 65535 && remote_from == 0 && remote_to == 65535);
+  b->protocol[lane] = protocol;
+  b->needs_ports[lane] = ports ? 0xffff : 0;
+  b->local_from[lane] = local_from;
+  b->local_span[lane] = (uint16_t)(local_to - local_from);
+  b->remote_from[lane] = remote_from;
+  b->remote_span[lane] = (uint16_t)(remote_to - remote_from);
 }
 
 void flow_set_remote(fastpath *fp, fp_flow *f, int sock) {
@@ -125,9 +162,9 @@ void flow_set_remote(fastpath *fp, fp_flow *f, int sock) {
 }
 
 void flow_clear(fp_peer *peer) {
-  free(peer->flow_sels);
+  free(peer->flow_blocks);
   free(peer->flows);
-  peer->flow_sels = NULL;
+  peer->flow_blocks = NULL;
   peer->flows = NULL;
   peer->nflows = 0;
 }

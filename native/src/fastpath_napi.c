@@ -699,22 +699,16 @@ static napi_value fp_set_flow_routes(napi_env env, napi_callback_info info) {
   }
   fastpath *fp = unwrap_fp(env, argv[0]);
   if (!fp) return NULL;
-  fp_flow_sel *sels = n ? calloc(n, sizeof *sels) : NULL;
+  fp_flow_block *blocks = n ? flow_blocks_new((int)n) : NULL;
   fp_flow *flows = n ? calloc(n, sizeof *flows) : NULL;
-  if (n && (!sels || !flows)) {
-    free(sels);
+  if (n && (!blocks || !flows)) {
+    free(blocks);
     free(flows);
     return throw_errno(env, "out of memory", ENOMEM);
   }
   for (size_t i = 0; i < n; i++) {
     const double *f = fields + i * FLOW_FIELDS;
-    fp_flow_sel *s = &sels[i];
-    s->protocol = (uint8_t)f[1];
-    s->local_from = (uint16_t)f[2];
-    s->local_to = (uint16_t)f[3];
-    s->remote_from = (uint16_t)f[4];
-    s->remote_to = (uint16_t)f[5];
-    s->ports = !(s->local_from == 0 && s->local_to == 65535 && s->remote_from == 0 && s->remote_to == 65535);
+    flow_block_set(blocks, (int)i, (uint8_t)f[1], (uint16_t)f[2], (uint16_t)f[3], (uint16_t)f[4], (uint16_t)f[5]);
     flows[i].fid = (uint32_t)f[0];
     flows[i].port = (uint16_t)f[6];
     flows[i].wanted_sock = (int)f[7];
@@ -737,16 +731,16 @@ static napi_value fp_set_flow_routes(napi_env env, napi_callback_info info) {
         break;
       }
     }
-    fp_flow_sel *old_sels = peer->flow_sels;
+    fp_flow_block *old_blocks = peer->flow_blocks;
     fp_flow *old_flows = peer->flows;
-    peer->flow_sels = sels;
+    peer->flow_blocks = blocks;
     peer->flows = flows;
     peer->nflows = (int)n;
-    sels = old_sels;
+    blocks = old_blocks;
     flows = old_flows;
   }
   unlock_both(fp);
-  free(sels);
+  free(blocks);
   free(flows);
   if (!peer) return throw_errno(env, "out of memory", ENOMEM);
   return make_undefined(env);

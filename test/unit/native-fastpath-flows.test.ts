@@ -166,6 +166,25 @@ test('routes are tried in order; protocol 0 with no ports takes every packet; lo
   }
 });
 
+test('among 40 routes each packet takes the first that matches and can carry it, wherever it stands', () => {
+  const r = rig();
+  try {
+    const many = Array.from({ length: 40 }, (_, i) => route({ fid: 100 + i, protocol: IPPROTO_UDP, remoteFrom: 6000 + i, remoteTo: 6000 + i, port: 5000 + i }));
+    // Matches everything but names an SA the peer does not have: as if absent.
+    many.unshift(route({ fid: 99, outboundSpi: 0x9999 }));
+    // Behind the one for 6021: never reached for that port.
+    many.push(route({ fid: 200, protocol: IPPROTO_UDP, remoteFrom: 6021, remoteTo: 6021, port: 4999 }));
+    r.fast.setFlowRoutes(PEER_HIT, many);
+    const ports = Array.from({ length: 40 }, (_, i) => send(r, v6(IPPROTO_UDP, transport(IPPROTO_UDP, 40000, 6000 + i))).port);
+    assert.deepEqual(ports, Array.from({ length: 40 }, (_, i) => 5000 + i), 'each remote port on its own route');
+    assert.equal(pairOf(send(r, v6(IPPROTO_UDP, transport(IPPROTO_UDP, 40000, 6040)))), 'path', 'a port no route names');
+    assert.equal(flows(r).find((f) => f.fid === 121)?.packetsOut, 1);
+    assert.equal(flows(r).find((f) => f.fid === 200)?.packetsOut, 0, 'the later route with the same selector got nothing');
+  } finally {
+    r.close();
+  }
+});
+
 test('IPv6: ports behind extension headers match; a non-first fragment has no ports and matches only routes without them', () => {
   const r = rig();
   try {
