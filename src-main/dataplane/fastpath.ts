@@ -55,6 +55,38 @@ export interface NativeFlowRoute {
   outboundSpi: number;
 }
 
+/** An inclusive port range of a flow route. */
+export interface FlowPortRange {
+  from: number;
+  to: number;
+}
+
+/** What a JS data-plane flow route carries that the fast path needs (the JS core's FlowRoute has this shape). */
+export interface FlowRouteLike {
+  fid: number;
+  protocol: number;
+  localPorts: FlowPortRange | null;
+  remotePorts: FlowPortRange | null;
+  remote: { port: number };
+  remoteAddr16: Uint8Array;
+  outboundSpi: number;
+}
+
+/**
+ * The fast path's form of a JS flow route sending from socket `socketIndex` (the index the
+ * route's local address has in the fast path, as for setPath). A null range is any port. A
+ * range covering 0..65535 on both sides reads as "no ports" here, so such a route also takes
+ * packets that are neither TCP nor UDP; name the protocol to keep it to one.
+ */
+export function nativeFlowRoute(r: FlowRouteLike, socketIndex: number): NativeFlowRoute {
+  return {
+    fid: r.fid, protocol: r.protocol,
+    localFrom: r.localPorts?.from ?? 0, localTo: r.localPorts?.to ?? 65535,
+    remoteFrom: r.remotePorts?.from ?? 0, remoteTo: r.remotePorts?.to ?? 65535,
+    remoteAddr16: r.remoteAddr16, port: r.remote.port, socketIndex, outboundSpi: r.outboundSpi,
+  };
+}
+
 /** Numbers per route in the addon's fpSetFlowRoutes. */
 const FLOW_ROUTE_FIELDS = 9;
 
@@ -239,8 +271,8 @@ export class NativeFastPath {
    * and IPv6 with its extension headers walked: protocol and TCP/UDP ports) and tries the
    * routes in order; the first that matches and can carry the packet (its SA installed here,
    * a socket of its address family) seals it on its SA and sends it to its destination; other
-   * packets take setPath's pair. The RX thread counts opened packets to the first route whose
-   * mirrored selector matches. Counters (stats().flows) of a fid that stays carry over; [] ends
+   * packets take setPath's pair. The RX thread counts each opened packet to the route the TX
+   * thread would pick for its mirror image (source and destination ports swapped). Counters (stats().flows) of a fid that stays carry over; [] ends
    * the steering. Only the peer's path has a spare and a hold: datagrams of a route get no
    * spare copy and no held copy, and a failed send strands them as the peer's own (JS re-sends
    * them on the peer's next pair). Routes of a peer not installed yet wait for its SAs.

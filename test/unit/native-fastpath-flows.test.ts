@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { EspInboundSa, EspOutboundSa } from '../../src-main/esp/index.js';
 import { EspSuite } from '../../src-main/esp/suites.js';
 import { toAddr16 } from '../../src-main/base/addr16.js';
-import { NativeFastPath, type NativeFlowRoute } from '../../src-main/dataplane/fastpath.js';
+import { NativeFastPath, nativeFlowRoute, type NativeFlowRoute } from '../../src-main/dataplane/fastpath.js';
 import { IPPROTO_TCP, IPPROTO_UDP, writeBeetPacket } from '../../src-main/dataplane/packet.js';
 import { loadNativeIo, type NativeIo } from '../../src-main/platform/native.js';
 import { openNativeDatagramSocket } from '../../src-main/platform/fast-udp.js';
@@ -300,6 +300,22 @@ test('malformed routes throw and leave the routes as they were', () => {
     assert.throws(() => r.fast.setFlowRoutes(PEER_HIT, [route({ fid: 1.5 })]), TypeError, 'a fractional fid');
     assert.throws(() => r.fast.setFlowRoutes(PEER_HIT, [route({ remoteAddr16: new Uint8Array(4) })]), TypeError, 'a 4-octet address');
     assert.equal(pairOf(send(r, v6(IPPROTO_UDP, transport(IPPROTO_UDP, 1, 2)))), 'cell', 'the earlier route still steers');
+  } finally {
+    r.close();
+  }
+});
+
+test('a JS flow route becomes the fast path\'s: null ranges are any port, the remote endpoint gives the port', () => {
+  const r = rig();
+  try {
+    const js = {
+      fid: 5, protocol: IPPROTO_TCP, localPorts: null, remotePorts: { from: 443, to: 443 },
+      remote: { address: '127.0.0.2', port: CELL_PORT }, remoteAddr16: CELL_ADDR, local: '127.0.0.1', outboundSpi: CELL_OUT,
+    };
+    assert.deepEqual(nativeFlowRoute(js, 1), route({ fid: 5, protocol: IPPROTO_TCP, remoteFrom: 443, remoteTo: 443 }));
+    r.fast.setFlowRoutes(PEER_HIT, [nativeFlowRoute(js, 1)]);
+    assert.equal(pairOf(send(r, v6(IPPROTO_TCP, transport(IPPROTO_TCP, 51000, 443)))), 'cell');
+    assert.equal(pairOf(send(r, v6(IPPROTO_TCP, transport(IPPROTO_TCP, 51000, 80)))), 'path');
   } finally {
     r.close();
   }
