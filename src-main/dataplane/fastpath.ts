@@ -274,8 +274,10 @@ export class NativeFastPath {
    * packets take setPath's pair. The RX thread counts each opened packet to the route the TX
    * thread would pick for its mirror image (source and destination ports swapped). Counters (stats().flows) of a fid that stays carry over; [] ends
    * the steering. Only the peer's path has a spare and a hold: datagrams of a route get no
-   * spare copy and no held copy, and a failed send strands them as the peer's own (JS re-sends
-   * them on the peer's next pair). Routes of a peer not installed yet wait for its SAs.
+   * spare copy and no held copy. A send failing with the route's interface gone strands them as
+   * the peer's own, with the route's destination and socket: JS re-sends them when traffic moves
+   * off that pair (for a flow: when new routes give its fid another pair). Routes of a peer not
+   * installed yet wait for its SAs.
    */
   setFlowRoutes(hit: Uint8Array, routes: readonly NativeFlowRoute[]): void {
     if (this.stopped) return;
