@@ -1,8 +1,8 @@
 // Per-flow steering in the native fast path with its packet threads on a real TUN and two UDP
 // sockets on loopback standing for two uplinks: the app's datagrams to one port leave on the
 // flow route's SA from the second socket to the second peer end, the rest on the peer's path;
-// the peer's return traffic for the flow is counted to it; [] puts everything back on the
-// path. Needs root: the file re-runs itself in a private network namespace (unshare -n).
+// the peer's return traffic for the flow is counted to it; a hold on the peer's path copies
+// only what takes the path; [] puts everything back on the path. Needs root: the file re-runs itself in a private network namespace (unshare -n).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,12 +11,17 @@ import { EspInboundSa } from '../../src-main/esp/index.js';
 import { IPPROTO_UDP } from '../../src-main/dataplane/packet.js';
 import { openNativeDatagramSocket } from '../../src-main/platform/fast-udp.js';
 import { OWN_HIT, PEER_HIT, gcmKeys } from '../support/dataplane-fastpath.js';
-import { APP_PORT, LOOPBACK, PeerEnd, SUITE, inPrivateNetns, sleep, spiSeq, startRig, udpSegment, until } from '../support/native-fastpath-rig.js';
+import { APP_PORT, LOOPBACK, PeerEnd, SUITE, inPrivateNetns, sleep, spiSeq, startRig, udpSegment, until, type Rig } from '../support/native-fastpath-rig.js';
 
 const CELL_OUT = 0x5005;
 const CELL_IN = 0x6006;
 const FLOW_PORT = 7100;
 const FID = 3;
+
+/** How many datagrams the fast path queued for JS to re-send (stranded or held copies). */
+function takeStranded(rig: Rig): number {
+  return rig.io.fpTakeStranded(rig.fast.handle, new Uint8Array(64 * 2048), new Uint32Array(64), 2048, new Uint8Array(64 * 16), new Uint16Array(64), new Uint8Array(64));
+}
 
 if (inPrivateNetns('native fast path: per-flow steering (re-run in a private network namespace)', import.meta.url)) {
   test('a flow bound to the second uplink leaves there on its own SA, the rest on the path; counters both ways; [] unbinds', async () => {
@@ -59,11 +64,20 @@ if (inPrivateNetns('native fast path: per-flow steering (re-run in a private net
       assert.equal(flow[0]!.bytesOut, 20 * (8 + 4), 'bytes out: the UDP segments the app sent');
       assert.deepEqual(rig.punted(), { tun: 0, udp: 0 }, 'nothing went up to JS');
 
+      // Holding the peer's path in doubt copies what goes there, not what the route carries.
+      rig.fast.setHeld(PEER_HIT, true);
+      toPeer(6, FLOW_PORT);
+      toPeer(4, APP_PORT);
+      await until(() => cell.got.length >= 26 && wifi.got.length >= 14, `6 on cell, 4 on wifi while held (got ${cell.got.length - 20}, ${wifi.got.length - 10})`);
+      await sleep(20);
+      assert.equal(takeStranded(rig), 4, 'held copies of the 4 on the path only');
+      rig.fast.setHeld(PEER_HIT, false);
+
       rig.fast.setFlowRoutes(PEER_HIT, []);
       toPeer(10, FLOW_PORT);
-      await until(() => wifi.got.length >= 20, `the unbound flow on the path (got ${wifi.got.length - 10})`);
+      await until(() => wifi.got.length >= 24, `the unbound flow on the path (got ${wifi.got.length - 14})`);
       await sleep(50);
-      assert.equal(cell.got.length, 20, 'nothing more on the second uplink');
+      assert.equal(cell.got.length, 26, 'nothing more on the second uplink');
       assert.deepEqual(rig.fast.stats().flows, []);
     } finally {
       rig.close();

@@ -290,6 +290,19 @@ test('the spare and the hold stay with the peer\'s path: a steered datagram gets
   }
 });
 
+test('a route whose socket is removed sends from another of its family, still on its SA and to its pair', () => {
+  const r = rig();
+  try {
+    r.fast.setFlowRoutes(PEER_HIT, [route()]);
+    assert.equal(send(r, v6(IPPROTO_UDP, transport(IPPROTO_UDP, 1, 2))).socket, 1);
+    r.fast.removeSocket(1);
+    const after = send(r, v6(IPPROTO_UDP, transport(IPPROTO_UDP, 1, 2)));
+    assert.deepEqual([after.spi, after.socket, after.port], [CELL_OUT, 0, CELL_PORT]);
+  } finally {
+    r.close();
+  }
+});
+
 test('malformed routes throw and leave the routes as they were', () => {
   const r = rig();
   try {
