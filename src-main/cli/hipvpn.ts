@@ -488,11 +488,23 @@ async function flowSet(args: string[]): Promise<void> {
     ...STATE, fid: { type: 'string' }, protocol: { type: 'string' }, 'remote-ports': { type: 'string' }, 'local-ports': { type: 'string' }, interface: { type: 'string' },
   }, 1);
   const dir = requireState(values.state);
-  const peerName = positionals[0];
-  if (!peerName) throw usageError(`hipvpn flow set needs a PEER (its name on the peer list)${SEE_HELP}`);
-  const binding = flowSetBinding(peerName, values);
+  if (!positionals[0]) throw usageError(`hipvpn flow set needs a PEER (a name or HIT on the peer list)${SEE_HELP}`);
+  const ref = parsePeerRef(positionals[0]);
+  if (!ref.ok) throw usageError(ref.error);
+  // The flags are checked before the daemon is asked. A binding names its peer as the peer list
+  // does, so a HIT is looked up there afterwards; until then a stand-in name takes its place.
+  const binding = flowSetBinding(ref.value.kind === 'name' ? ref.value.name : 'peer-by-hit', values);
   if (!binding.ok) throw usageError(binding.error);
-  const r = await withDaemon(dir, (c) => c.request('flow.set', binding.value));
+  const r = await withDaemon(dir, async (c) => {
+    if (ref.value.kind === 'name') return c.request('flow.set', binding.value);
+    const { hit } = ref.value;
+    const peer = (await c.request('peer.list', {})).peers.find((p) => {
+      const listed = canonicalHit(p.hit);
+      return listed.ok && listed.value === hit;
+    });
+    if (!peer) throw new UserError(`no peer on the peer list has HIT ${hit}; add it with \`hipvpn peer add NAME --hit ${hit}\` first`);
+    return c.request('flow.set', { ...binding.value, peer: peer.name });
+  });
   print(`${r.replaced ? 'updated' : 'added'} flow ${bindingText(r.flow)}`);
 }
 

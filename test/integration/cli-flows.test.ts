@@ -6,7 +6,7 @@
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ControlClient, ControlRequestError } from '../../src-main/daemon/control-client.js';
 import { checkFlowForm, type FlowField, type FlowForm } from '../../src-shared/forms.js';
@@ -85,7 +85,7 @@ test('every mistake in a flag gets the UI form\'s message for that field, exit 2
     { args: [...set, '--fid', '5', '--protocol', 'udp', '--interface', 'wlan/0'], message: `--interface: ${formMessage('interface', 'wlan/0')}` },
     // Several at once: all of them, on one line, in the order of the synopsis.
     { args: [...set, '--fid', '0', '--protocol', 'sctp'], message: `--fid: ${formMessage('fid', '0')} --protocol: ${formMessage('protocol', 'sctp')}` },
-    { args: ['flow', 'set', '--fid', '5', '--protocol', 'udp', '--state', dir], message: 'hipvpn flow set needs a PEER (its name on the peer list); run `hipvpn help` for usage' },
+    { args: ['flow', 'set', '--fid', '5', '--protocol', 'udp', '--state', dir], message: 'hipvpn flow set needs a PEER (a name or HIT on the peer list); run `hipvpn help` for usage' },
     { args: ['flow', 'remove', '0', '--state', dir], message: `FID "0": ${formMessage('fid', '0')}` },
     { args: ['flow', 'remove', '--state', dir], message: 'hipvpn flow remove needs a FID (`hipvpn flow list` shows them); run `hipvpn help` for usage' },
     { args: ['flow', 'move', '--state', dir], message: 'hipvpn flow needs set, list or remove, not "move"; run `hipvpn help` for usage' },
@@ -100,6 +100,15 @@ test('every mistake in a flag gets the UI form\'s message for that field, exit 2
     assert.equal(runs[i]!.code, 2, label);
     assert.equal(runs[i]!.stdout, '', label);
   });
+
+  // PEER is read as every command reads it (a name, or a HIT when it has a ":"): the same refusal as ping's.
+  const peers = await each([['flow', 'set', 'b b', '--fid', '5', '--protocol', 'udp', '--state', dir], ['ping', 'b b', '--state', dir],
+    ['flow', 'set', '2001:zz::1', '--fid', '5', '--protocol', 'udp', '--state', dir], ['ping', '2001:zz::1', '--state', dir]]);
+  for (const i of [0, 2]) {
+    assert.match(peers[i]!.stderr, /^hipvpn: (bad peer name|malformed HIT) /);
+    assert.equal(peers[i]!.stderr, peers[i + 1]!.stderr);
+    assert.equal(peers[i]!.code, 2);
+  }
 
   // Each subcommand's help, and `flow --help` lists all three.
   const helps = await each([['flow', '--help'], ['flow', 'set', '--help'], ['flow', 'list', '--help'], ['flow', 'remove', '--help']]);
@@ -184,13 +193,19 @@ test('flow set, list, list --json and remove against a running daemon; its refus
   assert.equal(ok(await hipvpn(...set('bob', '--fid', '3', '--protocol', 'tcp', '--remote-ports', '443-444')), 'replace 3'),
     'updated flow 3: tcp to ports 443-444 towards bob on the primary pair\n');
 
+  // PEER as a HIT: the peer list names it; a HIT nobody on the list has is refused with what to do.
+  assert.equal(ok(await hipvpn(...set(bobId.hit, '--fid', '30', '--protocol', 'icmp')), 'flow set by HIT'), 'added flow 30: icmp towards bob on the primary pair\n');
+  const strangerHit = await hipvpn(...set('2001:20::5', '--fid', '31', '--protocol', 'icmp'));
+  assert.equal(strangerHit.stderr, 'hipvpn: no peer on the peer list has HIT 2001:20::5; add it with `hipvpn peer add NAME --hit 2001:20::5` first\n');
+  assert.equal(strangerHit.code, 1);
+
   // Carol leaves the peer list; her binding stays, flagged, and carries nothing.
   ok(await hipvpn('peer', 'remove', 'carol', '--state', aDir), 'peer remove carol');
   const [afterTable, afterJson] = await each([['flow', 'list', '--state', aDir], ['flow', 'list', '--state', aDir, '--json']]);
   const carolLine = ok(afterTable!, 'flow list').split('\n').find((l) => l.startsWith('12 '));
   assert.match(carolLine ?? '', /^12 +carol +any +primary pair +peer removed +-$/);
   const flows = (JSON.parse(ok(afterJson!, 'flow list --json')) as { flows: Array<{ binding: { fid: number }; peerRemoved?: boolean }> }).flows;
-  assert.deepEqual(flows.map((f) => [f.binding.fid, f.peerRemoved ?? false]), [[3, false], [7, false], [12, true]]);
+  assert.deepEqual(flows.map((f) => [f.binding.fid, f.peerRemoved ?? false]), [[3, false], [7, false], [12, true], [30, false]]);
 
   // Remove: gone from the list and from flows.json's next reading (the daemon's restart).
   assert.equal(ok(await hipvpn('flow', 'remove', '7', '--state', aDir), 'remove 7'),
@@ -198,5 +213,18 @@ test('flow set, list, list --json and remove against a running daemon; its refus
   await alice.stop();
   await serve(aDir);
   const restarted = ok(await hipvpn('flow', 'list', '--state', aDir), 'flow list after restart').trimEnd().split('\n');
-  assert.deepEqual(restarted.slice(1).map((l) => l.split(/ +/).slice(0, 2).join(' ')), ['3 bob', '12 carol']);
+  assert.deepEqual(restarted.slice(1).map((l) => l.split(/ +/).slice(0, 2).join(' ')), ['3 bob', '12 carol', '30 bob']);
+});
+
+test('peers added at the same time by several clients are all kept, in the daemon and in peers.json', async () => {
+  const dir = await state('peer-burst');
+  await serve(dir);
+  const clients = await Promise.all([0, 1, 2, 3, 4, 5].map(() => ControlClient.connect(join(dir, 'hipvpn.sock'), dir)));
+  const names = clients.map((_, i) => `p${i}`);
+  await Promise.all(clients.map((c, i) => c.request('peer.add', { name: names[i]!, hit: `2001:20::${i + 1}`, locators: [] })));
+  const listed = (await clients[0]!.request('peer.list', {})).peers.map((p) => p.name).sort();
+  for (const c of clients) c.close();
+  assert.deepEqual(listed, names);
+  const saved = (JSON.parse(await readFile(join(dir, 'peers.json'), 'utf8')) as { peers: Array<{ name: string }> }).peers.map((p) => p.name).sort();
+  assert.deepEqual(saved, names);
 });
