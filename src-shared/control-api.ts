@@ -258,7 +258,12 @@ export const flowStatus = object(
     /** bound: on the named uplink; fallback: that uplink is gone, so on the primary; pending: E-LOCATOR not yet acknowledged. */
     state: oneOf(['bound', 'fallback', 'pending'] as const),
   },
-  { local: endpoint, remote: endpoint },
+  {
+    local: endpoint,
+    remote: endpoint,
+    /** The binding's peer is not on the peer list (removed, or never added): it applies to nothing until one of that name is. */
+    peerRemoved: literal(true),
+  },
 );
 export type FlowStatus = Infer<typeof flowStatus>;
 

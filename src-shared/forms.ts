@@ -3,7 +3,7 @@
 // own HIT, duplicate HITs, addresses the platform cannot use); those refusals are shown too.
 
 import {
-  DEFAULT_SETTINGS, TRAFFIC_PROTOCOLS, canonicalHitText, flowBinding, peerConfig, settingsPatch,
+  DEFAULT_SETTINGS, TRAFFIC_PROTOCOLS, canonicalHitText, flowBinding, interfaceName, peerConfig, settingsPatch,
   type Endpoint, type FlowBinding, type PeerConfig, type RelayConfig, type SettingsPatch,
 } from './control-api.js';
 import { parseRelayText, relayText } from './relay-text.js';
@@ -79,7 +79,12 @@ export function checkRelayForm(form: RelayForm, existing: readonly RelayConfig[]
   return { ok: true, value: { ...(name === '' ? {} : { name }), ...r.value } };
 }
 
-export interface FlowForm { fid: string; peer: string; protocol: string; remotePorts: string; interface: string }
+/**
+ * The flow form as typed, every field text; the CLI's `flow set` fills the same form from its
+ * flags, so both say the same thing about the same mistake. `localPorts` (our side's ports) is
+ * optional for a form that does not offer it.
+ */
+export interface FlowForm { fid: string; peer: string; protocol: string; remotePorts: string; localPorts?: string; interface: string }
 export type FlowField = keyof FlowForm;
 
 function portRangeText(text: string): { from: number; to: number } | string | null {
@@ -93,17 +98,31 @@ function portRangeText(text: string): { from: number; to: number } | string | nu
   return { from, to };
 }
 
+/** A flow ID as typed, or what is wrong with it (`flow.set` and `flow.remove` take the same). */
+export function checkFid(text: string): { ok: true; value: number } | { ok: false; error: string } {
+  const fid = Number(text.trim());
+  if (!/^\d{1,5}$/.test(text.trim()) || fid < 1 || fid > 65535) return { ok: false, error: 'The flow ID is a whole number 1..65535.' };
+  return { ok: true, value: fid };
+}
+
 export function checkFlowForm(form: FlowForm): FormResult<FlowBinding, FlowField> {
   const errors: Partial<Record<FlowField, string>> = {};
-  const fid = Number(form.fid);
-  if (!/^\d{1,5}$/.test(form.fid.trim()) || fid < 1 || fid > 65535) errors.fid = 'The flow ID is a whole number 1..65535.';
+  const fid = checkFid(form.fid);
+  if (!fid.ok) errors.fid = fid.error;
   if (form.peer === '') errors.peer = 'Choose the peer this flow goes to.';
-  if (!(TRAFFIC_PROTOCOLS as readonly string[]).includes(form.protocol)) errors.protocol = 'Choose a protocol.';
-  const ports = portRangeText(form.remotePorts);
-  if (typeof ports === 'string') errors.remotePorts = ports;
-  if (Object.keys(errors).length > 0) return { ok: false, errors };
-  const selector = { protocol: form.protocol, ...(ports && typeof ports === 'object' ? { remotePorts: ports } : {}) };
-  const value = { fid, peer: form.peer, selector, interface: form.interface === '' ? null : form.interface };
+  if (!(TRAFFIC_PROTOCOLS as readonly string[]).includes(form.protocol)) errors.protocol = `Choose a protocol: ${TRAFFIC_PROTOCOLS.join(', ')}.`;
+  const remotePorts = portRangeText(form.remotePorts);
+  if (typeof remotePorts === 'string') errors.remotePorts = remotePorts;
+  const localPorts = portRangeText(form.localPorts ?? '');
+  if (typeof localPorts === 'string') errors.localPorts = localPorts;
+  if (form.interface !== '' && !interfaceName.check(form.interface).ok) errors.interface = `Use ${interfaceName.expected}, or leave it empty for the primary pair.`;
+  if (!fid.ok || Object.keys(errors).length > 0) return { ok: false, errors };
+  const selector = {
+    protocol: form.protocol,
+    ...(localPorts && typeof localPorts === 'object' ? { localPorts } : {}),
+    ...(remotePorts && typeof remotePorts === 'object' ? { remotePorts } : {}),
+  };
+  const value = { fid: fid.value, peer: form.peer, selector, interface: form.interface === '' ? null : form.interface };
   const shape = flowBinding.check(value);
   return shape.ok ? { ok: true, value: shape.value } : { ok: false, errors: { fid: shape.error } };
 }

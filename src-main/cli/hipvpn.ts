@@ -20,6 +20,7 @@ import { loadPeers, savePeers } from '../daemon/peer-store.js';
 import { ensureStateDir, stateDir, type StateDir } from '../daemon/state-dir.js';
 import { SEE_HELP, parse, wantsHelp, wholeNumber } from './args.js';
 import { DEFAULT_WEB_PORT, LIMITS, commandHelp, overview } from './usage.js';
+import { bindingText, flowRemoveFid, flowSetBinding, formatFlows } from './flow-text.js';
 
 /** The TUN `serve` attaches to when none is named. */
 const DEFAULT_TUN = 'hip0';
@@ -472,9 +473,62 @@ async function relayStatus(args: string[]): Promise<void> {
   print(values.json ? JSON.stringify(s, null, 2) : formatRelayStatus(s));
 }
 
+async function flow(args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  switch (sub) {
+    case 'set': return flowSet(rest);
+    case 'list': return flowList(rest);
+    case 'remove': return flowRemove(rest);
+    default: throw usageError(`hipvpn flow needs set, list or remove${sub ? `, not ${JSON.stringify(sub)}` : ''}${SEE_HELP}`);
+  }
+}
+
+async function flowSet(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, {
+    ...STATE, fid: { type: 'string' }, protocol: { type: 'string' }, 'remote-ports': { type: 'string' }, 'local-ports': { type: 'string' }, interface: { type: 'string' },
+  }, 1);
+  const dir = requireState(values.state);
+  if (!positionals[0]) throw usageError(`hipvpn flow set needs a PEER (a name or HIT on the peer list)${SEE_HELP}`);
+  const ref = parsePeerRef(positionals[0]);
+  if (!ref.ok) throw usageError(ref.error);
+  // The flags are checked before the daemon is asked. A binding names its peer as the peer list
+  // does, so a HIT is looked up there afterwards; until then a stand-in name takes its place.
+  const binding = flowSetBinding(ref.value.kind === 'name' ? ref.value.name : 'peer-by-hit', values);
+  if (!binding.ok) throw usageError(binding.error);
+  const r = await withDaemon(dir, async (c) => {
+    if (ref.value.kind === 'name') return c.request('flow.set', binding.value);
+    const { hit } = ref.value;
+    const peer = (await c.request('peer.list', {})).peers.find((p) => {
+      const listed = canonicalHit(p.hit);
+      return listed.ok && listed.value === hit;
+    });
+    if (!peer) throw new UserError(`no peer on the peer list has HIT ${hit}; add it with \`hipvpn peer add NAME --hit ${hit}\` first`);
+    return c.request('flow.set', { ...binding.value, peer: peer.name });
+  });
+  print(`${r.replaced ? 'updated' : 'added'} flow ${bindingText(r.flow)}`);
+}
+
+async function flowList(args: string[]): Promise<void> {
+  const { values } = parse(args, { ...STATE, json: { type: 'boolean' } }, 0);
+  const dir = requireState(values.state);
+  const s = await withDaemon(dir, (c) => c.request('status', {}));
+  if (s.flows === undefined) throw new UserError('this daemon does not report flow bindings; update hipvpn and restart `hipvpn serve`');
+  print(values.json ? JSON.stringify({ flows: s.flows }, null, 2) : formatFlows(s.flows));
+}
+
+async function flowRemove(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, STATE, 1);
+  const dir = requireState(values.state);
+  if (positionals[0] === undefined) throw usageError(`hipvpn flow remove needs a FID (\`hipvpn flow list\` shows them)${SEE_HELP}`);
+  const fid = flowRemoveFid(positionals[0]);
+  if (!fid.ok) throw usageError(fid.error);
+  const r = await withDaemon(dir, (c) => c.request('flow.remove', { fid: fid.value }));
+  print(`removed flow ${bindingText(r.removed)}; its traffic follows the peer's primary pair`);
+}
+
 // ---------------------------------------------------------------------------------------------
 
-const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { identity, serve, peer, invite, status, ping, failover, setup, web, relay };
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { identity, serve, peer, invite, status, ping, failover, flow, setup, web, relay };
 
 /** Exit status for a refusal from the daemon: bad input is a usage error, the rest failures. */
 function exitCodeFor(code: ControlError['code']): ExitCode {
@@ -483,7 +537,7 @@ function exitCodeFor(code: ControlError['code']): ExitCode {
 
 /** The help for `hipvpn COMMAND [SUBCOMMAND]`: a peer subcommand's own, else the command's. */
 function helpFor(command: string, args: readonly string[]): string {
-  const sub = (command === 'peer' || command === 'relay') && args[0] !== undefined ? commandHelp(`${command} ${args[0]}`) : undefined;
+  const sub = (command === 'peer' || command === 'relay' || command === 'flow') && args[0] !== undefined ? commandHelp(`${command} ${args[0]}`) : undefined;
   const help = sub ?? commandHelp(command);
   if (help === undefined) throw usageError(`unknown command ${JSON.stringify(command)}${SEE_HELP}`);
   return help;

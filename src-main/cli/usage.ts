@@ -107,6 +107,34 @@ const COMMAND_HELP: Record<string, CommandHelp> = {
     about: 'Moves the traffic of PEER (a name or a HIT) off its locator pair now, to the best other one or onto the one named.',
     options: [STATE_OPTION, ['--to LOCAL,REMOTE', 'our address and the peer\'s, as `hipvpn status` lists the pairs']],
   },
+  flow: {
+    synopsis: [],
+    about: 'Binds flows (traffic to a peer, by protocol and ports) to an uplink, as the UI\'s Flow bindings view does. Needs the daemon running.',
+    options: [],
+  },
+  'flow set': {
+    synopsis: ['flow set PEER --fid N --protocol any|tcp|udp|icmp [--remote-ports A[-B]] [--local-ports A[-B]] [--interface IFACE] --state DIR'],
+    about: 'Adds the flow binding with that FID, or replaces it: the flow\'s packets to PEER (a name on the peer list) go over IFACE, '
+      + 'or follow the peer\'s primary pair without --interface. The lowest FID wins where flows overlap.',
+    options: [
+      STATE_OPTION,
+      ['--fid N', 'the flow\'s identifier, 1..65535, unique on this host'],
+      ['--protocol P', 'any, tcp, udp or icmp (icmp has no ports)'],
+      ['--remote-ports A[-B]', 'the peer\'s port or port range, 1..65535 (default: all)'],
+      ['--local-ports A[-B]', 'this host\'s port or port range, 1..65535 (default: all)'],
+      ['--interface IFACE', 'the uplink the flow should use, as `hipvpn status` names it (default: the peer\'s primary pair)'],
+    ],
+  },
+  'flow list': {
+    synopsis: ['flow list --state DIR [--json]'],
+    about: 'Lists the flow bindings: FID, peer, traffic, interface, state (bound, pending, fallback, or peer removed) and the pair the flow takes now.',
+    options: [STATE_OPTION, ['--json', 'print {"flows": [...]}, the status\'s flows as the control API reports them']],
+  },
+  'flow remove': {
+    synopsis: ['flow remove FID --state DIR'],
+    about: 'Removes the flow binding with that FID; its traffic follows the peer\'s primary pair again.',
+    options: [STATE_OPTION],
+  },
   setup: {
     synopsis: ['setup --state DIR --tun NAME --user UID[:GID] [--mtu N]      (root, once)'],
     about: 'Creates a persistent TUN owned by that user and hands the state dir to them; afterwards '
@@ -154,8 +182,9 @@ const COMMAND_HELP: Record<string, CommandHelp> = {
 
 const PEER_SUBCOMMANDS = ['peer add', 'peer remove', 'peer list'];
 const RELAY_SUBCOMMANDS = ['relay serve', 'relay status'];
+const FLOW_SUBCOMMANDS = ['flow set', 'flow list', 'flow remove'];
 /** Commands in the order the overview lists them. */
-const OVERVIEW_ORDER = ['identity', 'serve', ...PEER_SUBCOMMANDS, 'invite', 'status', 'ping', 'failover', 'setup', 'web', ...RELAY_SUBCOMMANDS];
+const OVERVIEW_ORDER = ['identity', 'serve', ...PEER_SUBCOMMANDS, 'invite', 'status', 'ping', 'failover', ...FLOW_SUBCOMMANDS, 'setup', 'web', ...RELAY_SUBCOMMANDS];
 
 export function overview(): string {
   const lines = OVERVIEW_ORDER.flatMap((name) => COMMAND_HELP[name]!.synopsis.map((s, i) => `  ${i === 0 ? 'hipvpn ' : '       '}${s}`));
@@ -174,8 +203,8 @@ export function commandHelp(name: string): string | undefined {
   const help = COMMAND_HELP[name];
   if (!help) return undefined;
   const width = Math.max(0, ...help.options.map(([flag]) => flag.length));
-  // `peer` and `relay` alone have no synopsis of their own: their subcommands' are their usage.
-  const subcommands = name === 'peer' ? PEER_SUBCOMMANDS : name === 'relay' ? RELAY_SUBCOMMANDS : undefined;
+  // `peer`, `relay` and `flow` alone have no synopsis of their own: their subcommands' are their usage.
+  const subcommands = ({ peer: PEER_SUBCOMMANDS, relay: RELAY_SUBCOMMANDS, flow: FLOW_SUBCOMMANDS } as Record<string, string[]>)[name];
   const synopsis = subcommands ? subcommands.map((s) => `hipvpn ${COMMAND_HELP[s]!.synopsis[0]!}`) : [`hipvpn ${help.synopsis[0]!}`, ...help.synopsis.slice(1).map((s) => `       ${s}`)];
   return [
     ...synopsis.map((s, i) => `${i === 0 ? 'usage: ' : '       '}${s}`),

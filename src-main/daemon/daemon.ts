@@ -10,6 +10,7 @@ import type { MultihomingMode } from '../hip/host.js';
 import type { LocalLocator as MonitoredLocator } from '../mobility/local-addresses.js';
 import { InterfaceMonitor } from '../platform/interface-monitor.js';
 import { SocketDrops } from '../platform/socket-drops.js';
+import { SerialQueue } from '../platform/state-file.js';
 import { handoverCause } from './handover-cause.js';
 import { nodeCrypto } from '../hip/crypto/index.js';
 import type { LocalHostIdentity } from '../hip/identity/host-identity.js';
@@ -101,6 +102,11 @@ export class Daemon {
   private readonly handovers: HandoverRecord[] = [];
   private handoverSeq = 0;
   private readonly socketDrops = new SocketDrops();
+  /**
+   * Changes to the peer list, one at a time: each reads the list, saves the next one and only
+   * then takes it, so two at once would each save a list without the other's peer.
+   */
+  private readonly peerChanges = new SerialQueue();
   /** Settings, flow bindings and the tunnel switch (settings-control.ts); set in start(). */
   private settingsControl!: SettingsControl;
   private invites!: InviteBook;
@@ -328,8 +334,8 @@ export class Daemon {
     switch (req.method) {
       case 'status': return this.status();
       case 'peer.list': return { peers: this.peers } satisfies ResultOf<'peer.list'>;
-      case 'peer.add': return this.addPeer(req.params);
-      case 'peer.remove': return this.removePeer(req.params.name);
+      case 'peer.add': return this.peerChanges.run(() => this.addPeer(req.params));
+      case 'peer.remove': return this.peerChanges.run(() => this.removePeer(req.params.name));
       case 'invite.create': return this.createInvite(req.params.name, req.params.expiresSeconds);
       case 'invite.accept': return this.acceptInvite(req.params.text, req.params.name);
       case 'invite.status': return { pending: this.invites.pendingCount(), 'invite-proof': this.invites.proofs, 'invite-refused': this.invites.refused } satisfies ResultOf<'invite.status'>;
@@ -412,14 +418,16 @@ export class Daemon {
     } catch (err) {
       throw new ControlFailure('invalid-params', errorText(err));
     }
-    return { peer: (await this.addPeer(peer)).peer };
+    return { peer: (await this.peerChanges.run(() => this.addPeer(peer))).peer };
   }
 
   /** A verified invite proof admitted this HIT: it becomes a peer, saved like any other. */
   private async admitInvitee(peer: PeerConfig): Promise<void> {
     try {
-      const taken = this.peers.some((p) => p.name === peer.name && p.hit !== peer.hit);
-      await this.addPeer(taken ? { ...peer, name: `${peer.name}-${peer.hit.slice(-4).replace(/:/g, '')}` } : peer);
+      await this.peerChanges.run(() => {
+        const taken = this.peers.some((p) => p.name === peer.name && p.hit !== peer.hit);
+        return this.addPeer(taken ? { ...peer, name: `${peer.name}-${peer.hit.slice(-4).replace(/:/g, '')}` } : peer);
+      });
       this.opts.log(logLine('invite-redeemed', { peer: peer.name, hit: peer.hit }));
     } catch (err) {
       this.opts.log(logLine('warning', { message: `invite redeemed by ${peer.hit} but the peer could not be saved: ${errorText(err)}` }));

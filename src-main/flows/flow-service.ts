@@ -80,6 +80,7 @@ export class FlowService {
     return this.current.list().map((b) => {
       const placed = placeFlow(b, world);
       const row: FlowStatus = { binding: apiBinding(b), state: API_FLOW_STATE[placed.state] };
+      if (!world.knows(b.peer)) row.peerRemoved = true;
       if (placed.pair) {
         row.local = copyEndpoint(placed.pair.local);
         row.remote = copyEndpoint(placed.pair.remote);

@@ -94,7 +94,11 @@ class FakeEngine {
         { name: 'wwan0', kind: 'cellular', up: true, metered: true, addresses: [{ address: '10.2.0.1', prefixLength: 24, state: 'ACTIVE' }], preference: 2 },
         { name: 'eth0', kind: 'ethernet', up: false, addresses: [], preference: 0 },
       ],
-      flows: [{ binding: { fid: 7, peer: 'bob', selector: { protocol: 'udp', remotePorts: { from: 5060, to: 5061 } }, interface: 'wlan0' }, state: 'bound', local: WIFI, remote: BOB }],
+      flows: [
+        { binding: { fid: 7, peer: 'bob', selector: { protocol: 'udp', remotePorts: { from: 5060, to: 5061 } }, interface: 'wlan0' }, state: 'bound', local: WIFI, remote: BOB },
+        // carol left the peer list; her binding is kept and flagged (a pair here would be stale).
+        { binding: { fid: 9, peer: 'carol', selector: { protocol: 'tcp', localPorts: { from: 5004, to: 5004 } }, interface: null }, state: 'fallback', peerRemoved: true, local: WIFI, remote: BOB },
+      ],
       counters: { hipIn: 40, hipOut: 41, espIn: 1000, espOut: 900, dropped: {}, droppedTotal: 0 },
     };
   }
@@ -186,6 +190,21 @@ describe('mobility views against a scripted engine', { timeout: 60_000 }, () => 
     await page.locator('.field-error').first().waitFor({ timeout: 5_000 });
     assert.equal(engine.sent('flow.set').length, 1, 'nothing sent for a bad form');
     await page.screenshot({ path: `${ARTIFACTS}/ui-mobility-flows.png`, fullPage: true });
+  });
+
+  test('a binding the status flags peerRemoved says "peer removed" and shows no pair; Edit keeps its own ports', async () => {
+    await view('flows');
+    const row = page.locator('tr[data-fid="9"]');
+    await row.waitFor({ timeout: 5_000 });
+    assert.equal((await row.locator('td[data-label="State"]').textContent())?.trim(), 'peer removed');
+    assert.equal((await row.locator('td[data-label="Pair"]').textContent())?.trim(), '–');
+    assert.equal((await page.locator('tr[data-fid="7"] td[data-label="State"]').textContent())?.trim(), 'bound', 'the flag is per binding');
+    await row.locator('button:has-text("Edit")').click();
+    assert.equal(await page.getByLabel('Our ports').inputValue(), '5004-5004');
+    await page.getByLabel('Our ports').fill('5004-99999');
+    await page.click('form button[type="submit"]');
+    await until('the field says what is wrong', async () => ((await page.locator('.field-error').allTextContents()).join(' ')).includes('Ports are 1..65535'));
+    assert.equal(engine.sent('flow.set').length, 1, 'nothing sent for a bad form');
   });
 
   test('overview names the active uplinks; every request the page sent matched the schema', async () => {

@@ -61,6 +61,17 @@ test('the flow form checks FID, peer, protocol and ports', () => {
   assert.ok(any.ok && any.value.interface === null && any.value.selector.remotePorts === undefined, 'no ports, follow the primary');
 });
 
+test('the flow form takes our side\'s ports and a typed interface name (the CLI fills both)', () => {
+  const bad = checkFlowForm({ fid: '3', peer: 'bob', protocol: 'udp', remotePorts: '', localPorts: '0-10', interface: 'wlan/0' });
+  assert.ok(!bad.ok, 'refused');
+  assert.deepEqual(Object.keys(bad.errors).sort(), ['interface', 'localPorts']);
+  assert.match(bad.errors.interface!, /^Use an interface name \(up to 15 letters.*\), or leave it empty for the primary pair\.$/);
+  const good = checkFlowForm({ fid: '3', peer: 'bob', protocol: 'udp', remotePorts: '5060', localPorts: '5004 - 5005', interface: 'wlan0' });
+  assert.ok(good.ok, 'accepted');
+  assert.deepEqual(good.value.selector, { protocol: 'udp', localPorts: { from: 5004, to: 5005 }, remotePorts: { from: 5060, to: 5060 } });
+  assert.ok(flowBinding.check(good.value).ok, 'schema-valid');
+});
+
 test('the settings form refuses a bad keepalive and keeps the rest as typed', () => {
   const form = settingsFormOf(DEFAULT_SETTINGS);
   for (const bad of ['0', '301', '1.5', '', 'ten']) {

@@ -5,7 +5,9 @@ import { checkFlowForm, type FlowField, type FlowForm } from '../../../src-share
 import { TRAFFIC_PROTOCOLS, type FlowBinding, type TrafficSelector } from '../../../src-shared/control-api.js';
 import { endpointText } from '../../../src-shared/status-format.js';
 
-const EMPTY: FlowForm = { fid: '', peer: '', protocol: 'any', remotePorts: '', interface: '' };
+const EMPTY: FlowForm = { fid: '', peer: '', protocol: 'any', remotePorts: '', localPorts: '', interface: '' };
+
+const portsText = (r: { from: number; to: number } | undefined): string => (r ? `${r.from}-${r.to}` : '');
 
 function selectorText(s: TrafficSelector): string {
   const ports = (r: { from: number; to: number } | undefined): string => (r ? (r.from === r.to ? `${r.from}` : `${r.from}-${r.to}`) : 'any');
@@ -21,8 +23,6 @@ export function Flows() {
   const uplinks = c.status?.interfaces ?? [];
   const flows = c.status?.flows;
   const [removing, setRemoving] = useState<number | null>(null);
-  // The engine keeps a binding whose peer is gone and reports it as "fallback"; it applies to nothing.
-  const peerNames = new Set((c.status?.peers ?? []).map((p) => p.name));
 
   const submit = async (e: SubmitEvent): Promise<void> => {
     e.preventDefault();
@@ -65,12 +65,12 @@ export function Flows() {
                         {uplinks.map((u) => <option key={u.name} value={u.name}>{u.name} ({u.kind})</option>)}
                       </select>
                     </td>
-                    <td data-label="State">{peerNames.has(f.binding.peer)
-                      ? <Badge tone={stateTone(f.state)}>{f.state}</Badge>
-                      : <Badge tone="bad"><span title={`No peer is named ${f.binding.peer}: this binding applies to nothing until one is added again.`}>peer removed</span></Badge>}</td>
-                    <td data-label="Pair">{f.local && f.remote && peerNames.has(f.binding.peer) ? `${endpointText(f.local)} ⇄ ${endpointText(f.remote)}` : '–'}</td>
+                    <td data-label="State">{f.peerRemoved
+                      ? <Badge tone="bad"><span title={`No peer is named ${f.binding.peer}: this binding applies to nothing until one is added again.`}>peer removed</span></Badge>
+                      : <Badge tone={stateTone(f.state)}>{f.state}</Badge>}</td>
+                    <td data-label="Pair">{f.local && f.remote && !f.peerRemoved ? `${endpointText(f.local)} ⇄ ${endpointText(f.remote)}` : '–'}</td>
                     <td className="actions">
-                      <button type="button" onClick={() => setForm({ fid: String(f.binding.fid), peer: f.binding.peer, protocol: f.binding.selector.protocol, remotePorts: f.binding.selector.remotePorts ? `${f.binding.selector.remotePorts.from}-${f.binding.selector.remotePorts.to}` : '', interface: f.binding.interface ?? '' })}>Edit</button>
+                      <button type="button" onClick={() => setForm({ fid: String(f.binding.fid), peer: f.binding.peer, protocol: f.binding.selector.protocol, remotePorts: portsText(f.binding.selector.remotePorts), localPorts: portsText(f.binding.selector.localPorts), interface: f.binding.interface ?? '' })}>Edit</button>
                       <button type="button" className="danger" onClick={() => setRemoving(f.binding.fid)}>Remove</button>
                     </td>
                   </tr>
@@ -103,6 +103,9 @@ export function Flows() {
           </Field>
           <Field label="Peer ports" error={errors.remotePorts} hint="A port or range, e.g. 443 or 8000-8080; empty for all.">
             {(a) => <input id={a.id} value={form.remotePorts} onChange={(e) => set('remotePorts')(e.target.value)} aria-invalid={a.invalid} aria-describedby={a.describedBy} />}
+          </Field>
+          <Field label="Our ports" error={errors.localPorts} hint="Ports on this host's side, e.g. 5004; empty for all.">
+            {(a) => <input id={a.id} value={form.localPorts ?? ''} onChange={(e) => set('localPorts')(e.target.value)} aria-invalid={a.invalid} aria-describedby={a.describedBy} />}
           </Field>
           <Field label="Interface" error={errors.interface}>
             {(a) => (
