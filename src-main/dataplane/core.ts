@@ -595,10 +595,16 @@ export class DataplaneCore {
 
   /** Seals and sends one payload; false when it was dropped (the drop is counted). */
   private sealTo(peer: PeerState, out: OutboundState, payload: Uint8Array, nextHeader: number, now: number): boolean {
+    let counters: FlowCounters | undefined;
     if (peer.flows.length > 0) {
       const route = matchRoute(peer.flows, payload, nextHeader, false);
-      const sa = route && out.sealers.get(route.outboundSpi);
-      if (route && sa) return this.sealOnRoute(peer, out, route, sa, payload, nextHeader, now);
+      // A route on the peer's own pair is that pair: credit, spare and held copies apply.
+      if (route && route.local === out.local && route.remote.port === out.remote.port && same16(route.remoteAddr16, out.remoteAddr16)) {
+        counters = route.counters;
+      } else {
+        const sa = route && out.sealers.get(route.outboundSpi);
+        if (route && sa) return this.sealOnRoute(peer, out, route, sa, payload, nextHeader, now);
+      }
     }
     let packet: Uint8Array;
     try {
@@ -622,6 +628,10 @@ export class DataplaneCore {
     if (out.held) this.sink.hold?.(out.local, packet, out.remoteAddr16, out.remote.port);
     peer.packetsOut++;
     peer.bytesOut += payload.length;
+    if (counters) {
+      counters.packetsOut++;
+      counters.bytesOut += payload.length;
+    }
     if (!out.rekeyAsked && out.sa.needsRekey(now)) {
       out.rekeyAsked = true;
       this.sink.event({ type: 'rekey-needed', peerHit: peer.hit });
