@@ -59,8 +59,8 @@ export interface FlowRoutesInput {
   dataPath: { local: Endpoint; remote: Endpoint; spiOut: number } | undefined;
   /** Best first, as pair selection ranks them. */
   pairs: readonly FlowPairView[];
-  /** Our interfaces with an operational address. */
-  uplinksUp: ReadonlySet<string>;
+  /** Our interfaces with an operational address; null when this host does not follow its interfaces. */
+  uplinksUp: ReadonlySet<string> | null;
 }
 
 /** A data-plane route before the engine maps its endpoints to sockets. */
@@ -133,7 +133,7 @@ function place(b: OwnFlow, input: FlowRoutesInput, announced: PeerFlow | undefin
   const data = input.dataPath;
   if (b.interface === null) return { path: data, state: 'bound' };
   const iface = b.interface;
-  if (!input.uplinksUp.has(iface)) return { path: data, state: 'fallback', reason: `${iface} is down` };
+  if (input.uplinksUp !== null && !input.uplinksUp.has(iface)) return { path: data, state: 'fallback', reason: `${iface} is down` };
   const onIface = input.pairs.filter((p) => p.ifname === iface);
   const working = onIface.filter(works);
   // §3.2 step 5: the peer's locator bound to the same FID comes first, then the data path's own
@@ -146,6 +146,8 @@ function place(b: OwnFlow, input: FlowRoutesInput, announced: PeerFlow | undefin
   if (onIface.some((p) => p.state === 'testing' || p.state === 'untested' || (p.state === 'operational' && !p.verified))) {
     return { path: data, state: 'pending', reason: `a pair on ${iface} is still being checked` };
   }
+  // A host that does not follow its interfaces cannot tell a missing uplink from one not used yet.
+  if (input.uplinksUp === null && onIface.length === 0) return { path: data, state: 'pending', reason: `no pair on ${iface} yet` };
   return { path: data, state: 'fallback', reason: `no working pair on ${iface}` };
 }
 

@@ -94,7 +94,7 @@ class FakeEngine {
         { name: 'wwan0', kind: 'cellular', up: true, metered: true, addresses: [{ address: '10.2.0.1', prefixLength: 24, state: 'ACTIVE' }], preference: 2 },
         { name: 'eth0', kind: 'ethernet', up: false, addresses: [], preference: 0 },
       ],
-      flows: [{ binding: { fid: 7, peer: 'bob', selector: { protocol: 'udp', remotePorts: { from: 5060, to: 5061 } }, interface: 'wlan0' }, state: 'bound', local: WIFI, remote: BOB }],
+      flows: [{ binding: { fid: 7, peer: 'bob', selector: { protocol: 'udp', remotePorts: { from: 5060, to: 5061 } }, interface: 'wlan0' }, state: 'bound', enforced: true, packetsOut: 1200, bytesOut: 240000, packetsIn: 1100, bytesIn: 220000, local: WIFI, remote: BOB }],
       counters: { hipIn: 40, hipOut: 41, espIn: 1000, espOut: 900, dropped: {}, droppedTotal: 0 },
     };
   }

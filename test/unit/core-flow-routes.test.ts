@@ -64,6 +64,13 @@ test('no working pair on cell0: fallback when its pairs failed, pending while on
   for (const plan of [failed, none, testing, unverified]) assert.deepEqual(plan.routes[0]?.local, WIFI, 'the flow rides the data path meanwhile');
 });
 
+test('a host that does not follow its interfaces keeps a flow with no pair on its interface pending, not down', () => {
+  const plan = planFlowRoutes(input({ uplinksUp: null, pairs: [pair(WIFI, SERVER)] }));
+  assert.deepEqual(plan.flows[0], { fid: 1, state: 'pending', reason: 'no pair on cell0 yet', local: WIFI, remote: SERVER });
+  const failed = planFlowRoutes(input({ uplinksUp: null, pairs: [pair(WIFI, SERVER), pair(CELL, SERVER, { state: 'failed' })] }));
+  assert.equal(failed.flows[0]?.state, 'fallback');
+});
+
 test('without an SA nothing is routed and every interface-bound flow is pending', () => {
   const plan = planFlowRoutes(input({ dataPath: undefined, pairs: [] }));
   assert.deepEqual(plan.routes, []);
