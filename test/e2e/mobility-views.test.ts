@@ -94,7 +94,8 @@ class FakeEngine {
         { name: 'wwan0', kind: 'cellular', up: true, metered: true, addresses: [{ address: '10.2.0.1', prefixLength: 24, state: 'ACTIVE' }], preference: 2 },
         { name: 'eth0', kind: 'ethernet', up: false, addresses: [], preference: 0 },
       ],
-      flows: [{ binding: { fid: 7, peer: 'bob', selector: { protocol: 'udp', remotePorts: { from: 5060, to: 5061 } }, interface: 'wlan0' }, state: 'bound', enforced: true, packetsOut: 1200, bytesOut: 240000, packetsIn: 1100, bytesIn: 220000, local: WIFI, remote: BOB }],
+      flows: [{ binding: { fid: 7, peer: 'bob', selector: { protocol: 'udp', remotePorts: { from: 5060, to: 5061 } }, interface: 'wlan0' }, state: 'bound', enforced: true, packetsOut: 1200, bytesOut: 240000, packetsIn: 1100, bytesIn: 220000, local: WIFI, remote: BOB },
+        { binding: { fid: 8, peer: 'bob', selector: { protocol: 'tcp' }, interface: 'eth0' }, state: 'fallback', reason: 'eth0 is down', enforced: false, packetsOut: 3, bytesOut: 180, packetsIn: 0, bytesIn: 0, local: WIFI, remote: BOB }],
       counters: { hipIn: 40, hipOut: 41, espIn: 1000, espOut: 900, dropped: {}, droppedTotal: 0 },
     };
   }
@@ -178,6 +179,10 @@ describe('mobility views against a scripted engine', { timeout: 60_000 }, () => 
 
   test('flow bindings: "move to interface" re-binds the flow; the form refuses a bad FID', async () => {
     await view('flows');
+    const row = (fid: number) => page.locator(`tr[data-fid="${fid}"]`);
+    await row(7).waitFor({ timeout: 5_000 });
+    assert.match((await row(7).textContent()) ?? '', /bound steered.*out 1200 pkts \(234\.4 KiB\), in 1100 pkts \(214\.8 KiB\)/, 'a bound flow seen on its pair, with its counters');
+    assert.match((await row(8).textContent()) ?? '', /fallbacketh0 is down.*out 3 pkts \(180 B\)/, 'a flow off its uplink says why');
     await page.selectOption('#move-7', 'wwan0');
     await until('flow.set sent', () => engine.sent('flow.set').length === 1);
     assert.deepEqual(engine.sent('flow.set')[0]!.params, { fid: 7, peer: 'bob', selector: { protocol: 'udp', remotePorts: { from: 5060, to: 5061 } }, interface: 'wwan0' });
