@@ -257,10 +257,19 @@ export const flowStatus = object(
     binding: flowBinding,
     /** bound: on the named uplink; fallback: that uplink is gone, so on the primary; pending: E-LOCATOR not yet acknowledged. */
     state: oneOf(['bound', 'fallback', 'pending'] as const),
+    /** Packets of this flow were seen leaving on its pair (steered by the data plane), not only planned. */
+    enforced: boolean,
+    /** The flow's packets and bytes as the data plane counted them: out on its route, in from the peer. */
+    packetsOut: integer({ min: 0 }),
+    bytesOut: integer({ min: 0 }),
+    packetsIn: integer({ min: 0 }),
+    bytesIn: integer({ min: 0 }),
   },
   {
     local: endpoint,
     remote: endpoint,
+    /** Why the flow is not on its uplink (fallback, pending), in words: "cell0 is down". */
+    reason: string({ maxLength: 200 }),
     /** The binding's peer is not on the peer list (removed, or never added): it applies to nothing until one of that name is. */
     peerRemoved: literal(true),
   },

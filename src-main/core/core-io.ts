@@ -6,6 +6,7 @@ import type { Endpoint, SaKeys } from '../hip/host.js';
 import type { AssociationState } from '../hip/host.js';
 import type { SelectionCause } from '../mobility/pair-selection.js';
 import type { Handover } from './path-manager.js';
+import type { PlannedFlowRoute } from './flow-routes.js';
 
 /** What the data plane reports; every report but an ICMP error carries the peer it concerns. */
 export type DataplaneReport =
@@ -69,7 +70,9 @@ export type DataplaneCommand =
   /** For `forMs`, a copy of every ESP packet to the peer goes on this pair too; 0 stops. */
   | { type: 'set-spare'; peerHit: Uint8Array; local: Endpoint; remote: Endpoint; forMs: number }
   /** The peer's pair is in doubt: keep copies of what is sent, re-send them on the next set-path. */
-  | { type: 'set-held'; peerHit: Uint8Array; on: boolean };
+  | { type: 'set-held'; peerHit: Uint8Array; on: boolean }
+  /** Per-flow steering (seed 002): the peer's packets matching a route leave on its pair and SA; [] removes them. */
+  | { type: 'set-flow-routes'; peerHit: Uint8Array; routes: PlannedFlowRoute[] };
 
 /** What the core's owner is told; `peer` is the HIT as text. */
 export type CoreEvent =

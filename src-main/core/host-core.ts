@@ -21,6 +21,7 @@ import {
   DEFAULT_PATH_POLICY, PathManager, type EngineLocator, type HandoverCause, type IcmpOutcome, type PathPolicy, type PeerPathsView,
 } from './path-manager.js';
 import { pairSpis } from './sa-choice.js';
+import { planFlowRoutes, routesKey, type FlowPlacement, type OwnFlow, type PeerFlow } from './flow-routes.js';
 import type { CoreEvent, DataplaneCommand, DataplaneReport, PathCause } from './core-io.js';
 import { EspTraffic } from './esp-traffic.js';
 import { OutboundSas } from './outbound-sas.js';
@@ -46,6 +47,14 @@ export interface HostCoreConfig {
   /** Relays we register with and reach peers through (RFC 8003, RFC 9028). */
   relays?: readonly RelayConfig[];
 }
+
+/** One of our flow bindings, to the peer with this HIT. */
+export interface PeerFlowBinding extends OwnFlow {
+  peerHit: Uint8Array;
+}
+
+/** The association snapshot with the peer's announced flow bindings (E-LOCATOR), when HIP reports them. */
+type WithPeerFlows = AssociationSnapshot & { peerFlows?: readonly PeerFlow[] };
 
 /** How a peer's traffic travels: straight to its address, or through one of our relays. */
 export type PeerVia = { via: 'direct' } | { via: 'relay'; relay: string; relayHit: string };
@@ -83,6 +92,13 @@ export class HostCore {
   private readonly offersDue = new Set<string>();
   /** CONNECTIVITY_CHECKS_FAILED notices: sent through a relay, and taken from peers (held pairs). */
   private readonly checkNotices = { sent: 0, received: 0, heldPairs: 0 };
+  /** Our flow bindings by peer (HIT text). */
+  private flowBindings = new Map<string, OwnFlow[]>();
+  /** Per peer, the routes the data plane was last given (as routesKey), and where each flow is. */
+  private readonly flowRoutesSent = new Map<string, string>();
+  private readonly flowPlans = new Map<string, FlowPlacement[]>();
+  /** Peers whose flow routes may have changed since they were last planned. */
+  private readonly flowsDirty = new Set<string>();
 
   constructor(private readonly config: HostCoreConfig, now: number) {
     this.now = now;
@@ -277,6 +293,7 @@ export class HostCore {
    */
   handleInterfaces(now: number, locators: readonly EngineLocator[], causes: readonly LocatorCause[] = []): void {
     this.at(now);
+    this.flowsMayHaveMoved();
     this.paths.setLocalLocators(now, locators, localLosses(causes));
     this.announce(now);
     this.settle();
@@ -354,6 +371,7 @@ export class HostCore {
         this.paths.dataSent(now, report.peerHit, report.packets);
         break;
       case 'stats':
+        this.flowsMayHaveMoved();
         for (const s of report.peers) {
           const a = this.association(s.peerHit);
           if (a?.state !== 'ESTABLISHED') continue;
@@ -376,6 +394,7 @@ export class HostCore {
 
   handleTimeout(now: number): void {
     this.at(now);
+    this.flowsMayHaveMoved();
     this.host.handleTimeout(now);
     this.paths.handleTimeout(now);
     this.settle();
@@ -427,6 +446,7 @@ export class HostCore {
   /** Moves a peer's traffic off its primary pair now: to `to`, or to the best other pair. */
   failover(now: number, peerHit: Uint8Array, to?: LocatorPair): FailoverResult {
     this.at(now);
+    this.flowsMayHaveMoved();
     const r = this.paths.failover(now, peerHit, to);
     this.settle();
     return r;
@@ -437,6 +457,32 @@ export class HostCore {
     this.at(now);
     this.paths.setDetectionPolicy(now, detection);
     this.settle();
+  }
+
+  /**
+   * Our flow bindings (all of them, for every peer): each flow's route follows from them and
+   * the pairs, and is given to the data plane whenever either changes.
+   */
+  setFlowBindings(now: number, bindings: readonly PeerFlowBinding[]): void {
+    this.at(now);
+    const next = new Map<string, OwnFlow[]>();
+    for (const b of bindings) {
+      const peer = hitToText(b.peerHit);
+      const list = next.get(peer) ?? [];
+      list.push({ fid: b.fid, selector: b.selector, interface: b.interface });
+      next.set(peer, list);
+    }
+    for (const peer of [...this.flowBindings.keys(), ...next.keys()]) this.flowsDirty.add(peer);
+    this.flowBindings = next;
+    this.settle();
+  }
+
+  /** Where each of our flows to the peer goes now (by FID); undefined for a peer without bindings. */
+  flowPlacements(peerHit: Uint8Array): FlowPlacement[] | undefined {
+    const peer = hitToText(peerHit);
+    if (!this.flowBindings.has(peer)) return undefined;
+    if (!this.flowPlans.has(peer)) this.planFlows(peer);
+    return this.flowPlans.get(peer)?.map((f) => ({ ...f }));
   }
 
   /** Credit-based authorization (RFC 8046 §5.6): may `bytes` of ESP go to `to` now? */
@@ -619,10 +665,61 @@ export class HostCore {
   /** HIP's events, until it has nothing more to say: each may make pair selection act. */
   private settle(): void {
     for (let e = this.host.pollEvent(); e; e = this.host.pollEvent()) this.onHostEvent(this.now, e);
+    this.refreshFlowRoutes();
+  }
+
+  /** Every peer with flows may see them move: pair tests and uplinks change without a HIP event. */
+  private flowsMayHaveMoved(): void {
+    for (const peer of this.flowBindings.keys()) this.flowsDirty.add(peer);
+    for (const peer of this.flowRoutesSent.keys()) this.flowsDirty.add(peer);
+  }
+
+  /** Plans the dirty peers' flows; routes that changed go to the data plane. */
+  private refreshFlowRoutes(): void {
+    if (this.flowsDirty.size === 0) return;
+    const peers = [...this.flowsDirty];
+    this.flowsDirty.clear();
+    for (const peer of peers) {
+      const routes = this.planFlows(peer);
+      const key = routesKey(routes);
+      if ((this.flowRoutesSent.get(peer) ?? '[]') === key) continue;
+      if (routes.length > 0) this.flowRoutesSent.set(peer, key);
+      else this.flowRoutesSent.delete(peer);
+      this.commands.push({ type: 'set-flow-routes', peerHit: textToHit(peer)!, routes });
+    }
+  }
+
+  /** The peer's flow plan, remembered for status; returns the routes. */
+  private planFlows(peer: string): ReturnType<typeof planFlowRoutes>['routes'] {
+    const own = this.flowBindings.get(peer) ?? [];
+    const peerHit = textToHit(peer)!;
+    const a: WithPeerFlows | undefined = this.association(peerHit);
+    const peerFlows = a?.peerFlows ?? [];
+    if (own.length === 0 && peerFlows.length === 0) {
+      this.flowPlans.delete(peer);
+      return [];
+    }
+    const out = this.outbound.get(peer);
+    const keyed = a !== undefined && (a.state === 'ESTABLISHED' || a.state === 'R2-SENT');
+    const view = keyed && out ? this.paths.status(this.now, peerHit) : undefined;
+    const plan = planFlowRoutes({
+      own,
+      peerFlows,
+      dataPath: keyed && out ? { local: out.local, remote: out.remote, spiOut: out.activeSpi } : undefined,
+      pairs: (view?.pairs ?? []).map((p) => ({
+        local: p.local, remote: p.remote, ifname: p.ifname, state: p.state,
+        verified: this.host.isVerified(peerHit, p.remote),
+        spiOut: out ? this.outbound.spiFor(out, a, p.ifname ?? undefined, p.remote) : 0,
+      })),
+      uplinksUp: this.config.locators === 'monitor' ? new Set(this.paths.localLocators().filter((l) => l.operational).map((l) => l.ifname)) : null,
+    });
+    this.flowPlans.set(peer, plan.flows);
+    return plan.routes;
   }
 
   private onHostEvent(now: number, e: HostEvent): void {
     const peer = hitToText(e.peerHit);
+    this.flowsDirty.add(peer);
     const peerHit = e.peerHit;
     switch (e.type) {
       case 'state':
@@ -790,6 +887,7 @@ export class HostCore {
     out.activeSpi = this.spiFor(peerHit, local, remote);
     out.verified = this.host.isVerified(peerHit, remote);
     this.commands.push({ type: 'set-path', peerHit, local: out.local, remote: out.remote, spi: out.activeSpi, verified: out.verified, cause });
+    this.flowsDirty.add(hitToText(peerHit));
   }
 
   /** The SAs or the peer's locators changed: the traffic takes the SA its locator names now. */

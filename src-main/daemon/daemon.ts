@@ -6,6 +6,7 @@
 import {
   FailoverError, HipEngine, PingError, type EngineEvent, type LocalLocatorInput, type PathView, type PeerConfig as EnginePeer,
 } from '../engine/engine.js';
+import type { PeerFlowBinding } from '../core/host-core.js';
 import type { MultihomingMode } from '../hip/host.js';
 import type { LocalLocator as MonitoredLocator } from '../mobility/local-addresses.js';
 import { InterfaceMonitor } from '../platform/interface-monitor.js';
@@ -166,6 +167,7 @@ export class Daemon {
     settingsControl.attach({
       emit: (e) => ready.emitEvent(e),
       peerNames: () => ready.peers.map((p) => p.name),
+      flowsChanged: () => ready.applyFlows(),
       // Off = the engine knows no peer: nothing to connect to (on demand or not), none admitted.
       applyPeers: () => engine.setPeers(settingsControl.tunnel.peersForEngine(ready.peers).map(toEnginePeer)),
       closeAll: () => {
@@ -204,6 +206,7 @@ export class Daemon {
     // could in principle arrive while later ones bind. EngineOptions taking the initial peers
     // would close that gap.)
     engine.setPeers(settingsControl.tunnel.peersForEngine(peers).map(toEnginePeer));
+    ready.applyFlows();
     daemon = ready;
     state.serve((req, conn) => ready.handle(req, conn));
     opts.log(logLine('listening', {
@@ -367,7 +370,19 @@ export class Daemon {
     await savePeers(this.dir.peers, next);
     this.peers = next;
     this.engine.setPeers(this.settingsControl.tunnel.peersForEngine(next).map(toEnginePeer));
+    this.applyFlows();
     this.emitEvent({ type: 'peers', peers: next });
+  }
+
+  /** The flow bindings to the engine, by peer HIT (a binding to a peer no longer listed steers nothing). */
+  private applyFlows(): void {
+    const hitOf = new Map(this.peers.map((p) => [p.name, p.hit]));
+    const bindings: PeerFlowBinding[] = [];
+    for (const b of this.settingsControl.flows.table.list()) {
+      const hit = parseHit(hitOf.get(b.peer) ?? '');
+      if (hit.ok) bindings.push({ peerHit: hit.value, fid: b.fid, selector: b.selector, interface: b.interface });
+    }
+    this.engine.setFlowBindings(bindings);
   }
 
   private async addPeer(raw: PeerConfig): Promise<ResultOf<'peer.add'>> {
@@ -518,7 +533,10 @@ export class Daemon {
     for (const a of snap.associations) if (!this.peers.some((p) => p.hit === a.peer) && !this.engine.isRelay(a.peer)) rows.push(row(a.peer, undefined));
     const uplinks = this.monitor ? this.interfaces() : undefined;
     return {
-      ...this.settingsControl.statusFields(rows, uplinks),
+      ...this.settingsControl.statusFields(rows, uplinks, (peer, fid) => {
+        const hit = this.peers.find((p) => p.name === peer)?.hit;
+        return hit === undefined ? undefined : byHit.get(hit)?.flows?.find((f) => f.fid === fid);
+      }),
       version: CONTROL_API_VERSION,
       identity: { hit: this.engine.hitText, lsi: this.engine.lsi },
       listening: snap.locals,

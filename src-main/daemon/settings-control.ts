@@ -5,7 +5,7 @@
 // daemon.ts.
 
 import type { ControlEvent, ControlRequest, FlowStatus, PeerStatus, ResultOf, Settings, Uplink } from '../../src-shared/control-api.js';
-import { FlowService, flowWorld } from '../flows/flow-service.js';
+import { FlowService, flowWorld, type PlacedFlow } from '../flows/flow-service.js';
 import { ControlFailure } from './control-server.js';
 import { logLine } from './event-log.js';
 import { SettingsStore } from './settings-store.js';
@@ -20,6 +20,8 @@ export interface SettingsControlHost extends TunnelTarget {
   emit(e: ControlEvent): void;
   /** The configured peers' names: a flow must go to one of them. */
   peerNames(): string[];
+  /** The flow bindings changed: the engine steers by the new ones. */
+  flowsChanged(): void;
 }
 
 export class SettingsControl {
@@ -66,12 +68,14 @@ export class SettingsControl {
         const r = await this.flows.set(req.params, this.requireHost().peerNames());
         if (!r.ok) throw new ControlFailure(r.error.code === 'unknown-flow' ? 'invalid-params' : r.error.code, r.error.message);
         this.log(logLine('flow', { fid: r.value.flow.fid, peer: r.value.flow.peer, interface: r.value.flow.interface, replaced: r.value.replaced }));
+        this.host?.flowsChanged();
         return r.value satisfies ResultOf<'flow.set'>;
       }
       case 'flow.remove': {
         const r = await this.flows.remove(req.params.fid);
         if (!r.ok) throw new ControlFailure('invalid-params', r.error.message);
         this.log(logLine('flow-removed', { fid: r.value.removed.fid, peer: r.value.removed.peer }));
+        this.host?.flowsChanged();
         return r.value satisfies ResultOf<'flow.remove'>;
       }
       case 'tunnel.set': {
@@ -85,8 +89,10 @@ export class SettingsControl {
   }
 
   /** The status fields this part of the daemon owns. */
-  statusFields(peers: readonly PeerStatus[], uplinks: readonly Uplink[] | undefined): { tunnelUp: boolean; flows: FlowStatus[] } {
-    return { tunnelUp: this.tunnel.up, flows: this.flows.status(flowWorld(peers, uplinks)) };
+  statusFields(
+    peers: readonly PeerStatus[], uplinks: readonly Uplink[] | undefined, placed?: (peer: string, fid: number) => PlacedFlow | undefined,
+  ): { tunnelUp: boolean; flows: FlowStatus[] } {
+    return { tunnelUp: this.tunnel.up, flows: this.flows.status(flowWorld(peers, uplinks), placed) };
   }
 
   private requireHost(): SettingsControlHost {

@@ -9,6 +9,7 @@ import { EspInboundSa, EspOutboundSa, type EspKeyMaterial } from '../esp/index.j
 import { CreditAccount } from '../hip/credit.js';
 import type { UdpEndpoint } from '../platform/udp.js';
 import { fromAddr16, same16 } from '../base/addr16.js';
+import { IPV4_MALFORMED, hasPorts, ipv4TransportAt, portInRange } from '../flows/packet-tuple.js';
 import {
   IPPROTO_IPIP, IPPROTO_NONE, IPV6_HEADER_LENGTH, beetPayload, innerDestination, ipv4PacketLength, readU32,
   rewriteIpv4Addresses, writeBeetPacket,
@@ -62,6 +63,38 @@ export interface CoreSink {
    * header, no LSI rewrite), with the pair it came over and the datagram's size.
    */
   payload?(peerHit: Uint8Array, nextHeader: number, payload: Uint8Array, from: UdpEndpoint, to: UdpEndpoint, bytes: number): void;
+}
+
+/** A flow's own path (seed 002): the peer's outbound packets matching the selector leave on this pair and SA. */
+export interface FlowRoute {
+  fid: number;
+  /** IP protocol number of the inner packet; 0 = any. */
+  protocol: number;
+  /** Inclusive port ranges as the packet leaves (source = local, destination = remote); null = any. A route with ports matches only packets that have ports (TCP, UDP). */
+  localPorts: { from: number; to: number } | null;
+  remotePorts: { from: number; to: number } | null;
+  remote: UdpEndpoint;
+  remoteAddr16: Uint8Array;
+  /** Our local address (socket) the packets leave from. */
+  local: string;
+  outboundSpi: number;
+}
+
+/** A flow's packets: out on its route's pair, and in from the peer under the mirrored selector. */
+export interface FlowCounters {
+  fid: number;
+  packetsOut: number;
+  bytesOut: number;
+  packetsIn: number;
+  bytesIn: number;
+}
+
+export interface FlowStats extends FlowCounters {
+  hit: Uint8Array;
+}
+
+interface RouteState extends FlowRoute {
+  counters: FlowCounters;
 }
 
 export interface PeerStats {
@@ -127,6 +160,10 @@ interface PeerState extends PeerStats {
    * reported in an 'esp-source' event each time it changes; cleared by a new inbound SA.
    */
   arrival: { addr16: Uint8Array; port: number; to: UdpEndpoint } | undefined;
+  /** Per-flow steering (setFlowRoutes), first match wins. */
+  flows: RouteState[];
+  /** Each FID's counters, kept while its route is replaced (the pair moved) and dropped with it. */
+  flowCounters: Map<number, FlowCounters>;
 }
 
 interface InboundState { sa: EspInboundSa; peer: PeerState; heard: boolean; retireAt: number }
@@ -137,6 +174,36 @@ const CONNECT_ASK_INTERVAL_MS = 1000;
 /** Map key of a HIT: its low 48 bits, all hash output (RFC 7343), so collisions are rare; checked. */
 function hitKey(b: Uint8Array, at: number): number {
   return readU32(b, at + 10) * 65536 + ((b[at + 14]! << 8) | b[at + 15]!);
+}
+
+/**
+ * The first route a sealed payload (BEET: the transport after the inner IPv6 header; IPIP: the
+ * inner IPv4 packet) matches, per packet and allocation-free. `inbound` mirrors the selector:
+ * the peer's source port is the route's remote port.
+ */
+function matchRoute(routes: readonly RouteState[], payload: Uint8Array, nextHeader: number, inbound: boolean): RouteState | undefined {
+  let protocol = nextHeader;
+  let at = 0;
+  let end = payload.length;
+  if (nextHeader === IPPROTO_IPIP) {
+    at = ipv4TransportAt(payload, payload.length);
+    if (at === IPV4_MALFORMED) return undefined;
+    protocol = payload[9]!;
+    end = (payload[2]! << 8) | payload[3]!;
+  }
+  let src = -1;
+  let dst = -1;
+  if (at >= 0 && hasPorts(protocol) && at + 4 <= end) {
+    src = (payload[at]! << 8) | payload[at + 1]!;
+    dst = (payload[at + 2]! << 8) | payload[at + 3]!;
+  }
+  const localPort = inbound ? dst : src;
+  const remotePort = inbound ? src : dst;
+  for (let i = 0; i < routes.length; i++) {
+    const r = routes[i]!;
+    if ((r.protocol === 0 || r.protocol === protocol) && portInRange(r.localPorts, localPort) && portInRange(r.remotePorts, remotePort)) return r;
+  }
+  return undefined;
 }
 
 function sameEndpoint(a: UdpEndpoint, b: UdpEndpoint): boolean {
@@ -282,6 +349,42 @@ export class DataplaneCore {
   setHeld(hit: Uint8Array, on: boolean): void {
     const out = this.find(hit)?.out;
     if (out) out.held = on;
+  }
+
+  /**
+   * Per-flow steering (seed 002): the peer's outbound packets matching a route leave on that
+   * route's pair and SA, in array order; the rest take setPath's pair. A route whose SA is not
+   * installed steers nothing (its packets take setPath's pair and SA). Replaces the peer's
+   * routes; a FID kept keeps its counters.
+   */
+  setFlowRoutes(hit: Uint8Array, routes: readonly FlowRoute[]): void {
+    const peer = this.find(hit);
+    if (!peer) return;
+    const counters = new Map<number, FlowCounters>();
+    peer.flows = routes.map((r) => {
+      const c = counters.get(r.fid) ?? peer.flowCounters.get(r.fid) ?? { fid: r.fid, packetsOut: 0, bytesOut: 0, packetsIn: 0, bytesIn: 0 };
+      counters.set(r.fid, c);
+      return {
+        fid: r.fid, protocol: r.protocol,
+        localPorts: r.localPorts && { ...r.localPorts }, remotePorts: r.remotePorts && { ...r.remotePorts },
+        remote: { ...r.remote }, remoteAddr16: r.remoteAddr16.slice(), local: r.local, outboundSpi: r.outboundSpi, counters: c,
+      };
+    });
+    peer.flowCounters = counters;
+  }
+
+  /** Every routed flow's counters, by peer. */
+  flowStats(): FlowStats[] {
+    const out: FlowStats[] = [];
+    for (const list of this.byHit.values()) {
+      for (const p of list) for (const c of p.flowCounters.values()) out.push({ hit: p.hit, ...c });
+    }
+    return out;
+  }
+
+  /** Whether any of the peer's packets are steered per flow. */
+  hasFlowRoutes(hit: Uint8Array): boolean {
+    return (this.find(hit)?.flows.length ?? 0) > 0;
   }
 
   /** Whether the peer's traffic goes to an address not verified yet (then credit pays for it). */
@@ -446,6 +549,13 @@ export class DataplaneCore {
       this.sink.event({ type: 'esp-heard', peerHit: peer.hit });
     }
     this.noteArrival(peer, fromAddrs16, fromAt, fromPort, to, d.length);
+    if (peer.flows.length > 0) {
+      const route = matchRoute(peer.flows, r.payload, r.nextHeader, true);
+      if (route) {
+        route.counters.packetsIn++;
+        route.counters.bytesIn += r.payload.length;
+      }
+    }
     if (this.sink.payload) {
       this.sink.payload(peer.hit, r.nextHeader, r.payload, { address: fromAddr16(fromAddrs16, fromAt), port: fromPort }, to, d.length);
       return;
@@ -485,6 +595,17 @@ export class DataplaneCore {
 
   /** Seals and sends one payload; false when it was dropped (the drop is counted). */
   private sealTo(peer: PeerState, out: OutboundState, payload: Uint8Array, nextHeader: number, now: number): boolean {
+    let counters: FlowCounters | undefined;
+    if (peer.flows.length > 0) {
+      const route = matchRoute(peer.flows, payload, nextHeader, false);
+      // A route on the peer's own pair is that pair: credit, spare and held copies apply.
+      if (route && route.local === out.local && route.remote.port === out.remote.port && same16(route.remoteAddr16, out.remoteAddr16)) {
+        counters = route.counters;
+      } else {
+        const sa = route && out.sealers.get(route.outboundSpi);
+        if (route && sa) return this.sealOnRoute(peer, out, route, sa, payload, nextHeader, now);
+      }
+    }
     let packet: Uint8Array;
     try {
       packet = out.sa.seal(payload, nextHeader, now);
@@ -507,7 +628,38 @@ export class DataplaneCore {
     if (out.held) this.sink.hold?.(out.local, packet, out.remoteAddr16, out.remote.port);
     peer.packetsOut++;
     peer.bytesOut += payload.length;
+    if (counters) {
+      counters.packetsOut++;
+      counters.bytesOut += payload.length;
+    }
     if (!out.rekeyAsked && out.sa.needsRekey(now)) {
+      out.rekeyAsked = true;
+      this.sink.event({ type: 'rekey-needed', peerHit: peer.hit });
+    }
+    return true;
+  }
+
+  /**
+   * A flow's packet on its own pair. Routes name only verified pairs (the control plane's rule),
+   * so no credit is spent; spare copies and held copies belong to the peer's primary pair.
+   */
+  private sealOnRoute(peer: PeerState, out: OutboundState, route: RouteState, sa: OutboundSealer, payload: Uint8Array, nextHeader: number, now: number): boolean {
+    let packet: Uint8Array;
+    try {
+      packet = sa.seal(payload, nextHeader, now);
+    } catch (err) {
+      this.drop(err instanceof SealDropError ? err.reason : 'esp-seq-exhausted');
+      return false;
+    }
+    if (!this.sink.udp(route.local, packet, route.remoteAddr16, route.remote.port)) {
+      this.drop('udp-no-socket');
+      return false;
+    }
+    peer.packetsOut++;
+    peer.bytesOut += payload.length;
+    route.counters.packetsOut++;
+    route.counters.bytesOut += payload.length;
+    if (!out.rekeyAsked && sa === out.sealers.get(out.baseSpi) && sa.needsRekey(now)) {
       out.rekeyAsked = true;
       this.sink.event({ type: 'rekey-needed', peerHit: peer.hit });
     }
@@ -536,7 +688,7 @@ export class DataplaneCore {
     let peer = this.find(hit);
     if (!peer) {
       peer = {
-        hit: hit.slice(), lsi, out: undefined, connectAskedAt: -Infinity, credit: undefined, arrival: undefined,
+        hit: hit.slice(), lsi, out: undefined, connectAskedAt: -Infinity, credit: undefined, arrival: undefined, flows: [], flowCounters: new Map(),
         packetsIn: 0, bytesIn: 0, packetsOut: 0, bytesOut: 0, lastHeardAt: null,
       };
       const key = hitKey(hit, 0);

@@ -6,7 +6,7 @@
 
 import { UdpTransport, type UdpDatagram, type UdpEndpoint } from '../platform/udp.js';
 import { fromAddr16, toAddr16 } from '../base/addr16.js';
-import { DataplaneCore, type CoreEvent, type PeerRoute, type SaInstall, type SaSpec } from './core.js';
+import { DataplaneCore, type CoreEvent, type FlowRoute, type PeerRoute, type SaInstall, type SaSpec } from './core.js';
 import type { DataplaneCommands, DataplaneStats, WirePeerStats } from './messages.js';
 
 export interface InProcessOptions {
@@ -167,6 +167,10 @@ export class InProcessDataplane implements DataplaneCommands {
     this.core.setHeld(hit, on);
   }
 
+  setFlowRoutes(hit: Uint8Array, routes: FlowRoute[]): void {
+    this.core.setFlowRoutes(hit, routes);
+  }
+
   retireInbound(spi: number, afterMs: number): void {
     this.core.retireInbound(spi, this.opts.now() + afterMs);
   }
@@ -192,7 +196,7 @@ export class InProcessDataplane implements DataplaneCommands {
     }));
     return {
       stats: {
-        peers, drops: { ...this.core.drops }, tunPacketsIn: 0, tunPacketsOut: 0, udpPacketsIn: 0, udpPacketsOut: 0,
+        peers, flows: this.core.flowStats(), drops: { ...this.core.drops }, tunPacketsIn: 0, tunPacketsOut: 0, udpPacketsIn: 0, udpPacketsOut: 0,
         spareCopies: this.core.spareCopies, heldCopies: 0, heldResent: 0, heldDropped: 0,
       },
       ageMs: 0,

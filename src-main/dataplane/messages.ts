@@ -3,7 +3,7 @@
 // Times cross as durations, because each thread's performance.now() has its own origin.
 
 import type { UdpEndpoint } from '../platform/udp.js';
-import type { CoreEvent, PeerRoute, SaInstall, SaSpec } from './core.js';
+import type { CoreEvent, FlowRoute, PeerRoute, SaInstall, SaSpec } from './core.js';
 
 /** 'native': the addon's batched I/O. 'node': node:dgram and a node:fs TUN reader (slow). */
 export type DataplaneIoMode = 'native' | 'node';
@@ -48,6 +48,8 @@ export interface DataplaneCommands {
   setSpare(hit: Uint8Array, remote: UdpEndpoint, remoteAddr16: Uint8Array, local: string, forMs: number): void;
   /** The peer's pair is in doubt (on): keep copies of its ESP for a re-send on the next pair; off discards them. */
   setHeld(hit: Uint8Array, on: boolean): void;
+  /** Per-flow steering: the peer's outbound packets matching a route leave on its pair and SA, in array order (lower FID first); the rest take setPath's pair. Replaces the peer's routes; [] removes them. */
+  setFlowRoutes(hit: Uint8Array, routes: FlowRoute[]): void;
   /** An inbound SA replaced by a rekey keeps accepting stragglers for `afterMs`. */
   retireInbound(spi: number, afterMs: number): void;
   dropSas(hit: Uint8Array): void;
@@ -92,8 +94,15 @@ export interface WirePeerStats {
   lastHeardAgoMs: number | null;
 }
 
+/**
+ * One routed flow's counters (setFlowRoutes): out, what left on its route's pair; in, the peer's
+ * packets matching the mirrored selector (source port = remote port).
+ */
+export interface WireFlowStats { hit: Uint8Array; fid: number; packetsOut: number; bytesOut: number; packetsIn: number; bytesIn: number }
+
 export interface DataplaneStats {
   peers: WirePeerStats[];
+  flows: WireFlowStats[];
   drops: Record<string, number>;
   tunPacketsIn: number;
   tunPacketsOut: number;

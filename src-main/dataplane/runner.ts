@@ -7,7 +7,7 @@ import { errnoName, unreachableDestination, type FastPathEvent, type NativeIo } 
 import type { TunDevice } from '../platform/tun.js';
 import type { UdpEndpoint } from '../platform/udp.js';
 import { newRxBatch, newUdpRxBatch, rxPacket, TRUNCATED_FLAG, TxBatch, UdpTxBatch } from '../base/batch.js';
-import { DataplaneCore, type CoreEvent, type OutboundSealer, type PeerRoute, type SaInstall, type SaSpec } from './core.js';
+import { DataplaneCore, type CoreEvent, type FlowRoute, type OutboundSealer, type PeerRoute, type SaInstall, type SaSpec } from './core.js';
 import { NativeFastPath, STRANDED_HELD_FLAG, type FastPathTuning } from './fastpath.js';
 import { StrandedDatagrams } from './stranded.js';
 import { fromAddr16, same16, toAddr16 } from '../base/addr16.js';
@@ -460,7 +460,7 @@ export class DataplaneRunner implements DataplaneCommands {
     const spi = this.core.outboundSpiOf(hit);
     if (!this.fast || !path || spi === undefined) return;
     const setPath = this.fast.setPath.bind(this.fast);
-    const jsSends = this.jsSpares.has(hitKeyText(hit)) || this.jsOutbound.has(spi) || this.core.isUnverified(hit);
+    const jsSends = this.jsSpares.has(hitKeyText(hit)) || this.jsOutbound.has(spi) || this.core.isUnverified(hit) || this.core.hasFlowRoutes(hit);
     if (jsSends) setPath(hit, path.addr16, path.port, FAST_PATH_PUNT);
     else setPath(hit, path.addr16, path.port, this.socketIndex(path.local), spi);
   }
@@ -485,6 +485,26 @@ export class DataplaneRunner implements DataplaneCommands {
 
   private sendOrDrop(local: string, datagram: Uint8Array, addr16: Uint8Array, port: number): void {
     if (!this.queueUdp(local, datagram, addr16, port)) this.core.drops['udp-send-failed'] = (this.core.drops['udp-send-failed'] ?? 0) + 1;
+  }
+
+  /**
+   * Per-flow steering. The JS core classifies and seals each packet of a peer with routes. The
+   * native fast path has no classifier yet, so while a peer has routes its packets come up to
+   * the JS core (syncFastPath), which seals them with the fast path's SAs: steering holds in
+   * every mode, at JS speed for that peer. `fastPathFlowRoutes` is the fast path's form of the
+   * routes (socket indices), for the native setFlowRoutes to take instead of that hand-up.
+   */
+  setFlowRoutes(hit: Uint8Array, routes: FlowRoute[]): void {
+    this.core.setFlowRoutes(hit, routes);
+    this.syncFastPath(hit);
+  }
+
+  /**
+   * The routes as the fast path takes them: each pair's socket by the fast path's index
+   * (FAST_PATH_PUNT for a socket only JS reads: that flow's packets come up to the JS core).
+   */
+  fastPathFlowRoutes(routes: readonly FlowRoute[]): (Omit<FlowRoute, 'local'> & { socket: number })[] {
+    return routes.map(({ local, ...r }) => ({ ...r, socket: this.socketIndex(local) }));
   }
 
   retireInbound(spi: number, afterMs: number): void {
@@ -578,7 +598,7 @@ export class DataplaneRunner implements DataplaneCommands {
     }
     const held = { heldCopies: this.stranded.copiesHeld, heldResent: this.resent, heldDropped: this.stranded.copiesDropped };
     if (this.fast) held.heldDropped += this.fast.stats().heldCopiesLost;
-    return { peers: [...peers.values()], drops, ...counts, spareCopies, ...held };
+    return { peers: [...peers.values()], flows: this.core.flowStats(), drops, ...counts, spareCopies, ...held };
   }
 
   stop(): void {

@@ -9,6 +9,7 @@ import { hitToText, textToHit } from '../hip/wire/address.js';
 import { DataplaneClient } from '../dataplane/client.js';
 import { InProcessDataplane } from '../dataplane/in-process.js';
 import type { DataplaneCommands, DataplaneStats } from '../dataplane/messages.js';
+import type { FlowRoute } from '../dataplane/core.js';
 import { ipv4ToNumber } from '../dataplane/packet.js';
 import type { UdpDatagram, UdpEndpoint } from '../platform/udp.js';
 import { DEFAULT_TUN_MTU } from '../dataplane/packet.js';
@@ -224,6 +225,34 @@ export class DataplaneLink {
   setSpare(peerHit: Uint8Array, remote: UdpEndpoint, local: UdpEndpoint, forMs: number): void {
     const remoteAddr16 = toAddr16(remote.address);
     if (remoteAddr16) this.client.commands.setSpare(peerHit, remote, remoteAddr16, local.address, forMs);
+  }
+
+  /** Per-flow steering: the peer's packets matching a route leave on its pair and SA (routes whose address is not IP are left out). */
+  setFlowRoutes(peerHit: Uint8Array, routes: readonly (Omit<FlowRoute, 'remoteAddr16' | 'local'> & { local: UdpEndpoint })[]): void {
+    const out: FlowRoute[] = [];
+    for (const r of routes) {
+      const remoteAddr16 = toAddr16(r.remote.address);
+      if (remoteAddr16) out.push({ ...r, remoteAddr16, local: r.local.address });
+    }
+    this.client.commands.setFlowRoutes(peerHit, out);
+  }
+
+  /** Each routed flow's counters for the peer, by FID (from the latest stats). */
+  flowStats(peerHit: Uint8Array): Map<number, { packetsOut: number; bytesOut: number; packetsIn: number; bytesIn: number }> {
+    const byFid = new Map<number, { packetsOut: number; bytesOut: number; packetsIn: number; bytesIn: number }>();
+    const latest = this.client.stats();
+    if (!latest) return byFid;
+    const key = hitToText(peerHit);
+    for (const f of latest.stats.flows) {
+      if (hitToText(f.hit) !== key) continue;
+      const c = byFid.get(f.fid) ?? { packetsOut: 0, bytesOut: 0, packetsIn: 0, bytesIn: 0 };
+      c.packetsOut += f.packetsOut;
+      c.bytesOut += f.bytesOut;
+      c.packetsIn += f.packetsIn;
+      c.bytesIn += f.bytesIn;
+      byFid.set(f.fid, c);
+    }
+    return byFid;
   }
 
   /** The peer's pair is in doubt (on): its ESP is kept for a re-send on the next pair; off discards it. */

@@ -9,7 +9,8 @@ import type { CryptoProvider } from '../hip/crypto/provider.js';
 import type { LocalHostIdentity } from '../hip/identity/host-identity.js';
 import type { HostConfig } from '../hip/host.js';
 import { hitToText } from '../hip/wire/address.js';
-import { HostCore, type CoreEvent, type DataplaneCommand, type PeerVia } from '../core/host-core.js';
+import { HostCore, type CoreEvent, type DataplaneCommand, type PeerFlowBinding, type PeerVia } from '../core/host-core.js';
+import type { FlowPlacement } from '../core/flow-routes.js';
 import type { RelayConfig, RelayView } from '../core/relay-clients.js';
 import { frameHip, type UdpDatagram, type UdpEndpoint } from '../platform/udp.js';
 import { monotonicClock, type Clock } from '../platform/clock.js';
@@ -111,6 +112,17 @@ export interface AssociationView {
   paths?: PeerPathsView;
   /** Straight to the peer, or through one of our relays (which one). */
   via: PeerVia;
+  /** Our flow bindings to the peer: where each goes, and what the data plane counted of it. */
+  flows?: EngineFlowView[];
+}
+
+export interface EngineFlowView extends FlowPlacement {
+  /** Packets of the flow were seen leaving on its own pair since it was put there. */
+  enforced: boolean;
+  packetsOut: number;
+  bytesOut: number;
+  packetsIn: number;
+  bytesIn: number;
 }
 
 /** What `ping` reports: the round trip and the locator pair the peer's answer came over. */
@@ -151,6 +163,10 @@ export interface EngineSnapshot {
  */
 const DATAPLANE_STATS_MS = 40;
 
+function flowPairKey(local: UdpEndpoint, remote: UdpEndpoint): string {
+  return `${local.address}|${local.port}|${remote.address}|${remote.port}`;
+}
+
 export class HipEngine extends EventEmitter {
   readonly hit: Uint8Array;
   readonly hitText: string;
@@ -165,6 +181,8 @@ export class HipEngine extends EventEmitter {
   private timerDeadline = Infinity;
   private readonly counters = new EngineCounters();
   private readonly pings = new Map<string, PendingPing>();
+  /** Per peer and FID, the pair its route named last and the flow's packetsOut then (enforced counts from there). */
+  private readonly flowBaselines = new Map<string, { pair: string; packetsOut: number }>();
   /** Our relays' HITs: their base exchanges are ours to admit, and they are not peers. */
   private relayHits: ReadonlySet<string>;
   private stopped = false;
@@ -301,6 +319,29 @@ export class HipEngine extends EventEmitter {
       case 'unknown-pair': throw new FailoverError(r.reason, `${to!.local},${to!.remote} is not a locator pair of ${peer} (pairs: ${known()})`);
       case 'no-alternative': throw new FailoverError(r.reason, `${peer} has no other locator pair to move to (pairs: ${known()})`);
     }
+  }
+
+  /** Our flow bindings, for every peer (the whole set each time): the data plane steers by them. */
+  setFlowBindings(bindings: readonly PeerFlowBinding[]): void {
+    this.core.setFlowBindings(this.clock.now(), bindings);
+    this.run();
+  }
+
+  /** Our flow bindings to the peer, placed and counted; undefined for a peer without any. */
+  flowsOf(peerHit: Uint8Array): EngineFlowView[] | undefined {
+    const placements = this.core.flowPlacements(peerHit);
+    if (placements === undefined) return undefined;
+    const peer = hitToText(peerHit);
+    const counted = this.dataplane.flowStats(peerHit);
+    return placements.map((f) => {
+      const c = counted.get(f.fid) ?? { packetsOut: 0, bytesOut: 0, packetsIn: 0, bytesIn: 0 };
+      const baseline = this.flowBaselines.get(`${peer}|${f.fid}`);
+      const onPair = f.local !== undefined && f.remote !== undefined && baseline?.pair === flowPairKey(f.local, f.remote);
+      return {
+        ...f, enforced: f.state === 'bound' && onPair && c.packetsOut > baseline.packetsOut,
+        packetsOut: c.packetsOut, bytesOut: c.bytesOut, packetsIn: c.packetsIn, bytesIn: c.bytesIn,
+      };
+    });
   }
 
   locals(): UdpEndpoint[] {
@@ -461,6 +502,7 @@ export class HipEngine extends EventEmitter {
       const traffic = this.dataplane.peerStats(a.peerHit);
       const config = this.peers.get(peer);
       const paths = path ? this.core.pathsView(this.clock.now(), a.peerHit) : undefined;
+      const flows = this.flowsOf(a.peerHit);
       return {
         peer,
         state: a.state,
@@ -478,6 +520,7 @@ export class HipEngine extends EventEmitter {
         ...(traffic?.lastHeardMs === undefined || traffic.lastHeardMs === null ? {} : { lastHeardMs: Math.round(traffic.lastHeardMs) }),
         multihoming: a.multihoming,
         ...(paths ? { paths } : {}),
+        ...(flows ? { flows } : {}),
         via: this.via(a.peerHit, path?.remote ?? a.remote),
       };
     });
@@ -652,6 +695,17 @@ export class HipEngine extends EventEmitter {
       case 'set-held':
         this.dataplane.setHeld(c.peerHit, c.on);
         return;
+      case 'set-flow-routes': {
+        const peer = hitToText(c.peerHit);
+        const counted = this.dataplane.flowStats(c.peerHit);
+        for (const r of c.routes) {
+          const key = `${peer}|${r.fid}`;
+          const pair = flowPairKey(r.local, r.remote);
+          if (this.flowBaselines.get(key)?.pair !== pair) this.flowBaselines.set(key, { pair, packetsOut: counted.get(r.fid)?.packetsOut ?? 0 });
+        }
+        this.dataplane.setFlowRoutes(c.peerHit, c.routes.map((r) => ({ ...r, local: this.localFor(r.remote, r.local) })));
+        return;
+      }
     }
   }
 

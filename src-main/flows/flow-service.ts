@@ -5,7 +5,7 @@
 import type { Endpoint, FlowBinding as ApiFlowBinding, FlowStatus, PeerStatus, Uplink } from '../../src-shared/control-api.js';
 import { SerialQueue } from '../platform/state-file.js';
 import { FlowClassifier, type PeerInnerAddresses } from './flow-classifier.js';
-import { API_FLOW_STATE, placeFlow, type FlowPair, type FlowWorld } from './flow-state.js';
+import { API_FLOW_STATE, placeFlow, type FlowPair, type FlowState, type FlowWorld } from './flow-state.js';
 import { flowsPath, loadFlows, saveFlows } from './flow-store.js';
 import { FlowTable, type FlowBinding, type FlowChange, type FlowRefusal } from './flow-table.js';
 
@@ -42,6 +42,27 @@ export function flowWorld(peers: readonly PeerStatus[], uplinks: readonly Uplink
   };
 }
 
+/** A binding as the engine placed it and the data plane counted it. */
+export interface PlacedFlow {
+  state: 'bound' | 'pending' | 'fallback';
+  reason?: string;
+  local?: Endpoint;
+  remote?: Endpoint;
+  enforced: boolean;
+  packetsOut: number;
+  bytesOut: number;
+  packetsIn: number;
+  bytesIn: number;
+}
+
+/** Why a binding the engine has not placed is not on its uplink, when it is not. */
+function unplacedReason(b: FlowBinding, world: FlowWorld, state: FlowState): string | undefined {
+  if (!world.knows(b.peer)) return `${b.peer} is not on the peer list`;
+  if (state === 'unavailable') return b.interface === null ? undefined : `${b.interface} is down`;
+  if (state === 'requested') return world.pairsOf(b.peer) === undefined ? `no association with ${b.peer}` : b.interface === null ? undefined : `no working pair on ${b.interface}`;
+  return undefined;
+}
+
 export class FlowService {
   private readonly writes = new SerialQueue();
 
@@ -75,16 +96,34 @@ export class FlowService {
     return this.change((t) => t.moveToInterface(fid, iface), (v) => ({ flow: apiBinding(v) }));
   }
 
-  /** Each binding with where its packets go now. */
-  status(world: FlowWorld): FlowStatus[] {
+  /**
+   * Each binding with where its packets go now: as the engine placed and counted it when it
+   * has (`placed`), else from the status alone (nothing steered, nothing counted).
+   */
+  status(world: FlowWorld, placed?: (peer: string, fid: number) => PlacedFlow | undefined): FlowStatus[] {
     return this.current.list().map((b) => {
-      const placed = placeFlow(b, world);
-      const row: FlowStatus = { binding: apiBinding(b), state: API_FLOW_STATE[placed.state] };
-      if (!world.knows(b.peer)) row.peerRemoved = true;
-      if (placed.pair) {
-        row.local = copyEndpoint(placed.pair.local);
-        row.remote = copyEndpoint(placed.pair.remote);
+      const engine = world.knows(b.peer) ? placed?.(b.peer, b.fid) : undefined;
+      if (engine) {
+        const row: FlowStatus = {
+          binding: apiBinding(b), state: engine.state, enforced: engine.enforced,
+          packetsOut: engine.packetsOut, bytesOut: engine.bytesOut, packetsIn: engine.packetsIn, bytesIn: engine.bytesIn,
+        };
+        if (engine.local && engine.remote) {
+          row.local = copyEndpoint(engine.local);
+          row.remote = copyEndpoint(engine.remote);
+        }
+        if (engine.reason !== undefined) row.reason = engine.reason;
+        return row;
       }
+      const p = placeFlow(b, world);
+      const row: FlowStatus = { binding: apiBinding(b), state: API_FLOW_STATE[p.state], enforced: false, packetsOut: 0, bytesOut: 0, packetsIn: 0, bytesIn: 0 };
+      if (p.pair) {
+        row.local = copyEndpoint(p.pair.local);
+        row.remote = copyEndpoint(p.pair.remote);
+      }
+      if (!world.knows(b.peer)) row.peerRemoved = true;
+      const reason = unplacedReason(b, world, p.state);
+      if (reason !== undefined) row.reason = reason;
       return row;
     });
   }

@@ -7,8 +7,18 @@ export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
 export const IPPROTO_ICMPV6 = 58;
 
-/** Transports whose header starts with 16-bit source and destination ports (TCP, UDP, DCCP, SCTP, UDP-Lite). */
-const PORTED = new Set([IPPROTO_TCP, IPPROTO_UDP, 33, 132, 136]);
+/** Whether a transport's header starts with 16-bit source and destination ports (TCP, UDP, DCCP, SCTP, UDP-Lite). */
+export function hasPorts(protocol: number): boolean {
+  return protocol === IPPROTO_TCP || protocol === IPPROTO_UDP || protocol === 33 || protocol === 132 || protocol === 136;
+}
+
+/**
+ * Whether `port` (-1: the packet has none) is in an inclusive range; no range takes any packet,
+ * a range only packets that have ports. Selectors and the data plane's flow routes share it.
+ */
+export function portInRange(r: { from: number; to: number } | null | undefined, port: number): boolean {
+  return r === null || r === undefined || (port >= r.from && port <= r.to);
+}
 
 // IPv6 extension headers walked to reach the transport (RFC 8200 §4).
 const HOP_BY_HOP = 0;
@@ -48,22 +58,32 @@ function u16(p: Uint8Array, at: number): number {
 }
 
 function withPorts(t: PacketTuple, p: Uint8Array, at: number, end: number): PacketTuple {
-  if (PORTED.has(t.protocol) && at + 4 <= end) {
+  if (hasPorts(t.protocol) && at + 4 <= end) {
     t.srcPort = u16(p, at);
     t.dstPort = u16(p, at + 2);
   }
   return t;
 }
 
-function ipv4Tuple(p: Uint8Array, length: number): PacketTuple | null {
-  if (length < 20) return null;
+/** IPv4 header checks: -1 for no packet, -2 for a later fragment (no transport header), else where the transport starts. */
+export const IPV4_MALFORMED = -1;
+export const IPV4_LATER_FRAGMENT = -2;
+
+/** Where an IPv4 packet's transport header starts, or IPV4_MALFORMED / IPV4_LATER_FRAGMENT. Allocation-free. */
+export function ipv4TransportAt(p: Uint8Array, length: number): number {
+  if (length < 20 || length > p.length) return IPV4_MALFORMED;
   const headerLength = (p[0]! & 0x0f) * 4;
   const total = u16(p, 2);
-  if (headerLength < 20 || total < headerLength || total > length) return null;
-  const t: PacketTuple = { family: 4, src: p.subarray(12, 16), dst: p.subarray(16, 20), protocol: p[9]! };
+  if (headerLength < 20 || total < headerLength || total > length) return IPV4_MALFORMED;
   // Only the first fragment carries the transport header.
-  const fragmentOffset = u16(p, 6) & 0x1fff;
-  return fragmentOffset === 0 ? withPorts(t, p, headerLength, total) : t;
+  return (u16(p, 6) & 0x1fff) === 0 ? headerLength : IPV4_LATER_FRAGMENT;
+}
+
+function ipv4Tuple(p: Uint8Array, length: number): PacketTuple | null {
+  const at = ipv4TransportAt(p, length);
+  if (at === IPV4_MALFORMED) return null;
+  const t: PacketTuple = { family: 4, src: p.subarray(12, 16), dst: p.subarray(16, 20), protocol: p[9]! };
+  return at >= 0 ? withPorts(t, p, at, u16(p, 2)) : t;
 }
 
 function ipv6Tuple(p: Uint8Array, length: number): PacketTuple | null {

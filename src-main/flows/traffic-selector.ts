@@ -8,7 +8,7 @@
 import { TRAFFIC_PROTOCOLS, type TrafficSelector } from '../../src-shared/control-api.js';
 import { parseIPv4, parseIPv6 } from '../../src-shared/ip-text.js';
 import { hitToText } from '../hip/wire/address.js';
-import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, type PacketTuple } from './packet-tuple.js';
+import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, portInRange, type PacketTuple } from './packet-tuple.js';
 
 export type FlowProtocol = TrafficSelector['protocol'];
 export interface PortRange { from: number; to: number }
@@ -158,7 +158,7 @@ function protocolMatches(p: FlowProtocol, t: PacketTuple): boolean {
 }
 
 function portMatches(r: PortRange | undefined, port: number | undefined): boolean {
-  return r === undefined || (port !== undefined && port >= r.from && port <= r.to);
+  return portInRange(r, port ?? -1);
 }
 
 export function selectorMatches(c: CompiledSelector, t: PacketTuple, direction: PacketDirection): boolean {

@@ -95,9 +95,10 @@ class FakeEngine {
         { name: 'eth0', kind: 'ethernet', up: false, addresses: [], preference: 0 },
       ],
       flows: [
-        { binding: { fid: 7, peer: 'bob', selector: { protocol: 'udp', remotePorts: { from: 5060, to: 5061 } }, interface: 'wlan0' }, state: 'bound', local: WIFI, remote: BOB },
+        { binding: { fid: 7, peer: 'bob', selector: { protocol: 'udp', remotePorts: { from: 5060, to: 5061 } }, interface: 'wlan0' }, state: 'bound', enforced: true, packetsOut: 1200, bytesOut: 240000, packetsIn: 1100, bytesIn: 220000, local: WIFI, remote: BOB },
+        { binding: { fid: 8, peer: 'bob', selector: { protocol: 'tcp' }, interface: 'eth0' }, state: 'fallback', reason: 'eth0 is down', enforced: false, packetsOut: 3, bytesOut: 180, packetsIn: 0, bytesIn: 0, local: WIFI, remote: BOB },
         // carol left the peer list; her binding is kept and flagged (a pair here would be stale).
-        { binding: { fid: 9, peer: 'carol', selector: { protocol: 'tcp', localPorts: { from: 5004, to: 5004 } }, interface: null }, state: 'fallback', peerRemoved: true, local: WIFI, remote: BOB },
+        { binding: { fid: 9, peer: 'carol', selector: { protocol: 'tcp', localPorts: { from: 5004, to: 5004 } }, interface: null }, state: 'fallback', peerRemoved: true, enforced: false, packetsOut: 0, bytesOut: 0, packetsIn: 0, bytesIn: 0, local: WIFI, remote: BOB },
       ],
       counters: { hipIn: 40, hipOut: 41, espIn: 1000, espOut: 900, dropped: {}, droppedTotal: 0 },
     };
@@ -182,6 +183,10 @@ describe('mobility views against a scripted engine', { timeout: 60_000 }, () => 
 
   test('flow bindings: "move to interface" re-binds the flow; the form refuses a bad FID', async () => {
     await view('flows');
+    const row = (fid: number) => page.locator(`tr[data-fid="${fid}"]`);
+    await row(7).waitFor({ timeout: 5_000 });
+    assert.match((await row(7).textContent()) ?? '', /bound steered.*out 1200 pkts \(234\.4 KiB\), in 1100 pkts \(214\.8 KiB\)/, 'a bound flow seen on its pair, with its counters');
+    assert.match((await row(8).textContent()) ?? '', /fallbacketh0 is down.*out 3 pkts \(180 B\)/, 'a flow off its uplink says why');
     await page.selectOption('#move-7', 'wwan0');
     await until('flow.set sent', () => engine.sent('flow.set').length === 1);
     assert.deepEqual(engine.sent('flow.set')[0]!.params, { fid: 7, peer: 'bob', selector: { protocol: 'udp', remotePorts: { from: 5060, to: 5061 } }, interface: 'wwan0' });

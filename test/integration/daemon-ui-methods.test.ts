@@ -164,6 +164,8 @@ describe('the UI\'s methods on a real daemon', () => {
     assert.equal(byFid.get(1)?.state, 'bound', 'unbound flow follows the established primary pair');
     assert.equal(byFid.get(1)?.remote?.port, bob.port, 'and names it');
     assert.equal(byFid.get(2)?.state, 'pending', 'wwan0 carries no proven pair to bob: pending, riding the primary meanwhile');
+    assert.equal(byFid.get(2)?.reason, 'no pair on wwan0 yet', 'and says why');
+    assert.deepEqual([byFid.get(1)?.enforced, byFid.get(1)?.packetsOut, byFid.get(1)?.bytesIn], [false, 0, 0], 'nothing of flow 1 was sent yet, so it is not shown as enforced');
     const moved = await a.request('flow.set', { ...voice, interface: null });
     assert.equal(moved.replaced, true, '"move to interface" is a set with the same FID');
     assert.equal((await a.request('status', {})).flows?.find((f) => f.binding.fid === 2)?.state, 'bound');

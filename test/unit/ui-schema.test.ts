@@ -100,7 +100,7 @@ test('a status without mobility fields validates; one with pairs, uplinks and fl
     { local: { address: '10.2.0.1', port: 10500 }, remote: B, interface: 'wwan0', kind: 'cellular', remoteState: 'UNVERIFIED', state: 'testing', primary: false },
   ];
   mobile.interfaces = [{ name: 'wlan0', kind: 'wifi', up: true, addresses: [{ address: '10.1.0.1', prefixLength: 24, state: 'ACTIVE' }], preference: 0 }];
-  mobile.flows = [{ binding: VALID['flow.set'] as never, state: 'bound', local: A, remote: B }];
+  mobile.flows = [{ binding: VALID['flow.set'] as never, state: 'bound', enforced: false, packetsOut: 0, bytesOut: 0, packetsIn: 0, bytesIn: 0, local: A, remote: B }];
   mobile.tunnelUp = true;
   const r = checkResult('status', mobile);
   assert.ok(r.ok, `mobility status: ${r.ok ? '' : r.error}`);

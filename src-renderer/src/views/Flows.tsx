@@ -14,6 +14,12 @@ function selectorText(s: TrafficSelector): string {
   return `${s.protocol}${s.localPorts ? ` from port ${ports(s.localPorts)}` : ''}${s.remotePorts ? ` to port ${ports(s.remotePorts)}` : ''}`;
 }
 
+function bytesText(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / (1024 * 1024)).toFixed(1)} MiB`;
+}
+
 export function Flows() {
   const c = useControl();
   const [form, setForm] = useState<FlowForm>(EMPTY);
@@ -51,7 +57,7 @@ export function Flows() {
         {flows === undefined ? <Notice>This engine does not report flow bindings yet; bindings you add are kept once it does.</Notice> : flows.length === 0 ? <Notice>No flow bindings: every flow follows its peer's primary pair.</Notice> : (
           <div className="table-wrap">
             <table>
-              <thead><tr><th scope="col">FID</th><th scope="col">Peer</th><th scope="col">Traffic</th><th scope="col">Bound to</th><th scope="col">State</th><th scope="col">Pair</th><th scope="col"><span className="visually-hidden">Actions</span></th></tr></thead>
+              <thead><tr><th scope="col">FID</th><th scope="col">Peer</th><th scope="col">Traffic</th><th scope="col">Bound to</th><th scope="col">State</th><th scope="col">Pair</th><th scope="col">Traffic counted</th><th scope="col"><span className="visually-hidden">Actions</span></th></tr></thead>
               <tbody>
                 {flows.map((f) => (
                   <tr key={f.binding.fid} data-fid={f.binding.fid}>
@@ -65,10 +71,17 @@ export function Flows() {
                         {uplinks.map((u) => <option key={u.name} value={u.name}>{u.name} ({u.kind})</option>)}
                       </select>
                     </td>
-                    <td data-label="State">{f.peerRemoved
-                      ? <Badge tone="bad"><span title={`No peer is named ${f.binding.peer}: this binding applies to nothing until one is added again.`}>peer removed</span></Badge>
-                      : <Badge tone={stateTone(f.state)}>{f.state}</Badge>}</td>
+                    <td data-label="State">{!f.peerRemoved
+                      ? <>
+                        <Badge tone={stateTone(f.state)}>{f.state}</Badge>
+                        {f.state === 'bound' && f.binding.interface !== null && (f.enforced
+                          ? <span className="flow-enforced"> steered</span>
+                          : <span className="flow-enforced" title="No packet of this flow has left on its pair yet."> not seen on its pair yet</span>)}
+                        {f.reason && <div className="flow-reason">{f.reason}</div>}
+                      </>
+                      : <Badge tone="bad"><span title={`No peer is named ${f.binding.peer}: this binding applies to nothing until one is added again.`}>peer removed</span></Badge>}</td>
                     <td data-label="Pair">{f.local && f.remote && !f.peerRemoved ? `${endpointText(f.local)} ⇄ ${endpointText(f.remote)}` : '–'}</td>
+                    <td data-label="Traffic counted">{`out ${f.packetsOut} pkts (${bytesText(f.bytesOut)}), in ${f.packetsIn} pkts (${bytesText(f.bytesIn)})`}</td>
                     <td className="actions">
                       <button type="button" onClick={() => setForm({ fid: String(f.binding.fid), peer: f.binding.peer, protocol: f.binding.selector.protocol, remotePorts: portsText(f.binding.selector.remotePorts), localPorts: portsText(f.binding.selector.localPorts), interface: f.binding.interface ?? '' })}>Edit</button>
                       <button type="button" className="danger" onClick={() => setRemoving(f.binding.fid)}>Remove</button>

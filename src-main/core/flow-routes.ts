@@ -1,0 +1,196 @@
+// Where each flow to one peer goes (seed 002 §3): our bindings put a flow on one of our
+// interfaces, the peer's announced bindings (E-LOCATOR) name its locator for a FID, and the
+// association's pairs say which of those work. Only an operational pair whose peer address is
+// verified carries a flow of its own; otherwise the flow rides the peer's data path, and says
+// why. Pure: fed a snapshot, it answers the data plane's routes and each flow's state.
+//
+//   bound     on the interface it is bound to (unbound: on the data path, which is its place)
+//   pending   the interface is up and a pair on it is still being checked
+//   fallback  the interface is down, or no pair on it works: on the data path meanwhile
+//
+// Every flow gets a route, also those on the data path: the routes keep the FID order where
+// selectors overlap (a lower FID on the data path is not caught by a higher one bound
+// elsewhere), and the data plane counts each flow's packets.
+
+import type { Endpoint } from '../hip/host.js';
+import type { PairTestState } from '../mobility/pair-selection.js';
+import type { FlowProtocol, PortRange } from '../flows/traffic-selector.js';
+
+/** A selector as flows carry it: protocol and port ranges, seen from the side that bound it. */
+export interface FlowPorts {
+  protocol: FlowProtocol;
+  localPorts?: PortRange;
+  remotePorts?: PortRange;
+}
+
+/** One of our bindings to this peer. */
+export interface OwnFlow {
+  fid: number;
+  selector: FlowPorts;
+  /** Our interface; null follows the data path. */
+  interface: string | null;
+}
+
+/** A binding the peer announced (E-LOCATOR): its flow `fid` should reach it at `locator`. The selector is the peer's view. */
+export interface PeerFlow {
+  fid: number;
+  selector: FlowPorts;
+  locator: Endpoint;
+}
+
+/** A locator pair of the peer's association, as flow placement needs it. */
+export interface FlowPairView {
+  local: Endpoint;
+  remote: Endpoint;
+  /** Our interface the local end sits on. */
+  ifname: string | null;
+  state: PairTestState;
+  /** HIP has verified the peer's address on it (RFC 8046). */
+  verified: boolean;
+  /** The outbound SA traffic on this pair takes. */
+  spiOut: number;
+}
+
+export interface FlowRoutesInput {
+  own: readonly OwnFlow[];
+  /** Absent or empty until the peer announces bindings. */
+  peerFlows?: readonly PeerFlow[] | undefined;
+  /** The pair and SA the peer's traffic takes now; undefined while there is no SA. */
+  dataPath: { local: Endpoint; remote: Endpoint; spiOut: number } | undefined;
+  /** Best first, as pair selection ranks them. */
+  pairs: readonly FlowPairView[];
+  /** Our interfaces with an operational address; null when this host does not follow its interfaces. */
+  uplinksUp: ReadonlySet<string> | null;
+}
+
+/** A data-plane route before the engine maps its endpoints to sockets. */
+export interface PlannedFlowRoute {
+  fid: number;
+  /** IP protocol number; 0 = any. */
+  protocol: number;
+  localPorts: PortRange | null;
+  remotePorts: PortRange | null;
+  local: Endpoint;
+  remote: Endpoint;
+  outboundSpi: number;
+}
+
+export type FlowRouteState = 'bound' | 'pending' | 'fallback';
+
+export interface FlowPlacement {
+  fid: number;
+  state: FlowRouteState;
+  /** Why a flow is not on its interface (fallback, pending). */
+  reason?: string;
+  /** The pair its packets take now; absent without a data path. */
+  local?: Endpoint;
+  remote?: Endpoint;
+}
+
+export interface FlowRoutesPlan {
+  routes: PlannedFlowRoute[];
+  /** Our bindings, by FID. */
+  flows: FlowPlacement[];
+}
+
+const IPPROTO_ICMP = 1;
+const IPPROTO_TCP = 6;
+const IPPROTO_UDP = 17;
+const IPPROTO_ICMPV6 = 58;
+
+/** The inner protocol numbers a selector's protocol stands for (ICMP: the IPv4 and IPv6 ones). */
+export function protocolNumbers(p: FlowProtocol): number[] {
+  switch (p) {
+    case 'any': return [0];
+    case 'tcp': return [IPPROTO_TCP];
+    case 'udp': return [IPPROTO_UDP];
+    case 'icmp': return [IPPROTO_ICMP, IPPROTO_ICMPV6];
+  }
+}
+
+function same(a: Endpoint, b: Endpoint): boolean {
+  return a.address === b.address && a.port === b.port;
+}
+
+function works(p: FlowPairView): boolean {
+  return p.state === 'operational' && p.verified;
+}
+
+type Path = { local: Endpoint; remote: Endpoint; spiOut: number };
+
+function routesFor(fid: number, s: FlowPorts, path: Path, mirrored: boolean): PlannedFlowRoute[] {
+  const local = (mirrored ? s.remotePorts : s.localPorts) ?? null;
+  const remote = (mirrored ? s.localPorts : s.remotePorts) ?? null;
+  return protocolNumbers(s.protocol).map((protocol) => ({
+    fid, protocol,
+    localPorts: local && { ...local }, remotePorts: remote && { ...remote },
+    local: { ...path.local }, remote: { ...path.remote }, outboundSpi: path.spiOut,
+  }));
+}
+
+/** Our binding on the pairs: the pair it takes and its state. */
+function place(b: OwnFlow, input: FlowRoutesInput, announced: PeerFlow | undefined): { path: Path | undefined; state: FlowRouteState; reason?: string } {
+  const data = input.dataPath;
+  if (b.interface === null) return { path: data, state: 'bound' };
+  const iface = b.interface;
+  if (input.uplinksUp !== null && !input.uplinksUp.has(iface)) return { path: data, state: 'fallback', reason: `${iface} is down` };
+  const onIface = input.pairs.filter((p) => p.ifname === iface);
+  const working = onIface.filter(works);
+  // §3.2 step 5: the peer's locator bound to the same FID comes first, then the data path's own
+  // pair if it is on this interface, then the best ranked.
+  const best = working.find((p) => announced !== undefined && same(p.remote, announced.locator))
+    ?? working.find((p) => data !== undefined && same(p.local, data.local) && same(p.remote, data.remote))
+    ?? working[0];
+  if (best) return { path: { local: best.local, remote: best.remote, spiOut: best.spiOut }, state: 'bound' };
+  if (data === undefined) return { path: undefined, state: 'pending', reason: 'no association with the peer yet' };
+  if (onIface.some((p) => p.state === 'testing' || p.state === 'untested' || (p.state === 'operational' && !p.verified))) {
+    return { path: data, state: 'pending', reason: `a pair on ${iface} is still being checked` };
+  }
+  // A host that does not follow its interfaces cannot tell a missing uplink from one not used yet.
+  if (input.uplinksUp === null && onIface.length === 0) return { path: data, state: 'pending', reason: `no pair on ${iface} yet` };
+  return { path: data, state: 'fallback', reason: `no working pair on ${iface}` };
+}
+
+/**
+ * The peer's binding for its flow (`fid`, its selector mirrored to ours): to its locator, on
+ * the working pair from our data path's address if there is one, else the best ranked.
+ */
+function placePeerFlow(f: PeerFlow, input: FlowRoutesInput): Path | undefined {
+  const toLocator = input.pairs.filter((p) => works(p) && same(p.remote, f.locator));
+  const data = input.dataPath;
+  const best = toLocator.find((p) => data !== undefined && same(p.local, data.local)) ?? toLocator[0];
+  return best && { local: best.local, remote: best.remote, spiOut: best.spiOut };
+}
+
+export function planFlowRoutes(input: FlowRoutesInput): FlowRoutesPlan {
+  const own = [...input.own].sort((a, b) => a.fid - b.fid);
+  const announced = new Map((input.peerFlows ?? []).map((f) => [f.fid, f]));
+  const entries: { fid: number; routes: PlannedFlowRoute[] }[] = [];
+  const flows: FlowPlacement[] = [];
+  for (const b of own) {
+    const placed = place(b, input, announced.get(b.fid));
+    const row: FlowPlacement = { fid: b.fid, state: placed.state };
+    if (placed.reason !== undefined) row.reason = placed.reason;
+    if (placed.path) {
+      row.local = { ...placed.path.local };
+      row.remote = { ...placed.path.remote };
+      if (input.dataPath) entries.push({ fid: b.fid, routes: routesFor(b.fid, b.selector, placed.path, false) });
+    }
+    flows.push(row);
+  }
+  // The peer's own flows, where no binding of ours has the FID: what it sends back comes in on
+  // its locator for the FID, so what we send of that flow goes there too.
+  const ownFids = new Set(own.map((b) => b.fid));
+  for (const f of input.peerFlows ?? []) {
+    if (ownFids.has(f.fid) || input.dataPath === undefined) continue;
+    const path = placePeerFlow(f, input);
+    if (path) entries.push({ fid: f.fid, routes: routesFor(f.fid, f.selector, path, true) });
+  }
+  entries.sort((a, b) => a.fid - b.fid);
+  return { routes: entries.flatMap((e) => e.routes), flows };
+}
+
+/** A stable text of the routes, to tell whether the data plane needs them again. */
+export function routesKey(routes: readonly PlannedFlowRoute[]): string {
+  return JSON.stringify(routes);
+}

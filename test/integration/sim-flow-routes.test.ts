@@ -1,0 +1,50 @@
+// Flow bindings through HostCore on a virtual clock: A (wifi0 primary, cell0) binds a flow to
+// cell0. The data plane is told to send that flow on the cell0 pair once the pair works; when
+// cell0 loses its carrier the flow falls back to the wifi0 pair with the reason, and it goes
+// back to cell0 when cell0 returns. Removing the binding removes the route.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { DataplaneCommand } from '../../src-main/core/host-core.js';
+import { A_CELL, A_WIFI, mobileWorld, type SimHost } from '../support/sim-hosts.js';
+
+type FlowRoutesCommand = Extract<DataplaneCommand, { type: 'set-flow-routes' }>;
+
+function lastRoutes(a: SimHost): FlowRoutesCommand['routes'] | undefined {
+  const c = a.commands.filter((x): x is FlowRoutesCommand & { at: number } => x.type === 'set-flow-routes').at(-1);
+  return c?.routes;
+}
+
+test('a flow bound to cell0 is routed on the cell0 pair, falls back to wifi0 with the reason while cell0 is down, and returns', () => {
+  const { world, a, b } = mobileWorld('SIM_SEED', 0xf10e_0001);
+  console.log(`sim-flow-routes seed ${world.seed} (set SIM_SEED to replay)`);
+  a.core.setFlowBindings(world.now, [{ peerHit: b.core.hit, fid: 1, selector: { protocol: 'udp', remotePorts: { from: 5004, to: 5004 } }, interface: 'cell0' }]);
+  world.runFor(3_000);
+  const bound = a.core.flowPlacements(b.core.hit)?.[0];
+  assert.equal(bound?.state, 'bound', JSON.stringify(bound));
+  assert.equal(bound?.local?.address, A_CELL);
+  const route = lastRoutes(a)?.[0];
+  assert.deepEqual([route?.fid, route?.protocol, route?.remotePorts, route?.local.address], [1, 17, { from: 5004, to: 5004 }, A_CELL]);
+  assert.equal(a.pathText()?.startsWith(A_WIFI), true, 'the peer\'s other traffic stays on wifi0');
+
+  const routesBefore = a.commands.filter((c) => c.type === 'set-flow-routes').length;
+  world.runFor(2_000);
+  assert.equal(a.commands.filter((c) => c.type === 'set-flow-routes').length, routesBefore, 'routes are sent again only when they change');
+
+  a.linkDown('cell0');
+  world.runFor(50);
+  const down = a.core.flowPlacements(b.core.hit)?.[0];
+  assert.deepEqual([down?.state, down?.reason, down?.local?.address], ['fallback', 'cell0 is down', A_WIFI]);
+  assert.equal(lastRoutes(a)?.[0]?.local.address, A_WIFI, 'the data plane sends the flow on the wifi0 pair meanwhile');
+
+  a.linkUp('cell0');
+  world.runFor(5_000);
+  const back = a.core.flowPlacements(b.core.hit)?.[0];
+  assert.deepEqual([back?.state, back?.local?.address], ['bound', A_CELL]);
+  assert.equal(lastRoutes(a)?.[0]?.local.address, A_CELL);
+
+  a.core.setFlowBindings(world.now, []);
+  world.runFor(10);
+  assert.deepEqual(lastRoutes(a), [], 'no binding, no route');
+  assert.equal(a.core.flowPlacements(b.core.hit), undefined);
+});
