@@ -382,11 +382,6 @@ export class DataplaneCore {
     return out;
   }
 
-  /** Whether any of the peer's packets are steered per flow. */
-  hasFlowRoutes(hit: Uint8Array): boolean {
-    return (this.find(hit)?.flows.length ?? 0) > 0;
-  }
-
   /** Whether the peer's traffic goes to an address not verified yet (then credit pays for it). */
   isUnverified(hit: Uint8Array): boolean {
     return this.find(hit)?.out?.verified === false;

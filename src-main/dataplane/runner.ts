@@ -8,10 +8,10 @@ import type { TunDevice } from '../platform/tun.js';
 import type { UdpEndpoint } from '../platform/udp.js';
 import { newRxBatch, newUdpRxBatch, rxPacket, TRUNCATED_FLAG, TxBatch, UdpTxBatch } from '../base/batch.js';
 import { DataplaneCore, type CoreEvent, type FlowRoute, type OutboundSealer, type PeerRoute, type SaInstall, type SaSpec } from './core.js';
-import { NativeFastPath, STRANDED_HELD_FLAG, type FastPathTuning } from './fastpath.js';
+import { NativeFastPath, STRANDED_HELD_FLAG, nativeFlowRoute, type FastPathTuning } from './fastpath.js';
 import { StrandedDatagrams } from './stranded.js';
 import { fromAddr16, same16, toAddr16 } from '../base/addr16.js';
-import type { DataplaneCommands, DataplaneStats, WirePeerStats } from './messages.js';
+import type { DataplaneCommands, DataplaneStats, WireFlowStats, WirePeerStats } from './messages.js';
 
 export interface RunnerOptions {
   ownHit: Uint8Array;
@@ -44,6 +44,16 @@ const PUNT_SLOTS = 64;
 const PUNT_BATCHES_PER_WAKE = 16;
 /** Socket index telling the fast path to hand a peer's packets to JS (native FP_SOCK_PUNT). */
 const FAST_PATH_PUNT = -2;
+
+type Traffic = Pick<WirePeerStats, 'packetsIn' | 'bytesIn' | 'packetsOut' | 'bytesOut'>;
+
+/** Both sealers count what they carry; a peer's or a flow's traffic is the sum. */
+function addTraffic(into: Traffic, more: Traffic): void {
+  into.packetsIn += more.packetsIn;
+  into.bytesIn += more.bytesIn;
+  into.packetsOut += more.packetsOut;
+  into.bytesOut += more.bytesOut;
+}
 
 interface SocketOut { socket: DatagramSocket; batch: UdpTxBatch }
 
@@ -460,7 +470,7 @@ export class DataplaneRunner implements DataplaneCommands {
     const spi = this.core.outboundSpiOf(hit);
     if (!this.fast || !path || spi === undefined) return;
     const setPath = this.fast.setPath.bind(this.fast);
-    const jsSends = this.jsSpares.has(hitKeyText(hit)) || this.jsOutbound.has(spi) || this.core.isUnverified(hit) || this.core.hasFlowRoutes(hit);
+    const jsSends = this.jsSpares.has(hitKeyText(hit)) || this.jsOutbound.has(spi) || this.core.isUnverified(hit);
     if (jsSends) setPath(hit, path.addr16, path.port, FAST_PATH_PUNT);
     else setPath(hit, path.addr16, path.port, this.socketIndex(path.local), spi);
   }
@@ -488,23 +498,14 @@ export class DataplaneRunner implements DataplaneCommands {
   }
 
   /**
-   * Per-flow steering. The JS core classifies and seals each packet of a peer with routes. The
-   * native fast path has no classifier yet, so while a peer has routes its packets come up to
-   * the JS core (syncFastPath), which seals them with the fast path's SAs: steering holds in
-   * every mode, at JS speed for that peer. `fastPathFlowRoutes` is the fast path's form of the
-   * routes (socket indices), for the native setFlowRoutes to take instead of that hand-up.
+   * Per-flow steering: both sealers classify, the JS core for what it seals (spares, held or
+   * unverified peers, SAs only JS holds) and the native fast path for the rest, each with the
+   * same routes (a route on a socket only JS reads is left to JS: the fast path punts it).
    */
   setFlowRoutes(hit: Uint8Array, routes: FlowRoute[]): void {
     this.core.setFlowRoutes(hit, routes);
+    this.fast?.setFlowRoutes(hit, routes.map((r) => nativeFlowRoute(r, this.socketIndex(r.local))));
     this.syncFastPath(hit);
-  }
-
-  /**
-   * The routes as the fast path takes them: each pair's socket by the fast path's index
-   * (FAST_PATH_PUNT for a socket only JS reads: that flow's packets come up to the JS core).
-   */
-  fastPathFlowRoutes(routes: readonly FlowRoute[]): (Omit<FlowRoute, 'local'> & { socket: number })[] {
-    return routes.map(({ local, ...r }) => ({ ...r, socket: this.socketIndex(local) }));
   }
 
   retireInbound(spi: number, afterMs: number): void {
@@ -572,8 +573,19 @@ export class DataplaneRunner implements DataplaneCommands {
     let spareCopies = this.core.spareCopies;
     if (this.stranded.expired > 0) drops['udp-send-failed'] = (drops['udp-send-failed'] ?? 0) + this.stranded.expired;
     const counts = { ...this.counts };
+    const flows = new Map<string, WireFlowStats>();
+    for (const c of this.core.flowStats()) flows.set(`${hitKeyText(c.hit)}/${c.fid}`, { ...c });
     if (this.fast) {
       const f = this.fast.stats();
+      for (const c of f.flows) {
+        const key = `${hitKeyText(c.hit)}/${c.fid}`;
+        const js = flows.get(key);
+        if (!js) {
+          flows.set(key, { ...c, hit: new Uint8Array(c.hit) });
+          continue;
+        }
+        addTraffic(js, c);
+      }
       for (const p of f.peers) {
         const key = hitKeyText(p.hit);
         const js = peers.get(key);
@@ -581,10 +593,7 @@ export class DataplaneRunner implements DataplaneCommands {
           peers.set(key, { ...p, hit: new Uint8Array(p.hit) });
           continue;
         }
-        js.packetsIn += p.packetsIn;
-        js.bytesIn += p.bytesIn;
-        js.packetsOut += p.packetsOut;
-        js.bytesOut += p.bytesOut;
+        addTraffic(js, p);
         if (p.lastHeardAgoMs !== null && (js.lastHeardAgoMs === null || p.lastHeardAgoMs < js.lastHeardAgoMs)) {
           js.lastHeardAgoMs = p.lastHeardAgoMs;
         }
@@ -598,7 +607,7 @@ export class DataplaneRunner implements DataplaneCommands {
     }
     const held = { heldCopies: this.stranded.copiesHeld, heldResent: this.resent, heldDropped: this.stranded.copiesDropped };
     if (this.fast) held.heldDropped += this.fast.stats().heldCopiesLost;
-    return { peers: [...peers.values()], flows: this.core.flowStats(), drops, ...counts, spareCopies, ...held };
+    return { peers: [...peers.values()], flows: [...flows.values()], drops, ...counts, spareCopies, ...held };
   }
 
   stop(): void {
