@@ -365,7 +365,7 @@ export class HostCore {
         this.paths.handleTimeout(now);
         break;
       case 'rekey-needed':
-        this.host.rekey(now, report.peerHit);
+        this.host.rekey(now, report.peerHit, report.spi);
         break;
       case 'icmp-error':
         this.icmp[this.paths.icmpError(now, report.local, report.remote)]++;
@@ -397,9 +397,10 @@ export class HostCore {
     this.settle();
   }
 
-  rekey(now: number, peerHit: Uint8Array): void {
+  /** Rekeys the peer's base SA pair, or the further pair whose outbound SA is `outboundSpi`. */
+  rekey(now: number, peerHit: Uint8Array, outboundSpi?: number): void {
     this.at(now);
-    this.host.rekey(now, peerHit);
+    this.host.rekey(now, peerHit, outboundSpi);
     this.settle();
   }
 
@@ -682,6 +683,10 @@ export class HostCore {
       case 'sa-added':
         this.addSas(peer, e.peerHit, e.sa);
         return;
+      case 'sa-rekeyed':
+        this.replaceSas(peer, e.peerHit, e.sa, e.oldInboundSpi, e.oldOutboundSpi);
+        this.events.push({ type: 'rekeyed', peer, peerHit, inboundSpi: e.sa.inboundSpi, outboundSpi: e.sa.outboundSpi });
+        return;
       case 'sa-removed':
         this.removeSas(peer, e.peerHit, e.inboundSpi, e.outboundSpi);
         return;
@@ -749,6 +754,21 @@ export class HostCore {
     this.inboundSpis.set(sa.inboundSpi, { peer, retireAt: undefined });
     this.commands.push({ type: 'add-sas', peerHit, sa });
     this.reselectOutboundSa(peer, peerHit);
+  }
+
+  /**
+   * A further SA pair was rekeyed, make-before-break: the new pair is installed and takes the
+   * traffic of the old one before the old outbound SA goes; the old inbound SA keeps taking
+   * what is in flight for the overlap.
+   */
+  private replaceSas(peer: string, peerHit: Uint8Array, sa: SaKeys, oldInboundSpi: number, oldOutboundSpi: number): void {
+    const out = this.outbound.get(peer);
+    if (!out) return;
+    this.addSas(peer, peerHit, sa);
+    if (out.extra.delete(oldOutboundSpi)) this.commands.push({ type: 'remove-outbound', peerHit, spi: oldOutboundSpi });
+    this.retireInbound(oldInboundSpi);
+    const route = this.relays.route(peer);
+    if (route !== undefined) this.relays.due(this.now, route.relay);
   }
 
   /** An SA pair was deprecated: its outbound half goes now, its inbound half after the overlap. */

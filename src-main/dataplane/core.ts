@@ -34,8 +34,8 @@ export interface SaInstall extends PeerRoute {
 export type CoreEvent =
   /** A packet for a known peer without an SA: the control plane may want to connect. */
   | { type: 'need-connect'; peerHit: Uint8Array }
-  /** The outbound SA is near its sequence limit or old: the control plane should rekey. */
-  | { type: 'rekey-needed'; peerHit: Uint8Array }
+  /** Outbound SA `spi` is near its sequence limit or old: the control plane should rekey its pair. */
+  | { type: 'rekey-needed'; peerHit: Uint8Array; spi: number }
   /** First authenticated packet on an inbound SA: the peer has our keys (R2-SENT → ESTABLISHED). */
   | { type: 'esp-heard'; peerHit: Uint8Array }
   /**
@@ -105,7 +105,8 @@ interface OutboundState {
   remote: UdpEndpoint;
   remoteAddr16: Uint8Array;
   local: string;
-  rekeyAsked: boolean;
+  /** Outbound SAs whose rekey was asked for: each asks once, the base one and further ones alike. */
+  rekeyAsked: Set<number>;
   spare: SparePath | undefined;
   /** The control plane doubts the pair: copies of what is sent go to the sink's hold. */
   held: boolean;
@@ -180,6 +181,7 @@ export class DataplaneCore {
     if (prev) sealers.delete(prev.baseSpi);
     sealers.set(i.outbound.spi, base);
     const keep = prev !== undefined && prev.spi !== prev.baseSpi && sealers.has(prev.spi);
+    const rekeyAsked = new Set([...(prev?.rekeyAsked ?? [])].filter((spi) => sealers.has(spi) && spi !== i.outbound.spi));
     peer.out = {
       sa: keep ? prev.sa : base,
       spi: keep ? prev.spi : i.outbound.spi,
@@ -188,7 +190,7 @@ export class DataplaneCore {
       remote: { ...i.remote },
       remoteAddr16: i.remoteAddr16.slice(),
       local: i.local,
-      rekeyAsked: false,
+      rekeyAsked,
       spare,
       held: prev?.held ?? false,
       // The base exchange's address answered it; a rekey keeps whatever the pair in use was.
@@ -235,6 +237,7 @@ export class DataplaneCore {
     const out = this.find(hit)?.out;
     if (!out || spi === out.baseSpi) return;
     out.sealers.delete(spi);
+    out.rekeyAsked.delete(spi);
     if (out.spi === spi) {
       out.spi = out.baseSpi;
       out.sa = out.sealers.get(out.baseSpi)!;
@@ -507,9 +510,9 @@ export class DataplaneCore {
     if (out.held) this.sink.hold?.(out.local, packet, out.remoteAddr16, out.remote.port);
     peer.packetsOut++;
     peer.bytesOut += payload.length;
-    if (!out.rekeyAsked && out.sa.needsRekey(now)) {
-      out.rekeyAsked = true;
-      this.sink.event({ type: 'rekey-needed', peerHit: peer.hit });
+    if (!out.rekeyAsked.has(out.spi) && out.sa.needsRekey(now)) {
+      out.rekeyAsked.add(out.spi);
+      this.sink.event({ type: 'rekey-needed', peerHit: peer.hit, spi: out.spi });
     }
     return true;
   }

@@ -23,7 +23,8 @@ interface LinkCommon {
   port: number;
   peers: PeerDirectory;
   onDatagram: (d: UdpDatagram) => void;
-  onRekeyNeeded(peerHit: Uint8Array): void;
+  /** `spi`: the outbound SA worn out, the base one or a further one; only its pair is rekeyed. */
+  onRekeyNeeded(peerHit: Uint8Array, spi: number): void;
   onNeedConnect(peerHit: Uint8Array): void;
   /** The data plane's sockets changed (mobility), or opening one failed. */
   onLocals?: (locals: UdpEndpoint[], failure?: { address: string; error: string }) => void;
@@ -98,7 +99,7 @@ export class DataplaneLink {
       onSent: (peerHit) => opts.onSent(peerHit),
       onEvent: (e) => {
         switch (e.type) {
-          case 'rekey-needed': return opts.onRekeyNeeded(e.peerHit);
+          case 'rekey-needed': return opts.onRekeyNeeded(e.peerHit, e.spi);
           case 'need-connect': return opts.onNeedConnect(e.peerHit);
           // Every opened packet is reported with its pair (onPayload): these say nothing more.
           case 'esp-heard':
@@ -145,7 +146,7 @@ export class DataplaneLink {
         switch (e.type) {
           case 'esp-heard': return opts.onEspHeard(e.peerHit);
           case 'esp-source': return opts.onEspSource(e.peerHit, e.from, e.to, e.bytes);
-          case 'rekey-needed': return opts.onRekeyNeeded(e.peerHit);
+          case 'rekey-needed': return opts.onRekeyNeeded(e.peerHit, e.spi);
           case 'need-connect': return opts.onNeedConnect(e.peerHit);
           case 'icmp-error': return opts.onIcmpError(e.local, e.remote);
         }

@@ -201,7 +201,7 @@ export class HipEngine extends EventEmitter {
       port: opts.port ?? 10500,
       peers: engine.peers,
       onDatagram: (d: UdpDatagram) => engine.onDatagram(d),
-      onRekeyNeeded: (peerHit: Uint8Array) => engine.rekey(peerHit),
+      onRekeyNeeded: (peerHit: Uint8Array, spi: number) => engine.rekey(peerHit, spi),
       onNeedConnect: (peerHit: Uint8Array) => engine.connectConfigured(peerHit),
       onLocals: (_locals: UdpEndpoint[], failure?: { address: string; error: string }) => {
         if (failure === undefined) return engine.sockets.changed();
@@ -392,8 +392,9 @@ export class HipEngine extends EventEmitter {
     this.run();
   }
 
-  rekey(peerHit: Uint8Array): void {
-    this.core.rekey(this.clock.now(), peerHit);
+  /** Rekeys the peer's base SA pair, or the pair whose outbound SA is `outboundSpi`. */
+  rekey(peerHit: Uint8Array, outboundSpi?: number): void {
+    this.core.rekey(this.clock.now(), peerHit, outboundSpi);
     this.run();
   }
 
