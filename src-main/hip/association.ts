@@ -285,6 +285,8 @@ export class Association {
   private lastUnsupportedNotifyAt = Number.NEGATIVE_INFINITY;
   /** Rekeys asked for while another SA change ran (sa-rekey.ts). */
   private readonly waitingRekeys = new WaitingRekeys();
+  /** Our rekey of one pair, set aside while we answer the peer's of another; its UPDATE stays in flight. */
+  private yieldedRekey: Rekey | undefined;
   /** What our I2 listed: the peer's starting view of our locators once the exchange completes. */
   private i2Announced: AnnouncedEntry[] = [];
   /** Locators the responder listed in R1, checked once the base exchange completes. */
@@ -409,6 +411,7 @@ export class Association {
   private fail(now: number, reason: string): void {
     this.retransmit = undefined;
     this.rekey = undefined;
+    this.yieldedRekey = undefined;
     this.outstanding.clear();
     this.announcing = undefined;
     this.endProbe('superseded');
@@ -837,6 +840,9 @@ export class Association {
     if (ack !== undefined && this.pendingUpdateId !== undefined && acked.includes(this.pendingUpdateId)) {
       this.pendingUpdateId = undefined;
       if (this.retransmit?.what === 'UPDATE' || this.retransmit?.what === 'PROBE') this.retransmit = undefined;
+      // The peer took up the rekey we set aside: it is ours to finish again.
+      this.rekey ??= this.yieldedRekey;
+      this.yieldedRekey = undefined;
       if (this.rekey !== undefined) this.rekey.acked = true;
     }
     const probe = this.probe;
@@ -1043,12 +1049,13 @@ export class Association {
     this.announceNext(now);
   }
 
-  /** Our rekey gives way to the peer's of another pair: asked for again once the peer's is done. */
+  /**
+   * Our rekey gives way to the peer's of another pair. Its UPDATE stays in flight under the
+   * same SEQ (the peer may hold it already): the peer answers it once its own rekey is done,
+   * and both then draw keys from the larger KEYMAT index proposed, past the peer's pair.
+   */
   private yieldOwnRekey(): void {
-    const own = this.rekey!;
-    this.waitingRekeys.add(samePair(own.pair, this.basePair()) ? 'base' : own.pair.outboundSpi);
-    if (this.retransmit?.what === 'UPDATE') this.retransmit = undefined;
-    this.pendingUpdateId = undefined;
+    this.yieldedRekey = this.rekey;
     this.rekey = undefined;
   }
 
@@ -1586,6 +1593,7 @@ export class Association {
       case 'ESTABLISHED': {
         this.closeNonce = this.ctx.crypto.randomBytes(16);
         this.rekey = undefined;
+        this.yieldedRekey = undefined;
         this.outstanding.clear();
         this.announcing = undefined;
         this.pendingUpdateId = undefined;
@@ -1619,6 +1627,7 @@ export class Association {
     if (this.state === 'CLOSED') return;
     this.retransmit = undefined;
     this.rekey = undefined;
+    this.yieldedRekey = undefined;
     this.outstanding.clear();
     this.announcing = undefined;
     this.endProbe('superseded');

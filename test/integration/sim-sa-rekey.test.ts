@@ -1,7 +1,7 @@
 // Every SA pair is rekeyed before its sequence space runs out, not only the base one (RFC 8047
 // simultaneous multihoming keys an SA pair per interface; RFC 7402 §6.9 rekeys with an UPDATE
 // whose ESP_INFO names the pair's old SPI). Two HostCores on the virtual clock, A with wifi0 and
-// cell0, B with one uplink: A's traffic is moved onto cell0's pair and that pair's outbound SA
+// cell0, B with one uplink: both streams are moved onto cell0's pair and A's outbound SA of it
 // is forced to within 100 packets of 2^32 (the data plane model's test hook). What a user or the
 // peer notices: that pair alone gets new SPIs on both sides, the base pair keeps its own, and
 // the streams both ways lose nothing across the rekey (without it, the stream would stop once
@@ -54,10 +54,11 @@ test('a 2^32 run-out forced on a further SA rekeys that SA pair alone, and the s
   a.setStreaming(true);
   b.setStreaming(true);
   w.runFor(1_000);
-  // A's traffic onto cell0's pair (a manual choice), so that its further SA carries it.
+  // Both directions onto cell0's pair (a manual choice), so that its further SAs carry them.
   const cellPair = a.core.pathsView(w.now, b.core.hit)!.pairs.find((p) => p.ifname === 'cell0' && p.state === 'operational');
   assert.ok(cellPair, `${label}: a checked pair on cell0`);
   assert.deepEqual(a.core.failover(w.now, b.core.hit, { local: CELL, remote: B_ETH }), { ok: true });
+  assert.deepEqual(b.core.failover(w.now, a.core.hit, { local: B_ETH, remote: CELL }), { ok: true });
   w.drain();
   w.runFor(1_000);
   const base = { ...pairOf(a, b, 'wifi0')! };
@@ -65,6 +66,7 @@ test('a 2^32 run-out forced on a further SA rekeys that SA pair alone, and the s
   const bBefore = pairs(b, a).map((p) => ({ ...p }));
   assert.equal(a.pathText(), `${CELL}>${B_ETH}`, `${label}: A sends from cell0`);
   assert.deepEqual(spisSince(a, w.now - 500), [cell.outboundSpi], `${label}: on cell0's own SA before the run-out`);
+  assert.deepEqual(spisSince(b, w.now - 500), [cell.inboundSpi], `${label}: B→A on cell0's pair too`);
 
   // 100 packets of sequence space left on cell0's outbound SA: one second of A's stream.
   const forcedAt = w.now;
@@ -93,6 +95,7 @@ test('a 2^32 run-out forced on a further SA rekeys that SA pair alone, and the s
   assert.ok(bAfter.some((p) => p.inboundSpi === after.cell.outboundSpi && p.outboundSpi === after.cell.inboundSpi), `${label}: B mirrors the new pair`);
   // A's stream went on on the new SA, on the same uplink, before the old one ran out.
   assert.deepEqual(spisSince(a, forcedAt), [cell.outboundSpi, after.cell.outboundSpi], `${label}: A→B sealed with the old SA, then the new one`);
+  assert.deepEqual(spisSince(b, forcedAt), [cell.inboundSpi, after.cell.inboundSpi], `${label}: B→A sealed with the old SA of the pair, then the new one`);
   assert.equal(a.pathText(), `${CELL}>${B_ETH}`, `${label}: still on cell0`);
   assert.equal(a.seqExhausted, 0, `${label}: no packet met exhausted sequence numbers`);
   assert.deepEqual(b.espRefused, { unknownSpi: 0, tooOld: 0 }, `${label}: B refused none of A's ESP`);
@@ -101,7 +104,7 @@ test('a 2^32 run-out forced on a further SA rekeys that SA pair alone, and the s
   assert.equal(lostBA, 0, `${label}: B→A lost ${lostBA}`);
 });
 
-test('both hosts rekey different pairs at once: each pair is replaced once, one after the other, with nothing lost', () => {
+test('both hosts rekey different pairs at once: each pair is replaced once, with keys of its own, and nothing is lost', () => {
   const { world: w, a, b, label } = world(0x5e_0002);
   a.setStreaming(true);
   b.setStreaming(true);
@@ -131,6 +134,12 @@ test('both hosts rekey different pairs at once: each pair is replaced once, one 
   for (const p of [after.base, after.cell]) {
     assert.ok(pairs(b, a).some((q) => q.inboundSpi === p.outboundSpi && q.outboundSpi === p.inboundSpi), `${label}: B mirrors ${p.ifname}'s pair`);
   }
+  // Each new SA has keys of its own: the two rekeys drew different KEYMAT octets.
+  const hex = (k: Uint8Array): string => Buffer.from(k).toString('hex');
+  const installed = a.commands.filter((c) => c.at >= forcedAt).flatMap((c) => (c.type === 'install-sa' || c.type === 'add-sas' ? [c.sa] : []));
+  const keys = installed.flatMap((sa) => [hex(sa.inbound.encKey), hex(sa.outbound.encKey)]);
+  assert.equal(installed.length, 2, `${label}: A installed two new pairs`);
+  assert.equal(new Set(keys).size, 4, `${label}: four distinct keys`);
   assert.deepEqual(b.espRefused, { unknownSpi: 0, tooOld: 0 });
   assert.deepEqual(a.espRefused, { unknownSpi: 0, tooOld: 0 });
   assert.equal(lostAB + lostBA, 0, `${label}: lost A→B ${lostAB}, B→A ${lostBA}`);
