@@ -47,8 +47,14 @@ export type HostEvent =
   | { type: 'state'; peerHit: Uint8Array; from: AssociationState; to: AssociationState }
   | { type: 'established'; peerHit: Uint8Array; peer: HostIdentityPublic; sa: SaKeys; local: Endpoint; remote: Endpoint; initiator: boolean }
   | { type: 'rekeyed'; peerHit: Uint8Array; sa: SaKeys; oldInboundSpi: number; oldOutboundSpi: number }
-  /** A further SA pair (simultaneous multihoming) was rekeyed: `sa` replaces the pair with these old SPIs. */
-  | { type: 'sa-rekeyed'; peerHit: Uint8Array; sa: SaKeys; oldInboundSpi: number; oldOutboundSpi: number; ifname: string | undefined }
+  /**
+   * A further SA pair (simultaneous multihoming) was rekeyed: `sa` replaces the pair with these
+   * old SPIs. Unless `confirmed`, the peer may not hold the new SAs yet: the old outbound SA
+   * keeps sealing until 'sa-rekey-confirmed' names the new one.
+   */
+  | { type: 'sa-rekeyed'; peerHit: Uint8Array; sa: SaKeys; oldInboundSpi: number; oldOutboundSpi: number; ifname: string | undefined; confirmed: boolean }
+  /** The peer acknowledged our answer to its rekey: it holds the new SAs, and `outboundSpi` may carry traffic. */
+  | { type: 'sa-rekey-confirmed'; peerHit: Uint8Array; outboundSpi: number }
   | { type: 'closed'; peerHit: Uint8Array; byPeer: boolean }
   | { type: 'failed'; peerHit: Uint8Array; reason: string }
   | { type: 'notify'; peerHit: Uint8Array; notifyType: number; data: Uint8Array; authenticated: boolean }
@@ -287,6 +293,8 @@ export class Association {
   private readonly waitingRekeys = new WaitingRekeys();
   /** Our rekey of one pair, set aside while we answer the peer's of another; its UPDATE stays in flight. */
   private yieldedRekey: Rekey | undefined;
+  /** A further pair we rekeyed as responder, until the initiator acknowledges our answer. */
+  private rekeyUnconfirmed: { replyId: number; outboundSpi: number } | undefined;
   /** What our I2 listed: the peer's starting view of our locators once the exchange completes. */
   private i2Announced: AnnouncedEntry[] = [];
   /** Locators the responder listed in R1, checked once the base exchange completes. */
@@ -837,6 +845,11 @@ export class Association {
       return this.ctx.drop('sa-change-in-progress');
     }
     for (const id of acked) this.unacknowledged.delete(id);
+    const unconfirmed = this.rekeyUnconfirmed;
+    if (unconfirmed !== undefined && acked.includes(unconfirmed.replyId)) {
+      this.rekeyUnconfirmed = undefined;
+      this.ctx.emit({ type: 'sa-rekey-confirmed', peerHit: this.peerHit, outboundSpi: unconfirmed.outboundSpi });
+    }
     if (ack !== undefined && this.pendingUpdateId !== undefined && acked.includes(this.pendingUpdateId)) {
       this.pendingUpdateId = undefined;
       if (this.retransmit?.what === 'UPDATE' || this.retransmit?.what === 'PROBE') this.retransmit = undefined;
@@ -964,11 +977,12 @@ export class Association {
       if (this.rekey === undefined) {
         // The peer rekeys: our own new SPI goes back with the ACK, under our own SEQ.
         const localNewSpi = this.ctx.allocateSpi();
+        const replyId = this.newUpdateId();
         this.rekey = {
           role: 'responder', pair: { ...pair }, localNewSpi, localIndex: this.nextKeymatIndex, acked: false,
-          peerNewSpi: espInfo.newSpi, peerIndex: espInfo.keymatIndex,
+          peerNewSpi: espInfo.newSpi, peerIndex: espInfo.keymatIndex, replyId,
         };
-        reply = { ...reply, seq: this.newUpdateId(), espInfo: { keymatIndex: this.nextKeymatIndex, oldSpi: pair.inboundSpi, newSpi: localNewSpi } };
+        reply = { ...reply, seq: replyId, espInfo: { keymatIndex: this.nextKeymatIndex, oldSpi: pair.inboundSpi, newSpi: localNewSpi } };
         track = true;
       } else {
         // Both sides rekey at once: each side's ESP_INFO rides on its own SEQ; just acknowledge.
@@ -1035,7 +1049,10 @@ export class Association {
     } else if (further !== undefined) {
       further.inboundSpi = sa.inboundSpi;
       further.outboundSpi = sa.outboundSpi;
-      this.ctx.emit({ type: 'sa-rekeyed', peerHit: this.peerHit, oldInboundSpi, oldOutboundSpi, ifname: further.ifname, sa });
+      // As responder we hold the new SAs before the initiator does (it needs our answer first).
+      const confirmed = r.replyId === undefined;
+      if (!confirmed) this.rekeyUnconfirmed = { replyId: r.replyId!, outboundSpi: sa.outboundSpi };
+      this.ctx.emit({ type: 'sa-rekeyed', peerHit: this.peerHit, oldInboundSpi, oldOutboundSpi, ifname: further.ifname, sa, confirmed });
     } else {
       return; // the pair went (deprecated) while its rekey ran
     }

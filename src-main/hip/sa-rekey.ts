@@ -20,6 +20,8 @@ export interface Rekey {
   acked: boolean;
   peerNewSpi?: number;
   peerIndex?: number;
+  /** Responder: the SEQ of our answer; its ACK tells us the initiator holds the new SAs. */
+  replyId?: number;
 }
 
 /**

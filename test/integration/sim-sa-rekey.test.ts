@@ -97,6 +97,16 @@ test('a 2^32 run-out forced on a further SA rekeys that SA pair alone, and the s
   assert.deepEqual(spisSince(a, forcedAt), [cell.outboundSpi, after.cell.outboundSpi], `${label}: A→B sealed with the old SA, then the new one`);
   assert.deepEqual(spisSince(b, forcedAt), [cell.inboundSpi, after.cell.inboundSpi], `${label}: B→A sealed with the old SA of the pair, then the new one`);
   assert.equal(a.pathText(), `${CELL}>${B_ETH}`, `${label}: still on cell0`);
+  // B answered the rekey, so it held the new pair first: it moved its traffic onto the new SA
+  // only once A acknowledged the answer (A held the new pair by then), a round trip later.
+  const bInstalled = b.commands.find((c) => c.type === 'add-sas' && c.sa.outboundSpi === after.cell.inboundSpi)!;
+  const bSwitched = b.commands.find((c) => c.type === 'set-path' && c.spi === after.cell.inboundSpi)!;
+  const aInstalled = a.commands.find((c) => c.type === 'add-sas' && c.sa.inboundSpi === after.cell.inboundSpi)!;
+  assert.ok(bInstalled && bSwitched && aInstalled, `${label}: both installed the new pair and B switched to it`);
+  assert.ok(bSwitched.at - bInstalled.at >= 50, `${label}: B switched ${bSwitched.at - bInstalled.at} ms after installing (a round trip on cell0 is 60 ms)`);
+  assert.ok(bSwitched.at >= aInstalled.at, `${label}: B switched at ${bSwitched.at}, after A installed at ${aInstalled.at}`);
+  const bRemoved = b.commands.find((c) => c.type === 'remove-outbound' && c.spi === cell.inboundSpi);
+  assert.ok(bRemoved !== undefined && bRemoved.at >= bSwitched.at, `${label}: B's old outbound SA went only after the switch`);
   assert.equal(a.seqExhausted, 0, `${label}: no packet met exhausted sequence numbers`);
   assert.deepEqual(b.espRefused, { unknownSpi: 0, tooOld: 0 }, `${label}: B refused none of A's ESP`);
   assert.deepEqual(a.espRefused, { unknownSpi: 0, tooOld: 0 }, `${label}: A refused none of B's ESP`);
