@@ -91,6 +91,12 @@ export class SealDropError extends Error {
   }
 }
 
+/** How the JS core starts its own outbound SAs (tests start one near the end of its sequence space). */
+export interface OutboundSaTuning {
+  /** The first sequence number of a new outbound SA: the base one (installSa) or a further one (addSas). */
+  firstSeq?(kind: 'base' | 'further'): number | undefined;
+}
+
 /** A second pair each sealed datagram also goes to, until `until` (make-before-break). */
 export interface SparePath { local: string; remote: UdpEndpoint; remoteAddr16: Uint8Array; until: number }
 
@@ -152,7 +158,9 @@ export class DataplaneCore {
   private readonly byLsi = new Map<number, PeerState>();
   private readonly inbound = new Map<number, InboundState>();
 
-  constructor(private readonly ownHit: Uint8Array, private readonly ownLsi: number, private readonly sink: CoreSink) {}
+  constructor(
+    private readonly ownHit: Uint8Array, private readonly ownLsi: number, private readonly sink: CoreSink, private readonly tuning: OutboundSaTuning = {},
+  ) {}
 
   // ------------------------------------------------------------------------------------------
   // configuration from the control plane
@@ -175,7 +183,7 @@ export class DataplaneCore {
     // A rekey keeps the copies going: the spare is a property of the paths, not of the SA.
     const prev = peer.out;
     const spare = prev?.spare;
-    const base = offloaded ?? new EspOutboundSa({ spi: i.outbound.spi, suite: i.outbound.suite, keys: i.outbound.keys, createdAt: now });
+    const base = offloaded ?? this.outboundSa(i.outbound, now, 'base');
     // Further SAs stay; the one in use stays unless it was the base one being replaced.
     const sealers = new Map(prev?.sealers ?? []);
     if (prev) sealers.delete(prev.baseSpi);
@@ -220,7 +228,7 @@ export class DataplaneCore {
     const peer = this.find(hit);
     if (!peer?.out) return;
     if (outbound) {
-      peer.out.sealers.set(outbound.spi, offloaded ?? new EspOutboundSa({ spi: outbound.spi, suite: outbound.suite, keys: outbound.keys, createdAt: now }));
+      peer.out.sealers.set(outbound.spi, offloaded ?? this.outboundSa(outbound, now, 'further'));
     }
     if (!inbound) return;
     peer.arrival = undefined;
@@ -230,6 +238,11 @@ export class DataplaneCore {
         sa: new EspInboundSa({ spi: inbound.spi, suite: inbound.suite, keys: inbound.keys, createdAt: now }), peer, heard: false, retireAt: Infinity,
       });
     }
+  }
+
+  private outboundSa(spec: SaSpec, now: number, kind: 'base' | 'further'): EspOutboundSa {
+    const nextSeq = this.tuning.firstSeq?.(kind);
+    return new EspOutboundSa({ spi: spec.spi, suite: spec.suite, keys: spec.keys, createdAt: now, ...(nextSeq === undefined ? {} : { nextSeq }) });
   }
 
   /** Forgets a further outbound SA; if it carried the traffic, the base one takes over. */

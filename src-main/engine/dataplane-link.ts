@@ -9,6 +9,7 @@ import { hitToText, textToHit } from '../hip/wire/address.js';
 import { DataplaneClient } from '../dataplane/client.js';
 import { InProcessDataplane } from '../dataplane/in-process.js';
 import type { DataplaneCommands, DataplaneStats } from '../dataplane/messages.js';
+import type { OutboundSaTuning } from '../dataplane/core.js';
 import { ipv4ToNumber } from '../dataplane/packet.js';
 import type { UdpDatagram, UdpEndpoint } from '../platform/udp.js';
 import { DEFAULT_TUN_MTU } from '../dataplane/packet.js';
@@ -37,6 +38,8 @@ export interface InProcessLinkOptions extends LinkCommon {
   onSent(peerHit: Uint8Array): void;
   now(): number;
   tap?: (direction: 'in' | 'out', datagram: Uint8Array, from: UdpEndpoint, to: UdpEndpoint) => void;
+  /** Where new outbound SAs start their sequence numbers (tests). */
+  esp?: OutboundSaTuning;
 }
 
 export interface WorkerLinkOptions extends LinkCommon {
@@ -111,6 +114,7 @@ export class DataplaneLink {
         }
       },
       ...(opts.tap ? { tap: opts.tap } : {}),
+      ...(opts.esp ? { esp: opts.esp } : {}),
     });
     dataplane.onLocals = opts.onLocals;
     const link = new DataplaneLink(dataplane, opts.peers, '');
