@@ -972,7 +972,7 @@ export class Association {
     if (espCase === 'rekey' && espInfo !== undefined) {
       const pair = pairNamedByPeer(this.basePair(), this.extraSas, espInfo.oldSpi)!;
       if (pair.outboundSpi === this.outboundSpi) defaultSpi = espInfo.newSpi;
-      // Our own rekey of another pair yields to the peer's (it refused ours: larger HIT) and runs after it.
+      // Our own rekey of another pair yields to the peer's: the larger HIT refuses ours until its own is done.
       if (this.rekey !== undefined && !samePair(this.rekey.pair, pair)) this.yieldOwnRekey();
       if (this.rekey === undefined) {
         // The peer rekeys: our own new SPI goes back with the ACK, under our own SEQ.
