@@ -29,8 +29,11 @@ export type DataplaneReport =
   | { type: 'sent'; peerHit: Uint8Array; packets: number }
   /** The data plane's running counters per peer (cumulative); failure detection reads what changed. */
   | { type: 'stats'; peers: readonly PeerTrafficStats[] }
-  /** The outbound SA is worn out (sequence numbers, bytes or age): a rekey is due. */
-  | { type: 'rekey-needed'; peerHit: Uint8Array };
+  /**
+   * An outbound SA is worn out (sequence numbers, bytes or age): a rekey of its pair is due.
+   * `spi` names it (the base SA's or a further pair's); without it, the base pair.
+   */
+  | { type: 'rekey-needed'; peerHit: Uint8Array; spi?: number };
 
 export interface PeerTrafficStats {
   peerHit: Uint8Array;

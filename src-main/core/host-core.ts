@@ -382,9 +382,15 @@ export class HostCore {
         }
         this.paths.handleTimeout(now);
         break;
-      case 'rekey-needed':
-        this.host.rekey(now, report.peerHit);
+      case 'rekey-needed': {
+        // An SA standing in for its successor wears out before the peer's confirmation came:
+        // the successor takes over (the peer answered the rekey, so it holds the new SAs).
+        const peer = hitToText(report.peerHit);
+        const successor = [...(this.outbound.get(peer)?.standIn ?? [])].find(([, old]) => old === report.spi)?.[0];
+        if (successor !== undefined) this.successorConfirmed(peer, report.peerHit, successor);
+        else this.host.rekey(now, report.peerHit, report.spi);
         break;
+      }
       case 'icmp-error':
         this.icmp[this.paths.icmpError(now, report.local, report.remote)]++;
         break;
@@ -416,9 +422,10 @@ export class HostCore {
     this.settle();
   }
 
-  rekey(now: number, peerHit: Uint8Array): void {
+  /** Rekeys the peer's base SA pair, or the further pair whose outbound SA is `outboundSpi`. */
+  rekey(now: number, peerHit: Uint8Array, outboundSpi?: number): void {
     this.at(now);
-    this.host.rekey(now, peerHit);
+    this.host.rekey(now, peerHit, outboundSpi);
     this.settle();
   }
 
@@ -779,6 +786,13 @@ export class HostCore {
       case 'sa-added':
         this.addSas(peer, e.peerHit, e.sa);
         return;
+      case 'sa-rekeyed':
+        this.replaceSas(peer, e.peerHit, e.sa, e.oldInboundSpi, e.oldOutboundSpi, e.confirmed);
+        this.events.push({ type: 'rekeyed', peer, peerHit, inboundSpi: e.sa.inboundSpi, outboundSpi: e.sa.outboundSpi });
+        return;
+      case 'sa-rekey-confirmed':
+        this.successorConfirmed(peer, e.peerHit, e.outboundSpi);
+        return;
       case 'sa-removed':
         this.removeSas(peer, e.peerHit, e.inboundSpi, e.outboundSpi);
         return;
@@ -848,6 +862,33 @@ export class HostCore {
     this.reselectOutboundSa(peer, peerHit);
   }
 
+  /**
+   * A further SA pair was rekeyed, make-before-break: the new pair is installed and takes the
+   * traffic of the old one before the old outbound SA goes; the old inbound SA keeps taking
+   * what is in flight for the overlap. Until the peer is known to hold the new pair
+   * (`confirmed`), the old outbound SA stands in for the new one.
+   */
+  private replaceSas(peer: string, peerHit: Uint8Array, sa: SaKeys, oldInboundSpi: number, oldOutboundSpi: number, confirmed: boolean): void {
+    const out = this.outbound.get(peer);
+    if (!out) return;
+    if (!confirmed && out.extra.has(oldOutboundSpi)) out.standIn.set(sa.outboundSpi, oldOutboundSpi);
+    this.addSas(peer, peerHit, sa);
+    if (confirmed && out.extra.delete(oldOutboundSpi)) this.commands.push({ type: 'remove-outbound', peerHit, spi: oldOutboundSpi });
+    this.retireInbound(oldInboundSpi);
+    const route = this.relays.route(peer);
+    if (route !== undefined) this.relays.due(this.now, route.relay);
+  }
+
+  /** The peer holds the successor of a rekeyed further SA: the traffic moves onto it, then the old SA goes. */
+  private successorConfirmed(peer: string, peerHit: Uint8Array, outboundSpi: number): void {
+    const out = this.outbound.get(peer);
+    const old = out?.standIn.get(outboundSpi);
+    if (!out || old === undefined) return;
+    out.standIn.delete(outboundSpi);
+    this.reselectOutboundSa(peer, peerHit);
+    if (out.extra.delete(old)) this.commands.push({ type: 'remove-outbound', peerHit, spi: old });
+  }
+
   /** An SA pair was deprecated: its outbound half goes now, its inbound half after the overlap. */
   private removeSas(peer: string, peerHit: Uint8Array, inboundSpi: number, outboundSpi: number): void {
     this.retireInbound(inboundSpi);
@@ -856,6 +897,7 @@ export class HostCore {
     // The base exchange's own pair stays installed when deprecated (only a rekey replaces it);
     // spiFor no longer picks it, as the association's next pair took its place.
     if (out.extra.delete(outboundSpi)) this.commands.push({ type: 'remove-outbound', peerHit, spi: outboundSpi });
+    for (const [successor, old] of out.standIn) if (old === outboundSpi) out.standIn.delete(successor);
     this.reselectOutboundSa(peer, peerHit);
   }
 

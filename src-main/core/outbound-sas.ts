@@ -11,6 +11,11 @@ export interface OutboundState {
   /** The ESP transform of the base SA (RFC 7402 suite ID). */
   suite: number;
   extra: Set<number>;
+  /**
+   * A further SA rekeyed before the peer confirmed it holds the successor: the successor's SPI
+   * → the old SA's, which keeps carrying that pair's traffic until then.
+   */
+  standIn: Map<number, number>;
   activeSpi: number;
   local: Endpoint;
   remote: Endpoint;
@@ -33,7 +38,7 @@ export class OutboundSas {
     const prev = this.peers.get(peer);
     const keepActive = prev !== undefined && prev.extra.has(prev.activeSpi);
     const activeSpi = keepActive ? prev.activeSpi : spi;
-    this.peers.set(peer, { baseSpi: spi, suite, extra: prev?.extra ?? new Set(), activeSpi, local: { ...local }, remote: { ...remote }, verified });
+    this.peers.set(peer, { baseSpi: spi, suite, extra: prev?.extra ?? new Set(), standIn: prev?.standIn ?? new Map<number, number>(), activeSpi, local: { ...local }, remote: { ...remote }, verified });
     return activeSpi;
   }
 
@@ -48,7 +53,8 @@ export class OutboundSas {
   spiFor(out: OutboundState, a: AssociationSnapshot | undefined, ifname: string | undefined, remote: Endpoint): number {
     if (a?.multihoming !== 'simultaneous') return out.baseSpi;
     const installed = (spi: number | undefined): spi is number => spi !== undefined && (spi === out.baseSpi || out.extra.has(spi));
-    const spi = pairSpis(a, ifname, remote).spiOut;
+    const listed = pairSpis(a, ifname, remote).spiOut;
+    const spi = listed === undefined ? undefined : (out.standIn.get(listed) ?? listed);
     if (installed(spi)) return spi;
     // The association's base pair (after a deprecation, the pair that took the base's place).
     return installed(a.outboundSpi) ? a.outboundSpi : out.baseSpi;

@@ -35,8 +35,8 @@ export interface SaInstall extends PeerRoute {
 export type CoreEvent =
   /** A packet for a known peer without an SA: the control plane may want to connect. */
   | { type: 'need-connect'; peerHit: Uint8Array }
-  /** The outbound SA is near its sequence limit or old: the control plane should rekey. */
-  | { type: 'rekey-needed'; peerHit: Uint8Array }
+  /** Outbound SA `spi` is near its sequence limit or old: the control plane should rekey its pair. */
+  | { type: 'rekey-needed'; peerHit: Uint8Array; spi: number }
   /** First authenticated packet on an inbound SA: the peer has our keys (R2-SENT → ESTABLISHED). */
   | { type: 'esp-heard'; peerHit: Uint8Array }
   /**
@@ -124,6 +124,12 @@ export class SealDropError extends Error {
   }
 }
 
+/** How the JS core starts its own outbound SAs (tests start one near the end of its sequence space). */
+export interface OutboundSaTuning {
+  /** The first sequence number of a new outbound SA: the base one (installSa) or a further one (addSas). */
+  firstSeq?(kind: 'base' | 'further'): number | undefined;
+}
+
 /** A second pair each sealed datagram also goes to, until `until` (make-before-break). */
 export interface SparePath { local: string; remote: UdpEndpoint; remoteAddr16: Uint8Array; until: number }
 
@@ -138,7 +144,8 @@ interface OutboundState {
   remote: UdpEndpoint;
   remoteAddr16: Uint8Array;
   local: string;
-  rekeyAsked: boolean;
+  /** Outbound SAs whose rekey was asked for: each asks once, the base one and further ones alike. */
+  rekeyAsked: Set<number>;
   spare: SparePath | undefined;
   /** The control plane doubts the pair: copies of what is sent go to the sink's hold. */
   held: boolean;
@@ -218,7 +225,9 @@ export class DataplaneCore {
   private readonly byLsi = new Map<number, PeerState>();
   private readonly inbound = new Map<number, InboundState>();
 
-  constructor(private readonly ownHit: Uint8Array, private readonly ownLsi: number, private readonly sink: CoreSink) {}
+  constructor(
+    private readonly ownHit: Uint8Array, private readonly ownLsi: number, private readonly sink: CoreSink, private readonly tuning: OutboundSaTuning = {},
+  ) {}
 
   // ------------------------------------------------------------------------------------------
   // configuration from the control plane
@@ -241,12 +250,13 @@ export class DataplaneCore {
     // A rekey keeps the copies going: the spare is a property of the paths, not of the SA.
     const prev = peer.out;
     const spare = prev?.spare;
-    const base = offloaded ?? new EspOutboundSa({ spi: i.outbound.spi, suite: i.outbound.suite, keys: i.outbound.keys, createdAt: now });
+    const base = offloaded ?? this.outboundSa(i.outbound, now, 'base');
     // Further SAs stay; the one in use stays unless it was the base one being replaced.
     const sealers = new Map(prev?.sealers ?? []);
     if (prev) sealers.delete(prev.baseSpi);
     sealers.set(i.outbound.spi, base);
     const keep = prev !== undefined && prev.spi !== prev.baseSpi && sealers.has(prev.spi);
+    const rekeyAsked = new Set([...(prev?.rekeyAsked ?? [])].filter((spi) => sealers.has(spi) && spi !== i.outbound.spi));
     peer.out = {
       sa: keep ? prev.sa : base,
       spi: keep ? prev.spi : i.outbound.spi,
@@ -255,7 +265,7 @@ export class DataplaneCore {
       remote: { ...i.remote },
       remoteAddr16: i.remoteAddr16.slice(),
       local: i.local,
-      rekeyAsked: false,
+      rekeyAsked,
       spare,
       held: prev?.held ?? false,
       // The base exchange's address answered it; a rekey keeps whatever the pair in use was.
@@ -285,7 +295,7 @@ export class DataplaneCore {
     const peer = this.find(hit);
     if (!peer?.out) return;
     if (outbound) {
-      peer.out.sealers.set(outbound.spi, offloaded ?? new EspOutboundSa({ spi: outbound.spi, suite: outbound.suite, keys: outbound.keys, createdAt: now }));
+      peer.out.sealers.set(outbound.spi, offloaded ?? this.outboundSa(outbound, now, 'further'));
     }
     if (!inbound) return;
     peer.arrival = undefined;
@@ -297,11 +307,17 @@ export class DataplaneCore {
     }
   }
 
+  private outboundSa(spec: SaSpec, now: number, kind: 'base' | 'further'): EspOutboundSa {
+    const nextSeq = this.tuning.firstSeq?.(kind);
+    return new EspOutboundSa({ spi: spec.spi, suite: spec.suite, keys: spec.keys, createdAt: now, ...(nextSeq === undefined ? {} : { nextSeq }) });
+  }
+
   /** Forgets a further outbound SA; if it carried the traffic, the base one takes over. */
   removeOutbound(hit: Uint8Array, spi: number): void {
     const out = this.find(hit)?.out;
     if (!out || spi === out.baseSpi) return;
     out.sealers.delete(spi);
+    out.rekeyAsked.delete(spi);
     if (out.spi === spi) {
       out.spi = out.baseSpi;
       out.sa = out.sealers.get(out.baseSpi)!;
@@ -627,10 +643,7 @@ export class DataplaneCore {
       counters.packetsOut++;
       counters.bytesOut += payload.length;
     }
-    if (!out.rekeyAsked && out.sa.needsRekey(now)) {
-      out.rekeyAsked = true;
-      this.sink.event({ type: 'rekey-needed', peerHit: peer.hit });
-    }
+    this.askRekeyIfWorn(peer, out, out.spi, out.sa, now);
     return true;
   }
 
@@ -654,11 +667,15 @@ export class DataplaneCore {
     peer.bytesOut += payload.length;
     route.counters.packetsOut++;
     route.counters.bytesOut += payload.length;
-    if (!out.rekeyAsked && sa === out.sealers.get(out.baseSpi) && sa.needsRekey(now)) {
-      out.rekeyAsked = true;
-      this.sink.event({ type: 'rekey-needed', peerHit: peer.hit });
-    }
+    this.askRekeyIfWorn(peer, out, route.outboundSpi, sa, now);
     return true;
+  }
+
+  /** Each outbound SA asks once for its own rekey as its sequence space or lifetime runs out. */
+  private askRekeyIfWorn(peer: PeerState, out: OutboundState, spi: number, sa: OutboundSealer, now: number): void {
+    if (out.rekeyAsked.has(spi) || !sa.needsRekey(now)) return;
+    out.rekeyAsked.add(spi);
+    this.sink.event({ type: 'rekey-needed', peerHit: peer.hit, spi });
   }
 
   // ------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@
 
 import { UdpTransport, type UdpDatagram, type UdpEndpoint } from '../platform/udp.js';
 import { fromAddr16, toAddr16 } from '../base/addr16.js';
-import { DataplaneCore, type CoreEvent, type FlowRoute, type PeerRoute, type SaInstall, type SaSpec } from './core.js';
+import { DataplaneCore, type CoreEvent, type FlowRoute, type OutboundSaTuning, type PeerRoute, type SaInstall, type SaSpec } from './core.js';
 import type { DataplaneCommands, DataplaneStats, WirePeerStats } from './messages.js';
 
 export interface InProcessOptions {
@@ -25,6 +25,8 @@ export interface InProcessOptions {
   onEvent(e: CoreEvent): void;
   /** Every ESP datagram sent or received, for packet captures. */
   tap?: (direction: 'in' | 'out', datagram: Uint8Array, from: UdpEndpoint, to: UdpEndpoint) => void;
+  /** Where new outbound SAs start their sequence numbers (tests). */
+  esp?: OutboundSaTuning;
 }
 
 /** How often SAs replaced by a rekey are swept (they refuse packets from their deadline on regardless). */
@@ -48,7 +50,7 @@ export class InProcessDataplane implements DataplaneCommands {
       hip: (packet, from, to) => opts.onHip(packet, from, to),
       event: (e) => opts.onEvent(e),
       payload: (peerHit, nextHeader, payload, from, to, bytes) => opts.onPayload(peerHit, nextHeader, payload, from, to, bytes),
-    });
+    }, opts.esp);
     this.ticker = setInterval(() => this.core.tick(this.opts.now()), TICK_MS);
     this.ticker.unref();
   }

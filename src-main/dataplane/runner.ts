@@ -318,8 +318,10 @@ export class DataplaneRunner implements DataplaneCommands {
   private onFastPathEvent(e: FastPathEvent): void {
     switch (e.type) {
       case 'esp-heard':
-      case 'rekey-needed':
         this.opts.onEvent({ type: e.type, peerHit: new Uint8Array(e.hit) });
+        return;
+      case 'rekey-needed':
+        this.opts.onEvent({ type: e.type, peerHit: new Uint8Array(e.hit), spi: e.spi });
         return;
       case 'esp-source': {
         const to = this.fastSockets[e.socket]?.local;

@@ -9,7 +9,7 @@ import { hitToText, textToHit } from '../hip/wire/address.js';
 import { DataplaneClient } from '../dataplane/client.js';
 import { InProcessDataplane } from '../dataplane/in-process.js';
 import type { DataplaneCommands, DataplaneStats } from '../dataplane/messages.js';
-import type { FlowRoute } from '../dataplane/core.js';
+import type { FlowRoute, OutboundSaTuning } from '../dataplane/core.js';
 import { ipv4ToNumber } from '../dataplane/packet.js';
 import type { UdpDatagram, UdpEndpoint } from '../platform/udp.js';
 import { DEFAULT_TUN_MTU } from '../dataplane/packet.js';
@@ -24,7 +24,8 @@ interface LinkCommon {
   port: number;
   peers: PeerDirectory;
   onDatagram: (d: UdpDatagram) => void;
-  onRekeyNeeded(peerHit: Uint8Array): void;
+  /** `spi`: the outbound SA worn out, the base one or a further one; only its pair is rekeyed. */
+  onRekeyNeeded(peerHit: Uint8Array, spi: number): void;
   onNeedConnect(peerHit: Uint8Array): void;
   /** The data plane's sockets changed (mobility), or opening one failed. */
   onLocals?: (locals: UdpEndpoint[], failure?: { address: string; error: string }) => void;
@@ -37,6 +38,8 @@ export interface InProcessLinkOptions extends LinkCommon {
   onSent(peerHit: Uint8Array): void;
   now(): number;
   tap?: (direction: 'in' | 'out', datagram: Uint8Array, from: UdpEndpoint, to: UdpEndpoint) => void;
+  /** Where new outbound SAs start their sequence numbers (tests). */
+  esp?: OutboundSaTuning;
 }
 
 export interface WorkerLinkOptions extends LinkCommon {
@@ -99,7 +102,7 @@ export class DataplaneLink {
       onSent: (peerHit) => opts.onSent(peerHit),
       onEvent: (e) => {
         switch (e.type) {
-          case 'rekey-needed': return opts.onRekeyNeeded(e.peerHit);
+          case 'rekey-needed': return opts.onRekeyNeeded(e.peerHit, e.spi);
           case 'need-connect': return opts.onNeedConnect(e.peerHit);
           // Every opened packet is reported with its pair (onPayload): these say nothing more.
           case 'esp-heard':
@@ -111,6 +114,7 @@ export class DataplaneLink {
         }
       },
       ...(opts.tap ? { tap: opts.tap } : {}),
+      ...(opts.esp ? { esp: opts.esp } : {}),
     });
     dataplane.onLocals = opts.onLocals;
     const link = new DataplaneLink(dataplane, opts.peers, '');
@@ -146,7 +150,7 @@ export class DataplaneLink {
         switch (e.type) {
           case 'esp-heard': return opts.onEspHeard(e.peerHit);
           case 'esp-source': return opts.onEspSource(e.peerHit, e.from, e.to, e.bytes);
-          case 'rekey-needed': return opts.onRekeyNeeded(e.peerHit);
+          case 'rekey-needed': return opts.onRekeyNeeded(e.peerHit, e.spi);
           case 'need-connect': return opts.onNeedConnect(e.peerHit);
           case 'icmp-error': return opts.onIcmpError(e.local, e.remote);
         }

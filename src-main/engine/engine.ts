@@ -18,6 +18,7 @@ import { DEFAULT_PUZZLE_POLICY } from '../hip/timers.js';
 import { EngineCounters } from './counters.js';
 import { PeerDirectory, type PeerConfig } from './peers.js';
 import { DataplaneLink } from './dataplane-link.js';
+import type { OutboundSaTuning } from '../dataplane/core.js';
 import type { EngineLocator, Handover, PathPolicy, PeerPathsView } from '../core/path-manager.js';
 import { LocalSockets, type LocalLocatorInput } from './local-sockets.js';
 import type { LocatorPair } from '../mobility/pair-order.js';
@@ -44,6 +45,8 @@ export interface EngineOptions {
   tap?: (direction: 'in' | 'out', datagram: Uint8Array, from: UdpEndpoint, to: UdpEndpoint) => void;
   /** How long an inbound SA replaced by a rekey keeps accepting in-flight packets. */
   rekeyOverlapMs?: number;
+  /** Without a TUN: where new outbound SAs start their sequence numbers (tests force a run-out). */
+  esp?: OutboundSaTuning;
   /**
    * Carry IP traffic through a TUN device, with the data plane (TUN, UDP sockets, ESP) in a
    * worker thread. Undefined: no TUN, the same data plane in this thread, and 'payload' events.
@@ -219,7 +222,7 @@ export class HipEngine extends EventEmitter {
       port: opts.port ?? 10500,
       peers: engine.peers,
       onDatagram: (d: UdpDatagram) => engine.onDatagram(d),
-      onRekeyNeeded: (peerHit: Uint8Array) => engine.rekey(peerHit),
+      onRekeyNeeded: (peerHit: Uint8Array, spi: number) => engine.rekey(peerHit, spi),
       onNeedConnect: (peerHit: Uint8Array) => engine.connectConfigured(peerHit),
       onLocals: (_locals: UdpEndpoint[], failure?: { address: string; error: string }) => {
         if (failure === undefined) return engine.sockets.changed();
@@ -246,6 +249,7 @@ export class HipEngine extends EventEmitter {
         onPayload: (peerHit, nextHeader, payload, from, to, bytes) => engine.onPayload(peerHit, nextHeader, payload, from, to, bytes),
         onSent: (peerHit) => engine.report({ type: 'sent', peerHit, packets: 1 }),
         ...(opts.tap ? { tap: opts.tap } : {}),
+        ...(opts.esp ? { esp: opts.esp } : {}),
       });
     const dataplane = engine.dataplane;
     engine.transport = dataplane.transport;
@@ -433,8 +437,9 @@ export class HipEngine extends EventEmitter {
     this.run();
   }
 
-  rekey(peerHit: Uint8Array): void {
-    this.core.rekey(this.clock.now(), peerHit);
+  /** Rekeys the peer's base SA pair, or the pair whose outbound SA is `outboundSpi`. */
+  rekey(peerHit: Uint8Array, outboundSpi?: number): void {
+    this.core.rekey(this.clock.now(), peerHit, outboundSpi);
     this.run();
   }
 

@@ -34,6 +34,7 @@ import { decodeProbeReport, decodeProbeSpi, encodeProbeReport, encodeProbeSpi, p
 import { CreditAccount, type CreditPolicy } from './credit.js';
 import { BASE_EXCHANGE_OFFER, decodeChecksFailedNotice, encodeChecksFailedNotice } from './checks-failed-notice.js';
 import { PeerLocatorTable, sameLocator, type AnnouncedLocator, type PeerLocator } from './peer-locators.js';
+import { WaitingRekeys, pairNamedByPeer, pairToRekey, samePair, type Rekey, type SaPairSpis } from './sa-rekey.js';
 
 export interface Endpoint { address: string /* IP text, v4 or v6 */; port: number }
 
@@ -46,6 +47,14 @@ export type HostEvent =
   | { type: 'state'; peerHit: Uint8Array; from: AssociationState; to: AssociationState }
   | { type: 'established'; peerHit: Uint8Array; peer: HostIdentityPublic; sa: SaKeys; local: Endpoint; remote: Endpoint; initiator: boolean }
   | { type: 'rekeyed'; peerHit: Uint8Array; sa: SaKeys; oldInboundSpi: number; oldOutboundSpi: number }
+  /**
+   * A further SA pair (simultaneous multihoming) was rekeyed: `sa` replaces the pair with these
+   * old SPIs. Unless `confirmed`, the peer may not hold the new SAs yet: the old outbound SA
+   * keeps sealing until 'sa-rekey-confirmed' names the new one.
+   */
+  | { type: 'sa-rekeyed'; peerHit: Uint8Array; sa: SaKeys; oldInboundSpi: number; oldOutboundSpi: number; ifname: string | undefined; confirmed: boolean }
+  /** The peer acknowledged our answer to its rekey: it holds the new SAs, and `outboundSpi` may carry traffic. */
+  | { type: 'sa-rekey-confirmed'; peerHit: Uint8Array; outboundSpi: number }
   | { type: 'closed'; peerHit: Uint8Array; byPeer: boolean }
   | { type: 'failed'; peerHit: Uint8Array; reason: string }
   | { type: 'notify'; peerHit: Uint8Array; notifyType: number; data: Uint8Array; authenticated: boolean }
@@ -204,17 +213,6 @@ function sameEndpoint(a: Endpoint | undefined, b: Endpoint | undefined): boolean
   return a !== undefined && b !== undefined && a.address === b.address && a.port === b.port;
 }
 
-/** A rekey in progress (RFC 7402 §6.9): ours, the peer's, or both at once. */
-interface Rekey {
-  role: 'initiator' | 'responder';
-  localNewSpi: number;
-  localIndex: number;
-  /** Our UPDATE carrying the new SPI was acknowledged (the responder's ESP_INFO came with its ACK). */
-  acked: boolean;
-  peerNewSpi?: number;
-  peerIndex?: number;
-}
-
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   let diff = 0;
@@ -291,8 +289,12 @@ export class Association {
   private notifyVerifyRefilledAt = 0;
   /** When our last LOCATOR_TYPE_UNSUPPORTED NOTIFY went out. */
   private lastUnsupportedNotifyAt = Number.NEGATIVE_INFINITY;
-  /** A rekey was asked for while a new SA pair was being keyed. */
-  private rekeyDeferred = false;
+  /** Rekeys asked for while another SA change ran (sa-rekey.ts). */
+  private readonly waitingRekeys = new WaitingRekeys();
+  /** Our rekey of one pair, set aside while we answer the peer's of another; its UPDATE stays in flight. */
+  private yieldedRekey: Rekey | undefined;
+  /** A further pair we rekeyed as responder, until the initiator acknowledges our answer. */
+  private rekeyUnconfirmed: { replyId: number; outboundSpi: number } | undefined;
   /** What our I2 listed: the peer's starting view of our locators once the exchange completes. */
   private i2Announced: AnnouncedEntry[] = [];
   /** Locators the responder listed in R1, checked once the base exchange completes. */
@@ -417,6 +419,7 @@ export class Association {
   private fail(now: number, reason: string): void {
     this.retransmit = undefined;
     this.rekey = undefined;
+    this.yieldedRekey = undefined;
     this.outstanding.clear();
     this.announcing = undefined;
     this.endProbe('superseded');
@@ -536,10 +539,7 @@ export class Association {
         // last acknowledged. A peer that is gone for good is the liveness check's to declare.
         if (o.purpose === 'locators' && this.announcing?.updateId === id) {
           this.announcing = undefined;
-          if (this.rekeyDeferred) {
-            this.rekeyDeferred = false;
-            this.startRekey(now);
-          }
+          this.resumeRekeys(now);
           this.announceNext(now);
         }
         continue;
@@ -743,15 +743,22 @@ export class Association {
   // -------------------------------------------------------------------------------------------
   // UPDATE and rekeying
 
-  /** Starts a rekey (RFC 7402 §6.9): a new inbound SPI, keys from the next KEYMAT index. */
-  startRekey(now: number): boolean {
+  /**
+   * Starts a rekey (RFC 7402 §6.9) of the base SA pair, or of the further pair whose outbound
+   * SA is `outboundSpi` (RFC 8047): a new inbound SPI, keys from the next KEYMAT index.
+   */
+  startRekey(now: number, outboundSpi?: number): boolean {
     // R2-SENT counts: the responder holds keys, and the peer accepts UPDATE once it has R2.
     const keyed = this.state === 'ESTABLISHED' || this.state === 'R2-SENT';
-    if (!keyed || this.rekey !== undefined) return false;
-    // One SA change at a time: a new SA pair being keyed draws from KEYMAT too. The rekey
-    // starts as soon as that pair is done, since the engine asks for it only once.
-    if (this.announcing?.kind === 'new-sa') {
-      this.rekeyDeferred = true;
+    if (!keyed) return false;
+    const base = this.basePair();
+    const pair = pairToRekey(base, this.extraSas, outboundSpi);
+    if (pair === undefined) return false;
+    const target = pair === base ? 'base' : pair.outboundSpi;
+    // One SA change at a time: a rekey or a new SA pair being keyed draws from KEYMAT too. This
+    // one starts as soon as that change is done, since the data plane asks for it only once.
+    if (this.rekey !== undefined || this.announcing?.kind === 'new-sa') {
+      if (this.rekey === undefined || !samePair(this.rekey.pair, pair)) this.waitingRekeys.add(target);
       return false;
     }
     // Only one UPDATE may be unacknowledged at a time; a probe yields, since fresh keys matter
@@ -761,16 +768,31 @@ export class Association {
       this.pendingUpdateId = undefined;
       this.endProbe('superseded');
     }
-    if (this.retransmit !== undefined) return false;
+    if (this.retransmit !== undefined) {
+      this.waitingRekeys.add(target);
+      return false;
+    }
     const localNewSpi = this.ctx.allocateSpi();
-    this.rekey = { role: 'initiator', localNewSpi, localIndex: this.nextKeymatIndex, acked: false };
+    this.rekey = { role: 'initiator', pair: { ...pair }, localNewSpi, localIndex: this.nextKeymatIndex, acked: false };
     const seq = this.newUpdateId();
     this.pendingUpdateId = seq;
     const bytes = buildUpdate(this.ctx, this.rhash!, this.hipKeys!.outInt, this.localHit, this.peerHit, {
-      seq, espInfo: { keymatIndex: this.nextKeymatIndex, oldSpi: this.inboundSpi!, newSpi: localNewSpi },
+      seq, espInfo: { keymatIndex: this.nextKeymatIndex, oldSpi: pair.inboundSpi, newSpi: localNewSpi },
     });
     this.sendTracked(now, 'UPDATE', bytes, this.ctx.timers.updateRetriesMax);
     return true;
+  }
+
+  private basePair(): SaPairSpis {
+    return { inboundSpi: this.inboundSpi!, outboundSpi: this.outboundSpi! };
+  }
+
+  /** Starts the rekeys that waited for another SA change, as far as nothing else runs. */
+  private resumeRekeys(now: number): void {
+    for (let n = this.waitingRekeys.size; n > 0 && this.rekey === undefined && this.retransmit === undefined; n--) {
+      const target = this.waitingRekeys.take()!;
+      this.startRekey(now, target === 'base' ? undefined : target);
+    }
   }
 
   /**
@@ -817,15 +839,23 @@ export class Association {
       this.setState('ESTABLISHED');
     }
     this.credit?.received(now, pkt.raw.length);
-    if (espCase !== undefined && espCase !== 'new-sa-answer' && this.yieldsSaChange(espCase)) {
+    if (espCase !== undefined && espCase !== 'new-sa-answer' && this.yieldsSaChange(espCase, espInfo!.oldSpi)) {
       // Both sides are changing SAs at once: the larger HIT's change goes first (it refuses
       // ours until then), so no two SAs are ever keyed from the same KEYMAT octets.
       return this.ctx.drop('sa-change-in-progress');
     }
     for (const id of acked) this.unacknowledged.delete(id);
+    const unconfirmed = this.rekeyUnconfirmed;
+    if (unconfirmed !== undefined && acked.includes(unconfirmed.replyId)) {
+      this.rekeyUnconfirmed = undefined;
+      this.ctx.emit({ type: 'sa-rekey-confirmed', peerHit: this.peerHit, outboundSpi: unconfirmed.outboundSpi });
+    }
     if (ack !== undefined && this.pendingUpdateId !== undefined && acked.includes(this.pendingUpdateId)) {
       this.pendingUpdateId = undefined;
       if (this.retransmit?.what === 'UPDATE' || this.retransmit?.what === 'PROBE') this.retransmit = undefined;
+      // The peer took up the rekey we set aside: it is ours to finish again.
+      this.rekey ??= this.yieldedRekey;
+      this.yieldedRekey = undefined;
       if (this.rekey !== undefined) this.rekey.acked = true;
     }
     const probe = this.probe;
@@ -857,6 +887,7 @@ export class Association {
       if (!viaRelay && named !== undefined && this.isOutboundSpi(named) && this.peerLocators?.bindObserved(from, named) === true) this.emitPeerLocators();
     }
     this.completeRekey(now);
+    this.resumeRekeys(now);
   }
 
   /**
@@ -906,16 +937,19 @@ export class Association {
       return a?.kind === 'new-sa' && acked.includes(a.updateId) ? 'new-sa-answer' : 'new-sa';
     }
     if (e.newSpi === 0) return known(e.oldSpi) && this.extraSas.length > 0 ? 'deprecate' : undefined;
-    // Only the base pair is ever rekeyed; further pairs are replaced rather than rekeyed.
-    return e.oldSpi === this.outboundSpi && !known(e.newSpi) ? 'rekey' : undefined;
+    // Any pair is rekeyed this way, the base one and further ones alike (sa-rekey.ts).
+    return known(e.oldSpi) && !known(e.newSpi) ? 'rekey' : undefined;
   }
 
-  /** We have our own SA change in flight and ours goes first (larger HIT). Rekey meeting rekey merges instead. */
-  private yieldsSaChange(peerCase: EspInfoCase): boolean {
+  /**
+   * We have our own SA change in flight and ours goes first (larger HIT). Rekey meeting rekey
+   * of the same pair merges instead; `oldSpi` is the peer's ESP_INFO OLD SPI.
+   */
+  private yieldsSaChange(peerCase: EspInfoCase, oldSpi: number): boolean {
     if (peerCase !== 'new-sa' && peerCase !== 'rekey') return false;
     const ownRekey = this.rekey?.role === 'initiator';
     const ownNewSa = this.announcing?.kind === 'new-sa';
-    if (peerCase === 'rekey' && ownRekey) return false;
+    if (peerCase === 'rekey' && ownRekey && this.rekey!.pair.outboundSpi === oldSpi) return false;
     if (!ownRekey && !ownNewSa) return false;
     return compareHits(this.localHit, this.peerHit) > 0;
   }
@@ -936,15 +970,19 @@ export class Association {
     let reply: Parameters<typeof buildUpdate>[5] = { ack: [id], echoResponse: echoRequest };
     let track = false;
     if (espCase === 'rekey' && espInfo !== undefined) {
-      defaultSpi = espInfo.newSpi;
+      const pair = pairNamedByPeer(this.basePair(), this.extraSas, espInfo.oldSpi)!;
+      if (pair.outboundSpi === this.outboundSpi) defaultSpi = espInfo.newSpi;
+      // Our own rekey of another pair yields to the peer's: the larger HIT refuses ours until its own is done.
+      if (this.rekey !== undefined && !samePair(this.rekey.pair, pair)) this.yieldOwnRekey();
       if (this.rekey === undefined) {
         // The peer rekeys: our own new SPI goes back with the ACK, under our own SEQ.
         const localNewSpi = this.ctx.allocateSpi();
+        const replyId = this.newUpdateId();
         this.rekey = {
-          role: 'responder', localNewSpi, localIndex: this.nextKeymatIndex, acked: false,
-          peerNewSpi: espInfo.newSpi, peerIndex: espInfo.keymatIndex,
+          role: 'responder', pair: { ...pair }, localNewSpi, localIndex: this.nextKeymatIndex, acked: false,
+          peerNewSpi: espInfo.newSpi, peerIndex: espInfo.keymatIndex, replyId,
         };
-        reply = { ...reply, seq: this.newUpdateId(), espInfo: { keymatIndex: this.nextKeymatIndex, oldSpi: this.inboundSpi!, newSpi: localNewSpi } };
+        reply = { ...reply, seq: replyId, espInfo: { keymatIndex: this.nextKeymatIndex, oldSpi: pair.inboundSpi, newSpi: localNewSpi } };
         track = true;
       } else {
         // Both sides rekey at once: each side's ESP_INFO rides on its own SEQ; just acknowledge.
@@ -1000,23 +1038,42 @@ export class Association {
       this.ctx.emit({ type: 'failed', peerHit: this.peerHit, reason: 'keymat-exhausted' });
       return;
     }
-    const oldInboundSpi = this.inboundSpi!;
-    const oldOutboundSpi = this.outboundSpi!;
-    this.inboundSpi = r.localNewSpi;
-    this.outboundSpi = r.peerNewSpi;
-    this.nextKeymatIndex = esp.nextIndex;
     this.rekey = undefined;
+    const { inboundSpi: oldInboundSpi, outboundSpi: oldOutboundSpi } = r.pair;
+    const sa = this.saKeys(this.espSuite!, r.localNewSpi, r.peerNewSpi, esp);
+    const further = this.extraSas.find((p) => samePair(p, r.pair));
+    if (samePair(this.basePair(), r.pair)) {
+      this.inboundSpi = sa.inboundSpi;
+      this.outboundSpi = sa.outboundSpi;
+      this.ctx.emit({ type: 'rekeyed', peerHit: this.peerHit, oldInboundSpi, oldOutboundSpi, sa });
+    } else if (further !== undefined) {
+      further.inboundSpi = sa.inboundSpi;
+      further.outboundSpi = sa.outboundSpi;
+      // As responder we hold the new SAs before the initiator does (it needs our answer first).
+      const confirmed = r.replyId === undefined;
+      if (!confirmed) this.rekeyUnconfirmed = { replyId: r.replyId!, outboundSpi: sa.outboundSpi };
+      this.ctx.emit({ type: 'sa-rekeyed', peerHit: this.peerHit, oldInboundSpi, oldOutboundSpi, ifname: further.ifname, sa, confirmed });
+    } else {
+      return; // the pair went (deprecated) while its rekey ran
+    }
+    this.nextKeymatIndex = esp.nextIndex;
     this.rekeys++;
     // Locators follow their SA to its new SPI on both sides (RFC 8047 §6.2 case 2).
-    this.peerLocators?.rebindSpi(oldOutboundSpi, this.outboundSpi);
+    this.peerLocators?.rebindSpi(oldOutboundSpi, sa.outboundSpi);
     if (this.announced !== undefined) {
-      this.announced = this.announced.map((e) => (e.spi === oldInboundSpi ? { ...e, spi: this.inboundSpi! } : e));
+      this.announced = this.announced.map((e) => (e.spi === oldInboundSpi ? { ...e, spi: sa.inboundSpi } : e));
     }
-    this.ctx.emit({
-      type: 'rekeyed', peerHit: this.peerHit, oldInboundSpi, oldOutboundSpi,
-      sa: this.saKeys(this.espSuite!, this.inboundSpi, this.outboundSpi, esp),
-    });
     this.announceNext(now);
+  }
+
+  /**
+   * Our rekey gives way to the peer's of another pair. Its UPDATE stays in flight under the
+   * same SEQ (the peer may hold it already): the peer answers it once its own rekey is done,
+   * and both then draw keys from the larger KEYMAT index proposed, past the peer's pair.
+   */
+  private yieldOwnRekey(): void {
+    this.yieldedRekey = this.rekey;
+    this.rekey = undefined;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1219,10 +1276,7 @@ export class Association {
   private completeAnnouncement(now: number, newSaAnswer: { keymatIndex: number; newSpi: number } | undefined): void {
     const a = this.announcing!;
     this.announcing = undefined;
-    if (this.rekeyDeferred) {
-      this.rekeyDeferred = false;
-      this.startRekey(now);
-    }
+    this.resumeRekeys(now);
     if (a.kind === 'new-sa') {
       if (newSaAnswer === undefined) {
         // Acknowledged without an SA of its own: the peer does not do simultaneous multihoming.
@@ -1556,6 +1610,7 @@ export class Association {
       case 'ESTABLISHED': {
         this.closeNonce = this.ctx.crypto.randomBytes(16);
         this.rekey = undefined;
+        this.yieldedRekey = undefined;
         this.outstanding.clear();
         this.announcing = undefined;
         this.pendingUpdateId = undefined;
@@ -1589,6 +1644,7 @@ export class Association {
     if (this.state === 'CLOSED') return;
     this.retransmit = undefined;
     this.rekey = undefined;
+    this.yieldedRekey = undefined;
     this.outstanding.clear();
     this.announcing = undefined;
     this.endProbe('superseded');

@@ -180,8 +180,9 @@ export class HipHost {
     this.withAssoc(peerHit, (a) => a.close(now));
   }
 
-  rekey(now: number, peerHit: Uint8Array): void {
-    this.withAssoc(peerHit, (a) => a.startRekey(now));
+  /** Rekeys the base SA pair, or the further pair whose outbound SA is `outboundSpi` (RFC 8047). */
+  rekey(now: number, peerHit: Uint8Array, outboundSpi?: number): void {
+    this.withAssoc(peerHit, (a) => a.startRekey(now, outboundSpi));
   }
 
   /**

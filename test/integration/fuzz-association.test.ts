@@ -22,7 +22,7 @@ console.log(`fuzz-association: FUZZ_SEED=${SEED}`);
 
 /** Events that would mean the association moved: only an authentic packet may cause them. */
 const MOVING: HostEvent['type'][] = [
-  'established', 'rekeyed', 'closed', 'address-changed', 'sa-added', 'sa-removed', 'locator-verified', 'peer-locators', 'pair-probe-received',
+  'established', 'rekeyed', 'sa-rekeyed', 'sa-rekey-confirmed', 'closed', 'address-changed', 'sa-added', 'sa-removed', 'locator-verified', 'peer-locators', 'pair-probe-received',
 ];
 
 interface Fingerprint {

@@ -16,6 +16,7 @@ import type { InterfaceKind } from '../../src-main/mobility/pair-order.js';
 import type { LocatorCause } from '../../src-main/mobility/local-addresses.js';
 import type { MultihomingMode } from '../../src-main/hip/locator-plan.js';
 import { ReplayWindow } from '../../src-main/esp/replay-window.js';
+import { ESP_SEQ_MAX, ESP_SEQ_REKEY_THRESHOLD } from '../../src-main/esp/sa.js';
 import { Prng, seedFromEnv, type SimNode, type SimTransmit } from './sim-network.js';
 import { SimNat, type NatBehaviour } from './sim-nat.js';
 import { identity, seededCrypto } from './hip-hosts.js';
@@ -159,6 +160,10 @@ export class SimHost {
   private readonly inboundSas = new Map<number, { window: ReplayWindow; retireAt: number | undefined }>();
   /** Per outbound SPI, the last ESP sequence number used. */
   private readonly espSeqs = new Map<number, number>();
+  /** Outbound SPIs whose rekey this data plane asked for (once each, as the real one does). */
+  private readonly rekeyAsked = new Set<number>();
+  /** Packets not sealed: their SA's sequence numbers ran out (RFC 4303 §3.3.3: never cycled). */
+  seqExhausted = 0;
   private seq = 0;
   private readonly sampled = new Map<string, { arrival: string; packetsIn: number; statsAt: number }>();
 
@@ -338,7 +343,12 @@ export class SimHost {
         p.verified = c.verified;
         if (p.spare && p.spare.local.address === c.local.address && p.spare.remote.address === c.remote.address) delete p.spare;
         // What was sent while the pair was in doubt goes again on the new one.
-        if (p.held) for (const seq of p.heldCopies.splice(0)) this.transmitData(seq, p.local, p.remote, p.verified, this.seal(p.spi));
+        if (p.held) {
+          for (const seq of p.heldCopies.splice(0)) {
+            const esp = this.seal(p.spi);
+            if (esp) this.transmitData(seq, p.local, p.remote, p.verified, esp);
+          }
+        }
         return;
       }
       case 'set-spare': {
@@ -370,8 +380,8 @@ export class SimHost {
     this.stream.sent.push({ seq, sentAt: this.world.now });
     // The spare copy is the same ESP packet (same SA, same sequence number) sent on another pair.
     const esp = this.seal(p.spi);
-    this.transmitData(seq, p.local, p.remote, p.verified, esp);
-    if (p.spare && p.spare.until > this.world.now) this.transmitData(seq, p.spare.local, p.spare.remote, true, esp);
+    if (esp) this.transmitData(seq, p.local, p.remote, p.verified, esp);
+    if (esp && p.spare && p.spare.until > this.world.now) this.transmitData(seq, p.spare.local, p.spare.remote, true, esp);
     if (p.held) {
       p.heldCopies.push(seq);
       if (p.heldCopies.length > 256) p.heldCopies.shift();
@@ -379,10 +389,27 @@ export class SimHost {
     this.core.handleDataplane(this.world.now, { type: 'sent', peerHit: peer.core.hit, packets: 1 });
   }
 
-  /** The SPI and next sequence number of one packet sealed with outbound SA `spi`. */
-  private seal(spi: number): { spi: number; espSeq: number } {
+  /** Test hook: outbound SA `spi` seals its next packet with sequence number `seq` (e.g. near 2^32). */
+  setNextEspSeq(spi: number, seq: number): void {
+    this.espSeqs.set(spi, seq - 1);
+  }
+
+  /**
+   * The SPI and next sequence number of one packet sealed with outbound SA `spi`; undefined
+   * once its sequence numbers ran out. From ESP_SEQ_REKEY_THRESHOLD on, the SA asks for its
+   * rekey, naming its SPI, as the data plane does.
+   */
+  private seal(spi: number): { spi: number; espSeq: number } | undefined {
     const espSeq = (this.espSeqs.get(spi) ?? 0) + 1;
+    if (espSeq > ESP_SEQ_MAX) {
+      this.seqExhausted++;
+      return undefined;
+    }
     this.espSeqs.set(spi, espSeq);
+    if (espSeq >= ESP_SEQ_REKEY_THRESHOLD && !this.rekeyAsked.has(spi) && this.peer !== undefined) {
+      this.rekeyAsked.add(spi);
+      this.core.handleDataplane(this.world.now, { type: 'rekey-needed', peerHit: this.peer.core.hit, spi });
+    }
     return { spi, espSeq };
   }
 
