@@ -69,7 +69,12 @@ export type DataplaneCommand =
   /** For `forMs`, a copy of every ESP packet to the peer goes on this pair too; 0 stops. */
   | { type: 'set-spare'; peerHit: Uint8Array; local: Endpoint; remote: Endpoint; forMs: number }
   /** The peer's pair is in doubt: keep copies of what is sent, re-send them on the next set-path. */
-  | { type: 'set-held'; peerHit: Uint8Array; on: boolean };
+  | { type: 'set-held'; peerHit: Uint8Array; on: boolean }
+  /**
+   * The peer's addresses HIP verified, each with the SA our traffic there takes: a data plane
+   * that follows a held peer's ESP on its own sends to one of these as verified, on that SA.
+   */
+  | { type: 'set-verified-addresses'; peerHit: Uint8Array; addresses: { remote: Endpoint; spi: number }[] };
 
 /** What the core's owner is told; `peer` is the HIT as text. */
 export type CoreEvent =

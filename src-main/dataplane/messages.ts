@@ -48,6 +48,12 @@ export interface DataplaneCommands {
   setSpare(hit: Uint8Array, remote: UdpEndpoint, remoteAddr16: Uint8Array, local: string, forMs: number): void;
   /** The peer's pair is in doubt (on): keep copies of its ESP for a re-send on the next pair; off discards them. */
   setHeld(hit: Uint8Array, on: boolean): void;
+  /**
+   * The peer's addresses HIP has verified (RFC 8046 ACTIVE), each with the outbound SA our
+   * traffic there takes: when a held peer's ESP comes from one of them, its traffic follows
+   * there as to a verified address, on that SA, instead of within credit. Replaces the last list.
+   */
+  setVerifiedAddresses(hit: Uint8Array, addresses: VerifiedAddress[]): void;
   /** An inbound SA replaced by a rekey keeps accepting stragglers for `afterMs`. */
   retireInbound(spi: number, afterMs: number): void;
   dropSas(hit: Uint8Array): void;
@@ -55,6 +61,12 @@ export interface DataplaneCommands {
   sendDatagram(local: string, datagram: Uint8Array, addr16: Uint8Array, port: number): void;
   /** A payload sealed on the peer's SA (the engine's own packets in TUN mode). */
   sendPayload(hit: Uint8Array, payload: Uint8Array, nextHeader: number): void;
+}
+
+/** A peer's address that HIP verified, and the SPI of the outbound SA that reaches it. */
+export interface VerifiedAddress {
+  remote: UdpEndpoint;
+  spi: number;
 }
 
 /** One DataplaneCommands call as a message. */

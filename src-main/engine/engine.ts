@@ -652,6 +652,9 @@ export class HipEngine extends EventEmitter {
       case 'set-held':
         this.dataplane.setHeld(c.peerHit, c.on);
         return;
+      case 'set-verified-addresses':
+        this.dataplane.setVerifiedAddresses(c.peerHit, c.addresses);
+        return;
     }
   }
 
