@@ -75,7 +75,12 @@ export type DataplaneCommand =
   /** The peer's pair is in doubt: keep copies of what is sent, re-send them on the next set-path. */
   | { type: 'set-held'; peerHit: Uint8Array; on: boolean }
   /** Per-flow steering (seed 002): the peer's packets matching a route leave on its pair and SA; [] removes them. */
-  | { type: 'set-flow-routes'; peerHit: Uint8Array; routes: PlannedFlowRoute[] };
+  | { type: 'set-flow-routes'; peerHit: Uint8Array; routes: PlannedFlowRoute[] }
+  /**
+   * The peer's addresses HIP verified, each with the SA our traffic there takes: a data plane
+   * that follows a held peer's ESP on its own sends to one of these as verified, on that SA.
+   */
+  | { type: 'set-verified-addresses'; peerHit: Uint8Array; addresses: { remote: Endpoint; spi: number }[] };
 
 /** What the core's owner is told; `peer` is the HIT as text. */
 export type CoreEvent =

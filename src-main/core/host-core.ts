@@ -78,6 +78,8 @@ export class HostCore {
   private readonly commands: DataplaneCommand[] = [];
   /** Per peer, the pair its ESP last arrived on (ours → theirs), as the data plane reported it. */
   private readonly arrivals = new Map<string, LocatorPair>();
+  /** Per peer, the verified addresses the data plane was last told of (set-verified-addresses), as a key. */
+  private readonly verifiedTold = new Map<string, string>();
   private readonly events: CoreEvent[] = [];
   private readonly overlapMs: number;
   private readonly icmp: Record<IcmpOutcome, number> = { 'icmp-hint': 0, 'icmp-hint-limited': 0, 'icmp-not-primary': 0, 'icmp-unknown': 0 };
@@ -800,9 +802,11 @@ export class HostCore {
         this.paths.onHostEvent(now, e, () => []);
         this.reselectOutboundSa(peer, e.peerHit);
         this.refreshVerified(peer, e.peerHit);
+        this.tellVerifiedAddresses(peer, e.peerHit);
         return;
       case 'locator-verified':
         this.refreshVerified(peer, e.peerHit);
+        this.tellVerifiedAddresses(peer, e.peerHit);
         return;
       case 'pair-probe-received':
       case 'pair-probe-answered':
@@ -850,6 +854,7 @@ export class HostCore {
     const activeSpi = this.outbound.install(peer, sa.outboundSpi, sa.suite, local, remote, verified);
     this.inboundSpis.set(sa.inboundSpi, { peer, retireAt: undefined });
     this.commands.push({ type: 'install-sa', peerHit, sa, local, remote, activeSpi, verified });
+    this.tellVerifiedAddresses(peer, peerHit);
   }
 
   /** A further SA pair (simultaneous multihoming): installed beside the base one. */
@@ -860,6 +865,7 @@ export class HostCore {
     this.inboundSpis.set(sa.inboundSpi, { peer, retireAt: undefined });
     this.commands.push({ type: 'add-sas', peerHit, sa });
     this.reselectOutboundSa(peer, peerHit);
+    this.tellVerifiedAddresses(peer, peerHit);
   }
 
   /**
@@ -899,6 +905,7 @@ export class HostCore {
     if (out.extra.delete(outboundSpi)) this.commands.push({ type: 'remove-outbound', peerHit, spi: outboundSpi });
     for (const [successor, old] of out.standIn) if (old === outboundSpi) out.standIn.delete(successor);
     this.reselectOutboundSa(peer, peerHit);
+    this.tellVerifiedAddresses(peer, peerHit);
   }
 
   private retireInbound(spi: number): void {
@@ -910,6 +917,7 @@ export class HostCore {
   private dropSas(peer: string, peerHit: Uint8Array): void {
     this.commands.push({ type: 'drop-sas', peerHit });
     this.arrivals.delete(peer);
+    this.verifiedTold.delete(peer);
     this.outbound.drop(peer);
     for (const [spi, e] of this.inboundSpis) if (e.peer === peer) this.inboundSpis.delete(spi);
   }
@@ -941,6 +949,24 @@ export class HostCore {
     out.activeSpi = spi;
     const cause: PathCause = 'sa-changed';
     this.commands.push({ type: 'set-path', peerHit, local: out.local, remote: out.remote, spi, verified: out.verified, cause });
+  }
+
+  /**
+   * The data plane follows a held peer's ESP to a new source on its own, before we hear of it;
+   * it must know which of the peer's addresses HIP verified, and on which SA each is reached,
+   * or it charges the move to credit and may refuse the answer to the very packet it followed.
+   */
+  private tellVerifiedAddresses(peer: string, peerHit: Uint8Array): void {
+    const out = this.outbound.get(peer);
+    const a = this.association(peerHit);
+    if (!out || !a) return;
+    const addresses = a.peerLocators
+      .filter((l) => l.state === 'ACTIVE')
+      .map((l) => ({ remote: { address: l.address, port: l.port }, spi: this.outbound.spiFor(out, a, undefined, l) }));
+    const key = addresses.map((x) => `${x.remote.address}|${x.remote.port}|${x.spi}`).join(' ');
+    if (this.verifiedTold.get(peer) === key) return;
+    this.verifiedTold.set(peer, key);
+    this.commands.push({ type: 'set-verified-addresses', peerHit, addresses });
   }
 
   /** The peer's address the traffic goes to was verified (or stopped being): the credit limit follows. */

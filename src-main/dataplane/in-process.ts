@@ -7,7 +7,7 @@
 import { UdpTransport, type UdpDatagram, type UdpEndpoint } from '../platform/udp.js';
 import { fromAddr16, toAddr16 } from '../base/addr16.js';
 import { DataplaneCore, type CoreEvent, type FlowRoute, type OutboundSaTuning, type PeerRoute, type SaInstall, type SaSpec } from './core.js';
-import type { DataplaneCommands, DataplaneStats, WirePeerStats } from './messages.js';
+import type { DataplaneCommands, DataplaneStats, VerifiedAddress, WirePeerStats } from './messages.js';
 
 export interface InProcessOptions {
   ownHit: Uint8Array;
@@ -172,6 +172,9 @@ export class InProcessDataplane implements DataplaneCommands {
   setFlowRoutes(hit: Uint8Array, routes: FlowRoute[]): void {
     this.core.setFlowRoutes(hit, routes);
   }
+
+  /** Only a held peer's traffic follows its ESP on its own, and nothing is held here. */
+  setVerifiedAddresses(_hit: Uint8Array, _addresses: VerifiedAddress[]): void {}
 
   retireInbound(spi: number, afterMs: number): void {
     this.core.retireInbound(spi, this.opts.now() + afterMs);

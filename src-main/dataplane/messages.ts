@@ -50,6 +50,12 @@ export interface DataplaneCommands {
   setHeld(hit: Uint8Array, on: boolean): void;
   /** Per-flow steering: the peer's outbound packets matching a route leave on its pair and SA, in array order (lower FID first); the rest take setPath's pair. Replaces the peer's routes; [] removes them. */
   setFlowRoutes(hit: Uint8Array, routes: FlowRoute[]): void;
+  /**
+   * The peer's addresses HIP has verified (RFC 8046 ACTIVE), each with the outbound SA our
+   * traffic there takes: when a held peer's ESP comes from one of them, its traffic follows
+   * there as to a verified address, on that SA, instead of within credit. Replaces the last list.
+   */
+  setVerifiedAddresses(hit: Uint8Array, addresses: VerifiedAddress[]): void;
   /** An inbound SA replaced by a rekey keeps accepting stragglers for `afterMs`. */
   retireInbound(spi: number, afterMs: number): void;
   dropSas(hit: Uint8Array): void;
@@ -57,6 +63,12 @@ export interface DataplaneCommands {
   sendDatagram(local: string, datagram: Uint8Array, addr16: Uint8Array, port: number): void;
   /** A payload sealed on the peer's SA (the engine's own packets in TUN mode). */
   sendPayload(hit: Uint8Array, payload: Uint8Array, nextHeader: number): void;
+}
+
+/** A peer's address that HIP verified, and the SPI of the outbound SA that reaches it. */
+export interface VerifiedAddress {
+  remote: UdpEndpoint;
+  spi: number;
 }
 
 /** One DataplaneCommands call as a message. */

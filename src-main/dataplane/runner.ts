@@ -11,7 +11,7 @@ import { DataplaneCore, type CoreEvent, type FlowRoute, type OutboundSealer, typ
 import { NativeFastPath, STRANDED_HELD_FLAG, nativeFlowRoute, type FastPathTuning } from './fastpath.js';
 import { StrandedDatagrams } from './stranded.js';
 import { fromAddr16, same16, toAddr16 } from '../base/addr16.js';
-import type { DataplaneCommands, DataplaneStats, WireFlowStats, WirePeerStats } from './messages.js';
+import type { DataplaneCommands, DataplaneStats, VerifiedAddress, WireFlowStats, WirePeerStats } from './messages.js';
 
 export interface RunnerOptions {
   ownHit: Uint8Array;
@@ -91,6 +91,8 @@ export class DataplaneRunner implements DataplaneCommands {
   private readonly stranded = new StrandedDatagrams();
   /** Datagrams re-sent on a peer's new pair (stranded or held copies). */
   private resent = 0;
+  /** Per peer, the addresses HIP verified and each one's outbound SPI (setVerifiedAddresses). */
+  private readonly verified = new Map<string, { addr16: Uint8Array; port: number; spi: number }[]>();
   /** Each fast-path peer's bytesIn when its credit was last taken in (foldFastPathCredit). */
   private readonly fastBytesIn = new Map<string, number>();
 
@@ -407,12 +409,24 @@ export class DataplaneRunner implements DataplaneCommands {
     if (path) this.stranded.release(path);
   }
 
+  setVerifiedAddresses(hit: Uint8Array, addresses: VerifiedAddress[]): void {
+    const list: { addr16: Uint8Array; port: number; spi: number }[] = [];
+    for (const a of addresses) {
+      const addr16 = toAddr16(a.remote.address);
+      if (addr16 !== null) list.push({ addr16, port: a.remote.port, spi: a.spi });
+    }
+    this.verified.set(hitKeyText(hit), list);
+  }
+
   /**
    * A held peer's authenticated ESP came from an address we are not sending to: its traffic and
    * what was held for it go there now, without the round trip through the engine, which moves
    * the same way while the pair is in doubt (RFC 8046 credit, HipHost.setPathInDoubt) and whose
    * next setPath confirms or corrects this one. ESP from where we send, reported because it
    * reached another of our sockets, moves nothing: that address is the one HIP verified.
+   * An address HIP already verified takes the traffic as verified, on its own SA: charged to
+   * credit, the held copies would spend what the peer's packet just earned, and the answer to
+   * that packet (sent before the engine's setPath lands) would be refused.
    */
   private followHeld(hit: Uint8Array, from: UdpEndpoint, to: UdpEndpoint): void {
     if (!this.core.isHeld(hit)) return;
@@ -420,7 +434,8 @@ export class DataplaneRunner implements DataplaneCommands {
     if (addr16 === null) return;
     const path = this.core.pathOf(hit);
     if (path && path.port === from.port && same16(path.addr16, addr16)) return;
-    this.setPath(hit, from, addr16, to.address, false);
+    const known = this.verified.get(hitKeyText(hit))?.find((v) => v.port === from.port && same16(v.addr16, addr16));
+    this.setPath(hit, from, addr16, to.address, known !== undefined, known?.spi);
   }
 
   /**
@@ -519,6 +534,7 @@ export class DataplaneRunner implements DataplaneCommands {
     const key = hitKeyText(hit);
     this.offloaded.delete(key);
     this.jsSpares.delete(key);
+    this.verified.delete(key);
     for (const [spi, k] of this.jsOutbound) if (k === key) this.jsOutbound.delete(spi);
     // What was held for the association goes with it; the next one starts without doubt.
     this.setHeld(hit, false);

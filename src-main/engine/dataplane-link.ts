@@ -8,7 +8,7 @@ import type { SaKeys } from '../hip/host.js';
 import { hitToText, textToHit } from '../hip/wire/address.js';
 import { DataplaneClient } from '../dataplane/client.js';
 import { InProcessDataplane } from '../dataplane/in-process.js';
-import type { DataplaneCommands, DataplaneStats } from '../dataplane/messages.js';
+import type { DataplaneCommands, DataplaneStats, VerifiedAddress } from '../dataplane/messages.js';
 import type { FlowRoute, OutboundSaTuning } from '../dataplane/core.js';
 import { ipv4ToNumber } from '../dataplane/packet.js';
 import type { UdpDatagram, UdpEndpoint } from '../platform/udp.js';
@@ -262,6 +262,11 @@ export class DataplaneLink {
   /** The peer's pair is in doubt (on): its ESP is kept for a re-send on the next pair; off discards it. */
   setHeld(peerHit: Uint8Array, on: boolean): void {
     this.client.commands.setHeld(peerHit, on);
+  }
+
+  /** The peer's addresses HIP verified, each with the outbound SPI that reaches it. */
+  setVerifiedAddresses(peerHit: Uint8Array, addresses: VerifiedAddress[]): void {
+    this.client.commands.setVerifiedAddresses(peerHit, addresses);
   }
 
   /** Opens a socket for a local address that appeared, bound to its device. */

@@ -711,6 +711,9 @@ export class HipEngine extends EventEmitter {
         this.dataplane.setFlowRoutes(c.peerHit, c.routes.map((r) => ({ ...r, local: this.localFor(r.remote, r.local) })));
         return;
       }
+      case 'set-verified-addresses':
+        this.dataplane.setVerifiedAddresses(c.peerHit, c.addresses);
+        return;
     }
   }
 

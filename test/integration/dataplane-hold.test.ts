@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { toAddr16 } from '../../src-main/base/addr16.js';
-import { loopbackPair } from '../support/dataplane-loopback.js';
+import { loopbackPair, SA_AB } from '../support/dataplane-loopback.js';
 import { until } from '../support/wait.js';
 
 test('what was sent while the pair was in doubt is re-sent at once on the pair the peer moves to, and delivered once', async () => {
@@ -75,6 +75,29 @@ test('a held peer\'s ESP from a new address moves its traffic and what was held 
     await until(() => cellB.received.length >= 11, 'the next packet on the new pair');
     assert.equal(wifiB.received.length, 10, 'nothing more went to the old address');
     assert.equal(tunB.written.length, 11, `B delivered ${tunB.written.length} packets for 11: the re-sent ones were dropped as replays`);
+  } finally {
+    a.stop();
+    b.stop();
+  }
+});
+
+test('a held peer\'s ESP from an address HIP verified moves its traffic there free of credit: the answer to that packet goes with what was held', async () => {
+  const { a, b, tunA, tunB, wifiB, cellB, hitA, hitB, sockA, send, reply } = await loopbackPair();
+  try {
+    a.setHeld(hitB, true);
+    send(10, 0);
+    await until(() => wifiB.received.length >= 10, `10 datagrams while held (have ${wifiB.received.length})`);
+    await tunB.waitForWritten(10);
+    // B's other address answered HIP's check earlier; B's first packet from it earns one datagram's credit.
+    a.setVerifiedAddresses(hitB, [{ remote: cellB.local, spi: SA_AB.spi }]);
+    b.setPath(hitA, sockA.local, toAddr16('127.0.0.1')!, '127.0.0.3', true);
+    reply(1);
+    await tunA.waitForWritten(1);
+    send(1, 10);
+    await until(() => cellB.received.length >= 11, `the 10 held datagrams and the answer at B's verified address (have ${cellB.received.length})`);
+    await tunB.waitForWritten(11);
+    assert.equal(tunB.written.length, 11, `B delivered ${tunB.written.length} packets for 11`);
+    assert.equal(a.stats(performance.now()).drops['credit-exhausted'] ?? 0, 0, 'nothing refused for credit');
   } finally {
     a.stop();
     b.stop();

@@ -107,6 +107,11 @@ for (const correspondent of ['public', 'behind-nat'] as const) {
     assert.equal(cell.createdBy, 'us');
     assert.equal(new Set([wifi.inboundSpi, wifi.outboundSpi, cell.inboundSpi, cell.outboundSpi]).size, 4, `${label}: distinct SPIs: ${describeSas(m, c)}`);
     assert.ok(sas(c, m).some((p) => p.createdBy === 'peer' && p.inboundSpi === cell.outboundSpi && p.outboundSpi === cell.inboundSpi), `${label}: C mirrors it: ${describeSas(c, m)}`);
+    // C's data plane, which follows M's ESP on its own while C doubts its pair, knows the carrier
+    // NAT's endpoint is verified and takes cell0's SA: it sends there free of credit, on that SA.
+    const told = c.commands.filter((x) => x.type === 'set-verified-addresses' && hitToText(x.peerHit) === hitToText(m.core.hit)).at(-1);
+    const toldCell = told?.type === 'set-verified-addresses' ? told.addresses.find((x) => x.remote.address === CARRIER_NAT) : undefined;
+    assert.deepEqual(toldCell, { remote: { address: CARRIER_NAT, port: cellLoc!.port }, spi: cell.inboundSpi }, `${label}: C's data plane told ${JSON.stringify(told)}`);
 
     // The request: ESP_INFO OLD SPI 0 with cell0 on the new SPI, from cell0 itself to a public C,
     // through the relay to a C that was reachable only there when the pair was asked for.

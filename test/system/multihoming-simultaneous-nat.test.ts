@@ -101,11 +101,11 @@ test('traffic crosses on wifi0, then on cell0 after a failover, each with its ow
   const cellStdout = await pingThroughTunnel(20);
   const afterwards = await mobility.cell.counters();
   console.log(`wifi0 pings: ${wifiStdout.trim().split('\n').pop()}; cell0 pings: ${cellStdout.trim().split('\n').pop()}; cell0 tx ${afterwards.txPackets - before.txPackets} packets;`,
-    `copies dropped as duplicates: at the server ${await duplicates(tunnel.serverVpn)}, at the mobile ${await duplicates(tunnel.mobileVpn)}`);
-  // The first echo after a manual failover to cell0 goes unanswered in about one run in four
-  // (an open defect: every later one is answered); more than that is a failure.
-  const received = Number(/(\d+) received/.exec(cellStdout)?.[1] ?? 0);
-  assert.ok(received >= 19, `pings over cell0, at most the first unanswered:\n${cellStdout}`);
+    `copies dropped as duplicates: at the server ${await duplicates(tunnel.serverVpn)}, at the mobile ${await duplicates(tunnel.mobileVpn)};`,
+    `refused for credit at the server ${(await tunnel.serverVpn.status()).counters.dropped['dp-credit-exhausted'] ?? 0}`);
+  // The server may still doubt its pair when cell0's first echo arrives from the carrier NAT; its
+  // data plane then follows that echo there, and the answer must not be refused for credit.
+  assert.match(cellStdout, / 0% packet loss/, `pings over cell0:\n${cellStdout}`);
   assert.ok(afterwards.txPackets - before.txPackets >= 20, `only ${afterwards.txPackets - before.txPackets} packets left through cell0 for 20 pings`);
   assert.deepEqual(await espRefusals(tunnel.serverVpn), {}, 'the server refused none of the mobile\'s ESP');
   assert.deepEqual(await espRefusals(tunnel.mobileVpn), {}, 'the mobile refused none of the server\'s ESP');
