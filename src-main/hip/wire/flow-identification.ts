@@ -302,3 +302,24 @@ export function decodeFlowIdentification(b: Uint8Array): Parsed<FlowIdentificati
   }
   return { ok: true, value: o };
 }
+
+/**
+ * The option as it follows a locator in an E-LOCATOR: padded with a Pad1 or PadN sub-option
+ * (RFC 6089 §4.2.1) to a multiple of 4 octets, so the next locator starts aligned as in a
+ * LOCATOR_SET. decodeFlowIdentification skips the padding like any other.
+ */
+export function encodeFlowOption(o: FlowIdentification): Uint8Array {
+  const bare = encodeFlowIdentification(o);
+  const pad = (4 - (bare.length % 4)) % 4;
+  if (pad === 0) return bare;
+  if (bare[1]! + pad > 255) throw new RangeError('a flow identification option with its padding is at most 255 octets after its length');
+  const out = new Uint8Array(bare.length + pad);
+  out.set(bare);
+  out[1] = bare[1]! + pad;
+  // Pad1 is a single zero octet; PadN is type 1, its length, then that many zeros.
+  if (pad > 1) {
+    out[bare.length] = SUBOPT_PADN;
+    out[bare.length + 1] = pad - 2;
+  }
+  return out;
+}
