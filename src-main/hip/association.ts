@@ -1131,6 +1131,7 @@ export class Association {
       o.deadline = now + retransmitDelay(this.ctx.timers, o.attempt);
       this.ctx.send(o.bytes, o.to, o.from);
     }
+    this.flows.localsChanged(own);
     this.announceNext(now);
   }
 

@@ -116,6 +116,10 @@ export function peerFlowsFrom(params: readonly ELocator[], packetPort: number, l
   return { ok: true, bindings, unlisted };
 }
 
+function localsKeyOf(own: readonly LocalLocator[]): string {
+  return own.map((l) => `${l.ifname}|${l.address}|${l.port}`).join(',');
+}
+
 function flowsKey(flows: readonly AnnouncedFlow[]): string {
   return JSON.stringify(flows.map((f) => [f.fid, f.ifname, f.selector]));
 }
@@ -134,6 +138,8 @@ export class FlowBindings {
   private readonly inFlight = new Map<number, number>();
   private peer: PeerFlowBinding[] = [];
   private lastPeerUpdateId: number | undefined;
+  /** Our locators as of the last E-LOCATOR built: bindings follow them. */
+  private localsKey: string | undefined;
 
   /** `enabled` false: neither sent nor read, as by a host that does not know E-LOCATOR. */
   constructor(readonly enabled: boolean, initial: readonly AnnouncedFlow[] = []) {
@@ -165,7 +171,18 @@ export class FlowBindings {
    */
   eLocator(own: readonly LocalLocator[], listed: LocatorSet | undefined): ELocator | undefined {
     if (!this.enabled || this.version === 0) return undefined;
+    this.localsKey = localsKeyOf(own);
     return buildELocator(this.ours, own, listed ?? { kind: 'LOCATOR_SET', locators: [] }).param;
+  }
+
+  /**
+   * Our locators changed: a flow bound to an interface is bound to other locators now, so the
+   * set counts as changed until the peer acknowledges the announcement that says so.
+   */
+  localsChanged(own: readonly LocalLocator[]): void {
+    if (this.localsKey === undefined || this.localsKey === localsKeyOf(own)) return;
+    this.localsKey = localsKeyOf(own);
+    if (this.ours.some((f) => f.ifname !== null)) this.version++;
   }
 
   /** The packet with this Update ID (or I2_CARRIER) carries our current set. */
