@@ -12,6 +12,7 @@ import type { LocalLocator } from '../../src-main/hip/host.js';
 import { seedFromEnv } from '../support/sim-network.js';
 import type { TestHost } from '../support/hip-hosts.js';
 import { A_CELL, A_WIFI, B_ALT, B_MAIN, cell, connected, locatorState, mobileWorld, updatesSent, wifi, type World } from './sim-mobility-harness.js';
+import { mobileWorld as coreWorld, A_CELL as CORE_A_CELL } from '../support/sim-hosts.js';
 
 const SEED = seedFromEnv('SIM_SEED', 0x0f10_e002);
 console.log(`sim-flow-bindings seed ${SEED} (set SIM_SEED to replay)`);
@@ -118,9 +119,8 @@ test('a peer that does not know E-LOCATOR ignores it and keeps to LOCATOR_SET: e
   assert.ok(w.net.runUntil(() => snapshotOf(w.a, w.b).flowsAcked, w.net.now + 2_000), 'the UPDATE is acknowledged like any other');
   assert.ok(w.net.runUntil(() => locatorState(w.b, w.a, A_CELL) === 'ACTIVE', w.net.now + 2_000), 'B verified the cell address from LOCATOR_SET');
   assert.deepEqual(snapshotOf(w.b, w.a).peerFlows, []);
-  let answered = false;
   w.a.act((h) => { assert.ok(h.probe(w.net.now, w.b.host.hit).ok); });
-  answered = w.net.runUntil(() => w.a.eventsOf('probe-answered').length > 0, w.net.now + 2_000);
+  const answered = w.net.runUntil(() => w.a.eventsOf('probe-answered').length > 0, w.net.now + 2_000);
   assert.ok(answered, 'the association still carries signalling');
   assert.deepEqual(w.b.host.counters.dropped, {}, 'nothing refused for the parameter B does not read');
 });
@@ -156,4 +156,19 @@ test('a replayed or forged UPDATE with E-LOCATOR changes no binding', () => {
   assert.deepEqual(bound(w.b, w.a), now, 'the forgery moved nothing');
   assert.equal(Object.values(w.b.host.counters.dropped).reduce((n, x) => n + x, 0), refusedBefore + 1, 'and was counted');
   assert.equal(w.b.dropped('bad-mac'), 1);
+});
+
+test('through HostCore: announceFlows reaches the peer\'s association snapshot while both streams run', () => {
+  const { world, a, b } = coreWorld('SIM_SEED', SEED + 6);
+  assert.equal(a.core.association(b.core.hit)?.flowsAcked, true, 'nothing announced yet');
+  let pendingRightAfter: boolean | undefined;
+  world.at(world.now + 10, () => {
+    a.core.announceFlows(b.core.hit, [HTTPS_ON_CELL], world.now);
+    pendingRightAfter = a.core.association(b.core.hit)?.flowsAcked === false;
+  });
+  world.runFor(1_000);
+  assert.equal(pendingRightAfter, true, 'pending (the UI\'s state) until the peer acknowledges');
+  assert.equal(a.core.association(b.core.hit)?.flowsAcked, true);
+  assert.deepEqual(b.core.association(a.core.hit)?.peerFlows.map((f) => [f.fid, f.locator.address]), [[7, CORE_A_CELL]]);
+  assert.equal(a.core.association(b.core.hit)?.state, 'ESTABLISHED');
 });
