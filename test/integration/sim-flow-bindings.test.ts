@@ -11,7 +11,11 @@ import type { AnnouncedFlow } from '../../src-main/hip/flow-announcement.js';
 import type { LocalLocator } from '../../src-main/hip/host.js';
 import { seedFromEnv } from '../support/sim-network.js';
 import type { TestHost } from '../support/hip-hosts.js';
-import { A_CELL, A_WIFI, B_ALT, B_MAIN, cell, connected, locatorState, mobileWorld, updatesSent, wifi, type World } from './sim-mobility-harness.js';
+import {
+  A_CELL, A_WIFI, B_ALT, B_MAIN, authenticUpdate, cell, connected, locatorState, mobileWorld, updatesSent, wifi, type World,
+} from './sim-mobility-harness.js';
+import { buildLocatorSet } from '../../src-main/hip/local-locators.js';
+import { buildELocator } from '../../src-main/hip/flow-announcement.js';
 import { mobileWorld as coreWorld, A_CELL as CORE_A_CELL } from '../support/sim-hosts.js';
 
 const SEED = seedFromEnv('SIM_SEED', 0x0f10_e002);
@@ -96,6 +100,25 @@ test('in simultaneous multihoming, a new interface\'s SA pair and its flow bindi
   assert.equal(espInfo.oldSpi, 0, 'ESP_INFO asks for a new SA pair, keyed from a new KEYMAT index');
   assert.deepEqual(bound(w.b, w.a), [[7, A_CELL.address, 10500], [9, A_WIFI.address, 10500]]);
   assert.equal(snapshotOf(w.a, w.b).saPairs.length, 2);
+});
+
+test('a peer readdressing with a rekey (seed 002 §3.3.2: ESP_INFO with a new SPI, LOCATOR_SET, E-LOCATOR) has its bindings taken', () => {
+  const w = mobileWorld(SEED + 7);
+  w.a.act((h) => h.setLocalLocators(w.net.now, [wifi(true), cell(false)]));
+  connected(w);
+  const spi = snapshotOf(w.a, w.b).inboundSpi!;
+  const listing = buildLocatorSet([A_WIFI, A_CELL].map((l, i) => ({ locator: l, spi, preferred: i === 0 })));
+  const { param } = buildELocator([HTTPS_ON_CELL], [wifi(true), cell(false)], listing);
+  // Played as another implementation would send it: our own code announces flows beside its
+  // listing and rekeys in UPDATEs of their own.
+  const update = authenticUpdate(w.a, w.b, { espInfo: { keymatIndex: 200, oldSpi: spi, newSpi: 0x5eed }, locatorSet: listing, extra: [param] });
+  w.net.inject(A_WIFI, B_MAIN, update);
+  w.net.runFor(100);
+  assert.deepEqual(bound(w.b, w.a), [[7, A_CELL.address, 10500]]);
+  const bInbound = snapshotOf(w.b, w.a).inboundSpi;
+  const answer = sent(w, PacketType.UPDATE).find((u) => u.from.address === B_MAIN.address && getParam(u.pkt, 'ESP_INFO')?.newSpi === bInbound);
+  assert.ok(answer !== undefined && getParam(answer.pkt, 'ACK') !== undefined, 'B answered the rekey with its own new SPI and the ACK');
+  assert.equal(w.b.dropped('e-locator-refused') + w.b.dropped('e-locator-unlisted'), 0);
 });
 
 test('R1 carries the responder\'s host-wide bindings, signed ahead of time; the initiator shows them', () => {
