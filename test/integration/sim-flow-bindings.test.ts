@@ -132,6 +132,16 @@ test('R1 carries the responder\'s host-wide bindings, signed ahead of time; the 
   assert.deepEqual(snapshotOf(w.a, w.b).peerFlows[0]!.selector, { protocol: 'udp', localPorts: { from: 53, to: 53 } });
 });
 
+test('the responder\'s bindings for this initiator, set before it connected, go in its first UPDATE (R1 carries only host-wide ones)', () => {
+  const w = mobileWorld(SEED + 8);
+  w.b.act((h) => h.setLocalLocators(w.net.now, [B_ETH0, B_ETH1]));
+  w.b.act((h) => h.announceFlows(w.net.now, w.a.host.hit, [{ fid: 5, selector: { protocol: 'tcp', localPorts: { from: 22, to: 22 } }, ifname: 'eth1' }]));
+  connected(w);
+  assert.equal(getParam(sent(w, PacketType.R1)[0]!.pkt, 'E_LOCATOR'), undefined, 'no per-peer binding in the R1');
+  assert.deepEqual(bound(w.a, w.b), [[5, B_ALT.address, 10500]]);
+  assert.equal(snapshotOf(w.b, w.a).flowsAcked, true);
+});
+
 test('a peer that does not know E-LOCATOR ignores it and keeps to LOCATOR_SET: exchange, announcement and address check all work', () => {
   const w = mobileWorld(SEED + 4, {}, { flowBindings: false });
   w.a.act((h) => h.setLocalLocators(w.net.now, [wifi(true), cell(false)]));
