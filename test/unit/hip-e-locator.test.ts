@@ -40,8 +40,11 @@ test('layout: locator header with F and P, the type-2 locator, then the flow opt
   assert.equal(option[0], 36, 'RFC 6089 Flow Identification option follows the locator');
   assert.equal(option.length % 4, 0, 'padded so a next locator would start aligned');
   assert.equal(option[1]! + 2, option.length);
-  // FID 7, FID-PRI 0, status 0, traffic selector sub-option, IPv4 binary format
-  assert.equal(toHex(option.subarray(2, 12)), '0007' + '0000' + '00' + '00' + '03' + option[9]!.toString(16).padStart(2, '0') + '01' + '00');
+  // FID 7, FID-PRI 0, status 0, traffic selector sub-option of 9 octets (format, reserved, flags,
+  // port, protocol) in IPv4 binary format; 19 octets in all, so one Pad1 octet ends it
+  assert.equal(toHex(option.subarray(2, 12)), '0007' + '0000' + '00' + '00' + '03' + '09' + '01' + '00');
+  assert.equal(option.length, 20);
+  assert.equal(option[19], 0, 'Pad1');
   const fid = decodeFlowIdentification(option);
   assert.ok(fid.ok);
   // The peer sends this flow from its port 443: on the wire that is the SOURCE port (mirrored).
