@@ -9,7 +9,9 @@
 // selection, whose moves become commands and handover events, with the cause that set them off
 // (a handover the monitor's report caused names what the monitor said of the address it left).
 
-import { HipHost, type AssociationSnapshot, type Endpoint, type HostConfig, type HostEvent, type SaKeys, type Transmit } from '../hip/host.js';
+import {
+  HipHost, type AnnouncedFlow, type AssociationSnapshot, type Endpoint, type HostConfig, type HostEvent, type SaKeys, type Transmit,
+} from '../hip/host.js';
 import type { LocalLocator } from '../hip/local-locators.js';
 import { hitToText } from '../hip/wire/address.js';
 import type { ResponderSnapshot } from '../hip/responder.js';
@@ -422,6 +424,22 @@ export class HostCore {
     this.at(now);
     this.host.close(now, peerHit);
     this.settle();
+  }
+
+  /**
+   * Our flow bindings for this peer (seed 002, see HipHost.announceFlows), at the time of the
+   * last input unless given: a changed set goes to the peer in an UPDATE with E-LOCATOR, and
+   * the association snapshot's `flowsAcked` says when the peer has it.
+   */
+  announceFlows(peerHit: Uint8Array, flows: AnnouncedFlow[], now = this.now): void {
+    this.at(now);
+    this.host.announceFlows(now, peerHit, flows);
+    this.settle();
+  }
+
+  /** Flow bindings every initiator hears in our R1 (see HipHost.setHostWideFlows). */
+  setHostWideFlows(flows: AnnouncedFlow[]): void {
+    this.host.setHostWideFlows(flows);
   }
 
   /** Rekeys the peer's base SA pair, or the further pair whose outbound SA is `outboundSpi`. */

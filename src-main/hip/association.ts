@@ -34,6 +34,7 @@ import { decodeProbeReport, decodeProbeSpi, encodeProbeReport, encodeProbeSpi, p
 import { CreditAccount, type CreditPolicy } from './credit.js';
 import { BASE_EXCHANGE_OFFER, decodeChecksFailedNotice, encodeChecksFailedNotice } from './checks-failed-notice.js';
 import { PeerLocatorTable, sameLocator, type AnnouncedLocator, type PeerLocator } from './peer-locators.js';
+import { FlowBindings, I2_CARRIER, type AnnouncedFlow, type PeerFlowBinding } from './flow-announcement.js';
 import { WaitingRekeys, pairNamedByPeer, pairToRekey, samePair, type Rekey, type SaPairSpis } from './sa-rekey.js';
 
 export interface Endpoint { address: string /* IP text, v4 or v6 */; port: number }
@@ -118,6 +119,10 @@ export interface AssociationSnapshot {
   peerLocators: PeerLocator[];
   /** The NAT traversal mode the base exchange settled on (RFC 9028 §5.4), if any. */
   natMode: number | undefined;
+  /** The peer's flow bindings (E-LOCATOR) from its last fresh, authenticated packet that carried any. */
+  peerFlows: PeerFlowBinding[];
+  /** The peer acknowledged the packet carrying our current flow bindings. */
+  flowsAcked: boolean;
 }
 
 /** What an association may use of its host. */
@@ -148,6 +153,10 @@ export interface AssociationContext extends Sealer {
   natTraversalModes?: readonly number[];
   /** What to ask of a peer whose R1 offers registration (REG_INFO), if anything: it goes into our I2. */
   registrationRequestFor?(peerHit: Uint8Array): RegRequest | undefined;
+  /** Send and read E-LOCATOR (seed 002); false behaves as a host that does not know it. Default true. */
+  flowBindings?: boolean;
+  /** Our flow bindings for this peer when the association starts (see announceFlows). */
+  announcedFlowsFor?(peerHit: Uint8Array): readonly AnnouncedFlow[];
 }
 
 /**
@@ -301,6 +310,7 @@ export class Association {
   private r1Locators: AnnouncedLocator[] = [];
   /** The NAT traversal mode the base exchange settled on (RFC 9028 §5.4), if any. */
   private natMode: number | undefined;
+  private readonly flows: FlowBindings;
 
   private constructor(
     private readonly ctx: AssociationContext,
@@ -313,6 +323,7 @@ export class Association {
     this.local = local;
     this.initiator = initiator;
     this.peerUpdates = new UpdateIdWindow(UPDATE_ID_WINDOW, duplicateAnswerSpacing(ctx.timers));
+    this.flows = new FlowBindings(ctx.flowBindings !== false, ctx.announcedFlowsFor?.(peerHit) ?? []);
   }
 
   private get localHit(): Uint8Array {
@@ -388,6 +399,7 @@ export class Association {
       sa: { suite: acc.espSuite, inboundSpi: a.inboundSpi, outboundSpi: a.outboundSpi, inbound: esp.inbound, outbound: esp.outbound },
     });
     const listed = acc.locatorSet === undefined ? [] : parseLocatorSet(acc.locatorSet, from.port, acc.peerSpi).locators;
+    a.flows.fromPeer(undefined, acc.eLocators, from.port, [from, ...listed], (r) => ctx.drop(r));
     a.startMobility(now, listed, from);
     return a;
   }
@@ -632,6 +644,8 @@ export class Association {
     const r1Set = getParam(pkt, 'LOCATOR_SET');
     const r1Locators = r1Set === undefined ? [] : parseLocatorSet(r1Set, from.port, 0).locators;
     const redirect = r1Locators.find((l) => l.preferred && !sameLocator(l, from));
+    const i2Listing = this.i2Listing(to);
+    const i2Flows = this.flows.eLocator(this.listedLocators(), i2Listing);
 
     const i2 = buildI2(this.ctx, rhash, hipKeys.outInt, {
       localHit: this.localHit,
@@ -647,10 +661,12 @@ export class Association {
       espSuite,
       echoSigned: getParams(pkt, 'ECHO_REQUEST_SIGNED').map((e) => e.opaque),
       echoUnsigned: getParams(pkt, 'ECHO_REQUEST_UNSIGNED').map((e) => e.opaque),
-      locatorSet: this.i2Listing(to),
+      locatorSet: i2Listing,
       inviteProof: this.ctx.inviteProofFor?.(this.peerHit),
-      extra: [...this.registrationRequest(pkt), ...this.natModeChoice(pkt)],
+      extra: [...this.registrationRequest(pkt), ...this.natModeChoice(pkt), ...(i2Flows === undefined ? [] : [i2Flows])],
     });
+    this.flows.sentIn(I2_CARRIER);
+    this.flows.fromPeer(undefined, getParams(pkt, 'E_LOCATOR'), from.port, [from, ...r1Locators], (r) => this.ctx.drop(r));
     this.peer = peer;
     this.peerHostIdTlv = encodeParam(hostId);
     this.rhash = rhash;
@@ -707,6 +723,7 @@ export class Association {
       type: 'established', peerHit: this.peerHit, peer: this.peer!, local: to, remote: from, initiator: true,
       sa: this.saKeys(this.espSuite!, this.inboundSpi!, this.outboundSpi, esp),
     });
+    this.flows.ackedBy(I2_CARRIER);
     this.startMobility(now, this.r1Locators, from);
     const answer = registrationAnswerIn(pkt);
     if (answer !== undefined) this.ctx.emit({ type: 'registration', peerHit: this.peerHit, answer });
@@ -1001,6 +1018,9 @@ export class Association {
       this.lastLocatorSetId = id;
       this.applyPeerLocatorSet(now, locatorSet, from, defaultSpi, to);
     }
+    // E-LOCATOR binds flows to locators of the LOCATOR_SET beside it, or of the last one we have.
+    const listedNow = locatorSet !== undefined ? parseLocatorSet(locatorSet, from.port, defaultSpi).locators : this.peerLocators?.list() ?? [];
+    this.flows.fromPeer(id, getParams(pkt, 'E_LOCATOR'), from.port, listedNow, (r) => this.ctx.drop(r));
     const report = echoRequest === undefined ? undefined : decodeProbeReport(pkt.params);
     const probeId = echoRequest === undefined ? undefined : probeIdFromOpaque(echoRequest);
     if (report !== undefined && probeId !== undefined) {
@@ -1146,6 +1166,11 @@ export class Association {
     return sas;
   }
 
+  /** Our flow bindings for this peer (seed 002): a changed set goes out with our listing, or in the I2 if not yet sent. */
+  announceFlows(now: number, flows: readonly AnnouncedFlow[]): void {
+    if (this.flows.set(flows)) this.announceNext(now);
+  }
+
   /** The host's locators changed (HipHost.setLocalLocators): tell the peer. */
   localLocatorsChanged(now: number): void {
     if ((this.state !== 'ESTABLISHED' && this.state !== 'R2-SENT') || this.peerLocators === undefined) return;
@@ -1163,6 +1188,7 @@ export class Association {
       o.deadline = now + retransmitDelay(this.ctx.timers, o.attempt);
       this.ctx.send(o.bytes, o.to, o.from);
     }
+    this.flows.localsChanged(own);
     this.announceNext(now);
   }
 
@@ -1174,7 +1200,8 @@ export class Association {
     if (this.announcing !== undefined || this.peerLocators === undefined) return;
     if (this.state !== 'ESTABLISHED' && this.state !== 'R2-SENT') return;
     const own = this.listedLocators();
-    const announced = this.announced === undefined || renew ? undefined : listingFingerprint(this.announced);
+    // Flow bindings the peer has not acknowledged go out with our listing even if it is unchanged.
+    const announced = this.announced === undefined || renew || this.flows.pending ? undefined : listingFingerprint(this.announced);
     const step = nextLocatorStep(this.ctx.multihoming, own, this.inboundSas(), announced);
     const keymatIndex = this.nextKeymatIndex;
     switch (step.kind) {
@@ -1203,9 +1230,12 @@ export class Association {
     from: Endpoint | undefined, via?: Endpoint,
   ): void {
     const updateId = this.newUpdateId();
+    const locatorSet = buildLocatorSet(what.listing, this.lifetimeS());
+    const eLocator = this.flows.eLocator(this.listedLocators(), locatorSet);
     const bytes = buildUpdate(this.ctx, this.rhash!, this.hipKeys!.outInt, this.localHit, this.peerHit, {
-      seq: updateId, espInfo, locatorSet: buildLocatorSet(what.listing, this.lifetimeS()),
+      seq: updateId, espInfo, locatorSet, ...(eLocator === undefined ? {} : { extra: [eLocator] }),
     });
+    this.flows.sentIn(updateId);
     this.announcementSentAt = now;
     this.latestAnnouncementId = updateId;
     const to = via ?? this.remote;
@@ -1276,6 +1306,7 @@ export class Association {
   private completeAnnouncement(now: number, newSaAnswer: { keymatIndex: number; newSpi: number } | undefined): void {
     const a = this.announcing!;
     this.announcing = undefined;
+    this.flows.ackedBy(a.updateId);
     this.resumeRekeys(now);
     if (a.kind === 'new-sa') {
       if (newSaAnswer === undefined) {
@@ -1802,6 +1833,8 @@ export class Association {
       ],
       peerLocators: this.peerLocators?.list() ?? [],
       natMode: this.natMode,
+      peerFlows: this.flows.peerFlows(),
+      flowsAcked: this.flows.acked,
     };
   }
 }

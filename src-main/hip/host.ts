@@ -24,12 +24,14 @@ import type { MultihomingMode } from './locator-plan.js';
 import { DEFAULT_CREDIT_POLICY, type CreditPolicy } from './credit.js';
 import { answerRegistration, type RegistrarHooks } from './registration.js';
 import type { HashName } from './crypto/provider.js';
-import type { PeerPermission, RegRequest } from './wire/params.js';
+import type { LocatorSet, PeerPermission, RegRequest } from './wire/params.js';
+import { buildELocator, type AnnouncedFlow } from './flow-announcement.js';
 
 export type {
   AddressChangeCause, AssociationSnapshot, AssociationState, Endpoint, HostEvent, LocatorPair, SaKeys, SaPairView,
 } from './association.js';
 export type { LocalLocator } from './local-locators.js';
+export type { AnnouncedFlow, PeerFlowBinding } from './flow-announcement.js';
 export type { MultihomingMode } from './locator-plan.js';
 
 export interface HostConfig {
@@ -67,6 +69,8 @@ export interface HostConfig {
    * a responder's. A relay offers none (seed 000 §5.1.1). Default: none.
    */
   natTraversalModes?: readonly number[];
+  /** Send and read E-LOCATOR flow bindings (seed 002). Default true; false behaves as a host that predates it. */
+  flowBindings?: boolean;
 }
 
 export interface Transmit {
@@ -116,6 +120,11 @@ export class HipHost {
   private readonly acceptedI2 = new Map<string, number>();
   private lastNotifyAt = Number.NEGATIVE_INFINITY;
   private localLocators: LocalLocator[] = [];
+  /** The LOCATOR_SET our R1s carry, and the host-wide flow bindings bound to it. */
+  private r1Locators: LocatorSet | undefined;
+  private hostWideFlows: AnnouncedFlow[] = [];
+  /** Our flow bindings per peer (hex HIT), kept for associations to come. */
+  private readonly flowsByPeer = new Map<string, readonly AnnouncedFlow[]>();
   /** Last unexpected exception, for debugging; packets that cause one are counted 'internal-error'. */
   lastError: unknown;
 
@@ -148,6 +157,8 @@ export class HipHost {
       registrar: config.registrar,
       registrationRequestFor: config.registrationRequestFor,
       natTraversalModes: config.natTraversalModes,
+      flowBindings: config.flowBindings,
+      announcedFlowsFor: (peerHit) => this.flowsByPeer.get(hex(peerHit)) ?? [],
     };
     this.responder = new Responder(
       {
@@ -232,16 +243,39 @@ export class HipHost {
     const listing = (ls: readonly LocalLocator[]): string => ls.map((l) => `${l.address}|${l.port}|${l.candidate ?? 'host'}`).join(',');
     // R1s are signed ahead of time: re-sign only when what they would list changed.
     if (listing(previous) !== listing(this.localLocators)) {
-      this.responder.setLocatorSet(
-        this.localLocators.length === 0 ? undefined
-          : buildLocatorSet(
-            this.localLocators.map((l) => ({ locator: { address: l.address, port: l.port }, spi: 0, preferred: false, ...(l.candidate === undefined ? {} : { candidate: l.candidate }) })),
-            this.ctx.timers.locatorLifetimeMs / 1000,
-          ),
-      );
+      this.r1Locators = this.localLocators.length === 0 ? undefined
+        : buildLocatorSet(
+          this.localLocators.map((l) => ({ locator: { address: l.address, port: l.port }, spi: 0, preferred: false, ...(l.candidate === undefined ? {} : { candidate: l.candidate }) })),
+          this.ctx.timers.locatorLifetimeMs / 1000,
+        );
+      this.responder.setLocatorSet(this.r1Locators);
+      this.signHostWideFlows();
     }
     for (const a of [...this.assocs.values()]) this.guarded(() => a.localLocatorsChanged(now));
     this.sweep();
+  }
+
+  /**
+   * Our flow bindings for this peer (seed 002): an established association sends them at once
+   * (UPDATE with LOCATOR_SET and E-LOCATOR), a new one in its I2 or first UPDATE.
+   */
+  announceFlows(now: number, peerHit: Uint8Array, flows: readonly AnnouncedFlow[]): void {
+    this.flowsByPeer.set(hex(peerHit), flows.map((f) => ({ ...f })));
+    this.withAssoc(peerHit, (a) => this.guarded(() => a.announceFlows(now, flows)));
+  }
+
+  /**
+   * Flow bindings every initiator hears in our R1 (seed 002 §3.2). Only host-wide ones belong
+   * there: R1s are signed ahead of time, the same for everyone.
+   */
+  setHostWideFlows(flows: readonly AnnouncedFlow[]): void {
+    this.hostWideFlows = flows.map((f) => ({ ...f }));
+    this.signHostWideFlows();
+  }
+
+  private signHostWideFlows(): void {
+    const on = this.ctx.flowBindings !== false && this.hostWideFlows.length > 0 && this.r1Locators !== undefined;
+    this.responder.setHostWideFlows(on ? buildELocator(this.hostWideFlows, this.localLocators, this.r1Locators!).param : undefined);
   }
 
   /** Probes one locator pair of an established peer (pair selection); see Association.probePair. */

@@ -8,10 +8,10 @@ import { dhGroupCurve, chooseDhGroup } from './crypto/dh.js';
 import { Keymat, drawHipKeys, type HipKeys } from './crypto/keymat.js';
 import { verifySolution } from './crypto/puzzle.js';
 import { decryptParam } from './crypto/encrypted.js';
-import { decodeParams, getParam, spanIndexOf } from './wire/codec.js';
+import { decodeParams, getParam, getParams, spanIndexOf } from './wire/codec.js';
 import { coveredBytes } from './wire/covered.js';
 import { ParamType } from './wire/constants.js';
-import type { DecodedPacket, HipPacket, HostId, LocatorSet, Param } from './wire/params.js';
+import type { DecodedPacket, ELocator, HipPacket, HostId, LocatorSet, Param } from './wire/params.js';
 import {
   hostIdParam, identityFromHostId, verifyWith, type HostIdentityPublic, type LocalHostIdentity,
 } from './identity/host-identity.js';
@@ -60,6 +60,8 @@ export interface AcceptedI2 {
   locatorSet: LocatorSet | undefined;
   /** The NAT traversal mode the initiator chose from our R1's list (RFC 9028 §5.4), if any. */
   natMode: number | undefined;
+  /** The initiator's flow bindings (seed 002 §3.2), covered by the I2 signature. */
+  eLocators: ELocator[];
 }
 
 export type I2Verdict = { ok: true; accepted: AcceptedI2 } | { ok: false; reason: string; detail: string };
@@ -84,6 +86,7 @@ export class Responder {
   private nextCounter = 1n;
   private readonly load: ResponderLoad;
   private locatorSet: LocatorSet | undefined;
+  private hostWideFlows: ELocator | undefined;
   readonly rhash: HashName;
 
   constructor(private readonly cfg: ResponderConfig, now: number) {
@@ -103,6 +106,15 @@ export class Responder {
    */
   setLocatorSet(locatorSet: LocatorSet | undefined): void {
     this.locatorSet = locatorSet;
+    for (const gen of this.generations) gen.signed.clear();
+  }
+
+  /**
+   * Flow bindings to list in every R1 beside the locators (seed 002 §3.2). The same for every
+   * initiator, so R1s stay signed ahead of time; re-signed on demand as for setLocatorSet.
+   */
+  setHostWideFlows(eLocator: ELocator | undefined): void {
+    this.hostWideFlows = eLocator;
     for (const gen of this.generations) gen.signed.clear();
   }
 
@@ -162,7 +174,7 @@ export class Responder {
       espSuites: this.cfg.espSuites,
       rhashLength: hashLength(this.rhash),
       locatorSet: this.locatorSet,
-      extra: this.cfg.r1Extra,
+      extra: [...(this.cfg.r1Extra ?? []), ...(this.hostWideFlows === undefined ? [] : [this.hostWideFlows])],
     });
     gen.signed.set(key, signed);
     return signed;
@@ -283,6 +295,7 @@ export class Responder {
         r1Counter: gen.counter,
         locatorSet: getParam(i2, 'LOCATOR_SET'),
         natMode: this.chosenNatMode(i2),
+        eLocators: getParams(i2, 'E_LOCATOR'),
       },
     };
   }

@@ -53,6 +53,12 @@ export const ParamType = {
   REG_FROM: 950,
   ECHO_RESPONSE_SIGNED: 961,
   TRANSPORT_FORMAT_LIST: 2049,
+  /**
+   * Seed 002's flow-binding LOCATOR (E-LOCATOR). Unregistered: taken at random from the range
+   * RFC 7401 §5.2.1 keeps for experiments (32768–49151), and even, so not critical: a host that
+   * does not know it ignores it and keeps to the LOCATOR_SET sent alongside.
+   */
+  E_LOCATOR: 41026,
   ESP_TRANSFORM: 4095,
   RELAYED_ADDRESS: 4650,
   MAPPED_ADDRESS: 4660,

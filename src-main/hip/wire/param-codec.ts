@@ -4,8 +4,9 @@
 // type/length/padding frame is the packet codec's job.
 
 import { ParamType, type ParamKind } from './constants.js';
-import type { Deviation, Locator, Param, ParamOf } from './params.js';
+import type { Deviation, FlowLocator, Locator, Param, ParamOf } from './params.js';
 import { copyOf } from './bytes.js';
+import { FLOW_IDENTIFICATION_OPTION } from './flow-identification.js';
 
 export type ParamValueError = { ok: false; reason: 'bad-param-length' | 'bad-param-value'; detail: string };
 type ValueResult = { ok: true; param: Param } | ParamValueError;
@@ -86,12 +87,23 @@ const LOCATOR_HEADER = 8;
 /** Locator Length (in 4-octet units) each interpreted locator type must have. */
 const LOCATOR_UNITS: Record<number, number> = { 0: 4, 1: 5, 2: 7 };
 
-function decodeLocators(r: ValueReader): ValueResult {
-  const locators: Locator[] = [];
+/** E-LOCATOR's flag octet: Reserved (6 bits), F (a flow option follows the locator), P. */
+const FLAG_FLOW = 0x02;
+const FLAG_PREFERRED = 0x01;
+
+/**
+ * The locators of a LOCATOR_SET, or of an E-LOCATOR (`flows`), whose locators may each be
+ * followed by a Flow Identification option (seed 002 §4). The option is checked for framing
+ * only here: its type, that it fits, and that it ends on a 4-octet boundary so the next locator
+ * stays aligned as in LOCATOR_SET.
+ */
+function decodeLocators(r: ValueReader, flows = false): ValueResult {
+  const name = flows ? 'E_LOCATOR' : 'LOCATOR_SET';
+  const locators: FlowLocator[] = [];
   let o = 0;
   while (o < r.v.length) {
     if (r.v.length - o < LOCATOR_HEADER) {
-      return { ok: false, reason: 'bad-param-length', detail: `LOCATOR_SET: ${r.v.length - o} octets left, a locator header needs ${LOCATOR_HEADER}` };
+      return { ok: false, reason: 'bad-param-length', detail: `${name}: ${r.v.length - o} octets left, a locator header needs ${LOCATOR_HEADER}` };
     }
     const trafficType = r.u8(o);
     const locatorType = r.u8(o + 1);
@@ -99,22 +111,24 @@ function decodeLocators(r: ValueReader): ValueResult {
     const flags = r.u8(o + 3);
     const lifetime = r.u32(o + 4);
     const body = o + LOCATOR_HEADER;
-    const end = body + units * 4;
+    let end = body + units * 4;
     if (end > r.v.length) {
-      return { ok: false, reason: 'bad-param-length', detail: `LOCATOR_SET: locator at ${o} needs ${units * 4} octets, ${r.v.length - body} left` };
+      return { ok: false, reason: 'bad-param-length', detail: `${name}: locator at ${o} needs ${units * 4} octets, ${r.v.length - body} left` };
     }
     const want = LOCATOR_UNITS[locatorType];
     if (want !== undefined && units !== want) {
-      return { ok: false, reason: 'bad-param-length', detail: `LOCATOR_SET: locator type ${locatorType} has length ${units}, must be ${want}` };
+      return { ok: false, reason: 'bad-param-length', detail: `${name}: locator type ${locatorType} has length ${units}, must be ${want}` };
     }
-    if ((flags & 0xfe) !== 0) r.deviations.push({ code: 'nonzero-reserved', detail: `LOCATOR_SET: reserved bits of locator at ${o} not zero` });
-    const base = { trafficType, locatorType, preferred: (flags & 1) === 1, lifetime };
+    const reserved = flows ? ~(FLAG_FLOW | FLAG_PREFERRED) & 0xff : ~FLAG_PREFERRED & 0xff;
+    if ((flags & reserved) !== 0) r.deviations.push({ code: 'nonzero-reserved', detail: `${name}: reserved bits of locator at ${o} not zero` });
+    const base = { trafficType, locatorType, preferred: (flags & FLAG_PREFERRED) === 1, lifetime };
+    let locator: FlowLocator;
     if (locatorType === 0) {
-      locators.push({ ...base, address: r.bytes(body, end) });
+      locator = { ...base, address: r.bytes(body, end) };
     } else if (locatorType === 1) {
-      locators.push({ ...base, spi: r.u32(body), address: r.bytes(body + 4, end) });
+      locator = { ...base, spi: r.u32(body), address: r.bytes(body + 4, end) };
     } else if (locatorType === 2) {
-      locators.push({
+      locator = {
         ...base,
         port: r.u16(body),
         protocol: r.u8(body + 2),
@@ -122,14 +136,32 @@ function decodeLocators(r: ValueReader): ValueResult {
         priority: r.u32(body + 4),
         spi: r.u32(body + 8),
         address: r.bytes(body + 12, end),
-      });
+      };
     } else {
       // a locator type we do not know: keep its octets so it can be passed on unchanged
-      locators.push({ ...base, address: new Uint8Array(0), raw: r.bytes(body, end) });
+      locator = { ...base, address: new Uint8Array(0), raw: r.bytes(body, end) };
     }
+    if (flows && (flags & FLAG_FLOW) !== 0) {
+      if (r.v.length - end < 2) {
+        return { ok: false, reason: 'bad-param-length', detail: `${name}: locator at ${o} has the F flag but no flow identification option follows` };
+      }
+      if (r.u8(end) !== FLOW_IDENTIFICATION_OPTION) {
+        return { ok: false, reason: 'bad-param-value', detail: `${name}: option type ${r.u8(end)} after locator at ${o} is not flow identification (${FLOW_IDENTIFICATION_OPTION})` };
+      }
+      const optionEnd = end + 2 + r.u8(end + 1);
+      if (optionEnd > r.v.length) {
+        return { ok: false, reason: 'bad-param-length', detail: `${name}: flow identification option after locator at ${o} runs ${optionEnd - r.v.length} octets past the parameter` };
+      }
+      if ((optionEnd - end) % 4 !== 0) {
+        return { ok: false, reason: 'bad-param-length', detail: `${name}: flow identification option after locator at ${o} is ${optionEnd - end} octets, not padded to a multiple of 4` };
+      }
+      locator.flowOption = r.bytes(end, optionEnd);
+      end = optionEnd;
+    }
+    locators.push(locator);
     o = end;
   }
-  return ok({ kind: 'LOCATOR_SET', locators });
+  return ok(flows ? { kind: 'E_LOCATOR', locators } : { kind: 'LOCATOR_SET', locators });
 }
 
 const DECODERS: { [K in ParamKind]: Decoder } = {
@@ -147,7 +179,8 @@ const DECODERS: { [K in ParamKind]: Decoder } = {
       return ok({ kind: 'R1_COUNTER', counter: (BigInt(r.u32(4)) << 32n) | BigInt(r.u32(8)) });
     },
   },
-  LOCATOR_SET: { length: () => null, decode: decodeLocators },
+  LOCATOR_SET: { length: () => null, decode: (r) => decodeLocators(r) },
+  E_LOCATOR: { length: () => null, decode: (r) => decodeLocators(r, true) },
   PUZZLE: {
     length: atLeast(5),
     decode: (r) => {
@@ -337,7 +370,7 @@ class ValueWriter {
   }
 }
 
-function encodeLocator(w: ValueWriter, l: Locator): void {
+function encodeLocator(w: ValueWriter, l: Locator, flowOption?: Uint8Array): void {
   const body = new ValueWriter();
   if (l.raw !== undefined && LOCATOR_UNITS[l.locatorType] === undefined) {
     if (l.raw.length % 4 !== 0) throw new RangeError('a raw locator must be a multiple of 4 octets');
@@ -353,8 +386,13 @@ function encodeLocator(w: ValueWriter, l: Locator): void {
     throw new RangeError(`locator type ${l.locatorType} needs its raw octets`);
   }
   const b = body.done();
+  if (flowOption !== undefined && (flowOption.length % 4 !== 0 || flowOption[0] !== FLOW_IDENTIFICATION_OPTION || flowOption[1]! + 2 !== flowOption.length)) {
+    throw new RangeError('a flow identification option after a locator is framed as one option and padded to a multiple of 4 octets');
+  }
+  const flags = (l.preferred ? FLAG_PREFERRED : 0) | (flowOption === undefined ? 0 : FLAG_FLOW);
   w.u8(l.trafficType, 'traffic type').u8(l.locatorType, 'locator type').u8(b.length / 4, 'locator length')
-    .u8(l.preferred ? 1 : 0).u32(l.lifetime, 'lifetime').bytes(b);
+    .u8(flags).u32(l.lifetime, 'lifetime').bytes(b);
+  if (flowOption !== undefined) w.bytes(flowOption);
 }
 
 function list(w: ValueWriter, items: number[], width: 1 | 2 | 4, field: string): ValueWriter {
@@ -376,6 +414,7 @@ export function encodeParamValue(p: Param): Uint8Array {
       return w.zeros(4).u32(Number(p.counter >> 32n)).u32(Number(p.counter & 0xffffffffn)).done();
     }
     case 'LOCATOR_SET': for (const l of p.locators) encodeLocator(w, l); return w.done();
+    case 'E_LOCATOR': for (const l of p.locators) encodeLocator(w, l, l.flowOption); return w.done();
     case 'PUZZLE': return w.u8(p.k, 'K').u8(p.lifetime, 'lifetime').u16(p.opaque, 'opaque').bytes(p.i).done();
     case 'SOLUTION': {
       if (p.i.length !== p.j.length) throw new RangeError('SOLUTION: #I and #J must have the same length');

@@ -22,6 +22,15 @@ export interface Locator {
   raw?: Uint8Array;
 }
 export interface LocatorSet { kind: 'LOCATOR_SET'; locators: Locator[] }
+/**
+ * A locator of an E-LOCATOR (seed 002 §4): a LOCATOR_SET locator followed, when its F flag is
+ * set, by one RFC 6089 Flow Identification option naming the flow bound to it.
+ */
+export interface FlowLocator extends Locator {
+  /** The option's octets (type, length, body, its own padding to 4 octets); its meaning is flow-identification.ts's. */
+  flowOption?: Uint8Array;
+}
+export interface ELocator { kind: 'E_LOCATOR'; locators: FlowLocator[] }
 
 export interface Puzzle { kind: 'PUZZLE'; k: number; lifetime: number; opaque: number; i: Uint8Array }
 export interface Solution { kind: 'SOLUTION'; k: number; opaque: number; i: Uint8Array; j: Uint8Array }
@@ -67,7 +76,7 @@ export interface ViaRvs { kind: 'VIA_RVS'; addresses: Uint8Array[] }
 export interface UnknownParam { kind: 'UNKNOWN'; type: number; critical: boolean; value: Uint8Array }
 
 export type Param =
-  | EspInfo | R1Counter | LocatorSet | Puzzle | Solution | Seq | Ack | DhGroupList | DiffieHellman
+  | EspInfo | R1Counter | LocatorSet | ELocator | Puzzle | Solution | Seq | Ack | DhGroupList | DiffieHellman
   | HipCipherList | NatTraversalModeParam | TransactionPacing | Encrypted | HostId | HitSuiteList
   | Cert | Notification | EchoRequestSigned | EchoResponseSigned | EchoRequestUnsigned
   | EchoResponseUnsigned | RegInfo | RegRequest | RegResponse | RegFailed
