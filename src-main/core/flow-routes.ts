@@ -5,7 +5,8 @@
 // why. Pure: fed a snapshot, it answers the data plane's routes and each flow's state.
 //
 //   bound     on the interface it is bound to (unbound: on the data path, which is its place)
-//   pending   the interface is up and a pair on it is still being checked
+//   pending   the interface is up and a pair on it is still being checked, or the peer has not
+//             acknowledged the binding yet (its return traffic does not follow until it has)
 //   fallback  the interface is down, or no pair on it works: on the data path meanwhile
 //
 // Every flow gets a route, also those on the data path: the routes keep the FID order where
@@ -55,6 +56,8 @@ export interface FlowRoutesInput {
   own: readonly OwnFlow[];
   /** Absent or empty until the peer announces bindings. */
   peerFlows?: readonly PeerFlow[] | undefined;
+  /** The peer acknowledged our last announced bindings (E-LOCATOR); absent = nothing outstanding. */
+  flowsAcked?: boolean;
   /** The pair and SA the peer's traffic takes now; undefined while there is no SA. */
   dataPath: { local: Endpoint; remote: Endpoint; spiOut: number } | undefined;
   /** Best first, as pair selection ranks them. */
@@ -141,7 +144,12 @@ function place(b: OwnFlow, input: FlowRoutesInput, announced: PeerFlow | undefin
   const best = working.find((p) => announced !== undefined && same(p.remote, announced.locator))
     ?? working.find((p) => data !== undefined && same(p.local, data.local) && same(p.remote, data.remote))
     ?? working[0];
-  if (best) return { path: { local: best.local, remote: best.remote, spiOut: best.spiOut }, state: 'bound' };
+  if (best) {
+    const path = { local: best.local, remote: best.remote, spiOut: best.spiOut };
+    // Ours leave on the interface already; the peer's return traffic follows once it has the binding.
+    if (input.flowsAcked === false) return { path, state: 'pending', reason: 'waiting for the peer to acknowledge the binding' };
+    return { path, state: 'bound' };
+  }
   if (data === undefined) return { path: undefined, state: 'pending', reason: 'no association with the peer yet' };
   if (onIface.some((p) => p.state === 'testing' || p.state === 'untested' || (p.state === 'operational' && !p.verified))) {
     return { path: data, state: 'pending', reason: `a pair on ${iface} is still being checked` };

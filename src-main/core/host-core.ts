@@ -23,7 +23,7 @@ import {
   DEFAULT_PATH_POLICY, PathManager, type EngineLocator, type HandoverCause, type IcmpOutcome, type PathPolicy, type PeerPathsView,
 } from './path-manager.js';
 import { pairSpis } from './sa-choice.js';
-import { planFlowRoutes, routesKey, type FlowPlacement, type OwnFlow, type PeerFlow } from './flow-routes.js';
+import { planFlowRoutes, routesKey, type FlowPlacement, type OwnFlow } from './flow-routes.js';
 import type { CoreEvent, DataplaneCommand, DataplaneReport, PathCause } from './core-io.js';
 import { EspTraffic } from './esp-traffic.js';
 import { OutboundSas } from './outbound-sas.js';
@@ -56,7 +56,6 @@ export interface PeerFlowBinding extends OwnFlow {
 }
 
 /** The association snapshot with the peer's announced flow bindings (E-LOCATOR), when HIP reports them. */
-type WithPeerFlows = AssociationSnapshot & { peerFlows?: readonly PeerFlow[] };
 
 /** How a peer's traffic travels: straight to its address, or through one of our relays. */
 export type PeerVia = { via: 'direct' } | { via: 'relay'; relay: string; relayHit: string };
@@ -499,7 +498,14 @@ export class HostCore {
       list.push({ fid: b.fid, selector: b.selector, interface: b.interface });
       next.set(peer, list);
     }
-    for (const peer of [...this.flowBindings.keys(), ...next.keys()]) this.flowsDirty.add(peer);
+    for (const peer of new Set([...this.flowBindings.keys(), ...next.keys()])) {
+      this.flowsDirty.add(peer);
+      const flows = next.get(peer) ?? [];
+      // The peer hears every change of its bindings (an empty set withdraws them), so its
+      // return traffic follows ours; an unchanged set sends nothing.
+      if (JSON.stringify(flows) === JSON.stringify(this.flowBindings.get(peer) ?? [])) continue;
+      this.host.announceFlows(now, textToHit(peer)!, flows.map((f) => ({ fid: f.fid, selector: { ...f.selector }, ifname: f.interface })));
+    }
     this.flowBindings = next;
     this.settle();
   }
@@ -720,7 +726,7 @@ export class HostCore {
   private planFlows(peer: string): ReturnType<typeof planFlowRoutes>['routes'] {
     const own = this.flowBindings.get(peer) ?? [];
     const peerHit = textToHit(peer)!;
-    const a: WithPeerFlows | undefined = this.association(peerHit);
+    const a = this.association(peerHit);
     const peerFlows = a?.peerFlows ?? [];
     if (own.length === 0 && peerFlows.length === 0) {
       this.flowPlans.delete(peer);
@@ -732,6 +738,7 @@ export class HostCore {
     const plan = planFlowRoutes({
       own,
       peerFlows,
+      flowsAcked: a?.flowsAcked ?? true,
       dataPath: keyed && out ? { local: out.local, remote: out.remote, spiOut: out.activeSpi } : undefined,
       pairs: (view?.pairs ?? []).map((p) => ({
         local: p.local, remote: p.remote, ifname: p.ifname, state: p.state,

@@ -5,7 +5,7 @@
 // The control API's selector (src-shared) names protocol and ports; the prefixes are this
 // model's addition, optional, in the same JSON shape so the schema can take them over as is.
 
-import { TRAFFIC_PROTOCOLS, type TrafficSelector } from '../../src-shared/control-api.js';
+import { TRAFFIC_PROTOCOLS } from '../../src-shared/control-api.js';
 import { parsePrefix, prefixText, type FlowProtocol, type FlowSelector, type IpPrefix, type PortRange } from '../../src-shared/flow-selector.js';
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, portInRange, type PacketTuple } from './packet-tuple.js';
 
