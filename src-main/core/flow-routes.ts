@@ -16,6 +16,7 @@
 import type { Endpoint } from '../hip/host.js';
 import type { PairTestState } from '../mobility/pair-selection.js';
 import type { FlowProtocol, PortRange } from '../flows/traffic-selector.js';
+import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from '../flows/packet-tuple.js';
 
 /** A selector as flows carry it: protocol and port ranges, seen from the side that bound it. */
 export interface FlowPorts {
@@ -96,11 +97,6 @@ export interface FlowRoutesPlan {
   flows: FlowPlacement[];
 }
 
-const IPPROTO_ICMP = 1;
-const IPPROTO_TCP = 6;
-const IPPROTO_UDP = 17;
-const IPPROTO_ICMPV6 = 58;
-
 /** The inner protocol numbers a selector's protocol stands for (ICMP: the IPv4 and IPv6 ones). */
 export function protocolNumbers(p: FlowProtocol): number[] {
   switch (p) {
@@ -134,6 +130,7 @@ function routesFor(fid: number, s: FlowPorts, path: Path, mirrored: boolean): Pl
 /** Our binding on the pairs: the pair it takes and its state. */
 function place(b: OwnFlow, input: FlowRoutesInput, announced: PeerFlow | undefined): { path: Path | undefined; state: FlowRouteState; reason?: string } {
   const data = input.dataPath;
+  if (data === undefined) return { path: undefined, state: 'pending', reason: 'no association with the peer yet' };
   if (b.interface === null) return { path: data, state: 'bound' };
   const iface = b.interface;
   if (input.uplinksUp !== null && !input.uplinksUp.has(iface)) return { path: data, state: 'fallback', reason: `${iface} is down` };
@@ -150,7 +147,6 @@ function place(b: OwnFlow, input: FlowRoutesInput, announced: PeerFlow | undefin
     if (input.flowsAcked === false) return { path, state: 'pending', reason: 'waiting for the peer to acknowledge the binding' };
     return { path, state: 'bound' };
   }
-  if (data === undefined) return { path: undefined, state: 'pending', reason: 'no association with the peer yet' };
   if (onIface.some((p) => p.state === 'testing' || p.state === 'untested' || (p.state === 'operational' && !p.verified))) {
     return { path: data, state: 'pending', reason: `a pair on ${iface} is still being checked` };
   }

@@ -167,6 +167,7 @@ test('flow set, list, list --json and remove against a running daemon; its refus
   assert.deepEqual(listed.flows[1], {
     binding: { fid: 7, peer: 'bob', selector: { protocol: 'udp', localPorts: { from: 5060, to: 5060 }, remotePorts: { from: 5060, to: 5061 } }, interface: null },
     state: 'bound', local: { address: '127.0.0.1', port: alice.port() }, remote: { address: '127.0.0.1', port: bob.port() },
+    enforced: false, packetsOut: 0, bytesOut: 0, packetsIn: 0, bytesIn: 0,
   });
 
   // The daemon's refusals, as any client of the control API gets them.
