@@ -203,7 +203,7 @@ describe('mobility views against a scripted engine', { timeout: 60_000 }, () => 
     await row.waitFor({ timeout: 5_000 });
     assert.equal((await row.locator('td[data-label="State"]').textContent())?.trim(), 'peer removed');
     assert.equal((await row.locator('td[data-label="Pair"]').textContent())?.trim(), '–');
-    assert.equal((await page.locator('tr[data-fid="7"] td[data-label="State"]').textContent())?.trim(), 'bound', 'the flag is per binding');
+    assert.equal((await page.locator('tr[data-fid="7"] td[data-label="State"]').textContent())?.trim(), 'bound steered', 'the flag is per binding');
     await row.locator('button:has-text("Edit")').click();
     assert.equal(await page.getByLabel('Our ports').inputValue(), '5004-5004');
     await page.getByLabel('Our ports').fill('5004-99999');
