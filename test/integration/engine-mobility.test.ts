@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FailoverError, type EngineEvent, type HipEngine } from '../../src-main/engine/engine.js';
-import { collectPayloads, startEngine, until, waitForEvent } from '../support/engines.js';
+import { collectPayloads, startEngine, startSimultaneousPair, until, waitForEvent } from '../support/engines.js';
 
 const PROTO_UDP_PAYLOAD = 17;
 const A1 = '127.0.0.1';
@@ -113,7 +113,6 @@ test('an address that goes away: traffic moves to the one left, both ways, witho
 });
 
 test('simultaneous multihoming: an SA pair per interface; each direction uses a different SPI per path, and nothing is dropped as a replay', async () => {
-  const SIMULTANEOUS = { multihoming: 'simultaneous' as const };
   /** SPI of each ESP datagram an engine receives, by the pair it came over. */
   const spisAt = (log: Array<{ from: string; to: string; spi: number }>, from: string, to: string): Set<number> =>
     new Set(log.filter((d) => d.from === from && d.to === to).map((d) => d.spi));
@@ -124,18 +123,8 @@ test('simultaneous multihoming: an SA pair per interface; each direction uses a 
     };
   const atA: Array<{ from: string; to: string; spi: number }> = [];
   const atB: Array<{ from: string; to: string; spi: number }> = [];
-  const a = await startEngine(A1, { addresses: [A1, A2], locators: 'monitor', host: SIMULTANEOUS, tap: tapInto(atA) });
-  const b = await startEngine(B, { host: SIMULTANEOUS, tap: tapInto(atB) });
-  const gotA = collectPayloads(a);
-  const gotB = collectPayloads(b);
+  const { a, b, gotA, gotB } = await startSimultaneousPair(A1, A2, B, { tap: tapInto(atA) }, { tap: tapInto(atB) });
   try {
-    a.setLocalLocators([
-      { address: A1, ifname: 'wifi0', kind: 'wifi', available: true, operational: true, preferenceRank: 0 },
-      { address: A2, ifname: 'cell0', kind: 'cellular', available: true, operational: true, preferenceRank: 1 },
-    ]);
-    const up = Promise.all([waitForEvent(a, 'established'), waitForEvent(b, 'established')]);
-    a.connect(b.hit, b.locals()[0]!, a.locals().find((l) => l.address === A1));
-    await up;
     const view = () => a.snapshot().associations[0];
     assert.equal(view()?.multihoming, 'simultaneous');
     // The cell0 SA pair (ESP_INFO OLD SPI 0) and both pairs tested.

@@ -12,13 +12,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ESP_SEQ_MAX } from '../../src-main/esp/index.js';
 import type { EngineEvent } from '../../src-main/engine/engine.js';
-import { collectPayloads, startEngine, until, waitForEvent } from '../support/engines.js';
+import { startSimultaneousPair, until, waitForEvent } from '../support/engines.js';
 
 const PROTO_UDP_PAYLOAD = 17;
 const A1 = '127.0.0.1';
 const A2 = '127.0.0.3';
 const B = '127.0.0.2';
-const SIMULTANEOUS = { multihoming: 'simultaneous' as const };
 /** Packets left on cell0's outbound SA when it is installed. */
 const LEFT = 300;
 
@@ -26,18 +25,8 @@ test('a further SA 300 packets before 2^32 is rekeyed alone under traffic both w
   let further = 0;
   // Only the first further SA starts near the end: its successor must not wear out again.
   const esp = { firstSeq: (kind: 'base' | 'further') => (kind === 'further' && further++ === 0 ? ESP_SEQ_MAX - LEFT + 1 : undefined) };
-  const a = await startEngine(A1, { addresses: [A1, A2], locators: 'monitor', host: SIMULTANEOUS, esp });
-  const b = await startEngine(B, { host: SIMULTANEOUS });
-  const gotA = collectPayloads(a);
-  const gotB = collectPayloads(b);
+  const { a, b, gotA, gotB } = await startSimultaneousPair(A1, A2, B, { esp });
   try {
-    a.setLocalLocators([
-      { address: A1, ifname: 'wifi0', kind: 'wifi', available: true, operational: true, preferenceRank: 0 },
-      { address: A2, ifname: 'cell0', kind: 'cellular', available: true, operational: true, preferenceRank: 1 },
-    ]);
-    const up = Promise.all([waitForEvent(a, 'established'), waitForEvent(b, 'established')]);
-    a.connect(b.hit, b.locals()[0]!, a.locals().find((l) => l.address === A1));
-    await up;
     const association = () => a.snapshot().associations[0]!;
     await until(() => {
       const pairs = association().paths?.pairs ?? [];

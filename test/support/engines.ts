@@ -53,3 +53,30 @@ export async function until(cond: () => boolean, ms = 5000, what = 'condition'):
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+/**
+ * A with two loopback addresses as wifi0 (`a1`) and cell0 (`a2`), and B, both in simultaneous
+ * multihoming (RFC 8047), associated from A's wifi0. The caller stops both engines.
+ */
+export async function startSimultaneousPair(
+  a1: string, a2: string, bAddress: string, extraA: Partial<EngineOptions> = {}, extraB: Partial<EngineOptions> = {},
+): Promise<{ a: HipEngine; b: HipEngine; gotA: ReturnType<typeof collectPayloads>; gotB: ReturnType<typeof collectPayloads> }> {
+  const host = { multihoming: 'simultaneous' as const };
+  const a = await startEngine(a1, { addresses: [a1, a2], locators: 'monitor', host, ...extraA });
+  const b = await startEngine(bAddress, { host, ...extraB });
+  const gotA = collectPayloads(a);
+  const gotB = collectPayloads(b);
+  try {
+    a.setLocalLocators([
+      { address: a1, ifname: 'wifi0', kind: 'wifi', available: true, operational: true, preferenceRank: 0 },
+      { address: a2, ifname: 'cell0', kind: 'cellular', available: true, operational: true, preferenceRank: 1 },
+    ]);
+    const up = Promise.all([waitForEvent(a, 'established'), waitForEvent(b, 'established')]);
+    a.connect(b.hit, b.locals()[0]!, a.locals().find((l) => l.address === a1));
+    await up;
+  } catch (err) {
+    await Promise.all([a.stop(200), b.stop(200)]);
+    throw err;
+  }
+  return { a, b, gotA, gotB };
+}
