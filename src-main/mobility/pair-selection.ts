@@ -753,7 +753,11 @@ export class PairSelection {
     const r = this.round;
     if (this.current === 'primary-operational' && r === undefined) {
       // Make-before-break: a preferred pair passed while the primary works.
-      if (key !== this.primaryKey && !this.pinned && this.prefers(key, this.primaryKey)) this.switchPrimary(now, key, 'better-pair', now);
+      if (key !== this.primaryKey && !this.pinned && this.prefers(key, this.primaryKey)) {
+        const left = this.primaryRecord();
+        this.switchPrimary(now, key, 'better-pair', now);
+        if (left !== undefined && left.cand.remote.relayed === true && left.cand.local.ifname !== this.primaryRecord()?.cand.local.ifname) this.keepRelayedCopies(left);
+      }
       this.planBackground(now, false);
       return;
     }
@@ -771,6 +775,21 @@ export class PairSelection {
       // anyway: move. While the primary's own probe may still come back, a worse pair waits.
       this.adopt(now, this.bestOkSince(r.startedAt) ?? key, r);
     }
+  }
+
+  /**
+   * Moving to a new uplink, off a working relayed pair through the old one, the relayed pair
+   * carries a copy of the data for a while (the 'spare' action), as the relayed bridge does the
+   * other way. One passed check does not make the new pair safe both ways yet: the peer's NAT
+   * may keep our data out until its own packets have opened the mapping toward ours (its filter
+   * state for us forgotten, or never opened by the check alone), and the relay still delivers
+   * what the direct path drops. The peer's anti-replay window drops the copy that arrives
+   * second. On one uplink there is no old path to keep: the relay and the direct pair leave
+   * through the same NAT, and copies arriving from the relay would hold the peer there while
+   * it waits for our direct packets to reach it.
+   */
+  private keepRelayedCopies(left: PairRecord): void {
+    this.actions.push({ type: 'spare', pair: { ...left.cand.pair } });
   }
 
   /** Reported by the peer, but its answer never came back on the pair. */

@@ -9,7 +9,8 @@
 // peer's endpoint as the client learned it. ESP with SPI s from source S goes to the client that
 // owns s only when that client holds a live RELAY_UDP_ESP registration and S's IP address equals
 // the permission's address (any port: TURN's rule, RFC 8656 §9, so a symmetric NAT's other
-// mapping still matches) or S is a live registration's reflexive endpoint of the permitted peer.
+// mapping still matches) or S is a live registration's reflexive endpoint of the permitted peer
+// (or the endpoint that registration moved from, for a short grace: MOVED_SOURCE_GRACE_MS).
 // A token bucket per receiving client (packets and octets) keeps one client's flood from
 // starving the others.
 
@@ -164,7 +165,9 @@ export class DataRelay {
     // Per packet: a lookup per registration type, never a walk over every client.
     return Object.values(RegistrationType).some((type) => {
       const found = this.options.registrations.lookup(permission.peerHit, type, now);
-      return found.status === 'registered' && endpointKey(found.registration.reflexive) === source;
+      if (found.status !== 'registered') return false;
+      const r = found.registration;
+      return endpointKey(r.reflexive) === source || (r.movedFrom !== undefined && now < r.movedFrom.until && endpointKey(r.movedFrom.reflexive) === source);
     });
   }
 

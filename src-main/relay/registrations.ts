@@ -59,7 +59,17 @@ export interface Registration {
   grantedAt: number; // ms on the caller's clock
   expiresAt: number; // ms
   reflexive: Endpoint; // where the client's REG_REQUEST came from, as this relay saw it
+  /** Where the client registered from before its last REG_REQUEST moved the registration, and until when that source still counts as the client's. */
+  movedFrom?: { reflexive: Endpoint; until: number };
 }
+
+/**
+ * A client moving its registration to a new uplink keeps sending through the old one for a
+ * while (make-before-break: copies of its data on the old path until the new one is confirmed
+ * both ways). Its ESP from the old endpoint is still its own for this long; past the client
+ * side's copy window (5 s), well short of the old NAT mapping's expiry (30 s and more).
+ */
+export const MOVED_SOURCE_GRACE_MS = 10_000;
 
 export type Lookup =
   | { status: 'registered'; registration: Registration }
@@ -154,7 +164,11 @@ export class RegistrationTable {
       const expiresAt = now + lifetimeSeconds(lifetime) * 1000;
       const held = this.byClient.get(hit) ?? new Map<number, Registration>();
       for (const regType of offered) {
-        held.set(regType, { hit, regType, lifetime, grantedAt: now, expiresAt, reflexive: { ...from } });
+        const prev = held.get(regType);
+        const moved = prev !== undefined && now < prev.expiresAt && endpointKey(prev.reflexive) !== endpointKey(from);
+        const movedFrom = moved ? { reflexive: { ...prev.reflexive }, until: now + MOVED_SOURCE_GRACE_MS } : prev?.movedFrom;
+        const stillMoved = movedFrom !== undefined && now < movedFrom.until && endpointKey(movedFrom.reflexive) !== endpointKey(from);
+        held.set(regType, { hit, regType, lifetime, grantedAt: now, expiresAt, reflexive: { ...from }, ...(stillMoved ? { movedFrom } : {}) });
       }
       this.byClient.set(hit, held);
       outcome.granted = offered;

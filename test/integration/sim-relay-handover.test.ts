@@ -55,6 +55,9 @@ function makeBeforeBreak(w: ReturnType<typeof startedPair>, up: string, down: st
   };
 }
 
+/** How long B's NAT keeps A's direct packets out right after A moved onto the direct pair. */
+const REFUSED_MS = 200;
+
 const line = (m: Measured): string => `A→B lost ${m.lostAB} (gap ${m.gapAB} ms), B→A lost ${m.lostBA} (gap ${m.gapBA} ms); now ${m.via}`;
 
 test('make-before-break between a home NAT and a symmetric carrier NAT, the peer behind its own NAT and a relay between: nothing lost either way', () => {
@@ -72,6 +75,29 @@ test('make-before-break between a home NAT and a symmetric carrier NAT, the peer
     assert.equal(toCell.lostAB + toCell.lostBA, 0, `seed ${world.seed} round ${round} Wi-Fi to cellular: ${line(toCell)}`);
     assert.equal(toWifi.lostAB + toWifi.lostBA, 0, `seed ${world.seed} round ${round} cellular to Wi-Fi: ${line(toWifi)}`);
   }
+});
+
+test('leaving the relay for the direct pair, A keeps copying onto the relayed pair: what the peer\'s NAT refuses on the direct path right after the move still arrives', () => {
+  const w = startedPair(0x5e1a_0201);
+  const { world, a, b, nats } = w;
+  const toCell = makeBeforeBreak(w, 'cell0', 'wifi0');
+  assert.equal(toCell.via, 'relay/relay', `seed ${world.seed}: on cellular both go through the relay`);
+  const from = world.now;
+  a.linkUp('wifi0');
+  assert.ok(runUntil(world, () => route(a, BOB_PUBLIC) === 'direct', LEAD_MS), `seed ${world.seed}: A moves to the direct pair on Wi-Fi`);
+  // A's check passed, yet B's NAT drops what A sends directly for a while: its filter state
+  // for A's Wi-Fi mapping is not (or no longer) open, as after a conntrack flush or an expiry.
+  nats.bobHome.refuseFrom(HOME_PUBLIC);
+  world.runFor(REFUSED_MS);
+  nats.bobHome.refuseFrom(undefined);
+  world.runFor(Math.max(0, LEAD_MS - (world.now - from)));
+  a.linkDown('cell0');
+  world.runFor(SETTLE_MS);
+  const to = world.now - IN_FLIGHT_MS;
+  const m: Measured = { lostAB: a.stream.lost(from, to), lostBA: b.stream.lost(from, to), gapAB: a.stream.longestGap(from, world.now), gapBA: b.stream.longestGap(from, world.now), via: w.via() };
+  console.log(`seed ${world.seed} (set ${SEED_VAR} to replay) cell0 -> wifi0 with B's NAT refusing A's direct packets for ${REFUSED_MS} ms after the move: ${line(m)}`);
+  assert.equal(m.lostAB, 0, `seed ${world.seed}: ${line(m)}`);
+  assert.equal(m.via, 'direct/direct', `seed ${world.seed}: back on Wi-Fi both go direct`);
 });
 
 test('break-before-make between the home NAT and the carrier NAT with the relay: traffic flows again within 1 s of the new uplink coming up', () => {

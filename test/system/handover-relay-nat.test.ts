@@ -50,11 +50,8 @@ test('alice moves between a home NAT and a carrier NAT, bob behind his own NAT, 
       console.log(`round ${round} wifi0 -> cell0: ${summary(toCell)}; now ${await via()}`);
       const toWifi = await makeBeforeBreak(wifi, cell);
       console.log(`round ${round} cell0 -> wifi0: ${summary(toWifi)}; now ${await via()}`);
-      // Issue 12's target is 0 both ways. Cellular (relayed) to Wi-Fi (direct) loses one
-      // packet from alice in some runs, at the move off the relay: an open defect, bounded here
-      // so that anything worse fails.
       assert.equal(toCell.lost, 0, `round ${round}, Wi-Fi to cellular: ${summary(toCell)}`);
-      assert.ok(toWifi.lost <= 1, `round ${round}, cellular to Wi-Fi: ${summary(toWifi)}`);
+      assert.equal(toWifi.lost, 0, `round ${round}, cellular to Wi-Fi: ${summary(toWifi)}`);
     }
   } finally {
     await net.lab.teardown();

@@ -6,7 +6,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { DataRelay } from '../../src-main/relay/data-relay.js';
-import { RegistrationTable } from '../../src-main/relay/registrations.js';
+import { MOVED_SOURCE_GRACE_MS, RegistrationTable } from '../../src-main/relay/registrations.js';
 import { RegistrationType } from '../../src-main/hip/wire/constants.js';
 import { ipToBytes16, textToHit } from '../../src-main/hip/wire/address.js';
 import type { PeerPermission } from '../../src-main/hip/wire/params.js';
@@ -156,4 +156,25 @@ test('the octet budget limits large packets by size', () => {
   assert.equal(passed, 7);
   // Small packets still fit in what the large ones left.
   assert.equal(relay.handle(esp(0x1001, 100), BOB_NAT, 1).action, 'forward');
+});
+
+test('a client that moved its registration to a new uplink is still itself from the old endpoint for a grace period, then no longer', () => {
+  const { registrations, relay } = setup();
+  relay.setPermissions(ALICE, [permission(BOB, { address: '192.0.2.200', port: 4000 }, 0x1001)], 10);
+  const BOB_NEW = { address: '198.51.100.88', port: 10500 };
+  registrations.handleRequest(BOB, { kind: 'REG_REQUEST', lifetime: 96, regTypes: [RegistrationType.RELAY_UDP_HIP, RegistrationType.RELAY_UDP_ESP] }, BOB_NEW, 1_000);
+  // Make-before-break: Bob's copies still leave through the old uplink while his registration moved.
+  assert.equal(relay.handle(esp(0x1001), BOB_NAT, 1_010).action, 'forward');
+  assert.equal(relay.handle(esp(0x1001), BOB_NEW, 1_020).action, 'forward');
+  // Renewing from the new endpoint does not extend the old one's grace.
+  registrations.handleRequest(BOB, { kind: 'REG_REQUEST', lifetime: 96, regTypes: [RegistrationType.RELAY_UDP_HIP, RegistrationType.RELAY_UDP_ESP] }, BOB_NEW, 6_000);
+  assert.equal(relay.handle(esp(0x1001), BOB_NAT, 1_000 + MOVED_SOURCE_GRACE_MS - 1).action, 'forward');
+  const late = relay.handle(esp(0x1001), BOB_NAT, 1_000 + MOVED_SOURCE_GRACE_MS);
+  assert.equal(late.action === 'drop' && late.reason, 'esp-no-permission');
+  assert.equal(relay.handle(esp(0x1001), BOB_NEW, 1_000 + MOVED_SOURCE_GRACE_MS).action, 'forward');
+  // Moving again makes the endpoint left last the one with a grace, not any older one.
+  const BOB_THIRD = { address: '198.51.100.99', port: 10500 };
+  registrations.handleRequest(BOB, { kind: 'REG_REQUEST', lifetime: 96, regTypes: [RegistrationType.RELAY_UDP_HIP, RegistrationType.RELAY_UDP_ESP] }, BOB_THIRD, 12_000);
+  assert.equal(relay.handle(esp(0x1001), BOB_NEW, 12_010).action, 'forward');
+  assert.equal(relay.handle(esp(0x1001), BOB_NAT, 12_010).action, 'drop');
 });
