@@ -9,7 +9,7 @@ import type { UdpEndpoint } from '../platform/udp.js';
 import { newRxBatch, newUdpRxBatch, rxPacket, TRUNCATED_FLAG, TxBatch, UdpTxBatch } from '../base/batch.js';
 import { DataplaneCore, type CoreEvent, type FlowRoute, type OutboundSealer, type PeerRoute, type SaInstall, type SaSpec } from './core.js';
 import { NativeFastPath, STRANDED_HELD_FLAG, nativeFlowRoute, type FastPathTuning } from './fastpath.js';
-import { StrandedDatagrams } from './stranded.js';
+import { StrandedDatagrams, pathKey, type SendPath } from './stranded.js';
 import { fromAddr16, same16, toAddr16 } from '../base/addr16.js';
 import type { DataplaneCommands, DataplaneStats, VerifiedAddress, WireFlowStats, WirePeerStats } from './messages.js';
 
@@ -80,6 +80,8 @@ export class DataplaneRunner implements DataplaneCommands {
   private fastSockets: (DatagramSocket | undefined)[] = [];
   /** Peers whose spare copies the JS core sends: their packets come up from the fast path meanwhile. */
   private readonly jsSpares = new Map<string, Uint8Array>();
+  /** Each flow's pair as its route last gave it, by peer and FID. */
+  private readonly flowPaths = new Map<string, SendPath>();
   /** The fast path's sealer of each peer whose base SA it holds (its further SAs share it). */
   private readonly offloaded = new Map<string, OutboundSealer>();
   /** Further outbound SAs the JS core holds while the fast path runs, by SPI → peer. */
@@ -523,6 +525,34 @@ export class DataplaneRunner implements DataplaneCommands {
     this.core.setFlowRoutes(hit, routes);
     this.fast?.setFlowRoutes(hit, routes.map((r) => nativeFlowRoute(r, this.socketIndex(r.local))));
     this.syncFastPath(hit);
+    this.followMovedFlows(hit, routes);
+  }
+
+  /**
+   * A flow given another pair takes along what was stranded on its old one (sends that failed
+   * with the old interface gone). The peer's own path keeps its datagrams: setPath moves those.
+   */
+  private followMovedFlows(hit: Uint8Array, routes: readonly FlowRoute[]): void {
+    const peer = hitKeyText(hit);
+    const peerPath = this.core.pathOf(hit);
+    const now = this.opts.now();
+    const current = new Set<string>();
+    let resent = false;
+    for (const r of routes) {
+      const key = `${peer}/${r.fid}`;
+      if (current.has(key)) continue;
+      current.add(key);
+      const to = { local: r.local, addr16: r.remoteAddr16, port: r.remote.port };
+      const from = this.flowPaths.get(key);
+      this.flowPaths.set(key, to);
+      if (!from || (peerPath && pathKey(from) === pathKey(peerPath))) continue;
+      for (const d of this.stranded.moved(from, to, now)) {
+        this.resend(to.local, d, to.addr16, to.port);
+        resent = true;
+      }
+    }
+    for (const key of this.flowPaths.keys()) if (key.startsWith(`${peer}/`) && !current.has(key)) this.flowPaths.delete(key);
+    if (resent) this.flushUdp();
   }
 
   retireInbound(spi: number, afterMs: number): void {
@@ -535,6 +565,7 @@ export class DataplaneRunner implements DataplaneCommands {
     this.offloaded.delete(key);
     this.jsSpares.delete(key);
     this.verified.delete(key);
+    for (const f of this.flowPaths.keys()) if (f.startsWith(`${key}/`)) this.flowPaths.delete(f);
     for (const [spi, k] of this.jsOutbound) if (k === key) this.jsOutbound.delete(spi);
     // What was held for the association goes with it; the next one starts without doubt.
     this.setHeld(hit, false);

@@ -47,7 +47,7 @@ const MAX_HELD_COPY_BYTES = 1_500_000;
 interface Held { datagram: Uint8Array; from: string; at: number }
 interface Move { to: SendPath; at: number }
 
-function pathKey(p: SendPath): string {
+export function pathKey(p: SendPath): string {
   return `${p.local}|${fromAddr16(p.addr16)}|${p.port}`;
 }
 
