@@ -6,7 +6,7 @@ import type { DatagramSocket } from '../platform/fast-udp.js';
 import { errnoName, unreachableDestination, type FastPathEvent, type NativeIo } from '../platform/native.js';
 import type { TunDevice } from '../platform/tun.js';
 import type { UdpEndpoint } from '../platform/udp.js';
-import { newRxBatch, newUdpRxBatch, rxPacket, TRUNCATED_FLAG, TxBatch, UdpTxBatch } from '../base/batch.js';
+import { newRxBatch, newUdpRxBatch, rxPacket, TRUNCATED_FLAG, TxBatch, UdpTxBatch, type UdpRxBatch } from '../base/batch.js';
 import { DataplaneCore, type CoreEvent, type FlowRoute, type OutboundSealer, type PeerRoute, type SaInstall, type SaSpec } from './core.js';
 import { NativeFastPath, STRANDED_HELD_FLAG, nativeFlowRoute, type FastPathTuning } from './fastpath.js';
 import { StrandedDatagrams, pathKey, type SendPath } from './stranded.js';
@@ -91,6 +91,8 @@ export class DataplaneRunner implements DataplaneCommands {
    * peers (both paths), re-sent once their peer moves.
    */
   private readonly stranded = new StrandedDatagrams();
+  /** Where the fast path's stranded datagrams and held copies are taken up (takeStranded). */
+  private strandedIn: (UdpRxBatch & { sockets: Uint8Array }) | undefined;
   /** Datagrams re-sent on a peer's new pair (stranded or held copies). */
   private resent = 0;
   /** Per peer, the addresses HIP verified and each one's outbound SPI (setVerifiedAddresses). */
@@ -180,8 +182,11 @@ export class DataplaneRunner implements DataplaneCommands {
     if (fastIndex >= 0 && this.fast) {
       // Returns once neither packet thread can touch the fd: it may close now.
       this.fast.removeSocket(fastIndex);
+      // What failed on it names it by index only: taken up while the index still has an address.
+      this.takeStranded(this.opts.now());
       this.fastSockets[fastIndex] = undefined;
       socket!.close();
+      this.flushUdp();
     } else {
       socket!.close();
     }
@@ -265,11 +270,7 @@ export class DataplaneRunner implements DataplaneCommands {
     }
     const tunPunts = newRxBatch(PUNT_SLOTS, cfg.slotSize);
     const udpPunts = { ...newUdpRxBatch(PUNT_SLOTS, cfg.slotSize), sockets: new Uint8Array(PUNT_SLOTS) };
-    const stranded = { ...newUdpRxBatch(PUNT_SLOTS, cfg.slotSize), sockets: new Uint8Array(PUNT_SLOTS) };
-    const io = cfg.io;
-    const takeStranded = (fast: NativeFastPath): number => io.fpTakeStranded(
-      fast.handle, stranded.buf, stranded.lengths, stranded.slotSize, stranded.addrs16, stranded.ports, stranded.sockets,
-    );
+    this.strandedIn = { ...newUdpRxBatch(PUNT_SLOTS, cfg.slotSize), sockets: new Uint8Array(PUNT_SLOTS) };
     const wake = (): void => {
       this.wakeScheduled = false;
       if (this.stopped || !this.fast) return;
@@ -278,18 +279,7 @@ export class DataplaneRunner implements DataplaneCommands {
       const now = this.opts.now();
       if (this.core.anyUnverified()) this.foldFastPathCredit(now);
       // First, so they go out before newer packets on the pair they move to.
-      for (let n = takeStranded(fast); n > 0; n = n < PUNT_SLOTS ? 0 : takeStranded(fast)) {
-        stranded.count = n;
-        for (let i = 0; i < n; i++) {
-          const flags = stranded.sockets[i]!;
-          const local = this.fastSockets[flags & ~STRANDED_HELD_FLAG]?.local.address;
-          if (local === undefined) continue;
-          const addr16 = stranded.addrs16.subarray(i * 16, i * 16 + 16);
-          const path = { local, addr16, port: stranded.ports[i]! };
-          if (flags & STRANDED_HELD_FLAG) this.keepCopy(rxPacket(stranded, i), path, now);
-          else this.strand(rxPacket(stranded, i), path, now);
-        }
-      }
+      this.takeStranded(now);
       this.flushUdp();
       let batches = 0;
       for (; batches < PUNT_BATCHES_PER_WAKE; batches++) {
@@ -494,6 +484,25 @@ export class DataplaneRunner implements DataplaneCommands {
     else setPath(hit, path.addr16, path.port, this.socketIndex(path.local), spi);
   }
 
+  /** Takes up the fast path's failed sends and held copies, each filed under the pair it was sent on. */
+  private takeStranded(now: number): void {
+    const fast = this.fast;
+    const b = this.strandedIn;
+    if (!fast || !b) return;
+    const take = (): number => this.opts.fastPath!.io.fpTakeStranded(fast.handle, b.buf, b.lengths, b.slotSize, b.addrs16, b.ports, b.sockets);
+    for (let n = take(); n > 0; n = n < PUNT_SLOTS ? 0 : take()) {
+      b.count = n;
+      for (let i = 0; i < n; i++) {
+        const flags = b.sockets[i]!;
+        const local = this.fastSockets[flags & ~STRANDED_HELD_FLAG]?.local.address;
+        if (local === undefined) continue;
+        const path = { local, addr16: b.addrs16.subarray(i * 16, i * 16 + 16), port: b.ports[i]! };
+        if (flags & STRANDED_HELD_FLAG) this.keepCopy(rxPacket(b, i), path, now);
+        else this.strand(rxPacket(b, i), path, now);
+      }
+    }
+  }
+
   /** A sealed datagram the fast path could not send (its interface went down): follows its peer. */
   private strand(datagram: Uint8Array, path: { local: string; addr16: Uint8Array; port: number }, now: number): void {
     const to = this.stranded.strand(datagram, path, now);
@@ -530,28 +539,32 @@ export class DataplaneRunner implements DataplaneCommands {
 
   /**
    * A flow given another pair takes along what was stranded on its old one (sends that failed
-   * with the old interface gone). The peer's own path keeps its datagrams: setPath moves those.
+   * with the old interface gone); a flow left without a route takes it to the peer's path, where
+   * its packets go. The peer's own path keeps its datagrams: setPath moves those.
    */
   private followMovedFlows(hit: Uint8Array, routes: readonly FlowRoute[]): void {
     const peer = hitKeyText(hit);
     const peerPath = this.core.pathOf(hit);
     const now = this.opts.now();
-    const current = new Set<string>();
-    let resent = false;
+    const before = new Map<string, SendPath>();
+    for (const [key, path] of this.flowPaths) {
+      if (!key.startsWith(`${peer}/`)) continue;
+      before.set(key, path);
+      this.flowPaths.delete(key);
+    }
     for (const r of routes) {
       const key = `${peer}/${r.fid}`;
-      if (current.has(key)) continue;
-      current.add(key);
-      const to = { local: r.local, addr16: r.remoteAddr16, port: r.remote.port };
-      const from = this.flowPaths.get(key);
-      this.flowPaths.set(key, to);
-      if (!from || (peerPath && pathKey(from) === pathKey(peerPath))) continue;
+      if (!this.flowPaths.has(key)) this.flowPaths.set(key, { local: r.local, addr16: r.remoteAddr16, port: r.remote.port });
+    }
+    let resent = false;
+    for (const [key, from] of before) {
+      const to = this.flowPaths.get(key) ?? peerPath;
+      if (!to || (peerPath && pathKey(from) === pathKey(peerPath))) continue;
       for (const d of this.stranded.moved(from, to, now)) {
         this.resend(to.local, d, to.addr16, to.port);
         resent = true;
       }
     }
-    for (const key of this.flowPaths.keys()) if (key.startsWith(`${peer}/`) && !current.has(key)) this.flowPaths.delete(key);
     if (resent) this.flushUdp();
   }
 
