@@ -26,7 +26,7 @@ import { EspSuite } from '../src-main/esp/suites.js';
 import { NativeFastPath, type NativeFlowRoute } from '../src-main/dataplane/fastpath.js';
 import { IPPROTO_UDP } from '../src-main/dataplane/packet.js';
 import { loadNativeIo } from '../src-main/platform/native.js';
-import { OWN_HIT, OWN_LSI, PEER_HIT, gcmKeys, saInstall } from '../test/support/dataplane-fastpath.js';
+import { OWN_HIT, OWN_LSI, PEER_HIT, gcmKeys, saInstall } from '../lab/dataplane-fastpath.js';
 
 const ROUNDS = Number(process.env['FLOWS_BENCH_ROUNDS'] ?? 7);
 const RUN_MS = Number(process.env['FLOWS_BENCH_MS'] ?? 1000);

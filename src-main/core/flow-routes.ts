@@ -15,8 +15,8 @@
 
 import type { Endpoint } from '../hip/host.js';
 import type { PairTestState } from '../mobility/pair-selection.js';
-import type { FlowProtocol, PortRange } from '../flows/traffic-selector.js';
-import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from '../flows/packet-tuple.js';
+import type { FlowProtocol, PortRange } from '../../src-shared/flow-selector.js';
+import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from '../base/packet-tuple.js';
 
 /** A selector as flows carry it: protocol and port ranges, seen from the side that bound it. */
 export interface FlowPorts {

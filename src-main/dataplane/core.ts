@@ -9,7 +9,7 @@ import { EspInboundSa, EspOutboundSa, type EspKeyMaterial } from '../esp/index.j
 import { CreditAccount } from '../hip/credit.js';
 import type { UdpEndpoint } from '../platform/udp.js';
 import { fromAddr16, same16 } from '../base/addr16.js';
-import { IPV4_MALFORMED, hasPorts, ipv4TransportAt, portInRange } from '../flows/packet-tuple.js';
+import { IPV4_MALFORMED, hasPorts, ipv4TransportAt, portInRange } from '../base/packet-tuple.js';
 import {
   IPPROTO_IPIP, IPPROTO_NONE, IPV6_HEADER_LENGTH, beetPayload, innerDestination, ipv4PacketLength, readU32,
   rewriteIpv4Addresses, writeBeetPacket,

@@ -5,7 +5,7 @@
 // locator pair (flow-state.ts says which pair a binding uses now).
 
 import type { FlowBinding, FlowTable } from './flow-table.js';
-import { packetTuple, type PacketTuple } from './packet-tuple.js';
+import { packetTuple, type PacketTuple } from '../base/packet-tuple.js';
 import { compileSelector, selectorMatches, type CompiledSelector, type PacketDirection } from './traffic-selector.js';
 
 export interface PeerInnerAddresses {

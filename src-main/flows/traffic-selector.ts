@@ -7,7 +7,7 @@
 
 import { TRAFFIC_PROTOCOLS } from '../../src-shared/control-api.js';
 import { parsePrefix, prefixText, type FlowProtocol, type FlowSelector, type IpPrefix, type PortRange } from '../../src-shared/flow-selector.js';
-import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, portInRange, type PacketTuple } from './packet-tuple.js';
+import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, portInRange, type PacketTuple } from '../base/packet-tuple.js';
 
 // The selector model lives in src-shared so HIP, a lower layer, can carry it on the wire.
 export { parsePrefix, prefixText, type FlowProtocol, type FlowSelector, type IpPrefix, type Parsed, type PortRange } from '../../src-shared/flow-selector.js';

@@ -15,7 +15,7 @@ import { NativeFastPath } from '../../src-main/dataplane/fastpath.js';
 import { IPPROTO_UDP } from '../../src-main/dataplane/packet.js';
 import { loadNativeIo, type NativeHandle, type NativeIo } from '../../src-main/platform/native.js';
 import { openNativeDatagramSocket, type DatagramSocket } from '../../src-main/platform/fast-udp.js';
-import { IN_SPI, OUT_SPI, OWN_HIT, OWN_LSI, PEER_HIT, gcmKeys, saInstall } from './dataplane-fastpath.js';
+import { IN_SPI, OUT_SPI, OWN_HIT, OWN_LSI, PEER_HIT, gcmKeys, saInstall } from '../../lab/dataplane-fastpath.js';
 
 export const SUITE = EspSuite.AES_GCM_16;
 export const APP_PORT = 7000;

@@ -19,7 +19,7 @@ import { EspInboundSa } from '../../src-main/esp/index.js';
 import { openNativeDatagramSocket } from '../../src-main/platform/fast-udp.js';
 import { loadNativeIo } from '../../src-main/platform/native.js';
 import { openNativeTun } from '../../src-main/platform/tun.js';
-import { OUT_SPI, OWN_HIT, OWN_LSI, PEER_HIT, gcmKeys, saInstall } from '../support/dataplane-fastpath.js';
+import { OUT_SPI, OWN_HIT, OWN_LSI, PEER_HIT, gcmKeys, saInstall } from '../../lab/dataplane-fastpath.js';
 import { APP_PORT, LOOPBACK, PeerEnd, SUITE, inPrivateNetns, sleep, spiSeq, until } from '../support/native-fastpath-rig.js';
 import { toAddr16 } from '../../src-main/base/addr16.js';
 

@@ -10,7 +10,7 @@ import { fromAddr16 } from '../../src-main/base/addr16.js';
 import { EspInboundSa } from '../../src-main/esp/index.js';
 import { IPPROTO_UDP } from '../../src-main/dataplane/packet.js';
 import { openNativeDatagramSocket } from '../../src-main/platform/fast-udp.js';
-import { OWN_HIT, PEER_HIT, gcmKeys } from '../support/dataplane-fastpath.js';
+import { OWN_HIT, PEER_HIT, gcmKeys } from '../../lab/dataplane-fastpath.js';
 import { APP_PORT, LOOPBACK, PeerEnd, SUITE, inPrivateNetns, sleep, spiSeq, startRig, udpSegment, until, type Rig } from '../support/native-fastpath-rig.js';
 
 const CELL_OUT = 0x5005;

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { IPPROTO_UDP } from '../../src-main/dataplane/packet.js';
 import { STRANDED_HELD_FLAG } from '../../src-main/dataplane/fastpath.js';
 import type { FastPathEvent } from '../../src-main/platform/native.js';
-import { OWN_HIT, PEER_HIT } from '../support/dataplane-fastpath.js';
+import { OWN_HIT, PEER_HIT } from '../../lab/dataplane-fastpath.js';
 import { APP_PORT, LOOPBACK, PeerEnd, inPrivateNetns, sleep, spiSeq, startRig, udpSegment, until, type Rig } from '../support/native-fastpath-rig.js';
 
 if (inPrivateNetns('native fast path: held peers and new ESP sources (re-run in a private network namespace)', import.meta.url)) {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { IPPROTO_UDP } from '../../src-main/dataplane/packet.js';
 import { openNativeDatagramSocket, type DatagramSocket } from '../../src-main/platform/fast-udp.js';
 import { rxPacket, type UdpRxBatch } from '../../src-main/base/batch.js';
-import { OWN_HIT, OUT_SPI, PEER_HIT } from '../support/dataplane-fastpath.js';
+import { OWN_HIT, OUT_SPI, PEER_HIT } from '../../lab/dataplane-fastpath.js';
 import { APP_PORT, LOOPBACK, PeerEnd, inPrivateNetns, sleep, spiSeq, startRig, udpSegment, until, type Rig } from '../support/native-fastpath-rig.js';
 
 if (inPrivateNetns('native fast path at run time (re-run in a private network namespace)', import.meta.url)) {

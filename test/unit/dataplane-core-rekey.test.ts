@@ -12,7 +12,7 @@ import { EspOutboundSa, ESP_SEQ_MAX, ESP_SEQ_REKEY_THRESHOLD } from '../../src-m
 import { EspSuite } from '../../src-main/esp/suites.js';
 import { toAddr16 } from '../../src-main/base/addr16.js';
 import { IPPROTO_UDP } from '../../src-main/dataplane/packet.js';
-import { OUT_SPI, OWN_HIT, OWN_LSI, PEER_HIT, RecordingSink, gcmKeys, saInstall } from '../support/dataplane-fastpath.js';
+import { OUT_SPI, OWN_HIT, OWN_LSI, PEER_HIT, RecordingSink, gcmKeys, saInstall } from '../../lab/dataplane-fastpath.js';
 
 const SUITE = EspSuite.AES_GCM_16;
 const CELL_OUT = 0x5005;

@@ -15,7 +15,7 @@ import {
 import { checksumsValid, ipv4Packet } from '../support/dataplane-packets.js';
 import {
   IN_SPI, OUT_SPI, OWN_HIT, OWN_LSI, PEER_HIT, PEER_LSI, gcmKeys, saInstall, testHit, twin, type Twin,
-} from '../support/dataplane-fastpath.js';
+} from '../../lab/dataplane-fastpath.js';
 
 const SUITES = [EspSuite.AES_GCM_8, EspSuite.AES_GCM_16];
 const ADDR16 = new Uint8Array(16);

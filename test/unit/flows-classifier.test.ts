@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FlowClassifier, type PeerInnerAddresses } from '../../src-main/flows/flow-classifier.js';
 import { FlowTable, type FlowBinding } from '../../src-main/flows/flow-table.js';
-import { packetTuple } from '../../src-main/flows/packet-tuple.js';
+import { packetTuple } from '../../src-main/base/packet-tuple.js';
 import { parsePrefix, selectorProblem, selectorText } from '../../src-main/flows/traffic-selector.js';
 import { ipv6UdpPacket } from '../../src-main/platform/pcap.js';
 import { ipv4Packet } from '../support/dataplane-packets.js';

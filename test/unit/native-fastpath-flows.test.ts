@@ -12,7 +12,7 @@ import { NativeFastPath, nativeFlowRoute, type NativeFlowRoute } from '../../src
 import { IPPROTO_TCP, IPPROTO_UDP, writeBeetPacket } from '../../src-main/dataplane/packet.js';
 import { loadNativeIo, type NativeIo } from '../../src-main/platform/native.js';
 import { openNativeDatagramSocket } from '../../src-main/platform/fast-udp.js';
-import { IN_SPI, OUT_SPI, OWN_HIT, OWN_LSI, PEER_HIT, PEER_LSI, gcmKeys, saInstall } from '../support/dataplane-fastpath.js';
+import { IN_SPI, OUT_SPI, OWN_HIT, OWN_LSI, PEER_HIT, PEER_LSI, gcmKeys, saInstall } from '../../lab/dataplane-fastpath.js';
 
 const SUITE = EspSuite.AES_GCM_16;
 const CELL_OUT = 0x5005;

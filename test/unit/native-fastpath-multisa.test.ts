@@ -9,7 +9,7 @@ import { EspInboundSa, EspOutboundSa } from '../../src-main/esp/index.js';
 import { EspSuite } from '../../src-main/esp/suites.js';
 import { toAddr16 } from '../../src-main/base/addr16.js';
 import { IPPROTO_UDP, writeBeetPacket } from '../../src-main/dataplane/packet.js';
-import { OUT_SPI, OWN_HIT, PEER_HIT, gcmKeys, saInstall, testHit, twin, type Twin } from '../support/dataplane-fastpath.js';
+import { OUT_SPI, OWN_HIT, PEER_HIT, gcmKeys, saInstall, testHit, twin, type Twin } from '../../lab/dataplane-fastpath.js';
 
 const SUITE = EspSuite.AES_GCM_16;
 const CELL_OUT = 0x5005;

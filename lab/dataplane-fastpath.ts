@@ -1,13 +1,13 @@
 // A native fast path without threads (tables only) next to a JS DataplaneCore holding the same
 // keys, so tests can push one packet through each and compare bytes.
 
-import { DataplaneCore, type CoreEvent, type CoreSink, type SaInstall } from '../../src-main/dataplane/core.js';
-import { toAddr16 } from '../../src-main/base/addr16.js';
-import { NativeFastPath, type FastPathTuning } from '../../src-main/dataplane/fastpath.js';
-import { ipv4ToNumber } from '../../src-main/dataplane/packet.js';
-import { loadNativeIo, type NativeIo } from '../../src-main/platform/native.js';
-import { openNativeDatagramSocket } from '../../src-main/platform/fast-udp.js';
-import type { EspKeyMaterial } from '../../src-main/esp/index.js';
+import { DataplaneCore, type CoreEvent, type CoreSink, type SaInstall } from '../src-main/dataplane/core.js';
+import { toAddr16 } from '../src-main/base/addr16.js';
+import { NativeFastPath, type FastPathTuning } from '../src-main/dataplane/fastpath.js';
+import { ipv4ToNumber } from '../src-main/dataplane/packet.js';
+import { loadNativeIo, type NativeIo } from '../src-main/platform/native.js';
+import { openNativeDatagramSocket } from '../src-main/platform/fast-udp.js';
+import type { EspKeyMaterial } from '../src-main/esp/index.js';
 
 export function testHit(last: number): Uint8Array {
   const h = new Uint8Array(16);
