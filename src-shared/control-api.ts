@@ -560,6 +560,8 @@ export const relayServerStatus = object({
   socketDrops: count,
   /** Datagrams longer than the relay reads (2048 octets), dropped. */
   oversized: count,
+  /** Datagrams the relay was to send (forwarded or its own) that never left: refused by the kernel, a full send buffer, no socket for the address family. */
+  unsent: count,
 });
 export type RelayServerStatus = Infer<typeof relayServerStatus>;
 

@@ -31,7 +31,7 @@ export function formatRelayStatus(s: RelayServerStatus): string {
     `dropped HIP: ${nonZero(s.counters.control)}`,
     `dropped ESP: ${nonZero(s.counters.data)}`,
     `refused permissions: ${nonZero(s.counters.permissions)}`,
-    `relay host drops: ${nonZero({ ...s.counters.host, runt: s.counters.runts, oversized: s.oversized ?? 0 })}`,
+    `relay host drops: ${nonZero({ ...s.counters.host, runt: s.counters.runts, oversized: s.oversized ?? 0, unsent: s.unsent ?? 0 })}`,
     ...(s.socketDrops === undefined ? [] : [`socket drops ${s.socketDrops}`]),
   ];
   return [...head, ...table(rows).map((l) => `  ${l}`), ...tail].join('\n');

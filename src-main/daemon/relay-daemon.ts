@@ -203,6 +203,7 @@ export class RelayDaemon {
       uptimeMs: Math.round(performance.now() - this.startedAt),
       socketDrops: this.socketDrops.total(performance.now()),
       oversized: this.transport.truncated,
+      unsent: this.transport.unsent,
     };
   }
 

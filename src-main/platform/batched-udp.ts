@@ -4,6 +4,7 @@
 // received datagram is handed over with its source and the local endpoint it came to; what is
 // queued with send() goes out in one batch per socket when the received batch is done (or at
 // flush()). Received octets are only valid during the callback: whoever keeps them copies them.
+// A datagram that was to be sent and did not leave is counted (unsent), never lost silently.
 
 import { fromAddr16, same16, toAddr16 } from '../base/addr16.js';
 import { TRUNCATED_FLAG, UdpTxBatch, rxPacket, type UdpRxBatch } from '../base/batch.js';
@@ -32,6 +33,11 @@ export class BatchedUdp {
   io: 'native' | { dgram: string } = 'native';
   /** Datagrams longer than a receive slot, dropped. */
   truncated = 0;
+  /**
+   * Datagrams queued with send() that never left: no socket for the destination's family or no
+   * address, or refused by the kernel (a full send buffer past the wait, an error that persisted).
+   */
+  private unsentHere = 0;
   private readonly bound: Bound[] = [];
   /** The last source address's text, so a stream from one peer is not re-formatted per datagram. */
   private lastFrom = new Uint8Array(16);
@@ -64,6 +70,13 @@ export class BatchedUdp {
     return u;
   }
 
+  /** Every datagram that was to be sent and was not, on all sockets (see unsentHere). */
+  get unsent(): number {
+    let n = this.unsentHere;
+    for (const b of this.bound) n += b.socket.lateSendFailures?.() ?? 0;
+    return n;
+  }
+
   locals(): UdpEndpoint[] {
     return this.bound.map((b) => ({ ...b.socket.local }));
   }
@@ -88,10 +101,13 @@ export class BatchedUdp {
   send(bytes: Uint8Array, to: UdpEndpoint, from?: UdpEndpoint): boolean {
     const addr = toAddr16(to.address);
     const b = this.pick(to, from);
-    if (!addr || !b) return false;
-    if (b.tx.appendTo(bytes, addr, to.port)) return true;
-    this.sendBatch(b);
-    return b.tx.appendTo(bytes, addr, to.port);
+    if (addr && b) {
+      if (b.tx.appendTo(bytes, addr, to.port)) return true;
+      this.sendBatch(b);
+      if (b.tx.appendTo(bytes, addr, to.port)) return true;
+    }
+    this.unsentHere++;
+    return false;
   }
 
   flush(): void {
@@ -100,7 +116,7 @@ export class BatchedUdp {
 
   private sendBatch(b: Bound): void {
     if (b.tx.count === 0) return;
-    b.socket.send(b.tx);
+    this.unsentHere += b.tx.count - b.socket.send(b.tx);
     b.tx.clear();
   }
 
@@ -114,7 +130,10 @@ export class BatchedUdp {
   }
 
   close(): void {
-    for (const b of this.bound) b.socket.close();
+    for (const b of this.bound) {
+      this.unsentHere += b.socket.lateSendFailures?.() ?? 0;
+      b.socket.close();
+    }
     this.bound.length = 0;
   }
 }

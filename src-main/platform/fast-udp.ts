@@ -23,6 +23,11 @@ export interface DatagramSocket {
   start(onBatch: (batch: UdpRxBatch) => void, onError: (message: string, unreachable?: UdpEndpoint) => void): void;
   /** Sends a whole batch; returns how many left (the rest was dropped as a full queue would). */
   send(batch: UdpTxBatch): number;
+  /**
+   * Datagrams send() counted as gone that failed later: node:dgram reports a send error in a
+   * callback, after send() returned. Absent where send()'s count is final (native).
+   */
+  lateSendFailures?(): number;
   close(): void;
 }
 
@@ -109,10 +114,19 @@ class DgramDatagramSocket implements DatagramSocket {
   private readonly rx = newUdpRxBatch(1, RX_SLOT_SIZE);
   private lastTo = '';
   private lastToKey = new Uint8Array(16);
+  private failedSends = 0;
+  private onError: ((message: string) => void) | undefined;
+  /** With a callback, dgram reports a send error here instead of as an 'error' event: it still reaches onError. */
+  private readonly onSent = (err: Error | null): void => {
+    if (!err) return;
+    this.failedSends++;
+    this.onError?.(err.message);
+  };
 
   constructor(private readonly socket: dgram.Socket, readonly local: UdpEndpoint, readonly family: 4 | 6) {}
 
   start(onBatch: (batch: UdpRxBatch) => void, onError: (message: string) => void): void {
+    this.onError = onError;
     this.socket.on('message', (msg, rinfo) => {
       const addr = toAddr16(rinfo.address);
       if (!addr) return;
@@ -135,9 +149,13 @@ class DgramDatagramSocket implements DatagramSocket {
         this.lastToKey = key.slice();
       }
       // dgram may queue the buffer itself when the socket is busy, and the batch is reused.
-      this.socket.send(Buffer.from(batch.packet(i)), batch.ports[i], this.lastTo);
+      this.socket.send(Buffer.from(batch.packet(i)), batch.ports[i], this.lastTo, this.onSent);
     }
     return batch.count;
+  }
+
+  lateSendFailures(): number {
+    return this.failedSends;
   }
 
   close(): void {

@@ -148,6 +148,7 @@ test('hipvpn relay serve: registration, status, 0600 registrations.json, refusal
   assert.match(text.stdout, /^socket drops \d+$/m);
   assert.equal(typeof status.socketDrops, 'number');
   assert.equal(status.oversized, 0);
+  assert.equal(status.unsent, 0);
 
   const path = join(state, 'registrations.json');
   let saved = { registrations: [] as { hit: string }[] };
