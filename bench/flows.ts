@@ -48,6 +48,8 @@ const WIFI_PORT = 5201;
 const CELL_PORT = 5202;
 const AGGREGATION_TARGET = 1.8;
 const LOOKUP_TOLERANCE = 0.05;
+/** Quiet time between runs whose interface counters are compared. */
+const SETTLE_MS = 2_000;
 /** First port of the bindings that must not match the measured flow. */
 const MISS_PORT_BASE = 6001;
 
@@ -147,6 +149,18 @@ async function aggregation(mobility: MobilityLab, tunnel: MobilityTunnel, flows:
     const alone = await run(WIFI_PORT);
     console.log(`one uplink alone (flow 1 on wifi0, tbf ${MBIT} Mbit/s): ${alone.mbps.toFixed(1)} Mbit/s (retransmits ${alone.retransmits})`);
 
+    // Flow 2 alone: what comes back to the laptop (its ACKs) shows where the peer steers it.
+    // The run before it must be quiet first, or its last ACKs count against cell0.
+    await sleep(SETTLE_MS);
+    const cellAlone = await countersDuring(uplinks, () => run(CELL_PORT));
+    const [wifiBack, cellBack] = cellAlone.traffic as [Traffic, Traffic];
+    const cellReturnShare = cellBack.rxPackets / (cellBack.rxPackets + wifiBack.rxPackets);
+    console.log(
+      `flow 2 alone on cell0: ${cellAlone.result.mbps.toFixed(1)} Mbit/s; sent on cell0 ${mb(cellBack.tx)}, on wifi0 ${mb(wifiBack.tx)}; ` +
+        `its return traffic: ${cellBack.rxPackets} packets on cell0, ${wifiBack.rxPackets} on wifi0 (${(cellReturnShare * 100).toFixed(1)} % on cell0)`,
+    );
+
+    await sleep(SETTLE_MS);
     const both = await countersDuring(uplinks, () => Promise.all([run(WIFI_PORT), run(CELL_PORT)]));
     const [wifiFlow, cellFlow] = both.result;
     const [wifi, cell] = both.traffic as [Traffic, Traffic];
@@ -171,7 +185,7 @@ async function aggregation(mobility: MobilityLab, tunnel: MobilityTunnel, flows:
     );
     const ratio = sum / alone.mbps;
     summary.push(`aggregation ratio both uplinks/one uplink: ${ratio.toFixed(2)} (target >= ${AGGREGATION_TARGET})`);
-    return ownUplink && ratio >= AGGREGATION_TARGET;
+    return ownUplink && cellReturnShare >= 0.95 && ratio >= AGGREGATION_TARGET;
   } finally {
     await flows.removeAll();
     await Promise.all(limited.map((end) => end.clearRateLimit()));
@@ -186,7 +200,14 @@ async function setMode(flows: Flows, mode: Mode): Promise<void> {
   for (let fid = 1; fid < BINDINGS; fid++) await flows.set(fid, tcpTo(MISS_PORT_BASE + fid), fid % 2 ? 'cell0' : 'wifi0');
   await flows.set(BINDINGS, tcpTo(mode === 'last' ? WIFI_PORT : MISS_PORT_BASE + BINDINGS), 'wifi0');
   await flows.waitBound(BINDINGS);
+  if (!toldAnnounced) {
+    toldAnnounced = true;
+    const unannounced = (await flows.status()).filter((f) => f.reason !== undefined).length;
+    console.log(`of ${BINDINGS} bindings the peer was told of ${BINDINGS - unannounced} (one HIP packet's room); it steers only those, the laptop all`);
+  }
 }
+
+let toldAnnounced = false;
 
 async function lookupCost(mobility: MobilityLab, tunnel: MobilityTunnel, flows: Flows): Promise<boolean> {
   const modes: Mode[] = ['none', 'miss', 'last'];
