@@ -268,7 +268,7 @@ export const flowStatus = object(
   {
     local: endpoint,
     remote: endpoint,
-    /** Why the flow is not on its uplink (fallback, pending), in words: "cell0 is down". */
+    /** Why the flow is not on its uplink (fallback, pending), in words: "cell0 is down"; with bound, what of it the peer does not do. */
     reason: string({ maxLength: 200 }),
     /** The binding's peer is not on the peer list (removed, or never added): it applies to nothing until one of that name is. */
     peerRemoved: literal(true),

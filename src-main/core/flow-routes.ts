@@ -59,6 +59,8 @@ export interface FlowRoutesInput {
   peerFlows?: readonly PeerFlow[] | undefined;
   /** The peer acknowledged our last announced bindings (E-LOCATOR); absent = nothing outstanding. */
   flowsAcked?: boolean;
+  /** FIDs of ours the last announcement had no room for (one HIP packet holds a few dozen): the peer does not know them. */
+  flowsLeftOut?: readonly number[];
   /** The pair and SA the peer's traffic takes now; undefined while there is no SA. */
   dataPath: { local: Endpoint; remote: Endpoint; spiOut: number } | undefined;
   /** Best first, as pair selection ranks them. */
@@ -145,6 +147,9 @@ function place(b: OwnFlow, input: FlowRoutesInput, announced: PeerFlow | undefin
     const path = { local: best.local, remote: best.remote, spiOut: best.spiOut };
     // Ours leave on the interface already; the peer's return traffic follows once it has the binding.
     if (input.flowsAcked === false) return { path, state: 'pending', reason: 'waiting for the peer to acknowledge the binding' };
+    if (input.flowsLeftOut?.includes(b.fid)) {
+      return { path, state: 'bound', reason: 'not announced to the peer (no room left in one HIP packet): its return traffic takes the primary pair' };
+    }
     return { path, state: 'bound' };
   }
   if (onIface.some((p) => p.state === 'testing' || p.state === 'untested' || (p.state === 'operational' && !p.verified))) {

@@ -746,6 +746,7 @@ export class HostCore {
       own,
       peerFlows,
       flowsAcked: a?.flowsAcked ?? true,
+      flowsLeftOut: a?.flowsLeftOut ?? [],
       dataPath: keyed && out ? { local: out.local, remote: out.remote, spiOut: out.activeSpi } : undefined,
       pairs: (view?.pairs ?? []).map((p) => ({
         local: p.local, remote: p.remote, ifname: p.ifname, state: p.state,

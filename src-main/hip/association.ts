@@ -34,7 +34,7 @@ import { decodeProbeReport, decodeProbeSpi, encodeProbeReport, encodeProbeSpi, p
 import { CreditAccount, type CreditPolicy } from './credit.js';
 import { BASE_EXCHANGE_OFFER, decodeChecksFailedNotice, encodeChecksFailedNotice } from './checks-failed-notice.js';
 import { PeerLocatorTable, sameLocator, type AnnouncedLocator, type PeerLocator } from './peer-locators.js';
-import { FlowBindings, I2_CARRIER, type AnnouncedFlow, type PeerFlowBinding } from './flow-announcement.js';
+import { buildWithELocator, FlowBindings, I2_CARRIER, type AnnouncedFlow, type PeerFlowBinding } from './flow-announcement.js';
 import { WaitingRekeys, pairNamedByPeer, pairToRekey, samePair, type Rekey, type SaPairSpis } from './sa-rekey.js';
 
 export interface Endpoint { address: string /* IP text, v4 or v6 */; port: number }
@@ -123,6 +123,8 @@ export interface AssociationSnapshot {
   peerFlows: PeerFlowBinding[];
   /** The peer acknowledged the packet carrying our current flow bindings. */
   flowsAcked: boolean;
+  /** FIDs of our bindings the last announcement had no room for: the peer does not steer their return traffic. */
+  flowsLeftOut: number[];
 }
 
 /** What an association may use of its host. */
@@ -647,25 +649,28 @@ export class Association {
     const i2Listing = this.i2Listing(to);
     const i2Flows = this.flows.eLocator(this.listedLocators(), i2Listing);
 
-    const i2 = buildI2(this.ctx, rhash, hipKeys.outInt, {
+    const spi = this.inboundSpi;
+    const dhPublic = this.dhKey.publicKey;
+    const encryptedHostId = encryptParam(crypto, hipCipher, hipKeys.outEnc, encodeParam(hostIdParam(identity)));
+    const { bytes: i2, leftOut } = buildWithELocator(i2Flows, (eLocator) => buildI2(this.ctx, rhash, hipKeys.outInt, {
       localHit: this.localHit,
       peerHit: this.peerHit,
       keymatIndex: hipKeys.nextIndex,
-      spi: this.inboundSpi,
+      spi,
       r1Counter: counter,
       solution: { k: puzzle.k, opaque: puzzle.opaque, i: puzzle.i, j },
       dhGroupId: dhParam.groupId,
-      dhPublic: this.dhKey.publicKey,
+      dhPublic,
       hipCipher,
-      encryptedHostId: encryptParam(crypto, hipCipher, hipKeys.outEnc, encodeParam(hostIdParam(identity))),
+      encryptedHostId,
       espSuite,
       echoSigned: getParams(pkt, 'ECHO_REQUEST_SIGNED').map((e) => e.opaque),
       echoUnsigned: getParams(pkt, 'ECHO_REQUEST_UNSIGNED').map((e) => e.opaque),
       locatorSet: i2Listing,
       inviteProof: this.ctx.inviteProofFor?.(this.peerHit),
-      extra: [...this.registrationRequest(pkt), ...this.natModeChoice(pkt), ...(i2Flows === undefined ? [] : [i2Flows])],
-    });
-    this.flows.sentIn(I2_CARRIER);
+      extra: [...this.registrationRequest(pkt), ...this.natModeChoice(pkt), ...(eLocator === undefined ? [] : [eLocator])],
+    }));
+    this.flows.sentIn(I2_CARRIER, leftOut);
     this.flows.fromPeer(undefined, getParams(pkt, 'E_LOCATOR'), from.port, [from, ...r1Locators], (r) => this.ctx.drop(r));
     this.peer = peer;
     this.peerHostIdTlv = encodeParam(hostId);
@@ -1232,10 +1237,10 @@ export class Association {
     const updateId = this.newUpdateId();
     const locatorSet = buildLocatorSet(what.listing, this.lifetimeS());
     const eLocator = this.flows.eLocator(this.listedLocators(), locatorSet);
-    const bytes = buildUpdate(this.ctx, this.rhash!, this.hipKeys!.outInt, this.localHit, this.peerHit, {
-      seq: updateId, espInfo, locatorSet, ...(eLocator === undefined ? {} : { extra: [eLocator] }),
-    });
-    this.flows.sentIn(updateId);
+    const { bytes, leftOut } = buildWithELocator(eLocator, (fitted) => buildUpdate(this.ctx, this.rhash!, this.hipKeys!.outInt, this.localHit, this.peerHit, {
+      seq: updateId, espInfo, locatorSet, ...(fitted === undefined ? {} : { extra: [fitted] }),
+    }));
+    this.flows.sentIn(updateId, leftOut);
     this.announcementSentAt = now;
     this.latestAnnouncementId = updateId;
     const to = via ?? this.remote;
@@ -1835,6 +1840,7 @@ export class Association {
       natMode: this.natMode,
       peerFlows: this.flows.peerFlows(),
       flowsAcked: this.flows.acked,
+      flowsLeftOut: this.flows.leftOut,
     };
   }
 }

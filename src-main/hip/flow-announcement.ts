@@ -13,6 +13,7 @@
 import type { FlowSelector, Parsed } from '../../src-shared/flow-selector.js';
 import { parsePrefix } from '../../src-shared/flow-selector.js';
 import { bytes16ToIp } from './wire/address.js';
+import { encodeParam, MAX_PACKET_LENGTH } from './wire/codec.js';
 import {
   decodeFlowIdentification, encodeFlowOption, fromBinarySelector, toBinarySelector, type BinaryTrafficSelector,
 } from './wire/flow-identification.js';
@@ -83,6 +84,51 @@ export function buildELocator(flows: readonly AnnouncedFlow[], own: readonly Loc
   return { param: { kind: 'E_LOCATOR', locators }, unbound };
 }
 
+/**
+ * An E-LOCATOR cut to at most `room` octets (its TLV header and padding included): whole flows,
+ * in priority order, as many as fit. A HIP packet holds 2048 octets and each bound flow takes
+ * some 56 per locator, so a few dozen bindings towards one peer fill it; the ones left out are
+ * steered on our side only, and the peer sends their return traffic as for unbound traffic.
+ */
+export function fitELocator(param: ELocator, room: number): { param: ELocator; leftOut: number[] } {
+  // A flow's locators are consecutive and share one encoded flow option.
+  const flows: FlowLocator[][] = [];
+  for (const l of param.locators) {
+    const last = flows[flows.length - 1];
+    if (last !== undefined && last[0]!.flowOption === l.flowOption) last.push(l);
+    else flows.push([l]);
+  }
+  const kept: FlowLocator[] = [];
+  let i = 0;
+  for (; i < flows.length; i++) {
+    const next: ELocator = { kind: 'E_LOCATOR', locators: [...kept, ...flows[i]!] };
+    if (encodeParam(next).length > room) break;
+    kept.push(...flows[i]!);
+  }
+  const leftOut = flows.slice(i).flatMap((f) => (f[0]!.flowOption === undefined ? [] : [decodeFlowIdentification(f[0]!.flowOption)]))
+    .flatMap((o) => (o.ok ? [o.value.fid] : []));
+  return { param: { kind: 'E_LOCATOR', locators: kept }, leftOut };
+}
+
+/**
+ * A signed HIP packet with our E-LOCATOR, or with as much of it as fits (fitELocator): `build`
+ * makes the packet with the given E-LOCATOR or none. The packet without it tells how much room
+ * there is; that costs a second signature, paid only when the whole set does not fit.
+ */
+export function buildWithELocator(
+  param: ELocator | undefined, build: (eLocator: ELocator | undefined) => Uint8Array,
+): { bytes: Uint8Array; leftOut: number[] } {
+  if (param === undefined) return { bytes: build(undefined), leftOut: [] };
+  try {
+    return { bytes: build(param), leftOut: [] };
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+  }
+  const bare = build(undefined);
+  const fitted = fitELocator(param, MAX_PACKET_LENGTH - bare.length);
+  return { bytes: build(fitted.param), leftOut: fitted.leftOut };
+}
+
 export type PeerFlows = { ok: true; bindings: PeerFlowBinding[]; unlisted: number } | { ok: false; error: string };
 
 /**
@@ -140,6 +186,7 @@ export class FlowBindings {
   private lastPeerUpdateId: number | undefined;
   /** Our locators as of the last E-LOCATOR built: bindings follow them. */
   private localsKey: string | undefined;
+  private unannounced: number[] = [];
 
   /** `enabled` false: neither sent nor read, as by a host that does not know E-LOCATOR. */
   constructor(readonly enabled: boolean, initial: readonly AnnouncedFlow[] = []) {
@@ -185,8 +232,14 @@ export class FlowBindings {
     if (this.ours.some((f) => f.ifname !== null)) this.version++;
   }
 
-  /** The packet with this Update ID (or I2_CARRIER) carries our current set. */
-  sentIn(updateId: number): void {
+  /** FIDs of ours that the last packet carrying our set had no room for (see fitELocator). */
+  get leftOut(): number[] {
+    return [...this.unannounced];
+  }
+
+  /** The packet with this Update ID (or I2_CARRIER) carries our current set, less the flows `leftOut`. */
+  sentIn(updateId: number, leftOut: readonly number[] = []): void {
+    this.unannounced = [...leftOut];
     if (this.enabled && this.version > 0) this.inFlight.set(updateId, this.version);
   }
 

@@ -106,3 +106,13 @@ test('an ICMP flow routes both ICMP and ICMPv6', () => {
   const plan = planFlowRoutes(input({ own: [{ fid: 3, selector: { protocol: 'icmp' }, interface: 'cell0' }] }));
   assert.deepEqual(plan.routes.map((r) => [r.fid, r.protocol]), [[3, 1], [3, 58]]);
 });
+
+test('a flow the announcement had no room for is steered on its uplink, and says the peer does not steer its return traffic', () => {
+  const plan = planFlowRoutes(input({ flowsAcked: true, flowsLeftOut: [1] }));
+  assert.deepEqual(plan.flows[0], {
+    fid: 1, state: 'bound', local: CELL, remote: SERVER,
+    reason: 'not announced to the peer (no room left in one HIP packet): its return traffic takes the primary pair',
+  });
+  assert.equal(plan.routes[0]?.outboundSpi, CELL_SPI, 'our packets of the flow still leave on cell0');
+  assert.deepEqual(planFlowRoutes(input({ flowsAcked: true, flowsLeftOut: [] })).flows[0], { fid: 1, state: 'bound', local: CELL, remote: SERVER });
+});

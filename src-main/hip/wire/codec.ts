@@ -13,7 +13,7 @@ import type {
 export { paramTypeOf } from './param-codec.js';
 
 /** The header length field counts 8-octet units after the first 8, in one octet. */
-const MAX_PACKET_LENGTH = (255 + 1) * 8;
+export const MAX_PACKET_LENGTH = (255 + 1) * 8;
 const TLV_HEADER = 4;
 
 /**
