@@ -70,6 +70,8 @@ export class PeerLocatorTable {
   private readonly byKey = new Map<string, PeerLocator>();
   /** The address our traffic to the peer uses now. */
   private currentKey: string;
+  /** Whether the peer sent a complete listing yet (applyLocatorSet): its later ones can withdraw. */
+  private listedBefore = false;
 
   /** The address the base exchange ran over: verified by the exchange itself. */
   constructor(now: number, initial: LocatorAddress, spi: number, source: LocatorSource = 'base-exchange') {
@@ -97,9 +99,17 @@ export class PeerLocatorTable {
   /**
    * A complete listing from the peer (RFC 8047 §6.2), authenticated. Listed addresses are bound
    * to the SPI given and become UNVERIFIED unless already ACTIVE; the peer's P bit moves to the
-   * listed preferred one. Unlisted locators are DEPRECATED, except the source of the very packet
-   * that carried the listing: a peer behind a NAT cannot list the address we see it at, and
-   * that address just proved it works. Each listed locator's lifetime starts again at `now`.
+   * listed preferred one. Each listed locator's lifetime starts again at `now`. Unlisted
+   * locators the peer listed before are DEPRECATED: it withdrew them.
+   *
+   * An address the peer never listed (where the base exchange ran, a source we saw) is, behind a
+   * NAT, the NAT's mapping of one of its uplinks: the peer does not know it, so leaving it out
+   * says nothing (RFC 8046 §5, RFC 9028). It is DEPRECATED only when the listing withdraws an
+   * address the peer had listed on the same SPI (the uplink behind it went away or moved), or
+   * when the peer never listed anything before (the base exchange address was then its only
+   * word). Otherwise it keeps its state: a second uplink announcing itself from its own NAT
+   * mapping must not take away the first uplink's working one. The source of the very packet
+   * that carried the listing is never DEPRECATED by it: it just proved it works.
    */
   applyLocatorSet(now: number, announced: readonly AnnouncedLocator[], carriedFrom: LocatorAddress): LocatorSetOutcome {
     const toVerify: LocatorAddress[] = [];
@@ -138,13 +148,17 @@ export class PeerLocatorTable {
       existing.source = 'locator-set';
     }
     const sourceKey = locatorKey(carriedFrom);
-    for (const [key, loc] of this.byKey) {
-      if (listed.has(key)) continue;
+    const unlisted = [...this.byKey].filter(([key]) => !listed.has(key));
+    const withdrawnSpis = new Set(unlisted.filter(([, l]) => l.source === 'locator-set' && l.state !== 'DEPRECATED').map(([, l]) => l.spi));
+    const listedBefore = this.listedBefore;
+    this.listedBefore = true;
+    for (const [key, loc] of unlisted) {
       if (anyPreferred && loc.preferred) {
         loc.preferred = false;
         changed = true;
       }
       if (key === sourceKey || loc.state === 'DEPRECATED') continue;
+      if (loc.source !== 'locator-set' && listedBefore && !withdrawnSpis.has(loc.spi)) continue;
       loc.state = 'DEPRECATED';
       changed = true;
     }

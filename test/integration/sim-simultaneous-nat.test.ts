@@ -36,10 +36,11 @@ type Correspondent = 'public' | 'behind-nat';
  * sender through a mapping (endpoint-independent filtering), so that even the carrier NAT's
  * per-destination mappings reach it. Both in simultaneous mode, registered with one relay.
  */
-function simultaneousWorld(correspondent: Correspondent, fallbackSeed: number) {
+function simultaneousWorld(correspondent: Correspondent, fallbackSeed: number, registered = true) {
   const world = new SimWorld(SEED_VAR, fallbackSeed);
   const relayIdentity = identity('ecdsa-p256', 9);
-  const relays = [{ hit: relayIdentity.hit, endpoint: RELAY_EP, name: 'relay1' }];
+  // Unregistered, M learns no reflexive address: it lists only its private ones (the lab's case).
+  const relays = registered ? [{ hit: relayIdentity.hit, endpoint: RELAY_EP, name: 'relay1' }] : [];
   const home = world.addNat('home', HOME_NAT, natBehaviour('port-restricted-cone'));
   const carrier = world.addNat('carrier', CARRIER_NAT, natBehaviour('symmetric'));
   const m = world.addHost('M', [
@@ -201,3 +202,34 @@ for (const correspondent of ['public', 'behind-nat'] as const) {
     assert.equal(stateWith(c, m), 'ESTABLISHED');
   });
 }
+
+test('public correspondent, M not registered anywhere: cell0 announcing itself from the carrier NAT leaves C\'s working pair to the home NAT alone (no pair deleted, no hold, nothing sent unverified)', () => {
+  // M knows no reflexive address, so every listing it sends names only 192.168.1.10 and
+  // 10.64.0.10; cell0's UPDATE (its new SA pair, with the listing) arrives from the carrier NAT.
+  const { world, m, c } = simultaneousWorld('public', 0x5a_0201, false);
+  const label = `seed ${world.seed} (set ${SEED_VAR} to replay)`;
+  m.core.connect(world.now, c.core.hit, { address: CN_PUBLIC, port: PORT });
+  assert.ok(runUntil(world, () => stateWith(m, c) === 'ESTABLISHED' && stateWith(c, m) === 'ESTABLISHED', 5_000), `${label}: established`);
+  const establishedAt = world.now;
+  c.setStreaming(true);
+  const homeStates = new Set<string | undefined>();
+  const homePairMissing: number[] = [];
+  for (let t = 0; t < 4_000; t += 20) {
+    world.runFor(20);
+    homeStates.add(homeLocator(c, m)?.state);
+    if (!c.core.pathsView(world.now, m.core.hit)!.pairs.some((p) => p.remote.address === HOME_NAT)) homePairMissing.push(world.now - establishedAt);
+  }
+  const deleted = c.handovers(establishedAt).filter((h) => h.cause === 'pair-deleted');
+  const holds = c.commands.filter((x) => x.at >= establishedAt && x.type === 'set-held' && x.on);
+  const unverified = c.unverifiedSends.filter((x) => x.at >= establishedAt);
+  console.log(`${label}: C's home NAT locator states ${JSON.stringify([...homeStates])}; pair missing at ${JSON.stringify(homePairMissing.slice(0, 5))} ms;`,
+    `pair-deleted handovers ${deleted.length}, holds ${holds.length}, data sent unverified ${unverified.length} (${JSON.stringify([...new Set(unverified.map((u) => u.address))])});`,
+    `C knows M at ${c.core.association(m.core.hit)!.peerLocators.map((l) => `${l.candidate}:${l.address}:${l.port}/${l.state}`).join(' ')}`);
+  assert.ok(cellLocator(c, m)?.state === 'ACTIVE', `${label}: cell0 announced itself and C checked the carrier NAT's mapping`);
+  assert.deepEqual([...homeStates], ['ACTIVE'], `${label}: C's home NAT mapping of M stays verified`);
+  assert.deepEqual(homePairMissing, [], `${label}: C's pair to the home NAT is never deleted`);
+  assert.deepEqual(deleted.map((h) => `${h.from?.remote.address} -> ${h.to.remote.address}`), [], `${label}: no pair-deleted move at C`);
+  assert.equal(holds.length, 0, `${label}: C never doubts its pair to M (no hold)`);
+  assert.deepEqual(unverified.map((u) => u.address), [], `${label}: C sends no data to an unverified address of M's`);
+  assert.equal(c.stream.lost(establishedAt + 200, world.now - 200), 0, `${label}: nothing C sent is lost`);
+});

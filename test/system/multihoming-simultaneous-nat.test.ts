@@ -19,10 +19,15 @@ type Pairs = NonNullable<NonNullable<Awaited<ReturnType<MobilityTunnel['mobileVp
 
 let mobility: MobilityLab;
 let tunnel: MobilityTunnel;
+/** The server daemon's handover lines, as it logs them. */
+const serverHandovers: string[] = [];
 
 before(async () => {
   mobility = await MobilityLab.create({ cell0: 'up', mobileBehindNats: true });
-  tunnel = await startMobilityHipvpn(mobility, { multihoming: 'simultaneous' });
+  tunnel = await startMobilityHipvpn(mobility, {
+    multihoming: 'simultaneous',
+    onDaemonLine: (host, line) => { if (host === mobility.server.name && /\bhandover\b/.test(line)) serverHandovers.push(line); },
+  });
 });
 
 after(async () => {
@@ -82,6 +87,13 @@ test('each uplink behind its NAT has an SA pair of its own, and the server reach
   console.log(`server's pairs: ${serverPairs.map((p) => `${p.local.address}>${p.remote.address}:${p.remote.port} ${p.state} out ${p.spiOut} in ${p.spiIn}`).join('; ')}`);
   const toHome = serverPairs.find((x) => x.remote.address === homeNat() && x.state === 'operational');
   assert.equal(toHome?.spiOut, wifi.spiIn, `the server's pair to ${homeNat()} (the home NAT) uses wifi0's SA`);
+  // cell0 announcing itself (its listing names only the laptop's private addresses, and comes
+  // from the carrier NAT) leaves the server's working pair to the home NAT in place.
+  // Its own addresses never change, so an 'address-lost' move is a pair to the mobile deleted;
+  // the mobile's Wi-Fi address is private to the home NAT, and data sent there is lost.
+  const abandoned = serverHandovers.filter((l) => /cause=address-lost/.test(l) || l.includes(`->${mobility.wifi.address}:`));
+  console.log(`server's moves of the mobile's traffic after the exchange: ${serverHandovers.length}, off a working pair or to ${mobility.wifi.address}: ${abandoned.length}`);
+  assert.deepEqual(abandoned, [], `the server left its working pair to the mobile; its moves:\n${serverHandovers.join('\n')}`);
   assert.equal((await tunnel.serverVpn.peer('mobile'))?.multihoming, 'simultaneous');
 });
 

@@ -56,6 +56,40 @@ test('the address the listing came from is never deprecated by it (a peer behind
   assert.equal(stateOf(t, { address: '10.0.0.5', port: 10500 }), 'UNVERIFIED');
 });
 
+test('a NAT mapping the peer cannot list stays verified when another uplink lists the peer\'s addresses from its own mapping', () => {
+  // Simultaneous multihoming behind two NATs: the exchange ran over the home NAT's mapping, the
+  // I2 listed Wi-Fi's private address, and cell0's UPDATE (its own SA) comes from the carrier NAT.
+  const homeMapping = { address: '198.51.100.20', port: 10500 };
+  const carrierMapping = { address: '198.51.100.30', port: 40123 };
+  const wifiPrivate = { address: '192.168.1.10', port: 10500 };
+  const cellPrivate = { address: '10.64.0.10', port: 10500 };
+  const t = new PeerLocatorTable(0, homeMapping, SPI);
+  t.applyLocatorSet(0, [listed(wifiPrivate, true)], homeMapping);
+  t.observe(carrierMapping, 0x2000);
+  const outcome = t.applyLocatorSet(0, [listed(wifiPrivate, true), listed(cellPrivate, false, 0x2000)], carrierMapping);
+  assert.equal(stateOf(t, homeMapping), 'ACTIVE', 'nothing on its SA was withdrawn: Wi-Fi is still there');
+  assert.deepEqual(outcome.toVerify, [wifiPrivate, cellPrivate], 'what is listed and unchecked is checked');
+  assert.deepEqual(t.choose(), { locator: homeMapping, verified: true }, 'traffic stays on the working mapping');
+  // Wi-Fi goes: the listing withdraws its private address, and with it the mapping on its SA.
+  t.applyLocatorSet(1, [listed(cellPrivate, true, 0x2000)], carrierMapping);
+  assert.equal(stateOf(t, homeMapping), 'DEPRECATED');
+  assert.equal(stateOf(t, carrierMapping), 'UNVERIFIED', 'the listing\'s own source stays');
+  assert.deepEqual(t.choose(), { locator: carrierMapping, verified: false });
+});
+
+test('one SA, the peer moves between NATs: withdrawing the old uplink\'s address deprecates its mapping', () => {
+  const homeMapping = { address: '198.51.100.20', port: 10500 };
+  const carrierMapping = { address: '198.51.100.30', port: 40123 };
+  const wifiPrivate = { address: '192.168.1.10', port: 10500 };
+  const cellPrivate = { address: '10.64.0.10', port: 10500 };
+  const t = new PeerLocatorTable(0, homeMapping, SPI);
+  t.applyLocatorSet(0, [listed(wifiPrivate, true)], homeMapping);
+  t.observe(carrierMapping, SPI);
+  t.applyLocatorSet(1, [listed(cellPrivate, true)], carrierMapping);
+  assert.equal(stateOf(t, homeMapping), 'DEPRECATED');
+  assert.deepEqual(t.choose(), { locator: carrierMapping, verified: false }, 'the mapping the listing came from, within credit');
+});
+
 test('change of preferred locator: ACTIVE preferred at once; UNVERIFIED waits while another is ACTIVE', () => {
   const t = new PeerLocatorTable(0, WIFI, SPI);
   t.applyLocatorSet(0, [listed(WIFI), listed(CELL, true)], WIFI);
