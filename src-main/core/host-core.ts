@@ -838,6 +838,9 @@ export class HostCore {
         this.refreshVerified(peer, e.peerHit);
         this.tellVerifiedAddresses(peer, e.peerHit);
         return;
+      case 'peer-flows':
+        // The peer's flows are re-planned with the others of this peer (flowsDirty, above).
+        return;
       case 'locator-verified':
         this.refreshVerified(peer, e.peerHit);
         this.tellVerifiedAddresses(peer, e.peerHit);

@@ -67,6 +67,8 @@ export type HostEvent =
   | { type: 'probe-lost'; peerHit: Uint8Array; nonce: Uint8Array; reason: 'retries-exceeded' | 'superseded' | 'cancelled' }
   /** Everything we know of the peer's locators, after any change; `current` carries our traffic. */
   | { type: 'peer-locators'; peerHit: Uint8Array; locators: PeerLocator[]; current: Endpoint }
+  /** The peer's flow bindings (E-LOCATOR) changed: its flows should now reach it where `flows` say. */
+  | { type: 'peer-flows'; peerHit: Uint8Array; flows: PeerFlowBinding[] }
   /** A further SA pair (simultaneous multihoming), keyed from KEYMAT; `ifname` is our interface it serves. */
   | { type: 'sa-added'; peerHit: Uint8Array; sa: SaKeys; ifname: string | undefined; createdBy: 'us' | 'peer' }
   | { type: 'sa-removed'; peerHit: Uint8Array; inboundSpi: number; outboundSpi: number; ifname: string | undefined }
@@ -401,7 +403,7 @@ export class Association {
       sa: { suite: acc.espSuite, inboundSpi: a.inboundSpi, outboundSpi: a.outboundSpi, inbound: esp.inbound, outbound: esp.outbound },
     });
     const listed = acc.locatorSet === undefined ? [] : parseLocatorSet(acc.locatorSet, from.port, acc.peerSpi).locators;
-    a.flows.fromPeer(undefined, acc.eLocators, from.port, [from, ...listed], (r) => ctx.drop(r));
+    if (a.flows.fromPeer(undefined, acc.eLocators, from.port, [from, ...listed], (r) => ctx.drop(r))) a.peerFlowsChanged();
     a.startMobility(now, listed, from);
     return a;
   }
@@ -671,7 +673,7 @@ export class Association {
       extra: [...this.registrationRequest(pkt), ...this.natModeChoice(pkt), ...(eLocator === undefined ? [] : [eLocator])],
     }));
     this.flows.sentIn(I2_CARRIER, leftOut);
-    this.flows.fromPeer(undefined, getParams(pkt, 'E_LOCATOR'), from.port, [from, ...r1Locators], (r) => this.ctx.drop(r));
+    if (this.flows.fromPeer(undefined, getParams(pkt, 'E_LOCATOR'), from.port, [from, ...r1Locators], (r) => this.ctx.drop(r))) this.peerFlowsChanged();
     this.peer = peer;
     this.peerHostIdTlv = encodeParam(hostId);
     this.rhash = rhash;
@@ -1025,7 +1027,7 @@ export class Association {
     }
     // E-LOCATOR binds flows to locators of the LOCATOR_SET beside it, or of the last one we have.
     const listedNow = locatorSet !== undefined ? parseLocatorSet(locatorSet, from.port, defaultSpi).locators : this.peerLocators?.list() ?? [];
-    this.flows.fromPeer(id, getParams(pkt, 'E_LOCATOR'), from.port, listedNow, (r) => this.ctx.drop(r));
+    if (this.flows.fromPeer(id, getParams(pkt, 'E_LOCATOR'), from.port, listedNow, (r) => this.ctx.drop(r))) this.peerFlowsChanged();
     const report = echoRequest === undefined ? undefined : decodeProbeReport(pkt.params);
     const probeId = echoRequest === undefined ? undefined : probeIdFromOpaque(echoRequest);
     if (report !== undefined && probeId !== undefined) {
@@ -1169,6 +1171,11 @@ export class Association {
     const sas: InboundSa[] = [{ inboundSpi: this.inboundSpi!, ifname: this.baseIfname }];
     for (const sa of this.extraSas) if (sa.createdBy === 'us') sas.push({ inboundSpi: sa.inboundSpi, ifname: sa.ifname });
     return sas;
+  }
+
+  /** The peer's E-LOCATOR changed its bindings: the host's data plane re-plans the flows it sends back. */
+  private peerFlowsChanged(): void {
+    this.ctx.emit({ type: 'peer-flows', peerHit: this.peerHit, flows: this.flows.peerFlows() });
   }
 
   /** Our flow bindings for this peer (seed 002): a changed set goes out with our listing, or in the I2 if not yet sent. */

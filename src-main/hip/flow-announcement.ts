@@ -255,15 +255,21 @@ export class FlowBindings {
    * A fresh, authenticated packet from the peer (R1, I2, or the UPDATE with `updateId`) carried
    * these E-LOCATORs. An UPDATE older than the last one applied changes nothing; a set we cannot
    * apply exactly is refused whole and counted; bound locators the listing lacks are counted.
+   * True when the peer's bindings differ from the ones before (the return routes must follow).
    */
-  fromPeer(updateId: number | undefined, params: readonly ELocator[], packetPort: number, listed: readonly { address: string; port: number }[], drop: (reason: string) => void): void {
-    if (!this.enabled || params.length === 0) return;
-    if (updateId !== undefined && this.lastPeerUpdateId !== undefined && updateId <= this.lastPeerUpdateId) return;
+  fromPeer(updateId: number | undefined, params: readonly ELocator[], packetPort: number, listed: readonly { address: string; port: number }[], drop: (reason: string) => void): boolean {
+    if (!this.enabled || params.length === 0) return false;
+    if (updateId !== undefined && this.lastPeerUpdateId !== undefined && updateId <= this.lastPeerUpdateId) return false;
     const parsed = peerFlowsFrom(params, packetPort, listed);
-    if (!parsed.ok) return drop('e-locator-refused');
+    if (!parsed.ok) {
+      drop('e-locator-refused');
+      return false;
+    }
     for (let i = 0; i < parsed.unlisted; i++) drop('e-locator-unlisted');
+    const changed = JSON.stringify(parsed.bindings) !== JSON.stringify(this.peer);
     this.peer = parsed.bindings;
     if (updateId !== undefined) this.lastPeerUpdateId = updateId;
+    return changed;
   }
 
   peerFlows(): PeerFlowBinding[] {

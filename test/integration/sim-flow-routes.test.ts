@@ -48,3 +48,19 @@ test('a flow bound to cell0 is routed on the cell0 pair, falls back to wifi0 wit
   assert.deepEqual(lastRoutes(a), [], 'no binding, no route');
   assert.equal(a.core.flowPlacements(b.core.hit), undefined);
 });
+
+test('the peer steers its return traffic for our flow to our cell0 locator, and moves it when the binding does', () => {
+  const { world, a, b } = mobileWorld('SIM_SEED', 0xf10e_0002);
+  console.log(`sim-flow-routes seed ${world.seed} (set SIM_SEED to replay)`);
+  world.runFor(3_000);
+  a.core.setFlowBindings(world.now, [{ peerHit: b.core.hit, fid: 1, selector: { protocol: 'udp', remotePorts: { from: 5004, to: 5004 } }, interface: 'cell0' }]);
+  world.runFor(3_000);
+  assert.equal(a.core.flowPlacements(b.core.hit)?.[0]?.state, 'bound');
+  const back = lastRoutes(b)?.[0];
+  assert.deepEqual([back?.fid, back?.protocol, back?.localPorts, back?.remotePorts, back?.remote.address], [1, 17, { from: 5004, to: 5004 }, null, A_CELL],
+    'B sends what it answers from port 5004 to A\'s cell0 locator');
+
+  a.core.setFlowBindings(world.now, [{ peerHit: b.core.hit, fid: 1, selector: { protocol: 'udp', remotePorts: { from: 5004, to: 5004 } }, interface: 'wifi0' }]);
+  world.runFor(3_000);
+  assert.equal(lastRoutes(b)?.[0]?.remote.address, A_WIFI, 'moved with the binding');
+});
