@@ -17,7 +17,8 @@ import { epochMs, type ArrivalGap, type StreamReport } from './stream-analysis.j
 
 const UDP_STREAM_TOOL = `${REPO_ROOT}lab/tools/udp-stream.ts`;
 const TCP_TRANSFER_TOOL = `${REPO_ROOT}lab/tools/tcp-transfer.ts`;
-const STREAM_PORT = 7100;
+/** Where each end of the stream listens (the mobile sends to the server's, the server to the mobile's). */
+export const STREAM_PORT = 7100;
 const TCP_PORT = 7200;
 const TOOL_START_MS = 20_000;
 

@@ -11,6 +11,8 @@ export interface IperfOptions {
   readonly port?: number;
   /** Start the measurement after this many seconds (TCP slow start, BEX on first packet). */
   readonly omitSeconds?: number;
+  /** Both directions at once (`--bidir`): the result's `reverse` is the server's stream to the client. */
+  readonly bidir?: boolean;
 }
 
 export interface IperfResult {
@@ -21,6 +23,10 @@ export interface IperfResult {
   readonly lostPercent?: number;
   /** TCP only: sender retransmissions. */
   readonly retransmits?: number;
+  /** What the sender sent (bytes handed to its socket). */
+  readonly sentBytes?: number;
+  /** With `bidir`: the server-to-client stream. */
+  readonly reverse?: { readonly bytes: number; readonly sentBytes: number };
 }
 
 let nextPort = 5201;
@@ -35,6 +41,7 @@ export async function iperf(client: Host, server: Host, target: string, options:
     if (options.omitSeconds) args.push('-O', String(options.omitSeconds));
     if (options.udpMbit !== undefined) args.push('-u', '-b', `${options.udpMbit}M`);
     if (options.udpLength !== undefined) args.push('-l', String(options.udpLength));
+    if (options.bidir) args.push('--bidir');
     const result = await client.exec('iperf3', args, {
       allowFailure: true,
       timeoutMs: (options.seconds + (options.omitSeconds ?? 0) + 20) * 1000,
@@ -54,7 +61,7 @@ interface IperfSum {
 
 interface IperfJson {
   error?: string;
-  end?: { sum_received?: IperfSum; sum_sent?: IperfSum; sum?: IperfSum };
+  end?: { sum_received?: IperfSum; sum_sent?: IperfSum; sum?: IperfSum; sum_sent_bidir_reverse?: IperfSum; sum_received_bidir_reverse?: IperfSum };
 }
 
 export function parseIperfReport(stdout: string, udp: boolean): IperfResult {
@@ -66,14 +73,19 @@ export function parseIperfReport(stdout: string, udp: boolean): IperfResult {
   }
   if (report.error) throw new Error(`iperf3: ${report.error}`);
   const end = report.end ?? {};
+  const sentBytes = end.sum_sent?.bytes;
+  const reverse = end.sum_sent_bidir_reverse && end.sum_received_bidir_reverse
+    ? { bytes: end.sum_received_bidir_reverse.bytes ?? 0, sentBytes: end.sum_sent_bidir_reverse.bytes ?? 0 }
+    : undefined;
+  const extra = { ...(sentBytes !== undefined ? { sentBytes } : {}), ...(reverse ? { reverse } : {}) };
   if (udp) {
     // iperf3 3.12 puts the receiver's view of UDP into `sum`; later versions add sum_received.
     const received = end.sum_received ?? end.sum;
     const lost = end.sum?.lost_percent ?? end.sum_received?.lost_percent;
     if (!received?.bits_per_second) throw new Error('iperf3 UDP report has no received sum');
-    return { mbps: received.bits_per_second / 1e6, bytes: received.bytes ?? 0, lostPercent: lost ?? 0 };
+    return { mbps: received.bits_per_second / 1e6, bytes: received.bytes ?? 0, lostPercent: lost ?? 0, ...extra };
   }
   const received = end.sum_received;
   if (!received?.bits_per_second) throw new Error('iperf3 TCP report has no received sum');
-  return { mbps: received.bits_per_second / 1e6, bytes: received.bytes ?? 0, retransmits: end.sum_sent?.retransmits ?? 0 };
+  return { mbps: received.bits_per_second / 1e6, bytes: received.bytes ?? 0, retransmits: end.sum_sent?.retransmits ?? 0, ...extra };
 }
