@@ -240,6 +240,17 @@ export const trafficSelector = object(
 );
 export type TrafficSelector = Infer<typeof trafficSelector>;
 
+/**
+ * A flow the peer bound to one of its locators (its E-LOCATOR): what we send of that flow goes
+ * to `locator`. The selector is seen from our side (local = ours), as our route matches it.
+ */
+export const peerFlowStatus = object({
+  fid: integer({ min: 1, max: 65535 }),
+  selector: trafficSelector,
+  locator: endpoint,
+});
+export type PeerFlowStatus = Infer<typeof peerFlowStatus>;
+
 /** A flow binding: the flow with FID `fid` to `peer` goes over `interface` (seed 002 §3.1). */
 export const flowBinding = object({
   /** Flow identifier carried in E-LOCATOR's flow mobility option. */
@@ -430,6 +441,8 @@ export const peerStatus = object(
     relay: string({ minLength: 1, maxLength: 63 }),
     /** The relay the peer's entry names (`peer add --relay`), as configured. */
     configuredRelay: relayConfig,
+    /** The peer's flow bindings (E-LOCATOR): where our traffic of each of its flows goes; absent when it announced none. */
+    peerFlows: array(peerFlowStatus, { maxItems: 1024 }),
   },
 );
 export type PeerStatus = Infer<typeof peerStatus>;

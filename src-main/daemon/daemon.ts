@@ -496,6 +496,7 @@ export class Daemon {
         status.local = a.local;
         status.remote = a.remote;
       }
+      if (a?.peerFlows) status.peerFlows = a.peerFlows.map((f) => ({ fid: f.fid, selector: { ...f.selector }, locator: { ...f.locator } }));
       if (a?.multihoming !== undefined) status.multihoming = a.multihoming === 'simultaneous' ? 'simultaneous' : 'fault-tolerance';
       if (a?.paths) {
         status.pairs = a.paths.pairs.map((p) => {

@@ -7,10 +7,11 @@
 import { EventEmitter } from 'node:events';
 import type { CryptoProvider } from '../hip/crypto/provider.js';
 import type { LocalHostIdentity } from '../hip/identity/host-identity.js';
-import type { HostConfig } from '../hip/host.js';
+import type { AssociationSnapshot, HostConfig } from '../hip/host.js';
 import { hitToText } from '../hip/wire/address.js';
 import { HostCore, type CoreEvent, type DataplaneCommand, type PeerFlowBinding, type PeerVia } from '../core/host-core.js';
 import type { FlowPlacement } from '../core/flow-routes.js';
+import type { FlowProtocol, PortRange } from '../../src-shared/flow-selector.js';
 import type { RelayConfig, RelayView } from '../core/relay-clients.js';
 import { frameHip, type UdpDatagram, type UdpEndpoint } from '../platform/udp.js';
 import { monotonicClock, type Clock } from '../platform/clock.js';
@@ -117,6 +118,14 @@ export interface AssociationView {
   via: PeerVia;
   /** Our flow bindings to the peer: where each goes, and what the data plane counted of it. */
   flows?: EngineFlowView[];
+  /** The peer's flow bindings (E-LOCATOR), its selectors mirrored to our side. */
+  peerFlows?: PeerFlowView[];
+}
+
+export interface PeerFlowView {
+  fid: number;
+  selector: { protocol: FlowProtocol; localPorts?: PortRange; remotePorts?: PortRange };
+  locator: UdpEndpoint;
 }
 
 export interface EngineFlowView extends FlowPlacement {
@@ -526,6 +535,7 @@ export class HipEngine extends EventEmitter {
         multihoming: a.multihoming,
         ...(paths ? { paths } : {}),
         ...(flows ? { flows } : {}),
+        ...(a.peerFlows.length > 0 ? { peerFlows: a.peerFlows.map(peerFlowView) } : {}),
         via: this.via(a.peerHit, path?.remote ?? a.remote),
       };
     });
@@ -741,4 +751,12 @@ export class HipEngine extends EventEmitter {
       this.run();
     }, Math.max(0, next - this.clock.now()));
   }
+}
+
+/** The peer's binding as we apply it: its local ports are our remote ones. */
+function peerFlowView(f: AssociationSnapshot['peerFlows'][number]): PeerFlowView {
+  const selector: PeerFlowView['selector'] = { protocol: f.selector.protocol };
+  if (f.selector.remotePorts) selector.localPorts = { ...f.selector.remotePorts };
+  if (f.selector.localPorts) selector.remotePorts = { ...f.selector.localPorts };
+  return { fid: f.fid, selector, locator: { ...f.locator } };
 }

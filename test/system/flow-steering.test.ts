@@ -124,6 +124,9 @@ test('two flows on their own uplinks, both ways, swapped at run time; unbound tr
   assert.equal(primary?.interface, 'wifi0', 'wifi0 carries the primary pair');
   await bind(A.fid, A.port, 'cell0');
   await bind(B.fid, B.port, 'wifi0');
+  const atServer = (await tunnel.serverVpn.peer('mobile'))?.peerFlows;
+  assert.deepEqual(atServer?.map((f) => [f.fid, f.selector.localPorts?.from, f.locator.address]).sort((x, y) => Number(x[0]) - Number(y[0])), [[A.fid, A.port, mobility.cell.address], [B.fid, B.port, mobility.wifi.address]],
+    `the server's status shows where the mobile wants each flow back: ${JSON.stringify(atServer)}`);
 
   const first = await runAll();
   const sent = (r: IperfResult): number => r.sentBytes ?? 0;
