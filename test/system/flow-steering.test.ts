@@ -10,7 +10,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { FlowStatus } from '../../src-shared/control-api.js';
+import type { ControlEvent, FlowStatus } from '../../src-shared/control-api.js';
 import { ControlClient } from '../../src-main/daemon/control-client.js';
 import { stateDir } from '../../src-main/daemon/state-dir.js';
 import { DEFAULT_DETECTION } from '../../src-main/mobility/failure-detection.js';
@@ -34,16 +34,26 @@ const SIZE = 1000;
 let mobility: MobilityLab;
 let tunnel: MobilityTunnel;
 let control: ControlClient;
+/** The server's handovers (control events), for the failure messages: a move of its data path would steer unbound traffic too. */
+let serverEvents: ControlClient;
+const serverHandovers: string[] = [];
 
 before(async () => {
   mobility = await MobilityLab.create({ cell0: 'up' });
   tunnel = await startMobilityHipvpn(mobility);
   const dir = tunnel.mobileVpn.stateDir;
   control = await ControlClient.connect(stateDir(dir).socket, dir);
+  const serverDir = tunnel.serverVpn.stateDir;
+  serverEvents = await ControlClient.connect(stateDir(serverDir).socket, serverDir);
+  serverEvents.onEvent((e: ControlEvent) => {
+    if (e.type === 'handover') serverHandovers.push(`${e.handover.cause}/${e.handover.detail ?? ''} to ${e.handover.to.remote.address}`);
+  });
+  await serverEvents.request('subscribe', {});
 });
 
 after(async () => {
   control?.close();
+  serverEvents?.close();
   await mobility?.teardown();
 });
 
@@ -116,7 +126,7 @@ function assertSplit(what: string, onCell: number, onWifi: number, cellFlow: num
   const share = onCell / cellExpected;
   console.log(`# ${what}: cell0 ${onCell} B (${(share * 100).toFixed(1)} % of its flow's wire bytes), wifi0 ${onWifi} B (${((onWifi / (sent * perByte - cellExpected)) * 100).toFixed(1)} % of its flows')`);
   assert.ok(onCell >= 0.95 * cellExpected, `${what}: cell0 carried ${onCell} B, under 95 % of its flow's ${cellExpected.toFixed(0)}`);
-  assert.ok(onCell <= cellExpected + slack, `${what}: cell0 carried ${onCell} B, more than its flow's ${cellExpected.toFixed(0)} + ${slack.toFixed(0)}: another flow leaked onto it`);
+  assert.ok(onCell <= cellExpected + slack, `${what}: cell0 carried ${onCell} B, more than its flow's ${cellExpected.toFixed(0)} + ${slack.toFixed(0)}: another flow leaked onto it; the server's handovers: ${serverHandovers.join(', ') || 'none'}`);
 }
 
 test('two flows on their own uplinks, both ways, swapped at run time; unbound traffic on wifi0', async () => {
