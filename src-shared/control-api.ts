@@ -240,6 +240,14 @@ export const trafficSelector = object(
 );
 export type TrafficSelector = Infer<typeof trafficSelector>;
 
+/**
+ * What a bound flow does while its interface has no working pair: "prefer" falls back to the
+ * best other pair ("prefer cellular" = bound to the cellular uplink, prefer); "only" keeps it
+ * off every other uplink ("only on Wi-Fi"), its packets dropped until the interface works.
+ */
+export const FLOW_POLICIES = ['prefer', 'only'] as const;
+export type FlowPolicy = (typeof FLOW_POLICIES)[number];
+
 /** A flow binding: the flow with FID `fid` to `peer` goes over `interface` (seed 002 §3.1). */
 export const flowBinding = object({
   /** Flow identifier carried in E-LOCATOR's flow mobility option. */
@@ -248,6 +256,9 @@ export const flowBinding = object({
   selector: trafficSelector,
   /** null = follow the peer's primary pair. */
   interface: nullable(interfaceName),
+}, {
+  /** Absent = "prefer". "only" needs an interface. */
+  policy: oneOf(FLOW_POLICIES),
 });
 export type FlowBinding = Infer<typeof flowBinding>;
 

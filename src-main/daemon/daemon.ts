@@ -380,7 +380,7 @@ export class Daemon {
     const bindings: PeerFlowBinding[] = [];
     for (const b of this.settingsControl.flows.table.list()) {
       const hit = parseHit(hitOf.get(b.peer) ?? '');
-      if (hit.ok) bindings.push({ peerHit: hit.value, fid: b.fid, selector: b.selector, interface: b.interface });
+      if (hit.ok) bindings.push({ peerHit: hit.value, fid: b.fid, selector: b.selector, interface: b.interface, ...(b.policy !== undefined ? { policy: b.policy } : {}) });
     }
     this.engine.setFlowBindings(bindings);
   }
