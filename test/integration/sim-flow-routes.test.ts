@@ -48,3 +48,28 @@ test('a flow bound to cell0 is routed on the cell0 pair, falls back to wifi0 wit
   assert.deepEqual(lastRoutes(a), [], 'no binding, no route');
   assert.equal(a.core.flowPlacements(b.core.hit), undefined);
 });
+
+test('a flow bound to cell0 with policy "only" is held (a drop route, pending) while cell0 is down, never routed on wifi0, and returns', () => {
+  const { world, a, b } = mobileWorld('SIM_SEED', 0xf10e_0002);
+  console.log(`sim-flow-routes only seed ${world.seed} (set SIM_SEED to replay)`);
+  a.core.setFlowBindings(world.now, [{ peerHit: b.core.hit, fid: 1, selector: { protocol: 'udp', remotePorts: { from: 5004, to: 5004 } }, interface: 'cell0', policy: 'only' }]);
+  world.runFor(3_000);
+  assert.deepEqual([a.core.flowPlacements(b.core.hit)?.[0]?.state, lastRoutes(a)?.[0]?.local.address, lastRoutes(a)?.[0]?.drop], ['bound', A_CELL, undefined]);
+
+  a.linkDown('cell0');
+  world.runFor(50);
+  const held = a.core.flowPlacements(b.core.hit)?.[0];
+  assert.deepEqual([held?.state, held?.reason, held?.local], ['pending', 'held for cell0 (only on cell0): cell0 is down', undefined]);
+  const drop = lastRoutes(a)?.[0];
+  assert.deepEqual([drop?.drop, drop?.outboundSpi], [true, 0], 'the data plane drops the flow instead of sending it on wifi0');
+  world.runFor(3_000);
+  const during = a.commands.filter((c): c is FlowRoutesCommand & { at: number } => c.type === 'set-flow-routes' && c.at > 3_000 && c.at < world.now);
+  assert.ok(during.every((c) => c.routes.every((r) => r.drop === true || r.local.address !== A_WIFI)), 'no route of the flow on wifi0 at any time while cell0 is down');
+  assert.ok(a.pathText()?.startsWith(A_WIFI), 'the peer\'s other traffic goes on over wifi0');
+
+  a.linkUp('cell0');
+  world.runFor(5_000);
+  const back = a.core.flowPlacements(b.core.hit)?.[0];
+  assert.deepEqual([back?.state, back?.local?.address], ['bound', A_CELL]);
+  assert.deepEqual([lastRoutes(a)?.[0]?.local.address, lastRoutes(a)?.[0]?.drop], [A_CELL, undefined]);
+});
