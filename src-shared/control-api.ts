@@ -177,7 +177,7 @@ export const uplink = object(
     preference: integer({ min: 0 }),
   },
   {
-    /** Never filled: the interface monitor does not learn whether a link is metered. */
+    /** The `meteredInterfaces` setting names it (the interface monitor cannot tell); absent = not metered. */
     metered: boolean,
   },
 );
@@ -327,6 +327,11 @@ const settingsFields = {
   interfacePreference: refine(array(interfaceKind, { maxItems: INTERFACE_KINDS.length }), noDuplicates('interface kind')),
   /** Named uplinks, most preferred first; ahead of the kind preference. */
   interfaceOrder: refine(array(interfaceName, { maxItems: 64 }), noDuplicates('interface')),
+  /**
+   * Uplinks the user pays for by the byte (a cellular plan): each carries the flows bound to it,
+   * and the rest of the traffic only while no unmetered uplink works (failover).
+   */
+  meteredInterfaces: refine(array(interfaceName, { maxItems: 64 }), noDuplicates('interface')),
   startAtLogin: boolean,
   notifications: boolean,
   /**
@@ -348,6 +353,7 @@ export const DEFAULT_SETTINGS: Settings = {
   multihomingMode: 'failover',
   interfacePreference: ['ethernet', 'wifi', 'cellular', 'virtual', 'other'],
   interfaceOrder: [],
+  meteredInterfaces: [],
   startAtLogin: false,
   notifications: true,
   relays: [],

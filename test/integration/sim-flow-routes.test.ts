@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DataplaneCommand } from '../../src-main/core/host-core.js';
-import { A_CELL, A_WIFI, mobileWorld, type SimHost } from '../support/sim-hosts.js';
+import { A_CELL, A_WIFI, B_ETH, SimWorld, connect, mobileWorld, type SimHost } from '../support/sim-hosts.js';
 
 type FlowRoutesCommand = Extract<DataplaneCommand, { type: 'set-flow-routes' }>;
 
@@ -72,4 +72,34 @@ test('a flow bound to cell0 with policy "only" is held (a drop route, pending) w
   const back = a.core.flowPlacements(b.core.hit)?.[0];
   assert.deepEqual([back?.state, back?.local?.address], ['bound', A_CELL]);
   assert.deepEqual([lastRoutes(a)?.[0]?.local.address, lastRoutes(a)?.[0]?.drop], [A_CELL, undefined]);
+});
+
+test('a metered cell0 ranked first: the peer\'s traffic takes wifi0, a flow bound to cell0 still takes cell0; cell0 carries the rest only while wifi0 is down', () => {
+  const world = new SimWorld('SIM_SEED', 0xf10e_0003);
+  console.log(`sim-flow-routes metered seed ${world.seed} (set SIM_SEED to replay)`);
+  // The user ranks cellular first (a fast plan) but pays for it by the byte.
+  const a = world.addHost('A', [
+    { ifname: 'cell0', kind: 'cellular', address: A_CELL, delayMs: 5 },
+    { ifname: 'wifi0', kind: 'wifi', address: A_WIFI, delayMs: 5 },
+  ]);
+  const b = world.addHost('B', [{ ifname: 'eth0', kind: 'ethernet', address: B_ETH, delayMs: 5 }]);
+  connect(world, a, b);
+  world.runFor(3_000);
+  assert.ok(a.pathText()?.startsWith(A_CELL), `unmetered, the first-ranked cell0 is primary: ${a.pathText()}`);
+
+  a.uplink('cell0').metered = true;
+  a.reportInterfaces([]);
+  world.runFor(3_000);
+  assert.ok(a.pathText()?.startsWith(A_WIFI), `metered cell0 gives the primary up to wifi0: ${a.pathText()}`);
+  a.core.setFlowBindings(world.now, [{ peerHit: b.core.hit, fid: 1, selector: { protocol: 'udp', remotePorts: { from: 5004, to: 5004 } }, interface: 'cell0' }]);
+  world.runFor(3_000);
+  assert.deepEqual([a.core.flowPlacements(b.core.hit)?.[0]?.state, lastRoutes(a)?.[0]?.local.address], ['bound', A_CELL], 'the flow bound to cell0 stays on it');
+
+  a.linkDown('wifi0');
+  world.runFor(3_000);
+  assert.ok(a.pathText()?.startsWith(A_CELL), `failover: the metered cell0 carries the traffic while wifi0 is down: ${a.pathText()}`);
+  a.linkUp('wifi0');
+  world.runFor(10_000);
+  assert.ok(a.pathText()?.startsWith(A_WIFI), `wifi0 back: the primary leaves the metered cell0: ${a.pathText()}`);
+  assert.equal(lastRoutes(a)?.[0]?.local.address, A_CELL, 'the bound flow stays on cell0 throughout');
 });
