@@ -98,8 +98,11 @@ test('a metered cell0 ranked first: the peer\'s traffic takes wifi0, a flow boun
   a.linkDown('wifi0');
   world.runFor(3_000);
   assert.ok(a.pathText()?.startsWith(A_CELL), `failover: the metered cell0 carries the traffic while wifi0 is down: ${a.pathText()}`);
+  const upAt = world.now;
   a.linkUp('wifi0');
   world.runFor(10_000);
   assert.ok(a.pathText()?.startsWith(A_WIFI), `wifi0 back: the primary leaves the metered cell0: ${a.pathText()}`);
+  const back = a.pathChanges(upAt)[0];
+  console.log(`metered: back on wifi0 ${back ? back.at - upAt : '?'} ms after it came up (${back?.cause})`);
   assert.equal(lastRoutes(a)?.[0]?.local.address, A_CELL, 'the bound flow stays on cell0 throughout');
 });
