@@ -238,7 +238,8 @@ describe('mobility views against a scripted engine', { timeout: 60_000 }, () => 
     await box.waitFor({ timeout: 5_000 });
     assert.equal(await box.isChecked(), false);
     const before = engine.sent('settings.set').length;
-    await box.check();
+    // A click, not check(): the box shows the saved setting, so it turns checked only once the daemon answers.
+    await box.click();
     await until('settings.set sent', () => engine.sent('settings.set').length === before + 1);
     assert.deepEqual(engine.sent('settings.set').at(-1)!.params, { meteredInterfaces: ['wwan0'] });
     await until('the box shows the saved setting', async () => box.isChecked());
