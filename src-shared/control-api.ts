@@ -177,7 +177,7 @@ export const uplink = object(
     preference: integer({ min: 0 }),
   },
   {
-    /** Never filled: the interface monitor does not learn whether a link is metered. */
+    /** The `meteredInterfaces` setting names it (the interface monitor cannot tell); absent = not metered. */
     metered: boolean,
   },
 );
@@ -251,6 +251,14 @@ export const peerFlowStatus = object({
 });
 export type PeerFlowStatus = Infer<typeof peerFlowStatus>;
 
+/**
+ * What a bound flow does while its interface has no working pair: "prefer" falls back to the
+ * best other pair ("prefer cellular" = bound to the cellular uplink, prefer); "only" keeps it
+ * off every other uplink ("only on Wi-Fi"), its packets dropped until the interface works.
+ */
+export const FLOW_POLICIES = ['prefer', 'only'] as const;
+export type FlowPolicy = (typeof FLOW_POLICIES)[number];
+
 /** A flow binding: the flow with FID `fid` to `peer` goes over `interface` (seed 002 §3.1). */
 export const flowBinding = object({
   /** Flow identifier carried in E-LOCATOR's flow mobility option. */
@@ -259,6 +267,9 @@ export const flowBinding = object({
   selector: trafficSelector,
   /** null = follow the peer's primary pair. */
   interface: nullable(interfaceName),
+}, {
+  /** Absent = "prefer". "only" needs an interface. */
+  policy: oneOf(FLOW_POLICIES),
 });
 export type FlowBinding = Infer<typeof flowBinding>;
 
@@ -327,6 +338,11 @@ const settingsFields = {
   interfacePreference: refine(array(interfaceKind, { maxItems: INTERFACE_KINDS.length }), noDuplicates('interface kind')),
   /** Named uplinks, most preferred first; ahead of the kind preference. */
   interfaceOrder: refine(array(interfaceName, { maxItems: 64 }), noDuplicates('interface')),
+  /**
+   * Uplinks the user pays for by the byte (a cellular plan): each carries the flows bound to it,
+   * and the rest of the traffic only while no unmetered uplink works (failover).
+   */
+  meteredInterfaces: refine(array(interfaceName, { maxItems: 64 }), noDuplicates('interface')),
   startAtLogin: boolean,
   notifications: boolean,
   /**
@@ -348,6 +364,7 @@ export const DEFAULT_SETTINGS: Settings = {
   multihomingMode: 'failover',
   interfacePreference: ['ethernet', 'wifi', 'cellular', 'virtual', 'other'],
   interfaceOrder: [],
+  meteredInterfaces: [],
   startAtLogin: false,
   notifications: true,
   relays: [],

@@ -3,7 +3,7 @@
 // own HIT, duplicate HITs, addresses the platform cannot use); those refusals are shown too.
 
 import {
-  DEFAULT_SETTINGS, TRAFFIC_PROTOCOLS, canonicalHitText, flowBinding, interfaceName, peerConfig, settingsPatch,
+  DEFAULT_SETTINGS, FLOW_POLICIES, TRAFFIC_PROTOCOLS, canonicalHitText, flowBinding, interfaceName, peerConfig, settingsPatch,
   type Endpoint, type FlowBinding, type PeerConfig, type RelayConfig, type SettingsPatch,
 } from './control-api.js';
 import { parseRelayText, relayText } from './relay-text.js';
@@ -82,9 +82,10 @@ export function checkRelayForm(form: RelayForm, existing: readonly RelayConfig[]
 /**
  * The flow form as typed, every field text; the CLI's `flow set` fills the same form from its
  * flags, so both say the same thing about the same mistake. `localPorts` (our side's ports) is
- * optional for a form that does not offer it.
+ * optional for a form that does not offer it; so is `policy` ('' or absent: the binding gets
+ * none, which the daemon reads as "prefer").
  */
-export interface FlowForm { fid: string; peer: string; protocol: string; remotePorts: string; localPorts?: string; interface: string }
+export interface FlowForm { fid: string; peer: string; protocol: string; remotePorts: string; localPorts?: string; interface: string; policy?: string }
 export type FlowField = keyof FlowForm;
 
 function portRangeText(text: string): { from: number; to: number } | string | null {
@@ -97,6 +98,10 @@ function portRangeText(text: string): { from: number; to: number } | string | nu
   if (from < 1 || to > 65535 || from > to) return 'Ports are 1..65535 and a range ends after it starts.';
   return { from, to };
 }
+
+/** The policy field's messages (the CLI's --policy gives the same). */
+export const POLICY_CHOICE = 'Choose a policy: prefer (falls back to another uplink while this one has no working pair) or only (never leaves on another; its packets wait, dropped, until this one works).';
+export const ONLY_NEEDS_INTERFACE = 'Policy "only" keeps the flow on its interface: choose one.';
 
 /** A flow ID as typed, or what is wrong with it (`flow.set` and `flow.remove` take the same). */
 export function checkFid(text: string): { ok: true; value: number } | { ok: false; error: string } {
@@ -116,13 +121,16 @@ export function checkFlowForm(form: FlowForm): FormResult<FlowBinding, FlowField
   const localPorts = portRangeText(form.localPorts ?? '');
   if (typeof localPorts === 'string') errors.localPorts = localPorts;
   if (form.interface !== '' && !interfaceName.check(form.interface).ok) errors.interface = `Use ${interfaceName.expected}, or leave it empty for the primary pair.`;
+  const policy = (form.policy ?? '').trim();
+  if (policy !== '' && !(FLOW_POLICIES as readonly string[]).includes(policy)) errors.policy = POLICY_CHOICE;
+  else if (policy === 'only' && form.interface === '') errors.policy = ONLY_NEEDS_INTERFACE;
   if (!fid.ok || Object.keys(errors).length > 0) return { ok: false, errors };
   const selector = {
     protocol: form.protocol,
     ...(localPorts && typeof localPorts === 'object' ? { localPorts } : {}),
     ...(remotePorts && typeof remotePorts === 'object' ? { remotePorts } : {}),
   };
-  const value = { fid: fid.value, peer: form.peer, selector, interface: form.interface === '' ? null : form.interface };
+  const value = { fid: fid.value, peer: form.peer, selector, interface: form.interface === '' ? null : form.interface, ...(policy !== '' ? { policy } : {}) };
   const shape = flowBinding.check(value);
   return shape.ok ? { ok: true, value: shape.value } : { ok: false, errors: { fid: shape.error } };
 }

@@ -255,6 +255,10 @@ tx_verdict tx_one(fastpath *fp, uint8_t *p, size_t len, int64_t now, tx_item *it
     fp_flow_key k;
     flow_key_of(nh, payload, pl, &k);
     flow = flow_route(peer, &k, 1, &o);
+    if (flow && flow->spi == FP_FLOW_HELD_SPI) {
+      *why = DROP_FLOW_HELD;
+      return TX_DROP;
+    }
   }
   if (!flow) {
     if (!o) return TX_PUNT;

@@ -30,7 +30,7 @@
   X(ESP_AUTH_FAILED, "esp-auth-failed") X(ESP_BAD_PADDING, "esp-bad-padding")           \
   X(ESP_BAD_INNER, "esp-bad-inner") X(CRYPTO_FAILED, "esp-crypto-failed")               \
   X(TUN_WRITE_FAILED, "tun-write-failed") X(PUNT_FULL, "fastpath-punt-full")            \
-  X(EVENT_OVERFLOW, "fastpath-event-overflow")
+  X(EVENT_OVERFLOW, "fastpath-event-overflow") X(FLOW_HELD, "flow-held")
 
 #define FP_ENUM(id, name) DROP_##id,
 typedef enum { FP_DROP_REASONS(FP_ENUM) DROP_COUNT } fp_drop;
@@ -49,6 +49,8 @@ typedef struct {
 
 /** Routes a peer may have: bounds the per-packet scan. */
 #define FP_MAX_FLOWS 1024
+/** The SPI of a held flow's route (see fp_flow). */
+#define FP_FLOW_HELD_SPI 0
 
 /** Routes whose selectors one vector compare tests together. */
 #define FP_FLOW_LANES 8
@@ -69,6 +71,8 @@ typedef struct {
 /**
  * Where packets matching a selector go: sealed on the peer's outbound SA with this SPI (looked
  * up per packet, so a replaced or removed SA never dangles) and sent to `remote` from `sock`.
+ * SPI 0 (reserved, RFC 4303 §2.1, so no SA has it) marks a held flow: its outbound packets are
+ * dropped as flow-held instead of taking the peer's path.
  */
 typedef struct {
   uint32_t fid;
@@ -332,7 +336,7 @@ void fp_destroy(fastpath *fp);
 void flow_key_of(uint8_t nh, const uint8_t *payload, size_t len, fp_flow_key *k);
 /**
  * The first of the peer's routes matching a packet with these local and remote ports that can
- * carry it (its SA: *sa), or NULL. Either lock.
+ * carry it (its SA: *sa), or a held one (SPI FP_FLOW_HELD_SPI, *sa NULL), or NULL. Either lock.
  */
 fp_flow *flow_route(fp_peer *peer, const fp_flow_key *k, int outbound, fp_out_sa **sa);
 /** Points a route's destination at a socket (as set_remote does for an SA); both locks. */

@@ -118,6 +118,11 @@ fp_flow *flow_route(fp_peer *peer, const fp_flow_key *k, int outbound, fp_out_sa
         int lane = half * 4 + __builtin_ctzll(w[half]) / 16;
         w[half] &= ~(0xffffULL << (lane % 4 * 16));
         fp_flow *f = &peer->flows[b * FP_FLOW_LANES + lane];
+        // A held flow matches whatever its socket: its packets go nowhere.
+        if (f->spi == FP_FLOW_HELD_SPI) {
+          *sa = NULL;
+          return f;
+        }
         // A route that cannot carry packets (SA not installed, no socket) is as if absent.
         if (f->sock < 0) continue;
         fp_out_sa *o = peer_out_by_spi(peer, f->spi);

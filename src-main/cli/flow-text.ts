@@ -13,6 +13,7 @@ export interface FlowSetFlags {
   'remote-ports'?: string | undefined;
   'local-ports'?: string | undefined;
   interface?: string | undefined;
+  policy?: string | undefined;
 }
 
 /** Where each form field comes from on the command line. */
@@ -23,6 +24,7 @@ const FIELD_FLAG: Readonly<Record<FlowField, string>> = {
   remotePorts: '--remote-ports',
   localPorts: '--local-ports',
   interface: '--interface',
+  policy: '--policy',
 };
 
 /** The binding `flow set PEER ...` asks for, or every mistake in one line (flag: form message). */
@@ -34,6 +36,7 @@ export function flowSetBinding(peer: string, flags: FlowSetFlags): { ok: true; v
     remotePorts: flags['remote-ports'] ?? '',
     localPorts: flags['local-ports'] ?? '',
     interface: flags.interface ?? '',
+    policy: flags.policy ?? '',
   };
   const checked = checkFlowForm(form);
   if (checked.ok) return checked;
@@ -50,7 +53,7 @@ export function flowRemoveFid(text: string): { ok: true; value: number } | { ok:
 
 /** A binding in the words the daemon's own messages use: "7: udp to ports 5060-5061 towards bob on wlan0". */
 export function bindingText(b: FlowBinding): string {
-  return `${b.fid}: ${selectorText(b.selector)} towards ${b.peer} on ${b.interface ?? 'the primary pair'}`;
+  return `${b.fid}: ${selectorText(b.selector)} towards ${b.peer} ${b.policy === 'only' ? 'only ' : ''}on ${b.interface ?? 'the primary pair'}`;
 }
 
 /** One row per binding, aligned: FID, peer, traffic, interface, state, pair. */
@@ -60,7 +63,7 @@ export function formatFlows(flows: readonly FlowStatus[]): string {
     String(f.binding.fid),
     f.binding.peer,
     selectorText(f.binding.selector),
-    f.binding.interface ?? 'primary pair',
+    f.binding.interface === null ? 'primary pair' : `${f.binding.policy === 'only' ? 'only ' : ''}${f.binding.interface}`,
     f.peerRemoved ? 'peer removed' : f.state,
     f.local && f.remote && !f.peerRemoved ? `${endpointText(f.local)} <-> ${endpointText(f.remote)}` : '-',
   ]);

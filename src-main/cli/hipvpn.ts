@@ -486,6 +486,7 @@ async function flow(args: string[]): Promise<void> {
 async function flowSet(args: string[]): Promise<void> {
   const { values, positionals } = parse(args, {
     ...STATE, fid: { type: 'string' }, protocol: { type: 'string' }, 'remote-ports': { type: 'string' }, 'local-ports': { type: 'string' }, interface: { type: 'string' },
+    policy: { type: 'string' },
   }, 1);
   const dir = requireState(values.state);
   if (!positionals[0]) throw usageError(`hipvpn flow set needs a PEER (a name or HIT on the peer list)${SEE_HELP}`);

@@ -113,7 +113,7 @@ const COMMAND_HELP: Record<string, CommandHelp> = {
     options: [],
   },
   'flow set': {
-    synopsis: ['flow set PEER --fid N --protocol any|tcp|udp|icmp [--remote-ports A[-B]] [--local-ports A[-B]] [--interface IFACE] --state DIR'],
+    synopsis: ['flow set PEER --fid N --protocol any|tcp|udp|icmp [--remote-ports A[-B]] [--local-ports A[-B]] [--interface IFACE] [--policy prefer|only] --state DIR'],
     about: 'Adds the flow binding with that FID, or replaces it: the flow\'s packets to PEER (a name on the peer list) go over IFACE, '
       + 'or follow the peer\'s primary pair without --interface. The lowest FID wins where flows overlap.',
     options: [
@@ -123,6 +123,7 @@ const COMMAND_HELP: Record<string, CommandHelp> = {
       ['--remote-ports A[-B]', 'the peer\'s port or port range, 1..65535 (default: all)'],
       ['--local-ports A[-B]', 'this host\'s port or port range, 1..65535 (default: all)'],
       ['--interface IFACE', 'the uplink the flow should use, as `hipvpn status` names it (default: the peer\'s primary pair)'],
+      ['--policy prefer|only', 'while IFACE has no working pair: prefer falls back to the best other uplink (default); only never sends the flow on another, its packets are dropped until IFACE works'],
     ],
   },
   'flow list': {

@@ -9,11 +9,17 @@
 //             acknowledged the binding yet (its return traffic does not follow until it has)
 //   fallback  the interface is down, or no pair on it works: on the data path meanwhile
 //
+// A binding's policy says what happens while its interface has no working pair: 'prefer' (the
+// default) falls back to the data path as above; 'only' keeps the flow off every other
+// interface, so its packets are dropped (a route with `drop`) and it stays pending, held for
+// its interface. A flow that must not leave on a metered or untrusted uplink needs the latter.
+//
 // Every flow gets a route, also those on the data path: the routes keep the FID order where
 // selectors overlap (a lower FID on the data path is not caught by a higher one bound
 // elsewhere), and the data plane counts each flow's packets.
 
 import type { Endpoint } from '../hip/host.js';
+import type { FlowPolicy } from '../../src-shared/control-api.js';
 import type { PairTestState } from '../mobility/pair-selection.js';
 import type { FlowProtocol, PortRange } from '../../src-shared/flow-selector.js';
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from '../base/packet-tuple.js';
@@ -31,7 +37,10 @@ export interface OwnFlow {
   selector: FlowPorts;
   /** Our interface; null follows the data path. */
   interface: string | null;
+  /** Absent = 'prefer'. 'only' never sends the flow on another interface (meaningless without one). */
+  policy?: FlowPolicy;
 }
+
 
 /** A binding the peer announced (E-LOCATOR): its flow `fid` should reach it at `locator`. The selector is the peer's view. */
 export interface PeerFlow {
@@ -79,6 +88,11 @@ export interface PlannedFlowRoute {
   local: Endpoint;
   remote: Endpoint;
   outboundSpi: number;
+  /**
+   * The flow's packets are dropped (and counted), not sent: an 'only' flow whose interface has
+   * no working pair. Its endpoints are the data path's and its outboundSpi is 0 (no SA).
+   */
+  drop?: true;
 }
 
 export type FlowRouteState = 'bound' | 'pending' | 'fallback';
@@ -119,18 +133,32 @@ function works(p: FlowPairView): boolean {
 
 type Path = { local: Endpoint; remote: Endpoint; spiOut: number };
 
-function routesFor(fid: number, s: FlowPorts, path: Path, mirrored: boolean): PlannedFlowRoute[] {
+function routesFor(fid: number, s: FlowPorts, path: Path, mirrored: boolean, drop = false): PlannedFlowRoute[] {
   const local = (mirrored ? s.remotePorts : s.localPorts) ?? null;
   const remote = (mirrored ? s.localPorts : s.remotePorts) ?? null;
-  return protocolNumbers(s.protocol).map((protocol) => ({
-    fid, protocol,
-    localPorts: local && { ...local }, remotePorts: remote && { ...remote },
-    local: { ...path.local }, remote: { ...path.remote }, outboundSpi: path.spiOut,
-  }));
+  return protocolNumbers(s.protocol).map((protocol) => {
+    const r: PlannedFlowRoute = {
+      fid, protocol,
+      localPorts: local && { ...local }, remotePorts: remote && { ...remote },
+      local: { ...path.local }, remote: { ...path.remote }, outboundSpi: drop ? 0 : path.spiOut,
+    };
+    if (drop) r.drop = true;
+    return r;
+  });
+}
+
+type Placed = { path: Path | undefined; state: FlowRouteState; reason?: string; drop?: boolean; onIface?: boolean };
+
+/** Our binding on the pairs, under its policy: an 'only' flow holds where 'prefer' falls back. */
+function place(b: OwnFlow, input: FlowRoutesInput, announced: PeerFlow | undefined): Placed {
+  const placed = placeOnPairs(b, input, announced);
+  // Without an association nothing leaves at all; on its interface it is where it belongs.
+  if (b.policy !== 'only' || b.interface === null || placed.path === undefined || placed.onIface) return placed;
+  return { path: placed.path, state: 'pending', reason: `held for ${b.interface} (only on ${b.interface}): ${placed.reason ?? 'no working pair'}`, drop: true };
 }
 
 /** Our binding on the pairs: the pair it takes and its state. */
-function place(b: OwnFlow, input: FlowRoutesInput, announced: PeerFlow | undefined): { path: Path | undefined; state: FlowRouteState; reason?: string } {
+function placeOnPairs(b: OwnFlow, input: FlowRoutesInput, announced: PeerFlow | undefined): Placed {
   const data = input.dataPath;
   if (data === undefined) return { path: undefined, state: 'pending', reason: 'no association with the peer yet' };
   if (b.interface === null) return { path: data, state: 'bound' };
@@ -146,11 +174,11 @@ function place(b: OwnFlow, input: FlowRoutesInput, announced: PeerFlow | undefin
   if (best) {
     const path = { local: best.local, remote: best.remote, spiOut: best.spiOut };
     // Ours leave on the interface already; the peer's return traffic follows once it has the binding.
-    if (input.flowsAcked === false) return { path, state: 'pending', reason: 'waiting for the peer to acknowledge the binding' };
+    if (input.flowsAcked === false) return { path, state: 'pending', reason: 'waiting for the peer to acknowledge the binding', onIface: true };
     if (input.flowsLeftOut?.includes(b.fid)) {
-      return { path, state: 'bound', reason: 'not announced to the peer (no room left in one HIP packet): its return traffic takes the primary pair' };
+      return { path, state: 'bound', reason: 'not announced to the peer (no room left in one HIP packet): its return traffic takes the primary pair', onIface: true };
     }
-    return { path, state: 'bound' };
+    return { path, state: 'bound', onIface: true };
   }
   if (onIface.some((p) => p.state === 'testing' || p.state === 'untested' || (p.state === 'operational' && !p.verified))) {
     return { path: data, state: 'pending', reason: `a pair on ${iface} is still being checked` };
@@ -181,9 +209,12 @@ export function planFlowRoutes(input: FlowRoutesInput): FlowRoutesPlan {
     const row: FlowPlacement = { fid: b.fid, state: placed.state };
     if (placed.reason !== undefined) row.reason = placed.reason;
     if (placed.path) {
-      row.local = { ...placed.path.local };
-      row.remote = { ...placed.path.remote };
-      if (input.dataPath) entries.push({ fid: b.fid, routes: routesFor(b.fid, b.selector, placed.path, false) });
+      // A held flow leaves on no pair at all.
+      if (placed.drop !== true) {
+        row.local = { ...placed.path.local };
+        row.remote = { ...placed.path.remote };
+      }
+      if (input.dataPath) entries.push({ fid: b.fid, routes: routesFor(b.fid, b.selector, placed.path, false, placed.drop === true) });
     }
     flows.push(row);
   }

@@ -497,7 +497,9 @@ export class HostCore {
     for (const b of bindings) {
       const peer = hitToText(b.peerHit);
       const list = next.get(peer) ?? [];
-      list.push({ fid: b.fid, selector: b.selector, interface: b.interface });
+      const own: OwnFlow = { fid: b.fid, selector: b.selector, interface: b.interface };
+      if (b.policy !== undefined) own.policy = b.policy;
+      list.push(own);
       next.set(peer, list);
     }
     for (const peer of new Set([...this.flowBindings.keys(), ...next.keys()])) {
@@ -505,8 +507,10 @@ export class HostCore {
       const flows = next.get(peer) ?? [];
       // The peer hears every change of its bindings (an empty set withdraws them), so its
       // return traffic follows ours; an unchanged set sends nothing.
-      if (JSON.stringify(flows) === JSON.stringify(this.flowBindings.get(peer) ?? [])) continue;
-      this.host.announceFlows(now, textToHit(peer)!, flows.map((f) => ({ fid: f.fid, selector: { ...f.selector }, ifname: f.interface })));
+      // A policy stays on this host: the peer hears of a change in what it steers back only.
+      const announced = (list: readonly OwnFlow[]) => list.map((f) => ({ fid: f.fid, selector: { ...f.selector }, ifname: f.interface }));
+      if (JSON.stringify(announced(flows)) === JSON.stringify(announced(this.flowBindings.get(peer) ?? []))) continue;
+      this.host.announceFlows(now, textToHit(peer)!, announced(flows));
     }
     this.flowBindings = next;
     this.settle();

@@ -31,6 +31,8 @@ export interface EngineLocator {
   /** A default route leaves through its interface: it reaches beyond its own subnet. */
   defaultRoute: boolean;
   prefixLength: number;
+  /** Its uplink is metered (pair-order.ts: a primary there only as failover). Absent = no. */
+  metered?: boolean;
 }
 
 /**
@@ -476,6 +478,7 @@ export class PathManager {
     return this.locals.map((l) => ({
       address: l.address, ifname: l.ifname, kind: l.kind, preferenceRank: l.preferenceRank,
       operational: l.operational && remotes.some((r) => reaches(l, r)),
+      ...(l.metered === true ? { metered: true } : {}),
     }));
   }
 

@@ -182,7 +182,10 @@ export class Daemon {
     const applyTuning = (t: EngineTuning, changed: ReturnType<typeof tuningChanges> | 'all'): void => {
       if (changed === 'all' || changed.includes('keepalive') || changed.includes('detection')) engine.setDetectionPolicy(t.detection);
       if (changed === 'all' || changed.includes('interfaces')) monitor?.setPolicy({ preference: t.kindPreference });
+      // Which uplinks are metered rides on each locator, so pair selection re-ranks its pairs.
+      if (changed !== 'all' && changed.includes('metered') && monitor !== undefined) engine.setLocalLocators(monitor.locators().map(asInput));
     };
+    const asInput = (l: MonitoredLocator): LocalLocatorInput => locatorInput(l, settingsControl.settings.get().meteredInterfaces);
     applyTuning(engineTuning(settingsControl.settings.get()), 'all');
     settingsControl.settings.subscribe((next, previous) => {
       const t = engineTuning(next);
@@ -190,13 +193,13 @@ export class Daemon {
       if (JSON.stringify(next.relays) !== JSON.stringify(previous.relays)) daemon?.applyRelays();
     });
     if (monitor !== undefined) {
-      engine.setLocalLocators(monitor.locators().map(locatorInput));
+      engine.setLocalLocators(monitor.locators().map(asInput));
       monitor.on('change', (change) => {
         opts.log(logLine('locators', {
           causes: change.causes.map((c) => `${c.type}:${c.address}@${c.ifname}${c.detail ? `(${c.detail})` : ''}`).join(','),
           now: change.locators.filter((l) => l.operational).map((l) => `${l.address}@${l.ifname}`).join(',') || null,
         }));
-        engine.setLocalLocators(change.locators.map(locatorInput), change.causes);
+        engine.setLocalLocators(change.locators.map(asInput), change.causes);
       });
       monitor.on('warning', (message) => opts.log(logLine('warning', { message })));
     }
@@ -380,7 +383,7 @@ export class Daemon {
     const bindings: PeerFlowBinding[] = [];
     for (const b of this.settingsControl.flows.table.list()) {
       const hit = parseHit(hitOf.get(b.peer) ?? '');
-      if (hit.ok) bindings.push({ peerHit: hit.value, fid: b.fid, selector: b.selector, interface: b.interface });
+      if (hit.ok) bindings.push({ peerHit: hit.value, fid: b.fid, selector: b.selector, interface: b.interface, ...(b.policy !== undefined ? { policy: b.policy } : {}) });
     }
     this.engine.setFlowBindings(bindings);
   }
@@ -556,12 +559,14 @@ export class Daemon {
   /** Our uplinks as the interface monitor sees them, best first. */
   private interfaces(): Uplink[] {
     const byName = new Map<string, Uplink>();
+    const metered = new Set(this.settingsControl.settings.get().meteredInterfaces);
     for (const l of this.monitor?.locators() ?? []) {
       const name = interfaceOrNull(l.ifname);
       if (name === null) continue;
       let uplink = byName.get(name);
       if (!uplink) {
         uplink = { name, kind: l.kind, up: false, addresses: [], preference: l.preferenceRank };
+        if (metered.has(name)) uplink.metered = true;
         byName.set(name, uplink);
       }
       uplink.up ||= l.operational;
@@ -694,10 +699,11 @@ async function startEngineOnUsableAddresses(opts: DaemonOptions, identity: Local
   }
 }
 
-function locatorInput(l: MonitoredLocator): LocalLocatorInput {
+function locatorInput(l: MonitoredLocator, meteredInterfaces: readonly string[]): LocalLocatorInput {
   return {
     address: l.address, ifname: l.ifname, kind: l.kind, available: l.available, operational: l.operational,
     preferenceRank: l.preferenceRank, defaultRoute: l.defaultRoute, prefixLength: l.prefixLength,
+    ...(meteredInterfaces.includes(l.ifname) ? { metered: true } : {}),
   };
 }
 

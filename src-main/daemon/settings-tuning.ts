@@ -35,6 +35,8 @@ export interface EngineTuning {
   interfaceOrder: string[];
   /** Kinds of uplink, most preferred first, every kind the engine knows listed once. */
   kindPreference: InterfaceKind[];
+  /** Uplinks whose pairs become the primary only as failover (pair-order.ts). */
+  meteredInterfaces: string[];
 }
 
 const SENSITIVITY: Record<FailureDetectionSetting, Omit<DetectionPolicy, 'keepaliveMs'>> = {
@@ -71,15 +73,17 @@ export function engineTuning(s: Settings): EngineTuning {
     multihoming: s.multihomingMode === 'load-sharing' ? 'simultaneous' : 'fault-tolerance',
     interfaceOrder: [...s.interfaceOrder],
     kindPreference: kindPreference(s.interfacePreference),
+    meteredInterfaces: [...s.meteredInterfaces],
   };
 }
 
 /** Which parts changed, so the engine re-applies only those (a new order re-ranks pairs; a new keepalive does not). */
-export function tuningChanges(next: EngineTuning, previous: EngineTuning): Array<'keepalive' | 'detection' | 'multihoming' | 'interfaces'> {
-  const out: Array<'keepalive' | 'detection' | 'multihoming' | 'interfaces'> = [];
+export function tuningChanges(next: EngineTuning, previous: EngineTuning): Array<'keepalive' | 'detection' | 'multihoming' | 'interfaces' | 'metered'> {
+  const out: Array<'keepalive' | 'detection' | 'multihoming' | 'interfaces' | 'metered'> = [];
   if (next.keepaliveMs !== previous.keepaliveMs) out.push('keepalive');
   if (JSON.stringify(next.detection) !== JSON.stringify(previous.detection)) out.push('detection');
   if (next.multihoming !== previous.multihoming) out.push('multihoming');
   if (JSON.stringify([next.interfaceOrder, next.kindPreference]) !== JSON.stringify([previous.interfaceOrder, previous.kindPreference])) out.push('interfaces');
+  if (JSON.stringify([...next.meteredInterfaces].sort()) !== JSON.stringify([...previous.meteredInterfaces].sort())) out.push('metered');
   return out;
 }

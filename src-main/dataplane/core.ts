@@ -78,6 +78,11 @@ export interface FlowRoute {
   /** Our local address (socket) the packets leave from. */
   local: string;
   outboundSpi: number;
+  /**
+   * The flow is held ('only' on an interface with no working pair): its outbound packets are
+   * dropped and counted ('flow-held'), never sent on the peer's path; outboundSpi is unused.
+   */
+  drop?: boolean;
 }
 
 /** A flow's packets: out on its route's pair, and in from the peer under the mirrored selector. */
@@ -384,6 +389,7 @@ export class DataplaneCore {
         fid: r.fid, protocol: r.protocol,
         localPorts: r.localPorts && { ...r.localPorts }, remotePorts: r.remotePorts && { ...r.remotePorts },
         remote: { ...r.remote }, remoteAddr16: r.remoteAddr16.slice(), local: r.local, outboundSpi: r.outboundSpi, counters: c,
+        ...(r.drop === true ? { drop: true } : {}),
       };
     });
     peer.flowCounters = counters;
@@ -609,6 +615,10 @@ export class DataplaneCore {
     let counters: FlowCounters | undefined;
     if (peer.flows.length > 0) {
       const route = matchRoute(peer.flows, payload, nextHeader, false);
+      if (route?.drop === true) {
+        this.drop('flow-held');
+        return false;
+      }
       // A route on the peer's own pair is that pair: credit, spare and held copies apply.
       if (route && route.local === out.local && route.remote.port === out.remote.port && same16(route.remoteAddr16, out.remoteAddr16)) {
         counters = route.counters;

@@ -52,8 +52,12 @@ export interface NativeFlowRoute {
   remoteAddr16: Uint8Array;
   port: number;
   socketIndex: number;
+  /** 0 (FLOW_HELD_SPI): a held flow, whose packets the fast path drops as flow-held. */
   outboundSpi: number;
 }
+
+/** The SPI that marks a held flow's route (reserved by RFC 4303, so no SA has it). */
+export const FLOW_HELD_SPI = 0;
 
 /** An inclusive port range of a flow route. */
 export interface FlowPortRange {
@@ -70,6 +74,8 @@ export interface FlowRouteLike {
   remote: { port: number };
   remoteAddr16: Uint8Array;
   outboundSpi: number;
+  /** A held flow: dropped, never sent (the JS core's FlowRoute.drop). */
+  drop?: boolean;
 }
 
 /**
@@ -83,7 +89,7 @@ export function nativeFlowRoute(r: FlowRouteLike, socketIndex: number): NativeFl
     fid: r.fid, protocol: r.protocol,
     localFrom: r.localPorts?.from ?? 0, localTo: r.localPorts?.to ?? 65535,
     remoteFrom: r.remotePorts?.from ?? 0, remoteTo: r.remotePorts?.to ?? 65535,
-    remoteAddr16: r.remoteAddr16, port: r.remote.port, socketIndex, outboundSpi: r.outboundSpi,
+    remoteAddr16: r.remoteAddr16, port: r.remote.port, socketIndex, outboundSpi: r.drop === true ? FLOW_HELD_SPI : r.outboundSpi,
   };
 }
 

@@ -22,6 +22,8 @@ export interface LocalLocatorInput {
   /** A default route leaves through its interface (absent: assumed, as for fixed addresses). */
   defaultRoute?: boolean;
   prefixLength?: number;
+  /** The user's `meteredInterfaces` names its interface. */
+  metered?: boolean;
 }
 
 export interface SocketHost {
@@ -80,6 +82,7 @@ export class LocalSockets {
       locators.push({
         address: l.address, port, ifname: l.ifname, kind: l.kind, operational: l.available && l.operational,
         preferenceRank: l.preferenceRank, defaultRoute: l.defaultRoute ?? true, prefixLength: l.prefixLength ?? 0,
+        ...(l.metered === true ? { metered: true } : {}),
       });
     }
     const fingerprint = JSON.stringify(locators);

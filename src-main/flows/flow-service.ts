@@ -19,7 +19,9 @@ export function apiBinding(b: FlowBinding): ApiFlowBinding {
   const selector: ApiFlowBinding['selector'] = { protocol: b.selector.protocol };
   if (b.selector.localPorts) selector.localPorts = { ...b.selector.localPorts };
   if (b.selector.remotePorts) selector.remotePorts = { ...b.selector.remotePorts };
-  return { fid: b.fid, peer: b.peer, selector, interface: b.interface };
+  const out: ApiFlowBinding = { fid: b.fid, peer: b.peer, selector, interface: b.interface };
+  if (b.policy !== undefined) out.policy = b.policy;
+  return out;
 }
 
 /** The world flow-state.ts looks at, from the status the daemon reports. */

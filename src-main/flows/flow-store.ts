@@ -3,7 +3,7 @@
 // is gone) is dropped with a warning naming it, the others are kept; the VPN still starts.
 
 import { join } from 'node:path';
-import { TRAFFIC_PROTOCOLS, interfaceName, peerName, portRange } from '../../src-shared/control-api.js';
+import { FLOW_POLICIES, TRAFFIC_PROTOCOLS, interfaceName, peerName, portRange } from '../../src-shared/control-api.js';
 import { array, integer, nullable, object, oneOf, string, type Infer } from '../../src-shared/validate.js';
 import { readJsonFile, writeJsonAtomic } from '../platform/state-file.js';
 import { FlowTable, type FlowBinding } from './flow-table.js';
@@ -18,6 +18,9 @@ export const storedFlow = object({
   peer: peerName,
   selector: object({ protocol: oneOf(TRAFFIC_PROTOCOLS) }, { localPorts: portRange, remotePorts: portRange, localPrefix: prefixText, remotePrefix: prefixText }),
   interface: nullable(interfaceName),
+}, {
+  /** Absent = "prefer" (files written before a binding had a policy read the same). */
+  policy: oneOf(FLOW_POLICIES),
 });
 
 const flowsFile = object({ version: integer({ min: 1, max: FLOWS_FILE_VERSION }), flows: array({ expected: 'any', check: (v: unknown) => ({ ok: true as const, value: v }) }) });

@@ -10,6 +10,7 @@
 //
 // Where overlapping selectors meet, the lower FID wins (it doubles as RFC 6089's FID-PRI).
 
+import { FLOW_POLICIES, type FlowPolicy } from '../../src-shared/control-api.js';
 import { selectorKey, selectorProblem, selectorText, type FlowSelector } from './traffic-selector.js';
 
 export interface FlowBinding {
@@ -19,6 +20,8 @@ export interface FlowBinding {
   selector: FlowSelector;
   /** The local interface the flow should use; null follows the peer's primary pair. */
   interface: string | null;
+  /** Absent = 'prefer': off its interface while that has no working pair. 'only' never leaves on another. */
+  policy?: FlowPolicy;
 }
 
 /** How many bindings a host keeps (the status schema's limit). */
@@ -41,7 +44,9 @@ function copy(b: FlowBinding): FlowBinding {
   if (b.selector.remotePorts) selector.remotePorts = { ...b.selector.remotePorts };
   if (b.selector.localPrefix !== undefined) selector.localPrefix = b.selector.localPrefix;
   if (b.selector.remotePrefix !== undefined) selector.remotePrefix = b.selector.remotePrefix;
-  return { fid: b.fid, peer: b.peer, selector, interface: b.interface };
+  const out: FlowBinding = { fid: b.fid, peer: b.peer, selector, interface: b.interface };
+  if (b.policy !== undefined) out.policy = b.policy;
+  return out;
 }
 
 export class FlowTable {
@@ -111,7 +116,7 @@ export class FlowTable {
     const old = this.byFid.get(fid);
     if (!old) return refuse('unknown-flow', `no flow with FID ${fid} to move`);
     const moved = { ...copy(old), interface: iface };
-    const problem = interfaceProblem(iface);
+    const problem = interfaceProblem(iface) ?? policyProblem(moved);
     if (problem) return refuse('invalid-params', `flow ${fid}: ${problem}`);
     const next = new Map(this.byFid);
     next.set(fid, moved);
@@ -156,5 +161,15 @@ function interfaceProblem(iface: string | null): string | null {
 export function bindingProblem(b: FlowBinding): string | null {
   if (!Number.isInteger(b.fid) || b.fid < MIN_FID || b.fid > MAX_FID) return `the FID is a whole number ${MIN_FID}..${MAX_FID}, not ${b.fid}`;
   if (typeof b.peer !== 'string' || b.peer === '') return 'the flow needs a peer';
-  return selectorProblem(b.selector) ?? interfaceProblem(b.interface);
+  return selectorProblem(b.selector) ?? interfaceProblem(b.interface) ?? policyProblem(b);
+}
+
+/** The words the UI and CLI forms use too (src-shared/forms.ts). */
+export const POLICY_WORDS = 'the policy is "prefer" (fall back to another uplink) or "only" (never leave on another)';
+export const ONLY_NEEDS_INTERFACE = 'policy "only" keeps the flow on its interface: name one';
+
+function policyProblem(b: Pick<FlowBinding, 'policy' | 'interface'>): string | null {
+  if (b.policy === undefined) return null;
+  if (!(FLOW_POLICIES as readonly string[]).includes(b.policy)) return `${POLICY_WORDS}, not ${JSON.stringify(b.policy)}`;
+  return b.policy === 'only' && b.interface === null ? ONLY_NEEDS_INTERFACE : null;
 }

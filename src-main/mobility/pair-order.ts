@@ -26,6 +26,11 @@ export interface LocalLocator {
   operational: boolean;
   /** Position in the user's interface order: 0 is most preferred. */
   preferenceRank: number;
+  /**
+   * The user pays per byte on it (the `meteredInterfaces` setting): a pair from it carries the
+   * peer's traffic only while no pair from an unmetered uplink works. Absent = not metered.
+   */
+  metered?: boolean;
 }
 
 /** One of the peer's announced locators (LOCATOR_SET), as far as we may use it. */
@@ -223,12 +228,15 @@ export function compareRfc6724(a: LocatorPair, b: LocatorPair): number {
 }
 
 /**
- * The static preference between two pairs: the user's interface order, then a direct path
+ * The static preference between two pairs: an unmetered uplink before a metered one (a metered
+ * uplink is for the flows bound to it, and the peer's traffic only as failover), the user's
+ * interface order, then a direct path
  * before one through a relay (seed 000 §5.1.4: the relay bridges until a direct pair works),
  * then the peer's Preferred bit, then RFC 6724, then a stable tie-break so every run orders alike.
  */
 export function comparePreference(a: Candidate, b: Candidate): number {
   return (
+    Number(a.local.metered === true) - Number(b.local.metered === true) ||
     a.local.preferenceRank - b.local.preferenceRank ||
     Number(a.remote.relayed === true) - Number(b.remote.relayed === true) ||
     Number(b.remote.preferred) - Number(a.remote.preferred) ||

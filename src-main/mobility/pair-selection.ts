@@ -552,6 +552,7 @@ export class PairSelection {
         added.push(key);
       } else {
         if (rec.cand.local.preferenceRank !== cand.local.preferenceRank || rec.cand.remote.preferred !== cand.remote.preferred
+          || (rec.cand.local.metered === true) !== (cand.local.metered === true)
           || (rec.cand.remote.relayed === true) !== (cand.remote.relayed === true)) {
           policyChanged = true;
         }

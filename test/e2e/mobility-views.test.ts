@@ -212,6 +212,39 @@ describe('mobility views against a scripted engine', { timeout: 60_000 }, () => 
     assert.equal(engine.sent('flow.set').length, 1, 'nothing sent for a bad form');
   });
 
+  test('the flow form\'s policy: "only" without an interface gets the form\'s message; with one it is sent; a metered uplink says so', async () => {
+    await view('flows');
+    const before = engine.sent('flow.set').length;
+    await page.getByLabel('Flow ID (FID)').fill('15');
+    await page.getByLabel('Peer', { exact: true }).selectOption('bob');
+    await page.getByLabel('Peer ports').fill('');
+    await page.getByLabel('Our ports').fill('');
+    await page.getByLabel('Interface', { exact: true }).selectOption('');
+    await page.getByLabel('Policy').selectOption('only');
+    await page.click('form button[type="submit"]');
+    await until('the policy field says what is wrong', async () => ((await page.locator('.field-error').allTextContents()).join(' ')).includes('Policy "only" keeps the flow on its interface: choose one.'));
+    assert.equal(engine.sent('flow.set').length, before, 'nothing sent for a bad form');
+    assert.match((await page.getByLabel('Interface', { exact: true }).textContent()) ?? '', /wwan0 \(cellular, metered\)/);
+    await page.getByLabel('Interface', { exact: true }).selectOption('wlan0');
+    await page.click('form button[type="submit"]');
+    await until('flow.set sent', () => engine.sent('flow.set').length === before + 1);
+    const sent = engine.sent('flow.set').at(-1)!.params as { fid: number; peer: string; interface: string | null; policy?: string };
+    assert.deepEqual([sent.fid, sent.peer, sent.interface, sent.policy], [15, 'bob', 'wlan0', 'only']);
+  });
+
+  test('settings: a checkbox per uplink marks it metered', async () => {
+    await view('settings');
+    const box = page.locator('#metered-wwan0');
+    await box.waitFor({ timeout: 5_000 });
+    assert.equal(await box.isChecked(), false);
+    const before = engine.sent('settings.set').length;
+    // A click, not check(): the box shows the saved setting, so it turns checked only once the daemon answers.
+    await box.click();
+    await until('settings.set sent', () => engine.sent('settings.set').length === before + 1);
+    assert.deepEqual(engine.sent('settings.set').at(-1)!.params, { meteredInterfaces: ['wwan0'] });
+    await until('the box shows the saved setting', async () => box.isChecked());
+  });
+
   test('overview names the active uplinks; every request the page sent matched the schema', async () => {
     await view('overview');
     await until('uplinks shown', async () => ((await page.locator('.facts').textContent()) ?? '').includes('wlan0 (wifi), wwan0 (cellular)'));

@@ -83,6 +83,8 @@ test('every mistake in a flag gets the UI form\'s message for that field, exit 2
     { args: [...set, '--fid', '5', '--protocol', 'udp', '--local-ports', '0'], message: `--local-ports: ${formMessage('localPorts', '0')}` },
     { args: [...set, '--fid', '5', '--protocol', 'udp', '--local-ports', '5000-70000'], message: `--local-ports: ${formMessage('localPorts', '5000-70000')}` },
     { args: [...set, '--fid', '5', '--protocol', 'udp', '--interface', 'wlan/0'], message: `--interface: ${formMessage('interface', 'wlan/0')}` },
+    { args: [...set, '--fid', '5', '--protocol', 'udp', '--interface', 'wlan0', '--policy', 'always'], message: `--policy: ${formMessage('policy', 'always')}` },
+    { args: [...set, '--fid', '5', '--protocol', 'udp', '--policy', 'only'], message: `--policy: ${formMessage('policy', 'only')}` },
     // Several at once: all of them, on one line, in the order of the synopsis.
     { args: [...set, '--fid', '0', '--protocol', 'sctp'], message: `--fid: ${formMessage('fid', '0')} --protocol: ${formMessage('protocol', 'sctp')}` },
     { args: ['flow', 'set', '--fid', '5', '--protocol', 'udp', '--state', dir], message: 'hipvpn flow set needs a PEER (a name or HIT on the peer list); run `hipvpn help` for usage' },
@@ -93,6 +95,7 @@ test('every mistake in a flag gets the UI form\'s message for that field, exit 2
   // The form's words, not some other wording: a person sees these next to the field in the UI.
   assert.equal(cases[1]!.message, '--fid: The flow ID is a whole number 1..65535.');
   assert.equal(cases[7]!.message, '--remote-ports: Ports are 1..65535 and a range ends after it starts.');
+  assert.equal(cases[12]!.message, '--policy: Policy "only" keeps the flow on its interface: choose one.');
   const runs = await each(cases.map((c) => c.args));
   cases.forEach((c, i) => {
     const label = `hipvpn ${c.args.join(' ')}`;
@@ -194,6 +197,14 @@ test('flow set, list, list --json and remove against a running daemon; its refus
   // A FID in use: `set` edits that binding (the API's flow.set replaces by FID) and says so.
   assert.equal(ok(await hipvpn(...set('bob', '--fid', '3', '--protocol', 'tcp', '--remote-ports', '443-444')), 'replace 3'),
     'updated flow 3: tcp to ports 443-444 towards bob on the primary pair\n');
+
+  // "Only on wwan0": the binding keeps its policy; with no pair on wwan0 the flow is held, not on the primary.
+  assert.equal(ok(await hipvpn(...set('bob', '--fid', '40', '--protocol', 'udp', '--remote-ports', '9000', '--interface', 'wwan0', '--policy', 'only')), 'flow set only'),
+    'added flow 40: udp to port 9000 towards bob only on wwan0\n');
+  const only = (JSON.parse(ok(await hipvpn('flow', 'list', '--state', aDir, '--json'), 'flow list only')) as { flows: Array<{ binding: FlowBinding; state: string; reason?: string; local?: unknown }> }).flows.find((f) => f.binding.fid === 40);
+  assert.deepEqual([only?.binding.policy, only?.state, only?.local], ['only', 'pending', undefined], JSON.stringify(only));
+  assert.match(only?.reason ?? '', /^held for wwan0 \(only on wwan0\)/);
+  ok(await hipvpn('flow', 'remove', '40', '--state', aDir), 'flow remove 40');
 
   // PEER as a HIT: the peer list names it; a HIT nobody on the list has is refused with what to do.
   assert.equal(ok(await hipvpn(...set(bobId.hit, '--fid', '30', '--protocol', 'icmp')), 'flow set by HIT'), 'added flow 30: icmp towards bob on the primary pair\n');

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DataplaneCommand } from '../../src-main/core/host-core.js';
-import { A_CELL, A_WIFI, mobileWorld, type SimHost } from '../support/sim-hosts.js';
+import { A_CELL, A_WIFI, B_ETH, SimWorld, connect, mobileWorld, type SimHost } from '../support/sim-hosts.js';
 
 type FlowRoutesCommand = Extract<DataplaneCommand, { type: 'set-flow-routes' }>;
 
@@ -63,4 +63,62 @@ test('the peer steers its return traffic for our flow to our cell0 locator, and 
   a.core.setFlowBindings(world.now, [{ peerHit: b.core.hit, fid: 1, selector: { protocol: 'udp', remotePorts: { from: 5004, to: 5004 } }, interface: 'wifi0' }]);
   world.runFor(3_000);
   assert.equal(lastRoutes(b)?.[0]?.remote.address, A_WIFI, 'moved with the binding');
+});
+
+test('a flow bound to cell0 with policy "only" is held (a drop route, pending) while cell0 is down, never routed on wifi0, and returns', () => {
+  const { world, a, b } = mobileWorld('SIM_SEED', 0xf10e_0002);
+  console.log(`sim-flow-routes only seed ${world.seed} (set SIM_SEED to replay)`);
+  a.core.setFlowBindings(world.now, [{ peerHit: b.core.hit, fid: 1, selector: { protocol: 'udp', remotePorts: { from: 5004, to: 5004 } }, interface: 'cell0', policy: 'only' }]);
+  world.runFor(3_000);
+  assert.deepEqual([a.core.flowPlacements(b.core.hit)?.[0]?.state, lastRoutes(a)?.[0]?.local.address, lastRoutes(a)?.[0]?.drop], ['bound', A_CELL, undefined]);
+
+  a.linkDown('cell0');
+  world.runFor(50);
+  const held = a.core.flowPlacements(b.core.hit)?.[0];
+  assert.deepEqual([held?.state, held?.reason, held?.local], ['pending', 'held for cell0 (only on cell0): cell0 is down', undefined]);
+  const drop = lastRoutes(a)?.[0];
+  assert.deepEqual([drop?.drop, drop?.outboundSpi], [true, 0], 'the data plane drops the flow instead of sending it on wifi0');
+  world.runFor(3_000);
+  const during = a.commands.filter((c): c is FlowRoutesCommand & { at: number } => c.type === 'set-flow-routes' && c.at > 3_000 && c.at < world.now);
+  assert.ok(during.every((c) => c.routes.every((r) => r.drop === true || r.local.address !== A_WIFI)), 'no route of the flow on wifi0 at any time while cell0 is down');
+  assert.ok(a.pathText()?.startsWith(A_WIFI), 'the peer\'s other traffic goes on over wifi0');
+
+  a.linkUp('cell0');
+  world.runFor(5_000);
+  const back = a.core.flowPlacements(b.core.hit)?.[0];
+  assert.deepEqual([back?.state, back?.local?.address], ['bound', A_CELL]);
+  assert.deepEqual([lastRoutes(a)?.[0]?.local.address, lastRoutes(a)?.[0]?.drop], [A_CELL, undefined]);
+});
+
+test('a metered cell0 ranked first: the peer\'s traffic takes wifi0, a flow bound to cell0 still takes cell0; cell0 carries the rest only while wifi0 is down', () => {
+  const world = new SimWorld('SIM_SEED', 0xf10e_0003);
+  console.log(`sim-flow-routes metered seed ${world.seed} (set SIM_SEED to replay)`);
+  // The user ranks cellular first (a fast plan) but pays for it by the byte.
+  const a = world.addHost('A', [
+    { ifname: 'cell0', kind: 'cellular', address: A_CELL, delayMs: 5 },
+    { ifname: 'wifi0', kind: 'wifi', address: A_WIFI, delayMs: 5 },
+  ]);
+  const b = world.addHost('B', [{ ifname: 'eth0', kind: 'ethernet', address: B_ETH, delayMs: 5 }]);
+  connect(world, a, b);
+  world.runFor(3_000);
+  assert.ok(a.pathText()?.startsWith(A_CELL), `unmetered, the first-ranked cell0 is primary: ${a.pathText()}`);
+
+  a.uplink('cell0').metered = true;
+  a.reportInterfaces([]);
+  world.runFor(3_000);
+  assert.ok(a.pathText()?.startsWith(A_WIFI), `metered cell0 gives the primary up to wifi0: ${a.pathText()}`);
+  a.core.setFlowBindings(world.now, [{ peerHit: b.core.hit, fid: 1, selector: { protocol: 'udp', remotePorts: { from: 5004, to: 5004 } }, interface: 'cell0' }]);
+  world.runFor(3_000);
+  assert.deepEqual([a.core.flowPlacements(b.core.hit)?.[0]?.state, lastRoutes(a)?.[0]?.local.address], ['bound', A_CELL], 'the flow bound to cell0 stays on it');
+
+  a.linkDown('wifi0');
+  world.runFor(3_000);
+  assert.ok(a.pathText()?.startsWith(A_CELL), `failover: the metered cell0 carries the traffic while wifi0 is down: ${a.pathText()}`);
+  const upAt = world.now;
+  a.linkUp('wifi0');
+  world.runFor(10_000);
+  assert.ok(a.pathText()?.startsWith(A_WIFI), `wifi0 back: the primary leaves the metered cell0: ${a.pathText()}`);
+  const back = a.pathChanges(upAt)[0];
+  console.log(`metered: back on wifi0 ${back ? back.at - upAt : '?'} ms after it came up (${back?.cause})`);
+  assert.equal(lastRoutes(a)?.[0]?.local.address, A_CELL, 'the bound flow stays on cell0 throughout');
 });

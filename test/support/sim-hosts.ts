@@ -65,6 +65,8 @@ export interface Uplink {
    * public endpoint.
    */
   nat: SimNat | undefined;
+  /** The user's `meteredInterfaces` names it: reported to the core on each of its locators. */
+  metered?: boolean;
 }
 
 function uplinkOf(u: UplinkSpec): Uplink {
@@ -184,6 +186,7 @@ export class SimHost {
   locators(): EngineLocator[] {
     return this.uplinks.filter((u) => !u.removed).map((u, i) => ({
       address: u.address, port: PORT, ifname: u.ifname, kind: u.kind, operational: u.up, preferenceRank: i, defaultRoute: true, prefixLength: 24,
+      ...(u.metered === true ? { metered: true } : {}),
     }));
   }
 

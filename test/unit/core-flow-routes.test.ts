@@ -116,3 +116,31 @@ test('a flow the announcement had no room for is steered on its uplink, and says
   assert.equal(plan.routes[0]?.outboundSpi, CELL_SPI, 'our packets of the flow still leave on cell0');
   assert.deepEqual(planFlowRoutes(input({ flowsAcked: true, flowsLeftOut: [] })).flows[0], { fid: 1, state: 'bound', local: CELL, remote: SERVER });
 });
+
+test("policy 'only': with cell0 down the flow is held (a drop route, pending, why), never on wifi0; back on cell0 when it returns", () => {
+  const only = (over: Partial<FlowRoutesInput> = {}) => input({
+    own: [{ fid: 1, selector: { protocol: 'udp', remotePorts: { from: 5000, to: 5010 } }, interface: 'cell0', policy: 'only' }],
+    ...over,
+  });
+  const down = planFlowRoutes(only({ uplinksUp: new Set(['wifi0']), pairs: [pair(WIFI, SERVER), pair(CELL, SERVER, { state: 'failed' })] }));
+  assert.deepEqual(down.flows, [{ fid: 1, state: 'pending', reason: 'held for cell0 (only on cell0): cell0 is down' }]);
+  assert.deepEqual(down.routes, [
+    { fid: 1, protocol: 17, localPorts: null, remotePorts: { from: 5000, to: 5010 }, local: WIFI, remote: SERVER, outboundSpi: 0, drop: true },
+  ]);
+  const checking = planFlowRoutes(only({ pairs: [pair(WIFI, SERVER), pair(CELL, SERVER, { state: 'testing' })] }));
+  assert.deepEqual([checking.flows[0]?.state, checking.flows[0]?.reason, checking.routes[0]?.drop], ['pending', 'held for cell0 (only on cell0): a pair on cell0 is still being checked', true]);
+  const back = planFlowRoutes(only());
+  assert.deepEqual(back.flows, [{ fid: 1, state: 'bound', local: CELL, remote: SERVER }]);
+  assert.deepEqual(back.routes.map((r) => [r.local, r.outboundSpi, r.drop]), [[CELL, CELL_SPI, undefined]]);
+});
+
+test("policy 'prefer' (\"prefer cellular\") falls back as a binding without a policy does; 'only' without an interface follows the data path", () => {
+  const prefer = planFlowRoutes(input({
+    own: [{ fid: 1, selector: { protocol: 'any' }, interface: 'cell0', policy: 'prefer' }],
+    uplinksUp: new Set(['wifi0']), pairs: [pair(WIFI, SERVER)],
+  }));
+  assert.deepEqual(prefer.flows, [{ fid: 1, state: 'fallback', reason: 'cell0 is down', local: WIFI, remote: SERVER }]);
+  assert.equal(prefer.routes[0]?.drop, undefined);
+  const unbound = planFlowRoutes(input({ own: [{ fid: 3, selector: { protocol: 'any' }, interface: null, policy: 'only' }] }));
+  assert.deepEqual(unbound.flows, [{ fid: 3, state: 'bound', local: WIFI, remote: SERVER }]);
+});

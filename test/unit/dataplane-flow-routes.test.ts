@@ -135,3 +135,18 @@ test('routes replaced keep a FID\'s counters; a route whose SA is not installed 
   assert.deepEqual(x.a.flowStats(), []);
   assert.equal(x.a.stats()[0]?.packetsOut, 4, 'the peer\'s own counters take every packet');
 });
+
+test('a drop route (an "only" flow held) sends nothing of its flow, on no pair, and counts each packet as flow-held; the rest still flows', () => {
+  const x = hosts();
+  x.a.setFlowRoutes(hitB, [cellRoute({ drop: true, local: WIFI, remote: SERVER, remoteAddr16: toAddr16(SERVER.address)!, outboundSpi: 0 })]);
+  x.a.fromTun(packet(IPPROTO_UDP, 40000, 5004), 1);
+  x.a.fromTun(packet(IPPROTO_UDP, 40000, 5006), 2);
+  x.a.fromTun(packet(IPPROTO_UDP, 40000, 443), 3);
+  assert.deepEqual(x.sentA.map((s) => [s.local, s.spi]), [[WIFI, BASE_OUT.spi]], 'only the unmatched packet left');
+  assert.equal(x.a.drops['flow-held'], 2);
+  // The flow's interface back: the same FID routed again carries its packets.
+  x.a.setFlowRoutes(hitB, [cellRoute()]);
+  x.a.fromTun(packet(IPPROTO_UDP, 40000, 5004), 4);
+  assert.deepEqual(x.sentA.map((s) => s.local), [WIFI, CELL]);
+  assert.equal(x.a.drops['flow-held'], 2);
+});

@@ -160,3 +160,23 @@ test('flows.json written by hand: good bindings kept, bad ones dropped with a wa
   assert.match(broken[0]!, /not JSON; kept as .*flows\.json\.unreadable-/);
   assert.equal((await readdir(dir)).some((f) => f.startsWith('flows.json.unreadable-')), true, 'the unreadable file is kept aside, not overwritten');
 });
+
+test('a policy: "only" kept with its binding, in the API and across a restart; refused without an interface or as another word', async () => {
+  const onlyWifi: FlowBinding = { ...web, policy: 'only' };
+  const t = must(FlowTable.empty().set(onlyWifi, PEERS)).table;
+  assert.deepEqual(t.get(1), onlyWifi);
+  const noIface = FlowTable.empty().set({ ...onlyWifi, interface: null }, PEERS);
+  assert.deepEqual(noIface.ok ? null : noIface.error.message, 'flow 1: policy "only" keeps the flow on its interface: name one');
+  const word = FlowTable.empty().set({ ...web, policy: 'always' as FlowBinding['policy'] }, PEERS);
+  assert.match(word.ok ? '' : word.error.message, /the policy is "prefer" \(fall back to another uplink\) or "only" \(never leave on another\), not "always"/);
+  const moved = t.moveToInterface(1, null);
+  assert.equal(moved.ok, false, 'an "only" flow cannot be moved to the primary pair');
+  const dir = await mkdtemp(join(tmpdir(), 'hipvpn-flows-'));
+  dirs.push(dir);
+  const svc = await FlowService.open(dir, () => undefined);
+  assert.deepEqual(await svc.set(onlyWifi, PEERS), { ok: true, value: { flow: onlyWifi, replaced: false } });
+  assert.deepEqual(await svc.set(voice, PEERS), { ok: true, value: { flow: voice, replaced: false } }, 'no policy: none is added');
+  const warnings: string[] = [];
+  assert.deepEqual((await FlowService.open(dir, (m) => warnings.push(m))).list(), [onlyWifi, voice]);
+  assert.deepEqual(warnings, []);
+});

@@ -77,3 +77,14 @@ test('search order: recently OK first, recently failed last, old failures forgiv
   assert.deepEqual(sorted(100_000), ['wwan0', 'wlan0', 'eth0']);
   assert.deepEqual(sorted(200_000), ['eth0', 'wlan0', 'wwan0'], 'a failure 105 s old and an OK 110 s old no longer count');
 });
+
+test('a metered uplink comes after every unmetered one, whatever the interface order says; among metered ones the order holds', () => {
+  const cell = loc('10.2.0.1', 'cell0', 'cellular', 0);
+  const wifi = loc('10.1.0.1', 'wifi0', 'wifi', 1);
+  const cell2 = loc('10.3.0.1', 'cell1', 'cellular', 2);
+  const r = rem('192.0.2.1');
+  assert.deepEqual(order([cand(wifi, r), cand(cell, r)]), ['10.2.0.1>192.0.2.1', '10.1.0.1>192.0.2.1'], 'unmetered: the user ranked cellular first');
+  const m = (l: LocalLocator): LocalLocator => ({ ...l, metered: true });
+  assert.deepEqual(order([cand(m(cell), r), cand(wifi, r), cand(m(cell2), r)]), ['10.1.0.1>192.0.2.1', '10.2.0.1>192.0.2.1', '10.3.0.1>192.0.2.1']);
+  assert.deepEqual(order([cand(m(cell), r), cand({ ...wifi, metered: false }, r)]), ['10.1.0.1>192.0.2.1', '10.2.0.1>192.0.2.1'], 'false is not metered');
+});

@@ -333,3 +333,21 @@ test('a JS flow route becomes the fast path\'s: null ranges are any port, the re
     r.close();
   }
 });
+
+test('a held flow (a JS drop route: SPI 0) is dropped as flow-held, never sent on the peer\'s path; other packets still leave', () => {
+  const r = rig();
+  try {
+    const js = {
+      fid: 9, protocol: IPPROTO_UDP, localPorts: null, remotePorts: { from: 5000, to: 5010 },
+      remote: { address: '127.0.0.1', port: BASE_PORT }, remoteAddr16: BASE_ADDR, local: '127.0.0.1', outboundSpi: 0, drop: true,
+    };
+    r.fast.setFlowRoutes(PEER_HIT, [nativeFlowRoute(js, 0)]);
+    const held = r.io.fpProcessTun(r.fast.handle, v6(IPPROTO_UDP, transport(IPPROTO_UDP, 40000, 5004)));
+    assert.deepEqual(held, { drop: 'flow-held' });
+    assert.equal(pairOf(send(r, v6(IPPROTO_UDP, transport(IPPROTO_UDP, 40000, 443)))), 'path', 'a packet of no flow');
+    r.fast.setFlowRoutes(PEER_HIT, [nativeFlowRoute({ ...js, drop: false, remote: { port: CELL_PORT }, remoteAddr16: CELL_ADDR, outboundSpi: CELL_OUT }, 1)]);
+    assert.equal(pairOf(send(r, v6(IPPROTO_UDP, transport(IPPROTO_UDP, 40000, 5004)))), 'cell', 'released: on its pair again');
+  } finally {
+    r.close();
+  }
+});

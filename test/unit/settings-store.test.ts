@@ -127,3 +127,18 @@ test('the engine\'s view: keepalive in ms, sensitivity as detector thresholds, m
   assert.deepEqual(tuningChanges(moved, normal), ['interfaces']);
   assert.deepEqual(tuningChanges(engineTuning({ ...DEFAULT_SETTINGS, keepaliveIntervalS: 5 }), normal), ['keepalive', 'detection']);
 });
+
+test('meteredInterfaces: a settings.json without it reads as none metered, no warning; a change of it is its own tuning change', async () => {
+  const dir = await freshDir();
+  const { meteredInterfaces: _none, ...older } = DEFAULT_SETTINGS;
+  await writeFile(join(dir, 'settings.json'), JSON.stringify({ ...older, keepaliveIntervalS: 20 }));
+  const warnings: string[] = [];
+  const store = await SettingsStore.open(dir, (m) => warnings.push(m));
+  assert.deepEqual(store.get(), { ...DEFAULT_SETTINGS, keepaliveIntervalS: 20 });
+  assert.deepEqual(warnings, []);
+  const base = engineTuning(DEFAULT_SETTINGS);
+  const metered = engineTuning({ ...DEFAULT_SETTINGS, meteredInterfaces: ['wwan0'] });
+  assert.deepEqual(metered.meteredInterfaces, ['wwan0']);
+  assert.deepEqual(tuningChanges(metered, base), ['metered']);
+  assert.deepEqual(tuningChanges(engineTuning({ ...DEFAULT_SETTINGS, meteredInterfaces: ['a0', 'b0'] }), engineTuning({ ...DEFAULT_SETTINGS, meteredInterfaces: ['b0', 'a0'] })), [], 'the order of the list means nothing');
+});

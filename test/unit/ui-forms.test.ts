@@ -83,3 +83,15 @@ test('the settings form refuses a bad keepalive and keeps the rest as typed', ()
   const ok = checkSettingsForm({ ...form, keepaliveIntervalS: '30', notifications: false });
   assert.ok(ok.ok && ok.value.keepaliveIntervalS === 30 && ok.value.notifications === false, 'good values pass as numbers and booleans');
 });
+
+test('the flow form\'s policy: prefer or only, "only" needs an interface; empty adds none', () => {
+  const base = { fid: '4', peer: 'bob', protocol: 'udp', remotePorts: '', interface: 'wlan0' };
+  const only = checkFlowForm({ ...base, policy: 'only' });
+  assert.deepEqual(only.ok && only.value, { fid: 4, peer: 'bob', selector: { protocol: 'udp' }, interface: 'wlan0', policy: 'only' });
+  const none = checkFlowForm({ ...base, policy: '' });
+  assert.deepEqual(none.ok && Object.keys(none.value).includes('policy'), false);
+  const word = checkFlowForm({ ...base, policy: 'always' });
+  assert.match(word.ok ? '' : word.errors.policy ?? '', /^Choose a policy: prefer .* or only /);
+  const noIface = checkFlowForm({ ...base, interface: '', policy: 'only' });
+  assert.equal(noIface.ok ? '' : noIface.errors.policy, 'Policy "only" keeps the flow on its interface: choose one.');
+});

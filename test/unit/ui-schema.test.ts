@@ -68,6 +68,9 @@ test('required fields are required, and wrong types are named with their path', 
     ['settings.set', { interfacePreference: ['wifi', 'wifi'] }, /^params\.interfacePreference: interface kind "wifi" is listed twice/],
     ['settings.set', { interfaceOrder: ['eth0', 'wlan0', 'eth0'] }, /^params\.interfaceOrder: interface "eth0" is listed twice/],
     ['settings.set', { notifications: 1 }, /^params\.notifications: expected true or false/],
+    ['settings.set', { meteredInterfaces: ['wwan0', 'wwan0'] }, /^params\.meteredInterfaces: interface "wwan0" is listed twice/],
+    ['settings.set', { meteredInterfaces: ['not an ifname!'] }, /^params\.meteredInterfaces\[0\]: expected an interface name/],
+    ['flow.set', { ...(VALID['flow.set'] as object), policy: 'always' }, /^params\.policy: expected one of "prefer", "only"/],
   ];
   for (const [method, params, want] of cases) {
     const r = checkParams(method, params);
@@ -120,4 +123,15 @@ test('handover, settings and daemon events validate; the default settings are va
   assert.ok(controlEvent.check({ type: 'settings', settings: DEFAULT_SETTINGS }).ok, 'settings event with the defaults');
   assert.ok(controlEvent.check({ type: 'daemon', running: false }).ok, 'daemon event');
   assert.ok(checkResult('settings.get', DEFAULT_SETTINGS).ok, 'defaults are a valid settings.get result');
+});
+
+test('a binding\'s policy and a metered uplink validate, in params, settings and status', () => {
+  assert.ok(checkParams('flow.set', { ...(VALID['flow.set'] as object), policy: 'only' }).ok);
+  assert.ok(checkParams('settings.set', { meteredInterfaces: ['wwan0'] }).ok);
+  assert.deepEqual(DEFAULT_SETTINGS.meteredInterfaces, []);
+  const status = structuredClone(TODAY);
+  status.interfaces = [{ name: 'wwan0', kind: 'cellular', up: true, addresses: [], preference: 1, metered: true }];
+  status.flows = [{ binding: { ...(VALID['flow.set'] as never as object), interface: 'wwan0', policy: 'only' } as never, state: 'pending', reason: 'held for wwan0 (only on wwan0): wwan0 is down', enforced: false, packetsOut: 0, bytesOut: 0, packetsIn: 0, bytesIn: 0 }];
+  const r = checkResult('status', status);
+  assert.ok(r.ok, r.ok ? '' : r.error);
 });

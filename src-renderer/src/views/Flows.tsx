@@ -2,10 +2,10 @@ import { useState, type SubmitEvent } from 'react';
 import { useControl, errorMessage } from '../store.js';
 import { Badge, ConfirmDialog, Field, Notice, RichText, stateTone } from '../components.js';
 import { checkFlowForm, type FlowField, type FlowForm } from '../../../src-shared/forms.js';
-import { TRAFFIC_PROTOCOLS, type FlowBinding, type TrafficSelector } from '../../../src-shared/control-api.js';
+import { FLOW_POLICIES, TRAFFIC_PROTOCOLS, type FlowBinding, type TrafficSelector } from '../../../src-shared/control-api.js';
 import { endpointText } from '../../../src-shared/status-format.js';
 
-const EMPTY: FlowForm = { fid: '', peer: '', protocol: 'any', remotePorts: '', localPorts: '', interface: '' };
+const EMPTY: FlowForm = { fid: '', peer: '', protocol: 'any', remotePorts: '', localPorts: '', interface: '', policy: 'prefer' };
 
 const portsText = (r: { from: number; to: number } | undefined): string => (r ? `${r.from}-${r.to}` : '');
 
@@ -47,7 +47,12 @@ export function Flows() {
       setServerError(errorMessage(err));
     }
   };
-  const move = (b: FlowBinding, iface: string): void => void c.act(() => c.api.call('flow.set', { ...b, interface: iface === '' ? null : iface }), `Flow ${b.fid} moved`);
+  // On the primary pair a flow has no interface to keep to, so "only" goes with the move there.
+  const move = (b: FlowBinding, iface: string): void => {
+    const { policy, ...rest } = b;
+    const moved: FlowBinding = iface === '' ? { ...rest, interface: null } : { ...rest, interface: iface, ...(policy !== undefined ? { policy } : {}) };
+    void c.act(() => c.api.call('flow.set', moved), `Flow ${b.fid} moved`);
+  };
   const set = (k: FlowField) => (v: string) => setForm((f) => ({ ...f, [k]: v }));
 
   return (
@@ -68,8 +73,9 @@ export function Flows() {
                       <label className="visually-hidden" htmlFor={`move-${f.binding.fid}`}>Move flow {f.binding.fid} to interface</label>
                       <select id={`move-${f.binding.fid}`} value={f.binding.interface ?? ''} onChange={(e) => move(f.binding, e.target.value)}>
                         <option value="">primary pair</option>
-                        {uplinks.map((u) => <option key={u.name} value={u.name}>{u.name} ({u.kind})</option>)}
+                        {uplinks.map((u) => <option key={u.name} value={u.name}>{u.name} ({u.kind}{u.metered ? ', metered' : ''})</option>)}
                       </select>
+                      {f.binding.policy === 'only' && <div className="flow-policy">only on {f.binding.interface}</div>}
                     </td>
                     <td data-label="State">{!f.peerRemoved
                       ? <>
@@ -83,7 +89,7 @@ export function Flows() {
                     <td data-label="Pair">{f.local && f.remote && !f.peerRemoved ? `${endpointText(f.local)} ⇄ ${endpointText(f.remote)}` : '–'}</td>
                     <td data-label="Traffic counted">{`out ${f.packetsOut} pkts (${bytesText(f.bytesOut)}), in ${f.packetsIn} pkts (${bytesText(f.bytesIn)})`}</td>
                     <td className="actions">
-                      <button type="button" onClick={() => setForm({ fid: String(f.binding.fid), peer: f.binding.peer, protocol: f.binding.selector.protocol, remotePorts: portsText(f.binding.selector.remotePorts), localPorts: portsText(f.binding.selector.localPorts), interface: f.binding.interface ?? '' })}>Edit</button>
+                      <button type="button" onClick={() => setForm({ fid: String(f.binding.fid), peer: f.binding.peer, protocol: f.binding.selector.protocol, remotePorts: portsText(f.binding.selector.remotePorts), localPorts: portsText(f.binding.selector.localPorts), interface: f.binding.interface ?? '', policy: f.binding.policy ?? 'prefer' })}>Edit</button>
                       <button type="button" className="danger" onClick={() => setRemoving(f.binding.fid)}>Remove</button>
                     </td>
                   </tr>
@@ -124,7 +130,14 @@ export function Flows() {
             {(a) => (
               <select id={a.id} value={form.interface} onChange={(e) => set('interface')(e.target.value)} aria-describedby={a.describedBy}>
                 <option value="">primary pair</option>
-                {uplinks.map((u) => <option key={u.name} value={u.name}>{u.name} ({u.kind})</option>)}
+                {uplinks.map((u) => <option key={u.name} value={u.name}>{u.name} ({u.kind}{u.metered ? ', metered' : ''})</option>)}
+              </select>
+            )}
+          </Field>
+          <Field label="Policy" error={errors.policy} hint="While the interface has no working pair: prefer falls back to another uplink; only holds the flow (its packets are dropped) until the interface works.">
+            {(a) => (
+              <select id={a.id} value={form.policy ?? 'prefer'} onChange={(e) => set('policy')(e.target.value)} aria-invalid={a.invalid} aria-describedby={a.describedBy}>
+                {FLOW_POLICIES.map((p) => <option key={p} value={p}>{p === 'prefer' ? 'prefer this interface' : 'only this interface'}</option>)}
               </select>
             )}
           </Field>

@@ -42,6 +42,13 @@ export function SettingsView() {
   };
   const moveKind = (k: InterfaceKind, by: -1 | 1): void => void c.saveSettings({ interfacePreference: moveInOrder(kinds, k, by) as InterfaceKind[] }, 'Interface preference saved');
   const missingKinds = INTERFACE_KINDS.filter((k) => !kinds.includes(k));
+  const metered = c.settings.meteredInterfaces;
+  // The uplinks there are now, and any named metered while absent (they stay metered when they return).
+  const uplinkNames = [...new Set([...(c.status?.interfaces ?? []).map((u) => u.name), ...metered])];
+  const setMetered = (name: string, on: boolean): void => void c.saveSettings(
+    { meteredInterfaces: on ? [...metered.filter((m) => m !== name), name] : metered.filter((m) => m !== name) },
+    on ? `${name} is metered` : `${name} is not metered`,
+  );
 
   return (
     <>
@@ -81,6 +88,16 @@ export function SettingsView() {
           ))}
         </ol>
         {missingKinds.length > 0 && <p className="hint">Not used: {missingKinds.join(', ')}</p>}
+      </section>
+      <section className="card" aria-labelledby="metered-h">
+        <h2 id="metered-h">Metered uplinks</h2>
+        <p className="hint">A metered uplink carries the flows bound to it, and the rest of the traffic only while no other uplink works.</p>
+        {uplinkNames.length === 0 ? <Notice>No uplinks reported yet.</Notice> : uplinkNames.map((name) => (
+          <div className="check" key={name}>
+            <input id={`metered-${name}`} type="checkbox" checked={metered.includes(name)} onChange={(e) => setMetered(name, e.target.checked)} />
+            <label htmlFor={`metered-${name}`}>{name} is metered</label>
+          </div>
+        ))}
       </section>
       <RelaysCard />
     </>
