@@ -55,8 +55,6 @@ export interface PeerFlowBinding extends OwnFlow {
   peerHit: Uint8Array;
 }
 
-/** The association snapshot with the peer's announced flow bindings (E-LOCATOR), when HIP reports them. */
-
 /** How a peer's traffic travels: straight to its address, or through one of our relays. */
 export type PeerVia = { via: 'direct' } | { via: 'relay'; relay: string; relayHit: string };
 
