@@ -17,9 +17,8 @@
 #include <unistd.h>
 
 #include "hipvpn_io.h"
+#include "udp_batch.h"
 
-#define MAX_GSO_SEGMENTS 64
-#define MAX_GSO_BYTES 65000
 /** A full socket buffer holds the TX thread back this long before the rest of a batch is dropped. */
 #define SEND_WAIT_MS 100
 /** Batches one wake-up may drain before the thread looks at the stop flag again. */
@@ -33,17 +32,6 @@
 
 // ---------------------------------------------------------------------------------------------
 // sending
-
-static int wait_writable(int fd, int ms) {
-  struct pollfd p = {fd, POLLOUT, 0};
-  int r;
-  do r = poll(&p, 1, ms); while (r < 0 && errno == EINTR);
-  return r > 0 && (p.revents & POLLOUT);
-}
-
-static int same_dest(const tx_item *a, const tx_item *b) {
-  return a->sock == b->sock && a->dest_len == b->dest_len && memcmp(a->dest, b->dest, a->dest_len) == 0;
-}
 
 /**
  * Local errors saying the socket's interface or route is gone (not a full buffer, not a bad
@@ -94,92 +82,70 @@ static void hold_copies(fastpath *fp, const tx_item *items, uint32_t n) {
   if (lost) count(&fp->held_lost, lost);
 }
 
+static size_t item_len(const void *ctx, uint32_t k) { return ((const tx_item *)ctx)[k].len; }
+static void *item_data(const void *ctx, uint32_t k) { return ((const tx_item *)ctx)[k].data; }
+
+static int item_same_dest(const void *ctx, uint32_t a, uint32_t b) {
+  const tx_item *x = &((const tx_item *)ctx)[a], *y = &((const tx_item *)ctx)[b];
+  return x->sock == y->sock && x->dest_len == y->dest_len && memcmp(x->dest, y->dest, x->dest_len) == 0;
+}
+
+static void item_address(const void *ctx, uint32_t k, uint32_t msg, struct msghdr *m) {
+  const tx_item *it = &((const tx_item *)ctx)[k];
+  m->msg_name = it->dest;
+  m->msg_namelen = it->dest_len;
+}
+
+static const udp_packets tx_packets = {item_len, item_data, item_same_dest, item_address};
+
+/** One socket's send as udp_msgs_send reports it. */
+typedef struct {
+  fastpath *fp;
+  tx_item *items;
+  udp_msgs msgs;
+  int copies;
+} tx_send;
+
+static void tx_sent(void *ctx, uint32_t msg) {
+  tx_send *t = ctx;
+  count(t->copies ? &t->fp->spare_copies : &t->fp->udp_out, t->msgs.npk[msg]);
+}
+
 /**
- * Sends items[0, n), all on one socket; GSO for runs of equal-size packets to one peer.
- * Spare copies (`copies`) are extras: a failed one is counted apart and never stranded, as the
- * datagram itself went (or failed) on the peer's path.
+ * Spare copies are extras: a failed one is counted apart and never stranded, as the datagram
+ * itself went (or failed) on the peer's path.
  */
+static void tx_failed(void *ctx, uint32_t msg, int err) {
+  tx_send *t = ctx;
+  uint32_t n = t->msgs.npk[msg];
+  if (t->copies) count(&t->fp->spare_failed, n);
+  else if (path_gone(err)) strand(t->fp, &t->items[t->msgs.first[msg]], n);
+  else count(&t->fp->drops[DROP_SEND_FAILED], n);
+}
+
+static const udp_send_report tx_report = {tx_sent, tx_failed};
+
+/** Sends items[0, n), all on one socket; GSO for runs of equal-size packets to one peer. */
 static void send_items(fastpath *fp, tx_item *items, uint32_t n, int copies) {
   fp_socket *s = &fp->socks[items[0].sock];
-  struct mmsghdr msgs[FP_BATCH];
   struct iovec iovs[FP_BATCH];
-  union { char buf[CMSG_SPACE(sizeof(uint16_t))]; struct cmsghdr align; } ctrl[FP_BATCH];
-  uint32_t first[FP_BATCH], npk[FP_BATCH];
+  tx_send t = {.fp = fp, .items = items, .copies = copies};
   uint32_t i = 0;
   while (i < n) {
-    uint32_t nmsg = 0, j = i;
-    while (j < n) {
-      uint32_t run = 1;
-      if (s->gso_ok) {
-        size_t seg = items[j].len, bytes = seg;
-        // Equal sizes to one destination; only the last of a run may be shorter.
-        while (j + run < n && run < MAX_GSO_SEGMENTS && same_dest(&items[j], &items[j + run]) &&
-               items[j + run].len <= seg && bytes + items[j + run].len <= MAX_GSO_BYTES) {
-          bytes += items[j + run].len;
-          run++;
-          if (items[j + run - 1].len < seg) break;
-        }
-      }
-      struct msghdr *m = &msgs[nmsg].msg_hdr;
-      memset(m, 0, sizeof *m);
-      for (uint32_t k = 0; k < run; k++) {
-        iovs[j + k - i].iov_base = items[j + k].data;
-        iovs[j + k - i].iov_len = items[j + k].len;
-      }
-      m->msg_iov = &iovs[j - i];
-      m->msg_iovlen = run;
-      m->msg_name = items[j].dest;
-      m->msg_namelen = items[j].dest_len;
-      if (run > 1) {
-        m->msg_control = ctrl[nmsg].buf;
-        m->msg_controllen = sizeof ctrl[nmsg].buf;
-        struct cmsghdr *c = CMSG_FIRSTHDR(m);
-        c->cmsg_level = SOL_UDP;
-        c->cmsg_type = UDP_SEGMENT;
-        c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-        uint16_t seg = (uint16_t)items[j].len;
-        memcpy(CMSG_DATA(c), &seg, sizeof seg);
-      }
-      first[nmsg] = j;
-      npk[nmsg] = run;
-      nmsg++;
-      j += run;
+    uint32_t next = udp_msgs_build(&t.msgs, iovs, i, n, s->gso_ok, &tx_packets, items);
+    uint32_t at;
+    int last_err = 0;
+    udp_send_end end = udp_msgs_send(s->fd, &t.msgs, SEND_WAIT_MS, &at, &last_err, &tx_report, &t);
+    if (end == UDP_SEND_FULL) {
+      for (uint32_t k = at; k < t.msgs.nmsg; k++)
+        count(copies ? &fp->spare_failed : &fp->drops[DROP_SEND_FULL], t.msgs.npk[k]);
+      return;
     }
-    uint32_t done = 0;
-    int retried = 0, resend_from = -1;
-    while (done < nmsg) {
-      int r = sendmmsg(s->fd, msgs + done, nmsg - done, MSG_DONTWAIT);
-      if (r > 0) {
-        for (int k = 0; k < r; k++) count(copies ? &fp->spare_copies : &fp->udp_out, npk[done + k]);
-        done += (uint32_t)r;
-        retried = 0;
-        continue;
-      }
-      int err = errno;
-      if (err == EINTR) continue;
-      if (err == EAGAIN || err == EWOULDBLOCK) {
-        // Backpressure: this thread has nothing better to do than wait for the socket.
-        if (wait_writable(s->fd, SEND_WAIT_MS)) continue;
-        for (uint32_t k = done; k < nmsg; k++) count(copies ? &fp->spare_failed : &fp->drops[DROP_SEND_FULL], npk[k]);
-        return;
-      }
-      if (npk[done] > 1 && (err == EIO || err == EINVAL || err == ENOPROTOOPT || err == EOPNOTSUPP)) {
-        // The route's device cannot segment: no GSO on this socket from now on.
-        s->gso_ok = 0;
-        resend_from = (int)first[done];
-        break;
-      }
-      if (!retried) {
-        retried = 1;  // a stale asynchronous ICMP error fails one send; try again
-        continue;
-      }
-      if (copies) count(&fp->spare_failed, npk[done]);
-      else if (path_gone(err)) strand(fp, &items[first[done]], npk[done]);
-      else count(&fp->drops[DROP_SEND_FAILED], npk[done]);
-      done++;
-      retried = 0;
+    if (end == UDP_SEND_NO_GSO) {
+      s->gso_ok = 0;  // the route's device cannot segment
+      next = t.msgs.first[at];
     }
-    i = resend_from >= 0 ? (uint32_t)resend_from : j;
+    i = next;
   }
 }
 
@@ -414,48 +380,31 @@ static void rx_batch(fastpath *fp, rx_state *st, int sock, uint32_t n) {
   rx_flush_tun(fp, st, &nout);
 }
 
+typedef struct {
+  fastpath *fp;
+  int sock;
+} rx_errors;
+
+static void post_queued_error(void *ctx, const struct sockaddr_storage *dest, const struct sock_extended_err *ee) {
+  const rx_errors *r = ctx;
+  if (!ee) return;
+  fp_event e = {.type = EV_SOCKET_ERROR, .err = (int)ee->ee_errno, .sock = r->sock, .origin = ee->ee_origin,
+                .icmp_type = ee->ee_type, .icmp_code = ee->ee_code};
+  if (dest->ss_family == AF_INET || dest->ss_family == AF_INET6) {
+    sockaddr_to16(dest, e.addr16, &e.port);
+    e.has_addr = 1;
+  }
+  post_event(r->fp, &e);
+}
+
 /**
  * ICMP errors queued by IP_RECVERR: hints about a path for JS, never fatal. Each names the
  * destination of the datagram it is about (msg_name), which is what JS matches to a pair; the
  * router that sent it (SO_EE_OFFENDER) says nothing JS can use.
  */
 static void rx_drain_errors(fastpath *fp, int sock, int fd) {
-  for (int guard = 0; guard < 64; guard++) {
-    char data[64], control[512];
-    struct sockaddr_storage name;
-    struct iovec iov = {data, sizeof data};
-    struct msghdr msg;
-    memset(&msg, 0, sizeof msg);
-    memset(&name, 0, sizeof name);
-    msg.msg_name = &name;
-    msg.msg_namelen = sizeof name;
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    ssize_t r = recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-      if ((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
-          (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR)) {
-        struct sock_extended_err ee;
-        memcpy(&ee, CMSG_DATA(c), sizeof ee);
-        fp_event e = {.type = EV_SOCKET_ERROR, .err = (int)ee.ee_errno, .sock = sock, .origin = ee.ee_origin,
-                      .icmp_type = ee.ee_type, .icmp_code = ee.ee_code};
-        if (name.ss_family == AF_INET || name.ss_family == AF_INET6) {
-          sockaddr_to16(&name, e.addr16, &e.port);
-          e.has_addr = 1;
-        }
-        post_event(fp, &e);
-      }
-    }
-  }
-  int soerr = 0;
-  socklen_t sl = sizeof soerr;
-  getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);  // clears a pending error
+  rx_errors r = {fp, sock};
+  udp_drain_errqueue(fd, 64, post_queued_error, NULL, &r);  // also clears a pending SO_ERROR
 }
 
 /** The RX thread's poll set: the live sockets (index and fd), then the stop and table-change eventfds. */

@@ -31,6 +31,7 @@
 #include <uv.h>
 
 #include "hipvpn_io.h"
+#include "udp_batch.h"
 
 #define KIND_TUN 1
 #define KIND_UDP 2
@@ -38,8 +39,6 @@
 // A full batch hints that more is queued; keep draining for a few batches before yielding
 // to the loop so one busy fd cannot starve the others.
 #define MAX_BATCHES_PER_WAKEUP 8
-#define MAX_GSO_SEGMENTS 64
-#define MAX_GSO_BYTES 65000
 
 typedef struct io_handle {
   napi_env env;
@@ -412,49 +411,26 @@ static uint32_t drain_udp(io_handle *io, int *err) {
   return n;
 }
 
+static void report_queued_error(void *ctx, const struct sockaddr_storage *dest, const struct sock_extended_err *ee) {
+  io_handle *io = ctx;
+  uint8_t addr[16];
+  uint16_t port = 0;
+  sockaddr_to16(dest, addr, &port);
+  const uint8_t *known = dest->ss_family ? addr : NULL;
+  if (ee) report_error(io, (int)ee->ee_errno, known, port, ee->ee_origin, ee->ee_type, ee->ee_code);
+  else report_error(io, EIO, known, port, 0, 0, 0);
+}
+
+// JS runs from report_error and may close the handle.
+static int handle_gone(void *ctx) {
+  io_handle *io = ctx;
+  return io->closed || io->fd < 0;
+}
+
 // ICMP errors queued by IP_RECVERR (and the plain SO_ERROR) after a POLLERR.
 static void drain_errors(io_handle *io) {
-  for (int guard = 0; guard < 256 && !io->closed; guard++) {
-    char data[64];
-    char control[512];
-    struct sockaddr_storage name;
-    struct iovec iov = {data, sizeof data};
-    struct msghdr msg;
-    memset(&msg, 0, sizeof msg);
-    msg.msg_name = &name;
-    msg.msg_namelen = sizeof name;
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    memset(&name, 0, sizeof name);
-    ssize_t r = recvmsg(io->fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    uint8_t addr[16];
-    uint16_t port = 0;
-    sockaddr_to16(&name, addr, &port);
-    int reported = 0;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-      if ((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
-          (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR)) {
-        struct sock_extended_err ee;
-        memcpy(&ee, CMSG_DATA(c), sizeof ee);
-        report_error(io, (int)ee.ee_errno, name.ss_family ? addr : NULL, port, ee.ee_origin,
-                     ee.ee_type, ee.ee_code);
-        reported = 1;
-      }
-    }
-    if (!reported) report_error(io, EIO, name.ss_family ? addr : NULL, port, 0, 0, 0);
-  }
-  if (io->closed || io->fd < 0) return;
-  int soerr = 0;
-  socklen_t sl = sizeof soerr;
-  // Reading SO_ERROR clears it; otherwise the next sendmmsg would fail with a stale error.
-  if (getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr != 0)
-    report_error(io, soerr, NULL, 0, 0, 0, 0);
+  int soerr = udp_drain_errqueue(io->fd, 256, report_queued_error, handle_gone, io);
+  if (soerr > 0) report_error(io, soerr, NULL, 0, 0, 0, 0);
 }
 
 static void on_poll(uv_poll_t *handle, int status, int events);
@@ -702,19 +678,46 @@ static napi_value udp_open(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// Waits (bounded) for room in the socket buffer: backpressure on the data-plane thread is
-// better than dropping a whole batch.
-static int wait_writable(int fd, int ms) {
-  if (ms <= 0) return 0;
-  struct pollfd p = {fd, POLLOUT, 0};
-  int r;
-  do r = poll(&p, 1, ms); while (r < 0 && errno == EINTR);
-  return r > 0 && (p.revents & POLLOUT);
+// A udpSend batch as udp_batch.h sees it.
+typedef struct {
+  uint8_t *buf;
+  const uint32_t *offs, *lens;
+  const uint8_t *addrs;
+  const uint16_t *ports;
+  int family;
+  struct sockaddr_storage names[UDP_MSGS_MAX];
+  udp_msgs msgs;
+  uint32_t sent;
+} send_batch;
+
+static size_t batch_len(const void *ctx, uint32_t k) { return ((const send_batch *)ctx)->lens[k]; }
+
+static void *batch_data(const void *ctx, uint32_t k) {
+  const send_batch *b = ctx;
+  return b->buf + b->offs[k];
 }
 
-static int same_dest(const uint8_t *addrs, const uint16_t *ports, uint32_t a, uint32_t b) {
-  return ports[a] == ports[b] && memcmp(addrs + (size_t)a * 16, addrs + (size_t)b * 16, 16) == 0;
+static int batch_same_dest(const void *ctx, uint32_t a, uint32_t b) {
+  const send_batch *s = ctx;
+  return s->ports[a] == s->ports[b] && memcmp(s->addrs + (size_t)a * 16, s->addrs + (size_t)b * 16, 16) == 0;
 }
+
+static void batch_address(const void *ctx, uint32_t k, uint32_t msg, struct msghdr *m) {
+  send_batch *b = (send_batch *)ctx;
+  m->msg_name = &b->names[msg];
+  m->msg_namelen = sockaddr_from16(b->family, b->addrs + (size_t)k * 16, b->ports[k], &b->names[msg]);
+}
+
+static const udp_packets batch_packets = {batch_len, batch_data, batch_same_dest, batch_address};
+
+static void batch_sent(void *ctx, uint32_t msg) {
+  send_batch *b = ctx;
+  b->sent += b->msgs.npk[msg];
+}
+// JS sees failures as `sent` short of the count, with lastErrno.
+static void batch_failed(void *ctx, uint32_t msg, int err) {}
+
+static const udp_send_report batch_report = {batch_sent, batch_failed};
 
 // udpSend(handle, buf, offsets: Uint32Array, lengths: Uint32Array, addrs16: Uint8Array,
 //         ports: Uint16Array, count, gso: boolean, waitMs) -> { sent, lastErrno, gso }
@@ -745,95 +748,23 @@ static napi_value udp_send(napi_env env, napi_callback_info info) {
     if ((size_t)offs[i] + lens[i] > blen) return throw_type(env, "packet outside the buffer");
 
   int gso = want_gso && io->gso_ok;
-  uint32_t sent = 0;
   int last_err = 0;
-  struct mmsghdr msgs[64];
-  struct sockaddr_storage names[64];
-  // One control buffer per message, each big enough for a UDP_SEGMENT cmsg.
-  union { char buf[CMSG_SPACE(sizeof(uint16_t))]; struct cmsghdr align; } ctrl[64];
-  uint32_t first_pkt[64], npkts[64];
-  static __thread struct iovec iovs[64 * MAX_GSO_SEGMENTS];
-
+  send_batch batch = {.buf = buf, .offs = offs, .lens = lens, .addrs = addrs, .ports = ports, .family = io->family};
+  static __thread struct iovec iovs[UDP_MSGS_MAX * UDP_GSO_SEGMENTS_MAX];
   uint32_t i = 0;
   while (i < count) {
-    // Up to 64 messages from packets i..; a GSO message carries a run of equal-size packets
-    // to one destination (only the last of a run may be shorter).
-    uint32_t nmsg = 0, niov = 0, j = i;
-    while (j < count && nmsg < 64) {
-      uint32_t run = 1;
-      if (gso) {
-        uint32_t seg = lens[j], bytes = seg;
-        while (j + run < count && run < MAX_GSO_SEGMENTS && same_dest(addrs, ports, j, j + run) &&
-               lens[j + run] <= seg && bytes + lens[j + run] <= MAX_GSO_BYTES) {
-          bytes += lens[j + run];
-          run++;
-          if (lens[j + run - 1] < seg) break;
-        }
-      }
-      struct msghdr *m = &msgs[nmsg].msg_hdr;
-      memset(m, 0, sizeof *m);
-      for (uint32_t k = 0; k < run; k++) {
-        iovs[niov + k].iov_base = buf + offs[j + k];
-        iovs[niov + k].iov_len = lens[j + k];
-      }
-      m->msg_iov = &iovs[niov];
-      m->msg_iovlen = run;
-      niov += run;
-      m->msg_name = &names[nmsg];
-      m->msg_namelen = sockaddr_from16(io->family, addrs + (size_t)j * 16, ports[j], &names[nmsg]);
-      if (run > 1) {
-        m->msg_control = ctrl[nmsg].buf;
-        m->msg_controllen = sizeof ctrl[nmsg].buf;
-        struct cmsghdr *c = CMSG_FIRSTHDR(m);
-        c->cmsg_level = SOL_UDP;
-        c->cmsg_type = UDP_SEGMENT;
-        c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-        uint16_t segsz = (uint16_t)lens[j];
-        memcpy(CMSG_DATA(c), &segsz, sizeof segsz);
-      }
-      first_pkt[nmsg] = j;
-      npkts[nmsg] = run;
-      nmsg++;
-      j += run;
+    uint32_t next = udp_msgs_build(&batch.msgs, iovs, i, count, gso, &batch_packets, &batch);
+    uint32_t at;
+    udp_send_end end = udp_msgs_send(io->fd, &batch.msgs, wait_ms, &at, &last_err, &batch_report, &batch);
+    if (end == UDP_SEND_FULL) break;  // still full: the rest is dropped, as a congested link would
+    if (end == UDP_SEND_NO_GSO) {
+      io->gso_ok = 0;
+      gso = 0;
+      next = batch.msgs.first[at];
     }
-
-    uint32_t done = 0;
-    int retried = 0;
-    int resend_from = -1;
-    while (done < nmsg) {
-      int r = sendmmsg(io->fd, msgs + done, nmsg - done, MSG_DONTWAIT);
-      if (r > 0) {
-        for (int k = 0; k < r; k++) sent += npkts[done + k];
-        done += (uint32_t)r;
-        retried = 0;
-        continue;
-      }
-      int err = errno;
-      if (err == EINTR) continue;
-      if (err == EAGAIN || err == EWOULDBLOCK) {
-        if (wait_writable(io->fd, wait_ms)) continue;
-        last_err = err;
-        goto out;  // still full: the rest is dropped, as a congested link would
-      }
-      if (npkts[done] > 1 && (err == EIO || err == EINVAL || err == ENOPROTOOPT || err == EOPNOTSUPP)) {
-        // The route's device cannot segment: stop using GSO on this socket, resend from here.
-        io->gso_ok = 0;
-        gso = 0;
-        resend_from = (int)first_pkt[done];
-        break;
-      }
-      if (!retried) {
-        // A stale asynchronous ICMP error fails the next send once; retry before dropping.
-        retried = 1;
-        continue;
-      }
-      last_err = err;
-      done++;
-      retried = 0;
-    }
-    i = resend_from >= 0 ? (uint32_t)resend_from : j;
+    i = next;
   }
-out:;
+  uint32_t sent = batch.sent;
   napi_value out;
   napi_create_object(env, &out);
   napi_set_named_property(env, out, "sent", make_i32(env, (int32_t)sent));
