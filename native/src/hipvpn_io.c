@@ -12,192 +12,33 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/errqueue.h>
 #include <linux/if_tun.h>
-#include <arpa/inet.h>
 #include <net/if.h>
 #include <netinet/in.h>
-#include <netinet/udp.h>
-#include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <node_api.h>
 #include <uv.h>
 
 #include "hipvpn_io.h"
+#include "io_handle.h"
 #include "udp_batch.h"
 
-#define KIND_TUN 1
-#define KIND_UDP 2
 #define MAX_SLOTS 1024
 // A full batch hints that more is queued; keep draining for a few batches before yielding
 // to the loop so one busy fd cannot starve the others.
 #define MAX_BATCHES_PER_WAKEUP 8
-
-typedef struct io_handle {
-  napi_env env;
-  int fd;
-  int kind;
-  int family;       // AF_INET / AF_INET6 for UDP
-  int gso_ok;       // cleared when the kernel or device refuses UDP_SEGMENT
-  int closed;
-  int hook_added;
-  int referenced;
-  int in_callback;  // >0 while JS runs from our poll callback
-  int finalized;    // the JS object is gone; free once the callback unwinds
-  uv_poll_t *poll;  // allocated separately: it must outlive us until its close callback
-  napi_async_context async_ctx;
-  napi_ref on_batch;
-  napi_ref on_error;
-  napi_ref buf_ref, len_ref, addr_ref, port_ref;
-  napi_ref self_ref;  // while reading, the JS handle must not be collected under the poll
-  uint8_t *buf;
-  uint32_t *lens;
-  uint8_t *addrs;   // 16 bytes per slot (IPv4 as v4-mapped)
-  uint16_t *ports;
-  uint32_t slots;
-  uint32_t slot_size;
-} io_handle;
-
-// ---------------------------------------------------------------------------------------------
-// small N-API helpers
-
-napi_value throw_errno(napi_env env, const char *what, int err) {
-  char msg[256];
-  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
-  napi_value code, message, error;
-  const char *name = "EIO";
-  switch (err) {
-    case EPERM: name = "EPERM"; break;
-    case EACCES: name = "EACCES"; break;
-    case EBUSY: name = "EBUSY"; break;
-    case ENOENT: name = "ENOENT"; break;
-    case ENODEV: name = "ENODEV"; break;
-    case EINVAL: name = "EINVAL"; break;
-    case EADDRINUSE: name = "EADDRINUSE"; break;
-    case EADDRNOTAVAIL: name = "EADDRNOTAVAIL"; break;
-    case EBADF: name = "EBADF"; break;
-    case EBADFD: name = "EBADFD"; break;
-    default: break;
-  }
-  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
-  napi_create_error(env, code, message, &error);
-  napi_value errno_v;
-  napi_create_int32(env, err, &errno_v);
-  napi_set_named_property(env, error, "errno", errno_v);
-  napi_throw(env, error);
-  return NULL;
-}
-
-napi_value throw_type(napi_env env, const char *msg) {
-  napi_throw_type_error(env, NULL, msg);
-  return NULL;
-}
-
-int get_i32(napi_env env, napi_value v, int32_t *out) {
-  return napi_get_value_int32(env, v, out) == napi_ok;
-}
-
-int get_u32(napi_env env, napi_value v, uint32_t *out) {
-  return napi_get_value_uint32(env, v, out) == napi_ok;
-}
-
-int get_bool(napi_env env, napi_value v, int *out) {
-  bool b;
-  if (napi_get_value_bool(env, v, &b) != napi_ok) return 0;
-  *out = b;
-  return 1;
-}
-
-int get_string(napi_env env, napi_value v, char *out, size_t cap) {
-  size_t len;
-  if (napi_get_value_string_utf8(env, v, out, cap, &len) != napi_ok) return 0;
-  return 1;
-}
-
-// Any Uint8Array/Buffer, or any typed array with the element size asked for.
-int get_typed(napi_env env, napi_value v, size_t elem, void **data, size_t *count) {
-  bool is_typed;
-  if (napi_is_typedarray(env, v, &is_typed) != napi_ok || !is_typed) return 0;
-  napi_typedarray_type type;
-  size_t length;
-  void *ptr;
-  if (napi_get_typedarray_info(env, v, &type, &length, &ptr, NULL, NULL) != napi_ok) return 0;
-  size_t sz = 0;
-  switch (type) {
-    case napi_uint8_array: case napi_int8_array: case napi_uint8_clamped_array: sz = 1; break;
-    case napi_uint16_array: case napi_int16_array: sz = 2; break;
-    case napi_uint32_array: case napi_int32_array: case napi_float32_array: sz = 4; break;
-    default: sz = 8; break;
-  }
-  if (sz != elem) return 0;
-  *data = ptr;
-  *count = length;
-  return 1;
-}
-
-napi_value make_i32(napi_env env, int32_t v) {
-  napi_value out;
-  napi_create_int32(env, v, &out);
-  return out;
-}
-
-napi_value make_undefined(napi_env env) {
-  napi_value out;
-  napi_get_undefined(env, &out);
-  return out;
-}
 
 static int set_nonblock(int fd, int on) {
   int flags = fcntl(fd, F_GETFL);
   if (flags < 0) return -1;
   flags = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
   return fcntl(fd, F_SETFL, flags);
-}
-
-// ---------------------------------------------------------------------------------------------
-// addresses: 16-byte form (IPv4 as ::ffff:a.b.c.d) <-> sockaddr
-
-void sockaddr_to16(const struct sockaddr_storage *ss, uint8_t out[16], uint16_t *port) {
-  if (ss->ss_family == AF_INET) {
-    const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
-    memset(out, 0, 10);
-    out[10] = 0xff;
-    out[11] = 0xff;
-    memcpy(out + 12, &s4->sin_addr, 4);
-    *port = ntohs(s4->sin_port);
-  } else if (ss->ss_family == AF_INET6) {
-    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-    memcpy(out, &s6->sin6_addr, 16);
-    *port = ntohs(s6->sin6_port);
-  } else {
-    memset(out, 0, 16);
-    *port = 0;
-  }
-}
-
-socklen_t sockaddr_from16(int family, const uint8_t in[16], uint16_t port,
-                                 struct sockaddr_storage *ss) {
-  memset(ss, 0, sizeof *ss);
-  if (family == AF_INET) {
-    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons(port);
-    memcpy(&s4->sin_addr, in + 12, 4);
-    return sizeof *s4;
-  }
-  struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-  s6->sin6_family = AF_INET6;
-  s6->sin6_port = htons(port);
-  memcpy(&s6->sin6_addr, in, 16);
-  return sizeof *s6;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -262,7 +103,7 @@ static void finalize_handle(napi_env env, void *data, void *hint) {
   else free(io);
 }
 
-static napi_value wrap_handle(napi_env env, int fd, int kind, int family) {
+napi_value wrap_handle(napi_env env, int fd, int kind, int family) {
   io_handle *io = calloc(1, sizeof *io);
   if (!io) {
     close(fd);
@@ -294,7 +135,7 @@ static io_handle *unwrap(napi_env env, napi_value v) {
   return data;
 }
 
-static io_handle *unwrap_open(napi_env env, napi_value v) {
+io_handle *unwrap_open(napi_env env, napi_value v) {
   io_handle *io = unwrap(env, v);
   if (io && io->closed) {
     throw_errno(env, "handle is closed", EBADF);
@@ -574,205 +415,6 @@ static napi_value tun_ioctl(napi_env env, napi_callback_info info) {
   return make_undefined(env);
 }
 
-// linkConfigure(name, up: boolean, mtu: number) — mtu 0 leaves it unchanged.
-static napi_value link_configure(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  char name[IFNAMSIZ + 1] = {0};
-  int up;
-  int32_t mtu;
-  if (argc < 3 || !get_string(env, argv[0], name, sizeof name) || !get_bool(env, argv[1], &up) ||
-      !get_i32(env, argv[2], &mtu))
-    return throw_type(env, "linkConfigure(name: string, up: boolean, mtu: number)");
-  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return throw_errno(env, "socket", errno);
-  struct ifreq ifr;
-  memset(&ifr, 0, sizeof ifr);
-  memcpy(ifr.ifr_name, name, strnlen(name, IFNAMSIZ - 1));
-  if (mtu > 0) {
-    ifr.ifr_mtu = mtu;
-    if (ioctl(s, SIOCSIFMTU, &ifr) < 0) {
-      int err = errno;
-      close(s);
-      return throw_errno(env, "SIOCSIFMTU", err);
-    }
-  }
-  if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) {
-    int err = errno;
-    close(s);
-    return throw_errno(env, "SIOCGIFFLAGS", err);
-  }
-  ifr.ifr_flags = up ? (ifr.ifr_flags | IFF_UP) : (ifr.ifr_flags & ~IFF_UP);
-  if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) {
-    int err = errno;
-    close(s);
-    return throw_errno(env, "SIOCSIFFLAGS", err);
-  }
-  close(s);
-  return make_undefined(env);
-}
-
-// ---------------------------------------------------------------------------------------------
-// exported: UDP
-
-// udpOpen(address16: Uint8Array, family: 4 | 6, port, device: string, rcvbuf, sndbuf,
-//         recvErr: boolean, scopeId: number) -> { handle, port }
-static napi_value udp_open(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
-  napi_value argv[8];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  uint8_t *addr;
-  size_t alen;
-  int32_t fam, port, rcvbuf, sndbuf, scope;
-  int recverr;
-  char dev[IFNAMSIZ + 1] = {0};
-  if (argc < 8 || !get_typed(env, argv[0], 1, (void **)&addr, &alen) || alen != 16 ||
-      !get_i32(env, argv[1], &fam) || !get_i32(env, argv[2], &port) ||
-      !get_string(env, argv[3], dev, sizeof dev) || !get_i32(env, argv[4], &rcvbuf) ||
-      !get_i32(env, argv[5], &sndbuf) || !get_bool(env, argv[6], &recverr) ||
-      !get_i32(env, argv[7], &scope))
-    return throw_type(env, "udpOpen(address16, family, port, device, rcvbuf, sndbuf, recvErr, scopeId)");
-  int family = fam == 6 ? AF_INET6 : AF_INET;
-  int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return throw_errno(env, "socket", errno);
-  int one = 1;
-  const char *failed = NULL;
-  if (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0)
-    failed = "IPV6_V6ONLY";
-  if (!failed && dev[0] && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, strlen(dev)) < 0)
-    failed = "SO_BINDTODEVICE";
-  if (!failed && recverr) {
-    int rc = family == AF_INET6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof one)
-                                : setsockopt(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof one);
-    if (rc < 0) failed = "IP_RECVERR";
-  }
-  // Big socket buffers absorb bursts; the FORCE variants work only with CAP_NET_ADMIN.
-  if (!failed && rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) < 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-  if (!failed && sndbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf) < 0)
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-  if (!failed) {
-    struct sockaddr_storage ss;
-    socklen_t sl = sockaddr_from16(family, addr, (uint16_t)port, &ss);
-    if (family == AF_INET6) ((struct sockaddr_in6 *)&ss)->sin6_scope_id = (uint32_t)scope;
-    if (bind(fd, (struct sockaddr *)&ss, sl) < 0) failed = "bind";
-  }
-  if (failed) {
-    int err = errno;
-    close(fd);
-    return throw_errno(env, failed, err);
-  }
-  struct sockaddr_storage bound;
-  socklen_t bl = sizeof bound;
-  getsockname(fd, (struct sockaddr *)&bound, &bl);
-  uint8_t tmp[16];
-  uint16_t bport = 0;
-  sockaddr_to16(&bound, tmp, &bport);
-  napi_value out, h;
-  h = wrap_handle(env, fd, KIND_UDP, family);
-  if (!h) return NULL;
-  napi_create_object(env, &out);
-  napi_set_named_property(env, out, "handle", h);
-  napi_set_named_property(env, out, "port", make_i32(env, bport));
-  return out;
-}
-
-// A udpSend batch as udp_batch.h sees it.
-typedef struct {
-  uint8_t *buf;
-  const uint32_t *offs, *lens;
-  const uint8_t *addrs;
-  const uint16_t *ports;
-  int family;
-  struct sockaddr_storage names[UDP_MSGS_MAX];
-  udp_msgs msgs;
-  uint32_t sent;
-} send_batch;
-
-static size_t batch_len(const void *ctx, uint32_t k) { return ((const send_batch *)ctx)->lens[k]; }
-
-static void *batch_data(const void *ctx, uint32_t k) {
-  const send_batch *b = ctx;
-  return b->buf + b->offs[k];
-}
-
-static int batch_same_dest(const void *ctx, uint32_t a, uint32_t b) {
-  const send_batch *s = ctx;
-  return s->ports[a] == s->ports[b] && memcmp(s->addrs + (size_t)a * 16, s->addrs + (size_t)b * 16, 16) == 0;
-}
-
-static void batch_address(const void *ctx, uint32_t k, uint32_t msg, struct msghdr *m) {
-  send_batch *b = (send_batch *)ctx;
-  m->msg_name = &b->names[msg];
-  m->msg_namelen = sockaddr_from16(b->family, b->addrs + (size_t)k * 16, b->ports[k], &b->names[msg]);
-}
-
-static const udp_packets batch_packets = {batch_len, batch_data, batch_same_dest, batch_address};
-
-static void batch_sent(void *ctx, uint32_t msg) {
-  send_batch *b = ctx;
-  b->sent += b->msgs.npk[msg];
-}
-// JS sees failures as `sent` short of the count, with lastErrno.
-static void batch_failed(void *ctx, uint32_t msg, int err) {}
-
-static const udp_send_report batch_report = {batch_sent, batch_failed};
-
-// udpSend(handle, buf, offsets: Uint32Array, lengths: Uint32Array, addrs16: Uint8Array,
-//         ports: Uint16Array, count, gso: boolean, waitMs) -> { sent, lastErrno, gso }
-static napi_value udp_send(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
-  napi_value argv[9];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  uint8_t *buf, *addrs;
-  uint32_t *offs, *lens;
-  uint16_t *ports;
-  size_t blen, on, ln, an, pn;
-  uint32_t count;
-  int want_gso;
-  int32_t wait_ms;
-  if (argc < 9 || !get_typed(env, argv[1], 1, (void **)&buf, &blen) ||
-      !get_typed(env, argv[2], 4, (void **)&offs, &on) ||
-      !get_typed(env, argv[3], 4, (void **)&lens, &ln) ||
-      !get_typed(env, argv[4], 1, (void **)&addrs, &an) ||
-      !get_typed(env, argv[5], 2, (void **)&ports, &pn) || !get_u32(env, argv[6], &count) ||
-      !get_bool(env, argv[7], &want_gso) || !get_i32(env, argv[8], &wait_ms))
-    return throw_type(env, "udpSend(handle, buf, offsets, lengths, addrs16, ports, count, gso, waitMs)");
-  io_handle *io = unwrap_open(env, argv[0]);
-  if (!io) return NULL;
-  if (io->kind != KIND_UDP) return throw_type(env, "not a UDP handle");
-  if (count > on || count > ln || count > pn || (size_t)count * 16 > an)
-    return throw_type(env, "count exceeds the batch arrays");
-  for (uint32_t i = 0; i < count; i++)
-    if ((size_t)offs[i] + lens[i] > blen) return throw_type(env, "packet outside the buffer");
-
-  int gso = want_gso && io->gso_ok;
-  int last_err = 0;
-  send_batch batch = {.buf = buf, .offs = offs, .lens = lens, .addrs = addrs, .ports = ports, .family = io->family};
-  static __thread struct iovec iovs[UDP_MSGS_MAX * UDP_GSO_SEGMENTS_MAX];
-  uint32_t i = 0;
-  while (i < count) {
-    uint32_t next = udp_msgs_build(&batch.msgs, iovs, i, count, gso, &batch_packets, &batch);
-    uint32_t at;
-    udp_send_end end = udp_msgs_send(io->fd, &batch.msgs, wait_ms, &at, &last_err, &batch_report, &batch);
-    if (end == UDP_SEND_FULL) break;  // still full: the rest is dropped, as a congested link would
-    if (end == UDP_SEND_NO_GSO) {
-      io->gso_ok = 0;
-      gso = 0;
-      next = batch.msgs.first[at];
-    }
-    i = next;
-  }
-  uint32_t sent = batch.sent;
-  napi_value out;
-  napi_create_object(env, &out);
-  napi_set_named_property(env, out, "sent", make_i32(env, (int32_t)sent));
-  napi_set_named_property(env, out, "lastErrno", make_i32(env, last_err));
-  napi_set_named_property(env, out, "gso", make_i32(env, io->gso_ok));
-  return out;
-}
-
 // ---------------------------------------------------------------------------------------------
 // exported: common
 
@@ -962,78 +604,18 @@ static napi_value set_blocking(napi_env env, napi_callback_info info) {
   return make_undefined(env);
 }
 
-// inetNtop(address16) -> string (IPv4-mapped prints as dotted quad)
-static napi_value inet_ntop16(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  uint8_t *a;
-  size_t n;
-  if (argc < 1 || !get_typed(env, argv[0], 1, (void **)&a, &n) || n < 16)
-    return throw_type(env, "inetNtop(address16)");
-  char out[INET6_ADDRSTRLEN];
-  static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  if (memcmp(a, mapped, 12) == 0) inet_ntop(AF_INET, a + 12, out, sizeof out);
-  else inet_ntop(AF_INET6, a, out, sizeof out);
-  napi_value s;
-  napi_create_string_utf8(env, out, NAPI_AUTO_LENGTH, &s);
-  return s;
-}
-
-// inetPton(string) -> { address: Buffer(16), family: 4 | 6 } or null
-static napi_value inet_pton16(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  char s[INET6_ADDRSTRLEN + 1] = {0};
-  if (argc < 1 || !get_string(env, argv[0], s, sizeof s)) return throw_type(env, "inetPton(string)");
-  uint8_t a[16] = {0};
-  int family;
-  if (inet_pton(AF_INET, s, a + 12) == 1) {
-    a[10] = a[11] = 0xff;
-    family = 4;
-  } else if (inet_pton(AF_INET6, s, a) == 1) {
-    family = 6;
-  } else {
-    napi_value nul;
-    napi_get_null(env, &nul);
-    return nul;
-  }
-  napi_value out, b;
-  void *copy;
-  napi_create_object(env, &out);
-  napi_create_buffer_copy(env, 16, a, &copy, &b);
-  napi_set_named_property(env, out, "address", b);
-  napi_set_named_property(env, out, "family", make_i32(env, family));
-  return out;
-}
-
-static napi_value if_index(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  char name[IFNAMSIZ + 1] = {0};
-  if (argc < 1 || !get_string(env, argv[0], name, sizeof name)) return throw_type(env, "ifIndex(name)");
-  return make_i32(env, (int32_t)if_nametoindex(name));
-}
-
 NAPI_MODULE_INIT() {
-  struct { const char *name; napi_callback cb; } fns[] = {
+  static const addon_fn fns[] = {
       {"tunOpen", tun_open},           {"tunIoctl", tun_ioctl},
-      {"linkConfigure", link_configure}, {"adoptFd", adopt_fd},
-      {"udpOpen", udp_open},           {"udpSend", udp_send},
+      {"adoptFd", adopt_fd},
       {"writeBatch", write_batch},     {"startReading", start_reading},
       {"stopReading", stop_reading},   {"setRef", set_ref},
       {"close", close_handle},         {"fdOf", fd_of},
       {"detachFd", detach_fd},         {"setBlocking", set_blocking},
-      {"inetNtop", inet_ntop16},       {"inetPton", inet_pton16},
-      {"ifIndex", if_index},
   };
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    napi_value fn;
-    napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].cb, NULL, &fn);
-    napi_set_named_property(env, exports, fns[i].name, fn);
-  }
+  export_functions(env, exports, fns, sizeof fns / sizeof fns[0]);
+  common_register(env, exports);
+  udp_register(env, exports);
   fastpath_register(env, exports);
   napi_value abi;
   napi_create_int32(env, HIPVPN_ABI_VERSION, &abi);

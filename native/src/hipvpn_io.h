@@ -1,5 +1,6 @@
 // Declarations shared by the addon's translation units: the N-API argument helpers and address
-// conversions of hipvpn_io.c, the ESP fast path (fastpath.c) and the libcrypto loader (gcm.c).
+// conversions of addon_common.c, used by the handles (hipvpn_io.c), the ESP fast path
+// (fastpath*.c) and the libcrypto loader (gcm.c).
 
 #ifndef HIPVPN_IO_H
 #define HIPVPN_IO_H
@@ -27,6 +28,13 @@ napi_value make_undefined(napi_env env);
 void sockaddr_to16(const struct sockaddr_storage *ss, uint8_t out[16], uint16_t *port);
 socklen_t sockaddr_from16(int family, const uint8_t in[16], uint16_t port, struct sockaddr_storage *ss);
 
+typedef struct {
+  const char *name;
+  napi_callback cb;
+} addon_fn;
+void export_functions(napi_env env, napi_value exports, const addon_fn *fns, size_t n);
+
+void common_register(napi_env env, napi_value exports);
 void fastpath_register(napi_env env, napi_value exports);
 
 #endif
