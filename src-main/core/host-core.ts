@@ -423,17 +423,6 @@ export class HostCore {
     this.settle();
   }
 
-  /**
-   * Our flow bindings for this peer (seed 002, see HipHost.announceFlows), at the time of the
-   * last input unless given: a changed set goes to the peer in an UPDATE with E-LOCATOR, and
-   * the association snapshot's `flowsAcked` says when the peer has it.
-   */
-  announceFlows(peerHit: Uint8Array, flows: AnnouncedFlow[], now = this.now): void {
-    this.at(now);
-    this.host.announceFlows(now, peerHit, flows);
-    this.settle();
-  }
-
   /** Flow bindings every initiator hears in our R1 (see HipHost.setHostWideFlows). */
   setHostWideFlows(flows: AnnouncedFlow[]): void {
     this.host.setHostWideFlows(flows);

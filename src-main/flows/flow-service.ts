@@ -4,7 +4,6 @@
 
 import type { Endpoint, FlowBinding as ApiFlowBinding, FlowStatus, PeerStatus, Uplink } from '../../src-shared/control-api.js';
 import { SerialQueue } from '../platform/state-file.js';
-import { FlowClassifier, type PeerInnerAddresses } from './flow-classifier.js';
 import { API_FLOW_STATE, placeFlow, type FlowPair, type FlowState, type FlowWorld } from './flow-state.js';
 import { flowsPath, loadFlows, saveFlows } from './flow-store.js';
 import { FlowTable, type FlowBinding, type FlowChange, type FlowRefusal } from './flow-table.js';
@@ -128,10 +127,6 @@ export class FlowService {
       if (reason !== undefined) row.reason = reason;
       return row;
     });
-  }
-
-  classifier(peers: readonly PeerInnerAddresses[]): FlowClassifier {
-    return new FlowClassifier(this.current, peers);
   }
 
   private change<V, R>(step: (t: FlowTable) => FlowChange<V>, result: (v: V) => R): Promise<FlowResult<R>> {
