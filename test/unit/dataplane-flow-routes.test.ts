@@ -171,3 +171,15 @@ test('protocol and ports as the routes see them: an ICMP route takes pings only;
   assert.deepEqual(x.a.flowStats().map((f) => [f.fid, f.packetsOut]).sort((p, q) => p[0]! - q[0]!), [[1, 1], [2, 1], [3, 1]],
     'the ping, the first UDP datagram, the TCP fragment; the UDP fragment and the other port took the path');
 });
+
+test('a route naming ports 0..65535 still needs ports: ICMP and a later fragment take the path, as in the fast path; SCTP ports are read', () => {
+  const x = hosts();
+  x.a.setFlowRoutes(hitB, [cellRoute({ protocol: 0, localPorts: { from: 0, to: 65535 }, remotePorts: { from: 0, to: 65535 } })]);
+  x.a.fromTun(packet(IPPROTO_UDP, 40000, 53), 1);
+  x.a.fromTun(packet(1, 0, 0), 2);
+  const laterFragment = packet(IPPROTO_UDP, 40000, 53);
+  laterFragment[6] = 0x00; laterFragment[7] = 0xb9;
+  x.a.fromTun(laterFragment, 3);
+  x.a.fromTun(packet(132, 40000, 5060), 4);
+  assert.deepEqual(x.sentA.map((s) => s.local), [CELL, WIFI, WIFI, CELL]);
+});
