@@ -68,7 +68,7 @@ function routes(n: number, lastHits: boolean, cellPort: number): NativeFlowRoute
     const from = 10000 + i * 10;
     const hit = lastHits && i === n - 1;
     return {
-      fid: i + 1, protocol: IPPROTO_UDP, localFrom: 0, localTo: 65535,
+      fid: i + 1, protocol: IPPROTO_UDP, needsPorts: true, localFrom: 0, localTo: 65535,
       remoteFrom: hit ? DST_PORT : from, remoteTo: hit ? DST_PORT : from + 5,
       remoteAddr16: LOOPBACK, port: cellPort, socketIndex: 1, outboundSpi: CELL_OUT,
     };

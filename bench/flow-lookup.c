@@ -41,7 +41,7 @@ int main(int argc, char **argv) {
   peer.nflows = n;
   for (int i = 0; i < n; i++) {
     int hit = last && i == n - 1;
-    flow_block_set(peer.flow_blocks, i, 17, 0, 65535, hit ? 5201 : 10000 + i * 10, hit ? 5201 : 10005 + i * 10);
+    flow_block_set(peer.flow_blocks, i, 17, 1, 0, 65535, hit ? 5201 : 10000 + i * 10, hit ? 5201 : 10005 + i * 10);
     peer.flows[i].spi = 2;
     peer.flows[i].sock = 1;
   }

@@ -64,7 +64,7 @@ typedef uint16_t fp_lanes __attribute__((vector_size(16)));
  */
 typedef struct {
   fp_lanes protocol;     // 0: any
-  fp_lanes needs_ports;  // 0xffff: the route names ports, so it matches only TCP or UDP whose ports are known
+  fp_lanes needs_ports;  // 0xffff: the route names ports, so it matches only packets whose ports are known (has_ports)
   fp_lanes local_from, local_span, remote_from, remote_span;
 } fp_flow_block;
 
@@ -345,8 +345,12 @@ void flow_set_remote(fastpath *fp, fp_flow *f, int sock);
 void flow_clear(fp_peer *peer);
 /** Selector blocks for n routes (unused lanes matching nothing), or NULL when out of memory; free() them. */
 fp_flow_block *flow_blocks_new(int n);
-/** Writes route i's selector into its lane. Ports: inclusive ranges; all four 0..65535: no ports. */
-void flow_block_set(fp_flow_block *blocks, int i, uint8_t protocol, uint16_t local_from, uint16_t local_to,
+/**
+ * Writes route i's selector into its lane. Ports: inclusive ranges. `needs_ports`: the route
+ * names ports (even 0..65535), so it matches only packets whose ports are known; without it
+ * the ranges must be 0..65535 and the route takes any packet of its protocol.
+ */
+void flow_block_set(fp_flow_block *blocks, int i, uint8_t protocol, int needs_ports, uint16_t local_from, uint16_t local_to,
                     uint16_t remote_from, uint16_t remote_to);
 
 // ---- fastpath_io.c: the packet threads ----------------------------------------------------

@@ -15,6 +15,9 @@
 #define PROTO_HOPOPTS 0
 #define PROTO_TCP 6
 #define PROTO_UDP 17
+#define PROTO_DCCP 33
+#define PROTO_SCTP 132
+#define PROTO_UDPLITE 136
 #define PROTO_ROUTING 43
 #define PROTO_FRAGMENT 44
 #define PROTO_AH 51
@@ -29,9 +32,14 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "flow lanes assume a l
 
 static inline uint16_t be16(const uint8_t *b) { return (uint16_t)((b[0] << 8) | b[1]); }
 
+/** The transports whose header starts with 16-bit source and destination ports (as hasPorts in base/packet-tuple.ts). */
+static inline int has_ports(uint8_t proto) {
+  return proto == PROTO_TCP || proto == PROTO_UDP || proto == PROTO_DCCP || proto == PROTO_SCTP || proto == PROTO_UDPLITE;
+}
+
 static void upper_layer(uint8_t proto, const uint8_t *l4, size_t len, fp_flow_key *k) {
   k->protocol = proto;
-  if ((proto == PROTO_TCP || proto == PROTO_UDP) && len >= 4) {
+  if (has_ports(proto) && len >= 4) {
     k->has_ports = 1;
     k->src = be16(l4);
     k->dst = be16(l4 + 2);
@@ -147,13 +155,12 @@ fp_flow_block *flow_blocks_new(int n) {
   return blocks;
 }
 
-void flow_block_set(fp_flow_block *blocks, int i, uint8_t protocol, uint16_t local_from, uint16_t local_to,
+void flow_block_set(fp_flow_block *blocks, int i, uint8_t protocol, int needs_ports, uint16_t local_from, uint16_t local_to,
                     uint16_t remote_from, uint16_t remote_to) {
   fp_flow_block *b = &blocks[i / FP_FLOW_LANES];
   int lane = i % FP_FLOW_LANES;
-  int ports = !(local_from == 0 && local_to == 65535 && remote_from == 0 && remote_to == 65535);
   b->protocol[lane] = protocol;
-  b->needs_ports[lane] = ports ? 0xffff : 0;
+  b->needs_ports[lane] = needs_ports ? 0xffff : 0;
   b->local_from[lane] = local_from;
   b->local_span[lane] = (uint16_t)(local_to - local_from);
   b->remote_from[lane] = remote_from;

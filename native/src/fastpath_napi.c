@@ -669,13 +669,14 @@ static napi_value fp_remove_socket(napi_env env, napi_callback_info info) {
 }
 
 /** Fields per route in fpSetFlowRoutes' Float64Array. */
-#define FLOW_FIELDS 9
+#define FLOW_FIELDS 10
 
 static int integral_in(double v, double lo, double hi) { return v >= lo && v <= hi && v == (double)(int64_t)v; }
 
 // fpSetFlowRoutes(fp, hit, fields: Float64Array, addrs16: Uint8Array): replaces the peer's flow
-// routes. Per route, 9 fields: fid, protocol (0: any), localFrom, localTo, remoteFrom, remoteTo
-// (0..65535 on both sides: no ports), port, socketIndex, outboundSpi; and 16 octets of remote
+// routes. Per route, 10 fields: fid, protocol (0: any), localFrom, localTo, remoteFrom, remoteTo,
+// port, socketIndex, outboundSpi, needsPorts (1: the route names ports, even 0..65535, so only
+// packets whose ports are known match; 0: no ports, the ranges must be 0..65535); and 16 octets of remote
 // address. Counters of a FID that stays carry over. A peer not known yet is added (its SAs come
 // with install), so routes may precede the SAs they name.
 static napi_value fp_set_flow_routes(napi_env env, napi_callback_info info) {
@@ -683,7 +684,7 @@ static napi_value fp_set_flow_routes(napi_env env, napi_callback_info info) {
   const uint8_t *hit, *addrs;
   double *fields;
   size_t nf, na;
-  const char *usage = "fpSetFlowRoutes(fp, hit, fields: Float64Array (9 per route), addrs16: Uint8Array (16 per route))";
+  const char *usage = "fpSetFlowRoutes(fp, hit, fields: Float64Array (10 per route), addrs16: Uint8Array (16 per route))";
   if (argc < 4 || !get_hit(env, argv[1], &hit) || !get_typed(env, argv[2], 8, (void **)&fields, &nf) ||
       !get_typed(env, argv[3], 1, (void **)&addrs, &na) || nf % FLOW_FIELDS != 0 || na != nf / FLOW_FIELDS * 16)
     return throw_type(env, usage);
@@ -694,8 +695,9 @@ static napi_value fp_set_flow_routes(napi_env env, napi_callback_info info) {
     if (!integral_in(f[0], 0, 4294967295.0) || !integral_in(f[1], 0, 255) || !integral_in(f[2], 0, 65535) ||
         !integral_in(f[3], f[2], 65535) || !integral_in(f[4], 0, 65535) || !integral_in(f[5], f[4], 65535) ||
         !integral_in(f[6], 0, 65535) || !integral_in(f[7], FP_SOCK_PUNT, FP_MAX_SOCKETS - 1) ||
-        !integral_in(f[8], 0, 4294967295.0))
-      return throw_type(env, "fpSetFlowRoutes: a route field is out of range (ports 0..65535 with from <= to, protocol 0..255)");
+        !integral_in(f[8], 0, 4294967295.0) || !integral_in(f[9], 0, 1) ||
+        (f[9] == 0 && (f[2] != 0 || f[3] != 65535 || f[4] != 0 || f[5] != 65535)))
+      return throw_type(env, "fpSetFlowRoutes: a route field is out of range (ports 0..65535 with from <= to, protocol 0..255, a route without ports covers 0..65535)");
   }
   fastpath *fp = unwrap_fp(env, argv[0]);
   if (!fp) return NULL;
@@ -708,7 +710,7 @@ static napi_value fp_set_flow_routes(napi_env env, napi_callback_info info) {
   }
   for (size_t i = 0; i < n; i++) {
     const double *f = fields + i * FLOW_FIELDS;
-    flow_block_set(blocks, (int)i, (uint8_t)f[1], (uint16_t)f[2], (uint16_t)f[3], (uint16_t)f[4], (uint16_t)f[5]);
+    flow_block_set(blocks, (int)i, (uint8_t)f[1], f[9] != 0, (uint16_t)f[2], (uint16_t)f[3], (uint16_t)f[4], (uint16_t)f[5]);
     flows[i].fid = (uint32_t)f[0];
     flows[i].port = (uint16_t)f[6];
     flows[i].wanted_sock = (int)f[7];

@@ -95,8 +95,6 @@ export class HostCore {
   private readonly checkNotices = { sent: 0, received: 0, heldPairs: 0 };
   /** Our flow bindings by peer (HIT text). */
   private flowBindings = new Map<string, OwnFlow[]>();
-  /** Whether the peer had acknowledged our bindings when its flows were last planned. */
-  private readonly flowsAckedSeen = new Map<string, boolean>();
   /** Per peer, the routes the data plane was last given (as routesKey), and where each flow is. */
   private readonly flowRoutesSent = new Map<string, string>();
   private readonly flowPlans = new Map<string, FlowPlacement[]>();
@@ -425,17 +423,6 @@ export class HostCore {
     this.settle();
   }
 
-  /**
-   * Our flow bindings for this peer (seed 002, see HipHost.announceFlows), at the time of the
-   * last input unless given: a changed set goes to the peer in an UPDATE with E-LOCATOR, and
-   * the association snapshot's `flowsAcked` says when the peer has it.
-   */
-  announceFlows(peerHit: Uint8Array, flows: AnnouncedFlow[], now = this.now): void {
-    this.at(now);
-    this.host.announceFlows(now, peerHit, flows);
-    this.settle();
-  }
-
   /** Flow bindings every initiator hears in our R1 (see HipHost.setHostWideFlows). */
   setHostWideFlows(flows: AnnouncedFlow[]): void {
     this.host.setHostWideFlows(flows);
@@ -702,10 +689,6 @@ export class HostCore {
   /** HIP's events, until it has nothing more to say: each may make pair selection act. */
   private settle(): void {
     for (let e = this.host.pollEvent(); e; e = this.host.pollEvent()) this.onHostEvent(this.now, e);
-    // A peer's acknowledgement of our bindings comes without a HIP event; it turns pending to bound.
-    for (const [peer, acked] of this.flowsAckedSeen) {
-      if ((this.association(textToHit(peer)!)?.flowsAcked ?? true) !== acked) this.flowsDirty.add(peer);
-    }
     this.refreshFlowRoutes();
   }
 
@@ -738,7 +721,6 @@ export class HostCore {
     const peerFlows = a?.peerFlows ?? [];
     if (own.length === 0 && peerFlows.length === 0) {
       this.flowPlans.delete(peer);
-      this.flowsAckedSeen.delete(peer);
       return [];
     }
     const out = this.outbound.get(peer);
@@ -758,7 +740,6 @@ export class HostCore {
       uplinksUp: this.config.locators === 'monitor' ? new Set(this.paths.localLocators().filter((l) => l.operational).map((l) => l.ifname)) : null,
     });
     this.flowPlans.set(peer, plan.flows);
-    this.flowsAckedSeen.set(peer, a?.flowsAcked ?? true);
     return plan.routes;
   }
 
@@ -841,7 +822,9 @@ export class HostCore {
         this.tellVerifiedAddresses(peer, e.peerHit);
         return;
       case 'peer-flows':
-        // The peer's flows are re-planned with the others of this peer (flowsDirty, above).
+      case 'flows-acked':
+        // Re-planned with the others of this peer (flowsDirty, above): the peer's flows get their
+        // return routes; ours turn from pending to bound once the peer holds their binding.
         return;
       case 'locator-verified':
         this.refreshVerified(peer, e.peerHit);

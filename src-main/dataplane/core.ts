@@ -193,7 +193,7 @@ function hitKey(b: Uint8Array, at: number): number {
  * inner IPv4 packet) matches, per packet and allocation-free. `inbound` mirrors the selector:
  * the peer's source port is the route's remote port.
  */
-function matchRoute(routes: readonly RouteState[], payload: Uint8Array, nextHeader: number, inbound: boolean): RouteState | undefined {
+export function matchRoute<R extends FlowRoute>(routes: readonly R[], payload: Uint8Array, nextHeader: number, inbound: boolean): R | undefined {
   let protocol = nextHeader;
   let at = 0;
   let end = payload.length;

@@ -37,14 +37,17 @@ export interface FurtherSa {
 /**
  * A flow route of the fast path (the native form of the JS core's FlowRoute): packets to the
  * peer whose selector matches leave sealed on `outboundSpi` to remoteAddr16:port from socket
- * `socketIndex`. Ports are inclusive ranges as the inner packet leaves (local = its source);
- * 0..65535 on both sides means any port, and a route naming narrower ports matches only TCP
- * and UDP packets whose ports are known (not a non-first fragment).
+ * `socketIndex`. Ports are inclusive ranges as the inner packet leaves (local = its source).
+ * A route that `needsPorts` matches only packets whose ports are known (TCP, UDP, DCCP, SCTP,
+ * UDP-Lite, not a non-first fragment), whatever its ranges, 0..65535 included; one without
+ * ports has both ranges 0..65535 and takes any packet of its protocol.
  */
 export interface NativeFlowRoute {
   fid: number;
   /** 0: any. */
   protocol: number;
+  /** The route names ports (a range on either side): packets without ports do not match. */
+  needsPorts: boolean;
   localFrom: number;
   localTo: number;
   remoteFrom: number;
@@ -80,13 +83,12 @@ export interface FlowRouteLike {
 
 /**
  * The fast path's form of a JS flow route sending from socket `socketIndex` (the index the
- * route's local address has in the fast path, as for setPath). A null range is any port. A
- * range covering 0..65535 on both sides reads as "no ports" here, so such a route also takes
- * packets that are neither TCP nor UDP; name the protocol to keep it to one.
+ * route's local address has in the fast path, as for setPath). A null range is any port; a
+ * range, even 0..65535, needs ports, as `portInRange` has it in the JS core.
  */
 export function nativeFlowRoute(r: FlowRouteLike, socketIndex: number): NativeFlowRoute {
   return {
-    fid: r.fid, protocol: r.protocol,
+    fid: r.fid, protocol: r.protocol, needsPorts: r.localPorts !== null || r.remotePorts !== null,
     localFrom: r.localPorts?.from ?? 0, localTo: r.localPorts?.to ?? 65535,
     remoteFrom: r.remotePorts?.from ?? 0, remoteTo: r.remotePorts?.to ?? 65535,
     remoteAddr16: r.remoteAddr16, port: r.remote.port, socketIndex, outboundSpi: r.drop === true ? FLOW_HELD_SPI : r.outboundSpi,
@@ -94,7 +96,7 @@ export function nativeFlowRoute(r: FlowRouteLike, socketIndex: number): NativeFl
 }
 
 /** Numbers per route in the addon's fpSetFlowRoutes. */
-const FLOW_ROUTE_FIELDS = 9;
+const FLOW_ROUTE_FIELDS = 10;
 
 export class NativeFastPath {
   private stopped = false;
@@ -291,7 +293,7 @@ export class NativeFastPath {
     const addrs = new Uint8Array(routes.length * 16);
     routes.forEach((r, i) => {
       if (r.remoteAddr16.length !== 16) throw new TypeError(`flow route ${r.fid}: the remote address must be 16 octets`);
-      fields.set([r.fid, r.protocol, r.localFrom, r.localTo, r.remoteFrom, r.remoteTo, r.port, r.socketIndex, r.outboundSpi], i * FLOW_ROUTE_FIELDS);
+      fields.set([r.fid, r.protocol, r.localFrom, r.localTo, r.remoteFrom, r.remoteTo, r.port, r.socketIndex, r.outboundSpi, r.needsPorts ? 1 : 0], i * FLOW_ROUTE_FIELDS);
       addrs.set(r.remoteAddr16, i * 16);
     });
     this.io.fpSetFlowRoutes(this.handle, hit, fields, addrs);

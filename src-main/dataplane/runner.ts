@@ -9,7 +9,8 @@ import type { UdpEndpoint } from '../platform/udp.js';
 import { newRxBatch, newUdpRxBatch, rxPacket, TRUNCATED_FLAG, TxBatch, UdpTxBatch, type UdpRxBatch } from '../base/batch.js';
 import { DataplaneCore, type CoreEvent, type FlowRoute, type OutboundSealer, type PeerRoute, type SaInstall, type SaSpec } from './core.js';
 import { NativeFastPath, STRANDED_HELD_FLAG, nativeFlowRoute, type FastPathTuning } from './fastpath.js';
-import { StrandedDatagrams, pathKey, type SendPath } from './stranded.js';
+import { StrandedDatagrams, type SendPath } from './stranded.js';
+import { SealedFlows } from './sealed-flows.js';
 import { fromAddr16, same16, toAddr16 } from '../base/addr16.js';
 import type { DataplaneCommands, DataplaneStats, VerifiedAddress, WireFlowStats, WirePeerStats } from './messages.js';
 
@@ -82,6 +83,9 @@ export class DataplaneRunner implements DataplaneCommands {
   private readonly jsSpares = new Map<string, Uint8Array>();
   /** Each flow's pair as its route last gave it, by peer and FID. */
   private readonly flowPaths = new Map<string, SendPath>();
+  /** Each peer's flow routes as last given, to tell which flow a stranded datagram was sent as. */
+  private readonly flowRoutes = new Map<string, FlowRoute[]>();
+  private readonly sealedFlows = new SealedFlows();
   /** The fast path's sealer of each peer whose base SA it holds (its further SAs share it). */
   private readonly offloaded = new Map<string, OutboundSealer>();
   /** Further outbound SAs the JS core holds while the fast path runs, by SPI → peer. */
@@ -353,6 +357,7 @@ export class DataplaneRunner implements DataplaneCommands {
     const key = hitKeyText(i.hit);
     if (sealer) this.offloaded.set(key, sealer);
     else this.offloaded.delete(key);
+    this.sealedFlows.add(key, i.outbound, true);
     this.core.installSa(i, now, sealer);
     // A further SA in use, or copies to a spare, outlive the new base SA.
     this.syncFastPath(i.hit);
@@ -366,6 +371,7 @@ export class DataplaneRunner implements DataplaneCommands {
   addSas(hit: Uint8Array, outbound: SaSpec | undefined, inbound: SaSpec | undefined): void {
     const now = this.opts.now();
     const key = hitKeyText(hit);
+    if (outbound) this.sealedFlows.add(key, outbound, false);
     const base = this.offloaded.get(key);
     const inFastPath = base !== undefined && this.fast !== undefined && this.fast.addSas(hit, outbound, inbound);
     this.core.addSas(hit, outbound, inbound, now, inFastPath ? base : undefined);
@@ -373,6 +379,7 @@ export class DataplaneRunner implements DataplaneCommands {
   }
 
   removeOutbound(hit: Uint8Array, spi: number): void {
+    this.sealedFlows.remove(spi);
     this.core.removeOutbound(hit, spi);
     if (!this.jsOutbound.delete(spi)) this.fast?.removeOutbound(hit, spi);
     this.syncFastPath(hit);
@@ -531,18 +538,22 @@ export class DataplaneRunner implements DataplaneCommands {
    * same routes (a route on a socket only JS reads is left to JS: the fast path punts it).
    */
   setFlowRoutes(hit: Uint8Array, routes: FlowRoute[]): void {
+    const previous = this.flowRoutes.get(hitKeyText(hit)) ?? [];
     this.core.setFlowRoutes(hit, routes);
     this.fast?.setFlowRoutes(hit, routes.map((r) => nativeFlowRoute(r, this.socketIndex(r.local))));
+    if (routes.length > 0) this.flowRoutes.set(hitKeyText(hit), routes.map((r) => ({ ...r })));
+    else this.flowRoutes.delete(hitKeyText(hit));
     this.syncFastPath(hit);
-    this.followMovedFlows(hit, routes);
+    this.followMovedFlows(hit, routes, previous);
   }
 
   /**
    * A flow given another pair takes along what was stranded on its old one (sends that failed
-   * with the old interface gone); a flow left without a route takes it to the peer's path, where
-   * its packets go. The peer's own path keeps its datagrams: setPath moves those.
+   * with the old interface gone), and only what it sent: each datagram is classified under the
+   * routes it was sent with (`previous`). A flow left without a route takes its datagrams to the
+   * peer's path, where its packets go. The rest stay for their own move (setPath for the peer's).
    */
-  private followMovedFlows(hit: Uint8Array, routes: readonly FlowRoute[]): void {
+  private followMovedFlows(hit: Uint8Array, routes: readonly FlowRoute[], previous: readonly FlowRoute[]): void {
     const peer = hitKeyText(hit);
     const peerPath = this.core.pathOf(hit);
     const now = this.opts.now();
@@ -559,8 +570,9 @@ export class DataplaneRunner implements DataplaneCommands {
     let resent = false;
     for (const [key, from] of before) {
       const to = this.flowPaths.get(key) ?? peerPath;
-      if (!to || (peerPath && pathKey(from) === pathKey(peerPath))) continue;
-      for (const d of this.stranded.moved(from, to, now)) {
+      if (!to) continue;
+      const fid = Number(key.slice(peer.length + 1));
+      for (const d of this.stranded.moved(from, to, now, (datagram) => this.sealedFlows.fidOf(datagram, previous) === fid)) {
         this.resend(to.local, d, to.addr16, to.port);
         resent = true;
       }
@@ -579,6 +591,8 @@ export class DataplaneRunner implements DataplaneCommands {
     this.jsSpares.delete(key);
     this.verified.delete(key);
     for (const f of this.flowPaths.keys()) if (f.startsWith(`${key}/`)) this.flowPaths.delete(f);
+    this.flowRoutes.delete(key);
+    this.sealedFlows.forget(key);
     for (const [spi, k] of this.jsOutbound) if (k === key) this.jsOutbound.delete(spi);
     // What was held for the association goes with it; the next one starts without doubt.
     this.setHeld(hit, false);

@@ -46,6 +46,8 @@ const MAX_HELD_COPY_BYTES = 1_500_000;
 
 interface Held { datagram: Uint8Array; from: string; at: number }
 interface Move { to: SendPath; at: number }
+/** One flow moved off a pair others still use: only the datagrams `only` accepts follow it. */
+interface FlowMove extends Move { from: string; only: (datagram: Uint8Array) => boolean }
 
 export function pathKey(p: SendPath): string {
   return `${p.local}|${fromAddr16(p.addr16)}|${p.port}`;
@@ -57,6 +59,7 @@ export class StrandedDatagrams {
   private copies: Held[] = [];
   private copyBytes = 0;
   private readonly moves = new Map<string, Move>();
+  private flowMoves: FlowMove[] = [];
   /** Datagrams given up: their peer did not move in time, or too many were held. */
   expired = 0;
   /** Copies taken while a path was in doubt (hold), and those dropped unused (too old, too many). */
@@ -69,8 +72,8 @@ export class StrandedDatagrams {
    */
   hold(datagram: Uint8Array, path: SendPath, now: number): SendPath | undefined {
     this.expire(now);
-    const move = this.moves.get(pathKey(path));
-    if (move) return move.to;
+    const to = this.redirect(datagram, pathKey(path));
+    if (to) return to;
     this.copies.push({ datagram: datagram.slice(), from: pathKey(path), at: now });
     this.copyBytes += datagram.length;
     this.copiesHeld++;
@@ -100,8 +103,8 @@ export class StrandedDatagrams {
    */
   strand(datagram: Uint8Array, path: SendPath, now: number): SendPath | undefined {
     this.expire(now);
-    const move = this.moves.get(pathKey(path));
-    if (move) return move.to;
+    const to = this.redirect(datagram, pathKey(path));
+    if (to) return to;
     if (this.held.length >= MAX_HELD) {
       this.held.shift();
       this.expired++;
@@ -110,30 +113,51 @@ export class StrandedDatagrams {
     return undefined;
   }
 
-  /** A peer's traffic moved off `from` onto `to`: the datagrams held for `from`, to send on `to`. */
-  moved(from: SendPath, to: SendPath, now: number): Uint8Array[] {
+  /**
+   * Traffic moved off `from` onto `to`: the datagrams held for `from`, to send on `to`. With
+   * `only`, one flow of several on `from` moved: only the datagrams `only` accepts are taken
+   * (and redirected when they fail later); the rest wait for their own move.
+   */
+  moved(from: SendPath, to: SendPath, now: number, only?: (datagram: Uint8Array) => boolean): Uint8Array[] {
     this.expire(now);
     const fromKey = pathKey(from);
     if (fromKey === pathKey(to)) return [];
     const target = { local: to.local, addr16: to.addr16.slice(), port: to.port };
-    this.moves.set(fromKey, { to: target, at: now });
-    // Anything still redirected to `from` follows on to `to`.
-    for (const m of this.moves.values()) if (pathKey(m.to) === fromKey) m.to = target;
-    this.moves.delete(pathKey(to));
+    if (only === undefined) {
+      this.moves.set(fromKey, { to: target, at: now });
+      // Anything still redirected to `from` follows on to `to`.
+      for (const m of this.moves.values()) if (pathKey(m.to) === fromKey) m.to = target;
+      for (const m of this.flowMoves) if (pathKey(m.to) === fromKey) m.to = target;
+      this.moves.delete(pathKey(to));
+    } else {
+      this.flowMoves.push({ from: fromKey, to: target, at: now, only });
+    }
+    const taken = only ?? (() => true);
     const out: Uint8Array[] = [];
     // Sent copies first: they are older than any failed send (which came after the path died).
     this.copies = this.copies.filter((c) => {
-      if (c.from !== fromKey) return true;
+      if (c.from !== fromKey || !taken(c.datagram)) return true;
       this.copyBytes -= c.datagram.length;
       out.push(c.datagram);
       return false;
     });
     this.held = this.held.filter((h) => {
-      if (h.from !== fromKey) return true;
+      if (h.from !== fromKey || !taken(h.datagram)) return true;
       out.push(h.datagram);
       return false;
     });
     return out;
+  }
+
+  /** Where a datagram for the pair `from` goes now that its traffic (or its flow) moved; undefined: nowhere yet. */
+  private redirect(datagram: Uint8Array, from: string): SendPath | undefined {
+    const move = this.moves.get(from);
+    if (move) return move.to;
+    for (let i = this.flowMoves.length - 1; i >= 0; i--) {
+      const m = this.flowMoves[i]!;
+      if (m.from === from && m.only(datagram)) return m.to;
+    }
+    return undefined;
   }
 
   private dropOldestCopy(): void {
@@ -151,5 +175,6 @@ export class StrandedDatagrams {
     }
     while (this.copies.length > 0 && now - this.copies[0]!.at > HELD_COPY_MS) this.dropOldestCopy();
     for (const [k, m] of this.moves) if (now - m.at > MOVE_MEMORY_MS) this.moves.delete(k);
+    if (this.flowMoves.length > 0) this.flowMoves = this.flowMoves.filter((m) => now - m.at <= MOVE_MEMORY_MS);
   }
 }

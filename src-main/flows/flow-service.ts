@@ -4,8 +4,7 @@
 
 import type { Endpoint, FlowBinding as ApiFlowBinding, FlowStatus, PeerStatus, Uplink } from '../../src-shared/control-api.js';
 import { SerialQueue } from '../platform/state-file.js';
-import { FlowClassifier, type PeerInnerAddresses } from './flow-classifier.js';
-import { API_FLOW_STATE, placeFlow, type FlowPair, type FlowState, type FlowWorld } from './flow-state.js';
+import { placeFromStatus, type FlowPair, type FlowWorld } from './flow-state.js';
 import { flowsPath, loadFlows, saveFlows } from './flow-store.js';
 import { FlowTable, type FlowBinding, type FlowChange, type FlowRefusal } from './flow-table.js';
 
@@ -24,7 +23,7 @@ export function apiBinding(b: FlowBinding): ApiFlowBinding {
   return out;
 }
 
-/** The world flow-state.ts looks at, from the status the daemon reports. */
+/** The world flow-state.ts places unplaced bindings in, from the status the daemon reports. */
 export function flowWorld(peers: readonly PeerStatus[], uplinks: readonly Uplink[] | undefined): FlowWorld {
   const byName = new Map(peers.filter((p) => p.name !== null).map((p) => [p.name!, p]));
   return {
@@ -55,14 +54,6 @@ export interface PlacedFlow {
   bytesOut: number;
   packetsIn: number;
   bytesIn: number;
-}
-
-/** Why a binding the engine has not placed is not on its uplink, when it is not. */
-function unplacedReason(b: FlowBinding, world: FlowWorld, state: FlowState): string | undefined {
-  if (!world.knows(b.peer)) return `${b.peer} is not on the peer list`;
-  if (state === 'unavailable') return b.interface === null ? undefined : `${b.interface} is down`;
-  if (state === 'requested') return world.pairsOf(b.peer) === undefined ? `no association with ${b.peer}` : b.interface === null ? undefined : `no working pair on ${b.interface}`;
-  return undefined;
 }
 
 export class FlowService {
@@ -117,21 +108,18 @@ export class FlowService {
         if (engine.reason !== undefined) row.reason = engine.reason;
         return row;
       }
-      const p = placeFlow(b, world);
-      const row: FlowStatus = { binding: apiBinding(b), state: API_FLOW_STATE[p.state], enforced: false, packetsOut: 0, bytesOut: 0, packetsIn: 0, bytesIn: 0 };
-      if (p.pair) {
-        row.local = copyEndpoint(p.pair.local);
-        row.remote = copyEndpoint(p.pair.remote);
+      const zero = { enforced: false, packetsOut: 0, bytesOut: 0, packetsIn: 0, bytesIn: 0 };
+      // A removed peer's binding is kept (the peer may come back), on no pair meanwhile.
+      if (!world.knows(b.peer)) return { binding: apiBinding(b), state: 'fallback', reason: `${b.peer} is not on the peer list`, peerRemoved: true, ...zero };
+      const p = placeFromStatus(b, world);
+      const row: FlowStatus = { binding: apiBinding(b), state: p.state, ...zero };
+      if (p.local && p.remote) {
+        row.local = copyEndpoint(p.local);
+        row.remote = copyEndpoint(p.remote);
       }
-      if (!world.knows(b.peer)) row.peerRemoved = true;
-      const reason = unplacedReason(b, world, p.state);
-      if (reason !== undefined) row.reason = reason;
+      if (p.reason !== undefined) row.reason = p.reason;
       return row;
     });
-  }
-
-  classifier(peers: readonly PeerInnerAddresses[]): FlowClassifier {
-    return new FlowClassifier(this.current, peers);
   }
 
   private change<V, R>(step: (t: FlowTable) => FlowChange<V>, result: (v: V) => R): Promise<FlowResult<R>> {

@@ -1,29 +1,24 @@
-// Where each flow goes right now, from what the engine reports (uplinks, each peer's locator
-// pairs). Pure: the same inputs always give the same answer, so the status, the UI and later
-// the data plane agree.
+// Where a binding goes when the engine has not placed it (the engine holds no bindings of that
+// peer yet, as right after `flow.set`), read from the daemon's status. The engine's placement is
+// authoritative; this one feeds the status's pairs to the same pure function the engine plans
+// with (core/flow-routes.ts), so the two give the same state and reason for the same pairs.
 //
-//   active       the bound interface carries an operational pair to the peer (or, unbound,
-//                the peer's primary pair is up): the flow uses that pair.
-//   requested    the interface is there but no proven pair to the peer uses it yet (E-LOCATOR
-//                would announce it; until then the flow rides the primary pair).
-//   unavailable  the interface is gone (or the peer is): the flow falls back to the primary.
-//
-// E-LOCATOR (seed 002 §3.3): once signalling exists, "requested" is the time between sending
-// the UPDATE with E-LOCATOR for this FID and the peer's acknowledgement (RFC 6089 status 0).
-// The hook is `requested` here, and the encoding is binary-selector.ts.
+// The status lacks what only the engine knows: each pair's outbound SA (so no route comes of
+// this) and whether the peer has acknowledged the binding (taken as acknowledged).
 
 import type { Endpoint } from '../../src-shared/control-api.js';
+import { planFlowRoutes, type FlowPairView, type FlowPlacement } from '../core/flow-routes.js';
 import type { FlowBinding } from './flow-table.js';
 
-export type FlowState = 'requested' | 'active' | 'unavailable';
-
-/** A locator pair as the flow model needs it (a subset of the control API's LocatorPair). */
+/** A locator pair as the status reports it (a subset of the control API's LocatorPair). */
 export interface FlowPair {
   local: Endpoint;
   remote: Endpoint;
   interface: string | null;
   state: 'operational' | 'testing' | 'failed';
   primary: boolean;
+  /** The peer locator's verification state; absent = verified (an engine that reports none). */
+  remoteState?: 'ACTIVE' | 'UNVERIFIED' | 'DEPRECATED';
 }
 
 export interface FlowWorld {
@@ -35,38 +30,19 @@ export interface FlowWorld {
   knows(peer: string): boolean;
 }
 
-export interface FlowPlacement {
-  state: FlowState;
-  /** The pair the flow's packets take now; absent while the peer has no usable pair. */
-  pair?: { local: Endpoint; remote: Endpoint };
-}
-
-function route(p: FlowPair | undefined): FlowPlacement['pair'] {
-  return p ? { local: p.local, remote: p.remote } : undefined;
-}
-
-function placement(state: FlowState, pair: FlowPair | undefined): FlowPlacement {
-  const r = route(pair);
-  return r ? { state, pair: r } : { state };
-}
-
-export function placeFlow(b: FlowBinding, world: FlowWorld): FlowPlacement {
-  if (!world.knows(b.peer)) return { state: 'unavailable' };
+/** The binding placed on the peer's pairs as the status shows them (peer list membership aside). */
+export function placeFromStatus(b: FlowBinding, world: FlowWorld): FlowPlacement {
   const pairs = world.pairsOf(b.peer) ?? [];
   const primary = pairs.find((p) => p.primary);
-  const primaryUp = primary?.state === 'operational' ? primary : undefined;
-  if (b.interface === null) return placement(primaryUp ? 'active' : 'requested', primary);
-  if (world.uplinksUp !== null && !world.uplinksUp.has(b.interface)) return placement('unavailable', primary);
-  const onInterface = pairs.filter((p) => p.interface === b.interface && p.state === 'operational');
-  const best = onInterface.find((p) => p.primary) ?? onInterface[0];
-  if (best) return placement('active', best);
-  // The uplink is there, or this host cannot tell: until a pair on it is proven the flow rides the primary.
-  return placement('requested', primary);
+  const views: FlowPairView[] = pairs.map((p) => ({
+    local: p.local, remote: p.remote, ifname: p.interface, state: p.state, verified: (p.remoteState ?? 'ACTIVE') === 'ACTIVE', spiOut: 0,
+  }));
+  const own = { fid: b.fid, selector: b.selector, interface: b.interface, ...(b.policy === undefined ? {} : { policy: b.policy }) };
+  const plan = planFlowRoutes({
+    own: [own],
+    dataPath: primary && { local: primary.local, remote: primary.remote, spiOut: 0 },
+    pairs: views,
+    uplinksUp: world.uplinksUp,
+  });
+  return plan.flows[0]!;
 }
-
-/** The control API's words for the states (src-shared flowStatus). */
-export const API_FLOW_STATE: Record<FlowState, 'bound' | 'pending' | 'fallback'> = {
-  active: 'bound',
-  requested: 'pending',
-  unavailable: 'fallback',
-};

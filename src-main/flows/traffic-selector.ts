@@ -6,21 +6,10 @@
 // model's addition, optional, in the same JSON shape so the schema can take them over as is.
 
 import { TRAFFIC_PROTOCOLS } from '../../src-shared/control-api.js';
-import { parsePrefix, prefixText, type FlowProtocol, type FlowSelector, type IpPrefix, type PortRange } from '../../src-shared/flow-selector.js';
-import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, portInRange, type PacketTuple } from '../base/packet-tuple.js';
+import { parsePrefix, prefixText, type FlowSelector, type PortRange } from '../../src-shared/flow-selector.js';
 
 // The selector model lives in src-shared so HIP, a lower layer, can carry it on the wire.
 export { parsePrefix, prefixText, type FlowProtocol, type FlowSelector, type IpPrefix, type Parsed, type PortRange } from '../../src-shared/flow-selector.js';
-
-function inPrefix(address: Uint8Array, p: IpPrefix): boolean {
-  if (address.length !== p.bytes.length) return false;
-  for (let i = 0; i * 8 < p.length; i++) {
-    const bits = Math.min(8, p.length - 8 * i);
-    const mask = (0xff << (8 - bits)) & 0xff;
-    if ((address[i]! & mask) !== p.bytes[i]) return false;
-  }
-  return true;
-}
 
 function portRangeProblem(what: string, r: PortRange): string | null {
   const ok = (n: number) => Number.isInteger(n) && n >= 1 && n <= 65535;
@@ -67,47 +56,4 @@ export function selectorText(s: FlowSelector): string {
     return what.length > 0 ? [`${word} ${what.join(' ')}`] : [];
   };
   return [s.protocol, ...side('from', s.localPrefix, s.localPorts), ...side('to', s.remotePrefix, s.remotePorts)].join(' ');
-}
-
-/** A valid selector with its prefixes parsed once, for matching packets. */
-export interface CompiledSelector {
-  protocol: FlowProtocol;
-  localPorts: PortRange | undefined;
-  remotePorts: PortRange | undefined;
-  localPrefix: IpPrefix | undefined;
-  remotePrefix: IpPrefix | undefined;
-}
-
-/** Compiles a selector; throws on one that selectorProblem refuses (callers validate first). */
-export function compileSelector(s: FlowSelector): CompiledSelector {
-  const problem = selectorProblem(s);
-  if (problem) throw new RangeError(problem);
-  const prefix = (t: string | undefined) => (t === undefined ? undefined : (parsePrefix(t) as { ok: true; value: IpPrefix }).value);
-  return { protocol: s.protocol, localPorts: s.localPorts, remotePorts: s.remotePorts, localPrefix: prefix(s.localPrefix), remotePrefix: prefix(s.remotePrefix) };
-}
-
-/** Outbound: we send it (our side is the source). Inbound: the peer sent it. */
-export type PacketDirection = 'outbound' | 'inbound';
-
-function protocolMatches(p: FlowProtocol, t: PacketTuple): boolean {
-  switch (p) {
-    case 'any': return true;
-    case 'tcp': return t.protocol === IPPROTO_TCP;
-    case 'udp': return t.protocol === IPPROTO_UDP;
-    case 'icmp': return t.protocol === (t.family === 4 ? IPPROTO_ICMP : IPPROTO_ICMPV6);
-  }
-}
-
-function portMatches(r: PortRange | undefined, port: number | undefined): boolean {
-  return portInRange(r, port ?? -1);
-}
-
-export function selectorMatches(c: CompiledSelector, t: PacketTuple, direction: PacketDirection): boolean {
-  if (!protocolMatches(c.protocol, t)) return false;
-  const outbound = direction === 'outbound';
-  const [local, remote] = outbound ? [t.src, t.dst] : [t.dst, t.src];
-  const [localPort, remotePort] = outbound ? [t.srcPort, t.dstPort] : [t.dstPort, t.srcPort];
-  if (c.localPrefix && !inPrefix(local, c.localPrefix)) return false;
-  if (c.remotePrefix && !inPrefix(remote, c.remotePrefix)) return false;
-  return portMatches(c.localPorts, localPort) && portMatches(c.remotePorts, remotePort);
 }

@@ -69,6 +69,8 @@ export type HostEvent =
   | { type: 'peer-locators'; peerHit: Uint8Array; locators: PeerLocator[]; current: Endpoint }
   /** The peer's flow bindings (E-LOCATOR) changed: its flows should now reach it where `flows` say. */
   | { type: 'peer-flows'; peerHit: Uint8Array; flows: PeerFlowBinding[] }
+  /** Whether the peer holds our current flow bindings changed (snapshot `flowsAcked`). */
+  | { type: 'flows-acked'; peerHit: Uint8Array; acked: boolean }
   /** A further SA pair (simultaneous multihoming), keyed from KEYMAT; `ifname` is our interface it serves. */
   | { type: 'sa-added'; peerHit: Uint8Array; sa: SaKeys; ifname: string | undefined; createdBy: 'us' | 'peer' }
   | { type: 'sa-removed'; peerHit: Uint8Array; inboundSpi: number; outboundSpi: number; ifname: string | undefined }
@@ -327,7 +329,8 @@ export class Association {
     this.local = local;
     this.initiator = initiator;
     this.peerUpdates = new UpdateIdWindow(UPDATE_ID_WINDOW, duplicateAnswerSpacing(ctx.timers));
-    this.flows = new FlowBindings(ctx.flowBindings !== false, ctx.announcedFlowsFor?.(peerHit) ?? []);
+    this.flows = new FlowBindings(ctx.flowBindings !== false, ctx.announcedFlowsFor?.(peerHit) ?? [],
+      (acked) => this.ctx.emit({ type: 'flows-acked', peerHit: this.peerHit, acked }));
   }
 
   private get localHit(): Uint8Array {

@@ -188,8 +188,12 @@ export class FlowBindings {
   private localsKey: string | undefined;
   private unannounced: number[] = [];
 
-  /** `enabled` false: neither sent nor read, as by a host that does not know E-LOCATOR. */
-  constructor(readonly enabled: boolean, initial: readonly AnnouncedFlow[] = []) {
+  /**
+   * `enabled` false: neither sent nor read, as by a host that does not know E-LOCATOR.
+   * `ackedChanged` hears every change of `acked`: an acknowledgement raises no other event, and
+   * the host's flows wait on it (pending until the peer has the binding).
+   */
+  constructor(readonly enabled: boolean, initial: readonly AnnouncedFlow[] = [], private readonly ackedChanged: (acked: boolean) => void = () => {}) {
     this.ours = initial.map((f) => ({ ...f }));
     this.version = this.ours.length > 0 ? 1 : 0;
   }
@@ -198,8 +202,15 @@ export class FlowBindings {
   set(flows: readonly AnnouncedFlow[]): boolean {
     if (flowsKey(flows) === flowsKey(this.ours)) return false;
     this.ours = flows.map((f) => ({ ...f }));
-    this.version++;
+    this.bump();
     return true;
+  }
+
+  /** Our set (or where it binds) changed: unacknowledged until the peer has the next announcement. */
+  private bump(): void {
+    const before = this.acked;
+    this.version++;
+    if (before) this.ackedChanged(false);
   }
 
   /** Our current set has not been acknowledged: the next announcement must go even if the listing is unchanged. */
@@ -229,7 +240,7 @@ export class FlowBindings {
   localsChanged(own: readonly LocalLocator[]): void {
     if (this.localsKey === undefined || this.localsKey === localsKeyOf(own)) return;
     this.localsKey = localsKeyOf(own);
-    if (this.ours.some((f) => f.ifname !== null)) this.version++;
+    if (this.ours.some((f) => f.ifname !== null)) this.bump();
   }
 
   /** FIDs of ours that the last packet carrying our set had no room for (see fitELocator). */
@@ -248,7 +259,9 @@ export class FlowBindings {
     const v = this.inFlight.get(updateId);
     if (v === undefined) return;
     this.inFlight.delete(updateId);
+    const before = this.acked;
     this.ackedVersion = Math.max(this.ackedVersion, v);
+    if (this.acked !== before) this.ackedChanged(this.acked);
   }
 
   /**

@@ -88,8 +88,9 @@ export interface NativeFastPathApi {
   fpRemoveSocket(fp: FastPathHandle, index: number): void;
   fpSetLsi(fp: FastPathHandle, hit: Uint8Array, lsi: number): void;
   /**
-   * Replaces the peer's flow routes. Per route 9 fields (fid, protocol, localFrom, localTo,
-   * remoteFrom, remoteTo, port, socketIndex, outboundSpi) and 16 octets of remote address.
+   * Replaces the peer's flow routes. Per route 10 fields (fid, protocol, localFrom, localTo,
+   * remoteFrom, remoteTo, port, socketIndex, outboundSpi, needsPorts 0/1) and 16 octets of
+   * remote address.
    */
   fpSetFlowRoutes(fp: FastPathHandle, hit: Uint8Array, fields: Float64Array, addrs16: Uint8Array): void;
   /** The sealed ESP packet, or the drop reason. */

@@ -16,7 +16,7 @@ import {
 } from './sim-mobility-harness.js';
 import { buildLocatorSet } from '../../src-main/hip/local-locators.js';
 import { buildELocator } from '../../src-main/hip/flow-announcement.js';
-import { mobileWorld as coreWorld, A_CELL as CORE_A_CELL } from '../support/sim-hosts.js';
+import { mobileWorld as coreWorld, A_WIFI as CORE_A_WIFI } from '../support/sim-hosts.js';
 
 const SEED = seedFromEnv('SIM_SEED', 0x0f10_e002);
 console.log(`sim-flow-bindings seed ${SEED} (set SIM_SEED to replay)`);
@@ -191,17 +191,28 @@ test('a replayed or forged UPDATE with E-LOCATOR changes no binding', () => {
   assert.equal(w.b.dropped('bad-mac'), 1);
 });
 
-test('through HostCore: announceFlows reaches the peer\'s association snapshot while both streams run', () => {
+test('through HostCore: setFlowBindings reaches the peer\'s snapshot; the flow is pending until the peer acknowledges, bound on the datagram that does', () => {
   const { world, a, b } = coreWorld('SIM_SEED', SEED + 6);
   assert.equal(a.core.association(b.core.hit)?.flowsAcked, true, 'nothing announced yet');
-  let pendingRightAfter: boolean | undefined;
+  // The acknowledgement is an input like any other: the placement must follow on that input,
+  // not on whichever timer or counter report comes next.
+  const seen: Array<{ acked: boolean | undefined; state: string | undefined; reason: string | undefined }> = [];
+  const handle = a.handleDatagram.bind(a);
+  a.handleDatagram = (now, bytes, from, to) => {
+    handle(now, bytes, from, to);
+    const placed = a.core.flowPlacements(b.core.hit)?.[0];
+    seen.push({ acked: a.core.association(b.core.hit)?.flowsAcked, state: placed?.state, reason: placed?.reason });
+  };
+  let pendingRightAfter: string | undefined;
   world.at(world.now + 10, () => {
-    a.core.announceFlows(b.core.hit, [HTTPS_ON_CELL], world.now);
-    pendingRightAfter = a.core.association(b.core.hit)?.flowsAcked === false;
+    a.core.setFlowBindings(world.now, [{ peerHit: b.core.hit, fid: 7, selector: HTTPS_ON_CELL.selector, interface: 'wifi0' }]);
+    pendingRightAfter = `${a.core.flowPlacements(b.core.hit)?.[0]?.state}: ${a.core.flowPlacements(b.core.hit)?.[0]?.reason}`;
   });
   world.runFor(1_000);
-  assert.equal(pendingRightAfter, true, 'pending (the UI\'s state) until the peer acknowledges');
-  assert.equal(a.core.association(b.core.hit)?.flowsAcked, true);
-  assert.deepEqual(b.core.association(a.core.hit)?.peerFlows.map((f) => [f.fid, f.locator.address]), [[7, CORE_A_CELL]]);
+  assert.equal(pendingRightAfter, 'pending: waiting for the peer to acknowledge the binding');
+  const ackAt = seen.findIndex((s) => s.acked === true);
+  assert.ok(ackAt >= 0, 'the peer acknowledged');
+  assert.deepEqual(seen[ackAt], { acked: true, state: 'bound', reason: undefined }, 'bound on the datagram carrying the acknowledgement');
+  assert.deepEqual(b.core.association(a.core.hit)?.peerFlows.map((f) => [f.fid, f.locator.address]), [[7, CORE_A_WIFI]]);
   assert.equal(a.core.association(b.core.hit)?.state, 'ESTABLISHED');
 });

@@ -3,8 +3,8 @@
 // address vanishes, the fast path's sends there fail and the datagrams strand; moving a flow
 // off cell (setFlowRoutes) re-sends what the flow stranded on its new pair, so the peer opens
 // every datagram the app sent; a flow whose route is dropped takes them to the peer's path.
-// What stranded on the peer's own path waits for setPath instead: a flow route change must not
-// drag the peer's traffic onto the flow's pair. Needs root: the file re-runs itself in a
+// A flow moving off the peer's own pair takes only its own datagrams; the peer's other traffic
+// stranded there waits for setPath. Needs root: the file re-runs itself in a
 // private network namespace (unshare -n).
 
 import { test } from 'node:test';
@@ -157,7 +157,7 @@ if (inPrivateNetns('runner: a moved flow takes its stranded datagrams along (re-
     }
   });
 
-  test('what stranded on the peer\'s own path stays for setPath when only a flow route moves off it', async () => {
+  test('a flow moving off the peer\'s own pair takes only its own stranded datagrams; the peer\'s stay for setPath', async () => {
     const rig = await startRunner('cell');
     try {
       rig.runner.setFlowRoutes(PEER_HIT, [rig.flowTo(CELL, rig.cell.port)]);
@@ -168,16 +168,18 @@ if (inPrivateNetns('runner: a moved flow takes its stranded datagrams along (re-
       assert.equal(rig.cell.got.length, 0, 'nothing leaves cell once its address is gone');
 
       rig.runner.setFlowRoutes(PEER_HIT, [rig.flowTo('127.0.0.1', rig.wifi.port)]);
+      await until(() => rig.wifi.got.length >= 10, `the flow's 10 stranded datagrams on wifi (got ${rig.wifi.got.length})`);
       await sleep(100);
-      assert.equal(rig.wifi.got.length, 0, `the flow route change moved ${rig.wifi.got.length} datagrams stranded on the peer's path`);
+      const flowIn = new EspInboundSa({ spi: FLOW_OUT, suite: SUITE, keys: gcmKeys(21), createdAt: 0 });
+      assert.deepEqual(rig.wifi.got.map((g) => spiSeq(g.data).spi), Array(10).fill(FLOW_OUT), 'the flow\'s, and none of the peer\'s other traffic');
+      assert.deepEqual(openAll(rig.wifi.got, flowIn), seqs(1, 10));
 
       rig.runner.setPath(PEER_HIT, { address: '127.0.0.1', port: rig.wifi.port }, toAddr16('127.0.0.1')!, '127.0.0.1', true);
-      await until(() => rig.wifi.got.length >= 20, `the peer's move brings all 20 to wifi (got ${rig.wifi.got.length})`);
+      await until(() => rig.wifi.got.length >= 20, `the peer's move brings its 10 to wifi (got ${rig.wifi.got.length})`);
       await sleep(50);
       const base = rig.wifi.got.filter((g) => spiSeq(g.data).spi === OUT_SPI);
-      const flow = rig.wifi.got.filter((g) => spiSeq(g.data).spi === FLOW_OUT);
       assert.deepEqual(openAll(base, new EspInboundSa({ spi: OUT_SPI, suite: SUITE, keys: gcmKeys(7), createdAt: 0 })), seqs(1, 10));
-      assert.deepEqual(openAll(flow, new EspInboundSa({ spi: FLOW_OUT, suite: SUITE, keys: gcmKeys(21), createdAt: 0 })), seqs(1, 10));
+      assert.equal(rig.wifi.got.length, 20, 'each once');
     } finally {
       rig.close();
     }

@@ -34,7 +34,7 @@ if (inPrivateNetns('native fast path: per-flow steering (re-run in a private net
       rig.sockets[index] = cellSocket;
       assert.ok(rig.fast.addSas(PEER_HIT, { spi: CELL_OUT, suite: SUITE, keys: gcmKeys(21) }, { spi: CELL_IN, suite: SUITE, keys: gcmKeys(23) }));
       rig.fast.setFlowRoutes(PEER_HIT, [{
-        fid: FID, protocol: IPPROTO_UDP, localFrom: 0, localTo: 65535, remoteFrom: FLOW_PORT, remoteTo: FLOW_PORT,
+        fid: FID, protocol: IPPROTO_UDP, needsPorts: true, localFrom: 0, localTo: 65535, remoteFrom: FLOW_PORT, remoteTo: FLOW_PORT,
         remoteAddr16: LOOPBACK, port: cell.port, socketIndex: index, outboundSpi: CELL_OUT,
       }]);
       const toPeer = (n: number, port: number): void => {

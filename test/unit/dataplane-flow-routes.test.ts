@@ -150,3 +150,36 @@ test('a drop route (an "only" flow held) sends nothing of its flow, on no pair, 
   assert.deepEqual(x.sentA.map((s) => s.local), [WIFI, CELL]);
   assert.equal(x.a.drops['flow-held'], 2);
 });
+
+test('protocol and ports as the routes see them: an ICMP route takes pings only; a later IPv4 fragment has no ports, so only a route without ports takes it', () => {
+  const x = hosts();
+  x.a.setFlowRoutes(hitB, [
+    cellRoute({ fid: 1, protocol: 1, remotePorts: null }),
+    cellRoute({ fid: 2, protocol: IPPROTO_UDP, remotePorts: { from: 7000, to: 7000 } }),
+    cellRoute({ fid: 3, protocol: IPPROTO_TCP, remotePorts: null }),
+  ]);
+  x.a.fromTun(packet(1, 0, 0), 1);
+  x.a.fromTun(packet(IPPROTO_UDP, 40000, 7000), 2);
+  const laterFragment = packet(IPPROTO_UDP, 40000, 7000);
+  laterFragment[6] = 0x00; laterFragment[7] = 0xb9; // fragment offset 185 (×8 octets): no UDP header here
+  x.a.fromTun(laterFragment, 3);
+  const tcpFragment = packet(IPPROTO_TCP, 40000, 7000);
+  tcpFragment[6] = 0x00; tcpFragment[7] = 0xb9;
+  x.a.fromTun(tcpFragment, 4);
+  x.a.fromTun(packet(IPPROTO_UDP, 40000, 7001), 5);
+  assert.deepEqual(x.sentA.map((s) => s.local), [CELL, CELL, WIFI, CELL, WIFI]);
+  assert.deepEqual(x.a.flowStats().map((f) => [f.fid, f.packetsOut]).sort((p, q) => p[0]! - q[0]!), [[1, 1], [2, 1], [3, 1]],
+    'the ping, the first UDP datagram, the TCP fragment; the UDP fragment and the other port took the path');
+});
+
+test('a route naming ports 0..65535 still needs ports: ICMP and a later fragment take the path, as in the fast path; SCTP ports are read', () => {
+  const x = hosts();
+  x.a.setFlowRoutes(hitB, [cellRoute({ protocol: 0, localPorts: { from: 0, to: 65535 }, remotePorts: { from: 0, to: 65535 } })]);
+  x.a.fromTun(packet(IPPROTO_UDP, 40000, 53), 1);
+  x.a.fromTun(packet(1, 0, 0), 2);
+  const laterFragment = packet(IPPROTO_UDP, 40000, 53);
+  laterFragment[6] = 0x00; laterFragment[7] = 0xb9;
+  x.a.fromTun(laterFragment, 3);
+  x.a.fromTun(packet(132, 40000, 5060), 4);
+  assert.deepEqual(x.sentA.map((s) => s.local), [CELL, WIFI, WIFI, CELL]);
+});

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { PeerStatus, Uplink } from '../../src-shared/control-api.js';
 import { FlowService, flowWorld } from '../../src-main/flows/flow-service.js';
-import { placeFlow, type FlowPair, type FlowWorld } from '../../src-main/flows/flow-state.js';
+import { placeFromStatus, type FlowPair, type FlowWorld } from '../../src-main/flows/flow-state.js';
 import { loadFlows } from '../../src-main/flows/flow-store.js';
 import { FlowTable, type FlowBinding } from '../../src-main/flows/flow-table.js';
 
@@ -78,21 +78,34 @@ const ep = (address: string, port = 10500) => ({ address, port });
 const wifiPair: FlowPair = { local: ep('192.168.1.5'), remote: ep('203.0.113.9'), interface: 'wlan0', state: 'operational', primary: true };
 const cellPair: FlowPair = { local: ep('100.64.0.7'), remote: ep('203.0.113.9'), interface: 'wwan0', state: 'operational', primary: false };
 
-test('placement: active on its interface, requested until a pair there is proven, unavailable when the uplink is gone', () => {
-  const both = { bob: [wifiPair, cellPair] };
-  assert.deepEqual(placeFlow(voice, world({ up: ['wlan0', 'wwan0'], pairs: both })), { state: 'active', pair: { local: cellPair.local, remote: cellPair.remote } }, 'voice on cellular');
-  assert.deepEqual(placeFlow(web, world({ up: ['wlan0', 'wwan0'], pairs: both })), { state: 'active', pair: { local: wifiPair.local, remote: wifiPair.remote } });
-  const testing = { bob: [wifiPair, { ...cellPair, state: 'testing' as const }] };
-  assert.deepEqual(placeFlow(voice, world({ up: ['wlan0', 'wwan0'], pairs: testing })), { state: 'requested', pair: { local: wifiPair.local, remote: wifiPair.remote } }, 'rides the primary until cellular is proven');
-  assert.deepEqual(placeFlow(voice, world({ up: ['wlan0'], pairs: { bob: [wifiPair] } })), { state: 'unavailable', pair: { local: wifiPair.local, remote: wifiPair.remote } }, 'cellular gone: falls back to the primary');
-  assert.deepEqual(placeFlow(voice, world({ up: ['wlan0'] })), { state: 'unavailable' }, 'no association: no pair to name');
-  assert.deepEqual(placeFlow({ ...voice, interface: null }, world({ up: ['wlan0'], pairs: { bob: [wifiPair] } })), { state: 'active', pair: { local: wifiPair.local, remote: wifiPair.remote } }, 'unbound follows the primary');
-  assert.deepEqual(placeFlow({ ...voice, interface: null }, world({ up: ['wlan0'] })), { state: 'requested' }, 'unbound, not connected yet');
-  assert.deepEqual(placeFlow(voice, world({ up: null, pairs: { bob: [wifiPair] } })), { state: 'requested', pair: { local: wifiPair.local, remote: wifiPair.remote } }, 'a host that does not follow its interfaces cannot call it gone');
-  assert.deepEqual(placeFlow(voice, world({ up: ['wwan0'], peers: ['carol'] })), { state: 'unavailable' }, 'the peer was removed');
+const dirs: string[] = [];
+after(async () => {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 });
 
-test('status rows from the daemon\'s peer status, in the control API\'s words', () => {
+const on = (p: FlowPair) => ({ local: p.local, remote: p.remote });
+
+test('placement from status: bound on its interface, pending while a pair there is checked, fallback when the uplink is gone; the engine\'s words and reasons', () => {
+  const both = { bob: [wifiPair, cellPair] };
+  const place = (b: FlowBinding, w: FlowWorld) => {
+    const { fid: _fid, ...rest } = placeFromStatus(b, w);
+    return rest;
+  };
+  assert.deepEqual(place(voice, world({ up: ['wlan0', 'wwan0'], pairs: both })), { state: 'bound', ...on(cellPair) }, 'voice on cellular');
+  assert.deepEqual(place(web, world({ up: ['wlan0', 'wwan0'], pairs: both })), { state: 'bound', ...on(wifiPair) });
+  const testing = { bob: [wifiPair, { ...cellPair, state: 'testing' as const }] };
+  assert.deepEqual(place(voice, world({ up: ['wlan0', 'wwan0'], pairs: testing })), { state: 'pending', reason: 'a pair on wwan0 is still being checked', ...on(wifiPair) }, 'rides the primary until cellular is proven');
+  const unverified = { bob: [wifiPair, { ...cellPair, remoteState: 'UNVERIFIED' as const }] };
+  assert.deepEqual(place(voice, world({ up: ['wlan0', 'wwan0'], pairs: unverified })), { state: 'pending', reason: 'a pair on wwan0 is still being checked', ...on(wifiPair) }, 'an unverified peer address carries no flow of its own');
+  assert.deepEqual(place(voice, world({ up: ['wlan0'], pairs: { bob: [wifiPair] } })), { state: 'fallback', reason: 'wwan0 is down', ...on(wifiPair) }, 'cellular gone: falls back to the primary');
+  assert.deepEqual(place(voice, world({ up: ['wlan0', 'wwan0'], pairs: { bob: [wifiPair, { ...cellPair, state: 'failed' }] } })), { state: 'fallback', reason: 'no working pair on wwan0', ...on(wifiPair) });
+  assert.deepEqual(place(voice, world({ up: ['wlan0'] })), { state: 'pending', reason: 'no association with the peer yet' }, 'no association: no pair to name');
+  assert.deepEqual(place({ ...voice, interface: null }, world({ up: ['wlan0'], pairs: { bob: [wifiPair] } })), { state: 'bound', ...on(wifiPair) }, 'unbound follows the primary');
+  assert.deepEqual(place(voice, world({ up: null, pairs: { bob: [wifiPair] } })), { state: 'pending', reason: 'no pair on wwan0 yet', ...on(wifiPair) }, 'a host that does not follow its interfaces cannot call it gone');
+  assert.deepEqual(place({ ...voice, policy: 'only' }, world({ up: ['wlan0'], pairs: { bob: [wifiPair] } })), { state: 'pending', reason: 'held for wwan0 (only on wwan0): wwan0 is down' }, '"only": held, on no pair');
+});
+
+test('status rows from the daemon\'s peer status, in the control API\'s words; a removed peer\'s binding flagged', async () => {
   const peer: PeerStatus = {
     name: 'bob', hit: '2001:20::b0b', lsi: '1.0.0.2', state: 'ESTABLISHED', configuredLocators: [],
     counters: { espPacketsIn: 0, espPacketsOut: 0 },
@@ -105,17 +118,19 @@ test('status rows from the daemon\'s peer status, in the control API\'s words', 
     { name: 'wlan0', kind: 'wifi', up: true, addresses: [], preference: 0 },
     { name: 'wwan0', kind: 'cellular', up: false, addresses: [], preference: 1 },
   ];
-  const t = must(must(FlowTable.empty().set(web, PEERS)).table.set(voice, PEERS)).table;
-  const w = flowWorld([peer], uplinks);
-  assert.deepEqual(t.list().map((b) => placeFlow(b, w).state), ['active', 'unavailable'], 'wwan0 is down');
+  const dir = await mkdtemp(join(tmpdir(), 'hipvpn-flows-'));
+  dirs.push(dir);
+  const svc = await FlowService.open(dir, () => undefined);
+  assert.ok((await svc.set(web, PEERS)).ok && (await svc.set(voice, PEERS)).ok && (await svc.set({ ...web, fid: 3, peer: 'carol' }, PEERS)).ok);
+  const rows = svc.status(flowWorld([peer], uplinks));
+  assert.deepEqual(rows.map((r) => [r.binding.fid, r.state, r.reason, r.local?.address, r.peerRemoved]), [
+    [1, 'bound', undefined, wifiPair.local.address, undefined],
+    [2, 'fallback', 'wwan0 is down', wifiPair.local.address, undefined],
+    [3, 'fallback', 'carol is not on the peer list', undefined, true],
+  ]);
   const legacy: PeerStatus = { ...peer, pairs: undefined, local: wifiPair.local, remote: wifiPair.remote };
   delete (legacy as { pairs?: unknown }).pairs;
-  assert.equal(placeFlow({ ...web, interface: null }, flowWorld([legacy], undefined)).state, 'active', 'an engine without pair reports: its active pair is the primary');
-});
-
-const dirs: string[] = [];
-after(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  assert.equal(placeFromStatus({ ...web, interface: null }, flowWorld([legacy], undefined)).state, 'bound', 'an engine without pair reports: its active pair is the primary');
 });
 
 test('flows.json: saved 0600 before the change is acknowledged, read back after a restart', async () => {

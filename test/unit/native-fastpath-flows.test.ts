@@ -55,7 +55,8 @@ function rig(opts: { cell?: boolean } = {}): Rig {
 function route(over: Partial<NativeFlowRoute> = {}): NativeFlowRoute {
   return {
     fid: 1, protocol: 0, localFrom: 0, localTo: 65535, remoteFrom: 0, remoteTo: 65535,
-    remoteAddr16: CELL_ADDR, port: CELL_PORT, socketIndex: 1, outboundSpi: CELL_OUT, ...over,
+    remoteAddr16: CELL_ADDR, port: CELL_PORT, socketIndex: 1, outboundSpi: CELL_OUT,
+    needsPorts: over.localFrom !== undefined || over.localTo !== undefined || over.remoteFrom !== undefined || over.remoteTo !== undefined, ...over,
   };
 }
 
@@ -326,6 +327,7 @@ test('a JS flow route becomes the fast path\'s: null ranges are any port, the re
       remote: { address: '127.0.0.2', port: CELL_PORT }, remoteAddr16: CELL_ADDR, local: '127.0.0.1', outboundSpi: CELL_OUT,
     };
     assert.deepEqual(nativeFlowRoute(js, 1), route({ fid: 5, protocol: IPPROTO_TCP, remoteFrom: 443, remoteTo: 443 }));
+    assert.equal(nativeFlowRoute({ ...js, remotePorts: null }, 1).needsPorts, false, 'no range: any packet of its protocol');
     r.fast.setFlowRoutes(PEER_HIT, [nativeFlowRoute(js, 1)]);
     assert.equal(pairOf(send(r, v6(IPPROTO_TCP, transport(IPPROTO_TCP, 51000, 443)))), 'cell');
     assert.equal(pairOf(send(r, v6(IPPROTO_TCP, transport(IPPROTO_TCP, 51000, 80)))), 'path');
@@ -347,6 +349,30 @@ test('a held flow (a JS drop route: SPI 0) is dropped as flow-held, never sent o
     assert.equal(pairOf(send(r, v6(IPPROTO_UDP, transport(IPPROTO_UDP, 40000, 443)))), 'path', 'a packet of no flow');
     r.fast.setFlowRoutes(PEER_HIT, [nativeFlowRoute({ ...js, drop: false, remote: { port: CELL_PORT }, remoteAddr16: CELL_ADDR, outboundSpi: CELL_OUT }, 1)]);
     assert.equal(pairOf(send(r, v6(IPPROTO_UDP, transport(IPPROTO_UDP, 40000, 5004)))), 'cell', 'released: on its pair again');
+  } finally {
+    r.close();
+  }
+});
+
+test('a route naming 0..65535 needs ports as in the JS core: ICMP and later fragments pass it by; SCTP, DCCP and UDP-Lite ports are read', () => {
+  const r = rig();
+  try {
+    const js = {
+      fid: 4, protocol: 0, localPorts: { from: 0, to: 65535 }, remotePorts: { from: 0, to: 65535 },
+      remote: { address: '127.0.0.2', port: CELL_PORT }, remoteAddr16: CELL_ADDR, local: '127.0.0.1', outboundSpi: CELL_OUT,
+    };
+    r.fast.setFlowRoutes(PEER_HIT, [nativeFlowRoute(js, 1)]);
+    assert.equal(pairOf(send(r, v6(IPPROTO_UDP, transport(IPPROTO_UDP, 40000, 53)))), 'cell', 'UDP has ports');
+    assert.equal(pairOf(send(r, v6(IPPROTO_ICMPV6, Uint8Array.of(128, 0, 0, 0, 0, 1, 0, 1)))), 'path', 'ICMPv6 has none');
+    assert.equal(pairOf(send(r, v4(1, Uint8Array.of(8, 0, 0, 0, 0, 1, 0, 1)))), 'path', 'nor has ICMP');
+    assert.equal(pairOf(send(r, v4(IPPROTO_UDP, Uint8Array.of(0x13, 0x88, 0x13, 0x88, 1, 2, 3, 4), 185))), 'path', 'nor a later fragment');
+    const SCTP = 132;
+    r.fast.setFlowRoutes(PEER_HIT, [nativeFlowRoute({ ...js, localPorts: null, remotePorts: { from: 5060, to: 5060 } }, 1)]);
+    for (const proto of [33, SCTP, 136]) {
+      assert.equal(pairOf(send(r, v6(proto, transport(IPPROTO_UDP, 40000, 5060)))), 'cell', `protocol ${proto}: its ports are read`);
+      assert.equal(pairOf(send(r, v6(proto, transport(IPPROTO_UDP, 40000, 5061)))), 'path', `protocol ${proto}: another port`);
+    }
+    assert.throws(() => r.fast.setFlowRoutes(PEER_HIT, [route({ needsPorts: false, remoteFrom: 5000, remoteTo: 5000 })]), TypeError, 'without ports the ranges must be whole');
   } finally {
     r.close();
   }
