@@ -24,6 +24,8 @@ import {
 } from './path-manager.js';
 import { pairSpis } from './sa-choice.js';
 import { planFlowRoutes, routesKey, type FlowPlacement, type OwnFlow } from './flow-routes.js';
+import { spreadRoutes } from './flow-spread.js';
+import { FlowSpreads } from './flow-spreads.js';
 import type { CoreEvent, DataplaneCommand, DataplaneReport, PathCause } from './core-io.js';
 import { EspTraffic } from './esp-traffic.js';
 import { OutboundSas } from './outbound-sas.js';
@@ -102,6 +104,8 @@ export class HostCore {
   private readonly flowPlans = new Map<string, FlowPlacement[]>();
   /** Peers whose flow routes may have changed since they were last planned. */
   private readonly flowsDirty = new Set<string>();
+  /** Load sharing: unbound traffic spread over pairs per flow. */
+  private readonly spreads: FlowSpreads;
 
   constructor(private readonly config: HostCoreConfig, now: number) {
     this.now = now;
@@ -115,6 +119,7 @@ export class HostCore {
       registrationRequestFor: (hit) => (this.relays.isRelay(hitToText(hit)) ? this.relays.request() : config.host.registrationRequestFor?.(hit)),
     }, now);
     this.hit = this.host.hit;
+    this.spreads = new FlowSpreads(this.hit);
     this.paths = new PathManager(
       {
         probePair: (hit, local, remote, probeId, report) => void this.host.probePair(this.now, hit, local, remote, probeId, report),
@@ -473,7 +478,13 @@ export class HostCore {
   failover(now: number, peerHit: Uint8Array, to?: LocatorPair): FailoverResult {
     this.at(now);
     this.flowsMayHaveMoved();
+    const view = this.paths.status(now, peerHit);
     const r = this.paths.failover(now, peerHit, to);
+    // Load sharing (flow-spreads.ts): leaving an interface takes it out of the spread; choosing a pair brings its interface back.
+    const left = view?.primary?.ifname;
+    const target = to && view?.pairs.find((p) => p.local.address === to.local && p.remote.address === to.remote)?.ifname;
+    if (r.ok && to === undefined && left) this.spreads.failedAway(hitToText(peerHit), left);
+    if (r.ok && target) this.spreads.chosen(hitToText(peerHit), target);
     this.settle();
     return r;
   }
@@ -713,6 +724,7 @@ export class HostCore {
   private flowsMayHaveMoved(): void {
     for (const peer of this.flowBindings.keys()) this.flowsDirty.add(peer);
     for (const peer of this.flowRoutesSent.keys()) this.flowsDirty.add(peer);
+    for (const peer of this.spreads.peers()) this.flowsDirty.add(peer);
   }
 
   /** Plans the dirty peers' flows; routes that changed go to the data plane. */
@@ -730,13 +742,15 @@ export class HostCore {
     }
   }
 
-  /** The peer's flow plan, remembered for status; returns the routes. */
+  /** The peer's flow plan (and in load sharing its spread), remembered for status; returns the routes. */
   private planFlows(peer: string): ReturnType<typeof planFlowRoutes>['routes'] {
     const own = this.flowBindings.get(peer) ?? [];
     const peerHit = textToHit(peer)!;
     const a = this.association(peerHit);
     const peerFlows = a?.peerFlows ?? [];
-    if (own.length === 0 && peerFlows.length === 0) {
+    const loadSharing = a?.multihoming === 'simultaneous';
+    if (!loadSharing) this.spreads.forget(peer);
+    if (own.length === 0 && peerFlows.length === 0 && !loadSharing) {
       this.flowPlans.delete(peer);
       this.flowsAckedSeen.delete(peer);
       return [];
@@ -744,22 +758,30 @@ export class HostCore {
     const out = this.outbound.get(peer);
     const keyed = a !== undefined && (a.state === 'ESTABLISHED' || a.state === 'R2-SENT');
     const view = keyed && out ? this.paths.status(this.now, peerHit) : undefined;
+    const dataPath = keyed && out ? { local: out.local, remote: out.remote, spiOut: out.activeSpi } : undefined;
+    const locals = this.paths.localLocators();
+    const pairs = (view?.pairs ?? []).map((p) => ({
+      local: p.local, remote: p.remote, ifname: p.ifname, state: p.state,
+      verified: this.host.isVerified(peerHit, p.remote),
+      spiOut: out ? this.outbound.spiFor(out, a, p.ifname ?? undefined, p.remote) : 0,
+      metered: locals.some((l) => l.ifname === p.ifname && l.metered === true),
+      relayed: p.candidate === 'relayed',
+    }));
     const plan = planFlowRoutes({
       own,
       peerFlows,
       flowsAcked: a?.flowsAcked ?? true,
       flowsLeftOut: a?.flowsLeftOut ?? [],
-      dataPath: keyed && out ? { local: out.local, remote: out.remote, spiOut: out.activeSpi } : undefined,
-      pairs: (view?.pairs ?? []).map((p) => ({
-        local: p.local, remote: p.remote, ifname: p.ifname, state: p.state,
-        verified: this.host.isVerified(peerHit, p.remote),
-        spiOut: out ? this.outbound.spiFor(out, a, p.ifname ?? undefined, p.remote) : 0,
-      })),
-      uplinksUp: this.config.locators === 'monitor' ? new Set(this.paths.localLocators().filter((l) => l.operational).map((l) => l.ifname)) : null,
+      dataPath,
+      pairs,
+      uplinksUp: this.config.locators === 'monitor' ? new Set(locals.filter((l) => l.operational).map((l) => l.ifname)) : null,
+      spreadUnbound: loadSharing,
     });
     this.flowPlans.set(peer, plan.flows);
     this.flowsAckedSeen.set(peer, a?.flowsAcked ?? true);
-    return plan.routes;
+    if (!loadSharing) return plan.routes;
+    const members = this.spreads.plan(peer, peerHit, view?.primary?.ifname ?? null, { pairs, dataPath });
+    return [...plan.routes, ...spreadRoutes(members)];
   }
 
   private onHostEvent(now: number, e: HostEvent): void {
