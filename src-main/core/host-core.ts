@@ -480,11 +480,11 @@ export class HostCore {
     this.flowsMayHaveMoved();
     const view = this.paths.status(now, peerHit);
     const r = this.paths.failover(now, peerHit, to);
-    // Load sharing (flow-spreads.ts): leaving an interface takes it out of the spread; choosing a pair brings its interface back.
+    // Load sharing (flow-spreads.ts): leaving an interface takes it out of the spread; choosing a pair pins unbound traffic to it.
     const left = view?.primary?.ifname;
-    const target = to && view?.pairs.find((p) => p.local.address === to.local && p.remote.address === to.remote)?.ifname;
+    const target = to && view?.pairs.find((p) => p.local.address === to.local && p.remote.address === to.remote);
     if (r.ok && to === undefined && left) this.spreads.failedAway(hitToText(peerHit), left);
-    if (r.ok && target) this.spreads.chosen(hitToText(peerHit), target);
+    if (r.ok && target) this.spreads.chosen(hitToText(peerHit), target.ifname, target.local, target.remote);
     this.settle();
     return r;
   }
@@ -681,7 +681,8 @@ export class HostCore {
       ...view,
       pairs: view.pairs.map((p) => {
         const inbound = pairSpis(a, p.ifname, p.remote).spiIn;
-        return { ...p, spiOut: this.outbound.spiFor(out, a, p.ifname ?? undefined, p.remote), ...(inbound === undefined ? {} : { spiIn: inbound }) };
+        const spread = this.spreads.carries(a.peerHitText, p.local, p.remote);
+        return { ...p, spiOut: this.outbound.spiFor(out, a, p.ifname ?? undefined, p.remote), ...(inbound === undefined ? {} : { spiIn: inbound }), ...(spread ? { spread: true as const } : {}) };
       }),
     };
   }

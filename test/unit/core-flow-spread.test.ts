@@ -131,9 +131,22 @@ test('"Fail over now" takes the interface left out of the spread until a pair on
   spreads.failedAway(peer, 'wifi0');
   assert.deepEqual(on(CELL), ['cell0', 'lte0']);
   assert.ok(!spreads.carries(peer, WIFI, SERVER) && spreads.carries(peer, LTE, SERVER));
-  spreads.chosen(peer, 'wifi0');
-  assert.deepEqual(on(CELL), ['cell0', 'wifi0', 'lte0']);
-  spreads.failedAway(peer, 'wifi0');
-  assert.deepEqual(on(WIFI), ['wifi0', 'cell0', 'lte0'], 'the primary back on wifi0 by itself ends the exclusion');
-  assert.deepEqual(on(CELL), ['cell0', 'wifi0', 'lte0']);
+  spreads.failedAway(peer, 'lte0');
+  assert.deepEqual(on(WIFI), ['wifi0', 'cell0'], 'the primary back on wifi0 by itself ends that exclusion, not the other');
+  assert.deepEqual(on(CELL), ['cell0', 'wifi0']);
+});
+
+test('"Use this pair" puts all unbound traffic on that pair until the primary leaves it by itself', () => {
+  const spreads = new FlowSpreads(OWN_HIT);
+  const peer = 'peer';
+  const on = (primary: typeof WIFI): string[] => spreads.plan(peer, PEER_HIT, IFNAMES.get(primary)!, {
+    pairs: [pair(WIFI), pair(CELL), pair(LTE)], dataPath: { local: primary, remote: SERVER, spiOut: SPIS.get(primary)! },
+  }).map((m) => m.ifname);
+  spreads.failedAway(peer, 'cell0');
+  assert.deepEqual(on(WIFI), ['wifi0', 'lte0']);
+  spreads.chosen(peer, 'cell0', CELL, SERVER);
+  assert.deepEqual(on(WIFI), [], 'the move to the chosen pair is under way: nothing spread meanwhile');
+  assert.deepEqual(on(CELL), [], 'on the chosen pair: it carries everything unbound');
+  assert.deepEqual(on(CELL), []);
+  assert.deepEqual(on(WIFI), ['wifi0', 'cell0', 'lte0'], 'the primary left it: the spread resumes, cell0 included again');
 });
