@@ -26,6 +26,7 @@ import { pairSpis } from './sa-choice.js';
 import { planFlowRoutes, routesKey, type FlowPlacement, type OwnFlow } from './flow-routes.js';
 import { spreadRoutes } from './flow-spread.js';
 import { FlowSpreads } from './flow-spreads.js';
+import { PeerBalancer } from './peer-balance.js';
 import type { CoreEvent, DataplaneCommand, DataplaneReport, PathCause } from './core-io.js';
 import { EspTraffic } from './esp-traffic.js';
 import { OutboundSas } from './outbound-sas.js';
@@ -95,8 +96,10 @@ export class HostCore {
   private readonly offersDue = new Set<string>();
   /** CONNECTIVITY_CHECKS_FAILED notices: sent through a relay, and taken from peers (held pairs). */
   private readonly checkNotices = { sent: 0, received: 0, heldPairs: 0 };
-  /** Our flow bindings by peer (HIT text). */
+  /** Our flow bindings by peer (HIT text) as set, and as placed (shared flows balanced among uplinks). */
+  private flowBindingsSet = new Map<string, OwnFlow[]>();
   private flowBindings = new Map<string, OwnFlow[]>();
+  private readonly balancer = new PeerBalancer();
   /** Whether the peer had acknowledged our bindings when its flows were last planned. */
   private readonly flowsAckedSeen = new Map<string, boolean>();
   /** Per peer, the routes the data plane was last given (as routesKey), and where each flow is. */
@@ -303,6 +306,7 @@ export class HostCore {
     this.at(now);
     this.flowsMayHaveMoved();
     this.paths.setLocalLocators(now, locators, localLosses(causes));
+    if (this.flowBindingsSet.size > 0) this.placeFlowBindings(now);
     this.announce(now);
     this.settle();
     this.paths.releaseProbes();
@@ -511,6 +515,18 @@ export class HostCore {
       list.push(own);
       next.set(peer, list);
     }
+    this.flowBindingsSet = next;
+    this.placeFlowBindings(now);
+    this.settle();
+  }
+
+  /** The bindings as set, with shared flows balanced among our uplinks (peer-balance.ts); each peer hears of a change. */
+  private placeFlowBindings(now: number): void {
+    const loadSharing = this.config.host.multihoming === 'simultaneous' && this.config.locators === 'monitor';
+    const uplinks = loadSharing
+      ? [...new Set(this.paths.localLocators().filter((l) => l.operational && l.metered !== true).sort((a, b) => a.preferenceRank - b.preferenceRank).map((l) => l.ifname))]
+      : [];
+    const next = this.balancer.apply(this.flowBindingsSet, uplinks);
     for (const peer of new Set([...this.flowBindings.keys(), ...next.keys()])) {
       this.flowsDirty.add(peer);
       const flows = next.get(peer) ?? [];
@@ -522,7 +538,6 @@ export class HostCore {
       this.host.announceFlows(now, textToHit(peer)!, announced(flows));
     }
     this.flowBindings = next;
-    this.settle();
   }
 
   /** Where each of our flows to the peer goes now (by FID); undefined for a peer without bindings. */
@@ -778,6 +793,7 @@ export class HostCore {
       uplinksUp: this.config.locators === 'monitor' ? new Set(locals.filter((l) => l.operational).map((l) => l.ifname)) : null,
       spreadUnbound: loadSharing,
     });
+    for (const f of plan.flows) if (f.state === 'bound' && f.reason === undefined) this.balancer.reason(peer, f.fid, f);
     this.flowPlans.set(peer, plan.flows);
     this.flowsAckedSeen.set(peer, a?.flowsAcked ?? true);
     if (!loadSharing) return plan.routes;
