@@ -13,6 +13,10 @@ export interface IperfOptions {
   readonly omitSeconds?: number;
   /** Both directions at once (`--bidir`): the result's `reverse` is the server's stream to the client. */
   readonly bidir?: boolean;
+  /** The client's (first) source port (`--cport`); parallel streams take the ports after it. */
+  readonly clientPort?: number;
+  /** Parallel streams (`-P`); the result sums them. */
+  readonly parallel?: number;
 }
 
 export interface IperfResult {
@@ -42,6 +46,8 @@ export async function iperf(client: Host, server: Host, target: string, options:
     if (options.udpMbit !== undefined) args.push('-u', '-b', `${options.udpMbit}M`);
     if (options.udpLength !== undefined) args.push('-l', String(options.udpLength));
     if (options.bidir) args.push('--bidir');
+    if (options.clientPort !== undefined) args.push('--cport', String(options.clientPort));
+    if (options.parallel !== undefined) args.push('-P', String(options.parallel));
     const result = await client.exec('iperf3', args, {
       allowFailure: true,
       timeoutMs: (options.seconds + (options.omitSeconds ?? 0) + 20) * 1000,

@@ -132,7 +132,10 @@ export const locatorPair = object(
     /** The peer locator's verification state. */
     remoteState: locatorState,
     state: pairState,
-    /** The pair traffic goes over now (exactly one per established association). */
+    /**
+     * The pair traffic goes over now (exactly one per established association). In load sharing
+     * other pairs carry traffic too: see `spread`.
+     */
     primary: boolean,
   },
   {
@@ -148,6 +151,12 @@ export const locatorPair = object(
      * be the primary.
      */
     inbound: boolean,
+    /**
+     * Load sharing (multihoming "simultaneous"): the pair carries a share of the peer's unbound
+     * traffic, spread per flow over every pair marked so (the primary among them). Absent: it
+     * carries only flows bound to it, or nothing.
+     */
+    spread: boolean,
     /**
      * ESP bytes over this pair, for a per-pair throughput chart. Never filled: the engine counts
      * ESP bytes per association (PeerStatus.counters), not per pair.

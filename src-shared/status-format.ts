@@ -77,7 +77,8 @@ export function pairWords(p: Pick<PairRef, 'local' | 'remote' | 'interface' | 'k
 }
 
 /**
- * How a peer is reached right now, in words: "direct via Wi-Fi (wlan0)"; after a one-way failure
+ * How a peer is reached right now, in words: "direct via Wi-Fi (wlan0)"; in load sharing "direct,
+ * shared per flow over Wi-Fi (wlan0) and cellular (wwan0)"; after a one-way failure
  * (each side picks its own outbound pair) "direct, out via cellular (wwan0) · in via Wi-Fi (wlan0)";
  * "relayed through home". null while there is no pair in use. `relayName` shortens a relay's name
  * (the UI shortens HITs).
@@ -86,6 +87,8 @@ export function pathWords(p: PeerStatus, relayName: (name: string) => string = (
   if (p.via === 'relay' && p.relay !== undefined) return relayedText(relayName(p.relay));
   const out = p.pairs?.find((x) => x.primary);
   if (out === undefined) return null;
+  const shared = p.pairs?.filter((x) => x.spread === true) ?? [];
+  if (shared.length > 1) return `direct, shared per flow over ${shared.map((x) => uplinkWords(x)).join(' and ')}`;
   const outWords = pairWords(out);
   const inbound = p.inbound;
   if (inbound === undefined || (endpointText(inbound.local) === endpointText(out.local) && inbound.remote.address === out.remote.address)) return outWords;
@@ -172,17 +175,21 @@ function puzzleText(p: PuzzleStatus): string {
 
 /**
  * Every locator pair per peer (mobility): which is primary ("*": our traffic leaves on it), which
- * the peer's traffic arrives on ("<"), its state, RTT, last heard and how the peer's address was
- * found (its candidate kind), and the peer's multihoming mode. Empty when the engine reports no pairs.
+ * the peer's traffic arrives on ("<"), which share the unbound traffic per flow in load sharing
+ * ("+", the primary among them: its "*" stands for both), its state, RTT, last heard and how the
+ * peer's address was found (its candidate kind), and the peer's multihoming mode. Empty when the
+ * engine reports no pairs.
  */
 export function formatPairs(s: DaemonStatus): string {
   const lines: string[] = [];
   for (const p of s.peers) {
     if (p.pairs === undefined || p.pairs.length === 0) continue;
     const inbound = p.pairs.some((x) => x.inbound === true);
-    lines.push(`${p.name ?? p.hit}: ${p.multihoming ?? 'fault-tolerance'}, ${p.pairs.length} pair${p.pairs.length === 1 ? '' : 's'}${inbound ? ' (* out, < in)' : ''}`);
+    const shared = p.pairs.filter((x) => x.spread === true).length;
+    const legend = [...(inbound || shared > 0 ? ['* out', '< in'] : []), ...(shared > 0 ? [`+ out too (load shared per flow over ${shared} pairs)`] : [])];
+    lines.push(`${p.name ?? p.hit}: ${p.multihoming ?? 'fault-tolerance'}, ${p.pairs.length} pair${p.pairs.length === 1 ? '' : 's'}${legend.length > 0 ? ` (${legend.join(', ')})` : ''}`);
     const rows = p.pairs.map((x) => [
-      `${x.primary ? '*' : ' '}${x.inbound === true ? '<' : ' '}`,
+      `${x.primary ? '*' : x.spread === true ? '+' : ' '}${x.inbound === true ? '<' : ' '}`,
       `${endpointText(x.local)} -> ${endpointText(x.remote)}`,
       `${x.interface ?? '-'}/${x.kind}`,
       x.state,

@@ -250,17 +250,33 @@ tx_verdict tx_one(fastpath *fp, uint8_t *p, size_t len, int64_t now, tx_item *it
     return TX_DROP;
   }
   fp_out_sa *o = peer->out;
-  fp_flow *flow = NULL;
-  if (__builtin_expect(peer->nflows != 0, 0)) {
+  fp_flow *flow = NULL;  // the route the packet matched: counted
+  fp_flow *to = NULL;    // where it goes when not the peer's path: that route, or a spread member
+  fp_flow *member = NULL;
+  if (__builtin_expect(peer->nflows != 0 || peer->nspread != 0, 0)) {
     fp_flow_key k;
     flow_key_of(nh, payload, pl, &k);
-    flow = flow_route(peer, &k, 1, &o);
+    fp_out_sa *fo = NULL;
+    if (peer->nflows) flow = flow_route(peer, &k, 1, &fo);
     if (flow && flow->spi == FP_FLOW_HELD_SPI) {
       *why = DROP_FLOW_HELD;
       return TX_DROP;
     }
+    if (flow) {
+      to = flow;
+      o = fo;
+    }
+    if ((!flow || flow->spread) && peer->nspread) {
+      fp_out_sa *mo = NULL;
+      member = flow_spread(peer, &k, &mo);
+      if (member) {
+        // The spread's choice of the peer's own SA is the peer's path: spare and hold apply.
+        to = mo == peer->out ? NULL : member;
+        o = mo;
+      }
+    }
   }
-  if (!flow) {
+  if (!to) {
     if (!o) return TX_PUNT;
     // Its socket is one only JS reads and writes: JS seals with fpSeal (same SA, same sequence).
     if (o->sock == FP_SOCK_PUNT) return TX_PUNT;
@@ -268,6 +284,9 @@ tx_verdict tx_one(fastpath *fp, uint8_t *p, size_t len, int64_t now, tx_item *it
       *why = DROP_NO_SOCKET;
       return TX_DROP;
     }
+  } else if (to == member && to->sock < 0) {
+    // A member on a socket only JS uses (or none): JS seals it, as it does the peer's path there.
+    return TX_PUNT;
   }
   size_t n = seal_on(fp, peer, o, payload, pl, nh, now, why);
   if (!n) return TX_DROP;
@@ -278,9 +297,15 @@ tx_verdict tx_one(fastpath *fp, uint8_t *p, size_t len, int64_t now, tx_item *it
   if (flow) {
     count(&flow->packets_out, 1);
     count(&flow->bytes_out, pl);
-    item->sock = flow->sock;
-    memcpy(item->dest, &flow->remote, flow->remote_len);
-    item->dest_len = flow->remote_len;
+  }
+  if (member) {
+    count(&member->packets_out, 1);
+    count(&member->bytes_out, pl);
+  }
+  if (to) {
+    item->sock = to->sock;
+    memcpy(item->dest, &to->remote, to->remote_len);
+    item->dest_len = to->remote_len;
     // The hold and the spare are about the peer's path, which this datagram does not take.
     item->held = 0;
     *copied = 0;

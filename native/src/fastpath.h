@@ -51,6 +51,8 @@ typedef struct {
 #define FP_MAX_FLOWS 1024
 /** The SPI of a held flow's route (see fp_flow). */
 #define FP_FLOW_HELD_SPI 0
+/** Pairs a peer's spread may have (one per interface: a handful). */
+#define FP_MAX_SPREAD 16
 
 /** Routes whose selectors one vector compare tests together. */
 #define FP_FLOW_LANES 8
@@ -81,6 +83,10 @@ typedef struct {
   int wanted_sock;  // as JS named it, to resolve again when a socket goes
   uint8_t remote16[16];
   uint16_t port;
+  /** Load sharing: the flow rides the peer's unbound traffic, so the spread picks its pair when the peer has one. */
+  uint8_t spread;
+  /** A spread member's key (fp_peer.spread; core/flow-spread.ts spreadMemberKey). */
+  uint32_t spread_key;
   struct sockaddr_storage remote;
   socklen_t remote_len;
   // Written by one packet thread each (out: TX, in: RX), read by stats: relaxed atomics.
@@ -119,6 +125,12 @@ typedef struct fp_peer {
   fp_flow_block *flow_blocks;  // (nflows + 7) / 8 of them
   fp_flow *flows;
   int nflows;
+  /**
+   * Load sharing: the pairs unbound packets (and `spread` flows) are spread over, by a
+   * rendezvous hash of the packet's flow (flow_spread); none: `out`. Replaced with the routes.
+   */
+  fp_flow *spread;
+  int nspread;
   // Written by one packet thread each, read by stats: relaxed atomics.
   uint64_t packets_in, bytes_in, packets_out, bytes_out;
   int64_t last_heard_ms;  // -1: never
@@ -339,6 +351,13 @@ void flow_key_of(uint8_t nh, const uint8_t *payload, size_t len, fp_flow_key *k)
  * carry it (its SA: *sa), or a held one (SPI FP_FLOW_HELD_SPI, *sa NULL), or NULL. Either lock.
  */
 fp_flow *flow_route(fp_peer *peer, const fp_flow_key *k, int outbound, fp_out_sa **sa);
+/**
+ * The spread member a packet goes to: the highest rendezvous score of its flow hash among the
+ * members that can carry it (*sa: its SA), or NULL. The same arithmetic as core/flow-spread.ts.
+ */
+fp_flow *flow_spread(fp_peer *peer, const fp_flow_key *k, fp_out_sa **sa);
+/** core/flow-spread.ts flowHash: protocol, and TCP/UDP ports when known. */
+uint32_t flow_hash(const fp_flow_key *k);
 /** Points a route's destination at a socket (as set_remote does for an SA); both locks. */
 void flow_set_remote(fastpath *fp, fp_flow *f, int sock);
 /** Forgets the peer's routes; both locks. */

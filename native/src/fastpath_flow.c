@@ -143,6 +143,39 @@ fp_flow *flow_route(fp_peer *peer, const fp_flow_key *k, int outbound, fp_out_sa
   return NULL;
 }
 
+static inline uint32_t fmix32(uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x85ebca6bu;
+  x ^= x >> 13;
+  x *= 0xc2b2ae35u;
+  x ^= x >> 16;
+  return x;
+}
+
+uint32_t flow_hash(const fp_flow_key *k) {
+  uint32_t ports = k->has_ports ? ((uint32_t)k->src << 16 | k->dst) : 0;
+  return fmix32(fmix32(k->protocol) ^ ports);
+}
+
+fp_flow *flow_spread(fp_peer *peer, const fp_flow_key *k, fp_out_sa **sa) {
+  uint32_t h = flow_hash(k);
+  fp_flow *best = NULL;
+  int64_t best_score = -1;
+  for (int i = 0; i < peer->nspread; i++) {
+    fp_flow *m = &peer->spread[i];
+    // A member whose SA is not installed here is as if absent (the JS core skips it too).
+    fp_out_sa *o = peer_out_by_spi(peer, m->spi);
+    if (!o) continue;
+    int64_t score = fmix32(h ^ m->spread_key);
+    if (score > best_score) {
+      best_score = score;
+      best = m;
+      *sa = o;
+    }
+  }
+  return best;
+}
+
 fp_flow_block *flow_blocks_new(int n) {
   int nblocks = (n + FP_FLOW_LANES - 1) / FP_FLOW_LANES;
   if (nblocks == 0) return NULL;
@@ -176,7 +209,10 @@ void flow_set_remote(fastpath *fp, fp_flow *f, int sock) {
 void flow_clear(fp_peer *peer) {
   free(peer->flow_blocks);
   free(peer->flows);
+  free(peer->spread);
   peer->flow_blocks = NULL;
   peer->flows = NULL;
   peer->nflows = 0;
+  peer->spread = NULL;
+  peer->nspread = 0;
 }

@@ -649,6 +649,8 @@ static napi_value fp_remove_socket(napi_env env, napi_callback_info info) {
     if (peer->spare.sock == index) peer->spare.until_ms = 0;
     for (int k = 0; k < peer->nflows; k++)
       if (peer->flows[k].sock == index) flow_set_remote(fp, &peer->flows[k], -1);
+    for (int k = 0; k < peer->nspread; k++)
+      if (peer->spread[k].sock == index) flow_set_remote(fp, &peer->spread[k], -1);
   }
   uint64_t gen = fp->sock_gen + 1;
   __atomic_store_n(&fp->sock_gen, gen, __ATOMIC_RELEASE);
@@ -669,57 +671,74 @@ static napi_value fp_remove_socket(napi_env env, napi_callback_info info) {
 }
 
 /** Fields per route in fpSetFlowRoutes' Float64Array. */
-#define FLOW_FIELDS 10
+#define FLOW_FIELDS 12
 
 static int integral_in(double v, double lo, double hi) { return v >= lo && v <= hi && v == (double)(int64_t)v; }
 
 // fpSetFlowRoutes(fp, hit, fields: Float64Array, addrs16: Uint8Array): replaces the peer's flow
-// routes. Per route, 10 fields: fid, protocol (0: any), localFrom, localTo, remoteFrom, remoteTo,
-// port, socketIndex, outboundSpi, needsPorts (1: the route names ports, even 0..65535, so only
-// packets whose ports are known match; 0: no ports, the ranges must be 0..65535); and 16 octets of remote
-// address. Counters of a FID that stays carry over. A peer not known yet is added (its SAs come
-// with install), so routes may precede the SAs they name.
+// routes and its spread. Per route, 12 fields: fid, protocol (0: any), localFrom, localTo,
+// remoteFrom, remoteTo, port, socketIndex, outboundSpi, needsPorts (1: the route names ports,
+// even 0..65535, so only packets whose ports are known match; 0: no ports, the ranges must be
+// 0..65535), spread (1: the flow follows the spread), spreadKey (-1: a flow; else a spread
+// member, which matches no packet); and 16 octets of remote address. Counters of a FID that
+// stays carry over. A peer not known yet is added (its SAs come with install), so routes may
+// precede the SAs they name.
 static napi_value fp_set_flow_routes(napi_env env, napi_callback_info info) {
   ARGS(4);
   const uint8_t *hit, *addrs;
   double *fields;
   size_t nf, na;
-  const char *usage = "fpSetFlowRoutes(fp, hit, fields: Float64Array (10 per route), addrs16: Uint8Array (16 per route))";
+  const char *usage = "fpSetFlowRoutes(fp, hit, fields: Float64Array (12 per route), addrs16: Uint8Array (16 per route))";
   if (argc < 4 || !get_hit(env, argv[1], &hit) || !get_typed(env, argv[2], 8, (void **)&fields, &nf) ||
       !get_typed(env, argv[3], 1, (void **)&addrs, &na) || nf % FLOW_FIELDS != 0 || na != nf / FLOW_FIELDS * 16)
     return throw_type(env, usage);
-  size_t n = nf / FLOW_FIELDS;
-  if (n > FP_MAX_FLOWS) return throw_type(env, "fpSetFlowRoutes: more routes than the fast path holds for a peer");
-  for (size_t i = 0; i < n; i++) {
+  size_t total = nf / FLOW_FIELDS, nm = 0;
+  for (size_t i = 0; i < total; i++) {
     const double *f = fields + i * FLOW_FIELDS;
     if (!integral_in(f[0], 0, 4294967295.0) || !integral_in(f[1], 0, 255) || !integral_in(f[2], 0, 65535) ||
         !integral_in(f[3], f[2], 65535) || !integral_in(f[4], 0, 65535) || !integral_in(f[5], f[4], 65535) ||
         !integral_in(f[6], 0, 65535) || !integral_in(f[7], FP_SOCK_PUNT, FP_MAX_SOCKETS - 1) ||
-        !integral_in(f[8], 0, 4294967295.0) || !integral_in(f[9], 0, 1) ||
+        !integral_in(f[8], 0, 4294967295.0) || !integral_in(f[9], 0, 1) || !integral_in(f[10], 0, 1) ||
+        !integral_in(f[11], -1, 4294967295.0) ||
         (f[9] == 0 && (f[2] != 0 || f[3] != 65535 || f[4] != 0 || f[5] != 65535)))
       return throw_type(env, "fpSetFlowRoutes: a route field is out of range (ports 0..65535 with from <= to, protocol 0..255, a route without ports covers 0..65535)");
+    if (f[11] >= 0) nm++;
   }
+  size_t n = total - nm;
+  if (n > FP_MAX_FLOWS) return throw_type(env, "fpSetFlowRoutes: more routes than the fast path holds for a peer");
+  if (nm > FP_MAX_SPREAD) return throw_type(env, "fpSetFlowRoutes: more spread members than the fast path holds for a peer");
   fastpath *fp = unwrap_fp(env, argv[0]);
   if (!fp) return NULL;
   fp_flow_block *blocks = n ? flow_blocks_new((int)n) : NULL;
   fp_flow *flows = n ? calloc(n, sizeof *flows) : NULL;
-  if (n && (!blocks || !flows)) {
+  fp_flow *spread = nm ? calloc(nm, sizeof *spread) : NULL;
+  if ((n && (!blocks || !flows)) || (nm && !spread)) {
     free(blocks);
     free(flows);
+    free(spread);
     return throw_errno(env, "out of memory", ENOMEM);
   }
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0, fi = 0, mi = 0; i < total; i++) {
     const double *f = fields + i * FLOW_FIELDS;
-    flow_block_set(blocks, (int)i, (uint8_t)f[1], f[9] != 0, (uint16_t)f[2], (uint16_t)f[3], (uint16_t)f[4], (uint16_t)f[5]);
-    flows[i].fid = (uint32_t)f[0];
-    flows[i].port = (uint16_t)f[6];
-    flows[i].wanted_sock = (int)f[7];
-    flows[i].spi = (uint32_t)f[8];
-    memcpy(flows[i].remote16, addrs + i * 16, 16);
+    fp_flow *r;
+    if (f[11] >= 0) {
+      r = &spread[mi++];
+      r->spread_key = (uint32_t)f[11];
+    } else {
+      flow_block_set(blocks, (int)fi, (uint8_t)f[1], f[9] != 0, (uint16_t)f[2], (uint16_t)f[3], (uint16_t)f[4], (uint16_t)f[5]);
+      r = &flows[fi++];
+      r->spread = (uint8_t)f[10];
+    }
+    r->fid = (uint32_t)f[0];
+    r->port = (uint16_t)f[6];
+    r->wanted_sock = (int)f[7];
+    r->spi = (uint32_t)f[8];
+    memcpy(r->remote16, addrs + i * 16, 16);
   }
   lock_both(fp);
   fp_peer *peer = peer_for_hit(fp, hit);
   if (peer) {
+    for (size_t i = 0; i < nm; i++) flow_set_remote(fp, &spread[i], spread[i].wanted_sock);
     for (size_t i = 0; i < n; i++) {
       flow_set_remote(fp, &flows[i], flows[i].wanted_sock);
       // Both locks held: no packet thread is counting.
@@ -735,15 +754,20 @@ static napi_value fp_set_flow_routes(napi_env env, napi_callback_info info) {
     }
     fp_flow_block *old_blocks = peer->flow_blocks;
     fp_flow *old_flows = peer->flows;
+    fp_flow *old_spread = peer->spread;
     peer->flow_blocks = blocks;
     peer->flows = flows;
     peer->nflows = (int)n;
+    peer->spread = spread;
+    peer->nspread = (int)nm;
     blocks = old_blocks;
     flows = old_flows;
+    spread = old_spread;
   }
   unlock_both(fp);
   free(blocks);
   free(flows);
+  free(spread);
   if (!peer) return throw_errno(env, "out of memory", ENOMEM);
   return make_undefined(env);
 }
@@ -1005,11 +1029,12 @@ static napi_value fp_stats(napi_env env, napi_callback_info info) {
   fastpath *fp = unwrap_fp(env, argv[0]);
   if (!fp) return NULL;
   int64_t now = now_ms();
-  napi_value out, peers, drops, flows;
-  uint32_t nflows = 0;
+  napi_value out, peers, drops, flows, spreads;
+  uint32_t nflows = 0, nspreads = 0;
   napi_create_object(env, &out);
   napi_create_array(env, &peers);
   napi_create_array(env, &flows);
+  napi_create_array(env, &spreads);
   napi_create_object(env, &drops);
   // Only the peer list needs the lock (it may grow); the counters are relaxed atomics.
   pthread_mutex_lock(&fp->in_lock);
@@ -1043,6 +1068,18 @@ static napi_value fp_stats(napi_env env, napi_callback_info info) {
       napi_set_named_property(env, fo, "bytesIn", make_double(env, (double)load64(&f->bytes_in)));
       napi_set_element(env, flows, nflows++, fo);
     }
+    // Spread members count what they carried out (their share), reported as FID 0 with their key.
+    for (int k = 0; k < p->nspread; k++) {
+      fp_flow *f = &p->spread[k];
+      napi_value so;
+      napi_create_object(env, &so);
+      napi_set_named_property(env, so, "hit", make_bytes(env, p->hit, 16));
+      napi_set_named_property(env, so, "spreadKey", make_double(env, f->spread_key));
+      napi_set_named_property(env, so, "outboundSpi", make_double(env, f->spi));
+      napi_set_named_property(env, so, "packetsOut", make_double(env, (double)load64(&f->packets_out)));
+      napi_set_named_property(env, so, "bytesOut", make_double(env, (double)load64(&f->bytes_out)));
+      napi_set_element(env, spreads, nspreads++, so);
+    }
   }
   pthread_mutex_unlock(&fp->in_lock);
   for (int d = 0; d < DROP_COUNT; d++) {
@@ -1051,6 +1088,7 @@ static napi_value fp_stats(napi_env env, napi_callback_info info) {
   }
   napi_set_named_property(env, out, "peers", peers);
   napi_set_named_property(env, out, "flows", flows);
+  napi_set_named_property(env, out, "spread", spreads);
   napi_set_named_property(env, out, "drops", drops);
   napi_set_named_property(env, out, "tunPacketsIn", make_double(env, (double)load64(&fp->tun_in)));
   napi_set_named_property(env, out, "tunPacketsOut", make_double(env, (double)load64(&fp->tun_out)));

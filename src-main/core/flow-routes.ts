@@ -76,6 +76,11 @@ export interface FlowRoutesInput {
   pairs: readonly FlowPairView[];
   /** Our interfaces with an operational address; null when this host does not follow its interfaces. */
   uplinksUp: ReadonlySet<string> | null;
+  /**
+   * Load sharing (flow-spread.ts): a flow that rides the data path (no interface of its own, or
+   * fallen back from it) is spread with the unbound traffic; its route is marked `spread`.
+   */
+  spreadUnbound?: boolean;
 }
 
 /** A data-plane route before the engine maps its endpoints to sockets. */
@@ -93,6 +98,13 @@ export interface PlannedFlowRoute {
    * no working pair. Its endpoints are the data path's and its outboundSpi is 0 (no SA).
    */
   drop?: true;
+  /**
+   * Load sharing: the flow rides the data path, which the spread replaces: the data plane sends
+   * its packets where the spread puts them (when the peer has a spread), and counts them here.
+   */
+  spread?: true;
+  /** A member of the peer's spread (flow-spread.ts), not a flow: matches nothing, names a pair. */
+  spreadKey?: number;
 }
 
 export type FlowRouteState = 'bound' | 'pending' | 'fallback';
@@ -133,7 +145,7 @@ function works(p: FlowPairView): boolean {
 
 type Path = { local: Endpoint; remote: Endpoint; spiOut: number };
 
-function routesFor(fid: number, s: FlowPorts, path: Path, mirrored: boolean, drop = false): PlannedFlowRoute[] {
+function routesFor(fid: number, s: FlowPorts, path: Path, mirrored: boolean, drop = false, spread = false): PlannedFlowRoute[] {
   const local = (mirrored ? s.remotePorts : s.localPorts) ?? null;
   const remote = (mirrored ? s.localPorts : s.remotePorts) ?? null;
   return protocolNumbers(s.protocol).map((protocol) => {
@@ -143,6 +155,7 @@ function routesFor(fid: number, s: FlowPorts, path: Path, mirrored: boolean, dro
       local: { ...path.local }, remote: { ...path.remote }, outboundSpi: drop ? 0 : path.spiOut,
     };
     if (drop) r.drop = true;
+    if (spread && !drop) r.spread = true;
     return r;
   });
 }
@@ -214,7 +227,8 @@ export function planFlowRoutes(input: FlowRoutesInput): FlowRoutesPlan {
         row.local = { ...placed.path.local };
         row.remote = { ...placed.path.remote };
       }
-      if (input.dataPath) entries.push({ fid: b.fid, routes: routesFor(b.fid, b.selector, placed.path, false, placed.drop === true) });
+      const spread = input.spreadUnbound === true && placed.onIface !== true;
+      if (input.dataPath) entries.push({ fid: b.fid, routes: routesFor(b.fid, b.selector, placed.path, false, placed.drop === true, spread) });
     }
     flows.push(row);
   }

@@ -24,6 +24,9 @@ import {
 } from './path-manager.js';
 import { pairSpis } from './sa-choice.js';
 import { planFlowRoutes, routesKey, type FlowPlacement, type OwnFlow } from './flow-routes.js';
+import { spreadRoutes } from './flow-spread.js';
+import { FlowSpreads } from './flow-spreads.js';
+import { PeerBalancer } from './peer-balance.js';
 import type { CoreEvent, DataplaneCommand, DataplaneReport, PathCause } from './core-io.js';
 import { EspTraffic } from './esp-traffic.js';
 import { OutboundSas } from './outbound-sas.js';
@@ -93,13 +96,17 @@ export class HostCore {
   private readonly offersDue = new Set<string>();
   /** CONNECTIVITY_CHECKS_FAILED notices: sent through a relay, and taken from peers (held pairs). */
   private readonly checkNotices = { sent: 0, received: 0, heldPairs: 0 };
-  /** Our flow bindings by peer (HIT text). */
+  /** Our flow bindings by peer (HIT text) as set, and as placed (shared flows balanced among uplinks). */
+  private flowBindingsSet = new Map<string, OwnFlow[]>();
   private flowBindings = new Map<string, OwnFlow[]>();
+  private readonly balancer = new PeerBalancer();
   /** Per peer, the routes the data plane was last given (as routesKey), and where each flow is. */
   private readonly flowRoutesSent = new Map<string, string>();
   private readonly flowPlans = new Map<string, FlowPlacement[]>();
   /** Peers whose flow routes may have changed since they were last planned. */
   private readonly flowsDirty = new Set<string>();
+  /** Load sharing: unbound traffic spread over pairs per flow. */
+  private readonly spreads: FlowSpreads;
 
   constructor(private readonly config: HostCoreConfig, now: number) {
     this.now = now;
@@ -113,6 +120,7 @@ export class HostCore {
       registrationRequestFor: (hit) => (this.relays.isRelay(hitToText(hit)) ? this.relays.request() : config.host.registrationRequestFor?.(hit)),
     }, now);
     this.hit = this.host.hit;
+    this.spreads = new FlowSpreads(this.hit);
     this.paths = new PathManager(
       {
         probePair: (hit, local, remote, probeId, report) => void this.host.probePair(this.now, hit, local, remote, probeId, report),
@@ -296,6 +304,7 @@ export class HostCore {
     this.at(now);
     this.flowsMayHaveMoved();
     this.paths.setLocalLocators(now, locators, localLosses(causes));
+    if (this.flowBindingsSet.size > 0) this.placeFlowBindings(now);
     this.announce(now);
     this.settle();
     this.paths.releaseProbes();
@@ -460,7 +469,13 @@ export class HostCore {
   failover(now: number, peerHit: Uint8Array, to?: LocatorPair): FailoverResult {
     this.at(now);
     this.flowsMayHaveMoved();
+    const view = this.paths.status(now, peerHit);
     const r = this.paths.failover(now, peerHit, to);
+    // Load sharing (flow-spreads.ts): leaving an interface takes it out of the spread; choosing a pair pins unbound traffic to it.
+    const left = view?.primary?.ifname;
+    const target = to && view?.pairs.find((p) => p.local.address === to.local && p.remote.address === to.remote);
+    if (r.ok && to === undefined && left) this.spreads.failedAway(hitToText(peerHit), left);
+    if (r.ok && target) this.spreads.chosen(hitToText(peerHit), target.ifname, target.local, target.remote);
     this.settle();
     return r;
   }
@@ -487,6 +502,18 @@ export class HostCore {
       list.push(own);
       next.set(peer, list);
     }
+    this.flowBindingsSet = next;
+    this.placeFlowBindings(now);
+    this.settle();
+  }
+
+  /** The bindings as set, with shared flows balanced among our uplinks (peer-balance.ts); each peer hears of a change. */
+  private placeFlowBindings(now: number): void {
+    const loadSharing = this.config.host.multihoming === 'simultaneous' && this.config.locators === 'monitor';
+    const uplinks = loadSharing
+      ? [...new Set(this.paths.localLocators().filter((l) => l.operational && l.metered !== true).sort((a, b) => a.preferenceRank - b.preferenceRank).map((l) => l.ifname))]
+      : [];
+    const next = this.balancer.apply(this.flowBindingsSet, uplinks);
     for (const peer of new Set([...this.flowBindings.keys(), ...next.keys()])) {
       this.flowsDirty.add(peer);
       const flows = next.get(peer) ?? [];
@@ -498,7 +525,6 @@ export class HostCore {
       this.host.announceFlows(now, textToHit(peer)!, announced(flows));
     }
     this.flowBindings = next;
-    this.settle();
   }
 
   /** Where each of our flows to the peer goes now (by FID); undefined for a peer without bindings. */
@@ -657,7 +683,8 @@ export class HostCore {
       ...view,
       pairs: view.pairs.map((p) => {
         const inbound = pairSpis(a, p.ifname, p.remote).spiIn;
-        return { ...p, spiOut: this.outbound.spiFor(out, a, p.ifname ?? undefined, p.remote), ...(inbound === undefined ? {} : { spiIn: inbound }) };
+        const spread = this.spreads.carries(a.peerHitText, p.local, p.remote);
+        return { ...p, spiOut: this.outbound.spiFor(out, a, p.ifname ?? undefined, p.remote), ...(inbound === undefined ? {} : { spiIn: inbound }), ...(spread ? { spread: true as const } : {}) };
       }),
     };
   }
@@ -696,6 +723,7 @@ export class HostCore {
   private flowsMayHaveMoved(): void {
     for (const peer of this.flowBindings.keys()) this.flowsDirty.add(peer);
     for (const peer of this.flowRoutesSent.keys()) this.flowsDirty.add(peer);
+    for (const peer of this.spreads.peers()) this.flowsDirty.add(peer);
   }
 
   /** Plans the dirty peers' flows; routes that changed go to the data plane. */
@@ -713,34 +741,45 @@ export class HostCore {
     }
   }
 
-  /** The peer's flow plan, remembered for status; returns the routes. */
+  /** The peer's flow plan (and in load sharing its spread), remembered for status; returns the routes. */
   private planFlows(peer: string): ReturnType<typeof planFlowRoutes>['routes'] {
     const own = this.flowBindings.get(peer) ?? [];
     const peerHit = textToHit(peer)!;
     const a = this.association(peerHit);
     const peerFlows = a?.peerFlows ?? [];
-    if (own.length === 0 && peerFlows.length === 0) {
+    const loadSharing = a?.multihoming === 'simultaneous';
+    if (!loadSharing) this.spreads.forget(peer);
+    if (own.length === 0 && peerFlows.length === 0 && !loadSharing) {
       this.flowPlans.delete(peer);
       return [];
     }
     const out = this.outbound.get(peer);
     const keyed = a !== undefined && (a.state === 'ESTABLISHED' || a.state === 'R2-SENT');
     const view = keyed && out ? this.paths.status(this.now, peerHit) : undefined;
+    const dataPath = keyed && out ? { local: out.local, remote: out.remote, spiOut: out.activeSpi } : undefined;
+    const locals = this.paths.localLocators();
+    const pairs = (view?.pairs ?? []).map((p) => ({
+      local: p.local, remote: p.remote, ifname: p.ifname, state: p.state,
+      verified: this.host.isVerified(peerHit, p.remote),
+      spiOut: out ? this.outbound.spiFor(out, a, p.ifname ?? undefined, p.remote) : 0,
+      metered: locals.some((l) => l.ifname === p.ifname && l.metered === true),
+      relayed: p.candidate === 'relayed',
+    }));
     const plan = planFlowRoutes({
       own,
       peerFlows,
       flowsAcked: a?.flowsAcked ?? true,
       flowsLeftOut: a?.flowsLeftOut ?? [],
-      dataPath: keyed && out ? { local: out.local, remote: out.remote, spiOut: out.activeSpi } : undefined,
-      pairs: (view?.pairs ?? []).map((p) => ({
-        local: p.local, remote: p.remote, ifname: p.ifname, state: p.state,
-        verified: this.host.isVerified(peerHit, p.remote),
-        spiOut: out ? this.outbound.spiFor(out, a, p.ifname ?? undefined, p.remote) : 0,
-      })),
-      uplinksUp: this.config.locators === 'monitor' ? new Set(this.paths.localLocators().filter((l) => l.operational).map((l) => l.ifname)) : null,
+      dataPath,
+      pairs,
+      uplinksUp: this.config.locators === 'monitor' ? new Set(locals.filter((l) => l.operational).map((l) => l.ifname)) : null,
+      spreadUnbound: loadSharing,
     });
+    for (const f of plan.flows) if (f.state === 'bound' && f.reason === undefined) this.balancer.reason(peer, f.fid, f);
     this.flowPlans.set(peer, plan.flows);
-    return plan.routes;
+    if (!loadSharing) return plan.routes;
+    const members = this.spreads.plan(peer, peerHit, view?.primary?.ifname ?? null, { pairs, dataPath });
+    return [...plan.routes, ...spreadRoutes(members)];
   }
 
   private onHostEvent(now: number, e: HostEvent): void {

@@ -92,6 +92,8 @@ export interface PairView extends PathView {
   lastHeardMs?: number;
   /** The peer's packets last arrived on this pair (seed 003 §5.4: not always the primary). */
   inbound?: true;
+  /** Load sharing: the pair carries a share of the peer's unbound traffic, spread per flow (HostCore fills it in). */
+  spread?: true;
   /** Simultaneous multihoming: the SA pair this pair's traffic uses (the engine fills these in). */
   spiIn?: number;
   spiOut?: number;

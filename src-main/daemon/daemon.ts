@@ -518,6 +518,7 @@ export class Daemon {
           if (p.rttMs !== undefined) row.rttMs = Math.round(p.rttMs * 10) / 10;
           if (p.lastHeardMs !== undefined) row.lastHeardMs = Math.round(p.lastHeardMs);
           if (p.inbound) row.inbound = true;
+          if (p.spread) row.spread = true;
           if (p.checksHeld) row.checksHeld = true;
           return row;
         });

@@ -9,7 +9,9 @@ import { EspInboundSa, EspOutboundSa, type EspKeyMaterial } from '../esp/index.j
 import { CreditAccount } from '../hip/credit.js';
 import type { UdpEndpoint } from '../platform/udp.js';
 import { fromAddr16, same16 } from '../base/addr16.js';
-import { IPV4_MALFORMED, hasPorts, ipv4TransportAt, portInRange } from '../base/packet-tuple.js';
+import { portInRange } from '../base/packet-tuple.js';
+import { flowHash, spreadScore } from '../core/flow-spread.js';
+import { flowKeyOf, type FlowKey } from './flow-key.js';
 import {
   IPPROTO_IPIP, IPPROTO_NONE, IPV6_HEADER_LENGTH, beetPayload, innerDestination, ipv4PacketLength, readU32,
   rewriteIpv4Addresses, writeBeetPacket,
@@ -83,6 +85,17 @@ export interface FlowRoute {
    * dropped and counted ('flow-held'), never sent on the peer's path; outboundSpi is unused.
    */
   drop?: boolean;
+  /**
+   * Load sharing: the flow rides the peer's unbound traffic, so its packets go where the spread
+   * puts them (when the peer has one) and are counted here.
+   */
+  spread?: boolean;
+  /**
+   * A member of the peer's spread (core/flow-spread.ts), not a flow: it matches no packet. The
+   * peer's unbound packets (and `spread` flows) go to the member whose key scores highest
+   * against the packet's flow hash; with no member, to setPath's pair.
+   */
+  spreadKey?: number;
 }
 
 /** A flow's packets: out on its route's pair, and in from the peer under the mirrored selector. */
@@ -174,6 +187,8 @@ interface PeerState extends PeerStats {
   arrival: { addr16: Uint8Array; port: number; to: UdpEndpoint } | undefined;
   /** Per-flow steering (setFlowRoutes), first match wins. */
   flows: RouteState[];
+  /** Load sharing: the pairs unbound traffic is spread over (routes with a spreadKey). */
+  spread: RouteState[];
   /** Each FID's counters, kept while its route is replaced (the pair moved) and dropped with it. */
   flowCounters: Map<number, FlowCounters>;
 }
@@ -188,34 +203,45 @@ function hitKey(b: Uint8Array, at: number): number {
   return readU32(b, at + 10) * 65536 + ((b[at + 14]! << 8) | b[at + 15]!);
 }
 
+/** The packet being classified (one at a time: the core is single-threaded), so that classifying allocates nothing. */
+const KEY: FlowKey = { protocol: 0, src: -1, dst: -1 };
+
 /**
- * The first route a sealed payload (BEET: the transport after the inner IPv6 header; IPIP: the
- * inner IPv4 packet) matches, per packet and allocation-free. `inbound` mirrors the selector:
- * the peer's source port is the route's remote port.
+ * The first route the packet in KEY matches. `inbound` mirrors the selector: the peer's source
+ * port is the route's remote port.
  */
-export function matchRoute<R extends FlowRoute>(routes: readonly R[], payload: Uint8Array, nextHeader: number, inbound: boolean): R | undefined {
-  let protocol = nextHeader;
-  let at = 0;
-  let end = payload.length;
-  if (nextHeader === IPPROTO_IPIP) {
-    at = ipv4TransportAt(payload, payload.length);
-    if (at === IPV4_MALFORMED) return undefined;
-    protocol = payload[9]!;
-    end = (payload[2]! << 8) | payload[3]!;
-  }
-  let src = -1;
-  let dst = -1;
-  if (at >= 0 && hasPorts(protocol) && at + 4 <= end) {
-    src = (payload[at]! << 8) | payload[at + 1]!;
-    dst = (payload[at + 2]! << 8) | payload[at + 3]!;
-  }
-  const localPort = inbound ? dst : src;
-  const remotePort = inbound ? src : dst;
+function matchKey<R extends FlowRoute>(routes: readonly R[], inbound: boolean): R | undefined {
+  const localPort = inbound ? KEY.dst : KEY.src;
+  const remotePort = inbound ? KEY.src : KEY.dst;
+  const protocol = KEY.protocol;
   for (let i = 0; i < routes.length; i++) {
     const r = routes[i]!;
     if ((r.protocol === 0 || r.protocol === protocol) && portInRange(r.localPorts, localPort) && portInRange(r.remotePorts, remotePort)) return r;
   }
   return undefined;
+}
+
+/** The first of `routes` a payload matches as it is sealed (`inbound`: as it was opened). */
+export function matchRoute<R extends FlowRoute>(routes: readonly R[], payload: Uint8Array, nextHeader: number, inbound: boolean): R | undefined {
+  flowKeyOf(payload, nextHeader, KEY);
+  return matchKey(routes, inbound);
+}
+
+/** The spread member the packet in KEY goes to: the highest score among those whose SA is installed. */
+function spreadMember(members: readonly RouteState[], sealers: ReadonlyMap<number, OutboundSealer>): RouteState | undefined {
+  const flow = flowHash(KEY.protocol, KEY.src, KEY.dst);
+  let best: RouteState | undefined;
+  let bestScore = -1;
+  for (let i = 0; i < members.length; i++) {
+    const m = members[i]!;
+    if (!sealers.has(m.outboundSpi)) continue;
+    const score = spreadScore(flow, m.spreadKey!);
+    if (score > bestScore) {
+      bestScore = score;
+      best = m;
+    }
+  }
+  return best;
 }
 
 function sameEndpoint(a: UdpEndpoint, b: UdpEndpoint): boolean {
@@ -375,14 +401,18 @@ export class DataplaneCore {
   /**
    * Per-flow steering (seed 002): the peer's outbound packets matching a route leave on that
    * route's pair and SA, in array order; the rest take setPath's pair. A route whose SA is not
-   * installed steers nothing (its packets take setPath's pair and SA). Replaces the peer's
-   * routes; a FID kept keeps its counters.
+   * installed steers nothing (its packets take setPath's pair and SA). Routes with a spreadKey
+   * are the peer's spread instead. Replaces the peer's routes; a FID kept keeps its counters.
    */
   setFlowRoutes(hit: Uint8Array, routes: readonly FlowRoute[]): void {
     const peer = this.find(hit);
     if (!peer) return;
     const counters = new Map<number, FlowCounters>();
-    peer.flows = routes.map((r) => {
+    peer.spread = routes.filter((r) => r.spreadKey !== undefined).map((r) => ({
+      fid: 0, protocol: 0, localPorts: null, remotePorts: null, remote: { ...r.remote }, remoteAddr16: r.remoteAddr16.slice(), local: r.local,
+      outboundSpi: r.outboundSpi, spreadKey: r.spreadKey!, counters: { fid: 0, packetsOut: 0, bytesOut: 0, packetsIn: 0, bytesIn: 0 },
+    }));
+    peer.flows = routes.filter((r) => r.spreadKey === undefined).map((r) => {
       const c = counters.get(r.fid) ?? peer.flowCounters.get(r.fid) ?? { fid: r.fid, packetsOut: 0, bytesOut: 0, packetsIn: 0, bytesIn: 0 };
       counters.set(r.fid, c);
       return {
@@ -390,9 +420,17 @@ export class DataplaneCore {
         localPorts: r.localPorts && { ...r.localPorts }, remotePorts: r.remotePorts && { ...r.remotePorts },
         remote: { ...r.remote }, remoteAddr16: r.remoteAddr16.slice(), local: r.local, outboundSpi: r.outboundSpi, counters: c,
         ...(r.drop === true ? { drop: true } : {}),
+        ...(r.spread === true ? { spread: true } : {}),
       };
     });
     peer.flowCounters = counters;
+  }
+
+  /** The peer's spread members (by outbound SPI and key) and what each carried out since it was set. */
+  spreadStats(hit: Uint8Array): { spreadKey: number; outboundSpi: number; local: string; packetsOut: number; bytesOut: number }[] {
+    return (this.find(hit)?.spread ?? []).map((m) => ({
+      spreadKey: m.spreadKey!, outboundSpi: m.outboundSpi, local: m.local, packetsOut: m.counters.packetsOut, bytesOut: m.counters.bytesOut,
+    }));
   }
 
   /** Every routed flow's counters, by peer. */
@@ -567,7 +605,8 @@ export class DataplaneCore {
     }
     this.noteArrival(peer, fromAddrs16, fromAt, fromPort, to, d.length);
     if (peer.flows.length > 0) {
-      const route = matchRoute(peer.flows, r.payload, r.nextHeader, true);
+      flowKeyOf(r.payload, r.nextHeader, KEY);
+      const route = matchKey(peer.flows, true);
       if (route) {
         route.counters.packetsIn++;
         route.counters.bytesIn += r.payload.length;
@@ -613,19 +652,24 @@ export class DataplaneCore {
   /** Seals and sends one payload; false when it was dropped (the drop is counted). */
   private sealTo(peer: PeerState, out: OutboundState, payload: Uint8Array, nextHeader: number, now: number): boolean {
     let counters: FlowCounters | undefined;
-    if (peer.flows.length > 0) {
-      const route = matchRoute(peer.flows, payload, nextHeader, false);
+    let member: FlowCounters | undefined;
+    if (peer.flows.length > 0 || peer.spread.length > 0) {
+      flowKeyOf(payload, nextHeader, KEY);
+      const route = peer.flows.length > 0 ? matchKey(peer.flows, false) : undefined;
       if (route?.drop === true) {
         this.drop('flow-held');
         return false;
       }
+      // Unbound traffic and flows riding it go where the spread puts them, counted as their flow.
+      const spread = (route === undefined || route.spread === true) && peer.spread.length > 0 ? spreadMember(peer.spread, out.sealers) : undefined;
+      const to = spread ?? route;
+      counters = route?.counters;
       // A route on the peer's own pair is that pair: credit, spare and held copies apply.
-      if (route && route.local === out.local && route.remote.port === out.remote.port && same16(route.remoteAddr16, out.remoteAddr16)) {
-        counters = route.counters;
-      } else {
-        const sa = route && out.sealers.get(route.outboundSpi);
-        if (route && sa) return this.sealOnRoute(peer, out, route, sa, payload, nextHeader, now);
+      if (to && !(to.local === out.local && to.remote.port === out.remote.port && same16(to.remoteAddr16, out.remoteAddr16))) {
+        const sa = out.sealers.get(to.outboundSpi);
+        if (sa) return this.sealOnRoute(peer, out, to, sa, payload, nextHeader, now, counters);
       }
+      member = spread?.counters;
     }
     let packet: Uint8Array;
     try {
@@ -653,6 +697,10 @@ export class DataplaneCore {
       counters.packetsOut++;
       counters.bytesOut += payload.length;
     }
+    if (member) {
+      member.packetsOut++;
+      member.bytesOut += payload.length;
+    }
     this.askRekeyIfWorn(peer, out, out.spi, out.sa, now);
     return true;
   }
@@ -661,7 +709,9 @@ export class DataplaneCore {
    * A flow's packet on its own pair. Routes name only verified pairs (the control plane's rule),
    * so no credit is spent; spare copies and held copies belong to the peer's primary pair.
    */
-  private sealOnRoute(peer: PeerState, out: OutboundState, route: RouteState, sa: OutboundSealer, payload: Uint8Array, nextHeader: number, now: number): boolean {
+  private sealOnRoute(
+    peer: PeerState, out: OutboundState, route: RouteState, sa: OutboundSealer, payload: Uint8Array, nextHeader: number, now: number, counters: FlowCounters | undefined,
+  ): boolean {
     let packet: Uint8Array;
     try {
       packet = sa.seal(payload, nextHeader, now);
@@ -675,8 +725,15 @@ export class DataplaneCore {
     }
     peer.packetsOut++;
     peer.bytesOut += payload.length;
-    route.counters.packetsOut++;
-    route.counters.bytesOut += payload.length;
+    if (counters) {
+      counters.packetsOut++;
+      counters.bytesOut += payload.length;
+    }
+    // A spread member counts what it carried (its share of the peer's traffic).
+    if (route.spreadKey !== undefined) {
+      route.counters.packetsOut++;
+      route.counters.bytesOut += payload.length;
+    }
     this.askRekeyIfWorn(peer, out, route.outboundSpi, sa, now);
     return true;
   }
@@ -710,7 +767,7 @@ export class DataplaneCore {
     let peer = this.find(hit);
     if (!peer) {
       peer = {
-        hit: hit.slice(), lsi, out: undefined, connectAskedAt: -Infinity, credit: undefined, arrival: undefined, flows: [], flowCounters: new Map(),
+        hit: hit.slice(), lsi, out: undefined, connectAskedAt: -Infinity, credit: undefined, arrival: undefined, flows: [], spread: [], flowCounters: new Map(),
         packetsIn: 0, bytesIn: 0, packetsOut: 0, bytesOut: 0, lastHeardAt: null,
       };
       const key = hitKey(hit, 0);

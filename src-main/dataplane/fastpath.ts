@@ -57,6 +57,10 @@ export interface NativeFlowRoute {
   socketIndex: number;
   /** 0 (FLOW_HELD_SPI): a held flow, whose packets the fast path drops as flow-held. */
   outboundSpi: number;
+  /** Load sharing: the flow follows the peer's spread (the JS core's FlowRoute.spread). */
+  spread?: boolean;
+  /** A spread member, not a flow (the JS core's FlowRoute.spreadKey). */
+  spreadKey?: number;
 }
 
 /** The SPI that marks a held flow's route (reserved by RFC 4303, so no SA has it). */
@@ -79,6 +83,8 @@ export interface FlowRouteLike {
   outboundSpi: number;
   /** A held flow: dropped, never sent (the JS core's FlowRoute.drop). */
   drop?: boolean;
+  spread?: boolean;
+  spreadKey?: number;
 }
 
 /**
@@ -92,11 +98,13 @@ export function nativeFlowRoute(r: FlowRouteLike, socketIndex: number): NativeFl
     localFrom: r.localPorts?.from ?? 0, localTo: r.localPorts?.to ?? 65535,
     remoteFrom: r.remotePorts?.from ?? 0, remoteTo: r.remotePorts?.to ?? 65535,
     remoteAddr16: r.remoteAddr16, port: r.remote.port, socketIndex, outboundSpi: r.drop === true ? FLOW_HELD_SPI : r.outboundSpi,
+    ...(r.spread === true ? { spread: true } : {}),
+    ...(r.spreadKey === undefined ? {} : { spreadKey: r.spreadKey }),
   };
 }
 
 /** Numbers per route in the addon's fpSetFlowRoutes. */
-const FLOW_ROUTE_FIELDS = 10;
+const FLOW_ROUTE_FIELDS = 12;
 
 export class NativeFastPath {
   private stopped = false;
@@ -285,7 +293,10 @@ export class NativeFastPath {
    * spare copy and no held copy. A send failing with the route's interface gone strands them as
    * the peer's own, with the route's destination and socket: JS re-sends them when traffic moves
    * off that pair (for a flow: when new routes give its fid another pair). Routes of a peer not
-   * installed yet wait for its SAs.
+   * installed yet wait for its SAs. Routes with a spreadKey are the peer's spread (load sharing):
+   * packets no route takes, and those of `spread` routes, go to the member whose key scores
+   * highest against the packet's flow hash (core/flow-spread.ts, bit for bit); a member on the
+   * peer's own SA is the peer's path (spare and hold apply).
    */
   setFlowRoutes(hit: Uint8Array, routes: readonly NativeFlowRoute[]): void {
     if (this.stopped) return;
@@ -293,7 +304,10 @@ export class NativeFastPath {
     const addrs = new Uint8Array(routes.length * 16);
     routes.forEach((r, i) => {
       if (r.remoteAddr16.length !== 16) throw new TypeError(`flow route ${r.fid}: the remote address must be 16 octets`);
-      fields.set([r.fid, r.protocol, r.localFrom, r.localTo, r.remoteFrom, r.remoteTo, r.port, r.socketIndex, r.outboundSpi, r.needsPorts ? 1 : 0], i * FLOW_ROUTE_FIELDS);
+      fields.set([
+        r.fid, r.protocol, r.localFrom, r.localTo, r.remoteFrom, r.remoteTo, r.port, r.socketIndex, r.outboundSpi,
+        r.needsPorts ? 1 : 0, r.spread === true ? 1 : 0, r.spreadKey ?? -1,
+      ], i * FLOW_ROUTE_FIELDS);
       addrs.set(r.remoteAddr16, i * 16);
     });
     this.io.fpSetFlowRoutes(this.handle, hit, fields, addrs);

@@ -564,6 +564,8 @@ export class DataplaneRunner implements DataplaneCommands {
       this.flowPaths.delete(key);
     }
     for (const r of routes) {
+      // A spread member is no flow; what strands on it is the peer's path's to move.
+      if (r.spreadKey !== undefined) continue;
       const key = `${peer}/${r.fid}`;
       if (!this.flowPaths.has(key)) this.flowPaths.set(key, { local: r.local, addr16: r.remoteAddr16, port: r.remote.port });
     }

@@ -714,6 +714,7 @@ export class HipEngine extends EventEmitter {
         const peer = hitToText(c.peerHit);
         const counted = this.dataplane.flowStats(c.peerHit);
         for (const r of c.routes) {
+          if (r.spreadKey !== undefined) continue;
           const key = `${peer}|${r.fid}`;
           const pair = flowPairKey(r.local, r.remote);
           if (this.flowBaselines.get(key)?.pair !== pair) this.flowBaselines.set(key, { pair, packetsOut: counted.get(r.fid)?.packetsOut ?? 0 });

@@ -40,6 +40,8 @@ export interface FastPathStats {
    * Bytes are ESP payload octets, as the peers' counters.
    */
   flows: Array<{ hit: Uint8Array; fid: number; packetsOut: number; bytesOut: number; packetsIn: number; bytesIn: number }>;
+  /** Every peer's spread members (load sharing) and what the TX thread sent on each. */
+  spread: Array<{ hit: Uint8Array; spreadKey: number; outboundSpi: number; packetsOut: number; bytesOut: number }>;
   drops: Record<string, number>;
   tunPacketsIn: number;
   tunPacketsOut: number;
@@ -177,7 +179,7 @@ export interface NativeIo extends NativeFastPathApi {
 }
 
 const ADDON_FILE = 'hipvpn_io.node';
-const EXPECTED_ABI = 5;
+const EXPECTED_ABI = 6;
 
 let cached: NativeIo | undefined;
 let loadError: Error | undefined;

@@ -143,8 +143,8 @@ test('simultaneous multihoming: an SA pair per interface; each direction uses a 
       await until(() => gotB.length - beforeB === count && gotA.length - beforeA === count, 2000,
         `${count} payloads each way (B got ${gotB.length - beforeB}, A got ${gotA.length - beforeA})`);
     };
-    await exchange(20); // on wifi0's pair
-    a.failover(b.hit, { local: A2, remote: B });
+    await exchange(20); // load sharing: on the pair the spread puts this one flow on
+    a.failover(b.hit, { local: A2, remote: B }); // "use this pair": everything unbound on it
     b.failover(a.hit, { local: B, remote: A2 });
     await exchange(20); // on cell0's pair
     a.failover(b.hit, { local: A1, remote: B });

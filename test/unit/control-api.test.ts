@@ -171,6 +171,12 @@ test('status says the path in words with its round-trip time: direct via the upl
   assert.match(row({}), / ESTABLISHED +direct +127\.0\.0\.1:10500 <-> /, 'an engine without pairs: direct, no uplink to name');
   const pairs = formatPairs({ ...STATUS, peers: [{ ...STATUS.peers[0]!, pairs: [{ ...wifi, ...common, candidate: 'prflx', primary: true }] }] });
   assert.match(pairs, /wlan0\/wifi +operational +peer ACTIVE +rtt - +heard - +prflx candidate$/m, pairs);
+  // Load sharing: several pairs carry our traffic, and status says so rather than naming one.
+  const sharing = { multihoming: 'simultaneous' as const, pairs: [{ ...wifi, ...common, primary: true, spread: true }, { ...cell, ...common, primary: false, spread: true }] };
+  assert.ok(checkResult('status', { ...STATUS, peers: [{ ...STATUS.peers[0]!, ...sharing }] }).ok);
+  assert.match(row(sharing), / ESTABLISHED +direct, shared per flow over Wi-Fi \(wlan0\) and cellular \(wwan0\) +127\./);
+  const shared = formatPairs({ ...STATUS, peers: [{ ...STATUS.peers[0]!, ...sharing }] });
+  assert.match(shared, /simultaneous, 2 pairs \(\* out, < in, \+ out too \(load shared per flow over 2 pairs\)\)\n {2}\* +192\.0\.2\.1:10500 .*\n {2}\+ +10\.64\.0\.9:10500 /, shared);
 });
 
 test('a move off the relay or onto it says so in the log line, in the words status uses', () => {

@@ -84,7 +84,7 @@ export function Pairs() {
                   </thead>
                   <tbody>
                     {pairs.map((pair) => (
-                      <tr key={pairKey(pair)} className={pair.primary ? 'primary-row' : undefined} data-pair={pairKey(pair)} data-primary={pair.primary} data-inbound={pair.inbound === true}>
+                      <tr key={pairKey(pair)} className={pair.primary ? 'primary-row' : undefined} data-pair={pairKey(pair)} data-primary={pair.primary} data-inbound={pair.inbound === true} data-spread={pair.spread === true}>
                         <td data-label="This host"><code>{endpointText(pair.local)}</code></td>
                         <td data-label="Peer"><code>{endpointText(pair.remote)}</code></td>
                         <td data-label="Reached at" data-testid="pair-candidate" data-candidate={pair.candidate}>
@@ -95,6 +95,7 @@ export function Pairs() {
                         <td data-label="Path">
                           <span title={PAIR_STATE_WORDS[pair.state].term}><Badge tone={stateTone(pair.state)}>{PAIR_STATE_WORDS[pair.state].text}</Badge></span>
                           {pair.primary && <> <span title="Primary pair: our packets to the peer leave on it"><Badge tone="primary">out</Badge></span></>}
+                          {pair.spread === true && <> <span title="Load sharing: a share of our packets to the peer leaves on this pair, spread per flow over every pair marked shared"><Badge tone="primary">shared</Badge></span></>}
                           {pair.inbound === true && <> <span title="Inbound pair: the peer's packets arrive on it"><Badge tone="primary">in</Badge></span></>}
                         </td>
                         <td data-label="SPI in / out"><code>{spiText(pair.spiIn)} / {spiText(pair.spiOut)}</code></td>
