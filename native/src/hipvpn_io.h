@@ -11,7 +11,7 @@
 #include <node_api.h>
 
 // Bumped whenever the exported functions change shape; src-main/platform/native.ts checks it.
-#define HIPVPN_ABI_VERSION 5
+#define HIPVPN_ABI_VERSION 6
 
 napi_value throw_errno(napi_env env, const char *what, int err);
 napi_value throw_type(napi_env env, const char *msg);

@@ -151,6 +151,10 @@ export class InProcessDataplane implements DataplaneCommands {
     this.core.addSas(hit, outbound, inbound, this.opts.now());
   }
 
+  promoteBase(hit: Uint8Array, spi: number): void {
+    this.core.promoteBase(hit, spi);
+  }
+
   removeOutbound(hit: Uint8Array, spi: number): void {
     this.core.removeOutbound(hit, spi);
   }

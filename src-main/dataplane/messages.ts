@@ -39,6 +39,12 @@ export interface DataplaneCommands {
   addSas(hit: Uint8Array, outbound: SaSpec | undefined, inbound: SaSpec | undefined): void;
   removeOutbound(hit: Uint8Array, spi: number): void;
   /**
+   * The further outbound SA `spi` (addSas) becomes the peer's base SA, replacing the one
+   * installSa set: a base-pair rekey answered by us waits beside the old SA until the peer
+   * holds the new pair. The traffic the old base SA carried moves onto it, on the same path.
+   */
+  promoteBase(hit: Uint8Array, spi: number): void;
+  /**
    * Moves the peer's outbound ESP to this pair. `verified` false: only what the peer's credit
    * pays for goes there (RFC 8046). `outboundSpi`: which of the peer's outbound SAs carries it
    * from now (simultaneous multihoming).

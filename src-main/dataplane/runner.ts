@@ -378,6 +378,18 @@ export class DataplaneRunner implements DataplaneCommands {
     this.syncFastPath(hit);
   }
 
+  promoteBase(hit: Uint8Array, spi: number): void {
+    this.core.promoteBase(hit, spi);
+    const key = hitKeyText(hit);
+    // A JS-held SA as the new base: the fast path's base SA, if it had one, goes with the old.
+    if (this.jsOutbound.delete(spi)) {
+      if (this.offloaded.delete(key)) this.fast?.dropOutbound(hit);
+    } else {
+      this.fast?.promoteBase(hit, spi);
+    }
+    this.syncFastPath(hit);
+  }
+
   setPath(hit: Uint8Array, remote: UdpEndpoint, remoteAddr16: Uint8Array, local: string, verified: boolean, outboundSpi?: number): void {
     const from = this.core.pathOf(hit);
     this.core.setPath(hit, remote, remoteAddr16, local, verified, outboundSpi);

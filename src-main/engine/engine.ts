@@ -695,6 +695,9 @@ export class HipEngine extends EventEmitter {
       case 'remove-outbound':
         this.dataplane.removeOutbound(c.peerHit, c.spi);
         return;
+      case 'promote-base':
+        this.dataplane.promoteBase(c.peerHit, c.spi);
+        return;
       case 'retire-inbound':
         this.dataplane.retireInbound(c.spi, c.afterMs);
         return;
