@@ -347,6 +347,15 @@ export class DataplaneCore {
     out.baseSpi = spi;
   }
 
+  /** Peers whose traffic is sealed with a further SA (simultaneous multihoming), and that SA's SPI. */
+  furtherSasInUse(): Array<{ hit: Uint8Array; spi: number }> {
+    const inUse: Array<{ hit: Uint8Array; spi: number }> = [];
+    for (const list of this.byHit.values()) {
+      for (const p of list) if (p.out && p.out.spi !== p.out.baseSpi) inUse.push({ hit: p.hit, spi: p.out.spi });
+    }
+    return inUse;
+  }
+
   /** The SPI of the SA the peer's traffic is sealed with now. */
   outboundSpiOf(hit: Uint8Array): number | undefined {
     return this.find(hit)?.out?.spi;

@@ -62,6 +62,12 @@ export interface DataplaneCommands {
    * there as to a verified address, on that SA, instead of within credit. Replaces the last list.
    */
   setVerifiedAddresses(hit: Uint8Array, addresses: VerifiedAddress[]): void;
+  /**
+   * Test hook only (HIPVPN_TEST_SEQ_LEFT, see test-hooks.ts): every further outbound SA that
+   * carries a peer's traffic is moved to `left` sequence numbers before the end of its space, to
+   * force its run-out and rekey. Only SAs the native fast path holds move; each is reported.
+   */
+  testSeqRunOut(left: number): void;
   /** An inbound SA replaced by a rekey keeps accepting stragglers for `afterMs`. */
   retireInbound(spi: number, afterMs: number): void;
   dropSas(hit: Uint8Array): void;

@@ -7,6 +7,7 @@ import { errnoName, unreachableDestination, type FastPathEvent, type NativeIo } 
 import type { TunDevice } from '../platform/tun.js';
 import type { UdpEndpoint } from '../platform/udp.js';
 import { newRxBatch, newUdpRxBatch, rxPacket, TRUNCATED_FLAG, TxBatch, UdpTxBatch, type UdpRxBatch } from '../base/batch.js';
+import { ESP_SEQ_MAX } from '../esp/index.js';
 import { DataplaneCore, type CoreEvent, type FlowRoute, type OutboundSealer, type PeerRoute, type SaInstall, type SaSpec } from './core.js';
 import { NativeFastPath, STRANDED_HELD_FLAG, nativeFlowRoute, type FastPathTuning } from './fastpath.js';
 import { StrandedDatagrams, pathKey, type SendPath } from './stranded.js';
@@ -388,6 +389,15 @@ export class DataplaneRunner implements DataplaneCommands {
       this.fast?.promoteBase(hit, spi);
     }
     this.syncFastPath(hit);
+  }
+
+  testSeqRunOut(left: number): void {
+    const nextSeq = ESP_SEQ_MAX - left + 1;
+    for (const { hit, spi } of this.core.furtherSasInUse()) {
+      const moved = this.fast?.setNextSeq(hit, spi, nextSeq) === true;
+      // Each one said, outside the warnings' rate limit: a test hook must never act unseen.
+      this.opts.onWarning(`test hook: outbound SA ${spi} of ${hitKeyText(hit)} ${moved ? `seals next with sequence number ${nextSeq}` : 'is not in the fast path; left as it is'}`);
+    }
   }
 
   setPath(hit: Uint8Array, remote: UdpEndpoint, remoteAddr16: Uint8Array, local: string, verified: boolean, outboundSpi?: number): void {

@@ -225,6 +225,11 @@ export class DataplaneLink {
     this.client.commands.removeOutbound(peerHit, spi);
   }
 
+  /** Test hook: see DataplaneCommands.testSeqRunOut. */
+  testSeqRunOut(left: number): void {
+    this.client.commands.testSeqRunOut(left);
+  }
+
   /** A further outbound SA becomes the base one (the base pair's rekey we answered, now confirmed). */
   promoteBase(peerHit: Uint8Array, spi: number): void {
     this.client.commands.promoteBase(peerHit, spi);
