@@ -468,9 +468,9 @@ export class Association {
     };
     consider(this.retransmit?.deadline);
     consider(this.holdDeadline);
-    consider(this.rekeyUnconfirmed?.deadline);
     for (const o of this.outstanding.values()) consider(o.deadline);
     if (this.keyed()) {
+      consider(this.rekeyUnconfirmed?.deadline);
       consider(this.peerLocators?.nextDeadline());
       consider(this.renewalDue());
     }
