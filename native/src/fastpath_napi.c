@@ -581,6 +581,64 @@ static napi_value fp_remove_outbound(napi_env env, napi_callback_info info) {
   return make_undefined(env);
 }
 
+// fpPromoteBase(fp, hit, spi) -> boolean: the further outbound SA `spi` becomes the peer's base
+// SA (the base pair's rekey answered by us, promoted once the peer holds the new pair); the old
+// base SA goes, and the new one takes its path. When the old base SA carried the traffic, the
+// new one does. False (nothing changes) when the peer has no further SA with that SPI.
+static napi_value fp_promote_base(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  const uint8_t *hit;
+  uint32_t spi;
+  if (argc < 3 || !get_hit(env, argv[1], &hit) || !get_u32(env, argv[2], &spi))
+    return throw_type(env, "fpPromoteBase(fp, hit, spi)");
+  fastpath *fp = unwrap_fp(env, argv[0]);
+  if (!fp) return NULL;
+  int promoted = 0;
+  lock_both(fp);
+  fp_peer *peer = find_peer_hit(fp, hit);
+  for (int i = 0; peer && i < peer->nextra; i++) {
+    fp_out_sa *o = peer->extra[i];
+    if (o->spi != spi) continue;
+    peer->extra[i] = peer->extra[--peer->nextra];
+    fp_out_sa *old = peer->base;
+    if (old) {
+      // The base SA's path, as the fallback removeOutbound takes, is the old one's.
+      o->sock = old->sock;
+      o->remote = old->remote;
+      o->remote_len = old->remote_len;
+      if (peer->out == old) peer->out = o;
+    }
+    out_sa_free(old);
+    peer->base = o;
+    promoted = 1;
+    break;
+  }
+  unlock_both(fp);
+  return make_bool(env, promoted);
+}
+
+// fpSetNextSeq(fp, hit, spi, nextSeq) -> boolean: the peer's outbound SA `spi` (base or further)
+// seals its next packet with sequence number nextSeq (1 .. 2^32). A test hook: it starts one SA
+// near the end of its sequence space to force its rekey; nothing else may move a sequence number
+// back (RFC 4303 §3.3.3). Its rekey trigger is left as it was. False for an unknown SA.
+static napi_value fp_set_next_seq(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  const uint8_t *hit;
+  uint32_t spi;
+  double next_seq;
+  if (argc < 4 || !get_hit(env, argv[1], &hit) || !get_u32(env, argv[2], &spi) || !get_amount(env, argv[3], &next_seq))
+    return throw_type(env, "fpSetNextSeq(fp, hit, spi, nextSeq)");
+  fastpath *fp = unwrap_fp(env, argv[0]);
+  if (!fp) return NULL;
+  if (!next_seq_ok(next_seq)) return make_bool(env, 0);
+  pthread_mutex_lock(&fp->out_lock);
+  fp_peer *peer = find_peer_hit(fp, hit);
+  fp_out_sa *o = peer ? peer_out_by_spi(peer, spi) : NULL;
+  if (o) o->seq = (uint64_t)next_seq - 1;
+  pthread_mutex_unlock(&fp->out_lock);
+  return make_bool(env, o != NULL);
+}
+
 // fpAddSocket(fp, fd) -> socket index, or -1 when the table is full. The RX thread polls it
 // from its next loop (woken at once); SAs may name it in fpSetPath / fpSetSpare right away.
 static napi_value fp_add_socket(napi_env env, napi_callback_info info) {
@@ -1130,7 +1188,7 @@ void fastpath_register(napi_env env, napi_value exports) {
       {"fpStats", fp_stats},            {"fpStop", fp_stop},             {"fpTakeStranded", fp_take_stranded},
       {"fpSetSpare", fp_set_spare},     {"fpAddOutbound", fp_add_outbound}, {"fpAddInbound", fp_add_inbound},
       {"fpRemoveOutbound", fp_remove_outbound}, {"fpSetHeld", fp_set_held}, {"fpAddSocket", fp_add_socket}, {"fpRemoveSocket", fp_remove_socket},
-      {"fpSetFlowRoutes", fp_set_flow_routes},
+      {"fpSetFlowRoutes", fp_set_flow_routes}, {"fpPromoteBase", fp_promote_base}, {"fpSetNextSeq", fp_set_next_seq},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value fn;

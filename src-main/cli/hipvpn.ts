@@ -18,6 +18,7 @@ import { DEFAULT_PORT, canonicalHit, normalizePeer, parseLocator, parsePeerName,
 import { decodeInvite } from '../daemon/invite-text.js';
 import { loadPeers, savePeers } from '../daemon/peer-store.js';
 import { ensureStateDir, stateDir, type StateDir } from '../daemon/state-dir.js';
+import { armSeqRunOut, testSeqLeft } from '../daemon/test-hooks.js';
 import { SEE_HELP, parse, wantsHelp, wholeNumber } from './args.js';
 import { DEFAULT_WEB_PORT, LIMITS, commandHelp, overview } from './usage.js';
 import { bindingText, flowRemoveFid, flowSetBinding, formatFlows } from './flow-text.js';
@@ -128,6 +129,12 @@ async function serve(args: string[]): Promise<void> {
   const tunArg = values.tun ?? DEFAULT_TUN;
   if (tunArg !== 'none' && !TUN_NAME.test(tunArg)) throw usageError(`--tun ${JSON.stringify(tunArg)} is not an interface name (up to 15 letters, digits, "_", ".", "-"), or none`);
   const listen = await listenAddresses(values.listen);
+  let seqLeft: number | undefined;
+  try {
+    seqLeft = testSeqLeft(process.env);
+  } catch (err) {
+    throw usageError(errorText(err));
+  }
 
   const log = (line: string): void => print(line);
   const { Daemon } = await import('../daemon/daemon.js');
@@ -143,6 +150,10 @@ async function serve(args: string[]): Promise<void> {
     ...(relays.length > 0 ? { relays } : {}),
     log,
   });
+  if (seqLeft !== undefined) {
+    log(logLine('warning', { message: `test hook armed: HIPVPN_TEST_SEQ_LEFT=${seqLeft}; SIGUSR2 moves further SAs near the end of their sequence space` }));
+    armSeqRunOut(seqLeft, (left) => daemon.testSeqRunOut(left));
+  }
   stopOnSignals(daemon, log);
 }
 

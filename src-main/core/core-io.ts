@@ -64,6 +64,11 @@ export type DataplaneCommand =
   | { type: 'add-sas'; peerHit: Uint8Array; sa: SaKeys }
   /** An outbound SA of a further pair is gone. */
   | { type: 'remove-outbound'; peerHit: Uint8Array; spi: number }
+  /**
+   * The base pair's rekey we answered: its new outbound SA `spi` (installed with add-sas beside
+   * the old base SA, which kept the traffic) replaces the base SA, and takes its traffic.
+   */
+  | { type: 'promote-base'; peerHit: Uint8Array; spi: number }
   /** An inbound SA keeps accepting in-flight packets for `afterMs`, then goes. */
   | { type: 'retire-inbound'; spi: number; afterMs: number }
   /** The association is gone: every SA of the peer goes now. */

@@ -802,7 +802,8 @@ export class HostCore {
         const out = this.outbound.get(peer);
         if (!out) return;
         this.retireInbound(e.oldInboundSpi);
-        this.installSa(peer, e.peerHit, e.sa, out.local, out.remote);
+        if (e.confirmed) this.installSa(peer, e.peerHit, e.sa, out.local, out.remote);
+        else this.addBaseSuccessor(peer, e.peerHit, e.sa, e.oldOutboundSpi);
         this.events.push({ type: 'rekeyed', peer, peerHit, inboundSpi: e.sa.inboundSpi, outboundSpi: e.sa.outboundSpi });
         const route = this.relays.route(peer);
         if (route !== undefined) this.relays.due(now, route.relay);
@@ -946,11 +947,33 @@ export class HostCore {
     if (route !== undefined) this.relays.due(this.now, route.relay);
   }
 
-  /** The peer holds the successor of a rekeyed further SA: the traffic moves onto it, then the old SA goes. */
+  /**
+   * The base pair was rekeyed at the peer's request: we hold the new pair before the peer does,
+   * so its outbound SA waits beside the old base SA, which keeps the traffic, until the peer is
+   * known to hold it (successorConfirmed promotes it). Its inbound SA takes packets at once.
+   */
+  private addBaseSuccessor(peer: string, peerHit: Uint8Array, sa: SaKeys, oldOutboundSpi: number): void {
+    const out = this.outbound.get(peer)!;
+    if (out.baseSpi !== oldOutboundSpi) {
+      this.installSa(peer, peerHit, sa, out.local, out.remote);
+      return;
+    }
+    out.standIn.set(sa.outboundSpi, oldOutboundSpi);
+    this.addSas(peer, peerHit, sa);
+  }
+
+  /** The peer holds the successor of a rekeyed SA: the traffic moves onto it, then the old SA goes. */
   private successorConfirmed(peer: string, peerHit: Uint8Array, outboundSpi: number): void {
     const out = this.outbound.get(peer);
     const old = out?.standIn.get(outboundSpi);
     if (!out || old === undefined) return;
+    if (old === out.baseSpi) {
+      this.outbound.promoteBase(out, outboundSpi);
+      this.commands.push({ type: 'promote-base', peerHit, spi: outboundSpi });
+      this.reselectOutboundSa(peer, peerHit);
+      this.tellVerifiedAddresses(peer, peerHit);
+      return;
+    }
     out.standIn.delete(outboundSpi);
     this.reselectOutboundSa(peer, peerHit);
     if (out.extra.delete(old)) this.commands.push({ type: 'remove-outbound', peerHit, spi: old });

@@ -12,8 +12,9 @@ export interface OutboundState {
   suite: number;
   extra: Set<number>;
   /**
-   * A further SA rekeyed before the peer confirmed it holds the successor: the successor's SPI
-   * → the old SA's, which keeps carrying that pair's traffic until then.
+   * An SA rekeyed before the peer confirmed it holds the successor: the successor's SPI → the
+   * old SA's, which keeps carrying that pair's traffic until then. For the base pair the old SA
+   * is `baseSpi` and the successor waits in `extra` until promoted.
    */
   standIn: Map<number, number>;
   activeSpi: number;
@@ -53,10 +54,18 @@ export class OutboundSas {
   spiFor(out: OutboundState, a: AssociationSnapshot | undefined, ifname: string | undefined, remote: Endpoint): number {
     if (a?.multihoming !== 'simultaneous') return out.baseSpi;
     const installed = (spi: number | undefined): spi is number => spi !== undefined && (spi === out.baseSpi || out.extra.has(spi));
-    const listed = pairSpis(a, ifname, remote).spiOut;
-    const spi = listed === undefined ? undefined : (out.standIn.get(listed) ?? listed);
+    const standIn = (s: number | undefined): number | undefined => (s === undefined ? undefined : (out.standIn.get(s) ?? s));
+    const spi = standIn(pairSpis(a, ifname, remote).spiOut);
     if (installed(spi)) return spi;
     // The association's base pair (after a deprecation, the pair that took the base's place).
-    return installed(a.outboundSpi) ? a.outboundSpi : out.baseSpi;
+    const base = standIn(a.outboundSpi);
+    return installed(base) ? base : out.baseSpi;
+  }
+
+  /** The successor of the base SA, confirmed: it is the base SA from now (the old one goes). */
+  promoteBase(out: OutboundState, successor: number): void {
+    out.standIn.delete(successor);
+    out.extra.delete(successor);
+    out.baseSpi = successor;
   }
 }

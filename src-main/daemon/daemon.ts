@@ -221,6 +221,12 @@ export class Daemon {
     return daemon;
   }
 
+  /** Test hook (test-hooks.ts, HIPVPN_TEST_SEQ_LEFT): logged, then carried out by the engine. */
+  testSeqRunOut(left: number): void {
+    this.opts.log(logLine('test-hook', { hook: 'seq-run-out', left }));
+    this.engine.testSeqRunOut(left);
+  }
+
   /** Closes every association (the peers see CLOSE), then the sockets. Safe to call twice. */
   stop(reason: string): Promise<void> {
     this.stopping ??= (async () => {

@@ -355,6 +355,33 @@ export class DataplaneCore {
     }
   }
 
+  /**
+   * The further outbound SA `spi` becomes the base one, and the base SA it replaces goes (a
+   * rekey of the base pair we answered, promoted once the peer holds the new pair). The traffic
+   * the old base SA carried moves onto the new one; the path stays.
+   */
+  promoteBase(hit: Uint8Array, spi: number): void {
+    const out = this.find(hit)?.out;
+    const sa = out?.sealers.get(spi);
+    if (!out || !sa || spi === out.baseSpi) return;
+    out.sealers.delete(out.baseSpi);
+    out.rekeyAsked.delete(out.baseSpi);
+    if (out.spi === out.baseSpi) {
+      out.spi = spi;
+      out.sa = sa;
+    }
+    out.baseSpi = spi;
+  }
+
+  /** Peers whose traffic is sealed with a further SA (simultaneous multihoming), and that SA's SPI. */
+  furtherSasInUse(): Array<{ hit: Uint8Array; spi: number }> {
+    const inUse: Array<{ hit: Uint8Array; spi: number }> = [];
+    for (const list of this.byHit.values()) {
+      for (const p of list) if (p.out && p.out.spi !== p.out.baseSpi) inUse.push({ hit: p.hit, spi: p.out.spi });
+    }
+    return inUse;
+  }
+
   /** The SPI of the SA the peer's traffic is sealed with now. */
   outboundSpiOf(hit: Uint8Array): number | undefined {
     return this.find(hit)?.out?.spi;

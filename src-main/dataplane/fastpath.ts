@@ -207,6 +207,24 @@ export class NativeFastPath {
   }
 
   /**
+   * The further outbound SA `spi` becomes the peer's install()ed one, and the SA it replaces
+   * goes: the base pair was rekeyed at the peer's request, and the new SA waited beside the old
+   * one until the peer held it. If the old SA carried the traffic, the new one does, on its path.
+   * False when the peer has no further SA `spi` here.
+   */
+  promoteBase(hit: Uint8Array, spi: number): boolean {
+    return !this.stopped && this.io.fpPromoteBase(this.handle, hit, spi);
+  }
+
+  /**
+   * Test hook: the peer's outbound SA `spi` seals its next packet with sequence number
+   * `nextSeq` (to force a run-out of one SA). False for an unknown SA or a number out of range.
+   */
+  setNextSeq(hit: Uint8Array, spi: number, nextSeq: number): boolean {
+    return !this.stopped && this.io.fpSetNextSeq(this.handle, hit, spi, nextSeq);
+  }
+
+  /**
    * For `forMs` milliseconds from now, every datagram sealed for this peer by the fast path's
    * TX thread is also sent to this second destination: the same bytes (same SA, same sequence
    * number, no second seal), so the receiver's anti-replay window drops whichever copy arrives

@@ -151,6 +151,13 @@ export class InProcessDataplane implements DataplaneCommands {
     this.core.addSas(hit, outbound, inbound, this.opts.now());
   }
 
+  promoteBase(hit: Uint8Array, spi: number): void {
+    this.core.promoteBase(hit, spi);
+  }
+
+  /** The run-out hook moves fast-path SAs only; without a TUN, EngineOptions.esp starts an SA near the end instead. */
+  testSeqRunOut(): void {}
+
   removeOutbound(hit: Uint8Array, spi: number): void {
     this.core.removeOutbound(hit, spi);
   }

@@ -39,6 +39,12 @@ export interface DataplaneCommands {
   addSas(hit: Uint8Array, outbound: SaSpec | undefined, inbound: SaSpec | undefined): void;
   removeOutbound(hit: Uint8Array, spi: number): void;
   /**
+   * The further outbound SA `spi` (addSas) becomes the peer's base SA, replacing the one
+   * installSa set: a base-pair rekey answered by us waits beside the old SA until the peer
+   * holds the new pair. The traffic the old base SA carried moves onto it, on the same path.
+   */
+  promoteBase(hit: Uint8Array, spi: number): void;
+  /**
    * Moves the peer's outbound ESP to this pair. `verified` false: only what the peer's credit
    * pays for goes there (RFC 8046). `outboundSpi`: which of the peer's outbound SAs carries it
    * from now (simultaneous multihoming).
@@ -56,6 +62,12 @@ export interface DataplaneCommands {
    * there as to a verified address, on that SA, instead of within credit. Replaces the last list.
    */
   setVerifiedAddresses(hit: Uint8Array, addresses: VerifiedAddress[]): void;
+  /**
+   * Test hook only (HIPVPN_TEST_SEQ_LEFT, see test-hooks.ts): every further outbound SA that
+   * carries a peer's traffic is moved to `left` sequence numbers before the end of its space, to
+   * force its run-out and rekey. Only SAs the native fast path holds move; each is reported.
+   */
+  testSeqRunOut(left: number): void;
   /** An inbound SA replaced by a rekey keeps accepting stragglers for `afterMs`. */
   retireInbound(spi: number, afterMs: number): void;
   dropSas(hit: Uint8Array): void;

@@ -7,6 +7,7 @@ import { errnoName, unreachableDestination, type FastPathEvent, type NativeIo } 
 import type { TunDevice } from '../platform/tun.js';
 import type { UdpEndpoint } from '../platform/udp.js';
 import { newRxBatch, newUdpRxBatch, rxPacket, TRUNCATED_FLAG, TxBatch, UdpTxBatch, type UdpRxBatch } from '../base/batch.js';
+import { ESP_SEQ_MAX } from '../esp/index.js';
 import { DataplaneCore, type CoreEvent, type FlowRoute, type OutboundSealer, type PeerRoute, type SaInstall, type SaSpec } from './core.js';
 import { NativeFastPath, STRANDED_HELD_FLAG, nativeFlowRoute, type FastPathTuning } from './fastpath.js';
 import { StrandedDatagrams, type SendPath } from './stranded.js';
@@ -383,6 +384,27 @@ export class DataplaneRunner implements DataplaneCommands {
     this.core.removeOutbound(hit, spi);
     if (!this.jsOutbound.delete(spi)) this.fast?.removeOutbound(hit, spi);
     this.syncFastPath(hit);
+  }
+
+  promoteBase(hit: Uint8Array, spi: number): void {
+    this.core.promoteBase(hit, spi);
+    const key = hitKeyText(hit);
+    // A JS-held SA as the new base: the fast path's base SA, if it had one, goes with the old.
+    if (this.jsOutbound.delete(spi)) {
+      if (this.offloaded.delete(key)) this.fast?.dropOutbound(hit);
+    } else {
+      this.fast?.promoteBase(hit, spi);
+    }
+    this.syncFastPath(hit);
+  }
+
+  testSeqRunOut(left: number): void {
+    const nextSeq = ESP_SEQ_MAX - left + 1;
+    for (const { hit, spi } of this.core.furtherSasInUse()) {
+      const moved = this.fast?.setNextSeq(hit, spi, nextSeq) === true;
+      // Each one said, outside the warnings' rate limit: a test hook must never act unseen.
+      this.opts.onWarning(`test hook: outbound SA ${spi} of ${hitKeyText(hit)} ${moved ? `seals next with sequence number ${nextSeq}` : 'is not in the fast path; left as it is'}`);
+    }
   }
 
   setPath(hit: Uint8Array, remote: UdpEndpoint, remoteAddr16: Uint8Array, local: string, verified: boolean, outboundSpi?: number): void {

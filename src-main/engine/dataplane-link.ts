@@ -225,6 +225,16 @@ export class DataplaneLink {
     this.client.commands.removeOutbound(peerHit, spi);
   }
 
+  /** Test hook: see DataplaneCommands.testSeqRunOut. */
+  testSeqRunOut(left: number): void {
+    this.client.commands.testSeqRunOut(left);
+  }
+
+  /** A further outbound SA becomes the base one (the base pair's rekey we answered, now confirmed). */
+  promoteBase(peerHit: Uint8Array, spi: number): void {
+    this.client.commands.promoteBase(peerHit, spi);
+  }
+
   /** For `forMs`, every ESP packet to the peer also goes out on this pair (0 stops it). */
   setSpare(peerHit: Uint8Array, remote: UdpEndpoint, local: UdpEndpoint, forMs: number): void {
     const remoteAddr16 = toAddr16(remote.address);

@@ -446,6 +446,11 @@ export class HipEngine extends EventEmitter {
     this.run();
   }
 
+  /** Test hook (daemon/test-hooks.ts): further SAs carrying traffic are moved to `left` before the end of their sequence space. */
+  testSeqRunOut(left: number): void {
+    this.dataplane.testSeqRunOut(left);
+  }
+
   /** Rekeys the peer's base SA pair, or the pair whose outbound SA is `outboundSpi`. */
   rekey(peerHit: Uint8Array, outboundSpi?: number): void {
     this.core.rekey(this.clock.now(), peerHit, outboundSpi);
@@ -694,6 +699,9 @@ export class HipEngine extends EventEmitter {
         return;
       case 'remove-outbound':
         this.dataplane.removeOutbound(c.peerHit, c.spi);
+        return;
+      case 'promote-base':
+        this.dataplane.promoteBase(c.peerHit, c.spi);
         return;
       case 'retire-inbound':
         this.dataplane.retireInbound(c.spi, c.afterMs);

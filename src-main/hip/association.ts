@@ -35,7 +35,9 @@ import { CreditAccount, type CreditPolicy } from './credit.js';
 import { BASE_EXCHANGE_OFFER, decodeChecksFailedNotice, encodeChecksFailedNotice } from './checks-failed-notice.js';
 import { PeerLocatorTable, sameLocator, type AnnouncedLocator, type PeerLocator } from './peer-locators.js';
 import { buildWithELocator, FlowBindings, I2_CARRIER, type AnnouncedFlow, type PeerFlowBinding } from './flow-announcement.js';
-import { WaitingRekeys, pairNamedByPeer, pairToRekey, samePair, type Rekey, type SaPairSpis } from './sa-rekey.js';
+import {
+  REKEY_CONFIRM_MAX_MS, WaitingRekeys, pairNamedByPeer, pairToRekey, samePair, type Rekey, type SaPairSpis, type UnconfirmedAnswer,
+} from './sa-rekey.js';
 
 export interface Endpoint { address: string /* IP text, v4 or v6 */; port: number }
 
@@ -47,14 +49,21 @@ export interface SaKeys { suite: number; outboundSpi: number; inboundSpi: number
 export type HostEvent =
   | { type: 'state'; peerHit: Uint8Array; from: AssociationState; to: AssociationState }
   | { type: 'established'; peerHit: Uint8Array; peer: HostIdentityPublic; sa: SaKeys; local: Endpoint; remote: Endpoint; initiator: boolean }
-  | { type: 'rekeyed'; peerHit: Uint8Array; sa: SaKeys; oldInboundSpi: number; oldOutboundSpi: number }
+  /**
+   * The base SA pair was rekeyed. As the rekey's responder (`confirmed` false) we hold the new
+   * pair before the peer does: the old outbound SA keeps sealing until 'sa-rekey-confirmed'.
+   */
+  | { type: 'rekeyed'; peerHit: Uint8Array; sa: SaKeys; oldInboundSpi: number; oldOutboundSpi: number; confirmed: boolean }
   /**
    * A further SA pair (simultaneous multihoming) was rekeyed: `sa` replaces the pair with these
    * old SPIs. Unless `confirmed`, the peer may not hold the new SAs yet: the old outbound SA
    * keeps sealing until 'sa-rekey-confirmed' names the new one.
    */
   | { type: 'sa-rekeyed'; peerHit: Uint8Array; sa: SaKeys; oldInboundSpi: number; oldOutboundSpi: number; ifname: string | undefined; confirmed: boolean }
-  /** The peer acknowledged our answer to its rekey: it holds the new SAs, and `outboundSpi` may carry traffic. */
+  /**
+   * The peer acknowledged our answer to its rekey (or REKEY_CONFIRM_MAX_MS passed without the
+   * ACK): it holds the new SAs, and `outboundSpi` may carry traffic.
+   */
   | { type: 'sa-rekey-confirmed'; peerHit: Uint8Array; outboundSpi: number }
   | { type: 'closed'; peerHit: Uint8Array; byPeer: boolean }
   | { type: 'failed'; peerHit: Uint8Array; reason: string }
@@ -308,8 +317,8 @@ export class Association {
   private readonly waitingRekeys = new WaitingRekeys();
   /** Our rekey of one pair, set aside while we answer the peer's of another; its UPDATE stays in flight. */
   private yieldedRekey: Rekey | undefined;
-  /** A further pair we rekeyed as responder, until the initiator acknowledges our answer. */
-  private rekeyUnconfirmed: { replyId: number; outboundSpi: number } | undefined;
+  /** A pair we rekeyed as responder, until the initiator acknowledges our answer (or the bound passes). */
+  private rekeyUnconfirmed: UnconfirmedAnswer | undefined;
   /** What our I2 listed: the peer's starting view of our locators once the exchange completes. */
   private i2Announced: AnnouncedEntry[] = [];
   /** Locators the responder listed in R1, checked once the base exchange completes. */
@@ -438,6 +447,7 @@ export class Association {
   private fail(now: number, reason: string): void {
     this.retransmit = undefined;
     this.rekey = undefined;
+    this.rekeyUnconfirmed = undefined;
     this.yieldedRekey = undefined;
     this.outstanding.clear();
     this.announcing = undefined;
@@ -463,6 +473,7 @@ export class Association {
     consider(this.holdDeadline);
     for (const o of this.outstanding.values()) consider(o.deadline);
     if (this.keyed()) {
+      consider(this.rekeyUnconfirmed?.deadline);
       consider(this.peerLocators?.nextDeadline());
       consider(this.renewalDue());
     }
@@ -522,6 +533,7 @@ export class Association {
     }
     this.retransmitOutstanding(now);
     if (!this.keyed()) return;
+    if (this.rekeyUnconfirmed !== undefined && this.rekeyUnconfirmed.deadline <= now) this.rekeyConfirmed();
     this.expireLocators(now);
     const renewal = this.renewalDue();
     if (renewal !== undefined && renewal <= now) {
@@ -872,11 +884,7 @@ export class Association {
       return this.ctx.drop('sa-change-in-progress');
     }
     for (const id of acked) this.unacknowledged.delete(id);
-    const unconfirmed = this.rekeyUnconfirmed;
-    if (unconfirmed !== undefined && acked.includes(unconfirmed.replyId)) {
-      this.rekeyUnconfirmed = undefined;
-      this.ctx.emit({ type: 'sa-rekey-confirmed', peerHit: this.peerHit, outboundSpi: unconfirmed.outboundSpi });
-    }
+    if (this.rekeyUnconfirmed !== undefined && acked.includes(this.rekeyUnconfirmed.replyId)) this.rekeyConfirmed();
     if (ack !== undefined && this.pendingUpdateId !== undefined && acked.includes(this.pendingUpdateId)) {
       this.pendingUpdateId = undefined;
       if (this.retransmit?.what === 'UPDATE' || this.retransmit?.what === 'PROBE') this.retransmit = undefined;
@@ -1072,19 +1080,21 @@ export class Association {
     const { inboundSpi: oldInboundSpi, outboundSpi: oldOutboundSpi } = r.pair;
     const sa = this.saKeys(this.espSuite!, r.localNewSpi, r.peerNewSpi, esp);
     const further = this.extraSas.find((p) => samePair(p, r.pair));
-    if (samePair(this.basePair(), r.pair)) {
+    const base = samePair(this.basePair(), r.pair);
+    if (!base && further === undefined) return; // the pair went (deprecated) while its rekey ran
+    // As responder we hold the new SAs before the initiator does (it needs our answer first).
+    const confirmed = r.replyId === undefined;
+    // A pair completed while an earlier answer waits: the peer went on, so it holds that pair.
+    if (this.rekeyUnconfirmed !== undefined) this.rekeyConfirmed();
+    if (!confirmed) this.rekeyUnconfirmed = { replyId: r.replyId!, outboundSpi: sa.outboundSpi, deadline: now + REKEY_CONFIRM_MAX_MS };
+    if (base) {
       this.inboundSpi = sa.inboundSpi;
       this.outboundSpi = sa.outboundSpi;
-      this.ctx.emit({ type: 'rekeyed', peerHit: this.peerHit, oldInboundSpi, oldOutboundSpi, sa });
-    } else if (further !== undefined) {
-      further.inboundSpi = sa.inboundSpi;
-      further.outboundSpi = sa.outboundSpi;
-      // As responder we hold the new SAs before the initiator does (it needs our answer first).
-      const confirmed = r.replyId === undefined;
-      if (!confirmed) this.rekeyUnconfirmed = { replyId: r.replyId!, outboundSpi: sa.outboundSpi };
-      this.ctx.emit({ type: 'sa-rekeyed', peerHit: this.peerHit, oldInboundSpi, oldOutboundSpi, ifname: further.ifname, sa, confirmed });
+      this.ctx.emit({ type: 'rekeyed', peerHit: this.peerHit, oldInboundSpi, oldOutboundSpi, sa, confirmed });
     } else {
-      return; // the pair went (deprecated) while its rekey ran
+      further!.inboundSpi = sa.inboundSpi;
+      further!.outboundSpi = sa.outboundSpi;
+      this.ctx.emit({ type: 'sa-rekeyed', peerHit: this.peerHit, oldInboundSpi, oldOutboundSpi, ifname: further!.ifname, sa, confirmed });
     }
     this.nextKeymatIndex = esp.nextIndex;
     this.rekeys++;
@@ -1094,6 +1104,13 @@ export class Association {
       this.announced = this.announced.map((e) => (e.spi === oldInboundSpi ? { ...e, spi: sa.inboundSpi } : e));
     }
     this.announceNext(now);
+  }
+
+  /** The peer holds the pair we answered its rekey of: our traffic may move onto the new outbound SA. */
+  private rekeyConfirmed(): void {
+    const { outboundSpi } = this.rekeyUnconfirmed!;
+    this.rekeyUnconfirmed = undefined;
+    this.ctx.emit({ type: 'sa-rekey-confirmed', peerHit: this.peerHit, outboundSpi });
   }
 
   /**

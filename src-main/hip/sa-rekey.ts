@@ -69,3 +69,25 @@ export class WaitingRekeys {
     this.targets.length = 0;
   }
 }
+
+/**
+ * How long at most the responder of a rekey keeps sending on the old outbound SA while it waits
+ * for the initiator's ACK of its answer (the sign that the initiator holds the new pair). The
+ * ACK normally comes one round trip after the answer; 2 s also covers the answer's first
+ * retransmission (1 s, HipTimers.initialRetransmitMs) and the ACK of that. It stays well inside
+ * the initiator's overlap for its old inbound SA (5 s, HostCoreConfig.rekeyOverlapMs), which the
+ * initiator starts when it installs the new pair: what the old SA carries until the switch is
+ * still opened there. Past the bound the traffic moves anyway: the initiator asked for the
+ * rekey, so once the answer reached it, it holds the new SAs.
+ */
+export const REKEY_CONFIRM_MAX_MS = 2_000;
+
+/** Our answer to the peer's rekey, waiting for the ACK that tells us the peer holds the new pair. */
+export interface UnconfirmedAnswer {
+  /** The SEQ of our answer. */
+  replyId: number;
+  /** Our new outbound SA of the pair: it takes the traffic once confirmed. */
+  outboundSpi: number;
+  /** When it counts as confirmed without the ACK (REKEY_CONFIRM_MAX_MS after the answer). */
+  deadline: number;
+}

@@ -79,6 +79,10 @@ export interface NativeFastPathApi {
   ): boolean;
   fpAddInbound(fp: FastPathHandle, hit: Uint8Array, spi: number, icvLength: number, key: Uint8Array, salt: Uint8Array): boolean;
   fpRemoveOutbound(fp: FastPathHandle, hit: Uint8Array, spi: number): void;
+  /** The further outbound SA `spi` replaces the base one (and its traffic, if it had it); false when there is none. */
+  fpPromoteBase(fp: FastPathHandle, hit: Uint8Array, spi: number): boolean;
+  /** Test hook: outbound SA `spi` (base or further) seals its next packet with `nextSeq`; false for an unknown SA. */
+  fpSetNextSeq(fp: FastPathHandle, hit: Uint8Array, spi: number, nextSeq: number): boolean;
   /**
    * While on, a copy of every datagram sealed for the peer is queued for fpTakeStranded after
    * it is sent, its socket index flagged with FP_STRANDED_HELD (0x80).

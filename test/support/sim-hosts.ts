@@ -116,6 +116,8 @@ interface PeerPath {
   remote: Endpoint;
   /** The outbound SA the data plane seals with (install-sa's activeSpi, then set-path's); a relay forwards the packet by it. */
   spi: number;
+  /** The base outbound SA (install-sa's, or the one promote-base made base since). */
+  baseSpi: number;
   /** Until HIP has verified `remote`, data goes there only within the peer's credit. */
   verified: boolean;
   spare?: { local: Endpoint; remote: Endpoint; until: number };
@@ -156,6 +158,12 @@ export class SimHost {
   espModel = false;
   /** With `espModel`, the packets refused: no such inbound SA, or older than its window. */
   readonly espRefused = { unknownSpi: 0, tooOld: 0 };
+  /**
+   * How long a command of the core takes to land in the data plane (the engine's turn and the
+   * hop to the data-plane worker): ESP reaching the host meanwhile meets the tables as they were.
+   * HIP datagrams take the same queue (the worker's sockets send them), behind the commands.
+   */
+  dataplaneLatencyMs = 0;
   /** Every HIP datagram this host sent, when `traceHip` is on. */
   traceHip = false;
   readonly hipTrace: Array<{ at: number; bytes: Uint8Array; from: Endpoint; to: Endpoint }> = [];
@@ -281,15 +289,26 @@ export class SimHost {
     let progressed = false;
     const now = this.world.now;
     for (let c = this.core.pollCommand(); c; c = this.core.pollCommand()) {
-      this.commands.push({ ...c, at: now });
-      this.execute(c);
+      const command = c;
+      const land = (): void => {
+        this.commands.push({ ...command, at: this.world.now });
+        this.execute(command);
+      };
+      if (this.dataplaneLatencyMs > 0) this.world.at(now + this.dataplaneLatencyMs, land);
+      else land();
       progressed = true;
     }
     for (let t = this.core.pollTransmit(); t; t = this.core.pollTransmit()) {
+      const { bytes, to: dest } = t;
       const from = t.from ?? this.defaultLocal();
-      this.hipSent++;
-      if (this.traceHip && from !== undefined) this.hipTrace.push({ at: now, bytes: t.bytes, from, to: t.to });
-      if (from !== undefined) this.world.send(this, from, t.to, (to, seenFrom, seenTo) => to.handleDatagram(this.world.now, t.bytes, seenFrom, seenTo));
+      // HIP datagrams leave through the data plane's sockets, after the commands before them.
+      const transmit = (): void => {
+        this.hipSent++;
+        if (this.traceHip && from !== undefined) this.hipTrace.push({ at: this.world.now, bytes, from, to: dest });
+        if (from !== undefined) this.world.send(this, from, dest, (to, seenFrom, seenTo) => to.handleDatagram(this.world.now, bytes, seenFrom, seenTo));
+      };
+      if (this.dataplaneLatencyMs > 0) this.world.at(now + this.dataplaneLatencyMs, transmit);
+      else transmit();
       progressed = true;
     }
     for (let e = this.core.pollEvent(); e; e = this.core.pollEvent()) {
@@ -320,7 +339,7 @@ export class SimHost {
         const prev = this.paths.get(hitToText(c.peerHit));
         this.inboundSas.set(c.sa.inboundSpi, { window: new ReplayWindow(), retireAt: undefined });
         this.paths.set(hitToText(c.peerHit), {
-          local: c.local, remote: c.remote, spi: c.activeSpi, verified: c.verified, held: prev?.held ?? false, heldCopies: prev?.heldCopies ?? [],
+          local: c.local, remote: c.remote, spi: c.activeSpi, baseSpi: c.sa.outboundSpi, verified: c.verified, held: prev?.held ?? false, heldCopies: prev?.heldCopies ?? [],
           ...(prev?.spare ? { spare: prev.spare } : {}),
         });
         if (this.nextDataAt === Number.POSITIVE_INFINITY && this.dataIntervalMs > 0) this.nextDataAt = now;
@@ -329,6 +348,13 @@ export class SimHost {
       case 'add-sas':
         this.inboundSas.set(c.sa.inboundSpi, { window: new ReplayWindow(), retireAt: undefined });
         return;
+      case 'promote-base': {
+        const p = this.paths.get(hitToText(c.peerHit));
+        if (!p) return;
+        if (p.spi === p.baseSpi) p.spi = c.spi;
+        p.baseSpi = c.spi;
+        return;
+      }
       case 'retire-inbound': {
         const sa = this.inboundSas.get(c.spi);
         if (sa) sa.retireAt = now + c.afterMs;

@@ -5,7 +5,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EspInboundSa, EspOutboundSa } from '../../src-main/esp/index.js';
+import { ESP_SEQ_MAX, EspInboundSa, EspOutboundSa } from '../../src-main/esp/index.js';
 import { EspSuite } from '../../src-main/esp/suites.js';
 import { toAddr16 } from '../../src-main/base/addr16.js';
 import { IPPROTO_UDP, writeBeetPacket } from '../../src-main/dataplane/packet.js';
@@ -204,6 +204,68 @@ test('malformed calls from JS throw and change nothing: a port beyond 65535, a n
       server.close();
     }
     assert.equal(sealNext(t).spi, OUT_SPI, 'the peer still seals on its SA after the refusals');
+  } finally {
+    t.close();
+  }
+});
+
+test('promoteBase: the base pair\'s successor waits beside the old base SA, then replaces it and takes its traffic on its path', () => {
+  const t = twin(SUITE);
+  try {
+    const before = t.io.fpProcessTun(t.fast.handle, hitPacket(1));
+    assert.ok('datagram' in before);
+    const NEXT_OUT = 0x7007;
+    assert.ok(t.fast.addSas(PEER_HIT, { spi: NEXT_OUT, suite: SUITE, keys: gcmKeys(31) }, undefined), 'the successor is added as a further SA');
+    assert.deepEqual([sealNext(t)].map((s) => [s.spi, s.seq]), [[OUT_SPI, 2]], 'until promoted, the old base SA carries the traffic');
+    assert.equal(t.fast.promoteBase(PEER_HIT, NEXT_OUT), true);
+    const r = t.io.fpProcessTun(t.fast.handle, hitPacket(1));
+    assert.ok('datagram' in r);
+    const v = new DataView(new Uint8Array(r.datagram).buffer);
+    assert.deepEqual([v.getUint32(0), v.getUint32(4)], [NEXT_OUT, 1], 'the promoted SA carries it, from sequence number 1');
+    assert.deepEqual([Buffer.from(r.address).toString('hex'), r.port], [Buffer.from(before.address).toString('hex'), before.port], 'on the path the old base SA had');
+    t.fast.setPath(PEER_HIT, CELL_ADDR, 10500, -1, OUT_SPI);
+    assert.equal(sealNext(t).spi, NEXT_OUT, 'the old base SA is gone: it cannot be named');
+    t.fast.removeOutbound(PEER_HIT, NEXT_OUT);
+    assert.equal(sealNext(t).spi, NEXT_OUT, 'the promoted SA is the base one: removeOutbound leaves it');
+    assert.equal(t.fast.promoteBase(PEER_HIT, 0x7117), false, 'an SPI the peer has no further SA for promotes nothing');
+    assert.equal(sealNext(t).spi, NEXT_OUT);
+  } finally {
+    t.close();
+  }
+});
+
+test('promoteBase while a further SA carries the traffic leaves the traffic there', () => {
+  const t = twin(SUITE);
+  try {
+    addCell(t);
+    t.fast.setPath(PEER_HIT, CELL_ADDR, 10500, -1, CELL_OUT);
+    assert.ok(t.fast.addSas(PEER_HIT, { spi: 0x7007, suite: SUITE, keys: gcmKeys(31) }, undefined));
+    assert.equal(t.fast.promoteBase(PEER_HIT, 0x7007), true);
+    assert.deepEqual([sealNext(t)].map((s) => [s.spi, s.seq]), [[CELL_OUT, 1]], 'cell0\'s SA keeps the traffic');
+    t.fast.removeOutbound(PEER_HIT, CELL_OUT);
+    assert.equal(sealNext(t).spi, 0x7007, 'removing it falls back to the promoted base SA');
+  } finally {
+    t.close();
+  }
+});
+
+test('setNextSeq moves one SA to the end of its sequence space: it asks for its rekey by SPI and never cycles; the others go on', () => {
+  const t = twin(SUITE);
+  try {
+    addCell(t);
+    t.fast.setPath(PEER_HIT, CELL_ADDR, 10500, -1, CELL_OUT);
+    t.fast.poll();
+    assert.equal(t.fast.setNextSeq(PEER_HIT, CELL_OUT, ESP_SEQ_MAX - 1), true);
+    assert.deepEqual([sealNext(t), sealNext(t)].map((s) => [s.spi, s.seq]), [[CELL_OUT, ESP_SEQ_MAX - 1], [CELL_OUT, ESP_SEQ_MAX]]);
+    assert.deepEqual(t.io.fpProcessTun(t.fast.handle, hitPacket(1)), { drop: 'esp-seq-exhausted' }, 'past 2^32 - 1 nothing is sealed');
+    const events = t.fast.poll();
+    assert.deepEqual(events.map((e) => e.type === 'rekey-needed' && e.spi), [CELL_OUT], `one rekey-needed, for cell0's SA: ${JSON.stringify(events)}`);
+    t.fast.setPath(PEER_HIT, CELL_ADDR, 10500, -1, OUT_SPI);
+    assert.deepEqual([sealNext(t)].map((s) => [s.spi, s.seq]), [[OUT_SPI, 1]], 'the base SA keeps its own numbers');
+    assert.equal(t.fast.setNextSeq(PEER_HIT, 0x7117, 5), false, 'an unknown SPI');
+    assert.equal(t.fast.setNextSeq(PEER_HIT, OUT_SPI, 0), false, 'sequence number 0 is never sent');
+    assert.equal(t.fast.setNextSeq(PEER_HIT, OUT_SPI, ESP_SEQ_MAX + 2), false, 'beyond 2^32');
+    assert.equal(sealNext(t).seq, 2, 'a refused call changes nothing');
   } finally {
     t.close();
   }
