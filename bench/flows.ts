@@ -13,6 +13,10 @@
 //    steers its return traffic by the bindings we announced), and with 100 of which the 100th
 //    matches, bound to wifi0 (the primary's interface, so the path is the same and only the
 //    lookup differs). Interleaved rounds, the order rotating; the median of per-round ratios.
+// 3. Load sharing per flow (core/flow-spread.ts): a second tunnel with both daemons in
+//    simultaneous multihoming, no bindings, both uplinks tbf-limited as in 1. Four TCP flows
+//    whose client ports the spread's hash puts two on each uplink, against one flow alone; the
+//    ratio and each uplink's share of the bytes sent.
 //
 // The load average is printed before and after: the lab machine is shared, and a busy CPU
 // shows in the lookup-cost ratios more than the lookup does. Needs root.
@@ -20,7 +24,7 @@
 //
 // Knobs: FLOWS_MBIT (tbf rate of each uplink, default 50), FLOWS_SECONDS (iperf3 measuring time,
 // default 8), FLOWS_ROUNDS (lookup-cost rounds, default 5), FLOWS_BINDINGS (default 100),
-// FLOWS_ONLY (comma list of aggregation,lookup), FLOWS_ENV (extra daemon env, e.g.
+// FLOWS_ONLY (comma list of aggregation,lookup,spread), FLOWS_ENV (extra daemon env, e.g.
 // HIPVPN_LIBCRYPTO=none for ESP in the JS core).
 
 import { availableParallelism, loadavg } from 'node:os';
@@ -31,12 +35,14 @@ import { sleep } from '../lab/hipvpn.js';
 import { iperf, type IperfResult } from '../lab/iperf.js';
 import type { InterfaceCounters, LinkEnd } from '../lab/link.js';
 import { MobilityLab, startMobilityHipvpn, type MobilityTunnel } from '../lab/scenarios.js';
+import { chooseMember, flowHash, spreadMemberKey, spreadSalt } from '../src-main/core/flow-spread.js';
+import { textToHit } from '../src-main/hip/wire/address.js';
 
 const MBIT = Number(process.env['FLOWS_MBIT'] ?? 50);
 const SECONDS = Number(process.env['FLOWS_SECONDS'] ?? 8);
 const ROUNDS = Math.max(1, Number(process.env['FLOWS_ROUNDS'] ?? 5));
 const BINDINGS = Math.max(1, Number(process.env['FLOWS_BINDINGS'] ?? 100));
-const ONLY = new Set((process.env['FLOWS_ONLY'] ?? 'aggregation,lookup').split(','));
+const ONLY = new Set((process.env['FLOWS_ONLY'] ?? 'aggregation,lookup,spread').split(','));
 const DAEMON_ENV = Object.fromEntries(
   (process.env['FLOWS_ENV'] ?? '')
     .split(',')
@@ -239,6 +245,49 @@ async function lookupCost(mobility: MobilityLab, tunnel: MobilityTunnel, flows: 
   return Math.abs(1 - miss) <= LOOKUP_TOLERANCE && Math.abs(1 - last) <= LOOKUP_TOLERANCE;
 }
 
+/** Load sharing: four flows spread two and two over the uplinks against one flow alone. */
+async function spread(): Promise<boolean> {
+  const mobility = await MobilityLab.create({ cell0: 'up' });
+  try {
+    const tunnel = await startMobilityHipvpn(mobility, { env: DAEMON_ENV, multihoming: 'simultaneous' });
+    const [mobileId, serverId] = await Promise.all([tunnel.mobileVpn.identity(), tunnel.serverVpn.identity()]);
+    const salt = spreadSalt(textToHit(mobileId.hit)!, textToHit(serverId.hit)!);
+    const keys = [spreadMemberKey('wifi0', salt), spreadMemberKey('cell0', salt)];
+    const onWifi = (port: number): boolean => chooseMember(flowHash(6, port, WIFI_PORT), keys) === 0;
+    let first = 42000;
+    while ([0, 1, 2, 3].filter((i) => onWifi(first + i)).length !== 2) first++;
+    const deadline = performance.now() + 20_000;
+    while (((await tunnel.mobileVpn.peer('server'))?.pairs ?? []).filter((p) => p.spread === true).length < 2) {
+      if (performance.now() > deadline) throw new Error('the two uplinks never both joined the spread');
+      await sleep(100);
+    }
+    const uplinks = [mobility.wifi, mobility.cell];
+    const limited = [...uplinks, ...uplinks.map((u) => u.peer)];
+    await Promise.all(limited.map((end) => end.rateLimit({ mbit: MBIT })));
+    try {
+      const run = (clientPort: number, parallel?: number): Promise<IperfResult> =>
+        iperf(mobility.mobile, mobility.server, tunnel.serverAddress, { seconds: SECONDS, omitSeconds: 1, port: WIFI_PORT, clientPort, ...(parallel ? { parallel } : {}) });
+      const alone = await countersDuring(uplinks, () => run(41000));
+      await sleep(SETTLE_MS);
+      const four = await countersDuring(uplinks, () => run(first, 4));
+      const [wifi, cell] = four.traffic as [Traffic, Traffic];
+      const total = wifi.tx + cell.tx;
+      const ratio = four.result.mbps / alone.result.mbps;
+      console.log(
+        `load sharing (no bindings, tbf ${MBIT} Mbit/s per uplink): one flow ${alone.result.mbps.toFixed(1)} Mbit/s; ` +
+          `four flows (client ports ${first}..${first + 3}) ${four.result.mbps.toFixed(1)} Mbit/s; wifi0 sent ${mb(wifi.tx)} (${((wifi.tx / total) * 100).toFixed(1)} %), ` +
+          `cell0 ${mb(cell.tx)} (${((cell.tx / total) * 100).toFixed(1)} %)`,
+      );
+      summary.push(`spread ratio four flows/one flow: ${ratio.toFixed(2)}; uplink shares ${((wifi.tx / total) * 100).toFixed(1)} / ${((cell.tx / total) * 100).toFixed(1)} %`);
+      return ratio >= 1.5 && Math.min(wifi.tx, cell.tx) >= 0.25 * total;
+    } finally {
+      await Promise.all(limited.map((end) => end.clearRateLimit()));
+    }
+  } finally {
+    await mobility.teardown();
+  }
+}
+
 async function main(): Promise<number> {
   console.log(
     `flows: iperf3 TCP laptop -> server through hipvpn, ${SECONDS} s per run; aggregation at tbf ${MBIT} Mbit/s per uplink; ` +
@@ -258,6 +307,7 @@ async function main(): Promise<number> {
   } finally {
     await mobility.teardown();
   }
+  if (ONLY.has('spread')) ok = (await spread()) && ok;
   console.log(`load after: ${load()}`);
   for (const line of summary) console.log(line);
   return ok ? 0 : 1;

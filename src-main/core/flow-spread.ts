@@ -136,8 +136,10 @@ export function planSpread(input: SpreadInput): SpreadMember[] {
     chosen.set(iface, p);
   }
   if (chosen.size < 2) return [];
+  // The primary's member seals with the SA the peer's traffic takes now (during a rekey's
+  // hand-over that may be a stand-in), so both data planes see it as the peer's own path.
   return [...chosen].map(([ifname, p]) => ({
-    key: spreadMemberKey(ifname, input.salt), ifname, local: { ...p.local }, remote: { ...p.remote }, spiOut: p.spiOut,
+    key: spreadMemberKey(ifname, input.salt), ifname, local: { ...p.local }, remote: { ...p.remote }, spiOut: p === primary ? data.spiOut : p.spiOut,
   }));
 }
 
