@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { toAddr16 } from '../../src-main/base/addr16.js';
 import { loopbackPair, SA_AB } from '../support/dataplane-loopback.js';
 import { until } from '../support/wait.js';
+import { IPPROTO_UDP } from '../../src-main/dataplane/packet.js';
 
 test('what was sent while the pair was in doubt is re-sent at once on the pair the peer moves to, and delivered once', async () => {
   const { a, b, tunB, wifiB, cellB, hitB, send } = await loopbackPair();
@@ -145,6 +146,33 @@ test('a peer whose pair is not in doubt is not moved by ESP from a new address: 
     await until(() => wifiB.received.length >= 1, 'the next packet, on the old pair');
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(cellB.received.length, 0, 'nothing went to the unverified address');
+  } finally {
+    a.stop();
+    b.stop();
+  }
+});
+
+test('a held peer\'s ESP from the address a flow route goes to moves nothing: that pair carries the flow, the peer did not move', async () => {
+  const { a, b, tunA, wifiB, cellB, hitA, hitB, sockA, send, reply } = await loopbackPair();
+  try {
+    reply(11);
+    await tunA.waitForWritten(11);
+    // A sends B's flow (UDP to port 5004) to B's other address; nothing sent below is of that flow.
+    a.setFlowRoutes(hitB, [{
+      fid: 1, protocol: IPPROTO_UDP, localPorts: null, remotePorts: { from: 5004, to: 5004 },
+      remote: cellB.local, remoteAddr16: toAddr16('127.0.0.3')!, local: '127.0.0.1', outboundSpi: SA_AB.spi,
+    }]);
+    a.setHeld(hitB, true);
+    send(10, 0);
+    await until(() => wifiB.received.length >= 10, `10 datagrams while held (have ${wifiB.received.length})`);
+    // B's ESP now comes from the flow's address, as the flow's return traffic does.
+    b.setPath(hitA, sockA.local, toAddr16('127.0.0.1')!, '127.0.0.3', true);
+    reply(1);
+    await tunA.waitForWritten(12);
+    send(1, 10);
+    await until(() => wifiB.received.length >= 11, 'the next packet, on the old pair');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(cellB.received.length, 0, `the flow's address got ${cellB.received.length} datagrams of the peer's other traffic`);
   } finally {
     a.stop();
     b.stop();
