@@ -455,6 +455,8 @@ export class DataplaneRunner implements DataplaneCommands {
     if (addr16 === null) return;
     const path = this.core.pathOf(hit);
     if (path && path.port === from.port && same16(path.addr16, addr16)) return;
+    // A flow's own pair (seed 002): the peer's packets there are that flow's, not the peer moving.
+    if (this.flowRoutes.get(hitKeyText(hit))?.some((r) => r.drop !== true && r.remote.port === from.port && same16(r.remoteAddr16, addr16))) return;
     const known = this.verified.get(hitKeyText(hit))?.find((v) => v.port === from.port && same16(v.addr16, addr16));
     this.setPath(hit, from, addr16, to.address, known !== undefined, known?.spi);
   }

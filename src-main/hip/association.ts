@@ -1507,7 +1507,8 @@ export class Association {
       this.emitPeerLocators();
       this.startVerify(now, from);
     }
-    if (!mayFollow || !this.pathInDoubt || sameEndpoint(from, this.remote)) return;
+    // ESP from a locator the peer bound a flow to is that flow's (seed 002), not the peer moving.
+    if (!mayFollow || !this.pathInDoubt || sameEndpoint(from, this.remote) || this.flows.peerBound(from)) return;
     const loc = table.get(from);
     if (loc === undefined || loc.state === 'DEPRECATED') return;
     if (loc.state === 'UNVERIFIED') this.startVerify(now, from);

@@ -285,6 +285,11 @@ export class FlowBindings {
     return changed;
   }
 
+  /** Whether the peer bound a flow to this locator of its own: its traffic there is that flow's. */
+  peerBound(locator: { address: string; port: number }): boolean {
+    return this.peer.some((b) => b.locator.address === locator.address && b.locator.port === locator.port);
+  }
+
   peerFlows(): PeerFlowBinding[] {
     return this.peer.map((b) => ({ fid: b.fid, selector: { ...b.selector }, locator: { ...b.locator } }));
   }

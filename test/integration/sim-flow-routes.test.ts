@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DataplaneCommand } from '../../src-main/core/host-core.js';
-import { A_CELL, A_WIFI, B_ETH, SimWorld, connect, mobileWorld, type SimHost } from '../support/sim-hosts.js';
+import { A_CELL, A_WIFI, B_ETH, PORT, SimWorld, connect, mobileWorld, type SimHost } from '../support/sim-hosts.js';
 
 type FlowRoutesCommand = Extract<DataplaneCommand, { type: 'set-flow-routes' }>;
 
@@ -121,4 +121,28 @@ test('a metered cell0 ranked first: the peer\'s traffic takes wifi0, a flow boun
   const back = a.pathChanges(upAt)[0];
   console.log(`metered: back on wifi0 ${back ? back.at - upAt : '?'} ms after it came up (${back?.cause})`);
   assert.equal(lastRoutes(a)?.[0]?.local.address, A_CELL, 'the bound flow stays on cell0 throughout');
+});
+
+test('the peer\'s ESP on the pair of a flow it bound there does not move our primary, even while we doubt our pair', () => {
+  const { world, a, b } = mobileWorld('SIM_SEED', 0xf10e_0004);
+  console.log(`sim-flow-routes esp-source seed ${world.seed} (set SIM_SEED to replay)`);
+  a.core.setFlowBindings(world.now, [{ peerHit: b.core.hit, fid: 1, selector: { protocol: 'udp', remotePorts: { from: 5004, to: 5004 } }, interface: 'cell0' }]);
+  world.runFor(3_000);
+  assert.deepEqual(b.core.association(a.core.hit)?.peerFlows.map((f) => f.locator.address), [A_CELL], 'B knows the flow is bound to A\'s cell0');
+  assert.ok(b.pathText()?.includes(A_WIFI), `B sends to A's wifi0: ${b.pathText()}`);
+  // A falls quiet on its primary pair while B keeps sending: B doubts its pair (held, searching).
+  a.setStreaming(false);
+  const quietAt = world.now;
+  while (!b.commands.some((c) => c.type === 'set-held' && c.on && c.at > quietAt) && world.now < quietAt + 5_000) world.runFor(1);
+  assert.ok(b.commands.some((c) => c.type === 'set-held' && c.on && c.at > quietAt), 'B doubts its pair');
+  // Meanwhile A's flow keeps arriving from A's cell0, as the data plane reports its source.
+  const flowSource = { type: 'esp-source' as const, peerHit: a.core.hit, from: { address: A_CELL, port: PORT }, to: { address: B_ETH, port: PORT }, bytes: 120 };
+  b.core.handleDataplane(world.now, flowSource);
+  world.drain();
+  const moves = b.commands.filter((c) => c.type === 'set-path' && c.at >= quietAt && c.remote.address === A_CELL);
+  assert.deepEqual(moves.map((c) => c.type === 'set-path' && c.cause), [], 'no move of B\'s primary to A\'s cell0');
+  assert.ok(b.pathText()?.includes(A_WIFI), `B's traffic stays on A's wifi0: ${b.pathText()}`);
+  a.setStreaming(true);
+  world.runFor(3_000);
+  assert.ok(b.pathText()?.includes(A_WIFI), `and after the doubt: ${b.pathText()}`);
 });

@@ -56,15 +56,23 @@ test('the address the listing came from is never deprecated by it (a peer behind
   assert.equal(stateOf(t, { address: '10.0.0.5', port: 10500 }), 'UNVERIFIED');
 });
 
-test('a NAT mapping the peer cannot list stays verified when another uplink lists the peer\'s addresses from its own mapping', () => {
-  // Simultaneous multihoming behind two NATs: the exchange ran over the home NAT's mapping, the
-  // I2 listed Wi-Fi's private address, and cell0's UPDATE (its own SA) comes from the carrier NAT.
-  const homeMapping = { address: '198.51.100.20', port: 10500 };
-  const carrierMapping = { address: '198.51.100.30', port: 40123 };
-  const wifiPrivate = { address: '192.168.1.10', port: 10500 };
-  const cellPrivate = { address: '10.64.0.10', port: 10500 };
+// A peer behind two NATs: its home NAT's and its carrier NAT's mappings, and the private
+// addresses behind them it lists.
+const homeMapping = { address: '198.51.100.20', port: 10500 };
+const carrierMapping = { address: '198.51.100.30', port: 40123 };
+const wifiPrivate = { address: '192.168.1.10', port: 10500 };
+const cellPrivate = { address: '10.64.0.10', port: 10500 };
+
+/** The exchange ran over the home NAT's mapping, and the peer listed Wi-Fi's private address. */
+function behindHomeNat(): PeerLocatorTable {
   const t = new PeerLocatorTable(0, homeMapping, SPI);
   t.applyLocatorSet(0, [listed(wifiPrivate, true)], homeMapping);
+  return t;
+}
+
+test('a NAT mapping the peer cannot list stays verified when another uplink lists the peer\'s addresses from its own mapping', () => {
+  // Simultaneous multihoming: cell0's UPDATE (its own SA) comes from the carrier NAT.
+  const t = behindHomeNat();
   t.observe(carrierMapping, 0x2000);
   const outcome = t.applyLocatorSet(0, [listed(wifiPrivate, true), listed(cellPrivate, false, 0x2000)], carrierMapping);
   assert.equal(stateOf(t, homeMapping), 'ACTIVE', 'nothing on its SA was withdrawn: Wi-Fi is still there');
@@ -78,12 +86,7 @@ test('a NAT mapping the peer cannot list stays verified when another uplink list
 });
 
 test('one SA, the peer moves between NATs: withdrawing the old uplink\'s address deprecates its mapping', () => {
-  const homeMapping = { address: '198.51.100.20', port: 10500 };
-  const carrierMapping = { address: '198.51.100.30', port: 40123 };
-  const wifiPrivate = { address: '192.168.1.10', port: 10500 };
-  const cellPrivate = { address: '10.64.0.10', port: 10500 };
-  const t = new PeerLocatorTable(0, homeMapping, SPI);
-  t.applyLocatorSet(0, [listed(wifiPrivate, true)], homeMapping);
+  const t = behindHomeNat();
   t.observe(carrierMapping, SPI);
   t.applyLocatorSet(1, [listed(cellPrivate, true)], carrierMapping);
   assert.equal(stateOf(t, homeMapping), 'DEPRECATED');
