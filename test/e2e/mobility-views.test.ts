@@ -145,7 +145,7 @@ describe('mobility views against a scripted engine', { timeout: 60_000 }, () => 
     await rows.first().waitFor({ timeout: 5_000 });
     assert.equal(await rows.count(), 2);
     const first = (await rows.nth(0).textContent()) ?? '';
-    assert.match(first, /10\.1\.0\.1:10500.*wlan0 \(wifi\).*working.*out.*0x11223344 \/ 0x55667788/, 'the wlan0 pair, in use, first (by uplink)');
+    assert.match(first, /10\.1\.0\.1:10500.*Wi-Fi \(wlan0\).*working.*out.*0x11223344 \/ 0x55667788/, 'the wlan0 pair, in use, first (by uplink)');
     assert.equal(await rows.nth(0).locator('button', { hasText: 'Use this pair' }).count(), 0, 'no "use" on the pair in use');
     await rows.nth(1).locator('button', { hasText: 'Use this pair' }).click();
     await until('pair.use sent', () => engine.sent('pair.use').length === 1);

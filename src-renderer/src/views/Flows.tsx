@@ -62,7 +62,7 @@ export function Flows() {
         {flows === undefined ? <Notice>This engine does not report flow bindings yet; bindings you add are kept once it does.</Notice> : flows.length === 0 ? <Notice>No flow bindings: every flow follows its peer's primary pair.</Notice> : (
           <div className="table-wrap">
             <table>
-              <thead><tr><th scope="col">FID</th><th scope="col">Peer</th><th scope="col">Traffic</th><th scope="col">Bound to</th><th scope="col">State</th><th scope="col">Pair</th><th scope="col">Traffic counted</th><th scope="col"><span className="visually-hidden">Actions</span></th></tr></thead>
+              <thead><tr><th scope="col" title="Flow identifier (FID): the number that names this binding">Flow ID</th><th scope="col">Peer</th><th scope="col">Traffic</th><th scope="col">Bound to</th><th scope="col">State</th><th scope="col">Pair</th><th scope="col">Traffic counted</th><th scope="col"><span className="visually-hidden">Actions</span></th></tr></thead>
               <tbody>
                 {flows.map((f) => (
                   <tr key={f.binding.fid} data-fid={f.binding.fid}>
