@@ -92,11 +92,12 @@ export function Pairs() {
                         </td>
                         <td data-label="Uplink">{uplinkWords(pair)}</td>
                         <td data-label="Peer address"><span title={LOCATOR_STATE_WORDS[pair.remoteState].term}><Badge tone={stateTone(pair.remoteState)}>{LOCATOR_STATE_WORDS[pair.remoteState].text}</Badge></span></td>
-                        <td data-label="Path">
+                        {/* One child: in the narrow layout the cell is a grid of label and value. */}
+                        <td data-label="Path"><span>
                           <span title={PAIR_STATE_WORDS[pair.state].term}><Badge tone={stateTone(pair.state)}>{PAIR_STATE_WORDS[pair.state].text}</Badge></span>
                           {pair.primary && <> <span title="Primary pair: our packets to the peer leave on it"><Badge tone="primary">out</Badge></span></>}
                           {pair.inbound === true && <> <span title="Inbound pair: the peer's packets arrive on it"><Badge tone="primary">in</Badge></span></>}
-                        </td>
+                        </span></td>
                         <td data-label="SPI in / out"><code>{spiText(pair.spiIn)} / {spiText(pair.spiOut)}</code></td>
                         <td data-label="RTT">{msText(pair.rttMs)}</td>
                         <td data-label="Last heard">{pair.lastHeardMs === undefined ? '–' : `${ageText(pair.lastHeardMs)} ago`}</td>
