@@ -222,7 +222,18 @@ describe('an honest UI in Chromium against hipvpn web and real daemons', { timeo
     await bare.close();
   });
 
-  test('Connect with no peers says there are none and what to do', async () => {
+  test('an error names the peer by its name in plain words; Connect with no peers says there are none and what to do', async () => {
+    await openView(page, 'overview');
+    await page.locator('.state-card button', { hasText: 'Disconnect' }).click();
+    await page.locator('.state-card button', { hasText: 'Connect' }).waitFor({ timeout: 5_000 });
+    await openView(page, 'peers');
+    await page.locator('tr[data-peer="bob"] button', { hasText: 'Ping' }).click();
+    const refused = page.locator('.toast.error', { hasText: 'no association with bob' });
+    await refused.waitFor({ timeout: 5_000 });
+    const words = (await refused.textContent()) ?? '';
+    assert.match(words, /the tunnel is off, so there is no association with bob; press Connect first/);
+    assert.ok(!words.includes(bobId.hit) && !/tunnel\.set|[`{]/.test(words), `no HIT, no API call, no backticks: ${words}`);
+
     await aliceVpn.removePeer('bob');
     await aliceVpn.removePeer('carol');
     await openView(page, 'overview');
