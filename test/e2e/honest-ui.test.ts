@@ -100,6 +100,7 @@ describe('an honest UI in Chromium against hipvpn web and real daemons', { timeo
     assert.match(problem, /for \d+ s: check the address, and that hipvpn runs there with this host on its peer list/);
     assert.equal(await text('tr[data-peer="carol"] td[data-label="State"]')(), 'connecting', 'the state in words');
     assert.match(await page.locator('tr[data-peer="carol"] [data-state]').getAttribute('title') ?? '', /I1-SENT/, 'the protocol\'s state on hover');
+    assert.match(await page.locator('thead th', { hasText: 'Tunnel IPv4 (LSI)' }).getAttribute('title') ?? '', /Local Scope Identifier/, 'LSI in words, the term on hover');
     await page.screenshot({ path: `${ARTIFACTS}/honest-peers-dead-address.png`, fullPage: true });
     await openView(page, 'overview');
     const line = await eventually('carol on the Overview', text('[data-testid="peer-paths"] li[data-peer="carol"]'), (t) => t.includes(`No answer from ${DEAD}:10500`), 2_000);
