@@ -137,6 +137,18 @@ export const PAIR_STATE_WORDS: Record<LocatorPair['state'], { text: string; term
   failed: { text: 'not working', term: 'Pair state: failed (its tests went unanswered)' },
 };
 
+/** Plain words for a peer's association state (RFC 7401 §4.4.2); the protocol's state in the tooltip. */
+export const PEER_STATE_WORDS: Record<PeerStatus['state'], { text: string; term: string }> = {
+  UNASSOCIATED: { text: 'not connected', term: 'HIP state: UNASSOCIATED (no base exchange with this peer under way)' },
+  'I1-SENT': { text: 'connecting', term: 'HIP state: I1-SENT (this host sent I1, the base exchange\'s first packet, and waits for the peer\'s R1)' },
+  'I2-SENT': { text: 'connecting', term: 'HIP state: I2-SENT (the peer answered; this host sent I2 and waits for R2)' },
+  'R2-SENT': { text: 'connected', term: 'HIP state: R2-SENT (this host answered the peer\'s I2; the keys are set)' },
+  ESTABLISHED: { text: 'connected', term: 'HIP state: ESTABLISHED (the base exchange finished; traffic is encrypted with ESP)' },
+  CLOSING: { text: 'closing', term: 'HIP state: CLOSING (this host sent CLOSE and waits for CLOSE_ACK)' },
+  CLOSED: { text: 'closed', term: 'HIP state: CLOSED (the association was closed; a new exchange starts on the next packet)' },
+  'E-FAILED': { text: 'failed', term: 'HIP state: E-FAILED (the base exchange failed)' },
+};
+
 /** Plain words for the check of a peer's address (RFC 8046 §5.4 locator states). */
 export const LOCATOR_STATE_WORDS: Record<LocatorPair['remoteState'], { text: string; term: string }> = {
   ACTIVE: { text: 'verified', term: 'Locator state: ACTIVE (the peer answered at this address, RFC 8046 §5.4)' },

@@ -3,7 +3,8 @@
 // error is tied to its input (aria-describedby) and announced.
 
 import { useEffect, useId, useRef, useState, type ReactNode, type SubmitEvent } from 'react';
-import type { RatePoint } from '../../src-shared/view-models.js';
+import { PEER_STATE_WORDS, type RatePoint } from '../../src-shared/view-models.js';
+import type { AssociationState } from '../../src-shared/control-api.js';
 import { CHART_WINDOW_S, timeTicks, timeX, yScale } from '../../src-shared/chart-scale.js';
 import { shortHit } from '../../src-shared/hit-text.js';
 import { parseToken } from './transport.js';
@@ -81,6 +82,16 @@ export function TokenForm({ onToken }: { onToken: (token: string) => void }) {
 
 export function Notice({ children }: { children: ReactNode }) {
   return <p className="notice">{children}</p>;
+}
+
+/**
+ * A peer's state in plain words ("connecting"), the protocol's state (I1-SENT) on hover. While the
+ * page cannot see the live state it is the last known one, and says so ("was connected").
+ */
+export function PeerState({ state, live }: { state: AssociationState; live: boolean }) {
+  const w = PEER_STATE_WORDS[state];
+  if (!live) return <span title={`Last known: ${w.term}`} data-state={state}><Badge tone="idle">was {w.text}</Badge></span>;
+  return <span title={w.term} data-state={state}><Badge tone={stateTone(state)}>{w.text}</Badge></span>;
 }
 
 /** Association and pair states as colours a person reads at a glance. */

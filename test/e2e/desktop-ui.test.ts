@@ -56,7 +56,7 @@ describe('desktop UI in Chromium against hipvpn web and real daemons', { timeout
     await view('peers');
     const row = page.locator('tr[data-peer="bob"]');
     await row.waitFor({ timeout: 10_000 });
-    await eventually('bob\'s state', text('tr[data-peer="bob"]'), (t) => t.includes('ESTABLISHED'));
+    await eventually('bob\'s state', text('tr[data-peer="bob"] td[data-label="State"]'), (t) => t === 'connected');
     assert.equal(await row.locator('code.hit').getAttribute('title'), pair.bobId.hit, 'bob\'s HIT is in his row (whole on hover, shortened on screen)');
     await view('overview');
     await eventually('the tunnel state', text('[data-testid="tunnel-state"]'), (t) => t === 'Connected');

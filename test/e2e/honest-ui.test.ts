@@ -1,7 +1,8 @@
 // The UI says what it knows, in Chromium against `hipvpn web` and REAL daemons (issue 14): a
-// killed engine or a stopped server leaves every view marked stale with its age (the sidebar
-// agreeing), and the page comes back by itself; a restarted server is re-joined with its new
-// token; a peer at a dead address says so in its row; Connect with no peers says there are
+// killed engine (SIGKILL) or a stopped server leaves every view marked stale with its age (the
+// sidebar agreeing, nothing claiming Connected), and the page comes back by itself; a restarted
+// server is re-joined with its new token; Overview lists every peer, and a peer added at a dead
+// address says why it is not connected there and on Peers; Connect with no peers says there are
 // none. Screenshots go to test/artifacts/honest-*.png.
 
 import assert from 'node:assert/strict';
@@ -13,6 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { HipvpnNode, REPO_ROOT, type HipvpnIdentity } from '../../lab/hipvpn.js';
+import type { LabProcess } from '../../lab/process.js';
 import { twoHosts, type TwoHosts } from '../../lab/scenarios.js';
 import { eventually, launchChromium, openView, type Session } from './browser.js';
 import { buildRenderer, startWebUi, type WebUi } from './ui-server.js';
@@ -36,6 +38,8 @@ describe('an honest UI in Chromium against hipvpn web and real daemons', { timeo
   let aliceVpn: HipvpnNode;
   let bobVpn: HipvpnNode;
   let bobId: HipvpnIdentity;
+  let carolId: HipvpnIdentity;
+  let aliceDaemon: LabProcess;
   let dir: string;
   let port: number;
   let web: WebUi;
@@ -57,14 +61,14 @@ describe('an honest UI in Chromium against hipvpn web and real daemons', { timeo
     bobVpn = new HipvpnNode(bob);
     // carol is only an identity: a HIT alice lists at an address where nothing answers.
     const carolVpn = new HipvpnNode(bob, 10500, 'carol');
-    const [aliceId, carolId] = await Promise.all([aliceVpn.identity(), carolVpn.identity()]);
+    const [aliceId, carol] = await Promise.all([aliceVpn.identity(), carolVpn.identity()]);
+    carolId = carol;
     bobId = await bobVpn.identity();
     await aliceVpn.addPeer('bob', bobId.hit, [`${bob.address('eth0')}:${bobVpn.port}`]);
-    await aliceVpn.addPeer('carol', carolId.hit, [`${DEAD}:10500`]);
     await bobVpn.addPeer('alice', aliceId.hit, []);
     await bobVpn.serve({ listen: [bob.address('eth0')] });
     // Fixed addresses: one local locator, so bob has one pair, and the daemon does not follow the interfaces.
-    await aliceVpn.serve({ listen: [alice.address('eth0')] });
+    aliceDaemon = await aliceVpn.serve({ listen: [alice.address('eth0')] });
     await aliceVpn.waitForEstablished('bob');
     port = await freePort();
     await startWeb();
@@ -82,12 +86,29 @@ describe('an honest UI in Chromium against hipvpn web and real daemons', { timeo
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  test('a peer at a dead address: its row says no answer from that address and what to check, within the retransmission time', async () => {
+  test('Overview lists every peer with its path; a peer added at a dead address shows why it is not connected within 10 s, there and on Peers', async () => {
+    await openView(page, 'overview');
+    await eventually('bob on the Overview', text('[data-testid="peer-paths"] li[data-peer="bob"]'), (t) => t.startsWith('bob: direct via '));
+    // Added as a person does, on the Peers page; the daemon starts an exchange with a new peer at once.
     await openView(page, 'peers');
-    await eventually('bob\'s state', text('tr[data-peer="bob"]'), (t) => t.includes('ESTABLISHED'));
-    const problem = await eventually('carol\'s reason', text('tr[data-peer="carol"] [data-testid="peer-problem"]'), (t) => t.includes(`No answer from ${DEAD}:10500`), 10_000);
+    await page.fill('input[name="name"]', 'carol');
+    await page.fill('input[name="hit"]', carolId.hit);
+    await page.fill('textarea[name="locators"]', `${DEAD}:10500`);
+    await page.click('button:has-text("Add peer")');
+    const addedAt = performance.now();
+    const problem = await eventually('carol\'s reason on Peers', text('tr[data-peer="carol"] [data-testid="peer-problem"]'), (t) => t.includes(`No answer from ${DEAD}:10500`), 10_000);
     assert.match(problem, /for \d+ s: check the address, and that hipvpn runs there with this host on its peer list/);
+    assert.equal(await text('tr[data-peer="carol"] td[data-label="State"]')(), 'connecting', 'the state in words');
+    assert.match(await page.locator('tr[data-peer="carol"] [data-state]').getAttribute('title') ?? '', /I1-SENT/, 'the protocol\'s state on hover');
+    assert.match(await page.locator('thead th', { hasText: 'Tunnel IPv4 (LSI)' }).getAttribute('title') ?? '', /Local Scope Identifier/, 'LSI in words, the term on hover');
     await page.screenshot({ path: `${ARTIFACTS}/honest-peers-dead-address.png`, fullPage: true });
+    await openView(page, 'overview');
+    const line = await eventually('carol on the Overview', text('[data-testid="peer-paths"] li[data-peer="carol"]'), (t) => t.includes(`No answer from ${DEAD}:10500`), 2_000);
+    assert.match(line, /^carol: connecting No answer from/);
+    const tookMs = performance.now() - addedAt;
+    assert.ok(tookMs < 10_000, `the reason was on both pages ${Math.round(tookMs)} ms after the peer was added`);
+    assert.match(await text('[data-testid="peer-paths"] li[data-peer="bob"]')(), /^bob: direct via /, 'bob, connected, with his path');
+    await page.screenshot({ path: `${ARTIFACTS}/honest-overview-every-peer.png`, fullPage: true });
   });
 
   test('texts say what is true: pairs of a disconnected peer, a single pair, fixed listen addresses, hints without backticks', async () => {
@@ -110,32 +131,43 @@ describe('an honest UI in Chromium against hipvpn web and real daemons', { timeo
     assert.doesNotMatch(await page.locator('main').textContent() ?? '', /`/, 'no literal backticks');
   });
 
-  test('engine killed: every view is marked stale with its age, the sidebar agrees; back: live again, the error notice gone by itself', async () => {
-    await openView(page, 'peers');
-    await aliceVpn.stop();
-    // An action that meets the stopped engine: its error is about reaching hipvpn.
-    await page.locator('tr[data-peer="bob"] button', { hasText: 'Ping' }).click();
-    await page.locator('.toast.error').waitFor({ timeout: 5_000 });
-    await eventually('the sidebar', text('[data-testid="tunnel-state"]'), (t) => t === 'Not running', 10_000);
-    assert.match(await text('[data-testid="link-banner"]')(), /The hipvpn engine is not running/);
+  test('engine killed: within 3 s every view says it is not running, none says Connected, each is marked stale with its age; restarted: live again without a reload', async () => {
+    await openView(page, 'overview');
+    await eventually('the sidebar', text('[data-testid="tunnel-state"]'), (t) => t === 'Degraded' || t === 'Connected');
+    aliceDaemon.signal('SIGKILL');
+    const killedAt = performance.now();
+    await eventually('the banner', text('[data-testid="link-banner"]'), (t) => t.includes('The hipvpn engine is not running'), 3_000);
+    const noticedMs = performance.now() - killedAt;
+    assert.ok(noticedMs < 3_000, `noticed ${Math.round(noticedMs)} ms after the kill`);
+    // One state for the whole page: each view, opened now, shows it without waiting.
     for (const id of VIEWS) {
       await openView(page, id);
+      assert.match(await text('[data-testid="link-banner"]')(), /The hipvpn engine is not running/, `${id}: the banner`);
+      assert.equal(await text('[data-testid="tunnel-state"]')(), 'Not running', `${id}: the sidebar`);
+      assert.equal(await page.title(), 'hipvpn · Not running', `${id}: the tab title`);
       assert.match(await text('[data-testid="stale"]')(), /^Last known state, as of (just now|\d+ s ago)/, `${id}: marked stale with its age`);
       assert.match(await page.locator('[data-testid="view"]').getAttribute('class') ?? '', /\bstale\b/, `${id}: greyed`);
       assert.match(await text('[data-testid="tunnel-state-age"]')(), /^Last known: .+, as of (just now|\d+ s ago)$/, `${id}: the sidebar says what it last knew`);
+      const claims = (await page.locator('body').innerText()).split('\n').filter((l) => !l.startsWith('Last known') && /(?<!(was|not) )\bconnected\b|Disconnect/i.test(l));
+      assert.deepEqual(claims, [], `${id}: nothing on the page says connected`);
       await page.screenshot({ path: `${ARTIFACTS}/honest-engine-stopped-${id}.png`, fullPage: true });
     }
+    await openView(page, 'peers');
+    assert.equal(await text('tr[data-peer="bob"] td[data-label="State"]')(), 'was connected', 'a peer\'s state is the last known one, and says so');
+    // An action that meets the stopped engine: its error is about reaching hipvpn, and stays while it is gone.
+    await page.locator('tr[data-peer="bob"] button', { hasText: 'Ping' }).click();
+    await page.locator('.toast.error').waitFor({ timeout: 5_000 });
     await openView(page, 'overview');
     const card = await text('.state-card')();
     assert.match(card, /Tunnel Not running/);
     assert.match(card, /Last known: .* as of \d+ s ago/);
-    assert.equal(await page.locator('.state-card button').isDisabled(), true, 'no Connect/Disconnect on a state not known');
+    assert.equal(await page.locator('.state-card button').count(), 0, 'no Connect/Disconnect on a state not known');
     const age = (t: string): number => Number(/as of (\d+) s ago/.exec(t)?.[1] ?? NaN);
     const first = age(await text('[data-testid="stale"]')());
     await eventually('the age', text('[data-testid="stale"]'), (t) => age(t) >= first + 2, 5_000);
     assert.equal(await page.locator('.toast.error').count(), 1, 'the error notice stays while the engine is gone');
 
-    await aliceVpn.serve({ listen: [hosts.alice.address('eth0')] });
+    aliceDaemon = await aliceVpn.serve({ listen: [hosts.alice.address('eth0')] });
     await eventually('the stale mark', async () => page.locator('[data-testid="stale"]').count(), (n) => n === 0, 15_000);
     await eventually('the error notice', async () => page.locator('.toast.error').count(), (n) => n === 0, 3_000);
     assert.notEqual(await text('[data-testid="tunnel-state"]')(), 'Not running');
@@ -191,7 +223,18 @@ describe('an honest UI in Chromium against hipvpn web and real daemons', { timeo
     await bare.close();
   });
 
-  test('Connect with no peers says there are none and what to do', async () => {
+  test('an error names the peer by its name in plain words; Connect with no peers says there are none and what to do', async () => {
+    await openView(page, 'overview');
+    await page.locator('.state-card button', { hasText: 'Disconnect' }).click();
+    await page.locator('.state-card button', { hasText: 'Connect' }).waitFor({ timeout: 5_000 });
+    await openView(page, 'peers');
+    await page.locator('tr[data-peer="bob"] button', { hasText: 'Ping' }).click();
+    const refused = page.locator('.toast.error', { hasText: 'no association with bob' });
+    await refused.waitFor({ timeout: 5_000 });
+    const words = (await refused.textContent()) ?? '';
+    assert.match(words, /the tunnel is off, so there is no association with bob; press Connect first/);
+    assert.ok(!words.includes(bobId.hit) && !/tunnel\.set|[`{]/.test(words), `no HIT, no API call, no backticks: ${words}`);
+
     await aliceVpn.removePeer('bob');
     await aliceVpn.removePeer('carol');
     await openView(page, 'overview');

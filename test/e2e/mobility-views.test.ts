@@ -145,8 +145,9 @@ describe('mobility views against a scripted engine', { timeout: 60_000 }, () => 
     await rows.first().waitFor({ timeout: 5_000 });
     assert.equal(await rows.count(), 2);
     const first = (await rows.nth(0).textContent()) ?? '';
-    assert.match(first, /10\.1\.0\.1:10500.*wlan0 \(wifi\).*working.*out.*0x11223344 \/ 0x55667788/, 'the wlan0 pair, in use, first (by uplink)');
+    assert.match(first, /10\.1\.0\.1:10500.*Wi-Fi \(wlan0\).*working.*out.*0x11223344 \/ 0x55667788/, 'the wlan0 pair, in use, first (by uplink)');
     assert.equal(await rows.nth(0).locator('button', { hasText: 'Use this pair' }).count(), 0, 'no "use" on the pair in use');
+    assert.match(await page.locator('section[data-peer="bob"] thead th', { hasText: 'SPI in / out' }).getAttribute('title') ?? '', /Security Parameter Index/, 'SPI explained on hover');
     await rows.nth(1).locator('button', { hasText: 'Use this pair' }).click();
     await until('pair.use sent', () => engine.sent('pair.use').length === 1);
     assert.deepEqual(engine.sent('pair.use')[0]!.params, { peer: 'bob', local: CELL, remote: BOB });
@@ -185,6 +186,7 @@ describe('mobility views against a scripted engine', { timeout: 60_000 }, () => 
     await view('flows');
     const row = (fid: number) => page.locator(`tr[data-fid="${fid}"]`);
     await row(7).waitFor({ timeout: 5_000 });
+    assert.match(await page.locator('thead th', { hasText: 'Flow ID' }).getAttribute('title') ?? '', /Flow identifier \(FID\)/, 'FID explained on hover');
     assert.match((await row(7).textContent()) ?? '', /bound steered.*out 1200 pkts \(234\.4 KiB\), in 1100 pkts \(214\.8 KiB\)/, 'a bound flow seen on its pair, with its counters');
     assert.match((await row(8).textContent()) ?? '', /fallbacketh0 is down.*out 3 pkts \(180 B\)/, 'a flow off its uplink says why');
     await page.selectOption('#move-7', 'wwan0');

@@ -75,6 +75,8 @@ test('two daemons that know each other\'s address: "direct via 127.0.0.1" on Ove
   const cell = page.locator('section[data-peer="bob"] tr[data-primary="true"] [data-testid="pair-candidate"]');
   await eventually('the pair in use was reached at bob\'s own address', async () => (await cell.textContent().catch(() => null)) ?? '', (t) => t === 'its own address');
   assert.equal(await cell.getAttribute('data-candidate'), 'host');
+  // A daemon on a fixed address names no interface: the uplink is that address, with no "(other)".
+  assert.equal(await page.locator('section[data-peer="bob"] tr[data-primary="true"] td[data-label="Uplink"]').textContent(), '127.0.0.1');
   assert.match(await page.locator('section[data-peer="bob"] [data-testid="peer-path"]').textContent() ?? '', /^direct via 127\.0\.0\.1$/);
 
   const text = await hipvpn('status', '--state', aliceState);

@@ -62,29 +62,30 @@ export function Flows() {
         {flows === undefined ? <Notice>This engine does not report flow bindings yet; bindings you add are kept once it does.</Notice> : flows.length === 0 ? <Notice>No flow bindings: every flow follows its peer's primary pair.</Notice> : (
           <div className="table-wrap">
             <table>
-              <thead><tr><th scope="col">FID</th><th scope="col">Peer</th><th scope="col">Traffic</th><th scope="col">Bound to</th><th scope="col">State</th><th scope="col">Pair</th><th scope="col">Traffic counted</th><th scope="col"><span className="visually-hidden">Actions</span></th></tr></thead>
+              <thead><tr><th scope="col" title="Flow identifier (FID): the number that names this binding">Flow ID</th><th scope="col">Peer</th><th scope="col">Traffic</th><th scope="col">Bound to</th><th scope="col">State</th><th scope="col">Pair</th><th scope="col">Traffic counted</th><th scope="col"><span className="visually-hidden">Actions</span></th></tr></thead>
               <tbody>
                 {flows.map((f) => (
                   <tr key={f.binding.fid} data-fid={f.binding.fid}>
                     <th scope="row">{f.binding.fid}</th>
                     <td data-label="Peer">{f.binding.peer}</td>
                     <td data-label="Traffic">{selectorText(f.binding.selector)}</td>
-                    <td data-label="Bound to">
+                    {/* One child per cell: in the narrow layout a cell is a grid of its label and its value. */}
+                    <td data-label="Bound to"><div>
                       <label className="visually-hidden" htmlFor={`move-${f.binding.fid}`}>Move flow {f.binding.fid} to interface</label>
                       <select id={`move-${f.binding.fid}`} value={f.binding.interface ?? ''} onChange={(e) => move(f.binding, e.target.value)}>
                         <option value="">primary pair</option>
                         {uplinks.map((u) => <option key={u.name} value={u.name}>{u.name} ({u.kind}{u.metered ? ', metered' : ''})</option>)}
                       </select>
                       {f.binding.policy === 'only' && <div className="flow-policy">only on {f.binding.interface}</div>}
-                    </td>
+                    </div></td>
                     <td data-label="State">{!f.peerRemoved
-                      ? <>
+                      ? <div>
                         <Badge tone={stateTone(f.state)}>{f.state}</Badge>
                         {f.state === 'bound' && f.binding.interface !== null && (f.enforced
                           ? <span className="flow-enforced"> steered</span>
                           : <span className="flow-enforced" title="No packet of this flow has left on its pair yet."> not seen on its pair yet</span>)}
                         {f.reason && <div className="flow-reason">{f.reason}</div>}
-                      </>
+                      </div>
                       : <Badge tone="bad"><span title={`No peer is named ${f.binding.peer}: this binding applies to nothing until one is added again.`}>peer removed</span></Badge>}</td>
                     <td data-label="Pair">{f.local && f.remote && !f.peerRemoved ? `${endpointText(f.local)} ⇄ ${endpointText(f.remote)}` : '–'}</td>
                     <td data-label="Traffic counted">{`out ${f.packetsOut} pkts (${bytesText(f.bytesOut)}), in ${f.packetsIn} pkts (${bytesText(f.bytesIn)})`}</td>

@@ -60,12 +60,15 @@ export function InvitePanel() {
   return (
     <section aria-labelledby="invite-h" className="card">
       <h2 id="invite-h">Invite</h2>
-      <Field label="Name for the invited host" hint="What this host will call it once it connects; empty: guest-…">
-        {(a) => <input id={a.id} name="invite-name" value={name} onChange={(e) => setName(e.target.value)} aria-describedby={a.describedBy} autoComplete="off" />}
-      </Field>
-      <div className="buttons">
-        <button type="button" className="primary" disabled={busy} onClick={() => void create()}>Create invite</button>
-      </div>
+      {/* A form, so Enter in the name field creates the invite. */}
+      <form onSubmit={(e) => { e.preventDefault(); void create(); }} noValidate>
+        <Field label="Name for the invited host" hint="What this host will call it once it connects; empty: guest-…">
+          {(a) => <input id={a.id} name="invite-name" value={name} onChange={(e) => setName(e.target.value)} aria-describedby={a.describedBy} autoComplete="off" />}
+        </Field>
+        <div className="buttons">
+          <button type="submit" className="primary" disabled={busy}>Create invite</button>
+        </div>
+      </form>
       {invite && (
         <div className="invite-out" data-testid="invite-out">
           <p>Works once, until {new Date(invite.expiresAt * 1000).toLocaleString()}. On the other host, paste it below or run <code>hipvpn peer add --invite TEXT</code>.</p>

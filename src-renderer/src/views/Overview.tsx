@@ -1,7 +1,26 @@
 import { useControl } from '../store.js';
-import { Badge, CopyButton, Hit, Notice, stateTone } from '../components.js';
-import { TUNNEL_STATE_TEXT, asOfText, isKeyed, pathWithRttText, tunnelState } from '../../../src-shared/view-models.js';
+import { Badge, CopyButton, Hit, Notice, PeerState, stateTone } from '../components.js';
+import { TUNNEL_STATE_TEXT, asOfText, attemptText, isKeyed, pathWithRttText, tunnelState } from '../../../src-shared/view-models.js';
+import type { PeerStatus } from '../../../src-shared/control-api.js';
 import { endpointText } from '../../../src-shared/status-format.js';
+
+/**
+ * One peer at a glance: how it is reached right now when connected ("bob: direct via Wi-Fi (wlan0)
+ * · RTT 12 ms"), else its state in words and, while the state is live, why it is not connected.
+ */
+function PeerLine({ p, live }: { p: PeerStatus; live: boolean }) {
+  const name = p.name ?? <Hit hit={p.hit} />;
+  if (isKeyed(p)) return <li data-peer={p.name ?? p.hit}>{name}: <span data-testid="path-words">{pathWithRttText(p) ?? 'connected'}</span></li>;
+  const problem = live ? attemptText(p) : null;
+  // No address, no relay, no exchange: nothing to do here until the peer makes contact.
+  const waits = p.state === 'UNASSOCIATED' && p.configuredLocators.length === 0 && p.configuredRelay === undefined;
+  return (
+    <li data-peer={p.name ?? p.hit} className="peer-down">
+      {name}: <PeerState state={p.state} live={live} />
+      {problem ? <> <span className="peer-problem" data-testid="peer-problem">{problem}</span></> : waits ? ' waits for the peer to contact this host' : null}
+    </li>
+  );
+}
 
 export function Overview() {
   const c = useControl();
@@ -48,28 +67,23 @@ export function Overview() {
         {c.fresh.live
           ? <p data-testid="peer-count">{keyed} of {s.peers.length} peer{s.peers.length === 1 ? '' : 's'} connected</p>
           : <p data-testid="peer-count">Last known: {TUNNEL_STATE_TEXT[state]}, {keyed} of {s.peers.length} peer{s.peers.length === 1 ? '' : 's'} connected, {asOfText(c.fresh.ageMs)}</p>}
-        {s.peers.some(isKeyed) && (
-          <ul className="peer-paths" data-testid="peer-paths" aria-label="How each connected peer is reached">
-            {s.peers.filter(isKeyed).map((p) => (
-              <li key={p.hit} data-peer={p.name ?? p.hit}>{p.name ?? <Hit hit={p.hit} />}: <span data-testid="path-words">{pathWithRttText(p) ?? 'connected'}</span></li>
-            ))}
+        {s.peers.length > 0 && (
+          <ul className="peer-paths" data-testid="peer-paths" aria-label="Each peer and how it is reached">
+            {s.peers.map((p) => <PeerLine key={p.hit} p={p} live={c.fresh.live} />)}
           </ul>
         )}
         {c.fresh.live && s.peers.length === 0 && <p data-testid="no-peers">No peers yet: add one on the <a href="#/peers">Peers</a> page to have something to connect to.</p>}
-        <button
-          type="button"
-          className={up ? 'secondary' : 'primary'}
-          aria-pressed={up}
-          disabled={!c.fresh.live}
-          onClick={toggle}
-        >
-          {up ? 'Disconnect' : 'Connect'}
-        </button>
+        {/* Behind a stopped engine or server neither action can be taken, nor is it known which one applies. */}
+        {c.fresh.live && (
+          <button type="button" className={up ? 'secondary' : 'primary'} aria-pressed={up} onClick={toggle}>
+            {up ? 'Disconnect' : 'Connect'}
+          </button>
+        )}
       </div>
       <dl className="facts">
         <dt>This host's HIT</dt>
         <dd><Hit hit={s.identity.hit} testId="own-hit" /></dd>
-        <dt>This host's LSI</dt>
+        <dt><span title="Local Scope Identifier: an IPv4 address that stands for this host's HIT inside the tunnel">This host's tunnel IPv4 (LSI)</span></dt>
         <dd><code>{s.identity.lsi}</code> <CopyButton text={s.identity.lsi} label="LSI" /></dd>
         <dt>Tunnel device</dt>
         <dd>{s.tun ?? 'none (control plane only)'}</dd>

@@ -1,10 +1,10 @@
 import { useRef, useState } from 'react';
 import { useControl } from '../store.js';
-import { Badge, Notice, stateTone } from '../components.js';
+import { Badge, Notice, PeerState, stateTone } from '../components.js';
 import {
   LOCATOR_STATE_WORDS, PAIR_STATE_WORDS, attemptText, isKeyed, msText, pairKey, pairText, pathDirectionsText, sortedPairs,
 } from '../../../src-shared/view-models.js';
-import { CANDIDATE_WORDS, ageText, endpointText } from '../../../src-shared/status-format.js';
+import { CANDIDATE_WORDS, ageText, endpointText, uplinkWords } from '../../../src-shared/status-format.js';
 
 function spiText(spi: number | undefined): string {
   return spi === undefined ? '–' : `0x${spi.toString(16).padStart(8, '0')}`;
@@ -47,7 +47,7 @@ export function Pairs() {
         return (
           <section key={p.hit} aria-labelledby={`pairs-${p.hit}`} className="card" data-peer={label}>
             <div className="card-head">
-              <h2 id={`pairs-${p.hit}`}>{label} <Badge tone={stateTone(p.state)}>{p.state}</Badge></h2>
+              <h2 id={`pairs-${p.hit}`}>{label} <PeerState state={p.state} live={c.fresh.live} /></h2>
               <button
                 type="button"
                 disabled={!canFailOver || working}
@@ -90,14 +90,15 @@ export function Pairs() {
                         <td data-label="Reached at" data-testid="pair-candidate" data-candidate={pair.candidate}>
                           {pair.candidate === undefined ? '–' : <span title={CANDIDATE_WORDS[pair.candidate].term}>{CANDIDATE_WORDS[pair.candidate].text}</span>}
                         </td>
-                        <td data-label="Uplink">{pair.interface ?? '?'} ({pair.kind})</td>
+                        <td data-label="Uplink">{uplinkWords(pair)}</td>
                         <td data-label="Peer address"><span title={LOCATOR_STATE_WORDS[pair.remoteState].term}><Badge tone={stateTone(pair.remoteState)}>{LOCATOR_STATE_WORDS[pair.remoteState].text}</Badge></span></td>
-                        <td data-label="Path">
+                        {/* One child: in the narrow layout the cell is a grid of label and value. */}
+                        <td data-label="Path"><span>
                           <span title={PAIR_STATE_WORDS[pair.state].term}><Badge tone={stateTone(pair.state)}>{PAIR_STATE_WORDS[pair.state].text}</Badge></span>
                           {pair.primary && <> <span title="Primary pair: our packets to the peer leave on it"><Badge tone="primary">out</Badge></span></>}
                           {pair.spread === true && <> <span title="Load sharing: a share of our packets to the peer leaves on this pair, spread per flow over every pair marked shared"><Badge tone="primary">shared</Badge></span></>}
                           {pair.inbound === true && <> <span title="Inbound pair: the peer's packets arrive on it"><Badge tone="primary">in</Badge></span></>}
-                        </td>
+                        </span></td>
                         <td data-label="SPI in / out"><code>{spiText(pair.spiIn)} / {spiText(pair.spiOut)}</code></td>
                         <td data-label="RTT">{msText(pair.rttMs)}</td>
                         <td data-label="Last heard">{pair.lastHeardMs === undefined ? '–' : `${ageText(pair.lastHeardMs)} ago`}</td>

@@ -1,6 +1,6 @@
 import { useState, type SubmitEvent } from 'react';
 import { useControl, errorMessage } from '../store.js';
-import { Badge, ConfirmDialog, Field, Hit, Notice, RichText, stateTone } from '../components.js';
+import { ConfirmDialog, Field, Hit, Notice, PeerState, RichText } from '../components.js';
 import { checkPeerForm, peerFormOf, type PeerField, type PeerForm } from '../../../src-shared/forms.js';
 import { attemptText, peerRow } from '../../../src-shared/view-models.js';
 import { InvitePanel } from './InvitePanel.js';
@@ -55,7 +55,7 @@ export function Peers() {
           <div className="table-wrap wide">
             <table data-testid="peers-table">
               <thead>
-                <tr><th scope="col">Name</th><th scope="col">HIT</th><th scope="col">LSI</th><th scope="col">State</th><th scope="col">Active pair</th><th scope="col">RTT</th><th scope="col">Received</th><th scope="col">Sent</th><th scope="col">Last heard</th><th scope="col"><span className="visually-hidden">Actions</span></th></tr>
+                <tr><th scope="col">Name</th><th scope="col">HIT</th><th scope="col" title="Local Scope Identifier: an IPv4 address that stands for the peer's HIT inside the tunnel">Tunnel IPv4 (LSI)</th><th scope="col">State</th><th scope="col">Active pair</th><th scope="col">RTT</th><th scope="col">Received</th><th scope="col">Sent</th><th scope="col">Last heard</th><th scope="col"><span className="visually-hidden">Actions</span></th></tr>
               </thead>
               <tbody>
                 {peers.map((p) => {
@@ -65,8 +65,8 @@ export function Peers() {
                     <tr key={r.key} data-peer={r.name}>
                       <th scope="row">{r.name}</th>
                       <td data-label="HIT"><Hit hit={r.hit} /></td>
-                      <td data-label="LSI">{r.lsi}</td>
-                      <td data-label="State"><Badge tone={stateTone(r.state)}>{r.state}</Badge></td>
+                      <td data-label="Tunnel IPv4 (LSI)">{r.lsi}</td>
+                      <td data-label="State"><PeerState state={p.state} live={c.fresh.live} /></td>
                       <td data-label="Active pair">
                         {problem ? <span className="peer-problem" data-testid="peer-problem">{problem}</span>
                           // One child: in the narrow layout the cell is a grid of label and value.
