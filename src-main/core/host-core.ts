@@ -23,7 +23,8 @@ import {
   DEFAULT_PATH_POLICY, PathManager, type EngineLocator, type HandoverCause, type IcmpOutcome, type PathPolicy, type PeerPathsView,
 } from './path-manager.js';
 import { pairSpis } from './sa-choice.js';
-import { planFlowRoutes, routesKey, type FlowPlacement, type OwnFlow } from './flow-routes.js';
+import type { FlowPlacement, OwnFlow } from './flow-routes.js';
+import { FlowPlanner, type KeyedFlowPlan } from './flow-planner.js';
 import type { CoreEvent, DataplaneCommand, DataplaneReport, PathCause } from './core-io.js';
 import { EspTraffic } from './esp-traffic.js';
 import { OutboundSas } from './outbound-sas.js';
@@ -99,7 +100,8 @@ export class HostCore {
   private readonly flowsAckedSeen = new Map<string, boolean>();
   /** Per peer, the routes the data plane was last given (as routesKey), and where each flow is. */
   private readonly flowRoutesSent = new Map<string, string>();
-  private readonly flowPlans = new Map<string, FlowPlacement[]>();
+  private readonly flowPlans = new Map<string, readonly FlowPlacement[]>();
+  private readonly flowPlanner = new FlowPlanner();
   /** Peers whose flow routes may have changed since they were last planned. */
   private readonly flowsDirty = new Set<string>();
 
@@ -721,8 +723,7 @@ export class HostCore {
     const peers = [...this.flowsDirty];
     this.flowsDirty.clear();
     for (const peer of peers) {
-      const routes = this.planFlows(peer);
-      const key = routesKey(routes);
+      const { routes, routesKey: key } = this.planFlows(peer);
       if ((this.flowRoutesSent.get(peer) ?? '[]') === key) continue;
       if (routes.length > 0) this.flowRoutesSent.set(peer, key);
       else this.flowRoutesSent.delete(peer);
@@ -731,7 +732,7 @@ export class HostCore {
   }
 
   /** The peer's flow plan, remembered for status; returns the routes. */
-  private planFlows(peer: string): ReturnType<typeof planFlowRoutes>['routes'] {
+  private planFlows(peer: string): Pick<KeyedFlowPlan, 'routes' | 'routesKey'> {
     const own = this.flowBindings.get(peer) ?? [];
     const peerHit = textToHit(peer)!;
     const a = this.association(peerHit);
@@ -739,12 +740,13 @@ export class HostCore {
     if (own.length === 0 && peerFlows.length === 0) {
       this.flowPlans.delete(peer);
       this.flowsAckedSeen.delete(peer);
-      return [];
+      this.flowPlanner.forget(peer);
+      return { routes: [], routesKey: '[]' };
     }
     const out = this.outbound.get(peer);
     const keyed = a !== undefined && (a.state === 'ESTABLISHED' || a.state === 'R2-SENT');
     const view = keyed && out ? this.paths.status(this.now, peerHit) : undefined;
-    const plan = planFlowRoutes({
+    const plan = this.flowPlanner.plan(peer, {
       own,
       peerFlows,
       flowsAcked: a?.flowsAcked ?? true,
@@ -759,7 +761,7 @@ export class HostCore {
     });
     this.flowPlans.set(peer, plan.flows);
     this.flowsAckedSeen.set(peer, a?.flowsAcked ?? true);
-    return plan.routes;
+    return plan;
   }
 
   private onHostEvent(now: number, e: HostEvent): void {
