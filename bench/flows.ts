@@ -12,10 +12,14 @@
 //    of which match the measured flow (every packet scans them all, on both hosts: the server
 //    steers its return traffic by the bindings we announced), and with 100 of which the 100th
 //    matches, bound to wifi0 (the primary's interface, so the path is the same and only the
-//    lookup differs). Interleaved rounds, the order rotating; the median of per-round ratios.
+//    lookup differs). Interleaved rounds, the order rotating; the median of per-round ratios,
+//    of throughput and of CPU time per ESP packet the laptop sent: its fast path TX thread
+//    (the sender), the four packet threads of both daemons, and both daemons whole (JS too).
+//    The verdict is the CPU ratios': other work on a shared machine moves throughput by more
+//    than 5 % from one run to the next, but not the CPU time a packet costs the tunnel.
 //
 // The load average is printed before and after: the lab machine is shared, and a busy CPU
-// shows in the lookup-cost ratios more than the lookup does. Needs root.
+// shows in the throughput ratios more than the lookup does. Needs root.
 // Run: npm run bench:flows
 //
 // Knobs: FLOWS_MBIT (tbf rate of each uplink, default 50), FLOWS_SECONDS (iperf3 measuring time,
