@@ -4,19 +4,17 @@
 // other directly; on cellular no direct pair can work (the carrier NAT maps per destination and
 // bob's NAT filters), so the relay carries the traffic. Make-before-break both ways under a
 // 100 packets/s stream each way, by LSI, must lose nothing (issue 12); break-before-make must have
-// the traffic back within 1 s of the new uplink coming up. Both run on one lab and one pair of
-// daemons, built once (the build and the relayed set-up are a good part of the file's time);
-// each test starts from alice on Wi-Fi with cellular down, as the set-up leaves her. Needs root.
+// the traffic back within 1 s of the new uplink coming up. Needs root.
 //
 //   node --import tsx --test test/system/handover-relay-nat.test.ts
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { measureHandover, type HandoverMeasurement, type PathUnderTest } from '../../lab/handover.js';
+import { test } from 'node:test';
+import { measureHandover, type HandoverMeasurement } from '../../lab/handover.js';
 import { sleep } from '../../lab/hipvpn.js';
 import type { LinkEnd } from '../../lab/link.js';
 import { buildNatLab, type NatLab } from '../../lab/nat.js';
-import { relayedOnWifi, type RelayedPair } from '../../lab/relay-scenario.js';
+import { relayedOnWifi } from '../../lab/relay-scenario.js';
 
 const ROUNDS = Number(process.env.HANDOVER_ROUNDS ?? 5);
 // Five rounds of each take ~3.5 min here (each break-before-make round ~10 s of stream): three
@@ -31,70 +29,61 @@ function summary(r: HandoverMeasurement): string {
   return `${r.recovered ? `gap ${r.gapMs?.toFixed(0)} ms` : 'not recovered'}; ${d}`;
 }
 
-let net: NatLab;
-let relayed: { pair: RelayedPair; path: PathUnderTest; via: () => Promise<string> };
-
-before(async () => {
-  net = await buildNatLab({ aliceHome: 'port-preserving', bobHome: 'port-preserving', carrier: 'symmetric' });
-  relayed = await relayedOnWifi(net);
-});
-
-after(async () => {
-  await net?.lab.teardown();
-});
-
-/** Alice on Wi-Fi, cellular down, and both ends on the direct pair: where each test starts. */
-async function onWifiAlone(): Promise<void> {
-  await net.alice.iface('wifi0').restore();
-  if (net.alice.iface('cell0').cutMode !== 'down') await net.alice.iface('cell0').cutLink('down');
-  for (let i = 0; i < 40 && (await relayed.via()) !== 'direct/direct'; i++) await sleep(50);
-}
+const natLab = (): Promise<NatLab> => buildNatLab({ aliceHome: 'port-preserving', bobHome: 'port-preserving', carrier: 'symmetric' });
 
 test('alice moves between a home NAT and a carrier NAT, bob behind his own NAT, a relay between: make-before-break loses nothing', { timeout: 240_000 }, async () => {
-  await onWifiAlone();
-  const { path, via } = relayed;
-  const wifi = net.alice.iface('wifi0');
-  const cell = net.alice.iface('cell0');
-  const makeBeforeBreak = (up: LinkEnd, down: LinkEnd): Promise<HandoverMeasurement> =>
-    measureHandover(path, async (mark) => {
-      await up.restore();
-      mark(`${up.ifname} up`);
-      await sleep(LEAD_MS);
-      await down.cutLink('down');
-      mark(`${down.ifname} down`);
-    }, { recoverWithinMs: 10_000, tcp: false });
-  for (let round = 1; round <= ROUNDS; round++) {
-    const toCell = await makeBeforeBreak(cell, wifi);
-    console.log(`round ${round} wifi0 -> cell0: ${summary(toCell)}; now ${await via()}`);
-    const toWifi = await makeBeforeBreak(wifi, cell);
-    console.log(`round ${round} cell0 -> wifi0: ${summary(toWifi)}; now ${await via()}`);
-    assert.equal(toCell.lost, 0, `round ${round}, Wi-Fi to cellular: ${summary(toCell)}`);
-    assert.equal(toWifi.lost, 0, `round ${round}, cellular to Wi-Fi: ${summary(toWifi)}`);
+  const net = await natLab();
+  try {
+    const { path, via } = await relayedOnWifi(net);
+    const wifi = net.alice.iface('wifi0');
+    const cell = net.alice.iface('cell0');
+    const makeBeforeBreak = (up: LinkEnd, down: LinkEnd): Promise<HandoverMeasurement> =>
+      measureHandover(path, async (mark) => {
+        await up.restore();
+        mark(`${up.ifname} up`);
+        await sleep(LEAD_MS);
+        await down.cutLink('down');
+        mark(`${down.ifname} down`);
+      }, { recoverWithinMs: 10_000, tcp: false });
+    for (let round = 1; round <= ROUNDS; round++) {
+      const toCell = await makeBeforeBreak(cell, wifi);
+      console.log(`round ${round} wifi0 -> cell0: ${summary(toCell)}; now ${await via()}`);
+      const toWifi = await makeBeforeBreak(wifi, cell);
+      console.log(`round ${round} cell0 -> wifi0: ${summary(toWifi)}; now ${await via()}`);
+      assert.equal(toCell.lost, 0, `round ${round}, Wi-Fi to cellular: ${summary(toCell)}`);
+      assert.equal(toWifi.lost, 0, `round ${round}, cellular to Wi-Fi: ${summary(toWifi)}`);
+    }
+  } finally {
+    await net.lab.teardown();
   }
 });
 
 test(`the same lab, break-before-make: the old uplink goes, the new one comes ${LEAD_MS / 1000} s later, and traffic is back within ${RESUME_WITHIN_MS} ms of it`, { timeout: 240_000 }, async () => {
-  await onWifiAlone();
-  const { path, via } = relayed;
-  const wifi = net.alice.iface('wifi0');
-  const cell = net.alice.iface('cell0');
-  const breakBeforeMake = async (down: LinkEnd, up: LinkEnd): Promise<{ r: HandoverMeasurement; resumed: number | null }> => {
-    const r = await measureHandover(path, async (mark) => {
-      await down.cutLink('down');
-      mark(`${down.ifname} down`);
-      await sleep(LEAD_MS);
-      await up.restore();
-      mark(`${up.ifname} up`);
-    }, { recoverWithinMs: 10_000, tcp: false });
-    return { r, resumed: r.resumeAfter(`${up.ifname} up`) };
-  };
-  for (let round = 1; round <= BREAK_ROUNDS; round++) {
-    const toCell = await breakBeforeMake(wifi, cell);
-    console.log(`round ${round} wifi0 -> cell0: back ${toCell.resumed?.toFixed(0)} ms after cell0 up; ${summary(toCell.r)}; now ${await via()}`);
-    const toWifi = await breakBeforeMake(cell, wifi);
-    console.log(`round ${round} cell0 -> wifi0: back ${toWifi.resumed?.toFixed(0)} ms after wifi0 up; ${summary(toWifi.r)}; now ${await via()}`);
-    for (const [name, x] of [['Wi-Fi to cellular', toCell], ['cellular to Wi-Fi', toWifi]] as const) {
-      assert.ok(x.resumed !== null && x.resumed <= RESUME_WITHIN_MS, `round ${round}, ${name}: back ${x.resumed?.toFixed(0)} ms after the new uplink; ${summary(x.r)}`);
+  const net = await natLab();
+  try {
+    const { path, via } = await relayedOnWifi(net);
+    const wifi = net.alice.iface('wifi0');
+    const cell = net.alice.iface('cell0');
+    const breakBeforeMake = async (down: LinkEnd, up: LinkEnd): Promise<{ r: HandoverMeasurement; resumed: number | null }> => {
+      const r = await measureHandover(path, async (mark) => {
+        await down.cutLink('down');
+        mark(`${down.ifname} down`);
+        await sleep(LEAD_MS);
+        await up.restore();
+        mark(`${up.ifname} up`);
+      }, { recoverWithinMs: 10_000, tcp: false });
+      return { r, resumed: r.resumeAfter(`${up.ifname} up`) };
+    };
+    for (let round = 1; round <= BREAK_ROUNDS; round++) {
+      const toCell = await breakBeforeMake(wifi, cell);
+      console.log(`round ${round} wifi0 -> cell0: back ${toCell.resumed?.toFixed(0)} ms after cell0 up; ${summary(toCell.r)}; now ${await via()}`);
+      const toWifi = await breakBeforeMake(cell, wifi);
+      console.log(`round ${round} cell0 -> wifi0: back ${toWifi.resumed?.toFixed(0)} ms after wifi0 up; ${summary(toWifi.r)}; now ${await via()}`);
+      for (const [name, x] of [['Wi-Fi to cellular', toCell], ['cellular to Wi-Fi', toWifi]] as const) {
+        assert.ok(x.resumed !== null && x.resumed <= RESUME_WITHIN_MS, `round ${round}, ${name}: back ${x.resumed?.toFixed(0)} ms after the new uplink; ${summary(x.r)}`);
+      }
     }
+  } finally {
+    await net.lab.teardown();
   }
 });
