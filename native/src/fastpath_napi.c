@@ -1005,10 +1005,14 @@ typedef struct {
   uint64_t packets_out, bytes_out, packets_in, bytes_in;
 } flow_snapshot;
 
+// fpStats(fp, withFlows = true): counters; without flows (the per-tick credit fold needs only
+// the peers') a peer with many flows costs no object per flow.
 static napi_value fp_stats(napi_env env, napi_callback_info info) {
-  ARGS(1);
+  ARGS(2);
   fastpath *fp = unwrap_fp(env, argv[0]);
   if (!fp) return NULL;
+  bool with_flows = true;
+  if (argc >= 2 && napi_get_value_bool(env, argv[1], &with_flows) != napi_ok) with_flows = true;
   int64_t now = now_ms();
   napi_value out, peers, drops, flows;
   napi_create_object(env, &out);
@@ -1020,7 +1024,7 @@ static napi_value fp_stats(napi_env env, napi_callback_info info) {
   // a JS object per flow for a peer with many flows would hold it for microseconds per call.
   pthread_mutex_lock(&fp->in_lock);
   size_t total = 0;
-  for (int i = 0; i < fp->npeers; i++) total += (size_t)fp->peers[i]->nflows;
+  for (int i = 0; with_flows && i < fp->npeers; i++) total += (size_t)fp->peers[i]->nflows;
   flow_snapshot *snap = total ? malloc(total * sizeof *snap) : NULL;
   uint32_t nflows = 0;
   for (int i = 0; i < fp->npeers; i++) {

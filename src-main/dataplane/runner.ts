@@ -437,7 +437,7 @@ export class DataplaneRunner implements DataplaneCommands {
    */
   private foldFastPathCredit(now: number): void {
     if (!this.fast) return;
-    for (const p of this.fast.stats().peers) {
+    for (const p of this.fast.stats({ flows: false }).peers) {
       const key = hitKeyText(p.hit);
       const earned = p.bytesIn - (this.fastBytesIn.get(key) ?? 0);
       this.fastBytesIn.set(key, p.bytesIn);
