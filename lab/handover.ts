@@ -14,9 +14,8 @@ import { REPO_ROOT, sleep } from './hipvpn.js';
 import type { Host } from './host.js';
 import type { LabProcess } from './process.js';
 import { epochMs, type ArrivalGap, type StreamReport } from './stream-analysis.js';
+import { toolArgs } from './tool-command.js';
 
-const UDP_STREAM_TOOL = `${REPO_ROOT}lab/tools/udp-stream.ts`;
-const TCP_TRANSFER_TOOL = `${REPO_ROOT}lab/tools/tcp-transfer.ts`;
 /** Where each end of the stream listens (the mobile sends to the server's, the server to the mobile's). */
 export const STREAM_PORT = 7100;
 const TCP_PORT = 7200;
@@ -127,8 +126,9 @@ function lastJson<T>(process: LabProcess, prefix: string): T | undefined {
   return undefined;
 }
 
+/** `lab/tools/<tool>.ts` run by node on `host`. */
 function nodeTool(host: Host, tool: string, args: readonly string[], label: string, stdin = false): LabProcess {
-  return host.spawn(process.execPath, ['--import', 'tsx', tool, ...args], { cwd: REPO_ROOT, label: `${host.name}:${label}`, stdin });
+  return host.spawn(process.execPath, toolArgs(tool, args), { cwd: REPO_ROOT, label: `${host.name}:${label}`, stdin });
 }
 
 /** Run the stream (and TCP transfer) over `path`, perform `step`, and measure what it did to them. */
@@ -147,8 +147,8 @@ export async function measureHandover(path: PathUnderTest, step: HandoverStep, o
       '--listen', String(STREAM_PORT), '--rate', String(rate),
       ...(to === null ? [] : ['--to', to, '--port', String(STREAM_PORT)]),
     ];
-    const atMobile = nodeTool(path.mobile, UDP_STREAM_TOOL, streamArgs(path.serverAddress), 'udp-stream', true);
-    const atServer = nodeTool(path.server, UDP_STREAM_TOOL, streamArgs(path.mobileAddress), 'udp-stream', true);
+    const atMobile = nodeTool(path.mobile, 'udp-stream', streamArgs(path.serverAddress), 'udp-stream', true);
+    const atServer = nodeTool(path.server, 'udp-stream', streamArgs(path.mobileAddress), 'udp-stream', true);
     started.push(atMobile, atServer);
     const receivers: StreamEnd[] = [{ host: path.server, process: atServer, direction: 'mobile -> server' }];
     if (path.mobileAddress !== null) receivers.push({ host: path.mobile, process: atMobile, direction: 'server -> mobile' });
@@ -156,14 +156,14 @@ export async function measureHandover(path: PathUnderTest, step: HandoverStep, o
     let sink: LabProcess | undefined;
     let source: LabProcess | undefined;
     if (withTcp) {
-      sink = nodeTool(path.server, TCP_TRANSFER_TOOL, ['sink', '--port', String(TCP_PORT), '--progress-ms', '50'], 'tcp-sink');
+      sink = nodeTool(path.server, 'tcp-transfer', ['sink', '--port', String(TCP_PORT), '--progress-ms', '50'], 'tcp-sink');
       started.push(sink);
     }
     await Promise.all([atMobile, atServer, ...(sink ? [sink] : [])].map((p) => p.waitForLine(/^listening/, TOOL_START_MS)));
     if (withTcp) {
       source = nodeTool(
         path.mobile,
-        TCP_TRANSFER_TOOL,
+        'tcp-transfer',
         ['source', '--host', path.serverAddress, '--port', String(TCP_PORT), '--rate', String(options.tcpBytesPerSecond ?? 1_000_000)],
         'tcp-source',
       );

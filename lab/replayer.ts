@@ -8,8 +8,8 @@
 import { REPO_ROOT } from './hipvpn.js';
 import type { Host } from './host.js';
 import type { LabProcess } from './process.js';
+import { toolArgs } from './tool-command.js';
 
-const TOOL = `${REPO_ROOT}lab/tools/udp-replay.ts`;
 
 export interface ReplayerArrival {
   readonly from: string;
@@ -28,7 +28,7 @@ export class Replayer {
 
   /** The replayer on `host`'s first interface address, bound to `port`. */
   static async start(host: Host, port: number): Promise<Replayer> {
-    const child = host.spawn(process.execPath, ['--import', 'tsx', TOOL, '--port', String(port)], {
+    const child = host.spawn(process.execPath, toolArgs('udp-replay', ['--port', String(port)]), {
       cwd: REPO_ROOT, label: `${host.name}:replay`, stdin: true,
     });
     await child.waitForLine(/^listening /, 20_000);

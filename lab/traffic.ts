@@ -3,8 +3,7 @@
 
 import { REPO_ROOT } from './hipvpn.js';
 import type { Host } from './host.js';
-
-const TRANSFER_TOOL = `${REPO_ROOT}lab/tools/tcp-transfer.ts`;
+import { toolArgs } from './tool-command.js';
 
 export interface TransferReport {
   bytes: number;
@@ -20,12 +19,12 @@ export async function ping(from: Host, target: string, count = 3): Promise<{ ok:
 
 /** Send `bytes` from `from` to `to` at `target` over TCP; returns both ends' reports. */
 export async function transfer(from: Host, to: Host, target: string, bytes: number, port: number, timeoutMs = 60_000): Promise<[TransferReport, TransferReport]> {
-  const sink = to.spawn(process.execPath, ['--import', 'tsx', TRANSFER_TOOL, 'sink', '--port', String(port)], { cwd: REPO_ROOT, label: `${to.name}:sink` });
+  const sink = to.spawn(process.execPath, toolArgs('tcp-transfer', ['sink', '--port', String(port)]), { cwd: REPO_ROOT, label: `${to.name}:sink` });
   try {
     await sink.waitForLine(/^listening/, 20_000);
     const sent = await from.exec(
       process.execPath,
-      ['--import', 'tsx', TRANSFER_TOOL, 'source', '--host', target, '--port', String(port), '--bytes', String(bytes)],
+      toolArgs('tcp-transfer', ['source', '--host', target, '--port', String(port), '--bytes', String(bytes)]),
       { cwd: REPO_ROOT, timeoutMs },
     );
     const received = await sink.waitForLine(/^\{/, 10_000);

@@ -1082,20 +1082,37 @@ static napi_value fp_take_stranded(napi_env env, napi_callback_info info) {
 }
 
 // fpStats(fp) -> { peers: [...], drops: {...}, tunPacketsIn, tunPacketsOut, udpPacketsIn, udpPacketsOut }
+/** One flow's counters, copied out under in_lock so that the JS objects are built after it. */
+typedef struct {
+  uint8_t hit[16];
+  uint32_t fid;
+  uint64_t packets_out, bytes_out, packets_in, bytes_in;
+} flow_snapshot;
+
+// fpStats(fp, withFlows = true): counters; without flows (the per-tick credit fold needs only
+// the peers') a peer with many flows costs no object per flow.
 static napi_value fp_stats(napi_env env, napi_callback_info info) {
-  ARGS(1);
+  ARGS(2);
   fastpath *fp = unwrap_fp(env, argv[0]);
   if (!fp) return NULL;
+  bool with_flows = true;
+  if (argc >= 2 && napi_get_value_bool(env, argv[1], &with_flows) != napi_ok) with_flows = true;
   int64_t now = now_ms();
   napi_value out, peers, drops, flows, spreads;
-  uint32_t nflows = 0, nspreads = 0;
+  uint32_t nspreads = 0;
   napi_create_object(env, &out);
   napi_create_array(env, &peers);
   napi_create_array(env, &flows);
   napi_create_array(env, &spreads);
   napi_create_object(env, &drops);
-  // Only the peer list needs the lock (it may grow); the counters are relaxed atomics.
+  // Only the peer list needs the lock (it may grow); the counters are relaxed atomics. The flows
+  // are copied out under it and their objects made after: the RX thread waits for in_lock, and
+  // a JS object per flow for a peer with many flows would hold it for microseconds per call.
   pthread_mutex_lock(&fp->in_lock);
+  size_t total = 0;
+  for (int i = 0; with_flows && i < fp->npeers; i++) total += (size_t)fp->peers[i]->nflows;
+  flow_snapshot *snap = total ? malloc(total * sizeof *snap) : NULL;
+  uint32_t nflows = 0;
   for (int i = 0; i < fp->npeers; i++) {
     fp_peer *p = fp->peers[i];
     napi_value o, heard;
@@ -1114,17 +1131,15 @@ static napi_value fp_stats(napi_env env, napi_callback_info info) {
     else napi_get_null(env, &active);
     napi_set_named_property(env, o, "outboundSpi", active);
     napi_set_element(env, peers, (uint32_t)i, o);
-    for (int k = 0; k < p->nflows; k++) {
+    for (int k = 0; snap && k < p->nflows; k++) {
       fp_flow *f = &p->flows[k];
-      napi_value fo;
-      napi_create_object(env, &fo);
-      napi_set_named_property(env, fo, "hit", make_bytes(env, p->hit, 16));
-      napi_set_named_property(env, fo, "fid", make_double(env, f->fid));
-      napi_set_named_property(env, fo, "packetsOut", make_double(env, (double)load64(&f->packets_out)));
-      napi_set_named_property(env, fo, "bytesOut", make_double(env, (double)load64(&f->bytes_out)));
-      napi_set_named_property(env, fo, "packetsIn", make_double(env, (double)load64(&f->packets_in)));
-      napi_set_named_property(env, fo, "bytesIn", make_double(env, (double)load64(&f->bytes_in)));
-      napi_set_element(env, flows, nflows++, fo);
+      flow_snapshot *c = &snap[nflows++];
+      memcpy(c->hit, p->hit, 16);
+      c->fid = f->fid;
+      c->packets_out = load64(&f->packets_out);
+      c->bytes_out = load64(&f->bytes_out);
+      c->packets_in = load64(&f->packets_in);
+      c->bytes_in = load64(&f->bytes_in);
     }
     // Spread members count what they carried out (their share), reported as FID 0 with their key.
     for (int k = 0; k < p->nspread; k++) {
@@ -1140,6 +1155,19 @@ static napi_value fp_stats(napi_env env, napi_callback_info info) {
     }
   }
   pthread_mutex_unlock(&fp->in_lock);
+  for (uint32_t k = 0; k < nflows; k++) {
+    const flow_snapshot *c = &snap[k];
+    napi_value fo;
+    napi_create_object(env, &fo);
+    napi_set_named_property(env, fo, "hit", make_bytes(env, c->hit, 16));
+    napi_set_named_property(env, fo, "fid", make_double(env, c->fid));
+    napi_set_named_property(env, fo, "packetsOut", make_double(env, (double)c->packets_out));
+    napi_set_named_property(env, fo, "bytesOut", make_double(env, (double)c->bytes_out));
+    napi_set_named_property(env, fo, "packetsIn", make_double(env, (double)c->packets_in));
+    napi_set_named_property(env, fo, "bytesIn", make_double(env, (double)c->bytes_in));
+    napi_set_element(env, flows, k, fo);
+  }
+  free(snap);
   for (int d = 0; d < DROP_COUNT; d++) {
     uint64_t v = load64(&fp->drops[d]);
     if (v) napi_set_named_property(env, drops, FP_DROP_NAMES[d], make_double(env, (double)v));

@@ -23,7 +23,8 @@ import {
   DEFAULT_PATH_POLICY, PathManager, type EngineLocator, type HandoverCause, type IcmpOutcome, type PathPolicy, type PeerPathsView,
 } from './path-manager.js';
 import { pairSpis } from './sa-choice.js';
-import { planFlowRoutes, routesKey, type FlowPlacement, type OwnFlow } from './flow-routes.js';
+import { routesKey, type FlowPlacement, type OwnFlow, type PlannedFlowRoute } from './flow-routes.js';
+import { FlowPlanner } from './flow-planner.js';
 import { spreadRoutes } from './flow-spread.js';
 import { FlowSpreads } from './flow-spreads.js';
 import { PeerBalancer } from './peer-balance.js';
@@ -102,7 +103,8 @@ export class HostCore {
   private readonly balancer = new PeerBalancer();
   /** Per peer, the routes the data plane was last given (as routesKey), and where each flow is. */
   private readonly flowRoutesSent = new Map<string, string>();
-  private readonly flowPlans = new Map<string, FlowPlacement[]>();
+  private readonly flowPlans = new Map<string, readonly FlowPlacement[]>();
+  private readonly flowPlanner = new FlowPlanner();
   /** Peers whose flow routes may have changed since they were last planned. */
   private readonly flowsDirty = new Set<string>();
   /** Load sharing: unbound traffic spread over pairs per flow. */
@@ -732,8 +734,7 @@ export class HostCore {
     const peers = [...this.flowsDirty];
     this.flowsDirty.clear();
     for (const peer of peers) {
-      const routes = this.planFlows(peer);
-      const key = routesKey(routes);
+      const { routes, routesKey: key } = this.planFlows(peer);
       if ((this.flowRoutesSent.get(peer) ?? '[]') === key) continue;
       if (routes.length > 0) this.flowRoutesSent.set(peer, key);
       else this.flowRoutesSent.delete(peer);
@@ -741,8 +742,8 @@ export class HostCore {
     }
   }
 
-  /** The peer's flow plan (and in load sharing its spread), remembered for status; returns the routes. */
-  private planFlows(peer: string): ReturnType<typeof planFlowRoutes>['routes'] {
+  /** The peer's flow plan (and in load sharing its spread), remembered for status; returns the routes and their key. */
+  private planFlows(peer: string): { routes: PlannedFlowRoute[]; routesKey: string } {
     const own = this.flowBindings.get(peer) ?? [];
     const peerHit = textToHit(peer)!;
     const a = this.association(peerHit);
@@ -751,7 +752,8 @@ export class HostCore {
     if (!loadSharing) this.spreads.forget(peer);
     if (own.length === 0 && peerFlows.length === 0 && !loadSharing) {
       this.flowPlans.delete(peer);
-      return [];
+      this.flowPlanner.forget(peer);
+      return { routes: [], routesKey: '[]' };
     }
     const out = this.outbound.get(peer);
     const keyed = a !== undefined && (a.state === 'ESTABLISHED' || a.state === 'R2-SENT');
@@ -765,7 +767,7 @@ export class HostCore {
       metered: locals.some((l) => l.ifname === p.ifname && l.metered === true),
       relayed: p.candidate === 'relayed',
     }));
-    const plan = planFlowRoutes({
+    const plan = this.flowPlanner.plan(peer, {
       own,
       peerFlows,
       flowsAcked: a?.flowsAcked ?? true,
@@ -777,9 +779,10 @@ export class HostCore {
     });
     for (const f of plan.flows) if (f.state === 'bound' && f.reason === undefined) this.balancer.reason(peer, f.fid, f);
     this.flowPlans.set(peer, plan.flows);
-    if (!loadSharing) return plan.routes;
+    if (!loadSharing) return plan;
     const members = this.spreads.plan(peer, peerHit, view?.primary?.ifname ?? null, { pairs, dataPath });
-    return [...plan.routes, ...spreadRoutes(members)];
+    const routes = [...plan.routes, ...spreadRoutes(members)];
+    return { routes, routesKey: routesKey(routes) };
   }
 
   private onHostEvent(now: number, e: HostEvent): void {

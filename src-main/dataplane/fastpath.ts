@@ -344,8 +344,9 @@ export class NativeFastPath {
     return this.io.fpPoll(this.handle);
   }
 
-  stats(): FastPathStats {
-    return this.io.fpStats(this.handle);
+  /** Counters; `flows: false` leaves the per-flow ones out (empty), for callers that read only the peers'. */
+  stats(options: { flows?: boolean } = {}): FastPathStats {
+    return this.io.fpStats(this.handle, options.flows ?? true);
   }
 
   /** Joins the packet threads; call before closing the fds they use. Stats stay readable. */

@@ -468,7 +468,7 @@ export class DataplaneRunner implements DataplaneCommands {
    */
   private foldFastPathCredit(now: number): void {
     if (!this.fast) return;
-    for (const p of this.fast.stats().peers) {
+    for (const p of this.fast.stats({ flows: false }).peers) {
       const key = hitKeyText(p.hit);
       const earned = p.bytesIn - (this.fastBytesIn.get(key) ?? 0);
       this.fastBytesIn.set(key, p.bytesIn);
@@ -677,8 +677,8 @@ export class DataplaneRunner implements DataplaneCommands {
     const counts = { ...this.counts };
     const flows = new Map<string, WireFlowStats>();
     for (const c of this.core.flowStats()) flows.set(`${hitKeyText(c.hit)}/${c.fid}`, { ...c });
-    if (this.fast) {
-      const f = this.fast.stats();
+    const f = this.fast?.stats();
+    if (f) {
       for (const c of f.flows) {
         const key = `${hitKeyText(c.hit)}/${c.fid}`;
         const js = flows.get(key);
@@ -708,7 +708,7 @@ export class DataplaneRunner implements DataplaneCommands {
       counts.udpPacketsOut += f.udpPacketsOut;
     }
     const held = { heldCopies: this.stranded.copiesHeld, heldResent: this.resent, heldDropped: this.stranded.copiesDropped };
-    if (this.fast) held.heldDropped += this.fast.stats().heldCopiesLost;
+    if (f) held.heldDropped += f.heldCopiesLost;
     return { peers: [...peers.values()], flows: [...flows.values()], drops, ...counts, spareCopies, ...held };
   }
 

@@ -114,7 +114,8 @@ export interface NativeFastPathApi {
   fpTakeStranded(
     fp: FastPathHandle, buf: Uint8Array, lengths: Uint32Array, slotSize: number, addrs16: Uint8Array, ports: Uint16Array, sockets: Uint8Array,
   ): number;
-  fpStats(fp: FastPathHandle): FastPathStats;
+  /** Without flows (`withFlows` false) `flows` is empty. */
+  fpStats(fp: FastPathHandle, withFlows?: boolean): FastPathStats;
   fpStop(fp: FastPathHandle): void;
 }
 
