@@ -51,7 +51,7 @@ describe('handover in the desktop UI against the real mobile daemon', { timeout:
   async function shownPrimary(): Promise<string | null> {
     const primary = await page.locator('section[data-peer="server"] tbody tr[data-primary="true"]').allTextContents();
     if (primary.length !== 1) return null;
-    return /(wifi0|cell0) \(/.exec(primary[0]!)?.[1] ?? null;
+    return /\((wifi0|cell0)\)/.exec(primary[0]!)?.[1] ?? null;
   }
 
   /** Newest timeline entry as text ('' when there is none). */
@@ -113,8 +113,8 @@ describe('handover in the desktop UI against the real mobile daemon', { timeout:
     );
     const wifiRow = rows.find((r) => r.startsWith(`${wifi}:`));
     const cellRow = rows.find((r) => r.startsWith(`${cell}:`));
-    assert.ok(wifiRow?.includes('wifi0 (wifi)'), `a pair from wifi0's address ${wifi}, labelled wifi0 (wifi): ${JSON.stringify(rows)}`);
-    assert.ok(cellRow?.includes('cell0 (cellular)'), `a pair from cell0's address ${cell}, labelled cell0 (cellular): ${JSON.stringify(rows)}`);
+    assert.ok(wifiRow?.includes('Wi-Fi (wifi0)'), `a pair from wifi0's address ${wifi}, labelled Wi-Fi (wifi0): ${JSON.stringify(rows)}`);
+    assert.ok(cellRow?.includes('cellular (cell0)'), `a pair from cell0's address ${cell}, labelled cellular (cell0): ${JSON.stringify(rows)}`);
     assert.equal(await shownPrimary(), 'wifi0', `Wi-Fi is the primary pair: ${JSON.stringify(rows)}`);
     const daemon = await tunnel.mobileVpn.peer('server');
     assert.equal(daemon?.pairs?.find((p) => p.primary)?.local.address, wifi, 'the daemon agrees wifi0 is primary');
