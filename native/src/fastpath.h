@@ -93,7 +93,7 @@ typedef struct {
   uint64_t packets_out, bytes_out, packets_in, bytes_in;
 } fp_flow;
 
-/** What a packet's selector is matched on: its upper-layer protocol and, for TCP and UDP, its ports. */
+/** What a packet's selector is matched on: its upper-layer protocol and, for a transport whose header starts with them (has_ports), its ports. */
 typedef struct {
   uint8_t protocol;
   uint8_t has_ports;  // 0 for other protocols, non-first fragments and headers cut short
