@@ -88,6 +88,22 @@ export type ControlMethod = keyof typeof CONTROL_METHODS;
 export type ParamsOf<M extends ControlMethod> = Infer<(typeof CONTROL_METHODS)[M]['params']>;
 export type ResultOf<M extends ControlMethod> = Infer<(typeof CONTROL_METHODS)[M]['result']>;
 
+/** The connection a request came in on, for the one method that is about it (`subscribe`). */
+export interface ControlSession {
+  /** From now on, events go to this connection too. */
+  subscribe(): void;
+}
+
+/**
+ * A control server: one handler per method of the schema, each given params already checked
+ * and typed, returning its method's result. A method left out, or a result of the wrong shape,
+ * does not compile. Refusals are thrown as ApiError (control-error.ts) with their code.
+ */
+export type ControlHandlers = { [M in ControlMethod]: (params: ParamsOf<M>, session: ControlSession) => Promise<ResultOf<M>> };
+
+/** The methods, for code that builds a handler for each (a proxy, a refusal of all). */
+export const CONTROL_METHOD_NAMES = Object.keys(CONTROL_METHODS) as ControlMethod[];
+
 export const ERROR_CODES = [
   'bad-frame', // not JSON, not an object, too long
   'unknown-method',
@@ -102,6 +118,10 @@ export const ERROR_CODES = [
   'internal',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export function isErrorCode(code: string): code is ErrorCode {
+  return (ERROR_CODES as readonly string[]).includes(code);
+}
 
 export const controlError = object({ code: oneOf(ERROR_CODES), message: string({ maxLength: 2000 }) });
 export type ControlError = Infer<typeof controlError>;
