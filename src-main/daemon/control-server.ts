@@ -10,7 +10,7 @@ import {
   type ControlEvent, type ControlHandlers, type ControlResponse, type ControlSession,
 } from '../../src-shared/control-api.js';
 import { serveLine, type InternalErrorSink } from '../../src-shared/control-dispatch.js';
-import { UserError } from '../base/errors.js';
+import { ExitCode, UserError } from '../base/errors.js';
 
 /** A subscriber that stops reading is cut off rather than buffered without bound. */
 const MAX_PENDING_OUTPUT = 4 * MAX_FRAME_BYTES;
@@ -81,7 +81,7 @@ export class ControlServer {
       await listenOn(server, path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-      if (await answers(path)) throw new UserError(`hipvpn is already running for this state dir (control socket ${path})`);
+      if (await answers(path)) throw new UserError(`hipvpn is already running for this state dir (control socket ${path})`, ExitCode.failure, 'already-running');
       await unlink(path);
       await listenOn(server, path);
     }

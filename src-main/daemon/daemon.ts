@@ -23,7 +23,7 @@ import {
 import { endpointText } from '../../src-shared/status-format.js';
 import { ApiError } from '../../src-shared/control-error.js';
 import type { ControlServer } from './control-server.js';
-import { UserError, errorText } from '../base/errors.js';
+import { ExitCode, SocketBindError, UserError, errorText } from '../base/errors.js';
 import { eventLine, logLine } from './event-log.js';
 import { findPeer, normalizePeer, parseHit, parsePeerRef, withPeer } from './peer-input.js';
 import { engineRelays, relaysForRun, relayStatusRows } from './relays.js';
@@ -695,12 +695,11 @@ async function startEngineOnUsableAddresses(opts: DaemonOptions, identity: Local
   let listen = opts.listen;
   for (;;) {
     try {
-      return await startEngine({ ...opts, listen }, identity);
+      return await launchEngine({ ...opts, listen }, identity);
     } catch (err) {
-      const message = errorText(err);
-      const notYet = opts.listenIsDefault === true && /EADDRNOTAVAIL|cannot assign requested address/i.test(message);
-      const address = notYet ? [...listen].sort((x, y) => y.length - x.length).find((a) => message.includes(a)) : undefined;
-      if (address === undefined || listen.length === 1) throw err;
+      const notYet = opts.listenIsDefault === true && err instanceof SocketBindError && err.errno === 'EADDRNOTAVAIL';
+      const address = notYet && listen.includes(err.address) ? err.address : undefined;
+      if (address === undefined || listen.length === 1) throw startFailure(err, opts);
       opts.log(logLine('warning', { message: `not listening on ${address}: it cannot be bound yet` }));
       listen = listen.filter((a) => a !== address);
     }
@@ -733,32 +732,41 @@ function pairRefOf(p: PathView, relays: readonly { name: string; address: string
 
 async function startEngine(opts: DaemonOptions, identity: LocalHostIdentity, devices?: Record<string, string>): Promise<HipEngine> {
   try {
-    return await HipEngine.start({
-      identity,
-      crypto: nodeCrypto,
-      addresses: opts.listen,
-      port: opts.port,
-      acceptAny: opts.acceptAny,
-      ...(devices === undefined ? {} : { locators: 'monitor' as const }),
-      ...(opts.relays && opts.relays.length > 0 ? { relays: engineRelays(opts.relays) } : {}),
-      host: { ...(opts.multihoming === undefined ? {} : { multihoming: opts.multihoming }), ...(opts.inviteHooks ? { invites: opts.inviteHooks } : {}) },
-      ...(opts.tun === null ? {} : { tun: { name: opts.tun, create: opts.createTun }, devices: devices ?? devicesFor(opts.listen) }),
-    });
+    return await launchEngine(opts, identity, devices);
   } catch (err) {
-    const message = errorText(err);
-    if (/cannot bind UDP/.test(message)) {
-      throw new UserError(`${message}; is another hipvpn serving on that port? choose another with --port, or other addresses with --listen`);
-    }
-    if (opts.tun !== null) {
-      // The platform's reason only; the advice that follows names this state dir.
-      const detail = message.replace(/^cannot open TUN \S+: /, '').split(';')[0]!.trim();
-      const advice = opts.createTun
-        ? 'pick a --tun name no other device uses, or use --tun none (control plane only)'
-        : `create it once with \`sudo hipvpn setup --state ${opts.stateDir} --tun ${opts.tun} --user $(id -u)\`, run serve as root, or use --tun none (control plane only)`;
-      throw new UserError(`cannot open TUN ${opts.tun}: ${detail}; ${advice}`);
-    }
-    throw err;
+    throw startFailure(err, opts);
   }
+}
+
+function launchEngine(opts: DaemonOptions, identity: LocalHostIdentity, devices?: Record<string, string>): Promise<HipEngine> {
+  return HipEngine.start({
+    identity,
+    crypto: nodeCrypto,
+    addresses: opts.listen,
+    port: opts.port,
+    acceptAny: opts.acceptAny,
+    ...(devices === undefined ? {} : { locators: 'monitor' as const }),
+    ...(opts.relays && opts.relays.length > 0 ? { relays: engineRelays(opts.relays) } : {}),
+    host: { ...(opts.multihoming === undefined ? {} : { multihoming: opts.multihoming }), ...(opts.inviteHooks ? { invites: opts.inviteHooks } : {}) },
+    ...(opts.tun === null ? {} : { tun: { name: opts.tun, create: opts.createTun }, devices: devices ?? devicesFor(opts.listen) }),
+  });
+}
+
+/** Why the engine did not start, as the one line that says what to do about it. */
+function startFailure(err: unknown, opts: DaemonOptions): unknown {
+  const message = errorText(err);
+  if (err instanceof SocketBindError) {
+    return new UserError(`${message}; is another hipvpn serving on that port? choose another with --port, or other addresses with --listen`);
+  }
+  if (opts.tun !== null) {
+    // The platform's reason only; the advice that follows names this state dir.
+    const detail = message.replace(/^cannot open TUN \S+: /, '').split(';')[0]!.trim();
+    const advice = opts.createTun
+      ? 'pick a --tun name no other device uses, or use --tun none (control plane only)'
+      : `create it once with \`sudo hipvpn setup --state ${opts.stateDir} --tun ${opts.tun} --user $(id -u)\`, run serve as root, or use --tun none (control plane only)`;
+    return new UserError(`cannot open TUN ${opts.tun}: ${detail}; ${advice}`, ExitCode.failure, 'tun-unavailable');
+  }
+  return err;
 }
 
 /** The name an invitee lists this host under: the host name, as a peer name allows it. */
