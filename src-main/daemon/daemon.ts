@@ -13,8 +13,6 @@ import { InterfaceMonitor } from '../platform/interface-monitor.js';
 import { SocketDrops } from '../platform/socket-drops.js';
 import { SerialQueue } from '../platform/state-file.js';
 import { handoverCause } from './handover-cause.js';
-import { nodeCrypto } from '../hip/crypto/index.js';
-import type { LocalHostIdentity } from '../hip/identity/host-identity.js';
 import {
   CONTROL_API_VERSION,
   type ControlEvent, type ControlHandlers, type DaemonStatus, type PeerConfig, type PeerStatus, type RelayConfig, type ResultOf,
@@ -23,14 +21,14 @@ import {
 import { endpointText } from '../../src-shared/status-format.js';
 import { ApiError } from '../../src-shared/control-error.js';
 import type { ControlServer } from './control-server.js';
-import { ExitCode, SocketBindError, UserError, errorText } from '../base/errors.js';
+import { errorText } from '../base/errors.js';
 import { eventLine, logLine } from './event-log.js';
 import { findPeer, normalizePeer, parseHit, parsePeerRef, withPeer } from './peer-input.js';
 import { engineRelays, relaysForRun, relayStatusRows } from './relays.js';
 import { savePeers } from './peer-store.js';
 import type { StateDir } from './state-dir.js';
 import { openDaemonState } from './daemon-state.js';
-import { devicesFor } from './listen-addresses.js';
+import { startEngine, startEngineOnUsableAddresses } from './engine-start.js';
 import { hostname } from 'node:os';
 import { SettingsControl } from './settings-control.js';
 import { InviteBook, defaultInviteeName } from './invite-book.js';
@@ -691,21 +689,6 @@ function unknownPeerMessage(nameOrHit: string, peers: readonly PeerConfig[]): st
   return `unknown peer ${JSON.stringify(nameOrHit)}${known.length ? ` (known: ${known.join(', ')})` : ' (no peers configured)'}; add it with \`hipvpn peer add NAME --hit HIT\``;
 }
 
-async function startEngineOnUsableAddresses(opts: DaemonOptions, identity: LocalHostIdentity): Promise<HipEngine> {
-  let listen = opts.listen;
-  for (;;) {
-    try {
-      return await launchEngine({ ...opts, listen }, identity);
-    } catch (err) {
-      const notYet = opts.listenIsDefault === true && err instanceof SocketBindError && err.errno === 'EADDRNOTAVAIL';
-      const address = notYet && listen.includes(err.address) ? err.address : undefined;
-      if (address === undefined || listen.length === 1) throw startFailure(err, opts);
-      opts.log(logLine('warning', { message: `not listening on ${address}: it cannot be bound yet` }));
-      listen = listen.filter((a) => a !== address);
-    }
-  }
-}
-
 function locatorInput(l: MonitoredLocator, meteredInterfaces: readonly string[]): LocalLocatorInput {
   return {
     address: l.address, ifname: l.ifname, kind: l.kind, available: l.available, operational: l.operational,
@@ -728,45 +711,6 @@ function pairRefOf(p: PathView, relays: readonly { name: string; address: string
   const relay = p.candidate === 'relayed' ? relays.find((r) => r.address === p.remote.address && r.port === p.remote.port) : undefined;
   if (relay !== undefined) ref.relay = relay.name;
   return ref;
-}
-
-async function startEngine(opts: DaemonOptions, identity: LocalHostIdentity, devices?: Record<string, string>): Promise<HipEngine> {
-  try {
-    return await launchEngine(opts, identity, devices);
-  } catch (err) {
-    throw startFailure(err, opts);
-  }
-}
-
-function launchEngine(opts: DaemonOptions, identity: LocalHostIdentity, devices?: Record<string, string>): Promise<HipEngine> {
-  return HipEngine.start({
-    identity,
-    crypto: nodeCrypto,
-    addresses: opts.listen,
-    port: opts.port,
-    acceptAny: opts.acceptAny,
-    ...(devices === undefined ? {} : { locators: 'monitor' as const }),
-    ...(opts.relays && opts.relays.length > 0 ? { relays: engineRelays(opts.relays) } : {}),
-    host: { ...(opts.multihoming === undefined ? {} : { multihoming: opts.multihoming }), ...(opts.inviteHooks ? { invites: opts.inviteHooks } : {}) },
-    ...(opts.tun === null ? {} : { tun: { name: opts.tun, create: opts.createTun }, devices: devices ?? devicesFor(opts.listen) }),
-  });
-}
-
-/** Why the engine did not start, as the one line that says what to do about it. */
-function startFailure(err: unknown, opts: DaemonOptions): unknown {
-  const message = errorText(err);
-  if (err instanceof SocketBindError) {
-    return new UserError(`${message}; is another hipvpn serving on that port? choose another with --port, or other addresses with --listen`);
-  }
-  if (opts.tun !== null) {
-    // The platform's reason only; the advice that follows names this state dir.
-    const detail = message.replace(/^cannot open TUN \S+: /, '').split(';')[0]!.trim();
-    const advice = opts.createTun
-      ? 'pick a --tun name no other device uses, or use --tun none (control plane only)'
-      : `create it once with \`sudo hipvpn setup --state ${opts.stateDir} --tun ${opts.tun} --user $(id -u)\`, run serve as root, or use --tun none (control plane only)`;
-    return new UserError(`cannot open TUN ${opts.tun}: ${detail}; ${advice}`, ExitCode.failure, 'tun-unavailable');
-  }
-  return err;
 }
 
 /** The name an invitee lists this host under: the host name, as a peer name allows it. */
