@@ -33,7 +33,8 @@
 
 import { availableParallelism, loadavg } from 'node:os';
 import type { FlowBinding, FlowStatus } from '../src-shared/control-api.js';
-import { ControlClient } from '../src-main/daemon/control-client.js';
+import { connectControl } from '../src-main/daemon/control-client.js';
+import { type ApiClient } from '../src-shared/api-client.js';
 import { stateDir } from '../src-main/daemon/state-dir.js';
 import { sleep } from '../lab/hipvpn.js';
 import { iperf, type IperfResult } from '../lab/iperf.js';
@@ -87,25 +88,25 @@ function tcpTo(port: number): FlowBinding['selector'] {
 
 class Flows {
   private constructor(
-    private readonly control: ControlClient,
+    private readonly control: ApiClient,
     private readonly peer: string,
   ) {}
 
   static async open(tunnel: MobilityTunnel): Promise<Flows> {
     const dir = tunnel.mobileVpn.stateDir;
-    return new Flows(await ControlClient.connect(stateDir(dir).socket, dir), 'server');
+    return new Flows(await connectControl(stateDir(dir).socket, dir), 'server');
   }
 
   async set(fid: number, selector: FlowBinding['selector'], iface: string): Promise<void> {
-    await this.control.request('flow.set', { fid, peer: this.peer, selector, interface: iface });
+    await this.control.call('flow.set', { fid, peer: this.peer, selector, interface: iface });
   }
 
   async status(): Promise<readonly FlowStatus[]> {
-    return (await this.control.request('status', {})).flows ?? [];
+    return (await this.control.call('status', {})).flows ?? [];
   }
 
   async removeAll(): Promise<void> {
-    for (const f of await this.status()) await this.control.request('flow.remove', { fid: f.binding.fid });
+    for (const f of await this.status()) await this.control.call('flow.remove', { fid: f.binding.fid });
   }
 
   /** Waits until every binding is bound to its interface (the peer acknowledged the E-LOCATOR). */

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ControlEvent, DaemonStatus, PeerConfig, PeerStatus, ParamsOf, RelayServerStatus, ResultOf } from '../src-shared/control-api.js';
-import { ControlClient } from '../src-main/daemon/control-client.js';
+import { connectControl } from '../src-main/daemon/control-client.js';
 import { stateDir } from '../src-main/daemon/state-dir.js';
 import type { CommandResult, RunOptions } from './command.js';
 import type { Host } from './host.js';
@@ -153,9 +153,9 @@ export class HipvpnNode {
 
   /** One parameterless request over the daemon's control socket, on a connection of its own. */
   private async request<M extends 'status' | 'relay.status'>(method: M, timeoutMs: number): Promise<ResultOf<M>> {
-    const client = await ControlClient.connect(stateDir(this.stateDir).socket, this.stateDir);
+    const client = await connectControl(stateDir(this.stateDir).socket, this.stateDir);
     try {
-      return await client.request(method, {} as ParamsOf<M>, timeoutMs);
+      return await client.call(method, {} as ParamsOf<M>, timeoutMs);
     } finally {
       client.close();
     }
@@ -167,16 +167,16 @@ export class HipvpnNode {
    * closes the association), so the next call measures a fresh base exchange.
    */
   async timeToEstablish(peer: PeerConfig, timeoutMs = 20_000): Promise<number> {
-    const client = await ControlClient.connect(stateDir(this.stateDir).socket, this.stateDir);
+    const client = await connectControl(stateDir(this.stateDir).socket, this.stateDir);
     try {
-      await client.request('subscribe', {});
+      await client.call('subscribe', {});
       let onEstablished: () => void = () => {};
       const established = new Promise<void>((resolve) => (onEstablished = resolve));
       client.onEvent((event: ControlEvent) => {
         if (event.type === 'established' && (event.peer === peer.name || event.hit === peer.hit)) onEstablished();
       });
       const started = performance.now();
-      await client.request('peer.add', peer);
+      await client.call('peer.add', peer);
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`${this.host.name}: no association with ${peer.name} within ${timeoutMs} ms`)), timeoutMs);
@@ -187,7 +187,7 @@ export class HipvpnNode {
         clearTimeout(timer);
       }
       const elapsed = performance.now() - started;
-      await client.request('peer.remove', { name: peer.name });
+      await client.call('peer.remove', { name: peer.name });
       return elapsed;
     } finally {
       client.close();

@@ -1,38 +1,54 @@
-// The typed client every UI uses, over whichever transport it has (the Electron preload bridge,
-// the WebSocket of `hipvpn web`). Derived from the schema: a call's params are checked before
-// they leave, its result and every event are checked when they arrive, so a renderer bug and a
-// daemon bug both surface as an ApiError with a code, never as a half-understood value.
+// The one typed client of the control API, over whichever transport a front end has: the
+// daemon's Unix socket (the CLI, a UI process reaching a daemon it does not host), the Electron
+// preload bridge, the WebSocket of `hipvpn web`. Derived from the schema: a call's params are
+// checked before they leave, its result and every event are checked when they arrive, so a
+// caller's bug and a daemon's bug both surface as an ApiError with a code, never as a
+// half-understood value.
 
 import {
   checkParams, checkResponseValue, checkResult, controlEvent,
-  type ControlEvent, type ControlMethod, type ErrorCode, type ParamsOf, type ResultOf,
+  type ControlEvent, type ControlMethod, type ParamsOf, type ResultOf,
 } from './control-api.js';
+import { ApiError } from './control-error.js';
+
+export { ApiError } from './control-error.js';
 
 /** What a transport does: deliver one request, return the response envelope as it came. */
 export interface ControlTransport {
-  request(method: ControlMethod, params: unknown): Promise<unknown>;
+  /** Rejects (with the reason in words) when no response came: closed, refused, timed out. */
+  request(method: ControlMethod, params: unknown, timeoutMs?: number): Promise<unknown>;
   /** Events as they came; returns the unsubscribe function. */
   onEvent(listener: (event: unknown) => void): () => void;
+  close?(): void;
 }
 
-export class ApiError extends Error {
-  constructor(readonly code: ErrorCode | 'bad-response' | 'transport', message: string) {
-    super(message);
-    this.name = 'ApiError';
-  }
+export interface ApiClientOptions {
+  /**
+   * Check params before sending (default). Off only where the params were checked at the trust
+   * boundary they came in through a moment ago (a UI process passing a page's request on).
+   */
+  checkParams?: boolean;
 }
 
 export class ApiClient {
-  constructor(private readonly transport: ControlTransport) {}
+  private readonly checksParams: boolean;
 
-  async call<M extends ControlMethod>(method: M, params: ParamsOf<M>): Promise<ResultOf<M>> {
-    const p = checkParams(method, params);
-    if (!p.ok) throw new ApiError('invalid-params', p.error);
+  constructor(private readonly transport: ControlTransport, opts: ApiClientOptions = {}) {
+    this.checksParams = opts.checkParams ?? true;
+  }
+
+  async call<M extends ControlMethod>(method: M, params: ParamsOf<M>, timeoutMs?: number): Promise<ResultOf<M>> {
+    let sent: unknown = params;
+    if (this.checksParams) {
+      const p = checkParams(method, params);
+      if (!p.ok) throw new ApiError('invalid-params', p.error);
+      sent = p.value;
+    }
     let raw: unknown;
     try {
-      raw = await this.transport.request(method, p.value);
+      raw = await this.transport.request(method, sent, timeoutMs);
     } catch (err) {
-      throw new ApiError('transport', err instanceof Error ? err.message : String(err));
+      throw err instanceof ApiError ? err : new ApiError('transport', err instanceof Error ? err.message : String(err));
     }
     const envelope = checkResponseValue(raw);
     if (!envelope.ok) throw new ApiError('bad-response', `${method}: ${envelope.error}`);
@@ -42,12 +58,16 @@ export class ApiClient {
     return result.value;
   }
 
-  /** Valid events only; a malformed one goes to `onInvalid` (a log), never to the UI. */
+  /** Valid events only; a malformed one goes to `onInvalid` (a log), never to the listener. */
   onEvent(listener: (e: ControlEvent) => void, onInvalid: (error: string) => void = () => undefined): () => void {
     return this.transport.onEvent((raw) => {
       const e = controlEvent.check(raw, 'event');
       if (e.ok) listener(e.value);
       else onInvalid(e.error);
     });
+  }
+
+  close(): void {
+    this.transport.close?.();
   }
 }

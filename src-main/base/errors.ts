@@ -12,10 +12,27 @@ export const ExitCode = {
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
+/**
+ * Failures a caller reacts to rather than only reports: a UI hosting the engine uses the daemon
+ * already running instead (already-running), or starts without a tunnel (tun-unavailable).
+ */
+export type UserErrorCode = 'already-running' | 'tun-unavailable';
+
 export class UserError extends Error {
-  constructor(message: string, readonly exitCode: ExitCode = ExitCode.failure) {
+  constructor(message: string, readonly exitCode: ExitCode = ExitCode.failure, readonly code?: UserErrorCode) {
     super(message);
     this.name = 'UserError';
+  }
+}
+
+/**
+ * A UDP socket that could not be bound: which address and port, and the system's error code
+ * (EADDRNOTAVAIL: the address is not, or not yet, assigned; EADDRINUSE: the port is taken).
+ */
+export class SocketBindError extends Error {
+  constructor(readonly address: string, readonly port: number, readonly errno: string | undefined, readonly reason: string) {
+    super(`cannot bind UDP ${address}:${port}: ${reason}`);
+    this.name = 'SocketBindError';
   }
 }
 

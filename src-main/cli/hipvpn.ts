@@ -7,11 +7,12 @@ import { chmod, chown, lchown, readdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path';
 import { hitToText } from '../hip/wire/address.js';
 import { ownLsiFor } from '../engine/peers.js';
-import { peerConfig, type ControlError, type PeerConfig, type RelayConfig } from '../../src-shared/control-api.js';
+import { peerConfig, type PeerConfig, type RelayConfig } from '../../src-shared/control-api.js';
 import { parseRelayText, relayText } from '../../src-shared/relay-text.js';
 import { endpointText, formatPairs, formatRelays, formatStatus } from '../../src-shared/status-format.js';
 import { formatRelayStatus } from '../../src-shared/relay-status-format.js';
-import { ControlClient, ControlRequestError } from '../daemon/control-client.js';
+import { connectControl } from '../daemon/control-client.js';
+import { ApiError, type ApiClient } from '../../src-shared/api-client.js';
 import { ExitCode, UserError, errorText, usageError } from '../base/errors.js';
 import { logLine } from '../daemon/event-log.js';
 import { DEFAULT_PORT, canonicalHit, normalizePeer, parseLocator, parsePeerName, parsePeerRef, withPeer } from '../daemon/peer-input.js';
@@ -56,8 +57,8 @@ async function localIdentity(root: string) {
   return loadOrCreateIdentity(root, nodeCrypto);
 }
 
-async function withDaemon<T>(dir: StateDir, f: (c: ControlClient) => Promise<T>): Promise<T> {
-  const client = await ControlClient.connect(dir.socket, dir.root);
+async function withDaemon<T>(dir: StateDir, f: (c: ApiClient) => Promise<T>): Promise<T> {
+  const client = await connectControl(dir.socket, dir.root);
   try {
     return await f(client);
   } finally {
@@ -65,9 +66,9 @@ async function withDaemon<T>(dir: StateDir, f: (c: ControlClient) => Promise<T>)
   }
 }
 
-async function daemonIfRunning(dir: StateDir): Promise<ControlClient | undefined> {
+async function daemonIfRunning(dir: StateDir): Promise<ApiClient | undefined> {
   try {
-    return await ControlClient.connect(dir.socket, dir.root);
+    return await connectControl(dir.socket, dir.root);
   } catch (err) {
     if (err instanceof UserError && err.exitCode === ExitCode.notRunning) return undefined;
     throw err;
@@ -206,7 +207,7 @@ async function peerAdd(args: string[]): Promise<void> {
   const client = await daemonIfRunning(dir);
   if (client) {
     try {
-      const r = await client.request('peer.add', checked.value);
+      const r = await client.call('peer.add', checked.value);
       print(`${r.replaced ? 'updated' : 'added'} peer ${describePeer(r.peer)}; the daemon applied it`);
     } finally {
       client.close();
@@ -233,7 +234,7 @@ async function peerAddInvite(dir: StateDir, text: string, name: string | undefin
   const client = await daemonIfRunning(dir);
   if (client) {
     try {
-      const r = await client.request('invite.accept', { text, ...(name === undefined ? {} : { name }) });
+      const r = await client.call('invite.accept', { text, ...(name === undefined ? {} : { name }) });
       print(`added peer ${describePeer(r.peer)} from its invite; the daemon applied it`);
     } finally {
       client.close();
@@ -273,7 +274,7 @@ async function invite(args: string[]): Promise<void> {
     if (!checkedName.ok) throw usageError(checkedName.error);
   }
   const expiresSeconds = values.expires === undefined ? undefined : durationSeconds(values.expires);
-  const r = await withDaemon(dir, (c) => c.request('invite.create', {
+  const r = await withDaemon(dir, (c) => c.call('invite.create', {
     ...(values.name === undefined ? {} : { name: values.name }),
     ...(expiresSeconds === undefined ? {} : { expiresSeconds }),
   }));
@@ -291,7 +292,7 @@ async function peerRemove(args: string[]): Promise<void> {
   const client = await daemonIfRunning(dir);
   if (client) {
     try {
-      const r = await client.request('peer.remove', { name });
+      const r = await client.call('peer.remove', { name });
       print(`removed peer ${describePeer(r.removed)}; the daemon applied it`);
     } finally {
       client.close();
@@ -315,7 +316,7 @@ async function peerList(args: string[]): Promise<void> {
   let peers: PeerConfig[];
   if (client) {
     try {
-      peers = (await client.request('peer.list', {})).peers;
+      peers = (await client.call('peer.list', {})).peers;
     } finally {
       client.close();
     }
@@ -329,7 +330,7 @@ async function peerList(args: string[]): Promise<void> {
 async function status(args: string[]): Promise<void> {
   const { values } = parse(args, { ...STATE, json: { type: 'boolean' } }, 0);
   const dir = requireState(values.state);
-  const s = await withDaemon(dir, (c) => c.request('status', {}));
+  const s = await withDaemon(dir, (c) => c.call('status', {}));
   print(values.json ? JSON.stringify(s, null, 2) : `${formatStatus(s)}${formatRelays(s)}${formatPairs(s)}`.trimEnd());
 }
 
@@ -348,8 +349,8 @@ async function failover(args: string[]): Promise<void> {
   }
   await withDaemon(dir, async (c) => {
     const moved = to === undefined
-      ? (await c.request('failover', { peer: target })).handovers
-      : [(await c.request('pair.use', { peer: target, local: { address: to.local, port: 0 }, remote: { address: to.remote, port: 0 } })).handover];
+      ? (await c.call('failover', { peer: target })).handovers
+      : [(await c.call('pair.use', { peer: target, local: { address: to.local, port: 0 }, remote: { address: to.remote, port: 0 } })).handover];
     const done = moved.filter((h) => h !== null);
     if (done.length === 0) print(`${target}: already on that pair; it is pinned there and being re-checked`);
     for (const h of done) {
@@ -367,15 +368,15 @@ async function ping(args: string[]): Promise<void> {
   const intervalMs = wholeNumber('interval', values.interval, LIMITS.intervalMs, 1000);
   await withDaemon(dir, async (c) => {
     const rtts: number[] = [];
-    let lastError: ControlRequestError | undefined;
+    let lastError: ApiError | undefined;
     for (let i = 0; i < count; i++) {
       if (i > 0) await new Promise((r) => setTimeout(r, intervalMs));
       try {
-        const r = await c.request('ping', { peer: target, timeoutMs }, timeoutMs + 5000);
+        const r = await c.call('ping', { peer: target, timeoutMs }, timeoutMs + 5000);
         rtts.push(r.rttMs);
         print(`pong from ${r.name ?? '(unlisted)'} (${r.hit}) via ${endpointText(r.local)} <-> ${endpointText(r.remote)} in ${r.rttMs.toFixed(2)}ms`);
       } catch (err) {
-        if (!(err instanceof ControlRequestError) || err.code !== 'ping-failed' || count === 1) throw err;
+        if (!(err instanceof ApiError) || err.code !== 'ping-failed' || count === 1) throw err;
         lastError = err;
         print(`no pong: ${err.message}`);
       }
@@ -480,7 +481,7 @@ async function relayServe(args: string[]): Promise<void> {
 async function relayStatus(args: string[]): Promise<void> {
   const { values } = parse(args, { ...STATE, json: { type: 'boolean' } }, 0);
   const dir = requireState(values.state);
-  const s = await withDaemon(dir, (c) => c.request('relay.status', {}));
+  const s = await withDaemon(dir, (c) => c.call('relay.status', {}));
   print(values.json ? JSON.stringify(s, null, 2) : formatRelayStatus(s));
 }
 
@@ -508,14 +509,14 @@ async function flowSet(args: string[]): Promise<void> {
   const binding = flowSetBinding(ref.value.kind === 'name' ? ref.value.name : 'peer-by-hit', values);
   if (!binding.ok) throw usageError(binding.error);
   const r = await withDaemon(dir, async (c) => {
-    if (ref.value.kind === 'name') return c.request('flow.set', binding.value);
+    if (ref.value.kind === 'name') return c.call('flow.set', binding.value);
     const { hit } = ref.value;
-    const peer = (await c.request('peer.list', {})).peers.find((p) => {
+    const peer = (await c.call('peer.list', {})).peers.find((p) => {
       const listed = canonicalHit(p.hit);
       return listed.ok && listed.value === hit;
     });
     if (!peer) throw new UserError(`no peer on the peer list has HIT ${hit}; add it with \`hipvpn peer add NAME --hit ${hit}\` first`);
-    return c.request('flow.set', { ...binding.value, peer: peer.name });
+    return c.call('flow.set', { ...binding.value, peer: peer.name });
   });
   print(`${r.replaced ? 'updated' : 'added'} flow ${bindingText(r.flow)}`);
 }
@@ -523,7 +524,7 @@ async function flowSet(args: string[]): Promise<void> {
 async function flowList(args: string[]): Promise<void> {
   const { values } = parse(args, { ...STATE, json: { type: 'boolean' } }, 0);
   const dir = requireState(values.state);
-  const s = await withDaemon(dir, (c) => c.request('status', {}));
+  const s = await withDaemon(dir, (c) => c.call('status', {}));
   if (s.flows === undefined) throw new UserError('this daemon does not report flow bindings; update hipvpn and restart `hipvpn serve`');
   print(values.json ? JSON.stringify({ flows: s.flows }, null, 2) : formatFlows(s.flows));
 }
@@ -534,7 +535,7 @@ async function flowRemove(args: string[]): Promise<void> {
   if (positionals[0] === undefined) throw usageError(`hipvpn flow remove needs a FID (\`hipvpn flow list\` shows them)${SEE_HELP}`);
   const fid = flowRemoveFid(positionals[0]);
   if (!fid.ok) throw usageError(fid.error);
-  const r = await withDaemon(dir, (c) => c.request('flow.remove', { fid: fid.value }));
+  const r = await withDaemon(dir, (c) => c.call('flow.remove', { fid: fid.value }));
   print(`removed flow ${bindingText(r.removed)}; its traffic follows the peer's primary pair`);
 }
 
@@ -543,7 +544,7 @@ async function flowRemove(args: string[]): Promise<void> {
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { identity, serve, peer, invite, status, ping, failover, flow, setup, web, relay };
 
 /** Exit status for a refusal from the daemon: bad input is a usage error, the rest failures. */
-function exitCodeFor(code: ControlError['code']): ExitCode {
+function exitCodeFor(code: ApiError['code']): ExitCode {
   return code === 'invalid-params' ? ExitCode.usage : ExitCode.failure;
 }
 
@@ -573,7 +574,7 @@ main(process.argv.slice(2)).catch((err: unknown) => {
   let code: ExitCode = ExitCode.failure;
   let message = errorText(err);
   if (err instanceof UserError) code = err.exitCode;
-  else if (err instanceof ControlRequestError) code = exitCodeFor(err.code);
+  else if (err instanceof ApiError) code = exitCodeFor(err.code);
   else if (!(err instanceof Error) || err.stack === undefined) message = String(err);
   process.stderr.write(`hipvpn: ${message}\n`);
   process.exit(code);

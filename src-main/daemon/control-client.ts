@@ -1,31 +1,28 @@
-// The client end of the control API over the daemon's Unix socket: typed requests matched to
-// their responses by id, every response and event checked against the schema. A daemon that
-// is not there (no socket, or nobody listening on it) becomes the one error users need to see.
+// The daemon's Unix socket as a transport for the one control client (src-shared/api-client.ts):
+// newline-delimited JSON, requests matched to their responses by id, events passed on. The
+// client checks what comes back against the schema; this only frames it. A daemon that is not
+// there (no socket, or nobody listening on it) becomes the one error users need to see.
 
 import net from 'node:net';
-import {
-  checkResult, decodeServerFrame, encodeFrame,
-  type ControlError, type ControlEvent, type ControlMethod, type ControlRequest, type ParamsOf, type ResultOf,
-} from '../../src-shared/control-api.js';
+import { encodeFrame, type ControlMethod, type ControlRequest } from '../../src-shared/control-api.js';
+import { ApiClient, type ApiClientOptions, type ControlTransport } from '../../src-shared/api-client.js';
 import { notRunningError } from '../base/errors.js';
 
-/** The daemon refused a request; `code` says why in terms a caller can branch on. */
-export class ControlRequestError extends Error {
-  readonly code: ControlError['code'];
-  constructor(error: ControlError) {
-    super(error.message);
-    this.name = 'ControlRequestError';
-    this.code = error.code;
-  }
+/** How long a request waits for its answer unless the caller says otherwise. */
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+interface Pending { resolve(v: unknown): void; reject(e: Error): void; timer: NodeJS.Timeout }
+
+/** Connects to the daemon of `stateDirRoot`; throws the "not running" UserError when none answers. */
+export async function connectControl(socketPath: string, stateDirRoot: string, opts?: ApiClientOptions): Promise<ApiClient> {
+  return new ApiClient(await SocketTransport.connect(socketPath, stateDirRoot), opts);
 }
 
-interface Pending { method: ControlMethod; resolve(v: unknown): void; reject(e: Error): void; timer: NodeJS.Timeout }
-
-export class ControlClient {
+class SocketTransport implements ControlTransport {
   private nextId = 1;
   private buffer = '';
   private readonly pending = new Map<number, Pending>();
-  private readonly eventListeners: Array<(e: ControlEvent) => void> = [];
+  private readonly eventListeners = new Set<(e: unknown) => void>();
   private closedError: Error | undefined;
 
   private constructor(private readonly socket: net.Socket) {
@@ -35,13 +32,12 @@ export class ControlClient {
     socket.on('close', () => this.fail(new Error('the daemon closed the control connection')));
   }
 
-  /** Connects to the daemon of `stateDirRoot`; throws the "not running" UserError when none answers. */
-  static connect(socketPath: string, stateDirRoot: string): Promise<ControlClient> {
+  static connect(socketPath: string, stateDirRoot: string): Promise<SocketTransport> {
     return new Promise((resolve, reject) => {
       const socket = net.connect(socketPath);
       socket.once('connect', () => {
         socket.removeAllListeners('error');
-        resolve(new ControlClient(socket));
+        resolve(new SocketTransport(socket));
       });
       socket.once('error', (err: NodeJS.ErrnoException) => {
         socket.destroy();
@@ -51,21 +47,22 @@ export class ControlClient {
     });
   }
 
-  request<M extends ControlMethod>(method: M, params: ParamsOf<M>, timeoutMs = 30_000): Promise<ResultOf<M>> {
+  request(method: ControlMethod, params: unknown, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<unknown> {
     if (this.closedError) return Promise.reject(this.closedError);
     const id = this.nextId++;
-    return new Promise<ResultOf<M>>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(new Error(`the daemon did not answer ${method} within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.pending.set(id, { method, resolve, reject, timer });
+      this.pending.set(id, { resolve, reject, timer });
       this.socket.write(encodeFrame({ id, method, params } as ControlRequest));
     });
   }
 
-  onEvent(listener: (e: ControlEvent) => void): void {
-    this.eventListeners.push(listener);
+  onEvent(listener: (e: unknown) => void): () => void {
+    this.eventListeners.add(listener);
+    return () => this.eventListeners.delete(listener);
   }
 
   close(): void {
@@ -82,13 +79,13 @@ export class ControlClient {
   }
 
   private onLine(line: string): void {
-    const frame = decodeServerFrame(line);
-    if (!frame.ok) {
-      this.fail(new Error(`the daemon sent a frame this client does not understand: ${frame.error}`));
+    const frame = frameOf(line);
+    if (typeof frame === 'string') {
+      this.fail(new Error(`the daemon sent a frame this client does not understand: ${frame}`));
       this.socket.destroy();
       return;
     }
-    if (frame.kind === 'event') {
+    if ('event' in frame) {
       for (const l of this.eventListeners) l(frame.event);
       return;
     }
@@ -96,13 +93,7 @@ export class ControlClient {
     if (!p) return;
     this.pending.delete(frame.id);
     clearTimeout(p.timer);
-    if (!frame.response.ok) {
-      p.reject(new ControlRequestError(frame.response.error));
-      return;
-    }
-    const checked = checkResult(p.method, frame.response.result);
-    if (checked.ok) p.resolve(checked.value);
-    else p.reject(new Error(`the daemon's ${p.method} result does not match this client's schema: ${checked.error}`));
+    p.resolve(frame.response);
   }
 
   private fail(err: Error): void {
@@ -113,4 +104,18 @@ export class ControlClient {
       this.pending.delete(id);
     }
   }
+}
+
+/** An event or a response by its id, not yet checked (the client does that); else what is wrong. */
+function frameOf(line: string): { event: unknown } | { id: number; response: unknown } | string {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    return 'frame is not JSON';
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'frame is not an object';
+  if ('event' in v) return { event: v.event };
+  const id = (v as { id?: unknown }).id;
+  return typeof id === 'number' ? { id, response: v } : 'frame has neither "event" nor a numeric "id"';
 }

@@ -1,40 +1,25 @@
 // The daemon's end of the control API: a Unix socket (mode 0600 inside the 0700 state dir),
 // newline-delimited JSON, one request answered per line in any order, events pushed to the
-// connections that subscribed. Every frame in is checked against the schema before a handler
-// sees it; every result out is checked too, so a daemon bug shows up as an error, not as a
-// frame the client would misread.
+// connections that subscribed. The socket is a trust boundary: each line is checked against the
+// schema once, here, and goes to the daemon's handler map (control-dispatch.ts).
 
 import net from 'node:net';
 import { chmod, unlink } from 'node:fs/promises';
 import {
-  MAX_FRAME_BYTES, checkResult, decodeRequest, encodeFrame,
-  type ControlEvent, type ControlRequest, type ControlResponse, type ErrorCode,
+  MAX_FRAME_BYTES, encodeFrame,
+  type ControlEvent, type ControlHandlers, type ControlResponse, type ControlSession,
 } from '../../src-shared/control-api.js';
-import { UserError, errorText } from '../base/errors.js';
-
-/** A handler's refusal, sent to the client as `{ ok: false, error: { code, message } }`. */
-export class ControlFailure extends Error {
-  constructor(readonly code: ErrorCode, message: string) {
-    super(message);
-    this.name = 'ControlFailure';
-  }
-}
-
-export interface ControlConnection {
-  /** From now on, events go to this connection too. */
-  subscribe(): void;
-}
-
-export type ControlHandler = (request: ControlRequest, conn: ControlConnection) => Promise<unknown>;
+import { serveLine, type InternalErrorSink } from '../../src-shared/control-dispatch.js';
+import { ExitCode, UserError } from '../base/errors.js';
 
 /** A subscriber that stops reading is cut off rather than buffered without bound. */
 const MAX_PENDING_OUTPUT = 4 * MAX_FRAME_BYTES;
 
-class Connection implements ControlConnection {
+class Connection implements ControlSession {
   subscribed = false;
   private buffer = '';
 
-  constructor(private readonly socket: net.Socket, private readonly handler: ControlHandler, private readonly onError: (e: unknown) => void) {
+  constructor(private readonly socket: net.Socket, private readonly handlers: () => ControlHandlers, private readonly onError: InternalErrorSink) {
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => this.onData(chunk));
     socket.on('error', () => socket.destroy());
@@ -71,25 +56,7 @@ class Connection implements ControlConnection {
   }
 
   private async onLine(line: string): Promise<void> {
-    const decoded = decodeRequest(line);
-    if (!decoded.ok) {
-      this.send({ id: decoded.id ?? 0, ok: false, error: decoded.error });
-      return;
-    }
-    const { id, method } = decoded.request;
-    try {
-      const result = await this.handler(decoded.request, this);
-      const checked = checkResult(method, result);
-      if (!checked.ok) throw new Error(`daemon produced an invalid ${method} result: ${checked.error}`);
-      this.send({ id, ok: true, result: checked.value });
-    } catch (err) {
-      if (err instanceof ControlFailure) {
-        this.send({ id, ok: false, error: { code: err.code, message: err.message } });
-        return;
-      }
-      this.onError(err);
-      this.send({ id, ok: false, error: { code: 'internal', message: errorText(err) } });
-    }
+    this.send(await serveLine(this.handlers(), line, this, this.onError));
   }
 }
 
@@ -102,11 +69,11 @@ export class ControlServer {
    * Listens on `path`. A socket file left by a daemon that died is replaced; one a live daemon
    * answers on is not (two daemons on one identity would fight over its associations).
    */
-  static async listen(path: string, handler: ControlHandler, onError: (e: unknown) => void): Promise<ControlServer> {
+  static async listen(path: string, handlers: () => ControlHandlers, onError: InternalErrorSink): Promise<ControlServer> {
     const server = net.createServer();
     const control = new ControlServer(server, path);
     server.on('connection', (socket) => {
-      const conn = new Connection(socket, handler, onError);
+      const conn = new Connection(socket, handlers, onError);
       control.connections.add(conn);
       socket.on('close', () => control.connections.delete(conn));
     });
@@ -114,7 +81,7 @@ export class ControlServer {
       await listenOn(server, path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-      if (await answers(path)) throw new UserError(`hipvpn is already running for this state dir (control socket ${path})`);
+      if (await answers(path)) throw new UserError(`hipvpn is already running for this state dir (control socket ${path})`, ExitCode.failure, 'already-running');
       await unlink(path);
       await listenOn(server, path);
     }

@@ -7,8 +7,9 @@ import { nodeCrypto } from '../hip/crypto/index.js';
 import type { LocalHostIdentity } from '../hip/identity/host-identity.js';
 import { loadOrCreateIdentity } from '../platform/key-store.js';
 import { errorText } from '../base/errors.js';
-import type { PeerConfig } from '../../src-shared/control-api.js';
-import { ControlFailure, ControlServer, type ControlHandler } from './control-server.js';
+import type { ControlHandlers, PeerConfig } from '../../src-shared/control-api.js';
+import { refuseAll } from '../../src-shared/control-dispatch.js';
+import { ControlServer } from './control-server.js';
 import { logLine } from './event-log.js';
 import { loadPeers } from './peer-store.js';
 import { ensureStateDir, stateDir, type StateDir } from './state-dir.js';
@@ -19,8 +20,8 @@ export interface DaemonState {
   identity: LocalHostIdentity;
   peers: PeerConfig[];
   control: ControlServer;
-  /** From now on the control socket's requests go to `handler`. */
-  serve(handler: ControlHandler): void;
+  /** From now on the control socket's requests go to `handlers`. */
+  serve(handlers: ControlHandlers): void;
 }
 
 /** `what` names the daemon in the "still starting" answer ("daemon", "relay"). */
@@ -30,11 +31,11 @@ export async function openDaemonState(path: string, what: string, log: (line: st
   await refuseUnsafeStateDir(dir.root);
   const identity = await loadOrCreateIdentity(dir.root, nodeCrypto);
   const peers = await loadPeers(dir.peers);
-  let handler: ControlHandler | undefined;
+  let handlers = refuseAll('internal', () => `the ${what} is still starting; try again`);
   const control = await ControlServer.listen(
     dir.socket,
-    (req, conn) => (handler ? handler(req, conn) : Promise.reject(new ControlFailure('internal', `the ${what} is still starting; try again`))),
+    () => handlers,
     (err) => log(logLine('control-error', { error: errorText(err) })),
   );
-  return { dir, identity, peers, control, serve: (h) => { handler = h; } };
+  return { dir, identity, peers, control, serve: (h) => { handlers = h; } };
 }

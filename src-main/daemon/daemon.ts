@@ -13,23 +13,22 @@ import { InterfaceMonitor } from '../platform/interface-monitor.js';
 import { SocketDrops } from '../platform/socket-drops.js';
 import { SerialQueue } from '../platform/state-file.js';
 import { handoverCause } from './handover-cause.js';
-import { nodeCrypto } from '../hip/crypto/index.js';
-import type { LocalHostIdentity } from '../hip/identity/host-identity.js';
 import {
   CONTROL_API_VERSION,
-  type ControlEvent, type ControlRequest, type DaemonStatus, type PeerConfig, type PeerStatus, type RelayConfig, type ResultOf,
+  type ControlEvent, type ControlHandlers, type DaemonStatus, type PeerConfig, type PeerStatus, type RelayConfig, type ResultOf,
   type AssociationState, type ConnectAttempt, type HandoverRecord, type LocatorPair as ApiLocatorPair, type PairRef, type Uplink,
 } from '../../src-shared/control-api.js';
 import { endpointText } from '../../src-shared/status-format.js';
-import { ControlFailure, ControlServer, type ControlConnection } from './control-server.js';
-import { UserError, errorText } from '../base/errors.js';
+import { ApiError } from '../../src-shared/control-error.js';
+import type { ControlServer } from './control-server.js';
+import { errorText } from '../base/errors.js';
 import { eventLine, logLine } from './event-log.js';
 import { findPeer, normalizePeer, parseHit, parsePeerRef, withPeer } from './peer-input.js';
 import { engineRelays, relaysForRun, relayStatusRows } from './relays.js';
 import { savePeers } from './peer-store.js';
 import type { StateDir } from './state-dir.js';
 import { openDaemonState } from './daemon-state.js';
-import { devicesFor } from './listen-addresses.js';
+import { startEngine, startEngineOnUsableAddresses } from './engine-start.js';
 import { hostname } from 'node:os';
 import { SettingsControl } from './settings-control.js';
 import { InviteBook, defaultInviteeName } from './invite-book.js';
@@ -108,9 +107,12 @@ export class Daemon {
    * then takes it, so two at once would each save a list without the other's peer.
    */
   private readonly peerChanges = new SerialQueue();
-  /** Settings, flow bindings and the tunnel switch (settings-control.ts); set in start(). */
-  private settingsControl!: SettingsControl;
-  private invites!: InviteBook;
+  private readonly eventListeners = new Set<(e: ControlEvent) => void>();
+  /**
+   * The control API served by this daemon: its socket, and in-process by a UI hosting it
+   * (Electron's IPC, `hipvpn web --serve`). Params arrive checked by the transport.
+   */
+  readonly handlers: ControlHandlers;
 
   private constructor(
     private readonly opts: DaemonOptions,
@@ -119,8 +121,12 @@ export class Daemon {
     peers: PeerConfig[],
     private readonly control: ControlServer,
     private readonly monitor: InterfaceMonitor | undefined,
+    /** Settings, flow bindings and the tunnel switch (settings-control.ts). */
+    private readonly settingsControl: SettingsControl,
+    private readonly invites: InviteBook,
   ) {
     this.peers = peers;
+    this.handlers = this.controlHandlers();
   }
 
   static async start(opts: DaemonOptions): Promise<Daemon> {
@@ -161,9 +167,7 @@ export class Daemon {
       await control.close();
       throw err;
     }
-    const ready = new Daemon(opts, dir, engine, peers, control, monitor);
-    ready.settingsControl = settingsControl;
-    ready.invites = invites;
+    const ready = new Daemon(opts, dir, engine, peers, control, monitor, settingsControl, invites);
     settingsControl.attach({
       emit: (e) => ready.emitEvent(e),
       peerNames: () => ready.peers.map((p) => p.name),
@@ -211,7 +215,7 @@ export class Daemon {
     engine.setPeers(settingsControl.tunnel.peersForEngine(peers).map(toEnginePeer));
     ready.applyFlows();
     daemon = ready;
-    state.serve((req, conn) => ready.handle(req, conn));
+    state.serve(ready.handlers);
     opts.log(logLine('listening', {
       hit: engine.hitText, lsi: engine.lsi,
       udp: engine.locals().map(endpointText).join(','),
@@ -246,9 +250,16 @@ export class Daemon {
     return this.peers.find((p) => p.hit === hit)?.name ?? null;
   }
 
+  /** Events as the control socket's subscribers get them, for a UI hosting this daemon. */
+  onEvent(listener: (e: ControlEvent) => void): () => void {
+    this.eventListeners.add(listener);
+    return () => this.eventListeners.delete(listener);
+  }
+
   private emitEvent(e: ControlEvent): void {
     this.opts.log(eventLine(e));
     this.control.broadcast(e);
+    for (const l of this.eventListeners) l(e);
   }
 
   private onEngineEvent(e: EngineEvent): void {
@@ -342,36 +353,31 @@ export class Daemon {
   // -------------------------------------------------------------------------------------------
   // Control API
 
-  private async handle(req: ControlRequest, conn: ControlConnection): Promise<unknown> {
-    switch (req.method) {
-      case 'status': return this.status();
-      case 'peer.list': return { peers: this.peers } satisfies ResultOf<'peer.list'>;
-      case 'peer.add': return this.peerChanges.run(() => this.addPeer(req.params));
-      case 'peer.remove': return this.peerChanges.run(() => this.removePeer(req.params.name));
-      case 'invite.create': return this.createInvite(req.params.name, req.params.expiresSeconds);
-      case 'invite.accept': return this.acceptInvite(req.params.text, req.params.name);
-      case 'invite.status': return { pending: this.invites.pendingCount(), 'invite-proof': this.invites.proofs, 'invite-refused': this.invites.refused } satisfies ResultOf<'invite.status'>;
-      case 'ping': return this.ping(req.params.peer, req.params.timeoutMs ?? PING_DEFAULT_TIMEOUT_MS);
-      case 'failover': return this.failover(req.params.peer, undefined);
-      case 'pair.use': return this.usePair(req.params.peer, req.params.local, req.params.remote);
-      case 'interfaces.recheck':
-        if (!this.monitor) throw new ControlFailure('not-supported', 'this daemon listens on fixed addresses (--listen); it does not follow the interfaces');
+  private controlHandlers(): ControlHandlers {
+    return {
+      status: async () => this.status(),
+      'peer.list': async () => ({ peers: this.peers }),
+      'peer.add': (peer) => this.peerChanges.run(() => this.addPeer(peer)),
+      'peer.remove': ({ name }) => this.peerChanges.run(() => this.removePeer(name)),
+      'invite.create': ({ name, expiresSeconds }) => this.createInvite(name, expiresSeconds),
+      'invite.accept': ({ text, name }) => this.acceptInvite(text, name),
+      'invite.status': async () => ({ pending: this.invites.pendingCount(), 'invite-proof': this.invites.proofs, 'invite-refused': this.invites.refused }),
+      ping: ({ peer, timeoutMs }) => this.ping(peer, timeoutMs ?? PING_DEFAULT_TIMEOUT_MS),
+      failover: async ({ peer }) => this.failover(peer, undefined),
+      'pair.use': async ({ peer, local, remote }) => this.usePair(peer, local, remote),
+      'interfaces.recheck': async () => {
+        if (!this.monitor) throw new ApiError('not-supported', 'this daemon listens on fixed addresses (--listen); it does not follow the interfaces');
         this.monitor.recheck('recheck');
-        return { interfaces: this.interfaces() } satisfies ResultOf<'interfaces.recheck'>;
-      case 'handover.list': return { handovers: this.handovers.filter((h) => h.seq > (req.params.afterSeq ?? 0)) } satisfies ResultOf<'handover.list'>;
-      case 'subscribe':
-        conn.subscribe();
-        return { subscribed: true } satisfies ResultOf<'subscribe'>;
-      case 'settings.get':
-      case 'settings.set':
-      case 'flow.set':
-      case 'flow.remove':
-      case 'tunnel.set':
-        return this.settingsControl.handle(req);
-      default:
-        // Every method is handled today; a method added to the schema later lands here.
-        throw new ControlFailure('not-supported', `${(req as { method: string }).method} is not implemented by this engine yet`);
-    }
+        return { interfaces: this.interfaces() };
+      },
+      'handover.list': async ({ afterSeq }) => ({ handovers: this.handovers.filter((h) => h.seq > (afterSeq ?? 0)) }),
+      subscribe: async (_params, session) => {
+        session.subscribe();
+        return { subscribed: true };
+      },
+      ...this.settingsControl.handlers,
+      'relay.status': () => Promise.reject(new ApiError('not-supported', 'relay.status is not implemented by this engine yet')),
+    };
   }
 
   private async setPeers(next: PeerConfig[]): Promise<void> {
@@ -396,10 +402,10 @@ export class Daemon {
 
   private async addPeer(raw: PeerConfig): Promise<ResultOf<'peer.add'>> {
     const peer = normalizePeer(raw);
-    if (!peer.ok) throw new ControlFailure('invalid-params', peer.error);
-    if (peer.value.hit === this.engine.hitText) throw new ControlFailure('invalid-params', `${peer.value.hit} is this host's own HIT`);
+    if (!peer.ok) throw new ApiError('invalid-params', peer.error);
+    if (peer.value.hit === this.engine.hitText) throw new ApiError('invalid-params', `${peer.value.hit} is this host's own HIT`);
     const next = withPeer(this.peers, peer.value);
-    if (!next.ok) throw new ControlFailure('conflict', next.error);
+    if (!next.ok) throw new ApiError('conflict', next.error);
     await this.setPeers(next.value.peers);
     const relay = peer.value.relay;
     if (relay !== undefined && !this.engine.isRelay(relay.hit)) this.applyRelays();
@@ -440,7 +446,7 @@ export class Daemon {
     try {
       peer = await this.invites.accept(text, name);
     } catch (err) {
-      throw new ControlFailure('invalid-params', errorText(err));
+      throw new ApiError('invalid-params', errorText(err));
     }
     return { peer: (await this.peerChanges.run(() => this.addPeer(peer))).peer };
   }
@@ -460,7 +466,7 @@ export class Daemon {
 
   private async removePeer(name: string): Promise<ResultOf<'peer.remove'>> {
     const removed = this.peers.find((p) => p.name === name);
-    if (!removed) throw new ControlFailure('unknown-peer', unknownPeerMessage(name, this.peers));
+    if (!removed) throw new ApiError('unknown-peer', unknownPeerMessage(name, this.peers));
     await this.setPeers(this.peers.filter((p) => p !== removed));
     this.attempts.delete(removed.hit);
     // Off the allow-list means no tunnel either: close what is up rather than wait for it to age out.
@@ -587,26 +593,26 @@ export class Daemon {
   /** Resolves a peer by name or HIT: configured peers first, then unlisted associations. */
   private resolvePeer(nameOrHit: string): { name: string | null; hit: string; config: PeerConfig | undefined } {
     const ref = parsePeerRef(nameOrHit);
-    if (!ref.ok) throw new ControlFailure('invalid-params', ref.error);
+    if (!ref.ok) throw new ApiError('invalid-params', ref.error);
     const config = findPeer(this.peers, nameOrHit);
     if (config) return { name: config.name, hit: config.hit, config };
     const hit = ref.value.kind === 'hit' ? ref.value.hit : undefined;
     if (hit !== undefined && this.engine.snapshot().associations.some((a) => a.peer === hit)) return { name: null, hit, config: undefined };
-    throw new ControlFailure('unknown-peer', unknownPeerMessage(nameOrHit, this.peers));
+    throw new ApiError('unknown-peer', unknownPeerMessage(nameOrHit, this.peers));
   }
 
   private async ping(nameOrHit: string, timeoutMs: number): Promise<ResultOf<'ping'>> {
     const { name, hit, config } = this.resolvePeer(nameOrHit);
     const label = name ?? hit;
-    if (!this.settingsControl.tunnel.up) throw new ControlFailure('not-connected', `the tunnel is off, so there is no association with ${label}; press Connect first`);
+    if (!this.settingsControl.tunnel.up) throw new ApiError('not-connected', `the tunnel is off, so there is no association with ${label}; press Connect first`);
     const hitBytes = parseHit(hit);
-    if (!hitBytes.ok) throw new ControlFailure('invalid-params', hitBytes.error);
+    if (!hitBytes.ok) throw new ApiError('invalid-params', hitBytes.error);
     const deadline = performance.now() + timeoutMs;
     const stateOf = (): string | undefined => this.engine.snapshot().associations.find((a) => a.peer === hit)?.state;
     if (!KEYED_STATES.includes(stateOf() ?? '')) {
       const remote = config === undefined ? undefined : this.engine.whereToReach(hitBytes.value);
       if (!remote) {
-        throw new ControlFailure('not-connected', `peer ${label} has no association, no locator and no relay; it has to contact us first, or add one with \`hipvpn peer add ${label} --hit ${hit} --locator IP[:PORT]\` or \`--relay HIT@ADDR[:PORT]\``);
+        throw new ApiError('not-connected', `peer ${label} has no association, no locator and no relay; it has to contact us first, or add one with \`hipvpn peer add ${label} --hit ${hit} --locator IP[:PORT]\` or \`--relay HIT@ADDR[:PORT]\``);
       }
       const s = stateOf();
       if (s === undefined || s === 'UNASSOCIATED' || s === 'CLOSED' || s === 'E-FAILED' || s === 'CLOSING') this.engine.connect(hitBytes.value, remote);
@@ -614,7 +620,7 @@ export class Daemon {
       if (!KEYED_STATES.includes(stateOf() ?? '')) {
         const where = config!.locators.length > 0 ? `at ${config!.locators.map(endpointText).join(', ')}` : `through the relay at ${endpointText(remote)}`;
         const check = config!.locators.length > 0 ? 'check the locator' : 'check that the peer is registered with that relay';
-        throw new ControlFailure('ping-failed', `no base exchange with ${label} ${where} within ${timeoutMs} ms; ${check} and that hipvpn serve runs there with this host on its peer list`);
+        throw new ApiError('ping-failed', `no base exchange with ${label} ${where} within ${timeoutMs} ms; ${check} and that hipvpn serve runs there with this host on its peer list`);
       }
     }
     try {
@@ -624,7 +630,7 @@ export class Daemon {
     } catch (err) {
       if (err instanceof PingError) {
         const why = err.reason === 'timeout' ? `no answer from ${label} within ${timeoutMs} ms` : `ping to ${label} failed: ${err.reason}`;
-        throw new ControlFailure('ping-failed', why);
+        throw new ApiError('ping-failed', why);
       }
       throw err;
     }
@@ -655,12 +661,12 @@ export class Daemon {
         if (!(err instanceof FailoverError)) throw err;
         // The engine knows peers by HIT; people know them by the name they gave.
         const message = err.message.replaceAll(hit, this.nameOf(hit) ?? hit);
-        if (nameOrHit !== undefined) throw new ControlFailure(err.reason === 'no-association' ? 'not-connected' : 'invalid-params', message);
+        if (nameOrHit !== undefined) throw new ApiError(err.reason === 'no-association' ? 'not-connected' : 'invalid-params', message);
         errors.push(message);
       }
     }
-    if (nameOrHit === undefined && targets.length === 0) throw new ControlFailure('not-connected', 'no established association to move');
-    if (nameOrHit === undefined && errors.length === targets.length) throw new ControlFailure('invalid-params', errors.join('; '));
+    if (nameOrHit === undefined && targets.length === 0) throw new ApiError('not-connected', 'no established association to move');
+    if (nameOrHit === undefined && errors.length === targets.length) throw new ApiError('invalid-params', errors.join('; '));
     return { handovers: [...repeated, ...this.handovers.filter((h) => h.seq > before)] };
   }
 
@@ -690,22 +696,6 @@ function unknownPeerMessage(nameOrHit: string, peers: readonly PeerConfig[]): st
   return `unknown peer ${JSON.stringify(nameOrHit)}${known.length ? ` (known: ${known.join(', ')})` : ' (no peers configured)'}; add it with \`hipvpn peer add NAME --hit HIT\``;
 }
 
-async function startEngineOnUsableAddresses(opts: DaemonOptions, identity: LocalHostIdentity): Promise<HipEngine> {
-  let listen = opts.listen;
-  for (;;) {
-    try {
-      return await startEngine({ ...opts, listen }, identity);
-    } catch (err) {
-      const message = errorText(err);
-      const notYet = opts.listenIsDefault === true && /EADDRNOTAVAIL|cannot assign requested address/i.test(message);
-      const address = notYet ? [...listen].sort((x, y) => y.length - x.length).find((a) => message.includes(a)) : undefined;
-      if (address === undefined || listen.length === 1) throw err;
-      opts.log(logLine('warning', { message: `not listening on ${address}: it cannot be bound yet` }));
-      listen = listen.filter((a) => a !== address);
-    }
-  }
-}
-
 function locatorInput(l: MonitoredLocator, meteredInterfaces: readonly string[]): LocalLocatorInput {
   return {
     address: l.address, ifname: l.ifname, kind: l.kind, available: l.available, operational: l.operational,
@@ -728,36 +718,6 @@ function pairRefOf(p: PathView, relays: readonly { name: string; address: string
   const relay = p.candidate === 'relayed' ? relays.find((r) => r.address === p.remote.address && r.port === p.remote.port) : undefined;
   if (relay !== undefined) ref.relay = relay.name;
   return ref;
-}
-
-async function startEngine(opts: DaemonOptions, identity: LocalHostIdentity, devices?: Record<string, string>): Promise<HipEngine> {
-  try {
-    return await HipEngine.start({
-      identity,
-      crypto: nodeCrypto,
-      addresses: opts.listen,
-      port: opts.port,
-      acceptAny: opts.acceptAny,
-      ...(devices === undefined ? {} : { locators: 'monitor' as const }),
-      ...(opts.relays && opts.relays.length > 0 ? { relays: engineRelays(opts.relays) } : {}),
-      host: { ...(opts.multihoming === undefined ? {} : { multihoming: opts.multihoming }), ...(opts.inviteHooks ? { invites: opts.inviteHooks } : {}) },
-      ...(opts.tun === null ? {} : { tun: { name: opts.tun, create: opts.createTun }, devices: devices ?? devicesFor(opts.listen) }),
-    });
-  } catch (err) {
-    const message = errorText(err);
-    if (/cannot bind UDP/.test(message)) {
-      throw new UserError(`${message}; is another hipvpn serving on that port? choose another with --port, or other addresses with --listen`);
-    }
-    if (opts.tun !== null) {
-      // The platform's reason only; the advice that follows names this state dir.
-      const detail = message.replace(/^cannot open TUN \S+: /, '').split(';')[0]!.trim();
-      const advice = opts.createTun
-        ? 'pick a --tun name no other device uses, or use --tun none (control plane only)'
-        : `create it once with \`sudo hipvpn setup --state ${opts.stateDir} --tun ${opts.tun} --user $(id -u)\`, run serve as root, or use --tun none (control plane only)`;
-      throw new UserError(`cannot open TUN ${opts.tun}: ${detail}; ${advice}`);
-    }
-    throw err;
-  }
 }
 
 /** The name an invitee lists this host under: the host name, as a peer name allows it. */

@@ -14,10 +14,12 @@ import { SocketDrops } from '../platform/socket-drops.js';
 import type { UdpEndpoint } from '../platform/udp.js';
 import { RelayServer, type RelayEvent } from '../relay/relay-server.js';
 import { DEFAULT_REGISTRAR_POLICY } from '../relay/registrations.js';
-import { CONTROL_API_VERSION, type ControlRequest, type PeerConfig, type RelayServerStatus, type ResultOf } from '../../src-shared/control-api.js';
+import { CONTROL_API_VERSION, type ControlHandlers, type PeerConfig, type RelayServerStatus, type ResultOf } from '../../src-shared/control-api.js';
+import { refuseAll } from '../../src-shared/control-dispatch.js';
+import { ApiError } from '../../src-shared/control-error.js';
 import { endpointText } from '../../src-shared/status-format.js';
 import { errorText } from '../base/errors.js';
-import { ControlFailure, ControlServer } from './control-server.js';
+import type { ControlServer } from './control-server.js';
 import { logLine } from './event-log.js';
 import { normalizePeer, withPeer } from './peer-input.js';
 import { savePeers } from './peer-store.js';
@@ -102,7 +104,7 @@ export class RelayDaemon {
       await control.close();
       throw err;
     }
-    state.serve((req) => d.handle(req));
+    state.serve(d.handlers());
     d.flush();
     opts.log(logLine('relay-listening', {
       hit: d.relay.hit, udp: d.transport.locals().map(endpointText).join(','), acceptAny: opts.acceptAny,
@@ -183,15 +185,15 @@ export class RelayDaemon {
   // -------------------------------------------------------------------------------------------
   // Control API
 
-  private async handle(req: ControlRequest): Promise<unknown> {
-    switch (req.method) {
-      case 'relay.status': return this.status();
-      case 'peer.list': return { peers: this.peers } satisfies ResultOf<'peer.list'>;
-      case 'peer.add': return this.addPeer(req.params);
-      case 'peer.remove': return this.removePeer(req.params.name);
-      default:
-        throw new ControlFailure('not-supported', `this is a relay (hipvpn relay serve): it answers relay status and the peer list, not ${req.method}`);
-    }
+  /** A relay answers its status and the peer list; every other method of the schema is refused. */
+  private handlers(): ControlHandlers {
+    return {
+      ...refuseAll('not-supported', (method) => `this is a relay (hipvpn relay serve): it answers relay status and the peer list, not ${method}`),
+      'relay.status': async () => this.status(),
+      'peer.list': async () => ({ peers: this.peers }),
+      'peer.add': (peer) => this.addPeer(peer),
+      'peer.remove': ({ name }) => this.removePeer(name),
+    };
   }
 
   private status(): RelayServerStatus {
@@ -209,10 +211,10 @@ export class RelayDaemon {
 
   private async addPeer(raw: PeerConfig): Promise<ResultOf<'peer.add'>> {
     const peer = normalizePeer(raw);
-    if (!peer.ok) throw new ControlFailure('invalid-params', peer.error);
-    if (peer.value.hit === this.relay.hit) throw new ControlFailure('invalid-params', `${peer.value.hit} is this relay's own HIT`);
+    if (!peer.ok) throw new ApiError('invalid-params', peer.error);
+    if (peer.value.hit === this.relay.hit) throw new ApiError('invalid-params', `${peer.value.hit} is this relay's own HIT`);
     const next = withPeer(this.peers, peer.value);
-    if (!next.ok) throw new ControlFailure('conflict', next.error);
+    if (!next.ok) throw new ApiError('conflict', next.error);
     await savePeers(this.dir.peers, next.value.peers);
     this.peers = next.value.peers;
     this.opts.log(logLine('client-added', { client: peer.value.name, hit: peer.value.hit }));
@@ -221,7 +223,7 @@ export class RelayDaemon {
 
   private async removePeer(name: string): Promise<ResultOf<'peer.remove'>> {
     const removed = this.peers.find((p) => p.name === name);
-    if (!removed) throw new ControlFailure('unknown-peer', `unknown client ${JSON.stringify(name)}`);
+    if (!removed) throw new ApiError('unknown-peer', `unknown client ${JSON.stringify(name)}`);
     const next = this.peers.filter((p) => p !== removed);
     await savePeers(this.dir.peers, next);
     this.peers = next;

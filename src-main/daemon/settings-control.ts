@@ -4,9 +4,9 @@
 // here and adds `tunnelUp` and `flows` to its status; everything else about the engine stays in
 // daemon.ts.
 
-import type { ControlEvent, ControlRequest, FlowStatus, PeerStatus, ResultOf, Settings, Uplink } from '../../src-shared/control-api.js';
+import type { ControlEvent, ControlHandlers, FlowStatus, PeerStatus, Settings, Uplink } from '../../src-shared/control-api.js';
+import { ApiError } from '../../src-shared/control-error.js';
 import { FlowService, flowWorld, type PlacedFlow } from '../flows/flow-service.js';
-import { ControlFailure } from './control-server.js';
 import { logLine } from './event-log.js';
 import { SettingsStore } from './settings-store.js';
 import { TunnelToggle, type TunnelTarget } from './tunnel-toggle.js';
@@ -51,42 +51,34 @@ export class SettingsControl {
     this.host = host;
   }
 
-  handles(method: string): method is SettingsControlMethod {
-    return (SETTINGS_CONTROL_METHODS as readonly string[]).includes(method);
-  }
-
-  /** One of SETTINGS_CONTROL_METHODS, already checked against the schema. Refusals throw ControlFailure. */
-  async handle(req: ControlRequest): Promise<unknown> {
-    switch (req.method) {
-      case 'settings.get': return this.settings.get() satisfies ResultOf<'settings.get'>;
-      case 'settings.set': {
-        const r = await this.settings.set(req.params);
-        if (!r.ok) throw new ControlFailure('invalid-params', r.error);
-        return r.value.settings satisfies ResultOf<'settings.set'>;
-      }
-      case 'flow.set': {
-        const r = await this.flows.set(req.params, this.requireHost().peerNames());
-        if (!r.ok) throw new ControlFailure(r.error.code === 'unknown-flow' ? 'invalid-params' : r.error.code, r.error.message);
-        this.log(logLine('flow', { fid: r.value.flow.fid, peer: r.value.flow.peer, interface: r.value.flow.interface, replaced: r.value.replaced }));
-        this.host?.flowsChanged();
-        return r.value satisfies ResultOf<'flow.set'>;
-      }
-      case 'flow.remove': {
-        const r = await this.flows.remove(req.params.fid);
-        if (!r.ok) throw new ControlFailure('invalid-params', r.error.message);
-        this.log(logLine('flow-removed', { fid: r.value.removed.fid, peer: r.value.removed.peer }));
-        this.host?.flowsChanged();
-        return r.value satisfies ResultOf<'flow.remove'>;
-      }
-      case 'tunnel.set': {
-        const r = await this.tunnel.set(req.params.up, this.requireHost());
-        if (r.changed) this.log(logLine('tunnel', { up: r.up }));
-        return { up: r.up } satisfies ResultOf<'tunnel.set'>;
-      }
-      default:
-        throw new ControlFailure('internal', `${req.method} is not a settings method`);
-    }
-  }
+  /** The daemon's handlers for SETTINGS_CONTROL_METHODS. Refusals throw ApiError. */
+  readonly handlers: Pick<ControlHandlers, SettingsControlMethod> = {
+    'settings.get': async () => this.settings.get(),
+    'settings.set': async (patch) => {
+      const r = await this.settings.set(patch);
+      if (!r.ok) throw new ApiError('invalid-params', r.error);
+      return r.value.settings;
+    },
+    'flow.set': async (binding) => {
+      const r = await this.flows.set(binding, this.requireHost().peerNames());
+      if (!r.ok) throw new ApiError(r.error.code === 'unknown-flow' ? 'invalid-params' : r.error.code, r.error.message);
+      this.log(logLine('flow', { fid: r.value.flow.fid, peer: r.value.flow.peer, interface: r.value.flow.interface, replaced: r.value.replaced }));
+      this.host?.flowsChanged();
+      return r.value;
+    },
+    'flow.remove': async ({ fid }) => {
+      const r = await this.flows.remove(fid);
+      if (!r.ok) throw new ApiError('invalid-params', r.error.message);
+      this.log(logLine('flow-removed', { fid: r.value.removed.fid, peer: r.value.removed.peer }));
+      this.host?.flowsChanged();
+      return r.value;
+    },
+    'tunnel.set': async ({ up }) => {
+      const r = await this.tunnel.set(up, this.requireHost());
+      if (r.changed) this.log(logLine('tunnel', { up: r.up }));
+      return { up: r.up };
+    },
+  };
 
   /** The status fields this part of the daemon owns. */
   statusFields(
@@ -96,7 +88,7 @@ export class SettingsControl {
   }
 
   private requireHost(): SettingsControlHost {
-    if (!this.host) throw new ControlFailure('internal', 'the daemon is still starting; try again');
+    if (!this.host) throw new ApiError('internal', 'the daemon is still starting; try again');
     return this.host;
   }
 }

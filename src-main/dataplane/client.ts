@@ -6,6 +6,7 @@ import { Worker } from 'node:worker_threads';
 import { isIPv6 } from 'node:net';
 import type { UdpDatagram, UdpEndpoint } from '../platform/udp.js';
 import { toAddr16 } from '../base/addr16.js';
+import { SocketBindError } from '../base/errors.js';
 import type { CoreEvent } from './core.js';
 import {
   commandPoster, type DataplaneCommands, type DataplaneEspMode, type DataplaneInit, type DataplaneIoMode, type DataplaneStats, type FromWorker,
@@ -85,7 +86,7 @@ export class DataplaneClient {
           case 'fatal':
             clearTimeout(timer);
             void worker.terminate();
-            reject(new Error(m.message));
+            reject(m.bind ? new SocketBindError(m.bind.address, m.bind.port, m.bind.errno, m.bind.reason) : new Error(m.message));
             return;
           case 'warning':
             opts.onWarning(m.message);

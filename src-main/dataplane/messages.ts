@@ -144,7 +144,7 @@ export interface DataplaneStats {
 
 export type FromWorker =
   | { type: 'ready'; locals: UdpEndpoint[]; io: DataplaneIoMode; esp: DataplaneEspMode; tunName: string }
-  | { type: 'fatal'; message: string }
+  | { type: 'fatal'; message: string; /** A socket that could not be bound, for the caller to act on (errors lose their class in a message). */ bind?: { address: string; port: number; errno?: string; reason: string } }
   | { type: 'warning'; message: string }
   | { type: 'hip'; packet: Uint8Array; from: UdpEndpoint; to: UdpEndpoint }
   | { type: 'event'; event: CoreEvent }

@@ -10,6 +10,7 @@ import { openFsTun, openNativeTun, type TunDevice } from '../platform/tun.js';
 import { fastPathUnavailable } from './fastpath.js';
 import { DataplaneRunner } from './runner.js';
 import { applyCommand, type DataplaneEspMode, type DataplaneInit, type DataplaneIoMode, type FromWorker, type ToWorker } from './messages.js';
+import { SocketBindError } from '../base/errors.js';
 
 const port = parentPort;
 if (!port) throw new Error('dataplane worker must run in a worker thread');
@@ -89,7 +90,8 @@ async function main(): Promise<void> {
   try {
     opened = await open();
   } catch (err) {
-    post({ type: 'fatal', message: (err as Error).message });
+    const bind = err instanceof SocketBindError ? { address: err.address, port: err.port, reason: err.reason, ...(err.errno === undefined ? {} : { errno: err.errno }) } : undefined;
+    post({ type: 'fatal', message: (err as Error).message, ...(bind ? { bind } : {}) });
     return;
   }
   const { runner, mode, esp } = opened;

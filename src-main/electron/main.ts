@@ -1,12 +1,13 @@
 // The Electron main process: one instance, the engine hosted in-process, the window, the tray,
 // handover notifications, suspend/resume hooks and start-at-login. Everything it knows about the
-// engine comes through the control API (ControlBridge), exactly as the renderer's does.
+// engine comes through the control API's handler map (ControlBridge), as the renderer's requests do.
 
 import { app, dialog, ipcMain, Notification, powerMonitor, type BrowserWindow } from 'electron';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ControlEvent, DaemonStatus, HandoverRecord, Settings } from '../../src-shared/control-api.js';
+import type { ControlEvent, ControlSession, DaemonStatus, HandoverRecord, Settings } from '../../src-shared/control-api.js';
+import { serveValue } from '../../src-shared/control-dispatch.js';
 import { ControlBridge } from '../web/control-bridge.js';
 import { logLine } from '../daemon/event-log.js';
 import { errorText } from '../base/errors.js';
@@ -20,6 +21,8 @@ import type { TrayAction } from './tray-model.js';
 import { createWindow, registerAppScheme, serveRenderer } from './window.js';
 
 const STATUS_POLL_MS = 2000;
+/** The window gets every event (send); its `subscribe` changes nothing. */
+const WINDOW_SUBSCRIBED: ControlSession = { subscribe: () => undefined };
 const log = (line: string): void => void process.stdout.write(`${line}\n`);
 
 let window: BrowserWindow | null = null;
@@ -124,14 +127,18 @@ async function trayAction(a: TrayAction): Promise<void> {
 async function start(): Promise<void> {
   const stateDir = process.env.HIPVPN_STATE ?? join(app.getPath('userData'), 'state');
   engine = await hostEngine({ stateDir, tun: process.env.HIPVPN_TUN ?? 'hip0', log });
-  bridge = await ControlBridge.start({ stateDir, log: (m) => log(logLine('app', { message: m })) });
+  // The engine hosted here is called in-process, no socket between; another process's over its socket.
+  bridge = await ControlBridge.start({
+    stateDir, log: (m) => log(logLine('app', { message: m })), ...(engine.daemon ? { daemon: engine.daemon } : {}),
+  });
   applySettings(bridge.settings.get());
 
+  // The trust boundary between the page and this process: each request is checked here, once.
   ipcMain.handle(REQUEST_CHANNEL, async (event, value: unknown) => {
     if (!isTrustedSenderUrl(event.senderFrame?.url) || event.senderFrame !== event.sender.mainFrame) {
       return { id: 0, ok: false, error: { code: 'unauthorized', message: 'not the hipvpn window' } };
     }
-    return bridge!.handle(value);
+    return serveValue(bridge!.handlers, value, WINDOW_SUBSCRIBED, (err) => log(logLine('control-error', { error: errorText(err) })));
   });
   bridge.onEvent((e) => {
     send(e);

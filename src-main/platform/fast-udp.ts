@@ -10,6 +10,7 @@ import { newUdpRxBatch } from '../base/batch.js';
 import { toAddr16, fromAddr16 } from '../base/addr16.js';
 import type { UdpEndpoint } from './udp.js';
 import { errnoName, unreachableDestination, type NativeHandle, type NativeIo } from './native.js';
+import { SocketBindError } from '../base/errors.js';
 
 export interface DatagramSocket {
   readonly local: UdpEndpoint;
@@ -175,7 +176,7 @@ export async function openDgramDatagramSocket(opts: DatagramSocketOptions): Prom
     type: family === 4 ? 'udp4' : 'udp6', ipv6Only: family === 6, recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER,
   });
   await new Promise<void>((resolve, reject) => {
-    socket.once('error', (err) => reject(new Error(`cannot bind UDP ${opts.address}:${opts.port}: ${err.message}`)));
+    socket.once('error', (err: NodeJS.ErrnoException) => reject(new SocketBindError(opts.address, opts.port, err.code, err.message)));
     socket.bind(opts.port, opts.address, () => resolve());
   });
   socket.removeAllListeners('error');

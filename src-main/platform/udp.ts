@@ -5,6 +5,7 @@
 
 import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
+import { SocketBindError } from '../base/errors.js';
 
 export interface UdpEndpoint { address: string; port: number }
 
@@ -64,7 +65,7 @@ export class UdpTransport {
     if (existing) return existing.local;
     const socket = dgram.createSocket({ type: isIPv6(address) ? 'udp6' : 'udp4', ipv6Only: isIPv6(address) });
     await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error): void => reject(new Error(`cannot bind UDP ${address}:${this.opts.port}: ${err.message}`));
+      const onError = (err: NodeJS.ErrnoException): void => reject(new SocketBindError(address, this.opts.port, err.code, err.message));
       socket.once('error', onError);
       socket.bind(this.opts.port, address, () => {
         socket.off('error', onError);

@@ -1,34 +1,60 @@
-// The daemon's control API offered again to a UI (the WebSocket of `hipvpn web`, Electron's
-// IPC): every request checked against the schema and forwarded over the daemon's Unix socket
-// (settings too: the daemon owns them; only while it is down are they read from its file), and
-// the daemon's events (plus "daemon went away / came back") passed on. Transport-free: each
-// transport hands in values and sends out values.
+// The control API as a UI process serves it (the WebSocket of `hipvpn web`, Electron's IPC): a
+// handler map each transport calls after checking a request at its boundary. Behind the map is
+// the daemon this process hosts, called in-process, or else the daemon of the state dir reached
+// over its Unix socket (settings too: the daemon owns them; only while it is down are they read
+// from its file). The daemon's events, plus "daemon went away / came back", are passed on.
 
 import {
-  checkResult, decodeRequestValue,
-  type ControlError, type ControlEvent, type ControlMethod, type ControlRequest, type ControlResponse, type ParamsOf, type Settings,
+  isErrorCode,
+  type ControlEvent, type ControlHandlers, type ControlMethod, type ControlRequest, type ControlResponse, type ControlSession,
+  type ParamsOf, type Settings,
 } from '../../src-shared/control-api.js';
-import { ControlClient, ControlRequestError } from '../daemon/control-client.js';
+import { ApiError, type ApiClient } from '../../src-shared/api-client.js';
+import { dispatch, handlersFor } from '../../src-shared/control-dispatch.js';
+import { connectControl } from '../daemon/control-client.js';
 import { errorText } from '../base/errors.js';
 import { stateDir, type StateDir } from '../daemon/state-dir.js';
 import { SettingsMirror } from '../daemon/settings-mirror.js';
+
+/** A daemon in this process (daemon.ts): its handlers and its events. */
+export interface HostedDaemon {
+  readonly handlers: ControlHandlers;
+  onEvent(listener: (e: ControlEvent) => void): () => void;
+}
 
 export interface BridgeOptions {
   stateDir: string;
   log(line: string): void;
   /** How often to look for a daemon that is not (yet) running. */
   reconnectMs?: number;
+  /** The daemon this process hosts; without one, the state dir's daemon over its socket. */
+  daemon?: HostedDaemon;
 }
 
 type Listener = (e: ControlEvent) => void;
 
+/** Every connection of a UI transport gets the events already; `subscribe` only says so. */
+const EVERY_CONNECTION_SUBSCRIBED: ControlSession = { subscribe: () => undefined };
+
+/** A refusal the daemon meant (a code on the wire), as opposed to a connection that failed. */
+function isRefusal(err: unknown): err is ApiError {
+  return err instanceof ApiError && isErrorCode(err.code);
+}
+
 export class ControlBridge {
-  private client: ControlClient | undefined;
-  private connecting: Promise<ControlClient | undefined> | undefined;
+  private client: ApiClient | undefined;
+  private connecting: Promise<ApiClient | undefined> | undefined;
   private running = false;
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
+  private offHosted: (() => void) | undefined;
   private readonly listeners = new Set<Listener>();
+
+  /** What each transport serves: params arrive checked by the transport. */
+  readonly handlers: ControlHandlers = {
+    ...handlersFor((method) => (params) => this.forward(method, params)),
+    subscribe: async () => ({ subscribed: true }),
+  };
 
   /** The daemon owns the settings; `settings` is the last copy it sent (Electron reads it at start). */
   private constructor(private readonly dir: StateDir, readonly settings: SettingsMirror, private readonly opts: BridgeOptions) {}
@@ -37,6 +63,11 @@ export class ControlBridge {
     const dir = stateDir(opts.stateDir);
     const settings = await SettingsMirror.open(dir.root, (m) => opts.log(`warning: ${m}`));
     const bridge = new ControlBridge(dir, settings, opts);
+    if (opts.daemon) {
+      bridge.offHosted = opts.daemon.onEvent((e) => bridge.onDaemonEvent(e));
+      bridge.running = true;
+      return bridge;
+    }
     await bridge.ensureClient();
     bridge.scheduleReconnect();
     return bridge;
@@ -51,45 +82,46 @@ export class ControlBridge {
     return () => this.listeners.delete(listener);
   }
 
-  /** One request as a transport received it (untrusted). Never throws. */
-  async handle(value: unknown): Promise<ControlResponse> {
-    const decoded = decodeRequestValue(value);
-    if (!decoded.ok) return { id: decoded.id ?? 0, ok: false, error: decoded.error };
-    return this.dispatch(decoded.request);
-  }
-
-  /** A request the main process makes itself (tray, resume hooks); typed, same path. */
+  /** A request the main process makes itself (tray, resume hooks): typed, so not checked again. */
   async call<M extends ControlMethod>(method: M, params: ParamsOf<M>): Promise<ControlResponse<M>> {
-    return (await this.dispatch({ id: 0, method, params } as ControlRequest)) as ControlResponse<M>;
+    return (await dispatch(this.handlers, { id: 0, method, params } as ControlRequest, EVERY_CONNECTION_SUBSCRIBED)) as ControlResponse<M>;
   }
 
   close(): void {
     this.closed = true;
     clearTimeout(this.timer);
+    this.offHosted?.();
     this.client?.close();
     this.client = undefined;
   }
 
-  private async dispatch(req: ControlRequest): Promise<ControlResponse> {
-    const fail = (error: ControlError): ControlResponse => ({ id: req.id, ok: false, error });
+  private async forward(method: ControlMethod, params: unknown): Promise<unknown> {
+    const result = this.opts.daemon
+      ? await (this.opts.daemon.handlers[method] as (p: unknown, s: ControlSession) => Promise<unknown>)(params, EVERY_CONNECTION_SUBSCRIBED)
+      : await this.overSocket(method, params);
+    if (method === 'settings.get' || method === 'settings.set') this.settings.update(result as Settings);
+    return result;
+  }
+
+  private async overSocket(method: ControlMethod, params: unknown): Promise<unknown> {
+    const client = await this.ensureClient();
+    // Settings belong to the daemon; without one they can still be shown (from its file), not changed.
+    if (!client && method === 'settings.get') return this.settings.reread();
+    if (!client) throw new ApiError('unavailable', `hipvpn is not running for ${this.dir.root}; start it with \`hipvpn serve --state ${this.dir.root}\``);
     try {
-      // Every connection of the bridge is subscribed already; a UI's subscribe just says so.
-      if (req.method === 'subscribe') return { id: req.id, ok: true, result: { subscribed: true } };
-      const client = await this.ensureClient();
-      // Settings belong to the daemon; without one they can still be shown (from its file), not changed.
-      if (!client && req.method === 'settings.get') return { id: req.id, ok: true, result: await this.settings.reread() };
-      if (!client) return fail({ code: 'unavailable', message: `hipvpn is not running for ${this.dir.root}; start it with \`hipvpn serve --state ${this.dir.root}\`` });
-      const result = await client.request(req.method, req.params);
-      const checked = checkResult(req.method, result);
-      if (!checked.ok) return fail({ code: 'internal', message: checked.error });
-      if (req.method === 'settings.get' || req.method === 'settings.set') this.settings.update(checked.value as Settings);
-      return { id: req.id, ok: true, result: checked.value };
+      return await client.call(method, params as never);
     } catch (err) {
-      if (err instanceof ControlRequestError) return fail({ code: err.code, message: err.message });
+      if (isRefusal(err)) throw err;
+      if (err instanceof ApiError && err.code === 'bad-response') throw new ApiError('internal', err.message);
       // The socket failed under us: the daemon stopped. Say so once and look for it again.
       this.dropClient(errorText(err));
-      return fail({ code: 'unavailable', message: `lost the daemon: ${errorText(err)}` });
+      throw new ApiError('unavailable', `lost the daemon: ${errorText(err)}`);
     }
+  }
+
+  private onDaemonEvent(e: ControlEvent): void {
+    if (e.type === 'settings') this.settings.update(e.settings);
+    this.emit(e);
   }
 
   private emit(e: ControlEvent): void {
@@ -116,16 +148,14 @@ export class ControlBridge {
     this.setRunning(false);
   }
 
-  private ensureClient(): Promise<ControlClient | undefined> {
+  private ensureClient(): Promise<ApiClient | undefined> {
     if (this.client || this.closed) return Promise.resolve(this.client);
     this.connecting ??= (async () => {
       try {
-        const client = await ControlClient.connect(this.dir.socket, this.dir.root);
-        client.onEvent((e) => {
-          if (e.type === 'settings') this.settings.update(e.settings);
-          this.emit(e);
-        });
-        await client.request('subscribe', {}, 5000);
+        // Params reaching this client were checked by the transport that received them.
+        const client = await connectControl(this.dir.socket, this.dir.root, { checkParams: false });
+        client.onEvent((e) => this.onDaemonEvent(e), (problem) => this.opts.log(`the daemon sent an event this UI does not understand: ${problem}`));
+        await client.call('subscribe', {}, 5000);
         if (this.closed) {
           client.close();
           return undefined;
@@ -149,9 +179,9 @@ export class ControlBridge {
       void (async () => {
         if (this.client) {
           try {
-            await this.client.request('status', {}, 5000);
+            await this.client.call('status', {}, 5000);
           } catch (err) {
-            if (!(err instanceof ControlRequestError)) this.dropClient(errorText(err));
+            if (!isRefusal(err)) this.dropClient(errorText(err));
           }
         } else {
           await this.ensureClient();

@@ -30,10 +30,9 @@ export async function hostEngine(opts: EngineHostOptions): Promise<HostedEngine>
   try {
     return { daemon: await start(opts.tun), warning: null };
   } catch (err) {
-    const message = errorText(err);
-    if (/already running/.test(message)) return { daemon: null, warning: null };
-    if (opts.tun === null || !(err instanceof UserError) || !/cannot open TUN/.test(message)) throw err;
+    if (err instanceof UserError && err.code === 'already-running') return { daemon: null, warning: null };
+    if (opts.tun === null || !(err instanceof UserError) || err.code !== 'tun-unavailable') throw err;
     const daemon = await start(null);
-    return { daemon, warning: `${message}. hipvpn runs without a tunnel until then.` };
+    return { daemon, warning: `${errorText(err)}. hipvpn runs without a tunnel until then.` };
   }
 }

@@ -43,7 +43,10 @@ export async function runWeb(opts: WebCommandOptions): Promise<{ stop(): Promise
   // The engine's modules (crypto, data plane) load only when this process hosts it.
   const hosted = opts.serve ? await (await import('./engine-host.js')).hostEngine({ stateDir: dir.root, tun: opts.serve.tun, log }) : null;
   if (hosted?.warning) log(logLine('warning', { message: hosted.warning }));
-  const bridge = await ControlBridge.start({ stateDir: dir.root, log: (m) => log(logLine('web', { message: m })) });
+  // A daemon hosted here is called in-process; otherwise the state dir's daemon over its socket.
+  const bridge = await ControlBridge.start({
+    stateDir: dir.root, log: (m) => log(logLine('web', { message: m })), ...(hosted?.daemon ? { daemon: hosted.daemon } : {}),
+  });
   const uiDir = opts.uiDir ?? defaultUiDir();
   const missingUi = missingUiWarning(uiDir);
   if (missingUi) log(logLine('warning', { message: missingUi }));

@@ -1,13 +1,16 @@
 // `hipvpn web`: the UI for a browser. Serves the built renderer and the control API over a
 // WebSocket (one JSON frame per message, the schema of src-shared/control-api.ts) on 127.0.0.1
-// only. Every upgrade is checked (Host, Origin, token) and every message validated by the bridge.
+// only. Every upgrade is checked (Host, Origin, token); every message is checked against the
+// schema here, at the boundary, and goes to the bridge's handler map.
 
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { MAX_FRAME_BYTES, type ControlEvent } from '../../src-shared/control-api.js';
+import { MAX_FRAME_BYTES, type ControlEvent, type ControlSession } from '../../src-shared/control-api.js';
+import { serveValue } from '../../src-shared/control-dispatch.js';
+import { errorText } from '../base/errors.js';
 import type { ControlBridge } from './control-bridge.js';
 import { staticFile, contentSecurityPolicy } from './static-files.js';
 import { WS_PROTOCOL, checkUpgrade, hostAllowed } from './web-auth.js';
@@ -27,6 +30,9 @@ export interface WebServerOptions {
 
 /** A client that stops reading is cut off rather than buffered without bound. */
 const MAX_BUFFERED = 4 * MAX_FRAME_BYTES;
+
+/** Every socket gets the events from the start (attach); `subscribe` changes nothing. */
+const EVERY_SOCKET_SUBSCRIBED: ControlSession = { subscribe: () => undefined };
 
 export class WebServer {
   private constructor(private readonly http: Server, private readonly wss: WebSocketServer, readonly port: number, readonly token: string) {}
@@ -87,7 +93,7 @@ export class WebServer {
         send({ id: 0, ok: false, error: { code: 'bad-frame', message: 'frame is not JSON' } });
         return;
       }
-      void bridge.handle(value).then(send);
+      void serveValue(bridge.handlers, value, EVERY_SOCKET_SUBSCRIBED, (err) => log(`control request failed: ${errorText(err)}`)).then(send);
     });
     ws.on('close', off);
     ws.on('error', (err) => {

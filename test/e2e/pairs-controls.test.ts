@@ -20,7 +20,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { REPO_ROOT, sleep } from '../../lab/hipvpn.js';
 import { MobilityLab, startMobilityHipvpn, type MobilityTunnel } from '../../lab/scenarios.js';
-import { ControlClient } from '../../src-main/daemon/control-client.js';
+import { connectControl } from '../../src-main/daemon/control-client.js';
 import { stateDir } from '../../src-main/daemon/state-dir.js';
 import type { HandoverRecord } from '../../src-shared/control-api.js';
 import { eventually, launchChromium, openView, type Session } from './browser.js';
@@ -43,9 +43,9 @@ describe('pair controls and both directions in the desktop UI against the real m
   const rowOf = (local: string): ReturnType<Page['locator']> => page.locator(`${section} tbody tr[data-pair^="${local}:"]`);
 
   async function handovers(): Promise<HandoverRecord[]> {
-    const client = await ControlClient.connect(stateDir(tunnel.mobileVpn.stateDir).socket, tunnel.mobileVpn.stateDir);
+    const client = await connectControl(stateDir(tunnel.mobileVpn.stateDir).socket, tunnel.mobileVpn.stateDir);
     try {
-      return (await client.request('handover.list', {})).handovers.filter((h) => h.peer === 'server');
+      return (await client.call('handover.list', {})).handovers.filter((h) => h.peer === 'server');
     } finally {
       client.close();
     }

@@ -8,7 +8,8 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ControlClient, ControlRequestError } from '../../src-main/daemon/control-client.js';
+import { connectControl } from '../../src-main/daemon/control-client.js';
+import { ApiError } from '../../src-shared/api-client.js';
 import { checkFlowForm, type FlowField, type FlowForm } from '../../src-shared/forms.js';
 import type { FlowBinding } from '../../src-shared/control-api.js';
 import { ServeProcess, hipvpn, tempState, type CliRun } from '../support/serve-process.js';
@@ -48,11 +49,11 @@ function ok(r: CliRun, label: string): string {
 
 /** What the control API answers any client for `method` (the message the UI shows). */
 async function apiRefusal(dir: string, method: 'flow.set' | 'flow.remove', params: FlowBinding | { fid: number }): Promise<{ code: string; message: string }> {
-  const c = await ControlClient.connect(join(dir, 'hipvpn.sock'), dir);
+  const c = await connectControl(join(dir, 'hipvpn.sock'), dir);
   try {
-    await (method === 'flow.set' ? c.request('flow.set', params as FlowBinding) : c.request('flow.remove', params));
+    await (method === 'flow.set' ? c.call('flow.set', params as FlowBinding) : c.call('flow.remove', params));
   } catch (err) {
-    assert.ok(err instanceof ControlRequestError, String(err));
+    assert.ok(err instanceof ApiError, String(err));
     return { code: err.code, message: err.message };
   } finally {
     c.close();
@@ -232,10 +233,10 @@ test('flow set, list, list --json and remove against a running daemon; its refus
 test('peers added at the same time by several clients are all kept, in the daemon and in peers.json', async () => {
   const dir = await state('peer-burst');
   await serve(dir);
-  const clients = await Promise.all([0, 1, 2, 3, 4, 5].map(() => ControlClient.connect(join(dir, 'hipvpn.sock'), dir)));
+  const clients = await Promise.all([0, 1, 2, 3, 4, 5].map(() => connectControl(join(dir, 'hipvpn.sock'), dir)));
   const names = clients.map((_, i) => `p${i}`);
-  await Promise.all(clients.map((c, i) => c.request('peer.add', { name: names[i]!, hit: `2001:20::${i + 1}`, locators: [] })));
-  const listed = (await clients[0]!.request('peer.list', {})).peers.map((p) => p.name).sort();
+  await Promise.all(clients.map((c, i) => c.call('peer.add', { name: names[i]!, hit: `2001:20::${i + 1}`, locators: [] })));
+  const listed = (await clients[0]!.call('peer.list', {})).peers.map((p) => p.name).sort();
   for (const c of clients) c.close();
   assert.deepEqual(listed, names);
   const saved = (JSON.parse(await readFile(join(dir, 'peers.json'), 'utf8')) as { peers: Array<{ name: string }> }).peers.map((p) => p.name).sort();

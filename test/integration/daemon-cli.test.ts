@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ControlClient } from '../../src-main/daemon/control-client.js';
+import { connectControl } from '../../src-main/daemon/control-client.js';
 import { ServeProcess } from '../support/serve-process.js';
 import type { ControlEvent } from '../../src-shared/control-api.js';
 
@@ -162,8 +162,8 @@ test('a HIT or peer name gets the same message and exit 2 in every command that 
   const d = await serve(state);
   await assertUsageErrors(cases.filter((c) => c.args[0] !== 'peer' || c.args[1] !== 'add'));
   // Another client of the control socket (the UI) gets the same refusal from the daemon itself.
-  const client = await ControlClient.connect(join(state, 'hipvpn.sock'), state);
-  await assert.rejects(client.request('ping', { peer: '2001:zz::1' }), { code: 'invalid-params', message: malformed });
+  const client = await connectControl(join(state, 'hipvpn.sock'), state);
+  await assert.rejects(client.call('ping', { peer: '2001:zz::1' }), { code: 'invalid-params', message: malformed });
   client.close();
   await d.stop();
 });
@@ -303,10 +303,10 @@ test('two daemons on loopback: allow-list, live peer changes, status, ping, and 
   // Subscribers get every event, checked against the schema by the client.
   const socket = join(bState, 'hipvpn.sock');
   assert.equal((await stat(socket)).mode & 0o777, 0o600, 'control socket mode');
-  const watcher = await ControlClient.connect(socket, bState);
+  const watcher = await connectControl(socket, bState);
   const events: ControlEvent[] = [];
   watcher.onEvent((e) => events.push(e));
-  assert.deepEqual(await watcher.request('subscribe', {}), { subscribed: true });
+  assert.deepEqual(await watcher.call('subscribe', {}), { subscribed: true });
 
   // Carol is not on bob's list: her base exchange is refused and counted ...
   await cli('peer', 'add', 'bob', '--hit', bob.hit, '--locator', `127.0.0.1:${b.port()}`, '--state', cState);

@@ -13,7 +13,8 @@ import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ControlClient } from '../../src-main/daemon/control-client.js';
+import { connectControl } from '../../src-main/daemon/control-client.js';
+import { type ApiClient } from '../../src-shared/api-client.js';
 import { DEFAULT_PUZZLE_POLICY } from '../../src-main/hip/timers.js';
 import type { DaemonStatus, Endpoint } from '../../src-shared/control-api.js';
 import { ServeProcess, hipvpn, tempState } from '../support/serve-process.js';
@@ -91,7 +92,7 @@ function canUseNft(): boolean {
 
 describe('what an operator sees on a real daemon', () => {
   const roots: string[] = [];
-  const clients: ControlClient[] = [];
+  const clients: ApiClient[] = [];
   let alice: ServeProcess;
   let bob: ServeProcess;
   let aliceState: string;
@@ -169,12 +170,12 @@ describe('what an operator sees on a real daemon', () => {
   });
 
   test('two failover requests at once (a double-click, a retry) make one handover; one after the repeat window moves again', async () => {
-    const c = await ControlClient.connect(join(aliceState, 'hipvpn.sock'), aliceState);
+    const c = await connectControl(join(aliceState, 'hipvpn.sock'), aliceState);
     clients.push(c);
     await sleep(1600); // past the repeat window of the previous test's failover
     const lines = alice.matching(/ handover /).length;
     const before = primaryOf(await statusJson(aliceState), 'bob');
-    const [first, second] = await Promise.all([c.request('failover', { peer: 'bob' }), c.request('failover', { peer: 'bob' })]);
+    const [first, second] = await Promise.all([c.call('failover', { peer: 'bob' }), c.call('failover', { peer: 'bob' })]);
     assert.equal(first.handovers.length, 1, JSON.stringify(first));
     assert.deepEqual(second.handovers, first.handovers, 'the second answers with the first\'s handover');
     await sleep(300);
@@ -182,15 +183,15 @@ describe('what an operator sees on a real daemon', () => {
     const moved = primaryOf(await statusJson(aliceState), 'bob');
     assert.notEqual(moved, before, 'the traffic moved, once');
     await sleep(1600);
-    const third = await c.request('failover', { peer: 'bob' });
+    const third = await c.call('failover', { peer: 'bob' });
     assert.equal(third.handovers.length, 1, `a failover asked for later is a new request: ${JSON.stringify(third)}`);
     assert.equal(primaryOf(await statusJson(aliceState), 'bob'), before, 'and moves the traffic again');
   });
 
   test('a pair that stops answering moves the traffic with one log line saying which detector failed it (root, nft)', { skip: !canUseNft() && 'needs root and nft' }, async () => {
-    const c = await ControlClient.connect(join(aliceState, 'hipvpn.sock'), aliceState);
+    const c = await connectControl(join(aliceState, 'hipvpn.sock'), aliceState);
     clients.push(c);
-    await c.request('settings.set', { keepaliveIntervalS: 1, failureDetection: 'aggressive' });
+    await c.call('settings.set', { keepaliveIntervalS: 1, failureDetection: 'aggressive' });
     const before = await statusJson(aliceState);
     const from = before.peers.find((p) => p.name === 'bob')!.pairs!.find((p) => p.primary)!;
     const to = before.peers.find((p) => p.name === 'bob')!.pairs!.find((p) => !p.primary)!;

@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ControlClient } from '../../src-main/daemon/control-client.js';
+import { connectControl } from '../../src-main/daemon/control-client.js';
+import { type ApiClient } from '../../src-shared/api-client.js';
 import { DEFAULT_SETTINGS, type ControlEvent, type DaemonStatus } from '../../src-shared/control-api.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -80,26 +81,26 @@ function rawRequest(socketPath: string, frame: unknown): Promise<{ ok: boolean; 
 
 describe('the UI\'s methods on a real daemon', () => {
   const processes: ServeProcess[] = [];
-  const clients: ControlClient[] = [];
+  const clients: ApiClient[] = [];
   let root: string;
   let aliceState: string;
   let bobState: string;
   let alice: ServeProcess;
   let bob: ServeProcess;
-  let a: ControlClient;
+  let a: ApiClient;
 
   const serve = async (state: string): Promise<ServeProcess> => {
     const p = new ServeProcess(state);
     processes.push(p);
     return p.started();
   };
-  const connect = async (state: string): Promise<ControlClient> => {
-    const c = await ControlClient.connect(join(state, 'hipvpn.sock'), state);
+  const connect = async (state: string): Promise<ApiClient> => {
+    const c = await connectControl(join(state, 'hipvpn.sock'), state);
     clients.push(c);
     return c;
   };
-  const identity = async (state: string): Promise<{ hit: string }> => (await connect(state)).request('status', {}).then((s) => s.identity);
-  const peerState = async (c: ControlClient, name: string): Promise<string | undefined> => (await c.request('status', {})).peers.find((p) => p.name === name)?.state;
+  const identity = async (state: string): Promise<{ hit: string }> => (await connect(state)).call('status', {}).then((s) => s.identity);
+  const peerState = async (c: ApiClient, name: string): Promise<string | undefined> => (await c.call('status', {})).peers.find((p) => p.name === name)?.state;
 
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'hipvpn-ui-methods-'));
@@ -108,9 +109,9 @@ describe('the UI\'s methods on a real daemon', () => {
     [alice, bob] = await Promise.all([serve(aliceState), serve(bobState)]);
     const [aliceId, bobId] = await Promise.all([identity(aliceState), identity(bobState)]);
     const b = await connect(bobState);
-    await b.request('peer.add', { name: 'alice', hit: aliceId.hit, locators: [{ address: '127.0.0.1', port: alice.port }] });
+    await b.call('peer.add', { name: 'alice', hit: aliceId.hit, locators: [{ address: '127.0.0.1', port: alice.port }] });
     a = await connect(aliceState);
-    await a.request('peer.add', { name: 'bob', hit: bobId.hit, locators: [{ address: '127.0.0.1', port: bob.port }] });
+    await a.call('peer.add', { name: 'bob', hit: bobId.hit, locators: [{ address: '127.0.0.1', port: bob.port }] });
     await until('alice ⇄ bob established', async () => ((await peerState(a, 'bob')) === 'ESTABLISHED' ? true : undefined));
   });
 
@@ -121,7 +122,7 @@ describe('the UI\'s methods on a real daemon', () => {
   });
 
   test('settings: defaults, refusals that change nothing, a change that persists, is announced and survives a restart', async () => {
-    assert.deepEqual(await a.request('settings.get', {}), DEFAULT_SETTINGS);
+    assert.deepEqual(await a.call('settings.get', {}), DEFAULT_SETTINGS);
     const sock = join(aliceState, 'hipvpn.sock');
     const refusals: Array<[unknown, RegExp]> = [
       [{ keepaliveIntervalS: 0, notifications: false }, /^params\.keepaliveIntervalS: expected an integer 1\.\.300, got 0$/],
@@ -136,15 +137,15 @@ describe('the UI\'s methods on a real daemon', () => {
       assert.equal(r.error?.code, 'invalid-params', JSON.stringify(params));
       assert.match(r.error.message, message);
     }
-    assert.deepEqual(await a.request('settings.get', {}), DEFAULT_SETTINGS, 'nothing changed, not even the good fields of a refused patch');
+    assert.deepEqual(await a.call('settings.get', {}), DEFAULT_SETTINGS, 'nothing changed, not even the good fields of a refused patch');
     await assert.rejects(stat(join(aliceState, 'settings.json')), /ENOENT/, 'and nothing was written');
 
     const watcher = await connect(aliceState);
     const events: ControlEvent[] = [];
     watcher.onEvent((e) => events.push(e));
-    await watcher.request('subscribe', {});
+    await watcher.call('subscribe', {});
     // Load sharing (an SA pair per uplink: simultaneous multihoming) is stored like the rest.
-    const saved = await a.request('settings.set', { keepaliveIntervalS: 25, interfaceOrder: ['wlan0', 'eth0'], multihomingMode: 'load-sharing' });
+    const saved = await a.call('settings.set', { keepaliveIntervalS: 25, interfaceOrder: ['wlan0', 'eth0'], multihomingMode: 'load-sharing' });
     assert.equal(saved.keepaliveIntervalS, 25);
     assert.equal(saved.multihomingMode, 'load-sharing');
     const event = await until('settings event', () => events.find((e) => e.type === 'settings'));
@@ -156,20 +157,20 @@ describe('the UI\'s methods on a real daemon', () => {
 
   test('flow bindings: add, edit, move to interface and remove; status shows each with its state and pair', async () => {
     const web = { fid: 1, peer: 'bob', selector: { protocol: 'tcp' as const, remotePorts: { from: 443, to: 443 } }, interface: null };
-    assert.deepEqual(await a.request('flow.set', web), { flow: web, replaced: false });
+    assert.deepEqual(await a.call('flow.set', web), { flow: web, replaced: false });
     const voice = { fid: 2, peer: 'bob', selector: { protocol: 'udp' as const, localPorts: { from: 5060, to: 5061 } }, interface: 'wwan0' };
-    assert.deepEqual(await a.request('flow.set', voice), { flow: voice, replaced: false });
-    const status = await a.request('status', {});
+    assert.deepEqual(await a.call('flow.set', voice), { flow: voice, replaced: false });
+    const status = await a.call('status', {});
     const byFid = new Map((status.flows ?? []).map((f) => [f.binding.fid, f]));
     assert.equal(byFid.get(1)?.state, 'bound', 'unbound flow follows the established primary pair');
     assert.equal(byFid.get(1)?.remote?.port, bob.port, 'and names it');
     assert.equal(byFid.get(2)?.state, 'pending', 'wwan0 carries no proven pair to bob: pending, riding the primary meanwhile');
     assert.equal(byFid.get(2)?.reason, 'no pair on wwan0 yet', 'and says why');
     assert.deepEqual([byFid.get(1)?.enforced, byFid.get(1)?.packetsOut, byFid.get(1)?.bytesIn], [false, 0, 0], 'nothing of flow 1 was sent yet, so it is not shown as enforced');
-    const moved = await a.request('flow.set', { ...voice, interface: null });
+    const moved = await a.call('flow.set', { ...voice, interface: null });
     assert.equal(moved.replaced, true, '"move to interface" is a set with the same FID');
-    assert.equal((await a.request('status', {})).flows?.find((f) => f.binding.fid === 2)?.state, 'bound');
-    assert.deepEqual(await a.request('flow.remove', { fid: 1 }), { removed: web });
+    assert.equal((await a.call('status', {})).flows?.find((f) => f.binding.fid === 2)?.state, 'bound');
+    assert.deepEqual(await a.call('flow.remove', { fid: 1 }), { removed: web });
     const stored = JSON.parse(await readFile(join(aliceState, 'flows.json'), 'utf8')) as { flows: unknown[] };
     assert.deepEqual(stored.flows, [{ ...voice, interface: null }], 'flows.json holds what the daemon acknowledged');
     assert.equal((await stat(join(aliceState, 'flows.json'))).mode & 0o777, 0o600);
@@ -177,7 +178,7 @@ describe('the UI\'s methods on a real daemon', () => {
 
   test('malformed flow and tunnel requests are refused with the reason, and nothing changes', async () => {
     const sock = join(aliceState, 'hipvpn.sock');
-    const before = await a.request('status', {});
+    const before = await a.call('status', {});
     const flowsFile = await readFile(join(aliceState, 'flows.json'), 'utf8');
     const good = { fid: 9, peer: 'bob', selector: { protocol: 'udp' }, interface: null };
     const cases: Array<[string, unknown, string, RegExp]> = [
@@ -203,7 +204,7 @@ describe('the UI\'s methods on a real daemon', () => {
       assert.equal(r.error?.code, code, `${method} ${JSON.stringify(params)}: ${r.error?.message}`);
       assert.match(r.error.message, message);
     }
-    const afterwards = await a.request('status', {});
+    const afterwards = await a.call('status', {});
     assert.deepEqual(afterwards.flows, before.flows, 'the flow table is unchanged');
     assert.equal(afterwards.tunnelUp, true, 'the tunnel is still on');
     assert.equal(afterwards.peers.find((p) => p.name === 'bob')?.state, 'ESTABLISHED', 'and still connected');
@@ -211,30 +212,30 @@ describe('the UI\'s methods on a real daemon', () => {
   });
 
   test('the tunnel switch: off closes the association and refuses new ones, survives a restart; on reconnects', async () => {
-    assert.deepEqual(await a.request('tunnel.set', { up: false }), { up: false });
+    assert.deepEqual(await a.call('tunnel.set', { up: false }), { up: false });
     await until('bob closed on alice', async () => ((await peerState(a, 'bob')) !== 'ESTABLISHED' ? true : undefined));
-    const off: DaemonStatus = await a.request('status', {});
+    const off: DaemonStatus = await a.call('status', {});
     assert.equal(off.tunnelUp, false);
-    await assert.rejects(a.request('ping', { peer: 'bob', timeoutMs: 1000 }), /the tunnel is off/, 'no connect on demand while off');
+    await assert.rejects(a.call('ping', { peer: 'bob', timeoutMs: 1000 }), /the tunnel is off/, 'no connect on demand while off');
     // bob, whose tunnel is on, tries to reach alice: alice takes no base exchange while off.
     const b = await connect(bobState);
-    await assert.rejects(b.request('ping', { peer: 'alice', timeoutMs: 2000 }), (err: Error & { code?: string }) => err.code === 'ping-failed', 'alice refuses bob\'s base exchange');
+    await assert.rejects(b.call('ping', { peer: 'alice', timeoutMs: 2000 }), (err: Error & { code?: string }) => err.code === 'ping-failed', 'alice refuses bob\'s base exchange');
     assert.notEqual(await peerState(a, 'bob'), 'ESTABLISHED', 'still no association on alice');
     assert.deepEqual(JSON.parse(await readFile(join(aliceState, 'tunnel.json'), 'utf8')), { version: 1, up: false });
 
     await alice.stop();
     alice = await serve(aliceState);
     a = await connect(aliceState);
-    const restarted = await a.request('status', {});
+    const restarted = await a.call('status', {});
     assert.equal(restarted.tunnelUp, false, 'still off after a restart');
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(await peerState(a, 'bob'), 'UNASSOCIATED', 'and nothing connected at start');
-    assert.equal((await a.request('settings.get', {})).keepaliveIntervalS, 25, 'settings survived the restart too');
-    assert.deepEqual((await a.request('status', {})).flows?.map((f) => f.binding.fid), [2], 'and the flow bindings');
+    assert.equal((await a.call('settings.get', {})).keepaliveIntervalS, 25, 'settings survived the restart too');
+    assert.deepEqual((await a.call('status', {})).flows?.map((f) => f.binding.fid), [2], 'and the flow bindings');
 
-    assert.deepEqual(await a.request('tunnel.set', { up: true }), { up: true });
+    assert.deepEqual(await a.call('tunnel.set', { up: true }), { up: true });
     await until('alice ⇄ bob established again', async () => ((await peerState(a, 'bob')) === 'ESTABLISHED' ? true : undefined));
-    assert.equal((await a.request('status', {})).tunnelUp, true);
+    assert.equal((await a.call('status', {})).tunnelUp, true);
     assert.ok(alice.lines.some((l) => / tunnel up=true/.test(l)), `the switch is in the log:\n${alice.lines.join('\n')}`);
   });
 });

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ControlClient } from '../../src-main/daemon/control-client.js';
+import { connectControl } from '../../src-main/daemon/control-client.js';
+import { type ApiClient } from '../../src-shared/api-client.js';
 import { ServeProcess, hipvpn, tempState } from '../support/serve-process.js';
 
 let root: string;
@@ -21,8 +22,8 @@ async function host(name: string): Promise<ServeProcess> {
   return d;
 }
 
-async function aliceControl<T>(f: (c: ControlClient) => Promise<T>): Promise<T> {
-  const c = await ControlClient.connect(join(alice.state, 'hipvpn.sock'), alice.state);
+async function aliceControl<T>(f: (c: ApiClient) => Promise<T>): Promise<T> {
+  const c = await connectControl(join(alice.state, 'hipvpn.sock'), alice.state);
   try {
     return await f(c);
   } finally {
@@ -72,7 +73,7 @@ test('one paste of an invite makes both sides peers; the invite cannot be used a
   assert.equal((await hipvpn('peer', 'add', 'alice', '--invite', text, '--state', carol.state)).code, 0);
   const carolPing = await hipvpn('ping', 'alice', '--state', carol.state, '--count', '1', '--timeout', '3000');
   assert.notEqual(carolPing.code, 0, 'a second use of the invite gets no association');
-  const status = await aliceControl((c) => c.request('invite.status', {}));
+  const status = await aliceControl((c) => c.call('invite.status', {}));
   assert.equal(status['invite-proof'], 1);
   assert.ok(status['invite-refused'] >= 1, `the second use is counted as refused: ${JSON.stringify(status)}`);
   assert.deepEqual((await alicePeers()).map((p) => p.name), ['bob'], 'carol is not admitted');
@@ -82,20 +83,20 @@ test('one paste of an invite makes both sides peers; the invite cannot be used a
 test('an expired invite is refused and counted', async () => {
   const dave = join(root, 'dave');
   // Expiry is in whole seconds, so a few seconds of it leave the CLI room to start under load.
-  const inv = await aliceControl((c) => c.request('invite.create', { name: 'dave', expiresSeconds: 6 }));
-  const pending = (await aliceControl((c) => c.request('invite.status', {}))).pending;
+  const inv = await aliceControl((c) => c.call('invite.create', { name: 'dave', expiresSeconds: 6 }));
+  const pending = (await aliceControl((c) => c.call('invite.status', {}))).pending;
   // Pasted while it is valid, with dave's daemon not running: it connects only after the expiry.
   assert.equal((await hipvpn('peer', 'add', 'alice', '--invite', inv.text, '--state', dave)).code, 0, 'accepted before it expires');
   // Expired by alice's clock: her count of pending invites loses this one (no other expires now).
   const deadline = Date.now() + 15_000;
-  while ((await aliceControl((c) => c.request('invite.status', {}))).pending >= pending) {
+  while ((await aliceControl((c) => c.call('invite.status', {}))).pending >= pending) {
     assert.ok(Date.now() < deadline, `alice still counts the invite pending 15 s after it was made (expires at ${inv.expiresAt})`);
     await sleep(200);
   }
   // Dave's daemon knows the invite expired and sends no proof; alice refuses his I2 as anyone's
   // from a HIT she does not list. Either way it is counted as a refusal on alice's side.
   const refusals = async (): Promise<number> => {
-    const invites = await aliceControl((c) => c.request('invite.status', {}));
+    const invites = await aliceControl((c) => c.call('invite.status', {}));
     const policy = Number(/"hip-policy": (\d+)/.exec((await hipvpn('status', '--state', alice.state, '--json')).stdout)?.[1] ?? 0);
     return invites['invite-refused'] + policy;
   };
@@ -109,7 +110,7 @@ test('an expired invite is refused and counted', async () => {
 });
 
 test('a host that knows only the HIT gets nowhere, even while an invite is pending', async () => {
-  await aliceControl((c) => c.request('invite.create', { name: 'someone' }));
+  await aliceControl((c) => c.call('invite.create', { name: 'someone' }));
   const eve = await host('eve');
   const aliceHit = await hitOf(alice);
   const add = await hipvpn('peer', 'add', 'alice', '--hit', aliceHit, '--locator', `127.0.0.1:${alice.port()}`, '--state', eve.state);
@@ -120,5 +121,5 @@ test('a host that knows only the HIT gets nowhere, even while an invite is pendi
   assert.equal((await alicePeers()).some((p) => p.hit === eveHit), false, 'eve is not on alice\'s list');
   const s = (await hipvpn('status', '--state', alice.state, '--json')).stdout;
   assert.match(s, /"hip-policy": [1-9]/, 'eve\'s base exchange was refused by policy');
-  assert.equal((await aliceControl((c) => c.request('invite.status', {}))).pending >= 1, true, 'the pending invite is untouched');
+  assert.equal((await aliceControl((c) => c.call('invite.status', {}))).pending >= 1, true, 'the pending invite is untouched');
 });

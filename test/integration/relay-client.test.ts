@@ -12,7 +12,8 @@ import { createSocket, type Socket } from 'node:dgram';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ControlClient, ControlRequestError } from '../../src-main/daemon/control-client.js';
+import { connectControl } from '../../src-main/daemon/control-client.js';
+import { ApiError } from '../../src-shared/api-client.js';
 import { encodeInvite } from '../../src-main/daemon/invite-text.js';
 import { hitToText } from '../../src-main/hip/wire/address.js';
 import type { DaemonStatus } from '../../src-shared/control-api.js';
@@ -122,18 +123,18 @@ test('the relays setting goes through the control API, checked and kept, and app
   const state = join(root, 'dave');
   const flag = ['--relay', `${flagHit}@127.0.0.1:${fromFlag.port}`];
   let dave = await serve(state, flag);
-  const control = await ControlClient.connect(join(state, 'hipvpn.sock'), state);
+  const control = await connectControl(join(state, 'hipvpn.sock'), state);
   try {
     const wanted = [{ name: 'home', hit: homeHit, address: '127.0.0.1', port: home.port }];
-    assert.deepEqual((await control.request('settings.set', { relays: wanted })).relays, wanted);
-    await assert.rejects(control.request('settings.set', { relays: [{ hit: '2001:db8::1', address: '127.0.0.1', port: 10500 }] }), (err: unknown) => {
-      assert.ok(err instanceof ControlRequestError);
+    assert.deepEqual((await control.call('settings.set', { relays: wanted })).relays, wanted);
+    await assert.rejects(control.call('settings.set', { relays: [{ hit: '2001:db8::1', address: '127.0.0.1', port: 10500 }] }), (err: unknown) => {
+      assert.ok(err instanceof ApiError);
       assert.equal(err.code, 'invalid-params');
       assert.match(err.message, /relays\[0\]: "2001:db8::1" is not a HIT \(2001:2x:…\); the relay's `hipvpn identity --hit` prints it/);
       return true;
     });
-    await assert.rejects(control.request('settings.set', { relays: [...wanted, { ...wanted[0]!, name: 'again' }] }), /is listed twice; give each relay once/);
-    assert.deepEqual((await control.request('settings.get', {})).relays, wanted, 'a refused change changes nothing');
+    await assert.rejects(control.call('settings.set', { relays: [...wanted, { ...wanted[0]!, name: 'again' }] }), /is listed twice; give each relay once/);
+    assert.deepEqual((await control.call('settings.get', {})).relays, wanted, 'a refused change changes nothing');
   } finally {
     control.close();
   }
@@ -201,9 +202,9 @@ test('a daemon that is no relay: the association with it is made, no registratio
   assert.deepEqual(s.relays?.map((r) => [r.hit, r.registered, r.reflexive]), [[notRelayHit, false, null]], 'an association is no registration');
   assert.deepEqual(s.peers, [], 'the relay is no peer');
 
-  const control = await ControlClient.connect(join(ivan.state, 'hipvpn.sock'), ivan.state);
+  const control = await connectControl(join(ivan.state, 'hipvpn.sock'), ivan.state);
   try {
-    assert.deepEqual(await control.request('tunnel.set', { up: false }), { up: false });
+    assert.deepEqual(await control.call('tunnel.set', { up: false }), { up: false });
   } finally {
     control.close();
   }

@@ -19,7 +19,7 @@ import { PacketType, RegistrationType } from '../../src-main/hip/wire/constants.
 import { bytes16ToIp, hitToText, textToHit } from '../../src-main/hip/wire/address.js';
 import { RegFailureType } from '../../src-main/relay/registrations.js';
 import type { DaemonStatus, RelayServerStatus } from '../../src-shared/control-api.js';
-import { ControlClient } from '../../src-main/daemon/control-client.js';
+import { connectControl } from '../../src-main/daemon/control-client.js';
 import { ServeProcess, hipvpn, tempState } from '../support/serve-process.js';
 import { until, sleep } from '../support/wait.js';
 
@@ -250,8 +250,8 @@ test('two daemons that know each other by HIT alone reach each other through hip
   assert.deepEqual([primary?.remote.port, primary?.candidate], [bob.port(), 'host'], JSON.stringify(full.peers.find((p) => p.name === 'bob')?.pairs));
   const text = (await hipvpn('status', '--state', aliceState)).stdout;
   assert.match(text, new RegExp(`bob +${bobHit} +ESTABLISHED +direct via 127\\.0\\.0\\.1`), text);
-  const control = await ControlClient.connect(join(aliceState, 'hipvpn.sock'), aliceState);
-  const moves = await control.request('handover.list', {}).finally(() => control.close());
+  const control = await connectControl(join(aliceState, 'hipvpn.sock'), aliceState);
+  const moves = await control.call('handover.list', {}).finally(() => control.close());
   console.log(`alice's handovers: ${JSON.stringify(moves.handovers.map((h) => [h.from?.candidate, h.from?.relay, h.to.candidate, h.cause]))}`);
   const offRelay = moves.handovers.find((h) => h.peer === 'bob' && h.from?.candidate === 'relayed' && h.to.candidate !== 'relayed');
   assert.ok(offRelay !== undefined, `a handover from the relayed pair to a direct one: ${JSON.stringify(moves.handovers)}`);

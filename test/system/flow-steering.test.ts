@@ -11,7 +11,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { ControlEvent, FlowStatus } from '../../src-shared/control-api.js';
-import { ControlClient } from '../../src-main/daemon/control-client.js';
+import { connectControl } from '../../src-main/daemon/control-client.js';
+import { type ApiClient } from '../../src-shared/api-client.js';
 import { stateDir } from '../../src-main/daemon/state-dir.js';
 import { DEFAULT_DETECTION } from '../../src-main/mobility/failure-detection.js';
 import { describeMeasurement, measureHandover, STREAM_PORT } from '../../lab/handover.js';
@@ -33,22 +34,22 @@ const SIZE = 1000;
 
 let mobility: MobilityLab;
 let tunnel: MobilityTunnel;
-let control: ControlClient;
+let control: ApiClient;
 /** The server's handovers (control events), for the failure messages: a move of its data path would steer unbound traffic too. */
-let serverEvents: ControlClient;
+let serverEvents: ApiClient;
 const serverHandovers: string[] = [];
 
 before(async () => {
   mobility = await MobilityLab.create({ cell0: 'up' });
   tunnel = await startMobilityHipvpn(mobility);
   const dir = tunnel.mobileVpn.stateDir;
-  control = await ControlClient.connect(stateDir(dir).socket, dir);
+  control = await connectControl(stateDir(dir).socket, dir);
   const serverDir = tunnel.serverVpn.stateDir;
-  serverEvents = await ControlClient.connect(stateDir(serverDir).socket, serverDir);
+  serverEvents = await connectControl(stateDir(serverDir).socket, serverDir);
   serverEvents.onEvent((e: ControlEvent) => {
     if (e.type === 'handover') serverHandovers.push(`${e.handover.cause}/${e.handover.detail ?? ''} to ${e.handover.to.remote.address}`);
   });
-  await serverEvents.request('subscribe', {});
+  await serverEvents.call('subscribe', {});
 });
 
 after(async () => {
@@ -58,7 +59,7 @@ after(async () => {
 });
 
 async function flow(fid: number): Promise<FlowStatus | undefined> {
-  return (await control.request('status', {})).flows?.find((f) => f.binding.fid === fid);
+  return (await control.call('status', {})).flows?.find((f) => f.binding.fid === fid);
 }
 
 async function waitForFlow(fid: number, ok: (f: FlowStatus) => boolean, what: string, timeoutMs = 15_000): Promise<FlowStatus> {
@@ -78,7 +79,7 @@ const addressOf = (ifname: 'wifi0' | 'cell0'): string => (ifname === 'wifi0' ? m
 async function setFlow(fid: number, port: number, ifname: 'wifi0' | 'cell0', side: 'theirs' | 'ours' = 'theirs'): Promise<void> {
   const ports = { from: port, to: port };
   const selector = side === 'theirs' ? { protocol: 'udp' as const, remotePorts: ports } : { protocol: 'udp' as const, localPorts: ports };
-  await control.request('flow.set', { fid, peer: 'server', selector, interface: ifname });
+  await control.call('flow.set', { fid, peer: 'server', selector, interface: ifname });
 }
 
 /** Wait until the flow is on `ifname` and the server has the binding (bound = acknowledged). */
