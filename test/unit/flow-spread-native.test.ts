@@ -10,11 +10,12 @@ import { toAddr16 } from '../../src-main/base/addr16.js';
 import { chooseMember, flowHash, fmix32, spreadMemberKey, spreadSalt } from '../../src-main/core/flow-spread.js';
 import { DataplaneCore, type FlowRoute } from '../../src-main/dataplane/core.js';
 import { NativeFastPath, nativeFlowRoute } from '../../src-main/dataplane/fastpath.js';
-import { IPPROTO_TCP, IPPROTO_UDP, writeBeetPacket } from '../../src-main/dataplane/packet.js';
+import { IPPROTO_TCP, IPPROTO_UDP } from '../../src-main/dataplane/packet.js';
 import { EspSuite } from '../../src-main/esp/suites.js';
 import { openNativeDatagramSocket } from '../../src-main/platform/fast-udp.js';
 import { loadNativeIo } from '../../src-main/platform/native.js';
-import { OWN_HIT, OWN_LSI, PEER_HIT, PEER_LSI, RecordingSink, gcmKeys, saInstall } from '../../lab/dataplane-fastpath.js';
+import { OWN_HIT, OWN_LSI, PEER_HIT, RecordingSink, gcmKeys, saInstall } from '../../lab/dataplane-fastpath.js';
+import { transport, v4, v6 } from '../support/inner-packets.js';
 
 const SUITE = EspSuite.AES_GCM_16;
 const BASE_OUT = 0x1001; // saInstall's outbound SPI
@@ -71,37 +72,6 @@ function planes(routes: FlowRoute[]) {
       for (const s of sockets) s.close();
     },
   };
-}
-
-function transport(proto: number, src: number, dst: number): Uint8Array {
-  const h = new Uint8Array((proto === IPPROTO_TCP ? 20 : 8) + 6);
-  const v = new DataView(h.buffer);
-  v.setUint16(0, src);
-  v.setUint16(2, dst);
-  if (proto === IPPROTO_UDP) v.setUint16(4, h.length);
-  if (proto === IPPROTO_TCP) h[12] = 0x50;
-  return h;
-}
-
-function v6(nh: number, ...parts: Uint8Array[]): Uint8Array {
-  const body = Buffer.concat(parts);
-  const p = new Uint8Array(40 + body.length);
-  writeBeetPacket(p, OWN_HIT, PEER_HIT, nh, body);
-  return p;
-}
-
-function v4(proto: number, body: Uint8Array, fragOffsetUnits = 0): Uint8Array {
-  const p = new Uint8Array(20 + body.length);
-  const v = new DataView(p.buffer);
-  p[0] = 0x45;
-  v.setUint16(2, p.length);
-  v.setUint16(6, fragOffsetUnits);
-  p[8] = 64;
-  p[9] = proto;
-  v.setUint32(12, OWN_LSI);
-  v.setUint32(16, PEER_LSI);
-  p.set(body, 20);
-  return p;
 }
 
 /** Deterministic pseudo-random ports. */

@@ -9,10 +9,11 @@ import { EspInboundSa, EspOutboundSa } from '../../src-main/esp/index.js';
 import { EspSuite } from '../../src-main/esp/suites.js';
 import { toAddr16 } from '../../src-main/base/addr16.js';
 import { NativeFastPath, nativeFlowRoute, type NativeFlowRoute } from '../../src-main/dataplane/fastpath.js';
-import { IPPROTO_TCP, IPPROTO_UDP, writeBeetPacket } from '../../src-main/dataplane/packet.js';
+import { IPPROTO_TCP, IPPROTO_UDP } from '../../src-main/dataplane/packet.js';
 import { loadNativeIo, type NativeIo } from '../../src-main/platform/native.js';
 import { openNativeDatagramSocket } from '../../src-main/platform/fast-udp.js';
-import { IN_SPI, OUT_SPI, OWN_HIT, OWN_LSI, PEER_HIT, PEER_LSI, gcmKeys, saInstall } from '../../lab/dataplane-fastpath.js';
+import { IN_SPI, OUT_SPI, OWN_HIT, OWN_LSI, PEER_HIT, gcmKeys, saInstall } from '../../lab/dataplane-fastpath.js';
+import { transport, v4, v6 } from '../support/inner-packets.js';
 
 const SUITE = EspSuite.AES_GCM_16;
 const CELL_OUT = 0x5005;
@@ -60,25 +61,6 @@ function route(over: Partial<NativeFlowRoute> = {}): NativeFlowRoute {
   };
 }
 
-/** A transport header with these ports (UDP: 8 octets, TCP: 20) and a few octets of data. */
-function transport(proto: number, src: number, dst: number): Uint8Array {
-  const h = new Uint8Array((proto === IPPROTO_TCP ? 20 : 8) + 6);
-  const v = new DataView(h.buffer);
-  v.setUint16(0, src);
-  v.setUint16(2, dst);
-  if (proto === IPPROTO_UDP) v.setUint16(4, h.length);
-  if (proto === IPPROTO_TCP) h[12] = 0x50;
-  return h;
-}
-
-/** An IPv6 packet from our HIT to the peer's: extension headers (each names the next) then the rest. */
-function v6(firstNh: number, ...parts: Uint8Array[]): Uint8Array {
-  const body = Buffer.concat(parts);
-  const p = new Uint8Array(40 + body.length);
-  writeBeetPacket(p, OWN_HIT, PEER_HIT, firstNh, body);
-  return p;
-}
-
 /** An 8-octet Hop-by-Hop or Destination Options header (a PadN option fills it). */
 function options(next: number): Uint8Array {
   return Uint8Array.of(next, 0, 1, 4, 0, 0, 0, 0);
@@ -90,21 +72,6 @@ function fragment(next: number, offsetUnits: number, more: boolean): Uint8Array 
   new DataView(f.buffer).setUint16(2, (offsetUnits << 3) | (more ? 1 : 0));
   f.set([0, 0, 0x12, 0x34], 4);
   return f;
-}
-
-/** An IPv4 packet from our LSI to the one we gave the peer. */
-function v4(proto: number, body: Uint8Array, fragOffsetUnits = 0, more = false): Uint8Array {
-  const p = new Uint8Array(20 + body.length);
-  const v = new DataView(p.buffer);
-  p[0] = 0x45;
-  v.setUint16(2, p.length);
-  v.setUint16(6, (more ? 0x2000 : 0) | fragOffsetUnits);
-  p[8] = 64;
-  p[9] = proto;
-  v.setUint32(12, OWN_LSI);
-  v.setUint32(16, PEER_LSI);
-  p.set(body, 20);
-  return p;
 }
 
 interface Sent { spi: number; seq: number; socket: number; port: number; address: number[]; spare?: number }
