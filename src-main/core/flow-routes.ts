@@ -117,6 +117,8 @@ export interface FlowPlacement {
   /** The pair its packets take now; absent without a data path. */
   local?: Endpoint;
   remote?: Endpoint;
+  /** Load sharing: the flow rides the data path, so its packets go where the peer's spread puts them. */
+  spread?: true;
 }
 
 export interface FlowRoutesPlan {
@@ -228,6 +230,7 @@ export function planFlowRoutes(input: FlowRoutesInput): FlowRoutesPlan {
         row.remote = { ...placed.path.remote };
       }
       const spread = input.spreadUnbound === true && placed.onIface !== true;
+      if (spread && placed.drop !== true) row.spread = true;
       if (input.dataPath) entries.push({ fid: b.fid, routes: routesFor(b.fid, b.selector, placed.path, false, placed.drop === true, spread) });
     }
     flows.push(row);

@@ -13,7 +13,7 @@
 // Pure: the plan is fed pairs and answers the members the data plane spreads over.
 
 import type { Endpoint } from '../hip/host.js';
-import type { FlowPairView, PlannedFlowRoute } from './flow-routes.js';
+import type { FlowPairView, FlowPlacement, PlannedFlowRoute } from './flow-routes.js';
 
 const IPPROTO_TCP = 6;
 const IPPROTO_UDP = 17;
@@ -147,6 +147,16 @@ export function planSpread(input: SpreadInput): SpreadMember[] {
  * The spread as data-plane routes: one per member, after the flows' routes, marked with its key
  * (a member matches no selector; `spreadKey` says which pair it is). FID 0, which no binding has.
  */
+/**
+ * A flow that follows a spread of two or more members has no one pair: each of its transport
+ * flows takes the member the hash names, so status names the uplinks instead of the primary.
+ */
+export function spreadPlacement(f: FlowPlacement, members: readonly SpreadMember[]): FlowPlacement {
+  const { local: _local, remote: _remote, ...rest } = f;
+  const over = [...new Set(members.map((m) => m.ifname))].join(' and ');
+  return { ...rest, reason: f.reason ?? `shared per flow over ${over} with the unbound traffic` };
+}
+
 export function spreadRoutes(members: readonly SpreadMember[]): PlannedFlowRoute[] {
   return members.map((m) => ({
     fid: 0, protocol: 0, localPorts: null, remotePorts: null, local: { ...m.local }, remote: { ...m.remote }, outboundSpi: m.spiOut, spreadKey: m.key,

@@ -25,7 +25,7 @@ import {
 import { pairSpis } from './sa-choice.js';
 import { routesKey, type FlowPlacement, type OwnFlow, type PlannedFlowRoute } from './flow-routes.js';
 import { FlowPlanner } from './flow-planner.js';
-import { spreadRoutes } from './flow-spread.js';
+import { spreadPlacement, spreadRoutes } from './flow-spread.js';
 import { FlowSpreads } from './flow-spreads.js';
 import { PeerBalancer } from './peer-balance.js';
 import type { CoreEvent, DataplaneCommand, DataplaneReport, PathCause } from './core-io.js';
@@ -778,9 +778,12 @@ export class HostCore {
       spreadUnbound: loadSharing,
     });
     for (const f of plan.flows) if (f.state === 'bound' && f.reason === undefined) this.balancer.reason(peer, f.fid, f);
-    this.flowPlans.set(peer, plan.flows);
-    if (!loadSharing) return plan;
+    if (!loadSharing) {
+      this.flowPlans.set(peer, plan.flows);
+      return plan;
+    }
     const members = this.spreads.plan(peer, peerHit, view?.primary?.ifname ?? null, { pairs, dataPath });
+    this.flowPlans.set(peer, members.length < 2 ? plan.flows : plan.flows.map((f) => (f.spread ? spreadPlacement(f, members) : f)));
     const routes = [...plan.routes, ...spreadRoutes(members)];
     return { routes, routesKey: routesKey(routes) };
   }

@@ -27,8 +27,8 @@ export interface EngineTuning {
   /**
    * failover → fault tolerance (one SA, one pair at a time); load-sharing → simultaneous
    * multihoming (RFC 8047 §4.1: an SA pair per uplink, so traffic can move between uplinks
-   * without tripping the anti-replay window). Each peer's traffic still takes one pair at a
-   * time: spreading flows over uplinks is not done.
+   * without tripping the anti-replay window), and a peer's unbound traffic is spread per flow
+   * over its working unmetered uplinks (core/flow-spread.ts).
    */
   multihoming: MultihomingMode;
   /** Uplink names, most preferred first; ahead of the kind preference. */

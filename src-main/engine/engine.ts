@@ -349,9 +349,11 @@ export class HipEngine extends EventEmitter {
     return placements.map((f) => {
       const c = counted.get(f.fid) ?? { packetsOut: 0, bytesOut: 0, packetsIn: 0, bytesIn: 0 };
       const baseline = this.flowBaselines.get(`${peer}|${f.fid}`);
-      const onPair = f.local !== undefined && f.remote !== undefined && baseline?.pair === flowPairKey(f.local, f.remote);
+      // A flow spread over several pairs has no one pair: any of its packets sent since its route was set counts.
+      const onPair = f.local !== undefined && f.remote !== undefined ? baseline?.pair === flowPairKey(f.local, f.remote) : f.spread === true;
+      const sentSince = baseline !== undefined && c.packetsOut > baseline.packetsOut;
       return {
-        ...f, enforced: f.state === 'bound' && onPair && c.packetsOut > baseline.packetsOut,
+        ...f, enforced: f.state === 'bound' && onPair && sentSince,
         packetsOut: c.packetsOut, bytesOut: c.bytesOut, packetsIn: c.packetsIn, bytesIn: c.bytesIn,
       };
     });

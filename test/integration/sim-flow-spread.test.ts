@@ -82,3 +82,15 @@ test('a flow bound to no interface towards two peers: one instance on each uplin
   const route = lastRoutes(a, c!).find((r) => r.fid === 2);
   assert.deepEqual([route?.local.address, route?.spread], [CELL, undefined], 'the instance is bound there, not spread');
 });
+
+test('a flow bound to no interface rides the spread: status names the uplinks it is shared over, not the primary pair', () => {
+  const { world: w, a, b } = world(0x5b7e_0003);
+  a.core.setFlowBindings(w.now, [{ peerHit: b.core.hit, fid: 7, selector: { protocol: 'tcp' as const, remotePorts: { from: 5201, to: 5201 } }, interface: null }]);
+  w.runFor(1_000);
+  assert.deepEqual(spreadOver(a, b), [CELL, WIFI].sort((x, y) => x.localeCompare(y)), 'A spreads over both uplinks');
+  const flow = a.core.flowPlacements(b.core.hit)?.[0];
+  assert.equal(flow?.state, 'bound');
+  assert.equal(flow?.local, undefined, `no one pair is named: ${JSON.stringify(flow)}`);
+  assert.match(flow?.reason ?? '', /^shared per flow over (wifi0 and cell0|cell0 and wifi0) with the unbound traffic$/);
+  assert.equal(lastRoutes(a, b).find((r) => r.fid === 7)?.spread, true, 'its route follows the spread');
+});
