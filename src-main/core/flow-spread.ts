@@ -8,7 +8,7 @@
 //
 // The hash is computed in both data planes per packet (dataplane/core.ts in JS,
 // native/src/fastpath_flow.c in C): these functions are the reference both follow bit for bit
-// (32-bit arithmetic only; `test/unit/flow-spread-native.test.ts` compares them).
+// (32-bit arithmetic only; `test/integration/flow-spread-native.test.ts` compares them).
 //
 // Pure: the plan is fed pairs and answers the members the data plane spreads over.
 
