@@ -380,7 +380,9 @@ describe('fresh ESP forwarded from another address while the server doubts its p
       const accessLink = await Capture.start(l.mobility.wifiRouter, 'mobile0', `udp and src host ${l.mobility.wifi.address}`);
       await ping(l.mobility.mobile, l.tunnel.serverAddress, { count: 10, intervalMs: 20 });
       forwarded = (await accessLink.stop()).filter((d) => espSpi(d.payload) !== null);
-      assert.ok(forwarded.length >= 10, `${forwarded.length} ESP datagrams of the mobile's recorded on its access link`);
+      // The mobile hears nothing from the server either, so its own failure detection may move
+      // the last of its pings to cell0; what stays on wifi0 is what the attacker can forward.
+      assert.ok(forwarded.length >= 5, `${forwarded.length} ESP datagrams of the mobile's recorded on its access link`);
       await l.replay(ATTACKER_PORT + 3, forwarded);
       await outagePings;
     } finally {
