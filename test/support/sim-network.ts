@@ -2,6 +2,8 @@
 // that lose, duplicate, delay and reorder packets as a seeded PRNG decides. The same seed gives
 // the same run, so a failure can be replayed from the seed a test prints.
 
+import { DeliveryQueue } from './delivery-queue.js';
+
 export interface SimEndpoint { address: string; port: number }
 
 export interface SimTransmit { bytes: Uint8Array; to: SimEndpoint; from?: SimEndpoint }
@@ -84,7 +86,7 @@ export class SimNetwork {
   private readonly nodes = new Map<string, { name: string; endpoint: SimEndpoint; node: SimNode }>();
   private readonly links = new Map<string, LinkProfile>();
   private defaultLink: LinkProfile = PERFECT_LINK;
-  private inFlight: InFlight[] = [];
+  private readonly inFlight = new DeliveryQueue<InFlight>();
   private order = 0;
 
   constructor(seed: number, start = 0) {
@@ -132,8 +134,7 @@ export class SimNetwork {
 
   /** Time of the next thing that will happen, or undefined when the network is quiet for good. */
   nextEventTime(): number | undefined {
-    let next: number | undefined;
-    for (const p of this.inFlight) if (next === undefined || p.deliverAt < next) next = p.deliverAt;
+    let next = this.inFlight.nextAt();
     for (const { node } of this.nodes.values()) {
       const t = node.nextTimeout();
       if (t !== undefined && (next === undefined || t < next)) next = t;
@@ -147,8 +148,7 @@ export class SimNetwork {
     const next = this.nextEventTime();
     if (next === undefined || next > limit) return false;
     this.now = Math.max(this.now, next);
-    const due = this.inFlight.filter((p) => p.deliverAt <= this.now).sort((a, b) => a.deliverAt - b.deliverAt || a.order - b.order);
-    this.inFlight = this.inFlight.filter((p) => p.deliverAt > this.now);
+    const due = this.inFlight.takeDue(this.now);
     for (const p of due) {
       const target = this.nodes.get(key(p.to));
       if (target !== undefined) target.node.handlePacket(this.now, p.bytes, p.from, p.to);

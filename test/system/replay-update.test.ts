@@ -21,7 +21,9 @@ const LOOPBACK = '127.0.0.1';
 const REPLAYER = '127.0.0.9';
 const SLOW_REPLAYS = 20;
 const FAST_REPLAYS = 20_000;
-const HOLD_MS = Number(process.env.REPLAY_HOLD_MS ?? 60_000);
+// Longer than one idle keepalive (20 s) and the longest silence failure detection allows after
+// it, so an association a replay had disturbed would be probed, and fail, within the hold.
+const HOLD_MS = Number(process.env.REPLAY_HOLD_MS ?? 30_000);
 const DUPLICATE = 'hip-update-duplicate';
 
 /** Kernel drops so far on the UDP socket bound to `port` in `host` (/proc/net/udp, last column). */
