@@ -7,8 +7,10 @@
 // sequence numbers before the end of its 32-bit space, so that a test sees that SA run out and
 // be rekeyed at a moment of its choosing instead of after 2^32 packets.
 
+import { ESP_SEQ_REKEY_THRESHOLD } from '../esp/sa.js';
+
 /** The most sequence numbers left the hook sets: at most the rekey threshold's margin, so the rekey is asked for at once. */
-const MAX_SEQ_LEFT = 2 ** 24;
+const MAX_SEQ_LEFT = 2 ** 32 - ESP_SEQ_REKEY_THRESHOLD;
 
 /** N from HIPVPN_TEST_SEQ_LEFT, undefined when unset; a value that is not 1 .. 2^24 is refused. */
 export function testSeqLeft(env: NodeJS.ProcessEnv): number | undefined {
