@@ -137,7 +137,7 @@ export function protocolNumbers(p: FlowProtocol): number[] {
   }
 }
 
-function same(a: Endpoint, b: Endpoint): boolean {
+export function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
   return a.address === b.address && a.port === b.port;
 }
 
@@ -183,8 +183,8 @@ function placeOnPairs(b: OwnFlow, input: FlowRoutesInput, announced: PeerFlow | 
   const working = onIface.filter(works);
   // §3.2 step 5: the peer's locator bound to the same FID comes first, then the data path's own
   // pair if it is on this interface, then the best ranked.
-  const best = working.find((p) => announced !== undefined && same(p.remote, announced.locator))
-    ?? working.find((p) => data !== undefined && same(p.local, data.local) && same(p.remote, data.remote))
+  const best = working.find((p) => announced !== undefined && sameEndpoint(p.remote, announced.locator))
+    ?? working.find((p) => data !== undefined && sameEndpoint(p.local, data.local) && sameEndpoint(p.remote, data.remote))
     ?? working[0];
   if (best) {
     const path = { local: best.local, remote: best.remote, spiOut: best.spiOut };
@@ -208,9 +208,9 @@ function placeOnPairs(b: OwnFlow, input: FlowRoutesInput, announced: PeerFlow | 
  * the working pair from our data path's address if there is one, else the best ranked.
  */
 function placePeerFlow(f: PeerFlow, input: FlowRoutesInput): Path | undefined {
-  const toLocator = input.pairs.filter((p) => works(p) && same(p.remote, f.locator));
+  const toLocator = input.pairs.filter((p) => works(p) && sameEndpoint(p.remote, f.locator));
   const data = input.dataPath;
-  const best = toLocator.find((p) => data !== undefined && same(p.local, data.local)) ?? toLocator[0];
+  const best = toLocator.find((p) => data !== undefined && sameEndpoint(p.local, data.local)) ?? toLocator[0];
   return best && { local: best.local, remote: best.remote, spiOut: best.spiOut };
 }
 

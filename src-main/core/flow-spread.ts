@@ -13,7 +13,7 @@
 // Pure: the plan is fed pairs and answers the members the data plane spreads over.
 
 import type { Endpoint } from '../hip/host.js';
-import type { FlowPairView, FlowPlacement, PlannedFlowRoute } from './flow-routes.js';
+import { sameEndpoint, type FlowPairView, type FlowPlacement, type PlannedFlowRoute } from './flow-routes.js';
 
 const IPPROTO_TCP = 6;
 const IPPROTO_UDP = 17;
@@ -108,10 +108,6 @@ export interface SpreadMember {
   spiOut: number;
 }
 
-function same(a: Endpoint, b: Endpoint): boolean {
-  return a.address === b.address && a.port === b.port;
-}
-
 function eligible(p: SpreadPairView): boolean {
   return p.state === 'operational' && p.verified && !p.metered && !p.relayed && p.spiOut !== 0;
 }
@@ -126,7 +122,7 @@ function eligible(p: SpreadPairView): boolean {
 export function planSpread(input: SpreadInput): SpreadMember[] {
   const data = input.dataPath;
   if (data === undefined) return [];
-  const primary = input.pairs.find((p) => same(p.local, data.local) && same(p.remote, data.remote));
+  const primary = input.pairs.find((p) => sameEndpoint(p.local, data.local) && sameEndpoint(p.remote, data.remote));
   if (primary === undefined || !eligible(primary)) return [];
   const ifaceOf = (p: SpreadPairView): string => p.ifname ?? p.local.address;
   const chosen = new Map<string, SpreadPairView>([[ifaceOf(primary), primary]]);

@@ -13,10 +13,7 @@
 
 import type { Endpoint } from '../hip/host.js';
 import { planSpread, spreadSalt, type SpreadInput, type SpreadMember } from './flow-spread.js';
-
-function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
-  return a.address === b.address && a.port === b.port;
-}
+import { sameEndpoint } from './flow-routes.js';
 
 export class FlowSpreads {
   private readonly excluded = new Map<string, Set<string>>();
