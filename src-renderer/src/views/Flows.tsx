@@ -1,5 +1,6 @@
-import { useState, type SubmitEvent } from 'react';
-import { useControl, errorMessage } from '../store.js';
+import { useState } from 'react';
+import { useControl } from '../store.js';
+import { useCheckedForm } from '../checked-form.js';
 import { Badge, ConfirmDialog, Field, Notice, RichText, stateTone } from '../components.js';
 import { checkFlowForm, type FlowField, type FlowForm } from '../../../src-shared/forms.js';
 import { FLOW_POLICIES, TRAFFIC_PROTOCOLS, type FlowBinding, type TrafficSelector } from '../../../src-shared/control-api.js';
@@ -23,30 +24,17 @@ function bytesText(n: number): string {
 export function Flows() {
   const c = useControl();
   const [form, setForm] = useState<FlowForm>(EMPTY);
-  const [errors, setErrors] = useState<Partial<Record<FlowField, string>>>({});
-  const [serverError, setServerError] = useState<string | null>(null);
+  const { errors, serverError, busy, submit } = useCheckedForm<FlowField>();
   const peers = (c.status?.peers ?? []).filter((p) => p.name !== null);
   const uplinks = c.status?.interfaces ?? [];
   const flows = c.status?.flows;
   const [removing, setRemoving] = useState<number | null>(null);
 
-  const submit = async (e: SubmitEvent): Promise<void> => {
-    e.preventDefault();
-    setServerError(null);
-    const checked = checkFlowForm(form);
-    if (!checked.ok) {
-      setErrors(checked.errors);
-      return;
-    }
-    setErrors({});
-    try {
-      const r = await c.api.call('flow.set', checked.value);
-      setForm(EMPTY);
-      await c.act(async () => undefined, `${r.replaced ? 'Updated' : 'Added'} flow ${r.flow.fid}`);
-    } catch (err) {
-      setServerError(errorMessage(err));
-    }
-  };
+  const save = submit(() => checkFlowForm(form), async (binding) => {
+    const r = await c.api.call('flow.set', binding);
+    setForm(EMPTY);
+    await c.act(async () => undefined, `${r.replaced ? 'Updated' : 'Added'} flow ${r.flow.fid}`);
+  });
   // On the primary pair a flow has no interface to keep to, so "only" goes with the move there.
   const move = (b: FlowBinding, iface: string): void => {
     const { policy, ...rest } = b;
@@ -102,7 +90,7 @@ export function Flows() {
       </section>
       <section aria-labelledby="flow-form-h" className="card">
         <h2 id="flow-form-h">Add or change a flow binding</h2>
-        <form onSubmit={(e) => void submit(e)} noValidate className="grid-form">
+        <form onSubmit={save} noValidate className="grid-form">
           <Field label="Flow ID (FID)" error={errors.fid}>
             {(a) => <input id={a.id} inputMode="numeric" value={form.fid} onChange={(e) => set('fid')(e.target.value)} aria-invalid={a.invalid} aria-describedby={a.describedBy} />}
           </Field>
@@ -143,7 +131,7 @@ export function Flows() {
             )}
           </Field>
           {serverError && <p className="form-error" role="alert"><RichText text={serverError} /></p>}
-          <div className="buttons"><button type="submit" className="primary">Save binding</button></div>
+          <div className="buttons"><button type="submit" className="primary" disabled={busy}>Save binding</button></div>
         </form>
       </section>
       <ConfirmDialog

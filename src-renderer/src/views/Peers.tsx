@@ -1,5 +1,6 @@
-import { useState, type SubmitEvent } from 'react';
-import { useControl, errorMessage } from '../store.js';
+import { useState } from 'react';
+import { useControl } from '../store.js';
+import { useCheckedForm } from '../checked-form.js';
 import { ConfirmDialog, Field, Hit, Notice, PeerState, RichText } from '../components.js';
 import { checkPeerForm, peerFormOf, type PeerField, type PeerForm } from '../../../src-shared/forms.js';
 import { attemptText, peerRow } from '../../../src-shared/view-models.js';
@@ -11,39 +12,22 @@ export function Peers() {
   const c = useControl();
   const [form, setForm] = useState<PeerForm>(EMPTY);
   const [editing, setEditing] = useState<string | null>(null);
-  const [errors, setErrors] = useState<Partial<Record<PeerField, string>>>({});
-  const [serverError, setServerError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { errors, serverError, busy, submit, clear } = useCheckedForm<PeerField>();
   const [removing, setRemoving] = useState<string | null>(null);
   const peers = c.status?.peers ?? [];
-  const closeForm = (): void => { setEditing(null); setForm(EMPTY); setErrors({}); setServerError(null); };
+  const closeForm = (): void => { setEditing(null); setForm(EMPTY); clear(); };
   // A peer removed while its form is open (here, by the CLI or another window): nothing is left to edit.
   const editedGone = editing !== null && c.status !== null && !peers.some((p) => p.name === editing);
   // Set during render (as Settings does): React renders again at once, before anything is painted.
   if (editedGone && !busy) closeForm();
 
-  const submit = async (e: SubmitEvent): Promise<void> => {
-    e.preventDefault();
-    setServerError(null);
-    const checked = checkPeerForm(form);
-    if (!checked.ok) {
-      setErrors(checked.errors);
-      return;
-    }
-    setErrors({});
-    setBusy(true);
-    try {
-      if (editing && editing !== checked.value.name) await c.api.call('peer.remove', { name: editing });
-      const r = await c.api.call('peer.add', checked.value);
-      setForm(EMPTY);
-      setEditing(null);
-      await c.act(async () => undefined, `${r.replaced || editing ? 'Updated' : 'Added'} peer ${r.peer.name}`);
-    } catch (err) {
-      setServerError(errorMessage(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const save = submit(() => checkPeerForm(form), async (peer) => {
+    if (editing && editing !== peer.name) await c.api.call('peer.remove', { name: editing });
+    const r = await c.api.call('peer.add', peer);
+    setForm(EMPTY);
+    setEditing(null);
+    await c.act(async () => undefined, `${r.replaced || editing ? 'Updated' : 'Added'} peer ${r.peer.name}`);
+  });
 
   const set = (k: PeerField) => (v: string) => setForm((f) => ({ ...f, [k]: v }));
 
@@ -81,7 +65,7 @@ export function Peers() {
                         {p.name && (
                           <>
                             <button type="button" onClick={() => void c.act(() => c.api.call('ping', { peer: p.name! }), `${p.name} answered`)}>Ping</button>
-                            <button type="button" onClick={() => { setEditing(p.name); setForm(peerFormOf({ name: p.name!, hit: p.hit, locators: p.configuredLocators, ...(p.configuredRelay ? { relay: p.configuredRelay } : {}) })); setErrors({}); setServerError(null); }}>Edit</button>
+                            <button type="button" onClick={() => { setEditing(p.name); setForm(peerFormOf({ name: p.name!, hit: p.hit, locators: p.configuredLocators, ...(p.configuredRelay ? { relay: p.configuredRelay } : {}) })); clear(); }}>Edit</button>
                             <button
                               type="button"
                               className="danger"
@@ -100,7 +84,7 @@ export function Peers() {
       </section>
       <section aria-labelledby="peer-form-h" className="card">
         <h2 id="peer-form-h">{editing ? `Edit ${editing}` : 'Add a peer'}</h2>
-        <form onSubmit={(e) => void submit(e)} noValidate aria-describedby={serverError ? 'peer-server-error' : undefined}>
+        <form onSubmit={save} noValidate aria-describedby={serverError ? 'peer-server-error' : undefined}>
           <Field label="Name" error={errors.name}>
             {(a) => <input id={a.id} name="name" value={form.name} onChange={(e) => set('name')(e.target.value)} aria-invalid={a.invalid} aria-describedby={a.describedBy} autoComplete="off" />}
           </Field>

@@ -1,4 +1,5 @@
-import { useState, type SubmitEvent } from 'react';
+import { useState } from 'react';
+import { useCheckedForm } from '../checked-form.js';
 import { useControl } from '../store.js';
 import { Field, Hit } from '../components.js';
 import { checkRelayForm, type RelayField, type RelayForm } from '../../../src-shared/forms.js';
@@ -13,21 +14,14 @@ const APPLIES = 'the host registers with the relays at once';
 export function RelaysCard() {
   const c = useControl();
   const [form, setForm] = useState<RelayForm>(EMPTY);
-  const [errors, setErrors] = useState<Partial<Record<RelayField, string>>>({});
+  const { errors, busy, submit } = useCheckedForm<RelayField>();
   const relays = c.settings?.relays ?? [];
   // Relays this run uses that the setting does not hold: `serve --relay`, or a peer's own relay.
   const alsoUsed = (c.status?.relays ?? []).filter((r) => !relays.some((s) => canonicalHitText(s.hit) === r.hit));
 
-  const add = async (e: SubmitEvent): Promise<void> => {
-    e.preventDefault();
-    const checked = checkRelayForm(form, relays);
-    if (!checked.ok) {
-      setErrors(checked.errors);
-      return;
-    }
-    setErrors({});
-    if (await c.saveSettings({ relays: [...relays, checked.value] }, `Relay ${checked.value.name ?? checked.value.hit} added; registering with it now`)) setForm(EMPTY);
-  };
+  const add = submit(() => checkRelayForm(form, relays), async (relay) => {
+    if (await c.saveSettings({ relays: [...relays, relay] }, `Relay ${relay.name ?? relay.hit} added; registering with it now`)) setForm(EMPTY);
+  });
   const remove = (hit: string): void => void c.saveSettings({ relays: relays.filter((r) => r.hit !== hit) }, 'Relay removed; the host no longer registers with it');
 
   return (
@@ -49,14 +43,14 @@ export function RelaysCard() {
           This run also uses {alsoUsed.map((r, i) => <span key={r.hit}>{i > 0 && ', '}{r.name === r.hit ? <Hit hit={r.hit} /> : r.name}</span>)} (from <code>hipvpn serve --relay</code> or a peer's own relay).
         </p>
       )}
-      <form onSubmit={(e) => void add(e)} noValidate aria-label="Add a relay">
+      <form onSubmit={add} noValidate aria-label="Add a relay">
         <Field label="Relay" error={errors.relay} hint={<>As <code>HIT@ADDR[:PORT]</code> (IPv6 as <code>HIT@[ADDR]:PORT</code>, port 10500 when left out); the relay's <code>hipvpn identity --hit</code> prints its HIT.</>}>
           {(a) => <input id={a.id} name="relay" value={form.relay} onChange={(e) => setForm({ ...form, relay: e.target.value })} aria-invalid={a.invalid} aria-describedby={a.describedBy} autoComplete="off" spellCheck={false} />}
         </Field>
         <Field label="Name (optional)" error={errors.name}>
           {(a) => <input id={a.id} name="relay-name" value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} aria-invalid={a.invalid} aria-describedby={a.describedBy} autoComplete="off" />}
         </Field>
-        <div className="buttons"><button type="submit">Add relay</button></div>
+        <div className="buttons"><button type="submit" disabled={busy}>Add relay</button></div>
       </form>
     </section>
   );

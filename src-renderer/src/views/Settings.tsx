@@ -1,5 +1,6 @@
-import { useState, type SubmitEvent } from 'react';
-import { useControl, errorMessage } from '../store.js';
+import { useState } from 'react';
+import { useControl } from '../store.js';
+import { useCheckedForm } from '../checked-form.js';
 import { Field, Notice, RichText } from '../components.js';
 import { checkSettingsForm, settingsFormOf, type SettingsField, type SettingsForm } from '../../../src-shared/forms.js';
 import { RelaysCard } from './RelaysCard.js';
@@ -13,8 +14,7 @@ const MODE_TEXT: Record<string, string> = { failover: 'Failover: one pair at a t
 export function SettingsView() {
   const c = useControl();
   const [form, setForm] = useState<SettingsForm | null>(null);
-  const [errors, setErrors] = useState<Partial<Record<SettingsField, string>>>({});
-  const [serverError, setServerError] = useState<string | null>(null);
+  const { errors, serverError, busy, submit } = useCheckedForm<SettingsField>();
   // The form starts from the first settings that arrive and then holds the user's edits. Set
   // during render, not in an effect: React renders again at once, so no frame shows stale state.
   if (c.settings && form === null) setForm(settingsFormOf(c.settings));
@@ -23,23 +23,11 @@ export function SettingsView() {
   if (!c.settings || !form) return <Notice>Loading settings…</Notice>;
   const kinds = c.settings.interfacePreference;
 
-  const submit = async (e: SubmitEvent): Promise<void> => {
-    e.preventDefault();
-    setServerError(null);
-    const checked = checkSettingsForm(form);
-    if (!checked.ok) {
-      setErrors(checked.errors);
-      return;
-    }
-    setErrors({});
-    try {
-      const saved = await c.api.call('settings.set', checked.value);
-      setForm(settingsFormOf(saved));
-      await c.act(async () => undefined, 'Settings saved');
-    } catch (err) {
-      setServerError(errorMessage(err));
-    }
-  };
+  const save = submit(() => checkSettingsForm(form), async (patch) => {
+    const saved = await c.api.call('settings.set', patch);
+    setForm(settingsFormOf(saved));
+    await c.act(async () => undefined, 'Settings saved');
+  });
   const moveKind = (k: InterfaceKind, by: -1 | 1): void => void c.saveSettings({ interfacePreference: moveInOrder(kinds, k, by) as InterfaceKind[] }, 'Interface preference saved');
   const missingKinds = INTERFACE_KINDS.filter((k) => !kinds.includes(k));
   const metered = c.settings.meteredInterfaces;
@@ -52,7 +40,7 @@ export function SettingsView() {
 
   return (
     <>
-      <form className="card" onSubmit={(e) => void submit(e)} noValidate aria-labelledby="settings-h">
+      <form className="card" onSubmit={save} noValidate aria-labelledby="settings-h">
         <h2 id="settings-h">Connection</h2>
         <Field label="Keepalive interval (seconds)" error={errors.keepaliveIntervalS} hint="1..300; keeps NAT bindings open on idle tunnels.">
           {(a) => <input id={a.id} name="keepalive" inputMode="numeric" value={form.keepaliveIntervalS} onChange={(e) => setForm({ ...form, keepaliveIntervalS: e.target.value })} aria-invalid={a.invalid} aria-describedby={a.describedBy} />}
@@ -74,7 +62,7 @@ export function SettingsView() {
         <div className="check"><input id="s-login" type="checkbox" checked={form.startAtLogin} onChange={(e) => setForm({ ...form, startAtLogin: e.target.checked })} /><label htmlFor="s-login">Start at login</label></div>
         <div className="check"><input id="s-notify" type="checkbox" checked={form.notifications} onChange={(e) => setForm({ ...form, notifications: e.target.checked })} /><label htmlFor="s-notify">Notify me of handovers</label></div>
         {serverError && <p className="form-error" role="alert"><RichText text={serverError} /></p>}
-        <div className="buttons"><button type="submit" className="primary">Save settings</button></div>
+        <div className="buttons"><button type="submit" className="primary" disabled={busy}>Save settings</button></div>
       </form>
       <section className="card" aria-labelledby="kinds-h">
         <h2 id="kinds-h">Preferred kinds of uplink</h2>
