@@ -14,7 +14,7 @@
 
 #include <node_api.h>
 
-#include "hipvpn_io.h"
+#include "addon_common.h"
 
 // ---------------------------------------------------------------------------------------------
 // small N-API helpers
@@ -149,9 +149,7 @@ socklen_t sockaddr_from16(int family, const uint8_t in[16], uint16_t port,
 
 // linkConfigure(name, up: boolean, mtu: number) — mtu 0 leaves it unchanged.
 static napi_value link_configure(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ARGS(3);
   char name[IFNAMSIZ + 1] = {0};
   int up;
   int32_t mtu;
@@ -188,9 +186,7 @@ static napi_value link_configure(napi_env env, napi_callback_info info) {
 
 // inetNtop(address16) -> string (IPv4-mapped prints as dotted quad)
 static napi_value inet_ntop16(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ARGS(1);
   uint8_t *a;
   size_t n;
   if (argc < 1 || !get_typed(env, argv[0], 1, (void **)&a, &n) || n < 16)
@@ -206,9 +202,7 @@ static napi_value inet_ntop16(napi_env env, napi_callback_info info) {
 
 // inetPton(string) -> { address: Buffer(16), family: 4 | 6 } or null
 static napi_value inet_pton16(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ARGS(1);
   char s[INET6_ADDRSTRLEN + 1] = {0};
   if (argc < 1 || !get_string(env, argv[0], s, sizeof s)) return throw_type(env, "inetPton(string)");
   uint8_t a[16] = {0};
@@ -233,9 +227,7 @@ static napi_value inet_pton16(napi_env env, napi_callback_info info) {
 }
 
 static napi_value if_index(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ARGS(1);
   char name[IFNAMSIZ + 1] = {0};
   if (argc < 1 || !get_string(env, argv[0], name, sizeof name)) return throw_type(env, "ifIndex(name)");
   return make_i32(env, (int32_t)if_nametoindex(name));

@@ -22,7 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "hipvpn_io.h"
+#include "addon_common.h"
 
 const char *const FP_DROP_NAMES[DROP_COUNT] = {
 #define FP_NAME(id, name) name,

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hipvpn_io.h"
+#include "addon_common.h"
 
 #define PROTO_HOPOPTS 0
 #define PROTO_TCP 6

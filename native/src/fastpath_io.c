@@ -16,7 +16,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "hipvpn_io.h"
+#include "addon_common.h"
 #include "udp_batch.h"
 
 /** A full socket buffer holds the TX thread back this long before the rest of a batch is dropped. */

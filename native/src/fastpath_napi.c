@@ -11,8 +11,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "addon_common.h"
 #include "fastpath_napi.h"
-#include "hipvpn_io.h"
 
 // ---------------------------------------------------------------------------------------------
 // lifetime

@@ -10,11 +10,6 @@
 
 #include "fastpath.h"
 
-#define ARGS(n)              \
-  size_t argc = (n);         \
-  napi_value argv[(n) > 0 ? (n) : 1]; \
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL)
-
 fastpath *unwrap_fp(napi_env env, napi_value v);
 int get_hit(napi_env env, napi_value v, const uint8_t **hit);
 /**

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "fastpath.h"
+#include "addon_common.h"
 #include "fastpath_napi.h"
-#include "hipvpn_io.h"
 
 /** Adds an inbound SA for the peer, replacing one with its SPI; both locks. 0 when out of memory. */
 static int place_inbound(fastpath *fp, fp_peer *peer, fp_in_sa *s) {

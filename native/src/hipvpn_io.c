@@ -25,7 +25,7 @@
 #include <node_api.h>
 #include <uv.h>
 
-#include "hipvpn_io.h"
+#include "addon_common.h"
 #include "io_handle.h"
 #include "udp_batch.h"
 
@@ -339,9 +339,7 @@ static void on_poll_inner(io_handle *io, int status) {
 
 // tunOpen(name: string, multiQueue: boolean) -> { handle, name }
 static napi_value tun_open(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ARGS(2);
   char name[IFNAMSIZ + 1] = {0};
   int mq = 0;
   if (argc < 2 || !get_string(env, argv[0], name, sizeof name) || !get_bool(env, argv[1], &mq))
@@ -372,9 +370,7 @@ static napi_value tun_open(napi_env env, napi_callback_info info) {
 
 // adoptFd(fd: number, kind: 'tun' | 'udp') -> handle; the handle then owns the fd.
 static napi_value adopt_fd(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ARGS(2);
   int32_t fd;
   char kind[8] = {0};
   if (argc < 2 || !get_i32(env, argv[0], &fd) || !get_string(env, argv[1], kind, sizeof kind))
@@ -393,9 +389,7 @@ static napi_value adopt_fd(napi_env env, napi_callback_info info) {
 
 // tunIoctl(handle, what: 'persist' | 'owner' | 'group', value: number)
 static napi_value tun_ioctl(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ARGS(3);
   char what[16] = {0};
   int32_t value;
   if (argc < 3 || !get_string(env, argv[1], what, sizeof what) || !get_i32(env, argv[2], &value))
@@ -421,9 +415,7 @@ static napi_value tun_ioctl(napi_env env, napi_callback_info info) {
 // writeBatch(handle, buf, offsets: Uint32Array, lengths: Uint32Array, count) -> { written, lastErrno }
 // TUN has no batched write syscall, but one crossing for the whole batch is what matters.
 static napi_value write_batch(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ARGS(5);
   uint8_t *buf;
   uint32_t *offs, *lens;
   size_t blen, on, ln;
@@ -457,9 +449,7 @@ static napi_value write_batch(napi_env env, napi_callback_info info) {
 // startReading(handle, buf, lengths: Uint32Array, slotSize, onBatch, onError,
 //              addrs16?: Uint8Array, ports?: Uint16Array)
 static napi_value start_reading(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
-  napi_value argv[8];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ARGS(8);
   uint8_t *buf;
   uint32_t *lens;
   size_t blen, ln;
@@ -522,9 +512,7 @@ static napi_value start_reading(napi_env env, napi_callback_info info) {
 }
 
 static napi_value stop_reading(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ARGS(1);
   io_handle *io = unwrap(env, argv[0]);
   if (!io) return NULL;
   stop_poll(io);
@@ -534,9 +522,7 @@ static napi_value stop_reading(napi_env env, napi_callback_info info) {
 
 // setRef(handle, referenced): an unreferenced reader does not keep the process alive.
 static napi_value set_ref(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ARGS(2);
   int on;
   if (argc < 2 || !get_bool(env, argv[1], &on)) return throw_type(env, "setRef(handle, boolean)");
   io_handle *io = unwrap(env, argv[0]);
@@ -550,9 +536,7 @@ static napi_value set_ref(napi_env env, napi_callback_info info) {
 }
 
 static napi_value close_handle(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ARGS(1);
   io_handle *io = unwrap(env, argv[0]);
   if (!io) return NULL;
   if (io->hook_added) {
@@ -565,9 +549,7 @@ static napi_value close_handle(napi_env env, napi_callback_info info) {
 
 // fdOf(handle) -> number (-1 once closed): for handing a TUN fd to a worker or to fs.
 static napi_value fd_of(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ARGS(1);
   io_handle *io = unwrap(env, argv[0]);
   if (!io) return NULL;
   return make_i32(env, io->fd);
@@ -575,9 +557,7 @@ static napi_value fd_of(napi_env env, napi_callback_info info) {
 
 // detachFd(handle) -> number: gives up ownership (no close) so another owner can adopt it.
 static napi_value detach_fd(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ARGS(1);
   io_handle *io = unwrap_open(env, argv[0]);
   if (!io) return NULL;
   int fd = io->fd;
@@ -593,9 +573,7 @@ static napi_value detach_fd(napi_env env, napi_callback_info info) {
 
 // setBlocking(fd, blocking): only for the benchmark's plain-fs comparison path.
 static napi_value set_blocking(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ARGS(2);
   int32_t fd;
   int blocking;
   if (argc < 2 || !get_i32(env, argv[0], &fd) || !get_bool(env, argv[1], &blocking))

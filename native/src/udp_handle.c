@@ -7,16 +7,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "hipvpn_io.h"
+#include "addon_common.h"
 #include "io_handle.h"
 #include "udp_batch.h"
 
 // udpOpen(address16: Uint8Array, family: 4 | 6, port, device: string, rcvbuf, sndbuf,
 //         recvErr: boolean, scopeId: number) -> { handle, port }
 static napi_value udp_open(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
-  napi_value argv[8];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ARGS(8);
   uint8_t *addr;
   size_t alen;
   int32_t fam, port, rcvbuf, sndbuf, scope;
@@ -117,9 +115,7 @@ static const udp_send_report batch_report = {batch_sent, batch_failed};
 // udpSend(handle, buf, offsets: Uint32Array, lengths: Uint32Array, addrs16: Uint8Array,
 //         ports: Uint16Array, count, gso: boolean, waitMs) -> { sent, lastErrno, gso }
 static napi_value udp_send(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
-  napi_value argv[9];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ARGS(9);
   uint8_t *buf, *addrs;
   uint32_t *offs, *lens;
   uint16_t *ports;

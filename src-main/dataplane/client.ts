@@ -7,7 +7,7 @@ import { isIPv6 } from 'node:net';
 import type { UdpDatagram, UdpEndpoint } from '../platform/udp.js';
 import { toAddr16 } from '../base/addr16.js';
 import { SocketBindError } from '../base/errors.js';
-import type { CoreEvent } from './core.js';
+import type { CoreEvent } from './core-contract.js';
 import {
   commandPoster, type DataplaneCommands, type DataplaneEspMode, type DataplaneInit, type DataplaneIoMode, type DataplaneStats, type FromWorker,
   type ToWorker,

@@ -5,7 +5,7 @@
 import { EspSuite } from '../esp/suites.js';
 import { DEFAULT_OUTBOUND_LIFETIME_MS, ESP_SEQ_REKEY_THRESHOLD, espSuiteInfo, type EspKeyMaterial } from '../esp/index.js';
 import type { FastPathEvent, FastPathHandle, FastPathStats, NativeIo } from '../platform/native.js';
-import { SealDropError, type OutboundSealer, type PeerRoute, type SaInstall } from './core.js';
+import { SealDropError, type OutboundSealer, type PeerRoute, type SaInstall } from './core-contract.js';
 
 /** Suites the fast path seals and opens; everything else (AES-CBC + HMAC) stays in JS. */
 const FAST_SUITES: ReadonlySet<number> = new Set([EspSuite.AES_GCM_8, EspSuite.AES_GCM_16]);

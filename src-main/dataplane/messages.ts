@@ -3,7 +3,7 @@
 // Times cross as durations, because each thread's performance.now() has its own origin.
 
 import type { UdpEndpoint } from '../platform/udp.js';
-import type { CoreEvent, FlowRoute, PeerRoute, SaInstall, SaSpec } from './core.js';
+import type { CoreEvent, FlowRoute, PeerRoute, SaInstall, SaSpec } from './core-contract.js';
 
 /** 'native': the addon's batched I/O. 'node': node:dgram and a node:fs TUN reader (slow). */
 export type DataplaneIoMode = 'native' | 'node';

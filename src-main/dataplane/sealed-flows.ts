@@ -5,7 +5,8 @@
 // decryption), which is why it runs only on datagrams that failed to leave.
 
 import { EspInboundSa } from '../esp/index.js';
-import { matchRoute, type FlowRoute, type SaSpec } from './core.js';
+import type { FlowRoute, SaSpec } from './core-contract.js';
+import { matchRoute } from './flow-match.js';
 
 /** Base SAs kept per peer: the one in use and the one a rekey just replaced (its datagrams may still strand). */
 const BASE_SAS_KEPT = 2;

@@ -1,9 +1,9 @@
 // Declarations shared by the addon's translation units: the N-API argument helpers and address
-// conversions of addon_common.c, used by the handles (hipvpn_io.c), the ESP fast path
-// (fastpath*.c) and the libcrypto loader (gcm.c).
+// conversions of addon_common.c, used by the handles (hipvpn_io.c, udp_handle.c) and the ESP
+// fast path (fastpath*.c).
 
-#ifndef HIPVPN_IO_H
-#define HIPVPN_IO_H
+#ifndef ADDON_COMMON_H
+#define ADDON_COMMON_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +13,12 @@
 
 // Bumped whenever the exported functions change shape; src-main/platform/native.ts checks it.
 #define HIPVPN_ABI_VERSION 6
+
+// An exported function's arguments: up to `n` of them in argv[], how many were passed in argc.
+#define ARGS(n)                         \
+  size_t argc = (n);                    \
+  napi_value argv[(n) > 0 ? (n) : 1];   \
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL)
 
 napi_value throw_errno(napi_env env, const char *what, int err);
 napi_value throw_type(napi_env env, const char *msg);
