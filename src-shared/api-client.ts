@@ -7,7 +7,7 @@
 
 import {
   checkParams, checkResponseValue, checkResult, controlEvent,
-  type ControlEvent, type ControlMethod, type ParamsOf, type ResultOf,
+  type ControlEvent, type ControlMethod, type ParamsOf, type ResponseEnvelope, type ResultOf,
 } from './control-api.js';
 import { ApiError } from './control-error.js';
 
@@ -18,7 +18,13 @@ export interface ControlTransport {
   /** Rejects (with the reason in words) when no response came: closed, refused, timed out. */
   request(method: ControlMethod, params: unknown, timeoutMs?: number): Promise<unknown>;
   /** Events as they came; returns the unsubscribe function. */
-  onEvent(listener: (event: unknown) => void): () => void;
+  onEvent(listener: (event: unknown) => void, onInvalid?: (error: string) => void): () => void;
+  /**
+   * The transport decodes what arrives itself (decodeServerFrame, a line off a socket): a
+   * response comes with its envelope checked, an event checked in full and a malformed one goes
+   * to `onInvalid`. The client then checks only the result, which only it can (it knows the method).
+   */
+  readonly decodesFrames?: boolean;
   close?(): void;
 }
 
@@ -50,7 +56,7 @@ export class ApiClient {
     } catch (err) {
       throw err instanceof ApiError ? err : new ApiError('transport', err instanceof Error ? err.message : String(err));
     }
-    const envelope = checkResponseValue(raw);
+    const envelope = this.transport.decodesFrames ? { ok: true as const, value: raw as ResponseEnvelope } : checkResponseValue(raw);
     if (!envelope.ok) throw new ApiError('bad-response', `${method}: ${envelope.error}`);
     if (!envelope.value.ok) throw new ApiError(envelope.value.error.code, envelope.value.error.message);
     const result = checkResult(method, envelope.value.result);
@@ -60,6 +66,7 @@ export class ApiClient {
 
   /** Valid events only; a malformed one goes to `onInvalid` (a log), never to the listener. */
   onEvent(listener: (e: ControlEvent) => void, onInvalid: (error: string) => void = () => undefined): () => void {
+    if (this.transport.decodesFrames) return this.transport.onEvent((e) => listener(e as ControlEvent), onInvalid);
     return this.transport.onEvent((raw) => {
       const e = controlEvent.check(raw, 'event');
       if (e.ok) listener(e.value);

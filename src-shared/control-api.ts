@@ -196,10 +196,14 @@ export function decodeRequestValue(value: unknown): DecodedRequest {
   return { ok: true, request: { id, method, params: params.value } as ControlRequest };
 }
 
+/** A response's envelope, checked; its result is the caller's to check (checkResult). */
+export type ResponseEnvelope = { ok: true; result: unknown } | { ok: false; error: ControlError };
+
 export type DecodedServerFrame =
-  | { ok: true; kind: 'response'; id: number; response: { ok: true; result: unknown } | { ok: false; error: ControlError } }
+  | { ok: true; kind: 'response'; id: number; response: ResponseEnvelope }
   | { ok: true; kind: 'event'; event: ControlEvent }
-  | { ok: false; error: string };
+  /** `frame`: what it was meant to be, where that much could be read (a malformed event, a response to `id`). */
+  | { ok: false; error: string; frame?: { kind: 'event' } | { kind: 'response'; id: number } };
 
 const responseEnvelope = object(
   { id: requestId, ok: boolean },
@@ -217,26 +221,26 @@ export function decodeServerFrame(line: string): DecodedServerFrame {
   const v = json.value;
   if (typeof v === 'object' && v !== null && 'event' in v) {
     const e = eventEnvelope.check(v);
-    return e.ok ? { ok: true, kind: 'event', event: e.value.event } : e;
+    return e.ok ? { ok: true, kind: 'event', event: e.value.event } : { ...e, frame: { kind: 'event' } };
   }
-  const r = responseEnvelope.check(v);
-  if (!r.ok) return r;
-  const { id, ok, result, error } = r.value;
-  if (ok) {
-    if (error !== undefined || result === undefined) return { ok: false, error: 'a successful response carries "result" and no "error"' };
-    return { ok: true, kind: 'response', id, response: { ok: true, result } };
-  }
-  if (error === undefined || result !== undefined) return { ok: false, error: 'a failed response carries "error" and no "result"' };
-  return { ok: true, kind: 'response', id, response: { ok: false, error } };
+  const r = checkEnvelope(v);
+  if (r.ok) return { ok: true, kind: 'response', id: r.value.id, response: r.value.response };
+  const id = typeof v === 'object' && v !== null ? (v as { id?: unknown }).id : undefined;
+  return typeof id === 'number' && requestId.check(id).ok ? { ...r, frame: { kind: 'response', id } } : r;
 }
 
 /** A response that arrived as a value (IPC, WebSocket): its envelope only; see checkResult. Never throws. */
-export function checkResponseValue(value: unknown): Checked<{ ok: true; result: unknown } | { ok: false; error: ControlError }> {
+export function checkResponseValue(value: unknown): Checked<ResponseEnvelope> {
+  const r = checkEnvelope(value);
+  return r.ok ? { ok: true, value: r.value.response } : r;
+}
+
+function checkEnvelope(value: unknown): Checked<{ id: number; response: ResponseEnvelope }> {
   const r = responseEnvelope.check(value);
   if (!r.ok) return r;
-  const { ok, result, error } = r.value;
-  if (ok) return result === undefined || error !== undefined ? { ok: false, error: 'a successful response carries "result" and no "error"' } : { ok: true, value: { ok: true, result } };
-  return error === undefined || result !== undefined ? { ok: false, error: 'a failed response carries "error" and no "result"' } : { ok: true, value: { ok: false, error } };
+  const { id, ok, result, error } = r.value;
+  if (ok) return result === undefined || error !== undefined ? { ok: false, error: 'a successful response carries "result" and no "error"' } : { ok: true, value: { id, response: { ok: true, result } } };
+  return error === undefined || result !== undefined ? { ok: false, error: 'a failed response carries "error" and no "result"' } : { ok: true, value: { id, response: { ok: false, error } } };
 }
 
 export function isControlMethodName(m: string): m is ControlMethod {

@@ -1,17 +1,19 @@
 // The daemon's Unix socket as a transport for the one control client (src-shared/api-client.ts):
-// newline-delimited JSON, requests matched to their responses by id, events passed on. The
-// client checks what comes back against the schema; this only frames it. A daemon that is not
-// there (no socket, or nobody listening on it) becomes the one error users need to see.
+// newline-delimited JSON, each line decoded and checked once (decodeServerFrame), requests
+// matched to their responses by id, events passed on. The client checks each result against its
+// method. A daemon that is not there (no socket, or nobody listening on it) becomes the one
+// error users need to see.
 
 import net from 'node:net';
-import { encodeFrame, type ControlMethod, type ControlRequest } from '../../src-shared/control-api.js';
-import { ApiClient, type ApiClientOptions, type ControlTransport } from '../../src-shared/api-client.js';
+import { decodeServerFrame, encodeFrame, type ControlEvent, type ControlMethod, type ControlRequest } from '../../src-shared/control-api.js';
+import { ApiClient, ApiError, type ApiClientOptions, type ControlTransport } from '../../src-shared/api-client.js';
 import { notRunningError } from '../base/errors.js';
 
 /** How long a request waits for its answer unless the caller says otherwise. */
 const DEFAULT_TIMEOUT_MS = 30_000;
 
-interface Pending { resolve(v: unknown): void; reject(e: Error): void; timer: NodeJS.Timeout }
+interface Pending { method: ControlMethod; resolve(v: unknown): void; reject(e: Error): void; timer: NodeJS.Timeout }
+interface EventListener { listener(e: ControlEvent): void; onInvalid?(error: string): void }
 
 /** Connects to the daemon of `stateDirRoot`; throws the "not running" UserError when none answers. */
 export async function connectControl(socketPath: string, stateDirRoot: string, opts?: ApiClientOptions): Promise<ApiClient> {
@@ -19,10 +21,11 @@ export async function connectControl(socketPath: string, stateDirRoot: string, o
 }
 
 class SocketTransport implements ControlTransport {
+  readonly decodesFrames = true;
   private nextId = 1;
   private buffer = '';
   private readonly pending = new Map<number, Pending>();
-  private readonly eventListeners = new Set<(e: unknown) => void>();
+  private readonly eventListeners = new Set<EventListener>();
   private closedError: Error | undefined;
 
   private constructor(private readonly socket: net.Socket) {
@@ -55,14 +58,15 @@ class SocketTransport implements ControlTransport {
         this.pending.delete(id);
         reject(new Error(`the daemon did not answer ${method} within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
+      this.pending.set(id, { method, resolve, reject, timer });
       this.socket.write(encodeFrame({ id, method, params } as ControlRequest));
     });
   }
 
-  onEvent(listener: (e: unknown) => void): () => void {
-    this.eventListeners.add(listener);
-    return () => this.eventListeners.delete(listener);
+  onEvent(listener: (e: ControlEvent) => void, onInvalid?: (error: string) => void): () => void {
+    const entry: EventListener = { listener, ...(onInvalid ? { onInvalid } : {}) };
+    this.eventListeners.add(entry);
+    return () => this.eventListeners.delete(entry);
   }
 
   close(): void {
@@ -79,21 +83,28 @@ class SocketTransport implements ControlTransport {
   }
 
   private onLine(line: string): void {
-    const frame = frameOf(line);
-    if (typeof frame === 'string') {
-      this.fail(new Error(`the daemon sent a frame this client does not understand: ${frame}`));
+    const frame = decodeServerFrame(line);
+    if (frame.ok && frame.kind === 'event') {
+      for (const l of this.eventListeners) l.listener(frame.event);
+      return;
+    }
+    // A malformed event is one the caller logs; the connection and its requests go on.
+    if (!frame.ok && frame.frame?.kind === 'event') {
+      for (const l of this.eventListeners) l.onInvalid?.(frame.error);
+      return;
+    }
+    const id = frame.ok ? frame.id : frame.frame?.kind === 'response' ? frame.frame.id : undefined;
+    if (id === undefined) {
+      this.fail(new Error(`the daemon sent a frame this client does not understand: ${frame.ok ? 'no id' : frame.error}`));
       this.socket.destroy();
       return;
     }
-    if ('event' in frame) {
-      for (const l of this.eventListeners) l(frame.event);
-      return;
-    }
-    const p = this.pending.get(frame.id);
+    const p = this.pending.get(id);
     if (!p) return;
-    this.pending.delete(frame.id);
+    this.pending.delete(id);
     clearTimeout(p.timer);
-    p.resolve(frame.response);
+    if (frame.ok) p.resolve(frame.response);
+    else p.reject(new ApiError('bad-response', `${p.method}: ${frame.error}`));
   }
 
   private fail(err: Error): void {
@@ -104,18 +115,4 @@ class SocketTransport implements ControlTransport {
       this.pending.delete(id);
     }
   }
-}
-
-/** An event or a response by its id, not yet checked (the client does that); else what is wrong. */
-function frameOf(line: string): { event: unknown } | { id: number; response: unknown } | string {
-  let v: unknown;
-  try {
-    v = JSON.parse(line);
-  } catch {
-    return 'frame is not JSON';
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'frame is not an object';
-  if ('event' in v) return { event: v.event };
-  const id = (v as { id?: unknown }).id;
-  return typeof id === 'number' ? { id, response: v } : 'frame has neither "event" nor a numeric "id"';
 }

@@ -4,7 +4,7 @@
 // applied to the engine at once and written to peers.json before they are acknowledged.
 
 import {
-  FailoverError, HipEngine, PingError, type EngineEvent, type LocalLocatorInput, type PathView, type PeerConfig as EnginePeer,
+  FailoverError, HipEngine, PingError, type EngineEvent, type LocalLocatorInput, type PeerConfig as EnginePeer,
 } from '../engine/engine.js';
 import type { PeerFlowBinding } from '../core/host-core.js';
 import type { MultihomingMode } from '../hip/host.js';
@@ -13,10 +13,8 @@ import { InterfaceMonitor } from '../platform/interface-monitor.js';
 import { SocketDrops } from '../platform/socket-drops.js';
 import { SerialQueue } from '../platform/state-file.js';
 import { handoverCause } from './handover-cause.js';
-import {
-  CONTROL_API_VERSION,
-  type ControlEvent, type ControlHandlers, type DaemonStatus, type PeerConfig, type PeerStatus, type RelayConfig, type ResultOf,
-  type AssociationState, type ConnectAttempt, type HandoverRecord, type LocatorPair as ApiLocatorPair, type PairRef, type Uplink,
+import type {
+  AssociationState, ControlEvent, ControlHandlers, DaemonStatus, HandoverRecord, PeerConfig, RelayConfig, ResultOf, Uplink,
 } from '../../src-shared/control-api.js';
 import { endpointText } from '../../src-shared/status-format.js';
 import { ApiError } from '../../src-shared/control-error.js';
@@ -24,7 +22,7 @@ import type { ControlServer } from './control-server.js';
 import { errorText } from '../base/errors.js';
 import { eventLine, logLine } from './event-log.js';
 import { findPeer, normalizePeer, parseHit, parsePeerRef, withPeer } from './peer-input.js';
-import { engineRelays, relaysForRun, relayStatusRows } from './relays.js';
+import { engineRelays, relaysForRun } from './relays.js';
 import { savePeers } from './peer-store.js';
 import type { StateDir } from './state-dir.js';
 import { openDaemonState } from './daemon-state.js';
@@ -34,6 +32,8 @@ import { SettingsControl } from './settings-control.js';
 import { InviteBook, defaultInviteeName } from './invite-book.js';
 import type { InviteHooks } from '../hip/invite-proof.js';
 import { engineTuning, tuningChanges, type EngineTuning } from './settings-tuning.js';
+import { ConnectAttempts, KEYED_STATES } from './connect-attempts.js';
+import { daemonStatus, pairRefOf, uplinksOf } from './status-view.js';
 
 export interface DaemonOptions {
   stateDir: string;
@@ -78,7 +78,6 @@ const PING_DEFAULT_TIMEOUT_MS = 5000;
  * A person who means "move again" waits longer than this.
  */
 const FAILOVER_REPEAT_MS = 1500;
-const KEYED_STATES: readonly string[] = ['ESTABLISHED', 'R2-SENT'];
 
 function toEnginePeer(p: PeerConfig): EnginePeer {
   const hit = parseHit(p.hit);
@@ -92,12 +91,9 @@ function toEnginePeer(p: PeerConfig): EnginePeer {
 export class Daemon {
   private peers: PeerConfig[];
   private readonly startedAt = performance.now();
-  /** When each peer last proved itself on the control plane (ESP liveness comes from the engine). */
-  private readonly heardAt = new Map<string, number>();
   /** Per peer HIT, the last `failover` without a target pair: when, and the handovers it made. */
   private readonly lastFailover = new Map<string, { at: number; handovers: HandoverRecord[] }>();
-  /** Per peer HIT: the base exchange under way or last failed (status's `attempt`), until one succeeds. */
-  private readonly attempts = new Map<string, { startedAt: number; answered: boolean; failedAt?: number; reason?: string }>();
+  private readonly attempts = new ConnectAttempts();
   private stopping: Promise<void> | undefined;
   private readonly handovers: HandoverRecord[] = [];
   private handoverSeq = 0;
@@ -284,12 +280,11 @@ export class Daemon {
     const ref = { peer: this.nameOf(e.peer), hit: e.peer };
     switch (e.type) {
       case 'association':
-        this.noteAttempt(e.peer, e.to);
+        this.attempts.stateChanged(e.peer, e.to, performance.now());
         this.emitEvent({ type: 'association', ...ref, from: e.from as AssociationState, to: e.to as AssociationState });
         return;
       case 'established':
-        this.heardAt.set(e.peer, performance.now());
-        this.attempts.delete(e.peer);
+        this.attempts.forget(e.peer);
         this.emitEvent({ type: 'established', ...ref, local: e.local, remote: e.remote, initiator: e.initiator });
         // The tunnel is off (an --accept-any stranger, or an exchange that was under way): close it
         // again. A relay's stays: it carries no traffic, and the registration keeps us findable.
@@ -299,19 +294,16 @@ export class Daemon {
         }
         return;
       case 'rekeyed':
-        this.heardAt.set(e.peer, performance.now());
         this.emitEvent({ type: 'rekeyed', ...ref });
         return;
       case 'closed':
-        this.attempts.delete(e.peer);
+        this.attempts.forget(e.peer);
         this.emitEvent({ type: 'closed', ...ref, byPeer: e.byPeer });
         return;
-      case 'failed': {
-        const attempt = this.attempts.get(e.peer);
-        if (attempt && attempt.failedAt === undefined) Object.assign(attempt, { failedAt: performance.now(), reason: e.reason });
+      case 'failed':
+        this.attempts.failed(e.peer, e.reason, performance.now());
         this.emitEvent({ type: 'failed', ...ref, reason: e.reason });
         return;
-      }
       case 'notify':
         this.emitEvent({ type: 'notify', ...ref, notifyType: e.notifyType, authenticated: e.authenticated });
         return;
@@ -322,7 +314,7 @@ export class Daemon {
         const relays = this.engine.snapshot().relays;
         const record: HandoverRecord = {
           seq: ++this.handoverSeq, at: Date.now(), peer: ref.peer, hit: e.peer, cause,
-          from: e.from === null ? null : this.pairRef(e.from, relays), to: this.pairRef(e.to, relays), gapMs: Math.max(0, Math.round(e.gapMs)),
+          from: e.from === null ? null : pairRefOf(e.from, relays), to: pairRefOf(e.to, relays), gapMs: Math.max(0, Math.round(e.gapMs)),
           ...(detail === undefined ? {} : { detail }),
         };
         this.handovers.push(record);
@@ -331,23 +323,6 @@ export class Daemon {
         return;
       }
     }
-  }
-
-  /** A first I1 starts an attempt (a retry after a failure starts a new one); an R1 answers it. */
-  private noteAttempt(hit: string, to: string): void {
-    const attempt = this.attempts.get(hit);
-    if (to === 'I1-SENT' && (attempt === undefined || attempt.failedAt !== undefined)) this.attempts.set(hit, { startedAt: performance.now(), answered: false });
-    else if (to === 'I2-SENT' && attempt) attempt.answered = true;
-  }
-
-  /** The attempt as status reports it: only for a peer that is not connected, and only one we know where to. */
-  private attemptStatus(hit: string, state: string, remote: PeerStatus['remote'], now: number): ConnectAttempt | undefined {
-    const a = this.attempts.get(hit);
-    if (!a || remote === undefined || KEYED_STATES.includes(state)) return undefined;
-    const out: ConnectAttempt = { remote, sinceMs: Math.round(now - a.startedAt), answered: a.answered };
-    if (a.failedAt !== undefined) out.failedAgoMs = Math.round(now - a.failedAt);
-    if (a.reason !== undefined && /^[a-z0-9][a-z0-9-]{0,63}$/.test(a.reason)) out.reason = a.reason;
-    return out;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -468,7 +443,7 @@ export class Daemon {
     const removed = this.peers.find((p) => p.name === name);
     if (!removed) throw new ApiError('unknown-peer', unknownPeerMessage(name, this.peers));
     await this.setPeers(this.peers.filter((p) => p !== removed));
-    this.attempts.delete(removed.hit);
+    this.attempts.forget(removed.hit);
     // Off the allow-list means no tunnel either: close what is up rather than wait for it to age out.
     const hit = parseHit(removed.hit);
     if (hit.ok) this.engine.close(hit.value);
@@ -480,114 +455,18 @@ export class Daemon {
     return this.engine.snapshot().relays.find((r) => r.hit === hit);
   }
 
-  private pairRef(p: PathView, relays = this.engine.snapshot().relays): PairRef {
-    return pairRefOf(p, relays);
-  }
-
   private status(): DaemonStatus {
-    const snap = this.engine.snapshot();
     const now = performance.now();
-    const byHit = new Map(snap.associations.map((a) => [a.peer, a]));
-    const rows: PeerStatus[] = [];
-    const row = (hit: string, config: PeerConfig | undefined): PeerStatus => {
-      const a = byHit.get(hit);
-      const heard = this.heardAt.get(hit);
-      const ages = [a?.lastHeardMs, heard === undefined ? undefined : now - heard].filter((x): x is number => x !== undefined);
-      const parsed = parseHit(hit);
-      const lsi = a?.lsi ?? (parsed.ok ? this.engine.lsiOf(parsed.value) : null);
-      const status: PeerStatus = {
-        name: config?.name ?? null,
-        hit,
-        lsi,
-        state: (a?.state ?? 'UNASSOCIATED') as AssociationState,
-        counters: {
-          espPacketsIn: a?.espPacketsIn ?? 0, espPacketsOut: a?.espPacketsOut ?? 0,
-          espBytesIn: a?.espBytesIn ?? 0, espBytesOut: a?.espBytesOut ?? 0,
-        },
-        configuredLocators: config?.locators ?? [],
-        ...(config?.relay ? { configuredRelay: config.relay } : {}),
-      };
-      if (a?.local && a.remote) {
-        status.local = a.local;
-        status.remote = a.remote;
-      }
-      if (a?.peerFlows) status.peerFlows = a.peerFlows.map((f) => ({ fid: f.fid, selector: { ...f.selector }, locator: { ...f.locator } }));
-      if (a?.multihoming !== undefined) status.multihoming = a.multihoming === 'simultaneous' ? 'simultaneous' : 'fault-tolerance';
-      if (a?.paths) {
-        status.pairs = a.paths.pairs.map((p) => {
-          const row: ApiLocatorPair = {
-            local: p.local, remote: p.remote, interface: interfaceOrNull(p.ifname), kind: p.kind,
-            // Not tried yet shows as testing: it is next in line for a probe.
-            remoteState: p.remoteState, state: p.state === 'untested' ? 'testing' : p.state, primary: p.primary,
-            candidate: p.candidate,
-          };
-          // Fault tolerance: one SA pair serves every locator pair (seed 000 §4); simultaneous
-          // multihoming: the engine names each pair's own SAs (RFC 8047 §4.1).
-          const spiIn = p.spiIn ?? a.inboundSpi;
-          const spiOut = p.spiOut ?? a.outboundSpi;
-          if (spiIn !== undefined) row.spiIn = spiIn;
-          if (spiOut !== undefined) row.spiOut = spiOut;
-          if (p.rttMs !== undefined) row.rttMs = Math.round(p.rttMs * 10) / 10;
-          if (p.lastHeardMs !== undefined) row.lastHeardMs = Math.round(p.lastHeardMs);
-          if (p.inbound) row.inbound = true;
-          if (p.spread) row.spread = true;
-          if (p.checksHeld) row.checksHeld = true;
-          return row;
-        });
-        const inbound = a.paths.inbound;
-        if (inbound) status.inbound = this.pairRef(inbound, snap.relays);
-      }
-      if (ages.length > 0) status.lastHeardMs = Math.max(0, Math.round(Math.min(...ages)));
-      const attempt = this.attemptStatus(hit, status.state, a?.remote ?? config?.locators[0], now);
-      if (attempt) status.attempt = attempt;
-      const via = a?.via ?? { via: 'direct' as const };
-      status.via = via.via;
-      if (via.via === 'relay') status.relay = via.relay;
-      return status;
-    };
-    for (const p of this.peers) rows.push(row(p.hit, p));
-    // A relay's own association is shown with the relays, not as a peer.
-    for (const a of snap.associations) if (!this.peers.some((p) => p.hit === a.peer) && !this.engine.isRelay(a.peer)) rows.push(row(a.peer, undefined));
-    const uplinks = this.monitor ? this.interfaces() : undefined;
-    return {
-      ...this.settingsControl.statusFields(rows, uplinks, (peer, fid) => {
-        const hit = this.peers.find((p) => p.name === peer)?.hit;
-        return hit === undefined ? undefined : byHit.get(hit)?.flows?.find((f) => f.fid === fid);
-      }),
-      version: CONTROL_API_VERSION,
-      identity: { hit: this.engine.hitText, lsi: this.engine.lsi },
-      listening: snap.locals,
-      tun: this.opts.tun,
-      acceptAny: this.opts.acceptAny,
-      uptimeMs: Math.round(now - this.startedAt),
-      peers: rows,
-      counters: snap.counters,
-      puzzle: snap.puzzle,
-      socketDrops: this.socketDrops.total(now),
-      ...(uplinks ? { interfaces: uplinks } : {}),
-      ...(snap.relays.length > 0 ? { relays: relayStatusRows(snap.relays) } : {}),
-    };
+    return daemonStatus({
+      engine: this.engine, snap: this.engine.snapshot(), now, peers: this.peers, attempts: this.attempts,
+      uplinks: this.monitor ? this.interfaces() : undefined, settings: this.settingsControl,
+      run: { tun: this.opts.tun, acceptAny: this.opts.acceptAny, uptimeMs: Math.round(now - this.startedAt), socketDrops: this.socketDrops.total(now) },
+    });
   }
 
   /** Our uplinks as the interface monitor sees them, best first. */
   private interfaces(): Uplink[] {
-    const byName = new Map<string, Uplink>();
-    const metered = new Set(this.settingsControl.settings.get().meteredInterfaces);
-    for (const l of this.monitor?.locators() ?? []) {
-      const name = interfaceOrNull(l.ifname);
-      if (name === null) continue;
-      let uplink = byName.get(name);
-      if (!uplink) {
-        uplink = { name, kind: l.kind, up: false, addresses: [], preference: l.preferenceRank };
-        if (metered.has(name)) uplink.metered = true;
-        byName.set(name, uplink);
-      }
-      uplink.up ||= l.operational;
-      uplink.preference = Math.min(uplink.preference, l.preferenceRank);
-      const state = !l.available || l.deprecated ? 'DEPRECATED' : l.operational ? 'ACTIVE' : 'UNVERIFIED';
-      uplink.addresses.push({ address: l.address, prefixLength: l.prefixLength, state });
-    }
-    return [...byName.values()].sort((a, b) => a.preference - b.preference);
+    return uplinksOf(this.monitor?.locators() ?? [], this.settingsControl.settings.get().meteredInterfaces);
   }
 
   /** Resolves a peer by name or HIT: configured peers first, then unlisted associations. */
@@ -625,7 +504,6 @@ export class Daemon {
     }
     try {
       const r = await this.engine.ping(hitBytes.value, Math.max(1, Math.round(deadline - performance.now())));
-      this.heardAt.set(hit, performance.now());
       return { name, hit, rttMs: r.rttMs, local: r.local, remote: r.remote };
     } catch (err) {
       if (err instanceof PingError) {
@@ -702,22 +580,6 @@ function locatorInput(l: MonitoredLocator, meteredInterfaces: readonly string[])
     preferenceRank: l.preferenceRank, defaultRoute: l.defaultRoute, prefixLength: l.prefixLength,
     ...(meteredInterfaces.includes(l.ifname) ? { metered: true } : {}),
   };
-}
-
-function interfaceOrNull(ifname: string | null): string | null {
-  return ifname !== null && /^[A-Za-z0-9_.:-]{1,15}$/.test(ifname) ? ifname : null;
-}
-
-/**
- * A pair as status and handovers name it. The peer's end says how the pair travels; a relayed
- * one through one of our relays also names that relay, so a timeline entry can say "relayed
- * through home" long after the relay's address has changed.
- */
-function pairRefOf(p: PathView, relays: readonly { name: string; address: string; port: number }[]): PairRef {
-  const ref: PairRef = { local: p.local, remote: p.remote, interface: interfaceOrNull(p.ifname), kind: p.kind, candidate: p.candidate };
-  const relay = p.candidate === 'relayed' ? relays.find((r) => r.address === p.remote.address && r.port === p.remote.port) : undefined;
-  if (relay !== undefined) ref.relay = relay.name;
-  return ref;
 }
 
 /** The name an invitee lists this host under: the host name, as a peer name allows it. */

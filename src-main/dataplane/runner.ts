@@ -6,14 +6,20 @@ import type { DatagramSocket } from '../platform/fast-udp.js';
 import { errnoName, unreachableDestination, type FastPathEvent, type NativeIo } from '../platform/native.js';
 import type { TunDevice } from '../platform/tun.js';
 import type { UdpEndpoint } from '../platform/udp.js';
-import { newRxBatch, newUdpRxBatch, rxPacket, TRUNCATED_FLAG, TxBatch, UdpTxBatch, type UdpRxBatch } from '../base/batch.js';
+import { rxPacket, TRUNCATED_FLAG, TxBatch } from '../base/batch.js';
 import { ESP_SEQ_MAX } from '../esp/index.js';
 import { DataplaneCore, type CoreEvent, type FlowRoute, type OutboundSealer, type PeerRoute, type SaInstall, type SaSpec } from './core.js';
-import { NativeFastPath, STRANDED_HELD_FLAG, nativeFlowRoute, type FastPathTuning } from './fastpath.js';
-import { StrandedDatagrams, type SendPath } from './stranded.js';
+import { NativeFastPath, nativeFlowRoute, type FastPathTuning } from './fastpath.js';
+import { StrandedDatagrams } from './stranded.js';
 import { SealedFlows } from './sealed-flows.js';
 import { fromAddr16, same16, toAddr16 } from '../base/addr16.js';
-import type { DataplaneCommands, DataplaneStats, VerifiedAddress, WireFlowStats, WirePeerStats } from './messages.js';
+import type { DataplaneCommands, DataplaneStats, VerifiedAddress } from './messages.js';
+import { hitKeyText } from './hit-key.js';
+import { combinedStats } from './runner-stats.js';
+import { UdpSenders } from './udp-senders.js';
+import { FastPathTakeUp } from './fastpath-takeup.js';
+import { ReportLimits } from './report-limits.js';
+import { FlowPairs } from './flow-pairs.js';
 
 export interface RunnerOptions {
   ownHit: Uint8Array;
@@ -31,48 +37,19 @@ export interface RunnerOptions {
   fastPath?: { io: NativeIo; slotSize: number } & FastPathTuning;
 }
 
-const TX_PACKETS = 128;
-const TX_BYTES = TX_PACKETS * 1600;
-/** A socket error is reported at most this often: an ICMP storm must not flood the log. */
-const WARN_INTERVAL_MS = 5000;
-/**
- * ICMP errors passed up to the control plane, at most this many a second: it acts on one a
- * second per peer anyway, and a storm must not flood the worker's messages. The rest are counted.
- */
-const ICMP_REPORTS_PER_S = 50;
-/** Packets handed up by the fast path, taken per call. */
-const PUNT_SLOTS = 64;
+const TUN_TX_PACKETS = 128;
+const TUN_TX_BYTES = TUN_TX_PACKETS * 1600;
 /** Punt batches one wake-up handles before yielding to the event loop. */
 const PUNT_BATCHES_PER_WAKE = 16;
 /** Socket index telling the fast path to hand a peer's packets to JS (native FP_SOCK_PUNT). */
 const FAST_PATH_PUNT = -2;
 
-type Traffic = Pick<WirePeerStats, 'packetsIn' | 'bytesIn' | 'packetsOut' | 'bytesOut'>;
-
-/** Both sealers count what they carry; a peer's or a flow's traffic is the sum. */
-function addTraffic(into: Traffic, more: Traffic): void {
-  into.packetsIn += more.packetsIn;
-  into.bytesIn += more.bytesIn;
-  into.packetsOut += more.packetsOut;
-  into.bytesOut += more.bytesOut;
-}
-
-interface SocketOut { socket: DatagramSocket; batch: UdpTxBatch }
-
-/** A HIT as a map key: the JS core and the fast path hand out distinct arrays for one peer. */
-function hitKeyText(hit: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < hit.length; i++) s += hit[i]!.toString(16).padStart(2, '0');
-  return s;
-}
-
 export class DataplaneRunner implements DataplaneCommands {
   readonly core: DataplaneCore;
-  private readonly tunTx = new TxBatch(TX_PACKETS, TX_BYTES);
-  private readonly out = new Map<string, SocketOut>();
-  private readonly counts = { tunPacketsIn: 0, tunPacketsOut: 0, udpPacketsIn: 0, udpPacketsOut: 0 };
-  private lastWarnAt = -Infinity;
-  private icmpWindow = { startedAt: -Infinity, reported: 0 };
+  private readonly tunTx = new TxBatch(TUN_TX_PACKETS, TUN_TX_BYTES);
+  private readonly senders: UdpSenders;
+  private readonly counts = { tunPacketsIn: 0, tunPacketsOut: 0, udpPacketsIn: 0 };
+  private readonly limits: ReportLimits;
   private stopped = false;
   private fast: NativeFastPath | undefined;
   private wakeScheduled = false;
@@ -82,10 +59,6 @@ export class DataplaneRunner implements DataplaneCommands {
   private fastSockets: (DatagramSocket | undefined)[] = [];
   /** Peers whose spare copies the JS core sends: their packets come up from the fast path meanwhile. */
   private readonly jsSpares = new Map<string, Uint8Array>();
-  /** Each flow's pair as its route last gave it, by peer and FID. */
-  private readonly flowPaths = new Map<string, SendPath>();
-  /** Each peer's flow routes as last given, to tell which flow a stranded datagram was sent as. */
-  private readonly flowRoutes = new Map<string, FlowRoute[]>();
   private readonly sealedFlows = new SealedFlows();
   /** The fast path's sealer of each peer whose base SA it holds (its further SAs share it). */
   private readonly offloaded = new Map<string, OutboundSealer>();
@@ -96,8 +69,9 @@ export class DataplaneRunner implements DataplaneCommands {
    * peers (both paths), re-sent once their peer moves.
    */
   private readonly stranded = new StrandedDatagrams();
-  /** Where the fast path's stranded datagrams and held copies are taken up (takeStranded). */
-  private strandedIn: (UdpRxBatch & { sockets: Uint8Array }) | undefined;
+  private readonly flowPairs = new FlowPairs(this.stranded, this.sealedFlows);
+  /** Where what the fast path hands up is taken in (its punts, stranded datagrams and held copies). */
+  private takeUp: FastPathTakeUp | undefined;
   /** Datagrams re-sent on a peer's new pair (stranded or held copies). */
   private resent = 0;
   /** Per peer, the addresses HIP verified and each one's outbound SPI (setVerifiedAddresses). */
@@ -107,19 +81,9 @@ export class DataplaneRunner implements DataplaneCommands {
 
   constructor(private readonly opts: RunnerOptions) {
     this.sockets = [...opts.sockets];
-    for (const socket of opts.sockets) {
-      this.out.set(socket.local.address, { socket, batch: new UdpTxBatch(TX_PACKETS, TX_BYTES) });
-    }
     this.core = new DataplaneCore(opts.ownHit, opts.ownLsi, {
-      udp: (local, datagram, addr16, port) => this.queueUdp(local, datagram, addr16, port),
-      tunReserve: (length) => {
-        let view = this.tunTx.reserve(length);
-        if (!view) {
-          this.flushTun();
-          view = this.tunTx.reserve(length);
-        }
-        return view;
-      },
+      udp: (local, datagram, addr16, port) => this.senders.queue(local, datagram, addr16, port),
+      tunReserve: (length) => this.reserveTun(length),
       tunCommit: (length) => void this.tunTx.commit(length),
       hip: (packet, from, to) => opts.onHip(packet, from, to),
       event: (e) => {
@@ -128,6 +92,9 @@ export class DataplaneRunner implements DataplaneCommands {
       },
       hold: (local, datagram, addr16, port) => this.keepCopy(datagram, { local, addr16, port }, this.opts.now()),
     });
+    this.senders = new UdpSenders(this.core.drops);
+    for (const socket of opts.sockets) this.senders.add(socket);
+    this.limits = new ReportLimits(this.core.drops);
   }
 
   locals(): UdpEndpoint[] {
@@ -150,7 +117,7 @@ export class DataplaneRunner implements DataplaneCommands {
         const now = this.opts.now();
         this.counts.tunPacketsIn += batch.count;
         for (let i = 0; i < batch.count; i++) this.core.fromTun(rxPacket(batch, i), now);
-        this.flushUdp();
+        this.senders.flush();
       },
       (message) => this.warn(message),
     );
@@ -163,13 +130,11 @@ export class DataplaneRunner implements DataplaneCommands {
    * (fpProcessUdp), and a peer whose path uses this socket is sealed through fpSeal.
    */
   addSocket(socket: DatagramSocket): void {
-    const address = socket.local.address;
-    if (this.out.has(address)) {
+    if (!this.senders.add(socket)) {
       socket.close();
       return;
     }
     this.sockets.push(socket);
-    this.out.set(address, { socket, batch: new UdpTxBatch(TX_PACKETS, TX_BYTES) });
     if (this.stopped) return;
     // In the fast path's poll set, the peers on this new uplink stay in C.
     const index = this.fast && socket.nativeFd !== undefined ? this.fast.addSocket(socket.nativeFd) : -1;
@@ -182,7 +147,7 @@ export class DataplaneRunner implements DataplaneCommands {
     const index = this.sockets.findIndex((s) => s.local.address === address);
     if (index < 0) return false;
     const [socket] = this.sockets.splice(index, 1);
-    this.out.delete(address);
+    this.senders.remove(address);
     const fastIndex = this.fastSockets.indexOf(socket);
     if (fastIndex >= 0 && this.fast) {
       // Returns once neither packet thread can touch the fd: it may close now.
@@ -191,7 +156,7 @@ export class DataplaneRunner implements DataplaneCommands {
       this.takeStranded(this.opts.now());
       this.fastSockets[fastIndex] = undefined;
       socket!.close();
-      this.flushUdp();
+      this.senders.flush();
     } else {
       socket!.close();
     }
@@ -216,7 +181,7 @@ export class DataplaneRunner implements DataplaneCommands {
         }
         this.flushTun();
         // Control replies or queued packets sealed while handling the batch.
-        this.flushUdp();
+        this.senders.flush();
       },
       (message, unreachable) => {
         this.warn(`UDP ${to.address}:${to.port}: ${message}`);
@@ -227,14 +192,7 @@ export class DataplaneRunner implements DataplaneCommands {
 
   /** An ICMP destination-unreachable for what `local` sent to `remote`: a hint for the control plane. */
   private reportUnreachable(local: UdpEndpoint, remote: UdpEndpoint): void {
-    const now = this.opts.now();
-    if (now - this.icmpWindow.startedAt >= 1000) this.icmpWindow = { startedAt: now, reported: 0 };
-    if (this.icmpWindow.reported >= ICMP_REPORTS_PER_S) {
-      this.core.drops['icmp-excess'] = (this.core.drops['icmp-excess'] ?? 0) + 1;
-      return;
-    }
-    this.icmpWindow.reported++;
-    this.opts.onEvent({ type: 'icmp-error', local: { ...local }, remote: { ...remote } });
+    if (this.limits.icmpError(this.opts.now())) this.opts.onEvent({ type: 'icmp-error', local: { ...local }, remote: { ...remote } });
   }
 
   /** ESP on an SA the fast path holds, arriving on a socket JS reads: true when handled there. */
@@ -247,11 +205,7 @@ export class DataplaneRunner implements DataplaneCommands {
       return true;
     }
     if ('inner' in r) {
-      let view = this.tunTx.reserve(r.inner.length);
-      if (!view) {
-        this.flushTun();
-        view = this.tunTx.reserve(r.inner.length);
-      }
+      const view = this.reserveTun(r.inner.length);
       if (!view) this.core.drops['tun-full'] = (this.core.drops['tun-full'] ?? 0) + 1;
       else {
         view.set(r.inner);
@@ -273,35 +227,26 @@ export class DataplaneRunner implements DataplaneCommands {
     if (tunFd === undefined || socketFds.some((fd) => fd === undefined)) {
       throw new Error('the native fast path needs the native TUN and sockets');
     }
-    const tunPunts = newRxBatch(PUNT_SLOTS, cfg.slotSize);
-    const udpPunts = { ...newUdpRxBatch(PUNT_SLOTS, cfg.slotSize), sockets: new Uint8Array(PUNT_SLOTS) };
-    this.strandedIn = { ...newUdpRxBatch(PUNT_SLOTS, cfg.slotSize), sockets: new Uint8Array(PUNT_SLOTS) };
     const wake = (): void => {
       this.wakeScheduled = false;
-      if (this.stopped || !this.fast) return;
-      const fast = this.fast;
-      for (const e of fast.poll()) this.onFastPathEvent(e);
+      if (this.stopped || !this.fast || !this.takeUp) return;
+      const takeUp = this.takeUp;
+      for (const e of this.fast.poll()) this.onFastPathEvent(e);
       const now = this.opts.now();
       if (this.core.anyUnverified()) this.foldFastPathCredit(now);
       // First, so they go out before newer packets on the pair they move to.
       this.takeStranded(now);
-      this.flushUdp();
+      this.senders.flush();
       let batches = 0;
       for (; batches < PUNT_BATCHES_PER_WAKE; batches++) {
-        const nt = cfg.io.fpTakeTun(fast.handle, tunPunts.buf, tunPunts.lengths, tunPunts.slotSize);
-        tunPunts.count = nt;
-        for (let i = 0; i < nt; i++) this.core.fromTun(rxPacket(tunPunts, i), now);
-        const nu = cfg.io.fpTakeUdp(
-          fast.handle, udpPunts.buf, udpPunts.lengths, udpPunts.slotSize, udpPunts.addrs16, udpPunts.ports, udpPunts.sockets,
-        );
-        udpPunts.count = nu;
-        for (let i = 0; i < nu; i++) {
-          const to = this.fastSockets[udpPunts.sockets[i]!]?.local;
-          if (to) this.core.fromUdp(rxPacket(udpPunts, i), udpPunts.addrs16, i * 16, udpPunts.ports[i]!, to, now);
-        }
+        const moreTun = takeUp.fromTun((packet) => this.core.fromTun(packet, now));
+        const moreUdp = takeUp.fromUdp((packet, addrs16, at, port, socket) => {
+          const to = this.fastSockets[socket]?.local;
+          if (to) this.core.fromUdp(packet, addrs16, at, port, to, now);
+        });
         this.flushTun();
-        this.flushUdp();
-        if (nt < PUNT_SLOTS && nu < PUNT_SLOTS) break;
+        this.senders.flush();
+        if (!moreTun && !moreUdp) break;
       }
       // Still more queued: continue after other work rather than hog the loop.
       if (batches === PUNT_BATCHES_PER_WAKE && !this.wakeScheduled) {
@@ -312,6 +257,7 @@ export class DataplaneRunner implements DataplaneCommands {
     this.fast = NativeFastPath.create(cfg.io, {
       ...cfg, tunFd, socketFds: socketFds as number[], ownHit: this.opts.ownHit, ownLsi: this.opts.ownLsi, onWake: wake,
     });
+    this.takeUp = new FastPathTakeUp(cfg.io, this.fast.handle, cfg.slotSize);
   }
 
   private onFastPathEvent(e: FastPathEvent): void {
@@ -415,7 +361,7 @@ export class DataplaneRunner implements DataplaneCommands {
     if (!verified) this.foldFastPathCredit(this.opts.now());
     const resend = this.stranded.moved(from, { local, addr16: remoteAddr16, port: remote.port }, this.opts.now());
     for (const d of resend) this.resend(local, d, remoteAddr16, remote.port);
-    if (resend.length > 0) this.flushUdp();
+    if (resend.length > 0) this.senders.flush();
   }
 
   /**
@@ -456,7 +402,7 @@ export class DataplaneRunner implements DataplaneCommands {
     const path = this.core.pathOf(hit);
     if (path && path.port === from.port && same16(path.addr16, addr16)) return;
     // A flow's own pair (seed 002): the peer's packets there are that flow's, not the peer moving.
-    if (this.flowRoutes.get(hitKeyText(hit))?.some((r) => r.drop !== true && r.remote.port === from.port && same16(r.remoteAddr16, addr16))) return;
+    if (this.flowPairs.isFlowRemote(hitKeyText(hit), addr16, from.port)) return;
     const known = this.verified.get(hitKeyText(hit))?.find((v) => v.port === from.port && same16(v.addr16, addr16));
     this.setPath(hit, from, addr16, to.address, known !== undefined, known?.spi);
   }
@@ -517,21 +463,12 @@ export class DataplaneRunner implements DataplaneCommands {
 
   /** Takes up the fast path's failed sends and held copies, each filed under the pair it was sent on. */
   private takeStranded(now: number): void {
-    const fast = this.fast;
-    const b = this.strandedIn;
-    if (!fast || !b) return;
-    const take = (): number => this.opts.fastPath!.io.fpTakeStranded(fast.handle, b.buf, b.lengths, b.slotSize, b.addrs16, b.ports, b.sockets);
-    for (let n = take(); n > 0; n = n < PUNT_SLOTS ? 0 : take()) {
-      b.count = n;
-      for (let i = 0; i < n; i++) {
-        const flags = b.sockets[i]!;
-        const local = this.fastSockets[flags & ~STRANDED_HELD_FLAG]?.local.address;
-        if (local === undefined) continue;
-        const path = { local, addr16: b.addrs16.subarray(i * 16, i * 16 + 16), port: b.ports[i]! };
-        if (flags & STRANDED_HELD_FLAG) this.keepCopy(rxPacket(b, i), path, now);
-        else this.strand(rxPacket(b, i), path, now);
-      }
-    }
+    this.takeUp?.stranded((datagram, socket, addr16, port, held) => {
+      const local = this.fastSockets[socket]?.local.address;
+      if (local === undefined) return;
+      if (held) this.keepCopy(datagram, { local, addr16, port }, now);
+      else this.strand(datagram, { local, addr16, port }, now);
+    });
   }
 
   /** A sealed datagram the fast path could not send (its interface went down): follows its peer. */
@@ -553,7 +490,7 @@ export class DataplaneRunner implements DataplaneCommands {
   }
 
   private sendOrDrop(local: string, datagram: Uint8Array, addr16: Uint8Array, port: number): void {
-    if (!this.queueUdp(local, datagram, addr16, port)) this.core.drops['udp-send-failed'] = (this.core.drops['udp-send-failed'] ?? 0) + 1;
+    if (!this.senders.queue(local, datagram, addr16, port)) this.core.drops['udp-send-failed'] = (this.core.drops['udp-send-failed'] ?? 0) + 1;
   }
 
   /**
@@ -562,48 +499,12 @@ export class DataplaneRunner implements DataplaneCommands {
    * same routes (a route on a socket only JS reads is left to JS: the fast path punts it).
    */
   setFlowRoutes(hit: Uint8Array, routes: FlowRoute[]): void {
-    const previous = this.flowRoutes.get(hitKeyText(hit)) ?? [];
     this.core.setFlowRoutes(hit, routes);
     this.fast?.setFlowRoutes(hit, routes.map((r) => nativeFlowRoute(r, this.socketIndex(r.local))));
-    if (routes.length > 0) this.flowRoutes.set(hitKeyText(hit), routes.map((r) => ({ ...r })));
-    else this.flowRoutes.delete(hitKeyText(hit));
     this.syncFastPath(hit);
-    this.followMovedFlows(hit, routes, previous);
-  }
-
-  /**
-   * A flow given another pair takes along what was stranded on its old one (sends that failed
-   * with the old interface gone), and only what it sent: each datagram is classified under the
-   * routes it was sent with (`previous`). A flow left without a route takes its datagrams to the
-   * peer's path, where its packets go. The rest stay for their own move (setPath for the peer's).
-   */
-  private followMovedFlows(hit: Uint8Array, routes: readonly FlowRoute[], previous: readonly FlowRoute[]): void {
-    const peer = hitKeyText(hit);
-    const peerPath = this.core.pathOf(hit);
-    const now = this.opts.now();
-    const before = new Map<string, SendPath>();
-    for (const [key, path] of this.flowPaths) {
-      if (!key.startsWith(`${peer}/`)) continue;
-      before.set(key, path);
-      this.flowPaths.delete(key);
-    }
-    for (const r of routes) {
-      // A spread member is no flow; what strands on it is the peer's path's to move.
-      if (r.spreadKey !== undefined) continue;
-      const key = `${peer}/${r.fid}`;
-      if (!this.flowPaths.has(key)) this.flowPaths.set(key, { local: r.local, addr16: r.remoteAddr16, port: r.remote.port });
-    }
-    let resent = false;
-    for (const [key, from] of before) {
-      const to = this.flowPaths.get(key) ?? peerPath;
-      if (!to) continue;
-      const fid = Number(key.slice(peer.length + 1));
-      for (const d of this.stranded.moved(from, to, now, (datagram) => this.sealedFlows.fidOf(datagram, previous) === fid)) {
-        this.resend(to.local, d, to.addr16, to.port);
-        resent = true;
-      }
-    }
-    if (resent) this.flushUdp();
+    const resend = this.flowPairs.setRoutes(hitKeyText(hit), routes, this.core.pathOf(hit), this.opts.now());
+    for (const { to, datagram } of resend) this.resend(to.local, datagram, to.addr16, to.port);
+    if (resend.length > 0) this.senders.flush();
   }
 
   retireInbound(spi: number, afterMs: number): void {
@@ -616,8 +517,7 @@ export class DataplaneRunner implements DataplaneCommands {
     this.offloaded.delete(key);
     this.jsSpares.delete(key);
     this.verified.delete(key);
-    for (const f of this.flowPaths.keys()) if (f.startsWith(`${key}/`)) this.flowPaths.delete(f);
-    this.flowRoutes.delete(key);
+    this.flowPairs.forget(key);
     this.sealedFlows.forget(key);
     for (const [spi, k] of this.jsOutbound) if (k === key) this.jsOutbound.delete(spi);
     // What was held for the association goes with it; the next one starts without doubt.
@@ -644,72 +544,28 @@ export class DataplaneRunner implements DataplaneCommands {
    * path hand the peer's packets up (FAST_PATH_PUNT); -1 lets it pick one of the family.
    */
   private socketIndex(local: string): number {
-    const socket = this.out.get(local)?.socket;
+    const socket = this.senders.socketOf(local);
     const index = socket === undefined ? -1 : this.fastSockets.indexOf(socket);
     if (index >= 0) return index;
-    return this.out.has(local) ? FAST_PATH_PUNT : -1;
+    return socket !== undefined ? FAST_PATH_PUNT : -1;
   }
 
   sendPayload(hit: Uint8Array, payload: Uint8Array, nextHeader: number): void {
     this.core.sendPayload(hit, payload, nextHeader, this.opts.now());
-    this.flushUdp();
+    this.senders.flush();
   }
 
   /** Sends one ready datagram (a HIP control packet from the engine) at once. */
   sendDatagram(local: string, datagram: Uint8Array, addr16: Uint8Array, port: number): boolean {
-    if (!this.queueUdp(local, datagram, addr16, port)) return false;
-    this.flushUdp();
+    if (!this.senders.queue(local, datagram, addr16, port)) return false;
+    this.senders.flush();
     return true;
   }
 
   /** Counters of the JS core and, added in, the fast path's. */
   stats(now: number): DataplaneStats {
-    const peers = new Map<string, WirePeerStats>();
-    for (const p of this.core.stats()) {
-      peers.set(hitKeyText(p.hit), {
-        hit: p.hit, packetsIn: p.packetsIn, bytesIn: p.bytesIn, packetsOut: p.packetsOut, bytesOut: p.bytesOut,
-        lastHeardAgoMs: p.lastHeardAt === null ? null : Math.max(0, now - p.lastHeardAt),
-      });
-    }
-    const drops = { ...this.core.drops };
-    let spareCopies = this.core.spareCopies;
-    if (this.stranded.expired > 0) drops['udp-send-failed'] = (drops['udp-send-failed'] ?? 0) + this.stranded.expired;
-    const counts = { ...this.counts };
-    const flows = new Map<string, WireFlowStats>();
-    for (const c of this.core.flowStats()) flows.set(`${hitKeyText(c.hit)}/${c.fid}`, { ...c });
-    const f = this.fast?.stats();
-    if (f) {
-      for (const c of f.flows) {
-        const key = `${hitKeyText(c.hit)}/${c.fid}`;
-        const js = flows.get(key);
-        if (!js) {
-          flows.set(key, { ...c, hit: new Uint8Array(c.hit) });
-          continue;
-        }
-        addTraffic(js, c);
-      }
-      for (const p of f.peers) {
-        const key = hitKeyText(p.hit);
-        const js = peers.get(key);
-        if (!js) {
-          peers.set(key, { ...p, hit: new Uint8Array(p.hit) });
-          continue;
-        }
-        addTraffic(js, p);
-        if (p.lastHeardAgoMs !== null && (js.lastHeardAgoMs === null || p.lastHeardAgoMs < js.lastHeardAgoMs)) {
-          js.lastHeardAgoMs = p.lastHeardAgoMs;
-        }
-      }
-      for (const [k, v] of Object.entries(f.drops)) drops[k] = (drops[k] ?? 0) + v;
-      spareCopies += f.spareCopies;
-      counts.tunPacketsIn += f.tunPacketsIn;
-      counts.tunPacketsOut += f.tunPacketsOut;
-      counts.udpPacketsIn += f.udpPacketsIn;
-      counts.udpPacketsOut += f.udpPacketsOut;
-    }
-    const held = { heldCopies: this.stranded.copiesHeld, heldResent: this.resent, heldDropped: this.stranded.copiesDropped };
-    if (f) held.heldDropped += f.heldCopiesLost;
-    return { peers: [...peers.values()], flows: [...flows.values()], drops, ...counts, spareCopies, ...held };
+    const counts = { ...this.counts, udpPacketsOut: this.senders.packetsOut };
+    return combinedStats({ core: this.core, fast: this.fast?.stats(), counts, stranded: this.stranded, resent: this.resent }, now);
   }
 
   stop(): void {
@@ -721,32 +577,12 @@ export class DataplaneRunner implements DataplaneCommands {
     for (const s of this.sockets) s.close();
   }
 
-  private queueUdp(local: string, datagram: Uint8Array, addr16: Uint8Array, port: number): boolean {
-    const o = this.out.get(local) ?? this.anySocketFor(addr16);
-    if (!o) return false;
-    if (!o.batch.appendTo(datagram, addr16, port)) {
-      this.flushSocket(o);
-      if (!o.batch.appendTo(datagram, addr16, port)) return false;
-    }
-    return true;
-  }
-
-  /** A socket of the destination's family, for a path whose local address went away. */
-  private anySocketFor(addr16: Uint8Array): SocketOut | undefined {
-    const v4 = addr16[10] === 0xff && addr16[11] === 0xff && addr16.subarray(0, 10).every((b) => b === 0);
-    for (const o of this.out.values()) if ((o.socket.family === 4) === v4) return o;
-    return undefined;
-  }
-
-  private flushUdp(): void {
-    for (const o of this.out.values()) if (o.batch.count > 0) this.flushSocket(o);
-  }
-
-  private flushSocket(o: SocketOut): void {
-    const sent = o.socket.send(o.batch);
-    this.counts.udpPacketsOut += sent;
-    if (sent < o.batch.count) this.core.drops['udp-send-full'] = (this.core.drops['udp-send-full'] ?? 0) + o.batch.count - sent;
-    o.batch.clear();
+  /** Room for one packet in the TUN write batch, written out first when full; null when none. */
+  private reserveTun(length: number): Uint8Array | null {
+    const view = this.tunTx.reserve(length);
+    if (view) return view;
+    this.flushTun();
+    return this.tunTx.reserve(length);
   }
 
   private flushTun(): void {
@@ -758,9 +594,6 @@ export class DataplaneRunner implements DataplaneCommands {
   }
 
   private warn(message: string): void {
-    const now = this.opts.now();
-    if (now - this.lastWarnAt < WARN_INTERVAL_MS) return;
-    this.lastWarnAt = now;
-    this.opts.onWarning(message);
+    if (this.limits.warning(this.opts.now())) this.opts.onWarning(message);
   }
 }

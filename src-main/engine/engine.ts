@@ -17,6 +17,8 @@ import { frameHip, type UdpDatagram, type UdpEndpoint } from '../platform/udp.js
 import { monotonicClock, type Clock } from '../platform/clock.js';
 import { DEFAULT_PUZZLE_POLICY } from '../hip/timers.js';
 import { EngineCounters } from './counters.js';
+import { PeerLiveness } from './peer-liveness.js';
+import { FailoverError, PingError } from './engine-errors.js';
 import { PeerDirectory, type PeerConfig } from './peers.js';
 import { DataplaneLink } from './dataplane-link.js';
 import type { OutboundSaTuning } from '../dataplane/core.js';
@@ -29,6 +31,7 @@ import type { LocatorCause } from '../mobility/local-addresses.js';
 export type { PeerConfig } from './peers.js';
 export type { EngineLocator, Handover, LocalLossCause, PathView, PairView, PeerPathsView } from '../core/path-manager.js';
 export type { LocalLocatorInput } from './local-sockets.js';
+export { FailoverError, PingError, type PingFailure } from './engine-errors.js';
 export type { RelayConfig, RelayView } from '../core/relay-clients.js';
 export type { PeerVia } from '../core/host-core.js';
 
@@ -106,7 +109,7 @@ export interface AssociationView {
   name?: string;
   /** The LSI this host gives the peer. */
   lsi?: string;
-  /** How long ago the peer was last heard over ESP. */
+  /** How long ago the peer was last heard: ESP, or an authenticated HIP exchange. */
   lastHeardMs?: number;
   espBytesIn: number;
   espBytesOut: number;
@@ -139,22 +142,6 @@ export interface EngineFlowView extends FlowPlacement {
 
 /** What `ping` reports: the round trip and the locator pair the peer's answer came over. */
 export interface PingResult { rttMs: number; local: UdpEndpoint; remote: UdpEndpoint }
-
-export type PingFailure = 'no-association' | 'not-established' | 'busy' | 'in-flight' | 'timeout' | 'lost';
-
-export class FailoverError extends Error {
-  constructor(readonly reason: 'no-association' | 'unknown-pair' | 'no-alternative', message: string) {
-    super(message);
-    this.name = 'FailoverError';
-  }
-}
-
-export class PingError extends Error {
-  constructor(readonly reason: PingFailure, message: string) {
-    super(message);
-    this.name = 'PingError';
-  }
-}
 
 interface PendingPing { sentAt: number; timer: NodeJS.Timeout; resolve(r: PingResult): void; reject(e: PingError): void }
 
@@ -193,6 +180,7 @@ export class HipEngine extends EventEmitter {
   private timerDeadline = Infinity;
   private readonly counters = new EngineCounters();
   private readonly pings = new Map<string, PendingPing>();
+  private readonly liveness = new PeerLiveness();
   /** Per peer and FID, the pair its route named last and the flow's packetsOut then (enforced counts from there). */
   private readonly flowBaselines = new Map<string, { pair: string; packetsOut: number }>();
   /** Our relays' HITs: their base exchanges are ours to admit, and they are not peers. */
@@ -378,6 +366,11 @@ export class HipEngine extends EventEmitter {
     return this.peers.lsiOf(peerHit);
   }
 
+  /** How long ago the peer was last heard (ESP or HIP), also once its association is gone. */
+  lastHeardMs(peerHit: Uint8Array): number | undefined {
+    return this.liveness.agoMs(hitToText(peerHit), this.clock.now(), this.dataplane.peerStats(peerHit)?.lastHeardMs);
+  }
+
   /**
    * Replaces the configured peers at once: the allow-list for base exchanges (unless
    * acceptAny), the LSI each is given, and where to reach it. Peers with locators are
@@ -521,6 +514,7 @@ export class HipEngine extends EventEmitter {
       const peer = hitToText(a.peerHit);
       const path = this.core.dataPath(a.peerHit);
       const traffic = this.dataplane.peerStats(a.peerHit);
+      const heard = this.liveness.agoMs(peer, this.clock.now(), traffic?.lastHeardMs);
       const config = this.peers.get(peer);
       const paths = path ? this.core.pathsView(this.clock.now(), a.peerHit) : undefined;
       const flows = this.flowsOf(a.peerHit);
@@ -538,7 +532,7 @@ export class HipEngine extends EventEmitter {
         espBytesIn: traffic?.bytesIn ?? 0,
         ...(config ? { name: config.name } : {}),
         lsi: this.peers.lsiOf(a.peerHit),
-        ...(traffic?.lastHeardMs === undefined || traffic.lastHeardMs === null ? {} : { lastHeardMs: Math.round(traffic.lastHeardMs) }),
+        ...(heard === undefined ? {} : { lastHeardMs: heard }),
         multihoming: a.multihoming,
         ...(paths ? { paths } : {}),
         ...(flows ? { flows } : {}),
@@ -653,11 +647,11 @@ export class HipEngine extends EventEmitter {
         this.emit('event', { type: 'association', peer: e.peer, from: e.from, to: e.to } satisfies EngineEvent);
         return;
       case 'established':
-        this.emit('event', {
-          type: 'established', peer: e.peer, local: e.local, remote: e.remote, initiator: e.initiator, suite: e.suite,
-        } satisfies EngineEvent);
+        this.liveness.hipHeard(e.peer, this.clock.now());
+        this.emit('event', { type: 'established', peer: e.peer, local: e.local, remote: e.remote, initiator: e.initiator, suite: e.suite } satisfies EngineEvent);
         return;
       case 'rekeyed':
+        this.liveness.hipHeard(e.peer, this.clock.now());
         this.emit('event', { type: 'rekeyed', peer: e.peer, inboundSpi: e.inboundSpi, outboundSpi: e.outboundSpi } satisfies EngineEvent);
         return;
       case 'closed':
@@ -671,6 +665,7 @@ export class HipEngine extends EventEmitter {
         return;
       case 'probe-answered':
       case 'probe-lost':
+        if (e.type === 'probe-answered') this.liveness.hipHeard(e.peer, this.clock.now());
         this.settlePing(this.clock.now(), e);
         return;
       case 'handover': {

@@ -190,3 +190,13 @@ test('a move off the relay or onto it says so in the log line, in the words stat
   assert.match(eventLine({ type: 'handover', handover: { ...up, from: direct, to: relayed, cause: 'pair-failed' } }, at), / path="direct via lo -> relayed through home"$/);
   assert.match(eventLine({ type: 'handover', handover: { ...up, from: direct } }, at), / gapMs=0$/, 'direct to direct: no path field');
 });
+
+test('a malformed server frame says what it was meant to be: an event to log, or the response to one request', () => {
+  const badEvent = decodeServerFrame(`{"event":{"type":"teleported","peer":"bob","hit":"${HIT}"}}`);
+  assert.deepEqual(!badEvent.ok && badEvent.frame, { kind: 'event' });
+  const badResponse = decodeServerFrame('{"id":7,"ok":true}');
+  assert.deepEqual(!badResponse.ok && badResponse.frame, { kind: 'response', id: 7 });
+  const noId = decodeServerFrame('{"ok":true,"result":{}}');
+  assert.ok(!noId.ok && noId.frame === undefined, 'nothing to match it to');
+  assert.ok(!checkResponseValue({ id: 7, ok: true }).ok, 'the same envelope check for a value');
+});
