@@ -19,12 +19,8 @@ export class Closing {
       case 'R2-SENT':
       case 'ESTABLISHED': {
         this.closeNonce = this.s.ctx.crypto.randomBytes(16);
-        this.s.rekeying.rekey = undefined;
-        this.s.rekeying.yieldedRekey = undefined;
-        this.s.outstanding.clear();
-        this.s.readdressing.announcing = undefined;
         this.s.pendingUpdateId = undefined;
-        this.s.probes.endProbe('superseded');
+        this.s.stopChanges();
         this.s.holdDeadline = undefined;
         const bytes = buildClose(this.s.ctx, this.s.rhash!, this.s.hipKeys!.outInt, this.s.localHit, this.s.peerHit, this.closeNonce);
         this.s.setState('CLOSING');
@@ -53,11 +49,7 @@ export class Closing {
     this.s.ctx.send(ack, from, this.s.local);
     if (this.s.state === 'CLOSED') return;
     this.s.retransmit = undefined;
-    this.s.rekeying.rekey = undefined;
-    this.s.rekeying.yieldedRekey = undefined;
-    this.s.outstanding.clear();
-    this.s.readdressing.announcing = undefined;
-    this.s.probes.endProbe('superseded');
+    this.s.stopChanges();
     this.s.setState('CLOSED');
     this.s.holdDeadline = now + this.s.ctx.timers.closedHoldMs;
     this.s.ctx.emit({ type: 'closed', peerHit: this.s.peerHit, byPeer: true });

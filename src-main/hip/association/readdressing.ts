@@ -19,7 +19,7 @@ export class Readdressing {
   /** Our locator UPDATE in flight, at most one: each is a complete listing and the next builds on it. */
   announcing: Announcing | undefined;
   /** The listing the peer last acknowledged. */
-  announced: AnnouncedEntry[] | undefined;
+  private announced: AnnouncedEntry[] | undefined;
   /** When our latest LOCATOR_SET went out: its lifetime, and so our next renewal, count from here. */
   announcementSentAt: number | undefined;
   /** Update ID of our latest LOCATOR_SET announcement: the offer a peer's CONNECTIVITY_CHECKS_FAILED must name. */
@@ -219,5 +219,11 @@ export class Readdressing {
     }
     this.announced = a.listing;
     this.announceNext(now);
+  }
+
+  /** Our listing follows a rekeyed pair to its new inbound SPI (RFC 8047 §6.2 case 2). */
+  rebindAnnounced(oldInboundSpi: number, newInboundSpi: number): void {
+    if (this.announced === undefined) return;
+    this.announced = this.announced.map((e) => (e.spi === oldInboundSpi ? { ...e, spi: newInboundSpi } : e));
   }
 }

@@ -7,18 +7,26 @@ import type { SharedState } from './shared-state.js';
 import { compareHits } from '../../base/hit-order.js';
 import { drawEspKeys } from '../../esp/keys.js';
 import { buildUpdate } from '../messages.js';
-import { REKEY_CONFIRM_MAX_MS, WaitingRekeys, pairToRekey, samePair, type Rekey, type UnconfirmedAnswer } from '../sa-rekey.js';
+import { REKEY_CONFIRM_MAX_MS, WaitingRekeys, pairNamedByPeer, pairToRekey, samePair, type Rekey, type UnconfirmedAnswer } from '../sa-rekey.js';
+
+interface EspInfo { keymatIndex: number; oldSpi: number; newSpi: number }
 
 export class Rekeying {
   rekey: Rekey | undefined;
   /** Rekeys asked for while another SA change ran (sa-rekey.ts). */
   private readonly waitingRekeys = new WaitingRekeys();
   /** Our rekey of one pair, set aside while we answer the peer's of another; its UPDATE stays in flight. */
-  yieldedRekey: Rekey | undefined;
+  private yieldedRekey: Rekey | undefined;
   /** A pair we rekeyed as responder, until the initiator acknowledges our answer (or the bound passes). */
   rekeyUnconfirmed: UnconfirmedAnswer | undefined;
 
   constructor(private readonly s: SharedState) {}
+
+  /** No rekey runs any more, nor one set aside (the association fails or closes). */
+  stop(): void {
+    this.rekey = undefined;
+    this.yieldedRekey = undefined;
+  }
 
   /**
    * Starts a rekey (RFC 7402 §6.9) of the base SA pair, or of the further pair whose outbound
@@ -123,9 +131,7 @@ export class Rekeying {
     this.s.rekeys++;
     // Locators follow their SA to its new SPI on both sides (RFC 8047 §6.2 case 2).
     this.s.peerLocators?.rebindSpi(oldOutboundSpi, sa.outboundSpi);
-    if (this.s.readdressing.announced !== undefined) {
-      this.s.readdressing.announced = this.s.readdressing.announced.map((e) => (e.spi === oldInboundSpi ? { ...e, spi: sa.inboundSpi } : e));
-    }
+    this.s.readdressing.rebindAnnounced(oldInboundSpi, sa.inboundSpi);
     this.s.readdressing.announceNext(now);
   }
 
@@ -137,11 +143,46 @@ export class Rekeying {
   }
 
   /**
+   * The peer rekeys one pair (ESP_INFO OLD SPI → NEW SPI under a new SEQ): what our ACK carries
+   * besides. As its responder, our own new SPI under our own SEQ, which is re-sent until
+   * acknowledged; when we rekey that pair too, nothing: each side's ESP_INFO rides on its own SEQ.
+   */
+  answerPeerRekey(espInfo: EspInfo): { seq: number; espInfo: EspInfo } | undefined {
+    const pair = pairNamedByPeer(this.s.basePair(), this.s.extraSas, espInfo.oldSpi)!;
+    // Our own rekey of another pair yields to the peer's: the larger HIT refuses ours until its own is done.
+    if (this.rekey !== undefined && !samePair(this.rekey.pair, pair)) this.yieldOwnRekey();
+    if (this.rekey !== undefined) {
+      this.rekey.peerNewSpi = espInfo.newSpi;
+      this.rekey.peerIndex = espInfo.keymatIndex;
+      return undefined;
+    }
+    const localNewSpi = this.s.ctx.allocateSpi();
+    const replyId = this.s.newUpdateId();
+    this.rekey = {
+      role: 'responder', pair: { ...pair }, localNewSpi, localIndex: this.s.nextKeymatIndex, acked: false,
+      peerNewSpi: espInfo.newSpi, peerIndex: espInfo.keymatIndex, replyId,
+    };
+    return { seq: replyId, espInfo: { keymatIndex: this.s.nextKeymatIndex, oldSpi: pair.inboundSpi, newSpi: localNewSpi } };
+  }
+
+  /** Our UPDATE in flight was acknowledged: a rekey we set aside was taken up by the peer and is ours to finish again. */
+  ownUpdateAcked(): void {
+    this.rekey ??= this.yieldedRekey;
+    this.yieldedRekey = undefined;
+    if (this.rekey !== undefined) this.rekey.acked = true;
+  }
+
+  /** The peer acknowledged these Update IDs: one may be our answer to its rekey, which it now holds. */
+  answerAcked(acked: readonly number[]): void {
+    if (this.rekeyUnconfirmed !== undefined && acked.includes(this.rekeyUnconfirmed.replyId)) this.rekeyConfirmed();
+  }
+
+  /**
    * Our rekey gives way to the peer's of another pair. Its UPDATE stays in flight under the
    * same SEQ (the peer may hold it already): the peer answers it once its own rekey is done,
    * and both then draw keys from the larger KEYMAT index proposed, past the peer's pair.
    */
-  yieldOwnRekey(): void {
+  private yieldOwnRekey(): void {
     this.yieldedRekey = this.rekey;
     this.rekey = undefined;
   }

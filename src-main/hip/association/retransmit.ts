@@ -20,12 +20,8 @@ export class Retransmission {
 
   private fail(now: number, reason: string): void {
     this.s.retransmit = undefined;
-    this.s.rekeying.rekey = undefined;
     this.s.rekeying.rekeyUnconfirmed = undefined;
-    this.s.rekeying.yieldedRekey = undefined;
-    this.s.outstanding.clear();
-    this.s.readdressing.announcing = undefined;
-    this.s.probes.endProbe('superseded');
+    this.s.stopChanges();
     this.s.setState('E-FAILED');
     this.s.holdDeadline = now + this.s.ctx.timers.failedHoldMs;
     this.s.ctx.emit({ type: 'failed', peerHit: this.s.peerHit, reason });

@@ -130,6 +130,17 @@ export class SharedState {
     this.ctx.send(bytes, this.remote, this.local);
   }
 
+  /**
+   * Ends every change and measurement in flight, as the association fails or closes: rekeys
+   * (ours and the one set aside), mobility UPDATEs awaiting an ACK, our announcement, the probe.
+   */
+  stopChanges(): void {
+    this.rekeying.stop();
+    this.outstanding.clear();
+    this.readdressing.announcing = undefined;
+    this.probes.endProbe('superseded');
+  }
+
   keyed(): boolean {
     return this.state === 'ESTABLISHED' || this.state === 'R2-SENT';
   }

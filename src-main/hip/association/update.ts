@@ -10,7 +10,6 @@ import { parseLocatorSet } from '../local-locators.js';
 import { buildUpdate } from '../messages.js';
 import { decodeProbeReport, decodeProbeSpi, encodeProbeSpi, probeIdFromOpaque } from '../pair-probe.js';
 import { answerRegistration, registrationAnswerIn } from '../registration.js';
-import { pairNamedByPeer, samePair } from '../sa-rekey.js';
 import { duplicateAnswerSpacing, retransmitDelay } from '../timers.js';
 import { UpdateIdWindow } from '../update-window.js';
 import { getParam, getParams } from '../wire/codec.js';
@@ -83,14 +82,11 @@ export class UpdateReceiver {
       return this.s.ctx.drop('sa-change-in-progress');
     }
     for (const id of acked) this.s.unacknowledged.delete(id);
-    if (this.s.rekeying.rekeyUnconfirmed !== undefined && acked.includes(this.s.rekeying.rekeyUnconfirmed.replyId)) this.s.rekeying.rekeyConfirmed();
+    this.s.rekeying.answerAcked(acked);
     if (ack !== undefined && this.s.pendingUpdateId !== undefined && acked.includes(this.s.pendingUpdateId)) {
       this.s.pendingUpdateId = undefined;
       if (this.s.retransmit?.what === 'UPDATE' || this.s.retransmit?.what === 'PROBE') this.s.retransmit = undefined;
-      // The peer took up the rekey we set aside: it is ours to finish again.
-      this.s.rekeying.rekey ??= this.s.rekeying.yieldedRekey;
-      this.s.rekeying.yieldedRekey = undefined;
-      if (this.s.rekeying.rekey !== undefined) this.s.rekeying.rekey.acked = true;
+      this.s.rekeying.ownUpdateAcked();
     }
     const probe = this.s.probes.probe;
     if (echoResponse !== undefined && probe !== undefined && equalBytes(echoResponse.opaque, probe.nonce) && acked.includes(probe.updateId)) {
@@ -164,24 +160,12 @@ export class UpdateReceiver {
     let reply: Parameters<typeof buildUpdate>[5] = { ack: [id], echoResponse: echoRequest };
     let track = false;
     if (espCase === 'rekey' && espInfo !== undefined) {
-      const pair = pairNamedByPeer(this.s.basePair(), this.s.extraSas, espInfo.oldSpi)!;
-      if (pair.outboundSpi === this.s.outboundSpi) defaultSpi = espInfo.newSpi;
-      // Our own rekey of another pair yields to the peer's: the larger HIT refuses ours until its own is done.
-      if (this.s.rekeying.rekey !== undefined && !samePair(this.s.rekeying.rekey.pair, pair)) this.s.rekeying.yieldOwnRekey();
-      if (this.s.rekeying.rekey === undefined) {
-        // The peer rekeys: our own new SPI goes back with the ACK, under our own SEQ.
-        const localNewSpi = this.s.ctx.allocateSpi();
-        const replyId = this.s.newUpdateId();
-        this.s.rekeying.rekey = {
-          role: 'responder', pair: { ...pair }, localNewSpi, localIndex: this.s.nextKeymatIndex, acked: false,
-          peerNewSpi: espInfo.newSpi, peerIndex: espInfo.keymatIndex, replyId,
-        };
-        reply = { ...reply, seq: replyId, espInfo: { keymatIndex: this.s.nextKeymatIndex, oldSpi: pair.inboundSpi, newSpi: localNewSpi } };
+      // The base pair's old outbound SPI is the peer's old inbound one (pairNamedByPeer).
+      if (espInfo.oldSpi === this.s.outboundSpi) defaultSpi = espInfo.newSpi;
+      const answer = this.s.rekeying.answerPeerRekey(espInfo);
+      if (answer !== undefined) {
+        reply = { ...reply, ...answer };
         track = true;
-      } else {
-        // Both sides rekey at once: each side's ESP_INFO rides on its own SEQ; just acknowledge.
-        this.s.rekeying.rekey.peerNewSpi = espInfo.newSpi;
-        this.s.rekeying.rekey.peerIndex = espInfo.keymatIndex;
       }
     } else if (espCase === 'new-sa' && espInfo !== undefined) {
       const created = this.s.sas.acceptNewSa(espInfo, to);
