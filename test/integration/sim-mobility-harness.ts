@@ -104,7 +104,7 @@ export function remoteOf(h: TestHost, peer: TestHost): SimEndpoint | undefined {
   return h.host.associations().find((x) => x.peerHit.every((v, i) => v === peer.host.hit[i]))?.remote;
 }
 
-/** The parts of an association `authenticUpdate` seals with (private to the protocol code). */
+/** The parts of an association's shared state `authenticUpdate` seals with (private to the protocol code). */
 interface SealingInternals { ctx: Sealer; rhash: HashName; hipKeys: { outInt: Uint8Array }; newUpdateId(): number }
 
 /**
@@ -113,8 +113,8 @@ interface SealingInternals { ctx: Sealer; rhash: HashName; hipKeys: { outInt: Ui
  * a peer implementation that sends what ours does not (a locator type we lack, say).
  */
 export function authenticUpdate(sender: TestHost, receiver: TestHost, contents: Omit<UpdateContents, 'seq'>): Uint8Array {
-  const assocs = (sender.host as unknown as { assocs: Map<string, SealingInternals> }).assocs;
-  const assoc = assocs.get(hex(receiver.host.hit));
+  const assocs = (sender.host as unknown as { assocs: Map<string, { s: SealingInternals }> }).assocs;
+  const assoc = assocs.get(hex(receiver.host.hit))?.s;
   assert.ok(assoc !== undefined, 'no association to seal with');
   return buildUpdate(assoc.ctx, assoc.rhash, assoc.hipKeys.outInt, sender.host.hit, receiver.host.hit, { ...contents, seq: assoc.newUpdateId() });
 }
