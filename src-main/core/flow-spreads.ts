@@ -21,6 +21,9 @@ export class FlowSpreads {
   private readonly salts = new Map<string, number>();
   /** "Use this pair": the pair, and whether the primary has reached it (leaving it afterwards ends the pin). */
   private readonly pinned = new Map<string, { local: Endpoint; remote: Endpoint; reached: boolean }>();
+  /** Per peer, a number that changes whenever its exclusions or its chosen pair do (see `revision`). */
+  private readonly revisions = new Map<string, number>();
+  private changes = 0;
 
   constructor(private readonly ownHit: Uint8Array) {}
 
@@ -29,12 +32,14 @@ export class FlowSpreads {
     const set = this.excluded.get(peer) ?? new Set<string>();
     set.add(ifname);
     this.excluded.set(peer, set);
+    this.changed(peer);
   }
 
   /** The user chose this pair: all unbound traffic on it until the primary leaves it; its interface is no longer excluded. */
   chosen(peer: string, ifname: string | null, local: Endpoint, remote: Endpoint): void {
     if (ifname !== null) this.excluded.get(peer)?.delete(ifname);
     this.pinned.set(peer, { local: { ...local }, remote: { ...remote }, reached: false });
+    this.changed(peer);
   }
 
   /** Plans the peer's spread and remembers it; `primaryIfname` is the data path's interface. */
@@ -49,12 +54,25 @@ export class FlowSpreads {
     const pin = this.pinned.get(peer);
     if (pin !== undefined && input.dataPath !== undefined) {
       const on = sameEndpoint(pin.local, input.dataPath.local) && sameEndpoint(pin.remote, input.dataPath.remote);
-      if (on) pin.reached = true;
-      else if (pin.reached) this.pinned.delete(peer);
+      if (on && !pin.reached) {
+        pin.reached = true;
+        this.changed(peer);
+      } else if (!on && pin.reached) {
+        this.pinned.delete(peer);
+        this.changed(peer);
+      }
     }
     const members = this.pinned.has(peer) ? [] : planSpread({ ...input, excluded, salt });
     this.members.set(peer, members);
     return members;
+  }
+
+  /**
+   * What the peer's plan is made from besides its pairs and data path: the same revision and
+   * the same pairs and data path plan the same members.
+   */
+  revision(peer: string): number {
+    return this.revisions.get(peer) ?? 0;
   }
 
   /** Peers load sharing has planned: pair tests and uplinks may move their spread. */
@@ -77,5 +95,10 @@ export class FlowSpreads {
     this.pinned.delete(peer);
     this.members.delete(peer);
     this.salts.delete(peer);
+    this.revisions.delete(peer);
+  }
+
+  private changed(peer: string): void {
+    this.revisions.set(peer, ++this.changes);
   }
 }

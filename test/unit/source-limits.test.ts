@@ -14,7 +14,6 @@ const C_LIMIT = 800;
 
 /** Files over TS_LIMIT until they are split, each with the lines it has now. */
 const TS_OVER_LIMIT: Record<string, number> = {
-  'src-main/core/host-core.ts': 1110,
   'src-main/mobility/pair-selection.ts': 1015,
   'src-main/engine/engine.ts': 768,
   'src-main/core/path-manager.ts': 718,
