@@ -36,125 +36,31 @@
 // copies reaching the peer would hide the failure from the peer's own detection, which must
 // move its direction too.
 
-import type { Candidate, InterfaceKind, LocalLocator, LocatorPair, PeerLocator, TestHistory } from './pair-order.js';
-import { buildCandidates, comparePreference, compareSearch, pairKey, testTier } from './pair-order.js';
-import type { DetectionPolicy, RttPolicy } from './failure-detection.js';
-import { DEFAULT_DETECTION, DEFAULT_RTT_POLICY, FailureDetector, RttEstimator } from './failure-detection.js';
-import type { PollOptions, SentProbe } from './poll.js';
-import { DEFAULT_POLL, PollSession } from './poll.js';
+import type { LocalLocator, LocatorPair, PeerLocator } from './pair-order.js';
+import { pairKey } from './pair-order.js';
+import type { DetectionPolicy } from './failure-detection.js';
+import { FailureDetector, RttEstimator } from './failure-detection.js';
+import type { SentProbe } from './poll.js';
+import { PollSession } from './poll.js';
+import type { PairRecord, PairRecords } from './candidate-pairs.js';
+import {
+  allFailedSince, applyCandidates, bestOkSince, candidatesFor, isSpare, newPairRecord, pairStatuses, prefers, relayBridge, searchOrder,
+  successorOfDeleted,
+} from './candidate-pairs.js';
+import type { BackgroundScope } from './background-checks.js';
+import { backOffBackground, dueBackgroundCheck, passedBackground, planBackground } from './background-checks.js';
+import type { Round } from './search-round.js';
+import { newRound, nextToProbe, probeFirst, probeGap } from './search-round.js';
+import type {
+  IcmpHintOutcome, PairDirection, PairTestState, SelectionAction, SelectionCause, SelectionState, SelectionStatus,
+} from './selection-events.js';
+import type { SelectionTiming } from './selection-timing.js';
+import { DEFAULT_TIMING } from './selection-timing.js';
 
-/** What became of an ICMP error about a pair (icmpError). */
-export type IcmpHintOutcome = 'icmp-hint' | 'icmp-hint-limited' | 'icmp-not-primary';
-
-export type SelectionState = 'no-primary' | 'testing-primary' | 'primary-operational';
-
-/** A pair's test result, as status shows it. */
-export type PairTestState = 'untested' | 'testing' | 'operational' | 'failed';
-
-/** Which directions the last successful test proved. */
-export type PairDirection = 'bidirectional' | 'outbound';
-
-/** Why probing started, and so why the primary moved. */
-export type SelectionCause =
-  | 'connect'
-  | 'data-silence' // outbound data, no authenticated inbound for the silence threshold
-  | 'keepalive' // the idle keepalive went unanswered
-  | 'icmp' // an ICMP error hinted, and a test confirmed it
-  | 'peer-poll' // the peer is testing, and our direction proved dead too
-  | 'pair-added'
-  | 'pair-deleted'
-  | 'better-pair' // a preferred pair passed its background test (make-before-break)
-  | 'policy' // the interface order or the peer's preference changed
-  | 'manual';
-
-export type SelectionAction =
-  | { type: 'probe'; pair: LocatorPair; probeId: number; report: number[] }
-  | {
-      type: 'primary-changed';
-      old: LocatorPair | undefined;
-      new: LocatorPair | undefined;
-      cause: SelectionCause;
-      /** From the moment the failure was detected (or the move decided) to this switch. */
-      gapMs: number;
-      detectedAt: number;
-      /** The last authenticated packet from the peer before the move: `at` minus this bounds the outage. */
-      lastHeardAt: number;
-      at: number;
-    }
-  | { type: 'pair-state'; pair: LocatorPair; state: PairTestState; direction: PairDirection | undefined; rttMs: number | undefined }
-  /** Copy data onto `pair` as well, for a bounded while. */
-  | { type: 'spare'; pair: LocatorPair }
-  | { type: 'state'; from: SelectionState; to: SelectionState; cause: SelectionCause };
-
-export interface PairStatus {
-  pair: LocatorPair;
-  ifname: string;
-  kind: InterfaceKind;
-  state: PairTestState;
-  direction: PairDirection | undefined;
-  primary: boolean;
-  rttMs: number | undefined;
-  lastOkAt: number | undefined;
-  lastFailAt: number | undefined;
-  /** Last authenticated packet from the peer that arrived on the reverse of this pair. */
-  lastHeardAt: number | undefined;
-  /** Left out of the background checks: the peer said its checks on it failed (holdChecks). */
-  checksHeld: boolean;
-}
-
-export interface SelectionStatus {
-  state: SelectionState;
-  primary: LocatorPair | undefined;
-  /** The pair the peer's packets last arrived on (ours → theirs): may differ from `primary`. */
-  inbound: LocatorPair | undefined;
-  pairs: PairStatus[];
-}
-
-export interface SelectionTiming {
-  /** Gap between the first probes of a search (RFC 9028 Ta). */
-  paceMs: number;
-  /** How many probes go out at `paceMs` before the gap starts doubling. */
-  quickProbes: number;
-  /** The gap between probes never grows beyond this: a path that heals is found this fast. */
-  maxPaceMs: number;
-  /** First retry of a failed background test; doubles up to `backgroundMaxMs`. */
-  backgroundMinMs: number;
-  backgroundMaxMs: number;
-  /**
-   * Spare pairs (one per other interface and peer locator) are re-tested this often; 0 = cold
-   * backup. Each test also refreshes the NAT mappings the spare crosses: within half the 30 s
-   * that Linux conntrack and many routers keep an unanswered UDP mapping, a hot backup through
-   * a NAT is still open when the primary dies (seed 000 §5.2).
-   */
-  backupProbeMs: number;
-  /** A pair that passed within this long may take over without a new test. */
-  freshOkMs: number;
-  /** A pair that failed within this long is tried after all others. */
-  failMemoryMs: number;
-  /** At most one ICMP hint acted on per this long: the rest are counted and ignored. */
-  icmpHintIntervalMs: number;
-  /** A peer's test does not make us re-test a primary confirmed this recently. */
-  peerTriggerFreshMs: number;
-  rtt: RttPolicy;
-  detection: DetectionPolicy;
-  poll: PollOptions;
-}
-
-export const DEFAULT_TIMING: SelectionTiming = {
-  paceMs: 50,
-  quickProbes: 4,
-  maxPaceMs: 2_000,
-  backgroundMinMs: 1_000,
-  backgroundMaxMs: 30_000,
-  backupProbeMs: 15_000,
-  freshOkMs: 60_000,
-  failMemoryMs: 30_000,
-  icmpHintIntervalMs: 1_000,
-  peerTriggerFreshMs: 2_000,
-  rtt: DEFAULT_RTT_POLICY,
-  detection: DEFAULT_DETECTION,
-  poll: DEFAULT_POLL,
-};
+export type {
+  IcmpHintOutcome, PairDirection, PairStatus, PairTestState, SelectionAction, SelectionCause, SelectionState, SelectionStatus,
+} from './selection-events.js';
+export { DEFAULT_TIMING, type SelectionTiming } from './selection-timing.js';
 
 type ProbePurpose = 'round' | 'verify' | 'background' | 'report';
 
@@ -162,23 +68,6 @@ interface ProbeTag {
   purpose: ProbePurpose;
   /** For 'verify': what made us check the primary. */
   cause?: SelectionCause;
-}
-
-interface PairRecord {
-  cand: Candidate;
-  rtt: RttEstimator;
-  history: TestHistory;
-  state: PairTestState;
-  direction: PairDirection | undefined;
-  lastAnsweredAt: number | undefined;
-  lastHeardAt: number | undefined;
-  /** Next background test, when this pair is on the background plan. */
-  backgroundAt: number | undefined;
-  backgroundIntervalMs: number;
-  /** Appeared while a primary worked and has not passed a test yet: its first pass makes it a spare. */
-  appearedAsSpare: boolean;
-  /** The last triggered check outside a search: at most one per TRIGGERED_CHECK_MIN_MS while one is in flight. */
-  triggeredAt?: number;
 }
 
 /**
@@ -189,25 +78,11 @@ interface PairRecord {
  */
 const TRIGGERED_CHECK_MIN_MS = 1_000;
 
-interface Round {
-  cause: SelectionCause;
-  startedAt: number;
-  detectedAt: number;
-  probesSent: number;
-  nextAt: number;
-  /** Pairs probed in the current pass over the candidates. */
-  probedThisPass: Set<string>;
-  /** Pairs that appeared during the search: probed before anything else. */
-  fresh: string[];
-}
-
-const UNKNOWN_LOCAL_RANK = 1_000;
-
 export class PairSelection {
   private timing: SelectionTiming;
   private readonly poll: PollSession<ProbeTag>;
   private detector: FailureDetector;
-  private readonly pairs = new Map<string, PairRecord>();
+  private readonly pairs: PairRecords = new Map();
   private readonly actions: SelectionAction[] = [];
   private locals: LocalLocator[] | undefined;
   private remotes: PeerLocator[] | undefined;
@@ -353,7 +228,7 @@ export class PairSelection {
       // A triggered check (as ICE does, RFC 8445 §7.3.1.4): the peer's packets come in on
       // this pair, so its reverse is the likeliest way out; test it now, out of turn. It
       // carries the report too. One probe per probe of the peer's at most: no storm.
-      if (this.pairs.has(arrivalKey) && !this.poll.pendingOn(arrivalKey, (t) => t.purpose !== 'report')) {
+      if (this.pairs.has(arrivalKey) && !this.awaitingAnswer(arrivalKey)) {
         this.round.probedThisPass.add(arrivalKey);
         this.sendProbe(now, arrivalKey, { purpose: 'round' });
         return;
@@ -361,7 +236,7 @@ export class PairSelection {
     }
     if (this.primaryKey === undefined) return;
     const arrival = this.pairs.get(arrivalKey);
-    const inFlight = this.poll.pendingOn(arrivalKey, (t) => t.purpose !== 'report');
+    const inFlight = this.awaitingAnswer(arrivalKey);
     if (this.round === undefined && !this.pinned && arrival !== undefined && arrivalKey !== this.primaryKey && this.prefers(arrivalKey, this.primaryKey)
       && (!inFlight || arrival.triggeredAt === undefined || now - arrival.triggeredAt >= TRIGGERED_CHECK_MIN_MS)) {
       // A triggered check outside a search: the peer's probe came in on a pair we would rather
@@ -420,9 +295,7 @@ export class PairSelection {
     if (keys.length === 0) return;
     const r = this.round;
     if (r !== undefined) {
-      r.fresh.push(...keys);
-      r.nextAt = now;
-      r.probesSent = 0;
+      probeFirst(r, keys, now);
       this.runRound(now);
     } else {
       this.planBackground(now, true);
@@ -443,7 +316,7 @@ export class PairSelection {
    * timeout and the back-off after it. The primary proved itself in the exchange.
    */
   peerConfirmed(now: number): void {
-    const waiting = [...this.pairs.keys()].filter((key) => key !== this.primaryKey && this.poll.pendingOn(key, (t) => t.purpose !== 'report'));
+    const waiting = [...this.pairs.keys()].filter((key) => key !== this.primaryKey && this.awaitingAnswer(key));
     for (const key of waiting) this.sendProbe(now, key, { purpose: this.round === undefined ? 'background' : 'round' });
   }
 
@@ -505,60 +378,18 @@ export class PairSelection {
   }
 
   status(): SelectionStatus {
-    const pairs = [...this.pairs.values()]
-      .sort((a, b) => comparePreference(a.cand, b.cand))
-      .map((rec) => ({
-        pair: { ...rec.cand.pair },
-        ifname: rec.cand.local.ifname,
-        kind: rec.cand.local.kind,
-        state: rec.state,
-        direction: rec.direction,
-        primary: pairKey(rec.cand.pair) === this.primaryKey,
-        rttMs: rec.rtt.srtt,
-        lastOkAt: rec.history.lastOkAt,
-        lastFailAt: rec.history.lastFailAt,
-        lastHeardAt: rec.lastHeardAt,
-        checksHeld: this.heldChecks.has(pairKey(rec.cand.pair)),
-      }));
+    const pairs = pairStatuses(this.pairs, this.primaryKey, this.heldChecks);
     return { state: this.current, primary: this.primary, inbound: this.inboundPair && { ...this.inboundPair }, pairs };
   }
 
   // ---- candidates ----
 
   private recompute(now: number): void {
-    const seed = this.seedPair;
-    const locals = this.locals ?? (seed ? [{ address: seed.local, ifname: '', kind: 'other' as const, operational: true, preferenceRank: UNKNOWN_LOCAL_RANK }] : []);
-    const remotes = this.remotes ?? (seed ? [{ address: seed.remote, preferred: false }] : []);
-    const next = new Map(buildCandidates(locals, remotes).map((c) => [pairKey(c.pair), c] as const));
-
-    let primaryGone = false;
-    for (const key of [...this.pairs.keys()]) {
-      if (next.has(key)) continue;
-      this.pairs.delete(key);
-      this.heldChecks.delete(key);
-      if (key === this.primaryKey) primaryGone = true;
-    }
-    const added: string[] = [];
-    let policyChanged = false;
-    for (const [key, cand] of next) {
-      const rec = this.pairs.get(key);
-      if (rec === undefined) {
-        this.pairs.set(key, {
-          cand, rtt: new RttEstimator(), history: {}, state: 'untested', direction: undefined,
-          lastAnsweredAt: undefined, lastHeardAt: undefined, backgroundAt: undefined,
-          backgroundIntervalMs: this.timing.backgroundMinMs,
-          appearedAsSpare: this.connected && this.primaryKey !== undefined && this.current === 'primary-operational',
-        });
-        added.push(key);
-      } else {
-        if (rec.cand.local.preferenceRank !== cand.local.preferenceRank || rec.cand.remote.preferred !== cand.remote.preferred
-          || (rec.cand.local.metered === true) !== (cand.local.metered === true)
-          || (rec.cand.remote.relayed === true) !== (cand.remote.relayed === true)) {
-          policyChanged = true;
-        }
-        rec.cand = cand;
-      }
-    }
+    const next = candidatesFor(this.locals, this.remotes, this.seedPair);
+    const appearedAsSpare = this.connected && this.primaryKey !== undefined && this.current === 'primary-operational';
+    const { removed, added, policyChanged } = applyCandidates(this.pairs, next, (cand) => newPairRecord(cand, this.timing.backgroundMinMs, appearedAsSpare));
+    for (const key of removed) this.heldChecks.delete(key);
+    const primaryGone = this.primaryKey !== undefined && removed.includes(this.primaryKey);
 
     if (primaryGone) this.primaryDeleted(now);
     if (added.length > 0) this.pairsAdded(now, added);
@@ -578,14 +409,10 @@ export class PairSelection {
   private bridgeThroughRelay(now: number): void {
     const primary = this.primaryRecord();
     if (primary === undefined || primary.cand.remote.relayed === true || this.round !== undefined || this.current !== 'primary-operational') return;
-    const otherIf = (rec: PairRecord): number => (rec.cand.local.ifname === primary.cand.local.ifname ? 1 : 0);
-    const bridge = [...this.pairs.entries()]
-      .filter(([key, rec]) => key !== this.primaryKey && rec.cand.remote.relayed === true)
-      .sort(([, a], [, b]) => otherIf(a) - otherIf(b) || comparePreference(a.cand, b.cand))[0];
-    if (bridge === undefined) return;
-    const [key, rec] = bridge;
-    rec.appearedAsSpare = true;
-    if (!this.poll.pendingOn(key, (t) => t.purpose !== 'report')) this.sendProbe(now, key, { purpose: 'background' });
+    const key = relayBridge(this.pairs, this.primaryKey!);
+    if (key === undefined) return;
+    this.pairs.get(key)!.appearedAsSpare = true;
+    if (!this.awaitingAnswer(key)) this.sendProbe(now, key, { purpose: 'background' });
   }
 
   /**
@@ -596,12 +423,7 @@ export class PairSelection {
   private primaryDeleted(now: number): void {
     this.pinned = false;
     if (this.round !== undefined) this.endRound(now, this.round);
-    const fresh = [...this.pairs.entries()]
-      .filter(([, rec]) => testTier(rec.history, now, this.searchOpts()) === 0)
-      .sort(([, a], [, b]) => comparePreference(a.cand, b.cand));
-    const guesses = this.searchOrder(now);
-    const next = fresh[0]?.[0] ?? guesses.find((key) => this.pairs.get(key)?.cand.remote.listedOnly !== true) ?? guesses[0];
-    this.switchPrimary(now, next, 'pair-deleted', now);
+    this.switchPrimary(now, successorOfDeleted(this.pairs, now, this.searchOpts()), 'pair-deleted', now);
     this.startRound(now, 'pair-deleted', now);
   }
 
@@ -610,10 +432,7 @@ export class PairSelection {
     if (this.round === undefined && this.current === 'no-primary' && this.connected) this.startRound(now, 'pair-added', now);
     const r = this.round;
     if (r === undefined) return;
-    // Whatever the back-off reached, a new pair is worth a probe now, before the others.
-    r.fresh.push(...keys);
-    r.nextAt = now;
-    r.probesSent = 0;
+    probeFirst(r, keys, now);
     this.runRound(now);
   }
 
@@ -632,8 +451,7 @@ export class PairSelection {
   private startRound(now: number, cause: SelectionCause, detectedAt: number, primaryJustFailed = false): void {
     if (this.round !== undefined) return;
     this.pinned = false;
-    this.round = { cause, startedAt: now, detectedAt, probesSent: 0, nextAt: now, probedThisPass: new Set(), fresh: [] };
-    if (primaryJustFailed && this.primaryKey !== undefined) this.round.probedThisPass.add(this.primaryKey);
+    this.round = newRound(now, cause, detectedAt, primaryJustFailed ? this.primaryKey : undefined);
     if (this.primaryKey !== undefined) this.setState('testing-primary', cause);
     this.runRound(now);
   }
@@ -648,42 +466,18 @@ export class PairSelection {
   private runRound(now: number): void {
     const r = this.round;
     if (r === undefined || now < r.nextAt) return;
-    const key = this.nextToProbe(now, r);
+    const key = nextToProbe(r, {
+      exists: (k) => this.pairs.has(k), busy: (k) => this.awaitingAnswer(k), primaryKey: this.primaryKey, searchOrder: () => this.searchOrder(now),
+    });
     if (key === undefined) {
       // Nothing to probe right now (no pairs, or all waiting on answers): look again later.
-      r.nextAt = now + this.pace(r.probesSent);
+      r.nextAt = now + probeGap(this.timing, r.probesSent);
       return;
     }
     r.probedThisPass.add(key);
     r.probesSent++;
-    r.nextAt = now + this.pace(r.probesSent);
+    r.nextAt = now + probeGap(this.timing, r.probesSent);
     this.sendProbe(now, key, { purpose: 'round' });
-  }
-
-  /** The primary first, then candidates in search order; each once per pass. */
-  private nextToProbe(now: number, r: Round): string | undefined {
-    const busy = (k: string): boolean => this.poll.pendingOn(k, (t) => t.purpose !== 'report');
-    while (r.fresh.length > 0) {
-      const key = r.fresh.shift()!;
-      if (this.pairs.has(key) && !busy(key)) return key;
-    }
-    const pick = (): string | undefined => {
-      if (this.primaryKey !== undefined && !r.probedThisPass.has(this.primaryKey) && !busy(this.primaryKey)) return this.primaryKey;
-      return this.searchOrder(now).find((k) => !r.probedThisPass.has(k) && !busy(k));
-    };
-    let key = pick();
-    if (key === undefined && r.probedThisPass.size > 0) {
-      r.probedThisPass.clear();
-      key = pick();
-    }
-    return key;
-  }
-
-  /** Probe gaps: `quickProbes` at the base pace, then doubling, capped. */
-  private pace(probesSent: number): number {
-    const t = this.timing;
-    if (probesSent < t.quickProbes) return t.paceMs;
-    return Math.min(t.maxPaceMs, t.paceMs * 2 ** (probesSent - t.quickProbes + 1));
   }
 
   // ---- probes and their outcomes ----
@@ -722,10 +516,7 @@ export class PairSelection {
     // A report proves our direction only; until an answer fails to follow it (oneWayOnly),
     // what an earlier answer proved still stands.
     this.setPairState(rec, 'operational', direction === 'bidirectional' ? direction : rec.direction ?? 'outbound');
-    if (rec.backgroundAt !== undefined) {
-      rec.backgroundIntervalMs = this.timing.backgroundMinMs;
-      rec.backgroundAt = this.timing.backupProbeMs > 0 ? now + this.timing.backupProbeMs : undefined;
-    }
+    passedBackground(rec, now, this.timing);
     if (key === this.primaryKey) {
       this.primaryConfirmedAt = Math.max(this.primaryConfirmedAt, evidenceAt);
       this.detector.primaryConfirmed(evidenceAt);
@@ -736,17 +527,9 @@ export class PairSelection {
     // Proof older than the search it would end is no proof for that search.
     if (this.round !== undefined && evidenceAt < this.round.startedAt) return;
     this.afterOk(now, key);
-    if (firstPassAsSpare && this.round === undefined && this.current === 'primary-operational' && this.isSpare(key)) {
+    if (firstPassAsSpare && this.round === undefined && this.current === 'primary-operational' && isSpare(this.pairs, key, this.primaryKey)) {
       this.actions.push({ type: 'spare', pair: { ...rec.cand.pair } });
     }
-  }
-
-  /** A pair that leaves the primary's interface or reaches another peer locator (not the primary). */
-  private isSpare(key: string): boolean {
-    const rec = this.pairs.get(key);
-    const primary = this.primaryRecord();
-    if (rec === undefined || primary === undefined || key === this.primaryKey) return false;
-    return rec.cand.local.ifname !== primary.cand.local.ifname || rec.cand.remote.address !== primary.cand.remote.address;
   }
 
   /** Seed 003 "test OK" in each state. */
@@ -768,13 +551,13 @@ export class PairSelection {
       this.setState('primary-operational', r.cause);
       return;
     }
-    const primaryPending = this.primaryKey !== undefined && this.poll.pendingOn(this.primaryKey, (t) => t.purpose !== 'report');
+    const primaryPending = this.primaryKey !== undefined && this.awaitingAnswer(this.primaryKey);
     const better = !this.pinned && this.prefers(key, this.primaryKey);
     // An ICMP error said the primary is unreachable: its own check is not worth waiting for.
     if (this.primaryKey === undefined || !primaryPending || better || r.cause === 'icmp') {
       // Either the primary already failed this round (or is gone), or this pair is better
       // anyway: move. While the primary's own probe may still come back, a worse pair waits.
-      this.adopt(now, this.bestOkSince(r.startedAt) ?? key, r);
+      this.adopt(now, bestOkSince(this.pairs, r.startedAt) ?? key, r);
     }
   }
 
@@ -809,8 +592,7 @@ export class PairSelection {
     rec.history.lastFailAt = probe.sentAt;
     this.setPairState(rec, 'failed', rec.direction);
     if (probe.tag.purpose === 'background') {
-      rec.backgroundIntervalMs = Math.min(this.timing.backgroundMaxMs, rec.backgroundIntervalMs * 2);
-      if (rec.backgroundAt !== undefined) rec.backgroundAt = now + rec.backgroundIntervalMs;
+      backOffBackground(rec, now, this.timing);
       return;
     }
     const r = this.round;
@@ -821,13 +603,13 @@ export class PairSelection {
         this.startRound(now, probe.tag.cause ?? 'keepalive', now, true);
         return;
       }
-      const best = this.bestOkSince(r.startedAt);
+      const best = bestOkSince(this.pairs, r.startedAt);
       if (best !== undefined) {
         this.adopt(now, best, r);
         return;
       }
     }
-    if (r !== undefined && this.current !== 'no-primary' && this.allFailedSince(r.startedAt)) {
+    if (r !== undefined && this.current !== 'no-primary' && allFailedSince(this.pairs, r.startedAt)) {
       // Seed 003: "last" pair failed. Keep the old primary as the best guess for sending.
       this.setState('no-primary', r.cause);
     }
@@ -855,70 +637,17 @@ export class PairSelection {
 
   // ---- background tests (make-before-break) ----
 
-  /**
-   * Which pairs to test while the primary works: those the policy prefers to it (so we move
-   * up as soon as one works) and spares (a hot backup, seed 000 §3.2.1, so losing the
-   * primary's interface or the peer's address needs no test before moving).
-   */
   private planBackground(now: number, restart: boolean): void {
-    const wanted = new Set<string>();
-    const primary = this.primaryRecord();
-    if (primary !== undefined) {
-      // Spares: the best pair through each other local interface, and to each other peer
-      // locator, so that losing either end of the primary leaves a tested way out. Through
-      // another interface, the spare goes to the peer address that answers now: another address
-      // the peer lists (its private one behind a port forward, say) may be unreachable, and a
-      // spare that never passes is no way out. If that one just failed (the answering address is
-      // on the primary's LAN), the interface's best pair is its spare instead.
-      const spareIfs = new Set<string>([primary.cand.local.ifname]);
-      const spareRemotes = new Set<string>([primary.cand.remote.address]);
-      const byPref = [...this.pairs.entries()].sort(([, a], [, b]) => comparePreference(a.cand, b.cand));
-      if (this.timing.backupProbeMs > 0) {
-        for (const [key, rec] of byPref) {
-          if (rec.cand.remote.address !== primary.cand.remote.address || spareIfs.has(rec.cand.local.ifname) || this.heldChecks.has(key)) continue;
-          if (this.prefers(key, this.primaryKey) || testTier(rec.history, now, this.searchOpts()) === 2) continue;
-          wanted.add(key);
-          spareIfs.add(rec.cand.local.ifname);
-        }
-      }
-      for (const [key, rec] of byPref) {
-        if (key === this.primaryKey || this.heldChecks.has(key)) continue;
-        if (this.prefers(key, this.primaryKey)) {
-          wanted.add(key);
-          continue;
-        }
-        if (this.timing.backupProbeMs <= 0) continue;
-        const newIf = !spareIfs.has(rec.cand.local.ifname);
-        const newRemote = !spareRemotes.has(rec.cand.remote.address);
-        if (newIf || newRemote) wanted.add(key);
-        spareIfs.add(rec.cand.local.ifname);
-        spareRemotes.add(rec.cand.remote.address);
-      }
-    }
-    for (const [key, rec] of this.pairs) {
-      if (!wanted.has(key)) {
-        rec.backgroundAt = undefined;
-      } else if (rec.backgroundAt === undefined || restart) {
-        // A spare that passed recently is next due a backup interval after that pass; anything
-        // else is tested now.
-        const fresh = testTier(rec.history, now, this.searchOpts()) === 0 && !this.prefers(key, this.primaryKey);
-        rec.backgroundAt = fresh ? Math.max(now, rec.history.lastOkAt! + this.timing.backupProbeMs) : now;
-        if (restart) rec.backgroundIntervalMs = this.timing.backgroundMinMs;
-      }
-    }
+    planBackground(this.backgroundScope(), now, restart);
+  }
+
+  private backgroundScope(): BackgroundScope {
+    return { pairs: this.pairs, primaryKey: this.primaryKey, heldChecks: this.heldChecks, timing: this.timing };
   }
 
   private runBackground(now: number): void {
     if (now < this.lastBackgroundAt + this.timing.paceMs) return;
-    const due: [string, PairRecord][] = [];
-    for (const [k, rec] of this.pairs) {
-      if (rec.backgroundAt === undefined || rec.backgroundAt > now) continue;
-      // Already being probed (a search left a probe out): look again once that one is done.
-      if (this.poll.pendingOn(k)) rec.backgroundAt = now + rec.rtt.rto(this.timing.rtt);
-      else due.push([k, rec]);
-    }
-    due.sort(([, a], [, b]) => comparePreference(a.cand, b.cand));
-    const first = due[0];
+    const first = dueBackgroundCheck(this.backgroundScope(), now, (k) => this.poll.pendingOn(k));
     if (first === undefined) return;
     const [key, rec] = first;
     this.lastBackgroundAt = now;
@@ -930,34 +659,11 @@ export class PairSelection {
   // ---- helpers ----
 
   private prefers(key: string, than: string | undefined): boolean {
-    if (than === undefined) return true;
-    const a = this.pairs.get(key);
-    const b = this.pairs.get(than);
-    if (a === undefined) return false;
-    if (b === undefined) return true;
-    return comparePreference(a.cand, b.cand) < 0;
-  }
-
-  private bestOkSince(since: number): string | undefined {
-    let best: string | undefined;
-    for (const [key, rec] of this.pairs) {
-      const ok = rec.history.lastOkAt;
-      if (ok === undefined || ok < since || (rec.history.lastFailAt ?? Number.NEGATIVE_INFINITY) > ok) continue;
-      if (best === undefined || this.prefers(key, best)) best = key;
-    }
-    return best;
+    return prefers(this.pairs, key, than);
   }
 
   private bestFreshOk(now: number): string | undefined {
-    return this.bestOkSince(now - this.timing.freshOkMs);
-  }
-
-  private allFailedSince(since: number): boolean {
-    for (const rec of this.pairs.values()) {
-      const fail = rec.history.lastFailAt ?? Number.NEGATIVE_INFINITY;
-      if (fail < since || (rec.history.lastOkAt ?? Number.NEGATIVE_INFINITY) > fail) return false;
-    }
-    return true;
+    return bestOkSince(this.pairs, now - this.timing.freshOkMs);
   }
 
   private searchOpts(): { freshOkMs: number; failMemoryMs: number } {
@@ -965,11 +671,12 @@ export class PairSelection {
   }
 
   private searchOrder(now: number): string[] {
-    const opts = this.searchOpts();
-    return [...this.pairs.entries()]
-      .map(([key, rec]) => ({ key, ...rec.cand, history: rec.history }))
-      .sort((a, b) => compareSearch(a, b, now, opts))
-      .map((c) => c.key);
+    return searchOrder(this.pairs, now, this.searchOpts());
+  }
+
+  /** A probe that wants an answer is in flight on the pair. */
+  private awaitingAnswer(key: string): boolean {
+    return this.poll.pendingOn(key, (t) => t.purpose !== 'report');
   }
 
   private primaryRecord(): PairRecord | undefined {
