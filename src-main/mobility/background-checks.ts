@@ -4,9 +4,9 @@
 
 import type { PairRecord } from './candidate-pairs.js';
 import { byPreference, prefers } from './candidate-pairs.js';
-import type { SearchOrderOptions } from './pair-order.js';
 import { comparePreference, testTier } from './pair-order.js';
 import type { SelectionTiming } from './selection-timing.js';
+import { searchMemory } from './selection-timing.js';
 
 export interface BackgroundScope {
   pairs: ReadonlyMap<string, PairRecord>;
@@ -15,8 +15,6 @@ export interface BackgroundScope {
   heldChecks: ReadonlySet<string>;
   timing: SelectionTiming;
 }
-
-const searchOpts = (t: SelectionTiming): SearchOrderOptions => ({ freshOkMs: t.freshOkMs, failMemoryMs: t.failMemoryMs });
 
 /**
  * Which pairs to test while the primary works: those the policy prefers to it (so we move
@@ -41,7 +39,7 @@ export function planBackground(s: BackgroundScope, now: number, restart: boolean
     if (timing.backupProbeMs > 0) {
       for (const [key, rec] of byPref) {
         if (rec.cand.remote.address !== primary.cand.remote.address || spareIfs.has(rec.cand.local.ifname) || heldChecks.has(key)) continue;
-        if (prefers(pairs, key, primaryKey) || testTier(rec.history, now, searchOpts(timing)) === 2) continue;
+        if (prefers(pairs, key, primaryKey) || testTier(rec.history, now, searchMemory(timing)) === 2) continue;
         wanted.add(key);
         spareIfs.add(rec.cand.local.ifname);
       }
@@ -66,7 +64,7 @@ export function planBackground(s: BackgroundScope, now: number, restart: boolean
     } else if (rec.backgroundAt === undefined || restart) {
       // A spare that passed recently is next due a backup interval after that pass; anything
       // else is tested now.
-      const fresh = testTier(rec.history, now, searchOpts(timing)) === 0 && !prefers(pairs, key, primaryKey);
+      const fresh = testTier(rec.history, now, searchMemory(timing)) === 0 && !prefers(pairs, key, primaryKey);
       rec.backgroundAt = fresh ? Math.max(now, rec.history.lastOkAt! + timing.backupProbeMs) : now;
       if (restart) rec.backgroundIntervalMs = timing.backgroundMinMs;
     }
@@ -74,17 +72,27 @@ export function planBackground(s: BackgroundScope, now: number, restart: boolean
 }
 
 /**
- * The most preferred pair whose background check is due at `now`, if any. A due pair with a
- * probe in flight (`busy`: a search left one out) is looked at again once that one is done.
+ * The most preferred pair whose background check is due at `now`, if any; until the outcome
+ * reschedules it, it waits as long as the probe may take. A due pair with a probe in flight
+ * (`busy`: a search left one out) is looked at again once that one is done.
  */
-export function dueBackgroundCheck(s: BackgroundScope, now: number, busy: (key: string) => boolean): [string, PairRecord] | undefined {
+export function takeDueBackgroundCheck(s: BackgroundScope, now: number, busy: (key: string) => boolean): string | undefined {
   const due: [string, PairRecord][] = [];
   for (const [k, rec] of s.pairs) {
     if (rec.backgroundAt === undefined || rec.backgroundAt > now) continue;
     if (busy(k)) rec.backgroundAt = now + rec.rtt.rto(s.timing.rtt);
     else due.push([k, rec]);
   }
-  return due.sort(([, a], [, b]) => comparePreference(a.cand, b.cand))[0];
+  const first = due.sort(([, a], [, b]) => comparePreference(a.cand, b.cand))[0];
+  if (first !== undefined) first[1].backgroundAt = now + first[1].rtt.rto(s.timing.rtt);
+  return first?.[0];
+}
+
+/** When the next background check is due, checks being at least `paceMs` apart. */
+export function nextBackgroundDue(pairs: ReadonlyMap<string, PairRecord>, lastCheckAt: number, paceMs: number): number {
+  let next = Number.POSITIVE_INFINITY;
+  for (const rec of pairs.values()) if (rec.backgroundAt !== undefined) next = Math.min(next, Math.max(rec.backgroundAt, lastCheckAt + paceMs));
+  return next;
 }
 
 /** A background check failed: the next waits twice as long, up to `backgroundMaxMs`. */

@@ -140,7 +140,14 @@ export function isSpare(pairs: ReadonlyMap<string, PairRecord>, key: string, pri
   return rec.cand.local.ifname !== primary.cand.local.ifname || rec.cand.remote.address !== primary.cand.remote.address;
 }
 
-/** The relayed pair that best survives the primary: through another interface of ours first. */
+/**
+ * The relayed pair that bridges a change of locators (seed 000 §5.1.2): a new uplink of ours or
+ * a new locator of the peer's while a direct primary works may be there because the old one is
+ * going, and the direct pairs it brings may never pass (a symmetric NAT on the new side). The
+ * relayed pair that best survives the primary (another interface of ours first) is tested at
+ * once, and its pass copies the data onto it for a while like any new spare's, so traffic
+ * arrives through the relay while the direct pairs are checked or after the primary died.
+ */
 export function relayBridge(pairs: ReadonlyMap<string, PairRecord>, primaryKey: string): string | undefined {
   const primary = pairs.get(primaryKey);
   if (primary === undefined) return undefined;

@@ -14,10 +14,8 @@
 //   add / delete pair  setLocalLocators(), setPeerLocators()
 //   policy change      the same, when a locator's rank or Preferred bit changes; failover()
 //
-// The search when the primary is in doubt (a "round") probes the primary first (unless a probe
-// of it just failed), then the other candidates in search order (pair-order.ts), one at a time:
-// the first few 50 ms apart (RFC 9028 Ta), then with the gap doubling up to 2 s. Sequential, as
-// seed 003 §5.3 requires against signalling storms, but bounded: 16 pairs are all tried within
+// The search when the primary is in doubt (a "round", search-round.ts) probes one pair at a time,
+// as seed 003 §5.3 requires against signalling storms, but bounded: 16 pairs are all tried within
 // 20 s, not the 3,200 s that seed 003 warns of; a pair that appears is probed at once whatever
 // the back-off reached, and so is the reverse of a pair a peer's probe just arrived on.
 //
@@ -25,9 +23,8 @@
 // carry our packets is usable even if nothing comes back on it, so A→B and B→A may use pairs
 // that are not the reverse of each other.
 //
-// Make-before-break: while the primary works, pairs the policy prefers and a spare through each
-// other interface and to each other peer locator are tested in the background; a preferred pair
-// that passes becomes primary at once (nothing was broken, so nothing is lost), and when the
+// Make-before-break: while the primary works, preferred pairs and spares are tested in the
+// background (background-checks.ts); a preferred pair that passes becomes primary at once (nothing was broken, so nothing is lost), and when the
 // primary's interface goes away a recently tested spare takes over without waiting for a test.
 // A spare that appeared while the primary works (a new uplink or peer address is the sign that
 // the old one may be going: phones bring cellular up as Wi-Fi fades) also carries a copy of the
@@ -39,51 +36,34 @@
 import type { LocalLocator, LocatorPair, PeerLocator } from './pair-order.js';
 import { pairKey } from './pair-order.js';
 import type { DetectionPolicy } from './failure-detection.js';
-import { FailureDetector, RttEstimator } from './failure-detection.js';
+import { FailureDetector } from './failure-detection.js';
 import type { SentProbe } from './poll.js';
-import { PollSession } from './poll.js';
-import type { PairRecord, PairRecords } from './candidate-pairs.js';
+import type { PairRecord } from './candidate-pairs.js';
 import {
-  allFailedSince, applyCandidates, bestOkSince, candidatesFor, isSpare, newPairRecord, pairStatuses, prefers, relayBridge, searchOrder,
-  successorOfDeleted,
+  allFailedSince, bestOkSince, candidatesFor, isSpare, pairStatuses, prefers, relayBridge, searchOrder, successorOfDeleted,
 } from './candidate-pairs.js';
 import type { BackgroundScope } from './background-checks.js';
-import { backOffBackground, dueBackgroundCheck, passedBackground, planBackground } from './background-checks.js';
+import { nextBackgroundDue, planBackground, takeDueBackgroundCheck } from './background-checks.js';
+import type { ProbeTag } from './pair-checks.js';
+import { PairChecks } from './pair-checks.js';
 import type { Round } from './search-round.js';
-import { newRound, nextToProbe, probeFirst, probeGap } from './search-round.js';
+import { heardAfterQuiet, newRound, nextToProbe, probeFirst, probeGap } from './search-round.js';
 import type {
-  IcmpHintOutcome, PairDirection, PairTestState, SelectionAction, SelectionCause, SelectionState, SelectionStatus,
+  IcmpHintOutcome, PairDirection, SelectionAction, SelectionCause, SelectionState, SelectionStatus,
 } from './selection-events.js';
 import type { SelectionTiming } from './selection-timing.js';
-import { DEFAULT_TIMING } from './selection-timing.js';
+import { DEFAULT_TIMING, searchMemory } from './selection-timing.js';
 
 export type {
   IcmpHintOutcome, PairDirection, PairStatus, PairTestState, SelectionAction, SelectionCause, SelectionState, SelectionStatus,
 } from './selection-events.js';
 export { DEFAULT_TIMING, type SelectionTiming } from './selection-timing.js';
 
-type ProbePurpose = 'round' | 'verify' | 'background' | 'report';
-
-interface ProbeTag {
-  purpose: ProbePurpose;
-  /** For 'verify': what made us check the primary. */
-  cause?: SelectionCause;
-}
-
-/**
- * A probe already in flight on a pair the peer's probe just came in on was most likely sent
- * before the peer's NAT let anything in (both sides punch at once): the pair is tested again
- * (RFC 8445 §7.3.1.4 does the same for an in-progress pair), but only this often, so two hosts
- * cannot bounce triggered checks off each other.
- */
-const TRIGGERED_CHECK_MIN_MS = 1_000;
-
 export class PairSelection {
   private timing: SelectionTiming;
-  private readonly poll: PollSession<ProbeTag>;
   private detector: FailureDetector;
-  private readonly pairs: PairRecords = new Map();
   private readonly actions: SelectionAction[] = [];
+  private readonly checks: PairChecks;
   private locals: LocalLocator[] | undefined;
   private remotes: PeerLocator[] | undefined;
   /** The connect pair stands in for locator lists not reported yet. */
@@ -101,8 +81,6 @@ export class PairSelection {
   private inboundPair: LocatorPair | undefined;
   private lastBackgroundAt = Number.NEGATIVE_INFINITY;
   private lastIcmpHintAt = Number.NEGATIVE_INFINITY;
-  /** Pairs the background tests leave alone until the candidates change or the pair passes (holdChecks). */
-  private readonly heldChecks = new Set<string>();
 
   /**
    * The user changed keepalive or detection sensitivity: later decisions use the new policy. The
@@ -115,7 +93,7 @@ export class PairSelection {
 
   constructor(now: number, timing: Partial<SelectionTiming> = {}) {
     this.timing = { ...DEFAULT_TIMING, ...timing };
-    this.poll = new PollSession<ProbeTag>(this.timing.poll);
+    this.checks = new PairChecks(() => this.timing, (a) => this.actions.push(a));
     this.detector = new FailureDetector(this.timing.detection, now);
   }
 
@@ -131,7 +109,7 @@ export class PairSelection {
       this.seedPair = { ...pair };
       this.recompute(now);
       const key = pairKey(pair);
-      if (this.pairs.has(key)) {
+      if (this.checks.pairs.has(key)) {
         this.switchPrimary(now, key, 'connect', now);
         this.setState('primary-operational', 'connect');
         this.pairOk(now, key, 'bidirectional', rttMs, now);
@@ -199,7 +177,7 @@ export class PairSelection {
   /** Our probe on `pair` was answered on the same pair (both directions work). */
   probeAnswered(now: number, probeId: number, rttMs: number): void {
     // The identifier names the pair; answers come back on the pair the probe went out on.
-    const probe = this.poll.answered(probeId);
+    const probe = this.checks.poll.answered(probeId);
     if (probe === undefined) return;
     this.pairOk(now, probe.key, 'bidirectional', rttMs, probe.sentAt);
   }
@@ -211,7 +189,7 @@ export class PairSelection {
    */
   probeReceived(now: number, pair: LocatorPair, probeId: number, report: readonly number[]): void {
     this.noteInbound(now, pair);
-    const res = this.poll.received(now, probeId, report);
+    const res = this.checks.poll.received(now, probeId, report);
     // Newest first, so each pair is credited with its most recent evidence.
     const byKey = new Set<string>();
     for (const probe of [...res.confirmed].sort((x, y) => y.sentAt - x.sentAt)) {
@@ -220,7 +198,7 @@ export class PairSelection {
         this.pairOk(now, probe.key, 'outbound', undefined, probe.sentAt);
       }
       // Reported after its answer was already overdue: the pair works our way only.
-      if (probe.expired) this.oneWayOnly(probe);
+      if (probe.expired) this.checks.oneWayOnly(probe);
     }
     if (res.duplicate || !res.replyWanted) return;
     const arrivalKey = pairKey(pair);
@@ -228,22 +206,19 @@ export class PairSelection {
       // A triggered check (as ICE does, RFC 8445 §7.3.1.4): the peer's packets come in on
       // this pair, so its reverse is the likeliest way out; test it now, out of turn. It
       // carries the report too. One probe per probe of the peer's at most: no storm.
-      if (this.pairs.has(arrivalKey) && !this.awaitingAnswer(arrivalKey)) {
+      if (this.checks.pairs.has(arrivalKey) && !this.checks.awaitingAnswer(arrivalKey)) {
         this.round.probedThisPass.add(arrivalKey);
         this.sendProbe(now, arrivalKey, { purpose: 'round' });
         return;
       }
     }
     if (this.primaryKey === undefined) return;
-    const arrival = this.pairs.get(arrivalKey);
-    const inFlight = this.awaitingAnswer(arrivalKey);
-    if (this.round === undefined && !this.pinned && arrival !== undefined && arrivalKey !== this.primaryKey && this.prefers(arrivalKey, this.primaryKey)
-      && (!inFlight || arrival.triggeredAt === undefined || now - arrival.triggeredAt >= TRIGGERED_CHECK_MIN_MS)) {
+    if (this.round === undefined && !this.pinned && this.checks.pairs.has(arrivalKey) && arrivalKey !== this.primaryKey && this.prefers(arrivalKey, this.primaryKey)
+      && this.checks.triggerCheck(now, arrivalKey)) {
       // A triggered check outside a search: the peer's probe came in on a pair we would rather
       // use (a direct path while the relay carries the traffic). Its reverse most likely works
       // now that the peer's packets passed both NATs, so it is tested now, not at the next
       // background slot; if it passes it becomes primary like any better pair.
-      arrival.triggeredAt = now;
       this.sendProbe(now, arrivalKey, { purpose: 'background' });
     }
     const primaryFresh = now - this.primaryConfirmedAt < this.timing.peerTriggerFreshMs;
@@ -265,15 +240,7 @@ export class PairSelection {
    * released. `releaseChecks` ends the hold (new candidates: a new offer or answer).
    */
   holdChecks(now: number, pairs: readonly LocatorPair[]): number {
-    let held = 0;
-    for (const p of pairs) {
-      const key = pairKey(p);
-      const rec = this.pairs.get(key);
-      if (rec === undefined || key === this.primaryKey || rec.state === 'operational') continue;
-      this.heldChecks.add(key);
-      rec.backgroundAt = undefined;
-      held++;
-    }
+    const held = this.checks.hold(pairs, this.primaryKey);
     this.planBackground(now, false);
     return held;
   }
@@ -283,15 +250,7 @@ export class PairSelection {
    * it are new candidates whatever their test history or a hold says, and are checked now, first.
    */
   recheck(now: number, remote: string): void {
-    const keys = [...this.pairs.entries()].filter(([, rec]) => rec.cand.pair.remote === remote).map(([key]) => key);
-    for (const key of keys) {
-      const rec = this.pairs.get(key)!;
-      rec.history = {};
-      rec.rtt = new RttEstimator();
-      rec.backgroundIntervalMs = this.timing.backgroundMinMs;
-      this.heldChecks.delete(key);
-      if (rec.backgroundAt !== undefined) rec.backgroundAt = now;
-    }
+    const keys = this.checks.forgetTests(now, remote);
     if (keys.length === 0) return;
     const r = this.round;
     if (r !== undefined) {
@@ -304,8 +263,8 @@ export class PairSelection {
   }
 
   releaseChecks(now: number): void {
-    if (this.heldChecks.size === 0) return;
-    this.heldChecks.clear();
+    if (this.checks.held.size === 0) return;
+    this.checks.held.clear();
     this.planBackground(now, true);
   }
 
@@ -316,7 +275,7 @@ export class PairSelection {
    * timeout and the back-off after it. The primary proved itself in the exchange.
    */
   peerConfirmed(now: number): void {
-    const waiting = [...this.pairs.keys()].filter((key) => key !== this.primaryKey && this.awaitingAnswer(key));
+    const waiting = [...this.checks.pairs.keys()].filter((key) => key !== this.primaryKey && this.checks.awaitingAnswer(key));
     for (const key of waiting) this.sendProbe(now, key, { purpose: this.round === undefined ? 'background' : 'round' });
   }
 
@@ -325,7 +284,7 @@ export class PairSelection {
     let key: string | undefined;
     if (to !== undefined) {
       key = pairKey(to);
-      if (!this.pairs.has(key)) return false;
+      if (!this.checks.pairs.has(key)) return false;
     } else {
       key = this.searchOrder(now).find((k) => k !== this.primaryKey);
     }
@@ -338,8 +297,8 @@ export class PairSelection {
   }
 
   handleTimeout(now: number): void {
-    const expired = this.poll.expire(now);
-    for (const probe of expired.oneWay) this.oneWayOnly(probe);
+    const expired = this.checks.poll.expire(now);
+    for (const probe of expired.oneWay) this.checks.oneWayOnly(probe);
     for (const probe of expired.timedOut) this.probeTimedOut(now, probe);
     if (this.round === undefined && this.primaryKey !== undefined && this.current === 'primary-operational') {
       const verdict = this.detector.check(now, this.primaryRecord()?.rtt.srtt);
@@ -351,13 +310,11 @@ export class PairSelection {
   }
 
   nextTimeout(): number | undefined {
-    let next = this.poll.nextDeadline() ?? Number.POSITIVE_INFINITY;
+    let next = this.checks.poll.nextDeadline() ?? Number.POSITIVE_INFINITY;
     if (this.round !== undefined) next = Math.min(next, this.round.nextAt);
     else if (this.current === 'primary-operational' && this.primaryKey !== undefined) {
       next = Math.min(next, this.detector.nextDeadline(this.primaryRecord()?.rtt.srtt));
-      for (const rec of this.pairs.values()) {
-        if (rec.backgroundAt !== undefined) next = Math.min(next, Math.max(rec.backgroundAt, this.lastBackgroundAt + this.timing.paceMs));
-      }
+      next = Math.min(next, nextBackgroundDue(this.checks.pairs, this.lastBackgroundAt, this.timing.paceMs));
     }
     return Number.isFinite(next) ? next : undefined;
   }
@@ -378,7 +335,7 @@ export class PairSelection {
   }
 
   status(): SelectionStatus {
-    const pairs = pairStatuses(this.pairs, this.primaryKey, this.heldChecks);
+    const pairs = pairStatuses(this.checks.pairs, this.primaryKey, this.checks.held);
     return { state: this.current, primary: this.primary, inbound: this.inboundPair && { ...this.inboundPair }, pairs };
   }
 
@@ -387,32 +344,22 @@ export class PairSelection {
   private recompute(now: number): void {
     const next = candidatesFor(this.locals, this.remotes, this.seedPair);
     const appearedAsSpare = this.connected && this.primaryKey !== undefined && this.current === 'primary-operational';
-    const { removed, added, policyChanged } = applyCandidates(this.pairs, next, (cand) => newPairRecord(cand, this.timing.backgroundMinMs, appearedAsSpare));
-    for (const key of removed) this.heldChecks.delete(key);
-    const primaryGone = this.primaryKey !== undefined && removed.includes(this.primaryKey);
-
-    if (primaryGone) this.primaryDeleted(now);
+    const { removed, added, policyChanged } = this.checks.follow(next, appearedAsSpare);
+    if (this.primaryKey !== undefined && removed.includes(this.primaryKey)) this.primaryDeleted(now);
     if (added.length > 0) this.pairsAdded(now, added);
     if (policyChanged) this.policyChanged(now);
     this.planBackground(now, added.length > 0 || policyChanged);
     if (added.length > 0) this.bridgeThroughRelay(now);
   }
 
-  /**
-   * The relayed pair bridges a change of locators (seed 000 §5.1.2): a new uplink of ours or a
-   * new locator of the peer's while a direct primary works may be there because the old one is
-   * going, and the direct pairs it brings may never pass (a symmetric NAT on the new side). The
-   * relayed pair that best survives the primary (another interface of ours first) is tested at
-   * once, and its pass copies the data onto it for a while like any new spare's, so traffic
-   * arrives through the relay while the direct pairs are checked or after the primary died.
-   */
+  /** A relayed pair bridges the change of locators (see relayBridge): tested at once, a spare when it passes. */
   private bridgeThroughRelay(now: number): void {
     const primary = this.primaryRecord();
     if (primary === undefined || primary.cand.remote.relayed === true || this.round !== undefined || this.current !== 'primary-operational') return;
-    const key = relayBridge(this.pairs, this.primaryKey!);
+    const key = relayBridge(this.checks.pairs, this.primaryKey!);
     if (key === undefined) return;
-    this.pairs.get(key)!.appearedAsSpare = true;
-    if (!this.awaitingAnswer(key)) this.sendProbe(now, key, { purpose: 'background' });
+    this.checks.pairs.get(key)!.appearedAsSpare = true;
+    if (!this.checks.awaitingAnswer(key)) this.sendProbe(now, key, { purpose: 'background' });
   }
 
   /**
@@ -423,7 +370,7 @@ export class PairSelection {
   private primaryDeleted(now: number): void {
     this.pinned = false;
     if (this.round !== undefined) this.endRound(now, this.round);
-    this.switchPrimary(now, successorOfDeleted(this.pairs, now, this.searchOpts()), 'pair-deleted', now);
+    this.switchPrimary(now, successorOfDeleted(this.checks.pairs, now, searchMemory(this.timing)), 'pair-deleted', now);
     this.startRound(now, 'pair-deleted', now);
   }
 
@@ -439,7 +386,7 @@ export class PairSelection {
   /** Seed 003: policy change. Move now to a preferred pair known to work; test the others. */
   private policyChanged(now: number): void {
     if (this.current !== 'primary-operational' || this.pinned) return;
-    const best = this.bestFreshOk(now);
+    const best = bestOkSince(this.checks.pairs, now - this.timing.freshOkMs);
     if (best !== undefined && best !== this.primaryKey && this.prefers(best, this.primaryKey)) {
       this.switchPrimary(now, best, 'policy', now);
     }
@@ -467,7 +414,7 @@ export class PairSelection {
     const r = this.round;
     if (r === undefined || now < r.nextAt) return;
     const key = nextToProbe(r, {
-      exists: (k) => this.pairs.has(k), busy: (k) => this.awaitingAnswer(k), primaryKey: this.primaryKey, searchOrder: () => this.searchOrder(now),
+      exists: (k) => this.checks.pairs.has(k), busy: (k) => this.checks.awaitingAnswer(k), primaryKey: this.primaryKey, searchOrder: () => this.searchOrder(now),
     });
     if (key === undefined) {
       // Nothing to probe right now (no pairs, or all waiting on answers): look again later.
@@ -483,51 +430,33 @@ export class PairSelection {
   // ---- probes and their outcomes ----
 
   private sendProbe(now: number, key: string, tag: ProbeTag): void {
-    const rec = this.pairs.get(key);
-    if (rec === undefined) return;
-    const replyWanted = tag.purpose !== 'report';
-    const { probeId, report } = this.poll.send(now, rec.cand.pair, replyWanted, rec.rtt.rto(this.timing.rtt), tag);
-    this.actions.push({ type: 'probe', pair: { ...rec.cand.pair }, probeId, report });
-    if (key === this.primaryKey) this.detector.primaryProbed(now);
-    if (replyWanted && (rec.state === 'untested' || rec.state === 'failed')) this.setPairState(rec, 'testing', rec.direction);
+    if (this.checks.send(now, key, tag) && key === this.primaryKey) this.detector.primaryProbed(now);
   }
 
   private verifyPrimary(now: number, cause: SelectionCause): void {
     const key = this.primaryKey;
     if (key === undefined) return;
-    if (this.poll.pendingOn(key, (t) => t.purpose === 'verify')) {
+    if (this.checks.poll.pendingOn(key, (t) => t.purpose === 'verify')) {
       this.detector.primaryProbed(now); // one check at a time; it counts as this keepalive
       return;
     }
     this.sendProbe(now, key, { purpose: 'verify', cause });
   }
 
-  /**
-   * A test passed. `evidenceAt` is when the proof was sent: a report may name a probe sent
-   * seconds ago, which says the pair worked then, not that it works now.
-   */
+  /** A test passed (see PairChecks.recordPass). */
   private pairOk(now: number, key: string, direction: PairDirection, rttMs: number | undefined, evidenceAt: number): void {
-    const rec = this.pairs.get(key);
+    const rec = this.checks.recordPass(now, key, direction, rttMs, evidenceAt);
     if (rec === undefined) return;
-    if ((rec.history.lastOkAt ?? Number.NEGATIVE_INFINITY) > evidenceAt && direction !== 'bidirectional') return; // nothing new
-    rec.history.lastOkAt = Math.max(rec.history.lastOkAt ?? Number.NEGATIVE_INFINITY, evidenceAt);
-    if (rttMs !== undefined) rec.rtt.sample(rttMs);
-    if (direction === 'bidirectional') rec.lastAnsweredAt = now;
-    // A report proves our direction only; until an answer fails to follow it (oneWayOnly),
-    // what an earlier answer proved still stands.
-    this.setPairState(rec, 'operational', direction === 'bidirectional' ? direction : rec.direction ?? 'outbound');
-    passedBackground(rec, now, this.timing);
     if (key === this.primaryKey) {
       this.primaryConfirmedAt = Math.max(this.primaryConfirmedAt, evidenceAt);
       this.detector.primaryConfirmed(evidenceAt);
     }
-    this.heldChecks.delete(key);
     const firstPassAsSpare = rec.appearedAsSpare;
     rec.appearedAsSpare = false;
     // Proof older than the search it would end is no proof for that search.
     if (this.round !== undefined && evidenceAt < this.round.startedAt) return;
     this.afterOk(now, key);
-    if (firstPassAsSpare && this.round === undefined && this.current === 'primary-operational' && isSpare(this.pairs, key, this.primaryKey)) {
+    if (firstPassAsSpare && this.round === undefined && this.current === 'primary-operational' && isSpare(this.checks.pairs, key, this.primaryKey)) {
       this.actions.push({ type: 'spare', pair: { ...rec.cand.pair } });
     }
   }
@@ -551,13 +480,13 @@ export class PairSelection {
       this.setState('primary-operational', r.cause);
       return;
     }
-    const primaryPending = this.primaryKey !== undefined && this.awaitingAnswer(this.primaryKey);
+    const primaryPending = this.primaryKey !== undefined && this.checks.awaitingAnswer(this.primaryKey);
     const better = !this.pinned && this.prefers(key, this.primaryKey);
     // An ICMP error said the primary is unreachable: its own check is not worth waiting for.
     if (this.primaryKey === undefined || !primaryPending || better || r.cause === 'icmp') {
       // Either the primary already failed this round (or is gone), or this pair is better
       // anyway: move. While the primary's own probe may still come back, a worse pair waits.
-      this.adopt(now, bestOkSince(this.pairs, r.startedAt) ?? key, r);
+      this.adopt(now, bestOkSince(this.checks.pairs, r.startedAt) ?? key, r);
     }
   }
 
@@ -576,25 +505,8 @@ export class PairSelection {
     this.actions.push({ type: 'spare', pair: { ...left.cand.pair } });
   }
 
-  /** Reported by the peer, but its answer never came back on the pair. */
-  private oneWayOnly(probe: SentProbe<ProbeTag>): void {
-    const rec = this.pairs.get(probe.key);
-    if (rec === undefined || (rec.lastAnsweredAt ?? Number.NEGATIVE_INFINITY) >= probe.sentAt) return;
-    this.setPairState(rec, rec.state, 'outbound');
-  }
-
   private probeTimedOut(now: number, probe: SentProbe<ProbeTag>): void {
-    if (probe.tag.purpose === 'report') return; // reports ask for nothing; silence proves nothing
-    const rec = this.pairs.get(probe.key);
-    if (rec === undefined) return;
-    // A later success overrides an older probe's timeout.
-    if ((rec.history.lastOkAt ?? Number.NEGATIVE_INFINITY) > probe.sentAt) return;
-    rec.history.lastFailAt = probe.sentAt;
-    this.setPairState(rec, 'failed', rec.direction);
-    if (probe.tag.purpose === 'background') {
-      backOffBackground(rec, now, this.timing);
-      return;
-    }
+    if (!this.checks.recordTimeout(now, probe)) return;
     const r = this.round;
     if (probe.key === this.primaryKey) {
       if (r === undefined) {
@@ -603,13 +515,13 @@ export class PairSelection {
         this.startRound(now, probe.tag.cause ?? 'keepalive', now, true);
         return;
       }
-      const best = bestOkSince(this.pairs, r.startedAt);
+      const best = bestOkSince(this.checks.pairs, r.startedAt);
       if (best !== undefined) {
         this.adopt(now, best, r);
         return;
       }
     }
-    if (r !== undefined && this.current !== 'no-primary' && allFailedSince(this.pairs, r.startedAt)) {
+    if (r !== undefined && this.current !== 'no-primary' && allFailedSince(this.checks.pairs, r.startedAt)) {
       // Seed 003: "last" pair failed. Keep the old primary as the best guess for sending.
       this.setState('no-primary', r.cause);
     }
@@ -625,7 +537,7 @@ export class PairSelection {
     const old = this.primary;
     const lastHeardAt = this.detector.heardAt;
     this.primaryKey = key;
-    this.primaryPair = key === undefined ? undefined : { ...this.pairs.get(key)!.cand.pair };
+    this.primaryPair = key === undefined ? undefined : { ...this.checks.pairs.get(key)!.cand.pair };
     this.primaryConfirmedAt = Number.NEGATIVE_INFINITY;
     this.detector.restart(now);
     this.pinned = false;
@@ -642,53 +554,31 @@ export class PairSelection {
   }
 
   private backgroundScope(): BackgroundScope {
-    return { pairs: this.pairs, primaryKey: this.primaryKey, heldChecks: this.heldChecks, timing: this.timing };
+    return { pairs: this.checks.pairs, primaryKey: this.primaryKey, heldChecks: this.checks.held, timing: this.timing };
   }
 
   private runBackground(now: number): void {
     if (now < this.lastBackgroundAt + this.timing.paceMs) return;
-    const first = dueBackgroundCheck(this.backgroundScope(), now, (k) => this.poll.pendingOn(k));
-    if (first === undefined) return;
-    const [key, rec] = first;
+    const key = takeDueBackgroundCheck(this.backgroundScope(), now, (k) => this.checks.poll.pendingOn(k));
+    if (key === undefined) return;
     this.lastBackgroundAt = now;
-    // Until the outcome reschedules it, wait as long as the probe may take.
-    rec.backgroundAt = now + rec.rtt.rto(this.timing.rtt);
     this.sendProbe(now, key, { purpose: 'background' });
   }
 
   // ---- helpers ----
 
   private prefers(key: string, than: string | undefined): boolean {
-    return prefers(this.pairs, key, than);
-  }
-
-  private bestFreshOk(now: number): string | undefined {
-    return bestOkSince(this.pairs, now - this.timing.freshOkMs);
-  }
-
-  private searchOpts(): { freshOkMs: number; failMemoryMs: number } {
-    return { freshOkMs: this.timing.freshOkMs, failMemoryMs: this.timing.failMemoryMs };
+    return prefers(this.checks.pairs, key, than);
   }
 
   private searchOrder(now: number): string[] {
-    return searchOrder(this.pairs, now, this.searchOpts());
-  }
-
-  /** A probe that wants an answer is in flight on the pair. */
-  private awaitingAnswer(key: string): boolean {
-    return this.poll.pendingOn(key, (t) => t.purpose !== 'report');
+    return searchOrder(this.checks.pairs, now, searchMemory(this.timing));
   }
 
   private primaryRecord(): PairRecord | undefined {
-    return this.primaryKey === undefined ? undefined : this.pairs.get(this.primaryKey);
+    return this.primaryKey === undefined ? undefined : this.checks.pairs.get(this.primaryKey);
   }
 
-  /**
-   * The peer's packets arrived on `pair`. When that way in had been quiet, something changed
-   * on the path (it healed, or the peer found it): a search that has backed off starts its
-   * quick probes again. A pair heard steadily never does this, so two hosts probing dead paths
-   * cannot keep resetting each other.
-   */
   /** The peer's packets came in on `pair`: the inbound pair (seed 003 §5.4), heard now. */
   inboundSeen(now: number, pair: LocatorPair): void {
     this.noteInbound(now, pair);
@@ -696,27 +586,13 @@ export class PairSelection {
 
   private noteInbound(now: number, pair: LocatorPair): void {
     this.inboundPair = { ...pair };
-    const rec = this.pairs.get(pairKey(pair));
-    if (rec === undefined) return;
-    const quietFor = now - (rec.lastHeardAt ?? Number.NEGATIVE_INFINITY);
-    rec.lastHeardAt = now;
-    const r = this.round;
-    if (r !== undefined && quietFor > 2 * this.timing.maxPaceMs && r.probesSent > this.timing.quickProbes) {
-      r.probesSent = 0;
-      r.nextAt = Math.min(r.nextAt, now + this.timing.paceMs);
-    }
+    const quietFor = this.checks.heard(now, pair);
+    if (quietFor !== undefined && this.round !== undefined) heardAfterQuiet(this.round, quietFor, now, this.timing);
   }
 
   private setState(to: SelectionState, cause: SelectionCause): void {
     if (to === this.current) return;
     this.actions.push({ type: 'state', from: this.current, to, cause });
     this.current = to;
-  }
-
-  private setPairState(rec: PairRecord, state: PairTestState, direction: PairDirection | undefined): void {
-    if (rec.state === state && rec.direction === direction) return;
-    rec.state = state;
-    rec.direction = direction;
-    this.actions.push({ type: 'pair-state', pair: { ...rec.cand.pair }, state, direction, rttMs: rec.rtt.srtt });
   }
 }

@@ -39,6 +39,19 @@ export function probeFirst(r: Round, keys: readonly string[], now: number): void
   r.probesSent = 0;
 }
 
+/**
+ * The peer's packets arrived on a pair quiet for `quietForMs`. When that way in had been quiet,
+ * something changed on the path (it healed, or the peer found it): a search that has backed off
+ * starts its quick probes again. A pair heard steadily never does this, so two hosts probing
+ * dead paths cannot keep resetting each other.
+ */
+export function heardAfterQuiet(r: Round, quietForMs: number, now: number, t: Pick<SelectionTiming, 'paceMs' | 'quickProbes' | 'maxPaceMs'>): void {
+  if (quietForMs > 2 * t.maxPaceMs && r.probesSent > t.quickProbes) {
+    r.probesSent = 0;
+    r.nextAt = Math.min(r.nextAt, now + t.paceMs);
+  }
+}
+
 export interface RoundCandidates {
   exists: (key: string) => boolean;
   /** A probe that wants an answer is in flight on the pair. */

@@ -3,6 +3,7 @@
 
 import type { DetectionPolicy, RttPolicy } from './failure-detection.js';
 import { DEFAULT_DETECTION, DEFAULT_RTT_POLICY } from './failure-detection.js';
+import type { SearchOrderOptions } from './pair-order.js';
 import type { PollOptions } from './poll.js';
 import { DEFAULT_POLL } from './poll.js';
 
@@ -51,3 +52,8 @@ export const DEFAULT_TIMING: SelectionTiming = {
   detection: DEFAULT_DETECTION,
   poll: DEFAULT_POLL,
 };
+
+/** How long test results count in the search order (pair-order.ts testTier). */
+export function searchMemory(t: SelectionTiming): SearchOrderOptions {
+  return { freshOkMs: t.freshOkMs, failMemoryMs: t.failMemoryMs };
+}
