@@ -6,149 +6,31 @@
 
 import type { Endpoint, HostEvent } from '../hip/host.js';
 import { hitToText } from '../hip/wire/address.js';
-import { toAddr16 } from '../base/addr16.js';
 import type { PeerLocator as HipPeerLocator } from '../hip/peer-locators.js';
 import type { CandidateName } from '../hip/local-locators.js';
-import type { InterfaceKind, LocalLocator as PairLocal, LocatorPair } from '../mobility/pair-order.js';
+import type { LocalLocator as PairLocal, LocatorPair } from '../mobility/pair-order.js';
 import { pairKey } from '../mobility/pair-order.js';
 import type { DetectionPolicy } from '../mobility/failure-detection.js';
 import type { LocalLossCause } from '../mobility/local-loss.js';
 import { CheckOutcome } from '../mobility/check-outcome.js';
 import {
-  PairSelection, type IcmpHintOutcome, type PairTestState, type SelectionAction, type SelectionCause, type SelectionState, type SelectionTiming,
+  PairSelection, type IcmpHintOutcome, type SelectionAction, type SelectionCause, type SelectionState, type SelectionTiming,
 } from '../mobility/pair-selection.js';
+import type { EngineLocator } from './engine-locator.js';
+import { reaches } from './engine-locator.js';
+import type { HandoverCause, PathSink } from './path-sink.js';
+import type { PairView, PathView, PeerPathsView } from './path-views.js';
+import { outageMs } from './handover-outage.js';
+import { movedToNewPort, pairPorts } from './peer-locator-ports.js';
 
-/** One of our locators as the engine uses it: where its socket is, and what the monitor says. */
-export interface EngineLocator {
-  address: string;
-  port: number;
-  ifname: string;
-  kind: InterfaceKind;
-  /** Packets may leave from it now (interface up, a route out). */
-  operational: boolean;
-  /** 0 is the most preferred. */
-  preferenceRank: number;
-  /** A default route leaves through its interface: it reaches beyond its own subnet. */
-  defaultRoute: boolean;
-  prefixLength: number;
-  /** Its uplink is metered (pair-order.ts: a primary there only as failover). Absent = no. */
-  metered?: boolean;
-}
-
-/**
- * Whether packets from `l` can reach `remote`: through a default route, or on its own subnet.
- * An address whose default route is not installed yet (DHCP sets the address first, the route
- * a moment later) must not carry a probe or an UPDATE that could only fail (ENETUNREACH) and
- * then wait a whole retransmission timeout.
- */
-export function reaches(l: Pick<EngineLocator, 'address' | 'defaultRoute' | 'prefixLength'>, remote: string): boolean {
-  if (l.defaultRoute) return true;
-  const a = toAddr16(l.address);
-  const b = toAddr16(remote);
-  if (a === null || b === null) return false;
-  const v4 = (x: Uint8Array): boolean => x[10] === 0xff && x[11] === 0xff && x.subarray(0, 10).every((o) => o === 0);
-  if (v4(a) !== v4(b)) return false;
-  const bits = (v4(a) ? 96 : 0) + l.prefixLength;
-  for (let i = 0; i < bits; i++) {
-    const mask = 0x80 >> (i & 7);
-    if ((a[i >> 3]! & mask) !== (b[i >> 3]! & mask)) return false;
-  }
-  return true;
-}
-
-/**
- * A pair as events and status name it: endpoints, the uplink our end sits on, and how the peer's
- * end was found ('relayed': through a relay, the others direct).
- */
-export interface PathView { local: Endpoint; remote: Endpoint; ifname: string | null; kind: InterfaceKind; candidate: CandidateName }
-
-export type HandoverCause = SelectionCause | 'peer-moved';
+export type { EngineLocator } from './engine-locator.js';
+export type { Handover, HandoverCause, PathSink } from './path-sink.js';
+export type { PairView, PathView, PeerPathsView } from './path-views.js';
 export type { LocalLossCause } from '../mobility/local-loss.js';
-
-export interface Handover {
-  peer: string;
-  cause: HandoverCause;
-  from: PathView | null;
-  to: PathView;
-  gapMs: number;
-  /** Why HIP moved on its own ('peer-moved'): the peer's preferred locator, its new source... */
-  hipCause?: string;
-  /**
-   * What the interface monitor said of the local address the traffic left, when that report is
-   * what moved it: at once ('pair-deleted'), or once a new pair appeared ('pair-added').
-   */
-  localCause?: LocalLossCause;
-}
 
 /** What became of an ICMP error: a hint acted on, or why not ('icmp-unknown': no peer's address). */
 export type IcmpOutcome = IcmpHintOutcome | 'icmp-unknown';
 const ICMP_RANK: Readonly<Record<IcmpOutcome, number>> = { 'icmp-hint': 3, 'icmp-hint-limited': 2, 'icmp-not-primary': 1, 'icmp-unknown': 0 };
-
-export interface PairView extends PathView {
-  state: PairTestState;
-  primary: boolean;
-  remoteState: HipPeerLocator['state'];
-  rttMs?: number;
-  lastHeardMs?: number;
-  /** The peer's packets last arrived on this pair (seed 003 §5.4: not always the primary). */
-  inbound?: true;
-  /** Load sharing: the pair carries a share of the peer's unbound traffic, spread per flow (HostCore fills it in). */
-  spread?: true;
-  /** Simultaneous multihoming: the SA pair this pair's traffic uses (the engine fills these in). */
-  spiIn?: number;
-  spiOut?: number;
-  /** Not checked in the background: the peer said its checks failed (CONNECTIVITY_CHECKS_FAILED). */
-  checksHeld?: true;
-}
-
-export interface PeerPathsView {
-  state: SelectionState;
-  primary: PathView | undefined;
-  /** The pair the peer's packets last arrived on (ours ← theirs); with one-way failures not the primary. */
-  inbound: PathView | undefined;
-  pairs: PairView[];
-}
-
-/** What the path manager needs from the engine. */
-export interface PathSink {
-  probePair(peerHit: Uint8Array, local: Endpoint, remote: Endpoint, probeId: number, report: readonly number[]): void;
-  /** Tell HIP the pair changed (its control packets follow); false when HIP refused it. */
-  setActivePair(peerHit: Uint8Array, local: Endpoint, remote: Endpoint): boolean;
-  /** Move the peer's outbound ESP (the same SA) to this pair, for `cause`. */
-  setDataPath(peerHit: Uint8Array, local: Endpoint, remote: Endpoint, cause: HandoverCause): void;
-  /**
-   * For `forMs`, send a copy of every ESP packet to the peer on this pair too (the same SA and
-   * sequence number: the peer's anti-replay window drops the later copy). 0 stops the copies.
-   */
-  setSparePath(peerHit: Uint8Array, local: Endpoint, remote: Endpoint, forMs: number): void;
-  handover(h: Handover): void;
-  /**
-   * The peer's pair is in doubt (on: no primary, or a search for one, e.g. data silence was
-   * noticed): the data plane keeps copies of the ESP it sends the peer and re-sends them at once
-   * on the pair `setDataPath` moves it to. Off (the pair proved itself) discards the copies.
-   */
-  holdForPeer(peerHit: Uint8Array, on: boolean): void;
-  /**
-   * Every pair failed for `abandonAfterMs` while we had pairs to try: the peer likely restarted
-   * and forgot our SAs. True when the association was given up (the peer is forgotten here);
-   * false keeps trying (nobody could build a new one: we do not know where the peer is).
-   */
-  unreachable(peerHit: Uint8Array): boolean;
-  /** Whether this address of the peer's is one of our relays, which the peer is reached through. */
-  relayedTo(peerHit: Uint8Array, remote: Endpoint): boolean;
-  /**
-   * Every direct pair's checks failed for this offer, while the relay carries the peer: tell the
-   * peer (RFC 9028 CONNECTIVITY_CHECKS_FAILED, through the relay). Whether the notice went out:
-   * asked again at later judgements until it does, then not again for this offer.
-   */
-  checksFailed?(peerHit: Uint8Array): boolean;
-  /**
-   * The pair in use stopped answering (keepalives, silence) and no other pair works: gather our
-   * candidates again and send the peer a new offer (seed 000 §3.3). Repeated, backing off, while
-   * it lasts.
-   */
-  pathLost?(peerHit: Uint8Array): void;
-}
 
 export interface PathPolicy {
   timing?: Partial<SelectionTiming>;
@@ -196,27 +78,8 @@ interface PeerTrack {
   regatherGapMs: number;
 }
 
-/** Causes that mean the old pair stopped carrying traffic (the others move a working flow). */
-const OUTAGE_CAUSES: ReadonlySet<SelectionCause> = new Set(['data-silence', 'keepalive', 'icmp', 'peer-poll', 'pair-deleted']);
 /** Causes that mean the pair in use stopped answering, rather than our own addresses going away. */
 const LOST_PATH_CAUSES: ReadonlySet<SelectionCause> = new Set(['data-silence', 'keepalive', 'icmp', 'peer-poll']);
-/** Last heard longer ago than this before the failure was noticed: the peer was idle, not cut off. */
-const IDLE_BEFORE_DETECTION_MS = 2_000;
-
-/**
- * The gap a handover cost: from the last packet heard from the peer to the switch when traffic
- * was flowing; from detection to switch when the tunnel was idle or the loss was reported by the
- * interface monitor; 0 for a move off a working pair.
- */
-function outageMs(a: Extract<SelectionAction, { type: 'primary-changed' }>, searching: boolean): number {
-  if (!OUTAGE_CAUSES.has(a.cause) && !searching) return 0;
-  // The monitor reports a pair's interface or address going away within milliseconds: the
-  // failure began at detection, not at the last packet heard (which may be seconds older).
-  if (a.cause === 'pair-deleted' && !searching) return Math.max(0, a.gapMs);
-  // A search already running (silence noticed, every pair failed) says traffic was cut off.
-  const flowing = searching || a.detectedAt - a.lastHeardAt <= IDLE_BEFORE_DETECTION_MS;
-  return Math.max(0, flowing ? a.at - a.lastHeardAt : a.gapMs);
-}
 
 function sameEndpoints(a: { local: Endpoint; remote: Endpoint }, b: { local: Endpoint; remote: Endpoint }): boolean {
   return a.local.address === b.local.address && a.remote.address === b.remote.address && a.remote.port === b.remote.port;
@@ -493,32 +356,9 @@ export class PathManager {
     const before = this.remotesOf(t).join(',');
     const live = locators.filter((l) => l.state !== 'DEPRECATED');
     const candidatePrint = live.map((l) => `${l.address}|${l.port}`).sort().join(',');
-    // An address listed before only at other ports: the peer's NAT mapped it afresh. (A symmetric
-    // NAT's address may be live at several ports at once: one of them still listed is no move.)
-    const portsOf = (ls: readonly HipPeerLocator[]): Map<string, Set<number>> => {
-      const m = new Map<string, Set<number>>();
-      for (const l of ls) if (l.state !== 'DEPRECATED') m.set(l.address, (m.get(l.address) ?? new Set()).add(l.port));
-      return m;
-    };
-    const previous = portsOf(t.peerLocators);
-    const changed = new Set<string>();
-    for (const [address, ports] of portsOf(live)) {
-      const had = previous.get(address);
-      if (had !== undefined && ![...ports].some((p) => had.has(p))) changed.add(address);
-    }
+    const changed = movedToNewPort(t.peerLocators, live);
     t.peerLocators = locators.map((l) => ({ ...l }));
-    // Pairs are per address: where the peer has several ports at one address the pair takes a
-    // live one over a deprecated listing, the peer's own over a relay sharing its address (one
-    // machine), and a verified one over the rest (a symmetric NAT maps each destination to its
-    // own port: the one toward us answers, the one toward the relay does not); else the latest.
-    const chosen = new Map<string, HipPeerLocator>();
-    const rank = (l: HipPeerLocator): number =>
-      (l.state === 'DEPRECATED' ? 4 : 0) + (this.candidateOf(t, l) === 'relayed' ? 2 : 0) + (l.state === 'ACTIVE' ? 0 : 1);
-    for (const l of locators) {
-      const seen = chosen.get(l.address);
-      if (seen === undefined || rank(l) <= rank(seen)) chosen.set(l.address, l);
-    }
-    for (const l of chosen.values()) t.remotePorts.set(l.address, l.port);
+    for (const [address, port] of pairPorts(locators, (l) => this.candidateOf(t, l) === 'relayed')) t.remotePorts.set(address, port);
     if (candidatePrint !== t.candidatePrint) {
       if (t.candidatePrint !== '') this.newOffer(now, t);
       t.candidatePrint = candidatePrint;

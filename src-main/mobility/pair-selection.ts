@@ -14,10 +14,8 @@
 //   add / delete pair  setLocalLocators(), setPeerLocators()
 //   policy change      the same, when a locator's rank or Preferred bit changes; failover()
 //
-// The search when the primary is in doubt (a "round") probes the primary first (unless a probe
-// of it just failed), then the other candidates in search order (pair-order.ts), one at a time:
-// the first few 50 ms apart (RFC 9028 Ta), then with the gap doubling up to 2 s. Sequential, as
-// seed 003 §5.3 requires against signalling storms, but bounded: 16 pairs are all tried within
+// The search when the primary is in doubt (a "round", search-round.ts) probes one pair at a time,
+// as seed 003 §5.3 requires against signalling storms, but bounded: 16 pairs are all tried within
 // 20 s, not the 3,200 s that seed 003 warns of; a pair that appears is probed at once whatever
 // the back-off reached, and so is the reverse of a pair a peer's probe just arrived on.
 //
@@ -25,9 +23,8 @@
 // carry our packets is usable even if nothing comes back on it, so A→B and B→A may use pairs
 // that are not the reverse of each other.
 //
-// Make-before-break: while the primary works, pairs the policy prefers and a spare through each
-// other interface and to each other peer locator are tested in the background; a preferred pair
-// that passes becomes primary at once (nothing was broken, so nothing is lost), and when the
+// Make-before-break: while the primary works, preferred pairs and spares are tested in the
+// background (background-checks.ts); a preferred pair that passes becomes primary at once (nothing was broken, so nothing is lost), and when the
 // primary's interface goes away a recently tested spare takes over without waiting for a test.
 // A spare that appeared while the primary works (a new uplink or peer address is the sign that
 // the old one may be going: phones bring cellular up as Wi-Fi fades) also carries a copy of the
@@ -36,179 +33,37 @@
 // copies reaching the peer would hide the failure from the peer's own detection, which must
 // move its direction too.
 
-import type { Candidate, InterfaceKind, LocalLocator, LocatorPair, PeerLocator, TestHistory } from './pair-order.js';
-import { buildCandidates, comparePreference, compareSearch, pairKey, testTier } from './pair-order.js';
-import type { DetectionPolicy, RttPolicy } from './failure-detection.js';
-import { DEFAULT_DETECTION, DEFAULT_RTT_POLICY, FailureDetector, RttEstimator } from './failure-detection.js';
-import type { PollOptions, SentProbe } from './poll.js';
-import { DEFAULT_POLL, PollSession } from './poll.js';
+import type { LocalLocator, LocatorPair, PeerLocator } from './pair-order.js';
+import { pairKey } from './pair-order.js';
+import type { DetectionPolicy } from './failure-detection.js';
+import { FailureDetector } from './failure-detection.js';
+import type { SentProbe } from './poll.js';
+import type { PairRecord } from './candidate-pairs.js';
+import {
+  allFailedSince, bestOkSince, candidatesFor, isSpare, pairStatuses, prefers, relayBridge, searchOrder, successorOfDeleted,
+} from './candidate-pairs.js';
+import type { BackgroundScope } from './background-checks.js';
+import { nextBackgroundDue, planBackground, takeDueBackgroundCheck } from './background-checks.js';
+import type { ProbeTag } from './pair-checks.js';
+import { PairChecks } from './pair-checks.js';
+import type { Round } from './search-round.js';
+import { heardAfterQuiet, newRound, nextToProbe, probeFirst, probeGap } from './search-round.js';
+import type {
+  IcmpHintOutcome, PairDirection, SelectionAction, SelectionCause, SelectionState, SelectionStatus,
+} from './selection-events.js';
+import type { SelectionTiming } from './selection-timing.js';
+import { DEFAULT_TIMING, searchMemory } from './selection-timing.js';
 
-/** What became of an ICMP error about a pair (icmpError). */
-export type IcmpHintOutcome = 'icmp-hint' | 'icmp-hint-limited' | 'icmp-not-primary';
-
-export type SelectionState = 'no-primary' | 'testing-primary' | 'primary-operational';
-
-/** A pair's test result, as status shows it. */
-export type PairTestState = 'untested' | 'testing' | 'operational' | 'failed';
-
-/** Which directions the last successful test proved. */
-export type PairDirection = 'bidirectional' | 'outbound';
-
-/** Why probing started, and so why the primary moved. */
-export type SelectionCause =
-  | 'connect'
-  | 'data-silence' // outbound data, no authenticated inbound for the silence threshold
-  | 'keepalive' // the idle keepalive went unanswered
-  | 'icmp' // an ICMP error hinted, and a test confirmed it
-  | 'peer-poll' // the peer is testing, and our direction proved dead too
-  | 'pair-added'
-  | 'pair-deleted'
-  | 'better-pair' // a preferred pair passed its background test (make-before-break)
-  | 'policy' // the interface order or the peer's preference changed
-  | 'manual';
-
-export type SelectionAction =
-  | { type: 'probe'; pair: LocatorPair; probeId: number; report: number[] }
-  | {
-      type: 'primary-changed';
-      old: LocatorPair | undefined;
-      new: LocatorPair | undefined;
-      cause: SelectionCause;
-      /** From the moment the failure was detected (or the move decided) to this switch. */
-      gapMs: number;
-      detectedAt: number;
-      /** The last authenticated packet from the peer before the move: `at` minus this bounds the outage. */
-      lastHeardAt: number;
-      at: number;
-    }
-  | { type: 'pair-state'; pair: LocatorPair; state: PairTestState; direction: PairDirection | undefined; rttMs: number | undefined }
-  /** Copy data onto `pair` as well, for a bounded while. */
-  | { type: 'spare'; pair: LocatorPair }
-  | { type: 'state'; from: SelectionState; to: SelectionState; cause: SelectionCause };
-
-export interface PairStatus {
-  pair: LocatorPair;
-  ifname: string;
-  kind: InterfaceKind;
-  state: PairTestState;
-  direction: PairDirection | undefined;
-  primary: boolean;
-  rttMs: number | undefined;
-  lastOkAt: number | undefined;
-  lastFailAt: number | undefined;
-  /** Last authenticated packet from the peer that arrived on the reverse of this pair. */
-  lastHeardAt: number | undefined;
-  /** Left out of the background checks: the peer said its checks on it failed (holdChecks). */
-  checksHeld: boolean;
-}
-
-export interface SelectionStatus {
-  state: SelectionState;
-  primary: LocatorPair | undefined;
-  /** The pair the peer's packets last arrived on (ours → theirs): may differ from `primary`. */
-  inbound: LocatorPair | undefined;
-  pairs: PairStatus[];
-}
-
-export interface SelectionTiming {
-  /** Gap between the first probes of a search (RFC 9028 Ta). */
-  paceMs: number;
-  /** How many probes go out at `paceMs` before the gap starts doubling. */
-  quickProbes: number;
-  /** The gap between probes never grows beyond this: a path that heals is found this fast. */
-  maxPaceMs: number;
-  /** First retry of a failed background test; doubles up to `backgroundMaxMs`. */
-  backgroundMinMs: number;
-  backgroundMaxMs: number;
-  /**
-   * Spare pairs (one per other interface and peer locator) are re-tested this often; 0 = cold
-   * backup. Each test also refreshes the NAT mappings the spare crosses: within half the 30 s
-   * that Linux conntrack and many routers keep an unanswered UDP mapping, a hot backup through
-   * a NAT is still open when the primary dies (seed 000 §5.2).
-   */
-  backupProbeMs: number;
-  /** A pair that passed within this long may take over without a new test. */
-  freshOkMs: number;
-  /** A pair that failed within this long is tried after all others. */
-  failMemoryMs: number;
-  /** At most one ICMP hint acted on per this long: the rest are counted and ignored. */
-  icmpHintIntervalMs: number;
-  /** A peer's test does not make us re-test a primary confirmed this recently. */
-  peerTriggerFreshMs: number;
-  rtt: RttPolicy;
-  detection: DetectionPolicy;
-  poll: PollOptions;
-}
-
-export const DEFAULT_TIMING: SelectionTiming = {
-  paceMs: 50,
-  quickProbes: 4,
-  maxPaceMs: 2_000,
-  backgroundMinMs: 1_000,
-  backgroundMaxMs: 30_000,
-  backupProbeMs: 15_000,
-  freshOkMs: 60_000,
-  failMemoryMs: 30_000,
-  icmpHintIntervalMs: 1_000,
-  peerTriggerFreshMs: 2_000,
-  rtt: DEFAULT_RTT_POLICY,
-  detection: DEFAULT_DETECTION,
-  poll: DEFAULT_POLL,
-};
-
-type ProbePurpose = 'round' | 'verify' | 'background' | 'report';
-
-interface ProbeTag {
-  purpose: ProbePurpose;
-  /** For 'verify': what made us check the primary. */
-  cause?: SelectionCause;
-}
-
-interface PairRecord {
-  cand: Candidate;
-  rtt: RttEstimator;
-  history: TestHistory;
-  state: PairTestState;
-  direction: PairDirection | undefined;
-  lastAnsweredAt: number | undefined;
-  lastHeardAt: number | undefined;
-  /** Next background test, when this pair is on the background plan. */
-  backgroundAt: number | undefined;
-  backgroundIntervalMs: number;
-  /** Appeared while a primary worked and has not passed a test yet: its first pass makes it a spare. */
-  appearedAsSpare: boolean;
-  /** The last triggered check outside a search: at most one per TRIGGERED_CHECK_MIN_MS while one is in flight. */
-  triggeredAt?: number;
-}
-
-/**
- * A probe already in flight on a pair the peer's probe just came in on was most likely sent
- * before the peer's NAT let anything in (both sides punch at once): the pair is tested again
- * (RFC 8445 §7.3.1.4 does the same for an in-progress pair), but only this often, so two hosts
- * cannot bounce triggered checks off each other.
- */
-const TRIGGERED_CHECK_MIN_MS = 1_000;
-
-interface Round {
-  cause: SelectionCause;
-  startedAt: number;
-  detectedAt: number;
-  probesSent: number;
-  nextAt: number;
-  /** Pairs probed in the current pass over the candidates. */
-  probedThisPass: Set<string>;
-  /** Pairs that appeared during the search: probed before anything else. */
-  fresh: string[];
-}
-
-const UNKNOWN_LOCAL_RANK = 1_000;
+export type {
+  IcmpHintOutcome, PairDirection, PairStatus, PairTestState, SelectionAction, SelectionCause, SelectionState, SelectionStatus,
+} from './selection-events.js';
+export { DEFAULT_TIMING, type SelectionTiming } from './selection-timing.js';
 
 export class PairSelection {
   private timing: SelectionTiming;
-  private readonly poll: PollSession<ProbeTag>;
   private detector: FailureDetector;
-  private readonly pairs = new Map<string, PairRecord>();
   private readonly actions: SelectionAction[] = [];
+  private readonly checks: PairChecks;
   private locals: LocalLocator[] | undefined;
   private remotes: PeerLocator[] | undefined;
   /** The connect pair stands in for locator lists not reported yet. */
@@ -226,8 +81,6 @@ export class PairSelection {
   private inboundPair: LocatorPair | undefined;
   private lastBackgroundAt = Number.NEGATIVE_INFINITY;
   private lastIcmpHintAt = Number.NEGATIVE_INFINITY;
-  /** Pairs the background tests leave alone until the candidates change or the pair passes (holdChecks). */
-  private readonly heldChecks = new Set<string>();
 
   /**
    * The user changed keepalive or detection sensitivity: later decisions use the new policy. The
@@ -240,7 +93,7 @@ export class PairSelection {
 
   constructor(now: number, timing: Partial<SelectionTiming> = {}) {
     this.timing = { ...DEFAULT_TIMING, ...timing };
-    this.poll = new PollSession<ProbeTag>(this.timing.poll);
+    this.checks = new PairChecks(() => this.timing, (a) => this.actions.push(a));
     this.detector = new FailureDetector(this.timing.detection, now);
   }
 
@@ -256,7 +109,7 @@ export class PairSelection {
       this.seedPair = { ...pair };
       this.recompute(now);
       const key = pairKey(pair);
-      if (this.pairs.has(key)) {
+      if (this.checks.pairs.has(key)) {
         this.switchPrimary(now, key, 'connect', now);
         this.setState('primary-operational', 'connect');
         this.pairOk(now, key, 'bidirectional', rttMs, now);
@@ -324,7 +177,7 @@ export class PairSelection {
   /** Our probe on `pair` was answered on the same pair (both directions work). */
   probeAnswered(now: number, probeId: number, rttMs: number): void {
     // The identifier names the pair; answers come back on the pair the probe went out on.
-    const probe = this.poll.answered(probeId);
+    const probe = this.checks.poll.answered(probeId);
     if (probe === undefined) return;
     this.pairOk(now, probe.key, 'bidirectional', rttMs, probe.sentAt);
   }
@@ -336,7 +189,7 @@ export class PairSelection {
    */
   probeReceived(now: number, pair: LocatorPair, probeId: number, report: readonly number[]): void {
     this.noteInbound(now, pair);
-    const res = this.poll.received(now, probeId, report);
+    const res = this.checks.poll.received(now, probeId, report);
     // Newest first, so each pair is credited with its most recent evidence.
     const byKey = new Set<string>();
     for (const probe of [...res.confirmed].sort((x, y) => y.sentAt - x.sentAt)) {
@@ -345,7 +198,7 @@ export class PairSelection {
         this.pairOk(now, probe.key, 'outbound', undefined, probe.sentAt);
       }
       // Reported after its answer was already overdue: the pair works our way only.
-      if (probe.expired) this.oneWayOnly(probe);
+      if (probe.expired) this.checks.oneWayOnly(probe);
     }
     if (res.duplicate || !res.replyWanted) return;
     const arrivalKey = pairKey(pair);
@@ -353,22 +206,19 @@ export class PairSelection {
       // A triggered check (as ICE does, RFC 8445 §7.3.1.4): the peer's packets come in on
       // this pair, so its reverse is the likeliest way out; test it now, out of turn. It
       // carries the report too. One probe per probe of the peer's at most: no storm.
-      if (this.pairs.has(arrivalKey) && !this.poll.pendingOn(arrivalKey, (t) => t.purpose !== 'report')) {
+      if (this.checks.pairs.has(arrivalKey) && !this.checks.awaitingAnswer(arrivalKey)) {
         this.round.probedThisPass.add(arrivalKey);
         this.sendProbe(now, arrivalKey, { purpose: 'round' });
         return;
       }
     }
     if (this.primaryKey === undefined) return;
-    const arrival = this.pairs.get(arrivalKey);
-    const inFlight = this.poll.pendingOn(arrivalKey, (t) => t.purpose !== 'report');
-    if (this.round === undefined && !this.pinned && arrival !== undefined && arrivalKey !== this.primaryKey && this.prefers(arrivalKey, this.primaryKey)
-      && (!inFlight || arrival.triggeredAt === undefined || now - arrival.triggeredAt >= TRIGGERED_CHECK_MIN_MS)) {
+    if (this.round === undefined && !this.pinned && this.checks.pairs.has(arrivalKey) && arrivalKey !== this.primaryKey && this.prefers(arrivalKey, this.primaryKey)
+      && this.checks.triggerCheck(now, arrivalKey)) {
       // A triggered check outside a search: the peer's probe came in on a pair we would rather
       // use (a direct path while the relay carries the traffic). Its reverse most likely works
       // now that the peer's packets passed both NATs, so it is tested now, not at the next
       // background slot; if it passes it becomes primary like any better pair.
-      arrival.triggeredAt = now;
       this.sendProbe(now, arrivalKey, { purpose: 'background' });
     }
     const primaryFresh = now - this.primaryConfirmedAt < this.timing.peerTriggerFreshMs;
@@ -390,15 +240,7 @@ export class PairSelection {
    * released. `releaseChecks` ends the hold (new candidates: a new offer or answer).
    */
   holdChecks(now: number, pairs: readonly LocatorPair[]): number {
-    let held = 0;
-    for (const p of pairs) {
-      const key = pairKey(p);
-      const rec = this.pairs.get(key);
-      if (rec === undefined || key === this.primaryKey || rec.state === 'operational') continue;
-      this.heldChecks.add(key);
-      rec.backgroundAt = undefined;
-      held++;
-    }
+    const held = this.checks.hold(pairs, this.primaryKey);
     this.planBackground(now, false);
     return held;
   }
@@ -408,21 +250,11 @@ export class PairSelection {
    * it are new candidates whatever their test history or a hold says, and are checked now, first.
    */
   recheck(now: number, remote: string): void {
-    const keys = [...this.pairs.entries()].filter(([, rec]) => rec.cand.pair.remote === remote).map(([key]) => key);
-    for (const key of keys) {
-      const rec = this.pairs.get(key)!;
-      rec.history = {};
-      rec.rtt = new RttEstimator();
-      rec.backgroundIntervalMs = this.timing.backgroundMinMs;
-      this.heldChecks.delete(key);
-      if (rec.backgroundAt !== undefined) rec.backgroundAt = now;
-    }
+    const keys = this.checks.forgetTests(now, remote);
     if (keys.length === 0) return;
     const r = this.round;
     if (r !== undefined) {
-      r.fresh.push(...keys);
-      r.nextAt = now;
-      r.probesSent = 0;
+      probeFirst(r, keys, now);
       this.runRound(now);
     } else {
       this.planBackground(now, true);
@@ -431,8 +263,8 @@ export class PairSelection {
   }
 
   releaseChecks(now: number): void {
-    if (this.heldChecks.size === 0) return;
-    this.heldChecks.clear();
+    if (this.checks.held.size === 0) return;
+    this.checks.held.clear();
     this.planBackground(now, true);
   }
 
@@ -443,7 +275,7 @@ export class PairSelection {
    * timeout and the back-off after it. The primary proved itself in the exchange.
    */
   peerConfirmed(now: number): void {
-    const waiting = [...this.pairs.keys()].filter((key) => key !== this.primaryKey && this.poll.pendingOn(key, (t) => t.purpose !== 'report'));
+    const waiting = [...this.checks.pairs.keys()].filter((key) => key !== this.primaryKey && this.checks.awaitingAnswer(key));
     for (const key of waiting) this.sendProbe(now, key, { purpose: this.round === undefined ? 'background' : 'round' });
   }
 
@@ -452,7 +284,7 @@ export class PairSelection {
     let key: string | undefined;
     if (to !== undefined) {
       key = pairKey(to);
-      if (!this.pairs.has(key)) return false;
+      if (!this.checks.pairs.has(key)) return false;
     } else {
       key = this.searchOrder(now).find((k) => k !== this.primaryKey);
     }
@@ -465,8 +297,8 @@ export class PairSelection {
   }
 
   handleTimeout(now: number): void {
-    const expired = this.poll.expire(now);
-    for (const probe of expired.oneWay) this.oneWayOnly(probe);
+    const expired = this.checks.poll.expire(now);
+    for (const probe of expired.oneWay) this.checks.oneWayOnly(probe);
     for (const probe of expired.timedOut) this.probeTimedOut(now, probe);
     if (this.round === undefined && this.primaryKey !== undefined && this.current === 'primary-operational') {
       const verdict = this.detector.check(now, this.primaryRecord()?.rtt.srtt);
@@ -478,13 +310,11 @@ export class PairSelection {
   }
 
   nextTimeout(): number | undefined {
-    let next = this.poll.nextDeadline() ?? Number.POSITIVE_INFINITY;
+    let next = this.checks.poll.nextDeadline() ?? Number.POSITIVE_INFINITY;
     if (this.round !== undefined) next = Math.min(next, this.round.nextAt);
     else if (this.current === 'primary-operational' && this.primaryKey !== undefined) {
       next = Math.min(next, this.detector.nextDeadline(this.primaryRecord()?.rtt.srtt));
-      for (const rec of this.pairs.values()) {
-        if (rec.backgroundAt !== undefined) next = Math.min(next, Math.max(rec.backgroundAt, this.lastBackgroundAt + this.timing.paceMs));
-      }
+      next = Math.min(next, nextBackgroundDue(this.checks.pairs, this.lastBackgroundAt, this.timing.paceMs));
     }
     return Number.isFinite(next) ? next : undefined;
   }
@@ -505,87 +335,31 @@ export class PairSelection {
   }
 
   status(): SelectionStatus {
-    const pairs = [...this.pairs.values()]
-      .sort((a, b) => comparePreference(a.cand, b.cand))
-      .map((rec) => ({
-        pair: { ...rec.cand.pair },
-        ifname: rec.cand.local.ifname,
-        kind: rec.cand.local.kind,
-        state: rec.state,
-        direction: rec.direction,
-        primary: pairKey(rec.cand.pair) === this.primaryKey,
-        rttMs: rec.rtt.srtt,
-        lastOkAt: rec.history.lastOkAt,
-        lastFailAt: rec.history.lastFailAt,
-        lastHeardAt: rec.lastHeardAt,
-        checksHeld: this.heldChecks.has(pairKey(rec.cand.pair)),
-      }));
+    const pairs = pairStatuses(this.checks.pairs, this.primaryKey, this.checks.held);
     return { state: this.current, primary: this.primary, inbound: this.inboundPair && { ...this.inboundPair }, pairs };
   }
 
   // ---- candidates ----
 
   private recompute(now: number): void {
-    const seed = this.seedPair;
-    const locals = this.locals ?? (seed ? [{ address: seed.local, ifname: '', kind: 'other' as const, operational: true, preferenceRank: UNKNOWN_LOCAL_RANK }] : []);
-    const remotes = this.remotes ?? (seed ? [{ address: seed.remote, preferred: false }] : []);
-    const next = new Map(buildCandidates(locals, remotes).map((c) => [pairKey(c.pair), c] as const));
-
-    let primaryGone = false;
-    for (const key of [...this.pairs.keys()]) {
-      if (next.has(key)) continue;
-      this.pairs.delete(key);
-      this.heldChecks.delete(key);
-      if (key === this.primaryKey) primaryGone = true;
-    }
-    const added: string[] = [];
-    let policyChanged = false;
-    for (const [key, cand] of next) {
-      const rec = this.pairs.get(key);
-      if (rec === undefined) {
-        this.pairs.set(key, {
-          cand, rtt: new RttEstimator(), history: {}, state: 'untested', direction: undefined,
-          lastAnsweredAt: undefined, lastHeardAt: undefined, backgroundAt: undefined,
-          backgroundIntervalMs: this.timing.backgroundMinMs,
-          appearedAsSpare: this.connected && this.primaryKey !== undefined && this.current === 'primary-operational',
-        });
-        added.push(key);
-      } else {
-        if (rec.cand.local.preferenceRank !== cand.local.preferenceRank || rec.cand.remote.preferred !== cand.remote.preferred
-          || (rec.cand.local.metered === true) !== (cand.local.metered === true)
-          || (rec.cand.remote.relayed === true) !== (cand.remote.relayed === true)) {
-          policyChanged = true;
-        }
-        rec.cand = cand;
-      }
-    }
-
-    if (primaryGone) this.primaryDeleted(now);
+    const next = candidatesFor(this.locals, this.remotes, this.seedPair);
+    const appearedAsSpare = this.connected && this.primaryKey !== undefined && this.current === 'primary-operational';
+    const { removed, added, policyChanged } = this.checks.follow(next, appearedAsSpare);
+    if (this.primaryKey !== undefined && removed.includes(this.primaryKey)) this.primaryDeleted(now);
     if (added.length > 0) this.pairsAdded(now, added);
     if (policyChanged) this.policyChanged(now);
     this.planBackground(now, added.length > 0 || policyChanged);
     if (added.length > 0) this.bridgeThroughRelay(now);
   }
 
-  /**
-   * The relayed pair bridges a change of locators (seed 000 §5.1.2): a new uplink of ours or a
-   * new locator of the peer's while a direct primary works may be there because the old one is
-   * going, and the direct pairs it brings may never pass (a symmetric NAT on the new side). The
-   * relayed pair that best survives the primary (another interface of ours first) is tested at
-   * once, and its pass copies the data onto it for a while like any new spare's, so traffic
-   * arrives through the relay while the direct pairs are checked or after the primary died.
-   */
+  /** A relayed pair bridges the change of locators (see relayBridge): tested at once, a spare when it passes. */
   private bridgeThroughRelay(now: number): void {
     const primary = this.primaryRecord();
     if (primary === undefined || primary.cand.remote.relayed === true || this.round !== undefined || this.current !== 'primary-operational') return;
-    const otherIf = (rec: PairRecord): number => (rec.cand.local.ifname === primary.cand.local.ifname ? 1 : 0);
-    const bridge = [...this.pairs.entries()]
-      .filter(([key, rec]) => key !== this.primaryKey && rec.cand.remote.relayed === true)
-      .sort(([, a], [, b]) => otherIf(a) - otherIf(b) || comparePreference(a.cand, b.cand))[0];
-    if (bridge === undefined) return;
-    const [key, rec] = bridge;
-    rec.appearedAsSpare = true;
-    if (!this.poll.pendingOn(key, (t) => t.purpose !== 'report')) this.sendProbe(now, key, { purpose: 'background' });
+    const key = relayBridge(this.checks.pairs, this.primaryKey!);
+    if (key === undefined) return;
+    this.checks.pairs.get(key)!.appearedAsSpare = true;
+    if (!this.checks.awaitingAnswer(key)) this.sendProbe(now, key, { purpose: 'background' });
   }
 
   /**
@@ -596,12 +370,7 @@ export class PairSelection {
   private primaryDeleted(now: number): void {
     this.pinned = false;
     if (this.round !== undefined) this.endRound(now, this.round);
-    const fresh = [...this.pairs.entries()]
-      .filter(([, rec]) => testTier(rec.history, now, this.searchOpts()) === 0)
-      .sort(([, a], [, b]) => comparePreference(a.cand, b.cand));
-    const guesses = this.searchOrder(now);
-    const next = fresh[0]?.[0] ?? guesses.find((key) => this.pairs.get(key)?.cand.remote.listedOnly !== true) ?? guesses[0];
-    this.switchPrimary(now, next, 'pair-deleted', now);
+    this.switchPrimary(now, successorOfDeleted(this.checks.pairs, now, searchMemory(this.timing)), 'pair-deleted', now);
     this.startRound(now, 'pair-deleted', now);
   }
 
@@ -610,17 +379,14 @@ export class PairSelection {
     if (this.round === undefined && this.current === 'no-primary' && this.connected) this.startRound(now, 'pair-added', now);
     const r = this.round;
     if (r === undefined) return;
-    // Whatever the back-off reached, a new pair is worth a probe now, before the others.
-    r.fresh.push(...keys);
-    r.nextAt = now;
-    r.probesSent = 0;
+    probeFirst(r, keys, now);
     this.runRound(now);
   }
 
   /** Seed 003: policy change. Move now to a preferred pair known to work; test the others. */
   private policyChanged(now: number): void {
     if (this.current !== 'primary-operational' || this.pinned) return;
-    const best = this.bestFreshOk(now);
+    const best = bestOkSince(this.checks.pairs, now - this.timing.freshOkMs);
     if (best !== undefined && best !== this.primaryKey && this.prefers(best, this.primaryKey)) {
       this.switchPrimary(now, best, 'policy', now);
     }
@@ -632,8 +398,7 @@ export class PairSelection {
   private startRound(now: number, cause: SelectionCause, detectedAt: number, primaryJustFailed = false): void {
     if (this.round !== undefined) return;
     this.pinned = false;
-    this.round = { cause, startedAt: now, detectedAt, probesSent: 0, nextAt: now, probedThisPass: new Set(), fresh: [] };
-    if (primaryJustFailed && this.primaryKey !== undefined) this.round.probedThisPass.add(this.primaryKey);
+    this.round = newRound(now, cause, detectedAt, primaryJustFailed ? this.primaryKey : undefined);
     if (this.primaryKey !== undefined) this.setState('testing-primary', cause);
     this.runRound(now);
   }
@@ -648,105 +413,52 @@ export class PairSelection {
   private runRound(now: number): void {
     const r = this.round;
     if (r === undefined || now < r.nextAt) return;
-    const key = this.nextToProbe(now, r);
+    const key = nextToProbe(r, {
+      exists: (k) => this.checks.pairs.has(k), busy: (k) => this.checks.awaitingAnswer(k), primaryKey: this.primaryKey, searchOrder: () => this.searchOrder(now),
+    });
     if (key === undefined) {
       // Nothing to probe right now (no pairs, or all waiting on answers): look again later.
-      r.nextAt = now + this.pace(r.probesSent);
+      r.nextAt = now + probeGap(this.timing, r.probesSent);
       return;
     }
     r.probedThisPass.add(key);
     r.probesSent++;
-    r.nextAt = now + this.pace(r.probesSent);
+    r.nextAt = now + probeGap(this.timing, r.probesSent);
     this.sendProbe(now, key, { purpose: 'round' });
-  }
-
-  /** The primary first, then candidates in search order; each once per pass. */
-  private nextToProbe(now: number, r: Round): string | undefined {
-    const busy = (k: string): boolean => this.poll.pendingOn(k, (t) => t.purpose !== 'report');
-    while (r.fresh.length > 0) {
-      const key = r.fresh.shift()!;
-      if (this.pairs.has(key) && !busy(key)) return key;
-    }
-    const pick = (): string | undefined => {
-      if (this.primaryKey !== undefined && !r.probedThisPass.has(this.primaryKey) && !busy(this.primaryKey)) return this.primaryKey;
-      return this.searchOrder(now).find((k) => !r.probedThisPass.has(k) && !busy(k));
-    };
-    let key = pick();
-    if (key === undefined && r.probedThisPass.size > 0) {
-      r.probedThisPass.clear();
-      key = pick();
-    }
-    return key;
-  }
-
-  /** Probe gaps: `quickProbes` at the base pace, then doubling, capped. */
-  private pace(probesSent: number): number {
-    const t = this.timing;
-    if (probesSent < t.quickProbes) return t.paceMs;
-    return Math.min(t.maxPaceMs, t.paceMs * 2 ** (probesSent - t.quickProbes + 1));
   }
 
   // ---- probes and their outcomes ----
 
   private sendProbe(now: number, key: string, tag: ProbeTag): void {
-    const rec = this.pairs.get(key);
-    if (rec === undefined) return;
-    const replyWanted = tag.purpose !== 'report';
-    const { probeId, report } = this.poll.send(now, rec.cand.pair, replyWanted, rec.rtt.rto(this.timing.rtt), tag);
-    this.actions.push({ type: 'probe', pair: { ...rec.cand.pair }, probeId, report });
-    if (key === this.primaryKey) this.detector.primaryProbed(now);
-    if (replyWanted && (rec.state === 'untested' || rec.state === 'failed')) this.setPairState(rec, 'testing', rec.direction);
+    if (this.checks.send(now, key, tag) && key === this.primaryKey) this.detector.primaryProbed(now);
   }
 
   private verifyPrimary(now: number, cause: SelectionCause): void {
     const key = this.primaryKey;
     if (key === undefined) return;
-    if (this.poll.pendingOn(key, (t) => t.purpose === 'verify')) {
+    if (this.checks.poll.pendingOn(key, (t) => t.purpose === 'verify')) {
       this.detector.primaryProbed(now); // one check at a time; it counts as this keepalive
       return;
     }
     this.sendProbe(now, key, { purpose: 'verify', cause });
   }
 
-  /**
-   * A test passed. `evidenceAt` is when the proof was sent: a report may name a probe sent
-   * seconds ago, which says the pair worked then, not that it works now.
-   */
+  /** A test passed (see PairChecks.recordPass). */
   private pairOk(now: number, key: string, direction: PairDirection, rttMs: number | undefined, evidenceAt: number): void {
-    const rec = this.pairs.get(key);
+    const rec = this.checks.recordPass(now, key, direction, rttMs, evidenceAt);
     if (rec === undefined) return;
-    if ((rec.history.lastOkAt ?? Number.NEGATIVE_INFINITY) > evidenceAt && direction !== 'bidirectional') return; // nothing new
-    rec.history.lastOkAt = Math.max(rec.history.lastOkAt ?? Number.NEGATIVE_INFINITY, evidenceAt);
-    if (rttMs !== undefined) rec.rtt.sample(rttMs);
-    if (direction === 'bidirectional') rec.lastAnsweredAt = now;
-    // A report proves our direction only; until an answer fails to follow it (oneWayOnly),
-    // what an earlier answer proved still stands.
-    this.setPairState(rec, 'operational', direction === 'bidirectional' ? direction : rec.direction ?? 'outbound');
-    if (rec.backgroundAt !== undefined) {
-      rec.backgroundIntervalMs = this.timing.backgroundMinMs;
-      rec.backgroundAt = this.timing.backupProbeMs > 0 ? now + this.timing.backupProbeMs : undefined;
-    }
     if (key === this.primaryKey) {
       this.primaryConfirmedAt = Math.max(this.primaryConfirmedAt, evidenceAt);
       this.detector.primaryConfirmed(evidenceAt);
     }
-    this.heldChecks.delete(key);
     const firstPassAsSpare = rec.appearedAsSpare;
     rec.appearedAsSpare = false;
     // Proof older than the search it would end is no proof for that search.
     if (this.round !== undefined && evidenceAt < this.round.startedAt) return;
     this.afterOk(now, key);
-    if (firstPassAsSpare && this.round === undefined && this.current === 'primary-operational' && this.isSpare(key)) {
+    if (firstPassAsSpare && this.round === undefined && this.current === 'primary-operational' && isSpare(this.checks.pairs, key, this.primaryKey)) {
       this.actions.push({ type: 'spare', pair: { ...rec.cand.pair } });
     }
-  }
-
-  /** A pair that leaves the primary's interface or reaches another peer locator (not the primary). */
-  private isSpare(key: string): boolean {
-    const rec = this.pairs.get(key);
-    const primary = this.primaryRecord();
-    if (rec === undefined || primary === undefined || key === this.primaryKey) return false;
-    return rec.cand.local.ifname !== primary.cand.local.ifname || rec.cand.remote.address !== primary.cand.remote.address;
   }
 
   /** Seed 003 "test OK" in each state. */
@@ -768,13 +480,13 @@ export class PairSelection {
       this.setState('primary-operational', r.cause);
       return;
     }
-    const primaryPending = this.primaryKey !== undefined && this.poll.pendingOn(this.primaryKey, (t) => t.purpose !== 'report');
+    const primaryPending = this.primaryKey !== undefined && this.checks.awaitingAnswer(this.primaryKey);
     const better = !this.pinned && this.prefers(key, this.primaryKey);
     // An ICMP error said the primary is unreachable: its own check is not worth waiting for.
     if (this.primaryKey === undefined || !primaryPending || better || r.cause === 'icmp') {
       // Either the primary already failed this round (or is gone), or this pair is better
       // anyway: move. While the primary's own probe may still come back, a worse pair waits.
-      this.adopt(now, this.bestOkSince(r.startedAt) ?? key, r);
+      this.adopt(now, bestOkSince(this.checks.pairs, r.startedAt) ?? key, r);
     }
   }
 
@@ -793,26 +505,8 @@ export class PairSelection {
     this.actions.push({ type: 'spare', pair: { ...left.cand.pair } });
   }
 
-  /** Reported by the peer, but its answer never came back on the pair. */
-  private oneWayOnly(probe: SentProbe<ProbeTag>): void {
-    const rec = this.pairs.get(probe.key);
-    if (rec === undefined || (rec.lastAnsweredAt ?? Number.NEGATIVE_INFINITY) >= probe.sentAt) return;
-    this.setPairState(rec, rec.state, 'outbound');
-  }
-
   private probeTimedOut(now: number, probe: SentProbe<ProbeTag>): void {
-    if (probe.tag.purpose === 'report') return; // reports ask for nothing; silence proves nothing
-    const rec = this.pairs.get(probe.key);
-    if (rec === undefined) return;
-    // A later success overrides an older probe's timeout.
-    if ((rec.history.lastOkAt ?? Number.NEGATIVE_INFINITY) > probe.sentAt) return;
-    rec.history.lastFailAt = probe.sentAt;
-    this.setPairState(rec, 'failed', rec.direction);
-    if (probe.tag.purpose === 'background') {
-      rec.backgroundIntervalMs = Math.min(this.timing.backgroundMaxMs, rec.backgroundIntervalMs * 2);
-      if (rec.backgroundAt !== undefined) rec.backgroundAt = now + rec.backgroundIntervalMs;
-      return;
-    }
+    if (!this.checks.recordTimeout(now, probe)) return;
     const r = this.round;
     if (probe.key === this.primaryKey) {
       if (r === undefined) {
@@ -821,13 +515,13 @@ export class PairSelection {
         this.startRound(now, probe.tag.cause ?? 'keepalive', now, true);
         return;
       }
-      const best = this.bestOkSince(r.startedAt);
+      const best = bestOkSince(this.checks.pairs, r.startedAt);
       if (best !== undefined) {
         this.adopt(now, best, r);
         return;
       }
     }
-    if (r !== undefined && this.current !== 'no-primary' && this.allFailedSince(r.startedAt)) {
+    if (r !== undefined && this.current !== 'no-primary' && allFailedSince(this.checks.pairs, r.startedAt)) {
       // Seed 003: "last" pair failed. Keep the old primary as the best guess for sending.
       this.setState('no-primary', r.cause);
     }
@@ -843,7 +537,7 @@ export class PairSelection {
     const old = this.primary;
     const lastHeardAt = this.detector.heardAt;
     this.primaryKey = key;
-    this.primaryPair = key === undefined ? undefined : { ...this.pairs.get(key)!.cand.pair };
+    this.primaryPair = key === undefined ? undefined : { ...this.checks.pairs.get(key)!.cand.pair };
     this.primaryConfirmedAt = Number.NEGATIVE_INFINITY;
     this.detector.restart(now);
     this.pinned = false;
@@ -855,133 +549,36 @@ export class PairSelection {
 
   // ---- background tests (make-before-break) ----
 
-  /**
-   * Which pairs to test while the primary works: those the policy prefers to it (so we move
-   * up as soon as one works) and spares (a hot backup, seed 000 §3.2.1, so losing the
-   * primary's interface or the peer's address needs no test before moving).
-   */
   private planBackground(now: number, restart: boolean): void {
-    const wanted = new Set<string>();
-    const primary = this.primaryRecord();
-    if (primary !== undefined) {
-      // Spares: the best pair through each other local interface, and to each other peer
-      // locator, so that losing either end of the primary leaves a tested way out. Through
-      // another interface, the spare goes to the peer address that answers now: another address
-      // the peer lists (its private one behind a port forward, say) may be unreachable, and a
-      // spare that never passes is no way out. If that one just failed (the answering address is
-      // on the primary's LAN), the interface's best pair is its spare instead.
-      const spareIfs = new Set<string>([primary.cand.local.ifname]);
-      const spareRemotes = new Set<string>([primary.cand.remote.address]);
-      const byPref = [...this.pairs.entries()].sort(([, a], [, b]) => comparePreference(a.cand, b.cand));
-      if (this.timing.backupProbeMs > 0) {
-        for (const [key, rec] of byPref) {
-          if (rec.cand.remote.address !== primary.cand.remote.address || spareIfs.has(rec.cand.local.ifname) || this.heldChecks.has(key)) continue;
-          if (this.prefers(key, this.primaryKey) || testTier(rec.history, now, this.searchOpts()) === 2) continue;
-          wanted.add(key);
-          spareIfs.add(rec.cand.local.ifname);
-        }
-      }
-      for (const [key, rec] of byPref) {
-        if (key === this.primaryKey || this.heldChecks.has(key)) continue;
-        if (this.prefers(key, this.primaryKey)) {
-          wanted.add(key);
-          continue;
-        }
-        if (this.timing.backupProbeMs <= 0) continue;
-        const newIf = !spareIfs.has(rec.cand.local.ifname);
-        const newRemote = !spareRemotes.has(rec.cand.remote.address);
-        if (newIf || newRemote) wanted.add(key);
-        spareIfs.add(rec.cand.local.ifname);
-        spareRemotes.add(rec.cand.remote.address);
-      }
-    }
-    for (const [key, rec] of this.pairs) {
-      if (!wanted.has(key)) {
-        rec.backgroundAt = undefined;
-      } else if (rec.backgroundAt === undefined || restart) {
-        // A spare that passed recently is next due a backup interval after that pass; anything
-        // else is tested now.
-        const fresh = testTier(rec.history, now, this.searchOpts()) === 0 && !this.prefers(key, this.primaryKey);
-        rec.backgroundAt = fresh ? Math.max(now, rec.history.lastOkAt! + this.timing.backupProbeMs) : now;
-        if (restart) rec.backgroundIntervalMs = this.timing.backgroundMinMs;
-      }
-    }
+    planBackground(this.backgroundScope(), now, restart);
+  }
+
+  private backgroundScope(): BackgroundScope {
+    return { pairs: this.checks.pairs, primaryKey: this.primaryKey, heldChecks: this.checks.held, timing: this.timing };
   }
 
   private runBackground(now: number): void {
     if (now < this.lastBackgroundAt + this.timing.paceMs) return;
-    const due: [string, PairRecord][] = [];
-    for (const [k, rec] of this.pairs) {
-      if (rec.backgroundAt === undefined || rec.backgroundAt > now) continue;
-      // Already being probed (a search left a probe out): look again once that one is done.
-      if (this.poll.pendingOn(k)) rec.backgroundAt = now + rec.rtt.rto(this.timing.rtt);
-      else due.push([k, rec]);
-    }
-    due.sort(([, a], [, b]) => comparePreference(a.cand, b.cand));
-    const first = due[0];
-    if (first === undefined) return;
-    const [key, rec] = first;
+    const key = takeDueBackgroundCheck(this.backgroundScope(), now, (k) => this.checks.poll.pendingOn(k));
+    if (key === undefined) return;
     this.lastBackgroundAt = now;
-    // Until the outcome reschedules it, wait as long as the probe may take.
-    rec.backgroundAt = now + rec.rtt.rto(this.timing.rtt);
     this.sendProbe(now, key, { purpose: 'background' });
   }
 
   // ---- helpers ----
 
   private prefers(key: string, than: string | undefined): boolean {
-    if (than === undefined) return true;
-    const a = this.pairs.get(key);
-    const b = this.pairs.get(than);
-    if (a === undefined) return false;
-    if (b === undefined) return true;
-    return comparePreference(a.cand, b.cand) < 0;
-  }
-
-  private bestOkSince(since: number): string | undefined {
-    let best: string | undefined;
-    for (const [key, rec] of this.pairs) {
-      const ok = rec.history.lastOkAt;
-      if (ok === undefined || ok < since || (rec.history.lastFailAt ?? Number.NEGATIVE_INFINITY) > ok) continue;
-      if (best === undefined || this.prefers(key, best)) best = key;
-    }
-    return best;
-  }
-
-  private bestFreshOk(now: number): string | undefined {
-    return this.bestOkSince(now - this.timing.freshOkMs);
-  }
-
-  private allFailedSince(since: number): boolean {
-    for (const rec of this.pairs.values()) {
-      const fail = rec.history.lastFailAt ?? Number.NEGATIVE_INFINITY;
-      if (fail < since || (rec.history.lastOkAt ?? Number.NEGATIVE_INFINITY) > fail) return false;
-    }
-    return true;
-  }
-
-  private searchOpts(): { freshOkMs: number; failMemoryMs: number } {
-    return { freshOkMs: this.timing.freshOkMs, failMemoryMs: this.timing.failMemoryMs };
+    return prefers(this.checks.pairs, key, than);
   }
 
   private searchOrder(now: number): string[] {
-    const opts = this.searchOpts();
-    return [...this.pairs.entries()]
-      .map(([key, rec]) => ({ key, ...rec.cand, history: rec.history }))
-      .sort((a, b) => compareSearch(a, b, now, opts))
-      .map((c) => c.key);
+    return searchOrder(this.checks.pairs, now, searchMemory(this.timing));
   }
 
   private primaryRecord(): PairRecord | undefined {
-    return this.primaryKey === undefined ? undefined : this.pairs.get(this.primaryKey);
+    return this.primaryKey === undefined ? undefined : this.checks.pairs.get(this.primaryKey);
   }
 
-  /**
-   * The peer's packets arrived on `pair`. When that way in had been quiet, something changed
-   * on the path (it healed, or the peer found it): a search that has backed off starts its
-   * quick probes again. A pair heard steadily never does this, so two hosts probing dead paths
-   * cannot keep resetting each other.
-   */
   /** The peer's packets came in on `pair`: the inbound pair (seed 003 §5.4), heard now. */
   inboundSeen(now: number, pair: LocatorPair): void {
     this.noteInbound(now, pair);
@@ -989,27 +586,13 @@ export class PairSelection {
 
   private noteInbound(now: number, pair: LocatorPair): void {
     this.inboundPair = { ...pair };
-    const rec = this.pairs.get(pairKey(pair));
-    if (rec === undefined) return;
-    const quietFor = now - (rec.lastHeardAt ?? Number.NEGATIVE_INFINITY);
-    rec.lastHeardAt = now;
-    const r = this.round;
-    if (r !== undefined && quietFor > 2 * this.timing.maxPaceMs && r.probesSent > this.timing.quickProbes) {
-      r.probesSent = 0;
-      r.nextAt = Math.min(r.nextAt, now + this.timing.paceMs);
-    }
+    const quietFor = this.checks.heard(now, pair);
+    if (quietFor !== undefined && this.round !== undefined) heardAfterQuiet(this.round, quietFor, now, this.timing);
   }
 
   private setState(to: SelectionState, cause: SelectionCause): void {
     if (to === this.current) return;
     this.actions.push({ type: 'state', from: this.current, to, cause });
     this.current = to;
-  }
-
-  private setPairState(rec: PairRecord, state: PairTestState, direction: PairDirection | undefined): void {
-    if (rec.state === state && rec.direction === direction) return;
-    rec.state = state;
-    rec.direction = direction;
-    this.actions.push({ type: 'pair-state', pair: { ...rec.cand.pair }, state, direction, rttMs: rec.rtt.srtt });
   }
 }

@@ -14,9 +14,7 @@ const C_LIMIT = 800;
 
 /** Files over TS_LIMIT until they are split, each with the lines it has now. */
 const TS_OVER_LIMIT: Record<string, number> = {
-  'src-main/mobility/pair-selection.ts': 1015,
   'src-main/engine/engine.ts': 768,
-  'src-main/core/path-manager.ts': 718,
 };
 
 function files(dir: string, keep: (name: string) => boolean, out: string[] = []): string[] {
