@@ -12,7 +12,7 @@
 import {
   HipHost, type AnnouncedFlow, type AssociationSnapshot, type Endpoint, type HostConfig, type HostEvent, type SaKeys, type Transmit,
 } from '../hip/host.js';
-import type { LocalLocator } from '../hip/local-locators.js';
+import type { OwnLocator } from '../hip/local-locators.js';
 import { hitToText } from '../hip/wire/address.js';
 import type { ResponderSnapshot } from '../hip/responder.js';
 import type { DetectionPolicy } from '../mobility/failure-detection.js';
@@ -20,7 +20,7 @@ import type { LocatorCause } from '../mobility/local-addresses.js';
 import { localLosses } from '../mobility/local-loss.js';
 import type { LocatorPair } from '../mobility/pair-order.js';
 import {
-  DEFAULT_PATH_POLICY, PathManager, type EngineLocator, type HandoverCause, type IcmpOutcome, type PathPolicy, type PeerPathsView,
+  DEFAULT_PATH_POLICY, PathManager, type EngineLocator, type PathMoveCause, type IcmpOutcome, type PathPolicy, type PeerPathsView,
 } from './path-manager.js';
 import { pairSpis } from './sa-choice.js';
 import { routesKey, type FlowPlacement, type OwnFlow, type PlannedFlowRoute } from './flow-routes.js';
@@ -329,7 +329,7 @@ export class HostCore {
   private announce(now: number): void {
     const hosts = this.paths.localLocators().filter((l) => l.operational && this.paths.reachesAnyPeer(l));
     this.relays.keepLocals(this.paths.localLocators().filter((l) => l.operational).map((l) => l.address));
-    const own: LocalLocator[] = hosts.map((l, i) => ({ address: l.address, port: l.port, ifname: l.ifname, kind: l.kind, preferred: i === 0 }));
+    const own: OwnLocator[] = hosts.map((l, i) => ({ address: l.address, port: l.port, ifname: l.ifname, kind: l.kind, preferred: i === 0 }));
     const isOurs = (e: Endpoint): boolean => own.some((l) => l.address === e.address && l.port === e.port);
     for (const r of this.relays.view(now)) {
       if (!r.registered) continue;
@@ -1018,7 +1018,7 @@ export class HostCore {
    * where it sees the registration come from, and our srflx candidate of the new uplink comes
    * with its answer.
    */
-  private setDataPath(peerHit: Uint8Array, local: Endpoint, remote: Endpoint, cause: HandoverCause): void {
+  private setDataPath(peerHit: Uint8Array, local: Endpoint, remote: Endpoint, cause: PathMoveCause): void {
     if (cause !== 'connect' && this.relays.isRelay(hitToText(peerHit))) this.relays.due(this.now, hitToText(peerHit));
     const out = this.outbound.get(hitToText(peerHit));
     if (!out) return;

@@ -4,12 +4,13 @@
 // data plane path changes. Sans-IO like the selections it holds: the engine owns the clock,
 // the sockets and the HipHost, and reaches them through `PathSink`.
 
-import type { Endpoint, HostEvent } from '../hip/host.js';
+import type { HostEvent } from '../hip/host.js';
+import { sameEndpoint, type Endpoint, type InterfaceKind } from '../../src-shared/vocabulary.js';
 import { hitToText } from '../hip/wire/address.js';
 import { toAddr16 } from '../base/addr16.js';
 import type { PeerLocator as HipPeerLocator } from '../hip/peer-locators.js';
 import type { CandidateName } from '../hip/local-locators.js';
-import type { InterfaceKind, LocalLocator as PairLocal, LocatorPair } from '../mobility/pair-order.js';
+import type { PairLocal, LocatorPair } from '../mobility/pair-order.js';
 import { pairKey } from '../mobility/pair-order.js';
 import type { DetectionPolicy } from '../mobility/failure-detection.js';
 import type { LocalLossCause } from '../mobility/local-loss.js';
@@ -62,12 +63,13 @@ export function reaches(l: Pick<EngineLocator, 'address' | 'defaultRoute' | 'pre
  */
 export interface PathView { local: Endpoint; remote: Endpoint; ifname: string | null; kind: InterfaceKind; candidate: CandidateName }
 
-export type HandoverCause = SelectionCause | 'peer-moved';
+/** Why a peer's data path moved; the daemon maps it onto the `HandoverCause` users are shown (src-shared/vocabulary.ts). */
+export type PathMoveCause = SelectionCause | 'peer-moved';
 export type { LocalLossCause } from '../mobility/local-loss.js';
 
 export interface Handover {
   peer: string;
-  cause: HandoverCause;
+  cause: PathMoveCause;
   from: PathView | null;
   to: PathView;
   gapMs: number;
@@ -115,7 +117,7 @@ export interface PathSink {
   /** Tell HIP the pair changed (its control packets follow); false when HIP refused it. */
   setActivePair(peerHit: Uint8Array, local: Endpoint, remote: Endpoint): boolean;
   /** Move the peer's outbound ESP (the same SA) to this pair, for `cause`. */
-  setDataPath(peerHit: Uint8Array, local: Endpoint, remote: Endpoint, cause: HandoverCause): void;
+  setDataPath(peerHit: Uint8Array, local: Endpoint, remote: Endpoint, cause: PathMoveCause): void;
   /**
    * For `forMs`, send a copy of every ESP packet to the peer on this pair too (the same SA and
    * sequence number: the peer's anti-replay window drops the later copy). 0 stops the copies.
@@ -216,10 +218,6 @@ function outageMs(a: Extract<SelectionAction, { type: 'primary-changed' }>, sear
   // A search already running (silence noticed, every pair failed) says traffic was cut off.
   const flowing = searching || a.detectedAt - a.lastHeardAt <= IDLE_BEFORE_DETECTION_MS;
   return Math.max(0, flowing ? a.at - a.lastHeardAt : a.gapMs);
-}
-
-function sameEndpoints(a: { local: Endpoint; remote: Endpoint }, b: { local: Endpoint; remote: Endpoint }): boolean {
-  return a.local.address === b.local.address && a.remote.address === b.remote.address && a.remote.port === b.remote.port;
 }
 
 export class PathManager {
@@ -616,7 +614,7 @@ export class PathManager {
     });
   }
 
-  private moveData(t: PeerTrack, local: Endpoint, remote: Endpoint, cause: HandoverCause): void {
+  private moveData(t: PeerTrack, local: Endpoint, remote: Endpoint, cause: PathMoveCause): void {
     t.path = { local: { ...local }, remote: { ...remote } };
     this.sink.setDataPath(t.hit, t.path.local, t.path.remote, cause);
   }
@@ -626,7 +624,7 @@ export class PathManager {
     const forMs = this.policy.spareWindowMs;
     if (forMs <= 0 || !this.locals.some((l) => l.address === a.pair.local && l.operational)) return;
     const spare = { local: this.localEndpoint(a.pair.local), remote: this.remoteEndpoint(t, a.pair.remote) };
-    if (sameEndpoints(spare, t.path)) return;
+    if (spare.local.address === t.path.local.address && sameEndpoint(spare.remote, t.path.remote)) return;
     this.sink.setSparePath(t.hit, spare.local, spare.remote, forMs);
   }
 

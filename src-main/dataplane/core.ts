@@ -8,6 +8,7 @@
 import { EspInboundSa, EspOutboundSa, type EspKeyMaterial } from '../esp/index.js';
 import { CreditAccount } from '../hip/credit.js';
 import type { UdpEndpoint } from '../platform/udp.js';
+import { sameEndpoint } from '../../src-shared/vocabulary.js';
 import { fromAddr16, same16 } from '../base/addr16.js';
 import { portInRange } from '../base/packet-tuple.js';
 import { flowHash, spreadScore } from '../core/flow-spread.js';
@@ -242,10 +243,6 @@ function spreadMember(members: readonly RouteState[], sealers: ReadonlyMap<numbe
     }
   }
   return best;
-}
-
-function sameEndpoint(a: UdpEndpoint, b: UdpEndpoint): boolean {
-  return a.address === b.address && a.port === b.port;
 }
 
 export class DataplaneCore {

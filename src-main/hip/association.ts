@@ -27,19 +27,20 @@ import { duplicateAnswerSpacing, retransmitDelay, type HipTimers, type PuzzlePol
 import type { AcceptedI2 } from './responder.js';
 import type { Locator, LocatorSet } from './wire/params.js';
 import { compareHits } from '../base/hit-order.js';
+import { sameEndpoint, type Endpoint } from '../../src-shared/vocabulary.js';
 import { UpdateIdWindow } from './update-window.js';
-import { buildLocatorSet, isHostLocator, parseLocatorSet, preferredOf, type AnnouncedEntry, type LocalLocator } from './local-locators.js';
+import { buildLocatorSet, isHostLocator, parseLocatorSet, preferredOf, type AnnouncedEntry, type OwnLocator } from './local-locators.js';
 import { listingFingerprint, nextLocatorStep, type InboundSa, type MultihomingMode } from './locator-plan.js';
 import { decodeProbeReport, decodeProbeSpi, encodeProbeReport, encodeProbeSpi, probeIdFromOpaque, probeIdOpaque } from './pair-probe.js';
 import { CreditAccount, type CreditPolicy } from './credit.js';
 import { BASE_EXCHANGE_OFFER, decodeChecksFailedNotice, encodeChecksFailedNotice } from './checks-failed-notice.js';
-import { PeerLocatorTable, sameLocator, type AnnouncedLocator, type PeerLocator } from './peer-locators.js';
+import { PeerLocatorTable, type AnnouncedLocator, type PeerLocator } from './peer-locators.js';
 import { buildWithELocator, FlowBindings, I2_CARRIER, type AnnouncedFlow, type PeerFlowBinding } from './flow-announcement.js';
 import {
   REKEY_CONFIRM_MAX_MS, WaitingRekeys, pairNamedByPeer, pairToRekey, samePair, type Rekey, type SaPairSpis, type UnconfirmedAnswer,
 } from './sa-rekey.js';
 
-export interface Endpoint { address: string /* IP text, v4 or v6 */; port: number }
+export type { Endpoint } from '../../src-shared/vocabulary.js';
 
 export type AssociationState =
   | 'UNASSOCIATED' | 'I1-SENT' | 'I2-SENT' | 'R2-SENT' | 'ESTABLISHED' | 'CLOSING' | 'CLOSED' | 'E-FAILED';
@@ -153,7 +154,7 @@ export interface AssociationContext extends Sealer {
   multihoming: MultihomingMode;
   credit: CreditPolicy;
   /** Our locators as last configured, already filtered to those we may announce. */
-  localLocators(): readonly LocalLocator[];
+  localLocators(): readonly OwnLocator[];
   send(bytes: Uint8Array, to: Endpoint, from: Endpoint | undefined): void;
   emit(event: HostEvent): void;
   drop(reason: string): void;
@@ -232,10 +233,6 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 
 /** What an ESP_INFO in an UPDATE asks for (RFC 8047 §6.2). */
 type EspInfoCase = 'gratuitous' | 'rekey' | 'new-sa' | 'new-sa-answer' | 'deprecate';
-
-function sameEndpoint(a: Endpoint | undefined, b: Endpoint | undefined): boolean {
-  return a !== undefined && b !== undefined && a.address === b.address && a.port === b.port;
-}
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
@@ -662,7 +659,7 @@ export class Association {
     // others are checked once the exchange completes.
     const r1Set = getParam(pkt, 'LOCATOR_SET');
     const r1Locators = r1Set === undefined ? [] : parseLocatorSet(r1Set, from.port, 0).locators;
-    const redirect = r1Locators.find((l) => l.preferred && !sameLocator(l, from));
+    const redirect = r1Locators.find((l) => l.preferred && !sameEndpoint(l, from));
     const i2Listing = this.i2Listing(to);
     const i2Flows = this.flows.eLocator(this.listedLocators(), i2Listing);
 
@@ -699,7 +696,7 @@ export class Association {
     this.espKeymatIndex = hipKeys.nextIndex;
     this.r1CounterAnswered = counter ?? 0n;
     this.remote = redirect !== undefined ? { address: redirect.address, port: redirect.port } : from;
-    this.r1Locators = r1Locators.filter((l) => !sameLocator(l, this.remote));
+    this.r1Locators = r1Locators.filter((l) => !sameEndpoint(l, this.remote));
     this.local = to;
     this.setState('I2-SENT');
     this.sendTracked(now, 'I2', i2, this.ctx.timers.i2RetriesMax);
@@ -1152,7 +1149,7 @@ export class Association {
    * sees our reflexive address itself, and our relayed address is its own, which it must never
    * take for ours.
    */
-  private listedLocators(): readonly LocalLocator[] {
+  private listedLocators(): readonly OwnLocator[] {
     const own = this.ctx.localLocators();
     return this.ctx.registrationRequestFor?.(this.peerHit) === undefined ? own : own.filter(isHostLocator);
   }
@@ -1181,7 +1178,7 @@ export class Association {
    * The interface the base exchange ran over: the one holding our local address. Unknown (and so
    * treated as gone) when that address is no longer ours; the preferred one when we never knew.
    */
-  private baseInterface(own: readonly LocalLocator[]): string | undefined {
+  private baseInterface(own: readonly OwnLocator[]): string | undefined {
     if (this.local === undefined) return preferredOf(own)?.ifname;
     return own.find((l) => l.address === this.local!.address)?.ifname;
   }

@@ -36,7 +36,7 @@
 // copies reaching the peer would hide the failure from the peer's own detection, which must
 // move its direction too.
 
-import type { Candidate, InterfaceKind, LocalLocator, LocatorPair, PeerLocator, TestHistory } from './pair-order.js';
+import type { Candidate, PairLocal, LocatorPair, PeerLocator, TestHistory } from './pair-order.js';
 import { buildCandidates, comparePreference, compareSearch, pairKey, testTier } from './pair-order.js';
 import type { DetectionPolicy, RttPolicy } from './failure-detection.js';
 import { DEFAULT_DETECTION, DEFAULT_RTT_POLICY, FailureDetector, RttEstimator } from './failure-detection.js';
@@ -89,7 +89,7 @@ export type SelectionAction =
 export interface PairStatus {
   pair: LocatorPair;
   ifname: string;
-  kind: InterfaceKind;
+  kind: PairLocal['kind'];
   state: PairTestState;
   direction: PairDirection | undefined;
   primary: boolean;
@@ -209,7 +209,7 @@ export class PairSelection {
   private detector: FailureDetector;
   private readonly pairs = new Map<string, PairRecord>();
   private readonly actions: SelectionAction[] = [];
-  private locals: LocalLocator[] | undefined;
+  private locals: PairLocal[] | undefined;
   private remotes: PeerLocator[] | undefined;
   /** The connect pair stands in for locator lists not reported yet. */
   private seedPair: LocatorPair | undefined;
@@ -270,7 +270,7 @@ export class PairSelection {
   }
 
   /** Our usable locators (a complete list), from the local-address tracker. */
-  setLocalLocators(now: number, locators: readonly LocalLocator[]): void {
+  setLocalLocators(now: number, locators: readonly PairLocal[]): void {
     this.locals = locators.map((l) => ({ ...l }));
     this.recompute(now);
   }
