@@ -2,8 +2,11 @@
 // and settings, each a validator with its type derived from it. Part of the one schema that
 // control-api.ts gathers and re-exports; split out only to keep each file short.
 
-import { array, boolean, integer, literal, nullable, number, object, oneOf, refine, string, type Infer } from './validate.js';
+import { array, boolean, integer, literal, nullable, number, object, oneOf, refine, string, type Infer, type Validator } from './validate.js';
 import { isOrchidV2, ipv6Text, parseIPv4, parseIPv6 } from './ip-text.js';
+import { HANDOVER_CAUSES, INTERFACE_KINDS, type Endpoint } from './vocabulary.js';
+
+export { HANDOVER_CAUSES, INTERFACE_KINDS, type Endpoint, type HandoverCause, type InterfaceKind } from './vocabulary.js';
 
 // ---------------------------------------------------------------------------------------------
 // Building blocks
@@ -17,11 +20,10 @@ export const peerName = string({
 /** IPv6 text of a HIT; whether it is a valid ORCHID is checked where addresses can be parsed. */
 export const hitText = string({ minLength: 2, maxLength: 45, expected: 'a HIT (IPv6 text, 2001:2x::/28)' });
 
-export const endpoint = object({
+export const endpoint: Validator<Endpoint> = object({
   address: string({ minLength: 2, maxLength: 45, expected: 'an IP address' }),
   port: integer({ min: 0, max: 65535 }),
 });
-export type Endpoint = Infer<typeof endpoint>;
 
 /** What is wrong with a relay's HIT or address, in words that say what to give instead. */
 function relayProblem(r: { hit: string; address: string }): string | null {
@@ -77,9 +79,7 @@ export type PeerConfig = Infer<typeof peerConfig>;
 /** Linux interface names (IFNAMSIZ - 1); other systems' names fit too. */
 export const interfaceName = string({ pattern: /^[A-Za-z0-9_.:-]{1,15}$/, expected: 'an interface name (up to 15 letters, digits, "_", ".", ":", "-")' });
 
-export const INTERFACE_KINDS = ['ethernet', 'wifi', 'cellular', 'virtual', 'other'] as const;
 export const interfaceKind = oneOf(INTERFACE_KINDS);
-export type InterfaceKind = Infer<typeof interfaceKind>;
 
 /** Address verification state of a locator (RFC 8046 §5.4 / RFC 7401 UPDATE reachability). */
 export const locatorState = oneOf(['ACTIVE', 'UNVERIFIED', 'DEPRECATED'] as const);
@@ -173,9 +173,7 @@ export const uplink = object(
 );
 export type Uplink = Infer<typeof uplink>;
 
-export const HANDOVER_CAUSES = ['interface-down', 'address-lost', 'pair-failed', 'peer-moved', 'better-path', 'user', 'policy'] as const;
 export const handoverCause = oneOf(HANDOVER_CAUSES);
-export type HandoverCause = Infer<typeof handoverCause>;
 
 export const pairRef = object(
   { local: endpoint, remote: endpoint, interface: nullable(interfaceName), kind: interfaceKind },

@@ -2,7 +2,7 @@
 // it can reach a given peer address.
 
 import { toAddr16 } from '../base/addr16.js';
-import type { InterfaceKind } from '../mobility/pair-order.js';
+import type { InterfaceKind } from '../../src-shared/vocabulary.js';
 
 /** One of our locators as the engine uses it: where its socket is, and what the monitor says. */
 export interface EngineLocator {

@@ -18,7 +18,7 @@
 // selectors overlap (a lower FID on the data path is not caught by a higher one bound
 // elsewhere), and the data plane counts each flow's packets.
 
-import type { Endpoint } from '../hip/host.js';
+import { sameEndpoint, type Endpoint } from '../../src-shared/vocabulary.js';
 import type { FlowPolicy } from '../../src-shared/control-api.js';
 import type { PairTestState } from '../mobility/pair-selection.js';
 import type { FlowProtocol, PortRange } from '../../src-shared/flow-selector.js';
@@ -135,10 +135,6 @@ export function protocolNumbers(p: FlowProtocol): number[] {
     case 'udp': return [IPPROTO_UDP];
     case 'icmp': return [IPPROTO_ICMP, IPPROTO_ICMPV6];
   }
-}
-
-export function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
-  return a.address === b.address && a.port === b.port;
 }
 
 function works(p: FlowPairView): boolean {

@@ -12,8 +12,8 @@
 //
 // Pure: the plan is fed pairs and answers the members the data plane spreads over.
 
-import type { Endpoint } from '../hip/host.js';
-import { sameEndpoint, type FlowPairView, type FlowPlacement, type PlannedFlowRoute } from './flow-routes.js';
+import { sameEndpoint, type Endpoint } from '../../src-shared/vocabulary.js';
+import type { FlowPairView, FlowPlacement, PlannedFlowRoute } from './flow-routes.js';
 
 const IPPROTO_TCP = 6;
 const IPPROTO_UDP = 17;

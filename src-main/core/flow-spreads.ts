@@ -13,7 +13,7 @@
 
 import type { Endpoint } from '../hip/host.js';
 import { planSpread, spreadSalt, type SpreadInput, type SpreadMember } from './flow-spread.js';
-import { sameEndpoint } from './flow-routes.js';
+import { sameEndpoint } from '../../src-shared/vocabulary.js';
 
 export class FlowSpreads {
   private readonly excluded = new Map<string, Set<string>>();

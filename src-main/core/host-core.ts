@@ -21,7 +21,7 @@ import type { LocatorCause } from '../mobility/local-addresses.js';
 import { localLosses } from '../mobility/local-loss.js';
 import type { LocatorPair } from '../mobility/pair-order.js';
 import {
-  DEFAULT_PATH_POLICY, PathManager, type EngineLocator, type HandoverCause, type IcmpOutcome, type PathPolicy, type PeerPathsView,
+  DEFAULT_PATH_POLICY, PathManager, type EngineLocator, type PathMoveCause, type IcmpOutcome, type PathPolicy, type PeerPathsView,
 } from './path-manager.js';
 import { pairSpis } from './sa-choice.js';
 import type { FlowPlacement } from './flow-routes.js';
@@ -567,7 +567,7 @@ export class HostCore {
    * where it sees the registration come from, and our srflx candidate of the new uplink comes
    * with its answer.
    */
-  private setDataPath(peerHit: Uint8Array, local: Endpoint, remote: Endpoint, cause: HandoverCause): void {
+  private setDataPath(peerHit: Uint8Array, local: Endpoint, remote: Endpoint, cause: PathMoveCause): void {
     const peer = hitToText(peerHit);
     if (cause !== 'connect' && this.relays.isRelay(peer)) this.relays.due(this.now, peer);
     if (this.sas.moveTo(peer, peerHit, local, remote, cause)) this.flows.changed(peer);

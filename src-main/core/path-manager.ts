@@ -4,11 +4,12 @@
 // data plane path changes. Sans-IO like the selections it holds: the engine owns the clock,
 // the sockets and the HipHost, and reaches them through `PathSink`.
 
-import type { Endpoint, HostEvent } from '../hip/host.js';
+import type { HostEvent } from '../hip/host.js';
+import { sameEndpoint, type Endpoint } from '../../src-shared/vocabulary.js';
 import { hitToText } from '../hip/wire/address.js';
 import type { PeerLocator as HipPeerLocator } from '../hip/peer-locators.js';
 import type { CandidateName } from '../hip/local-locators.js';
-import type { LocalLocator as PairLocal, LocatorPair } from '../mobility/pair-order.js';
+import type { PairLocal, LocatorPair } from '../mobility/pair-order.js';
 import { pairKey } from '../mobility/pair-order.js';
 import type { DetectionPolicy } from '../mobility/failure-detection.js';
 import type { LocalLossCause } from '../mobility/local-loss.js';
@@ -18,13 +19,13 @@ import {
 } from '../mobility/pair-selection.js';
 import type { EngineLocator } from './engine-locator.js';
 import { reaches } from './engine-locator.js';
-import type { HandoverCause, PathSink } from './path-sink.js';
+import type { PathMoveCause, PathSink } from './path-sink.js';
 import type { PairView, PathView, PeerPathsView } from './path-views.js';
 import { outageMs } from './handover-outage.js';
 import { movedToNewPort, pairPorts } from './peer-locator-ports.js';
 
 export type { EngineLocator } from './engine-locator.js';
-export type { Handover, HandoverCause, PathSink } from './path-sink.js';
+export type { Handover, PathMoveCause, PathSink } from './path-sink.js';
 export type { PairView, PathView, PeerPathsView } from './path-views.js';
 export type { LocalLossCause } from '../mobility/local-loss.js';
 
@@ -80,10 +81,6 @@ interface PeerTrack {
 
 /** Causes that mean the pair in use stopped answering, rather than our own addresses going away. */
 const LOST_PATH_CAUSES: ReadonlySet<SelectionCause> = new Set(['data-silence', 'keepalive', 'icmp', 'peer-poll']);
-
-function sameEndpoints(a: { local: Endpoint; remote: Endpoint }, b: { local: Endpoint; remote: Endpoint }): boolean {
-  return a.local.address === b.local.address && a.remote.address === b.remote.address && a.remote.port === b.remote.port;
-}
 
 export class PathManager {
   private readonly peers = new Map<string, PeerTrack>();
@@ -456,7 +453,7 @@ export class PathManager {
     });
   }
 
-  private moveData(t: PeerTrack, local: Endpoint, remote: Endpoint, cause: HandoverCause): void {
+  private moveData(t: PeerTrack, local: Endpoint, remote: Endpoint, cause: PathMoveCause): void {
     t.path = { local: { ...local }, remote: { ...remote } };
     this.sink.setDataPath(t.hit, t.path.local, t.path.remote, cause);
   }
@@ -466,7 +463,7 @@ export class PathManager {
     const forMs = this.policy.spareWindowMs;
     if (forMs <= 0 || !this.locals.some((l) => l.address === a.pair.local && l.operational)) return;
     const spare = { local: this.localEndpoint(a.pair.local), remote: this.remoteEndpoint(t, a.pair.remote) };
-    if (sameEndpoints(spare, t.path)) return;
+    if (spare.local.address === t.path.local.address && sameEndpoint(spare.remote, t.path.remote)) return;
     this.sink.setSparePath(t.hit, spare.local, spare.remote, forMs);
   }
 

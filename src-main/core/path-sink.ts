@@ -5,11 +5,12 @@ import type { LocalLossCause } from '../mobility/local-loss.js';
 import type { SelectionCause } from '../mobility/pair-selection.js';
 import type { PathView } from './path-views.js';
 
-export type HandoverCause = SelectionCause | 'peer-moved';
+/** Why a peer's data path moved; the daemon maps it onto the `HandoverCause` users are shown (src-shared/vocabulary.ts). */
+export type PathMoveCause = SelectionCause | 'peer-moved';
 
 export interface Handover {
   peer: string;
-  cause: HandoverCause;
+  cause: PathMoveCause;
   from: PathView | null;
   to: PathView;
   gapMs: number;
@@ -28,7 +29,7 @@ export interface PathSink {
   /** Tell HIP the pair changed (its control packets follow); false when HIP refused it. */
   setActivePair(peerHit: Uint8Array, local: Endpoint, remote: Endpoint): boolean;
   /** Move the peer's outbound ESP (the same SA) to this pair, for `cause`. */
-  setDataPath(peerHit: Uint8Array, local: Endpoint, remote: Endpoint, cause: HandoverCause): void;
+  setDataPath(peerHit: Uint8Array, local: Endpoint, remote: Endpoint, cause: PathMoveCause): void;
   /**
    * For `forMs`, send a copy of every ESP packet to the peer on this pair too (the same SA and
    * sequence number: the peer's anti-replay window drops the later copy). 0 stops the copies.

@@ -3,7 +3,7 @@
 import type { Endpoint } from '../hip/host.js';
 import type { PeerLocator as HipPeerLocator } from '../hip/peer-locators.js';
 import type { CandidateName } from '../hip/local-locators.js';
-import type { InterfaceKind } from '../mobility/pair-order.js';
+import type { InterfaceKind } from '../../src-shared/vocabulary.js';
 import type { PairTestState, SelectionState } from '../mobility/pair-selection.js';
 
 /**

@@ -6,7 +6,7 @@
 
 import type { AssociationSnapshot, Endpoint, HipHost, Transmit } from '../hip/host.js';
 import type { CryptoProvider } from '../hip/crypto/provider.js';
-import type { LocalLocator } from '../hip/local-locators.js';
+import type { OwnLocator } from '../hip/local-locators.js';
 import { hitToText, ipToBytes16, textToHit } from '../hip/wire/address.js';
 import type { PeerPermission } from '../hip/wire/params.js';
 import { unwrapRelayed, wrapForRelay } from '../relay/relayed-packet.js';
@@ -281,9 +281,9 @@ export class RelayAgent {
    * in when no direct pair works. An uplink keeps its srflx candidate while the registration
    * sits on another.
    */
-  candidates(now: number, hosts: readonly EngineLocator[]): LocalLocator[] {
+  candidates(now: number, hosts: readonly EngineLocator[]): OwnLocator[] {
     const { relays } = this.ctx;
-    const own: LocalLocator[] = hosts.map((l, i) => ({ address: l.address, port: l.port, ifname: l.ifname, kind: l.kind, preferred: i === 0 }));
+    const own: OwnLocator[] = hosts.map((l, i) => ({ address: l.address, port: l.port, ifname: l.ifname, kind: l.kind, preferred: i === 0 }));
     const isOurs = (e: Endpoint): boolean => own.some((l) => l.address === e.address && l.port === e.port);
     for (const r of relays.view(now)) {
       if (!r.registered) continue;

@@ -3,7 +3,7 @@
 // the relayed address it gave (RELAYED_ADDRESS), which peers we reach through which relay and at
 // what original address, and when a registration is due again. HostCore acts on it.
 
-import type { Endpoint } from '../hip/host.js';
+import { sameEndpoint, type Endpoint } from '../../src-shared/vocabulary.js';
 import type { RegistrationAnswer } from '../hip/registration.js';
 import { hitToText } from '../hip/wire/address.js';
 import { RegistrationType } from '../hip/wire/constants.js';
@@ -76,8 +76,6 @@ function freshState(config: RelayConfig, hit: string, dueAt: number | undefined)
     sentVia: undefined, via: undefined, reflexiveByLocal: new Map(), bridge: undefined,
   };
 }
-
-const sameEndpoint = (a: Endpoint, b: Endpoint): boolean => a.address === b.address && a.port === b.port;
 
 export class RelayClients {
   private readonly relays = new Map<string, RelayState>();

@@ -6,13 +6,14 @@
 // association's snapshot.
 
 import type { AssociationSnapshot } from '../hip/association.js';
+import type { Endpoint } from '../../src-shared/vocabulary.js';
 
 export interface PairSpis { spiIn: number | undefined; spiOut: number | undefined }
 
 type SaView = Pick<AssociationSnapshot, 'inboundSpi' | 'outboundSpi' | 'saPairs' | 'peerLocators'>;
 
 /** The SPIs of the SA pair serving our `localIfname` → the peer's `remote` address. */
-export function pairSpis(a: SaView, localIfname: string | null | undefined, remote: { address: string; port: number }): PairSpis {
+export function pairSpis(a: SaView, localIfname: string | null | undefined, remote: Endpoint): PairSpis {
   const listed = a.peerLocators.filter((l) => l.address === remote.address);
   const peerSpi = (listed.find((l) => l.port === remote.port) ?? listed[0])?.spi;
   // The peer's own further pair for the interface its locator sits on.

@@ -8,7 +8,7 @@ import {
 } from '../engine/engine.js';
 import type { PeerFlowBinding } from '../core/host-core.js';
 import type { MultihomingMode } from '../hip/host.js';
-import type { LocalLocator as MonitoredLocator } from '../mobility/local-addresses.js';
+import type { MonitoredLocator } from '../mobility/local-addresses.js';
 import { InterfaceMonitor } from '../platform/interface-monitor.js';
 import { SocketDrops } from '../platform/socket-drops.js';
 import { SerialQueue } from '../platform/state-file.js';

@@ -3,10 +3,11 @@
 // interface monitor's report moved it, what the monitor said of the address it left: its uplink
 // went down, or the address went away.
 
-import type { HandoverCause } from '../../src-shared/control-api.js';
+import type { HandoverCause } from '../../src-shared/vocabulary.js';
+import type { PathMoveCause } from '../core/path-manager.js';
 import type { Handover } from '../engine/engine.js';
 
-const FROM_ENGINE: Record<string, HandoverCause> = {
+const FROM_ENGINE: Record<PathMoveCause, HandoverCause> = {
   'data-silence': 'pair-failed', keepalive: 'pair-failed', icmp: 'pair-failed', 'peer-poll': 'pair-failed',
   // 'pair-added' moves traffic only when no pair was left: the old one's interface went away.
   'pair-deleted': 'address-lost', 'pair-added': 'interface-down', 'better-pair': 'better-path', policy: 'policy',

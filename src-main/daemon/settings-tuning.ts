@@ -12,10 +12,11 @@
 //               paths, at the price of more probes on bursty ones. Still 2 packets: one
 //               unanswered packet ends every exchange (see failure-detection.ts).
 
-import type { InterfaceKind as ApiInterfaceKind, Settings } from '../../src-shared/control-api.js';
+import type { Settings } from '../../src-shared/control-api.js';
 import { DEFAULT_DETECTION, type DetectionPolicy } from '../mobility/failure-detection.js';
 import type { MultihomingMode } from '../hip/locator-plan.js';
-import type { InterfaceKind } from '../mobility/local-interface-kind.js';
+import { RANKED_KINDS } from '../mobility/local-interface-kind.js';
+import type { InterfaceKind } from '../../src-shared/vocabulary.js';
 
 export type FailureDetectionSetting = Settings['failureDetection'];
 
@@ -50,8 +51,6 @@ const SENSITIVITY: Record<FailureDetectionSetting, Omit<DetectionPolicy, 'keepal
   aggressive: { silenceFloorMs: 100, silenceRttFactor: 2, silenceMaxMs: 300, silencePackets: 2 },
 };
 
-const ENGINE_KINDS: readonly InterfaceKind[] = ['ethernet', 'wifi', 'cellular', 'virtual'];
-
 export function detectionPolicy(sensitivity: FailureDetectionSetting, keepaliveMs: number): DetectionPolicy {
   return { keepaliveMs, ...SENSITIVITY[sensitivity] };
 }
@@ -60,9 +59,9 @@ export function detectionPolicy(sensitivity: FailureDetectionSetting, keepaliveM
  * The user's kind order completed for the engine: kinds the user left out keep the engine's
  * default order after the listed ones; "other" is not a kind the engine ranks.
  */
-export function kindPreference(order: readonly ApiInterfaceKind[]): InterfaceKind[] {
-  const listed = order.filter((k): k is InterfaceKind => (ENGINE_KINDS as readonly string[]).includes(k));
-  return [...listed, ...ENGINE_KINDS.filter((k) => !listed.includes(k))];
+export function kindPreference(order: readonly InterfaceKind[]): InterfaceKind[] {
+  const listed = order.filter((k) => RANKED_KINDS.includes(k));
+  return [...listed, ...RANKED_KINDS.filter((k) => !listed.includes(k))];
 }
 
 export function engineTuning(s: Settings): EngineTuning {

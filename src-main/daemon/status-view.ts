@@ -2,7 +2,7 @@
 // attempts and the uplinks, in the control API's terms. Nothing here changes state.
 
 import type { AssociationView, EngineSnapshot, HipEngine, PairView, PathView } from '../engine/engine.js';
-import type { LocalLocator as MonitoredLocator } from '../mobility/local-addresses.js';
+import type { MonitoredLocator } from '../mobility/local-addresses.js';
 import {
   CONTROL_API_VERSION,
   type AssociationState, type DaemonStatus, type LocatorPair as ApiLocatorPair, type PairRef, type PeerConfig, type PeerStatus, type Uplink,

@@ -10,6 +10,7 @@ import { EspInboundSa, EspOutboundSa } from '../esp/index.js';
 import { CreditAccount } from '../hip/credit.js';
 import type { UdpEndpoint } from '../platform/udp.js';
 import { fromAddr16, same16 } from '../base/addr16.js';
+import { sameEndpoint } from '../../src-shared/vocabulary.js';
 import {
   SealDropError, type CoreSink, type FlowCounters, type FlowRoute, type FlowStats, type OutboundSaTuning, type OutboundSealer, type PeerRoute,
   type PeerStats, type SaInstall, type SaSpec, type SparePath,
@@ -26,10 +27,6 @@ interface InboundState { sa: EspInboundSa; peer: PeerState; heard: boolean; reti
 
 /** A packet for a peer without an SA asks the control plane to connect at most this often. */
 const CONNECT_ASK_INTERVAL_MS = 1000;
-
-function sameEndpoint(a: UdpEndpoint, b: UdpEndpoint): boolean {
-  return a.address === b.address && a.port === b.port;
-}
 
 export class DataplaneCore {
   readonly drops: Record<string, number> = {};

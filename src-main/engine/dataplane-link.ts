@@ -5,7 +5,7 @@
 // engine holds no SA state of its own.
 
 import type { SaKeys } from '../hip/host.js';
-import { hitToText, textToHit } from '../hip/wire/address.js';
+import { hitKey } from '../../src-shared/vocabulary.js';
 import { DataplaneClient } from '../dataplane/client.js';
 import { InProcessDataplane } from '../dataplane/in-process.js';
 import type { DataplaneCommands, DataplaneStats, VerifiedAddress } from '../dataplane/messages.js';
@@ -78,7 +78,16 @@ function lsiNumber(lsi: string): number {
   return n;
 }
 
+interface StatsIndex {
+  of: DataplaneStats;
+  peers: Map<string, DataplaneStats['peers'][number]>;
+  flows: Map<string, DataplaneStats['flows']>;
+  ageMs: number;
+}
+
 export class DataplaneLink {
+  private indexed: Omit<StatsIndex, 'ageMs'> | undefined;
+
   private constructor(
     private readonly client: DataplaneHandle,
     private readonly peers: PeerDirectory,
@@ -254,11 +263,9 @@ export class DataplaneLink {
   /** Each routed flow's counters for the peer, by FID (from the latest stats). */
   flowStats(peerHit: Uint8Array): Map<number, { packetsOut: number; bytesOut: number; packetsIn: number; bytesIn: number }> {
     const byFid = new Map<number, { packetsOut: number; bytesOut: number; packetsIn: number; bytesIn: number }>();
-    const latest = this.client.stats();
-    if (!latest) return byFid;
-    const key = hitToText(peerHit);
-    for (const f of latest.stats.flows) {
-      if (hitToText(f.hit) !== key) continue;
+    const index = this.statsIndex();
+    if (!index) return byFid;
+    for (const f of index.flows.get(hitKey(peerHit)) ?? []) {
       const c = byFid.get(f.fid) ?? { packetsOut: 0, bytesOut: 0, packetsIn: 0, bytesIn: 0 };
       c.packetsOut += f.packetsOut;
       c.bytesOut += f.bytesOut;
@@ -288,9 +295,8 @@ export class DataplaneLink {
     this.client.closeSocket(address);
   }
 
-  dropSas(peer: string): void {
-    const hit = textToHit(peer);
-    if (hit) this.client.commands.dropSas(hit);
+  dropSas(peerHit: Uint8Array): void {
+    this.client.commands.dropSas(peerHit);
   }
 
   retireInbound(spi: number, afterMs: number): void {
@@ -302,15 +308,30 @@ export class DataplaneLink {
   }
 
   peerStats(peerHit: Uint8Array): DataplanePeerStats | undefined {
-    const latest = this.client.stats();
-    if (!latest) return undefined;
-    const key = hitToText(peerHit);
-    const p = latest.stats.peers.find((x) => hitToText(x.hit) === key);
-    if (!p) return undefined;
+    const index = this.statsIndex();
+    const p = index?.peers.get(hitKey(peerHit));
+    if (!index || !p) return undefined;
     return {
       packetsIn: p.packetsIn, bytesIn: p.bytesIn, packetsOut: p.packetsOut, bytesOut: p.bytesOut,
-      lastHeardMs: p.lastHeardAgoMs === null ? null : p.lastHeardAgoMs + latest.ageMs,
+      lastHeardMs: p.lastHeardAgoMs === null ? null : p.lastHeardAgoMs + index.ageMs,
     };
+  }
+
+  /** The latest stats by peer HIT key, indexed once per report rather than scanned per lookup. */
+  private statsIndex(): StatsIndex | undefined {
+    const latest = this.client.stats();
+    if (!latest) return undefined;
+    if (this.indexed?.of !== latest.stats) {
+      const flows = new Map<string, DataplaneStats['flows']>();
+      for (const f of latest.stats.flows) {
+        const key = hitKey(f.hit);
+        const list = flows.get(key);
+        if (list) list.push(f);
+        else flows.set(key, [f]);
+      }
+      this.indexed = { of: latest.stats, peers: new Map(latest.stats.peers.map((p) => [hitKey(p.hit), p])), flows };
+    }
+    return { ...this.indexed, ageMs: latest.ageMs };
   }
 
   /** Adds the data plane's packet counts and drops (prefixed "dp-" from the worker) to the engine's counters. */

@@ -5,166 +5,37 @@
 // behaviour, and no SA, sequence number or replay window lives here.
 
 import { EventEmitter } from 'node:events';
-import type { CryptoProvider } from '../hip/crypto/provider.js';
-import type { LocalHostIdentity } from '../hip/identity/host-identity.js';
-import type { AssociationSnapshot, HostConfig } from '../hip/host.js';
-import { hitToText } from '../hip/wire/address.js';
 import { HostCore, type CoreEvent, type DataplaneCommand, type PeerFlowBinding, type PeerVia } from '../core/host-core.js';
-import type { FlowPlacement } from '../core/flow-routes.js';
-import type { FlowProtocol, PortRange } from '../../src-shared/flow-selector.js';
-import type { RelayConfig, RelayView } from '../core/relay-clients.js';
+import type { RelayConfig } from '../core/relay-clients.js';
 import { frameHip, type UdpDatagram, type UdpEndpoint } from '../platform/udp.js';
 import { monotonicClock, type Clock } from '../platform/clock.js';
+import { hitKey, sameEndpoint } from '../../src-shared/vocabulary.js';
 import { DEFAULT_PUZZLE_POLICY } from '../hip/timers.js';
 import { EngineCounters } from './counters.js';
-import { PeerLiveness } from './peer-liveness.js';
-import { FailoverError, PingError } from './engine-errors.js';
 import { PeerDirectory, type PeerConfig } from './peers.js';
 import { DataplaneLink } from './dataplane-link.js';
-import type { OutboundSaTuning } from '../dataplane/core.js';
-import type { EngineLocator, Handover, PathPolicy, PeerPathsView } from '../core/path-manager.js';
+import type { EngineLocator } from '../core/path-manager.js';
 import { LocalSockets, type LocalLocatorInput } from './local-sockets.js';
 import type { LocatorPair } from '../mobility/pair-order.js';
 import type { DetectionPolicy } from '../mobility/failure-detection.js';
 import type { LocatorCause } from '../mobility/local-addresses.js';
+import { FailoverError, PingError, type EngineEvent, type EngineFlowView, type EngineOptions, type EngineSnapshot, type PingResult } from './engine-types.js';
+import { PendingPings } from './pings.js';
+import { PeerLiveness } from './peer-liveness.js';
+import { FlowViews, peerFlowView } from './flow-views.js';
 
 export type { PeerConfig } from './peers.js';
 export type { EngineLocator, Handover, LocalLossCause, PathView, PairView, PeerPathsView } from '../core/path-manager.js';
 export type { LocalLocatorInput } from './local-sockets.js';
-export { FailoverError, PingError, type PingFailure } from './engine-errors.js';
 export type { RelayConfig, RelayView } from '../core/relay-clients.js';
 export type { PeerVia } from '../core/host-core.js';
-
-export interface EngineOptions {
-  identity: LocalHostIdentity;
-  crypto: CryptoProvider;
-  /** Local addresses to listen on (one socket each). */
-  addresses: string[];
-  /** UDP port; RFC 9028 uses 10500. 0 = ephemeral (tests). */
-  port?: number;
-  allowPeer?: (hit: Uint8Array) => boolean;
-  host?: Partial<Omit<HostConfig, 'identity' | 'crypto' | 'allowPeer'>>;
-  clock?: Clock;
-  /** Called with every datagram sent or received, for packet captures. */
-  tap?: (direction: 'in' | 'out', datagram: Uint8Array, from: UdpEndpoint, to: UdpEndpoint) => void;
-  /** How long an inbound SA replaced by a rekey keeps accepting in-flight packets. */
-  rekeyOverlapMs?: number;
-  /** Without a TUN: where new outbound SAs start their sequence numbers (tests force a run-out). */
-  esp?: OutboundSaTuning;
-  /**
-   * Carry IP traffic through a TUN device, with the data plane (TUN, UDP sockets, ESP) in a
-   * worker thread. Undefined: no TUN, the same data plane in this thread, and 'payload' events.
-   */
-  tun?: { name: string; create: boolean; mtu?: number };
-  /** Interface to bind each local address's socket to (TUN mode), by address. */
-  devices?: Record<string, string>;
-  /** Accept base exchanges from any HIT, not only configured peers (default false). */
-  acceptAny?: boolean;
-  /**
-   * Pair selection and failure detection (timing), and how long a peer may have every pair
-   * failed before its association is given up and built again (a restarted peer has forgotten
-   * our SAs). `abandonAfterMs: Infinity` never gives up.
-   */
-  paths?: Partial<PathPolicy>;
-  /**
-   * 'static' (default): the addresses listened on are our locators for good. 'monitor': the
-   * owner reports them as they change (setLocalLocators), and sockets open and close with them.
-   */
-  locators?: 'static' | 'monitor';
-  /**
-   * Relays we register with (RFC 8003) and reach peers through (RFC 9028), first preferred. A
-   * peer with no locator is reached through its own relay, else through the first of these.
-   */
-  relays?: readonly RelayConfig[];
-}
-
-export type EngineEvent =
-  | { type: 'association'; peer: string; from: string; to: string }
-  | { type: 'established'; peer: string; local: UdpEndpoint; remote: UdpEndpoint; initiator: boolean; suite: number }
-  | { type: 'rekeyed'; peer: string; inboundSpi: number; outboundSpi: number }
-  | { type: 'closed'; peer: string; byPeer: boolean }
-  | { type: 'failed'; peer: string; reason: string }
-  | { type: 'notify'; peer: string; notifyType: number; authenticated: boolean }
-  | { type: 'payload'; peer: string; peerHit: Uint8Array; nextHeader: number; payload: Uint8Array }
-  /** A peer's traffic moved to another locator pair. */
-  | ({ type: 'handover' } & Handover)
-  /** A relay answered our registration, or the registration lapsed. */
-  | { type: 'relay-registration'; relay: string; registered: boolean }
-  /** Our path to a peer was lost: candidates gathered again went to it through this relay. */
-  | { type: 'offer'; peer: string; relay: string }
-  /** Something an operator should know that is not an association event (TUN mode: the data plane). */
-  | { type: 'warning'; message: string };
-
-export interface AssociationView {
-  peer: string;
-  state: string;
-  local?: UdpEndpoint;
-  remote?: UdpEndpoint;
-  inboundSpi?: number;
-  outboundSpi?: number;
-  suite?: number;
-  espPacketsOut: number;
-  espPacketsIn: number;
-  /** The configured peer's name. */
-  name?: string;
-  /** The LSI this host gives the peer. */
-  lsi?: string;
-  /** How long ago the peer was last heard: ESP, or an authenticated HIP exchange. */
-  lastHeardMs?: number;
-  espBytesIn: number;
-  espBytesOut: number;
-  /** How several local locators are used with this peer. */
-  multihoming?: string;
-  /** Every locator pair, its test state, and which one is primary. */
-  paths?: PeerPathsView;
-  /** Straight to the peer, or through one of our relays (which one). */
-  via: PeerVia;
-  /** Our flow bindings to the peer: where each goes, and what the data plane counted of it. */
-  flows?: EngineFlowView[];
-  /** The peer's flow bindings (E-LOCATOR), its selectors mirrored to our side. */
-  peerFlows?: PeerFlowView[];
-}
-
-export interface PeerFlowView {
-  fid: number;
-  selector: { protocol: FlowProtocol; localPorts?: PortRange; remotePorts?: PortRange };
-  locator: UdpEndpoint;
-}
-
-export interface EngineFlowView extends FlowPlacement {
-  /** Packets of the flow were seen leaving on its own pair since it was put there. */
-  enforced: boolean;
-  packetsOut: number;
-  bytesOut: number;
-  packetsIn: number;
-  bytesIn: number;
-}
-
-/** What `ping` reports: the round trip and the locator pair the peer's answer came over. */
-export interface PingResult { rttMs: number; local: UdpEndpoint; remote: UdpEndpoint }
-
-interface PendingPing { sentAt: number; timer: NodeJS.Timeout; resolve(r: PingResult): void; reject(e: PingError): void }
-
-export interface EngineSnapshot {
-  hit: string;
-  locals: UdpEndpoint[];
-  associations: AssociationView[];
-  counters: ReturnType<EngineCounters['snapshot']>;
-  /** K a new initiator must solve now, and the K the responder falls back to when idle. */
-  puzzle: { difficulty: number; baseDifficulty: number; busiestPrefixDifficulty: number };
-  /** Our relays: registration, and where each sees us. */
-  relays: RelayView[];
-}
+export * from './engine-types.js';
 
 /**
  * How often the data plane reports counters in TUN mode. Failure detection reads them: a
  * silent path is suspect after 150 ms without inbound, so the counters must be finer than that.
  */
 const DATAPLANE_STATS_MS = 40;
-
-function flowPairKey(local: UdpEndpoint, remote: UdpEndpoint): string {
-  return `${local.address}|${local.port}|${remote.address}|${remote.port}`;
-}
 
 export class HipEngine extends EventEmitter {
   readonly hit: Uint8Array;
@@ -179,11 +50,10 @@ export class HipEngine extends EventEmitter {
   private timer: NodeJS.Timeout | undefined;
   private timerDeadline = Infinity;
   private readonly counters = new EngineCounters();
-  private readonly pings = new Map<string, PendingPing>();
+  private readonly pings = new PendingPings();
   private readonly liveness = new PeerLiveness();
-  /** Per peer and FID, the pair its route named last and the flow's packetsOut then (enforced counts from there). */
-  private readonly flowBaselines = new Map<string, { pair: string; packetsOut: number }>();
-  /** Our relays' HITs: their base exchanges are ours to admit, and they are not peers. */
+  private readonly flowViews = new FlowViews();
+  /** Our relays' HIT keys: their base exchanges are ours to admit, and they are not peers. */
   private relayHits: ReadonlySet<string>;
   private stopped = false;
   private peersConfigured = false;
@@ -205,9 +75,9 @@ export class HipEngine extends EventEmitter {
       this.clock.now(),
     );
     this.hit = this.core.hit;
-    this.hitText = hitToText(this.hit);
+    this.hitText = hitKey(this.hit);
     this.peers = new PeerDirectory(this.hit);
-    this.relayHits = new Set((opts.relays ?? []).map((r) => hitToText(r.hit)));
+    this.relayHits = new Set((opts.relays ?? []).map((r) => hitKey(r.hit)));
   }
 
   static async start(opts: EngineOptions): Promise<HipEngine> {
@@ -300,7 +170,7 @@ export class HipEngine extends EventEmitter {
    * not): new ones are registered with at once, dropped ones let go of.
    */
   setRelays(relays: readonly RelayConfig[]): void {
-    this.relayHits = new Set(relays.map((r) => hitToText(r.hit)));
+    this.relayHits = new Set(relays.map((r) => hitKey(r.hit)));
     this.core.setRelays(this.clock.now(), relays);
     this.run();
   }
@@ -313,7 +183,7 @@ export class HipEngine extends EventEmitter {
     const r = this.core.failover(this.clock.now(), peerHit, to);
     this.run();
     if (r.ok) return;
-    const peer = hitToText(peerHit);
+    const peer = hitKey(peerHit);
     const known = (): string => (this.core.pathsView(this.clock.now(), peerHit)?.pairs ?? []).map((p) => `${p.local.address},${p.remote.address}`).join('; ') || 'none';
     switch (r.reason) {
       case 'no-association': throw new FailoverError(r.reason, `no established association with ${peer}`);
@@ -332,19 +202,7 @@ export class HipEngine extends EventEmitter {
   flowsOf(peerHit: Uint8Array): EngineFlowView[] | undefined {
     const placements = this.core.flowPlacements(peerHit);
     if (placements === undefined) return undefined;
-    const peer = hitToText(peerHit);
-    const counted = this.dataplane.flowStats(peerHit);
-    return placements.map((f) => {
-      const c = counted.get(f.fid) ?? { packetsOut: 0, bytesOut: 0, packetsIn: 0, bytesIn: 0 };
-      const baseline = this.flowBaselines.get(`${peer}|${f.fid}`);
-      // A flow spread over several pairs has no one pair: any of its packets sent since its route was set counts.
-      const onPair = f.local !== undefined && f.remote !== undefined ? baseline?.pair === flowPairKey(f.local, f.remote) : f.spread === true;
-      const sentSince = baseline !== undefined && c.packetsOut > baseline.packetsOut;
-      return {
-        ...f, enforced: f.state === 'bound' && onPair && sentSince,
-        packetsOut: c.packetsOut, bytesOut: c.bytesOut, packetsIn: c.packetsIn, bytesIn: c.bytesIn,
-      };
-    });
+    return this.flowViews.views(peerHit, placements, this.dataplane.flowStats(peerHit));
   }
 
   locals(): UdpEndpoint[] {
@@ -368,7 +226,7 @@ export class HipEngine extends EventEmitter {
 
   /** How long ago the peer was last heard (ESP or HIP), also once its association is gone. */
   lastHeardMs(peerHit: Uint8Array): number | undefined {
-    return this.liveness.agoMs(hitToText(peerHit), this.clock.now(), this.dataplane.peerStats(peerHit)?.lastHeardMs);
+    return this.liveness.agoMs(hitKey(peerHit), this.clock.now(), this.dataplane.peerStats(peerHit)?.lastHeardMs);
   }
 
   /**
@@ -388,7 +246,7 @@ export class HipEngine extends EventEmitter {
    * relay, else our first relay (the relay passes the I1 on to the peer registered with it).
    */
   whereToReach(peerHit: Uint8Array): UdpEndpoint | undefined {
-    const peer = this.peers.get(hitToText(peerHit));
+    const peer = this.peers.get(peerHit);
     if (peer === undefined) return undefined;
     return peer.locators[0] ?? peer.relay?.endpoint ?? this.core.relayEndpoints()[0];
   }
@@ -399,10 +257,10 @@ export class HipEngine extends EventEmitter {
    */
   private via(peerHit: Uint8Array, remote: UdpEndpoint | undefined): PeerVia {
     const via = this.core.via(peerHit);
-    const relay = this.peers.get(hitToText(peerHit))?.relay;
+    const relay = this.peers.get(peerHit)?.relay;
     if (via.via === 'relay' || relay === undefined || remote === undefined) return via;
-    if (relay.endpoint.address !== remote.address || relay.endpoint.port !== remote.port) return via;
-    const relayHit = hitToText(relay.hit);
+    if (!sameEndpoint(relay.endpoint, remote)) return via;
+    const relayHit = hitKey(relay.hit);
     return { via: 'relay', relay: relay.name ?? relayHit, relayHit };
   }
 
@@ -424,7 +282,7 @@ export class HipEngine extends EventEmitter {
   private admits(hit: Uint8Array): boolean {
     if (this.opts.acceptAny) return true;
     // A relay that restarted without our registration runs the base exchange to us itself.
-    if (this.relayHits.has(hitToText(hit))) return true;
+    if (this.relayHits.has(hitKey(hit))) return true;
     // Without a TUN or a peer list (tests, tools) the engine stays open, as it always was.
     if (!this.opts.tun && !this.peersConfigured) return true;
     return this.peers.has(hit);
@@ -467,19 +325,14 @@ export class HipEngine extends EventEmitter {
 
   /** HIP-level ping (UPDATE with ECHO_REQUEST_SIGNED, RFC 8046 §5.3) through an established association. */
   ping(peerHit: Uint8Array, timeoutMs = 5000): Promise<PingResult> {
-    const peer = hitToText(peerHit);
-    if (this.pings.has(peer)) return Promise.reject(new PingError('in-flight', `a ping to ${peer} is already in flight`));
+    const peer = hitKey(peerHit);
+    if (this.pings.inFlight(peerHit)) return Promise.reject(new PingError('in-flight', `a ping to ${peer} is already in flight`));
     const sentAt = this.clock.now();
     const sent = this.core.probe(sentAt, peerHit);
     if (!sent.ok) return Promise.reject(new PingError(sent.reason, `cannot ping ${peer}: ${sent.reason}`));
-    const result = new Promise<PingResult>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pings.delete(peer);
-        this.core.cancelProbe(this.clock.now(), peerHit);
-        this.run();
-        reject(new PingError('timeout', `no answer from ${peer} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pings.set(peer, { sentAt, timer, resolve, reject });
+    const result = this.pings.wait(peerHit, sentAt, timeoutMs, () => {
+      this.core.cancelProbe(this.clock.now(), peerHit);
+      this.run();
     });
     this.run();
     return result;
@@ -499,23 +352,13 @@ export class HipEngine extends EventEmitter {
     this.connectConfigured(peerHit);
   }
 
-  private settlePing(now: number, e: Extract<CoreEvent, { type: 'probe-answered' | 'probe-lost' }>): void {
-    const peer = hitToText(e.peerHit);
-    const pending = this.pings.get(peer);
-    if (!pending) return;
-    this.pings.delete(peer);
-    clearTimeout(pending.timer);
-    if (e.type === 'probe-answered') pending.resolve({ rttMs: now - pending.sentAt, local: e.local, remote: e.remote });
-    else pending.reject(new PingError('lost', `ping to ${peer} abandoned: ${e.reason}`));
-  }
-
   snapshot(): EngineSnapshot {
     const associations = this.core.associations().map((a) => {
-      const peer = hitToText(a.peerHit);
+      const peer = hitKey(a.peerHit);
       const path = this.core.dataPath(a.peerHit);
       const traffic = this.dataplane.peerStats(a.peerHit);
       const heard = this.liveness.agoMs(peer, this.clock.now(), traffic?.lastHeardMs);
-      const config = this.peers.get(peer);
+      const config = this.peers.get(a.peerHit);
       const paths = path ? this.core.pathsView(this.clock.now(), a.peerHit) : undefined;
       const flows = this.flowsOf(a.peerHit);
       return {
@@ -583,7 +426,7 @@ export class HipEngine extends EventEmitter {
     if (this.stopped) return;
     this.core.handleDataplane(this.clock.now(), { type: 'esp', peerHit, bytes, from, to });
     this.run();
-    this.emit('event', { type: 'payload', peer: hitToText(peerHit), peerHit, nextHeader, payload } satisfies EngineEvent);
+    this.emit('event', { type: 'payload', peer: hitKey(peerHit), peerHit, nextHeader, payload } satisfies EngineEvent);
   }
 
   /** A report of the data plane's, fed to the core. */
@@ -647,11 +490,11 @@ export class HipEngine extends EventEmitter {
         this.emit('event', { type: 'association', peer: e.peer, from: e.from, to: e.to } satisfies EngineEvent);
         return;
       case 'established':
-        this.liveness.hipHeard(e.peer, this.clock.now());
+        this.liveness.hipHeard(hitKey(e.peerHit), this.clock.now());
         this.emit('event', { type: 'established', peer: e.peer, local: e.local, remote: e.remote, initiator: e.initiator, suite: e.suite } satisfies EngineEvent);
         return;
       case 'rekeyed':
-        this.liveness.hipHeard(e.peer, this.clock.now());
+        this.liveness.hipHeard(hitKey(e.peerHit), this.clock.now());
         this.emit('event', { type: 'rekeyed', peer: e.peer, inboundSpi: e.inboundSpi, outboundSpi: e.outboundSpi } satisfies EngineEvent);
         return;
       case 'closed':
@@ -665,8 +508,8 @@ export class HipEngine extends EventEmitter {
         return;
       case 'probe-answered':
       case 'probe-lost':
-        if (e.type === 'probe-answered') this.liveness.hipHeard(e.peer, this.clock.now());
-        this.settlePing(this.clock.now(), e);
+        if (e.type === 'probe-answered') this.liveness.hipHeard(hitKey(e.peerHit), this.clock.now());
+        this.pings.settle(this.clock.now(), e);
         return;
       case 'handover': {
         const { type: _type, ...h } = e;
@@ -704,7 +547,7 @@ export class HipEngine extends EventEmitter {
         this.dataplane.retireInbound(c.spi, c.afterMs);
         return;
       case 'drop-sas':
-        this.dataplane.dropSas(hitToText(c.peerHit));
+        this.dataplane.dropSas(c.peerHit);
         return;
       case 'set-path':
         this.dataplane.setPath(c.peerHit, c.remote, this.localFor(c.remote, c.local), c.verified, c.spi);
@@ -716,14 +559,7 @@ export class HipEngine extends EventEmitter {
         this.dataplane.setHeld(c.peerHit, c.on);
         return;
       case 'set-flow-routes': {
-        const peer = hitToText(c.peerHit);
-        const counted = this.dataplane.flowStats(c.peerHit);
-        for (const r of c.routes) {
-          if (r.spreadKey !== undefined) continue;
-          const key = `${peer}|${r.fid}`;
-          const pair = flowPairKey(r.local, r.remote);
-          if (this.flowBaselines.get(key)?.pair !== pair) this.flowBaselines.set(key, { pair, packetsOut: counted.get(r.fid)?.packetsOut ?? 0 });
-        }
+        this.flowViews.routesSet(c.peerHit, c.routes, this.dataplane.flowStats(c.peerHit));
         this.dataplane.setFlowRoutes(c.peerHit, c.routes.map((r) => ({ ...r, local: this.localFor(r.remote, r.local) })));
         return;
       }
@@ -759,10 +595,3 @@ export class HipEngine extends EventEmitter {
   }
 }
 
-/** The peer's binding as we apply it: its local ports are our remote ones. */
-function peerFlowView(f: AssociationSnapshot['peerFlows'][number]): PeerFlowView {
-  const selector: PeerFlowView['selector'] = { protocol: f.selector.protocol };
-  if (f.selector.remotePorts) selector.localPorts = { ...f.selector.remotePorts };
-  if (f.selector.localPorts) selector.remotePorts = { ...f.selector.localPorts };
-  return { fid: f.fid, selector, locator: { ...f.locator } };
-}

@@ -5,15 +5,12 @@
 // or `openFailed()` follows, and the list is re-derived from the sockets that exist. An address
 // whose socket failed to open is tried again at the next change the monitor reports.
 
-import type { InterfaceKind } from '../mobility/pair-order.js';
+import type { InterfaceKind, LocalLocator } from '../../src-shared/vocabulary.js';
 import type { UdpEndpoint } from '../platform/udp.js';
 import type { EngineLocator } from '../core/path-manager.js';
 
 /** One local address as the interface monitor reports it (mobility/local-addresses.ts). */
-export interface LocalLocatorInput {
-  address: string;
-  ifname: string;
-  kind: InterfaceKind;
+export interface LocalLocatorInput extends LocalLocator {
   /** Assigned now (false while a vanished address is held in case it returns). */
   available: boolean;
   /** Packets may leave from it now. */

@@ -3,7 +3,7 @@
 // so a peer that only talks HIP (an idle tunnel kept by UPDATEs) does not look silent.
 
 export class PeerLiveness {
-  /** By peer HIT as text: when an authenticated HIP exchange with the peer last completed. */
+  /** By peer HIT key: when an authenticated HIP exchange with the peer last completed. */
   private readonly hipHeardAt = new Map<string, number>();
 
   hipHeard(peer: string, now: number): void {

@@ -3,7 +3,7 @@
 // from the HIT alone and every tool (daemon, `hipvpn identity`) computes the same one.
 
 import { LsiAllocator } from '../hip/identity/lsi.js';
-import { hitToText } from '../hip/wire/address.js';
+import { hitKey } from '../../src-shared/vocabulary.js';
 import type { UdpEndpoint } from '../platform/udp.js';
 import type { RelayConfig } from '../core/relay-clients.js';
 
@@ -24,6 +24,7 @@ export function ownLsiFor(hit: Uint8Array): string {
 export class PeerDirectory {
   readonly ownLsi: string;
   private readonly lsis = new LsiAllocator();
+  /** By HIT key. */
   private peers = new Map<string, PeerConfig>();
 
   constructor(ownHit: Uint8Array) {
@@ -35,7 +36,7 @@ export class PeerDirectory {
     const next = new Map<string, PeerConfig>();
     const changed: PeerConfig[] = [];
     for (const p of peers) {
-      const key = hitToText(p.hit);
+      const key = hitKey(p.hit);
       const copy: PeerConfig = { name: p.name, hit: p.hit.slice(), locators: p.locators.map((l) => ({ ...l })), ...(p.relay ? { relay: { ...p.relay, hit: p.relay.hit.slice(), endpoint: { ...p.relay.endpoint } } } : {}) };
       next.set(key, copy);
       const old = this.peers.get(key);
@@ -45,12 +46,12 @@ export class PeerDirectory {
     return changed;
   }
 
-  get(hitText: string): PeerConfig | undefined {
-    return this.peers.get(hitText);
+  get(hit: Uint8Array): PeerConfig | undefined {
+    return this.peers.get(hitKey(hit));
   }
 
   has(hit: Uint8Array): boolean {
-    return this.peers.has(hitToText(hit));
+    return this.peers.has(hitKey(hit));
   }
 
   all(): PeerConfig[] {

@@ -14,11 +14,11 @@ import type { HashName } from './crypto/provider.js';
 import type { AcceptedI2 } from './responder.js';
 import type { AnnouncedFlow } from './flow-announcement.js';
 import type { DecodedPacket, Param, PeerPermission, RegRequest } from './wire/params.js';
-import type { Endpoint } from './association/endpoint.js';
+import type { Endpoint } from '../../src-shared/vocabulary.js';
 import { SharedState } from './association/shared-state.js';
 import type { AssociationContext, AssociationSnapshot, AssociationState } from './association/types.js';
 
-export type { Endpoint } from './association/endpoint.js';
+export type { Endpoint } from '../../src-shared/vocabulary.js';
 export type {
   AddressChangeCause, AssociationContext, AssociationSnapshot, AssociationState, HostEvent, LocatorPair, SaKeys, SaPairView,
 } from './association/types.js';

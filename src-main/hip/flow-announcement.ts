@@ -18,7 +18,8 @@ import {
   decodeFlowIdentification, encodeFlowOption, fromBinarySelector, toBinarySelector, type BinaryTrafficSelector,
 } from './wire/flow-identification.js';
 import type { ELocator, FlowLocator, LocatorSet } from './wire/params.js';
-import { parseLocatorSet, type LocalLocator } from './local-locators.js';
+import { parseLocatorSet, type OwnLocator } from './local-locators.js';
+import { endpointKey, type Endpoint } from '../../src-shared/vocabulary.js';
 
 /** One of our flows and the interface of ours it should reach us on. */
 export interface AnnouncedFlow {
@@ -34,7 +35,7 @@ export interface PeerFlowBinding {
   fid: number;
   /** As the peer wrote it: its local = the peer's side. */
   selector: FlowSelector;
-  locator: { address: string; port: number };
+  locator: Endpoint;
 }
 
 /** LSIs are 1.0.0.0/8 on every hipvpn host (identity/lsi.ts), and meaningless to the peer. */
@@ -58,21 +59,19 @@ export function wireSelector(s: FlowSelector): Parsed<BinaryTrafficSelector> {
   return toBinarySelector(out, parsed?.value.family ?? 4);
 }
 
-const locatorKey = (l: { address: string; port: number }): string => `${l.address}|${l.port}`;
-
 /**
  * The E-LOCATOR for a LOCATOR_SET of ours: each flow bound to every locator of `listed` that
  * lives on the flow's interface. `unbound` counts flows with an interface but nothing to bind
  * them to (the interface has no listed locator, or the selector cannot be written).
  */
-export function buildELocator(flows: readonly AnnouncedFlow[], own: readonly LocalLocator[], listed: LocatorSet): { param: ELocator; unbound: number } {
-  const ifnameOf = new Map(own.map((l) => [locatorKey(l), l.ifname]));
+export function buildELocator(flows: readonly AnnouncedFlow[], own: readonly OwnLocator[], listed: LocatorSet): { param: ELocator; unbound: number } {
+  const ifnameOf = new Map(own.map((l) => [endpointKey(l), l.ifname]));
   const locators: FlowLocator[] = [];
   let unbound = 0;
   flows.forEach((flow, priority) => {
     if (flow.ifname === null) return;
     const ts = wireSelector(flow.selector);
-    const on = listed.locators.filter((l) => l.port !== undefined && ifnameOf.get(locatorKey({ address: bytes16ToIp(l.address), port: l.port })) === flow.ifname);
+    const on = listed.locators.filter((l) => l.port !== undefined && ifnameOf.get(endpointKey({ address: bytes16ToIp(l.address), port: l.port })) === flow.ifname);
     if (!ts.ok || on.length === 0) {
       unbound++;
       return;
@@ -136,8 +135,8 @@ export type PeerFlows = { ok: true; bindings: PeerFlowBinding[]; unlisted: numbe
  * what we know of it) lists. One FID option we cannot apply exactly refuses the whole set: a
  * set is replaced as a whole, and half of one would steer flows the peer did not ask for.
  */
-export function peerFlowsFrom(params: readonly ELocator[], packetPort: number, listed: readonly { address: string; port: number }[]): PeerFlows {
-  const known = new Set(listed.map(locatorKey));
+export function peerFlowsFrom(params: readonly ELocator[], packetPort: number, listed: readonly Endpoint[]): PeerFlows {
+  const known = new Set(listed.map(endpointKey));
   const bindings: PeerFlowBinding[] = [];
   let unlisted = 0;
   let index = 0;
@@ -152,7 +151,7 @@ export function peerFlowsFrom(params: readonly ELocator[], packetPort: number, l
       const flow = fromBinarySelector(selector);
       if (!flow.ok) return { ok: false, error: `locator ${index}: FID ${fid}: ${flow.error}` };
       const [where] = parseLocatorSet({ kind: 'LOCATOR_SET', locators: [l] }, packetPort, 0).locators;
-      if (where === undefined || !known.has(locatorKey(where))) {
+      if (where === undefined || !known.has(endpointKey(where))) {
         unlisted++;
         continue;
       }
@@ -162,7 +161,7 @@ export function peerFlowsFrom(params: readonly ELocator[], packetPort: number, l
   return { ok: true, bindings, unlisted };
 }
 
-function localsKeyOf(own: readonly LocalLocator[]): string {
+function localsKeyOf(own: readonly OwnLocator[]): string {
   return own.map((l) => `${l.ifname}|${l.address}|${l.port}`).join(',');
 }
 
@@ -227,7 +226,7 @@ export class FlowBindings {
    * The E-LOCATOR to send beside `listed`, once we have ever announced flows: from then on every
    * LOCATOR_SET carries one, an empty one withdrawing the bindings the peer holds.
    */
-  eLocator(own: readonly LocalLocator[], listed: LocatorSet | undefined): ELocator | undefined {
+  eLocator(own: readonly OwnLocator[], listed: LocatorSet | undefined): ELocator | undefined {
     if (!this.enabled || this.version === 0) return undefined;
     this.localsKey = localsKeyOf(own);
     return buildELocator(this.ours, own, listed ?? { kind: 'LOCATOR_SET', locators: [] }).param;
@@ -237,7 +236,7 @@ export class FlowBindings {
    * Our locators changed: a flow bound to an interface is bound to other locators now, so the
    * set counts as changed until the peer acknowledges the announcement that says so.
    */
-  localsChanged(own: readonly LocalLocator[]): void {
+  localsChanged(own: readonly OwnLocator[]): void {
     if (this.localsKey === undefined || this.localsKey === localsKeyOf(own)) return;
     this.localsKey = localsKeyOf(own);
     if (this.ours.some((f) => f.ifname !== null)) this.bump();
@@ -270,7 +269,7 @@ export class FlowBindings {
    * apply exactly is refused whole and counted; bound locators the listing lacks are counted.
    * True when the peer's bindings differ from the ones before (the return routes must follow).
    */
-  fromPeer(updateId: number | undefined, params: readonly ELocator[], packetPort: number, listed: readonly { address: string; port: number }[], drop: (reason: string) => void): boolean {
+  fromPeer(updateId: number | undefined, params: readonly ELocator[], packetPort: number, listed: readonly Endpoint[], drop: (reason: string) => void): boolean {
     if (!this.enabled || params.length === 0) return false;
     if (updateId !== undefined && this.lastPeerUpdateId !== undefined && updateId <= this.lastPeerUpdateId) return false;
     const parsed = peerFlowsFrom(params, packetPort, listed);
@@ -286,7 +285,7 @@ export class FlowBindings {
   }
 
   /** Whether the peer bound a flow to this locator of its own: its traffic there is that flow's. */
-  peerBound(locator: { address: string; port: number }): boolean {
+  peerBound(locator: Endpoint): boolean {
     return this.peer.some((b) => b.locator.address === locator.address && b.locator.port === locator.port);
   }
 

@@ -19,7 +19,7 @@ import {
 import { Responder, hex, type ResponderSnapshot } from './responder.js';
 import { buildNotify, checkShape, unsupportedCriticalData } from './messages.js';
 import { DEFAULT_PUZZLE_POLICY, DEFAULT_TIMERS, type HipTimers, type PuzzlePolicy } from './timers.js';
-import { announceable, buildLocatorSet, type LocalLocator } from './local-locators.js';
+import { announceable, buildLocatorSet, type OwnLocator } from './local-locators.js';
 import type { MultihomingMode } from './locator-plan.js';
 import { DEFAULT_CREDIT_POLICY, type CreditPolicy } from './credit.js';
 import { answerRegistration, type RegistrarHooks } from './registration.js';
@@ -30,7 +30,7 @@ import { buildELocator, type AnnouncedFlow } from './flow-announcement.js';
 export type {
   AddressChangeCause, AssociationSnapshot, AssociationState, Endpoint, HostEvent, LocatorPair, SaKeys, SaPairView,
 } from './association.js';
-export type { LocalLocator } from './local-locators.js';
+export type { OwnLocator } from './local-locators.js';
 export type { AnnouncedFlow, PeerFlowBinding } from './flow-announcement.js';
 export type { MultihomingMode } from './locator-plan.js';
 
@@ -119,7 +119,7 @@ export class HipHost {
   /** Solutions of I2s accepted recently: a replayed old I2 must not reset a newer association. */
   private readonly acceptedI2 = new Map<string, number>();
   private lastNotifyAt = Number.NEGATIVE_INFINITY;
-  private localLocators: LocalLocator[] = [];
+  private localLocators: OwnLocator[] = [];
   /** The LOCATOR_SET our R1s carry, and the host-wide flow bindings bound to it. */
   private r1Locators: LocatorSet | undefined;
   private hostWideFlows: AnnouncedFlow[] = [];
@@ -237,10 +237,10 @@ export class HipHost {
    * broadcast and unspecified addresses are never announced. Every association tells its peer
    * (UPDATE with LOCATOR_SET), and R1s list them from now on.
    */
-  setLocalLocators(now: number, locators: readonly LocalLocator[]): void {
+  setLocalLocators(now: number, locators: readonly OwnLocator[]): void {
     const previous = this.localLocators;
     this.localLocators = announceable(locators);
-    const listing = (ls: readonly LocalLocator[]): string => ls.map((l) => `${l.address}|${l.port}|${l.candidate ?? 'host'}`).join(',');
+    const listing = (ls: readonly OwnLocator[]): string => ls.map((l) => `${l.address}|${l.port}|${l.candidate ?? 'host'}`).join(',');
     // R1s are signed ahead of time: re-sign only when what they would list changed.
     if (listing(previous) !== listing(this.localLocators)) {
       this.r1Locators = this.localLocators.length === 0 ? undefined

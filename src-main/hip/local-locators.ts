@@ -7,9 +7,9 @@ import { ipToBytes16, bytes16ToIp, isIpv4Mapped } from './wire/address.js';
 import { LocatorType, CandidateKind } from './wire/constants.js';
 import { DEFAULT_TIMERS } from './timers.js';
 import type { Locator, LocatorSet } from './wire/params.js';
-import type { AnnouncedLocator, LocatorAddress } from './peer-locators.js';
+import type { AnnouncedLocator } from './peer-locators.js';
+import type { Endpoint, LocalLocator } from '../../src-shared/vocabulary.js';
 
-export type InterfaceKind = 'ethernet' | 'wifi' | 'cellular' | 'virtual' | 'other';
 
 /**
  * How a transport address was found (RFC 9028 §5.7, ICE's candidate types): on an interface of
@@ -41,12 +41,11 @@ export function candidatePriority(candidate: CandidateName, index: number): numb
   return (TYPE_PREFERENCE[candidate] * 2 ** 24 + localPreference * 2 ** 8 + 255) >>> 0;
 }
 
-export interface LocalLocator {
-  address: string;
-  port: number;
-  /** The interface it lives on: in simultaneous-multihoming mode each interface gets its own SA pair. */
-  ifname: string;
-  kind: InterfaceKind;
+/**
+ * One of our locators as HIP announces it: an address, its UDP port, and the interface it lives
+ * on (in simultaneous-multihoming mode each interface gets its own SA pair).
+ */
+export interface OwnLocator extends LocalLocator, Endpoint {
   /** Where we would rather receive traffic; at most one is announced with the P bit. */
   preferred: boolean;
   /** Absent: a host candidate (an address of the interface itself). */
@@ -79,9 +78,9 @@ export function unusableLocatorReason(address: string): string | undefined {
 }
 
 /** The locators we may announce, in the order given, without duplicates. */
-export function announceable(locators: readonly LocalLocator[]): LocalLocator[] {
+export function announceable(locators: readonly OwnLocator[]): OwnLocator[] {
   const seen = new Set<string>();
-  const out: LocalLocator[] = [];
+  const out: OwnLocator[] = [];
   for (const l of locators) {
     if (unusableLocatorReason(l.address) !== undefined) continue;
     if (!Number.isInteger(l.port) || l.port <= 0 || l.port > 0xffff) continue;
@@ -94,7 +93,7 @@ export function announceable(locators: readonly LocalLocator[]): LocalLocator[] 
 }
 
 /** An address of our own interface: the only kind we can send from. */
-export function isHostLocator(l: LocalLocator): boolean {
+export function isHostLocator(l: OwnLocator): boolean {
   return l.candidate === undefined || l.candidate === 'host';
 }
 
@@ -102,11 +101,11 @@ export function isHostLocator(l: LocalLocator): boolean {
  * The one locator to carry the P bit, and to send from when ours is gone: the first host
  * candidate marked preferred, else the first host candidate.
  */
-export function preferredOf(locators: readonly LocalLocator[]): LocalLocator | undefined {
+export function preferredOf(locators: readonly OwnLocator[]): OwnLocator | undefined {
   return locators.find((l) => l.preferred && isHostLocator(l)) ?? locators.find(isHostLocator);
 }
 
-export interface AnnouncedEntry { locator: LocatorAddress; spi: number; preferred: boolean; candidate?: CandidateName }
+export interface AnnouncedEntry { locator: Endpoint; spi: number; preferred: boolean; candidate?: CandidateName }
 
 /**
  * A LOCATOR_SET parameter listing exactly these entries (SPI 0 where no SA exists yet, as in R1),

@@ -8,7 +8,7 @@
 //    SAs before deprecations (make before break).
 // Every listing is complete: the peer deprecates what it no longer sees. Pure.
 
-import type { AnnouncedEntry, LocalLocator } from './local-locators.js';
+import type { AnnouncedEntry, OwnLocator } from './local-locators.js';
 import { isHostLocator, preferredOf } from './local-locators.js';
 
 export type MultihomingMode = 'fault-tolerance' | 'simultaneous';
@@ -20,7 +20,7 @@ export type LocatorStep =
   | { kind: 'none' }
   | { kind: 'gratuitous'; spi: number; listing: AnnouncedEntry[] }
   /** Ask for a new SA pair for `ifname`; `listing(newSpi)` includes its locators on the new SPI. */
-  | { kind: 'new-sa'; ifname: string; from: LocalLocator; listing: (newSpi: number) => AnnouncedEntry[] }
+  | { kind: 'new-sa'; ifname: string; from: OwnLocator; listing: (newSpi: number) => AnnouncedEntry[] }
   | { kind: 'deprecate'; spi: number; listing: AnnouncedEntry[] };
 
 /** A stable text form of a listing: equal listings need no UPDATE. */
@@ -28,7 +28,7 @@ export function listingFingerprint(listing: readonly AnnouncedEntry[]): string {
   return listing.map((e) => `${e.locator.address}|${e.locator.port}|${e.spi}|${e.preferred ? 'P' : ''}|${e.candidate ?? 'host'}`).sort().join(',');
 }
 
-function entries(locators: readonly LocalLocator[], spiOf: (l: LocalLocator) => number | undefined): AnnouncedEntry[] {
+function entries(locators: readonly OwnLocator[], spiOf: (l: OwnLocator) => number | undefined): AnnouncedEntry[] {
   const usable = locators.filter((l) => spiOf(l) !== undefined);
   const preferred = preferredOf(usable);
   return usable.map((l) => ({
@@ -42,7 +42,7 @@ function entries(locators: readonly LocalLocator[], spiOf: (l: LocalLocator) => 
  * first; `announced` is the fingerprint of the listing the peer last acknowledged.
  */
 export function nextLocatorStep(
-  mode: MultihomingMode, locators: readonly LocalLocator[], sas: readonly InboundSa[], announced: string | undefined,
+  mode: MultihomingMode, locators: readonly OwnLocator[], sas: readonly InboundSa[], announced: string | undefined,
 ): LocatorStep {
   if (locators.length === 0 || sas.length === 0) return { kind: 'none' };
   if (mode === 'fault-tolerance') {

@@ -6,15 +6,14 @@
 // Pure: no clock, no I/O; the association feeds it authenticated facts.
 
 import type { CandidateName } from './local-locators.js';
+import { endpointKey, type Endpoint } from '../../src-shared/vocabulary.js';
 
 export type PeerLocatorState = 'UNVERIFIED' | 'ACTIVE' | 'DEPRECATED';
 
 /** How we learned of a locator: it matters for what a later LOCATOR_SET may remove. */
 export type LocatorSource = 'base-exchange' | 'locator-set' | 'observed';
 
-export interface LocatorAddress { address: string; port: number }
-
-export interface PeerLocator extends LocatorAddress {
+export interface PeerLocator extends Endpoint {
   /** The SPI we send on to reach the peer at this address (the peer's inbound SPI). */
   spi: number;
   state: PeerLocatorState;
@@ -46,7 +45,7 @@ function expiryOf(now: number, lifetimeS: number): number | undefined {
 }
 
 /** One locator of a received LOCATOR_SET, already checked to be a usable unicast address. */
-export interface AnnouncedLocator extends LocatorAddress {
+export interface AnnouncedLocator extends Endpoint {
   spi: number; preferred: boolean; lifetimeS: number;
   /** Absent: host (types 0 and 1 carry no kind). */
   candidate?: CandidateName;
@@ -54,17 +53,13 @@ export interface AnnouncedLocator extends LocatorAddress {
 
 export interface LocatorSetOutcome {
   /** Locators new to us or back from DEPRECATED: each needs an address check. */
-  toVerify: LocatorAddress[];
+  toVerify: Endpoint[];
   /** Whether anything a status display would show changed. */
   changed: boolean;
 }
 
-export const locatorKey = (l: LocatorAddress): string => `${l.address}|${l.port}`;
-
-export const sameLocator = (a: LocatorAddress, b: LocatorAddress): boolean => a.address === b.address && a.port === b.port;
-
 /** Where to send, and whether that address is verified (if not, credit limits what we send). */
-export interface CurrentChoice { locator: LocatorAddress; verified: boolean }
+export interface CurrentChoice { locator: Endpoint; verified: boolean }
 
 export class PeerLocatorTable {
   private readonly byKey = new Map<string, PeerLocator>();
@@ -74,17 +69,17 @@ export class PeerLocatorTable {
   private listedBefore = false;
 
   /** The address the base exchange ran over: verified by the exchange itself. */
-  constructor(now: number, initial: LocatorAddress, spi: number, source: LocatorSource = 'base-exchange') {
+  constructor(now: number, initial: Endpoint, spi: number, source: LocatorSource = 'base-exchange') {
     const loc: PeerLocator = {
       address: initial.address, port: initial.port, spi, state: 'ACTIVE', preferred: true, source, candidate: 'host', lifetimeS: 0,
       expiresAt: undefined, removeAt: undefined, verifiedAt: now,
     };
-    this.byKey.set(locatorKey(loc), loc);
-    this.currentKey = locatorKey(loc);
+    this.byKey.set(endpointKey(loc), loc);
+    this.currentKey = endpointKey(loc);
   }
 
-  get(l: LocatorAddress): PeerLocator | undefined {
-    return this.byKey.get(locatorKey(l));
+  get(l: Endpoint): PeerLocator | undefined {
+    return this.byKey.get(endpointKey(l));
   }
 
   list(): PeerLocator[] {
@@ -111,13 +106,13 @@ export class PeerLocatorTable {
    * mapping must not take away the first uplink's working one. The source of the very packet
    * that carried the listing is never DEPRECATED by it: it just proved it works.
    */
-  applyLocatorSet(now: number, announced: readonly AnnouncedLocator[], carriedFrom: LocatorAddress): LocatorSetOutcome {
-    const toVerify: LocatorAddress[] = [];
+  applyLocatorSet(now: number, announced: readonly AnnouncedLocator[], carriedFrom: Endpoint): LocatorSetOutcome {
+    const toVerify: Endpoint[] = [];
     let changed = false;
     const listed = new Set<string>();
     const anyPreferred = announced.some((a) => a.preferred);
     for (const a of announced) {
-      const key = locatorKey(a);
+      const key = endpointKey(a);
       if (listed.has(key)) continue; // listed twice: the first entry counts
       listed.add(key);
       const existing = this.byKey.get(key);
@@ -147,7 +142,7 @@ export class PeerLocatorTable {
       existing.removeAt = undefined;
       existing.source = 'locator-set';
     }
-    const sourceKey = locatorKey(carriedFrom);
+    const sourceKey = endpointKey(carriedFrom);
     const unlisted = [...this.byKey].filter(([key]) => !listed.has(key));
     const withdrawnSpis = new Set(unlisted.filter(([, l]) => l.source === 'locator-set' && l.state !== 'DEPRECATED').map(([, l]) => l.spi));
     const listedBefore = this.listedBefore;
@@ -173,11 +168,11 @@ export class PeerLocatorTable {
    * deprecated. Returns the locators the caller may check: new ones and UNVERIFIED ones.
    */
   applyInformational(announced: readonly AnnouncedLocator[]): LocatorSetOutcome {
-    const toVerify: LocatorAddress[] = [];
+    const toVerify: Endpoint[] = [];
     let changed = false;
     const seen = new Set<string>();
     for (const a of announced) {
-      const key = locatorKey(a);
+      const key = endpointKey(a);
       if (seen.has(key)) continue;
       seen.add(key);
       const existing = this.byKey.get(key);
@@ -255,8 +250,8 @@ export class PeerLocatorTable {
    * Whether the locator's lifetime has run out by `now` and expire() has not yet run. The
    * current address is left to expire(), which may keep it (nothing else left).
    */
-  isExpired(now: number, l: LocatorAddress): boolean {
-    const key = locatorKey(l);
+  isExpired(now: number, l: Endpoint): boolean {
+    const key = endpointKey(l);
     const loc = this.byKey.get(key);
     return key !== this.currentKey && loc?.expiresAt !== undefined && loc.expiresAt <= now;
   }
@@ -269,8 +264,8 @@ export class PeerLocatorTable {
    * never name. An address the peer listed and then withdrew stays DEPRECATED: its own word
    * outweighs a packet that may be late. Returns whether the address now needs a check.
    */
-  observe(l: LocatorAddress, spi: number): boolean {
-    const key = locatorKey(l);
+  observe(l: Endpoint, spi: number): boolean {
+    const key = endpointKey(l);
     const known = this.byKey.get(key);
     if (known !== undefined) {
       if (known.state !== 'DEPRECATED' || known.source === 'locator-set') return false;
@@ -295,8 +290,8 @@ export class PeerLocatorTable {
    * that SA's SPI, so our traffic to it uses the interface's own SA pair; one the peer listed
    * keeps the SPI the peer gave it. Its verification state is untouched.
    */
-  bindObserved(l: LocatorAddress, spi: number): boolean {
-    const loc = this.byKey.get(locatorKey(l));
+  bindObserved(l: Endpoint, spi: number): boolean {
+    const loc = this.byKey.get(endpointKey(l));
     if (loc === undefined || loc.source !== 'observed' || loc.spi === spi) return false;
     loc.spi = spi;
     return true;
@@ -306,8 +301,8 @@ export class PeerLocatorTable {
    * The check of an address the peer was only seen at went unanswered: it is DEPRECATED again
    * (unless our traffic uses it), so that only a later packet from it starts another check.
    */
-  verificationFailed(l: LocatorAddress): boolean {
-    const key = locatorKey(l);
+  verificationFailed(l: Endpoint): boolean {
+    const key = endpointKey(l);
     const loc = this.byKey.get(key);
     if (loc === undefined || loc.state !== 'UNVERIFIED' || loc.source !== 'observed' || key === this.currentKey) return false;
     loc.state = 'DEPRECATED';
@@ -315,8 +310,8 @@ export class PeerLocatorTable {
   }
 
   /** The peer answered an echo we sent to this address: it is reachable there. */
-  markVerified(now: number, l: LocatorAddress): boolean {
-    const loc = this.byKey.get(locatorKey(l));
+  markVerified(now: number, l: Endpoint): boolean {
+    const loc = this.byKey.get(endpointKey(l));
     if (loc === undefined || loc.state !== 'UNVERIFIED') return false;
     loc.state = 'ACTIVE';
     loc.verifiedAt = now;
@@ -341,8 +336,8 @@ export class PeerLocatorTable {
   }
 
   /** Use this locator for our traffic from now on (pair selection or the procedure below decided). */
-  setCurrent(l: LocatorAddress): boolean {
-    const key = locatorKey(l);
+  setCurrent(l: Endpoint): boolean {
+    const key = endpointKey(l);
     if (!this.byKey.has(key) || key === this.currentKey) return false;
     this.currentKey = key;
     return true;

@@ -3,7 +3,7 @@
 // of them (which pair is preferred, which passed since when, the search order, which is a
 // spare) and the rows status shows. Pure: the records are data the caller owns and schedules.
 
-import type { Candidate, LocalLocator, LocatorPair, PeerLocator, SearchOrderOptions, TestHistory } from './pair-order.js';
+import type { Candidate, PairLocal, LocatorPair, PeerLocator, SearchOrderOptions, TestHistory } from './pair-order.js';
 import { buildCandidates, comparePreference, compareSearch, pairKey, testTier } from './pair-order.js';
 import { RttEstimator } from './failure-detection.js';
 import type { PairDirection, PairStatus, PairTestState } from './selection-events.js';
@@ -32,7 +32,7 @@ const UNKNOWN_LOCAL_RANK = 1_000;
 
 /** The pairs our and the peer's locators form; the connect pair stands in for lists not reported yet. */
 export function candidatesFor(
-  locals: readonly LocalLocator[] | undefined, remotes: readonly PeerLocator[] | undefined, seed: LocatorPair | undefined,
+  locals: readonly PairLocal[] | undefined, remotes: readonly PeerLocator[] | undefined, seed: LocatorPair | undefined,
 ): Map<string, Candidate> {
   const ls = locals ?? (seed ? [{ address: seed.local, ifname: '', kind: 'other' as const, operational: true, preferenceRank: UNKNOWN_LOCAL_RANK }] : []);
   const rs = remotes ?? (seed ? [{ address: seed.remote, preferred: false }] : []);

@@ -23,10 +23,8 @@ import {
   type InterfaceClass,
   type InterfaceClassPolicy,
   type InterfaceFacts,
-  type InterfaceKind,
 } from './local-interface-kind.js';
-
-export type { InterfaceKind } from './local-interface-kind.js';
+import type { InterfaceKind, LocalLocator } from '../../src-shared/vocabulary.js';
 
 // ---- what the OS reports ----
 
@@ -127,13 +125,11 @@ export const DEFAULT_LOCAL_ADDRESS_POLICY: LocalAddressPolicy = {
 
 // ---- what we report ----
 
-export interface LocalLocator {
-  readonly address: string;
+/** One of our addresses as the tracker reports it: the interface's state and the address's. */
+export interface MonitoredLocator extends Readonly<LocalLocator> {
   readonly family: 4 | 6;
   readonly prefixLength: number;
-  readonly ifname: string;
   readonly ifindex: number;
-  readonly kind: InterfaceKind;
   /** `link`: only for a peer on this same link. */
   readonly scope: LocatorScope;
   /** Assigned right now; false while a vanished address is held in case it returns. */
@@ -174,7 +170,7 @@ export interface LocatorChange {
   readonly at: number;
   readonly trigger: ChangeTrigger;
   readonly causes: readonly LocatorCause[];
-  readonly locators: readonly LocalLocator[];
+  readonly locators: readonly MonitoredLocator[];
 }
 
 // ---- the state machine ----
@@ -217,14 +213,14 @@ export class LocalAddresses {
   private snapshot: InterfaceSnapshot = EMPTY_SNAPSHOT;
   private readonly metadata = new Map<string, InterfaceMetadata>();
   private readonly entries = new Map<string, Entry>();
-  private reported: readonly LocalLocator[] = [];
+  private reported: readonly MonitoredLocator[] = [];
 
   constructor(policy: Partial<LocalAddressPolicy> = {}) {
     this.policy = mergePolicy(DEFAULT_LOCAL_ADDRESS_POLICY, policy);
   }
 
   /** The locators as last reported. */
-  locators(): readonly LocalLocator[] {
+  locators(): readonly MonitoredLocator[] {
     return this.reported;
   }
 
@@ -387,7 +383,7 @@ export class LocalAddresses {
     }
   }
 
-  private rank(now: number): LocalLocator[] {
+  private rank(now: number): MonitoredLocator[] {
     const entries = [...this.entries.values()];
     const isSuppressed = (entry: Entry) => entry.suppressedUntil !== undefined && now < entry.suppressedUntil;
     const steadyExists = entries.some((entry) => entry.up && !isSuppressed(entry));
@@ -422,10 +418,10 @@ export class LocalAddresses {
     }));
   }
 
-  private diff(before: readonly LocalLocator[], after: readonly LocalLocator[], excluded: ReadonlyMap<string, string>): LocatorCause[] {
+  private diff(before: readonly MonitoredLocator[], after: readonly MonitoredLocator[], excluded: ReadonlyMap<string, string>): LocatorCause[] {
     const causes: LocatorCause[] = [];
     const old = new Map(before.map((locator) => [entryKey(locator.ifindex, locator.address), locator]));
-    const cause = (type: LocatorCauseType, locator: LocalLocator, detail?: string) =>
+    const cause = (type: LocatorCauseType, locator: MonitoredLocator, detail?: string) =>
       causes.push(detail === undefined ? { type, address: locator.address, ifname: locator.ifname } : { type, address: locator.address, ifname: locator.ifname, detail });
     for (const locator of after) {
       const key = entryKey(locator.ifindex, locator.address);
@@ -550,10 +546,10 @@ function compareKeys(a: ReadonlyArray<number | string>, b: ReadonlyArray<number 
   return 0;
 }
 
-function sameLocators(a: readonly LocalLocator[], b: readonly LocalLocator[]): boolean {
+function sameLocators(a: readonly MonitoredLocator[], b: readonly MonitoredLocator[]): boolean {
   if (a.length !== b.length) return false;
   return a.every((locator, index) => {
     const other = b[index]!;
-    return (Object.keys(locator) as Array<keyof LocalLocator>).every((field) => locator[field] === other[field]);
+    return (Object.keys(locator) as Array<keyof MonitoredLocator>).every((field) => locator[field] === other[field]);
   });
 }

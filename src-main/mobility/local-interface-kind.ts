@@ -6,9 +6,10 @@
 // Wi-Fi uplink of a test host; a USB-tethered phone's usb0 is cellular whatever its driver says);
 // driver metadata only decides for names that say nothing.
 
-export type InterfaceKind = 'ethernet' | 'wifi' | 'cellular' | 'virtual';
+import type { InterfaceKind } from '../../src-shared/vocabulary.js';
 
-export const INTERFACE_KINDS: readonly InterfaceKind[] = ['ethernet', 'wifi', 'cellular', 'virtual'];
+/** The kinds an interface is classified as and ranked by, in default order; 'other' is never ranked. */
+export const RANKED_KINDS: readonly InterfaceKind[] = ['ethernet', 'wifi', 'cellular', 'virtual'];
 
 /** What the OS tells us about one interface. Every field but the name is optional. */
 export interface InterfaceFacts {
@@ -95,6 +96,6 @@ export function matchesPattern(name: string, pattern: string): boolean {
  */
 export function completePreference(preferred: readonly InterfaceKind[]): InterfaceKind[] {
   const order: InterfaceKind[] = [];
-  for (const kind of [...preferred, ...INTERFACE_KINDS]) if (!order.includes(kind)) order.push(kind);
+  for (const kind of [...preferred, ...RANKED_KINDS]) if (!order.includes(kind)) order.push(kind);
   return order;
 }

@@ -14,14 +14,10 @@
 // Pure: no I/O, no clock.
 
 import { toAddr16 } from '../base/addr16.js';
+import type { LocalLocator } from '../../src-shared/vocabulary.js';
 
-export type InterfaceKind = 'ethernet' | 'wifi' | 'cellular' | 'virtual' | 'other';
-
-/** One of our own usable addresses, as the local-address tracker reports it. */
-export interface LocalLocator {
-  address: string;
-  ifname: string;
-  kind: InterfaceKind;
+/** One of our own usable addresses, as pair forming takes it. */
+export interface PairLocal extends LocalLocator {
   /** Interface up with a route out (seed 003 §3.2). Only operational locators form pairs. */
   operational: boolean;
   /** Position in the user's interface order: 0 is most preferred. */
@@ -160,7 +156,7 @@ function commonPrefixBits(a: Uint8Array, b: Uint8Array, from: number): number {
 
 export interface Candidate {
   pair: LocatorPair;
-  local: LocalLocator;
+  local: PairLocal;
   remote: PeerLocator;
 }
 
@@ -187,7 +183,7 @@ export function isLegalPair(local: string, remote: string): boolean {
  * same private address (192.168.1.2 in both homes), and a probe there comes back to ourselves.
  * Loopback stays: hosts on one machine share it, told apart by port.
  */
-export function buildCandidates(locals: readonly LocalLocator[], remotes: readonly PeerLocator[]): Candidate[] {
+export function buildCandidates(locals: readonly PairLocal[], remotes: readonly PeerLocator[]): Candidate[] {
   const out: Candidate[] = [];
   const own = new Set(locals.filter((l) => addressFacts(l.address)?.loopback !== true).map((l) => l.address));
   for (const local of locals) {

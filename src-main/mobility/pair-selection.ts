@@ -33,7 +33,7 @@
 // copies reaching the peer would hide the failure from the peer's own detection, which must
 // move its direction too.
 
-import type { LocalLocator, LocatorPair, PeerLocator } from './pair-order.js';
+import type { PairLocal, LocatorPair, PeerLocator } from './pair-order.js';
 import { pairKey } from './pair-order.js';
 import type { DetectionPolicy } from './failure-detection.js';
 import { FailureDetector } from './failure-detection.js';
@@ -64,7 +64,7 @@ export class PairSelection {
   private detector: FailureDetector;
   private readonly actions: SelectionAction[] = [];
   private readonly checks: PairChecks;
-  private locals: LocalLocator[] | undefined;
+  private locals: PairLocal[] | undefined;
   private remotes: PeerLocator[] | undefined;
   /** The connect pair stands in for locator lists not reported yet. */
   private seedPair: LocatorPair | undefined;
@@ -123,7 +123,7 @@ export class PairSelection {
   }
 
   /** Our usable locators (a complete list), from the local-address tracker. */
-  setLocalLocators(now: number, locators: readonly LocalLocator[]): void {
+  setLocalLocators(now: number, locators: readonly PairLocal[]): void {
     this.locals = locators.map((l) => ({ ...l }));
     this.recompute(now);
   }

@@ -1,7 +1,8 @@
 // What pair selection (pair-selection.ts) says and shows: its states, why the primary moved,
 // the actions it queues for its owner, and the status rows of its pairs.
 
-import type { InterfaceKind, LocatorPair } from './pair-order.js';
+import type { InterfaceKind } from '../../src-shared/vocabulary.js';
+import type { LocatorPair } from './pair-order.js';
 
 /** What became of an ICMP error about a pair (icmpError). */
 export type IcmpHintOutcome = 'icmp-hint' | 'icmp-hint-limited' | 'icmp-not-primary';

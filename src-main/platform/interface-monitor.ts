@@ -24,7 +24,7 @@ import {
   type LinkRecord,
   type LocalAddressEvent,
   type LocalAddressPolicy,
-  type LocalLocator,
+  type MonitoredLocator,
   type LocatorChange,
   type SnapshotTrigger,
 } from '../mobility/local-addresses.js';
@@ -127,7 +127,7 @@ export class InterfaceMonitor extends EventEmitter<InterfaceMonitorEvents> {
   }
 
   /** Starts watching; resolves with the locators once the first read is done. */
-  async start(): Promise<readonly LocalLocator[]> {
+  async start(): Promise<readonly MonitoredLocator[]> {
     if (this.running || this.stopped) throw new Error('the interface monitor can be started once');
     if (process.platform !== 'linux') throw new Error(`interface monitoring is not implemented on ${process.platform}`);
     this.running = true;
@@ -181,7 +181,7 @@ export class InterfaceMonitor extends EventEmitter<InterfaceMonitorEvents> {
     this.feed({ type: 'policy', policy });
   }
 
-  locators(): readonly LocalLocator[] {
+  locators(): readonly MonitoredLocator[] {
     return this.machine.locators();
   }
 

@@ -11,8 +11,9 @@
 
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { INTERFACE_KINDS, type InterfaceKind } from '../mobility/local-interface-kind.js';
-import type { LocalAddressPolicy, LocalLocator, LocatorChange } from '../mobility/local-addresses.js';
+import { RANKED_KINDS } from '../mobility/local-interface-kind.js';
+import type { InterfaceKind } from '../../src-shared/vocabulary.js';
+import type { LocalAddressPolicy, MonitoredLocator, LocatorChange } from '../mobility/local-addresses.js';
 import { InterfaceMonitor, type ChangeTiming } from './interface-monitor.js';
 
 function wallMs(): number {
@@ -34,8 +35,8 @@ function policyFromArgs(argv: string[]): { policy: Partial<LocalAddressPolicy>; 
   const policy: { -readonly [K in keyof LocalAddressPolicy]?: LocalAddressPolicy[K] } = {};
   if (values.prefer !== undefined) {
     const kinds = values.prefer.split(',').map((kind) => kind.trim());
-    const unknown = kinds.filter((kind) => !(INTERFACE_KINDS as readonly string[]).includes(kind));
-    if (unknown.length > 0) throw new Error(`--prefer: unknown kind ${unknown.join(', ')} (kinds: ${INTERFACE_KINDS.join(', ')})`);
+    const unknown = kinds.filter((kind) => !(RANKED_KINDS as readonly string[]).includes(kind));
+    if (unknown.length > 0) throw new Error(`--prefer: unknown kind ${unknown.join(', ')} (kinds: ${RANKED_KINDS.join(', ')})`);
     policy.preference = kinds as InterfaceKind[];
   }
   if (values.exclude) policy.exclude = values.exclude;
@@ -49,7 +50,7 @@ function policyFromArgs(argv: string[]): { policy: Partial<LocalAddressPolicy>; 
   return { policy, metadata: values['no-metadata'] !== true };
 }
 
-function print(event: 'ready' | 'change', locators: readonly LocalLocator[], change?: LocatorChange, timing: ChangeTiming = {}): void {
+function print(event: 'ready' | 'change', locators: readonly MonitoredLocator[], change?: LocatorChange, timing: ChangeTiming = {}): void {
   const line = {
     event,
     wallMs: wallMs(),

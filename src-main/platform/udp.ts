@@ -6,8 +6,10 @@
 import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { SocketBindError } from '../base/errors.js';
+import type { Endpoint } from '../../src-shared/vocabulary.js';
 
-export interface UdpEndpoint { address: string; port: number }
+/** The vocabulary's Endpoint, under the name the socket layer's signatures use. */
+export type UdpEndpoint = Endpoint;
 
 export type UdpDatagram =
   | { kind: 'hip'; packet: Uint8Array; from: UdpEndpoint; to: UdpEndpoint }

@@ -5,6 +5,7 @@
 
 import { ParamType, RegistrationType } from '../hip/wire/constants.js';
 import { bytes16ToIp, hitToText, ipToBytes16, textToHit } from '../hip/wire/address.js';
+import type { Endpoint } from '../../src-shared/vocabulary.js';
 import type { Param, RegFailed, RegInfo, RegRequest, RegResponse, TransportAddress } from '../hip/wire/params.js';
 
 /** REG_FAILED failure types (RFC 8003 §4.4 and its IANA registry). */
@@ -21,7 +22,7 @@ export function lifetimeSeconds(encoded: number): number {
   return encoded === 0 ? 0 : 2 ** ((encoded - 64) / 8);
 }
 
-export interface Endpoint { address: string; port: number }
+export type { Endpoint } from '../../src-shared/vocabulary.js';
 
 /** One text per endpoint, whichever way its address was written (IPv4 or IPv4-mapped IPv6). */
 export function endpointKey(e: Endpoint): string {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { decodePacket, getParam, spanIndexOf } from '../../src-main/hip/wire/codec.js';
 import { PacketType, ParamType } from '../../src-main/hip/wire/constants.js';
 import type { AnnouncedFlow } from '../../src-main/hip/flow-announcement.js';
-import type { LocalLocator } from '../../src-main/hip/host.js';
+import type { OwnLocator } from '../../src-main/hip/host.js';
 import { seedFromEnv } from '../support/sim-network.js';
 import type { TestHost } from '../support/hip-hosts.js';
 import {
@@ -23,8 +23,8 @@ console.log(`sim-flow-bindings seed ${SEED} (set SIM_SEED to replay)`);
 
 const HTTPS_ON_CELL: AnnouncedFlow = { fid: 7, selector: { protocol: 'tcp', remotePorts: { from: 443, to: 443 } }, ifname: 'cell0' };
 const RTP_ON_WIFI: AnnouncedFlow = { fid: 9, selector: { protocol: 'udp', localPorts: { from: 5004, to: 5010 } }, ifname: 'wifi0' };
-const B_ETH0: LocalLocator = { ...B_MAIN, ifname: 'eth0', kind: 'ethernet', preferred: true };
-const B_ETH1: LocalLocator = { ...B_ALT, ifname: 'eth1', kind: 'ethernet', preferred: false };
+const B_ETH0: OwnLocator = { ...B_MAIN, ifname: 'eth0', kind: 'ethernet', preferred: true };
+const B_ETH1: OwnLocator = { ...B_ALT, ifname: 'eth1', kind: 'ethernet', preferred: false };
 
 function snapshotOf(h: TestHost, peer: TestHost) {
   const s = h.host.associations().find((x) => x.peerHit.every((v, i) => v === peer.host.hit[i]));

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { decodePacket, getParam } from '../../src-main/hip/wire/codec.js';
 import { PacketType } from '../../src-main/hip/wire/constants.js';
 import { bytes16ToIp } from '../../src-main/hip/wire/address.js';
-import type { HostConfig, LocalLocator } from '../../src-main/hip/host.js';
+import type { HostConfig, OwnLocator } from '../../src-main/hip/host.js';
 import { decodeProbeReport } from '../../src-main/hip/pair-probe.js';
 import { buildUpdate, sealSignature, type Sealer, type UpdateContents } from '../../src-main/hip/messages.js';
 import { buildLocatorSet } from '../../src-main/hip/local-locators.js';
@@ -23,10 +23,10 @@ export const B_ALT: SimEndpoint = { address: '198.51.100.77', port: 10500 };
 
 export const DEAD = { ...PERFECT_LINK, loss: 1 };
 
-export function wifi(preferred = true): LocalLocator {
+export function wifi(preferred = true): OwnLocator {
   return { ...A_WIFI, ifname: 'wifi0', kind: 'wifi', preferred };
 }
-export function cell(preferred = false): LocalLocator {
+export function cell(preferred = false): OwnLocator {
   return { ...A_CELL, ifname: 'cell0', kind: 'cellular', preferred };
 }
 

@@ -12,7 +12,7 @@ import { HostCore, type CoreEvent, type DataplaneCommand, type HostCoreConfig } 
 import type { Endpoint } from '../../src-main/hip/host.js';
 import { hitToText } from '../../src-main/hip/wire/address.js';
 import type { EngineLocator } from '../../src-main/core/path-manager.js';
-import type { InterfaceKind } from '../../src-main/mobility/pair-order.js';
+import type { InterfaceKind } from '../../src-shared/vocabulary.js';
 import type { LocatorCause } from '../../src-main/mobility/local-addresses.js';
 import type { MultihomingMode } from '../../src-main/hip/locator-plan.js';
 import { ReplayWindow } from '../../src-main/esp/replay-window.js';

@@ -13,7 +13,7 @@ import type { LinkEnd } from '../../lab/link.js';
 import type { LabProcess } from '../../lab/process.js';
 import { REPO_ROOT } from '../../lab/hipvpn.js';
 import { InterfaceMonitor } from '../../src-main/platform/interface-monitor.js';
-import type { LocalLocator, LocatorCause, SnapshotTrigger } from '../../src-main/mobility/local-addresses.js';
+import type { MonitoredLocator, LocatorCause, SnapshotTrigger } from '../../src-main/mobility/local-addresses.js';
 
 interface WatchLine {
   readonly event: 'ready' | 'change';
@@ -21,7 +21,7 @@ interface WatchLine {
   readonly kernelEventWallMs?: number;
   readonly trigger: string;
   readonly causes: readonly LocatorCause[];
-  readonly locators: readonly LocalLocator[];
+  readonly locators: readonly MonitoredLocator[];
 }
 
 const HOLD_MS = 400;
@@ -36,7 +36,7 @@ function parseLines(process: LabProcess): WatchLine[] {
   return process.lines.filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as WatchLine);
 }
 
-function locator(line: WatchLine | undefined, address: string): LocalLocator | undefined {
+function locator(line: WatchLine | undefined, address: string): MonitoredLocator | undefined {
   return line?.locators.find((candidate) => candidate.address === address);
 }
 
@@ -295,7 +295,7 @@ describe('interface monitor in-process, watching a namespace through ip -n', () 
     try {
       const [before] = await monitor.start();
       assert.ok(before?.operational, `eth0's locator is not operational at the start: ${JSON.stringify(before)}`);
-      const renamed = new Promise<LocalLocator | undefined>((resolve) => {
+      const renamed = new Promise<MonitoredLocator | undefined>((resolve) => {
         const timer = setTimeout(() => resolve(undefined), 3_000);
         monitor.on('change', (change) => {
           const now = change.locators.find((l) => l.address === before.address);

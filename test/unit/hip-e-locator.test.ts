@@ -9,12 +9,12 @@ import { decodePacket, encodePacket, encodeParam } from '../../src-main/hip/wire
 import { isCriticalParamType, PacketType, ParamType } from '../../src-main/hip/wire/constants.js';
 import { encodeFlowOption, decodeFlowIdentification } from '../../src-main/hip/wire/flow-identification.js';
 import type { ELocator } from '../../src-main/hip/wire/params.js';
-import { buildLocatorSet, type LocalLocator } from '../../src-main/hip/local-locators.js';
+import { buildLocatorSet, type OwnLocator } from '../../src-main/hip/local-locators.js';
 import { FlowBindings, buildELocator, peerFlowsFrom, wireSelector, type AnnouncedFlow } from '../../src-main/hip/flow-announcement.js';
 
 const toHex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-const WIFI: LocalLocator = { address: '192.0.2.1', port: 10500, ifname: 'wifi0', kind: 'wifi', preferred: true };
-const CELL: LocalLocator = { address: '203.0.113.7', port: 10500, ifname: 'cell0', kind: 'cellular', preferred: false };
+const WIFI: OwnLocator = { address: '192.0.2.1', port: 10500, ifname: 'wifi0', kind: 'wifi', preferred: true };
+const CELL: OwnLocator = { address: '203.0.113.7', port: 10500, ifname: 'cell0', kind: 'cellular', preferred: false };
 const SPI = 0x0badcafe;
 const listing = buildLocatorSet([WIFI, CELL].map((l) => ({ locator: { address: l.address, port: l.port }, spi: SPI, preferred: l.preferred })), 120);
 const HTTPS: AnnouncedFlow = { fid: 7, selector: { protocol: 'tcp', remotePorts: { from: 443, to: 443 } }, ifname: 'cell0' };

@@ -10,7 +10,7 @@ import {
   type InterfaceSnapshot,
   type LinkRecord,
   type LocalAddressPolicy,
-  type LocalLocator,
+  type MonitoredLocator,
   type LocatorCauseType,
   type LocatorChange,
   type RouteRecord,
@@ -116,11 +116,11 @@ function started(host: Host, policy: Partial<LocalAddressPolicy> = {}): LocalAdd
   return machine;
 }
 
-function find(locators: readonly LocalLocator[], address: string): LocalLocator | undefined {
+function find(locators: readonly MonitoredLocator[], address: string): MonitoredLocator | undefined {
   return locators.find((locator) => locator.address === address);
 }
 
-function mustFind(locators: readonly LocalLocator[], address: string): LocalLocator {
+function mustFind(locators: readonly MonitoredLocator[], address: string): MonitoredLocator {
   const locator = find(locators, address);
   assert.ok(locator, `${address} missing from ${locators.map((l) => l.address).join(', ') || 'an empty list'}`);
   return locator;
@@ -131,7 +131,7 @@ function causeTypes(change: LocatorChange | undefined, address: string): Locator
   return change.causes.filter((cause) => cause.address === address).map((cause) => cause.type);
 }
 
-function addresses(locators: readonly LocalLocator[]): string[] {
+function addresses(locators: readonly MonitoredLocator[]): string[] {
   return locators.map((locator) => locator.address);
 }
 

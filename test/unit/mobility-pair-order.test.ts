@@ -6,12 +6,12 @@ import assert from 'node:assert/strict';
 import {
   addressFacts, buildCandidates, comparePreference, compareSearch, isLegalPair, SCOPE_GLOBAL, SCOPE_LINK_LOCAL,
 } from '../../src-main/mobility/pair-order.js';
-import type { Candidate, LocalLocator, PeerLocator } from '../../src-main/mobility/pair-order.js';
+import type { Candidate, PairLocal, PeerLocator } from '../../src-main/mobility/pair-order.js';
 
-const loc = (address: string, ifname: string, kind: LocalLocator['kind'], preferenceRank: number, operational = true): LocalLocator =>
+const loc = (address: string, ifname: string, kind: PairLocal['kind'], preferenceRank: number, operational = true): PairLocal =>
   ({ address, ifname, kind, preferenceRank, operational });
 const rem = (address: string, preferred = false): PeerLocator => ({ address, preferred });
-const cand = (l: LocalLocator, r: PeerLocator): Candidate => ({ pair: { local: l.address, remote: r.address }, local: l, remote: r });
+const cand = (l: PairLocal, r: PeerLocator): Candidate => ({ pair: { local: l.address, remote: r.address }, local: l, remote: r });
 const order = (cands: Candidate[]) => [...cands].sort(comparePreference).map((c) => `${c.pair.local}>${c.pair.remote}`);
 
 test('address facts follow RFC 6724: private IPv4 is global, 169.254/16 and fe80::/10 link-local, mapped IPv4 is IPv4', () => {
@@ -84,7 +84,7 @@ test('a metered uplink comes after every unmetered one, whatever the interface o
   const cell2 = loc('10.3.0.1', 'cell1', 'cellular', 2);
   const r = rem('192.0.2.1');
   assert.deepEqual(order([cand(wifi, r), cand(cell, r)]), ['10.2.0.1>192.0.2.1', '10.1.0.1>192.0.2.1'], 'unmetered: the user ranked cellular first');
-  const m = (l: LocalLocator): LocalLocator => ({ ...l, metered: true });
+  const m = (l: PairLocal): PairLocal => ({ ...l, metered: true });
   assert.deepEqual(order([cand(m(cell), r), cand(wifi, r), cand(m(cell2), r)]), ['10.1.0.1>192.0.2.1', '10.2.0.1>192.0.2.1', '10.3.0.1>192.0.2.1']);
   assert.deepEqual(order([cand(m(cell), r), cand({ ...wifi, metered: false }, r)]), ['10.1.0.1>192.0.2.1', '10.2.0.1>192.0.2.1'], 'false is not metered');
 });

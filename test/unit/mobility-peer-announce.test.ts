@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { announceable, buildLocatorSet, parseLocatorSet, unusableLocatorReason, type LocalLocator } from '../../src-main/hip/local-locators.js';
+import { announceable, buildLocatorSet, parseLocatorSet, unusableLocatorReason, type OwnLocator } from '../../src-main/hip/local-locators.js';
 import { listingFingerprint, nextLocatorStep } from '../../src-main/hip/locator-plan.js';
 import {
   decodeProbeReport, decodeProbeSpi, encodeProbeReport, encodeProbeSpi, MAX_REPORTED_PROBES, PAIR_PROBE_REPORT_TYPE, PAIR_PROBE_SPI_TYPE, probeIdFromOpaque, probeIdOpaque,
@@ -15,7 +15,7 @@ import { LocatorType } from '../../src-main/hip/wire/constants.js';
 import type { LocatorSet } from '../../src-main/hip/wire/params.js';
 import { DEFAULT_TIMERS } from '../../src-main/hip/timers.js';
 
-const loc = (address: string, ifname: string, preferred = false, port = 10500): LocalLocator => ({ address, port, ifname, kind: 'wifi', preferred });
+const loc = (address: string, ifname: string, preferred = false, port = 10500): OwnLocator => ({ address, port, ifname, kind: 'wifi', preferred });
 
 test('never announced: unspecified, multicast, broadcast, link-local; loopback and global addresses are', () => {
   const cases: [string, string | undefined][] = [

@@ -4,7 +4,7 @@
 // and, as responder, the SAs made from an accepted I2 and our R2 answered again to a re-sent I2.
 // Sans-IO: fed packets and `now`, it acts through the association's context.
 
-import { type Endpoint, sameEndpoint } from './endpoint.js';
+import { type Endpoint, sameEndpoint } from '../../../src-shared/vocabulary.js';
 import { equalBytes } from './internal.js';
 import type { SharedState } from './shared-state.js';
 import { drawEspKeys } from '../../esp/keys.js';
@@ -17,7 +17,7 @@ import { buildWithELocator, I2_CARRIER } from '../flow-announcement.js';
 import { hostIdParam, identityFromHostId, verifyWith } from '../identity/host-identity.js';
 import { buildLocatorSet, isHostLocator, parseLocatorSet, preferredOf, type AnnouncedEntry } from '../local-locators.js';
 import { buildI1, buildI2, buildR2, TRANSPORT_FORMAT_ESP } from '../messages.js';
-import { sameLocator, type AnnouncedLocator } from '../peer-locators.js';
+import type { AnnouncedLocator } from '../peer-locators.js';
 import { registrationAnswerIn } from '../registration.js';
 import { duplicateAnswerSpacing } from '../timers.js';
 import { encodeParam, getParam, getParams, spanIndexOf } from '../wire/codec.js';
@@ -158,7 +158,7 @@ export class BaseExchange {
     // others are checked once the exchange completes.
     const r1Set = getParam(pkt, 'LOCATOR_SET');
     const r1Locators = r1Set === undefined ? [] : parseLocatorSet(r1Set, from.port, 0).locators;
-    const redirect = r1Locators.find((l) => l.preferred && !sameLocator(l, from));
+    const redirect = r1Locators.find((l) => l.preferred && !sameEndpoint(l, from));
     const i2Listing = this.i2Listing(to);
     const i2Flows = this.s.flows.eLocator(this.s.listedLocators(), i2Listing);
 
@@ -195,7 +195,7 @@ export class BaseExchange {
     this.s.espKeymatIndex = hipKeys.nextIndex;
     this.r1CounterAnswered = counter ?? 0n;
     this.s.remote = redirect !== undefined ? { address: redirect.address, port: redirect.port } : from;
-    this.r1Locators = r1Locators.filter((l) => !sameLocator(l, this.s.remote));
+    this.r1Locators = r1Locators.filter((l) => !sameEndpoint(l, this.s.remote));
     this.s.local = to;
     this.s.setState('I2-SENT');
     this.s.sendTracked(now, 'I2', i2, this.s.ctx.timers.i2RetriesMax);

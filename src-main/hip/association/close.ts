@@ -1,7 +1,7 @@
 // CLOSE and CLOSE_ACK (RFC 7401 §6.14–6.15): our close, re-sent until acknowledged, and the
 // peer's, answered and held in CLOSED so a re-sent CLOSE still gets its CLOSE_ACK.
 
-import type { Endpoint } from './endpoint.js';
+import type { Endpoint } from '../../../src-shared/vocabulary.js';
 import { equalBytes } from './internal.js';
 import type { SharedState } from './shared-state.js';
 import { buildClose, buildCloseAck } from '../messages.js';

@@ -2,7 +2,7 @@
 // (§6.2), the pair the peer asks us to key, and the removal of a deprecated pair, the base one
 // included (the next pair takes its place).
 
-import type { Endpoint } from './endpoint.js';
+import type { Endpoint } from '../../../src-shared/vocabulary.js';
 import type { EspInfoCase } from './internal.js';
 import type { SharedState } from './shared-state.js';
 import type { SaPairView } from './types.js';

@@ -1,6 +1,6 @@
 // Types and helpers the sub-machines of an association share and its host never sees.
 
-import type { Endpoint } from './endpoint.js';
+import type { Endpoint } from '../../../src-shared/vocabulary.js';
 import type { LocatorPair } from './types.js';
 import type { AnnouncedEntry } from '../local-locators.js';
 

@@ -3,7 +3,7 @@
 // a NOTIFY taken as information under a rationed number of address checks, and our own signed
 // notices (LOCATOR_TYPE_UNSUPPORTED rate-limited, RFC 8047 §6.2).
 
-import { type Endpoint, sameEndpoint } from './endpoint.js';
+import { type Endpoint, sameEndpoint } from '../../../src-shared/vocabulary.js';
 import type { SharedState } from './shared-state.js';
 import { BASE_EXCHANGE_OFFER, decodeChecksFailedNotice, encodeChecksFailedNotice } from '../checks-failed-notice.js';
 import { parseLocatorSet } from '../local-locators.js';

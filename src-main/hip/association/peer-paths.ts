@@ -3,7 +3,7 @@
 // fresh authenticated packets, the path in doubt, the choice of the address in use, and
 // credit-based authorization of sends to unverified addresses.
 
-import { type Endpoint, sameEndpoint } from './endpoint.js';
+import { type Endpoint, sameEndpoint } from '../../../src-shared/vocabulary.js';
 import type { SharedState } from './shared-state.js';
 import type { AddressChangeCause } from './types.js';
 import { parseLocatorSet } from '../local-locators.js';

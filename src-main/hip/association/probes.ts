@@ -2,7 +2,7 @@
 // ECHO_REQUEST_SIGNED, RFC 8046 §5.3), the locator-pair probes of pair selection (pair-probe.ts),
 // and registration with a registrar (RFC 8003 §3.3, RFC 9028 §4.12).
 
-import type { Endpoint } from './endpoint.js';
+import type { Endpoint } from '../../../src-shared/vocabulary.js';
 import type { Probe } from './internal.js';
 import type { SharedState } from './shared-state.js';
 import { buildUpdate } from '../messages.js';

@@ -3,13 +3,13 @@
 // time, renewed before their lifetime runs out, with our flow bindings (E-LOCATOR); new offers
 // through a relay; and what the ACKs of our mobility UPDATEs complete.
 
-import { type Endpoint, sameEndpoint } from './endpoint.js';
+import { type Endpoint, sameEndpoint } from '../../../src-shared/vocabulary.js';
 import { type Announcing, type DistributiveOmit, equalBytes } from './internal.js';
 import type { SharedState } from './shared-state.js';
 import { drawEspKeys } from '../../esp/keys.js';
 import { CreditAccount } from '../credit.js';
 import { buildWithELocator, type AnnouncedFlow } from '../flow-announcement.js';
-import { buildLocatorSet, preferredOf, type AnnouncedEntry, type LocalLocator } from '../local-locators.js';
+import { buildLocatorSet, preferredOf, type AnnouncedEntry, type OwnLocator } from '../local-locators.js';
 import { listingFingerprint, nextLocatorStep } from '../locator-plan.js';
 import { buildUpdate } from '../messages.js';
 import { PeerLocatorTable, type AnnouncedLocator } from '../peer-locators.js';
@@ -61,7 +61,7 @@ export class Readdressing {
    * The interface the base exchange ran over: the one holding our local address. Unknown (and so
    * treated as gone) when that address is no longer ours; the preferred one when we never knew.
    */
-  private baseInterface(own: readonly LocalLocator[]): string | undefined {
+  private baseInterface(own: readonly OwnLocator[]): string | undefined {
     if (this.s.local === undefined) return preferredOf(own)?.ifname;
     return own.find((l) => l.address === this.s.local!.address)?.ifname;
   }

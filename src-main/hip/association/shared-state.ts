@@ -3,7 +3,7 @@
 
 import { BaseExchange } from './base-exchange.js';
 import { Closing } from './close.js';
-import type { Endpoint } from './endpoint.js';
+import type { Endpoint } from '../../../src-shared/vocabulary.js';
 import { ExtraSas } from './extra-sas.js';
 import { type Sent, type Retransmit, type Outstanding, equalBytes } from './internal.js';
 import { Notices } from './notify.js';
@@ -20,7 +20,7 @@ import { Keymat, type HipKeys } from '../crypto/keymat.js';
 import type { HashName } from '../crypto/provider.js';
 import { FlowBindings } from '../flow-announcement.js';
 import { verifyWith, type HostIdentityPublic } from '../identity/host-identity.js';
-import { isHostLocator, type LocalLocator } from '../local-locators.js';
+import { isHostLocator, type OwnLocator } from '../local-locators.js';
 import type { InboundSa } from '../locator-plan.js';
 import { PeerLocatorTable } from '../peer-locators.js';
 import type { SaPairSpis } from '../sa-rekey.js';
@@ -196,7 +196,7 @@ export class SharedState {
    * sees our reflexive address itself, and our relayed address is its own, which it must never
    * take for ours.
    */
-  listedLocators(): readonly LocalLocator[] {
+  listedLocators(): readonly OwnLocator[] {
     const own = this.ctx.localLocators();
     return this.ctx.registrationRequestFor?.(this.peerHit) === undefined ? own : own.filter(isHostLocator);
   }

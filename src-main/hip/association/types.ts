@@ -1,13 +1,13 @@
 // What an association shows its host: its states, the events it emits, its snapshot, and the
 // context (keys, policies, the send and emit sinks) the host gives it.
 
-import type { Endpoint } from './endpoint.js';
+import type { Endpoint } from '../../../src-shared/vocabulary.js';
 import type { EspKeyMaterial } from '../../esp/keys.js';
 import type { CreditPolicy } from '../credit.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import type { AnnouncedFlow, PeerFlowBinding } from '../flow-announcement.js';
 import type { HostIdentityPublic, LocalHostIdentity } from '../identity/host-identity.js';
-import type { LocalLocator } from '../local-locators.js';
+import type { OwnLocator } from '../local-locators.js';
 import type { MultihomingMode } from '../locator-plan.js';
 import type { Sealer } from '../messages.js';
 import type { PeerLocator } from '../peer-locators.js';
@@ -127,7 +127,7 @@ export interface AssociationContext extends Sealer {
   multihoming: MultihomingMode;
   credit: CreditPolicy;
   /** Our locators as last configured, already filtered to those we may announce. */
-  localLocators(): readonly LocalLocator[];
+  localLocators(): readonly OwnLocator[];
   send(bytes: Uint8Array, to: Endpoint, from: Endpoint | undefined): void;
   emit(event: HostEvent): void;
   drop(reason: string): void;

@@ -3,7 +3,7 @@
 // probes and readdressing; ESP_INFO to rekey and extra SAs; LOCATOR_SET to the peer's paths),
 // and answered once per SEQ, with the answer kept for a re-sent UPDATE.
 
-import { type Endpoint, sameEndpoint } from './endpoint.js';
+import { type Endpoint, sameEndpoint } from '../../../src-shared/vocabulary.js';
 import { type EspInfoCase, equalBytes } from './internal.js';
 import type { SharedState } from './shared-state.js';
 import { parseLocatorSet } from '../local-locators.js';
