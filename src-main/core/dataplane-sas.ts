@@ -3,8 +3,9 @@
 // hand-over of a rekey, the SA each pair takes, and which of the peer's addresses HIP verified.
 // HostCore feeds it HIP's events and pair selection's moves; sans-IO.
 
+import { hitKey } from '../../src-shared/vocabulary.js';
 import type { AssociationSnapshot, Endpoint, SaKeys } from '../hip/host.js';
-import { hitToText } from '../hip/wire/address.js';
+
 import type { DataplaneCommand, PathCause } from './core-io.js';
 import { InboundSpis } from './inbound-spis.js';
 import { OutboundSas } from './outbound-sas.js';
@@ -159,7 +160,7 @@ export class DataplaneSas {
    * address is deprecated or unusable), our path stands and the data plane is told.
    */
   sourceFollowed(peerHit: Uint8Array, path: { local: Endpoint; remote: Endpoint } | undefined, from: Endpoint): void {
-    const out = this.outbound.get(hitToText(peerHit));
+    const out = this.outbound.get(hitKey(peerHit));
     if (!path || !out || (path.remote.address === from.address && path.remote.port === from.port)) return;
     const verified = this.ctx.isVerified(peerHit, path.remote);
     this.ctx.commands.push({ type: 'set-path', peerHit, local: path.local, remote: path.remote, spi: out.activeSpi, verified, cause: 'source-refused' });

@@ -4,8 +4,9 @@
 // (flow-spread.ts through FlowSpreads), and the routes the data plane is given when they change.
 // HostCore marks the peers whose plan may have moved and asks for the routes once per input.
 
+import { hitKey } from '../../src-shared/vocabulary.js';
 import type { AnnouncedFlow, AssociationSnapshot, Endpoint } from '../hip/host.js';
-import { hitToText, textToHit } from '../hip/wire/address.js';
+import { textToHit } from '../hip/wire/address.js';
 import type { LocatorPair } from '../mobility/pair-order.js';
 import type { DataplaneCommand } from './core-io.js';
 import { FlowPlanner, type KeyedFlowPlan } from './flow-planner.js';
@@ -69,7 +70,7 @@ export class FlowSteering {
   set(bindings: readonly PeerFlowBinding[]): void {
     const next = new Map<string, OwnFlow[]>();
     for (const b of bindings) {
-      const peer = hitToText(b.peerHit);
+      const peer = hitKey(b.peerHit);
       const list = next.get(peer) ?? [];
       const own: OwnFlow = { fid: b.fid, selector: b.selector, interface: b.interface };
       if (b.policy !== undefined) own.policy = b.policy;
@@ -105,7 +106,7 @@ export class FlowSteering {
 
   /** Where each of our flows to the peer goes now (by FID); undefined for a peer without bindings. */
   placements(now: number, peerHit: Uint8Array): FlowPlacement[] | undefined {
-    const peer = hitToText(peerHit);
+    const peer = hitKey(peerHit);
     if (!this.bindings.has(peer)) return undefined;
     if (!this.placed.has(peer)) this.plan(now, peer);
     return this.placed.get(peer)?.map((f) => ({ ...f }));

@@ -11,10 +11,11 @@
 // Its parts: the data plane's SAs and paths (dataplane-sas.ts), our relays (relay-clients.ts,
 // relay-agent.ts), flows (flow-steering.ts) and the sampling of ESP (esp-traffic.ts).
 
+import { hitKey } from '../../src-shared/vocabulary.js';
 import {
   HipHost, type AnnouncedFlow, type AssociationSnapshot, type Endpoint, type HostConfig, type HostEvent, type Transmit,
 } from '../hip/host.js';
-import { hitToText } from '../hip/wire/address.js';
+
 import type { ResponderSnapshot } from '../hip/responder.js';
 import type { DetectionPolicy } from '../mobility/failure-detection.js';
 import type { LocatorCause } from '../mobility/local-addresses.js';
@@ -88,7 +89,7 @@ export class HostCore {
       natTraversalModes: [NatTraversalMode.ICE_HIP_UDP, NatTraversalMode.UDP_ENCAPSULATION],
       ...config.host,
       allocateSpi: () => this.sas.inbound.allocate(),
-      registrationRequestFor: (hit) => (this.relays.isRelay(hitToText(hit)) ? this.relays.request() : config.host.registrationRequestFor?.(hit)),
+      registrationRequestFor: (hit) => (this.relays.isRelay(hitKey(hit)) ? this.relays.request() : config.host.registrationRequestFor?.(hit)),
     }, now);
     this.hit = this.host.hit;
     this.paths = new PathManager(
@@ -104,7 +105,7 @@ export class HostCore {
         },
         // The owner knows whether the peer can be found again; giving it up is its call (`abandon`).
         unreachable: (hit) => {
-          const peer = hitToText(hit);
+          const peer = hitKey(hit);
           // A relay is ours to find again: its association goes, and a new base exchange follows.
           if (this.relays.isRelay(peer)) {
             this.host.abandon(this.now, hit, 'relay-unreachable');
@@ -114,7 +115,7 @@ export class HostCore {
           this.events.push({ type: 'unreachable', peer, peerHit: hit });
           return false;
         },
-        relayedTo: (hit, remote) => this.relays.atEndpoint(remote) !== undefined && !this.relays.isRelay(hitToText(hit)),
+        relayedTo: (hit, remote) => this.relays.atEndpoint(remote) !== undefined && !this.relays.isRelay(hitKey(hit)),
         checksFailed: (hit) => this.relayAgent.notifyChecksFailed(hit),
         pathLost: (hit) => this.relayAgent.gatherAgain(this.now, hit),
       },
@@ -187,7 +188,7 @@ export class HostCore {
     this.at(now);
     switch (report.type) {
       case 'esp': {
-        const peer = hitToText(report.peerHit);
+        const peer = hitKey(report.peerHit);
         const heard = this.traffic.heard(now, peer, report.bytes, report.from);
         this.host.espAuthenticated(now, report.peerHit, heard && this.relayAgent.learnable(report.peerHit, heard));
         // HIP follows a new source first (the path moves, with what the data plane held), then
@@ -226,7 +227,7 @@ export class HostCore {
       case 'rekey-needed': {
         // An SA standing in for its successor wears out before the peer's confirmation came:
         // the successor takes over (the peer answered the rekey, so it holds the new SAs).
-        const peer = hitToText(report.peerHit);
+        const peer = hitKey(report.peerHit);
         const successor = this.sas.successorOf(peer, report.spi);
         if (successor !== undefined) this.sas.successorConfirmed(peer, report.peerHit, successor);
         else this.host.rekey(now, report.peerHit, report.spi);
@@ -302,7 +303,7 @@ export class HostCore {
     this.flows.mayHaveMoved();
     const view = this.paths.status(now, peerHit);
     const r = this.paths.failover(now, peerHit, to);
-    if (r.ok) this.flows.failedOver(hitToText(peerHit), view, to);
+    if (r.ok) this.flows.failedOver(hitKey(peerHit), view, to);
     this.settle();
     return r;
   }
@@ -377,7 +378,7 @@ export class HostCore {
   }
 
   association(peerHit: Uint8Array): AssociationSnapshot | undefined {
-    const peer = hitToText(peerHit);
+    const peer = hitKey(peerHit);
     return this.host.associations().find((a) => a.peerHitText === peer);
   }
 
@@ -402,7 +403,7 @@ export class HostCore {
 
   /** Whether a peer's traffic goes straight to it or through one of our relays. */
   via(peerHit: Uint8Array): PeerVia {
-    const out = this.sas.outbound.get(hitToText(peerHit));
+    const out = this.sas.outbound.get(hitKey(peerHit));
     return this.relayAgent.via(peerHit, out?.remote ?? this.association(peerHit)?.remote);
   }
 
@@ -430,7 +431,7 @@ export class HostCore {
    * the suite. Undefined while the data plane holds no SA of the peer's.
    */
   dataPath(peerHit: Uint8Array): { local: Endpoint; remote: Endpoint; suite: number } | undefined {
-    const out = this.sas.outbound.get(hitToText(peerHit));
+    const out = this.sas.outbound.get(hitKey(peerHit));
     return out && { local: { ...out.local }, remote: { ...out.remote }, suite: out.suite };
   }
 
@@ -447,7 +448,7 @@ export class HostCore {
   pathsView(now: number, peerHit: Uint8Array): PeerPathsView | undefined {
     const view = this.paths.status(now, peerHit);
     const a = this.association(peerHit);
-    const out = this.sas.outbound.get(hitToText(peerHit));
+    const out = this.sas.outbound.get(hitKey(peerHit));
     if (view === undefined || a === undefined || out === undefined || a.multihoming !== 'simultaneous') return view;
     return {
       ...view,
@@ -473,7 +474,7 @@ export class HostCore {
   }
 
   private onHostEvent(now: number, e: HostEvent): void {
-    const peer = hitToText(e.peerHit);
+    const peer = hitKey(e.peerHit);
     this.flows.changed(peer);
     const peerHit = e.peerHit;
     switch (e.type) {
@@ -568,14 +569,14 @@ export class HostCore {
    * with its answer.
    */
   private setDataPath(peerHit: Uint8Array, local: Endpoint, remote: Endpoint, cause: PathMoveCause): void {
-    const peer = hitToText(peerHit);
+    const peer = hitKey(peerHit);
     if (cause !== 'connect' && this.relays.isRelay(peer)) this.relays.due(this.now, peer);
     if (this.sas.moveTo(peer, peerHit, local, remote, cause)) this.flows.changed(peer);
   }
 
   /** Pair selection found a spare worth copying the data onto for a while (DataplaneSas.copyTo). */
   private setSparePath(peerHit: Uint8Array, local: Endpoint, remote: Endpoint, forMs: number): void {
-    const peer = hitToText(peerHit);
+    const peer = hitKey(peerHit);
     // With a relay, the spare is another uplink of ours: the registration moves there for the
     // while, so peers' traffic through the relay reaches us on it (the relayed bridge).
     if (this.relays.isRelay(peer)) this.relays.bridge(this.now, peer, local, forMs);
@@ -585,7 +586,7 @@ export class HostCore {
   /** The pair a report says the peer's ESP came in on, remembered as its inbound pair. */
   private arrived(report: { peerHit: Uint8Array; from: Endpoint; to: Endpoint }): LocatorPair {
     const pair = { local: report.to.address, remote: report.from.address };
-    this.arrivals.set(hitToText(report.peerHit), pair);
+    this.arrivals.set(hitKey(report.peerHit), pair);
     return pair;
   }
 }

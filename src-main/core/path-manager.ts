@@ -5,8 +5,8 @@
 // the sockets and the HipHost, and reaches them through `PathSink`.
 
 import type { HostEvent } from '../hip/host.js';
-import { sameEndpoint, type Endpoint } from '../../src-shared/vocabulary.js';
-import { hitToText } from '../hip/wire/address.js';
+import { hitKey, sameEndpoint, type Endpoint } from '../../src-shared/vocabulary.js';
+
 import type { PeerLocator as HipPeerLocator } from '../hip/peer-locators.js';
 import type { CandidateName } from '../hip/local-locators.js';
 import type { PairLocal, LocatorPair } from '../mobility/pair-order.js';
@@ -135,7 +135,7 @@ export class PathManager {
    * PairSelection.holdChecks) until either side's candidates change. How many were held.
    */
   peerChecksFailed(now: number, peerHit: Uint8Array): number {
-    const t = this.peers.get(hitToText(peerHit));
+    const t = this.peers.get(hitKey(peerHit));
     if (t === undefined) return 0;
     const direct = t.sel.status().pairs.filter((p) => !this.isRelayed(t, p.pair.remote)).map((p) => p.pair);
     const held = t.sel.holdChecks(now, direct);
@@ -146,7 +146,7 @@ export class PathManager {
 
   /** We sent the peer a new offer (our candidates as gathered again): its checks start afresh. */
   offered(now: number, peerHit: Uint8Array): void {
-    const t = this.peers.get(hitToText(peerHit));
+    const t = this.peers.get(hitKey(peerHit));
     if (t === undefined) return;
     this.newOffer(now, t);
     this.drain(now, t);
@@ -164,7 +164,7 @@ export class PathManager {
 
   /** The HIP host said something about a peer: the events that concern its paths. */
   onHostEvent(now: number, e: HostEvent, peerLocators: () => HipPeerLocator[]): void {
-    const key = hitToText(e.peerHit);
+    const key = hitKey(e.peerHit);
     if (e.type === 'established') {
       this.forget(key); // a new association replacing one that was in doubt
       const track: PeerTrack = {
@@ -215,7 +215,7 @@ export class PathManager {
 
   /** The peer confirmed the association we answered (R2-SENT to ESTABLISHED): see PairSelection.peerConfirmed. */
   peerConfirmed(now: number, peerHit: Uint8Array): void {
-    const t = this.peers.get(hitToText(peerHit));
+    const t = this.peers.get(hitKey(peerHit));
     if (t === undefined) return;
     t.sel.peerConfirmed(now);
     this.drain(now, t);
@@ -223,12 +223,12 @@ export class PathManager {
 
   /** Our ESP to the peer: `packets` since the last call. */
   dataSent(now: number, peerHit: Uint8Array, packets: number): void {
-    this.peers.get(hitToText(peerHit))?.sel.dataSent(now, packets);
+    this.peers.get(hitKey(peerHit))?.sel.dataSent(now, packets);
   }
 
   /** Authenticated ESP from the peer; `pair` (ours → theirs) when the data plane knows it. */
   dataReceived(now: number, peerHit: Uint8Array, pair?: LocatorPair): void {
-    const t = this.peers.get(hitToText(peerHit));
+    const t = this.peers.get(hitKey(peerHit));
     if (t === undefined) return;
     t.sel.dataReceived(now, pair);
     this.drain(now, t);
@@ -236,7 +236,7 @@ export class PathManager {
 
   /** The peer's authenticated ESP came in on `pair` (the inbound pair, seed 003 §5.4). */
   inboundSeen(now: number, peerHit: Uint8Array, pair: LocatorPair): void {
-    this.peers.get(hitToText(peerHit))?.sel.inboundSeen(now, pair);
+    this.peers.get(hitKey(peerHit))?.sel.inboundSeen(now, pair);
   }
 
   /**
@@ -258,7 +258,7 @@ export class PathManager {
 
   /** Forces a move: to `to` or the best alternative. Why not, when it cannot. */
   failover(now: number, peerHit: Uint8Array, to?: LocatorPair): { ok: true } | { ok: false; reason: 'no-association' | 'unknown-pair' | 'no-alternative' } {
-    const t = this.peers.get(hitToText(peerHit));
+    const t = this.peers.get(hitKey(peerHit));
     if (t === undefined) return { ok: false, reason: 'no-association' };
     if (to !== undefined && !t.sel.status().pairs.some((p) => p.pair.local === to.local && p.pair.remote === to.remote)) {
       return { ok: false, reason: 'unknown-pair' };
@@ -277,7 +277,7 @@ export class PathManager {
       // Without a single pair we are the one offline, not the peer: that is no reason to give up.
       if (t.noPrimarySince !== undefined && t.sel.status().pairs.length === 0) t.noPrimarySince = now;
       if (t.noPrimarySince !== undefined && now - t.noPrimarySince >= this.policy.abandonAfterMs) {
-        if (this.sink.unreachable(t.hit)) this.forget(hitToText(t.hit));
+        if (this.sink.unreachable(t.hit)) this.forget(hitKey(t.hit));
         else t.noPrimarySince = now;
       }
     }
@@ -295,7 +295,7 @@ export class PathManager {
 
   /** The pair each peer's ESP leaves on, as the data plane was told. */
   path(peerHit: Uint8Array): { local: Endpoint; remote: Endpoint } | undefined {
-    const t = this.peers.get(hitToText(peerHit));
+    const t = this.peers.get(hitKey(peerHit));
     return t && { local: { ...t.path.local }, remote: { ...t.path.remote } };
   }
 
@@ -312,7 +312,7 @@ export class PathManager {
   }
 
   status(now: number, peerHit: Uint8Array): PeerPathsView | undefined {
-    const t = this.peers.get(hitToText(peerHit));
+    const t = this.peers.get(hitKey(peerHit));
     if (t === undefined) return undefined;
     const s = t.sel.status();
     const stateOf = (address: string): HipPeerLocator['state'] => this.peerLocatorAt(t, address)?.state ?? 'ACTIVE';
@@ -448,7 +448,7 @@ export class PathManager {
     const lostCause = t.lostCause;
     t.lostCause = undefined;
     this.sink.handover({
-      peer: hitToText(t.hit), cause: 'pair-added', from, to: this.viewOf(t, local, remote), gapMs: Math.max(0, now - t.lostAt),
+      peer: hitKey(t.hit), cause: 'pair-added', from, to: this.viewOf(t, local, remote), gapMs: Math.max(0, now - t.lostAt),
       ...(lostCause === undefined ? {} : { localCause: lostCause }),
     });
   }
@@ -492,7 +492,7 @@ export class PathManager {
       if (a.type === 'pair-state') tested = true;
       this.act(now, t, a);
     }
-    if (tested && this.peers.get(hitToText(t.hit)) === t) this.judgeChecks(t);
+    if (tested && this.peers.get(hitKey(t.hit)) === t) this.judgeChecks(t);
   }
 
   private act(now: number, t: PeerTrack, a: SelectionAction): void {
@@ -525,7 +525,7 @@ export class PathManager {
         if (!same && (a.cause !== 'connect' || relayChange)) {
           const localCause = this.losses.get(from.local.address);
           this.sink.handover({
-            peer: hitToText(t.hit), cause: a.cause, from, to, gapMs: outageMs(a, t.state !== 'primary-operational'),
+            peer: hitKey(t.hit), cause: a.cause, from, to, gapMs: outageMs(a, t.state !== 'primary-operational'),
             ...(localCause === undefined ? {} : { localCause }),
           });
         }

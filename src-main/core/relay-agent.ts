@@ -4,10 +4,11 @@
 // connects to relays, offers a peer new candidates through its relay after the path was lost,
 // and tells a peer through its relay when every check of its direct candidates failed.
 
+import { hitKey } from '../../src-shared/vocabulary.js';
 import type { AssociationSnapshot, Endpoint, HipHost, Transmit } from '../hip/host.js';
 import type { CryptoProvider } from '../hip/crypto/provider.js';
 import type { OwnLocator } from '../hip/local-locators.js';
-import { hitToText, ipToBytes16, textToHit } from '../hip/wire/address.js';
+import { ipToBytes16, textToHit } from '../hip/wire/address.js';
 import type { PeerPermission } from '../hip/wire/params.js';
 import { unwrapRelayed, wrapForRelay } from '../relay/relayed-packet.js';
 import type { CoreEvent } from './core-io.js';
@@ -65,8 +66,8 @@ export class RelayAgent {
       return;
     }
     const peerHit = unwrapped.bytes.slice(HIT_SENDER, HIT_SENDER + HIT_LENGTH);
-    const peer = hitToText(peerHit);
-    const relayHit = hitToText(relay.hit);
+    const peer = hitKey(peerHit);
+    const relayHit = hitKey(relay.hit);
     const establishedBefore = this.ctx.association(peerHit)?.state === 'ESTABLISHED';
     const dropsBefore = this.hipDrops();
     host.handlePacket(now, unwrapped.bytes, from, to, unwrapped.origin);
@@ -90,9 +91,9 @@ export class RelayAgent {
     if (!carriesHits(t.bytes)) return t;
     const relay = relays.atEndpoint(t.to);
     if (relay === undefined) return t;
-    const receiver = hitToText(t.bytes.subarray(HIT_RECEIVER, HIT_RECEIVER + HIT_LENGTH));
+    const receiver = hitKey(t.bytes.subarray(HIT_RECEIVER, HIT_RECEIVER + HIT_LENGTH));
     const origin = relays.route(receiver)?.origin;
-    if (receiver === hitToText(relay.hit) || origin === undefined) return t;
+    if (receiver === hitKey(relay.hit) || origin === undefined) return t;
     const keys = host.integrityKeys(relay.hit);
     const wrapped = keys && wrapForRelay(this.ctx.crypto, t.bytes, origin, { hash: keys.hash, key: keys.outbound });
     if (wrapped === undefined) {
@@ -126,7 +127,7 @@ export class RelayAgent {
 
   /** Every relay registers again (our locators changed, or a path was lost). */
   renewAll(now: number): void {
-    for (const relay of this.ctx.relays.configs()) this.ctx.relays.due(now, hitToText(relay.hit));
+    for (const relay of this.ctx.relays.configs()) this.ctx.relays.due(now, hitKey(relay.hit));
   }
 
   private connect(now: number, relayHit: string): void {
@@ -161,7 +162,7 @@ export class RelayAgent {
    * spending checks on the same pairs.
    */
   notifyChecksFailed(peerHit: Uint8Array): boolean {
-    const relay = this.relayFor(hitToText(peerHit));
+    const relay = this.relayFor(hitKey(peerHit));
     if (relay === undefined || !this.ctx.host.notifyChecksFailed(peerHit, relay.endpoint)) return false;
     this.checkNotices.sent++;
     return true;
@@ -180,7 +181,7 @@ export class RelayAgent {
    * answered, send the peer a new offer through it (see `registered`).
    */
   gatherAgain(now: number, peerHit: Uint8Array): void {
-    const peer = hitToText(peerHit);
+    const peer = hitKey(peerHit);
     if (this.ctx.relays.isRelay(peer) || this.relayFor(peer) === undefined) return;
     this.offersDue.add(peer);
     this.renewAll(now);
@@ -197,7 +198,7 @@ export class RelayAgent {
         this.offersDue.delete(peer);
         continue;
       }
-      if (hitToText(relay.hit) !== relayHit) continue;
+      if (hitKey(relay.hit) !== relayHit) continue;
       this.offersDue.delete(peer);
       const peerHit = textToHit(peer)!;
       if (!this.ctx.host.offer(now, peerHit, relay.endpoint)) continue;
@@ -236,7 +237,7 @@ export class RelayAgent {
     }
     const relay = relays.atEndpoint(remote);
     if (relay === undefined) return;
-    const relayHit = hitToText(relay.hit);
+    const relayHit = hitKey(relay.hit);
     relays.reachedThrough(peer, relayHit, undefined);
     relays.due(now, relayHit);
   }
@@ -302,8 +303,8 @@ export class RelayAgent {
   /** Whether a peer's traffic to `remote` goes straight to it or through one of our relays. */
   via(peerHit: Uint8Array, remote: Endpoint | undefined): PeerVia {
     const relay = remote && this.ctx.relays.atEndpoint(remote);
-    if (relay === undefined || this.ctx.relays.isRelay(hitToText(peerHit))) return { via: 'direct' };
-    const relayHit = hitToText(relay.hit);
+    if (relay === undefined || this.ctx.relays.isRelay(hitKey(peerHit))) return { via: 'direct' };
+    const relayHit = hitKey(relay.hit);
     return { via: 'relay', relay: relay.name ?? relayHit, relayHit };
   }
 

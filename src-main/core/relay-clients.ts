@@ -3,9 +3,9 @@
 // the relayed address it gave (RELAYED_ADDRESS), which peers we reach through which relay and at
 // what original address, and when a registration is due again. HostCore acts on it.
 
-import { sameEndpoint, type Endpoint } from '../../src-shared/vocabulary.js';
+import { hitKey, sameEndpoint, type Endpoint } from '../../src-shared/vocabulary.js';
 import type { RegistrationAnswer } from '../hip/registration.js';
-import { hitToText } from '../hip/wire/address.js';
+
 import { RegistrationType } from '../hip/wire/constants.js';
 import type { RegRequest } from '../hip/wire/params.js';
 import { lifetimeSeconds } from '../relay/registrations.js';
@@ -84,7 +84,7 @@ export class RelayClients {
 
   constructor(configs: readonly RelayConfig[]) {
     for (const config of configs) {
-      const hit = hitToText(config.hit);
+      const hit = hitKey(config.hit);
       this.relays.set(hit, freshState(config, hit, undefined));
     }
   }
@@ -94,7 +94,7 @@ export class RelayClients {
    * granted, and the HITs of those no longer listed are returned (their routes forgotten).
    */
   set(now: number, configs: readonly RelayConfig[]): string[] {
-    const next = new Map(configs.map((c) => [hitToText(c.hit), c]));
+    const next = new Map(configs.map((c) => [hitKey(c.hit), c]));
     const removed = [...this.relays.keys()].filter((hit) => !next.has(hit));
     for (const hit of removed) {
       this.relays.delete(hit);

@@ -3,6 +3,7 @@
 // strings that sockets, logs and the UI use.
 
 import { isIPv4, isIPv6 } from 'node:net';
+import { ipv6Text } from '../../../src-shared/ip-text.js';
 
 const MAPPED_PREFIX = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
 
@@ -13,20 +14,7 @@ export function isIpv4Mapped(b: Uint8Array): boolean {
 /** RFC 5952 text: lower case, longest run of two or more zero groups as "::" (first on a tie). */
 export function hitToText(hit: Uint8Array): string {
   if (hit.length !== 16) throw new RangeError(`an IPv6 address is 16 octets, not ${hit.length}`);
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((hit[i]! << 8) | hit[i + 1]!);
-  let bestStart = -1;
-  let bestLen = 1; // a single zero group is never compressed (RFC 5952 §4.2.2)
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) { i++; continue; }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) { bestStart = i; bestLen = j - i; }
-    i = j;
-  }
-  const hex = (from: number, to: number) => groups.slice(from, to).map((g) => g.toString(16)).join(':');
-  if (bestStart < 0) return hex(0, 8);
-  return `${hex(0, bestStart)}::${hex(bestStart + bestLen, 8)}`;
+  return ipv6Text(hit);
 }
 
 function parseIpv4(s: string): Uint8Array | null {
