@@ -397,7 +397,7 @@ export class PairSelection {
   /** `primaryJustFailed`: its probe timed out a moment ago, so start with the alternatives. */
   private startRound(now: number, cause: SelectionCause, detectedAt: number, primaryJustFailed = false): void {
     if (this.round !== undefined) return;
-    this.pinned = false;
+    // The user's choice survives a search that confirms it; it ends when the primary moves.
     this.round = newRound(now, cause, detectedAt, primaryJustFailed ? this.primaryKey : undefined);
     if (this.primaryKey !== undefined) this.setState('testing-primary', cause);
     this.runRound(now);

@@ -306,6 +306,22 @@ test('manual failover moves at once and is not undone by the background tests', 
   assert.deepEqual(h.sel.primary, onWifi);
 });
 
+test('a search that confirms the pair the user chose leaves it chosen: the background tests do not undo it afterwards', () => {
+  const h = connectedOnWifi();
+  h.run(1_000);
+  assert.equal(h.sel.failover(1_000, onCell), true);
+  h.run(5_000);
+  const statesBefore = h.states.length;
+  // Data goes out and nothing comes back for a moment (the peer busy rekeying the pair, say):
+  // a search starts, and the chosen pair answers it.
+  h.sel.dataSent(5_000);
+  h.sel.dataSent(5_010);
+  h.run(120_000);
+  assert.deepEqual(h.states.slice(statesBefore), ['testing-primary', 'primary-operational'], 'one search, and the chosen pair passed it');
+  assert.deepEqual(h.sel.primary, onCell, `still where the user put it: ${JSON.stringify(h.changes.map((c) => [c.at, c.cause, c.new?.local]))}`);
+  assert.equal(h.changes.at(-1)?.cause, 'manual', 'no move since the user\'s');
+});
+
 test('back-off is bounded: 16 dead pairs are all tried within 20 s, probes never pause more than 2 s, and a healed path is found within that', () => {
   const h = new Harness();
   const locals = [0, 1, 2, 3].map((i) => local(`10.${i}.0.2`, `if${i}`, 'ethernet', i));
