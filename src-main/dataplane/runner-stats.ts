@@ -6,7 +6,7 @@ import type { FastPathStats } from '../platform/native.js';
 import type { DataplaneCore } from './core.js';
 import type { StrandedDatagrams } from './stranded.js';
 import type { DataplaneStats, WireFlowStats, WirePeerStats } from './messages.js';
-import { hitKeyText } from './hit-key.js';
+import { hitKey } from '../../src-shared/vocabulary.js';
 
 type Traffic = Pick<WirePeerStats, 'packetsIn' | 'bytesIn' | 'packetsOut' | 'bytesOut'>;
 
@@ -33,7 +33,7 @@ function addTraffic(into: Traffic, more: Traffic): void {
 export function combinedStats(s: StatsSources, now: number): DataplaneStats {
   const peers = new Map<string, WirePeerStats>();
   for (const p of s.core.stats()) {
-    peers.set(hitKeyText(p.hit), {
+    peers.set(hitKey(p.hit), {
       hit: p.hit, packetsIn: p.packetsIn, bytesIn: p.bytesIn, packetsOut: p.packetsOut, bytesOut: p.bytesOut,
       lastHeardAgoMs: p.lastHeardAt === null ? null : Math.max(0, now - p.lastHeardAt),
     });
@@ -43,11 +43,11 @@ export function combinedStats(s: StatsSources, now: number): DataplaneStats {
   if (s.stranded.expired > 0) drops['udp-send-failed'] = (drops['udp-send-failed'] ?? 0) + s.stranded.expired;
   const counts = { ...s.counts };
   const flows = new Map<string, WireFlowStats>();
-  for (const c of s.core.flowStats()) flows.set(`${hitKeyText(c.hit)}/${c.fid}`, { ...c });
+  for (const c of s.core.flowStats()) flows.set(`${hitKey(c.hit)}/${c.fid}`, { ...c });
   const f = s.fast;
   if (f) {
     for (const c of f.flows) {
-      const key = `${hitKeyText(c.hit)}/${c.fid}`;
+      const key = `${hitKey(c.hit)}/${c.fid}`;
       const js = flows.get(key);
       if (!js) {
         flows.set(key, { ...c, hit: new Uint8Array(c.hit) });
@@ -56,7 +56,7 @@ export function combinedStats(s: StatsSources, now: number): DataplaneStats {
       addTraffic(js, c);
     }
     for (const p of f.peers) {
-      const key = hitKeyText(p.hit);
+      const key = hitKey(p.hit);
       const js = peers.get(key);
       if (!js) {
         peers.set(key, { ...p, hit: new Uint8Array(p.hit) });

@@ -14,7 +14,7 @@ import { StrandedDatagrams } from './stranded.js';
 import { SealedFlows } from './sealed-flows.js';
 import { fromAddr16, same16, toAddr16 } from '../base/addr16.js';
 import type { DataplaneCommands, DataplaneStats, VerifiedAddress } from './messages.js';
-import { hitKeyText } from './hit-key.js';
+import { hitKey } from '../../src-shared/vocabulary.js';
 import { combinedStats } from './runner-stats.js';
 import { UdpSenders } from './udp-senders.js';
 import { FastPathTakeUp } from './fastpath-takeup.js';
@@ -301,7 +301,7 @@ export class DataplaneRunner implements DataplaneCommands {
   installSa(i: SaInstall): void {
     const now = this.opts.now();
     const sealer = this.fast?.install(i, this.socketIndex(i.local));
-    const key = hitKeyText(i.hit);
+    const key = hitKey(i.hit);
     if (sealer) this.offloaded.set(key, sealer);
     else this.offloaded.delete(key);
     this.sealedFlows.add(key, i.outbound, true);
@@ -317,7 +317,7 @@ export class DataplaneRunner implements DataplaneCommands {
    */
   addSas(hit: Uint8Array, outbound: SaSpec | undefined, inbound: SaSpec | undefined): void {
     const now = this.opts.now();
-    const key = hitKeyText(hit);
+    const key = hitKey(hit);
     if (outbound) this.sealedFlows.add(key, outbound, false);
     const base = this.offloaded.get(key);
     const inFastPath = base !== undefined && this.fast !== undefined && this.fast.addSas(hit, outbound, inbound);
@@ -334,7 +334,7 @@ export class DataplaneRunner implements DataplaneCommands {
 
   promoteBase(hit: Uint8Array, spi: number): void {
     this.core.promoteBase(hit, spi);
-    const key = hitKeyText(hit);
+    const key = hitKey(hit);
     // A JS-held SA as the new base: the fast path's base SA, if it had one, goes with the old.
     if (this.jsOutbound.delete(spi)) {
       if (this.offloaded.delete(key)) this.fast?.dropOutbound(hit);
@@ -349,7 +349,7 @@ export class DataplaneRunner implements DataplaneCommands {
     for (const { hit, spi } of this.core.furtherSasInUse()) {
       const moved = this.fast?.setNextSeq(hit, spi, nextSeq) === true;
       // Each one said, outside the warnings' rate limit: a test hook must never act unseen.
-      this.opts.onWarning(`test hook: outbound SA ${spi} of ${hitKeyText(hit)} ${moved ? `seals next with sequence number ${nextSeq}` : 'is not in the fast path; left as it is'}`);
+      this.opts.onWarning(`test hook: outbound SA ${spi} of ${hitKey(hit)} ${moved ? `seals next with sequence number ${nextSeq}` : 'is not in the fast path; left as it is'}`);
     }
   }
 
@@ -382,7 +382,7 @@ export class DataplaneRunner implements DataplaneCommands {
       const addr16 = toAddr16(a.remote.address);
       if (addr16 !== null) list.push({ addr16, port: a.remote.port, spi: a.spi });
     }
-    this.verified.set(hitKeyText(hit), list);
+    this.verified.set(hitKey(hit), list);
   }
 
   /**
@@ -402,8 +402,8 @@ export class DataplaneRunner implements DataplaneCommands {
     const path = this.core.pathOf(hit);
     if (path && path.port === from.port && same16(path.addr16, addr16)) return;
     // A flow's own pair (seed 002): the peer's packets there are that flow's, not the peer moving.
-    if (this.flowPairs.isFlowRemote(hitKeyText(hit), addr16, from.port)) return;
-    const known = this.verified.get(hitKeyText(hit))?.find((v) => v.port === from.port && same16(v.addr16, addr16));
+    if (this.flowPairs.isFlowRemote(hitKey(hit), addr16, from.port)) return;
+    const known = this.verified.get(hitKey(hit))?.find((v) => v.port === from.port && same16(v.addr16, addr16));
     this.setPath(hit, from, addr16, to.address, known !== undefined, known?.spi);
   }
 
@@ -415,7 +415,7 @@ export class DataplaneRunner implements DataplaneCommands {
   private foldFastPathCredit(now: number): void {
     if (!this.fast) return;
     for (const p of this.fast.stats({ flows: false }).peers) {
-      const key = hitKeyText(p.hit);
+      const key = hitKey(p.hit);
       const earned = p.bytesIn - (this.fastBytesIn.get(key) ?? 0);
       this.fastBytesIn.set(key, p.bytesIn);
       if (earned > 0) this.core.earnCredit(p.hit, earned, now);
@@ -432,7 +432,7 @@ export class DataplaneRunner implements DataplaneCommands {
     const now = this.opts.now();
     this.core.setSpare(hit, remote, remoteAddr16, local, now + forMs, now);
     if (!this.fast) return;
-    const key = hitKeyText(hit);
+    const key = hitKey(hit);
     const index = this.socketIndex(local);
     if (index !== FAST_PATH_PUNT) {
       this.fast.setSpare(hit, forMs > 0 ? remoteAddr16 : null, remote.port, index, forMs);
@@ -456,7 +456,7 @@ export class DataplaneRunner implements DataplaneCommands {
     const spi = this.core.outboundSpiOf(hit);
     if (!this.fast || !path || spi === undefined) return;
     const setPath = this.fast.setPath.bind(this.fast);
-    const jsSends = this.jsSpares.has(hitKeyText(hit)) || this.jsOutbound.has(spi) || this.core.isUnverified(hit);
+    const jsSends = this.jsSpares.has(hitKey(hit)) || this.jsOutbound.has(spi) || this.core.isUnverified(hit);
     if (jsSends) setPath(hit, path.addr16, path.port, FAST_PATH_PUNT);
     else setPath(hit, path.addr16, path.port, this.socketIndex(path.local), spi);
   }
@@ -502,7 +502,7 @@ export class DataplaneRunner implements DataplaneCommands {
     this.core.setFlowRoutes(hit, routes);
     this.fast?.setFlowRoutes(hit, routes.map((r) => nativeFlowRoute(r, this.socketIndex(r.local))));
     this.syncFastPath(hit);
-    const resend = this.flowPairs.setRoutes(hitKeyText(hit), routes, this.core.pathOf(hit), this.opts.now());
+    const resend = this.flowPairs.setRoutes(hitKey(hit), routes, this.core.pathOf(hit), this.opts.now());
     for (const { to, datagram } of resend) this.resend(to.local, datagram, to.addr16, to.port);
     if (resend.length > 0) this.senders.flush();
   }
@@ -513,7 +513,7 @@ export class DataplaneRunner implements DataplaneCommands {
   }
 
   dropSas(hit: Uint8Array): void {
-    const key = hitKeyText(hit);
+    const key = hitKey(hit);
     this.offloaded.delete(key);
     this.jsSpares.delete(key);
     this.verified.delete(key);
