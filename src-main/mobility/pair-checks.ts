@@ -58,6 +58,12 @@ export class PairChecks {
     return true;
   }
 
+  /** The pair is unknown, or its latest test went unanswered and nothing has passed since. */
+  failedOrGone(key: string | undefined): boolean {
+    const rec = key === undefined ? undefined : this.pairs.get(key);
+    return rec === undefined || rec.state === 'failed';
+  }
+
   /** A probe that wants an answer is in flight on the pair. */
   awaitingAnswer(key: string): boolean {
     return this.poll.pendingOn(key, (t) => t.purpose !== 'report');

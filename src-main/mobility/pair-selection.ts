@@ -480,12 +480,13 @@ export class PairSelection {
       this.setState('primary-operational', r.cause);
       return;
     }
-    const primaryPending = this.primaryKey !== undefined && this.checks.awaitingAnswer(this.primaryKey);
     const better = !this.pinned && this.prefers(key, this.primaryKey);
     // An ICMP error said the primary is unreachable: its own check is not worth waiting for.
-    if (this.primaryKey === undefined || !primaryPending || better || r.cause === 'icmp') {
-      // Either the primary already failed this round (or is gone), or this pair is better
-      // anyway: move. While the primary's own probe may still come back, a worse pair waits.
+    if (this.checks.failedOrGone(this.primaryKey) || better || r.cause === 'icmp') {
+      // Either the primary failed its test (or is gone), or this pair is better anyway: move.
+      // Until the primary's test has an outcome a worse pair waits, and so does one the user's
+      // choice outranks. A probe the peer reported but has not answered yet is no failure:
+      // our packets got through, and the round tests the primary again if no answer comes.
       this.adopt(now, bestOkSince(this.checks.pairs, r.startedAt) ?? key, r);
     }
   }

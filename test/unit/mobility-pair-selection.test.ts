@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { PairSelection } from '../../src-main/mobility/pair-selection.js';
 import type { SelectionAction } from '../../src-main/mobility/pair-selection.js';
 import type { LocatorPair } from '../../src-main/mobility/pair-order.js';
-import { isReplyWanted } from '../../src-main/mobility/poll.js';
+import { isReplyWanted, REPLY_WANTED } from '../../src-main/mobility/poll.js';
 import { local, peer } from './mobility-pair-world.js';
 
 const WIFI = local('10.1.0.2', 'wifi0', 'wifi', 1);
@@ -320,6 +320,32 @@ test('a search that confirms the pair the user chose leaves it chosen: the backg
   assert.deepEqual(h.states.slice(statesBefore), ['testing-primary', 'primary-operational'], 'one search, and the chosen pair passed it');
   assert.deepEqual(h.sel.primary, onCell, `still where the user put it: ${JSON.stringify(h.changes.map((c) => [c.at, c.cause, c.new?.local]))}`);
   assert.equal(h.changes.at(-1)?.cause, 'manual', 'no move since the user\'s');
+});
+
+test('the chosen pair keeps the traffic through a search while its own test is open: a report of an older probe is not a failure', () => {
+  const h = connectedOnWifi();
+  h.run(1_000);
+  assert.equal(h.sel.failover(1_000, onCell), true);
+  h.run(5_000);
+  h.rtt = (p) => (p.local === CELL.address ? 40 : 10);
+  h.sel.dataSent(5_000);
+  h.sel.dataSent(5_010);
+  h.run(5_140);
+  // The peer doubts the path: our check of the chosen pair goes out...
+  h.sel.probeReceived(5_140, onCell, (REPLY_WANTED | 7) >>> 0, []);
+  h.drain();
+  const verify = h.probes.at(-1)!;
+  assert.deepEqual(verify.pair, onCell, 'the chosen pair is checked');
+  // ...the silence becomes suspect while it is in flight (a search: the other pair is tested)...
+  h.run(5_154);
+  assert.equal(h.sel.state, 'testing-primary');
+  // ...and the peer's next probe reports that our check arrived: the chosen pair carries our
+  // packets. Its answer is still on the way when the other pair's comes back.
+  h.sel.probeReceived(5_155, onCell, 8, [verify.probeId]);
+  h.run(10_000);
+  assert.deepEqual(h.sel.primary, onCell, `still where the user put it: ${JSON.stringify(h.changes.map((c) => [c.at, c.cause, c.new?.local]))}`);
+  assert.equal(h.changes.at(-1)?.cause, 'manual', 'no move since the user\'s');
+  assert.equal(h.sel.state, 'primary-operational');
 });
 
 test('back-off is bounded: 16 dead pairs are all tried within 20 s, probes never pause more than 2 s, and a healed path is found within that', () => {
