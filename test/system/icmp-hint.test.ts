@@ -19,15 +19,20 @@ const ICMP_RECOVERY_MS = 250;
 test('after an idle spell, a router refusing the primary path with ICMP unreachable: the first packets get through on cellular at once', async () => {
   const mobility = await MobilityLab.create({ cell0: 'up' });
   try {
-    const run = async (refusal: 'reject' | 'drop'): Promise<{ result: FirstPacketResult; hints: Record<string, number>; via: string | undefined }> => {
+    const run = async (refusal: 'reject' | 'drop'): Promise<{ result: FirstPacketResult; hints: Record<string, number>; via: string | undefined; handovers: string[] }> => {
       await mobility.reset();
-      const tunnel = await startMobilityHipvpn(mobility);
+      const handovers: string[] = [];
+      const tunnel = await startMobilityHipvpn(mobility, {
+        onDaemonLine: (host, line) => {
+          if (host === mobility.mobile.name && / handover /.test(line)) handovers.push(line);
+        },
+      });
       try {
         await sleep(KNOWN_UPLINK_SETTLE_MS); // cellular's pair is tested in the background
         const result = await measureFirstPacketAfterIdle(mobility, tunnel, refusal);
         const status = await tunnel.mobileVpn.status();
         const server = status.peers.find((p) => p.name === 'server');
-        return { result, hints: status.counters.icmpHints ?? {}, via: server?.local?.address };
+        return { result, hints: status.counters.icmpHints ?? {}, via: server?.local?.address, handovers };
       } finally {
         await Promise.all([tunnel.mobileVpn.stop(), tunnel.serverVpn.stop()]);
       }
@@ -40,7 +45,7 @@ test('after an idle spell, a router refusing the primary path with ICMP unreacha
     );
     assert.ok(rejected.hints['icmp-hint']! >= 1, `the mobile acted on an ICMP hint: ${JSON.stringify(rejected.hints)}`);
     assert.equal(rejected.via, mobility.cell.address, 'the traffic is on cellular');
-    assert.ok(rejected.result.recoveryMs !== null && rejected.result.recoveryMs <= ICMP_RECOVERY_MS, `recovered in ${rejected.result.recoveryMs} ms with ICMP unreachable`);
+    assert.ok(rejected.result.recoveryMs !== null && rejected.result.recoveryMs <= ICMP_RECOVERY_MS, `recovered in ${rejected.result.recoveryMs} ms with ICMP unreachable (first answered ping ${rejected.result.firstAnsweredSeq}); the mobile's handovers: ${JSON.stringify(rejected.handovers)}`);
     assert.ok(dropped.result.recoveryMs !== null, 'with ICMP filtered, failure detection still recovers');
     assert.ok(rejected.result.recoveryMs < dropped.result.recoveryMs, 'the hint beats waiting for failure detection');
     assert.equal(dropped.hints['icmp-hint'] ?? 0, 0, 'no ICMP, no hint');
