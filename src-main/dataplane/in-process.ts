@@ -7,7 +7,8 @@
 import { UdpTransport, type UdpDatagram, type UdpEndpoint } from '../platform/udp.js';
 import { fromAddr16, toAddr16 } from '../base/addr16.js';
 import { DataplaneCore, type CoreEvent, type FlowRoute, type OutboundSaTuning, type PeerRoute, type SaInstall, type SaSpec } from './core.js';
-import type { DataplaneCommands, DataplaneStats, VerifiedAddress, WirePeerStats } from './messages.js';
+import type { DataplaneCommands, DataplaneStats, VerifiedAddress } from './messages.js';
+import { combinedStats } from './runner-stats.js';
 
 export interface InProcessOptions {
   ownHit: Uint8Array;
@@ -201,18 +202,14 @@ export class InProcessDataplane implements DataplaneCommands {
 
   /** The core's counters, fresh (`ageMs` 0), in the shape the worker reports them. */
   stats(): { stats: DataplaneStats; ageMs: number } {
-    const now = this.opts.now();
-    const peers: WirePeerStats[] = this.core.stats().map((p) => ({
-      hit: p.hit, packetsIn: p.packetsIn, bytesIn: p.bytesIn, packetsOut: p.packetsOut, bytesOut: p.bytesOut,
-      lastHeardAgoMs: p.lastHeardAt === null ? null : Math.max(0, now - p.lastHeardAt),
-    }));
-    return {
-      stats: {
-        peers, flows: this.core.flowStats(), drops: { ...this.core.drops }, tunPacketsIn: 0, tunPacketsOut: 0, udpPacketsIn: 0, udpPacketsOut: 0,
-        spareCopies: this.core.spareCopies, heldCopies: 0, heldResent: 0, heldDropped: 0,
-      },
-      ageMs: 0,
-    };
+    const stats = combinedStats({
+      core: this.core,
+      fast: undefined,
+      counts: { tunPacketsIn: 0, tunPacketsOut: 0, udpPacketsIn: 0, udpPacketsOut: 0 },
+      stranded: { expired: 0, copiesHeld: 0, copiesDropped: 0 },
+      resent: 0,
+    }, this.opts.now());
+    return { stats, ageMs: 0 };
   }
 
   stop(): Promise<void> {

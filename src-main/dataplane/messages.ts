@@ -3,6 +3,7 @@
 // Times cross as durations, because each thread's performance.now() has its own origin.
 
 import type { UdpEndpoint } from '../platform/udp.js';
+import type { FastPathStats } from '../platform/native.js';
 import type { CoreEvent, FlowRoute, PeerRoute, SaInstall, SaSpec } from './core-contract.js';
 
 /** 'native': the addon's batched I/O. 'node': node:dgram and a node:fs TUN reader (slow). */
@@ -122,16 +123,15 @@ export interface WirePeerStats {
  * One routed flow's counters (setFlowRoutes): out, what left on its route's pair; in, the peer's
  * packets matching the mirrored selector (source port = remote port).
  */
-export interface WireFlowStats { hit: Uint8Array; fid: number; packetsOut: number; bytesOut: number; packetsIn: number; bytesIn: number }
+export type WireFlowStats = FastPathStats['flows'][number];
 
-export interface DataplaneStats {
+/** Packets through the TUN and the sockets: where JS moved them, plus what the fast path moved. */
+export type PacketCounts = Pick<FastPathStats, 'tunPacketsIn' | 'tunPacketsOut' | 'udpPacketsIn' | 'udpPacketsOut'>;
+
+export interface DataplaneStats extends PacketCounts {
   peers: WirePeerStats[];
   flows: WireFlowStats[];
   drops: Record<string, number>;
-  tunPacketsIn: number;
-  tunPacketsOut: number;
-  udpPacketsIn: number;
-  udpPacketsOut: number;
   /** ESP datagrams also sent on a spare pair (make-before-break copies; not in packetsOut). */
   spareCopies: number;
   /** Copies kept of datagrams sent while the peer's pair was in doubt (set-held). */

@@ -5,18 +5,16 @@
 import type { FastPathStats } from '../platform/native.js';
 import type { DataplaneCore } from './core.js';
 import type { StrandedDatagrams } from './stranded.js';
-import type { DataplaneStats, WireFlowStats, WirePeerStats } from './messages.js';
+import type { DataplaneStats, PacketCounts, WireFlowStats, WirePeerStats } from './messages.js';
 import { hitKey } from '../../src-shared/vocabulary.js';
 
 type Traffic = Pick<WirePeerStats, 'packetsIn' | 'bytesIn' | 'packetsOut' | 'bytesOut'>;
 
-/** Packets through the TUN and the sockets, counted where JS moved them. */
-export interface RunnerCounts { tunPacketsIn: number; tunPacketsOut: number; udpPacketsIn: number; udpPacketsOut: number }
-
 export interface StatsSources {
   core: DataplaneCore;
   fast: FastPathStats | undefined;
-  counts: RunnerCounts;
+  /** Packets through the TUN and the sockets, counted where JS moved them. */
+  counts: PacketCounts;
   stranded: Pick<StrandedDatagrams, 'expired' | 'copiesHeld' | 'copiesDropped'>;
   /** Datagrams re-sent on a peer's new pair (stranded or held copies). */
   resent: number;

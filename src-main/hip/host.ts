@@ -3,6 +3,7 @@
 // routes everything else by HIT pair, and counts every packet it refuses by reason. Sans-IO:
 // the engine feeds it bytes and time, and polls it for packets to send and events.
 
+import { equalBytes } from '../base/bytes.js';
 import type { CryptoProvider } from './crypto/provider.js';
 import { SUPPORTED_DH_GROUPS } from './crypto/dh.js';
 import { compareHits } from '../base/hit-order.js';
@@ -90,10 +91,6 @@ function hitSuitesFor(own: number): number[] {
 
 function isZero(b: Uint8Array): boolean {
   return b.every((x) => x === 0);
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /** Negotiation failures worth telling the initiator about (RFC 7401 §5.2.19); crypto failures stay silent. */

@@ -3,6 +3,7 @@
 // an I2 can be checked without remembering the I1, and a difficulty K that follows the load.
 // Only an I2 that passes every check here becomes an association.
 
+import { equalBytes } from '../base/bytes.js';
 import { hashLength, type CryptoProvider, type EcdhKeyPair, type HashName } from './crypto/provider.js';
 import { dhGroupCurve, chooseDhGroup } from './crypto/dh.js';
 import { Keymat, drawHipKeys, type HipKeys } from './crypto/keymat.js';
@@ -67,13 +68,6 @@ export interface AcceptedI2 {
 export type I2Verdict = { ok: true; accepted: AcceptedI2 } | { ok: false; reason: string; detail: string };
 
 const refuse = (reason: string, detail: string): I2Verdict => ({ ok: false, reason, detail });
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
-  return diff === 0;
-}
 
 export function hex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');

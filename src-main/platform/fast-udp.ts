@@ -3,6 +3,7 @@
 // is bound to one local address and, when given, to its interface (SO_BINDTODEVICE), so a
 // locator keeps using its own link when routes change.
 
+import { equalBytes } from '../base/bytes.js';
 import dgram from 'node:dgram';
 import { isIPv4 } from 'node:net';
 import type { UdpRxBatch, UdpTxBatch } from '../base/batch.js';
@@ -145,7 +146,7 @@ class DgramDatagramSocket implements DatagramSocket {
   send(batch: UdpTxBatch): number {
     for (let i = 0; i < batch.count; i++) {
       const key = batch.addrs16.subarray(i * 16, i * 16 + 16);
-      if (!sameBytes(key, this.lastToKey) || this.lastTo === '') {
+      if (!equalBytes(key, this.lastToKey) || this.lastTo === '') {
         this.lastTo = fromAddr16(key);
         this.lastToKey = key.slice();
       }
@@ -162,12 +163,6 @@ class DgramDatagramSocket implements DatagramSocket {
   close(): void {
     this.socket.close();
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 export async function openDgramDatagramSocket(opts: DatagramSocketOptions): Promise<DatagramSocket> {

@@ -17,7 +17,8 @@ import { bytes16ToIp, hitToText, ipToBytes16 } from '../hip/wire/address.js';
 import type { DecodedPacket, ParamSpan } from '../hip/wire/params.js';
 import { endpointKey, type Endpoint, type RegistrationTable } from './registrations.js';
 import { fullBucket, refilled, spend, type Bucket } from './token-bucket.js';
-import { concatBytes, constantTimeEqual, fixRelayHeader } from './relayed-packet.js';
+import { fixRelayHeader } from './relayed-packet.js';
+import { concatBytes, equalBytes } from '../base/bytes.js';
 
 const IPPROTO_UDP = 17;
 /** The header length field counts 8-octet units after the first 8, in one octet (RFC 7401 §5.1). */
@@ -200,13 +201,13 @@ export class ControlRelay {
     // RELAY_FROM goes where ascending type order puts it among the received parameters.
     const after = pkt.spans.find((s) => s.type > ParamType.RELAY_FROM);
     const at = after ? after.start : pkt.raw.length;
-    const covered = fixRelayHeader(concatBytes([pkt.raw.subarray(0, at), relayFrom, pkt.raw.subarray(at)]));
+    const covered = fixRelayHeader(concatBytes(pkt.raw.subarray(0, at), relayFrom, pkt.raw.subarray(at)));
     const hmac = this.options.crypto.hmac(key.hash, key.key, covered);
     const relayHmac = encodeParam({ kind: 'RELAY_HMAC', hmac });
     if (covered.length + relayHmac.length > MAX_PACKET_LENGTH) {
       return this.drop('malformed', `${pkt.raw.length} octets leave no room for RELAY_FROM and RELAY_HMAC`);
     }
-    const datagram = fixRelayHeader(concatBytes([covered, relayHmac]));
+    const datagram = fixRelayHeader(concatBytes(covered, relayHmac));
 
     this.permit(client, from, now);
     this.forwarded.toClient++;
@@ -229,7 +230,7 @@ export class ControlRelay {
         return this.drop('bad-relay-hmac', `${client}'s packet lacks a final RELAY_HMAC`);
       }
       const want = this.options.crypto.hmac(key.hash, key.key, coveredBytes(pkt, hmacIndex));
-      if (!constantTimeEqual(want, given.hmac)) return this.drop('bad-relay-hmac', `RELAY_HMAC from ${client} does not verify`);
+      if (!equalBytes(want, given.hmac)) return this.drop('bad-relay-hmac', `RELAY_HMAC from ${client} does not verify`);
     }
     if (!this.take(client, 'out', now)) return this.drop('rate-limited', `${client}'s outbound relay budget is spent`);
 

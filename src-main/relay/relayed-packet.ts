@@ -4,6 +4,7 @@
 // exactly what its sender signed. A reply going back through the relay gets RELAY_TO (where the
 // relay must send it) and a RELAY_HMAC of our own. The octets are spliced, never re-encoded.
 
+import { concatBytes, equalBytes } from '../base/bytes.js';
 import type { HashName, CryptoProvider } from '../hip/crypto/index.js';
 import { decodePacket, encodeParam, getParam } from '../hip/wire/codec.js';
 import { coveredBytes, rewriteHeader } from '../hip/wire/covered.js';
@@ -28,20 +29,6 @@ export function fixRelayHeader(bytes: Uint8Array): Uint8Array {
   return bytes;
 }
 
-export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
-  return out;
-}
-
-export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
-  return diff === 0;
-}
-
 /**
  * A HIP packet from our relay: not relayed (no RELAY_FROM), or relayed and checked. `key` is the
  * inbound HIP_MAC key of our association with the relay (undefined when we hold none).
@@ -56,15 +43,15 @@ export function unwrapRelayed(crypto: CryptoProvider, bytes: Uint8Array, key: Re
   if (pkt.spans[hmacIndex]!.type !== ParamType.RELAY_HMAC || hmacIndex < fromIndex) return { relayed: true, ok: false, reason: 'relay-malformed' };
   if (key === undefined) return { relayed: true, ok: false, reason: 'relay-no-key' };
   const given = getParam(pkt, 'RELAY_HMAC')!.hmac;
-  if (!constantTimeEqual(crypto.hmac(key.hash, key.key, coveredBytes(pkt, hmacIndex)), given)) {
+  if (!equalBytes(crypto.hmac(key.hash, key.key, coveredBytes(pkt, hmacIndex)), given)) {
     return { relayed: true, ok: false, reason: 'relay-hmac-bad' };
   }
   const from = getParam(pkt, 'RELAY_FROM')!;
   if (from.protocol !== IPPROTO_UDP || from.port === 0) return { relayed: true, ok: false, reason: 'relay-malformed' };
   const span = pkt.spans[fromIndex]!;
-  const inner = fixRelayHeader(concatBytes([
+  const inner = fixRelayHeader(concatBytes(
     pkt.raw.subarray(0, span.start), pkt.raw.subarray(span.end, pkt.spans[hmacIndex]!.start),
-  ]));
+  ));
   return { relayed: true, ok: true, bytes: inner, origin: { address: bytes16ToIp(from.address), port: from.port } };
 }
 
@@ -77,8 +64,8 @@ export function wrapForRelay(crypto: CryptoProvider, bytes: Uint8Array, to: Endp
   const address = ipToBytes16(to.address);
   if (!address) return undefined;
   const relayTo = encodeParam({ kind: 'RELAY_TO', port: to.port, protocol: IPPROTO_UDP, address });
-  const covered = fixRelayHeader(concatBytes([bytes, relayTo]));
+  const covered = fixRelayHeader(concatBytes(bytes, relayTo));
   const relayHmac = encodeParam({ kind: 'RELAY_HMAC', hmac: crypto.hmac(key.hash, key.key, covered) });
   if (covered.length + relayHmac.length > MAX_PACKET_LENGTH) return undefined;
-  return fixRelayHeader(concatBytes([covered, relayHmac]));
+  return fixRelayHeader(concatBytes(covered, relayHmac));
 }

@@ -1,6 +1,7 @@
 // Test scaffolding for HIP hosts: cached identities (RSA key generation is slow), hosts wrapped
 // so their events are collected as the simulated network runs, and small lookups over them.
 
+import { equalBytes } from '../../src-main/base/bytes.js';
 import { nodeCrypto } from '../../src-main/hip/crypto/index.js';
 import type { CryptoProvider, SigningKeyKind } from '../../src-main/hip/crypto/provider.js';
 import { generateIdentity, type LocalHostIdentity } from '../../src-main/hip/identity/host-identity.js';
@@ -93,6 +94,4 @@ export function established(h: TestHost): boolean {
   return h.eventsOf('established').length > 0;
 }
 
-export function equalBytes(x: Uint8Array, y: Uint8Array): boolean {
-  return x.length === y.length && x.every((v, i) => v === y[i]);
-}
+export { equalBytes };

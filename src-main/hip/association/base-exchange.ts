@@ -5,7 +5,7 @@
 // Sans-IO: fed packets and `now`, it acts through the association's context.
 
 import { type Endpoint, sameEndpoint } from '../../../src-shared/vocabulary.js';
-import { equalBytes } from './internal.js';
+import { equalBytes } from '../../base/bytes.js';
 import type { SharedState } from './shared-state.js';
 import { drawEspKeys } from '../../esp/keys.js';
 import { chooseDhGroup, dhGroupCurve } from '../crypto/dh.js';

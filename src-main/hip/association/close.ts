@@ -2,7 +2,7 @@
 // peer's, answered and held in CLOSED so a re-sent CLOSE still gets its CLOSE_ACK.
 
 import type { Endpoint } from '../../../src-shared/vocabulary.js';
-import { equalBytes } from './internal.js';
+import { equalBytes } from '../../base/bytes.js';
 import type { SharedState } from './shared-state.js';
 import { buildClose, buildCloseAck } from '../messages.js';
 import { getParam } from '../wire/codec.js';

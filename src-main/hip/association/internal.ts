@@ -40,10 +40,3 @@ export type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omi
 
 /** What an ESP_INFO in an UPDATE asks for (RFC 8047 §6.2). */
 export type EspInfoCase = 'gratuitous' | 'rekey' | 'new-sa' | 'new-sa-answer' | 'deprecate';
-
-export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
-  return diff === 0;
-}

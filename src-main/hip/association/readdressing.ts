@@ -4,7 +4,8 @@
 // through a relay; and what the ACKs of our mobility UPDATEs complete.
 
 import { type Endpoint, sameEndpoint } from '../../../src-shared/vocabulary.js';
-import { type Announcing, type DistributiveOmit, equalBytes } from './internal.js';
+import { type Announcing, type DistributiveOmit } from './internal.js';
+import { equalBytes } from '../../base/bytes.js';
 import type { SharedState } from './shared-state.js';
 import { drawEspKeys } from '../../esp/keys.js';
 import { CreditAccount } from '../credit.js';

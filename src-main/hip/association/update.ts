@@ -4,7 +4,8 @@
 // and answered once per SEQ, with the answer kept for a re-sent UPDATE.
 
 import { type Endpoint, sameEndpoint } from '../../../src-shared/vocabulary.js';
-import { type EspInfoCase, equalBytes } from './internal.js';
+import { type EspInfoCase } from './internal.js';
+import { equalBytes } from '../../base/bytes.js';
 import type { SharedState } from './shared-state.js';
 import { parseLocatorSet } from '../local-locators.js';
 import { buildUpdate } from '../messages.js';

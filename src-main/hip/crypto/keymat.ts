@@ -3,16 +3,10 @@
 // Keys are drawn in sequence from index 0; ESP keys continue where the HIP keys stopped
 // (or from ESP_INFO's KEYMAT index on rekeying).
 
+import { concatBytes } from '../../base/bytes.js';
 import { compareHits } from '../../base/hit-order.js';
 import { HipCipher } from '../wire/constants.js';
 import { hashLength, type CryptoProvider, type HashName } from './provider.js';
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) { out.set(p, off); off += p.length; }
-  return out;
-}
 
 /** The KEYMAT of one association; blocks are computed only when a draw reaches them. */
 export class Keymat {
@@ -32,8 +26,8 @@ export class Keymat {
     j: Uint8Array,
   ) {
     this.limit = 255 * hashLength(rhash);
-    this.prk = provider.hmac(rhash, concat(i, j), kij); // HKDF-Extract(salt = I ‖ J, IKM = Kij)
-    this.info = compareHits(hitI, hitR) <= 0 ? concat(hitI, hitR) : concat(hitR, hitI);
+    this.prk = provider.hmac(rhash, concatBytes(i, j), kij); // HKDF-Extract(salt = I ‖ J, IKM = Kij)
+    this.info = compareHits(hitI, hitR) <= 0 ? concatBytes(hitI, hitR) : concatBytes(hitR, hitI);
   }
 
   /** `length` octets of KEYMAT starting at `offset`. Throws RangeError past `limit`. */
@@ -46,7 +40,7 @@ export class Keymat {
     while (this.blocks.length < needBlocks) {
       const n = this.blocks.length + 1; // T(n) = HMAC(PRK, T(n-1) ‖ info ‖ n)
       const previous = this.blocks[n - 2] ?? new Uint8Array(0);
-      this.blocks.push(this.provider.hmac(this.rhash, this.prk, concat(previous, this.info, Uint8Array.of(n))));
+      this.blocks.push(this.provider.hmac(this.rhash, this.prk, concatBytes(previous, this.info, Uint8Array.of(n))));
     }
     const out = new Uint8Array(length);
     for (let k = 0; k < length; k++) {

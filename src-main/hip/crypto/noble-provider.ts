@@ -2,6 +2,7 @@
 // handshake can be checked by a second implementation; it is also what runs where node:crypto
 // is missing a primitive. RSA is verify-only here (PSS per RFC 8017 §9.1.2 over bigint).
 
+import { equalBytes } from '../../base/bytes.js';
 import { p256, p384, p521 } from '@noble/curves/nist.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256, sha384 } from '@noble/hashes/sha2.js';
@@ -54,13 +55,6 @@ function isValidEd25519Point(publicKey: Uint8Array): boolean {
   } catch {
     return false;
   }
-}
-
-function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
-  return diff === 0;
 }
 
 // ---- RSA (verify only) ----
@@ -143,7 +137,7 @@ function rsaPssVerify(key: Extract<VerifyingKey, { algorithm: 'rsa' }>, hash: Ha
   const mPrime = new Uint8Array(8 + hLen + sLen);
   mPrime.set(digest(hash, data), 8);
   mPrime.set(salt, 8 + hLen);
-  return constantTimeEqual(digest(hash, mPrime), h);
+  return equalBytes(digest(hash, mPrime), h);
 }
 
 // ---- AES ----
@@ -283,7 +277,7 @@ export const nobleProvider: CryptoProvider = {
       const body = sealed.subarray(0, sealed.length - tagLength);
       const plaintext = ctr(key, gcmCounterBlock(nonce)).decrypt(body);
       const expected = gcm(key, nonce, aad).encrypt(plaintext).subarray(body.length, body.length + tagLength);
-      return constantTimeEqual(expected, sealed.subarray(body.length)) ? plaintext : null;
+      return equalBytes(expected, sealed.subarray(body.length)) ? plaintext : null;
     } catch {
       return null;
     }

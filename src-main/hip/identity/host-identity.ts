@@ -6,6 +6,7 @@
 // ECDSA points are written as bare x ‖ y (as cutehip does); a leading 0x04 SEC1 octet is
 // accepted on input, since the RFC's "octet-string format" is read both ways in the wild.
 
+import { concatBytes } from '../../base/bytes.js';
 import { EcdsaCurve, EddsaCurve, HiAlgorithm } from '../wire/constants.js';
 import type { HostId } from '../wire/params.js';
 import {
@@ -47,24 +48,17 @@ function u16(a: number): Uint8Array {
   return Uint8Array.of((a >> 8) & 0xff, a & 0xff);
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) { out.set(p, off); off += p.length; }
-  return out;
-}
-
 /** The Host Identity field for a public key. */
 export function encodeHostIdentity(key: VerifyingKey): { algorithm: number; hi: Uint8Array } {
   switch (key.algorithm) {
     case 'ecdsa':
-      return { algorithm: HiAlgorithm.ECDSA, hi: concat(u16(key.curve === 'P-256' ? EcdsaCurve.P256 : EcdsaCurve.P384), key.publicKey) };
+      return { algorithm: HiAlgorithm.ECDSA, hi: concatBytes(u16(key.curve === 'P-256' ? EcdsaCurve.P256 : EcdsaCurve.P384), key.publicKey) };
     case 'ed25519':
-      return { algorithm: HiAlgorithm.EDDSA, hi: concat(u16(EddsaCurve.ED25519), key.publicKey) };
+      return { algorithm: HiAlgorithm.EDDSA, hi: concatBytes(u16(EddsaCurve.ED25519), key.publicKey) };
     case 'rsa': {
       const e = key.exponent;
       const lengthField = e.length <= 255 ? Uint8Array.of(e.length) : Uint8Array.of(0, (e.length >> 8) & 0xff, e.length & 0xff);
-      return { algorithm: HiAlgorithm.RSA, hi: concat(lengthField, e, key.modulus) };
+      return { algorithm: HiAlgorithm.RSA, hi: concatBytes(lengthField, e, key.modulus) };
     }
   }
 }
