@@ -1,8 +1,8 @@
-// Byte-string equality, one definition for every layer.
+// Byte strings compared and joined: one definition for every layer.
 
 /**
  * Whether two byte strings are equal. Every octet is read whatever the first difference, so a
- * comparison of a MAC, an echo nonce or a relay's key does not tell an attacker, through its
+ * comparison of a MAC, an echo nonce or a puzzle answer does not tell an attacker, through its
  * timing, how much of a forgery was right.
  */
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -13,7 +13,7 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /** The byte strings one after another, in a new array. */
-export function concatBytes(...parts: readonly Uint8Array[]): Uint8Array {
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) {

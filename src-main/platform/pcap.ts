@@ -2,6 +2,7 @@
 // classic libpcap that tshark/Wireshark decode, and build or take apart the IPv4/IPv6/UDP
 // packets HIP and ESP travel in.
 
+import { concatBytes } from '../base/bytes.js';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { internetChecksum, pseudoHeader } from '../hip/wire/checksum.js';
 import { ipToBytes16, isIpv4Mapped } from '../hip/wire/address.js';
@@ -191,11 +192,7 @@ export class PcapWriter {
   }
 
   toBytes(): Uint8Array {
-    const total = this.chunks.reduce((n, c) => n + c.length, 0);
-    const out = new Uint8Array(total);
-    let o = 0;
-    for (const c of this.chunks) { out.set(c, o); o += c.length; }
-    return out;
+    return concatBytes(this.chunks);
   }
 
   close(): void {

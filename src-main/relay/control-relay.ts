@@ -201,13 +201,13 @@ export class ControlRelay {
     // RELAY_FROM goes where ascending type order puts it among the received parameters.
     const after = pkt.spans.find((s) => s.type > ParamType.RELAY_FROM);
     const at = after ? after.start : pkt.raw.length;
-    const covered = fixRelayHeader(concatBytes(pkt.raw.subarray(0, at), relayFrom, pkt.raw.subarray(at)));
+    const covered = fixRelayHeader(concatBytes([pkt.raw.subarray(0, at), relayFrom, pkt.raw.subarray(at)]));
     const hmac = this.options.crypto.hmac(key.hash, key.key, covered);
     const relayHmac = encodeParam({ kind: 'RELAY_HMAC', hmac });
     if (covered.length + relayHmac.length > MAX_PACKET_LENGTH) {
       return this.drop('malformed', `${pkt.raw.length} octets leave no room for RELAY_FROM and RELAY_HMAC`);
     }
-    const datagram = fixRelayHeader(concatBytes(covered, relayHmac));
+    const datagram = fixRelayHeader(concatBytes([covered, relayHmac]));
 
     this.permit(client, from, now);
     this.forwarded.toClient++;

@@ -49,9 +49,9 @@ export function unwrapRelayed(crypto: CryptoProvider, bytes: Uint8Array, key: Re
   const from = getParam(pkt, 'RELAY_FROM')!;
   if (from.protocol !== IPPROTO_UDP || from.port === 0) return { relayed: true, ok: false, reason: 'relay-malformed' };
   const span = pkt.spans[fromIndex]!;
-  const inner = fixRelayHeader(concatBytes(
+  const inner = fixRelayHeader(concatBytes([
     pkt.raw.subarray(0, span.start), pkt.raw.subarray(span.end, pkt.spans[hmacIndex]!.start),
-  ));
+  ]));
   return { relayed: true, ok: true, bytes: inner, origin: { address: bytes16ToIp(from.address), port: from.port } };
 }
 
@@ -64,8 +64,8 @@ export function wrapForRelay(crypto: CryptoProvider, bytes: Uint8Array, to: Endp
   const address = ipToBytes16(to.address);
   if (!address) return undefined;
   const relayTo = encodeParam({ kind: 'RELAY_TO', port: to.port, protocol: IPPROTO_UDP, address });
-  const covered = fixRelayHeader(concatBytes(bytes, relayTo));
+  const covered = fixRelayHeader(concatBytes([bytes, relayTo]));
   const relayHmac = encodeParam({ kind: 'RELAY_HMAC', hmac: crypto.hmac(key.hash, key.key, covered) });
   if (covered.length + relayHmac.length > MAX_PACKET_LENGTH) return undefined;
-  return fixRelayHeader(concatBytes(covered, relayHmac));
+  return fixRelayHeader(concatBytes([covered, relayHmac]));
 }

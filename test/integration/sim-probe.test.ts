@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildUpdate } from '../../src-main/hip/messages.js';
 import { seedFromEnv } from '../support/sim-network.js';
-import { EP_A, EP_B, equalBytes, established, identity, makePair, seededCrypto, type TestHost } from '../support/hip-hosts.js';
+import { equalBytes } from '../../src-main/base/bytes.js';
+import { EP_A, EP_B, established, identity, makePair, seededCrypto, type TestHost } from '../support/hip-hosts.js';
 import { updateOf } from './sim-mobility-harness.js';
 
 const SEED = seedFromEnv('SIM_SEED', 0x5eed_0a11);

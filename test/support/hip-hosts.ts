@@ -93,5 +93,3 @@ export function makePair(opts: PairOptions): { net: SimNetwork; a: TestHost; b: 
 export function established(h: TestHost): boolean {
   return h.eventsOf('established').length > 0;
 }
-
-export { equalBytes };

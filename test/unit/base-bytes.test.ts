@@ -20,8 +20,8 @@ test('equalBytes: equal only with the same length and every octet the same', () 
 
 test('concatBytes: the parts in order, views included, into a new array', () => {
   const base = Uint8Array.of(9, 1, 2, 9);
-  const out = concatBytes(base.subarray(1, 3), new Uint8Array(0), Uint8Array.of(3));
+  const out = concatBytes([base.subarray(1, 3), new Uint8Array(0), Uint8Array.of(3)]);
   assert.deepEqual([...out], [1, 2, 3]);
   assert.notEqual(out.buffer, base.buffer, 'the result does not alias an input');
-  assert.equal(concatBytes().length, 0);
+  assert.equal(concatBytes([]).length, 0);
 });

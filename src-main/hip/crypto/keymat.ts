@@ -26,8 +26,8 @@ export class Keymat {
     j: Uint8Array,
   ) {
     this.limit = 255 * hashLength(rhash);
-    this.prk = provider.hmac(rhash, concatBytes(i, j), kij); // HKDF-Extract(salt = I ‖ J, IKM = Kij)
-    this.info = compareHits(hitI, hitR) <= 0 ? concatBytes(hitI, hitR) : concatBytes(hitR, hitI);
+    this.prk = provider.hmac(rhash, concatBytes([i, j]), kij); // HKDF-Extract(salt = I ‖ J, IKM = Kij)
+    this.info = compareHits(hitI, hitR) <= 0 ? concatBytes([hitI, hitR]) : concatBytes([hitR, hitI]);
   }
 
   /** `length` octets of KEYMAT starting at `offset`. Throws RangeError past `limit`. */
@@ -40,7 +40,7 @@ export class Keymat {
     while (this.blocks.length < needBlocks) {
       const n = this.blocks.length + 1; // T(n) = HMAC(PRK, T(n-1) ‖ info ‖ n)
       const previous = this.blocks[n - 2] ?? new Uint8Array(0);
-      this.blocks.push(this.provider.hmac(this.rhash, this.prk, concatBytes(previous, this.info, Uint8Array.of(n))));
+      this.blocks.push(this.provider.hmac(this.rhash, this.prk, concatBytes([previous, this.info, Uint8Array.of(n)])));
     }
     const out = new Uint8Array(length);
     for (let k = 0; k < length; k++) {

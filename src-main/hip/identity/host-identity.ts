@@ -52,13 +52,13 @@ function u16(a: number): Uint8Array {
 export function encodeHostIdentity(key: VerifyingKey): { algorithm: number; hi: Uint8Array } {
   switch (key.algorithm) {
     case 'ecdsa':
-      return { algorithm: HiAlgorithm.ECDSA, hi: concatBytes(u16(key.curve === 'P-256' ? EcdsaCurve.P256 : EcdsaCurve.P384), key.publicKey) };
+      return { algorithm: HiAlgorithm.ECDSA, hi: concatBytes([u16(key.curve === 'P-256' ? EcdsaCurve.P256 : EcdsaCurve.P384), key.publicKey]) };
     case 'ed25519':
-      return { algorithm: HiAlgorithm.EDDSA, hi: concatBytes(u16(EddsaCurve.ED25519), key.publicKey) };
+      return { algorithm: HiAlgorithm.EDDSA, hi: concatBytes([u16(EddsaCurve.ED25519), key.publicKey]) };
     case 'rsa': {
       const e = key.exponent;
       const lengthField = e.length <= 255 ? Uint8Array.of(e.length) : Uint8Array.of(0, (e.length >> 8) & 0xff, e.length & 0xff);
-      return { algorithm: HiAlgorithm.RSA, hi: concatBytes(lengthField, e, key.modulus) };
+      return { algorithm: HiAlgorithm.RSA, hi: concatBytes([lengthField, e, key.modulus]) };
     }
   }
 }

@@ -3,6 +3,7 @@
 // RFC 9028 §5 (NAT traversal and relaying, locator type 2). Only the value is handled here; the
 // type/length/padding frame is the packet codec's job.
 
+import { concatBytes } from '../../base/bytes.js';
 import { ParamType, type ParamKind } from './constants.js';
 import type { Deviation, FlowLocator, Locator, Param, ParamOf } from './params.js';
 import { copyOf } from './bytes.js';
@@ -362,11 +363,7 @@ class ValueWriter {
   }
   done(): Uint8Array {
     this.flush();
-    const total = this.parts.reduce((n, p) => n + p.length, 0);
-    const out = new Uint8Array(total);
-    let o = 0;
-    for (const p of this.parts) { out.set(p, o); o += p.length; }
-    return out;
+    return concatBytes(this.parts);
   }
 }
 
